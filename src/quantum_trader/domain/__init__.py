@@ -1,0 +1,1 @@
+"""Pure value types (stdlib only): the language every other package speaks."""

@@ -1,0 +1,1 @@
+"""Market data feeds: synthetic, replay of Binance public data, live."""

@@ -1,0 +1,1 @@
+"""The exchange-faithful Binance USDⓈ-M futures simulator."""

@@ -1,0 +1,124 @@
+"""The simulated USDT-margined account: wallet, per-symbol settings and positions.
+
+The wallet balance includes isolated wallets; the cross wallet is what is left. A fill moves margin
+into an isolated wallet when it opens exposure and back out (with its realised P&L) when it closes,
+so an isolated position can never lose more than what was put into it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ..domain.enums import MarginType, PositionSide, Side
+from ..domain.money import ZERO
+from ..domain.position import Position
+
+MarkOf = Callable[[str], Decimal]
+
+
+@dataclass(slots=True)
+class FillOutcome:
+    realized_pnl: Decimal
+    closed_qty: Decimal
+    position_flat: bool
+
+
+@dataclass(slots=True)
+class Account:
+    wallet_balance: Decimal
+    default_leverage: int = 20
+    dual_side: bool = False
+    leverage: dict[str, int] = field(default_factory=dict)
+    margin_type: dict[str, MarginType] = field(default_factory=dict)
+    positions: dict[tuple[str, PositionSide], Position] = field(default_factory=dict)
+    total_fees: Decimal = ZERO
+    total_realized: Decimal = ZERO
+    total_funding: Decimal = ZERO
+    #: Symbols whose settings or positions were touched (v3 endpoints list only these).
+    touched: set[str] = field(default_factory=set)
+
+    # --- settings ---------------------------------------------------------------------------------
+    def leverage_of(self, symbol: str) -> int:
+        return self.leverage.get(symbol, self.default_leverage)
+
+    def margin_type_of(self, symbol: str) -> MarginType:
+        return self.margin_type.get(symbol, MarginType.CROSSED)
+
+    # --- positions --------------------------------------------------------------------------------
+    def position(self, symbol: str, side: PositionSide = PositionSide.BOTH) -> Position:
+        key = (symbol, side)
+        pos = self.positions.get(key)
+        if pos is None:
+            pos = Position(symbol, side, leverage=self.leverage_of(symbol), margin_type=self.margin_type_of(symbol))
+            self.positions[key] = pos
+        return pos
+
+    def open_positions(self) -> Iterator[Position]:
+        return (p for p in self.positions.values() if p.amount != 0)
+
+    def positions_of(self, symbol: str) -> list[Position]:
+        return [p for (s, _), p in self.positions.items() if s == symbol]
+
+    def has_position(self, symbol: str) -> bool:
+        return any(p.amount != 0 for p in self.positions_of(symbol))
+
+    # --- balances ---------------------------------------------------------------------------------
+    @property
+    def isolated_total(self) -> Decimal:
+        return sum((p.isolated_wallet for p in self.positions.values()), ZERO)
+
+    @property
+    def cross_wallet(self) -> Decimal:
+        return self.wallet_balance - self.isolated_total
+
+    def unrealized(self, mark_of: MarkOf, *, cross_only: bool = False) -> Decimal:
+        return sum((p.unrealized_pnl(mark_of(p.symbol)) for p in self.open_positions()
+                    if not cross_only or p.margin_type is MarginType.CROSSED), ZERO)
+
+    def position_initial_margin(self, mark_of: MarkOf, *, cross_only: bool = False) -> Decimal:
+        return sum((p.initial_margin(mark_of(p.symbol)) for p in self.open_positions()
+                    if not cross_only or p.margin_type is MarginType.CROSSED), ZERO)
+
+    def margin_balance(self, mark_of: MarkOf) -> Decimal:
+        return self.wallet_balance + self.unrealized(mark_of)
+
+    def available_balance(self, mark_of: MarkOf, open_order_margin: Decimal) -> Decimal:
+        """Cross wallet + cross P&L − cross initial margin − margin held by open orders (never < 0)."""
+        available = (self.cross_wallet + self.unrealized(mark_of, cross_only=True)
+                     - self.position_initial_margin(mark_of, cross_only=True) - open_order_margin)
+        return max(available, ZERO)
+
+    # --- money movements --------------------------------------------------------------------------
+    def apply_fill(self, symbol: str, position_side: PositionSide, side: Side, qty: Decimal,
+                   price: Decimal, commission: Decimal) -> FillOutcome:
+        pos = self.position(symbol, position_side)
+        self.touched.add(symbol)
+        before = pos.amount
+        signed = qty * side.sign
+        realized = pos.apply_fill(signed, price)
+        closed = min(abs(before), qty) if before and (before > 0) != (signed > 0) else ZERO
+        self.wallet_balance += realized - commission
+        self.total_realized += realized
+        self.total_fees += commission
+        if pos.margin_type is MarginType.ISOLATED:
+            self._move_isolated(pos, before, closed, qty - closed, price, realized - commission)
+        return FillOutcome(realized, closed, pos.amount == 0)
+
+    def _move_isolated(self, pos: Position, before: Decimal, closed: Decimal, opened: Decimal,
+                       price: Decimal, pnl_after_fee: Decimal) -> None:
+        pos.isolated_wallet += pnl_after_fee
+        if closed and before:
+            released = pos.isolated_wallet * closed / abs(before) if pos.amount else pos.isolated_wallet
+            pos.isolated_wallet -= released
+        if opened:
+            pos.isolated_wallet += opened * price / Decimal(pos.leverage)
+        if pos.amount == 0:
+            pos.isolated_wallet = ZERO
+
+    def apply_funding(self, pos: Position, payment: Decimal) -> None:
+        self.wallet_balance += payment
+        self.total_funding += payment
+        if pos.margin_type is MarginType.ISOLATED:
+            pos.isolated_wallet += payment

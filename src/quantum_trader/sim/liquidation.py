@@ -1,0 +1,88 @@
+"""Liquidation: a position whose mark reaches its liquidation price is closed by the exchange.
+
+The close is an `autoclose-` order reported with execution type CALCULATED, filled at the mark price
+at which it was caught (the liquidation price on a continuous move, worse after a gap), charged the
+symbol's liquidationFee on the notional. An isolated position never loses more than its isolated
+wallet: the insurance fund absorbs the rest, as on Binance.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ..domain.enums import ExecutionType, MarginType, OrderType, Side, TimeInForce, WorkingType
+from ..domain.money import ZERO
+from ..domain.orders import Order
+from ..domain.position import Position
+from . import events as ev
+from .margin import liquidation_price, maintenance_margin
+from .matching import record_fill
+from .state import SimState
+
+
+def liquidation_prices(state: SimState, symbol: str) -> list[tuple[Decimal, Position]]:
+    prices: list[tuple[Decimal, Position]] = []
+    for pos in state.account.positions_of(symbol):
+        if pos.amount == 0:
+            continue
+        lp = position_liquidation_price(state, pos)
+        if lp is not None:
+            prices.append((lp, pos))
+    return prices
+
+
+def position_liquidation_price(state: SimState, pos: Position) -> Decimal | None:
+    inst = state.instrument(pos.symbol)
+    if pos.margin_type is MarginType.ISOLATED:
+        return liquidation_price(pos.side_sign, abs(pos.amount), pos.entry_price, pos.isolated_wallet, inst)
+    others = [p for p in state.account.open_positions()
+              if p is not pos and p.margin_type is MarginType.CROSSED]
+    other_mm = sum((maintenance_margin(state.instrument(p.symbol), abs(p.notional(state.mark_of(p.symbol))))
+                    for p in others), ZERO)
+    other_upnl = sum((p.unrealized_pnl(state.mark_of(p.symbol)) for p in others), ZERO)
+    return liquidation_price(pos.side_sign, abs(pos.amount), pos.entry_price, state.account.cross_wallet,
+                             inst, other_mm, other_upnl)
+
+
+def liquidate_if_crossed(state: SimState, symbol: str) -> bool:
+    mark = state.market(symbol).mark
+    liquidated = False
+    for lp, pos in liquidation_prices(state, symbol):
+        crossed = mark <= lp if pos.amount > 0 else mark >= lp
+        if crossed:
+            liquidate(state, pos, mark, lp)
+            liquidated = True
+    return liquidated
+
+
+def liquidate(state: SimState, pos: Position, mark: Decimal, lp: Decimal) -> None:
+    """Cancel the symbol's open orders (their margin is needed), then close the position at the mark."""
+    from .cancel import cancel_everything_on_symbol  # late import: cancel also uses matching
+
+    cancel_everything_on_symbol(state, pos.symbol)
+    inst = state.instrument(pos.symbol)
+    qty = abs(pos.amount)
+    side = Side.SELL if pos.amount > 0 else Side.BUY
+    order = Order(
+        order_id=state.new_order_id(), client_order_id=f"autoclose-{state.now_ms}", symbol=pos.symbol,
+        side=side, type=OrderType.MARKET, orig_type=OrderType.MARKET, position_side=pos.position_side,
+        time_in_force=TimeInForce.IOC, orig_qty=qty, price=mark, stop_price=ZERO, reduce_only=True,
+        close_position=False, working_type=WorkingType.CONTRACT_PRICE, price_protect=False,
+        time=state.now_ms, update_time=state.now_ms,
+    )
+    state.orders[order.order_id] = order
+    fee = qty * mark * inst.liquidation_fee
+    if pos.margin_type is MarginType.ISOLATED:
+        loss_before_fee = qty * (mark - pos.entry_price) * pos.side_sign
+        fee = max(min(fee, pos.isolated_wallet + loss_before_fee), ZERO)
+    wallet_before = state.account.wallet_balance
+    isolated_before = pos.isolated_wallet if pos.margin_type is MarginType.ISOLATED else None
+    record_fill(state, order, qty, mark, maker=False, commission=fee, execution=ExecutionType.CALCULATED)
+    if isolated_before is not None and state.account.wallet_balance < wallet_before - isolated_before:
+        state.account.wallet_balance = wallet_before - isolated_before
+    state.emit(ev.sim_event("LIQUIDATION", state.now_ms, symbol=pos.symbol, positionSide=pos.position_side.value,
+                            qty=str(qty), price=str(mark), liquidationPrice=str(lp), fee=str(fee)))
+
+
+__all__ = ["liquidate_if_crossed", "liquidation_prices",
+           "position_liquidation_price"]

@@ -1,0 +1,120 @@
+"""Everything the simulator knows, in one plain container shared by its small behaviour modules.
+
+Keeping state apart from behaviour lets placement, matching and stepping be separate modules of one
+job each, without a god object; the `ExchangeSimulator` facade is the only public entry point.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ..domain import binance_errors as be
+from ..domain.enums import OrderType
+from ..domain.instrument import Instrument
+from ..domain.money import ZERO
+from ..domain.orders import AlgoOrder, Order
+from .account import Account
+from .events import Event
+from .fees import FeeModel
+from .funding import FundingRates, FundingSchedule
+from .liquidity import LiquidityModel, VolatilityTracker
+from .market import MarketState
+
+#: 2026-01-01T00:00:00Z: an arbitrary, fixed start so event logs do not depend on the wall clock.
+DEFAULT_START_MS = 1_767_225_600_000
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    seed: int = 7
+    balance: Decimal = Decimal("10000")
+    default_leverage: int = 20
+    start_time_ms: int = DEFAULT_START_MS
+    #: Share of mark-minus-last basis kept on a step that feeds only a last price.
+    mark_basis_decay: Decimal = ZERO
+    #: Range allowed for a trailing stop's callbackRate in percent (sources disagree: 5 or 10).
+    callback_rate_min: Decimal = Decimal("0.1")
+    callback_rate_max: Decimal = Decimal("10")
+
+
+@dataclass(slots=True)
+class SimState:
+    config: SimConfig
+    instruments: dict[str, Instrument]
+    account: Account
+    fees: FeeModel
+    liquidity: LiquidityModel
+    volatility: VolatilityTracker
+    funding_schedule: FundingSchedule
+    funding_rates: FundingRates
+    now_ms: int
+    markets: dict[str, MarketState] = field(default_factory=dict)
+    orders: dict[int, Order] = field(default_factory=dict)
+    algos: dict[int, AlgoOrder] = field(default_factory=dict)
+    fills: list[object] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    next_order_id: int = 4_000_000_001
+    next_algo_id: int = 1_000_000_000_000_001
+    next_trade_id: int = 700_000_001
+    last_funding_ms: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    # --- lookups ----------------------------------------------------------------------------------
+    def instrument(self, symbol: str) -> Instrument:
+        inst = self.instruments.get(symbol)
+        if inst is None:
+            raise be.invalid_symbol()
+        return inst
+
+    def market(self, symbol: str) -> MarketState:
+        market = self.markets.get(symbol)
+        if market is None:
+            inst = self.instrument(symbol)
+            price = inst.typical_price if inst.typical_price > 0 else inst.price_filter.min_price * 1000
+            market = MarketState(inst, price, price, self.config.mark_basis_decay)
+            self.markets[symbol] = market
+        return market
+
+    def mark_of(self, symbol: str) -> Decimal:
+        return self.market(symbol).mark
+
+    def open_orders(self, symbol: str | None = None) -> Iterator[Order]:
+        return (o for o in self.orders.values() if o.is_open and (symbol is None or o.symbol == symbol))
+
+    def open_algos(self, symbol: str | None = None) -> Iterator[AlgoOrder]:
+        return (a for a in self.algos.values() if a.is_open and (symbol is None or a.symbol == symbol))
+
+    # --- ids and time -----------------------------------------------------------------------------
+    def new_order_id(self) -> int:
+        self.next_order_id += 1
+        return self.next_order_id - 1
+
+    def new_algo_id(self) -> int:
+        self.next_algo_id += 1
+        return self.next_algo_id - 1
+
+    def new_trade_id(self) -> int:
+        self.next_trade_id += 1
+        return self.next_trade_id - 1
+
+    def generated_client_id(self) -> str:
+        """Binance generates 22 random characters when a client sends none; ours come from the seed."""
+        return "".join(self.rng.choice(_ID_ALPHABET) for _ in range(22))
+
+    def emit(self, event: Event) -> Event:
+        self.events.append(event)
+        return event
+
+    def open_order_margin(self) -> Decimal:
+        """Initial margin held by resting LIMIT orders that would add exposure (classic orders only)."""
+        held = ZERO
+        for order in self.open_orders():
+            if order.reduce_only or order.type is not OrderType.LIMIT:
+                continue
+            held += order.remaining_qty * order.price / self.account.leverage_of(order.symbol)
+        return held
