@@ -6,10 +6,10 @@ is not a member is, by construction, something Binance would refuse.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     BUY = "BUY"
     SELL = "SELL"
 
@@ -23,7 +23,7 @@ class Side(str, Enum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
-class OrderType(str, Enum):
+class OrderType(StrEnum):
     """The seven futures order types; spot-only types (STOP_LOSS, ...) are deliberately absent."""
 
     LIMIT = "LIMIT"
@@ -62,7 +62,7 @@ class OrderType(str, Enum):
 SPOT_ONLY_ORDER_TYPES = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER"})
 
 
-class TimeInForce(str, Enum):
+class TimeInForce(StrEnum):
     GTC = "GTC"
     IOC = "IOC"
     FOK = "FOK"
@@ -72,18 +72,18 @@ class TimeInForce(str, Enum):
     GTE_GTC = "GTE_GTC"
 
 
-class WorkingType(str, Enum):
+class WorkingType(StrEnum):
     MARK_PRICE = "MARK_PRICE"
     CONTRACT_PRICE = "CONTRACT_PRICE"
 
 
-class PositionSide(str, Enum):
+class PositionSide(StrEnum):
     BOTH = "BOTH"
     LONG = "LONG"
     SHORT = "SHORT"
 
 
-class OrderStatus(str, Enum):
+class OrderStatus(StrEnum):
     NEW = "NEW"
     PARTIALLY_FILLED = "PARTIALLY_FILLED"
     FILLED = "FILLED"
@@ -97,7 +97,7 @@ class OrderStatus(str, Enum):
         return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 
-class AlgoStatus(str, Enum):
+class AlgoStatus(StrEnum):
     NEW = "NEW"
     CANCELED = "CANCELED"
     TRIGGERING = "TRIGGERING"
@@ -111,7 +111,7 @@ class AlgoStatus(str, Enum):
         return self in (AlgoStatus.NEW, AlgoStatus.TRIGGERING)
 
 
-class ExecutionType(str, Enum):
+class ExecutionType(StrEnum):
     NEW = "NEW"
     CANCELED = "CANCELED"
     CALCULATED = "CALCULATED"
@@ -120,7 +120,7 @@ class ExecutionType(str, Enum):
     AMENDMENT = "AMENDMENT"
 
 
-class MarginType(str, Enum):
+class MarginType(StrEnum):
     """Request spelling (ISOLATED / CROSSED); positionRisk reports `wire_lower` ("isolated" / "cross")."""
 
     ISOLATED = "ISOLATED"
@@ -131,12 +131,12 @@ class MarginType(str, Enum):
         return "isolated" if self is MarginType.ISOLATED else "cross"
 
 
-class NewOrderRespType(str, Enum):
+class NewOrderRespType(StrEnum):
     ACK = "ACK"
     RESULT = "RESULT"
 
 
-class ExitReason(str, Enum):
+class ExitReason(StrEnum):
     """Why a position closed: the vocabulary of the stop audit."""
 
     STOP_LOSS = "stop_loss"

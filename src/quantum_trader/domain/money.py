@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
-from enum import Enum
+from enum import StrEnum
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
 
 
-class Rounding(str, Enum):
+class Rounding(StrEnum):
     """Rounding direction on a tick/step grid. DOWN/UP are toward -inf/+inf, not toward zero."""
 
     DOWN = "down"
@@ -47,7 +47,9 @@ def round_to_grid(value: Decimal, step: Decimal, rounding: Rounding, origin: Dec
     if step == 0:
         return value
     units = ((value - origin) / step).to_integral_value(rounding=rounding.decimal_mode)
-    return (origin + units * step).quantize(step) if step.as_tuple().exponent < 0 else origin + units * step
+    snapped = origin + units * step
+    exponent = step.as_tuple().exponent
+    return snapped.quantize(step) if isinstance(exponent, int) and exponent < 0 else snapped
 
 
 def on_grid(value: Decimal, step: Decimal, origin: Decimal = ZERO) -> bool:
@@ -57,15 +59,16 @@ def on_grid(value: Decimal, step: Decimal, origin: Decimal = ZERO) -> bool:
 def decimals_of(value: Decimal) -> int:
     """Number of significant decimal places (trailing zeros do not count: 1.2300 has 2)."""
     exponent = value.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
+    if not isinstance(exponent, int):
+        return 0
+    return max(0, -exponent)
 
 
 def fmt(value: Decimal) -> str:
     """Binance-style decimal string: plain notation, no exponent, no trailing zeros ("0" for zero)."""
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 def fmt_fixed(value: Decimal, places: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from .enums import AlgoStatus, OrderStatus, OrderType, PositionSide, Side, TimeInForce, WorkingType
 from .errors import QuantumTraderError
@@ -20,7 +20,7 @@ class IllegalTransition(QuantumTraderError):
     """An event arrived that the order's current state does not allow: a bug, never a market event."""
 
 
-class OrderEvent(str, Enum):
+class OrderEvent(StrEnum):
     PARTIAL_FILL = "partial_fill"
     FILL = "fill"
     CANCEL = "cancel"
@@ -100,7 +100,7 @@ class Order:
         return self.status
 
 
-class AlgoEvent(str, Enum):
+class AlgoEvent(StrEnum):
     TRIGGER = "trigger"
     PLACE = "place"
     FINISH = "finish"

@@ -17,7 +17,8 @@ def find_order(state: SimState, symbol: str, order_id: int | None, client_id: st
     if client_id is not None:
         matches = [o for o in state.orders.values() if o.symbol == symbol and o.client_order_id == client_id]
         open_matches = [o for o in matches if o.is_open]
-        return (open_matches or matches or [None])[-1]
+        candidates = open_matches or matches
+        return candidates[-1] if candidates else None
     raise be.mandatory_param("orderId")
 
 
@@ -27,7 +28,8 @@ def find_algo(state: SimState, algo_id: int | None, client_id: str | None) -> Al
     if client_id is not None:
         matches = [a for a in state.algos.values() if a.client_algo_id == client_id]
         open_matches = [a for a in matches if a.is_open]
-        return (open_matches or matches or [None])[-1]
+        candidates = open_matches or matches
+        return candidates[-1] if candidates else None
     raise be.mandatory_param("algoId")
 
 

@@ -23,8 +23,8 @@ from .fees import FeeModel
 from .funding import FundingRates, FundingSchedule
 from .liquidation import position_liquidation_price
 from .liquidity import LiquidityModel, VolatilityTracker
-from .market import PriceUpdate
 from .margin import check_leverage
+from .market import PriceUpdate
 from .params import Params, parse_algo_order, parse_classic_order
 from .placement import place_algo, place_classic
 from .settings import apply_funding_until, change_margin_type, change_position_mode

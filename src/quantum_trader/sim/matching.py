@@ -60,7 +60,7 @@ def record_fill(state: SimState, order: Order, qty: Decimal, price: Decimal, *, 
     order.apply(OrderEvent.FILL, state.now_ms, qty, price)
     fill = Fill(state.new_trade_id(), order.order_id, order.symbol, order.side, order.position_side,
                 price, qty, fee, "USDT", outcome.realized_pnl, maker, state.now_ms)
-    state.fills.append(fill)
+    state.record_fill(fill)
     pos = account.position(order.symbol, order.position_side)
     mark = state.mark_of(order.symbol)
     state.emit(ev.account_update("ORDER", state.now_ms, account.wallet_balance, account.cross_wallet,

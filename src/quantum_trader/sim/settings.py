@@ -7,8 +7,8 @@ from ..domain.enums import MarginType
 from ..domain.money import ZERO
 from . import events as ev
 from .funding import funding_payment
-from .stepping import settle
 from .state import SimState
+from .stepping import settle
 
 
 def change_margin_type(state: SimState, symbol: str, margin_type: MarginType) -> None:

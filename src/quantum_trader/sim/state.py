@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..domain import binance_errors as be
 from ..domain.enums import OrderType
+from ..domain.fills import Fill
 from ..domain.instrument import Instrument
 from ..domain.money import ZERO
 from ..domain.orders import AlgoOrder, Order
@@ -27,6 +28,7 @@ from .market import MarketState
 #: 2026-01-01T00:00:00Z: an arbitrary, fixed start so event logs do not depend on the wall clock.
 DEFAULT_START_MS = 1_767_225_600_000
 _ID_ALPHABET = string.ascii_letters + string.digits
+_FINAL_ALGO = frozenset({"CANCELED", "FINISHED", "REJECTED", "EXPIRED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,9 @@ class SimConfig:
     #: Range allowed for a trailing stop's callbackRate in percent (sources disagree: 5 or 10).
     callback_rate_min: Decimal = Decimal("0.1")
     callback_rate_max: Decimal = Decimal("10")
+    #: Keep every event, order and fill in memory. Long replays turn this off and pass an event sink,
+    #: so memory stays flat however many bars go through.
+    retain_history: bool = True
 
 
 @dataclass(slots=True)
@@ -56,13 +61,14 @@ class SimState:
     markets: dict[str, MarketState] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     algos: dict[int, AlgoOrder] = field(default_factory=dict)
-    fills: list[object] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     next_order_id: int = 4_000_000_001
     next_algo_id: int = 1_000_000_000_000_001
     next_trade_id: int = 700_000_001
     last_funding_ms: int = 0
     rng: random.Random = field(default_factory=random.Random)
+    event_sink: Callable[[Event], None] | None = None
 
     # --- lookups ----------------------------------------------------------------------------------
     def instrument(self, symbol: str) -> Instrument:
@@ -107,8 +113,25 @@ class SimState:
         return "".join(self.rng.choice(_ID_ALPHABET) for _ in range(22))
 
     def emit(self, event: Event) -> Event:
-        self.events.append(event)
+        if self.config.retain_history:
+            self.events.append(event)
+        if self.event_sink is not None:
+            self.event_sink(event)
         return event
+
+    def record_fill(self, fill: Fill) -> None:
+        if self.config.retain_history:
+            self.fills.append(fill)
+
+    def prune_finished(self) -> int:
+        """Forget orders that can no longer change (Binance, too, forgets old closed orders)."""
+        done = [oid for oid, o in self.orders.items() if not o.is_open]
+        for oid in done:
+            del self.orders[oid]
+        finished = [aid for aid, a in self.algos.items() if a.status.value in _FINAL_ALGO]
+        for aid in finished:
+            del self.algos[aid]
+        return len(done) + len(finished)
 
     def open_order_margin(self) -> Decimal:
         """Initial margin held by resting LIMIT orders that would add exposure (classic orders only)."""

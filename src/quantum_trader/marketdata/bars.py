@@ -1,0 +1,306 @@
+"""Bars as numpy arrays: the `BarChunk`, Binance public-data kline files, and a seeded synthetic feed.
+
+Bars travel in chunks of T bars × S symbols of float64 so the simulator can search a whole chunk for
+triggers at once (sim/triggers.py) and memory stays flat however long the history is: every feed here
+is an iterator of chunks, and no function holds more than about two chunks per symbol.
+
+Floats are fine here because bar prices are only *searched*: the engine converts the few bars where
+something happens back to Decimal (a float parsed from a short decimal string round-trips through
+`repr`), and all money arithmetic stays in Decimal.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+_INTERVALS_MS = {
+    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
+    "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
+}  # fmt: skip
+_FILE_NAME = re.compile(r"^(?P<symbol>[A-Za-z0-9_]+)-(?P<interval>\d+[smhdwM])-")
+_SUFFIXES = (".csv", ".csv.gz", ".zip")
+#: Open times at or above this are microseconds (data.binance.vision spot files from 2025 on).
+_MICROSECONDS_FROM = 10**14
+_FIELDS = 5  # open, high, low, close, volume
+
+
+@dataclass(frozen=True, eq=False)
+class BarChunk:
+    """T consecutive bars of S symbols; NaN marks a bar missing for a symbol (never a trade)."""
+
+    symbols: tuple[str, ...]
+    open_time: I64  # [T], epoch ms UTC
+    open: F64  # [T, S]
+    high: F64
+    low: F64
+    close: F64
+    volume: F64
+    interval_ms: int
+
+    def __post_init__(self) -> None:
+        shape = (len(self.open_time), len(self.symbols))
+        for name in ("open", "high", "low", "close", "volume"):
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"BarChunk.{name} has shape {getattr(self, name).shape}, expected {shape}")
+
+    def __len__(self) -> int:
+        return len(self.open_time)
+
+    @property
+    def n_symbols(self) -> int:
+        return len(self.symbols)
+
+    def symbol_index(self, symbol: str) -> int:
+        return self.symbols.index(symbol)
+
+    def slice(self, t0: int, t1: int) -> BarChunk:
+        """Bars [t0, t1) as views (no copy)."""
+        return BarChunk(self.symbols, self.open_time[t0:t1], self.open[t0:t1], self.high[t0:t1],
+                        self.low[t0:t1], self.close[t0:t1], self.volume[t0:t1], self.interval_ms)  # fmt: skip
+
+    def bar(self, t: int, s: int) -> tuple[float, float, float, float]:
+        """(open, high, low, close) of symbol s at bar t, as Python floats."""
+        return (float(self.open[t, s]), float(self.high[t, s]), float(self.low[t, s]), float(self.close[t, s]))
+
+
+# --- Binance public-data kline files -------------------------------------------------------------
+
+
+def _symbol_and_interval(path: Path) -> tuple[str, int | None]:
+    """`LINKUSDT-1m-2026-02.csv.gz` → ("LINKUSDT", 60000); the interval is None if the name lacks it."""
+    match = _FILE_NAME.match(path.name)
+    if match is None:
+        return path.name.split("-")[0].split(".")[0], None
+    return match["symbol"], _INTERVALS_MS.get(match["interval"])
+
+
+def _open_text(path: Path) -> TextIO:
+    if path.name.endswith(".zip"):
+        archive = zipfile.ZipFile(path)
+        members = [name for name in archive.namelist() if not name.endswith("/")]
+        if len(members) != 1:
+            archive.close()
+            raise ValueError(f"{path}: expected exactly one CSV inside the zip, found {members}")
+        return io.TextIOWrapper(archive.open(members[0]), encoding="utf-8")
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def _parse_lines(lines: list[str], path: Path) -> tuple[I64, F64]:
+    """Parse kline CSV rows (header already skipped) into open times (ms) and [n, 5] OHLCV."""
+    try:
+        table = np.loadtxt(lines, delimiter=",", usecols=range(6), dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a Binance kline CSV ({exc})") from exc
+    times = table[:, 0].astype(np.int64)
+    if times.size and times[0] >= _MICROSECONDS_FROM:
+        times //= 1000
+    return times, np.ascontiguousarray(table[:, 1:])
+
+
+def _read_file_batches(path: Path, batch: int) -> Iterator[tuple[I64, F64]]:
+    """One kline file in batches of `batch` rows; a first line that is not a number is the header."""
+    with _open_text(path) as text:
+        first = True
+        while raw := list(islice(text, batch)):
+            lines = [line for line in raw if line.strip()]
+            if first and lines:
+                first = False
+                if not lines[0].lstrip()[:1].isdigit():
+                    lines = lines[1:]
+            if lines:
+                yield _parse_lines(lines, path)
+
+
+class _SymbolStream:
+    """One symbol's files in order, buffered; rows whose open time does not advance are dropped."""
+
+    def __init__(self, paths: Sequence[Path], batch: int) -> None:
+        self._batches = (b for path in paths for b in _read_file_batches(path, batch))
+        self.times: I64 = np.zeros(0, np.int64)
+        self.values: F64 = np.zeros((0, _FIELDS))
+        self.exhausted = False
+        self._last = np.iinfo(np.int64).min
+
+    def fill(self, rows: int) -> None:
+        parts_t, parts_v = [self.times], [self.values]
+        have = len(self.times)
+        while have < rows and not self.exhausted:
+            batch = next(self._batches, None)
+            if batch is None:
+                self.exhausted = True
+                break
+            times, values = batch
+            keep = times > np.maximum.accumulate(np.concatenate([[self._last], times]))[:-1]
+            if keep.any():
+                parts_t.append(times[keep])
+                parts_v.append(values[keep])
+                self._last = int(times[keep][-1])
+                have += int(keep.sum())
+        if len(parts_t) > 1:
+            self.times, self.values = np.concatenate(parts_t), np.concatenate(parts_v)
+
+    def take(self, upto: int) -> tuple[I64, F64]:
+        """Remove and return the buffered rows with open time ≤ upto."""
+        k = int(np.searchsorted(self.times, upto, side="right"))
+        taken = (self.times[:k], self.values[:k])
+        self.times, self.values = self.times[k:], self.values[k:]
+        return taken
+
+
+def _kline_paths(paths_or_folder: str | Path | Iterable[str | Path]) -> list[Path]:
+    if isinstance(paths_or_folder, str | Path):
+        root = Path(paths_or_folder)
+        if not root.is_dir():
+            return [root]
+        return sorted(p for p in root.iterdir() if p.is_file() and p.name.endswith(_SUFFIXES))
+    return [Path(p) for p in paths_or_folder]
+
+
+def _group_by_symbol(paths: list[Path]) -> tuple[dict[str, list[Path]], int | None]:
+    """Files per symbol (in name order, so monthly files follow each other) and their common interval."""
+    groups: dict[str, list[Path]] = {}
+    intervals: set[int | None] = set()
+    for path in paths:
+        symbol, interval = _symbol_and_interval(path)
+        groups.setdefault(symbol, []).append(path)
+        intervals.add(interval)
+    known = intervals - {None}
+    if len(known) > 1:
+        raise ValueError(f"kline files mix intervals {sorted(i for i in known if i)} ms; align one interval")
+    return {s: sorted(ps, key=lambda p: p.name) for s, ps in groups.items()}, known.pop() if known else None
+
+
+def _infer_interval(times: I64) -> int:
+    steps = np.diff(times)
+    steps = steps[steps > 0]
+    if steps.size == 0:
+        raise ValueError("cannot infer the bar interval from one bar; name the file SYMBOL-1m-....csv")
+    return int(steps.min())
+
+
+def iter_binance_klines(
+    paths_or_folder: str | Path | Iterable[str | Path], chunk_bars: int = 10_000
+) -> Iterator[BarChunk]:
+    """Stream several symbols' kline files aligned on open time (outer join, NaN where a symbol has no bar).
+
+    Every chunk but the last holds exactly `chunk_bars` distinct open times; memory is bounded by about
+    two chunks per symbol however many files there are. Files of one symbol are read in name order and
+    overlapping rows (e.g. a daily file inside a monthly one) are dropped.
+    """
+    if chunk_bars < 1:
+        raise ValueError(f"chunk_bars must be >= 1, got {chunk_bars}")
+    groups, interval = _group_by_symbol(_kline_paths(paths_or_folder))
+    if not groups:
+        raise ValueError(f"no kline files in {paths_or_folder}")
+    symbols = tuple(groups)
+    streams = [_SymbolStream(paths, batch=max(chunk_bars, 4096)) for paths in groups.values()]
+    while True:
+        for stream in streams:
+            stream.fill(chunk_bars)
+        if all(len(s.times) == 0 for s in streams):
+            return
+        horizon = min((int(s.times[-1]) for s in streams if not s.exhausted), default=np.iinfo(np.int64).max)
+        times = np.unique(np.concatenate([s.times[s.times <= horizon] for s in streams]))[:chunk_bars]
+        if interval is None:
+            interval = _infer_interval(times)
+        yield _assemble(symbols, times, streams, interval)
+
+
+def _assemble(symbols: tuple[str, ...], times: I64, streams: list[_SymbolStream], interval: int) -> BarChunk:
+    fields = np.full((_FIELDS, len(times), len(symbols)), np.nan)
+    for s, stream in enumerate(streams):
+        got_t, got_v = stream.take(int(times[-1]))
+        fields[:, np.searchsorted(times, got_t), s] = got_v.T
+    return BarChunk(symbols, times, fields[0], fields[1], fields[2], fields[3], fields[4], interval)
+
+
+def read_binance_klines(path: str | Path) -> BarChunk:
+    """A whole kline file (.csv, .csv.gz or single-CSV .zip, with or without header) as one chunk."""
+    path = Path(path)
+    symbol, interval = _symbol_and_interval(path)
+    stream = _SymbolStream([path], batch=1 << 16)
+    stream.fill(np.iinfo(np.int64).max)
+    times, values = stream.times, stream.values
+    if interval is None:
+        interval = _infer_interval(times)
+    o, h, lo, c, v = (np.ascontiguousarray(values[:, i : i + 1]) for i in range(_FIELDS))
+    return BarChunk((symbol,), times, o, h, lo, c, v, interval)
+
+
+# --- Synthetic bars ------------------------------------------------------------------------------
+
+#: 2026-01-01T00:00:00Z, the default first open time of synthetic bars.
+SYNTHETIC_START_MS = 1_767_225_600_000
+
+
+def _round_prices(o: F64, h: F64, lo: F64, c: F64, decimals: npt.NDArray[np.int64]) -> tuple[F64, ...]:
+    """Onto each symbol's tick grid: open/close to nearest, high up, low down, so OHLC stays consistent."""
+    scale = 10.0 ** decimals.astype(np.float64)
+    return (np.rint(o * scale) / scale, np.ceil(h * scale) / scale,
+            np.floor(lo * scale) / scale, np.rint(c * scale) / scale)  # fmt: skip
+
+
+def synthetic_bars(
+    symbols: Sequence[str],
+    start_prices: Sequence[float],
+    n_bars: int,
+    interval_ms: int = 60_000,
+    *,
+    seed: int,
+    chunk_bars: int = 10_000,
+    vol: float = 0.001,
+    jump_prob: float = 0.0005,
+    jump_vol: float = 0.01,
+    start_ms: int = SYNTHETIC_START_MS,
+    price_decimals: int | Sequence[int] | None = None,
+) -> Iterator[BarChunk]:
+    """Seeded geometric random walk with gaps, streamed in chunks; same arguments → identical arrays.
+
+    Per bar: log-return N(0, vol); with probability `jump_prob` the bar opens with a gap of N(0, jump_vol)
+    from the previous close (otherwise open == previous close); wicks beyond max/min(open, close) are
+    exponential with mean vol/2. Each random quantity has its own PCG64 stream spawned from `seed` and
+    the log price is carried between chunks, so the bars do not depend on `chunk_bars` either.
+    `price_decimals` snaps prices to a decimal grid (per symbol or one for all), as real prices are.
+    """
+    n_sym = len(symbols)
+    if len(start_prices) != n_sym or n_sym == 0:
+        raise ValueError(f"need one start price per symbol: {n_sym} symbols, {len(start_prices)} prices")
+    if chunk_bars < 1 or n_bars < 0:
+        raise ValueError("chunk_bars must be >= 1 and n_bars >= 0")
+    rngs = [np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(seed).spawn(6)]
+    decimals = None if price_decimals is None else np.broadcast_to(np.asarray(price_decimals, np.int64), n_sym)
+    ret, gap_u, gap_z, up, down, qty = rngs
+    log_close: F64 = np.log(np.asarray(start_prices, np.float64))
+    for t0 in range(0, n_bars, chunk_bars):
+        shape = (min(chunk_bars, n_bars - t0), n_sym)
+        gaps = np.where(gap_u.random(shape) < jump_prob, gap_z.standard_normal(shape) * jump_vol, 0.0)
+        steps = gaps + ret.standard_normal(shape) * vol
+        logs = np.cumsum(np.vstack([log_close, steps]), axis=0)
+        closes = np.exp(logs)
+        o = np.where(gaps != 0.0, closes[:-1] * np.exp(gaps), closes[:-1])
+        c = closes[1:]
+        h = np.maximum(o, c) * np.exp(up.exponential(vol / 2, shape))
+        lo = np.minimum(o, c) * np.exp(-down.exponential(vol / 2, shape))
+        if decimals is not None:
+            o, h, lo, c = _round_prices(o, h, lo, c, decimals)
+        volume = 1000.0 * np.exp(0.5 * qty.standard_normal(shape))
+        times = start_ms + interval_ms * np.arange(t0, t0 + shape[0], dtype=np.int64)
+        log_close = logs[-1]
+        yield BarChunk(tuple(symbols), times, o, h, lo, c, volume, interval_ms)
