@@ -37,6 +37,9 @@ _SUFFIXES = (".csv", ".csv.gz", ".zip")
 #: Open times at or above this are microseconds (data.binance.vision spot files from 2025 on).
 _MICROSECONDS_FROM = 10**14
 _FIELDS = 5  # open, high, low, close, volume
+#: 2,000 bars × 222 symbols is ~3.5 MB per field: small enough that a chunk and its temporaries stay in
+#: tens of MB, large enough that per-chunk Python overhead is negligible.
+DEFAULT_CHUNK_BARS = 2_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,7 +199,7 @@ def _infer_interval(times: I64) -> int:
 
 
 def iter_binance_klines(
-    paths_or_folder: str | Path | Iterable[str | Path], chunk_bars: int = 10_000
+    paths_or_folder: str | Path | Iterable[str | Path], chunk_bars: int = DEFAULT_CHUNK_BARS
 ) -> Iterator[BarChunk]:
     """Stream several symbols' kline files aligned on open time (outer join, NaN where a symbol has no bar).
 
@@ -210,7 +213,7 @@ def iter_binance_klines(
     if not groups:
         raise ValueError(f"no kline files in {paths_or_folder}")
     symbols = tuple(groups)
-    streams = [_SymbolStream(paths, batch=max(chunk_bars, 4096)) for paths in groups.values()]
+    streams = [_SymbolStream(paths, batch=max(chunk_bars, 1024)) for paths in groups.values()]
     while True:
         for stream in streams:
             stream.fill(chunk_bars)
@@ -264,7 +267,7 @@ def synthetic_bars(
     interval_ms: int = 60_000,
     *,
     seed: int,
-    chunk_bars: int = 10_000,
+    chunk_bars: int = DEFAULT_CHUNK_BARS,
     vol: float = 0.001,
     jump_prob: float = 0.0005,
     jump_vol: float = 0.01,
@@ -294,7 +297,9 @@ def synthetic_bars(
         steps = gaps + ret.standard_normal(shape) * vol
         logs = np.cumsum(np.vstack([log_close, steps]), axis=0)
         closes = np.exp(logs)
-        o = np.where(gaps != 0.0, closes[:-1] * np.exp(gaps), closes[:-1])
+        o = closes[:-1].copy()
+        gapped = np.nonzero(gaps)
+        o[gapped] *= np.exp(gaps[gapped])
         c = closes[1:]
         h = np.maximum(o, c) * np.exp(up.exponential(vol / 2, shape))
         lo = np.minimum(o, c) * np.exp(-down.exponential(vol / 2, shape))

@@ -59,7 +59,8 @@ class Account:
         return (p for p in self.positions.values() if p.amount != 0)
 
     def positions_of(self, symbol: str) -> list[Position]:
-        return [p for (s, _), p in self.positions.items() if s == symbol]
+        found = (self.positions.get((symbol, side)) for side in PositionSide)
+        return [p for p in found if p is not None]
 
     def has_position(self, symbol: str) -> bool:
         return any(p.amount != 0 for p in self.positions_of(symbol))

@@ -70,7 +70,7 @@ def liquidate(state: SimState, pos: Position, mark: Decimal, lp: Decimal) -> Non
         close_position=False, working_type=WorkingType.CONTRACT_PRICE, price_protect=False,
         time=state.now_ms, update_time=state.now_ms,
     )
-    state.orders[order.order_id] = order
+    state.add_order(order)
     fee = qty * mark * inst.liquidation_fee
     if pos.margin_type is MarginType.ISOLATED:
         loss_before_fee = qty * (mark - pos.entry_price) * pos.side_sign

@@ -108,7 +108,7 @@ def place_classic(state: SimState, request: OrderRequest) -> Order:
     order = _new_order(state, request, pside, qty)
     if request.type is OrderType.LIMIT:
         _precheck_limit_tif(state, order)
-    state.orders[order.order_id] = order
+    state.add_order(order)
     state.account.touched.add(order.symbol)
     state.emit(ev.order_trade_update(order, ExecutionType.NEW, state.now_ms))
     execute_new_order(state, order)
@@ -168,18 +168,23 @@ def place_algo(state: SimState, request: OrderRequest) -> AlgoOrder:
         inst.check_qty(qty, market=not request.type.becomes_limit)
     check_client_id(request.client_id, {a.client_algo_id for a in state.open_algos()})
     check_capacity(state, inst, algo=True)
-    if request.close_position and any(a.close_position and a.side is request.side and a.position_side is pside
-                                      for a in state.open_algos(inst.symbol)):
+    if request.close_position and _close_position_twin(state, request, pside):
         raise be.close_position_stop_exists()
     if not (request.reduce_only or request.close_position):
         inst.check_min_notional(qty, request.price or request.stop_price or state.market(inst.symbol).mark)
     check_reduce_only(state, request, pside)
     _check_not_immediately_triggered(state, request)
     algo = _new_algo(state, request, pside, qty)
-    state.algos[algo.algo_id] = algo
+    state.add_algo(algo)
     state.account.touched.add(algo.symbol)
     state.emit(ev.algo_update(algo, state.now_ms))
     return algo
+
+
+def _close_position_twin(state: SimState, request: OrderRequest, pside: PositionSide) -> bool:
+    """-4130: one closePosition STOP_MARKET and one TAKE_PROFIT_MARKET per direction, not two of a type."""
+    return any(a.close_position and a.order_type is request.type and a.side is request.side
+               and a.position_side is pside for a in state.open_algos(request.symbol))
 
 
 def _check_algo_prices(state: SimState, inst: Instrument, request: OrderRequest) -> None:

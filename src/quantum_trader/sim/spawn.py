@@ -39,7 +39,7 @@ def trigger_algo(state: SimState, algo: AlgoOrder) -> bool:
     algo.actual_order_id = order.order_id
     algo.apply(AlgoEvent.PLACE, state.now_ms)
     state.emit(ev.algo_update(algo, state.now_ms, actual_type=order.type.value))
-    state.orders[order.order_id] = order
+    state.add_order(order)
     state.emit(ev.order_trade_update(order, ExecutionType.NEW, state.now_ms))
     _execute_spawned(state, order)
     return True

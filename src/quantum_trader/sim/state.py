@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import TypeVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -29,6 +30,20 @@ from .market import MarketState
 DEFAULT_START_MS = 1_767_225_600_000
 _ID_ALPHABET = string.ascii_letters + string.digits
 _FINAL_ALGO = frozenset({"CANCELED", "FINISHED", "REJECTED", "EXPIRED"})
+_T = TypeVar("_T", Order, AlgoOrder)
+
+
+def _open_in(index: dict[str, dict[int, _T]], symbol: str | None) -> list[_T]:
+    buckets = [index.get(symbol, {})] if symbol is not None else [index[s] for s in sorted(index)]
+    found: list[_T] = []
+    for bucket in buckets:
+        closed = [key for key, item in bucket.items() if not item.is_open]
+        for key in closed:
+            del bucket[key]
+        found.extend(bucket.values())
+    if symbol is None:
+        found.sort(key=lambda item: item.order_id if isinstance(item, Order) else item.algo_id)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +84,8 @@ class SimState:
     last_funding_ms: int = 0
     rng: random.Random = field(default_factory=random.Random)
     event_sink: Callable[[Event], None] | None = None
+    _open_orders: dict[str, dict[int, Order]] = field(default_factory=dict)
+    _open_algos: dict[str, dict[int, AlgoOrder]] = field(default_factory=dict)
 
     # --- lookups ----------------------------------------------------------------------------------
     def instrument(self, symbol: str) -> Instrument:
@@ -89,11 +106,20 @@ class SimState:
     def mark_of(self, symbol: str) -> Decimal:
         return self.market(symbol).mark
 
-    def open_orders(self, symbol: str | None = None) -> Iterator[Order]:
-        return (o for o in self.orders.values() if o.is_open and (symbol is None or o.symbol == symbol))
+    def add_order(self, order: Order) -> None:
+        self.orders[order.order_id] = order
+        self._open_orders.setdefault(order.symbol, {})[order.order_id] = order
 
-    def open_algos(self, symbol: str | None = None) -> Iterator[AlgoOrder]:
-        return (a for a in self.algos.values() if a.is_open and (symbol is None or a.symbol == symbol))
+    def add_algo(self, algo: AlgoOrder) -> None:
+        self.algos[algo.algo_id] = algo
+        self._open_algos.setdefault(algo.symbol, {})[algo.algo_id] = algo
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Open classic orders in id order, from a per-symbol index that drops closed ones as it goes."""
+        return _open_in(self._open_orders, symbol)
+
+    def open_algos(self, symbol: str | None = None) -> list[AlgoOrder]:
+        return _open_in(self._open_algos, symbol)
 
     # --- ids and time -----------------------------------------------------------------------------
     def new_order_id(self) -> int:

@@ -8,17 +8,19 @@ runs only on those bars (DESIGN.md, "Speed by design").
 
 The search is a *conservative prefilter*: it may report a bar where, in Decimal, nothing fires (the
 engine then resumes at the next bar), but it must never miss one. Prices and triggers are Decimals
-converted to float64, so each comparison gets a relative slack `eps_rel` (1e-9, about ten million
+converted to float64, so each comparison gets a relative slack `eps_rel` (1e-9, some four million
 times a float64 rounding error and far below any tick) in the direction that admits more bars.
 
 Per-bar cost does not grow with the number of orders: fixed triggers (STOP, TAKE_PROFIT, LIQUIDATION)
 are folded into one "rising" and one "falling" threshold per symbol (the lowest trigger of all
 "P ≥ trigger" orders, the highest of all "P ≤ trigger" orders), so a block of bars is tested with two
-[bars × symbols] comparisons. Trailing stops have no fixed trigger; they are searched exactly with a
-running extreme (np.fmax.accumulate): a SELL trailing stop is a candidate at bar t when the highest
-price up to and including t has reached the activation price and the bar's low is at or below that
-highest × (1 − callbackRate). Using the bar's whole high is conservative (inside the bar the high may
-come after the low), so it never misses; the engine replays the bar along the intra-bar path.
+[bars × symbols] comparisons. Trailing stops have no fixed trigger; they are searched per order with
+a running extreme (np.fmax.accumulate) instead of being flagged on every bar: a SELL trailing stop is
+a candidate at bar t when the highest price up to and including t has reached the activation price
+and the bar's low is at or below that highest × (1 − callbackRate). Counting bar t's whole high is
+conservative (inside the bar the high may come after the low), and so is tracking the extreme from
+placement rather than from activation (a smaller extreme only fires later), so it never misses; the
+engine replays the bar along the intra-bar path.
 
 Sign conventions: `side_sign` is the side of the order that the trigger fires (+1 BUY, −1 SELL); for
 LIQUIDATION it is the side of the liquidation order, so a long's liquidation price (mark ≤ LP) is a
@@ -216,7 +218,10 @@ class TriggerTable:
 
     def update_trigger(self, key: int, trigger: float) -> None:
         """Move a trigger in place (e.g. a liquidation price after a margin change)."""
-        self._trigger[self._slots[key]] = trigger
+        slot = self._slots[key]
+        if self._kind[slot] != _TRAILING and not np.isfinite(trigger):
+            raise ValueError(f"trigger must be finite, got {trigger}")
+        self._trigger[slot] = trigger
         self._version += 1
 
     def set_extreme(self, key: int, extreme: float) -> None:
@@ -341,9 +346,15 @@ class _Plan:
 def _rows_hit(high: F64, low: F64, thresholds: tuple[F64 | None, F64 | None]) -> Bools:
     """Bars of the block at which some symbol's high/low reaches its folded threshold."""
     up, dn = thresholds
-    hit = np.zeros(high.shape, np.bool_) if up is None else high >= up
-    if dn is not None:
+    if up is not None and dn is not None:
+        hit = high >= up
         hit |= low <= dn
+    elif up is not None:
+        hit = high >= up
+    elif dn is not None:
+        hit = low <= dn
+    else:
+        return np.zeros(len(high), np.bool_)
     rows: Bools = np.logical_or.reduce(hit, axis=1)
     return rows
 
