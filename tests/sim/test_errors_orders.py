@@ -10,6 +10,7 @@ exactly as it was after setup.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal as D
 from typing import Any
 
 import pytest
@@ -103,7 +104,7 @@ def prices(symbol: str, last: str, mark: str) -> Setup:
 def resting_limit(client_id: str | None = None) -> Setup:
     def setup(sim: ExchangeSimulator) -> dict[str, Any]:
         o = limit(sim, "BUY", "1", "590", newClientOrderId=client_id)
-        return {"order_id": o.order_id}
+        return {"order_id": o.order_id, "algo_id": o.order_id}
     return setup
 
 
@@ -117,6 +118,11 @@ def resting_algo(client_id: str | None = None) -> Setup:
 def close_position_stop(sim: ExchangeSimulator) -> None:
     long_bnb(sim)
     algo(sim, side="SELL", triggerPrice="590", closePosition=True)
+
+
+def close_position_tp(sim: ExchangeSimulator) -> None:
+    long_bnb(sim)
+    algo(sim, type="TAKE_PROFIT_MARKET", side="SELL", triggerPrice="620", closePosition=True)
 
 
 def filled_market(sim: ExchangeSimulator) -> dict[str, Any]:
@@ -261,7 +267,8 @@ ROWS = [
     # §8.4 margin.
     row("order", w(MKT, quantity="1000"), -2019, M2019, id="2019-market"),
     row("order", w(LMT, quantity="400"), -2019, M2019, id="2019-limit"),
-    row("order", w(LMT, quantity="300"), -2019, M2019, setup=resting_limit(), id="2019-limit-counts-open-orders"),
+    # 338 × 590 / 20 = 9 971 > 10 000 − 29.5 held by the resting 1 @ 590 (accepted without it, see below).
+    row("order", w(LMT, quantity="338"), -2019, M2019, setup=resting_limit(), id="2019-limit-counts-open-orders"),
     # §2.2 -2021: a trigger whose condition already holds is refused (last = mark = 600).
     row("algo", w(SM, side="BUY", triggerPrice="599"), -2021, M2021, id="2021-stop-buy-below-last"),
     row("algo", w(SM, side="BUY", triggerPrice="600"), -2021, M2021, id="2021-stop-buy-at-last"),
@@ -288,6 +295,8 @@ ROWS = [
     # §3.1 one closePosition stop per direction; closePosition excludes quantity / reduceOnly / limit types.
     row("algo", w(SM, quantity=None, triggerPrice="580", closePosition="true"), -4130, M4130,
         setup=close_position_stop, id="4130-second-close-position-stop"),
+    row("algo", w(TPM, quantity=None, triggerPrice="630", closePosition="true"), -4130, M4130,
+        setup=close_position_tp, id="4130-second-close-position-take-profit"),
     row("algo", w(SM, closePosition="true"), -4137, "Quantity must be zero with closePosition equals true",
         setup=long_bnb, id="4137-close-position-with-quantity"),
     row("algo", w(STP, quantity=None, closePosition="true"), -1106, not_required("closePosition"),
@@ -407,10 +416,8 @@ def test_close_position_buy_is_a_different_direction_from_sell(sim: ExchangeSimu
     assert len(sim.open_algo_orders()) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: -4130 counts a closePosition TAKE_PROFIT_MARKET and a closePosition "
-                   "STOP_MARKET on the same side as one 'direction'; the standard TP/SL pair of a position is "
-                   "refused (§3.1: a *second* stop, or a second take-profit, is what -4130 refuses)")
 def test_close_position_stop_loss_and_take_profit_pair_is_accepted(sim: ExchangeSimulator) -> None:
+    """§3.1: -4130 refuses a *second* closePosition stop (or take-profit); the position's TP/SL pair is fine."""
     long_bnb(sim)
     sl = algo(sim, side="SELL", type="STOP_MARKET", triggerPrice="590", closePosition=True)
     tp = algo(sim, side="SELL", type="TAKE_PROFIT_MARKET", triggerPrice="620", closePosition=True)
@@ -454,7 +461,7 @@ def test_reduce_only_is_exempt_from_min_notional(sim: ExchangeSimulator) -> None
     px(sim, "BTCUSDT", "100500", "99000")
     o = market(sim, "SELL", "0.001", "BTCUSDT", reduceOnly=True)
     assert o.status.value == "FILLED"
-    assert sim.position("BTCUSDT").amount == pytest.approx(0.001)
+    assert sim.position("BTCUSDT").amount == D("0.001")
 
 
 def test_min_notional_boundary_is_inclusive(sim: ExchangeSimulator) -> None:
@@ -479,7 +486,7 @@ def test_stop_on_contract_price_ignores_a_mark_that_crossed(sim: ExchangeSimulat
     px(sim, "BNBUSDT", "600", "620")
     a = algo(sim, side="BUY", triggerPrice="610", quantity="1")
     assert a.status.value == "NEW"
-    px(sim, "BNBUSDT", "580", "600")
+    px(sim, "BNBUSDT", "600", "580")
     assert algo(sim, side="SELL", triggerPrice="590", quantity="1").status.value == "NEW"
 
 
@@ -544,3 +551,10 @@ def test_position_mode_blocked_by_a_position_on_any_symbol(sim: ExchangeSimulato
     sim.set_position_mode(True)
     assert sim.account.dual_side is True
     rejects(lambda: sim.set_position_mode(True), -4059, "No need to change position side.")
+
+
+def test_margin_check_accepts_the_same_limit_without_other_open_orders(sim: ExchangeSimulator) -> None:
+    """Counterpart of 2019-limit-counts-open-orders: 338 × 590 / 20 = 9 971 ≤ 10 000."""
+    o = limit(sim, "BUY", "338", "590")
+    assert o.status.value == "NEW"
+    assert sim.available_balance() == D("10000") - D("9971")

@@ -7,7 +7,7 @@ so an isolated position can never lose more than what was put into it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -38,6 +38,11 @@ class Account:
     total_funding: Decimal = ZERO
     #: Symbols whose settings or positions were touched (v3 endpoints list only these).
     touched: set[str] = field(default_factory=set)
+    #: Open positions by margin type, and the running sum of isolated wallets: the hot path of every
+    #: fill and margin check reads these instead of scanning every symbol.
+    _open_cross: dict[tuple[str, PositionSide], Position] = field(default_factory=dict)
+    _open_isolated: dict[tuple[str, PositionSide], Position] = field(default_factory=dict)
+    _isolated_total: Decimal = ZERO
 
     # --- settings ---------------------------------------------------------------------------------
     def leverage_of(self, symbol: str) -> int:
@@ -58,6 +63,22 @@ class Account:
     def open_positions(self) -> Iterator[Position]:
         return (p for p in self.positions.values() if p.amount != 0)
 
+    def _open_of(self, cross_only: bool) -> Iterable[Position]:
+        if cross_only:
+            return self._open_cross.values()
+        return [*self._open_cross.values(), *self._open_isolated.values()]
+
+    def _reindex(self, pos: Position) -> None:
+        key = (pos.symbol, pos.position_side)
+        self._open_cross.pop(key, None)
+        self._open_isolated.pop(key, None)
+        if pos.amount != 0:
+            (self._open_cross if pos.margin_type is MarginType.CROSSED else self._open_isolated)[key] = pos
+
+    def _set_isolated_wallet(self, pos: Position, value: Decimal) -> None:
+        self._isolated_total += value - pos.isolated_wallet
+        pos.isolated_wallet = value
+
     def positions_of(self, symbol: str) -> list[Position]:
         found = (self.positions.get((symbol, side)) for side in PositionSide)
         return [p for p in found if p is not None]
@@ -68,19 +89,17 @@ class Account:
     # --- balances ---------------------------------------------------------------------------------
     @property
     def isolated_total(self) -> Decimal:
-        return sum((p.isolated_wallet for p in self.positions.values()), ZERO)
+        return self._isolated_total
 
     @property
     def cross_wallet(self) -> Decimal:
         return self.wallet_balance - self.isolated_total
 
     def unrealized(self, mark_of: MarkOf, *, cross_only: bool = False) -> Decimal:
-        return sum((p.unrealized_pnl(mark_of(p.symbol)) for p in self.open_positions()
-                    if not cross_only or p.margin_type is MarginType.CROSSED), ZERO)
+        return sum((p.unrealized_pnl(mark_of(p.symbol)) for p in self._open_of(cross_only)), ZERO)
 
     def position_initial_margin(self, mark_of: MarkOf, *, cross_only: bool = False) -> Decimal:
-        return sum((p.initial_margin(mark_of(p.symbol)) for p in self.open_positions()
-                    if not cross_only or p.margin_type is MarginType.CROSSED), ZERO)
+        return sum((p.initial_margin(mark_of(p.symbol)) for p in self._open_of(cross_only)), ZERO)
 
     def margin_balance(self, mark_of: MarkOf) -> Decimal:
         return self.wallet_balance + self.unrealized(mark_of)
@@ -105,21 +124,20 @@ class Account:
         self.total_fees += commission
         if pos.margin_type is MarginType.ISOLATED:
             self._move_isolated(pos, before, closed, qty - closed, price, realized - commission)
+        self._reindex(pos)
         return FillOutcome(realized, closed, pos.amount == 0)
 
     def _move_isolated(self, pos: Position, before: Decimal, closed: Decimal, opened: Decimal,
                        price: Decimal, pnl_after_fee: Decimal) -> None:
-        pos.isolated_wallet += pnl_after_fee
+        wallet = pos.isolated_wallet + pnl_after_fee
         if closed and before:
-            released = pos.isolated_wallet * closed / abs(before) if pos.amount else pos.isolated_wallet
-            pos.isolated_wallet -= released
+            wallet -= wallet * closed / abs(before) if pos.amount else wallet
         if opened:
-            pos.isolated_wallet += opened * price / Decimal(pos.leverage)
-        if pos.amount == 0:
-            pos.isolated_wallet = ZERO
+            wallet += opened * price / Decimal(pos.leverage)
+        self._set_isolated_wallet(pos, ZERO if pos.amount == 0 else wallet)
 
     def apply_funding(self, pos: Position, payment: Decimal) -> None:
         self.wallet_balance += payment
         self.total_funding += payment
         if pos.margin_type is MarginType.ISOLATED:
-            pos.isolated_wallet += payment
+            self._set_isolated_wallet(pos, pos.isolated_wallet + payment)

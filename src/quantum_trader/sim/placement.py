@@ -41,20 +41,20 @@ def resolve_position_side(state: SimState, request: OrderRequest) -> PositionSid
     return PositionSide.BOTH
 
 
-def check_client_id(client_id: str | None, taken: set[str]) -> None:
+def check_client_id(state: SimState, client_id: str | None, *, algo: bool) -> None:
     if client_id is None:
         return
     if not CLIENT_ID_RE.match(client_id):
         raise be.client_id_invalid()
-    if client_id in taken:
+    if state.open_client_id_taken(client_id, algo=algo):
         raise be.client_id_duplicated()
 
 
 def check_capacity(state: SimState, inst: Instrument, *, algo: bool) -> None:
-    open_total = sum(1 for _ in state.open_orders(inst.symbol)) + sum(1 for _ in state.open_algos(inst.symbol))
-    if open_total >= inst.max_num_orders:
+    open_algos = len(state.open_algos(inst.symbol))
+    if len(state.open_orders(inst.symbol)) + open_algos >= inst.max_num_orders:
         raise be.max_open_orders()
-    if algo and sum(1 for _ in state.open_algos(inst.symbol)) >= inst.max_num_algo_orders:
+    if algo and open_algos >= inst.max_num_algo_orders:
         raise be.max_algo_orders()
 
 
@@ -97,7 +97,7 @@ def place_classic(state: SimState, request: OrderRequest) -> Order:
     if request.price is not None and not is_market:
         inst.check_price(request.price)
     inst.check_qty(qty, market=is_market)
-    check_client_id(request.client_id, {o.client_order_id for o in state.open_orders()})
+    check_client_id(state, request.client_id, algo=False)
     check_capacity(state, inst, algo=False)
     if request.type is OrderType.LIMIT and request.price is not None:
         inst.check_percent_price(request.side is Side.BUY, request.price, market.mark)
@@ -166,7 +166,7 @@ def place_algo(state: SimState, request: OrderRequest) -> AlgoOrder:
     qty = request.quantity or ZERO
     if not request.close_position:
         inst.check_qty(qty, market=not request.type.becomes_limit)
-    check_client_id(request.client_id, {a.client_algo_id for a in state.open_algos()})
+    check_client_id(state, request.client_id, algo=True)
     check_capacity(state, inst, algo=True)
     if request.close_position and _close_position_twin(state, request, pside):
         raise be.close_position_stop_exists()

@@ -166,10 +166,9 @@ class BarReplayer:
     def _funding_bar(self, chunk: BarChunk, start: int) -> int:
         """Index of the first bar at or after `start` whose open is at or past the next funding time."""
         state = self.sim.state
-        if not any(True for _ in state.account.open_positions()):
-            return len(chunk)
-        next_time = min(state.funding_schedule.next_funding_time(s, state.now_ms) for s in self._funding_symbols())
-        index = int(np.searchsorted(chunk.open_time, next_time, side="left"))
+        if state.funding_due_ms <= state.now_ms:
+            self.sim.set_time(state.now_ms)  # refreshes the cached next funding time
+        index = int(np.searchsorted(chunk.open_time, state.funding_due_ms, side="left"))
         return max(index, start)
 
     def _funding_symbols(self) -> list[str]:

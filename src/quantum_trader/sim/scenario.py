@@ -1,22 +1,12 @@
 """Scenario files (CONTRACT §6): a position, its protection orders and a price path, run in the simulator.
 
-A scenario answers "what would Binance have done with exactly these requests on exactly this path?"
-with the same instrument filters, error codes and trigger rules as the live exchange, so a stop that
-only "works" because a simulator was lenient shows up here as the rejection or the loss it really is.
-
-File fields (YAML or JSON; unknown keys are refused):
-  symbol, balance, leverage, margin_type (ISOLATED | CROSSED), start_price (last = mark before the
-  orders), orders (Binance request parameters; values may be YAML numbers or booleans, which are sent
-  as Binance strings), path (numbers, or {last, mark} for a step where they differ).
-  Optional: description (free text), seed (the simulator's random seed, default 7), advance_seconds
-  (clock advance before each path step, default 0: funding only applies when the clock crosses a
-  funding time).
-
-Routing: `api: order` or `api: algo` sends the parameters exactly as written to /fapi/v1/order or
-/fapi/v1/algoOrder. Without `api`, orders are routed as ccxt and python-binance route them: the five
-conditional types go to the Algo Order API with algoType=CONDITIONAL, stopPrice → triggerPrice,
-activationPrice → activatePrice and newClientOrderId → clientAlgoId; everything else (including spot
-types such as STOP_LOSS) goes to /fapi/v1/order, where the simulator answers as Binance does.
+A scenario answers "what would Binance have done with exactly these requests on this path?" with the
+real instrument filters, error codes and trigger rules, so a stop that only "works" because a
+simulator was lenient shows up as the rejection or the loss it really is. Fields, routing and
+output are documented in examples/scenarios/README.md; optional extras are `description`, `seed`
+(default 7) and `advance_seconds` (clock advance before each path step, default 0; funding applies
+only when the clock crosses a funding time). An explicit `api: order|algo` sends parameters verbatim;
+otherwise conditional types are routed to the Algo Order API the way ccxt and python-binance do it.
 """
 
 from __future__ import annotations
@@ -29,14 +19,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from ..domain.enums import AlgoStatus, ExitReason, OrderType, Side
 from ..domain.errors import ConfigError, ExchangeError
-from ..domain.money import to_decimal
+from ..domain.fills import Fill
+from ..domain.money import ZERO, fmt, pct, to_decimal
 from ..domain.orders import AlgoOrder, Order
+from ..domain.position import Position
 from .engine import ExchangeSimulator
 from .market import PriceUpdate
-from .scenario_report import build_report
+from .shapes import algo_order_json, order_json, position_risk_v2_row, spawned_order
 from .state import SimConfig
 from .universe import load_universe
 
@@ -51,24 +44,13 @@ Api = Literal["order", "algo"]
 # --- the file model -------------------------------------------------------------------------------
 def _decimal(value: object) -> Decimal:
     """Numbers from YAML floats go through their shortest repr, so 914.74 stays 914.74."""
-    return to_decimal(value, "value")
+    try:
+        return to_decimal(value, "number")
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number") from None
 
 
-def _positive(value: object) -> Decimal:
-    number = _decimal(value)
-    if number <= 0:
-        raise ValueError(f"must be greater than 0, got {number}")
-    return number
-
-
-def _non_negative(value: object) -> Decimal:
-    number = _decimal(value)
-    if number < 0:
-        raise ValueError(f"must be 0 or more, got {number}")
-    return number
-
-
-PositiveDecimal = Annotated[Decimal, BeforeValidator(_positive)]
+PositiveDecimal = Annotated[Decimal, BeforeValidator(_decimal), Field(gt=0)]
 
 
 class PricePoint(BaseModel):
@@ -91,14 +73,14 @@ class Scenario(BaseModel):
 
     symbol: str
     balance: PositiveDecimal
-    leverage: int
+    leverage: Annotated[int, Field(ge=1, le=125)]
     margin_type: Literal["ISOLATED", "CROSSED"]
     start_price: PositiveDecimal
     orders: list[dict[str, str]] = []
     path: list[PricePoint] = []
     description: str = ""
     seed: int = 7
-    advance_seconds: Annotated[Decimal, BeforeValidator(_non_negative)] = Decimal(0)
+    advance_seconds: Annotated[Decimal, BeforeValidator(_decimal), Field(ge=0)] = Decimal(0)
 
     @field_validator("symbol", mode="before")
     @classmethod
@@ -107,13 +89,6 @@ class Scenario(BaseModel):
         if symbol not in load_universe():
             raise ValueError(f"{symbol!r} is not in the instrument universe (e.g. BTCUSDT, BNBUSDT)")
         return symbol
-
-    @field_validator("leverage", mode="before")
-    @classmethod
-    def _leverage_range(cls, value: object) -> object:
-        if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= 125:
-            raise ValueError(f"must be between 1 and 125, got {value}")
-        return value
 
     @field_validator("margin_type", mode="before")
     @classmethod
@@ -141,9 +116,7 @@ def _wire_params(index: int, params: object) -> dict[str, str]:
         raise ValueError(f"orders[{index}] must be a mapping of Binance parameters, got {type(params).__name__}")
     wire: dict[str, str] = {}
     for key, value in params.items():
-        if not isinstance(key, str):
-            raise ValueError(f"orders[{index}]: parameter names must be strings, got {key!r}")
-        wire[key] = _wire_value(index, key, value)
+        wire[str(key)] = _wire_value(index, str(key), value)
     api = wire.get("api")
     if api is not None:
         if api.lower() not in ENDPOINTS:
@@ -181,6 +154,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def parse_scenario(data: object, source: str = "scenario") -> Scenario:
+    """Validate already-parsed data (e.g. from a test or an API body) exactly as a file would be."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: the top level must be a mapping with symbol, balance, leverage, ...")
     try:
@@ -201,7 +175,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     if kind == "literal_error":
         return f"{loc}: {error['msg']} (got {error.get('input')!r})"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{loc}: {message}"
+    return message if message.startswith(loc) else f"{loc}: {message}"
 
 
 # --- routing --------------------------------------------------------------------------------------
@@ -210,12 +184,8 @@ def route_order(params: Mapping[str, str], symbol: str) -> tuple[Api, dict[str, 
     request = {k: v for k, v in params.items() if k != "api"}
     request.setdefault("symbol", symbol)
     explicit = params.get("api")
-    if explicit == "order":
-        return "order", request
-    if explicit == "algo":
-        return "algo", request
-    if request.get("type", "").strip().upper() not in CONDITIONAL_TYPES:
-        return "order", request
+    if explicit is not None or request.get("type", "").strip().upper() not in CONDITIONAL_TYPES:
+        return ("algo" if explicit == "algo" else "order"), request
     routed = {"algoType": "CONDITIONAL"}
     for key, value in request.items():
         name = ALGO_RENAMES.get(key, key)
@@ -237,15 +207,6 @@ class SentOrder:
     algo: AlgoOrder | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One path step: the prices applied and how many events it caused."""
-
-    last: Decimal
-    mark: Decimal
-    events: int
-
-
 @dataclass(slots=True)
 class ScenarioResult:
     """The simulator after the run plus what was sent; `to_dict`/`to_json` give CONTRACT §6 output."""
@@ -253,7 +214,8 @@ class ScenarioResult:
     scenario: Scenario
     sim: ExchangeSimulator
     sent: list[SentOrder]
-    steps: list[Step] = field(default_factory=list)
+    #: One row per path step: the prices applied and how many events the step caused.
+    steps: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -297,7 +259,180 @@ def run_scenario(scenario: Scenario | str | Path) -> ScenarioResult:
     for point in spec.path:
         if spec.advance_seconds:
             sim.advance(spec.advance_seconds)
-        update = point.update
-        events = sim.set_prices({spec.symbol: update})
-        result.steps.append(Step(update.last, update.mark or update.last, len(events)))
+        events = sim.set_prices({spec.symbol: point.update})
+        result.steps.append({"last": fmt(point.update.last), "mark": fmt(point.update.mark or ZERO),
+                             "events": len(events)})
     return result
+
+
+# --- the report -----------------------------------------------------------------------------------
+#: Request types that mean "this is the stop-loss" (spot STOP_LOSS too: that was the intent).
+STOP_TYPES = frozenset({"STOP", "STOP_MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TRAILING_STOP_MARKET"})
+_STOP_FAMILY = (OrderType.STOP, OrderType.STOP_MARKET, OrderType.TRAILING_STOP_MARKET)
+_TP_FAMILY = (OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET)
+
+
+def _pct4(value: Decimal) -> str:
+    return fmt(value.quantize(Decimal("0.0001")))
+
+
+def build_report(result: ScenarioResult) -> dict[str, Any]:
+    """CONTRACT §6 output (orders, position, wallet_balance, realized_pnl, fees, events) plus additions."""
+    sim, spec = result.sim, result.scenario
+    account = sim.account
+    amount = sim.position(spec.symbol).amount
+    loss = _loss_block(result)
+    return {
+        "orders": [_order_entry(sim, sent) for sent in result.sent],
+        "position": position_risk_v2_row(sim, spec.symbol),
+        "wallet_balance": fmt(account.wallet_balance),
+        "realized_pnl": fmt(account.total_realized),
+        "fees": fmt(account.total_fees),
+        "events": list(sim.events),
+        "scenario": {"file": result.source, "symbol": spec.symbol, "description": spec.description,
+                     "balance": fmt(spec.balance), "leverage": spec.leverage, "margin_type": spec.margin_type,
+                     "start_price": fmt(spec.start_price)},
+        "equity": fmt(sim.equity),
+        "funding": fmt(account.total_funding),
+        "steps": list(result.steps),
+        "loss": loss,
+        "position_open": amount != 0,
+        "protected": None if amount == 0 else _working_stop(sim, spec.symbol, amount) is not None,
+        "verdict": _verdict(result, loss),
+    }
+
+
+def _order_entry(sim: ExchangeSimulator, sent: SentOrder) -> dict[str, Any]:
+    """The contract's request/accepted/error/order, plus trigger and fill facts for a reader."""
+    entry: dict[str, Any] = {
+        "request": dict(sent.request), "accepted": sent.error is None,
+        "error": sent.error.to_body() if sent.error is not None else None, "order": None,
+        "api": sent.api, "endpoint": ENDPOINTS[sent.api], "triggered": None, "filled_at": None,
+        "executed_qty": "0", "slippage_bps_vs_stop": None, "spawned_order": None,
+    }
+    filled: Order | None = sent.order
+    if sent.order is not None:
+        entry["order"] = order_json(sent.order)
+    if sent.algo is not None:
+        algo = sent.algo
+        filled = spawned_order(algo, sim)
+        entry.update(order=algo_order_json(algo, sim), triggered=algo.trigger_time > 0,
+                     spawned_order=order_json(filled) if filled is not None else None)
+    if filled is not None and filled.executed_qty:
+        entry.update(filled_at=fmt(filled.avg_price), executed_qty=fmt(filled.executed_qty))
+        if sent.algo is not None and sent.algo.trigger_price:
+            entry["slippage_bps_vs_stop"] = fmt(_adverse_bps(filled.side, filled.avg_price, sent.algo.trigger_price))
+    return entry
+
+
+def _adverse_bps(side: Side, fill: Decimal, stop: Decimal) -> Decimal:
+    """How far past its trigger an order filled, in bps; positive = worse for the trader."""
+    return ((fill - stop) * side.sign / stop * 10_000).quantize(Decimal("0.01"))
+
+
+def _trade_shape(sim: ExchangeSimulator, symbol: str) -> tuple[Decimal, Decimal, Fill | None]:
+    """Largest position held (qty, its entry price) and the fill that last took it flat, from the fills."""
+    scratch = Position(symbol)
+    peak_qty, peak_entry, exit_fill = ZERO, ZERO, None
+    for fill in (f for f in sim.state.fills if f.symbol == symbol):
+        before = scratch.amount
+        scratch.apply_fill(fill.qty * fill.side.sign, fill.price)
+        if abs(scratch.amount) > peak_qty:
+            peak_qty, peak_entry = abs(scratch.amount), scratch.entry_price
+        if before and not scratch.amount:
+            exit_fill = fill
+    return peak_qty, peak_entry, exit_fill
+
+
+def _planned_stop(sent: list[SentOrder]) -> Decimal | None:
+    """The stop price the scenario meant to protect with (first stop-type request, accepted or not)."""
+    for item in sent:
+        if item.request.get("type", "").strip().upper() in STOP_TYPES:
+            raw = item.request.get("triggerPrice") or item.request.get("stopPrice") or ""
+            return to_decimal(raw, "stopPrice") if raw.replace(".", "", 1).isdigit() else None
+    return None
+
+
+def _exit_reason(order: Order | None) -> ExitReason:
+    if order is not None and order.client_order_id.startswith("autoclose-"):
+        return ExitReason.LIQUIDATION
+    kind = order.orig_type if order is not None else OrderType.MARKET
+    return ExitReason.STOP_LOSS if kind in _STOP_FAMILY else ExitReason.TAKE_PROFIT if kind in _TP_FAMILY \
+        else ExitReason.MANUAL
+
+
+def _loss_block(result: ScenarioResult) -> dict[str, Any]:
+    """P&L (negative = loss) in USDT, % of entry notional, % of its initial margin, % of starting equity."""
+    sim, spec = result.sim, result.scenario
+    qty, entry, exit_fill = _trade_shape(sim, spec.symbol)
+    notional = qty * entry
+    margin = notional / spec.leverage
+    pnl = sim.equity - spec.balance
+    is_open = sim.position(spec.symbol).amount != 0
+    block: dict[str, Any] = {
+        "state": "open" if is_open else "closed" if qty else "none",
+        "pnl_usdt": fmt(pnl), "pct_notional": _pct4(pct(pnl, notional)), "pct_margin": _pct4(pct(pnl, margin)),
+        "pct_equity": _pct4(pct(pnl, spec.balance)), "realized_pnl": fmt(sim.account.total_realized),
+        "unrealized_pnl": fmt(sim.position(spec.symbol).unrealized_pnl(sim.mark_price(spec.symbol))),
+        "fees": fmt(sim.account.total_fees), "funding": fmt(sim.account.total_funding),
+        "entry_price": fmt(entry), "entry_notional": fmt(notional), "entry_margin": fmt(margin),
+        "start_equity": fmt(spec.balance), "planned_stop_price": None, "planned_loss_usdt": None,
+        "planned_pct_notional": None, "exit_reason": None, "exit_price": None, "exit_slippage_bps_vs_stop": None,
+    }
+    stop = _planned_stop(result.sent)
+    if stop is not None and qty:
+        block.update(planned_stop_price=fmt(stop), planned_loss_usdt=fmt(-qty * abs(stop - entry)),
+                     planned_pct_notional=_pct4(-abs(stop - entry) / entry * 100))
+    if exit_fill is not None and not is_open:
+        order = sim.state.orders.get(exit_fill.order_id)
+        price = order.avg_price if order is not None else exit_fill.price
+        block.update(exit_reason=_exit_reason(order).value, exit_price=fmt(price))
+        if order is not None and order.stop_price:
+            block["exit_slippage_bps_vs_stop"] = fmt(_adverse_bps(order.side, price, order.stop_price))
+    return block
+
+
+def _working_stop(sim: ExchangeSimulator, symbol: str, amount: Decimal) -> AlgoOrder | None:
+    """A NEW stop-family algo order on the closing side: the only thing that still protects."""
+    closing = Side.BUY if amount < 0 else Side.SELL
+    for algo in sim.open_algo_orders(symbol):
+        if algo.status is AlgoStatus.NEW and algo.side is closing and algo.order_type in _STOP_FAMILY:
+            return algo
+    return None
+
+
+def _unprotected_reason(result: ScenarioResult) -> str:
+    for item in result.sent:
+        kind = item.request.get("type", "").strip().upper()
+        if kind not in STOP_TYPES:
+            continue
+        if item.error is not None:
+            return f"the {kind} was rejected ({item.error.code} {item.error.msg})"
+        child = spawned_order(item.algo, result.sim) if item.algo is not None else None
+        if child is not None and child.is_open:
+            return f"the {kind} triggered but its LIMIT at {fmt(child.price)} rests unfilled"
+        status = item.algo.status.value if item.algo is not None else "sent to /fapi/v1/order"
+        return f"the {kind} is {status}"
+    return "no stop-loss order was sent"
+
+
+def _verdict(result: ScenarioResult, loss: dict[str, Any]) -> dict[str, str]:
+    """One line a trader reads first; level ok / warn / danger drives its colour."""
+    sim, symbol = result.sim, result.scenario.symbol
+    amount = sim.position(symbol).amount
+    if amount:
+        stop = _working_stop(sim, symbol, amount)
+        if stop is None:
+            return {"level": "danger", "text": f"Position open with NO working stop-loss: {_unprotected_reason(result)}"}
+        return {"level": "ok", "text": f"Position open, protected by {stop.order_type.value} at {fmt(stop.trigger_price)}"}
+    reason, price, bps = loss["exit_reason"], loss["exit_price"], loss["exit_slippage_bps_vs_stop"]
+    if reason is None:
+        return {"level": "ok", "text": "No position was opened"}
+    if reason == ExitReason.LIQUIDATION.value:
+        return {"level": "danger", "text": f"Position LIQUIDATED at {price}: {loss['pnl_usdt']} USDT, "
+                                           f"{loss['pct_margin']}% of margin"}
+    if reason == ExitReason.STOP_LOSS.value and bps is not None:
+        past = (Decimal(bps) / 100).quantize(Decimal("0.01"))
+        where = f"{past}% past the stop" if past > 0 else f"{-past}% better than the stop"
+        return {"level": "warn" if past > 0 else "ok", "text": f"Stop filled at {price}, {where}"}
+    return {"level": "ok", "text": f"Position closed by {reason.replace('_', ' ')} at {price}"}

@@ -40,6 +40,9 @@ def change_position_mode(state: SimState, dual_side: bool) -> None:
 def apply_funding_until(state: SimState, target_ms: int) -> None:
     """Pay or receive funding at each funding time in (now, target], in time order; then re-check liquidations."""
     start = state.now_ms
+    if target_ms < state.funding_due_ms:
+        state.now_ms = target_ms
+        return
     due = sorted(
         ((t, pos.symbol, pos.position_side.value), pos)
         for pos in state.account.open_positions()
@@ -57,5 +60,7 @@ def apply_funding_until(state: SimState, target_ms: int) -> None:
                                      payment, [(pos, pos.unrealized_pnl(mark), ZERO)], symbol=symbol))
         touched.add(symbol)
     state.now_ms = target_ms
+    state.funding_due_ms = min((state.funding_schedule.next_funding_time(s, target_ms) for s in state.instruments),
+                               default=target_ms)
     for symbol in sorted(touched):
         settle(state, symbol)

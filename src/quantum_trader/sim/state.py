@@ -86,6 +86,10 @@ class SimState:
     event_sink: Callable[[Event], None] | None = None
     _open_orders: dict[str, dict[int, Order]] = field(default_factory=dict)
     _open_algos: dict[str, dict[int, AlgoOrder]] = field(default_factory=dict)
+    _order_client_ids: dict[str, Order] = field(default_factory=dict)
+    _algo_client_ids: dict[str, AlgoOrder] = field(default_factory=dict)
+    #: No funding is due before this time (a cache: recomputed whenever the clock passes it).
+    funding_due_ms: int = 0
 
     # --- lookups ----------------------------------------------------------------------------------
     def instrument(self, symbol: str) -> Instrument:
@@ -109,10 +113,17 @@ class SimState:
     def add_order(self, order: Order) -> None:
         self.orders[order.order_id] = order
         self._open_orders.setdefault(order.symbol, {})[order.order_id] = order
+        self._order_client_ids[order.client_order_id] = order
 
     def add_algo(self, algo: AlgoOrder) -> None:
         self.algos[algo.algo_id] = algo
         self._open_algos.setdefault(algo.symbol, {})[algo.algo_id] = algo
+        self._algo_client_ids[algo.client_algo_id] = algo
+
+    def open_client_id_taken(self, client_id: str, *, algo: bool) -> bool:
+        """Client ids must be unique among open orders (classic and algo ids are separate spaces)."""
+        holder = (self._algo_client_ids if algo else self._order_client_ids).get(client_id)
+        return holder is not None and holder.is_open
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Open classic orders in id order, from a per-symbol index that drops closed ones as it goes."""
@@ -157,13 +168,16 @@ class SimState:
         finished = [aid for aid, a in self.algos.items() if a.status.value in _FINAL_ALGO]
         for aid in finished:
             del self.algos[aid]
+        self._order_client_ids = {k: o for k, o in self._order_client_ids.items() if o.is_open}
+        self._algo_client_ids = {k: a for k, a in self._algo_client_ids.items() if a.is_open}
         return len(done) + len(finished)
 
     def open_order_margin(self) -> Decimal:
         """Initial margin held by resting LIMIT orders that would add exposure (classic orders only)."""
         held = ZERO
-        for order in self.open_orders():
-            if order.reduce_only or order.type is not OrderType.LIMIT:
-                continue
-            held += order.remaining_qty * order.price / self.account.leverage_of(order.symbol)
+        for bucket in self._open_orders.values():
+            for order in bucket.values():
+                if not order.is_open or order.reduce_only or order.type is not OrderType.LIMIT:
+                    continue
+                held += order.remaining_qty * order.price / self.account.leverage_of(order.symbol)
         return held
