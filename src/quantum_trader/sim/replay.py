@@ -18,18 +18,53 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from ..domain.enums import AlgoStatus, MarginType, OrderType, Side, WorkingType
 from ..domain.money import Rounding
-from ..marketdata.bars import BarChunk
 from .engine import ExchangeSimulator
 from .events import Event
 from .liquidation import liquidation_prices
 from .triggers import TriggerKind, TriggerTable, first_trigger_bar
 
 BarHook = Callable[[ExchangeSimulator, str, int, list[Event]], None]
+F64 = npt.NDArray[np.float64]
+
+
+class BarChunk(Protocol):
+    """What the replay needs of a chunk of bars (marketdata.bars.BarChunk is one); T bars × S symbols."""
+
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+    @property
+    def open_time(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def open(self) -> F64: ...
+    @property
+    def high(self) -> F64: ...
+    @property
+    def low(self) -> F64: ...
+    @property
+    def close(self) -> F64: ...
+    def __len__(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _GridBars:
+    """A chunk with prices snapped to each symbol's tick."""
+
+    symbols: tuple[str, ...]
+    open_time: npt.NDArray[np.int64]
+    open: F64
+    high: F64
+    low: F64
+    close: F64
+
+    def __len__(self) -> int:
+        return len(self.open_time)
 
 
 @dataclass(slots=True)
@@ -114,11 +149,11 @@ class BarReplayer:
         """Snap prices to each symbol's tick once, so the float search and the Decimal replay agree."""
         ticks = self._ticks
 
-        def snap(values: np.ndarray) -> np.ndarray:
+        def snap(values: F64) -> F64:
             return np.asarray(np.round(values / ticks) * ticks, np.float64)
 
-        return BarChunk(chunk.symbols, chunk.open_time, snap(chunk.open), snap(chunk.high), snap(chunk.low),
-                        snap(chunk.close), chunk.volume, chunk.interval_ms)
+        return _GridBars(tuple(chunk.symbols), chunk.open_time, snap(chunk.open), snap(chunk.high), snap(chunk.low),
+                         snap(chunk.close))
 
     def _next_hit(self, chunk: BarChunk, start: int, horizon: int) -> tuple[int, list[str]] | None:
         if self._always:

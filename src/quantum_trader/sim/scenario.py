@@ -423,8 +423,10 @@ def _verdict(result: ScenarioResult, loss: dict[str, Any]) -> dict[str, str]:
     if amount:
         stop = _working_stop(sim, symbol, amount)
         if stop is None:
-            return {"level": "danger", "text": f"Position open with NO working stop-loss: {_unprotected_reason(result)}"}
-        return {"level": "ok", "text": f"Position open, protected by {stop.order_type.value} at {fmt(stop.trigger_price)}"}
+            why = _unprotected_reason(result)
+            return {"level": "danger", "text": f"Position open with NO working stop-loss: {why}"}
+        return {"level": "ok", "text": f"Position open, protected by {stop.order_type.value} at "
+                                       f"{fmt(stop.trigger_price)}"}
     reason, price, bps = loss["exit_reason"], loss["exit_price"], loss["exit_slippage_bps_vs_stop"]
     if reason is None:
         return {"level": "ok", "text": "No position was opened"}

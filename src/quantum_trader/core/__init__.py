@@ -1,0 +1,1 @@
+"""Clock, bus, deterministic ids and the supervisor: what every engine component shares."""
