@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -163,8 +163,8 @@ def fills_of(sim: ExchangeSimulator, order_id: int) -> list[Any]:
 
 
 def commission(price: Decimal, qty: Decimal, rate: Decimal) -> Decimal:
-    """§8.3: fill notional × rate, reported with 8 decimals."""
-    return (price * qty * rate).quantize(FEE_QUANTUM)
+    """§8.3: fill notional × rate, reported with 8 decimals (ties half-up: Binance's rule is unconfirmed)."""
+    return (price * qty * rate).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 def pos_amount(sim: ExchangeSimulator, symbol: str = "BNBUSDT", side: PositionSide = PositionSide.BOTH) -> Decimal:

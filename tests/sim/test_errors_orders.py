@@ -75,6 +75,7 @@ M4015 = "Client order id is not valid."
 M4061 = "Order's position side does not match user's setting."
 M4116 = "ClientOrderId is duplicated."
 M4120 = "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
+M4131 = "The counterparty's best price does not meet the PERCENT_PRICE filter limit"
 M4130 = "An open stop or take profit order with GTE and closePosition in the direction is existing."
 
 
@@ -145,6 +146,18 @@ def max_orders(sim: ExchangeSimulator) -> None:
         limit(sim, "BUY", "0.01", f"{590 - i * 0.01:.2f}")
 
 
+def hedge_long(sim: ExchangeSimulator) -> None:
+    sim.set_position_mode(True)
+    market(sim, "BUY", "1", positionSide="LONG")
+
+
+def algos_and_orders(sim: ExchangeSimulator) -> None:
+    """MAX_NUM_ORDERS counts normal and algo orders: 10 algo + 190 limit = 200 open."""
+    max_algos(sim)
+    for i in range(sim.instrument("BNBUSDT").max_num_orders - sim.instrument("BNBUSDT").max_num_algo_orders):
+        limit(sim, "BUY", "0.01", f"{590 - i * 0.01:.2f}")
+
+
 def isolated(symbol: str) -> Setup:
     def setup(sim: ExchangeSimulator) -> None:
         sim.set_margin_type(symbol, "ISOLATED")
@@ -166,7 +179,7 @@ ENDPOINTS: dict[str, Callable[[ExchangeSimulator, dict[str, Any]], Any]] = {
 
 
 def row(endpoint: str, params: dict[str, Any], code: int, msg: str, *, setup: Setup = no_setup,
-        id: str, marks: Any = ()) -> Any:  # noqa: A002 - mirrors pytest.param
+        id: str, marks: Any = ()) -> Any:
     return pytest.param(endpoint, params, setup, code, msg, id=id, marks=marks)
 
 
@@ -264,8 +277,14 @@ ROWS = [
         setup=prices("BNBUSDT", "620", "600"), id="4016-buy-above-cap"),
     row("order", w(LMT, side="SELL", price="569.99"), -4024, "Price is lower than mark price multiplier floor.",
         setup=prices("BNBUSDT", "560", "600"), id="4024-sell-below-floor"),
+    # §4.1/§4.2 PERCENT_PRICE on MARKET orders: the counterparty's price is beyond mark × [down, up].
+    row("order", MKT, -4131, M4131, setup=prices("BNBUSDT", "640", "600"), id="4131-market-buy-beyond-cap"),
+    row("order", w(MKT, side="SELL"), -4131, M4131, setup=prices("BNBUSDT", "560", "600"),
+        id="4131-market-sell-beyond-floor"),
     # §8.4 margin.
     row("order", w(MKT, quantity="1000"), -2019, M2019, id="2019-market"),
+    # open loss: 200 × 630 / 20 = 6 300 of initial margin fits, + 200 × (630 − 600) = 6 000 of open loss does not
+    row("order", w(LMT, quantity="200", price="630"), -2019, M2019, id="2019-open-loss-of-limit-above-mark"),
     row("order", w(LMT, quantity="400"), -2019, M2019, id="2019-limit"),
     # 338 × 590 / 20 = 9 971 > 10 000 − 29.5 held by the resting 1 @ 590 (accepted without it, see below).
     row("order", w(LMT, quantity="338"), -2019, M2019, setup=resting_limit(), id="2019-limit-counts-open-orders"),
@@ -284,6 +303,8 @@ ROWS = [
         setup=prices("BNBUSDT", "600", "580"), id="2021-stop-sell-mark-below-trigger"),
     row("algo", w(TPM, side="SELL", triggerPrice="610", workingType="MARK_PRICE"), -2021, M2021,
         setup=prices("BNBUSDT", "600", "615"), id="2021-tp-sell-mark-above-trigger"),
+    row("algo", w(SM, side="SELL", triggerPrice="590", workingType="MARK_PRICE"), -2021, M2021,
+        setup=prices("BNBUSDT", "600", "590.009"), id="2021-stop-sell-mark-truncated-to-tick"),
     row("algo", w(TRL, side="SELL", activatePrice="599"), -2021, M2021, id="2021-trailing-sell-activation-below"),
     row("algo", w(TRL, side="BUY", activatePrice="601"), -2021, M2021, id="2021-trailing-buy-activation-above"),
     row("algo", w(TRL, side="SELL", activatePrice="610", workingType="MARK_PRICE"), -2021, M2021,
@@ -319,6 +340,9 @@ ROWS = [
     row("order", MKT, -4061, M4061, setup=hedge, id="4061-none-in-hedge"),
     row("order", w(MKT, positionSide="BOTH"), -4061, M4061, setup=hedge, id="4061-BOTH-in-hedge"),
     row("algo", w(SM, positionSide="LONG"), -4061, M4061, id="4061-algo-LONG-in-one-way"),
+    row("algo", SM, -4061, M4061, setup=hedge, id="4061-algo-none-in-hedge"),
+    row("algo", w(SM, side="BUY", triggerPrice="610", quantity=None, closePosition="true", positionSide="LONG"),
+        -1106, not_required("closePosition"), setup=hedge_long, id="1106-close-position-BUY-LONG-in-hedge"),
     # §3.4 client ids.
     row("order", w(LMT, newClientOrderId="x" * 37), -4015, M4015, id="4015-37-chars"),
     row("order", w(LMT, newClientOrderId="bad id"), -4015, M4015, id="4015-space"),
@@ -340,6 +364,8 @@ ROWS = [
     row("algo", w(SM, triggerPrice="500"), -4045, "Reach max stop order limit.", setup=max_algos, id="4045"),
     row("order", w(LMT, quantity="0.01", price="500"), -2025, "Reach max open order limit.", setup=max_orders,
         id="2025"),
+    row("order", w(LMT, quantity="0.01", price="500"), -2025, "Reach max open order limit.",
+        setup=algos_and_orders, id="2025-counts-algo-orders"),
     # §6.1/§6.2 cancel and query.
     row("cancel", {"symbol": "BNBUSDT", "order_id": 123}, -2011, M2011, id="2011-cancel-unknown"),
     row("cancel", {"symbol": "BNBUSDT"}, -2011, M2011, setup=filled_market, id="2011-cancel-filled"),
@@ -464,6 +490,16 @@ def test_reduce_only_is_exempt_from_min_notional(sim: ExchangeSimulator) -> None
     assert sim.position("BTCUSDT").amount == D("0.001")
 
 
+def test_reduce_only_limit_is_exempt_from_min_notional(sim: ExchangeSimulator) -> None:
+    long_btc(sim)
+    o = limit(sim, "SELL", "0.001", "99900", "BTCUSDT", reduceOnly=True)  # 99.9 < 100
+    assert o.status.value == "FILLED"
+
+
+def test_position_side_both_is_accepted_in_one_way_mode(sim: ExchangeSimulator) -> None:
+    assert market(sim, "BUY", "1", positionSide="BOTH").status.value == "FILLED"
+
+
 def test_min_notional_boundary_is_inclusive(sim: ExchangeSimulator) -> None:
     assert limit(sim, "BUY", "0.001", "100000", "BTCUSDT", timeInForce="GTC").status.value in ("NEW", "FILLED")
     rejects(lambda: limit(sim, "BUY", "0.001", "99999.9", "BTCUSDT"), -4164, min_notional("100"))
@@ -558,3 +594,30 @@ def test_margin_check_accepts_the_same_limit_without_other_open_orders(sim: Exch
     o = limit(sim, "BUY", "338", "590")
     assert o.status.value == "NEW"
     assert sim.available_balance() == D("10000") - D("9971")
+
+
+def test_open_loss_counterpart_is_accepted(sim: ExchangeSimulator) -> None:
+    """160 × 630 / 20 + 160 × 30 = 9 840 ≤ 10 000."""
+    assert limit(sim, "BUY", "160", "630").status.value == "FILLED"
+
+
+def test_open_orders_on_another_symbol_do_not_block_a_margin_type_change(sim: ExchangeSimulator) -> None:
+    limit(sim, "BUY", "0.01", "2400", "ETHUSDT")
+    algo(sim, symbol="ETHUSDT", side="SELL", triggerPrice="2400", quantity="0.01")
+    sim.set_margin_type("BNBUSDT", "ISOLATED")
+    assert sim.account.margin_type_of("BNBUSDT").value == "ISOLATED"
+
+
+def test_conditional_orders_get_no_margin_check_at_placement(sim: ExchangeSimulator) -> None:
+    """§1.3/§8.4: since 2025-12-09 the margin check of a conditional order happens when it triggers."""
+    a = algo(sim, side="BUY", triggerPrice="610", quantity="1000")
+    assert a.status.value == "NEW"
+
+
+@pytest.mark.parametrize("tif", ["FOK", "GTX"])
+def test_refused_fok_or_gtx_consumes_no_id(sim: ExchangeSimulator, tif: str) -> None:
+    next_id, rng = sim.state.next_order_id, sim.state.rng.getstate()
+    price = "599" if tif == "FOK" else "601"
+    with pytest.raises(ExchangeError):
+        limit(sim, "BUY", "1", price, timeInForce=tif)
+    assert (sim.state.next_order_id, sim.state.rng.getstate()) == (next_id, rng)

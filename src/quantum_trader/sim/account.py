@@ -112,12 +112,13 @@ class Account:
 
     # --- money movements --------------------------------------------------------------------------
     def apply_fill(self, symbol: str, position_side: PositionSide, side: Side, qty: Decimal,
-                   price: Decimal, commission: Decimal) -> FillOutcome:
+                   price: Decimal, commission: Decimal, time: int = 0) -> FillOutcome:
         pos = self.position(symbol, position_side)
         self.touched.add(symbol)
         before = pos.amount
         signed = qty * side.sign
         realized = pos.apply_fill(signed, price)
+        pos.update_time = time
         closed = min(abs(before), qty) if before and (before > 0) != (signed > 0) else ZERO
         self.wallet_balance += realized - commission
         self.total_realized += realized

@@ -56,7 +56,7 @@ def liquidate_if_crossed(state: SimState, symbol: str) -> bool:
 
 
 def liquidate(state: SimState, pos: Position, mark: Decimal, lp: Decimal) -> None:
-    """Cancel the symbol's open orders (their margin is needed), then close the position at the mark."""
+    """Cancel the symbol's open orders, close the position at the mark, charge the capped liquidation fee."""
     from .cancel import cancel_everything_on_symbol  # late import: cancel also uses matching
 
     cancel_everything_on_symbol(state, pos.symbol)
@@ -71,17 +71,29 @@ def liquidate(state: SimState, pos: Position, mark: Decimal, lp: Decimal) -> Non
         time=state.now_ms, update_time=state.now_ms,
     )
     state.add_order(order)
-    fee = qty * mark * inst.liquidation_fee
-    if pos.margin_type is MarginType.ISOLATED:
-        loss_before_fee = qty * (mark - pos.entry_price) * pos.side_sign
-        fee = max(min(fee, pos.isolated_wallet + loss_before_fee), ZERO)
-    wallet_before = state.account.wallet_balance
-    isolated_before = pos.isolated_wallet if pos.margin_type is MarginType.ISOLATED else None
+    account = state.account
+    isolated = pos.margin_type is MarginType.ISOLATED
+    cushion = pos.isolated_wallet if isolated else account.cross_wallet
+    loss_before_fee = qty * (mark - pos.entry_price) * pos.side_sign
+    fee = max(min(qty * mark * inst.liquidation_fee, cushion + loss_before_fee), ZERO)
+    # The wallet can lose at most what backed the position: its isolated wallet, or the cross wallet.
+    floor = account.wallet_balance - cushion
     record_fill(state, order, qty, mark, maker=False, commission=fee, execution=ExecutionType.CALCULATED)
-    if isolated_before is not None and state.account.wallet_balance < wallet_before - isolated_before:
-        state.account.wallet_balance = wallet_before - isolated_before
+    _insurance_clear(state, floor)
     state.emit(ev.sim_event("LIQUIDATION", state.now_ms, symbol=pos.symbol, positionSide=pos.position_side.value,
                             qty=str(qty), price=str(mark), liquidationPrice=str(lp), fee=str(fee)))
+
+
+def _insurance_clear(state: SimState, floor: Decimal) -> None:
+    """A liquidated position loses at most what backed it; the insurance fund takes the rest (INSURANCE_CLEAR)."""
+    account = state.account
+    absorbed = floor - account.wallet_balance
+    if absorbed <= 0:
+        return
+    account.wallet_balance += absorbed
+    account.total_realized += absorbed
+    state.emit(ev.account_update("INSURANCE_CLEAR", state.now_ms, account.wallet_balance, account.cross_wallet,
+                                 absorbed, []))
 
 
 __all__ = ["liquidate_if_crossed", "liquidation_prices",

@@ -28,15 +28,15 @@ def reducible_qty(state: SimState, symbol: str, side: Side, position_side: Posit
     return abs(pos.amount) if closes_long or closes_short else ZERO
 
 
-def taker_levels(state: SimState, order: Order, qty: Decimal, reference: Decimal,
+def taker_levels(state: SimState, symbol: str, side: Side, qty: Decimal, reference: Decimal,
                  limit: Decimal | None) -> list[tuple[Decimal, Decimal]]:
     """The book slices a taker order would take, cut at its limit price (if any)."""
-    inst = state.instrument(order.symbol)
-    vol = state.volatility.volatility(order.symbol)
-    levels = state.liquidity.fill_levels(inst, order.side.sign, qty, reference, vol)
+    inst = state.instrument(symbol)
+    vol = state.volatility.volatility(symbol)
+    levels = state.liquidity.fill_levels(inst, side.sign, qty, reference, vol)
     if limit is None:
         return levels
-    return [(p, q) for p, q in levels if (p <= limit if order.side is Side.BUY else p >= limit)]
+    return [(p, q) for p, q in levels if (p <= limit if side is Side.BUY else p >= limit)]
 
 
 def take_liquidity(state: SimState, order: Order, reference: Decimal, limit: Decimal | None = None) -> Decimal:
@@ -46,7 +46,7 @@ def take_liquidity(state: SimState, order: Order, reference: Decimal, limit: Dec
         qty = min(qty, reducible_qty(state, order.symbol, order.side, order.position_side))
     filled = ZERO
     if qty > 0:
-        for price, slice_qty in taker_levels(state, order, qty, reference, limit):
+        for price, slice_qty in taker_levels(state, order.symbol, order.side, qty, reference, limit):
             record_fill(state, order, slice_qty, price, maker=False)
             filled += slice_qty
     return filled
@@ -56,7 +56,7 @@ def record_fill(state: SimState, order: Order, qty: Decimal, price: Decimal, *, 
                 commission: Decimal | None = None, execution: ExecutionType = ExecutionType.TRADE) -> Fill:
     account = state.account
     fee = commission if commission is not None else state.fees.commission(order.symbol, price, qty, maker)
-    outcome = account.apply_fill(order.symbol, order.position_side, order.side, qty, price, fee)
+    outcome = account.apply_fill(order.symbol, order.position_side, order.side, qty, price, fee, state.now_ms)
     order.apply(OrderEvent.FILL, state.now_ms, qty, price)
     fill = Fill(state.new_trade_id(), order.order_id, order.symbol, order.side, order.position_side,
                 price, qty, fee, "USDT", outcome.realized_pnl, maker, state.now_ms)

@@ -105,9 +105,11 @@ def place_classic(state: SimState, request: OrderRequest) -> Order:
         inst.check_min_notional(qty, request.price if request.price is not None else market.mark)
     check_reduce_only(state, request, pside)
     check_margin(state, inst, request, pside, qty, request.price)
-    order = _new_order(state, request, pside, qty)
     if request.type is OrderType.LIMIT:
-        _precheck_limit_tif(state, order)
+        _precheck_limit_tif(state, request, qty)
+    else:
+        _check_market_percent_price(state, inst, request, qty)
+    order = _new_order(state, request, pside, qty)
     state.add_order(order)
     state.account.touched.add(order.symbol)
     state.emit(ev.order_trade_update(order, ExecutionType.NEW, state.now_ms))
@@ -127,16 +129,31 @@ def _new_order(state: SimState, request: OrderRequest, pside: PositionSide, qty:
     )
 
 
-def _precheck_limit_tif(state: SimState, order: Order) -> None:
-    """GTX must not take liquidity (-5022); FOK must fill completely at once (-5021)."""
-    reference = state.market(order.symbol).last
-    if order.time_in_force is TimeInForce.GTX:
-        if taker_levels(state, order, order.orig_qty, reference, order.price):
-            raise be.gtx_rejected()
-    elif order.time_in_force is TimeInForce.FOK:
-        levels = taker_levels(state, order, order.orig_qty, reference, order.price)
-        if sum((q for _, q in levels), ZERO) < order.orig_qty:
-            raise be.fok_rejected()
+def _precheck_limit_tif(state: SimState, request: OrderRequest, qty: Decimal) -> None:
+    """GTX must not take liquidity (-5022); FOK must fill completely at once (-5021). Checked before any id is used."""
+    reference = state.market(request.symbol).last
+    tif = request.time_in_force
+    if tif not in (TimeInForce.GTX, TimeInForce.FOK):
+        return
+    levels = taker_levels(state, request.symbol, request.side, qty, reference, request.price)
+    if tif is TimeInForce.GTX and levels:
+        raise be.gtx_rejected()
+    if tif is TimeInForce.FOK and sum((q for _, q in levels), ZERO) < qty:
+        raise be.fok_rejected()
+
+
+def _check_market_percent_price(state: SimState, inst: Instrument, request: OrderRequest, qty: Decimal) -> None:
+    """-4131: a MARKET order whose best counterparty price lies beyond mark × [down, up] (§4.1)."""
+    market = state.market(inst.symbol)
+    levels = taker_levels(state, inst.symbol, request.side, qty, market.last, None)
+    if not levels:
+        return
+    best = levels[0][0]
+    pp = inst.percent_price
+    if request.side is Side.BUY and pp.multiplier_up and best > market.mark * pp.multiplier_up:
+        raise be.market_percent_price()
+    if request.side is Side.SELL and pp.multiplier_down and best < market.mark * pp.multiplier_down:
+        raise be.market_percent_price()
 
 
 RESTING_TIFS = (TimeInForce.GTC, TimeInForce.GTX, TimeInForce.GTD)

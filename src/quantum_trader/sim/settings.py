@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ..domain import binance_errors as be
 from ..domain.enums import MarginType
-from ..domain.money import ZERO
 from . import events as ev
 from .funding import funding_payment
 from .state import SimState
@@ -56,8 +55,11 @@ def apply_funding_until(state: SimState, target_ms: int) -> None:
         mark = state.mark_of(symbol)
         payment = funding_payment(pos.amount, mark, state.funding_rates.rate(symbol, t))
         state.account.apply_funding(pos, payment)
+        # §7.3: a cross funding fee sends the balance only; an isolated one also that one position.
+        changed = [] if pos.margin_type is MarginType.CROSSED else [
+            (pos, pos.unrealized_pnl(mark), pos.break_even_price(state.fees.taker))]
         state.emit(ev.account_update("FUNDING_FEE", t, state.account.wallet_balance, state.account.cross_wallet,
-                                     payment, [(pos, pos.unrealized_pnl(mark), ZERO)], symbol=symbol))
+                                     payment, changed, symbol=symbol))
         touched.add(symbol)
     state.now_ms = target_ms
     state.funding_due_ms = min((state.funding_schedule.next_funding_time(s, target_ms) for s in state.instruments),

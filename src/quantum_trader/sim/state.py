@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 import string
 from collections.abc import Callable
-from typing import TypeVar
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
 from ..domain import binance_errors as be
 from ..domain.enums import OrderType
