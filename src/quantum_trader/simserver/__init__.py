@@ -1,0 +1,1 @@
+"""The simulator served as a Binance USDⓈ-M compatible HTTP API, for unmodified clients."""
