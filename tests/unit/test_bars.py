@@ -12,7 +12,7 @@ import pytest
 
 from quantum_trader.marketdata.bars import BarChunk, iter_binance_klines, read_binance_klines, synthetic_bars
 
-DATA = Path("/work/shared/data/binance_um_1m_isda")
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda"
 LINK = DATA / "LINKUSDT-1m-2026-02.csv.gz"
 FEB_2026_MS = 1_769_904_000_000  # 2026-02-01T00:00:00Z
 MINUTE = 60_000

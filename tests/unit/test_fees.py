@@ -12,7 +12,8 @@ import pytest
 from quantum_trader.sim.fees import FeeModel, FeeRates
 
 D = Decimal
-TESTNET_TRADES = Path("/work/shared/data/exchange_info/binance_um_futures_TESTNET_userTrades_BTCUSDT.csv")
+TESTNET_TRADES = (Path(__file__).resolve().parents[3] / "shared" / "data" / "exchange_info"
+                  / "binance_um_futures_TESTNET_userTrades_BTCUSDT.csv")
 
 
 def test_default_rates_are_binance_vip0() -> None:

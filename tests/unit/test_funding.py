@@ -18,7 +18,7 @@ from quantum_trader.sim.funding import (
 
 D = Decimal
 DAY = 1_721_433_600_000  # 2024-07-20T00:00:00Z
-FUNDING_DIR = Path("/work/shared/data/premium_index_funding")
+FUNDING_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "premium_index_funding"
 needs_data = pytest.mark.skipif(not FUNDING_DIR.exists(), reason="shared data set not available")
 
 
