@@ -11,4 +11,5 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Quantum Trad
 def main() -> None:
     """Quantum Trader: Binance USDⓈ-M futures with stop-losses proven in a faithful simulator."""
 
-from . import scenario_cmd  # noqa: E402, F401  (registers `scenario`; the command imports `app` from here)
+from . import run_cmd, scenario_cmd  # noqa: E402, F401  (register commands; they import `app` from here)
+from . import sim_server_cmd as sim_server_cmd  # noqa: E402  (registers `sim-server`; explicit re-export)

@@ -1,0 +1,79 @@
+"""`quantum-trader sim-server`: the simulator as a Binance USDⓈ-M compatible API (CONTRACT §3, §5).
+
+Point ccxt or python-binance at it (binance_futures.md §9.5-9.6) and drive the market with
+`POST /sim/v1/prices`. Only the manual feed exists so far: prices move when a client posts them.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import typer
+
+from ..domain.errors import ExchangeError
+from ..sim.engine import ExchangeSimulator
+from ..sim.state import SimConfig
+from ..sim.universe import Universe, load_universe
+from .main import app
+
+SUPPORTED_FEEDS = ("manual",)
+
+
+def select_universe(spec: str) -> Universe:
+    """`--symbols`: a count (the N most liquid) or a comma list of Binance symbols."""
+    universe = load_universe()
+    text = spec.strip()
+    if text.isdigit():
+        count = int(text)
+        if count < 1:
+            raise typer.BadParameter("--symbols count must be at least 1")
+        return universe.subset(universe.top(count))
+    names = [s.strip().upper() for s in text.split(",") if s.strip()]
+    if not names:
+        raise typer.BadParameter("--symbols needs a count or a comma list such as BTCUSDT,BNBUSDT")
+    try:
+        return universe.subset(names)
+    except ExchangeError:
+        unknown = [n for n in names if n not in universe]
+        raise typer.BadParameter(f"unknown symbol(s): {', '.join(unknown)}") from None
+
+
+@app.command("sim-server")
+def sim_server(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8090,
+    feed: Annotated[str, typer.Option(help="Price feed: manual (prices come from POST /sim/v1/prices).")] = "manual",
+    symbols: Annotated[str, typer.Option(help="Top N of the universe, or a comma list.")] = "222",
+    balance: Annotated[str, typer.Option(help="Starting USDT wallet balance.")] = "10000",
+    api_key: Annotated[str, typer.Option(help="The one API key accepted (X-MBX-APIKEY).")] = "sim-key",
+    api_secret: Annotated[str, typer.Option(help="Its HMAC-SHA256 secret.")] = "sim-secret",
+    weight_limit: Annotated[int, typer.Option(help="Request weight allowed per minute.")] = 2400,
+) -> None:
+    """Serve the simulator as a Binance USDⓈ-M compatible API."""
+    if feed not in SUPPORTED_FEEDS:
+        typer.echo(f"error: --feed {feed} is not yet supported (supported: {', '.join(SUPPORTED_FEEDS)})", err=True)
+        raise typer.Exit(2)
+    try:
+        start_balance = Decimal(balance)
+    except InvalidOperation:
+        typer.echo(f"error: --balance {balance!r} is not a number", err=True)
+        raise typer.Exit(2) from None
+    try:
+        universe = select_universe(symbols)
+    except typer.BadParameter as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    import uvicorn
+
+    from ..simserver.app import create_app
+
+    # Simulated time starts at the wall clock so timestamps look live; it then moves only on /sim/v1/advance.
+    config = SimConfig(balance=start_balance, start_time_ms=time.time_ns() // 1_000_000)
+    sim = ExchangeSimulator({s: universe.instrument(s) for s in universe.symbols}, config)
+    server_app = create_app(sim, api_key=api_key, api_secret=api_secret, weight_limit=weight_limit,
+                            universe=universe)
+    typer.echo(f"simulator: {len(universe)} symbols, {start_balance} USDT, http://{host}:{port}/fapi", err=True)
+    uvicorn.run(server_app, host=host, port=port, log_level="warning")

@@ -1,0 +1,136 @@
+"""`create_app`: the simulator behind Binance USDⓈ-M's REST paths, for unmodified clients.
+
+Every route goes through one wrapper that does what Binance does before an endpoint runs: count the
+request's weight (429/-1003 past the limit), check the API key, the timestamp window and the HMAC
+signature over the raw bytes, then run the handler under one lock so the simulator sees requests
+one at a time. Errors leave as Binance's `{"code", "msg"}` with the HTTP status the error carries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..domain import binance_errors as be
+from ..domain.errors import ExchangeError
+from ..sim.engine import ExchangeSimulator
+from ..sim.universe import Universe, load_universe
+from . import routes_account, routes_algo, routes_control, routes_market, routes_orders
+from .auth import authenticate_signed, check_api_key, merge_params
+from .routes_base import Call, Route, Security, ServerState
+from .routes_stream import register_stream
+from .weights import (
+    DEFAULT_WEIGHT_LIMIT,
+    ORDER_PATHS,
+    USED_WEIGHT_HEADER,
+    OrderCounter,
+    WeightCounter,
+    weight_of,
+)
+
+log = logging.getLogger(__name__)
+ROUTES: tuple[Route, ...] = tuple(
+    r for module in (routes_market, routes_orders, routes_algo, routes_account, routes_control)
+    for r in module.table.routes
+)
+_UNKNOWN = ExchangeError(-1000, "An unknown error occured while processing the request.", 500)
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def create_app(sim: ExchangeSimulator, *, api_key: str, api_secret: str,
+               clock: Callable[[], int] = wall_clock_ms, weight_limit: int = DEFAULT_WEIGHT_LIMIT,
+               universe: Universe | None = None) -> FastAPI:
+    """A FastAPI app serving `sim`; `clock` (ms) is the server time requests are signed against.
+
+    `universe` supplies exchangeInfo and leverage brackets; by default the packaged one, which must
+    hold every symbol the simulator trades.
+    """
+    server = ServerState(sim=sim, universe=universe or load_universe(), api_key=api_key, api_secret=api_secret,
+                         clock=clock, weights=WeightCounter(clock, weight_limit), orders=OrderCounter(clock))
+    app = FastAPI(title="Quantum Trader simulator (Binance USDⓈ-M compatible)", docs_url="/sim/docs",
+                  openapi_url="/sim/openapi.json", redoc_url=None)
+    app.state.server = server
+    for route in ROUTES:
+        app.add_api_route(route.path, _endpoint(server, route), methods=[route.method],
+                          name=f"{route.method} {route.path}", include_in_schema=True)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def unknown_path(request: Request, exc: StarletteHTTPException) -> Response:
+        """Unknown paths answer like Binance's -5000 body, logged: a client may need something new."""
+        log.warning("simserver: %s %s not served (%s)", request.method, request.url.path, exc.status_code)
+        error = ExchangeError(-5000, f"Path {request.url.path}, Method {request.method} is invalid",
+                              exc.status_code)
+        return _error_response(server, error)
+
+    register_stream(app, server)
+    return app
+
+
+def _json_response(body: Any, status: int, server: ServerState) -> Response:
+    text = json.dumps(body, separators=(",", ":"), default=str)
+    return Response(text, status_code=status, media_type="application/json",
+                    headers={USED_WEIGHT_HEADER: str(server.weights.used)})
+
+
+def _error_response(server: ServerState, error: ExchangeError) -> Response:
+    response = _json_response(error.to_body(), error.http_status, server)
+    if error.http_status == 429:
+        response.headers["Retry-After"] = str(server.weights.retry_after_seconds())
+    return response
+
+
+def _endpoint(server: ServerState, route: Route) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        query: bytes = request.scope.get("query_string", b"")
+        body = await request.body()
+        order_headers: dict[str, str] = {}
+        try:
+            params = _admit(server, route, request, query, body)
+            if route.method == "POST" and route.path in ORDER_PATHS:
+                order_headers = server.orders.charge()
+            payload = _json_body(body) if route.path.startswith("/sim/") else None
+            with server.lock:
+                result = route.handler(server, Call(route.method, params, payload))
+        except ExchangeError as error:
+            response = _error_response(server, error)
+        except Exception:
+            log.exception("simserver: %s %s failed", route.method, route.path)
+            response = _error_response(server, _UNKNOWN)
+        else:
+            response = _json_response(result, 200, server)
+        response.headers.update(order_headers)
+        return response
+
+    endpoint.__name__ = f"{route.method.lower()}_{route.path.strip('/').replace('/', '_')}"
+    return endpoint
+
+
+def _admit(server: ServerState, route: Route, request: Request, query: bytes, body: bytes) -> dict[str, str]:
+    """Weight first (a refused request still counts), then the route's security; the merged params."""
+    form = b"" if route.path.startswith("/sim/") else body
+    params = merge_params(query, form)
+    server.weights.charge(weight_of(route.method, route.path, params))
+    if route.security is Security.SIGNED:
+        return authenticate_signed(request.headers, query, form, api_key=server.api_key,
+                                   api_secret=server.api_secret, server_time_ms=server.clock())
+    if route.security is Security.API_KEY:
+        check_api_key(request.headers, server.api_key)
+    return params
+
+
+def _json_body(body: bytes) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise be.invalid_data("body") from None

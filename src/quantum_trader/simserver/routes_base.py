@@ -1,0 +1,122 @@
+"""Shared route plumbing: the server's state, the request's params, and the route table.
+
+Handlers are plain synchronous functions `(server, call) -> JSON`; the app wraps them with
+authentication, weight counting, error bodies and one lock, so each handler reads like the Binance
+endpoint it imitates and nothing else.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from ..domain import binance_errors as be
+from ..sim.engine import ExchangeSimulator
+from ..sim.universe import Universe
+from .weights import OrderCounter, WeightCounter
+
+#: Price steps kept per symbol for klines (1500 one-minute bars need far fewer).
+PRICE_HISTORY_LIMIT = 100_000
+
+
+class Security(Enum):
+    """Binance security types (§5.1): public, API key only, or key and signature."""
+
+    NONE = "NONE"
+    API_KEY = "API_KEY"
+    SIGNED = "SIGNED"
+
+
+@dataclass
+class ServerState:
+    """One simulated account behind one API key; `lock` serialises every touch of the simulator."""
+
+    sim: ExchangeSimulator
+    universe: Universe
+    api_key: str
+    api_secret: str
+    clock: Callable[[], int]
+    weights: WeightCounter
+    orders: OrderCounter
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: (sim time ms, last price) per symbol, one row per market step that moved it: what klines are
+    #: built from. Bounded, so a long-running server's memory stays flat.
+    price_history: dict[str, deque[tuple[int, Decimal]]] = field(default_factory=dict)
+    listen_key: str | None = None
+    listen_key_expires_ms: int = 0
+    #: Index into `sim.events` of the next event not yet pushed to websocket subscribers.
+    stream_cursor: int = 0
+
+    def record_prices(self, symbols: Iterable[str]) -> None:
+        """Note the stepped symbols' last prices at the current simulated time (after a market step)."""
+        sim = self.sim
+        for symbol in symbols:
+            rows = self.price_history.setdefault(symbol, deque(maxlen=PRICE_HISTORY_LIMIT))
+            rows.append((sim.now_ms, sim.last_price(symbol)))
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as a handler sees it: method, merged string params and the JSON body (control)."""
+
+    method: str
+    params: Mapping[str, str]
+    json: Any = None
+
+    def need(self, name: str) -> str:
+        """A mandatory param (-1102 when missing or empty)."""
+        value = self.params.get(name)
+        if value is None or value.strip() == "":
+            raise be.mandatory_param(name)
+        return value.strip()
+
+    def opt(self, name: str) -> str | None:
+        value = self.params.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def opt_int(self, name: str) -> int | None:
+        value = self.opt(name)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise be.invalid_data(name) from None
+
+    def need_int(self, name: str) -> int:
+        value = self.opt_int(name)
+        if value is None:
+            raise be.mandatory_param(name)
+        return value
+
+
+Handler = Callable[[ServerState, Call], Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: the app registers it with FastAPI and wraps `handler` with its security."""
+
+    method: str
+    path: str
+    security: Security
+    handler: Handler
+
+
+@dataclass
+class RouteTable:
+    """Collects routes from a `routes_*` module via the `route` decorator."""
+
+    routes: list[Route] = field(default_factory=list)
+
+    def route(self, method: str, path: str, security: Security = Security.SIGNED) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.routes.append(Route(method, path, security, handler))
+            return handler
+
+        return register

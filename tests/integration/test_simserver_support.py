@@ -1,0 +1,92 @@
+"""Harness for the simulator-server tests: a real uvicorn server on a free loopback port, in a thread.
+
+Kept in a `test_simserver_*` module (it holds no tests) so the server tests share one way of starting
+and stopping it. The socket is bound before the server starts, so there is no race for the port.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import uvicorn
+
+from quantum_trader.sim.engine import ExchangeSimulator
+from quantum_trader.sim.state import SimConfig
+from quantum_trader.sim.universe import load_universe
+from quantum_trader.simserver.app import create_app
+
+API_KEY = "test-key"
+API_SECRET = "test-secret"
+SYMBOLS = ("BNBUSDT", "BTCUSDT", "ETHUSDT")
+START_PRICES = {"BNBUSDT": "600", "BTCUSDT": "100000", "ETHUSDT": "2500"}
+
+
+def make_sim() -> ExchangeSimulator:
+    """Three real instruments, 10 000 USDT, simulated time starting now (as the CLI does)."""
+    universe = load_universe()
+    sim = ExchangeSimulator({s: universe.instrument(s) for s in SYMBOLS},
+                            SimConfig(start_time_ms=time.time_ns() // 1_000_000))
+    sim.set_prices(START_PRICES)
+    return sim
+
+
+@dataclass
+class RunningServer:
+    url: str
+    port: int
+    sim: ExchangeSimulator
+
+    def signed(self, params: dict[str, Any], *, secret: str = API_SECRET) -> str:
+        """A signed query string the way a minimal client builds it."""
+        query = urlencode(params)
+        return f"{query}&signature={hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()}"
+
+    def control(self, path: str, body: dict[str, Any]) -> Any:
+        response = httpx.post(f"{self.url}{path}", json=body, headers={"X-MBX-APIKEY": API_KEY})
+        response.raise_for_status()
+        return response.json()
+
+
+@contextmanager
+def running_server(sim: ExchangeSimulator | None = None, **app_options: Any) -> Iterator[RunningServer]:
+    sim = sim or make_sim()
+    universe = load_universe().subset(sim.state.instruments)
+    app = create_app(sim, api_key=API_KEY, api_secret=API_SECRET, universe=universe, **app_options)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url)
+        yield RunningServer(url, port, sim)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _wait_until_up(url: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/fapi/v1/ping", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"simulator server at {url} did not answer /fapi/v1/ping")
+        time.sleep(0.02)
