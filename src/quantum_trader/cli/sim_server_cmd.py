@@ -50,6 +50,8 @@ def sim_server(
     api_key: Annotated[str, typer.Option(help="The one API key accepted (X-MBX-APIKEY).")] = "sim-key",
     api_secret: Annotated[str, typer.Option(help="Its HMAC-SHA256 secret.")] = "sim-secret",
     weight_limit: Annotated[int, typer.Option(help="Request weight allowed per minute.")] = 2400,
+    order_limit_10s: Annotated[int, typer.Option(help="New orders allowed per 10 seconds.")] = 300,
+    order_limit_1m: Annotated[int, typer.Option(help="New orders allowed per minute.")] = 1200,
 ) -> None:
     """Serve the simulator as a Binance USDⓈ-M compatible API."""
     if feed not in SUPPORTED_FEEDS:
@@ -74,6 +76,6 @@ def sim_server(
     config = SimConfig(balance=start_balance, start_time_ms=time.time_ns() // 1_000_000)
     sim = ExchangeSimulator({s: universe.instrument(s) for s in universe.symbols}, config)
     server_app = create_app(sim, api_key=api_key, api_secret=api_secret, weight_limit=weight_limit,
-                            universe=universe)
+                            universe=universe, order_limits=(order_limit_10s, order_limit_1m))
     typer.echo(f"simulator: {len(universe)} symbols, {start_balance} USDT, http://{host}:{port}/fapi", err=True)
     uvicorn.run(server_app, host=host, port=port, log_level="warning")

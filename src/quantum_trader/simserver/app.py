@@ -48,14 +48,15 @@ def wall_clock_ms() -> int:
 
 def create_app(sim: ExchangeSimulator, *, api_key: str, api_secret: str,
                clock: Callable[[], int] = wall_clock_ms, weight_limit: int = DEFAULT_WEIGHT_LIMIT,
-               universe: Universe | None = None) -> FastAPI:
+               universe: Universe | None = None, order_limits: tuple[int, int] = (300, 1200)) -> FastAPI:
     """A FastAPI app serving `sim`; `clock` (ms) is the server time requests are signed against.
 
     `universe` supplies exchangeInfo and leverage brackets; by default the packaged one, which must
-    hold every symbol the simulator trades.
+    hold every symbol the simulator trades. `order_limits` are the ORDERS limits per 10 s and per minute
+    (Binance's 300 / 1200 by default; load tests raise them on purpose).
     """
     server = ServerState(sim=sim, universe=universe or load_universe(), api_key=api_key, api_secret=api_secret,
-                         clock=clock, weights=WeightCounter(clock, weight_limit), orders=OrderCounter(clock))
+                         clock=clock, weights=WeightCounter(clock, weight_limit), orders=OrderCounter(clock, (("10S", 10_000, order_limits[0]), ("1M", 60_000, order_limits[1]))))
     app = FastAPI(title="Quantum Trader simulator (Binance USDⓈ-M compatible)", docs_url="/sim/docs",
                   openapi_url="/sim/openapi.json", redoc_url=None)
     app.state.server = server
