@@ -46,6 +46,10 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _order_windows(limits: tuple[int, int]) -> tuple[tuple[str, int, int], ...]:
+    return (("10S", 10_000, limits[0]), ("1M", 60_000, limits[1]))
+
+
 def create_app(sim: ExchangeSimulator, *, api_key: str, api_secret: str,
                clock: Callable[[], int] = wall_clock_ms, weight_limit: int = DEFAULT_WEIGHT_LIMIT,
                universe: Universe | None = None, order_limits: tuple[int, int] = (300, 1200)) -> FastAPI:
@@ -56,7 +60,7 @@ def create_app(sim: ExchangeSimulator, *, api_key: str, api_secret: str,
     (Binance's 300 / 1200 by default; load tests raise them on purpose).
     """
     server = ServerState(sim=sim, universe=universe or load_universe(), api_key=api_key, api_secret=api_secret,
-                         clock=clock, weights=WeightCounter(clock, weight_limit), orders=OrderCounter(clock, (("10S", 10_000, order_limits[0]), ("1M", 60_000, order_limits[1]))))
+                         clock=clock, weights=WeightCounter(clock, weight_limit), orders=OrderCounter(clock, _order_windows(order_limits)))
     app = FastAPI(title="Quantum Trader simulator (Binance USDⓈ-M compatible)", docs_url="/sim/docs",
                   openapi_url="/sim/openapi.json", redoc_url=None)
     app.state.server = server
