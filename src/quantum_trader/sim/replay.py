@@ -24,7 +24,6 @@ import numpy as np
 import numpy.typing as npt
 
 from ..domain.enums import AlgoStatus, MarginType, OrderType, Side, WorkingType
-from ..domain.money import Rounding
 from .engine import ExchangeSimulator
 from .events import Event
 from .liquidation import liquidation_prices
@@ -184,7 +183,8 @@ class BarReplayer:
             if np.isnan(o):
                 continue
             inst = state.instrument(symbol)
-            prices = [inst.round_price(Decimal(repr(x)), Rounding.NEAREST) for x in (o, h, lo, c)]
+            # The chunk is already on the tick grid; quantize only strips float noise (914.7500000000001).
+            prices = [Decimal(repr(x)).quantize(inst.tick_size) for x in (o, h, lo, c)]
             if t > 0 and not np.isnan(chunk.close[t - 1, s]):
                 self._place_market(symbol, float(chunk.close[t - 1, s]))
             events = self.sim.apply_bar(symbol, *prices)
@@ -195,7 +195,7 @@ class BarReplayer:
     def _place_market(self, symbol: str, price: float) -> None:
         """Set a symbol's price without settling: the prefilter proved nothing could happen there."""
         market = self.sim.state.market(symbol)
-        value = market.instrument.round_price(Decimal(repr(price)), Rounding.NEAREST)
+        value = Decimal(repr(price)).quantize(market.instrument.tick_size)
         market.last = market.mark = value
 
     def _funding_bar(self, chunk: BarChunk, start: int) -> int:

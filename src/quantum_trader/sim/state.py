@@ -147,7 +147,12 @@ class SimState:
 
     def generated_client_id(self) -> str:
         """Binance generates 22 random characters when a client sends none; ours come from the seed."""
-        return "".join(self.rng.choice(_ID_ALPHABET) for _ in range(22))
+        value = self.rng.getrandbits(131)  # 62**22 > 2**130: one draw, 22 base-62 digits
+        digits = []
+        for _ in range(22):
+            value, digit = divmod(value, 62)
+            digits.append(_ID_ALPHABET[digit])
+        return "".join(digits)
 
     def emit(self, event: Event) -> Event:
         if self.config.retain_history:

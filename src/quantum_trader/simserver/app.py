@@ -60,7 +60,8 @@ def create_app(sim: ExchangeSimulator, *, api_key: str, api_secret: str,
     (Binance's 300 / 1200 by default; load tests raise them on purpose).
     """
     server = ServerState(sim=sim, universe=universe or load_universe(), api_key=api_key, api_secret=api_secret,
-                         clock=clock, weights=WeightCounter(clock, weight_limit), orders=OrderCounter(clock, _order_windows(order_limits)))
+                         clock=clock, weights=WeightCounter(clock, weight_limit),
+                         orders=OrderCounter(clock, _order_windows(order_limits)))
     app = FastAPI(title="Quantum Trader simulator (Binance USDⓈ-M compatible)", docs_url="/sim/docs",
                   openapi_url="/sim/openapi.json", redoc_url=None)
     app.state.server = server
