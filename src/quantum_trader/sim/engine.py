@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from ..domain import binance_errors as be
-from ..domain.enums import MarginType, PositionSide
+from ..domain.enums import AlgoStatus, MarginType, PositionSide
 from ..domain.instrument import Instrument
 from ..domain.money import to_decimal
 from ..domain.orders import AlgoOrder, Order
@@ -19,6 +19,7 @@ from ..domain.position import LossReport, Position
 from . import cancel as cx
 from . import events as ev
 from .account import Account
+from .barpath import intrabar_path
 from .fees import FeeModel
 from .funding import FundingRates, FundingSchedule
 from .liquidation import position_liquidation_price
@@ -76,7 +77,7 @@ class ExchangeSimulator:
     def cancel_all_algo_orders(self, symbol: str) -> list[AlgoOrder]:
         self.state.instrument(symbol)
         return [cx.cancel_algo(self.state, a) for a in sorted(self.state.open_algos(symbol),
-                                                               key=lambda a: a.algo_id) if a.status.value == "NEW"]
+                                                               key=lambda a: a.algo_id) if a.status is AlgoStatus.NEW]
 
     def query_order(self, symbol: str, order_id: int | None = None, client_order_id: str | None = None) -> Order:
         self.state.instrument(symbol)
@@ -132,8 +133,6 @@ class ExchangeSimulator:
 
     def apply_bar(self, symbol: str, open_: Decimal, high: Decimal, low: Decimal, close: Decimal) -> list[ev.Event]:
         """One OHLC bar: a jump to the open (a gap), then open → nearer extreme → farther extreme → close."""
-        from .barpath import intrabar_path
-
         start = len(self.state.events)
         path = intrabar_path(open_, high, low, close)
         jump(self.state, symbol, PriceUpdate(path[0], path[0]))

@@ -95,6 +95,3 @@ def _insurance_clear(state: SimState, floor: Decimal) -> None:
     state.emit(ev.account_update("INSURANCE_CLEAR", state.now_ms, account.wallet_balance, account.cross_wallet,
                                  absorbed, []))
 
-
-__all__ = ["liquidate_if_crossed", "liquidation_prices",
-           "position_liquidation_price"]

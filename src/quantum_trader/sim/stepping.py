@@ -13,8 +13,7 @@ from decimal import Decimal
 from ..domain.enums import AlgoStatus, OrderType, Side
 from ..domain.instrument import Instrument
 from ..domain.money import Rounding
-from ..domain.orders import AlgoEvent, AlgoOrder
-from . import events as ev
+from ..domain.orders import AlgoOrder
 from .liquidation import liquidate_if_crossed, liquidation_prices
 from .market import PriceUpdate
 from .matching import fill_resting_limits
@@ -117,12 +116,3 @@ def _trailing_levels(inst: Instrument, algo: AlgoOrder, current: Decimal, up: bo
     if not sell and up:
         return [inst.round_price(min(extreme, current) * (1 + rate), Rounding.UP)]
     return []
-
-
-def expire_finished_gtd(state: SimState) -> None:
-    """GTD orders end EXPIRED at their goodTillDate (classic and algo)."""
-    for algo in list(state.open_algos()):
-        if algo.good_till_date and algo.good_till_date <= state.now_ms and algo.status is AlgoStatus.NEW:
-            algo.apply(AlgoEvent.EXPIRE, state.now_ms)
-            state.emit(ev.algo_update(algo, state.now_ms))
-
