@@ -17,6 +17,7 @@ from typing import Any
 
 from ..domain import binance_errors as be
 from ..sim.engine import ExchangeSimulator
+from ..sim.params import param_int, required, text
 from ..sim.universe import Universe
 from .weights import OrderCounter, WeightCounter
 
@@ -70,23 +71,13 @@ class Call:
 
     def need(self, name: str) -> str:
         """A mandatory param (-1102 when missing or empty)."""
-        value = self.params.get(name)
-        if value is None or value.strip() == "":
-            raise be.mandatory_param(name)
-        return value.strip()
+        return required(self.params, name)
 
     def opt(self, name: str) -> str | None:
-        value = self.params.get(name)
-        return None if value is None or value.strip() == "" else value.strip()
+        return text(self.params, name)
 
     def opt_int(self, name: str) -> int | None:
-        value = self.opt(name)
-        if value is None:
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            raise be.invalid_data(name) from None
+        return param_int(self.params, name)
 
     def need_int(self, name: str) -> int:
         value = self.opt_int(name)
