@@ -1,0 +1,137 @@
+"""What crosses the exchange port: intents going out, snapshots and events coming back.
+
+Every adapter (in-process simulator, Binance over ccxt) speaks these types and nothing else, so the
+bot never sees venue JSON. Money is Decimal; ids are strings because Binance's `orderId` and
+`algoId` are two different number spaces and only the client id is ours.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from .enums import MarginType, OrderType, Side, TimeInForce, WorkingType
+
+#: Binance's charset and length for newClientOrderId / clientAlgoId.
+CLIENT_ID_PATTERN = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+
+
+class SnapshotStatus(StrEnum):
+    """One status vocabulary for classic and algo orders; TRIGGERED means the stop has fired."""
+
+    OPEN = "OPEN"
+    TRIGGERED = "TRIGGERED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    REJECTED = "REJECTED"
+
+    @property
+    def is_open(self) -> bool:
+        return self is SnapshotStatus.OPEN
+
+
+def check_client_id(client_id: str) -> str:
+    """Refuse ids Binance would reject with -4015, before anything is sent (a bug, not a market event)."""
+    if not CLIENT_ID_PATTERN.match(client_id):
+        raise ValueError(f"client_id {client_id!r}: must be 1-36 characters of [.A-Za-z0-9:/_-]")
+    return client_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderIntent:
+    """An order the bot wants: Binance's parameters, typed, with a client id that makes it idempotent.
+
+    Conditional types (STOP_MARKET, TAKE_PROFIT_MARKET, ...) are routed by the adapter to the Algo
+    Order API; the intent does not say where it goes, only what it is.
+    """
+
+    client_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    reduce_only: bool = False
+    close_position: bool = False
+    working_type: WorkingType = WorkingType.CONTRACT_PRICE
+    price_protect: bool = False
+    time_in_force: TimeInForce | None = None
+
+    def __post_init__(self) -> None:
+        check_client_id(self.client_id)
+        if self.quantity is not None and self.quantity <= 0:
+            raise ValueError(f"quantity: {self.quantity} must be positive")
+
+    @property
+    def conditional(self) -> bool:
+        return self.type.is_conditional
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderSnapshot:
+    """An order as the exchange reports it; `conditional` is True for Algo Order API orders."""
+
+    client_id: str
+    venue_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    status: SnapshotStatus
+    conditional: bool
+    quantity: Decimal
+    filled: Decimal
+    avg_price: Decimal
+    trigger_price: Decimal | None
+    price: Decimal | None
+    reduce_only: bool
+    close_position: bool
+    working_type: WorkingType
+    update_time: int
+    #: For a triggered conditional order: the venue id of the classic order it spawned.
+    triggered_order_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionSnapshot:
+    """One-way-mode position: `amount` > 0 long, < 0 short."""
+
+    symbol: str
+    amount: Decimal
+    entry: Decimal
+    mark: Decimal
+    unrealized: Decimal
+    leverage: int
+    margin_type: MarginType
+    liquidation_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountSnapshot:
+    """USDT figures: wallet (realised), equity (wallet + unrealised at mark), available for new margin."""
+
+    wallet: Decimal
+    equity: Decimal
+    available: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """An order changed state; `reason` is the venue's execution type (NEW, TRADE, CANCELED, ...)."""
+
+    snapshot: OrderSnapshot
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PositionUpdate:
+    """A position changed; `reason` is the venue's reason (ORDER, FUNDING_FEE, ...) or "POLL"."""
+
+    snapshot: PositionSnapshot
+    reason: str
+
+
+ExchangeEvent = OrderUpdate | PositionUpdate

@@ -1,0 +1,81 @@
+"""ccxt exceptions → the domain error hierarchy, keeping Binance's numeric code.
+
+ccxt raises its own classes (and, against a non-Binance hostname, often a plain `ExchangeError` for
+codes it would otherwise map). The bot must branch on Binance's code, so the JSON body embedded in
+the exception message is parsed back into `(code, msg)`. Network trouble, 5xx and 429 become
+`RetryableExchangeError`; an answer with a business code becomes `OrderRejected`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import ccxt  # type: ignore[import-untyped]
+
+from ..domain.errors import ExchangeError, OrderRejected, RetryableExchangeError
+
+#: Codes that mean "the request may not have been processed": retry after checking, never give up.
+RETRYABLE_CODES = frozenset({-1000, -1001, -1003, -1006, -1007, -1008})
+#: Codes about credentials, signatures and clocks: a configuration problem, not a business refusal.
+FATAL_CODES = frozenset({-1002, -1021, -1022, -2014, -2015})
+UNKNOWN = -1000
+
+
+class TransientExchangeError(RetryableExchangeError):
+    """A retryable failure with the server's `Retry-After` (seconds), when it sent one."""
+
+    def __init__(self, code: int, msg: str, http_status: int, retry_after: float | None = None) -> None:
+        super().__init__(code, msg, http_status)
+        self.retry_after = retry_after
+
+
+def body_of(message: str) -> tuple[int, str] | None:
+    """The `{"code": .., "msg": ..}` Binance body inside a ccxt message, if there is one."""
+    start = message.find("{")
+    if start < 0:
+        return None
+    try:
+        body = json.loads(message[start:])
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "code" not in body:
+        return None
+    try:
+        return int(body["code"]), str(body.get("msg", ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def retry_after_of(headers: Mapping[str, str] | None) -> float | None:
+    for name, value in (headers or {}).items():
+        if name.lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
+
+
+def translate(exc: Exception, headers: Mapping[str, str] | None = None) -> ExchangeError:
+    """One domain error for one ccxt exception; `headers` are the last response's, for Retry-After."""
+    parsed = body_of(str(exc))
+    if isinstance(exc, ccxt.DDoSProtection):
+        code, msg = parsed or (-1003, "Too many requests.")
+        return TransientExchangeError(code, msg, 429, retry_after_of(headers))
+    if isinstance(exc, ccxt.NetworkError):  # timeouts, dropped connections, 5xx
+        code, msg = parsed or (UNKNOWN, f"network: {type(exc).__name__}: {_short(exc)}")
+        return TransientExchangeError(code, msg, 503, retry_after_of(headers))
+    if parsed is None:
+        return ExchangeError(UNKNOWN, f"{type(exc).__name__}: {_short(exc)}", 400)
+    code, msg = parsed
+    if code in RETRYABLE_CODES:
+        return TransientExchangeError(code, msg, 503, retry_after_of(headers))
+    if code in FATAL_CODES:
+        return ExchangeError(code, msg, 401 if code in (-2014, -2015) else 400)
+    return OrderRejected(code, msg, 400)
+
+
+def _short(exc: Exception) -> str:
+    """ccxt messages hold URLs (never secrets: ccxt signs with a query parameter, not a key in the URL)."""
+    return str(exc)[:300]

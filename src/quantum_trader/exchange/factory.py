@@ -1,0 +1,77 @@
+"""Choose and build the adapter for QT_EXCHANGE, with the guard that makes paper mode safe.
+
+Paper trading must never reach a real exchange, whatever URL is configured: with
+QT_PAPER_TRADING=true a URL is accepted only if it answers `GET /sim/v1/info` with
+`{"simulator": true}` (Binance has no such path). Anything else (404, a refused connection, a
+non-JSON page) stops start-up with one `ConfigError` line, which the CLI maps to exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ..domain.errors import ConfigError
+from ..sim.engine import ExchangeSimulator
+from .ccxt_adapter import RECV_WINDOW_MS, CcxtExchange
+from .inprocess import InProcessExchange
+from .port import Exchange
+from .retry import RetryingExchange, RetryPolicy
+from .secrets import Secret
+
+SIM = "sim"
+#: `quantum-trader sim-server` defaults, used in paper mode when no keys are configured.
+SIM_SERVER_KEY, SIM_SERVER_SECRET = "sim-key", "sim-secret"
+INFO_PATH = "/sim/v1/info"
+
+
+def _not_a_simulator(url: str) -> ConfigError:
+    return ConfigError(
+        f'QT_EXCHANGE={url} is not a simulator (GET {INFO_PATH} did not answer {{"simulator": true}}); '
+        "with QT_PAPER_TRADING=true orders may only go to a simulator. "
+        "Set QT_EXCHANGE=sim or point it at `quantum-trader sim-server`."
+    )
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+        raise ConfigError(f"QT_EXCHANGE={url!r} is not valid: use 'sim' or a base URL such as "
+                          "https://fapi.binance.com or http://127.0.0.1:8090")
+    return url.rstrip("/")
+
+
+async def is_simulator(url: str, api_key: Secret, *, timeout_s: float = 5.0) -> bool:
+    """True only for an answer 200 whose JSON body has `"simulator": true`."""
+    headers = {"X-MBX-APIKEY": api_key.reveal()} if api_key else {}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session, \
+                session.get(url + INFO_PATH, headers=headers, allow_redirects=False) as response:
+            if response.status != 200:
+                return False
+            body = json.loads(await response.text())
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return False
+    return isinstance(body, dict) and body.get("simulator") is True
+
+
+async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = None,
+                  api_secret: str | Secret | None = None, sim: ExchangeSimulator | None = None,
+                  policy: RetryPolicy | None = None, timeout_s: float = 10.0) -> Exchange:
+    """The adapter for QT_EXCHANGE: `sim` in process, or Binance-compatible REST at a base URL."""
+    if exchange.strip().lower() == SIM:
+        return InProcessExchange(sim if sim is not None else ExchangeSimulator())
+    url = check_url(exchange.strip())
+    key, secret = Secret.of(api_key), Secret.of(api_secret)
+    if paper:
+        if not key and not secret:
+            key, secret = Secret(SIM_SERVER_KEY), Secret(SIM_SERVER_SECRET)
+        if not await is_simulator(url, key):
+            raise _not_a_simulator(url)
+    elif not key or not secret:
+        raise ConfigError("QT_API_KEY and QT_API_SECRET are required with QT_PAPER_TRADING=false "
+                          f"(QT_EXCHANGE={url}); set both, or set QT_PAPER_TRADING=true")
+    policy = policy or RetryPolicy(in_flight_window=RECV_WINDOW_MS / 1000 + 1.0)
+    return RetryingExchange(CcxtExchange(url, api_key=key, api_secret=secret, timeout_s=timeout_s), policy)

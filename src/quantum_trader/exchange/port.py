@@ -1,0 +1,74 @@
+"""The exchange port: the only things the bot asks of an exchange, in domain types.
+
+Adapters (in-process simulator, Binance over ccxt) implement it; the conformance suite in
+tests/contract runs the same scenarios against each, so a behaviour the bot relies on is proven on
+every venue it can talk to. All calls are async because the backend runs on asyncio; errors are
+`domain.errors.ExchangeError` subclasses carrying Binance's code (`OrderRejected` for business
+refusals, `RetryableExchangeError` for timeouts, 5xx and 429).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from ..domain.enums import MarginType
+from ..domain.exchange_types import (
+    AccountSnapshot,
+    ExchangeEvent,
+    OrderIntent,
+    OrderSnapshot,
+    PositionSnapshot,
+)
+from ..domain.instrument import Instrument
+
+
+@runtime_checkable
+class Exchange(Protocol):
+    """A Binance USDⓈ-M account seen through domain types (one-way position mode)."""
+
+    async def instruments(self) -> Mapping[str, Instrument]:
+        """Every tradable symbol with its filters and leverage brackets."""
+        ...
+
+    async def mark_prices(self, symbols: Iterable[str] | None = None) -> dict[str, Decimal]:
+        """Mark price per symbol (all symbols when `symbols` is None)."""
+        ...
+
+    async def positions(self) -> list[PositionSnapshot]:
+        """Open positions only (amount != 0)."""
+        ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderSnapshot]:
+        """Classic AND conditional open orders; conditional ones have `conditional=True`."""
+        ...
+
+    async def place(self, intent: OrderIntent) -> OrderSnapshot:
+        """Send one order; conditional types go to the Algo Order API."""
+        ...
+
+    async def cancel(self, symbol: str, client_id: str) -> OrderSnapshot:
+        """Cancel the open order (classic or conditional) with this client id."""
+        ...
+
+    async def query(self, symbol: str, client_id: str) -> OrderSnapshot | None:
+        """The order with this client id (open or not), or None if the exchange never accepted it."""
+        ...
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        ...
+
+    async def set_margin_type(self, symbol: str, margin_type: MarginType) -> None:
+        """Idempotent: asking for the margin type already set is not an error."""
+        ...
+
+    async def account(self) -> AccountSnapshot:
+        ...
+
+    def events(self) -> AsyncIterator[ExchangeEvent]:
+        """Order and position changes from the moment of the call on, until `close()`."""
+        ...
+
+    async def close(self) -> None:
+        ...

@@ -1,0 +1,171 @@
+"""Retries for transient failures, and placement that can never duplicate an order.
+
+Only `RetryableExchangeError` (timeouts, dropped connections, 5xx, 429) is retried: a rejection is
+the exchange's decision and sending it again changes nothing. Backoff is exponential with a cap and
+no jitter (runs must be reproducible); a server's Retry-After is honoured as a minimum wait.
+
+A timed-out POST may have reached the matching engine. So before placing again, `RetryingExchange`
+asks the exchange for the intent's client id and returns what it finds: one client id, one order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
+
+from ..domain.enums import MarginType
+from ..domain.errors import OrderRejected, RetryableExchangeError
+from ..domain.exchange_types import (
+    AccountSnapshot,
+    ExchangeEvent,
+    OrderIntent,
+    OrderSnapshot,
+    PositionSnapshot,
+)
+from ..domain.instrument import Instrument
+from .port import Exchange
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+#: -4116 "ClientOrderId is duplicated": our own earlier attempt is resting under that id.
+DUPLICATE_CLIENT_ID = -4116
+UNKNOWN_ORDER_CODES = frozenset({-2011, -2013})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    #: A Retry-After beyond this is not waited for: the error surfaces instead.
+    max_retry_after: float = 60.0
+    #: How long a lost request may still reach the exchange (its recvWindow plus clock margin). A
+    #: placement not found by client id is re-sent only once this has passed since it was sent.
+    in_flight_window: float = 0.0
+
+    def delay(self, attempt: int, exc: RetryableExchangeError) -> float:
+        """Wait before retry number `attempt` (0-based): backoff, or the server's Retry-After if longer."""
+        backoff = min(self.max_delay, self.base_delay * 2.0**attempt)
+        retry_after: float | None = getattr(exc, "retry_after", None)
+        return max(backoff, retry_after) if retry_after is not None else backoff
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy, sleep: Sleep = asyncio.sleep) -> T:
+    """`call()` until it succeeds, raises a non-retryable error, or the attempts are used up."""
+    for attempt in range(policy.attempts):
+        try:
+            return await call()
+        except RetryableExchangeError as exc:
+            wait = policy.delay(attempt, exc)
+            if attempt == policy.attempts - 1 or wait > policy.max_retry_after:
+                raise
+            await sleep(wait)
+    raise AssertionError("unreachable: attempts must be >= 1")
+
+
+async def place_once(exchange: Exchange, intent: OrderIntent, policy: RetryPolicy,
+                     sleep: Sleep = asyncio.sleep) -> OrderSnapshot:
+    """Place `intent`; after any transient failure, look the client id up before sending again."""
+    def lookup() -> Awaitable[OrderSnapshot | None]:
+        return with_retries(lambda: exchange.query(intent.symbol, intent.client_id), policy, sleep)
+
+    for attempt in range(policy.attempts):
+        sent_at = time.monotonic()
+        try:
+            return await exchange.place(intent)
+        except RetryableExchangeError as exc:
+            wait = policy.delay(attempt, exc)
+            if attempt == policy.attempts - 1 or wait > policy.max_retry_after:
+                raise
+            await sleep(wait)
+        except OrderRejected as exc:
+            if attempt == 0 or exc.code != DUPLICATE_CLIENT_ID:
+                raise
+        found = await lookup()
+        late = sent_at + policy.in_flight_window - time.monotonic()
+        if found is None and late > 0:  # the lost request may still arrive: wait it out, then look again
+            await sleep(late)
+            found = await lookup()
+        if found is not None:
+            return found
+    raise AssertionError("unreachable: attempts must be >= 1")
+
+
+async def cancel_once(exchange: Exchange, symbol: str, client_id: str, policy: RetryPolicy,
+                      sleep: Sleep = asyncio.sleep) -> OrderSnapshot:
+    """Cancel; if a retry says "unknown order" because our first attempt already worked, return that."""
+    retried = False
+
+    async def attempt() -> OrderSnapshot:
+        nonlocal retried
+        try:
+            return await exchange.cancel(symbol, client_id)
+        except RetryableExchangeError:
+            retried = True
+            raise
+
+    try:
+        return await with_retries(attempt, policy, sleep)
+    except OrderRejected as exc:
+        if not retried or exc.code not in UNKNOWN_ORDER_CODES:
+            raise
+        found = await with_retries(lambda: exchange.query(symbol, client_id), policy, sleep)
+        if found is None or found.status.is_open:
+            raise
+        return found
+
+
+class RetryingExchange:
+    """Any `Exchange`, with retries on reads and idempotent place/cancel."""
+
+    def __init__(self, inner: Exchange, policy: RetryPolicy | None = None, *, sleep: Sleep = asyncio.sleep) -> None:
+        self.inner = inner
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"RetryingExchange({self.inner!r})"
+
+    def _retry(self, call: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        return with_retries(call, self.policy, self._sleep)
+
+    async def instruments(self) -> Mapping[str, Instrument]:
+        return await self._retry(self.inner.instruments)
+
+    async def mark_prices(self, symbols: Iterable[str] | None = None) -> dict[str, Decimal]:
+        wanted = None if symbols is None else list(symbols)
+        return await self._retry(lambda: self.inner.mark_prices(wanted))
+
+    async def positions(self) -> list[PositionSnapshot]:
+        return await self._retry(self.inner.positions)
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderSnapshot]:
+        return await self._retry(lambda: self.inner.open_orders(symbol))
+
+    async def place(self, intent: OrderIntent) -> OrderSnapshot:
+        return await place_once(self.inner, intent, self.policy, self._sleep)
+
+    async def cancel(self, symbol: str, client_id: str) -> OrderSnapshot:
+        return await cancel_once(self.inner, symbol, client_id, self.policy, self._sleep)
+
+    async def query(self, symbol: str, client_id: str) -> OrderSnapshot | None:
+        return await self._retry(lambda: self.inner.query(symbol, client_id))
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        return await self._retry(lambda: self.inner.set_leverage(symbol, leverage))
+
+    async def set_margin_type(self, symbol: str, margin_type: MarginType) -> None:
+        await self._retry(lambda: self.inner.set_margin_type(symbol, margin_type))
+
+    async def account(self) -> AccountSnapshot:
+        return await self._retry(self.inner.account)
+
+    def events(self) -> AsyncIterator[ExchangeEvent]:
+        return self.inner.events()
+
+    async def close(self) -> None:
+        await self.inner.close()

@@ -1,0 +1,166 @@
+"""Binance USDⓈ-M JSON ⇄ domain types: the one translation every adapter shares.
+
+The in-process adapter renders the simulator's objects with the simulator server's own shapes and
+parses them here, and the ccxt adapter parses the raw bodies Binance (or the simulator server)
+sends; so both adapters exercise the same parser, and a field that is wrong for one is wrong for
+both. Numbers arrive as strings and become Decimal without passing through float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from ..domain.enums import MarginType, OrderType, Side, WorkingType
+from ..domain.exchange_types import (
+    AccountSnapshot,
+    OrderIntent,
+    OrderSnapshot,
+    PositionSnapshot,
+    SnapshotStatus,
+)
+from ..domain.money import ZERO, fmt, to_decimal
+
+Json = Mapping[str, Any]
+
+_CLASSIC_STATUS = {
+    "NEW": SnapshotStatus.OPEN, "PARTIALLY_FILLED": SnapshotStatus.OPEN, "FILLED": SnapshotStatus.FILLED,
+    "CANCELED": SnapshotStatus.CANCELED, "EXPIRED": SnapshotStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": SnapshotStatus.EXPIRED, "REJECTED": SnapshotStatus.REJECTED,
+}
+_ALGO_STATUS = {
+    "NEW": SnapshotStatus.OPEN, "TRIGGERING": SnapshotStatus.OPEN, "TRIGGERED": SnapshotStatus.TRIGGERED,
+    "FINISHED": SnapshotStatus.TRIGGERED, "CANCELED": SnapshotStatus.CANCELED,
+    "EXPIRED": SnapshotStatus.EXPIRED, "REJECTED": SnapshotStatus.REJECTED,
+}
+
+
+def _bool(value: object) -> str:
+    return "true" if value else "false"
+
+
+def intent_params(intent: OrderIntent) -> dict[str, str]:
+    """The request parameters Binance expects: `/fapi/v1/order`, or `/fapi/v1/algoOrder` if conditional."""
+    params: dict[str, str] = {"symbol": intent.symbol, "side": intent.side.value, "type": intent.type.value,
+                              "newOrderRespType": "RESULT"}
+    if intent.quantity is not None:
+        params["quantity"] = fmt(intent.quantity)
+    if intent.price is not None:
+        params["price"] = fmt(intent.price)
+    if intent.time_in_force is not None:
+        params["timeInForce"] = intent.time_in_force.value
+    if intent.reduce_only:
+        params["reduceOnly"] = "true"
+    if not intent.conditional:
+        params["newClientOrderId"] = intent.client_id
+        return params
+    params.update(algoType="CONDITIONAL", clientAlgoId=intent.client_id, workingType=intent.working_type.value,
+                  priceProtect=_bool(intent.price_protect))
+    if intent.trigger_price is not None:
+        params["triggerPrice"] = fmt(intent.trigger_price)
+    if intent.close_position:
+        params["closePosition"] = "true"
+    return params
+
+
+def _dec(raw: Json, key: str) -> Decimal:
+    value = raw.get(key)
+    return ZERO if value in (None, "") else to_decimal(value, key)
+
+
+def _optional_price(raw: Json, key: str) -> Decimal | None:
+    value = _dec(raw, key)
+    return value if value != 0 else None
+
+
+def _flag(raw: Json, key: str) -> bool:
+    value = raw.get(key, False)
+    return value if isinstance(value, bool) else str(value).lower() == "true"
+
+
+def order_from_json(raw: Json) -> OrderSnapshot:
+    """A classic order object (POST/GET/DELETE /fapi/v1/order, openOrders)."""
+    return OrderSnapshot(
+        client_id=str(raw["clientOrderId"]), venue_id=str(raw["orderId"]), symbol=str(raw["symbol"]),
+        side=Side(raw["side"]), type=OrderType(raw.get("origType") or raw["type"]),
+        status=_CLASSIC_STATUS[str(raw["status"])], conditional=False,
+        quantity=_dec(raw, "origQty"), filled=_dec(raw, "executedQty"), avg_price=_dec(raw, "avgPrice"),
+        trigger_price=_optional_price(raw, "stopPrice"), price=_optional_price(raw, "price"),
+        reduce_only=_flag(raw, "reduceOnly"), close_position=_flag(raw, "closePosition"),
+        working_type=WorkingType(raw.get("workingType") or "CONTRACT_PRICE"),
+        update_time=int(raw.get("updateTime") or raw.get("time") or 0),
+    )
+
+
+def algo_from_json(raw: Json, spawned: Json | None = None) -> OrderSnapshot:
+    """An algo order object (/fapi/v1/algoOrder, openAlgoOrders); `spawned` is its triggered child, if read."""
+    actual = str(raw.get("actualOrderId") or "") or None
+    filled = _dec(spawned, "executedQty") if spawned else ZERO
+    avg = _dec(spawned, "avgPrice") if spawned else _dec(raw, "actualPrice")
+    status = _ALGO_STATUS[str(raw["algoStatus"])]
+    if spawned is not None and str(spawned.get("status")) == "FILLED":
+        status = SnapshotStatus.FILLED
+    return OrderSnapshot(
+        client_id=str(raw["clientAlgoId"]), venue_id=str(raw["algoId"]), symbol=str(raw["symbol"]),
+        side=Side(raw["side"]), type=OrderType(raw.get("orderType") or raw["type"]), status=status,
+        conditional=True, quantity=_dec(raw, "quantity"), filled=filled, avg_price=avg,
+        trigger_price=_optional_price(raw, "triggerPrice"), price=_optional_price(raw, "price"),
+        reduce_only=_flag(raw, "reduceOnly"), close_position=_flag(raw, "closePosition"),
+        working_type=WorkingType(raw.get("workingType") or "CONTRACT_PRICE"),
+        update_time=int(raw.get("updateTime") or raw.get("createTime") or 0), triggered_order_id=actual,
+    )
+
+
+def position_from_risk(raw: Json) -> PositionSnapshot:
+    """A /fapi/v2/positionRisk row (v2 carries leverage and marginType; v3 does not)."""
+    liq = _dec(raw, "liquidationPrice")
+    margin = str(raw.get("marginType", "cross")).lower()
+    return PositionSnapshot(
+        symbol=str(raw["symbol"]), amount=_dec(raw, "positionAmt"), entry=_dec(raw, "entryPrice"),
+        mark=_dec(raw, "markPrice"), unrealized=_dec(raw, "unRealizedProfit"),
+        leverage=int(raw.get("leverage", 0)),
+        margin_type=MarginType.ISOLATED if margin == "isolated" else MarginType.CROSSED,
+        liquidation_price=liq if liq > 0 else None,
+    )
+
+
+def account_from_json(raw: Json) -> AccountSnapshot:
+    """/fapi/v2/account (or v3) totals, which are USDT for a USDT-margined account."""
+    return AccountSnapshot(wallet=_dec(raw, "totalWalletBalance"), equity=_dec(raw, "totalMarginBalance"),
+                           available=_dec(raw, "availableBalance"))
+
+
+def order_from_stream(o: Json) -> OrderSnapshot:
+    """The `o` body of an ORDER_TRADE_UPDATE user-stream event."""
+    return order_from_json({
+        "clientOrderId": o["c"], "orderId": o["i"], "symbol": o["s"], "side": o["S"], "type": o["o"],
+        "origType": o.get("ot"), "status": o["X"], "origQty": o.get("q"), "executedQty": o.get("z"),
+        "avgPrice": o.get("ap"), "stopPrice": o.get("sp"), "price": o.get("p"), "reduceOnly": o.get("R"),
+        "closePosition": o.get("cp"), "workingType": o.get("wt"), "updateTime": o.get("T"),
+    })
+
+
+def algo_from_stream(o: Json, event_time: int) -> OrderSnapshot:
+    """The `o` body of an ALGO_UPDATE user-stream event (`aq`/`ap`: the spawned order's fill)."""
+    snapshot = algo_from_json({
+        "clientAlgoId": o["caid"], "algoId": o["aid"], "symbol": o["s"], "side": o["S"], "orderType": o["o"],
+        "algoStatus": o["X"], "quantity": o.get("q"), "triggerPrice": o.get("tp"), "price": o.get("p"),
+        "reduceOnly": o.get("R"), "closePosition": o.get("cp"), "workingType": o.get("wt"),
+        "actualOrderId": o.get("ai"), "actualPrice": o.get("ap"), "updateTime": event_time,
+    })
+    filled = _dec(o, "aq")
+    if filled == 0:
+        return snapshot
+    return replace(snapshot, filled=filled)
+
+
+def position_from_stream(row: Json, *, mark: Decimal, leverage: int, liquidation: Decimal | None) -> PositionSnapshot:
+    """An ACCOUNT_UPDATE position row (`pa`, `ep`, `up`, `mt`): the position as of the event, not as of
+    now; the stream omits mark, leverage and liquidation price, so the caller supplies its latest."""
+    return position_from_risk({
+        "symbol": row["s"], "positionAmt": row["pa"], "entryPrice": row["ep"], "unRealizedProfit": row["up"],
+        "marginType": row.get("mt", "cross"), "markPrice": mark, "leverage": leverage,
+        "liquidationPrice": liquidation if liquidation is not None else 0,
+    })
