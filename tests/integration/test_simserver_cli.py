@@ -10,13 +10,6 @@ from quantum_trader.cli.main import app
 from quantum_trader.cli.sim_server_cmd import select_universe
 
 
-@pytest.mark.parametrize("feed", ["synthetic", "replay:data/bars.csv"])
-def test_feeds_other_than_manual_exit_2(feed: str) -> None:
-    result = CliRunner().invoke(app, ["sim-server", "--feed", feed])
-    assert result.exit_code == 2
-    assert "not yet supported" in result.output
-
-
 def test_unknown_symbol_exits_2() -> None:
     result = CliRunner().invoke(app, ["sim-server", "--symbols", "BTCUSDT,NOPEUSDT"])
     assert result.exit_code == 2

@@ -1,13 +1,15 @@
 """`quantum-trader sim-server`: the simulator as a Binance USDⓈ-M compatible API (CONTRACT §3, §5).
 
-Point ccxt or python-binance at it (binance_futures.md §9.5-9.6) and drive the market with
-`POST /sim/v1/prices`. Only the manual feed exists so far: prices move when a client posts them.
+Point ccxt or python-binance at it (binance_futures.md §9.5-9.6). Feeds: `manual` (prices move only
+through `POST /sim/v1/prices`), `synthetic` (a seeded 1m random walk from the universe's typical prices)
+and `replay:PATH` (Binance public-data kline files), paced by `--speed` (1 = real time, `max`).
 """
 
 from __future__ import annotations
 
 import time
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,9 +18,10 @@ from ..domain.errors import ExchangeError
 from ..sim.engine import ExchangeSimulator
 from ..sim.state import SimConfig
 from ..sim.universe import Universe, load_universe
+from ..simserver.feed import BarFeed, FeedError, parse_feed, parse_speed, replay_feed, synthetic_feed
 from .main import app
 
-SUPPORTED_FEEDS = ("manual",)
+SUPPORTED_FEEDS = ("manual", "synthetic", "replay:PATH")
 
 
 def select_universe(spec: str) -> Universe:
@@ -44,7 +47,10 @@ def select_universe(spec: str) -> Universe:
 def sim_server(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8090,
-    feed: Annotated[str, typer.Option(help="Price feed: manual (prices come from POST /sim/v1/prices).")] = "manual",
+    feed: Annotated[str, typer.Option(
+        help="Price feed: manual (POST /sim/v1/prices), synthetic, or replay:PATH (kline file or folder).")] = "manual",
+    speed: Annotated[str, typer.Option(help="Feed pace: factor of real time (1 = a 1m bar per minute) or max.")] = "1",
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic feed.")] = 0,
     symbols: Annotated[str, typer.Option(help="Top N of the universe, or a comma list.")] = "222",
     balance: Annotated[str, typer.Option(help="Starting USDT wallet balance.")] = "10000",
     api_key: Annotated[str, typer.Option(help="The one API key accepted (X-MBX-APIKEY).")] = "sim-key",
@@ -54,8 +60,14 @@ def sim_server(
     order_limit_1m: Annotated[int, typer.Option(help="New orders allowed per minute.")] = 1200,
 ) -> None:
     """Serve the simulator as a Binance USDⓈ-M compatible API."""
-    if feed not in SUPPORTED_FEEDS:
-        typer.echo(f"error: --feed {feed} is not yet supported (supported: {', '.join(SUPPORTED_FEEDS)})", err=True)
+    try:
+        feed_kind, replay_path = parse_feed(feed)
+        pace = parse_speed(speed)
+    except FeedError as exc:
+        typer.echo(f"error: {exc} (supported feeds: {', '.join(SUPPORTED_FEEDS)})", err=True)
+        raise typer.Exit(2) from None
+    if replay_path is not None and not Path(replay_path).exists():
+        typer.echo(f"error: --feed replay: {replay_path} does not exist", err=True)
         raise typer.Exit(2)
     try:
         start_balance = Decimal(balance)
@@ -72,10 +84,23 @@ def sim_server(
 
     from ..simserver.app import create_app
 
-    # Simulated time starts at the wall clock so timestamps look live; it then moves only on /sim/v1/advance.
-    config = SimConfig(balance=start_balance, start_time_ms=time.time_ns() // 1_000_000)
-    sim = ExchangeSimulator({s: universe.instrument(s) for s in universe.symbols}, config)
+    # Simulated time starts at the wall clock so timestamps look live (a replay starts at its first bar);
+    # it then moves with the feed's bars or /sim/v1/advance.
+    start_ms = time.time_ns() // 1_000_000
+    bar_feed: BarFeed | None = None
+    try:
+        if replay_path is not None:
+            bar_feed, start_ms = replay_feed(replay_path, universe.symbols, speed=pace)
+        config = SimConfig(balance=start_balance, start_time_ms=start_ms)
+        sim = ExchangeSimulator({s: universe.instrument(s) for s in universe.symbols}, config)
+        if feed_kind == "synthetic":
+            prices = {s: sim.last_price(s) for s in universe.symbols}
+            bar_feed = synthetic_feed(prices, start_ms=start_ms, seed=seed, speed=pace)
+    except FeedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     server_app = create_app(sim, api_key=api_key, api_secret=api_secret, weight_limit=weight_limit,
-                            universe=universe, order_limits=(order_limit_10s, order_limit_1m))
-    typer.echo(f"simulator: {len(universe)} symbols, {start_balance} USDT, http://{host}:{port}/fapi", err=True)
+                            universe=universe, order_limits=(order_limit_10s, order_limit_1m), feed=bar_feed)
+    typer.echo(f"simulator: {len(universe)} symbols, {start_balance} USDT, feed {feed} at speed {speed}, "
+               f"http://{host}:{port}/fapi", err=True)
     uvicorn.run(server_app, host=host, port=port, log_level="warning")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -23,6 +24,7 @@ from ..sim.engine import ExchangeSimulator
 from ..sim.universe import Universe, load_universe
 from . import routes_account, routes_algo, routes_control, routes_market, routes_orders
 from .auth import authenticate_signed, check_api_key, merge_params
+from .feed import BarFeed
 from .routes_base import Call, Route, Security, ServerState
 from .routes_stream import register_stream
 from .weights import (
@@ -52,18 +54,34 @@ def _order_windows(limits: tuple[int, int]) -> tuple[tuple[str, int, int], ...]:
 
 def create_app(sim: ExchangeSimulator, *, api_key: str, api_secret: str,
                clock: Callable[[], int] = wall_clock_ms, weight_limit: int = DEFAULT_WEIGHT_LIMIT,
-               universe: Universe | None = None, order_limits: tuple[int, int] = (300, 1200)) -> FastAPI:
+               universe: Universe | None = None, order_limits: tuple[int, int] = (300, 1200),
+               feed: BarFeed | None = None) -> FastAPI:
     """A FastAPI app serving `sim`; `clock` (ms) is the server time requests are signed against.
 
     `universe` supplies exchangeInfo and leverage brackets; by default the packaged one, which must
     hold every symbol the simulator trades. `order_limits` are the ORDERS limits per 10 s and per minute
-    (Binance's 300 / 1200 by default; load tests raise them on purpose).
+    (Binance's 300 / 1200 by default; load tests raise them on purpose). `feed` plays bars into `sim`
+    under the server's lock; it runs for the app's lifespan (a server run with lifespan off, as the
+    test harness does, starts and stops it itself).
     """
     server = ServerState(sim=sim, universe=universe or load_universe(), api_key=api_key, api_secret=api_secret,
                          clock=clock, weights=WeightCounter(clock, weight_limit),
                          orders=OrderCounter(clock, _order_windows(order_limits)))
+    if feed is not None:
+        feed.attach(server)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if feed is not None:
+            feed.start()
+        try:
+            yield
+        finally:
+            if feed is not None:
+                feed.stop()
+
     app = FastAPI(title="Quantum Trader simulator (Binance USDⓈ-M compatible)", docs_url="/sim/docs",
-                  openapi_url="/sim/openapi.json", redoc_url=None)
+                  openapi_url="/sim/openapi.json", redoc_url=None, lifespan=lifespan)
     app.state.server = server
     for route in ROUTES:
         app.add_api_route(route.path, _endpoint(server, route), methods=[route.method],

@@ -1,5 +1,7 @@
 """The user-data websocket (§7.1): `/ws/{listenKey}` (legacy) and `/private/ws?listenKey=` (2026 layout).
 
+`/ws/<symbol>@...` names are market streams, handed to `routes_market_stream`.
+
 Each connection follows the simulator's event log from the moment it connects and forwards the events
 Binance itself sends (ORDER_TRADE_UPDATE, ACCOUNT_UPDATE, ALGO_UPDATE); simulator-only facts such as
 LIQUIDATION are kept for the control API. Polling the log every few milliseconds keeps the simulator
@@ -15,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from .routes_base import ServerState
+from .routes_market_stream import is_market_stream, register_market_streams, serve_market_stream
 
 STREAM_EVENTS = frozenset({"ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE", "ALGO_UPDATE", "MARGIN_CALL",
                            "ACCOUNT_CONFIG_UPDATE", "TRADE_LITE"})
@@ -26,11 +29,17 @@ _POLICY_VIOLATION = 1008
 def register_stream(app: FastAPI, server: ServerState) -> None:
     @app.websocket("/ws/{listen_key}")
     async def legacy_stream(websocket: WebSocket, listen_key: str) -> None:
-        await _serve(server, websocket, listen_key)
+        # The legacy layout shares `/ws/` between listenKeys and market streams (`bnbusdt@markPrice`).
+        if is_market_stream(listen_key):
+            await serve_market_stream(server, websocket, listen_key)
+        else:
+            await _serve(server, websocket, listen_key)
 
     @app.websocket("/private/ws")
     async def private_stream(websocket: WebSocket) -> None:
         await _serve(server, websocket, websocket.query_params.get("listenKey", ""))
+
+    register_market_streams(app, server)
 
 
 def _key_valid(server: ServerState, listen_key: str) -> bool:

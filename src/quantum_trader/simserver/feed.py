@@ -1,0 +1,192 @@
+"""Background price feeds for `sim-server`: bars played into the simulator on a thread.
+
+`--feed manual` needs nothing here; `synthetic` and `replay:PATH` build a `BarFeed`, which walks bar
+chunks (`marketdata.bars`) and, for each bar, takes the server's simulator lock, moves the clock to the
+bar's open time (funding applies) and plays each symbol's OHLC path, so resting stops and liquidations
+trigger exactly as they would on a manual step. A thread (not an asyncio task) keeps the event loop
+free for requests even at `--speed max`, and the lock is released between bars so requests interleave.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+
+from ..marketdata.bars import BarChunk, iter_binance_klines, synthetic_bars
+from .routes_base import PRICE_HISTORY_LIMIT, ServerState
+
+log = logging.getLogger(__name__)
+
+#: Bars per chunk: small, so a feed starts at once and a stop is honoured within one chunk's build.
+FEED_CHUNK_BARS = 256
+#: Synthetic bars are generated lazily; this only bounds the walk (about 1900 years of 1m bars).
+SYNTHETIC_BARS = 10**9
+ONE_MINUTE_MS = 60_000
+
+
+class FeedError(ValueError):
+    """A feed that cannot be built (bad spec, missing file, no symbol in common): the CLI exits 2."""
+
+
+def parse_speed(text: str) -> float | None:
+    """`--speed`: a positive factor of real time (1 = one 1m bar per minute), or `max` (None: no pacing)."""
+    if text.strip().lower() == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise FeedError(f"--speed {text!r} is not a number or 'max'") from None
+    if not math.isfinite(value) or value <= 0:
+        raise FeedError(f"--speed {text!r} must be positive")
+    return value
+
+
+def on_tick(price: float, tick: Decimal) -> Decimal:
+    """A float price snapped to the instrument's tick, as the simulator requires (never below one tick)."""
+    steps = (Decimal(repr(price)) / tick).to_integral_value(ROUND_HALF_EVEN)
+    return (max(steps, Decimal(1)) * tick).quantize(tick)
+
+
+@dataclass
+class BarFeed:
+    """Plays `bars()` into a server's simulator until exhausted or stopped.
+
+    `speed` None plays as fast as possible; otherwise a bar of `interval_ms` lasts interval/speed of
+    wall time. `attach` binds the server (done by `create_app`), `start`/`stop` run the thread.
+    """
+
+    name: str
+    bars: Callable[[], Iterable[BarChunk]]
+    speed: float | None = 1.0
+    bars_played: int = 0
+    _server: ServerState | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def attach(self, server: ServerState) -> None:
+        self._server = server
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self._server is None:
+            raise RuntimeError("BarFeed.start before attach: pass the feed to create_app")
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"sim-feed-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wait_done(self, timeout: float) -> bool:
+        """Block until the bars run out (True) or `timeout` seconds pass (False): for tests and scripts."""
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            for chunk in self.bars():
+                if not self._play_chunk(chunk):
+                    return
+            log.info("simserver feed %s: bars exhausted after %d bars", self.name, self.bars_played)
+        except Exception:
+            log.exception("simserver feed %s failed", self.name)
+
+    def _play_chunk(self, chunk: BarChunk) -> bool:
+        server = self._server
+        assert server is not None
+        columns = [(s, i) for i, s in enumerate(chunk.symbols) if s in server.sim.state.instruments]
+        delay = None if self.speed is None else chunk.interval_ms / 1000.0 / self.speed
+        for t in range(len(chunk)):
+            if self._stop.is_set():
+                return False
+            with server.lock:
+                self._play_bar(server, chunk, t, columns)
+            self.bars_played += 1
+            if delay is not None and self._stop.wait(delay):
+                return False
+        return True
+
+    @staticmethod
+    def _play_bar(server: ServerState, chunk: BarChunk, t: int, columns: list[tuple[str, int]]) -> None:
+        sim = server.sim
+        sim.set_time(int(chunk.open_time[t]))
+        for symbol, s in columns:
+            bar = chunk.bar(t, s)
+            if any(math.isnan(x) for x in bar):
+                continue
+            tick = sim.instrument(symbol).tick_size
+            o, h, lo, c = (on_tick(x, tick) for x in bar)
+            h, lo = max(h, o, c), min(lo, o, c)
+            sim.apply_bar(symbol, o, h, lo, c)
+            # The whole bar, not just its close, so /fapi/v1/klines and kline streams show its range.
+            rows = server.price_history.setdefault(symbol, deque(maxlen=PRICE_HISTORY_LIMIT))
+            rows.extend((sim.now_ms, price) for price in (o, h, lo, c))
+
+
+def synthetic_feed(start_prices: dict[str, Decimal], *, start_ms: int, seed: int = 0,
+                   speed: float | None = 1.0) -> BarFeed:
+    """Seeded 1m random walk from `start_prices` (the simulator's current prices: the universe's
+    typical prices at start-up), first bar at the minute boundary at or after `start_ms`."""
+    if not start_prices:
+        raise FeedError("synthetic feed needs at least one symbol")
+    symbols = sorted(start_prices)
+    first = -(-start_ms // ONE_MINUTE_MS) * ONE_MINUTE_MS
+
+    def bars() -> Iterator[BarChunk]:
+        return synthetic_bars(symbols, [float(start_prices[s]) for s in symbols], SYNTHETIC_BARS,
+                              ONE_MINUTE_MS, seed=seed, chunk_bars=FEED_CHUNK_BARS, start_ms=first)
+
+    return BarFeed("synthetic", bars, speed)
+
+
+def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float | None = 1.0) -> tuple[BarFeed, int]:
+    """A replay of Binance public-data kline files, and the first bar's open time (the simulated clock
+    should start there, or funding and bar times would be in the simulator's past).
+
+    Symbols the server does not trade are skipped with a log line; none in common is a `FeedError`.
+    """
+    source = Path(path)
+    if not source.exists():
+        raise FeedError(f"replay path {source} does not exist")
+    wanted = set(server_symbols)
+    try:
+        first_chunk = next(iter_binance_klines(source, chunk_bars=1))
+    except (ValueError, OSError, StopIteration) as exc:
+        raise FeedError(f"cannot read klines from {source}: {exc}") from None
+    skipped = sorted(set(first_chunk.symbols) - wanted)
+    if skipped:
+        log.warning("simserver replay: skipping symbols the server does not trade: %s", ", ".join(skipped))
+    if not wanted & set(first_chunk.symbols):
+        raise FeedError(f"replay {source}: none of its symbols ({', '.join(first_chunk.symbols)}) is served")
+
+    def bars() -> Iterator[BarChunk]:
+        return iter_binance_klines(source, chunk_bars=FEED_CHUNK_BARS)
+
+    return BarFeed(f"replay:{source}", bars, speed), int(first_chunk.open_time[0])
+
+
+def parse_feed(spec: str) -> tuple[str, str | None]:
+    """`manual`, `synthetic` or `replay:PATH` → (kind, path)."""
+    text = spec.strip()
+    if text in ("manual", "synthetic"):
+        return text, None
+    if text.startswith("replay:") and text[len("replay:"):].strip():
+        return "replay", text[len("replay:"):].strip()
+    raise FeedError(f"--feed {spec!r} is not manual, synthetic or replay:PATH")

@@ -1,0 +1,209 @@
+"""Bar feeds behind the simulator server (synthetic prices move, a replayed drop stops a position out)
+and the market streams that publish those prices."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from test_simserver_support import API_KEY, START_PRICES, SYMBOLS, RunningServer, running_server
+from typer.testing import CliRunner
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from quantum_trader.cli.main import app
+from quantum_trader.sim.engine import ExchangeSimulator
+from quantum_trader.sim.state import SimConfig
+from quantum_trader.sim.universe import load_universe
+from quantum_trader.simserver.feed import FeedError, on_tick, parse_feed, parse_speed, replay_feed, synthetic_feed
+
+KEY = {"X-MBX-APIKEY": API_KEY}
+FORM = {**KEY, "Content-Type": "application/x-www-form-urlencoded"}
+#: 2026-01-05T00:00:00Z: the replayed bars' first open time.
+T0 = 1_767_571_200_000
+#: BNBUSDT falls from 600 through 580 in the third bar; the stop below must fire there.
+DROP_BARS = [(600, 601, 599, 600), (600, 600, 595, 596), (596, 597, 570, 575), (575, 576, 574, 575)]
+
+
+def _post(server: RunningServer, path: str, params: dict[str, Any]) -> Any:
+    body = server.signed({"timestamp": time.time_ns() // 1_000_000, **params})
+    response = httpx.post(f"{server.url}{path}", content=body, headers=FORM)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _get(server: RunningServer, path: str, params: dict[str, Any]) -> Any:
+    query = server.signed({"timestamp": time.time_ns() // 1_000_000, **params})
+    response = httpx.get(f"{server.url}{path}?{query}", headers=KEY)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _price(server: RunningServer, symbol: str) -> Decimal:
+    return Decimal(httpx.get(f"{server.url}/fapi/v1/ticker/price", params={"symbol": symbol}).json()["price"])
+
+
+def _write_klines(path: Path, bars: list[tuple[int, int, int, int]]) -> None:
+    rows = ["open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+            "taker_buy_quote_volume,ignore"]
+    for i, (o, h, lo, c) in enumerate(bars):
+        start = T0 + i * 60_000
+        rows.append(f"{start},{o},{h},{lo},{c},100,{start + 59_999},60000,10,50,30000,0")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def _sim_at(start_ms: int) -> ExchangeSimulator:
+    universe = load_universe()
+    sim = ExchangeSimulator({s: universe.instrument(s) for s in SYMBOLS}, SimConfig(start_time_ms=start_ms))
+    sim.set_prices(START_PRICES)
+    return sim
+
+
+def test_synthetic_feed_moves_prices_and_time() -> None:
+    start = time.time_ns() // 1_000_000
+    sim = _sim_at(start)
+    feed = synthetic_feed({s: sim.last_price(s) for s in SYMBOLS}, start_ms=start, seed=7, speed=None)
+    with running_server(sim, feed=feed) as server:
+        before = {s: _price(server, s) for s in SYMBOLS}
+        feed.start()
+        try:
+            deadline = time.monotonic() + 10
+            while feed.bars_played < 20 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            after = {s: _price(server, s) for s in SYMBOLS}
+            info = httpx.get(f"{server.url}/sim/v1/info", headers=KEY).json()
+        finally:
+            feed.stop()
+        assert not feed.running
+    assert feed.bars_played >= 20
+    assert after != before
+    assert info["simTime"] >= start + 19 * 60_000
+    for symbol, price in after.items():  # every price stays on its tick
+        assert price % sim.instrument(symbol).tick_size == 0
+
+
+def test_replay_drop_stops_out_protected_position(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS)
+    _write_klines(tmp_path / "NOTSERVEDUSDT-1m-2026-01.csv", DROP_BARS)
+    with caplog.at_level(logging.WARNING):
+        feed, first = replay_feed(tmp_path, SYMBOLS, speed=None)
+    assert first == T0
+    assert "NOTSERVEDUSDT" in caplog.text
+    sim = _sim_at(T0)
+    with running_server(sim, feed=feed) as server:
+        _post(server, "/fapi/v1/order", {"symbol": "BNBUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"})
+        _post(server, "/fapi/v1/algoOrder", {"algoType": "CONDITIONAL", "symbol": "BNBUSDT", "side": "SELL",
+                                             "type": "STOP_MARKET", "triggerPrice": "580", "closePosition": "true"})
+        assert sim.position("BNBUSDT").amount == 1
+        feed.start()
+        try:
+            assert feed.wait_done(10)
+        finally:
+            feed.stop()
+        risk = _get(server, "/fapi/v2/positionRisk", {"symbol": "BNBUSDT"})
+        assert Decimal(risk[0]["positionAmt"]) == 0
+        assert _get(server, "/fapi/v1/openAlgoOrders", {"symbol": "BNBUSDT"}) == []
+        assert _price(server, "BNBUSDT") == Decimal("575")
+    assert feed.bars_played == len(DROP_BARS)
+    assert sim.now_ms == T0 + 3 * 60_000
+
+
+def test_paced_feed_waits_between_bars(tmp_path: Path) -> None:
+    _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS)
+    feed, _ = replay_feed(tmp_path, SYMBOLS, speed=60.0)  # one 1m bar per second
+    with running_server(_sim_at(T0), feed=feed):
+        feed.start()
+        try:
+            time.sleep(0.3)
+            assert feed.bars_played == 1
+        finally:
+            feed.stop(timeout=5)
+        assert not feed.running
+
+
+def test_parsing_and_bad_values() -> None:
+    assert parse_speed("max") is None and parse_speed("2.5") == 2.5
+    assert parse_feed("replay:/x/y") == ("replay", "/x/y") and parse_feed("synthetic") == ("synthetic", None)
+    for bad in ("0", "-1", "fast", "nan"):
+        with pytest.raises(FeedError):
+            parse_speed(bad)
+    with pytest.raises(FeedError):
+        parse_feed("random")
+    with pytest.raises(FeedError):
+        replay_feed("/nonexistent/klines", SYMBOLS)
+    assert on_tick(600.004999, Decimal("0.010")) == Decimal("600.000")
+    assert on_tick(0.0001, Decimal("0.1")) == Decimal("0.1")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--feed", "replay:/nonexistent/bars.csv"], "does not exist"),
+    (["--feed", "random"], "replay:PATH"),
+    (["--feed", "synthetic", "--speed", "fast"], "--speed"),
+])
+def test_cli_bad_feed_values_exit_2(args: list[str], needle: str) -> None:
+    result = CliRunner().invoke(app, ["sim-server", *args])
+    assert result.exit_code == 2
+    assert needle in result.output
+
+
+def test_cli_replay_without_served_symbols_exits_2(tmp_path: Path) -> None:
+    _write_klines(tmp_path / "NOTSERVEDUSDT-1m-2026-01.csv", DROP_BARS)
+    result = CliRunner().invoke(app, ["sim-server", "--symbols", "BNBUSDT", "--feed", f"replay:{tmp_path}"])
+    assert result.exit_code == 2
+    assert "none of its symbols" in result.output
+
+
+# --- market streams (mark price, klines), pushed on every price change ------------------------------
+
+
+def _next(ws: Any, event: str) -> dict[str, Any]:
+    while True:
+        message: dict[str, Any] = json.loads(ws.recv(timeout=5))
+        if message["e"] == event:
+            return message
+
+
+@pytest.mark.parametrize("path", ["/ws/bnbusdt@markPrice", "/ws/bnbusdt@markPrice@1s",
+                                  "/market/ws/bnbusdt@markPrice"])
+def test_mark_price_stream_pushes_each_change(path: str) -> None:
+    with running_server() as server, connect(f"ws://127.0.0.1:{server.port}{path}") as ws:
+        first = _next(ws, "markPriceUpdate")
+        assert first["s"] == "BNBUSDT" and first["p"] == "600" and isinstance(first["p"], str)
+        assert {"E", "i", "P", "r", "T"} <= first.keys()
+        server.control("/sim/v1/prices", {"prices": {"BNBUSDT": "612.5"}})
+        assert _next(ws, "markPriceUpdate")["p"] == "612.5"
+        server.control("/sim/v1/prices", {"prices": {"BNBUSDT": "598"}})
+        assert _next(ws, "markPriceUpdate")["p"] == "598"
+
+
+def test_kline_stream_follows_a_replayed_bar(tmp_path: Path) -> None:
+    _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS[:2])
+    feed, _ = replay_feed(tmp_path, SYMBOLS, speed=None)
+    with running_server(_sim_at(T0), feed=feed) as server, \
+            connect(f"ws://127.0.0.1:{server.port}/market/ws/bnbusdt@kline_1m") as ws:
+        first = _next(ws, "kline")
+        assert first["k"]["t"] == T0 and first["k"]["i"] == "1m" and first["k"]["x"] is False
+        feed.start()
+        try:
+            assert feed.wait_done(10)
+        finally:
+            feed.stop()
+        seen = [_next(ws, "kline")]
+        while seen[-1]["k"]["t"] != T0 + 60_000:
+            seen.append(_next(ws, "kline"))
+        last = seen[-1]["k"]
+        assert (last["o"], last["h"], last["l"], last["c"], last["T"]) == ("600", "600", "595", "596", T0 + 119_999)
+        closed = [m["k"] for m in seen if m["k"]["x"]]
+        assert closed and closed[0]["t"] == T0 and closed[0]["h"] == "601" and closed[0]["l"] == "599"
+
+
+def test_unknown_market_stream_is_closed() -> None:
+    with running_server() as server, connect(f"ws://127.0.0.1:{server.port}/ws/nopeusdt@markPrice") as ws, \
+            pytest.raises(ConnectionClosed):
+        ws.recv(timeout=5)
