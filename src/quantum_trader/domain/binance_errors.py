@@ -26,10 +26,6 @@ def precision_over_maximum() -> OrderRejected:
     return _rej(-1111, "Precision is over the maximum defined for this asset.")
 
 
-def tif_not_required() -> OrderRejected:
-    return _rej(-1114, "TimeInForce parameter sent when not required.")
-
-
 def invalid_tif() -> OrderRejected:
     return _rej(-1115, "Invalid timeInForce.")
 
@@ -202,10 +198,6 @@ def qty_must_be_zero_with_close_position() -> OrderRejected:
 
 def reduce_only_with_close_position() -> OrderRejected:
     return _rej(-4138, "Reduce only must be true with closePosition equals true")
-
-
-def invalid_callback_rate() -> OrderRejected:
-    return _rej(-2007, "Invalid callBackRate.")
 
 
 def min_notional(notional: str) -> OrderRejected:

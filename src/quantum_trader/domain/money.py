@@ -71,11 +71,6 @@ def fmt(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def fmt_fixed(value: Decimal, places: int) -> str:
-    """Fixed decimal places, as Binance renders prices and quantities at a symbol's precision."""
-    return format(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP), "f")
-
-
 def pct(part: Decimal, whole: Decimal) -> Decimal:
     """part / whole in percent; zero when the whole is zero (nothing to compare against)."""
     return ZERO if whole == 0 else part / whole * HUNDRED

@@ -8,22 +8,20 @@ moves in steps, so each connection polls the simulator and pushes whenever what 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, WebSocket
 
 from ..domain.errors import ExchangeError
 from ..domain.money import fmt
 from .routes_base import ServerState
 from .routes_market import INTERVALS, bar_open, interval_ms
+from .ws_poll import POLICY_VIOLATION, poll_until_closed, send_json
 
-POLL_SECONDS = 0.02
 #: Binance refuses an unknown stream name; a policy-violation close is the nearest websocket answer.
-_POLICY_VIOLATION = 1008
 
 Snapshot = Callable[[ServerState], list[dict[str, Any]]]
 
@@ -117,25 +115,18 @@ async def serve_market_stream(server: ServerState, websocket: WebSocket, stream:
     await websocket.accept()
     build = _parse(server, stream)
     if build is None:
-        await websocket.close(code=_POLICY_VIOLATION, reason=f"unknown stream {stream}")
+        await websocket.close(code=POLICY_VIOLATION, reason=f"unknown stream {stream}")
         return
-    receiver: asyncio.Future[Any] = asyncio.ensure_future(websocket.receive())
-    sent: str | None = None
-    try:
-        while True:
-            if receiver.done():
-                if receiver.result().get("type") == "websocket.disconnect":
-                    return
-                receiver = asyncio.ensure_future(websocket.receive())
-            with server.lock:
-                messages = build(server)
-            shown = _fingerprint(messages[-1])
-            if shown != sent or len(messages) > 1:
-                sent = shown
-                for message in messages:
-                    await websocket.send_text(json.dumps(message, separators=(",", ":"), default=str))
-            await asyncio.sleep(POLL_SECONDS)
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        return
-    finally:
-        receiver.cancel()
+    sent: list[str] = []
+
+    async def tick() -> bool:
+        with server.lock:
+            messages = build(server)
+        shown = _fingerprint(messages[-1])
+        if not sent or shown != sent[0] or len(messages) > 1:
+            sent[:] = [shown]
+            for message in messages:
+                await send_json(websocket, message)
+        return True
+
+    await poll_until_closed(websocket, tick)

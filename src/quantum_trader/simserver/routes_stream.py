@@ -10,20 +10,15 @@ free of any knowledge of sockets, and a step's events go out in the order the en
 
 from __future__ import annotations
 
-import asyncio
-import json
-from typing import Any
-
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, WebSocket
 
 from .routes_base import ServerState
 from .routes_market_stream import is_market_stream, register_market_streams, serve_market_stream
+from .ws_poll import POLICY_VIOLATION, poll_until_closed, send_json
 
 STREAM_EVENTS = frozenset({"ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE", "ALGO_UPDATE", "MARGIN_CALL",
                            "ACCOUNT_CONFIG_UPDATE", "TRADE_LITE"})
-POLL_SECONDS = 0.02
 #: Binance closes a code that is not a valid listenKey with a policy-violation close.
-_POLICY_VIOLATION = 1008
 
 
 def register_stream(app: FastAPI, server: ServerState) -> None:
@@ -49,30 +44,22 @@ def _key_valid(server: ServerState, listen_key: str) -> bool:
 async def _serve(server: ServerState, websocket: WebSocket, listen_key: str) -> None:
     await websocket.accept()
     if not _key_valid(server, listen_key):
-        await websocket.close(code=_POLICY_VIOLATION, reason="invalid listenKey")
+        await websocket.close(code=POLICY_VIOLATION, reason="invalid listenKey")
         return
     with server.lock:
-        cursor = len(server.sim.events)
-    receiver: asyncio.Future[Any] = asyncio.ensure_future(websocket.receive())
-    try:
-        while True:
-            if receiver.done():
-                if receiver.result().get("type") == "websocket.disconnect":
-                    return
-                receiver = asyncio.ensure_future(websocket.receive())
-            if not _key_valid(server, listen_key):
-                await websocket.send_text(json.dumps(
-                    {"e": "listenKeyExpired", "E": server.clock(), "listenKey": listen_key}))
-                await websocket.close()
-                return
-            with server.lock:
-                fresh = server.sim.events[cursor:]
-                cursor += len(fresh)
-            for event in fresh:
-                if event.get("e") in STREAM_EVENTS:
-                    await websocket.send_text(json.dumps(event, separators=(",", ":"), default=str))
-            await asyncio.sleep(POLL_SECONDS)
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        return
-    finally:
-        receiver.cancel()
+        cursor = [len(server.sim.events)]
+
+    async def tick() -> bool:
+        if not _key_valid(server, listen_key):
+            await send_json(websocket, {"e": "listenKeyExpired", "E": server.clock(), "listenKey": listen_key})
+            await websocket.close()
+            return False
+        with server.lock:
+            fresh = server.sim.events[cursor[0]:]
+            cursor[0] += len(fresh)
+        for event in fresh:
+            if event.get("e") in STREAM_EVENTS:
+                await send_json(websocket, event)
+        return True
+
+    await poll_until_closed(websocket, tick)
