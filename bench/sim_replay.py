@@ -1,6 +1,7 @@
 """Benchmark: bars through the simulator in bar mode, each open position with a resting SL and TP.
 
-Prints symbol-bars per second and resident memory at 25 %, 50 % and 100 % of the run (flat memory
+Prints symbol-bars per second (wall clock, and per CPU second of this process: the steadier figure
+on a shared machine) and resident memory at 25 %, 50 % and 100 % of the run (flat memory
 means the figure does not grow with the number of bars). Not a test: figures go to the README.
 
     .venv/bin/python bench/sim_replay.py [--bars-single 1000000] [--bars-multi 100000] [--symbols 222]
@@ -87,11 +88,13 @@ def run(n_symbols: int, n_bars: int, chunk_bars: int, seed: int) -> None:
     start = time.perf_counter()
     done = 0
     in_sim = 0.0
+    in_sim_cpu = 0.0
     for chunk in synthetic_bars(symbols, prices, n_bars, seed=seed, chunk_bars=chunk_bars, vol=0.0007,
                                 jump_prob=0.0002, start_ms=sim.now_ms + 60_000):
-        tick = time.perf_counter()
+        tick, cpu_tick = time.perf_counter(), time.process_time()
         replayer.run([chunk])
         in_sim += time.perf_counter() - tick
+        in_sim_cpu += time.process_time() - cpu_tick
         done += len(chunk)
         for at, label in marks.items():
             if done - len(chunk) < at <= done:
@@ -100,7 +103,8 @@ def run(n_symbols: int, n_bars: int, chunk_bars: int, seed: int) -> None:
     stats = replayer.stats
     print(f"{n_symbols} symbol(s) x {n_bars:,} bars: {stats.symbol_bars:,} symbol-bars in {elapsed:.2f} s "
           f"= {stats.symbol_bars / elapsed:,.0f} symbol-bars/s with the feed, "
-          f"{stats.symbol_bars / in_sim:,.0f}/s in the simulator alone ({in_sim:.2f} s); "
+          f"{stats.symbol_bars / in_sim:,.0f}/s in the simulator alone ({in_sim:.2f} s; "
+          f"{stats.symbol_bars / in_sim_cpu:,.0f}/s per CPU second, {in_sim_cpu:.2f} s CPU); "
           f"bars replayed exactly: {stats.replayed_bars:,}; "
           f"entries refused: {REFUSED[0]}; realised P&L {sim.account.total_realized:.2f}; RSS {', '.join(memory)}")
 

@@ -15,6 +15,7 @@ from quantum_trader.marketdata.bars import BarChunk, synthetic_bars
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.events import Event
 from quantum_trader.sim.liquidity import LiquidityModel
+from quantum_trader.sim.margin import liquidation_price
 from quantum_trader.sim.replay import BarReplayer
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
@@ -100,3 +101,23 @@ def test_fast_replay_is_deterministic() -> None:
     first, _ = _fast(_chunks())
     second, _ = _fast(_chunks())
     assert first.event_log() == second.event_log()
+
+
+def test_isolated_liquidation_price_follows_funding_and_fills() -> None:
+    """The replay reads liquidation prices on every sync; they are cached per position and must follow it."""
+    sim = _simulator()
+    symbol = "ETHUSDT"
+    sim.new_order({"symbol": symbol, "side": "BUY", "type": "MARKET", "quantity": "1"})
+
+    def fresh() -> Decimal | None:
+        pos = sim.position(symbol)
+        return liquidation_price(pos.side_sign, abs(pos.amount), pos.entry_price, pos.isolated_wallet,
+                                 sim.instrument(symbol))
+
+    before = sim.liquidation_price(symbol)
+    assert before is not None and before == fresh()
+    sim.advance(8 * 3600)  # a long pays funding: its isolated wallet shrinks, its liquidation price rises
+    after = sim.liquidation_price(symbol)
+    assert after == fresh() and after is not None and after > before
+    sim.new_order({"symbol": symbol, "side": "BUY", "type": "MARKET", "quantity": "1"})
+    assert sim.liquidation_price(symbol) == fresh() != after

@@ -11,5 +11,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Quantum Trad
 def main() -> None:
     """Quantum Trader: Binance USDⓈ-M futures with stop-losses proven in a faithful simulator."""
 
-from . import run_cmd, scenario_cmd  # noqa: E402, F401  (register commands; they import `app` from here)
+from . import backtest_cmd, run_cmd, scenario_cmd  # noqa: E402, F401  (register commands; they import `app` from here)
 from . import sim_server_cmd as sim_server_cmd  # noqa: E402  (registers `sim-server`; explicit re-export)
+
+from . import control_cmd, orders_cmd, positions_cmd  # noqa: E402, F401  # isort: skip  (read/control commands)

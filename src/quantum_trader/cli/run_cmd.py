@@ -1,19 +1,63 @@
-"""`quantum-trader run`: the event-driven backend (issue 4). Until it lands, say so plainly."""
+"""`quantum-trader run`: the event-driven backend (CONTRACT sections 2 and 3).
+
+Exit codes: 0 clean stop (also after SIGTERM / SIGINT or `--duration`), 2 bad configuration (one line
+per bad value), 3 live mode refused because the readiness checklist does not pass.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Annotated
+
 import typer
 
+from ..api.app import create_app
+from ..core.logging import configure_logging
+from ..domain.errors import ConfigError
+from ..runtime.session import EXIT_CONFIG, EXIT_NOT_READY, NotReady, Session, install_signal_handlers
+from ..runtime.settings import Settings, load_settings
 from .main import app
+
+Opt = typer.Option
 
 
 @app.command("run")
-def run() -> None:
-    """Start the paper-trading backend (not built yet: see the README's status)."""
-    typer.echo(
-        "The backend (engine, journal, API, dashboard) is not built yet; it is the next issue.\n"
-        "What runs today: `quantum-trader scenario examples/scenarios/bnb_short_stop_market.yaml` "
-        "(the exchange-faithful simulator) and `quantum-trader sim-server` (the simulator as a Binance API).",
-        err=True,
-    )
-    raise typer.Exit(1)
+def run(
+    exchange: Annotated[str | None, Opt("--exchange", help="'sim' or a Binance-compatible base URL")] = None,
+    feed: Annotated[str | None, Opt("--feed", help="synthetic | replay:PATH | exchange")] = None,
+    symbols: Annotated[str | None, Opt("--symbols", help="a count (top N) or a comma list")] = None,
+    strategy: Annotated[str | None, Opt("--strategy", help="ai-scanner | sma-cross | manual")] = None,
+    speed: Annotated[str | None, Opt("--speed", help="simulated-time factor for synthetic/replay, or 'max'")] = None,
+    duration: Annotated[float | None, Opt("--duration", help="stop cleanly after S seconds of wall time")] = None,
+    host: Annotated[str | None, Opt("--host", help="API host (QT_API_HOST)")] = None,
+    port: Annotated[int | None, Opt("--port", help="API port (QT_API_PORT); 0 picks a free one")] = None,
+    db: Annotated[str | None, Opt("--db", help="journal URL (QT_DB_URL)")] = None,
+    log_json: Annotated[bool | None, Opt("--log-json/--log-text", help="JSON log lines")] = None,
+) -> None:
+    """Start the backend: feed, engine, position monitor, journal, API and dashboard."""
+    overrides = {"exchange": exchange, "feed": feed, "symbols": symbols, "strategy": strategy, "speed": speed,
+                 "duration": duration, "api_host": host, "api_port": port, "db_url": db, "log_json": log_json}
+    try:
+        settings = load_settings(overrides)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    secrets = [v.get_secret_value() for v in (settings.api_key, settings.api_secret, settings.api_token) if v]
+    configure_logging(settings.log_json, settings.log_level, secrets)
+    raise typer.Exit(asyncio.run(_run(settings)))
+
+
+async def _run(settings: Settings) -> int:
+    session = Session(settings, lambda service, metrics, token: create_app(service, metrics, api_token=token))
+    install_signal_handlers(session.stop)
+    try:
+        return await session.run()
+    except NotReady as refused:
+        typer.echo("live trading refused: the readiness checklist does not pass on the journal "
+                   f"({settings.db_url}):", err=True)
+        for item in refused.failed:
+            typer.echo(f"  FAILED {item['name']}: {item['evidence']}", err=True)
+        return EXIT_NOT_READY
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        return EXIT_CONFIG

@@ -134,4 +134,34 @@ class PositionUpdate:
     reason: str
 
 
-ExchangeEvent = OrderUpdate | PositionUpdate
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FillUpdate:
+    """One trade of one order, as the user-data stream reports it (`x: TRADE`).
+
+    `fee` is None where the venue's answer carries no commission (REST polling sees only the order's
+    cumulative fill); `fill_id` is the venue's trade id, or a derived one, and makes fills idempotent.
+    """
+
+    fill_id: str
+    symbol: str
+    client_id: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal | None
+    realized_pnl: Decimal
+    maker: bool
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceUpdate:
+    """The USDT wallet moved for a reason other than a fill (FUNDING_FEE, ...); `symbol` when known."""
+
+    change: Decimal
+    reason: str
+    symbol: str | None
+    time_ms: int
+
+
+ExchangeEvent = OrderUpdate | PositionUpdate | FillUpdate | BalanceUpdate

@@ -47,11 +47,17 @@ UNKNOWN_ORDER_CODES = frozenset({-2011, -2013})
 R = TypeVar("R")
 
 
-def make_client(base_url: str, api_key: Secret, api_secret: Secret, *, timeout_s: float) -> Any:
-    """A `binanceusdm` whose fapi URLs point at `base_url` (binance_futures.md §9.5)."""
+def make_client(base_url: str, api_key: Secret, api_secret: Secret, *, timeout_s: float,
+                throttle: bool = True) -> Any:
+    """A `binanceusdm` whose fapi URLs point at `base_url` (binance_futures.md §9.5).
+
+    `throttle=False` turns off ccxt's client-side pacing (it spends 50 ms per request weight, so one
+    40-weight `openOrders` waits 2 s): right for a simulator server, which enforces Binance's weights
+    itself and answers 429, never for Binance.
+    """
     client = ccxt_async.binanceusdm({
         "apiKey": api_key.reveal(), "secret": api_secret.reveal(), "timeout": int(timeout_s * 1000),
-        "enableRateLimit": True,
+        "enableRateLimit": throttle,
         "options": {"fetchCurrencies": False, "adjustForTimeDifference": False,
                     "disableFuturesSandboxWarning": True, "recvWindow": RECV_WINDOW_MS},
     })
@@ -69,9 +75,10 @@ class CcxtExchange:
     """The `Exchange` port over `binanceusdm`; every ccxt error leaves as a domain `ExchangeError`."""
 
     def __init__(self, base_url: str, *, api_key: str | Secret, api_secret: str | Secret,
-                 timeout_s: float = 10.0, poll_interval: float = 5.0) -> None:
+                 timeout_s: float = 10.0, poll_interval: float = 5.0, throttle: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
-        self._client = make_client(self.base_url, Secret.of(api_key), Secret.of(api_secret), timeout_s=timeout_s)
+        self._client = make_client(self.base_url, Secret.of(api_key), Secret.of(api_secret), timeout_s=timeout_s,
+                                   throttle=throttle)
         self._poll_interval = poll_interval
         self._instruments: dict[str, Instrument] | None = None
         self._pollers: list[CcxtPoller] = []

@@ -17,7 +17,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ..domain.errors import RetryableExchangeError
-from ..domain.exchange_types import ExchangeEvent, OrderSnapshot, OrderUpdate, PositionSnapshot, PositionUpdate
+from ..domain.exchange_types import (
+    ExchangeEvent,
+    FillUpdate,
+    OrderSnapshot,
+    OrderUpdate,
+    PositionSnapshot,
+    PositionUpdate,
+)
 
 if TYPE_CHECKING:
     from .ccxt_adapter import CcxtExchange
@@ -32,6 +39,7 @@ class CcxtPoller:
         self._stopped = asyncio.Event()
         self._watched: dict[str, str] = {}  # client id → symbol
         self._orders: dict[str, tuple[object, ...]] = {}
+        self._fills: dict[str, tuple[Decimal, Decimal]] = {}  # client id → (filled, avg price) last seen
         self._positions: dict[str, PositionSnapshot] = {}
 
     def watch(self, symbol: str, client_id: str) -> None:
@@ -71,7 +79,24 @@ class CcxtPoller:
         if self._orders.get(snap.client_id) == key:
             return []
         self._orders[snap.client_id] = key
-        return [OrderUpdate(snap, REASON)]
+        fill = self._fill_delta(snap)
+        return [OrderUpdate(snap, REASON)] if fill is None else [fill, OrderUpdate(snap, REASON)]
+
+    def _fill_delta(self, snap: OrderSnapshot) -> FillUpdate | None:
+        """REST shows only cumulative fills: the increase since the last read is one derived fill.
+
+        Its price follows from the two averages; its fee is unknown (None) because an order answer
+        carries none, so consumers estimate it from the fee schedule.
+        """
+        before_qty, before_avg = self._fills.get(snap.client_id, (Decimal(0), Decimal(0)))
+        delta = snap.filled - before_qty
+        if delta <= 0:
+            return None
+        self._fills[snap.client_id] = (snap.filled, snap.avg_price)
+        price = (snap.avg_price * snap.filled - before_avg * before_qty) / delta
+        return FillUpdate(fill_id=f"{snap.client_id}:{snap.filled}", symbol=snap.symbol, client_id=snap.client_id,
+                          side=snap.side, quantity=delta, price=price, fee=None, realized_pnl=Decimal(0),
+                          maker=False, time_ms=snap.update_time)
 
     def _positions_changed(self, current: list[PositionSnapshot]) -> list[ExchangeEvent]:
         now = {p.symbol: p for p in current}

@@ -3,13 +3,16 @@
 Requests are rendered as the Binance parameters a client would send and answers are read through
 the simulator server's JSON shapes and the shared `wire` parser, so this adapter and the ccxt one
 disagree only where the network does. Rejections (`OrderRejected` with Binance's code) pass
-through unchanged. Events come from the simulator's event log, read from a cursor by polling.
+through unchanged. Events come from the simulator's event sink: each `events()` subscriber gets its
+own queue from the moment it starts, and `drain()` hands a synchronous driver (the backtest loop)
+everything since its previous call, so a replay needs no polling and no sleeping.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -45,6 +48,17 @@ class InProcessExchange:
         self.sim = sim
         self._poll_interval = poll_interval
         self._closed = asyncio.Event()
+        self._queues: list[deque[Mapping[str, Any]]] = []
+        self._drained: deque[Mapping[str, Any]] | None = None
+        previous = sim.state.event_sink
+
+        def fan_out(event: dict[str, Any]) -> None:
+            for queue in self._queues:
+                queue.append(event)
+            if previous is not None:
+                previous(event)
+
+        sim.state.event_sink = fan_out
 
     def __repr__(self) -> str:
         return f"InProcessExchange(symbols={len(self.sim.state.instruments)})"
@@ -105,19 +119,38 @@ class InProcessExchange:
                 raise
 
     async def account(self) -> AccountSnapshot:
-        return wire.account_from_json(shapes.account_v2(self.sim))
+        # The three totals straight from the simulator: the same figures /fapi/v2/account shows, without
+        # building a row for every position (which costs milliseconds with hundreds of positions open).
+        sim = self.sim
+        return AccountSnapshot(wallet=sim.wallet_balance, equity=sim.equity, available=sim.available_balance())
 
     async def events(self) -> AsyncIterator[ExchangeEvent]:
         """Everything the simulator logs from now on, translated; ends when the adapter closes."""
-        cursor = len(self.sim.events)
-        while not self._closed.is_set():
-            log = self.sim.events
-            while cursor < len(log):
-                for event in self._translate(log[cursor]):
+        queue: deque[Mapping[str, Any]] = deque()
+        self._queues.append(queue)
+        try:
+            while not self._closed.is_set():
+                while queue:
+                    for event in self._translate(queue.popleft()):
+                        yield event
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), self._poll_interval)
+            while queue:
+                for event in self._translate(queue.popleft()):
                     yield event
-                cursor += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), self._poll_interval)
+        finally:
+            self._queues.remove(queue)
+
+    def drain(self) -> list[ExchangeEvent]:
+        """Everything the simulator emitted since the previous `drain()` (the first call starts the record)."""
+        if self._drained is None:
+            self._drained = deque()
+            self._queues.append(self._drained)
+            return []
+        queue, out = self._drained, []
+        while queue:
+            out.extend(self._translate(queue.popleft()))
+        return out
 
     async def close(self) -> None:
         self._closed.set()
@@ -130,12 +163,16 @@ class InProcessExchange:
     def _translate(self, event: Mapping[str, Any]) -> list[ExchangeEvent]:
         kind = event.get("e")
         if kind == "ORDER_TRADE_UPDATE":
-            return [OrderUpdate(wire.order_from_stream(event["o"]), str(event["o"]["x"]))]
+            update: ExchangeEvent = OrderUpdate(wire.order_from_stream(event["o"]), str(event["o"]["x"]))
+            fill = wire.fill_from_stream(event["o"], int(event["E"]))
+            return [update] if fill is None else [fill, update]
         if kind == "ALGO_UPDATE":
             return [OrderUpdate(wire.algo_from_stream(event["o"], int(event["E"])), str(event["o"]["X"]))]
         if kind == "ACCOUNT_UPDATE":
             reason = str(event["a"]["m"])
-            return [PositionUpdate(self._position_at(row), reason) for row in event["a"]["P"]]
+            balance = wire.balance_from_account_update(event["a"], int(event["E"]))
+            positions: list[ExchangeEvent] = [PositionUpdate(self._position_at(row), reason) for row in event["a"]["P"]]
+            return positions if balance is None else [balance, *positions]
         return []
 
     def _position_at(self, row: Mapping[str, Any]) -> PositionSnapshot:

@@ -16,6 +16,8 @@ from typing import Any
 from ..domain.enums import MarginType, OrderType, Side, WorkingType
 from ..domain.exchange_types import (
     AccountSnapshot,
+    BalanceUpdate,
+    FillUpdate,
     OrderIntent,
     OrderSnapshot,
     PositionSnapshot,
@@ -140,6 +142,28 @@ def order_from_stream(o: Json) -> OrderSnapshot:
         "avgPrice": o.get("ap"), "stopPrice": o.get("sp"), "price": o.get("p"), "reduceOnly": o.get("R"),
         "closePosition": o.get("cp"), "workingType": o.get("wt"), "updateTime": o.get("T"),
     })
+
+
+def fill_from_stream(o: Json, event_time: int) -> FillUpdate | None:
+    """The trade in an ORDER_TRADE_UPDATE with `x: TRADE` (None for any other execution type)."""
+    if o.get("x") != "TRADE":
+        return None
+    return FillUpdate(fill_id=f"{o['s']}:{o['t']}", symbol=str(o["s"]), client_id=str(o["c"]), side=Side(o["S"]),
+                      quantity=_dec(o, "l"), price=_dec(o, "L"),
+                      fee=_dec(o, "n") if "n" in o else None, realized_pnl=_dec(o, "rp"), maker=bool(o.get("m")),
+                      time_ms=int(o.get("T") or event_time))
+
+
+def balance_from_account_update(a: Json, event_time: int) -> BalanceUpdate | None:
+    """Wallet changes not caused by a fill (funding, ...) from an ACCOUNT_UPDATE's `B` rows."""
+    reason = str(a.get("m", ""))
+    if reason == "ORDER":
+        return None
+    change = sum((_dec(row, "bc") for row in a.get("B", []) if row.get("a", "USDT") == "USDT"), ZERO)
+    if change == 0:
+        return None
+    symbol = a.get("S") or (a["P"][0]["s"] if len(a.get("P", [])) == 1 else None)
+    return BalanceUpdate(change=change, reason=reason, symbol=str(symbol) if symbol else None, time_ms=event_time)
 
 
 def algo_from_stream(o: Json, event_time: int) -> OrderSnapshot:

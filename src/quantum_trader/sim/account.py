@@ -15,6 +15,9 @@ from ..domain.enums import MarginType, PositionSide, Side
 from ..domain.money import ZERO
 from ..domain.position import Position
 
+#: Iterating an Enum class is slow (a generator over its members); positions_of runs on every settle.
+_SIDES = tuple(PositionSide)
+
 MarkOf = Callable[[str], Decimal]
 
 
@@ -80,8 +83,8 @@ class Account:
         pos.isolated_wallet = value
 
     def positions_of(self, symbol: str) -> list[Position]:
-        found = (self.positions.get((symbol, side)) for side in PositionSide)
-        return [p for p in found if p is not None]
+        get = self.positions.get
+        return [p for p in (get((symbol, side)) for side in _SIDES) if p is not None]
 
     def has_position(self, symbol: str) -> bool:
         return any(p.amount != 0 for p in self.positions_of(symbol))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..domain.enums import ExecutionType, MarginType, OrderType, Side, TimeInForce, WorkingType
+from ..domain.instrument import Instrument
 from ..domain.money import ZERO
 from ..domain.orders import Order
 from ..domain.position import Position
@@ -18,6 +19,8 @@ from . import events as ev
 from .margin import liquidation_price, maintenance_margin
 from .matching import record_fill
 from .state import SimState
+
+_CACHE_LIMIT = 4096
 
 
 def liquidation_prices(state: SimState, symbol: str) -> list[tuple[Decimal, Position]]:
@@ -34,7 +37,7 @@ def liquidation_prices(state: SimState, symbol: str) -> list[tuple[Decimal, Posi
 def position_liquidation_price(state: SimState, pos: Position) -> Decimal | None:
     inst = state.instrument(pos.symbol)
     if pos.margin_type is MarginType.ISOLATED:
-        return liquidation_price(pos.side_sign, abs(pos.amount), pos.entry_price, pos.isolated_wallet, inst)
+        return _isolated_liquidation_price(state, pos, inst)
     others = [p for p in state.account.open_positions()
               if p is not pos and p.margin_type is MarginType.CROSSED]
     other_mm = sum((maintenance_margin(state.instrument(p.symbol), abs(p.notional(state.mark_of(p.symbol))))
@@ -42,6 +45,26 @@ def position_liquidation_price(state: SimState, pos: Position) -> Decimal | None
     other_upnl = sum((p.unrealized_pnl(state.mark_of(p.symbol)) for p in others), ZERO)
     return liquidation_price(pos.side_sign, abs(pos.amount), pos.entry_price, state.account.cross_wallet,
                              inst, other_mm, other_upnl)
+
+
+def _isolated_liquidation_price(state: SimState, pos: Position, inst: Instrument) -> Decimal | None:
+    """An isolated LP depends only on its position's amount, entry and wallet: computed once per change.
+
+    Settling asks for it several times per price step, and the bracket solve in Decimal is the cost.
+    The cache holds the position itself and compares the very Decimal objects it was computed from
+    (Decimals are immutable, so the same objects mean the same values), so it can never serve a
+    stale price, and a reused id() cannot alias another position.
+    """
+    amount, entry, wallet = pos.amount, pos.entry_price, pos.isolated_wallet
+    cached = state.liquidation_cache.get(id(pos))
+    if cached is not None and cached[0] is pos and cached[1] is amount and cached[2] is entry \
+            and cached[3] is wallet and cached[4] is inst:
+        return cached[5]  # type: ignore[return-value]
+    lp = liquidation_price(pos.side_sign, abs(amount), entry, wallet, inst)
+    if len(state.liquidation_cache) > _CACHE_LIMIT:
+        state.liquidation_cache.clear()
+    state.liquidation_cache[id(pos)] = (pos, amount, entry, wallet, inst, lp)
+    return lp
 
 
 def liquidate_if_crossed(state: SimState, symbol: str) -> bool:

@@ -74,6 +74,12 @@ class VolatilityTracker:
             self._ewma[symbol] = current + self.alpha * (move - current)
         return self.volatility(symbol)
 
+    def set_ewma(self, symbol: str, value: float, last: Decimal) -> None:
+        """Set the estimate and the price it was measured up to: a bar replay computes both from its
+        arrays (sim/replay_volatility.py) instead of from the updates it happened to see."""
+        self._ewma[symbol] = value
+        self._last[symbol] = last
+
     def volatility(self, symbol: str) -> float:
         return max(self.floor, self._ewma.get(symbol, self.initial))
 

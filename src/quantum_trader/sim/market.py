@@ -7,7 +7,7 @@ feed of last prices alone still yields a mark that lags a sudden move a little, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..domain.enums import WorkingType
@@ -30,6 +30,9 @@ class MarketState:
     mark: Decimal
     #: Share of the previous basis (mark - last) kept on a step without an explicit mark; 0 → mark = last.
     basis_decay: Decimal = ZERO
+    #: The mark object `_truncated` was computed from (mark is reassigned, never mutated: Decimal).
+    _truncated_of: Decimal | None = field(default=None, init=False, repr=False, compare=False)
+    _truncated: Decimal = field(default=ZERO, init=False, repr=False, compare=False)
 
     def apply(self, update: PriceUpdate) -> None:
         if update.mark is not None:
@@ -42,5 +45,8 @@ class MarketState:
     def trigger_price(self, working_type: WorkingType) -> Decimal:
         """The price a trigger compares with: last, or the mark truncated to the tick (Binance FAQ)."""
         if working_type is WorkingType.MARK_PRICE:
-            return self.instrument.truncate_to_tick(self.mark)
+            mark = self.mark
+            if mark is not self._truncated_of:  # settle asks once per order per round: truncate once
+                self._truncated, self._truncated_of = self.instrument.truncate_to_tick(mark), mark
+            return self._truncated
         return self.last

@@ -7,7 +7,7 @@ Parsing follows Binance's order of checks: mandatory fields, then enum values (a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -49,7 +49,10 @@ class OrderRequest:
 
 def text(params: Params, name: str) -> str | None:
     value = params.get(name)
-    return None if value is None or str(value).strip() == "" else str(value).strip()
+    if value is None:
+        return None
+    stripped = str(value).strip()
+    return stripped or None
 
 
 def required(params: Params, name: str, wire_name: str | None = None) -> str:
@@ -80,14 +83,15 @@ def parse_decimal(params: Params, name: str) -> Decimal | None:
         raise be.invalid_data(name) from exc
 
 
-def parse_enum(params: Params, name: str, enum: type[E], error: OrderRejected) -> E | None:
+def parse_enum(params: Params, name: str, enum: type[E], error: Callable[[], OrderRejected]) -> E | None:
+    """`error` is a factory: building an OrderRejected for every parsed field is a measurable cost."""
     value = text(params, name)
     if value is None:
         return None
     try:
         return enum(value.upper())
     except ValueError:
-        raise error from None
+        raise error() from None
 
 
 def parse_order_type(raw: str) -> OrderType:
@@ -109,7 +113,7 @@ def parse_common(params: Params, *, algo: bool) -> OrderRequest:
         raise be.invalid_side() from None
     order_type = parse_order_type(type_raw)
     trigger_name, activate_name = ("triggerPrice", "activatePrice") if algo else ("stopPrice", "activationPrice")
-    resp = parse_enum(params, "newOrderRespType", NewOrderRespType, be.invalid_resp_type())
+    resp = parse_enum(params, "newOrderRespType", NewOrderRespType, be.invalid_resp_type)
     gtd = text(params, "goodTillDate")
     return OrderRequest(
         symbol=symbol,
@@ -118,11 +122,11 @@ def parse_common(params: Params, *, algo: bool) -> OrderRequest:
         quantity=parse_decimal(params, "quantity"),
         price=parse_decimal(params, "price"),
         stop_price=parse_decimal(params, trigger_name),
-        time_in_force=parse_enum(params, "timeInForce", TimeInForce, be.invalid_tif()),
-        position_side=parse_enum(params, "positionSide", PositionSide, be.invalid_data("positionSide")),
+        time_in_force=parse_enum(params, "timeInForce", TimeInForce, be.invalid_tif),
+        position_side=parse_enum(params, "positionSide", PositionSide, lambda: be.invalid_data("positionSide")),
         reduce_only=parse_bool(params, "reduceOnly"),
         close_position=parse_bool(params, "closePosition"),
-        working_type=parse_enum(params, "workingType", WorkingType, be.invalid_working_type())
+        working_type=parse_enum(params, "workingType", WorkingType, be.invalid_working_type)
         or WorkingType.CONTRACT_PRICE,
         price_protect=parse_bool(params, "priceProtect"),
         client_id=text(params, "clientAlgoId" if algo else "newClientOrderId"),

@@ -1,10 +1,14 @@
 """Fast bar replay: drive an `ExchangeSimulator` through chunks of bars, doing Python work only where it matters.
 
 For all resting triggers at once (stops, take-profits, resting limits, liquidation prices) the chunk is
-searched in arrays (`first_trigger_bar`); bars where nothing can happen are skipped wholesale, and a
-bar where something can is replayed exactly, in Decimal, through `ExchangeSimulator.apply_bar`, the
-same code that runs tick by tick. Memory stays flat: chunks stream, and with `retain_history=False`
-finished orders are pruned and events go to a sink instead of a list.
+searched in arrays (per-symbol levels, replay_triggers.py); bars where nothing can happen are skipped
+wholesale, and a bar where something can is replayed exactly, in Decimal, through
+`ExchangeSimulator.apply_bar`, the same code that runs tick by tick. Memory stays flat: chunks stream,
+and with `retain_history=False` finished orders are pruned and events go to a sink instead of a list.
+
+Two ways to drive it: `run(chunks)` with a per-symbol `on_bar` hook, or `steps(chunk, stops)`, a
+generator that also stops at bars the caller asks for and lets it act between bars (the backtest
+engine). `run` is `steps` without stops.
 
 Exact where it can be, explicit where it cannot:
 * isolated liquidation prices depend only on their own position, so they are exact;
@@ -15,7 +19,8 @@ Exact where it can be, explicit where it cannot:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -23,14 +28,16 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ..domain.enums import AlgoStatus, MarginType, OrderType, Side, WorkingType
 from .engine import ExchangeSimulator
 from .events import Event
-from .liquidation import liquidation_prices
-from .triggers import TriggerKind, TriggerTable, first_trigger_bar
+from .replay_triggers import SymbolThresholds
+from .replay_volatility import BarVolatility
 
 BarHook = Callable[[ExchangeSimulator, str, int, list[Event]], None]
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+_NEVER = 1 << 62
 
 
 class BarChunk(Protocol):
@@ -66,12 +73,36 @@ class _GridBars:
         return len(self.open_time)
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayStep:
+    """One suspension of `BarReplayer.steps`: bar t of the chunk was replayed for `symbols`.
+
+    `stopped` is the part of `symbols` the caller asked for with `stops` (empty when only triggers
+    brought the replay here); only the symbols listed are at this bar's close.
+    """
+
+    t: int  # bar index within the chunk
+    open_time_ms: int
+    symbols: tuple[str, ...]  # replayed (apply_bar) at this bar, in chunk column order
+    stopped: tuple[str, ...]  # the subset requested by `stops` at this bar (may be empty)
+
+
 @dataclass(slots=True)
 class ReplayStats:
     bars: int = 0
     symbol_bars: int = 0
     replayed_bars: int = 0
     chunks: int = 0
+
+
+@dataclass(slots=True)
+class _StopPlan:
+    """Requested stops of one chunk: `bars` are the rows (from `offset` on) with an unmuted request."""
+
+    mask: Bools
+    bars: I64
+    offset: int
+    version: int
 
 
 class BarReplayer:
@@ -85,19 +116,24 @@ class BarReplayer:
         self.on_bar = on_bar
         self.cross_refresh_bars = max(1, cross_refresh_bars)
         self.prune_every_chunks = prune_every_chunks
-        self.table = TriggerTable(capacity=max(64, 4 * len(self.symbols)))
-        self._keys: dict[str, list[int]] = {s: [] for s in self.symbols}
-        self._always: set[str] = set()
-        self._cross: set[str] = set()
+        self.levels = SymbolThresholds(sim.state, self.symbols)
         self._dirty: set[str] = set(self.symbols)
+        #: Symbols whose liquidation prices alone may have moved (funding, a cross refresh).
+        self._liq_dirty: set[str] = set()
         self.stats = ReplayStats()
+        #: Columns whose requested stops are ignored until unmuted (see `mute`); bumps `_mute_version`.
+        self._muted = np.zeros(len(self.symbols), np.bool_)
+        self._mute_version = 0
+        self._suspended: tuple[BarChunk, int, set[str]] | None = None
         self._ticks = np.array([float(sim.instrument(s).tick_size) for s in self.symbols], np.float64)
+        self.volatility = BarVolatility(sim.state.volatility, self.symbols,
+                                        np.array([_known_price(sim, s) for s in self.symbols], np.float64))
         previous = sim.state.event_sink
 
         def mark_dirty(event: Event) -> None:
             symbol = _event_symbol(event)
             if symbol is not None:
-                self._dirty.add(symbol)
+                (self._liq_dirty if _is_funding(event) else self._dirty).add(symbol)
             if previous is not None:
                 previous(event)
 
@@ -107,37 +143,147 @@ class BarReplayer:
         """Call after changing something that emits no event (leverage, margin type)."""
         self._dirty.add(symbol)
 
+    def mute(self, symbols: Iterable[str]) -> None:
+        """Ignore requested stops for exactly these symbols from now on (an empty set unmutes all).
+
+        A caller that knows a request cannot lead anywhere (the backtest: a signal for a symbol that
+        already holds a position, or while every position slot is taken) mutes it, so the replay does
+        not stop at bars where nothing can happen. Triggers are never muted.
+        """
+        muted = np.zeros(len(self.symbols), np.bool_)
+        for symbol in symbols:
+            muted[self.index[symbol]] = True
+        if not np.array_equal(muted, self._muted):
+            self._muted = muted
+            self._mute_version += 1
+
+    def replay_now(self, symbols: Iterable[str]) -> tuple[str, ...]:
+        """While suspended at a step, also replay the current bar for `symbols` not replayed there yet.
+
+        For a request that became possible during the step (a stop-loss at this bar freed the symbol
+        or a position slot): the symbol is brought to this bar's close exactly as if it had been
+        requested, so the caller can act on it at this bar, as a live session would at the close.
+        Returns every given symbol that now stands at this bar's close (with data), in column order.
+        """
+        if self._suspended is None:
+            raise RuntimeError("replay_now is only possible while suspended at a step")
+        grid, t, done = self._suspended
+        wanted = set(symbols)
+        fresh = self._in_chunk_order(wanted - done)
+        if fresh:
+            done.update(self._replay_bar(grid, t, fresh))
+        return tuple(s for s in self._in_chunk_order(wanted) if s in done)
+
+    def settle_now(self, symbols: Iterable[str]) -> None:
+        """While suspended at bar t, move `symbols` not replayed there to bar t's close without replaying.
+
+        Safe because the trigger search proved nothing of theirs can fire at bar t (they would be in the
+        step otherwise); it makes account figures (equity, available margin) exact at this bar's close,
+        which is what sizing a new entry needs.
+        """
+        if self._suspended is None:
+            raise RuntimeError("settle_now is only possible while suspended at a step")
+        grid, t, done = self._suspended
+        for symbol in symbols:
+            if symbol in done:
+                continue
+            close = float(grid.close[t, self.index[symbol]])
+            if not np.isnan(close):
+                self._place_market(symbol, close)
+        self._liq_dirty.update(self.levels.cross)  # cross liquidation prices move with every mark
+
     def run(self, chunks: Iterable[BarChunk]) -> ReplayStats:
         for chunk in chunks:
-            self._run_chunk(chunk)
+            for _ in self.steps(chunk):
+                pass
         return self.stats
 
-    # --- one chunk --------------------------------------------------------------------------------
-    def _run_chunk(self, raw: BarChunk) -> None:
-        if tuple(raw.symbols) != self.symbols:
+    def steps(self, chunk: BarChunk, stops: Bools | None = None) -> Iterator[ReplayStep]:
+        """Replay one chunk as `run` does, suspending after every replayed bar; `stops[t, s]` forces a bar.
+
+        The backtest engine drives the simulator through this: it asks to be stopped at the bars where it
+        has something to do (a signal), and the replayer also stops where a resting trigger may fire. At a
+        stop every requested symbol and every symbol a trigger may hit is replayed (so its last and mark
+        are the bar's close and its triggers ran), then one `ReplayStep` is yielded. While suspended the
+        caller may place or cancel orders (their events mark the symbol dirty) or change settings (call
+        `mark_dirty`); the trigger levels are re-synced on resume, so an order placed at bar t can fire
+        at bar t + 1. Symbols not replayed at a step hold a stale price: act only on `step.symbols`. A
+        requested symbol without data at that bar (NaN) is not replayed and not listed, but the step is
+        still yielded. `on_bar`, if set, runs after each symbol's apply_bar here too.
+        """
+        if tuple(chunk.symbols) != self.symbols:
             raise ValueError("chunk symbols must match the replayer's symbols, in order")
-        chunk = self._on_tick_grid(raw)
-        n_bars = len(chunk)
+        grid = self._on_tick_grid(chunk)
+        n_bars = len(grid)
+        requested = self._stop_plan(stops, n_bars)
+        self.volatility.start_chunk(grid.open, grid.high, grid.low, grid.close)
         t = 0
         while t < n_bars:
             self._sync()
-            funding_bar = self._funding_bar(chunk, t)
+            funding_bar = self._funding_bar(grid, t)
             if funding_bar == t:
-                self._apply_funding(chunk, t)
+                self._apply_funding(grid, t)
                 self._sync()
-                funding_bar = self._funding_bar(chunk, t + 1)
-            refresh = t + self.cross_refresh_bars if self._cross else n_bars
+                funding_bar = self._funding_bar(grid, t + 1)
+            refresh = t + self.cross_refresh_bars if self.levels.cross else n_bars
             horizon = min(n_bars, refresh, funding_bar)
-            hit = self._next_hit(chunk, t, horizon)
+            stop_bar = self._next_stop(requested, t)
+            if stop_bar < horizon:
+                hit = self._next_hit(grid, t, stop_bar + 1)
+                if hit is None or hit[0] == stop_bar:
+                    assert requested is not None  # stop_bar < horizon only when something was requested
+                    step = self._stop_step(grid, stop_bar, requested.mask, [] if hit is None else hit[1])
+                    self._suspended = (grid, step.t, set(step.symbols))
+                    yield step
+                    self._suspended = None
+                    t = stop_bar + 1
+                    continue
+            else:
+                hit = self._next_hit(grid, t, horizon)
             if hit is None:
                 if horizon == refresh and horizon < n_bars:
-                    self._settle_symbols(chunk, horizon - 1, self._cross)
+                    self._settle_symbols(grid, horizon - 1, self.levels.cross)
                 t = horizon
                 continue
             t_hit, symbols = hit
-            self._replay_bar(chunk, t_hit, symbols)
+            replayed = self._replay_bar(grid, t_hit, symbols)
+            self._suspended = (grid, t_hit, set(replayed))
+            yield ReplayStep(t_hit, int(grid.open_time[t_hit]), replayed, ())
+            self._suspended = None
             t = t_hit + 1
-        self._settle_symbols(chunk, n_bars - 1, self.symbols)
+        self._finish_chunk(grid, n_bars)
+
+    def _stop_plan(self, stops: Bools | None, n_bars: int) -> _StopPlan | None:
+        """The request mask and its bars; None when nothing is requested."""
+        if stops is None:
+            return None
+        mask = np.asarray(stops, np.bool_)
+        if mask.shape != (n_bars, len(self.symbols)):
+            raise ValueError(f"stops must have the chunk's shape {(n_bars, len(self.symbols))}, got {mask.shape}")
+        return _StopPlan(mask, np.flatnonzero(mask.any(axis=1)), 0, self._mute_version - 1)
+
+    def _next_stop(self, plan: _StopPlan | None, t: int) -> int:
+        """First requested (unmuted) bar at or after t; a large sentinel when there is none."""
+        if plan is None:
+            return _NEVER
+        if plan.version != self._mute_version:  # recompute the remaining bars without the muted columns
+            rest = plan.mask[t:][:, ~self._muted] if self._muted.any() else plan.mask[t:]
+            plan.bars, plan.offset, plan.version = np.flatnonzero(rest.any(axis=1)), t, self._mute_version
+        i = int(np.searchsorted(plan.bars, t - plan.offset, side="left"))
+        return int(plan.bars[i]) + plan.offset if i < len(plan.bars) else _NEVER
+
+    def _stop_step(self, grid: BarChunk, t: int, mask: Bools, hit: list[str]) -> ReplayStep:
+        """Replay a requested bar: the requested symbols and those a trigger may hit, in column order."""
+        wanted = {self.symbols[s] for s in np.flatnonzero(mask[t] & ~self._muted)}
+        replayed = self._replay_bar(grid, t, self._in_chunk_order(wanted.union(hit)))
+        stopped = tuple(s for s in replayed if s in wanted)
+        return ReplayStep(t, int(grid.open_time[t]), replayed, stopped)
+
+    def _finish_chunk(self, grid: BarChunk, n_bars: int) -> None:
+        """Every symbol ends the chunk at its last close; stats, and pruning of finished orders."""
+        if n_bars:
+            self._settle_symbols(grid, n_bars - 1, self.symbols)
+        self.volatility.end_chunk()
         self.stats.bars += n_bars
         self.stats.symbol_bars += n_bars * len(self.symbols)
         self.stats.chunks += 1
@@ -155,24 +301,20 @@ class BarReplayer:
                          snap(chunk.close))
 
     def _next_hit(self, chunk: BarChunk, start: int, horizon: int) -> tuple[int, list[str]] | None:
-        if self._always:
-            return start, self._in_chunk_order(self._always | self._hit_symbols(chunk, start, start + 1))
-        found = first_trigger_bar(self.table, chunk.high[:horizon], chunk.low[:horizon], start=start)
-        if found is None:
-            return None
-        t_hit, keys = found
-        return t_hit, self._in_chunk_order({self._key_symbol[int(k)] for k in keys})
+        always = self.levels.always
+        if always:
+            found = self.levels.first_hit(chunk.high, chunk.low, start, start + 1)
+            return start, self._in_chunk_order(always.union(found[1] if found else ()))
+        return self.levels.first_hit(chunk.high, chunk.low, start, horizon)
 
     def _in_chunk_order(self, symbols: set[str]) -> list[str]:
         """Symbols hit on one bar are replayed in the chunk's column order, as a bar-by-bar run does."""
         return sorted(symbols, key=self.index.__getitem__)
 
-    def _hit_symbols(self, chunk: BarChunk, start: int, stop: int) -> set[str]:
-        found = first_trigger_bar(self.table, chunk.high[:stop], chunk.low[:stop], start=start)
-        return set() if found is None else {self._key_symbol[int(k)] for k in found[1]}
-
-    def _replay_bar(self, chunk: BarChunk, t: int, symbols: list[str]) -> None:
+    def _replay_bar(self, chunk: BarChunk, t: int, symbols: list[str]) -> tuple[str, ...]:
+        """Replay bar t of `symbols` exactly (apply_bar); the symbols with data there, in order."""
         state = self.sim.state
+        replayed: list[str] = []
         open_time = int(chunk.open_time[t])
         if open_time > state.now_ms:
             self.sim.set_time(open_time)
@@ -182,15 +324,20 @@ class BarReplayer:
                            float(chunk.close[t, s]))
             if np.isnan(o):
                 continue
+            replayed.append(symbol)
             inst = state.instrument(symbol)
             # The chunk is already on the tick grid; quantize only strips float noise (914.7500000000001).
             prices = [Decimal(repr(x)).quantize(inst.tick_size) for x in (o, h, lo, c)]
             if t > 0 and not np.isnan(chunk.close[t - 1, s]):
                 self._place_market(symbol, float(chunk.close[t - 1, s]))
+            market = state.markets.get(symbol)
+            if market is not None:
+                self.volatility.set_tracker(symbol, t, s, market.last)
             events = self.sim.apply_bar(symbol, *prices)
             self.stats.replayed_bars += 1
             if self.on_bar is not None:
                 self.on_bar(self.sim, symbol, open_time, events)
+        return tuple(replayed)
 
     def _place_market(self, symbol: str, price: float) -> None:
         """Set a symbol's price without settling: the prefilter proved nothing could happen there."""
@@ -225,50 +372,29 @@ class BarReplayer:
                 self._place_market(symbol, close)
         if int(chunk.open_time[t]) > self.sim.state.now_ms:
             self.sim.set_time(int(chunk.open_time[t]))
-        self._dirty.update(self._cross)
+        self._liq_dirty.update(self.levels.cross)
 
-    # --- keeping the trigger table in step with the simulator ---------------------------------------
-    _key_symbol: dict[int, str]
-
+    # --- keeping the trigger levels in step with the simulator ---------------------------------------
     def _sync(self) -> None:
-        if not hasattr(self, "_key_symbol"):
-            self._key_symbol = {}
-        for symbol in sorted(self._dirty):
-            for key in self._keys[symbol]:
-                self.table.discard(key)
-                self._key_symbol.pop(key, None)
-            self._keys[symbol] = self._collect(symbol)
+        levels = self.levels
+        for symbol in self._dirty:
+            levels.refresh(symbol)
+        for symbol in self._liq_dirty - self._dirty:
+            levels.refresh_liquidation(symbol)
         self._dirty.clear()
+        self._liq_dirty.clear()
 
-    def _collect(self, symbol: str) -> list[int]:
-        state, s = self.sim.state, self.index[symbol]
-        keys: list[int] = []
-        self._always.discard(symbol)
-        self._cross.discard(symbol)
 
-        def add(key: int, kind: TriggerKind, side: Side, price: Decimal, use_mark: bool) -> None:
-            self.table.add(key, s, kind, side.sign, float(price), use_mark=use_mark)
-            self._key_symbol[key] = symbol
-            keys.append(key)
+def _is_funding(event: Event) -> bool:
+    """A funding payment moves an isolated margin (so a liquidation price), never an order."""
+    account = event.get("a")
+    return event.get("e") == "ACCOUNT_UPDATE" and isinstance(account, dict) and account.get("m") == "FUNDING_FEE"
 
-        for algo in state.open_algos(symbol):
-            if algo.status is not AlgoStatus.NEW:
-                continue
-            if algo.order_type is OrderType.TRAILING_STOP_MARKET:
-                self._always.add(symbol)
-                continue
-            kind = TriggerKind.STOP if algo.order_type.is_stop_family else TriggerKind.TAKE_PROFIT
-            add(algo.algo_id, kind, algo.side, algo.trigger_price, algo.working_type is WorkingType.MARK_PRICE)
-        for order in state.open_orders(symbol):
-            if order.type is OrderType.LIMIT:
-                # A BUY limit fills when price falls to it: the condition of a BUY take-profit.
-                add(order.order_id, TriggerKind.TAKE_PROFIT, order.side, order.price, False)
-        for n, (lp, pos) in enumerate(liquidation_prices(state, symbol)):
-            side = Side.SELL if pos.amount > 0 else Side.BUY
-            add(-(s * 4 + n + 1), TriggerKind.LIQUIDATION, side, lp, True)
-            if pos.margin_type is MarginType.CROSSED:
-                self._cross.add(symbol)
-        return keys
+
+def _known_price(sim: ExchangeSimulator, symbol: str) -> float:
+    """The symbol's last price if the simulator has one yet, else NaN (the first bar then has no gap move)."""
+    market = sim.state.markets.get(symbol)
+    return float(market.last) if market is not None and market.last > 0 else math.nan
 
 
 def _event_symbol(event: Event) -> str | None:

@@ -29,11 +29,20 @@ from .market import MarketState
 #: 2026-01-01T00:00:00Z: an arbitrary, fixed start so event logs do not depend on the wall clock.
 DEFAULT_START_MS = 1_767_225_600_000
 _ID_ALPHABET = string.ascii_letters + string.digits
+#: Base-62 digit pairs, lowest digit first: _ID_PAIRS[n] spells n % 62 then n // 62.
+_ID_PAIRS = tuple(_ID_ALPHABET[n % 62] + _ID_ALPHABET[n // 62] for n in range(62 * 62))
 _FINAL_ALGO = frozenset({"CANCELED", "FINISHED", "REJECTED", "EXPIRED"})
 _T = TypeVar("_T", Order, AlgoOrder)
 
 
 def _open_in(index: dict[str, dict[int, _T]], symbol: str | None) -> list[_T]:
+    if symbol is not None:  # the hot path (settle asks several times per price step): no copy, no purge
+        bucket = index.get(symbol)
+        if not bucket:
+            return []
+        found_one = list(bucket.values())
+        if all(item.is_open for item in found_one):
+            return found_one
     buckets = [index.get(symbol, {})] if symbol is not None else [index[s] for s in sorted(index)]
     found: list[_T] = []
     for bucket in buckets:
@@ -90,6 +99,9 @@ class SimState:
     _algo_client_ids: dict[str, AlgoOrder] = field(default_factory=dict)
     #: No funding is due before this time (a cache: recomputed whenever the clock passes it).
     funding_due_ms: int = 0
+    #: Isolated liquidation prices by position, with the (amount, entry, isolated wallet) objects they
+    #: were computed from; owned by liquidation.position_liquidation_price.
+    liquidation_cache: dict[int, tuple[object, ...]] = field(default_factory=dict)
 
     # --- lookups ----------------------------------------------------------------------------------
     def instrument(self, symbol: str) -> Instrument:
@@ -147,12 +159,12 @@ class SimState:
 
     def generated_client_id(self) -> str:
         """Binance generates 22 random characters when a client sends none; ours come from the seed."""
-        value = self.rng.getrandbits(131)  # 62**22 > 2**130: one draw, 22 base-62 digits
-        digits = []
-        for _ in range(22):
-            value, digit = divmod(value, 62)
-            digits.append(_ID_ALPHABET[digit])
-        return "".join(digits)
+        value = self.rng.getrandbits(131)  # 62**22 > 2**130: one draw, 22 base-62 digits, lowest first
+        pairs = []
+        for _ in range(11):  # two digits per divmod: the id is made on every order placed
+            value, pair = divmod(value, 3844)
+            pairs.append(_ID_PAIRS[pair])
+        return "".join(pairs)
 
     def emit(self, event: Event) -> Event:
         if self.config.retain_history:
@@ -181,6 +193,8 @@ class SimState:
         """Initial margin held by resting LIMIT orders that would add exposure (classic orders only)."""
         held = ZERO
         for bucket in self._open_orders.values():
+            if not bucket:
+                continue
             for order in bucket.values():
                 if not order.is_open or order.reduce_only or order.type is not OrderType.LIMIT:
                     continue

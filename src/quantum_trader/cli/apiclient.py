@@ -1,0 +1,83 @@
+"""The small HTTP client the CLI commands use to talk to a running bot's API.
+
+One place decides the default URL (QT_API_HOST / QT_API_PORT), adds the bearer token from
+QT_API_TOKEN, and turns every transport or HTTP failure into one `ApiError` line, so each command
+can print it to stderr and exit 1 without a traceback. The token is never part of an error message.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+JSON = dict[str, Any]
+TIMEOUT_S = 10.0
+
+
+class ApiError(Exception):
+    """A failure talking to the bot's API, phrased for one line on stderr."""
+
+
+def default_api_url() -> str:
+    host = os.environ.get("QT_API_HOST", "127.0.0.1").strip() or "127.0.0.1"
+    port = os.environ.get("QT_API_PORT", "8000").strip() or "8000"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # IPv6 literal
+    return f"http://{host}:{port}"
+
+
+def _headers() -> dict[str, str]:
+    token = os.environ.get("QT_API_TOKEN", "").strip()
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _send(method: str, base_url: str, path: str, body: JSON | None = None) -> httpx.Response:
+    url = base_url.rstrip("/") + path
+    try:
+        return httpx.request(method, url, json=body, headers=_headers(), timeout=TIMEOUT_S)
+    except httpx.TransportError as exc:
+        raise ApiError(f"cannot reach the bot's API at {base_url} ({type(exc).__name__}: {exc}); "
+                       "is `quantum-trader run` running? set --api or QT_API_HOST/QT_API_PORT") from None
+
+
+def _decode(response: httpx.Response) -> JSON:
+    try:
+        body = response.json()
+    except ValueError:
+        raise ApiError(f"{response.request.url.path}: HTTP {response.status_code}, not a JSON answer") from None
+    if not isinstance(body, dict):
+        raise ApiError(f"{response.request.url.path}: unexpected answer (not a JSON object)")
+    return body
+
+
+def get_json(base_url: str, path: str) -> JSON:
+    """GET a read endpoint; any non-2xx status is an error."""
+    response = _send("GET", base_url, path)
+    if response.status_code >= 400:
+        raise ApiError(f"GET {path}: HTTP {response.status_code} {_detail(response)}".rstrip())
+    return _decode(response)
+
+
+def post_json(base_url: str, path: str, body: JSON | None = None, *, ok: tuple[int, ...] = (200,)) -> tuple[int, JSON]:
+    """POST to a mutating endpoint; statuses in `ok` return their body, others raise with the reason."""
+    response = _send("POST", base_url, path, body)
+    if response.status_code not in ok:
+        hint = " (set QT_API_TOKEN)" if response.status_code in (401, 403) else ""
+        raise ApiError(f"POST {path}: HTTP {response.status_code} {_detail(response)}{hint}".rstrip())
+    return response.status_code, _decode(response)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list):  # FastAPI validation errors: name the fields
+        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg')}" for e in detail)
+    return str(detail or body.get("reason", "") if isinstance(body, dict) else "")

@@ -1,0 +1,63 @@
+"""`quantum-trader force-entry SYMBOL --side long|short` and `quantum-trader kill-switch`: ask the running bot.
+
+Both only POST to the bot's API: a forced entry must go through the same risk, execution and
+protection path as any signal, and the kill switch must be the bot's own (it also halts new entries),
+so neither talks to the exchange from the CLI. The bearer token comes from QT_API_TOKEN.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from .apiclient import ApiError, post_json
+from .main import app
+from .positions_cmd import ApiOption, Source, fail
+
+SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
+
+
+class EntrySide(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+
+@app.command("force-entry")
+def force_entry(
+    symbol: Annotated[str, typer.Argument(help="Binance symbol, e.g. BNBUSDT.", show_default=False)],
+    side: Annotated[EntrySide, typer.Option("--side", help="long or short.", case_sensitive=False,
+                                            show_default=False)],
+    api: ApiOption = None,
+) -> None:
+    """Ask the running bot to open a position through the normal risk and protection path. Exit 1 if refused."""
+    name = symbol.strip().upper()
+    if not SYMBOL.match(name):
+        raise typer.BadParameter(f"{symbol!r} is not a symbol (uppercase letters and digits, e.g. BNBUSDT)",
+                                 param_hint="SYMBOL")
+    url = Source.of(api, None).api or ""
+    try:
+        _, body = post_json(url, "/api/v1/force-entry", {"symbol": name, "side": side.value}, ok=(200, 409))
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    if body.get("accepted"):
+        trade = f" (trade {body['trade_id']})" if body.get("trade_id") else ""
+        typer.echo(f"accepted: {side.value} {name}{trade}. {body.get('reason') or ''}".rstrip())
+        return
+    typer.echo(f"refused: {side.value} {name}: {body.get('reason') or 'no reason given'}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command("kill-switch")
+def kill_switch(api: ApiOption = None) -> None:
+    """Cancel all orders, close all positions and stop new entries in the running bot."""
+    url = Source.of(api, None).api or ""
+    try:
+        _, body = post_json(url, "/api/v1/kill-switch")
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    halted = "new entries halted" if body.get("entries_halted") else "new entries NOT halted"
+    typer.echo(f"kill switch: cancelled {body.get('cancelled_orders', 0)} order(s), "
+               f"closed {body.get('closed_positions', 0)} position(s), {halted}")

@@ -1,0 +1,129 @@
+"""`quantum-trader positions [--api URL | --exchange URL] [--json]`: open positions and their protection.
+
+Two sources, one document: `--api` asks a running bot (`GET /api/v1/positions`), `--exchange` reads
+the exchange directly and builds the same `trading.protection_view` locally, which is what to use
+when the bot is down and you need to know whether anything is naked. Exit code 4 when any position
+has no working stop-loss, so scripts and cron jobs can alert on it without parsing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..domain.errors import QuantumTraderError
+from ..exchange.factory import connect
+from ..trading.protection_view import ProtectionView, build_view
+from .apiclient import ApiError, default_api_url, get_json
+from .main import app
+
+EXIT_UNPROTECTED = 4
+STATUS_STYLE = {"PROTECTED": "green", "NO_TAKE_PROFIT": "yellow", "UNPROTECTED": "bold red"}
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+ApiOption = Annotated[str | None, typer.Option("--api", help="Base URL of a running bot's API "
+                                               "(default http://$QT_API_HOST:$QT_API_PORT).", show_default=False)]
+ExchangeOption = Annotated[str | None, typer.Option("--exchange", help="Read the exchange directly at this base URL "
+                                                    "(keys from QT_API_KEY/QT_API_SECRET).", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where to read from: exactly one of a bot API URL or an exchange URL."""
+
+    api: str | None
+    exchange: str | None
+
+    @classmethod
+    def of(cls, api: str | None, exchange: str | None) -> Source:
+        if api and exchange:
+            raise typer.BadParameter("give either --api or --exchange, not both", param_hint="--api/--exchange")
+        return cls(None, exchange) if exchange else cls(api or default_api_url(), None)
+
+
+def fail(message: str) -> typer.Exit:
+    """One clear line on stderr and exit code 1 (the caller raises the returned Exit)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+async def read_exchange_view(url: str) -> ProtectionView:
+    """Positions, classic + algo open orders and the account, straight from the exchange."""
+    paper = os.environ.get("QT_PAPER_TRADING", "true").strip().lower() in TRUE_WORDS
+    exchange = await connect(url, paper=paper, api_key=os.environ.get("QT_API_KEY") or None,
+                             api_secret=os.environ.get("QT_API_SECRET") or None)
+    try:
+        positions, orders, account = await asyncio.gather(exchange.positions(), exchange.open_orders(),
+                                                          exchange.account())
+    finally:
+        await exchange.close()
+    return build_view(positions, orders, account)
+
+
+def load_document(source: Source, api_path: str, kind: str) -> dict[str, Any]:
+    """The positions (kind="positions") or orders (kind="orders") document, or exit 1 with one line."""
+    try:
+        if source.api is not None:
+            return get_json(source.api, api_path)
+        assert source.exchange is not None
+        view = asyncio.run(read_exchange_view(source.exchange))
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    except (QuantumTraderError, OSError) as exc:
+        raise fail(f"cannot read the exchange at {source.exchange}: {exc}") from None
+    return view.positions_json() if kind == "positions" else view.orders_json()
+
+
+def emit_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, default=str) + "\n")
+
+
+def exit_code(document: dict[str, Any]) -> int:
+    return EXIT_UNPROTECTED if int(document.get("unprotected") or 0) > 0 else 0
+
+
+@app.command("positions")
+def positions(api: ApiOption = None, exchange: ExchangeOption = None, json_output: JsonOption = False) -> None:
+    """Open positions: P&L in USDT, % notional, ROE and % equity, and their SL/TP protection. Exit 4 if unprotected."""
+    document = load_document(Source.of(api, exchange), "/api/v1/positions", "positions")
+    if json_output:
+        emit_json(document)
+    else:
+        render_positions(document, Console(highlight=False))
+    raise typer.Exit(exit_code(document))
+
+
+def _protection_text(protection: dict[str, Any] | None) -> str:
+    if not protection:
+        return "[red]none[/]"
+    return f"{protection.get('type')} @ {protection.get('trigger_price') or '-'}"
+
+
+def render_positions(document: dict[str, Any], console: Console) -> None:
+    rows = document.get("positions") or []
+    if not rows:
+        console.print(f"No open positions.  equity {document.get('equity', '-')} USDT")
+        return
+    table = Table(title=f"Positions  (equity {document.get('equity', '-')} USDT)", title_justify="left")
+    for column in ("symbol", "side", "size", "entry", "mark", "lev", "uPnL USDT", "%notional", "ROE %", "%equity",
+                   "liq", "SL", "TP", "status"):
+        table.add_column(column, justify="left" if column in ("symbol", "side", "SL", "TP", "status") else "right")
+    for p in rows:
+        status = str(p.get("status"))
+        table.add_row(p["symbol"], p["side"], p["size"], p["entry"], p["mark"], f"{p['leverage']}x",
+                      p["unrealized_pnl"], p["pnl_pct_notional"], p["roe_pct"], p["pnl_pct_equity"],
+                      p.get("liquidation_price") or "-", _protection_text(p.get("stop_loss")),
+                      _protection_text(p.get("take_profit")), f"[{STATUS_STYLE.get(status, '')}]{status}[/]")
+    console.print(table)
+    unprotected = int(document.get("unprotected") or 0)
+    if unprotected:
+        console.print(f"[bold red]{unprotected} position(s) UNPROTECTED: no working stop-loss on the exchange[/]")

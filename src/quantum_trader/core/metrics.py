@@ -1,0 +1,102 @@
+"""Prometheus metrics of one bot session.
+
+Each `Metrics` owns its own `CollectorRegistry` instead of the global default one, so several apps
+(tests, a backtest next to a paper session) can live in one process without "Duplicated timeseries"
+errors, and `/metrics` shows exactly this session. The figures that matter most for safety are the
+unprotected ones: `qt_unprotected_positions` should be 0 and `qt_unprotected_seconds{symbol}` tells
+how long a position has been naked, which is what an alert should fire on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+#: The classic text format every Prometheus server scrapes; names here are legacy-valid, so no escaping.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+SWEEP_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """Gauges and counters with setters; money arrives as Decimal and becomes float only here."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.equity = Gauge("qt_equity_usdt", "Account equity (wallet + unrealised P&L at mark), USDT", registry=r)
+        self.open_positions = Gauge("qt_open_positions", "Open positions", registry=r)
+        self.unprotected_positions = Gauge("qt_unprotected_positions", "Open positions without a working stop-loss",
+                                           registry=r)
+        self.unprotected_seconds = Gauge("qt_unprotected_seconds", "Seconds the position has been without a stop",
+                                         ["symbol"], registry=r)
+        # A gauge (only ever increased): a Counter would claim the family name qt_unprotected_seconds too.
+        self.unprotected_seconds_total = Gauge("qt_unprotected_seconds_total", "Cumulated seconds of positions "
+                                               "without a stop (all symbols)", registry=r)
+        self.sweep_age = Gauge("qt_monitor_sweep_age_seconds", "Seconds since the last protection-monitor sweep",
+                               registry=r)
+        self.sweep_duration = Histogram("qt_monitor_sweep_duration_seconds", "Duration of a monitor sweep",
+                                        buckets=SWEEP_BUCKETS, registry=r)
+        self.orders_sent = Counter("qt_orders_sent", "Orders sent to the exchange", ["purpose"], registry=r)
+        self.orders_rejected = Counter("qt_orders_rejected", "Orders the exchange rejected, by Binance code",
+                                       ["code"], registry=r)
+        self.feed_lag = Gauge("qt_feed_lag_seconds", "Age of the newest market event when processed", registry=r)
+        self.bus_events = Counter("qt_bus_events", "Events published on the bus", registry=r)
+        self.errors = Counter("qt_errors", "Errors, by component", ["component"], registry=r)
+
+    def set_equity(self, usdt: Decimal) -> None:
+        self.equity.set(float(usdt))
+
+    def set_positions(self, open_positions: int, unprotected: int) -> None:
+        self.open_positions.set(open_positions)
+        self.unprotected_positions.set(unprotected)
+
+    def set_unprotected_seconds(self, seconds_by_symbol: Mapping[str, float]) -> None:
+        """Replace the per-symbol figures: a symbol that is protected again disappears from the output."""
+        self.unprotected_seconds.clear()
+        for symbol, seconds in seconds_by_symbol.items():
+            self.unprotected_seconds.labels(symbol=symbol).set(seconds)
+
+    def add_unprotected_seconds(self, seconds: float) -> None:
+        if seconds > 0:
+            self.unprotected_seconds_total.inc(seconds)
+
+    def set_sweep_age(self, seconds: float) -> None:
+        self.sweep_age.set(seconds)
+
+    def observe_sweep(self, duration_s: float) -> None:
+        self.sweep_duration.observe(duration_s)
+
+    def order_sent(self, purpose: str) -> None:
+        self.orders_sent.labels(purpose=purpose).inc()
+
+    def order_rejected(self, code: int | str) -> None:
+        self.orders_rejected.labels(code=str(code)).inc()
+
+    def set_feed_lag(self, seconds: float) -> None:
+        self.feed_lag.set(seconds)
+
+    def bus_event(self, count: int = 1) -> None:
+        self.bus_events.inc(count)
+
+    def error(self, component: str) -> None:
+        self.errors.labels(component=component).inc()
+
+    def observe_health(self, health: Mapping[str, Any]) -> None:
+        """Refresh the gauges the `/health` document carries (called by the API on every scrape)."""
+        if isinstance(health.get("positions"), int):
+            self.open_positions.set(health["positions"])
+        if isinstance(health.get("unprotected_positions"), int):
+            self.unprotected_positions.set(health["unprotected_positions"])
+        age = (health.get("monitor") or {}).get("last_sweep_age_s")
+        if isinstance(age, int | float | str):
+            with contextlib.suppress(ValueError):
+                self.sweep_age.set(float(age))
+
+    def render(self) -> bytes:
+        """Prometheus text exposition format 0.0.4."""
+        return generate_latest(self.registry)

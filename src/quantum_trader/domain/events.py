@@ -1,0 +1,246 @@
+"""The events and commands that travel on the engine's bus.
+
+Components never call each other; they publish these and subscribe to them, so the wiring of a
+session lives in one place (runtime/session.py) and a backtest, a paper session and a live session
+run the same objects. Events say what happened (past tense); commands say what is wanted. Every
+event carries `time_ms` from the injected clock, never from the wall, so a replay is deterministic.
+
+Money is Decimal; `confidence` is a probability in [0, 1] and stays a float.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from .enums import ExitReason as ExitReason  # re-exported: events and the audit speak the same words
+from .enums import Side
+from .exchange_types import OrderIntent, OrderSnapshot, PositionSnapshot
+
+
+class Direction(StrEnum):
+    """The side of a position (not of an order): CONTRACT and CLI say `long` / `short`."""
+
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def entry_side(self) -> Side:
+        return Side.BUY if self is Direction.LONG else Side.SELL
+
+    @property
+    def exit_side(self) -> Side:
+        return self.entry_side.opposite
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Direction.LONG else -1
+
+
+# --- market ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BarClosed:
+    """A bar of one symbol has closed; prices are on the symbol's tick."""
+
+    symbol: str
+    open_time_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPrice:
+    symbol: str
+    mark: Decimal
+    time_ms: int
+
+
+# --- decisions ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A strategy wants a position; `source` is the strategy's name, or `force` for a forced entry."""
+
+    symbol: str
+    direction: Direction
+    confidence: float
+    source: str
+    time_ms: int
+    #: The price the strategy saw (bar close); sizing uses the exchange's price, not this.
+    reference_price: Decimal | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    """Risk's answer to a signal: approved with a size and planned stop, or refused with a reason."""
+
+    signal: Signal
+    approved: bool
+    reason: str
+    time_ms: int
+    trade_id: str | None = None
+    quantity: Decimal | None = None
+    planned_stop: Decimal | None = None
+    planned_take_profit: Decimal | None = None
+    #: USDT lost if the stop fills at its price (fees and expected slippage included).
+    planned_loss: Decimal | None = None
+    leverage: int | None = None
+
+
+# --- orders ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """Command to execution: send this order. `purpose` is `entry`, `sl`, `tp`, `exit`, ..."""
+
+    intent: OrderIntent
+    trade_id: str
+    purpose: str
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntentRecorded:
+    """Write-ahead: published (and journaled) *before* the order leaves the process."""
+
+    intent: OrderIntent
+    trade_id: str
+    purpose: str
+    time_ms: int
+    #: True in staging mode: the order was journaled and deliberately not sent.
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejectedEvent:
+    """The exchange (or the adapter) refused an intent; `code` is Binance's code when there is one."""
+
+    intent: OrderIntent
+    trade_id: str
+    purpose: str
+    code: int | None
+    message: str
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChanged:
+    """An order's state as the exchange reports it (placement answer, read-back, or stream update)."""
+
+    snapshot: OrderSnapshot
+    reason: str
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FillEvent:
+    """Part or all of an order traded; `fill_id` makes journaling idempotent."""
+
+    fill_id: str
+    symbol: str
+    client_id: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    realized_pnl: Decimal
+    time_ms: int
+    maker: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChanged:
+    snapshot: PositionSnapshot
+    reason: str
+    time_ms: int
+
+
+# --- trades and protection ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TradeOpened:
+    trade_id: str
+    symbol: str
+    direction: Direction
+    quantity: Decimal
+    entry_price: Decimal
+    planned_stop: Decimal | None
+    planned_take_profit: Decimal | None
+    planned_loss: Decimal | None
+    leverage: int
+    equity: Decimal
+    time_ms: int
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TradeClosed:
+    """A position went flat; the figures the stop audit needs, in Decimal."""
+
+    trade_id: str
+    symbol: str
+    direction: Direction
+    quantity: Decimal
+    entry_price: Decimal
+    exit_price: Decimal
+    exit_reason: ExitReason
+    realized_pnl: Decimal
+    fees: Decimal
+    funding: Decimal
+    planned_stop: Decimal | None
+    planned_loss: Decimal | None
+    leverage: int
+    equity_at_entry: Decimal
+    opened_ms: int
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionAction:
+    """Something done to keep a position protected (placed, verified, replaced, emergency exit ...)."""
+
+    symbol: str
+    action: str
+    reason: str
+    time_ms: int
+    trade_id: str | None = None
+    client_id: str | None = None
+    order_type: str | None = None
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EquitySnapshot:
+    wallet: Decimal
+    equity: Decimal
+    available: Decimal
+    open_positions: int
+    time_ms: int
+
+
+# --- control --------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class KillSwitch:
+    """Command: cancel all orders, flatten all positions, stop new entries."""
+
+    reason: str
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """A component failed at something; the bus turns a handler's exception into one of these."""
+
+    component: str
+    message: str
+    time_ms: int
+    fatal: bool = False
+    details: dict[str, str] = field(default_factory=dict)
+
+
+Event = (BarClosed | MarkPrice | Signal | RiskDecision | PlaceOrder | OrderIntentRecorded | OrderRejectedEvent
+         | OrderChanged | FillEvent | PositionChanged | TradeOpened | TradeClosed | ProtectionAction
+         | EquitySnapshot | KillSwitch | ErrorEvent)

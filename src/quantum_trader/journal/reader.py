@@ -1,0 +1,141 @@
+"""Read side of the journal: queries that return JSON-ready dicts for the API, CLI, audit and restart.
+
+Decimals come back as strings in plain notation ("0.00000001"), exactly as stored, so an answer can
+go to `json.dumps` unchanged and a caller that needs arithmetic parses them with `Decimal(...)`.
+Lists are newest first unless a method says otherwise.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, Select, Table, select
+
+from .codec import INTENT
+from .db import create_engine_for
+from .models import (
+    EquitySnapshotRow,
+    ErrorRow,
+    FillRow,
+    InstrumentRow,
+    OrderEventRow,
+    OrderRow,
+    PositionChangeRow,
+    PositionRow,
+    ProtectionActionRow,
+    RiskDecisionRow,
+    SessionRow,
+    SignalRow,
+    decimal_to_text,
+)
+
+JsonRow = dict[str, Any]
+DECISION_COLUMNS = ("approved", "reason", "trade_id", "quantity", "planned_stop", "planned_take_profit",
+                    "planned_loss", "leverage", "time_ms")
+
+
+def _jsonable(value: Any) -> Any:
+    return decimal_to_text(value) if isinstance(value, Decimal) else value
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+class JournalReader:
+    """Queries over a journal database; safe to use while a writer is running (WAL on SQLite)."""
+
+    def __init__(self, source: str | Engine) -> None:
+        self._owns_engine = isinstance(source, str)
+        self.engine = create_engine_for(source) if isinstance(source, str) else source
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def _rows(self, query: Select[Any]) -> list[JsonRow]:
+        with self.engine.connect() as conn:
+            return [{k: _jsonable(v) for k, v in row.items()} for row in conn.execute(query).mappings()]
+
+    def trades(self, limit: int = 100) -> list[JsonRow]:
+        """Open and closed positions, newest opening first; `status` is `open` or `closed`."""
+        t = _table(PositionRow)
+        rows = self._rows(select(t).order_by(t.c.opened_ms.desc(), t.c.trade_id.desc()).limit(limit))
+        for row in rows:
+            row["status"] = "open" if row["closed_ms"] is None else "closed"
+        return rows
+
+    def open_trades(self) -> list[JsonRow]:
+        """Positions the journal believes open (no close recorded), oldest first: what a restart reconciles."""
+        t = _table(PositionRow)
+        return self._rows(select(t).where(t.c.closed_ms.is_(None)).order_by(t.c.opened_ms, t.c.trade_id))
+
+    def closed_positions(self) -> list[JsonRow]:
+        """Every closed position with all its columns, in closing order: the stop audit's input."""
+        t = _table(PositionRow)
+        return self._rows(select(t).where(t.c.closed_ms.is_not(None)).order_by(t.c.closed_ms, t.c.trade_id))
+
+    def signals(self, limit: int = 100) -> list[JsonRow]:
+        """Signals newest first, each with `decision` (risk's answer) or None if risk never answered."""
+        s, d = _table(SignalRow), _table(RiskDecisionRow)
+        decision_cols = [d.c[name].label(f"decision_{name}") for name in DECISION_COLUMNS]
+        query = (select(s, d.c.id.label("decision_id"), *decision_cols)
+                 .select_from(s.outerjoin(d, d.c.signal_id == s.c.id))
+                 .order_by(s.c.time_ms.desc(), s.c.id.desc()).limit(limit))
+        result = []
+        for row in self._rows(query):
+            decision = {name: row.pop(f"decision_{name}") for name in DECISION_COLUMNS}
+            result.append({**row, "decision": decision if row.pop("decision_id") is not None else None})
+        return result
+
+    def risk_decisions(self, limit: int = 100) -> list[JsonRow]:
+        d = _table(RiskDecisionRow)
+        return self._rows(select(d).order_by(d.c.time_ms.desc(), d.c.id.desc()).limit(limit))
+
+    def orders(self, limit: int = 100) -> list[JsonRow]:
+        """Orders by latest change, newest first."""
+        o = _table(OrderRow)
+        return self._rows(select(o).order_by(o.c.updated_ms.desc(), o.c.client_id).limit(limit))
+
+    def order_events(self, client_id: str) -> list[JsonRow]:
+        """The status history of one order, in order."""
+        e = _table(OrderEventRow)
+        return self._rows(select(e).where(e.c.client_id == client_id).order_by(e.c.time_ms, e.c.id))
+
+    def pending_intents(self) -> list[JsonRow]:
+        """Orders journaled as intents and never answered: sent or not, the exchange must be asked after a crash."""
+        o = _table(OrderRow)
+        return self._rows(select(o).where(o.c.status == INTENT).order_by(o.c.created_ms, o.c.client_id))
+
+    def fills(self, limit: int = 100) -> list[JsonRow]:
+        f = _table(FillRow)
+        return self._rows(select(f).order_by(f.c.time_ms.desc(), f.c.id.desc()).limit(limit))
+
+    def equity(self, limit: int = 1000) -> list[JsonRow]:
+        """The latest `limit` snapshots in time order (oldest first), ready to draw as a curve."""
+        e = _table(EquitySnapshotRow)
+        latest = select(e).order_by(e.c.time_ms.desc(), e.c.id.desc()).limit(limit)
+        return list(reversed(self._rows(latest)))
+
+    def protection_actions(self, limit: int = 100) -> list[JsonRow]:
+        p = _table(ProtectionActionRow)
+        return self._rows(select(p).order_by(p.c.time_ms.desc(), p.c.id.desc()).limit(limit))
+
+    def errors(self, limit: int = 100) -> list[JsonRow]:
+        e = _table(ErrorRow)
+        return self._rows(select(e).order_by(e.c.time_ms.desc(), e.c.id.desc()).limit(limit))
+
+    def position_changes(self, limit: int = 100) -> list[JsonRow]:
+        """The exchange's reports of positions, newest first."""
+        p = _table(PositionChangeRow)
+        return self._rows(select(p).order_by(p.c.time_ms.desc(), p.c.id.desc()).limit(limit))
+
+    def instruments(self) -> list[JsonRow]:
+        i = _table(InstrumentRow)
+        return self._rows(select(i).order_by(i.c.symbol))
+
+    def sessions(self) -> list[JsonRow]:
+        s = _table(SessionRow)
+        return self._rows(select(s).order_by(s.c.id.desc()))

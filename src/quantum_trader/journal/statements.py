@@ -1,0 +1,145 @@
+"""The journal's write statements, built once per dialect.
+
+Upserts use `INSERT ... ON CONFLICT`, which SQLite and PostgreSQL spell the same way, so one
+statement handles both "first sight" and "update" and a batch of them runs as one executemany.
+
+Order rows merge two kinds of column: what the intent said (kept once known, `COALESCE(old, new)`)
+and what the exchange reports (`COALESCE(new, old)`: a later report wins, an absent field keeps
+the old value). That lets an intent, a rejection and every status change share one statement.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from sqlalchemy import Connection, Dialect, Insert, Table, func, or_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .models import (
+    DecimalText,
+    EquitySnapshotRow,
+    ErrorRow,
+    FillRow,
+    InstrumentRow,
+    OrderEventRow,
+    OrderRow,
+    PositionChangeRow,
+    PositionRow,
+    ProtectionActionRow,
+    RiskDecisionRow,
+    SessionRow,
+    SignalRow,
+    money_to_text,
+)
+
+ORDER_REPORTED = ("status", "venue_id", "filled", "avg_price", "reject_code", "reject_msg")
+POSITION_CLOSING = ("exit_price", "exit_reason", "realized_pnl", "fees", "funding", "closed_ms")
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _insert(dialect: Dialect, table: Table) -> Any:
+    """The dialect's own insert (it has `on_conflict_*`); refuses a backend we do not test."""
+    if dialect.name == "sqlite":
+        return sqlite.insert(table)
+    if dialect.name == "postgresql":
+        return postgresql.insert(table)
+    raise ValueError(f"journal: unsupported database dialect {dialect.name!r} (use sqlite or postgresql)")
+
+
+def _order_upsert(dialect: Dialect) -> Insert:
+    table = _table(OrderRow)
+    stmt = _insert(dialect, table)
+    new = stmt.excluded
+    kept = {c.name: func.coalesce(c, new[c.name]) for c in table.columns
+            if c.name not in (*ORDER_REPORTED, "client_id", "updated_ms", "dry_run")}
+    reported = {name: func.coalesce(new[name], table.c[name]) for name in ORDER_REPORTED}
+    set_: dict[str, Any] = {**kept, **reported, "updated_ms": new.updated_ms,
+                            "dry_run": or_(table.c.dry_run, new.dry_run)}
+    result: Insert = stmt.on_conflict_do_update(index_elements=[table.c.client_id], set_=set_)
+    return result
+
+
+def _position_close(dialect: Dialect) -> Insert:
+    table = _table(PositionRow)
+    stmt = _insert(dialect, table)
+    set_ = {name: stmt.excluded[name] for name in POSITION_CLOSING}
+    result: Insert = stmt.on_conflict_do_update(index_elements=[table.c.trade_id], set_=set_)
+    return result
+
+
+def _ignore_duplicate(dialect: Dialect, model: Any, key: str) -> Insert:
+    table = _table(model)
+    result: Insert = _insert(dialect, table).on_conflict_do_nothing(index_elements=[table.c[key]])
+    return result
+
+
+def _instrument_upsert(dialect: Dialect) -> Insert:
+    table = _table(InstrumentRow)
+    stmt = _insert(dialect, table)
+    set_ = {"filters": stmt.excluded.filters, "updated_ms": stmt.excluded.updated_ms}
+    result: Insert = stmt.on_conflict_do_update(index_elements=[table.c.symbol], set_=set_)
+    return result
+
+
+def build_statements(dialect: Dialect) -> dict[str, tuple[str, Insert]]:
+    """statement key -> (table name, statement). Rows of one table keep their order when flushed."""
+    plain = {model.__tablename__: model for model in (
+        SignalRow, RiskDecisionRow, OrderEventRow, PositionChangeRow, ProtectionActionRow, ErrorRow,
+        EquitySnapshotRow, SessionRow)}
+    statements: dict[str, tuple[str, Insert]] = {
+        name: (name, _table(model).insert()) for name, model in plain.items()}
+    statements["order_upsert"] = ("orders", _order_upsert(dialect))
+    statements["fills"] = ("fills", _ignore_duplicate(dialect, FillRow, "fill_id"))
+    statements["position_open"] = ("positions", _ignore_duplicate(dialect, PositionRow, "trade_id"))
+    statements["position_close"] = ("positions", _position_close(dialect))
+    statements["instruments"] = ("instruments", _instrument_upsert(dialect))
+    return statements
+
+
+class BulkExecutor:
+    """Runs a batch of rows of one statement as a single DBAPI executemany.
+
+    SQLAlchemy's per-row parameter processing costs more than SQLite's insert itself, so each
+    statement is compiled once per set of columns and its rows go to the driver as plain tuples
+    (or dicts for named paramstyles), money converted by the same `money_to_text` DecimalText uses.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.statements = build_statements(dialect)
+        self._compiled: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...] | None]] = {}
+        self._money = {name: frozenset(c.name for c in stmt.table.columns if isinstance(c.type, DecimalText))
+                       for name, (_, stmt) in self.statements.items()}
+
+    def table_of(self, key: str) -> str:
+        return self.statements[key][0]
+
+    def _compile(self, key: str, columns: tuple[str, ...]) -> tuple[str, tuple[str, ...] | None]:
+        found = self._compiled.get((key, columns))
+        if found is None:
+            compiled = self.statements[key][1].compile(dialect=self.dialect, column_keys=list(columns))
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            found = self._compiled[(key, columns)] = (compiled.string, order)
+        return found
+
+    def execute(self, conn: Connection, key: str, rows: list[dict[str, Any]]) -> None:
+        """Rows of one run share their columns (one codec function made them all); they are consumed."""
+        columns = tuple(rows[0])
+        sql, order = self._compile(key, columns)
+        money = [name for name in columns if name in self._money[key]]
+        for row in rows:
+            for name in money:
+                value = row[name]
+                if value is not None:
+                    row[name] = money_to_text(value)
+        if order is None:
+            params: list[Any] = rows
+        else:
+            pick = operator.itemgetter(*order)
+            params = [pick(row) for row in rows] if len(order) > 1 else [(pick(row),) for row in rows]
+        conn.exec_driver_sql(sql, params if len(params) > 1 else params[0])

@@ -1,0 +1,181 @@
+"""The journal writer: subscribes to the bus and records every non-market event.
+
+Two durability policies, chosen by `batch_size`:
+- `1` (paper, live, staging): each event is committed before its handler returns. Because the bus
+  awaits handlers depth-first and the journal subscribes before execution, an `OrderIntentRecorded`
+  is on disk before the order leaves the process: the write-ahead guarantee a restart reconciles from.
+- `N` (backtest): rows are buffered and written with executemany every N events and on flush/close;
+  a crash loses at most the unflushed tail, which a backtest can simply re-run.
+
+Market events (BarClosed, MarkPrice) are not journaled: they are many and the feed can replay them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any, Self
+
+from sqlalchemy import Engine, func, select
+
+from ..core.bus import EventBus
+from ..domain import events as ev
+from . import codec
+from .db import create_engine_for, migrate
+from .models import SignalRow
+from .statements import BulkExecutor
+
+#: Signals remembered so a later RiskDecision can point at its signal's row.
+SIGNAL_MEMORY = 4096
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Journal:
+    """Records events into the journal database; one writer per database."""
+
+    def __init__(self, engine: Engine | str, *, batch_size: int = 1, now_ms: Callable[[], int] | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size: {batch_size} must be >= 1")
+        self._owns_engine = not isinstance(engine, Engine)
+        self.engine = create_engine_for(engine) if isinstance(engine, str) else engine
+        self.batch_size = batch_size
+        self._now_ms = now_ms or _wall_ms
+        self._bulk = BulkExecutor(self.engine.dialect)
+        self._pending: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self._pending_events = 0
+        self._session_id: int | None = None
+        self._next_signal_id: int | None = None
+        self._signal_ids: dict[ev.Signal, int] = {}
+        self._closed = False
+        self.events_recorded = 0
+        self.rows_written = 0
+        #: Failed flushes. The bus turns a handler's exception into an ErrorEvent and carries on, so
+        #: execution must not rely on an exception to learn that an intent was not journaled.
+        self.write_failures = 0
+
+    @classmethod
+    def open(cls, url: str, *, batch_size: int = 1, now_ms: Callable[[], int] | None = None) -> Journal:
+        """Migrate the schema to head, then open a writer on it (what a session start does)."""
+        engine = create_engine_for(url)
+        migrate(engine)
+        journal = cls(engine, batch_size=batch_size, now_ms=now_ms)
+        journal._owns_engine = True
+        return journal
+
+    @property
+    def session_id(self) -> int | None:
+        return self._session_id
+
+    # --- wiring ---------------------------------------------------------------------------------
+    def attach(self, bus: EventBus) -> None:
+        """Subscribe to every non-market event; call before execution subscribes (write-ahead)."""
+        handlers: list[tuple[type[Any], Callable[[Any], None]]] = [
+            (ev.Signal, self.on_signal), (ev.RiskDecision, self.on_risk_decision),
+            (ev.PlaceOrder, self._via(codec.place_order_rows)),
+            (ev.OrderIntentRecorded, self._via(codec.intent_rows)),
+            (ev.OrderRejectedEvent, self._via(codec.rejected_rows)),
+            (ev.OrderChanged, self._via(codec.order_changed_rows)), (ev.FillEvent, self._via(codec.fill_rows)),
+            (ev.PositionChanged, self._via(codec.position_changed_rows)),
+            (ev.TradeOpened, self._via(codec.trade_opened_rows)),
+            (ev.TradeClosed, self._via(codec.trade_closed_rows)),
+            (ev.ProtectionAction, self._via(codec.protection_rows)),
+            (ev.EquitySnapshot, self._via(codec.equity_rows)), (ev.KillSwitch, self._via(codec.kill_switch_rows)),
+            (ev.ErrorEvent, self._via(codec.error_rows)),
+        ]
+        for event_type, handler in handlers:
+            bus.subscribe(event_type, handler)
+
+    def _via(self, to_rows: Callable[[Any, int | None], codec.Rows]) -> Callable[[Any], None]:
+        def handle(event: Any) -> None:
+            self.record(to_rows(event, self._session_id))
+        handle.__qualname__ = f"Journal.{to_rows.__name__}"
+        return handle
+
+    # --- explicit records -------------------------------------------------------------------------
+    def start_session(self, mode: str, settings_json: str, version: str, *, started_ms: int | None = None) -> int:
+        """One row per start; later rows carry its id. Written at once whatever the batch size."""
+        self.flush()
+        row = {"started_ms": self._now_ms() if started_ms is None else started_ms, "mode": mode,
+               "settings": settings_json, "version": version}
+        with self.engine.begin() as conn:
+            result = conn.execute(self._bulk.statements["sessions"][1], row)
+            key = result.inserted_primary_key
+        if key is None or key[0] is None:
+            raise RuntimeError("journal: the database did not return the new session's id")
+        self._session_id = int(key[0])
+        return self._session_id
+
+    def record_instrument(self, symbol: str, filters_json: str, time_ms: int) -> None:
+        """Remember a symbol's filters (JSON text); the latest call for a symbol wins."""
+        self.record([("instruments", {"symbol": symbol, "filters": filters_json, "updated_ms": time_ms})])
+
+    def on_signal(self, event: ev.Signal) -> None:
+        signal_id = self._allocate_signal_id()
+        self._signal_ids[event] = signal_id
+        if len(self._signal_ids) > SIGNAL_MEMORY:
+            del self._signal_ids[next(iter(self._signal_ids))]
+        self.record([("signals", codec.signal_row(event, signal_id, self._session_id))])
+
+    def on_risk_decision(self, event: ev.RiskDecision) -> None:
+        signal_id = self._signal_ids.get(event.signal)
+        self.record([("risk_decisions", codec.risk_row(event, signal_id, self._session_id))])
+
+    def _allocate_signal_id(self) -> int:
+        """Ids come from the writer, not the database, so a buffered decision can name its signal."""
+        if self._next_signal_id is None:
+            with self.engine.connect() as conn:
+                self._next_signal_id = int(conn.execute(select(func.coalesce(func.max(SignalRow.id), 0))).scalar_one())
+        self._next_signal_id += 1
+        return self._next_signal_id
+
+    # --- durability -------------------------------------------------------------------------------
+    def record(self, rows: codec.Rows) -> None:
+        """Buffer one event's rows; write them now (batch_size=1) or when the batch is full."""
+        if self._closed:
+            raise RuntimeError("journal: closed")
+        for key, row in rows:
+            table = self._bulk.table_of(key)
+            self._pending.setdefault(table, []).append((key, row))
+        self._pending_events += 1
+        self.events_recorded += 1
+        if self._pending_events >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything buffered in one transaction; rows of a table keep their event order."""
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_events = self._pending, {}, 0
+        written = 0
+        try:
+            with self.engine.begin() as conn:
+                for rows in pending.values():
+                    for key, run in itertools.groupby(rows, key=lambda item: item[0]):
+                        params = [row for _, row in run]
+                        self._bulk.execute(conn, key, params)
+                        written += len(params)
+        except Exception:
+            self.write_failures += 1
+            raise
+        self.rows_written += written
+
+    def close(self) -> None:
+        """Flush and release the engine (when the journal created it); idempotent."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            if self._owns_engine:
+                self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Risk: sizing from planned loss and the rules that may refuse a signal."""

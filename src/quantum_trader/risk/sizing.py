@@ -1,0 +1,96 @@
+"""Position size from planned loss: lose `risk %` of equity if the stop fills at its price.
+
+The loss per unit counts the stop distance, taker fees on the way in and out, and an allowance for
+slippage on the stop's market fill; the size is then capped by leverage and available margin (and the
+leverage bracket's notional cap) and rounded DOWN to the market lot step, so rounding never adds
+risk. When even the symbol's minimum order would risk more than planned, the answer is a refusal
+with the figures, never a bigger trade.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..domain.events import Direction
+from ..domain.instrument import Instrument
+from ..domain.money import ZERO, Rounding, fmt
+from ..domain.stops import protection_prices
+
+HUNDRED = Decimal(100)
+#: A stop closer than this many ticks to the price is refused: on a coarse grid (a 0.00085 price with
+#: a 0.00001 tick is 1.2 % per tick) one tick of slippage doubles the loss, and the spread alone can
+#: put the stop beyond the mark, so it "would immediately trigger" (-2021) and the entry is undone.
+MIN_STOP_TICKS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class SizingRules:
+    stop_loss_pct: Decimal
+    take_profit_pct: Decimal
+    risk_per_trade_pct: Decimal
+    leverage: int
+    taker_fee: Decimal = Decimal("0.0005")
+    #: Expected adverse slippage of the stop's market fill, as a fraction of price (5 bps).
+    slippage: Decimal = Decimal("0.0005")
+    #: Keep this share of available margin unused (fees, price moving before the fill).
+    margin_buffer: Decimal = Decimal("0.95")
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    quantity: Decimal
+    stop: Decimal
+    take_profit: Decimal
+    planned_loss: Decimal
+    notional: Decimal
+
+
+class SizingRefused(ValueError):
+    """The trade cannot be sized within the rules; the message is the reason shown to the user."""
+
+
+def loss_per_unit(entry: Decimal, stop: Decimal, rules: SizingRules) -> Decimal:
+    return abs(entry - stop) + rules.taker_fee * (entry + stop) + rules.slippage * stop
+
+
+def size_entry(inst: Instrument, direction: Direction, price: Decimal, equity: Decimal, available: Decimal,
+               rules: SizingRules) -> Sizing:
+    if price <= 0 or equity <= 0:
+        raise SizingRefused(f"no price or no equity (price {fmt(price)}, equity {fmt(equity)})")
+    stop, take = protection_prices(inst, direction, price, rules.stop_loss_pct, rules.take_profit_pct)
+    ticks = abs(price - stop) / inst.tick_size
+    if ticks < MIN_STOP_TICKS:
+        raise SizingRefused(f"{inst.symbol}: a {fmt(rules.stop_loss_pct)}% stop is only {ticks:.0f} tick(s) of "
+                            f"{fmt(inst.tick_size)} from {fmt(price)}; at least {MIN_STOP_TICKS} are needed to protect")
+    budget = equity * rules.risk_per_trade_pct / HUNDRED
+    per_unit = loss_per_unit(price, stop, rules)
+    leverage = Decimal(min(rules.leverage, inst.max_leverage))
+    cap_notional = min(max(available, ZERO) * rules.margin_buffer * leverage, _bracket_cap(inst, leverage))
+    qty = min(budget / per_unit, cap_notional / price, inst.market_lot_size.max_qty)
+    qty = inst.round_qty(qty, Rounding.DOWN, market=True)
+    minimum = _minimum_qty(inst, price)
+    if qty < minimum:
+        at_min = minimum * per_unit
+        if at_min > budget:
+            raise SizingRefused(f"{inst.symbol}: the minimum order {fmt(minimum)} would risk {_usdt(at_min)} USDT, "
+                                f"more than the {_usdt(budget)} USDT planned")
+        raise SizingRefused(f"{inst.symbol}: not enough margin for the minimum order {fmt(minimum)} "
+                            f"(available {fmt(available)} USDT at {leverage}x)")
+    return Sizing(quantity=qty, stop=stop, take_profit=take, planned_loss=qty * per_unit, notional=qty * price)
+
+
+def _bracket_cap(inst: Instrument, leverage: Decimal) -> Decimal:
+    """The largest notional the leverage brackets allow at this leverage (-2027 beyond it)."""
+    caps = [b.notional_cap for b in inst.brackets if b.initial_leverage >= leverage]
+    return max(caps) if caps else Decimal("Infinity")
+
+
+def _minimum_qty(inst: Instrument, price: Decimal) -> Decimal:
+    """The smallest market quantity passing both the lot filter and MIN_NOTIONAL at `price`."""
+    by_notional = inst.round_qty(inst.min_notional / price, Rounding.UP, market=True)
+    return max(inst.market_lot_size.min_qty, by_notional)
+
+
+def _usdt(value: Decimal) -> str:
+    return fmt(value.quantize(Decimal("0.01")))

@@ -1,0 +1,113 @@
+"""`SessionService`: the running session as the API and the CLI see it (implements `AppService`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ..core.metrics import Metrics
+from ..domain.events import Direction, KillSwitch, RiskDecision, Signal
+from ..journal.reader import JournalReader
+from ..trading.kill_switch import KillSwitchHandler
+from ..trading.monitor import PositionMonitor
+from ..trading.protection_view import ProtectionView, build_view
+from .journal_views import audit_from_journal, readiness_from_journal
+from .market_feed import FeedStatus
+from .service import JSON
+from .settings import Settings
+from .wiring import Engine
+
+#: /health turns degraded when the feed or the monitor has been silent this many intervals.
+STALE_INTERVALS = 5
+
+
+class SessionService:
+    def __init__(self, settings: Settings, engine: Engine, monitor: PositionMonitor, kill: KillSwitchHandler,
+                 reader: JournalReader, metrics: Metrics, feed: FeedStatus, *, strategy_status: str = "") -> None:
+        self.settings, self.engine, self.monitor, self.kill = settings, engine, monitor, kill
+        self.reader, self.metrics, self.feed = reader, metrics, feed
+        self.strategy_status = strategy_status
+        self.started = time.monotonic()
+        self._decisions: dict[str, RiskDecision] = {}
+        engine.bus.subscribe(RiskDecision, self._remember)
+
+    def _remember(self, decision: RiskDecision) -> None:
+        self._decisions[decision.signal.symbol] = decision
+
+    async def health(self) -> JSON:
+        mon = self.monitor.state
+        sweep_age = mon.age_s()
+        feed_age = self.feed.age_s()
+        unprotected = mon.view.unprotected if mon.view else 0
+        stale_after = max(self.settings.monitor_interval * STALE_INTERVALS, 5.0)
+        if sweep_age is None and time.monotonic() - self.started > stale_after:
+            status = "unhealthy"
+        elif unprotected or (sweep_age is not None and sweep_age > stale_after) or self._feed_stale(feed_age):
+            status = "degraded"
+        else:
+            status = "healthy"
+        self.metrics.set_sweep_age(sweep_age or 0.0)
+        body: JSON = {
+            "status": status, "mode": self.settings.mode, "event_driven": True,
+            "exchange": "sim (in-process)" if self.settings.exchange == "sim" else self.settings.exchange,
+            "feed": self.feed.name, "uptime_s": round(time.monotonic() - self.started, 3),
+            "positions": len(mon.view.positions) if mon.view else 0, "unprotected_positions": unprotected,
+            "monitor": {"last_sweep_age_s": None if sweep_age is None else round(sweep_age, 3),
+                        "errors": mon.errors, "sweeps": mon.sweeps},
+            "strategy": self.settings.strategy, "trading": self.engine.risk.state,
+            "feed_bars": self.feed.bars, "feed_done": self.feed.done,
+        }
+        if self.strategy_status:
+            body["strategy_status"] = self.strategy_status
+        return body
+
+    def _feed_stale(self, age: float | None) -> bool:
+        if self.feed.done or self.settings.speed_factor is None:
+            return False
+        interval = 60.0 / self.settings.speed_factor
+        return age is not None and age > max(3 * interval, 30.0)
+
+    async def _view(self) -> ProtectionView:
+        ex = self.engine.exchange
+        positions, orders, account = await asyncio.gather(ex.positions(), ex.open_orders(), ex.account())
+        return build_view(positions, orders, account)
+
+    async def positions(self) -> JSON:
+        return (await self._view()).positions_json()
+
+    async def orders(self) -> JSON:
+        return (await self._view()).orders_json()
+
+    async def trades(self, limit: int = 100) -> JSON:
+        return {"trades": await asyncio.to_thread(self.reader.trades, limit)}
+
+    async def signals(self, limit: int = 100) -> JSON:
+        return {"signals": await asyncio.to_thread(self.reader.signals, limit)}
+
+    async def audit(self) -> JSON:
+        _, body = await asyncio.to_thread(audit_from_journal, self.reader)
+        return body
+
+    async def readiness(self) -> JSON:
+        s = self.settings
+        return await asyncio.to_thread(readiness_from_journal, self.reader, min_trades=s.readiness_min_trades,
+                                       min_confidence=s.min_confidence, live_max_positions=s.live_max_positions)
+
+    async def equity(self, limit: int = 1000) -> JSON:
+        return {"equity": await asyncio.to_thread(self.reader.equity, limit)}
+
+    async def force_entry(self, symbol: str, side: str) -> JSON:
+        clock = self.engine.clock
+        self._decisions.pop(symbol, None)
+        await self.engine.bus.publish(Signal(symbol=symbol, direction=Direction(side), confidence=1.0, source="force",
+                                             time_ms=clock.now_ms(), reason="force-entry"))
+        decision = self._decisions.get(symbol)
+        if decision is None:
+            return {"accepted": False, "reason": "risk gave no answer", "trade_id": None}
+        return {"accepted": decision.approved, "reason": decision.reason, "trade_id": decision.trade_id}
+
+    async def kill_switch(self) -> JSON:
+        await self.engine.bus.publish(KillSwitch(reason="manual kill switch", time_ms=self.engine.clock.now_ms()))
+        result = self.kill.last
+        return {"cancelled_orders": result.cancelled_orders, "closed_positions": result.closed_positions,
+                "entries_halted": self.engine.risk.state == "HALTED"}

@@ -1,0 +1,118 @@
+"""What the API and CLI show from the journal: the stop audit and the go-live readiness checklist.
+
+Both are computed from the journal of paper trading alone (CONTRACT section 7), so they can be run
+on a copy of the database, offline, by someone who does not trust the bot's own memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from ..domain.enums import ExitReason
+from ..domain.events import Direction, TradeClosed
+from ..journal.reader import JournalReader
+from ..trading.audit import AuditRow, audit_rows, audit_summary
+
+JsonRow = dict[str, Any]
+#: CONTRACT 7.2: SL and TP acknowledged and read back within this long after the entry fill.
+ACK_WINDOW_MS = 5_000
+MONITOR_CLEAN_MS = 3_600_000
+
+
+def _dec(row: JsonRow, key: str) -> Decimal | None:
+    value = row.get(key)
+    return None if value is None else Decimal(str(value))
+
+
+def trade_from_row(row: JsonRow) -> TradeClosed:
+    """A closed `positions` row back into the event the audit reads."""
+    return TradeClosed(
+        trade_id=row["trade_id"], symbol=row["symbol"], direction=Direction(row["direction"]),
+        quantity=Decimal(str(row["quantity"])), entry_price=Decimal(str(row["entry"])),
+        exit_price=Decimal(str(row["exit_price"])), exit_reason=ExitReason(row["exit_reason"]),
+        realized_pnl=_dec(row, "realized_pnl") or Decimal(0), fees=_dec(row, "fees") or Decimal(0),
+        funding=_dec(row, "funding") or Decimal(0), planned_stop=_dec(row, "planned_stop"),
+        planned_loss=_dec(row, "planned_loss"), leverage=int(row["leverage"]),
+        equity_at_entry=Decimal(str(row["equity_at_entry"])), opened_ms=int(row["opened_ms"]),
+        time_ms=int(row["closed_ms"]))
+
+
+def audit_from_journal(reader: JournalReader) -> tuple[list[AuditRow], JsonRow]:
+    rows = audit_rows([trade_from_row(r) for r in reader.closed_positions()])
+    return rows, {"positions": [r.to_dict() for r in rows], "summary": audit_summary(rows),
+                  "breaches": sum(1 for r in rows if r.breach)}
+
+
+def _item(name: str, passed: bool, evidence: Any) -> JsonRow:
+    return {"name": name, "passed": passed, "evidence": evidence}
+
+
+def readiness_from_journal(reader: JournalReader, *, min_trades: int, min_confidence: float,
+                           live_max_positions: int) -> JsonRow:
+    closed = reader.closed_positions()
+    audit, _ = audit_from_journal(reader)
+    actions = reader.protection_actions(limit=1_000_000)
+    items = [
+        _item("closed_trades", len(closed) >= min_trades,
+              {"closed": len(closed), "required": min_trades, "trades": [r["trade_id"] for r in closed[-20:]]}),
+        _protection_acknowledged(reader.trades(limit=1_000_000), actions),
+        _no_rejected_protection(reader.orders(limit=1_000_000), actions),
+        _stops_held(audit),
+        _monitor_clean(reader),
+        _confidence(reader.signals(limit=1_000_000), min_confidence),
+        _item("live_position_cap", live_max_positions <= 2,
+              {"QT_LIVE_MAX_POSITIONS": live_max_positions, "allowed_at_most": 2}),
+    ]
+    return {"ready": all(i["passed"] for i in items), "items": items}
+
+
+def _protection_acknowledged(trades: list[JsonRow], actions: list[JsonRow]) -> JsonRow:
+    verified: dict[tuple[str, str], int] = {}
+    for a in actions:
+        if a["action"] == "verified" and a.get("trade_id") and a.get("order_type"):
+            key = (a["trade_id"], "sl" if "STOP" in a["order_type"] and "TAKE" not in a["order_type"] else "tp")
+            verified[key] = min(verified.get(key, a["time_ms"]), a["time_ms"])
+    never = 1 << 62
+    late = [t["trade_id"] for t in trades
+            if any(verified.get((t["trade_id"], p), never) - int(t["opened_ms"]) > ACK_WINDOW_MS for p in ("sl", "tp"))]
+    return _item("protection_acknowledged", bool(trades) and not late,
+                 {"positions": len(trades), "not_acknowledged_within_5s": late[:20]})
+
+
+def _no_rejected_protection(orders: list[JsonRow], actions: list[JsonRow]) -> JsonRow:
+    verified_trades = {(a.get("trade_id"), a.get("order_type")) for a in actions if a["action"] == "verified"}
+    unreplaced = [o["client_id"] for o in orders
+                  if o.get("purpose") in ("sl", "tp") and o["status"] == "REJECTED"
+                  and (o.get("trade_id"), o["type"]) not in verified_trades]
+    return _item("no_rejected_protection", not unreplaced, {"rejected_and_unreplaced": unreplaced[:20]})
+
+
+def _stops_held(audit: Iterable[AuditRow]) -> JsonRow:
+    rows = list(audit)
+    stops = sum(1 for r in rows if r.exit_reason is ExitReason.STOP_LOSS)
+    breaches = [r.trade_id for r in rows if r.breach]
+    return _item("stops_held", stops >= 1 and not breaches, {"stop_loss_exits": stops, "breaches": breaches[:20]})
+
+
+def _monitor_clean(reader: JournalReader) -> JsonRow:
+    """The longest error-free stretch of any session's monitor, from its start to its first error or last sweep."""
+    best = 0
+    errors = sorted(int(e["time_ms"]) for e in reader.errors(limit=1_000_000))
+    equity = reader.equity(limit=1_000_000)
+    for session in reader.sessions():
+        start = int(session["started_ms"])
+        seen = [int(e["time_ms"]) for e in equity if e.get("session_id") == session["id"]]
+        end = max(seen, default=start)
+        first_error = next((t for t in errors if start <= t <= end), None)
+        best = max(best, (first_error if first_error is not None else end) - start)
+    return _item("monitor_clean", best >= MONITOR_CLEAN_MS,
+                 {"longest_clean_s": best // 1000, "required_s": MONITOR_CLEAN_MS // 1000})
+
+
+def _confidence(signals: list[JsonRow], minimum: float) -> JsonRow:
+    traded = [s for s in signals if (s.get("decision") or {}).get("approved")]
+    low = [s["symbol"] for s in traded if float(s["confidence"]) < minimum]
+    return _item("confidence", not low, {"traded_signals": len(traded), "below_minimum": low[:20],
+                                         "QT_MIN_CONFIDENCE": minimum})

@@ -1,0 +1,101 @@
+"""The market feed of a running session: bars, one at a time, at `--speed`, into the engine.
+
+Synthetic and replay feeds walk bar chunks (marketdata/bars.py) and drive a simulated clock; with the
+in-process simulator they also move its market first, so resting stops trigger exactly as in a
+backtest. The `exchange` feed polls the exchange's mark prices on the wall clock and turns each poll
+into a one-bar chunk, so strategies see the same shape whatever the source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.clock import Clock, SimulatedClock
+from ..exchange.port import Exchange
+from ..marketdata.bars import BarChunk
+from ..sim.engine import ExchangeSimulator
+from ..simserver.feed import on_tick
+
+OnBar = Callable[[BarChunk], Awaitable[None]]
+
+
+@dataclass
+class FeedStatus:
+    name: str
+    bars: int = 0
+    last_bar_monotonic: float | None = None
+    done: bool = False
+
+    def age_s(self) -> float | None:
+        return None if self.last_bar_monotonic is None else time.monotonic() - self.last_bar_monotonic
+
+
+class BarFeed:
+    """Bars from chunks, paced at `speed` (None: as fast as possible), applied to `sim` when given."""
+
+    def __init__(self, name: str, chunks: Callable[[], Iterator[BarChunk]], *, speed: float | None,
+                 clock: Clock, sim: ExchangeSimulator | None = None) -> None:
+        self.status = FeedStatus(name)
+        self._chunks, self._speed, self._clock, self._sim = chunks, speed, clock, sim
+
+    async def run(self, on_bar: OnBar, stop: asyncio.Event) -> None:
+        for chunk in self._chunks():
+            delay = None if self._speed is None else chunk.interval_ms / 1000.0 / self._speed
+            for t in range(len(chunk)):
+                if stop.is_set():
+                    return
+                self._play(chunk, t)
+                await on_bar(chunk.slice(t, t + 1))
+                self.status.bars += 1
+                self.status.last_bar_monotonic = time.monotonic()
+                await _pause(stop, delay)
+        self.status.done = True
+
+    def _play(self, chunk: BarChunk, t: int) -> None:
+        close_ms = int(chunk.open_time[t]) + chunk.interval_ms
+        sim = self._sim
+        if sim is not None:
+            sim.set_time(int(chunk.open_time[t]))
+            for s, symbol in enumerate(chunk.symbols):
+                bar = chunk.bar(t, s)
+                if symbol not in sim.state.instruments or any(math.isnan(x) for x in bar):
+                    continue
+                tick = sim.instrument(symbol).tick_size
+                o, h, lo, c = (on_tick(x, tick) for x in bar)
+                sim.apply_bar(symbol, o, max(h, o, c), min(lo, o, c), c)
+        if isinstance(self._clock, SimulatedClock):
+            self._clock.advance_to(close_ms)
+
+
+class ExchangeMarkFeed:
+    """One-bar chunks from the exchange's mark prices, every `interval_s` of wall time."""
+
+    def __init__(self, exchange: Exchange, symbols: tuple[str, ...], *, interval_s: float, clock: Clock) -> None:
+        self.status = FeedStatus("exchange")
+        self._exchange, self._symbols, self._interval_s, self._clock = exchange, symbols, interval_s, clock
+
+    async def run(self, on_bar: OnBar, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            marks = await self._exchange.mark_prices(self._symbols)
+            prices = np.array([[float(marks.get(s, math.nan)) for s in self._symbols]])
+            chunk = BarChunk(self._symbols, np.array([self._clock.now_ms()], np.int64), prices, prices, prices,
+                             prices, np.zeros_like(prices), round(self._interval_s * 1000))
+            await on_bar(chunk)
+            self.status.bars += 1
+            self.status.last_bar_monotonic = time.monotonic()
+            await _pause(stop, self._interval_s)
+
+
+async def _pause(stop: asyncio.Event, seconds: float | None) -> None:
+    if seconds is None:
+        await asyncio.sleep(0)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,44 @@
+"""Exchange events onto the bus: the one translation between the port's events and the engine's.
+
+Live and paper sessions run it as a task over `exchange.events()`; a backtest calls `publish_all`
+with what the in-process adapter drained after each step. Same events, same order, either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from ..core.bus import EventBus
+from ..core.clock import Clock
+from ..domain.events import FillEvent, OrderChanged, PositionChanged
+from ..domain.exchange_types import BalanceUpdate, ExchangeEvent, FillUpdate, OrderUpdate, PositionUpdate
+from ..exchange.port import Exchange
+
+#: Fee assumed for a fill reported without one (REST polling): Binance's VIP 0 taker rate.
+ESTIMATED_FEE_RATE = Decimal("0.0005")
+
+
+def to_bus_event(event: ExchangeEvent, now_ms: int) -> object:
+    if isinstance(event, OrderUpdate):
+        return OrderChanged(snapshot=event.snapshot, reason=event.reason, time_ms=now_ms)
+    if isinstance(event, PositionUpdate):
+        return PositionChanged(snapshot=event.snapshot, reason=event.reason, time_ms=now_ms)
+    if isinstance(event, FillUpdate):
+        fee = event.fee if event.fee is not None else event.quantity * event.price * ESTIMATED_FEE_RATE
+        return FillEvent(fill_id=event.fill_id, symbol=event.symbol, client_id=event.client_id, side=event.side,
+                         quantity=event.quantity, price=event.price, fee=fee, realized_pnl=event.realized_pnl,
+                         time_ms=event.time_ms or now_ms, maker=event.maker)
+    assert isinstance(event, BalanceUpdate)
+    return event
+
+
+async def publish_all(bus: EventBus, clock: Clock, events: Iterable[ExchangeEvent]) -> None:
+    for event in events:
+        await bus.publish(to_bus_event(event, clock.now_ms()))
+
+
+async def pump_forever(bus: EventBus, clock: Clock, exchange: Exchange) -> None:
+    """Until the adapter closes its stream."""
+    async for event in exchange.events():
+        await bus.publish(to_bus_event(event, clock.now_ms()))

@@ -1,0 +1,51 @@
+"""The application service: the one object the HTTP API and the CLI call.
+
+They are thin layers over it; the running session (runtime/session.py) implements it. Answers are
+plain JSON-ready dicts (Decimal as strings, as Binance sends them) because the API returns them as
+they are and the CLI's `--json` prints the very same documents (CONTRACT sections 3 and 4).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+JSON = dict[str, Any]
+
+
+@runtime_checkable
+class AppService(Protocol):
+    async def health(self) -> JSON:
+        """CONTRACT section 4 `/health` body: status, mode, event_driven, exchange, feed, uptime_s,
+        positions, unprotected_positions, monitor {last_sweep_age_s, errors}."""
+        ...
+
+    async def positions(self) -> JSON:
+        """`{"positions": [...], "unprotected": N, "equity": str}` (trading.protection_view)."""
+        ...
+
+    async def orders(self) -> JSON:
+        """`{"groups": [...], "orphans": [...], "rejected_types": [...], "unprotected": N}`."""
+        ...
+
+    async def trades(self, limit: int = 100) -> JSON:
+        ...
+
+    async def signals(self, limit: int = 100) -> JSON:
+        ...
+
+    async def audit(self) -> JSON:
+        ...
+
+    async def readiness(self) -> JSON:
+        ...
+
+    async def equity(self, limit: int = 1000) -> JSON:
+        ...
+
+    async def force_entry(self, symbol: str, side: str) -> JSON:
+        """`{"accepted": bool, "reason": str, "trade_id": str | None}`; side is `long` or `short`."""
+        ...
+
+    async def kill_switch(self) -> JSON:
+        """`{"cancelled_orders": N, "closed_positions": N, "entries_halted": true}`."""
+        ...

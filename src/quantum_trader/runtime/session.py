@@ -1,0 +1,269 @@
+"""The composition root of a running session: `quantum-trader run` in paper, staging or live mode.
+
+It builds the exchange adapter (in-process simulator, or a URL guarded by the paper check), the
+journal (write-ahead: every event committed before the next step), the engine (wiring.py), the
+feed, the position monitor and the API, runs them on one event loop, and stops them in an order
+that loses nothing: new entries stop first, protection orders stay on the exchange, the journal is
+flushed last. Live mode starts only when the readiness checklist passes on the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import structlog
+import uvicorn
+
+from ..core.clock import Clock, SimulatedClock, WallClock
+from ..core.metrics import Metrics
+from ..core.watchdog import notify, watchdog_interval_s
+from ..domain.errors import ConfigError
+from ..domain.events import Direction, ErrorEvent, OrderRejectedEvent, Signal
+from ..exchange.factory import connect
+from ..exchange.port import Exchange
+from ..journal.db import migrate
+from ..journal.reader import JournalReader
+from ..journal.writer import Journal
+from ..marketdata.bars import BarChunk, iter_binance_klines, synthetic_bars
+from ..signals.registry import build_strategy
+from ..signals.strategy import Strategy
+from ..sim.engine import ExchangeSimulator
+from ..sim.state import SimConfig
+from ..sim.universe import load_universe
+from ..trading.kill_switch import KillSwitchHandler
+from ..trading.monitor import PositionMonitor
+from .app_service import SessionService
+from .journal_views import readiness_from_journal
+from .market_feed import BarFeed, ExchangeMarkFeed
+from .pump import pump_forever
+from .service import AppService
+from .settings import Settings
+from .wiring import Engine, TradingRules, wire_engine
+
+log = structlog.get_logger(__name__)
+EXIT_OK, EXIT_CONFIG, EXIT_NOT_READY = 0, 2, 3
+MINUTE_MS = 60_000
+
+
+class NotReady(Exception):
+    """Live mode refused: the readiness checklist does not pass (exit code 3)."""
+
+    def __init__(self, failed: list[dict[str, object]]) -> None:
+        super().__init__("readiness not met: " + ", ".join(str(i["name"]) for i in failed))
+        self.failed = failed
+
+
+def rules_from(settings: Settings) -> TradingRules:
+    return TradingRules(stop_loss_pct=settings.stop_loss_pct, take_profit_pct=settings.take_profit_pct,
+                        risk_per_trade_pct=settings.risk_per_trade_pct, leverage=settings.leverage,
+                        max_positions=settings.max_positions, min_confidence=settings.min_confidence,
+                        cooldown_s=settings.cooldown_s)
+
+
+def check_readiness(settings: Settings) -> None:
+    reader = JournalReader(settings.db_url)
+    try:
+        result = readiness_from_journal(reader, min_trades=settings.readiness_min_trades,
+                                        min_confidence=settings.min_confidence,
+                                        live_max_positions=settings.live_max_positions)
+    finally:
+        reader.close()
+    failed = [i for i in result["items"] if not i["passed"]]
+    if failed:
+        raise NotReady(failed)
+
+
+@dataclass
+class Parts:
+    exchange: Exchange
+    sim: ExchangeSimulator | None
+    symbols: tuple[str, ...]
+    clock: Clock
+    feed: BarFeed | ExchangeMarkFeed
+
+
+async def build_parts(settings: Settings) -> Parts:
+    universe = load_universe()
+    if settings.exchange == "sim":
+        symbols = settings.symbol_list or universe.top(settings.symbol_count or 222)
+        unknown = [s for s in symbols if s not in universe.symbols]
+        if unknown:
+            raise ConfigError(f"QT_SYMBOLS={','.join(unknown)}: not in the simulator's universe of "
+                              f"{len(universe.symbols)} perpetuals")
+        start_ms, chunks = _bar_source(settings, symbols, {s: float(universe.instrument(s).typical_price)
+                                                           for s in symbols})
+        sim = ExchangeSimulator({s: universe.instrument(s) for s in symbols},
+                                SimConfig(balance=settings.sim_balance, default_leverage=settings.leverage,
+                                          seed=settings.seed, start_time_ms=start_ms, retain_history=False))
+        exchange: Exchange = await connect("sim", paper=True, sim=sim)
+        clock: Clock = SimulatedClock(start_ms)
+        return Parts(exchange, sim, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
+                                                            clock=clock, sim=sim))
+    exchange = await connect(settings.exchange, paper=settings.paper_trading,
+                             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+                             api_secret=settings.api_secret.get_secret_value() if settings.api_secret else None)
+    instruments = await exchange.instruments()
+    symbols = settings.symbol_list or tuple(s for s in universe.top(settings.symbol_count or 222) if s in instruments)
+    if settings.feed == "exchange":
+        wall = WallClock()
+        return Parts(exchange, None, symbols, wall, ExchangeMarkFeed(exchange, symbols, interval_s=60.0, clock=wall))
+    prices = await exchange.mark_prices(symbols)
+    start_ms, chunks = _bar_source(settings, symbols, {s: float(p) for s, p in prices.items()})
+    clock = SimulatedClock(start_ms)
+    return Parts(exchange, None, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
+                                                         clock=clock))
+
+
+def _bar_source(settings: Settings, symbols: tuple[str, ...],
+                prices: dict[str, float]) -> tuple[int, Callable[[], Iterator[BarChunk]]]:
+    if settings.feed.startswith("replay:"):
+        path = Path(settings.feed.removeprefix("replay:"))
+        first = next(iter_binance_klines(path, chunk_bars=1))
+        return int(first.open_time[0]), lambda: iter_binance_klines(path, chunk_bars=256)
+    start = (time.time_ns() // 1_000_000) // MINUTE_MS * MINUTE_MS
+    names = list(symbols)
+    return start, lambda: synthetic_bars(names, [prices[s] for s in names], 10**9, MINUTE_MS, seed=settings.seed,
+                                         chunk_bars=64, start_ms=start)
+
+
+#: Builds the ASGI app for the session (the API layer sits above runtime, so it is passed in).
+AppFactory = Callable[[AppService, Metrics, str | None], Any]
+
+
+class Session:
+    """One run of the bot; `run()` returns the process exit code."""
+
+    def __init__(self, settings: Settings, app_factory: AppFactory, *, stop: asyncio.Event | None = None) -> None:
+        self.settings = settings
+        self.app_factory = app_factory
+        self.stop = stop or asyncio.Event()
+        self.metrics = Metrics()
+        self.service: SessionService | None = None
+        self.port: int | None = None
+
+    async def run(self) -> int:
+        s = self.settings
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not session news
+        if s.mode == "live":
+            await asyncio.to_thread(migrate, s.db_url)
+            await asyncio.to_thread(check_readiness, s)
+        await asyncio.to_thread(migrate, s.db_url)
+        parts = await build_parts(s)
+        journal = Journal(s.db_url, batch_size=1, now_ms=parts.clock.now_ms)
+        journal.start_session(s.mode, json.dumps(s.public_dict(), sort_keys=True), version("quantum-trader"))
+        strategy = build_strategy(s.strategy)
+        instruments = await parts.exchange.instruments()
+        engine = wire_engine(parts.clock, parts.exchange, instruments, rules_from(s), journal=journal,
+                             dry_run=s.mode == "staging")
+        monitor = PositionMonitor(engine.bus, parts.clock, parts.exchange, self.metrics)
+        kill = KillSwitchHandler(engine.bus, parts.clock, parts.exchange, engine.execution)
+        kill.attach()
+        self._count_events(engine)
+        reader = JournalReader(s.db_url)
+        self.service = SessionService(s, engine, monitor, kill, reader, self.metrics, parts.feed.status,
+                                      strategy_status=getattr(strategy, "status", ""))
+        try:
+            await self._serve(engine, parts, strategy, monitor, journal)
+        finally:
+            journal.flush()
+            journal.close()
+            reader.close()
+            await parts.exchange.close()
+        return EXIT_OK
+
+    def _count_events(self, engine: Engine) -> None:
+        engine.bus.subscribe(OrderRejectedEvent, lambda e: self.metrics.order_rejected(e.code or "none"))
+        engine.bus.subscribe(ErrorEvent, lambda e: self.metrics.error(e.component))
+
+    async def _serve(self, engine: Engine, parts: Parts, strategy: Strategy, monitor: PositionMonitor,
+                     journal: Journal) -> None:
+        s = self.settings
+        assert self.service is not None
+        app = self.app_factory(self.service, self.metrics, s.api_token.get_secret_value() if s.api_token else None)
+        server = uvicorn.Server(uvicorn.Config(app, host=s.api_host, port=s.api_port, log_config=None,
+                                               lifespan="off", access_log=False))
+        await monitor.sweep()  # start-up reconciliation: read the exchange before trading
+        on_bar = _signal_publisher(engine, strategy)
+        tasks = [
+            asyncio.create_task(server.serve(), name="api"),
+            asyncio.create_task(pump_forever(engine.bus, parts.clock, parts.exchange), name="exchange-events"),
+            asyncio.create_task(parts.feed.run(on_bar, self.stop), name="feed"),
+            asyncio.create_task(self._monitor_loop(monitor, parts.clock), name="monitor"),
+            asyncio.create_task(self._watchdog(), name="watchdog"),
+        ]
+        await self._wait_started(server)
+        notify("READY=1")
+        log.info("session started", mode=s.mode, exchange=s.exchange, feed=s.feed, strategy=s.strategy,
+                 symbols=len(parts.symbols), api=f"http://{s.api_host}:{self.port}")
+        await self._until_stopped(tasks)
+        notify("STOPPING=1")
+        log.info("stopping: no new entries; protection orders stay on the exchange")
+        server.should_exit = True
+        for task in tasks:
+            if task.get_name() != "api":
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _wait_started(self, server: uvicorn.Server) -> None:
+        for _ in range(500):
+            if server.started:
+                sockets = [sock for srv in getattr(server, "servers", []) for sock in srv.sockets]
+                self.port = sockets[0].getsockname()[1] if sockets else self.settings.api_port
+                return
+            await asyncio.sleep(0.01)
+        raise RuntimeError(f"the API did not start on {self.settings.api_host}:{self.settings.api_port}")
+
+    async def _until_stopped(self, tasks: list[asyncio.Task[None]]) -> None:
+        stopper = asyncio.create_task(self.stop.wait())
+        api = next(t for t in tasks if t.get_name() == "api")
+        duration = self.settings.duration
+        done, _ = await asyncio.wait([stopper, api], timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+        self.stop.set()
+        stopper.cancel()
+        if api in done and api.exception() is not None:
+            raise api.exception()  # type: ignore[misc]
+
+    async def _monitor_loop(self, monitor: PositionMonitor, clock: Clock) -> None:
+        while not self.stop.is_set():
+            await clock.sleep(self.settings.monitor_interval)
+            await monitor.sweep()
+
+    async def _watchdog(self) -> None:
+        interval = watchdog_interval_s()
+        while interval is not None and not self.stop.is_set():
+            notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+
+def _signal_publisher(engine: Engine, strategy: Strategy) -> Callable[[BarChunk], Awaitable[None]]:
+    """Score each new bar with the strategy; publish a `Signal` per symbol it picks."""
+
+    async def on_bar(chunk: BarChunk) -> None:
+        batch = strategy.on_chunk(chunk)
+        for s in batch.direction[-1].nonzero()[0]:
+            symbol = chunk.symbols[int(s)]
+            await engine.bus.publish(Signal(
+                symbol=symbol, direction=Direction.LONG if batch.direction[-1, s] > 0 else Direction.SHORT,
+                confidence=float(batch.confidence[-1, s]), source=strategy.name, time_ms=engine.clock.now_ms(),
+                reference_price=Decimal(repr(float(chunk.close[-1, s])))))
+
+    return on_bar
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGTERM / SIGINT: stop cleanly (exit 0) instead of dying mid-write."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,412 @@
+"""Typed, frozen settings: every `QT_*` variable of CONTRACT section 2 plus the extras a user expects.
+
+Why a model rather than a dict: a bad value must stop start-up *before* anything touches an exchange,
+with one line per problem naming the variable, the value as given and what is allowed (exit code 2 in
+the CLI). Secrets are `SecretStr`, so neither `repr`, `public_dict` nor an error can leak them.
+
+`load_settings` is the entry point. It reads the environment itself (so a test's dict fully replaces
+`os.environ`), rejects unknown `QT_*` names with a "did you mean" (a typo such as `QT_STOP_LOS_PCT`
+would otherwise silently leave the default stop in place), and lets CLI flags override the environment.
+Empty variables count as unset, so `QT_API_KEY=` in an env file means "no key".
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from ..domain.errors import ConfigError
+
+MASK = "**********"
+SECRET_FIELDS = frozenset({"api_key", "api_secret", "api_token"})
+_TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
+#: `QT_*` names the test suite reads for itself; they are not settings, and not typos either.
+#: An unknown name with one of these in it (or close to a secret setting) may hold a secret: hide its value.
+_SECRET_WORDS = ("KEY", "SECRET", "TOK", "PASS", "PWD", "AUTH", "CRED")
+IGNORED_ENV = frozenset({"QT_SIM_EXAMPLES", "QT_SIM_RANDOM"})
+#: True while `load_settings` validates: the model then sees only the data it was given, never os.environ.
+_EXPLICIT_ONLY: ContextVar[bool] = ContextVar("qt_settings_explicit_only", default=False)
+
+#: What is allowed, appended to each error line in parentheses.
+HINTS: dict[str, str] = {
+    "paper_trading": "true: orders only reach a simulator; false: live trading",
+    "staging_mode": "true: dry run, orders are journaled but never sent",
+    "exchange": "'sim' or a base URL such as https://fapi.binance.com or http://127.0.0.1:8090",
+    "feed": "'synthetic', 'replay:PATH' to kline CSV/ZIP files or a folder of them, or 'exchange'",
+    "symbols": "a positive count such as 222, or a comma list such as BTCUSDT,ETHUSDT",
+    "strategy": "ai-scanner trades the model's signals, sma-cross a moving-average cross, manual only forced entries",
+    "api_key": "the exchange API key", "api_secret": "the exchange API secret",
+    "api_token": "the bearer token for the bot's mutating endpoints",
+    "db_url": "an SQLAlchemy URL: sqlite:///./data/quantum_trader.db or postgresql://user:pass@host/db",
+    "api_host": "a host name or IP address, e.g. 127.0.0.1 or 0.0.0.0",
+    "api_port": "a TCP port, 1 to 65535, or 0 for any free port",
+    "max_positions": "a whole number of positions, at least 1",
+    "live_max_positions": "a whole number of positions, at least 1; readiness wants at most 2",
+    "stop_loss_pct": "a percentage of price, e.g. 2.0",
+    "take_profit_pct": "a percentage of price, e.g. 4.0",
+    "risk_per_trade_pct": "a percentage of equity, e.g. 1.0",
+    "leverage": "a whole number from 1 to 125",
+    "min_confidence": "a probability from 0 to 1, e.g. 0.65",
+    "monitor_interval": "seconds between monitor sweeps, e.g. 1.0",
+    "daily_loss_limit_pct": "a percentage of equity at the UTC day's start, e.g. 5.0",
+    "speed": "'max' or a positive factor of simulated time, e.g. 1 or 60",
+    "duration": "seconds of wall time before a clean stop, e.g. 3600",
+    "log_json": "true for one JSON object per log line",
+    "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "sim_balance": "USDT in the in-process simulator's wallet, e.g. 10000",
+    "seed": "a whole number",
+    "trailing_stop_pct": "a percentage of price, e.g. 1.5; unset for no trailing stop",
+    "cooldown_s": "seconds, 0 or more, e.g. 300",
+    "interval": "one of " + ", ".join(_INTERVALS),
+    "readiness_min_trades": "a whole number of closed paper trades, at least 1",
+}
+
+
+def env_name(field: str) -> str:
+    """The variable a field is read from; STAGING_MODE keeps the seed's name without prefix."""
+    return "STAGING_MODE" if field == "staging_mode" else "QT_" + field.upper()
+
+
+def _parse_bool(value: object) -> object:
+    """Only the six words a user would write; pydantic's extra spellings (on, t, y...) hide typos."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("must be one of true, false, 1, 0, yes, no")
+
+
+def _check_exchange(value: str) -> str:
+    text = value.strip()
+    if text.lower() == "sim":
+        return "sim"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("is neither 'sim' nor an http(s) URL")
+    if parts.path.strip("/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must be a base URL without path, query or credentials")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return text.rstrip("/")
+
+
+def _check_feed(value: str) -> str:
+    text = value.strip()
+    if text.lower() in ("synthetic", "exchange"):
+        return text.lower()
+    if text.lower().startswith("replay:"):
+        path = text[len("replay:"):]
+        if not path:
+            raise ValueError("replay needs a path after 'replay:'")
+        if not os.path.exists(os.path.expanduser(path)):
+            raise ValueError(f"replay path {path} does not exist")
+        return "replay:" + path
+    raise ValueError("is not a known feed")
+
+
+def _check_symbols(value: str) -> str:
+    text = value.strip()
+    if text.isdigit():
+        if int(text) < 1:
+            raise ValueError("must be a positive count")
+        return str(int(text))
+    names = [part.strip().upper() for part in text.split(",")]
+    bad = [name for name in names if not _SYMBOL.match(name)]
+    if bad:
+        raise ValueError(f"{', '.join(repr(b) for b in bad)} is not a symbol (2 to 30 letters or digits)")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(twice)} listed more than once")
+    return ",".join(names)
+
+
+def _check_db_url(value: str) -> str:
+    try:
+        backend = make_url(value.strip()).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ValueError("is not an SQLAlchemy URL") from None
+    if backend == "postgres":
+        raise ValueError("backend 'postgres' is spelt 'postgresql' in SQLAlchemy")
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"backend {backend!r} is not supported (sqlite or postgresql)")
+    return value.strip()
+
+
+def _check_speed(value: str) -> str:
+    text = value.strip().lower()
+    if text == "max":
+        return text
+    try:
+        factor = float(text)
+    except ValueError:
+        raise ValueError("must be 'max' or a number") from None
+    if not 0 < factor < float("inf"):
+        raise ValueError("must be greater than 0")
+    return text
+
+
+def hide_db_password(url: str) -> str:
+    """The URL with its password as ***; a string that does not parse is hidden whole if it has an '@'."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return MASK if "@" in url else url
+
+
+class Settings(BaseSettings):
+    """One session's configuration. Frozen: nothing may change it after start-up.
+
+    `live_max_positions` may exceed `max_positions` (the smaller cap simply wins); that is allowed on
+    purpose so a user can lower `max_positions` without also touching the first-day cap.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="QT_", frozen=True, extra="forbid", case_sensitive=False,
+                                      populate_by_name=True)
+
+    paper_trading: bool = Field(True, description="true: orders go only to a simulator; false: live.")
+    staging_mode: bool = Field(False, validation_alias=AliasChoices("staging_mode", "STAGING_MODE",
+                                                                     "QT_STAGING_MODE"),
+                               description="Dry run: journal what would be sent, send nothing.")
+    exchange: str = Field("sim", description="'sim' (in process) or a Binance USDⓈ-M compatible base URL.")
+    feed: str = Field("synthetic", description="Market data: synthetic, replay:PATH or exchange.")
+    symbols: str = Field("222", description="The top N of the universe, or a comma list of symbols.")
+    strategy: Literal["ai-scanner", "sma-cross", "manual"] = "ai-scanner"
+    api_key: SecretStr | None = Field(None, description="Exchange API key; never logged or returned.")
+    api_secret: SecretStr | None = Field(None, description="Exchange API secret; never logged or returned.")
+    api_token: SecretStr | None = Field(None, description="Bearer token for mutating endpoints; without it "
+                                                          "they answer only loopback.")
+    db_url: str = Field("sqlite:///./data/quantum_trader.db", description="Journal; SQLite or PostgreSQL.")
+    api_host: str = Field("127.0.0.1", description="Bind address of the HTTP API; loopback unless exposed.")
+    api_port: int = Field(8000, ge=0, le=65535)
+    max_positions: int = Field(4, ge=1, description="Open positions at most.")
+    live_max_positions: int = Field(2, ge=1, description="Cap on open positions during the first live day.")
+    stop_loss_pct: Decimal = Field(Decimal("2.0"), gt=0, lt=100, description="SL distance, % of entry.")
+    take_profit_pct: Decimal = Field(Decimal("4.0"), gt=0, description="TP distance, % of entry.")
+    risk_per_trade_pct: Decimal = Field(Decimal("1.0"), gt=0, le=100,
+                                        description="Equity lost if the stop fills at its price; sizes the trade.")
+    leverage: int = Field(5, ge=1, le=125, description="Set on each symbol before entry (Binance allows 1..125).")
+    min_confidence: float = Field(0.65, ge=0, le=1, allow_inf_nan=False,
+                                  description="Signals below it are never traded.")
+    monitor_interval: float = Field(1.0, gt=0, allow_inf_nan=False,
+                                    description="Seconds between monitor sweeps; fills trigger it at once too.")
+    daily_loss_limit_pct: Decimal = Field(Decimal("5.0"), gt=0, le=100,
+                                          description="Kill switch: equity drop in a UTC day that flattens.")
+    speed: str = Field("1", description="Simulated-time factor for synthetic/replay feeds, or 'max'.")
+    duration: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                   description="Stop cleanly after this many wall seconds; unset runs forever.")
+    log_json: bool = Field(False, description="JSON log lines for log shippers; human lines otherwise.")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    sim_balance: Decimal = Field(Decimal("10000"), gt=0, description="USDT wallet of the in-process simulator.")
+    seed: int = Field(7, description="Seed of the synthetic market and simulator: same seed, same session.")
+    trailing_stop_pct: Decimal | None = Field(None, gt=0, lt=100,
+                                              description="Trail the stop this % behind the best price; unset: off.")
+    cooldown_s: float = Field(300.0, ge=0, allow_inf_nan=False,
+                              description="Pause before re-entering a symbol after a stop-out; avoids revenge trades.")
+    interval: str = Field("1m", description="Bar interval of the synthetic feed.")
+    readiness_min_trades: int = Field(5, ge=1, description="Closed paper trades the readiness checklist wants.")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Inside `load_settings` only the given data counts, so a test's env dict replaces os.environ."""
+        if _EXPLICIT_ONLY.get():
+            return (init_settings,)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+    _bools = field_validator("paper_trading", "staging_mode", "log_json", mode="before")(_parse_bool)
+    _exchange = field_validator("exchange")(_check_exchange)
+    _feed = field_validator("feed")(_check_feed)
+    _symbols = field_validator("symbols")(_check_symbols)
+    _db_url = field_validator("db_url")(_check_db_url)
+    _speed = field_validator("speed")(_check_speed)
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("api_host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        text = value.strip()
+        if not text or any(c.isspace() or c in "/?#@" for c in text):
+            raise ValueError("is not a host name or IP address")
+        return text
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in _LOG_LEVELS:
+            raise ValueError("is not a log level")
+        return value.strip().upper()
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if value.strip() not in _INTERVALS:
+            raise ValueError("is not a Binance kline interval")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _live_needs_keys(self) -> Settings:
+        """Live trading without keys or against the simulator is a contradiction; say what is missing."""
+        if self.paper_trading:
+            return self
+        missing = [name for name, value in (("QT_API_KEY", self.api_key), ("QT_API_SECRET", self.api_secret))
+                   if value is None or not value.get_secret_value()]
+        if self.exchange == "sim":
+            missing.append("QT_EXCHANGE (is 'sim')")
+        if missing:
+            raise ValueError("QT_PAPER_TRADING=false: live trading needs QT_API_KEY, QT_API_SECRET and QT_EXCHANGE "
+                             f"set to the exchange's base URL; missing: {', '.join(missing)}")
+        return self
+
+    @property
+    def mode(self) -> Literal["paper", "staging", "live"]:
+        if self.staging_mode:
+            return "staging"
+        return "paper" if self.paper_trading else "live"
+
+    @property
+    def symbol_count(self) -> int | None:
+        return int(self.symbols) if self.symbols.isdigit() else None
+
+    @property
+    def symbol_list(self) -> tuple[str, ...] | None:
+        return None if self.symbols.isdigit() else tuple(self.symbols.split(","))
+
+    @property
+    def speed_factor(self) -> float | None:
+        """None means as fast as possible."""
+        return None if self.speed == "max" else float(self.speed)
+
+    def public_dict(self) -> dict[str, str]:
+        """Every setting as text, secrets masked and the DB password hidden: safe for logs and the journal."""
+        return {name: _display(name, getattr(self, name)) for name in type(self).model_fields}
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, (hide_db_password(value) if name == "db_url" else value)
+
+
+def _display(field: str, value: object) -> str:
+    """A value as a user would write it in the env file, with secrets hidden."""
+    if value is None:
+        return ""
+    if isinstance(value, SecretStr) or field in SECRET_FIELDS:
+        return MASK
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return hide_db_password(text) if field == "db_url" else text
+
+
+ENV_TO_FIELD: dict[str, str] = {env_name(f): f for f in Settings.model_fields} | {"QT_STAGING_MODE": "staging_mode"}
+
+
+def load_settings(overrides: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `env` (default os.environ) with `overrides` (CLI flags; None = not given) on top.
+
+    Raises ConfigError with one line per bad value: `QT_STOP_LOSS_PCT=-1: must be greater than 0 (...)`.
+    """
+    data, given, problems = _from_env(os.environ if env is None else env)
+    for field, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if field not in Settings.model_fields:
+            problems.append(f"{field}: not a setting (a programming error in the caller)")
+            continue
+        data[field], given[field] = value, (env_name(field), _display(field, value))
+    token = _EXPLICIT_ONLY.set(True)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        problems.extend(_describe(error, given) for error in exc.errors(include_url=False, include_input=False))
+        raise ConfigError("\n".join(problems)) from None
+    finally:
+        _EXPLICIT_ONLY.reset(token)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return settings
+
+
+def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, tuple[str, str]], list[str]]:
+    """Field data, (env name, shown value) per field, and lines for unknown or conflicting names."""
+    data: dict[str, Any] = {}
+    given: dict[str, tuple[str, str]] = {}
+    problems: list[str] = []
+    for raw_name, raw_value in sorted(env.items()):
+        name = raw_name.upper()
+        if not (name.startswith("QT_") or name == "STAGING_MODE") or name in IGNORED_ENV:
+            continue
+        field = ENV_TO_FIELD.get(name)
+        if field is None:
+            problems.append(_unknown(name, raw_value))
+        elif raw_value.strip() == "":
+            continue
+        elif field in data and str(data[field]).strip().lower() != raw_value.strip().lower():
+            problems.append(f"{given[field][0]}={data[field]} and {name}={raw_value}: they disagree; set only one")
+        else:
+            data[field], given[field] = raw_value, (name, _display(field, raw_value))
+    return data, given, problems
+
+
+def _unknown(name: str, value: str) -> str:
+    """Typo protection: name the closest real settings; the value stays hidden if it may be a secret."""
+    stems = {known.removeprefix("QT_"): known for known in ENV_TO_FIELD}
+    close = [stems[s] for s in difflib.get_close_matches(name.removeprefix("QT_"), list(stems), n=3, cutoff=0.7)]
+    secret = any(ENV_TO_FIELD[c] in SECRET_FIELDS for c in close) or any(w in name for w in _SECRET_WORDS)
+    shown = MASK if secret else value
+    hint = f"did you mean {' or '.join(close)}?" if close else "docs/deployment.md lists the settings"
+    return f"{name}={shown}: unknown setting; {hint}"
+
+
+def _describe(error: ErrorDetails, given: Mapping[str, tuple[str, str]]) -> str:
+    """`ENV=value: reason (what is allowed)` for one pydantic error."""
+    if not error["loc"]:
+        return _reason(error)
+    field = str(error["loc"][0])
+    name, shown = given.get(field, (env_name(field), "(default)"))
+    return f"{name}={shown}: {_reason(error)} ({HINTS.get(field, 'see docs/deployment.md')})"
+
+
+_BOUNDS = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "at least"),
+           "less_than": ("lt", "less than"), "less_than_equal": ("le", "at most")}
+_KINDS = {"int_parsing": "a whole number", "int_from_float": "a whole number", "int_type": "a whole number",
+          "float_parsing": "a number", "float_type": "a number", "decimal_parsing": "a number",
+          "decimal_type": "a number", "finite_number": "a finite number", "string_type": "text"}
+
+
+def _reason(error: ErrorDetails) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        bound = ctx[key]
+        return f"must be {words} {int(bound) if isinstance(bound, float) and bound.is_integer() else bound}"
+    if kind in _KINDS:
+        return f"must be {_KINDS[kind]}"
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected']}"
+    if kind == "value_error":
+        return str(ctx["error"])
+    return str(error["msg"])

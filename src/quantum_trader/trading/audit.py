@@ -1,0 +1,183 @@
+"""The stop audit: did each closed position lose what was planned when it was opened?
+
+A stop "working" is not a feeling: the risk layer sized the trade so that a fill at the stop price
+loses `planned_loss` USDT, so the audit compares the realised loss (net of fees and funding, because
+that is what left the wallet) against that plan. A realised loss larger than the plan plus a small
+tolerance (a share of notional, covering ordinary slippage) is a `breach`: the CLI exits 5 on one
+and the readiness checklist refuses to go live while one exists. Slippage is measured against the
+planned stop only for exits that *are* the stop (stop, emergency, liquidation): a take-profit
+filling away from the stop is not slippage.
+
+Everything here is a pure function of `TradeClosed` events, so the CLI, the API and readiness all
+audit the same rows from the journal without touching the exchange.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from ..domain.events import Direction, ExitReason, TradeClosed
+from ..domain.money import ZERO, fmt
+from ..domain.position import LossReport
+
+#: Exits that mean "the stop fired" (directly, as a market exit after a failed stop, or by the exchange).
+STOP_EXITS = frozenset({ExitReason.STOP_LOSS, ExitReason.EMERGENCY, ExitReason.LIQUIDATION})
+#: Default tolerance above the planned loss, in % of notional (0.5 % covers a few ticks of slippage and fees).
+DEFAULT_TOLERANCE_PCT = Decimal("0.5")
+BPS = Decimal(10_000)
+_BPS_PLACES = Decimal("0.01")
+_PCT_PLACES = Decimal("0.0001")
+_USDT_PLACES = Decimal("0.00000001")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One closed position as the audit sees it; figures are exact Decimals, rounding happens in JSON."""
+
+    trade_id: str
+    symbol: str
+    direction: Direction
+    exit_reason: ExitReason
+    planned_stop: Decimal | None
+    #: USDT the plan accepted to lose at the stop (positive = a loss), as risk computed it.
+    planned_loss: Decimal | None
+    entry_price: Decimal
+    exit_price: Decimal
+    quantity: Decimal
+    notional: Decimal
+    leverage: int
+    #: Positive = filled worse than the stop; None when not a stop exit or no stop was planned.
+    slippage_bps: Decimal | None
+    #: Net of fees and funding; negative numbers are losses.
+    realised: LossReport
+    #: The loss that would have been a breach had it been exceeded (planned loss + tolerance).
+    loss_limit: Decimal | None
+    breach: bool
+    breach_reason: str
+    #: Only set on a breach: True when the engine saw the bar jump past the stop (a gap, not a failure).
+    gap_explained: bool | None
+
+    @property
+    def realised_loss(self) -> Decimal:
+        """The realised loss as a positive number (zero for a winning trade)."""
+        return max(-self.realised.usdt, ZERO)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: Decimals as Binance-style strings, rounded to a sensible precision."""
+        return {
+            "trade_id": self.trade_id,
+            "symbol": self.symbol,
+            "direction": self.direction.value,
+            "exit_reason": self.exit_reason.value,
+            "planned_stop": _opt(self.planned_stop, None),
+            "planned_loss": _opt(self.planned_loss, _USDT_PLACES),
+            "entry_price": fmt(self.entry_price),
+            "exit_price": fmt(self.exit_price),
+            "quantity": fmt(self.quantity),
+            "notional": _round(self.notional, _USDT_PLACES),
+            "leverage": self.leverage,
+            "slippage_bps": _opt(self.slippage_bps, _BPS_PLACES),
+            "realised": loss_report_dict(self.realised),
+            "loss_limit": _opt(self.loss_limit, _USDT_PLACES),
+            "breach": self.breach,
+            "breach_reason": self.breach_reason,
+            "gap_explained": self.gap_explained,
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+
+def audit_row(trade: TradeClosed, *, tolerance_pct_notional: Decimal = DEFAULT_TOLERANCE_PCT,
+              gap: bool = False) -> AuditRow:
+    """Audit one closed trade; `gap` is the engine's word that the bar opened beyond the stop."""
+    notional = abs(trade.quantity) * trade.entry_price
+    margin = notional / Decimal(trade.leverage) if trade.leverage > 0 else notional
+    net = net_pnl(trade)
+    realised = LossReport.of(net, notional, margin, trade.equity_at_entry)
+    limit = None if trade.planned_loss is None else trade.planned_loss + notional * tolerance_pct_notional / 100
+    breach, reason = _judge(net, trade.planned_loss, limit)
+    return AuditRow(
+        trade_id=trade.trade_id, symbol=trade.symbol, direction=trade.direction, exit_reason=trade.exit_reason,
+        planned_stop=trade.planned_stop, planned_loss=trade.planned_loss, entry_price=trade.entry_price,
+        exit_price=trade.exit_price, quantity=trade.quantity, notional=notional, leverage=trade.leverage,
+        slippage_bps=stop_slippage_bps(trade), realised=realised, loss_limit=limit,
+        breach=breach, breach_reason=reason, gap_explained=gap if breach else None,
+    )
+
+
+def net_pnl(trade: TradeClosed) -> Decimal:
+    """What the trade did to the wallet: price P&L, minus fees paid, plus funding received."""
+    return trade.realized_pnl - trade.fees + trade.funding
+
+
+def stop_slippage_bps(trade: TradeClosed) -> Decimal | None:
+    """Exit price against the planned stop in bps, positive when worse for the position's side."""
+    stop = trade.planned_stop
+    if trade.exit_reason not in STOP_EXITS or stop is None or stop <= 0:
+        return None
+    return (stop - trade.exit_price) * trade.direction.sign / stop * BPS
+
+
+def _judge(net: Decimal, planned_loss: Decimal | None, limit: Decimal | None) -> tuple[bool, str]:
+    """Breach only when the loss is strictly beyond the limit: landing exactly on it is what was accepted."""
+    if planned_loss is None or limit is None:
+        return False, "no planned stop"
+    loss = max(-net, ZERO)
+    if loss > limit:
+        return True, (f"realised loss {fmt(_q(loss, _USDT_PLACES))} USDT exceeds planned loss "
+                      f"{fmt(_q(planned_loss, _USDT_PLACES))} + tolerance (limit {fmt(_q(limit, _USDT_PLACES))})")
+    return False, "within planned loss and tolerance"
+
+
+# --- the summary ----------------------------------------------------------------------------------
+def audit_summary(rows: Iterable[AuditRow]) -> dict[str, Any]:
+    """The headline of an audit: what the CLI prints under the table and readiness reads for breaches."""
+    items = list(rows)
+    slippages = [r.slippage_bps for r in items if r.slippage_bps is not None]
+    by_reason = {reason.value: 0 for reason in ExitReason}
+    for row in items:
+        by_reason[row.exit_reason.value] += 1
+    worst_equity = min((r.realised.pct_equity for r in items), default=None)
+    mean_slip = sum(slippages, ZERO) / len(slippages) if slippages else None
+    return {
+        "trades": len(items),
+        "by_exit_reason": by_reason,
+        "breaches": sum(1 for r in items if r.breach),
+        "breach_trade_ids": [r.trade_id for r in items if r.breach],
+        "stop_exits_with_slippage": len(slippages),
+        "worst_slippage_bps": _opt(max(slippages, default=None), _BPS_PLACES),
+        "mean_slippage_bps": _opt(mean_slip, _BPS_PLACES),
+        "worst_realised_pct_equity": _opt(worst_equity, _PCT_PLACES),
+    }
+
+
+def audit_rows(trades: Sequence[TradeClosed], *, tolerance_pct_notional: Decimal = DEFAULT_TOLERANCE_PCT,
+               gaps: frozenset[str] = frozenset()) -> list[AuditRow]:
+    """Audit many trades; `gaps` holds the trade ids whose stop was gapped through."""
+    return [audit_row(t, tolerance_pct_notional=tolerance_pct_notional, gap=t.trade_id in gaps) for t in trades]
+
+
+def loss_report_dict(report: LossReport) -> dict[str, str]:
+    return {
+        "usdt": _round(report.usdt, _USDT_PLACES),
+        "pct_notional": _round(report.pct_notional, _PCT_PLACES),
+        "pct_margin": _round(report.pct_margin, _PCT_PLACES),
+        "pct_equity": _round(report.pct_equity, _PCT_PLACES),
+    }
+
+
+def _q(value: Decimal, places: Decimal) -> Decimal:
+    return value.quantize(places, rounding=ROUND_HALF_UP)
+
+
+def _round(value: Decimal, places: Decimal | None) -> str:
+    return fmt(value if places is None else _q(value, places))
+
+
+def _opt(value: Decimal | None, places: Decimal | None) -> str | None:
+    return None if value is None else _round(value, places)

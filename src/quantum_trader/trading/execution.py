@@ -1,0 +1,186 @@
+"""Execution: the single writer of orders. An approved entry becomes entry → stop-loss → take-profit.
+
+Each order is first published as `OrderIntentRecorded` (the journal commits it before this module
+goes on: the bus delivers depth-first), then sent, then its answer published as `OrderChanged`, so
+a crash at any point leaves a journal that says what may be on the exchange. Client ids derive from
+(trade, purpose, attempt), so a retry after a timeout asks for the same id instead of doubling.
+
+Protection follows the entry fill at once: STOP_MARKET with closePosition on MARK_PRICE with
+priceProtect (through the Algo Order API: the adapter routes conditional types there), then
+TAKE_PROFIT_MARKET, each read back from the exchange before it counts. A stop the exchange refuses
+because its price is already crossed (-2021) or that cannot be placed after bounded attempts is
+replaced by an emergency market exit with reduceOnly: no position is left without a stop.
+The continuous monitor that repairs protection later (missing, cancelled by hand, wrong type) is
+trading/monitor.py's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..core.bus import EventBus
+from ..core.clock import Clock
+from ..domain.enums import MarginType, OrderType, Side, WorkingType
+from ..domain.errors import ExchangeError
+from ..domain.events import (
+    Direction,
+    OrderChanged,
+    OrderIntentRecorded,
+    OrderRejectedEvent,
+    ProtectionAction,
+    RiskDecision,
+    TradeOpened,
+)
+from ..domain.exchange_types import OrderIntent, OrderSnapshot, SnapshotStatus
+from ..domain.instrument import Instrument
+from ..domain.stops import protection_prices
+from ..exchange.ids import client_id_for
+from ..exchange.port import Exchange
+
+#: Binance's "Order would immediately trigger.": the stop price is already crossed.
+WOULD_IMMEDIATELY_TRIGGER = -2021
+PROTECTION_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionConfig:
+    stop_loss_pct: Decimal
+    take_profit_pct: Decimal
+    margin_type: MarginType = MarginType.ISOLATED
+    #: Staging: intents are journaled and nothing is sent.
+    dry_run: bool = False
+
+
+class Execution:
+    def __init__(self, bus: EventBus, clock: Clock, exchange: Exchange, instruments: Mapping[str, Instrument],
+                 config: ExecutionConfig, *, journal_failures: Callable[[], int] | None = None) -> None:
+        self.bus, self.clock, self.exchange, self.instruments, self.config = bus, clock, exchange, instruments, config
+        #: The journal's count of failed writes: an intent that did not reach the journal is not sent.
+        self._journal_failures = journal_failures or (lambda: 0)
+        self._configured: dict[str, int] = {}  # symbol → leverage already set (with the margin type)
+        self.orders_sent = 0
+
+    def attach(self) -> None:
+        self.bus.subscribe(RiskDecision, self.on_decision)
+
+    async def on_decision(self, decision: RiskDecision) -> None:
+        if not decision.approved or decision.quantity is None or decision.trade_id is None:
+            return
+        signal = decision.signal
+        await self._prepare_symbol(signal.symbol, decision.leverage or 1)
+        entry = await self.send(OrderIntent(client_id=client_id_for(decision.trade_id, "entry"),
+                                            symbol=signal.symbol, side=signal.direction.entry_side,
+                                            type=OrderType.MARKET, quantity=decision.quantity),
+                                decision.trade_id, "entry")
+        if entry is None or entry.filled <= 0:
+            return
+        await self.protect(decision.trade_id, signal.symbol, signal.direction, entry.avg_price)
+        account = await self.exchange.account()
+        stop, take = protection_prices(self.instruments[signal.symbol], signal.direction, entry.avg_price,
+                                       self.config.stop_loss_pct, self.config.take_profit_pct)
+        planned = _planned_loss(decision, entry)
+        await self.bus.publish(TradeOpened(
+            trade_id=decision.trade_id, symbol=signal.symbol, direction=signal.direction, quantity=entry.filled,
+            entry_price=entry.avg_price, planned_stop=stop, planned_take_profit=take, planned_loss=planned,
+            leverage=decision.leverage or 1, equity=account.equity, time_ms=self.clock.now_ms(),
+            confidence=signal.confidence))
+
+    async def _prepare_symbol(self, symbol: str, leverage: int) -> None:
+        if self._configured.get(symbol) == leverage or self.config.dry_run:
+            return
+        await self.exchange.set_margin_type(symbol, self.config.margin_type)
+        await self.exchange.set_leverage(symbol, leverage)
+        self._configured[symbol] = leverage
+
+    # --- protection -------------------------------------------------------------------------------
+    async def protect(self, trade_id: str, symbol: str, direction: Direction, fill_price: Decimal) -> bool:
+        """Stop-loss then take-profit; an unplaceable stop ends in an emergency exit. True if protected."""
+        stop, take = protection_prices(self.instruments[symbol], direction, fill_price,
+                                       self.config.stop_loss_pct, self.config.take_profit_pct)
+        placed = await self._place_protection(trade_id, symbol, direction, "sl", OrderType.STOP_MARKET, stop)
+        if not placed:
+            await self.emergency_exit(trade_id, symbol, "the stop-loss could not be placed")
+            return False
+        await self._place_protection(trade_id, symbol, direction, "tp", OrderType.TAKE_PROFIT_MARKET, take)
+        return True
+
+    async def _place_protection(self, trade_id: str, symbol: str, direction: Direction, purpose: str,
+                                kind: OrderType, trigger: Decimal) -> bool:
+        for attempt in range(PROTECTION_ATTEMPTS):
+            intent = OrderIntent(client_id=client_id_for(trade_id, purpose, attempt), symbol=symbol,
+                                 side=direction.exit_side, type=kind, trigger_price=trigger, close_position=True,
+                                 working_type=WorkingType.MARK_PRICE, price_protect=True)
+            placed = await self.send(intent, trade_id, purpose)
+            if placed is not None and await self._verified(trade_id, intent):
+                return True
+            if self._last_reject_code == WOULD_IMMEDIATELY_TRIGGER:
+                return False  # the price is already past the level: retrying cannot help
+        return False
+
+    async def _verified(self, trade_id: str, intent: OrderIntent) -> bool:
+        """Read the order back: it counts only if the exchange shows it working (or already fired)."""
+        if self.config.dry_run:
+            return True
+        found = await self.exchange.query(intent.symbol, intent.client_id)
+        ok = found is not None and found.status in (SnapshotStatus.OPEN, SnapshotStatus.TRIGGERED,
+                                                    SnapshotStatus.FILLED)
+        await self.bus.publish(ProtectionAction(
+            symbol=intent.symbol, action="verified" if ok else "verify_failed",
+            reason=f"read back {found.status.value if found else 'nothing'}", time_ms=self.clock.now_ms(),
+            trade_id=trade_id, client_id=intent.client_id, order_type=intent.type.value, price=intent.trigger_price))
+        return ok
+
+    async def emergency_exit(self, trade_id: str, symbol: str, why: str, purpose: str = "em") -> None:
+        """Close at market with reduceOnly, for the whole position the exchange reports."""
+        position = next((p for p in await self.exchange.positions() if p.symbol == symbol), None)
+        if position is None or position.amount == 0:
+            return
+        side = Side.SELL if position.amount > 0 else Side.BUY
+        await self.bus.publish(ProtectionAction(symbol=symbol, action="emergency_exit", reason=why,
+                                                time_ms=self.clock.now_ms(), trade_id=trade_id))
+        for attempt in range(PROTECTION_ATTEMPTS):
+            intent = OrderIntent(client_id=client_id_for(trade_id, purpose, attempt), symbol=symbol, side=side,
+                                 type=OrderType.MARKET, quantity=abs(position.amount), reduce_only=True)
+            if await self.send(intent, trade_id, purpose) is not None:
+                return
+
+    # --- sending ----------------------------------------------------------------------------------
+    _last_reject_code: int | None = None
+
+    async def send(self, intent: OrderIntent, trade_id: str, purpose: str) -> OrderSnapshot | None:
+        """Journal the intent, send it, publish the answer; None when refused (the refusal is published)."""
+        self._last_reject_code = None
+        failures = self._journal_failures()
+        await self.bus.publish(OrderIntentRecorded(intent=intent, trade_id=trade_id, purpose=purpose,
+                                                   time_ms=self.clock.now_ms(), dry_run=self.config.dry_run))
+        if self.config.dry_run:
+            return None
+        if self._journal_failures() != failures:
+            await self.bus.publish(OrderRejectedEvent(
+                intent=intent, trade_id=trade_id, purpose=purpose, code=None, time_ms=self.clock.now_ms(),
+                message="not sent: the journal could not record the intent (write-ahead)"))
+            return None
+        self.orders_sent += 1
+        try:
+            snapshot = await self.exchange.place(intent)
+        except ExchangeError as exc:
+            self._last_reject_code = exc.code
+            await self.bus.publish(OrderRejectedEvent(intent=intent, trade_id=trade_id, purpose=purpose,
+                                                      code=exc.code, message=exc.msg, time_ms=self.clock.now_ms()))
+            return None
+        await self.bus.publish(OrderChanged(snapshot=snapshot, reason="PLACED", time_ms=self.clock.now_ms()))
+        if intent.type.is_conditional:
+            await self.bus.publish(ProtectionAction(
+                symbol=intent.symbol, action="placed", reason=f"{purpose} after entry fill",
+                time_ms=self.clock.now_ms(), trade_id=trade_id, client_id=intent.client_id,
+                order_type=intent.type.value, price=intent.trigger_price))
+        return snapshot
+
+
+def _planned_loss(decision: RiskDecision, entry: OrderSnapshot) -> Decimal | None:
+    """Risk planned for the ordered size; a partial fill plans proportionally less."""
+    if decision.planned_loss is None or decision.quantity is None or decision.quantity == 0:
+        return None
+    return decision.planned_loss * entry.filled / decision.quantity

@@ -1,0 +1,170 @@
+"""The performance report of a backtest (or any session): what the trades earned and what it took.
+
+Money figures (P&L, fees, funding, drawdown in USDT) stay Decimal, summed from `TradeClosed` events
+so they reconcile to the wallet to the last unit. Ratios that only make sense as statistics (Sharpe,
+win rate, exposure) are floats; Sharpe is computed with numpy over the per-period returns of the
+equity curve, because it is a property of the curve, not of the trades. Rounding happens only in
+`to_dict` so tests and callers compare exact values.
+
+Conventions, so the figures can be checked by hand:
+- a trade's net P&L is price P&L - fees + funding (funding signed as received); a win is net > 0,
+  a loss net < 0, and an exact zero is neither;
+- return % is net P&L over `start_equity` (closed trades only, so it does not move with marks);
+- drawdown is measured from the running peak of the equity curve, which starts at `start_equity`
+  (money was there before the first point), in USDT and in % of the peak it fell from;
+- Sharpe uses simple returns between consecutive curve points, sample standard deviation, and
+  sqrt(periods_per_year); it is 0 with fewer than two returns or no variance.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import numpy as np
+
+from ..domain.events import ExitReason, TradeClosed
+from ..domain.money import ZERO, fmt, pct
+
+_USDT_PLACES = Decimal("0.00000001")
+_PCT_PLACES = Decimal("0.0001")
+_RATIO_DIGITS = 4
+#: Below this standard deviation of per-period returns the curve is flat: float noise, not risk.
+_MIN_STD = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class Drawdown:
+    usdt: Decimal
+    pct: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PerformanceReport:
+    """Headline figures of a run; `to_dict`/`to_json` give the CLI's `backtest --json` shape."""
+
+    trades: int
+    wins: int
+    losses: int
+    win_rate_pct: float
+    net_pnl: Decimal
+    gross_pnl: Decimal
+    fees: Decimal
+    funding: Decimal
+    start_equity: Decimal
+    return_pct: Decimal
+    max_drawdown: Drawdown
+    sharpe: float
+    exposure_pct: float
+    average_trade: Decimal | None
+    worst_trade: Decimal | None
+    best_trade: Decimal | None
+    #: Gross profit of winners over gross loss of losers; None when nothing lost (it would be infinite).
+    profit_factor: Decimal | None
+    by_exit_reason: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trades": self.trades,
+            "wins": self.wins,
+            "losses": self.losses,
+            "win_rate_pct": round(self.win_rate_pct, 2),
+            "net_pnl": _usdt(self.net_pnl),
+            "gross_pnl": _usdt(self.gross_pnl),
+            "fees": _usdt(self.fees),
+            "funding": _usdt(self.funding),
+            "start_equity": _usdt(self.start_equity),
+            "return_pct": _pct(self.return_pct),
+            "max_drawdown_usdt": _usdt(self.max_drawdown.usdt),
+            "max_drawdown_pct": _pct(self.max_drawdown.pct),
+            "sharpe": round(self.sharpe, _RATIO_DIGITS),
+            "exposure_pct": round(self.exposure_pct, 2),
+            "average_trade": None if self.average_trade is None else _usdt(self.average_trade),
+            "worst_trade": None if self.worst_trade is None else _usdt(self.worst_trade),
+            "best_trade": None if self.best_trade is None else _usdt(self.best_trade),
+            "profit_factor": None if self.profit_factor is None else _pct(self.profit_factor),
+            "by_exit_reason": dict(self.by_exit_reason),
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+
+def performance_report(trades: Sequence[TradeClosed], equity_curve: Sequence[tuple[int, Decimal]], *,
+                       start_equity: Decimal, bars: int, bars_in_position: int,
+                       periods_per_year: float) -> PerformanceReport:
+    """Summarise a run from its closed trades and its (time_ms, equity) curve, oldest point first."""
+    nets = [t.realized_pnl - t.fees + t.funding for t in trades]
+    net = sum(nets, ZERO)
+    wins = sum(1 for n in nets if n > 0)
+    losses = sum(1 for n in nets if n < 0)
+    by_reason = {reason.value: 0 for reason in ExitReason}
+    for trade in trades:
+        by_reason[trade.exit_reason.value] += 1
+    equities = [equity for _, equity in equity_curve]
+    return PerformanceReport(
+        trades=len(nets), wins=wins, losses=losses,
+        win_rate_pct=wins / len(nets) * 100 if nets else 0.0,
+        net_pnl=net, gross_pnl=sum((t.realized_pnl for t in trades), ZERO),
+        fees=sum((t.fees for t in trades), ZERO), funding=sum((t.funding for t in trades), ZERO),
+        start_equity=start_equity, return_pct=pct(net, start_equity),
+        max_drawdown=max_drawdown(equities, start_equity=start_equity),
+        sharpe=sharpe_ratio(equities, periods_per_year=periods_per_year),
+        exposure_pct=bars_in_position / bars * 100 if bars > 0 else 0.0,
+        average_trade=net / len(nets) if nets else None,
+        worst_trade=min(nets, default=None), best_trade=max(nets, default=None),
+        profit_factor=profit_factor(nets), by_exit_reason=by_reason,
+    )
+
+
+def max_drawdown(equities: Sequence[Decimal], *, start_equity: Decimal | None = None) -> Drawdown:
+    """Deepest fall from the running peak, in USDT and in % of the peak it fell from (both positive).
+
+    The two maxima are tracked separately: a 100 USDT fall from 10 000 is a larger USDT drawdown
+    but a smaller % drawdown than a 60 USDT fall from 500, and a report should show both worsts.
+    """
+    points = ([start_equity] if start_equity is not None else []) + list(equities)
+    worst_usdt = worst_pct = ZERO
+    peak: Decimal | None = None
+    for equity in points:
+        peak = equity if peak is None or equity > peak else peak
+        fall = peak - equity
+        worst_usdt = max(worst_usdt, fall)
+        if peak > 0:
+            worst_pct = max(worst_pct, fall / peak * 100)
+    return Drawdown(worst_usdt, worst_pct)
+
+
+def sharpe_ratio(equities: Sequence[Decimal], *, periods_per_year: float) -> float:
+    """Annualised Sharpe of per-period simple returns (risk-free rate 0); 0 when it is undefined."""
+    if len(equities) < 3:
+        return 0.0
+    curve = np.array([float(e) for e in equities], dtype=np.float64)
+    prev, nxt = curve[:-1], curve[1:]
+    valid = prev > 0
+    returns = nxt[valid] / prev[valid] - 1.0
+    if returns.size < 2:
+        return 0.0
+    std = float(np.std(returns, ddof=1))
+    if not math.isfinite(std) or std < _MIN_STD:
+        return 0.0
+    return float(np.mean(returns)) / std * math.sqrt(periods_per_year)
+
+
+def profit_factor(nets: Sequence[Decimal]) -> Decimal | None:
+    gross_loss = -sum((n for n in nets if n < 0), ZERO)
+    if gross_loss == 0:
+        return None
+    return sum((n for n in nets if n > 0), ZERO) / gross_loss
+
+
+def _usdt(value: Decimal) -> str:
+    return fmt(value.quantize(_USDT_PLACES, rounding=ROUND_HALF_UP))
+
+
+def _pct(value: Decimal) -> str:
+    return fmt(value.quantize(_PCT_PLACES, rounding=ROUND_HALF_UP))

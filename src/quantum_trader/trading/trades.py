@@ -1,0 +1,151 @@
+"""Trades: from an entry fill to flat, with the figures the stop audit and the backtest report need.
+
+A trade opens when execution says so (`TradeOpened`, with its planned stop and loss) and closes when
+the exchange reports the position flat and the fills that flattened it have arrived (Binance sends
+the ACCOUNT_UPDATE before the ORDER_TRADE_UPDATE of the same fill, so "flat" alone is not enough);
+a trade reported flat whose fills never come (REST polling missed them) is closed at the mark as soon
+as anything new happens on its symbol. Its exit price is the average of the fills that reduced it,
+its fees are the sum over all its fills (estimated at the taker rate where the venue reports none),
+and its exit reason comes from the closing order's client id: `qt-<trade>-sl-0` closed by the stop,
+`-tp-` by the take-profit, `-em-` emergency, `-kill-` kill switch, Binance's `autoclose-` a
+liquidation, anything else (a hand-placed order) manual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ..core.bus import EventBus
+from ..domain.enums import ExitReason
+from ..domain.events import FillEvent, PositionChanged, TradeClosed, TradeOpened
+from ..domain.exchange_types import BalanceUpdate
+from ..domain.money import ZERO
+
+PURPOSE_REASONS = {"sl": ExitReason.STOP_LOSS, "tp": ExitReason.TAKE_PROFIT, "em": ExitReason.EMERGENCY,
+                   "soft": ExitReason.EMERGENCY, "kill": ExitReason.KILL_SWITCH}
+
+
+def exit_reason_for(client_id: str | None) -> ExitReason:
+    if client_id is None:
+        return ExitReason.MANUAL
+    if client_id.startswith("autoclose-"):
+        return ExitReason.LIQUIDATION
+    parts = client_id.split("-")
+    if len(parts) >= 4 and parts[0] == "qt":
+        return PURPOSE_REASONS.get(parts[-2], ExitReason.MANUAL)
+    return ExitReason.MANUAL
+
+
+@dataclass(slots=True)
+class OpenTrade:
+    opened: TradeOpened
+    fees: Decimal = ZERO
+    funding: Decimal = ZERO
+    exit_qty: Decimal = ZERO
+    exit_value: Decimal = ZERO
+    last_exit_client: str | None = None
+    seen_fills: set[str] = field(default_factory=set)
+    #: The exchange reported the position flat; waiting for the closing fills.
+    flat: PositionChanged | None = None
+
+    @property
+    def fully_exited(self) -> bool:
+        return self.exit_qty >= self.opened.quantity
+
+
+class TradeTracker:
+    """Keeps the open trades; publishes `TradeClosed` when a position goes flat."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self.open: dict[str, OpenTrade] = {}
+        self._early: dict[str, list[FillEvent]] = {}  # fills that arrived before their TradeOpened
+        self.closed = 0
+        self.funding_total = ZERO
+
+    def attach(self) -> None:
+        self.bus.subscribe(TradeOpened, self._on_opened)
+        self.bus.subscribe(FillEvent, self._on_fill)
+        self.bus.subscribe(PositionChanged, self._on_position)
+        self.bus.subscribe(BalanceUpdate, self._on_balance)
+
+    def adopt(self, opened: TradeOpened) -> None:
+        """Start tracking a trade known from the journal (after a restart)."""
+        self.open[opened.symbol] = OpenTrade(opened)
+
+    async def _on_opened(self, event: TradeOpened) -> None:
+        await self._close_stale(event.symbol)
+        trade = OpenTrade(event)
+        self.open[event.symbol] = trade
+        for fill in self._early.pop(event.symbol, []):
+            self._apply(trade, fill)
+
+    async def _on_fill(self, fill: FillEvent) -> None:
+        trade = self.open.get(fill.symbol)
+        if trade is not None and trade.flat is not None and fill.side is trade.opened.direction.entry_side:
+            await self._close_stale(fill.symbol)  # a new entry: the old trade's fills are not coming
+            trade = None
+        if trade is None:
+            self._early.setdefault(fill.symbol, []).append(fill)
+            if len(self._early[fill.symbol]) > 50:  # fills of positions the bot does not trade
+                del self._early[fill.symbol][0]
+            return
+        self._apply(trade, fill)
+        if trade.flat is not None and trade.fully_exited:
+            await self._close(trade, trade.flat)
+
+    def _apply(self, trade: OpenTrade, fill: FillEvent) -> None:
+        if fill.fill_id in trade.seen_fills:
+            return
+        trade.seen_fills.add(fill.fill_id)
+        trade.fees += fill.fee
+        if fill.side is trade.opened.direction.exit_side:
+            trade.exit_qty += fill.quantity
+            trade.exit_value += fill.quantity * fill.price
+            trade.last_exit_client = fill.client_id
+
+    def _on_balance(self, event: BalanceUpdate) -> None:
+        if event.reason != "FUNDING_FEE":
+            return
+        self.funding_total += event.change
+        trade = self.open.get(event.symbol) if event.symbol else None
+        if trade is not None:
+            trade.funding += event.change
+
+    async def _on_position(self, event: PositionChanged) -> None:
+        trade = self.open.get(event.snapshot.symbol)
+        if trade is None:
+            return
+        if event.snapshot.amount != 0:
+            if trade.flat is not None:
+                await self._close_stale(event.snapshot.symbol)
+            return
+        trade.flat = event
+        if trade.fully_exited:
+            await self._close(trade, event)
+
+    async def _close_stale(self, symbol: str) -> None:
+        trade = self.open.get(symbol)
+        if trade is not None and trade.flat is not None:
+            await self._close(trade, trade.flat)
+
+    async def _close(self, trade: OpenTrade, flat: PositionChanged) -> None:
+        del self.open[trade.opened.symbol]
+        self._early.pop(trade.opened.symbol, None)
+        self.closed += 1
+        await self.bus.publish(_closed(trade, flat))
+
+
+def _closed(trade: OpenTrade, event: PositionChanged) -> TradeClosed:
+    opened = trade.opened
+    exit_price = trade.exit_value / trade.exit_qty if trade.exit_qty else event.snapshot.mark
+    sign = Decimal(opened.direction.sign)
+    realized = sign * (exit_price - opened.entry_price) * opened.quantity
+    return TradeClosed(
+        trade_id=opened.trade_id, symbol=opened.symbol, direction=opened.direction, quantity=opened.quantity,
+        entry_price=opened.entry_price, exit_price=exit_price, exit_reason=exit_reason_for(trade.last_exit_client),
+        realized_pnl=realized, fees=trade.fees, funding=trade.funding, planned_stop=opened.planned_stop,
+        planned_loss=opened.planned_loss, leverage=opened.leverage, equity_at_entry=opened.equity,
+        opened_ms=opened.time_ms, time_ms=event.time_ms)
+

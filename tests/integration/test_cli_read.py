@@ -1,0 +1,188 @@
+"""`positions`, `orders`, `force-entry`, `kill-switch` against real servers on 127.0.0.1.
+
+`--exchange` reads a real simulator server (positions opened and protected through the Algo Order
+API, exactly as the bot does it); `--api` reads the bot's API served by uvicorn over a fake service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from test_api import TOKEN, FakeService, serve_api
+from test_simserver_support import API_KEY, API_SECRET, RunningServer, running_server
+from typer.testing import CliRunner, Result
+
+from quantum_trader.cli.main import app
+from quantum_trader.domain.enums import OrderType, Side, WorkingType
+from quantum_trader.domain.exchange_types import OrderIntent
+from quantum_trader.exchange.factory import connect
+
+ENV = {"QT_API_KEY": API_KEY, "QT_API_SECRET": API_SECRET, "QT_PAPER_TRADING": "true", "COLUMNS": "220",
+       "QT_API_TOKEN": ""}
+
+
+def cli(*args: str, **env: str) -> Result:
+    return CliRunner().invoke(app, list(args), env={**ENV, **env})
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def _open_short(url: str, *, protect: bool, wrong_side_stop: bool = False) -> None:
+    """Short 1 BNB at 600, then (optionally) a closePosition stop at 620 and take-profit at 570 on MARK_PRICE."""
+    exchange = await connect(url, paper=True, api_key=API_KEY, api_secret=API_SECRET)
+    try:
+        await exchange.place(OrderIntent(client_id="entry-1", symbol="BNBUSDT", side=Side.SELL,
+                                         type=OrderType.MARKET, quantity=D("1")))
+        if protect:
+            for cid, kind, trigger in (("sl-1", OrderType.STOP_MARKET, "620"),
+                                       ("tp-1", OrderType.TAKE_PROFIT_MARKET, "570")):
+                await exchange.place(OrderIntent(client_id=cid, symbol="BNBUSDT", side=Side.BUY, type=kind,
+                                                 trigger_price=D(trigger), close_position=True,
+                                                 working_type=WorkingType.MARK_PRICE))
+        if wrong_side_stop:  # a SELL stop below the mark on a short: entry side, protects nothing
+            await exchange.place(OrderIntent(client_id="bad-1", symbol="BNBUSDT", side=Side.SELL,
+                                             type=OrderType.STOP_MARKET, trigger_price=D("590"),
+                                             quantity=D("1"), working_type=WorkingType.MARK_PRICE))
+    finally:
+        await exchange.close()
+
+
+@pytest.fixture
+def server() -> Iterator[RunningServer]:
+    with running_server() as running:
+        yield running
+
+
+def _short(server: RunningServer, *, protect: bool, wrong_side_stop: bool = False) -> None:
+    asyncio.run(_open_short(server.url, protect=protect, wrong_side_stop=wrong_side_stop))
+    server.control("/sim/v1/prices", {"prices": {"BNBUSDT": "606"}})  # 1% against the short
+
+
+def test_protected_short_via_exchange(server: RunningServer) -> None:
+    _short(server, protect=True)
+    result = cli("positions", "--exchange", server.url)
+    assert result.exit_code == 0, result.output
+    assert "PROTECTED" in result.stdout and "UNPROTECTED" not in result.stdout
+    assert "STOP_MARKET @ 620" in result.stdout and "TAKE_PROFIT_MARKET @ 570" in result.stdout
+
+    doc = json.loads(cli("positions", "--exchange", server.url, "--json").stdout)
+    (pos,) = doc["positions"]
+    assert (pos["symbol"], pos["side"], pos["size"], pos["status"]) == ("BNBUSDT", "short", "1", "PROTECTED")
+    assert pos["stop_loss"]["trigger_price"] == "620" and pos["take_profit"]["type"] == "TAKE_PROFIT_MARKET"
+    entry, lev = D(pos["entry"]), pos["leverage"]  # the market entry fills near 600, through the spread
+    assert D(pos["mark"]) == D("606") and D(pos["unrealized_pnl"]) == entry - D("606")
+    move_pct = (entry - D("606")) / entry * 100
+    assert D(pos["pnl_pct_notional"]) == move_pct.quantize(D("0.01"))
+    assert D(pos["roe_pct"]) == (move_pct * lev).quantize(D("0.01"))  # a 1% move at N x is N% of margin
+    assert doc["unprotected"] == 0
+
+
+def test_unprotected_short_exits_4(server: RunningServer) -> None:
+    _short(server, protect=False)
+    result = cli("positions", "--exchange", server.url)
+    assert result.exit_code == 4
+    assert "UNPROTECTED" in result.stdout
+    as_json = cli("positions", "--exchange", server.url, "--json")
+    assert as_json.exit_code == 4
+    assert json.loads(as_json.stdout)["positions"][0]["status"] == "UNPROTECTED"
+
+
+def test_orders_show_algo_orders_grouped_and_wrong_side(server: RunningServer) -> None:
+    _short(server, protect=False, wrong_side_stop=True)
+    result = cli("orders", "--exchange", server.url, "--json")
+    assert result.exit_code == 4
+    doc = json.loads(result.stdout)
+    (group,) = doc["groups"]
+    assert group["symbol"] == "BNBUSDT" and group["status"] == "UNPROTECTED"
+    assert {"no_stop_loss", "wrong_side"} <= set(group["flags"])
+    (order,) = group["orders"]
+    assert order["conditional"] is True and order["flags"] == ["wrong_side"]
+    table = cli("orders", "--exchange", server.url)
+    assert "wrong_side" in table.stdout and "UNPROTECTED" in table.stdout
+
+
+def test_protected_orders_exit_0(server: RunningServer) -> None:
+    _short(server, protect=True)
+    result = cli("orders", "--exchange", server.url, "--json")
+    assert result.exit_code == 0
+    (group,) = json.loads(result.stdout)["groups"]
+    assert sorted(o["role"] for o in group["orders"]) == ["stop_loss", "take_profit"]
+
+
+def test_installed_command_as_subprocess(server: RunningServer) -> None:
+    """The console script itself: stdout is exactly one JSON document and the exit code is 4."""
+    _short(server, protect=False)
+    command = Path(sys.executable).with_name("quantum-trader")
+    done = subprocess.run([str(command), "positions", "--exchange", server.url, "--json"], capture_output=True,
+                          text=True, env={**os.environ, **ENV}, timeout=120, check=False)
+    assert done.returncode == 4, done.stderr
+    assert json.loads(done.stdout)["unprotected"] == 1
+    assert API_SECRET not in done.stdout + done.stderr
+
+
+def test_connection_errors_exit_1_with_one_line() -> None:
+    url = closed_port_url()
+    for args in (("positions", "--exchange", url), ("orders", "--api", url), ("kill-switch", "--api", url)):
+        result = cli(*args)
+        assert result.exit_code == 1, args
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+        assert result.stdout == ""
+
+
+def test_api_and_exchange_together_is_a_usage_error() -> None:
+    assert cli("positions", "--api", "http://127.0.0.1:1", "--exchange", "http://127.0.0.1:1").exit_code == 2
+
+
+def test_positions_and_orders_via_api() -> None:
+    fake = FakeService()
+    with serve_api(fake) as url:
+        ok = cli("positions", "--api", url, "--json")
+        fake.unprotected = 1
+        naked = cli("positions", "--api", url)
+        orders = cli("orders", "--api", url, "--json")
+        default_port = cli("positions", QT_API_PORT=url.rsplit(":", 1)[1])
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["positions"][0]["symbol"] == "BNBUSDT"
+    assert naked.exit_code == 4 and "UNPROTECTED" in naked.stdout
+    assert orders.exit_code == 4 and json.loads(orders.stdout)["groups"][0]["symbol"] == "BNBUSDT"
+    assert default_port.exit_code == 4  # found through QT_API_HOST/QT_API_PORT
+
+
+def test_force_entry_and_kill_switch_via_api() -> None:
+    fake = FakeService()
+    with serve_api(fake) as url:
+        accepted = cli("force-entry", "bnbusdt", "--side", "short", "--api", url)
+        fake.accept = False
+        refused = cli("force-entry", "ETHUSDT", "--side", "long", "--api", url)
+        bad_side = cli("force-entry", "ETHUSDT", "--side", "up", "--api", url)
+        killed = cli("kill-switch", "--api", url)
+    assert accepted.exit_code == 0 and "accepted" in accepted.stdout
+    assert refused.exit_code == 1 and "max positions reached" in refused.stderr
+    assert bad_side.exit_code == 2
+    assert killed.exit_code == 0 and "closed 1 position(s)" in killed.stdout
+    assert fake.calls.count(("force_entry", ("BNBUSDT", "short"))) == 1
+    assert ("kill_switch", ()) in fake.calls
+
+
+def test_token_from_environment() -> None:
+    fake = FakeService()
+    with serve_api(fake, api_token=TOKEN) as url:
+        without = cli("kill-switch", "--api", url)
+        wrong = cli("kill-switch", "--api", url, QT_API_TOKEN="nope")
+        with_token = cli("kill-switch", "--api", url, QT_API_TOKEN=TOKEN)
+    assert without.exit_code == 1 and "401" in without.stderr and "QT_API_TOKEN" in without.stderr
+    assert wrong.exit_code == 1 and "nope" not in wrong.stderr
+    assert with_token.exit_code == 0
+    assert fake.calls == [("kill_switch", ())]

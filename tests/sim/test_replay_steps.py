@@ -1,0 +1,238 @@
+"""`BarReplayer.steps`: the replay suspends where the caller asks and where triggers fire, and stays exact.
+
+The reference for exactness is always a plain bar-by-bar run through `apply_bar` in which the caller's
+actions happen after the whole bar, the moment a bar-driven backtest would act. The liquidity model is
+pinned to its calm shape, as in test_replay_equivalence.py (the volatility estimate is updated only on
+bars that are replayed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from quantum_trader.marketdata.bars import BarChunk, synthetic_bars
+from quantum_trader.sim.engine import ExchangeSimulator
+from quantum_trader.sim.events import Event
+from quantum_trader.sim.liquidity import LiquidityModel
+from quantum_trader.sim.replay import BarReplayer, ReplayStep
+from quantum_trader.sim.state import SimConfig
+from quantum_trader.sim.universe import load_universe
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT")
+#: An action at (chunk number, bar index): what a backtest engine does while the replay is suspended.
+Action = Callable[[ExchangeSimulator, int, int], None]
+
+
+def _simulator() -> ExchangeSimulator:
+    universe = load_universe()
+    sim = ExchangeSimulator({s: universe.instrument(s) for s in SYMBOLS},
+                            SimConfig(balance=Decimal(100_000), default_leverage=10),
+                            liquidity=LiquidityModel(max_widening=1.0))
+    for symbol in SYMBOLS:
+        sim.set_margin_type(symbol, "ISOLATED")
+    sim.set_prices({s: universe.instrument(s).typical_price for s in SYMBOLS})
+    return sim
+
+
+def _chunks(n_bars: int = 3_000, chunk_bars: int = 700) -> list[BarChunk]:
+    universe = load_universe()
+    prices = [float(universe.instrument(s).typical_price) for s in SYMBOLS]
+    return list(synthetic_bars(SYMBOLS, prices, n_bars, seed=11, chunk_bars=chunk_bars, vol=0.002,
+                               jump_prob=0.002, start_ms=1_767_225_660_000))
+
+
+def _grid(sim: ExchangeSimulator, symbol: str, value: float) -> Decimal:
+    """A chunk price on the symbol's tick grid, as the replayer snaps it."""
+    tick = float(sim.instrument(symbol).tick_size)
+    return sim.instrument(symbol).round_price(Decimal(repr(float(np.round(value / tick) * tick))))
+
+
+def _protect(sim: ExchangeSimulator, symbol: str, long: bool) -> None:
+    inst = sim.instrument(symbol)
+    price = sim.last_price(symbol)
+    qty = inst.round_qty(Decimal(3000) / price) + inst.step_size
+    side, exit_side, sign = ("BUY", "SELL", 1) if long else ("SELL", "BUY", -1)
+    sim.new_order({"symbol": symbol, "side": side, "type": "MARKET", "quantity": str(qty)})
+    entry = sim.position(symbol).entry_price
+    for kind, pct in (("STOP_MARKET", Decimal("-0.01")), ("TAKE_PROFIT_MARKET", Decimal("0.015"))):
+        trigger = inst.round_price(entry * (1 + sign * pct))
+        sim.new_algo_order({"algoType": "CONDITIONAL", "symbol": symbol, "side": exit_side, "type": kind,
+                            "triggerPrice": str(trigger), "closePosition": "true", "workingType": "MARK_PRICE"})
+
+
+def _protected_sim() -> ExchangeSimulator:
+    sim = _simulator()
+    for i, symbol in enumerate(SYMBOLS):
+        _protect(sim, symbol, long=i % 2 == 0)
+    return sim
+
+
+def _bar_by_bar(sim: ExchangeSimulator, chunks: list[BarChunk], act: Action) -> ExchangeSimulator:
+    for k, chunk in enumerate(chunks):
+        for t in range(len(chunk)):
+            sim.set_time(int(chunk.open_time[t]))
+            for s, symbol in enumerate(SYMBOLS):
+                ohlc = [_grid(sim, symbol, float(x)) for x in
+                        (chunk.open[t, s], chunk.high[t, s], chunk.low[t, s], chunk.close[t, s])]
+                sim.apply_bar(symbol, *ohlc)
+            act(sim, k, t)
+    return sim
+
+
+def _stepped(sim: ExchangeSimulator, chunks: list[BarChunk], stops: list[npt.NDArray[np.bool_] | None],
+             act: Action) -> list[list[ReplayStep]]:
+    replayer = BarReplayer(sim, SYMBOLS)
+    seen: list[list[ReplayStep]] = []
+    for k, chunk in enumerate(chunks):
+        seen.append([])
+        for step in replayer.steps(chunk, stops[k]):
+            seen[-1].append(step)
+            if step.stopped:
+                act(sim, k, step.t)
+    return seen
+
+
+def _no_action(_sim: ExchangeSimulator, _k: int, _t: int) -> None:
+    return None
+
+
+def _random_stops(chunks: list[BarChunk], density: float, seed: int) -> list[npt.NDArray[np.bool_] | None]:
+    rng = np.random.default_rng(seed)
+    return [rng.random((len(c), len(SYMBOLS))) < density for c in chunks]
+
+
+def test_steps_stop_exactly_at_the_requested_bars_with_their_symbols() -> None:
+    chunks = _chunks(1_400)
+    stops = _random_stops(chunks, 0.01, seed=3)
+    for chunk, mask in zip(chunks, stops, strict=True):  # the edges too: first and last bar, funding bars
+        assert mask is not None
+        mask[0, 0] = mask[-1, 2] = True
+        mask[chunk.open_time % (8 * 3_600_000) == 0, 1] = True
+    assert any(bool((c.open_time % (8 * 3_600_000) == 0).any()) for c in chunks)
+    sim = _protected_sim()
+    replayer = BarReplayer(sim, SYMBOLS)
+    for chunk, mask in zip(chunks, stops, strict=True):
+        assert mask is not None
+        steps = []
+        for step in replayer.steps(chunk, mask):
+            steps.append(step)
+            assert step.open_time_ms == int(chunk.open_time[step.t])
+            for symbol in step.symbols:  # every replayed symbol stands at this bar's close
+                assert sim.last_price(symbol) == _grid(sim, symbol, float(chunk.close[step.t, SYMBOLS.index(symbol)]))
+            assert set(step.stopped) <= set(step.symbols)
+            assert list(step.symbols) == sorted(step.symbols, key=SYMBOLS.index)
+        expected = [(int(t), tuple(SYMBOLS[s] for s in np.flatnonzero(mask[t]))) for t in np.flatnonzero(mask.any(1))]
+        assert [(s.t, s.stopped) for s in steps if s.stopped] == expected
+        assert [s.t for s in steps] == sorted({s.t for s in steps})  # one step per bar, in order
+    trigger_only = [e for e in sim.events if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "TRADE"]
+    assert len(trigger_only) > 3  # stops and targets fired too
+
+
+def test_stops_without_actions_change_nothing() -> None:
+    chunks = _chunks()
+    plain = _protected_sim()
+    BarReplayer(plain, SYMBOLS).run(chunks)
+    stepped = _protected_sim()
+    _stepped(stepped, chunks, _random_stops(chunks, 0.02, seed=5), _no_action)
+    assert stepped.event_log() == plain.event_log()
+
+
+def test_steps_without_stops_match_run_including_the_on_bar_hook() -> None:
+    def hook(sim: ExchangeSimulator, symbol: str, open_time: int, _events: list[Event]) -> None:
+        if sim.position(symbol).amount == 0:
+            _protect(sim, symbol, long=(open_time // 60_000) % 3 != 0)
+
+    chunks = _chunks()
+    by_run = _protected_sim()
+    BarReplayer(by_run, SYMBOLS, hook).run(chunks)
+    by_steps = _protected_sim()
+    replayer = BarReplayer(by_steps, SYMBOLS, hook)
+    steps = [step for chunk in chunks for step in replayer.steps(chunk)]
+    assert by_steps.event_log() == by_run.event_log()
+    assert all(step.stopped == () and step.symbols for step in steps)
+    assert sum(len(step.symbols) for step in steps) == replayer.stats.replayed_bars
+    assert replayer.stats.bars == sum(len(c) for c in chunks)
+
+
+def _first_bar_at_or_below(sim: ExchangeSimulator, chunk: BarChunk, symbol: str, after: int, price: Decimal) -> int:
+    s = SYMBOLS.index(symbol)
+    return next(t for t in range(after + 1, len(chunk)) if _grid(sim, symbol, float(chunk.low[t, s])) <= price)
+
+
+@pytest.mark.parametrize("fires", ["next bar", "later bar"])
+def test_stop_placed_while_suspended_fires_at_the_first_bar_that_crosses_it(fires: str) -> None:
+    chunk = _chunks(700)[0]
+    symbol, s = "ETHUSDT", 1
+    sim0 = _simulator()
+    low = [_grid(sim0, symbol, float(x)) for x in chunk.low[:, s]]
+    close = [_grid(sim0, symbol, float(x)) for x in chunk.close[:, s]]
+    tick = sim0.instrument(symbol).tick_size
+    if fires == "next bar":  # a stop between this close and the next bar's low
+        t0 = next(t for t in range(10, 600) if low[t + 1] < close[t] - 4 * tick)
+        trigger = sim0.instrument(symbol).round_price((low[t0 + 1] + close[t0]) / 2)
+    else:  # a stop below the next 20 bars' lows
+        t0 = 100
+        trigger = min(low[t0 + 1:t0 + 21]) - tick
+    expected = _first_bar_at_or_below(sim0, chunk, symbol, t0, trigger)
+    assert (expected == t0 + 1) == (fires == "next bar")
+
+    def act(sim: ExchangeSimulator, _k: int, t: int) -> None:
+        if t == t0:
+            sim.new_order({"symbol": symbol, "side": "BUY", "type": "MARKET", "quantity": "1"})
+            sim.new_algo_order({"algoType": "CONDITIONAL", "symbol": symbol, "side": "SELL", "type": "STOP_MARKET",
+                                "triggerPrice": str(trigger), "closePosition": "true", "workingType": "MARK_PRICE"})
+
+    stops = np.zeros((len(chunk), len(SYMBOLS)), np.bool_)
+    stops[t0, s] = True
+    fast = _simulator()
+    replayer = BarReplayer(fast, SYMBOLS)
+    flat_at = None
+    for step in replayer.steps(chunk, stops):
+        if step.stopped:
+            act(fast, 0, step.t)
+        elif flat_at is None and step.t > t0 and fast.position(symbol).amount == 0:
+            flat_at = step.t
+            assert step.symbols == (symbol,)
+    assert flat_at == expected
+    slow = _bar_by_bar(_simulator(), [chunk], act)
+    assert fast.event_log() == slow.event_log()
+    assert fast.wallet_balance == slow.wallet_balance
+
+
+def test_steps_across_chunks_with_entries_at_the_requested_bars_match_bar_by_bar() -> None:
+    chunks = _chunks(3_000, 700)
+    offsets = np.cumsum([0] + [len(c) for c in chunks])
+    stops: list[npt.NDArray[np.bool_] | None] = []
+    for k, chunk in enumerate(chunks):
+        bars = offsets[k] + np.arange(len(chunk))
+        stops.append(np.stack([(bars + 7 * s) % 97 == 0 for s in range(len(SYMBOLS))], axis=1))
+
+    def enter(sim: ExchangeSimulator, k: int, t: int) -> None:
+        mask = stops[k]
+        assert mask is not None
+        for s in np.flatnonzero(mask[t]):
+            if sim.position(SYMBOLS[s]).amount == 0:
+                _protect(sim, SYMBOLS[s], long=(offsets[k] + t) % 2 == 0)
+
+    fast = _simulator()
+    seen = _stepped(fast, chunks, stops, enter)
+    slow = _bar_by_bar(_simulator(), chunks, enter)
+    assert len(seen) == len(chunks) and all(steps for steps in seen)
+    for k, steps in enumerate(seen):
+        assert all(step.open_time_ms == int(chunks[k].open_time[step.t]) for step in steps)
+    entries = [e for e in slow.events if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "TRADE"]
+    assert len(entries) > 20
+    assert fast.event_log() == slow.event_log()
+    assert fast.wallet_balance == slow.wallet_balance
+
+
+def test_stops_must_have_the_chunk_shape() -> None:
+    chunk = _chunks(100)[0]
+    replayer = BarReplayer(_simulator(), SYMBOLS)
+    with pytest.raises(ValueError, match="stops must have the chunk's shape"):
+        next(replayer.steps(chunk, np.zeros((100, 2), np.bool_)))

@@ -1,0 +1,205 @@
+"""trading.audit: slippage against the planned stop, realised loss in four units, and the breach verdict."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from quantum_trader.domain.events import Direction, ExitReason, TradeClosed
+from quantum_trader.domain.position import LossReport
+from quantum_trader.trading.audit import AuditRow, audit_row, audit_rows, audit_summary, net_pnl
+
+D = Decimal
+LONG, SHORT = Direction.LONG, Direction.SHORT
+
+
+def closed(direction: Direction = LONG, *, exit_price: str, pnl: str, reason: ExitReason = ExitReason.STOP_LOSS,
+           entry: str = "100", stop: str | None = "98", planned_loss: str | None = "2", qty: str = "1",
+           fees: str = "0", funding: str = "0", leverage: int = 10, equity: str = "1000",
+           trade_id: str = "t1") -> TradeClosed:
+    """One closed trade in one line; defaults are the brief's example (entry 100, stop 98, 10x, 1000 USDT)."""
+    return TradeClosed(
+        trade_id=trade_id, symbol="BNBUSDT", direction=direction, quantity=D(qty), entry_price=D(entry),
+        exit_price=D(exit_price), exit_reason=reason, realized_pnl=D(pnl), fees=D(fees), funding=D(funding),
+        planned_stop=None if stop is None else D(stop), planned_loss=None if planned_loss is None else D(planned_loss),
+        leverage=leverage, equity_at_entry=D(equity), opened_ms=1_000, time_ms=2_000,
+    )
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    trade: TradeClosed
+    slippage_bps: Decimal | None
+    realised: LossReport
+    breach: bool
+
+
+ROWS = [
+    Row("long stop filled exactly at the stop",
+        closed(LONG, exit_price="98", pnl="-2"), D(0), LossReport(D(-2), D(-2), D(-20), D("-0.2")), False),
+    Row("short stop filled exactly at the stop",
+        closed(SHORT, exit_price="102", pnl="-2", stop="102"), D(0), LossReport(D(-2), D(-2), D(-20), D("-0.2")),
+        False),
+    Row("long gapped 3% through the stop at 10x",
+        closed(LONG, exit_price="95", pnl="-5"), D(3) / D(98) * 10_000, LossReport(D(-5), D(-5), D(-50), D("-0.5")),
+        True),
+    Row("short gapped 3% through the stop at 10x",
+        closed(SHORT, exit_price="105", pnl="-5", stop="102"), D(3) / D(102) * 10_000,
+        LossReport(D(-5), D(-5), D(-50), D("-0.5")), True),
+    Row("long stop filled better than the stop: negative slippage",
+        closed(LONG, exit_price="98.5", pnl="-1.5"), D("-0.5") / D(98) * 10_000,
+        LossReport(D("-1.5"), D("-1.5"), D(-15), D("-0.15")), False),
+    Row("take-profit: no slippage against the stop, a gain",
+        closed(LONG, exit_price="104", pnl="4", reason=ExitReason.TAKE_PROFIT), None,
+        LossReport(D(4), D(4), D(40), D("0.4")), False),
+    Row("liquidation counts as a stop exit and breaches",
+        closed(LONG, exit_price="90.5", pnl="-9.5", reason=ExitReason.LIQUIDATION), D("7.5") / D(98) * 10_000,
+        LossReport(D("-9.5"), D("-9.5"), D(-95), D("-0.95")), True),
+    Row("emergency market exit measured against the stop",
+        closed(SHORT, exit_price="102.204", pnl="-2.204", stop="102", reason=ExitReason.EMERGENCY),
+        D("0.204") / D(102) * 10_000, LossReport(D("-2.204"), D("-2.204"), D("-22.04"), D("-0.2204")), False),
+    Row("manual exit beyond the stop: no slippage figure, but the loss still breaches",
+        closed(LONG, exit_price="97", pnl="-3", reason=ExitReason.MANUAL), None,
+        LossReport(D(-3), D(-3), D(-30), D("-0.3")), True),
+    Row("no planned stop or loss: no slippage, never a breach",
+        closed(LONG, exit_price="90", pnl="-10", stop=None, planned_loss=None), None,
+        LossReport(D(-10), D(-10), D(-100), D(-1)), False),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+def test_audit_row_table(row: Row) -> None:
+    audited = audit_row(row.trade)
+    assert audited.slippage_bps == row.slippage_bps
+    assert audited.realised == row.realised
+    assert audited.breach is row.breach
+    assert audited.notional == abs(row.trade.quantity) * row.trade.entry_price
+    assert (audited.trade_id, audited.exit_reason, audited.planned_stop) == (
+        row.trade.trade_id, row.trade.exit_reason, row.trade.planned_stop)
+
+
+def test_gap_example_of_the_brief_in_full() -> None:
+    row = audit_row(closed(LONG, exit_price="95", pnl="-5"), gap=True)
+    assert row.realised == LossReport(D(-5), D(-5), D(-50), D("-0.5"))
+    assert row.loss_limit == D("2.5")  # planned 2 + 0.5 % of 100 notional
+    assert row.breach is True
+    assert "exceeds planned loss 2" in row.breach_reason
+    assert row.gap_explained is True
+    assert row.to_dict()["slippage_bps"] == "306.12"
+
+
+def test_gap_flag_is_only_reported_on_a_breach() -> None:
+    assert audit_row(closed(LONG, exit_price="95", pnl="-5")).gap_explained is False
+    assert audit_row(closed(LONG, exit_price="98", pnl="-2"), gap=True).gap_explained is None
+
+
+@pytest.mark.parametrize(("fees", "breach"), [("0.1", False), ("0.10000001", True)])
+def test_tolerance_boundary_equal_is_not_a_breach(fees: str, breach: bool) -> None:
+    # planned 2 + 0.5 % of 100 = 2.5; a price loss of 2.4 plus fees of 0.1 lands exactly on it.
+    row = audit_row(closed(LONG, exit_price="97.6", pnl="-2.4", fees=fees))
+    assert row.loss_limit == D("2.5")
+    assert row.breach is breach
+
+
+def test_tolerance_is_a_share_of_notional() -> None:
+    trade = closed(LONG, exit_price="97", pnl="-3")  # loss 3 vs planned 2
+    assert audit_row(trade).breach is True  # limit 2.5
+    assert audit_row(trade, tolerance_pct_notional=D(1)).breach is False  # limit 3: exactly on it
+    assert audit_row(trade, tolerance_pct_notional=D(0)).breach is True
+
+
+def test_realised_is_net_of_fees_and_signed_funding() -> None:
+    trade = closed(LONG, exit_price="98", pnl="-2", fees="0.3", funding="-0.2")  # paid fees, paid funding
+    assert net_pnl(trade) == D("-2.5")
+    row = audit_row(trade)
+    assert row.realised.usdt == D("-2.5")
+    assert row.realised_loss == D("2.5")
+    assert row.breach is False  # exactly the limit
+    received = audit_row(replace(trade, funding=D("0.5")))
+    assert received.realised.usdt == D("-1.8")
+
+
+def test_no_planned_loss_says_so() -> None:
+    row = audit_row(closed(LONG, exit_price="90", pnl="-10", stop=None, planned_loss=None))
+    assert row.breach is False
+    assert row.breach_reason == "no planned stop"
+    assert row.loss_limit is None
+    assert row.gap_explained is None
+
+
+def test_margin_uses_leverage_and_quantity_sign_is_ignored_for_notional() -> None:
+    row = audit_row(closed(SHORT, exit_price="102", pnl="-4", stop="102", qty="-2", leverage=5, planned_loss="4"))
+    assert row.notional == D(200)
+    assert row.realised == LossReport(D(-4), D(-2), D(-10), D("-0.4"))  # margin 40
+
+
+def test_to_json_has_decimals_as_strings() -> None:
+    doc = json.loads(audit_row(closed(SHORT, exit_price="105", pnl="-5", stop="102"), gap=True).to_json())
+    assert doc["direction"] == "short"
+    assert doc["exit_reason"] == "stop_loss"
+    assert doc["planned_stop"] == "102"
+    assert doc["planned_loss"] == "2"
+    assert doc["slippage_bps"] == "294.12"
+    assert doc["realised"] == {"usdt": "-5", "pct_notional": "-5", "pct_margin": "-50", "pct_equity": "-0.5"}
+    assert doc["breach"] is True
+    assert doc["gap_explained"] is True
+    none_doc = audit_row(closed(LONG, exit_price="104", pnl="4", reason=ExitReason.TAKE_PROFIT)).to_dict()
+    assert none_doc["slippage_bps"] is None
+
+
+def test_summary_counts_worsts_and_means() -> None:
+    rows = audit_rows([
+        closed(LONG, exit_price="98", pnl="-2", trade_id="a"),                                     # 0 bps
+        closed(LONG, exit_price="95", pnl="-5", trade_id="b"),                                     # 306.12 bps
+        closed(LONG, exit_price="104", pnl="4", reason=ExitReason.TAKE_PROFIT, trade_id="c"),
+        closed(SHORT, exit_price="102", pnl="-2", stop="102", reason=ExitReason.EMERGENCY, trade_id="d"),  # 0
+    ], gaps=frozenset({"b"}))
+    assert [r.gap_explained for r in rows] == [None, True, None, None]
+    summary = audit_summary(rows)
+    assert summary["trades"] == 4
+    assert summary["by_exit_reason"] == {"stop_loss": 2, "take_profit": 1, "emergency": 1, "liquidation": 0,
+                                         "manual": 0, "kill_switch": 0}
+    assert summary["breaches"] == 1
+    assert summary["breach_trade_ids"] == ["b"]
+    assert summary["stop_exits_with_slippage"] == 3
+    assert summary["worst_slippage_bps"] == "306.12"
+    assert summary["mean_slippage_bps"] == "102.04"  # 306.1224.../3
+    assert summary["worst_realised_pct_equity"] == "-0.5"
+    json.dumps(summary)
+
+
+def test_summary_of_nothing() -> None:
+    summary = audit_summary([])
+    assert summary["trades"] == 0
+    assert summary["breaches"] == 0
+    assert summary["worst_slippage_bps"] is None
+    assert summary["mean_slippage_bps"] is None
+    assert summary["worst_realised_pct_equity"] is None
+
+
+prices = st.decimals(min_value=D("0.01"), max_value=D(100_000), places=2)
+
+
+@given(entry=prices, stop=prices, exit_=prices, short=st.booleans())
+def test_slippage_is_positive_exactly_when_the_fill_is_worse_than_the_stop(
+        entry: Decimal, stop: Decimal, exit_: Decimal, short: bool) -> None:
+    direction = SHORT if short else LONG
+    pnl = (exit_ - entry) * direction.sign
+    row: AuditRow = audit_row(closed(direction, entry=str(entry), stop=str(stop), exit_price=str(exit_),
+                                     pnl=str(pnl)))
+    assert row.slippage_bps is not None
+    worse = exit_ > stop if short else exit_ < stop
+    assert (row.slippage_bps > 0) is worse
+    assert (row.slippage_bps == 0) is (exit_ == stop)
+
+
+@given(loss=st.decimals(min_value=D(0), max_value=D(50), places=4))
+def test_breach_exactly_when_loss_exceeds_the_limit(loss: Decimal) -> None:
+    row = audit_row(closed(LONG, exit_price="98", pnl=str(-loss)))
+    assert row.breach is (loss > D("2.5"))

@@ -1,0 +1,138 @@
+"""The protection view: which open orders really protect a position, and what is flagged."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from quantum_trader.domain.enums import MarginType, OrderType, Side, WorkingType
+from quantum_trader.domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnapshot, SnapshotStatus
+from quantum_trader.trading.protection_view import Flag, Role, Status, build_view, classify
+
+ACCOUNT = AccountSnapshot(wallet=D("1000"), equity=D("1000"), available=D("800"))
+_ids = iter(range(1, 10_000))
+
+
+def position(amount: str, entry: str = "100", mark: str = "100", leverage: int = 10,
+             symbol: str = "BNBUSDT") -> PositionSnapshot:
+    amt, e, m = D(amount), D(entry), D(mark)
+    return PositionSnapshot(symbol=symbol, amount=amt, entry=e, mark=m, unrealized=amt * (m - e), leverage=leverage,
+                            margin_type=MarginType.ISOLATED, liquidation_price=D("50"))
+
+
+def order(side: str, type_: str, trigger: str | None = None, *, reduce: bool = False, close: bool = True,
+          symbol: str = "BNBUSDT", status: SnapshotStatus = SnapshotStatus.OPEN) -> OrderSnapshot:
+    kind = OrderType(type_)
+    n = next(_ids)
+    return OrderSnapshot(client_id=f"c{n}", venue_id=str(n), symbol=symbol, side=Side(side), type=kind,
+                         status=status, conditional=kind.is_conditional, quantity=D("0") if close else D("1"),
+                         filled=D("0"), avg_price=D("0"), trigger_price=D(trigger) if trigger else None,
+                         price=None, reduce_only=reduce, close_position=close, working_type=WorkingType.MARK_PRICE,
+                         update_time=0)
+
+
+LONG, SHORT = "1", "-1"
+SL_LONG, TP_LONG = ("SELL", "STOP_MARKET", "98"), ("SELL", "TAKE_PROFIT_MARKET", "104")
+SL_SHORT, TP_SHORT = ("BUY", "STOP_MARKET", "102"), ("BUY", "TAKE_PROFIT_MARKET", "96")
+
+# (name, position amount, orders as (side, type, trigger), expected status, expected position flags)
+CASES: list[tuple[str, str, list[tuple[str, str, str]], Status, set[Flag]]] = [
+    ("long SL+TP", LONG, [SL_LONG, TP_LONG], Status.PROTECTED, set()),
+    ("short SL+TP", SHORT, [SL_SHORT, TP_SHORT], Status.PROTECTED, set()),
+    ("long SL only", LONG, [SL_LONG], Status.NO_TAKE_PROFIT, {Flag.NO_TAKE_PROFIT}),
+    ("short SL only", SHORT, [SL_SHORT], Status.NO_TAKE_PROFIT, {Flag.NO_TAKE_PROFIT}),
+    ("long nothing", LONG, [], Status.UNPROTECTED, {Flag.NO_STOP_LOSS, Flag.NO_TAKE_PROFIT}),
+    ("short TP only", SHORT, [TP_SHORT], Status.UNPROTECTED, {Flag.NO_STOP_LOSS}),
+    ("long stop on entry side", LONG, [("BUY", "STOP_MARKET", "102"), TP_LONG], Status.UNPROTECTED,
+     {Flag.NO_STOP_LOSS, Flag.WRONG_SIDE}),
+    ("short stop on entry side", SHORT, [("SELL", "STOP_MARKET", "98"), TP_SHORT], Status.UNPROTECTED,
+     {Flag.NO_STOP_LOSS, Flag.WRONG_SIDE}),
+    ("long duplicate stop", LONG, [SL_LONG, ("SELL", "STOP_MARKET", "97"), TP_LONG], Status.PROTECTED,
+     {Flag.DUPLICATE_STOP_LOSS}),
+    ("short duplicate stop", SHORT, [SL_SHORT, ("BUY", "STOP", "103"), TP_SHORT], Status.PROTECTED,
+     {Flag.DUPLICATE_STOP_LOSS}),
+    ("long duplicate TP", LONG, [SL_LONG, TP_LONG, ("SELL", "TAKE_PROFIT", "105")], Status.PROTECTED,
+     {Flag.DUPLICATE_TAKE_PROFIT}),
+    ("long trailing stop counts", LONG, [("SELL", "TRAILING_STOP_MARKET", "99"), TP_LONG], Status.PROTECTED, set()),
+    ("long stop above mark protects nothing", LONG, [("SELL", "STOP_MARKET", "101"), TP_LONG], Status.UNPROTECTED,
+     {Flag.NO_STOP_LOSS}),
+    ("short stop below mark protects nothing", SHORT, [("BUY", "STOP_MARKET", "99"), TP_SHORT],
+     Status.UNPROTECTED, {Flag.NO_STOP_LOSS}),
+    ("short TP on entry side", SHORT, [SL_SHORT, ("SELL", "TAKE_PROFIT_MARKET", "104")], Status.NO_TAKE_PROFIT,
+     {Flag.NO_TAKE_PROFIT, Flag.WRONG_SIDE}),
+]
+
+
+@pytest.mark.parametrize(("name", "amount", "orders", "status", "flags"), CASES, ids=[c[0] for c in CASES])
+def test_position_status(name: str, amount: str, orders: list[tuple[str, str, str]], status: Status,
+                         flags: set[Flag]) -> None:
+    view = build_view([position(amount)], [order(*o) for o in orders], ACCOUNT)
+    (pos,) = view.positions
+    assert pos.status is status, name
+    assert set(pos.flags) == flags, name
+    assert view.unprotected == (1 if status is Status.UNPROTECTED else 0)
+
+
+def test_stop_loss_and_take_profit_are_reported_with_type_and_price() -> None:
+    pos = build_view([position(LONG)], [order(*SL_LONG), order(*TP_LONG)], ACCOUNT).positions_json()["positions"][0]
+    assert pos["stop_loss"]["type"] == "STOP_MARKET" and pos["stop_loss"]["trigger_price"] == "98"
+    assert pos["take_profit"]["type"] == "TAKE_PROFIT_MARKET" and pos["take_profit"]["trigger_price"] == "104"
+    missing = build_view([position(LONG)], [], ACCOUNT).positions_json()["positions"][0]
+    assert missing["stop_loss"] is None and missing["take_profit"] is None
+    assert missing["status"] == "UNPROTECTED"
+
+
+def test_stop_without_reduce_only_or_close_position_does_not_count() -> None:
+    stop = order("SELL", "STOP_MARKET", "98", reduce=False, close=False)
+    assert classify(stop, position(LONG)).flags == (Flag.NOT_REDUCE_ONLY,)
+    reduce_only = order("SELL", "STOP_MARKET", "98", reduce=True, close=False)
+    assert classify(reduce_only, position(LONG)).role is Role.STOP_LOSS
+
+
+def test_triggered_or_cancelled_stops_are_not_working_protection() -> None:
+    stop = order(*SL_LONG, status=SnapshotStatus.TRIGGERED)
+    assert build_view([position(LONG)], [stop], ACCOUNT).positions[0].status is Status.UNPROTECTED
+
+
+def test_roe_at_10x_two_percent_move_is_twenty_percent_of_margin() -> None:
+    long = build_view([position("2", entry="100", mark="98", leverage=10)], [], ACCOUNT).positions_json()
+    pos = long["positions"][0]
+    assert pos["unrealized_pnl"] == "-4"
+    assert pos["pnl_pct_notional"] == "-2"
+    assert pos["roe_pct"] == "-20"
+    assert pos["pnl_pct_equity"] == "-0.4"
+    assert pos["margin"] == "20" and pos["notional"] == "196"
+    short = build_view([position("-2", entry="100", mark="98", leverage=10)], [], ACCOUNT).positions[0]
+    assert short.pnl.pct_margin == D("20") and short.side == "short"
+
+
+def test_orphan_protection_orders_and_grouping() -> None:
+    orders = [order(*SL_LONG), order("BUY", "STOP_MARKET", "2600", symbol="ETHUSDT"),
+              order("BUY", "LIMIT", None, close=False, symbol="BTCUSDT")]
+    view = build_view([position(LONG)], orders, ACCOUNT)
+    assert [o.order.symbol for o in view.orphans] == ["ETHUSDT"]
+    doc = view.orders_json()
+    assert [g["symbol"] for g in doc["groups"]] == ["BNBUSDT", "BTCUSDT", "ETHUSDT"]
+    btc = doc["groups"][1]
+    assert btc["position_side"] is None and btc["orders"][0]["role"] == "entry" and btc["orders"][0]["flags"] == []
+    assert doc["orphans"][0]["flags"] == ["orphan"]
+    assert doc["groups"][0]["status"] == "NO_TAKE_PROFIT"
+
+
+def test_rejected_types_report_spot_only_types_once() -> None:
+    view = build_view([], [], ACCOUNT, desired_types=["STOP_MARKET", "STOP_LOSS", "stop_loss", "LIMIT_MAKER", "OCO"])
+    assert [r["type"] for r in view.rejected_types] == ["STOP_LOSS", "LIMIT_MAKER", "OCO"]
+    assert "spot-only" in view.rejected_types[0]["reason"] and "unknown" in view.rejected_types[2]["reason"]
+
+
+def test_unknown_symbol_flagged_when_instruments_given() -> None:
+    view = build_view([], [order("BUY", "LIMIT", None, close=False, symbol="NOPEUSDT")], ACCOUNT, instruments={})
+    assert view.groups[0].orders[0].flags == (Flag.UNKNOWN_SYMBOL,)
+
+
+def test_json_documents_are_plain() -> None:
+    doc: dict[str, Any] = build_view([position(SHORT)], [order(*SL_SHORT)], ACCOUNT).to_json()
+    assert doc["count"] == 1 and doc["unprotected"] == 0 and doc["equity"] == "1000"
+    assert all(isinstance(v, str) for v in (doc["positions"][0]["entry"], doc["positions"][0]["liquidation_price"]))

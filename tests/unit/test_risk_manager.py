@@ -1,0 +1,149 @@
+"""RiskManager: refusals in a fixed order (first wins), approvals carry size, stop and trade id."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from instrument_fixtures import bnb_like, btc_like
+
+from quantum_trader.core.bus import EventBus
+from quantum_trader.core.clock import SimulatedClock
+from quantum_trader.domain.enums import ExitReason
+from quantum_trader.domain.events import Direction, KillSwitch, RiskDecision, Signal, TradeClosed
+from quantum_trader.domain.exchange_types import AccountSnapshot
+from quantum_trader.risk.manager import RiskLimits, RiskManager
+from quantum_trader.risk.sizing import SizingRules
+
+D = Decimal
+RULES = SizingRules(stop_loss_pct=D("2"), take_profit_pct=D("4"), risk_per_trade_pct=D("1"), leverage=5)
+
+
+class FakeAccount:
+    def __init__(self, equity: str = "10000", prices: dict[str, str] | None = None) -> None:
+        self.snapshot = AccountSnapshot(wallet=D(equity), equity=D(equity), available=D(equity))
+        self.prices = prices or {"BTCUSDT": "50000", "BNBUSDT": "900"}
+
+    async def account(self) -> AccountSnapshot:
+        return self.snapshot
+
+    async def price(self, symbol: str) -> Decimal:
+        return D(self.prices[symbol])
+
+
+class Harness:
+    def __init__(self, max_positions: int = 4, cooldown_s: float = 0.0, equity: str = "10000") -> None:
+        self.bus = EventBus()
+        self.clock = SimulatedClock(start_ms=1_000_000)
+        instruments = {"BTCUSDT": btc_like(), "BNBUSDT": bnb_like()}
+        self.risk = RiskManager(self.bus, self.clock, instruments, FakeAccount(equity), RULES,
+                                RiskLimits(max_positions=max_positions, min_confidence=0.65, cooldown_s=cooldown_s))
+        self.risk.attach()
+        self.decisions: list[RiskDecision] = []
+        self.bus.subscribe(RiskDecision, self.decisions.append)
+
+    def send(self, *events: object) -> RiskDecision:
+        async def main() -> None:
+            for event in events:
+                await self.bus.publish(event)
+
+        asyncio.run(main())
+        return self.decisions[-1]
+
+
+def signal(symbol: str = "BTCUSDT", confidence: float = 0.9, source: str = "sma-cross",
+           time_ms: int = 1_700_000_123_456, direction: Direction = Direction.LONG) -> Signal:
+    return Signal(symbol=symbol, direction=direction, confidence=confidence, source=source, time_ms=time_ms)
+
+
+def closed(symbol: str, reason: ExitReason, time_ms: int) -> TradeClosed:
+    return TradeClosed(trade_id=f"{symbol}_1", symbol=symbol, direction=Direction.LONG, quantity=D("1"),
+                       entry_price=D("100"), exit_price=D("98"), exit_reason=reason, realized_pnl=D("-2"),
+                       fees=D(0), funding=D(0), planned_stop=D("98"), planned_loss=D("2"), leverage=5,
+                       equity_at_entry=D("1000"), opened_ms=0, time_ms=time_ms)
+
+
+def test_approval_carries_quantity_stop_and_trade_id() -> None:
+    h = Harness()
+    decision = h.send(signal())
+    assert decision.approved
+    assert decision.trade_id == "BTCUSDT_1700000123"
+    assert decision.quantity == D("0.093")
+    assert decision.planned_stop == D("49000")
+    assert decision.planned_take_profit == D("52000")
+    assert decision.planned_loss == D("0.093") * D("1074")
+    assert decision.leverage == 5
+    assert decision.time_ms == 1_000_000  # the injected clock, not the signal's time
+    assert h.risk.open_symbols == {"BTCUSDT"}
+
+
+def test_halted_after_kill_switch_is_the_first_refusal() -> None:
+    h = Harness()
+    decision = h.send(KillSwitch(reason="daily loss limit", time_ms=1), signal("NOPEUSDT", confidence=0.1))
+    assert not decision.approved
+    assert decision.reason == "trading halted: daily loss limit"
+    assert h.risk.state == "HALTED"
+    h.risk.resume()
+    assert h.send(signal()).approved
+
+
+def test_unknown_symbol_before_confidence() -> None:
+    decision = Harness().send(signal("NOPEUSDT", confidence=0.1))
+    assert not decision.approved
+    assert "NOPEUSDT: not a tradable symbol" in decision.reason
+
+
+def test_low_confidence_is_refused() -> None:
+    decision = Harness().send(signal(confidence=0.5))
+    assert not decision.approved
+    assert "confidence 0.50 below QT_MIN_CONFIDENCE 0.65" in decision.reason
+
+
+def test_force_bypasses_confidence() -> None:
+    decision = Harness().send(signal(confidence=0.0, source="force"))
+    assert decision.approved
+
+
+def test_one_position_per_symbol() -> None:
+    h = Harness()
+    assert h.send(signal()).approved
+    decision = h.send(signal(direction=Direction.SHORT))
+    assert not decision.approved
+    assert "already open" in decision.reason
+
+
+def test_confidence_is_checked_before_one_per_symbol() -> None:
+    h = Harness()
+    h.send(signal())
+    assert "confidence" in h.send(signal(confidence=0.1)).reason
+
+
+def test_max_positions() -> None:
+    h = Harness(max_positions=1)
+    assert h.send(signal("BTCUSDT")).approved
+    decision = h.send(signal("BNBUSDT"))
+    assert not decision.approved
+    assert "1 positions open: QT_MAX_POSITIONS is 1" in decision.reason
+
+
+def test_cooldown_after_a_stop_loss() -> None:
+    h = Harness(cooldown_s=600)
+    h.send(signal("BTCUSDT", time_ms=0))
+    decision = h.send(closed("BTCUSDT", ExitReason.STOP_LOSS, time_ms=1_000_000), signal(time_ms=1_300_000))
+    assert not decision.approved
+    assert "cooling down" in decision.reason and "300 s more" in decision.reason
+    assert h.send(signal(time_ms=1_600_000)).approved
+
+
+def test_take_profit_does_not_start_a_cooldown() -> None:
+    h = Harness(cooldown_s=600)
+    h.send(signal("BTCUSDT", time_ms=0))
+    assert h.send(closed("BTCUSDT", ExitReason.TAKE_PROFIT, time_ms=1_000_000), signal(time_ms=1_000_001)).approved
+
+
+def test_sizing_refusal_is_passed_through() -> None:
+    h = Harness(equity="100")  # budget 1 USDT; the minimum BTC order risks 1.07
+    decision = h.send(signal())
+    assert not decision.approved
+    assert "would risk" in decision.reason
+    assert h.risk.open_symbols == set()
