@@ -18,6 +18,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from quantum_trader.core.logging import configure_logging
 from quantum_trader.journal.db import migrate
 from quantum_trader.journal.writer import Journal
 from quantum_trader.marketdata.bars import synthetic_bars
@@ -57,21 +58,24 @@ def run(n_symbols: int, n_bars: int, chunk_bars: int, seed: int, journal_on: boo
             migrate(url)
             journal = Journal(url, batch_size=JOURNAL_BATCH)
             journal.start_session("backtest", "{}", "bench")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = asyncio.run(run_backtest(chunks, instruments, SmaCross(10, 30), rules, balance=Decimal(1_000_000),
                                           seed=seed, journal=journal, progress=progress))
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         if journal is not None:
             journal.close()
     perf = result.report["performance"]
     print(f"{n_symbols} symbol(s) x {n_bars:,} bars: {result.symbol_bars:,} symbol-bars in {elapsed:.2f} s = "
           f"{result.symbol_bars / elapsed:,.0f} symbol-bars/s through the engine "
+          f"({result.symbol_bars / cpu:,.0f}/s per CPU second) "
           f"({'journal batched' if journal_on else 'no journal'}); trades {perf['trades']}, "
           f"net P&L {perf['net_pnl']}, stop breaches {result.report['stop_audit']['breaches']}; "
           f"RSS {', '.join(memory)}; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")
 
 
 def main() -> None:
+    configure_logging(json=False, level="WARNING")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bars-single", type=int, default=1_000_000)
     parser.add_argument("--bars-multi", type=int, default=10_000)

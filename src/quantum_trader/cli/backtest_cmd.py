@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..journal.db import migrate
 from ..journal.writer import Journal
@@ -44,6 +45,11 @@ def backtest(
     db: Annotated[str | None, Opt("--db", help="also journal the run to this URL (batched)")] = None,
 ) -> None:
     """Run a strategy over historical bars with the same engine as live trading."""
+    configure_logging(json=False, level="WARNING")  # stderr only: stdout carries the report
+    if not data.exists():
+        typer.echo(f"error: --data {data}: no such file or folder (give a Binance kline file or a folder of them)",
+                   err=True)
+        raise typer.Exit(2)
     try:
         settings = load_settings({"strategy": strategy})
         plugin = build_strategy(strategy)
@@ -62,7 +68,7 @@ def backtest(
     show = not json_output and sys.stderr.isatty()
     try:
         result = _run_with_progress(chunks, instruments, plugin, settings, wallet, journal, show)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     finally:

@@ -24,6 +24,14 @@ class Rounding(StrEnum):
 
 def to_decimal(value: object, field: str = "value") -> Decimal:
     """Parse a wire value (str, int, Decimal; floats via their shortest repr) or raise ValueError naming it."""
+    if type(value) is str:  # the common case first: a clean decimal string off the wire
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            pass
+        else:
+            if result.is_finite():
+                return result
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool):

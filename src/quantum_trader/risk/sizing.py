@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ..domain.errors import OrderRejected
 from ..domain.events import Direction
 from ..domain.instrument import Instrument
 from ..domain.money import ZERO, Rounding, fmt
@@ -59,6 +60,12 @@ def size_entry(inst: Instrument, direction: Direction, price: Decimal, equity: D
     if price <= 0 or equity <= 0:
         raise SizingRefused(f"no price or no equity (price {fmt(price)}, equity {fmt(equity)})")
     stop, take = protection_prices(inst, direction, price, rules.stop_loss_pct, rules.take_profit_pct)
+    for name, level in (("stop-loss", stop), ("take-profit", take)):
+        try:
+            inst.check_stop_price(level)
+        except OrderRejected as refused:  # the exchange would refuse the protection: never enter
+            raise SizingRefused(f"{inst.symbol}: the {name} at {fmt(level)} would be refused "
+                                f"({refused.code} {refused.msg})") from None
     ticks = abs(price - stop) / inst.tick_size
     if ticks < MIN_STOP_TICKS:
         raise SizingRefused(f"{inst.symbol}: a {fmt(rules.stop_loss_pct)}% stop is only {ticks:.0f} tick(s) of "

@@ -114,5 +114,5 @@ def _monitor_clean(reader: JournalReader) -> JsonRow:
 def _confidence(signals: list[JsonRow], minimum: float) -> JsonRow:
     traded = [s for s in signals if (s.get("decision") or {}).get("approved")]
     low = [s["symbol"] for s in traded if float(s["confidence"]) < minimum]
-    return _item("confidence", not low, {"traded_signals": len(traded), "below_minimum": low[:20],
+    return _item("confidence", bool(traded) and not low, {"traded_signals": len(traded), "below_minimum": low[:20],
                                          "QT_MIN_CONFIDENCE": minimum})

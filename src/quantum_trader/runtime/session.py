@@ -25,11 +25,14 @@ from typing import Any
 import structlog
 import uvicorn
 
+from ..core.bus import EventBus
 from ..core.clock import Clock, SimulatedClock, WallClock
 from ..core.metrics import Metrics
 from ..core.watchdog import notify, watchdog_interval_s
 from ..domain.errors import ConfigError
-from ..domain.events import Direction, ErrorEvent, OrderRejectedEvent, Signal
+from ..domain.events import Direction, ErrorEvent, OrderIntentRecorded, OrderRejectedEvent, Signal
+from ..domain.instrument import Instrument
+from ..domain.money import fmt
 from ..exchange.factory import connect
 from ..exchange.port import Exchange
 from ..journal.db import migrate
@@ -45,7 +48,7 @@ from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import PositionMonitor
 from .app_service import SessionService
 from .journal_views import readiness_from_journal
-from .market_feed import BarFeed, ExchangeMarkFeed
+from .market_feed import BarFeed, ExchangeMarkFeed, FeedStatus
 from .pump import pump_forever
 from .service import AppService
 from .settings import Settings
@@ -164,6 +167,8 @@ class Session:
         journal.start_session(s.mode, json.dumps(s.public_dict(), sort_keys=True), version("quantum-trader"))
         strategy = build_strategy(s.strategy)
         instruments = await parts.exchange.instruments()
+        _record_instruments(journal, {s: instruments[s] for s in parts.symbols if s in instruments},
+                            parts.clock.now_ms())
         engine = wire_engine(parts.clock, parts.exchange, instruments, rules_from(s), journal=journal,
                              dry_run=s.mode == "staging")
         monitor = PositionMonitor(engine.bus, parts.clock, parts.exchange, self.metrics)
@@ -183,8 +188,10 @@ class Session:
         return EXIT_OK
 
     def _count_events(self, engine: Engine) -> None:
-        engine.bus.subscribe(OrderRejectedEvent, lambda e: self.metrics.order_rejected(e.code or "none"))
-        engine.bus.subscribe(ErrorEvent, lambda e: self.metrics.error(e.component))
+        metrics = self.metrics
+        engine.bus.subscribe(OrderRejectedEvent, lambda e: metrics.order_rejected(e.code or "none"))
+        engine.bus.subscribe(ErrorEvent, lambda e: metrics.error(e.component))
+        engine.bus.subscribe(OrderIntentRecorded, lambda e: None if e.dry_run else metrics.order_sent(e.purpose))
 
     async def _serve(self, engine: Engine, parts: Parts, strategy: Strategy, monitor: PositionMonitor,
                      journal: Journal) -> None:
@@ -199,7 +206,8 @@ class Session:
             asyncio.create_task(server.serve(), name="api"),
             asyncio.create_task(pump_forever(engine.bus, parts.clock, parts.exchange), name="exchange-events"),
             asyncio.create_task(parts.feed.run(on_bar, self.stop), name="feed"),
-            asyncio.create_task(self._monitor_loop(monitor, parts.clock), name="monitor"),
+            asyncio.create_task(self._monitor_loop(monitor, parts.clock, parts.feed.status, engine.bus),
+                                name="monitor"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
         await self._wait_started(server)
@@ -234,10 +242,14 @@ class Session:
         if api in done and api.exception() is not None:
             raise api.exception()  # type: ignore[misc]
 
-    async def _monitor_loop(self, monitor: PositionMonitor, clock: Clock) -> None:
+    async def _monitor_loop(self, monitor: PositionMonitor, clock: Clock, feed: FeedStatus, bus: EventBus) -> None:
+        counted = 0
         while not self.stop.is_set():
             await clock.sleep(self.settings.monitor_interval)
             await monitor.sweep()
+            self.metrics.set_feed_lag(feed.age_s() or 0.0)
+            self.metrics.bus_event(bus.published - counted)
+            counted = bus.published
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval_s()
@@ -259,6 +271,15 @@ def _signal_publisher(engine: Engine, strategy: Strategy) -> Callable[[BarChunk]
                 reference_price=Decimal(repr(float(chunk.close[-1, s])))))
 
     return on_bar
+
+
+def _record_instruments(journal: Journal, instruments: dict[str, Instrument], time_ms: int) -> None:
+    """The instruments this session trades, with the filters in force (a later audit may need them)."""
+    for symbol, inst in sorted(instruments.items()):
+        filters = {"tick_size": fmt(inst.tick_size), "step_size": fmt(inst.step_size),
+                   "min_qty": fmt(inst.lot_size.min_qty), "min_notional": fmt(inst.min_notional),
+                   "max_leverage": inst.max_leverage}
+        journal.record_instrument(symbol, json.dumps(filters, sort_keys=True), time_ms)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

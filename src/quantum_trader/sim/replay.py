@@ -126,6 +126,7 @@ class BarReplayer:
         self._mute_version = 0
         self._suspended: tuple[BarChunk, int, set[str]] | None = None
         self._ticks = np.array([float(sim.instrument(s).tick_size) for s in self.symbols], np.float64)
+        self._tick_floats = {s: float(sim.instrument(s).tick_size) for s in self.symbols}  # plain floats: fast round
         self.volatility = BarVolatility(sim.state.volatility, self.symbols,
                                         np.array([_known_price(sim, s) for s in self.symbols], np.float64))
         previous = sim.state.event_sink
@@ -184,11 +185,10 @@ class BarReplayer:
         if self._suspended is None:
             raise RuntimeError("settle_now is only possible while suspended at a step")
         grid, t, done = self._suspended
-        for symbol in symbols:
-            if symbol in done:
-                continue
-            close = float(grid.close[t, self.index[symbol]])
-            if not np.isnan(close):
+        todo = [s for s in symbols if s not in done]
+        closes = grid.close[t, [self.index[s] for s in todo]].tolist() if todo else []
+        for symbol, close in zip(todo, closes, strict=True):
+            if close == close:  # not NaN
                 self._place_market(symbol, close)
         self._liq_dirty.update(self.levels.cross)  # cross liquidation prices move with every mark
 
@@ -326,8 +326,9 @@ class BarReplayer:
                 continue
             replayed.append(symbol)
             inst = state.instrument(symbol)
-            # The chunk is already on the tick grid; quantize only strips float noise (914.7500000000001).
-            prices = [Decimal(repr(x)).quantize(inst.tick_size) for x in (o, h, lo, c)]
+            # The chunk is already on the tick grid: whole ticks times the tick, exact in Decimal.
+            tick, tick_f = inst.tick_size, self._tick_floats[symbol]
+            prices = [Decimal(round(x / tick_f)) * tick for x in (o, h, lo, c)]
             if t > 0 and not np.isnan(chunk.close[t - 1, s]):
                 self._place_market(symbol, float(chunk.close[t - 1, s]))
             market = state.markets.get(symbol)
@@ -342,8 +343,7 @@ class BarReplayer:
     def _place_market(self, symbol: str, price: float) -> None:
         """Set a symbol's price without settling: the prefilter proved nothing could happen there."""
         market = self.sim.state.market(symbol)
-        value = Decimal(repr(price)).quantize(market.instrument.tick_size)
-        market.last = market.mark = value
+        market.last = market.mark = Decimal(round(price / self._tick_floats[symbol])) * market.instrument.tick_size
 
     def _funding_bar(self, chunk: BarChunk, start: int) -> int:
         """Index of the first bar at or after `start` whose open is at or past the next funding time."""

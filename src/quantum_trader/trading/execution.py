@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+import structlog
+
 from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..domain.enums import MarginType, OrderType, Side, WorkingType
@@ -35,12 +37,12 @@ from ..domain.events import (
 )
 from ..domain.exchange_types import OrderIntent, OrderSnapshot, SnapshotStatus
 from ..domain.instrument import Instrument
+from ..domain.money import fmt
 from ..domain.stops import protection_prices
 from ..exchange.ids import client_id_for
 from ..exchange.port import Exchange
 
-#: Binance's "Order would immediately trigger.": the stop price is already crossed.
-WOULD_IMMEDIATELY_TRIGGER = -2021
+log = structlog.get_logger(__name__)
 PROTECTION_ATTEMPTS = 3
 
 
@@ -115,8 +117,8 @@ class Execution:
             placed = await self.send(intent, trade_id, purpose)
             if placed is not None and await self._verified(trade_id, intent):
                 return True
-            if self._last_reject_code == WOULD_IMMEDIATELY_TRIGGER:
-                return False  # the price is already past the level: retrying cannot help
+            if self._last_rejected_for_good:
+                return False  # the exchange refused these parameters (-2021 crossed, -4006, ...): retrying cannot help
         return False
 
     async def _verified(self, trade_id: str, intent: OrderIntent) -> bool:
@@ -138,6 +140,7 @@ class Execution:
         if position is None or position.amount == 0:
             return
         side = Side.SELL if position.amount > 0 else Side.BUY
+        log.warning("emergency exit", symbol=symbol, amount=str(position.amount), reason=why, purpose=purpose)
         await self.bus.publish(ProtectionAction(symbol=symbol, action="emergency_exit", reason=why,
                                                 time_ms=self.clock.now_ms(), trade_id=trade_id))
         for attempt in range(PROTECTION_ATTEMPTS):
@@ -148,10 +151,12 @@ class Execution:
 
     # --- sending ----------------------------------------------------------------------------------
     _last_reject_code: int | None = None
+    _last_rejected_for_good = False
 
     async def send(self, intent: OrderIntent, trade_id: str, purpose: str) -> OrderSnapshot | None:
         """Journal the intent, send it, publish the answer; None when refused (the refusal is published)."""
         self._last_reject_code = None
+        self._last_rejected_for_good = False
         failures = self._journal_failures()
         await self.bus.publish(OrderIntentRecorded(intent=intent, trade_id=trade_id, purpose=purpose,
                                                    time_ms=self.clock.now_ms(), dry_run=self.config.dry_run))
@@ -167,16 +172,24 @@ class Execution:
             snapshot = await self.exchange.place(intent)
         except ExchangeError as exc:
             self._last_reject_code = exc.code
+            self._last_rejected_for_good = not exc.retryable
             await self.bus.publish(OrderRejectedEvent(intent=intent, trade_id=trade_id, purpose=purpose,
                                                       code=exc.code, message=exc.msg, time_ms=self.clock.now_ms()))
             return None
         await self.bus.publish(OrderChanged(snapshot=snapshot, reason="PLACED", time_ms=self.clock.now_ms()))
         if intent.type.is_conditional:
+            log.info("protection placed", symbol=intent.symbol, type=intent.type.value, side=intent.side.value,
+                     trigger_price=_fmt(intent.trigger_price), working_type=intent.working_type.value,
+                     close_position=intent.close_position, purpose=purpose, client_id=intent.client_id)
             await self.bus.publish(ProtectionAction(
                 symbol=intent.symbol, action="placed", reason=f"{purpose} after entry fill",
                 time_ms=self.clock.now_ms(), trade_id=trade_id, client_id=intent.client_id,
                 order_type=intent.type.value, price=intent.trigger_price))
         return snapshot
+
+
+def _fmt(value: Decimal | None) -> str | None:
+    return None if value is None else fmt(value)
 
 
 def _planned_loss(decision: RiskDecision, entry: OrderSnapshot) -> Decimal | None:

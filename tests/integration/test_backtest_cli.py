@@ -1,0 +1,115 @@
+"""`quantum-trader backtest` end to end: the console script over real Binance public-data klines.
+
+Each test runs the installed command as a user would and reads what it prints (and, with `--db`, the
+SQLite journal it wrote). The data are real monthly 1m files from /work/shared/data; without them the
+tests are skipped, not passed.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BIN = Path(sys.executable).parent / "quantum-trader"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda"
+LINK = DATA / "LINKUSDT-1m-2026-02.csv.gz"
+AVAX = DATA / "AVAXUSDT-1m-2026-02.csv.gz"
+TIMING_KEYS = ("seconds", "bars_per_s")
+
+pytestmark = pytest.mark.skipif(not (LINK.is_file() and AVAX.is_file()),
+                                reason=f"real Binance kline files not found under {DATA}")
+
+
+def backtest(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), "backtest", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def backtest_json(*args: str) -> dict[str, Any]:
+    done = backtest(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    document: dict[str, Any] = json.loads(done.stdout)  # the whole stdout is one JSON document
+    return document
+
+
+def kline_rows(path: Path) -> int:
+    """Data rows of a Binance kline file (the header line, when present, is not a bar)."""
+    with gzip.open(path, "rt", newline="") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    return len(rows) - (1 if rows and not rows[0][0].isdigit() else 0)
+
+
+def without_timing(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k not in TIMING_KEYS}
+
+
+def test_same_file_twice_gives_the_same_document(tmp_path: Path) -> None:
+    first, second = backtest_json("--data", str(LINK)), backtest_json("--data", str(LINK))
+    assert set(TIMING_KEYS) <= set(first)
+    assert without_timing(first) == without_timing(second)
+    assert first["performance"]["trades"] > 0
+    assert len(first["trades"]) == first["performance"]["trades"]
+    assert {"breaches", "by_exit_reason", "worst_slippage_bps"} <= set(first["stop_audit"])
+    assert first["bars"] == kline_rows(LINK)
+    assert {t["symbol"] for t in first["trades"]} == {"LINKUSDT"}
+
+
+def test_a_folder_of_two_symbols_trades_both(tmp_path: Path) -> None:
+    for path in (LINK, AVAX):
+        shutil.copy(path, tmp_path / path.name)
+    document = backtest_json("--data", str(tmp_path))
+    assert {t["symbol"] for t in document["trades"]} == {"LINKUSDT", "AVAXUSDT"}
+    assert document["symbol_bars"] == kline_rows(LINK) + kline_rows(AVAX)
+
+
+def test_manual_strategy_never_trades() -> None:
+    document = backtest_json("--data", str(LINK), "--strategy", "manual")
+    assert document["performance"]["trades"] == 0
+    assert document["trades"] == []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--data", str(LINK), "--strategy", "nope"), "nope"),
+    (("--data", "/does/not/exist"), "/does/not/exist"),
+])
+def test_bad_input_exits_2_and_says_why(args: tuple[str, ...], message: str) -> None:
+    done = backtest(*args, "--json")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert message in done.stderr
+    assert done.stdout == ""
+
+
+def test_db_journals_the_run(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    document = backtest_json("--data", str(LINK), "--db", f"sqlite:///{db}")
+    with sqlite3.connect(db) as conn:
+        positions = conn.execute("select count(*) from positions").fetchone()[0]
+        closed = conn.execute("select count(*) from positions where closed_ms is not null").fetchone()[0]
+        orders = conn.execute("select count(*) from orders").fetchone()[0]
+        sessions = conn.execute("select mode from sessions").fetchall()
+    assert closed == len(document["trades"]) == document["performance"]["trades"]
+    assert positions == closed + document["open_positions_at_end"]
+    assert orders > 0
+    assert sessions == [("backtest",)]
+
+
+def test_json_mode_prints_one_document_and_nothing_else() -> None:
+    done = backtest("--data", str(LINK), "--json")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1 and done.stdout.endswith("\n")
+    assert isinstance(json.loads(done.stdout), dict)
+
+
+def test_table_mode_prints_the_stop_audit() -> None:
+    done = backtest("--data", str(LINK))
+    assert done.returncode == 0, done.stderr
+    assert "Stop audit" in done.stdout and "Backtest" in done.stdout
+    assert "breaches" in done.stdout

@@ -1,0 +1,269 @@
+"""The go-live gate: a journal that passes readiness lets live mode start; anything short of it does not.
+
+The journal is built in-process through the real writer and bus (the same path a paper session
+writes through), then read by `readiness_from_journal`; each checklist item is broken on its own to
+prove the item can fail. Then the real console script is started in live mode against a real
+simulator server: with the passing journal it runs (exit 0, /health says `live`); with a fresh one it
+exits 3 naming the failed items. Staging against the same server journals dry-run orders and leaves
+the simulator flat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from test_run_session import BIN, bot_env, free_port, running_bot, wait_for
+from test_simserver_support import API_KEY, API_SECRET, running_server
+
+from quantum_trader.core.bus import EventBus
+from quantum_trader.domain.enums import OrderType, Side
+from quantum_trader.domain.events import (
+    Direction,
+    EquitySnapshot,
+    ErrorEvent,
+    ExitReason,
+    OrderRejectedEvent,
+    ProtectionAction,
+    RiskDecision,
+    Signal,
+    TradeClosed,
+    TradeOpened,
+)
+from quantum_trader.domain.exchange_types import OrderIntent
+from quantum_trader.journal.db import migrate
+from quantum_trader.journal.reader import JournalReader
+from quantum_trader.journal.writer import Journal
+from quantum_trader.runtime.journal_views import readiness_from_journal
+
+T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC: the paper session's start
+MINUTE = 60_000
+HOUR = 3_600_000
+
+
+@dataclass
+class Recipe:
+    """What the paper journal holds; the defaults pass every checklist item."""
+
+    trades: int = 5
+    stop_losses: int = 1
+    ack_delay_ms: int = 2_000
+    breach: bool = False
+    equity_span_ms: int = 2 * HOUR
+    error_at_ms: int | None = None
+    traded_confidence: float = 0.8
+    rejected_unreplaced: bool = False
+    extra: list[Any] = field(default_factory=list)
+
+
+def _trade_events(n: int, recipe: Recipe) -> list[Any]:
+    """Signal, approved decision, open, SL+TP verified, close: one paper trade of 1 BNB at 600."""
+    opened = T0 + (n + 1) * 10 * MINUTE
+    trade_id = f"BNBUSDT_{opened}"
+    stop = n < recipe.stop_losses
+    signal = Signal("BNBUSDT", Direction.LONG, recipe.traded_confidence, "sma-cross", opened - 1_000,
+                    reference_price=Decimal("600"))
+    qty, entry = Decimal("1"), Decimal("600")
+    exit_price = Decimal("594") if stop else Decimal("612")
+    if stop and recipe.breach:
+        exit_price = Decimal("540")  # 60 USDT lost against a planned 6.5: far beyond the tolerance
+    pnl = (exit_price - entry) * qty
+    common: dict[str, Any] = {"trade_id": trade_id, "symbol": "BNBUSDT", "direction": Direction.LONG, "quantity": qty,
+              "entry_price": entry, "planned_stop": Decimal("594"), "planned_loss": Decimal("6.5"), "leverage": 5}
+    return [
+        signal,
+        RiskDecision(signal, True, "approved", opened - 900, trade_id=trade_id, quantity=qty,
+                     planned_stop=Decimal("594"), planned_take_profit=Decimal("612"), planned_loss=Decimal("6.5"),
+                     leverage=5),
+        TradeOpened(**common, planned_take_profit=Decimal("612"), equity=Decimal("10000"), time_ms=opened,
+                    confidence=recipe.traded_confidence),
+        ProtectionAction("BNBUSDT", "verified", "read back", opened + recipe.ack_delay_ms, trade_id=trade_id,
+                         client_id=f"sl-{n}", order_type="STOP_MARKET", price=Decimal("594")),
+        ProtectionAction("BNBUSDT", "verified", "read back", opened + recipe.ack_delay_ms, trade_id=trade_id,
+                         client_id=f"tp-{n}", order_type="TAKE_PROFIT_MARKET", price=Decimal("612")),
+        TradeClosed(**common, exit_price=exit_price, exit_reason=ExitReason.STOP_LOSS if stop else
+                    ExitReason.TAKE_PROFIT, realized_pnl=pnl, fees=Decimal("0.5"), funding=Decimal(0),
+                    equity_at_entry=Decimal("10000"), opened_ms=opened, time_ms=opened + 5 * MINUTE),
+    ]
+
+
+def _events(recipe: Recipe) -> list[Any]:
+    events: list[Any] = []
+    for n in range(recipe.trades):
+        events += _trade_events(n, recipe)
+    # A low-confidence signal risk refused never traded: the confidence item must not count it.
+    events.append(Signal("BTCUSDT", Direction.SHORT, 0.3, "sma-cross", T0 + 1_000))
+    events.append(RiskDecision(events[-1], False, "confidence below minimum", T0 + 1_001))
+    if recipe.rejected_unreplaced:
+        intent = OrderIntent(client_id="qt-sl-ghost", symbol="BNBUSDT", side=Side.SELL, type=OrderType.STOP_MARKET,
+                             trigger_price=Decimal("590"), close_position=True)
+        events.append(OrderRejectedEvent(intent, "BNBUSDT_ghost", "sl", -2021, "would immediately trigger",
+                                         T0 + 3 * MINUTE))
+    if recipe.error_at_ms is not None:
+        events.append(ErrorEvent("monitor", "exchange timed out", T0 + recipe.error_at_ms))
+    for t in range(0, recipe.equity_span_ms + 1, 5 * MINUTE):
+        events.append(EquitySnapshot(Decimal("10000"), Decimal("10000"), Decimal("9000"), 0, T0 + t))
+    return sorted(events + recipe.extra, key=lambda e: e.time_ms)
+
+
+async def _publish(url: str, recipe: Recipe) -> None:
+    bus = EventBus()
+    journal = Journal(url, batch_size=1)
+    journal.attach(bus)
+    journal.start_session("paper", "{}", "test", started_ms=T0)
+    try:
+        for event in _events(recipe):
+            await bus.publish(event)
+    finally:
+        journal.close()
+
+
+def build_journal(path: Path, recipe: Recipe | None = None) -> str:
+    url = f"sqlite:///{path}"
+    migrate(url)
+    asyncio.run(_publish(url, recipe or Recipe()))
+    return url
+
+
+def readiness(url: str, live_max_positions: int = 2) -> dict[str, Any]:
+    reader = JournalReader(url)
+    try:
+        return readiness_from_journal(reader, min_trades=5, min_confidence=0.65, live_max_positions=live_max_positions)
+    finally:
+        reader.close()
+
+
+def failed_items(result: dict[str, Any]) -> set[str]:
+    return {i["name"] for i in result["items"] if not i["passed"]}
+
+
+# --- the checklist on a built journal ----------------------------------------------------------------------
+def test_a_full_paper_journal_passes_every_item(tmp_path: Path) -> None:
+    result = readiness(build_journal(tmp_path / "paper.db"))
+    assert failed_items(result) == set(), result
+    assert result["ready"] is True
+    assert len(result["items"]) == 7
+
+
+@pytest.mark.parametrize(("recipe", "item"), [
+    (Recipe(trades=4), "closed_trades"),
+    (Recipe(ack_delay_ms=6_000), "protection_acknowledged"),
+    (Recipe(rejected_unreplaced=True), "no_rejected_protection"),
+    (Recipe(breach=True), "stops_held"),
+    (Recipe(stop_losses=0), "stops_held"),
+    (Recipe(error_at_ms=10 * MINUTE), "monitor_clean"),
+    (Recipe(equity_span_ms=HOUR - 5 * MINUTE), "monitor_clean"),
+    (Recipe(traded_confidence=0.5), "confidence"),
+], ids=["four-trades", "late-ack", "rejected-sl", "breach", "no-stop-exit", "error-10min", "short-monitor",
+        "low-confidence"])
+def test_breaking_one_item_fails_exactly_that_item(tmp_path: Path, recipe: Recipe, item: str) -> None:
+    result = readiness(build_journal(tmp_path / "paper.db", recipe))
+    assert failed_items(result) == {item}, result
+    assert result["ready"] is False
+
+
+def test_an_error_after_the_clean_hour_does_not_fail_the_monitor(tmp_path: Path) -> None:
+    result = readiness(build_journal(tmp_path / "paper.db", Recipe(error_at_ms=HOUR + 10 * MINUTE)))
+    assert result["ready"] is True, result
+
+
+def test_more_than_two_live_positions_fails_the_cap(tmp_path: Path) -> None:
+    result = readiness(build_journal(tmp_path / "paper.db"), live_max_positions=3)
+    assert failed_items(result) == {"live_position_cap"}
+
+
+# --- the real process against a real simulator server --------------------------------------------------------
+def live_env(tmp_path: Path, server_url: str, db: Path, **extra: str) -> dict[str, str]:
+    return bot_env(tmp_path, QT_PAPER_TRADING="false", QT_API_KEY=API_KEY, QT_API_SECRET=API_SECRET,
+                   QT_EXCHANGE=server_url, QT_FEED="exchange", QT_STRATEGY="manual", QT_SYMBOLS="BNBUSDT,BTCUSDT",
+                   QT_DB_URL=f"sqlite:///{db}", QT_API_PORT=str(free_port()), **extra)
+
+
+def _health(url: str) -> dict[str, Any] | None:
+    try:
+        answer: dict[str, Any] = httpx.get(f"{url}/health", timeout=2).json()
+        return answer
+    except (httpx.TransportError, ValueError):
+        return None
+
+
+def test_live_starts_with_a_passing_journal(tmp_path: Path) -> None:
+    db = tmp_path / "paper.db"
+    build_journal(db)
+    with running_server() as server:
+        env = live_env(tmp_path, server.url, db)
+        proc = subprocess.Popen([str(BIN), "run", "--duration", "4"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        url = f"http://127.0.0.1:{env['QT_API_PORT']}"
+        modes: set[str] = set()
+        try:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                health = _health(url)
+                if health is not None:
+                    modes.add(str(health.get("mode")))
+                time.sleep(0.1)
+            _out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+        assert modes == {"live"}, (modes, err)
+        assert server.sim.position("BNBUSDT").amount == 0  # manual strategy: live started, traded nothing
+    with sqlite3.connect(db) as conn:
+        assert [r[0] for r in conn.execute("select mode from sessions order by id")] == ["paper", "live"]
+
+
+def test_live_refused_with_a_fresh_journal_exits_3_listing_failures(tmp_path: Path) -> None:
+    with running_server() as server:
+        env = live_env(tmp_path, server.url, tmp_path / "fresh.db")
+        done = subprocess.run([str(BIN), "run", "--duration", "4"], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert server.sim.position("BNBUSDT").amount == 0
+    assert done.returncode == 3, done.stderr
+    for item in ("closed_trades", "protection_acknowledged", "stops_held", "monitor_clean"):
+        assert f"FAILED {item}" in done.stderr
+    for item in ("live_position_cap", "no_rejected_protection"):  # nothing rejected, cap at the default 2
+        assert f"FAILED {item}" not in done.stderr
+    assert API_SECRET not in done.stderr + done.stdout
+
+
+def test_live_refused_when_the_live_cap_is_above_two(tmp_path: Path) -> None:
+    db = tmp_path / "paper.db"
+    build_journal(db)
+    with running_server() as server:
+        env = live_env(tmp_path, server.url, db, QT_LIVE_MAX_POSITIONS="3")
+        done = subprocess.run([str(BIN), "run", "--duration", "4"], env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert "live_position_cap" in done.stderr
+
+
+def test_staging_against_the_sim_server_sends_nothing(tmp_path: Path) -> None:
+    with running_server() as server:
+        env = bot_env(tmp_path, STAGING_MODE="true", QT_EXCHANGE=server.url, QT_FEED="exchange", QT_API_KEY=API_KEY,
+                      QT_API_SECRET=API_SECRET, QT_SYMBOLS="BNBUSDT,BTCUSDT")
+        with running_bot(env) as (_proc, url):
+            assert httpx.get(f"{url}/health").json()["mode"] == "staging"
+            httpx.post(f"{url}/api/v1/force-entry", json={"symbol": "BNBUSDT", "side": "long"}, timeout=60)
+            db = tmp_path / "journal.db"
+            wait_for(lambda: _count(db, "select count(*) from orders") > 0)
+        assert server.sim.position("BNBUSDT").amount == 0
+        assert server.sim.open_algo_orders("BNBUSDT") == []
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("select dry_run, status from orders").fetchall()
+    assert rows and all(dry_run == 1 for dry_run, _ in rows), rows
+
+
+def _count(db: Path, query: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(query).fetchone()[0])
