@@ -1,0 +1,88 @@
+"""The daily loss limit (`QT_DAILY_LOSS_LIMIT_PCT`): a bad day stops itself before it becomes a bad month.
+
+Why equity snapshots and not closed trades: realised P&L misses what open positions are losing right
+now, and a kill switch that waits for the stops to fill is too late. Every session publishes an
+`EquitySnapshot` at least once a minute of session time (a backtest at each chunk end), so the guard
+sees the account as the exchange values it, open losses included.
+
+The reference is the equity at the first snapshot of each UTC day (day = time_ms // 86_400_000, as
+Binance's daily figures are UTC too). When equity falls to or below start x (1 - limit/100), the guard
+publishes one `KillSwitch` for that day and nothing else: the kill-switch handler cancels and
+flattens, and the risk manager halts entries until the next UTC midnight (or a manual `resume()`).
+All arithmetic is Decimal, so "exactly at the limit" means exactly.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ..core.bus import EventBus
+from ..domain.events import EquitySnapshot, KillSwitch
+from ..domain.money import fmt
+
+DAY_MS = 86_400_000
+HUNDRED = Decimal(100)
+#: Every daily-loss kill switch's reason starts with this, so people and logs can tell it from a manual one.
+REASON_PREFIX = "daily loss limit"
+
+
+def utc_day(time_ms: int) -> int:
+    """Days since the epoch, UTC: the key the limit resets on."""
+    return time_ms // DAY_MS
+
+
+def next_midnight_ms(time_ms: int) -> int:
+    """The start of the UTC day after the one `time_ms` falls in."""
+    return (utc_day(time_ms) + 1) * DAY_MS
+
+
+def loss_floor(start_equity: Decimal, limit_pct: Decimal) -> Decimal:
+    """The equity at or below which the day's trading stops."""
+    return start_equity * (1 - limit_pct / HUNDRED)
+
+
+def _pct(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+class DailyLossGuard:
+    """Watches `EquitySnapshot`s; publishes at most one `KillSwitch` per UTC day when the limit is hit."""
+
+    def __init__(self, bus: EventBus, limit_pct: Decimal) -> None:
+        if not 0 < limit_pct <= HUNDRED:
+            raise ValueError(f"QT_DAILY_LOSS_LIMIT_PCT={limit_pct}: must be greater than 0 and at most 100")
+        self.bus, self.limit_pct = bus, limit_pct
+        self.day: int | None = None
+        self.start_equity: Decimal | None = None
+        self.tripped_day: int | None = None
+        #: The kill switches this guard published (the risk manager lets these, and only these, expire).
+        self.published: list[KillSwitch] = []
+
+    def attach(self) -> None:
+        self.bus.subscribe(EquitySnapshot, self.on_equity)
+
+    def is_own(self, event: KillSwitch) -> bool:
+        """True for a kill switch this guard published (a daily one), False for a manual or other one."""
+        return any(event is mine for mine in self.published)
+
+    async def on_equity(self, snapshot: EquitySnapshot) -> None:
+        kill = self.check(snapshot)
+        if kill is not None:
+            await self.bus.publish(kill)
+
+    def check(self, snapshot: EquitySnapshot) -> KillSwitch | None:
+        """Record the day's starting equity; return the kill switch when this snapshot breaks the limit."""
+        day = utc_day(snapshot.time_ms)
+        if self.day is None or day > self.day:  # a snapshot from an earlier day (out of order) never resets
+            self.day, self.start_equity = day, snapshot.equity
+        start = self.start_equity
+        if self.tripped_day == day or start is None or start <= 0 or day != self.day:
+            return None
+        if snapshot.equity > loss_floor(start, self.limit_pct):
+            return None
+        self.tripped_day = day
+        drop = (start - snapshot.equity) / start * HUNDRED
+        kill = KillSwitch(reason=f"{REASON_PREFIX}: equity {fmt(snapshot.equity)} fell {_pct(drop)}% from "
+                                 f"{fmt(start)} at the UTC day's start", time_ms=snapshot.time_ms)
+        self.published.append(kill)
+        return kill

@@ -1,0 +1,190 @@
+"""The daily loss limit: exact threshold, once per UTC day, a fresh start each day, and how long each halt lasts.
+
+The guard is tested alone (pure `check`) and then on a real bus with the real RiskManager, so the
+halt, its expiry at the next UTC midnight and the difference from a manual kill are asserted on the
+decisions risk actually publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from instrument_fixtures import bnb_like, btc_like
+from test_risk_manager import RULES, FakeAccount
+
+from quantum_trader.core.bus import EventBus
+from quantum_trader.core.clock import SimulatedClock
+from quantum_trader.domain.events import Direction, EquitySnapshot, KillSwitch, RiskDecision, Signal
+from quantum_trader.risk.daily_loss import DAY_MS, DailyLossGuard, loss_floor, next_midnight_ms, utc_day
+from quantum_trader.risk.manager import RiskLimits, RiskManager
+
+D = Decimal
+DAY0 = 20_454 * DAY_MS  # 2026-01-01 00:00 UTC
+HOUR = 3_600_000
+
+
+def snap(equity: str, time_ms: int) -> EquitySnapshot:
+    return EquitySnapshot(wallet=D(equity), equity=D(equity), available=D(equity), open_positions=0, time_ms=time_ms)
+
+
+# --- the guard alone ---------------------------------------------------------------------------------------
+def test_day_arithmetic() -> None:
+    assert utc_day(DAY0) == utc_day(DAY0 + DAY_MS - 1) == utc_day(DAY0 + DAY_MS) - 1
+    assert next_midnight_ms(DAY0) == next_midnight_ms(DAY0 + DAY_MS - 1) == DAY0 + DAY_MS
+    assert loss_floor(D("10000"), D("5")) == D("9500")
+
+
+def test_equity_exactly_at_the_limit_triggers_and_a_hair_above_does_not() -> None:
+    guard = DailyLossGuard(EventBus(), D("5"))
+    assert guard.check(snap("10000", DAY0 + HOUR)) is None
+    assert guard.check(snap("9500.00000001", DAY0 + 2 * HOUR)) is None
+    kill = guard.check(snap("9500", DAY0 + 3 * HOUR))
+    assert kill == KillSwitch(reason="daily loss limit: equity 9500 fell 5.00% from 10000 at the UTC day's start",
+                              time_ms=DAY0 + 3 * HOUR)
+    assert guard.is_own(kill) and not guard.is_own(KillSwitch(reason=kill.reason, time_ms=kill.time_ms))
+
+
+def test_the_start_is_the_first_snapshot_of_the_day_not_the_peak() -> None:
+    guard = DailyLossGuard(EventBus(), D("5"))
+    guard.check(snap("10000", DAY0 + 1))
+    assert guard.check(snap("12000", DAY0 + HOUR)) is None
+    assert guard.check(snap("11000", DAY0 + 2 * HOUR)) is None  # 8 % below the peak, 10 % above the start
+    assert guard.start_equity == D("10000")
+
+
+def test_it_fires_once_per_day() -> None:
+    guard = DailyLossGuard(EventBus(), D("5"))
+    guard.check(snap("10000", DAY0))
+    assert guard.check(snap("9400", DAY0 + HOUR)) is not None
+    assert guard.check(snap("9000", DAY0 + 2 * HOUR)) is None
+    assert guard.check(snap("8000", DAY0 + DAY_MS - 1)) is None
+    assert len(guard.published) == 1
+
+
+def test_the_next_day_starts_from_its_own_first_snapshot() -> None:
+    guard = DailyLossGuard(EventBus(), D("5"))
+    guard.check(snap("10000", DAY0))
+    assert guard.check(snap("9400", DAY0 + HOUR)) is not None
+    assert guard.check(snap("9000", DAY0 + DAY_MS + HOUR)) is None  # day 2 starts at 9000
+    assert guard.start_equity == D("9000")
+    assert guard.check(snap("8600", DAY0 + DAY_MS + 2 * HOUR)) is None  # 4.4 % down
+    kill = guard.check(snap("8550", DAY0 + DAY_MS + 3 * HOUR))
+    assert kill is not None and "fell 5.00% from 9000" in kill.reason
+    assert len(guard.published) == 2
+
+
+def test_a_late_snapshot_from_the_previous_day_neither_resets_nor_fires() -> None:
+    guard = DailyLossGuard(EventBus(), D("5"))
+    guard.check(snap("10000", DAY0 + DAY_MS))
+    assert guard.check(snap("1", DAY0 + DAY_MS - 1)) is None
+    assert guard.start_equity == D("10000") and guard.day == utc_day(DAY0 + DAY_MS)
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "100.01"])
+def test_a_limit_outside_0_to_100_is_refused(limit: str) -> None:
+    with pytest.raises(ValueError, match="QT_DAILY_LOSS_LIMIT_PCT"):
+        DailyLossGuard(EventBus(), D(limit))
+
+
+# --- with the risk manager on a real bus -------------------------------------------------------------------
+class Session:
+    def __init__(self, limit: str | None = "5") -> None:
+        self.bus = EventBus()
+        self.clock = SimulatedClock(start_ms=DAY0)
+        self.risk = RiskManager(self.bus, self.clock, {"BTCUSDT": btc_like(), "BNBUSDT": bnb_like()}, FakeAccount(),
+                                RULES, RiskLimits(max_positions=4, min_confidence=0.65,
+                                                  daily_loss_limit_pct=None if limit is None else D(limit)))
+        self.risk.attach()
+        self.events: list[object] = []
+        self.bus.subscribe(object, self.events.append)
+
+    def at(self, time_ms: int, *events: object) -> None:
+        self.clock.advance_to(time_ms)
+
+        async def main() -> None:
+            for event in events:
+                await self.bus.publish(event)
+
+        asyncio.run(main())
+
+    def signal(self, time_ms: int, symbol: str = "BTCUSDT") -> RiskDecision:
+        self.at(time_ms, Signal(symbol, Direction.LONG, 0.9, "sma-cross", time_ms))
+        decision = [e for e in self.events if isinstance(e, RiskDecision)][-1]
+        self.risk.open_symbols.discard(symbol)  # each check asks for a fresh slot
+        return decision
+
+    def kills(self) -> list[KillSwitch]:
+        return [e for e in self.events if isinstance(e, KillSwitch)]
+
+
+def test_the_limit_publishes_only_a_kill_switch_and_halts_until_the_next_utc_midnight() -> None:
+    s = Session()
+    s.at(DAY0 + HOUR, snap("10000", DAY0 + HOUR))
+    s.at(DAY0 + 5 * HOUR, snap("9500", DAY0 + 5 * HOUR))
+    # depth-first delivery: the kill switch is handled inside the snapshot's delivery, nothing else appears
+    assert [type(e) for e in s.events] == [EquitySnapshot, KillSwitch, EquitySnapshot]
+    assert s.risk.state == "HALTED" and s.risk.halted_until_ms == DAY0 + DAY_MS
+    refused = s.signal(DAY0 + DAY_MS - 1)
+    assert not refused.approved
+    assert refused.reason.startswith("trading halted: daily loss limit: equity 9500 fell 5.00% from 10000")
+    assert refused.reason.endswith("(until 2026-01-02 00:00 UTC)")
+    assert s.signal(DAY0 + DAY_MS).approved  # the first signal of the new day lifts the halt
+    assert s.risk.state == "ACTIVE" and s.risk.halted_until_ms is None
+
+
+def test_the_first_snapshot_of_the_next_day_lifts_the_halt() -> None:
+    s = Session()
+    s.at(DAY0, snap("10000", DAY0), snap("9000", DAY0 + HOUR))
+    s.at(DAY0 + DAY_MS + 60_000, snap("9000", DAY0 + DAY_MS + 60_000))
+    assert s.risk.halted_reason is None and s.risk.state == "ACTIVE"
+    assert s.risk.blocked_symbols(("BTCUSDT",)) == frozenset()
+
+
+def test_a_second_breach_the_same_day_publishes_nothing_more() -> None:
+    s = Session()
+    s.at(DAY0, snap("10000", DAY0), snap("9000", DAY0 + HOUR), snap("8000", DAY0 + 2 * HOUR))
+    assert len(s.kills()) == 1
+
+
+def test_manual_resume_lifts_a_daily_halt_early() -> None:
+    s = Session()
+    s.at(DAY0, snap("10000", DAY0), snap("9000", DAY0 + HOUR))
+    s.risk.resume()
+    assert s.signal(DAY0 + 2 * HOUR).approved
+
+
+def test_a_manual_kill_switch_does_not_expire() -> None:
+    s = Session()
+    s.at(DAY0, KillSwitch(reason="manual kill switch", time_ms=DAY0))
+    assert s.risk.halted_until_ms is None
+    later = DAY0 + 3 * DAY_MS
+    s.at(later, snap("10000", later))
+    decision = s.signal(later + 1)
+    assert not decision.approved and decision.reason == "trading halted: manual kill switch"
+    assert s.risk.blocked_symbols(("BTCUSDT",)) == ("BTCUSDT",)
+    s.risk.resume()
+    assert s.signal(later + 2).approved
+
+
+def test_a_daily_breach_while_manually_halted_does_not_make_the_halt_expire() -> None:
+    s = Session()
+    s.at(DAY0, snap("10000", DAY0), KillSwitch(reason="manual kill switch", time_ms=DAY0 + 1))
+    s.at(DAY0 + HOUR, snap("9000", DAY0 + HOUR))
+    assert len(s.kills()) == 2  # the guard still says what happened; the kill-switch handler flattens again
+    assert s.risk.halted_reason == "manual kill switch" and s.risk.halted_until_ms is None
+    assert not s.signal(DAY0 + 2 * DAY_MS).approved
+
+
+def test_a_manual_kill_during_a_daily_halt_lasts_until_resume() -> None:
+    s = Session()
+    s.at(DAY0, snap("10000", DAY0), snap("9000", DAY0 + HOUR), KillSwitch("manual kill switch", DAY0 + 2 * HOUR))
+    assert s.risk.halted_until_ms is None
+    assert not s.signal(DAY0 + 2 * DAY_MS).approved
+
+
+def test_without_a_limit_no_guard_runs() -> None:
+    s = Session(limit=None)
+    s.at(DAY0, snap("10000", DAY0), snap("1", DAY0 + HOUR))
+    assert s.kills() == [] and s.risk.daily_loss is None and s.risk.state == "ACTIVE"
