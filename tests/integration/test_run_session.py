@@ -178,3 +178,17 @@ def test_refusals_exit_codes(tmp_path: Path, extra: dict[str, str], code: int, m
     assert done.returncode == code, done.stderr
     assert message in done.stderr
     assert "canary-secret-456" not in done.stderr + done.stdout
+
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda"
+
+
+@pytest.mark.skipif(not (DATA / "LINKUSDT-1m-2026-02.csv.gz").exists(), reason="shared/data is not beside the repo")
+def test_replay_feed_trades_real_bars(tmp_path: Path) -> None:
+    env = bot_env(tmp_path, QT_STRATEGY="sma-cross", QT_SYMBOLS="LINKUSDT",
+                  QT_FEED=f"replay:{DATA / 'LINKUSDT-1m-2026-02.csv.gz'}")
+    done = subprocess.run([str(BIN), "run", "--duration", "8"], env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    assert journal_rows(tmp_path, "select count(*) from positions")[0][0] > 0
+    verified = journal_rows(tmp_path, "select count(*) from protection_actions where action = 'verified'")[0][0]
+    assert verified >= 2

@@ -15,3 +15,4 @@ from . import backtest_cmd, run_cmd, scenario_cmd  # noqa: E402, F401  (register
 from . import sim_server_cmd as sim_server_cmd  # noqa: E402  (registers `sim-server`; explicit re-export)
 
 from . import control_cmd, orders_cmd, positions_cmd  # noqa: E402, F401  # isort: skip  (read/control commands)
+from . import audit_cmd  # noqa: E402, F401  # isort: skip  (audit and readiness: read the journal)

@@ -134,14 +134,46 @@ class Execution:
             trade_id=trade_id, client_id=intent.client_id, order_type=intent.type.value, price=intent.trigger_price))
         return ok
 
-    async def emergency_exit(self, trade_id: str, symbol: str, why: str, purpose: str = "em") -> None:
+    async def verify(self, trade_id: str, intent: OrderIntent) -> bool:
+        """Public read-back for the monitor: the same rule as after an entry (published as verified/verify_failed)."""
+        return await self._verified(trade_id, intent)
+
+    @property
+    def last_reject_code(self) -> int | None:
+        """Binance's code for the last `send` the exchange refused (-2021: trigger already crossed)."""
+        return self._last_reject_code
+
+    @property
+    def last_rejected_for_good(self) -> bool:
+        return self._last_rejected_for_good
+
+    async def cancel(self, symbol: str, client_id: str, trade_id: str | None, reason: str) -> OrderSnapshot | None:
+        """Cancel one open order (classic or conditional) and publish the answer, so the journal records it.
+
+        None when the exchange refuses (already filled, cancelled or unknown): the caller re-reads the
+        exchange rather than trusting its own picture.
+        """
+        if self.config.dry_run:
+            return None
+        try:
+            snapshot = await self.exchange.cancel(symbol, client_id)
+        except ExchangeError as exc:
+            log.warning("cancel refused", symbol=symbol, client_id=client_id, code=exc.code, reason=reason)
+            return None
+        log.info("order cancelled", symbol=symbol, client_id=client_id, type=snapshot.type.value,
+                 trigger_price=_fmt(snapshot.trigger_price), trade_id=trade_id, reason=reason)
+        await self.bus.publish(OrderChanged(snapshot=snapshot, reason="CANCELED", time_ms=self.clock.now_ms()))
+        return snapshot
+
+    async def emergency_exit(self, trade_id: str, symbol: str, why: str, purpose: str = "em",
+                             action: str = "emergency_exit") -> None:
         """Close at market with reduceOnly, for the whole position the exchange reports."""
         position = next((p for p in await self.exchange.positions() if p.symbol == symbol), None)
         if position is None or position.amount == 0:
             return
         side = Side.SELL if position.amount > 0 else Side.BUY
         log.warning("emergency exit", symbol=symbol, amount=str(position.amount), reason=why, purpose=purpose)
-        await self.bus.publish(ProtectionAction(symbol=symbol, action="emergency_exit", reason=why,
+        await self.bus.publish(ProtectionAction(symbol=symbol, action=action, reason=why,
                                                 time_ms=self.clock.now_ms(), trade_id=trade_id))
         for attempt in range(PROTECTION_ATTEMPTS):
             intent = OrderIntent(client_id=client_id_for(trade_id, purpose, attempt), symbol=symbol, side=side,
@@ -153,8 +185,12 @@ class Execution:
     _last_reject_code: int | None = None
     _last_rejected_for_good = False
 
-    async def send(self, intent: OrderIntent, trade_id: str, purpose: str) -> OrderSnapshot | None:
-        """Journal the intent, send it, publish the answer; None when refused (the refusal is published)."""
+    async def send(self, intent: OrderIntent, trade_id: str, purpose: str,
+                   reason: str | None = None) -> OrderSnapshot | None:
+        """Journal the intent, send it, publish the answer; None when refused (the refusal is published).
+
+        `reason` is what the `placed` protection action says (the monitor's repairs say why they place).
+        """
         self._last_reject_code = None
         self._last_rejected_for_good = False
         failures = self._journal_failures()
@@ -179,10 +215,11 @@ class Execution:
         await self.bus.publish(OrderChanged(snapshot=snapshot, reason="PLACED", time_ms=self.clock.now_ms()))
         if intent.type.is_conditional:
             log.info("protection placed", symbol=intent.symbol, type=intent.type.value, side=intent.side.value,
-                     trigger_price=_fmt(intent.trigger_price), working_type=intent.working_type.value,
+                     trigger_price=_fmt(intent.trigger_price), quantity=_fmt(intent.quantity),
+                     working_type=intent.working_type.value,
                      close_position=intent.close_position, purpose=purpose, client_id=intent.client_id)
             await self.bus.publish(ProtectionAction(
-                symbol=intent.symbol, action="placed", reason=f"{purpose} after entry fill",
+                symbol=intent.symbol, action="placed", reason=reason or f"{purpose} after entry fill",
                 time_ms=self.clock.now_ms(), trade_id=trade_id, client_id=intent.client_id,
                 order_type=intent.type.value, price=intent.trigger_price))
         return snapshot

@@ -1,0 +1,195 @@
+"""`quantum-trader audit [--db URL] [--json]` and `quantum-trader readiness [--db URL] [--json]`: read the journal.
+
+Both read the journal only, never the bot or the exchange, so they answer on a copy of the database,
+offline, with the bot down: the point of an audit is not to trust the process being audited. The
+documents are exactly what `GET /api/v1/audit` and `GET /api/v1/readiness` answer (the same
+functions in runtime/journal_views.py), so a script can switch between the two.
+
+A journal that does not exist yet (or has no tables) is not an error: it is an empty history. It is
+evaluated against a fresh, empty schema in a temporary folder, so the answer has the usual shape
+(an empty audit; a checklist whose items fail with their evidence) and the user's path is never
+created. Exit codes: audit 5 on any breach, else 0; readiness 0 ready, 1 not; 2 for a malformed URL
+or bad settings; 1 when an existing database cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..core.logging import configure_logging
+from ..domain.errors import ConfigError
+from ..journal.db import create_engine_for, migrate
+from ..journal.reader import JournalReader
+from ..runtime.journal_views import audit_from_journal, readiness_from_journal
+from ..runtime.settings import Settings, hide_db_password, load_settings
+from .main import app
+
+EXIT_BREACH = 5
+EXIT_NOT_READY = 1
+EXIT_BAD_CONFIG = 2
+EXIT_UNREADABLE = 1
+#: Any table a migrated journal has: its absence means "never written to".
+MARKER_TABLE = "positions"
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Journal URL (default $QT_DB_URL, "
+                                              "else sqlite:///./data/quantum_trader.db).", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
+
+
+def _settings(db: str | None) -> Settings:
+    """Settings with `--db` on top of the environment; exit 2 with the variable named on a bad value."""
+    try:
+        return load_settings({"db_url": db})
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+
+
+def _sqlite_file_missing(url: str) -> bool:
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return False
+    return not Path(database).expanduser().exists()
+
+
+def _has_journal(reader: JournalReader) -> bool:
+    return inspect(reader.engine).has_table(MARKER_TABLE)
+
+
+@contextmanager
+def _empty_journal() -> Iterator[JournalReader]:
+    """A migrated, empty journal in a temporary folder: the history of a bot that never ran."""
+    with tempfile.TemporaryDirectory(prefix="qt-empty-journal-") as folder:
+        engine = create_engine_for(f"sqlite:///{Path(folder) / 'empty.db'}")
+        try:
+            migrate(engine)
+            yield JournalReader(engine)
+        finally:
+            engine.dispose()
+
+
+@contextmanager
+def open_journal(url: str) -> Iterator[JournalReader]:
+    """A reader on the journal at `url`, or on an empty one (with a note on stderr) when there is none yet."""
+    shown = hide_db_password(url)
+    if _sqlite_file_missing(url):
+        typer.echo(f"note: no journal at {shown} yet: an empty history", err=True)
+        with _empty_journal() as reader:
+            yield reader
+        return
+    reader = JournalReader(url)
+    try:
+        if not _has_journal(reader):
+            typer.echo(f"note: the journal at {shown} has no tables yet: an empty history", err=True)
+            with _empty_journal() as empty:
+                yield empty
+            return
+        yield reader
+    finally:
+        reader.close()
+
+
+def _evaluate(url: str, compute: Any) -> dict[str, Any]:
+    """Run `compute(reader)` on the journal; one clear line and exit 1 if the database cannot be read."""
+    try:
+        with open_journal(url) as reader:
+            document: dict[str, Any] = compute(reader)
+            return document
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        password = make_url(url).password
+        if password:
+            reason = reason.replace(str(password), "***")
+        typer.echo(f"error: cannot read the journal at {hide_db_password(url)}: {reason}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from None
+
+
+def _emit_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, default=str) + "\n")
+
+
+@app.command("audit")
+def audit(db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Every closed position: exit reason, planned stop and loss, slippage, realised loss, breach. Exit 5 on a breach."""
+    configure_logging(json=False, level="WARNING")  # stderr only: stdout carries the report
+    settings = _settings(db)
+    document = _evaluate(settings.db_url, lambda reader: audit_from_journal(reader)[1])
+    if json_output:
+        _emit_json(document)
+    else:
+        render_audit(document, Console(highlight=False))
+    raise typer.Exit(EXIT_BREACH if int(document.get("breaches") or 0) > 0 else 0)
+
+
+@app.command("readiness")
+def readiness(db: DbOption = None, json_output: JsonOption = False) -> None:
+    """The go-live checklist from the paper-trading journal. Exit 0 when ready, 1 when not."""
+    configure_logging(json=False, level="WARNING")
+    s = _settings(db)
+    document = _evaluate(s.db_url, lambda reader: readiness_from_journal(
+        reader, min_trades=s.readiness_min_trades, min_confidence=s.min_confidence,
+        live_max_positions=s.live_max_positions))
+    if json_output:
+        _emit_json(document)
+    else:
+        render_readiness(document, Console(highlight=False))
+    raise typer.Exit(0 if document.get("ready") else EXIT_NOT_READY)
+
+
+AUDIT_COLUMNS = ("trade", "symbol", "side", "exit", "planned stop", "planned loss", "exit price", "slip bps",
+                 "P&L USDT", "%notional", "%margin", "%equity", "breach")
+
+
+def _audit_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    realised = row.get("realised") or {}
+    breach = "[bold red]BREACH[/]" if row.get("breach") else "[green]ok[/]"
+    return (str(row["trade_id"]), str(row["symbol"]), str(row["direction"]), str(row["exit_reason"]),
+            str(row.get("planned_stop") or "-"), str(row.get("planned_loss") or "-"), str(row["exit_price"]),
+            str(row.get("slippage_bps") or "-"), str(realised.get("usdt", "-")), str(realised.get("pct_notional", "-")),
+            str(realised.get("pct_margin", "-")), str(realised.get("pct_equity", "-")), breach)
+
+
+def render_audit(document: dict[str, Any], console: Console) -> None:
+    rows = document.get("positions") or []
+    if not rows:
+        console.print("No closed positions in the journal.")
+        return
+    table = Table(title=f"Stop audit  ({len(rows)} closed positions)", title_justify="left")
+    for column in AUDIT_COLUMNS:
+        table.add_column(column, justify="left" if column in ("trade", "symbol", "side", "exit", "breach") else "right")
+    for row in rows:
+        table.add_row(*_audit_cells(row))
+    console.print(table)
+    summary = document.get("summary") or {}
+    console.print(f"worst slippage {summary.get('worst_slippage_bps') or '-'} bps, mean "
+                  f"{summary.get('mean_slippage_bps') or '-'} bps; worst trade "
+                  f"{summary.get('worst_realised_pct_equity') or '-'} % of equity")
+    for row in rows:
+        if row.get("breach"):
+            console.print(f"[bold red]breach[/] {row['trade_id']}: {row.get('breach_reason')}")
+
+
+def render_readiness(document: dict[str, Any], console: Console) -> None:
+    verdict = "[bold green]READY[/]" if document.get("ready") else "[bold red]NOT READY[/]"
+    table = Table(title="Go-live readiness", title_justify="left")
+    for column in ("name", "passed", "evidence"):
+        table.add_column(column, overflow="fold")
+    for item in document.get("items") or []:
+        passed = "[green]yes[/]" if item.get("passed") else "[red]no[/]"
+        table.add_row(str(item.get("name")), passed, json.dumps(item.get("evidence"), default=str))
+    console.print(table)
+    console.print(verdict)

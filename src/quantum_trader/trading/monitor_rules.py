@@ -1,0 +1,153 @@
+"""The monitor's judgement of one symbol, pure: which protection order counts, which are duplicates,
+which are wrong, where a missing one goes and when a stop may trail.
+
+Kept apart from the I/O (trading/monitor_repair.py) so each rule can be read and tested on its own
+and the monitor only orchestrates. The rules are stricter than `protection_view.classify` in one
+place on purpose: a stop whose trigger the mark has already crossed is still *the* stop here (the
+software stop watches it), because replacing it would only be refused with -2021.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..domain.enums import OrderType, Side
+from ..domain.events import Direction
+from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
+from ..domain.instrument import Instrument
+from ..domain.money import Rounding
+from ..domain.stops import protection_prices
+from .protection_view import STOP_TYPES, TAKE_PROFIT_TYPES
+
+HUNDRED = Decimal(100)
+#: A trailing move smaller than this share of the price is not worth a replace (two orders, two requests).
+MIN_TRAIL_STEP = Decimal("0.001")
+SL, TP = "sl", "tp"
+
+
+@dataclass(frozen=True, slots=True)
+class Levels:
+    """Where a position's protection belongs and under which trade id repairs are sent."""
+
+    trade_id: str
+    direction: Direction
+    stop: Decimal
+    take: Decimal
+    known: bool  # True: the bot's own trade (TradeOpened); False: adopted from the exchange
+
+
+@dataclass(frozen=True, slots=True)
+class SidePlan:
+    """One role (stop-loss or take-profit) of one position: the order that counts and the rest."""
+
+    keep: OrderSnapshot | None
+    duplicates: tuple[OrderSnapshot, ...]
+    wrong: tuple[tuple[OrderSnapshot, str], ...]
+
+
+def direction_of(position: PositionSnapshot) -> Direction:
+    return Direction.LONG if position.amount > 0 else Direction.SHORT
+
+
+def default_levels(inst: Instrument, position: PositionSnapshot, stop_pct: Decimal, take_pct: Decimal,
+                   trade_id: str) -> Levels:
+    """A position the bot did not open: SL and TP at the configured distances from its entry price."""
+    direction = direction_of(position)
+    stop, take = protection_prices(inst, direction, position.entry, stop_pct, take_pct)
+    return Levels(trade_id, direction, stop, take, known=False)
+
+
+def external_trade_id(symbol: str, now_ms: int) -> str:
+    return f"ext_{symbol}_{now_ms // 1000}"
+
+
+def is_role(order: OrderSnapshot, role: str) -> bool:
+    return order.type in (STOP_TYPES if role == SL else TAKE_PROFIT_TYPES)
+
+
+def wrong_reason(order: OrderSnapshot, position: PositionSnapshot) -> str | None:
+    """Why a stop or take-profit order would not close this position at its level (None: it would)."""
+    exit_side = Side.SELL if position.amount > 0 else Side.BUY
+    if order.side is not exit_side:
+        return f"wrong side: {order.side.value} for a {direction_of(position).value} position"
+    if not (order.reduce_only or order.close_position):
+        return "neither reduceOnly nor closePosition: it could open a reverse position"
+    if order.type.becomes_limit:
+        return f"{order.type.value} is a stop-limit: its limit order may rest unfilled after a gap"
+    if not order.close_position and order.quantity < abs(position.amount):
+        return f"quantity {order.quantity} does not cover the position {abs(position.amount)}"
+    return None
+
+
+def tighter(a: Decimal, b: Decimal, direction: Direction) -> bool:
+    """True when stop `a` loses less than stop `b` (long: higher; short: lower)."""
+    return a > b if direction is Direction.LONG else a < b
+
+
+def tightest(a: Decimal, b: Decimal, direction: Direction) -> Decimal:
+    return a if tighter(a, b, direction) else b
+
+
+def _rank(order: OrderSnapshot, role: str, direction: Direction) -> tuple[int, Decimal]:
+    """Sort key, best first: a stop's tightest trigger; a take-profit's nearest one; trailing stops last."""
+    if order.trigger_price is None or order.type is OrderType.TRAILING_STOP_MARKET:
+        return (1, Decimal(0))
+    trigger = order.trigger_price
+    higher_first = (direction is Direction.LONG) == (role == SL)
+    return (0, -trigger if higher_first else trigger)
+
+
+def plan_side(orders: Iterable[OrderSnapshot], position: PositionSnapshot, role: str) -> SidePlan:
+    mine = [o for o in orders if o.status.is_open and is_role(o, role)]
+    judged = [(o, wrong_reason(o, position)) for o in mine]
+    valid = sorted((o for o, why in judged if why is None), key=lambda o: _rank(o, role, direction_of(position)))
+    wrong = tuple((o, why) for o, why in judged if why is not None)
+    return SidePlan(valid[0] if valid else None, tuple(valid[1:]), wrong)
+
+
+def orphans(orders: Iterable[OrderSnapshot]) -> list[OrderSnapshot]:
+    """Orders of a symbol without a position that could only ever close one: nothing left to close."""
+    return [o for o in orders if o.status.is_open and (o.reduce_only or o.close_position)]
+
+
+def stop_crossed(trigger: Decimal, mark: Decimal, direction: Direction) -> bool:
+    """The software stop's condition: the mark is at or beyond the stop level."""
+    return mark <= trigger if direction is Direction.LONG else mark >= trigger
+
+
+def close_position_taken(orders: Sequence[OrderSnapshot], side: Side, kind: OrderType,
+                         leaving: Iterable[str] = ()) -> bool:
+    """-4130 guard: Binance allows one closePosition order of a type per direction."""
+    gone = set(leaving)
+    return any(o.status.is_open and o.close_position and o.type is kind and o.side is side
+               and o.client_id not in gone for o in orders)
+
+
+def wanted_stop(levels: Levels, plan: SidePlan) -> Decimal:
+    """Where a replacement stop goes: the planned level, or a wrong stop's tighter level (never loosen)."""
+    price = levels.stop
+    for order, _ in plan.wrong:
+        exit_side = levels.direction.exit_side
+        if order.side is exit_side and order.trigger_price is not None and order.type is not OrderType.TRAILING_STOP_MARKET:
+            price = tightest(order.trigger_price, price, levels.direction)
+    return price
+
+
+def trail_target(inst: Instrument, direction: Direction, mark: Decimal, current: Decimal,
+                 pct: Decimal) -> Decimal | None:
+    """The new stop when the mark has moved far enough in the position's favour, else None.
+
+    `pct` is in percent, like QT_STOP_LOSS_PCT. The target rounds away from the mark (the stop never
+    ends closer than asked), and a move must gain at least one tick and 0.1 % of the price.
+    """
+    if direction is Direction.LONG:
+        target = inst.round_price(mark * (1 - pct / HUNDRED), Rounding.DOWN)
+        gain = target - current
+    else:
+        target = inst.round_price(mark * (1 + pct / HUNDRED), Rounding.UP)
+        gain = current - target
+    if gain >= inst.tick_size and gain >= mark * MIN_TRAIL_STEP:
+        return target
+    return None
