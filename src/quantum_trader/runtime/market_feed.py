@@ -24,6 +24,8 @@ from ..sim.engine import ExchangeSimulator
 from ..simserver.feed import on_tick
 
 OnBar = Callable[[BarChunk], Awaitable[None]]
+#: Wall seconds between clock ticks while a paced feed waits for its next bar.
+TICK_S = 0.1
 
 
 @dataclass
@@ -55,8 +57,22 @@ class BarFeed:
                 await on_bar(chunk.slice(t, t + 1))
                 self.status.bars += 1
                 self.status.last_bar_monotonic = time.monotonic()
-                await _pause(stop, delay)
+                await self._pause_ticking(stop, delay, int(chunk.open_time[t]) + chunk.interval_ms, chunk.interval_ms)
         self.status.done = True
+
+    async def _pause_ticking(self, stop: asyncio.Event, delay: float | None, close_ms: int, interval_ms: int) -> None:
+        """Wait for the next bar while simulated time flows with the wall at `speed`, so whatever sleeps on
+        the clock (the position monitor) runs on time between bars, not only when a bar arrives."""
+        if delay is None or not isinstance(self._clock, SimulatedClock):
+            await _pause(stop, delay)
+            return
+        started = time.monotonic()
+        while not stop.is_set():
+            elapsed = time.monotonic() - started
+            if elapsed >= delay:
+                return
+            self._clock.advance_to(close_ms + min(interval_ms - 1, int(elapsed / delay * interval_ms)))
+            await _pause(stop, min(TICK_S, delay - elapsed))
 
     def _play(self, chunk: BarChunk, t: int) -> None:
         close_ms = int(chunk.open_time[t]) + chunk.interval_ms
