@@ -118,8 +118,8 @@ class CcxtExchange:
         return {s: marks[s] for s in wanted}
 
     # --- account ----------------------------------------------------------------------------------
-    async def positions(self) -> list[PositionSnapshot]:
-        rows = await self.call("fapiPrivateV2GetPositionRisk")
+    async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
+        rows = await self.call("fapiPrivateV2GetPositionRisk", {"symbol": symbol} if symbol else None)
         return [p for p in (wire.position_from_risk(r) for r in rows) if p.amount != 0]
 
     async def account(self) -> AccountSnapshot:

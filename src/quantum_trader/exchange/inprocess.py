@@ -70,8 +70,11 @@ class InProcessExchange:
         wanted = sorted(self.sim.state.instruments) if symbols is None else list(symbols)
         return {s: self.sim.mark_price(s) for s in wanted}
 
-    async def positions(self) -> list[PositionSnapshot]:
-        rows = (wire.position_from_risk(r) for r in shapes.position_risk_v2(self.sim))
+    async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
+        # Only symbols holding a position: the answer is the same, without a row for every symbol.
+        held = sorted({p.symbol for p in self.sim.account.open_positions()})
+        wanted = held if symbol is None else [s for s in held if s == symbol]
+        rows = (wire.position_from_risk(r) for s in wanted for r in shapes.position_risk_v2(self.sim, s))
         return [p for p in rows if p.amount != 0]
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderSnapshot]:

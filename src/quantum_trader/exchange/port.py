@@ -36,8 +36,8 @@ class Exchange(Protocol):
         """Mark price per symbol (all symbols when `symbols` is None)."""
         ...
 
-    async def positions(self) -> list[PositionSnapshot]:
-        """Open positions only (amount != 0)."""
+    async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
+        """Open positions only (amount != 0); of one symbol when given (a cheaper read)."""
         ...
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderSnapshot]:

@@ -140,8 +140,8 @@ class RetryingExchange:
         wanted = None if symbols is None else list(symbols)
         return await self._retry(lambda: self.inner.mark_prices(wanted))
 
-    async def positions(self) -> list[PositionSnapshot]:
-        return await self._retry(self.inner.positions)
+    async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
+        return await self._retry(lambda: self.inner.positions(symbol))
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderSnapshot]:
         return await self._retry(lambda: self.inner.open_orders(symbol))

@@ -27,7 +27,9 @@ from ..signals.strategy import SignalBatch, Strategy
 from ..sim.engine import ExchangeSimulator
 from ..sim.replay import BarReplayer, ReplayStep
 from ..sim.state import SimConfig
+from ..core.metrics import Metrics
 from ..trading.audit import audit_rows, audit_summary
+from ..trading.monitor import MonitorConfig, PositionMonitor
 from ..trading.performance import performance_report
 from .pump import publish_all
 from .wiring import Engine, JournalLike, TradingRules, wire_engine
@@ -88,6 +90,9 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     exchange.drain()
     clock = SimulatedClock(start_ms)
     engine = wire_engine(clock, exchange, sim.state.instruments, rules, journal=journal)
+    monitor = PositionMonitor(engine.bus, clock, exchange, Metrics(), execution=engine.execution,
+                              config=MonitorConfig(interval_s=60.0))
+    monitor.attach()  # reactive repairs (a stop expired, cancelled or rejected) run in backtests too
     collector = _Collector()
     engine.bus.subscribe(TradeClosed, collector.on_closed)
     engine.bus.subscribe(EquitySnapshot, collector.on_equity)

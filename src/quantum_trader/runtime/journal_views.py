@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain.enums import ExitReason
-from ..domain.events import Direction, TradeClosed
+from ..domain.events import Direction, TradeClosed, TradeOpened
 from ..journal.reader import JournalReader
 from ..trading.audit import AuditRow, audit_rows, audit_summary
 
@@ -37,6 +37,16 @@ def trade_from_row(row: JsonRow) -> TradeClosed:
         planned_loss=_dec(row, "planned_loss"), leverage=int(row["leverage"]),
         equity_at_entry=Decimal(str(row["equity_at_entry"])), opened_ms=int(row["opened_ms"]),
         time_ms=int(row["closed_ms"]))
+
+
+def opened_from_row(row: JsonRow) -> TradeOpened:
+    """An open `positions` row back into the event that opened it (a restart adopts the trade)."""
+    return TradeOpened(
+        trade_id=row["trade_id"], symbol=row["symbol"], direction=Direction(row["direction"]),
+        quantity=Decimal(str(row["quantity"])), entry_price=Decimal(str(row["entry"])),
+        planned_stop=_dec(row, "planned_stop"), planned_take_profit=_dec(row, "planned_take_profit"),
+        planned_loss=_dec(row, "planned_loss"), leverage=int(row["leverage"]),
+        equity=Decimal(str(row["equity_at_entry"])), time_ms=int(row["opened_ms"]), confidence=row.get("confidence"))
 
 
 def audit_from_journal(reader: JournalReader) -> tuple[list[AuditRow], JsonRow]:

@@ -45,9 +45,10 @@ from ..sim.engine import ExchangeSimulator
 from ..sim.state import SimConfig
 from ..sim.universe import load_universe
 from ..trading.kill_switch import KillSwitchHandler
-from ..trading.monitor import PositionMonitor
+from ..trading.monitor import MonitorConfig, PositionMonitor
+from ..trading.reconcile import close_trades_gone_while_away, settle_pending_intents
 from .app_service import SessionService
-from .journal_views import readiness_from_journal
+from .journal_views import opened_from_row, readiness_from_journal
 from .market_feed import BarFeed, ExchangeMarkFeed, FeedStatus
 from .pump import pump_forever
 from .service import AppService
@@ -171,11 +172,20 @@ class Session:
                             parts.clock.now_ms())
         engine = wire_engine(parts.clock, parts.exchange, instruments, rules_from(s), journal=journal,
                              dry_run=s.mode == "staging")
-        monitor = PositionMonitor(engine.bus, parts.clock, parts.exchange, self.metrics)
+        monitor = PositionMonitor(engine.bus, parts.clock, parts.exchange, self.metrics, execution=engine.execution,
+                                  config=MonitorConfig(interval_s=s.monitor_interval,
+                                                       trailing_stop_pct=s.trailing_stop_pct))
+        monitor.attach()  # before the kill switch: it pauses repairs while the kill switch flattens
         kill = KillSwitchHandler(engine.bus, parts.clock, parts.exchange, engine.execution)
         kill.attach()
-        self._count_events(engine)
         reader = JournalReader(s.db_url)
+        await settle_pending_intents(engine.bus, parts.clock, parts.exchange, reader.pending_intents())
+        # A restart: the journal knows the trades, the exchange the truth (trades closed while away are closed now).
+        for opened in await close_trades_gone_while_away(engine.bus, parts.clock, parts.exchange,
+                                                         [opened_from_row(row) for row in reader.open_trades()]):
+            engine.trades.adopt(opened)
+            monitor.adopt(opened)
+        self._count_events(engine)
         self.service = SessionService(s, engine, monitor, kill, reader, self.metrics, parts.feed.status,
                                       strategy_status=getattr(strategy, "status", ""))
         try:

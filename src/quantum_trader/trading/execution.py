@@ -168,7 +168,7 @@ class Execution:
     async def emergency_exit(self, trade_id: str, symbol: str, why: str, purpose: str = "em",
                              action: str = "emergency_exit") -> None:
         """Close at market with reduceOnly, for the whole position the exchange reports."""
-        position = next((p for p in await self.exchange.positions() if p.symbol == symbol), None)
+        position = next(iter(await self.exchange.positions(symbol)), None)
         if position is None or position.amount == 0:
             return
         side = Side.SELL if position.amount > 0 else Side.BUY

@@ -1,62 +1,179 @@
-"""The position monitor's sweep: read positions and open orders (classic AND algo) back from the
-exchange and judge every position's protection.
+"""The position monitor: read positions and open orders (classic AND algo) back from the exchange,
+judge every position's protection and repair it.
 
-It runs at start-up, every QT_MONITOR_INTERVAL seconds of the session's clock, and its results feed
-`/health`, `/metrics` and the journal (equity snapshots, errors). It measures how long each position
-has been without a working stop. Repairing what it finds (placing a missing stop, cancelling
-duplicates and orphans, the emergency exit) is added on top of this sweep by the protection work.
+It runs at start-up (reconciliation), every QT_MONITOR_INTERVAL seconds of the session's clock
+(`sweep()`), after a reconnect (the session calls `sweep()` again), and at once for one symbol when
+the exchange reports a protection order cancelled/expired/rejected or a position opened, resized or
+closed (`attach()`). Its results feed `/health`, `/metrics` and the journal. The rules for one
+symbol live in monitor_guard.py, the pure judgements in monitor_rules.py and the order handling in
+monitor_repair.py; this module schedules them, guards against re-entrancy (its own placements echo
+back as events) and measures how long each position has been without a working stop.
+
+Without an `Execution` (or with a dry-run one, in staging) it only measures, as a read-only view needs.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+
+import structlog
 
 from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..core.metrics import Metrics
-from ..domain.events import EquitySnapshot, ErrorEvent
-from ..domain.exchange_types import AccountSnapshot, PositionSnapshot
+from ..domain.events import (
+    EquitySnapshot,
+    ErrorEvent,
+    KillSwitch,
+    OrderChanged,
+    OrderIntentRecorded,
+    OrderRejectedEvent,
+    PositionChanged,
+    TradeClosed,
+    TradeOpened,
+)
+from ..domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnapshot, SnapshotStatus
+from ..domain.stops import protection_prices
 from ..exchange.port import Exchange
-from .protection_view import ProtectionView, Status, build_view
+from .execution import Execution
+from .monitor_guard import GuardConfig, SymbolGuard
+from .monitor_repair import Repairer
+from .monitor_rules import (
+    Levels,
+    default_levels,
+    direction_of,
+    external_trade_id,
+    orphans,
+    settled,
+)
+from .monitor_state import MonitorState as MonitorState  # re-exported: the session and /health read it
+from .monitor_state import NakedTimer
+from .protection_view import STOP_TYPES, TAKE_PROFIT_TYPES, ProtectionView, build_view
 
+log = structlog.get_logger(__name__)
 EQUITY_EVERY_MS = 60_000
+ENDED = frozenset({SnapshotStatus.CANCELED, SnapshotStatus.EXPIRED, SnapshotStatus.REJECTED})
 
 
-@dataclass
-class MonitorState:
-    sweeps: int = 0
-    errors: int = 0
-    last_sweep_monotonic: float | None = None
-    last_duration_s: float = 0.0
-    view: ProtectionView | None = None
-    unprotected_since_ms: dict[str, int] = field(default_factory=dict)
-    unprotected_seconds_total: float = 0.0
+@dataclass(frozen=True, slots=True)
+class MonitorConfig:
+    """`software_stop_grace_s` None → 2 × interval; `trailing_stop_pct` in percent (like QT_STOP_LOSS_PCT)."""
 
-    def age_s(self) -> float | None:
-        return None if self.last_sweep_monotonic is None else time.monotonic() - self.last_sweep_monotonic
+    interval_s: float = 1.0
+    software_stop_grace_s: float | None = None
+    trailing_stop_pct: Decimal | None = None
+    #: How long a position whose entry is in flight is left to execution (it places SL and TP itself).
+    entry_grace_s: float = 5.0
+
+    @property
+    def grace_ms(self) -> int:
+        grace = self.software_stop_grace_s if self.software_stop_grace_s is not None else 2 * self.interval_s
+        return round(grace * 1000)
 
 
 class PositionMonitor:
-    def __init__(self, bus: EventBus, clock: Clock, exchange: Exchange, metrics: Metrics) -> None:
+    def __init__(self, bus: EventBus, clock: Clock, exchange: Exchange, metrics: Metrics,
+                 execution: Execution | None = None, config: MonitorConfig | None = None) -> None:
         self.bus, self.clock, self.exchange, self.metrics = bus, clock, exchange, metrics
+        self.execution, self.config = execution, config or MonitorConfig()
         self.state = MonitorState()
+        self.timer = NakedTimer(self.state, clock, metrics)
         self._last_equity_ms: int | None = None
+        self._positions: dict[str, PositionSnapshot] = {}
+        self._levels: dict[str, Levels] = {}
+        self._entry_pending: dict[str, int] = {}
+        self._busy: set[str] = set()
+        self._dirty: set[str] = set()
+        self._halted_until_ms: int | None = None
+        # Staging (dry run) sends nothing: repairs would only journal intents every sweep, so it measures.
+        repairing = execution is not None and not execution.config.dry_run
+        self.repair = Repairer(bus, clock, execution) if execution is not None and repairing else None
+        self.guard = None if execution is None or self.repair is None else SymbolGuard(
+            clock, exchange, execution, self.repair,
+            GuardConfig(grace_ms=self.config.grace_ms, trailing_stop_pct=self.config.trailing_stop_pct))
 
+    # --- wiring -----------------------------------------------------------------------------------
+    def attach(self) -> None:
+        """React to the exchange's order and position events (and learn the bot's trades)."""
+        self.bus.subscribe(OrderChanged, self._on_order)
+        self.bus.subscribe(PositionChanged, self._on_position)
+        self.bus.subscribe(TradeOpened, self._on_trade_opened)
+        self.bus.subscribe(TradeClosed, self._on_trade_closed)
+        self.bus.subscribe(OrderIntentRecorded, self._on_intent)
+        self.bus.subscribe(OrderRejectedEvent, self._on_rejected)
+        self.bus.subscribe(KillSwitch, self._on_kill)
+
+    @property
+    def adopted(self) -> frozenset[str]:
+        """Symbols whose position the monitor has taken charge of (the bot's trades and positions found without)."""
+        return frozenset(self._levels)
+
+    def adopt(self, opened: TradeOpened) -> None:
+        """A trade known from the journal after a restart: repairs use its planned levels and trade id."""
+        self._levels[opened.symbol] = self._levels_of(opened)
+
+    async def _on_order(self, event: OrderChanged) -> None:
+        snap = event.snapshot
+        if snap.status not in ENDED or (self.repair is not None and snap.client_id in self.repair.own_cancels):
+            return
+        if not (snap.type in STOP_TYPES or snap.type in TAKE_PROFIT_TYPES or snap.reduce_only or snap.close_position):
+            return
+        position = self._positions.get(snap.symbol)
+        if position is not None and position.amount != 0:
+            await self.sweep_symbol(snap.symbol, f"{snap.type.value} {snap.client_id} {snap.status.value}")
+
+    async def _on_position(self, event: PositionChanged) -> None:
+        symbol = event.snapshot.symbol
+        previous = self._positions.get(symbol)
+        self._positions[symbol] = event.snapshot
+        if previous is None or previous.amount != event.snapshot.amount:
+            await self.sweep_symbol(symbol, f"position {event.reason}: {event.snapshot.amount}")
+
+    async def _on_trade_opened(self, event: TradeOpened) -> None:
+        self.adopt(event)
+        self._entry_pending.pop(event.symbol, None)
+        await self.sweep_symbol(event.symbol, f"trade {event.trade_id} opened")
+
+    def _on_trade_closed(self, event: TradeClosed) -> None:
+        known = self._levels.get(event.symbol)
+        if known is not None and known.trade_id == event.trade_id:
+            del self._levels[event.symbol]
+
+    def _on_intent(self, event: OrderIntentRecorded) -> None:
+        if event.purpose == "entry" and not event.dry_run:
+            self._entry_pending[event.intent.symbol] = self.clock.now_ms()
+
+    def _on_kill(self, event: KillSwitch) -> None:
+        """The kill switch cancels every order and then flattens: re-placing the stops it just cancelled
+        would race it. Repairs pause for `entry_grace_s`; a position still open after that is protected again.
+        Subscribe the monitor before the kill-switch handler so the pause starts first."""
+        self._halted_until_ms = self.clock.now_ms() + round(self.config.entry_grace_s * 1000)
+
+    def _on_rejected(self, event: OrderRejectedEvent) -> None:
+        if event.purpose == "entry":
+            self._entry_pending.pop(event.intent.symbol, None)
+
+    # --- sweeps -----------------------------------------------------------------------------------
     async def sweep(self) -> ProtectionView | None:
+        """Every position and open order of the account: judge, repair, measure."""
         started = time.perf_counter()
         try:
             positions = await self.exchange.positions()
             orders = await self.exchange.open_orders()
+            if self.guard is not None and await self._repair_all(positions, orders):
+                positions = await self.exchange.positions()
+                orders = await self.exchange.open_orders()
             account = await self.exchange.account()
         except Exception as exc:  # the monitor must keep running whatever the exchange does
-            self.state.errors += 1
-            self.metrics.error("monitor")
-            await self.bus.publish(ErrorEvent(component="monitor", message=f"{type(exc).__name__}: {exc}",
-                                              time_ms=self.clock.now_ms()))
+            await self._error(exc)
             return None
+        self._positions = {p.symbol: p for p in positions}
         view = build_view(positions, orders, account)
-        self._account_unprotected(view, positions)
+        self.timer.measure_all(positions, orders)
         self.state.view = view
         self.state.sweeps += 1
         self.state.last_sweep_monotonic = time.monotonic()
@@ -68,16 +185,118 @@ class PositionMonitor:
         await self._maybe_equity(account, len(view.positions))
         return view
 
-    def _account_unprotected(self, view: ProtectionView, positions: list[PositionSnapshot]) -> None:
+    async def _repair_all(self, positions: Sequence[PositionSnapshot], orders: Sequence[OrderSnapshot]) -> bool:
+        by_symbol = {p.symbol: p for p in positions}
+        self.timer.measure_all(positions, orders)  # before repairs: a position found naked starts its count now
+        acted = False
+        for symbol in sorted(set(by_symbol) | {o.symbol for o in orders}):
+            mine = [o for o in orders if o.symbol == symbol]
+            acted = await self._exclusive(symbol, partial(self._guarded, symbol, by_symbol.get(symbol), mine)) or acted
+        return acted
+
+    async def _guarded(self, symbol: str, position: PositionSnapshot | None, orders: Sequence[OrderSnapshot]) -> bool:
+        """One symbol's failure is counted and reported; the other symbols are still looked after."""
+        try:
+            return await self._handle(symbol, position, orders)
+        except Exception as exc:
+            await self._error(exc)
+            return False
+
+    async def sweep_symbol(self, symbol: str, why: str = "") -> None:
+        """A reactive run for one symbol: its open orders and the latest known position (cheap)."""
+        if self.guard is None:
+            return
+        log.debug("monitor symbol sweep", symbol=symbol, why=why)
+        await self._exclusive(symbol, partial(self._sweep_one, symbol))
+
+    async def _sweep_one(self, symbol: str) -> bool:
+        try:
+            orders = await self.exchange.open_orders(symbol)
+            position = self._positions.get(symbol)
+            if position is None or not self._cached_enough(position, orders):
+                position = next(iter(await self.exchange.positions(symbol)), None)
+        except Exception as exc:
+            await self._error(exc)
+            return False
+        return await self._guarded(symbol, position, orders)
+
+    def _cached_enough(self, position: PositionSnapshot, orders: Sequence[OrderSnapshot]) -> bool:
+        """The last PositionChanged may be stale (events arrive late): act only on a fresh position.
+
+        Reading it costs one request, spent only when something may need doing (or the stop trails,
+        which needs a fresh mark), so the common reactive run stays at one `open_orders(symbol)`.
+        """
+        if position.amount == 0:
+            return not orphans(orders)
+        return self.config.trailing_stop_pct is None and settled(orders, position)
+
+    async def _exclusive(self, symbol: str, run: Callable[[], Awaitable[bool]]) -> bool:
+        """One run per symbol at a time; an event during a run marks it dirty for exactly one re-run,
+        which reads the symbol afresh (what the first run read may be what changed)."""
+        if symbol in self._busy:
+            self._dirty.add(symbol)
+            return False
+        self._busy.add(symbol)
+        try:
+            self._dirty.discard(symbol)
+            acted = await run()
+            if symbol in self._dirty:
+                self._dirty.discard(symbol)
+                acted = await self._sweep_one(symbol) or acted
+        finally:
+            self._busy.discard(symbol)
+            self._dirty.discard(symbol)
+        return acted
+
+    async def _handle(self, symbol: str, position: PositionSnapshot | None, orders: Sequence[OrderSnapshot]) -> bool:
+        assert self.guard is not None
+        if position is None or position.amount == 0:
+            self.timer.measure(symbol, None, orders)
+            return await self.guard.flat(symbol, orders)
+        self.timer.measure(symbol, position, orders)
         now = self.clock.now_ms()
-        bad = {p.symbol for p in view.positions if p.status is Status.UNPROTECTED}
-        since = self.state.unprotected_since_ms
-        for symbol in list(since):
-            if symbol not in bad:
-                self.state.unprotected_seconds_total += (now - since.pop(symbol)) / 1000
-        for symbol in bad:
-            since.setdefault(symbol, now)
-        self.metrics.set_unprotected_seconds({s: (now - t) / 1000 for s, t in since.items()})
+        if self._halted_until_ms is not None and now < self._halted_until_ms:
+            return False  # the kill switch is flattening
+        pending = self._entry_pending.get(symbol)
+        if pending is not None and now - pending < self.config.entry_grace_s * 1000:
+            return False  # execution is placing this position's protection right now
+        self._entry_pending.pop(symbol, None)
+        acted = await self.guard.guard(self._levels_for(position), position, orders)
+        if acted:  # read back what the repairs left: an emergency exit may have closed the position
+            self.state.actions += 1
+            orders = await self.exchange.open_orders(symbol)
+            position = next(iter(await self.exchange.positions(symbol)), None)
+        self.timer.measure(symbol, position, orders)
+        return acted
+
+    def _levels_for(self, position: PositionSnapshot) -> Levels:
+        known = self._levels.get(position.symbol)
+        if known is not None and known.direction is direction_of(position):
+            return known
+        assert self.execution is not None
+        cfg = self.execution.config
+        levels = default_levels(self.execution.instruments[position.symbol], position, cfg.stop_loss_pct,
+                                cfg.take_profit_pct, external_trade_id(position.symbol, self.clock.now_ms()))
+        self._levels[position.symbol] = levels
+        return levels
+
+    def _levels_of(self, opened: TradeOpened) -> Levels:
+        stop, take = opened.planned_stop, opened.planned_take_profit
+        if (stop is None or take is None) and self.execution is not None:
+            cfg = self.execution.config
+            stop, take = protection_prices(self.execution.instruments[opened.symbol], opened.direction,
+                                           opened.entry_price, cfg.stop_loss_pct, cfg.take_profit_pct)
+        assert stop is not None
+        assert take is not None
+        return Levels(opened.trade_id, opened.direction, stop, take, known=True)
+
+    # --- helpers ----------------------------------------------------------------------------------
+    async def _error(self, exc: Exception) -> None:
+        self.state.errors += 1
+        self.metrics.error("monitor")
+        log.warning("monitor error", error=f"{type(exc).__name__}: {exc}")
+        await self.bus.publish(ErrorEvent(component="monitor", message=f"{type(exc).__name__}: {exc}",
+                                          time_ms=self.clock.now_ms()))
 
     async def _maybe_equity(self, account: AccountSnapshot, open_positions: int) -> None:
         """An equity point every minute of session time: the curve, and the monitor's heartbeat in the journal."""
@@ -87,3 +306,4 @@ class PositionMonitor:
         self._last_equity_ms = now
         await self.bus.publish(EquitySnapshot(wallet=account.wallet, equity=account.equity,
                                               available=account.available, open_positions=open_positions, time_ms=now))
+

@@ -22,7 +22,18 @@ from ..domain.instrument import Instrument
 from ..exchange.port import Exchange
 from .execution import Execution
 from .monitor_repair import Outcome, Repairer
-from .monitor_rules import SL, TP, Levels, SidePlan, orphans, plan_side, stop_crossed, trail_target, wanted_stop
+from .monitor_rules import (
+    SL,
+    TP,
+    Levels,
+    SidePlan,
+    orphans,
+    plan_side,
+    stop_crossed,
+    tightest,
+    trail_target,
+    wanted_stop,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +51,8 @@ class SymbolGuard:
             clock, exchange, execution, repair, config)
         self.crossed_since_ms: dict[str, int] = {}
         self._verified: dict[str, tuple[str, str]] = {}
+        #: The level a trailed stop reached: a later replacement never goes back below it.
+        self.trailed: dict[str, Decimal] = {}
 
     @property
     def instruments(self) -> Mapping[str, Instrument]:
@@ -49,6 +62,7 @@ class SymbolGuard:
         """No position: cancel what could only close one (closePosition ones usually expire on their own)."""
         self.crossed_since_ms.pop(symbol, None)
         self._verified.pop(symbol, None)
+        self.trailed.pop(symbol, None)
         acted = False
         for order in orphans(orders):
             acted = await self.repair.cancel(order, None, "cancelled_orphan", "no position on the symbol") or acted
@@ -79,6 +93,8 @@ class SymbolGuard:
             acted = await self._drop_extras(levels, sl, "stop-loss")
             return acted, True
         price = wanted_stop(levels, sl)
+        if position.symbol in self.trailed:
+            price = tightest(price, self.trailed[position.symbol], levels.direction)
         why = "; ".join(reason for _, reason in sl.wrong)
         reason = f"stop-loss replaces a wrong one ({why})" if sl.wrong else "stop-loss missing"
         placement = await self.repair.place(levels, position, SL, price, orders, reason)
@@ -133,7 +149,7 @@ class SymbolGuard:
                f"{(now - since) / 1000:g}s and the exchange stop did not fire")
         await self.execution.emergency_exit(levels.trade_id, position.symbol, why, purpose="soft",
                                             action="software_stop")
-        if not any(p.symbol == position.symbol for p in await self.exchange.positions()):
+        if not await self.exchange.positions(position.symbol):
             await self.flat(position.symbol, await self.exchange.open_orders(position.symbol))
         return True
 
@@ -150,6 +166,7 @@ class SymbolGuard:
         placement = await self.repair.place(levels, position, SL, target, orders, reason)
         if placement.outcome is not Outcome.PLACED:
             return True  # the old stop is still there: nothing was loosened
+        self.trailed[position.symbol] = target
         await self.repair.cancel(stop, levels.trade_id, "trailed", reason)
         return True
 

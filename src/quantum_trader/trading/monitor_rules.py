@@ -107,6 +107,15 @@ def plan_side(orders: Iterable[OrderSnapshot], position: PositionSnapshot, role:
     return SidePlan(valid[0] if valid else None, tuple(valid[1:]), wrong)
 
 
+def settled(orders: Sequence[OrderSnapshot], position: PositionSnapshot) -> bool:
+    """Exactly one working stop (not crossed) and one take-profit, nothing wrong: no action can be needed."""
+    sl, tp = plan_side(orders, position, SL), plan_side(orders, position, TP)
+    if sl.keep is None or tp.keep is None or sl.duplicates or sl.wrong or tp.duplicates or tp.wrong:
+        return False
+    trigger = sl.keep.trigger_price
+    return trigger is None or not stop_crossed(trigger, position.mark, direction_of(position))
+
+
 def orphans(orders: Iterable[OrderSnapshot]) -> list[OrderSnapshot]:
     """Orders of a symbol without a position that could only ever close one: nothing left to close."""
     return [o for o in orders if o.status.is_open and (o.reduce_only or o.close_position)]
@@ -129,8 +138,8 @@ def wanted_stop(levels: Levels, plan: SidePlan) -> Decimal:
     """Where a replacement stop goes: the planned level, or a wrong stop's tighter level (never loosen)."""
     price = levels.stop
     for order, _ in plan.wrong:
-        exit_side = levels.direction.exit_side
-        if order.side is exit_side and order.trigger_price is not None and order.type is not OrderType.TRAILING_STOP_MARKET:
+        on_exit_side = order.side is levels.direction.exit_side
+        if on_exit_side and order.trigger_price is not None and order.type is not OrderType.TRAILING_STOP_MARKET:
             price = tightest(order.trigger_price, price, levels.direction)
     return price
 

@@ -1,0 +1,64 @@
+"""What the monitor knows about itself: sweep counts and errors for `/health`, and how long each
+position has gone without a working stop, measured on the injected clock (so a backtest measures
+simulated seconds) and exported to `/metrics`, where an alert should fire on it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..core.clock import Clock
+from ..core.metrics import Metrics
+from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
+from .monitor_rules import SL, direction_of, plan_side, stop_crossed
+from .protection_view import ProtectionView
+
+
+@dataclass
+class MonitorState:
+    sweeps: int = 0
+    errors: int = 0
+    last_sweep_monotonic: float | None = None
+    last_duration_s: float = 0.0
+    view: ProtectionView | None = None
+    unprotected_since_ms: dict[str, int] = field(default_factory=dict)
+    unprotected_seconds_total: float = 0.0
+    #: Symbol runs in which the monitor changed something on the exchange.
+    actions: int = 0
+
+    def age_s(self) -> float | None:
+        return None if self.last_sweep_monotonic is None else time.monotonic() - self.last_sweep_monotonic
+
+
+class NakedTimer:
+    """Starts a position's count when it is first seen without a working stop and adds it up when that ends."""
+
+    def __init__(self, state: MonitorState, clock: Clock, metrics: Metrics) -> None:
+        self.state, self.clock, self.metrics = state, clock, metrics
+
+    def measure_all(self, positions: Sequence[PositionSnapshot], orders: Sequence[OrderSnapshot]) -> None:
+        by_symbol = {p.symbol: p for p in positions}
+        for symbol in sorted(set(by_symbol) | set(self.state.unprotected_since_ms)):
+            self.measure(symbol, by_symbol.get(symbol), [o for o in orders if o.symbol == symbol])
+
+    def measure(self, symbol: str, position: PositionSnapshot | None, orders: Sequence[OrderSnapshot]) -> None:
+        now = self.clock.now_ms()
+        since = self.state.unprotected_since_ms
+        if position is None or position.amount == 0 or has_working_stop(position, orders):
+            if symbol in since:
+                seconds = (now - since.pop(symbol)) / 1000
+                self.state.unprotected_seconds_total += seconds
+                self.metrics.add_unprotected_seconds(seconds)
+        else:
+            since.setdefault(symbol, now)
+        self.metrics.set_unprotected_seconds({s: (now - t) / 1000 for s, t in since.items()})
+
+
+def has_working_stop(position: PositionSnapshot, orders: Sequence[OrderSnapshot]) -> bool:
+    """A stop that would close this position and that the mark has not already crossed."""
+    keep = plan_side(orders, position, SL).keep
+    if keep is None:
+        return False
+    return keep.trigger_price is None or not stop_crossed(keep.trigger_price, position.mark, direction_of(position))

@@ -1,0 +1,82 @@
+"""Start-up reconciliation of trades: the journal says open, the exchange may say otherwise.
+
+After a crash or a stop, a trade the journal shows open may have been closed on the exchange while
+the bot was away (its stop fired, someone closed it by hand). The exchange is the source of truth:
+such a trade is closed now, with the exit found by asking the exchange for the trade's own
+protection orders by their deterministic client ids (a filled stop-loss is a `stop_loss` exit at its
+average price), or, when none of them filled, as a `manual` exit at the current mark.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ..core.bus import EventBus
+from ..core.clock import Clock
+from ..domain.enums import ExitReason, OrderType, Side, WorkingType
+from ..domain.events import OrderChanged, OrderRejectedEvent, TradeClosed, TradeOpened
+from ..domain.exchange_types import OrderIntent, SnapshotStatus
+from ..exchange.ids import client_id_for
+from ..exchange.port import Exchange
+
+PURPOSES = (("sl", ExitReason.STOP_LOSS), ("tp", ExitReason.TAKE_PROFIT), ("em", ExitReason.EMERGENCY),
+            ("soft", ExitReason.EMERGENCY))
+ATTEMPTS = 3
+
+
+async def close_trades_gone_while_away(bus: EventBus, clock: Clock, exchange: Exchange,
+                                       trades: list[TradeOpened]) -> list[TradeOpened]:
+    """Publish `TradeClosed` for trades without a position on the exchange; return those still open."""
+    open_symbols = {p.symbol for p in await exchange.positions()}
+    still_open = []
+    for trade in trades:
+        if trade.symbol in open_symbols:
+            still_open.append(trade)
+            continue
+        reason, price = await _exit_of(exchange, trade)
+        sign = Decimal(trade.direction.sign)
+        await bus.publish(TradeClosed(
+            trade_id=trade.trade_id, symbol=trade.symbol, direction=trade.direction, quantity=trade.quantity,
+            entry_price=trade.entry_price, exit_price=price, exit_reason=reason,
+            realized_pnl=sign * (price - trade.entry_price) * trade.quantity, fees=Decimal(0), funding=Decimal(0),
+            planned_stop=trade.planned_stop, planned_loss=trade.planned_loss, leverage=trade.leverage,
+            equity_at_entry=trade.equity, opened_ms=trade.time_ms, time_ms=clock.now_ms()))
+    return still_open
+
+
+async def _exit_of(exchange: Exchange, trade: TradeOpened) -> tuple[ExitReason, Decimal]:
+    for purpose, reason in PURPOSES:
+        for attempt in range(ATTEMPTS):
+            found = await exchange.query(trade.symbol, client_id_for(trade.trade_id, purpose, attempt))
+            if found is not None and found.status is SnapshotStatus.FILLED and found.avg_price > 0:
+                return reason, found.avg_price
+    marks = await exchange.mark_prices([trade.symbol])
+    return ExitReason.MANUAL, marks[trade.symbol]
+
+
+async def settle_pending_intents(bus: EventBus, clock: Clock, exchange: Exchange,
+                                 pending: list[dict[str, object]]) -> int:
+    """Orders journaled as intents and never answered (a crash between journal and answer): ask the
+    exchange for each client id; record what it says, or that the order never arrived. Returns how many."""
+    for row in pending:
+        symbol, client_id = str(row["symbol"]), str(row["client_id"])
+        found = await exchange.query(symbol, client_id)
+        if found is not None:
+            await bus.publish(OrderChanged(snapshot=found, reason="RECONCILED", time_ms=clock.now_ms()))
+            continue
+        await bus.publish(OrderRejectedEvent(
+            intent=_intent_of(row), trade_id=str(row.get("trade_id") or ""), purpose=str(row.get("purpose") or ""),
+            code=None, message="never reached the exchange (found missing at restart)", time_ms=clock.now_ms()))
+    return len(pending)
+
+
+def _intent_of(row: dict[str, object]) -> OrderIntent:
+    def dec(key: str) -> Decimal | None:
+        value = row.get(key)
+        return None if value is None else Decimal(str(value))
+
+    return OrderIntent(client_id=str(row["client_id"]), symbol=str(row["symbol"]), side=Side(str(row["side"])),
+                       type=OrderType(str(row["type"])), quantity=dec("quantity"), price=dec("price"),
+                       trigger_price=dec("trigger_price"), reduce_only=bool(row.get("reduce_only")),
+                       close_position=bool(row.get("close_position")),
+                       working_type=WorkingType(str(row.get("working_type") or "CONTRACT_PRICE")))

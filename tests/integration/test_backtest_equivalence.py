@@ -1,0 +1,40 @@
+"""Skipping bars is an optimisation, never a different backtest.
+
+The driver skips bars where risk must refuse a signal whatever the price (the symbol already holds a
+position, every slot is taken). A run that visits every signal bar must give the very same trades:
+same ids, exit reasons and exit prices to the last digit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from quantum_trader.marketdata.bars import synthetic_bars
+from quantum_trader.runtime.backtest import run_backtest
+from quantum_trader.runtime.wiring import TradingRules
+from quantum_trader.signals.sma_cross import SmaCross
+from quantum_trader.sim.universe import load_universe
+
+
+def _trades(skip_refused: bool, n_symbols: int, n_bars: int, max_positions: int) -> list[tuple[str, str, str, str]]:
+    universe = load_universe()
+    symbols = universe.top(n_symbols)
+    instruments = {s: universe.instrument(s) for s in symbols}
+    chunks = synthetic_bars(symbols, [float(instruments[s].typical_price) for s in symbols], n_bars, seed=3,
+                            chunk_bars=1000, vol=0.0007, jump_prob=0.0005)
+    result = asyncio.run(run_backtest(chunks, instruments, SmaCross(), TradingRules(max_positions=max_positions),
+                                      balance=Decimal(100_000), skip_refused=skip_refused))
+    return [(t.trade_id, t.exit_reason.value, str(t.exit_price), str(t.quantity)) for t in result.trades]
+
+
+def test_skipping_refused_signals_changes_nothing_with_free_slots() -> None:
+    fast = _trades(True, 12, 3000, max_positions=12)
+    assert fast, "the scenario must trade"
+    assert fast == _trades(False, 12, 3000, max_positions=12)
+
+
+def test_skipping_refused_signals_changes_nothing_when_slots_run_out() -> None:
+    fast = _trades(True, 12, 3000, max_positions=2)
+    assert fast
+    assert fast == _trades(False, 12, 3000, max_positions=2)
