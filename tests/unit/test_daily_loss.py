@@ -188,3 +188,12 @@ def test_without_a_limit_no_guard_runs() -> None:
     s = Session(limit=None)
     s.at(DAY0, snap("10000", DAY0), snap("1", DAY0 + HOUR))
     assert s.kills() == [] and s.risk.daily_loss is None and s.risk.state == "ACTIVE"
+
+
+def test_the_backtest_skip_check_sees_the_halt_lift_at_midnight() -> None:
+    s = Session()
+    s.at(DAY0, snap("10000", DAY0), snap("9000", DAY0 + HOUR))
+    s.clock.advance_to(DAY0 + DAY_MS - 1)
+    assert s.risk.blocked_symbols(("BTCUSDT",)) == ("BTCUSDT",)
+    s.clock.advance_to(DAY0 + DAY_MS)
+    assert s.risk.blocked_symbols(("BTCUSDT",)) == frozenset() and s.risk.state == "ACTIVE"

@@ -43,6 +43,8 @@ EXIT_BAD_CONFIG = 2
 EXIT_UNREADABLE = 1
 #: Any table a migrated journal has: its absence means "never written to".
 MARKER_TABLE = "positions"
+#: Thirteen columns do not fit rich's default 80 when piped (to a file, `less`, a mail): give them room.
+PIPED_WIDTH = 200
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Journal URL (default $QT_DB_URL, "
                                               "else sqlite:///./data/quantum_trader.db).", show_default=False)]
@@ -124,14 +126,14 @@ def _emit_json(document: dict[str, Any]) -> None:
 
 @app.command("audit")
 def audit(db: DbOption = None, json_output: JsonOption = False) -> None:
-    """Every closed position: exit reason, planned stop and loss, slippage, realised loss, breach. Exit 5 on a breach."""
+    """Every closed position: exit reason, planned stop and loss, slippage, realised loss, breach. Exit 5 on one."""
     configure_logging(json=False, level="WARNING")  # stderr only: stdout carries the report
     settings = _settings(db)
     document = _evaluate(settings.db_url, lambda reader: audit_from_journal(reader)[1])
     if json_output:
         _emit_json(document)
     else:
-        render_audit(document, Console(highlight=False))
+        render_audit(document, Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH))
     raise typer.Exit(EXIT_BREACH if int(document.get("breaches") or 0) > 0 else 0)
 
 

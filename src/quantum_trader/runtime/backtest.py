@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..core.clock import SimulatedClock
+from ..core.metrics import Metrics
 from ..domain.events import Direction, EquitySnapshot, Signal, TradeClosed
 from ..domain.instrument import Instrument
 from ..exchange.inprocess import InProcessExchange
@@ -27,8 +28,8 @@ from ..signals.strategy import SignalBatch, Strategy
 from ..sim.engine import ExchangeSimulator
 from ..sim.replay import BarReplayer, ReplayStep
 from ..sim.state import SimConfig
-from ..core.metrics import Metrics
 from ..trading.audit import audit_rows, audit_summary
+from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from ..trading.performance import performance_report
 from .pump import publish_all
@@ -93,6 +94,7 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     monitor = PositionMonitor(engine.bus, clock, exchange, Metrics(), execution=engine.execution,
                               config=MonitorConfig(interval_s=60.0))
     monitor.attach()  # reactive repairs (a stop expired, cancelled or rejected) run in backtests too
+    KillSwitchHandler(engine.bus, clock, exchange, engine.execution).attach()  # the daily loss limit flattens
     collector = _Collector()
     engine.bus.subscribe(TradeClosed, collector.on_closed)
     engine.bus.subscribe(EquitySnapshot, collector.on_equity)

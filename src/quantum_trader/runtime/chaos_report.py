@@ -170,10 +170,13 @@ class Observer:
         return any(trade.opened_ms <= t <= trade.time_ms and (before - stop) * sign > 0 >= (open_ - stop) * sign
                    for t, before, open_ in self.gaps.get(trade.symbol, ()))
 
-    def breaches(self) -> tuple[int, int]:
-        """(breaches, those not explained by a gap)."""
+    def breaches(self) -> tuple[int, list[dict[str, Any]]]:
+        """(breaches, the rows of those not explained by a gap: what a reader needs to chase one)."""
         rows = [r for r in audit_rows(self.trades, gaps=self.gapped_trades()) if r.breach]
-        return len(rows), sum(1 for r in rows if not r.gap_explained)
+        keys = ("trade_id", "symbol", "direction", "exit_reason", "planned_stop", "exit_price", "slippage_bps",
+                "breach_reason")
+        unexplained = [r.to_dict() for r in rows if not r.gap_explained]
+        return len(rows), [{k: row[k] for k in keys} for row in unexplained]
 
 
 @dataclass
@@ -188,12 +191,19 @@ class ScenarioResult:
     duplicates: dict[str, int]
     unknown_positions: list[str]
     breaches: int
-    unexplained_breaches: int
+    unexplained: list[dict[str, Any]]
     faults: Counter[str]
     restarts: int
     manual_cancels: int
     trades_closed: int
+    unexpected_errors: list[str]
+    #: Exchange events the bot never saw (a dropped stream, or the bot was down).
+    events_lost: int
     recent_actions: list[str]
+
+    @property
+    def unexplained_breaches(self) -> int:
+        return len(self.unexplained)
 
     @property
     def duplicate_orders(self) -> int:
@@ -207,8 +217,10 @@ class ScenarioResult:
         return {"scenario": self.index, "seed": self.seed, "symbols": list(self.symbols),
                 "longest_unprotected_s": self.longest_unprotected_s, "symbol": self.longest_symbol,
                 "unprotected_from_s": self.longest_from_s, "duplicates": self.duplicates,
-                "unknown_positions": self.unknown_positions, "unexplained_breaches": self.unexplained_breaches,
+                "unknown_positions": self.unknown_positions, "unexplained_breaches": len(self.unexplained),
+                "unexplained_breach_rows": self.unexplained[:3],
                 "restarts": self.restarts, "manual_cancels": self.manual_cancels,
+                "unexpected_errors": self.unexpected_errors[:3],
                 "actions_before": self.recent_actions}
 
 
@@ -232,13 +244,23 @@ def campaign_report(results: Iterable[ScenarioResult], *, scenarios: int, seed: 
         "longest_unprotected_s": longest, "monitor_interval_s": monitor_interval_s,
         "unprotected_limit_s": limit,
         "duplicate_orders": duplicates,
-        "duplicates_by_kind": dict(sorted(sum((Counter(r.duplicates) for r in items), Counter()).items())),
+        "duplicates_by_kind": _sum_kinds(r.duplicates for r in items),
         "unknown_positions": unknown,
         "breaches": sum(r.breaches for r in items), "unexplained_breaches": unexplained,
         "faults_injected": dict(sorted(faults.items())),
+        "events_lost": sum(r.events_lost for r in items),
         "restarts": sum(r.restarts for r in items),
         "manual_cancels": sum(r.manual_cancels for r in items),
+        "unexpected_errors": sum(len(r.unexpected_errors) for r in items),
         "scenarios_failed": sum(1 for r in items if r.failures(limit)),
         "passed": longest <= limit and duplicates == 0 and unknown == 0 and unexplained == 0,
         "worst": None if worst is None else worst.details(),
     }
+
+
+def _sum_kinds(parts: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        for kind, n in part.items():
+            total[kind] = total.get(kind, 0) + n
+    return dict(sorted(total.items()))

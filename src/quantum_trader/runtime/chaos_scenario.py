@@ -18,11 +18,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from ..core.clock import SimulatedClock
 from ..core.metrics import Metrics
-from ..domain.events import Direction, Signal, TradeClosed
+from ..domain.events import Direction, ErrorEvent, Signal, TradeClosed
 from ..domain.instrument import Instrument
 from ..exchange.faults import FaultRates, FaultyExchange
 from ..exchange.inprocess import InProcessExchange
@@ -32,7 +31,7 @@ from ..sim.engine import ExchangeSimulator
 from ..sim.state import SimConfig
 from ..sim.universe import load_universe
 from ..trading.kill_switch import KillSwitchHandler
-from ..trading.monitor import PositionMonitor
+from ..trading.monitor import MonitorConfig, PositionMonitor
 from .chaos_report import Observer, ScenarioResult
 from .pump import publish_all
 from .wiring import Engine, TradingRules, wire_engine
@@ -40,6 +39,8 @@ from .wiring import Engine, TradingRules, wire_engine
 START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 #: The symbols a scenario draws from (liquid ones: their filters accept the sizes risk computes).
 SYMBOL_POOL = 20
+#: ErrorEvent messages start with the exception's type name; these are what the faults cause.
+EXPECTED_ERRORS = ("BotKilled", "RetryableExchangeError", "OrderRejected")
 DEFAULT_FAULTS = FaultRates(reject=0.01, server_error=0.03, rate_limit=0.02, timeout_after=0.03, crash_before=0.004,
                             crash_after=0.004, drop_events=0.02, drop_window=3)
 
@@ -84,35 +85,27 @@ class Bot:
 
     def known_symbols(self) -> set[str]:
         """Symbols the bot knows it holds: its open trades plus what its monitor adopted."""
-        return set(self.engine.trades.open) | _adopted(self.monitor)
+        adopted = self.monitor.adopted if self.monitor is not None else frozenset()
+        return set(self.engine.trades.open) | adopted
 
 
 def build_bot(clock: SimulatedClock, faulty: FaultyExchange, instruments: Mapping[str, Instrument],
-              rules: TradingRules, *, monitor_enabled: bool = True) -> Bot:
+              rules: TradingRules, *, monitor_enabled: bool = True, monitor_interval_s: float = 1.0) -> Bot:
     """The bot as a session wires it, minus the journal and the feed; the ONE place that builds the monitor."""
     exchange = RetryingExchange(faulty, RetryPolicy(), sleep=_no_sleep)
     engine = wire_engine(clock, exchange, instruments, rules)
-    monitor: PositionMonitor | None = None
-    if monitor_enabled:
-        # --- ADAPTER: the repairing protection monitor -------------------------------------------------
-        # Today: PositionMonitor(bus, clock, exchange, metrics), `await monitor.sweep()` (it only observes).
-        # When the repairing monitor lands, build it here as
-        #   PositionMonitor(engine.bus, clock, exchange, engine.execution, instruments, config, Metrics())
-        # and keep the `attach()` below (reactive sweeps on fills). `_adopted` reads what it took over.
-        monitor = PositionMonitor(engine.bus, clock, exchange, Metrics())
-        attach = getattr(monitor, "attach", None)
-        if callable(attach):
-            attach()
+    monitor = _monitor(engine, clock, exchange, monitor_interval_s) if monitor_enabled else None
     kill = KillSwitchHandler(engine.bus, clock, exchange, engine.execution)
     kill.attach()
     return Bot(engine=engine, monitor=monitor, kill_switch=kill, faulty=faulty)
 
 
-def _adopted(monitor: PositionMonitor | None) -> set[str]:
-    """ADAPTER: positions the monitor took over without a bot trade. Assumed: an `adopted` attribute holding
-    symbols (a set, or a mapping keyed by symbol); today's monitor adopts nothing."""
-    adopted: Any = getattr(monitor, "adopted", None)
-    return {str(s) for s in adopted} if adopted else set()
+def _monitor(engine: Engine, clock: SimulatedClock, exchange: RetryingExchange, interval_s: float) -> PositionMonitor:
+    """The repairing protection monitor, wired as `run` wires it, reacting to fills and cancels at once."""
+    monitor = PositionMonitor(engine.bus, clock, exchange, Metrics(), execution=engine.execution,
+                              config=MonitorConfig(interval_s=interval_s))
+    monitor.attach()
+    return monitor
 
 
 class Scenario:
@@ -137,6 +130,7 @@ class Scenario:
         self.faults: list[FaultyExchange] = []
         self.restarts = self.manual_cancels = 0
         self.actions: list[tuple[int, str]] = []
+        self.unexpected_errors: list[str] = []
         self.bot = self._start_bot()
 
     def _bars(self, seed: int) -> BarChunk:
@@ -152,9 +146,16 @@ class Scenario:
         faulty = FaultyExchange(self.adapter, self.faults_rng, self.config.faults)
         self.faults.append(faulty)
         bot = build_bot(self.clock, faulty, self.instruments, self.config.rules,
-                        monitor_enabled=self.config.monitor_enabled)
+                        monitor_enabled=self.config.monitor_enabled,
+                        monitor_interval_s=self.config.monitor_interval_s)
         bot.engine.bus.subscribe(TradeClosed, self.observer.on_closed)
+        bot.engine.bus.subscribe(ErrorEvent, self._on_error)
         return bot
+
+    def _on_error(self, event: ErrorEvent) -> None:
+        """Errors the injected faults do not explain: a component crashed on something else."""
+        if not event.message.startswith(EXPECTED_ERRORS):
+            self.unexpected_errors.append(f"{event.component}: {event.message}"[:200])
 
     def _note(self, text: str) -> None:
         self.actions.append((self.clock.now_ms(), text))
@@ -243,15 +244,15 @@ class Scenario:
         faults: Counter[str] = Counter()
         for f in self.faults:
             faults.update(f.injected)
-        faults["dropped_events"] = sum(f.dropped_events for f in self.faults)
         longest = obs.longest
         return ScenarioResult(
             index=self.index, seed=self.seed, symbols=self.symbols, positions_opened=obs.opened,
             longest_unprotected_s=longest.seconds if longest else 0.0,
             longest_symbol=longest.symbol if longest else None,
             longest_from_s=(longest.from_ms - START_MS) / 1000 if longest else None,
-            duplicates=obs.duplicates(), unknown_positions=unknown, breaches=breaches, unexplained_breaches=unexplained,
+            duplicates=obs.duplicates(), unknown_positions=unknown, breaches=breaches, unexplained=unexplained,
             faults=faults, restarts=self.restarts, manual_cancels=self.manual_cancels, trades_closed=len(obs.trades),
+            unexpected_errors=self.unexpected_errors, events_lost=sum(f.dropped_events for f in self.faults),
             recent_actions=self._actions_before(longest.from_ms if longest else None))
 
     def _actions_before(self, when_ms: int | None) -> list[str]:

@@ -68,11 +68,21 @@ class NotReady(Exception):
         self.failed = failed
 
 
-def rules_from(settings: Settings) -> TradingRules:
+def rules_from(settings: Settings, *, live_since_ms: int | None = None) -> TradingRules:
     return TradingRules(stop_loss_pct=settings.stop_loss_pct, take_profit_pct=settings.take_profit_pct,
                         risk_per_trade_pct=settings.risk_per_trade_pct, leverage=settings.leverage,
                         max_positions=settings.max_positions, min_confidence=settings.min_confidence,
-                        cooldown_s=settings.cooldown_s)
+                        cooldown_s=settings.cooldown_s, daily_loss_limit_pct=settings.daily_loss_limit_pct,
+                        live_since_ms=live_since_ms, live_max_positions=settings.live_max_positions)
+
+
+def first_live_ms(db_url: str) -> int | None:
+    """When the journal's first live session started: the first live day's cap survives restarts."""
+    reader = JournalReader(db_url)
+    try:
+        return min((int(r["started_ms"]) for r in reader.sessions() if r["mode"] == "live"), default=None)
+    finally:
+        reader.close()
 
 
 def check_readiness(settings: Settings) -> None:
@@ -170,7 +180,9 @@ class Session:
         instruments = await parts.exchange.instruments()
         _record_instruments(journal, {s: instruments[s] for s in parts.symbols if s in instruments},
                             parts.clock.now_ms())
-        engine = wire_engine(parts.clock, parts.exchange, instruments, rules_from(s), journal=journal,
+        live_since = first_live_ms(s.db_url) if s.mode == "live" else None
+        engine = wire_engine(parts.clock, parts.exchange, instruments, rules_from(s, live_since_ms=live_since),
+                             journal=journal,
                              dry_run=s.mode == "staging")
         monitor = PositionMonitor(engine.bus, parts.clock, parts.exchange, self.metrics, execution=engine.execution,
                                   config=MonitorConfig(interval_s=s.monitor_interval,

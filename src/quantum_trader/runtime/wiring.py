@@ -43,6 +43,11 @@ class TradingRules:
     max_positions: int = 4
     min_confidence: float = 0.65
     cooldown_s: float = 0.0
+    #: QT_DAILY_LOSS_LIMIT_PCT (None: no daily kill switch).
+    daily_loss_limit_pct: Decimal | None = None
+    #: Live only: when live trading began, for the first-day cap QT_LIVE_MAX_POSITIONS.
+    live_since_ms: int | None = None
+    live_max_positions: int = 2
 
 
 class ExchangeAccountView:
@@ -79,7 +84,8 @@ def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Inst
                        SizingRules(stop_loss_pct=rules.stop_loss_pct, take_profit_pct=rules.take_profit_pct,
                                    risk_per_trade_pct=rules.risk_per_trade_pct, leverage=rules.leverage),
                        RiskLimits(max_positions=rules.max_positions, min_confidence=rules.min_confidence,
-                                  cooldown_s=rules.cooldown_s))
+                                  cooldown_s=rules.cooldown_s, daily_loss_limit_pct=rules.daily_loss_limit_pct,
+                                  live_since_ms=rules.live_since_ms, live_max_positions=rules.live_max_positions))
     risk.attach()
     execution = Execution(bus, clock, exchange, instruments,
                           ExecutionConfig(stop_loss_pct=rules.stop_loss_pct, take_profit_pct=rules.take_profit_pct,
