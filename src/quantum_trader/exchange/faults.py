@@ -41,7 +41,7 @@ T = TypeVar("T")
 MUTATING = frozenset({"place", "cancel"})
 
 
-class BotKilled(Exception):  # noqa: N818  (a kill, not an error the bot could handle)
+class BotKilled(Exception):
     """The simulated process died: the call (and every later one through the same wrapper) never returns."""
 
 
@@ -160,8 +160,8 @@ class FaultyExchange:
         wanted = None if symbols is None else list(symbols)
         return await self._call("mark_prices", lambda: self.inner.mark_prices(wanted))
 
-    async def positions(self) -> list[PositionSnapshot]:
-        return await self._call("positions", self.inner.positions)
+    async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
+        return await self._call("positions", lambda: self.inner.positions(symbol))
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderSnapshot]:
         return await self._call("open_orders", lambda: self.inner.open_orders(symbol))

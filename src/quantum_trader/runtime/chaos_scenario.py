@@ -13,6 +13,7 @@ each step. Everything is seeded from (campaign seed, scenario index), so a scena
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import Counter
 from collections.abc import Mapping
@@ -21,9 +22,10 @@ from decimal import Decimal
 
 from ..core.clock import SimulatedClock
 from ..core.metrics import Metrics
+from ..domain.errors import ExchangeError
 from ..domain.events import Direction, ErrorEvent, Signal, TradeClosed
 from ..domain.instrument import Instrument
-from ..exchange.faults import FaultRates, FaultyExchange
+from ..exchange.faults import BotKilled, FaultRates, FaultyExchange
 from ..exchange.inprocess import InProcessExchange
 from ..exchange.retry import RetryingExchange, RetryPolicy
 from ..marketdata.bars import BarChunk, synthetic_bars
@@ -34,7 +36,7 @@ from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from .chaos_report import Observer, ScenarioResult
 from .pump import publish_all
-from .wiring import Engine, TradingRules, wire_engine
+from .wiring import Engine, TradingRules, announce_positions, wire_engine
 
 START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 #: The symbols a scenario draws from (liquid ones: their filters accept the sizes risk computes).
@@ -82,6 +84,12 @@ class Bot:
     async def sweep(self) -> None:
         if self.monitor is not None:
             await self.monitor.sweep()
+
+    async def start(self) -> None:
+        """What a session does at start-up: learn the open positions, then the monitor's first sweep."""
+        with contextlib.suppress(ExchangeError, BotKilled):
+            await announce_positions(self.engine)
+        await self.sweep()
 
     def known_symbols(self) -> set[str]:
         """Symbols the bot knows it holds: its open trades plus what its monitor adopted."""
@@ -162,7 +170,7 @@ class Scenario:
 
     # --- the run ------------------------------------------------------------------------------------
     async def run(self) -> ScenarioResult:
-        await self.bot.sweep()  # start-up sweep
+        await self.bot.start()  # start-up: learn the open positions, then sweep
         for t in range(1, self.config.steps + 1):
             await self._step(t)
         await self._final()
@@ -189,7 +197,7 @@ class Scenario:
         lost = self.adapter.drain()  # what happened while the process was down is never seen
         self.bot.faulty.dropped_events += len(lost)
         self.bot = self._start_bot()
-        await self.bot.sweep()
+        await self.bot.start()
 
     def _move_market(self, t: int) -> None:
         b = self.bars

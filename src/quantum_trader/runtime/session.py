@@ -53,7 +53,7 @@ from .market_feed import BarFeed, ExchangeMarkFeed, FeedStatus
 from .pump import pump_forever
 from .service import AppService
 from .settings import Settings
-from .wiring import Engine, TradingRules, wire_engine
+from .wiring import Engine, TradingRules, announce_positions, wire_engine
 
 log = structlog.get_logger(__name__)
 EXIT_OK, EXIT_CONFIG, EXIT_NOT_READY = 0, 2, 3
@@ -222,7 +222,8 @@ class Session:
         app = self.app_factory(self.service, self.metrics, s.api_token.get_secret_value() if s.api_token else None)
         server = uvicorn.Server(uvicorn.Config(app, host=s.api_host, port=s.api_port, log_config=None,
                                                lifespan="off", access_log=False))
-        await monitor.sweep()  # start-up reconciliation: read the exchange before trading
+        await announce_positions(engine)  # start-up reconciliation: risk and the monitor learn what is open
+        await monitor.sweep()
         on_bar = _signal_publisher(engine, strategy)
         tasks = [
             asyncio.create_task(server.serve(), name="api"),

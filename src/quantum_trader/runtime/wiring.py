@@ -15,6 +15,7 @@ from typing import Protocol
 
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..domain.events import PositionChanged
 from ..domain.exchange_types import AccountSnapshot
 from ..domain.instrument import Instrument
 from ..exchange.port import Exchange
@@ -71,6 +72,15 @@ class Engine:
     risk: RiskManager
     execution: Execution
     trades: TradeTracker
+
+
+async def announce_positions(engine: Engine) -> int:
+    """Start-up: tell the engine about every position already open on the exchange (risk counts it, the
+    trade tracker and the monitor see it), as if each had just changed. Returns how many."""
+    positions = await engine.exchange.positions()
+    for position in positions:
+        await engine.bus.publish(PositionChanged(snapshot=position, reason="STARTUP", time_ms=engine.clock.now_ms()))
+    return len(positions)
 
 
 def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Instrument], rules: TradingRules, *,

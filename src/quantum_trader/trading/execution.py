@@ -78,6 +78,7 @@ class Execution:
                                 decision.trade_id, "entry")
         if entry is None or entry.filled <= 0:
             return
+        filled_ms = self.clock.now_ms()  # the trade's time is its entry fill: readiness measures protection from it
         await self.protect(decision.trade_id, signal.symbol, signal.direction, entry.avg_price)
         account = await self.exchange.account()
         stop, take = protection_prices(self.instruments[signal.symbol], signal.direction, entry.avg_price,
@@ -86,8 +87,7 @@ class Execution:
         await self.bus.publish(TradeOpened(
             trade_id=decision.trade_id, symbol=signal.symbol, direction=signal.direction, quantity=entry.filled,
             entry_price=entry.avg_price, planned_stop=stop, planned_take_profit=take, planned_loss=planned,
-            leverage=decision.leverage or 1, equity=account.equity, time_ms=self.clock.now_ms(),
-            confidence=signal.confidence))
+            leverage=decision.leverage or 1, equity=account.equity, time_ms=filled_ms, confidence=signal.confidence))
 
     async def _prepare_symbol(self, symbol: str, leverage: int) -> None:
         if self._configured.get(symbol) == leverage or self.config.dry_run:
