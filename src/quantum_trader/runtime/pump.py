@@ -6,8 +6,11 @@ with what the in-process adapter drained after each step. Same events, same orde
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
+
+import structlog
 
 from ..core.bus import EventBus
 from ..core.clock import Clock
@@ -15,6 +18,7 @@ from ..domain.events import FillEvent, OrderChanged, PositionChanged
 from ..domain.exchange_types import BalanceUpdate, ExchangeEvent, FillUpdate, OrderUpdate, PositionUpdate
 from ..exchange.port import Exchange
 
+log = structlog.get_logger(__name__)
 #: Fee assumed for a fill reported without one (REST polling): Binance's VIP 0 taker rate.
 ESTIMATED_FEE_RATE = Decimal("0.0005")
 
@@ -38,7 +42,20 @@ async def publish_all(bus: EventBus, clock: Clock, events: Iterable[ExchangeEven
         await bus.publish(to_bus_event(event, clock.now_ms()))
 
 
-async def pump_forever(bus: EventBus, clock: Clock, exchange: Exchange) -> None:
-    """Until the adapter closes its stream."""
-    async for event in exchange.events():
-        await bus.publish(to_bus_event(event, clock.now_ms()))
+async def pump_forever(bus: EventBus, clock: Clock, exchange: Exchange,
+                       on_reconnect: Callable[[], Awaitable[object]] | None = None,
+                       retry_after_s: float = 1.0) -> None:
+    """Until the adapter closes its stream. A stream that breaks is opened again, and `on_reconnect`
+    (the monitor's full sweep) runs right after: whatever happened while it was down is read back."""
+    while True:
+        try:
+            async for event in exchange.events():
+                await bus.publish(to_bus_event(event, clock.now_ms()))
+            return  # closed on purpose
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a dropped connection must not end the session
+            log.warning("exchange event stream broke; reconnecting", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(retry_after_s)
+            if on_reconnect is not None:
+                await on_reconnect()

@@ -227,7 +227,8 @@ class Session:
         on_bar = _signal_publisher(engine, strategy)
         tasks = [
             asyncio.create_task(server.serve(), name="api"),
-            asyncio.create_task(pump_forever(engine.bus, parts.clock, parts.exchange), name="exchange-events"),
+            asyncio.create_task(pump_forever(engine.bus, parts.clock, parts.exchange, on_reconnect=monitor.sweep),
+                                name="exchange-events"),
             asyncio.create_task(parts.feed.run(on_bar, self.stop), name="feed"),
             asyncio.create_task(self._monitor_loop(monitor, parts.clock, parts.feed.status, engine.bus),
                                 name="monitor"),
