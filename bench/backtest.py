@@ -1,7 +1,8 @@
 """Benchmark: the whole engine in a backtest (bus, sma-cross, risk, execution, simulator, batched journal).
 
 The `sma-cross` strategy (10/30 closes, 2 % stop, 4 % take-profit, taker fees) over 1,000,000 one-minute
-bars of one symbol, and over 222 symbols × 10,000 bars, journaled in batches to a SQLite file. Prints
+bars of one symbol, and over 222 symbols × 10,000 bars (with the default 4 positions at most, and with a
+position allowed on every symbol), journaled in batches to a SQLite file. Prints
 symbol-bars per second, trades, and resident memory at 25 %, 50 % and 100 % of the run (flat memory
 means it does not grow with the number of bars). Not a test: the figures go to the README.
 
@@ -35,13 +36,13 @@ def rss_mb() -> float:
     return pages * resource.getpagesize() / 1e6
 
 
-def run(n_symbols: int, n_bars: int, chunk_bars: int, seed: int, journal_on: bool) -> None:
+def run(n_symbols: int, n_bars: int, chunk_bars: int, seed: int, journal_on: bool, max_positions: int) -> None:
     universe = load_universe()
     symbols = universe.top(n_symbols)
     instruments = {s: universe.instrument(s) for s in symbols}
     prices = [float(instruments[s].typical_price) for s in symbols]
     chunks = synthetic_bars(symbols, prices, n_bars, seed=seed, chunk_bars=chunk_bars, vol=0.0007, jump_prob=0.0002)
-    rules = TradingRules(max_positions=n_symbols, min_confidence=0.65, cooldown_s=0.0)
+    rules = TradingRules(max_positions=max_positions, min_confidence=0.65, cooldown_s=0.0)
     marks = {n_bars // 4: "25%", n_bars // 2: "50%", n_bars: "100%"}
     memory: list[str] = []
     done = [0]
@@ -66,7 +67,8 @@ def run(n_symbols: int, n_bars: int, chunk_bars: int, seed: int, journal_on: boo
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
     perf = result.report["performance"]
-    print(f"{n_symbols} symbol(s) x {n_bars:,} bars: {result.symbol_bars:,} symbol-bars in {elapsed:.2f} s = "
+    print(f"{n_symbols} symbol(s) x {n_bars:,} bars, at most {max_positions} positions: "
+          f"{result.symbol_bars:,} symbol-bars in {elapsed:.2f} s = "
           f"{result.symbol_bars / elapsed:,.0f} symbol-bars/s through the engine "
           f"({result.symbol_bars / cpu:,.0f}/s per CPU second) "
           f"({'journal batched' if journal_on else 'no journal'}); trades {perf['trades']}, "
@@ -83,8 +85,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-journal", action="store_true")
     args = parser.parse_args()
-    run(1, args.bars_single, 50_000, args.seed, not args.no_journal)
-    run(args.symbols, args.bars_multi, 2_000, args.seed, not args.no_journal)
+    run(1, args.bars_single, 50_000, args.seed, not args.no_journal, max_positions=1)
+    # The bot's default QT_MAX_POSITIONS (4), then a stress case: a position allowed on every symbol, so
+    # almost every signal reaches sizing and is refused for margin, at a price, with equity recomputed.
+    run(args.symbols, args.bars_multi, 2_000, args.seed, not args.no_journal, max_positions=4)
+    run(args.symbols, args.bars_multi, 2_000, args.seed, not args.no_journal, max_positions=args.symbols)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from ..domain.events import (
     OrderIntentRecorded,
     OrderRejectedEvent,
     PositionChanged,
+    ProtectionAction,
     TradeClosed,
     TradeOpened,
 )
@@ -86,6 +87,7 @@ class PositionMonitor:
         self._positions: dict[str, PositionSnapshot] = {}
         self._levels: dict[str, Levels] = {}
         self._entry_pending: dict[str, int] = {}
+        self._verified: dict[str, set[str]] = {}  # trade id → protection types execution read back
         self._busy: set[str] = set()
         self._dirty: set[str] = set()
         self._halted_until_ms: int | None = None
@@ -106,6 +108,7 @@ class PositionMonitor:
         self.bus.subscribe(OrderIntentRecorded, self._on_intent)
         self.bus.subscribe(OrderRejectedEvent, self._on_rejected)
         self.bus.subscribe(KillSwitch, self._on_kill)
+        self.bus.subscribe(ProtectionAction, self._on_protection)
 
     @property
     def adopted(self) -> frozenset[str]:
@@ -136,7 +139,18 @@ class PositionMonitor:
     async def _on_trade_opened(self, event: TradeOpened) -> None:
         self.adopt(event)
         self._entry_pending.pop(event.symbol, None)
+        verified = self._verified.pop(event.trade_id, set())
+        if {"STOP_MARKET", "TAKE_PROFIT_MARKET"} <= verified:
+            return  # execution has just read both back from the exchange: a sweep would read the same
         await self.sweep_symbol(event.symbol, f"trade {event.trade_id} opened")
+
+    def _on_protection(self, event: ProtectionAction) -> None:
+        """Remember what execution verified for a trade being opened (its TradeOpened follows at once)."""
+        if event.action == "verified" and event.trade_id and event.order_type:
+            seen = self._verified.setdefault(event.trade_id, set())
+            seen.add(event.order_type)
+            if len(self._verified) > 1000:  # trades whose TradeOpened never came (an emergency exit)
+                del self._verified[next(iter(self._verified))]
 
     def _on_trade_closed(self, event: TradeClosed) -> None:
         known = self._levels.get(event.symbol)
