@@ -91,6 +91,10 @@ class FakeService:
         self._record("kill_switch")
         return {"cancelled_orders": 2, "closed_positions": 1, "entries_halted": True}
 
+    async def resume(self) -> JSON:
+        self._record("resume")
+        return {"trading": "ACTIVE"}
+
 
 @contextmanager
 def serve_api(service: AppService, *, api_token: str | None = None, host: str = "127.0.0.1") -> Iterator[str]:
@@ -201,6 +205,14 @@ def test_kill_switch_from_loopback_without_token(open_api: str, fake: FakeServic
     response = httpx.post(open_api + "/api/v1/kill-switch")
     assert response.status_code == 200 and response.json()["entries_halted"] is True
     assert fake.calls == [("kill_switch", ())]
+
+
+def test_resume_needs_the_same_guard_as_the_kill_switch(fake: FakeService) -> None:
+    with serve_api(fake, api_token="s3cret-token") as url:
+        assert httpx.post(url + "/api/v1/resume").status_code == 401
+        answer = httpx.post(url + "/api/v1/resume", headers={"Authorization": "Bearer s3cret-token"})
+        assert answer.status_code == 200 and answer.json() == {"trading": "ACTIVE"}
+    assert fake.calls == [("resume", ())]
 
 
 def test_without_token_non_loopback_caller_is_refused(fake: FakeService) -> None:

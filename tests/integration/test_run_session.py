@@ -110,6 +110,21 @@ def test_paper_in_process_force_entry_is_protected_and_sigterm_stops_cleanly(tmp
     assert {"STOP_MARKET", "TAKE_PROFIT_MARKET"} <= {row[0] for row in verified}
 
 
+def test_kill_switch_flattens_and_halts_until_resumed(tmp_path: Path) -> None:
+    with running_bot(bot_env(tmp_path, QT_SPEED="1")) as (_proc, url):
+        assert httpx.post(f"{url}/api/v1/force-entry", json={"symbol": "BTCUSDT", "side": "long"}).json()["accepted"]
+        killed = httpx.post(f"{url}/api/v1/kill-switch").json()
+        assert killed["closed_positions"] == 1 and killed["cancelled_orders"] >= 2 and killed["entries_halted"]
+        assert httpx.get(f"{url}/api/v1/positions").json()["positions"] == []
+        refused = httpx.post(f"{url}/api/v1/force-entry", json={"symbol": "ETHUSDT", "side": "long"})
+        assert refused.status_code == 409 and "halted" in refused.json()["reason"]
+        assert httpx.post(f"{url}/api/v1/resume").json() == {"trading": "ACTIVE"}
+        again = httpx.post(f"{url}/api/v1/force-entry", json={"symbol": "ETHUSDT", "side": "long"}).json()
+        assert again["accepted"] is True, again
+    reasons = {row[0] for row in journal_rows(tmp_path, "select exit_reason from positions where closed_ms is not null")}
+    assert reasons == {"kill_switch"}
+
+
 def test_staging_sends_nothing_but_journals_what_it_would_send(tmp_path: Path) -> None:
     with running_bot(bot_env(tmp_path, STAGING_MODE="true")) as (_proc, url):
         assert httpx.get(f"{url}/health").json()["mode"] == "staging"

@@ -121,6 +121,12 @@ def _add_mutations(app: FastAPI, service: AppService, guard: MutationGuard) -> N
         log.info("force entry requested", symbol=body.symbol, side=body.side, accepted=result.get("accepted"))
         return JSONResponse(result, status_code=200 if result.get("accepted") else 409)
 
+    @app.post("/api/v1/resume", dependencies=[Depends(guard)],
+              summary="Manual reset after a kill switch: new entries are allowed again")
+    async def resume() -> dict[str, Any]:
+        log.warning("trading resumed by request")
+        return await service.resume()
+
     @app.post("/api/v1/kill-switch", dependencies=[Depends(guard)],
               summary="Cancel all orders, close all positions, stop new entries")
     async def kill_switch() -> dict[str, Any]:

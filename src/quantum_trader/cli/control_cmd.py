@@ -61,3 +61,14 @@ def kill_switch(api: ApiOption = None) -> None:
     halted = "new entries halted" if body.get("entries_halted") else "new entries NOT halted"
     typer.echo(f"kill switch: cancelled {body.get('cancelled_orders', 0)} order(s), "
                f"closed {body.get('closed_positions', 0)} position(s), {halted}")
+
+
+@app.command("resume")
+def resume(api: ApiOption = None) -> None:
+    """Allow new entries again after a kill switch (the manual reset)."""
+    url = Source.of(api, None).api or ""
+    try:
+        _, body = post_json(url, "/api/v1/resume")
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"trading: {body.get('trading')}")

@@ -106,6 +106,10 @@ class SessionService:
             return {"accepted": False, "reason": "risk gave no answer", "trade_id": None}
         return {"accepted": decision.approved, "reason": decision.reason, "trade_id": decision.trade_id}
 
+    async def resume(self) -> JSON:
+        self.engine.risk.resume()
+        return {"trading": self.engine.risk.state}
+
     async def kill_switch(self) -> JSON:
         await self.engine.bus.publish(KillSwitch(reason="manual kill switch", time_ms=self.engine.clock.now_ms()))
         result = self.kill.last

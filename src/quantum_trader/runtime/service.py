@@ -49,3 +49,7 @@ class AppService(Protocol):
     async def kill_switch(self) -> JSON:
         """`{"cancelled_orders": N, "closed_positions": N, "entries_halted": true}`."""
         ...
+
+    async def resume(self) -> JSON:
+        """The manual reset after a kill switch: `{"trading": "ACTIVE"}`."""
+        ...
