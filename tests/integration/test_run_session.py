@@ -121,7 +121,8 @@ def test_kill_switch_flattens_and_halts_until_resumed(tmp_path: Path) -> None:
         assert httpx.post(f"{url}/api/v1/resume").json() == {"trading": "ACTIVE"}
         again = httpx.post(f"{url}/api/v1/force-entry", json={"symbol": "ETHUSDT", "side": "long"}).json()
         assert again["accepted"] is True, again
-    reasons = {row[0] for row in journal_rows(tmp_path, "select exit_reason from positions where closed_ms is not null")}
+    closed = "select exit_reason from positions where closed_ms is not null"
+    reasons = {row[0] for row in journal_rows(tmp_path, closed)}
     assert reasons == {"kill_switch"}
 
 
