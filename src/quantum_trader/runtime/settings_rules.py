@@ -1,0 +1,141 @@
+"""What each setting allows, and the checks of the values a type alone cannot express.
+
+Split from settings.py so the model reads as a list of fields; the error lines a user sees are built
+from `HINTS` (what is allowed) and the messages these checks raise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+MASK = "**********"
+TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}$")
+INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
+
+#: What is allowed, appended to each error line in parentheses.
+HINTS: dict[str, str] = {
+    "paper_trading": "true: orders only reach a simulator; false: live trading",
+    "staging_mode": "true: dry run, orders are journaled but never sent",
+    "exchange": "'sim' or a base URL such as https://fapi.binance.com or http://127.0.0.1:8090",
+    "feed": "'synthetic', 'replay:PATH' to kline CSV/ZIP files or a folder of them, or 'exchange'",
+    "symbols": "a positive count such as 222, or a comma list such as BTCUSDT,ETHUSDT",
+    "strategy": "ai-scanner trades the model's signals, sma-cross a moving-average cross, manual only forced entries",
+    "api_key": "the exchange API key", "api_secret": "the exchange API secret",
+    "api_token": "the bearer token for the bot's mutating endpoints",
+    "db_url": "an SQLAlchemy URL: sqlite:///./data/quantum_trader.db or postgresql://user:pass@host/db",
+    "api_host": "a host name or IP address, e.g. 127.0.0.1 or 0.0.0.0",
+    "api_port": "a TCP port, 1 to 65535, or 0 for any free port",
+    "max_positions": "a whole number of positions, at least 1",
+    "live_max_positions": "a whole number of positions, at least 1; readiness wants at most 2",
+    "stop_loss_pct": "a percentage of price, e.g. 2.0",
+    "take_profit_pct": "a percentage of price, e.g. 4.0",
+    "risk_per_trade_pct": "a percentage of equity, e.g. 1.0",
+    "leverage": "a whole number from 1 to 125",
+    "min_confidence": "a probability from 0 to 1, e.g. 0.65",
+    "monitor_interval": "seconds between monitor sweeps, e.g. 1.0",
+    "daily_loss_limit_pct": "a percentage of equity at the UTC day's start, e.g. 5.0",
+    "speed": "'max' or a positive factor of simulated time, e.g. 1 or 60",
+    "duration": "seconds of wall time before a clean stop, e.g. 3600",
+    "log_json": "true for one JSON object per log line",
+    "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "sim_balance": "USDT in the in-process simulator's wallet, e.g. 10000",
+    "seed": "a whole number",
+    "trailing_stop_pct": "a percentage of price, e.g. 1.5; unset for no trailing stop",
+    "cooldown_s": "seconds, 0 or more, e.g. 300",
+    "interval": "one of " + ", ".join(INTERVALS),
+    "readiness_min_trades": "a whole number of closed paper trades, at least 1",
+}
+
+
+def parse_bool(value: object) -> object:
+    """Only the six words a user would write; pydantic's extra spellings (on, t, y...) hide typos."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    raise ValueError("must be one of true, false, 1, 0, yes, no")
+
+
+def check_exchange(value: str) -> str:
+    text = value.strip()
+    if text.lower() == "sim":
+        return "sim"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("is neither 'sim' nor an http(s) URL")
+    if parts.path.strip("/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must be a base URL without path, query or credentials")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return text.rstrip("/")
+
+
+def check_feed(value: str) -> str:
+    text = value.strip()
+    if text.lower() in ("synthetic", "exchange"):
+        return text.lower()
+    if text.lower().startswith("replay:"):
+        path = text[len("replay:"):]
+        if not path:
+            raise ValueError("replay needs a path after 'replay:'")
+        if not os.path.exists(os.path.expanduser(path)):
+            raise ValueError(f"replay path {path} does not exist")
+        return "replay:" + path
+    raise ValueError("is not a known feed")
+
+
+def check_symbols(value: str) -> str:
+    text = value.strip()
+    if text.isdigit():
+        if int(text) < 1:
+            raise ValueError("must be a positive count")
+        return str(int(text))
+    names = [part.strip().upper() for part in text.split(",")]
+    bad = [name for name in names if not SYMBOL_PATTERN.match(name)]
+    if bad:
+        raise ValueError(f"{', '.join(repr(b) for b in bad)} is not a symbol (2 to 30 letters or digits)")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(twice)} listed more than once")
+    return ",".join(names)
+
+
+def check_db_url(value: str) -> str:
+    try:
+        backend = make_url(value.strip()).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ValueError("is not an SQLAlchemy URL") from None
+    if backend == "postgres":
+        raise ValueError("backend 'postgres' is spelt 'postgresql' in SQLAlchemy")
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"backend {backend!r} is not supported (sqlite or postgresql)")
+    return value.strip()
+
+
+def check_speed(value: str) -> str:
+    text = value.strip().lower()
+    if text == "max":
+        return text
+    try:
+        factor = float(text)
+    except ValueError:
+        raise ValueError("must be 'max' or a number") from None
+    if not 0 < factor < float("inf"):
+        raise ValueError("must be greater than 0")
+    return text
+
+
+def hide_db_password(url: str) -> str:
+    """The URL with its password as ***; a string that does not parse is hidden whole if it has an '@'."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return MASK if "@" in url else url
