@@ -34,6 +34,8 @@ def decimal_to_text(value: Decimal) -> str:
 
 def money_to_text(value: Any) -> str | None:
     """The one conversion of money to its stored form; a float is a bug upstream, so it is refused."""
+    if type(value) is Decimal:  # the common case, first
+        return format(value, "f")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, Decimal | int):

@@ -30,6 +30,21 @@ from .statements import BulkExecutor
 SIGNAL_MEMORY = 4096
 
 
+#: Orders whose last recorded state is remembered to drop repeats (old ones are forgotten first).
+ORDER_STATE_MEMORY = 10_000
+#: Statements that must come after others of their table in a batch; everything else keeps event order.
+_LATER = frozenset({"position_close"})
+
+
+def _in_phases(rows: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """Opens before closes, each in event order: the same final rows (a close only updates its own
+    trade's row, which its open created earlier in the batch or before), in two executemany calls
+    instead of one per trade."""
+    if not any(key in _LATER for key, _ in rows):
+        return rows
+    return [item for item in rows if item[0] not in _LATER] + [item for item in rows if item[0] in _LATER]
+
+
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -56,6 +71,7 @@ class Journal:
         #: Failed flushes. The bus turns a handler's exception into an ErrorEvent and carries on, so
         #: execution must not rely on an exception to learn that an intent was not journaled.
         self.write_failures = 0
+        self._order_states: dict[str, tuple[object, ...]] = {}  # client id → last recorded (status, filled, avg)
 
     @classmethod
     def open(cls, url: str, *, batch_size: int = 1, now_ms: Callable[[], int] | None = None) -> Journal:
@@ -78,7 +94,7 @@ class Journal:
             (ev.PlaceOrder, self._via(codec.place_order_rows)),
             (ev.OrderIntentRecorded, self._via(codec.intent_rows)),
             (ev.OrderRejectedEvent, self._via(codec.rejected_rows)),
-            (ev.OrderChanged, self._via(codec.order_changed_rows)), (ev.FillEvent, self._via(codec.fill_rows)),
+            (ev.OrderChanged, self.on_order_changed), (ev.FillEvent, self._via(codec.fill_rows)),
             (ev.PositionChanged, self._via(codec.position_changed_rows)),
             (ev.TradeOpened, self._via(codec.trade_opened_rows)),
             (ev.TradeClosed, self._via(codec.trade_closed_rows)),
@@ -88,6 +104,18 @@ class Journal:
         ]
         for event_type, handler in handlers:
             bus.subscribe(event_type, handler)
+
+    def on_order_changed(self, event: ev.OrderChanged) -> None:
+        """Record a status change; the same state reported twice (the placement answer, then the stream's
+        NEW) is one state, not two changes."""
+        snap = event.snapshot
+        state = (snap.status, snap.filled, snap.avg_price)
+        if self._order_states.get(snap.client_id) == state:
+            return
+        self._order_states[snap.client_id] = state
+        if len(self._order_states) > ORDER_STATE_MEMORY:
+            del self._order_states[next(iter(self._order_states))]
+        self.record(codec.order_changed_rows(event, self._session_id))
 
     def _via(self, to_rows: Callable[[Any, int | None], codec.Rows]) -> Callable[[Any], None]:
         def handle(event: Any) -> None:
@@ -146,7 +174,8 @@ class Journal:
             self.flush()
 
     def flush(self) -> None:
-        """Write everything buffered in one transaction; rows of a table keep their event order."""
+        """Write everything buffered in one transaction; rows of a table keep their event order, except
+        that a position's opening row goes before any closing row of the batch (see `_in_phases`)."""
         if not self._pending:
             return
         pending, self._pending, self._pending_events = self._pending, {}, 0
@@ -154,7 +183,7 @@ class Journal:
         try:
             with self.engine.begin() as conn:
                 for rows in pending.values():
-                    for key, run in itertools.groupby(rows, key=lambda item: item[0]):
+                    for key, run in itertools.groupby(_in_phases(rows), key=lambda item: item[0]):
                         params = [row for _, row in run]
                         self._bulk.execute(conn, key, params)
                         written += len(params)
