@@ -39,6 +39,7 @@ from . import wire
 #: Binance's "-4046 No need to change margin type.": the type is already what we asked for.
 NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
 UNKNOWN_ORDER_CODES = frozenset({-2011, -2013})
+FUNDING_FEE = "FUNDING_FEE"
 
 
 class InProcessExchange:
@@ -174,6 +175,8 @@ class InProcessExchange:
         if kind == "ACCOUNT_UPDATE":
             reason = str(event["a"]["m"])
             balance = wire.balance_from_account_update(event["a"], int(event["E"]))
+            if reason == FUNDING_FEE:  # margin moved, the position (amount, entry) did not: as the ccxt poller sees it
+                return [] if balance is None else [balance]
             positions: list[ExchangeEvent] = [PositionUpdate(self._position_at(row), reason) for row in event["a"]["P"]]
             return positions if balance is None else [balance, *positions]
         return []

@@ -88,6 +88,8 @@ class PositionMonitor:
         self._levels: dict[str, Levels] = {}
         self._entry_pending: dict[str, int] = {}
         self._verified: dict[str, set[str]] = {}  # trade id → protection types execution read back
+        #: symbol → (clock ms, size) of an entry whose protection execution has just verified
+        self._just_verified: dict[str, tuple[int, Decimal]] = {}
         self._busy: set[str] = set()
         self._dirty: set[str] = set()
         self._halted_until_ms: int | None = None
@@ -134,6 +136,8 @@ class PositionMonitor:
         previous = self._positions.get(symbol)
         self._positions[symbol] = event.snapshot
         if previous is None or previous.amount != event.snapshot.amount:
+            if self._just_verified.pop(symbol, None) == (self.clock.now_ms(), abs(event.snapshot.amount)):
+                return  # the entry this event reports was protected and read back a moment ago
             await self.sweep_symbol(symbol, f"position {event.reason}: {event.snapshot.amount}")
 
     async def _on_trade_opened(self, event: TradeOpened) -> None:
@@ -141,6 +145,7 @@ class PositionMonitor:
         self._entry_pending.pop(event.symbol, None)
         verified = self._verified.pop(event.trade_id, set())
         if {"STOP_MARKET", "TAKE_PROFIT_MARKET"} <= verified:
+            self._just_verified[event.symbol] = (self.clock.now_ms(), event.quantity)
             return  # execution has just read both back from the exchange: a sweep would read the same
         await self.sweep_symbol(event.symbol, f"trade {event.trade_id} opened")
 
