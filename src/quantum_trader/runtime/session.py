@@ -30,7 +30,7 @@ from ..core.clock import Clock, SimulatedClock, WallClock
 from ..core.metrics import Metrics
 from ..core.watchdog import notify, watchdog_interval_s
 from ..domain.errors import ConfigError
-from ..domain.events import Direction, ErrorEvent, OrderIntentRecorded, OrderRejectedEvent, Signal
+from ..domain.events import BarClosed, Direction, ErrorEvent, OrderIntentRecorded, OrderRejectedEvent, Signal
 from ..domain.instrument import Instrument
 from ..domain.money import fmt
 from ..exchange.factory import connect
@@ -283,9 +283,13 @@ class Session:
 
 
 def _signal_publisher(engine: Engine, strategy: Strategy) -> Callable[[BarChunk], Awaitable[None]]:
-    """Score each new bar with the strategy; publish a `Signal` per symbol it picks."""
+    """Each new bar: a `BarClosed` per symbol on the bus (when anything listens), then the strategy's
+    score of the bar and a `Signal` per symbol it picks."""
 
     async def on_bar(chunk: BarChunk) -> None:
+        if engine.bus.has_subscribers(BarClosed):
+            for bar in _bars_closed(chunk, engine.clock.now_ms()):
+                await engine.bus.publish(bar)
         batch = strategy.on_chunk(chunk)
         for s in batch.direction[-1].nonzero()[0]:
             symbol = chunk.symbols[int(s)]
@@ -295,6 +299,18 @@ def _signal_publisher(engine: Engine, strategy: Strategy) -> Callable[[BarChunk]
                 reference_price=Decimal(repr(float(chunk.close[-1, s])))))
 
     return on_bar
+
+
+def _bars_closed(chunk: BarChunk, time_ms: int) -> list[BarClosed]:
+    """The chunk's last bar per symbol as events (symbols without data at that bar are left out)."""
+    t, out = len(chunk) - 1, []
+    for s, symbol in enumerate(chunk.symbols):
+        o, h, lo, c = chunk.bar(t, s)
+        if c == c:  # not NaN
+            out.append(BarClosed(symbol=symbol, open_time_ms=int(chunk.open_time[t]), open=Decimal(repr(o)),
+                                 high=Decimal(repr(h)), low=Decimal(repr(lo)), close=Decimal(repr(c)),
+                                 volume=Decimal(repr(float(chunk.volume[t, s]))), time_ms=time_ms))
+    return out
 
 
 def _record_instruments(journal: Journal, instruments: dict[str, Instrument], time_ms: int) -> None:
