@@ -7,17 +7,14 @@ test_cli_read.py for the CLI's `--api` path.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
+from test_simserver_support import serve_app
 
 from quantum_trader.api.app import create_app
 from quantum_trader.core.metrics import Metrics
@@ -98,32 +95,9 @@ class FakeService:
 
 @contextmanager
 def serve_api(service: AppService, *, api_token: str | None = None, host: str = "127.0.0.1") -> Iterator[str]:
-    """A real uvicorn on a free loopback port in a thread; the socket is bound first, so no port race."""
-    app = create_app(service, Metrics(), api_token=api_token)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((host, 0))
-    url = f"http://{host}:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        _wait_until_up(url)
+    """The bot's API over `service` on a real uvicorn, on a free port of `host`."""
+    with serve_app(create_app(service, Metrics(), api_token=api_token), ready_path="/openapi.json", host=host) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def _wait_until_up(url: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{url}/openapi.json", timeout=1.0)
-            return
-        except httpx.TransportError:
-            time.sleep(0.02)
-    raise RuntimeError(f"API at {url} did not come up")
 
 
 @pytest.fixture

@@ -100,7 +100,6 @@ def every_event() -> list[object]:
                                 leverage=5, margin_type=MarginType.ISOLATED, liquidation_price=None)
     return [
         SIGNAL, DECISION,
-        ev.PlaceOrder(intent=intent(), trade_id="t1", purpose="entry", time_ms=1_002),
         ev.OrderIntentRecorded(intent=intent(), trade_id="t1", purpose="entry", time_ms=1_003),
         ev.OrderChanged(snapshot=snapshot("t1-entry-0", SnapshotStatus.FILLED, TINY, HUGE), reason="TRADE",
                         time_ms=1_004),
@@ -164,7 +163,7 @@ def test_every_event_round_trips(db_url: str) -> None:
         assert (sl["status"], sl["reject_code"], sl["quantity"]) == ("REJECTED", -2021, None)
         assert sl["close_position"] is True and sl["working_type"] == "MARK_PRICE" and sl["trigger_price"] == "1.1"
         statuses = [e["status"] for e in reader.order_events("t1-entry-0")]
-        assert statuses == ["REQUESTED", "INTENT", "FILLED"]
+        assert statuses == ["INTENT", "FILLED"]
         [fill] = reader.fills(10)
         assert (fill["fill_id"], fill["quantity"], fill["price"], fill["fee"]) == ("f1", "0.00000001",
                                                                                   "123456789.12345678", "0.00000001")

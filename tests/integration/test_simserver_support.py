@@ -62,17 +62,23 @@ def running_server(sim: ExchangeSimulator | None = None, **app_options: Any) -> 
     sim = sim or make_sim()
     universe = load_universe().subset(sim.state.instruments)
     app = create_app(sim, api_key=API_KEY, api_secret=API_SECRET, universe=universe, **app_options)
+    with serve_app(app, ready_path="/fapi/v1/ping") as url:
+        yield RunningServer(url, int(url.rsplit(":", 1)[1]), sim)
+
+
+@contextmanager
+def serve_app(app: Any, *, ready_path: str, host: str = "127.0.0.1") -> Iterator[str]:
+    """Any ASGI app on a real uvicorn, on a free port of `host`, in a thread; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    sock.bind((host, 0))
+    url = f"http://{host}:{sock.getsockname()[1]}"
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url)
-        yield RunningServer(url, port, sim)
+        _wait_until_up(url + ready_path)
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -83,10 +89,10 @@ def _wait_until_up(url: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"{url}/fapi/v1/ping", timeout=1.0).status_code == 200:
+            if httpx.get(url, timeout=1.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"simulator server at {url} did not answer /fapi/v1/ping")
+            raise RuntimeError(f"server did not answer {url}")
         time.sleep(0.02)

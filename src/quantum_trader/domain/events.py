@@ -54,14 +54,6 @@ class BarClosed:
 
 
 @dataclass(frozen=True, slots=True)
-class MarkPrice:
-    symbol: str
-    mark: Decimal
-    time_ms: int
-
-
-# --- decisions ------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
 class Signal:
     """A strategy wants a position; `source` is the strategy's name, or `force` for a forced entry."""
 
@@ -93,16 +85,6 @@ class RiskDecision:
 
 
 # --- orders ---------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class PlaceOrder:
-    """Command to execution: send this order. `purpose` is `entry`, `sl`, `tp`, `exit`, ..."""
-
-    intent: OrderIntent
-    trade_id: str
-    purpose: str
-    time_ms: int
-
-
 @dataclass(frozen=True, slots=True)
 class OrderIntentRecorded:
     """Write-ahead: published (and journaled) *before* the order leaves the process."""
@@ -241,6 +223,6 @@ class ErrorEvent:
     details: dict[str, str] = field(default_factory=dict)
 
 
-Event = (BarClosed | MarkPrice | Signal | RiskDecision | PlaceOrder | OrderIntentRecorded | OrderRejectedEvent
+Event = (BarClosed | Signal | RiskDecision | OrderIntentRecorded | OrderRejectedEvent
          | OrderChanged | FillEvent | PositionChanged | TradeOpened | TradeClosed | ProtectionAction
          | EquitySnapshot | KillSwitch | ErrorEvent)

@@ -18,7 +18,6 @@ from ..domain.events import (
     OrderChanged,
     OrderIntentRecorded,
     OrderRejectedEvent,
-    PlaceOrder,
     PositionChanged,
     ProtectionAction,
     RiskDecision,
@@ -36,7 +35,6 @@ INTENT = "INTENT"
 #: Order status of an intent journaled in staging mode and deliberately never sent.
 DRY_RUN = "DRY_RUN"
 REJECTED = "REJECTED"
-REQUESTED = "REQUESTED"
 
 ORDER_UPSERT = "order_upsert"
 ORDER_EVENT = "order_events"
@@ -71,11 +69,6 @@ def _intent_order(intent: OrderIntent, trade_id: str | None, purpose: str | None
 def _order_event(client_id: str, status: str, reason: str, time_ms: int, session_id: int | None) -> tuple[str, Row]:
     return ORDER_EVENT, {"session_id": session_id, "client_id": client_id, "status": status, "reason": reason,
                          "time_ms": time_ms}
-
-
-def place_order_rows(event: PlaceOrder, session_id: int | None) -> Rows:
-    """The command only: the orders row is born with the write-ahead intent, not before."""
-    return [_order_event(event.intent.client_id, REQUESTED, event.purpose, event.time_ms, session_id)]
 
 
 def intent_rows(event: OrderIntentRecorded, session_id: int | None) -> Rows:

@@ -7,7 +7,7 @@ Two durability policies, chosen by `batch_size`:
 - `N` (backtest): rows are buffered and written with executemany every N events and on flush/close;
   a crash loses at most the unflushed tail, which a backtest can simply re-run.
 
-Market events (BarClosed, MarkPrice) are not journaled: they are many and the feed can replay them.
+Market events (BarClosed) are not journaled: they are many and the feed can replay them.
 """
 
 from __future__ import annotations
@@ -91,7 +91,6 @@ class Journal:
         """Subscribe to every non-market event; call before execution subscribes (write-ahead)."""
         handlers: list[tuple[type[Any], Callable[[Any], None]]] = [
             (ev.Signal, self.on_signal), (ev.RiskDecision, self.on_risk_decision),
-            (ev.PlaceOrder, self._via(codec.place_order_rows)),
             (ev.OrderIntentRecorded, self._via(codec.intent_rows)),
             (ev.OrderRejectedEvent, self._via(codec.rejected_rows)),
             (ev.OrderChanged, self.on_order_changed), (ev.FillEvent, self._via(codec.fill_rows)),

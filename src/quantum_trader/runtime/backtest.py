@@ -68,6 +68,10 @@ class _Collector:
     def on_equity(self, event: EquitySnapshot) -> None:
         self.daily[event.time_ms // DAY_MS] = event.equity
 
+    def curve(self) -> list[tuple[int, Decimal]]:
+        """The last equity of each UTC day, in time order."""
+        return sorted((day * DAY_MS, equity) for day, equity in self.daily.items())
+
 
 async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Instrument], strategy: Strategy,
                        rules: TradingRules, *, balance: Decimal = Decimal(10_000), seed: int = 7,
@@ -110,10 +114,11 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
         if progress is not None:
             progress(len(chunk))
     seconds = time.perf_counter() - started
-    report = _report(collector, balance, bars, chunk.interval_ms)
+    curve = collector.curve()
+    report = _report(collector.trades, curve, balance, bars, chunk.interval_ms)
     return BacktestResult(trades=collector.trades, report=report, bars=bars, symbol_bars=bars * len(symbols),
                           seconds=seconds, open_positions=len(engine.trades.open),
-                          equity_curve=sorted((day * DAY_MS, eq) for day, eq in collector.daily.items()))
+                          equity_curve=curve)
 
 
 async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessExchange, replayer: BarReplayer,
@@ -172,12 +177,12 @@ async def _snapshot_equity(engine: Engine) -> None:
                                             time_ms=engine.clock.now_ms()))
 
 
-def _report(collector: _Collector, balance: Decimal, bars: int, interval_ms: int) -> dict[str, Any]:
-    curve = sorted((day * DAY_MS, eq) for day, eq in collector.daily.items())
-    in_position = _bars_in_position(collector.trades, interval_ms)
-    performance = performance_report(collector.trades, curve, start_equity=balance, bars=bars,
+def _report(trades: list[TradeClosed], curve: list[tuple[int, Decimal]], balance: Decimal, bars: int,
+            interval_ms: int) -> dict[str, Any]:
+    in_position = _bars_in_position(trades, interval_ms)
+    performance = performance_report(trades, curve, start_equity=balance, bars=bars,
                                      bars_in_position=min(in_position, bars), periods_per_year=365.0)
-    rows = audit_rows(collector.trades)
+    rows = audit_rows(trades)
     return {"performance": performance.to_dict(), "stop_audit": audit_summary(rows),
             "trades": [row.to_dict() for row in rows]}
 
