@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from quantum_trader.runtime.chaos_report import Observer, ScenarioResult, campaign_report
+from quantum_trader.chaos.report import Observer, ScenarioResult, campaign_report
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.universe import load_universe
 

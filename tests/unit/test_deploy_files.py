@@ -51,7 +51,7 @@ def test_compose_backend_environment_and_volume() -> None:
 
 
 def test_compose_backend_environment_is_valid_settings() -> None:
-    from quantum_trader.runtime.settings import load_settings
+    from quantum_trader.settings.model import load_settings
 
     env = {k: v for k, v in compose()["services"]["backend"]["environment"].items() if "${" not in v}
     settings = load_settings(env=env)

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from quantum_trader.chaos.faults import BotKilled, FaultRates, FaultyExchange
 from quantum_trader.domain.enums import OrderType, Side
 from quantum_trader.domain.errors import OrderRejected, RetryableExchangeError
 from quantum_trader.domain.exchange_types import OrderIntent
-from quantum_trader.exchange.faults import BotKilled, FaultRates, FaultyExchange
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.exchange.retry import RetryingExchange, RetryPolicy
 from quantum_trader.sim.engine import ExchangeSimulator

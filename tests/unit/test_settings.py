@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from quantum_trader.domain.errors import ConfigError
-from quantum_trader.runtime.settings import MASK, Settings, load_settings
+from quantum_trader.settings.model import MASK, Settings, load_settings
 
 CANARY = "canary-7f3b9e-secret"
 LIVE = {"QT_PAPER_TRADING": "false", "QT_API_KEY": CANARY, "QT_API_SECRET": CANARY + "-s",

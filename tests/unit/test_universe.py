@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from quantum_trader.domain.errors import OrderRejected
 from quantum_trader.domain.instrument import Instrument
+from quantum_trader.domain.instrument_parse import instrument_from_symbol_info
 from quantum_trader.domain.money import Rounding, on_grid
-from quantum_trader.sim.universe import Universe, instrument_from_symbol_info, load_universe
+from quantum_trader.sim.universe import Universe, load_universe
 from quantum_trader.sim.universe_build import build_universe, default_brackets, dump_universe
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -34,8 +34,8 @@ from ..domain.errors import ConfigError
 from ..journal.db import create_engine_for, migrate
 from ..journal.reader import JournalReader
 from ..runtime.journal_views import audit_from_journal, readiness_from_journal
-from ..runtime.settings import Settings, load_settings
-from ..runtime.settings_rules import hide_db_password
+from ..settings.model import Settings, load_settings
+from ..settings.rules import hide_db_password
 from .main import app
 
 EXIT_BREACH = 5

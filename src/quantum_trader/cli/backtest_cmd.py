@@ -26,7 +26,7 @@ from ..journal.writer import Journal
 from ..marketdata.bars import iter_binance_klines
 from ..runtime.backtest import BacktestResult, run_backtest
 from ..runtime.session import rules_from
-from ..runtime.settings import load_settings
+from ..settings.model import load_settings
 from ..signals.registry import STRATEGIES, build_strategy
 from ..sim.universe import load_universe
 from .main import app

@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..chaos.campaign import run_campaign
+from ..chaos.scenario import ChaosConfig
 from ..core.logging import configure_logging
-from ..runtime.chaos import run_campaign
-from ..runtime.chaos_scenario import ChaosConfig
 from .main import app
 
 Opt = typer.Option

@@ -15,7 +15,7 @@ from ..api.app import create_app
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..runtime.session import EXIT_CONFIG, EXIT_NOT_READY, NotReady, Session, install_signal_handlers
-from ..runtime.settings import Settings, load_settings
+from ..settings.model import Settings, load_settings
 from .main import app
 
 Opt = typer.Option

@@ -32,8 +32,8 @@ from ..domain.exchange_types import (
     PositionSnapshot,
 )
 from ..domain.instrument import Instrument
+from ..domain.instrument_parse import instrument_from_symbol_info
 from ..domain.money import to_decimal
-from ..sim.universe import instrument_from_symbol_info
 from . import wire
 from .ccxt_errors import translate
 from .ccxt_poll import CcxtPoller

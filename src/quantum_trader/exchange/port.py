@@ -1,5 +1,12 @@
 """The exchange port: the only things the bot asks of an exchange, in domain types.
 
+Split by what a caller may do. `ExchangeReader` reads (markets, prices, positions, open orders,
+account, events); `OrderGateway` changes orders and account settings (place, cancel, leverage,
+margin type). Only execution holds a gateway: the monitor, the kill switch, reconciliation and risk
+are given a reader, so a call that could change an order from anywhere else is a mypy error, and
+staging wires a gateway that sends nothing (trading/dry_run.py). `Exchange` is both, what an
+adapter implements.
+
 Adapters (in-process simulator, Binance over ccxt) implement it; the conformance suite in
 tests/contract runs the same scenarios against each, so a behaviour the bot relies on is proven on
 every venue it can talk to. All calls are async because the backend runs on asyncio; errors are
@@ -25,8 +32,8 @@ from ..domain.instrument import Instrument
 
 
 @runtime_checkable
-class Exchange(Protocol):
-    """A Binance USDⓈ-M account seen through domain types (one-way position mode)."""
+class ExchangeReader(Protocol):
+    """Everything the bot may read from a Binance USDⓈ-M account (one-way position mode)."""
 
     async def instruments(self) -> Mapping[str, Instrument]:
         """Every tradable symbol with its filters and leverage brackets."""
@@ -44,23 +51,8 @@ class Exchange(Protocol):
         """Classic AND conditional open orders; conditional ones have `conditional=True`."""
         ...
 
-    async def place(self, intent: OrderIntent) -> OrderSnapshot:
-        """Send one order; conditional types go to the Algo Order API."""
-        ...
-
-    async def cancel(self, symbol: str, client_id: str) -> OrderSnapshot:
-        """Cancel the open order (classic or conditional) with this client id."""
-        ...
-
     async def query(self, symbol: str, client_id: str) -> OrderSnapshot | None:
         """The order with this client id (open or not), or None if the exchange never accepted it."""
-        ...
-
-    async def set_leverage(self, symbol: str, leverage: int) -> int:
-        ...
-
-    async def set_margin_type(self, symbol: str, margin_type: MarginType) -> None:
-        """Idempotent: asking for the margin type already set is not an error."""
         ...
 
     async def account(self) -> AccountSnapshot:
@@ -72,3 +64,28 @@ class Exchange(Protocol):
 
     async def close(self) -> None:
         ...
+
+
+@runtime_checkable
+class OrderGateway(Protocol):
+    """The only way to change orders and account settings; held by execution alone."""
+
+    async def place(self, intent: OrderIntent) -> OrderSnapshot:
+        """Send one order; conditional types go to the Algo Order API."""
+        ...
+
+    async def cancel(self, symbol: str, client_id: str) -> OrderSnapshot:
+        """Cancel the open order (classic or conditional) with this client id."""
+        ...
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        ...
+
+    async def set_margin_type(self, symbol: str, margin_type: MarginType) -> None:
+        """Idempotent: asking for the margin type already set is not an error."""
+        ...
+
+
+@runtime_checkable
+class Exchange(ExchangeReader, OrderGateway, Protocol):
+    """A whole adapter: what the composition root builds and splits into a reader and a gateway."""

@@ -8,13 +8,13 @@ import time
 from ..core.metrics import Metrics
 from ..domain.events import Direction, KillSwitch, RiskDecision, Signal
 from ..journal.reader import JournalReader
+from ..settings.model import Settings
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import PositionMonitor
 from ..trading.protection_view import ProtectionView, build_view
 from .journal_views import audit_from_journal, readiness_from_journal
 from .market_feed import FeedStatus
 from .service import JSON
-from .settings import Settings
 from .wiring import Engine
 
 #: /health turns degraded when the feed or the monitor has been silent this many intervals.

@@ -39,6 +39,7 @@ from ..journal.db import migrate
 from ..journal.reader import JournalReader
 from ..journal.writer import Journal
 from ..marketdata.bars import BarChunk, iter_binance_klines, synthetic_bars
+from ..settings.model import Settings
 from ..signals.registry import build_strategy
 from ..signals.strategy import Strategy
 from ..sim.engine import ExchangeSimulator
@@ -52,7 +53,6 @@ from .journal_views import opened_from_row, readiness_from_journal
 from .market_feed import BarFeed, ExchangeMarkFeed, FeedStatus
 from .pump import pump_forever
 from .service import AppService
-from .settings import Settings
 from .wiring import Engine, TradingRules, announce_positions, wire_engine
 
 log = structlog.get_logger(__name__)

@@ -47,6 +47,7 @@ from decimal import ROUND_CEILING, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
+from quantum_trader.domain.instrument_parse import filters_by_type
 from quantum_trader.domain.money import ZERO, Rounding, fmt, round_to_grid, to_decimal
 
 FORMAT_VERSION = 1
@@ -123,10 +124,6 @@ def tradable_perpetuals(exchange_info: Mapping[str, Any]) -> list[Mapping[str, A
         and info.get("quoteAsset") == "USDT"
         and info.get("status") == "TRADING"
     ]
-
-
-def filters_by_type(info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {str(f["filterType"]): f for f in info.get("filters", [])}
 
 
 def normalise_bracket(row: Mapping[str, Any]) -> dict[str, Any]:

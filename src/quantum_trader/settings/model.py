@@ -24,7 +24,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..domain.errors import ConfigError
-from .settings_rules import (
+from .rules import (
     HINTS,
     INTERVALS,
     MASK,

@@ -34,7 +34,7 @@ from ..domain.enums import MarginType
 from ..domain.errors import OrderRejected, RetryableExchangeError
 from ..domain.exchange_types import AccountSnapshot, ExchangeEvent, OrderIntent, OrderSnapshot, PositionSnapshot
 from ..domain.instrument import Instrument
-from .port import Exchange
+from ..exchange.port import Exchange
 
 T = TypeVar("T")
 #: Calls that change the exchange: the only ones where a crash point matters (and the only ones rejected).

@@ -14,8 +14,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from .chaos_report import ScenarioResult, campaign_report
-from .chaos_scenario import ChaosConfig, run_scenario
+from .report import ScenarioResult, campaign_report
+from .scenario import ChaosConfig, run_scenario
 
 Progress = Callable[[int], None]
 

@@ -25,18 +25,18 @@ from ..core.metrics import Metrics
 from ..domain.errors import ExchangeError
 from ..domain.events import Direction, ErrorEvent, Signal, TradeClosed
 from ..domain.instrument import Instrument
-from ..exchange.faults import BotKilled, FaultRates, FaultyExchange
 from ..exchange.inprocess import InProcessExchange
 from ..exchange.retry import RetryingExchange, RetryPolicy
 from ..marketdata.bars import BarChunk, synthetic_bars
+from ..runtime.pump import publish_all
+from ..runtime.wiring import Engine, TradingRules, announce_positions, wire_engine
 from ..sim.engine import ExchangeSimulator
 from ..sim.state import SimConfig
 from ..sim.universe import load_universe
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import MonitorConfig, PositionMonitor
-from .chaos_report import Observer, ScenarioResult
-from .pump import publish_all
-from .wiring import Engine, TradingRules, announce_positions, wire_engine
+from .faults import BotKilled, FaultRates, FaultyExchange
+from .report import Observer, ScenarioResult
 
 START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 #: The symbols a scenario draws from (liquid ones: their filters accept the sizes risk computes).
