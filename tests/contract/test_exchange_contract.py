@@ -17,6 +17,7 @@ from quantum_trader.domain.enums import MarginType, OrderType, Side, TimeInForce
 from quantum_trader.domain.errors import OrderRejected
 from quantum_trader.domain.exchange_types import (
     ExchangeEvent,
+    FillUpdate,
     OrderIntent,
     OrderSnapshot,
     OrderUpdate,
@@ -189,6 +190,29 @@ def test_event_stream_sees_the_entry_and_the_stop_fill(venue: Venue) -> None:
 
     seen = venue.run(body)
     assert any(isinstance(e, PositionUpdate) and e.snapshot.amount == 1 for e in seen)
+
+
+def test_account_trades_name_the_orders_that_opened_and_closed_a_position(venue: Venue) -> None:
+    """What a restart reads to learn how a trade closed while the bot was away (trading/away_exits.py)."""
+    async def body(ex: Exchange) -> tuple[list[FillUpdate], list[FillUpdate]]:
+        before = await ex.account_trades(SYMBOL, 0)
+        entry = await ex.place(market("T10"))
+        await ex.place(protection("T10", OrderType.STOP_MARKET, "570"))
+        await asyncio.to_thread(venue.move, {SYMBOL: "550"})
+        for _ in range(100):
+            if not await ex.positions(SYMBOL):
+                break
+            await asyncio.sleep(0.02)
+        return before, await ex.account_trades(SYMBOL, entry.update_time - 1)
+
+    before, fills = venue.run(body)
+    assert before == []
+    assert [(f.client_id, f.side, f.quantity) for f in fills] == [
+        (client_id_for("T10", "entry"), Side.BUY, Decimal(1)), (client_id_for("T10", "sl"), Side.SELL, Decimal(1))]
+    entry_fill, stop_fill = fills
+    assert stop_fill.time_ms >= entry_fill.time_ms and stop_fill.price <= Decimal(570)
+    assert stop_fill.fee is not None and stop_fill.fee > 0 and stop_fill.realized_pnl < 0
+    assert all(isinstance(f.price, Decimal) for f in fills)
 
 
 def _order(event: ExchangeEvent, client_id: str, status: SnapshotStatus) -> bool:

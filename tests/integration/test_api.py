@@ -7,6 +7,7 @@ test_cli_read.py for the CLI's `--api` path.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -94,9 +95,12 @@ class FakeService:
 
 
 @contextmanager
-def serve_api(service: AppService, *, api_token: str | None = None, host: str = "127.0.0.1") -> Iterator[str]:
+def serve_api(service: AppService, *, api_token: str | None = None, host: str = "127.0.0.1",
+              public_reads: bool = False) -> Iterator[str]:
     """The bot's API over `service` on a real uvicorn, on a free port of `host`."""
-    with serve_app(create_app(service, Metrics(), api_token=api_token), ready_path="/openapi.json", host=host) as url:
+    app = create_app(service, Metrics(), api_token=api_token, public_reads=public_reads)
+    ready = "/login" if api_token and not public_reads else "/openapi.json"  # 200 without the token
+    with serve_app(app, ready_path=ready, host=host) as url:
         yield url
 
 
@@ -117,8 +121,35 @@ def token_api(fake: FakeService) -> Iterator[str]:
         yield url
 
 
-def test_fake_service_satisfies_the_protocol(fake: FakeService) -> None:
-    assert isinstance(fake, AppService)
+#: Each AppService method: the request that reaches it and the arguments the API must pass on.
+SERVICE_ROUTES: dict[str, tuple[str, str, dict[str, str] | None, tuple[Any, ...]]] = {
+    "health": ("GET", "/health", None, ()),
+    "positions": ("GET", "/api/v1/positions", None, ()),
+    "orders": ("GET", "/api/v1/orders", None, ()),
+    "trades": ("GET", "/api/v1/trades?limit=7", None, (7,)),
+    "signals": ("GET", "/api/v1/signals?limit=3", None, (3,)),
+    "audit": ("GET", "/api/v1/audit", None, ()),
+    "readiness": ("GET", "/api/v1/readiness", None, ()),
+    "equity": ("GET", "/api/v1/equity?limit=5", None, (5,)),
+    "force_entry": ("POST", "/api/v1/force-entry", {"symbol": "BNBUSDT", "side": "short"}, ("BNBUSDT", "short")),
+    "kill_switch": ("POST", "/api/v1/kill-switch", None, ()),
+    "resume": ("POST", "/api/v1/resume", None, ()),
+}
+
+
+def test_every_service_method_is_served_and_the_fake_takes_the_protocols_parameters(open_api: str,
+                                                                                   fake: FakeService) -> None:
+    """The fake stands in for the real service only if it answers the same calls: every method of the
+    protocol has a route that calls it with the right arguments, and the fake's parameters (names,
+    defaults) are the protocol's, so a method added or changed on one side fails here."""
+    protocol = {name for name, member in vars(AppService).items() if inspect.iscoroutinefunction(member)}
+    assert protocol == set(SERVICE_ROUTES)
+    for name in sorted(protocol):
+        assert inspect.signature(getattr(FakeService, name)) == inspect.signature(getattr(AppService, name)), name
+        method, path, body, args = SERVICE_ROUTES[name]
+        response = httpx.request(method, open_api + path, json=body)
+        assert response.status_code == 200, (name, response.text)
+        assert fake.calls[-1] == (name, args), name
 
 
 @pytest.mark.parametrize(("path", "key", "call"), [

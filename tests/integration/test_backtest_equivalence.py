@@ -2,7 +2,8 @@
 
 The driver skips bars where risk must refuse a signal whatever the price (the symbol already holds a
 position, every slot is taken). A run that visits every signal bar must give the very same trades:
-same ids, exit reasons and exit prices to the last digit.
+same ids, exit reasons and exit prices to the last digit. That includes blocks that lift by themselves
+(a daily-loss halt at midnight, a cooldown): a skipped bar is never revisited.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from quantum_trader.signals.sma_cross import SmaCross
 from quantum_trader.sim.universe import load_universe
 
 
-def _trades(skip_refused: bool, n_symbols: int, n_bars: int, max_positions: int) -> list[tuple[str, str, str, str]]:
+def _trades(skip_refused: bool, n_symbols: int, n_bars: int, max_positions: int, *, chunk_bars: int = 1000,
+            daily_loss_limit_pct: Decimal | None = None, cooldown_s: float = 0.0) -> list[tuple[str, str, str, str]]:
     universe = load_universe()
     symbols = universe.top(n_symbols)
     instruments = {s: universe.instrument(s) for s in symbols}
     chunks = synthetic_bars(symbols, [float(instruments[s].typical_price) for s in symbols], n_bars, seed=3,
-                            chunk_bars=1000, vol=0.0007, jump_prob=0.0005)
-    result = asyncio.run(run_backtest(chunks, instruments, SmaCross(), TradingRules(max_positions=max_positions),
+                            chunk_bars=chunk_bars, vol=0.0007, jump_prob=0.0005)
+    rules = TradingRules(max_positions=max_positions, daily_loss_limit_pct=daily_loss_limit_pct, cooldown_s=cooldown_s)
+    result = asyncio.run(run_backtest(chunks, instruments, SmaCross(), rules,
                                       balance=Decimal(100_000), skip_refused=skip_refused))
     return [(t.trade_id, t.exit_reason.value, str(t.exit_price), str(t.quantity)) for t in result.trades]
 
@@ -38,3 +41,16 @@ def test_skipping_refused_signals_changes_nothing_when_slots_run_out() -> None:
     fast = _trades(True, 12, 3000, max_positions=2)
     assert fast
     assert fast == _trades(False, 12, 3000, max_positions=2)
+
+
+def test_skipping_changes_nothing_through_daily_loss_halts_and_cooldowns() -> None:
+    """Chunks of 5 h: the equity snapshot at a chunk's end trips the limit, the kill switch closes positions
+    there, and the halt lifts at midnight in the middle of a later chunk. Each halt must end on time when
+    skipping too (it once muted every symbol until a later step that never came)."""
+    def run(skip: bool) -> list[tuple[str, str, str, str]]:
+        return _trades(skip, 3, 30_000, max_positions=2, chunk_bars=300, daily_loss_limit_pct=Decimal("0.3"),
+                       cooldown_s=1800.0)
+
+    fast = run(True)
+    assert sum(reason == "kill_switch" for _, reason, _, _ in fast) >= 5, "the scenario must trip the limit"
+    assert fast == run(False)

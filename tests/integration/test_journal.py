@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, inspect, text
 from quantum_trader.core.bus import EventBus
 from quantum_trader.domain import events as ev
 from quantum_trader.domain.enums import MarginType, OrderType, Side, WorkingType
+from quantum_trader.domain.errors import JournalWriteError
 from quantum_trader.domain.events import Direction, ExitReason
 from quantum_trader.domain.exchange_types import OrderIntent, OrderSnapshot, PositionSnapshot, SnapshotStatus
 from quantum_trader.journal import Journal, JournalReader, create_engine_for, migrate, normalise_url
@@ -53,11 +54,14 @@ def journal(sqlite_url: str) -> Iterator[Journal]:
 
 
 def publish(journal: Journal, *events: object) -> None:
+    """Events as a session delivers them: intents through execution's explicit write-ahead call."""
     bus = EventBus()
     journal.attach(bus)
 
     async def run() -> None:
         for event in events:
+            if isinstance(event, ev.OrderIntentRecorded):
+                journal.record_intent(event)
             await bus.publish(event)
     asyncio.run(run())
 
@@ -230,22 +234,22 @@ def test_duplicate_fill_id_is_ignored(db_url: str) -> None:
         reader.close()
 
 
-def test_intent_is_visible_to_another_connection_before_publish_returns(journal: Journal, sqlite_url: str) -> None:
-    """Write-ahead: a second handler (standing in for execution) looks from a separate engine."""
+def test_intent_is_visible_to_another_connection_when_record_intent_returns(journal: Journal,
+                                                                             sqlite_url: str) -> None:
+    """Write-ahead: what execution sends next, another connection already reads as an intent."""
     other = create_engine(sqlite_url)
-    seen: list[object] = []
-
-    def execution(event: ev.OrderIntentRecorded) -> None:
-        with other.connect() as conn:
-            seen.append(conn.execute(text("SELECT status FROM orders WHERE client_id = :c"),
-                                     {"c": event.intent.client_id}).scalar())
-
-    bus = EventBus()
-    journal.attach(bus)
-    bus.subscribe(ev.OrderIntentRecorded, execution)
-    asyncio.run(bus.publish(ev.OrderIntentRecorded(intent=intent(), trade_id="t1", purpose="entry", time_ms=7)))
+    journal.record_intent(ev.OrderIntentRecorded(intent=intent(), trade_id="t1", purpose="entry", time_ms=7))
+    with other.connect() as conn:
+        seen = conn.execute(text("SELECT status FROM orders WHERE client_id = :c"), {"c": intent().client_id}).scalar()
     other.dispose()
-    assert seen == ["INTENT"]
+    assert seen == "INTENT"
+
+
+def test_record_intent_raises_when_the_journal_cannot_write(sqlite_url: str) -> None:
+    journal = Journal(sqlite_url, batch_size=1)  # never migrated: the orders table does not exist
+    with pytest.raises(JournalWriteError, match="t1-entry-0 was not recorded"):
+        journal.record_intent(ev.OrderIntentRecorded(intent=intent(), trade_id="t1", purpose="entry", time_ms=7))
+    journal.close()
 
 
 def test_batched_rows_are_invisible_until_flush(sqlite_url: str) -> None:
@@ -295,7 +299,8 @@ def test_unanswered_intents_survive_a_crash(sqlite_url: str) -> None:
             for n in range(3):
                 i = OrderIntent(client_id=f"t{{n}}-entry-0", symbol="ETHUSDT", side=Side.SELL,
                                 type=OrderType.MARKET, quantity=Decimal("0.001"))
-                await bus.publish(ev.OrderIntentRecorded(intent=i, trade_id=f"t{{n}}", purpose="entry", time_ms=n))
+                journal.record_intent(ev.OrderIntentRecorded(intent=i, trade_id=f"t{{n}}", purpose="entry",
+                                                             time_ms=n))
                 if n == 1:
                     await bus.publish(ev.OrderRejectedEvent(intent=i, trade_id="t1", purpose="entry", code=-2019,
                                                             message="Margin is insufficient.", time_ms=9))
@@ -312,12 +317,13 @@ def test_unanswered_intents_survive_a_crash(sqlite_url: str) -> None:
         ("t0-entry-0", "0.001", "SELL"), ("t2-entry-0", "0.001", "SELL")]
 
 
-def test_dry_run_intents_are_journaled_but_not_pending(journal: Journal, sqlite_url: str) -> None:
-    publish(journal, ev.OrderIntentRecorded(intent=intent(), trade_id="t1", purpose="entry", time_ms=1,
-                                            dry_run=True))
+def test_orders_a_dry_run_did_not_send_are_journaled_but_not_pending(journal: Journal, sqlite_url: str) -> None:
+    publish(journal, ev.OrderIntentRecorded(intent=intent(), trade_id="t1", purpose="entry", time_ms=1),
+            ev.OrderNotSent(intent=intent(), trade_id="t1", purpose="entry", reason="sma-cross signal (staging)",
+                            time_ms=1))
     reader = JournalReader(sqlite_url)
     [order] = reader.orders(10)
-    assert (order["status"], order["dry_run"]) == ("DRY_RUN", True)
+    assert (order["status"], order["dry_run"], order["reject_msg"]) == ("DRY_RUN", True, "sma-cross signal (staging)")
     assert reader.pending_intents() == []
     reader.close()
 

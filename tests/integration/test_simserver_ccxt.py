@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import ccxt
 import pytest
-from test_simserver_support import API_KEY, API_SECRET, RunningServer, running_server
+from test_simserver_support import RunningServer, ccxt_client, running_server
 
 SYMBOL = "BNB/USDT:USDT"
 
@@ -24,12 +24,7 @@ def server() -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def exchange(server: RunningServer) -> ccxt.binanceusdm:
-    ex = ccxt.binanceusdm({"apiKey": API_KEY, "secret": API_SECRET, "options": {"fetchCurrencies": False}})
-    for name, url in ex.urls["api"].items():
-        if isinstance(url, str):
-            ex.urls["api"][name] = url.replace("https://fapi.binance.com", server.url)
-    ex.exceptions["exact"].update(ex.exceptions["linear"]["exact"])
-    return ex
+    return ccxt_client(server.url)
 
 
 def test_protected_long_is_stopped_out_on_a_gap(server: RunningServer, exchange: ccxt.binanceusdm) -> None:

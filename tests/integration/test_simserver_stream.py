@@ -10,17 +10,14 @@ import asyncio
 from typing import Any
 
 import ccxt.pro as ccxtpro
-from test_simserver_support import API_KEY, API_SECRET, RunningServer, running_server
+from test_simserver_support import API_KEY, API_SECRET, RunningServer, repoint, running_server
 
 SYMBOL = "BNB/USDT:USDT"
 
 
 async def _watch_a_fill(server: RunningServer) -> list[dict[str, Any]]:
-    ex = ccxtpro.binanceusdm({"apiKey": API_KEY, "secret": API_SECRET, "options": {"fetchCurrencies": False}})
-    for name, url in ex.urls["api"].items():
-        if isinstance(url, str):
-            ex.urls["api"][name] = url.replace("https://fapi.binance.com", server.url)
-    ex.urls["api"]["ws"]["linear"] = server.url.replace("http://", "ws://") + "/ws"
+    ex = repoint(ccxtpro.binanceusdm({"apiKey": API_KEY, "secret": API_SECRET,
+                                       "options": {"fetchCurrencies": False}}), server.url)
     try:
         await ex.load_markets()
         watcher = asyncio.ensure_future(ex.watch_orders(SYMBOL))

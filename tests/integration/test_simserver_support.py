@@ -24,6 +24,7 @@ from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
 from quantum_trader.simserver.app import create_app
+from quantum_trader.simserver.routes_stream import uvicorn_ws_options
 
 API_KEY = "test-key"
 API_SECRET = "test-secret"
@@ -62,18 +63,21 @@ def running_server(sim: ExchangeSimulator | None = None, **app_options: Any) -> 
     sim = sim or make_sim()
     universe = load_universe().subset(sim.state.instruments)
     app = create_app(sim, api_key=API_KEY, api_secret=API_SECRET, universe=universe, **app_options)
-    with serve_app(app, ready_path="/fapi/v1/ping") as url:
+    with serve_app(app, ready_path="/fapi/v1/ping", **uvicorn_ws_options(app)) as url:
         yield RunningServer(url, int(url.rsplit(":", 1)[1]), sim)
 
 
 @contextmanager
-def serve_app(app: Any, *, ready_path: str, host: str = "127.0.0.1") -> Iterator[str]:
-    """Any ASGI app on a real uvicorn, on a free port of `host`, in a thread; yields its base URL."""
+def serve_app(app: Any, *, ready_path: str, host: str = "127.0.0.1", **server_options: Any) -> Iterator[str]:
+    """Any ASGI app on a real uvicorn, on a free port of `host`, in a thread; yields its base URL.
+
+    `server_options` go to `uvicorn.Config` (the simulator's websocket ping interval and pong timeout).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     url = f"http://{host}:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **server_options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -96,3 +100,23 @@ def _wait_until_up(url: str, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"server did not answer {url}")
         time.sleep(0.02)
+
+
+def repoint(ex: Any, url: str) -> Any:
+    """A ccxt (or ccxt.pro) `binanceusdm` whose Binance URLs point at `url` (binance_futures.md §9.5), with
+    Binance's futures error classes; its websocket URL too when it has one."""
+    for name, api_url in ex.urls["api"].items():
+        if isinstance(api_url, str):
+            ex.urls["api"][name] = api_url.replace("https://fapi.binance.com", url)
+    if isinstance(ex.urls["api"].get("ws"), dict):
+        ex.urls["api"]["ws"]["linear"] = url.replace("http://", "ws://") + "/ws"
+    ex.exceptions["exact"].update(ex.exceptions["linear"]["exact"])
+    return ex
+
+
+def ccxt_client(url: str) -> Any:
+    """Unmodified ccxt `binanceusdm` with the server's default keys, repointed at `url`."""
+    import ccxt
+
+    return repoint(ccxt.binanceusdm({"apiKey": API_KEY, "secret": API_SECRET, "options": {"fetchCurrencies": False}}),
+                   url)

@@ -244,7 +244,9 @@ ROWS = [
     row("order", w(MKT, symbol="LOTTESTUSDT", quantity="1.12"), -4023, "Qty not increased by step size.",
         id="4023-market-qty"),
     row("order", w(MKT, quantity="0"), -4003, M4003, id="4003-zero"),
-    row("order", w(MKT, quantity="-1"), -4003, M4003, id="4003-negative"),
+    row("order", w(MKT, quantity="-1"), -1100,  # a sign is outside Binance's pattern: -1100 before -4003
+        "Illegal characters found in parameter 'quantity'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.",
+        id="1100-negative"),
     row("order", w(LMT, quantity="0.00"), -4003, M4003, id="4003-limit-zero"),
     row("algo", w(SM, quantity="0"), -4003, M4003, id="4003-algo-zero"),
     row("order", w(LMT, symbol="LOTTESTUSDT", quantity="0.03"), -4004, "Quantity less than min quantity.",

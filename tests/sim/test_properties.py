@@ -17,10 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 from conftest import MAKER, TAKER, D, commission, make_sim, snapshot
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from quantum_trader.domain.enums import PositionSide, Side
+from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.errors import ExchangeError
 from quantum_trader.domain.money import Rounding
 from quantum_trader.sim.engine import ExchangeSimulator
@@ -266,28 +266,54 @@ def test_same_inputs_give_the_same_event_log(session: list[tuple[Any, ...]]) -> 
 
 
 @SETTINGS
-@given(st.lists(st.tuples(sides, st.integers(1, 300), st.booleans()), min_size=1, max_size=12),
-       st.lists(st.integers(-300, 300), min_size=1, max_size=8))
-def test_close_position_always_ends_flat(opens: list[tuple[str, int, bool]], path: list[int]) -> None:
-    """Whatever the position when it fires, a closePosition stop leaves exactly zero."""
+@given(st.lists(st.tuples(sides, st.integers(1, 300)), min_size=1, max_size=12),
+       st.lists(st.tuples(st.integers(-100, 100), st.integers(-60, 60)), max_size=8),
+       st.integers(1, 300))
+def test_close_position_always_ends_flat(opens: list[tuple[str, int]], wander: list[tuple[int, int]],
+                                         beyond_bps: int) -> None:
+    """Whatever the position when it fires, a closePosition stop leaves exactly zero.
+
+    The price wanders while the position grows or shrinks (the stop's size is whatever the position is
+    when it fires), then, if the stop has not fired yet, one step crosses it by `beyond_bps`: every
+    example fires the stop, so every example checks the property."""
     sim = make_sim()
-    for side, steps, _ in opens:
+    for side, steps in opens:
         with contextlib.suppress(ExchangeError):
             sim.new_order({"symbol": "BNBUSDT", "side": side, "type": "MARKET", "quantity": _qty("BNBUSDT", steps)})
-    amount = sim.position("BNBUSDT").amount
-    if amount == 0:
-        return
-    side = Side.SELL if amount > 0 else Side.BUY
-    offset = -150 if amount > 0 else 150
-    stop = sim.new_algo_order({"algoType": "CONDITIONAL", "symbol": "BNBUSDT", "side": side.value,
-                               "type": "STOP_MARKET", "triggerPrice": str(_price(sim, "BNBUSDT", offset)),
-                               "closePosition": "true"})
-    for off in path:
+    if sim.position("BNBUSDT").amount == 0:  # the opens netted out: hold the first one alone
+        side, steps = opens[0]
+        sim.new_order({"symbol": "BNBUSDT", "side": side, "type": "MARKET", "quantity": _qty("BNBUSDT", steps)})
+    long = sim.position("BNBUSDT").amount > 0
+    exit_side, sign = ("SELL", 1) if long else ("BUY", -1)
+    trigger = _price(sim, "BNBUSDT", -150 * sign)
+    stop = sim.new_algo_order({"algoType": "CONDITIONAL", "symbol": "BNBUSDT", "side": exit_side,
+                               "type": "STOP_MARKET", "triggerPrice": str(trigger), "closePosition": "true"})
+    for off, change in wander:
         sim.set_prices({"BNBUSDT": str(_price(sim, "BNBUSDT", off))})
         if stop.status.value == "FINISHED":
-            assert sim.position("BNBUSDT").amount == 0
+            event("fired while wandering")
             break
+        _resize(sim, long, change)
+    else:
+        sim.set_prices({"BNBUSDT": str(_price(sim, "BNBUSDT", -beyond_bps * sign, trigger))})
+        event("fired by the crossing step")
+    assert stop.status.value == "FINISHED", "the stop was crossed but did not fire"
+    assert sim.position("BNBUSDT").amount == 0
     replay_fills(sim)
+
+
+def _resize(sim: ExchangeSimulator, long: bool, change: int) -> None:
+    """Add `change` steps to the position (change > 0) or take up to `-change` off it, never flipping it."""
+    amount, step = abs(sim.position("BNBUSDT").amount), STEP["BNBUSDT"][0]
+    qty = step * change if change > 0 else min(step * -change, amount - step)
+    if qty <= 0:
+        return
+    side = ("BUY" if long else "SELL") if change > 0 else ("SELL" if long else "BUY")
+    params = {"symbol": "BNBUSDT", "side": side, "type": "MARKET", "quantity": str(qty)}
+    if change < 0:
+        params["reduceOnly"] = "true"
+    with contextlib.suppress(ExchangeError):
+        sim.new_order(params)
 
 
 @SETTINGS

@@ -164,7 +164,7 @@ def test_summary_counts_worsts_and_means() -> None:
     summary = audit_summary(rows)
     assert summary["trades"] == 4
     assert summary["by_exit_reason"] == {"stop_loss": 2, "take_profit": 1, "emergency": 1, "liquidation": 0,
-                                         "manual": 0, "kill_switch": 0}
+                                         "manual": 0, "kill_switch": 0, "unknown": 0}
     assert summary["breaches"] == 1
     assert summary["breach_trade_ids"] == ["b"]
     assert summary["stop_exits_with_slippage"] == 3
@@ -203,3 +203,18 @@ def test_slippage_is_positive_exactly_when_the_fill_is_worse_than_the_stop(
 def test_breach_exactly_when_loss_exceeds_the_limit(loss: Decimal) -> None:
     row = audit_row(closed(LONG, exit_price="98", pnl=str(-loss)))
     assert row.breach is (loss > D("2.5"))
+
+
+def test_an_unknown_exit_is_counted_apart_and_never_judged() -> None:
+    """Closed while away with no exchange record: whatever figures the row carries, no breach is claimed."""
+    rows = audit_rows([
+        closed(exit_price="90", pnl="-10", reason=ExitReason.UNKNOWN, trade_id="u"),  # would be a breach if judged
+        closed(exit_price="98", pnl="-2", trade_id="s"),
+    ])
+    unknown = rows[0]
+    assert (unknown.breach, unknown.slippage_bps) == (False, None)
+    assert "not judged" in unknown.breach_reason
+    summary = audit_summary(rows)
+    assert (summary["breaches"], summary["unknown_exits"], summary["unknown_trade_ids"]) == (0, 1, ["u"])
+    assert summary["by_exit_reason"]["unknown"] == 1
+    assert summary["worst_realised_pct_equity"] == "-0.2"  # the stop-loss, not the unknown row

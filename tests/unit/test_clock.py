@@ -113,9 +113,31 @@ def test_zero_or_negative_sleep_returns_without_time_passing() -> None:
     asyncio.run(main())
 
 
-def test_both_clocks_satisfy_the_protocol() -> None:
-    assert isinstance(SimulatedClock(), Clock)
-    assert isinstance(WallClock(), Clock)
+async def _timed_sleep(clock: Clock, seconds: float) -> int:
+    """What a component does with whichever clock it was given: sleep, and see how much of its time passed."""
+    before = clock.now_ms()
+    await clock.sleep(seconds)
+    return clock.now_ms() - before
+
+
+def test_a_sleeper_on_either_clock_wakes_once_that_clocks_time_has_passed_not_before() -> None:
+    """The same code, given either clock, sleeps exactly its interval in that clock's time: the wall clock
+    really waits, the simulated one waits for its driver to move time past the deadline."""
+
+    async def main() -> None:
+        wall = await _timed_sleep(WallClock(), 0.05)
+        assert 49 <= wall < 5_000
+
+        clock = SimulatedClock(start_ms=1_000)
+        sleeper = asyncio.create_task(_timed_sleep(clock, 2.5))
+        await _settle()
+        clock.advance_to(3_499)
+        await _settle()
+        assert not sleeper.done()  # 1 ms short of its deadline: still asleep
+        clock.advance_to(3_500)
+        assert await asyncio.wait_for(sleeper, 1) == 2_500
+
+    asyncio.run(main())
     assert repr(SimulatedClock(7)) == "SimulatedClock(now_ms=7)"
 
 

@@ -43,9 +43,10 @@ def test_intent_row_is_pending_and_dry_run_is_not() -> None:
     assert key == codec.ORDER_UPSERT
     assert (row["status"], row["side"], row["quantity"], row["session_id"]) == ("INTENT", "SELL", Decimal("0.5"), 9)
     assert (event_row["status"], event_row["reason"]) == ("INTENT", "entry")
-    [(_, dry), _] = codec.intent_rows(
-        ev.OrderIntentRecorded(intent=intent, trade_id="t1", purpose="entry", time_ms=3, dry_run=True), None)
-    assert (dry["status"], dry["dry_run"]) == ("DRY_RUN", True)
+    [(_, dry), (_, dry_event)] = codec.not_sent_rows(
+        ev.OrderNotSent(intent=intent, trade_id="t1", purpose="entry", reason="would enter", time_ms=3), None)
+    assert (dry["status"], dry["dry_run"], dry["reject_msg"]) == ("DRY_RUN", True, "would enter")
+    assert (dry_event["status"], dry_event["reason"]) == ("DRY_RUN", "would enter")
 
 
 def test_kill_switch_is_a_protection_action() -> None:

@@ -47,7 +47,9 @@ def test_within_the_first_live_day_the_third_position_is_refused_naming_the_sett
     assert first.approved and second.approved
     assert not third.approved
     assert third.reason == "2 positions open: QT_LIVE_MAX_POSITIONS is 2 during the first live day"
-    assert live.risk.blocked_symbols(SYMBOLS) == SYMBOLS
+    # The first-day cap rises by itself after 24 h, so it never makes a backtest skip a bar (risk/rules.py):
+    # only the symbols holding a position are blocked until something changes.
+    assert live.risk.blocked_symbols(SYMBOLS) == frozenset({"BTCUSDT", "BNBUSDT"})
 
 
 def test_the_cap_holds_until_the_last_millisecond_of_the_24_hours() -> None:

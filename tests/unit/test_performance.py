@@ -54,7 +54,7 @@ def test_three_trades_by_hand() -> None:
     assert report.best_trade == D(27)
     assert report.profit_factor == D(36) / D(21)
     assert report.by_exit_reason == {"stop_loss": 1, "take_profit": 1, "manual": 1, "emergency": 0,
-                                     "liquidation": 0, "kill_switch": 0}
+                                     "liquidation": 0, "kill_switch": 0, "unknown": 0}
 
 
 def test_three_trade_sharpe_by_hand() -> None:

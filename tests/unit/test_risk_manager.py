@@ -67,7 +67,7 @@ def test_approval_carries_quantity_stop_and_trade_id() -> None:
     h = Harness()
     decision = h.send(signal())
     assert decision.approved
-    assert decision.trade_id == "BTCUSDT_1700000123"
+    assert decision.trade_id == "BTCUSDT_rs_1"  # the clock's second when wired (1000 s = "rs" in base 36), then n
     assert decision.quantity == D("0.093")
     assert decision.planned_stop == D("49000")
     assert decision.planned_take_profit == D("52000")

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.metrics import CONTENT_TYPE, Metrics
 from ..runtime.service import AppService
-from .auth import MutationGuard
+from .auth import ApiAccess, MutationGuard
+from .login import add_login, login_page
 
 log = structlog.get_logger(__name__)
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}$")
@@ -39,11 +40,17 @@ def _dashboard() -> str:
     return (files("quantum_trader.api") / "static" / "index.html").read_text(encoding="utf-8")
 
 
-def create_app(service: AppService, metrics: Metrics, *, api_token: str | None) -> FastAPI:
-    """The API and dashboard for one running session."""
+def create_app(service: AppService, metrics: Metrics, *, api_token: str | None,
+               public_reads: bool = False) -> FastAPI:
+    """The API and dashboard for one running session.
+
+    With `api_token`, every path but /health and /login needs the token (auth.py), unless
+    `public_reads` serves everything but the mutations openly (QT_API_PUBLIC_READS).
+    """
     app = FastAPI(title="Quantum Trader", version="0.1.0",
                   description="Protected Binance USDⓈ-M futures trading: health, positions, orders, control.")
-    guard = MutationGuard(api_token)
+    access = ApiAccess(api_token, public_reads=public_reads)
+    guard = MutationGuard(access)
     page = _dashboard()
 
     @app.middleware("http")
@@ -59,6 +66,16 @@ def create_app(service: AppService, metrics: Metrics, *, api_token: str | None) 
             with contextlib.suppress(Exception):  # a broken log sink must not turn a 500 into a dropped answer
                 log.error("api request failed", path=request.url.path, error_type=type(exc).__name__, exc_info=exc)
             return JSONResponse({"error": "internal error", "path": request.url.path}, status_code=500)
+
+    @app.middleware("http")
+    async def _require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Before routing, so /docs, /openapi.json, /metrics and unknown paths are covered alike."""
+        if access.may_read(request):
+            return await call_next(request)
+        if request.method == "GET" and request.url.path == "/":
+            return login_page()
+        return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard() -> HTMLResponse:
@@ -79,6 +96,7 @@ def create_app(service: AppService, metrics: Metrics, *, api_token: str | None) 
 
     _add_reads(app, service)
     _add_mutations(app, service, guard)
+    add_login(app, access)
     return app
 
 

@@ -32,7 +32,14 @@ from typing import Protocol, TypeVar, runtime_checkable
 from ..domain import binance_errors as be
 from ..domain.enums import MarginType
 from ..domain.errors import OrderRejected, RetryableExchangeError
-from ..domain.exchange_types import AccountSnapshot, ExchangeEvent, OrderIntent, OrderSnapshot, PositionSnapshot
+from ..domain.exchange_types import (
+    AccountSnapshot,
+    ExchangeEvent,
+    FillUpdate,
+    OrderIntent,
+    OrderSnapshot,
+    PositionSnapshot,
+)
 from ..domain.instrument import Instrument
 from ..exchange.port import Exchange
 
@@ -183,6 +190,9 @@ class FaultyExchange:
 
     async def account(self) -> AccountSnapshot:
         return await self._call("account", self.inner.account)
+
+    async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
+        return await self._call("account_trades", lambda: self.inner.account_trades(symbol, start_ms))
 
     def events(self) -> AsyncIterator[ExchangeEvent]:
         return self.inner.events()

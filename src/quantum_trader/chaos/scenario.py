@@ -25,11 +25,12 @@ from ..core.metrics import Metrics
 from ..domain.errors import ExchangeError
 from ..domain.events import Direction, ErrorEvent, Signal, TradeClosed
 from ..domain.instrument import Instrument
+from ..domain.money import from_float
 from ..exchange.inprocess import InProcessExchange
 from ..exchange.retry import RetryingExchange, RetryPolicy
 from ..marketdata.bars import BarChunk, synthetic_bars
 from ..runtime.pump import publish_all
-from ..runtime.wiring import Engine, TradingRules, announce_positions, wire_engine
+from ..runtime.wiring import Engine, TradingRules, announce_positions, protect_engine, wire_engine
 from ..sim.engine import ExchangeSimulator
 from ..sim.state import SimConfig
 from ..sim.universe import load_universe
@@ -102,18 +103,9 @@ def build_bot(clock: SimulatedClock, faulty: FaultyExchange, instruments: Mappin
     """The bot as a session wires it, minus the journal and the feed; the ONE place that builds the monitor."""
     exchange = RetryingExchange(faulty, RetryPolicy(), sleep=_no_sleep)
     engine = wire_engine(clock, exchange, instruments, rules)
-    monitor = _monitor(engine, clock, exchange, monitor_interval_s) if monitor_enabled else None
-    kill = KillSwitchHandler(engine.bus, clock, exchange, engine.execution)
-    kill.attach()
+    monitor, kill = protect_engine(engine, Metrics(), MonitorConfig(interval_s=monitor_interval_s),
+                                   with_monitor=monitor_enabled)
     return Bot(engine=engine, monitor=monitor, kill_switch=kill, faulty=faulty)
-
-
-def _monitor(engine: Engine, clock: SimulatedClock, exchange: RetryingExchange, interval_s: float) -> PositionMonitor:
-    """The repairing protection monitor, wired as `run` wires it, reacting to fills and cancels at once."""
-    monitor = PositionMonitor(engine.bus, clock, exchange, Metrics(), execution=engine.execution,
-                              config=MonitorConfig(interval_s=interval_s))
-    monitor.attach()
-    return monitor
 
 
 class Scenario:
@@ -134,7 +126,7 @@ class Scenario:
         self.adapter.drain()  # start the event record
         self.observer = Observer(self.sim, self.symbols, START_MS)
         self.bars = self._bars(base.getrandbits(31))
-        self.sim.set_prices({s: Decimal(str(self.bars.open[0, i])) for i, s in enumerate(self.symbols)})
+        self.sim.set_prices({s: from_float(self.bars.open[0, i]) for i, s in enumerate(self.symbols)})
         self.faults: list[FaultyExchange] = []
         self.restarts = self.manual_cancels = 0
         self.actions: list[tuple[int, str]] = []
@@ -203,7 +195,7 @@ class Scenario:
         b = self.bars
         for i, symbol in enumerate(self.symbols):
             before = self.sim.mark_price(symbol)
-            o, h, lo, c = (Decimal(str(x[t, i])) for x in (b.open, b.high, b.low, b.close))
+            o, h, lo, c = (from_float(x[t, i]) for x in (b.open, b.high, b.low, b.close))
             self.observer.record_step(symbol, self.clock.now_ms(), before, o)
             self.sim.apply_bar(symbol, o, h, lo, c)
 

@@ -56,10 +56,10 @@ def _decode(response: httpx.Response) -> JSON:
 
 
 def get_json(base_url: str, path: str) -> JSON:
-    """GET a read endpoint; any non-2xx status is an error."""
+    """GET a read endpoint; any non-2xx status is an error (a bot with QT_API_TOKEN wants it on reads too)."""
     response = _send("GET", base_url, path)
     if response.status_code >= 400:
-        raise ApiError(f"GET {path}: HTTP {response.status_code} {_detail(response)}".rstrip())
+        raise ApiError(f"GET {path}: HTTP {response.status_code} {_detail(response)}{_hint(response)}".rstrip())
     return _decode(response)
 
 
@@ -67,9 +67,12 @@ def post_json(base_url: str, path: str, body: JSON | None = None, *, ok: tuple[i
     """POST to a mutating endpoint; statuses in `ok` return their body, others raise with the reason."""
     response = _send("POST", base_url, path, body)
     if response.status_code not in ok:
-        hint = " (set QT_API_TOKEN)" if response.status_code in (401, 403) else ""
-        raise ApiError(f"POST {path}: HTTP {response.status_code} {_detail(response)}{hint}".rstrip())
+        raise ApiError(f"POST {path}: HTTP {response.status_code} {_detail(response)}{_hint(response)}".rstrip())
     return response.status_code, _decode(response)
+
+
+def _hint(response: httpx.Response) -> str:
+    return " (set QT_API_TOKEN)" if response.status_code in (401, 403) else ""
 
 
 def _detail(response: httpx.Response) -> str:

@@ -8,8 +8,8 @@ functions in runtime/journal_views.py), so a script can switch between the two.
 A journal that does not exist yet (or has no tables) is not an error: it is an empty history. It is
 evaluated against a fresh, empty schema in a temporary folder, so the answer has the usual shape
 (an empty audit; a checklist whose items fail with their evidence) and the user's path is never
-created. Exit codes: audit 5 on any breach, else 0; readiness 0 ready, 1 not; 2 for a malformed URL
-or bad settings; 1 when an existing database cannot be read.
+created. Exit codes: audit 5 on any breach, else 0; readiness 0 ready, 1 not; 2 for a malformed URL,
+bad settings, or a database that cannot be read (one line naming QT_DB_URL, password hidden).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
-from ..journal.db import create_engine_for, migrate
+from ..journal.db import create_engine_for, migrate, unavailable
 from ..journal.reader import JournalReader
 from ..runtime.journal_views import audit_from_journal, readiness_from_journal
 from ..settings.model import Settings, load_settings
@@ -39,9 +39,10 @@ from ..settings.rules import hide_db_password
 from .main import app
 
 EXIT_BREACH = 5
+UNKNOWN_EXIT = "unknown"
 EXIT_NOT_READY = 1
 EXIT_BAD_CONFIG = 2
-EXIT_UNREADABLE = 1
+EXIT_UNREADABLE = 2  # like `run`: a journal that cannot be opened is a QT_DB_URL to fix, not "not ready"
 #: Any table a migrated journal has: its absence means "never written to".
 MARKER_TABLE = "positions"
 #: Thirteen columns do not fit rich's default 80 when piped (to a file, `less`, a mail): give them room.
@@ -107,17 +108,13 @@ def open_journal(url: str) -> Iterator[JournalReader]:
 
 
 def _evaluate(url: str, compute: Any) -> dict[str, Any]:
-    """Run `compute(reader)` on the journal; one clear line and exit 1 if the database cannot be read."""
+    """Run `compute(reader)` on the journal; one line naming QT_DB_URL and exit 2 if it cannot be read."""
     try:
         with open_journal(url) as reader:
             document: dict[str, Any] = compute(reader)
             return document
-    except (SQLAlchemyError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        password = make_url(url).password
-        if password:
-            reason = reason.replace(str(password), "***")
-        typer.echo(f"error: cannot read the journal at {hide_db_password(url)}: {reason}", err=True)
+    except (SQLAlchemyError, OSError, ImportError) as exc:
+        typer.echo(f"error: {unavailable(url, exc)}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from None
 
 
@@ -159,11 +156,16 @@ AUDIT_COLUMNS = ("trade", "symbol", "side", "exit", "planned stop", "planned los
 
 def _audit_cells(row: dict[str, Any]) -> tuple[str, ...]:
     realised = row.get("realised") or {}
-    breach = "[bold red]BREACH[/]" if row.get("breach") else "[green]ok[/]"
+    if row["exit_reason"] == UNKNOWN_EXIT:  # no exchange record: no price or P&L is shown as if it were one
+        figures = ("?", "-", "?", "?", "?", "?")
+        breach = "[yellow]unknown[/]"
+    else:
+        figures = (str(row["exit_price"]), str(row.get("slippage_bps") or "-"), str(realised.get("usdt", "-")),
+                   str(realised.get("pct_notional", "-")), str(realised.get("pct_margin", "-")),
+                   str(realised.get("pct_equity", "-")))
+        breach = "[bold red]BREACH[/]" if row.get("breach") else "[green]ok[/]"
     return (str(row["trade_id"]), str(row["symbol"]), str(row["direction"]), str(row["exit_reason"]),
-            str(row.get("planned_stop") or "-"), str(row.get("planned_loss") or "-"), str(row["exit_price"]),
-            str(row.get("slippage_bps") or "-"), str(realised.get("usdt", "-")), str(realised.get("pct_notional", "-")),
-            str(realised.get("pct_margin", "-")), str(realised.get("pct_equity", "-")), breach)
+            str(row.get("planned_stop") or "-"), str(row.get("planned_loss") or "-"), *figures, breach)
 
 
 def render_audit(document: dict[str, Any], console: Console) -> None:
@@ -184,6 +186,10 @@ def render_audit(document: dict[str, Any], console: Console) -> None:
     for row in rows:
         if row.get("breach"):
             console.print(f"[bold red]breach[/] {row['trade_id']}: {row.get('breach_reason')}")
+    unknown = summary.get("unknown_exits") or 0
+    if unknown:
+        console.print(f"[yellow]{unknown} exits unknown[/] (closed while the bot was away; the exchange kept no "
+                      f"record, so they are not judged): {', '.join(summary.get('unknown_trade_ids') or [])}")
 
 
 def render_readiness(document: dict[str, Any], console: Console) -> None:

@@ -17,3 +17,4 @@ from . import sim_server_cmd as sim_server_cmd  # noqa: E402  (registers `sim-se
 from . import control_cmd, orders_cmd, positions_cmd  # noqa: E402, F401  # isort: skip  (read/control commands)
 from . import audit_cmd  # noqa: E402, F401  # isort: skip  (audit and readiness: read the journal)
 from . import chaos_cmd as chaos_cmd  # noqa: E402  # isort: skip  (registers `chaos`)
+from . import paper_reset_cmd as paper_reset_cmd  # noqa: E402  # isort: skip  (registers `paper-reset`)

@@ -1,7 +1,9 @@
 """`quantum-trader run`: the event-driven backend (CONTRACT sections 2 and 3).
 
 Exit codes: 0 clean stop (also after SIGTERM / SIGINT or `--duration`), 2 bad configuration (one line
-per bad value), 3 live mode refused because the readiness checklist does not pass.
+per bad value, including a journal that cannot be opened: `QT_DB_URL=...` with the password hidden),
+3 live mode refused because the readiness checklist does not pass. The database URL is never printed
+with its password: these lines end up in the system log.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..runtime.session import EXIT_CONFIG, EXIT_NOT_READY, NotReady, Session, install_signal_handlers
 from ..settings.model import Settings, load_settings
+from ..settings.rules import hide_db_password
 from .main import app
 
 Opt = typer.Option
@@ -33,10 +36,13 @@ def run(
     port: Annotated[int | None, Opt("--port", help="API port (QT_API_PORT); 0 picks a free one")] = None,
     db: Annotated[str | None, Opt("--db", help="journal URL (QT_DB_URL)")] = None,
     log_json: Annotated[bool | None, Opt("--log-json/--log-text", help="JSON log lines")] = None,
+    paper_state: Annotated[str | None, Opt("--paper-state", help="folder of the in-process paper account "
+                                           "(QT_PAPER_STATE)")] = None,
 ) -> None:
     """Start the backend: feed, engine, position monitor, journal, API and dashboard."""
     overrides = {"exchange": exchange, "feed": feed, "symbols": symbols, "strategy": strategy, "speed": speed,
-                 "duration": duration, "api_host": host, "api_port": port, "db_url": db, "log_json": log_json}
+                 "duration": duration, "api_host": host, "api_port": port, "db_url": db, "log_json": log_json,
+                 "paper_state": paper_state}
     try:
         settings = load_settings(overrides)
     except ConfigError as exc:
@@ -48,13 +54,14 @@ def run(
 
 
 async def _run(settings: Settings) -> int:
-    session = Session(settings, lambda service, metrics, token: create_app(service, metrics, api_token=token))
+    session = Session(settings, lambda service, metrics, _token: create_app(
+        service, metrics, api_token=settings.api_token_value, public_reads=settings.api_public_reads))
     install_signal_handlers(session.stop)
     try:
         return await session.run()
     except NotReady as refused:
         typer.echo("live trading refused: the readiness checklist does not pass on the journal "
-                   f"({settings.db_url}):", err=True)
+                   f"({hide_db_password(settings.db_url)}):", err=True)
         for item in refused.failed:
             typer.echo(f"  FAILED {item['name']}: {item['evidence']}", err=True)
         return EXIT_NOT_READY

@@ -58,6 +58,12 @@ def sim_server(
     weight_limit: Annotated[int, typer.Option(help="Request weight allowed per minute.")] = 2400,
     order_limit_10s: Annotated[int, typer.Option(help="New orders allowed per 10 seconds.")] = 300,
     order_limit_1m: Annotated[int, typer.Option(help="New orders allowed per minute.")] = 1200,
+    ban_seconds: Annotated[int, typer.Option(
+        help="First 418 ban's length (Binance: 2 minutes); each further ban of an IP doubles it, up to 3 days.",
+        min=1)] = 120,
+    ban_after: Annotated[int, typer.Option(
+        help="429s tolerated per IP and minute before its next over-limit request is banned (418).",
+        min=0)] = 3,
 ) -> None:
     """Serve the simulator as a Binance USDⓈ-M compatible API."""
     try:
@@ -83,6 +89,7 @@ def sim_server(
     import uvicorn
 
     from ..simserver.app import create_app
+    from ..simserver.routes_stream import uvicorn_ws_options
 
     # Simulated time starts at the wall clock so timestamps look live (a replay starts at its first bar);
     # it then moves with the feed's bars or /sim/v1/advance.
@@ -100,7 +107,9 @@ def sim_server(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     server_app = create_app(sim, api_key=api_key, api_secret=api_secret, weight_limit=weight_limit,
-                            universe=universe, order_limits=(order_limit_10s, order_limit_1m), feed=bar_feed)
+                            universe=universe, order_limits=(order_limit_10s, order_limit_1m), feed=bar_feed,
+                            ban_base_ms=ban_seconds * 1000, ban_after=ban_after)
     typer.echo(f"simulator: {len(universe)} symbols, {start_balance} USDT, feed {feed} at speed {speed}, "
                f"http://{host}:{port}/fapi", err=True)
-    uvicorn.run(server_app, host=host, port=port, log_level="warning")
+    # Binance pings every 3 minutes and drops a connection silent for 10 (StreamSettings); uvicorn sends them.
+    uvicorn.run(server_app, host=host, port=port, log_level="warning", **uvicorn_ws_options(server_app))

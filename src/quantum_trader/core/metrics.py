@@ -47,6 +47,10 @@ class Metrics:
         self.feed_lag = Gauge("qt_feed_lag_seconds", "Age of the newest market event when processed", registry=r)
         self.bus_events = Counter("qt_bus_events", "Events published on the bus", registry=r)
         self.errors = Counter("qt_errors", "Errors, by component", ["component"], registry=r)
+        self.task_up = Gauge("qt_task_up", "1 while a supervised background task runs (0: dead or ended)", ["task"],
+                             registry=r)
+        self.task_restarts = Gauge("qt_task_restarts", "Restarts of a supervised background task since start",
+                                   ["task"], registry=r)
 
     def set_equity(self, usdt: Decimal) -> None:
         self.equity.set(float(usdt))
@@ -96,6 +100,16 @@ class Metrics:
         if isinstance(age, int | float | str):
             with contextlib.suppress(ValueError):
                 self.sweep_age.set(float(age))
+        self.observe_tasks(health.get("tasks") or {})
+
+    def observe_tasks(self, tasks: Mapping[str, Mapping[str, Any]]) -> None:
+        """`qt_task_up` and `qt_task_restarts` from the supervisor's `/health` document (an alert on
+        `qt_task_up == 0` for the monitor is the one that matters)."""
+        for name, task in tasks.items():
+            self.task_up.labels(task=name).set(1 if task.get("alive") else 0)
+            restarts = task.get("restarts")
+            if isinstance(restarts, int):
+                self.task_restarts.labels(task=name).set(restarts)
 
     def render(self) -> bytes:
         """Prometheus text exposition format 0.0.4."""

@@ -14,6 +14,16 @@ def _rej(code: int, msg: str, status: int = 400) -> OrderRejected:
 
 
 # --- request / parameter errors -------------------------------------------------------------------
+def illegal_characters(name: str, legal_range: str) -> OrderRejected:
+    """-1100: a parameter spelled outside its pattern (observed: `1E-2`, `-1` and the like)."""
+    return _rej(-1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal_range}'.")
+
+
+def too_many_parameters(detail: str) -> OrderRejected:
+    """-1101 (TOO_MANY_PARAMETERS): the simulator's answer, with HTTP 413, to an oversized body."""
+    return _rej(-1101, f"Too many parameters; {detail}.", 413)
+
+
 def mandatory_param(name: str) -> OrderRejected:
     return _rej(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
 
@@ -44,6 +54,11 @@ def invalid_symbol() -> OrderRejected:
 
 def invalid_data(name: str) -> OrderRejected:
     return _rej(-1130, f"Data sent for parameter '{name}' is not valid.")
+
+
+def invalid_data_because(name: str, why: str) -> OrderRejected:
+    """-1130 with the reason appended: the simulator's control API, which is not Binance, says why."""
+    return _rej(-1130, f"Data sent for parameter '{name}' is not valid: {why}.")
 
 
 def invalid_resp_type() -> OrderRejected:
@@ -239,6 +254,16 @@ def too_many_requests(limit: int) -> RetryableExchangeError:
         f"Too many requests; current limit is {limit} requests per minute. Please use the websocket for "
         "live updates to avoid polling the API.",
         429,
+    )
+
+
+def ip_banned(until_ms: int) -> RetryableExchangeError:
+    """HTTP 418: an IP that kept going after 429s (§5.4); `until_ms` is when the ban ends (epoch ms)."""
+    return RetryableExchangeError(
+        -1003,
+        f"Way too many requests; IP banned until {until_ms}. Please use the websocket for live updates to "
+        "avoid bans.",
+        418,
     )
 
 

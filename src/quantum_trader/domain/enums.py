@@ -145,3 +145,6 @@ class ExitReason(StrEnum):
     LIQUIDATION = "liquidation"
     MANUAL = "manual"
     KILL_SWITCH = "kill_switch"
+    #: Closed while the bot was away and the exchange keeps no record of how: no price, time or fee is
+    #: invented for it (trading/reconcile.py journals why), and the audit counts it apart, never a breach.
+    UNKNOWN = "unknown"

@@ -16,6 +16,14 @@ class ConfigError(QuantumTraderError):
     """Bad configuration or input file: the message names the field, the value and the fix."""
 
 
+class OrderNotSent(QuantumTraderError):
+    """A gateway that sends nothing (staging) declined to send: the order was only journaled."""
+
+
+class JournalWriteError(QuantumTraderError):
+    """The journal could not record an intent: write-ahead forbids sending the order."""
+
+
 class ExchangeError(QuantumTraderError):
     """An answer from an exchange (real or simulated) in Binance's `{"code", "msg"}` form."""
 

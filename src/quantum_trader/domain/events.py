@@ -93,8 +93,28 @@ class OrderIntentRecorded:
     trade_id: str
     purpose: str
     time_ms: int
-    #: True in staging mode: the order was journaled and deliberately not sent.
-    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNotSent:
+    """The gateway deliberately sent nothing (staging): `reason` says why the bot would have sent it."""
+
+    intent: OrderIntent
+    trade_id: str
+    purpose: str
+    reason: str
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelNotSent:
+    """A cancellation the gateway deliberately did not send (staging), with why the bot wanted it."""
+
+    symbol: str
+    client_id: str
+    trade_id: str | None
+    reason: str
+    time_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +233,16 @@ class KillSwitch:
 
 
 @dataclass(frozen=True, slots=True)
+class HaltEntries:
+    """Command: stop new entries until a manual resume, and nothing else: open positions and their stops
+    stay as they are (unlike `KillSwitch`). Raised when something entries rely on is gone for good, such
+    as a position monitor the supervisor could not restart."""
+
+    reason: str
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorEvent:
     """A component failed at something; the bus turns a handler's exception into one of these."""
 
@@ -223,6 +253,6 @@ class ErrorEvent:
     details: dict[str, str] = field(default_factory=dict)
 
 
-Event = (BarClosed | Signal | RiskDecision | OrderIntentRecorded | OrderRejectedEvent
+Event = (BarClosed | Signal | RiskDecision | OrderIntentRecorded | OrderNotSent | CancelNotSent | OrderRejectedEvent
          | OrderChanged | FillEvent | PositionChanged | TradeOpened | TradeClosed | ProtectionAction
-         | EquitySnapshot | KillSwitch | ErrorEvent)
+         | EquitySnapshot | KillSwitch | HaltEntries | ErrorEvent)

@@ -1,13 +1,29 @@
-"""Decimal helpers: money crosses every boundary as Decimal and leaves as Binance-style strings."""
+"""Decimal helpers: money crosses every boundary as Decimal and leaves as Binance-style strings.
+
+The one home of conversions into Decimal, so every edge converts alike:
+- `to_decimal` for values off the wire, a file or the journal (text, int, Decimal), naming the field
+  when one is not a number;
+- `from_float` for floats out of numeric code (numpy arrays, vectorised maths): the shortest decimal
+  that reads back as the same float, so 0.1 becomes 0.1 and never 0.1000000000000000055511151231257827.
+Averages of fills are rounded the way Binance reports `avgPrice` (`average_price`), never left as an
+unbounded division such as 2.942889225415646346178631267.
+"""
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from enum import StrEnum
+from typing import SupportsFloat
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
+#: Binance reports an order's `avgPrice` with three decimals more than the symbol's `pricePrecision`
+#: (BTCUSDT, pricePrecision 2: "38148.90000"; a 0.027 coin, pricePrecision 5: "0.02737000").
+AVG_PRICE_EXTRA_DECIMALS = 3
+#: Decimals of an average whose symbol precision is unknown (an order built without its instrument).
+DEFAULT_AVG_PRICE_DECIMALS = 8
 
 
 class Rounding(StrEnum):
@@ -42,12 +58,45 @@ def to_decimal(value: object, field: str = "value") -> Decimal:
         except InvalidOperation as exc:
             raise ValueError(f"{field}: {value!r} is not a number") from exc
     elif isinstance(value, float):
-        result = Decimal(repr(value))
+        return from_float(value, field)
     else:
         raise ValueError(f"{field}: expected a number, got {type(value).__name__}")
     if not result.is_finite():
         raise ValueError(f"{field}: {value!r} is not a finite number")
     return result
+
+
+def from_float(value: SupportsFloat, field: str = "value") -> Decimal:
+    """A float (Python or numpy) as the shortest decimal that round-trips to it; ValueError if not finite.
+
+    `str` rather than `Decimal(value)`: the exact binary value of 0.1 is 0.1000000000000000055...,
+    which no user typed and no exchange sends. numpy scalars print their own shortest form (a float32
+    0.1 prints 0.1, not the float64 0.10000000149011612 it widens to).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{field}: expected a number, got a boolean")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{field}: {value!r} is not a finite number")
+    try:
+        result = Decimal(str(value).strip())
+    except InvalidOperation:  # a type whose text is not decimal (a Fraction prints 1/10)
+        result = Decimal(repr(number))
+    return result if result.is_finite() else Decimal(repr(number))
+
+
+def average_price(total_quote: Decimal, total_qty: Decimal, price_precision: int | None) -> Decimal:
+    """Quantity-weighted average price, rounded half-up as Binance's `avgPrice`: pricePrecision + 3 decimals.
+
+    Zero when nothing filled (Binance's "0" avgPrice). The division runs at a wide precision so the
+    single rounding to the reported decimals is the only one.
+    """
+    if total_qty == 0:
+        return ZERO
+    decimals = DEFAULT_AVG_PRICE_DECIMALS if price_precision is None else price_precision + AVG_PRICE_EXTRA_DECIMALS
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return (total_quote / total_qty).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
 
 
 def round_to_grid(value: Decimal, step: Decimal, rounding: Rounding, origin: Decimal = ZERO) -> Decimal:

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from .enums import AlgoStatus, OrderStatus, OrderType, PositionSide, Side, TimeInForce, WorkingType
 from .errors import QuantumTraderError
-from .money import ZERO
+from .money import ZERO, average_price
 
 
 class IllegalTransition(QuantumTraderError):
@@ -70,10 +70,13 @@ class Order:
     price_rate: Decimal | None = None
     #: The algo order this one was spawned by, if any (Binance's `actualOrderId` link, reversed).
     algo_id: int | None = None
+    #: The symbol's `pricePrecision`: `avg_price` is reported to 3 more decimals, as Binance does.
+    price_precision: int | None = None
 
     @property
     def avg_price(self) -> Decimal:
-        return self.cum_quote / self.executed_qty if self.executed_qty else ZERO
+        """Binance's `avgPrice`: cumQuote / executedQty rounded to pricePrecision + 3 decimals, 0 before a fill."""
+        return average_price(self.cum_quote, self.executed_qty, self.price_precision)
 
     @property
     def remaining_qty(self) -> Decimal:

@@ -27,6 +27,7 @@ from ..domain.errors import ExchangeError
 from ..domain.exchange_types import (
     AccountSnapshot,
     ExchangeEvent,
+    FillUpdate,
     OrderIntent,
     OrderSnapshot,
     PositionSnapshot,
@@ -175,6 +176,17 @@ class CcxtExchange:
             return wire.algo_from_json(algo, spawned)
         order = await self._maybe("fapiPrivateGetOrder", {"symbol": symbol, "origClientOrderId": client_id})
         return wire.order_from_json(order) if order is not None else None
+
+    async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
+        """userTrades from `start_ms` (Binance answers at most 7 days and 1,000 rows from there), and allOrders
+        over the same window for the client ids userTrades leaves out."""
+        window = {"symbol": symbol, "startTime": str(start_ms), "limit": "1000"}
+        trades: list[dict[str, Any]] = await self.call("fapiPrivateGetUserTrades", window)
+        if not trades:
+            return []
+        orders: list[dict[str, Any]] = await self.call("fapiPrivateGetAllOrders", window)
+        ids = {str(o.get("orderId")): str(o.get("clientOrderId") or "") for o in orders}
+        return [wire.fill_from_user_trade(t, ids.get(str(t.get("orderId")), "")) for t in trades]
 
     async def _maybe(self, method: str, params: Mapping[str, str]) -> dict[str, Any] | None:
         try:

@@ -15,7 +15,6 @@ import aiohttp
 
 from ..domain.errors import ConfigError
 from ..sim.engine import ExchangeSimulator
-from .ccxt_adapter import RECV_WINDOW_MS, CcxtExchange
 from .inprocess import InProcessExchange
 from .port import Exchange
 from .retry import RetryingExchange, RetryPolicy
@@ -73,6 +72,8 @@ async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = 
     elif not key or not secret:
         raise ConfigError("QT_API_KEY and QT_API_SECRET are required with QT_PAPER_TRADING=false "
                           f"(QT_EXCHANGE={url}); set both, or set QT_PAPER_TRADING=true")
+    from .ccxt_adapter import RECV_WINDOW_MS, CcxtExchange  # ccxt takes ~1 s to import: only a URL needs it
+
     policy = policy or RetryPolicy(in_flight_window=RECV_WINDOW_MS / 1000 + 1.0)
     # A proven simulator enforces Binance's weights itself; ccxt's own pacing would only slow paper runs.
     adapter = CcxtExchange(url, api_key=key, api_secret=secret, timeout_s=timeout_s, throttle=not paper)

@@ -23,6 +23,7 @@ from ..domain.errors import ExchangeError
 from ..domain.exchange_types import (
     AccountSnapshot,
     ExchangeEvent,
+    FillUpdate,
     OrderIntent,
     OrderSnapshot,
     OrderUpdate,
@@ -128,6 +129,12 @@ class InProcessExchange:
         sim = self.sim
         return AccountSnapshot(wallet=sim.wallet_balance, equity=sim.equity, available=sim.available_balance())
 
+    async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
+        """The simulator's fill record (kept only with `retain_history`: a paper session keeps none)."""
+        ids = {o.order_id: o.client_order_id for o in self.sim.all_orders(symbol)}
+        return [wire.fill_from_user_trade(shapes.user_trade_json(f), ids.get(f.order_id, ""))
+                for f in self.sim.state.fills if f.symbol == symbol and f.time >= start_ms]
+
     async def events(self) -> AsyncIterator[ExchangeEvent]:
         """Everything the simulator logs from now on, translated; ends when the adapter closes."""
         queue: deque[Mapping[str, Any]] = deque()
@@ -157,7 +164,9 @@ class InProcessExchange:
         return out
 
     async def close(self) -> None:
+        """Ends the event streams; a paper account kept on disk gets its last save (sim/paper_store.py)."""
         self._closed.set()
+        self.sim.detach_listener()
 
     def _algo(self, algo: AlgoOrder) -> OrderSnapshot:
         spawned = shapes.spawned_order(algo, self.sim)

@@ -4,7 +4,7 @@ Split by what a caller may do. `ExchangeReader` reads (markets, prices, position
 account, events); `OrderGateway` changes orders and account settings (place, cancel, leverage,
 margin type). Only execution holds a gateway: the monitor, the kill switch, reconciliation and risk
 are given a reader, so a call that could change an order from anywhere else is a mypy error, and
-staging wires a gateway that sends nothing (trading/dry_run.py). `Exchange` is both, what an
+staging wires a gateway that sends nothing (exchange/staging_gateway.py). `Exchange` is both, what an
 adapter implements.
 
 Adapters (in-process simulator, Binance over ccxt) implement it; the conformance suite in
@@ -24,6 +24,7 @@ from ..domain.enums import MarginType
 from ..domain.exchange_types import (
     AccountSnapshot,
     ExchangeEvent,
+    FillUpdate,
     OrderIntent,
     OrderSnapshot,
     PositionSnapshot,
@@ -56,6 +57,13 @@ class ExchangeReader(Protocol):
         ...
 
     async def account(self) -> AccountSnapshot:
+        ...
+
+    async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
+        """The account's fills on `symbol` from `start_ms` on, oldest first, each with the client id of its
+        order where the venue still knows it ("" otherwise): Binance's userTrades, with allOrders for the
+        ids. What a restart reads to learn how a trade closed while the bot was away; [] where the venue
+        keeps no record."""
         ...
 
     def events(self) -> AsyncIterator[ExchangeEvent]:

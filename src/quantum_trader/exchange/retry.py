@@ -22,6 +22,7 @@ from ..domain.errors import OrderRejected, RetryableExchangeError
 from ..domain.exchange_types import (
     AccountSnapshot,
     ExchangeEvent,
+    FillUpdate,
     OrderIntent,
     OrderSnapshot,
     PositionSnapshot,
@@ -163,6 +164,9 @@ class RetryingExchange:
 
     async def account(self) -> AccountSnapshot:
         return await self._retry(self.inner.account)
+
+    async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
+        return await self._retry(lambda: self.inner.account_trades(symbol, start_ms))
 
     def events(self) -> AsyncIterator[ExchangeEvent]:
         return self.inner.events()

@@ -154,6 +154,15 @@ def fill_from_stream(o: Json, event_time: int) -> FillUpdate | None:
                       time_ms=int(o.get("T") or event_time))
 
 
+def fill_from_user_trade(raw: Json, client_id: str) -> FillUpdate:
+    """One row of GET /fapi/v1/userTrades (which does not carry the order's client id: the caller
+    finds it); the fill id is the stream's, `<symbol>:<trade id>`, so a fill seen both ways is one."""
+    return FillUpdate(fill_id=f"{raw['symbol']}:{raw['id']}", symbol=str(raw["symbol"]), client_id=client_id,
+                      side=Side(raw["side"]), quantity=_dec(raw, "qty"), price=_dec(raw, "price"),
+                      fee=_dec(raw, "commission") if "commission" in raw else None,
+                      realized_pnl=_dec(raw, "realizedPnl"), maker=bool(raw.get("maker")), time_ms=int(raw["time"]))
+
+
 def balance_from_account_update(a: Json, event_time: int) -> BalanceUpdate | None:
     """Wallet changes not caused by a fill (funding, ...) from an ACCOUNT_UPDATE's `B` rows."""
     reason = str(a.get("m", ""))

@@ -11,12 +11,14 @@ import json
 from typing import Any
 
 from ..domain.events import (
+    CancelNotSent,
     EquitySnapshot,
     ErrorEvent,
     FillEvent,
     KillSwitch,
     OrderChanged,
     OrderIntentRecorded,
+    OrderNotSent,
     OrderRejectedEvent,
     PositionChanged,
     ProtectionAction,
@@ -34,6 +36,7 @@ Rows = list[tuple[str, Row]]
 INTENT = "INTENT"
 #: Order status of an intent journaled in staging mode and deliberately never sent.
 DRY_RUN = "DRY_RUN"
+WOULD_CANCEL = "WOULD_CANCEL"
 REJECTED = "REJECTED"
 
 ORDER_UPSERT = "order_upsert"
@@ -73,10 +76,21 @@ def _order_event(client_id: str, status: str, reason: str, time_ms: int, session
 
 def intent_rows(event: OrderIntentRecorded, session_id: int | None) -> Rows:
     row = _intent_order(event.intent, event.trade_id, event.purpose, event.time_ms, session_id)
-    status = DRY_RUN if event.dry_run else INTENT
-    row.update(status=status, dry_run=event.dry_run)
-    return [(ORDER_UPSERT, row), _order_event(event.intent.client_id, status, event.purpose, event.time_ms,
+    return [(ORDER_UPSERT, row), _order_event(event.intent.client_id, INTENT, event.purpose, event.time_ms,
                                               session_id)]
+
+
+def not_sent_rows(event: OrderNotSent, session_id: int | None) -> Rows:
+    """Staging: the order the bot would have sent, with why; `DRY_RUN` is never pending at a restart."""
+    row = _intent_order(event.intent, event.trade_id, event.purpose, event.time_ms, session_id)
+    row.update(status=DRY_RUN, dry_run=True, reject_msg=event.reason)
+    return [(ORDER_UPSERT, row), _order_event(event.intent.client_id, DRY_RUN, event.reason, event.time_ms,
+                                              session_id)]
+
+
+def cancel_not_sent_rows(event: CancelNotSent, session_id: int | None) -> Rows:
+    """Staging: a cancellation the bot would have sent; the order itself is untouched, so only its history says it."""
+    return [_order_event(event.client_id, WOULD_CANCEL, event.reason, event.time_ms, session_id)]
 
 
 def rejected_rows(event: OrderRejectedEvent, session_id: int | None) -> Rows:

@@ -5,6 +5,10 @@ CLI) work while the engine writes, `synchronous=NORMAL` keeps commits durable ac
 at a fraction of FULL's cost, and `busy_timeout` makes a reader's lock a short wait instead of an
 error. PostgreSQL goes through psycopg 3; a plain `postgresql://` URL is rewritten to it so users can
 paste the URL their tools print.
+
+A journal that cannot be opened (server down, wrong password, unreadable or foreign file, missing
+driver) is a configuration problem the user fixes in `QT_DB_URL`: `migrate` says so in one line,
+password hidden, as `JournalUnavailable` (a ConfigError: exit 2), not as a driver traceback.
 """
 
 from __future__ import annotations
@@ -14,10 +18,34 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..domain.errors import ConfigError
 
 DEFAULT_URL = "sqlite:///./data/quantum_trader.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 10_000
+PG_CONNECT_TIMEOUT_S = 10
+
+
+class JournalUnavailable(ConfigError):
+    """The journal's database cannot be opened or migrated; the message names QT_DB_URL without its password."""
+
+
+def unavailable(url: str | URL, exc: BaseException) -> JournalUnavailable:
+    """One line: the URL (password hidden), then the driver's first line of reason (password scrubbed)."""
+    try:
+        parsed = make_url(url)
+        shown, password = parsed.render_as_string(hide_password=True), parsed.password
+    except Exception:  # an unparsable URL: show nothing of it
+        shown, password = "(unparsable URL)", None
+    reason = str(getattr(exc, "orig", None) or exc).strip()
+    reason = reason.splitlines()[0] if reason else type(exc).__name__
+    if isinstance(exc, ImportError):
+        reason = f"its driver is not installed ({reason}); pip install 'quantum-trader[postgres]'"
+    if password:
+        reason = reason.replace(str(password), "***")
+    return JournalUnavailable(f"QT_DB_URL={shown}: cannot open the journal: {reason}")
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -57,7 +85,9 @@ def create_engine_for(url: str | URL = DEFAULT_URL) -> Engine:
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    # An unreachable host would otherwise hang start-up for the kernel's TCP timeout (minutes), silently.
+    timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=timeout)
 
 
 def alembic_config(engine: Engine) -> Any:
@@ -73,10 +103,19 @@ def alembic_config(engine: Engine) -> Any:
 def migrate(url: str | URL | Engine = DEFAULT_URL) -> None:
     """Bring the schema to the newest version: creates it on first start, upgrades it later."""
     from alembic import command
+    from alembic.util.exc import CommandError
 
-    engine = url if isinstance(url, Engine) else create_engine_for(url)
+    shown = url.url if isinstance(url, Engine) else url  # as the user wrote it, not the driver's rewrite
     try:
+        engine = url if isinstance(url, Engine) else create_engine_for(url)
+    except (SQLAlchemyError, OSError, ImportError) as exc:
+        raise unavailable(shown, exc) from None
+    try:
+        with engine.connect():
+            pass  # unreachable server, bad credentials, unreadable file: say so before Alembic's traceback
         command.upgrade(alembic_config(engine), "head")
+    except (SQLAlchemyError, OSError, CommandError) as exc:
+        raise unavailable(shown, exc) from None
     finally:
         if engine is not url:
             engine.dispose()

@@ -104,6 +104,12 @@ class JournalReader:
         e = _table(OrderEventRow)
         return self._rows(select(e).where(e.c.client_id == client_id).order_by(e.c.time_ms, e.c.id))
 
+    def client_ids_of_trade(self, trade_id: str) -> list[str]:
+        """Every client id journaled for one trade: after a restart, new attempts start above them."""
+        o = _table(OrderRow)
+        with self.engine.connect() as conn:
+            return [str(c) for c in conn.execute(select(o.c.client_id).where(o.c.trade_id == trade_id)).scalars()]
+
     def pending_intents(self) -> list[JsonRow]:
         """Orders journaled as intents and never answered: sent or not, the exchange must be asked after a crash."""
         o = _table(OrderRow)

@@ -68,7 +68,10 @@ def _position_close(dialect: Dialect) -> Insert:
     table = _table(PositionRow)
     stmt = _insert(dialect, table)
     set_ = {name: stmt.excluded[name] for name in POSITION_CLOSING}
-    result: Insert = stmt.on_conflict_do_update(index_elements=[table.c.trade_id], set_=set_)
+    # Only an open row takes a close: a closed trade's exit and P&L are never overwritten (identity.py
+    # refuses a second close before it gets here; this holds even for a second writer on the database).
+    result: Insert = stmt.on_conflict_do_update(index_elements=[table.c.trade_id], set_=set_,
+                                                where=table.c.closed_ms.is_(None))
     return result
 
 

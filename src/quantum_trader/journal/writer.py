@@ -1,9 +1,9 @@
 """The journal writer: subscribes to the bus and records every non-market event.
 
 Two durability policies, chosen by `batch_size`:
-- `1` (paper, live, staging): each event is committed before its handler returns. Because the bus
-  awaits handlers depth-first and the journal subscribes before execution, an `OrderIntentRecorded`
-  is on disk before the order leaves the process: the write-ahead guarantee a restart reconciles from.
+- `1` (paper, live, staging): each event is committed before its handler returns, and an intent is
+  committed by `record_intent`, which execution calls before the order leaves the process and which
+  raises when the write fails: the write-ahead guarantee a restart reconciles from.
 - `N` (backtest): rows are buffered and written with executemany every N events and on flush/close;
   a crash loses at most the unflushed tail, which a backtest can simply re-run.
 
@@ -21,8 +21,10 @@ from sqlalchemy import Engine, func, select
 
 from ..core.bus import EventBus
 from ..domain import events as ev
+from ..domain.errors import JournalWriteError
 from . import codec
 from .db import create_engine_for, migrate
+from .identity import Identities, JournalConflict
 from .models import SignalRow
 from .statements import BulkExecutor
 
@@ -68,10 +70,11 @@ class Journal:
         self._closed = False
         self.events_recorded = 0
         self.rows_written = 0
-        #: Failed flushes. The bus turns a handler's exception into an ErrorEvent and carries on, so
-        #: execution must not rely on an exception to learn that an intent was not journaled.
+        #: Failed flushes (the bus turns a handler's exception into an ErrorEvent and carries on).
         self.write_failures = 0
         self._order_states: dict[str, tuple[object, ...]] = {}  # client id → last recorded (status, filled, avg)
+        #: One trade per trade id, one entry per client id (identity.py): a second one is refused.
+        self.identities = Identities(self.engine)
 
     @classmethod
     def open(cls, url: str, *, batch_size: int = 1, now_ms: Callable[[], int] | None = None) -> Journal:
@@ -91,12 +94,12 @@ class Journal:
         """Subscribe to every non-market event; call before execution subscribes (write-ahead)."""
         handlers: list[tuple[type[Any], Callable[[Any], None]]] = [
             (ev.Signal, self.on_signal), (ev.RiskDecision, self.on_risk_decision),
-            (ev.OrderIntentRecorded, self._via(codec.intent_rows)),
-            (ev.OrderRejectedEvent, self._via(codec.rejected_rows)),
+            (ev.OrderNotSent, self._via(codec.not_sent_rows)),
+            (ev.CancelNotSent, self._via(codec.cancel_not_sent_rows)),
+            (ev.OrderRejectedEvent, self.on_rejected),
             (ev.OrderChanged, self.on_order_changed), (ev.FillEvent, self._via(codec.fill_rows)),
             (ev.PositionChanged, self._via(codec.position_changed_rows)),
-            (ev.TradeOpened, self._via(codec.trade_opened_rows)),
-            (ev.TradeClosed, self._via(codec.trade_closed_rows)),
+            (ev.TradeOpened, self.on_trade_opened), (ev.TradeClosed, self.on_trade_closed),
             (ev.ProtectionAction, self._via(codec.protection_rows)),
             (ev.EquitySnapshot, self._via(codec.equity_rows)), (ev.KillSwitch, self._via(codec.kill_switch_rows)),
             (ev.ErrorEvent, self._via(codec.error_rows)),
@@ -116,6 +119,30 @@ class Journal:
             del self._order_states[next(iter(self._order_states))]
         self.record(codec.order_changed_rows(event, self._session_id))
 
+    def on_trade_opened(self, event: ev.TradeOpened) -> None:
+        """Raises `JournalConflict` for a trade id already in the journal: the first trade's row stays as it is."""
+        self.identities.check_opened(event)
+        self.record(codec.trade_opened_rows(event, self._session_id))
+        self.identities.opened(event.trade_id)
+
+    def on_trade_closed(self, event: ev.TradeClosed) -> None:
+        """Raises `JournalConflict` for a trade already closed: an exit and its P&L are written once."""
+        self.identities.check_closed(event)
+        self.record(codec.trade_closed_rows(event, self._session_id))
+        self.identities.closed(event.trade_id)
+
+    def on_rejected(self, event: ev.OrderRejectedEvent) -> None:
+        """A refusal of an intent the journal itself refused goes to the order's history only: the order
+        row under that client id belongs to the first order, which this refusal must not mark rejected."""
+        rows = codec.rejected_rows(event, self._session_id)
+        if event.intent.client_id in self.identities.refused:
+            rows = [item for item in rows if item[0] != codec.ORDER_UPSERT]
+        self.record(rows)
+
+    def trade_ids_tagged(self, tag: str) -> set[str]:
+        """Trade ids the journal holds with this allocator tag (risk/trade_ids.py skips them)."""
+        return self.identities.trade_ids_tagged(tag)
+
     def _via(self, to_rows: Callable[[Any, int | None], codec.Rows]) -> Callable[[Any], None]:
         def handle(event: Any) -> None:
             self.record(to_rows(event, self._session_id))
@@ -123,6 +150,22 @@ class Journal:
         return handle
 
     # --- explicit records -------------------------------------------------------------------------
+    def record_intent(self, event: ev.OrderIntentRecorded) -> None:
+        """Write-ahead: execution calls this before sending and sends only if it returns.
+
+        With batch_size 1 (sessions) the intent is committed before the call returns, and a failed
+        write raises `JournalWriteError`; a backtest's batch holds it like any row (a crash there is re-run).
+        """
+        try:
+            self.identities.check_intent(event)  # a second entry under one client id: refused, so not sent
+            self.record(codec.intent_rows(event, self._session_id))
+        except JournalConflict:
+            raise
+        except Exception as exc:
+            raise JournalWriteError(f"journal: the intent {event.intent.client_id} was not recorded: "
+                                    f"{type(exc).__name__}") from exc
+        self.identities.intent(event)
+
     def start_session(self, mode: str, settings_json: str, version: str, *, started_ms: int | None = None) -> int:
         """One row per start; later rows carry its id. Written at once whatever the batch size."""
         self.flush()

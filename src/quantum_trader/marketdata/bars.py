@@ -266,7 +266,7 @@ def synthetic_bars(
     n_bars: int,
     interval_ms: int = 60_000,
     *,
-    seed: int,
+    seed: int | Sequence[int],
     chunk_bars: int = DEFAULT_CHUNK_BARS,
     vol: float = 0.001,
     jump_prob: float = 0.0005,
@@ -281,6 +281,8 @@ def synthetic_bars(
     exponential with mean vol/2. Each random quantity has its own PCG64 stream spawned from `seed` and
     the log price is carried between chunks, so the bars do not depend on `chunk_bars` either.
     `price_decimals` snaps prices to a decimal grid (per symbol or one for all), as real prices are.
+    `seed` may be several integers: a resumed paper account passes (seed, start time), so the market
+    goes on from its saved prices on a path of its own instead of replaying the previous run's.
     """
     n_sym = len(symbols)
     if len(start_prices) != n_sym or n_sym == 0:
@@ -309,3 +311,11 @@ def synthetic_bars(
         times = start_ms + interval_ms * np.arange(t0, t0 + shape[0], dtype=np.int64)
         log_close = logs[-1]
         yield BarChunk(tuple(symbols), times, o, h, lo, c, volume, interval_ms)
+
+
+def bars_from(chunks: Iterable[BarChunk], start_ms: int) -> Iterator[BarChunk]:
+    """The bars opening at or after `start_ms`: a replay resumed after a restart skips what it played."""
+    for chunk in chunks:
+        first = int(np.searchsorted(chunk.open_time, start_ms, side="left"))
+        if first < len(chunk):
+            yield chunk if first == 0 else chunk.slice(first, len(chunk))

@@ -1,7 +1,9 @@
 """Risk: every signal becomes a `RiskDecision`, approved with a size and a planned stop, or refused.
 
-The rules run in a fixed order and the first refusal wins, so the reason a user reads is the most
-basic one (halted before confidence before capacity before sizing). Positions are counted from what
+The rules (risk/rules.py, one object each) run in a fixed order and the first refusal wins, so the
+reason a user reads is the most basic one (halted before confidence before capacity before sizing).
+The backtest asks the same rule objects which bars it may skip (`rules.blocked`), so a new rule
+changes live refusals and backtests together. Positions are counted from what
 the exchange reports (`PositionChanged`), including ones opened outside the bot, plus entries in
 flight, so two signals in one bar cannot both take the last slot.
 
@@ -19,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -29,6 +29,7 @@ from ..core.clock import Clock
 from ..domain.events import (
     EquitySnapshot,
     ExitReason,
+    HaltEntries,
     KillSwitch,
     OrderRejectedEvent,
     PositionChanged,
@@ -39,8 +40,12 @@ from ..domain.events import (
 )
 from ..domain.exchange_types import AccountSnapshot
 from ..domain.instrument import Instrument
-from .daily_loss import DAY_MS, DailyLossGuard, next_midnight_ms
+from .daily_loss import DailyLossGuard, next_midnight_ms
+from .rules import ALL, RiskBook, RiskLimits, RiskPipeline, default_rules
 from .sizing import SizingRefused, SizingRules, size_entry
+from .trade_ids import TradeIds
+
+__all__ = ["AccountView", "RiskLimits", "RiskManager"]  # RiskLimits lives in rules.py; importable from here too
 
 
 class AccountView(Protocol):
@@ -51,29 +56,17 @@ class AccountView(Protocol):
     async def price(self, symbol: str) -> Decimal: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RiskLimits:
-    max_positions: int
-    min_confidence: float
-    cooldown_s: float = 0.0
-    #: QT_DAILY_LOSS_LIMIT_PCT; None = no daily loss guard (backtests and tests that do not want one).
-    daily_loss_limit_pct: Decimal | None = None
-    #: When live trading began (clock ms); None = not live, no first-day cap.
-    live_since_ms: int | None = None
-    #: QT_LIVE_MAX_POSITIONS: the cap during the 24 h after `live_since_ms`.
-    live_max_positions: int = 2
-
-
 class RiskManager:
     def __init__(self, bus: EventBus, clock: Clock, instruments: Mapping[str, Instrument], account: AccountView,
-                 sizing: SizingRules, limits: RiskLimits) -> None:
+                 sizing: SizingRules, limits: RiskLimits, *, trade_ids: TradeIds | None = None) -> None:
         self.bus, self.clock, self.instruments, self.view = bus, clock, instruments, account
+        #: Unique across sessions (see trade_ids.py); the default is deterministic for runs without a journal.
+        self.trade_ids = trade_ids or TradeIds.from_clock(clock.now_ms())
         self.sizing, self.limits = sizing, limits
-        self.open_symbols: set[str] = set()
-        self.cooldown_until: dict[str, int] = {}
-        self.halted_reason: str | None = None
-        #: Set for a daily-loss halt only: the halt lifts at this time (the next UTC midnight).
-        self.halted_until_ms: int | None = None
+        #: What the rules read (positions, halt, cooldowns); only this manager's handlers write it.
+        self.book = RiskBook(limits, instruments)
+        #: The ordered rules, asked by `on_signal` and by the backtest (what it may skip).
+        self.rules = RiskPipeline(default_rules(self.book))
         self.daily_loss = (DailyLossGuard(bus, limits.daily_loss_limit_pct)
                            if limits.daily_loss_limit_pct is not None else None)
         self.decisions = 0
@@ -86,6 +79,7 @@ class RiskManager:
         self.bus.subscribe(PositionChanged, self._on_position)
         self.bus.subscribe(OrderRejectedEvent, self._on_rejected)
         self.bus.subscribe(KillSwitch, self._on_kill)
+        self.bus.subscribe(HaltEntries, self._on_halt_entries)
         self.bus.subscribe(EquitySnapshot, self._on_equity)  # before the guard: a new day lifts, then resets
         if self.daily_loss is not None:
             self.daily_loss.attach()
@@ -94,30 +88,45 @@ class RiskManager:
     def state(self) -> str:
         return "HALTED" if self._halted(self.clock.now_ms()) else "ACTIVE"
 
+    # The book's fields, read (and, for the halt, written) under their historical names.
+    @property
+    def open_symbols(self) -> set[str]:
+        return self.book.open_symbols
+
+    @property
+    def cooldown_until(self) -> dict[str, int]:
+        return self.book.cooldown_until
+
+    @property
+    def halted_reason(self) -> str | None:
+        return self.book.halted_reason
+
+    @halted_reason.setter
+    def halted_reason(self, reason: str | None) -> None:
+        self.book.halted_reason = reason
+
+    @property
+    def halted_until_ms(self) -> int | None:
+        """Set for a daily-loss halt only: the halt lifts at this time (the next UTC midnight)."""
+        return self.book.halted_until_ms
+
+    @halted_until_ms.setter
+    def halted_until_ms(self, until_ms: int | None) -> None:
+        self.book.halted_until_ms = until_ms
+
     def _halted(self, now_ms: int) -> str | None:
         """The halt reason in force at `now_ms`, lifting a daily-loss halt whose day has ended."""
-        if self.halted_until_ms is not None and now_ms >= self.halted_until_ms:
-            self.halted_reason, self.halted_until_ms = None, None
-        return self.halted_reason
+        return self.book.halt_in_force(now_ms)
 
     def position_cap(self, now_ms: int) -> tuple[int, str]:
         """The open-position cap in force and the setting that sets it (for the refusal's wording)."""
-        limits = self.limits
-        first_day = limits.live_since_ms is not None and now_ms < limits.live_since_ms + DAY_MS
-        if first_day and limits.live_max_positions <= limits.max_positions:
-            return limits.live_max_positions, "QT_LIVE_MAX_POSITIONS"
-        return limits.max_positions, "QT_MAX_POSITIONS"
+        return self.book.position_cap(now_ms)
 
     def blocked_symbols(self, symbols: tuple[str, ...]) -> frozenset[str] | tuple[str, ...]:
-        """Symbols a signal could not open a position on right now, whatever its price or confidence:
-        all of them while halted or while every slot is taken, else those already holding a position.
-
-        The backtest uses it to skip bars where a signal would certainly be refused.
-        """
-        now = self.clock.now_ms()
-        if self._halted(now) or len(self.open_symbols) >= self.position_cap(now)[0]:
-            return symbols
-        return frozenset(self.open_symbols)
+        """Symbols no signal can pass on now until the risk state changes (`rules.blocked`): all of
+        them (`symbols` itself) or those named."""
+        blocked = self.rules.blocked(frozenset(symbols), self.clock.now_ms())
+        return symbols if blocked is ALL else blocked
 
     def resume(self) -> None:
         """Manual reset after a kill switch (manual or daily loss)."""
@@ -140,23 +149,7 @@ class RiskManager:
         return decision
 
     def _refusal(self, signal: Signal) -> str | None:
-        now = self.clock.now_ms()
-        if self._halted(now):
-            return f"trading halted: {self.halted_reason}{self._until_text()}"
-        if signal.symbol not in self.instruments:
-            return f"{signal.symbol}: not a tradable symbol"
-        if signal.source != "force" and signal.confidence < self.limits.min_confidence:
-            return f"confidence {signal.confidence:.2f} below QT_MIN_CONFIDENCE {self.limits.min_confidence:.2f}"
-        if signal.symbol in self.open_symbols:
-            return f"{signal.symbol}: a position is already open (one per symbol)"
-        cap, setting = self.position_cap(now)
-        if len(self.open_symbols) >= cap:
-            first_day = " during the first live day" if setting == "QT_LIVE_MAX_POSITIONS" else ""
-            return f"{len(self.open_symbols)} positions open: {setting} is {cap}{first_day}"
-        until = self.cooldown_until.get(signal.symbol, 0)
-        if until > signal.time_ms:
-            return f"{signal.symbol}: cooling down after a stop-out for {(until - signal.time_ms) / 1000:.0f} s more"
-        return None
+        return self.rules.refusal(signal, self.clock.now_ms())
 
     async def _sized(self, signal: Signal) -> RiskDecision:
         now = self.clock.now_ms()
@@ -167,7 +160,7 @@ class RiskManager:
             sized = size_entry(inst, signal.direction, price, account.equity, account.available, self.sizing)
         except SizingRefused as refused:
             return RiskDecision(signal=signal, approved=False, reason=str(refused), time_ms=now)
-        trade_id = f"{signal.symbol}_{signal.time_ms // 1000}"  # readable inside client ids (no "-")
+        trade_id = self.trade_ids.next(signal.symbol)  # never reused, even within a second or after a restart
         return RiskDecision(signal=signal, approved=True, reason="sized by planned loss", time_ms=now,
                             trade_id=trade_id, quantity=sized.quantity, planned_stop=sized.stop,
                             planned_take_profit=sized.take_profit, planned_loss=sized.planned_loss,
@@ -191,17 +184,17 @@ class RiskManager:
         if event.purpose == "entry":
             self.open_symbols.discard(event.intent.symbol)
 
-    def _until_text(self) -> str:
-        if self.halted_until_ms is None:
-            return ""  # a manual halt: the reason says it all, and it lasts until resume()
-        return f" (until {datetime.fromtimestamp(self.halted_until_ms / 1000, UTC):%Y-%m-%d %H:%M} UTC)"
-
     def _on_kill(self, event: KillSwitch) -> None:
         daily = self.daily_loss is not None and self.daily_loss.is_own(event)
         if daily and self.halted_reason is not None and self.halted_until_ms is None:
             return  # already halted until a manual resume: a daily halt must not make that one expire
         self.halted_reason = event.reason
         self.halted_until_ms = next_midnight_ms(event.time_ms) if daily else None
+
+    def _on_halt_entries(self, event: HaltEntries) -> None:
+        """Entries stop until `resume()`; an earlier manual halt keeps its reason. Positions are not touched."""
+        if self.halted_reason is None or self.halted_until_ms is not None:
+            self.halted_reason, self.halted_until_ms = event.reason, None
 
     def _on_equity(self, event: EquitySnapshot) -> None:
         self._halted(event.time_ms)

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from ..core.metrics import Metrics
+from ..core.supervisor import Supervisor
 from ..domain.events import Direction, KillSwitch, RiskDecision, Signal
 from ..journal.reader import JournalReader
 from ..settings.model import Settings
@@ -22,6 +23,9 @@ STALE_INTERVALS = 5
 
 
 class SessionService:
+    #: The session's background tasks, set once they start (None before, and where nothing is supervised).
+    supervisor: Supervisor | None = None
+
     def __init__(self, settings: Settings, engine: Engine, monitor: PositionMonitor, kill: KillSwitchHandler,
                  reader: JournalReader, metrics: Metrics, feed: FeedStatus, *, strategy_status: str = "") -> None:
         self.settings, self.engine, self.monitor, self.kill = settings, engine, monitor, kill
@@ -40,7 +44,8 @@ class SessionService:
         feed_age = self.feed.age_s()
         unprotected = mon.view.unprotected if mon.view else 0
         stale_after = max(self.settings.monitor_interval * STALE_INTERVALS, 5.0)
-        if sweep_age is None and time.monotonic() - self.started > stale_after:
+        tasks_ok = self.supervisor is None or self.supervisor.healthy  # a dead task is unhealthy at once
+        if not tasks_ok or (sweep_age is None and time.monotonic() - self.started > stale_after):
             status = "unhealthy"
         elif unprotected or (sweep_age is not None and sweep_age > stale_after) or self._feed_stale(feed_age):
             status = "degraded"
@@ -56,6 +61,7 @@ class SessionService:
                         "errors": mon.errors, "sweeps": mon.sweeps},
             "strategy": self.settings.strategy, "trading": self.engine.risk.state,
             "feed_bars": self.feed.bars, "feed_done": self.feed.done,
+            "tasks": self.supervisor.as_json() if self.supervisor is not None else {},
         }
         if self.strategy_status:
             body["strategy_status"] = self.strategy_status
@@ -114,4 +120,5 @@ class SessionService:
         await self.engine.bus.publish(KillSwitch(reason="manual kill switch", time_ms=self.engine.clock.now_ms()))
         result = self.kill.last
         return {"cancelled_orders": result.cancelled_orders, "closed_positions": result.closed_positions,
-                "entries_halted": self.engine.risk.state == "HALTED"}
+                "would_cancel": result.would_cancel, "would_close": result.would_close, "refused": result.failed,
+                "summary": result.summary(), "entries_halted": self.engine.risk.state == "HALTED"}

@@ -4,6 +4,12 @@ The strategy scores a whole chunk at once; the replayer (sim/replay.py) stops on
 signal arrives or a resting stop, take-profit or liquidation may trigger, replays those exactly in
 Decimal, and the same risk, execution, trade tracker and journal that run live handle what happened
 there. Between stops, nothing can happen, so nothing runs.
+
+Which signal bars may be skipped is asked of the risk rules live uses (risk/rules.py), never of risk's
+internals: signals a rule refuses on their own (`signal_refusal`: below QT_MIN_CONFIDENCE, say) are
+dropped before the replay, and symbols the rules block until something changes (`blocked`: already in a
+position, every slot taken, a manual halt) are muted. A new rule thus changes both, and skipping stays
+an optimisation: `skip_refused=False` sends every signal to risk and must give the same trades.
 """
 
 from __future__ import annotations
@@ -24,19 +30,20 @@ from ..domain.events import Direction, EquitySnapshot, Signal, TradeClosed
 from ..domain.instrument import Instrument
 from ..exchange.inprocess import InProcessExchange
 from ..marketdata.bars import BarChunk
+from ..risk.rules import ALL, NONE, Blocked, RiskPipeline
 from ..signals.strategy import SignalBatch, Strategy
 from ..sim.engine import ExchangeSimulator
 from ..sim.replay import BarReplayer, ReplayStep
 from ..sim.state import SimConfig
 from ..trading.audit import audit_rows, audit_summary
-from ..trading.kill_switch import KillSwitchHandler
-from ..trading.monitor import MonitorConfig, PositionMonitor
+from ..trading.monitor import MonitorConfig
 from ..trading.performance import performance_report
 from .pump import publish_all
-from .wiring import Engine, JournalLike, TradingRules, wire_engine
+from .wiring import Engine, JournalLike, TradingRules, protect_engine, wire_engine
 
 DAY_MS = 86_400_000
 Progress = Callable[[int], None]
+Bools = npt.NDArray[np.bool_]
 
 
 @dataclass
@@ -95,10 +102,9 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     exchange.drain()
     clock = SimulatedClock(start_ms)
     engine = wire_engine(clock, exchange, sim.state.instruments, rules, journal=journal)
-    monitor = PositionMonitor(engine.bus, clock, exchange, Metrics(), execution=engine.execution,
-                              config=MonitorConfig(interval_s=60.0))
-    monitor.attach()  # reactive repairs (a stop expired, cancelled or rejected) run in backtests too
-    KillSwitchHandler(engine.bus, clock, exchange, engine.execution).attach()  # the daily loss limit flattens
+    # Reactive repairs (a stop expired, cancelled or rejected) run in backtests too; the daily loss limit flattens.
+    monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(interval_s=60.0))
+    assert monitor is not None
     collector = _Collector()
     engine.bus.subscribe(TradeClosed, collector.on_closed)
     engine.bus.subscribe(EquitySnapshot, collector.on_equity)
@@ -108,6 +114,9 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
         await _run_chunk(engine, clock, exchange, replayer, strategy, chunk, skip_refused)
         clock.advance_to(int(chunk.open_time[-1]) + chunk.interval_ms)
         await _snapshot_equity(engine)
+        # The snapshot may trip the daily loss limit, whose kill switch closes positions now: publish
+        # that, or risk would count them open (and mute their symbols) until some later step.
+        await publish_all(engine.bus, engine.clock, exchange.drain())
         bars += len(chunk)
         if journal is not None:
             journal.flush()
@@ -121,44 +130,88 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
                           equity_curve=curve)
 
 
+class _Skips:
+    """What the risk rules say the replay may skip in one chunk; with `skip_refused=False`, nothing."""
+
+    def __init__(self, rules: RiskPipeline, clock: SimulatedClock, symbols: tuple[str, ...], on: bool) -> None:
+        self.rules, self.clock, self.symbols, self.on = rules, clock, symbols, on
+        self._set = frozenset(symbols)
+
+    def blocked(self) -> Blocked:
+        """What the rules block now, until risk's state changes."""
+        return self.rules.blocked(self._set, self.clock.now_ms())
+
+    def muted(self) -> tuple[str, ...] | frozenset[str]:
+        """The symbols to mute in the replay: those blocked (none with `skip_refused=False`)."""
+        blocked = self.blocked() if self.on else NONE
+        return self.symbols if blocked is ALL else blocked
+
+    def any_open(self) -> bool:
+        """Could a signal on some symbol pass now?"""
+        blocked = self.blocked()
+        return blocked is not ALL and not blocked >= self._set
+
+    def wanted(self, batch: SignalBatch, source: str) -> Bools:
+        """The signal bars to stop at: all of them, less the signals a rule refuses on their own (asked
+        once per kind of signal: symbol, direction, confidence, since such an answer reads nothing else)."""
+        wanted = batch.mask  # a fresh array
+        rows, cols = np.nonzero(wanted)
+        if not self.on or not len(rows):
+            return wanted
+        # Group the signals by kind in numpy: a Python object per signal would cost more than the skip saves.
+        sides, confidences = batch.direction[rows, cols], batch.confidence[rows, cols]
+        order = np.lexsort((confidences, sides, cols))
+        rows, cols, sides, confidences = rows[order], cols[order], sides[order], confidences[order]
+        first = np.ones(len(order), np.bool_)
+        first[1:] = (cols[1:] != cols[:-1]) | (sides[1:] != sides[:-1]) | (confidences[1:] != confidences[:-1])
+        starts = np.flatnonzero(first)
+        refused = np.array([self._refused(int(cols[i]), int(sides[i]), float(confidences[i]), source) for i in starts])
+        if refused.any():
+            drop = refused[np.cumsum(first) - 1]
+            wanted[rows[drop], cols[drop]] = False
+        return wanted
+
+    def _refused(self, s: int, side: int, confidence: float, source: str) -> bool:
+        direction = Direction.LONG if side > 0 else Direction.SHORT
+        return self.rules.signal_refusal(Signal(self.symbols[s], direction, confidence, source, 0)) is not None
+
+
 async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessExchange, replayer: BarReplayer,
                      strategy: Strategy, chunk: BarChunk, skip_refused: bool) -> None:
     batch = strategy.on_chunk(chunk)
     index = {s: i for i, s in enumerate(chunk.symbols)}
-    symbols = tuple(chunk.symbols)
-    # Signals that risk must refuse whatever happens (below QT_MIN_CONFIDENCE, a symbol already in a
-    # position, all slots taken) need no stop: the replay skips those bars instead of visiting them.
-    wanted = batch.mask & (batch.confidence >= engine.risk.limits.min_confidence)
-    blocked = engine.risk.blocked_symbols if skip_refused else (lambda _: ())
-    replayer.mute(blocked(symbols))
+    # Signals that risk must refuse whatever the price need no stop: the replay skips those bars.
+    skips = _Skips(engine.risk.rules, clock, tuple(chunk.symbols), skip_refused)
+    wanted = skips.wanted(batch, strategy.name)
+    replayer.mute(skips.muted())
     for step in replayer.steps(chunk, wanted):
         clock.advance_to(step.open_time_ms + chunk.interval_ms)  # signals are decided at the bar's close
         await publish_all(engine.bus, engine.clock, exchange.drain())
-        if step.stopped or _may_enter_late(engine, wanted, step, symbols):
+        if step.stopped or (wanted[step.t].any() and skips.any_open()):
             replayer.settle_now(engine.trades.open)  # equity for sizing: every open position at this close
         for symbol in step.stopped:
             await _signal(engine, exchange, strategy, batch, chunk, step.t, index[symbol])
-        await _late_signals(engine, exchange, replayer, strategy, batch, chunk, wanted, step)
-        replayer.mute(blocked(symbols))
-
-
-def _may_enter_late(engine: Engine, wanted: npt.NDArray[np.bool_], step: ReplayStep,
-                    symbols: tuple[str, ...]) -> bool:
-    return bool(wanted[step.t].any()) and len(engine.risk.blocked_symbols(symbols)) < len(symbols)
+        await _late_signals(engine, exchange, replayer, strategy, batch, chunk, wanted, step, skips)
+        replayer.mute(skips.muted())
 
 
 async def _late_signals(engine: Engine, exchange: InProcessExchange, replayer: BarReplayer, strategy: Strategy,
-                        batch: SignalBatch, chunk: BarChunk, wanted: npt.NDArray[np.bool_], step: ReplayStep) -> None:
+                        batch: SignalBatch, chunk: BarChunk, wanted: Bools, step: ReplayStep, skips: _Skips) -> None:
     """Signals at this bar that were muted when the step began but are possible now (an exit at this bar
     freed the symbol or a slot): handled at this bar's close, as a live session would."""
     handled = set(step.stopped)
+    blocked: Blocked | None = None  # asked when needed, again after a signal: nothing else changes risk here
     for s in np.flatnonzero(wanted[step.t]):
         symbol = chunk.symbols[int(s)]
-        if symbol in handled or symbol in engine.risk.blocked_symbols(tuple(chunk.symbols)):
+        if symbol in handled:
+            continue
+        blocked = skips.blocked() if blocked is None else blocked
+        if blocked is ALL or symbol in blocked:
             continue
         handled.add(symbol)
         if replayer.replay_now([symbol]):
             await _signal(engine, exchange, strategy, batch, chunk, step.t, int(s))
+            blocked = None
 
 
 async def _signal(engine: Engine, exchange: InProcessExchange, strategy: Strategy, batch: SignalBatch,

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..domain.enums import ExitReason
 from ..domain.events import Direction, TradeClosed, TradeOpened
+from ..domain.money import to_decimal
 from ..journal.reader import JournalReader
 from ..trading.audit import AuditRow, audit_rows, audit_summary
 
@@ -23,19 +24,23 @@ MONITOR_CLEAN_MS = 3_600_000
 
 def _dec(row: JsonRow, key: str) -> Decimal | None:
     value = row.get(key)
-    return None if value is None else Decimal(str(value))
+    return None if value is None else to_decimal(value, key)
+
+
+def _req(row: JsonRow, key: str) -> Decimal:
+    return to_decimal(row[key], key)
 
 
 def trade_from_row(row: JsonRow) -> TradeClosed:
     """A closed `positions` row back into the event the audit reads."""
     return TradeClosed(
         trade_id=row["trade_id"], symbol=row["symbol"], direction=Direction(row["direction"]),
-        quantity=Decimal(str(row["quantity"])), entry_price=Decimal(str(row["entry"])),
-        exit_price=Decimal(str(row["exit_price"])), exit_reason=ExitReason(row["exit_reason"]),
+        quantity=_req(row, "quantity"), entry_price=_req(row, "entry"),
+        exit_price=_req(row, "exit_price"), exit_reason=ExitReason(row["exit_reason"]),
         realized_pnl=_dec(row, "realized_pnl") or Decimal(0), fees=_dec(row, "fees") or Decimal(0),
         funding=_dec(row, "funding") or Decimal(0), planned_stop=_dec(row, "planned_stop"),
         planned_loss=_dec(row, "planned_loss"), leverage=int(row["leverage"]),
-        equity_at_entry=Decimal(str(row["equity_at_entry"])), opened_ms=int(row["opened_ms"]),
+        equity_at_entry=_req(row, "equity_at_entry"), opened_ms=int(row["opened_ms"]),
         time_ms=int(row["closed_ms"]))
 
 
@@ -43,10 +48,10 @@ def opened_from_row(row: JsonRow) -> TradeOpened:
     """An open `positions` row back into the event that opened it (a restart adopts the trade)."""
     return TradeOpened(
         trade_id=row["trade_id"], symbol=row["symbol"], direction=Direction(row["direction"]),
-        quantity=Decimal(str(row["quantity"])), entry_price=Decimal(str(row["entry"])),
+        quantity=_req(row, "quantity"), entry_price=_req(row, "entry"),
         planned_stop=_dec(row, "planned_stop"), planned_take_profit=_dec(row, "planned_take_profit"),
         planned_loss=_dec(row, "planned_loss"), leverage=int(row["leverage"]),
-        equity=Decimal(str(row["equity_at_entry"])), time_ms=int(row["opened_ms"]), confidence=row.get("confidence"))
+        equity=_req(row, "equity_at_entry"), time_ms=int(row["opened_ms"]), confidence=row.get("confidence"))
 
 
 def audit_from_journal(reader: JournalReader) -> tuple[list[AuditRow], JsonRow]:

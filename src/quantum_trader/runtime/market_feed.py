@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.clock import Clock, SimulatedClock
-from ..exchange.port import Exchange
+from ..exchange.port import ExchangeReader
 from ..marketdata.bars import BarChunk
 from ..sim.engine import ExchangeSimulator
 from ..simserver.feed import on_tick
@@ -46,19 +46,30 @@ class BarFeed:
                  clock: Clock, sim: ExchangeSimulator | None = None) -> None:
         self.status = FeedStatus(name)
         self._chunks, self._speed, self._clock, self._sim = chunks, speed, clock, sim
+        self._cursor: Iterator[tuple[BarChunk, int]] | None = None  # survives a restart of run()
 
     async def run(self, on_bar: OnBar, stop: asyncio.Event) -> None:
-        for chunk in self._chunks():
+        """Play bars until the source ends or `stop`. Called again after a failure (the supervisor's restart),
+        it continues after the last bar played: a bar already applied to the market is never applied twice."""
+        if self._cursor is None:
+            self._cursor = self._bars()
+        while not stop.is_set():
+            item = next(self._cursor, None)
+            if item is None:
+                self.status.done = True
+                return
+            chunk, t = item
             delay = None if self._speed is None else chunk.interval_ms / 1000.0 / self._speed
+            self._play(chunk, t)
+            await on_bar(chunk.slice(t, t + 1))
+            self.status.bars += 1
+            self.status.last_bar_monotonic = time.monotonic()
+            await self._pause_ticking(stop, delay, int(chunk.open_time[t]) + chunk.interval_ms, chunk.interval_ms)
+
+    def _bars(self) -> Iterator[tuple[BarChunk, int]]:
+        for chunk in self._chunks():
             for t in range(len(chunk)):
-                if stop.is_set():
-                    return
-                self._play(chunk, t)
-                await on_bar(chunk.slice(t, t + 1))
-                self.status.bars += 1
-                self.status.last_bar_monotonic = time.monotonic()
-                await self._pause_ticking(stop, delay, int(chunk.open_time[t]) + chunk.interval_ms, chunk.interval_ms)
-        self.status.done = True
+                yield chunk, t
 
     async def _pause_ticking(self, stop: asyncio.Event, delay: float | None, close_ms: int, interval_ms: int) -> None:
         """Wait for the next bar while simulated time flows with the wall at `speed`, so whatever sleeps on
@@ -93,7 +104,7 @@ class BarFeed:
 class ExchangeMarkFeed:
     """One-bar chunks from the exchange's mark prices, every `interval_s` of wall time."""
 
-    def __init__(self, exchange: Exchange, symbols: tuple[str, ...], *, interval_s: float, clock: Clock) -> None:
+    def __init__(self, exchange: ExchangeReader, symbols: tuple[str, ...], *, interval_s: float, clock: Clock) -> None:
         self.status = FeedStatus("exchange")
         self._exchange, self._symbols, self._interval_s, self._clock = exchange, symbols, interval_s, clock
 

@@ -16,7 +16,7 @@ from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..domain.events import FillEvent, OrderChanged, PositionChanged
 from ..domain.exchange_types import BalanceUpdate, ExchangeEvent, FillUpdate, OrderUpdate, PositionUpdate
-from ..exchange.port import Exchange
+from ..exchange.port import ExchangeReader
 
 log = structlog.get_logger(__name__)
 #: Fee assumed for a fill reported without one (REST polling): Binance's VIP 0 taker rate.
@@ -42,7 +42,7 @@ async def publish_all(bus: EventBus, clock: Clock, events: Iterable[ExchangeEven
         await bus.publish(to_bus_event(event, clock.now_ms()))
 
 
-async def pump_forever(bus: EventBus, clock: Clock, exchange: Exchange,
+async def pump_forever(bus: EventBus, clock: Clock, exchange: ExchangeReader,
                        on_reconnect: Callable[[], Awaitable[object]] | None = None,
                        retry_after_s: float = 1.0) -> None:
     """Until the adapter closes its stream. A stream that breaks is opened again, and `on_reconnect`

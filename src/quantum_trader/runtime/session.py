@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
@@ -28,35 +29,46 @@ import uvicorn
 from ..core.bus import EventBus
 from ..core.clock import Clock, SimulatedClock, WallClock
 from ..core.metrics import Metrics
+from ..core.supervisor import RestartPolicy, Supervisor, bus_reporter
 from ..core.watchdog import notify, watchdog_interval_s
 from ..domain.errors import ConfigError
-from ..domain.events import BarClosed, Direction, ErrorEvent, OrderIntentRecorded, OrderRejectedEvent, Signal
+from ..domain.events import (
+    BarClosed,
+    Direction,
+    ErrorEvent,
+    OrderIntentRecorded,
+    OrderNotSent,
+    OrderRejectedEvent,
+    Signal,
+)
 from ..domain.instrument import Instrument
 from ..domain.money import fmt
 from ..exchange.factory import connect
 from ..exchange.port import Exchange
+from ..exchange.staging_gateway import DryRunGateway
 from ..journal.db import migrate
 from ..journal.reader import JournalReader
 from ..journal.writer import Journal
-from ..marketdata.bars import BarChunk, iter_binance_klines, synthetic_bars
+from ..marketdata.bars import BarChunk, bars_from, iter_binance_klines, synthetic_bars
 from ..settings.model import Settings
 from ..signals.registry import build_strategy
 from ..signals.strategy import Strategy
 from ..sim.engine import ExchangeSimulator
-from ..sim.state import SimConfig
 from ..sim.universe import load_universe
-from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from ..trading.reconcile import close_trades_gone_while_away, settle_pending_intents
 from .app_service import SessionService
 from .journal_views import opened_from_row, readiness_from_journal
 from .market_feed import BarFeed, ExchangeMarkFeed, FeedStatus
+from .paper_account import open_paper_account
 from .pump import pump_forever
 from .service import AppService
-from .wiring import Engine, TradingRules, announce_positions, wire_engine
+from .wiring import Engine, TradingRules, announce_positions, protect_engine, wire_engine
 
 log = structlog.get_logger(__name__)
 EXIT_OK, EXIT_CONFIG, EXIT_NOT_READY = 0, 2, 3
+#: Background tasks whose loss for good halts entries: without them nothing watches stops or hears fills.
+HALT_ON_GIVE_UP = frozenset({"monitor", "exchange-events"})
 MINUTE_MS = 60_000
 
 
@@ -115,11 +127,11 @@ async def build_parts(settings: Settings) -> Parts:
         if unknown:
             raise ConfigError(f"QT_SYMBOLS={','.join(unknown)}: not in the simulator's universe of "
                               f"{len(universe.symbols)} perpetuals")
-        start_ms, chunks = _bar_source(settings, symbols, {s: float(universe.instrument(s).typical_price)
-                                                           for s in symbols})
-        sim = ExchangeSimulator({s: universe.instrument(s) for s in symbols},
-                                SimConfig(balance=settings.sim_balance, default_leverage=settings.leverage,
-                                          seed=settings.seed, start_time_ms=start_ms, retain_history=False))
+        # The paper account survives restarts (QT_PAPER_STATE); the market continues from its prices and time.
+        account = open_paper_account(settings, {s: universe.instrument(s) for s in symbols}, _first_bar_ms(settings))
+        sim = account.sim
+        start_ms, chunks = _bar_source(settings, symbols, {s: float(sim.last_price(s)) for s in symbols},
+                                       start_ms=account.start_ms, seed=account.seed)
         exchange: Exchange = await connect("sim", paper=True, sim=sim)
         clock: Clock = SimulatedClock(start_ms)
         return Parts(exchange, sim, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
@@ -139,15 +151,25 @@ async def build_parts(settings: Settings) -> Parts:
                                                          clock=clock))
 
 
-def _bar_source(settings: Settings, symbols: tuple[str, ...],
-                prices: dict[str, float]) -> tuple[int, Callable[[], Iterator[BarChunk]]]:
+def _first_bar_ms(settings: Settings) -> int:
+    """A replay's first bar, else the wall clock's minute: where a fresh session's market starts."""
+    if settings.feed.startswith("replay:"):
+        first = next(iter_binance_klines(Path(settings.feed.removeprefix("replay:")), chunk_bars=1))
+        return int(first.open_time[0])
+    return (time.time_ns() // 1_000_000) // MINUTE_MS * MINUTE_MS
+
+
+def _bar_source(settings: Settings, symbols: tuple[str, ...], prices: dict[str, float], *,
+                start_ms: int | None = None, seed: int | tuple[int, int] | None = None,
+                ) -> tuple[int, Callable[[], Iterator[BarChunk]]]:
+    """Bars from `start_ms` (default: `_first_bar_ms`): a resumed paper account gives its own start and seed."""
+    start = _first_bar_ms(settings) if start_ms is None else start_ms
     if settings.feed.startswith("replay:"):
         path = Path(settings.feed.removeprefix("replay:"))
-        first = next(iter_binance_klines(path, chunk_bars=1))
-        return int(first.open_time[0]), lambda: iter_binance_klines(path, chunk_bars=256)
-    start = (time.time_ns() // 1_000_000) // MINUTE_MS * MINUTE_MS
+        return start, lambda: bars_from(iter_binance_klines(path, chunk_bars=256), start)
     names = list(symbols)
-    return start, lambda: synthetic_bars(names, [prices[s] for s in names], 10**9, MINUTE_MS, seed=settings.seed,
+    path_seed = settings.seed if seed is None else seed
+    return start, lambda: synthetic_bars(names, [prices[s] for s in names], 10**9, MINUTE_MS, seed=path_seed,
                                          chunk_bars=64, start_ms=start)
 
 
@@ -157,6 +179,10 @@ AppFactory = Callable[[AppService, Metrics, str | None], Any]
 
 class Session:
     """One run of the bot; `run()` returns the process exit code."""
+
+    #: How a dead background task is restarted (tests shorten it); the feed and the watchdog may also just end.
+    restart_policy = RestartPolicy(base_delay_s=0.5, max_delay_s=30.0, max_restarts=5, window_s=300.0)
+    _bus_counted: int = 0  # bus events already counted in the metrics (see _monitor_loop)
 
     def __init__(self, settings: Settings, app_factory: AppFactory, *, stop: asyncio.Event | None = None) -> None:
         self.settings = settings
@@ -182,14 +208,10 @@ class Session:
                             parts.clock.now_ms())
         live_since = first_live_ms(s.db_url) if s.mode == "live" else None
         engine = wire_engine(parts.clock, parts.exchange, instruments, rules_from(s, live_since_ms=live_since),
-                             journal=journal,
-                             dry_run=s.mode == "staging")
-        monitor = PositionMonitor(engine.bus, parts.clock, parts.exchange, self.metrics, execution=engine.execution,
-                                  config=MonitorConfig(interval_s=s.monitor_interval,
-                                                       trailing_stop_pct=s.trailing_stop_pct))
-        monitor.attach()  # before the kill switch: it pauses repairs while the kill switch flattens
-        kill = KillSwitchHandler(engine.bus, parts.clock, parts.exchange, engine.execution)
-        kill.attach()
+                             journal=journal, gateway=DryRunGateway() if s.mode == "staging" else None)
+        monitor, kill = protect_engine(engine, self.metrics, MonitorConfig(interval_s=s.monitor_interval,
+                                                                           trailing_stop_pct=s.trailing_stop_pct))
+        assert monitor is not None
         reader = JournalReader(s.db_url)
         await settle_pending_intents(engine.bus, parts.clock, parts.exchange, reader.pending_intents())
         # A restart: the journal knows the trades, the exchange the truth (trades closed while away are closed now).
@@ -197,6 +219,7 @@ class Session:
                                                          [opened_from_row(row) for row in reader.open_trades()]):
             engine.trades.adopt(opened)
             monitor.adopt(opened)
+            engine.execution.ids.learn(opened.trade_id, reader.client_ids_of_trade(opened.trade_id))
         self._count_events(engine)
         self.service = SessionService(s, engine, monitor, kill, reader, self.metrics, parts.feed.status,
                                       strategy_status=getattr(strategy, "status", ""))
@@ -213,7 +236,8 @@ class Session:
         metrics = self.metrics
         engine.bus.subscribe(OrderRejectedEvent, lambda e: metrics.order_rejected(e.code or "none"))
         engine.bus.subscribe(ErrorEvent, lambda e: metrics.error(e.component))
-        engine.bus.subscribe(OrderIntentRecorded, lambda e: None if e.dry_run else metrics.order_sent(e.purpose))
+        engine.bus.subscribe(OrderIntentRecorded, lambda e: metrics.order_sent(e.purpose))
+        engine.bus.subscribe(OrderNotSent, lambda e: metrics.order_rejected("not_sent"))
 
     async def _serve(self, engine: Engine, parts: Parts, strategy: Strategy, monitor: PositionMonitor,
                      journal: Journal) -> None:
@@ -224,28 +248,45 @@ class Session:
                                                lifespan="off", access_log=False))
         await announce_positions(engine)  # start-up reconciliation: risk and the monitor learn what is open
         await monitor.sweep()
+        api = asyncio.create_task(server.serve(), name="api")  # not supervised: if it dies, the session ends
+        supervisor = self._start_tasks(engine, parts, strategy, monitor)
+        self.service.supervisor = supervisor
+        try:
+            await self._wait_started(server)
+            notify("READY=1")
+            log.info("session started", mode=s.mode, exchange=s.exchange, feed=s.feed, strategy=s.strategy,
+                     symbols=len(parts.symbols), api=f"http://{s.api_host}:{self.port}")
+            await self._until_stopped(api)
+        finally:
+            notify("STOPPING=1")
+            log.info("stopping: no new entries; protection orders stay on the exchange")
+            self.stop.set()
+            server.should_exit = True
+            await supervisor.stop()
+            await asyncio.gather(api, return_exceptions=True)
+
+    def _start_tasks(self, engine: Engine, parts: Parts, strategy: Strategy, monitor: PositionMonitor) -> Supervisor:
+        """The background tasks under a supervisor: a death is logged, journaled (`ErrorEvent`), turns /health
+        unhealthy and is restarted with backoff; a monitor or event pump that cannot be restarted halts
+        entries (no new position while nothing watches stops or hears fills; open ones keep theirs)."""
+        report = bus_reporter(engine.bus, parts.clock.now_ms, halt_on_give_up=HALT_ON_GIVE_UP)
+        supervisor = Supervisor(on_failure=report, stopping=self.stop)
+        forever = self.restart_policy  # the feed may end (a replay file does): for it, returning is no failure
         on_bar = _signal_publisher(engine, strategy)
-        tasks = [
-            asyncio.create_task(server.serve(), name="api"),
-            asyncio.create_task(pump_forever(engine.bus, parts.clock, parts.exchange, on_reconnect=monitor.sweep),
-                                name="exchange-events"),
-            asyncio.create_task(parts.feed.run(on_bar, self.stop), name="feed"),
-            asyncio.create_task(self._monitor_loop(monitor, parts.clock, parts.feed.status, engine.bus),
-                                name="monitor"),
-            asyncio.create_task(self._watchdog(), name="watchdog"),
-        ]
-        await self._wait_started(server)
-        notify("READY=1")
-        log.info("session started", mode=s.mode, exchange=s.exchange, feed=s.feed, strategy=s.strategy,
-                 symbols=len(parts.symbols), api=f"http://{s.api_host}:{self.port}")
-        await self._until_stopped(tasks)
-        notify("STOPPING=1")
-        log.info("stopping: no new entries; protection orders stay on the exchange")
-        server.should_exit = True
-        for task in tasks:
-            if task.get_name() != "api":
-                task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        starts = itertools.count()
+
+        async def exchange_events() -> None:
+            if next(starts):  # a restart: events published while the pump was down are read back by a sweep
+                await monitor.sweep()
+            await pump_forever(engine.bus, parts.clock, parts.exchange, on_reconnect=monitor.sweep)
+
+        supervisor.start("exchange-events", exchange_events, forever)
+        supervisor.start("feed", lambda: parts.feed.run(on_bar, self.stop), replace(forever, forever=False))
+        supervisor.start("monitor", lambda: self._monitor_loop(monitor, parts.clock, parts.feed.status, engine.bus),
+                         forever)
+        if watchdog_interval_s() is not None:  # only under systemd: elsewhere there is nobody to ping
+            supervisor.start("watchdog", self._watchdog, forever)
+        return supervisor
 
     async def _wait_started(self, server: uvicorn.Server) -> None:
         for _ in range(500):
@@ -256,24 +297,25 @@ class Session:
             await asyncio.sleep(0.01)
         raise RuntimeError(f"the API did not start on {self.settings.api_host}:{self.settings.api_port}")
 
-    async def _until_stopped(self, tasks: list[asyncio.Task[None]]) -> None:
+    async def _until_stopped(self, api: asyncio.Task[None]) -> None:
+        """Until a stop (signal, `--duration`) or the API ends; an API that died ends the session with its error."""
         stopper = asyncio.create_task(self.stop.wait())
-        api = next(t for t in tasks if t.get_name() == "api")
         duration = self.settings.duration
         done, _ = await asyncio.wait([stopper, api], timeout=duration, return_when=asyncio.FIRST_COMPLETED)
         self.stop.set()
         stopper.cancel()
-        if api in done and api.exception() is not None:
+        if api in done and not api.cancelled() and api.exception() is not None:
             raise api.exception()  # type: ignore[misc]
 
     async def _monitor_loop(self, monitor: PositionMonitor, clock: Clock, feed: FeedStatus, bus: EventBus) -> None:
-        counted = 0
+        """One sweep per monitor interval. Bus events are counted from `self._bus_counted`, which survives a
+        restart of this loop by the supervisor (a local would count everything again)."""
         while not self.stop.is_set():
             await clock.sleep(self.settings.monitor_interval)
             await monitor.sweep()
             self.metrics.set_feed_lag(feed.age_s() or 0.0)
-            self.metrics.bus_event(bus.published - counted)
-            counted = bus.published
+            self.metrics.bus_event(bus.published - self._bus_counted)
+            self._bus_counted = bus.published
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval_s()

@@ -1,9 +1,10 @@
 """The engine's components wired on one bus, the same for backtest, paper, staging and live.
 
-Subscription order is the order of delivery, and it is chosen here once: the journal first (so an
-intent is on disk before execution sends it), then the trade tracker (trades close before risk frees
-the slot), then risk and execution. Only the clock, the exchange adapter and the feed differ between
-modes; they are passed in.
+Subscription order is the order of delivery, and it is chosen here once: the journal first, then
+the trade tracker (trades close before risk frees the slot), then risk and execution. Execution
+writes each intent to the journal by an explicit call before sending it (write-ahead). Only the
+clock, the exchange adapter, the order gateway and the feed differ between modes; they are passed in:
+staging is the same engine with a gateway that sends nothing (exchange/staging_gateway.py).
 """
 
 from __future__ import annotations
@@ -15,22 +16,37 @@ from typing import Protocol
 
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..core.metrics import Metrics
 from ..domain.events import PositionChanged
 from ..domain.exchange_types import AccountSnapshot
 from ..domain.instrument import Instrument
-from ..exchange.port import Exchange
+from ..exchange.port import Exchange, ExchangeReader, OrderGateway
 from ..risk.manager import RiskLimits, RiskManager
 from ..risk.sizing import SizingRules
-from ..trading.execution import Execution, ExecutionConfig
+from ..risk.trade_ids import TradeIds
+from ..trading.execution import Execution, ExecutionConfig, IntentLog
+from ..trading.kill_switch import KillSwitchHandler
+from ..trading.monitor import MonitorConfig, PositionMonitor
 from ..trading.trades import TradeTracker
 
 
-class JournalLike(Protocol):
-    write_failures: int
-
+class JournalLike(IntentLog, Protocol):
     def attach(self, bus: EventBus) -> None: ...
 
     def flush(self) -> None: ...
+
+    @property
+    def session_id(self) -> int | None: ...
+
+    def trade_ids_tagged(self, tag: str) -> set[str]: ...
+
+
+def trade_ids_for(clock: Clock, journal: JournalLike | None) -> TradeIds:
+    """A journaled session's ids carry its session number (unique in the journal, so across restarts),
+    skipping any the journal already holds; without a session, the clock's second tags them."""
+    if journal is not None and journal.session_id is not None:
+        return TradeIds.for_session(journal.session_id, journal.trade_ids_tagged)
+    return TradeIds.from_clock(clock.now_ms())
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +70,7 @@ class TradingRules:
 class ExchangeAccountView:
     """Risk's view of the account, read through the exchange port."""
 
-    def __init__(self, exchange: Exchange) -> None:
+    def __init__(self, exchange: ExchangeReader) -> None:
         self.exchange = exchange
 
     async def account(self) -> AccountSnapshot:
@@ -68,7 +84,8 @@ class ExchangeAccountView:
 class Engine:
     bus: EventBus
     clock: Clock
-    exchange: Exchange
+    #: Read-only on purpose: only `execution` (through its gateway) changes orders.
+    exchange: ExchangeReader
     risk: RiskManager
     execution: Execution
     trades: TradeTracker
@@ -84,7 +101,10 @@ async def announce_positions(engine: Engine) -> int:
 
 
 def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Instrument], rules: TradingRules, *,
-                journal: JournalLike | None = None, dry_run: bool = False) -> Engine:
+                journal: JournalLike | None = None, gateway: OrderGateway | None = None,
+                trade_ids: TradeIds | None = None) -> Engine:
+    """`gateway` None: the adapter's own (paper, live); staging passes one that sends nothing.
+    `trade_ids` None: `trade_ids_for` (the journal's session, else the clock)."""
     bus = EventBus(clock.now_ms)
     if journal is not None:
         journal.attach(bus)
@@ -95,11 +115,31 @@ def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Inst
                                    risk_per_trade_pct=rules.risk_per_trade_pct, leverage=rules.leverage),
                        RiskLimits(max_positions=rules.max_positions, min_confidence=rules.min_confidence,
                                   cooldown_s=rules.cooldown_s, daily_loss_limit_pct=rules.daily_loss_limit_pct,
-                                  live_since_ms=rules.live_since_ms, live_max_positions=rules.live_max_positions))
+                                  live_since_ms=rules.live_since_ms, live_max_positions=rules.live_max_positions),
+                       trade_ids=trade_ids or trade_ids_for(clock, journal))
     risk.attach()
-    execution = Execution(bus, clock, exchange, instruments,
-                          ExecutionConfig(stop_loss_pct=rules.stop_loss_pct, take_profit_pct=rules.take_profit_pct,
-                                          dry_run=dry_run),
-                          journal_failures=(lambda: journal.write_failures) if journal is not None else None)
+    execution = Execution(bus, clock, gateway if gateway is not None else exchange, exchange, instruments,
+                          ExecutionConfig(stop_loss_pct=rules.stop_loss_pct, take_profit_pct=rules.take_profit_pct),
+                          intents=journal)
     execution.attach()
     return Engine(bus=bus, clock=clock, exchange=exchange, risk=risk, execution=execution, trades=trades)
+
+
+def protect_engine(engine: Engine, metrics: Metrics, config: MonitorConfig, *,
+                   with_monitor: bool = True) -> tuple[PositionMonitor | None, KillSwitchHandler]:
+    """The protection monitor and the kill switch, as every mode wires them.
+
+    The monitor subscribes first (it pauses repairs while the kill switch flattens). A position the bot
+    did not open gets its trade id from the engine's allocator (`x`: found by the monitor, `k`: closed by
+    the kill switch), so those ids never collide either; a known trade is killed under its own id.
+    """
+    ids = engine.risk.trade_ids
+    monitor = None
+    if with_monitor:
+        monitor = PositionMonitor(engine.bus, engine.clock, engine.exchange, metrics, execution=engine.execution,
+                                  config=config, new_trade_id=lambda symbol: ids.next(symbol, "x"))
+        monitor.attach()
+    kill = KillSwitchHandler(engine.bus, engine.clock, engine.exchange, engine.execution, trades=engine.trades,
+                             new_trade_id=ids.next_kill)
+    kill.attach()
+    return monitor, kill

@@ -28,6 +28,8 @@ from .rules import (
     HINTS,
     INTERVALS,
     MASK,
+    MAX_RISK_PER_TRADE_PCT,
+    check_api_exposure,
     check_db_url,
     check_exchange,
     check_feed,
@@ -71,8 +73,10 @@ class Settings(BaseSettings):
     strategy: Literal["ai-scanner", "sma-cross", "manual"] = "ai-scanner"
     api_key: SecretStr | None = Field(None, description="Exchange API key; never logged or returned.")
     api_secret: SecretStr | None = Field(None, description="Exchange API secret; never logged or returned.")
-    api_token: SecretStr | None = Field(None, description="Bearer token for mutating endpoints; without it "
-                                                          "they answer only loopback.")
+    api_token: SecretStr | None = Field(None, description="Bearer token for every API endpoint but /health; "
+                                                          "without it, mutating endpoints answer only loopback.")
+    api_public_reads: bool = Field(False, description="Serve reads (positions, P&L, /docs, /metrics) without a "
+                                                      "token; needed to bind a non-loopback host without one.")
     db_url: str = Field("sqlite:///./data/quantum_trader.db", description="Journal; SQLite or PostgreSQL.")
     api_host: str = Field("127.0.0.1", description="Bind address of the HTTP API; loopback unless exposed.")
     api_port: int = Field(8000, ge=0, le=65535)
@@ -80,7 +84,7 @@ class Settings(BaseSettings):
     live_max_positions: int = Field(2, ge=1, description="Cap on open positions during the first live day.")
     stop_loss_pct: Decimal = Field(Decimal("2.0"), gt=0, lt=100, description="SL distance, % of entry.")
     take_profit_pct: Decimal = Field(Decimal("4.0"), gt=0, description="TP distance, % of entry.")
-    risk_per_trade_pct: Decimal = Field(Decimal("1.0"), gt=0, le=100,
+    risk_per_trade_pct: Decimal = Field(Decimal("1.0"), gt=0, le=MAX_RISK_PER_TRADE_PCT,
                                         description="Equity lost if the stop fills at its price; sizes the trade.")
     leverage: int = Field(5, ge=1, le=125, description="Set on each symbol before entry (Binance allows 1..125).")
     min_confidence: float = Field(0.65, ge=0, le=1, allow_inf_nan=False,
@@ -95,6 +99,8 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="JSON log lines for log shippers; human lines otherwise.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     sim_balance: Decimal = Field(Decimal("10000"), gt=0, description="USDT wallet of the in-process simulator.")
+    paper_state: str | None = Field(None, description="Folder of the in-process paper account (QT_EXCHANGE=sim); "
+                                                      "unset: paper_account beside the SQLite journal.")
     seed: int = Field(7, description="Seed of the synthetic market and simulator: same seed, same session.")
     trailing_stop_pct: Decimal | None = Field(None, gt=0, lt=100,
                                               description="Trail the stop this % behind the best price; unset: off.")
@@ -114,7 +120,8 @@ class Settings(BaseSettings):
             return (init_settings,)
         return init_settings, env_settings, dotenv_settings, file_secret_settings
 
-    _bools = field_validator("paper_trading", "staging_mode", "log_json", mode="before")(parse_bool)
+    _bools = field_validator("paper_trading", "staging_mode", "log_json", "api_public_reads",
+                             mode="before")(parse_bool)
     _exchange = field_validator("exchange")(check_exchange)
     _feed = field_validator("feed")(check_feed)
     _symbols = field_validator("symbols")(check_symbols)
@@ -161,6 +168,18 @@ class Settings(BaseSettings):
             raise ValueError("QT_PAPER_TRADING=false: live trading needs QT_API_KEY, QT_API_SECRET and QT_EXCHANGE "
                              f"set to the exchange's base URL; missing: {', '.join(missing)}")
         return self
+
+    @model_validator(mode="after")
+    def _api_not_open_by_accident(self) -> Settings:
+        """A non-loopback API without a token would serve the account to the network: refuse it."""
+        check_api_exposure(self.api_host, self.api_token_value is not None, self.api_public_reads)
+        return self
+
+    @property
+    def api_token_value(self) -> str | None:
+        """The API token as text, or None when unset or blank."""
+        token = self.api_token.get_secret_value().strip() if self.api_token else ""
+        return token or None
 
     @property
     def mode(self) -> Literal["paper", "staging", "live"]:

@@ -6,6 +6,7 @@ from `HINTS` (what is allowed) and the messages these checks raise.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from urllib.parse import urlsplit
@@ -17,6 +18,9 @@ MASK = "**********"
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}$")
 INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
+#: The most of equity one trade may lose at its stop. 100 would stake the whole account on one stop fill
+#: (and a gap through the stop loses more); 10 already means ten losses in a row leave ~35 % of equity.
+MAX_RISK_PER_TRADE_PCT = 10
 
 #: What is allowed, appended to each error line in parentheses.
 HINTS: dict[str, str] = {
@@ -27,15 +31,17 @@ HINTS: dict[str, str] = {
     "symbols": "a positive count such as 222, or a comma list such as BTCUSDT,ETHUSDT",
     "strategy": "ai-scanner trades the model's signals, sma-cross a moving-average cross, manual only forced entries",
     "api_key": "the exchange API key", "api_secret": "the exchange API secret",
-    "api_token": "the bearer token for the bot's mutating endpoints",
+    "api_token": "the bearer token for the bot's API (every endpoint but /health when set)",
+    "api_public_reads": "true: positions, P&L, /docs and /metrics are served without a token, on purpose",
     "db_url": "an SQLAlchemy URL: sqlite:///./data/quantum_trader.db or postgresql://user:pass@host/db",
-    "api_host": "a host name or IP address, e.g. 127.0.0.1 or 0.0.0.0",
+    "api_host": "a host name or IP address, e.g. 127.0.0.1, or 0.0.0.0 with QT_API_TOKEN set",
     "api_port": "a TCP port, 1 to 65535, or 0 for any free port",
     "max_positions": "a whole number of positions, at least 1",
     "live_max_positions": "a whole number of positions, at least 1; readiness wants at most 2",
     "stop_loss_pct": "a percentage of price, e.g. 2.0",
     "take_profit_pct": "a percentage of price, e.g. 4.0",
-    "risk_per_trade_pct": "a percentage of equity, e.g. 1.0",
+    "risk_per_trade_pct": f"a percentage of equity, e.g. 1.0; capped at {MAX_RISK_PER_TRADE_PCT} so one stop-out "
+                          "cannot cost more than a tenth of the account",
     "leverage": "a whole number from 1 to 125",
     "min_confidence": "a probability from 0 to 1, e.g. 0.65",
     "monitor_interval": "seconds between monitor sweeps, e.g. 1.0",
@@ -118,6 +124,31 @@ def check_db_url(value: str) -> str:
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"backend {backend!r} is not supported (sqlite or postgresql)")
     return value.strip()
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback IP literals (127.0.0.0/8, ::1): only this machine can connect."""
+    text = host.strip().strip("[]").lower()
+    if text == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything
+
+
+def check_api_exposure(host: str, has_token: bool, public_reads: bool) -> None:
+    """Refuse an API reachable from the network that would serve the account to anyone.
+
+    Without a token the reads (positions, P&L, trades, /docs, /metrics) answer every caller, so
+    binding anything but loopback must be a decision (`QT_API_PUBLIC_READS=true`), not an accident.
+    """
+    if has_token or public_reads or is_loopback_host(host):
+        return
+    raise ValueError(f"QT_API_HOST={host} is reachable from the network but QT_API_TOKEN is not set, so positions, "
+                     "P&L, /docs and /metrics would be open to anyone: set QT_API_TOKEN to a long random secret "
+                     "(e.g. `openssl rand -hex 32`), or QT_API_PUBLIC_READS=true to serve reads without a token "
+                     "on purpose, or QT_API_HOST=127.0.0.1")
 
 
 def check_speed(value: str) -> str:

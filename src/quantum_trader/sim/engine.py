@@ -7,8 +7,10 @@ moves the world returns the events it caused; `events` keeps the whole log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ..domain import binance_errors as be
 from ..domain.enums import AlgoStatus, MarginType, PositionSide
@@ -33,6 +35,38 @@ from .state import SimConfig, SimState
 from .stepping import jump, move_continuous
 
 PriceLike = PriceUpdate | Decimal | str | int
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_Method = Callable[Concatenate["ExchangeSimulator", _P], _R]
+
+
+class ChangeListener(Protocol):
+    """Told after every call that may have changed the simulator (sim/paper_store.py saves the paper account).
+
+    `market_only`: the call only moved the market or the clock; it may still have caused events (a stop
+    filled by the move, funding), which the listener hears through the event sink.
+    """
+
+    def changed(self, *, market_only: bool) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _changes(*, market_only: bool) -> Callable[[_Method[_P, _R]], _Method[_P, _R]]:
+    """Tell the listener when the call returns, or raises (a refused order may still have drawn an id)."""
+
+    def wrap(method: _Method[_P, _R]) -> _Method[_P, _R]:
+        @functools.wraps(method)
+        def call(self: ExchangeSimulator, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                if self.listener is not None:
+                    self.listener.changed(market_only=market_only)
+
+        return call
+
+    return wrap
 
 
 class ExchangeSimulator:
@@ -52,28 +86,35 @@ class ExchangeSimulator:
             now_ms=config.start_time_ms, last_funding_ms=config.start_time_ms,
         )
         self.state.rng.seed(config.seed)
+        self.listener: ChangeListener | None = None
 
     # --- orders -----------------------------------------------------------------------------------
+    @_changes(market_only=False)
     def new_order(self, params: Params) -> Order:
         """`POST /fapi/v1/order`."""
         return place_classic(self.state, parse_classic_order(params))
 
+    @_changes(market_only=False)
     def new_algo_order(self, params: Params) -> AlgoOrder:
         """`POST /fapi/v1/algoOrder` (algoType=CONDITIONAL)."""
         return place_algo(self.state, parse_algo_order(params))
 
+    @_changes(market_only=False)
     def cancel_order(self, symbol: str, order_id: int | None = None, client_order_id: str | None = None) -> Order:
         self.state.instrument(symbol)
         return cx.cancel_order(self.state, cx.find_order(self.state, symbol, order_id, client_order_id))
 
+    @_changes(market_only=False)
     def cancel_algo_order(self, algo_id: int | None = None, client_algo_id: str | None = None) -> AlgoOrder:
         return cx.cancel_algo(self.state, cx.find_algo(self.state, algo_id, client_algo_id))
 
+    @_changes(market_only=False)
     def cancel_all_orders(self, symbol: str) -> list[Order]:
         self.state.instrument(symbol)
         return [cx.cancel_order(self.state, o) for o in sorted(self.state.open_orders(symbol),
                                                                  key=lambda o: o.order_id)]
 
+    @_changes(market_only=False)
     def cancel_all_algo_orders(self, symbol: str) -> list[AlgoOrder]:
         self.state.instrument(symbol)
         return [cx.cancel_algo(self.state, a) for a in sorted(self.state.open_algos(symbol),
@@ -105,6 +146,7 @@ class ExchangeSimulator:
         return [o for o in self.state.orders.values() if symbol is None or o.symbol == symbol]
 
     # --- account settings -------------------------------------------------------------------------
+    @_changes(market_only=False)
     def set_leverage(self, symbol: str, leverage: int) -> int:
         inst = self.state.instrument(symbol)
         notional = sum((abs(p.notional(self.state.mark_of(symbol))) for p in self.state.account.positions_of(symbol)),
@@ -116,13 +158,16 @@ class ExchangeSimulator:
         self.state.account.touched.add(symbol)
         return leverage
 
+    @_changes(market_only=False)
     def set_margin_type(self, symbol: str, margin_type: MarginType | str) -> None:
         change_margin_type(self.state, symbol, MarginType(str(getattr(margin_type, "value", margin_type)).upper()))
 
+    @_changes(market_only=False)
     def set_position_mode(self, dual_side: bool) -> None:
         change_position_mode(self.state, dual_side)
 
     # --- the market -------------------------------------------------------------------------------
+    @_changes(market_only=True)
     def set_prices(self, updates: Mapping[str, PriceLike]) -> list[ev.Event]:
         """One market step: every symbol jumps to its new price (sorted by symbol for determinism)."""
         start = len(self.state.events)
@@ -131,6 +176,7 @@ class ExchangeSimulator:
             jump(self.state, symbol, _as_update(updates[symbol]))
         return self.state.events[start:]
 
+    @_changes(market_only=True)
     def apply_bar(self, symbol: str, open_: Decimal, high: Decimal, low: Decimal, close: Decimal) -> list[ev.Event]:
         """One OHLC bar: a jump to the open (a gap), then open → nearer extreme → farther extreme → close."""
         start = len(self.state.events)
@@ -140,18 +186,26 @@ class ExchangeSimulator:
             move_continuous(self.state, symbol, point)
         return self.state.events[start:]
 
+    @_changes(market_only=True)
     def advance(self, seconds: float | Decimal) -> list[ev.Event]:
         """Move the clock; funding applies at every funding time passed."""
         start = len(self.state.events)
-        target = self.state.now_ms + int(Decimal(str(seconds)) * 1000)
+        target = self.state.now_ms + int(to_decimal(seconds, "seconds") * 1000)
         apply_funding_until(self.state, target)
         return self.state.events[start:]
 
+    @_changes(market_only=True)
     def set_time(self, now_ms: int) -> list[ev.Event]:
         start = len(self.state.events)
         if now_ms > self.state.now_ms:
             apply_funding_until(self.state, now_ms)
         return self.state.events[start:]
+
+    def detach_listener(self) -> None:
+        """A clean stop: the listener saves what it has not saved yet and is told nothing more."""
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            listener.close()
 
     # --- reading ----------------------------------------------------------------------------------
     @property

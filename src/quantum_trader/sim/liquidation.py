@@ -91,7 +91,7 @@ def liquidate(state: SimState, pos: Position, mark: Decimal, lp: Decimal) -> Non
         side=side, type=OrderType.MARKET, orig_type=OrderType.MARKET, position_side=pos.position_side,
         time_in_force=TimeInForce.IOC, orig_qty=qty, price=mark, stop_price=ZERO, reduce_only=True,
         close_position=False, working_type=WorkingType.CONTRACT_PRICE, price_protect=False,
-        time=state.now_ms, update_time=state.now_ms,
+        time=state.now_ms, update_time=state.now_ms, price_precision=inst.price_precision,
     )
     state.add_order(order)
     account = state.account

@@ -1,12 +1,17 @@
 """Raw Binance request parameters → typed order requests, with Binance's answers for malformed input.
 
 The simulator receives what a client sends: strings (python-binance even sends booleans as "True").
-Parsing follows Binance's order of checks: mandatory fields, then enum values (an unknown type is
--1116 before anything else is looked at), then per-type mandatory parameters.
+Parsing follows Binance's order of checks: the spelling of every numeric parameter (-1100, before
+anything else: Binance matches decimals against `^([0-9]{1,20})(\\.[0-9]{1,20})?$` and integers against
+`^[0-9]{1,20}$`, so `1E-2`, `1_000`, Arabic-Indic digits, signs and spaces never reach a filter), then
+mandatory fields, then enum values (an unknown type is -1116 before anything else is looked at), then
+per-type mandatory parameters. Python's own `Decimal()` and `int()` accept all of those spellings, which
+is why a client sending `str(float)` would pass here and fail live without the patterns.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,10 +21,24 @@ from typing import TypeVar
 from ..domain import binance_errors as be
 from ..domain.enums import NewOrderRespType, OrderType, PositionSide, Side, TimeInForce, WorkingType
 from ..domain.errors import OrderRejected
-from ..domain.money import ZERO, to_decimal
+from ..domain.money import ZERO
 
 Params = Mapping[str, str]
 E = TypeVar("E", bound=Enum)
+
+#: Binance's legal ranges, quoted in its -1100 message ([0-9] is ASCII only, unlike Python's `\d`).
+DECIMAL_PATTERN = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
+INTEGER_PATTERN = r"^[0-9]{1,20}$"
+_DECIMAL_RE = re.compile(r"([0-9]{1,20})(\.[0-9]{1,20})?", re.ASCII)
+_INTEGER_RE = re.compile(r"[0-9]{1,20}", re.ASCII)
+#: Every decimal parameter of the endpoints served (orders, algo orders).
+DECIMAL_PARAMS = frozenset({"quantity", "price", "stopPrice", "triggerPrice", "activationPrice", "activatePrice",
+                            "callbackRate"})
+#: Every integer parameter. `limit` and `orderId`/`fromId` are observed with the integer pattern; timestamp,
+#: recvWindow, times, ids and leverage are assumed to share it (Binance documents one integer pattern).
+INTEGER_PARAMS = frozenset({"timestamp", "recvWindow", "orderId", "algoId", "fromId", "limit", "startTime",
+                            "endTime", "goodTillDate", "leverage"})
+_NUMERIC_PARAMS = DECIMAL_PARAMS | INTEGER_PARAMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +92,44 @@ def parse_bool(params: Params, name: str) -> bool:
     return lowered == "true"
 
 
-def parse_decimal(params: Params, name: str) -> Decimal | None:
-    value = text(params, name)
+def _raw(params: Params, name: str) -> str | None:
+    """The value as sent (not stripped: a leading space is an illegal character); None if absent or empty."""
+    value = params.get(name)
     if value is None:
         return None
-    try:
-        return to_decimal(value, name)
-    except ValueError as exc:
-        raise be.invalid_data(name) from exc
+    raw = str(value)
+    return raw or None
+
+
+def decimal_text(raw: str, name: str) -> Decimal:
+    """A decimal spelled the only way Binance accepts, or -1100 naming the parameter and the pattern."""
+    if _DECIMAL_RE.fullmatch(raw) is None:
+        raise be.illegal_characters(name, DECIMAL_PATTERN)
+    return Decimal(raw)
+
+
+def integer_text(raw: str, name: str) -> int:
+    """An integer spelled the only way Binance accepts (ASCII digits, at most 20), or -1100."""
+    if _INTEGER_RE.fullmatch(raw) is None:
+        raise be.illegal_characters(name, INTEGER_PATTERN)
+    return int(raw)
+
+
+def check_numeric_params(params: Params) -> None:
+    """-1100 for the first numeric parameter (by name) spelled outside Binance's pattern.
+
+    Run once on every request's merged parameters, so each endpoint gets the rule whether or not its
+    handler parses that parameter. Empty values are left to the mandatory-parameter check (-1102).
+    """
+    for name in sorted(_NUMERIC_PARAMS.intersection(params)):  # sorted: the same request names the same one
+        raw = _raw(params, name)
+        if raw is not None:
+            (decimal_text if name in DECIMAL_PARAMS else integer_text)(raw, name)
+
+
+def parse_decimal(params: Params, name: str) -> Decimal | None:
+    raw = _raw(params, name)
+    return None if raw is None else decimal_text(raw, name)
 
 
 def parse_enum(params: Params, name: str, enum: type[E], error: Callable[[], OrderRejected]) -> E | None:
@@ -104,6 +153,7 @@ def parse_order_type(raw: str) -> OrderType:
 
 def parse_common(params: Params, *, algo: bool) -> OrderRequest:
     """Fields shared by the classic and the algo endpoint, with algo names where they differ."""
+    check_numeric_params(params)
     symbol = required(params, "symbol").upper()
     side_raw = required(params, "side")
     type_raw = required(params, "type")
@@ -114,7 +164,7 @@ def parse_common(params: Params, *, algo: bool) -> OrderRequest:
     order_type = parse_order_type(type_raw)
     trigger_name, activate_name = ("triggerPrice", "activatePrice") if algo else ("stopPrice", "activationPrice")
     resp = parse_enum(params, "newOrderRespType", NewOrderRespType, be.invalid_resp_type)
-    gtd = text(params, "goodTillDate")
+    gtd = param_int(params, "goodTillDate")
     return OrderRequest(
         symbol=symbol,
         side=side,
@@ -133,7 +183,7 @@ def parse_common(params: Params, *, algo: bool) -> OrderRequest:
         resp_type=resp or NewOrderRespType.ACK,
         activate_price=parse_decimal(params, activate_name),
         callback_rate=parse_decimal(params, "callbackRate"),
-        good_till_date=int(gtd) if gtd and gtd.isdigit() else 0,
+        good_till_date=gtd or 0,
         algo=algo,
     )
 
@@ -192,10 +242,5 @@ def _check_algo_mandatory(request: OrderRequest) -> None:
 
 
 def param_int(params: Params, name: str) -> int | None:
-    value = text(params, name)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise be.invalid_data(name) from None
+    raw = _raw(params, name)
+    return None if raw is None else integer_text(raw, name)

@@ -126,6 +126,7 @@ def _new_order(state: SimState, request: OrderRequest, pside: PositionSide, qty:
         stop_price=ZERO, reduce_only=request.reduce_only, close_position=False,
         working_type=request.working_type, price_protect=request.price_protect,
         time=state.now_ms, update_time=state.now_ms, good_till_date=request.good_till_date,
+        price_precision=state.instrument(request.symbol).price_precision,
     )
 
 

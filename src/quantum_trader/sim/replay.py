@@ -283,6 +283,10 @@ class BarReplayer:
         """Every symbol ends the chunk at its last close; stats, and pruning of finished orders."""
         if n_bars:
             self._settle_symbols(grid, n_bars - 1, self.symbols)
+            # A fill before the next replayed bar (a kill switch at the chunk's end) must see the data's
+            # volatility, not that of whichever bar happened to be replayed last.
+            for s, symbol in enumerate(self.symbols):
+                self.volatility.set_tracker(symbol, n_bars, s, self.sim.state.market(symbol).last)
         self.volatility.end_chunk()
         self.stats.bars += n_bars
         self.stats.symbol_bars += n_bars * len(self.symbols)

@@ -97,6 +97,7 @@ def _spawn_order(state: SimState, algo: AlgoOrder, qty: Decimal) -> Order:
         update_time=state.now_ms, algo_id=algo.algo_id,
         activate_price=algo.activate_price if algo.order_type is OrderType.TRAILING_STOP_MARKET else None,
         price_rate=algo.callback_rate if algo.order_type is OrderType.TRAILING_STOP_MARKET else None,
+        price_precision=state.instrument(algo.symbol).price_precision,
     )
 
 

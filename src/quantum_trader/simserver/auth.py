@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from ..domain import binance_errors as be
+from ..sim.params import integer_text
 
 API_KEY_HEADER = "X-MBX-APIKEY"
 DEFAULT_RECV_WINDOW_MS = 5000
@@ -72,13 +73,11 @@ def check_api_key(headers: Mapping[str, str], api_key: str) -> None:
 
 
 def _int_param(params: Mapping[str, str], name: str) -> int | None:
+    """None when absent or empty; -1100 unless spelled `^[0-9]{1,20}$` (no sign, space or exponent)."""
     value = params.get(name)
-    if value is None or value.strip() == "":
+    if not value:
         return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise be.mandatory_param(name) from None
+    return integer_text(value, name)
 
 
 def check_timestamp(params: Mapping[str, str], server_time_ms: int) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
+from ..domain.money import from_float
 from ..marketdata.bars import BarChunk, iter_binance_klines, synthetic_bars
 from .routes_base import PRICE_HISTORY_LIMIT, ServerState
 
@@ -49,7 +50,7 @@ def parse_speed(text: str) -> float | None:
 
 def on_tick(price: float, tick: Decimal) -> Decimal:
     """A float price snapped to the instrument's tick, as the simulator requires (never below one tick)."""
-    steps = (Decimal(repr(price)) / tick).to_integral_value(ROUND_HALF_EVEN)
+    steps = (from_float(price, "price") / tick).to_integral_value(ROUND_HALF_EVEN)
     return (max(steps, Decimal(1)) * tick).quantize(tick)
 
 

@@ -143,8 +143,10 @@ def start_stream(server: ServerState, call: Call) -> Any:
 
 @table.route("PUT", "/fapi/v1/listenKey", Security.API_KEY)
 def keepalive_stream(server: ServerState, call: Call) -> Any:
+    """Extends the active key (60 minutes from now); -1125 when there is none or it names another."""
     now = server.clock()
-    if server.listen_key is None or now >= server.listen_key_expires_ms:
+    named = call.opt("listenKey")
+    if server.listen_key is None or now >= server.listen_key_expires_ms or named not in (None, server.listen_key):
         raise be.listen_key_missing()
     server.listen_key_expires_ms = now + LISTEN_KEY_LIFETIME_MS
     return {"listenKey": server.listen_key}

@@ -13,13 +13,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain import binance_errors as be
 from ..sim.engine import ExchangeSimulator
 from ..sim.params import param_int, required, text
 from ..sim.universe import Universe
 from .weights import OrderCounter, WeightCounter
+
+if TYPE_CHECKING:
+    from .stream_hub import StreamHub
 
 #: Price steps kept per symbol for klines (1500 one-minute bars need far fewer).
 PRICE_HISTORY_LIMIT = 100_000
@@ -52,6 +55,8 @@ class ServerState:
     listen_key_expires_ms: int = 0
     #: Index into `sim.events` of the next event not yet pushed to websocket subscribers.
     stream_cursor: int = 0
+    #: The websocket side (`stream_hub.StreamHub`), set when the app registers its stream routes.
+    streams: StreamHub | None = None
 
     def record_prices(self, symbols: Iterable[str]) -> None:
         """Note the stepped symbols' last prices at the current simulated time (after a market step)."""
@@ -63,11 +68,12 @@ class ServerState:
 
 @dataclass(frozen=True)
 class Call:
-    """One request as a handler sees it: method, merged string params and the JSON body (control)."""
+    """One request as a handler sees it: method, merged string params, the JSON body (control), caller IP."""
 
     method: str
     params: Mapping[str, str]
     json: Any = None
+    client_ip: str = ""
 
     def need(self, name: str) -> str:
         """A mandatory param (-1102 when missing or empty)."""

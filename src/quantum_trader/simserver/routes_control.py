@@ -2,21 +2,28 @@
 
 Same API key header as trading, so a test harness and a bot cannot be confused about which account
 they drive. Bodies are JSON (`{"prices": {...}}`, `{"seconds": 3600}`); answers carry the events the
-step caused, in Binance's user-data-stream shapes.
+step caused, in Binance's user-data-stream shapes. A step is all or nothing: every value of the request
+is checked (numbers as JSON numbers or Binance-style decimal strings, prices inside the symbol's price
+filter) before anything moves, so a refused step leaves the simulator exactly as it was. Control calls
+carry no request weight and are never banned: `/sim/v1/limits` must answer while a client is banned.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ..domain import binance_errors as be
-from ..domain.money import fmt
+from ..domain.errors import ExchangeError, OrderRejected
+from ..domain.money import fmt, to_decimal
 from ..sim.market import PriceUpdate
+from ..sim.params import decimal_text
 from .routes_base import Call, RouteTable, Security, ServerState
 
 table = RouteTable()
 CONTROL = Security.API_KEY
+#: Longest single `/sim/v1/advance` (a leap year): far beyond any test, and sim time stays a sane epoch.
+MAX_ADVANCE_SECONDS = Decimal(366 * 24 * 3600)
 
 
 @table.route("GET", "/sim/v1/info", CONTROL)
@@ -31,16 +38,35 @@ def info(server: ServerState, call: Call) -> Any:
         "equity": fmt(sim.equity),
         "events": len(sim.events),
         "weightLimit": server.weights.limit,
+        "usedWeight": server.weights.used_by(call.client_ip),
+        "bannedUntil": server.weights.banned_until(call.client_ip),
     }
 
 
-def _decimal(value: Any, name: str) -> Decimal:
+@table.route("GET", "/sim/v1/limits", CONTROL)
+def limits(server: ServerState, call: Call) -> Any:
+    """Request weight per IP this minute, 429s answered, and any 418 ban with its end (epoch ms)."""
+    return server.weights.report()
+
+
+def _number(value: Any, name: str) -> Decimal:
+    """A JSON number, or a string spelled as Binance spells decimals; finite (-1130 / -1100 otherwise)."""
+    if isinstance(value, str):
+        return decimal_text(value, name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise be.invalid_data_because(name, f"{value!r} is not a number")
+    if isinstance(value, int) and abs(value) >= 10**20:  # Binance's 20 digits; keeps the message short too
+        raise be.invalid_data_because(name, "an integer of more than 20 digits is out of range")
     try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        raise be.invalid_data(name) from None
-    if not result.is_finite() or result <= 0:
-        raise be.invalid_data(name)
+        return to_decimal(value, name)
+    except ValueError:
+        raise be.invalid_data_because(name, f"{value!r} is not a finite number") from None
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    result = _number(value, name)
+    if result <= 0:
+        raise be.invalid_data_because(name, f"{result} is not a positive price")
     return result
 
 
@@ -60,17 +86,26 @@ def parse_prices(body: Any) -> dict[str, PriceUpdate]:
             mark = _decimal(value["mark"], f"prices.{symbol}.mark") if value.get("mark") is not None else last
             updates[str(symbol)] = PriceUpdate(last, mark)
         else:
-            price = _decimal(value, f"prices.{symbol}")
+            price = _decimal(value, f"prices.{symbol}.last")
             updates[str(symbol)] = PriceUpdate(price, price)
     return updates
+
+
+def check_step(server: ServerState, updates: dict[str, PriceUpdate]) -> None:
+    """Every symbol known (-1121) and every price inside its filter (-1130), before anything moves."""
+    for symbol, update in updates.items():
+        try:
+            instrument = server.sim.instrument(symbol)
+        except ExchangeError:
+            raise OrderRejected(-1121, f"Invalid symbol '{symbol}' in prices: not traded by this simulator.") from None
+        update.check(instrument, f"prices.{symbol}")
 
 
 @table.route("POST", "/sim/v1/prices", CONTROL)
 def set_prices(server: ServerState, call: Call) -> Any:
     """One market step: triggers and fills run; the step is recorded for klines."""
     updates = parse_prices(call.json)
-    for symbol in updates:  # all or nothing: an unknown symbol (-1121) must not leave half a step applied
-        server.sim.instrument(symbol)
+    check_step(server, updates)  # all or nothing: a refused step must not leave half a step applied
     events = server.sim.set_prices(updates)
     server.record_prices(updates)
     return {"events": events}
@@ -81,11 +116,8 @@ def advance(server: ServerState, call: Call) -> Any:
     body = call.json if isinstance(call.json, dict) else {}
     if "seconds" not in body:
         raise be.mandatory_param("seconds")
-    try:
-        seconds = Decimal(str(body["seconds"]))
-    except InvalidOperation:
-        raise be.invalid_data("seconds") from None
-    if not seconds.is_finite() or seconds < 0:
-        raise be.invalid_data("seconds")
+    seconds = _number(body["seconds"], "seconds")
+    if not 0 <= seconds <= MAX_ADVANCE_SECONDS:
+        raise be.invalid_data_because("seconds", f"{seconds} is outside 0..{MAX_ADVANCE_SECONDS}")
     events = server.sim.advance(seconds)
     return {"events": events, "simTime": server.sim.now_ms}

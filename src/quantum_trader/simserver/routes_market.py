@@ -4,28 +4,23 @@ Market timestamps (klines, tickers, premiumIndex `time`) are the simulator's clo
 with `/sim/v1/advance`; `/fapi/v1/time` is the server's wall clock, because that is what clients
 sign their `timestamp` against.
 
-Klines are built from the prices the simulator has actually been at: every `/sim/v1/prices` step is
-recorded with its simulated time, bucketed by interval into OHLC bars (volume 0: the simulator has
-no tape). A symbol never moved has a single bar at its current price.
+Klines are built from the prices the simulator has actually been at (`bar_source`: every step and feed
+bar recorded with its simulated time, bucketed by interval, contiguous, volume 0), the same bars the
+kline streams send.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from ..domain import binance_errors as be
 from ..domain.money import fmt
+from .bar_source import bar_close, bars, interval_ms, rest_window
 from .routes_base import Call, RouteTable, Security, ServerState
 
 table = RouteTable()
 PUBLIC = Security.NONE
 
-_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
-INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
-#: 1970-01-01 was a Thursday; Binance's weekly bars open on Monday 00:00 UTC.
-_WEEK_OFFSET_MS = 4 * 86_400_000
 _INTEREST_RATE = "0.00010000"
 
 
@@ -111,49 +106,14 @@ def ticker_24hr(server: ServerState, call: Call) -> Any:
     return _one_or_all(call, rows)
 
 
-def bar_open(time_ms: int, interval: str) -> int:
-    """Open time of the bar holding `time_ms` (UTC calendar months for 1M, Monday weeks for 1w)."""
-    if interval == "1M":
-        moment = dt.datetime.fromtimestamp(time_ms / 1000, dt.UTC)
-        return int(dt.datetime(moment.year, moment.month, 1, tzinfo=dt.UTC).timestamp() * 1000)
-    length = interval_ms(interval)
-    offset = _WEEK_OFFSET_MS if interval.endswith("w") else 0
-    return time_ms - (time_ms - offset) % length
-
-
-def interval_ms(interval: str) -> int:
-    if interval not in INTERVALS:
-        raise be.invalid_data("interval")
-    if interval == "1M":
-        return 31 * 86_400_000
-    return int(interval[:-1]) * _UNIT_MS[interval[-1]]
-
-
-def _bar_close(open_ms: int, interval: str) -> int:
-    if interval != "1M":
-        return open_ms + interval_ms(interval) - 1
-    moment = dt.datetime.fromtimestamp(open_ms / 1000, dt.UTC)
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    return int(dt.datetime(year, month, 1, tzinfo=dt.UTC).timestamp() * 1000) - 1
-
-
 @table.route("GET", "/fapi/v1/klines", PUBLIC)
 def klines(server: ServerState, call: Call) -> Any:
+    """Built by `bar_source`, as the kline streams are: a closed streamed bar reads back identically."""
     symbol = call.need("symbol")
     interval = call.need("interval")
     server.sim.instrument(symbol)
     interval_ms(interval)
     limit = min(max(call.opt_int("limit") or 500, 1), 1500)
-    start, end = call.opt_int("startTime"), call.opt_int("endTime")
-    bars: dict[int, list[Decimal]] = {}
-    for time_ms, price in _history(server, symbol):
-        bar = bars.get(bar_open(time_ms, interval))
-        if bar is None:
-            bars[bar_open(time_ms, interval)] = [price, price, price, price]
-        else:
-            bar[1], bar[2], bar[3] = max(bar[1], price), min(bar[2], price), price
-    opens = sorted(t for t in bars if (start is None or t >= bar_open(start, interval))
-                   and (end is None or t <= end))
-    opens = opens[:limit] if start is not None else opens[-limit:]
-    return [[t, fmt(bars[t][0]), fmt(bars[t][1]), fmt(bars[t][2]), fmt(bars[t][3]), "0",
-             _bar_close(t, interval), "0", 0, "0", "0", "0"] for t in opens]
+    opens = rest_window(server, symbol, interval, call.opt_int("startTime"), call.opt_int("endTime"), limit)
+    return [[t, fmt(o), fmt(h), fmt(lo), fmt(c), "0", bar_close(t, interval), "0", 0, "0", "0", "0"]
+            for t, o, h, lo, c in bars(server, symbol, interval, opens)]

@@ -1,58 +1,44 @@
-"""Market websocket streams (§7.1): `<symbol>@markPrice[@1s]` and `<symbol>@kline_<interval>`.
+"""Market stream payloads (binance_futures.md §7.6): what each subscribed stream sends on a hub tick.
 
-Served on the legacy `/ws/<stream>` (shared with the user-data path: a listenKey never holds `@`) and
-on the 2026 `/market/ws/<stream>`. Binance pushes mark prices on a timer; the simulator's market only
-moves in steps, so each connection polls the simulator and pushes whenever what it shows has changed
-(plus once on connect), in Binance's message shapes with prices as strings.
+`MarketPublisher` keeps one track per stream name, shared by every connection subscribed to it, so a
+closed kline is built once and every subscriber gets the same bytes. Mark prices go out on Binance's
+timer (every 3 s, or 1 s for `@1s`) and, because the simulator's market moves in discrete steps, also
+as soon as a step changes them (an array stream at most every 250 ms). A kline stream sends the open
+bar when its symbol has moved (at most every 250 ms, Binance's kline update speed) and, when the clock
+leaves a bar, exactly one message with `"x": true` for it (for every bar left, if the clock jumped),
+built by `bar_source.bars` as `GET /fapi/v1/klines` builds it. Prices are strings, as on Binance.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from decimal import Decimal
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, WebSocket
-
-from ..domain.errors import ExchangeError
 from ..domain.money import fmt
+from .bar_source import Bar, bar_close, bar_open, bars, opens_back
 from .routes_base import ServerState
-from .routes_market import INTERVALS, bar_open, interval_ms
-from .ws_poll import POLICY_VIOLATION, poll_until_closed, send_json
+from .stream_names import StreamKind, StreamSpec
 
-#: Binance refuses an unknown stream name; a policy-violation close is the nearest websocket answer.
+#: Fastest a kline stream repeats its open bar, and an array mark stream a change (Binance: 250 ms).
+KLINE_UPDATE_S = 0.25
+ALL_MARK_CHANGE_S = 0.25
+#: Closed bars sent at once when the clock jumps; older ones are left to a REST backfill.
+MAX_CLOSED_AT_ONCE = 1500
 
-Snapshot = Callable[[ServerState], list[dict[str, Any]]]
-
-
-def is_market_stream(name: str) -> bool:
-    return "@" in name
-
-
-def register_market_streams(app: FastAPI, server: ServerState) -> None:
-    @app.websocket("/market/ws/{stream}")
-    async def market_stream(websocket: WebSocket, stream: str) -> None:
-        await serve_market_stream(server, websocket, stream)
+Payload = Any
 
 
-def _parse(server: ServerState, stream: str) -> Snapshot | None:
-    """The stream's message builder, or None for a name this server does not publish."""
-    symbol_part, _, kind = stream.partition("@")
-    symbol = symbol_part.upper()
-    try:
-        server.sim.instrument(symbol)
-    except ExchangeError:
-        return None
-    if kind in ("markPrice", "markPrice@1s", "markPrice@3s"):
-        return lambda s: [_mark_price(s, symbol)]
-    if kind.startswith("kline_") and kind[len("kline_"):] in INTERVALS:
-        interval = kind[len("kline_"):]
-        return _kline_builder(symbol, interval)
-    return None
+@dataclass
+class _Track:
+    last_push: float = -math.inf
+    seen: object = None
+    open_ms: int = 0
+    dirty: bool = False
 
 
-def _mark_price(server: ServerState, symbol: str) -> dict[str, Any]:
+def mark_price_payload(server: ServerState, symbol: str) -> dict[str, Any]:
     sim = server.sim
     state = sim.state
     mark = fmt(sim.mark_price(symbol))
@@ -61,72 +47,115 @@ def _mark_price(server: ServerState, symbol: str) -> dict[str, Any]:
             "T": state.funding_schedule.next_funding_time(symbol, sim.now_ms)}
 
 
-def _bar(server: ServerState, symbol: str, interval: str, open_ms: int) -> list[Decimal]:
-    """[open, high, low, close] of the bar opening at `open_ms`, from the recorded steps (newest first)."""
-    sim = server.sim
-    current = bar_open(sim.now_ms, interval) == open_ms
-    prices: list[Decimal] = [sim.last_price(symbol)] if current else []
-    for time_ms, price in reversed(server.price_history.get(symbol, ())):
-        if time_ms < open_ms:
-            break
-        if bar_open(time_ms, interval) == open_ms:
-            prices.append(price)
-    if not prices:  # a bar the market skipped: flat at the current price
-        prices.append(sim.last_price(symbol))
-    prices.reverse()
-    return [prices[0], max(prices), min(prices), prices[-1]]
-
-
-def _bar_close(open_ms: int, interval: str) -> int:
-    if interval == "1M":  # calendar month: the next month's first millisecond, less one
-        return bar_open(open_ms + 32 * 86_400_000, interval) - 1
-    return open_ms + interval_ms(interval) - 1
-
-
-def _kline(server: ServerState, symbol: str, interval: str, open_ms: int, closed: bool) -> dict[str, Any]:
-    o, h, lo, c = (fmt(p) for p in _bar(server, symbol, interval, open_ms))
+def kline_payload(server: ServerState, symbol: str, interval: str, bar: Bar, closed: bool) -> dict[str, Any]:
+    open_ms, o, h, lo, c = bar
     return {"e": "kline", "E": server.sim.now_ms, "s": symbol, "k": {
-        "t": open_ms, "T": _bar_close(open_ms, interval), "s": symbol, "i": interval, "f": 0, "L": 0,
-        "o": o, "c": c, "h": h, "l": lo, "v": "0", "n": 0, "x": closed, "q": "0", "V": "0", "Q": "0", "B": "0"}}
+        "t": open_ms, "T": bar_close(open_ms, interval), "s": symbol, "i": interval, "f": 0, "L": 0,
+        "o": fmt(o), "c": fmt(c), "h": fmt(h), "l": fmt(lo), "v": "0", "n": 0, "x": closed,
+        "q": "0", "V": "0", "Q": "0", "B": "0"}}
 
 
-def _kline_builder(symbol: str, interval: str) -> Snapshot:
-    """Current bar on each change; when the clock has left a bar, that bar once more with `x` true."""
-    last_open: list[int] = []
+class MarketPublisher:
+    """Builds market stream payloads; every method runs under the server's lock."""
 
-    def build(server: ServerState) -> list[dict[str, Any]]:
-        current = bar_open(server.sim.now_ms, interval)
-        messages = []
-        if last_open and last_open[0] != current:
-            messages.append(_kline(server, symbol, interval, last_open[0], True))
-        last_open[:] = [current]
-        messages.append(_kline(server, symbol, interval, current, False))
-        return messages
+    def __init__(self, server: ServerState) -> None:
+        self.server = server
+        self.tracks: dict[str, _Track] = {}
 
-    return build
+    def forget(self, name: str) -> None:
+        """The last subscriber left: a later one starts a fresh track (no stale closed bars)."""
+        self.tracks.pop(name, None)
 
+    def snapshot(self, spec: StreamSpec, wall: float) -> Payload:
+        """What a new subscriber gets at once: the current mark price(s) or the open bar."""
+        if spec.name not in self.tracks:
+            track = self.tracks[spec.name] = self._new_track(spec)
+            if spec.kind is not StreamKind.KLINE:  # the snapshot counts as this period's push
+                track.last_push, track.seen = wall, self._mark_fingerprint(spec)
+        if spec.kind is StreamKind.KLINE:
+            return self._open_bar(spec)
+        return self._marks(spec)
 
-def _fingerprint(message: dict[str, Any]) -> str:
-    """The message without its event time: a change of clock alone is not a price change."""
-    return json.dumps({k: v for k, v in message.items() if k != "E"}, sort_keys=True)
+    def tick(self, specs: Iterable[StreamSpec], wall: float) -> list[tuple[str, Payload]]:
+        """(stream name, payload) for everything due now, in subscription order."""
+        out: list[tuple[str, Payload]] = []
+        now_ms = self.server.sim.now_ms
+        history = self.server.price_history
+        opens: dict[str, int] = {}  # per interval, once per tick: 200 streams cost well under a millisecond
+        for spec in specs:
+            track = self.tracks.get(spec.name)
+            if track is None:
+                track = self.tracks[spec.name] = self._new_track(spec)
+            if spec.kind is StreamKind.KLINE:
+                current = opens.get(spec.interval)
+                if current is None:
+                    current = opens[spec.interval] = bar_open(now_ms, spec.interval)
+                rows = history.get(spec.symbol)
+                last = rows[-1] if rows else None
+                if current == track.open_ms and last is track.seen and not track.dirty:
+                    continue  # the hot path: nothing happened to this stream
+                out.extend((spec.name, p) for p in self._kline_tick(spec, track, wall))
+            elif self._mark_due(spec, track, wall):
+                track.last_push = wall
+                out.append((spec.name, self._marks(spec)))
+        return out
 
+    def _new_track(self, spec: StreamSpec) -> _Track:
+        track = _Track()
+        if spec.kind is StreamKind.KLINE:
+            track.open_ms = bar_open(self.server.sim.now_ms, spec.interval)
+            track.seen = self._last_step(spec.symbol)
+        return track
 
-async def serve_market_stream(server: ServerState, websocket: WebSocket, stream: str) -> None:
-    await websocket.accept()
-    build = _parse(server, stream)
-    if build is None:
-        await websocket.close(code=POLICY_VIOLATION, reason=f"unknown stream {stream}")
-        return
-    sent: list[str] = []
+    def _last_step(self, symbol: str) -> object:
+        rows = self.server.price_history.get(symbol)
+        return rows[-1] if rows else None
 
-    async def tick() -> bool:
-        with server.lock:
-            messages = build(server)
-        shown = _fingerprint(messages[-1])
-        if not sent or shown != sent[0] or len(messages) > 1:
-            sent[:] = [shown]
-            for message in messages:
-                await send_json(websocket, message)
+    def _marks(self, spec: StreamSpec) -> Payload:
+        if spec.kind is StreamKind.ALL_MARK:
+            return [mark_price_payload(self.server, s) for s in sorted(self.server.sim.state.instruments)]
+        return mark_price_payload(self.server, spec.symbol)
+
+    def _mark_due(self, spec: StreamSpec, track: _Track, wall: float) -> bool:
+        """Binance's period has passed, or the price moved (array streams: not more than every 250 ms)."""
+        if wall - track.last_push >= spec.period_s:
+            track.seen = self._mark_fingerprint(spec)
+            return True
+        if spec.kind is StreamKind.ALL_MARK and wall - track.last_push < ALL_MARK_CHANGE_S:
+            return False
+        seen = self._mark_fingerprint(spec)
+        if seen == track.seen:
+            return False
+        track.seen = seen
         return True
 
-    await poll_until_closed(websocket, tick)
+    def _mark_fingerprint(self, spec: StreamSpec) -> object:
+        sim = self.server.sim
+        if spec.kind is StreamKind.ALL_MARK:
+            return tuple(sim.mark_price(s) for s in sorted(sim.state.instruments))
+        return sim.mark_price(spec.symbol)
+
+    def _open_bar(self, spec: StreamSpec) -> Payload:
+        current = bar_open(self.server.sim.now_ms, spec.interval)
+        (bar,) = bars(self.server, spec.symbol, spec.interval, [current])
+        return kline_payload(self.server, spec.symbol, spec.interval, bar, False)
+
+    def _kline_tick(self, spec: StreamSpec, track: _Track, wall: float) -> list[Payload]:
+        server = self.server
+        current = bar_open(server.sim.now_ms, spec.interval)
+        last = self._last_step(spec.symbol)
+        if current > track.open_ms:  # the clock left the bar (or several): close each now
+            opens = opens_back(bar_open(current - 1, spec.interval), track.open_ms, spec.interval, MAX_CLOSED_AT_ONCE)
+            built = bars(server, spec.symbol, spec.interval, opens)
+            # The new bar follows on the next update round, as Binance's first update of a bar does:
+            # the closing messages, which clients wait for, go out first and as fast as possible.
+            track.open_ms, track.seen, track.last_push, track.dirty = current, last, wall, True
+            return [kline_payload(server, spec.symbol, spec.interval, bar, True) for bar in built]
+        if current < track.open_ms:  # a clock set back (a test's replay): start over, nothing to close
+            track.open_ms, track.dirty = current, True
+        if last is not track.seen:
+            track.seen, track.dirty = last, True
+        if not track.dirty or wall - track.last_push < KLINE_UPDATE_S:
+            return []
+        track.last_push, track.dirty = wall, False
+        return [self._open_bar(spec)]

@@ -1,9 +1,13 @@
-"""Per-minute request weight, as Binance counts it (binance_futures.md §5.4).
+"""Per-minute request weight per IP, and the bans that follow, as Binance counts them (binance_futures.md §5.4).
 
 A bot that polls too hard is banned on the real exchange, so the simulator answers the same way: every
-response carries `X-MBX-USED-WEIGHT-1M`, and a request that takes the minute's total past the limit
-gets HTTP 429 with -1003 and `Retry-After`. The limit is configurable because Binance's documents
-disagree (2400 vs 6000 per minute) and tests want a tiny one.
+response carries the caller's `X-MBX-USED-WEIGHT-1M`, a request that takes the IP's minute past the limit
+gets HTTP 429 with -1003 and `Retry-After`, and an IP that keeps going after 429s in that minute gets
+HTTP 418 (-1003 "IP banned until <ms>") for 2 minutes, doubling with each ban up to 3 days. Binance
+does not say how many requests after a 429 cost a ban ("repeatedly ... failing to back off"), so
+`ban_after` 429s are tolerated per minute (requests already in flight when the first came back) and the
+next over-limit request is banned. The limit is configurable because Binance's documents disagree
+(2400 vs 6000 per minute); the ban length and tolerance are, so tests need not wait minutes.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from ..domain.errors import ExchangeError
 
 DEFAULT_WEIGHT_LIMIT = 2400
 MINUTE_MS = 60_000
+#: First ban length; each further ban of the same IP doubles it, up to BAN_MAX_MS (Binance: 2 min to 3 days).
+BAN_BASE_MS = 120_000
+BAN_MAX_MS = 3 * 24 * 3600 * 1000
+#: 429s answered to one IP within one minute before its next over-limit request is banned instead.
+DEFAULT_BAN_AFTER = 3
 USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 
 #: Endpoint weights (§5.4); anything unlisted weighs 1. Symbol-dependent ones are in `weight_of`.
@@ -61,42 +70,100 @@ def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
 
 
 @dataclass
+class IpBudget:
+    """One IP's minute: weight used, 429s answered, and its ban history (kept for the server's life)."""
+
+    minute: int = -1
+    used: int = 0
+    refused: int = 0
+    banned_until_ms: int = 0
+    bans: int = 0
+
+
+@dataclass
 class WeightCounter:
-    """Weight used in the current wall-clock minute; thread-safe, the window resets on the minute."""
+    """Weight used per IP in the current wall-clock minute, with 429s and 418 bans; thread-safe."""
 
     clock: Callable[[], int]
     limit: int = DEFAULT_WEIGHT_LIMIT
-    _minute: int = -1
-    _used: int = 0
+    ban_base_ms: int = BAN_BASE_MS
+    ban_after: int = DEFAULT_BAN_AFTER
+    _ips: dict[str, IpBudget] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def charge(self, weight: int) -> int:
-        """Add `weight`; the minute's total, or 429/-1003 (`RetryableExchangeError`) past the limit.
+    def charge(self, weight: int, ip: str = "") -> int:
+        """Add `weight` to `ip`'s minute; its total, or 429 past the limit, or 418 while banned.
 
-        A refused request still counts, as on Binance, so hammering through a 429 keeps it refused.
+        A refused request still counts, as on Binance, so hammering through a 429 keeps it refused; a
+        banned IP is refused before anything is counted and its ban is not lengthened by trying.
         """
         with self._lock:
-            self._roll()
-            self._used += weight
-            if self._used > self.limit:
-                raise be.too_many_requests(self.limit)
-            return self._used
+            now = self.clock()
+            budget = self._budget(ip, now)
+            if budget.banned_until_ms > now:
+                raise be.ip_banned(budget.banned_until_ms)
+            budget.used += weight
+            if budget.used <= self.limit:
+                return budget.used
+            if budget.refused >= self.ban_after:
+                budget.banned_until_ms = now + self.ban_length_ms(budget.bans)
+                budget.bans += 1
+                raise be.ip_banned(budget.banned_until_ms)
+            budget.refused += 1
+            raise be.too_many_requests(self.limit)
+
+    def ban_length_ms(self, previous_bans: int) -> int:
+        """2 minutes (the base) for a first ban, doubling for each earlier one, never above 3 days."""
+        return min(self.ban_base_ms << min(previous_bans, 40), BAN_MAX_MS)
+
+    def used_by(self, ip: str) -> int:
+        """`ip`'s weight this minute: its `X-MBX-USED-WEIGHT-1M`."""
+        with self._lock:
+            budget = self._ips.get(ip)
+            return 0 if budget is None else self._budget(ip, self.clock()).used
+
+    def banned_until(self, ip: str) -> int | None:
+        """When `ip`'s ban ends (epoch ms), or None when it is not banned."""
+        with self._lock:
+            budget = self._ips.get(ip)
+            until = budget.banned_until_ms if budget is not None else 0
+        return until if until > self.clock() else None
 
     @property
     def used(self) -> int:
+        """All IPs' weight this minute together."""
         with self._lock:
-            self._roll()
-            return self._used
+            now = self.clock()
+            return sum(self._budget(ip, now).used for ip in list(self._ips))
 
-    def retry_after_seconds(self) -> int:
-        """Whole seconds until the next minute starts (at least 1)."""
+    def retry_after_seconds(self, ip: str = "") -> int:
+        """Whole seconds (at least 1) until `ip` may send again: its ban's end, else the next minute."""
         now = self.clock()
+        with self._lock:
+            budget = self._ips.get(ip)
+            banned_until = budget.banned_until_ms if budget is not None else 0
+        if banned_until > now:
+            return max(1, -(-(banned_until - now) // 1000))
         return max(1, -(-(MINUTE_MS - now % MINUTE_MS) // 1000))
 
-    def _roll(self) -> None:
-        minute = self.clock() // MINUTE_MS
-        if minute != self._minute:
-            self._minute, self._used = minute, 0
+    def report(self) -> dict[str, object]:
+        """The limits and every IP's state, for `GET /sim/v1/limits` (a ban is visible, never silent)."""
+        with self._lock:
+            now = self.clock()
+            budgets = [(ip, self._budget(ip, now)) for ip in sorted(self._ips)]
+            ips = [{"ip": ip, "usedWeight": b.used, "refused429": b.refused,
+                    "bannedUntil": b.banned_until_ms if b.banned_until_ms > now else None, "bans": b.bans}
+                   for ip, b in budgets]
+        return {"weightLimit": self.limit, "intervalMs": MINUTE_MS, "banAfter429s": self.ban_after,
+                "banBaseMs": self.ban_base_ms, "banMaxMs": BAN_MAX_MS, "serverTime": now, "ips": ips}
+
+    def _budget(self, ip: str, now: int) -> IpBudget:
+        """`ip`'s state with its minute rolled forward (caller holds the lock)."""
+        budget = self._ips.setdefault(ip, IpBudget())
+        minute = now // MINUTE_MS
+        if minute != budget.minute:
+            budget.minute, budget.used, budget.refused = minute, 0, 0
+        return budget
 
 
 ORDER_PATHS = frozenset({"/fapi/v1/order", "/fapi/v1/algoOrder"})

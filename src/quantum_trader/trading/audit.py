@@ -8,6 +8,10 @@ and the readiness checklist refuses to go live while one exists. Slippage is mea
 planned stop only for exits that *are* the stop (stop, emergency, liquidation): a take-profit
 filling away from the stop is not slippage.
 
+An `unknown` exit (closed while the bot was away, and the exchange kept no record of how: see
+trading/away_exits.py) has no real exit price, so it is never judged: it is counted apart
+(`unknown_exits`) and never a breach, and its figures stay out of the worst-trade headline.
+
 Everything here is a pure function of `TradeClosed` events, so the CLI, the API and readiness all
 audit the same rows from the journal without touching the exchange.
 """
@@ -29,6 +33,7 @@ STOP_EXITS = frozenset({ExitReason.STOP_LOSS, ExitReason.EMERGENCY, ExitReason.L
 #: Default tolerance above the planned loss, in % of notional (0.5 % covers a few ticks of slippage and fees).
 DEFAULT_TOLERANCE_PCT = Decimal("0.5")
 BPS = Decimal(10_000)
+UNKNOWN_NOT_JUDGED = "exit unknown (closed while away, no exchange record): not judged"
 _BPS_PLACES = Decimal("0.01")
 _PCT_PLACES = Decimal("0.0001")
 _USDT_PLACES = Decimal("0.00000001")
@@ -101,6 +106,8 @@ def audit_row(trade: TradeClosed, *, tolerance_pct_notional: Decimal = DEFAULT_T
     realised = LossReport.of(net, notional, margin, trade.equity_at_entry)
     limit = None if trade.planned_loss is None else trade.planned_loss + notional * tolerance_pct_notional / 100
     breach, reason = _judge(net, trade.planned_loss, limit)
+    if trade.exit_reason is ExitReason.UNKNOWN:
+        breach, reason = False, UNKNOWN_NOT_JUDGED
     return AuditRow(
         trade_id=trade.trade_id, symbol=trade.symbol, direction=trade.direction, exit_reason=trade.exit_reason,
         planned_stop=trade.planned_stop, planned_loss=trade.planned_loss, entry_price=trade.entry_price,
@@ -142,13 +149,16 @@ def audit_summary(rows: Iterable[AuditRow]) -> dict[str, Any]:
     by_reason = {reason.value: 0 for reason in ExitReason}
     for row in items:
         by_reason[row.exit_reason.value] += 1
-    worst_equity = min((r.realised.pct_equity for r in items), default=None)
+    known = [r for r in items if r.exit_reason is not ExitReason.UNKNOWN]
+    worst_equity = min((r.realised.pct_equity for r in known), default=None)
     mean_slip = sum(slippages, ZERO) / len(slippages) if slippages else None
     return {
         "trades": len(items),
         "by_exit_reason": by_reason,
         "breaches": sum(1 for r in items if r.breach),
         "breach_trade_ids": [r.trade_id for r in items if r.breach],
+        "unknown_exits": len(items) - len(known),
+        "unknown_trade_ids": [r.trade_id for r in items if r.exit_reason is ExitReason.UNKNOWN],
         "stop_exits_with_slippage": len(slippages),
         "worst_slippage_bps": _opt(max(slippages, default=None), _BPS_PLACES),
         "mean_slippage_bps": _opt(mean_slip, _BPS_PLACES),

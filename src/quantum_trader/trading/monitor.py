@@ -9,7 +9,9 @@ symbol live in monitor_guard.py, the pure judgements in monitor_rules.py and the
 monitor_repair.py; this module schedules them, guards against re-entrancy (its own placements echo
 back as events) and measures how long each position has been without a working stop.
 
-Without an `Execution` (or with a dry-run one, in staging) it only measures, as a read-only view needs.
+Without an `Execution` it only measures, as a read-only view needs. It reads through an
+`ExchangeReader` and changes orders only through execution, so in staging (a gateway that sends
+nothing) it reports what it would place or cancel, for every position including ones opened by hand.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..domain.events import (
     KillSwitch,
     OrderChanged,
     OrderIntentRecorded,
+    OrderNotSent,
     OrderRejectedEvent,
     PositionChanged,
     ProtectionAction,
@@ -39,7 +42,7 @@ from ..domain.events import (
 )
 from ..domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnapshot, SnapshotStatus
 from ..domain.stops import protection_prices
-from ..exchange.port import Exchange
+from ..exchange.port import ExchangeReader
 from .execution import Execution
 from .monitor_guard import GuardConfig, SymbolGuard
 from .monitor_repair import Repairer
@@ -53,6 +56,7 @@ from .monitor_rules import (
 )
 from .monitor_state import MonitorState as MonitorState  # re-exported: the session and /health read it
 from .monitor_state import NakedTimer
+from .protection_state import Cause, Phase, ProtectionBook
 from .protection_view import STOP_TYPES, TAKE_PROFIT_TYPES, ProtectionView, build_view
 
 log = structlog.get_logger(__name__)
@@ -77,27 +81,27 @@ class MonitorConfig:
 
 
 class PositionMonitor:
-    def __init__(self, bus: EventBus, clock: Clock, exchange: Exchange, metrics: Metrics,
-                 execution: Execution | None = None, config: MonitorConfig | None = None) -> None:
+    def __init__(self, bus: EventBus, clock: Clock, exchange: ExchangeReader, metrics: Metrics,
+                 execution: Execution | None = None, config: MonitorConfig | None = None, *,
+                 new_trade_id: Callable[[str], str] | None = None) -> None:
+        """`new_trade_id(symbol)` names a position found without a trade (opened by hand), under which its
+        protection is placed; without it, `ext_<symbol>_<second>`."""
         self.bus, self.clock, self.exchange, self.metrics = bus, clock, exchange, metrics
+        self._new_trade_id = new_trade_id or (lambda symbol: external_trade_id(symbol, self.clock.now_ms()))
         self.execution, self.config = execution, config or MonitorConfig()
         self.state = MonitorState()
         self.timer = NakedTimer(self.state, clock, metrics)
         self._last_equity_ms: int | None = None
         self._positions: dict[str, PositionSnapshot] = {}
         self._levels: dict[str, Levels] = {}
-        self._entry_pending: dict[str, int] = {}
-        self._verified: dict[str, set[str]] = {}  # trade id → protection types execution read back
-        #: symbol → (clock ms, size) of an entry whose protection execution has just verified
-        self._just_verified: dict[str, tuple[int, Decimal]] = {}
+        #: Each position's protection phase and what it needs to remember (protection_state.py).
+        self.book = ProtectionBook()
         self._busy: set[str] = set()
         self._dirty: set[str] = set()
         self._halted_until_ms: int | None = None
-        # Staging (dry run) sends nothing: repairs would only journal intents every sweep, so it measures.
-        repairing = execution is not None and not execution.config.dry_run
-        self.repair = Repairer(bus, clock, execution) if execution is not None and repairing else None
+        self.repair = Repairer(bus, clock, execution, self.book) if execution is not None else None
         self.guard = None if execution is None or self.repair is None else SymbolGuard(
-            clock, exchange, execution, self.repair,
+            clock, exchange, execution, self.repair, self.book,
             GuardConfig(grace_ms=self.config.grace_ms, trailing_stop_pct=self.config.trailing_stop_pct))
 
     # --- wiring -----------------------------------------------------------------------------------
@@ -109,6 +113,7 @@ class PositionMonitor:
         self.bus.subscribe(TradeClosed, self._on_trade_closed)
         self.bus.subscribe(OrderIntentRecorded, self._on_intent)
         self.bus.subscribe(OrderRejectedEvent, self._on_rejected)
+        self.bus.subscribe(OrderNotSent, self._on_rejected)
         self.bus.subscribe(KillSwitch, self._on_kill)
         self.bus.subscribe(ProtectionAction, self._on_protection)
 
@@ -136,26 +141,24 @@ class PositionMonitor:
         previous = self._positions.get(symbol)
         self._positions[symbol] = event.snapshot
         if previous is None or previous.amount != event.snapshot.amount:
-            if self._just_verified.pop(symbol, None) == (self.clock.now_ms(), abs(event.snapshot.amount)):
+            if self.book.verified_at_entry(symbol, self.clock.now_ms(), abs(event.snapshot.amount)):
                 return  # the entry this event reports was protected and read back a moment ago
             await self.sweep_symbol(symbol, f"position {event.reason}: {event.snapshot.amount}")
 
     async def _on_trade_opened(self, event: TradeOpened) -> None:
         self.adopt(event)
-        self._entry_pending.pop(event.symbol, None)
-        verified = self._verified.pop(event.trade_id, set())
-        if {"STOP_MARKET", "TAKE_PROFIT_MARKET"} <= verified:
-            self._just_verified[event.symbol] = (self.clock.now_ms(), event.quantity)
+        now = self.clock.now_ms()
+        if {"STOP_MARKET", "TAKE_PROFIT_MARKET"} <= self.book[event.symbol].read_back:
+            self.book.apply(event.symbol, Cause.ENTRY_PROTECTED, now)
+            self.book[event.symbol].verified_size = event.quantity
             return  # execution has just read both back from the exchange: a sweep would read the same
+        self.book.apply(event.symbol, Cause.ENTRY_ENDED, now)
         await self.sweep_symbol(event.symbol, f"trade {event.trade_id} opened")
 
     def _on_protection(self, event: ProtectionAction) -> None:
-        """Remember what execution verified for a trade being opened (its TradeOpened follows at once)."""
-        if event.action == "verified" and event.trade_id and event.order_type:
-            seen = self._verified.setdefault(event.trade_id, set())
-            seen.add(event.order_type)
-            if len(self._verified) > 1000:  # trades whose TradeOpened never came (an emergency exit)
-                del self._verified[next(iter(self._verified))]
+        """Remember what execution verified for an entry being opened (its TradeOpened follows at once)."""
+        if event.action == "verified" and event.order_type and self.book.phase(event.symbol) is Phase.PLACING:
+            self.book[event.symbol].read_back.add(event.order_type)
 
     def _on_trade_closed(self, event: TradeClosed) -> None:
         known = self._levels.get(event.symbol)
@@ -163,8 +166,8 @@ class PositionMonitor:
             del self._levels[event.symbol]
 
     def _on_intent(self, event: OrderIntentRecorded) -> None:
-        if event.purpose == "entry" and not event.dry_run:
-            self._entry_pending[event.intent.symbol] = self.clock.now_ms()
+        if event.purpose == "entry":
+            self.book.apply(event.intent.symbol, Cause.ENTRY_SENT, self.clock.now_ms())
 
     def _on_kill(self, event: KillSwitch) -> None:
         """The kill switch cancels every order and then flattens: re-placing the stops it just cancelled
@@ -172,9 +175,13 @@ class PositionMonitor:
         Subscribe the monitor before the kill-switch handler so the pause starts first."""
         self._halted_until_ms = self.clock.now_ms() + round(self.config.entry_grace_s * 1000)
 
-    def _on_rejected(self, event: OrderRejectedEvent) -> None:
-        if event.purpose == "entry":
-            self._entry_pending.pop(event.intent.symbol, None)
+    def _on_rejected(self, event: OrderRejectedEvent | OrderNotSent) -> None:
+        symbol = event.intent.symbol
+        if event.purpose == "entry" and self.book.phase(symbol) is Phase.PLACING:
+            self.book.apply(symbol, Cause.ENTRY_ENDED, self.clock.now_ms())
+            known = self._positions.get(symbol)
+            if known is None or known.amount == 0:
+                self.book.flat(symbol)  # no position came of it
 
     # --- sweeps -----------------------------------------------------------------------------------
     async def sweep(self) -> ProtectionView | None:
@@ -269,17 +276,18 @@ class PositionMonitor:
 
     async def _handle(self, symbol: str, position: PositionSnapshot | None, orders: Sequence[OrderSnapshot]) -> bool:
         assert self.guard is not None
+        now = self.clock.now_ms()
         if position is None or position.amount == 0:
             self.timer.measure(symbol, None, orders)
+            if not self.book.leaves_to_execution(symbol, now, self._entry_grace_ms):
+                self.book.flat(symbol)  # (an entry in flight has no position yet: its phase stays)
             return await self.guard.flat(symbol, orders)
         self.timer.measure(symbol, position, orders)
-        now = self.clock.now_ms()
         if self._halted_until_ms is not None and now < self._halted_until_ms:
             return False  # the kill switch is flattening
-        pending = self._entry_pending.get(symbol)
-        if pending is not None and now - pending < self.config.entry_grace_s * 1000:
+        if self.book.leaves_to_execution(symbol, now, self._entry_grace_ms):
             return False  # execution is placing this position's protection right now
-        self._entry_pending.pop(symbol, None)
+        self.book.apply(symbol, Cause.ENTRY_ENDED, now)  # a grace that ran out ends execution's turn
         acted = await self.guard.guard(self._levels_for(position), position, orders)
         if acted:  # read back what the repairs left: an emergency exit may have closed the position
             self.state.actions += 1
@@ -288,6 +296,10 @@ class PositionMonitor:
         self.timer.measure(symbol, position, orders)
         return acted
 
+    @property
+    def _entry_grace_ms(self) -> int:
+        return round(self.config.entry_grace_s * 1000)
+
     def _levels_for(self, position: PositionSnapshot) -> Levels:
         known = self._levels.get(position.symbol)
         if known is not None and known.direction is direction_of(position):
@@ -295,7 +307,7 @@ class PositionMonitor:
         assert self.execution is not None
         cfg = self.execution.config
         levels = default_levels(self.execution.instruments[position.symbol], position, cfg.stop_loss_pct,
-                                cfg.take_profit_pct, external_trade_id(position.symbol, self.clock.now_ms()))
+                                cfg.take_profit_pct, self._new_trade_id(position.symbol))
         self._levels[position.symbol] = levels
         return levels
 

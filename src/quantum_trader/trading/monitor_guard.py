@@ -19,7 +19,7 @@ from ..core.clock import Clock
 from ..domain.enums import OrderType
 from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
 from ..domain.instrument import Instrument
-from ..exchange.port import Exchange
+from ..exchange.port import ExchangeReader
 from .execution import Execution
 from .monitor_repair import Outcome, Repairer
 from .monitor_rules import (
@@ -34,6 +34,7 @@ from .monitor_rules import (
     trail_target,
     wanted_stop,
 )
+from .protection_state import Cause, ProtectionBook
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +46,10 @@ class GuardConfig:
 class SymbolGuard:
     """Applies the rules to one symbol's position and open orders; returns whether it changed anything."""
 
-    def __init__(self, clock: Clock, exchange: Exchange, execution: Execution, repair: Repairer,
-                 config: GuardConfig) -> None:
-        self.clock, self.exchange, self.execution, self.repair, self.config = (
-            clock, exchange, execution, repair, config)
-        self.crossed_since_ms: dict[str, int] = {}
-        self._verified: dict[str, tuple[str, str]] = {}
-        #: The level a trailed stop reached: a later replacement never goes back below it.
-        self.trailed: dict[str, Decimal] = {}
+    def __init__(self, clock: Clock, exchange: ExchangeReader, execution: Execution, repair: Repairer,
+                 book: ProtectionBook, config: GuardConfig) -> None:
+        self.clock, self.exchange, self.execution, self.repair, self.book, self.config = (
+            clock, exchange, execution, repair, book, config)
 
     @property
     def instruments(self) -> Mapping[str, Instrument]:
@@ -60,23 +57,23 @@ class SymbolGuard:
 
     async def flat(self, symbol: str, orders: Sequence[OrderSnapshot]) -> bool:
         """No position: cancel what could only close one (closePosition ones usually expire on their own)."""
-        self.crossed_since_ms.pop(symbol, None)
-        self._verified.pop(symbol, None)
-        self.trailed.pop(symbol, None)
         acted = False
         for order in orphans(orders):
             acted = await self.repair.cancel(order, None, "cancelled_orphan", "no position on the symbol") or acted
         return acted
 
     async def guard(self, levels: Levels, position: PositionSnapshot, orders: Sequence[OrderSnapshot]) -> bool:
+        """The rules in order; the position's phase follows what they found and did."""
         sl = plan_side(orders, position, SL)
+        now = self.clock.now_ms()
         if sl.keep is not None and sl.keep.trigger_price is not None and sl.keep.type is not (
                 OrderType.TRAILING_STOP_MARKET) and stop_crossed(sl.keep.trigger_price, position.mark,
                                                                  levels.direction):
+            self.book.apply(position.symbol, Cause.STOP_CROSSED, now)
             return await self._software_stop(levels, position, sl.keep)
-        self.crossed_since_ms.pop(position.symbol, None)
         acted, protected = await self._fix_stop(levels, position, orders, sl)
         if not protected:
+            self.book.apply(position.symbol, Cause.REPAIRED, now)
             return True
         tp = plan_side(orders, position, TP)
         acted = await self._fix_take(levels, position, orders, tp) or acted
@@ -84,6 +81,8 @@ class SymbolGuard:
             acted = await self._trail(levels, position, orders, sl.keep)
         if not acted and sl.keep is not None and tp.keep is not None:
             await self._note_verified(levels, position.symbol, sl.keep, tp.keep)
+        found = Cause.FOUND_PROTECTED if sl.keep is not None else Cause.FOUND_NAKED
+        self.book.apply(position.symbol, Cause.REPAIRED if acted else found, now)
         return acted
 
     async def _fix_stop(self, levels: Levels, position: PositionSnapshot, orders: Sequence[OrderSnapshot],
@@ -93,8 +92,9 @@ class SymbolGuard:
             acted = await self._drop_extras(levels, sl, "stop-loss")
             return acted, True
         price = wanted_stop(levels, sl)
-        if position.symbol in self.trailed:
-            price = tightest(price, self.trailed[position.symbol], levels.direction)
+        trailed = self.book[position.symbol].trailed
+        if trailed is not None:
+            price = tightest(price, trailed, levels.direction)
         why = "; ".join(reason for _, reason in sl.wrong)
         reason = f"stop-loss replaces a wrong one ({why})" if sl.wrong else "stop-loss missing"
         placement = await self.repair.place(levels, position, SL, price, orders, reason)
@@ -104,6 +104,8 @@ class SymbolGuard:
                 await self.repair.cancel(order, levels.trade_id, "replaced",
                                          f"{wrong}; replaced by {placement.intent.client_id}")
             return True, True
+        if placement.outcome is Outcome.NOT_SENT:
+            return False, True  # reported as what would be placed; nothing changed on the exchange
         exit_why = ("the stop price is already crossed (-2021 would immediately trigger)"
                     if placement.outcome is Outcome.CROSSED else "the stop-loss could not be placed")
         await self.execution.emergency_exit(levels.trade_id, position.symbol, exit_why)
@@ -121,6 +123,8 @@ class SymbolGuard:
             for order, wrong in tp.wrong:
                 await self.repair.cancel(order, levels.trade_id, "replaced",
                                          f"{wrong}; replaced by {placement.intent.client_id}")
+        elif placement.outcome is Outcome.NOT_SENT:
+            return False
         else:  # the stop still protects; the next sweep tries again
             await self.repair.action(position.symbol, "take_profit_failed", placement.outcome.value,
                                      levels.trade_id, price=levels.take)
@@ -140,15 +144,18 @@ class SymbolGuard:
 
     async def _software_stop(self, levels: Levels, position: PositionSnapshot, stop: OrderSnapshot) -> bool:
         """The exchange stop should have fired; give it the grace period on the clock, then close at market."""
-        now = self.clock.now_ms()
-        since = self.crossed_since_ms.setdefault(position.symbol, now)
-        if now - since < self.config.grace_ms:
+        now, record = self.clock.now_ms(), self.book[position.symbol]
+        since = record.since_ms  # when the crossing was first seen (the phase began)
+        if now - since < self.config.grace_ms or record.software_stop_declined:
             return False
-        self.crossed_since_ms.pop(position.symbol, None)
         why = (f"mark {position.mark} beyond stop {stop.trigger_price} ({stop.client_id}) for "
                f"{(now - since) / 1000:g}s and the exchange stop did not fire")
-        await self.execution.emergency_exit(levels.trade_id, position.symbol, why, purpose="soft",
-                                            action="software_stop")
+        result = await self.execution.emergency_exit(levels.trade_id, position.symbol, why, purpose="soft",
+                                                     action="software_stop")
+        if result is not None and result.not_sent:
+            record.software_stop_declined = True
+            return False
+        self.book.apply(position.symbol, Cause.REPAIRED, now)
         if not await self.exchange.positions(position.symbol):
             await self.flat(position.symbol, await self.exchange.open_orders(position.symbol))
         return True
@@ -164,17 +171,20 @@ class SymbolGuard:
             return False
         reason = f"trailing stop {stop.trigger_price} -> {target} (mark {position.mark})"
         placement = await self.repair.place(levels, position, SL, target, orders, reason)
+        if placement.outcome is Outcome.NOT_SENT:
+            return False
         if placement.outcome is not Outcome.PLACED:
             return True  # the old stop is still there: nothing was loosened
-        self.trailed[position.symbol] = target
+        self.book[position.symbol].trailed = target
         await self.repair.cancel(stop, levels.trade_id, "trailed", reason)
         return True
 
     async def _note_verified(self, levels: Levels, symbol: str, stop: OrderSnapshot, take: OrderSnapshot) -> None:
         """`verified` once per (stop, take-profit) pair, not every sweep: the journal stays readable."""
+        record = self.book[symbol]
         pair = (stop.client_id, take.client_id)
-        if self._verified.get(symbol) == pair:
+        if record.noted == pair:
             return
-        self._verified[symbol] = pair
+        record.noted = pair
         await self.repair.action(symbol, "verified", f"stop-loss {stop.client_id} and take-profit "
                                  f"{take.client_id} working on the exchange", levels.trade_id, stop)

@@ -5,6 +5,10 @@ so a repair is as traceable as an entry. Placement picks closePosition when the 
 closePosition order of that type yet, else a reduceOnly order for the whole position: Binance
 refuses a second closePosition STOP_MARKET / TAKE_PROFIT_MARKET in one direction with -4130, and a
 replacement has to live next to the order it replaces until it is read back (replace before cancel).
+
+When the gateway sends nothing (staging), a repair is reported once as what the monitor *would* do
+("would place STOP_MARKET 870 closePosition") and not asked again while the plan stays the same, so
+the journal shows the work without a new would-be order every sweep.
 """
 
 from __future__ import annotations
@@ -21,15 +25,14 @@ from ..core.clock import Clock
 from ..domain.enums import OrderType, WorkingType
 from ..domain.events import ProtectionAction
 from ..domain.exchange_types import OrderIntent, OrderSnapshot, PositionSnapshot
-from ..exchange.ids import MAX_ATTEMPT, client_id_for
+from ..domain.money import fmt
 from .execution import PROTECTION_ATTEMPTS, Execution
 from .monitor_rules import SL, Levels, close_position_taken
+from .protection_state import ProtectionBook
 
 log = structlog.get_logger(__name__)
 WOULD_IMMEDIATELY_TRIGGER = -2021
 CLOSE_POSITION_EXISTS = -4130
-#: Execution's own protection uses attempts 0..2 of a trade; the monitor's repairs start after them.
-FIRST_REPAIR_ATTEMPT = PROTECTION_ATTEMPTS
 #: Client ids the monitor remembers having cancelled itself (their CANCELED echo is not news).
 OWN_CANCELS_KEPT = 1000
 
@@ -38,6 +41,7 @@ class Outcome(StrEnum):
     PLACED = "placed"
     CROSSED = "crossed"  # -2021: the trigger is already beyond the price
     FAILED = "failed"  # refused or not read back after the bounded attempts
+    NOT_SENT = "not_sent"  # the gateway sends nothing (staging): reported as what would be done
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +53,8 @@ class Placement:
 class Repairer:
     """Places and cancels protection through Execution and publishes a `ProtectionAction` for each."""
 
-    def __init__(self, bus: EventBus, clock: Clock, execution: Execution) -> None:
-        self.bus, self.clock, self.execution = bus, clock, execution
-        self._next_attempt: dict[tuple[str, str], int] = {}
+    def __init__(self, bus: EventBus, clock: Clock, execution: Execution, book: ProtectionBook) -> None:
+        self.bus, self.clock, self.execution, self.book = bus, clock, execution, book
         self.own_cancels: dict[str, None] = {}  # insertion-ordered set, bounded
 
     async def place(self, levels: Levels, position: PositionSnapshot, role: str, price: Decimal,
@@ -60,45 +63,52 @@ class Repairer:
         kind = OrderType.STOP_MARKET if role == SL else OrderType.TAKE_PROFIT_MARKET
         side = levels.direction.exit_side
         use_close = not close_position_taken(orders, side, kind)
+        plan = ("place", kind, price, use_close, position.amount)
+        if plan in self.book[position.symbol].would:
+            return Placement(Outcome.NOT_SENT)
         taken = {o.client_id for o in orders if o.status.is_open}
         for _ in range(PROTECTION_ATTEMPTS):
             intent = OrderIntent(
-                client_id=self._client_id(levels.trade_id, role, taken), symbol=position.symbol, side=side,
-                type=kind, trigger_price=price, close_position=use_close, reduce_only=not use_close,
+                client_id=self.execution.ids.next_id(levels.trade_id, role, taken=taken), symbol=position.symbol,
+                side=side, type=kind, trigger_price=price, close_position=use_close, reduce_only=not use_close,
                 quantity=None if use_close else abs(position.amount), working_type=WorkingType.MARK_PRICE,
                 price_protect=True)
-            placed = await self.execution.send(intent, levels.trade_id, role, reason=reason)
-            if placed is not None and await self.execution.verify(levels.trade_id, intent):
+            taken.add(intent.client_id)
+            result = await self.execution.send(intent, levels.trade_id, role, reason=reason)
+            if result.accepted and await self.execution.verify(levels.trade_id, intent):
                 return Placement(Outcome.PLACED, intent)
-            code = self.execution.last_reject_code
-            if placed is None and code == WOULD_IMMEDIATELY_TRIGGER:
+            if result.not_sent:
+                await self._would_do(position.symbol, plan, "would_place", f"would place {_describe(intent)}: "
+                                     f"{reason}", levels.trade_id, price)
+                return Placement(Outcome.NOT_SENT, intent)
+            if result.code == WOULD_IMMEDIATELY_TRIGGER:
                 return Placement(Outcome.CROSSED, intent)
-            if placed is None and code == CLOSE_POSITION_EXISTS:
+            if result.code == CLOSE_POSITION_EXISTS:
                 use_close = False  # a twin the open-order list did not show yet: cover by quantity instead
                 continue
-            if placed is None and self.execution.last_rejected_for_good:
+            if result.refused_for_good:
                 return Placement(Outcome.FAILED, intent)
         return Placement(Outcome.FAILED)
 
-    def _client_id(self, trade_id: str, role: str, taken: set[str]) -> str:
-        """The next unused attempt number of (trade, role): a retry never reuses an id still open."""
-        key = (trade_id, role)
-        attempt = self._next_attempt.get(key, FIRST_REPAIR_ATTEMPT)
-        while True:
-            client_id = client_id_for(trade_id, role, attempt)
-            attempt = attempt + 1 if attempt < MAX_ATTEMPT else FIRST_REPAIR_ATTEMPT
-            if client_id not in taken:
-                self._next_attempt[key] = attempt
-                taken.add(client_id)
-                return client_id
+    async def _would_do(self, symbol: str, plan: tuple[object, ...], action: str, reason: str,
+                        trade_id: str | None, price: Decimal | None = None) -> None:
+        self.book[symbol].would.add(plan)
+        await self.action(symbol, action, reason, trade_id, price=price)
 
     async def cancel(self, order: OrderSnapshot, trade_id: str | None, action: str, reason: str) -> bool:
         """Cancel one order; publish `action` only when the exchange confirms the cancellation."""
+        plan = ("cancel", order.client_id)
+        if plan in self.book[order.symbol].would:
+            return False
         self.own_cancels[order.client_id] = None
         while len(self.own_cancels) > OWN_CANCELS_KEPT:
             del self.own_cancels[next(iter(self.own_cancels))]
-        done = await self.execution.cancel(order.symbol, order.client_id, trade_id, reason)
-        if done is None:
+        result = await self.execution.cancel(order.symbol, order.client_id, trade_id, reason)
+        if result.not_sent:
+            await self._would_do(order.symbol, plan, "would_cancel",
+                                 f"would cancel {order.type.value} {order.client_id}: {reason}", trade_id)
+            return False
+        if not result.accepted:
             return False
         await self.action(order.symbol, action, reason, trade_id, order)
         return True
@@ -112,3 +122,9 @@ class Repairer:
             symbol=symbol, action=action, reason=reason, time_ms=self.clock.now_ms(), trade_id=trade_id,
             client_id=order.client_id if order else None, order_type=order.type.value if order else None,
             price=price if price is not None else (order.trigger_price if order else None)))
+
+
+def _describe(intent: OrderIntent) -> str:
+    """`STOP_MARKET 870 closePosition` / `TAKE_PROFIT_MARKET 930 reduceOnly 1.5`: what a person would check."""
+    size = "closePosition" if intent.close_position else f"reduceOnly {fmt(intent.quantity or Decimal(0))}"
+    return f"{intent.side.value} {intent.type.value} {fmt(intent.trigger_price or Decimal(0))} {size}"

@@ -2,9 +2,9 @@
 
 After a crash or a stop, a trade the journal shows open may have been closed on the exchange while
 the bot was away (its stop fired, someone closed it by hand). The exchange is the source of truth:
-such a trade is closed now, with the exit found by asking the exchange for the trade's own
-protection orders by their deterministic client ids (a filled stop-loss is a `stop_loss` exit at its
-average price), or, when none of them filled, as a `manual` exit at the current mark.
+such a trade is closed now with the exit the exchange recorded (away_exits.py: its fills, else the
+trade's own filled exit order), or as `unknown` with why, never with an invented price or time.
+How each exit was found is journaled as a protection action (`exit_found` / `exit_unknown`).
 """
 
 from __future__ import annotations
@@ -14,17 +14,13 @@ from decimal import Decimal
 from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..domain.enums import ExitReason, OrderType, Side, WorkingType
-from ..domain.events import OrderChanged, OrderRejectedEvent, TradeClosed, TradeOpened
-from ..domain.exchange_types import OrderIntent, SnapshotStatus
-from ..exchange.ids import client_id_for
-from ..exchange.port import Exchange
-
-PURPOSES = (("sl", ExitReason.STOP_LOSS), ("tp", ExitReason.TAKE_PROFIT), ("em", ExitReason.EMERGENCY),
-            ("soft", ExitReason.EMERGENCY))
-ATTEMPTS = 3
+from ..domain.events import OrderChanged, OrderRejectedEvent, ProtectionAction, TradeClosed, TradeOpened
+from ..domain.exchange_types import OrderIntent
+from ..exchange.port import ExchangeReader
+from .away_exits import FoundExit, find_exit
 
 
-async def close_trades_gone_while_away(bus: EventBus, clock: Clock, exchange: Exchange,
+async def close_trades_gone_while_away(bus: EventBus, clock: Clock, exchange: ExchangeReader,
                                        trades: list[TradeOpened]) -> list[TradeOpened]:
     """Publish `TradeClosed` for trades without a position on the exchange; return those still open."""
     open_symbols = {p.symbol for p in await exchange.positions()}
@@ -33,28 +29,25 @@ async def close_trades_gone_while_away(bus: EventBus, clock: Clock, exchange: Ex
         if trade.symbol in open_symbols:
             still_open.append(trade)
             continue
-        reason, price = await _exit_of(exchange, trade)
-        sign = Decimal(trade.direction.sign)
-        await bus.publish(TradeClosed(
-            trade_id=trade.trade_id, symbol=trade.symbol, direction=trade.direction, quantity=trade.quantity,
-            entry_price=trade.entry_price, exit_price=price, exit_reason=reason,
-            realized_pnl=sign * (price - trade.entry_price) * trade.quantity, fees=Decimal(0), funding=Decimal(0),
-            planned_stop=trade.planned_stop, planned_loss=trade.planned_loss, leverage=trade.leverage,
-            equity_at_entry=trade.equity, opened_ms=trade.time_ms, time_ms=clock.now_ms()))
+        found = await find_exit(exchange, trade, clock.now_ms())
+        unknown = found.reason is ExitReason.UNKNOWN
+        await bus.publish(ProtectionAction(
+            symbol=trade.symbol, action="exit_unknown" if unknown else "exit_found", reason=found.note,
+            time_ms=clock.now_ms(), trade_id=trade.trade_id, price=None if unknown else found.price))
+        await bus.publish(closed_as_found(trade, found))
     return still_open
 
 
-async def _exit_of(exchange: Exchange, trade: TradeOpened) -> tuple[ExitReason, Decimal]:
-    for purpose, reason in PURPOSES:
-        for attempt in range(ATTEMPTS):
-            found = await exchange.query(trade.symbol, client_id_for(trade.trade_id, purpose, attempt))
-            if found is not None and found.status is SnapshotStatus.FILLED and found.avg_price > 0:
-                return reason, found.avg_price
-    marks = await exchange.mark_prices([trade.symbol])
-    return ExitReason.MANUAL, marks[trade.symbol]
+def closed_as_found(trade: TradeOpened, found: FoundExit) -> TradeClosed:
+    return TradeClosed(
+        trade_id=trade.trade_id, symbol=trade.symbol, direction=trade.direction, quantity=trade.quantity,
+        entry_price=trade.entry_price, exit_price=found.price, exit_reason=found.reason,
+        realized_pnl=found.realized_pnl, fees=found.fees, funding=Decimal(0), planned_stop=trade.planned_stop,
+        planned_loss=trade.planned_loss, leverage=trade.leverage, equity_at_entry=trade.equity,
+        opened_ms=trade.time_ms, time_ms=max(found.time_ms, trade.time_ms))
 
 
-async def settle_pending_intents(bus: EventBus, clock: Clock, exchange: Exchange,
+async def settle_pending_intents(bus: EventBus, clock: Clock, exchange: ExchangeReader,
                                  pending: list[dict[str, object]]) -> int:
     """Orders journaled as intents and never answered (a crash between journal and answer): ask the
     exchange for each client id; record what it says, or that the order never arrived. Returns how many."""

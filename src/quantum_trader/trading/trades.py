@@ -20,7 +20,7 @@ from ..core.bus import EventBus
 from ..domain.enums import ExitReason
 from ..domain.events import FillEvent, PositionChanged, TradeClosed, TradeOpened
 from ..domain.exchange_types import BalanceUpdate
-from ..domain.money import ZERO
+from ..domain.money import ZERO, average_price, decimals_of
 from ..exchange.ids import client_id_for
 
 PURPOSE_REASONS = {"sl": ExitReason.STOP_LOSS, "tp": ExitReason.TAKE_PROFIT, "em": ExitReason.EMERGENCY,
@@ -57,6 +57,8 @@ class OpenTrade:
     exit_qty: Decimal = ZERO
     exit_value: Decimal = ZERO
     last_exit_client: str | None = None
+    #: Most decimals among the exit fills' prices: the exit average is reported to 3 more, as avgPrice is.
+    exit_decimals: int = 0
     seen_fills: set[str] = field(default_factory=set)
     #: The exchange reported the position flat; waiting for the closing fills.
     flat: PositionChanged | None = None
@@ -116,6 +118,7 @@ class TradeTracker:
         if fill.side is trade.opened.direction.exit_side:
             trade.exit_qty += fill.quantity
             trade.exit_value += fill.quantity * fill.price
+            trade.exit_decimals = max(trade.exit_decimals, decimals_of(fill.price))
             trade.last_exit_client = fill.client_id
 
     def _on_balance(self, event: BalanceUpdate) -> None:
@@ -152,7 +155,8 @@ class TradeTracker:
 
 def _closed(trade: OpenTrade, event: PositionChanged) -> TradeClosed:
     opened = trade.opened
-    exit_price = trade.exit_value / trade.exit_qty if trade.exit_qty else event.snapshot.mark
+    exit_price = (average_price(trade.exit_value, trade.exit_qty, trade.exit_decimals) if trade.exit_qty
+                  else event.snapshot.mark)
     sign = Decimal(opened.direction.sign)
     realized = sign * (exit_price - opened.entry_price) * opened.quantity
     return TradeClosed(

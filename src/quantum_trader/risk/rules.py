@@ -1,0 +1,254 @@
+"""Risk rules as objects: each can refuse one signal, and say which symbols nothing can pass on now.
+
+Live trading asks `refusal(signal, now_ms)` for every signal. The backtest asks the very same rule
+objects which bars it may skip: `blocked(symbols, now_ms)` for symbols no signal can pass on (a
+position already open, every slot taken, a manual halt) and, for rules whose answer depends on the
+signal alone (`signal_only`: an unknown symbol, a confidence below QT_MIN_CONFIDENCE), `refusal` once
+per kind of signal before the replay starts. So a rule added to `default_rules` changes live refusals
+and backtest skipping together; the backtest never reads risk's internals.
+
+`blocked` is stricter than "refused now": a skipped bar is never revisited, so a rule reports only a
+block that lasts until risk's state changes through an event (a position opens or closes, a kill
+switch, a resume). A block that lifts with time alone (a cooldown, a daily-loss halt at the next UTC
+midnight, the first-day cap after 24 h) is left out; those signals still reach risk and are refused
+there, exactly as live.
+
+Every rule shares one `RiskBook`, owned and updated by `RiskManager` from the bus.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Final, Literal, Protocol
+
+from ..domain.events import Signal
+from ..domain.instrument import Instrument
+from .daily_loss import DAY_MS
+
+
+class _All(enum.Enum):
+    ALL = "all"
+
+
+#: `blocked`'s answer when no signal on any symbol can pass (a halt, every slot taken).
+ALL: Final = _All.ALL
+Blocked = frozenset[str] | Literal[_All.ALL]
+NONE: Final[frozenset[str]] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    max_positions: int
+    min_confidence: float
+    cooldown_s: float = 0.0
+    #: QT_DAILY_LOSS_LIMIT_PCT; None = no daily loss guard (backtests and tests that do not want one).
+    daily_loss_limit_pct: Decimal | None = None
+    #: When live trading began (clock ms); None = not live, no first-day cap.
+    live_since_ms: int | None = None
+    #: QT_LIVE_MAX_POSITIONS: the cap during the 24 h after `live_since_ms`.
+    live_max_positions: int = 2
+
+
+@dataclass(eq=False, slots=True)
+class RiskBook:
+    """What the rules read: the positions counted, the halt, the cooldowns. `RiskManager` writes it."""
+
+    limits: RiskLimits
+    instruments: Mapping[str, Instrument]
+    #: Positions the exchange reports (any origin) plus entries in flight.
+    open_symbols: set[str] = field(default_factory=set)
+    #: symbol -> signal time (ms) before which a new entry is refused (after a stop-out).
+    cooldown_until: dict[str, int] = field(default_factory=dict)
+    halted_reason: str | None = None
+    #: Set for a daily-loss halt only: the halt lifts at this time (the next UTC midnight).
+    halted_until_ms: int | None = None
+
+    def halt_in_force(self, now_ms: int) -> str | None:
+        """The halt reason in force at `now_ms`, lifting a daily-loss halt whose day has ended."""
+        if self.halted_until_ms is not None and now_ms >= self.halted_until_ms:
+            self.halted_reason, self.halted_until_ms = None, None
+        return self.halted_reason
+
+    def position_cap(self, now_ms: int) -> tuple[int, str]:
+        """The open-position cap in force and the setting that sets it (for the refusal's wording)."""
+        limits = self.limits
+        first_day = limits.live_since_ms is not None and now_ms < limits.live_since_ms + DAY_MS
+        if first_day and limits.live_max_positions <= limits.max_positions:
+            return limits.live_max_positions, "QT_LIVE_MAX_POSITIONS"
+        return limits.max_positions, "QT_MAX_POSITIONS"
+
+
+class RiskRule(Protocol):
+    #: True when `refusal` depends on the signal alone, never on the book or the time, so one answer
+    #: holds for every bar: the backtest then drops such signals before replaying anything.
+    signal_only: bool
+
+    def refusal(self, signal: Signal, now_ms: int) -> str | None:
+        """Why this signal must be refused, whatever its price (the wording users and tests read)."""
+        ...
+
+    def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
+        """Which of `symbols` no signal can pass on from now until the book changes (see the module doc)."""
+        ...
+
+
+class HaltRule:
+    """Halted (kill switch, daily loss limit, a supervisor): refuse everything."""
+
+    signal_only = False
+
+    def __init__(self, book: RiskBook) -> None:
+        self.book = book
+
+    def refusal(self, signal: Signal, now_ms: int) -> str | None:
+        reason = self.book.halt_in_force(now_ms)
+        return None if reason is None else f"trading halted: {reason}{self._until_text()}"
+
+    def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
+        halted = self.book.halt_in_force(now_ms) is not None
+        return ALL if halted and self.book.halted_until_ms is None else NONE  # a daily halt lifts by itself
+
+    def _until_text(self) -> str:
+        until = self.book.halted_until_ms
+        if until is None:
+            return ""  # a manual halt: the reason says it all, and it lasts until resume()
+        return f" (until {datetime.fromtimestamp(until / 1000, UTC):%Y-%m-%d %H:%M} UTC)"
+
+
+class TradableRule:
+    """A symbol the exchange does not list cannot be traded."""
+
+    signal_only = True
+
+    def __init__(self, book: RiskBook) -> None:
+        self.book = book
+        self._asked: frozenset[str] | None = None
+        self._answer: frozenset[str] = NONE
+
+    def refusal(self, signal: Signal, now_ms: int) -> str | None:
+        return None if signal.symbol in self.book.instruments else f"{signal.symbol}: not a tradable symbol"
+
+    def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
+        if symbols is not self._asked:  # the backtest asks about the same set at every step
+            self._asked, self._answer = symbols, frozenset(symbols.difference(self.book.instruments))
+        return self._answer
+
+
+class ConfidenceRule:
+    """A strategy's signal below QT_MIN_CONFIDENCE; a forced entry (`source == "force"`) is exempt."""
+
+    signal_only = True
+
+    def __init__(self, book: RiskBook) -> None:
+        self.book = book
+
+    def refusal(self, signal: Signal, now_ms: int) -> str | None:
+        floor = self.book.limits.min_confidence
+        if signal.source != "force" and not signal.confidence >= floor:  # NaN is below, not above
+            return f"confidence {signal.confidence:.2f} below QT_MIN_CONFIDENCE {floor:.2f}"
+        return None
+
+    def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
+        return NONE  # per signal, not per symbol: see `signal_only`
+
+
+class OnePerSymbolRule:
+    """At most one position per symbol."""
+
+    signal_only = False
+
+    def __init__(self, book: RiskBook) -> None:
+        self.book = book
+
+    def refusal(self, signal: Signal, now_ms: int) -> str | None:
+        if signal.symbol in self.book.open_symbols:
+            return f"{signal.symbol}: a position is already open (one per symbol)"
+        return None
+
+    def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
+        return symbols.intersection(self.book.open_symbols) if self.book.open_symbols else NONE
+
+
+class PositionCapRule:
+    """QT_MAX_POSITIONS, or QT_LIVE_MAX_POSITIONS during the first live day."""
+
+    signal_only = False
+
+    def __init__(self, book: RiskBook) -> None:
+        self.book = book
+
+    def refusal(self, signal: Signal, now_ms: int) -> str | None:
+        cap, setting = self.book.position_cap(now_ms)
+        count = len(self.book.open_symbols)
+        if count < cap:
+            return None
+        first_day = " during the first live day" if setting == "QT_LIVE_MAX_POSITIONS" else ""
+        return f"{count} positions open: {setting} is {cap}{first_day}"
+
+    def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
+        # The first-day cap rises by itself after 24 h; QT_MAX_POSITIONS only lifts when a position closes.
+        return ALL if len(self.book.open_symbols) >= self.book.limits.max_positions else NONE
+
+
+class CooldownRule:
+    """No new entry on a symbol for QT_COOLDOWN_S after a stop-out there (stop-loss, emergency, liquidation)."""
+
+    signal_only = False
+
+    def __init__(self, book: RiskBook) -> None:
+        self.book = book
+
+    def refusal(self, signal: Signal, now_ms: int) -> str | None:
+        until = self.book.cooldown_until.get(signal.symbol, 0)
+        if until > signal.time_ms:
+            return f"{signal.symbol}: cooling down after a stop-out for {(until - signal.time_ms) / 1000:.0f} s more"
+        return None
+
+    def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
+        return NONE  # a cooldown ends by itself: never a reason to skip a bar
+
+
+def default_rules(book: RiskBook) -> list[RiskRule]:
+    """The rules in the order they are asked; the first refusal wins, so the reason a user reads is the
+    most basic one (halted before symbol before confidence before capacity before cooldown)."""
+    return [HaltRule(book), TradableRule(book), ConfidenceRule(book), OnePerSymbolRule(book),
+            PositionCapRule(book), CooldownRule(book)]
+
+
+class RiskPipeline:
+    """The ordered rules, asked as one: by `RiskManager` for each signal, by the backtest for what to skip."""
+
+    def __init__(self, rules: Sequence[RiskRule]) -> None:
+        self.rules = tuple(rules)
+        self._signal_only = tuple(rule for rule in self.rules if rule.signal_only)
+
+    def refusal(self, signal: Signal, now_ms: int) -> str | None:
+        """The first rule's refusal, or None when every rule lets the signal through (sizing comes next)."""
+        for rule in self.rules:
+            reason = rule.refusal(signal, now_ms)
+            if reason is not None:
+                return reason
+        return None
+
+    def signal_refusal(self, signal: Signal) -> str | None:
+        """The refusal of the rules that read the signal alone: it holds at any time, in any state."""
+        for rule in self._signal_only:
+            reason = rule.refusal(signal, signal.time_ms)
+            if reason is not None:
+                return reason
+        return None
+
+    def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
+        """The union of every rule's `blocked` (ALL as soon as one says ALL)."""
+        union = NONE
+        for rule in self.rules:
+            answer = rule.blocked(symbols, now_ms)
+            if answer is ALL:
+                return ALL
+            if answer:
+                union = union | answer if union else answer
+        return union

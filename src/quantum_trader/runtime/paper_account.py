@@ -1,0 +1,71 @@
+"""The in-process paper account of a session: where it lives, and reopening it where it stopped.
+
+A paper account is only worth its readiness hour if a restart does not wipe it, so `run` with
+`QT_EXCHANGE=sim` reopens the simulator saved in `QT_PAPER_STATE` (sim/paper_store.py) and the
+synthetic market continues from it: from the saved prices, at the saved simulated time (or the wall
+clock's minute, if that is later: a paced session does not fall behind the wall by its downtime), on
+a new random path. The path's seed is (QT_SEED, start time): deterministic for a given seed and saved
+account, yet never the path of a previous run, so a restart does not replay bars (and trade ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from sqlalchemy.engine import make_url
+
+from ..domain.errors import ConfigError
+from ..domain.instrument import Instrument
+from ..domain.money import fmt
+from ..settings.model import Settings
+from ..sim.engine import ExchangeSimulator
+from ..sim.paper_store import PaperAccountInUse, PaperAccountStore
+from ..sim.state import SimConfig
+
+log = structlog.get_logger(__name__)
+MINUTE_MS = 60_000
+FOLDER_NAME = "paper_account"
+
+
+def paper_state_dir(settings: Settings) -> Path:
+    """`QT_PAPER_STATE`, else `paper_account` beside the SQLite journal (./data/paper_account by default)."""
+    if settings.paper_state:
+        return Path(settings.paper_state).expanduser()
+    url = make_url(settings.db_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).expanduser().parent / FOLDER_NAME
+    return Path("data") / FOLDER_NAME
+
+
+@dataclass(frozen=True)
+class PaperAccount:
+    sim: ExchangeSimulator
+    store: PaperAccountStore
+    #: Open time of the first bar this session plays, and the seed of its synthetic path.
+    start_ms: int
+    seed: int | tuple[int, int]
+    resumed: bool
+
+
+def open_paper_account(settings: Settings, instruments: Mapping[str, Instrument], wall_ms: int) -> PaperAccount:
+    """The simulator of this session: the saved account when there is one, else a fresh one saved at once."""
+    sim = ExchangeSimulator(dict(instruments), SimConfig(balance=settings.sim_balance,
+                                                         default_leverage=settings.leverage, seed=settings.seed,
+                                                         start_time_ms=wall_ms, retain_history=False))
+    folder = paper_state_dir(settings)
+    store = PaperAccountStore(folder)
+    try:
+        resumed = store.open(sim)
+    except (PaperAccountInUse, OSError) as exc:
+        raise ConfigError(f"QT_PAPER_STATE={folder}: {exc}") from None
+    if not resumed:
+        return PaperAccount(sim, store, wall_ms, settings.seed, resumed=False)
+    start = max(sim.now_ms + MINUTE_MS, wall_ms)
+    log.info("paper account resumed", folder=str(folder), wallet=fmt(sim.wallet_balance), sim_time_ms=sim.now_ms,
+             positions={p.symbol: f"{fmt(p.amount)}@{fmt(p.entry_price)}" for p in sim.account.open_positions()},
+             open_orders=len(sim.open_orders()) + len(sim.open_algo_orders()), next_bar_ms=start)
+    sim.set_time(start)  # saved with the account: a restart before the first bar still moves the path on
+    return PaperAccount(sim, store, start, (settings.seed, start), resumed=True)

@@ -1,0 +1,116 @@
+"""How a trade closed while the bot was away, as the exchange recorded it; never made up.
+
+The old reconciliation closed such a trade at its own protection order's average price, or else as
+`manual` at the mark of the moment of the restart with zero fees, and stamped it with the restart's
+clock, which after a restart on a fresh simulated clock lay a day before the entry. Each part of that
+was invented, and the audit then reported a breach that never happened. The exit now comes from the
+exchange's own record, in this order:
+
+1. The account's fills on the symbol (`account_trades`): the fills on the trade's exit side that
+   come after its own entry fill (so a trade opened in the second another was closed does not take
+   that one's exit) and make up its quantity. Price is their average, time the last one's, fees the
+   sum of the exchange's commissions for the entry and exit fills, realised P&L the exchange's
+   `realizedPnl`; the reason comes from the closing order's client id (`-sl-` stop-loss, `-tp-`
+   take-profit, `-em-`/`-soft-` emergency, `-kill-` kill switch, `autoclose-` liquidation, another
+   id manual, no id known: unknown).
+2. Where the venue keeps no fills, the trade's own exit orders, asked for by their deterministic
+   client ids: a filled one gives reason, average price and time; its fees are not known and the
+   note says so.
+3. Nothing: `unknown`, with why. No price is claimed (the exit price is the entry's, realised P&L
+   zero, and the mark at the restart goes into the note only), and the audit counts it apart.
+
+An exit is never dated before the trade's entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..domain.enums import ExitReason
+from ..domain.events import TradeOpened
+from ..domain.exchange_types import FillUpdate, SnapshotStatus
+from ..domain.money import ZERO, fmt
+from ..exchange.ids import client_id_for
+from ..exchange.port import ExchangeReader
+from .trades import belongs_to, exit_reason_for
+
+#: The trade's own exit orders, by purpose (a kill switch closing under an id of its own is found by fills).
+PURPOSES = (("sl", ExitReason.STOP_LOSS), ("tp", ExitReason.TAKE_PROFIT), ("em", ExitReason.EMERGENCY),
+            ("soft", ExitReason.EMERGENCY), ("kill", ExitReason.KILL_SWITCH))
+ATTEMPTS = 3
+#: The entry fill's exchange time may precede the trade's (clock) time by the round trip: look back this far.
+ENTRY_SLACK_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class FoundExit:
+    reason: ExitReason
+    price: Decimal
+    time_ms: int
+    fees: Decimal
+    realized_pnl: Decimal
+    #: How the exit was found (or why it could not be): journaled with the close.
+    note: str
+
+
+async def find_exit(exchange: ExchangeReader, trade: TradeOpened, now_ms: int) -> FoundExit:
+    """The exit of a trade that is no longer on the exchange (see the module's docstring)."""
+    fills = await exchange.account_trades(trade.symbol, max(trade.time_ms - ENTRY_SLACK_MS, 0))
+    found = from_fills(trade, fills)
+    if found is not None:
+        return found
+    found = await _from_own_orders(exchange, trade)
+    if found is not None:
+        return found
+    mark = (await exchange.mark_prices([trade.symbol])).get(trade.symbol)
+    return FoundExit(ExitReason.UNKNOWN, trade.entry_price, max(now_ms, trade.time_ms), ZERO, ZERO,
+                     f"closed while the bot was away; the exchange has no fill or order of this trade's exit "
+                     f"(mark at restart {fmt(mark) if mark is not None else 'unknown'}): no exit price is claimed")
+
+
+def from_fills(trade: TradeOpened, fills: Sequence[FillUpdate]) -> FoundExit | None:
+    """The exit made of the exit-side fills after the trade's own entry fill; None when there are none."""
+    entries, exits = _split(trade, fills)
+    if not exits:
+        return None
+    qty = sum((f.quantity for f in exits), ZERO)
+    price = sum((f.price * f.quantity for f in exits), ZERO) / qty
+    paid = entries + exits
+    closing = exits[-1]
+    reason = exit_reason_for(closing.client_id) if closing.client_id else ExitReason.UNKNOWN
+    part = "" if qty >= trade.quantity else f"; only {fmt(qty)} of {fmt(trade.quantity)} found"
+    unreported = "" if all(f.fee is not None for f in paid) else "; some fees not reported"
+    who = closing.client_id or "an order the exchange did not name"
+    return FoundExit(reason, price, max(closing.time_ms, trade.time_ms),
+                     sum((f.fee for f in paid if f.fee is not None), ZERO), sum((f.realized_pnl for f in exits), ZERO),
+                     f"fills on the exchange: closed by {who} ({len(exits)} fills){part}{unreported}")
+
+
+def _split(trade: TradeOpened, fills: Sequence[FillUpdate]) -> tuple[list[FillUpdate], list[FillUpdate]]:
+    """The trade's own entry fills, and the exit-side fills after the last of them up to its quantity."""
+    own = [i for i, f in enumerate(fills)
+           if f.side is trade.direction.entry_side and belongs_to(f.client_id, trade.trade_id)]
+    # Without a named entry fill, only fills at or after the trade's own time can be its exit.
+    after = fills[own[-1] + 1:] if own else [f for f in fills if f.time_ms >= trade.time_ms]
+    exits: list[FillUpdate] = []
+    qty = ZERO
+    for fill in after:
+        if fill.side is trade.direction.exit_side and qty < trade.quantity:
+            exits.append(fill)
+            qty += fill.quantity
+    return [fills[i] for i in own], exits
+
+
+async def _from_own_orders(exchange: ExchangeReader, trade: TradeOpened) -> FoundExit | None:
+    for purpose, reason in PURPOSES:
+        for attempt in range(ATTEMPTS):
+            client_id = client_id_for(trade.trade_id, purpose, attempt)
+            order = await exchange.query(trade.symbol, client_id)
+            if order is not None and order.status is SnapshotStatus.FILLED and order.avg_price > 0:
+                sign = Decimal(trade.direction.sign)
+                return FoundExit(reason, order.avg_price, max(order.update_time, trade.time_ms), ZERO,
+                                 sign * (order.avg_price - trade.entry_price) * trade.quantity,
+                                 f"order {client_id} filled on the exchange; it keeps no fills: fees not reported")
+    return None

@@ -1,0 +1,43 @@
+"""What became of one order or cancellation that execution was asked to send, as a value.
+
+Callers branch on the result instead of reading execution's state after the call: a protection
+repair needs to know whether the exchange refused for good (-2021: the stop is already crossed;
+retrying cannot help), refused for now (a timeout, 429: a retry may), or whether the gateway sent
+nothing at all (staging), in which case the repair is reported as what the bot *would* do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..domain.exchange_types import OrderSnapshot
+
+
+class Sent(StrEnum):
+    ACCEPTED = "accepted"  # the exchange took it; `snapshot` is its answer
+    REJECTED = "rejected"  # the exchange (or the adapter) refused; `code` is Binance's when there is one
+    NOT_SENT = "not_sent"  # nothing left the process: the journal refused the intent, or a dry-run gateway
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    outcome: Sent
+    snapshot: OrderSnapshot | None = None
+    code: int | None = None
+    message: str = ""
+    #: For a refusal: True when sending the same thing again may succeed (timeouts, 5xx, 429).
+    retryable: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome is Sent.ACCEPTED
+
+    @property
+    def refused_for_good(self) -> bool:
+        """The exchange refused these parameters: the same order will be refused again."""
+        return self.outcome is Sent.REJECTED and not self.retryable
+
+    @property
+    def not_sent(self) -> bool:
+        return self.outcome is Sent.NOT_SENT

@@ -1,0 +1,88 @@
+"""Start-up refusals a user meets first: one line on stderr, exit 2, no traceback, no password.
+
+An API open to the network without a token, a risk per trade above the cap, a journal that cannot be
+opened (unreachable PostgreSQL, a file that is not a database) for `run`, `audit` and `readiness`; and
+a live start refused by readiness, whose message names the journal without its password.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from journal_pg import PgCluster, pg_cluster  # noqa: F401  (fixture)
+from test_run_session import BIN, bot_env, free_port
+from test_simserver_support import API_KEY, API_SECRET, running_server
+from typer.testing import CliRunner, Result
+
+from quantum_trader.cli.main import app
+
+SECRET = "secretpw"
+UNREACHABLE_PG = f"postgresql://u:{SECRET}@127.0.0.1:1/x"
+
+
+def cli(tmp_path: Path, *args: str, **extra: str) -> Result:
+    return CliRunner().invoke(app, list(args), env=bot_env(tmp_path, **extra))
+
+
+def assert_one_line(result: Result | subprocess.CompletedProcess[str], code: int = 2) -> str:
+    exit_code = result.exit_code if isinstance(result, Result) else result.returncode
+    stderr = result.stderr
+    assert exit_code == code, stderr
+    assert stderr.count("\n") == 1, stderr
+    assert "Traceback" not in stderr and SECRET not in stderr + result.stdout
+    return stderr
+
+
+def test_api_on_all_interfaces_without_a_token_is_refused(tmp_path: Path) -> None:
+    line = assert_one_line(cli(tmp_path, "run", "--host", "0.0.0.0", QT_API_TOKEN=""))
+    assert line.startswith("QT_API_HOST=0.0.0.0 ")
+    assert "set QT_API_TOKEN" in line and "QT_API_PUBLIC_READS=true" in line
+
+
+@pytest.mark.parametrize("host", ["192.168.1.20", "::", "bot.example.org"])
+def test_any_non_loopback_host_without_a_token_is_refused(tmp_path: Path, host: str) -> None:
+    assert "QT_API_TOKEN" in assert_one_line(cli(tmp_path, "run", QT_API_HOST=host))
+
+
+def test_risk_per_trade_above_the_cap_is_refused(tmp_path: Path) -> None:
+    line = assert_one_line(cli(tmp_path, "run", QT_RISK_PER_TRADE_PCT="100"))
+    assert line.startswith("QT_RISK_PER_TRADE_PCT=100: must be at most 10 ")
+
+
+def test_unreachable_postgresql_is_one_line_naming_qt_db_url(tmp_path: Path) -> None:
+    """The installed console script, as a user runs it: formerly a 590-line traceback."""
+    env = bot_env(tmp_path, QT_DB_URL=UNREACHABLE_PG)
+    done = subprocess.run([str(BIN), "run", "--duration", "5"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    line = assert_one_line(done)
+    assert line.startswith("QT_DB_URL=postgresql://u:***@127.0.0.1:1/x: cannot open the journal: "), line
+
+
+def test_a_file_that_is_not_a_journal_is_one_line(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.db"
+    junk.write_text("these are my notes, not a database\n" * 100)
+    line = assert_one_line(cli(tmp_path, "run", QT_DB_URL=f"sqlite:///{junk}"))
+    assert line.startswith(f"QT_DB_URL=sqlite:///{junk}: cannot open the journal: ") and "not a database" in line
+
+
+@pytest.mark.parametrize("command", ["audit", "readiness"])
+def test_audit_and_readiness_on_an_unreachable_journal(tmp_path: Path, command: str) -> None:
+    line = assert_one_line(cli(tmp_path, command, QT_DB_URL=UNREACHABLE_PG))
+    assert line.startswith("error: QT_DB_URL=postgresql://u:***@127.0.0.1:1/x: cannot open the journal: ")
+
+
+def test_live_refused_by_readiness_hides_the_journal_password(tmp_path: Path,
+                                                              pg_cluster: PgCluster) -> None:  # noqa: F811
+    """The cluster trusts local connections, so a URL with a password connects and the password is ignored."""
+    url = pg_cluster.new_database().replace(f"//{pg_cluster.user}@", f"//{pg_cluster.user}:{SECRET}@")
+    with running_server() as server:
+        env = bot_env(tmp_path, QT_PAPER_TRADING="false", QT_API_KEY=API_KEY, QT_API_SECRET=API_SECRET,
+                      QT_EXCHANGE=server.url, QT_FEED="exchange", QT_SYMBOLS="BNBUSDT", QT_DB_URL=url,
+                      QT_API_PORT=str(free_port()))
+        done = subprocess.run([str(BIN), "run", "--duration", "4"], env=env, capture_output=True, text=True,
+                              timeout=90)
+    assert done.returncode == 3, done.stderr
+    assert "live trading refused" in done.stderr and f"{pg_cluster.user}:***@127.0.0.1" in done.stderr
+    assert SECRET not in done.stderr + done.stdout

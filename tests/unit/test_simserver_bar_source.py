@@ -1,0 +1,77 @@
+"""The simulator server's one bar source: contiguous bars from recorded steps, forward-filled, bounded."""
+
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+
+from quantum_trader.sim.engine import ExchangeSimulator
+from quantum_trader.sim.state import SimConfig
+from quantum_trader.sim.universe import load_universe
+from quantum_trader.simserver.app import create_app
+from quantum_trader.simserver.bar_source import bar_close, bar_open, bars, opens_back, rest_window
+from quantum_trader.simserver.routes_base import ServerState
+
+#: 2026-01-05T00:00:00Z, a Monday.
+T0 = 1_767_571_200_000
+MIN = 60_000
+
+
+def _server() -> ServerState:
+    universe = load_universe()
+    sim = ExchangeSimulator({"BNBUSDT": universe.instrument("BNBUSDT")}, SimConfig(start_time_ms=T0))
+    sim.set_prices({"BNBUSDT": "600"})
+    server: ServerState = create_app(sim, api_key="k", api_secret="s", universe=universe.subset(["BNBUSDT"])
+                                     ).state.server
+    return server
+
+
+def _step(server: ServerState, at_ms: int, price: str) -> None:
+    server.sim.set_time(at_ms)
+    server.sim.set_prices({"BNBUSDT": price})
+    server.record_prices(["BNBUSDT"])
+
+
+def test_bars_bucket_steps_and_fill_quiet_bars_with_the_previous_close() -> None:
+    server = _server()
+    _step(server, T0 + 10_000, "610")
+    _step(server, T0 + 20_000, "590")
+    _step(server, T0 + 3 * MIN + 5_000, "605")
+    got = bars(server, "BNBUSDT", "1m", [T0 + i * MIN for i in range(4)])
+    d = Decimal
+    assert got == [(T0, d(610), d(610), d(590), d(590)), (T0 + MIN, d(590), d(590), d(590), d(590)),
+                   (T0 + 2 * MIN, d(590), d(590), d(590), d(590)), (T0 + 3 * MIN, d(605), d(605), d(605), d(605))]
+
+
+def test_before_the_first_step_a_symbol_is_flat_at_its_starting_price() -> None:
+    server = _server()
+    server.sim.set_time(T0 + 2 * MIN)
+    _step(server, T0 + 2 * MIN + 1, "620")
+    assert rest_window(server, "BNBUSDT", "1m", None, None, 500) == [T0, T0 + MIN, T0 + 2 * MIN]
+    first, second, _ = bars(server, "BNBUSDT", "1m", [T0, T0 + MIN, T0 + 2 * MIN])
+    assert first[1:] == second[1:] == (Decimal(600),) * 4
+
+
+def test_rest_window_limits_and_start_time() -> None:
+    server = _server()
+    server.sim.set_time(T0 + 10 * MIN)
+    assert rest_window(server, "BNBUSDT", "1m", None, None, 3) == [T0 + 8 * MIN, T0 + 9 * MIN, T0 + 10 * MIN]
+    assert rest_window(server, "BNBUSDT", "1m", T0 + 2 * MIN + 1, None, 2) == [T0 + 2 * MIN, T0 + 3 * MIN]
+    assert rest_window(server, "BNBUSDT", "1m", None, T0 + 4 * MIN, 2) == [T0 + 3 * MIN, T0 + 4 * MIN]
+
+
+def test_a_full_history_serves_only_whole_bars() -> None:
+    server = _server()
+    server.price_history["BNBUSDT"] = deque(maxlen=4)
+    for i, price in enumerate(("601", "602", "603", "604", "605")):  # the first step is evicted
+        _step(server, T0 + i * 20_000, price)
+    assert rest_window(server, "BNBUSDT", "1m", None, None, 10) == [T0 + MIN]
+
+
+def test_interval_arithmetic_for_months_and_weeks() -> None:
+    feb = 1_769_904_000_000  # 2026-02-01T00:00:00Z
+    assert bar_open(feb + 5 * 86_400_000, "1M") == feb
+    assert bar_close(feb, "1M") == 1_772_323_200_000 - 1  # 2026-03-01
+    assert bar_open(T0 + 3 * 86_400_000, "1w") == T0  # weeks open on Monday
+    assert opens_back(feb, bar_open(feb - 50 * 86_400_000, "1M"), "1M", 10) == [
+        1_764_547_200_000, 1_767_225_600_000, feb]
