@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from test_live_gate import Recipe, build_journal
+from test_live_gate import HOUR, INPROCESS_MAX, Recipe, build_journal
 from test_run_session import BIN
 
 
@@ -93,6 +93,27 @@ def test_readiness_of_a_full_paper_journal_exits_0(tmp_path: Path) -> None:
                                                  "stops_held", "monitor_clean", "confidence", "live_position_cap"]
     table = cli("readiness", "--db", url)
     assert table.returncode == 0 and "READY" in table.stdout and "NOT READY" not in table.stdout
+    # A line per item under the table: which sessions (adapter, clock) its evidence came from.
+    lines = table.stdout.splitlines()
+    for name in ("closed_trades", "stops_held", "confidence"):
+        assert f"{name}: counted sessions: #1 paper, ccxt at http://127.0.0.1:8090, wall clock" in lines, lines
+    assert "monitor_clean: counted sessions: #1 paper, ccxt at http://127.0.0.1:8090, wall clock, clean 7200 s" in lines
+    assert "live_position_cap: from the settings of this start, not paper-trading evidence" in lines
+
+
+def test_readiness_lists_sessions_off_the_live_path_as_not_counted(tmp_path: Path) -> None:
+    """An in-process `--speed max` session: two hours of simulated time in five seconds are no evidence."""
+    dev = Recipe(path=dict(INPROCESS_MAX), wall_factor=5_000 / (2 * HOUR))
+    url = build_journal(tmp_path / "dev.db", dev)
+    done = cli("readiness", "--db", url, "--json")
+    assert done.returncode == 1, done.stderr
+    monitor = next(i for i in document(done)["items"] if i["name"] == "monitor_clean")
+    assert monitor["passed"] is False and monitor["evidence"]["longest_clean_s"] == 0
+    table = cli("readiness", "--db", url)
+    assert table.returncode == 1 and "NOT READY" in table.stdout
+    assert ("monitor_clean: counted sessions: none; not counted: #1 (the in-process simulator, not the adapter "
+            "live trading uses; a simulated clock (speed max): its hours are not wall-clock hours; 7200 s of session "
+            "time in 5 s of wall time)") in table.stdout
 
 
 def test_readiness_of_a_short_journal_exits_1_with_the_failed_item(tmp_path: Path) -> None:

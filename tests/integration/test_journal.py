@@ -129,7 +129,8 @@ def test_migrate_twice_is_idempotent(db_url: str) -> None:
     engine = create_engine_for(db_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001_initial"]
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            assert versions == ["0002_session_path"]
         assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
@@ -153,7 +154,8 @@ def test_every_event_round_trips(db_url: str) -> None:
     reader = JournalReader(db_url)
     try:
         assert reader.sessions() == [{"id": session, "started_ms": 999, "mode": "paper",
-                                      "settings": '{"symbols": 3}', "version": "0.1.0"}]
+                                      "settings": '{"symbols": 3}', "version": "0.1.0", "adapter": None,
+                                      "exchange_url": None, "clock": None, "speed": None}]
         [signal] = reader.signals(10)
         assert signal["reference_price"] == "123456789.12345678" and signal["confidence"] == 0.8125
         assert signal["session_id"] == session and signal["direction"] == "long"

@@ -2,10 +2,12 @@
 
 The journal is built in-process through the real writer and bus (the same path a paper session
 writes through), then read by `readiness_from_journal`; each checklist item is broken on its own to
-prove the item can fail. Then the real console script is started in live mode against a real
-simulator server: with the passing journal it runs (exit 0, /health says `live`); with a fresh one it
-exits 3 naming the failed items. Staging against the same server journals dry-run orders and leaves
-the simulator flat.
+prove the item can fail. By default the Recipe journals one paper session on the live path (the ccxt
+adapter against a simulator server URL, on the wall clock, whose wall time is the events' time);
+`path` and `wall_factor` journal other paths (test_readiness_live_path.py). Then the real console
+script is started in live mode against a real simulator server: with the passing journal it runs
+(exit 0, /health says `live`); with a fresh one it exits 3 naming the failed items. Staging against the
+same server journals dry-run orders and leaves the simulator flat.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import sqlite3
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,12 @@ from quantum_trader.runtime.journal_views import readiness_from_journal
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC: the paper session's start
 MINUTE = 60_000
 HOUR = 3_600_000
+#: How `quantum-trader run` journals a paper session against `sim-server` with the exchange feed (runtime/evidence.py).
+LIVE_PATH: dict[str, str | None] = {"adapter": "ccxt", "exchange_url": "http://127.0.0.1:8090", "clock": "wall",
+                                    "speed": "1"}
+#: ... and one on the in-process simulator at `--speed max`.
+INPROCESS_MAX: dict[str, str | None] = {"adapter": "inprocess", "exchange_url": None, "clock": "simulated",
+                                        "speed": "max"}
 
 
 @dataclass
@@ -62,11 +70,22 @@ class Recipe:
     traded_confidence: float = 0.8
     rejected_unreplaced: bool = False
     extra: list[Any] = field(default_factory=list)
+    #: The session's path as `Journal.start_session` records it (None: not recorded, as before migration 0002).
+    path: dict[str, str | None] | None = field(default_factory=lambda: dict(LIVE_PATH))
+    #: Wall-clock ms per ms of session time: 1 on the wall clock; `--speed max` passes hours in seconds.
+    wall_factor: float = 1.0
+    #: The monitor's heartbeat (an equity snapshot per minute of session time, as trading/monitor.py journals).
+    heartbeat_ms: int = MINUTE
+    #: Heartbeats missing in [start, end) of session time (the monitor silent).
+    silent: tuple[int, int] | None = None
+    mode: str = "paper"
+    #: When the session starts (session time; on the wall clock too when `wall_factor` is 1).
+    start_ms: int = T0
 
 
 def _trade_events(n: int, recipe: Recipe) -> list[Any]:
     """Signal, approved decision, open, SL+TP verified, close: one paper trade of 1 BNB at 600."""
-    opened = T0 + (n + 1) * 10 * MINUTE
+    opened = recipe.start_ms + (n + 1) * 10 * MINUTE
     trade_id = f"BNBUSDT_{opened}"
     stop = n < recipe.stop_losses
     signal = Signal("BNBUSDT", Direction.LONG, recipe.traded_confidence, "sma-cross", opened - 1_000,
@@ -100,36 +119,54 @@ def _events(recipe: Recipe) -> list[Any]:
     for n in range(recipe.trades):
         events += _trade_events(n, recipe)
     # A low-confidence signal risk refused never traded: the confidence item must not count it.
-    events.append(Signal("BTCUSDT", Direction.SHORT, 0.3, "sma-cross", T0 + 1_000))
-    events.append(RiskDecision(events[-1], False, "confidence below minimum", T0 + 1_001))
+    events.append(Signal("BTCUSDT", Direction.SHORT, 0.3, "sma-cross", recipe.start_ms + 1_000))
+    events.append(RiskDecision(events[-1], False, "confidence below minimum", recipe.start_ms + 1_001))
     if recipe.rejected_unreplaced:
         intent = OrderIntent(client_id="qt-sl-ghost", symbol="BNBUSDT", side=Side.SELL, type=OrderType.STOP_MARKET,
                              trigger_price=Decimal("590"), close_position=True)
         events.append(OrderRejectedEvent(intent, "BNBUSDT_ghost", "sl", -2021, "would immediately trigger",
-                                         T0 + 3 * MINUTE))
+                                         recipe.start_ms + 3 * MINUTE))
     if recipe.error_at_ms is not None:
-        events.append(ErrorEvent("monitor", "exchange timed out", T0 + recipe.error_at_ms))
-    for t in range(0, recipe.equity_span_ms + 1, 5 * MINUTE):
-        events.append(EquitySnapshot(Decimal("10000"), Decimal("10000"), Decimal("9000"), 0, T0 + t))
+        events.append(ErrorEvent("monitor", "exchange timed out", recipe.start_ms + recipe.error_at_ms))
+    for t in range(0, recipe.equity_span_ms + 1, recipe.heartbeat_ms):
+        if recipe.silent is None or not recipe.silent[0] <= t < recipe.silent[1]:
+            events.append(EquitySnapshot(Decimal("10000"), Decimal("10000"), Decimal("9000"), 0, recipe.start_ms + t))
     return sorted(events + recipe.extra, key=lambda e: e.time_ms)
+
+
+class EventWall:
+    """The wall clock as the session lived it: each event is journaled `wall_factor` times its session time in."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.now = start_ms
+
+    def __call__(self) -> int:
+        return self.now
 
 
 async def _publish(url: str, recipe: Recipe) -> None:
     bus = EventBus()
-    journal = Journal(url, batch_size=1)
+    start_ms = recipe.start_ms
+    wall = EventWall(start_ms)
+    journal = Journal(url, batch_size=1, wall_ms=wall)
     journal.attach(bus)
-    journal.start_session("paper", "{}", "test", started_ms=T0)
+    journal.start_session(recipe.mode, '{"monitor_interval": "1.0"}', "test", started_ms=start_ms,
+                          **(recipe.path or {}))
     try:
         for event in _events(recipe):
+            wall.now = start_ms + round((event.time_ms - start_ms) * recipe.wall_factor)
             await bus.publish(event)
     finally:
         journal.close()
 
 
-def build_journal(path: Path, recipe: Recipe | None = None) -> str:
+def build_journal(path: Path, *recipes: Recipe) -> str:
+    """A migrated journal with one session per recipe, in order (default: one passing live-path session);
+    the first starts at T0, each next one a day later (so trade ids differ)."""
     url = f"sqlite:///{path}"
     migrate(url)
-    asyncio.run(_publish(url, recipe or Recipe()))
+    for n, recipe in enumerate(recipes or (Recipe(),)):
+        asyncio.run(_publish(url, replace(recipe, start_ms=recipe.start_ms + n * 24 * HOUR)))
     return url
 
 
@@ -159,7 +196,7 @@ def test_a_full_paper_journal_passes_every_item(tmp_path: Path) -> None:
     (Recipe(rejected_unreplaced=True), "no_rejected_protection"),
     (Recipe(breach=True), "stops_held"),
     (Recipe(stop_losses=0), "stops_held"),
-    (Recipe(error_at_ms=10 * MINUTE), "monitor_clean"),
+    (Recipe(error_at_ms=10 * MINUTE, equity_span_ms=65 * MINUTE), "monitor_clean"),  # 10 min, then 54 min clean
     (Recipe(equity_span_ms=HOUR - 5 * MINUTE), "monitor_clean"),
     (Recipe(traded_confidence=0.5), "confidence"),
 ], ids=["four-trades", "late-ack", "rejected-sl", "breach", "no-stop-exit", "error-10min", "short-monitor",

@@ -41,6 +41,7 @@ from ..domain.exchange_types import (
     PositionSnapshot,
 )
 from ..domain.instrument import Instrument
+from ..domain.kline import Kline
 from ..exchange.port import Exchange
 
 T = TypeVar("T")
@@ -193,6 +194,9 @@ class FaultyExchange:
 
     async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
         return await self._call("account_trades", lambda: self.inner.account_trades(symbol, start_ms))
+
+    async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
+        return await self._call("klines", lambda: self.inner.klines(symbol, start_ms, end_ms))
 
     def events(self) -> AsyncIterator[ExchangeEvent]:
         return self.inner.events()

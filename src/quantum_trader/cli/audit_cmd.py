@@ -197,8 +197,39 @@ def render_readiness(document: dict[str, Any], console: Console) -> None:
     table = Table(title="Go-live readiness", title_justify="left")
     for column in ("name", "passed", "evidence"):
         table.add_column(column, overflow="fold")
-    for item in document.get("items") or []:
+    items = document.get("items") or []
+    for item in items:
         passed = "[green]yes[/]" if item.get("passed") else "[red]no[/]"
-        table.add_row(str(item.get("name")), passed, json.dumps(item.get("evidence"), default=str))
+        evidence = {k: v for k, v in (item.get("evidence") or {}).items() if k not in SESSION_KEYS}
+        table.add_row(str(item.get("name")), passed, json.dumps(evidence, default=str))
     console.print(table)
+    for item in items:
+        console.print(f"{item.get('name')}: {_sessions_line(item.get('evidence') or {})}", soft_wrap=True)
     console.print(verdict)
+
+
+#: Evidence keys shown as the line per item under the table rather than in its JSON column.
+SESSION_KEYS = ("sessions", "not_counted", "source")
+
+
+def _session_label(session: dict[str, Any]) -> str:
+    where = f" at {session['exchange_url']}" if session.get("exchange_url") else ""
+    clock = "wall clock" if session.get("clock") == "wall" else f"{session.get('clock')} clock ×{session.get('speed')}"
+    label = f"#{session.get('id')} {session.get('mode')}, {session.get('adapter')}{where}, {clock}"
+    return label + (f", clean {session['clean_s']} s" if "clean_s" in session else "")
+
+
+def _left_out_label(session: dict[str, Any]) -> str:
+    spans = (f"; {session['session_time_s']} s of session time in {session.get('wall_s')} s of wall time"
+             if "session_time_s" in session else "")
+    return f"#{session.get('id')} ({session.get('why')}{spans})"
+
+
+def _sessions_line(evidence: dict[str, Any]) -> str:
+    """Which sessions an item's evidence came from, and which were left out and why (runtime/evidence.py)."""
+    if evidence.get("source"):
+        return f"from {evidence['source']}"
+    counted = "; ".join(_session_label(s) for s in evidence.get("sessions") or []) or "none"
+    line = f"counted sessions: {counted}"
+    left_out = [_left_out_label(s) for s in evidence.get("not_counted") or []]
+    return line + (f"; not counted: {'; '.join(left_out)}" if left_out else "")

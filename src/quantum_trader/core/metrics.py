@@ -51,6 +51,27 @@ class Metrics:
                              registry=r)
         self.task_restarts = Gauge("qt_task_restarts", "Restarts of a supervised background task since start",
                                    ["task"], registry=r)
+        self._budget_gauges(r)
+
+    def _budget_gauges(self, r: CollectorRegistry) -> None:
+        """The exchange request budget (exchange/budget.py). Totals since start are gauges set from the
+        budget's own counts (like qt_task_restarts): the budget, not this registry, is where they are kept."""
+        self.weight_used = Gauge("qt_request_weight_used", "Request weight used this minute (ours or the "
+                                 "server's X-MBX-USED-WEIGHT-1M, the higher)", registry=r)
+        self.weight_limit = Gauge("qt_request_weight_limit", "The exchange's request-weight limit per minute",
+                                  registry=r)
+        self.weight_share = Gauge("qt_request_weight_budget_ratio", "Share of the limit routine reads may use",
+                                  registry=r)
+        self.weight_peak = Gauge("qt_request_weight_peak", "Highest minute's request weight seen", registry=r)
+        self.rate_limited = Gauge("qt_exchange_rate_limited", "429 and 418 answers since start", ["status"],
+                                  registry=r)
+        self.budget_refused = Gauge("qt_request_budget_refused", "Calls the budget held back since start "
+                                    "(never sent), by priority", ["priority"], registry=r)
+        self.banned = Gauge("qt_exchange_banned", "1 while the exchange bans this IP (418)", registry=r)
+        self.rest_age = Gauge("qt_monitor_rest_reading_age_seconds", "Seconds since the monitor's last REST "
+                              "reading", registry=r)
+        self.rest_skipped = Gauge("qt_monitor_rest_readings_skipped", "Monitor sweeps that skipped the REST "
+                                  "reading for the request budget", registry=r)
 
     def set_equity(self, usdt: Decimal) -> None:
         self.equity.set(float(usdt))
@@ -101,6 +122,29 @@ class Metrics:
             with contextlib.suppress(ValueError):
                 self.sweep_age.set(float(age))
         self.observe_tasks(health.get("tasks") or {})
+        monitor = health.get("monitor") or {}
+        if isinstance(monitor.get("last_rest_reading_age_s"), int | float):
+            self.rest_age.set(float(monitor["last_rest_reading_age_s"]))
+        if isinstance(monitor.get("rest_readings_skipped"), int):
+            self.rest_skipped.set(monitor["rest_readings_skipped"])
+        budget = health.get("request_budget")
+        if isinstance(budget, Mapping):
+            self.observe_budget(budget)
+
+    def observe_budget(self, budget: Mapping[str, Any]) -> None:
+        """The gauges of the request budget's /health snapshot (`WeightBudget.snapshot`)."""
+        for gauge, key in ((self.weight_used, "used_weight"), (self.weight_limit, "limit"),
+                           (self.weight_peak, "peak_used_weight")):
+            if isinstance(budget.get(key), int | float):
+                gauge.set(float(budget[key]))
+        if isinstance(budget.get("share_pct"), int | float):
+            self.weight_share.set(float(budget["share_pct"]) / 100)
+        for status in ("429", "418"):
+            if isinstance(budget.get(f"rate_limited_{status}"), int):
+                self.rate_limited.labels(status=status).set(budget[f"rate_limited_{status}"])
+        for priority, count in (budget.get("refused") or {}).items():
+            self.budget_refused.labels(priority=str(priority)).set(count)
+        self.banned.set(1 if budget.get("banned_until_ms") else 0)
 
     def observe_tasks(self, tasks: Mapping[str, Mapping[str, Any]]) -> None:
         """`qt_task_up` and `qt_task_restarts` from the supervisor's `/health` document (an alert on

@@ -2,8 +2,9 @@
 
 ccxt raises its own classes (and, against a non-Binance hostname, often a plain `ExchangeError` for
 codes it would otherwise map). The bot must branch on Binance's code, so the JSON body embedded in
-the exception message is parsed back into `(code, msg)`. Network trouble, 5xx and 429 become
-`RetryableExchangeError`; an answer with a business code becomes `OrderRejected`.
+the exception message is parsed back into `(code, msg)`. Network trouble, 5xx, 429 and 418 (a ban,
+kept apart from a 429 by its HTTP status) become `RetryableExchangeError`; an answer with a business
+code becomes `OrderRejected`.
 """
 
 from __future__ import annotations
@@ -60,9 +61,10 @@ def retry_after_of(headers: Mapping[str, str] | None) -> float | None:
 def translate(exc: Exception, headers: Mapping[str, str] | None = None) -> ExchangeError:
     """One domain error for one ccxt exception; `headers` are the last response's, for Retry-After."""
     parsed = body_of(str(exc))
-    if isinstance(exc, ccxt.DDoSProtection):
+    if isinstance(exc, ccxt.DDoSProtection):  # 429 (RateLimitExceeded) or 418, an IP ban
         code, msg = parsed or (-1003, "Too many requests.")
-        return TransientExchangeError(code, msg, 429, retry_after_of(headers))
+        banned = "banned" in msg.lower()  # ccxt may map -1003 to RateLimitExceeded for both
+        return TransientExchangeError(code, msg, 418 if banned else 429, retry_after_of(headers))
     if isinstance(exc, ccxt.NetworkError):  # timeouts, dropped connections, 5xx
         code, msg = parsed or (UNKNOWN, f"network: {type(exc).__name__}: {_short(exc)}")
         return TransientExchangeError(code, msg, 503, retry_after_of(headers))

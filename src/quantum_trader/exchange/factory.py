@@ -15,6 +15,7 @@ import aiohttp
 
 from ..domain.errors import ConfigError
 from ..sim.engine import ExchangeSimulator
+from .budget import WeightBudget
 from .inprocess import InProcessExchange
 from .port import Exchange
 from .retry import RetryingExchange, RetryPolicy
@@ -58,8 +59,10 @@ async def is_simulator(url: str, api_key: Secret, *, timeout_s: float = 5.0) -> 
 
 async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = None,
                   api_secret: str | Secret | None = None, sim: ExchangeSimulator | None = None,
-                  policy: RetryPolicy | None = None, timeout_s: float = 10.0) -> Exchange:
-    """The adapter for QT_EXCHANGE: `sim` in process, or Binance-compatible REST at a base URL."""
+                  policy: RetryPolicy | None = None, timeout_s: float = 10.0,
+                  budget: WeightBudget | None = None) -> Exchange:
+    """The adapter for QT_EXCHANGE: `sim` in process, or Binance-compatible REST at a base URL, whose every
+    call passes `budget` (exchange/budget.py; a default one at 50 % of the limit when not given)."""
     if exchange.strip().lower() == SIM:
         return InProcessExchange(sim if sim is not None else ExchangeSimulator())
     url = check_url(exchange.strip())
@@ -76,5 +79,6 @@ async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = 
 
     policy = policy or RetryPolicy(in_flight_window=RECV_WINDOW_MS / 1000 + 1.0)
     # A proven simulator enforces Binance's weights itself; ccxt's own pacing would only slow paper runs.
-    adapter = CcxtExchange(url, api_key=key, api_secret=secret, timeout_s=timeout_s, throttle=not paper)
+    adapter = CcxtExchange(url, api_key=key, api_secret=secret, timeout_s=timeout_s, throttle=not paper,
+                           budget=budget)
     return RetryingExchange(adapter, policy)

@@ -26,11 +26,10 @@ from ..domain.exchange_types import (
     FillUpdate,
     OrderIntent,
     OrderSnapshot,
-    OrderUpdate,
     PositionSnapshot,
-    PositionUpdate,
 )
 from ..domain.instrument import Instrument
+from ..domain.kline import Kline
 from ..domain.money import to_decimal
 from ..domain.orders import AlgoOrder
 from ..sim import shapes
@@ -40,7 +39,6 @@ from . import wire
 #: Binance's "-4046 No need to change margin type.": the type is already what we asked for.
 NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
 UNKNOWN_ORDER_CODES = frozenset({-2011, -2013})
-FUNDING_FEE = "FUNDING_FEE"
 
 
 class InProcessExchange:
@@ -135,6 +133,11 @@ class InProcessExchange:
         return [wire.fill_from_user_trade(shapes.user_trade_json(f), ids.get(f.order_id, ""))
                 for f in self.sim.state.fills if f.symbol == symbol and f.time >= start_ms]
 
+    async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
+        """[]: the in-process simulator keeps no kline history (its bars come from the session's own feed)."""
+        self.sim.instrument(symbol)
+        return []
+
     async def events(self) -> AsyncIterator[ExchangeEvent]:
         """Everything the simulator logs from now on, translated; ends when the adapter closes."""
         queue: deque[Mapping[str, Any]] = deque()
@@ -174,21 +177,8 @@ class InProcessExchange:
         return wire.algo_from_json(shapes.algo_order_json(algo, self.sim), child)
 
     def _translate(self, event: Mapping[str, Any]) -> list[ExchangeEvent]:
-        kind = event.get("e")
-        if kind == "ORDER_TRADE_UPDATE":
-            update: ExchangeEvent = OrderUpdate(wire.order_from_stream(event["o"]), str(event["o"]["x"]))
-            fill = wire.fill_from_stream(event["o"], int(event["E"]))
-            return [update] if fill is None else [fill, update]
-        if kind == "ALGO_UPDATE":
-            return [OrderUpdate(wire.algo_from_stream(event["o"], int(event["E"])), str(event["o"]["X"]))]
-        if kind == "ACCOUNT_UPDATE":
-            reason = str(event["a"]["m"])
-            balance = wire.balance_from_account_update(event["a"], int(event["E"]))
-            if reason == FUNDING_FEE:  # margin moved, the position (amount, entry) did not: as the ccxt poller sees it
-                return [] if balance is None else [balance]
-            positions: list[ExchangeEvent] = [PositionUpdate(self._position_at(row), reason) for row in event["a"]["P"]]
-            return positions if balance is None else [balance, *positions]
-        return []
+        """The same translation as the ccxt adapter's user-data stream (wire.user_events)."""
+        return wire.user_events(event, self._position_at)
 
     def _position_at(self, row: Mapping[str, Any]) -> PositionSnapshot:
         symbol = str(row["s"])

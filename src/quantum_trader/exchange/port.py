@@ -30,6 +30,7 @@ from ..domain.exchange_types import (
     PositionSnapshot,
 )
 from ..domain.instrument import Instrument
+from ..domain.kline import Kline
 
 
 @runtime_checkable
@@ -64,6 +65,12 @@ class ExchangeReader(Protocol):
         order where the venue still knows it ("" otherwise): Binance's userTrades, with allOrders for the
         ids. What a restart reads to learn how a trade closed while the bot was away; [] where the venue
         keeps no record."""
+        ...
+
+    async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
+        """One-minute klines of `symbol` opened in [start_ms, end_ms], oldest first: the live bar feed's REST
+        backfill. The last one may still be open when `end_ms` reaches the current minute; [] where the
+        venue keeps no kline history (the in-process simulator)."""
         ...
 
     def events(self) -> AsyncIterator[ExchangeEvent]:

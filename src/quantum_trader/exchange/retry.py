@@ -28,6 +28,8 @@ from ..domain.exchange_types import (
     PositionSnapshot,
 )
 from ..domain.instrument import Instrument
+from ..domain.kline import Kline
+from .budget import BudgetRefused, reading_affordable
 from .port import Exchange
 
 T = TypeVar("T")
@@ -62,10 +64,16 @@ async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy, sl
             return await call()
         except RetryableExchangeError as exc:
             wait = policy.delay(attempt, exc)
-            if attempt == policy.attempts - 1 or wait > policy.max_retry_after:
+            if attempt == policy.attempts - 1 or wait > policy.max_retry_after or not worth_waiting(exc):
                 raise
             await sleep(wait)
     raise AssertionError("unreachable: attempts must be >= 1")
+
+
+def worth_waiting(exc: RetryableExchangeError) -> bool:
+    """A routine read the request budget held back is skipped, not waited for (budget.py): waiting would
+    stall its caller (the monitor's loop) for up to a minute to read what the next interval reads anyway."""
+    return not isinstance(exc, BudgetRefused) or exc.worth_waiting
 
 
 async def place_once(exchange: Exchange, intent: OrderIntent, policy: RetryPolicy,
@@ -168,8 +176,15 @@ class RetryingExchange:
     async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
         return await self._retry(lambda: self.inner.account_trades(symbol, start_ms))
 
+    async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
+        return await self._retry(lambda: self.inner.klines(symbol, start_ms, end_ms))
+
     def events(self) -> AsyncIterator[ExchangeEvent]:
         return self.inner.events()
+
+    def reading_affordable(self) -> bool:
+        """The inner adapter's answer (budget.reading_affordable); True where it has no request budget."""
+        return reading_affordable(self.inner)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -8,7 +8,7 @@ both. Numbers arrive as strings and become Decimal without passing through float
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -17,10 +17,13 @@ from ..domain.enums import MarginType, OrderType, Side, WorkingType
 from ..domain.exchange_types import (
     AccountSnapshot,
     BalanceUpdate,
+    ExchangeEvent,
     FillUpdate,
     OrderIntent,
     OrderSnapshot,
+    OrderUpdate,
     PositionSnapshot,
+    PositionUpdate,
     SnapshotStatus,
 )
 from ..domain.money import ZERO, fmt, to_decimal
@@ -197,3 +200,30 @@ def position_from_stream(row: Json, *, mark: Decimal, leverage: int, liquidation
         "marginType": row.get("mt", "cross"), "markPrice": mark, "leverage": leverage,
         "liquidationPrice": liquidation if liquidation is not None else 0,
     })
+
+
+FUNDING_FEE = "FUNDING_FEE"
+
+
+def user_events(event: Json, position_at: Callable[[Json], PositionSnapshot]) -> list[ExchangeEvent]:
+    """One user-data stream event as the port's events (fill before its order update; [] for other kinds).
+
+    `position_at` completes an ACCOUNT_UPDATE position row with what the stream omits (mark, leverage,
+    liquidation price) from what the adapter knows. A FUNDING_FEE update moves margin, not the position
+    (amount, entry), so it yields only the balance change, as a REST reading would see it.
+    """
+    kind = event.get("e")
+    if kind == "ORDER_TRADE_UPDATE":
+        update: ExchangeEvent = OrderUpdate(order_from_stream(event["o"]), str(event["o"]["x"]))
+        fill = fill_from_stream(event["o"], int(event["E"]))
+        return [update] if fill is None else [fill, update]
+    if kind == "ALGO_UPDATE":
+        return [OrderUpdate(algo_from_stream(event["o"], int(event["E"])), str(event["o"]["X"]))]
+    if kind == "ACCOUNT_UPDATE":
+        reason = str(event["a"]["m"])
+        balance = balance_from_account_update(event["a"], int(event["E"]))
+        if reason == FUNDING_FEE:
+            return [] if balance is None else [balance]
+        positions: list[ExchangeEvent] = [PositionUpdate(position_at(row), reason) for row in event["a"].get("P", [])]
+        return positions if balance is None else [balance, *positions]
+    return []

@@ -65,7 +65,13 @@ def _session_fk() -> Mapped[int | None]:
 
 
 class SessionRow(Base):
-    """One row per start of the bot; `settings` is JSON with secrets already removed by the caller."""
+    """One row per start of the bot; `settings` is JSON with secrets already removed by the caller.
+
+    `adapter` (`inprocess` | `ccxt`), `exchange_url` (no credentials), `clock` (`wall` | `simulated`) and
+    `speed` say which path the session ran on: readiness counts only paper on the path live money takes
+    (the Binance adapter against a simulator server, on the wall clock). NULL in sessions journaled before
+    they were recorded (migration 0002), which readiness therefore does not count.
+    """
 
     __tablename__ = "sessions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -73,6 +79,10 @@ class SessionRow(Base):
     mode: Mapped[str] = mapped_column(String(16))
     settings: Mapped[str] = mapped_column(Text)
     version: Mapped[str] = mapped_column(String(32))
+    adapter: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    exchange_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    clock: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    speed: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class InstrumentRow(Base):
@@ -251,6 +261,9 @@ class ErrorRow(Base):
 
 
 class EquitySnapshotRow(Base):
+    """The equity curve and the monitor's heartbeat: `time_ms` is session time, `wall_ms` the wall clock when it
+    was journaled (a simulated session's hour can pass in seconds; readiness measures its hour on `wall_ms`)."""
+
     __tablename__ = "equity_snapshots"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[int | None] = _session_fk()
@@ -259,3 +272,4 @@ class EquitySnapshotRow(Base):
     available: Mapped[Decimal] = mapped_column(DecimalText)
     open_positions: Mapped[int] = mapped_column(Integer)
     time_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    wall_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

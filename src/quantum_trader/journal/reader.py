@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, Select, Table, select
+from sqlalchemy import Column, Engine, Select, Table, inspect, select
 
 from .codec import INTENT
 from .db import create_engine_for
@@ -50,6 +50,7 @@ class JournalReader:
     def __init__(self, source: str | Engine) -> None:
         self._owns_engine = isinstance(source, str)
         self.engine = create_engine_for(source) if isinstance(source, str) else source
+        self._existing: dict[str, set[str]] = {}
 
     def close(self) -> None:
         if self._owns_engine:
@@ -143,5 +144,27 @@ class JournalReader:
         return self._rows(select(i).order_by(i.c.symbol))
 
     def sessions(self) -> list[JsonRow]:
+        """Every session, newest first, with the path it ran on (`adapter`, `exchange_url`, `clock`, `speed`)."""
         s = _table(SessionRow)
-        return self._rows(select(s).order_by(s.c.id.desc()))
+        return self._present(s, select(*self._columns_of(s)).order_by(s.c.id.desc()))
+
+    def heartbeats(self) -> list[JsonRow]:
+        """The monitor's heartbeats (equity snapshots) as `session_id`, `time_ms`, `wall_ms`, per session in
+        session-time order: what readiness measures the clean hour on (only the columns it needs)."""
+        e = _table(EquitySnapshotRow)
+        wanted = [c for c in self._columns_of(e) if c.name in ("session_id", "time_ms", "wall_ms")]
+        return self._present(e, select(*wanted).order_by(e.c.session_id, e.c.time_ms, e.c.id),
+                             ("session_id", "time_ms", "wall_ms"))
+
+    def _columns_of(self, table: Table) -> list[Column[Any]]:
+        """The table's columns the database has. `readiness` and `audit` read a journal without migrating it
+        (they may run on a copy, read-only), so a journal from before migration 0002 must still be readable:
+        the columns it lacks read as None."""
+        names = self._existing.get(table.name)
+        if names is None:
+            names = self._existing[table.name] = {c["name"] for c in inspect(self.engine).get_columns(table.name)}
+        return [c for c in table.c if c.name in names]
+
+    def _present(self, table: Table, query: Select[Any], names: tuple[str, ...] | None = None) -> list[JsonRow]:
+        keys = names or tuple(c.name for c in table.c)
+        return [{k: row.get(k) for k in keys} for row in self._rows(query)]

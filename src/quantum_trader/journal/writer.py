@@ -54,13 +54,17 @@ def _wall_ms() -> int:
 class Journal:
     """Records events into the journal database; one writer per database."""
 
-    def __init__(self, engine: Engine | str, *, batch_size: int = 1, now_ms: Callable[[], int] | None = None) -> None:
+    def __init__(self, engine: Engine | str, *, batch_size: int = 1, now_ms: Callable[[], int] | None = None,
+                 wall_ms: Callable[[], int] | None = None) -> None:
+        """`now_ms` is the session's clock (simulated or wall); `wall_ms` the real one, stamped on each equity
+        heartbeat so readiness can tell an hour of wall time from an hour of simulated time (tests inject it)."""
         if batch_size < 1:
             raise ValueError(f"batch_size: {batch_size} must be >= 1")
         self._owns_engine = not isinstance(engine, Engine)
         self.engine = create_engine_for(engine) if isinstance(engine, str) else engine
         self.batch_size = batch_size
         self._now_ms = now_ms or _wall_ms
+        self._wall_ms = wall_ms or _wall_ms
         self._bulk = BulkExecutor(self.engine.dialect)
         self._pending: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self._pending_events = 0
@@ -101,11 +105,18 @@ class Journal:
             (ev.PositionChanged, self._via(codec.position_changed_rows)),
             (ev.TradeOpened, self.on_trade_opened), (ev.TradeClosed, self.on_trade_closed),
             (ev.ProtectionAction, self._via(codec.protection_rows)),
-            (ev.EquitySnapshot, self._via(codec.equity_rows)), (ev.KillSwitch, self._via(codec.kill_switch_rows)),
+            (ev.EquitySnapshot, self.on_equity), (ev.KillSwitch, self._via(codec.kill_switch_rows)),
             (ev.ErrorEvent, self._via(codec.error_rows)),
         ]
         for event_type, handler in handlers:
             bus.subscribe(event_type, handler)
+
+    def on_equity(self, event: ev.EquitySnapshot) -> None:
+        """The monitor's heartbeat, stamped with the wall clock as well as the session's time."""
+        rows = codec.equity_rows(event, self._session_id)
+        for _, row in rows:
+            row["wall_ms"] = self._wall_ms()
+        self.record(rows)
 
     def on_order_changed(self, event: ev.OrderChanged) -> None:
         """Record a status change; the same state reported twice (the placement answer, then the stream's
@@ -166,11 +177,18 @@ class Journal:
                                     f"{type(exc).__name__}") from exc
         self.identities.intent(event)
 
-    def start_session(self, mode: str, settings_json: str, version: str, *, started_ms: int | None = None) -> int:
-        """One row per start; later rows carry its id. Written at once whatever the batch size."""
+    def start_session(self, mode: str, settings_json: str, version: str, *, started_ms: int | None = None,
+                      adapter: str | None = None, exchange_url: str | None = None, clock: str | None = None,
+                      speed: str | None = None) -> int:
+        """One row per start; later rows carry its id. Written at once whatever the batch size.
+
+        `adapter`, `exchange_url` (without credentials), `clock` and `speed` record the path the session ran
+        on (runtime/evidence.py `session_path`); readiness counts a paper session only when they show the
+        live path, so a caller that leaves them out journals a session readiness does not count."""
         self.flush()
         row = {"started_ms": self._now_ms() if started_ms is None else started_ms, "mode": mode,
-               "settings": settings_json, "version": version}
+               "settings": settings_json, "version": version, "adapter": adapter, "exchange_url": exchange_url,
+               "clock": clock, "speed": speed}
         with self.engine.begin() as conn:
             result = conn.execute(self._bulk.statements["sessions"][1], row)
             key = result.inserted_primary_key

@@ -8,6 +8,7 @@ import time
 from ..core.metrics import Metrics
 from ..core.supervisor import Supervisor
 from ..domain.events import Direction, KillSwitch, RiskDecision, Signal
+from ..exchange.budget import WeightBudget
 from ..journal.reader import JournalReader
 from ..settings.model import Settings
 from ..trading.kill_switch import KillSwitchHandler
@@ -20,11 +21,15 @@ from .wiring import Engine
 
 #: /health turns degraded when the feed or the monitor has been silent this many intervals.
 STALE_INTERVALS = 5
+#: /health turns degraded when the monitor has not afforded a REST reading for this long (the budget is spent).
+REST_STALE_S = 120.0
 
 
 class SessionService:
     #: The session's background tasks, set once they start (None before, and where nothing is supervised).
     supervisor: Supervisor | None = None
+    #: The URL adapter's request budget (None in process): a ban is unhealthy, repeated 429s degraded.
+    budget: WeightBudget | None = None
 
     def __init__(self, settings: Settings, engine: Engine, monitor: PositionMonitor, kill: KillSwitchHandler,
                  reader: JournalReader, metrics: Metrics, feed: FeedStatus, *, strategy_status: str = "") -> None:
@@ -47,24 +52,33 @@ class SessionService:
         tasks_ok = self.supervisor is None or self.supervisor.healthy  # a dead task is unhealthy at once
         if not tasks_ok or (sweep_age is None and time.monotonic() - self.started > stale_after):
             status = "unhealthy"
-        elif unprotected or (sweep_age is not None and sweep_age > stale_after) or self._feed_stale(feed_age):
+        elif (unprotected or (sweep_age is not None and sweep_age > stale_after) or self._feed_stale(feed_age)
+              or (mon.rest_age_s() or 0.0) > max(stale_after, REST_STALE_S)):
             status = "degraded"
         else:
             status = "healthy"
+        budget = self.budget.snapshot() if self.budget is not None else None
+        if budget is not None and budget["status"] != "healthy" and status != "unhealthy":
+            status = str(budget["status"])
         self.metrics.set_sweep_age(sweep_age or 0.0)
+        rest_age = mon.rest_age_s()
         body: JSON = {
             "status": status, "mode": self.settings.mode, "event_driven": True,
             "exchange": "sim (in-process)" if self.settings.exchange == "sim" else self.settings.exchange,
             "feed": self.feed.name, "uptime_s": round(time.monotonic() - self.started, 3),
             "positions": len(mon.view.positions) if mon.view else 0, "unprotected_positions": unprotected,
             "monitor": {"last_sweep_age_s": None if sweep_age is None else round(sweep_age, 3),
-                        "errors": mon.errors, "sweeps": mon.sweeps},
+                        "errors": mon.errors, "sweeps": mon.sweeps,
+                        "last_rest_reading_age_s": None if rest_age is None else round(rest_age, 3),
+                        "rest_readings_skipped": mon.rest_skipped},
             "strategy": self.settings.strategy, "trading": self.engine.risk.state,
             "feed_bars": self.feed.bars, "feed_done": self.feed.done,
             "tasks": self.supervisor.as_json() if self.supervisor is not None else {},
         }
         if self.strategy_status:
             body["strategy_status"] = self.strategy_status
+        if budget is not None:
+            body["request_budget"] = budget
         return body
 
     def _feed_stale(self, age: float | None) -> bool:

@@ -28,6 +28,7 @@ from ..core.clock import SimulatedClock
 from ..core.metrics import Metrics
 from ..domain.events import Direction, EquitySnapshot, Signal, TradeClosed
 from ..domain.instrument import Instrument
+from ..domain.money import from_float
 from ..exchange.inprocess import InProcessExchange
 from ..marketdata.bars import BarChunk
 from ..risk.rules import ALL, NONE, Blocked, RiskPipeline
@@ -219,7 +220,7 @@ async def _signal(engine: Engine, exchange: InProcessExchange, strategy: Strateg
     direction = Direction.LONG if batch.direction[t, s] > 0 else Direction.SHORT
     await engine.bus.publish(Signal(
         symbol=chunk.symbols[s], direction=direction, confidence=float(batch.confidence[t, s]),
-        source=strategy.name, time_ms=engine.clock.now_ms(), reference_price=Decimal(repr(float(chunk.close[t, s])))))
+        source=strategy.name, time_ms=engine.clock.now_ms(), reference_price=from_float(chunk.close[t, s])))
     await publish_all(engine.bus, engine.clock, exchange.drain())
 
 

@@ -1,7 +1,9 @@
 """What the API and CLI show from the journal: the stop audit and the go-live readiness checklist.
 
 Both are computed from the journal of paper trading alone (CONTRACT section 7), so they can be run
-on a copy of the database, offline, by someone who does not trust the bot's own memory.
+on a copy of the database, offline, by someone who does not trust the bot's own memory. Readiness
+counts only sessions on the path live money takes (runtime/evidence.py): the in-process simulator and
+simulated clocks are for development, and an hour of monitoring is an hour of the wall clock.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ..domain.events import Direction, TradeClosed, TradeOpened
 from ..domain.money import to_decimal
 from ..journal.reader import JournalReader
 from ..trading.audit import AuditRow, audit_rows, audit_summary
+from .evidence import LISTED, SessionEvidence, longest_clean_ms, spans
 
 JsonRow = dict[str, Any]
 #: CONTRACT 7.2: SL and TP acknowledged and read back within this long after the entry fill.
@@ -66,24 +69,31 @@ def _item(name: str, passed: bool, evidence: Any) -> JsonRow:
 
 def readiness_from_journal(reader: JournalReader, *, min_trades: int, min_confidence: float,
                            live_max_positions: int) -> JsonRow:
-    closed = reader.closed_positions()
-    audit, _ = audit_from_journal(reader)
+    """CONTRACT 7 over the live-path sessions only (runtime/evidence.py says which and why); every item's
+    evidence names the sessions it came from (`sessions`) and those it left out (`not_counted`, with why)."""
+    paths = SessionEvidence.of(reader.sessions())
+    all_closed = reader.closed_positions()
+    closed = paths.only_counted(all_closed)
+    audit = audit_rows([trade_from_row(r) for r in closed])
     actions = reader.protection_actions(limit=1_000_000)
     items = [
         _item("closed_trades", len(closed) >= min_trades,
-              {"closed": len(closed), "required": min_trades, "trades": [r["trade_id"] for r in closed[-20:]]}),
-        _protection_acknowledged(reader.trades(limit=1_000_000), actions),
-        _no_rejected_protection(reader.orders(limit=1_000_000), actions),
-        _stops_held(audit),
-        _monitor_clean(reader),
-        _confidence(reader.signals(limit=1_000_000), min_confidence),
+              {"closed": len(closed), "required": min_trades, "trades": [r["trade_id"] for r in closed[-20:]],
+               **paths.of_rows(all_closed)}),
+        _protection_acknowledged(reader.trades(limit=1_000_000), actions, paths),
+        _no_rejected_protection(reader.orders(limit=1_000_000), actions, paths),
+        _stops_held(audit, paths.of_rows(all_closed)),
+        _monitor_clean(reader, paths),
+        _confidence(reader.signals(limit=1_000_000), min_confidence, paths),
         _item("live_position_cap", live_max_positions <= 2,
-              {"QT_LIVE_MAX_POSITIONS": live_max_positions, "allowed_at_most": 2}),
+              {"QT_LIVE_MAX_POSITIONS": live_max_positions, "allowed_at_most": 2, "sessions": [],
+               "not_counted": [], "source": "the settings of this start, not paper-trading evidence"}),
     ]
     return {"ready": all(i["passed"] for i in items), "items": items}
 
 
-def _protection_acknowledged(trades: list[JsonRow], actions: list[JsonRow]) -> JsonRow:
+def _protection_acknowledged(all_trades: list[JsonRow], actions: list[JsonRow], paths: SessionEvidence) -> JsonRow:
+    trades = paths.only_counted(all_trades)
     verified: dict[tuple[str, str], int] = {}
     for a in actions:
         if a["action"] == "verified" and a.get("trade_id") and a.get("order_type"):
@@ -93,41 +103,55 @@ def _protection_acknowledged(trades: list[JsonRow], actions: list[JsonRow]) -> J
     late = [t["trade_id"] for t in trades
             if any(verified.get((t["trade_id"], p), never) - int(t["opened_ms"]) > ACK_WINDOW_MS for p in ("sl", "tp"))]
     return _item("protection_acknowledged", bool(trades) and not late,
-                 {"positions": len(trades), "not_acknowledged_within_5s": late[:20]})
+                 {"positions": len(trades), "not_acknowledged_within_5s": late[:20], **paths.of_rows(all_trades)})
 
 
-def _no_rejected_protection(orders: list[JsonRow], actions: list[JsonRow]) -> JsonRow:
+def _no_rejected_protection(orders: list[JsonRow], actions: list[JsonRow], paths: SessionEvidence) -> JsonRow:
     verified_trades = {(a.get("trade_id"), a.get("order_type")) for a in actions if a["action"] == "verified"}
-    unreplaced = [o["client_id"] for o in orders
-                  if o.get("purpose") in ("sl", "tp") and o["status"] == "REJECTED"
+    protection = [o for o in orders if o.get("purpose") in ("sl", "tp")]
+    unreplaced = [o["client_id"] for o in paths.only_counted(protection) if o["status"] == "REJECTED"
                   and (o.get("trade_id"), o["type"]) not in verified_trades]
-    return _item("no_rejected_protection", not unreplaced, {"rejected_and_unreplaced": unreplaced[:20]})
+    # Its evidence is an absence over every counted session, so all of them are named, not only those with orders.
+    return _item("no_rejected_protection", not unreplaced,
+                 {"rejected_and_unreplaced": unreplaced[:20], **paths.of_rows(protection),
+                  "sessions": sorted(paths.counted.values(), key=lambda d: -int(d["id"]))[:LISTED]})
 
 
-def _stops_held(audit: Iterable[AuditRow]) -> JsonRow:
+def _stops_held(audit: Iterable[AuditRow], sessions: JsonRow) -> JsonRow:
     rows = list(audit)
     stops = sum(1 for r in rows if r.exit_reason is ExitReason.STOP_LOSS)
     breaches = [r.trade_id for r in rows if r.breach]
-    return _item("stops_held", stops >= 1 and not breaches, {"stop_loss_exits": stops, "breaches": breaches[:20]})
+    return _item("stops_held", stops >= 1 and not breaches,
+                 {"stop_loss_exits": stops, "breaches": breaches[:20], **sessions})
 
 
-def _monitor_clean(reader: JournalReader) -> JsonRow:
-    """The longest error-free stretch of any session's monitor, from its start to its first error or last sweep."""
-    best = 0
-    errors = sorted(int(e["time_ms"]) for e in reader.errors(limit=1_000_000))
-    equity = reader.equity(limit=1_000_000)
-    for session in reader.sessions():
-        start = int(session["started_ms"])
-        seen = [int(e["time_ms"]) for e in equity if e.get("session_id") == session["id"]]
-        end = max(seen, default=start)
-        first_error = next((t for t in errors if start <= t <= end), None)
-        best = max(best, (first_error if first_error is not None else end) - start)
+def _monitor_clean(reader: JournalReader, paths: SessionEvidence) -> JsonRow:
+    """The longest continuous error-free stretch of the monitor in any live-path session, on the wall clock
+    (runtime/evidence.py defines continuous); other sessions are listed with their spans and why they do not count."""
+    beats: dict[int | None, list[JsonRow]] = {}
+    for beat in reader.heartbeats():
+        beats.setdefault(beat["session_id"], []).append(beat)
+    errors: dict[int | None, list[int]] = {}
+    for error in reader.errors(limit=1_000_000):
+        errors.setdefault(error.get("session_id"), []).append(int(error["time_ms"]))
+    counted, best = [], 0
+    for session_id, described in paths.counted.items():
+        clean = longest_clean_ms(beats.get(session_id, []), sorted(errors.get(session_id, [])),
+                                 paths.max_gap_ms(session_id))
+        best = max(best, clean)
+        counted.append({**described, "clean_s": clean // 1000})
+    not_counted = [{**paths.excluded.get(int(i), {"id": i, "why": "no such session in the journal"}), **spans(b)}
+                   if i is not None else {"id": None, "why": "journaled outside any session", **spans(b)}
+                   for i, b in beats.items() if not paths.counts(i)]
     return _item("monitor_clean", best >= MONITOR_CLEAN_MS,
-                 {"longest_clean_s": best // 1000, "required_s": MONITOR_CLEAN_MS // 1000})
+                 {"longest_clean_s": best // 1000, "required_s": MONITOR_CLEAN_MS // 1000, "measured_on": "wall clock",
+                  "sessions": sorted(counted, key=lambda d: -int(d["id"]))[:LISTED],
+                  "not_counted": sorted(not_counted, key=lambda d: -int(d["id"] or 0))[:LISTED]})
 
 
-def _confidence(signals: list[JsonRow], minimum: float) -> JsonRow:
-    traded = [s for s in signals if (s.get("decision") or {}).get("approved")]
+def _confidence(signals: list[JsonRow], minimum: float, paths: SessionEvidence) -> JsonRow:
+    all_traded = [s for s in signals if (s.get("decision") or {}).get("approved")]
+    traded = paths.only_counted(all_traded)
     low = [s["symbol"] for s in traded if float(s["confidence"]) < minimum]
     return _item("confidence", bool(traded) and not low, {"traded_signals": len(traded), "below_minimum": low[:20],
-                                         "QT_MIN_CONFIDENCE": minimum})
+                                         "QT_MIN_CONFIDENCE": minimum, **paths.of_rows(all_traded)})

@@ -2,8 +2,8 @@
 
 Synthetic and replay feeds walk bar chunks (marketdata/bars.py) and drive a simulated clock; with the
 in-process simulator they also move its market first, so resting stops trigger exactly as in a
-backtest. The `exchange` feed polls the exchange's mark prices on the wall clock and turns each poll
-into a one-bar chunk, so strategies see the same shape whatever the source.
+backtest. The `exchange` feed (closed klines from Binance's websockets, REST-backfilled) is in
+runtime/live_feed.py; it reports through the same `FeedStatus`, so /health reads every feed alike.
 """
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..core.clock import Clock, SimulatedClock
-from ..exchange.port import ExchangeReader
 from ..marketdata.bars import BarChunk
 from ..sim.engine import ExchangeSimulator
 from ..simserver.feed import on_tick
@@ -99,25 +96,6 @@ class BarFeed:
                 sim.apply_bar(symbol, o, max(h, o, c), min(lo, o, c), c)
         if isinstance(self._clock, SimulatedClock):
             self._clock.advance_to(close_ms)
-
-
-class ExchangeMarkFeed:
-    """One-bar chunks from the exchange's mark prices, every `interval_s` of wall time."""
-
-    def __init__(self, exchange: ExchangeReader, symbols: tuple[str, ...], *, interval_s: float, clock: Clock) -> None:
-        self.status = FeedStatus("exchange")
-        self._exchange, self._symbols, self._interval_s, self._clock = exchange, symbols, interval_s, clock
-
-    async def run(self, on_bar: OnBar, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            marks = await self._exchange.mark_prices(self._symbols)
-            prices = np.array([[float(marks.get(s, math.nan)) for s in self._symbols]])
-            chunk = BarChunk(self._symbols, np.array([self._clock.now_ms()], np.int64), prices, prices, prices,
-                             prices, np.zeros_like(prices), round(self._interval_s * 1000))
-            await on_bar(chunk)
-            self.status.bars += 1
-            self.status.last_bar_monotonic = time.monotonic()
-            await _pause(stop, self._interval_s)
 
 
 async def _pause(stop: asyncio.Event, seconds: float | None) -> None:

@@ -18,7 +18,6 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,8 @@ from ..domain.events import (
     Signal,
 )
 from ..domain.instrument import Instrument
-from ..domain.money import fmt
+from ..domain.money import fmt, from_float
+from ..exchange.budget import WeightBudget
 from ..exchange.factory import connect
 from ..exchange.port import Exchange
 from ..exchange.staging_gateway import DryRunGateway
@@ -58,8 +58,10 @@ from ..sim.universe import load_universe
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from ..trading.reconcile import close_trades_gone_while_away, settle_pending_intents
 from .app_service import SessionService
+from .evidence import session_path
 from .journal_views import opened_from_row, readiness_from_journal
-from .market_feed import BarFeed, ExchangeMarkFeed, FeedStatus
+from .live_feed import WsKlineFeed, market_ws_url
+from .market_feed import BarFeed, FeedStatus
 from .paper_account import open_paper_account
 from .pump import pump_forever
 from .service import AppService
@@ -116,7 +118,9 @@ class Parts:
     sim: ExchangeSimulator | None
     symbols: tuple[str, ...]
     clock: Clock
-    feed: BarFeed | ExchangeMarkFeed
+    feed: BarFeed | WsKlineFeed
+    #: The request budget every REST call of a URL adapter passes (None in process: nothing to count).
+    budget: WeightBudget | None = None
 
 
 async def build_parts(settings: Settings) -> Parts:
@@ -136,19 +140,22 @@ async def build_parts(settings: Settings) -> Parts:
         clock: Clock = SimulatedClock(start_ms)
         return Parts(exchange, sim, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
                                                             clock=clock, sim=sim))
+    budget = WeightBudget(share_pct=settings.weight_budget_pct)
     exchange = await connect(settings.exchange, paper=settings.paper_trading,
                              api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-                             api_secret=settings.api_secret.get_secret_value() if settings.api_secret else None)
+                             api_secret=settings.api_secret.get_secret_value() if settings.api_secret else None,
+                             budget=budget)
     instruments = await exchange.instruments()
     symbols = settings.symbol_list or tuple(s for s in universe.top(settings.symbol_count or 222) if s in instruments)
     if settings.feed == "exchange":
-        wall = WallClock()
-        return Parts(exchange, None, symbols, wall, ExchangeMarkFeed(exchange, symbols, interval_s=60.0, clock=wall))
+        # Closed klines over the market websockets, REST-backfilled through the adapter (runtime/live_feed.py).
+        feed = WsKlineFeed(market_ws_url(settings.exchange), symbols, exchange.klines)
+        return Parts(exchange, None, symbols, WallClock(), feed, budget)
     prices = await exchange.mark_prices(symbols)
     start_ms, chunks = _bar_source(settings, symbols, {s: float(p) for s, p in prices.items()})
     clock = SimulatedClock(start_ms)
     return Parts(exchange, None, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
-                                                         clock=clock))
+                                                         clock=clock), budget)
 
 
 def _first_bar_ms(settings: Settings) -> int:
@@ -201,7 +208,8 @@ class Session:
         await asyncio.to_thread(migrate, s.db_url)
         parts = await build_parts(s)
         journal = Journal(s.db_url, batch_size=1, now_ms=parts.clock.now_ms)
-        journal.start_session(s.mode, json.dumps(s.public_dict(), sort_keys=True), version("quantum-trader"))
+        journal.start_session(s.mode, json.dumps(s.public_dict(), sort_keys=True), version("quantum-trader"),
+                              **session_path(s, parts.clock))  # readiness counts only the live path's sessions
         strategy = build_strategy(s.strategy)
         instruments = await parts.exchange.instruments()
         _record_instruments(journal, {s: instruments[s] for s in parts.symbols if s in instruments},
@@ -223,6 +231,7 @@ class Session:
         self._count_events(engine)
         self.service = SessionService(s, engine, monitor, kill, reader, self.metrics, parts.feed.status,
                                       strategy_status=getattr(strategy, "status", ""))
+        self.service.budget = parts.budget
         try:
             await self._serve(engine, parts, strategy, monitor, journal)
         finally:
@@ -338,7 +347,7 @@ def _signal_publisher(engine: Engine, strategy: Strategy) -> Callable[[BarChunk]
             await engine.bus.publish(Signal(
                 symbol=symbol, direction=Direction.LONG if batch.direction[-1, s] > 0 else Direction.SHORT,
                 confidence=float(batch.confidence[-1, s]), source=strategy.name, time_ms=engine.clock.now_ms(),
-                reference_price=Decimal(repr(float(chunk.close[-1, s])))))
+                reference_price=from_float(chunk.close[-1, s])))
 
     return on_bar
 
@@ -349,9 +358,9 @@ def _bars_closed(chunk: BarChunk, time_ms: int) -> list[BarClosed]:
     for s, symbol in enumerate(chunk.symbols):
         o, h, lo, c = chunk.bar(t, s)
         if c == c:  # not NaN
-            out.append(BarClosed(symbol=symbol, open_time_ms=int(chunk.open_time[t]), open=Decimal(repr(o)),
-                                 high=Decimal(repr(h)), low=Decimal(repr(lo)), close=Decimal(repr(c)),
-                                 volume=Decimal(repr(float(chunk.volume[t, s]))), time_ms=time_ms))
+            out.append(BarClosed(symbol=symbol, open_time_ms=int(chunk.open_time[t]), open=from_float(o),
+                                 high=from_float(h), low=from_float(lo), close=from_float(c),
+                                 volume=from_float(chunk.volume[t, s]), time_ms=time_ms))
     return out
 
 

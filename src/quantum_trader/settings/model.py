@@ -91,6 +91,9 @@ class Settings(BaseSettings):
                                   description="Signals below it are never traded.")
     monitor_interval: float = Field(1.0, gt=0, allow_inf_nan=False,
                                     description="Seconds between monitor sweeps; fills trigger it at once too.")
+    weight_budget_pct: float = Field(50.0, gt=0, le=90, allow_inf_nan=False,
+                                     description="Share of the exchange's request-weight limit routine reads may "
+                                                 "use; orders and protection read-back may go beyond it.")
     daily_loss_limit_pct: Decimal = Field(Decimal("5.0"), gt=0, le=100,
                                           description="Kill switch: equity drop in a UTC day that flattens.")
     speed: str = Field("1", description="Simulated-time factor for synthetic/replay feeds, or 'max'.")

@@ -45,6 +45,7 @@ HINTS: dict[str, str] = {
     "leverage": "a whole number from 1 to 125",
     "min_confidence": "a probability from 0 to 1, e.g. 0.65",
     "monitor_interval": "seconds between monitor sweeps, e.g. 1.0",
+    "weight_budget_pct": "a percentage of the exchange's request-weight limit, above 0 and at most 90, e.g. 50",
     "daily_loss_limit_pct": "a percentage of equity at the UTC day's start, e.g. 5.0",
     "speed": "'max' or a positive factor of simulated time, e.g. 1 or 60",
     "duration": "seconds of wall time before a clean stop, e.g. 3600",

@@ -16,6 +16,7 @@ from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..domain.events import ErrorEvent, KillSwitch, ProtectionAction
 from ..domain.exchange_types import OrderSnapshot
+from ..exchange.budget import urgent
 from ..exchange.port import ExchangeReader
 from .execution import Execution
 from .sending import SendResult
@@ -54,10 +55,14 @@ class KillSwitchHandler:
 
     async def on_kill(self, event: KillSwitch) -> None:
         result = KillSwitchResult()
-        for order in await self.reader.open_orders():
+        with urgent():  # a request budget must not hold these reads back (exchange/budget.py)
+            orders = await self.reader.open_orders()
+        for order in orders:
             sent = await self.execution.cancel(order.symbol, order.client_id, None, f"kill switch: {event.reason}")
             await self._tally_cancel(result, order, sent)
-        for position in await self.reader.positions():
+        with urgent():
+            positions = await self.reader.positions()
+        for position in positions:
             trade_id = self._trade_id_for(position.symbol, event.time_ms)
             closed = await self.execution.emergency_exit(trade_id, position.symbol,
                                                          f"kill switch: {event.reason}", purpose="kill")

@@ -42,6 +42,7 @@ from ..domain.events import (
 )
 from ..domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnapshot, SnapshotStatus
 from ..domain.stops import protection_prices
+from ..exchange.budget import reading_affordable
 from ..exchange.port import ExchangeReader
 from .execution import Execution
 from .monitor_guard import GuardConfig, SymbolGuard
@@ -185,7 +186,17 @@ class PositionMonitor:
 
     # --- sweeps -----------------------------------------------------------------------------------
     async def sweep(self) -> ProtectionView | None:
-        """Every position and open order of the account: judge, repair, measure."""
+        """Every position and open order of the account: judge, repair, measure.
+
+        When the adapter's request budget cannot afford the REST reading now, the sweep skips it (counted in
+        `rest_skipped`, its age in /health): the events the exchange pushes keep the view fresh and act per
+        symbol in between, and the next affordable sweep reconciles everything."""
+        if not reading_affordable(self.exchange):
+            self.state.rest_skipped += 1
+            self.state.last_sweep_monotonic = time.monotonic()
+            self.metrics.set_sweep_age(0.0)
+            log.debug("monitor sweep without REST reading: request budget", skipped=self.state.rest_skipped)
+            return self.state.view
         started = time.perf_counter()
         try:
             positions = await self.exchange.positions()
@@ -202,7 +213,7 @@ class PositionMonitor:
         self.timer.measure_all(positions, orders)
         self.state.view = view
         self.state.sweeps += 1
-        self.state.last_sweep_monotonic = time.monotonic()
+        self.state.last_sweep_monotonic = self.state.last_rest_monotonic = time.monotonic()
         self.state.last_duration_s = time.perf_counter() - started
         self.metrics.set_equity(account.equity)
         self.metrics.set_positions(len(view.positions), view.unprotected)

@@ -27,9 +27,15 @@ class MonitorState:
     unprotected_seconds_total: float = 0.0
     #: Symbol runs in which the monitor changed something on the exchange.
     actions: int = 0
+    #: The last sweep that read the exchange over REST, and sweeps that skipped it for the request budget.
+    last_rest_monotonic: float | None = None
+    rest_skipped: int = 0
 
     def age_s(self) -> float | None:
         return None if self.last_sweep_monotonic is None else time.monotonic() - self.last_sweep_monotonic
+
+    def rest_age_s(self) -> float | None:
+        return None if self.last_rest_monotonic is None else time.monotonic() - self.last_rest_monotonic
 
 
 class NakedTimer:

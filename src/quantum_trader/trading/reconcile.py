@@ -16,6 +16,7 @@ from ..core.clock import Clock
 from ..domain.enums import ExitReason, OrderType, Side, WorkingType
 from ..domain.events import OrderChanged, OrderRejectedEvent, ProtectionAction, TradeClosed, TradeOpened
 from ..domain.exchange_types import OrderIntent
+from ..domain.money import to_decimal
 from ..exchange.port import ExchangeReader
 from .away_exits import FoundExit, find_exit
 
@@ -66,7 +67,7 @@ async def settle_pending_intents(bus: EventBus, clock: Clock, exchange: Exchange
 def _intent_of(row: dict[str, object]) -> OrderIntent:
     def dec(key: str) -> Decimal | None:
         value = row.get(key)
-        return None if value is None else Decimal(str(value))
+        return None if value is None else to_decimal(value, key)
 
     return OrderIntent(client_id=str(row["client_id"]), symbol=str(row["symbol"]), side=Side(str(row["side"])),
                        type=OrderType(str(row["type"])), quantity=dec("quantity"), price=dec("price"),

@@ -1,0 +1,306 @@
+"""One request budget per adapter: every REST call's weight, Binance's per-IP minute, 429s and 418 bans.
+
+Binance counts request weight per IP in wall-clock minutes (binance_futures.md §5.4: 2 400 per minute,
+configurable because its documents disagree) and answers 429 past the limit, then 418 bans of minutes
+to days for a client that keeps going. A bot that reads too hard is therefore blinded by the exchange
+exactly when it matters, so every REST call passes `admit` first:
+
+- its weight comes from `weight_of`, the same table as the simulator server's (simserver/weights.py;
+  the layers forbid importing it, a test compares the two);
+- the minute's use is the larger of our own count and the server's `X-MBX-USED-WEIGHT-1M` (`observe`),
+  so other clients on the same IP and a clock offset to the server are covered;
+- routine reads (reconciliation: full listings, account, klines) are refused past `share` of the limit,
+  paced over the minute so a burst at its start cannot blind the rest of it; reads of one symbol and of
+  one order (protection read-back) may use up to `PROTECTION_SHARE`; orders are never refused for
+  weight (they weigh 0 IP weight and count the order rate instead);
+- after a 429 or 418 (`rate_limited`) no request at all leaves until its `Retry-After` has passed.
+
+A refusal raises `BudgetRefused` (a `RetryableExchangeError`, so every caller that survives a 429
+survives it too) and is counted, so a monitor that is held back is never reported with 0 errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import structlog
+
+from ..domain.errors import RetryableExchangeError
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_WEIGHT_LIMIT = 2400
+DEFAULT_SHARE_PCT = 50.0
+MINUTE_S = 60.0
+#: Reads of one symbol or one order (what protection read-back needs) stop here, short of a 429.
+PROTECTION_SHARE = 0.9
+#: Routine reads may run this many seconds ahead of an even spread of their share over the minute.
+PACE_SLACK_S = 10.0
+#: A Retry-After this short delays a call instead of refusing it (a longer one: `BudgetRefused`).
+MAX_DELAY_S = 5.0
+#: 429s within this many seconds that make /health degraded ("repeated").
+REPEATED_429_WINDOW_S = 300.0
+USED_WEIGHT_HEADER = "x-mbx-used-weight-1m"
+BANNED_UNTIL = re.compile(r"banned until (\d{10,})")
+
+#: Endpoint weights (§5.4), identical to the simulator server's; anything unlisted weighs 1.
+WEIGHTS: dict[tuple[str, str], int] = {
+    ("POST", "/fapi/v1/order"): 0,
+    ("POST", "/fapi/v1/algoOrder"): 0,
+    ("GET", "/fapi/v2/positionRisk"): 5,
+    ("GET", "/fapi/v3/positionRisk"): 5,
+    ("GET", "/fapi/v2/account"): 5,
+    ("GET", "/fapi/v3/account"): 5,
+    ("GET", "/fapi/v2/balance"): 5,
+    ("GET", "/fapi/v3/balance"): 5,
+    ("GET", "/fapi/v1/userTrades"): 5,
+    ("GET", "/fapi/v1/positionSide/dual"): 30,
+    ("GET", "/fapi/v1/commissionRate"): 20,
+    ("GET", "/fapi/v1/allOrders"): 5,
+    ("GET", "/fapi/v1/ticker/24hr"): 1,
+}
+#: Lists that take an optional symbol: their weight without one (with one they weigh as in WEIGHTS, or 1).
+WITHOUT_SYMBOL: dict[str, int] = {
+    "/fapi/v1/openOrders": 40,
+    "/fapi/v1/openAlgoOrders": 40,
+    "/fapi/v1/ticker/price": 2,
+    "/fapi/v2/ticker/price": 2,
+    "/fapi/v1/ticker/24hr": 40,
+    "/fapi/v1/premiumIndex": 10,
+}
+ORDER_PATHS = frozenset({"/fapi/v1/order", "/fapi/v1/algoOrder"})
+
+
+def reading_affordable(reader: object) -> bool:
+    """Whether `reader` can afford a full REST reading now: its own `reading_affordable()` when it has a
+    request budget (the Binance adapter and wrappers of it), else True (the in-process simulator).
+
+    The seam the monitor uses: it asks a question about cost, never about weights or endpoints, so
+    trading/ stays free of exchange specifics and every adapter without a budget answers yes."""
+    ask = getattr(reader, "reading_affordable", None)
+    return bool(ask()) if callable(ask) else True
+
+
+def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
+    """The request's IP weight: by endpoint, by `limit` for klines, heavier without a symbol for lists."""
+    if path == "/fapi/v1/klines":
+        try:
+            limit = int(params.get("limit", "500"))
+        except ValueError:
+            limit = 500
+        return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+    if method == "GET" and path in WITHOUT_SYMBOL and not params.get("symbol"):
+        return WITHOUT_SYMBOL[path]
+    return WEIGHTS.get((method, path), 1)
+
+
+class Priority(IntEnum):
+    """Who goes first when weight is short: lower values are never starved by higher ones."""
+
+    ORDER = 0  # place, cancel, leverage, margin type, listen key: never refused for weight
+    PROTECTION = 1  # one order, one symbol: reading protection back
+    ROUTINE = 2  # reconciliation and market reads: full listings, account, klines, exchangeInfo
+
+
+def priority_of(method: str, path: str, params: Mapping[str, str]) -> Priority:
+    """By endpoint: anything that changes state is an order; a read of one order or one symbol protects."""
+    if method != "GET":
+        return Priority.ORDER
+    if path in ORDER_PATHS or (params.get("symbol") and path in WITHOUT_SYMBOL):
+        return Priority.PROTECTION
+    if params.get("symbol") and path.endswith("/positionRisk"):
+        return Priority.PROTECTION
+    return Priority.ROUTINE
+
+
+_URGENT: ContextVar[bool] = ContextVar("qt_budget_urgent", default=False)
+
+
+@contextmanager
+def urgent() -> Iterator[None]:
+    """Reads made inside (in this task) are never routine: the kill switch's full listings of orders and
+    positions must not be refused because reconciliation has used its share of the minute."""
+    token = _URGENT.set(True)
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
+
+
+def is_urgent() -> bool:
+    return _URGENT.get()
+
+
+def effective(priority: Priority) -> Priority:
+    """`priority`, raised to PROTECTION inside `urgent()`."""
+    return min(priority, Priority.PROTECTION) if _URGENT.get() else priority
+
+
+class BudgetRefused(RetryableExchangeError):
+    """A call the budget did not send. `blocked`: the server's Retry-After (a 429 or a ban) holds every
+    call; otherwise the call's priority has used its share of this minute. `retry_after` in seconds."""
+
+    def __init__(self, msg: str, retry_after: float, *, priority: Priority, blocked: bool) -> None:
+        super().__init__(-1003, msg, 429)
+        self.retry_after = retry_after
+        self.priority = priority
+        self.blocked = blocked
+
+    @property
+    def worth_waiting(self) -> bool:
+        """Orders and protection reads wait out a block; a routine read is simply skipped this time."""
+        return self.priority is not Priority.ROUTINE
+
+
+@dataclass
+class WeightBudget:
+    """The minute's weight for one IP as this client sees it; `clock` is wall time in seconds (the
+    server's minutes are wall-clock minutes)."""
+
+    limit: int = DEFAULT_WEIGHT_LIMIT
+    share_pct: float = DEFAULT_SHARE_PCT
+    clock: Callable[[], float] = time.time
+    _window: int = -1
+    _own: int = 0
+    _server: int = 0
+    blocked_until: float = 0.0
+    banned_until: float = 0.0
+    last_429: float | None = None
+    last_418: float | None = None
+    rate_limited_429: int = 0
+    rate_limited_418: int = 0
+    peak_used: int = 0
+    sent: int = 0
+    delayed: int = 0
+    refused: dict[str, int] = field(default_factory=lambda: {p.name.lower(): 0 for p in Priority})
+    _recent_429: deque[float] = field(default_factory=deque)
+
+    @property
+    def share(self) -> float:
+        return self.share_pct / 100.0
+
+    def used(self) -> int:
+        """The minute's weight: ours or the server's, whichever is higher."""
+        self._roll(self.clock())
+        return max(self._own, self._server)
+
+    def cap(self, priority: Priority, now: float | None = None) -> int:
+        """What `priority` may bring the minute's weight up to at `now`."""
+        now = self.clock() if now is None else now
+        if priority is Priority.ORDER:
+            return self.limit
+        if priority is Priority.PROTECTION:
+            return int(self.limit * PROTECTION_SHARE)
+        elapsed = now - (now // MINUTE_S) * MINUTE_S
+        return int(self.limit * self.share * min(1.0, (elapsed + PACE_SLACK_S) / MINUTE_S))
+
+    def affordable(self, weight: int, priority: Priority = Priority.ROUTINE) -> bool:
+        """Whether `admit` would send a call of this weight now (nothing is counted)."""
+        now = self.clock()
+        self._roll(now)
+        if now < self.blocked_until:
+            return False
+        return priority is Priority.ORDER or max(self._own, self._server) + weight <= self.cap(priority, now)
+
+    async def acquire(self, weight: int, priority: Priority, what: str = "") -> None:
+        """`admit`, after waiting out a 429's Retry-After of at most MAX_DELAY_S (counted in `delayed`): a
+        short block delays the call; a long one (a 429 early in a minute) and any ban (418) refuse it."""
+        now = self.clock()
+        wait = self.blocked_until - now
+        if 0 < wait <= MAX_DELAY_S and now >= self.banned_until:
+            self.delayed += 1
+            await asyncio.sleep(wait + 0.01)  # timers may fire a hair early
+        self.admit(weight, priority, what)
+
+    def admit(self, weight: int, priority: Priority, what: str = "") -> None:
+        """Count the call, or raise `BudgetRefused` without sending anything."""
+        now = self.clock()
+        self._roll(now)
+        if now < self.blocked_until:
+            self.refused[priority.name.lower()] += 1
+            kind = "banned (418)" if now < self.banned_until else "rate limited (429)"
+            raise BudgetRefused(f"request budget: {kind}, no request for {self.blocked_until - now:.1f} s"
+                                f" ({what})", self.blocked_until - now, priority=priority, blocked=True)
+        used = max(self._own, self._server)
+        if priority is not Priority.ORDER and used + weight > self.cap(priority, now):
+            self.refused[priority.name.lower()] += 1
+            wait = (now // MINUTE_S + 1) * MINUTE_S - now
+            raise BudgetRefused(f"request budget: {what} (weight {weight}) would take this minute past "
+                                f"{self.cap(priority, now)} of {self.limit}", wait, priority=priority, blocked=False)
+        self._own += weight
+        self.sent += 1
+        self.peak_used = max(self.peak_used, self._own, self._server)
+
+    def observe(self, headers: Mapping[str, str] | None) -> None:
+        """The server's `X-MBX-USED-WEIGHT-1M` from a response (any case of the header name)."""
+        for name, value in (headers or {}).items():
+            if name.lower() == USED_WEIGHT_HEADER:
+                try:
+                    server = int(value)
+                except ValueError:
+                    return
+                self._roll(self.clock())
+                self._server = max(self._server, server)
+                self.peak_used = max(self.peak_used, self._server)
+                return
+
+    def rate_limited(self, status: int, retry_after: float | None, message: str = "") -> None:
+        """A 429 or 418 came back: nothing is sent until its Retry-After (a ban: until its end)."""
+        now = self.clock()
+        banned = BANNED_UNTIL.search(message)
+        if status == 418 or banned:
+            until = int(banned.group(1)) / 1000 if banned else now + (retry_after or 120.0)
+            if retry_after is not None:
+                until = max(until, now + retry_after)
+            self.banned_until = max(self.banned_until, until)
+            self.blocked_until = max(self.blocked_until, until)
+            self.last_418, self.rate_limited_418 = now, self.rate_limited_418 + 1
+            log.warning("exchange banned this IP (418)", retry_after_s=round(until - now, 1), message=message[:200])
+            return
+        wait = retry_after if retry_after is not None else (now // MINUTE_S + 1) * MINUTE_S - now
+        self.blocked_until = max(self.blocked_until, now + wait)
+        self.last_429, self.rate_limited_429 = now, self.rate_limited_429 + 1
+        self._recent_429.append(now)
+        log.warning("exchange rate limit hit (429)", retry_after_s=round(wait, 1), used=self.used(), limit=self.limit)
+
+    def banned(self) -> bool:
+        return self.clock() < self.banned_until
+
+    def repeated_429s(self) -> bool:
+        """Two or more 429s in the last five minutes: the budget is not holding."""
+        now = self.clock()
+        while self._recent_429 and self._recent_429[0] < now - REPEATED_429_WINDOW_S:
+            self._recent_429.popleft()
+        return len(self._recent_429) >= 2
+
+    def status(self) -> str:
+        """`unhealthy` while banned, `degraded` after repeated 429s, else `healthy`."""
+        return "unhealthy" if self.banned() else "degraded" if self.repeated_429s() else "healthy"
+
+    def snapshot(self) -> dict[str, object]:
+        """The budget as /health shows it (and /metrics exports)."""
+        now = self.clock()
+        used = self.used()
+        return {
+            "status": self.status(), "used_weight": used, "limit": self.limit, "share_pct": self.share_pct,
+            "used_pct": round(100.0 * used / self.limit, 1) if self.limit else 0.0, "peak_used_weight": self.peak_used,
+            "sent": self.sent, "delayed": self.delayed, "refused": dict(self.refused),
+            "rate_limited_429": self.rate_limited_429, "rate_limited_418": self.rate_limited_418,
+            "last_429_age_s": None if self.last_429 is None else round(now - self.last_429, 1),
+            "last_418_age_s": None if self.last_418 is None else round(now - self.last_418, 1),
+            "blocked_for_s": round(max(0.0, self.blocked_until - now), 1),
+            "banned_until_ms": int(self.banned_until * 1000) if self.banned_until > now else None,
+        }
+
+    def _roll(self, now: float) -> None:
+        window = int(now // MINUTE_S)
+        if window != self._window:
+            self._window, self._own, self._server = window, 0, 0

@@ -1,0 +1,277 @@
+"""The live bar feed: closed one-minute klines from Binance's market websockets, one row per minute.
+
+Why: a strategy is backtested on closed one-minute klines of the whole universe, one row per minute.
+Live, it must see exactly those bars: none missing, none twice, in order, all symbols of a minute in one
+row. This feed gets them from the kline streams (`<symbol>@kline_1m`, only messages with `k.x == true`,
+Binance's mark of a closed bar) and repairs whatever the network loses with REST klines.
+
+Client: the `websockets` library, not ccxt.pro's `watch_ohlcv_for_symbols`. ccxt keeps the current bar in
+a cache it updates in place and hides `k.x`, so a closed bar has to be guessed from the next one's arrival
+(a minute late for a quiet symbol); it subscribes with SUBSCRIBE messages (Binance allows 10 per second per
+connection) and reconnects on its own schedule, out of sight of the backfill that must follow every
+reconnect. Raw websockets give the exact `x` flag, streams named in the URL (`/market/stream?streams=`, at
+most `MAX_STREAMS` per connection, several connections for a large universe), and reconnects this module
+owns, so each one is followed by a backfill.
+
+How bars are kept exact (marketdata/kline_rows.py holds the rows):
+- the *frontier* is the open time of the newest bar the server has shown (an open bar's `t`, a closed
+  bar's `t` + 1 minute): every bar opened before it is closed, so a REST backfill up to it returns only
+  closed bars;
+- after each (re)connect, on the connection's first kline message, every symbol of that connection is
+  backfilled from its first missing minute to the frontier (`GET /fapi/v1/klines`, through the exchange
+  adapter's `klines` read, injected as `backfill`);
+- a closed bar arriving for a symbol that lacks an earlier minute is a detected gap: backfilled first;
+- a late symbol: once a minute has closed on the server (the frontier passed it), its row waits at most
+  `grace_s` of wall time for the missing symbols, then they are backfilled over REST (Binance closes a bar
+  for a symbol without trades too, so REST has it), and a symbol still missing after that gets NaN in that
+  row (BarChunk's mark of a missing bar, as the replay feed uses); its bar, should it come later, is
+  dropped, so no minute is delivered twice. `forced_missing` counts such bars.
+Stalls: every connection carries a heartbeat stream (the first one `!markPrice@arr@1s`, which also keeps
+the latest mark per symbol in `marks`; the others one symbol's `@markPrice@1s`), so silence for `stall_s`
+means a half-open connection: it is closed and reopened, with exponential backoff between attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import structlog
+import websockets
+
+from ..domain.errors import ExchangeError
+from ..domain.kline import Kline, kline_from_stream
+from ..domain.money import to_decimal
+from ..marketdata.bars import BarChunk
+from ..marketdata.kline_rows import MinuteRows
+from .market_feed import FeedStatus, OnBar
+
+log = structlog.get_logger(__name__)
+
+Backfill = Callable[[str, int, int], Awaitable[list[Kline]]]
+#: Binance: at most 200 streams per market-stream connection.
+MAX_STREAMS = 200
+MINUTE_MS = 60_000
+ALL_MARKS = "!markPrice@arr@1s"
+#: Binance's public hosts: a REST base URL maps to its market-stream host.
+_WS_HOSTS = {"fapi.binance.com": "fstream.binance.com", "testnet.binancefuture.com": "fstream.binancefuture.com"}
+
+
+def market_ws_url(rest_url: str) -> str:
+    """The market-stream base for a REST base URL: Binance's stream host, or the same host (a sim-server)."""
+    parts = urlsplit(rest_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    host = _WS_HOSTS.get(parts.hostname or "", parts.netloc)
+    return f"{scheme}://{host}"
+
+
+def stream_groups(symbols: Sequence[str], max_streams: int = MAX_STREAMS) -> list[list[str]]:
+    """Stream names per connection: the first carries `!markPrice@arr@1s`, each other a one-symbol mark
+    stream as its heartbeat, and every symbol's `@kline_1m` goes to exactly one connection."""
+    per_conn = max_streams - 1
+    groups = [list(symbols[i:i + per_conn]) for i in range(0, len(symbols), per_conn)] or [[]]
+    return [[ALL_MARKS if n == 0 else f"{group[0].lower()}@markPrice@1s", *(f"{s.lower()}@kline_1m" for s in group)]
+            for n, group in enumerate(groups)]
+
+
+@dataclass(frozen=True)
+class WsFeedConfig:
+    stall_s: float = 10.0
+    grace_s: float = 2.0
+    backoff_first_s: float = 0.2
+    backoff_max_s: float = 30.0
+    #: Closed bars before the first live minute, backfilled at start (a strategy's warm-up); 0: none.
+    warmup_bars: int = 0
+    max_streams: int = MAX_STREAMS
+
+
+@dataclass
+class _Item:
+    conn: int
+    symbol: str
+    kline: Kline | None = None  # None: the connection (re)opened
+    closed: bool = False
+
+
+@dataclass
+class FeedCounters:
+    """What /health and tests read besides FeedStatus: how often the feed had to repair itself."""
+
+    connects: int = 0
+    stalls: int = 0
+    backfill_calls: int = 0
+    backfilled_bars: int = 0
+    gaps: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class WsKlineFeed:
+    """Closed one-minute bars of `symbols` over websockets, backfilled over REST, as one-row chunks."""
+
+    def __init__(self, ws_base: str, symbols: Sequence[str], backfill: Backfill, *,
+                 config: WsFeedConfig | None = None) -> None:
+        self.status = FeedStatus("exchange")
+        self.counters = FeedCounters()
+        self.marks: dict[str, Decimal] = {}
+        self.marks_time_ms = 0
+        self.symbols = tuple(symbols)
+        self._base, self._backfill, self.config = ws_base.rstrip("/"), backfill, config or WsFeedConfig()
+        self._groups = stream_groups(self.symbols, self.config.max_streams)
+        self._conn_of = {s: n for n, g in enumerate(self._groups) for s in (x.split("@")[0].upper() for x in g[1:])}
+        self.rows: MinuteRows | None = None  # survives a restart of run(): nothing is delivered twice
+        self.frontier = 0
+        self._fresh: set[int] = set()
+        self._closed_seen: tuple[int, float] | None = None  # (next_open, wall time its minute was seen closed)
+
+    @property
+    def forced_missing(self) -> int:
+        return 0 if self.rows is None else self.rows.forced_missing
+
+    async def run(self, on_bar: OnBar, stop: asyncio.Event) -> None:
+        queue: asyncio.Queue[_Item] = asyncio.Queue()
+        tasks = [asyncio.create_task(self._connection(n, streams, queue, stop), name=f"kline-ws-{n}")
+                 for n, streams in enumerate(self._groups)]
+        try:
+            while not stop.is_set():
+                failed = [t.exception() for t in tasks if t.done() and not t.cancelled()]
+                if any(failed):  # a connection task died of a bug: fail, and let the supervisor restart us
+                    raise next(exc for exc in failed if exc is not None)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.25):  # wake up for the grace check even when all is quiet
+                        item = await queue.get()
+                    await self._take(item)
+                    while not queue.empty():
+                        await self._take(queue.get_nowait())
+                await self._release(on_bar)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- the consumer: one task, so rows and backfills never interleave ----------------------------
+    async def _take(self, item: _Item) -> None:
+        if item.kline is None:
+            self._fresh.add(item.conn)
+            return
+        t = item.kline.open_ms
+        self.frontier = max(self.frontier, t + MINUTE_MS if item.closed else t)
+        if self.rows is None:
+            self.rows = MinuteRows(self.symbols, MINUTE_MS, self.frontier - self.config.warmup_bars * MINUTE_MS)
+        rows = self.rows
+        if item.conn in self._fresh:
+            self._fresh.discard(item.conn)
+            await self._fill([s for s, n in self._conn_of.items() if n == item.conn])
+        if not item.closed:
+            return
+        if rows.behind(item.symbol) < t:
+            self.counters.gaps += 1
+            await self._fill([item.symbol])
+        rows.add(item.symbol, item.kline)
+
+    async def _fill(self, symbols: Sequence[str]) -> None:
+        """REST klines for each symbol from its first missing minute up to the frontier (closed bars only)."""
+        rows = self.rows
+        if rows is None:
+            return
+        for symbol in symbols:
+            start = rows.behind(symbol)
+            if start >= self.frontier:
+                continue
+            self.counters.backfill_calls += 1
+            try:
+                klines = await self._backfill(symbol, start, self.frontier - 1)
+            except ExchangeError as exc:
+                self.counters.errors.append(f"{symbol}: {exc}")
+                log.warning("kline backfill failed", symbol=symbol, start_ms=start, error=str(exc))
+                continue
+            for k in klines:
+                if k.open_ms < self.frontier and rows.add(symbol, k):
+                    self.counters.backfilled_bars += 1
+
+    async def _release(self, on_bar: OnBar) -> None:
+        """Deliver complete rows; a row whose minute closed `grace_s` ago gets a REST try, then NaN."""
+        rows = self.rows
+        if rows is None:
+            return
+        while True:
+            for chunk in rows.ready():
+                await self._deliver(on_bar, chunk)
+            if self.frontier <= rows.next_open:
+                return
+            seen = self._closed_seen
+            if seen is None or seen[0] != rows.next_open:
+                self._closed_seen = (rows.next_open, time.monotonic())
+                return
+            if time.monotonic() - seen[1] < self.config.grace_s:
+                return
+            late = rows.missing()
+            await self._fill(late)
+            if rows.missing():
+                log.warning("bars missing after the grace period", open_ms=rows.next_open, symbols=rows.missing())
+                await self._deliver(on_bar, rows.force())
+
+    async def _deliver(self, on_bar: OnBar, chunk: BarChunk) -> None:
+        await on_bar(chunk)
+        self.status.bars += 1
+        self.status.last_bar_monotonic = time.monotonic()
+
+    # --- the connections: read, parse, queue; reconnect on close, error or silence ----------------
+    async def _connection(self, conn: int, streams: list[str], queue: asyncio.Queue[_Item],
+                          stop: asyncio.Event) -> None:
+        url = f"{self._base}/market/stream?streams={'/'.join(streams)}"
+        failures = 0
+        while not stop.is_set():
+            try:
+                async with websockets.connect(url, open_timeout=self.config.stall_s, max_size=2**24,
+                                              ping_interval=None, close_timeout=1.0) as ws:
+                    self.counters.connects += 1
+                    failures = 0
+                    queue.put_nowait(_Item(conn, ""))
+                    while not stop.is_set():
+                        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                        # races with a message arriving, and a busy stream would then never stop.
+                        async with asyncio.timeout(self.config.stall_s):
+                            raw = await ws.recv()
+                        self._parse(conn, raw, queue)
+            except TimeoutError:
+                self.counters.stalls += 1
+                log.warning("market stream silent: reconnecting", connection=conn, stall_s=self.config.stall_s)
+            except (OSError, websockets.WebSocketException) as exc:
+                log.warning("market stream closed: reconnecting", connection=conn, error=str(exc))
+            failures += 1
+            await _pause(stop, self._backoff(failures))
+
+    def _backoff(self, failures: int) -> float:
+        """Exponential from `backoff_first_s` (the first retry is quick: most drops are one-offs), capped,
+        with jitter so several connections do not reconnect in step."""
+        base = min(self.config.backoff_max_s, self.config.backoff_first_s * 2.0 ** (failures - 1))
+        return base * random.uniform(0.5, 1.0) if failures > 1 else base
+
+    def _parse(self, conn: int, raw: str | bytes, queue: asyncio.Queue[_Item]) -> None:
+        message: dict[str, Any] = json.loads(raw)
+        data = message.get("data")
+        if isinstance(data, list):
+            self._marks(data)
+        elif isinstance(data, dict) and data.get("e") == "kline":
+            k = data["k"]
+            queue.put_nowait(_Item(conn, str(k["s"]), kline_from_stream(k), bool(k["x"])))
+        elif isinstance(data, dict) and data.get("e") == "markPriceUpdate":
+            self._marks([data])
+
+    def _marks(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self.marks[str(row["s"])] = to_decimal(row["p"], "p")
+            self.marks_time_ms = max(self.marks_time_ms, int(row.get("E", 0)))
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,77 @@
+"""The user-data stream's pure parts: where it connects, and how stream events and REST readings agree
+(a fill counted once whichever path reports it first; no order reopened by a late stream event)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+from quantum_trader.domain.exchange_types import FillUpdate, OrderUpdate, PositionUpdate
+from quantum_trader.exchange import wire
+from quantum_trader.exchange.ccxt_adapter import CcxtExchange
+from quantum_trader.exchange.ccxt_poll import CcxtPoller
+from quantum_trader.exchange.user_stream import ws_base
+
+TRADE: dict[str, Any] = {"e": "ORDER_TRADE_UPDATE", "E": 1000, "o": {
+    "s": "BNBUSDT", "c": "T1-entry", "S": "BUY", "o": "MARKET", "ot": "MARKET", "X": "FILLED", "x": "TRADE",
+    "i": 7, "t": 70, "q": "1", "z": "1", "ap": "600.5", "l": "1", "L": "600.5", "n": "0.3", "rp": "0", "T": 999}}
+NEW: dict[str, Any] = {"e": "ORDER_TRADE_UPDATE", "E": 900,
+                       "o": {**TRADE["o"], "X": "NEW", "x": "NEW", "z": "0", "l": "0"}}
+ACCOUNT: dict[str, Any] = {"e": "ACCOUNT_UPDATE", "E": 1001, "a": {"m": "ORDER", "B": [], "P": [
+    {"s": "BNBUSDT", "pa": "2", "ep": "600", "up": "10", "mt": "isolated"}]}}
+
+
+def _exchange(ws_url: str | None = None) -> CcxtExchange:
+    return CcxtExchange("http://127.0.0.1:9", api_key="k", api_secret="s", ws_url=ws_url)
+
+
+def _poller() -> CcxtPoller:
+    return CcxtPoller(_exchange(), 5.0)
+
+
+def test_the_websocket_base_follows_the_rest_base() -> None:
+    assert ws_base("https://fapi.binance.com") == "wss://fstream.binance.com"
+    assert ws_base("https://testnet.binancefuture.com") == "wss://fstream.binancefuture.com"
+    assert ws_base("http://127.0.0.1:8090") == "ws://127.0.0.1:8090"
+    assert ws_base("https://futures.example.org") == "wss://futures.example.org"
+
+
+def test_an_explicit_websocket_url_wins() -> None:
+    async def urls() -> tuple[str, str]:
+        derived, explicit = _exchange(), _exchange(ws_url="wss://elsewhere.example/")
+        try:
+            return derived.user_stream.url, explicit.user_stream.url
+        finally:
+            await derived.close()
+            await explicit.close()
+
+    assert asyncio.run(urls()) == ("ws://127.0.0.1:9", "wss://elsewhere.example")
+
+
+def test_a_stream_fill_already_read_back_over_rest_is_not_counted_twice() -> None:
+    poller = _poller()
+    snapshot = wire.order_from_stream(TRADE["o"])  # what a sweep read (REST) while the stream was buffering
+    assert [type(e) for e in poller._order_changed(snapshot)] == [FillUpdate, OrderUpdate]
+    admitted = poller.admit(wire.user_events(TRADE, poller.position_at))
+    assert [type(e) for e in admitted] == [OrderUpdate]
+
+
+def test_a_stream_fill_counts_once_and_a_late_stale_update_is_dropped() -> None:
+    poller = _poller()
+    first = poller.admit(wire.user_events(TRADE, poller.position_at))
+    assert [type(e) for e in first] == [FillUpdate, OrderUpdate]
+    assert poller.admit(wire.user_events(TRADE, poller.position_at)) == [first[1]]  # the same trade again: no fill
+    assert poller.admit(wire.user_events(NEW, poller.position_at)) == []  # NEW after FILLED would reopen it
+    assert poller._order_changed(wire.order_from_stream(TRADE["o"])) == []  # a sweep sees nothing new either
+
+
+def test_a_stream_position_row_gets_its_mark_from_its_own_unrealised_pnl() -> None:
+    poller = _poller()
+    poller.leverage_changed("BNBUSDT", 7)
+    [update] = poller.admit(wire.user_events(ACCOUNT, poller.position_at))
+    assert isinstance(update, PositionUpdate) and update.reason == "ORDER"
+    snap = update.snapshot
+    assert (snap.amount, snap.entry, snap.mark, snap.leverage) == (Decimal(2), Decimal(600), Decimal(605), 7)
+    assert snap.liquidation_price is None
+    assert poller._positions_changed([snap]) == []  # a sweep reading the same position emits nothing
