@@ -9,8 +9,9 @@ import time
 import pytest
 
 from quantum_trader.core.metrics import Metrics
+from quantum_trader.domain.request_weights import WEIGHTS, WITHOUT_SYMBOL, weight_of
 from quantum_trader.exchange import budget as b
-from quantum_trader.exchange.budget import BudgetRefused, Priority, WeightBudget, priority_of, weight_of
+from quantum_trader.exchange.budget import BudgetRefused, Priority, WeightBudget, priority_of
 from quantum_trader.simserver import weights as server
 
 MINUTE = 1_800_000_000.0  # a whole minute, in seconds
@@ -30,11 +31,9 @@ def budget_at(second: float, limit: int = 1000, share_pct: float = 50.0) -> tupl
 
 
 # --- the table -----------------------------------------------------------------------------------------
-def test_the_weight_table_is_the_sim_servers() -> None:
-    assert b.WEIGHTS == server._WEIGHTS
-    assert b.WITHOUT_SYMBOL == server._SYMBOL_OPTIONAL
-    paths = {path for _, path in b.WEIGHTS} | set(b.WITHOUT_SYMBOL) | {"/fapi/v1/klines", "/fapi/v1/order",
-                                                                       "/fapi/v1/exchangeInfo", "/fapi/v1/time"}
+def test_the_server_charges_what_the_budget_plans_for_and_nothing_for_its_own_paths() -> None:
+    paths = {path for _, path in WEIGHTS} | set(WITHOUT_SYMBOL) | {"/fapi/v1/klines", "/fapi/v1/order",
+                                                                   "/fapi/v1/exchangeInfo", "/fapi/v1/time"}
     variants = [{}, {"symbol": "BTCUSDT"}] + [{"symbol": "BTCUSDT", "limit": str(n)}
                                              for n in (1, 99, 100, 499, 500, 1000, 1001, 1500)]
     for method in ("GET", "POST", "DELETE", "PUT"):
@@ -42,6 +41,8 @@ def test_the_weight_table_is_the_sim_servers() -> None:
             for params in variants:
                 assert weight_of(method, path, params) == server.weight_of(method, path, params), (method, path,
                                                                                                   params)
+    for own in ("/sim/v1/prices", "/ws/abc", "/private/ws"):
+        assert server.weight_of("GET", own, {}) == 0
 
 
 @pytest.mark.parametrize(("method", "path", "params", "weight"), [

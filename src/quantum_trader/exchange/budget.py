@@ -34,6 +34,7 @@ from enum import IntEnum
 import structlog
 
 from ..domain.errors import RetryableExchangeError
+from ..domain.request_weights import WITHOUT_SYMBOL
 
 log = structlog.get_logger(__name__)
 
@@ -51,31 +52,6 @@ REPEATED_429_WINDOW_S = 300.0
 USED_WEIGHT_HEADER = "x-mbx-used-weight-1m"
 BANNED_UNTIL = re.compile(r"banned until (\d{10,})")
 
-#: Endpoint weights (§5.4), identical to the simulator server's; anything unlisted weighs 1.
-WEIGHTS: dict[tuple[str, str], int] = {
-    ("POST", "/fapi/v1/order"): 0,
-    ("POST", "/fapi/v1/algoOrder"): 0,
-    ("GET", "/fapi/v2/positionRisk"): 5,
-    ("GET", "/fapi/v3/positionRisk"): 5,
-    ("GET", "/fapi/v2/account"): 5,
-    ("GET", "/fapi/v3/account"): 5,
-    ("GET", "/fapi/v2/balance"): 5,
-    ("GET", "/fapi/v3/balance"): 5,
-    ("GET", "/fapi/v1/userTrades"): 5,
-    ("GET", "/fapi/v1/positionSide/dual"): 30,
-    ("GET", "/fapi/v1/commissionRate"): 20,
-    ("GET", "/fapi/v1/allOrders"): 5,
-    ("GET", "/fapi/v1/ticker/24hr"): 1,
-}
-#: Lists that take an optional symbol: their weight without one (with one they weigh as in WEIGHTS, or 1).
-WITHOUT_SYMBOL: dict[str, int] = {
-    "/fapi/v1/openOrders": 40,
-    "/fapi/v1/openAlgoOrders": 40,
-    "/fapi/v1/ticker/price": 2,
-    "/fapi/v2/ticker/price": 2,
-    "/fapi/v1/ticker/24hr": 40,
-    "/fapi/v1/premiumIndex": 10,
-}
 ORDER_PATHS = frozenset({"/fapi/v1/order", "/fapi/v1/algoOrder"})
 
 
@@ -87,19 +63,6 @@ def reading_affordable(reader: object) -> bool:
     trading/ stays free of exchange specifics and every adapter without a budget answers yes."""
     ask = getattr(reader, "reading_affordable", None)
     return bool(ask()) if callable(ask) else True
-
-
-def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
-    """The request's IP weight: by endpoint, by `limit` for klines, heavier without a symbol for lists."""
-    if path == "/fapi/v1/klines":
-        try:
-            limit = int(params.get("limit", "500"))
-        except ValueError:
-            limit = 500
-        return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
-    if method == "GET" and path in WITHOUT_SYMBOL and not params.get("symbol"):
-        return WITHOUT_SYMBOL[path]
-    return WEIGHTS.get((method, path), 1)
 
 
 class Priority(IntEnum):

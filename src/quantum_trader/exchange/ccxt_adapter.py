@@ -43,8 +43,9 @@ from ..domain.instrument import Instrument
 from ..domain.instrument_parse import instrument_from_symbol_info
 from ..domain.kline import Kline, kline_from_row
 from ..domain.money import to_decimal
+from ..domain.request_weights import weight_of
 from . import wire
-from .budget import Priority, WeightBudget, effective, is_urgent, priority_of, weight_of
+from .budget import Priority, WeightBudget, effective, is_urgent, priority_of
 from .ccxt_errors import translate
 from .ccxt_poll import CcxtPoller
 from .secrets import Secret

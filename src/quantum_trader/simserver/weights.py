@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ..domain import binance_errors as be
 from ..domain.errors import ExchangeError
+from ..domain.request_weights import weight_of as binance_weight_of
 
 DEFAULT_WEIGHT_LIMIT = 2400
 MINUTE_MS = 60_000
@@ -28,45 +29,11 @@ BAN_MAX_MS = 3 * 24 * 3600 * 1000
 DEFAULT_BAN_AFTER = 3
 USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 
-#: Endpoint weights (§5.4); anything unlisted weighs 1. Symbol-dependent ones are in `weight_of`.
-_WEIGHTS: dict[tuple[str, str], int] = {
-    ("POST", "/fapi/v1/order"): 0,
-    ("POST", "/fapi/v1/algoOrder"): 0,
-    ("GET", "/fapi/v2/positionRisk"): 5,
-    ("GET", "/fapi/v3/positionRisk"): 5,
-    ("GET", "/fapi/v2/account"): 5,
-    ("GET", "/fapi/v3/account"): 5,
-    ("GET", "/fapi/v2/balance"): 5,
-    ("GET", "/fapi/v3/balance"): 5,
-    ("GET", "/fapi/v1/userTrades"): 5,
-    ("GET", "/fapi/v1/positionSide/dual"): 30,
-    ("GET", "/fapi/v1/commissionRate"): 20,
-    ("GET", "/fapi/v1/allOrders"): 5,
-    ("GET", "/fapi/v1/ticker/24hr"): 1,
-}
-_SYMBOL_OPTIONAL: dict[str, int] = {
-    "/fapi/v1/openOrders": 40,
-    "/fapi/v1/openAlgoOrders": 40,
-    "/fapi/v1/ticker/price": 2,
-    "/fapi/v2/ticker/price": 2,
-    "/fapi/v1/ticker/24hr": 40,
-    "/fapi/v1/premiumIndex": 10,
-}
-
-
 def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
-    """The request's weight: by endpoint, by `limit` for klines, heavier without a symbol for lists."""
+    """The request's weight as Binance charges it; the server's own paths (control, websockets) are free."""
     if path.startswith("/sim/") or path.startswith("/ws") or path.startswith("/private"):
         return 0
-    if path == "/fapi/v1/klines":
-        try:
-            limit = int(params.get("limit", "500"))
-        except ValueError:
-            limit = 500
-        return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
-    if method == "GET" and path in _SYMBOL_OPTIONAL and not params.get("symbol"):
-        return _SYMBOL_OPTIONAL[path]
-    return _WEIGHTS.get((method, path), 1)
+    return binance_weight_of(method, path, params)
 
 
 @dataclass
