@@ -166,7 +166,7 @@ class CcxtExchange:
         """Whether a full reading (positions, open orders, account) fits the budget's routine share now:
         the monitor skips its REST reading when not (the user-data stream keeps its view fresh)."""
         cost = weight_of("GET", "/fapi/v2/positionRisk", {}) + weight_of("GET", "/fapi/v2/account", {})
-        return self.budget.affordable(cost + self._open_orders_cost(None)[0], Priority.ROUTINE)
+        return self.budget.affordable(cost + self._open_orders_cost(None)[0], effective(Priority.ROUTINE))
 
     # --- market data ------------------------------------------------------------------------------
     async def instruments(self) -> Mapping[str, Instrument]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -42,7 +43,7 @@ from ..domain.events import (
 )
 from ..domain.instrument import Instrument
 from ..domain.money import fmt, from_float
-from ..exchange.budget import WeightBudget
+from ..exchange.budget import WeightBudget, urgent
 from ..exchange.factory import connect
 from ..exchange.port import Exchange
 from ..exchange.staging_gateway import DryRunGateway
@@ -256,7 +257,7 @@ class Session:
         server = uvicorn.Server(uvicorn.Config(app, host=s.api_host, port=s.api_port, log_config=None,
                                                lifespan="off", access_log=False))
         await announce_positions(engine)  # start-up reconciliation: risk and the monitor learn what is open
-        await monitor.sweep()
+        await reconciling_sweep(monitor)
         api = asyncio.create_task(server.serve(), name="api")  # not supervised: if it dies, the session ends
         supervisor = self._start_tasks(engine, parts, strategy, monitor)
         self.service.supervisor = supervisor
@@ -286,8 +287,9 @@ class Session:
 
         async def exchange_events() -> None:
             if next(starts):  # a restart: events published while the pump was down are read back by a sweep
-                await monitor.sweep()
-            await pump_forever(engine.bus, parts.clock, parts.exchange, on_reconnect=monitor.sweep)
+                await reconciling_sweep(monitor)
+            await pump_forever(engine.bus, parts.clock, parts.exchange,
+                               on_reconnect=functools.partial(reconciling_sweep, monitor))
 
         supervisor.start("exchange-events", exchange_events, forever)
         supervisor.start("feed", lambda: parts.feed.run(on_bar, self.stop), replace(forever, forever=False))
@@ -331,6 +333,13 @@ class Session:
         while interval is not None and not self.stop.is_set():
             notify("WATCHDOG=1")
             await asyncio.sleep(interval)
+
+
+async def reconciling_sweep(monitor: PositionMonitor) -> None:
+    """At start-up and after a reconnect the monitor must read the exchange, whatever share of the minute's
+    request weight routine reads have used: the reading runs at protection priority."""
+    with urgent():
+        await monitor.sweep()
 
 
 def _signal_publisher(engine: Engine, strategy: Strategy) -> Callable[[BarChunk], Awaitable[None]]:
