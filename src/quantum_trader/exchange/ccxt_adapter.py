@@ -183,6 +183,12 @@ class CcxtExchange:
         return self._instruments
 
     async def mark_prices(self, symbols: Iterable[str] | None = None) -> dict[str, Decimal]:
+        """One symbol is asked for by name (weight 1); more, or all, in one listing (weight 10)."""
+        wanted_one = list(symbols) if symbols is not None else None
+        if wanted_one is not None and len(wanted_one) == 1:
+            row = await self.call("fapiPublicGetPremiumIndex", {"symbol": wanted_one[0]})
+            return {wanted_one[0]: to_decimal(row["markPrice"], "markPrice")}
+        symbols = wanted_one
         rows = await self.call("fapiPublicGetPremiumIndex")
         marks = {r["symbol"]: to_decimal(r["markPrice"], "markPrice") for r in rows}
         if symbols is None:

@@ -20,6 +20,7 @@ from ..core.metrics import Metrics
 from ..domain.events import PositionChanged
 from ..domain.exchange_types import AccountSnapshot
 from ..domain.instrument import Instrument
+from ..exchange.budget import urgent
 from ..exchange.port import Exchange, ExchangeReader, OrderGateway
 from ..risk.manager import RiskLimits, RiskManager
 from ..risk.sizing import SizingRules
@@ -68,16 +69,21 @@ class TradingRules:
 
 
 class ExchangeAccountView:
-    """Risk's view of the account, read through the exchange port."""
+    """Risk's view of the account, read through the exchange port.
+
+    Sizing an entry reads at protection priority: a signal risk would approve must not be lost because
+    routine reconciliation used the minute's share of request weight (the reads are small: 5 and 1)."""
 
     def __init__(self, exchange: ExchangeReader) -> None:
         self.exchange = exchange
 
     async def account(self) -> AccountSnapshot:
-        return await self.exchange.account()
+        with urgent():
+            return await self.exchange.account()
 
     async def price(self, symbol: str) -> Decimal:
-        return (await self.exchange.mark_prices([symbol]))[symbol]
+        with urgent():
+            return (await self.exchange.mark_prices([symbol]))[symbol]
 
 
 @dataclass
