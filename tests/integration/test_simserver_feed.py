@@ -32,17 +32,11 @@ DROP_BARS = [(600, 601, 599, 600), (600, 600, 595, 596), (596, 597, 570, 575), (
 
 
 def _post(server: RunningServer, path: str, params: dict[str, Any]) -> Any:
-    body = server.signed({"timestamp": time.time_ns() // 1_000_000, **params})
-    response = httpx.post(f"{server.url}{path}", content=body, headers=FORM)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return server.call("POST", path, params)
 
 
 def _get(server: RunningServer, path: str, params: dict[str, Any]) -> Any:
-    query = server.signed({"timestamp": time.time_ns() // 1_000_000, **params})
-    response = httpx.get(f"{server.url}{path}?{query}", headers=KEY)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return server.call("GET", path, params)
 
 
 def _price(server: RunningServer, symbol: str) -> Decimal:

@@ -25,17 +25,11 @@ MINUTE_MS = 60_000
 
 
 def _post(server: RunningServer, path: str, params: dict[str, Any]) -> Any:
-    body = server.signed({"timestamp": time.time_ns() // 1_000_000, **params})
-    response = httpx.post(f"{server.url}{path}", content=body, headers=FORM)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return server.call("POST", path, params)
 
 
 def _delete(server: RunningServer, path: str, params: dict[str, Any]) -> Any:
-    query = server.signed({"timestamp": time.time_ns() // 1_000_000, **params})
-    response = httpx.delete(f"{server.url}{path}?{query}", headers=KEY)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return server.call("DELETE", path, params)
 
 
 def _listen_key(server: RunningServer) -> str:

@@ -52,6 +52,18 @@ class RunningServer:
         query = urlencode(params)
         return f"{query}&signature={hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()}"
 
+    def call(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        """A signed request as a minimal client sends it (POST as a form body, others in the query); must answer 200."""
+        signed = self.signed({"timestamp": time.time_ns() // 1_000_000, **params})
+        headers = {"X-MBX-APIKEY": API_KEY}
+        if method == "POST":
+            response = httpx.post(f"{self.url}{path}", content=signed,
+                                  headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
+        else:
+            response = httpx.request(method, f"{self.url}{path}?{signed}", headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
     def control(self, path: str, body: dict[str, Any]) -> Any:
         response = httpx.post(f"{self.url}{path}", json=body, headers={"X-MBX-APIKEY": API_KEY})
         response.raise_for_status()
