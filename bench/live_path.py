@@ -7,7 +7,8 @@ Three figures, each against a fresh server with Binance's default limits (2,400 
      server). The stop-loss is placed and verified before it, so this is "SL and TP verified".
   b) bars: the websocket kline feed (runtime/live_feed.py WsKlineFeed) on 222 symbols; each bar is closed
      with POST /sim/v1/advance {"seconds": 60}; the time from that request to on_bar (the row a strategy
-     sees, all 222 symbols).
+     sees, all 222 symbols). The server publishes on the request (not on its 20 ms poll), so the 222
+     messages race the advance's own answer into this process: "after the answer" is only a lower bound.
   c) weight: `quantum-trader run` (paper, QT_FEED=exchange, 222 symbols, manual strategy, default monitor
      and budget), 4 positions forced through its API; GET /sim/v1/limits every second; the peak and the
      per-minute totals of every whole wall-clock minute (the server counts weight per wall-clock minute,

@@ -194,6 +194,29 @@ def test_a_stalled_stream_is_left_after_the_heartbeat_timeout() -> None:
     assert 1.0 <= noticed < 3.0
 
 
+def test_an_order_never_echoed_replaces_a_stalled_stream_long_before_the_heartbeat() -> None:
+    """The stalled connection still answers our pings and the heartbeat is Binance's 4 minutes, but an order
+    we send must show up on the stream: with no event at all within `echo_timeout_s` it is replaced."""
+    async def body(f: Follower) -> tuple[float, str, int]:
+        await f.exchange.place(stop("E0"))  # echoed: the healthy stream stays
+        await asyncio.sleep(1.5)
+        healthy_connects = f.exchange.user_stream.connects
+        await asyncio.to_thread(server.control, "/sim/v1/streams", {"action": "stall", "seconds": 60, "kind": "user"})
+        stalled = time.monotonic()
+        await f.exchange.place(entry("E1"))  # its events are lost on the stalled connection
+        await f.connected(2)
+        noticed = time.monotonic() - stalled
+        await f.wait_for(position_is(1), after=stalled)
+        return noticed, f.exchange.user_stream.last_break, healthy_connects
+
+    with running_server() as server:
+        noticed, why, healthy_connects = run(server, body, StreamOptions(echo_timeout_s=1.0))
+    print(f"\nstall noticed by a missing echo and reconciled after {noticed:.2f} s")
+    assert healthy_connects == 1
+    assert "no event for order" in why, why
+    assert 1.0 <= noticed < 3.0
+
+
 def test_server_pings_keep_an_idle_stream_and_it_spends_no_weight() -> None:
     settings = StreamSettings(ping_interval_s=0.3, pong_timeout_s=5.0)
 

@@ -1,12 +1,13 @@
 """The bot on the live path stays inside its request budget, and a ban is visible.
 
 `quantum-trader run` in paper mode against the simulator server (which enforces Binance's weights per IP),
-three symbols, the exchange feed, default monitor settings and one forced position. The server's limit
-is shrunk to 800 per minute so the bot's natural appetite (~750 per minute with one position, measured)
-is more than its 50 % share: the budget must pace its routine reads, the monitor skip REST readings it
-cannot afford, and the server's own count (`GET /sim/v1/limits`) must never pass 400. Then this test,
-from the same IP, keeps hammering past the limit until the server bans the IP (418): the bot's next
-request comes back 418 and /health must say `unhealthy`, then recover once the ban ends.
+three symbols, the exchange feed, the default monitor interval and one forced position, with full
+readings every interval (QT_RECONCILE_INTERVAL=0, not the default pace). The server's limit is shrunk
+to 800 per minute so that appetite (~750 per minute with one position, measured) is more than its 50 % share:
+the budget must pace its routine reads, the monitor skip REST readings it cannot afford, and the server's
+own count (`GET /sim/v1/limits`) must never pass 400. Then this test, from the same IP, keeps hammering
+past the limit until the server bans the IP (418): the bot's next request comes back 418 and /health
+must say `unhealthy`, then recover once the ban ends.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def _ban_this_ip(server: RunningServer) -> None:
 def test_the_bot_stays_under_half_the_weight_limit_and_a_ban_is_unhealthy(tmp_path: Path) -> None:
     with running_server(weight_limit=LIMIT, ban_base_ms=30_000) as server:
         env = bot_env(tmp_path, QT_EXCHANGE=server.url, QT_API_KEY=API_KEY, QT_API_SECRET=API_SECRET,
-                      QT_FEED="exchange", QT_SYMBOLS="BTCUSDT,ETHUSDT,BNBUSDT", QT_SPEED="1")
+                      QT_FEED="exchange", QT_SYMBOLS="BTCUSDT,ETHUSDT,BNBUSDT", QT_SPEED="1",
+                      QT_RECONCILE_INTERVAL="0")
         del env["QT_MONITOR_INTERVAL"]  # the default interval
         with running_bot(env) as (_proc, url):
             answer = httpx.post(f"{url}/api/v1/force-entry", json={"symbol": "BNBUSDT", "side": "long"},

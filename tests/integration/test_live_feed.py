@@ -166,6 +166,7 @@ def test_a_stalled_stream_is_detected_reconnected_and_backfilled() -> None:
             await wait_bars(run, before + 30)
         feed.stop()
         assert run.feed.counters.stalls >= 1 and run.feed.counters.connects >= 2
+        assert run.feed.counters.reconnects >= 1
         assert run.feed.forced_missing == 0
         assert_same_as_rest(server, run.chunks)
 
@@ -188,6 +189,7 @@ def test_a_late_symbol_is_backfilled_after_the_grace_period() -> None:
                     await wait_bars(run, len(run.chunks) + 1)
                 assert time.monotonic() - started >= 3 * 0.3  # each row waited out the grace
                 assert run.feed.counters.backfill_calls - calls == 3 and run.feed.forced_missing == 0
+                assert run.feed.counters.late_filled == 3 and run.feed.counters.nan_rows == 0
                 assert_same_as_rest(server, run.chunks)
 
         asyncio.run(main())
@@ -208,6 +210,7 @@ def test_a_symbol_missing_after_grace_and_backfill_is_nan_in_its_row_and_never_d
             assert [bool(np.isnan(c.close[0, eth])) for c in run.chunks] == [True, True]
             assert not any(np.isnan(c.close[0, s]) for c in run.chunks for s in range(3) if s != eth)
             assert run.feed.forced_missing == 2
+            assert (run.feed.counters.nan_rows, run.feed.counters.nan_bars, run.feed.counters.late_filled) == (2, 2, 0)
             assert [int(c.open_time[0]) for c in run.chunks][1] - int(run.chunks[0].open_time[0]) == M
 
         asyncio.run(main())
@@ -261,6 +264,11 @@ def test_the_bot_in_paper_mode_on_the_exchange_feed_receives_closed_klines(tmp_p
                 first = health()["feed_bars"]
                 later = wait_for(lambda: (h := health())["feed_bars"] >= first + 5 and h)
                 assert later["feed"] == "exchange" and later["status"] == "healthy", later
+                stream = later["feed_stream"]  # the repairs and lag of the exchange feed (`feed` stays its name)
+                assert stream["connects"] >= 1 and stream["stalls"] == 0 and stream["nan_rows"] == 0, stream
+                assert isinstance(stream["lag_ms"], int) and stream["silent_s"] < 5, stream
+                metrics = httpx.get(f"{url}/metrics", timeout=2).text
+                assert 'qt_feed_repairs{kind="connects"} ' in metrics and "qt_feed_stream_lag_seconds" in metrics
         finally:
             feed.stop()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import ccxt
 import httpx
 import pytest
-from test_simserver_support import API_KEY, RunningServer, ccxt_client, running_server
+from test_simserver_support import API_KEY, ManualClock, RunningServer, ccxt_client, running_server
 
 from quantum_trader.domain.errors import ExchangeError
 from quantum_trader.exchange.ccxt_errors import translate
@@ -28,12 +28,7 @@ LIMIT = 5
 BIN = Path(sys.executable).parent / "quantum-trader"
 
 
-class Clock:
-    def __init__(self, now_ms: int) -> None:
-        self.now_ms = now_ms
-
-    def __call__(self) -> int:
-        return self.now_ms
+Clock = ManualClock
 
 
 @pytest.fixture
@@ -71,7 +66,7 @@ def test_429_then_418_then_recovery_after_the_ban(server: RunningServer, clock: 
     limits = httpx.get(f"{server.url}/sim/v1/limits", headers=KEY).json()  # control calls are never banned
     assert limits["weightLimit"] == LIMIT and limits["banBaseMs"] == 120_000
     assert limits["ips"] == [{"ip": "127.0.0.1", "usedWeight": LIMIT + 2, "refused429": 1, "bannedUntil": until,
-                              "bans": 1}]
+                              "bans": 1, "peakWeight1m": LIMIT + 2, "refused429Total": 1}]
     info = httpx.get(f"{server.url}/sim/v1/info", headers=KEY).json()
     assert (info["bannedUntil"], info["usedWeight"], info["weightLimit"]) == (until, LIMIT + 2, LIMIT)
 

@@ -32,6 +32,16 @@ SYMBOLS = ("BNBUSDT", "BTCUSDT", "ETHUSDT")
 START_PRICES = {"BNBUSDT": "600", "BTCUSDT": "100000", "ETHUSDT": "2500"}
 
 
+class ManualClock:
+    """A server clock the test moves by hand (`now_ms += ...`): minutes, bans and faults on demand."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
 def make_sim() -> ExchangeSimulator:
     """Three real instruments, 10 000 USDT, simulated time starting now (as the CLI does)."""
     universe = load_universe()

@@ -52,6 +52,7 @@ class Metrics:
         self.task_restarts = Gauge("qt_task_restarts", "Restarts of a supervised background task since start",
                                    ["task"], registry=r)
         self._budget_gauges(r)
+        self._feed_gauges(r)
 
     def _budget_gauges(self, r: CollectorRegistry) -> None:
         """The exchange request budget (exchange/budget.py). Totals since start are gauges set from the
@@ -72,6 +73,34 @@ class Metrics:
                               "reading", registry=r)
         self.rest_skipped = Gauge("qt_monitor_rest_readings_skipped", "Monitor sweeps that skipped the REST "
                                   "reading for the request budget", registry=r)
+        self.order_count = Gauge("qt_order_count", "New orders in the current window (ours or the server's "
+                                 "X-MBX-ORDER-COUNT-<window>, the higher)", ["window"], registry=r)
+        self.order_limit = Gauge("qt_order_limit", "The exchange's ORDERS limit per window", ["window"], registry=r)
+        self.order_rate_limited = Gauge("qt_exchange_order_rate_limited", "-1015 answers (too many new orders) "
+                                        "since start", registry=r)
+        self.entries_held_back = Gauge("qt_entries_held_back", "New entries the budget did not send for the "
+                                       "account's order rate since start", registry=r)
+
+    def _feed_gauges(self, r: CollectorRegistry) -> None:
+        """The exchange feed's repairs (runtime/market_feed.py FeedCounters): since-start totals kept by the
+        feed, so gauges set from its counts, as for the budget."""
+        self.feed_repairs = Gauge("qt_feed_repairs", "Market-stream repairs since start, by kind: connects, "
+                                  "reconnects, stalls, backfills (REST kline reads), late_symbols_filled, nan_rows",
+                                  ["kind"], registry=r)
+        self.feed_stream_lag = Gauge("qt_feed_stream_lag_seconds", "Receipt time minus the exchange's event time "
+                                     "of the newest market-stream heartbeat", registry=r)
+        self.feed_silent = Gauge("qt_feed_stream_silent_seconds", "Longest silence of a market-stream connection "
+                                 "(a stall past QT_FEED_STALL_S reconnects it)", registry=r)
+
+    def observe_feed(self, feed: Mapping[str, Any]) -> None:
+        """The gauges of the exchange feed's /health `feed_stream` object (`FeedCounters.snapshot`)."""
+        for kind in ("connects", "reconnects", "stalls", "backfills", "late_symbols_filled", "nan_rows"):
+            if isinstance(feed.get(kind), int):
+                self.feed_repairs.labels(kind=kind).set(feed[kind])
+        if isinstance(feed.get("lag_ms"), int | float):
+            self.feed_stream_lag.set(feed["lag_ms"] / 1000)
+        if isinstance(feed.get("silent_s"), int | float):
+            self.feed_silent.set(feed["silent_s"])
 
     def set_equity(self, usdt: Decimal) -> None:
         self.equity.set(float(usdt))
@@ -130,6 +159,9 @@ class Metrics:
         budget = health.get("request_budget")
         if isinstance(budget, Mapping):
             self.observe_budget(budget)
+        feed = health.get("feed_stream")
+        if isinstance(feed, Mapping):
+            self.observe_feed(feed)
 
     def observe_budget(self, budget: Mapping[str, Any]) -> None:
         """The gauges of the request budget's /health snapshot (`WeightBudget.snapshot`)."""
@@ -145,6 +177,14 @@ class Metrics:
         for priority, count in (budget.get("refused") or {}).items():
             self.budget_refused.labels(priority=str(priority)).set(count)
         self.banned.set(1 if budget.get("banned_until_ms") else 0)
+        if isinstance(budget.get("order_rate_limited"), int):
+            self.order_rate_limited.set(budget["order_rate_limited"])
+        orders = budget.get("order_rate") or {}
+        if isinstance(orders.get("entries_held_back"), int):
+            self.entries_held_back.set(orders["entries_held_back"])
+        for window, row in (orders.get("windows") or {}).items():
+            self.order_count.labels(window=str(window)).set(row.get("count", 0))
+            self.order_limit.labels(window=str(window)).set(row.get("limit", 0))
 
     def observe_tasks(self, tasks: Mapping[str, Mapping[str, Any]]) -> None:
         """`qt_task_up` and `qt_task_restarts` from the supervisor's `/health` document (an alert on

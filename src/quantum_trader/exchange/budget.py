@@ -13,7 +13,10 @@ exactly when it matters, so every REST call passes `admit` first:
   paced over the minute so a burst at its start cannot blind the rest of it; reads of one symbol and of
   one order (protection read-back) may use up to `PROTECTION_SHARE`; orders are never refused for
   weight (they weigh 0 IP weight and count the order rate instead);
-- after a 429 or 418 (`rate_limited`) no request at all leaves until its `Retry-After` has passed.
+- after a 429 or 418 (`rate_limited`) no request at all leaves until its `Retry-After` has passed;
+- the account's order rate (Binance's ORDERS limits, `X-MBX-ORDER-COUNT-*`, -1015) is `orders`
+  (order_rate.py): a new entry is refused near its limit, an order that only reduces a position never
+  is, and after a -1015 (`order_rate_limited`) new orders wait for its Retry-After; other calls go on.
 
 A refusal raises `BudgetRefused` (a `RetryableExchangeError`, so every caller that survives a 429
 survives it too) and is counted, so a monitor that is held back is never reported with 0 errors.
@@ -35,6 +38,7 @@ import structlog
 
 from ..domain.errors import RetryableExchangeError
 from ..domain.request_weights import WITHOUT_SYMBOL
+from .order_rate import TOO_MANY_ORDERS, OrderKind, OrderRate
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +67,14 @@ def reading_affordable(reader: object) -> bool:
     trading/ stays free of exchange specifics and every adapter without a budget answers yes."""
     ask = getattr(reader, "reading_affordable", None)
     return bool(ask()) if callable(ask) else True
+
+
+def reading_pace_s(reader: object) -> float:
+    """The fewest seconds between two full REST readings `reader` wants: its own `reading_pace_s()` when it
+    has one (the Binance adapter: QT_RECONCILE_INTERVAL while its user-data stream is up, 0 while it is
+    not), else 0 (in process a reading costs nothing, so the monitor reads every interval)."""
+    ask = getattr(reader, "reading_pace_s", None)
+    return float(ask()) if callable(ask) else 0.0
 
 
 class Priority(IntEnum):
@@ -109,18 +121,22 @@ def effective(priority: Priority) -> Priority:
 
 class BudgetRefused(RetryableExchangeError):
     """A call the budget did not send. `blocked`: the server's Retry-After (a 429 or a ban) holds every
-    call; otherwise the call's priority has used its share of this minute. `retry_after` in seconds."""
+    call; otherwise the call's priority has used its share of this minute. `retry_after` in seconds.
+    `entry`: a new entry held back for the account's order rate (code -1015, as the exchange would say)."""
 
-    def __init__(self, msg: str, retry_after: float, *, priority: Priority, blocked: bool) -> None:
-        super().__init__(-1003, msg, 429)
+    def __init__(self, msg: str, retry_after: float, *, priority: Priority, blocked: bool,
+                 entry: bool = False, code: int = -1003) -> None:
+        super().__init__(code, msg, 429)
         self.retry_after = retry_after
         self.priority = priority
         self.blocked = blocked
+        self.entry = entry
 
     @property
     def worth_waiting(self) -> bool:
-        """Orders and protection reads wait out a block; a routine read is simply skipped this time."""
-        return self.priority is not Priority.ROUTINE
+        """Orders and protection reads wait out a block; a routine read is simply skipped this time, and so
+        is an entry held back for the order rate: sent late, it would act on a signal that has passed."""
+        return self.priority is not Priority.ROUTINE and not self.entry
 
 
 @dataclass
@@ -144,6 +160,8 @@ class WeightBudget:
     sent: int = 0
     delayed: int = 0
     refused: dict[str, int] = field(default_factory=lambda: {p.name.lower(): 0 for p in Priority})
+    #: The account's new orders per window (order_rate.py); its limits follow exchangeInfo too.
+    orders: OrderRate = field(default_factory=OrderRate)
     _recent_429: deque[float] = field(default_factory=deque)
 
     @property
@@ -173,18 +191,21 @@ class WeightBudget:
             return False
         return priority is Priority.ORDER or max(self._own, self._server) + weight <= self.cap(priority, now)
 
-    async def acquire(self, weight: int, priority: Priority, what: str = "") -> None:
+    async def acquire(self, weight: int, priority: Priority, what: str = "", order: OrderKind | None = None) -> None:
         """`admit`, after waiting out a 429's Retry-After of at most MAX_DELAY_S (counted in `delayed`): a
-        short block delays the call; a long one (a 429 early in a minute) and any ban (418) refuse it."""
+        short block delays the call; a long one (a 429 early in a minute) and any ban (418) refuse it. An
+        order that only reduces a position waits out a short -1015 block the same way; an entry does not."""
         now = self.clock()
-        wait = self.blocked_until - now
+        until = max(self.blocked_until, self.orders.blocked_until if order is OrderKind.REDUCE else 0.0)
+        wait = until - now
         if 0 < wait <= MAX_DELAY_S and now >= self.banned_until:
             self.delayed += 1
             await asyncio.sleep(wait + 0.01)  # timers may fire a hair early
-        self.admit(weight, priority, what)
+        self.admit(weight, priority, what, order)
 
-    def admit(self, weight: int, priority: Priority, what: str = "") -> None:
-        """Count the call, or raise `BudgetRefused` without sending anything."""
+    def admit(self, weight: int, priority: Priority, what: str = "", order: OrderKind | None = None) -> None:
+        """Count the call, or raise `BudgetRefused` without sending anything. `order`: what a new order
+        can do to a position (`order_rate.order_kind`), None for every other call."""
         now = self.clock()
         self._roll(now)
         if now < self.blocked_until:
@@ -198,12 +219,36 @@ class WeightBudget:
             wait = (now // MINUTE_S + 1) * MINUTE_S - now
             raise BudgetRefused(f"request budget: {what} (weight {weight}) would take this minute past "
                                 f"{self.cap(priority, now)} of {self.limit}", wait, priority=priority, blocked=False)
+        if order is not None:
+            self._admit_order(order, now, what)
+            self.orders.charge(now)
         self._own += weight
         self.sent += 1
         self.peak_used = max(self.peak_used, self._own, self._server)
 
+    def _admit_order(self, order: OrderKind, now: float, what: str) -> None:
+        """The order-rate rule (order_rate.py): during a -1015's Retry-After no new order; past the entry
+        share of a window no new entry. An order that only reduces a position is refused only by the former."""
+        if now < self.orders.blocked_until:
+            self.refused[Priority.ORDER.name.lower()] += 1
+            self.orders.entries_held_back += int(order is OrderKind.ENTRY)
+            raise BudgetRefused(f"request budget: order rate limited (-1015), no new order for "
+                                f"{self.orders.blocked_until - now:.1f} s ({what})", self.orders.blocked_until - now,
+                                priority=Priority.ORDER, blocked=True, entry=order is OrderKind.ENTRY,
+                                code=TOO_MANY_ORDERS)
+        refusal = self.orders.entry_refusal(now) if order is OrderKind.ENTRY else None
+        if refusal is None:
+            return
+        reason, window_left_s = refusal
+        self.refused[Priority.ORDER.name.lower()] += 1
+        self.orders.entries_held_back += 1
+        log.warning("entry held back for the order rate; not sent", reason=reason, what=what)
+        raise BudgetRefused(f"request budget: new entry not sent: {reason} ({what})", window_left_s,
+                            priority=Priority.ORDER, blocked=False, entry=True, code=TOO_MANY_ORDERS)
+
     def observe(self, headers: Mapping[str, str] | None) -> None:
-        """The server's `X-MBX-USED-WEIGHT-1M` from a response (any case of the header name)."""
+        """The server's `X-MBX-USED-WEIGHT-1M` and `X-MBX-ORDER-COUNT-*` from a response (any case)."""
+        self.orders.observe(headers, self.clock())
         for name, value in (headers or {}).items():
             if name.lower() == USED_WEIGHT_HEADER:
                 try:
@@ -234,6 +279,11 @@ class WeightBudget:
         self._recent_429.append(now)
         log.warning("exchange rate limit hit (429)", retry_after_s=round(wait, 1), used=self.used(), limit=self.limit)
 
+    def order_rate_limited(self, retry_after: float | None, message: str = "") -> None:
+        """A -1015 came back (HTTP 429 for the account's order rate, not the IP's weight): new orders wait
+        for its Retry-After, every other call goes on; counted apart from 429s (`order_rate_limited`)."""
+        self.orders.server_refused(self.clock(), retry_after, message)
+
     def banned(self) -> bool:
         return self.clock() < self.banned_until
 
@@ -245,8 +295,10 @@ class WeightBudget:
         return len(self._recent_429) >= 2
 
     def status(self) -> str:
-        """`unhealthy` while banned, `degraded` after repeated 429s, else `healthy`."""
-        return "unhealthy" if self.banned() else "degraded" if self.repeated_429s() else "healthy"
+        """`unhealthy` while banned, `degraded` after repeated 429s or a recent -1015, else `healthy`."""
+        if self.banned():
+            return "unhealthy"
+        return "degraded" if self.repeated_429s() or self.orders.degraded(self.clock()) else "healthy"
 
     def snapshot(self) -> dict[str, object]:
         """The budget as /health shows it (and /metrics exports)."""
@@ -261,6 +313,10 @@ class WeightBudget:
             "last_418_age_s": None if self.last_418 is None else round(now - self.last_418, 1),
             "blocked_for_s": round(max(0.0, self.blocked_until - now), 1),
             "banned_until_ms": int(self.banned_until * 1000) if self.banned_until > now else None,
+            "order_rate_limited": self.orders.rate_limited,
+            "last_order_rate_limited_age_s": (None if self.orders.last_rate_limited is None
+                                              else round(now - self.orders.last_rate_limited, 1)),
+            "order_rate": self.orders.snapshot(now),
         }
 
     def _roll(self, now: float) -> None:

@@ -8,7 +8,8 @@ Answers are parsed by the same `wire` functions as the in-process adapter's.
 
 Every REST call passes `call`, where the request budget (budget.py) admits it by its weight (from
 ccxt's own endpoint table: method and path, then Binance's weights) and priority, and every answer's
-`X-MBX-USED-WEIGHT-1M`, 429 and 418 reach the budget. `open_orders()` asks per symbol when that is
+`X-MBX-USED-WEIGHT-1M`, 429 and 418 reach the budget, and so do a new order's kind (entry or reducing,
+order_rate.py), the `X-MBX-ORDER-COUNT-*` headers and -1015. `open_orders()` asks per symbol when that is
 cheaper by the same table, and `reading_affordable()` tells the monitor whether a full reading fits.
 
 Events come from Binance's user-data stream (user_stream.py: listen key, websocket, heartbeat, and
@@ -19,6 +20,7 @@ orders it placed, positions every `poll_interval`, about 90 weight a sweep) for 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
@@ -48,6 +50,7 @@ from . import wire
 from .budget import Priority, WeightBudget, effective, is_urgent, priority_of
 from .ccxt_errors import translate
 from .ccxt_poll import CcxtPoller
+from .order_rate import TOO_MANY_ORDERS, order_kind
 from .secrets import Secret
 from .user_stream import StreamOptions, UserStream
 
@@ -59,10 +62,10 @@ UNKNOWN_ORDER_CODES = frozenset({-2011, -2013})
 KLINE_MS = 60_000
 #: Rows per klines page: Binance weighs 500-1,000 rows 5, more than 1,000 rows 10.
 KLINE_PAGE = 1000
-#: -1015: the account's order rate (also HTTP 429), not the IP's weight: it blocks no other request.
-TOO_MANY_ORDERS = -1015
 #: A per-symbol `open_orders()` still lists every symbol this often (orders placed by hand elsewhere).
 FULL_LISTING_EVERY_S = 60.0
+#: QT_RECONCILE_INTERVAL's default: 4 positions read every 3 s cost about 13 % of Binance's weight limit.
+DEFAULT_READING_INTERVAL_S = 3.0
 R = TypeVar("R")
 
 
@@ -96,13 +99,16 @@ class CcxtExchange:
     def __init__(self, base_url: str, *, api_key: str | Secret, api_secret: str | Secret,
                  timeout_s: float = 10.0, poll_interval: float = 5.0, throttle: bool = True,
                  budget: WeightBudget | None = None, events_via: str = "stream",
-                 stream: StreamOptions | None = None, ws_url: str | None = None) -> None:
+                 stream: StreamOptions | None = None, ws_url: str | None = None,
+                 reading_interval_s: float = DEFAULT_READING_INTERVAL_S) -> None:
         """`events_via`: "stream" (the user-data websocket at `ws_url`, by default derived from `base_url`)
-        or "poll"; `stream` tunes the websocket's timings (tests shorten them)."""
+        or "poll"; `stream` tunes the websocket's timings (tests shorten them); `reading_interval_s`: the
+        monitor's full REST readings are this far apart while the stream is up (`reading_pace_s`)."""
         self.base_url = base_url.rstrip("/")
         if events_via not in ("stream", "poll"):
             raise ValueError(f"events_via={events_via!r}: 'stream' or 'poll'")
         self._events_via = events_via
+        self.reading_interval_s = reading_interval_s
         #: Every REST call is admitted by it first (exchange/budget.py); its limit follows exchangeInfo.
         self.budget = budget if budget is not None else WeightBudget()
         self._endpoints: dict[str, tuple[str, str]] = {}
@@ -135,7 +141,7 @@ class CcxtExchange:
         sent = dict(params or {})
         http, path = self.endpoint(method)
         await self.budget.acquire(weight_of(http, path, sent), effective(priority if priority is not None else
-                                  priority_of(http, path, sent)), f"{http} {path}")
+                                  priority_of(http, path, sent)), f"{http} {path}", order_kind(http, path, sent))
         return await self._guard(getattr(self._client, method), sent)
 
     def endpoint(self, method: str) -> tuple[str, str]:
@@ -156,7 +162,9 @@ class CcxtExchange:
             headers = getattr(self._client, "last_response_headers", None)
             self.budget.observe(headers)
             error = translate(exc, headers)
-            if error.http_status in (418, 429) and error.code != TOO_MANY_ORDERS:  # the order rate is not IP weight
+            if error.code == TOO_MANY_ORDERS:  # the account's order rate, not the IP's weight: orders wait
+                self.budget.order_rate_limited(getattr(error, "retry_after", None), error.msg)
+            elif error.http_status in (418, 429):
                 self.budget.rate_limited(error.http_status, getattr(error, "retry_after", None), error.msg)
             raise error from None
         self.budget.observe(getattr(self._client, "last_response_headers", None))
@@ -168,6 +176,12 @@ class CcxtExchange:
         cost = weight_of("GET", "/fapi/v2/positionRisk", {}) + weight_of("GET", "/fapi/v2/account", {})
         return self.budget.affordable(cost + self._open_orders_cost(None)[0], effective(Priority.ROUTINE))
 
+    def reading_pace_s(self) -> float:
+        """How far apart the monitor's full REST readings may be: `reading_interval_s` while the user-data
+        stream is connected and reconciled (every change arrives as an event within milliseconds, and the
+        monitor acts on each at once), 0 while it is not (polling, or reconnecting: only readings see)."""
+        return self.reading_interval_s if self._events_via == "stream" and self.user_stream.live else 0.0
+
     # --- market data ------------------------------------------------------------------------------
     async def instruments(self) -> Mapping[str, Instrument]:
         if self._instruments is None:
@@ -175,6 +189,7 @@ class CcxtExchange:
             self.budget.limit = next((int(r["limit"]) for r in info.get("rateLimits", ())
                                       if r.get("rateLimitType") == "REQUEST_WEIGHT" and r.get("interval") == "MINUTE"
                                       and int(r.get("intervalNum", 1)) == 1), self.budget.limit)
+            self.budget.orders.learn(info.get("rateLimits", ()))  # ORDERS per 10 s and per minute
             brackets = {row["symbol"]: row["brackets"] for row in await self.call("fapiPrivateGetLeverageBracket")}
             self._instruments = {
                 s["symbol"]: instrument_from_symbol_info(s, brackets.get(s["symbol"], ()))
@@ -290,18 +305,26 @@ class CcxtExchange:
         self._ordered.add(intent.symbol)
         for poller in self._pollers:
             poller.watch(intent.symbol, intent.client_id)
+        sent_at = time.monotonic()
         if intent.conditional:
-            return wire.algo_from_json(await self.call("fapiPrivatePostAlgoOrder", params))
-        return wire.order_from_json(await self.call("fapiPrivatePostOrder", params))
+            placed = wire.algo_from_json(await self.call("fapiPrivatePostAlgoOrder", params))
+        else:
+            placed = wire.order_from_json(await self.call("fapiPrivatePostOrder", params))
+        self.user_stream.expect_echo(f"order {intent.client_id}", sent_at)
+        return placed
 
     async def cancel(self, symbol: str, client_id: str) -> OrderSnapshot:
         found = await self.query(symbol, client_id)
         if found is None:
             raise be.unknown_order_sent()
+        sent_at = time.monotonic()
         if not found.conditional:
             params = {"symbol": symbol, "origClientOrderId": client_id}
-            return wire.order_from_json(await self.call("fapiPrivateDeleteOrder", params))
+            cancelled = wire.order_from_json(await self.call("fapiPrivateDeleteOrder", params))
+            self.user_stream.expect_echo(f"the cancel of {client_id}", sent_at)
+            return cancelled
         await self.call("fapiPrivateDeleteAlgoOrder", {"clientAlgoId": client_id})
+        self.user_stream.expect_echo(f"the cancel of {client_id}", sent_at)
         after = await self.query(symbol, client_id)
         if after is None:
             raise be.unknown_order_sent()

@@ -60,9 +60,12 @@ async def is_simulator(url: str, api_key: Secret, *, timeout_s: float = 5.0) -> 
 async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = None,
                   api_secret: str | Secret | None = None, sim: ExchangeSimulator | None = None,
                   policy: RetryPolicy | None = None, timeout_s: float = 10.0,
-                  budget: WeightBudget | None = None) -> Exchange:
+                  budget: WeightBudget | None = None, reading_interval_s: float | None = None,
+                  ws_url: str | None = None) -> Exchange:
     """The adapter for QT_EXCHANGE: `sim` in process, or Binance-compatible REST at a base URL, whose every
-    call passes `budget` (exchange/budget.py; a default one at 50 % of the limit when not given)."""
+    call passes `budget` (exchange/budget.py; a default one at 50 % of the limit when not given), and
+    whose monitor reads the whole account every `reading_interval_s` while its user-data stream is up
+    (at `ws_url`, QT_WS_URL; None derives it from the URL)."""
     if exchange.strip().lower() == SIM:
         return InProcessExchange(sim if sim is not None else ExchangeSimulator())
     url = check_url(exchange.strip())
@@ -75,10 +78,12 @@ async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = 
     elif not key or not secret:
         raise ConfigError("QT_API_KEY and QT_API_SECRET are required with QT_PAPER_TRADING=false "
                           f"(QT_EXCHANGE={url}); set both, or set QT_PAPER_TRADING=true")
-    from .ccxt_adapter import RECV_WINDOW_MS, CcxtExchange  # ccxt takes ~1 s to import: only a URL needs it
+    # ccxt takes ~1 s to import: only a URL needs it
+    from .ccxt_adapter import DEFAULT_READING_INTERVAL_S, RECV_WINDOW_MS, CcxtExchange
 
     policy = policy or RetryPolicy(in_flight_window=RECV_WINDOW_MS / 1000 + 1.0)
     # A proven simulator enforces Binance's weights itself; ccxt's own pacing would only slow paper runs.
     adapter = CcxtExchange(url, api_key=key, api_secret=secret, timeout_s=timeout_s, throttle=not paper,
-                           budget=budget)
+                           budget=budget, reading_interval_s=DEFAULT_READING_INTERVAL_S if reading_interval_s is None
+                           else reading_interval_s, ws_url=ws_url)
     return RetryingExchange(adapter, policy)

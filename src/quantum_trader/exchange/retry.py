@@ -29,7 +29,8 @@ from ..domain.exchange_types import (
 )
 from ..domain.instrument import Instrument
 from ..domain.kline import Kline
-from .budget import BudgetRefused, reading_affordable
+from .budget import BudgetRefused, reading_affordable, reading_pace_s
+from .order_rate import TOO_MANY_ORDERS
 from .port import Exchange
 
 T = TypeVar("T")
@@ -76,6 +77,13 @@ def worth_waiting(exc: RetryableExchangeError) -> bool:
     return not isinstance(exc, BudgetRefused) or exc.worth_waiting
 
 
+def late_entry(intent: OrderIntent, exc: RetryableExchangeError) -> bool:
+    """An entry the exchange refused for the account's order rate (-1015: certainly not processed) is not
+    sent again after its Retry-After: by then the signal it acts on has passed. (One the budget held back
+    before sending is not retried either: `worth_waiting`.) Stops and closes are retried."""
+    return exc.code == TOO_MANY_ORDERS and not (intent.reduce_only or intent.close_position)
+
+
 async def place_once(exchange: Exchange, intent: OrderIntent, policy: RetryPolicy,
                      sleep: Sleep = asyncio.sleep) -> OrderSnapshot:
     """Place `intent`; after any transient failure, look the client id up before sending again."""
@@ -88,7 +96,8 @@ async def place_once(exchange: Exchange, intent: OrderIntent, policy: RetryPolic
             return await exchange.place(intent)
         except RetryableExchangeError as exc:
             wait = policy.delay(attempt, exc)
-            if attempt == policy.attempts - 1 or wait > policy.max_retry_after:
+            if (attempt == policy.attempts - 1 or wait > policy.max_retry_after or not worth_waiting(exc)
+                    or late_entry(intent, exc)):
                 raise
             await sleep(wait)
         except OrderRejected as exc:
@@ -185,6 +194,10 @@ class RetryingExchange:
     def reading_affordable(self) -> bool:
         """The inner adapter's answer (budget.reading_affordable); True where it has no request budget."""
         return reading_affordable(self.inner)
+
+    def reading_pace_s(self) -> float:
+        """The inner adapter's answer (budget.reading_pace_s); 0 where it has none."""
+        return reading_pace_s(self.inner)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -79,6 +79,8 @@ class StreamOptions:
     #: A connection that lived this long was healthy: its end does not count as a failure.
     healthy_after_s: float = 10.0
     reconcile_retry_s: float = 5.0
+    #: How long an order we sent may go without any event on the stream before it counts as stalled.
+    echo_timeout_s: float = 5.0
 
 
 def ws_base(rest_base: str) -> str:
@@ -122,6 +124,14 @@ class UserStream:
         self.keepalives = 0
         self._reconcile_at: float | None = None
         self.last_break = ""
+        #: Connected and reconciled: every change from here on arrives as an event.
+        self.live = False
+        #: When an order we sent must have been echoed by an event (`expect_echo`); None: nothing owed.
+        self._echo_due: float | None = None
+        self._last_message_at = 0.0
+        self._echo_what = ""
+        #: Connections replaced because an order we sent was never echoed (a stalled stream).
+        self.echo_timeouts = 0
 
     async def run(self) -> AsyncIterator[ExchangeEvent]:
         """One connection's events (reconciliation first); raises `StreamBroken` when it ends, returns on close."""
@@ -141,6 +151,8 @@ class UserStream:
             if isinstance(exc, StreamBroken):
                 raise
             raise StreamBroken(self.last_break) from exc
+        finally:
+            self.live = False
 
     async def _connected(self) -> AsyncIterator[ExchangeEvent]:
         key = await self._listen_key()
@@ -156,6 +168,7 @@ class UserStream:
                 if self._reconcile_at is not None and time.monotonic() >= self._reconcile_at:
                     for event in await self._reconcile():  # the stream buffers meanwhile
                         yield event
+                    self.live = self._reconcile_at is None  # None: the reading succeeded
                     ws.last_heard = max(ws.last_heard, time.monotonic())  # a slow reading is no stall
                 text = await self._next(ws)
                 if text is not None:
@@ -185,19 +198,34 @@ class UserStream:
         self.reconciliations += 1
         return events
 
+    def expect_echo(self, what: str, sent_at: float) -> None:
+        """An order was just placed or cancelled over REST: Binance reports every such change on this
+        stream within milliseconds. If nothing at all arrives within `echo_timeout_s`, the connection is
+        alive to our pings but delivers nothing (a stalled server, which the heartbeat would only notice
+        after minutes): it is replaced, and the reconnect's reading recovers what it missed. `sent_at`
+        (monotonic): a message since then already proves the stream delivers (an echo may beat the answer)."""
+        if self.live and self._echo_due is None and self._last_message_at < sent_at:
+            self._echo_due, self._echo_what = time.monotonic() + self.options.echo_timeout_s, what
+
     async def _next(self, ws: _Heard) -> str | bytes | None:
         """The next message, or None after a short wait (to look at the close and heartbeat flags)."""
         if self._key_lost.is_set():
             raise StreamBroken("listen key no longer valid (keep-alive answered -1125)")
+        if self._echo_due is not None and time.monotonic() >= self._echo_due:
+            self._echo_due = None
+            self.echo_timeouts += 1
+            raise StreamBroken(f"stalled: no event for {self._echo_what} within {self.options.echo_timeout_s} s")
         silent = time.monotonic() - ws.last_heard
         if silent >= self.options.heartbeat_s:
             raise StreamBroken(f"stalled: nothing heard for {silent:.1f} s")
         wait = min(self.options.heartbeat_s - silent, 0.5)
         try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that meets a message
             async with asyncio.timeout(wait):
-                return await ws.recv()
+                message = await ws.recv()
         except TimeoutError:
             return None
+        self._echo_due, self._last_message_at = None, time.monotonic()  # the stream delivers
+        return message
 
     def _translate(self, event: Any) -> list[ExchangeEvent]:
         if not isinstance(event, dict):

@@ -70,7 +70,7 @@ class SessionService:
             "monitor": {"last_sweep_age_s": None if sweep_age is None else round(sweep_age, 3),
                         "errors": mon.errors, "sweeps": mon.sweeps,
                         "last_rest_reading_age_s": None if rest_age is None else round(rest_age, 3),
-                        "rest_readings_skipped": mon.rest_skipped},
+                        "rest_readings_skipped": mon.rest_skipped, "stream_sweeps": mon.stream_sweeps},
             "strategy": self.settings.strategy, "trading": self.engine.risk.state,
             "feed_bars": self.feed.bars, "feed_done": self.feed.done,
             "tasks": self.supervisor.as_json() if self.supervisor is not None else {},
@@ -79,6 +79,8 @@ class SessionService:
             body["strategy_status"] = self.strategy_status
         if budget is not None:
             body["request_budget"] = budget
+        if self.feed.repairs is not None:  # the exchange feed: its repairs and lag (`feed` stays its name)
+            body["feed_stream"] = self.feed.repairs.snapshot()
         return body
 
     def _feed_stale(self, age: float | None) -> bool:

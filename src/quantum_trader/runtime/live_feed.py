@@ -29,6 +29,12 @@ How bars are kept exact (marketdata/kline_rows.py holds the rows):
 Stalls: every connection carries a heartbeat stream (the first one `!markPrice@arr@1s`, which also keeps
 the latest mark per symbol in `marks`; the others one symbol's `@markPrice@1s`), so silence for `stall_s`
 means a half-open connection: it is closed and reopened, with exponential backoff between attempts.
+
+Cost per message (222 symbols close a bar in the same instant, and an open bar updates every 250 ms): no
+timer per receive (one watchdog task per connection reads the time of the last message instead), no
+permessage-deflate (small JSON over a fast link; inflating costs more than it saves), a receive queue deep
+enough for a whole burst, and an open bar that does not move the frontier is dropped at the socket,
+before any Decimal is built. What is counted (`FeedCounters`) is read by /health and /metrics.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,10 +55,11 @@ import websockets
 
 from ..domain.errors import ExchangeError
 from ..domain.kline import Kline, kline_from_stream
-from ..domain.money import to_decimal
+from ..domain.money import ZERO, to_decimal
 from ..marketdata.bars import BarChunk
 from ..marketdata.kline_rows import MinuteRows
-from .market_feed import FeedStatus, OnBar
+from ..settings.model import Settings
+from .market_feed import FeedCounters, FeedStatus, OnBar
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +68,8 @@ Backfill = Callable[[str, int, int], Awaitable[list[Kline]]]
 MAX_STREAMS = 200
 MINUTE_MS = 60_000
 ALL_MARKS = "!markPrice@arr@1s"
+#: Messages a connection buffers before it stops reading the socket: a bar close's whole burst.
+RECEIVE_QUEUE = 4096
 #: Binance's public hosts: a REST base URL maps to its market-stream host.
 _WS_HOSTS = {"fapi.binance.com": "fstream.binance.com", "testnet.binancefuture.com": "fstream.binancefuture.com"}
 
@@ -84,6 +93,8 @@ def stream_groups(symbols: Sequence[str], max_streams: int = MAX_STREAMS) -> lis
 
 @dataclass(frozen=True)
 class WsFeedConfig:
+    """The feed's options; settings/model.py exposes the ones a user tunes (QT_FEED_*)."""
+
     stall_s: float = 10.0
     grace_s: float = 2.0
     backoff_first_s: float = 0.2
@@ -91,6 +102,13 @@ class WsFeedConfig:
     #: Closed bars before the first live minute, backfilled at start (a strategy's warm-up); 0: none.
     warmup_bars: int = 0
     max_streams: int = MAX_STREAMS
+
+
+def feed_from_settings(settings: Settings, symbols: Sequence[str], backfill: Backfill) -> WsKlineFeed:
+    """The session's exchange feed: at QT_WS_URL (else the stream host of QT_EXCHANGE), QT_FEED_* options."""
+    config = WsFeedConfig(stall_s=settings.feed_stall_s, grace_s=settings.feed_grace_s,
+                          max_streams=settings.feed_max_streams)
+    return WsKlineFeed(settings.ws_url or market_ws_url(settings.exchange), symbols, backfill, config=config)
 
 
 @dataclass
@@ -101,25 +119,13 @@ class _Item:
     closed: bool = False
 
 
-@dataclass
-class FeedCounters:
-    """What /health and tests read besides FeedStatus: how often the feed had to repair itself."""
-
-    connects: int = 0
-    stalls: int = 0
-    backfill_calls: int = 0
-    backfilled_bars: int = 0
-    gaps: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
 class WsKlineFeed:
     """Closed one-minute bars of `symbols` over websockets, backfilled over REST, as one-row chunks."""
 
     def __init__(self, ws_base: str, symbols: Sequence[str], backfill: Backfill, *,
                  config: WsFeedConfig | None = None) -> None:
-        self.status = FeedStatus("exchange")
         self.counters = FeedCounters()
+        self.status = FeedStatus("exchange", repairs=self.counters)
         self.marks: dict[str, Decimal] = {}
         self.marks_time_ms = 0
         self.symbols = tuple(symbols)
@@ -129,6 +135,9 @@ class WsKlineFeed:
         self.rows: MinuteRows | None = None  # survives a restart of run(): nothing is delivered twice
         self.frontier = 0
         self._fresh: set[int] = set()
+        #: Connections whose first kline since their (re)connect has been queued (the backfill trigger).
+        self._primed: set[int] = set()
+        self._opened: set[int] = set()
         self._closed_seen: tuple[int, float] | None = None  # (next_open, wall time its minute was seen closed)
 
     @property
@@ -214,8 +223,12 @@ class WsKlineFeed:
                 return
             late = rows.missing()
             await self._fill(late)
-            if rows.missing():
-                log.warning("bars missing after the grace period", open_ms=rows.next_open, symbols=rows.missing())
+            still = rows.missing()
+            self.counters.late_filled += len(late) - len(still)
+            if still:
+                log.warning("bars missing after the grace period", open_ms=rows.next_open, symbols=still)
+                self.counters.nan_rows += 1
+                self.counters.nan_bars += len(still)
                 await self._deliver(on_bar, rows.force())
 
     async def _deliver(self, on_bar: OnBar, chunk: BarChunk) -> None:
@@ -229,25 +242,62 @@ class WsKlineFeed:
         url = f"{self._base}/market/stream?streams={'/'.join(streams)}"
         failures = 0
         while not stop.is_set():
+            stalled = False
             try:
                 async with websockets.connect(url, open_timeout=self.config.stall_s, max_size=2**24,
-                                              ping_interval=None, close_timeout=1.0) as ws:
-                    self.counters.connects += 1
+                                              max_queue=RECEIVE_QUEUE, compression=None, ping_interval=None,
+                                              close_timeout=1.0) as ws:
+                    self._connected(conn)
                     failures = 0
                     queue.put_nowait(_Item(conn, ""))
-                    while not stop.is_set():
-                        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-                        # races with a message arriving, and a busy stream would then never stop.
-                        async with asyncio.timeout(self.config.stall_s):
-                            raw = await ws.recv()
-                        self._parse(conn, raw, queue)
-            except TimeoutError:
+                    watchdog = asyncio.create_task(self._watch(conn, ws, stop), name=f"kline-ws-{conn}-watchdog")
+                    try:
+                        async for raw in ws:  # ends when the watchdog closes it for `stop`
+                            self.counters.heard[conn] = time.monotonic()
+                            self._parse(conn, raw, queue)
+                    finally:
+                        watchdog.cancel()
+                        stalled = (watchdog.done() and not watchdog.cancelled() and watchdog.exception() is None
+                                   and watchdog.result())
+            except TimeoutError:  # the handshake took `stall_s`: as silent as a stalled stream
+                stalled = True
+            except (OSError, websockets.WebSocketException) as exc:
+                if not stalled:
+                    log.warning("market stream closed: reconnecting", connection=conn, error=str(exc))
+            if stalled:
                 self.counters.stalls += 1
                 log.warning("market stream silent: reconnecting", connection=conn, stall_s=self.config.stall_s)
-            except (OSError, websockets.WebSocketException) as exc:
-                log.warning("market stream closed: reconnecting", connection=conn, error=str(exc))
+            elif stop.is_set():
+                return
             failures += 1
             await _pause(stop, self._backoff(failures))
+
+    def _connected(self, conn: int) -> None:
+        counters = self.counters
+        counters.connects += 1
+        counters.reconnects += conn in self._opened
+        counters.heard[conn] = time.monotonic()
+        self._opened.add(conn)
+        self._primed.discard(conn)
+
+    async def _watch(self, conn: int, ws: websockets.ClientConnection, stop: asyncio.Event) -> bool:
+        """Close `ws` when it has been silent for `stall_s` (True: a stall) or when `stop` is set (False).
+
+        Why a task: a timeout around every receive costs a timer per message, 222 of them per bar close.
+        A stalled connection is aborted, not closed: a half-open one would not answer a closing handshake.
+        """
+        heard = self.counters.heard
+        while True:
+            left = heard[conn] + self.config.stall_s - time.monotonic()
+            if left <= 0:
+                ws.transport.abort()
+                return True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await stop.wait()
+            if stop.is_set():
+                await ws.close()
+                return False
 
     def _backoff(self, failures: int) -> float:
         """Exponential from `backoff_first_s` (the first retry is quick: most drops are one-offs), capped,
@@ -256,20 +306,34 @@ class WsKlineFeed:
         return base * random.uniform(0.5, 1.0) if failures > 1 else base
 
     def _parse(self, conn: int, raw: str | bytes, queue: asyncio.Queue[_Item]) -> None:
+        """Queue a kline for the consumer; an open bar only when it moves the frontier or is the
+        connection's first kline (which starts its backfill): the others change nothing downstream."""
         message: dict[str, Any] = json.loads(raw)
         data = message.get("data")
         if isinstance(data, list):
             self._marks(data)
         elif isinstance(data, dict) and data.get("e") == "kline":
             k = data["k"]
-            queue.put_nowait(_Item(conn, str(k["s"]), kline_from_stream(k), bool(k["x"])))
+            closed = k["x"] is True
+            if not closed and k["t"] <= self.frontier and conn in self._primed:
+                return
+            self._primed.add(conn)
+            queue.put_nowait(_Item(conn, str(k["s"]), kline_from_stream(k) if closed else _open_bar(k), closed))
         elif isinstance(data, dict) and data.get("e") == "markPriceUpdate":
             self._marks([data])
 
     def _marks(self, rows: list[dict[str, Any]]) -> None:
+        """Keep each symbol's mark; the heartbeat's event time gives the stream's lag behind the exchange."""
         for row in rows:
             self.marks[str(row["s"])] = to_decimal(row["p"], "p")
             self.marks_time_ms = max(self.marks_time_ms, int(row.get("E", 0)))
+        if rows:
+            self.counters.lag_ms = time.time_ns() // 1_000_000 - int(rows[-1].get("E", 0))
+
+
+def _open_bar(k: dict[str, Any]) -> Kline:
+    """An open bar's kline: only its open time is read (the frontier), so no prices are parsed."""
+    return Kline(int(k["t"]), ZERO, ZERO, ZERO, ZERO, ZERO, int(k["T"]))
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:

@@ -3,7 +3,8 @@
 Synthetic and replay feeds walk bar chunks (marketdata/bars.py) and drive a simulated clock; with the
 in-process simulator they also move its market first, so resting stops trigger exactly as in a
 backtest. The `exchange` feed (closed klines from Binance's websockets, REST-backfilled) is in
-runtime/live_feed.py; it reports through the same `FeedStatus`, so /health reads every feed alike.
+runtime/live_feed.py; it reports through the same `FeedStatus`, so /health reads every feed alike, plus
+its `FeedCounters` (`FeedStatus.repairs`): what it had to repair and how far behind the stream runs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.clock import Clock, SimulatedClock
 from ..marketdata.bars import BarChunk
@@ -26,11 +28,51 @@ TICK_S = 0.1
 
 
 @dataclass
+class FeedCounters:
+    """How often a stream feed had to repair itself, and how far behind it runs: /health's `feed_stream`
+    and the `qt_feed_*` metrics. A feed that drops bars quietly would still deliver rows; these say how
+    many came from REST or were NaN, which is what an operator needs to trust (or not) what a strategy saw.
+    """
+
+    connects: int = 0
+    #: Connects after a connection's first: every one is followed by a backfill.
+    reconnects: int = 0
+    stalls: int = 0
+    #: REST kline reads (`GET /fapi/v1/klines`) and the bars they added.
+    backfill_calls: int = 0
+    backfilled_bars: int = 0
+    #: Closed bars that arrived after a missing minute (the gap was backfilled first).
+    gaps: int = 0
+    #: Symbols a row waited for past the grace period, then found over REST.
+    late_filled: int = 0
+    #: Rows delivered with NaN for a symbol neither the stream nor REST supplied, and such bars in all.
+    nan_rows: int = 0
+    nan_bars: int = 0
+    errors: list[str] = field(default_factory=list)
+    #: Receipt time minus the exchange's event time `E` of the newest heartbeat (ms; None before one).
+    lag_ms: int | None = None
+    #: Per connection: monotonic time of its last message (silence for `stall_s` is a stall).
+    heard: dict[int, float] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The /health `feed_stream` object: counts since start, the current lag and the longest silence."""
+        now = time.monotonic()
+        silent = max((now - t for t in self.heard.values()), default=None)
+        return {"connects": self.connects, "reconnects": self.reconnects, "stalls": self.stalls,
+                "backfills": self.backfill_calls, "backfilled_bars": self.backfilled_bars, "gaps": self.gaps,
+                "late_symbols_filled": self.late_filled, "nan_rows": self.nan_rows, "nan_bars": self.nan_bars,
+                "backfill_errors": len(self.errors), "lag_ms": self.lag_ms,
+                "silent_s": None if silent is None else round(silent, 3)}
+
+
+@dataclass
 class FeedStatus:
     name: str
     bars: int = 0
     last_bar_monotonic: float | None = None
     done: bool = False
+    #: A stream feed's repair counters (None for synthetic and replay feeds: nothing to repair).
+    repairs: FeedCounters | None = None
 
     def age_s(self) -> float | None:
         return None if self.last_bar_monotonic is None else time.monotonic() - self.last_bar_monotonic

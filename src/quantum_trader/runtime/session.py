@@ -45,6 +45,7 @@ from ..domain.instrument import Instrument
 from ..domain.money import fmt, from_float
 from ..exchange.budget import WeightBudget, urgent
 from ..exchange.factory import connect
+from ..exchange.order_rate import OrderRate
 from ..exchange.port import Exchange
 from ..exchange.staging_gateway import DryRunGateway
 from ..journal.db import migrate
@@ -61,7 +62,7 @@ from ..trading.reconcile import close_trades_gone_while_away, settle_pending_int
 from .app_service import SessionService
 from .evidence import session_path
 from .journal_views import opened_from_row, readiness_from_journal
-from .live_feed import WsKlineFeed, market_ws_url
+from .live_feed import WsKlineFeed, feed_from_settings
 from .market_feed import BarFeed, FeedStatus
 from .paper_account import open_paper_account
 from .pump import pump_forever
@@ -141,16 +142,17 @@ async def build_parts(settings: Settings) -> Parts:
         clock: Clock = SimulatedClock(start_ms)
         return Parts(exchange, sim, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
                                                             clock=clock, sim=sim))
-    budget = WeightBudget(share_pct=settings.weight_budget_pct)
+    budget = WeightBudget(share_pct=settings.weight_budget_pct,
+                          orders=OrderRate(entry_share_pct=settings.order_entry_pct))
     exchange = await connect(settings.exchange, paper=settings.paper_trading,
                              api_key=settings.api_key.get_secret_value() if settings.api_key else None,
                              api_secret=settings.api_secret.get_secret_value() if settings.api_secret else None,
-                             budget=budget)
+                             budget=budget, reading_interval_s=settings.reconcile_interval, ws_url=settings.ws_url)
     instruments = await exchange.instruments()
     symbols = settings.symbol_list or tuple(s for s in universe.top(settings.symbol_count or 222) if s in instruments)
     if settings.feed == "exchange":
         # Closed klines over the market websockets, REST-backfilled through the adapter (runtime/live_feed.py).
-        feed = WsKlineFeed(market_ws_url(settings.exchange), symbols, exchange.klines)
+        feed = feed_from_settings(settings, symbols, exchange.klines)
         return Parts(exchange, None, symbols, WallClock(), feed, budget)
     prices = await exchange.mark_prices(symbols)
     start_ms, chunks = _bar_source(settings, symbols, {s: float(p) for s, p in prices.items()})
@@ -339,7 +341,7 @@ async def reconciling_sweep(monitor: PositionMonitor) -> None:
     """At start-up and after a reconnect the monitor must read the exchange, whatever share of the minute's
     request weight routine reads have used: the reading runs at protection priority."""
     with urgent():
-        await monitor.sweep()
+        await monitor.sweep(reading=True)
 
 
 def _signal_publisher(engine: Engine, strategy: Strategy) -> Callable[[BarChunk], Awaitable[None]]:

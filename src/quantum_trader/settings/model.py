@@ -35,6 +35,7 @@ from .rules import (
     check_feed,
     check_speed,
     check_symbols,
+    check_ws_url,
     hide_db_password,
     parse_bool,
 )
@@ -69,6 +70,17 @@ class Settings(BaseSettings):
                                description="Dry run: journal what would be sent, send nothing.")
     exchange: str = Field("sim", description="'sim' (in process) or a Binance USDⓈ-M compatible base URL.")
     feed: str = Field("synthetic", description="Market data: synthetic, replay:PATH or exchange.")
+    ws_url: str | None = Field(None, description="Websocket base of the market and user-data streams; unset: "
+                               "derived from QT_EXCHANGE (fapi.binance.com → wss://fstream.binance.com, a "
+                               "sim-server → its own host).")
+    feed_max_streams: int = Field(200, ge=2, le=1024, description="Streams per market websocket connection "
+                                  "(QT_FEED=exchange): one heartbeat plus klines; more symbols open more.")
+    feed_grace_s: float = Field(2.0, ge=0, le=30, allow_inf_nan=False,
+                                description="Seconds a closed minute waits for a late symbol's kline before a REST "
+                                            "read fills it (NaN in the row if REST has none either).")
+    feed_stall_s: float = Field(10.0, ge=2, le=300, allow_inf_nan=False,
+                                description="Seconds of silence on a market stream (its heartbeat comes every "
+                                            "second) before it is reopened and backfilled.")
     symbols: str = Field("222", description="The top N of the universe, or a comma list of symbols.")
     strategy: Literal["ai-scanner", "sma-cross", "manual"] = "ai-scanner"
     api_key: SecretStr | None = Field(None, description="Exchange API key; never logged or returned.")
@@ -91,9 +103,17 @@ class Settings(BaseSettings):
                                   description="Signals below it are never traded.")
     monitor_interval: float = Field(1.0, gt=0, allow_inf_nan=False,
                                     description="Seconds between monitor sweeps; fills trigger it at once too.")
+    reconcile_interval: float = Field(3.0, ge=0, le=300, allow_inf_nan=False,
+                                      description="Seconds between the monitor's full REST readings on a URL "
+                                                  "exchange while its user-data stream is up (every change "
+                                                  "arrives as an event meanwhile); 0 reads every interval.")
     weight_budget_pct: float = Field(50.0, gt=0, le=90, allow_inf_nan=False,
                                      description="Share of the exchange's request-weight limit routine reads may "
                                                  "use; orders and protection read-back may go beyond it.")
+    order_entry_pct: float = Field(80.0, gt=0, le=100, allow_inf_nan=False,
+                                   description="Share of the exchange's order-rate limits (new orders per 10 s and "
+                                               "per minute) past which new entries are not sent; stops, "
+                                               "take-profits and closes always go.")
     daily_loss_limit_pct: Decimal = Field(Decimal("5.0"), gt=0, le=100,
                                           description="Kill switch: equity drop in a UTC day that flattens.")
     speed: str = Field("1", description="Simulated-time factor for synthetic/replay feeds, or 'max'.")
@@ -127,6 +147,7 @@ class Settings(BaseSettings):
                              mode="before")(parse_bool)
     _exchange = field_validator("exchange")(check_exchange)
     _feed = field_validator("feed")(check_feed)
+    _ws_url = field_validator("ws_url")(check_ws_url)
     _symbols = field_validator("symbols")(check_symbols)
     _db_url = field_validator("db_url")(check_db_url)
     _speed = field_validator("speed")(check_speed)

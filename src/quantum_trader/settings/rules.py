@@ -45,8 +45,18 @@ HINTS: dict[str, str] = {
     "leverage": "a whole number from 1 to 125",
     "min_confidence": "a probability from 0 to 1, e.g. 0.65",
     "monitor_interval": "seconds between monitor sweeps, e.g. 1.0",
+    "reconcile_interval": "seconds from 0 to 300 between full REST readings while the user-data stream is up, "
+                          "e.g. 3",
     "weight_budget_pct": "a percentage of the exchange's request-weight limit, above 0 and at most 90, e.g. 50",
+    "order_entry_pct": "a percentage of the exchange's order-rate limits, above 0 and at most 100, e.g. 80",
     "daily_loss_limit_pct": "a percentage of equity at the UTC day's start, e.g. 5.0",
+    "ws_url": "a websocket base URL without path such as wss://fstream.binance.com or ws://127.0.0.1:8090; "
+              "unset derives it from QT_EXCHANGE",
+    "feed_max_streams": "a whole number of streams per connection from 2 to 1024, Binance's cap; Binance "
+                        "advises 200",
+    "feed_grace_s": "seconds from 0 to 30 a minute's row waits for a late symbol before REST fills it, e.g. 2",
+    "feed_stall_s": "seconds from 2 to 300 of silence before a market stream is reopened (its heartbeat comes "
+                    "every second), e.g. 10",
     "speed": "'max' or a positive factor of simulated time, e.g. 1 or 60",
     "duration": "seconds of wall time before a clean stop, e.g. 3600",
     "log_json": "true for one JSON object per log line",
@@ -69,13 +79,11 @@ def parse_bool(value: object) -> object:
     raise ValueError("must be one of true, false, 1, 0, yes, no")
 
 
-def check_exchange(value: str) -> str:
-    text = value.strip()
-    if text.lower() == "sim":
-        return "sim"
+def _base_url(text: str, schemes: tuple[str, ...], wrong_scheme: str) -> str:
+    """A base URL (paths are added to it) of one of `schemes`, without its trailing slash."""
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("is neither 'sim' nor an http(s) URL")
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(wrong_scheme)
     if parts.path.strip("/") or parts.query or parts.fragment or parts.username or parts.password:
         raise ValueError("must be a base URL without path, query or credentials")
     try:
@@ -83,6 +91,20 @@ def check_exchange(value: str) -> str:
     except ValueError:
         raise ValueError("has an invalid port") from None
     return text.rstrip("/")
+
+
+def check_exchange(value: str) -> str:
+    text = value.strip()
+    if text.lower() == "sim":
+        return "sim"
+    return _base_url(text, ("http", "https"), "is neither 'sim' nor an http(s) URL")
+
+
+def check_ws_url(value: str | None) -> str | None:
+    """A websocket base (the streams' paths are added to it), or None: derive it from QT_EXCHANGE."""
+    if value is None:
+        return None
+    return _base_url(value.strip(), ("ws", "wss"), "is not a ws:// or wss:// URL")
 
 
 def check_feed(value: str) -> str:

@@ -3,13 +3,15 @@
 Every route goes through one wrapper that does what Binance does before an endpoint runs: count the
 request's weight per IP (429/-1003 past the limit, 418 for an IP that keeps going), check the API key,
 the timestamp window and the HMAC signature over the raw bytes, check the spelling of every numeric
-parameter (-1100), then run the handler under one lock so the simulator sees requests one at a time.
-Bodies above 1 MiB are refused before they are read (`body_limit`). Errors leave as Binance's
-`{"code", "msg"}` with the HTTP status the error carries.
+parameter (-1100), let an armed network fault strike (`routes_faults`: 5xx, 429, a late answer), then
+run the handler under one lock so the simulator sees requests one at a time. Bodies above 1 MiB are
+refused before they are read (`body_limit`). Errors leave as Binance's `{"code", "msg"}` with the HTTP
+status the error carries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -25,7 +27,15 @@ from ..domain.errors import ExchangeError
 from ..sim.engine import ExchangeSimulator
 from ..sim.params import check_numeric_params
 from ..sim.universe import Universe, load_universe
-from . import routes_account, routes_algo, routes_control, routes_market, routes_orders, routes_stream_control
+from . import (
+    routes_account,
+    routes_algo,
+    routes_control,
+    routes_faults,
+    routes_market,
+    routes_orders,
+    routes_stream_control,
+)
 from .auth import authenticate_signed, check_api_key, merge_params
 from .body_limit import MAX_BODY_BYTES, BodyLimit
 from .feed import BarFeed
@@ -46,7 +56,7 @@ from .weights import (
 log = logging.getLogger(__name__)
 ROUTES: tuple[Route, ...] = tuple(
     r for module in (routes_market, routes_orders, routes_algo, routes_account, routes_control,
-                     routes_stream_control)
+                     routes_stream_control, routes_faults)
     for r in module.table.routes
 )
 _UNKNOWN = ExchangeError(-1000, "An unknown error occured while processing the request.", 500)
@@ -134,8 +144,10 @@ def _endpoint(server: ServerState, route: Route) -> Callable[[Request], Awaitabl
         body = await request.body()
         ip = _client_ip(request)
         order_headers: dict[str, str] = {}
+        delay_s = 0.0
         try:
             params = _admit(server, route, request, query, body)
+            delay_s = routes_faults.strike(server, route.method, route.path, ip)  # 5xx/429 raise: not processed
             if route.method == "POST" and route.path in ORDER_PATHS:
                 order_headers = server.orders.charge()
             payload = _json_body(body) if route.path.startswith("/sim/") else None
@@ -148,7 +160,11 @@ def _endpoint(server: ServerState, route: Route) -> Callable[[Request], Awaitabl
             response = _error_response(server, _UNKNOWN, ip)
         else:
             response = _json_response(result, 200, server, ip)
+            if route.method != "GET" and server.streams is not None:
+                server.streams.wake()  # a bar it closed or an event it logged goes out now, not at the next poll
         response.headers.update(order_headers)
+        if delay_s:
+            await asyncio.sleep(delay_s)  # a `slow` fault: processed already, answered late, no lock held
         return response
 
     endpoint.__name__ = f"{route.method.lower()}_{route.path.strip('/').replace('/', '_')}"

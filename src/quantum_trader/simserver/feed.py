@@ -120,6 +120,8 @@ class BarFeed:
             with server.lock:
                 self._play_bar(server, chunk, t, columns)
             self.bars_played += 1
+            if delay is not None and server.streams is not None:
+                server.streams.wake()  # paced: the bar it closed goes out now (unpaced, the poll batches them)
             if delay is not None and self._stop.wait(delay):
                 return False
         return True

@@ -19,6 +19,7 @@ from ..domain import binance_errors as be
 from ..sim.engine import ExchangeSimulator
 from ..sim.params import param_int, required, text
 from ..sim.universe import Universe
+from .faults import FaultBook
 from .weights import OrderCounter, WeightCounter
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class ServerState:
     stream_cursor: int = 0
     #: The websocket side (`stream_hub.StreamHub`), set when the app registers its stream routes.
     streams: StreamHub | None = None
+    #: Network faults armed by `POST /sim/v1/faults` (`routes_faults`); consulted outside `lock`.
+    faults: FaultBook = field(default_factory=FaultBook)
 
     def record_prices(self, symbols: Iterable[str]) -> None:
         """Note the stepped symbols' last prices at the current simulated time (after a market step)."""

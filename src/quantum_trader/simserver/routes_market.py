@@ -36,11 +36,16 @@ def server_time(server: ServerState, call: Call) -> Any:
 
 @table.route("GET", "/fapi/v1/exchangeInfo", PUBLIC)
 def exchange_info(server: ServerState, call: Call) -> Any:
-    """The universe's own exchangeInfo, only the simulator's symbols, with the configured weight limit."""
+    """The universe's own exchangeInfo, only the simulator's symbols, with the configured weight and order
+    limits (an ORDERS row's window is named as in `X-MBX-ORDER-COUNT-<n><unit>`: 10 SECOND is "10S")."""
     info = server.universe.exchange_info(server.clock(), sorted(server.sim.state.instruments))
+    orders = {name: limit for name, _, limit in server.orders.windows}
     for limit in info["rateLimits"]:
         if limit.get("rateLimitType") == "REQUEST_WEIGHT":
             limit["limit"] = server.weights.limit
+        elif limit.get("rateLimitType") == "ORDERS":
+            name = f"{limit.get('intervalNum', 1)}{str(limit.get('interval', ''))[:1]}"
+            limit["limit"] = orders.get(name, limit["limit"])
     return info
 
 

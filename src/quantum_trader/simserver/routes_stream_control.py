@@ -6,6 +6,9 @@
 - `stall` keeps the chosen connections open but sends them nothing for `seconds` (what would have been
   sent is lost), like a half-open TCP connection: a client notices only by its own heartbeat timeout.
   Connections opened during the stall are not affected, so a client that reconnects recovers.
+- `expire_listen_key` makes the current listen key expire now, exactly as 60 minutes without a keep-alive
+  do: its user streams get `listenKeyExpired` and are closed, a PUT keep-alive answers -1125 and a POST
+  creates a new key (`seconds` and `kind` are not used; `kind` answers "user").
 Answers `{"action", "seconds", "kind", "connections": <how many were affected>}`.
 `GET /sim/v1/streams` describes the open connections. Same API key header as the other control routes.
 """
@@ -21,7 +24,8 @@ from .stream_hub import StreamHub
 
 table = RouteTable()
 CONTROL = Security.API_KEY
-_ACTIONS = ("drop", "stall")
+EXPIRE = "expire_listen_key"
+_ACTIONS = ("drop", "stall", EXPIRE)
 _KINDS = ("all", "market", "user")
 #: A stall or an outage longer than a day is a typo, not a test.
 _MAX_SECONDS = 86_400
@@ -50,6 +54,8 @@ def control_streams(server: ServerState, call: Call) -> Any:
         raise be.invalid_data("seconds") from None
     if seconds < 0 or seconds > _MAX_SECONDS:
         raise be.invalid_data("seconds")
+    if action == EXPIRE:
+        return {"action": action, "seconds": 0.0, "kind": "user", "connections": _hub(server).expire_listen_key()}
     affected = _hub(server).control(action, float(seconds), kind)
     return {"action": action, "seconds": float(seconds), "kind": kind, "connections": affected}
 

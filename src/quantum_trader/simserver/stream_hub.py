@@ -1,17 +1,22 @@
 """Every websocket connection of one simulator server, and the one task that feeds them all.
 
-The simulator has no async notification of its own, so one publisher task polls it every `poll_s`
-(under the server's lock, briefly) while at least one connection is open: new user-data events from the
-event log, due market payloads from `MarketPublisher`. It serialises each payload once and puts the
-text on every subscriber's bounded queue; each connection's own writer drains its queue, so a slow
-client delays nobody else (and one that falls `queue_limit` messages behind is cut, as Binance cuts
-slow consumers). The hub also enforces the connection limits (24 h lifetime, listen-key expiry) and
+One publisher task runs a round (under the server's lock, briefly) while at least one connection is
+open: new user-data events from the event log, due market payloads from `MarketPublisher`. A request that
+changes the simulator (any non-GET call, a feed bar) wakes it at once (`wake`), so a bar closed by
+`/sim/v1/advance` goes out without waiting for the next poll; the `poll_s` poll remains for what only
+time makes due (mark-price periods, kline updates, lifetimes, listen-key expiry). It serialises each
+payload once and puts the text on every subscriber's bounded queue; each connection's own writer drains
+its queue (without yielding while it holds messages: a bar close's burst is written in one go), so a slow
+client delays nobody else (one that falls `queue_limit` messages behind is cut, as Binance cuts slow
+consumers). The hub also enforces the connection limits (24 h lifetime, listen-key expiry) and
 carries out the chaos controls of `POST /sim/v1/streams` (drop, stall).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import time
@@ -24,7 +29,7 @@ from typing import Any, TypedDict
 from fastapi import WebSocket
 
 from .routes_base import ServerState
-from .routes_market_stream import MarketPublisher, Payload
+from .routes_market_stream import MarketPublisher
 from .stream_names import StreamSpec
 
 log = logging.getLogger(__name__)
@@ -113,6 +118,7 @@ class StreamHub:
         self._cursor = 0
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
 
     def record_origin(self) -> None:
         sim = self.server.sim
@@ -135,6 +141,7 @@ class StreamHub:
         self.connections.add(conn)
         self._loop = loop
         if self._task is None or self._task.done():
+            self._wake = asyncio.Event()  # bound to this loop (a test may run the app on a later one)
             self._task = loop.create_task(self._publish())
         return conn
 
@@ -172,7 +179,7 @@ class StreamHub:
         """Queue one payload (wrapped `{"stream", "data"}` on a combined connection), unless stalled."""
         if conn.closing or self._now() < conn.stalled_until:
             return
-        text = raw if name is None or not conn.combined else f'{{"stream":{json.dumps(name)},"data":{raw}}}'
+        text = raw if name is None or not conn.combined else f'{_envelope(name)}{raw}}}'
         if conn.queue.qsize() >= self.settings.queue_limit:
             self.shut(conn, POLICY_VIOLATION, "Client too slow: send queue full")
             return
@@ -193,11 +200,30 @@ class StreamHub:
         return time.monotonic()
 
     # --- the publisher ----------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Run a publisher round now, not at the next poll: the simulator just changed. Any thread."""
+        loop, wake = self._loop, self._wake
+        if loop is None or self._task is None or self._task.done() or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            wake.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody to publish to
+                loop.call_soon_threadsafe(wake.set)
+
     async def _publish(self) -> None:
+        wake = self._wake
         try:
             while self.connections:
+                wake.clear()  # before the round: a wake during it runs another
                 self.tick()
-                await asyncio.sleep(self.settings.poll_s)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.poll_s):
+                        await wake.wait()
         except Exception:
             log.exception("simserver: stream publisher failed")
             for conn in list(self.connections):
@@ -247,13 +273,14 @@ class StreamHub:
                 if index >= conn.first_event and (wanted is None or kind in wanted):
                     self.send(conn, None, text)
 
-    def _deliver_market(self, markets: list[Connection], due: list[tuple[str, Payload]]) -> None:
+    def _deliver_market(self, markets: list[Connection], due: list[tuple[str, str]]) -> None:
+        """Queue the round's (already encoded) payloads on each connection subscribed to them."""
         if not due:
             return
-        texts = [(name, json.dumps(payload, separators=(",", ":"))) for name, payload in due]
         for conn in markets:
-            for name, raw in texts:
-                if name in conn.streams:
+            streams = conn.streams
+            for name, raw in due:
+                if name in streams:
                     self.send(conn, name, raw)
 
     # --- chaos controls ---------------------------------------------------------------------------
@@ -288,11 +315,28 @@ class StreamHub:
             loop.call_soon_threadsafe(apply)
         return len(chosen)
 
+    def expire_listen_key(self) -> int:
+        """End the current listen key's life now (caller holds `server.lock`, as a control handler does).
+
+        Only the expiry time moves, so everything after is what a lapse on the clock causes: the next
+        publisher round sends `listenKeyExpired` to the key's connections and closes them. Returns how many.
+        """
+        server = self.server
+        server.listen_key_expires_ms = min(server.listen_key_expires_ms, server.clock())
+        key = server.listen_key
+        return sum(1 for c in list(self.connections) if key is not None and c.listen_key == key and not c.closing)
+
     def describe(self) -> dict[str, Any]:
         conns = list(self.connections)
         return {"connections": len(conns), "user": sum(c.kind == "user" for c in conns),
                 "market": sum(c.kind == "market" for c in conns), "streams": sorted(self.subscribers),
                 "refusingNewForSeconds": {k: max(0.0, t - self._now()) for k, t in self.refuse_until.items()}}
+
+
+@functools.lru_cache(maxsize=8192)
+def _envelope(name: str) -> str:
+    """The start of a combined stream's `{"stream": name, "data": payload}` (built once per stream name)."""
+    return f'{{"stream":{json.dumps(name)},"data":'
 
 
 def _clear(queue: asyncio.Queue[str | Close]) -> None:

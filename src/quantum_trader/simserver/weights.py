@@ -38,13 +38,20 @@ def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
 
 @dataclass
 class IpBudget:
-    """One IP's minute: weight used, 429s answered, and its ban history (kept for the server's life)."""
+    """One IP's minute: weight used, 429s answered, and its ban history (kept for the server's life).
+
+    `peak` and `refused_total` outlive the minute: a chaos campaign grades a whole run by them.
+    `limited_until_ms` is the end of a fault-injected 429's Retry-After (`rate_limit`).
+    """
 
     minute: int = -1
     used: int = 0
     refused: int = 0
     banned_until_ms: int = 0
     bans: int = 0
+    peak: int = 0
+    refused_total: int = 0
+    limited_until_ms: int = 0
 
 
 @dataclass
@@ -62,7 +69,8 @@ class WeightCounter:
         """Add `weight` to `ip`'s minute; its total, or 429 past the limit, or 418 while banned.
 
         A refused request still counts, as on Binance, so hammering through a 429 keeps it refused; a
-        banned IP is refused before anything is counted and its ban is not lengthened by trying.
+        banned IP is refused before anything is counted and its ban is not lengthened by trying. Inside a
+        `rate_limit` window the IP is refused as if over the limit, so ignoring Retry-After gets it banned.
         """
         with self._lock:
             now = self.clock()
@@ -70,14 +78,30 @@ class WeightCounter:
             if budget.banned_until_ms > now:
                 raise be.ip_banned(budget.banned_until_ms)
             budget.used += weight
-            if budget.used <= self.limit:
+            budget.peak = max(budget.peak, budget.used)
+            if budget.used <= self.limit and budget.limited_until_ms <= now:
                 return budget.used
             if budget.refused >= self.ban_after:
                 budget.banned_until_ms = now + self.ban_length_ms(budget.bans)
                 budget.bans += 1
                 raise be.ip_banned(budget.banned_until_ms)
             budget.refused += 1
+            budget.refused_total += 1
             raise be.too_many_requests(self.limit)
+
+    def rate_limit(self, ip: str, retry_after_s: int) -> ExchangeError:
+        """A 429 answered to `ip` although under its weight (an injected fault): the error to answer.
+
+        It counts as a refused request, and the IP stays limited for `retry_after_s` seconds, as a real
+        429 leaves it: `charge` refuses it meanwhile and bans it after `ban_after` refusals.
+        """
+        with self._lock:
+            now = self.clock()
+            budget = self._budget(ip, now)
+            budget.refused += 1
+            budget.refused_total += 1
+            budget.limited_until_ms = max(budget.limited_until_ms, now + retry_after_s * 1000)
+        return be.too_many_requests(self.limit)
 
     def ban_length_ms(self, previous_bans: int) -> int:
         """2 minutes (the base) for a first ban, doubling for each earlier one, never above 3 days."""
@@ -104,14 +128,19 @@ class WeightCounter:
             return sum(self._budget(ip, now).used for ip in list(self._ips))
 
     def retry_after_seconds(self, ip: str = "") -> int:
-        """Whole seconds (at least 1) until `ip` may send again: its ban's end, else the next minute."""
+        """Whole seconds (at least 1) until `ip` may send again: its ban's end, else the end of a
+        `rate_limit` window, else the next minute (the later of those two when both hold it back)."""
         now = self.clock()
         with self._lock:
-            budget = self._ips.get(ip)
-            banned_until = budget.banned_until_ms if budget is not None else 0
+            budget = self._budget(ip, now) if ip in self._ips else IpBudget()
+            banned_until, limited_until, used = budget.banned_until_ms, budget.limited_until_ms, budget.used
         if banned_until > now:
             return max(1, -(-(banned_until - now) // 1000))
-        return max(1, -(-(MINUTE_MS - now % MINUTE_MS) // 1000))
+        minute = -(-(MINUTE_MS - now % MINUTE_MS) // 1000)
+        if limited_until > now:
+            window = -(-(limited_until - now) // 1000)
+            return max(1, window, minute if used > self.limit else 0)
+        return max(1, minute)
 
     def report(self) -> dict[str, object]:
         """The limits and every IP's state, for `GET /sim/v1/limits` (a ban is visible, never silent)."""
@@ -119,7 +148,8 @@ class WeightCounter:
             now = self.clock()
             budgets = [(ip, self._budget(ip, now)) for ip in sorted(self._ips)]
             ips = [{"ip": ip, "usedWeight": b.used, "refused429": b.refused,
-                    "bannedUntil": b.banned_until_ms if b.banned_until_ms > now else None, "bans": b.bans}
+                    "bannedUntil": b.banned_until_ms if b.banned_until_ms > now else None, "bans": b.bans,
+                    "peakWeight1m": b.peak, "refused429Total": b.refused_total}
                    for ip, b in budgets]
         return {"weightLimit": self.limit, "intervalMs": MINUTE_MS, "banAfter429s": self.ban_after,
                 "banBaseMs": self.ban_base_ms, "banMaxMs": BAN_MAX_MS, "serverTime": now, "ips": ips}

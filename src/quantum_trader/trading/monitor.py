@@ -4,10 +4,14 @@ judge every position's protection and repair it.
 It runs at start-up (reconciliation), every QT_MONITOR_INTERVAL seconds of the session's clock
 (`sweep()`), after a reconnect (the session calls `sweep()` again), and at once for one symbol when
 the exchange reports a protection order cancelled/expired/rejected or a position opened, resized or
-closed (`attach()`). Its results feed `/health`, `/metrics` and the journal. The rules for one
-symbol live in monitor_guard.py, the pure judgements in monitor_rules.py and the order handling in
-monitor_repair.py; this module schedules them, guards against re-entrancy (its own placements echo
-back as events) and measures how long each position has been without a working stop.
+closed (`attach()`). Every interval its rules run: on a REST reading of the whole account when one is
+due (`reading_pace_s`: every interval in process, every QT_RECONCILE_INTERVAL on the live path while
+the user-data stream is up) and the request budget affords it, else on the view the exchange's events
+keep (monitor_view.py), where anything unsettled is read back for its symbol at once.
+Its results feed `/health`, `/metrics` and the journal. The rules for one symbol live in
+monitor_guard.py, the pure judgements in monitor_rules.py and the order handling in monitor_repair.py;
+this module schedules them, guards against re-entrancy (its own placements echo back as events)
+and measures how long each position has been without a working stop.
 
 Without an `Execution` it only measures, as a read-only view needs. It reads through an
 `ExchangeReader` and changes orders only through execution, so in staging (a gateway that sends
@@ -42,7 +46,7 @@ from ..domain.events import (
 )
 from ..domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnapshot, SnapshotStatus
 from ..domain.stops import protection_prices
-from ..exchange.budget import reading_affordable
+from ..exchange.budget import reading_affordable, reading_pace_s
 from ..exchange.port import ExchangeReader
 from .execution import Execution
 from .monitor_guard import GuardConfig, SymbolGuard
@@ -57,12 +61,18 @@ from .monitor_rules import (
 )
 from .monitor_state import MonitorState as MonitorState  # re-exported: the session and /health read it
 from .monitor_state import NakedTimer
+from .monitor_view import StreamView
 from .protection_state import Cause, Phase, ProtectionBook
 from .protection_view import STOP_TYPES, TAKE_PROFIT_TYPES, ProtectionView, build_view
 
 log = structlog.get_logger(__name__)
 EQUITY_EVERY_MS = 60_000
 ENDED = frozenset({SnapshotStatus.CANCELED, SnapshotStatus.EXPIRED, SnapshotStatus.REJECTED})
+#: When readings are paced, the account (5 weight) is read at most this often; equity in between is
+#: the last wallet plus the positions' unrealised P&L.
+ACCOUNT_EVERY_S = 30.0
+#: A sweep this close to the pace counts as due (the interval's sleep is never exact).
+PACE_TOLERANCE_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +103,9 @@ class PositionMonitor:
         self.state = MonitorState()
         self.timer = NakedTimer(self.state, clock, metrics)
         self._last_equity_ms: int | None = None
-        self._positions: dict[str, PositionSnapshot] = {}
+        #: Positions and open orders as the last reading and the events since describe them.
+        self.stream = StreamView()
+        self._account_read_at: float | None = None
         self._levels: dict[str, Levels] = {}
         #: Each position's protection phase and what it needs to remember (protection_state.py).
         self.book = ProtectionBook()
@@ -129,19 +141,19 @@ class PositionMonitor:
 
     async def _on_order(self, event: OrderChanged) -> None:
         snap = event.snapshot
+        self.stream.apply_order(snap)
         if snap.status not in ENDED or (self.repair is not None and snap.client_id in self.repair.own_cancels):
             return
         if not (snap.type in STOP_TYPES or snap.type in TAKE_PROFIT_TYPES or snap.reduce_only or snap.close_position):
             return
-        position = self._positions.get(snap.symbol)
-        if position is not None and position.amount != 0:
+        if snap.symbol in self.stream.positions:
             await self.sweep_symbol(snap.symbol, f"{snap.type.value} {snap.client_id} {snap.status.value}")
 
     async def _on_position(self, event: PositionChanged) -> None:
         symbol = event.snapshot.symbol
-        previous = self._positions.get(symbol)
-        self._positions[symbol] = event.snapshot
-        if previous is None or previous.amount != event.snapshot.amount:
+        previous = self.stream.positions.get(symbol)
+        self.stream.apply_position(event.snapshot)
+        if (previous.amount if previous is not None else Decimal(0)) != event.snapshot.amount:
             if self.book.verified_at_entry(symbol, self.clock.now_ms(), abs(event.snapshot.amount)):
                 return  # the entry this event reports was protected and read back a moment ago
             await self.sweep_symbol(symbol, f"position {event.reason}: {event.snapshot.amount}")
@@ -180,23 +192,34 @@ class PositionMonitor:
         symbol = event.intent.symbol
         if event.purpose == "entry" and self.book.phase(symbol) is Phase.PLACING:
             self.book.apply(symbol, Cause.ENTRY_ENDED, self.clock.now_ms())
-            known = self._positions.get(symbol)
-            if known is None or known.amount == 0:
+            if symbol not in self.stream.positions:
                 self.book.flat(symbol)  # no position came of it
 
     # --- sweeps -----------------------------------------------------------------------------------
-    async def sweep(self) -> ProtectionView | None:
+    async def sweep(self, *, reading: bool = False) -> ProtectionView | None:
         """Every position and open order of the account: judge, repair, measure.
 
-        When the adapter's request budget cannot afford the REST reading now, the sweep skips it (counted in
-        `rest_skipped`, its age in /health): the events the exchange pushes keep the view fresh and act per
-        symbol in between, and the next affordable sweep reconciles everything."""
-        if not reading_affordable(self.exchange):
+        On a REST reading when one is due (or `reading` forces it: start-up, reconnect) and the adapter's
+        request budget affords it; otherwise on the stream-fed view (counted in `stream_sweeps`, and in
+        `rest_skipped` when a due reading was refused for the budget), so the rules still run every
+        interval and the next affordable reading reconciles everything."""
+        if reading or self._reading_due():
+            if reading_affordable(self.exchange):
+                return await self._read_and_judge()
             self.state.rest_skipped += 1
-            self.state.last_sweep_monotonic = time.monotonic()
-            self.metrics.set_sweep_age(0.0)
             log.debug("monitor sweep without REST reading: request budget", skipped=self.state.rest_skipped)
-            return self.state.view
+        return await self._judge_stream_view()
+
+    def _reading_due(self) -> bool:
+        age = self.state.rest_age_s()
+        return age is None or age >= reading_pace_s(self.exchange) - PACE_TOLERANCE_S
+
+    def _account_due(self) -> bool:
+        read_at = self._account_read_at
+        return (read_at is None or reading_pace_s(self.exchange) <= 0
+                or time.monotonic() - read_at >= ACCOUNT_EVERY_S)
+
+    async def _read_and_judge(self) -> ProtectionView | None:
         started = time.perf_counter()
         try:
             positions = await self.exchange.positions()
@@ -204,16 +227,44 @@ class PositionMonitor:
             if self.guard is not None and await self._repair_all(positions, orders):
                 positions = await self.exchange.positions()
                 orders = await self.exchange.open_orders()
-            account = await self.exchange.account()
+            account = await self.exchange.account() if self._account_due() else None
         except Exception as exc:  # the monitor must keep running whatever the exchange does
             await self._error(exc)
             return None
-        self._positions = {p.symbol: p for p in positions}
-        view = build_view(positions, orders, account)
+        if account is not None:
+            self._account_read_at = time.monotonic()
+        self.stream.reset(positions, orders, account)
+        account = account or self.stream.estimated_account()
+        assert account is not None  # the first reading always reads the account
         self.timer.measure_all(positions, orders)
-        self.state.view = view
+        self.state.last_rest_monotonic = time.monotonic()
         self.state.sweeps += 1
-        self.state.last_sweep_monotonic = self.state.last_rest_monotonic = time.monotonic()
+        return await self._publish_view(build_view(positions, orders, account), account, started)
+
+    async def _judge_stream_view(self) -> ProtectionView | None:
+        """The rules on the events' view: measure every position, and read back at once (per symbol, over
+        REST) any symbol an event left unsettled that no reading has looked at since."""
+        started = time.perf_counter()
+        if self.guard is not None:
+            for symbol in sorted(self.stream.changed):
+                if self._needs_look(symbol):
+                    await self.sweep_symbol(symbol, "stream view: protection not settled")
+        account = self.stream.estimated_account()
+        if account is None:
+            return self.state.view  # nothing read yet: the start-up reading comes first
+        positions, orders = list(self.stream.positions.values()), self.stream.all_orders()
+        self.timer.measure_all(positions, orders)
+        self.state.stream_sweeps += 1
+        return await self._publish_view(build_view(positions, orders, account), account, started)
+
+    def _needs_look(self, symbol: str) -> bool:
+        position = self.stream.positions.get(symbol)
+        orders = self.stream.orders_of(symbol)
+        return bool(orphans(orders)) if position is None else not settled(orders, position)
+
+    async def _publish_view(self, view: ProtectionView, account: AccountSnapshot, started: float) -> ProtectionView:
+        self.state.view = view
+        self.state.last_sweep_monotonic = time.monotonic()
         self.state.last_duration_s = time.perf_counter() - started
         self.metrics.set_equity(account.equity)
         self.metrics.set_positions(len(view.positions), view.unprotected)
@@ -249,12 +300,13 @@ class PositionMonitor:
     async def _sweep_one(self, symbol: str) -> bool:
         try:
             orders = await self.exchange.open_orders(symbol)
-            position = self._positions.get(symbol)
+            position = self.stream.positions.get(symbol)
             if position is None or not self._cached_enough(position, orders):
                 position = next(iter(await self.exchange.positions(symbol)), None)
         except Exception as exc:
             await self._error(exc)
             return False
+        self.stream.reset_symbol(symbol, position, orders)
         return await self._guarded(symbol, position, orders)
 
     def _cached_enough(self, position: PositionSnapshot, orders: Sequence[OrderSnapshot]) -> bool:
@@ -304,6 +356,7 @@ class PositionMonitor:
             self.state.actions += 1
             orders = await self.exchange.open_orders(symbol)
             position = next(iter(await self.exchange.positions(symbol)), None)
+            self.stream.reset_symbol(symbol, position, orders)
         self.timer.measure(symbol, position, orders)
         return acted
 

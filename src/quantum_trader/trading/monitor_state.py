@@ -30,6 +30,8 @@ class MonitorState:
     #: The last sweep that read the exchange over REST, and sweeps that skipped it for the request budget.
     last_rest_monotonic: float | None = None
     rest_skipped: int = 0
+    #: Sweeps that judged the stream-fed view (no reading due, or the budget refused it).
+    stream_sweeps: int = 0
 
     def age_s(self) -> float | None:
         return None if self.last_sweep_monotonic is None else time.monotonic() - self.last_sweep_monotonic
