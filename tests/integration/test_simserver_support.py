@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,13 +16,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import uvicorn
 
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
 from quantum_trader.simserver.app import create_app
 from quantum_trader.simserver.routes_stream import uvicorn_ws_options
+from quantum_trader.simserver.threaded import serve_in_thread
 
 API_KEY = "test-key"
 API_SECRET = "test-secret"
@@ -95,33 +93,8 @@ def serve_app(app: Any, *, ready_path: str, host: str = "127.0.0.1", **server_op
 
     `server_options` go to `uvicorn.Config` (the simulator's websocket ping interval and pong timeout).
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    url = f"http://{host}:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **server_options))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        _wait_until_up(url + ready_path)
+    with serve_in_thread(app, ready_path=ready_path, host=host, ready_timeout_s=10.0, **server_options) as (url, _):
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def _wait_until_up(url: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"server did not answer {url}")
-        time.sleep(0.02)
 
 
 def repoint(ex: Any, url: str) -> Any:

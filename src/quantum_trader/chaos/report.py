@@ -63,6 +63,8 @@ class Episode:
     start_ms: int
     unprotected_since: int | None = None
     multi_stop_steps: int = 0
+    #: Part of the current unprotected stretch in which no bot could act (see `Observer.exclude`).
+    excluded_ms: int = 0
 
 
 @dataclass
@@ -70,10 +72,12 @@ class Stretch:
     symbol: str
     from_ms: int
     to_ms: int
+    #: Not counted: the bot's process was dead (kill -9 until its restart).
+    excluded_ms: int = 0
 
     @property
     def seconds(self) -> float:
-        return (self.to_ms - self.from_ms) / 1000
+        return (self.to_ms - self.from_ms - self.excluded_ms) / 1000
 
 
 @dataclass
@@ -89,6 +93,14 @@ class Observer:
     #: symbol → [(time, price before the step, the step's open)] for steps that opened with a jump.
     gaps: dict[str, list[tuple[int, Decimal, Decimal]]] = field(default_factory=dict)
     trades: list[TradeClosed] = field(default_factory=list)
+    #: Observations in a row that make an overlap a duplicate: more than one working stop on a position,
+    #: or two open orders of one trade and purpose. Here one observation is one monitor interval (2 and 1);
+    #: the live campaign looks every 100 ms, so a replace-before-cancel in flight spans several looks.
+    overlap_observations: int = 2
+    twin_observations: int = 1
+    #: Every unprotected stretch seen (the live report lists the worst with their times).
+    stretches: list[Stretch] = field(default_factory=list)
+    _twins: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
     def record_step(self, symbol: str, time_ms: int, before: Decimal, open_: Decimal) -> None:
         if open_ != before:
@@ -101,15 +113,17 @@ class Observer:
         """One look at the exchange after a step."""
         for symbol in self.symbols:
             self._observe_symbol(symbol, now_ms)
+        seen: set[tuple[str, str]] = set()
         for algo in self.sim.open_algo_orders():
             key = trade_and_purpose(algo.client_algo_id)
-            if key is not None:
-                self._same_purpose(key, algo)
+            if key is not None and key not in seen and self._same_purpose(key, algo):
+                seen.add(key)
+        self._twins = {key: self._twins.get(key, 0) + 1 for key in seen}
+        self.same_purpose_open.update(k for k, n in self._twins.items() if n >= self.twin_observations)
 
-    def _same_purpose(self, key: tuple[str, str], algo: AlgoOrder) -> None:
+    def _same_purpose(self, key: tuple[str, str], algo: AlgoOrder) -> bool:
         twins = [a for a in self.sim.open_algo_orders(algo.symbol) if trade_and_purpose(a.client_algo_id) == key]
-        if len(twins) > 1:
-            self.same_purpose_open.add(key)
+        return len(twins) > 1
 
     def _observe_symbol(self, symbol: str, now_ms: int) -> None:
         amount = self.sim.position(symbol).amount
@@ -128,21 +142,31 @@ class Observer:
             if episode.unprotected_since is None:
                 episode.unprotected_since = now_ms
         elif episode.unprotected_since is not None:
-            self._stretch(symbol, episode.unprotected_since, now_ms)
-            episode.unprotected_since = None
+            self._stretch(episode, now_ms)
         episode.multi_stop_steps = episode.multi_stop_steps + 1 if stops > 1 else 0
-        if episode.multi_stop_steps == 2:
+        if episode.multi_stop_steps == self.overlap_observations:
             self.duplicate_stop_episodes += 1
 
     def _end(self, episode: Episode, now_ms: int) -> None:
         if episode.unprotected_since is not None:
-            self._stretch(episode.symbol, episode.unprotected_since, now_ms)
+            self._stretch(episode, now_ms)
         del self.episodes[episode.symbol]
 
-    def _stretch(self, symbol: str, from_ms: int, to_ms: int) -> None:
-        stretch = Stretch(symbol, from_ms, to_ms)
+    def _stretch(self, episode: Episode, to_ms: int) -> None:
+        assert episode.unprotected_since is not None
+        stretch = Stretch(episode.symbol, episode.unprotected_since, to_ms, episode.excluded_ms)
+        episode.unprotected_since, episode.excluded_ms = None, 0
+        self.stretches.append(stretch)
         if self.longest is None or stretch.seconds > self.longest.seconds:
             self.longest = stretch
+
+    def exclude(self, from_ms: int, to_ms: int) -> None:
+        """Time in which no bot could act (its process was dead) does not count as unprotected: a stretch
+        that began in it counts from `to_ms` (the restart), one that began before loses the window's length."""
+        for episode in self.episodes.values():
+            since = episode.unprotected_since
+            if since is not None and since < to_ms:
+                episode.excluded_ms += to_ms - max(since, from_ms)
 
     def finish(self, now_ms: int) -> None:
         for episode in list(self.episodes.values()):

@@ -5,6 +5,8 @@ orders, positions the bot did not know about, and stop-audit breaches not explai
 the faults injected. Exit code 0 when all four targets are met, 1 when one is missed, 2 on bad
 arguments. `--profile calm` runs the same scenarios without faults, manual cancels or kills (a
 baseline the bot must pass); `--no-monitor` is a test hook that runs the bot without its monitor.
+`--live [--duration S]` runs the live-path campaign instead (chaos/live/: the real bot as a subprocess
+against the simulator server, faults at the network; see cli/chaos_live_cmd.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from rich.table import Table
 from ..chaos.campaign import run_campaign
 from ..chaos.scenario import ChaosConfig
 from ..core.logging import configure_logging
+from .chaos_live_cmd import run_live
 from .main import app
 
 Opt = typer.Option
@@ -46,8 +49,24 @@ def chaos(
     steps: Annotated[int, Opt("--steps", min=10, help="monitor intervals per scenario")] = 200,
     no_monitor: Annotated[bool, Opt("--no-monitor", hidden=True, help="test hook: a bot without its monitor")]
     = False,
+    live: Annotated[bool, Opt("--live", help="the live-path campaign: the bot as a subprocess against sim-server, "
+                                             "faults at the network")] = False,
+    duration: Annotated[float | None, Opt("--duration", min=30, help="--live: seconds of wall time (default 120)")]
+    = None,
+    workdir: Annotated[str | None, Opt("--workdir", help="--live: keep the bot's journal and log here")] = None,
+    bot_setting: Annotated[list[str] | None, Opt("--bot-setting", hidden=True,
+                                                 help="--live test hook: QT_NAME=value for the bot")] = None,
 ) -> None:
     """Random entries, gapped prices and injected faults against the real bot; exit 1 if a target is missed."""
+    in_process = scenarios != 20 or profile is not Profile.CHAOS or steps != 200 or no_monitor
+    live_only = duration is not None or workdir is not None or bool(bot_setting)
+    if (live and in_process) or (not live and live_only):
+        typer.echo("error: --scenarios/--profile/--steps belong to the in-process campaign, --duration/--workdir to "
+                   "--live", err=True)
+        raise typer.Exit(2)
+    if live:
+        run_live(duration=duration or 120.0, seed=seed, json_output=json_output, workdir=workdir,
+                 bot_setting=bot_setting)
     configure_logging(json=False, level="CRITICAL")  # killed bots log by design; the report is the output
     logging.getLogger("quantum_trader").setLevel(logging.CRITICAL)
     base = ChaosConfig.calm() if profile is Profile.CALM else ChaosConfig()
