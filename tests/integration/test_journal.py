@@ -7,6 +7,7 @@ the codec, the statements, the schema and the queries together.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import textwrap
@@ -81,7 +82,8 @@ def snapshot(client_id: str, status: SnapshotStatus, filled: Decimal, avg: Decim
 
 
 SIGNAL = ev.Signal(symbol="BTCUSDT", direction=Direction.LONG, confidence=0.8125, source="ai-scanner",
-                   time_ms=1_000, reference_price=HUGE, reason="breakout")
+                   time_ms=1_000, reference_price=HUGE, reason="breakout", expected_value=0.0125,
+                   model_version="dfa81e5580b3", reasons=(("rsi_14", 0.25), ("ret_60", -0.125)))
 DECISION = ev.RiskDecision(signal=SIGNAL, approved=True, reason="ok", time_ms=1_001, trade_id="t1", quantity=TINY,
                            planned_stop=Decimal("120987654.00000001"), planned_take_profit=HUGE * 2,
                            planned_loss=Decimal("1.5"), leverage=5)
@@ -130,7 +132,7 @@ def test_migrate_twice_is_idempotent(db_url: str) -> None:
     try:
         with engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-            assert versions == ["0002_session_path"]
+            assert versions == ["0003_signal_scores"]
         assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
@@ -159,6 +161,8 @@ def test_every_event_round_trips(db_url: str) -> None:
         [signal] = reader.signals(10)
         assert signal["reference_price"] == "123456789.12345678" and signal["confidence"] == 0.8125
         assert signal["session_id"] == session and signal["direction"] == "long"
+        assert (signal["expected_value"], signal["model_version"]) == (0.0125, "dfa81e5580b3")
+        assert json.loads(signal["reasons"]) == [["rsi_14", 0.25], ["ret_60", -0.125]]
         assert signal["decision"]["approved"] is True and signal["decision"]["quantity"] == "0.00000001"
         assert signal["decision"]["planned_take_profit"] == "246913578.24691356"
         orders = {o["client_id"]: o for o in reader.orders(10)}

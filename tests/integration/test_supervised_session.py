@@ -24,7 +24,7 @@ from quantum_trader.api.app import create_app
 from quantum_trader.core.supervisor import RestartPolicy
 from quantum_trader.marketdata.bars import BarChunk
 from quantum_trader.runtime.session import Session
-from quantum_trader.settings.model import load_settings
+from quantum_trader.settings.model import Settings, load_settings
 from quantum_trader.signals.registry import build_strategy
 from quantum_trader.signals.strategy import SignalBatch, Strategy
 
@@ -101,8 +101,8 @@ def new_session(tmp_path: Path, policy: RestartPolicy, **extra: str) -> Session:
 def test_a_feed_that_raises_turns_health_503_at_once_is_journaled_and_restarted(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     strategies: list[BreaksWhenArmed] = []
-    def build(name: str) -> Strategy:
-        strategies.append(BreaksWhenArmed(build_strategy(name)))
+    def build(name: str, settings: Settings | None = None) -> Strategy:
+        strategies.append(BreaksWhenArmed(build_strategy(name, settings)))
         return strategies[-1]
 
     monkeypatch.setattr("quantum_trader.runtime.session.build_strategy", build)

@@ -24,6 +24,7 @@ from ..domain.errors import ConfigError
 from ..journal.db import migrate
 from ..journal.writer import Journal
 from ..marketdata.bars import iter_binance_klines
+from ..marketdata.companions import Companions, companions_of
 from ..runtime.backtest import BacktestResult, run_backtest
 from ..runtime.session import rules_from
 from ..settings.model import load_settings
@@ -52,8 +53,9 @@ def backtest(
         raise typer.Exit(2)
     try:
         settings = load_settings({"strategy": strategy})
-        plugin = build_strategy(strategy)
+        plugin = build_strategy(strategy, settings)
         chunks = iter_binance_klines(data)
+        companions = companions_of(data)  # markPriceKlines/ and fundingRate/ beside the klines, if there
         wallet = Decimal(balance)
     except (ConfigError, ValueError, OSError, ArithmeticError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -67,7 +69,7 @@ def backtest(
         journal.start_session("backtest", json.dumps(settings.public_dict(), sort_keys=True), "backtest")
     show = not json_output and sys.stderr.isatty()
     try:
-        result = _run_with_progress(chunks, instruments, plugin, settings, wallet, journal, show)
+        result = _run_with_progress(chunks, instruments, plugin, settings, wallet, journal, show, companions)
     except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -82,15 +84,16 @@ def backtest(
 
 
 def _run_with_progress(chunks: Any, instruments: Any, plugin: Any, settings: Any, wallet: Decimal,
-                       journal: Journal | None, show: bool) -> BacktestResult:
+                       journal: Journal | None, show: bool, companions: Companions | None = None) -> BacktestResult:
     rules = rules_from(settings)
     if not show:
-        return asyncio.run(run_backtest(chunks, instruments, plugin, rules, balance=wallet, journal=journal))
+        return asyncio.run(run_backtest(chunks, instruments, plugin, rules, balance=wallet, journal=journal,
+                                        companions=companions))
     with Progress(SpinnerColumn(), TextColumn("[bold]backtest[/] {task.completed:,.0f} bars"), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("bars", total=None)
         return asyncio.run(run_backtest(chunks, instruments, plugin, rules, balance=wallet, journal=journal,
-                                        progress=lambda n: progress.advance(task, n)))
+                                        progress=lambda n: progress.advance(task, n), companions=companions))
 
 
 def _print_report(doc: dict[str, Any]) -> None:

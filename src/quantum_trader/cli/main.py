@@ -18,3 +18,6 @@ from . import control_cmd, orders_cmd, positions_cmd  # noqa: E402, F401  # isor
 from . import audit_cmd  # noqa: E402, F401  # isort: skip  (audit and readiness: read the journal)
 from . import chaos_cmd as chaos_cmd  # noqa: E402  # isort: skip  (registers `chaos`)
 from . import paper_reset_cmd as paper_reset_cmd  # noqa: E402  # isort: skip  (registers `paper-reset`)
+from . import download_cmd as download_cmd  # noqa: E402  # isort: skip  (registers `download`)
+from . import train_cmd as train_cmd  # noqa: E402  # isort: skip  (registers `train`)
+from . import evaluate_cmd as evaluate_cmd  # noqa: E402  # isort: skip  (registers `evaluate`)

@@ -53,6 +53,7 @@ class Metrics:
                                    ["task"], registry=r)
         self._budget_gauges(r)
         self._feed_gauges(r)
+        self._scanner_gauges(r)
 
     def _budget_gauges(self, r: CollectorRegistry) -> None:
         """The exchange request budget (exchange/budget.py). Totals since start are gauges set from the
@@ -91,6 +92,33 @@ class Metrics:
                                      "of the newest market-stream heartbeat", registry=r)
         self.feed_silent = Gauge("qt_feed_stream_silent_seconds", "Longest silence of a market-stream connection "
                                  "(a stall past QT_FEED_STALL_S reconnects it)", registry=r)
+
+    def _scanner_gauges(self, r: CollectorRegistry) -> None:
+        """The AI scanner (signals/scanner_health.py ScannerStats): the last bar's counts and since-start totals."""
+        self.scanner_bar = Gauge("qt_scanner_last_bar", "The AI scanner's last closed bar, by count: scored "
+                                 "(symbols with complete inputs), signals (emitted), confident (>= QT_MIN_CONFIDENCE)",
+                                 ["count"], registry=r)
+        self.scanner_total = Gauge("qt_scanner_total", "AI scanner totals since start, by count: bars_scored, "
+                                   "signals, confident, skipped_bars", ["count"], registry=r)
+        self.scanner_lag = Gauge("qt_scanner_lag_bars", "Bars the last scan finished late (0: in time)", registry=r)
+        self.scanner_scan = Gauge("qt_scanner_scan_seconds", "Time of one scan of the universe, by quantile over "
+                                  "the last bars", ["quantile"], registry=r)
+
+    def observe_scanner(self, scanner: Mapping[str, Any]) -> None:
+        """The gauges of /health's `scanner` object."""
+        for count, key in (("scored", "scored_last_bar"), ("signals", "signals_last_bar"),
+                           ("confident", "confident_last_bar")):
+            if isinstance(scanner.get(key), int):
+                self.scanner_bar.labels(count=count).set(scanner[key])
+        for count, key in (("bars_scored", "bars_scored"), ("signals", "signals_total"),
+                           ("confident", "confident_total"), ("skipped_bars", "skipped_bars")):
+            if isinstance(scanner.get(key), int):
+                self.scanner_total.labels(count=count).set(scanner[key])
+        if isinstance(scanner.get("lag_bars"), int):
+            self.scanner_lag.set(scanner["lag_bars"])
+        for quantile, key in (("0.5", "scan_ms_p50"), ("0.99", "scan_ms_p99")):
+            if isinstance(scanner.get(key), int | float):
+                self.scanner_scan.labels(quantile=quantile).set(scanner[key] / 1000)
 
     def observe_feed(self, feed: Mapping[str, Any]) -> None:
         """The gauges of the exchange feed's /health `feed_stream` object (`FeedCounters.snapshot`)."""
@@ -162,6 +190,9 @@ class Metrics:
         feed = health.get("feed_stream")
         if isinstance(feed, Mapping):
             self.observe_feed(feed)
+        scanner = health.get("scanner")
+        if isinstance(scanner, Mapping):
+            self.observe_scanner(scanner)
 
     def observe_budget(self, budget: Mapping[str, Any]) -> None:
         """The gauges of the request budget's /health snapshot (`WeightBudget.snapshot`)."""

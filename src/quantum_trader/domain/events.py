@@ -65,6 +65,11 @@ class Signal:
     #: The price the strategy saw (bar close); sizing uses the exchange's price, not this.
     reference_price: Decimal | None = None
     reason: str = ""
+    #: A model's signal (the AI scanner): expected net return per trade after fees as a fraction of notional,
+    #: the model file's version, and the features that moved the score most as (name, contribution) pairs.
+    expected_value: float | None = None
+    model_version: str | None = None
+    reasons: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

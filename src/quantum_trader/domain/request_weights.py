@@ -22,7 +22,13 @@ WEIGHTS: dict[tuple[str, str], int] = {
     ("GET", "/fapi/v1/commissionRate"): 20,
     ("GET", "/fapi/v1/allOrders"): 5,
     ("GET", "/fapi/v1/ticker/24hr"): 1,
+    # Binance also caps fundingRate (shared with fundingInfo) at 500 requests per 5 minutes per IP; that
+    # separate limit is not modelled: a download asks once per 1,000 funding rows, far below it.
+    ("GET", "/fapi/v1/fundingRate"): 1,
 }
+#: Endpoints weighed by their `limit` as klines are (binance_futures.md §5.4).
+BY_LIMIT = frozenset({"/fapi/v1/klines", "/fapi/v1/markPriceKlines", "/fapi/v1/indexPriceKlines",
+                      "/fapi/v1/continuousKlines", "/fapi/v1/premiumIndexKlines"})
 #: Lists that take an optional symbol: their weight without one (with one they weigh as in WEIGHTS, or 1).
 WITHOUT_SYMBOL: dict[str, int] = {
     "/fapi/v1/openOrders": 40,
@@ -35,8 +41,8 @@ WITHOUT_SYMBOL: dict[str, int] = {
 
 
 def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
-    """The request's IP weight: by endpoint, by `limit` for klines, heavier without a symbol for lists."""
-    if path == "/fapi/v1/klines":
+    """The request's IP weight: by endpoint, by `limit` for klines-like ones, heavier without a symbol for lists."""
+    if path in BY_LIMIT:
         try:
             limit = int(params.get("limit", "500"))
         except ValueError:

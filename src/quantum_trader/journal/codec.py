@@ -46,7 +46,9 @@ ORDER_EVENT = "order_events"
 def signal_row(event: Signal, signal_id: int, session_id: int | None) -> Row:
     return {"id": signal_id, "session_id": session_id, "symbol": event.symbol, "direction": str(event.direction),
             "confidence": event.confidence, "source": event.source, "reference_price": event.reference_price,
-            "reason": event.reason, "time_ms": event.time_ms}
+            "reason": event.reason, "time_ms": event.time_ms, "expected_value": event.expected_value,
+            "model_version": event.model_version,
+            "reasons": json.dumps([[name, value] for name, value in event.reasons]) if event.reasons else None}
 
 
 def risk_row(event: RiskDecision, signal_id: int | None, session_id: int | None) -> Row:

@@ -107,6 +107,11 @@ class SignalRow(Base):
     reference_price: Mapped[Decimal | None] = mapped_column(DecimalText)
     reason: Mapped[str] = mapped_column(Text)
     time_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    #: A model's signal (migration 0003): EV per trade after fees (fraction of notional), the model file's
+    #: version, and its reasons as JSON `[[feature, contribution], ...]`. NULL for other strategies.
+    expected_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reasons: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class RiskDecisionRow(Base):

@@ -82,13 +82,14 @@ class JournalReader:
         """Signals newest first, each with `decision` (risk's answer) or None if risk never answered."""
         s, d = _table(SignalRow), _table(RiskDecisionRow)
         decision_cols = [d.c[name].label(f"decision_{name}") for name in DECISION_COLUMNS]
-        query = (select(s, d.c.id.label("decision_id"), *decision_cols)
+        query = (select(*self._columns_of(s), d.c.id.label("decision_id"), *decision_cols)
                  .select_from(s.outerjoin(d, d.c.signal_id == s.c.id))
                  .order_by(s.c.time_ms.desc(), s.c.id.desc()).limit(limit))
         result = []
         for row in self._rows(query):
             decision = {name: row.pop(f"decision_{name}") for name in DECISION_COLUMNS}
-            result.append({**row, "decision": decision if row.pop("decision_id") is not None else None})
+            columns = {c.name: row.get(c.name) for c in s.c}  # a journal from before 0003 reads its scores as None
+            result.append({**columns, "decision": decision if row.pop("decision_id") is not None else None})
         return result
 
     def risk_decisions(self, limit: int = 100) -> list[JsonRow]:
@@ -158,7 +159,7 @@ class JournalReader:
 
     def _columns_of(self, table: Table) -> list[Column[Any]]:
         """The table's columns the database has. `readiness` and `audit` read a journal without migrating it
-        (they may run on a copy, read-only), so a journal from before migration 0002 must still be readable:
+        (they may run on a copy, read-only), so a journal from before migrations 0002 and 0003 must still be readable:
         the columns it lacks read as None."""
         names = self._existing.get(table.name)
         if names is None:

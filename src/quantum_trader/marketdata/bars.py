@@ -276,6 +276,9 @@ def synthetic_bars(
 ) -> Iterator[BarChunk]:
     """Seeded geometric random walk with gaps, streamed in chunks; same arguments → identical arrays.
 
+    Gaussian and uncorrelated on purpose (tests pin its output): the crypto-like market with heavy tails,
+    volatility clustering, a market factor, a mark basis and funding is `synthetic.synthetic_market`.
+
     Per bar: log-return N(0, vol); with probability `jump_prob` the bar opens with a gap of N(0, jump_vol)
     from the previous close (otherwise open == previous close); wicks beyond max/min(open, close) are
     exponential with mean vol/2. Each random quantity has its own PCG64 stream spawned from `seed` and

@@ -11,10 +11,11 @@ from ..domain.events import Direction, KillSwitch, RiskDecision, Signal
 from ..exchange.budget import WeightBudget
 from ..journal.reader import JournalReader
 from ..settings.model import Settings
+from ..signals.scanner_health import ScannerStats
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import PositionMonitor
 from ..trading.protection_view import ProtectionView, build_view
-from .journal_views import audit_from_journal, readiness_from_journal
+from .journal_views import audit_from_journal, readiness_from_journal, signal_json
 from .market_feed import FeedStatus
 from .service import JSON
 from .wiring import Engine
@@ -32,10 +33,14 @@ class SessionService:
     budget: WeightBudget | None = None
 
     def __init__(self, settings: Settings, engine: Engine, monitor: PositionMonitor, kill: KillSwitchHandler,
-                 reader: JournalReader, metrics: Metrics, feed: FeedStatus, *, strategy_status: str = "") -> None:
+                 reader: JournalReader, metrics: Metrics, feed: FeedStatus, *, strategy_status: str = "",
+                 strategy: object | None = None) -> None:
+        """`strategy`: the running strategy, whose `status` (and the AI scanner's `stats`) /health reads on
+        every call, since they change as it runs; `strategy_status` is a fixed text for strategies without."""
         self.settings, self.engine, self.monitor, self.kill = settings, engine, monitor, kill
         self.reader, self.metrics, self.feed = reader, metrics, feed
-        self.strategy_status = strategy_status
+        self._strategy_status = strategy_status
+        self.strategy = strategy
         self.started = time.monotonic()
         self._decisions: dict[str, RiskDecision] = {}
         engine.bus.subscribe(RiskDecision, self._remember)
@@ -60,6 +65,9 @@ class SessionService:
         budget = self.budget.snapshot() if self.budget is not None else None
         if budget is not None and budget["status"] != "healthy" and status != "unhealthy":
             status = str(budget["status"])
+        scanner = self._scanner()
+        if scanner is not None and scanner["behind"] and status == "healthy":
+            status = "degraded"  # signals describe a market that has moved on (stops are not affected)
         self.metrics.set_sweep_age(sweep_age or 0.0)
         rest_age = mon.rest_age_s()
         body: JSON = {
@@ -77,11 +85,23 @@ class SessionService:
         }
         if self.strategy_status:
             body["strategy_status"] = self.strategy_status
+        if scanner is not None:
+            body["scanner"] = scanner
         if budget is not None:
             body["request_budget"] = budget
         if self.feed.repairs is not None:  # the exchange feed: its repairs and lag (`feed` stays its name)
             body["feed_stream"] = self.feed.repairs.snapshot()
         return body
+
+    @property
+    def strategy_status(self) -> str:
+        """The strategy's own account of itself now (why the AI scanner is silent, or how it keeps up)."""
+        status = getattr(self.strategy, "status", None)
+        return status if isinstance(status, str) else self._strategy_status
+
+    def _scanner(self) -> JSON | None:
+        stats = getattr(self.strategy, "stats", None)
+        return stats.snapshot() if isinstance(stats, ScannerStats) else None
 
     def _feed_stale(self, age: float | None) -> bool:
         if self.feed.done or self.settings.speed_factor is None:
@@ -104,7 +124,8 @@ class SessionService:
         return {"trades": await asyncio.to_thread(self.reader.trades, limit)}
 
     async def signals(self, limit: int = 100) -> JSON:
-        return {"signals": await asyncio.to_thread(self.reader.signals, limit)}
+        rows = await asyncio.to_thread(self.reader.signals, limit)
+        return {"signals": [signal_json(row) for row in rows]}
 
     async def audit(self) -> JSON:
         _, body = await asyncio.to_thread(audit_from_journal, self.reader)

@@ -10,6 +10,10 @@ internals: signals a rule refuses on their own (`signal_refusal`: below QT_MIN_C
 dropped before the replay, and symbols the rules block until something changes (`blocked`: already in a
 position, every slot taken, a manual halt) are muted. A new rule thus changes both, and skipping stays
 an optimisation: `skip_refused=False` sends every signal to risk and must give the same trades.
+
+With `companions` (mark-price klines and funding files beside the klines: marketdata/companions.py) the
+replay uses the recorded marks (MARK_PRICE stops and liquidations see the real mark) and funding is paid at
+the recorded rates on the recorded intervals; without them, mark = last and the simulator's default rate.
 """
 
 from __future__ import annotations
@@ -28,13 +32,15 @@ from ..core.clock import SimulatedClock
 from ..core.metrics import Metrics
 from ..domain.events import Direction, EquitySnapshot, Signal, TradeClosed
 from ..domain.instrument import Instrument
-from ..domain.money import from_float
 from ..exchange.inprocess import InProcessExchange
 from ..marketdata.bars import BarChunk
+from ..marketdata.companions import Companions, FundingData, MarkAligner
 from ..risk.rules import ALL, NONE, Blocked, RiskPipeline
-from ..signals.strategy import SignalBatch, Strategy
+from ..signals.strategy import SignalBatch, Strategy, signal_event
 from ..sim.engine import ExchangeSimulator
+from ..sim.funding import FundingSchedule
 from ..sim.replay import BarReplayer, ReplayStep
+from ..sim.replay_mark import MarkBars
 from ..sim.state import SimConfig
 from ..trading.audit import audit_rows, audit_summary
 from ..trading.monitor import MonitorConfig
@@ -84,8 +90,9 @@ class _Collector:
 async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Instrument], strategy: Strategy,
                        rules: TradingRules, *, balance: Decimal = Decimal(10_000), seed: int = 7,
                        journal: JournalLike | None = None, progress: Progress | None = None,
-                       skip_refused: bool = True) -> BacktestResult:
-    """`skip_refused=False` visits every signal bar (slower; the tests prove both give the same trades)."""
+                       skip_refused: bool = True, companions: Companions | None = None) -> BacktestResult:
+    """`skip_refused=False` visits every signal bar (slower; the tests prove both give the same trades).
+    `companions`: recorded mark prices and funding to replay (see the module doc)."""
     started = time.perf_counter()
     stream = iter(chunks)
     first = next(stream, None)
@@ -99,6 +106,10 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     sim = ExchangeSimulator({s: instruments[s] for s in symbols},
                             SimConfig(balance=balance, default_leverage=rules.leverage, seed=seed,
                                       start_time_ms=start_ms, retain_history=False))
+    marks: MarkAligner | None = None
+    if companions:
+        use_recorded_funding(sim, companions.funding(symbols))
+        marks = companions.marks(symbols)
     exchange = InProcessExchange(sim)
     exchange.drain()
     clock = SimulatedClock(start_ms)
@@ -112,7 +123,8 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     replayer = BarReplayer(sim, symbols)
     bars = 0
     for chunk in chain([first], stream):
-        await _run_chunk(engine, clock, exchange, replayer, strategy, chunk, skip_refused)
+        await _run_chunk(engine, clock, exchange, replayer, strategy, chunk, skip_refused,
+                         None if marks is None else marks.align(chunk))
         clock.advance_to(int(chunk.open_time[-1]) + chunk.interval_ms)
         await _snapshot_equity(engine)
         # The snapshot may trip the daily loss limit, whose kill switch closes positions now: publish
@@ -129,6 +141,22 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     return BacktestResult(trades=collector.trades, report=report, bars=bars, symbol_bars=bars * len(symbols),
                           seconds=seconds, open_positions=len(engine.trades.open),
                           equity_curve=curve)
+
+
+def use_recorded_funding(sim: ExchangeSimulator, funding: FundingData) -> None:
+    """Pay funding at the recorded rates, on each symbol's recorded interval (its most frequent one; others
+    keep the simulator's): before a symbol's first row its default rate applies, after its last row that row's.
+    For a simulator not yet moved (a backtest) or resumed (a session): the next clock move recomputes the due time."""
+    state = sim.state
+    for symbol, rows in funding.rates.items():
+        if symbol in state.instruments:
+            state.funding_rates.set_series(symbol, rows)
+    schedule = state.funding_schedule
+    overrides = {**schedule.overrides, **{s: h for s, h in funding.interval_hours.items()
+                                          if s in state.instruments and h != schedule.interval_hours and 24 % h == 0}}
+    if overrides != dict(schedule.overrides):
+        state.funding_schedule = FundingSchedule(schedule.interval_hours, overrides)
+        state.funding_due_ms = 0
 
 
 class _Skips:
@@ -178,14 +206,14 @@ class _Skips:
 
 
 async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessExchange, replayer: BarReplayer,
-                     strategy: Strategy, chunk: BarChunk, skip_refused: bool) -> None:
+                     strategy: Strategy, chunk: BarChunk, skip_refused: bool, marks: MarkBars | None = None) -> None:
     batch = strategy.on_chunk(chunk)
     index = {s: i for i, s in enumerate(chunk.symbols)}
     # Signals that risk must refuse whatever the price need no stop: the replay skips those bars.
     skips = _Skips(engine.risk.rules, clock, tuple(chunk.symbols), skip_refused)
     wanted = skips.wanted(batch, strategy.name)
     replayer.mute(skips.muted())
-    for step in replayer.steps(chunk, wanted):
+    for step in replayer.steps(chunk, wanted, marks):
         clock.advance_to(step.open_time_ms + chunk.interval_ms)  # signals are decided at the bar's close
         await publish_all(engine.bus, engine.clock, exchange.drain())
         if step.stopped or (wanted[step.t].any() and skips.any_open()):
@@ -217,10 +245,7 @@ async def _late_signals(engine: Engine, exchange: InProcessExchange, replayer: B
 
 async def _signal(engine: Engine, exchange: InProcessExchange, strategy: Strategy, batch: SignalBatch,
                   chunk: BarChunk, t: int, s: int) -> None:
-    direction = Direction.LONG if batch.direction[t, s] > 0 else Direction.SHORT
-    await engine.bus.publish(Signal(
-        symbol=chunk.symbols[s], direction=direction, confidence=float(batch.confidence[t, s]),
-        source=strategy.name, time_ms=engine.clock.now_ms(), reference_price=from_float(chunk.close[t, s])))
+    await engine.bus.publish(signal_event(batch, chunk, t, s, source=strategy.name, time_ms=engine.clock.now_ms()))
     await publish_all(engine.bus, engine.clock, exchange.drain())
 
 

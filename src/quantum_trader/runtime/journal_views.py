@@ -8,6 +8,7 @@ simulated clocks are for development, and an hour of monitoring is an hour of th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -155,3 +156,11 @@ def _confidence(signals: list[JsonRow], minimum: float, paths: SessionEvidence) 
     low = [s["symbol"] for s in traded if float(s["confidence"]) < minimum]
     return _item("confidence", bool(traded) and not low, {"traded_signals": len(traded), "below_minimum": low[:20],
                                          "QT_MIN_CONFIDENCE": minimum, **paths.of_rows(all_traded)})
+
+
+def signal_json(row: JsonRow) -> JsonRow:
+    """A journaled signal as /api/v1/signals serves it (CONTRACT §4): the row's columns, with the scanner's
+    reasons decoded into `[{"feature", "contribution"}]` (the journal keeps them as JSON text; [] when none)."""
+    text = row.get("reasons")
+    pairs = json.loads(text) if isinstance(text, str) and text else []
+    return {**row, "reasons": [{"feature": str(name), "contribution": float(value)} for name, value in pairs]}

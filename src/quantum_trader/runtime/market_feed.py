@@ -20,6 +20,7 @@ from typing import Any
 from ..core.clock import Clock, SimulatedClock
 from ..marketdata.bars import BarChunk
 from ..sim.engine import ExchangeSimulator
+from ..sim.replay_mark import MarkBars, apply_marked_bar, recorded_mark
 from ..simserver.feed import on_tick
 
 OnBar = Callable[[BarChunk], Awaitable[None]]
@@ -79,13 +80,18 @@ class FeedStatus:
 
 
 class BarFeed:
-    """Bars from chunks, paced at `speed` (None: as fast as possible), applied to `sim` when given."""
+    """Bars from chunks, paced at `speed` (None: as fast as possible), applied to `sim` when given; `marks`
+    gives a chunk's recorded mark-price bars (a replay with markPriceKlines/ beside its klines), asked once
+    per chunk in time order: a bar with one moves last and mark on their own paths (sim/replay_mark.py)."""
 
     def __init__(self, name: str, chunks: Callable[[], Iterator[BarChunk]], *, speed: float | None,
-                 clock: Clock, sim: ExchangeSimulator | None = None) -> None:
+                 clock: Clock, sim: ExchangeSimulator | None = None,
+                 marks: Callable[[BarChunk], MarkBars] | None = None) -> None:
         self.status = FeedStatus(name)
         self._chunks, self._speed, self._clock, self._sim = chunks, speed, clock, sim
         self._cursor: Iterator[tuple[BarChunk, int]] | None = None  # survives a restart of run()
+        self._marks = marks
+        self._marked: tuple[BarChunk, MarkBars] | None = None
 
     async def run(self, on_bar: OnBar, stop: asyncio.Event) -> None:
         """Play bars until the source ends or `stop`. Called again after a failure (the supervisor's restart),
@@ -135,9 +141,20 @@ class BarFeed:
                     continue
                 tick = sim.instrument(symbol).tick_size
                 o, h, lo, c = (on_tick(x, tick) for x in bar)
-                sim.apply_bar(symbol, o, max(h, o, c), min(lo, o, c), c)
+                mark = recorded_mark(self._mark_bars(chunk), t, s)
+                if mark is None:
+                    sim.apply_bar(symbol, o, max(h, o, c), min(lo, o, c), c)
+                else:
+                    apply_marked_bar(sim, symbol, (o, max(h, o, c), min(lo, o, c), c), mark)
         if isinstance(self._clock, SimulatedClock):
             self._clock.advance_to(close_ms)
+
+    def _mark_bars(self, chunk: BarChunk) -> MarkBars | None:
+        if self._marks is None:
+            return None
+        if self._marked is None or self._marked[0] is not chunk:
+            self._marked = (chunk, self._marks(chunk))
+        return self._marked[1]
 
 
 async def _pause(stop: asyncio.Event, seconds: float | None) -> None:

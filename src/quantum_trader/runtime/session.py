@@ -34,12 +34,10 @@ from ..core.watchdog import notify, watchdog_interval_s
 from ..domain.errors import ConfigError
 from ..domain.events import (
     BarClosed,
-    Direction,
     ErrorEvent,
     OrderIntentRecorded,
     OrderNotSent,
     OrderRejectedEvent,
-    Signal,
 )
 from ..domain.instrument import Instrument
 from ..domain.money import fmt, from_float
@@ -51,15 +49,20 @@ from ..exchange.staging_gateway import DryRunGateway
 from ..journal.db import migrate
 from ..journal.reader import JournalReader
 from ..journal.writer import Journal
-from ..marketdata.bars import BarChunk, bars_from, iter_binance_klines, synthetic_bars
+from ..marketdata.bars import BarChunk, bars_from, iter_binance_klines
+from ..marketdata.companions import companions_of
+from ..marketdata.synthetic import funding_ahead, marks_of, synthetic_market
 from ..settings.model import Settings
 from ..signals.registry import build_strategy
-from ..signals.strategy import Strategy
+from ..signals.scanner_health import ScannerStats
+from ..signals.strategy import Strategy, signal_event
 from ..sim.engine import ExchangeSimulator
+from ..sim.replay_mark import MarkBars
 from ..sim.universe import load_universe
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from ..trading.reconcile import close_trades_gone_while_away, settle_pending_intents
 from .app_service import SessionService
+from .backtest import use_recorded_funding
 from .evidence import session_path
 from .journal_views import opened_from_row, readiness_from_journal
 from .live_feed import WsKlineFeed, feed_from_settings
@@ -138,10 +141,13 @@ async def build_parts(settings: Settings) -> Parts:
         sim = account.sim
         start_ms, chunks = _bar_source(settings, symbols, {s: float(sim.last_price(s)) for s in symbols},
                                        start_ms=account.start_ms, seed=account.seed)
+        marks = _recorded_marks_and_funding(settings, sim, symbols)
+        if settings.feed == "synthetic":
+            chunks, marks = _synthetic_marks_and_funding(chunks, sim)
         exchange: Exchange = await connect("sim", paper=True, sim=sim)
         clock: Clock = SimulatedClock(start_ms)
         return Parts(exchange, sim, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
-                                                            clock=clock, sim=sim))
+                                                            clock=clock, sim=sim, marks=marks))
     budget = WeightBudget(share_pct=settings.weight_budget_pct,
                           orders=OrderRate(entry_share_pct=settings.order_entry_pct))
     exchange = await connect(settings.exchange, paper=settings.paper_trading,
@@ -159,6 +165,20 @@ async def build_parts(settings: Settings) -> Parts:
     clock = SimulatedClock(start_ms)
     return Parts(exchange, None, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
                                                          clock=clock), budget)
+
+
+def _recorded_marks_and_funding(settings: Settings, sim: ExchangeSimulator, symbols: tuple[str, ...],
+                                ) -> Callable[[BarChunk], MarkBars] | None:
+    """A replay with mark-price klines and funding files beside its klines (marketdata/companions.py): the
+    in-process simulator pays the recorded funding, and the feed gets the chunks' recorded marks."""
+    if not settings.feed.startswith("replay:"):
+        return None
+    companions = companions_of(Path(settings.feed.removeprefix("replay:")))
+    if not companions:
+        return None
+    use_recorded_funding(sim, companions.funding(symbols))
+    aligner = companions.marks(symbols)
+    return None if aligner is None else aligner.align
 
 
 def _first_bar_ms(settings: Settings) -> int:
@@ -179,8 +199,19 @@ def _bar_source(settings: Settings, symbols: tuple[str, ...], prices: dict[str, 
         return start, lambda: bars_from(iter_binance_klines(path, chunk_bars=256), start)
     names = list(symbols)
     path_seed = settings.seed if seed is None else seed
-    return start, lambda: synthetic_bars(names, [prices[s] for s in names], 10**9, MINUTE_MS, seed=path_seed,
-                                         chunk_bars=64, start_ms=start)
+    # The crypto-like market (heavy tails, clustering, market factor, gaps, mark basis, funding).
+    return start, lambda: synthetic_market(names, [prices[s] for s in names], 10**9, MINUTE_MS, seed=path_seed,
+                                           chunk_bars=64, start_ms=start)
+
+
+def _synthetic_marks_and_funding(chunks: Callable[[], Iterator[BarChunk]], sim: ExchangeSimulator,
+                                 ) -> tuple[Callable[[], Iterator[BarChunk]], Callable[[BarChunk], MarkBars]]:
+    """The synthetic market's own marks (so MARK_PRICE stops see the basis; two digits finer than the price, as
+    Binance's) and funding rates (handed to the simulator a chunk ahead of their instants: synthetic.funding_ahead)."""
+    def marks(chunk: BarChunk) -> MarkBars:
+        return marks_of(chunk, [sim.instrument(s).price_precision + 2 for s in chunk.symbols])
+
+    return lambda: funding_ahead(chunks(), sim.state.funding_rates.set_series), marks
 
 
 #: Builds the ASGI app for the session (the API layer sits above runtime, so it is passed in).
@@ -213,7 +244,7 @@ class Session:
         journal = Journal(s.db_url, batch_size=1, now_ms=parts.clock.now_ms)
         journal.start_session(s.mode, json.dumps(s.public_dict(), sort_keys=True), version("quantum-trader"),
                               **session_path(s, parts.clock))  # readiness counts only the live path's sessions
-        strategy = build_strategy(s.strategy)
+        strategy = build_strategy(s.strategy, s)
         instruments = await parts.exchange.instruments()
         _record_instruments(journal, {s: instruments[s] for s in parts.symbols if s in instruments},
                             parts.clock.now_ms())
@@ -233,7 +264,7 @@ class Session:
             engine.execution.ids.learn(opened.trade_id, reader.client_ids_of_trade(opened.trade_id))
         self._count_events(engine)
         self.service = SessionService(s, engine, monitor, kill, reader, self.metrics, parts.feed.status,
-                                      strategy_status=getattr(strategy, "status", ""))
+                                      strategy=strategy)
         self.service.budget = parts.budget
         try:
             await self._serve(engine, parts, strategy, monitor, journal)
@@ -284,7 +315,9 @@ class Session:
         report = bus_reporter(engine.bus, parts.clock.now_ms, halt_on_give_up=HALT_ON_GIVE_UP)
         supervisor = Supervisor(on_failure=report, stopping=self.stop)
         forever = self.restart_policy  # the feed may end (a replay file does): for it, returning is no failure
-        on_bar = _signal_publisher(engine, strategy)
+        # How fast the clock runs against the wall: a live feed's clock is the wall; at `--speed max`, None.
+        on_bar = _signal_publisher(engine, strategy, 1.0 if self.settings.feed == "exchange" else
+                                   self.settings.speed_factor)
         starts = itertools.count()
 
         async def exchange_events() -> None:
@@ -344,23 +377,38 @@ async def reconciling_sweep(monitor: PositionMonitor) -> None:
         await monitor.sweep(reading=True)
 
 
-def _signal_publisher(engine: Engine, strategy: Strategy) -> Callable[[BarChunk], Awaitable[None]]:
+def _signal_publisher(engine: Engine, strategy: Strategy, clock_speed: float | None = 1.0,
+                      ) -> Callable[[BarChunk], Awaitable[None]]:
     """Each new bar: a `BarClosed` per symbol on the bus (when anything listens), then the strategy's
-    score of the bar and a `Signal` per symbol it picks."""
+    score of the bar and a `Signal` per symbol it picks (with the model's details, if any). A strategy
+    that keeps `ScannerStats` (the AI scanner) learns how late its scan finished (`scan_lag_bars`)."""
+    stats = getattr(strategy, "stats", None)
 
     async def on_bar(chunk: BarChunk) -> None:
         if engine.bus.has_subscribers(BarClosed):
             for bar in _bars_closed(chunk, engine.clock.now_ms()):
                 await engine.bus.publish(bar)
+        arrived_ms, started = engine.clock.now_ms(), time.perf_counter()
         batch = strategy.on_chunk(chunk)
-        for s in batch.direction[-1].nonzero()[0]:
-            symbol = chunk.symbols[int(s)]
-            await engine.bus.publish(Signal(
-                symbol=symbol, direction=Direction.LONG if batch.direction[-1, s] > 0 else Direction.SHORT,
-                confidence=float(batch.confidence[-1, s]), source=strategy.name, time_ms=engine.clock.now_ms(),
-                reference_price=from_float(chunk.close[-1, s])))
+        if isinstance(stats, ScannerStats):
+            stats.note_lag(scan_lag_bars(chunk, arrived_ms, time.perf_counter() - started, clock_speed))
+        t = len(chunk) - 1
+        for s in batch.direction[t].nonzero()[0]:
+            await engine.bus.publish(signal_event(batch, chunk, t, int(s), source=strategy.name,
+                                                  time_ms=engine.clock.now_ms()))
 
     return on_bar
+
+
+def scan_lag_bars(chunk: BarChunk, arrived_ms: int, scan_s: float, clock_speed: float | None) -> int:
+    """Bars that closed after the chunk's last bar before its scan finished: the delay with which the bar
+    reached the strategy (clock ms) plus the scan's wall time at the clock's speed, in bar intervals. At
+    `--speed max` (None) the feed waits for the scan, so no bar can close during it: 0."""
+    if clock_speed is None:
+        return 0
+    close_ms = int(chunk.open_time[-1]) + chunk.interval_ms
+    late_ms = max(arrived_ms - close_ms, 0) + scan_s * 1000.0 * clock_speed
+    return int(late_ms // chunk.interval_ms)
 
 
 def _bars_closed(chunk: BarChunk, time_ms: int) -> list[BarClosed]:

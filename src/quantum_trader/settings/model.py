@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     leverage: int = Field(5, ge=1, le=125, description="Set on each symbol before entry (Binance allows 1..125).")
     min_confidence: float = Field(0.65, ge=0, le=1, allow_inf_nan=False,
                                   description="Signals below it are never traded.")
+    model: str = Field("default", description="The AI scanner's model file, or `default` (the baseline model "
+                                              "shipped with the package).")
+    model_max_age_days: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                             description="The scanner refuses a model older than this (days); "
+                                                         "unset: any age.")
     monitor_interval: float = Field(1.0, gt=0, allow_inf_nan=False,
                                     description="Seconds between monitor sweeps; fills trigger it at once too.")
     reconcile_interval: float = Field(3.0, ge=0, le=300, allow_inf_nan=False,

@@ -5,28 +5,55 @@ every bar and symbol, a direction (+1 long, -1 short, 0 nothing) and a confidenc
 session feeds it chunks of one bar; a backtest feeds it thousands at a time. The strategy keeps
 whatever history it needs between chunks itself, so both paths give the same signals bar for bar,
 and the backtest can jump straight to the bars that carry one.
+
+A model-based strategy may add `details`: for some signals, the expected value, the model's version
+and the reasons behind the score (`SignalDetail`). Publishers build the bus event with `signal_event`,
+so a live session and a backtest put the same fields on the same signal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from ..domain.events import Direction, Signal
+from ..domain.money import from_float
 from ..marketdata.bars import BarChunk
 
 I8 = npt.NDArray[np.int8]
 F64 = npt.NDArray[np.float64]
 
 
+@dataclass(frozen=True, slots=True)
+class SignalDetail:
+    """What a model says about one signal besides its side and confidence (CONTRACT §4: a scanner signal
+    carries `model_version` and its reasons). `expected_value` is the net return per trade after fees, as a
+    fraction of notional; `reasons` are the top (feature, contribution) pairs, largest effect first."""
+
+    expected_value: float | None = None
+    model_version: str | None = None
+    reasons: tuple[tuple[str, float], ...] = ()
+
+    def text(self) -> str:
+        """One line for logs and the journal's `reason` column: `ev +0.31%; rsi_14 +0.120, ...`."""
+        parts = [] if self.expected_value is None else [f"ev {self.expected_value * 100:+.2f}%"]
+        parts += [f"{name} {value:+.3f}" for name, value in self.reasons]
+        return "; ".join(parts)
+
+
 @dataclass(frozen=True, eq=False)
 class SignalBatch:
-    """Signals for one chunk: `direction[t, s]` in {-1, 0, +1}, `confidence[t, s]` in [0, 1]."""
+    """Signals for one chunk: `direction[t, s]` in {-1, 0, +1}, `confidence[t, s]` in [0, 1].
+
+    `details[(t, s)]`, when a strategy gives it, describes the signal at bar t of symbol s."""
 
     direction: I8
     confidence: F64
+    details: Mapping[tuple[int, int], SignalDetail] | None = None
 
     @classmethod
     def empty(cls, n_bars: int, n_symbols: int) -> SignalBatch:
@@ -35,6 +62,19 @@ class SignalBatch:
     @property
     def mask(self) -> npt.NDArray[np.bool_]:
         return np.asarray(self.direction != 0, np.bool_)
+
+    def detail(self, t: int, s: int) -> SignalDetail | None:
+        return None if self.details is None else self.details.get((t, s))
+
+
+def signal_event(batch: SignalBatch, chunk: BarChunk, t: int, s: int, *, source: str, time_ms: int) -> Signal:
+    """The bus event of the signal at bar t of symbol s (a non-zero direction), with its details if any:
+    the one place a live session and a backtest turn a batch into `Signal`s."""
+    detail = batch.detail(t, s) or SignalDetail()
+    return Signal(symbol=chunk.symbols[s], direction=Direction.LONG if batch.direction[t, s] > 0 else Direction.SHORT,
+                  confidence=float(batch.confidence[t, s]), source=source, time_ms=time_ms,
+                  reference_price=from_float(chunk.close[t, s]), reason=detail.text(),
+                  expected_value=detail.expected_value, model_version=detail.model_version, reasons=detail.reasons)
 
 
 @runtime_checkable

@@ -15,6 +15,12 @@ Exact where it can be, explicit where it cannot:
 * a cross position's liquidation price moves with every other position's P&L, so it is refreshed every
   `cross_refresh_bars` bars (a cross liquidation may be seen up to that many bars late in this path);
 * a symbol with a resting trailing stop is replayed bar by bar (its trigger moves with every bar).
+
+Recorded mark prices (`steps(..., marks=)`, mark-price klines aligned to the chunk) replace the mark =
+last approximation: a bar with a mark bar is replayed by `replay_mark.apply_marked_bar` (last and mark on
+their own paths), prices set without replaying carry the mark close, and the trigger search looks at the
+union of both ranges (a MARK_PRICE stop or a liquidation may be reached by the mark alone). Bars without
+a mark bar (NaN) are replayed exactly as without marks.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import numpy.typing as npt
 
 from .engine import ExchangeSimulator
 from .events import Event
+from .replay_mark import MarkBars, apply_marked_bar, recorded_mark, recorded_price
 from .replay_triggers import SymbolThresholds
 from .replay_volatility import BarVolatility
 
@@ -40,27 +47,21 @@ Bools = npt.NDArray[np.bool_]
 _NEVER = 1 << 62
 
 
-class BarChunk(Protocol):
-    """What the replay needs of a chunk of bars (marketdata.bars.BarChunk is one); T bars × S symbols."""
+class BarChunk(MarkBars, Protocol):
+    """What the replay needs of a chunk of bars (marketdata.bars.BarChunk is one); T bars × S symbols: the
+    same OHLC arrays as mark bars, with the symbols and the bars' open times."""
 
     @property
     def symbols(self) -> tuple[str, ...]: ...
     @property
     def open_time(self) -> npt.NDArray[np.int64]: ...
-    @property
-    def open(self) -> F64: ...
-    @property
-    def high(self) -> F64: ...
-    @property
-    def low(self) -> F64: ...
-    @property
-    def close(self) -> F64: ...
     def __len__(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
 class _GridBars:
-    """A chunk with prices snapped to each symbol's tick."""
+    """A chunk with prices snapped to each symbol's tick; with recorded marks, those too (`mark`: open,
+    high, low, close) and the ranges the trigger search must cover (`reach_high`/`reach_low`)."""
 
     symbols: tuple[str, ...]
     open_time: npt.NDArray[np.int64]
@@ -68,6 +69,13 @@ class _GridBars:
     high: F64
     low: F64
     close: F64
+    mark: MarkBars | None = None
+    reach_high: F64 | None = None
+    reach_low: F64 | None = None
+
+    def mark_close(self, t: int, s: int) -> float:
+        """The recorded mark close of bar t, symbol s (NaN when there is none)."""
+        return math.nan if self.mark is None else float(self.mark.close[t, s])
 
     def __len__(self) -> int:
         return len(self.open_time)
@@ -124,7 +132,7 @@ class BarReplayer:
         #: Columns whose requested stops are ignored until unmuted (see `mute`); bumps `_mute_version`.
         self._muted = np.zeros(len(self.symbols), np.bool_)
         self._mute_version = 0
-        self._suspended: tuple[BarChunk, int, set[str]] | None = None
+        self._suspended: tuple[_GridBars, int, set[str]] | None = None
         self._ticks = np.array([float(sim.instrument(s).tick_size) for s in self.symbols], np.float64)
         self._tick_floats = {s: float(sim.instrument(s).tick_size) for s in self.symbols}  # plain floats: fast round
         self.volatility = BarVolatility(sim.state.volatility, self.symbols,
@@ -189,7 +197,7 @@ class BarReplayer:
         closes = grid.close[t, [self.index[s] for s in todo]].tolist() if todo else []
         for symbol, close in zip(todo, closes, strict=True):
             if close == close:  # not NaN
-                self._place_market(symbol, close)
+                self._place_market(symbol, close, grid.mark_close(t, self.index[symbol]))
         self._liq_dirty.update(self.levels.cross)  # cross liquidation prices move with every mark
 
     def run(self, chunks: Iterable[BarChunk]) -> ReplayStats:
@@ -198,7 +206,7 @@ class BarReplayer:
                 pass
         return self.stats
 
-    def steps(self, chunk: BarChunk, stops: Bools | None = None) -> Iterator[ReplayStep]:
+    def steps(self, chunk: BarChunk, stops: Bools | None = None, marks: MarkBars | None = None) -> Iterator[ReplayStep]:
         """Replay one chunk as `run` does, suspending after every replayed bar; `stops[t, s]` forces a bar.
 
         The backtest engine drives the simulator through this: it asks to be stopped at the bars where it
@@ -209,11 +217,12 @@ class BarReplayer:
         `mark_dirty`); the trigger levels are re-synced on resume, so an order placed at bar t can fire
         at bar t + 1. Symbols not replayed at a step hold a stale price: act only on `step.symbols`. A
         requested symbol without data at that bar (NaN) is not replayed and not listed, but the step is
-        still yielded. `on_bar`, if set, runs after each symbol's apply_bar here too.
+        still yielded. `on_bar`, if set, runs after each symbol's apply_bar here too. `marks`: the chunk's
+        recorded mark-price bars, if any (see the module doc).
         """
         if tuple(chunk.symbols) != self.symbols:
             raise ValueError("chunk symbols must match the replayer's symbols, in order")
-        grid = self._on_tick_grid(chunk)
+        grid = self._on_tick_grid(chunk, marks)
         n_bars = len(grid)
         requested = self._stop_plan(stops, n_bars)
         self.volatility.start_chunk(grid.open, grid.high, grid.low, grid.close)
@@ -272,14 +281,14 @@ class BarReplayer:
         i = int(np.searchsorted(plan.bars, t - plan.offset, side="left"))
         return int(plan.bars[i]) + plan.offset if i < len(plan.bars) else _NEVER
 
-    def _stop_step(self, grid: BarChunk, t: int, mask: Bools, hit: list[str]) -> ReplayStep:
+    def _stop_step(self, grid: _GridBars, t: int, mask: Bools, hit: list[str]) -> ReplayStep:
         """Replay a requested bar: the requested symbols and those a trigger may hit, in column order."""
         wanted = {self.symbols[s] for s in np.flatnonzero(mask[t] & ~self._muted)}
         replayed = self._replay_bar(grid, t, self._in_chunk_order(wanted.union(hit)))
         stopped = tuple(s for s in replayed if s in wanted)
         return ReplayStep(t, int(grid.open_time[t]), replayed, stopped)
 
-    def _finish_chunk(self, grid: BarChunk, n_bars: int) -> None:
+    def _finish_chunk(self, grid: _GridBars, n_bars: int) -> None:
         """Every symbol ends the chunk at its last close; stats, and pruning of finished orders."""
         if n_bars:
             self._settle_symbols(grid, n_bars - 1, self.symbols)
@@ -294,28 +303,36 @@ class BarReplayer:
         if not self.sim.state.config.retain_history and self.stats.chunks % self.prune_every_chunks == 0:
             self.sim.state.prune_finished()
 
-    def _on_tick_grid(self, chunk: BarChunk) -> BarChunk:
-        """Snap prices to each symbol's tick once, so the float search and the Decimal replay agree."""
+    def _on_tick_grid(self, chunk: BarChunk, marks: MarkBars | None = None) -> _GridBars:
+        """Snap prices to each symbol's tick once, so the float search and the Decimal replay agree. Recorded
+        marks are kept as recorded (a trigger compares the mark truncated to the tick, as Binance does)."""
         ticks = self._ticks
 
         def snap(values: F64) -> F64:
             return np.asarray(np.round(values / ticks) * ticks, np.float64)
 
-        return _GridBars(tuple(chunk.symbols), chunk.open_time, snap(chunk.open), snap(chunk.high), snap(chunk.low),
-                         snap(chunk.close))
+        o, h, lo, c = snap(chunk.open), snap(chunk.high), snap(chunk.low), snap(chunk.close)
+        if marks is None:
+            return _GridBars(tuple(chunk.symbols), chunk.open_time, o, h, lo, c)
+        # Either series may reach a level; NaN where the last has no bar (such a bar is never replayed).
+        reach_high = np.where(np.isnan(h), np.nan, np.fmax(h, marks.high))
+        reach_low = np.where(np.isnan(lo), np.nan, np.fmin(lo, marks.low))
+        return _GridBars(tuple(chunk.symbols), chunk.open_time, o, h, lo, c, marks, reach_high, reach_low)
 
-    def _next_hit(self, chunk: BarChunk, start: int, horizon: int) -> tuple[int, list[str]] | None:
+    def _next_hit(self, chunk: _GridBars, start: int, horizon: int) -> tuple[int, list[str]] | None:
+        high = chunk.high if chunk.reach_high is None else chunk.reach_high
+        low = chunk.low if chunk.reach_low is None else chunk.reach_low
         always = self.levels.always
         if always:
-            found = self.levels.first_hit(chunk.high, chunk.low, start, start + 1)
+            found = self.levels.first_hit(high, low, start, start + 1)
             return start, self._in_chunk_order(always.union(found[1] if found else ()))
-        return self.levels.first_hit(chunk.high, chunk.low, start, horizon)
+        return self.levels.first_hit(high, low, start, horizon)
 
     def _in_chunk_order(self, symbols: set[str]) -> list[str]:
         """Symbols hit on one bar are replayed in the chunk's column order, as a bar-by-bar run does."""
         return sorted(symbols, key=self.index.__getitem__)
 
-    def _replay_bar(self, chunk: BarChunk, t: int, symbols: list[str]) -> tuple[str, ...]:
+    def _replay_bar(self, chunk: _GridBars, t: int, symbols: list[str]) -> tuple[str, ...]:
         """Replay bar t of `symbols` exactly (apply_bar); the symbols with data there, in order."""
         state = self.sim.state
         replayed: list[str] = []
@@ -334,22 +351,27 @@ class BarReplayer:
             tick, tick_f = inst.tick_size, self._tick_floats[symbol]
             prices = [Decimal(round(x / tick_f)) * tick for x in (o, h, lo, c)]
             if t > 0 and not np.isnan(chunk.close[t - 1, s]):
-                self._place_market(symbol, float(chunk.close[t - 1, s]))
+                self._place_market(symbol, float(chunk.close[t - 1, s]), chunk.mark_close(t - 1, s))
             market = state.markets.get(symbol)
             if market is not None:
                 self.volatility.set_tracker(symbol, t, s, market.last)
-            events = self.sim.apply_bar(symbol, *prices)
+            marks = recorded_mark(chunk.mark, t, s)
+            events = self.sim.apply_bar(symbol, *prices) if marks is None else \
+                apply_marked_bar(self.sim, symbol, (prices[0], prices[1], prices[2], prices[3]), marks)
             self.stats.replayed_bars += 1
             if self.on_bar is not None:
                 self.on_bar(self.sim, symbol, open_time, events)
         return tuple(replayed)
 
-    def _place_market(self, symbol: str, price: float) -> None:
-        """Set a symbol's price without settling: the prefilter proved nothing could happen there."""
+    def _place_market(self, symbol: str, price: float, mark: float = math.nan) -> None:
+        """Set a symbol's price without settling: the prefilter proved nothing could happen there. The mark is
+        the recorded one when given, else the last."""
         market = self.sim.state.market(symbol)
         market.last = market.mark = Decimal(round(price / self._tick_floats[symbol])) * market.instrument.tick_size
+        if mark == mark:  # not NaN
+            market.mark = recorded_price(mark)
 
-    def _funding_bar(self, chunk: BarChunk, start: int) -> int:
+    def _funding_bar(self, chunk: _GridBars, start: int) -> int:
         """Index of the first bar at or after `start` whose open is at or past the next funding time."""
         state = self.sim.state
         if state.funding_due_ms <= state.now_ms:
@@ -360,20 +382,20 @@ class BarReplayer:
     def _funding_symbols(self) -> list[str]:
         return sorted({p.symbol for p in self.sim.state.account.open_positions()})
 
-    def _apply_funding(self, chunk: BarChunk, t: int) -> None:
+    def _apply_funding(self, chunk: _GridBars, t: int) -> None:
         """Funding is paid at the mark of its moment: bring positions' prices up to date, then move the clock."""
         if t > 0:
             for symbol in self._funding_symbols():
                 close = float(chunk.close[t - 1, self.index[symbol]])
                 if not np.isnan(close):
-                    self._place_market(symbol, close)
+                    self._place_market(symbol, close, chunk.mark_close(t - 1, self.index[symbol]))
         self.sim.set_time(int(chunk.open_time[t]))
 
-    def _settle_symbols(self, chunk: BarChunk, t: int, symbols: Iterable[str]) -> None:
+    def _settle_symbols(self, chunk: _GridBars, t: int, symbols: Iterable[str]) -> None:
         for symbol in symbols:
             close = float(chunk.close[t, self.index[symbol]])
             if not np.isnan(close):
-                self._place_market(symbol, close)
+                self._place_market(symbol, close, chunk.mark_close(t, self.index[symbol]))
         if int(chunk.open_time[t]) > self.sim.state.now_ms:
             self.sim.set_time(int(chunk.open_time[t]))
         self._liq_dirty.update(self.levels.cross)

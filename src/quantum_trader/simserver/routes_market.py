@@ -1,4 +1,5 @@
-"""Public market data: ping, time, exchangeInfo, klines, tickers, premiumIndex (§6.5-6.8).
+"""Public market data: ping, time, exchangeInfo, klines, markPriceKlines, fundingRate, tickers, premiumIndex
+(§6.5-6.8).
 
 Market timestamps (klines, tickers, premiumIndex `time`) are the simulator's clock, which only moves
 with `/sim/v1/advance`; `/fapi/v1/time` is the server's wall clock, because that is what clients
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain.money import fmt
-from .bar_source import bar_close, bars, interval_ms, rest_window
+from .bar_source import bar_close, bar_open, bars, first_open, interval_ms, rest_window
 from .routes_base import Call, RouteTable, Security, ServerState
 
 table = RouteTable()
@@ -122,3 +123,39 @@ def klines(server: ServerState, call: Call) -> Any:
     opens = rest_window(server, symbol, interval, call.opt_int("startTime"), call.opt_int("endTime"), limit)
     return [[t, fmt(o), fmt(h), fmt(lo), fmt(c), "0", bar_close(t, interval), "0", 0, "0", "0", "0"]
             for t, o, h, lo, c in bars(server, symbol, interval, opens)]
+
+
+@table.route("GET", "/fapi/v1/markPriceKlines", PUBLIC)
+def mark_price_klines(server: ServerState, call: Call) -> Any:
+    """Mark-price klines, paged exactly as klines. The simulator records last prices only and its feeds move
+    the mark with the last (apply_bar), so these are those bars; a manual step that sets a different mark is
+    not recorded. Volume-like columns are "0" and the count 0, as in Binance's markPriceKlines rows."""
+    return klines(server, call)
+
+
+#: Binance's `fundingRate`: 100 rows by default, at most 1,000.
+FUNDING_DEFAULT_LIMIT, FUNDING_MAX_LIMIT = 100, 1000
+
+
+@table.route("GET", "/fapi/v1/fundingRate", PUBLIC)
+def funding_rate(server: ServerState, call: Call) -> Any:
+    """Funding history: the funding instants of the simulator's schedule since its earliest bar (through
+    now), each with the rate its funding rates give and the mark (last bar close) at that time; oldest first,
+    from `startTime` forward, else the latest `limit` rows, as Binance answers (symbol required here)."""
+    symbol = call.need("symbol")
+    server.sim.instrument(symbol)
+    limit = min(max(call.opt_int("limit") or FUNDING_DEFAULT_LIMIT, 1), FUNDING_MAX_LIMIT)
+    sim = server.sim
+    state = sim.state
+    start, end = call.opt_int("startTime"), call.opt_int("endTime")
+    earliest = first_open(server, symbol, "1m")
+    last = sim.now_ms if end is None else min(end, sim.now_ms)
+    times = state.funding_schedule.funding_times_between(symbol, max(earliest, start or earliest) - 1, last)
+    times = times[:limit] if start is not None else times[-limit:]
+    rows = []
+    for t in times:
+        opens = [bar_open(t - 1, "1m")]
+        close = bars(server, symbol, "1m", opens)[0][4] if opens[0] >= earliest else sim.mark_price(symbol)
+        rows.append({"symbol": symbol, "fundingTime": t, "fundingRate": fmt(state.funding_rates.rate(symbol, t)),
+                     "markPrice": fmt(close)})
+    return rows

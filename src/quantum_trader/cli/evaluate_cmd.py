@@ -1,0 +1,111 @@
+"""`quantum-trader evaluate --model MODEL|default --data PATH`: is the model's confidence a frequency?
+
+The data are labelled with the model's own label parameters (the ones it was trained for), so the
+report answers "of the trades the model scored p, how many won?" for exactly those trades. The
+threshold is QT_MIN_CONFIDENCE (settings), never something fitted to the evaluation data.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..core.logging import configure_logging
+from ..domain.errors import ConfigError
+from ..settings.model import load_settings
+from .main import app
+
+Opt = typer.Option
+SIDES = ("long", "short")
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[str, Opt("--model", help="model file, or `default` for the model shipped with the package")],
+    data: Annotated[str, Opt("--data", help="Binance kline file, folder or glob (quote it)")],
+    start: Annotated[str | None, Opt("--start", help="first day (YYYY-MM-DD, UTC), inclusive")] = None,
+    end: Annotated[str | None, Opt("--end", help="last day (YYYY-MM-DD, UTC), inclusive")] = None,
+    png: Annotated[Path | None, Opt("--png", help="write the reliability diagram (PNG) here")] = None,
+    json_output: Annotated[bool, Opt("--json", help="one JSON document on stdout, nothing else")] = False,
+) -> None:
+    """Score a model on labelled history: AUC, Brier, ECE, reliability, confident signals, EV, baselines."""
+    # LightGBM, scikit-learn and matplotlib load here, not when the CLI starts: other commands stay quick.
+    from ..ml.evaluate import evaluate as evaluate_model
+    from ..ml.evaluate import reliability_png
+    from ..ml.features import FEATURE_NAMES
+    from ..ml.model_file import ModelRefused, load
+    from .ml_common import StageProgress, fail, load_checked, parse_dates, resolve_model_path
+
+    configure_logging(json=False, level="WARNING")
+    start_ms, end_ms = parse_dates(start, end)
+    try:
+        min_confidence = load_settings({}).min_confidence
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        scanner = load(resolve_model_path(model), expect_features=FEATURE_NAMES)
+    except ModelRefused as exc:
+        fail("--model", exc.reason)
+    with StageProgress(show=not json_output and sys.stderr.isatty(), label="evaluate") as progress:
+        rows = load_checked(data, scanner.labels, start_ms, end_ms, 1, progress)
+        progress.stage(f"scoring {len(rows.dataset.time_ms):,} rows")
+        try:
+            report = evaluate_model(scanner, rows.dataset, min_confidence=min_confidence)
+        except ValueError as exc:
+            fail("--data", str(exc))
+    report["data"]["files"] = [p.name for p in rows.paths]
+    if png is not None:
+        try:
+            reliability_png(report, png)
+        except OSError as exc:
+            fail("--png", f"{png}: {exc}")
+    if json_output:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    _print_report(report)
+
+
+def _print_report(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    threshold = doc["min_confidence"]
+    data = doc["data"]
+    scores = Table(title=f"Model {doc['model_version']} on {data['rows']:,} rows ({', '.join(data['symbols'])})")
+    for col in ("side", "calibrator", "AUC", "Brier", "ECE", "win rate", "constant Brier", "constant ECE"):
+        scores.add_column(col)
+    trades = Table(title=f"Signals at or above {threshold:g} (EV: mean net return after fees, % of notional)")
+    for col in ("side", "signals", "hit rate", "EV %/trade", "always trade: hit rate", "always trade: EV %"):
+        trades.add_column(col)
+    for side in SIDES:
+        s = doc["sides"][side]
+        sig, always, const = s["signals"], s["baseline_always_trade"], s["baseline_constant"]
+        scores.add_row(side, s["calibrator"], _fmt(s["auc"]), _fmt(s["brier"]), _fmt(s["ece"]),
+                       _fmt(s["base_rate"]), _fmt(const["brier"]), _fmt(const["ece"]))  # fmt: skip
+        trades.add_row(side, f"{sig['count']:,}", _fmt(sig["hit_rate"]), _fmt(sig["ev_per_trade_pct"]),
+                       _fmt(always["hit_rate"]), _fmt(always["ev_per_trade_pct"]))  # fmt: skip
+    console.print(scores)
+    console.print(trades)
+    for side in SIDES:
+        rel = Table(title=f"Reliability ({side})")
+        for col in ("bin", "count", "mean predicted", "observed"):
+            rel.add_column(col)
+        for row in doc["sides"][side]["reliability"]:
+            rel.add_row(
+                f"{row['lo']:.1f}–{row['hi']:.1f}",
+                f"{row['count']:,}",
+                _fmt(row["mean_predicted"]),
+                _fmt(row["observed_rate"]),
+            )
+        console.print(rel)
+    console.print(f"ECE: {doc['ece_definition']}")
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -1,0 +1,122 @@
+"""`quantum-trader train --data PATH --out MODEL`: walk-forward training of the scanner's model.
+
+Labels are the bot's own trade under the current settings (QT_STOP_LOSS_PCT, QT_TAKE_PROFIT_PCT, the
+simulator's taker fee), so the model file is only accepted later by a bot with the same settings.
+The creation time written into the file is now, or SOURCE_DATE_EPOCH when set (reproducible builds:
+the same data and settings then give byte-identical files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..core.logging import configure_logging
+from .main import app
+
+Opt = typer.Option
+#: Training keeps every 5th bar: neighbouring rows' labels share almost their whole horizon, so the
+#: others add little but time (evaluation uses every bar).
+DEFAULT_STRIDE = 5
+
+
+@app.command("train")
+def train(
+    data: Annotated[str, Opt("--data", help="Binance kline file, folder or glob (quote it)")],
+    out: Annotated[Path, Opt("--out", help="where to write the model file (JSON)")],
+    start: Annotated[str | None, Opt("--start", help="first day (YYYY-MM-DD, UTC), inclusive")] = None,
+    end: Annotated[str | None, Opt("--end", help="last day (YYYY-MM-DD, UTC), inclusive")] = None,
+    stride: Annotated[int, Opt("--stride", help="train on every Nth bar", min=1)] = DEFAULT_STRIDE,
+    folds: Annotated[int | None, Opt("--folds", help="walk-forward folds (default 4)", min=1)] = None,
+    threads: Annotated[int, Opt("--threads", help="LightGBM threads (fixed: part of determinism)", min=1)] = 1,
+    json_output: Annotated[bool, Opt("--json", help="one JSON document on stdout, nothing else")] = False,
+) -> None:
+    """Train the AI scanner's model (both sides, calibrated) on historical klines."""
+    # LightGBM and scikit-learn load here, not when the CLI starts: other commands stay quick.
+    from ..ml.dataset import fingerprint
+    from ..ml.train import TrainConfig, train_model
+    from .ml_common import StageProgress, fail, label_params_from_settings, load_checked, parse_dates
+
+    configure_logging(json=False, level="WARNING")
+    config = TrainConfig(num_threads=threads) if folds is None else TrainConfig(n_folds=folds, num_threads=threads)
+    start_ms, end_ms = parse_dates(start, end)
+    labels = label_params_from_settings()
+    began = time.monotonic()
+    with StageProgress(show=not json_output and sys.stderr.isatty(), label="train") as progress:
+        rows = load_checked(data, labels, start_ms, end_ms, stride, progress)
+        try:
+            model = train_model(
+                rows.dataset,
+                labels,
+                interval_ms=rows.interval_ms,
+                config=config,
+                fingerprint=fingerprint(rows.paths),
+                created_ms=_created_ms(),
+                extra_metadata={
+                    "data_files": [p.name for p in rows.paths],
+                    "stride": stride,
+                    "segments": rows.segments,
+                    "start": start,
+                    "end": end,
+                },
+                progress=progress.stage,
+            )
+        except ValueError as exc:
+            fail("--data", str(exc))
+    try:
+        version = model.save(out)
+    except OSError as exc:
+        fail("--out", f"{out}: {exc}")
+    document = {
+        "model": str(out),
+        "model_version": version,
+        "seconds": round(time.monotonic() - began, 1),
+        "bars": rows.bars,
+        "training": model.metadata["training"],
+        "oof": model.metadata["oof"],
+        "labels": labels.to_json(),
+    }
+    if json_output:
+        sys.stdout.write(json.dumps(document) + "\n")
+        return
+    _print_summary(document)
+
+
+def _created_ms() -> int:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return int(epoch) * 1000 if epoch and epoch.isdigit() else int(time.time() * 1000)
+
+
+def _print_summary(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    train_info = doc["training"]
+    table = Table(title=f"Model {doc['model_version']} → {doc['model']} ({doc['seconds']} s)")
+    for col in ("side", "calibrator", "OOF rows", "base rate", "AUC", "Brier", "ECE", "raw ECE"):
+        table.add_column(col)
+    for side, rep in doc["oof"].items():
+        chosen = rep["scores"][rep["calibrator"]]
+        table.add_row(
+            side,
+            rep["calibrator"],
+            f"{rep['rows']:,}",
+            f"{rep['base_rate']:.3f}",
+            _fmt(chosen["auc"]),
+            _fmt(chosen["brier"]),
+            _fmt(chosen["ece"]),
+            _fmt(rep["scores"]["raw"]["ece"]),
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"{train_info['rows']:,} rows, symbols {', '.join(train_info['symbols'])}")
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -1,0 +1,171 @@
+"""Mark-price klines and funding rates found beside kline files, for replays that use the real ones.
+
+Where `replay:PATH` and `backtest --data PATH` look (PATH a kline file or a folder of them; FOLDER is the
+folder itself, or the file's folder):
+
+- `FOLDER/markPriceKlines/`: Binance mark-price kline files (the kline layout: `<SYMBOL>-1m-<date>.csv`,
+  daily or monthly, csv, csv.gz or zip), as data.binance.vision publishes them and `download` writes them;
+- `FOLDER/fundingRate/`: `<SYMBOL>-fundingRate-<YYYY-MM>.csv` files with `calc_time,funding_interval_hours,
+  last_funding_rate` (data.binance.vision's monthly layout), or `/fapi/v1/fundingRate` dumps with
+  `fundingTime,fundingRate`.
+
+They live in subfolders because data.binance.vision names a day of mark klines exactly as that day of
+klines, and the klines reader takes every file of its folder. Only the klines' symbols are read.
+
+Mark klines stream (`MarkAligner`: the same reader as klines, aligned chunk by chunk, about two chunks in
+memory); funding rows are few (three a day per symbol) and are read whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from .bars import BarChunk, _open_text, _symbol_and_interval, iter_binance_klines
+
+MARK_FOLDER = "markPriceKlines"
+FUNDING_FOLDER = "fundingRate"
+_SUFFIXES = (".csv", ".csv.gz", ".zip")
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class MarkBars:
+    """Mark-price OHLC aligned to one kline chunk: [T, S] arrays, NaN where no mark bar was recorded."""
+
+    open: F64
+    high: F64
+    low: F64
+    close: F64
+
+
+@dataclass(frozen=True)
+class FundingData:
+    """Recorded funding per symbol: (time ms, rate) rows in time order, and the usual interval in hours."""
+
+    rates: dict[str, list[tuple[int, Decimal]]] = field(default_factory=dict)
+    interval_hours: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Companions:
+    """The mark-price kline files and funding files beside some klines (empty lists: none there)."""
+
+    mark_paths: tuple[Path, ...] = ()
+    funding_paths: tuple[Path, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.mark_paths or self.funding_paths)
+
+    def marks(self, symbols: Sequence[str]) -> MarkAligner | None:
+        """A streaming aligner over the mark files of `symbols`, or None when none of them has one."""
+        wanted = set(symbols)
+        paths = [p for p in self.mark_paths if _symbol_and_interval(p)[0] in wanted]
+        return MarkAligner(paths) if paths else None
+
+    def funding(self, symbols: Sequence[str]) -> FundingData:
+        return load_funding([p for p in self.funding_paths if p.name.split("-")[0] in set(symbols)])
+
+
+def companions_of(path: str | Path) -> Companions:
+    """The companions beside `path` (a kline file or a folder of them); none when the subfolders are absent."""
+    source = Path(path)
+    folder = source if source.is_dir() else source.parent
+    return Companions(_files(folder / MARK_FOLDER), _files(folder / FUNDING_FOLDER))
+
+
+def _files(folder: Path) -> tuple[Path, ...]:
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(_SUFFIXES)))
+
+
+class MarkAligner:
+    """Mark klines streamed alongside kline chunks: `align(chunk)` gives the chunk's mark bars.
+
+    Chunks must come in time order (as every kline stream gives them); mark rows older than a chunk are
+    dropped, so memory holds at most the current mark chunk and what is left of the previous one.
+    """
+
+    def __init__(self, paths: Sequence[Path], chunk_bars: int = 2_000) -> None:
+        self._stream: Iterator[BarChunk] = iter_binance_klines(paths, chunk_bars=chunk_bars)
+        self._symbols: tuple[str, ...] = ()
+        self._times: I64 = np.zeros(0, np.int64)
+        self._values: F64 = np.zeros((4, 0, 0))
+        self._exhausted = False
+
+    def align(self, chunk: BarChunk) -> MarkBars:
+        times = chunk.open_time
+        if not len(times):
+            return MarkBars(*np.full((4, 0, len(chunk.symbols)), np.nan))
+        first, last = int(times[0]), int(times[-1])
+        while True:
+            keep = self._times >= first  # older rows can never be asked for again
+            self._times, self._values = self._times[keep], self._values[:, keep]
+            if self._exhausted or (len(self._times) and int(self._times[-1]) >= last):
+                break
+            self._pull()
+        out = np.full((4, len(times), len(chunk.symbols)), np.nan)
+        rows = np.searchsorted(self._times, times)
+        found = rows < len(self._times)
+        found[found] = self._times[rows[found]] == times[found]
+        for s, symbol in enumerate(chunk.symbols):
+            if symbol in self._symbols:
+                column = self._symbols.index(symbol)
+                out[:, found, s] = self._values[:, rows[found], column]
+        return MarkBars(out[0], out[1], out[2], out[3])
+
+    def _pull(self) -> None:
+        chunk = next(self._stream, None)
+        if chunk is None:
+            self._exhausted = True
+            return
+        self._symbols = chunk.symbols
+        values = np.stack([chunk.open, chunk.high, chunk.low, chunk.close])
+        if self._values.shape[2] != values.shape[2]:
+            self._times, self._values = chunk.open_time, values
+            return
+        self._times = np.concatenate([self._times, chunk.open_time])
+        self._values = np.concatenate([self._values, values], axis=1)
+
+
+def load_funding(paths: Sequence[Path]) -> FundingData:
+    """Funding rows per symbol from Binance's monthly files or API dumps (duplicates: the last one wins)."""
+    rates: dict[str, dict[int, Decimal]] = {}
+    hours: dict[str, Counter[int]] = {}
+    for path in paths:
+        symbol = path.name.split("-")[0].split(".")[0]
+        with _open_text(path) as text:
+            for time_ms, rate, interval in _funding_rows(path, text):
+                rates.setdefault(symbol, {})[time_ms] = rate
+                if interval:
+                    hours.setdefault(symbol, Counter())[interval] += 1
+    return FundingData({s: sorted(rows.items()) for s, rows in rates.items()},
+                       {s: counts.most_common(1)[0][0] for s, counts in hours.items()})
+
+
+def _funding_rows(path: Path, text: io.TextIOBase | object) -> Iterator[tuple[int, Decimal, int | None]]:
+    reader = csv.DictReader(text)  # type: ignore[arg-type]
+    names = set(reader.fieldnames or ())
+    if {"calc_time", "last_funding_rate"} <= names:
+        time_key, rate_key = "calc_time", "last_funding_rate"
+    elif {"fundingTime", "fundingRate"} <= names:
+        time_key, rate_key = "fundingTime", "fundingRate"
+    else:
+        raise ValueError(f"{path}: not a funding file (expected calc_time,funding_interval_hours,last_funding_rate "
+                         "or fundingTime,fundingRate)")
+    for line, row in enumerate(reader, start=2):
+        try:
+            interval = row.get("funding_interval_hours")
+            yield int(row[time_key]), Decimal(row[rate_key].strip()), int(interval) if interval else None
+        except (ValueError, InvalidOperation, AttributeError) as exc:
+            raise ValueError(f"{path}:{line}: cannot read funding row {row}") from exc

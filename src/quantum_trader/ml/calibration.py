@@ -1,0 +1,173 @@
+"""Probability calibrators (isotonic, Platt) that serialise to plain JSON.
+
+A boosted model's raw probability is not a frequency: trees fitted on overlapping, noisy labels are
+over-confident out of sample. The scanner trades on "confidence ≥ 0.65", so the number must mean
+"about 65 % of such trades win". A calibrator maps the raw out-of-fold probability to the observed win
+rate. Both kinds are a handful of numbers stored in the model file as JSON (never pickle: a model file
+must be safe to load from anywhere).
+
+- Isotonic: a monotone step-wise-linear map fitted by pool-adjacent-violators (scikit-learn), stored as
+  its breakpoints (`x`, `y`) and applied with `np.interp` (which clips outside the fitted range, as
+  scikit-learn's `out_of_bounds="clip"` does). Flexible; can overfit thin tails.
+- Platt: p = sigmoid(a · logit(raw) + b), two numbers fitted by Newton's method on the log loss (our own
+  few lines, so the result does not drift with a library's solver defaults). Rigid; cannot overfit.
+  Like isotonic it is kept monotone (a ≥ 0): if the data say the model's ranking is backwards, the
+  calibrator answers the base rate rather than trusting a reversed model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.isotonic import IsotonicRegression
+
+F64 = npt.NDArray[np.float64]
+CalibratorKind = Literal["isotonic", "platt"]
+KINDS: tuple[CalibratorKind, ...] = ("isotonic", "platt")
+#: Raw probabilities are clipped this far from 0 and 1 before the logit (LightGBM never outputs 0 or 1
+#: exactly, but a constant or degenerate model can come close).
+_EPS = 1e-6
+
+
+class Calibrator(Protocol):
+    """Maps raw model probabilities to calibrated ones; a plain-JSON round trip reproduces it exactly."""
+
+    @property
+    def kind(self) -> CalibratorKind: ...
+
+    def __call__(self, raw: npt.ArrayLike) -> F64: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def _logit(p: npt.ArrayLike) -> F64:
+    q = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1.0 - _EPS)
+    return np.asarray(np.log(q) - np.log1p(-q), dtype=np.float64)
+
+
+def _sigmoid(z: F64) -> F64:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float64)  # overflow-free logistic
+
+
+@dataclass(frozen=True)
+class IsotonicCalibrator:
+    """Monotone piecewise-linear map through the breakpoints (x[i], y[i]); flat beyond the ends."""
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    kind: CalibratorKind = "isotonic"
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y) or not self.x:
+            raise ValueError("isotonic calibrator needs as many x as y breakpoints, at least one")
+        if any(b < a for a, b in zip(self.x, self.x[1:], strict=False)):
+            raise ValueError("isotonic calibrator breakpoints x must be non-decreasing")
+
+    def __call__(self, raw: npt.ArrayLike) -> F64:
+        values = np.asarray(raw, dtype=np.float64)
+        return np.asarray(np.interp(values, self.x, self.y), dtype=np.float64)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "x": list(self.x), "y": list(self.y)}
+
+
+@dataclass(frozen=True)
+class PlattCalibrator:
+    """p = sigmoid(a · logit(raw) + b); a = 1, b = 0 is the identity."""
+
+    a: float
+    b: float
+    kind: CalibratorKind = "platt"
+
+    def __call__(self, raw: npt.ArrayLike) -> F64:
+        return _sigmoid(self.a * _logit(raw) + self.b)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "a": self.a, "b": self.b}
+
+
+def fit_isotonic(raw: npt.ArrayLike, y: npt.ArrayLike) -> IsotonicCalibrator:
+    """Pool-adjacent-violators on (raw, y); keeps only the breakpoints scikit-learn keeps."""
+    x_arr, y_arr = _checked(raw, y)
+    model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    model.fit(x_arr, y_arr)
+    xs = np.asarray(model.X_thresholds_, dtype=np.float64)
+    ys = np.asarray(model.y_thresholds_, dtype=np.float64)
+    return IsotonicCalibrator(tuple(float(v) for v in xs), tuple(float(v) for v in ys))
+
+
+def fit_platt(raw: npt.ArrayLike, y: npt.ArrayLike, *, iterations: int = 50) -> PlattCalibrator:
+    """Logistic regression of y on logit(raw) (two parameters, no penalty) by damped Newton steps.
+
+    Newton on a 2-parameter convex log loss converges in a few steps; the step halving guards against
+    the rare overshoot when the data are nearly separable.
+    """
+    x_arr, y_arr = _checked(raw, y)
+    z = _logit(x_arr)
+    design = np.column_stack([z, np.ones_like(z)])
+    theta = np.array([1.0, 0.0])
+    loss = _log_loss(design @ theta, y_arr)
+    for _ in range(iterations):
+        p = _sigmoid(design @ theta)
+        grad = design.T @ (p - y_arr)
+        hess = (design * (p * (1.0 - p))[:, None]).T @ design + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        scale = 1.0
+        while scale > 1e-4:
+            trial = theta - scale * step
+            trial_loss = _log_loss(design @ trial, y_arr)
+            if trial_loss <= loss:
+                break
+            scale *= 0.5
+        else:
+            break
+        converged = abs(loss - trial_loss) < 1e-12 * max(1.0, abs(loss))
+        theta, loss = trial, trial_loss
+        if converged:
+            break
+    if theta[0] < 0.0:  # never reverse the model's ranking: the best monotone map is then a constant
+        rate = float(np.clip(y_arr.mean(), _EPS, 1.0 - _EPS))
+        return PlattCalibrator(0.0, float(np.log(rate) - np.log1p(-rate)))
+    return PlattCalibrator(float(theta[0]), float(theta[1]))
+
+
+def fit_calibrator(kind: CalibratorKind, raw: npt.ArrayLike, y: npt.ArrayLike) -> Calibrator:
+    """Fit a calibrator of the named kind."""
+    if kind == "isotonic":
+        return fit_isotonic(raw, y)
+    if kind == "platt":
+        return fit_platt(raw, y)
+    raise ValueError(f"unknown calibrator kind {kind!r}; expected one of {KINDS}")
+
+
+def calibrator_from_json(doc: dict[str, Any]) -> Calibrator:
+    """Rebuild a calibrator from `to_json()` output; a malformed document raises ValueError."""
+    kind = doc.get("kind")
+    try:
+        if kind == "isotonic":
+            return IsotonicCalibrator(tuple(float(v) for v in doc["x"]), tuple(float(v) for v in doc["y"]))
+        if kind == "platt":
+            return PlattCalibrator(float(doc["a"]), float(doc["b"]))
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed {kind} calibrator: {exc!r}") from exc
+    raise ValueError(f"unknown calibrator kind {kind!r}; expected one of {KINDS}")
+
+
+def _log_loss(z: F64, y: F64) -> float:
+    """Mean binary log loss of logits z against labels y (stable form)."""
+    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
+def _checked(raw: npt.ArrayLike, y: npt.ArrayLike) -> tuple[F64, F64]:
+    x_arr = np.asarray(raw, dtype=np.float64).ravel()
+    y_arr = np.asarray(y, dtype=np.float64).ravel()
+    if x_arr.shape != y_arr.shape or x_arr.size == 0:
+        raise ValueError(f"calibration needs equal, non-empty raw and label arrays, got {x_arr.size} and {y_arr.size}")
+    if not np.isfinite(x_arr).all():
+        raise ValueError("calibration raw probabilities contain NaN or infinity")
+    if not np.isin(y_arr, (0.0, 1.0)).all():
+        raise ValueError("calibration labels must be 0 or 1")
+    return x_arr, y_arr

@@ -1,0 +1,93 @@
+"""Is the scanner keeping up with the bars? Its counters, as /health's `scanner` object and /metrics.
+
+A scanner that falls behind is worse than a slow one: its signals describe a market that has moved on.
+Two ways to fall behind are counted here. *Lag*: the scan of bar t finished after bar t+1 closed (the
+session measures it, since only it knows how fast the clock runs; see `note_lag`). *Skipped bars*: the
+bars reached the scanner with holes in time (a feed that dropped bars), so some closes were never scored.
+Scan times are kept for the last `WINDOW` bars, so p99 describes now, not the start of the session.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+#: Scan times kept for the percentiles (about 4 hours of one-minute bars).
+WINDOW = 256
+
+
+@dataclass
+class ScannerStats:
+    """Counters since start and the last bar's figures; `snapshot()` is the /health `scanner` object."""
+
+    model_version: str | None = None
+    last_bar_ms: int | None = None
+    bars_scored: int = 0
+    skipped_bars: int = 0
+    #: Bars the last scan finished late (0: before the next bar closed; set by the session).
+    lag_bars: int = 0
+    max_lag_bars: int = 0
+    scored_last_bar: int = 0
+    signals_last_bar: int = 0
+    confident_last_bar: int = 0
+    signals_total: int = 0
+    confident_total: int = 0
+    scan_ms: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    #: Scans that failed (a model error: no signal for those bars), the last reason, and whether the latest
+    #: scan was one of them.
+    errors: int = 0
+    last_error: str | None = None
+    failed_last_bar: bool = False
+
+    def note_bars(self, open_times: npt.NDArray[np.int64], interval_ms: int) -> None:
+        """Bars that reached the scanner, in order: holes in time since the last one are skipped bars
+        (a bar at or before the last one seen, a repaired bar sent again, is neither new nor skipped)."""
+        times = open_times if self.last_bar_ms is None else open_times[open_times > self.last_bar_ms]
+        if not len(times):
+            return
+        steps = np.diff(times if self.last_bar_ms is None else np.concatenate([[self.last_bar_ms], times]))
+        self.skipped_bars += int(np.clip(steps // interval_ms - 1, 0, None).sum())
+        self.last_bar_ms = int(times[-1])
+
+    def note_error(self, reason: str) -> None:
+        self.errors += 1
+        self.last_error, self.failed_last_bar = reason, True
+        self.scored_last_bar = self.signals_last_bar = self.confident_last_bar = 0
+
+    def note_scan(self, scan_ms: float, bars: int) -> None:
+        """A scan of `bars` bars took `scan_ms` (a backtest chunk: the time per bar is recorded)."""
+        self.failed_last_bar = False
+        if bars > 0:
+            self.bars_scored += bars
+            self.scan_ms.append(scan_ms / bars)
+
+    def note_bar(self, scored: int, emitted: int, confident_now: int, *, signals: int, confident: int) -> None:
+        """The latest bar's counts (symbols scored, signals emitted, of which at or above QT_MIN_CONFIDENCE),
+        and the chunk's signals for the totals (a backtest chunk scores many bars at once)."""
+        self.scored_last_bar, self.signals_last_bar, self.confident_last_bar = scored, emitted, confident_now
+        self.signals_total += signals
+        self.confident_total += confident
+
+    def note_lag(self, bars: int) -> None:
+        self.lag_bars = max(bars, 0)
+        self.max_lag_bars = max(self.max_lag_bars, self.lag_bars)
+
+    @property
+    def behind(self) -> bool:
+        return self.lag_bars > 0
+
+    def snapshot(self) -> dict[str, Any]:
+        times = np.asarray(self.scan_ms, np.float64)
+        p50, p99 = (float(np.percentile(times, q)) if len(times) else None for q in (50, 99))
+        return {"model_version": self.model_version, "last_bar_ms": self.last_bar_ms, "bars_scored": self.bars_scored,
+                "lag_bars": self.lag_bars, "max_lag_bars": self.max_lag_bars, "behind": self.behind,
+                "skipped_bars": self.skipped_bars,
+                "scan_ms_p50": None if p50 is None else round(p50, 3),
+                "scan_ms_p99": None if p99 is None else round(p99, 3),
+                "scored_last_bar": self.scored_last_bar, "signals_last_bar": self.signals_last_bar,
+                "confident_last_bar": self.confident_last_bar, "signals_total": self.signals_total,
+                "confident_total": self.confident_total, "errors": self.errors, "last_error": self.last_error}
