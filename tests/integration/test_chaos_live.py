@@ -64,12 +64,6 @@ def test_a_bot_that_does_not_repair_fails_the_campaign(tmp_path: Path) -> None:
     assert longest["met"] is False and longest["value"] > 10, report["worst_unprotected"]
 
 
-STARTUP_GIVES_UP = ("finding for the lead: the start-up reconciliation's exchange reads give up after RetryPolicy's "
-                    "5 attempts (~4 s) and the process exits 1 (seen in a 10-minute campaign: 4 x 503 then a 429 "
-                    "during a restart). Remove this mark when a starting bot outlasts a short outage.")
-
-
-@pytest.mark.xfail(strict=True, reason=STARTUP_GIVES_UP)
 def test_a_starting_bot_outlasts_five_503s_on_its_first_position_reading(tmp_path: Path) -> None:
     async def start() -> tuple[float | None, str]:
         async with httpx.AsyncClient() as client:
@@ -85,15 +79,11 @@ def test_a_starting_bot_outlasts_five_503s_on_its_first_position_reading(tmp_pat
 
     ready, error = asyncio.run(start())
     assert ready is not None, error
+    log = (tmp_path / "bot.log").read_text().splitlines()
+    waits = [line for line in log if "start-up waiting on the exchange" in line]
+    assert len(waits) == 5 and all("positions: HTTP 503" in line for line in waits), waits
 
 
-LATE_ENTRY_ANSWER = ("finding for the lead: execution places the stop only after the entry order's REST answer; the "
-                     "user stream reports the fill within ~10 ms, yet a late answer leaves the position unprotected "
-                     "for the whole delay (3.0 s stretches in every campaign with a 3 s `slow` fault). Remove this "
-                     "mark when a fill heard on the stream is protected without waiting for the answer.")
-
-
-@pytest.mark.xfail(strict=True, reason=LATE_ENTRY_ANSWER)
 def test_an_entry_answered_late_is_protected_within_the_target(tmp_path: Path) -> None:
     """The entry order is filled at once but answered 5 s late: the position must not wait 5 s for its stop."""
     async def naked_seconds() -> float:

@@ -59,7 +59,8 @@ def test_train_writes_a_model_with_its_metadata(trained: tuple[Path, dict[str, A
     assert meta["training"]["last_time_ms"] < 1770422400000  # nothing from 2026-02-07 on
     assert model["labels"] == {"sl_pct": 2.0, "tp_pct": 4.0, "fee_rate": 0.0005, "horizon": 720}
     for side in ("long", "short"):
-        assert doc["oof"][side]["calibrator"] in ("isotonic", "platt")
+        assert doc["oof"][side]["calibrator"] in ("isotonic", "platt", "constant")
+        assert doc["oof"][side]["skill"] == (doc["oof"][side]["calibrator"] != "constant")
 
 
 def test_train_is_deterministic(trained: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
@@ -84,6 +85,11 @@ def test_evaluate_reports_calibration_signals_and_baselines(
         assert sum(r["count"] for r in s["reliability"]) == s["rows"] == report["data"]["rows"]
         assert s["signals"]["threshold"] == 0.65 and s["signals"]["count"] >= 0
         assert s["baseline_always_trade"]["count"] == s["rows"]
+        sure = s["uncertainty"]  # three days resampled: intervals, and how many independent outcomes they imply
+        assert sure["days"] == 3 and sure["resamples"] == 1000
+        assert 0.0 <= sure["ece"]["lo"] <= sure["ece"]["hi"] <= 1.0
+        assert sure["win_rate"]["lo"] <= s["base_rate"] <= sure["win_rate"]["hi"]
+        assert sure["effective_outcomes"] is None or 0 < sure["effective_outcomes"] < s["rows"]
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 

@@ -64,8 +64,13 @@ def test_without_its_model_the_scanner_is_silent_and_health_says_why(tmp_path: P
     env = bot_env(tmp_path, QT_STRATEGY="ai-scanner", QT_MODEL=str(missing))
     with running_bot(env, "--speed", "max", "--duration", "60") as (_, url):
         health = _poll(f"{url}/health", lambda body: body if body["feed_bars"] > WARMUP_BARS + 20 else None)
-        signals = httpx.get(f"{url}/api/v1/signals", timeout=5).json()["signals"]
+        body = httpx.get(f"{url}/api/v1/signals", timeout=5).json()
+    signals = body["signals"]
     assert signals == []
+    # Task M: the silence is one journaled "no signal" event with its reason, not one per bar.
+    [silent] = body["no_signal"]
+    assert (silent["source"], silent["cause"], silent["symbols"]) == ("ai-scanner", "no_model", [])
+    assert silent["reason"] == f"no signals: no model: QT_MODEL {missing} does not exist"
     assert health["strategy_status"] == f"no signals: no model: QT_MODEL {missing} does not exist"
     assert health["scanner"]["bars_scored"] == 0 and health["scanner"]["model_version"] is None
     assert health["status"] == "healthy"  # no model is no signal, not a broken bot

@@ -3,8 +3,8 @@ tasks die: `/health` turns 503 at once, the death is journaled with its tracebac
 `/metrics`, the task is restarted and health comes back; a monitor that cannot be restarted halts new
 entries and leaves the open position and its stop-loss and take-profit exactly where they were.
 
-The faults are injected into one component of the running session (the strategy the feed calls, the
-monitor's sweep), which is the only thing these tests replace.
+The faults are injected into one component of the running session (the callback the feed calls with each bar,
+the monitor's sweep), which is the only thing these tests replace.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ import pytest
 from quantum_trader.api.app import create_app
 from quantum_trader.core.supervisor import RestartPolicy
 from quantum_trader.marketdata.bars import BarChunk
+from quantum_trader.runtime import session as session_module
 from quantum_trader.runtime.session import Session
-from quantum_trader.settings.model import Settings, load_settings
-from quantum_trader.signals.registry import build_strategy
-from quantum_trader.signals.strategy import SignalBatch, Strategy
+from quantum_trader.settings.model import load_settings
 
 
 def settings_for(tmp_path: Path, **extra: str) -> Any:
@@ -37,22 +36,24 @@ def settings_for(tmp_path: Path, **extra: str) -> Any:
 
 
 class BreaksWhenArmed:
-    """The session's real strategy, raising once on the first bar after `armed` is set."""
+    """The session's real per-bar callback (what the feed task calls with each bar), raising once on the first
+    bar after `armed` is set. The strategy itself is not the place: its errors are caught per bar and become
+    "no signal" events (runtime/silence.py); a bug in the feed's own path is what kills the task."""
 
-    def __init__(self, inner: Strategy) -> None:
-        self.inner, self.name = inner, inner.name
+    def __init__(self, inner: Callable[[BarChunk], Awaitable[None]]) -> None:
+        self.inner = inner
         self.armed, self.broke = asyncio.Event(), asyncio.Event()
         self.bad_bar_ms: int | None = None
         self.bars_after: list[int] = []  # open times of the bars seen after the bad one
 
-    def on_chunk(self, chunk: BarChunk) -> SignalBatch:
+    async def __call__(self, chunk: BarChunk) -> None:
         if self.broke.is_set():
             self.bars_after.append(int(chunk.open_time[0]))
         elif self.armed.is_set():
             self.bad_bar_ms = int(chunk.open_time[0])
             self.broke.set()
-            raise RuntimeError("strategy blew up on this bar")
-        return self.inner.on_chunk(chunk)
+            raise RuntimeError("feed blew up on this bar")
+        await self.inner(chunk)
 
 
 @asynccontextmanager
@@ -101,11 +102,13 @@ def new_session(tmp_path: Path, policy: RestartPolicy, **extra: str) -> Session:
 def test_a_feed_that_raises_turns_health_503_at_once_is_journaled_and_restarted(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     strategies: list[BreaksWhenArmed] = []
-    def build(name: str, settings: Settings | None = None) -> Strategy:
-        strategies.append(BreaksWhenArmed(build_strategy(name, settings)))
+    real_publisher = session_module._signal_publisher
+
+    def publisher(*args: Any, **kwargs: Any) -> BreaksWhenArmed:
+        strategies.append(BreaksWhenArmed(real_publisher(*args, **kwargs)))
         return strategies[-1]
 
-    monkeypatch.setattr("quantum_trader.runtime.session.build_strategy", build)
+    monkeypatch.setattr(session_module, "_signal_publisher", publisher)
 
     async def main() -> None:
         session = new_session(tmp_path, RestartPolicy(base_delay_s=1.0, max_delay_s=5.0))
@@ -120,7 +123,7 @@ def test_a_feed_that_raises_turns_health_503_at_once_is_journaled_and_restarted(
             assert dead.status_code == 503 and dead.json()["status"] == "unhealthy"
             feed = dead.json()["tasks"]["feed"]
             assert (feed["state"], feed["alive"], feed["restarts"]) == ("restarting", False, 0)
-            assert feed["last_error"] == "RuntimeError: strategy blew up on this bar"
+            assert feed["last_error"] == "RuntimeError: feed blew up on this bar"
             metrics = (await client.get(url + "/metrics")).text
             assert 'qt_task_up{task="feed"} 0.0' in metrics
             assert 'qt_errors_total{component="task:feed"} 1.0' in metrics
@@ -140,8 +143,8 @@ def test_a_feed_that_raises_turns_health_503_at_once_is_journaled_and_restarted(
     with sqlite3.connect(tmp_path / "journal.db") as conn:
         rows = conn.execute("select component, message, fatal, details from errors").fetchall()
     [(_, message, fatal, details)] = [r for r in rows if r[0] == "task:feed"]
-    assert message == "RuntimeError: strategy blew up on this bar" and not fatal
-    assert "Traceback" in json.loads(details)["traceback"] and "on_chunk" in json.loads(details)["traceback"]
+    assert message == "RuntimeError: feed blew up on this bar" and not fatal
+    assert "Traceback" in json.loads(details)["traceback"] and "__call__" in json.loads(details)["traceback"]
 
 
 async def _true(value: bool) -> bool:

@@ -9,6 +9,7 @@ import pytest
 
 from quantum_trader.ml import metrics
 from quantum_trader.ml.calibration import (
+    ConstantCalibrator,
     IsotonicCalibrator,
     PlattCalibrator,
     calibrator_from_json,
@@ -106,3 +107,15 @@ def test_platt_never_reverses_the_ranking() -> None:
     platt = fit_platt(1.0 - raw, y)  # a model that ranks backwards
     assert platt.a == 0.0
     assert platt(np.array([0.1, 0.9])) == pytest.approx([y.mean(), y.mean()])
+
+
+def test_constant_calibrator_fits_round_trips_and_ignores_the_booster() -> None:
+    fitted = fit_calibrator("constant", [0.1, 0.9, 0.5, 0.7], [1.0, 0.0, 0.0, 0.0])
+    assert fitted.kind == "constant"
+    assert np.array_equal(fitted(np.array([0.0, 0.5, 1.0])), np.full(3, 0.25))
+    again = calibrator_from_json(json.loads(json.dumps(fitted.to_json())))
+    assert again == fitted
+    with pytest.raises(ValueError, match="probability"):
+        ConstantCalibrator(1.5)
+    with pytest.raises(ValueError, match="malformed constant"):
+        calibrator_from_json({"kind": "constant"})

@@ -85,7 +85,7 @@ def test_round_trip_is_byte_exact_and_predicts_the_same(model: ScannerModel, tmp
     meta = json.loads(path.read_text())["metadata"]
     assert meta["data_fingerprint"] == "abc"
     assert set(meta["libraries"]) == {"lightgbm", "scikit-learn", "numpy"}
-    assert meta["oof"]["long"]["calibrator"] in ("isotonic", "platt") and meta["oof"]["long"]["why"]
+    assert meta["oof"]["long"]["calibrator"] in ("isotonic", "platt", "constant") and meta["oof"]["long"]["why"]
     assert meta["training"]["symbols"] == ["S0USDT", "S1USDT", "S2USDT", "S3USDT"]
 
 
@@ -171,3 +171,26 @@ def test_evaluation_report_and_png(model: ScannerModel, tmp_path: Path) -> None:
     assert report["ece"] == max(long["ece"], report["sides"]["short"]["ece"])
     png = reliability_png(report, tmp_path / "rel.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _short_without_skill(seed: int) -> Rows:
+    """The long side as above (learnable); short outcomes are coin flips at 0.25, whatever the features."""
+    rows = _rows(seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    y_short = (rng.random(len(rows.time_ms)) < 0.25).astype(np.int8)
+    return Rows(rows.X, rows.y_long, y_short, rows.ret_long, rows.ret_short, rows.time_ms, rows.symbol,
+                rows.symbols, rows.feature_names)  # fmt: skip
+
+
+def test_a_side_without_skill_ships_the_training_base_rate_and_says_so() -> None:
+    rows = _short_without_skill(seed=11)
+    trained = train_model(rows, LABELS, interval_ms=MINUTE, config=FAST)
+    short, long = trained.metadata["oof"]["short"], trained.metadata["oof"]["long"]
+    assert short["calibrator"] == "constant" and short["skill"] is False
+    assert "no skill" in short["why"] and "training base rate" in short["why"]
+    p_long, p_short = trained.predict(_rows(bars=200, seed=12).X)
+    assert np.all(p_short == pytest.approx(rows.y_short.mean()))  # the base rate of all training rows
+    assert long["calibrator"] in ("isotonic", "platt") and long["skill"] is True  # the learnable side keeps its map
+    assert np.unique(p_long).size > 10
+    for side in (short, long):
+        assert len(side["scores"]["constant"]["ece_by_fold"]) == FAST.n_folds - 1  # judged one later fold at a time

@@ -91,6 +91,7 @@ def _print_report(doc: dict[str, Any]) -> None:
         trades.add_row(side, f"{sig['count']:,}", _fmt(sig["hit_rate"]), _fmt(sig["ev_per_trade_pct"]),
                        _fmt(always["hit_rate"]), _fmt(always["ev_per_trade_pct"]))  # fmt: skip
     console.print(scores)
+    console.print(_uncertainty_table(doc))
     console.print(trades)
     for side in SIDES:
         rel = Table(title=f"Reliability ({side})")
@@ -105,6 +106,28 @@ def _print_report(doc: dict[str, Any]) -> None:
             )
         console.print(rel)
     console.print(f"ECE: {doc['ece_definition']}")
+
+
+def _uncertainty_table(doc: dict[str, Any]) -> Any:
+    """95 % intervals from resampling whole days: is a miss of the ECE bar real or the luck of the period?"""
+    from rich.table import Table
+
+    first = doc["sides"][SIDES[0]]["uncertainty"]
+    table = Table(title=f"How sure: {first['method']}")
+    for col in ("side", "ECE 95 % CI", f"share ECE <= {first['bar']:g}", "win rate 95 % CI",
+                "effective outcomes", "constant ECE 95 % CI"):  # fmt: skip
+        table.add_column(col)
+    for side in SIDES:
+        s = doc["sides"][side]
+        u, const = s["uncertainty"], s["baseline_constant"]["ece_interval"]
+        n_eff = u["effective_outcomes"]
+        table.add_row(side, _ci(u["ece"]), f"{u['ece_share_at_or_below_bar']:.2f}", _ci(u["win_rate"]),
+                      "n/a" if n_eff is None else f"{n_eff:,.0f}", _ci(const))  # fmt: skip
+    return table
+
+
+def _ci(interval: dict[str, float] | None) -> str:
+    return "n/a" if interval is None else f"{interval['lo']:.4f} – {interval['hi']:.4f}"
 
 
 def _fmt(value: float | None) -> str:

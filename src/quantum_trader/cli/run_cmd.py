@@ -16,7 +16,8 @@ import typer
 from ..api.app import create_app
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
-from ..runtime.session import EXIT_CONFIG, EXIT_NOT_READY, NotReady, Session, install_signal_handlers
+from ..runtime.session import EXIT_CONFIG, EXIT_NOT_READY, Session, install_signal_handlers
+from ..runtime.startup import ExchangeUnavailableError, NotReady
 from ..settings.model import Settings, load_settings
 from ..settings.rules import hide_db_password
 from .main import app
@@ -68,3 +69,6 @@ async def _run(settings: Settings) -> int:
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         return EXIT_CONFIG
+    except ExchangeUnavailableError as exc:  # waited QT_STARTUP_PATIENCE_S (each wait is in the log): one line
+        typer.echo(f"{type(exc).__name__}: {exc}", err=True)
+        return 1

@@ -99,7 +99,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
 
     train_info = doc["training"]
     table = Table(title=f"Model {doc['model_version']} → {doc['model']} ({doc['seconds']} s)")
-    for col in ("side", "calibrator", "OOF rows", "base rate", "AUC", "Brier", "ECE", "raw ECE"):
+    for col in ("side", "calibrator", "OOF rows", "base rate", "AUC", "Brier", "ECE per fold", "raw ECE per fold"):
         table.add_column(col)
     for side, rep in doc["oof"].items():
         chosen = rep["scores"][rep["calibrator"]]
@@ -110,11 +110,13 @@ def _print_summary(doc: dict[str, Any]) -> None:
             f"{rep['base_rate']:.3f}",
             _fmt(chosen["auc"]),
             _fmt(chosen["brier"]),
-            _fmt(chosen["ece"]),
-            _fmt(rep["scores"]["raw"]["ece"]),
+            _fmt(chosen.get("fold_ece")),
+            _fmt(rep["scores"].get("raw", {}).get("fold_ece")),
         )
     console = Console()
     console.print(table)
+    for side, rep in doc["oof"].items():
+        console.print(f"{side}: {rep['why']}")
     console.print(f"{train_info['rows']:,} rows, symbols {', '.join(train_info['symbols'])}")
 
 

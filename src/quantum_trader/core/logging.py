@@ -71,6 +71,20 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+def line_buffered(*streams: object) -> None:
+    """Flush `streams` at every newline when they are not a terminal. Python block-buffers stdout written
+    to a file or pipe (systemd, a supervisor's log file), so without this a `kill -9` or a crash loses
+    the lines already printed, which are the ones that explain what the process was doing. (stderr is
+    written through already, and our handler flushes each record; this covers anything else printed.)"""
+    for stream in streams:
+        reconfigure = getattr(stream, "reconfigure", None)
+        try:
+            if callable(reconfigure) and not getattr(stream, "isatty", lambda: True)():
+                reconfigure(line_buffering=True)
+        except (OSError, ValueError):  # closed or detached: nothing to buffer
+            continue
+
+
 def configure_logging(json: bool, level: str = "INFO", secrets: Iterable[str] = (), *,
                       stream: TextIO | None = None) -> Redactor:
     """Route structlog and stdlib logging through one chain ending in JSON lines or a console renderer.
@@ -78,6 +92,7 @@ def configure_logging(json: bool, level: str = "INFO", secrets: Iterable[str] = 
     `stream` defaults to stderr (stdout is reserved for `--json` documents). Returns the redactor so
     callers can scrub text they print themselves (e.g. an error line on stderr).
     """
+    line_buffered(sys.stdout, sys.stderr, stream)
     redactor = Redactor(secrets)
     shared = _shared_processors()
     renderer: Processor = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(

@@ -258,6 +258,22 @@ class ErrorEvent:
     details: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ScannerSilent:
+    """A strategy emits no signal for a reason, not because nothing qualifies: its model is missing or
+    refused (`no_model`), a scan raised (`scan_error`, that bar gets no signal), symbols lost an input
+    (`missing_data`), or the strategy itself raised (`strategy_error`). Published once per change of
+    reason, journaled (errors table, details kind `no_signal`), never a trade. `symbols`: those concerned
+    (empty: all)."""
+
+    source: str
+    kind: str
+    reason: str
+    time_ms: int
+    symbols: tuple[str, ...] = ()
+
+
 Event = (BarClosed | Signal | RiskDecision | OrderIntentRecorded | OrderNotSent | CancelNotSent | OrderRejectedEvent
          | OrderChanged | FillEvent | PositionChanged | TradeOpened | TradeClosed | ProtectionAction
-         | EquitySnapshot | KillSwitch | HaltEntries | ErrorEvent)
+         | EquitySnapshot | KillSwitch | HaltEntries | ErrorEvent
+         | ScannerSilent)

@@ -35,6 +35,11 @@ def _not_a_simulator(url: str) -> ConfigError:
     )
 
 
+def _key_refused(url: str, answer: str) -> ConfigError:
+    return ConfigError(f"QT_API_KEY / QT_API_SECRET: QT_EXCHANGE={url} refused the key ({answer[:200]}); "
+                       "a sim-server accepts the key and secret it was started with (default sim-key / sim-secret)")
+
+
 def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
@@ -49,6 +54,8 @@ async def is_simulator(url: str, api_key: Secret, *, timeout_s: float = 5.0) -> 
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session, \
                 session.get(url + INFO_PATH, headers=headers, allow_redirects=False) as response:
+            if response.status == 401:  # it knows the path but not the key: say which setting to fix
+                raise _key_refused(url, await response.text())
             if response.status != 200:
                 return False
             body = json.loads(await response.text())

@@ -6,16 +6,26 @@ no jitter (runs must be reproducible); a server's Retry-After is honoured as a m
 
 A timed-out POST may have reached the matching engine. So before placing again, `RetryingExchange`
 asks the exchange for the intent's client id and returns what it finds: one client id, one order.
+
+Start-up is patient (`patient()`): a restarted bot that gives up after five attempts (~4 s) exits and
+leaves its positions unwatched until something restarts it, so inside that scope every read keeps
+retrying retryable errors (5xx, timeouts, 429 and 418 until their Retry-After) with capped backoff,
+logging each wait, until the scope's deadline. Normal running keeps the short policy: there a failed
+read is simply read again by the next sweep.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
+
+import structlog
 
 from ..domain.enums import MarginType
 from ..domain.errors import OrderRejected, RetryableExchangeError
@@ -33,6 +43,7 @@ from .budget import BudgetRefused, reading_affordable, reading_pace_s
 from .order_rate import TOO_MANY_ORDERS
 from .port import Exchange
 
+log = structlog.get_logger(__name__)
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 #: -4116 "ClientOrderId is duplicated": our own earlier attempt is resting under that id.
@@ -58,8 +69,86 @@ class RetryPolicy:
         return max(backoff, retry_after) if retry_after is not None else backoff
 
 
-async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy, sleep: Sleep = asyncio.sleep) -> T:
-    """`call()` until it succeeds, raises a non-retryable error, or the attempts are used up."""
+@dataclass
+class Patience:
+    """How long start-up waits on the exchange, and what it has waited on (the session keeps it for tests).
+
+    Shared by every task that inherits the scope's context: `active` is cleared when the scope ends, so a
+    task created inside it (a stream's keep-alive) falls back to the normal policy instead of waiting."""
+
+    limit_s: float
+    max_delay: float = 10.0
+    base_delay: float = 0.25
+    started: float = field(default_factory=time.monotonic)
+    active: bool = True
+    #: The read start-up is waiting for and why ("positions: 503 ..."); None while nothing is waited on.
+    waiting: str | None = None
+    waits: int = 0
+    waited_s: float = 0.0
+
+    def delay(self, attempt: int, exc: RetryableExchangeError) -> float | None:
+        """Capped backoff, or the server's Retry-After (a 429, a ban) if longer; None past the deadline."""
+        backoff = min(self.max_delay, self.base_delay * 2.0**min(attempt, 30))
+        retry_after: float | None = getattr(exc, "retry_after", None)
+        wait = max(backoff, retry_after) if retry_after is not None else backoff
+        return wait if time.monotonic() + wait <= self.started + self.limit_s else None
+
+
+_PATIENCE: ContextVar[Patience | None] = ContextVar("qt_retry_patience", default=None)
+
+
+@contextmanager
+def patient(limit_s: float) -> Iterator[Patience]:
+    """Reads inside (this task and tasks it creates while the scope lasts) wait out retryable errors for up
+    to `limit_s` seconds in all, instead of giving up after `RetryPolicy.attempts`."""
+    patience = Patience(limit_s)
+    token = _PATIENCE.set(patience)
+    try:
+        yield patience
+    finally:
+        patience.active = False
+        patience.waiting = None
+        _PATIENCE.reset(token)
+
+
+def current_patience() -> Patience | None:
+    patience = _PATIENCE.get()
+    return patience if patience is not None and patience.active else None
+
+
+async def _patiently(call: Callable[[], Awaitable[T]], patience: Patience, sleep: Sleep, what: str) -> T:
+    """`call()` until it succeeds, raises a non-retryable error, or the next wait would pass the deadline
+    (then the last error is raised). Each wait is logged with its cause; a read the request budget held back
+    is waited for too (at start-up there is no next sweep to read it instead)."""
+    attempt = 0
+    while True:
+        try:
+            result = await call()
+        except RetryableExchangeError as exc:
+            wait = patience.delay(attempt, exc)
+            cause = f"{what or 'read'}: HTTP {exc.http_status} code {exc.code} {exc.msg}"[:300]
+            if wait is None:
+                log.error("start-up gave up waiting on the exchange", cause=cause, waited_s=round(patience.waited_s, 1),
+                          limit_s=patience.limit_s, setting="QT_STARTUP_PATIENCE_S")
+                raise
+            patience.waiting, patience.waits = cause, patience.waits + 1
+            log.warning("start-up waiting on the exchange", cause=cause, retry_in_s=round(wait, 2),
+                        attempt=attempt + 1, waited_s=round(patience.waited_s, 1), limit_s=patience.limit_s)
+            await sleep(wait)
+            patience.waited_s += wait
+            attempt += 1
+            continue
+        patience.waiting = None
+        return result
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy, sleep: Sleep = asyncio.sleep,
+                       what: str = "") -> T:
+    """`call()` until it succeeds, raises a non-retryable error, or the attempts are used up; inside
+    `patient()`, until its deadline instead (`what` names the read in the log)."""
+    patience = current_patience()
+    if patience is not None:
+        return await _patiently(call, patience, sleep, what)
     for attempt in range(policy.attempts):
         try:
             return await call()
@@ -148,21 +237,21 @@ class RetryingExchange:
     def __repr__(self) -> str:
         return f"RetryingExchange({self.inner!r})"
 
-    def _retry(self, call: Callable[[], Awaitable[T]]) -> Awaitable[T]:
-        return with_retries(call, self.policy, self._sleep)
+    def _retry(self, call: Callable[[], Awaitable[T]], what: str = "") -> Awaitable[T]:
+        return with_retries(call, self.policy, self._sleep, what)
 
     async def instruments(self) -> Mapping[str, Instrument]:
-        return await self._retry(self.inner.instruments)
+        return await self._retry(self.inner.instruments, "exchange info")
 
     async def mark_prices(self, symbols: Iterable[str] | None = None) -> dict[str, Decimal]:
         wanted = None if symbols is None else list(symbols)
-        return await self._retry(lambda: self.inner.mark_prices(wanted))
+        return await self._retry(lambda: self.inner.mark_prices(wanted), "mark prices")
 
     async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
-        return await self._retry(lambda: self.inner.positions(symbol))
+        return await self._retry(lambda: self.inner.positions(symbol), "positions")
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderSnapshot]:
-        return await self._retry(lambda: self.inner.open_orders(symbol))
+        return await self._retry(lambda: self.inner.open_orders(symbol), "open orders")
 
     async def place(self, intent: OrderIntent) -> OrderSnapshot:
         return await place_once(self.inner, intent, self.policy, self._sleep)
@@ -171,7 +260,7 @@ class RetryingExchange:
         return await cancel_once(self.inner, symbol, client_id, self.policy, self._sleep)
 
     async def query(self, symbol: str, client_id: str) -> OrderSnapshot | None:
-        return await self._retry(lambda: self.inner.query(symbol, client_id))
+        return await self._retry(lambda: self.inner.query(symbol, client_id), "order lookup")
 
     async def set_leverage(self, symbol: str, leverage: int) -> int:
         return await self._retry(lambda: self.inner.set_leverage(symbol, leverage))
@@ -180,13 +269,13 @@ class RetryingExchange:
         await self._retry(lambda: self.inner.set_margin_type(symbol, margin_type))
 
     async def account(self) -> AccountSnapshot:
-        return await self._retry(self.inner.account)
+        return await self._retry(self.inner.account, "account")
 
     async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
-        return await self._retry(lambda: self.inner.account_trades(symbol, start_ms))
+        return await self._retry(lambda: self.inner.account_trades(symbol, start_ms), "account trades")
 
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
-        return await self._retry(lambda: self.inner.klines(symbol, start_ms, end_ms))
+        return await self._retry(lambda: self.inner.klines(symbol, start_ms, end_ms), "klines")
 
     def events(self) -> AsyncIterator[ExchangeEvent]:
         return self.inner.events()

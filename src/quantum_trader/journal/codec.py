@@ -23,6 +23,7 @@ from ..domain.events import (
     PositionChanged,
     ProtectionAction,
     RiskDecision,
+    ScannerSilent,
     Signal,
     TradeClosed,
     TradeOpened,
@@ -177,6 +178,18 @@ def error_rows(event: ErrorEvent, session_id: int | None) -> Rows:
     return [("errors", {"session_id": session_id, "component": event.component, "message": event.message,
                         "fatal": event.fatal, "details": json.dumps(event.details, sort_keys=True),
                         "time_ms": event.time_ms})]
+
+
+#: `errors.details` kind of a strategy's "no signal" row (ScannerSilent): readiness does not count it as a failure.
+NO_SIGNAL = "no_signal"
+
+
+def silent_rows(event: ScannerSilent, session_id: int | None) -> Rows:
+    """A "no signal" event in the errors table (component: the strategy; details: kind `no_signal`, its cause
+    and the symbols concerned), so /api/v1/errors and an audit show why the scanner said nothing."""
+    details = {"kind": NO_SIGNAL, "cause": event.kind, "symbols": ",".join(event.symbols)}
+    return [("errors", {"session_id": session_id, "component": event.source, "message": event.reason,
+                        "fatal": False, "details": json.dumps(details, sort_keys=True), "time_ms": event.time_ms})]
 
 
 def equity_rows(event: EquitySnapshot, session_id: int | None) -> Rows:

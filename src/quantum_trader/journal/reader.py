@@ -73,6 +73,29 @@ class JournalReader:
         t = _table(PositionRow)
         return self._rows(select(t).where(t.c.closed_ms.is_(None)).order_by(t.c.opened_ms, t.c.trade_id))
 
+    def entries_without_trade(self) -> list[JsonRow]:
+        """Entry orders the exchange filled whose trade the journal never opened (a crash between the fill and
+        the trade's record), oldest first, each with its risk decision's plan (`decision_*`, None if absent)
+        and the signal's confidence: a restart opens those trades before it reconciles."""
+        o, t, d = _table(OrderRow), _table(PositionRow), _table(RiskDecisionRow)
+        plan = [d.c[name].label(f"decision_{name}") for name in ("planned_stop", "planned_take_profit",
+                                                                  "planned_loss", "leverage", "confidence")]
+        query = (select(o, *plan)
+                 .select_from(o.outerjoin(t, t.c.trade_id == o.c.trade_id)
+                              .outerjoin(d, (d.c.trade_id == o.c.trade_id) & d.c.approved))
+                 .where(o.c.purpose == "entry", o.c.trade_id.is_not(None), t.c.trade_id.is_(None),
+                        o.c.dry_run.is_(False), o.c.filled.is_not(None))
+                 .order_by(o.c.created_ms, o.c.client_id))
+        return [row for row in self._rows(query) if Decimal(str(row["filled"])) > 0]
+
+    def equity_before(self, time_ms: int) -> Decimal | None:
+        """The last equity snapshot at or before `time_ms` (None: none was taken)."""
+        e = _table(EquitySnapshotRow)
+        with self.engine.connect() as conn:
+            value = conn.execute(select(e.c.equity).where(e.c.time_ms <= time_ms)
+                                 .order_by(e.c.time_ms.desc(), e.c.id.desc()).limit(1)).scalar()
+        return None if value is None else Decimal(str(value))
+
     def closed_positions(self) -> list[JsonRow]:
         """Every closed position with all its columns, in closing order: the stop audit's input."""
         t = _table(PositionRow)
@@ -134,6 +157,13 @@ class JournalReader:
     def errors(self, limit: int = 100) -> list[JsonRow]:
         e = _table(ErrorRow)
         return self._rows(select(e).order_by(e.c.time_ms.desc(), e.c.id.desc()).limit(limit))
+
+    def no_signals(self, limit: int = 20) -> list[JsonRow]:
+        """A strategy's "no signal" events (ScannerSilent, journal/codec.py `silent_rows`), newest first: the
+        errors rows whose details say kind `no_signal`."""
+        e = _table(ErrorRow)
+        marked = e.c.details.like('%"kind": "no_signal"%')
+        return self._rows(select(e).where(marked).order_by(e.c.time_ms.desc(), e.c.id.desc()).limit(limit))
 
     def position_changes(self, limit: int = 100) -> list[JsonRow]:
         """The exchange's reports of positions, newest first."""

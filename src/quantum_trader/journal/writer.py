@@ -107,6 +107,7 @@ class Journal:
             (ev.ProtectionAction, self._via(codec.protection_rows)),
             (ev.EquitySnapshot, self.on_equity), (ev.KillSwitch, self._via(codec.kill_switch_rows)),
             (ev.ErrorEvent, self._via(codec.error_rows)),
+            (ev.ScannerSilent, self._via(codec.silent_rows)),
         ]
         for event_type, handler in handlers:
             bus.subscribe(event_type, handler)

@@ -13,6 +13,10 @@ must be safe to load from anywhere).
   few lines, so the result does not drift with a library's solver defaults). Rigid; cannot overfit.
   Like isotonic it is kept monotone (a ≥ 0): if the data say the model's ranking is backwards, the
   calibrator answers the base rate rather than trusting a reversed model.
+- Constant: one number, the training base rate, whatever the booster says. Training ships it for a
+  side whose calibrated booster did not beat that constant out of sample (ml/train.py): a model with
+  no demonstrated skill must not pretend to rank, and the honest probability is then how often the
+  trade has won.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.isotonic import IsotonicRegression
 
 F64 = npt.NDArray[np.float64]
-CalibratorKind = Literal["isotonic", "platt"]
-KINDS: tuple[CalibratorKind, ...] = ("isotonic", "platt")
+CalibratorKind = Literal["isotonic", "platt", "constant"]
+KINDS: tuple[CalibratorKind, ...] = ("isotonic", "platt", "constant")
+#: The kinds that map the booster's output (the constant ignores it).
+MAPS: tuple[CalibratorKind, ...] = ("isotonic", "platt")
 #: Raw probabilities are clipped this far from 0 and 1 before the logit (LightGBM never outputs 0 or 1
 #: exactly, but a constant or degenerate model can come close).
 _EPS = 1e-6
@@ -89,9 +94,29 @@ class PlattCalibrator:
         return {"kind": self.kind, "a": self.a, "b": self.b}
 
 
+@dataclass(frozen=True)
+class ConstantCalibrator:
+    """p = the base rate for every row: the booster's output is ignored (a side without skill)."""
+
+    p: float
+    kind: CalibratorKind = "constant"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"constant calibrator needs a probability, got {self.p}")
+
+    def __call__(self, raw: npt.ArrayLike) -> F64:
+        return np.full(np.shape(raw), self.p, dtype=np.float64)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "p": self.p}
+
+
 def fit_isotonic(raw: npt.ArrayLike, y: npt.ArrayLike) -> IsotonicCalibrator:
     """Pool-adjacent-violators on (raw, y); keeps only the breakpoints scikit-learn keeps."""
     x_arr, y_arr = _checked(raw, y)
+    from sklearn.isotonic import IsotonicRegression  # fitting only: loading a model needs none of sklearn
+
     model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
     model.fit(x_arr, y_arr)
     xs = np.asarray(model.X_thresholds_, dtype=np.float64)
@@ -140,6 +165,8 @@ def fit_calibrator(kind: CalibratorKind, raw: npt.ArrayLike, y: npt.ArrayLike) -
         return fit_isotonic(raw, y)
     if kind == "platt":
         return fit_platt(raw, y)
+    if kind == "constant":
+        return ConstantCalibrator(float(_checked(raw, y)[1].mean()))
     raise ValueError(f"unknown calibrator kind {kind!r}; expected one of {KINDS}")
 
 
@@ -151,6 +178,8 @@ def calibrator_from_json(doc: dict[str, Any]) -> Calibrator:
             return IsotonicCalibrator(tuple(float(v) for v in doc["x"]), tuple(float(v) for v in doc["y"]))
         if kind == "platt":
             return PlattCalibrator(float(doc["a"]), float(doc["b"]))
+        if kind == "constant":
+            return ConstantCalibrator(float(doc["p"]))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed {kind} calibrator: {exc!r}") from exc
     raise ValueError(f"unknown calibrator kind {kind!r}; expected one of {KINDS}")

@@ -7,7 +7,10 @@ One function, `evaluate`, returns a JSON-able report per side (long, short):
   hit rate, and expected value per trade after fees, measured from the labelled net returns (not from
   the model's own estimate, which is reported beside it);
 - two naive baselines: the training base rate as a constant probability (calibrated on average and
-  useless for ranking), and "always trade" (every row is a signal).
+  useless for ranking), and "always trade" (every row is a signal);
+- how sure those numbers are: 95 % intervals for ECE, win rate and Brier from a block bootstrap over
+  whole days, and the effective number of independent outcomes (ml/bootstrap.py). Rows overlap
+  (12-hour labels on 1-minute rows, correlated symbols), so the row count says little by itself.
 `reliability_png` draws both sides' reliability diagrams in one figure.
 """
 
@@ -20,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import metrics
+from .bootstrap import day_bootstrap
 from .model_file import SIDES, ScannerModel, Side
 from .train import TrainingData
 
@@ -71,6 +75,7 @@ def _side_report(model: ScannerModel, side: Side, p: F64, data: EvaluationData, 
     return {
         "rows": len(y), "base_rate": float(y.mean()), "calibrator": model.calibrators[side].kind,
         "auc": metrics.auc(p, y), "brier": metrics.brier(p, y), "ece": metrics.ece(p, y),
+        "uncertainty": day_bootstrap(p, y, data.time_ms),
         "reliability": metrics.reliability_table(p, y),
         "signals": {**_signals(y, ret, signal), "threshold": threshold,
                     "predicted_ev_pct": _pct(model.expected_value(p[signal], side).mean()) if signal.any() else None},
@@ -78,6 +83,7 @@ def _side_report(model: ScannerModel, side: Side, p: F64, data: EvaluationData, 
             "p": prior, "auc": 0.5,
             "brier": metrics.brier(constant, y) if np.isfinite(prior) else None,
             "ece": metrics.ece(constant, y) if np.isfinite(prior) else None,
+            "ece_interval": day_bootstrap(constant, y, data.time_ms)["ece"] if np.isfinite(prior) else None,
             "signals": {**_signals(y, ret, constant >= threshold), "threshold": threshold},
         },
         "baseline_always_trade": _signals(y, ret, np.ones_like(signal)),
@@ -136,7 +142,9 @@ def _draw_side(ax: Any, side_report: dict[str, Any], side: str, threshold: float
     counts.set_yscale("symlog")
     counts.set_ylabel("rows per bin (bars)")
     ece, auc = side_report["ece"], side_report["auc"]
-    ax.set_title(f"{side}: ECE {ece:.3f}, AUC {auc:.3f}" if auc is not None else f"{side}: ECE {ece:.3f}")
+    sure = side_report.get("uncertainty", {}).get("ece")
+    spread = f" (95 % {sure['lo']:.3f}–{sure['hi']:.3f})" if sure else ""
+    ax.set_title(f"{side}: ECE {ece:.3f}{spread}" + (f", AUC {auc:.3f}" if auc is not None else ""), fontsize=10)
     ax.set_xlabel("mean predicted win probability")
     ax.set_ylabel("observed win rate")
     ax.set_xlim(0, 1)

@@ -4,13 +4,16 @@ The steps, and why:
 1. Rows are cut into K+1 time blocks; fold k trains on the blocks before k (purged: no training label
    looks into block k) and predicts block k. Those out-of-fold (OOF) predictions are the only honest
    picture of how the model scores data it never saw, and the calibrators are fitted on them.
-2. For each side, isotonic and Platt calibration are compared on the OOF predictions *forward*: each
-   OOF fold (from the second on) is calibrated by a calibrator fitted on the OOF folds before it, just
-   as the shipped calibrator is fitted on the past and applied to the future, and the comparison is
-   not won by the more flexible map merely memorising its own data. The lower ECE wins (the project's
-   acceptance bar); within 0.001 the simpler Platt map is kept. The reason is written to metadata.
+2. For each side, isotonic and Platt calibration and the constant training base rate are compared on
+   the OOF predictions *forward*: each OOF fold (from the second on) is calibrated by a calibrator
+   fitted on the OOF folds before it, just as the shipped calibrator is fitted on the past and applied
+   to the future, and the comparison is not won by the more flexible map merely memorising its own
+   data. The map with the lower per-fold ECE wins (the project's acceptance bar, judged one period at
+   a time); within 0.001 the simpler Platt map is kept. If that map does not beat the constant on
+   Brier score, the side has no demonstrated skill and ships the constant (`_choose_calibrator`).
+   The reason is written to metadata.
 3. The final boosters are fitted on all rows with the same parameters; the final calibrators on all
-   OOF predictions.
+   OOF predictions (the constant: the base rate of all training rows).
 
 Class balance: wins are the minority (a 4 % take-profit before a 2 % stop is rarer than the reverse).
 Nothing is reweighted or resampled: the plain log loss makes the booster estimate the true win rate,
@@ -32,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import metrics
-from .calibration import KINDS, Calibrator, CalibratorKind, fit_calibrator
+from .calibration import KINDS, Calibrator, CalibratorKind, ConstantCalibrator, fit_calibrator
 from .folds import Fold, walk_forward_folds
 from .model_file import SIDES, LabelParams, ScannerModel, Side
 
@@ -173,24 +176,41 @@ def _oof_predictions(
     return oof
 
 
-def _forward(kind: CalibratorKind, raw: F64, y: F64, fold_of: npt.NDArray[np.int64]) -> F64:
+def _forward(kind: CalibratorKind, raw: F64, y: F64, fold_of: npt.NDArray[np.int64], prior: dict[int, float]) -> F64:
     """Each OOF fold after the first calibrated by a calibrator fitted on the OOF folds before it.
 
     This is how the shipped calibrator is used: fitted on the past, applied to what comes next. The
-    first OOF fold has no past and stays NaN (it is left out of the comparison).
+    first OOF fold has no past and stays NaN (it is left out of the comparison). The constant uses
+    `prior[k]`, the base rate of fold k's own training rows: what training knew at that time.
     """
     out = np.full_like(raw, np.nan)
     for k in np.unique(fold_of)[1:]:
         past, held = fold_of < k, fold_of == k
-        out[held] = fit_calibrator(kind, raw[past], y[past])(raw[held])
+        if kind == "constant":
+            out[held] = prior[int(k)]
+        else:
+            out[held] = fit_calibrator(kind, raw[past], y[past])(raw[held])
     return out
 
 
 def _choose_calibrator(oof: F64, y: F64, folds: list[Fold]) -> tuple[Calibrator, dict[str, Any]]:
-    """Compare isotonic and Platt applied forward on the OOF predictions; fit the winner on all OOF rows."""
+    """Judge isotonic, Platt and the constant base rate forward on the OOF folds; fit the one chosen.
+
+    Two questions, in this order, both on forward OOF predictions (folds 2..K, each calibrated on the
+    folds before it):
+    1. Which map? Isotonic or Platt, by the mean of the per-fold ECEs (rows-weighted). Per fold, not
+       pooled: evaluation judges one later period at a time, and pooling folds lets one fold's
+       over-prediction cancel another's under-prediction (the short side of the shipped model scored
+       a pooled 0.024 but a per-fold 0.116 that way). Within ECE_TIE, Platt (2 numbers) is kept.
+    2. Is there skill? The chosen map must beat the constant training base rate on Brier score (a
+       proper score: it rewards ranking and calibration together). If not, the side ships the
+       constant: "no skill: confidence = training base rate", and the metadata says so.
+    """
     fold_of = np.full(len(y), -1, dtype=np.int64)
+    prior: dict[int, float] = {}
     for fold in folds:
         fold_of[fold.test] = fold.index
+        prior[fold.index] = float(y[fold.train].mean()) if len(fold.train) else float(y.mean())
     seen = fold_of >= 0
     raw, yy, fo = oof[seen], y[seen], fold_of[seen]
     scores: dict[str, Any] = {"raw_all_oof": _scores(raw, yy)}
@@ -199,22 +219,13 @@ def _choose_calibrator(oof: F64, y: F64, folds: list[Fold]) -> tuple[Calibrator,
         why = "one OOF fold only: no forward comparison possible; Platt (2 numbers) is the safer map"
     else:
         later = fo > fo.min()
-        scores["raw"] = _scores(raw[later], yy[later])
+        scores["raw"] = _scores(raw[later], yy[later], fo[later])
         for kind in KINDS:
-            scores[kind] = _scores(_forward(kind, raw, yy, fo)[later], yy[later])
-        iso, platt = scores["isotonic"]["ece"], scores["platt"]["ece"]
-        chosen = "isotonic" if iso < platt - ECE_TIE else "platt"
-        why = (
-            f"forward OOF ECE (folds 2..K, calibrated on the folds before each) isotonic {iso:.4f} vs "
-            f"Platt {platt:.4f}: "
-            + (
-                "isotonic lower by more than the tie margin"
-                if chosen == "isotonic"
-                else f"Platt kept (lower, or within {ECE_TIE} and simpler)"
-            )
-        )
+            scores[kind] = _scores(_forward(kind, raw, yy, fo, prior)[later], yy[later], fo[later])
+        chosen, why = _decide(scores)
     by_fold = [{"fold": int(k), "rows": int((fo == k).sum()), "base_rate": float(yy[fo == k].mean()),
-                "mean_raw": float(raw[fo == k].mean()), "raw_auc": metrics.auc(raw[fo == k], yy[fo == k])}
+                "train_base_rate": prior[int(k)], "mean_raw": float(raw[fo == k].mean()),
+                "raw_auc": metrics.auc(raw[fo == k], yy[fo == k])}
                for k in np.unique(fo)]  # fmt: skip
     report = {
         "rows": int(seen.sum()),
@@ -222,14 +233,41 @@ def _choose_calibrator(oof: F64, y: F64, folds: list[Fold]) -> tuple[Calibrator,
         "train_base_rate": float(y.mean()),
         "scores": scores,
         "calibrator": chosen,
+        "skill": chosen != "constant",
         "why": why,
         "by_fold": by_fold,
     }
-    return fit_calibrator(chosen, raw, yy), report
+    final = ConstantCalibrator(float(y.mean())) if chosen == "constant" else fit_calibrator(chosen, raw, yy)
+    return final, report
 
 
-def _scores(p: F64, y: F64) -> dict[str, Any]:
-    return {"auc": metrics.auc(p, y), "brier": metrics.brier(p, y), "ece": metrics.ece(p, y)}
+def _decide(scores: dict[str, Any]) -> tuple[CalibratorKind, str]:
+    """The two questions of `_choose_calibrator`, answered from the forward scores, with the reason."""
+    iso, platt = scores["isotonic"]["fold_ece"], scores["platt"]["fold_ece"]
+    best: CalibratorKind = "isotonic" if iso < platt - ECE_TIE else "platt"
+    why = (
+        f"forward OOF per-fold ECE isotonic {iso:.4f} vs Platt {platt:.4f}: "
+        + ("isotonic lower by more than the tie margin" if best == "isotonic"
+           else f"Platt kept (lower, or within {ECE_TIE} and simpler)")
+    )  # fmt: skip
+    mine, const = scores[best]["brier"], scores["constant"]["brier"]
+    if mine < const:
+        return best, f"{why}; skill: its forward Brier {mine:.5f} beats the constant base rate's {const:.5f}"
+    return "constant", (
+        f"{why}; no skill: its forward Brier {mine:.5f} does not beat the constant base rate's {const:.5f}, "
+        "so confidence = training base rate"
+    )
+
+
+def _scores(p: F64, y: F64, fold_of: npt.NDArray[np.int64] | None = None) -> dict[str, Any]:
+    """AUC, Brier and ECE over all rows; with `fold_of`, also each fold's ECE and their rows-weighted mean."""
+    out: dict[str, Any] = {"auc": metrics.auc(p, y), "brier": metrics.brier(p, y), "ece": metrics.ece(p, y)}
+    if fold_of is not None:
+        folds = np.unique(fold_of)
+        per = [metrics.ece(p[fold_of == k], y[fold_of == k]) for k in folds]
+        out["ece_by_fold"] = per
+        out["fold_ece"] = float(np.average(per, weights=[(fold_of == k).sum() for k in folds]))
+    return out
 
 
 def _window(data: TrainingData, folds: list[Fold], interval_ms: int) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from ..domain.exchange_types import AccountSnapshot
 from ..domain.instrument import Instrument
 from .daily_loss import DailyLossGuard, next_midnight_ms
 from .rules import ALL, RiskBook, RiskLimits, RiskPipeline, default_rules
-from .sizing import SizingRefused, SizingRules, size_entry
+from .sizing import SizingRefused, SizingRules, edge_scale, size_entry
 from .trade_ids import TradeIds
 
 __all__ = ["AccountView", "RiskLimits", "RiskManager"]  # RiskLimits lives in rules.py; importable from here too
@@ -157,11 +157,14 @@ class RiskManager:
         try:
             account = await self.view.account()
             price = await self.view.price(signal.symbol)
-            sized = size_entry(inst, signal.direction, price, account.equity, account.available, self.sizing)
+            sized = size_entry(inst, signal.direction, price, account.equity, account.available, self.sizing,
+                               expected_value=signal.expected_value)
         except SizingRefused as refused:
             return RiskDecision(signal=signal, approved=False, reason=str(refused), time_ms=now)
         trade_id = self.trade_ids.next(signal.symbol)  # never reused, even within a second or after a restart
-        return RiskDecision(signal=signal, approved=True, reason="sized by planned loss", time_ms=now,
+        scale = edge_scale(signal.expected_value, self.sizing)
+        reason = "sized by planned loss" if scale == 1 else f"sized by planned loss x {scale:.2f} (expected edge)"
+        return RiskDecision(signal=signal, approved=True, reason=reason, time_ms=now,
                             trade_id=trade_id, quantity=sized.quantity, planned_stop=sized.stop,
                             planned_take_profit=sized.take_profit, planned_loss=sized.planned_loss,
                             leverage=self.sizing.leverage)

@@ -5,6 +5,13 @@ slippage on the stop's market fill; the size is then capped by leverage and avai
 leverage bracket's notional cap) and rounded DOWN to the market lot step, so rounding never adds
 risk. When even the symbol's minimum order would risk more than planned, the answer is a refusal
 with the figures, never a bigger trade.
+
+Optionally (QT_EV_FULL_SIZE_PCT, off by default) the planned loss shrinks with the signal's expected edge:
+a scanner signal whose expected value per trade after fees is half of `ev_full_size_pct` risks half the
+planned loss; at or above it, the full planned loss, never more (issue 11: "size may scale with the
+expected edge, capped by the planned-loss sizing"). So the scaling can only take risk away. A signal
+without an expected value (sma-cross, a forced entry) is sized as before; one with no positive edge is
+refused when the scaling is on, since it would size to nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ class SizingRules:
     slippage: Decimal = Decimal("0.0005")
     #: Keep this share of available margin unused (fees, price moving before the fill).
     margin_buffer: Decimal = Decimal("0.95")
+    #: QT_EV_FULL_SIZE_PCT: the expected value per trade (% of notional, after fees) that earns the full planned
+    #: loss; smaller edges risk proportionally less. None: no scaling.
+    ev_full_size_pct: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +65,20 @@ def loss_per_unit(entry: Decimal, stop: Decimal, rules: SizingRules) -> Decimal:
     return abs(entry - stop) + rules.taker_fee * (entry + stop) + rules.slippage * stop
 
 
+def edge_scale(expected_value: float | None, rules: SizingRules) -> Decimal:
+    """The share of the planned loss a signal may risk, in (0, 1]: its expected value (a fraction of notional)
+    over `ev_full_size_pct`, capped at 1; 1 when the scaling is off or the signal carries no expected value."""
+    if rules.ev_full_size_pct is None or expected_value is None:
+        return Decimal(1)
+    edge_pct = Decimal(repr(float(expected_value))) * HUNDRED
+    if not edge_pct > 0:
+        raise SizingRefused(f"expected value {edge_pct:.3f}% per trade after fees: no edge to size "
+                            f"(QT_EV_FULL_SIZE_PCT={fmt(rules.ev_full_size_pct)})")
+    return min(Decimal(1), edge_pct / rules.ev_full_size_pct)
+
+
 def size_entry(inst: Instrument, direction: Direction, price: Decimal, equity: Decimal, available: Decimal,
-               rules: SizingRules) -> Sizing:
+               rules: SizingRules, *, expected_value: float | None = None) -> Sizing:
     if price <= 0 or equity <= 0:
         raise SizingRefused(f"no price or no equity (price {fmt(price)}, equity {fmt(equity)})")
     stop, take = protection_prices(inst, direction, price, rules.stop_loss_pct, rules.take_profit_pct)
@@ -70,7 +92,7 @@ def size_entry(inst: Instrument, direction: Direction, price: Decimal, equity: D
     if ticks < MIN_STOP_TICKS:
         raise SizingRefused(f"{inst.symbol}: a {fmt(rules.stop_loss_pct)}% stop is only {ticks:.0f} tick(s) of "
                             f"{fmt(inst.tick_size)} from {fmt(price)}; at least {MIN_STOP_TICKS} are needed to protect")
-    budget = equity * rules.risk_per_trade_pct / HUNDRED
+    budget = equity * rules.risk_per_trade_pct / HUNDRED * edge_scale(expected_value, rules)
     per_unit = loss_per_unit(price, stop, rules)
     leverage = Decimal(min(rules.leverage, inst.max_leverage))
     cap_notional = min(max(available, ZERO) * rules.margin_buffer * leverage, _bracket_cap(inst, leverage))

@@ -15,7 +15,7 @@ from ..signals.scanner_health import ScannerStats
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import PositionMonitor
 from ..trading.protection_view import ProtectionView, build_view
-from .journal_views import audit_from_journal, readiness_from_journal, signal_json
+from .journal_views import audit_from_journal, no_signal_json, readiness_from_journal, signal_json
 from .market_feed import FeedStatus
 from .service import JSON
 from .wiring import Engine
@@ -24,6 +24,8 @@ from .wiring import Engine
 STALE_INTERVALS = 5
 #: /health turns degraded when the monitor has not afforded a REST reading for this long (the budget is spent).
 REST_STALE_S = 120.0
+#: The latest "no signal" events /api/v1/signals shows beside the signals (one per change of reason).
+NO_SIGNAL_SHOWN = 20
 
 
 class SessionService:
@@ -124,8 +126,11 @@ class SessionService:
         return {"trades": await asyncio.to_thread(self.reader.trades, limit)}
 
     async def signals(self, limit: int = 100) -> JSON:
+        """The signals, and why the strategy was silent when it was (`no_signal`: the latest ScannerSilent
+        events, newest first: a refused model, a scan error, symbols with a missing input)."""
         rows = await asyncio.to_thread(self.reader.signals, limit)
-        return {"signals": [signal_json(row) for row in rows]}
+        silent = await asyncio.to_thread(self.reader.no_signals, NO_SIGNAL_SHOWN)
+        return {"signals": [signal_json(row) for row in rows], "no_signal": [no_signal_json(row) for row in silent]}
 
     async def audit(self) -> JSON:
         _, body = await asyncio.to_thread(audit_from_journal, self.reader)

@@ -16,6 +16,7 @@ from typing import Any
 from ..domain.enums import ExitReason
 from ..domain.events import Direction, TradeClosed, TradeOpened
 from ..domain.money import to_decimal
+from ..journal.codec import NO_SIGNAL
 from ..journal.reader import JournalReader
 from ..trading.audit import AuditRow, audit_rows, audit_summary
 from .evidence import LISTED, SessionEvidence, longest_clean_ms, spans
@@ -56,6 +57,18 @@ def opened_from_row(row: JsonRow) -> TradeOpened:
         planned_stop=_dec(row, "planned_stop"), planned_take_profit=_dec(row, "planned_take_profit"),
         planned_loss=_dec(row, "planned_loss"), leverage=int(row["leverage"]),
         equity=_req(row, "equity_at_entry"), time_ms=int(row["opened_ms"]), confidence=row.get("confidence"))
+
+
+def opened_from_entry(row: JsonRow, equity: Decimal) -> TradeOpened:
+    """The trade a filled entry order opened, rebuilt from the journal after a crash kept it from being
+    recorded: the order's fill and time, the risk decision's plan (`JournalReader.entries_without_trade`)."""
+    direction = Direction.LONG if row["side"] == "BUY" else Direction.SHORT
+    return TradeOpened(
+        trade_id=row["trade_id"], symbol=row["symbol"], direction=direction, quantity=_req(row, "filled"),
+        entry_price=_req(row, "avg_price"), planned_stop=_dec(row, "decision_planned_stop"),
+        planned_take_profit=_dec(row, "decision_planned_take_profit"),
+        planned_loss=_dec(row, "decision_planned_loss"), leverage=int(row.get("decision_leverage") or 1),
+        equity=equity, time_ms=int(row["created_ms"]), confidence=row.get("decision_confidence"))
 
 
 def audit_from_journal(reader: JournalReader) -> tuple[list[AuditRow], JsonRow]:
@@ -126,6 +139,15 @@ def _stops_held(audit: Iterable[AuditRow], sessions: JsonRow) -> JsonRow:
                  {"stop_loss_exits": stops, "breaches": breaches[:20], **sessions})
 
 
+def _no_signal(error: JsonRow) -> bool:
+    details: Any = error.get("details") or "{}"
+    try:
+        details = json.loads(details) if isinstance(details, str) else details
+    except ValueError:
+        return False
+    return isinstance(details, dict) and details.get("kind") == NO_SIGNAL
+
+
 def _monitor_clean(reader: JournalReader, paths: SessionEvidence) -> JsonRow:
     """The longest continuous error-free stretch of the monitor in any live-path session, on the wall clock
     (runtime/evidence.py defines continuous); other sessions are listed with their spans and why they do not count."""
@@ -134,6 +156,8 @@ def _monitor_clean(reader: JournalReader, paths: SessionEvidence) -> JsonRow:
         beats.setdefault(beat["session_id"], []).append(beat)
     errors: dict[int | None, list[int]] = {}
     for error in reader.errors(limit=1_000_000):
+        if _no_signal(error):  # a silent strategy (journal/codec.py silent_rows) is no failure of the monitor
+            continue
         errors.setdefault(error.get("session_id"), []).append(int(error["time_ms"]))
     counted, best = [], 0
     for session_id, described in paths.counted.items():
@@ -164,3 +188,15 @@ def signal_json(row: JsonRow) -> JsonRow:
     text = row.get("reasons")
     pairs = json.loads(text) if isinstance(text, str) and text else []
     return {**row, "reasons": [{"feature": str(name), "contribution": float(value)} for name, value in pairs]}
+
+
+def no_signal_json(row: JsonRow) -> JsonRow:
+    """A journaled "no signal" event (errors row of kind `no_signal`) as /api/v1/signals serves it under
+    `no_signal`: which strategy, why (`cause`: no_model, scan_error, missing_data, strategy_error), the
+    symbols concerned ([] when all) and when."""
+    details: Any = row.get("details") or "{}"
+    parsed = json.loads(details) if isinstance(details, str) else details
+    symbols = str(parsed.get("symbols", "")) if isinstance(parsed, dict) else ""
+    return {"source": row.get("component"), "cause": parsed.get("cause") if isinstance(parsed, dict) else None,
+            "reason": row.get("message"), "symbols": [s for s in symbols.split(",") if s],
+            "time_ms": row.get("time_ms")}

@@ -139,6 +139,9 @@ class WsKlineFeed:
         self._primed: set[int] = set()
         self._opened: set[int] = set()
         self._closed_seen: tuple[int, float] | None = None  # (next_open, wall time its minute was seen closed)
+        #: Awaited once with the first live minute, before any row exists: the strategy's history load
+        #: (runtime/warmup.py), so history ends exactly where the live rows begin.
+        self.before_first_row: Callable[[int], Awaitable[None]] | None = None
 
     @property
     def forced_missing(self) -> int:
@@ -173,6 +176,9 @@ class WsKlineFeed:
         t = item.kline.open_ms
         self.frontier = max(self.frontier, t + MINUTE_MS if item.closed else t)
         if self.rows is None:
+            if self.before_first_row is not None:
+                hook, self.before_first_row = self.before_first_row, None
+                await hook(self.frontier - self.config.warmup_bars * MINUTE_MS)
             self.rows = MinuteRows(self.symbols, MINUTE_MS, self.frontier - self.config.warmup_bars * MINUTE_MS)
         rows = self.rows
         if item.conn in self._fresh:

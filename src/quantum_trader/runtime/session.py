@@ -39,12 +39,12 @@ from ..domain.events import (
     OrderNotSent,
     OrderRejectedEvent,
 )
-from ..domain.instrument import Instrument
-from ..domain.money import fmt, from_float
-from ..exchange.budget import WeightBudget, urgent
+from ..domain.money import from_float
+from ..exchange.budget import WeightBudget
 from ..exchange.factory import connect
 from ..exchange.order_rate import OrderRate
 from ..exchange.port import Exchange
+from ..exchange.retry import patient
 from ..exchange.staging_gateway import DryRunGateway
 from ..journal.db import migrate
 from ..journal.reader import JournalReader
@@ -60,17 +60,27 @@ from ..sim.engine import ExchangeSimulator
 from ..sim.replay_mark import MarkBars
 from ..sim.universe import load_universe
 from ..trading.monitor import MonitorConfig, PositionMonitor
-from ..trading.reconcile import close_trades_gone_while_away, settle_pending_intents
 from .app_service import SessionService
 from .backtest import use_recorded_funding
 from .evidence import session_path
-from .journal_views import opened_from_row, readiness_from_journal
 from .live_feed import WsKlineFeed, feed_from_settings
 from .market_feed import BarFeed, FeedStatus
 from .paper_account import open_paper_account
 from .pump import pump_forever
 from .service import AppService
-from .wiring import Engine, TradingRules, announce_positions, protect_engine, wire_engine
+from .silence import SilenceReporter, scan_safely
+from .startup import (
+    check_readiness,
+    closing_on_error,
+    first_live_ms,
+    protect_at_start,
+    reconcile_journal,
+    reconciling_sweep,
+    record_instruments,
+    startup_errors,
+)
+from .warmup import SyntheticHistory, prepare_warm_up, synthetic_history
+from .wiring import Engine, TradingRules, protect_engine, wire_engine
 
 log = structlog.get_logger(__name__)
 EXIT_OK, EXIT_CONFIG, EXIT_NOT_READY = 0, 2, 3
@@ -79,42 +89,13 @@ HALT_ON_GIVE_UP = frozenset({"monitor", "exchange-events"})
 MINUTE_MS = 60_000
 
 
-class NotReady(Exception):
-    """Live mode refused: the readiness checklist does not pass (exit code 3)."""
-
-    def __init__(self, failed: list[dict[str, object]]) -> None:
-        super().__init__("readiness not met: " + ", ".join(str(i["name"]) for i in failed))
-        self.failed = failed
-
-
 def rules_from(settings: Settings, *, live_since_ms: int | None = None) -> TradingRules:
     return TradingRules(stop_loss_pct=settings.stop_loss_pct, take_profit_pct=settings.take_profit_pct,
                         risk_per_trade_pct=settings.risk_per_trade_pct, leverage=settings.leverage,
                         max_positions=settings.max_positions, min_confidence=settings.min_confidence,
                         cooldown_s=settings.cooldown_s, daily_loss_limit_pct=settings.daily_loss_limit_pct,
-                        live_since_ms=live_since_ms, live_max_positions=settings.live_max_positions)
-
-
-def first_live_ms(db_url: str) -> int | None:
-    """When the journal's first live session started: the first live day's cap survives restarts."""
-    reader = JournalReader(db_url)
-    try:
-        return min((int(r["started_ms"]) for r in reader.sessions() if r["mode"] == "live"), default=None)
-    finally:
-        reader.close()
-
-
-def check_readiness(settings: Settings) -> None:
-    reader = JournalReader(settings.db_url)
-    try:
-        result = readiness_from_journal(reader, min_trades=settings.readiness_min_trades,
-                                        min_confidence=settings.min_confidence,
-                                        live_max_positions=settings.live_max_positions)
-    finally:
-        reader.close()
-    failed = [i for i in result["items"] if not i["passed"]]
-    if failed:
-        raise NotReady(failed)
+                        live_since_ms=live_since_ms, live_max_positions=settings.live_max_positions,
+                        ev_full_size_pct=settings.ev_full_size_pct)  # task M: edge-scaled sizing, off by default
 
 
 @dataclass
@@ -126,6 +107,8 @@ class Parts:
     feed: BarFeed | WsKlineFeed
     #: The request budget every REST call of a URL adapter passes (None in process: nothing to count).
     budget: WeightBudget | None = None
+    #: Task M (issue 11): the synthetic market's bars before the start, a warming strategy's history (warmup.py).
+    history: SyntheticHistory | None = None
 
 
 async def build_parts(settings: Settings) -> Parts:
@@ -139,15 +122,17 @@ async def build_parts(settings: Settings) -> Parts:
         # The paper account survives restarts (QT_PAPER_STATE); the market continues from its prices and time.
         account = open_paper_account(settings, {s: universe.instrument(s) for s in symbols}, _first_bar_ms(settings))
         sim = account.sim
-        start_ms, chunks = _bar_source(settings, symbols, {s: float(sim.last_price(s)) for s in symbols},
-                                       start_ms=account.start_ms, seed=account.seed)
+        prices = {s: float(sim.last_price(s)) for s in symbols}
+        start_ms, chunks = _bar_source(settings, symbols, prices, start_ms=account.start_ms, seed=account.seed)
+        history = synthetic_history(settings.feed, symbols, [prices[s] for s in symbols], seed=account.seed,
+                                    start_ms=start_ms)  # task M: the synthetic market's past (runtime/warmup.py)
         marks = _recorded_marks_and_funding(settings, sim, symbols)
         if settings.feed == "synthetic":
             chunks, marks = _synthetic_marks_and_funding(chunks, sim)
         exchange: Exchange = await connect("sim", paper=True, sim=sim)
         clock: Clock = SimulatedClock(start_ms)
         return Parts(exchange, sim, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
-                                                            clock=clock, sim=sim, marks=marks))
+                                                            clock=clock, sim=sim, marks=marks), history=history)
     budget = WeightBudget(share_pct=settings.weight_budget_pct,
                           orders=OrderRate(entry_share_pct=settings.order_entry_pct))
     exchange = await connect(settings.exchange, paper=settings.paper_trading,
@@ -160,11 +145,13 @@ async def build_parts(settings: Settings) -> Parts:
         # Closed klines over the market websockets, REST-backfilled through the adapter (runtime/live_feed.py).
         feed = feed_from_settings(settings, symbols, exchange.klines)
         return Parts(exchange, None, symbols, WallClock(), feed, budget)
-    prices = await exchange.mark_prices(symbols)
-    start_ms, chunks = _bar_source(settings, symbols, {s: float(p) for s, p in prices.items()})
+    marks_now = await exchange.mark_prices(symbols)
+    start_ms, chunks = _bar_source(settings, symbols, {s: float(p) for s, p in marks_now.items()})
     clock = SimulatedClock(start_ms)
     return Parts(exchange, None, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
-                                                         clock=clock), budget)
+                                                         clock=clock), budget,
+                 history=synthetic_history(settings.feed, symbols, [float(marks_now[s]) for s in symbols],
+                                           seed=settings.seed, start_ms=start_ms))  # task M
 
 
 def _recorded_marks_and_funding(settings: Settings, sim: ExchangeSimulator, symbols: tuple[str, ...],
@@ -240,29 +227,31 @@ class Session:
             await asyncio.to_thread(migrate, s.db_url)
             await asyncio.to_thread(check_readiness, s)
         await asyncio.to_thread(migrate, s.db_url)
-        parts = await build_parts(s)
-        journal = Journal(s.db_url, batch_size=1, now_ms=parts.clock.now_ms)
-        journal.start_session(s.mode, json.dumps(s.public_dict(), sort_keys=True), version("quantum-trader"),
-                              **session_path(s, parts.clock))  # readiness counts only the live path's sessions
+        # Every exchange read up to the first sweep waits out a short outage (runtime/startup.py); the strategy
+        # (the AI scanner's model, its history) comes after that sweep, not before it.
+        with patient(s.startup_patience_s), startup_errors(s):
+            parts = await build_parts(s)
+            async with closing_on_error(parts.exchange):  # a start-up that fails leaves no session open
+                journal = Journal(s.db_url, batch_size=1, now_ms=parts.clock.now_ms)
+                journal.start_session(s.mode, json.dumps(s.public_dict(), sort_keys=True), version("quantum-trader"),
+                                      **session_path(s, parts.clock))  # readiness counts only the live path's sessions
+                instruments = await parts.exchange.instruments()
+                record_instruments(journal, {s: instruments[s] for s in parts.symbols if s in instruments},
+                                   parts.clock.now_ms())
+                live_since = first_live_ms(s.db_url) if s.mode == "live" else None
+                engine = wire_engine(parts.clock, parts.exchange, instruments, rules_from(s, live_since_ms=live_since),
+                                     journal=journal, gateway=DryRunGateway() if s.mode == "staging" else None)
+                monitor, kill = protect_engine(engine, self.metrics, MonitorConfig(
+                    interval_s=s.monitor_interval, trailing_stop_pct=s.trailing_stop_pct))
+                assert monitor is not None
+                reader = JournalReader(s.db_url)
+                # A restart: the journal knows the trades, the exchange the truth (trades closed while away close now).
+                await reconcile_journal(engine, monitor, parts.exchange, reader)
+                self._count_events(engine)
+                await protect_at_start(engine, monitor)  # risk and the monitor learn what is open; the first sweep
         strategy = build_strategy(s.strategy, s)
-        instruments = await parts.exchange.instruments()
-        _record_instruments(journal, {s: instruments[s] for s in parts.symbols if s in instruments},
-                            parts.clock.now_ms())
-        live_since = first_live_ms(s.db_url) if s.mode == "live" else None
-        engine = wire_engine(parts.clock, parts.exchange, instruments, rules_from(s, live_since_ms=live_since),
-                             journal=journal, gateway=DryRunGateway() if s.mode == "staging" else None)
-        monitor, kill = protect_engine(engine, self.metrics, MonitorConfig(interval_s=s.monitor_interval,
-                                                                           trailing_stop_pct=s.trailing_stop_pct))
-        assert monitor is not None
-        reader = JournalReader(s.db_url)
-        await settle_pending_intents(engine.bus, parts.clock, parts.exchange, reader.pending_intents())
-        # A restart: the journal knows the trades, the exchange the truth (trades closed while away are closed now).
-        for opened in await close_trades_gone_while_away(engine.bus, parts.clock, parts.exchange,
-                                                         [opened_from_row(row) for row in reader.open_trades()]):
-            engine.trades.adopt(opened)
-            monitor.adopt(opened)
-            engine.execution.ids.learn(opened.trade_id, reader.client_ids_of_trade(opened.trade_id))
-        self._count_events(engine)
+        # Task M (issue 11): history before the first bar, never traded (synthetic: now; exchange feed: at its start).
+        await prepare_warm_up(strategy, parts.feed, parts.history, parts.exchange.klines)
         self.service = SessionService(s, engine, monitor, kill, reader, self.metrics, parts.feed.status,
                                       strategy=strategy)
         self.service.budget = parts.budget
@@ -289,8 +278,6 @@ class Session:
         app = self.app_factory(self.service, self.metrics, s.api_token.get_secret_value() if s.api_token else None)
         server = uvicorn.Server(uvicorn.Config(app, host=s.api_host, port=s.api_port, log_config=None,
                                                lifespan="off", access_log=False))
-        await announce_positions(engine)  # start-up reconciliation: risk and the monitor learn what is open
-        await reconciling_sweep(monitor)
         api = asyncio.create_task(server.serve(), name="api")  # not supervised: if it dies, the session ends
         supervisor = self._start_tasks(engine, parts, strategy, monitor)
         self.service.supervisor = supervisor
@@ -370,32 +357,29 @@ class Session:
             await asyncio.sleep(interval)
 
 
-async def reconciling_sweep(monitor: PositionMonitor) -> None:
-    """At start-up and after a reconnect the monitor must read the exchange, whatever share of the minute's
-    request weight routine reads have used: the reading runs at protection priority."""
-    with urgent():
-        await monitor.sweep(reading=True)
-
-
 def _signal_publisher(engine: Engine, strategy: Strategy, clock_speed: float | None = 1.0,
                       ) -> Callable[[BarChunk], Awaitable[None]]:
     """Each new bar: a `BarClosed` per symbol on the bus (when anything listens), then the strategy's
     score of the bar and a `Signal` per symbol it picks (with the model's details, if any). A strategy
     that keeps `ScannerStats` (the AI scanner) learns how late its scan finished (`scan_lag_bars`)."""
     stats = getattr(strategy, "stats", None)
+    silence = SilenceReporter()  # task M: why the strategy is silent, journaled once per change
 
     async def on_bar(chunk: BarChunk) -> None:
         if engine.bus.has_subscribers(BarClosed):
             for bar in _bars_closed(chunk, engine.clock.now_ms()):
                 await engine.bus.publish(bar)
         arrived_ms, started = engine.clock.now_ms(), time.perf_counter()
-        batch = strategy.on_chunk(chunk)
+        batch, raised = scan_safely(strategy, chunk)  # task M: a strategy's error is no signal, never a dead feed
         if isinstance(stats, ScannerStats):
             stats.note_lag(scan_lag_bars(chunk, arrived_ms, time.perf_counter() - started, clock_speed))
         t = len(chunk) - 1
         for s in batch.direction[t].nonzero()[0]:
             await engine.bus.publish(signal_event(batch, chunk, t, int(s), source=strategy.name,
                                                   time_ms=engine.clock.now_ms()))
+        silent = silence.event(strategy, raised, engine.clock.now_ms())
+        if silent is not None:
+            await engine.bus.publish(silent)
 
     return on_bar
 
@@ -421,15 +405,6 @@ def _bars_closed(chunk: BarChunk, time_ms: int) -> list[BarClosed]:
                                  high=from_float(h), low=from_float(lo), close=from_float(c),
                                  volume=from_float(chunk.volume[t, s]), time_ms=time_ms))
     return out
-
-
-def _record_instruments(journal: Journal, instruments: dict[str, Instrument], time_ms: int) -> None:
-    """The instruments this session trades, with the filters in force (a later audit may need them)."""
-    for symbol, inst in sorted(instruments.items()):
-        filters = {"tick_size": fmt(inst.tick_size), "step_size": fmt(inst.step_size),
-                   "min_qty": fmt(inst.lot_size.min_qty), "min_notional": fmt(inst.min_notional),
-                   "max_leverage": inst.max_leverage}
-        journal.record_instrument(symbol, json.dumps(filters, sort_keys=True), time_ms)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

@@ -66,6 +66,8 @@ class TradingRules:
     #: Live only: when live trading began, for the first-day cap QT_LIVE_MAX_POSITIONS.
     live_since_ms: int | None = None
     live_max_positions: int = 2
+    #: QT_EV_FULL_SIZE_PCT (None: size by planned loss alone; risk/sizing.py `edge_scale`).
+    ev_full_size_pct: Decimal | None = None
 
 
 class ExchangeAccountView:
@@ -118,7 +120,8 @@ def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Inst
     trades.attach()
     risk = RiskManager(bus, clock, instruments, ExchangeAccountView(exchange),
                        SizingRules(stop_loss_pct=rules.stop_loss_pct, take_profit_pct=rules.take_profit_pct,
-                                   risk_per_trade_pct=rules.risk_per_trade_pct, leverage=rules.leverage),
+                                   risk_per_trade_pct=rules.risk_per_trade_pct, leverage=rules.leverage,
+                                   ev_full_size_pct=rules.ev_full_size_pct),
                        RiskLimits(max_positions=rules.max_positions, min_confidence=rules.min_confidence,
                                   cooldown_s=rules.cooldown_s, daily_loss_limit_pct=rules.daily_loss_limit_pct,
                                   live_since_ms=rules.live_since_ms, live_max_positions=rules.live_max_positions),

@@ -106,12 +106,19 @@ class Settings(BaseSettings):
     model_max_age_days: float | None = Field(None, gt=0, allow_inf_nan=False,
                                              description="The scanner refuses a model older than this (days); "
                                                          "unset: any age.")
+    ev_full_size_pct: Decimal | None = Field(None, gt=0, description="Expected value per trade (% of notional, "
+                                             "after fees) that earns a scanner signal the full planned-loss size; "
+                                             "smaller edges risk proportionally less. Unset: no scaling.")
     monitor_interval: float = Field(1.0, gt=0, allow_inf_nan=False,
                                     description="Seconds between monitor sweeps; fills trigger it at once too.")
     reconcile_interval: float = Field(3.0, ge=0, le=300, allow_inf_nan=False,
                                       description="Seconds between the monitor's full REST readings on a URL "
                                                   "exchange while its user-data stream is up (every change "
                                                   "arrives as an event meanwhile); 0 reads every interval.")
+    startup_patience_s: float = Field(300.0, ge=1, le=86_400, allow_inf_nan=False,
+                                      description="Seconds start-up keeps retrying the exchange through 5xx, "
+                                                  "timeouts, 429s and 418 bans before the process gives up "
+                                                  "(a bad key still fails at once).")
     weight_budget_pct: float = Field(50.0, gt=0, le=90, allow_inf_nan=False,
                                      description="Share of the exchange's request-weight limit routine reads may "
                                                  "use; orders and protection read-back may go beyond it.")

@@ -47,6 +47,7 @@ HINTS: dict[str, str] = {
     "monitor_interval": "seconds between monitor sweeps, e.g. 1.0",
     "reconcile_interval": "seconds from 0 to 300 between full REST readings while the user-data stream is up, "
                           "e.g. 3",
+    "startup_patience_s": "seconds from 1 to 86400 start-up waits for an exchange that is down, e.g. 300",
     "weight_budget_pct": "a percentage of the exchange's request-weight limit, above 0 and at most 90, e.g. 50",
     "order_entry_pct": "a percentage of the exchange's order-rate limits, above 0 and at most 100, e.g. 80",
     "daily_loss_limit_pct": "a percentage of equity at the UTC day's start, e.g. 5.0",

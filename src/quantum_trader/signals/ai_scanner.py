@@ -11,8 +11,14 @@ score most (`SignalDetail`). Which scored symbols are emitted: signals/scanner_s
 
 No trade without a trustworthy model and complete inputs: a missing or refused model (features that
 differ, other SL/TP settings, too old) leaves the scanner silent with the reason in `status` (shown in
-/health, logged once); a symbol without enough history or with a missing input is not scored. Risk keeps
-the one rule on confidence (below QT_MIN_CONFIDENCE nothing trades).
+/health, logged once); a symbol without enough history or with a missing input is not scored. Why it is
+silent is also `silence` (a refused model, a scan that raised, symbols that lost an input), which the
+session journals once per change as a `ScannerSilent` event. Risk keeps the one rule on confidence (below
+QT_MIN_CONFIDENCE nothing trades).
+
+History: `warm_up` takes the bars before the session's first live bar (runtime/warmup.py: the synthetic
+market's own past, or the exchange's REST klines), so the first closed bar is scored at once instead of
+WARMUP_BARS minutes later. History is held, never scored: no signal, hence no order, can come from it.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from .scanner_features import F32, I64, ScanWindow, complete
 from .scanner_health import ScannerStats
 from .scanner_model import DEFAULT_MODEL, bot_labels, load_scanner_model
 from .scanner_select import REASONS, TOP_PER_BAR, Bools, details, pick
-from .strategy import F64, SignalBatch
+from .strategy import F64, SignalBatch, Silence
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +75,41 @@ class AiScanner:
         self.model = model
         self.stats.model_version = None if model is None else model.model_version
         self._window: ScanWindow | None = None
+        #: Symbols scored on some bar so far (one lost later is "missing data"), and those lost on the last bar.
+        self._ever_scored: Bools | None = None
+        self._missing: tuple[str, ...] = ()
+
+    #: Bars of history wanted before the first live bar (signals/strategy.py `WarmsUp`): the features'
+    #: warm-up and the bar before it, as the live window holds.
+    history_bars = WARMUP_BARS + 1
+
+    def warm_up(self, history: BarChunk) -> None:
+        """Hold the bars before the session's start; nothing is scored, so nothing is emitted."""
+        if len(history) == 0:
+            return
+        if self._window is None or self._window.symbols != history.symbols:
+            self._window = ScanWindow(history.symbols)
+        self._window.warm(history)
+        self.stats.history_bars += len(history)
+        self._note_warm()
+
+    def _note_warm(self) -> None:
+        window = self._window
+        self.stats.symbols = 0 if window is None else len(window.symbols)
+        self.stats.warm_symbols = 0 if window is None else window.warm_symbols()
+
+    @property
+    def silence(self) -> Silence | None:
+        """Why the scanner emits nothing now, if it is for a reason other than "nothing qualifies"."""
+        if self.model is None:
+            return Silence("no_model", f"no signals: {self.refused}")
+        if self.stats.failed_last_bar:
+            return Silence("scan_error", f"no signals on the last bar: {self.stats.last_error}")
+        if self._missing:
+            shown = ", ".join(self._missing[:5]) + (", ..." if len(self._missing) > 5 else "")
+            return Silence("missing_data", f"no signals for {len(self._missing)} symbol(s) with a missing input "
+                                           f"on the last bar: {shown}", self._missing)
+        return None
 
     @property
     def status(self) -> str:
@@ -82,7 +123,8 @@ class AiScanner:
             return (f"behind the bars: the scan of the bar at {stats.last_bar_ms} finished {stats.lag_bars} bar(s) "
                     f"late (model {self.model.model_version})")
         if stats.bars_scored == 0:
-            return f"warming up: scores from bar {WARMUP_BARS + 1} on (model {self.model.model_version})"
+            return (f"warming up: {stats.warm_symbols} of {stats.symbols} symbols hold the {WARMUP_BARS} bars "
+                    f"needed to score the next bar (model {self.model.model_version})")
         return f"scanning: model {self.model.model_version}, threshold {self.config.min_confidence:.2f}"
 
     def on_chunk(self, chunk: BarChunk) -> SignalBatch:
@@ -95,11 +137,15 @@ class AiScanner:
         self.stats.note_bars(chunk.open_time, chunk.interval_ms)
         try:
             rows, x = self._window.features(chunk)
+            self._note_warm()
             scored = complete(x)  # [bars, S]
+            last_empty = bool(len(rows)) and not scored[-1].any()
             warm = scored.any(axis=1)  # bars in the warm-up score no symbol
             rows, x, scored = rows[warm], x[warm], scored[warm]
             if len(rows):
                 batch = self._score(batch, rows, x, scored)
+            if last_empty and self._ever_scored is not None:  # the last bar had no input at all: all missing
+                self._missing = tuple(np.asarray(self._window.symbols)[self._ever_scored].tolist())
         except Exception as exc:  # bad bars or a model error: "no signal" for these bars, never a dead feed
             return self._failed(chunk, exc)
         if len(rows):
@@ -141,7 +187,13 @@ class AiScanner:
         return batch
 
     def _count_last_bar(self, batch: SignalBatch, rows: I64, scored: Bools) -> None:
-        """The last bar's counts for /health, and every scored bar's signals for the totals."""
+        """The last bar's counts for /health, and every scored bar's signals for the totals; symbols scored
+        before but not on the last bar are `silence`'s missing data."""
+        now: Bools = np.asarray(scored.any(axis=0), np.bool_)
+        ever: Bools = now if self._ever_scored is None else np.asarray(self._ever_scored | now, np.bool_)
+        self._ever_scored = ever
+        assert self._window is not None
+        self._missing = tuple(self._window.symbols[i] for i in np.flatnonzero(ever & ~scored[-1]))
         emitted = batch.direction[rows] != 0
         confident = emitted & (batch.confidence[rows] >= self.config.min_confidence)
         self.stats.note_bar(int(scored[-1].sum()), int(emitted[-1].sum()), int(confident[-1].sum()),

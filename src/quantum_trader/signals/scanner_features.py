@@ -47,6 +47,18 @@ class ScanWindow:
         at = np.searchsorted(joined.open_time, chunk.open_time[rows])
         return rows, feats[at]
 
+    def warm(self, history: BarChunk) -> None:
+        """Hold `history` (bars before the first live one) without scoring it: the next new bar is scored
+        from it as from bars seen earlier in the session."""
+        self._window.append(history)
+
+    def warm_symbols(self) -> int:
+        """Symbols whose next closed bar can be scored: the last WARMUP_BARS bars held, none missing."""
+        window = self._window.window()
+        if len(window) < WARMUP_BARS:
+            return 0
+        return int((~np.isnan(window.close[-WARMUP_BARS:])).all(axis=0).sum())
+
     def _one_bar(self, chunk: BarChunk) -> tuple[I64, F32]:
         self._window.append(chunk)
         window = self._window.window()

@@ -42,6 +42,11 @@ class ScannerStats:
     errors: int = 0
     last_error: str | None = None
     failed_last_bar: bool = False
+    #: Symbols scanned, how many of them can be scored on the next closed bar (history held, none missing),
+    #: and the bars of history the session gave the scanner before its first live bar (runtime/warmup.py).
+    symbols: int = 0
+    warm_symbols: int = 0
+    history_bars: int = 0
 
     def note_bars(self, open_times: npt.NDArray[np.int64], interval_ms: int) -> None:
         """Bars that reached the scanner, in order: holes in time since the last one are skipped bars
@@ -90,4 +95,5 @@ class ScannerStats:
                 "scan_ms_p99": None if p99 is None else round(p99, 3),
                 "scored_last_bar": self.scored_last_bar, "signals_last_bar": self.signals_last_bar,
                 "confident_last_bar": self.confident_last_bar, "signals_total": self.signals_total,
-                "confident_total": self.confident_total, "errors": self.errors, "last_error": self.last_error}
+                "confident_total": self.confident_total, "errors": self.errors, "last_error": self.last_error,
+                "symbols": self.symbols, "warm_symbols": self.warm_symbols, "history_bars": self.history_bars}

@@ -25,6 +25,16 @@ class SmaCross:
         self.fast, self.slow = fast, slow
         self._tail: F64 | None = None  # the last `slow` closes seen, per symbol (NaN where unknown)
 
+    @property
+    def history_bars(self) -> int:
+        """The slow average's window: with that much history the first live bar can already cross."""
+        return self.slow
+
+    def warm_up(self, history: BarChunk) -> None:
+        """Carry the closes before the session's start, as if they had come as an earlier chunk (no signal)."""
+        if len(history):
+            self._tail = self._with_history(history.close)[-self.slow:]
+
     def on_chunk(self, chunk: BarChunk) -> SignalBatch:
         if len(chunk) == 0:
             return SignalBatch.empty(0, chunk.n_symbols)

@@ -77,6 +77,17 @@ def signal_event(batch: SignalBatch, chunk: BarChunk, t: int, s: int, *, source:
                   expected_value=detail.expected_value, model_version=detail.model_version, reasons=detail.reasons)
 
 
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Why a strategy emits no signal now (issue 11: a model error or missing data is a "no signal" event
+    with its reason, never a trade). `kind`: `no_model`, `scan_error`, `missing_data` or `strategy_error`;
+    `symbols`: those concerned (empty: all). The session publishes it once per change (runtime/silence.py)."""
+
+    kind: str
+    reason: str
+    symbols: tuple[str, ...] = ()
+
+
 @runtime_checkable
 class Strategy(Protocol):
     #: The name used by QT_STRATEGY and the journal.
@@ -85,3 +96,32 @@ class Strategy(Protocol):
     def on_chunk(self, chunk: BarChunk) -> SignalBatch:
         """Signals for every bar of the chunk, decided at each bar's close."""
         ...
+
+
+@runtime_checkable
+class WarmsUp(Protocol):
+    """A strategy that can take history before the session's first bar (optional: a strategy without it
+    simply starts cold). Why: the AI scanner needs WARMUP_BARS closed bars per symbol before it can score,
+    four hours of silence at `--speed 1` if it had to wait for them live. The session hands it the bars
+    before its start once (runtime/warmup.py); history is only remembered, never scored, so it can never
+    produce a signal, let alone an order."""
+
+    #: Closed bars per symbol the strategy wants before the first live bar (0: none).
+    history_bars: int
+
+    def warm_up(self, history: BarChunk) -> None:
+        """Remember `history` (bars before the first live bar, oldest first) as if its chunks had been seen."""
+        ...
+
+
+def history_bars(strategy: object) -> int:
+    """How many bars of history `strategy` wants at start: 0 for a strategy that does not warm up."""
+    return max(int(strategy.history_bars), 0) if isinstance(strategy, WarmsUp) else 0
+
+
+def warm_up(strategy: object, history: BarChunk) -> bool:
+    """Give `strategy` its history, if it takes any (False: it does not, or the history is empty)."""
+    if not isinstance(strategy, WarmsUp) or len(history) == 0:
+        return False
+    strategy.warm_up(history)
+    return True

@@ -14,6 +14,8 @@ priceProtect (through the Algo Order API: the adapter routes conditional types t
 TAKE_PROFIT_MARKET, each read back from the exchange before it counts. A stop the exchange refuses
 because its price is already crossed (-2021) or that cannot be placed after bounded attempts is
 replaced by an emergency market exit with reduceOnly: no position is left without a stop.
+"At once" means from the first report of the fill: when the user stream reports it before the entry's
+REST answer, protection starts from the stream's report (trading/entry_fills.py).
 The continuous monitor that repairs protection later (missing, cancelled by hand, wrong type) is
 trading/monitor.py's job.
 """
@@ -48,6 +50,7 @@ from ..domain.money import fmt
 from ..domain.stops import protection_prices
 from ..exchange.port import ExchangeReader, OrderGateway
 from .client_ids import AttemptAllocator
+from .entry_fills import EntryFills
 from .sending import SendResult, Sent
 
 log = structlog.get_logger(__name__)
@@ -84,29 +87,44 @@ class Execution:
         self.ids = AttemptAllocator()
         self._configured: dict[str, int] = {}  # symbol → leverage already set (with the margin type)
         self.orders_sent = 0
+        #: Entries in flight whose fill the user stream may report before their REST answer.
+        self.entry_fills = EntryFills()
 
     def attach(self) -> None:
         self.bus.subscribe(RiskDecision, self.on_decision)
+        self.bus.subscribe(OrderChanged, self.entry_fills.on_order)
 
     async def on_decision(self, decision: RiskDecision) -> None:
         if not decision.approved or decision.quantity is None or decision.trade_id is None:
             return
-        signal = decision.signal
+        signal, trade_id = decision.signal, decision.trade_id
         await self._prepare_symbol(signal.symbol, decision.leverage or 1)
-        entry = await self.send(OrderIntent(client_id=self.ids.next_id(decision.trade_id, "entry"),
-                                            symbol=signal.symbol, side=signal.direction.entry_side,
-                                            type=OrderType.MARKET, quantity=decision.quantity),
-                                decision.trade_id, "entry", reason=f"{signal.source} signal")
+        intent = OrderIntent(client_id=self.ids.next_id(trade_id, "entry"), symbol=signal.symbol,
+                             side=signal.direction.entry_side, type=OrderType.MARKET, quantity=decision.quantity)
+        self.entry_fills.expect(intent.client_id, lambda snap: self.protect(trade_id, signal.symbol,
+                                                                             signal.direction, snap.avg_price))
+        try:
+            entry = await self.send(intent, trade_id, "entry", reason=f"{signal.source} signal")
+        finally:
+            early = self.entry_fills.release(intent.client_id)
+        if early is not None:  # the stream reported the fill before the answer: protection is already under way
+            await early.protection
+            await self._opened(decision, trade_id, early.snapshot, early.time_ms)
+            return
         if entry.snapshot is None or entry.snapshot.filled <= 0:
             return
-        filled = entry.snapshot
         filled_ms = self.clock.now_ms()  # the trade's time is its entry fill: readiness measures protection from it
-        await self.protect(decision.trade_id, signal.symbol, signal.direction, filled.avg_price)
+        await self.protect(trade_id, signal.symbol, signal.direction, entry.snapshot.avg_price)
+        await self._opened(decision, trade_id, entry.snapshot, filled_ms)
+
+    async def _opened(self, decision: RiskDecision, trade_id: str, filled: OrderSnapshot, filled_ms: int) -> None:
+        """TradeOpened for a protected (or emergency-exited) entry, with the fill's final quantity and price."""
+        signal = decision.signal
         account = await self.reader.account()
         stop, take = protection_prices(self.instruments[signal.symbol], signal.direction, filled.avg_price,
                                        self.config.stop_loss_pct, self.config.take_profit_pct)
         await self.bus.publish(TradeOpened(
-            trade_id=decision.trade_id, symbol=signal.symbol, direction=signal.direction, quantity=filled.filled,
+            trade_id=trade_id, symbol=signal.symbol, direction=signal.direction, quantity=filled.filled,
             entry_price=filled.avg_price, planned_stop=stop, planned_take_profit=take,
             planned_loss=_planned_loss(decision, filled), leverage=decision.leverage or 1, equity=account.equity,
             time_ms=filled_ms, confidence=signal.confidence))
@@ -217,7 +235,7 @@ class Execution:
             return SendResult(Sent.NOT_SENT, message=message)
         await self.bus.publish(recorded)
         try:
-            snapshot = await self.gateway.place(intent)
+            snapshot = await self._place(intent)
         except OrderNotSent as exc:
             await self.bus.publish(OrderNotSentEvent(intent=intent, trade_id=trade_id, purpose=purpose,
                                                      reason=f"{reason or purpose} ({exc})",
@@ -232,6 +250,22 @@ class Execution:
         if intent.type.is_conditional:
             await self._protection_placed(intent, trade_id, purpose, reason)
         return SendResult(Sent.ACCEPTED, snapshot=snapshot)
+
+    async def _place(self, intent: OrderIntent) -> OrderSnapshot:
+        """The gateway's answer. An entry whose fill the stream already reported is on the exchange whatever
+        the answer says (a timeout, -1007 unknown outcome, a 5xx after the fill): it counts as placed, with
+        the stream's report as its answer, so the journal and the monitor treat it as the open position it is."""
+        try:
+            return await self.gateway.place(intent)
+        except ExchangeError as exc:
+            early = self.entry_fills.answered(intent.client_id)
+            if early is None:
+                raise
+            log.warning("entry answer failed after its fill was heard on the stream; counted as placed",
+                        symbol=intent.symbol, client_id=intent.client_id, code=exc.code, error=exc.msg)
+            return early.snapshot
+        finally:  # before anything else runs: a report arriving after the answer starts nothing
+            self.entry_fills.answered(intent.client_id)
 
     async def _protection_placed(self, intent: OrderIntent, trade_id: str, purpose: str, reason: str | None) -> None:
         log.info("protection placed", symbol=intent.symbol, type=intent.type.value, side=intent.side.value,

@@ -1,0 +1,162 @@
+"""Start-up: what a (re)starting session reads from the exchange before it trades, and how it waits for it.
+
+A restart is when protection matters most: the bot was away, a position may have lost its stop, and
+nothing watches it until the first monitor sweep. So start-up is ordered to reach that sweep early
+(the journal's pending intents and trades closed while away, then every open position announced and
+read back by a full sweep, before the strategy and the API are built), and it is patient: a short
+outage (5xx, timeouts, 429, a 418 ban shorter than the patience) is waited out with capped backoff
+and logged, instead of the process exiting and leaving the position unwatched until something
+restarts it (exchange/retry.py `patient`). The wait has a limit, QT_STARTUP_PATIENCE_S, so an exchange
+that stays away ends the process with one line naming the setting (a supervisor such as systemd then
+restarts it and alerts). A refusal that waiting cannot fix (a bad key, -2015) fails at once, exit 2,
+naming QT_API_KEY and QT_API_SECRET. Also here: live mode's readiness gate (exit 3) and what the journal
+records of the session's instruments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import structlog
+
+from ..domain.errors import ConfigError, ExchangeError, RetryableExchangeError
+from ..domain.events import ProtectionAction
+from ..domain.instrument import Instrument
+from ..domain.money import fmt
+from ..exchange.budget import urgent
+from ..exchange.port import Exchange
+from ..journal.reader import JournalReader
+from ..journal.writer import Journal
+from ..settings.model import Settings
+from ..trading.monitor import PositionMonitor
+from ..trading.reconcile import close_trades_gone_while_away, settle_pending_intents
+from .journal_views import opened_from_entry, opened_from_row, readiness_from_journal
+from .wiring import Engine, announce_positions
+
+log = structlog.get_logger(__name__)
+
+#: Binance codes about the key itself (-2014 format, -2015 key/IP/permission, -1022 signature, -1002 unauthorised).
+CREDENTIAL_CODES = frozenset({-1002, -1022, -2014, -2015})
+
+
+class ExchangeUnavailableError(RuntimeError):
+    """Start-up waited QT_STARTUP_PATIENCE_S for the exchange and it did not answer: the process ends (exit 1)."""
+
+
+class NotReady(Exception):
+    """Live mode refused: the readiness checklist does not pass (exit code 3)."""
+
+    def __init__(self, failed: list[dict[str, object]]) -> None:
+        super().__init__("readiness not met: " + ", ".join(str(i["name"]) for i in failed))
+        self.failed = failed
+
+
+def first_live_ms(db_url: str) -> int | None:
+    """When the journal's first live session started: the first live day's cap survives restarts."""
+    reader = JournalReader(db_url)
+    try:
+        return min((int(r["started_ms"]) for r in reader.sessions() if r["mode"] == "live"), default=None)
+    finally:
+        reader.close()
+
+
+def check_readiness(settings: Settings) -> None:
+    reader = JournalReader(settings.db_url)
+    try:
+        result = readiness_from_journal(reader, min_trades=settings.readiness_min_trades,
+                                        min_confidence=settings.min_confidence,
+                                        live_max_positions=settings.live_max_positions)
+    finally:
+        reader.close()
+    failed = [i for i in result["items"] if not i["passed"]]
+    if failed:
+        raise NotReady(failed)
+
+
+@contextmanager
+def startup_errors(settings: Settings) -> Iterator[None]:
+    """Turns start-up's exchange failures into messages that name the setting to fix."""
+    try:
+        yield
+    except RetryableExchangeError as exc:
+        raise ExchangeUnavailableError(  # an outage longer than the patience, or a ban ending after it
+            f"the exchange at QT_EXCHANGE={settings.exchange} was not back within start-up's "
+            f"QT_STARTUP_PATIENCE_S={settings.startup_patience_s:g} s (last answer: HTTP {exc.http_status} code "
+            f"{exc.code} {exc.msg}); raise QT_STARTUP_PATIENCE_S to wait longer") from exc
+    except ExchangeError as exc:
+        if exc.code not in CREDENTIAL_CODES:
+            raise
+        raise ConfigError(
+            f"QT_API_KEY / QT_API_SECRET: the exchange at QT_EXCHANGE={settings.exchange} refused them "
+            f"(code {exc.code}: {exc.msg}); check the key and secret, the key's IP whitelist and its futures "
+            "permission") from exc
+
+
+@asynccontextmanager
+async def closing_on_error(exchange: Exchange) -> AsyncIterator[None]:
+    """The adapter's connections are closed when start-up fails after it connected (the session that would
+    close them never runs)."""
+    try:
+        yield
+    except BaseException:
+        await exchange.close()
+        raise
+
+
+async def reconcile_journal(engine: Engine, monitor: PositionMonitor, exchange: Exchange,
+                            reader: JournalReader) -> None:
+    """The journal against the exchange: intents never answered are settled, trades closed while the bot was
+    away are closed with the exit the exchange recorded, and the rest are adopted by the tracker, the monitor
+    and the client-id allocator."""
+    await settle_pending_intents(engine.bus, engine.clock, exchange, reader.pending_intents())
+    await open_unrecorded_trades(engine, exchange, reader)
+    for opened in await close_trades_gone_while_away(engine.bus, engine.clock, exchange,
+                                                     [opened_from_row(row) for row in reader.open_trades()]):
+        engine.trades.adopt(opened)
+        monitor.adopt(opened)
+        engine.execution.ids.learn(opened.trade_id, reader.client_ids_of_trade(opened.trade_id))
+
+
+async def open_unrecorded_trades(engine: Engine, exchange: Exchange, reader: JournalReader) -> int:
+    """Entries the exchange filled whose trade was never recorded (killed between the fill and the record):
+    the trade is opened now from the journal's own entry order and risk decision, so the position is the
+    bot's trade (closed with its real exit, audited) rather than an unknown one. Returns how many."""
+    entries = reader.entries_without_trade()
+    if not entries:
+        return 0
+    now_equity = (await exchange.account()).equity
+    for row in entries:
+        equity = reader.equity_before(int(row["created_ms"])) or now_equity
+        opened = opened_from_entry(row, equity)
+        log.warning("a filled entry's trade was never recorded; opening it from the journal",
+                    trade_id=opened.trade_id, symbol=opened.symbol, quantity=str(opened.quantity))
+        await engine.bus.publish(ProtectionAction(
+            symbol=opened.symbol, action="trade_recovered", time_ms=engine.clock.now_ms(), trade_id=opened.trade_id,
+            reason="entry filled before a crash; trade opened from the journal's entry order and risk decision"))
+        await engine.bus.publish(opened)
+    return len(entries)
+
+
+async def protect_at_start(engine: Engine, monitor: PositionMonitor) -> None:
+    """Risk and the monitor learn every open position, then the first sweep reads the exchange and repairs."""
+    count = await announce_positions(engine)
+    await reconciling_sweep(monitor)
+    log.info("start-up sweep done", positions=count)
+
+
+async def reconciling_sweep(monitor: PositionMonitor) -> None:
+    """At start-up and after a reconnect the monitor must read the exchange, whatever share of the minute's
+    request weight routine reads have used: the reading runs at protection priority."""
+    with urgent():
+        await monitor.sweep(reading=True)
+
+
+def record_instruments(journal: Journal, instruments: dict[str, Instrument], time_ms: int) -> None:
+    """The instruments this session trades, with the filters in force (a later audit may need them)."""
+    for symbol, inst in sorted(instruments.items()):
+        filters = {"tick_size": fmt(inst.tick_size), "step_size": fmt(inst.step_size),
+                   "min_qty": fmt(inst.lot_size.min_qty), "min_notional": fmt(inst.min_notional),
+                   "max_leverage": inst.max_leverage}
+        journal.record_instrument(symbol, json.dumps(filters, sort_keys=True), time_ms)
