@@ -14,6 +14,8 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+from test_restart_exits import SYMBOL, T0, simulator
+
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.core.metrics import Metrics
 from quantum_trader.domain.events import Direction, Signal
@@ -22,19 +24,7 @@ from quantum_trader.journal import Journal, JournalReader
 from quantum_trader.runtime.pump import publish_all
 from quantum_trader.runtime.startup import reconcile_journal
 from quantum_trader.runtime.wiring import TradingRules, protect_engine, wire_engine
-from quantum_trader.sim.engine import ExchangeSimulator
-from quantum_trader.sim.state import SimConfig
-from quantum_trader.sim.universe import load_universe
 from quantum_trader.trading.monitor import MonitorConfig
-
-SYMBOL = "BNBUSDT"
-T0 = 1_800_000_000_000
-
-
-def simulator() -> ExchangeSimulator:
-    sim = ExchangeSimulator({SYMBOL: load_universe().instrument(SYMBOL)}, SimConfig(start_time_ms=T0))
-    sim.set_prices({SYMBOL: "896.80"})
-    return sim
 
 
 async def entry_then_crash(url: str, exchange: InProcessExchange) -> None:
