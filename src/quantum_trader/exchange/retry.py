@@ -77,8 +77,8 @@ class Patience:
     task created inside it (a stream's keep-alive) falls back to the normal policy instead of waiting."""
 
     limit_s: float
-    max_delay: float = 10.0
-    base_delay: float = 0.25
+    #: The backoff between waits (its `attempts` do not apply: the deadline does).
+    backoff: RetryPolicy = RetryPolicy(base_delay=0.25, max_delay=10.0)
     started: float = field(default_factory=time.monotonic)
     active: bool = True
     #: The read start-up is waiting for and why ("positions: 503 ..."); None while nothing is waited on.
@@ -88,9 +88,7 @@ class Patience:
 
     def delay(self, attempt: int, exc: RetryableExchangeError) -> float | None:
         """Capped backoff, or the server's Retry-After (a 429, a ban) if longer; None past the deadline."""
-        backoff = min(self.max_delay, self.base_delay * 2.0**min(attempt, 30))
-        retry_after: float | None = getattr(exc, "retry_after", None)
-        wait = max(backoff, retry_after) if retry_after is not None else backoff
+        wait = self.backoff.delay(min(attempt, 30), exc)
         return wait if time.monotonic() + wait <= self.started + self.limit_s else None
 
 
