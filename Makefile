@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean scenario
+.PHONY: run test lint typecheck unit bench clean scenario browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# Debian's Chromium for the browser tests (best effort: without it they skip and say why).
+browser:
+	@bash tools/ensure_chromium.sh
+
+unit: $(STAMP) browser
 	$(BIN)/pytest -n 2
 
 test: lint typecheck unit

@@ -8,6 +8,7 @@ test_cli_read.py for the CLI's `--api` path.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -79,6 +80,26 @@ class FakeService:
         self._record("equity", limit)
         return {"points": [{"t": 1, "equity": "1000"}]}
 
+    async def live(self) -> JSON:
+        self._record("live")
+        return {"health": {"status": self.status, "mode": "paper"}, "positions": {"positions": [POSITION]},
+                "orders": {},
+                "unprotected_s": {}, "pnl_today": {"usdt": "-3.68", "pct": "-0.37", "since_equity": "1000"},
+                "revision": 3, "bar_open_time_ms": 1_700_000_000_000, "time_ms": 1_700_000_060_000}
+
+    async def candles(self, symbol: str, limit: int = 720) -> JSON:
+        self._record("candles", symbol, limit)
+        return {"symbol": symbol, "interval_ms": 60_000,
+                "candles": [{"time": 1_700_000_000, "open": "1", "high": "2", "low": "0.5", "close": "1.5"}]}
+
+    async def fills(self, symbol: str | None = None, limit: int = 200) -> JSON:
+        self._record("fills", symbol, limit)
+        return {"fills": []}
+
+    async def activity(self, limit: int = 50) -> JSON:
+        self._record("activity", limit)
+        return {"protection_actions": [], "errors": []}
+
     async def force_entry(self, symbol: str, side: str) -> JSON:
         self._record("force_entry", symbol, side)
         if self.accept:
@@ -131,6 +152,10 @@ SERVICE_ROUTES: dict[str, tuple[str, str, dict[str, str] | None, tuple[Any, ...]
     "audit": ("GET", "/api/v1/audit", None, ()),
     "readiness": ("GET", "/api/v1/readiness", None, ()),
     "equity": ("GET", "/api/v1/equity?limit=5", None, (5,)),
+    "live": ("GET", "/api/v1/live", None, ()),
+    "candles": ("GET", "/api/v1/candles?symbol=BNBUSDT&limit=9", None, ("BNBUSDT", 9)),
+    "fills": ("GET", "/api/v1/fills?symbol=BNBUSDT", None, ("BNBUSDT", 200)),
+    "activity": ("GET", "/api/v1/activity?limit=4", None, (4,)),
     "force_entry": ("POST", "/api/v1/force-entry", {"symbol": "BNBUSDT", "side": "short"}, ("BNBUSDT", "short")),
     "kill_switch": ("POST", "/api/v1/kill-switch", None, ()),
     "resume": ("POST", "/api/v1/resume", None, ()),
@@ -171,6 +196,21 @@ def test_read_endpoints_return_the_service_document(open_api: str, fake: FakeSer
 
 def test_limit_is_validated(open_api: str) -> None:
     assert httpx.get(open_api + "/api/v1/trades?limit=0").status_code == 422
+    assert httpx.get(open_api + "/api/v1/candles?symbol=bnb/usdt").status_code == 422
+    assert httpx.get(open_api + "/api/v1/candles").status_code == 422  # the symbol is required
+
+
+def test_the_stream_sends_live_snapshots(open_api: str, fake: FakeService) -> None:
+    with httpx.stream("GET", open_api + "/api/v1/stream", timeout=10) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events: list[dict[str, Any]] = []
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+            if len(events) == 2:
+                break
+    assert [e["revision"] for e in events] == [3, 3] and events[0]["positions"]["positions"][0]["symbol"] == "BNBUSDT"
+    assert [c for c in fake.calls if c[0] == "live"] == [("live", ()), ("live", ())]
 
 
 @pytest.mark.parametrize(("status", "code"), [("healthy", 200), ("degraded", 200), ("unhealthy", 503)])
@@ -275,9 +315,18 @@ def test_service_failure_is_a_500_without_details_and_counted(fake: FakeService)
 def test_dashboard_and_docs(open_api: str) -> None:
     page = httpx.get(open_api + "/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    for path in ("/health", "/api/v1/positions", "/api/v1/orders", "/api/v1/trades", "setInterval(refresh, 2000)"):
-        assert path in page.text
-    assert "http://" not in page.text and "https://" not in page.text  # no CDN, no external assets
+    script = httpx.get(open_api + "/static/dashboard.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    for path in ("/api/v1/stream", "/api/v1/audit", "/api/v1/readiness", "/api/v1/candles", "/api/v1/kill-switch"):
+        assert path in script.text
+    for asset in ("/static/dashboard.css", "/static/vendor/lightweight-charts.standalone.production.js",
+                  "/static/vendor/lightweight-charts.LICENSE"):
+        assert asset in page.text
+        assert httpx.get(open_api + asset).status_code == 200, asset
+    for text in (page.text, script.text):  # no CDN, no external assets
+        assert "http://" not in text and "https://" not in text
+    for missing in ("/static/app.py", "/static/index.html", "/static/vendor/README.md"):
+        assert httpx.get(open_api + missing).status_code == 404, missing
     docs = httpx.get(open_api + "/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     schema = httpx.get(open_api + "/openapi.json").json()

@@ -70,7 +70,7 @@ def test_dashboard_signs_in_once_and_reads_with_the_cookie(token_api: str, fake:
         assert "httponly" in set_cookie and "samesite=strict" in set_cookie and "path=/" in set_cookie
         assert TOKEN not in signed_in.headers["set-cookie"]  # an HMAC of the token, not the token
         page = browser.get("/")
-        assert page.status_code == 200 and "setInterval(refresh, 2000)" in page.text
+        assert page.status_code == 200 and 'src="/static/dashboard.js"' in page.text
         assert browser.get("/api/v1/positions").json()["positions"][0]["symbol"] == "BNBUSDT"
         assert browser.get("/docs").status_code == 200
     assert ("positions", ()) in fake.calls

@@ -115,3 +115,17 @@ def ccxt_client(url: str) -> Any:
 
     return repoint(ccxt.binanceusdm({"apiKey": API_KEY, "secret": API_SECRET, "options": {"fetchCurrencies": False}}),
                    url)
+
+
+def refuse_orders_and_cancel_stop(server: RunningServer, symbol: str, market: str) -> None:
+    """Leave `symbol`'s position naked for good: from now on (120 s) the server answers 503 to every new
+    order, so neither a new stop nor an emergency exit can be placed; then cancel the bot's STOP_MARKET
+    by hand with ccxt (`market` is ccxt's name, e.g. BNB/USDT:USDT)."""
+    from quantum_trader.domain.enums import OrderType
+
+    server.control("/sim/v1/faults", {"kind": "server_error", "seconds": 120, "methods": ["POST"],
+                                      "paths": ["/fapi/v1/algoOrder", "/fapi/v1/order"]})
+    [stop] = [a for a in server.sim.open_algo_orders(symbol) if a.order_type == OrderType.STOP_MARKET]
+    hand = ccxt_client(server.url)
+    hand.load_markets()
+    hand.cancel_order(str(stop.algo_id), market, params={"trigger": True})

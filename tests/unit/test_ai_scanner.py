@@ -12,6 +12,7 @@ from scanner_fixtures import SYMBOLS, market, saved, tiny_model
 
 from quantum_trader.domain.events import Direction
 from quantum_trader.marketdata.bars import BarChunk
+from quantum_trader.ml.calibration import ConstantCalibrator
 from quantum_trader.ml.features import FEATURE_NAMES, WARMUP_BARS, BarWindow, latest_features
 from quantum_trader.ml.model_file import ScannerModel
 from quantum_trader.runtime.session import scan_lag_bars
@@ -19,7 +20,7 @@ from quantum_trader.settings.model import load_settings
 from quantum_trader.signals.ai_scanner import AiScanner, ScannerConfig
 from quantum_trader.signals.registry import build_strategy
 from quantum_trader.signals.scanner_model import bot_labels
-from quantum_trader.signals.scanner_select import pick
+from quantum_trader.signals.scanner_select import details, pick
 from quantum_trader.signals.strategy import SignalBatch, signal_event
 
 #: High enough that a bar holds both confident signals and the top few below the threshold.
@@ -210,3 +211,19 @@ def test_equal_confidences_rank_by_the_raw_score_then_the_symbol() -> None:
     sym = np.arange(4, dtype=np.int64)
     assert pick(conf, bar, sym, min_confidence=0.65, top=2, tiebreak=np.array([0.1, 0.3, 0.2, 0.3])).tolist() == [
         False, True, False, True]
+
+
+def test_a_side_without_skill_gives_no_feature_reasons_and_says_so() -> None:
+    """The shipped model's short side ships its base rate: listing LightGBM contributions for it would claim
+    the features explain a number they do not move."""
+    skilled = tiny_model()
+    model = ScannerModel(dict(skilled.booster_texts), {**skilled.calibrators, "short": ConstantCalibrator(0.3)},
+                         skilled.feature_names, skilled.labels, dict(skilled.metadata), skilled.created_ms)
+    x = np.stack([_features_at(market(300), t)[0] for t in range(250, 254)]).astype(np.float32)
+    long = np.array([True, False, True, False])
+    out = details(model, x, long, np.array([0.7, 0.3, 0.6, 0.3]))
+    assert [len(d.reasons) for d in out] == [3, 0, 3, 0]
+    assert [d.no_skill for d in out] == [False, True, False, True]
+    assert out[1].text().endswith("no skill: confidence is the training base rate")
+    assert out[1].expected_value is not None
+    assert "no skill" not in out[0].text()

@@ -10,17 +10,17 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Awaitable, Callable
-from importlib.resources import files
 from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.metrics import CONTENT_TYPE, Metrics
 from ..runtime.service import AppService
 from .auth import ApiAccess, MutationGuard
+from .dashboard_routes import add_dashboard
 from .login import add_login, login_page
 
 log = structlog.get_logger(__name__)
@@ -36,10 +36,6 @@ class ForceEntryBody(BaseModel):
     side: Literal["long", "short"]
 
 
-def _dashboard() -> str:
-    return (files("quantum_trader.api") / "static" / "index.html").read_text(encoding="utf-8")
-
-
 def create_app(service: AppService, metrics: Metrics, *, api_token: str | None,
                public_reads: bool = False) -> FastAPI:
     """The API and dashboard for one running session.
@@ -51,7 +47,6 @@ def create_app(service: AppService, metrics: Metrics, *, api_token: str | None,
                   description="Protected Binance USDⓈ-M futures trading: health, positions, orders, control.")
     access = ApiAccess(api_token, public_reads=public_reads)
     guard = MutationGuard(access)
-    page = _dashboard()
 
     @app.middleware("http")
     async def _internal_error(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -77,10 +72,6 @@ def create_app(service: AppService, metrics: Metrics, *, api_token: str | None,
         return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401,
                             headers={"WWW-Authenticate": "Bearer"})
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def dashboard() -> HTMLResponse:
-        return HTMLResponse(page)
-
     @app.get("/health", summary="Liveness and protection status; 503 when unhealthy")
     async def health() -> JSONResponse:
         body = await service.health()
@@ -95,6 +86,7 @@ def create_app(service: AppService, metrics: Metrics, *, api_token: str | None,
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     _add_reads(app, service)
+    add_dashboard(app, service)
     _add_mutations(app, service, guard)
     add_login(app, access)
     return app

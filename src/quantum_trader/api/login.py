@@ -43,13 +43,13 @@ def add_login(app: FastAPI, access: ApiAccess) -> None:
 
     @app.get("/login", include_in_schema=False)
     async def form() -> Response:
-        if not access.reads_need_token:
+        if not access.has_token:  # nothing to sign in for (with public reads: the mutations still need it)
             return RedirectResponse("/", status_code=303)
         return login_page(status_code=200)
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        if not access.reads_need_token:
+        if not access.has_token:  # nothing to sign in for (with public reads: the mutations still need it)
             return RedirectResponse("/", status_code=303)
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:

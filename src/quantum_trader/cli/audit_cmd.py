@@ -1,4 +1,5 @@
-"""`quantum-trader audit [--db URL] [--json]` and `quantum-trader readiness [--db URL] [--json]`: read the journal.
+"""`quantum-trader audit [--db URL] [--json] [--report FILE.html] [--png DIR]` and
+`quantum-trader readiness [--db URL] [--json]`: read the journal.
 
 Both read the journal only, never the bot or the exchange, so they answer on a copy of the database,
 offline, with the bot down: the point of an audit is not to trust the process being audited. The
@@ -51,6 +52,10 @@ PIPED_WIDTH = 200
 DbOption = Annotated[str | None, typer.Option("--db", help="Journal URL (default $QT_DB_URL, "
                                               "else sqlite:///./data/quantum_trader.db).", show_default=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
+ReportOption = Annotated[Path | None, typer.Option("--report", help="Also write the audit as a self-contained HTML "
+                                                   "page here.", show_default=False)]
+PngOption = Annotated[Path | None, typer.Option("--png", help="Also write slippage.png and realised_vs_planned.png "
+                                                "into this folder.", show_default=False)]
 
 
 def _settings(db: str | None) -> Settings:
@@ -123,16 +128,36 @@ def _emit_json(document: dict[str, Any]) -> None:
 
 
 @app.command("audit")
-def audit(db: DbOption = None, json_output: JsonOption = False) -> None:
+def audit(db: DbOption = None, json_output: JsonOption = False, report: ReportOption = None,
+          png: PngOption = None) -> None:
     """Every closed position: exit reason, planned stop and loss, slippage, realised loss, breach. Exit 5 on one."""
     configure_logging(json=False, level="WARNING")  # stderr only: stdout carries the report
     settings = _settings(db)
     document = _evaluate(settings.db_url, lambda reader: audit_from_journal(reader)[1])
+    _write_audit_files(document, report, png, source=hide_db_password(settings.db_url))
     if json_output:
         _emit_json(document)
     else:
         render_audit(document, Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH))
     raise typer.Exit(EXIT_BREACH if int(document.get("breaches") or 0) > 0 else 0)
+
+
+def _write_audit_files(document: dict[str, Any], report: Path | None, png: Path | None, *, source: str) -> None:
+    """`--report` and `--png`, written before the exit code is decided (a breach is exactly when they are read)."""
+    from ..reports.write import write_audit_png, write_audit_report
+
+    try:
+        if report is not None:
+            write_audit_report(document, report, source=source)
+    except OSError as exc:
+        typer.echo(f"error: --report {report}: {exc}", err=True)
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    try:
+        if png is not None:
+            write_audit_png(document, png)
+    except OSError as exc:
+        typer.echo(f"error: --png {png}: {exc}", err=True)
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
 
 
 @app.command("readiness")

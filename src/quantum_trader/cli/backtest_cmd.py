@@ -1,8 +1,11 @@
-"""`quantum-trader backtest --data PATH [--strategy NAME] [--json]`: the live engine over history.
+"""`quantum-trader backtest --data PATH [--strategy NAME] [--json] [--report FILE.html] [--png DIR]`: the live
+engine over history.
 
 The data is Binance public-data klines (a file, or a folder of them); the engine is the very one
 `run` uses, on a simulated clock, as fast as it can go. Prints trades, P&L, fees, funding, drawdown,
-Sharpe, exposure and the stop audit; `--json` prints the same document and nothing else.
+Sharpe, exposure and the stop audit; `--json` prints the same document and nothing else. `--report` also
+writes it as one self-contained HTML page (equity, drawdown, trades on price, stops: reports/), `--png` the
+main charts as images.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ def backtest(
     json_output: Annotated[bool, Opt("--json", help="one JSON document on stdout, nothing else")] = False,
     balance: Annotated[str, Opt("--balance", help="starting USDT wallet")] = "10000",
     db: Annotated[str | None, Opt("--db", help="also journal the run to this URL (batched)")] = None,
+    report: Annotated[Path | None, Opt("--report", help="also write a self-contained HTML report here")] = None,
+    png: Annotated[Path | None, Opt("--png", help="also write equity.png and slippage.png into this folder")] = None,
 ) -> None:
     """Run a strategy over historical bars with the same engine as live trading."""
     configure_logging(json=False, level="WARNING")  # stderr only: stdout carries the report
@@ -69,7 +74,8 @@ def backtest(
         journal.start_session("backtest", json.dumps(settings.public_dict(), sort_keys=True), "backtest")
     show = not json_output and sys.stderr.isatty()
     try:
-        result = _run_with_progress(chunks, instruments, plugin, settings, wallet, journal, show, companions)
+        result = _run_with_progress(chunks, instruments, plugin, settings, wallet, journal, show, companions,
+                                    keep_prices=report is not None)
     except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -77,23 +83,43 @@ def backtest(
         if journal is not None:
             journal.close()
     document = result.to_json()
+    _write_reports(result, report, png, data=data, strategy=strategy)
     if json_output:
         sys.stdout.write(json.dumps(document, default=str) + "\n")
         return
     _print_report(document)
 
 
+def _write_reports(result: BacktestResult, report: Path | None, png: Path | None, *, data: Path,
+                   strategy: str) -> None:
+    """The HTML report and the PNGs, when asked; a path that cannot be written is exit 2, named."""
+    from ..reports.write import write_backtest_png, write_backtest_report
+
+    option, target = "--report", report
+    try:
+        if report is not None:
+            write_backtest_report(result, report, data_name=data.name, strategy=strategy)
+        option, target = "--png", png
+        if png is not None:
+            write_backtest_png(result, png)
+    except OSError as exc:
+        typer.echo(f"error: {option} {target}: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _run_with_progress(chunks: Any, instruments: Any, plugin: Any, settings: Any, wallet: Decimal,
-                       journal: Journal | None, show: bool, companions: Companions | None = None) -> BacktestResult:
+                       journal: Journal | None, show: bool, companions: Companions | None = None, *,
+                       keep_prices: bool = False) -> BacktestResult:
     rules = rules_from(settings)
     if not show:
         return asyncio.run(run_backtest(chunks, instruments, plugin, rules, balance=wallet, journal=journal,
-                                        companions=companions))
+                                        companions=companions, keep_prices=keep_prices))
     with Progress(SpinnerColumn(), TextColumn("[bold]backtest[/] {task.completed:,.0f} bars"), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("bars", total=None)
         return asyncio.run(run_backtest(chunks, instruments, plugin, rules, balance=wallet, journal=journal,
-                                        progress=lambda n: progress.advance(task, n), companions=companions))
+                                        progress=lambda n: progress.advance(task, n), companions=companions,
+                                        keep_prices=keep_prices))
 
 
 def _print_report(doc: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""`quantum-trader evaluate --model MODEL|default --data PATH`: is the model's confidence a frequency?
+"""`quantum-trader evaluate --model MODEL|default --data PATH [--report FILE.html]`: is the model's confidence a
+frequency?
 
 The data are labelled with the model's own label parameters (the ones it was trained for), so the
 report answers "of the trades the model scored p, how many won?" for exactly those trades. The
@@ -30,6 +31,7 @@ def evaluate(
     start: Annotated[str | None, Opt("--start", help="first day (YYYY-MM-DD, UTC), inclusive")] = None,
     end: Annotated[str | None, Opt("--end", help="last day (YYYY-MM-DD, UTC), inclusive")] = None,
     png: Annotated[Path | None, Opt("--png", help="write the reliability diagram (PNG) here")] = None,
+    html: Annotated[Path | None, Opt("--report", help="write a self-contained HTML report here")] = None,
     json_output: Annotated[bool, Opt("--json", help="one JSON document on stdout, nothing else")] = False,
 ) -> None:
     """Score a model on labelled history: AUC, Brier, ECE, reliability, confident signals, EV, baselines."""
@@ -64,6 +66,13 @@ def evaluate(
             reliability_png(report, png)
         except OSError as exc:
             fail("--png", f"{png}: {exc}")
+    if html is not None:
+        from ..reports.write import write_evaluation_report
+
+        try:
+            write_evaluation_report(report, html)
+        except OSError as exc:
+            fail("--report", f"{html}: {exc}")
     if json_output:
         sys.stdout.write(json.dumps(report) + "\n")
         return

@@ -16,6 +16,7 @@ import typer
 from ..api.app import create_app
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
+from ..notify.redact import secret_parts
 from ..runtime.session import EXIT_CONFIG, EXIT_NOT_READY, Session, install_signal_handlers
 from ..runtime.startup import ExchangeUnavailableError, NotReady
 from ..settings.model import Settings, load_settings
@@ -50,6 +51,8 @@ def run(
         typer.echo(str(exc), err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     secrets = [v.get_secret_value() for v in (settings.api_key, settings.api_secret, settings.api_token) if v]
+    for url in settings.notify_url_list:  # a notification URL holds its destination's token or password
+        secrets += secret_parts(url)
     configure_logging(settings.log_json, settings.log_level, secrets)
     raise typer.Exit(asyncio.run(_run(settings)))
 

@@ -54,6 +54,9 @@ class Metrics:
         self._budget_gauges(r)
         self._feed_gauges(r)
         self._scanner_gauges(r)
+        self.notifications = Gauge("qt_notifications", "Alerts (QT_NOTIFY_URLS) since start, by result: sent, "
+                                   "failed (every retry spent), dropped (queue full), queued (waiting now)",
+                                   ["result"], registry=r)
 
     def _budget_gauges(self, r: CollectorRegistry) -> None:
         """The exchange request budget (exchange/budget.py). Totals since start are gauges set from the
@@ -193,6 +196,11 @@ class Metrics:
         scanner = health.get("scanner")
         if isinstance(scanner, Mapping):
             self.observe_scanner(scanner)
+        notify = health.get("notify")
+        if isinstance(notify, Mapping):
+            for result in ("sent", "failed", "dropped", "queued"):
+                if isinstance(notify.get(result), int):
+                    self.notifications.labels(result=result).set(notify[result])
 
     def observe_budget(self, budget: Mapping[str, Any]) -> None:
         """The gauges of the request budget's /health snapshot (`WeightBudget.snapshot`)."""

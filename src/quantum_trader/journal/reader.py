@@ -140,9 +140,11 @@ class JournalReader:
         o = _table(OrderRow)
         return self._rows(select(o).where(o.c.status == INTENT).order_by(o.c.created_ms, o.c.client_id))
 
-    def fills(self, limit: int = 100) -> list[JsonRow]:
+    def fills(self, limit: int = 100, symbol: str | None = None) -> list[JsonRow]:
+        """Newest first; `symbol`: that symbol's only (the dashboard marks them on its price chart)."""
         f = _table(FillRow)
-        return self._rows(select(f).order_by(f.c.time_ms.desc(), f.c.id.desc()).limit(limit))
+        query = select(f) if symbol is None else select(f).where(f.c.symbol == symbol)
+        return self._rows(query.order_by(f.c.time_ms.desc(), f.c.id.desc()).limit(limit))
 
     def equity(self, limit: int = 1000) -> list[JsonRow]:
         """The latest `limit` snapshots in time order (oldest first), ready to draw as a curve."""

@@ -10,11 +10,14 @@ from ..core.supervisor import Supervisor
 from ..domain.events import Direction, KillSwitch, RiskDecision, Signal
 from ..exchange.budget import WeightBudget
 from ..journal.reader import JournalReader
+from ..notify.sender import Notifier
 from ..settings.model import Settings
 from ..signals.scanner_health import ScannerStats
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import PositionMonitor
 from ..trading.protection_view import ProtectionView, build_view
+from .bar_tape import BarTape
+from .dashboard_view import DayStart, Revision, mark_unprotected, pnl_today, unprotected_seconds
 from .journal_views import audit_from_journal, no_signal_json, readiness_from_journal, signal_json
 from .market_feed import FeedStatus
 from .service import JSON
@@ -33,6 +36,8 @@ class SessionService:
     supervisor: Supervisor | None = None
     #: The URL adapter's request budget (None in process): a ban is unhealthy, repeated 429s degraded.
     budget: WeightBudget | None = None
+    #: QT_NOTIFY_URLS's sender (None when unset): /health shows its redacted destinations and counters.
+    notifier: Notifier | None = None
 
     def __init__(self, settings: Settings, engine: Engine, monitor: PositionMonitor, kill: KillSwitchHandler,
                  reader: JournalReader, metrics: Metrics, feed: FeedStatus, *, strategy_status: str = "",
@@ -46,6 +51,10 @@ class SessionService:
         self.started = time.monotonic()
         self._decisions: dict[str, RiskDecision] = {}
         engine.bus.subscribe(RiskDecision, self._remember)
+        #: The dashboard's price history (the session records every bar in it) and its change counter.
+        self.tape = BarTape(())  # the session replaces it with one over its symbols
+        self.revision = Revision(engine.bus)
+        self._day_start = DayStart(reader.equity_before)
 
     def _remember(self, decision: RiskDecision) -> None:
         self._decisions[decision.signal.symbol] = decision
@@ -93,6 +102,8 @@ class SessionService:
             body["request_budget"] = budget
         if self.feed.repairs is not None:  # the exchange feed: its repairs and lag (`feed` stays its name)
             body["feed_stream"] = self.feed.repairs.snapshot()
+        if self.notifier is not None:  # alerts configured: destinations redacted, errors scrubbed
+            body["notify"] = self.notifier.status()
         return body
 
     @property
@@ -143,6 +154,31 @@ class SessionService:
 
     async def equity(self, limit: int = 1000) -> JSON:
         return {"equity": await asyncio.to_thread(self.reader.equity, limit)}
+
+    async def live(self) -> JSON:
+        """The dashboard's live document (runtime/dashboard_view.py): from memory, never the exchange once
+        the monitor has swept, so open pages cost no request weight."""
+        view = self.monitor.state.view or await self._view()
+        now_ms = self.engine.clock.now_ms()
+        naked = unprotected_seconds(self.monitor.state, now_ms)
+        positions = mark_unprotected(view.positions_json(), naked)
+        start = await asyncio.to_thread(self._day_start.equity, now_ms, view.account.equity)
+        return {"health": await self.health(), "positions": positions, "orders": view.orders_json(),
+                "unprotected_s": naked,
+                "pnl_today": pnl_today(start, view.account.equity), "revision": self.revision.value,
+                "bar_open_time_ms": self.tape.last_open_time_ms, "time_ms": now_ms}
+
+    async def candles(self, symbol: str, limit: int = 720) -> JSON:
+        return {"symbol": symbol, "interval_ms": self.tape.interval_ms, "candles": self.tape.candles(symbol, limit)}
+
+    async def fills(self, symbol: str | None = None, limit: int = 200) -> JSON:
+        return {"fills": await asyncio.to_thread(self.reader.fills, limit, symbol)}
+
+    async def activity(self, limit: int = 50) -> JSON:
+        """Recent protection actions and errors, newest first."""
+        actions = await asyncio.to_thread(self.reader.protection_actions, limit)
+        errors = await asyncio.to_thread(self.reader.errors, limit)
+        return {"protection_actions": actions, "errors": errors}
 
     async def force_entry(self, symbol: str, side: str) -> JSON:
         clock = self.engine.clock

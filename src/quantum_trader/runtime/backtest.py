@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from ..core.clock import SimulatedClock
 from ..core.metrics import Metrics
-from ..domain.events import Direction, EquitySnapshot, Signal, TradeClosed
+from ..domain.events import Direction, EquitySnapshot, Signal, TradeClosed, TradeOpened
 from ..domain.instrument import Instrument
 from ..exchange.inprocess import InProcessExchange
 from ..marketdata.bars import BarChunk
@@ -53,6 +53,82 @@ Progress = Callable[[int], None]
 Bools = npt.NDArray[np.bool_]
 
 
+class PriceTape:
+    """Each symbol's closes for a report's trades-on-price chart, kept only when a report is asked
+    (`run_backtest(keep_prices=True)`): a backtest without a report pays nothing, and the replay is untouched.
+
+    Reduced as the run goes, so a year of many symbols costs a few MB, not 4 bytes per symbol-bar: every
+    `stride`-th bar (the stride doubles whenever more than 2 × `max_points` would be kept) plus every bar
+    within `pad_bars` of a trade's entry or exit, exactly. A chunk is reduced when the next one arrives,
+    once the trades near its end (which may open in the next chunk's first bars) are known.
+    """
+
+    def __init__(self, max_points: int = 5_000, pad_bars: int = 15) -> None:
+        self.max_points, self.pad_bars = max_points, pad_bars
+        self._stride, self._bars = 1, 0
+        self._events: dict[str, list[int]] = {}
+        self._pending: tuple[int, tuple[str, ...], npt.NDArray[np.int64], npt.NDArray[np.float32], int] | None = None
+        #: Per symbol, per reduced chunk: (bar number in the run, open time ms, close, kept exactly).
+        self._kept: dict[str, list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32],
+                                         Bools]]] = {}
+
+    def on_trade(self, event: TradeOpened | TradeClosed) -> None:
+        """A trade opened or closed: the bars around that moment are kept exactly."""
+        self._events.setdefault(event.symbol, []).append(event.time_ms)
+
+    def add(self, chunk: BarChunk) -> None:
+        self._reduce()
+        self._pending = (self._bars, tuple(chunk.symbols), np.array(chunk.open_time, dtype=np.int64),
+                         np.array(chunk.close, dtype=np.float32), chunk.interval_ms)
+        self._bars += len(chunk)
+        while self._bars // self._stride > 2 * self.max_points:
+            self._stride *= 2
+            for symbol, parts in self._kept.items():
+                self._kept[symbol] = [_select(part, part[3] | (part[0] % self._stride == 0)) for part in parts]
+
+    def symbols(self) -> list[str]:
+        self._reduce()
+        return sorted(self._kept)
+
+    def series(self, symbol: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """(bar open times in ms, closes) of the bars kept for one symbol; bars it misses (NaN) left out."""
+        self._reduce()
+        parts = self._kept.get(symbol) or []
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+    def _reduce(self) -> None:
+        if self._pending is None:
+            return
+        first, symbols, times, closes, interval_ms = self._pending
+        self._pending = None
+        number = np.arange(first, first + len(times), dtype=np.int64)
+        sampled = number % self._stride == 0
+        for s, symbol in enumerate(symbols):
+            exact = self._near_trades(symbol, times, interval_ms)
+            keep = (sampled | exact) & ~np.isnan(closes[:, s])
+            if keep.any():
+                self._kept.setdefault(symbol, []).append((number[keep], times[keep], closes[keep, s], exact[keep]))
+
+    def _near_trades(self, symbol: str, times: npt.NDArray[np.int64], interval_ms: int) -> Bools:
+        """The bars within `pad_bars` of a trade event; events too old to reach later bars are dropped."""
+        exact = np.zeros(len(times), np.bool_)
+        pad = self.pad_bars * interval_ms
+        events = self._events.get(symbol) or []
+        for start, stop in zip(np.searchsorted(times, np.array(events, np.int64) - pad, "left"),
+                               np.searchsorted(times, np.array(events, np.int64) + pad, "right"), strict=True):
+            exact[start:stop] = True
+        if events:
+            self._events[symbol] = [e for e in events if e + pad >= times[-1]]
+        return exact
+
+
+def _select(part: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32], Bools],
+            keep: Bools) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32], Bools]:
+    return part[0][keep], part[1][keep], part[2][keep], part[3][keep]
+
+
 @dataclass
 class BacktestResult:
     trades: list[TradeClosed]
@@ -62,6 +138,9 @@ class BacktestResult:
     seconds: float
     open_positions: int = 0
     equity_curve: list[tuple[int, Decimal]] = field(default_factory=list)
+    #: For reports only (None unless `keep_prices`): the closes, and each trade's opening (its take-profit).
+    prices: PriceTape | None = None
+    opened: list[TradeOpened] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.report, "bars": self.bars, "symbol_bars": self.symbol_bars, "seconds": round(self.seconds, 3),
@@ -74,7 +153,11 @@ class _Collector:
 
     def __init__(self) -> None:
         self.trades: list[TradeClosed] = []
+        self.opened: list[TradeOpened] = []
         self.daily: dict[int, Decimal] = {}
+
+    def on_opened(self, event: TradeOpened) -> None:
+        self.opened.append(event)
 
     def on_closed(self, event: TradeClosed) -> None:
         self.trades.append(event)
@@ -90,9 +173,11 @@ class _Collector:
 async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Instrument], strategy: Strategy,
                        rules: TradingRules, *, balance: Decimal = Decimal(10_000), seed: int = 7,
                        journal: JournalLike | None = None, progress: Progress | None = None,
-                       skip_refused: bool = True, companions: Companions | None = None) -> BacktestResult:
+                       skip_refused: bool = True, companions: Companions | None = None,
+                       keep_prices: bool = False) -> BacktestResult:
     """`skip_refused=False` visits every signal bar (slower; the tests prove both give the same trades).
-    `companions`: recorded mark prices and funding to replay (see the module doc)."""
+    `companions`: recorded mark prices and funding to replay (see the module doc). `keep_prices`: keep the
+    closes and trade openings a report draws (`BacktestResult.prices`, `.opened`); off, nothing is kept."""
     started = time.perf_counter()
     stream = iter(chunks)
     first = next(stream, None)
@@ -120,6 +205,11 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     collector = _Collector()
     engine.bus.subscribe(TradeClosed, collector.on_closed)
     engine.bus.subscribe(EquitySnapshot, collector.on_equity)
+    tape = PriceTape() if keep_prices else None
+    if tape is not None:
+        engine.bus.subscribe(TradeOpened, collector.on_opened)
+        engine.bus.subscribe(TradeOpened, tape.on_trade)
+        engine.bus.subscribe(TradeClosed, tape.on_trade)
     replayer = BarReplayer(sim, symbols)
     bars = 0
     for chunk in chain([first], stream):
@@ -131,6 +221,8 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
         # that, or risk would count them open (and mute their symbols) until some later step.
         await publish_all(engine.bus, engine.clock, exchange.drain())
         bars += len(chunk)
+        if tape is not None:
+            tape.add(chunk)
         if journal is not None:
             journal.flush()
         if progress is not None:
@@ -140,7 +232,7 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     report = _report(collector.trades, curve, balance, bars, chunk.interval_ms)
     return BacktestResult(trades=collector.trades, report=report, bars=bars, symbol_bars=bars * len(symbols),
                           seconds=seconds, open_positions=len(engine.trades.open),
-                          equity_curve=curve)
+                          equity_curve=curve, prices=tape, opened=collector.opened)
 
 
 def use_recorded_funding(sim: ExchangeSimulator, funding: FundingData) -> None:

@@ -42,6 +42,23 @@ class AppService(Protocol):
     async def equity(self, limit: int = 1000) -> JSON:
         ...
 
+    async def live(self) -> JSON:
+        """The dashboard's live document: `{"health", "positions", "orders", "unprotected_s": {symbol: s},
+        "pnl_today": {"usdt", "pct", "since_equity"}, "revision": N, "bar_open_time_ms", "time_ms"}`."""
+        ...
+
+    async def candles(self, symbol: str, limit: int = 720) -> JSON:
+        """`{"symbol", "interval_ms", "candles": [{"time": epoch s, "open", "high", "low", "close"}]}`, oldest first."""
+        ...
+
+    async def fills(self, symbol: str | None = None, limit: int = 200) -> JSON:
+        """`{"fills": [...]}`, newest first, of one symbol or all."""
+        ...
+
+    async def activity(self, limit: int = 50) -> JSON:
+        """`{"protection_actions": [...], "errors": [...]}`, newest first."""
+        ...
+
     async def force_entry(self, symbol: str, side: str) -> JSON:
         """`{"accepted": bool, "reason": str, "trade_id": str | None}`; side is `long` or `short`."""
         ...

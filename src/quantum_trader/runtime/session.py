@@ -52,6 +52,8 @@ from ..journal.writer import Journal
 from ..marketdata.bars import BarChunk, bars_from, iter_binance_klines
 from ..marketdata.companions import companions_of
 from ..marketdata.synthetic import funding_ahead, marks_of, synthetic_market
+from ..notify.sender import Notifier, notifier_from_urls
+from ..notify.watch import Watcher
 from ..settings.model import Settings
 from ..signals.registry import build_strategy
 from ..signals.scanner_health import ScannerStats
@@ -62,6 +64,7 @@ from ..sim.universe import load_universe
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from .app_service import SessionService
 from .backtest import use_recorded_funding
+from .bar_tape import BarTape
 from .evidence import session_path
 from .live_feed import WsKlineFeed, feed_from_settings
 from .market_feed import BarFeed, FeedStatus
@@ -80,13 +83,17 @@ from .startup import (
     startup_errors,
 )
 from .warmup import SyntheticHistory, prepare_warm_up, synthetic_history
-from .wiring import Engine, TradingRules, protect_engine, wire_engine
+from .wiring import Engine, TradingRules, alerts_for, protect_engine, wire_engine
 
 log = structlog.get_logger(__name__)
+#: Seconds the API waits at shutdown for open requests (a dashboard's event stream never ends by itself).
+GRACEFUL_SHUTDOWN_S = 3
 EXIT_OK, EXIT_CONFIG, EXIT_NOT_READY = 0, 2, 3
 #: Background tasks whose loss for good halts entries: without them nothing watches stops or hears fills.
 HALT_ON_GIVE_UP = frozenset({"monitor", "exchange-events"})
 MINUTE_MS = 60_000
+#: Wall seconds the stop waits for queued alerts (the last exit) before giving up on them.
+NOTIFY_DRAIN_S = 5.0
 
 
 def rules_from(settings: Settings, *, live_since_ms: int | None = None) -> TradingRules:
@@ -219,6 +226,8 @@ class Session:
         self.metrics = Metrics()
         self.service: SessionService | None = None
         self.port: int | None = None
+        #: QT_NOTIFY_URLS's alerts (None when unset): subscribed first on the bus, sent by a supervised worker.
+        self.notifier: Notifier | None = notifier_from_urls(settings.notify_url_list) if settings.notify_urls else None
 
     async def run(self) -> int:
         s = self.settings
@@ -240,7 +249,8 @@ class Session:
                                    parts.clock.now_ms())
                 live_since = first_live_ms(s.db_url) if s.mode == "live" else None
                 engine = wire_engine(parts.clock, parts.exchange, instruments, rules_from(s, live_since_ms=live_since),
-                                     journal=journal, gateway=DryRunGateway() if s.mode == "staging" else None)
+                                     journal=journal, gateway=DryRunGateway() if s.mode == "staging" else None,
+                                     observers=(alerts_for(self.notifier).attach,) if self.notifier else ())
                 monitor, kill = protect_engine(engine, self.metrics, MonitorConfig(
                     interval_s=s.monitor_interval, trailing_stop_pct=s.trailing_stop_pct))
                 assert monitor is not None
@@ -251,10 +261,14 @@ class Session:
                 await protect_at_start(engine, monitor)  # risk and the monitor learn what is open; the first sweep
         strategy = build_strategy(s.strategy, s)
         # Task M (issue 11): history before the first bar, never traded (synthetic: now; exchange feed: at its start).
-        await prepare_warm_up(strategy, parts.feed, parts.history, parts.exchange.klines)
+        tape = BarTape(tuple(parts.symbols),  # the dashboard's charts: the warm-up history, then every bar
+                       ticks={name: inst.tick_size for name, inst in instruments.items()})
+        await prepare_warm_up(strategy, parts.feed, parts.history, parts.exchange.klines, tape)
         self.service = SessionService(s, engine, monitor, kill, reader, self.metrics, parts.feed.status,
                                       strategy=strategy)
+        self.service.tape = tape
         self.service.budget = parts.budget
+        self.service.notifier = self.notifier
         try:
             await self._serve(engine, parts, strategy, monitor, journal)
         finally:
@@ -276,8 +290,12 @@ class Session:
         s = self.settings
         assert self.service is not None
         app = self.app_factory(self.service, self.metrics, s.api_token.get_secret_value() if s.api_token else None)
+        with contextlib.suppress(AttributeError):  # long-lived answers (the dashboard's stream) end when this is set
+            app.state.stopping = self.stop
+        # An open dashboard holds its event stream open forever: at shutdown it gets a moment, not a veto.
         server = uvicorn.Server(uvicorn.Config(app, host=s.api_host, port=s.api_port, log_config=None,
-                                               lifespan="off", access_log=False))
+                                               lifespan="off", access_log=False,
+                                               timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
         api = asyncio.create_task(server.serve(), name="api")  # not supervised: if it dies, the session ends
         supervisor = self._start_tasks(engine, parts, strategy, monitor)
         self.service.supervisor = supervisor
@@ -293,6 +311,8 @@ class Session:
             self.stop.set()
             server.should_exit = True
             await supervisor.stop()
+            if self.notifier is not None:  # the worker is stopped: send what is left (the last exit) here
+                await self.notifier.drain(NOTIFY_DRAIN_S)
             await asyncio.gather(api, return_exceptions=True)
 
     def _start_tasks(self, engine: Engine, parts: Parts, strategy: Strategy, monitor: PositionMonitor) -> Supervisor:
@@ -304,7 +324,7 @@ class Session:
         forever = self.restart_policy  # the feed may end (a replay file does): for it, returning is no failure
         # How fast the clock runs against the wall: a live feed's clock is the wall; at `--speed max`, None.
         on_bar = _signal_publisher(engine, strategy, 1.0 if self.settings.feed == "exchange" else
-                                   self.settings.speed_factor)
+                                   self.settings.speed_factor, tape=self.service.tape if self.service else None)
         starts = itertools.count()
 
         async def exchange_events() -> None:
@@ -319,7 +339,18 @@ class Session:
                          forever)
         if watchdog_interval_s() is not None:  # only under systemd: elsewhere there is nobody to ping
             supervisor.start("watchdog", self._watchdog, forever)
+        if self.notifier is not None:
+            self._start_alerts(supervisor, self.notifier, parts, monitor)
         return supervisor
+
+    def _start_alerts(self, supervisor: Supervisor, notifier: Notifier, parts: Parts, monitor: PositionMonitor) -> None:
+        """The alerts' sender, and the watcher for what no event announces (a position unprotected for more than
+        one monitor interval, a request-budget ban); both only read, so the event log is the same without them."""
+        watcher = Watcher(notifier.submit, now_ms=parts.clock.now_ms, interval_s=self.settings.monitor_interval,
+                          unprotected=lambda: monitor.state.unprotected_since_ms,
+                          budget=parts.budget.snapshot if parts.budget is not None else None)
+        supervisor.start("notify", notifier.run, self.restart_policy)
+        supervisor.start("notify-watch", watcher.run, self.restart_policy)
 
     async def _wait_started(self, server: uvicorn.Server) -> None:
         for _ in range(500):
@@ -357,8 +388,8 @@ class Session:
             await asyncio.sleep(interval)
 
 
-def _signal_publisher(engine: Engine, strategy: Strategy, clock_speed: float | None = 1.0,
-                      ) -> Callable[[BarChunk], Awaitable[None]]:
+def _signal_publisher(engine: Engine, strategy: Strategy, clock_speed: float | None = 1.0, *,
+                      tape: BarTape | None = None) -> Callable[[BarChunk], Awaitable[None]]:
     """Each new bar: a `BarClosed` per symbol on the bus (when anything listens), then the strategy's
     score of the bar and a `Signal` per symbol it picks (with the model's details, if any). A strategy
     that keeps `ScannerStats` (the AI scanner) learns how late its scan finished (`scan_lag_bars`)."""
@@ -366,6 +397,8 @@ def _signal_publisher(engine: Engine, strategy: Strategy, clock_speed: float | N
     silence = SilenceReporter()  # task M: why the strategy is silent, journaled once per change
 
     async def on_bar(chunk: BarChunk) -> None:
+        if tape is not None:
+            tape.record(chunk)
         if engine.bus.has_subscribers(BarClosed):
             for bar in _bars_closed(chunk, engine.clock.now_ms()):
                 await engine.bus.publish(bar)

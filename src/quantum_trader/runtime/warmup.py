@@ -33,6 +33,7 @@ from ..exchange.budget import BudgetRefused
 from ..marketdata.bars import BarChunk
 from ..marketdata.synthetic import synthetic_market
 from ..signals.strategy import history_bars, warm_up
+from .bar_tape import BarTape
 from .live_feed import WsKlineFeed
 from .market_feed import BarFeed
 
@@ -130,11 +131,14 @@ async def _read(klines: Klines, symbol: str, start_ms: int, end_ms: int, give_up
 
 
 async def prepare_warm_up(strategy: object, feed: BarFeed | WsKlineFeed, history: SyntheticHistory | None,
-                          klines: Klines) -> None:
+                          klines: Klines, tape: BarTape | None = None) -> None:
     """Give `strategy` its history: now for a synthetic feed; for the exchange feed when it has seen the
-    server's first bar (`before_first_row`); not at all for a replay or a strategy that wants none."""
+    server's first bar (`before_first_row`); not at all for a replay or a strategy that wants none.
+    `tape` (the dashboard's charts) gets the same history, so a chart starts full."""
     bars = history_bars(strategy)
     if bars <= 0:
+        if tape is not None and history is not None:  # synthetic history costs nothing: the charts get it anyway
+            tape.record(history.chunk(tape.depth), slice(0, tape.depth))
         return
     if isinstance(feed, WsKlineFeed):
         async def load(first_live_ms: int) -> None:
@@ -144,17 +148,19 @@ async def prepare_warm_up(strategy: object, feed: BarFeed | WsKlineFeed, history
             except Exception:  # history is a convenience: without it the strategy warms up on live bars
                 log.exception("history load failed: the strategy warms up on live bars")
                 return
-            _warm(strategy, chunk, "exchange", time.monotonic() - started)
+            _warm(strategy, chunk, "exchange", time.monotonic() - started, tape)
 
         feed.before_first_row = load
     elif history is not None:
         started = time.monotonic()
-        _warm(strategy, history.chunk(bars), "synthetic", time.monotonic() - started)
+        _warm(strategy, history.chunk(bars), "synthetic", time.monotonic() - started, tape)
 
 
-def _warm(strategy: object, chunk: BarChunk, source: str, seconds: float) -> None:
+def _warm(strategy: object, chunk: BarChunk, source: str, seconds: float, tape: BarTape | None = None) -> None:
     complete = int((~np.isnan(chunk.close)).all(axis=0).sum()) if len(chunk) else 0
     warm_up(strategy, chunk)
+    if tape is not None and len(chunk):
+        tape.record(chunk, slice(max(len(chunk) - tape.depth, 0), len(chunk)))
     say = log.info if complete == chunk.n_symbols else log.warning  # the others warm up on live bars
     say("strategy history loaded", source=source, bars=len(chunk), symbols=chunk.n_symbols,
         complete_symbols=complete, seconds=round(seconds, 3))

@@ -9,7 +9,7 @@ staging is the same engine with a gateway that sends nothing (exchange/staging_g
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -22,9 +22,13 @@ from ..domain.exchange_types import AccountSnapshot
 from ..domain.instrument import Instrument
 from ..exchange.budget import urgent
 from ..exchange.port import Exchange, ExchangeReader, OrderGateway
+from ..notify.alerts import Alerts
+from ..notify.sender import Notifier
+from ..risk.daily_loss import REASON_PREFIX
 from ..risk.manager import RiskLimits, RiskManager
 from ..risk.sizing import SizingRules
 from ..risk.trade_ids import TradeIds
+from ..trading.audit import audit_row
 from ..trading.execution import Execution, ExecutionConfig, IntentLog
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import MonitorConfig, PositionMonitor
@@ -110,10 +114,13 @@ async def announce_positions(engine: Engine) -> int:
 
 def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Instrument], rules: TradingRules, *,
                 journal: JournalLike | None = None, gateway: OrderGateway | None = None,
-                trade_ids: TradeIds | None = None) -> Engine:
+                trade_ids: TradeIds | None = None, observers: Sequence[Callable[[EventBus], None]] = ()) -> Engine:
     """`gateway` None: the adapter's own (paper, live); staging passes one that sends nothing.
-    `trade_ids` None: `trade_ids_for` (the journal's session, else the clock)."""
+    `trade_ids` None: `trade_ids_for` (the journal's session, else the clock). `observers` subscribe
+    before everything else (alerts: they see events in publication order; they only read, never publish)."""
     bus = EventBus(clock.now_ms)
+    for observe in observers:
+        observe(bus)
     if journal is not None:
         journal.attach(bus)
     trades = TradeTracker(bus)
@@ -152,3 +159,9 @@ def protect_engine(engine: Engine, metrics: Metrics, config: MonitorConfig, *,
                              new_trade_id=ids.next_kill)
     kill.attach()
     return monitor, kill
+
+
+def alerts_for(notifier: Notifier) -> Alerts:
+    """The alerts of a session with QT_NOTIFY_URLS: exits judged by the stop audit's own figures and tolerance,
+    a kill switch told apart as the daily loss limit's by its reason (notify may not import trading or risk)."""
+    return Alerts(notifier.submit, judge=audit_row, daily_loss_prefix=REASON_PREFIX)

@@ -33,14 +33,16 @@ from .rules import (
     check_db_url,
     check_exchange,
     check_feed,
+    check_notify_urls,
     check_speed,
     check_symbols,
     check_ws_url,
     hide_db_password,
     parse_bool,
+    split_notify_urls,
 )
 
-SECRET_FIELDS = frozenset({"api_key", "api_secret", "api_token"})
+SECRET_FIELDS = frozenset({"api_key", "api_secret", "api_token", "notify_urls"})
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: `QT_*` names the test suite reads for itself; they are not settings, and not typos either.
 #: An unknown name with one of these in it (or close to a secret setting) may hold a secret: hide its value.
@@ -143,6 +145,9 @@ class Settings(BaseSettings):
                               description="Pause before re-entering a symbol after a stop-out; avoids revenge trades.")
     interval: str = Field("1m", description="Bar interval of the synthetic feed.")
     readiness_min_trades: int = Field(5, ge=1, description="Closed paper trades the readiness checklist wants.")
+    notify_urls: SecretStr | None = Field(None, description="Alerts: comma-separated apprise URLs (tgram://, "
+                                          "discord://, slack://, mailto://, ntfy://, json://...); they hold "
+                                          "tokens, so they are masked everywhere. Unset: no alerts.")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -163,6 +168,13 @@ class Settings(BaseSettings):
     _symbols = field_validator("symbols")(check_symbols)
     _db_url = field_validator("db_url")(check_db_url)
     _speed = field_validator("speed")(check_speed)
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _notify_urls(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_notify_urls(value.get_secret_value())
+        return value
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -216,6 +228,11 @@ class Settings(BaseSettings):
         """The API token as text, or None when unset or blank."""
         token = self.api_token.get_secret_value().strip() if self.api_token else ""
         return token or None
+
+    @property
+    def notify_url_list(self) -> tuple[str, ...]:
+        """QT_NOTIFY_URLS's entries (secret: never log them; notify/redact.py shows them redacted)."""
+        return split_notify_urls(self.notify_urls.get_secret_value()) if self.notify_urls else ()
 
     @property
     def mode(self) -> Literal["paper", "staging", "live"]:

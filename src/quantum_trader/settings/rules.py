@@ -68,6 +68,8 @@ HINTS: dict[str, str] = {
     "cooldown_s": "seconds, 0 or more, e.g. 300",
     "interval": "one of " + ", ".join(INTERVALS),
     "readiness_min_trades": "a whole number of closed paper trades, at least 1",
+    "notify_urls": "comma-separated apprise URLs such as tgram://BOT_TOKEN/CHAT_ID, ntfy://ntfy.sh/TOPIC or "
+                   "json://host:port/path",
 }
 
 
@@ -194,3 +196,30 @@ def hide_db_password(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
         return MASK if "@" in url else url
+
+
+def split_notify_urls(text: str) -> tuple[str, ...]:
+    """QT_NOTIFY_URLS's entries: comma-separated, blanks around them and empty entries ignored."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def redact_unparsed_url(url: str) -> str:
+    """A notification URL that could not be read: only its scheme is shown (any other part may be a token)."""
+    scheme, sep, _ = url.strip().partition("://")
+    return f"{scheme}://{MASK}" if sep and scheme.isascii() and scheme.replace("+", "").isalnum() else MASK
+
+
+def check_notify_urls(text: str) -> None:
+    """Every entry must be a URL apprise can build a sender from; the error names the entry, redacted.
+
+    Apprise is imported here, not at the top: loading its plugins takes a while and only a session
+    with alerts needs it."""
+    import apprise
+
+    urls = split_notify_urls(text)
+    if not urls:
+        raise ValueError("has no URL (leave it unset for no alerts)")
+    for number, url in enumerate(urls, start=1):
+        if apprise.Apprise.instantiate(url) is None:
+            raise ValueError(f"entry {number} of {len(urls)} ({redact_unparsed_url(url)}) is not a notification "
+                             "URL apprise understands: an unknown scheme, or its token, host or target is missing")

@@ -47,7 +47,9 @@ def pick(confidence: F64, bar: I64, symbol: I64, *, min_confidence: float, top: 
 def details(model: ScannerModel, x: npt.NDArray[np.float32], long: Bools, confidence: F64,
             reasons: int = REASONS) -> list[SignalDetail]:
     """Per emitted row: expected value per trade after fees, the model's version and the top contributions
-    of the chosen side's booster (LightGBM pred_contrib, log-odds units)."""
+    of the chosen side's booster (LightGBM pred_contrib, log-odds units). A side that ships the constant
+    base rate (no demonstrated skill, ml/train.py) gives no contributions: its confidence does not come
+    from the features, and listing them would suggest it does."""
     out: list[SignalDetail | None] = [None] * len(confidence)
     sides: tuple[tuple[bool, Side], ...] = ((True, "long"), (False, "short"))
     for is_long, side in sides:
@@ -55,6 +57,10 @@ def details(model: ScannerModel, x: npt.NDArray[np.float32], long: Bools, confid
         if not len(rows):
             continue
         ev = model.expected_value(confidence[rows], side)
+        if model.calibrators[side].kind == "constant":  # the booster showed no skill: its features explain nothing
+            for row, value in zip(rows, ev, strict=True):
+                out[row] = SignalDetail(expected_value=float(value), model_version=model.model_version, no_skill=True)
+            continue
         contrib = model.contributions(x[rows], side, top=reasons)
         for i, row in enumerate(rows):
             out[row] = SignalDetail(expected_value=float(ev[i]), model_version=model.model_version,

@@ -28,6 +28,10 @@ I8 = npt.NDArray[np.int8]
 F64 = npt.NDArray[np.float64]
 
 
+#: The reason a signal gives when its side's model has no demonstrated skill.
+NO_SKILL_REASON = "no skill: confidence is the training base rate"
+
+
 @dataclass(frozen=True, slots=True)
 class SignalDetail:
     """What a model says about one signal besides its side and confidence (CONTRACT §4: a scanner signal
@@ -37,11 +41,15 @@ class SignalDetail:
     expected_value: float | None = None
     model_version: str | None = None
     reasons: tuple[tuple[str, float], ...] = ()
+    #: The side's model showed no skill out of sample: its confidence is the training base rate.
+    no_skill: bool = False
 
     def text(self) -> str:
         """One line for logs and the journal's `reason` column: `ev +0.31%; rsi_14 +0.120, ...`."""
         parts = [] if self.expected_value is None else [f"ev {self.expected_value * 100:+.2f}%"]
         parts += [f"{name} {value:+.3f}" for name, value in self.reasons]
+        if self.no_skill:
+            parts.append(NO_SKILL_REASON)
         return "; ".join(parts)
 
 

@@ -1,0 +1,188 @@
+"""What an alert says: one pure function per kind of news, event in, `Message` out, no I/O.
+
+Why pure: the figures a person acts on (a realised loss, a breach of the planned loss) must be the
+figures the stop audit reports, so they are computed by the audit itself (`judge`, trading/audit.py's
+`audit_row`, handed in by the runtime: notify sits beside trading and may not import it) and only
+formatted here. Money stays Decimal up to the text: USDT and percentages are rounded half-up to two
+places for a phone screen; prices are printed as the exchange gave them (on the symbol's tick).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from ..domain.events import ErrorEvent, HaltEntries, KillSwitch, ProtectionAction, TradeClosed, TradeOpened
+from ..domain.money import ZERO, fmt
+from ..domain.position import LossReport
+
+HUNDRED = Decimal(100)
+_CENTS = Decimal("0.01")
+
+
+class Level(StrEnum):
+    """How urgent a message is; the values are apprise's notify types (info, success, warning, failure)."""
+
+    INFO = "info"
+    SUCCESS = "success"
+    WARNING = "warning"
+    FAILURE = "failure"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One alert: `kind` is a stable machine word (tests, filters), title and body are for people."""
+
+    kind: str
+    title: str
+    body: str
+    level: Level = Level.INFO
+
+
+class AuditedExit(Protocol):
+    """The stop audit's verdict on one closed trade (trading/audit.py `AuditRow` has these fields)."""
+
+    @property
+    def realised(self) -> LossReport: ...
+
+    @property
+    def planned_loss(self) -> Decimal | None: ...
+
+    @property
+    def loss_limit(self) -> Decimal | None: ...
+
+    @property
+    def breach(self) -> bool: ...
+
+    @property
+    def breach_reason(self) -> str: ...
+
+
+#: The audit of one closed trade (trading/audit.py `audit_row`), injected so notify never imports trading.
+Judge = Callable[[TradeClosed], AuditedExit]
+
+
+def usdt(value: Decimal) -> str:
+    """`-20.41`: two places, half-up, Decimal throughout (no float ever touches money); never `-0.00`."""
+    cents = value.quantize(_CENTS, rounding=ROUND_HALF_UP)
+    return f"{abs(cents) if cents == 0 else cents:f}"
+
+
+def pct(value: Decimal) -> str:
+    """`-0.20%`: a percentage already in percent units, two places, half-up."""
+    return usdt(value) + "%"
+
+
+def signed(value: Decimal) -> str:
+    text = usdt(value)
+    return text if text.startswith("-") else "+" + text
+
+
+def entry_message(trade: TradeOpened) -> Message:
+    """A new position: what was bought or sold, where its stop is and what the stop would cost."""
+    side = trade.direction.value
+    lines = [f"{trade.symbol} {side} {fmt(trade.quantity)} @ {fmt(trade.entry_price)} (leverage {trade.leverage}x)",
+             f"Planned stop: {_price(trade.planned_stop)}, take-profit: {_price(trade.planned_take_profit)}"]
+    if trade.planned_loss is not None:
+        share = trade.planned_loss / trade.equity * HUNDRED if trade.equity > 0 else ZERO
+        lines.append(f"Planned loss at the stop: {usdt(trade.planned_loss)} USDT ({pct(share)} of equity "
+                     f"{usdt(trade.equity)} USDT)")
+    else:
+        lines.append("Planned loss at the stop: unknown (no planned stop)")
+    if trade.confidence is not None:
+        lines.append(f"Confidence: {trade.confidence:.2f}")
+    lines.append(f"Trade: {trade.trade_id}")
+    return Message("entry", f"Entry {trade.symbol} {side} @ {fmt(trade.entry_price)}", "\n".join(lines))
+
+
+def exit_message(trade: TradeClosed, audited: AuditedExit) -> Message:
+    """A position went flat: the realised result in the audit's four units, against the plan."""
+    r = audited.realised
+    side, reason = trade.direction.value, trade.exit_reason.value
+    lines = [f"{trade.symbol} {side} {fmt(trade.quantity)} closed by {reason} at {fmt(trade.exit_price)} "
+             f"(entry {fmt(trade.entry_price)})",
+             f"Realised P&L: {signed(r.usdt)} USDT = {pct(r.pct_equity)} of equity (at entry "
+             f"{usdt(trade.equity_at_entry)} USDT), {pct(r.pct_notional)} of notional, {pct(r.pct_margin)} of margin"]
+    if audited.planned_loss is not None:
+        limit = "" if audited.loss_limit is None else f" (breach above {usdt(audited.loss_limit)} USDT)"
+        lines.append(f"Planned loss: {usdt(audited.planned_loss)} USDT{limit}")
+    else:
+        lines.append("Planned loss: none (no planned stop)")
+    if audited.breach:
+        lines.append(f"BREACH: {audited.breach_reason}")
+    lines.append(f"Trade: {trade.trade_id}")
+    title = f"Exit {trade.symbol} {side} ({reason}): {signed(r.usdt)} USDT ({pct(r.pct_equity)} of equity)"
+    level = Level.FAILURE if audited.breach else (Level.SUCCESS if r.usdt > 0 else Level.WARNING)
+    return Message("exit_breach" if audited.breach else "exit", ("BREACH " if audited.breach else "") + title,
+                   "\n".join(lines), level)
+
+
+def kill_message(event: KillSwitch, *, daily_loss_prefix: str) -> Message:
+    """The kill switch: the daily loss limit's own (its reason starts with risk/daily_loss.py's prefix) or manual."""
+    if event.reason.startswith(daily_loss_prefix):
+        return Message("daily_loss_limit", "Daily loss limit hit: flattening, entries halted until UTC midnight",
+                       f"Kill switch (daily loss limit): {event.reason}", Level.FAILURE)
+    return Message("kill_switch", "Kill switch: cancelling all orders and flattening all positions",
+                   f"Kill switch (manual or requested): {event.reason}", Level.FAILURE)
+
+
+def kill_done_message(action: ProtectionAction) -> Message:
+    """What the kill switch did (trading/kill_switch.py publishes its summary as a `kill_switch` action)."""
+    return Message("kill_switch_done", "Kill switch done", action.reason, Level.WARNING)
+
+
+def halt_message(event: HaltEntries) -> Message:
+    return Message("entries_halted", "New entries halted", f"{event.reason}\nOpen positions keep their stops.",
+                   Level.FAILURE)
+
+
+#: Placements that mean the monitor put back protection that was missing or wrong (trading/monitor_guard.py).
+_REPAIR_REASONS = ("stop-loss missing", "stop-loss replaces", "take-profit missing", "take-profit replaces")
+
+
+def is_repair(action: ProtectionAction) -> bool:
+    return action.action == "placed" and action.reason.startswith(_REPAIR_REASONS)
+
+
+def repaired_message(action: ProtectionAction) -> Message:
+    what = (action.order_type or "protection").replace("_", " ").lower()
+    return Message("protection_repaired", f"{action.symbol}: protection repaired ({what} {_price(action.price)})",
+                   f"{action.symbol}: {action.reason}; placed {action.order_type or ''} at {_price(action.price)}"
+                   f" (trade {action.trade_id or 'unknown'})", Level.SUCCESS)
+
+
+def emergency_message(action: ProtectionAction) -> Message:
+    return Message("emergency_exit", f"{action.symbol}: emergency exit at market",
+                   f"{action.symbol}: {action.reason} (trade {action.trade_id or 'unknown'})", Level.FAILURE)
+
+
+def unprotected_message(symbol: str, seconds: float, interval_s: float) -> Message:
+    """A position has had no working stop for longer than one monitor interval."""
+    return Message("unprotected", f"{symbol}: UNPROTECTED for {seconds:.1f} s",
+                   f"{symbol} has had no working stop-loss for {seconds:.1f} s (monitor interval {interval_s:g} s); "
+                   "the monitor keeps trying to place one.", Level.FAILURE)
+
+
+def banned_message(budget: Mapping[str, object]) -> Message:
+    until = budget.get("banned_until_ms")
+    return Message("request_ban", "Exchange request budget: IP banned (418)",
+                   f"The exchange banned this IP for request weight (banned_until_ms={until}); reads and orders "
+                   "wait until it lifts. Used weight "
+                   f"{budget.get('used_weight')} of {budget.get('limit')}.", Level.FAILURE)
+
+
+def task_died_message(event: ErrorEvent) -> Message:
+    """A supervised background task died (core/supervisor.py `bus_reporter`: component `task:NAME`)."""
+    name = event.component.removeprefix("task:")
+    gave_up = event.details.get("gave_up") == "true"
+    then = ("it will NOT be restarted" if gave_up
+            else f"restarting in {event.details.get('retry_in_s', '?')} s")
+    return Message("task_died", f"Background task {name} died", f"{name}: {event.message}; {then}.",
+                   Level.FAILURE)
+
+
+def _price(value: Decimal | None) -> str:
+    return "none" if value is None else fmt(value)

@@ -1,0 +1,118 @@
+"""The HTML shell every report shares: one file, nothing fetched, dark like the dashboard.
+
+A report is mailed, archived and opened years later on a machine with no network, so everything it
+needs is inside it: the CSS inline, the charting library inlined (only when a page draws a time
+series), the data as inline JSON, the other charts as inline SVG. Every text that comes from data is
+HTML-escaped here; JSON inside a `<script>` has every `<` escaped (`\\u003c`), so no `</script>` or `<!--`
+in a string can end the element early (a symbol or reason string can hold anything).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from html import escape
+from typing import Any
+
+from ..webassets import chart_library
+
+#: The licence notice the inlined library requires (its NOTICE), shown in the footer of every report.
+LICENCE_NOTICE = ("Charts: TradingView Lightweight Charts™, Apache-2.0, Copyright (c) 2026 TradingView, Inc. "
+                  "(inlined in this file: nothing is fetched).")
+COLORS = {"bg": "#0f1419", "panel": "#151b23", "line": "#2e3440", "text": "#d8dee9", "muted": "#7b8494",
+          "accent": "#88c0d0", "ok": "#a3be8c", "warn": "#ebcb8b", "bad": "#bf616a"}
+LEFT = ' class="k"'
+CSS = """
+body { background: #0f1419; color: #d8dee9; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif;
+       margin: 0; padding: 18px 24px 40px; }
+h1 { font-size: 22px; margin: 0 0 4px; color: #88c0d0; }
+h2 { font-size: 16px; margin: 26px 0 8px; color: #88c0d0; border-bottom: 1px solid #2e3440; padding-bottom: 4px; }
+.sub { color: #7b8494; margin-bottom: 14px; }
+.grid { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
+.panel { background: #151b23; border: 1px solid #2e3440; border-radius: 6px; padding: 10px 12px; }
+.chart { height: 360px; min-width: 300px; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+th, td { padding: 3px 10px; border-bottom: 1px solid #2e3440; text-align: right; white-space: nowrap; }
+th { color: #7b8494; font-weight: 600; }
+td.k, th.k { text-align: left; }
+tr.breach td { background: rgba(191,97,106,0.18); }
+.ok { color: #a3be8c; } .warn { color: #ebcb8b; } .bad { color: #bf616a; font-weight: 600; }
+.scroll { max-height: 480px; overflow: auto; }
+select { background: #151b23; color: #d8dee9; border: 1px solid #2e3440; padding: 3px 6px; }
+svg text { fill: #d8dee9; font: 11px system-ui, sans-serif; }
+footer { margin-top: 36px; color: #7b8494; font-size: 12px; }
+tbody tr.pick { cursor: pointer; } tbody tr.pick:hover td { background: #1c2430; }
+"""
+
+
+def esc(value: object) -> str:
+    """Any value as escaped HTML text; None as a dash."""
+    return "-" if value is None else escape(str(value), quote=True)
+
+
+def finite(data: Any) -> Any:
+    """`data` with NaN and infinities as None: JSON has no word for them, and JSON.parse would refuse."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, Mapping):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite(v) for v in data]
+    return data
+
+
+def inline_json(data: Any) -> str:
+    """JSON safe inside a `<script>` element: every `<` written as \\u003c (still the same JSON), so no
+    `</script>` or `<!--` in a string can end or confuse the element."""
+    text = json.dumps(finite(data), default=str, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c")
+
+
+def data_script(element_id: str, data: Any) -> str:
+    """The report's data as an inline JSON script (not executed; read with JSON.parse)."""
+    return f'<script type="application/json" id="{esc(element_id)}">{inline_json(data)}</script>'
+
+
+def kv_table(rows: Iterable[tuple[str, object]], *, title: str = "") -> str:
+    """A two-column key/value table."""
+    head = f"<h3>{esc(title)}</h3>" if title else ""
+    body = "".join(f'<tr><td class="k">{esc(k)}</td><td>{esc(v)}</td></tr>' for k, v in rows)
+    return f'<div class="panel">{head}<table>{body}</table></div>'
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, classes: Sequence[str] | None = None,
+          left: int = 1, table_id: str = "") -> str:
+    """A table; the first `left` columns align left; `classes` gives each row's class (e.g. "breach")."""
+    def cells(row: Sequence[object], tag: str) -> str:
+        return "".join(f"<{tag}{LEFT if i < left else ''}>{esc(v)}</{tag}>" for i, v in enumerate(row))
+
+    head = f"<thead><tr>{cells(columns, 'th')}</tr></thead>"
+    lines = []
+    for i, row in enumerate(rows):
+        cls = f' class="{esc(classes[i])}"' if classes and classes[i] else ""
+        lines.append(f"<tr{cls}>{cells(row, 'td')}</tr>")
+    ident = f' id="{esc(table_id)}"' if table_id else ""
+    return f'<table{ident}>{head}<tbody>{"".join(lines)}</tbody></table>'
+
+
+def section(title: str, *parts: str) -> str:
+    return f"<h2>{esc(title)}</h2>" + "".join(parts)
+
+
+def document(title: str, subtitle: str, body: Sequence[str], *, data: Mapping[str, Any] | None = None,
+             script: str = "", with_charts: bool = False) -> str:
+    """The whole page. `with_charts` inlines the charting library; `script` runs after it and the body."""
+    library = f"<script>\n{chart_library()}\n</script>" if with_charts else ""
+    payload = data_script("report-data", data) if data is not None else ""
+    run = f"<script>\n{script}\n</script>" if script else ""
+    return (
+        "<!DOCTYPE html>\n"
+        f"<!-- {esc(LICENCE_NOTICE)} -->\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{esc(title)}</h1><div class=\"sub\">{esc(subtitle)}</div>"
+        + "".join(body)
+        + f"<footer>{esc(LICENCE_NOTICE)}</footer>{payload}{library}{run}</body></html>\n"
+    )

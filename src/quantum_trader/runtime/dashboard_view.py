@@ -1,0 +1,89 @@
+"""What the dashboard shows live, read from memory: the monitor's last view, not the exchange.
+
+The dashboard's stream (`GET /api/v1/stream`) sends this document about twice a second to every open
+page. Asking the exchange each time would spend the live path's request budget on people looking at a
+page, so positions and orders come from the view the monitor built at its last sweep (stream-fed,
+re-read over REST on its own schedule). Only before the first sweep is the exchange asked.
+
+`revision` counts the journal-worthy events seen on the bus (trades, protection actions, signals,
+errors, equity): a page refetches its heavier panels (audit, readiness, signals, activity) only when
+it moves, so an idle bot costs an idle page nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..core.bus import EventBus
+from ..domain.events import (
+    ErrorEvent,
+    KillSwitch,
+    ProtectionAction,
+    ScannerSilent,
+    Signal,
+    TradeClosed,
+    TradeOpened,
+)
+from ..domain.money import fmt
+from ..trading.monitor_state import MonitorState
+from .service import JSON
+
+DAY_MS = 86_400_000
+#: Events after which the page's slower panels are out of date.
+REVISING_EVENTS: tuple[type, ...] = (TradeOpened, TradeClosed, ProtectionAction, Signal, ErrorEvent, KillSwitch,
+                                     ScannerSilent)
+
+
+class Revision:
+    """A counter of the events that change what the journal-backed panels show."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.value = 0
+        for event_type in REVISING_EVENTS:
+            bus.subscribe(event_type, self._bump)
+
+    def _bump(self, _event: object) -> None:
+        self.value += 1
+
+
+@dataclass
+class DayStart:
+    """Equity at the start of the current UTC day (of the engine's clock), for "today's P&L".
+
+    The journal's last equity snapshot before midnight when there is one; otherwise the first equity
+    this session saw today (a bot started today has no earlier snapshot). Cached per day: the stream
+    asks twice a second, the answer changes once a day.
+    """
+
+    equity_before: Callable[[int], Decimal | None]
+    _day: int | None = None
+    _equity: Decimal | None = None
+
+    def equity(self, now_ms: int, current: Decimal) -> Decimal:
+        day = now_ms // DAY_MS
+        if day != self._day:
+            self._day, self._equity = day, self.equity_before(day * DAY_MS)
+        if self._equity is None:
+            self._equity = current
+        return self._equity
+
+
+def pnl_today(start: Decimal, equity: Decimal) -> JSON:
+    change = equity - start
+    pct = (change / start * 100).quantize(Decimal("0.01")) if start > 0 else None
+    return {"usdt": fmt(change), "pct": None if pct is None else fmt(pct), "since_equity": fmt(start)}
+
+
+def unprotected_seconds(state: MonitorState, now_ms: int) -> dict[str, float]:
+    """Seconds each position has been without a working stop, as the monitor measures it (its clock)."""
+    return {symbol: round(max(now_ms - since, 0) / 1000, 1) for symbol, since in state.unprotected_since_ms.items()}
+
+
+def mark_unprotected(positions: JSON, naked: dict[str, float]) -> JSON:
+    """The view as of the last finished sweep, corrected by the monitor's naked timer, which starts the
+    moment a sweep finds a position without a working stop, before its repairs (which may take seconds
+    of retries against a failing exchange) finish and publish the next view."""
+    rows = [dict(p, status="UNPROTECTED") if p["symbol"] in naked else p for p in positions["positions"]]
+    return {**positions, "positions": rows, "unprotected": sum(1 for p in rows if p["status"] == "UNPROTECTED")}

@@ -1,0 +1,144 @@
+"""The notifier against a real webhook on 127.0.0.1 (apprise's json://): order, retries, reports, no blocking."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_notify_receiver import Receiver, receiving
+
+from quantum_trader.core.bus import EventBus
+from quantum_trader.core.clock import SimulatedClock
+from quantum_trader.domain.events import Direction, TradeOpened
+from quantum_trader.exchange.budget import WeightBudget
+from quantum_trader.notify.alerts import Alerts
+from quantum_trader.notify.messages import Level, Message
+from quantum_trader.notify.sender import Notifier, RetryPolicy, notifier_from_urls
+from quantum_trader.notify.watch import Watcher
+from quantum_trader.risk.daily_loss import REASON_PREFIX
+from quantum_trader.trading.audit import audit_row
+
+FAST = RetryPolicy(attempts=3, base_delay_s=0.05, max_delay_s=0.1)
+T = 1_800_000_000_000
+
+
+def message(n: int) -> Message:
+    return Message("test", f"title {n}", f"body {n}", Level.WARNING)
+
+
+async def sent_through(notifier: Notifier, *messages: Message, timeout: float = 20.0) -> None:
+    worker = asyncio.create_task(notifier.run())
+    try:
+        for m in messages:
+            notifier.submit(m)
+        assert await notifier.wait_idle(timeout)
+    finally:
+        worker.cancel()
+
+
+def test_messages_arrive_in_order_through_a_slow_destination_with_apprises_json_fields() -> None:
+    with receiving(delay_s=0.2) as receiver:
+        notifier = notifier_from_urls([receiver.url("alerts")], retry=FAST)
+        asyncio.run(sent_through(notifier, *(message(n) for n in range(5))))
+        got = receiver.wait_for(5)
+    assert [m["title"] for m in got] == [f"title {n}" for n in range(5)]
+    assert [m["message"] for m in got] == [f"body {n}" for n in range(5)]
+    assert {m["type"] for m in got} == {"warning"} and receiver.paths == ["/alerts"] * 5
+    assert (notifier.sent, notifier.failed, notifier.queued) == (5, 0, 0)
+
+
+def test_a_failing_destination_is_retried_with_backoff_and_succeeds() -> None:
+    with receiving(fail_first=2) as receiver:
+        notifier = notifier_from_urls([receiver.url()], retry=FAST)
+        asyncio.run(sent_through(notifier, message(1)))
+        assert receiver.requests == 3 and [m["title"] for m in receiver.received] == ["title 1"]
+    assert (notifier.sent, notifier.failed, notifier.last_error) == (1, 0, None)
+
+
+def test_a_destination_that_keeps_failing_is_reported_and_the_queue_goes_on() -> None:
+    with receiving(always_fail=True) as bad, receiving() as good:
+        notifier = notifier_from_urls([bad.url(), good.url()], retry=FAST)
+        asyncio.run(sent_through(notifier, message(1), message(2)))
+        assert bad.requests == 6  # 3 attempts for each of the two messages
+        assert [m["title"] for m in good.wait_for(2)] == ["title 1", "title 2"]
+    status = notifier.status()
+    assert (status["sent"], status["failed"], status["queued"]) == (2, 2, 0)
+    assert status["last_error"].startswith(f"json://127.0.0.1:{bad.port}/hook: test not sent after 3 attempts")
+    assert status["per_destination"][0] == {"destination": f"json://127.0.0.1:{bad.port}/hook", "sent": 0,
+                                            "failed": 2}
+
+
+def test_bus_publish_is_not_delayed_by_a_destination_that_takes_two_seconds() -> None:
+    opened = TradeOpened(trade_id="t1", symbol="BTCUSDT", direction=Direction.LONG, quantity=Decimal("0.1"),
+                         entry_price=Decimal("50000"), planned_stop=Decimal("49000"), planned_take_profit=None,
+                         planned_loss=Decimal("100"), leverage=5, equity=Decimal("10000"), time_ms=T)
+
+    async def scenario(receiver: Receiver) -> float:
+        notifier = notifier_from_urls([receiver.url()], retry=FAST)
+        bus = EventBus(lambda: T)
+        Alerts(notifier.submit, judge=audit_row, daily_loss_prefix=REASON_PREFIX).attach(bus)
+        worker = asyncio.create_task(notifier.run())
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        await bus.publish(opened)
+        await asyncio.sleep(0.05)  # the worker is now inside the 2 s request
+        await bus.publish(opened)
+        took = time.monotonic() - started
+        assert notifier.queued == 2
+        assert await notifier.wait_idle(20.0)
+        worker.cancel()
+        return took
+
+    with receiving(delay_s=2.0) as receiver:
+        took = asyncio.run(scenario(receiver))
+        assert len(receiver.wait_for(2)) == 2
+    assert took < 1.0, f"bus.publish waited for the destination ({took:.2f} s)"
+
+
+def test_drain_at_shutdown_sends_what_the_stopped_worker_left() -> None:
+    async def scenario(receiver: Receiver) -> int:
+        notifier = notifier_from_urls([receiver.url()], retry=FAST)
+        for n in range(3):
+            notifier.submit(message(n))
+        assert notifier.queued == 3
+        return await notifier.drain(10.0)
+
+    with receiving() as receiver:
+        assert asyncio.run(scenario(receiver)) == 0
+        assert [m["title"] for m in receiver.wait_for(3)] == ["title 0", "title 1", "title 2"]
+
+
+def test_the_watcher_announces_each_unprotected_episode_once_after_one_interval() -> None:
+    clock = SimulatedClock(T)
+    naked: dict[str, int] = {}
+    got: list[Message] = []
+    watcher = Watcher(got.append, now_ms=clock.now_ms, interval_s=1.0, unprotected=lambda: naked)
+    naked["BTCUSDT"] = T
+    clock.advance_to(T + 1000)
+    watcher.check()
+    assert got == []  # exactly one interval: not yet more than one
+    clock.advance_to(T + 1500)
+    watcher.check()
+    watcher.check()
+    assert [m.kind for m in got] == ["unprotected"] and got[0].title == "BTCUSDT: UNPROTECTED for 1.5 s"
+    del naked["BTCUSDT"]  # protected again
+    watcher.check()
+    naked["BTCUSDT"] = T + 5000
+    clock.advance_to(T + 7000)
+    watcher.check()
+    assert [m.title for m in got][1:] == ["BTCUSDT: UNPROTECTED for 2.0 s"]
+
+
+def test_the_watcher_announces_a_request_budget_ban_once() -> None:
+    budget = WeightBudget()
+    got: list[Message] = []
+    watcher = Watcher(got.append, now_ms=lambda: T, interval_s=1.0, unprotected=dict, budget=budget.snapshot)
+    watcher.check()
+    budget.rate_limited(418, 120.0, "IP banned until ...")
+    watcher.check()
+    watcher.check()
+    assert [m.kind for m in got] == ["request_ban"] and "banned_until_ms=" in got[0].body
