@@ -330,7 +330,8 @@ function renderSignals(doc) {
     cell(row, s.expected_value === null || s.expected_value === undefined ? null
       : (Number(s.expected_value) * 100).toFixed(2) + " %");
     const decision = s.decision || {};
-    cell(row, decision.approved ? "traded" : (decision.reason || "–"), decision.approved ? "ok" : "muted");
+    cell(row, decision.approved ? "traded" : decision.reason ? "refused" : "–", decision.approved ? "ok" : "muted")
+      .title = decision.reason || "";
     const reasons = (s.reasons || []).map((r) => r.feature + " " + (r.contribution > 0 ? "+" : "") +
       Number(r.contribution).toFixed(3)).join(", ");
     cell(row, reasons || s.reason, "wrap small");
@@ -380,6 +381,10 @@ async function refreshHeavy() {
     renderAudit(audit);
     renderReadiness(readiness);
     renderSignals(signals);
+    const open = (state.snapshot && state.snapshot.positions && state.snapshot.positions.positions) || [];
+    if (!state.selected && !open.length && (signals.signals || []).length) {
+      selectSymbol(signals.signals[0].symbol);  // nothing open: watch what the scanner likes best
+    }
     renderActivity(activity);
     renderTrades(trades);
     renderEquity(equityDoc.equity || []);
