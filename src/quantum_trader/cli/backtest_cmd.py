@@ -1,16 +1,16 @@
-"""`quantum-trader backtest --data PATH [--strategy NAME] [--json] [--report FILE.html] [--png DIR]`: the live
-engine over history.
+"""`quantum-trader backtest --data PATH [--strategy NAME] [--param NAME=VALUE ...] [--start] [--end] [--symbols]
+[--json] [--report FILE.html] [--png DIR]`: the live engine over history.
 
 The data is Binance public-data klines (a file, or a folder of them); the engine is the very one
 `run` uses, on a simulated clock, as fast as it can go. Prints trades, P&L, fees, funding, drawdown,
 Sharpe, exposure and the stop audit; `--json` prints the same document and nothing else. `--report` also
 writes it as one self-contained HTML page (equity, drawdown, trades on price, stops: reports/), `--png` the
-main charts as images.
+main charts as images. `--param` sets a strategy parameter or a risk setting (signals/params.py); the very
+same job is what each run of a `sweep` executes (runtime/backtest_job.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from decimal import Decimal
@@ -26,13 +26,11 @@ from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..journal.db import migrate
 from ..journal.writer import Journal
-from ..marketdata.bars import iter_binance_klines
-from ..marketdata.companions import Companions, companions_of
-from ..runtime.backtest import BacktestResult, run_backtest
-from ..runtime.session import rules_from
-from ..settings.model import load_settings
-from ..signals.registry import STRATEGIES, build_strategy
-from ..sim.universe import load_universe
+from ..marketdata.selection import Selection, parse_symbols, parse_time_ms
+from ..runtime.backtest import BacktestResult
+from ..runtime.backtest_job import BacktestJob, prepare, run_job
+from ..signals.params import parse_params, split_entry
+from ..signals.registry import STRATEGIES, strategy_params
 from .main import app
 
 Opt = typer.Option
@@ -44,6 +42,12 @@ JOURNAL_BATCH = 5_000
 def backtest(
     data: Annotated[Path, Opt("--data", help="Binance kline file (.csv/.csv.gz/.zip) or a folder of them")],
     strategy: Annotated[str, Opt("--strategy", help=f"one of {', '.join(STRATEGIES)}")] = "sma-cross",
+    param: Annotated[list[str] | None, Opt("--param", help="NAME=VALUE, repeatable: a strategy parameter (sma-cross:"
+                                           " fast, slow) or a risk setting (stop_loss_pct, take_profit_pct, "
+                                           "leverage, risk_per_trade_pct, max_positions)")] = None,
+    start: Annotated[str | None, Opt("--start", help="first bar, UTC: YYYY-MM-DD[THH:MM]")] = None,
+    end: Annotated[str | None, Opt("--end", help="end (exclusive), UTC: YYYY-MM-DD[THH:MM]")] = None,
+    symbols: Annotated[str | None, Opt("--symbols", help="only these symbols of the data: BTCUSDT,ETHUSDT")] = None,
     json_output: Annotated[bool, Opt("--json", help="one JSON document on stdout, nothing else")] = False,
     balance: Annotated[str, Opt("--balance", help="starting USDT wallet")] = "10000",
     db: Annotated[str | None, Opt("--db", help="also journal the run to this URL (batched)")] = None,
@@ -57,16 +61,11 @@ def backtest(
                    err=True)
         raise typer.Exit(2)
     try:
-        settings = load_settings({"strategy": strategy})
-        plugin = build_strategy(strategy, settings)
-        chunks = iter_binance_klines(data)
-        companions = companions_of(data)  # markPriceKlines/ and fundingRate/ beside the klines, if there
-        wallet = Decimal(balance)
-    except (ConfigError, ValueError, OSError, ArithmeticError) as exc:
+        job = job_from_options(data, strategy, param or [], start, end, symbols, balance)
+        settings = prepare(job).settings  # every parameter checked before anything is read or written
+    except (ConfigError, ValueError, ArithmeticError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    universe = load_universe()
-    instruments = {s: universe.instrument(s) for s in universe.symbols}
     journal = None
     if db is not None:
         migrate(db)
@@ -74,8 +73,7 @@ def backtest(
         journal.start_session("backtest", json.dumps(settings.public_dict(), sort_keys=True), "backtest")
     show = not json_output and sys.stderr.isatty()
     try:
-        result = _run_with_progress(chunks, instruments, plugin, settings, wallet, journal, show, companions,
-                                    keep_prices=report is not None)
+        result = _run_with_progress(job, journal, show, keep_prices=report is not None)
     except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -88,6 +86,22 @@ def backtest(
         sys.stdout.write(json.dumps(document, default=str) + "\n")
         return
     _print_report(document)
+
+
+def job_from_options(data: Path, strategy: str, params: list[str], start: str | None, end: str | None,
+                     symbols: str | None, balance: str = "10000") -> BacktestJob:
+    """The options `backtest` and `sweep` share, checked; ValueError (ParamError) names the one that is wrong."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
+    parse_params(strategy, strategy_params(strategy), params)  # each name and value, one line per problem
+    selection = Selection(parse_time_ms(start, "--start") if start else None,
+                          parse_time_ms(end, "--end") if end else None,
+                          parse_symbols(symbols) if symbols else None)
+    try:
+        wallet = Decimal(balance)
+    except ArithmeticError:
+        raise ValueError(f"--balance {balance}: not a number of USDT") from None
+    return BacktestJob(data, strategy, dict(split_entry(entry) for entry in params), selection, wallet)
 
 
 def _write_reports(result: BacktestResult, report: Path | None, png: Path | None, *, data: Path,
@@ -107,19 +121,14 @@ def _write_reports(result: BacktestResult, report: Path | None, png: Path | None
         raise typer.Exit(2) from None
 
 
-def _run_with_progress(chunks: Any, instruments: Any, plugin: Any, settings: Any, wallet: Decimal,
-                       journal: Journal | None, show: bool, companions: Companions | None = None, *,
+def _run_with_progress(job: BacktestJob, journal: Journal | None, show: bool, *,
                        keep_prices: bool = False) -> BacktestResult:
-    rules = rules_from(settings)
     if not show:
-        return asyncio.run(run_backtest(chunks, instruments, plugin, rules, balance=wallet, journal=journal,
-                                        companions=companions, keep_prices=keep_prices))
+        return run_job(job, journal=journal, keep_prices=keep_prices)
     with Progress(SpinnerColumn(), TextColumn("[bold]backtest[/] {task.completed:,.0f} bars"), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("bars", total=None)
-        return asyncio.run(run_backtest(chunks, instruments, plugin, rules, balance=wallet, journal=journal,
-                                        progress=lambda n: progress.advance(task, n), companions=companions,
-                                        keep_prices=keep_prices))
+        return run_job(job, journal=journal, progress=lambda n: progress.advance(task, n), keep_prices=keep_prices)
 
 
 def _print_report(doc: dict[str, Any]) -> None:

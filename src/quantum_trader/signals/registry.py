@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..settings.model import Settings
 from .ai_scanner import AiScanner, ScannerConfig
 from .manual import ManualOnly
+from .params import ParamError, ParamSpec, ParamValue
 from .scanner_model import bot_labels
 from .sma_cross import SmaCross
 from .strategy import Strategy
 
-STRATEGIES: dict[str, Callable[[], Strategy]] = {
+STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "ai-scanner": AiScanner,
     "sma-cross": SmaCross,
     "manual": ManualOnly,
 }
 
 
-def build_strategy(name: str, settings: Settings | None = None) -> Strategy:
+def build_strategy(name: str, settings: Settings | None = None,
+                   params: Mapping[str, ParamValue] | None = None) -> Strategy:
     """The strategy QT_STRATEGY names; with `settings`, the AI scanner runs QT_MODEL against the bot's own
-    QT_MIN_CONFIDENCE and SL/TP (without, the embedded defaults)."""
+    QT_MIN_CONFIDENCE and SL/TP (without, the embedded defaults). `params`: the strategy's own parameters
+    (`strategy_params`), already parsed; a combination the strategy refuses is a ParamError."""
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
     if name == "ai-scanner" and settings is not None:
         return AiScanner(scanner_config(settings))
     try:
-        return STRATEGIES[name]()
-    except KeyError:
-        raise ValueError(f"strategy {name!r}: choose one of {', '.join(STRATEGIES)}") from None
+        return STRATEGIES[name](**(params or {}))
+    except (TypeError, ValueError) as exc:
+        given = " ".join(f"{k}={v}" for k, v in (params or {}).items())
+        raise ParamError(f"--param {given}: {exc}") from None
+
+
+def strategy_params(name: str) -> tuple[ParamSpec, ...]:
+    """The parameters a strategy declares (`PARAMS`); none for a strategy that declares none."""
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
+    specs: tuple[ParamSpec, ...] = getattr(STRATEGIES[name], "PARAMS", ())
+    return specs
 
 
 def scanner_config(settings: Settings) -> ScannerConfig:

@@ -13,11 +13,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..marketdata.bars import BarChunk
+from .params import ParamSpec
 from .strategy import F64, SignalBatch
 
 
 class SmaCross:
     name = "sma-cross"
+    #: What `--param` and `sweep --grid` may set (the constructor's keywords).
+    PARAMS = (ParamSpec("fast", "int", 1, 10_000, 10, "fast SMA window, bars (below slow)"),
+              ParamSpec("slow", "int", 2, 10_000, 30, "slow SMA window, bars"))
 
     def __init__(self, fast: int = 10, slow: int = 30) -> None:
         if not 1 <= fast < slow:

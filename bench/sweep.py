@@ -1,0 +1,73 @@
+"""Benchmark: a 16-run sweep on Ray against the same 16 backtests one after another, in one process.
+
+sma-cross over a 4 × 4 grid of `fast` and `slow` on real data (default: the seven Binance USDⓈ-M
+2026-02 one-minute files in ../shared/data, 7 symbols × 40,320 bars). Prints the sequential time, the
+Ray time (pool already started, and with its start-up), their ratio, each worker's peak memory, and
+checks that every Ray result equals its sequential twin. Not a test: the figures go to the README.
+Targets (issue 13): Ray under 0.6 × sequential on this machine's 2 cores; peak memory per worker < 300 MB.
+
+    .venv/bin/python bench/sweep.py [--data DIR] [--cpus 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+from quantum_trader.core.logging import configure_logging
+from quantum_trader.marketdata.selection import Selection, parse_symbols, read_selection
+from quantum_trader.runtime.backtest_job import BacktestJob, comparable, run_job
+from quantum_trader.runtime.sweep import RayPool, sweep
+from quantum_trader.runtime.sweep_plan import GridAxis, combinations
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance_um_1m_isda"
+SYMBOLS = "ALGOUSDT,AVAXUSDT,DOTUSDT,FILUSDT,LINKUSDT,LTCUSDT"
+AXES = [GridAxis("fast", ("5", "10", "15", "20")), GridAxis("slow", ("30", "40", "50", "60"))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--symbols", default=SYMBOLS, help="symbols of the data (its 2026-02 files by default)")
+    parser.add_argument("--start", default="2026-02-01")
+    parser.add_argument("--cpus", type=int, default=None)
+    args = parser.parse_args()
+    configure_logging(json=False, level="WARNING")
+    from quantum_trader.marketdata.selection import parse_time_ms
+
+    base = BacktestJob(args.data, "sma-cross", selection=Selection(parse_time_ms(args.start, "--start"), None,
+                                                                   parse_symbols(args.symbols)))
+    bars = list(read_selection(base.data, base.selection))
+    symbol_bars = sum(len(c) * c.n_symbols for c in bars)
+    print(f"data: {len(bars)} chunks, {symbol_bars:,} symbol-bars; grid of {len(combinations(AXES))} runs")
+
+    started = time.perf_counter()
+    sequential = {tuple(p.items()): comparable(run_job(base.with_params(p), bars).to_json())
+                  for p in combinations(AXES)}
+    one_by_one = time.perf_counter() - started
+    driver_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"sequential, one process: {one_by_one:.1f} s ({one_by_one / len(sequential):.2f} s per run; "
+          f"peak RSS {driver_rss:.0f} MB)")
+
+    booted = time.perf_counter()
+    pool = RayPool(cpus=args.cpus)
+    ready = time.perf_counter()
+    try:
+        outcome = sweep(base, AXES, pool, objective="net_pnl")
+    finally:
+        pool.close()
+    finished = time.perf_counter()
+    on_ray, with_start = finished - ready, finished - booted
+    same = all(comparable(run.result or {}) == sequential[tuple(run.params.items())] for run in outcome.runs)
+    peak = max(run.peak_rss_mb or 0.0 for run in outcome.runs)
+    print(f"ray {outcome.engine['version']}, {outcome.engine['cpus']} CPUs: {on_ray:.1f} s "
+          f"({on_ray / one_by_one:.2f} x sequential); with Ray's start-up {with_start:.1f} s "
+          f"({with_start / one_by_one:.2f} x)")
+    print(f"peak RSS per worker: {peak:.0f} MB; failed runs: {sum(1 for r in outcome.runs if r.error)}; "
+          f"every Ray result equals its sequential run: {same}")
+
+
+if __name__ == "__main__":
+    main()

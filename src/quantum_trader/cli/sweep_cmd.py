@@ -1,0 +1,156 @@
+"""`quantum-trader sweep --data PATH --strategy NAME --grid NAME=V1,V2,... [--grid ...] [--trials N]
+[--objective METRIC] [--address RAY_ADDRESS] [--walk-forward K] [--json]`: many backtests on Ray.
+
+Every run is the `backtest` a user would type with those `--param`s (runtime/backtest_job.py), run as a
+Ray task (runtime/sweep.py); the table ranks them by the objective. With `--walk-forward K` the data is
+cut into K + 1 windows, each fold chooses on one window and is judged on the next: the out-of-sample
+line is the figure to believe, the ranked table is not a forecast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..core.logging import configure_logging
+from ..domain.errors import ConfigError
+from ..runtime.backtest_job import prepare
+from ..runtime.sweep import RayPool, SweepOutcome, sweep
+from ..runtime.sweep_plan import DEFAULT_OBJECTIVE, OBJECTIVES, GridAxis, combinations, parse_axis
+from ..signals.params import RISK_PARAMS
+from ..signals.registry import STRATEGIES, strategy_params
+from .backtest_cmd import job_from_options
+from .main import app
+
+Opt = typer.Option
+SHOWN = 20  # rows of the ranked table on a terminal (--json has them all)
+
+
+@app.command("sweep")
+def sweep_command(
+    data: Annotated[Path, Opt("--data", help="Binance kline file or a folder of them")],
+    grid: Annotated[list[str], Opt("--grid", help="NAME=V1,V2,... repeatable (with --trials also NAME=LOW..HIGH)")],
+    strategy: Annotated[str, Opt("--strategy", help=f"one of {', '.join(STRATEGIES)}")] = "sma-cross",
+    param: Annotated[list[str] | None, Opt("--param", help="NAME=VALUE held fixed in every run")] = None,
+    trials: Annotated[int | None, Opt("--trials", min=1, help="an Optuna search of N runs instead of the grid")] = None,
+    objective: Annotated[str, Opt("--objective", help=f"one of {', '.join(OBJECTIVES)}")] = DEFAULT_OBJECTIVE,
+    address: Annotated[str | None, Opt("--address", help="a Ray cluster (ray://host:10001 or host:6379)")] = None,
+    walk_forward: Annotated[int | None, Opt("--walk-forward", min=1, help="K folds: choose on one window, "
+                                            "judge on the next")] = None,
+    start: Annotated[str | None, Opt("--start", help="first bar, UTC: YYYY-MM-DD[THH:MM]")] = None,
+    end: Annotated[str | None, Opt("--end", help="end (exclusive), UTC")] = None,
+    symbols: Annotated[str | None, Opt("--symbols", help="only these symbols of the data")] = None,
+    seed: Annotated[int, Opt("--seed", help="the search's seed (--trials)")] = 7,
+    json_output: Annotated[bool, Opt("--json", help="one JSON document on stdout, nothing else")] = False,
+) -> None:
+    """Run a backtest for every combination of the grid (or N trials of a search) as Ray tasks, ranked."""
+    configure_logging(json=False, level="WARNING")
+    try:
+        base, axes = _checked(data, strategy, grid, param or [], objective, trials, walk_forward, start, end, symbols)
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    total = trials or len(combinations(axes)) * (walk_forward or 1) + (walk_forward or 0)
+    pool = RayPool(address)
+    try:
+        outcome = _run(base, axes, pool, objective, trials, walk_forward, seed, total,
+                       show=not json_output and sys.stderr.isatty())
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        pool.close()
+    if json_output:
+        sys.stdout.write(json.dumps(outcome.to_json(), default=str) + "\n")
+        return
+    _print(outcome)
+
+
+def _checked(data: Path, strategy: str, grid: list[str], params: list[str], objective: str, trials: int | None,
+             walk_forward: int | None, start: str | None, end: str | None, symbols: str | None,
+             ) -> tuple[Any, list[GridAxis]]:
+    """Every option checked before Ray starts: a typo costs a line, not a cluster's start-up."""
+    if not data.exists():
+        raise ValueError(f"--data {data}: no such file or folder")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"--objective {objective}: choose one of {', '.join(OBJECTIVES)}")
+    if trials and walk_forward:
+        raise ValueError("--walk-forward runs the grid in each fold; give --grid values without --trials")
+    base = job_from_options(data, strategy, params, start, end, symbols)
+    specs = {spec.name: spec for spec in (*strategy_params(strategy), *RISK_PARAMS)}
+    axes = [parse_axis(entry, specs, ranges_allowed=bool(trials)) for entry in grid]
+    fixed = set(base.params) & {axis.name for axis in axes}
+    if fixed:
+        raise ValueError(f"--param and --grid both set {', '.join(sorted(fixed))}; give it in one of them")
+    if not trials:
+        combinations(axes)  # a name given twice is refused here
+        prepare(base)  # the fixed parameters on their own
+    return base, axes
+
+
+def _run(base: Any, axes: list[GridAxis], pool: RayPool, objective: str, trials: int | None,
+         walk_forward: int | None, seed: int, total: int, *, show: bool) -> SweepOutcome:
+    if not show:
+        return sweep(base, axes, pool, objective=objective, trials=trials, walk_forward=walk_forward, seed=seed)
+    columns = (TextColumn("[bold]sweep[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("runs", total=total)
+        return sweep(base, axes, pool, objective=objective, trials=trials, walk_forward=walk_forward, seed=seed,
+                     on_done=lambda _run: progress.advance(task))
+
+
+def _print(outcome: SweepOutcome) -> None:
+    doc = outcome.to_json()
+    console = Console()
+    engine = doc["engine"]
+    console.print(f"engine: ray {engine['version']} at {engine['address']} ({engine['cpus']} CPUs); "
+                  f"objective {doc['objective']} ({'higher' if doc['higher_is_better'] else 'lower'} is better)")
+    training = [r for r in doc["runs"] if r.get("stage") != "test"]
+    for fold in sorted({r.get("fold") for r in training}, key=lambda f: -1 if f is None else f):
+        runs = [r for r in training if r.get("fold") == fold]
+        title = f"{len(runs)} runs, {sum(1 for r in runs if r['error'])} failed"
+        console.print(_table(runs, doc["objective"], title if fold is None else f"fold {fold}, training: {title}"))
+    if "walk_forward" in doc:
+        console.print(_folds(doc["walk_forward"]))
+        oos = doc["out_of_sample"]
+        console.print(f"[bold]out of sample[/] (the figure to believe): mean {doc['objective']} {oos['mean']}, "
+                      f"total net P&L {oos['net_pnl_total']} USDT over {oos['folds']} test windows")
+
+
+def _table(runs: list[dict[str, Any]], objective: str, title: str) -> Table:
+    names = list(runs[0]["params"]) if runs else []
+    shown = runs[:SHOWN]
+    table = Table(title=title + ("" if len(runs) <= SHOWN else f" (best {SHOWN} shown; --json has all)"))
+    extra = [k for k in ("trades", "net_pnl", "max_drawdown_pct") if k != objective]
+    for column in ("rank", *names, objective, *extra, "seconds"):
+        table.add_column(column, justify="right")
+    for rank, run in enumerate(shown, 1):
+        perf = (run["result"] or {}).get("performance") or {}
+        value = run["error"] or ("–" if run["objective"] is None else f"{run['objective']:g}")
+        table.add_row(str(rank), *(run["params"][n] for n in names), value, *(str(perf.get(k, "–")) for k in extra),
+                      str(run["seconds"]))
+    return table
+
+
+def _folds(folds: list[dict[str, Any]]) -> Table:
+    table = Table(title="walk-forward: chosen on the training window, judged on the next")
+    for column in ("fold", "train (UTC)", "test (UTC)", "chosen", "in sample", "out of sample"):
+        table.add_column(column, justify="right")
+    for f in folds:
+        table.add_row(str(f["fold"]), _span(f["train"]), _span(f["test"]),
+                      " ".join(f"{k}={v}" for k, v in f["chosen"].items()), str(f["in_sample"]),
+                      f["error"] or str(f["out_of_sample"]))
+    return table
+
+
+def _span(window: list[int]) -> str:
+    start, end = (datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%m-%d %H:%M") for ms in window)
+    return f"{start} → {end}"

@@ -1,0 +1,127 @@
+"""A period and a set of symbols out of kline files: `backtest --start/--end --symbols`, and each run of a
+sweep (which slices one copy of the data per run instead of re-reading files).
+
+Symbols are chosen by file name first (a Binance public-data file is named `SYMBOL-1m-...`), so a folder
+of 222 symbols read for three reads three; a chunk is then cut to the period and to the symbols asked,
+in the order the data has them. Times are UTC epoch ms; `end_ms` is exclusive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from .bars import F64, BarChunk, iter_binance_klines
+
+_SUFFIXES = (".csv", ".csv.gz", ".zip")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to keep: `[start_ms, end_ms)` and `symbols` (None: everything)."""
+
+    start_ms: int | None = None
+    end_ms: int | None = None
+    symbols: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.start_ms is not None and self.end_ms is not None and self.end_ms <= self.start_ms:
+            raise ValueError(f"--end ({_iso(self.end_ms)}) must be after --start ({_iso(self.start_ms)})")
+
+    @property
+    def everything(self) -> bool:
+        return self.start_ms is None and self.end_ms is None and self.symbols is None
+
+    def narrowed(self, start_ms: int | None, end_ms: int | None) -> Selection:
+        """The same symbols over a window inside this one (a walk-forward fold)."""
+        starts = [t for t in (self.start_ms, start_ms) if t is not None]
+        ends = [t for t in (self.end_ms, end_ms) if t is not None]
+        return Selection(max(starts) if starts else None, min(ends) if ends else None, self.symbols)
+
+
+def parse_time_ms(text: str, option: str) -> int:
+    """`2026-02-01` or `2026-02-01T12:00` (UTC unless the text names a zone) as epoch ms."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{option} {text}: not a date; write YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def parse_symbols(text: str) -> tuple[str, ...]:
+    symbols = tuple(dict.fromkeys(s.strip().upper() for s in text.split(",") if s.strip()))
+    if not symbols:
+        raise ValueError(f"--symbols {text!r}: give symbols separated by commas, e.g. BTCUSDT,ETHUSDT")
+    return symbols
+
+
+def kline_files(data: Path, symbols: Sequence[str] | None) -> list[Path] | Path:
+    """The files of `data` worth reading for `symbols` (all of them, or `data` itself, without a choice)."""
+    if symbols is None or not data.is_dir():
+        return data
+    chosen = [p for p in sorted(data.iterdir())
+              if p.is_file() and p.name.endswith(_SUFFIXES) and p.name.split("-")[0].split(".")[0] in symbols]
+    if not chosen:
+        raise ValueError(f"--symbols {','.join(symbols)}: no kline file in {data} is named for them")
+    return chosen
+
+
+def read_selection(data: Path, selection: Selection) -> Iterator[BarChunk]:
+    """The kline files of `data`, streamed, cut to `selection`."""
+    return select(iter_binance_klines(kline_files(data, selection.symbols)), selection)
+
+
+def select(chunks: Iterable[BarChunk], selection: Selection) -> Iterator[BarChunk]:
+    """Each chunk cut to the period and symbols (empty chunks are left out; reading stops past the end)."""
+    columns: list[int] | None = None
+    for chunk in chunks:
+        if selection.everything:
+            yield chunk
+            continue
+        if columns is None:
+            columns = _columns(chunk.symbols, selection.symbols)
+        times = chunk.open_time
+        if selection.start_ms is not None and len(times) and times[-1] < selection.start_ms:
+            continue
+        if selection.end_ms is not None and len(times) and times[0] >= selection.end_ms:
+            return
+        rows = np.ones(len(times), dtype=bool)
+        if selection.start_ms is not None:
+            rows &= times >= selection.start_ms
+        if selection.end_ms is not None:
+            rows &= times < selection.end_ms
+        if len(columns) != chunk.n_symbols:  # a time none of the chosen symbols traded is no bar for them
+            rows &= ~np.isnan(chunk.close[:, columns]).all(axis=1)
+        if rows.any():
+            yield cut(chunk, rows, columns)
+
+
+def cut(chunk: BarChunk, rows: np.ndarray, columns: list[int]) -> BarChunk:
+    """The chunk's `rows` (a boolean mask) and `columns` (symbol indices)."""
+    every = len(columns) == chunk.n_symbols
+
+    def part(values: F64) -> F64:
+        kept: F64 = values[rows] if every else values[rows][:, columns]
+        return kept
+
+    return BarChunk(tuple(chunk.symbols[c] for c in columns), chunk.open_time[rows], part(chunk.open),
+                    part(chunk.high), part(chunk.low), part(chunk.close), part(chunk.volume), chunk.interval_ms)
+
+
+def _columns(have: tuple[str, ...], want: tuple[str, ...] | None) -> list[int]:
+    if want is None:
+        return list(range(len(have)))
+    missing = [s for s in want if s not in have]
+    if missing:
+        raise ValueError(f"--symbols: {', '.join(missing)} not in the data (it has {', '.join(have)})")
+    return sorted(have.index(s) for s in want)  # the data's order, as reading only their files gives
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="minutes")

@@ -1,0 +1,86 @@
+"""One backtest as a value: what `backtest` runs, and what each task of a `sweep` runs, the same function.
+
+A sweep is only trustworthy if each of its runs is exactly the backtest a user would run by hand with
+those parameters, so both go through `prepare` (parameters → settings, strategy, risk rules, with the
+same refusals) and `run_job` (the engine over the chosen bars). A sweep passes the bars it read once;
+`backtest` lets `run_job` read them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..domain.errors import ConfigError
+from ..journal.writer import Journal
+from ..marketdata.bars import BarChunk
+from ..marketdata.companions import companions_of
+from ..marketdata.selection import Selection, read_selection, select
+from ..settings.model import Settings, load_settings
+from ..signals.params import ParamError, Params, parse_params
+from ..signals.registry import build_strategy, strategy_params
+from ..signals.strategy import Strategy
+from ..sim.universe import load_universe
+from .backtest import BacktestResult, Progress, run_backtest
+from .session import rules_from
+from .wiring import TradingRules
+
+#: Result fields that measure the machine, not the strategy: left out when runs are compared.
+TIMING_FIELDS = frozenset({"seconds", "bars_per_s"})
+_SETTING_NAME = re.compile(r"QT_([A-Z_]+)=")
+
+
+@dataclass(frozen=True)
+class BacktestJob:
+    """A backtest: the data, the strategy and its `NAME=VALUE` parameters (as typed), the bars chosen."""
+
+    data: Path
+    strategy: str = "sma-cross"
+    params: Mapping[str, str] = field(default_factory=dict)
+    selection: Selection = field(default_factory=Selection)
+    balance: Decimal = Decimal(10_000)
+
+    def with_params(self, params: Mapping[str, object]) -> BacktestJob:
+        return replace(self, params={**self.params, **{k: str(v) for k, v in params.items()}})
+
+
+@dataclass(frozen=True)
+class Prepared:
+    settings: Settings
+    strategy: Strategy
+    rules: TradingRules
+    params: Params
+
+
+def prepare(job: BacktestJob) -> Prepared:
+    """Parameters checked and applied; ParamError (or ValueError) with one line naming what is wrong."""
+    params = parse_params(job.strategy, strategy_params(job.strategy), job.params)
+    overrides: dict[str, object] = {"strategy": job.strategy, **{k: str(v) for k, v in params.risk.items()}}
+    try:
+        settings = load_settings(overrides)
+    except ConfigError as exc:  # a risk value the settings refuse: name it as it was given
+        raise ParamError(_SETTING_NAME.sub(lambda m: f"--param {m[1].lower()}=", str(exc))) from None
+    plugin = build_strategy(job.strategy, settings, params.strategy)
+    return Prepared(settings, plugin, rules_from(settings), params)
+
+
+def run_job(job: BacktestJob, bars: Iterable[BarChunk] | None = None, *, journal: Journal | None = None,
+            progress: Progress | None = None, keep_prices: bool = False) -> BacktestResult:
+    """The backtest `job` describes; `bars`: already read (a sweep's shared copy), cut to the job's selection."""
+    ready = prepare(job)
+    chunks = read_selection(job.data, job.selection) if bars is None else select(bars, job.selection)
+    universe = load_universe()
+    instruments = {s: universe.instrument(s) for s in universe.symbols}
+    return asyncio.run(run_backtest(chunks, instruments, ready.strategy, ready.rules, balance=job.balance,
+                                    journal=journal, progress=progress, companions=companions_of(job.data),
+                                    keep_prices=keep_prices))
+
+
+def comparable(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A result document without its timing fields: equal for equal runs on any machine."""
+    return {k: v for k, v in document.items() if k not in TIMING_FIELDS}

@@ -1,0 +1,204 @@
+"""`sweep`: many backtests as Ray tasks, each the very `run_job` a single `backtest` runs.
+
+Ray because each run is the real engine (seconds, not microseconds) and a researcher outgrows one
+machine: a local Ray on this machine's cores by default, a cluster with `address`. The bars are read
+once and put in Ray's object store; every task gets the same reference (numpy arrays are shared, not
+copied per task). A task that raises comes back as a failed run with its parameters and error, and the
+sweep goes on. With `trials`, Optuna's TPE sampler (seeded) proposes parameters in batches as wide as the
+cluster; with `walk_forward`, each fold is optimised on one window and judged on the next, which it never saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..marketdata.bars import BarChunk
+from ..marketdata.selection import read_selection
+from .backtest_job import BacktestJob, run_job
+from .sweep_plan import OBJECTIVES, GridAxis, Run, combinations, objective_value, ranked, walk_forward_windows
+
+OnDone = Callable[[Run], None]
+
+
+def execute(job: BacktestJob, bars: Sequence[BarChunk]) -> dict[str, Any]:
+    """One run, in a Ray worker (or in-process): the result document, or the error as text, and the
+    worker's peak memory so far (MB)."""
+    started = time.perf_counter()
+    try:
+        answer: dict[str, Any] = {"result": run_job(job, bars).to_json(), "error": None}
+    except Exception as exc:  # reported with the run's parameters; the sweep goes on
+        answer = {"result": None, "error": f"{type(exc).__name__}: {exc}"}
+    answer["seconds"] = round(time.perf_counter() - started, 3)
+    answer["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return answer
+
+
+class RayPool:
+    """A Ray connection: local with this machine's cores (or `cpus`), or the cluster at `address`."""
+
+    def __init__(self, address: str | None = None, cpus: int | None = None) -> None:
+        import ray
+
+        self._ray: Any = ray  # partly untyped: used through Any
+        self._started = not ray.is_initialized()
+        if self._started:
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                       "logging_level": logging.ERROR}
+            if address:
+                ray.init(address=address, **options)
+            else:
+                ray.init(num_cpus=cpus or os.cpu_count() or 1, **options)
+        self.address = address or "local"
+        self._task = ray.remote(execute)
+        self._data: Any = None
+
+    @property
+    def cpus(self) -> int:
+        return max(int(self._ray.cluster_resources().get("CPU", 1)), 1)
+
+    def engine(self) -> dict[str, Any]:
+        return {"name": "ray", "version": self._ray.__version__, "address": self.address, "cpus": self.cpus}
+
+    def share(self, bars: list[BarChunk]) -> None:
+        """The bars every task reads, put in the object store once."""
+        self._data = self._ray.put(bars)
+
+    def run(self, jobs: Sequence[tuple[Run, BacktestJob]], on_done: OnDone | None = None) -> list[Run]:
+        """All jobs at once; each `Run` is filled in as its task finishes (`on_done` told), in any order."""
+        ray = self._ray
+        pending = {self._task.remote(job, self._data): run for run, job in jobs}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                run = pending.pop(ref)
+                try:
+                    answer = ray.get(ref)
+                except Exception as exc:  # the worker died (out of memory, killed): a failed run, not a dead sweep
+                    answer = {"result": None, "error": f"{type(exc).__name__}: {exc}"}
+                run.result, run.error = answer.get("result"), answer.get("error")
+                run.seconds, run.peak_rss_mb = answer.get("seconds"), answer.get("peak_rss_mb")
+                if on_done is not None:
+                    on_done(run)
+        return [run for run, _ in jobs]
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+
+
+@dataclass
+class SweepOutcome:
+    engine: dict[str, Any]
+    objective: str
+    runs: list[Run]
+    folds: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"engine": self.engine, "objective": self.objective,
+                               "higher_is_better": OBJECTIVES[self.objective],
+                               "runs": [run.to_json(self.objective) for run in ranked(self.runs, self.objective)],
+                               "failed": sum(1 for run in self.runs if run.error is not None)}
+        if self.folds:
+            doc["walk_forward"] = self.folds
+            doc["out_of_sample"] = _out_of_sample(self.folds, self.objective)
+        return doc
+
+
+def sweep(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, *, objective: str,
+          trials: int | None = None, walk_forward: int | None = None, seed: int = 7,
+          on_done: OnDone | None = None) -> SweepOutcome:
+    """Read the bars once, share them, run the grid (or the search), optionally fold by fold."""
+    bars = list(read_selection(base.data, base.selection))
+    if not bars:
+        raise ValueError("sweep: the data holds no bars in the chosen period and symbols")
+    pool.share(bars)
+    if walk_forward:
+        first, last = int(bars[0].open_time[0]), int(bars[-1].open_time[-1]) + bars[-1].interval_ms
+        windows = walk_forward_windows(first, last, walk_forward, bars[0].interval_ms)
+        runs, folds = _walk_forward(base, axes, pool, objective, windows, on_done)
+        return SweepOutcome(pool.engine(), objective, runs, folds)
+    if trials:
+        return SweepOutcome(pool.engine(), objective, _search(base, axes, pool, objective, trials, seed, on_done))
+    runs = [Run(params) for params in combinations(axes)]
+    pool.run([(run, base.with_params(run.params)) for run in runs], on_done)
+    return SweepOutcome(pool.engine(), objective, runs)
+
+
+def _in_window(base: BacktestJob, run: Run) -> BacktestJob:
+    start, end = run.window
+    return replace(base.with_params(run.params), selection=base.selection.narrowed(start, end))
+
+
+def _walk_forward(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, objective: str,
+                  windows: Sequence[tuple[tuple[int, int], tuple[int, int]]], on_done: OnDone | None,
+                  ) -> tuple[list[Run], list[dict[str, Any]]]:
+    """Every fold's grid on its training window (all at once), then each fold's winner on its test window."""
+    grid = combinations(axes)
+    training = [[Run(dict(params), train, extra={"fold": i, "stage": "train"}) for params in grid]
+                for i, (train, _) in enumerate(windows)]
+    pool.run([(run, _in_window(base, run)) for fold in training for run in fold], on_done)
+    chosen = [ranked(fold, objective)[0] for fold in training]
+    tests = [Run(dict(best.params), test, extra={"fold": i, "stage": "test"})
+             for i, (best, (_, test)) in enumerate(zip(chosen, windows, strict=True))]
+    pool.run([(run, _in_window(base, run)) for run in tests], on_done)
+    folds = [{"fold": i, "train": list(train), "test": list(test), "chosen": best.params,
+              "in_sample": objective_value(best.result, objective) if best.error is None else None,
+              "out_of_sample": objective_value(run.result, objective), "error": run.error or best.error,
+              "test_result": run.result}
+             for i, ((train, test), best, run) in enumerate(zip(windows, chosen, tests, strict=True))]
+    return [run for fold in training for run in fold] + tests, folds
+
+
+def _search(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, objective: str, trials: int, seed: int,
+            on_done: OnDone | None) -> list[Run]:
+    """Optuna's TPE over the axes (a list of values: categorical; LOW..HIGH: a range of the parameter's type),
+    asked in batches as wide as the cluster, told each result (a failed or empty run is a failed trial)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if OBJECTIVES[objective] else "minimize",
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    space = {axis.name: _distribution(axis, base) for axis in axes}
+    runs: list[Run] = []
+    while len(runs) < trials:
+        asked = [study.ask(space) for _ in range(min(pool.cpus, trials - len(runs)))]
+        batch = [Run({k: str(v) for k, v in trial.params.items()}, extra={"trial": trial.number}) for trial in asked]
+        pool.run([(run, base.with_params(run.params)) for run in batch], on_done)
+        for trial, run in zip(asked, batch, strict=True):
+            value = objective_value(run.result, objective)
+            if run.error is None and value is not None:
+                study.tell(trial, value)
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        runs += batch
+    return runs
+
+
+def _distribution(axis: GridAxis, base: BacktestJob) -> Any:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from ..signals.params import RISK_PARAMS
+    from ..signals.registry import strategy_params
+
+    if not axis.is_range:
+        return CategoricalDistribution(list(axis.values))
+    spec = {s.name: s for s in (*strategy_params(base.strategy), *RISK_PARAMS)}[axis.name]
+    assert axis.low is not None and axis.high is not None
+    if spec.kind == "int":
+        return IntDistribution(int(spec.parse(axis.low)), int(spec.parse(axis.high)))
+    return FloatDistribution(float(spec.parse(axis.low)), float(spec.parse(axis.high)))
+
+
+def _out_of_sample(folds: Sequence[dict[str, Any]], objective: str) -> dict[str, Any]:
+    """What the chosen parameters did on data they were not chosen on: the only figure a forecast may use."""
+    values = [f["out_of_sample"] for f in folds if f["out_of_sample"] is not None]
+    pnl = [float(f["test_result"]["performance"]["net_pnl"]) for f in folds
+           if f["test_result"] and f["test_result"]["performance"].get("net_pnl") is not None]
+    return {"folds": len(folds), "objective": objective, "mean": sum(values) / len(values) if values else None,
+            "net_pnl_total": round(sum(pnl), 8) if pnl else None}

@@ -1,0 +1,98 @@
+"""Strategy and risk parameters that `backtest --param NAME=VALUE` and `sweep --grid` set.
+
+Each strategy declares its own (`PARAMS`: name, type, range, default, what it means); the risk settings a
+researcher sweeps (stop and take-profit distance, leverage, risk per trade, position cap) are the same for
+every strategy and go through the settings' own validation, so a sweep cannot run a value `run` refuses.
+Every refusal is one line naming the parameter and what is allowed (`ParamError`, exit 2 in the CLI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+ParamValue = int | float
+Kind = Literal["int", "float"]
+
+
+class ParamError(ValueError):
+    """A `--param`/`--grid` entry that cannot be used; the message names it and says what is allowed."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One tunable number: its name, type, inclusive range, default and meaning."""
+
+    name: str
+    kind: Kind
+    low: ParamValue
+    high: ParamValue
+    default: ParamValue
+    help: str
+
+    def parse(self, text: str) -> ParamValue:
+        """`text` as this parameter's value, or ParamError naming it, the value and the allowed range."""
+        raw = text.strip()
+        try:
+            value: ParamValue = int(raw) if self.kind == "int" else float(raw)
+        except ValueError:
+            raise ParamError(f"--param {self.name}={text}: not {'an integer' if self.kind == 'int' else 'a number'}"
+                             f" ({self.describe()})") from None
+        if not self.low <= value <= self.high or value != value:
+            raise ParamError(f"--param {self.name}={text}: out of range ({self.describe()})")
+        return value
+
+    def describe(self) -> str:
+        return f"{self.kind} from {self.low} to {self.high}, default {self.default}: {self.help}"
+
+
+#: Risk settings any strategy may be run with (Settings field names; the settings validate them too).
+RISK_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("stop_loss_pct", "float", 0.05, 50.0, 2.0, "stop-loss distance, % of the entry price"),
+    ParamSpec("take_profit_pct", "float", 0.05, 500.0, 4.0, "take-profit distance, % of the entry price"),
+    ParamSpec("leverage", "int", 1, 125, 5, "leverage of every position"),
+    ParamSpec("risk_per_trade_pct", "float", 0.01, 10.0, 1.0, "planned loss per trade, % of equity"),
+    ParamSpec("max_positions", "int", 1, 1000, 4, "open positions at most"),
+)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Parsed parameters: the strategy's (constructor keywords) and the risk settings' overrides."""
+
+    strategy: Mapping[str, ParamValue]
+    risk: Mapping[str, ParamValue]
+
+    def as_dict(self) -> dict[str, ParamValue]:
+        return {**self.strategy, **self.risk}
+
+
+def parse_params(strategy: str, own: Iterable[ParamSpec], entries: Iterable[str] | Mapping[str, str]) -> Params:
+    """`NAME=VALUE` entries (or a name → text mapping) for `strategy`, whose parameters are `own`.
+
+    An unknown name, a missing `=`, a repeated name or a bad value raises ParamError with one line.
+    """
+    specs = {spec.name: spec for spec in (*own, *RISK_PARAMS)}
+    pairs = list(entries.items()) if isinstance(entries, Mapping) else [split_entry(entry) for entry in entries]
+    strategy_values: dict[str, ParamValue] = {}
+    risk_values: dict[str, ParamValue] = {}
+    own_names = {spec.name for spec in own}
+    for name, text in pairs:
+        spec = specs.get(name)
+        if spec is None:
+            raise ParamError(f"--param {name}={text}: unknown parameter {name!r} for {strategy}; "
+                             f"choose from {', '.join(specs)}")
+        target = strategy_values if name in own_names else risk_values
+        if name in target:
+            raise ParamError(f"--param {name}: given twice; give each parameter once")
+        target[name] = spec.parse(text)
+    return Params(strategy_values, risk_values)
+
+
+def split_entry(entry: str) -> tuple[str, str]:
+    """`NAME=VALUE` → (name, value), both stripped; ParamError for anything else."""
+    name, sep, value = entry.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise ParamError(f"--param {entry}: write NAME=VALUE, e.g. --param fast=5")
+    return name.strip(), value.strip()

@@ -1,0 +1,102 @@
+"""`sweep` on a local Ray against real data: each run equals the `backtest --param` a user would type, a
+failing run is reported with its parameters while the others go on, and the search and walk-forward modes
+run the same jobs (in-process Ray, started once for the module)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_run_session import BIN
+
+from quantum_trader.marketdata.selection import Selection, parse_time_ms
+from quantum_trader.runtime.backtest_job import BacktestJob, comparable, run_job
+from quantum_trader.runtime.sweep import RayPool, sweep
+from quantum_trader.runtime.sweep_plan import GridAxis
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda"
+LINK = DATA / "LINKUSDT-1m-2026-02.csv.gz"
+pytestmark = pytest.mark.skipif(not LINK.exists(), reason=f"real data not found at {LINK}")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=600)
+
+
+def test_a_grid_on_ray_gives_each_backtest_exactly_and_reports_the_runs_that_fail() -> None:
+    done = cli("sweep", "--data", str(LINK), "--grid", "fast=5,10,40", "--grid", "slow=20,30", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads(done.stdout)
+    assert doc["engine"]["name"] == "ray" and doc["engine"]["version"] and doc["engine"]["address"] == "local"
+    assert len(doc["runs"]) == 6 and doc["failed"] == 2
+    failed = [r for r in doc["runs"] if r["error"]]
+    assert sorted(r["params"]["fast"] for r in failed) == ["40", "40"]  # fast must be below slow
+    assert all("fast (40) must be at least 1 and below slow" in r["error"] for r in failed)
+    assert doc["runs"][-2:] == failed  # failures rank last
+    ran = [r for r in doc["runs"] if not r["error"]]
+    objectives = [r["objective"] for r in ran]
+    assert objectives == sorted(objectives, reverse=True) and doc["objective"] == "net_pnl"
+    for run in ran:
+        single = cli("backtest", "--data", str(LINK), "--param", f"fast={run['params']['fast']}",
+                     "--param", f"slow={run['params']['slow']}", "--json")
+        assert single.returncode == 0, single.stderr[-2000:]
+        assert comparable(run["result"]) == comparable(json.loads(single.stdout)), run["params"]
+        assert run["peak_rss_mb"] < 300
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (("backtest", "--param", "fats=5"), "unknown parameter 'fats' for sma-cross"),
+    (("backtest", "--param", "slow=ten"), "--param slow=ten: not an integer"),
+    (("sweep", "--grid", "fats=5,10"), "unknown parameter 'fats'"),
+    (("sweep", "--grid", "fast=5", "--objective", "luck"), "--objective luck: choose one of"),
+    (("sweep", "--grid", "fast=5..9"), "a range needs --trials"),
+])
+def test_bad_parameters_are_one_line_and_exit_2_before_anything_runs(args: tuple[str, ...], named: str) -> None:
+    done = cli(args[0], "--data", str(LINK), *args[1:])
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert named in done.stderr and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[RayPool]:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield RayPool()  # joins the running Ray; does not shut it down
+    finally:
+        ray.shutdown()
+
+
+def test_walk_forward_chooses_on_each_window_and_judges_on_the_next(pool: RayPool) -> None:
+    base = BacktestJob(LINK, "sma-cross", selection=Selection(parse_time_ms("2026-02-01", "--start"),
+                                                              parse_time_ms("2026-02-16", "--end")))
+    outcome = sweep(base, [GridAxis("fast", ("5", "10")), GridAxis("slow", ("30",))], pool, objective="net_pnl",
+                    walk_forward=2)
+    doc: dict[str, Any] = outcome.to_json()
+    folds = doc["walk_forward"]
+    assert [f["fold"] for f in folds] == [0, 1] and doc["out_of_sample"]["folds"] == 2
+    for fold in folds:
+        assert fold["train"][1] == fold["test"][0]  # the test window starts where training stopped
+        training = [r for r in doc["runs"] if r.get("fold") == fold["fold"] and r["stage"] == "train"]
+        best = max(training, key=lambda r: r["objective"])
+        assert fold["chosen"] == best["params"] and fold["in_sample"] == best["objective"]
+        alone = run_job(BacktestJob(LINK, "sma-cross", best["params"],
+                                    Selection(fold["test"][0], fold["test"][1]))).to_json()
+        assert fold["out_of_sample"] == pytest.approx(float(alone["performance"]["net_pnl"]))
+    assert folds[0]["test"] == [folds[1]["train"][0], folds[1]["train"][1]]
+
+
+def test_a_search_with_trials_runs_that_many_seeded_runs_in_the_ranges(pool: RayPool) -> None:
+    base = BacktestJob(LINK, "sma-cross", selection=Selection(None, parse_time_ms("2026-02-08", "--end")))
+    axes = [GridAxis("fast", low="3", high="12"), GridAxis("slow", ("20", "40"))]
+    first = sweep(base, axes, pool, objective="sharpe", trials=4, seed=3).to_json()
+    again = sweep(base, axes, pool, objective="sharpe", trials=4, seed=3).to_json()
+    assert len(first["runs"]) == 4 and first["failed"] == 0
+    assert all(3 <= int(r["params"]["fast"]) <= 12 and r["params"]["slow"] in ("20", "40") for r in first["runs"])
+    assert sorted(r["trial"] for r in first["runs"]) == [0, 1, 2, 3]
+    assert [r["params"] for r in first["runs"]] == [r["params"] for r in again["runs"]]  # the seed decides

@@ -1,0 +1,118 @@
+"""Parameters (`--param`, `--grid`), bar selection (`--start/--end/--symbols`) and the sweep's plan: which
+runs, in what order, how they are ranked, and the walk-forward windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quantum_trader.marketdata.bars import BarChunk
+from quantum_trader.marketdata.selection import Selection, parse_symbols, parse_time_ms, select
+from quantum_trader.runtime.sweep_plan import (
+    GridAxis,
+    Run,
+    combinations,
+    objective_value,
+    parse_axis,
+    ranked,
+    walk_forward_windows,
+)
+from quantum_trader.signals.params import RISK_PARAMS, ParamError, parse_params
+from quantum_trader.signals.registry import build_strategy, strategy_params
+
+SMA = strategy_params("sma-cross")
+SPECS = {s.name: s for s in (*SMA, *RISK_PARAMS)}
+MINUTE = 60_000
+
+
+def test_parameters_split_into_the_strategys_and_the_risk_settings_with_their_types() -> None:
+    params = parse_params("sma-cross", SMA, ["fast=5", "slow = 20", "stop_loss_pct=1.5", "max_positions=2"])
+    assert params.strategy == {"fast": 5, "slow": 20} and params.risk == {"stop_loss_pct": 1.5, "max_positions": 2}
+    strategy = build_strategy("sma-cross", None, params.strategy)
+    assert (strategy.fast, strategy.slow) == (5, 20)  # type: ignore[attr-defined]
+    assert strategy_params("manual") == () and strategy_params("ai-scanner") == ()
+
+
+@pytest.mark.parametrize(("entries", "message"), [
+    (["speed=3"], "--param speed=3: unknown parameter 'speed' for sma-cross; choose from fast, slow, stop_loss_pct"),
+    (["fast"], "--param fast: write NAME=VALUE"),
+    (["fast=1.5"], "--param fast=1.5: not an integer"),
+    (["fast=0"], "--param fast=0: out of range (int from 1 to 10000"),
+    (["leverage=126"], "--param leverage=126: out of range"),
+    (["stop_loss_pct=nan"], "--param stop_loss_pct=nan: out of range"),
+    (["fast=5", "fast=6"], "--param fast: given twice"),
+])
+def test_a_bad_parameter_is_one_line_naming_it(entries: list[str], message: str) -> None:
+    with pytest.raises(ParamError) as caught:
+        parse_params("sma-cross", SMA, entries)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_a_combination_the_strategy_refuses_is_a_param_error_naming_both() -> None:
+    with pytest.raises(ParamError, match=r"--param fast=30 slow=20: sma-cross: fast \(30\) must be"):
+        build_strategy("sma-cross", None, {"fast": 30, "slow": 20})
+
+
+def chunk(symbols: tuple[str, ...], closes: list[list[float]], first_ms: int = 0) -> BarChunk:
+    close = np.asarray(closes, dtype=np.float64)
+    times = np.arange(len(close), dtype=np.int64) * MINUTE + first_ms
+    return BarChunk(symbols, times, close, close, close, close, np.ones_like(close), MINUTE)
+
+
+def test_selection_cuts_the_period_and_symbols_in_the_datas_order_and_drops_their_empty_bars() -> None:
+    nan = float("nan")
+    bars = [chunk(("AUSDT", "BUSDT", "CUSDT"), [[1, 10, 100], [2, nan, 200], [3, nan, nan]]),
+            chunk(("AUSDT", "BUSDT", "CUSDT"), [[4, 40, 400], [5, 50, 500]], first_ms=3 * MINUTE)]
+    picked = list(select(bars, Selection(1 * MINUTE, 4 * MINUTE, ("CUSDT", "BUSDT"))))
+    assert [c.symbols for c in picked] == [("BUSDT", "CUSDT"), ("BUSDT", "CUSDT")]
+    assert [list(c.open_time // MINUTE) for c in picked] == [[1], [3]]  # minute 2: neither B nor C traded
+    np.testing.assert_array_equal(picked[0].close, [[np.nan, 200]])
+    np.testing.assert_array_equal(picked[1].close, [[40, 400]])
+    assert list(select(bars, Selection())) == bars
+    with pytest.raises(ValueError, match="--symbols: DUSDT not in the data"):
+        list(select(bars, Selection(symbols=("DUSDT",))))
+
+
+def test_times_and_symbols_are_parsed_with_errors_naming_the_option() -> None:
+    assert parse_time_ms("2026-02-01", "--start") == 1_769_904_000_000
+    assert parse_time_ms("2026-02-01T01:00", "--end") == 1_769_907_600_000
+    assert parse_symbols("btcusdt, ETHUSDT,btcusdt") == ("BTCUSDT", "ETHUSDT")
+    with pytest.raises(ValueError, match="--start 1st of May: not a date"):
+        parse_time_ms("1st of May", "--start")
+    with pytest.raises(ValueError, match=r"--end .* must be after --start"):
+        Selection(10, 5)
+
+
+def test_a_grid_is_every_combination_first_axis_slowest_and_checked_value_by_value() -> None:
+    axes = [parse_axis("fast=5,10", SPECS, ranges_allowed=False), parse_axis("slow=20,30", SPECS, ranges_allowed=False)]
+    assert combinations(axes) == [{"fast": "5", "slow": "20"}, {"fast": "5", "slow": "30"},
+                                  {"fast": "10", "slow": "20"}, {"fast": "10", "slow": "30"}]
+    assert parse_axis("fast=3..12", SPECS, ranges_allowed=True) == GridAxis("fast", low="3", high="12")
+    for entry, message in (("fast=5,x", "--param fast=x: not an integer"), ("fast", "--grid fast: write NAME="),
+                           ("fast=5..9", "a range needs --trials"), ("nope=1", "unknown parameter 'nope'")):
+        with pytest.raises(ParamError, match=message):
+            parse_axis(entry, SPECS, ranges_allowed=False)
+    with pytest.raises(ParamError, match="fast given twice"):
+        combinations([GridAxis("fast", ("5",)), GridAxis("fast", ("6",))])
+
+
+def run(value: str | None, error: str | None = None) -> Run:
+    return Run({"v": str(value)}, result=None if value is None else {"performance": {"net_pnl": value,
+                                                                                      "max_drawdown_pct": value}},
+               error=error)
+
+
+def test_ranking_puts_the_best_first_by_direction_and_failed_or_empty_runs_last() -> None:
+    runs = [run("5"), run(None), run("9"), run("1", error="boom"), run("-2")]
+    assert [r.params["v"] for r in ranked(runs, "net_pnl")] == ["9", "5", "-2", "None", "1"]
+    assert [r.params["v"] for r in ranked(runs, "max_drawdown_pct")] == ["-2", "5", "9", "None", "1"]
+    assert objective_value({"performance": {"sharpe": None}}, "sharpe") is None
+    assert objective_value({"performance": {"net_pnl": "12.5"}}, "net_pnl") == 12.5
+
+
+def test_walk_forward_windows_are_consecutive_equal_and_on_bar_boundaries() -> None:
+    windows = walk_forward_windows(0, 3_000 * MINUTE + 7, 2, MINUTE)
+    assert windows == [((0, 1_000 * MINUTE), (1_000 * MINUTE, 2_000 * MINUTE)),
+                       ((1_000 * MINUTE, 2_000 * MINUTE), (2_000 * MINUTE, 3_000 * MINUTE + 7))]
+    with pytest.raises(ValueError, match="too few"):
+        walk_forward_windows(0, 5 * MINUTE, 3, MINUTE)
