@@ -21,3 +21,4 @@ from . import paper_reset_cmd as paper_reset_cmd  # noqa: E402  # isort: skip  (
 from . import download_cmd as download_cmd  # noqa: E402  # isort: skip  (registers `download`)
 from . import train_cmd as train_cmd  # noqa: E402  # isort: skip  (registers `train`)
 from . import evaluate_cmd as evaluate_cmd  # noqa: E402  # isort: skip  (registers `evaluate`)
+from . import sweep_cmd as sweep_cmd  # noqa: E402  # isort: skip  (registers `sweep`)

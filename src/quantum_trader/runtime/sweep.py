@@ -214,10 +214,10 @@ def _distribution(axis: GridAxis, base: BacktestJob) -> Any:
     if not axis.is_range:
         return CategoricalDistribution(list(axis.values))
     spec = {s.name: s for s in (*strategy_params(base.strategy), *RISK_PARAMS)}[axis.name]
-    assert axis.low is not None and axis.high is not None
+    low, high = spec.parse(axis.low or ""), spec.parse(axis.high or "")
     if spec.kind == "int":
-        return IntDistribution(int(spec.parse(axis.low)), int(spec.parse(axis.high)))
-    return FloatDistribution(float(spec.parse(axis.low)), float(spec.parse(axis.high)))
+        return IntDistribution(int(low), int(high))
+    return FloatDistribution(float(low), float(high))
 
 
 def _out_of_sample(folds: Sequence[dict[str, Any]], objective: str) -> dict[str, Any]:
