@@ -102,13 +102,13 @@ def new_session(tmp_path: Path, policy: RestartPolicy, **extra: str) -> Session:
 def test_a_feed_that_raises_turns_health_503_at_once_is_journaled_and_restarted(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     strategies: list[BreaksWhenArmed] = []
-    real_publisher = session_module._signal_publisher
+    real_publisher = session_module.signal_publisher
 
     def publisher(*args: Any, **kwargs: Any) -> BreaksWhenArmed:
         strategies.append(BreaksWhenArmed(real_publisher(*args, **kwargs)))
         return strategies[-1]
 
-    monkeypatch.setattr(session_module, "_signal_publisher", publisher)
+    monkeypatch.setattr(session_module, "signal_publisher", publisher)
 
     async def main() -> None:
         session = new_session(tmp_path, RestartPolicy(base_delay_s=1.0, max_delay_s=5.0))

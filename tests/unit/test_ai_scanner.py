@@ -15,7 +15,7 @@ from quantum_trader.marketdata.bars import BarChunk
 from quantum_trader.ml.calibration import ConstantCalibrator
 from quantum_trader.ml.features import FEATURE_NAMES, WARMUP_BARS, BarWindow, latest_features
 from quantum_trader.ml.model_file import ScannerModel
-from quantum_trader.runtime.session import scan_lag_bars
+from quantum_trader.runtime.bar_publisher import scan_lag_bars
 from quantum_trader.settings.model import load_settings
 from quantum_trader.signals.ai_scanner import AiScanner, ScannerConfig
 from quantum_trader.signals.registry import build_strategy

@@ -19,7 +19,7 @@ from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.instrument import Instrument
 from quantum_trader.marketdata.bars import bars_from, synthetic_bars
 from quantum_trader.runtime.paper_account import MINUTE_MS, PaperAccount, open_paper_account, paper_state_dir
-from quantum_trader.runtime.session import _bar_source
+from quantum_trader.runtime.parts import _bar_source
 from quantum_trader.settings.model import Settings, load_settings
 from quantum_trader.sim.universe import load_universe
 

@@ -11,7 +11,7 @@ from quantum_trader.core.bus import EventBus
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.domain.events import BarClosed, Signal
 from quantum_trader.marketdata.bars import BarChunk
-from quantum_trader.runtime.session import _signal_publisher
+from quantum_trader.runtime.bar_publisher import signal_publisher
 from quantum_trader.signals.manual import ManualOnly
 
 
@@ -31,7 +31,7 @@ def test_each_bar_reaches_subscribers_as_decimal_events_and_missing_bars_are_ski
     engine, seen, signals = _Engine(), [], []
     engine.bus.subscribe(BarClosed, seen.append)
     engine.bus.subscribe(Signal, signals.append)
-    asyncio.run(_signal_publisher(engine, ManualOnly())(_one_bar()))  # type: ignore[arg-type]
+    asyncio.run(signal_publisher(engine, ManualOnly())(_one_bar()))  # type: ignore[arg-type]
     assert seen == [BarClosed(symbol="BTCUSDT", open_time_ms=60_000, open=Decimal("100.5"), high=Decimal("101.5"),
                               low=Decimal("99.5"), close=Decimal("100.5"), volume=Decimal("3.0"), time_ms=120_000)]
     assert signals == []  # the manual strategy never signals

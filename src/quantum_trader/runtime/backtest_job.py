@@ -27,7 +27,7 @@ from ..signals.registry import build_strategy, strategy_params
 from ..signals.strategy import Strategy
 from ..sim.universe import load_universe
 from .backtest import BacktestResult, Progress, run_backtest
-from .session import rules_from
+from .parts import rules_from
 from .wiring import TradingRules
 
 #: Result fields that measure the machine, not the strategy: left out when runs are compared.

@@ -1,0 +1,148 @@
+"""What a session is built from, before anything runs: the exchange adapter, the symbols, the clock and the
+bar feed (synthetic, a replay with its recorded marks and funding, or the exchange's streams), and the
+risk rules from the settings.
+
+Kept apart from the session (session.py) so the wiring of a market can be tested, and reused by the
+backtest job, without starting a session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.clock import Clock, SimulatedClock, WallClock
+from ..domain.errors import ConfigError
+from ..exchange.budget import WeightBudget
+from ..exchange.factory import connect
+from ..exchange.order_rate import OrderRate
+from ..exchange.port import Exchange
+from ..marketdata.bars import BarChunk, bars_from, iter_binance_klines
+from ..marketdata.companions import companions_of
+from ..marketdata.synthetic import funding_ahead, marks_of, synthetic_market
+from ..settings.model import Settings
+from ..sim.engine import ExchangeSimulator
+from ..sim.replay_mark import MarkBars
+from ..sim.universe import load_universe
+from .backtest import use_recorded_funding
+from .live_feed import WsKlineFeed, feed_from_settings
+from .market_feed import BarFeed
+from .paper_account import open_paper_account
+from .warmup import SyntheticHistory, synthetic_history
+from .wiring import TradingRules
+
+MINUTE_MS = 60_000
+
+
+def rules_from(settings: Settings, *, live_since_ms: int | None = None) -> TradingRules:
+    return TradingRules(stop_loss_pct=settings.stop_loss_pct, take_profit_pct=settings.take_profit_pct,
+                        risk_per_trade_pct=settings.risk_per_trade_pct, leverage=settings.leverage,
+                        max_positions=settings.max_positions, min_confidence=settings.min_confidence,
+                        cooldown_s=settings.cooldown_s, daily_loss_limit_pct=settings.daily_loss_limit_pct,
+                        live_since_ms=live_since_ms, live_max_positions=settings.live_max_positions,
+                        ev_full_size_pct=settings.ev_full_size_pct)  # task M: edge-scaled sizing, off by default
+
+
+@dataclass
+class Parts:
+    exchange: Exchange
+    sim: ExchangeSimulator | None
+    symbols: tuple[str, ...]
+    clock: Clock
+    feed: BarFeed | WsKlineFeed
+    #: The request budget every REST call of a URL adapter passes (None in process: nothing to count).
+    budget: WeightBudget | None = None
+    #: Task M (issue 11): the synthetic market's bars before the start, a warming strategy's history (warmup.py).
+    history: SyntheticHistory | None = None
+
+
+async def build_parts(settings: Settings) -> Parts:
+    universe = load_universe()
+    if settings.exchange == "sim":
+        symbols = settings.symbol_list or universe.top(settings.symbol_count or 222)
+        unknown = [s for s in symbols if s not in universe.symbols]
+        if unknown:
+            raise ConfigError(f"QT_SYMBOLS={','.join(unknown)}: not in the simulator's universe of "
+                              f"{len(universe.symbols)} perpetuals")
+        # The paper account survives restarts (QT_PAPER_STATE); the market continues from its prices and time.
+        account = open_paper_account(settings, {s: universe.instrument(s) for s in symbols}, _first_bar_ms(settings))
+        sim = account.sim
+        prices = {s: float(sim.last_price(s)) for s in symbols}
+        start_ms, chunks = _bar_source(settings, symbols, prices, start_ms=account.start_ms, seed=account.seed)
+        history = synthetic_history(settings.feed, symbols, [prices[s] for s in symbols], seed=account.seed,
+                                    start_ms=start_ms)  # task M: the synthetic market's past (runtime/warmup.py)
+        marks = _recorded_marks_and_funding(settings, sim, symbols)
+        if settings.feed == "synthetic":
+            chunks, marks = _synthetic_marks_and_funding(chunks, sim)
+        exchange: Exchange = await connect("sim", paper=True, sim=sim)
+        clock: Clock = SimulatedClock(start_ms)
+        return Parts(exchange, sim, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
+                                                            clock=clock, sim=sim, marks=marks), history=history)
+    budget = WeightBudget(share_pct=settings.weight_budget_pct,
+                          orders=OrderRate(entry_share_pct=settings.order_entry_pct))
+    exchange = await connect(settings.exchange, paper=settings.paper_trading,
+                             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+                             api_secret=settings.api_secret.get_secret_value() if settings.api_secret else None,
+                             budget=budget, reading_interval_s=settings.reconcile_interval, ws_url=settings.ws_url)
+    instruments = await exchange.instruments()
+    symbols = settings.symbol_list or tuple(s for s in universe.top(settings.symbol_count or 222) if s in instruments)
+    if settings.feed == "exchange":
+        # Closed klines over the market websockets, REST-backfilled through the adapter (runtime/live_feed.py).
+        feed = feed_from_settings(settings, symbols, exchange.klines)
+        return Parts(exchange, None, symbols, WallClock(), feed, budget)
+    marks_now = await exchange.mark_prices(symbols)
+    start_ms, chunks = _bar_source(settings, symbols, {s: float(p) for s, p in marks_now.items()})
+    clock = SimulatedClock(start_ms)
+    return Parts(exchange, None, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
+                                                         clock=clock), budget,
+                 history=synthetic_history(settings.feed, symbols, [float(marks_now[s]) for s in symbols],
+                                           seed=settings.seed, start_ms=start_ms))  # task M
+
+
+def _recorded_marks_and_funding(settings: Settings, sim: ExchangeSimulator, symbols: tuple[str, ...],
+                                ) -> Callable[[BarChunk], MarkBars] | None:
+    """A replay with mark-price klines and funding files beside its klines (marketdata/companions.py): the
+    in-process simulator pays the recorded funding, and the feed gets the chunks' recorded marks."""
+    if not settings.feed.startswith("replay:"):
+        return None
+    companions = companions_of(Path(settings.feed.removeprefix("replay:")))
+    if not companions:
+        return None
+    use_recorded_funding(sim, companions.funding(symbols))
+    aligner = companions.marks(symbols)
+    return None if aligner is None else aligner.align
+
+
+def _first_bar_ms(settings: Settings) -> int:
+    """A replay's first bar, else the wall clock's minute: where a fresh session's market starts."""
+    if settings.feed.startswith("replay:"):
+        first = next(iter_binance_klines(Path(settings.feed.removeprefix("replay:")), chunk_bars=1))
+        return int(first.open_time[0])
+    return (time.time_ns() // 1_000_000) // MINUTE_MS * MINUTE_MS
+
+
+def _bar_source(settings: Settings, symbols: tuple[str, ...], prices: dict[str, float], *,
+                start_ms: int | None = None, seed: int | tuple[int, int] | None = None,
+                ) -> tuple[int, Callable[[], Iterator[BarChunk]]]:
+    """Bars from `start_ms` (default: `_first_bar_ms`): a resumed paper account gives its own start and seed."""
+    start = _first_bar_ms(settings) if start_ms is None else start_ms
+    if settings.feed.startswith("replay:"):
+        path = Path(settings.feed.removeprefix("replay:"))
+        return start, lambda: bars_from(iter_binance_klines(path, chunk_bars=256), start)
+    names = list(symbols)
+    path_seed = settings.seed if seed is None else seed
+    # The crypto-like market (heavy tails, clustering, market factor, gaps, mark basis, funding).
+    return start, lambda: synthetic_market(names, [prices[s] for s in names], 10**9, MINUTE_MS, seed=path_seed,
+                                           chunk_bars=64, start_ms=start)
+
+
+def _synthetic_marks_and_funding(chunks: Callable[[], Iterator[BarChunk]], sim: ExchangeSimulator,
+                                 ) -> tuple[Callable[[], Iterator[BarChunk]], Callable[[BarChunk], MarkBars]]:
+    """The synthetic market's own marks (so MARK_PRICE stops see the basis; two digits finer than the price, as
+    Binance's) and funding rates (handed to the simulator a chunk ahead of their instants: synthetic.funding_ahead)."""
+    def marks(chunk: BarChunk) -> MarkBars:
+        return marks_of(chunk, [sim.instrument(s).price_precision + 2 for s in chunk.symbols])
+
+    return lambda: funding_ahead(chunks(), sim.state.funding_rates.set_series), marks
