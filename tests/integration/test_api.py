@@ -315,8 +315,9 @@ def test_service_failure_is_a_500_without_details_and_counted(fake: FakeService)
 def test_dashboard_and_docs(open_api: str) -> None:
     page = httpx.get(open_api + "/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    script = httpx.get(open_api + "/static/dashboard.js")
-    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    parts = [httpx.get(open_api + f"/static/dashboard{name}.js") for name in ("-common", "-panels", "-charts", "")]
+    assert all(p.status_code == 200 and "javascript" in p.headers["content-type"] for p in parts)
+    script = httpx.Response(200, text="".join(p.text for p in parts))
     for path in ("/api/v1/stream", "/api/v1/audit", "/api/v1/readiness", "/api/v1/candles", "/api/v1/kill-switch"):
         assert path in script.text
     for asset in ("/static/dashboard.css", "/static/vendor/lightweight-charts.standalone.production.js",

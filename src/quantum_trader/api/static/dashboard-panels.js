@@ -1,0 +1,218 @@
+// Quantum Trader dashboard, part 2 of 4: the header, banner, tables and checklists (plain DOM, no framework).
+"use strict";
+
+// --- header -----------------------------------------------------------------------------------------
+function renderHeader(snap) {
+  const h = snap.health || {};
+  const mode = $("mode");
+  mode.textContent = String(h.mode || "?").toUpperCase();
+  mode.className = "mode " + (h.mode || "");
+  document.title = mode.textContent + " · Quantum Trader";
+  const status = $("status");
+  status.textContent = text(h.status);
+  status.className = "pill " + (STATUS_CLASS[h.status] || "muted");
+  const trading = $("trading");
+  trading.textContent = h.trading === "HALTED" ? "ENTRIES HALTED" : text(h.trading);
+  trading.className = "pill " + (STATUS_CLASS[h.trading] || "muted");
+  $("resume").hidden = h.trading !== "HALTED";
+  $("equity").textContent = text(usd(snap.positions && snap.positions.equity));
+  const today = snap.pnl_today || {};
+  const todayEl = $("today");
+  todayEl.textContent = signed(usd(today.usdt)) + " USDT" + (today.pct !== null && today.pct !== undefined
+    ? " (" + signed(today.pct) + " %)" : "");
+  todayEl.className = signClass(today.usdt);
+  $("position-count").textContent = text(h.positions);
+  const monitor = h.monitor || {};
+  $("health-detail").textContent = "exchange " + text(h.exchange) + " · feed " + text(h.feed) +
+    " · strategy " + text(h.strategy) + (h.strategy_status ? " (" + h.strategy_status + ")" : "") +
+    " · last sweep " + text(monitor.last_sweep_age_s) + " s ago · monitor errors " + text(monitor.errors) +
+    " · uptime " + Math.round(h.uptime_s || 0) + " s";
+}
+
+function renderBanner(snap) {
+  const items = [];
+  for (const p of (snap.positions && snap.positions.positions) || []) {
+    if (p.status === "UNPROTECTED") {
+      const seconds = (snap.unprotected_s || {})[p.symbol];
+      items.push(["bad", p.symbol + " " + p.side + " is UNPROTECTED" + (seconds !== undefined ? " for " + seconds +
+        " s" : "") + ": no working stop-loss on the exchange; the monitor is repairing it."]);
+    }
+  }
+  const h = snap.health || {};
+  if (h.trading === "HALTED") items.push(["warn", "New entries are halted (kill switch or a lost component). " +
+    "Open positions keep their stops. Resume when you have looked."]);
+  if (h.status === "unhealthy") items.push(["bad", "The bot reports itself UNHEALTHY: see /health."]);
+  if (snap.error) items.push(["warn", "The live snapshot failed (" + snap.error + "); retrying."]);
+  if (state.killMessage) items.push(state.killMessage);
+  banner(items);
+}
+
+// --- positions and orders ---------------------------------------------------------------------------
+function distance(trigger, mark) {
+  if (!trigger || !mark) return null;
+  const pct = (Number(trigger) - Number(mark)) / Number(mark) * 100;
+  return Math.abs(pct).toFixed(2) + " % " + (pct < 0 ? "below" : "above");
+}
+function protectionCell(row, p, mark, missingClass) {
+  if (!p) return cell(row, "none", missingClass);
+  const td = cell(row, text(p.trigger_price) + (mark ? " · " + text(distance(p.trigger_price, mark)) : ""));
+  const kind = document.createElement("div");
+  kind.className = "muted small";
+  kind.textContent = p.type;
+  td.appendChild(kind);
+  td.title = p.type + " " + text(p.trigger_price) + " (" + p.client_id + ")";
+  return td;
+}
+function renderPosition(row, p, snap) {
+  row.className = "selectable" + (p.symbol === state.selected ? " selected" : "");
+  row.dataset.symbol = p.symbol;
+  row.addEventListener("click", () => selectSymbol(p.symbol));
+  for (const key of ["symbol", "side", "size", "entry", "mark"]) cell(row, p[key]);
+  cell(row, p.leverage + "x");
+  cell(row, usd(p.unrealized_pnl), signClass(p.unrealized_pnl));
+  cell(row, p.pnl_pct_notional, signClass(p.pnl_pct_notional));
+  cell(row, p.roe_pct, signClass(p.roe_pct));
+  cell(row, p.pnl_pct_equity, signClass(p.pnl_pct_equity));
+  cell(row, p.liquidation_price);
+  protectionCell(row, p.stop_loss, p.mark, "bad");
+  protectionCell(row, p.take_profit, null, "warn");
+  const status = row.insertCell();
+  const badge = document.createElement("span");
+  badge.className = "badge " + (STATUS_CLASS[p.status] || "");
+  const seconds = (snap.unprotected_s || {})[p.symbol];
+  badge.textContent = p.status + (p.status === "UNPROTECTED" && seconds !== undefined ? " " + seconds + " s" : "");
+  status.appendChild(badge);
+}
+function renderOrder(row, o) {
+  for (const key of ["symbol", "side", "type", "trigger_price", "price", "quantity"]) cell(row, o[key]);
+  cell(row, o.close_position ? "closePosition" : o.reduce_only ? "reduceOnly" : "");
+  cell(row, o.working_type);
+  cell(row, o.role);
+  cell(row, (o.flags || []).join(", "), (o.flags || []).length ? "bad" : "");
+}
+
+// --- journal-backed panels --------------------------------------------------------------------------
+function renderAudit(doc) {
+  const s = doc.summary || {};
+  $("audit-summary").textContent = text(s.trades) + " closed · " + text(s.breaches) + " breaches · worst slippage " +
+    text(s.worst_slippage_bps) + " bps";
+  const rows = (doc.positions || []).slice().reverse().slice(0, 50);
+  fill("audit", rows, (row, a) => {
+    if (a.breach) row.className = "breach";
+    cell(row, a.symbol);
+    cell(row, a.exit_reason);
+    cell(row, a.planned_stop);
+    cell(row, a.exit_price);
+    cell(row, a.slippage_bps, Number(a.slippage_bps) > 0 ? "warn" : "");
+    cell(row, a.planned_loss);
+    cell(row, a.realised && a.realised.usdt, signClass(a.realised && a.realised.usdt));
+    cell(row, a.realised && a.realised.pct_equity, signClass(a.realised && a.realised.pct_equity));
+    cell(row, a.breach ? "BREACH" : "no", a.breach ? "bad" : "muted").title = a.breach_reason || "";
+  }, "no closed positions yet");
+}
+function evidenceText(evidence) {
+  const shown = {};
+  for (const [key, value] of Object.entries(evidence || {})) {
+    if (key === "sessions" || key === "not_counted") continue;
+    shown[key] = Array.isArray(value) && value.length > 5 ? value.slice(0, 5).concat(["…"]) : value;
+  }
+  return JSON.stringify(shown);
+}
+function renderReadiness(doc) {
+  const items = doc.items || [];
+  $("readiness-summary").textContent = doc.ready ? "READY for live" : items.filter((i) => i.passed).length + " of " +
+    items.length + " passed: not ready for live";
+  const list = $("readiness");
+  list.replaceChildren();
+  for (const item of items) {
+    const li = document.createElement("li");
+    const mark = document.createElement("span");
+    mark.className = "mark " + (item.passed ? "ok" : "bad");
+    mark.textContent = item.passed ? "✓" : "✗";
+    li.append(mark, item.name);
+    const ev = document.createElement("div");
+    ev.className = "evidence";
+    ev.textContent = evidenceText(item.evidence);
+    li.appendChild(ev);
+    list.appendChild(li);
+  }
+}
+function renderSignals(doc) {
+  const signals = (doc.signals || []).slice(0, 25);
+  $("signals-summary").textContent = signals.length ? "latest " + signals.length : "";
+  fill("signals", signals, (row, s) => {
+    cell(row, utc(s.time_ms));
+    cell(row, s.symbol);
+    cell(row, s.direction);
+    const conf = row.insertCell();
+    const bar = document.createElement("span");
+    bar.className = "conf";
+    bar.style.width = Math.round(Number(s.confidence || 0) * 60) + "px";
+    conf.append(bar, Number(s.confidence || 0).toFixed(3));
+    cell(row, s.expected_value === null || s.expected_value === undefined ? null
+      : (Number(s.expected_value) * 100).toFixed(2) + " %");
+    const decision = s.decision || {};
+    cell(row, decision.approved ? "traded" : decision.reason ? "refused" : "–", decision.approved ? "ok" : "muted")
+      .title = decision.reason || "";
+    const reasons = (s.reasons || []).map((r) => r.feature + " " + (r.contribution > 0 ? "+" : "") +
+      Number(r.contribution).toFixed(3)).join(", ");
+    cell(row, reasons || s.reason, "wrap small");
+  }, "no signals yet");
+  const silent = $("no-signal");
+  silent.replaceChildren();
+  for (const n of (doc.no_signal || []).slice(0, 5)) {
+    const li = document.createElement("li");
+    li.textContent = "no signal " + utc(n.time_ms) + ": " + text(n.reason || n.message);
+    silent.appendChild(li);
+  }
+}
+function renderActivity(doc) {
+  const rows = [];
+  for (const a of doc.protection_actions || []) {
+    rows.push({ time_ms: a.time_ms, symbol: a.symbol, what: a.action, detail: [a.order_type, a.price, a.reason]
+      .filter((x) => x).join(" · "), bad: /emergency|fail|unknown|reject/.test(a.action) });
+  }
+  for (const e of doc.errors || []) {
+    rows.push({ time_ms: e.time_ms, symbol: e.component, what: e.fatal ? "FATAL error" : "error", detail: e.message,
+                bad: true });
+  }
+  rows.sort((a, b) => b.time_ms - a.time_ms);
+  fill("activity", rows.slice(0, 40), (row, r) => {
+    cell(row, utc(r.time_ms));
+    cell(row, r.symbol);
+    cell(row, r.what, r.bad ? "bad" : "");
+    cell(row, r.detail, "wrap small");
+  }, "nothing yet");
+}
+function renderTrades(doc) {
+  fill("trades", (doc.trades || []).slice(0, 30), (row, t) => {
+    cell(row, utc(t.opened_ms));
+    for (const key of ["symbol", "direction", "quantity", "entry", "planned_stop", "planned_take_profit", "status",
+                       "exit_price", "exit_reason"]) cell(row, t[key]);
+    cell(row, t.realized_pnl, signClass(t.realized_pnl));
+  }, "no trades yet");
+}
+async function refreshHeavy() {
+  if (state.heavyBusy) return;
+  state.heavyBusy = true;
+  state.heavyAt = Date.now();
+  try {
+    const [audit, readiness, signals, activity, trades, equityDoc] = await Promise.all(
+      ["/api/v1/audit", "/api/v1/readiness", "/api/v1/signals?limit=25", "/api/v1/activity?limit=40",
+       "/api/v1/trades?limit=30", "/api/v1/equity?limit=2000"].map(getJson));
+    renderAudit(audit);
+    renderReadiness(readiness);
+    renderSignals(signals);
+    const open = (state.snapshot && state.snapshot.positions && state.snapshot.positions.positions) || [];
+    if (!state.selected && !open.length && (signals.signals || []).length) {
+      selectSymbol(signals.signals[0].symbol);  // nothing open: watch what the scanner likes best
+    }
+    renderActivity(activity);
+    renderTrades(trades);
+    renderEquity(equityDoc.equity || []);
+  } catch (error) {
+    state.heavyError = error.message;
+  } finally {
+    state.heavyBusy = false;
+  }
+}
