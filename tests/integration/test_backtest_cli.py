@@ -70,6 +70,20 @@ def test_a_folder_of_two_symbols_trades_both(tmp_path: Path) -> None:
     assert document["symbol_bars"] == kline_rows(LINK) + kline_rows(AVAX)
 
 
+def test_start_end_and_symbols_pick_a_week_of_one_symbol_out_of_a_folder(tmp_path: Path) -> None:
+    for path in (LINK, AVAX):
+        shutil.copy(path, tmp_path / path.name)
+    week = backtest_json("--data", str(tmp_path), "--symbols", "avaxusdt", "--start", "2026-02-03",
+                         "--end", "2026-02-10", "--param", "fast=5", "--param", "slow=20")
+    assert week["bars"] == week["symbol_bars"] == 7 * 1440
+    assert {t["symbol"] for t in week["trades"]} == {"AVAXUSDT"}
+    alone = backtest_json("--data", str(AVAX), "--start", "2026-02-03", "--end", "2026-02-10",
+                          "--param", "fast=5", "--param", "slow=20")
+    assert without_timing(week) == without_timing(alone)  # the same bars whether the folder or the file is read
+    default = backtest_json("--data", str(AVAX), "--start", "2026-02-03", "--end", "2026-02-10")
+    assert without_timing(default) != without_timing(week)  # the parameters reached the strategy
+
+
 def test_manual_strategy_never_trades() -> None:
     document = backtest_json("--data", str(LINK), "--strategy", "manual")
     assert document["performance"]["trades"] == 0
