@@ -2,22 +2,35 @@
 
 The `sma-cross` strategy (10/30 closes, 2 % stop, 4 % take-profit, taker fees) over 1,000,000 one-minute
 bars of one symbol, and over 222 symbols × 10,000 bars (with the default 4 positions at most, and with a
-position allowed on every symbol), journaled in batches to a SQLite file. Prints
-symbol-bars per second, trades, and resident memory at 25 %, 50 % and 100 % of the run (flat memory
-means it does not grow with the number of bars). Not a test: the figures go to the README.
+position allowed on every symbol: the stress case, target ≥ 1M symbol-bars/s, i.e. < 0.5 ms per trade),
+journaled in batches to a SQLite file. Prints symbol-bars per second, milliseconds per trade, and resident
+memory at 25 %, 50 % and 100 % of the run (flat memory means it does not grow with the number of bars).
+
+Then the whole `quantum-trader backtest --data PEER.csv --json` process (start-up, imports, reading the CSV,
+the engine, the report) on the peers' 1M-bar workload (../shared/bench/peer_workload.py, written to a
+temporary `BNBUSDT-1m-peer.csv` unless `--peer FILE` names one): wall time, bars/s (target ≥ 500k), the
+engine's own figure from the JSON, ms per trade and the process's peak RSS (target < 300 MB); the median
+of `--runs` runs. Not a test: the figures go to the README.
 
     .venv/bin/python bench/backtest.py [--bars-single 1000000] [--bars-multi 10000] [--symbols 222] [--no-journal]
+                                       [--peer FILE | --no-peer] [--runs 3] [--only-peer]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from quantum_trader.core.logging import configure_logging
 from quantum_trader.journal.db import migrate
@@ -29,6 +42,9 @@ from quantum_trader.signals.sma_cross import SmaCross
 from quantum_trader.sim.universe import load_universe
 
 JOURNAL_BATCH = 5_000
+ROOT = Path(__file__).resolve().parents[1]
+PEER_WORKLOAD = ROOT.parent / "shared" / "bench" / "peer_workload.py"
+CLI = Path(sys.executable).with_name("quantum-trader")
 
 
 def rss_mb() -> float:
@@ -70,10 +86,44 @@ def run(n_symbols: int, n_bars: int, chunk_bars: int, seed: int, journal_on: boo
     print(f"{n_symbols} symbol(s) x {n_bars:,} bars, at most {max_positions} positions: "
           f"{result.symbol_bars:,} symbol-bars in {elapsed:.2f} s = "
           f"{result.symbol_bars / elapsed:,.0f} symbol-bars/s through the engine "
-          f"({result.symbol_bars / cpu:,.0f}/s per CPU second) "
+          f"({result.symbol_bars / cpu:,.0f}/s per CPU second, "
+          f"{1000 * elapsed / max(1, int(perf['trades'])):.2f} ms per trade) "
           f"({'journal batched' if journal_on else 'no journal'}); trades {perf['trades']}, "
           f"net P&L {perf['net_pnl']}, stop breaches {result.report['stop_audit']['breaches']}; "
           f"RSS {', '.join(memory)}; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")
+
+
+def cli_once(data: Path) -> tuple[float, float, float, dict[str, Any]]:
+    """One whole `backtest --json` process: (wall seconds, CPU seconds, its peak RSS in MB, its JSON document).
+    CPU time is printed too: on a machine shared with other work it moves less than wall time does."""
+    started = time.perf_counter()
+    child = subprocess.Popen([str(CLI), "backtest", "--data", str(data), "--json"], stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    out = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"backtest exited {child.returncode} on {data}")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1e3, json.loads(out)
+
+
+def whole_process(peer: Path | None, runs: int) -> None:
+    """The CLI process on the peers' workload, start-up and CSV reading included (median of `runs`)."""
+    with tempfile.TemporaryDirectory() as folder:
+        if peer is None:
+            peer = Path(folder) / "BNBUSDT-1m-peer.csv"  # a universe symbol: the file name says which
+            subprocess.run([sys.executable, str(PEER_WORKLOAD), str(peer)], check=True)
+        measured = [cli_once(peer) for _ in range(runs)]
+    elapsed, cpu = statistics.median(m[0] for m in measured), statistics.median(m[1] for m in measured)
+    document = measured[0][3]
+    bars, trades = int(document["symbol_bars"]), int(document["performance"]["trades"])
+    print(f"whole `backtest --json` process on {peer.name}: {bars:,} bars in {elapsed:.2f} s (median of {runs}; "
+          f"runs {', '.join(f'{m[0]:.2f}' for m in measured)} s; CPU {cpu:.2f} s) = {bars / elapsed:,.0f} bars/s "
+          f"for the process ({bars / cpu:,.0f} per CPU second); "
+          f"engine {document['bars_per_s']:,} bars/s in {document['seconds']} s; trades {trades} "
+          f"({1000 * elapsed / max(1, trades):.2f} ms per trade, whole process); "
+          f"peak RSS {max(m[2] for m in measured):.0f} MB")
 
 
 def main() -> None:
@@ -84,7 +134,15 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=222)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-journal", action="store_true")
+    parser.add_argument("--peer", type=Path, default=None, help="the peers' kline CSV (default: written to a temp dir)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the whole-process measurement")
+    parser.add_argument("--only-peer", action="store_true", help="only the whole-process measurement")
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    if not args.no_peer:
+        whole_process(args.peer, args.runs)
+    if args.only_peer:
+        return
     run(1, args.bars_single, 50_000, args.seed, not args.no_journal, max_positions=1)
     # The bot's default QT_MAX_POSITIONS (4), then a stress case: a position allowed on every symbol, so
     # almost every signal reaches sizing and is refused for margin, at a price, with equity recomputed.

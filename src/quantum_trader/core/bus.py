@@ -46,7 +46,8 @@ class EventBus:
 
     async def publish(self, event: object) -> None:
         self.published += 1
-        for handler, is_async in self._for(type(event)):
+        handlers = self._resolved.get(type(event))  # the resolved list, without a call per event
+        for handler, is_async in handlers if handlers is not None else self._for(type(event)):
             try:
                 if is_async:
                     await handler(event)  # type: ignore[misc]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from ..domain.enums import MarginType, OrderType, Side, WorkingType
 from ..domain.exchange_types import (
@@ -40,6 +40,33 @@ _ALGO_STATUS = {
     "FINISHED": SnapshotStatus.TRIGGERED, "CANCELED": SnapshotStatus.CANCELED,
     "EXPIRED": SnapshotStatus.EXPIRED, "REJECTED": SnapshotStatus.REJECTED,
 }
+
+
+#: Wire strings to enum members by dict: `Side(raw["side"])` through Enum.__call__ cost more than the
+#: parse around it (tens of thousands per backtest). An unknown string still raises as the enum does.
+_SIDES = {m.value: m for m in Side}
+_ORDER_TYPES = {m.value: m for m in OrderType}
+_WORKING_TYPES = {m.value: m for m in WorkingType}
+
+
+_E = TypeVar("_E", Side, OrderType, WorkingType)
+
+
+def _member(table: dict[str, _E], kind: type[_E], value: Any) -> _E:
+    found = table.get(value) if isinstance(value, str) else None
+    return found if found is not None else kind(value)
+
+
+def _side(value: Any) -> Side:
+    return _member(_SIDES, Side, value)
+
+
+def _order_type(value: Any) -> OrderType:
+    return _member(_ORDER_TYPES, OrderType, value)
+
+
+def _working_type(value: Any) -> WorkingType:
+    return _member(_WORKING_TYPES, WorkingType, value or "CONTRACT_PRICE")
 
 
 def _bool(value: object) -> str:
@@ -72,7 +99,9 @@ def intent_params(intent: OrderIntent) -> dict[str, str]:
 
 def _dec(raw: Json, key: str) -> Decimal:
     value = raw.get(key)
-    return ZERO if value in (None, "") else to_decimal(value, key)
+    if value is None or value == "":
+        return ZERO
+    return to_decimal(value, key)
 
 
 def _optional_price(raw: Json, key: str) -> Decimal | None:
@@ -89,12 +118,12 @@ def order_from_json(raw: Json) -> OrderSnapshot:
     """A classic order object (POST/GET/DELETE /fapi/v1/order, openOrders)."""
     return OrderSnapshot(
         client_id=str(raw["clientOrderId"]), venue_id=str(raw["orderId"]), symbol=str(raw["symbol"]),
-        side=Side(raw["side"]), type=OrderType(raw.get("origType") or raw["type"]),
+        side=_side(raw["side"]), type=_order_type(raw.get("origType") or raw["type"]),
         status=_CLASSIC_STATUS[str(raw["status"])], conditional=False,
         quantity=_dec(raw, "origQty"), filled=_dec(raw, "executedQty"), avg_price=_dec(raw, "avgPrice"),
         trigger_price=_optional_price(raw, "stopPrice"), price=_optional_price(raw, "price"),
         reduce_only=_flag(raw, "reduceOnly"), close_position=_flag(raw, "closePosition"),
-        working_type=WorkingType(raw.get("workingType") or "CONTRACT_PRICE"),
+        working_type=_working_type(raw.get("workingType")),
         update_time=int(raw.get("updateTime") or raw.get("time") or 0),
     )
 
@@ -109,11 +138,11 @@ def algo_from_json(raw: Json, spawned: Json | None = None) -> OrderSnapshot:
         status = SnapshotStatus.FILLED
     return OrderSnapshot(
         client_id=str(raw["clientAlgoId"]), venue_id=str(raw["algoId"]), symbol=str(raw["symbol"]),
-        side=Side(raw["side"]), type=OrderType(raw.get("orderType") or raw["type"]), status=status,
+        side=_side(raw["side"]), type=_order_type(raw.get("orderType") or raw["type"]), status=status,
         conditional=True, quantity=_dec(raw, "quantity"), filled=filled, avg_price=avg,
         trigger_price=_optional_price(raw, "triggerPrice"), price=_optional_price(raw, "price"),
         reduce_only=_flag(raw, "reduceOnly"), close_position=_flag(raw, "closePosition"),
-        working_type=WorkingType(raw.get("workingType") or "CONTRACT_PRICE"),
+        working_type=_working_type(raw.get("workingType")),
         update_time=int(raw.get("updateTime") or raw.get("createTime") or 0), triggered_order_id=actual,
     )
 
@@ -151,7 +180,7 @@ def fill_from_stream(o: Json, event_time: int) -> FillUpdate | None:
     """The trade in an ORDER_TRADE_UPDATE with `x: TRADE` (None for any other execution type)."""
     if o.get("x") != "TRADE":
         return None
-    return FillUpdate(fill_id=f"{o['s']}:{o['t']}", symbol=str(o["s"]), client_id=str(o["c"]), side=Side(o["S"]),
+    return FillUpdate(fill_id=f"{o['s']}:{o['t']}", symbol=str(o["s"]), client_id=str(o["c"]), side=_side(o["S"]),
                       quantity=_dec(o, "l"), price=_dec(o, "L"),
                       fee=_dec(o, "n") if "n" in o else None, realized_pnl=_dec(o, "rp"), maker=bool(o.get("m")),
                       time_ms=int(o.get("T") or event_time))

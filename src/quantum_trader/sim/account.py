@@ -99,7 +99,13 @@ class Account:
         return self.wallet_balance - self.isolated_total
 
     def unrealized(self, mark_of: MarkOf, *, cross_only: bool = False) -> Decimal:
-        return sum((p.unrealized_pnl(mark_of(p.symbol)) for p in self._open_of(cross_only)), ZERO)
+        """Σ `Position.unrealized_pnl`, inlined and added in the same order (so the same Decimal): equity
+        is read for every sized signal, and with hundreds of positions open the calls were the cost."""
+        total = ZERO
+        for p in self._open_of(cross_only):
+            amount = p.amount
+            total += amount * (mark_of(p.symbol) - p.entry_price) if amount else ZERO
+        return total
 
     def position_initial_margin(self, mark_of: MarkOf, *, cross_only: bool = False) -> Decimal:
         return sum((p.initial_margin(mark_of(p.symbol)) for p in self._open_of(cross_only)), ZERO)

@@ -194,10 +194,13 @@ class BarReplayer:
             raise RuntimeError("settle_now is only possible while suspended at a step")
         grid, t, done = self._suspended
         todo = [s for s in symbols if s not in done]
-        closes = grid.close[t, [self.index[s] for s in todo]].tolist() if todo else []
-        for symbol, close in zip(todo, closes, strict=True):
-            if close == close:  # not NaN
-                self._place_market(symbol, close, grid.mark_close(t, self.index[symbol]))
+        if todo:  # one array read per field for all of them: with hundreds of positions open, this is per signal
+            columns = [self.index[s] for s in todo]
+            closes = grid.close[t, columns].tolist()
+            marks = [math.nan] * len(todo) if grid.mark is None else grid.mark.close[t, columns].tolist()
+            for symbol, close, mark in zip(todo, closes, marks, strict=True):
+                if close == close:  # not NaN
+                    self._place_market(symbol, close, mark)
         self._liq_dirty.update(self.levels.cross)  # cross liquidation prices move with every mark
 
     def run(self, chunks: Iterable[BarChunk]) -> ReplayStats:

@@ -120,7 +120,8 @@ class SimState:
         return market
 
     def mark_of(self, symbol: str) -> Decimal:
-        return self.market(symbol).mark
+        market = self.markets.get(symbol)  # the common case without a second call (equity sums every position)
+        return (market if market is not None else self.market(symbol)).mark
 
     def add_order(self, order: Order) -> None:
         self.orders[order.order_id] = order
