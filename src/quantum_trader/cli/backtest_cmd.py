@@ -24,11 +24,10 @@ from rich.table import Table
 
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
-from ..journal.db import migrate
-from ..journal.writer import Journal
 from ..marketdata.selection import Selection, parse_symbols, parse_time_ms
 from ..runtime.backtest import BacktestResult
 from ..runtime.backtest_job import BacktestJob, prepare, run_job
+from ..runtime.wiring import JournalLike
 from ..signals.params import parse_params, split_entry
 from ..signals.registry import STRATEGIES, strategy_params
 from .main import app
@@ -68,6 +67,9 @@ def backtest(
         raise typer.Exit(2) from None
     journal = None
     if db is not None:
+        from ..journal.db import migrate  # SQLAlchemy and Alembic, only when the run is journaled
+        from ..journal.writer import Journal
+
         migrate(db)
         journal = Journal(db, batch_size=JOURNAL_BATCH)
         journal.start_session("backtest", json.dumps(settings.public_dict(), sort_keys=True), "backtest")
@@ -121,7 +123,7 @@ def _write_reports(result: BacktestResult, report: Path | None, png: Path | None
         raise typer.Exit(2) from None
 
 
-def _run_with_progress(job: BacktestJob, journal: Journal | None, show: bool, *,
+def _run_with_progress(job: BacktestJob, journal: JournalLike | None, show: bool, *,
                        keep_prices: bool = False) -> BacktestResult:
     if not show:
         return run_job(job, journal=journal, keep_prices=keep_prices)

@@ -23,7 +23,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..chaos.campaign import run_campaign
 from ..chaos.scenario import ChaosConfig
 from ..core.logging import configure_logging
 from .chaos_live_cmd import run_live
@@ -81,6 +80,8 @@ def chaos(
 
 
 def _run(scenarios: int, seed: int, config: ChaosConfig, show: bool) -> dict[str, Any]:
+    from ..chaos.campaign import run_campaign  # the engine's stack, only when a campaign runs
+
     if not show:
         return run_campaign(scenarios, seed, config)
     with Progress(TextColumn("[bold]chaos[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

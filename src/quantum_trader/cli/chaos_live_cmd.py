@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..chaos.live.campaign import LiveConfig, run_live_campaign
 from ..core.logging import configure_logging
 
 
@@ -38,6 +37,8 @@ def run_live(*, duration: float, seed: int, json_output: bool, workdir: str | No
     """Run the campaign and leave with its exit code (typer.Exit)."""
     configure_logging(json=False, level="CRITICAL")  # the server's and the harness's logs; the report is the output
     logging.getLogger("quantum_trader").setLevel(logging.CRITICAL)
+    from ..chaos.live.campaign import LiveConfig, run_live_campaign  # the campaign's stack, only when it runs
+
     config = LiveConfig(duration_s=duration, seed=seed, bot_env=parse_bot_settings(bot_setting),
                         workdir=Path(workdir) if workdir else None)
     console = Console(stderr=True)

@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ..domain.errors import QuantumTraderError
-from ..exchange.factory import connect
 from ..trading.protection_view import ProtectionView, build_view
 from .apiclient import ApiError, default_api_url, get_json
 from .main import app
@@ -59,6 +58,8 @@ def fail(message: str) -> typer.Exit:
 async def read_exchange_view(url: str) -> ProtectionView:
     """Positions, classic + algo open orders and the account, straight from the exchange."""
     paper = os.environ.get("QT_PAPER_TRADING", "true").strip().lower() in TRUE_WORDS
+    from ..exchange.factory import connect  # ccxt, only when the exchange is read directly
+
     exchange = await connect(url, paper=paper, api_key=os.environ.get("QT_API_KEY") or None,
                              api_secret=os.environ.get("QT_API_SECRET") or None)
     try:

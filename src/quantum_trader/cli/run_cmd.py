@@ -13,15 +13,15 @@ from typing import Annotated
 
 import typer
 
-from ..api.app import create_app
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..notify.redact import secret_parts
-from ..runtime.session import EXIT_CONFIG, EXIT_NOT_READY, Session, install_signal_handlers
-from ..runtime.startup import ExchangeUnavailableError, NotReady
 from ..settings.model import Settings, load_settings
 from ..settings.rules import hide_db_password
 from .main import app
+
+#: The process's exit codes (runtime/session.py has the same; kept here so `--help` imports no server).
+EXIT_CONFIG, EXIT_NOT_READY = 2, 3
 
 Opt = typer.Option
 
@@ -58,6 +58,11 @@ def run(
 
 
 async def _run(settings: Settings) -> int:
+    # The server's stack (FastAPI, the engine, ccxt) is imported when a session starts, not for every command.
+    from ..api.app import create_app
+    from ..runtime.session import Session, install_signal_handlers
+    from ..runtime.startup import ExchangeUnavailableError, NotReady
+
     session = Session(settings, lambda service, metrics, _token: create_app(
         service, metrics, api_token=settings.api_token_value, public_reads=settings.api_public_reads))
     install_signal_handlers(session.stop)

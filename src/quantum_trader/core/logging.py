@@ -116,7 +116,9 @@ def configure_logging(json: bool, level: str = "INFO", secrets: Iterable[str] = 
         processors=[structlog.stdlib.filter_by_level, *shared, structlog.processors.StackInfoRenderer(),
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        # Calls below the level return at once (a backtest at WARNING skips every per-order info line's
+        # processors: a few per cent of its time); the stdlib filter still applies to the rest.
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=False,
     )
     return redactor

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from ..domain.errors import ConfigError
 from ..sim.engine import ExchangeSimulator
 from .budget import WeightBudget
@@ -50,6 +48,8 @@ def check_url(url: str) -> str:
 
 async def is_simulator(url: str, api_key: Secret, *, timeout_s: float = 5.0) -> bool:
     """True only for an answer 200 whose JSON body has `"simulator": true`."""
+    import aiohttp  # only a URL exchange needs HTTP here (importing it costs every command 0.1 s)
+
     headers = {"X-MBX-APIKEY": api_key.reveal()} if api_key else {}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session, \

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from ..domain.errors import ConfigError
-from ..journal.writer import Journal
 from ..marketdata.bars import BarChunk
 from ..marketdata.companions import companions_of
 from ..marketdata.selection import Selection, read_selection, select
@@ -27,8 +26,7 @@ from ..signals.registry import build_strategy, strategy_params
 from ..signals.strategy import Strategy
 from ..sim.universe import load_universe
 from .backtest import BacktestResult, Progress, run_backtest
-from .parts import rules_from
-from .wiring import TradingRules
+from .wiring import JournalLike, TradingRules, rules_from
 
 #: Result fields that measure the machine, not the strategy: left out when runs are compared.
 TIMING_FIELDS = frozenset({"seconds", "bars_per_s"})
@@ -69,7 +67,7 @@ def prepare(job: BacktestJob) -> Prepared:
     return Prepared(settings, plugin, rules_from(settings), params)
 
 
-def run_job(job: BacktestJob, bars: Iterable[BarChunk] | None = None, *, journal: Journal | None = None,
+def run_job(job: BacktestJob, bars: Iterable[BarChunk] | None = None, *, journal: JournalLike | None = None,
             progress: Progress | None = None, keep_prices: bool = False) -> BacktestResult:
     """The backtest `job` describes; `bars`: already read (a sweep's shared copy), cut to the job's selection."""
     ready = prepare(job)

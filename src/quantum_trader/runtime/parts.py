@@ -31,18 +31,8 @@ from .live_feed import WsKlineFeed, feed_from_settings
 from .market_feed import BarFeed
 from .paper_account import open_paper_account
 from .warmup import SyntheticHistory, synthetic_history
-from .wiring import TradingRules
 
 MINUTE_MS = 60_000
-
-
-def rules_from(settings: Settings, *, live_since_ms: int | None = None) -> TradingRules:
-    return TradingRules(stop_loss_pct=settings.stop_loss_pct, take_profit_pct=settings.take_profit_pct,
-                        risk_per_trade_pct=settings.risk_per_trade_pct, leverage=settings.leverage,
-                        max_positions=settings.max_positions, min_confidence=settings.min_confidence,
-                        cooldown_s=settings.cooldown_s, daily_loss_limit_pct=settings.daily_loss_limit_pct,
-                        live_since_ms=live_since_ms, live_max_positions=settings.live_max_positions,
-                        ev_full_size_pct=settings.ev_full_size_pct)  # task M: edge-scaled sizing, off by default
 
 
 @dataclass

@@ -51,7 +51,7 @@ from .bar_publisher import signal_publisher
 from .bar_tape import BarTape
 from .evidence import session_path
 from .market_feed import FeedStatus
-from .parts import Parts, build_parts, rules_from
+from .parts import Parts, build_parts
 from .pump import pump_forever
 from .service import AppService
 from .startup import (
@@ -65,7 +65,7 @@ from .startup import (
     startup_errors,
 )
 from .warmup import prepare_warm_up
-from .wiring import Engine, alerts_for, protect_engine, wire_engine
+from .wiring import Engine, alerts_for, protect_engine, rules_from, wire_engine
 
 log = structlog.get_logger(__name__)
 #: Seconds the API waits at shutdown for open requests (a dashboard's event stream never ends by itself).

@@ -28,6 +28,7 @@ from ..risk.daily_loss import REASON_PREFIX
 from ..risk.manager import RiskLimits, RiskManager
 from ..risk.sizing import SizingRules
 from ..risk.trade_ids import TradeIds
+from ..settings.model import Settings
 from ..trading.audit import audit_row
 from ..trading.execution import Execution, ExecutionConfig, IntentLog
 from ..trading.kill_switch import KillSwitchHandler
@@ -165,3 +166,12 @@ def alerts_for(notifier: Notifier) -> Alerts:
     """The alerts of a session with QT_NOTIFY_URLS: exits judged by the stop audit's own figures and tolerance,
     a kill switch told apart as the daily loss limit's by its reason (notify may not import trading or risk)."""
     return Alerts(notifier.submit, judge=audit_row, daily_loss_prefix=REASON_PREFIX)
+
+
+def rules_from(settings: Settings, *, live_since_ms: int | None = None) -> TradingRules:
+    return TradingRules(stop_loss_pct=settings.stop_loss_pct, take_profit_pct=settings.take_profit_pct,
+                        risk_per_trade_pct=settings.risk_per_trade_pct, leverage=settings.leverage,
+                        max_positions=settings.max_positions, min_confidence=settings.min_confidence,
+                        cooldown_s=settings.cooldown_s, daily_loss_limit_pct=settings.daily_loss_limit_pct,
+                        live_since_ms=live_since_ms, live_max_positions=settings.live_max_positions,
+                        ev_full_size_pct=settings.ev_full_size_pct)  # task M: edge-scaled sizing, off by default
