@@ -36,7 +36,7 @@ from quantum_trader.core.logging import configure_logging
 from quantum_trader.journal.db import migrate
 from quantum_trader.journal.writer import Journal
 from quantum_trader.marketdata.bars import synthetic_bars
-from quantum_trader.runtime.backtest import run_backtest
+from quantum_trader.research.backtest import run_backtest
 from quantum_trader.runtime.wiring import TradingRules
 from quantum_trader.signals.sma_cross import SmaCross
 from quantum_trader.sim.universe import load_universe

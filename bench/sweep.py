@@ -20,9 +20,9 @@ from pathlib import Path
 
 from quantum_trader.core.logging import configure_logging
 from quantum_trader.marketdata.selection import Selection, parse_symbols, read_selection
-from quantum_trader.runtime.backtest_job import BacktestJob, comparable, run_job
-from quantum_trader.runtime.sweep import RayPool, sweep
-from quantum_trader.runtime.sweep_plan import GridAxis, combinations
+from quantum_trader.research.backtest_job import BacktestJob, comparable, run_job
+from quantum_trader.research.sweep import RayPool, sweep
+from quantum_trader.research.sweep_plan import GridAxis, combinations
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance_um_1m_isda"
 SYMBOLS = "ALGOUSDT,AVAXUSDT,DOTUSDT,FILUSDT,LINKUSDT,LTCUSDT"

@@ -12,7 +12,7 @@ import asyncio
 from decimal import Decimal
 
 from quantum_trader.marketdata.bars import synthetic_bars
-from quantum_trader.runtime.backtest import run_backtest
+from quantum_trader.research.backtest import run_backtest
 from quantum_trader.runtime.wiring import TradingRules
 from quantum_trader.signals.sma_cross import SmaCross
 from quantum_trader.sim.universe import load_universe

@@ -23,8 +23,8 @@ from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.journal.db import migrate
 from quantum_trader.journal.writer import Journal
 from quantum_trader.marketdata.bars import synthetic_bars
+from quantum_trader.research.backtest import run_backtest
 from quantum_trader.risk import rules
-from quantum_trader.runtime.backtest import run_backtest
 from quantum_trader.runtime.wiring import TradingRules, wire_engine
 from quantum_trader.signals.sma_cross import SmaCross
 from quantum_trader.sim.engine import ExchangeSimulator

@@ -14,9 +14,9 @@ import pytest
 from test_run_session import BIN
 
 from quantum_trader.marketdata.selection import Selection, parse_time_ms
-from quantum_trader.runtime.backtest_job import BacktestJob, comparable, run_job
-from quantum_trader.runtime.sweep import RayPool, sweep
-from quantum_trader.runtime.sweep_plan import GridAxis
+from quantum_trader.research.backtest_job import BacktestJob, comparable, run_job
+from quantum_trader.research.sweep import RayPool, sweep
+from quantum_trader.research.sweep_plan import GridAxis
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda"
 LINK = DATA / "LINKUSDT-1m-2026-02.csv.gz"

@@ -8,7 +8,7 @@ import pytest
 
 from quantum_trader.marketdata.bars import BarChunk
 from quantum_trader.marketdata.selection import Selection, parse_symbols, parse_time_ms, select
-from quantum_trader.runtime.sweep_plan import (
+from quantum_trader.research.sweep_plan import (
     GridAxis,
     Run,
     combinations,

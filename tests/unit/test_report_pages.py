@@ -27,7 +27,8 @@ from quantum_trader.reports.backtest_report import backtest_html, chart_data
 from quantum_trader.reports.evaluation_report import evaluation_html
 from quantum_trader.reports.page import LICENCE_NOTICE, inline_json
 from quantum_trader.reports.write import write_audit_png, write_backtest_png
-from quantum_trader.runtime.backtest import BacktestResult, PriceTape, run_backtest
+from quantum_trader.research.backtest import BacktestResult, run_backtest
+from quantum_trader.research.price_tape import PriceTape
 from quantum_trader.runtime.wiring import TradingRules
 from quantum_trader.signals.registry import build_strategy
 from quantum_trader.sim.universe import load_universe

@@ -6,7 +6,7 @@ The data is Binance public-data klines (a file, or a folder of them); the engine
 Sharpe, exposure and the stop audit; `--json` prints the same document and nothing else. `--report` also
 writes it as one self-contained HTML page (equity, drawdown, trades on price, stops: reports/), `--png` the
 main charts as images. `--param` sets a strategy parameter or a risk setting (signals/params.py); the very
-same job is what each run of a `sweep` executes (runtime/backtest_job.py).
+same job is what each run of a `sweep` executes (research/backtest_job.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from rich.table import Table
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..marketdata.selection import Selection, parse_symbols, parse_time_ms
-from ..runtime.backtest import BacktestResult
-from ..runtime.backtest_job import BacktestJob, prepare, run_job
+from ..research.backtest import BacktestResult
+from ..research.backtest_job import BacktestJob, prepare, run_job
 from ..runtime.wiring import JournalLike
 from ..signals.params import parse_params, split_entry
 from ..signals.registry import STRATEGIES, strategy_params

@@ -1,8 +1,8 @@
 """`quantum-trader sweep --data PATH --strategy NAME --grid NAME=V1,V2,... [--grid ...] [--trials N]
 [--objective METRIC] [--address RAY_ADDRESS] [--walk-forward K] [--json]`: many backtests on Ray.
 
-Every run is the `backtest` a user would type with those `--param`s (runtime/backtest_job.py), run as a
-Ray task (runtime/sweep.py); the table ranks them by the objective. With `--walk-forward K` the data is
+Every run is the `backtest` a user would type with those `--param`s (research/backtest_job.py), run as a
+Ray task (research/sweep.py); the table ranks them by the objective. With `--walk-forward K` the data is
 cut into K + 1 windows, each fold chooses on one window and is judged on the next: the out-of-sample
 line is the figure to believe, the ranked table is not a forecast.
 """
@@ -22,9 +22,9 @@ from rich.table import Table
 
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
-from ..runtime.backtest_job import prepare
-from ..runtime.sweep import RayPool, SweepOutcome, sweep
-from ..runtime.sweep_plan import DEFAULT_OBJECTIVE, OBJECTIVES, GridAxis, combinations, parse_axis
+from ..research.backtest_job import prepare
+from ..research.sweep import RayPool, SweepOutcome, sweep
+from ..research.sweep_plan import DEFAULT_OBJECTIVE, OBJECTIVES, GridAxis, combinations, parse_axis
 from ..signals.params import RISK_PARAMS
 from ..signals.registry import STRATEGIES, strategy_params
 from .backtest_cmd import job_from_options

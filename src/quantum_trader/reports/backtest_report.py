@@ -14,7 +14,7 @@ from typing import Any
 
 from ..domain.events import TradeClosed
 from ..domain.money import fmt
-from ..runtime.backtest import BacktestResult
+from ..research.backtest import BacktestResult
 from .audit_report import audit_charts, summary_table
 from .page import document, kv_table, section, table
 from .prices import symbol_chart, take_profits

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..runtime.backtest import BacktestResult
+from ..research.backtest import BacktestResult
 
 
 def write_html(path: Path, html: str) -> Path:

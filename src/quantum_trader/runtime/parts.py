@@ -26,10 +26,10 @@ from ..settings.model import Settings
 from ..sim.engine import ExchangeSimulator
 from ..sim.replay_mark import MarkBars
 from ..sim.universe import load_universe
-from .backtest import use_recorded_funding
 from .live_feed import WsKlineFeed, feed_from_settings
 from .market_feed import BarFeed
 from .paper_account import open_paper_account
+from .recorded_funding import use_recorded_funding
 from .warmup import SyntheticHistory, synthetic_history
 
 MINUTE_MS = 60_000

@@ -20,13 +20,13 @@ from ..domain.errors import ConfigError
 from ..marketdata.bars import BarChunk
 from ..marketdata.companions import companions_of
 from ..marketdata.selection import Selection, read_selection, select
+from ..runtime.wiring import JournalLike, TradingRules, rules_from
 from ..settings.model import Settings, load_settings
 from ..signals.params import ParamError, Params, parse_params
 from ..signals.registry import build_strategy, strategy_params
 from ..signals.strategy import Strategy
 from ..sim.universe import load_universe
 from .backtest import BacktestResult, Progress, run_backtest
-from .wiring import JournalLike, TradingRules, rules_from
 
 #: Result fields that measure the machine, not the strategy: left out when runs are compared.
 TIMING_FIELDS = frozenset({"seconds", "bars_per_s"})

@@ -1,6 +1,6 @@
 """What a sweep runs and how its runs are judged: grids, objectives, rankings and walk-forward windows.
 
-Pure: no Ray and no engine here (runtime/sweep.py runs the plan), so the rules that decide which
+Pure: no Ray and no engine here (research/sweep.py runs the plan), so the rules that decide which
 parameters "won" are tested on their own. A run that failed is never ranked above one that ran; a
 metric a run lacks (a Sharpe ratio of a run without trades) ranks it last, never first.
 """
