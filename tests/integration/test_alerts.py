@@ -156,7 +156,12 @@ def test_against_sim_server_an_unprotected_position_its_repair_and_a_ban_are_ann
             answer = httpx.post(f"{url}/api/v1/force-entry", json={"symbol": "BNBUSDT", "side": "long"},
                                 timeout=30).json()
             assert answer["accepted"] is True, answer
-            receiver.wait_for_kind(lambda m: m["title"].startswith("Entry BNBUSDT long"))
+            try:  # the entry is announced once its stop and take-profit are read back (slow on a loaded machine)
+                receiver.wait_for_kind(lambda m: m["title"].startswith("Entry BNBUSDT long"), timeout=45)
+            except AssertionError as missing:
+                health = httpx.get(f"{url}/health", timeout=10).json()
+                trades = httpx.get(f"{url}/api/v1/trades", timeout=10).json()
+                raise AssertionError(f"{missing}; notify {health.get('notify')}; trades {trades}") from None
             refuse_orders_and_cancel_stop(server, "BNBUSDT", "BNB/USDT:USDT")
             naked = receiver.wait_for_kind(lambda m: m["title"].startswith("BNBUSDT: UNPROTECTED for "))
             assert naked["type"] == "failure" and "monitor interval 1 s" in naked["message"]
