@@ -85,7 +85,7 @@ def test_paper_position_with_chart_stop_and_take_profit_then_the_kill_button_clo
                                    timeout=30_000)
             page.wait_for_selector("#positions tbody td:text('no open positions')", timeout=10_000)
             page.wait_for_function("document.getElementById('trading').textContent === 'ENTRIES HALTED'")
-            assert "2 closed" in page.locator("#banner").inner_text()
+            assert "closed 2 positions" in page.locator("#banner").inner_text()
             screenshot(page, "dashboard-after-kill-switch")
             watch.assert_clean()
         assert httpx.get(f"{url}/api/v1/positions").json()["positions"] == []

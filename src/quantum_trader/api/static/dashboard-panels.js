@@ -190,6 +190,7 @@ function renderTrades(doc) {
     for (const key of ["symbol", "direction", "quantity", "entry", "planned_stop", "planned_take_profit", "status",
                        "exit_price", "exit_reason"]) cell(row, t[key]);
     cell(row, t.realized_pnl, signClass(t.realized_pnl));
+    cell(row, t.fees);
   }, "no trades yet");
 }
 async function refreshHeavy() {

@@ -70,9 +70,8 @@ async function killSwitch() {
   try {
     const { response, body } = await postControl("/api/v1/kill-switch");
     if (response.ok) {
-      state.killMessage = [body.refused ? "bad" : "ok", "Kill switch: " + text(body.summary) + " (" +
-        text(body.closed_positions) + " closed, " + text(body.cancelled_orders) + " orders cancelled" +
-        (body.refused ? ", " + body.refused + " refused" : "") + "). New entries are halted."];
+      state.killMessage = [body.refused ? "bad" : "ok", "Kill switch: " + text(body.summary) +
+        (body.refused ? " (" + body.refused + " refused)" : "") + ". New entries are halted."];
     } else {
       state.killMessage = ["bad", refusal(response, body)];
     }
