@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -50,9 +50,14 @@ class InProcessExchange:
         self._closed = asyncio.Event()
         self._queues: list[deque[Mapping[str, Any]]] = []
         self._drained: deque[Mapping[str, Any]] | None = None
+        #: Opt-in memo of `account()` (see `memoize_account`): what may have changed the account since.
+        self._changes = 0
+        self._market_revision: Callable[[], int] | None = None
+        self._account_memo: tuple[tuple[int, int, int], AccountSnapshot] | None = None
         previous = sim.state.event_sink
 
         def fan_out(event: dict[str, Any]) -> None:
+            self._changes += 1
             for queue in self._queues:
                 queue.append(event)
             if previous is not None:
@@ -82,12 +87,14 @@ class InProcessExchange:
         return classic + [self._algo(a) for a in self.sim.open_algo_orders(symbol)]
 
     async def place(self, intent: OrderIntent) -> OrderSnapshot:
+        self._changes += 1
         params = wire.intent_params(intent)
         if intent.conditional:
             return self._algo(self.sim.new_algo_order(params))
         return wire.order_from_json(shapes.order_json(self.sim.new_order(params)))
 
     async def cancel(self, symbol: str, client_id: str) -> OrderSnapshot:
+        self._changes += 1
         found = await self.query(symbol, client_id)
         if found is None:
             raise be.unknown_order_sent()
@@ -112,9 +119,11 @@ class InProcessExchange:
             raise
 
     async def set_leverage(self, symbol: str, leverage: int) -> int:
+        self._changes += 1
         return self.sim.set_leverage(symbol, leverage)
 
     async def set_margin_type(self, symbol: str, margin_type: MarginType) -> None:
+        self._changes += 1
         try:
             self.sim.set_margin_type(symbol, margin_type)
         except ExchangeError as exc:
@@ -124,6 +133,31 @@ class InProcessExchange:
     async def account(self) -> AccountSnapshot:
         # The three totals straight from the simulator: the same figures /fapi/v2/account shows, without
         # building a row for every position (which costs milliseconds with hundreds of positions open).
+        revision = self._market_revision
+        if revision is None:
+            return self._read_account()
+        key = (self._changes, revision(), self.sim.state.now_ms)
+        memo = self._account_memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        snapshot = self._read_account()
+        self._account_memo = (key, snapshot)
+        return snapshot
+
+    def memoize_account(self, market_revision: Callable[[], int]) -> None:
+        """Answer `account()` from the previous reading while nothing can have changed it (a backtest opts in).
+
+        Equity sums every open position at its mark, and a backtest sizes every signal from it: with
+        hundreds of positions open and several signals at one bar, the same sum was redone for each.
+        The reading is reused only while all of these stand still: the simulator's events (fills,
+        funding, liquidations, order changes), this adapter's own order and setting calls, the clock,
+        and `market_revision`, which the caller must change whenever it moves prices without an event
+        (the bar replayer's `revision`). The adapter's caller must not touch the simulator otherwise.
+        """
+        self._market_revision = market_revision
+        self._account_memo = None
+
+    def _read_account(self) -> AccountSnapshot:
         sim = self.sim
         return AccountSnapshot(wallet=sim.wallet_balance, equity=sim.equity, available=sim.available_balance())
 

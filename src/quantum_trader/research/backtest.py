@@ -136,6 +136,8 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
         engine.bus.subscribe(TradeOpened, tape.on_trade)
         engine.bus.subscribe(TradeClosed, tape.on_trade)
     replayer = BarReplayer(sim, symbols)
+    # Only the replayer and the adapter touch the simulator here: risk's account reads between them reuse one sum.
+    exchange.memoize_account(lambda: replayer.revision)
     bars = 0
     for chunk in chain([first], stream):
         await _run_chunk(engine, clock, exchange, replayer, strategy, chunk, skip_refused,

@@ -133,6 +133,9 @@ class BarReplayer:
         self._muted = np.zeros(len(self.symbols), np.bool_)
         self._mute_version = 0
         self._suspended: tuple[_GridBars, int, set[str]] | None = None
+        #: Changes whenever a call of this replayer may have moved a price or the account (it moves prices
+        #: without events): readers that memoize account figures (exchange/inprocess.py) key on it.
+        self.revision = 0
         self._ticks = np.array([float(sim.instrument(s).tick_size) for s in self.symbols], np.float64)
         self._tick_floats = {s: float(sim.instrument(s).tick_size) for s in self.symbols}  # plain floats: fast round
         self.volatility = BarVolatility(sim.state.volatility, self.symbols,
@@ -181,6 +184,7 @@ class BarReplayer:
         fresh = self._in_chunk_order(wanted - done)
         if fresh:
             done.update(self._replay_bar(grid, t, fresh))
+            self.revision += 1
         return tuple(s for s in self._in_chunk_order(wanted) if s in done)
 
     def settle_now(self, symbols: Iterable[str]) -> None:
@@ -198,9 +202,8 @@ class BarReplayer:
             columns = [self.index[s] for s in todo]
             closes = grid.close[t, columns].tolist()
             marks = [math.nan] * len(todo) if grid.mark is None else grid.mark.close[t, columns].tolist()
-            for symbol, close, mark in zip(todo, closes, marks, strict=True):
-                if close == close:  # not NaN
-                    self._place_market(symbol, close, mark)
+            self._place_markets(todo, closes, marks)
+            self.revision += 1
         self._liq_dirty.update(self.levels.cross)  # cross liquidation prices move with every mark
 
     def run(self, chunks: Iterable[BarChunk]) -> ReplayStats:
@@ -246,6 +249,7 @@ class BarReplayer:
                     assert requested is not None  # stop_bar < horizon only when something was requested
                     step = self._stop_step(grid, stop_bar, requested.mask, [] if hit is None else hit[1])
                     self._suspended = (grid, step.t, set(step.symbols))
+                    self.revision += 1
                     yield step
                     self._suspended = None
                     t = stop_bar + 1
@@ -260,10 +264,12 @@ class BarReplayer:
             t_hit, symbols = hit
             replayed = self._replay_bar(grid, t_hit, symbols)
             self._suspended = (grid, t_hit, set(replayed))
+            self.revision += 1
             yield ReplayStep(t_hit, int(grid.open_time[t_hit]), replayed, ())
             self._suspended = None
             t = t_hit + 1
         self._finish_chunk(grid, n_bars)
+        self.revision += 1
 
     def _stop_plan(self, stops: Bools | None, n_bars: int) -> _StopPlan | None:
         """The request mask and its bars; None when nothing is requested."""
@@ -369,10 +375,24 @@ class BarReplayer:
     def _place_market(self, symbol: str, price: float, mark: float = math.nan) -> None:
         """Set a symbol's price without settling: the prefilter proved nothing could happen there. The mark is
         the recorded one when given, else the last."""
-        market = self.sim.state.market(symbol)
-        market.last = market.mark = Decimal(round(price / self._tick_floats[symbol])) * market.instrument.tick_size
-        if mark == mark:  # not NaN
-            market.mark = recorded_price(mark)
+        self._place_markets((symbol,), (price,), (mark,))
+
+    def _place_markets(self, symbols: Sequence[str], prices: Sequence[float], marks: Sequence[float]) -> None:
+        """`_place_market` for many symbols (a NaN price is skipped): settle_now runs it for every open
+        position at every step, so the lookups are hoisted out of the loop and nothing is called per symbol
+        in the common case (Instrument.tick_size read without its property)."""
+        state, tick_floats = self.sim.state, self._tick_floats
+        get_market = state.markets.get
+        for symbol, price, mark in zip(symbols, prices, marks, strict=True):
+            if price != price:  # NaN: no data at this bar
+                continue
+            market = get_market(symbol)
+            if market is None:
+                market = state.market(symbol)
+            tick = market.instrument.price_filter.tick_size
+            market.last = market.mark = Decimal(round(price / tick_floats[symbol])) * tick
+            if mark == mark:  # not NaN
+                market.mark = recorded_price(mark)
 
     def _funding_bar(self, chunk: _GridBars, start: int) -> int:
         """Index of the first bar at or after `start` whose open is at or past the next funding time."""
