@@ -59,7 +59,13 @@ def sweep_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     total = trials or len(combinations(axes)) * (walk_forward or 1) + (walk_forward or 0)
-    pool = RayPool(address)
+    try:
+        pool = RayPool(address)
+    except Exception as exc:  # Ray's own errors carry pages of traceback: one line naming the option is enough
+        where = f"--address {address}" if address else "a local Ray"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        typer.echo(f"error: {where}: could not start or reach Ray ({type(exc).__name__}: {first})", err=True)
+        raise typer.Exit(2) from None
     try:
         outcome = _run(base, axes, pool, objective, trials, walk_forward, seed, total,
                        show=not json_output and sys.stderr.isatty())
