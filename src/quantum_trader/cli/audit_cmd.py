@@ -17,24 +17,15 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
-from ..journal.db import create_engine_for, migrate, unavailable
-from ..journal.reader import JournalReader
-from ..runtime.journal_views import audit_from_journal, readiness_from_journal
 from ..settings.model import Settings, load_settings
 from ..settings.rules import hide_db_password
 from .main import app
@@ -43,9 +34,6 @@ EXIT_BREACH = 5
 UNKNOWN_EXIT = "unknown"
 EXIT_NOT_READY = 1
 EXIT_BAD_CONFIG = 2
-EXIT_UNREADABLE = 2  # like `run`: a journal that cannot be opened is a QT_DB_URL to fix, not "not ready"
-#: Any table a migrated journal has: its absence means "never written to".
-MARKER_TABLE = "positions"
 #: Thirteen columns do not fit rich's default 80 when piped (to a file, `less`, a mail): give them room.
 PIPED_WIDTH = 200
 
@@ -67,62 +55,6 @@ def _settings(db: str | None) -> Settings:
         raise typer.Exit(EXIT_BAD_CONFIG) from None
 
 
-def _sqlite_file_missing(url: str) -> bool:
-    parsed = make_url(url)
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
-        return False
-    return not Path(database).expanduser().exists()
-
-
-def _has_journal(reader: JournalReader) -> bool:
-    return inspect(reader.engine).has_table(MARKER_TABLE)
-
-
-@contextmanager
-def _empty_journal() -> Iterator[JournalReader]:
-    """A migrated, empty journal in a temporary folder: the history of a bot that never ran."""
-    with tempfile.TemporaryDirectory(prefix="qt-empty-journal-") as folder:
-        engine = create_engine_for(f"sqlite:///{Path(folder) / 'empty.db'}")
-        try:
-            migrate(engine)
-            yield JournalReader(engine)
-        finally:
-            engine.dispose()
-
-
-@contextmanager
-def open_journal(url: str) -> Iterator[JournalReader]:
-    """A reader on the journal at `url`, or on an empty one (with a note on stderr) when there is none yet."""
-    shown = hide_db_password(url)
-    if _sqlite_file_missing(url):
-        typer.echo(f"note: no journal at {shown} yet: an empty history", err=True)
-        with _empty_journal() as reader:
-            yield reader
-        return
-    reader = JournalReader(url)
-    try:
-        if not _has_journal(reader):
-            typer.echo(f"note: the journal at {shown} has no tables yet: an empty history", err=True)
-            with _empty_journal() as empty:
-                yield empty
-            return
-        yield reader
-    finally:
-        reader.close()
-
-
-def _evaluate(url: str, compute: Any) -> dict[str, Any]:
-    """Run `compute(reader)` on the journal; one line naming QT_DB_URL and exit 2 if it cannot be read."""
-    try:
-        with open_journal(url) as reader:
-            document: dict[str, Any] = compute(reader)
-            return document
-    except (SQLAlchemyError, OSError, ImportError) as exc:
-        typer.echo(f"error: {unavailable(url, exc)}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE) from None
-
-
 def _emit_json(document: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(document, default=str) + "\n")
 
@@ -131,9 +63,12 @@ def _emit_json(document: dict[str, Any]) -> None:
 def audit(db: DbOption = None, json_output: JsonOption = False, report: ReportOption = None,
           png: PngOption = None) -> None:
     """Every closed position: exit reason, planned stop and loss, slippage, realised loss, breach. Exit 5 on one."""
+    from ..runtime.journal_views import audit_from_journal
+    from .journal_open import evaluate
+
     configure_logging(json=False, level="WARNING")  # stderr only: stdout carries the report
     settings = _settings(db)
-    document = _evaluate(settings.db_url, lambda reader: audit_from_journal(reader)[1])
+    document = evaluate(settings.db_url, lambda reader: audit_from_journal(reader)[1])
     _write_audit_files(document, report, png, source=hide_db_password(settings.db_url))
     if json_output:
         _emit_json(document)
@@ -163,9 +98,12 @@ def _write_audit_files(document: dict[str, Any], report: Path | None, png: Path 
 @app.command("readiness")
 def readiness(db: DbOption = None, json_output: JsonOption = False) -> None:
     """The go-live checklist from the paper-trading journal. Exit 0 when ready, 1 when not."""
+    from ..runtime.journal_views import readiness_from_journal
+    from .journal_open import evaluate
+
     configure_logging(json=False, level="WARNING")
     s = _settings(db)
-    document = _evaluate(s.db_url, lambda reader: readiness_from_journal(
+    document = evaluate(s.db_url, lambda reader: readiness_from_journal(
         reader, min_trades=s.readiness_min_trades, min_confidence=s.min_confidence,
         live_max_positions=s.live_max_positions))
     if json_output:

@@ -11,9 +11,6 @@ import os
 import re
 from urllib.parse import urlsplit
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 MASK = "**********"
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}$")
@@ -140,10 +137,26 @@ def check_symbols(value: str) -> str:
     return ",".join(names)
 
 
+def _db_url_parts(text: str) -> tuple[str, str]:
+    """(backend name, the URL with its password as ***), or ValueError if it does not parse.
+
+    SQLAlchemy is imported here, not at module level: it costs 0.2 s, and every command that reads its
+    settings (a backtest included) would pay it without touching a database.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(text)
+        return url.get_backend_name(), url.render_as_string(hide_password=True)
+    except ArgumentError:
+        raise ValueError("is not an SQLAlchemy URL") from None
+
+
 def check_db_url(value: str) -> str:
     try:
-        backend = make_url(value.strip()).get_backend_name()
-    except (ArgumentError, ValueError):
+        backend, _ = _db_url_parts(value.strip())
+    except ValueError:
         raise ValueError("is not an SQLAlchemy URL") from None
     if backend == "postgres":
         raise ValueError("backend 'postgres' is spelt 'postgresql' in SQLAlchemy")
@@ -193,8 +206,8 @@ def check_speed(value: str) -> str:
 def hide_db_password(url: str) -> str:
     """The URL with its password as ***; a string that does not parse is hidden whole if it has an '@'."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
+        return _db_url_parts(url)[1]
+    except ValueError:
         return MASK if "@" in url else url
 
 
