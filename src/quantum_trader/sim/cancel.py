@@ -15,6 +15,9 @@ def find_order(state: SimState, symbol: str, order_id: int | None, client_id: st
         order = state.orders.get(order_id)
         return order if order is not None and order.symbol == symbol else None
     if client_id is not None:
+        newest = state.newest_open_with_client_id(client_id, algo=False)
+        if isinstance(newest, Order) and newest.symbol == symbol:
+            return newest
         matches = [o for o in state.orders.values() if o.symbol == symbol and o.client_order_id == client_id]
         open_matches = [o for o in matches if o.is_open]
         candidates = open_matches or matches
@@ -26,6 +29,9 @@ def find_algo(state: SimState, algo_id: int | None, client_id: str | None) -> Al
     if algo_id is not None:
         return state.algos.get(algo_id)
     if client_id is not None:
+        newest = state.newest_open_with_client_id(client_id, algo=True)
+        if isinstance(newest, AlgoOrder):
+            return newest
         matches = [a for a in state.algos.values() if a.client_algo_id == client_id]
         open_matches = [a for a in matches if a.is_open]
         candidates = open_matches or matches

@@ -200,9 +200,9 @@ class BarReplayer:
         todo = [s for s in symbols if s not in done]
         if todo:  # one array read per field for all of them: with hundreds of positions open, this is per signal
             columns = [self.index[s] for s in todo]
-            closes = grid.close[t, columns].tolist()
+            closes = grid.close[t, columns]
             marks = [math.nan] * len(todo) if grid.mark is None else grid.mark.close[t, columns].tolist()
-            self._place_markets(todo, closes, marks)
+            self._place_on_ticks(todo, closes / self._ticks[columns], marks)
             self.revision += 1
         self._liq_dirty.update(self.levels.cross)  # cross liquidation prices move with every mark
 
@@ -391,6 +391,23 @@ class BarReplayer:
                 market = state.market(symbol)
             tick = market.instrument.price_filter.tick_size
             market.last = market.mark = Decimal(round(price / tick_floats[symbol])) * tick
+            if mark == mark:  # not NaN
+                market.mark = recorded_price(mark)
+
+    def _place_on_ticks(self, symbols: Sequence[str], in_ticks: F64, marks: Sequence[float]) -> None:
+        """`_place_markets` with the prices already divided by their ticks (a NaN is skipped): the rounding
+        to whole ticks is one array operation (numpy's rint rounds half to even, as `round` does)."""
+        valid = ~np.isnan(in_ticks)
+        units = np.where(valid, np.rint(in_ticks), 0).astype(np.int64).tolist()
+        state = self.sim.state
+        get_market = state.markets.get
+        for symbol, unit, ok, mark in zip(symbols, units, valid.tolist(), marks, strict=True):
+            if not ok:
+                continue
+            market = get_market(symbol)
+            if market is None:
+                market = state.market(symbol)
+            market.last = market.mark = Decimal(unit) * market.instrument.price_filter.tick_size
             if mark == mark:  # not NaN
                 market.mark = recorded_price(mark)
 

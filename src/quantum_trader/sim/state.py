@@ -138,6 +138,20 @@ class SimState:
         holder = (self._algo_client_ids if algo else self._order_client_ids).get(client_id)
         return holder is not None and holder.is_open
 
+    def newest_open_with_client_id(self, client_id: str, *, algo: bool) -> Order | AlgoOrder | None:
+        """The most recent order given `client_id`, if it is still open and still known (else None).
+
+        The index holds the newest order of each client id; an open one is the answer a scan of every
+        order would give (the newest open match), without the scan: the engine reads back every stop it
+        places, and with hundreds of positions the scan was most of the read-back.
+        """
+        holder = (self._algo_client_ids if algo else self._order_client_ids).get(client_id)
+        if holder is None or not holder.is_open:
+            return None
+        known: Order | AlgoOrder | None = (self.algos.get(holder.algo_id) if isinstance(holder, AlgoOrder)
+                                           else self.orders.get(holder.order_id))
+        return holder if known is holder else None
+
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Open classic orders in id order, from a per-symbol index that drops closed ones as it goes."""
         return _open_in(self._open_orders, symbol)
