@@ -23,6 +23,7 @@ from ..marketdata.bars import BarChunk
 from ..marketdata.selection import read_selection
 from ..sim.universe import load_universe
 from .backtest_job import BacktestJob, run_job
+from .ray_connect import connect
 from .sweep_plan import OBJECTIVES, GridAxis, Run, combinations, objective_value, ranked, walk_forward_windows
 
 OnDone = Callable[[Run], None]
@@ -74,7 +75,7 @@ class RayPool:
                                        "logging_level": logging.ERROR,
                                        "runtime_env": {"env_vars": ONE_THREAD_PER_WORKER}}
             if address:
-                ray.init(address=address, **options)
+                connect(ray, address, options)
             else:
                 ray.init(num_cpus=cpus or os.cpu_count() or 1, **options)
         self.address = address or "local"
