@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from sqlalchemy.engine import make_url
 
 from ..domain.errors import ConfigError
 from ..domain.instrument import Instrument
@@ -34,6 +33,8 @@ def paper_state_dir(settings: Settings) -> Path:
     """`QT_PAPER_STATE`, else `paper_account` beside the SQLite journal (./data/paper_account by default)."""
     if settings.paper_state:
         return Path(settings.paper_state).expanduser()
+    from sqlalchemy.engine import make_url  # here, not at import: every CLI command imports this module (0.2 s)
+
     url = make_url(settings.db_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         return Path(url.database).expanduser().parent / FOLDER_NAME
