@@ -1,11 +1,14 @@
 """The in-process adapter: the `Exchange` port over an `ExchangeSimulator` in the same process.
 
-Requests are rendered as the Binance parameters a client would send and answers are read through
-the simulator server's JSON shapes and the shared `wire` parser, so this adapter and the ccxt one
-disagree only where the network does. Rejections (`OrderRejected` with Binance's code) pass
-through unchanged. Events come from the simulator's event sink: each `events()` subscriber gets its
-own queue from the moment it starts, and `drain()` hands a synchronous driver (the backtest loop)
-everything since its previous call, so a replay needs no polling and no sleeping.
+Requests are rendered as the Binance parameters a client would send, and the simulator parses them
+as it parses the server's; answers are the snapshots the shared `wire` parser would make of the
+simulator server's JSON shapes, read straight off the simulator's orders (inprocess_snapshots.py,
+proven identical by test), and events go through `wire.user_events` as the ccxt adapter's stream
+does, so this adapter and the ccxt one disagree only where the network does. Rejections
+(`OrderRejected` with Binance's code) pass through unchanged. Events come from the simulator's event
+sink: each `events()` subscriber gets its own queue from the moment it starts, and `drain()` hands a
+synchronous driver (the backtest loop) everything since its previous call, so a replay needs no
+polling and no sleeping.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ..domain.orders import AlgoOrder
 from ..sim import shapes
 from ..sim.engine import ExchangeSimulator
 from . import wire
+from .inprocess_snapshots import algo_snapshot, order_snapshot
 
 #: Binance's "-4046 No need to change margin type.": the type is already what we asked for.
 NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
@@ -83,7 +87,7 @@ class InProcessExchange:
         return [p for p in rows if p.amount != 0]
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderSnapshot]:
-        classic = [wire.order_from_json(shapes.order_json(o)) for o in self.sim.open_orders(symbol)]
+        classic = [order_snapshot(o) for o in self.sim.open_orders(symbol)]
         return classic + [self._algo(a) for a in self.sim.open_algo_orders(symbol)]
 
     async def place(self, intent: OrderIntent) -> OrderSnapshot:
@@ -91,7 +95,7 @@ class InProcessExchange:
         params = wire.intent_params(intent)
         if intent.conditional:
             return self._algo(self.sim.new_algo_order(params))
-        return wire.order_from_json(shapes.order_json(self.sim.new_order(params)))
+        return order_snapshot(self.sim.new_order(params))
 
     async def cancel(self, symbol: str, client_id: str) -> OrderSnapshot:
         self._changes += 1
@@ -100,7 +104,7 @@ class InProcessExchange:
             raise be.unknown_order_sent()
         if found.conditional:
             return self._algo(self.sim.cancel_algo_order(client_algo_id=client_id))
-        return wire.order_from_json(shapes.order_json(self.sim.cancel_order(symbol, client_order_id=client_id)))
+        return order_snapshot(self.sim.cancel_order(symbol, client_order_id=client_id))
 
     async def query(self, symbol: str, client_id: str) -> OrderSnapshot | None:
         """Algo orders first: a triggered stop's spawned order carries the same client id."""
@@ -112,7 +116,7 @@ class InProcessExchange:
             if exc.code not in UNKNOWN_ORDER_CODES:
                 raise
         try:
-            return wire.order_from_json(shapes.order_json(self.sim.query_order(symbol, client_order_id=client_id)))
+            return order_snapshot(self.sim.query_order(symbol, client_order_id=client_id))
         except ExchangeError as exc:
             if exc.code in UNKNOWN_ORDER_CODES:
                 return None
@@ -206,9 +210,7 @@ class InProcessExchange:
         self.sim.detach_listener()
 
     def _algo(self, algo: AlgoOrder) -> OrderSnapshot:
-        spawned = shapes.spawned_order(algo, self.sim)
-        child = shapes.order_json(spawned) if spawned is not None else None
-        return wire.algo_from_json(shapes.algo_order_json(algo, self.sim), child)
+        return algo_snapshot(algo, shapes.spawned_order(algo, self.sim))
 
     def _translate(self, event: Mapping[str, Any]) -> list[ExchangeEvent]:
         """The same translation as the ccxt adapter's user-data stream (wire.user_events)."""
