@@ -80,9 +80,12 @@ class InProcessExchange:
         return {s: self.sim.mark_price(s) for s in wanted}
 
     async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
-        # Only symbols holding a position: the answer is the same, without a row for every symbol.
-        held = sorted({p.symbol for p in self.sim.account.open_positions()})
-        wanted = held if symbol is None else [s for s in held if s == symbol]
+        # Only symbols holding a position: the answer is the same, without a row for every symbol. One
+        # symbol (the monitor's read-back after each fill) is looked up, not found among all open positions.
+        if symbol is not None:
+            wanted = [symbol] if self.sim.account.has_position(symbol) else []
+        else:
+            wanted = sorted({p.symbol for p in self.sim.account.open_positions()})
         rows = (wire.position_from_risk(r) for s in wanted for r in shapes.position_risk_v2(self.sim, s))
         return [p for p in rows if p.amount != 0]
 
