@@ -23,7 +23,7 @@ from test_simserver_support import API_KEY, API_SECRET, running_server
 
 from quantum_trader.core.clock import SimulatedClock, WallClock
 from quantum_trader.journal.db import alembic_config, create_engine_for
-from quantum_trader.runtime.evidence import longest_clean_ms, public_url, session_path
+from quantum_trader.readmodels.evidence import longest_clean_ms, public_url, session_path
 from quantum_trader.settings.model import load_settings
 
 ITEMS = ("closed_trades", "protection_acknowledged", "no_rejected_protection", "stops_held", "monitor_clean",

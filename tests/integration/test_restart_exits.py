@@ -16,7 +16,7 @@ from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.domain.events import Direction, Signal
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.journal import Journal, JournalReader
-from quantum_trader.runtime.journal_views import audit_from_journal, opened_from_row
+from quantum_trader.readmodels.journal import audit_from_journal, opened_from_row
 from quantum_trader.runtime.pump import publish_all
 from quantum_trader.runtime.wiring import TradingRules, wire_engine
 from quantum_trader.sim.engine import ExchangeSimulator

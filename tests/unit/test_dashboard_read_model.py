@@ -1,5 +1,5 @@
 """The dashboard's read model: the bar tape behind its price chart, today's P&L, and the naked timer's
-correction of the last sweep's view (runtime/bar_tape.py, runtime/dashboard_view.py)."""
+correction of the last sweep's view (readmodels/bar_tape.py, readmodels/dashboard.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from decimal import Decimal
 import numpy as np
 
 from quantum_trader.marketdata.bars import BarChunk
-from quantum_trader.runtime.bar_tape import BarTape
-from quantum_trader.runtime.dashboard_view import DAY_MS, DayStart, mark_unprotected, pnl_today
+from quantum_trader.readmodels.bar_tape import BarTape
+from quantum_trader.readmodels.dashboard import DAY_MS, DayStart, mark_unprotected, pnl_today
 
 MINUTE = 60_000
 

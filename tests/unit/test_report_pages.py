@@ -213,7 +213,7 @@ def test_inline_json_cannot_close_its_script() -> None:
 
 
 def audit_document(result: BacktestResult) -> dict[str, Any]:
-    """What `audit --json` prints (runtime/journal_views.audit_from_journal), from the run's trades."""
+    """What `audit --json` prints (readmodels/journal.audit_from_journal), from the run's trades."""
     rows = audit_rows(result.trades)
     return {"positions": [r.to_dict() for r in rows], "summary": audit_summary(rows),
             "breaches": sum(1 for r in rows if r.breach)}

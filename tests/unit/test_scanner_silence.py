@@ -17,7 +17,7 @@ from quantum_trader.domain.events import ScannerSilent
 from quantum_trader.journal import Journal, JournalReader
 from quantum_trader.marketdata.bars import BarChunk
 from quantum_trader.ml.model_file import ScannerModel
-from quantum_trader.runtime.journal_views import no_signal_json
+from quantum_trader.readmodels.journal import no_signal_json
 from quantum_trader.runtime.silence import SilenceReporter, scan_safely
 from quantum_trader.signals.ai_scanner import AiScanner, ScannerConfig
 from quantum_trader.signals.strategy import SignalBatch

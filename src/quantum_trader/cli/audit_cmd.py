@@ -4,7 +4,7 @@
 Both read the journal only, never the bot or the exchange, so they answer on a copy of the database,
 offline, with the bot down: the point of an audit is not to trust the process being audited. The
 documents are exactly what `GET /api/v1/audit` and `GET /api/v1/readiness` answer (the same
-functions in runtime/journal_views.py), so a script can switch between the two.
+functions in readmodels/journal.py), so a script can switch between the two.
 
 A journal that does not exist yet (or has no tables) is not an error: it is an empty history. It is
 evaluated against a fresh, empty schema in a temporary folder, so the answer has the usual shape
@@ -63,7 +63,7 @@ def _emit_json(document: dict[str, Any]) -> None:
 def audit(db: DbOption = None, json_output: JsonOption = False, report: ReportOption = None,
           png: PngOption = None) -> None:
     """Every closed position: exit reason, planned stop and loss, slippage, realised loss, breach. Exit 5 on one."""
-    from ..runtime.journal_views import audit_from_journal
+    from ..readmodels.journal import audit_from_journal
     from .journal_open import evaluate
 
     configure_logging(json=False, level="WARNING")  # stderr only: stdout carries the report
@@ -98,7 +98,7 @@ def _write_audit_files(document: dict[str, Any], report: Path | None, png: Path 
 @app.command("readiness")
 def readiness(db: DbOption = None, json_output: JsonOption = False) -> None:
     """The go-live checklist from the paper-trading journal. Exit 0 when ready, 1 when not."""
-    from ..runtime.journal_views import readiness_from_journal
+    from ..readmodels.journal import readiness_from_journal
     from .journal_open import evaluate
 
     configure_logging(json=False, level="WARNING")
@@ -189,7 +189,7 @@ def _left_out_label(session: dict[str, Any]) -> str:
 
 
 def _sessions_line(evidence: dict[str, Any]) -> str:
-    """Which sessions an item's evidence came from, and which were left out and why (runtime/evidence.py)."""
+    """Which sessions an item's evidence came from, and which were left out and why (readmodels/evidence.py)."""
     if evidence.get("source"):
         return f"from {evidence['source']}"
     counted = "; ".join(_session_label(s) for s in evidence.get("sessions") or []) or "none"

@@ -184,7 +184,7 @@ class Journal:
         """One row per start; later rows carry its id. Written at once whatever the batch size.
 
         `adapter`, `exchange_url` (without credentials), `clock` and `speed` record the path the session ran
-        on (runtime/evidence.py `session_path`); readiness counts a paper session only when they show the
+        on (readmodels/evidence.py `session_path`); readiness counts a paper session only when they show the
         live path, so a caller that leaves them out journals a session readiness does not count."""
         self.flush()
         row = {"started_ms": self._now_ms() if started_ms is None else started_ms, "mode": mode,

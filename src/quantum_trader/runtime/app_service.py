@@ -11,14 +11,14 @@ from ..domain.events import Direction, KillSwitch, RiskDecision, Signal
 from ..exchange.budget import WeightBudget
 from ..journal.reader import JournalReader
 from ..notify.sender import Notifier
+from ..readmodels.bar_tape import BarTape
+from ..readmodels.dashboard import DayStart, Revision, mark_unprotected, pnl_today, unprotected_seconds
+from ..readmodels.journal import audit_from_journal, no_signal_json, readiness_from_journal, signal_json
 from ..settings.model import Settings
 from ..signals.scanner_health import ScannerStats
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import PositionMonitor
 from ..trading.protection_view import ProtectionView, build_view
-from .bar_tape import BarTape
-from .dashboard_view import DayStart, Revision, mark_unprotected, pnl_today, unprotected_seconds
-from .journal_views import audit_from_journal, no_signal_json, readiness_from_journal, signal_json
 from .market_feed import FeedStatus
 from .service import JSON
 from .wiring import Engine
@@ -156,7 +156,7 @@ class SessionService:
         return {"equity": await asyncio.to_thread(self.reader.equity, limit)}
 
     async def live(self) -> JSON:
-        """The dashboard's live document (runtime/dashboard_view.py): from memory, never the exchange once
+        """The dashboard's live document (readmodels/dashboard.py): from memory, never the exchange once
         the monitor has swept, so open pages cost no request weight."""
         view = self.monitor.state.view or await self._view()
         now_ms = self.engine.clock.now_ms()

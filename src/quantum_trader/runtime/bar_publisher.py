@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from ..domain.events import BarClosed
 from ..domain.money import from_float
 from ..marketdata.bars import BarChunk
+from ..readmodels.bar_tape import BarTape
 from ..signals.scanner_health import ScannerStats
 from ..signals.strategy import Strategy, signal_event
-from .bar_tape import BarTape
 from .silence import SilenceReporter, scan_safely
 from .wiring import Engine
 

@@ -42,14 +42,14 @@ from ..journal.reader import JournalReader
 from ..journal.writer import Journal
 from ..notify.sender import Notifier, notifier_from_urls
 from ..notify.watch import Watcher
+from ..readmodels.bar_tape import BarTape
+from ..readmodels.evidence import session_path
 from ..settings.model import Settings
 from ..signals.registry import build_strategy
 from ..signals.strategy import Strategy
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from .app_service import SessionService
 from .bar_publisher import signal_publisher
-from .bar_tape import BarTape
-from .evidence import session_path
 from .market_feed import FeedStatus
 from .parts import Parts, build_parts
 from .pump import pump_forever

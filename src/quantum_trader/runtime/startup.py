@@ -29,10 +29,10 @@ from ..exchange.budget import urgent
 from ..exchange.port import Exchange
 from ..journal.reader import JournalReader
 from ..journal.writer import Journal
+from ..readmodels.journal import opened_from_entry, opened_from_row, readiness_from_journal
 from ..settings.model import Settings
 from ..trading.monitor import PositionMonitor
 from ..trading.reconcile import close_trades_gone_while_away, settle_pending_intents
-from .journal_views import opened_from_entry, opened_from_row, readiness_from_journal
 from .wiring import Engine, announce_positions
 
 log = structlog.get_logger(__name__)

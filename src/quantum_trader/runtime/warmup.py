@@ -32,8 +32,8 @@ from ..domain.kline import Kline
 from ..exchange.budget import BudgetRefused
 from ..marketdata.bars import BarChunk
 from ..marketdata.synthetic import synthetic_market
+from ..readmodels.bar_tape import BarTape
 from ..signals.strategy import history_bars, warm_up
-from .bar_tape import BarTape
 from .live_feed import WsKlineFeed
 from .market_feed import BarFeed
 

@@ -2,7 +2,7 @@
 
 Both are computed from the journal of paper trading alone (CONTRACT section 7), so they can be run
 on a copy of the database, offline, by someone who does not trust the bot's own memory. Readiness
-counts only sessions on the path live money takes (runtime/evidence.py): the in-process simulator and
+counts only sessions on the path live money takes (readmodels/evidence.py): the in-process simulator and
 simulated clocks are for development, and an hour of monitoring is an hour of the wall clock.
 """
 
@@ -83,7 +83,7 @@ def _item(name: str, passed: bool, evidence: Any) -> JsonRow:
 
 def readiness_from_journal(reader: JournalReader, *, min_trades: int, min_confidence: float,
                            live_max_positions: int) -> JsonRow:
-    """CONTRACT 7 over the live-path sessions only (runtime/evidence.py says which and why); every item's
+    """CONTRACT 7 over the live-path sessions only (readmodels/evidence.py says which and why); every item's
     evidence names the sessions it came from (`sessions`) and those it left out (`not_counted`, with why)."""
     paths = SessionEvidence.of(reader.sessions())
     all_closed = reader.closed_positions()
@@ -150,7 +150,7 @@ def _no_signal(error: JsonRow) -> bool:
 
 def _monitor_clean(reader: JournalReader, paths: SessionEvidence) -> JsonRow:
     """The longest continuous error-free stretch of the monitor in any live-path session, on the wall clock
-    (runtime/evidence.py defines continuous); other sessions are listed with their spans and why they do not count."""
+    (readmodels/evidence.py defines continuous); other sessions are listed with their spans and why they do not count."""
     beats: dict[int | None, list[JsonRow]] = {}
     for beat in reader.heartbeats():
         beats.setdefault(beat["session_id"], []).append(beat)

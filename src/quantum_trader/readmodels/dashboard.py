@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from ..core.bus import EventBus
 from ..domain.events import (
@@ -28,7 +29,8 @@ from ..domain.events import (
 )
 from ..domain.money import fmt
 from ..trading.monitor_state import MonitorState
-from .service import JSON
+
+JSON = dict[str, Any]  # as runtime/service.py's: the API returns these documents as they are
 
 DAY_MS = 86_400_000
 #: Events after which the page's slower panels are out of date.
