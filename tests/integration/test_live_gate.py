@@ -49,7 +49,8 @@ from quantum_trader.readmodels.journal import readiness_from_journal
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC: the paper session's start
 MINUTE = 60_000
 HOUR = 3_600_000
-#: How `quantum-trader run` journals a paper session against `sim-server` with the exchange feed (readmodels/evidence.py).
+#: How `quantum-trader run` journals a paper session against `sim-server` with the exchange feed
+#: (readmodels/evidence.py).
 LIVE_PATH: dict[str, str | None] = {"adapter": "ccxt", "exchange_url": "http://127.0.0.1:8090", "clock": "wall",
                                     "speed": "1"}
 #: ... and one on the in-process simulator at `--speed max`.

@@ -150,7 +150,8 @@ def _no_signal(error: JsonRow) -> bool:
 
 def _monitor_clean(reader: JournalReader, paths: SessionEvidence) -> JsonRow:
     """The longest continuous error-free stretch of the monitor in any live-path session, on the wall clock
-    (readmodels/evidence.py defines continuous); other sessions are listed with their spans and why they do not count."""
+    (readmodels/evidence.py defines continuous); other sessions are listed with their spans and why they do
+    not count."""
     beats: dict[int | None, list[JsonRow]] = {}
     for beat in reader.heartbeats():
         beats.setdefault(beat["session_id"], []).append(beat)

@@ -29,9 +29,9 @@ AUTH_HINT = ("the cluster uses token authentication: export RAY_AUTH_MODE=token 
 def _native_stderr() -> Iterator[list[str]]:
     """Everything written to file descriptor 2 inside the block, as text once the block ends."""
     sys.stderr.flush()
-    saved = os.dup(2)
-    captured: list[str] = []
-    with tempfile.TemporaryFile() as sink:
+    with tempfile.TemporaryFile() as sink:  # before the dup: a temp file that cannot be made leaks nothing
+        saved = os.dup(2)
+        captured: list[str] = []
         os.dup2(sink.fileno(), 2)
         try:
             yield captured
@@ -43,26 +43,38 @@ def _native_stderr() -> Iterator[list[str]]:
             captured.append(sink.read().decode("utf-8", "replace"))
 
 
+#: What Ray raises when it cannot reach or join the cluster; anything else is not a refusal and is not relabelled.
+_REFUSALS = (ConnectionError, TimeoutError, OSError, RuntimeError)
+
+
 def connect(ray: Any, address: str, options: dict[str, Any]) -> None:
     """`ray.init(address=...)`, or a ConnectionError whose message says why Ray refused.
 
     An address where nothing listens is refused before Ray is asked: Ray would retry it for more than
-    ten minutes (measured) without a word."""
+    ten minutes (measured) without a word. Whatever Ray printed while connecting successfully is passed
+    on to stderr afterwards, so nothing is lost but the retry lines of a refusal."""
     _check_listening(address)
+    failure: Exception | None = None
     with _native_stderr() as captured:
         try:
             ray.init(address=address, **options)
-            return
-        except Exception as exc:
-            failure: Exception = exc
-    raise ConnectionError(refusal(str(failure), "".join(captured))) from failure
+        except _REFUSALS as exc:
+            failure = exc
+    native = "".join(captured)
+    if failure is None:
+        sys.stderr.write(native)
+        return
+    raise ConnectionError(refusal(str(failure), native)) from failure
 
 
 def _check_listening(address: str) -> None:
     """ConnectionError unless something accepts a TCP connection at the address's host and port."""
-    if address == "auto":  # Ray's own lookup of a cluster started on this machine
+    if address in ("auto", "local"):  # Ray's own lookup of a cluster on this machine, or a new local one
         return
-    target = address.removeprefix("ray://")
+    scheme, found, rest = address.partition("://")
+    if found and scheme != "ray":
+        return  # another connector's scheme (Ray resolves it through a plug-in): Ray says what is wrong
+    target = (rest if found else address).rstrip("/")
     host, _, port_text = target.rpartition(":")
     if not host or not port_text.isdigit():
         raise ConnectionError(f"{address!r} is not HOST:PORT (a head's GCS, e.g. 10.0.0.5:6379) or ray://HOST:PORT")

@@ -42,6 +42,8 @@ from .replay_volatility import BarVolatility
 
 BarHook = Callable[[ExchangeSimulator, str, int, list[Event]], None]
 F64 = npt.NDArray[np.float64]
+#: Below this many ticks a price rounds to int64 exactly as Python's round() does (beyond, astype would wrap).
+_EXACT_TICKS = float(2**62)
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 _NEVER = 1 << 62
@@ -202,7 +204,11 @@ class BarReplayer:
             columns = [self.index[s] for s in todo]
             closes = grid.close[t, columns]
             marks = [math.nan] * len(todo) if grid.mark is None else grid.mark.close[t, columns].tolist()
-            self._place_on_ticks(todo, closes / self._ticks[columns], marks)
+            in_ticks = closes / self._ticks[columns]
+            if np.all(np.isnan(in_ticks) | (np.abs(in_ticks) < _EXACT_TICKS)):
+                self._place_on_ticks(todo, in_ticks, marks)
+            else:  # an infinite or astronomically large price: the per-symbol path raises as it always did
+                self._place_markets(todo, closes.tolist(), marks)
             self.revision += 1
         self._liq_dirty.update(self.levels.cross)  # cross liquidation prices move with every mark
 
