@@ -205,10 +205,12 @@ class BarReplayer:
             closes = grid.close[t, columns]
             marks = [math.nan] * len(todo) if grid.mark is None else grid.mark.close[t, columns].tolist()
             in_ticks = closes / self._ticks[columns]
-            if np.all(np.isnan(in_ticks) | (np.abs(in_ticks) < _EXACT_TICKS)):
-                self._place_on_ticks(todo, in_ticks, marks)
-            else:  # an infinite or astronomically large price: the per-symbol path raises as it always did
-                self._place_markets(todo, closes.tolist(), marks)
+            valid = ~np.isnan(in_ticks)
+            if np.all(~valid | (np.abs(in_ticks) < _EXACT_TICKS)):  # one array operation: rint rounds half to even
+                units: list[int] = np.where(valid, np.rint(in_ticks), 0).astype(np.int64).tolist()
+            else:  # an infinite or astronomically large price: round() raises or stays exact, as it always did
+                units = [round(x) if ok else 0 for x, ok in zip(in_ticks.tolist(), valid.tolist(), strict=True)]
+            self._place_in_ticks(todo, units, valid.tolist(), marks)
             self.revision += 1
         self._liq_dirty.update(self.levels.cross)  # cross liquidation prices move with every mark
 
@@ -380,34 +382,18 @@ class BarReplayer:
 
     def _place_market(self, symbol: str, price: float, mark: float = math.nan) -> None:
         """Set a symbol's price without settling: the prefilter proved nothing could happen there. The mark is
-        the recorded one when given, else the last."""
-        self._place_markets((symbol,), (price,), (mark,))
+        the recorded one when given, else the last. A NaN price (no data at this bar) changes nothing."""
+        if price == price:
+            self._place_in_ticks((symbol,), (round(price / self._tick_floats[symbol]),), (True,), (mark,))
 
-    def _place_markets(self, symbols: Sequence[str], prices: Sequence[float], marks: Sequence[float]) -> None:
-        """`_place_market` for many symbols (a NaN price is skipped): settle_now runs it for every open
-        position at every step, so the lookups are hoisted out of the loop and nothing is called per symbol
-        in the common case (Instrument.tick_size read without its property)."""
-        state, tick_floats = self.sim.state, self._tick_floats
-        get_market = state.markets.get
-        for symbol, price, mark in zip(symbols, prices, marks, strict=True):
-            if price != price:  # NaN: no data at this bar
-                continue
-            market = get_market(symbol)
-            if market is None:
-                market = state.market(symbol)
-            tick = market.instrument.price_filter.tick_size
-            market.last = market.mark = Decimal(round(price / tick_floats[symbol])) * tick
-            if mark == mark:  # not NaN
-                market.mark = recorded_price(mark)
-
-    def _place_on_ticks(self, symbols: Sequence[str], in_ticks: F64, marks: Sequence[float]) -> None:
-        """`_place_markets` with the prices already divided by their ticks (a NaN is skipped): the rounding
-        to whole ticks is one array operation (numpy's rint rounds half to even, as `round` does)."""
-        valid = ~np.isnan(in_ticks)
-        units = np.where(valid, np.rint(in_ticks), 0).astype(np.int64).tolist()
+    def _place_in_ticks(self, symbols: Sequence[str], units: Sequence[int], valid: Sequence[bool],
+                        marks: Sequence[float]) -> None:
+        """Each symbol's price as a whole number of its ticks (skipped where not `valid`): settle_now runs
+        this for every open position at every step, so the lookups are hoisted out of the loop and nothing
+        is called per symbol in the common case (Instrument.tick_size read without its property)."""
         state = self.sim.state
         get_market = state.markets.get
-        for symbol, unit, ok, mark in zip(symbols, units, valid.tolist(), marks, strict=True):
+        for symbol, unit, ok, mark in zip(symbols, units, valid, marks, strict=True):
             if not ok:
                 continue
             market = get_market(symbol)
