@@ -87,6 +87,9 @@ class RiskDecision:
     #: USDT lost if the stop fills at its price (fees and expected slippage included).
     planned_loss: Decimal | None = None
     leverage: int | None = None
+    #: The account's equity the size was computed from: the trade's equity at entry, so its planned loss
+    #: is exactly the risk setting's share of it, and recording an opened trade needs no further read.
+    equity: Decimal | None = None
 
 
 # --- orders ---------------------------------------------------------------------------------------

@@ -167,7 +167,7 @@ class RiskManager:
         return RiskDecision(signal=signal, approved=True, reason=reason, time_ms=now,
                             trade_id=trade_id, quantity=sized.quantity, planned_stop=sized.stop,
                             planned_take_profit=sized.take_profit, planned_loss=sized.planned_loss,
-                            leverage=self.sizing.leverage)
+                            leverage=self.sizing.leverage, equity=account.equity)
 
     def _on_opened(self, event: TradeOpened) -> None:
         self.open_symbols.add(event.symbol)
