@@ -137,11 +137,16 @@ def check_symbols(value: str) -> str:
     return ",".join(names)
 
 
+#: A SQLite file or in-memory URL (`sqlite:///PATH`, `sqlite+DRIVER://`): SQLAlchemy's URL pattern reads
+#: it as the backend `sqlite` and a database path, with no user, password, host or port, so it always parses.
+SQLITE_FILE_URL = re.compile(r"sqlite(?:\+\w+)?://(?:/[^?]*)?")
+
+
 def _db_url_parts(text: str) -> tuple[str, str]:
     """(backend name, the URL with its password as ***), or ValueError if it does not parse.
 
-    SQLAlchemy is imported here, not at module level: it costs 0.2 s, and every command that reads its
-    settings (a backtest included) would pay it without touching a database.
+    SQLAlchemy is imported here, not at module level: it costs 0.2-0.3 s, and every command that reads
+    its settings (a backtest, each sweep worker) would pay it without touching a database.
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -153,9 +158,15 @@ def _db_url_parts(text: str) -> tuple[str, str]:
         raise ValueError("is not an SQLAlchemy URL") from None
 
 
+def _db_backend(text: str) -> str:
+    """The URL's backend name, or ValueError if it does not parse. A SQLite file URL (the default kind)
+    is answered without SQLAlchemy, which would read it the same way (tests/unit/test_db_url_fast_path.py)."""
+    return "sqlite" if SQLITE_FILE_URL.fullmatch(text) else _db_url_parts(text)[0]
+
+
 def check_db_url(value: str) -> str:
     try:
-        backend, _ = _db_url_parts(value.strip())
+        backend = _db_backend(value.strip())
     except ValueError:
         raise ValueError("is not an SQLAlchemy URL") from None
     if backend == "postgres":
@@ -204,7 +215,10 @@ def check_speed(value: str) -> str:
 
 
 def hide_db_password(url: str) -> str:
-    """The URL with its password as ***; a string that does not parse is hidden whole if it has an '@'."""
+    """The URL with its password as ***; a string that does not parse is hidden whole if it has an '@'.
+    A SQLite file URL has no password: it is shown as given (and SQLAlchemy is not imported for it)."""
+    if SQLITE_FILE_URL.fullmatch(url):
+        return url
     try:
         return _db_url_parts(url)[1]
     except ValueError:
