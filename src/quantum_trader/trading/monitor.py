@@ -221,10 +221,11 @@ class PositionMonitor:
 
     async def _read_and_judge(self) -> ProtectionView | None:
         started = time.perf_counter()
+        placing = self._placing()  # before reading: see `_handle`
         try:
             positions = await self.exchange.positions()
             orders = await self.exchange.open_orders()
-            if self.guard is not None and await self._repair_all(positions, orders):
+            if self.guard is not None and await self._repair_all(positions, orders, placing):
                 positions = await self.exchange.positions()
                 orders = await self.exchange.open_orders()
             account = await self.exchange.account() if self._account_due() else None
@@ -273,19 +274,22 @@ class PositionMonitor:
         await self._maybe_equity(account, len(view.positions))
         return view
 
-    async def _repair_all(self, positions: Sequence[PositionSnapshot], orders: Sequence[OrderSnapshot]) -> bool:
+    async def _repair_all(self, positions: Sequence[PositionSnapshot], orders: Sequence[OrderSnapshot],
+                          placing: frozenset[str]) -> bool:
         by_symbol = {p.symbol: p for p in positions}
         self.timer.measure_all(positions, orders)  # before repairs: a position found naked starts its count now
         acted = False
         for symbol in sorted(set(by_symbol) | {o.symbol for o in orders}):
             mine = [o for o in orders if o.symbol == symbol]
-            acted = await self._exclusive(symbol, partial(self._guarded, symbol, by_symbol.get(symbol), mine)) or acted
+            run = partial(self._guarded, symbol, by_symbol.get(symbol), mine, symbol in placing)
+            acted = await self._exclusive(symbol, run) or acted
         return acted
 
-    async def _guarded(self, symbol: str, position: PositionSnapshot | None, orders: Sequence[OrderSnapshot]) -> bool:
+    async def _guarded(self, symbol: str, position: PositionSnapshot | None, orders: Sequence[OrderSnapshot],
+                       read_while_placing: bool = False) -> bool:
         """One symbol's failure is counted and reported; the other symbols are still looked after."""
         try:
-            return await self._handle(symbol, position, orders)
+            return await self._handle(symbol, position, orders, read_while_placing)
         except Exception as exc:
             await self._error(exc)
             return False
@@ -298,6 +302,7 @@ class PositionMonitor:
         await self._exclusive(symbol, partial(self._sweep_one, symbol))
 
     async def _sweep_one(self, symbol: str) -> bool:
+        placing = symbol in self._placing()  # before reading: see `_handle`
         try:
             orders = await self.exchange.open_orders(symbol)
             position = self.stream.positions.get(symbol)
@@ -307,7 +312,10 @@ class PositionMonitor:
             await self._error(exc)
             return False
         self.stream.reset_symbol(symbol, position, orders)
-        return await self._guarded(symbol, position, orders)
+        return await self._guarded(symbol, position, orders, placing)
+
+    def _placing(self) -> frozenset[str]:
+        return frozenset(s for s, phase in self.book.phases().items() if phase is Phase.PLACING)
 
     def _cached_enough(self, position: PositionSnapshot, orders: Sequence[OrderSnapshot]) -> bool:
         """The last PositionChanged may be stale (events arrive late): act only on a fresh position.
@@ -337,7 +345,12 @@ class PositionMonitor:
             self._dirty.discard(symbol)
         return acted
 
-    async def _handle(self, symbol: str, position: PositionSnapshot | None, orders: Sequence[OrderSnapshot]) -> bool:
+    async def _handle(self, symbol: str, position: PositionSnapshot | None, orders: Sequence[OrderSnapshot],
+                      read_while_placing: bool = False) -> bool:
+        """`read_while_placing`: the reading began while execution was placing this symbol's protection.
+        If execution has finished since (it read its orders back after this reading), the reading may lack
+        them: judging it would "repair" a take-profit or stop that is there. It is judged again on a
+        fresh reading instead (`_exclusive` re-runs a symbol marked dirty)."""
         assert self.guard is not None
         now = self.clock.now_ms()
         if position is None or position.amount == 0:
@@ -350,6 +363,9 @@ class PositionMonitor:
             return False  # the kill switch is flattening
         if self.book.leaves_to_execution(symbol, now, self._entry_grace_ms):
             return False  # execution is placing this position's protection right now
+        if read_while_placing and self.book.phase(symbol) is not Phase.PLACING:
+            self._dirty.add(symbol)
+            return False
         self.book.apply(symbol, Cause.ENTRY_ENDED, now)  # a grace that ran out ends execution's turn
         acted = await self.guard.guard(self._levels_for(position), position, orders)
         if acted:  # read back what the repairs left: an emergency exit may have closed the position
