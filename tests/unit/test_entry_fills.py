@@ -13,9 +13,11 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+from gateway_double import ForwardingGateway
+
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.core.metrics import Metrics
-from quantum_trader.domain.enums import MarginType, OrderType
+from quantum_trader.domain.enums import OrderType
 from quantum_trader.domain.errors import ExchangeError, RetryableExchangeError
 from quantum_trader.domain.events import (
     Direction,
@@ -41,11 +43,12 @@ NOW = 1_800_000_000_000
 ENTRY = "qt-ETHUSDT_1_1-entry-0"
 
 
-class LateAnswers:
+class LateAnswers(ForwardingGateway):
     """A slow POST /fapi/v1/order: the matching engine fills the entry at once, the answer waits for `release`."""
 
     def __init__(self, exchange: InProcessExchange, fail: ExchangeError | None = None) -> None:
-        self.exchange, self.fail = exchange, fail
+        super().__init__(exchange)
+        self.fail = fail
         self.release = asyncio.Event()
 
     async def place(self, intent: OrderIntent) -> OrderSnapshot:
@@ -55,15 +58,6 @@ class LateAnswers:
             if self.fail is not None:
                 raise self.fail
         return answer
-
-    async def cancel(self, symbol: str, client_id: str) -> OrderSnapshot:
-        return await self.exchange.cancel(symbol, client_id)
-
-    async def set_leverage(self, symbol: str, leverage: int) -> int:
-        return await self.exchange.set_leverage(symbol, leverage)
-
-    async def set_margin_type(self, symbol: str, margin_type: MarginType) -> None:
-        await self.exchange.set_margin_type(symbol, margin_type)
 
 
 class Seen:

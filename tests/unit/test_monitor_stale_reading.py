@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 
+from gateway_double import ForwardingGateway
+
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.core.metrics import Metrics
-from quantum_trader.domain.enums import MarginType, OrderType
+from quantum_trader.domain.enums import OrderType
 from quantum_trader.domain.events import Direction, ProtectionAction, Signal, TradeOpened
 from quantum_trader.domain.exchange_types import OrderIntent, OrderSnapshot, PositionSnapshot
 from quantum_trader.exchange.inprocess import InProcessExchange
@@ -54,25 +56,15 @@ class SlowPositionRead(InProcessExchange):
         return await super().positions(symbol)
 
 
-class HeldTakeProfit:
+class HeldTakeProfit(ForwardingGateway):
     """The gateway: a take-profit waits until the monitor's run has read the open orders without it."""
 
-    def __init__(self, exchange: SlowPositionRead) -> None:
-        self.exchange = exchange
+    exchange: SlowPositionRead
 
     async def place(self, intent: OrderIntent) -> OrderSnapshot:
         if intent.type is OrderType.TAKE_PROFIT_MARKET:
             await self.exchange.release_take_profit.wait()
         return await self.exchange.place(intent)
-
-    async def cancel(self, symbol: str, client_id: str) -> OrderSnapshot:
-        return await self.exchange.cancel(symbol, client_id)
-
-    async def set_leverage(self, symbol: str, leverage: int) -> int:
-        return await self.exchange.set_leverage(symbol, leverage)
-
-    async def set_margin_type(self, symbol: str, margin_type: MarginType) -> None:
-        await self.exchange.set_margin_type(symbol, margin_type)
 
 
 async def scenario() -> tuple[ExchangeSimulator, SlowPositionRead, list[ProtectionAction]]:
