@@ -8,9 +8,14 @@ take-profit, read it back and published TradeOpened. Execution's turn was over, 
 (-4130), and the monitor then placed a reduceOnly one for the whole position: two take-profits where the
 bot meant one. The reading is now judged again afresh, and nothing is placed.
 
+The mirror case is a full reading, which reads positions first: its position list from before the
+fill, its order list from after execution read both orders back. To that reading the stop and the
+take-profit were orphans, and it cancelled both, leaving the new position without a stop until a later
+repair. Such a reading is now read again too.
+
 The engine is wired as a session wires it, on the in-process simulator, with the session's event pump.
-Only the timing is arranged: the take-profit's placement is held until the monitor's run has read the
-open orders, and that run's position read returns only after TradeOpened.
+Only the timing is arranged: a placement is held until the monitor's reading has begun, and a read of
+that reading returns only after TradeOpened.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from gateway_double import ForwardingGateway
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.core.metrics import Metrics
 from quantum_trader.domain.enums import OrderType
-from quantum_trader.domain.events import Direction, ProtectionAction, Signal, TradeOpened
+from quantum_trader.domain.events import Direction, OrderIntentRecorded, ProtectionAction, Signal, TradeOpened
 from quantum_trader.domain.exchange_types import OrderIntent, OrderSnapshot, PositionSnapshot
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.runtime.pump import pump_forever
@@ -108,3 +113,69 @@ def test_a_reading_from_before_execution_finished_is_read_again_not_repaired() -
 def _attempt(client_id: str) -> str:
     """`qt-ETHUSDT_<session>_1-tp-0` → `tp-0` (the trade id's middle part is the session's)."""
     return "-".join(client_id.rsplit("-", 2)[-2:])
+
+
+class StalePositionsReading(InProcessExchange):
+    """A full reading's position list taken before the entry filled, answered only after TradeOpened."""
+
+    def __init__(self, sim: ExchangeSimulator) -> None:
+        super().__init__(sim, poll_interval=0.002)
+        self.release_entry = asyncio.Event()
+        self.trade_opened = asyncio.Event()
+        self.held = False
+
+    async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
+        if symbol is None and not self.held:
+            self.held = True
+            before = await super().positions()  # no position yet: the entry is held
+            self.release_entry.set()
+            await self.trade_opened.wait()
+            return before
+        return await super().positions(symbol)
+
+
+class HeldEntry(ForwardingGateway):
+    exchange: StalePositionsReading
+
+    async def place(self, intent: OrderIntent) -> OrderSnapshot:
+        if intent.type is OrderType.MARKET and not intent.reduce_only:
+            await self.exchange.release_entry.wait()
+        return await self.exchange.place(intent)
+
+
+async def full_reading_scenario() -> tuple[ExchangeSimulator, list[ProtectionAction]]:
+    sim = ExchangeSimulator({SYMBOL: load_universe().instrument(SYMBOL)}, SimConfig(start_time_ms=NOW))
+    sim.set_prices({SYMBOL: "3000"})
+    exchange = StalePositionsReading(sim)
+    clock = SimulatedClock(NOW)
+    engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(), gateway=HeldEntry(exchange))
+    monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(interval_s=1.0))
+    assert monitor is not None
+    actions: list[ProtectionAction] = []
+    engine.bus.subscribe(ProtectionAction, actions.append)
+    intent_sent = asyncio.Event()
+
+    def opened(_: TradeOpened) -> None:
+        exchange.trade_opened.set()
+
+    def sent(_: OrderIntentRecorded) -> None:
+        intent_sent.set()
+
+    engine.bus.subscribe(TradeOpened, opened)
+    engine.bus.subscribe(OrderIntentRecorded, sent)
+    entry = asyncio.create_task(engine.bus.publish(Signal(
+        symbol=SYMBOL, direction=Direction.LONG, confidence=1.0, source="force", time_ms=NOW, reason="test")))
+    async with asyncio.timeout(5):
+        await intent_sent.wait()  # execution's turn has begun: the entry is recorded, its placement held
+        await monitor.sweep(reading=True)  # positions (before the fill), then orders (after both read back)
+        await entry
+    await exchange.close()
+    return sim, actions
+
+
+def test_a_full_reading_without_the_new_position_does_not_cancel_its_protection() -> None:
+    sim, actions = asyncio.run(full_reading_scenario())
+    assert sim.position(SYMBOL).amount > 0
+    protection = sorted((a.order_type.value, _attempt(a.client_algo_id)) for a in sim.open_algo_orders(SYMBOL))
+    assert protection == [("STOP_MARKET", "sl-0"), ("TAKE_PROFIT_MARKET", "tp-0")], (protection, actions)
+    assert not [a for a in actions if a.action not in ("placed", "verified")], actions

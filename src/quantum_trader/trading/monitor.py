@@ -348,13 +348,20 @@ class PositionMonitor:
     async def _handle(self, symbol: str, position: PositionSnapshot | None, orders: Sequence[OrderSnapshot],
                       read_while_placing: bool = False) -> bool:
         """`read_while_placing`: the reading began while execution was placing this symbol's protection.
-        If execution has finished since (it read its orders back after this reading), the reading may lack
-        them: judging it would "repair" a take-profit or stop that is there. It is judged again on a
-        fresh reading instead (`_exclusive` re-runs a symbol marked dirty)."""
+        If execution has finished since, the reading may show the position without the orders execution
+        read back after it (judging it would "repair" a take-profit that is there), or, read positions
+        first, those orders without the position (they would be cancelled as orphans). It is judged again
+        on a fresh reading instead (`_exclusive` re-runs a symbol marked dirty); while execution is still
+        at work, such a reading is left alone."""
         assert self.guard is not None
         now = self.clock.now_ms()
+        if read_while_placing and self.book.phase(symbol) is not Phase.PLACING:
+            self._dirty.add(symbol)
+            return False
         if position is None or position.amount == 0:
             self.timer.measure(symbol, None, orders)
+            if read_while_placing:
+                return False  # the entry is in flight: what this reading calls orphans may be its new protection
             if not self.book.leaves_to_execution(symbol, now, self._entry_grace_ms):
                 self.book.flat(symbol)  # (an entry in flight has no position yet: its phase stays)
             return await self.guard.flat(symbol, orders)
@@ -363,9 +370,6 @@ class PositionMonitor:
             return False  # the kill switch is flattening
         if self.book.leaves_to_execution(symbol, now, self._entry_grace_ms):
             return False  # execution is placing this position's protection right now
-        if read_while_placing and self.book.phase(symbol) is not Phase.PLACING:
-            self._dirty.add(symbol)
-            return False
         self.book.apply(symbol, Cause.ENTRY_ENDED, now)  # a grace that ran out ends execution's turn
         acted = await self.guard.guard(self._levels_for(position), position, orders)
         if acted:  # read back what the repairs left: an emergency exit may have closed the position
