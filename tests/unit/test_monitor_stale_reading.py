@@ -36,6 +36,7 @@ from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
 from quantum_trader.trading.monitor import MonitorConfig
+from quantum_trader.trading.protection_view import ProtectionView
 
 SYMBOL = "ETHUSDT"
 NOW = 1_800_000_000_000
@@ -143,7 +144,7 @@ class HeldEntry(ForwardingGateway):
         return await self.exchange.place(intent)
 
 
-async def full_reading_scenario() -> tuple[ExchangeSimulator, list[ProtectionAction]]:
+async def full_reading_scenario() -> tuple[ExchangeSimulator, list[ProtectionAction], ProtectionView | None]:
     sim = ExchangeSimulator({SYMBOL: load_universe().instrument(SYMBOL)}, SimConfig(start_time_ms=NOW))
     sim.set_prices({SYMBOL: "3000"})
     exchange = StalePositionsReading(sim)
@@ -167,15 +168,17 @@ async def full_reading_scenario() -> tuple[ExchangeSimulator, list[ProtectionAct
         symbol=SYMBOL, direction=Direction.LONG, confidence=1.0, source="force", time_ms=NOW, reason="test")))
     async with asyncio.timeout(5):
         await intent_sent.wait()  # execution's turn has begun: the entry is recorded, its placement held
-        await monitor.sweep(reading=True)  # positions (before the fill), then orders (after both read back)
+        view = await monitor.sweep(reading=True)  # positions (before the fill), orders (after both read back)
         await entry
     await exchange.close()
-    return sim, actions
+    return sim, actions, view
 
 
 def test_a_full_reading_without_the_new_position_does_not_cancel_its_protection() -> None:
-    sim, actions = asyncio.run(full_reading_scenario())
+    sim, actions, view = asyncio.run(full_reading_scenario())
     assert sim.position(SYMBOL).amount > 0
+    # what the sweep published was read again after execution finished: the position, protected
+    assert view is not None and len(view.positions) == 1 and view.unprotected == 0 and not view.orphans, view
     protection = sorted((a.order_type.value, _attempt(a.client_algo_id)) for a in sim.open_algo_orders(SYMBOL))
     assert protection == [("STOP_MARKET", "sl-0"), ("TAKE_PROFIT_MARKET", "tp-0")], (protection, actions)
     assert not [a for a in actions if a.action not in ("placed", "verified")], actions

@@ -225,7 +225,8 @@ class PositionMonitor:
         try:
             positions = await self.exchange.positions()
             orders = await self.exchange.open_orders()
-            if self.guard is not None and await self._repair_all(positions, orders, placing):
+            acted = self.guard is not None and await self._repair_all(positions, orders, placing)
+            if acted or (placing and self._placing() != placing):  # repaired, or execution finished meanwhile
                 positions = await self.exchange.positions()
                 orders = await self.exchange.open_orders()
             account = await self.exchange.account() if self._account_due() else None
