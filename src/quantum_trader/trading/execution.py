@@ -48,7 +48,6 @@ from ..domain.exchange_types import OrderIntent, OrderSnapshot, SnapshotStatus
 from ..domain.instrument import Instrument
 from ..domain.money import fmt
 from ..domain.stops import protection_prices
-from ..exchange.budget import urgent
 from ..exchange.port import ExchangeReader, OrderGateway
 from .client_ids import AttemptAllocator
 from .entry_fills import EntryFills
@@ -96,8 +95,8 @@ class Execution:
         self.bus.subscribe(OrderChanged, self.entry_fills.on_order)
 
     async def on_decision(self, decision: RiskDecision) -> None:
-        if not decision.approved or decision.quantity is None or decision.trade_id is None:
-            return
+        if not decision.approved or decision.quantity is None or decision.trade_id is None or decision.equity is None:
+            return  # an approved decision carries its size, its trade id and the equity it was sized from
         signal, trade_id = decision.signal, decision.trade_id
         await self._prepare_symbol(signal.symbol, decision.leverage or 1)
         intent = OrderIntent(client_id=self.ids.next_id(trade_id, "entry"), symbol=signal.symbol,
@@ -121,7 +120,8 @@ class Execution:
     async def _opened(self, decision: RiskDecision, trade_id: str, filled: OrderSnapshot, filled_ms: int) -> None:
         """TradeOpened for a protected (or emergency-exited) entry, with the fill's final quantity and price."""
         signal = decision.signal
-        equity = decision.equity if decision.equity is not None else await self._equity()
+        assert decision.equity is not None  # on_decision sends nothing for a decision without it
+        equity = decision.equity  # recording the trade reads nothing: no request budget can keep it out
         stop, take = protection_prices(self.instruments[signal.symbol], signal.direction, filled.avg_price,
                                        self.config.stop_loss_pct, self.config.take_profit_pct)
         await self.bus.publish(TradeOpened(
@@ -129,12 +129,6 @@ class Execution:
             entry_price=filled.avg_price, planned_stop=stop, planned_take_profit=take,
             planned_loss=_planned_loss(decision, filled), leverage=decision.leverage or 1, equity=equity,
             time_ms=filled_ms, confidence=signal.confidence))
-
-    async def _equity(self) -> Decimal:
-        """For a decision that carries no equity: read it at once (never as a routine read a request budget
-        may skip), since the position is open and protected and must be recorded as such."""
-        with urgent():
-            return (await self.reader.account()).equity
 
     async def _prepare_symbol(self, symbol: str, leverage: int) -> None:
         """Margin type and leverage once per symbol; a gateway that sends nothing leaves the account as it is."""

@@ -303,7 +303,7 @@ class PositionMonitor:
         await self._exclusive(symbol, partial(self._sweep_one, symbol))
 
     async def _sweep_one(self, symbol: str) -> bool:
-        placing = symbol in self._placing()  # before reading: see `_handle`
+        placing = self.book.phase(symbol) is Phase.PLACING  # before reading: see `_handle`
         try:
             orders = await self.exchange.open_orders(symbol)
             position = self.stream.positions.get(symbol)
