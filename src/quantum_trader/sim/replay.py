@@ -29,58 +29,21 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from .engine import ExchangeSimulator
 from .events import Event
+from .replay_grid import BarChunk, GridBars, on_tick_grid, whole_ticks
 from .replay_mark import MarkBars, apply_marked_bar, recorded_mark, recorded_price
+from .replay_requests import StopPlan, StopRequests
 from .replay_triggers import SymbolThresholds
 from .replay_volatility import BarVolatility
 
 BarHook = Callable[[ExchangeSimulator, str, int, list[Event]], None]
 F64 = npt.NDArray[np.float64]
-#: Below this many ticks a price rounds to int64 exactly as Python's round() does (beyond, astype would wrap).
-_EXACT_TICKS = float(2**62)
-I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
-_NEVER = 1 << 62
-
-
-class BarChunk(MarkBars, Protocol):
-    """What the replay needs of a chunk of bars (marketdata.bars.BarChunk is one); T bars × S symbols: the
-    same OHLC arrays as mark bars, with the symbols and the bars' open times."""
-
-    @property
-    def symbols(self) -> tuple[str, ...]: ...
-    @property
-    def open_time(self) -> npt.NDArray[np.int64]: ...
-    def __len__(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _GridBars:
-    """A chunk with prices snapped to each symbol's tick; with recorded marks, those too (`mark`: open,
-    high, low, close) and the ranges the trigger search must cover (`reach_high`/`reach_low`)."""
-
-    symbols: tuple[str, ...]
-    open_time: npt.NDArray[np.int64]
-    open: F64
-    high: F64
-    low: F64
-    close: F64
-    mark: MarkBars | None = None
-    reach_high: F64 | None = None
-    reach_low: F64 | None = None
-
-    def mark_close(self, t: int, s: int) -> float:
-        """The recorded mark close of bar t, symbol s (NaN when there is none)."""
-        return math.nan if self.mark is None else float(self.mark.close[t, s])
-
-    def __len__(self) -> int:
-        return len(self.open_time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +68,6 @@ class ReplayStats:
     chunks: int = 0
 
 
-@dataclass(slots=True)
-class _StopPlan:
-    """Requested stops of one chunk: `bars` are the rows (from `offset` on) with an unmuted request."""
-
-    mask: Bools
-    bars: I64
-    offset: int
-    version: int
-
-
 class BarReplayer:
     """Replays bar chunks; `on_bar(sim, symbol, open_time_ms, events)` runs after each replayed bar."""
 
@@ -131,10 +84,9 @@ class BarReplayer:
         #: Symbols whose liquidation prices alone may have moved (funding, a cross refresh).
         self._liq_dirty: set[str] = set()
         self.stats = ReplayStats()
-        #: Columns whose requested stops are ignored until unmuted (see `mute`); bumps `_mute_version`.
-        self._muted = np.zeros(len(self.symbols), np.bool_)
-        self._mute_version = 0
-        self._suspended: tuple[_GridBars, int, set[str]] | None = None
+        #: Requested stops, less the symbols muted (see `mute`).
+        self._requests = StopRequests(self.index)
+        self._suspended: tuple[GridBars, int, set[str]] | None = None
         #: Changes whenever a call of this replayer may have moved a price or the account (it moves prices
         #: without events): readers that memoize account figures (exchange/inprocess.py) key on it.
         self.revision = 0
@@ -164,12 +116,7 @@ class BarReplayer:
         already holds a position, or while every position slot is taken) mutes it, so the replay does
         not stop at bars where nothing can happen. Triggers are never muted.
         """
-        muted = np.zeros(len(self.symbols), np.bool_)
-        for symbol in symbols:
-            muted[self.index[symbol]] = True
-        if not np.array_equal(muted, self._muted):
-            self._muted = muted
-            self._mute_version += 1
+        self._requests.mute(symbols)
 
     def replay_now(self, symbols: Iterable[str]) -> tuple[str, ...]:
         """While suspended at a step, also replay the current bar for `symbols` not replayed there yet.
@@ -204,13 +151,8 @@ class BarReplayer:
             columns = [self.index[s] for s in todo]
             closes = grid.close[t, columns]
             marks = [math.nan] * len(todo) if grid.mark is None else grid.mark.close[t, columns].tolist()
-            in_ticks = closes / self._ticks[columns]
-            valid = ~np.isnan(in_ticks)
-            if np.all(~valid | (np.abs(in_ticks) < _EXACT_TICKS)):  # one array operation: rint rounds half to even
-                units: list[int] = np.where(valid, np.rint(in_ticks), 0).astype(np.int64).tolist()
-            else:  # an infinite or astronomically large price: round() raises or stays exact, as it always did
-                units = [round(x) if ok else 0 for x, ok in zip(in_ticks.tolist(), valid.tolist(), strict=True)]
-            self._place_in_ticks(todo, units, valid.tolist(), marks)
+            units, valid = whole_ticks(closes, self._ticks[columns])
+            self._place_in_ticks(todo, units, valid, marks)
             self.revision += 1
         self._liq_dirty.update(self.levels.cross)  # cross liquidation prices move with every mark
 
@@ -236,9 +178,9 @@ class BarReplayer:
         """
         if tuple(chunk.symbols) != self.symbols:
             raise ValueError("chunk symbols must match the replayer's symbols, in order")
-        grid = self._on_tick_grid(chunk, marks)
+        grid = on_tick_grid(chunk, self._ticks, marks)
         n_bars = len(grid)
-        requested = self._stop_plan(stops, n_bars)
+        requested = self._requests.plan(stops, n_bars)
         self.volatility.start_chunk(grid.open, grid.high, grid.low, grid.close)
         t = 0
         while t < n_bars:
@@ -250,12 +192,12 @@ class BarReplayer:
                 funding_bar = self._funding_bar(grid, t + 1)
             refresh = t + self.cross_refresh_bars if self.levels.cross else n_bars
             horizon = min(n_bars, refresh, funding_bar)
-            stop_bar = self._next_stop(requested, t)
+            stop_bar = self._requests.next_stop(requested, t)
             if stop_bar < horizon:
                 hit = self._next_hit(grid, t, stop_bar + 1)
                 if hit is None or hit[0] == stop_bar:
                     assert requested is not None  # stop_bar < horizon only when something was requested
-                    step = self._stop_step(grid, stop_bar, requested.mask, [] if hit is None else hit[1])
+                    step = self._stop_step(grid, stop_bar, requested, [] if hit is None else hit[1])
                     self._suspended = (grid, step.t, set(step.symbols))
                     self.revision += 1
                     yield step
@@ -279,33 +221,14 @@ class BarReplayer:
         self._finish_chunk(grid, n_bars)
         self.revision += 1
 
-    def _stop_plan(self, stops: Bools | None, n_bars: int) -> _StopPlan | None:
-        """The request mask and its bars; None when nothing is requested."""
-        if stops is None:
-            return None
-        mask = np.asarray(stops, np.bool_)
-        if mask.shape != (n_bars, len(self.symbols)):
-            raise ValueError(f"stops must have the chunk's shape {(n_bars, len(self.symbols))}, got {mask.shape}")
-        return _StopPlan(mask, np.flatnonzero(mask.any(axis=1)), 0, self._mute_version - 1)
-
-    def _next_stop(self, plan: _StopPlan | None, t: int) -> int:
-        """First requested (unmuted) bar at or after t; a large sentinel when there is none."""
-        if plan is None:
-            return _NEVER
-        if plan.version != self._mute_version:  # recompute the remaining bars without the muted columns
-            rest = plan.mask[t:][:, ~self._muted] if self._muted.any() else plan.mask[t:]
-            plan.bars, plan.offset, plan.version = np.flatnonzero(rest.any(axis=1)), t, self._mute_version
-        i = int(np.searchsorted(plan.bars, t - plan.offset, side="left"))
-        return int(plan.bars[i]) + plan.offset if i < len(plan.bars) else _NEVER
-
-    def _stop_step(self, grid: _GridBars, t: int, mask: Bools, hit: list[str]) -> ReplayStep:
+    def _stop_step(self, grid: GridBars, t: int, plan: StopPlan, hit: list[str]) -> ReplayStep:
         """Replay a requested bar: the requested symbols and those a trigger may hit, in column order."""
-        wanted = {self.symbols[s] for s in np.flatnonzero(mask[t] & ~self._muted)}
+        wanted = {self.symbols[s] for s in self._requests.wanted_at(plan, t)}
         replayed = self._replay_bar(grid, t, self._in_chunk_order(wanted.union(hit)))
         stopped = tuple(s for s in replayed if s in wanted)
         return ReplayStep(t, int(grid.open_time[t]), replayed, stopped)
 
-    def _finish_chunk(self, grid: _GridBars, n_bars: int) -> None:
+    def _finish_chunk(self, grid: GridBars, n_bars: int) -> None:
         """Every symbol ends the chunk at its last close; stats, and pruning of finished orders."""
         if n_bars:
             self._settle_symbols(grid, n_bars - 1, self.symbols)
@@ -320,23 +243,7 @@ class BarReplayer:
         if not self.sim.state.config.retain_history and self.stats.chunks % self.prune_every_chunks == 0:
             self.sim.state.prune_finished()
 
-    def _on_tick_grid(self, chunk: BarChunk, marks: MarkBars | None = None) -> _GridBars:
-        """Snap prices to each symbol's tick once, so the float search and the Decimal replay agree. Recorded
-        marks are kept as recorded (a trigger compares the mark truncated to the tick, as Binance does)."""
-        ticks = self._ticks
-
-        def snap(values: F64) -> F64:
-            return np.asarray(np.round(values / ticks) * ticks, np.float64)
-
-        o, h, lo, c = snap(chunk.open), snap(chunk.high), snap(chunk.low), snap(chunk.close)
-        if marks is None:
-            return _GridBars(tuple(chunk.symbols), chunk.open_time, o, h, lo, c)
-        # Either series may reach a level; NaN where the last has no bar (such a bar is never replayed).
-        reach_high = np.where(np.isnan(h), np.nan, np.fmax(h, marks.high))
-        reach_low = np.where(np.isnan(lo), np.nan, np.fmin(lo, marks.low))
-        return _GridBars(tuple(chunk.symbols), chunk.open_time, o, h, lo, c, marks, reach_high, reach_low)
-
-    def _next_hit(self, chunk: _GridBars, start: int, horizon: int) -> tuple[int, list[str]] | None:
+    def _next_hit(self, chunk: GridBars, start: int, horizon: int) -> tuple[int, list[str]] | None:
         high = chunk.high if chunk.reach_high is None else chunk.reach_high
         low = chunk.low if chunk.reach_low is None else chunk.reach_low
         always = self.levels.always
@@ -349,7 +256,7 @@ class BarReplayer:
         """Symbols hit on one bar are replayed in the chunk's column order, as a bar-by-bar run does."""
         return sorted(symbols, key=self.index.__getitem__)
 
-    def _replay_bar(self, chunk: _GridBars, t: int, symbols: list[str]) -> tuple[str, ...]:
+    def _replay_bar(self, chunk: GridBars, t: int, symbols: list[str]) -> tuple[str, ...]:
         """Replay bar t of `symbols` exactly (apply_bar); the symbols with data there, in order."""
         state = self.sim.state
         replayed: list[str] = []
@@ -403,7 +310,7 @@ class BarReplayer:
             if mark == mark:  # not NaN
                 market.mark = recorded_price(mark)
 
-    def _funding_bar(self, chunk: _GridBars, start: int) -> int:
+    def _funding_bar(self, chunk: GridBars, start: int) -> int:
         """Index of the first bar at or after `start` whose open is at or past the next funding time."""
         state = self.sim.state
         if state.funding_due_ms <= state.now_ms:
@@ -414,7 +321,7 @@ class BarReplayer:
     def _funding_symbols(self) -> list[str]:
         return sorted({p.symbol for p in self.sim.state.account.open_positions()})
 
-    def _apply_funding(self, chunk: _GridBars, t: int) -> None:
+    def _apply_funding(self, chunk: GridBars, t: int) -> None:
         """Funding is paid at the mark of its moment: bring positions' prices up to date, then move the clock."""
         if t > 0:
             for symbol in self._funding_symbols():
@@ -423,7 +330,7 @@ class BarReplayer:
                     self._place_market(symbol, close, chunk.mark_close(t - 1, self.index[symbol]))
         self.sim.set_time(int(chunk.open_time[t]))
 
-    def _settle_symbols(self, chunk: _GridBars, t: int, symbols: Iterable[str]) -> None:
+    def _settle_symbols(self, chunk: GridBars, t: int, symbols: Iterable[str]) -> None:
         for symbol in symbols:
             close = float(chunk.close[t, self.index[symbol]])
             if not np.isnan(close):

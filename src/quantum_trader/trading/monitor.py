@@ -9,9 +9,10 @@ due (`reading_pace_s`: every interval in process, every QT_RECONCILE_INTERVAL on
 the user-data stream is up) and the request budget affords it, else on the view the exchange's events
 keep (monitor_view.py), where anything unsettled is read back for its symbol at once.
 Its results feed `/health`, `/metrics` and the journal. The rules for one symbol live in
-monitor_guard.py, the pure judgements in monitor_rules.py and the order handling in monitor_repair.py;
-this module schedules them, guards against re-entrancy (its own placements echo back as events)
-and measures how long each position has been without a working stop.
+monitor_guard.py, the pure judgements in monitor_rules.py, the order handling in monitor_repair.py
+and each position's planned levels in monitor_levels.py; this module schedules them, guards against
+re-entrancy (its own placements echo back as events) and measures how long each position has been
+without a working stop.
 
 Without an `Execution` it only measures, as a read-only view needs. It reads through an
 `ExchangeReader` and changes orders only through execution, so in staging (a gateway that sends
@@ -45,20 +46,13 @@ from ..domain.events import (
     TradeOpened,
 )
 from ..domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnapshot, SnapshotStatus
-from ..domain.stops import protection_prices
 from ..exchange.budget import reading_affordable, reading_pace_s
 from ..exchange.port import ExchangeReader
 from .execution import Execution
 from .monitor_guard import GuardConfig, SymbolGuard
+from .monitor_levels import PlannedLevels
 from .monitor_repair import Repairer
-from .monitor_rules import (
-    Levels,
-    default_levels,
-    direction_of,
-    external_trade_id,
-    orphans,
-    settled,
-)
+from .monitor_rules import external_trade_id, orphans, settled
 from .monitor_state import MonitorState as MonitorState  # re-exported: the session and /health read it
 from .monitor_state import NakedTimer
 from .monitor_view import StreamView
@@ -98,7 +92,6 @@ class PositionMonitor:
         """`new_trade_id(symbol)` names a position found without a trade (opened by hand), under which its
         protection is placed; without it, `ext_<symbol>_<second>`."""
         self.bus, self.clock, self.exchange, self.metrics = bus, clock, exchange, metrics
-        self._new_trade_id = new_trade_id or (lambda symbol: external_trade_id(symbol, self.clock.now_ms()))
         self.execution, self.config = execution, config or MonitorConfig()
         self.state = MonitorState()
         self.timer = NakedTimer(self.state, clock, metrics)
@@ -106,7 +99,9 @@ class PositionMonitor:
         #: Positions and open orders as the last reading and the events since describe them.
         self.stream = StreamView()
         self._account_read_at: float | None = None
-        self._levels: dict[str, Levels] = {}
+        #: Each position's planned levels and trade (monitor_levels.py).
+        self.levels = PlannedLevels(execution, new_trade_id or (
+            lambda symbol: external_trade_id(symbol, self.clock.now_ms())))
         #: Each position's protection phase and what it needs to remember (protection_state.py).
         self.book = ProtectionBook()
         self._busy: set[str] = set()
@@ -133,11 +128,11 @@ class PositionMonitor:
     @property
     def adopted(self) -> frozenset[str]:
         """Symbols whose position the monitor has taken charge of (the bot's trades and positions found without)."""
-        return frozenset(self._levels)
+        return self.levels.symbols
 
     def adopt(self, opened: TradeOpened) -> None:
         """A trade known from the journal after a restart: repairs use its planned levels and trade id."""
-        self._levels[opened.symbol] = self._levels_of(opened)
+        self.levels.adopt(opened)
 
     async def _on_order(self, event: OrderChanged) -> None:
         snap = event.snapshot
@@ -174,9 +169,7 @@ class PositionMonitor:
             self.book[event.symbol].read_back.add(event.order_type)
 
     def _on_trade_closed(self, event: TradeClosed) -> None:
-        known = self._levels.get(event.symbol)
-        if known is not None and known.trade_id == event.trade_id:
-            del self._levels[event.symbol]
+        self.levels.forget(event)
 
     def _on_intent(self, event: OrderIntentRecorded) -> None:
         if event.purpose == "entry":
@@ -372,7 +365,7 @@ class PositionMonitor:
         if self.book.leaves_to_execution(symbol, now, self._entry_grace_ms):
             return False  # execution is placing this position's protection right now
         self.book.apply(symbol, Cause.ENTRY_ENDED, now)  # a grace that ran out ends execution's turn
-        acted = await self.guard.guard(self._levels_for(position), position, orders)
+        acted = await self.guard.guard(self.levels.for_position(position), position, orders)
         if acted:  # read back what the repairs left: an emergency exit may have closed the position
             self.state.actions += 1
             orders = await self.exchange.open_orders(symbol)
@@ -384,27 +377,6 @@ class PositionMonitor:
     @property
     def _entry_grace_ms(self) -> int:
         return round(self.config.entry_grace_s * 1000)
-
-    def _levels_for(self, position: PositionSnapshot) -> Levels:
-        known = self._levels.get(position.symbol)
-        if known is not None and known.direction is direction_of(position):
-            return known
-        assert self.execution is not None
-        cfg = self.execution.config
-        levels = default_levels(self.execution.instruments[position.symbol], position, cfg.stop_loss_pct,
-                                cfg.take_profit_pct, self._new_trade_id(position.symbol))
-        self._levels[position.symbol] = levels
-        return levels
-
-    def _levels_of(self, opened: TradeOpened) -> Levels:
-        stop, take = opened.planned_stop, opened.planned_take_profit
-        if (stop is None or take is None) and self.execution is not None:
-            cfg = self.execution.config
-            stop, take = protection_prices(self.execution.instruments[opened.symbol], opened.direction,
-                                           opened.entry_price, cfg.stop_loss_pct, cfg.take_profit_pct)
-        assert stop is not None
-        assert take is not None
-        return Levels(opened.trade_id, opened.direction, stop, take, known=True)
 
     # --- helpers ----------------------------------------------------------------------------------
     async def _error(self, exc: Exception) -> None:

@@ -1,0 +1,71 @@
+"""The bars a replay's caller asked to stop at, less the symbols it has muted.
+
+The backtest asks the replay to stop at every bar with a signal; it mutes a symbol whose request cannot
+lead anywhere (it already holds a position, or every slot is taken), so the replay does not suspend at
+bars where nothing can happen. Muting changes a version number; a chunk's plan recomputes its remaining
+bars only when the version it was computed under is stale, which keeps `next_stop` a binary search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Bools = npt.NDArray[np.bool_]
+I64 = npt.NDArray[np.int64]
+#: Returned by `next_stop` when nothing is requested any more in the chunk.
+NEVER = 1 << 62
+
+
+@dataclass(slots=True)
+class StopPlan:
+    """Requested stops of one chunk: `bars` are the rows (from `offset` on) with an unmuted request."""
+
+    mask: Bools
+    bars: I64
+    offset: int
+    version: int
+
+
+class StopRequests:
+    """The muted symbols (columns) of one replayer, and the stop plans of its chunks."""
+
+    def __init__(self, index: Mapping[str, int]) -> None:
+        self._index = index
+        self._muted = np.zeros(len(index), np.bool_)
+        self._version = 0
+
+    def mute(self, symbols: Iterable[str]) -> None:
+        """Ignore requests for exactly these symbols from now on (an empty set unmutes all)."""
+        muted = np.zeros(len(self._index), np.bool_)
+        for symbol in symbols:
+            muted[self._index[symbol]] = True
+        if not np.array_equal(muted, self._muted):
+            self._muted = muted
+            self._version += 1
+
+    def plan(self, stops: Bools | None, n_bars: int) -> StopPlan | None:
+        """The request mask and its bars; None when nothing is requested."""
+        if stops is None:
+            return None
+        mask = np.asarray(stops, np.bool_)
+        if mask.shape != (n_bars, len(self._index)):
+            raise ValueError(f"stops must have the chunk's shape {(n_bars, len(self._index))}, got {mask.shape}")
+        return StopPlan(mask, np.flatnonzero(mask.any(axis=1)), 0, self._version - 1)
+
+    def next_stop(self, plan: StopPlan | None, t: int) -> int:
+        """First requested (unmuted) bar at or after t; `NEVER` when there is none."""
+        if plan is None:
+            return NEVER
+        if plan.version != self._version:  # recompute the remaining bars without the muted columns
+            rest = plan.mask[t:][:, ~self._muted] if self._muted.any() else plan.mask[t:]
+            plan.bars, plan.offset, plan.version = np.flatnonzero(rest.any(axis=1)), t, self._version
+        i = int(np.searchsorted(plan.bars, t - plan.offset, side="left"))
+        return int(plan.bars[i]) + plan.offset if i < len(plan.bars) else NEVER
+
+    def wanted_at(self, plan: StopPlan, t: int) -> I64:
+        """The columns with an unmuted request at bar t."""
+        return np.flatnonzero(plan.mask[t] & ~self._muted)
