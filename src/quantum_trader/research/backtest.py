@@ -108,6 +108,42 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     first = next(stream, None)
     if first is None:
         raise ValueError("backtest: the data holds no bars")
+    run = _open_run(first, instruments, rules, balance, seed, journal, companions, keep_prices)
+    bars = 0
+    for chunk in chain([first], stream):
+        await _run_chunk(run.engine, run.clock, run.exchange, run.replayer, strategy, chunk, skip_refused,
+                         None if run.marks is None else run.marks.align(chunk))
+        await _close_chunk(run, chunk)
+        bars += len(chunk)
+        if journal is not None:
+            journal.flush()
+        if progress is not None:
+            progress(len(chunk))
+    seconds = time.perf_counter() - started
+    curve = run.collector.curve()
+    report = _report(run.collector.trades, curve, balance, bars, chunk.interval_ms)
+    return BacktestResult(trades=run.collector.trades, report=report, bars=bars,
+                          symbol_bars=bars * len(run.replayer.symbols), seconds=seconds,
+                          open_positions=len(run.engine.trades.open), equity_curve=curve, prices=run.tape,
+                          opened=run.collector.opened)
+
+
+@dataclass
+class _Run:
+    """One backtest's simulator side (adapter, clock, replayer) and engine side, and what it collects."""
+
+    engine: Engine
+    clock: SimulatedClock
+    exchange: InProcessExchange
+    replayer: BarReplayer
+    collector: _Collector
+    tape: PriceTape | None
+    marks: MarkAligner | None
+
+
+def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: TradingRules, balance: Decimal,
+              seed: int, journal: JournalLike | None, companions: Companions | None, keep_prices: bool) -> _Run:
+    """The simulator at the first bar, the live engine wired to it on a simulated clock, and the collectors."""
     symbols = [s for s in first.symbols if s in instruments]
     if len(symbols) != len(first.symbols):
         missing = sorted(set(first.symbols) - set(instruments))
@@ -138,28 +174,18 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     replayer = BarReplayer(sim, symbols)
     # Only the replayer and the adapter touch the simulator here: risk's account reads between them reuse one sum.
     exchange.memoize_account(lambda: replayer.revision)
-    bars = 0
-    for chunk in chain([first], stream):
-        await _run_chunk(engine, clock, exchange, replayer, strategy, chunk, skip_refused,
-                         None if marks is None else marks.align(chunk))
-        clock.advance_to(int(chunk.open_time[-1]) + chunk.interval_ms)
-        await _snapshot_equity(engine)
-        # The snapshot may trip the daily loss limit, whose kill switch closes positions now: publish
-        # that, or risk would count them open (and mute their symbols) until some later step.
-        await publish_all(engine.bus, engine.clock, exchange.drain())
-        bars += len(chunk)
-        if tape is not None:
-            tape.add(chunk)
-        if journal is not None:
-            journal.flush()
-        if progress is not None:
-            progress(len(chunk))
-    seconds = time.perf_counter() - started
-    curve = collector.curve()
-    report = _report(collector.trades, curve, balance, bars, chunk.interval_ms)
-    return BacktestResult(trades=collector.trades, report=report, bars=bars, symbol_bars=bars * len(symbols),
-                          seconds=seconds, open_positions=len(engine.trades.open),
-                          equity_curve=curve, prices=tape, opened=collector.opened)
+    return _Run(engine, clock, exchange, replayer, collector, tape, marks)
+
+
+async def _close_chunk(run: _Run, chunk: BarChunk) -> None:
+    """The chunk's end: the clock at its last close, an equity point, and the prices a report draws."""
+    run.clock.advance_to(int(chunk.open_time[-1]) + chunk.interval_ms)
+    await _snapshot_equity(run.engine)
+    # The snapshot may trip the daily loss limit, whose kill switch closes positions now: publish
+    # that, or risk would count them open (and mute their symbols) until some later step.
+    await publish_all(run.engine.bus, run.engine.clock, run.exchange.drain())
+    if run.tape is not None:
+        run.tape.add(chunk)
 
 
 class _Skips:

@@ -184,12 +184,7 @@ class BarReplayer:
         self.volatility.start_chunk(grid.open, grid.high, grid.low, grid.close)
         t = 0
         while t < n_bars:
-            self._sync()
-            funding_bar = self._funding_bar(grid, t)
-            if funding_bar == t:
-                self._apply_funding(grid, t)
-                self._sync()
-                funding_bar = self._funding_bar(grid, t + 1)
+            funding_bar = self._pay_funding_due(grid, t)
             refresh = t + self.cross_refresh_bars if self.levels.cross else n_bars
             horizon = min(n_bars, refresh, funding_bar)
             stop_bar = self._requests.next_stop(requested, t)
@@ -309,6 +304,17 @@ class BarReplayer:
             market.last = market.mark = Decimal(unit) * market.instrument.price_filter.tick_size
             if mark == mark:  # not NaN
                 market.mark = recorded_price(mark)
+
+    def _pay_funding_due(self, grid: GridBars, t: int) -> int:
+        """Trigger levels re-synced and the funding due at bar t's open paid (if any); returns the next
+        funding bar after that."""
+        self._sync()
+        funding_bar = self._funding_bar(grid, t)
+        if funding_bar == t:
+            self._apply_funding(grid, t)
+            self._sync()
+            funding_bar = self._funding_bar(grid, t + 1)
+        return funding_bar
 
     def _funding_bar(self, chunk: GridBars, start: int) -> int:
         """Index of the first bar at or after `start` whose open is at or past the next funding time."""
