@@ -14,10 +14,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from quantum_trader.sim.universe import load_universe
 
 BIN = Path(sys.executable).parent / "quantum-trader"
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda"
@@ -127,3 +130,22 @@ def test_table_mode_prints_the_stop_audit() -> None:
     assert done.returncode == 0, done.stderr
     assert "Stop audit" in done.stdout and "Backtest" in done.stdout
     assert "breaches" in done.stdout
+
+
+def test_journaled_signals_carry_the_price_the_simulator_traded_not_the_datas_off_tick_close(tmp_path: Path) -> None:
+    """Data whose prices are finer than the symbol's tick (a vendor's, or from before a tick change): the
+    simulator trades them on the tick, and a journaled signal's reference price is that price."""
+    tick = load_universe().instrument("LINKUSDT").tick_size
+    with gzip.open(LINK, "rt", newline="") as handle:
+        rows = [row for row in csv.reader(handle) if row and row[0].isdigit()][:6_000]
+    off_grid = tmp_path / "LINKUSDT-1m-2026-02.csv"
+    with off_grid.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        for row in rows:
+            writer.writerow([row[0], *(f"{float(x) * 1.0000317:.9f}" for x in row[1:5]), *row[5:]])
+    db = tmp_path / "off_grid.db"
+    backtest_json("--data", str(off_grid), "--db", f"sqlite:///{db}", "--param", "fast=5", "--param", "slow=12")
+    with sqlite3.connect(db) as conn:
+        prices = [Decimal(row[0]) for row in conn.execute("select reference_price from signals")]
+    assert len(prices) > 10
+    assert [p for p in prices if p % tick != 0] == []

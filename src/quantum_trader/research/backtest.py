@@ -274,7 +274,10 @@ async def _late_signals(engine: Engine, exchange: InProcessExchange, replayer: B
 
 async def _signal(engine: Engine, exchange: InProcessExchange, strategy: Strategy, batch: SignalBatch,
                   chunk: BarChunk, t: int, s: int) -> None:
-    await engine.bus.publish(signal_event(batch, chunk, t, s, source=strategy.name, time_ms=engine.clock.now_ms()))
+    # The simulator's price at this close (the data snapped to the tick), not the data's own close.
+    price = exchange.sim.last_price(chunk.symbols[s])
+    await engine.bus.publish(signal_event(batch, chunk, t, s, source=strategy.name, time_ms=engine.clock.now_ms(),
+                                          reference_price=price))
     await publish_all(engine.bus, engine.clock, exchange.drain())
 
 

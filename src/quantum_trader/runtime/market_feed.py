@@ -14,8 +14,10 @@ import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from ..core.clock import Clock, SimulatedClock
 from ..marketdata.bars import BarChunk
@@ -105,8 +107,7 @@ class BarFeed:
                 return
             chunk, t = item
             delay = None if self._speed is None else chunk.interval_ms / 1000.0 / self._speed
-            self._play(chunk, t)
-            await on_bar(chunk.slice(t, t + 1))
+            await on_bar(self._play(chunk, t))
             self.status.bars += 1
             self.status.last_bar_monotonic = time.monotonic()
             await self._pause_ticking(stop, delay, int(chunk.open_time[t]) + chunk.interval_ms, chunk.interval_ms)
@@ -130,24 +131,33 @@ class BarFeed:
             self._clock.advance_to(close_ms + min(interval_ms - 1, int(elapsed / delay * interval_ms)))
             await _pause(stop, min(TICK_S, delay - elapsed))
 
-    def _play(self, chunk: BarChunk, t: int) -> None:
+    def _play(self, chunk: BarChunk, t: int) -> BarChunk:
+        """Bar t into the simulator (if any); returns it as the strategy must see it: with a simulator, each
+        symbol's prices as the simulator traded them (on its tick, the range widened to the open and
+        close), so a signal's reference price, the journal and the charts show prices the market had."""
         close_ms = int(chunk.open_time[t]) + chunk.interval_ms
+        played = chunk.slice(t, t + 1)
         sim = self._sim
         if sim is not None:
             sim.set_time(int(chunk.open_time[t]))
+            traded = np.stack([played.open[0], played.high[0], played.low[0], played.close[0]])
             for s, symbol in enumerate(chunk.symbols):
                 bar = chunk.bar(t, s)
                 if symbol not in sim.state.instruments or any(math.isnan(x) for x in bar):
                     continue
                 tick = sim.instrument(symbol).tick_size
                 o, h, lo, c = (on_tick(x, tick) for x in bar)
+                prices = (o, max(h, o, c), min(lo, o, c), c)
                 mark = recorded_mark(self._mark_bars(chunk), t, s)
                 if mark is None:
-                    sim.apply_bar(symbol, o, max(h, o, c), min(lo, o, c), c)
+                    sim.apply_bar(symbol, *prices)
                 else:
-                    apply_marked_bar(sim, symbol, (o, max(h, o, c), min(lo, o, c), c), mark)
+                    apply_marked_bar(sim, symbol, prices, mark)
+                traded[:, s] = [float(price) for price in prices]
+            played = replace(played, open=traded[0:1], high=traded[1:2], low=traded[2:3], close=traded[3:4])
         if isinstance(self._clock, SimulatedClock):
             self._clock.advance_to(close_ms)
+        return played
 
     def _mark_bars(self, chunk: BarChunk) -> MarkBars | None:
         if self._marks is None:

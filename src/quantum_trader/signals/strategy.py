@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -75,13 +76,17 @@ class SignalBatch:
         return None if self.details is None else self.details.get((t, s))
 
 
-def signal_event(batch: SignalBatch, chunk: BarChunk, t: int, s: int, *, source: str, time_ms: int) -> Signal:
+def signal_event(batch: SignalBatch, chunk: BarChunk, t: int, s: int, *, source: str, time_ms: int,
+                 reference_price: Decimal | None = None) -> Signal:
     """The bus event of the signal at bar t of symbol s (a non-zero direction), with its details if any:
-    the one place a live session and a backtest turn a batch into `Signal`s."""
+    the one place a live session and a backtest turn a batch into `Signal`s. `reference_price`: the price
+    the market traded at that close when the bar's close is not it (a backtest's data off the tick grid);
+    by default the close."""
     detail = batch.detail(t, s) or SignalDetail()
+    price = from_float(chunk.close[t, s]) if reference_price is None else reference_price
     return Signal(symbol=chunk.symbols[s], direction=Direction.LONG if batch.direction[t, s] > 0 else Direction.SHORT,
                   confidence=float(batch.confidence[t, s]), source=source, time_ms=time_ms,
-                  reference_price=from_float(chunk.close[t, s]), reason=detail.text(),
+                  reference_price=price, reason=detail.text(),
                   expected_value=detail.expected_value, model_version=detail.model_version, reasons=detail.reasons)
 
 
