@@ -72,6 +72,12 @@ def test_paper_position_with_chart_stop_and_take_profit_then_the_kill_button_clo
 
             force(url, "BTCUSDT", "short")  # live update: the page learns it from the stream, no reload
             page.wait_for_selector('#positions tbody tr[data-symbol="BTCUSDT"]', timeout=10_000)
+            assert chart["priceFormat"]["precision"] == 2 and chart["priceFormat"]["minMove"] == 0.01  # ETH: 0.01
+            page.click('#positions tbody tr[data-symbol="BTCUSDT"]')
+            # The axis follows BTCUSDT's tick (0.1), not the library's 0.01 (a 0.02934 stop read 0.03).
+            page.wait_for_function("() => { const c = window.qtDashboard.chart(); return c.symbol === 'BTCUSDT'"
+                                   " && c.priceFormat.precision === 1 && c.priceFormat.minMove === 0.1; }",
+                                   timeout=10_000)
 
             page.click("#kill")
             assert page.locator("#kill-dialog").is_visible()

@@ -75,6 +75,7 @@ def test_backtest_report_opens_offline_with_equity_and_trades_on_price(
         assert page.locator("#price-chart canvas").count() > 0
         chart = page.locator("#price-chart")
         assert chart.get_attribute("data-symbol") == "AVAXUSDT"
+        assert chart.get_attribute("data-precision") == "3"  # AVAXUSDT's tick is 0.001
         assert int(chart.get_attribute("data-markers") or 0) == 2 * by_symbol["AVAXUSDT"]
         assert int(page.locator("#equity-chart").get_attribute("data-points") or 0) > 20
         assert page.locator("#trades-table tbody tr").count() == document["performance"]["trades"]

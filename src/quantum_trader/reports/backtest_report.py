@@ -51,7 +51,9 @@ def chart_data(result: BacktestResult) -> dict[str, Any]:
         trades = [t for t in result.trades if t.symbol == symbol]
         if result.prices is not None:
             times, closes = result.prices.series(symbol)
-            symbols[symbol] = symbol_chart(times, closes, trades, targets)
+            tick = result.ticks.get(symbol)
+            symbols[symbol] = {**symbol_chart(times, closes, trades, targets),
+                               "tick": None if tick is None else fmt(tick)}
     return {"equity": equity, "drawdown": drawdown, "symbols": symbols,
             "trades": [_trade(t, targets.get(t.trade_id)) for t in result.trades]}
 

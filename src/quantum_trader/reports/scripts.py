@@ -51,6 +51,12 @@ BACKTEST_JS = r"""
   let lines = [];
   function show(symbol) {
     const s = D.symbols[symbol];
+    if (s.tick) {  // prices to the symbol's tick (the library's default is 0.01: a 0.02934 stop would read 0.03)
+      const precision = s.tick.includes(".") ? s.tick.split(".")[1].length : 0;
+      const priceFormat = { type: "price", precision, minMove: Number(s.tick) };
+      [close, stops, targets].forEach((series) => series.applyOptions({ priceFormat }));
+      holder.dataset.precision = String(precision);
+    }
     close.setData(points(s.prices));
     stops.setData(segments(s.stops));
     targets.setData(segments(s.take_profits));

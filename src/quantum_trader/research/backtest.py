@@ -66,6 +66,8 @@ class BacktestResult:
     #: For reports only (None unless `keep_prices`): the closes, and each trade's opening (its take-profit).
     prices: PriceTape | None = None
     opened: list[TradeOpened] = field(default_factory=list)
+    #: Each symbol's tick, so a report shows prices to it.
+    ticks: dict[str, Decimal] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.report, "bars": self.bars, "symbol_bars": self.symbol_bars, "seconds": round(self.seconds, 3),
@@ -125,7 +127,8 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     return BacktestResult(trades=run.collector.trades, report=report, bars=bars,
                           symbol_bars=bars * len(run.replayer.symbols), seconds=seconds,
                           open_positions=len(run.engine.trades.open), equity_curve=curve, prices=run.tape,
-                          opened=run.collector.opened)
+                          opened=run.collector.opened,
+                          ticks={s: instruments[s].tick_size for s in run.replayer.symbols})
 
 
 @dataclass

@@ -8,6 +8,7 @@ import time
 from ..core.metrics import Metrics
 from ..core.supervisor import Supervisor
 from ..domain.events import Direction, KillSwitch, RiskDecision, Signal
+from ..domain.money import fmt
 from ..exchange.budget import WeightBudget
 from ..journal.reader import JournalReader
 from ..notify.sender import Notifier
@@ -169,7 +170,12 @@ class SessionService:
                 "bar_open_time_ms": self.tape.last_open_time_ms, "time_ms": now_ms}
 
     async def candles(self, symbol: str, limit: int = 720) -> JSON:
-        return {"symbol": symbol, "interval_ms": self.tape.interval_ms, "candles": self.tape.candles(symbol, limit)}
+        """The symbol's last bars, and its tick (null for a symbol not traded): the chart's price axis shows
+        prices to the tick, so a 0.02934 stop does not read 0.03."""
+        instrument = self.engine.execution.instruments.get(symbol)
+        return {"symbol": symbol, "interval_ms": self.tape.interval_ms,
+                "tick_size": None if instrument is None else fmt(instrument.tick_size),
+                "candles": self.tape.candles(symbol, limit)}
 
     async def fills(self, symbol: str | None = None, limit: int = 200) -> JSON:
         return {"fills": await asyncio.to_thread(self.reader.fills, limit, symbol)}

@@ -49,6 +49,7 @@ async function refreshCandles(force) {
   const [bars, fills] = await Promise.all([getJson("/api/v1/candles?symbol=" + symbol),
                                            getJson("/api/v1/fills?limit=200&symbol=" + symbol)]);
   if (symbol !== state.selected) return;
+  showTick(bars.tick_size);
   const data = (bars.candles || []).map((c) => ({ time: c.time, open: Number(c.open), high: Number(c.high),
                                                   low: Number(c.low), close: Number(c.close) }));
   price.series.setData(data);
@@ -56,6 +57,12 @@ async function refreshCandles(force) {
   state.markers = fillMarkers(fills.fills || []);
   price.markers.setMarkers(state.markers);
   drawLines();
+}
+function showTick(tick) {
+  // The price axis, its labels and the price lines to the symbol's tick (the library's default is 0.01).
+  if (!tick) return;
+  const decimals = tick.includes(".") ? tick.split(".")[1].length : 0;
+  price.series.applyOptions({ priceFormat: { type: "price", precision: decimals, minMove: Number(tick) } });
 }
 function snapTime(seconds) {
   // A fill happens inside a bar that has not closed yet: mark it on the last closed bar at or before it.

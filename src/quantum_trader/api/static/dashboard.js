@@ -93,7 +93,8 @@ async function resume() {
 window.qtDashboard = {  // read by the browser tests and handy in a console
   state,
   chart: () => ({ symbol: state.selected, candles: state.candleTimes.length, markers: state.markers.length,
-                  lines: state.lines.map((l) => ({ title: l.title, price: l.price })) }),
+                  lines: state.lines.map((l) => ({ title: l.title, price: l.price })),
+                  priceFormat: price.series ? price.series.options().priceFormat : null }),
 };
 document.addEventListener("DOMContentLoaded", () => {
   makeCharts();
