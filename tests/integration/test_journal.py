@@ -132,7 +132,7 @@ def test_migrate_twice_is_idempotent(db_url: str) -> None:
     try:
         with engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-            assert versions == ["0003_signal_scores"]
+            assert versions == ["0004_journal_identity"]
         assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()

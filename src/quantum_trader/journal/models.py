@@ -278,3 +278,12 @@ class EquitySnapshotRow(Base):
     open_positions: Mapped[int] = mapped_column(Integer)
     time_ms: Mapped[int] = mapped_column(BigInteger, index=True)
     wall_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class JournalIdentityRow(Base):
+    """One row, written by the migration that creates it: a random id no other journal has. The in-process
+    paper account records it (runtime/paper_owner.py), so one journal never resumes another's account."""
+
+    __tablename__ = "journal_identity"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)

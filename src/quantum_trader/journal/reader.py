@@ -19,6 +19,7 @@ from .models import (
     ErrorRow,
     FillRow,
     InstrumentRow,
+    JournalIdentityRow,
     OrderEventRow,
     OrderRow,
     PositionChangeRow,
@@ -180,6 +181,14 @@ class JournalReader:
         """Every session, newest first, with the path it ran on (`adapter`, `exchange_url`, `clock`, `speed`)."""
         s = _table(SessionRow)
         return self._present(s, select(*self._columns_of(s)).order_by(s.c.id.desc()))
+
+    def identity(self) -> str | None:
+        """The journal's random id (migration 0004); None for a journal from before it."""
+        if "journal_identity" not in inspect(self.engine).get_table_names():
+            return None
+        j = _table(JournalIdentityRow)
+        rows = self._rows(select(j.c.id).order_by(j.c.id).limit(1))
+        return str(rows[0]["id"]) if rows else None
 
     def heartbeats(self) -> list[JsonRow]:
         """The monitor's heartbeats (equity snapshots) as `session_id`, `time_ms`, `wall_ms`, per session in
