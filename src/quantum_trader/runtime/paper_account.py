@@ -23,6 +23,7 @@ from ..settings.model import Settings
 from ..sim.engine import ExchangeSimulator
 from ..sim.paper_store import PaperAccountInUse, PaperAccountStore
 from ..sim.state import SimConfig
+from .paper_owner import bind_paper_account
 
 log = structlog.get_logger(__name__)
 MINUTE_MS = 60_000
@@ -51,8 +52,10 @@ class PaperAccount:
     resumed: bool
 
 
-def open_paper_account(settings: Settings, instruments: Mapping[str, Instrument], wall_ms: int) -> PaperAccount:
-    """The simulator of this session: the saved account when there is one, else a fresh one saved at once."""
+def open_paper_account(settings: Settings, instruments: Mapping[str, Instrument], wall_ms: int, *,
+                       journal_id: str | None = None) -> PaperAccount:
+    """The simulator of this session: the saved account when there is one, else a fresh one saved at once.
+    `journal_id`: the session's journal, which must own a resumed account (runtime/paper_owner.py)."""
     sim = ExchangeSimulator(dict(instruments), SimConfig(balance=settings.sim_balance,
                                                          default_leverage=settings.leverage, seed=settings.seed,
                                                          start_time_ms=wall_ms, retain_history=False))
@@ -62,6 +65,12 @@ def open_paper_account(settings: Settings, instruments: Mapping[str, Instrument]
         resumed = store.open(sim)
     except (PaperAccountInUse, OSError) as exc:
         raise ConfigError(f"QT_PAPER_STATE={folder}: {exc}") from None
+    if journal_id is not None:
+        try:
+            bind_paper_account(folder, journal_id, resumed=resumed, db_url=settings.db_url)
+        except ConfigError:
+            store.close()
+            raise
     if not resumed:
         return PaperAccount(sim, store, wall_ms, settings.seed, resumed=False)
     start = max(sim.now_ms + MINUTE_MS, wall_ms)

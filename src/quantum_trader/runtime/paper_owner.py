@@ -17,7 +17,6 @@ from pathlib import Path
 from ..domain.errors import ConfigError
 from ..journal.reader import JournalReader
 from ..settings.rules import hide_db_password
-from ..sim.paper_store import read_slots
 
 OWNER_FILE = "journal"
 
@@ -39,23 +38,18 @@ def owner_of(folder: Path) -> str | None:
     return path.read_text(encoding="utf-8").strip() or None
 
 
-def bind_paper_account(folder: Path, db_url: str) -> None:
-    """Call after migrating the journal, before opening the account: refuse another journal's saved account
-    (a `ConfigError` naming both and the fix), else record that the account is this journal's."""
-    identity = journal_identity(db_url)
-    if identity is None:
-        return
+def bind_paper_account(folder: Path, identity: str, *, resumed: bool, db_url: str) -> None:
+    """With the account open (its lock held): refuse a `resumed` account of another journal (a `ConfigError`
+    naming both and the fix), else record that the account is this journal's."""
     owner = owner_of(folder)
     if owner == identity:
         return
-    found, unreadable = read_slots(folder) if folder.is_dir() else ({}, [])
-    if owner is not None and (found or unreadable):
+    if owner is not None and resumed:
         raise ConfigError(
             f"QT_PAPER_STATE={folder}: this paper account belongs to another journal (id {owner}), not to "
             f"QT_DB_URL={hide_db_password(db_url)} (id {identity}); give this journal an account of its own with "
             f"--paper-state (QT_PAPER_STATE), or erase that account (the other journal's positions with it) with "
             f"`quantum-trader paper-reset`")
-    folder.mkdir(parents=True, exist_ok=True)
     staged = folder / f".{OWNER_FILE}.tmp"
     staged.write_text(identity + "\n", encoding="utf-8")
     os.replace(staged, folder / OWNER_FILE)

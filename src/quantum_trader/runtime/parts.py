@@ -48,7 +48,8 @@ class Parts:
     history: SyntheticHistory | None = None
 
 
-async def build_parts(settings: Settings) -> Parts:
+async def build_parts(settings: Settings, *, journal_id: str | None = None) -> Parts:
+    """`journal_id`: the session's journal, which must own the in-process paper account it resumes."""
     universe = load_universe()
     if settings.exchange == "sim":
         symbols = settings.symbol_list or universe.top(settings.symbol_count or 222)
@@ -57,7 +58,8 @@ async def build_parts(settings: Settings) -> Parts:
             raise ConfigError(f"QT_SYMBOLS={','.join(unknown)}: not in the simulator's universe of "
                               f"{len(universe.symbols)} perpetuals")
         # The paper account survives restarts (QT_PAPER_STATE); the market continues from its prices and time.
-        account = open_paper_account(settings, {s: universe.instrument(s) for s in symbols}, _first_bar_ms(settings))
+        account = open_paper_account(settings, {s: universe.instrument(s) for s in symbols}, _first_bar_ms(settings),
+                                     journal_id=journal_id)
         sim = account.sim
         prices = {s: float(sim.last_price(s)) for s in symbols}
         start_ms, chunks = _bar_source(settings, symbols, prices, start_ms=account.start_ms, seed=account.seed)

@@ -51,8 +51,7 @@ from ..trading.monitor import MonitorConfig, PositionMonitor
 from .app_service import SessionService
 from .bar_publisher import signal_publisher
 from .market_feed import FeedStatus
-from .paper_account import paper_state_dir
-from .paper_owner import bind_paper_account
+from .paper_owner import journal_identity
 from .parts import Parts, build_parts
 from .pump import pump_forever
 from .service import AppService
@@ -111,9 +110,9 @@ class Session:
         # Every exchange read up to the first sweep waits out a short outage (runtime/startup.py); the strategy
         # (the AI scanner's model, its history) comes after that sweep, not before it.
         with patient(s.startup_patience_s), startup_errors(s):
-            if s.exchange == "sim":  # never another journal's paper account (runtime/paper_owner.py)
-                await asyncio.to_thread(bind_paper_account, paper_state_dir(s), s.db_url)
-            parts = await build_parts(s)
+            # The in-process paper account must be this journal's (runtime/paper_owner.py).
+            owner = await asyncio.to_thread(journal_identity, s.db_url) if s.exchange == "sim" else None
+            parts = await build_parts(s, journal_id=owner)
             async with closing_on_error(parts.exchange):  # a start-up that fails leaves no session open
                 journal = Journal(s.db_url, batch_size=1, now_ms=parts.clock.now_ms)
                 journal.start_session(s.mode, json.dumps(s.public_dict(), sort_keys=True), version("quantum-trader"),
