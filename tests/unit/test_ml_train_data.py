@@ -3,13 +3,11 @@ feature or label spans two periods years apart."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from quantum_trader.marketdata.bars import BarChunk
-from quantum_trader.ml.data_source import Segments, clip, parse_date, resolve_paths
+from quantum_trader.ml.data_source import Segments, clip, parse_date
 
 MINUTE = 60_000
 
@@ -50,13 +48,3 @@ def test_dates_are_utc_and_a_bare_end_date_includes_its_day() -> None:
     assert parse_date("2026-02-15T12:00:00+02:00") == 1771113600000 + 10 * 3_600_000
     with pytest.raises(ValueError, match="not a date"):
         parse_date("yesterday")
-
-
-def test_resolve_paths_file_folder_glob(tmp_path: Path) -> None:
-    for name in ("AUSDT-1m-2026-02.csv.gz", "BUSDT-1m-2026-02.csv", "notes.txt"):
-        (tmp_path / name).write_text("x")
-    assert [p.name for p in resolve_paths(str(tmp_path))] == ["AUSDT-1m-2026-02.csv.gz", "BUSDT-1m-2026-02.csv"]
-    assert [p.name for p in resolve_paths(str(tmp_path / "A*"))] == ["AUSDT-1m-2026-02.csv.gz"]
-    assert resolve_paths(str(tmp_path / "BUSDT-1m-2026-02.csv")) == [tmp_path / "BUSDT-1m-2026-02.csv"]
-    with pytest.raises(ValueError, match="no Binance kline files"):
-        resolve_paths(str(tmp_path / "C*"))

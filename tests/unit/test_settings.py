@@ -145,6 +145,7 @@ def test_multiple_bad_values_give_one_line_each() -> None:
 
 
 def test_replay_feed_needs_an_existing_path(tmp_path: Path) -> None:
+    (tmp_path / "BNBUSDT-1m-2026-01.csv").write_text("")
     assert load_settings(env={"QT_FEED": f"replay:{tmp_path}"}).feed == f"replay:{tmp_path}"
 
 

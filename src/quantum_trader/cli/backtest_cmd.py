@@ -1,7 +1,7 @@
 """`quantum-trader backtest --data PATH [--strategy NAME] [--param NAME=VALUE ...] [--start] [--end] [--symbols]
 [--json] [--report FILE.html] [--png DIR]`: the live engine over history.
 
-The data is Binance public-data klines (a file, or a folder of them); the engine is the very one
+The data is Binance public-data klines (a file, a folder of them, or a glob); the engine is the very one
 `run` uses, on a simulated clock, as fast as it can go. Prints trades, P&L, fees, funding, drawdown,
 Sharpe, exposure and the stop audit; `--json` prints the same document and nothing else. `--report` also
 writes it as one self-contained HTML page (equity, drawdown, trades on price, stops: reports/), `--png` the
@@ -24,6 +24,7 @@ from rich.table import Table
 
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
+from ..domain.kline_source import kline_paths
 from ..marketdata.selection import Selection, parse_symbols, parse_time_ms
 from ..research.backtest import BacktestResult
 from ..research.backtest_job import BacktestJob, prepare, run_job
@@ -39,7 +40,8 @@ JOURNAL_BATCH = 5_000
 
 @app.command("backtest")
 def backtest(
-    data: Annotated[Path, Opt("--data", help="Binance kline file (.csv/.csv.gz/.zip) or a folder of them")],
+    data: Annotated[Path, Opt("--data", help="Binance kline file (.csv/.csv.gz/.zip), a folder of them, "
+                                                "or a glob (quote it)")],
     strategy: Annotated[str, Opt("--strategy", help=f"one of {', '.join(STRATEGIES)}")] = "sma-cross",
     param: Annotated[list[str] | None, Opt("--param", help="NAME=VALUE, repeatable: a strategy parameter (sma-cross:"
                                            " fast, slow) or a risk setting (stop_loss_pct, take_profit_pct, "
@@ -55,10 +57,11 @@ def backtest(
 ) -> None:
     """Run a strategy over historical bars with the same engine as live trading."""
     configure_logging(json=False, level="WARNING")  # stderr only: stdout carries the report
-    if not data.exists():
-        typer.echo(f"error: --data {data}: no such file or folder (give a Binance kline file or a folder of them)",
-                   err=True)
-        raise typer.Exit(2)
+    try:
+        kline_paths(data)
+    except ValueError as exc:
+        typer.echo(f"error: --data {exc}", err=True)
+        raise typer.Exit(2) from None
     try:
         job = job_from_options(data, strategy, param or [], start, end, symbols, balance)
         settings = prepare(job).settings  # every parameter checked before anything is read or written

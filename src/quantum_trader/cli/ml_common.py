@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..domain.errors import ConfigError
-from ..ml.data_source import LoadedRows, load_rows, parse_date, resolve_paths
+from ..domain.kline_source import kline_paths
+from ..ml.data_source import LoadedRows, load_rows, parse_date
 from ..ml.labels import DEFAULT_HORIZON
 from ..ml.model_file import LabelParams, default_model_path
 from ..settings.model import load_settings
@@ -56,7 +57,7 @@ def load_checked(
 ) -> LoadedRows:
     """Labelled rows from `--data`; any problem with the files is exit 2 naming `--data`."""
     try:
-        paths = resolve_paths(data)
+        paths = kline_paths(data)
         progress.stage(f"reading {len(paths)} file(s)")
         return load_rows(paths, labels, start_ms=start_ms, end_ms=end_ms, stride=stride, on_bars=progress.bars)
     except (ValueError, OSError, EOFError) as exc:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..domain.errors import ExchangeError
+from ..domain.kline_source import kline_paths
 from ..sim.engine import ExchangeSimulator
 from ..sim.state import SimConfig
 from ..sim.universe import Universe, load_universe
@@ -72,9 +72,12 @@ def sim_server(
     except FeedError as exc:
         typer.echo(f"error: {exc} (supported feeds: {', '.join(SUPPORTED_FEEDS)})", err=True)
         raise typer.Exit(2) from None
-    if replay_path is not None and not Path(replay_path).exists():
-        typer.echo(f"error: --feed replay: {replay_path} does not exist", err=True)
-        raise typer.Exit(2)
+    if replay_path is not None:
+        try:
+            kline_paths(replay_path)
+        except ValueError as exc:
+            typer.echo(f"error: --feed replay: {exc}", err=True)
+            raise typer.Exit(2) from None
     try:
         start_balance = Decimal(balance)
     except InvalidOperation:

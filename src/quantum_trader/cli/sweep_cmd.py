@@ -22,6 +22,7 @@ from rich.table import Table
 
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
+from ..domain.kline_source import kline_paths
 from ..research.backtest_job import prepare
 from ..research.sweep import RayPool, SweepOutcome, sweep
 from ..research.sweep_plan import DEFAULT_OBJECTIVE, OBJECTIVES, GridAxis, combinations, parse_axis
@@ -36,7 +37,7 @@ SHOWN = 20  # rows of the ranked table on a terminal (--json has them all)
 
 @app.command("sweep")
 def sweep_command(
-    data: Annotated[Path, Opt("--data", help="Binance kline file or a folder of them")],
+    data: Annotated[Path, Opt("--data", help="Binance kline file, a folder of them, or a glob (quote it)")],
     grid: Annotated[list[str], Opt("--grid", help="NAME=V1,V2,... repeatable (with --trials also NAME=LOW..HIGH)")],
     strategy: Annotated[str, Opt("--strategy", help=f"one of {', '.join(STRATEGIES)}")] = "sma-cross",
     param: Annotated[list[str] | None, Opt("--param", help="NAME=VALUE held fixed in every run")] = None,
@@ -84,8 +85,10 @@ def _checked(data: Path, strategy: str, grid: list[str], params: list[str], obje
              walk_forward: int | None, start: str | None, end: str | None, symbols: str | None,
              ) -> tuple[Any, list[GridAxis]]:
     """Every option checked before Ray starts: a typo costs a line, not a cluster's start-up."""
-    if not data.exists():
-        raise ValueError(f"--data {data}: no such file or folder")
+    try:
+        kline_paths(data)
+    except ValueError as exc:
+        raise ValueError(f"--data {exc}") from None
     if objective not in OBJECTIVES:
         raise ValueError(f"--objective {objective}: choose one of {', '.join(OBJECTIVES)}")
     if trials and walk_forward:

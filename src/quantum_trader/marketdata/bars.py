@@ -21,6 +21,7 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
+from ..domain.kline_source import kline_paths
 from .kline_csv import open_binary, read_kline_batches
 
 F64 = npt.NDArray[np.float64]
@@ -32,7 +33,6 @@ _INTERVALS_MS = {
     "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
 }  # fmt: skip
 _FILE_NAME = re.compile(r"^(?P<symbol>[A-Za-z0-9_]+)-(?P<interval>\d+[smhdwM])-")
-_SUFFIXES = (".csv", ".csv.gz", ".zip")
 _FIELDS = 5  # open, high, low, close, volume
 #: 2,000 bars × 222 symbols is ~3.5 MB per field: small enough that a chunk and its temporaries stay in
 #: tens of MB, large enough that per-chunk Python overhead is negligible.
@@ -138,10 +138,7 @@ class _SymbolStream:
 
 def _kline_paths(paths_or_folder: str | Path | Iterable[str | Path]) -> list[Path]:
     if isinstance(paths_or_folder, str | Path):
-        root = Path(paths_or_folder)
-        if not root.is_dir():
-            return [root]
-        return sorted(p for p in root.iterdir() if p.is_file() and p.name.endswith(_SUFFIXES))
+        return kline_paths(paths_or_folder)  # a file, a folder or a glob
     return [Path(p) for p in paths_or_folder]
 
 

@@ -1,7 +1,7 @@
 """Mark-price klines and funding rates found beside kline files, for replays that use the real ones.
 
-Where `replay:PATH` and `backtest --data PATH` look (PATH a kline file or a folder of them; FOLDER is the
-folder itself, or the file's folder):
+Where `replay:PATH` and `backtest --data PATH` look (PATH a kline file, a folder of them or a glob; FOLDER
+is the folder itself, or each folder the files are in):
 
 - `FOLDER/markPriceKlines/`: Binance mark-price kline files (the kline layout: `<SYMBOL>-1m-<date>.csv`,
   daily or monthly, csv, csv.gz or zip), as data.binance.vision publishes them and `download` writes them;
@@ -29,11 +29,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ..domain.kline_source import FUNDING_FOLDER, MARK_FOLDER, is_kline_file, source_folders
 from .bars import BarChunk, _open_text, _symbol_and_interval, iter_binance_klines
 
-MARK_FOLDER = "markPriceKlines"
-FUNDING_FOLDER = "fundingRate"
-_SUFFIXES = (".csv", ".csv.gz", ".zip")
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -77,16 +75,15 @@ class Companions:
 
 
 def companions_of(path: str | Path) -> Companions:
-    """The companions beside `path` (a kline file or a folder of them); none when the subfolders are absent."""
-    source = Path(path)
-    folder = source if source.is_dir() else source.parent
-    return Companions(_files(folder / MARK_FOLDER), _files(folder / FUNDING_FOLDER))
+    """The companions beside `path` (a kline file, a folder of them or a glob); none when the subfolders are
+    absent."""
+    folders = source_folders(path)
+    return Companions(_files(folders, MARK_FOLDER), _files(folders, FUNDING_FOLDER))
 
 
-def _files(folder: Path) -> tuple[Path, ...]:
-    if not folder.is_dir():
-        return ()
-    return tuple(sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(_SUFFIXES)))
+def _files(folders: Sequence[Path], name: str) -> tuple[Path, ...]:
+    return tuple(sorted(p for folder in folders if (folder / name).is_dir()
+                        for p in (folder / name).iterdir() if is_kline_file(p)))
 
 
 class MarkAligner:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..domain.kline_source import kline_paths
 from .bars import F64, BarChunk, iter_binance_klines
-
-_SUFFIXES = (".csv", ".csv.gz", ".zip")
 
 
 @dataclass(frozen=True)
@@ -62,11 +61,11 @@ def parse_symbols(text: str) -> tuple[str, ...]:
 
 
 def kline_files(data: Path, symbols: Sequence[str] | None) -> list[Path] | Path:
-    """The files of `data` worth reading for `symbols` (all of them, or `data` itself, without a choice)."""
-    if symbols is None or not data.is_dir():
+    """The files of `data` (a file, folder or glob) worth reading for `symbols` (all of them, or `data`
+    itself, without a choice or for a single file)."""
+    if symbols is None or data.is_file():
         return data
-    chosen = [p for p in sorted(data.iterdir())
-              if p.is_file() and p.name.endswith(_SUFFIXES) and p.name.split("-")[0].split(".")[0] in symbols]
+    chosen = [p for p in kline_paths(data) if p.name.split("-")[0].split(".")[0] in symbols]
     if not chosen:
         raise ValueError(f"--symbols {','.join(symbols)}: no kline file in {data} is named for them")
     return chosen

@@ -1,5 +1,5 @@
-"""Where `train` and `evaluate` get their bars: a file, folder or glob of Binance kline files, a date range,
-cut into continuous segments.
+"""Where `train` and `evaluate` get their bars: a file, folder or glob of Binance kline files
+(marketdata/kline_source.py), a date range, cut into continuous segments.
 
 Segments matter because the reader merges files by symbol in name order: a 2023 month followed by a
 2026 month of the same symbol would otherwise look like consecutive bars, and every feature and label
@@ -9,7 +9,6 @@ dataset builder runs afresh on each (its warm-up and label horizon restart there
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -23,27 +22,9 @@ from ..marketdata.bars import BarChunk, iter_binance_klines
 from .dataset import Dataset, build_dataset
 from .model_file import LabelParams
 
-_SUFFIXES = (".csv", ".csv.gz", ".zip")
 #: A silence longer than this (in bars) in every symbol at once splits the data (an hour of 1m bars:
 #: longer than any routine maintenance, far shorter than the gap between two months years apart).
 MAX_GAP_BARS = 60
-
-
-def resolve_paths(spec: str) -> list[Path]:
-    """A kline file, a folder of them, or a glob (`data/*-1m-2026-02.csv.gz`), as a sorted list.
-
-    Raises ValueError naming the spec when nothing matches.
-    """
-    path = Path(spec)
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(_SUFFIXES))
-    else:
-        found = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file() and p.endswith(_SUFFIXES))
-    if not found:
-        raise ValueError(f"{spec}: no Binance kline files (.csv, .csv.gz, .zip) there")
-    return found
 
 
 def parse_date(text: str, *, end: bool = False) -> int:

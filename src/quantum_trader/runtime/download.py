@@ -33,10 +33,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..domain.errors import ConfigError, ExchangeError
+from ..domain.kline_source import FUNDING_FOLDER, MARK_FOLDER
 from ..exchange.budget import BudgetRefused, WeightBudget
 
-MARK_FOLDER = "markPriceKlines"
-FUNDING_FOLDER = "fundingRate"
 KLINE_HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
                 "taker_buy_quote_volume,ignore")
 FUNDING_HEADER = "calc_time,funding_interval_hours,last_funding_rate"

@@ -7,9 +7,10 @@ from `HINTS` (what is allowed) and the messages these checks raise.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from urllib.parse import urlsplit
+
+from ..domain.kline_source import kline_paths
 
 MASK = "**********"
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
@@ -24,7 +25,7 @@ HINTS: dict[str, str] = {
     "paper_trading": "true: orders only reach a simulator; false: live trading",
     "staging_mode": "true: dry run, orders are journaled but never sent",
     "exchange": "'sim' or a base URL such as https://fapi.binance.com or http://127.0.0.1:8090",
-    "feed": "'synthetic', 'replay:PATH' to kline CSV/ZIP files or a folder of them, or 'exchange'",
+    "feed": "'synthetic', 'replay:PATH' to a kline CSV/ZIP file, a folder of them or a glob, or 'exchange'",
     "symbols": "a positive count such as 222, or a comma list such as BTCUSDT,ETHUSDT",
     "strategy": "ai-scanner trades the model's signals, sma-cross a moving-average cross, manual only forced entries",
     "api_key": "the exchange API key", "api_secret": "the exchange API secret",
@@ -115,8 +116,10 @@ def check_feed(value: str) -> str:
         path = text[len("replay:"):]
         if not path:
             raise ValueError("replay needs a path after 'replay:'")
-        if not os.path.exists(os.path.expanduser(path)):
-            raise ValueError(f"replay path {path} does not exist")
+        try:
+            kline_paths(path)
+        except ValueError as exc:
+            raise ValueError(f"replay path {exc}") from None
         return "replay:" + path
     raise ValueError("is not a known feed")
 

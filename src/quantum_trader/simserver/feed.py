@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
+from ..domain.kline_source import kline_paths
 from ..domain.money import from_float
 from ..marketdata.bars import BarChunk, iter_binance_klines, synthetic_bars
 from .routes_base import PRICE_HISTORY_LIMIT, ServerState
@@ -166,8 +167,10 @@ def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float
     Symbols the server does not trade are skipped with a log line; none in common is a `FeedError`.
     """
     source = Path(path)
-    if not source.exists():
-        raise FeedError(f"replay path {source} does not exist")
+    try:
+        kline_paths(source)
+    except ValueError as exc:
+        raise FeedError(f"replay path {exc}") from None
     wanted = set(server_symbols)
     try:
         first_chunk = next(iter_binance_klines(source, chunk_bars=1))
