@@ -18,13 +18,16 @@ from typing import Any
 import httpx
 import numpy as np
 from test_run_session import bot_env, running_bot, wait_for
-from test_simserver_support import API_KEY, API_SECRET, SYMBOLS, RunningServer, make_sim, running_server
+from test_simserver_support import API_KEY, API_SECRET, START_PRICES, SYMBOLS, RunningServer, make_sim, running_server
 
 from quantum_trader.domain.errors import RetryableExchangeError
 from quantum_trader.domain.kline import Kline
 from quantum_trader.exchange.ccxt_adapter import CcxtExchange
 from quantum_trader.marketdata.bars import BarChunk
 from quantum_trader.runtime.live_feed import WsFeedConfig, WsKlineFeed, market_ws_url, stream_groups
+from quantum_trader.sim.engine import ExchangeSimulator
+from quantum_trader.sim.state import SimConfig
+from quantum_trader.sim.universe import load_universe
 from quantum_trader.simserver.feed import synthetic_feed
 
 M = 60_000
@@ -244,16 +247,17 @@ def test_close_to_callback_latency_over_loopback() -> None:
     assert cuts[49] < 1.0
 
 
-def test_the_bot_in_paper_mode_on_the_exchange_feed_receives_closed_klines(tmp_path: Path) -> None:
-    """`quantum-trader run` with QT_FEED=exchange against the sim-server: sma-cross gets bars (health's
-    `feed_bars` grows while the server's feed closes a bar every half second)."""
-    sim = make_sim()
-    feed = synthetic_feed({s: sim.last_price(s) for s in sim.state.instruments}, start_ms=sim.now_ms, seed=7,
-                          speed=120.0)
+def bot_health_after_bars(tmp_path: Path, start_ms: int, strategy: str) -> tuple[dict[str, Any], str]:
+    """`quantum-trader run` with QT_FEED=exchange against a sim-server whose synthetic feed starts at
+    `start_ms` and closes a bar every half second: /health once 5 more bars arrived, and /metrics."""
+    universe = load_universe()
+    sim = ExchangeSimulator({s: universe.instrument(s) for s in SYMBOLS}, SimConfig(start_time_ms=start_ms))
+    sim.set_prices(START_PRICES)
+    feed = synthetic_feed({s: sim.last_price(s) for s in SYMBOLS}, start_ms=start_ms, seed=7, speed=120.0)
     with running_server(sim, feed=feed) as server:
         feed.start()
         env = bot_env(tmp_path, QT_PAPER_TRADING="true", QT_API_KEY=API_KEY, QT_API_SECRET=API_SECRET,
-                      QT_EXCHANGE=server.url, QT_FEED="exchange", QT_STRATEGY="sma-cross",
+                      QT_EXCHANGE=server.url, QT_FEED="exchange", QT_STRATEGY=strategy,
                       QT_SYMBOLS=",".join(SYMBOLS))
         try:
             with running_bot(env) as (_proc, url):
@@ -263,14 +267,30 @@ def test_the_bot_in_paper_mode_on_the_exchange_feed_receives_closed_klines(tmp_p
 
                 first = health()["feed_bars"]
                 later = wait_for(lambda: (h := health())["feed_bars"] >= first + 5 and h)
-                assert later["feed"] == "exchange" and later["status"] == "healthy", later
-                stream = later["feed_stream"]  # the repairs and lag of the exchange feed (`feed` stays its name)
-                assert stream["connects"] >= 1 and stream["stalls"] == 0 and stream["nan_rows"] == 0, stream
-                assert isinstance(stream["lag_ms"], int) and stream["silent_s"] < 5, stream
-                metrics = httpx.get(f"{url}/metrics", timeout=2).text
-                assert 'qt_feed_repairs{kind="connects"} ' in metrics and "qt_feed_stream_lag_seconds" in metrics
+                return later, httpx.get(f"{url}/metrics", timeout=2).text
         finally:
             feed.stop()
+
+
+def test_the_bot_in_paper_mode_on_the_exchange_feed_receives_closed_klines(tmp_path: Path) -> None:
+    """sma-cross gets bars (health's `feed_bars` grows) and /health reports the stream's repairs and lag."""
+    health, metrics = bot_health_after_bars(tmp_path, time.time_ns() // 1_000_000, "sma-cross")
+    assert health["feed"] == "exchange" and health["status"] == "healthy", health
+    stream = health["feed_stream"]  # the repairs and lag of the exchange feed (`feed` stays its name)
+    assert stream["connects"] >= 1 and stream["stalls"] == 0 and stream["nan_rows"] == 0, stream
+    assert isinstance(stream["lag_ms"], int) and stream["silent_s"] < 5, stream
+    assert 'qt_feed_repairs{kind="connects"} ' in metrics and "qt_feed_stream_lag_seconds" in metrics
+
+
+def test_the_scanner_on_a_simulator_replaying_the_past_is_not_behind_the_bars(tmp_path: Path) -> None:
+    """A `sim-server` replaying old data sends bars stamped months before the wall clock. Their lateness is
+    measured on the exchange's clock (the wall less the stream's lag), not the wall: before, every bar was
+    "440,158 bars late" and /health degraded for nothing."""
+    health, _ = bot_health_after_bars(tmp_path, time.time_ns() // 1_000_000 - 30 * 86_400_000, "ai-scanner")
+    assert health["feed_stream"]["lag_ms"] > 29 * 86_400_000  # the replay's clock is a month behind the wall
+    scanner = health["scanner"]
+    assert scanner["behind"] is False and scanner["max_lag_bars"] == 0, scanner
+    assert health["status"] == "healthy", health
 
 
 def test_the_adapter_klines_read_pages_past_a_thousand_rows_and_equals_rest() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_simserver_support import API_KEY, START_PRICES, SYMBOLS, RunningServer, running_server
+from test_simserver_support import API_KEY, START_PRICES, SYMBOLS, RunningServer, ccxt_client, running_server
 from typer.testing import CliRunner
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -43,12 +43,13 @@ def _price(server: RunningServer, symbol: str) -> Decimal:
     return Decimal(httpx.get(f"{server.url}/fapi/v1/ticker/price", params={"symbol": symbol}).json()["price"])
 
 
-def _write_klines(path: Path, bars: list[tuple[int, int, int, int]]) -> None:
+def _write_klines(path: Path, bars: list[tuple[int, int, int, int]], volumes: list[str] | None = None) -> None:
     rows = ["open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
             "taker_buy_quote_volume,ignore"]
     for i, (o, h, lo, c) in enumerate(bars):
         start = T0 + i * 60_000
-        rows.append(f"{start},{o},{h},{lo},{c},100,{start + 59_999},60000,10,50,30000,0")
+        volume = "100" if volumes is None else volumes[i]
+        rows.append(f"{start},{o},{h},{lo},{c},{volume},{start + 59_999},60000,10,50,30000,0")
     path.write_text("\n".join(rows) + "\n")
 
 
@@ -197,6 +198,29 @@ def test_kline_stream_follows_a_replayed_bar(tmp_path: Path) -> None:
         assert (last["o"], last["h"], last["l"], last["c"], last["T"]) == ("600", "600", "595", "596", T0 + 119_999)
         closed = [m["k"] for m in seen if m["k"]["x"]]
         assert closed and closed[0]["t"] == T0 and closed[0]["h"] == "601" and closed[0]["l"] == "599"
+        assert closed[0]["v"] == last["v"] == "100"  # the replayed data's volume, not the old constant "0"
+
+
+def test_replayed_volume_reaches_ccxt_klines_summed_per_interval(tmp_path: Path) -> None:
+    """A strategy reading volume (the AI scanner's volume z-score) must see over the live path what a
+    backtest of the same file sees: each replayed bar's volume, summed into longer bars; mark-price klines
+    keep Binance's "0"."""
+    _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS, ["12.5", "0.25", "3", "1000.125"])
+    feed, _ = replay_feed(tmp_path, SYMBOLS, speed=None)
+    with running_server(_sim_at(T0), feed=feed) as server:
+        feed.start()
+        try:
+            assert feed.wait_done(10)
+        finally:
+            feed.stop()
+        server.control("/sim/v1/advance", {"seconds": 60})  # a quiet minute: no volume
+        ex = ccxt_client(server.url)
+        minutes = ex.fetch_ohlcv("BNB/USDT:USDT", "1m", since=T0, limit=5)
+        threes = ex.fetch_ohlcv("BNB/USDT:USDT", "3m", since=T0, limit=2)
+        marks = _get(server, "/fapi/v1/markPriceKlines", {"symbol": "BNBUSDT", "interval": "1m", "startTime": T0})
+    assert [row[5] for row in minutes] == [12.5, 0.25, 3.0, 1000.125, 0.0]
+    assert [row[5] for row in threes] == [15.75, 1000.125]
+    assert {row[5] for row in marks} == {"0"}
 
 
 def test_unknown_market_stream_is_closed() -> None:

@@ -38,9 +38,10 @@ def test_bars_bucket_steps_and_fill_quiet_bars_with_the_previous_close() -> None
     _step(server, T0 + 20_000, "590")
     _step(server, T0 + 3 * MIN + 5_000, "605")
     got = bars(server, "BNBUSDT", "1m", [T0 + i * MIN for i in range(4)])
-    d = Decimal
-    assert got == [(T0, d(610), d(610), d(590), d(590)), (T0 + MIN, d(590), d(590), d(590), d(590)),
-                   (T0 + 2 * MIN, d(590), d(590), d(590), d(590)), (T0 + 3 * MIN, d(605), d(605), d(605), d(605))]
+    d, no = Decimal, Decimal(0)  # manual steps trade no volume
+    assert got == [(T0, d(610), d(610), d(590), d(590), no), (T0 + MIN, d(590), d(590), d(590), d(590), no),
+                   (T0 + 2 * MIN, d(590), d(590), d(590), d(590), no),
+                   (T0 + 3 * MIN, d(605), d(605), d(605), d(605), no)]
 
 
 def test_before_the_first_step_a_symbol_is_flat_at_its_starting_price() -> None:
@@ -49,7 +50,21 @@ def test_before_the_first_step_a_symbol_is_flat_at_its_starting_price() -> None:
     _step(server, T0 + 2 * MIN + 1, "620")
     assert rest_window(server, "BNBUSDT", "1m", None, None, 500) == [T0, T0 + MIN, T0 + 2 * MIN]
     first, second, _ = bars(server, "BNBUSDT", "1m", [T0, T0 + MIN, T0 + 2 * MIN])
-    assert first[1:] == second[1:] == (Decimal(600),) * 4
+    assert first[1:] == second[1:] == (*(Decimal(600),) * 4, Decimal(0))
+
+
+def test_a_bars_volume_is_the_sum_of_the_feed_volumes_inside_it() -> None:
+    """Replayed or synthetic feed bars carry a volume (one row each); an hour bar sums its minutes'."""
+    server = _server()
+    for i, volume in enumerate(("12.5", "0.25", "3")):
+        _step(server, T0 + i * MIN, "600")
+        server.record_volume("BNBUSDT", Decimal(volume))
+    _step(server, T0 + 3 * MIN, "601")  # a manual step in the next minute: no volume
+    minutes = bars(server, "BNBUSDT", "1m", [T0 + i * MIN for i in range(5)])
+    assert [bar[5] for bar in minutes] == [Decimal("12.5"), Decimal("0.25"), Decimal(3), 0, 0]
+    (hour,) = bars(server, "BNBUSDT", "1h", [T0])
+    assert hour[5] == Decimal("15.75")
+    assert [bar[5] for bar in bars(server, "BNBUSDT", "1m", [T0 + MIN, T0 + 2 * MIN])] == [Decimal("0.25"), 3]
 
 
 def test_rest_window_limits_and_start_time() -> None:

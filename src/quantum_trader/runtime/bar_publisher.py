@@ -21,11 +21,14 @@ from .wiring import Engine
 
 
 def signal_publisher(engine: Engine, strategy: Strategy, clock_speed: float | None = 1.0, *,
-                      tape: BarTape | None = None) -> Callable[[BarChunk], Awaitable[None]]:
+                      tape: BarTape | None = None,
+                      market_now_ms: Callable[[], int] | None = None) -> Callable[[BarChunk], Awaitable[None]]:
     """Each new bar: a `BarClosed` per symbol on the bus (when anything listens), then the strategy's
     score of the bar and a `Signal` per symbol it picks (with the model's details, if any). A strategy
-    that keeps `ScannerStats` (the AI scanner) learns how late its scan finished (`scan_lag_bars`)."""
+    that keeps `ScannerStats` (the AI scanner) learns how late its scan finished (`scan_lag_bars`), on
+    `market_now_ms`: the clock the bars' times are on (the feed's; default the engine's)."""
     stats = getattr(strategy, "stats", None)
+    market_clock = engine.clock.now_ms if market_now_ms is None else market_now_ms
     silence = SilenceReporter()  # task M: why the strategy is silent, journaled once per change
 
     async def on_bar(chunk: BarChunk) -> None:
@@ -34,7 +37,7 @@ def signal_publisher(engine: Engine, strategy: Strategy, clock_speed: float | No
         if engine.bus.has_subscribers(BarClosed):
             for bar in bars_closed(chunk, engine.clock.now_ms()):
                 await engine.bus.publish(bar)
-        arrived_ms, started = engine.clock.now_ms(), time.perf_counter()
+        arrived_ms, started = market_clock(), time.perf_counter()
         batch, raised = scan_safely(strategy, chunk)  # task M: a strategy's error is no signal, never a dead feed
         if isinstance(stats, ScannerStats):
             stats.note_lag(scan_lag_bars(chunk, arrived_ms, time.perf_counter() - started, clock_speed))

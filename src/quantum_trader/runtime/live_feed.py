@@ -319,6 +319,7 @@ class WsKlineFeed:
         if isinstance(data, list):
             self._marks(data)
         elif isinstance(data, dict) and data.get("e") == "kline":
+            self._heard_at(data.get("E"))
             k = data["k"]
             closed = k["x"] is True
             if not closed and k["t"] <= self.frontier and conn in self._primed:
@@ -334,7 +335,20 @@ class WsKlineFeed:
             self.marks[str(row["s"])] = to_decimal(row["p"], "p")
             self.marks_time_ms = max(self.marks_time_ms, int(row.get("E", 0)))
         if rows:
-            self.counters.lag_ms = time.time_ns() // 1_000_000 - int(rows[-1].get("E", 0))
+            self._heard_at(rows[-1].get("E"))
+
+    def _heard_at(self, event_ms: object) -> None:
+        """A message stamped `E` by the exchange arrived now: the stream's lag behind the exchange's clock."""
+        if isinstance(event_ms, int) and event_ms > 0:
+            self.counters.lag_ms = time.time_ns() // 1_000_000 - event_ms
+
+    def now_ms(self) -> int:
+        """The exchange's clock as this feed last heard it: the wall clock less the newest message's lag.
+
+        Against Binance that is the wall clock to within the network's delay; against a simulator replaying
+        February it is February. A bar's lateness (the scanner's `behind`) is measured on this clock: on the
+        wall clock, every bar of a replay would be months late and /health degraded for nothing."""
+        return time.time_ns() // 1_000_000 - (self.counters.lag_ms or 0)
 
 
 def _open_bar(k: dict[str, Any]) -> Kline:

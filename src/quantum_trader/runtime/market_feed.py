@@ -52,7 +52,7 @@ class FeedCounters:
     nan_rows: int = 0
     nan_bars: int = 0
     errors: list[str] = field(default_factory=list)
-    #: Receipt time minus the exchange's event time `E` of the newest heartbeat (ms; None before one).
+    #: Receipt time minus the exchange's event time `E` of the newest message (ms; None before one).
     lag_ms: int | None = None
     #: Per connection: monotonic time of its last message (silence for `stall_s` is a stall).
     heard: dict[int, float] = field(default_factory=dict)
@@ -94,6 +94,10 @@ class BarFeed:
         self._cursor: Iterator[tuple[BarChunk, int]] | None = None  # survives a restart of run()
         self._marks = marks
         self._marked: tuple[BarChunk, MarkBars] | None = None
+
+    def now_ms(self) -> int:
+        """The market's clock: the session's (simulated for paper, and what the bars are played against)."""
+        return self._clock.now_ms()
 
     async def run(self, on_bar: OnBar, stop: asyncio.Event) -> None:
         """Play bars until the source ends or `stop`. Called again after a failure (the supervisor's restart),

@@ -197,7 +197,8 @@ class Session:
         forever = self.restart_policy  # the feed may end (a replay file does): for it, returning is no failure
         # How fast the clock runs against the wall: a live feed's clock is the wall; at `--speed max`, None.
         on_bar = signal_publisher(engine, strategy, 1.0 if self.settings.feed == "exchange" else
-                                   self.settings.speed_factor, tape=self.service.tape if self.service else None)
+                                   self.settings.speed_factor, tape=self.service.tape if self.service else None,
+                                   market_now_ms=parts.feed.now_ms)
         starts = itertools.count()
 
         async def exchange_events() -> None:

@@ -6,7 +6,10 @@ after a reconnect must not see a different bar). The steps are `ServerState.pric
 `/sim/v1/prices` step and every feed bar's open, high, low and close, at the simulated time they
 happened. Bars are contiguous as on Binance: a bar the market did not move in is flat at the previous
 close, and before the first step a symbol is flat at the price it had when the server started (its
-`origin`, recorded by the stream hub). Volumes are 0: the simulator has no tape.
+`origin`, recorded by the stream hub). A bar's volume is the sum of the feed bars' volumes inside it
+(`ServerState.volume_history`: replayed data's own, or the synthetic market's), so a strategy that reads
+volume (the AI scanner's volume z-score) sees over the live path what a backtest of the same data sees;
+manual steps and the simulator's own fills add none (it has no tape of other traders).
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ _WEEK_OFFSET_MS = 4 * 86_400_000
 #: Nominal lengths (1M: 31 days); a table because streams ask for them for every bar they send.
 _LENGTH_MS = {i: 31 * 86_400_000 if i == "1M" else int(i[:-1]) * _UNIT_MS[i[-1]] for i in INTERVALS}
 
-#: (open time ms, open, high, low, close)
-Bar = tuple[int, Decimal, Decimal, Decimal, Decimal]
+#: (open time ms, open, high, low, close, base-asset volume)
+Bar = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]
+_NO_VOLUME = Decimal(0)
 
 
 def interval_ms(interval: str) -> int:
@@ -102,7 +106,7 @@ def _origin(server: ServerState, symbol: str) -> tuple[int, Decimal] | None:
 
 
 def bars(server: ServerState, symbol: str, interval: str, opens: Sequence[int]) -> list[Bar]:
-    """OHLC of the contiguous bars opening at `opens` (ascending), from the recorded steps.
+    """OHLC and volume of the contiguous bars opening at `opens` (ascending), from the recorded steps.
 
     One backward walk over the steps: those after the last bar are skipped, those inside are bucketed,
     and the first one before the window is the close that fills a bar without steps.
@@ -124,20 +128,39 @@ def bars(server: ServerState, symbol: str, interval: str, opens: Sequence[int]) 
     if previous is None:
         origin = _origin(server, symbol)
         previous = origin[1] if origin is not None else inside[0][1] if inside else server.sim.last_price(symbol)
+    volumes = _volumes(server, symbol, interval, opens)
     out: list[Bar] = []
     i = 0
-    for open_ms in opens:
+    for open_ms, volume in zip(opens, volumes, strict=True):
         close_ms = bar_close(open_ms, interval)
         prices: list[Decimal] = []
         while i < len(inside) and inside[i][0] <= close_ms:
             prices.append(inside[i][1])
             i += 1
         if prices:
-            out.append((open_ms, prices[0], max(prices), min(prices), prices[-1]))
+            out.append((open_ms, prices[0], max(prices), min(prices), prices[-1], volume))
             previous = prices[-1]
         else:
-            out.append((open_ms, previous, previous, previous, previous))
+            out.append((open_ms, previous, previous, previous, previous, volume))
     return out
+
+
+def _volumes(server: ServerState, symbol: str, interval: str, opens: Sequence[int]) -> list[Decimal]:
+    """Each bar's summed feed volume (0 where none was recorded), by the same backward walk as the prices."""
+    rows = server.volume_history.get(symbol)
+    if not rows:
+        return [_NO_VOLUME] * len(opens)
+    totals = dict.fromkeys(opens, _NO_VOLUME)
+    window_end = bar_close(opens[-1], interval)
+    for time_ms, volume in reversed(rows):
+        if time_ms > window_end:
+            continue
+        if time_ms < opens[0]:
+            break
+        key = bar_open(time_ms, interval)
+        if key in totals:
+            totals[key] += volume
+    return [totals[o] for o in opens]
 
 
 def rest_window(server: ServerState, symbol: str, interval: str, start: int | None, end: int | None,

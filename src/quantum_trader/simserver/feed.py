@@ -142,6 +142,9 @@ class BarFeed:
             # The whole bar, not just its close, so /fapi/v1/klines and kline streams show its range.
             rows = server.price_history.setdefault(symbol, deque(maxlen=PRICE_HISTORY_LIMIT))
             rows.extend((sim.now_ms, price) for price in (o, h, lo, c))
+            volume = float(chunk.volume[t, s])
+            if volume >= 0:  # not NaN: a file without the column, or a gap, records none
+                server.record_volume(symbol, from_float(volume, "volume"))
 
 
 def synthetic_feed(start_prices: dict[str, Decimal], *, start_ms: int, seed: int = 0,

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 #: Price steps kept per symbol for klines (1500 one-minute bars need far fewer).
 PRICE_HISTORY_LIMIT = 100_000
+#: A feed bar records four prices and one volume: the two histories reach equally far back.
+VOLUME_HISTORY_LIMIT = PRICE_HISTORY_LIMIT // 4
 
 
 class Security(Enum):
@@ -52,6 +54,9 @@ class ServerState:
     #: (sim time ms, last price) per symbol, one row per market step that moved it: what klines are
     #: built from. Bounded, so a long-running server's memory stays flat.
     price_history: dict[str, deque[tuple[int, Decimal]]] = field(default_factory=dict)
+    #: (sim time ms, base-asset volume) per symbol, one row per feed bar that had a volume (replayed data's
+    #: own, or the synthetic market's): summed into the klines' `v`. Manual steps trade no volume.
+    volume_history: dict[str, deque[tuple[int, Decimal]]] = field(default_factory=dict)
     listen_key: str | None = None
     listen_key_expires_ms: int = 0
     #: Index into `sim.events` of the next event not yet pushed to websocket subscribers.
@@ -67,6 +72,11 @@ class ServerState:
         for symbol in symbols:
             rows = self.price_history.setdefault(symbol, deque(maxlen=PRICE_HISTORY_LIMIT))
             rows.append((sim.now_ms, sim.last_price(symbol)))
+
+    def record_volume(self, symbol: str, volume: Decimal) -> None:
+        """Note a feed bar's volume at the current simulated time (the bar's open)."""
+        rows = self.volume_history.setdefault(symbol, deque(maxlen=VOLUME_HISTORY_LIMIT))
+        rows.append((self.sim.now_ms, volume))
 
 
 @dataclass(frozen=True)

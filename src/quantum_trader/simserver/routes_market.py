@@ -6,8 +6,8 @@ with `/sim/v1/advance`; `/fapi/v1/time` is the server's wall clock, because that
 sign their `timestamp` against.
 
 Klines are built from the prices the simulator has actually been at (`bar_source`: every step and feed
-bar recorded with its simulated time, bucketed by interval, contiguous, volume 0), the same bars the
-kline streams send.
+bar recorded with its simulated time, bucketed by interval, contiguous, with the feed bars' volume), the
+same bars the kline streams send.
 """
 
 from __future__ import annotations
@@ -115,14 +115,7 @@ def ticker_24hr(server: ServerState, call: Call) -> Any:
 @table.route("GET", "/fapi/v1/klines", PUBLIC)
 def klines(server: ServerState, call: Call) -> Any:
     """Built by `bar_source`, as the kline streams are: a closed streamed bar reads back identically."""
-    symbol = call.need("symbol")
-    interval = call.need("interval")
-    server.sim.instrument(symbol)
-    interval_ms(interval)
-    limit = min(max(call.opt_int("limit") or 500, 1), 1500)
-    opens = rest_window(server, symbol, interval, call.opt_int("startTime"), call.opt_int("endTime"), limit)
-    return [[t, fmt(o), fmt(h), fmt(lo), fmt(c), "0", bar_close(t, interval), "0", 0, "0", "0", "0"]
-            for t, o, h, lo, c in bars(server, symbol, interval, opens)]
+    return _kline_rows(server, call, volume=True)
 
 
 @table.route("GET", "/fapi/v1/markPriceKlines", PUBLIC)
@@ -130,7 +123,20 @@ def mark_price_klines(server: ServerState, call: Call) -> Any:
     """Mark-price klines, paged exactly as klines. The simulator records last prices only and its feeds move
     the mark with the last (apply_bar), so these are those bars; a manual step that sets a different mark is
     not recorded. Volume-like columns are "0" and the count 0, as in Binance's markPriceKlines rows."""
-    return klines(server, call)
+    return _kline_rows(server, call, volume=False)
+
+
+def _kline_rows(server: ServerState, call: Call, *, volume: bool) -> list[list[Any]]:
+    """The 12-column rows; only the base volume is known (no quote volume, trade count or taker split:
+    the simulator has no tape), so those stay "0" and 0."""
+    symbol = call.need("symbol")
+    interval = call.need("interval")
+    server.sim.instrument(symbol)
+    interval_ms(interval)
+    limit = min(max(call.opt_int("limit") or 500, 1), 1500)
+    opens = rest_window(server, symbol, interval, call.opt_int("startTime"), call.opt_int("endTime"), limit)
+    return [[t, fmt(o), fmt(h), fmt(lo), fmt(c), fmt(v) if volume else "0", bar_close(t, interval), "0", 0, "0",
+             "0", "0"] for t, o, h, lo, c, v in bars(server, symbol, interval, opens)]
 
 
 #: Binance's `fundingRate`: 100 rows by default, at most 1,000.
