@@ -119,6 +119,9 @@ def test_download_reads_back_as_the_servers_klines(served: RunningServer, tmp_pa
     assert {line.split(",", 1)[1] for line in funding[1:]} == {"8,0.0001"}
     latest = httpx.get(f"{served.url}/fapi/v1/fundingRate", params={"symbol": "BNBUSDT", "limit": 2}).json()
     assert [row["fundingTime"] for row in latest] == [T0 + 40 * 3_600_000, T0 + 48 * 3_600_000]
+    first = httpx.get(f"{served.url}/fapi/v1/fundingRate", params={"symbol": "BNBUSDT", "startTime": T0}).json()[0]
+    assert first["fundingTime"] == T0  # at the first bar: that bar's open, not wherever the price is now
+    assert first["markPrice"] == _server_klines(served, "/fapi/v1/klines", "BNBUSDT")[0][1]
     limits = httpx.get(f"{served.url}/sim/v1/limits", headers=KEY).json()
     assert all(ip["refused429Total"] == 0 and ip["bans"] == 0 for ip in limits["ips"])
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_simserver_support import running_server
 from typer.testing import CliRunner
 
 from quantum_trader.cli.main import app
@@ -31,6 +32,7 @@ from quantum_trader.signals.strategy import SignalBatch
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
+from quantum_trader.simserver.feed import replay_feed
 
 T0 = 1_767_571_200_000  # 2026-01-05T00:00:00Z
 SYMBOL = "BNBUSDT"
@@ -161,3 +163,29 @@ def test_run_with_replay_uses_the_companions(tmp_path: Path) -> None:
     sim = asyncio.run(play())
     assert sim.state.funding_rates.rate(SYMBOL, T0 + 8 * 3_600_000) == Decimal("0.0025")
     assert sim.position(SYMBOL).amount == 0
+
+
+@pytest.mark.parametrize(("marks", "rate"), [(True, "0.0025"), (False, None)])
+def test_sim_server_replays_the_companions(tmp_path: Path, marks: bool, rate: str | None) -> None:
+    """`sim-server --feed replay:PATH`, the live path's simulator, replays what `run` and `backtest` replay:
+    the recorded mark stops out a MARK_PRICE stop the last never reaches, and funding is the recorded rate.
+    Before, it played the klines only (mark = last, funding 0.01 %), so the live path proved less."""
+    folder = _folder(tmp_path / "data", marks=marks, rate=rate)
+    feed, start_ms = replay_feed(folder / f"{SYMBOL}-1m-*.csv", [SYMBOL], speed=None)
+    sim = ExchangeSimulator({SYMBOL: load_universe().instrument(SYMBOL)}, SimConfig(start_time_ms=start_ms))
+    sim.set_prices({SYMBOL: "600"})
+    with running_server(sim, feed=feed) as server:
+        server.call("POST", "/fapi/v1/order", {"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "2"})
+        server.call("POST", "/fapi/v1/algoOrder", {
+            "algoType": "CONDITIONAL", "symbol": SYMBOL, "side": "SELL", "type": "STOP_MARKET", "triggerPrice": "588",
+            "closePosition": "true", "workingType": "MARK_PRICE"})
+        feed.start()
+        try:
+            assert feed.wait_done(30)
+        finally:
+            feed.stop()
+        [risk] = server.call("GET", "/fapi/v2/positionRisk", {"symbol": SYMBOL})
+        premium = server.call("GET", "/fapi/v1/premiumIndex", {"symbol": SYMBOL})
+    assert feed.bars_played == N_BARS
+    assert Decimal(risk["positionAmt"]) == (0 if marks else 2)
+    assert Decimal(premium["lastFundingRate"]) == Decimal(rate or "0.0001")

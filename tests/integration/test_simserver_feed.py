@@ -19,9 +19,10 @@ from websockets.sync.client import connect
 
 from quantum_trader.cli.main import app
 from quantum_trader.sim.engine import ExchangeSimulator
+from quantum_trader.sim.feed_bar import on_tick
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
-from quantum_trader.simserver.feed import FeedError, on_tick, parse_feed, parse_speed, replay_feed, synthetic_feed
+from quantum_trader.simserver.feed import FeedError, parse_feed, parse_speed, replay_feed, synthetic_feed
 
 KEY = {"X-MBX-APIKEY": API_KEY}
 FORM = {**KEY, "Content-Type": "application/x-www-form-urlencoded"}

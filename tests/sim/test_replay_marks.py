@@ -16,8 +16,8 @@ import pytest
 
 from quantum_trader.marketdata.bars import iter_binance_klines
 from quantum_trader.marketdata.companions import Companions, companions_of
-from quantum_trader.runtime.recorded_funding import use_recorded_funding
 from quantum_trader.sim.engine import ExchangeSimulator
+from quantum_trader.sim.recorded_funding import use_recorded_funding
 from quantum_trader.sim.replay import BarReplayer
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe

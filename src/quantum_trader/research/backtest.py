@@ -37,10 +37,10 @@ from ..marketdata.bars import BarChunk
 from ..marketdata.companions import Companions, MarkAligner
 from ..risk.rules import ALL, NONE, Blocked, RiskPipeline
 from ..runtime.pump import publish_all
-from ..runtime.recorded_funding import use_recorded_funding
 from ..runtime.wiring import Engine, JournalLike, TradingRules, protect_engine, wire_engine
 from ..signals.strategy import SignalBatch, Strategy, signal_event
 from ..sim.engine import ExchangeSimulator
+from ..sim.recorded_funding import use_recorded_funding
 from ..sim.replay import BarReplayer, ReplayStep
 from ..sim.replay_mark import MarkBars
 from ..sim.state import SimConfig

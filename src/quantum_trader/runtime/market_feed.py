@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -22,8 +21,8 @@ import numpy as np
 from ..core.clock import Clock, SimulatedClock
 from ..marketdata.bars import BarChunk
 from ..sim.engine import ExchangeSimulator
-from ..sim.replay_mark import MarkBars, apply_marked_bar, recorded_mark
-from ..simserver.feed import on_tick
+from ..sim.feed_bar import play_bar
+from ..sim.replay_mark import MarkBars, recorded_mark
 
 OnBar = Callable[[BarChunk], Awaitable[None]]
 #: Wall seconds between clock ticks while a paced feed waits for its next bar.
@@ -146,18 +145,11 @@ class BarFeed:
             sim.set_time(int(chunk.open_time[t]))
             traded = np.stack([played.open[0], played.high[0], played.low[0], played.close[0]])
             for s, symbol in enumerate(chunk.symbols):
-                bar = chunk.bar(t, s)
-                if symbol not in sim.state.instruments or any(math.isnan(x) for x in bar):
+                if symbol not in sim.state.instruments:
                     continue
-                tick = sim.instrument(symbol).tick_size
-                o, h, lo, c = (on_tick(x, tick) for x in bar)
-                prices = (o, max(h, o, c), min(lo, o, c), c)
-                mark = recorded_mark(self._mark_bars(chunk), t, s)
-                if mark is None:
-                    sim.apply_bar(symbol, *prices)
-                else:
-                    apply_marked_bar(sim, symbol, prices, mark)
-                traded[:, s] = [float(price) for price in prices]
+                prices = play_bar(sim, symbol, chunk.bar(t, s), recorded_mark(self._mark_bars(chunk), t, s))
+                if prices is not None:
+                    traded[:, s] = [float(price) for price in prices]
             played = replace(played, open=traded[0:1], high=traded[1:2], low=traded[2:3], close=traded[3:4])
         if isinstance(self._clock, SimulatedClock):
             self._clock.advance_to(close_ms)

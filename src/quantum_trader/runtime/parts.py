@@ -24,12 +24,12 @@ from ..marketdata.companions import companions_of
 from ..marketdata.synthetic import funding_ahead, marks_of, synthetic_market
 from ..settings.model import Settings
 from ..sim.engine import ExchangeSimulator
+from ..sim.recorded_funding import use_recorded_funding
 from ..sim.replay_mark import MarkBars
 from ..sim.universe import load_universe
 from .live_feed import WsKlineFeed, feed_from_settings
 from .market_feed import BarFeed
 from .paper_account import open_paper_account
-from .recorded_funding import use_recorded_funding
 from .warmup import SyntheticHistory, synthetic_history
 
 MINUTE_MS = 60_000

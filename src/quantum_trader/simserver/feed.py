@@ -15,12 +15,16 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 from ..domain.kline_source import kline_paths
 from ..domain.money import from_float
 from ..marketdata.bars import BarChunk, iter_binance_klines, synthetic_bars
+from ..marketdata.companions import companions_of
+from ..sim.feed_bar import play_bar
+from ..sim.recorded_funding import RecordedFunding, use_recorded_funding
+from ..sim.replay_mark import MarkBars, recorded_mark
 from .routes_base import PRICE_HISTORY_LIMIT, ServerState
 
 log = logging.getLogger(__name__)
@@ -49,12 +53,6 @@ def parse_speed(text: str) -> float | None:
     return value
 
 
-def on_tick(price: float, tick: Decimal) -> Decimal:
-    """A float price snapped to the instrument's tick, as the simulator requires (never below one tick)."""
-    steps = (from_float(price, "price") / tick).to_integral_value(ROUND_HALF_EVEN)
-    return (max(steps, Decimal(1)) * tick).quantize(tick)
-
-
 @dataclass
 class BarFeed:
     """Plays `bars()` into a server's simulator until exhausted or stopped.
@@ -67,12 +65,19 @@ class BarFeed:
     bars: Callable[[], Iterable[BarChunk]]
     speed: float | None = 1.0
     bars_played: int = 0
+    #: A replay's recorded mark-price bars (markPriceKlines/ beside the klines): a fresh aligner per run
+    #: (it streams the mark files in step with the bars), or None when there are none.
+    marks: Callable[[], Callable[[BarChunk], MarkBars] | None] | None = None
+    #: A replay's recorded funding (fundingRate/ beside the klines), put into the simulator on `attach`.
+    funding: RecordedFunding | None = None
     _server: ServerState | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def attach(self, server: ServerState) -> None:
         self._server = server
+        if self.funding is not None:
+            use_recorded_funding(server.sim, self.funding)
 
     @property
     def running(self) -> bool:
@@ -103,14 +108,15 @@ class BarFeed:
 
     def _run(self) -> None:
         try:
+            align = None if self.marks is None else self.marks()
             for chunk in self.bars():
-                if not self._play_chunk(chunk):
+                if not self._play_chunk(chunk, None if align is None else align(chunk)):
                     return
             log.info("simserver feed %s: bars exhausted after %d bars", self.name, self.bars_played)
         except Exception:
             log.exception("simserver feed %s failed", self.name)
 
-    def _play_chunk(self, chunk: BarChunk) -> bool:
+    def _play_chunk(self, chunk: BarChunk, marks: MarkBars | None) -> bool:
         server = self._server
         assert server is not None
         columns = [(s, i) for i, s in enumerate(chunk.symbols) if s in server.sim.state.instruments]
@@ -119,7 +125,7 @@ class BarFeed:
             if self._stop.is_set():
                 return False
             with server.lock:
-                self._play_bar(server, chunk, t, columns)
+                self._play_bar(server, chunk, t, columns, marks)
             self.bars_played += 1
             if delay is not None and server.streams is not None:
                 server.streams.wake()  # paced: the bar it closed goes out now (unpaced, the poll batches them)
@@ -128,20 +134,17 @@ class BarFeed:
         return True
 
     @staticmethod
-    def _play_bar(server: ServerState, chunk: BarChunk, t: int, columns: list[tuple[str, int]]) -> None:
+    def _play_bar(server: ServerState, chunk: BarChunk, t: int, columns: list[tuple[str, int]],
+                  marks: MarkBars | None) -> None:
         sim = server.sim
         sim.set_time(int(chunk.open_time[t]))
         for symbol, s in columns:
-            bar = chunk.bar(t, s)
-            if any(math.isnan(x) for x in bar):
+            prices = play_bar(sim, symbol, chunk.bar(t, s), recorded_mark(marks, t, s))
+            if prices is None:
                 continue
-            tick = sim.instrument(symbol).tick_size
-            o, h, lo, c = (on_tick(x, tick) for x in bar)
-            h, lo = max(h, o, c), min(lo, o, c)
-            sim.apply_bar(symbol, o, h, lo, c)
             # The whole bar, not just its close, so /fapi/v1/klines and kline streams show its range.
             rows = server.price_history.setdefault(symbol, deque(maxlen=PRICE_HISTORY_LIMIT))
-            rows.extend((sim.now_ms, price) for price in (o, h, lo, c))
+            rows.extend((sim.now_ms, price) for price in prices)
             volume = float(chunk.volume[t, s])
             if volume >= 0:  # not NaN: a file without the column, or a gap, records none
                 server.record_volume(symbol, from_float(volume, "volume"))
@@ -167,7 +170,9 @@ def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float
     """A replay of Binance public-data kline files, and the first bar's open time (the simulated clock
     should start there, or funding and bar times would be in the simulator's past).
 
-    Symbols the server does not trade are skipped with a log line; none in common is a `FeedError`.
+    Symbols the server does not trade are skipped with a log line; none in common is a `FeedError`. The
+    mark-price klines and funding files beside the klines (marketdata/companions.py) are replayed too, as
+    `run` and `backtest` replay them: MARK_PRICE stops see the recorded mark, funding the recorded rates.
     """
     source = Path(path)
     try:
@@ -188,7 +193,19 @@ def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float
     def bars() -> Iterator[BarChunk]:
         return iter_binance_klines(source, chunk_bars=FEED_CHUNK_BARS)
 
-    return BarFeed(f"replay:{source}", bars, speed), int(first_chunk.open_time[0])
+    served = sorted(wanted & set(first_chunk.symbols))
+    companions = companions_of(source)
+    try:
+        funding = companions.funding(served) if companions.funding_paths else None
+    except (ValueError, OSError) as exc:  # a malformed funding file: say so at start, not mid-replay
+        raise FeedError(f"replay {source}: {exc}") from None
+
+    def marks() -> Callable[[BarChunk], MarkBars] | None:
+        aligner = companions.marks(served)
+        return None if aligner is None else aligner.align
+
+    feed = BarFeed(f"replay:{source}", bars, speed, marks=marks if companions.mark_paths else None, funding=funding)
+    return feed, int(first_chunk.open_time[0])
 
 
 def parse_feed(spec: str) -> tuple[str, str | None]:

@@ -161,7 +161,9 @@ def funding_rate(server: ServerState, call: Call) -> Any:
     rows = []
     for t in times:
         opens = [bar_open(t - 1, "1m")]
-        close = bars(server, symbol, "1m", opens)[0][4] if opens[0] >= earliest else sim.mark_price(symbol)
+        # The close before the funding instant; at the server's first bar, that bar's open (its price then).
+        close = bars(server, symbol, "1m", opens)[0][4] if opens[0] >= earliest else \
+            bars(server, symbol, "1m", [earliest])[0][1]
         rows.append({"symbol": symbol, "fundingTime": t, "fundingRate": fmt(state.funding_rates.rate(symbol, t)),
                      "markPrice": fmt(close)})
     return rows

@@ -14,7 +14,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from ...simserver.feed import on_tick
+from ...sim.feed_bar import on_tick
 from ..report import is_working_stop
 from .server import SimServer
 

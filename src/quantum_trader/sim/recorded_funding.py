@@ -1,14 +1,27 @@
-"""Recorded funding rates into the simulator: a replay (a session or a backtest) pays funding at the rates and
-on the intervals Binance published, instead of the simulator's default 0.01 % every 8 h."""
+"""Recorded funding rates into the simulator: a replay (a backtest, a paper session, `sim-server`) pays
+funding at the rates and on the intervals Binance published, instead of the simulator's default 0.01 %
+every 8 h."""
 
 from __future__ import annotations
 
-from ..marketdata.companions import FundingData
-from ..sim.engine import ExchangeSimulator
-from ..sim.funding import FundingSchedule
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Protocol
+
+from .engine import ExchangeSimulator
+from .funding import FundingSchedule
 
 
-def use_recorded_funding(sim: ExchangeSimulator, funding: FundingData) -> None:
+class RecordedFunding(Protocol):
+    """Funding rows per symbol and each symbol's usual interval: marketdata.companions.FundingData is one."""
+
+    @property
+    def rates(self) -> Mapping[str, Sequence[tuple[int, Decimal]]]: ...
+    @property
+    def interval_hours(self) -> Mapping[str, int]: ...
+
+
+def use_recorded_funding(sim: ExchangeSimulator, funding: RecordedFunding) -> None:
     """Pay funding at the recorded rates, on each symbol's recorded interval (its most frequent one; others
     keep the simulator's): before a symbol's first row its default rate applies, after its last row that row's.
     For a simulator not yet moved (a backtest) or resumed (a session): the next clock move recomputes the due time."""
