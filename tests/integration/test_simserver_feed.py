@@ -206,7 +206,7 @@ def test_replayed_volume_reaches_ccxt_klines_summed_per_interval(tmp_path: Path)
     """A strategy reading volume (the AI scanner's volume z-score) must see over the live path what a
     backtest of the same file sees: each replayed bar's volume, summed into longer bars; mark-price klines
     keep Binance's "0"."""
-    _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS, ["12.5", "0.25", "3", "1000.125"])
+    _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS, ["12.5", "0.25", "3", "1000.12"])
     feed, _ = replay_feed(tmp_path, SYMBOLS, speed=None)
     with running_server(_sim_at(T0), feed=feed) as server:
         feed.start()
@@ -219,8 +219,8 @@ def test_replayed_volume_reaches_ccxt_klines_summed_per_interval(tmp_path: Path)
         minutes = ex.fetch_ohlcv("BNB/USDT:USDT", "1m", since=T0, limit=5)
         threes = ex.fetch_ohlcv("BNB/USDT:USDT", "3m", since=T0, limit=2)
         marks = _get(server, "/fapi/v1/markPriceKlines", {"symbol": "BNBUSDT", "interval": "1m", "startTime": T0})
-    assert [row[5] for row in minutes] == [12.5, 0.25, 3.0, 1000.125, 0.0]
-    assert [row[5] for row in threes] == [15.75, 1000.125]
+    assert [row[5] for row in minutes] == [12.5, 0.25, 3.0, 1000.12, 0.0]
+    assert [row[5] for row in threes] == [15.75, 1000.12]
     assert {row[5] for row in marks} == {"0"}
 
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ..domain.kline_source import kline_paths
-from ..domain.money import from_float
+from ..domain.money import Rounding, from_float, round_to_grid
 from ..marketdata.bars import BarChunk, iter_binance_klines, synthetic_bars
 from ..marketdata.companions import companions_of
 from ..sim.feed_bar import play_bar
@@ -147,7 +147,9 @@ class BarFeed:
             rows.extend((sim.now_ms, price) for price in prices)
             volume = float(chunk.volume[t, s])
             if volume >= 0:  # not NaN: a file without the column, or a gap, records none
-                server.record_volume(symbol, from_float(volume, "volume"))
+                # In the symbol's quantity steps, as Binance counts it (a synthetic volume is a float).
+                step = sim.instrument(symbol).step_size
+                server.record_volume(symbol, round_to_grid(from_float(volume, "volume"), step, Rounding.NEAREST))
 
 
 def synthetic_feed(start_prices: dict[str, Decimal], *, start_ms: int, seed: int = 0,
