@@ -228,3 +228,31 @@ def test_unknown_market_stream_is_closed() -> None:
     with running_server() as server, connect(f"ws://127.0.0.1:{server.port}/ws/nopeusdt@markPrice") as ws, \
             pytest.raises(ConnectionClosed):
         ws.recv(timeout=5)
+
+
+def test_history_bars_play_at_once_then_the_replay_keeps_its_pace(tmp_path: Path) -> None:
+    """`--history-bars 2`: two closed klines exist at once (a client warming up from REST starts at once,
+    as against Binance), then the third bar is the open one and the fourth waits its minute at speed 1."""
+    _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS, ["1", "2", "3", "4"])
+    feed, _ = replay_feed(tmp_path, SYMBOLS, speed=1.0)
+    feed.history_bars = 2
+    with running_server(_sim_at(T0), feed=feed) as server:
+        feed.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not feed.history_played and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3)
+            info = httpx.get(f"{server.url}/sim/v1/info", headers=KEY).json()
+            klines = _get(server, "/fapi/v1/klines", {"symbol": "BNBUSDT", "interval": "1m", "startTime": T0})
+        finally:
+            feed.stop(timeout=5)
+    assert info["feed"] == {"name": f"replay:{tmp_path}", "barsPlayed": 3, "historyBars": 2, "historyPlayed": True}
+    assert info["simTime"] == T0 + 2 * 60_000
+    assert [(row[0], row[4], row[5]) for row in klines] == [(T0, "600", "1"), (T0 + 60_000, "596", "2"),
+                                                             (T0 + 120_000, "575", "3")]
+
+
+def test_history_bars_need_a_replay() -> None:
+    result = CliRunner().invoke(app, ["sim-server", "--feed", "synthetic", "--history-bars", "300"])
+    assert result.exit_code == 2 and "--history-bars needs --feed replay:PATH" in result.output

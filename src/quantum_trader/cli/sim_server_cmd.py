@@ -24,6 +24,27 @@ from .main import app
 SUPPORTED_FEEDS = ("manual", "synthetic", "replay:PATH")
 
 
+def _simulator_and_feed(kind: str, replay_path: str | None, universe: Universe, balance: Decimal,
+                        pace: float | None, seed: int) -> tuple[ExchangeSimulator, BarFeed | None]:
+    """The simulator and its feed. Simulated time starts at the wall clock so timestamps look live (a
+    replay starts at its first bar); it then moves with the feed's bars or /sim/v1/advance."""
+    if replay_path is not None:
+        try:
+            kline_paths(replay_path)
+        except ValueError as exc:
+            raise FeedError(f"--feed replay: {exc}") from None
+    start_ms = time.time_ns() // 1_000_000
+    bar_feed: BarFeed | None = None
+    if replay_path is not None:
+        bar_feed, start_ms = replay_feed(replay_path, universe.symbols, speed=pace)
+    sim = ExchangeSimulator({s: universe.instrument(s) for s in universe.symbols},
+                            SimConfig(balance=balance, start_time_ms=start_ms))
+    if kind == "synthetic":
+        prices = {s: sim.last_price(s) for s in universe.symbols}
+        bar_feed = synthetic_feed(prices, start_ms=start_ms, seed=seed, speed=pace)
+    return sim, bar_feed
+
+
 def select_universe(spec: str) -> Universe:
     """`--symbols`: a count (the N most liquid) or a comma list of Binance symbols."""
     universe = load_universe()
@@ -48,7 +69,8 @@ def sim_server(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8090,
     feed: Annotated[str, typer.Option(
-        help="Price feed: manual (POST /sim/v1/prices), synthetic, or replay:PATH (kline file or folder).")] = "manual",
+        help="Price feed: manual (POST /sim/v1/prices), synthetic, or replay:PATH (kline file, folder or glob)."
+    )] = "manual",
     speed: Annotated[str, typer.Option(help="Feed pace: factor of real time (1 = a 1m bar per minute) or max.")] = "1",
     seed: Annotated[int, typer.Option(help="Seed of the synthetic feed.")] = 0,
     symbols: Annotated[str, typer.Option(help="Top N of the universe, or a comma list.")] = "222",
@@ -64,6 +86,9 @@ def sim_server(
     ban_after: Annotated[int, typer.Option(
         help="429s tolerated per IP and minute before its next over-limit request is banned (418).",
         min=0)] = 3,
+    history_bars: Annotated[int, typer.Option(
+        help="replay: play this many first bars as history before the replay's pace applies, so clients that "
+             "warm up from klines (the AI scanner needs 241) start at once, as against Binance.", min=0)] = 0,
 ) -> None:
     """Serve the simulator as a Binance USDⓈ-M compatible API."""
     try:
@@ -72,12 +97,9 @@ def sim_server(
     except FeedError as exc:
         typer.echo(f"error: {exc} (supported feeds: {', '.join(SUPPORTED_FEEDS)})", err=True)
         raise typer.Exit(2) from None
-    if replay_path is not None:
-        try:
-            kline_paths(replay_path)
-        except ValueError as exc:
-            typer.echo(f"error: --feed replay: {exc}", err=True)
-            raise typer.Exit(2) from None
+    if history_bars and replay_path is None:
+        typer.echo("error: --history-bars needs --feed replay:PATH (other feeds have no past to play)", err=True)
+        raise typer.Exit(2)
     try:
         start_balance = Decimal(balance)
     except InvalidOperation:
@@ -85,34 +107,23 @@ def sim_server(
         raise typer.Exit(2) from None
     try:
         universe = select_universe(symbols)
-    except typer.BadParameter as exc:
+        sim, bar_feed = _simulator_and_feed(feed_kind, replay_path, universe, start_balance, pace, seed)
+    except (typer.BadParameter, FeedError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if bar_feed is not None:
+        bar_feed.history_bars = history_bars
 
     import uvicorn
 
     from ..simserver.app import create_app
     from ..simserver.routes_stream import uvicorn_ws_options
 
-    # Simulated time starts at the wall clock so timestamps look live (a replay starts at its first bar);
-    # it then moves with the feed's bars or /sim/v1/advance.
-    start_ms = time.time_ns() // 1_000_000
-    bar_feed: BarFeed | None = None
-    try:
-        if replay_path is not None:
-            bar_feed, start_ms = replay_feed(replay_path, universe.symbols, speed=pace)
-        config = SimConfig(balance=start_balance, start_time_ms=start_ms)
-        sim = ExchangeSimulator({s: universe.instrument(s) for s in universe.symbols}, config)
-        if feed_kind == "synthetic":
-            prices = {s: sim.last_price(s) for s in universe.symbols}
-            bar_feed = synthetic_feed(prices, start_ms=start_ms, seed=seed, speed=pace)
-    except FeedError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
     server_app = create_app(sim, api_key=api_key, api_secret=api_secret, weight_limit=weight_limit,
                             universe=universe, order_limits=(order_limit_10s, order_limit_1m), feed=bar_feed,
                             ban_base_ms=ban_seconds * 1000, ban_after=ban_after)
-    typer.echo(f"simulator: {len(universe)} symbols, {start_balance} USDT, feed {feed} at speed {speed}, "
+    history = f" (first {history_bars} bars as history, unpaced)" if history_bars else ""
+    typer.echo(f"simulator: {len(universe)} symbols, {start_balance} USDT, feed {feed} at speed {speed}{history}, "
                f"http://{host}:{port}/fapi", err=True)
     # Binance pings every 3 minutes and drops a connection silent for 10 (StreamSettings); uvicorn sends them.
     uvicorn.run(server_app, host=host, port=port, log_level="warning", **uvicorn_ws_options(server_app))

@@ -70,12 +70,18 @@ class BarFeed:
     marks: Callable[[], Callable[[BarChunk], MarkBars] | None] | None = None
     #: A replay's recorded funding (fundingRate/ beside the klines), put into the simulator on `attach`.
     funding: RecordedFunding | None = None
+    #: The first bars are history: played unpaced (with the bar after them, which is then the open one), so
+    #: that many closed klines exist before the replay's pace applies: a client warming up from REST klines
+    #: starts at once, as against Binance, which has the past.
+    history_bars: int = 0
     _server: ServerState | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def attach(self, server: ServerState) -> None:
         self._server = server
+        server.feed_progress.update(name=self.name, barsPlayed=self.bars_played, historyBars=self.history_bars,
+                                    historyPlayed=self.history_played)
         if self.funding is not None:
             use_recorded_funding(server.sim, self.funding)
 
@@ -126,12 +132,22 @@ class BarFeed:
                 return False
             with server.lock:
                 self._play_bar(server, chunk, t, columns, marks)
-            self.bars_played += 1
-            if delay is not None and server.streams is not None:
+                self.bars_played += 1
+                server.feed_progress.update(barsPlayed=self.bars_played, historyPlayed=self.history_played)
+            if self.history_bars and self.bars_played == self.history_bars + 1:
+                log.info("simserver feed %s: %d closed bars of history played; now at its pace", self.name,
+                         self.history_bars)
+            paced = delay is not None and self.history_played
+            if paced and server.streams is not None:
                 server.streams.wake()  # paced: the bar it closed goes out now (unpaced, the poll batches them)
-            if delay is not None and self._stop.wait(delay):
+            if paced and self._stop.wait(delay):
                 return False
         return True
+
+    @property
+    def history_played(self) -> bool:
+        """The history bars are closed: the bar after them (the first at the replay's pace) has been played."""
+        return self.bars_played > self.history_bars
 
     @staticmethod
     def _play_bar(server: ServerState, chunk: BarChunk, t: int, columns: list[tuple[str, int]],

@@ -57,6 +57,8 @@ class ServerState:
     #: (sim time ms, base-asset volume) per symbol, one row per feed bar that had a volume (replayed data's
     #: own, or the synthetic market's): summed into the klines' `v`. Manual steps trade no volume.
     volume_history: dict[str, deque[tuple[int, Decimal]]] = field(default_factory=dict)
+    #: The feed's progress for /sim/v1/info (name, bars played, history bars and whether they are played).
+    feed_progress: dict[str, object] = field(default_factory=dict)
     listen_key: str | None = None
     listen_key_expires_ms: int = 0
     #: Index into `sim.events` of the next event not yet pushed to websocket subscribers.
