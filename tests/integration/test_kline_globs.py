@@ -114,4 +114,4 @@ def test_sim_server_replays_a_glob(tmp_path: Path) -> None:
     with pytest.raises(FeedError, match="matches this pattern"):
         replay_feed(f"{folder}/*.zip", [SYMBOL], speed=None)
     result = CliRunner().invoke(app, ["sim-server", "--feed", f"replay:{folder}/*.zip"])
-    assert result.exit_code == 2 and "--feed replay: " in result.output and "matches this pattern" in result.output
+    assert result.exit_code == 2 and "replay path " in result.output and "matches this pattern" in result.output

@@ -253,6 +253,26 @@ def test_history_bars_play_at_once_then_the_replay_keeps_its_pace(tmp_path: Path
                                                              (T0 + 120_000, "575", "3")]
 
 
-def test_history_bars_need_a_replay() -> None:
-    result = CliRunner().invoke(app, ["sim-server", "--feed", "synthetic", "--history-bars", "300"])
+@pytest.mark.parametrize("feed", ["synthetic", "replay:/x --speed max"])
+def test_history_bars_need_a_paced_replay(feed: str) -> None:
+    spec, *speed = feed.split()
+    result = CliRunner().invoke(app, ["sim-server", "--feed", spec, *speed, "--history-bars", "300"])
     assert result.exit_code == 2 and "--history-bars needs --feed replay:PATH" in result.output
+
+
+def test_a_stopped_feed_resumes_after_the_last_bar_it_played(tmp_path: Path) -> None:
+    """Stop, then start again: the next bar, not the first one again on top of the current time (which put
+    an old price and a second volume into the current kline)."""
+    _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS, ["1", "2", "3", "4"])
+    feed, _ = replay_feed(tmp_path, SYMBOLS, speed=0.01)  # a bar every 100 min: only the first plays at once
+    with running_server(_sim_at(T0), feed=feed) as server:
+        for played in (1, 2, 3):
+            feed.start()
+            deadline = time.monotonic() + 10
+            while feed.bars_played < played and time.monotonic() < deadline:
+                time.sleep(0.01)
+            feed.stop(timeout=5)
+        klines = _get(server, "/fapi/v1/klines", {"symbol": "BNBUSDT", "interval": "1m", "startTime": T0})
+    assert feed.bars_played == 3 and server.sim.now_ms == T0 + 2 * 60_000
+    assert [(row[0], row[1], row[4], row[5]) for row in klines] == [
+        (T0, "600", "600", "1"), (T0 + 60_000, "600", "596", "2"), (T0 + 120_000, "596", "575", "3")]

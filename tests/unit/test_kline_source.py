@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from quantum_trader.domain.kline_source import is_pattern, kline_paths, source_folders
+from quantum_trader.domain.kline_source import is_pattern, kline_paths
 from quantum_trader.marketdata.bars import iter_binance_klines
 from quantum_trader.marketdata.companions import companions_of
 
@@ -46,6 +46,28 @@ def test_a_glob_never_takes_the_companion_folders_files(tmp_path: Path) -> None:
     assert [p.name for p in kline_paths(tmp_path / "*" / "*.csv")] == ["ETHUSDT-1m-2026-01-05.csv"]
 
 
+def test_a_glob_never_takes_files_below_a_companion_folder_in_binances_published_layout(tmp_path: Path) -> None:
+    """data.binance.vision nests them: .../um/monthly/markPriceKlines/BTCUSDT/1m/BTCUSDT-1m-2026-02.zip."""
+    _touch(tmp_path, "um/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2026-02.zip",
+           "um/monthly/markPriceKlines/BTCUSDT/1m/BTCUSDT-1m-2026-02.zip",
+           "um/monthly/premiumIndexKlines/BTCUSDT/1m/BTCUSDT-1m-2026-02.zip",
+           "um/monthly/indexPriceKlines/BTCUSDT/1m/BTCUSDT-1m-2026-02.zip")
+    found = kline_paths(tmp_path / "um" / "**" / "*.zip")
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "um/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2026-02.zip"]
+    named = kline_paths(tmp_path / "um" / "monthly" / "markPriceKlines" / "**" / "*.zip")  # asked for by name
+    assert [p.parts[-4] for p in named] == ["markPriceKlines"]
+
+
+def test_an_unknown_users_home_is_a_path_that_does_not_exist() -> None:
+    """`Path.expanduser` raises RuntimeError there: a traceback instead of exit 2 naming the setting."""
+    with pytest.raises(ValueError, match="does not exist"):
+        kline_paths("~no-such-user-here/klines")
+    with pytest.raises(ValueError, match="matches this pattern"):
+        kline_paths("~no-such-user-here/klines/*.csv")
+    assert not companions_of("~no-such-user-here/klines")
+
+
 @pytest.mark.parametrize(("spec", "says"), [
     ("missing/AUSDT-1m-2026-02.csv", "does not exist (give a kline file, a folder of them, or a quoted glob)"),
     ("empty", "no kline files (.csv, .csv.gz, .zip) in this folder"),
@@ -66,10 +88,9 @@ def test_the_reader_and_the_companions_follow_a_glob(tmp_path: Path) -> None:
            "c/BTCUSDT-1m-2026-01-05.csv")
     spec = str(tmp_path / "[ab]" / "*USDT-1m-*.csv")
     assert next(iter_binance_klines(spec)).symbols == ("BNBUSDT", "ETHUSDT")
-    assert source_folders(spec) == [tmp_path / "a", tmp_path / "b"]
     companions = companions_of(spec)
     assert [p.relative_to(tmp_path).as_posix() for p in companions.mark_paths] == [
         "a/markPriceKlines/BNBUSDT-1m-2026-01-05.csv"]
     assert [p.relative_to(tmp_path).as_posix() for p in companions.funding_paths] == [
         "b/fundingRate/ETHUSDT-fundingRate-2026-01.csv"]
-    assert not companions_of(tmp_path / "c") and source_folders(tmp_path / "nothing*") == []
+    assert not companions_of(tmp_path / "c") and not companions_of(tmp_path / "nothing*")

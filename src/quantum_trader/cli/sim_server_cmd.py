@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from ..domain.errors import ExchangeError
-from ..domain.kline_source import kline_paths
 from ..sim.engine import ExchangeSimulator
 from ..sim.state import SimConfig
 from ..sim.universe import Universe, load_universe
@@ -25,18 +24,13 @@ SUPPORTED_FEEDS = ("manual", "synthetic", "replay:PATH")
 
 
 def _simulator_and_feed(kind: str, replay_path: str | None, universe: Universe, balance: Decimal,
-                        pace: float | None, seed: int) -> tuple[ExchangeSimulator, BarFeed | None]:
+                        pace: float | None, seed: int, history_bars: int) -> tuple[ExchangeSimulator, BarFeed | None]:
     """The simulator and its feed. Simulated time starts at the wall clock so timestamps look live (a
     replay starts at its first bar); it then moves with the feed's bars or /sim/v1/advance."""
-    if replay_path is not None:
-        try:
-            kline_paths(replay_path)
-        except ValueError as exc:
-            raise FeedError(f"--feed replay: {exc}") from None
     start_ms = time.time_ns() // 1_000_000
     bar_feed: BarFeed | None = None
     if replay_path is not None:
-        bar_feed, start_ms = replay_feed(replay_path, universe.symbols, speed=pace)
+        bar_feed, start_ms = replay_feed(replay_path, universe.symbols, speed=pace, history_bars=history_bars)
     sim = ExchangeSimulator({s: universe.instrument(s) for s in universe.symbols},
                             SimConfig(balance=balance, start_time_ms=start_ms))
     if kind == "synthetic":
@@ -97,8 +91,9 @@ def sim_server(
     except FeedError as exc:
         typer.echo(f"error: {exc} (supported feeds: {', '.join(SUPPORTED_FEEDS)})", err=True)
         raise typer.Exit(2) from None
-    if history_bars and replay_path is None:
-        typer.echo("error: --history-bars needs --feed replay:PATH (other feeds have no past to play)", err=True)
+    if history_bars and (replay_path is None or pace is None):
+        typer.echo("error: --history-bars needs --feed replay:PATH (other feeds have no past to play) and a "
+                   "--speed (at max every bar plays at once anyway)", err=True)
         raise typer.Exit(2)
     try:
         start_balance = Decimal(balance)
@@ -107,12 +102,11 @@ def sim_server(
         raise typer.Exit(2) from None
     try:
         universe = select_universe(symbols)
-        sim, bar_feed = _simulator_and_feed(feed_kind, replay_path, universe, start_balance, pace, seed)
+        sim, bar_feed = _simulator_and_feed(feed_kind, replay_path, universe, start_balance, pace, seed,
+                                            history_bars)
     except (typer.BadParameter, FeedError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    if bar_feed is not None:
-        bar_feed.history_bars = history_bars
 
     import uvicorn
 

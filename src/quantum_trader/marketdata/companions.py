@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ..domain.kline_source import FUNDING_FOLDER, MARK_FOLDER, is_kline_file, source_folders
+from ..domain.kline_source import FUNDING_FOLDER, MARK_FOLDER, is_kline_file, kline_paths
 from .bars import BarChunk, _open_text, _symbol_and_interval, iter_binance_klines
 
 F64 = npt.NDArray[np.float64]
@@ -76,8 +76,16 @@ class Companions:
 
 def companions_of(path: str | Path) -> Companions:
     """The companions beside `path` (a kline file, a folder of them or a glob); none when the subfolders are
-    absent."""
-    folders = source_folders(path)
+    absent or the path names no kline file."""
+    try:
+        return companions_beside(kline_paths(path))
+    except ValueError:
+        return Companions()
+
+
+def companions_beside(files: Sequence[Path]) -> Companions:
+    """The companions in the folders `files` are in (kline files already resolved)."""
+    folders = sorted({p.parent for p in files})
     return Companions(_files(folders, MARK_FOLDER), _files(folders, FUNDING_FOLDER))
 
 

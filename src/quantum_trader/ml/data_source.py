@@ -1,5 +1,5 @@
 """Where `train` and `evaluate` get their bars: a file, folder or glob of Binance kline files
-(marketdata/kline_source.py), a date range, cut into continuous segments.
+(domain/kline_source.py), a date range, cut into continuous segments.
 
 Segments matter because the reader merges files by symbol in name order: a 2023 month followed by a
 2026 month of the same symbol would otherwise look like consecutive bars, and every feature and label

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..domain.kline_source import kline_paths
 from ..domain.money import Rounding, from_float, round_to_grid
 from ..marketdata.bars import BarChunk, iter_binance_klines, synthetic_bars
-from ..marketdata.companions import companions_of
+from ..marketdata.companions import companions_beside
 from ..sim.feed_bar import play_bar
 from ..sim.recorded_funding import RecordedFunding, use_recorded_funding
 from ..sim.replay_mark import MarkBars, recorded_mark
@@ -53,6 +53,17 @@ def parse_speed(text: str) -> float | None:
     return value
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One bar to play: bar t of `chunk`, the served symbols' columns, its recorded marks, its pace."""
+
+    chunk: BarChunk
+    t: int
+    columns: list[tuple[str, int]]
+    marks: MarkBars | None
+    delay: float | None
+
+
 @dataclass
 class BarFeed:
     """Plays `bars()` into a server's simulator until exhausted or stopped.
@@ -77,6 +88,7 @@ class BarFeed:
     _server: ServerState | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _cursor: Iterator[_Step] | None = None
 
     def attach(self, server: ServerState) -> None:
         self._server = server
@@ -113,36 +125,49 @@ class BarFeed:
         return not thread.is_alive()
 
     def _run(self) -> None:
+        """Play until the bars run out or `stop`; a later `start` resumes after the last bar played (the
+        simulator's clock never goes back, and a bar already in its klines is never counted twice)."""
+        server = self._server
+        assert server is not None
         try:
-            align = None if self.marks is None else self.marks()
-            for chunk in self.bars():
-                if not self._play_chunk(chunk, None if align is None else align(chunk)):
+            if self._cursor is None:
+                self._cursor = self._steps(server)
+            while not self._stop.is_set():
+                step = next(self._cursor, None)
+                if step is None:
+                    self._log_end()
                     return
-            log.info("simserver feed %s: bars exhausted after %d bars", self.name, self.bars_played)
+                with server.lock:
+                    self._play_bar(server, step)
+                    self.bars_played += 1
+                    server.feed_progress.update(barsPlayed=self.bars_played, historyPlayed=self.history_played)
+                if self.history_bars and self.bars_played == self.history_bars + 1:
+                    log.info("simserver feed %s: %d closed bars of history played; now at its pace", self.name,
+                             self.history_bars)
+                if step.delay is None or not self.history_played:
+                    continue
+                if server.streams is not None:
+                    server.streams.wake()  # paced: the bar it closed goes out now (unpaced, the poll batches them)
+                if self._stop.wait(step.delay):
+                    return
         except Exception:
             log.exception("simserver feed %s failed", self.name)
 
-    def _play_chunk(self, chunk: BarChunk, marks: MarkBars | None) -> bool:
-        server = self._server
-        assert server is not None
-        columns = [(s, i) for i, s in enumerate(chunk.symbols) if s in server.sim.state.instruments]
-        delay = None if self.speed is None else chunk.interval_ms / 1000.0 / self.speed
-        for t in range(len(chunk)):
-            if self._stop.is_set():
-                return False
-            with server.lock:
-                self._play_bar(server, chunk, t, columns, marks)
-                self.bars_played += 1
-                server.feed_progress.update(barsPlayed=self.bars_played, historyPlayed=self.history_played)
-            if self.history_bars and self.bars_played == self.history_bars + 1:
-                log.info("simserver feed %s: %d closed bars of history played; now at its pace", self.name,
-                         self.history_bars)
-            paced = delay is not None and self.history_played
-            if paced and server.streams is not None:
-                server.streams.wake()  # paced: the bar it closed goes out now (unpaced, the poll batches them)
-            if paced and self._stop.wait(delay):
-                return False
-        return True
+    def _steps(self, server: ServerState) -> Iterator[_Step]:
+        """Every bar of every chunk, with what playing it needs (the chunk's recorded marks aligned once)."""
+        align = None if self.marks is None else self.marks()
+        for chunk in self.bars():
+            columns = [(s, i) for i, s in enumerate(chunk.symbols) if s in server.sim.state.instruments]
+            marks = None if align is None else align(chunk)
+            delay = None if self.speed is None else chunk.interval_ms / 1000.0 / self.speed
+            for t in range(len(chunk)):
+                yield _Step(chunk, t, columns, marks, delay)
+
+    def _log_end(self) -> None:
+        log.info("simserver feed %s: bars exhausted after %d bars", self.name, self.bars_played)
+        if not self.history_played:
+            log.warning("simserver feed %s: the replay ended inside its history (--history-bars %d, %d bars)",
+                        self.name, self.history_bars, self.bars_played)
 
     @property
     def history_played(self) -> bool:
@@ -150,22 +175,21 @@ class BarFeed:
         return self.bars_played > self.history_bars
 
     @staticmethod
-    def _play_bar(server: ServerState, chunk: BarChunk, t: int, columns: list[tuple[str, int]],
-                  marks: MarkBars | None) -> None:
-        sim = server.sim
+    def _play_bar(server: ServerState, step: _Step) -> None:
+        sim, chunk, t = server.sim, step.chunk, step.t
         sim.set_time(int(chunk.open_time[t]))
-        for symbol, s in columns:
-            prices = play_bar(sim, symbol, chunk.bar(t, s), recorded_mark(marks, t, s))
+        for symbol, s in step.columns:
+            prices = play_bar(sim, symbol, chunk.bar(t, s), recorded_mark(step.marks, t, s))
             if prices is None:
                 continue
             # The whole bar, not just its close, so /fapi/v1/klines and kline streams show its range.
             rows = server.price_history.setdefault(symbol, deque(maxlen=PRICE_HISTORY_LIMIT))
             rows.extend((sim.now_ms, price) for price in prices)
             volume = float(chunk.volume[t, s])
-            if volume >= 0:  # not NaN: a file without the column, or a gap, records none
+            if math.isfinite(volume) and volume >= 0:  # a gap in a symbol's data (NaN) has no volume
                 # In the symbol's quantity steps, as Binance counts it (a synthetic volume is a float).
-                step = sim.instrument(symbol).step_size
-                server.record_volume(symbol, round_to_grid(from_float(volume, "volume"), step, Rounding.NEAREST))
+                lot = sim.instrument(symbol).step_size
+                server.record_volume(symbol, round_to_grid(from_float(volume, "volume"), lot, Rounding.NEAREST))
 
 
 def synthetic_feed(start_prices: dict[str, Decimal], *, start_ms: int, seed: int = 0,
@@ -184,7 +208,8 @@ def synthetic_feed(start_prices: dict[str, Decimal], *, start_ms: int, seed: int
     return BarFeed("synthetic", bars, speed)
 
 
-def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float | None = 1.0) -> tuple[BarFeed, int]:
+def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float | None = 1.0,
+                history_bars: int = 0) -> tuple[BarFeed, int]:
     """A replay of Binance public-data kline files, and the first bar's open time (the simulated clock
     should start there, or funding and bar times would be in the simulator's past).
 
@@ -194,12 +219,12 @@ def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float
     """
     source = Path(path)
     try:
-        kline_paths(source)
+        files = kline_paths(source)  # resolved once: a glob names the same files for the whole replay
     except ValueError as exc:
         raise FeedError(f"replay path {exc}") from None
     wanted = set(server_symbols)
     try:
-        first_chunk = next(iter_binance_klines(source, chunk_bars=1))
+        first_chunk = next(iter_binance_klines(files, chunk_bars=1))
     except (ValueError, OSError, StopIteration) as exc:
         raise FeedError(f"cannot read klines from {source}: {exc}") from None
     skipped = sorted(set(first_chunk.symbols) - wanted)
@@ -209,10 +234,10 @@ def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float
         raise FeedError(f"replay {source}: none of its symbols ({', '.join(first_chunk.symbols)}) is served")
 
     def bars() -> Iterator[BarChunk]:
-        return iter_binance_klines(source, chunk_bars=FEED_CHUNK_BARS)
+        return iter_binance_klines(files, chunk_bars=FEED_CHUNK_BARS)
 
     served = sorted(wanted & set(first_chunk.symbols))
-    companions = companions_of(source)
+    companions = companions_beside(files)
     try:
         funding = companions.funding(served) if companions.funding_paths else None
     except (ValueError, OSError) as exc:  # a malformed funding file: say so at start, not mid-replay
@@ -222,7 +247,8 @@ def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float
         aligner = companions.marks(served)
         return None if aligner is None else aligner.align
 
-    feed = BarFeed(f"replay:{source}", bars, speed, marks=marks if companions.mark_paths else None, funding=funding)
+    feed = BarFeed(f"replay:{source}", bars, speed, marks=marks if companions.mark_paths else None, funding=funding,
+                   history_bars=history_bars)
     return feed, int(first_chunk.open_time[0])
 
 

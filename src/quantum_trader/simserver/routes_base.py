@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 #: Price steps kept per symbol for klines (1500 one-minute bars need far fewer).
 PRICE_HISTORY_LIMIT = 100_000
-#: A feed bar records four prices and one volume: the two histories reach equally far back.
+#: A feed bar records four prices and one volume: the volumes reach at least as far back as the prices
+#: (manual steps add prices only).
 VOLUME_HISTORY_LIMIT = PRICE_HISTORY_LIMIT // 4
 
 

@@ -40,7 +40,7 @@ def info(server: ServerState, call: Call) -> Any:
         "weightLimit": server.weights.limit,
         "usedWeight": server.weights.used_by(call.client_ip),
         "bannedUntil": server.weights.banned_until(call.client_ip),
-        "feed": server.feed_progress or None,
+        "feed": dict(server.feed_progress) or None,  # a copy: the feed thread updates it outside this lock
     }
 
 

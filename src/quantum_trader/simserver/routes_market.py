@@ -120,9 +120,11 @@ def klines(server: ServerState, call: Call) -> Any:
 
 @table.route("GET", "/fapi/v1/markPriceKlines", PUBLIC)
 def mark_price_klines(server: ServerState, call: Call) -> Any:
-    """Mark-price klines, paged exactly as klines. The simulator records last prices only and its feeds move
-    the mark with the last (apply_bar), so these are those bars; a manual step that sets a different mark is
-    not recorded. Volume-like columns are "0" and the count 0, as in Binance's markPriceKlines rows."""
+    """Mark-price klines, paged exactly as klines, built from the recorded last prices: the server keeps no
+    mark history. Without recorded marks a feed moves the mark with the last (apply_bar), so these are the
+    marks; a replay with recorded marks (markPriceKlines/) and a manual step that sets a different mark move
+    the mark on its own, which premiumIndex and the markPrice streams show and these bars do not. Volume-like
+    columns are "0" and the count 0, as in Binance's markPriceKlines rows."""
     return _kline_rows(server, call, volume=False)
 
 
