@@ -39,7 +39,7 @@ from . import (
 from .auth import authenticate_signed, check_api_key, merge_params
 from .body_limit import MAX_BODY_BYTES, BodyLimit
 from .feed import BarFeed
-from .routes_base import Call, Route, Security, ServerState
+from .routes_base import Call, Route, Security, ServerState, price_history_rows
 from .routes_stream import register_stream
 from .stream_hub import StreamSettings
 from .weights import (
@@ -86,7 +86,8 @@ def create_app(sim: ExchangeSimulator, *, api_key: str, api_secret: str,
     """
     server = ServerState(sim=sim, universe=universe or load_universe(), api_key=api_key, api_secret=api_secret,
                          clock=clock, weights=WeightCounter(clock, weight_limit, ban_base_ms, ban_after),
-                         orders=OrderCounter(clock, _order_windows(order_limits)))
+                         orders=OrderCounter(clock, _order_windows(order_limits)),
+                         history_rows=price_history_rows(len(sim.state.instruments)))
     if feed is not None:
         feed.attach(server)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,7 +24,7 @@ from ..marketdata.companions import companions_beside
 from ..sim.feed_bar import play_bar
 from ..sim.recorded_funding import RecordedFunding, use_recorded_funding
 from ..sim.replay_mark import MarkBars, recorded_mark
-from .routes_base import PRICE_HISTORY_LIMIT, ServerState
+from .routes_base import ServerState
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +182,7 @@ class BarFeed:
             if prices is None:
                 continue
             # The whole bar, not just its close, so /fapi/v1/klines and kline streams show its range.
-            rows = server.price_history.setdefault(symbol, deque(maxlen=PRICE_HISTORY_LIMIT))
-            rows.extend((sim.now_ms, price) for price in prices)
+            server.price_rows(symbol).extend((sim.now_ms, price) for price in prices)
             volume = float(chunk.volume[t, s])
             if math.isfinite(volume) and volume >= 0:  # a gap in a symbol's data (NaN) has no volume
                 # In the symbol's quantity steps, as Binance counts it (a synthetic volume is a float).

@@ -25,11 +25,19 @@ from .weights import OrderCounter, WeightCounter
 if TYPE_CHECKING:
     from .stream_hub import StreamHub
 
-#: Price steps kept per symbol for klines (1500 one-minute bars need far fewer).
+#: Price steps kept per symbol for klines, at most: a server of a few symbols keeps weeks of 1m bars.
 PRICE_HISTORY_LIMIT = 100_000
-#: A feed bar records four prices and one volume: the volumes reach at least as far back as the prices
-#: (manual steps add prices only).
-VOLUME_HISTORY_LIMIT = PRICE_HISTORY_LIMIT // 4
+#: Price steps kept over all symbols (about 190 bytes each). A feed bar records four per symbol, so a
+#: 222-symbol server at 100,000 each grew to about 4 GB; this bounds it near 750 MB and still keeps 4,500
+#: one-minute bars (three days) per symbol.
+PRICE_HISTORY_BUDGET = 4_000_000
+#: At least a full page of 1m klines (1,500 bars of four steps) per symbol, however many symbols.
+PRICE_HISTORY_FLOOR = 4 * 1_500
+
+
+def price_history_rows(n_symbols: int) -> int:
+    """Price steps kept per symbol on a server of `n_symbols`."""
+    return max(PRICE_HISTORY_FLOOR, min(PRICE_HISTORY_LIMIT, PRICE_HISTORY_BUDGET // max(n_symbols, 1)))
 
 
 class Security(Enum):
@@ -55,6 +63,8 @@ class ServerState:
     #: (sim time ms, last price) per symbol, one row per market step that moved it: what klines are
     #: built from. Bounded, so a long-running server's memory stays flat.
     price_history: dict[str, deque[tuple[int, Decimal]]] = field(default_factory=dict)
+    #: The bound of each symbol's `price_history` (`price_history_rows`; create_app sets it).
+    history_rows: int = PRICE_HISTORY_LIMIT
     #: (sim time ms, base-asset volume) per symbol, one row per feed bar that had a volume (replayed data's
     #: own, or the synthetic market's): summed into the klines' `v`. Manual steps trade no volume.
     volume_history: dict[str, deque[tuple[int, Decimal]]] = field(default_factory=dict)
@@ -73,12 +83,22 @@ class ServerState:
         """Note the stepped symbols' last prices at the current simulated time (after a market step)."""
         sim = self.sim
         for symbol in symbols:
-            rows = self.price_history.setdefault(symbol, deque(maxlen=PRICE_HISTORY_LIMIT))
-            rows.append((sim.now_ms, sim.last_price(symbol)))
+            self.price_rows(symbol).append((sim.now_ms, sim.last_price(symbol)))
+
+    def price_rows(self, symbol: str) -> deque[tuple[int, Decimal]]:
+        """The symbol's bounded price history, to append steps to."""
+        rows = self.price_history.get(symbol)
+        if rows is None:
+            rows = self.price_history[symbol] = deque(maxlen=self.history_rows)
+        return rows
 
     def record_volume(self, symbol: str, volume: Decimal) -> None:
-        """Note a feed bar's volume at the current simulated time (the bar's open)."""
-        rows = self.volume_history.setdefault(symbol, deque(maxlen=VOLUME_HISTORY_LIMIT))
+        """Note a feed bar's volume at the current simulated time (the bar's open). A feed bar records four
+        prices and one volume, so a quarter of the price bound reaches as far back (manual steps add prices
+        only, so the volumes reach at least as far)."""
+        rows = self.volume_history.get(symbol)
+        if rows is None:
+            rows = self.volume_history[symbol] = deque(maxlen=max(self.history_rows // 4, 1))
         rows.append((self.sim.now_ms, volume))
 
 
