@@ -16,7 +16,6 @@ from typing import Annotated
 import typer
 
 from ..domain.errors import ConfigError
-from ..runtime.paper_account import paper_state_dir
 from ..settings.model import load_settings
 from ..sim.paper_store import FILES, PaperAccountInUse, erase
 from .main import app
@@ -33,6 +32,8 @@ def paper_reset(
                                            "lives beside it")] = None,
 ) -> None:
     """Erase the in-process paper account: the next `run` starts fresh. The journal keeps its history."""
+    from ..runtime.paper_account import paper_state_dir  # here: it brings SQLAlchemy (0.2 s) to every command
+
     try:
         folder = paper_state_dir(load_settings({"paper_state": paper_state, "db_url": db}))
     except ConfigError as exc:

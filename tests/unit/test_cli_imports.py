@@ -1,0 +1,37 @@
+"""The `quantum-trader` command imports only what the command being run needs.
+
+Every subcommand module is imported to build the command line, so one heavy import at the top of any of
+them is paid by every command: `paper-reset` pulling in the journal (SQLAlchemy, its ORM models: about
+0.3 s) made a backtest of a million bars 10 % slower as a whole process. These tests fail if a command
+module imports such a library at the top again.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+#: Libraries a backtest without `--db` never uses: the journal's, the API's, the exchange clients'.
+NOT_FOR_A_BACKTEST = ("sqlalchemy", "alembic", "fastapi", "uvicorn", "ccxt", "lightgbm", "ray", "optuna",
+                      "matplotlib", "apprise")
+
+
+def _modules_after(code: str) -> set[str]:
+    script = f"import sys\n{code}\nprint(' '.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
+
+
+def test_building_the_command_line_imports_no_heavy_library() -> None:
+    loaded = _modules_after("from quantum_trader.cli.main import app")
+    assert "quantum_trader.cli.paper_reset_cmd" in loaded  # every command is registered
+    assert not {name for name in NOT_FOR_A_BACKTEST if name in loaded}
+
+
+def test_a_backtest_job_imports_no_heavy_library() -> None:
+    loaded = _modules_after("from quantum_trader.cli.main import app\n"
+                            "from quantum_trader.research.backtest_job import BacktestJob, prepare\n"
+                            "prepare(BacktestJob(__import__('pathlib').Path('x.csv')))")
+    assert not {name for name in NOT_FOR_A_BACKTEST if name in loaded}
