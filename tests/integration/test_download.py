@@ -144,7 +144,9 @@ def test_top_n_symbols_and_bad_arguments(served: RunningServer, tmp_path: Path) 
     result = CliRunner().invoke(app, ["download", "--symbols", "2", "--start", "2026-01-05", "--end", "2026-01-05",
                                       "--out", str(tmp_path), "--exchange", served.url, "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["symbols"] == ["BNBUSDT", "BTCUSDT"]  # equal volumes: by name
+    # By 24 h quote volume, as on Binance: each replayed bar trades 10 ETH near 2,500 and 10 BNB near 600;
+    # BTCUSDT has no data, so no volume (the ticker's volumes were all "0", which ranked by name).
+    assert json.loads(result.stdout)["symbols"] == ["ETHUSDT", "BNBUSDT"]
     for bad in (["--symbols", "NOPEUSDT"], ["--symbols", "BNBUSDT", "--interval", "7m"],
                 ["--symbols", "BNBUSDT", "--end", "2026-01-01"]):
         args = ["download", "--start", "2026-01-05", "--out", str(tmp_path), "--exchange", served.url, *bad]

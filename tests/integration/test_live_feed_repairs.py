@@ -95,8 +95,9 @@ def test_a_closed_kline_text_is_the_json_of_its_payload() -> None:
     app = create_app(make_sim(), api_key=API_KEY, api_secret="s")
     server = app.state.server
     for bar, closed in (((1_700_000_040_000, Decimal("600.10"), Decimal("601"), Decimal("599.5"), Decimal("1E+2"),
-                          Decimal("1234.500")), True),
-                        ((0, Decimal("0"), Decimal("0.00001"), Decimal("0"), Decimal("-1.5"), Decimal(0)), False)):
+                          Decimal("1234.500"), Decimal("740762.01200000")), True),
+                        ((0, Decimal("0"), Decimal("0.00001"), Decimal("0"), Decimal("-1.5"), Decimal(0), Decimal(0)),
+                         False)):
         payload = kline_payload(server, "BNBUSDT", "1m", bar, closed)
         assert kline_text(server, "BNBUSDT", "1m", bar, closed) == encode(payload)
         assert json.loads(kline_text(server, "BNBUSDT", "1m", bar, closed)) == payload

@@ -186,6 +186,11 @@ def test_sim_server_replays_the_companions(tmp_path: Path, marks: bool, rate: st
             feed.stop()
         [risk] = server.call("GET", "/fapi/v2/positionRisk", {"symbol": SYMBOL})
         premium = server.call("GET", "/fapi/v1/premiumIndex", {"symbol": SYMBOL})
+        dip = {"symbol": SYMBOL, "interval": "1m", "startTime": T0 + DIP_BAR * 60_000, "limit": 1}
+        [mark_bar] = server.call("GET", "/fapi/v1/markPriceKlines", dip)
+        [last_bar] = server.call("GET", "/fapi/v1/klines", dip)
     assert feed.bars_played == N_BARS
     assert Decimal(risk["positionAmt"]) == (0 if marks else 2)
     assert Decimal(premium["lastFundingRate"]) == Decimal(rate or "0.0001")
+    # markPriceKlines show the recorded mark's dip through the stop (they were built from last prices)
+    assert Decimal(mark_bar[3]) == (585 if marks else 599) and Decimal(last_bar[3]) == 599

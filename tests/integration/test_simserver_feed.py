@@ -205,7 +205,8 @@ def test_kline_stream_follows_a_replayed_bar(tmp_path: Path) -> None:
 def test_replayed_volume_reaches_ccxt_klines_summed_per_interval(tmp_path: Path) -> None:
     """A strategy reading volume (the AI scanner's volume z-score) must see over the live path what a
     backtest of the same file sees: each replayed bar's volume, summed into longer bars; mark-price klines
-    keep Binance's "0"."""
+    keep Binance's "0". The quote volume is estimated from each bar's typical price, and the 24 h ticker
+    sums both (so `download --symbols N` ranks a simulator's symbols as it ranks Binance's)."""
     _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS, ["12.5", "0.25", "3", "1000.12"])
     feed, _ = replay_feed(tmp_path, SYMBOLS, speed=None)
     with running_server(_sim_at(T0), feed=feed) as server:
@@ -219,9 +220,15 @@ def test_replayed_volume_reaches_ccxt_klines_summed_per_interval(tmp_path: Path)
         minutes = ex.fetch_ohlcv("BNB/USDT:USDT", "1m", since=T0, limit=5)
         threes = ex.fetch_ohlcv("BNB/USDT:USDT", "3m", since=T0, limit=2)
         marks = _get(server, "/fapi/v1/markPriceKlines", {"symbol": "BNBUSDT", "interval": "1m", "startTime": T0})
+        raw = _get(server, "/fapi/v1/klines", {"symbol": "BNBUSDT", "interval": "1m", "startTime": T0})
+        ticker = _get(server, "/fapi/v1/ticker/24hr", {"symbol": "BNBUSDT"})
     assert [row[5] for row in minutes] == [12.5, 0.25, 3.0, 1000.12, 0.0]
     assert [row[5] for row in threes] == [15.75, 1000.12]
     assert {row[5] for row in marks} == {"0"}
+    assert [row[7] for row in raw] == ["7500", "149.25", "1742", "575069", "0"]  # volume x (high + low + close) / 3
+    assert Decimal(ticker["volume"]) == Decimal("1015.87")
+    assert Decimal(ticker["quoteVolume"]) == sum(Decimal(row[7]) for row in raw)
+    assert Decimal(ticker["weightedAvgPrice"]) == Decimal("575.33")  # quote / volume, on the tick
 
 
 def test_unknown_market_stream_is_closed() -> None:

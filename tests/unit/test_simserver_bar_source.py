@@ -6,6 +6,7 @@ from collections import deque
 from decimal import Decimal
 
 from quantum_trader.sim.engine import ExchangeSimulator
+from quantum_trader.sim.market import PriceUpdate
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
 from quantum_trader.simserver.app import create_app
@@ -39,9 +40,9 @@ def test_bars_bucket_steps_and_fill_quiet_bars_with_the_previous_close() -> None
     _step(server, T0 + 3 * MIN + 5_000, "605")
     got = bars(server, "BNBUSDT", "1m", [T0 + i * MIN for i in range(4)])
     d, no = Decimal, Decimal(0)  # manual steps trade no volume
-    assert got == [(T0, d(610), d(610), d(590), d(590), no), (T0 + MIN, d(590), d(590), d(590), d(590), no),
-                   (T0 + 2 * MIN, d(590), d(590), d(590), d(590), no),
-                   (T0 + 3 * MIN, d(605), d(605), d(605), d(605), no)]
+    assert got == [(T0, d(610), d(610), d(590), d(590), no, no), (T0 + MIN, d(590), d(590), d(590), d(590), no, no),
+                   (T0 + 2 * MIN, d(590), d(590), d(590), d(590), no, no),
+                   (T0 + 3 * MIN, d(605), d(605), d(605), d(605), no, no)]
 
 
 def test_before_the_first_step_a_symbol_is_flat_at_its_starting_price() -> None:
@@ -50,7 +51,7 @@ def test_before_the_first_step_a_symbol_is_flat_at_its_starting_price() -> None:
     _step(server, T0 + 2 * MIN + 1, "620")
     assert rest_window(server, "BNBUSDT", "1m", None, None, 500) == [T0, T0 + MIN, T0 + 2 * MIN]
     first, second, _ = bars(server, "BNBUSDT", "1m", [T0, T0 + MIN, T0 + 2 * MIN])
-    assert first[1:] == second[1:] == (*(Decimal(600),) * 4, Decimal(0))
+    assert first[1:] == second[1:] == (*(Decimal(600),) * 4, Decimal(0), Decimal(0))
 
 
 def test_a_bars_volume_is_the_sum_of_the_feed_volumes_inside_it() -> None:
@@ -58,12 +59,13 @@ def test_a_bars_volume_is_the_sum_of_the_feed_volumes_inside_it() -> None:
     server = _server()
     for i, volume in enumerate(("12.5", "0.25", "3")):
         _step(server, T0 + i * MIN, "600")
-        server.record_volume("BNBUSDT", Decimal(volume))
+        server.record_volume("BNBUSDT", Decimal(volume), Decimal(volume) * 600)
     _step(server, T0 + 3 * MIN, "601")  # a manual step in the next minute: no volume
     minutes = bars(server, "BNBUSDT", "1m", [T0 + i * MIN for i in range(5)])
     assert [bar[5] for bar in minutes] == [Decimal("12.5"), Decimal("0.25"), Decimal(3), 0, 0]
+    assert [bar[6] for bar in minutes] == [Decimal(7500), Decimal(150), Decimal(1800), 0, 0]
     (hour,) = bars(server, "BNBUSDT", "1h", [T0])
-    assert hour[5] == Decimal("15.75")
+    assert hour[5:] == (Decimal("15.75"), Decimal(9450))
     assert [bar[5] for bar in bars(server, "BNBUSDT", "1m", [T0 + MIN, T0 + 2 * MIN])] == [Decimal("0.25"), 3]
 
 
@@ -91,7 +93,7 @@ def test_the_price_history_is_bounded_over_all_symbols_not_per_symbol_only() -> 
     assert price_history_rows(100_000) == 6_000  # never below one full page of 1,500 1m klines
     server = _server()
     _step(server, T0 + 1, "601")
-    server.record_volume("BNBUSDT", Decimal(1))
+    server.record_volume("BNBUSDT", Decimal(1), Decimal(600))
     assert server.history_rows == price_history_rows(1)
     assert server.price_history["BNBUSDT"].maxlen == server.history_rows
     assert server.volume_history["BNBUSDT"].maxlen == server.history_rows // 4
@@ -104,3 +106,21 @@ def test_interval_arithmetic_for_months_and_weeks() -> None:
     assert bar_open(T0 + 3 * 86_400_000, "1w") == T0  # weeks open on Monday
     assert opens_back(feb, bar_open(feb - 50 * 86_400_000, "1M"), "1M", 10) == [
         1_764_547_200_000, 1_767_225_600_000, feb]
+
+
+def test_mark_bars_follow_the_marks_and_klines_the_last_prices() -> None:
+    """A step that moves the mark on its own (a replay's recorded mark, a manual mark) shows in the mark bars
+    only; where the mark moved with the last, both bars are the same (and share one Decimal per step)."""
+    server = _server()
+    _step(server, T0 + 10_000, "610")
+    server.sim.set_time(T0 + MIN + 10_000)
+    server.sim.set_prices({"BNBUSDT": PriceUpdate(Decimal(611), Decimal("585.5"))})
+    server.record_prices(["BNBUSDT"])
+    opens = [T0, T0 + MIN, T0 + 2 * MIN]
+    last = bars(server, "BNBUSDT", "1m", opens)
+    mark = bars(server, "BNBUSDT", "1m", opens, mark=True)
+    d = Decimal
+    assert [bar[1:5] for bar in last] == [(d(610),) * 4, (d(611),) * 4, (d(611),) * 4]
+    assert [bar[1:5] for bar in mark] == [(d(610),) * 4, (d("585.5"),) * 4, (d("585.5"),) * 4]
+    first, second = server.price_history["BNBUSDT"]
+    assert first[1] is first[2] and second[2] == d("585.5")

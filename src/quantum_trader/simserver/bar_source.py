@@ -9,7 +9,9 @@ close, and before the first step a symbol is flat at the price it had when the s
 `origin`, recorded by the stream hub). A bar's volume is the sum of the feed bars' volumes inside it
 (`ServerState.volume_history`: replayed data's own, or the synthetic market's), so a strategy that reads
 volume (the AI scanner's volume z-score) sees over the live path what a backtest of the same data sees;
-manual steps and the simulator's own fills add none (it has no tape of other traders).
+manual steps and the simulator's own fills add none (it has no tape of other traders). Its quote volume
+is the sum of the feed bars' estimates (`routes_base.VolumeStep`). `mark=True` builds the same bars from
+the recorded marks instead of the last prices: `GET /fapi/v1/markPriceKlines`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from ..domain import binance_errors as be
-from .routes_base import ServerState
+from .routes_base import PriceStep, ServerState
 
 INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
 _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
@@ -29,8 +31,8 @@ _WEEK_OFFSET_MS = 4 * 86_400_000
 #: Nominal lengths (1M: 31 days); a table because streams ask for them for every bar they send.
 _LENGTH_MS = {i: 31 * 86_400_000 if i == "1M" else int(i[:-1]) * _UNIT_MS[i[-1]] for i in INTERVALS}
 
-#: (open time ms, open, high, low, close, base-asset volume)
-Bar = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal]
+#: (open time ms, open, high, low, close, base-asset volume, quote volume)
+Bar = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]
 _NO_VOLUME = Decimal(0)
 
 
@@ -100,13 +102,14 @@ def first_open(server: ServerState, symbol: str, interval: str) -> int:
     return bar_open(min(times), interval)
 
 
-def _origin(server: ServerState, symbol: str) -> tuple[int, Decimal] | None:
+def _origin(server: ServerState, symbol: str) -> PriceStep | None:
     hub = server.streams
     return None if hub is None else hub.origin.get(symbol)
 
 
-def bars(server: ServerState, symbol: str, interval: str, opens: Sequence[int]) -> list[Bar]:
-    """OHLC and volume of the contiguous bars opening at `opens` (ascending), from the recorded steps.
+def bars(server: ServerState, symbol: str, interval: str, opens: Sequence[int], *, mark: bool = False) -> list[Bar]:
+    """OHLC and volume of the contiguous bars opening at `opens` (ascending), from the recorded steps'
+    last prices, or with `mark` their mark prices.
 
     One backward walk over the steps: those after the last bar are skipped, those inside are bucketed,
     and the first one before the window is the close that fills a bar without steps.
@@ -117,42 +120,49 @@ def bars(server: ServerState, symbol: str, interval: str, opens: Sequence[int]) 
     window_end = bar_close(opens[-1], interval)
     inside: list[tuple[int, Decimal]] = []
     previous: Decimal | None = None
-    for time_ms, price in reversed(rows):
+    for time_ms, last, marked in reversed(rows):
         if time_ms > window_end:
             continue
         if time_ms < opens[0]:
-            previous = price
+            previous = marked if mark else last
             break
-        inside.append((time_ms, price))
+        inside.append((time_ms, marked if mark else last))
     inside.reverse()
     if previous is None:
         origin = _origin(server, symbol)
-        previous = origin[1] if origin is not None else inside[0][1] if inside else server.sim.last_price(symbol)
+        if origin is not None:
+            previous = origin[2] if mark else origin[1]
+        elif inside:
+            previous = inside[0][1]
+        else:
+            previous = server.sim.mark_price(symbol) if mark else server.sim.last_price(symbol)
     volumes = _volumes(server, symbol, interval, opens)
     out: list[Bar] = []
     i = 0
-    for open_ms, volume in zip(opens, volumes, strict=True):
+    for open_ms, (volume, quote) in zip(opens, volumes, strict=True):
         close_ms = bar_close(open_ms, interval)
         prices: list[Decimal] = []
         while i < len(inside) and inside[i][0] <= close_ms:
             prices.append(inside[i][1])
             i += 1
         if prices:
-            out.append((open_ms, prices[0], max(prices), min(prices), prices[-1], volume))
+            out.append((open_ms, prices[0], max(prices), min(prices), prices[-1], volume, quote))
             previous = prices[-1]
         else:
-            out.append((open_ms, previous, previous, previous, previous, volume))
+            out.append((open_ms, previous, previous, previous, previous, volume, quote))
     return out
 
 
-def _volumes(server: ServerState, symbol: str, interval: str, opens: Sequence[int]) -> list[Decimal]:
-    """Each bar's summed feed volume (0 where none was recorded), by the same backward walk as the prices."""
+def _volumes(server: ServerState, symbol: str, interval: str, opens: Sequence[int]) -> list[tuple[Decimal, Decimal]]:
+    """Each bar's summed feed volume and quote volume (0 where none was recorded), by the same backward walk
+    as the prices."""
     rows = server.volume_history.get(symbol)
     if not rows:
-        return [_NO_VOLUME] * len(opens)
+        return [(_NO_VOLUME, _NO_VOLUME)] * len(opens)
     totals = dict.fromkeys(opens, _NO_VOLUME)
+    quotes = dict.fromkeys(opens, _NO_VOLUME)
     window_end = bar_close(opens[-1], interval)
-    for time_ms, volume in reversed(rows):
+    for time_ms, volume, quote in reversed(rows):
         if time_ms > window_end:
             continue
         if time_ms < opens[0]:
@@ -160,7 +170,8 @@ def _volumes(server: ServerState, symbol: str, interval: str, opens: Sequence[in
         key = bar_open(time_ms, interval)
         if key in totals:
             totals[key] += volume
-    return [totals[o] for o in opens]
+            quotes[key] += quote
+    return [(totals[o], quotes[o]) for o in opens]
 
 
 def rest_window(server: ServerState, symbol: str, interval: str, start: int | None, end: int | None,

@@ -26,6 +26,9 @@ from ..sim.recorded_funding import RecordedFunding, use_recorded_funding
 from ..sim.replay_mark import MarkBars, recorded_mark
 from .routes_base import ServerState
 
+#: Quote volumes (USDT) are estimated to 8 decimals, the precision of Binance's USDT amounts.
+QUOTE_QUANTUM = Decimal("1E-8")
+
 log = logging.getLogger(__name__)
 
 #: Bars per chunk: small, so a feed starts at once and a stop is honoured within one chunk's build.
@@ -178,16 +181,24 @@ class BarFeed:
         sim, chunk, t = server.sim, step.chunk, step.t
         sim.set_time(int(chunk.open_time[t]))
         for symbol, s in step.columns:
-            prices = play_bar(sim, symbol, chunk.bar(t, s), recorded_mark(step.marks, t, s))
+            marks = recorded_mark(step.marks, t, s)
+            prices = play_bar(sim, symbol, chunk.bar(t, s), marks)
             if prices is None:
                 continue
-            # The whole bar, not just its close, so /fapi/v1/klines and kline streams show its range.
-            server.price_rows(symbol).extend((sim.now_ms, price) for price in prices)
+            # The whole bar, not just its close, so /fapi/v1/klines and kline streams show its range; the
+            # mark walked the recorded mark bar where there is one (markPriceKlines), else the last's path.
+            now, rows = sim.now_ms, server.price_rows(symbol)
+            if marks is None:
+                rows.extend((now, p, p) for p in prices)
+            else:
+                rows.extend((now, p, m) for p, m in zip(prices, marks, strict=True))
             volume = float(chunk.volume[t, s])
             if math.isfinite(volume) and volume >= 0:  # a gap in a symbol's data (NaN) has no volume
                 # In the symbol's quantity steps, as Binance counts it (a synthetic volume is a float).
                 lot = sim.instrument(symbol).step_size
-                server.record_volume(symbol, round_to_grid(from_float(volume, "volume"), lot, Rounding.NEAREST))
+                base = round_to_grid(from_float(volume, "volume"), lot, Rounding.NEAREST)
+                typical = (prices[1] + prices[2] + prices[3]) / 3
+                server.record_volume(symbol, base, (base * typical).quantize(QUOTE_QUANTUM))
 
 
 def synthetic_feed(start_prices: dict[str, Decimal], *, start_ms: int, seed: int = 0,

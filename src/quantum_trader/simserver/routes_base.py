@@ -25,11 +25,21 @@ from .weights import OrderCounter, WeightCounter
 if TYPE_CHECKING:
     from .stream_hub import StreamHub
 
+#: One recorded market step: (sim time ms, last price, mark price). Where the mark moved with the last (the
+#: synthetic feed, a replay without mark-price klines) both are the same Decimal object, so a step costs
+#: only the tuple's third slot; where they differ (a replay's recorded marks, a manual step setting a mark)
+#: markPriceKlines are built from the marks, as Binance builds them.
+PriceStep = tuple[int, Decimal, Decimal]
+#: One feed bar's traded volume: (sim time ms, base-asset volume, quote volume). The quote volume is an
+#: estimate, the base volume times the bar's typical price (high + low + close) / 3: the simulator has no tape
+#: of trades to sum prices times quantities over, which is what Binance reports.
+VolumeStep = tuple[int, Decimal, Decimal]
+
 #: Price steps kept per symbol for klines, at most: a server of a few symbols keeps weeks of 1m bars.
 PRICE_HISTORY_LIMIT = 100_000
-#: Price steps kept over all symbols (about 190 bytes each). A feed bar records four per symbol, so a
-#: 222-symbol server at 100,000 each grew to about 4 GB; this bounds it near 750 MB and still keeps 4,500
-#: one-minute bars (three days) per symbol.
+#: Price steps kept over all symbols (about 200 bytes each, with the feed bar's volume row). A feed bar records
+#: four per symbol, so a 222-symbol server at 100,000 each grew to about 4 GB; this bounds it near 1.1 GB of
+#: resident memory (measured) and still keeps 4,500 one-minute bars (three days) per symbol.
 PRICE_HISTORY_BUDGET = 4_000_000
 #: At least a full page of 1m klines (1,500 bars of four steps) per symbol, however many symbols.
 PRICE_HISTORY_FLOOR = 4 * 1_500
@@ -62,12 +72,12 @@ class ServerState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: (sim time ms, last price) per symbol, one row per market step that moved it: what klines are
     #: built from. Bounded, so a long-running server's memory stays flat.
-    price_history: dict[str, deque[tuple[int, Decimal]]] = field(default_factory=dict)
+    price_history: dict[str, deque[PriceStep]] = field(default_factory=dict)
     #: The bound of each symbol's `price_history` (`price_history_rows`; create_app sets it).
     history_rows: int = PRICE_HISTORY_LIMIT
-    #: (sim time ms, base-asset volume) per symbol, one row per feed bar that had a volume (replayed data's
-    #: own, or the synthetic market's): summed into the klines' `v`. Manual steps trade no volume.
-    volume_history: dict[str, deque[tuple[int, Decimal]]] = field(default_factory=dict)
+    #: `VolumeStep`s per symbol, one per feed bar that had a volume (replayed data's own, or the synthetic
+    #: market's): summed into the klines' `v` and `q` and the 24 h ticker. Manual steps trade no volume.
+    volume_history: dict[str, deque[VolumeStep]] = field(default_factory=dict)
     #: The feed's progress for /sim/v1/info (name, bars played, history bars and whether they are played).
     feed_progress: dict[str, object] = field(default_factory=dict)
     listen_key: str | None = None
@@ -80,26 +90,27 @@ class ServerState:
     faults: FaultBook = field(default_factory=FaultBook)
 
     def record_prices(self, symbols: Iterable[str]) -> None:
-        """Note the stepped symbols' last prices at the current simulated time (after a market step)."""
+        """Note the stepped symbols' last and mark prices at the current simulated time (after a market step)."""
         sim = self.sim
         for symbol in symbols:
-            self.price_rows(symbol).append((sim.now_ms, sim.last_price(symbol)))
+            last, mark = sim.last_price(symbol), sim.mark_price(symbol)
+            self.price_rows(symbol).append((sim.now_ms, last, last if mark == last else mark))
 
-    def price_rows(self, symbol: str) -> deque[tuple[int, Decimal]]:
+    def price_rows(self, symbol: str) -> deque[PriceStep]:
         """The symbol's bounded price history, to append steps to."""
         rows = self.price_history.get(symbol)
         if rows is None:
             rows = self.price_history[symbol] = deque(maxlen=self.history_rows)
         return rows
 
-    def record_volume(self, symbol: str, volume: Decimal) -> None:
-        """Note a feed bar's volume at the current simulated time (the bar's open). A feed bar records four
-        prices and one volume, so a quarter of the price bound reaches as far back (manual steps add prices
-        only, so the volumes reach at least as far)."""
+    def record_volume(self, symbol: str, volume: Decimal, quote: Decimal) -> None:
+        """Note a feed bar's volume (and its quote estimate: `VolumeStep`) at the current simulated time (the
+        bar's open). A feed bar records four prices and one volume, so a quarter of the price bound reaches
+        as far back (manual steps add prices only, so the volumes reach at least as far)."""
         rows = self.volume_history.get(symbol)
         if rows is None:
             rows = self.volume_history[symbol] = deque(maxlen=max(self.history_rows // 4, 1))
-        rows.append((self.sim.now_ms, volume))
+        rows.append((self.sim.now_ms, volume, quote))
 
 
 @dataclass(frozen=True)

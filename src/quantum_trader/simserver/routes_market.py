@@ -7,12 +7,14 @@ sign their `timestamp` against.
 
 Klines are built from the prices the simulator has actually been at (`bar_source`: every step and feed
 bar recorded with its simulated time, bucketed by interval, contiguous, with the feed bars' volume), the
-same bars the kline streams send.
+same bars the kline streams send; mark-price klines from the marks it has been at. The 24 h ticker's
+volume is the feed bars' own; its quote volume (and so `weightedAvgPrice`) an estimate
+(`routes_base.VolumeStep`), enough to rank symbols by it as `download --symbols N` does on Binance.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ..domain.money import fmt
@@ -86,14 +88,14 @@ def premium_index(server: ServerState, call: Call) -> Any:
 
 
 def _history(server: ServerState, symbol: str) -> list[tuple[int, Decimal]]:
-    """Recorded steps plus the current price at the current time (so there is always one bar)."""
+    """Recorded last prices plus the current one at the current time (so there is always one bar)."""
     sim = server.sim
-    return [*server.price_history.get(symbol, []), (sim.now_ms, sim.last_price(symbol))]
+    return [*((t, last) for t, last, _ in server.price_history.get(symbol, ())), (sim.now_ms, sim.last_price(symbol))]
 
 
 @table.route("GET", "/fapi/v1/ticker/24hr", PUBLIC)
 def ticker_24hr(server: ServerState, call: Call) -> Any:
-    """Rolling 24 h statistics from the recorded steps (volumes 0: no tape in the simulator)."""
+    """Rolling 24 h statistics from the recorded steps and feed volumes (no trade ids or count: no tape)."""
     sim = server.sim
     rows = []
     for s in _symbols(server, call):
@@ -102,43 +104,60 @@ def ticker_24hr(server: ServerState, call: Call) -> Any:
         prices = [p for _, p in points]
         first, last = prices[0], prices[-1]
         change = last - first
+        volume, quote = _volume_since(server, s, since)
+        tick = sim.instrument(s).tick_size
+        average = (quote / volume).quantize(tick, ROUND_HALF_EVEN) if volume else last
         rows.append({
             "symbol": s, "priceChange": fmt(change),
             "priceChangePercent": fmt((change / first * 100).quantize(Decimal("0.001"))) if first else "0",
-            "weightedAvgPrice": fmt(last), "lastPrice": fmt(last), "lastQty": "0", "openPrice": fmt(first),
-            "highPrice": fmt(max(prices)), "lowPrice": fmt(min(prices)), "volume": "0", "quoteVolume": "0",
-            "openTime": points[0][0], "closeTime": points[-1][0], "firstId": 0, "lastId": 0, "count": 0,
+            "weightedAvgPrice": fmt(average), "lastPrice": fmt(last), "lastQty": "0", "openPrice": fmt(first),
+            "highPrice": fmt(max(prices)), "lowPrice": fmt(min(prices)), "volume": fmt(volume),
+            "quoteVolume": fmt(quote), "openTime": points[0][0], "closeTime": points[-1][0], "firstId": 0,
+            "lastId": 0, "count": 0,
         })
     return _one_or_all(call, rows)
+
+
+def _volume_since(server: ServerState, symbol: str, since: int) -> tuple[Decimal, Decimal]:
+    """The base and (estimated) quote volume of the feed bars opened at or after `since`."""
+    volume = quote = Decimal(0)
+    for time_ms, base, quoted in reversed(server.volume_history.get(symbol, ())):
+        if time_ms < since:
+            break
+        volume += base
+        quote += quoted
+    return volume, quote
 
 
 @table.route("GET", "/fapi/v1/klines", PUBLIC)
 def klines(server: ServerState, call: Call) -> Any:
     """Built by `bar_source`, as the kline streams are: a closed streamed bar reads back identically."""
-    return _kline_rows(server, call, volume=True)
+    return _kline_rows(server, call)
 
 
 @table.route("GET", "/fapi/v1/markPriceKlines", PUBLIC)
 def mark_price_klines(server: ServerState, call: Call) -> Any:
-    """Mark-price klines, paged exactly as klines, built from the recorded last prices: the server keeps no
-    mark history. Without recorded marks a feed moves the mark with the last (apply_bar), so these are the
-    marks; a replay with recorded marks (markPriceKlines/) and a manual step that sets a different mark move
-    the mark on its own, which premiumIndex and the markPrice streams show and these bars do not. Volume-like
+    """Mark-price klines, paged exactly as klines, built from the marks the simulator has been at: the last
+    price where the mark moved with it, a replay's recorded marks (markPriceKlines/ beside its klines) and
+    the mark a manual step set, so a MARK_PRICE stop's trigger can be checked against them. Volume-like
     columns are "0" and the count 0, as in Binance's markPriceKlines rows."""
-    return _kline_rows(server, call, volume=False)
+    return _kline_rows(server, call, mark=True)
 
 
-def _kline_rows(server: ServerState, call: Call, *, volume: bool) -> list[list[Any]]:
-    """The 12-column rows; only the base volume is known (no quote volume, trade count or taker split:
-    the simulator has no tape), so those stay "0" and 0."""
+def _kline_rows(server: ServerState, call: Call, *, mark: bool = False) -> list[list[Any]]:
+    """The 12-column rows: the base volume and the quote volume's estimate are known; the trade count and
+    the taker split are not (the simulator has no tape), so those stay 0 and "0"."""
     symbol = call.need("symbol")
     interval = call.need("interval")
     server.sim.instrument(symbol)
     interval_ms(interval)
     limit = min(max(call.opt_int("limit") or 500, 1), 1500)
     opens = rest_window(server, symbol, interval, call.opt_int("startTime"), call.opt_int("endTime"), limit)
-    return [[t, fmt(o), fmt(h), fmt(lo), fmt(c), fmt(v) if volume else "0", bar_close(t, interval), "0", 0, "0",
-             "0", "0"] for t, o, h, lo, c, v in bars(server, symbol, interval, opens)]
+    if mark:
+        return [[t, fmt(o), fmt(h), fmt(lo), fmt(c), "0", bar_close(t, interval), "0", 0, "0", "0", "0"]
+                for t, o, h, lo, c, _, _ in bars(server, symbol, interval, opens, mark=True)]
+    return [[t, fmt(o), fmt(h), fmt(lo), fmt(c), fmt(v), bar_close(t, interval), fmt(q), 0, "0", "0", "0"]
+            for t, o, h, lo, c, v, q in bars(server, symbol, interval, opens)]
 
 
 #: Binance's `fundingRate`: 100 rows by default, at most 1,000.
@@ -148,7 +167,7 @@ FUNDING_DEFAULT_LIMIT, FUNDING_MAX_LIMIT = 100, 1000
 @table.route("GET", "/fapi/v1/fundingRate", PUBLIC)
 def funding_rate(server: ServerState, call: Call) -> Any:
     """Funding history: the funding instants of the simulator's schedule since its earliest bar (through
-    now), each with the rate its funding rates give and the mark (last bar close) at that time; oldest first,
+    now), each with the rate its funding rates give and the mark (the mark bar's close) at that time; oldest first,
     from `startTime` forward, else the latest `limit` rows, as Binance answers (symbol required here)."""
     symbol = call.need("symbol")
     server.sim.instrument(symbol)
@@ -164,8 +183,8 @@ def funding_rate(server: ServerState, call: Call) -> Any:
     for t in times:
         opens = [bar_open(t - 1, "1m")]
         # The close before the funding instant; at the server's first bar, that bar's open (its price then).
-        close = bars(server, symbol, "1m", opens)[0][4] if opens[0] >= earliest else \
-            bars(server, symbol, "1m", [earliest])[0][1]
+        close = bars(server, symbol, "1m", opens, mark=True)[0][4] if opens[0] >= earliest else \
+            bars(server, symbol, "1m", [earliest], mark=True)[0][1]
         rows.append({"symbol": symbol, "fundingTime": t, "fundingRate": fmt(state.funding_rates.rate(symbol, t)),
                      "markPrice": fmt(close)})
     return rows

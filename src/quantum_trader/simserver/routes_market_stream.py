@@ -54,20 +54,20 @@ def mark_price_payload(server: ServerState, symbol: str) -> dict[str, Any]:
 
 
 def kline_payload(server: ServerState, symbol: str, interval: str, bar: Bar, closed: bool) -> dict[str, Any]:
-    open_ms, o, h, lo, c, v = bar
+    open_ms, o, h, lo, c, v, q = bar
     return {"e": "kline", "E": server.sim.now_ms, "s": symbol, "k": {
         "t": open_ms, "T": bar_close(open_ms, interval), "s": symbol, "i": interval, "f": 0, "L": 0,
         "o": fmt(o), "c": fmt(c), "h": fmt(h), "l": fmt(lo), "v": fmt(v), "n": 0, "x": closed,
-        "q": "0", "V": "0", "Q": "0", "B": "0"}}
+        "q": fmt(q), "V": "0", "Q": "0", "B": "0"}}
 
 
 def kline_text(server: ServerState, symbol: str, interval: str, bar: Bar, closed: bool) -> str:
     """`kline_payload` as `encode` writes it, without building the dict (tests check the two agree)."""
-    open_ms, o, h, lo, c, v = bar
+    open_ms, o, h, lo, c, v, q = bar
     s, i = _quoted(symbol), _quoted(interval)
     return (f'{{"e":"kline","E":{server.sim.now_ms},"s":{s},"k":{{"t":{open_ms},"T":{bar_close(open_ms, interval)},'
             f'"s":{s},"i":{i},"f":0,"L":0,"o":"{fmt(o)}","c":"{fmt(c)}","h":"{fmt(h)}","l":"{fmt(lo)}","v":"{fmt(v)}",'
-            f'"n":0,"x":{"true" if closed else "false"},"q":"0","V":"0","Q":"0","B":"0"}}}}')
+            f'"n":0,"x":{"true" if closed else "false"},"q":"{fmt(q)}","V":"0","Q":"0","B":"0"}}}}')
 
 
 def encode(payload: Payload) -> str:

@@ -23,12 +23,11 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, TypedDict
 
 from fastapi import WebSocket
 
-from .routes_base import ServerState
+from .routes_base import PriceStep, ServerState
 from .routes_market_stream import MarketPublisher
 from .stream_names import StreamSpec
 
@@ -111,8 +110,8 @@ class StreamHub:
         self.market = MarketPublisher(server)
         self.connections: set[Connection] = set()
         self.subscribers: dict[str, int] = {}
-        #: Each symbol's (sim time, price) when the server started: bars before its first step.
-        self.origin: dict[str, tuple[int, Decimal]] = {}
+        #: Each symbol's (sim time, last, mark) when the server started: bars before its first step.
+        self.origin: dict[str, PriceStep] = {}
         #: Per kind ("market", "user"): new handshakes fail until then (a drop's outage).
         self.refuse_until: dict[str, float] = {"market": 0.0, "user": 0.0}
         self._cursor = 0
@@ -123,7 +122,7 @@ class StreamHub:
     def record_origin(self) -> None:
         sim = self.server.sim
         with self.server.lock:
-            self.origin = {s: (sim.now_ms, sim.last_price(s)) for s in sim.state.instruments}
+            self.origin = {s: (sim.now_ms, sim.last_price(s), sim.mark_price(s)) for s in sim.state.instruments}
             self._cursor = len(sim.events)
 
     # --- connections ------------------------------------------------------------------------------
