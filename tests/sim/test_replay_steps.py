@@ -52,14 +52,14 @@ def _grid(sim: ExchangeSimulator, symbol: str, value: float) -> Decimal:
     return sim.instrument(symbol).round_price(Decimal(repr(float(np.round(value / tick) * tick))))
 
 
-def _protect(sim: ExchangeSimulator, symbol: str, long: bool) -> None:
+def _protect(sim: ExchangeSimulator, symbol: str, long: bool, stop: str = "-0.01", take: str = "0.015") -> None:
     inst = sim.instrument(symbol)
     price = sim.last_price(symbol)
     qty = inst.round_qty(Decimal(3000) / price) + inst.step_size
     side, exit_side, sign = ("BUY", "SELL", 1) if long else ("SELL", "BUY", -1)
     sim.new_order({"symbol": symbol, "side": side, "type": "MARKET", "quantity": str(qty)})
     entry = sim.position(symbol).entry_price
-    for kind, pct in (("STOP_MARKET", Decimal("-0.01")), ("TAKE_PROFIT_MARKET", Decimal("0.015"))):
+    for kind, pct in (("STOP_MARKET", Decimal(stop)), ("TAKE_PROFIT_MARKET", Decimal(take))):
         trigger = inst.round_price(entry * (1 + sign * pct))
         sim.new_algo_order({"algoType": "CONDITIONAL", "symbol": symbol, "side": exit_side, "type": kind,
                             "triggerPrice": str(trigger), "closePosition": "true", "workingType": "MARK_PRICE"})
@@ -236,3 +236,53 @@ def test_stops_must_have_the_chunk_shape() -> None:
     replayer = BarReplayer(_simulator(), SYMBOLS)
     with pytest.raises(ValueError, match="stops must have the chunk's shape"):
         next(replayer.steps(chunk, np.zeros((100, 2), np.bool_)))
+
+
+def _midnights(chunk: BarChunk) -> list[int]:
+    days = chunk.open_time // 86_400_000
+    return [int(c) for c in np.flatnonzero(days[1:] != days[:-1]) + 1]
+
+
+def test_checkpoints_suspend_before_each_new_day_with_the_account_as_at_its_close() -> None:
+    """A backtest reads each day's closing equity at a checkpoint: the replay suspends after the day's last
+    bar, before the next day's first bar and its midnight funding, with every open position at that close,
+    so equity is exactly what a bar-by-bar run shows after that bar; and asking for checkpoints changes
+    nothing that happens."""
+    chunks = _chunks(3_000, 700)
+    wanted = [_midnights(c) for c in chunks]
+    assert sum(map(len, wanted)) == 2  # the data crosses two midnights, inside chunks
+    reference: dict[int, Decimal] = {}
+    ends = {int(c.open_time[m - 1]) for c, ms in zip(chunks, wanted, strict=True) for m in ms}
+
+    def equity_after(sim: ExchangeSimulator, k: int, t: int) -> None:
+        if int(chunks[k].open_time[t]) in ends:
+            reference[int(chunks[k].open_time[t])] = sim.equity
+
+    def wide() -> ExchangeSimulator:  # stops far enough that positions are still open at the midnights
+        sim = _simulator()
+        for i, symbol in enumerate(SYMBOLS):
+            _protect(sim, symbol, long=i % 2 == 0, stop="-0.3", take="0.4")
+        return sim
+
+    _bar_by_bar(wide(), chunks, equity_after)
+    plain = wide()
+    BarReplayer(plain, SYMBOLS).run(chunks)
+    sim = wide()
+    replayer = BarReplayer(sim, SYMBOLS)
+    seen: dict[int, Decimal] = {}
+    held = 0
+    for chunk, midnights in zip(chunks, wanted, strict=True):
+        for step in replayer.steps(chunk, None, None, checkpoints=midnights):
+            if not step.checkpoint:
+                continue
+            assert step.t + 1 in midnights and step.symbols == step.stopped == ()
+            for position in sim.state.account.open_positions():
+                held += 1
+                s = SYMBOLS.index(position.symbol)
+                assert sim.last_price(position.symbol) == _grid(sim, position.symbol, float(chunk.close[step.t, s]))
+            assert not any(e["e"] == "ACCOUNT_UPDATE" and e["a"]["m"] == "FUNDING_FEE" and e["E"] >= step.open_time_ms
+                           for e in sim.events)  # midnight's funding is paid after the checkpoint
+            seen[step.open_time_ms] = sim.equity
+    assert seen == reference and len(seen) == 2
+    assert held > 0  # positions were open at a midnight: their prices (and so equity) had to be brought up
+    assert sim.event_log() == plain.event_log()

@@ -2,8 +2,9 @@
 
 Why equity snapshots and not closed trades: realised P&L misses what open positions are losing right
 now, and a kill switch that waits for the stops to fill is too late. Every session publishes an
-`EquitySnapshot` at least once a minute of session time (a backtest at each chunk end), so the guard
-sees the account as the exchange values it, open losses included.
+`EquitySnapshot` at least once a minute of session time (a backtest at each chunk end and at every UTC
+midnight, so its day starts from the midnight equity), so the guard sees the account as the exchange
+values it, open losses included.
 
 The reference is the equity at the first snapshot of each UTC day (day = time_ms // 86_400_000, as
 Binance's daily figures are UTC too). When equity falls to or below start x (1 - limit/100), the guard

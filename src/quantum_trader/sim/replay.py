@@ -58,6 +58,9 @@ class ReplayStep:
     open_time_ms: int
     symbols: tuple[str, ...]  # replayed (apply_bar) at this bar, in chunk column order
     stopped: tuple[str, ...]  # the subset requested by `stops` at this bar (may be empty)
+    #: A checkpoint the caller asked for (`steps(..., checkpoints=)`): nothing was replayed, and every open
+    #: position stands at bar t's close, so the account reads as it did at that moment.
+    checkpoint: bool = False
 
 
 @dataclass(slots=True)
@@ -162,7 +165,8 @@ class BarReplayer:
                 pass
         return self.stats
 
-    def steps(self, chunk: BarChunk, stops: Bools | None = None, marks: MarkBars | None = None) -> Iterator[ReplayStep]:
+    def steps(self, chunk: BarChunk, stops: Bools | None = None, marks: MarkBars | None = None,
+              checkpoints: Sequence[int] = ()) -> Iterator[ReplayStep]:
         """Replay one chunk as `run` does, suspending after every replayed bar; `stops[t, s]` forces a bar.
 
         The backtest engine drives the simulator through this: it asks to be stopped at the bars where it
@@ -174,7 +178,10 @@ class BarReplayer:
         at bar t + 1. Symbols not replayed at a step hold a stale price: act only on `step.symbols`. A
         requested symbol without data at that bar (NaN) is not replayed and not listed, but the step is
         still yielded. `on_bar`, if set, runs after each symbol's apply_bar here too. `marks`: the chunk's
-        recorded mark-price bars, if any (see the module doc).
+        recorded mark-price bars, if any (see the module doc). `checkpoints`: bars c (0 < c < len(chunk))
+        before which the replay also suspends, once everything up to bar c - 1 has happened and before
+        anything of bar c (its funding included), with every open position at bar c - 1's close: a
+        `checkpoint` step at t = c - 1 (the backtest's end-of-day equity).
         """
         if tuple(chunk.symbols) != self.symbols:
             raise ValueError("chunk symbols must match the replayer's symbols, in order")
@@ -182,11 +189,16 @@ class BarReplayer:
         n_bars = len(grid)
         requested = self._requests.plan(stops, n_bars)
         self.volatility.start_chunk(grid.open, grid.high, grid.low, grid.close)
+        pending = iter(sorted({int(c) for c in checkpoints if 0 < c < n_bars}))
+        checkpoint = next(pending, n_bars)
         t = 0
         while t < n_bars:
+            if t == checkpoint:  # every bar before it was searched: nothing can fire there (t never passes it)
+                yield from self._checkpoint(grid, t - 1)
+                checkpoint = next(pending, n_bars)
             funding_bar = self._pay_funding_due(grid, t)
             refresh = t + self.cross_refresh_bars if self.levels.cross else n_bars
-            horizon = min(n_bars, refresh, funding_bar)
+            horizon = min(n_bars, refresh, funding_bar, checkpoint)
             stop_bar = self._requests.next_stop(requested, t)
             if stop_bar < horizon:
                 hit = self._next_hit(grid, t, stop_bar + 1)
@@ -215,6 +227,15 @@ class BarReplayer:
             t = t_hit + 1
         self._finish_chunk(grid, n_bars)
         self.revision += 1
+
+    def _checkpoint(self, grid: GridBars, t: int) -> Iterator[ReplayStep]:
+        """Suspend after bar t with every open position at its close (as funding at the next bar would put
+        them), nothing replayed: the account reads as it did at that close."""
+        self._settle_symbols(grid, t, self._funding_symbols())
+        self._suspended = (grid, t, set())
+        self.revision += 1
+        yield ReplayStep(t, int(grid.open_time[t]), (), (), checkpoint=True)
+        self._suspended = None
 
     def _stop_step(self, grid: GridBars, t: int, plan: StopPlan, hit: list[str]) -> ReplayStep:
         """Replay a requested bar: the requested symbols and those a trigger may hit, in column order."""

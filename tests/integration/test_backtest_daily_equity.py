@@ -1,0 +1,87 @@
+"""A backtest's equity curve is one closing equity per UTC day, from the starting balance, and its Sharpe
+ratio is computed over all of those days.
+
+Before, the curve held the equity at each chunk's end (every 2,000 bars, about 1.4 days), keyed by the day
+it fell in, so some days had no point and the returns spanned one or two days while the ratio was
+annualised as daily; and the first day's return (from the balance) was left out, so a run that lost 8 %
+on its first day and drifted back a little reported a positive Sharpe. The reference here is a run whose
+chunks end exactly at midnight, where the old chunk-end snapshots were each day's close: cutting the same
+bars into chunks of another size must give the same curve, point for point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from quantum_trader.domain.events import EquitySnapshot, KillSwitch
+from quantum_trader.marketdata.bars import synthetic_bars
+from quantum_trader.research.backtest import BacktestResult, run_backtest
+from quantum_trader.risk.daily_loss import DailyLossGuard
+from quantum_trader.runtime.wiring import TradingRules
+from quantum_trader.signals.sma_cross import SmaCross
+from quantum_trader.sim.universe import load_universe
+from quantum_trader.trading.performance import sharpe_ratio
+
+SYMBOLS = ["BNBUSDT", "ETHUSDT"]
+DAY = 86_400_000
+MIDNIGHT = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+BARS = 4 * 1440 + 300  # four whole days and five hours of the fifth
+BALANCE = Decimal(10_000)
+
+
+def _backtest(chunk_bars: int) -> BacktestResult:
+    universe = load_universe()
+    instruments = {s: universe.instrument(s) for s in SYMBOLS}
+    prices = [float(instruments[s].typical_price) for s in SYMBOLS]
+    chunks = synthetic_bars(SYMBOLS, prices, BARS, seed=4, chunk_bars=chunk_bars, vol=0.001, jump_prob=0.0005,
+                            start_ms=MIDNIGHT)
+    return asyncio.run(run_backtest(chunks, instruments, SmaCross(20, 60), TradingRules(max_positions=2),
+                                    balance=BALANCE))
+
+
+def test_the_curve_is_each_days_close_whatever_the_chunk_size() -> None:
+    aligned, cut = _backtest(1440), _backtest(1000)
+    assert [(t.trade_id, t.realized_pnl) for t in cut.trades] == [(t.trade_id, t.realized_pnl) for t in aligned.trades]
+    assert cut.equity_curve == aligned.equity_curve
+    days = [t for t, _ in cut.equity_curve]
+    assert days == [MIDNIGHT + (i - 1) * DAY for i in range(6)]  # the day before (the balance), then five days
+    assert cut.equity_curve[0][1] == BALANCE
+    assert len({e for _, e in cut.equity_curve}) > 3  # positions moved it: the comparison meant something
+
+
+def test_sharpe_counts_every_days_return_from_the_balance() -> None:
+    result = _backtest(1000)
+    equities = [equity for _, equity in result.equity_curve]
+    expected = sharpe_ratio(equities, periods_per_year=365.0)
+    assert result.report["performance"]["sharpe"] == round(expected, 4)
+    assert expected != round(sharpe_ratio(equities[1:], periods_per_year=365.0), 4)  # the first day counts
+
+
+def test_the_daily_loss_limit_measures_each_day_from_its_midnight_equity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard's reference is the equity at the day's start: the balance on the first day, then each
+    midnight's reading, which is the curve's close of the day before (it was the day's first chunk end)."""
+    starts: dict[int, Decimal] = {}
+    check = DailyLossGuard.check
+
+    def recording(self: DailyLossGuard, snapshot: EquitySnapshot) -> KillSwitch | None:
+        kill = check(self, snapshot)
+        if self.day is not None and self.start_equity is not None:
+            starts.setdefault(self.day, self.start_equity)
+        return kill
+
+    monkeypatch.setattr(DailyLossGuard, "check", recording)
+    universe = load_universe()
+    instruments = {s: universe.instrument(s) for s in SYMBOLS}
+    prices = [float(instruments[s].typical_price) for s in SYMBOLS]
+    chunks = synthetic_bars(SYMBOLS, prices, BARS, seed=4, chunk_bars=1000, vol=0.001, jump_prob=0.0005,
+                            start_ms=MIDNIGHT)
+    result = asyncio.run(run_backtest(chunks, instruments, SmaCross(20, 60),
+                                      TradingRules(max_positions=2, daily_loss_limit_pct=Decimal(50)),
+                                      balance=BALANCE))
+    closes = {t // DAY: equity for t, equity in result.equity_curve}
+    assert sorted(starts) == [MIDNIGHT // DAY + i for i in range(5)]
+    assert all(starts[day] == closes[day - 1] for day in starts)
+    assert starts[MIDNIGHT // DAY] == BALANCE
