@@ -46,8 +46,8 @@ def test_the_curve_is_each_days_close_whatever_the_chunk_size() -> None:
     aligned, cut = _backtest(1440), _backtest(1000)
     assert [(t.trade_id, t.realized_pnl) for t in cut.trades] == [(t.trade_id, t.realized_pnl) for t in aligned.trades]
     assert cut.equity_curve == aligned.equity_curve
-    days = [t for t, _ in cut.equity_curve]
-    assert days == [MIDNIGHT + (i - 1) * DAY for i in range(6)]  # the day before (the balance), then five days
+    days = [t for t, _ in cut.equity_curve]  # each read at the day's end: the start (the balance), then midnights
+    assert days == [MIDNIGHT + i * DAY for i in range(5)] + [MIDNIGHT + BARS * 60_000]
     assert cut.equity_curve[0][1] == BALANCE
     assert len({e for _, e in cut.equity_curve}) > 3  # positions moved it: the comparison meant something
 
@@ -81,7 +81,7 @@ def test_the_daily_loss_limit_measures_each_day_from_its_midnight_equity(monkeyp
     result = asyncio.run(run_backtest(chunks, instruments, SmaCross(20, 60),
                                       TradingRules(max_positions=2, daily_loss_limit_pct=Decimal(50)),
                                       balance=BALANCE))
-    closes = {t // DAY: equity for t, equity in result.equity_curve}
+    closes = {(t - 1) // DAY: equity for t, equity in result.equity_curve}
     assert sorted(starts) == [MIDNIGHT // DAY + i for i in range(5)]
     assert all(starts[day] == closes[day - 1] for day in starts)
     assert starts[MIDNIGHT // DAY] == BALANCE

@@ -87,7 +87,8 @@ class _Collector:
     def __init__(self, start_ms: int, balance: Decimal) -> None:
         self.trades: list[TradeClosed] = []
         self.opened: list[TradeOpened] = []
-        self.daily: dict[int, Decimal] = {start_ms // DAY_MS - 1: balance}
+        #: UTC day → (time of its last reading, equity then).
+        self.daily: dict[int, tuple[int, Decimal]] = {start_ms // DAY_MS - 1: (start_ms, balance)}
 
     def on_opened(self, event: TradeOpened) -> None:
         self.opened.append(event)
@@ -96,11 +97,14 @@ class _Collector:
         self.trades.append(event)
 
     def on_equity(self, event: EquitySnapshot) -> None:
-        self.daily[(event.time_ms - 1) // DAY_MS] = event.equity
+        day = (event.time_ms - 1) // DAY_MS
+        if day not in self.daily or event.time_ms >= self.daily[day][0]:  # the start stays the day before's
+            self.daily[day] = (event.time_ms, event.equity)
 
     def curve(self) -> list[tuple[int, Decimal]]:
-        """Each UTC day's closing equity, in time order, stamped with the day's start."""
-        return sorted((day * DAY_MS, equity) for day, equity in self.daily.items())
+        """Each UTC day's closing equity, in time order, stamped with the time it was read (the next
+        midnight; the start for the balance, the last bar's close for the last day)."""
+        return sorted(self.daily.values())
 
 
 async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Instrument], strategy: Strategy,
