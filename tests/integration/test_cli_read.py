@@ -122,6 +122,23 @@ def test_protected_orders_exit_0(server: RunningServer) -> None:
     assert sorted(o["role"] for o in group["orders"]) == ["stop_loss", "take_profit"]
 
 
+def test_an_80_column_terminal_shows_every_value_whole(server: RunningServer) -> None:
+    """The wide tables cut every cell to "BN…" and "STOP_MA…" at 80 columns, which cannot tell STOP_MARKET
+    from STOP (the incident's difference): narrow terminals get one short line per field group instead."""
+    _short(server, protect=True)
+    positions = cli("positions", "--exchange", server.url, COLUMNS="80")
+    orders = cli("orders", "--exchange", server.url, COLUMNS="80")
+    assert positions.exit_code == orders.exit_code == 0
+    for output in (positions.stdout, orders.stdout):
+        assert "…" not in output and max(len(line) for line in output.splitlines()) <= 80
+    assert "BNBUSDT short 1 @" in positions.stdout and "PROTECTED" in positions.stdout
+    assert "SL STOP_MARKET @ 620  TP TAKE_PROFIT_MARKET @ 570" in positions.stdout
+    assert "BUY STOP_MARKET (algo) trigger 620 closePosition stop_loss" in orders.stdout
+    assert "BUY TAKE_PROFIT_MARKET (algo) trigger 570 closePosition take_profit" in orders.stdout
+    wide = cli("positions", "--exchange", server.url)  # 220 columns: the table
+    assert "┃ symbol" in wide.stdout and "STOP_MARKET @ 620" in wide.stdout
+
+
 def test_installed_command_as_subprocess(server: RunningServer) -> None:
     """The console script itself: stdout is exactly one JSON document and the exit code is 4."""
     _short(server, protect=False)

@@ -23,6 +23,7 @@ from .positions_cmd import (
     Source,
     emit_json,
     exit_code,
+    fits,
     load_document,
 )
 
@@ -60,12 +61,33 @@ def _orders_table(title: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _order_line(o: dict[str, Any]) -> str:
+    """One order in a line, only the fields it has (a closePosition order has no quantity of its own)."""
+    parts = [o["side"], o["type"], "(algo)" if o.get("conditional") else "(order)"]
+    parts += [f"{name} {o[key]}" for name, key in (("trigger", "trigger_price"), ("price", "price")) if o.get(key)]
+    if o.get("close_position"):
+        parts.append("closePosition")
+    else:
+        parts += [f"qty {o['quantity']}"] if o.get("quantity") else []
+        parts += ["reduceOnly"] if o.get("reduce_only") else []
+    parts += [o["role"]] if o.get("role") else []
+    flags = ", ".join(o.get("flags") or [])
+    return "  " + " ".join(parts) + (f"  [bold red]{flags}[/]" if flags else "")
+
+
 def render_orders(document: dict[str, Any], console: Console) -> None:
     groups = document.get("groups") or []
     if not groups:
         console.print("No open positions and no open orders.")
     for group in groups:
-        console.print(_orders_table(_group_title(group), group.get("orders") or []))
+        rows = group.get("orders") or []
+        table = _orders_table(_group_title(group), rows)
+        if fits(console, table):
+            console.print(table)
+        else:  # one line per order: a cut "STOP_MA…" cannot tell STOP_MARKET from STOP
+            console.print(_group_title(group))
+            for o in rows:
+                console.print(_order_line(o))
     orphans = document.get("orphans") or []
     if orphans:
         console.print(f"[bold yellow]{len(orphans)} orphan protection order(s): reduceOnly/closePosition orders "

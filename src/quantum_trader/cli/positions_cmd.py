@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from ..domain.errors import QuantumTraderError
@@ -109,22 +110,54 @@ def _protection_text(protection: dict[str, Any] | None) -> str:
     return f"{protection.get('type')} @ {protection.get('trigger_price') or '-'}"
 
 
-def render_positions(document: dict[str, Any], console: Console) -> None:
-    rows = document.get("positions") or []
-    if not rows:
-        console.print(f"No open positions.  equity {document.get('equity', '-')} USDT")
-        return
-    table = Table(title=f"Positions  (equity {document.get('equity', '-')} USDT)", title_justify="left")
+def fits(console: Console, table: Table) -> bool:
+    """Whether `table` prints without cutting a cell on this console (rich would fold or ellipsize it)."""
+    return Measurement.get(console, console.options.update_width(10_000), table).maximum <= console.width
+
+
+def _positions_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
     for column in ("symbol", "side", "size", "entry", "mark", "lev", "uPnL USDT", "%notional", "ROE %", "%equity",
                    "liq", "SL", "TP", "status"):
         table.add_column(column, justify="left" if column in ("symbol", "side", "SL", "TP", "status") else "right")
     for p in rows:
-        status = str(p.get("status"))
         table.add_row(p["symbol"], p["side"], p["size"], p["entry"], p["mark"], f"{p['leverage']}x",
                       p["unrealized_pnl"], p["pnl_pct_notional"], p["roe_pct"], p["pnl_pct_equity"],
                       p.get("liquidation_price") or "-", _protection_text(p.get("stop_loss")),
-                      _protection_text(p.get("take_profit")), f"[{STATUS_STYLE.get(status, '')}]{status}[/]")
-    console.print(table)
+                      _protection_text(p.get("take_profit")), _status_text(p))
+    return table
+
+
+def _status_text(position: dict[str, Any]) -> str:
+    status = str(position.get("status"))
+    return f"[{STATUS_STYLE.get(status, '')}]{status}[/]"
+
+
+def _position_lines(p: dict[str, Any]) -> tuple[str, str, str]:
+    """A position in three short lines: what it is, what it earns (the four ways), what protects it."""
+    return (f"[bold]{p['symbol']}[/] {p['side']} {p['size']} @ {p['entry']}  mark {p['mark']}  {p['leverage']}x  "
+            f"{_status_text(p)}",
+            f"  uPnL {p['unrealized_pnl']} USDT  {p['pnl_pct_notional']} % notional  ROE {p['roe_pct']} %  "
+            f"{p['pnl_pct_equity']} % equity",
+            f"  SL {_protection_text(p.get('stop_loss'))}  TP {_protection_text(p.get('take_profit'))}  "
+            f"liq {p.get('liquidation_price') or '-'}")
+
+
+def render_positions(document: dict[str, Any], console: Console) -> None:
+    """One table, or, where it would not fit (an 80-column terminal cut every cell to "BT…"), one block of
+    three lines per position, so symbols, prices and the protection are never truncated."""
+    rows = document.get("positions") or []
+    if not rows:
+        console.print(f"No open positions.  equity {document.get('equity', '-')} USDT")
+        return
+    title = f"Positions  (equity {document.get('equity', '-')} USDT)"
+    table = _positions_table(title, rows)
+    if fits(console, table):
+        console.print(table)
+    else:
+        console.print(title)
+        for p in rows:
+            console.print(*_position_lines(p), sep="\n")
     unprotected = int(document.get("unprotected") or 0)
     if unprotected:
         console.print(f"[bold red]{unprotected} position(s) UNPROTECTED: no working stop-loss on the exchange[/]")
