@@ -13,8 +13,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from test_live_gate import HOUR, INPROCESS_MAX, Recipe, build_journal
 from test_run_session import BIN
+
+from quantum_trader.cli.audit_cmd import render_audit
 
 
 def cli(*args: str, db_env: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -142,3 +145,18 @@ def test_readiness_of_a_missing_journal_is_not_ready(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert document(done)["ready"] is False
     assert not (tmp_path / "none.db").exists()
+
+
+def test_audit_on_an_80_column_terminal_shows_every_figure_whole(tmp_path: Path) -> None:
+    """On a terminal the table takes the terminal's width; at 80 columns its 13 columns were all cut.
+    There, each position prints as three lines instead, nothing ellipsized."""
+    url = build_journal(tmp_path / "breach.db", Recipe(breach=True))
+    doc = document(cli("audit", "--db", url, "--json"))
+    console = Console(width=80, record=True, highlight=False)
+    render_audit(doc, console)
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    breached = next(p for p in doc["positions"] if p["breach"])
+    assert f"{breached['trade_id']} {breached['symbol']}" in text and "BREACH" in text
+    assert f"exit {breached['exit_price']}  slip {breached['slippage_bps']} bps" in text
+    assert f"{breached['realised']['pct_margin']} % margin" in text

@@ -29,6 +29,7 @@ from ..domain.errors import ConfigError
 from ..settings.model import Settings, load_settings
 from ..settings.rules import hide_db_password
 from .main import app
+from .positions_cmd import fits
 
 EXIT_BREACH = 5
 UNKNOWN_EXIT = "unknown"
@@ -136,12 +137,21 @@ def render_audit(document: dict[str, Any], console: Console) -> None:
     if not rows:
         console.print("No closed positions in the journal.")
         return
-    table = Table(title=f"Stop audit  ({len(rows)} closed positions)", title_justify="left")
+    title = f"Stop audit  ({len(rows)} closed positions)"
+    table = Table(title=title, title_justify="left")
     for column in AUDIT_COLUMNS:
         table.add_column(column, justify="left" if column in ("trade", "symbol", "side", "exit", "breach") else "right")
-    for row in rows:
-        table.add_row(*_audit_cells(row))
-    console.print(table)
+    cells = [_audit_cells(row) for row in rows]
+    for row_cells in cells:
+        table.add_row(*row_cells)
+    if fits(console, table):
+        console.print(table)
+    else:  # a narrow terminal: three lines per position, every figure whole (as `positions` does)
+        console.print(title)
+        for trade, symbol, side, exit_reason, stop, loss, price, slip, usdt, notional, margin, equity, breach in cells:
+            console.print(f"{trade} {symbol} {side} {exit_reason}  {breach}")
+            console.print(f"  stop {stop} (planned loss {loss})  exit {price}  slip {slip} bps")
+            console.print(f"  {usdt} USDT  {notional} % notional  {margin} % margin  {equity} % equity")
     summary = document.get("summary") or {}
     console.print(f"worst slippage {summary.get('worst_slippage_bps') or '-'} bps, mean "
                   f"{summary.get('mean_slippage_bps') or '-'} bps; worst trade "
