@@ -70,6 +70,16 @@ def test_paper_position_with_chart_stop_and_take_profit_then_the_kill_button_clo
             assert f"SL {position['stop_loss']['trigger_price']}" in legend
             screenshot(page, "dashboard-paper-position")
 
+            # On a phone the table scrolls sideways; the symbol and its protection badge stay on screen.
+            page.set_viewport_size({"width": 390, "height": 800})
+            row = page.locator('#positions tbody tr[data-symbol="ETHUSDT"]')
+            badge = row.locator("td:last-child .badge").bounding_box()
+            name = row.locator("td:first-child").bounding_box()
+            assert badge is not None and name is not None
+            assert badge["x"] >= 0 and badge["x"] + badge["width"] <= 390 and 0 <= name["x"] < 100
+            screenshot(page, "dashboard-phone")
+            page.set_viewport_size({"width": 1400, "height": 1000})
+
             force(url, "BTCUSDT", "short")  # live update: the page learns it from the stream, no reload
             page.wait_for_selector('#positions tbody tr[data-symbol="BTCUSDT"]', timeout=10_000)
             assert chart["priceFormat"]["precision"] == 2 and chart["priceFormat"]["minMove"] == 0.01  # ETH: 0.01

@@ -321,7 +321,7 @@ def test_dashboard_and_docs(open_api: str) -> None:
     for path in ("/api/v1/stream", "/api/v1/audit", "/api/v1/readiness", "/api/v1/candles", "/api/v1/kill-switch"):
         assert path in script.text
     for asset in ("/static/dashboard.css", "/static/vendor/lightweight-charts.standalone.production.js",
-                  "/static/vendor/lightweight-charts.LICENSE"):
+                  "/static/vendor/lightweight-charts.LICENSE", "/static/favicon.svg"):  # no /favicon.ico 404
         assert asset in page.text
         assert httpx.get(open_api + asset).status_code == 200, asset
     for text in (page.text, script.text):  # no CDN, no external assets

@@ -25,7 +25,7 @@ from ..webassets import CHART_LIBRARY, CHART_LIBRARY_LICENSE, vendor_text
 #: The page's own files (api/static) and the vendored ones, with their content types; nothing else is served.
 PAGE_ASSETS = {"dashboard-common.js": "text/javascript", "dashboard-panels.js": "text/javascript",
                "dashboard-charts.js": "text/javascript", "dashboard.js": "text/javascript",
-               "dashboard.css": "text/css"}
+               "dashboard.css": "text/css", "favicon.svg": "image/svg+xml"}
 VENDOR_ASSETS = {CHART_LIBRARY: "text/javascript", CHART_LIBRARY_LICENSE: "text/plain"}
 #: Seconds between two snapshots on the stream: twice a monitor interval's worth of news per second at most.
 STREAM_PERIOD_S = 0.5
