@@ -228,7 +228,7 @@ def test_replayed_volume_reaches_ccxt_klines_summed_per_interval(tmp_path: Path)
     assert [row[7] for row in raw] == ["7500", "149.25", "1742", "575069", "0"]  # volume x (high + low + close) / 3
     assert Decimal(ticker["volume"]) == Decimal("1015.87")
     assert Decimal(ticker["quoteVolume"]) == sum(Decimal(row[7]) for row in raw)
-    assert Decimal(ticker["weightedAvgPrice"]) == Decimal("575.33")  # quote / volume, on the tick
+    assert Decimal(ticker["weightedAvgPrice"]) == Decimal("575.33")  # quote / volume, on the tick (0.01)
 
 
 def test_unknown_market_stream_is_closed() -> None:

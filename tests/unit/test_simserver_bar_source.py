@@ -11,7 +11,8 @@ from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
 from quantum_trader.simserver.app import create_app
 from quantum_trader.simserver.bar_source import bar_close, bar_open, bars, opens_back, rest_window
-from quantum_trader.simserver.routes_base import ServerState, price_history_rows
+from quantum_trader.simserver.routes_base import Call, ServerState, price_history_rows
+from quantum_trader.simserver.routes_market import ticker_24hr
 
 #: 2026-01-05T00:00:00Z, a Monday.
 T0 = 1_767_571_200_000
@@ -124,3 +125,13 @@ def test_mark_bars_follow_the_marks_and_klines_the_last_prices() -> None:
     assert [bar[1:5] for bar in mark] == [(d(610),) * 4, (d("585.5"),) * 4, (d("585.5"),) * 4]
     first, second = server.price_history["BNBUSDT"]
     assert first[1] is first[2] and second[2] == d("585.5")
+
+
+def test_the_24h_ticker_sums_the_feed_volumes_and_its_average_price_is_on_the_tick() -> None:
+    server = _server()
+    for i, (volume, quote) in enumerate((("1", "575"), ("2", "1151"))):  # 1,726 over 3: 575.333...
+        _step(server, T0 + i * MIN, "575")
+        server.record_volume("BNBUSDT", Decimal(volume), Decimal(quote))
+    (row,) = [r for r in ticker_24hr(server, Call("GET", {})) if r["symbol"] == "BNBUSDT"]
+    assert (row["volume"], row["quoteVolume"]) == ("3", "1726")
+    assert Decimal(row["weightedAvgPrice"]) == Decimal("575.33")  # BNBUSDT's tick is 0.010: on the 0.01 grid

@@ -14,10 +14,10 @@ volume is the feed bars' own; its quote volume (and so `weightedAvgPrice`) an es
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
-from ..domain.money import fmt
+from ..domain.money import Rounding, fmt, round_to_grid
 from .bar_source import bar_close, bar_open, bars, first_open, interval_ms, rest_window
 from .routes_base import Call, RouteTable, Security, ServerState
 
@@ -106,7 +106,7 @@ def ticker_24hr(server: ServerState, call: Call) -> Any:
         change = last - first
         volume, quote = _volume_since(server, s, since)
         tick = sim.instrument(s).tick_size
-        average = (quote / volume).quantize(tick, ROUND_HALF_EVEN) if volume else last
+        average = round_to_grid(quote / volume, tick, Rounding.NEAREST) if volume else last
         rows.append({
             "symbol": s, "priceChange": fmt(change),
             "priceChangePercent": fmt((change / first * 100).quantize(Decimal("0.001"))) if first else "0",
