@@ -10,6 +10,7 @@ is a `ValueError` naming it.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import zipfile
@@ -77,14 +78,35 @@ def read_kline_batches(path: Path, rows: int) -> Iterator[tuple[I64, F64]]:
     convert = pa_csv.ConvertOptions(include_columns=names[:_USED],
                                     column_types={"c0": pa.int64(), **{n: pa.float64() for n in names[1:_USED]}})
     with ExitStack() as stack:
-        raw = stack.enter_context(open_binary(path))
+        raw = stack.enter_context(_stream_for_pyarrow(path, pa))
         try:
             reader = stack.enter_context(pa_csv.open_csv(raw, read_options=read, convert_options=convert))
+            if path.name.endswith(".zip"):  # read from Python: nothing may be left for pyarrow's thread to read
+                stack.callback(_drain, reader)
             for batch in reader:
                 if batch.num_rows:
                     yield _arrays(batch, path)
         except pa.ArrowInvalid as exc:
             raise ValueError(f"{path}: not a Binance kline CSV ({exc})") from exc
+
+
+def _drain(reader: Any) -> None:
+    """Read a reader fed from a Python file to its end before it closes (when its consumer stopped half way):
+    pyarrow's read-ahead thread must not be waiting on that file, and so on the GIL, when the interpreter
+    exits, or the process aborts or hangs. At most the rest of one file is read; a parse error there is moot."""
+    with contextlib.suppress(Exception):
+        for _ in reader:
+            pass
+
+
+def _stream_for_pyarrow(path: Path, pa: Any) -> Any:
+    """The file's bytes as pyarrow reads them best: natively for .csv and .csv.gz, so pyarrow's read-ahead
+    thread never calls back into Python (a backtest that stopped on an error half way through a gzip file
+    could abort or hang at interpreter exit while that thread waited for the GIL); a zip member through
+    `zipfile`, which pyarrow cannot open itself."""
+    if path.name.endswith(".zip"):
+        return open_binary(path)
+    return pa.input_stream(str(path), compression="gzip" if path.name.endswith(".gz") else None)
 
 
 def _arrays(batch: Any, path: Path) -> tuple[I64, F64]:

@@ -50,6 +50,9 @@ from ..trading.performance import performance_report
 from .price_tape import PriceTape
 
 DAY_MS = 86_400_000
+#: A step between consecutive bars longer than this (and than two bars) is a hole in the data, not a quiet
+#: market: a backtest across it would carry open positions, and pay funding, for all of it.
+MAX_GAP_MS = DAY_MS
 Progress = Callable[[int], None]
 Bools = npt.NDArray[np.bool_]
 
@@ -117,21 +120,17 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     closes and trade openings a report draws (`BacktestResult.prices`, `.opened`); off, nothing is kept."""
     started = time.perf_counter()
     stream = iter(chunks)
-    first = next(stream, None)
-    if first is None:
-        raise ValueError("backtest: the data holds no bars")
-    run = _open_run(first, instruments, rules, balance, seed, journal, companions, keep_prices)
-    await _snapshot_equity(run.engine)  # the first day's starting equity, for the daily loss limit too
-    bars = 0
-    for chunk in chain([first], stream):
-        await _run_chunk(run.engine, run.clock, run.exchange, run.replayer, strategy, chunk, skip_refused,
-                         None if run.marks is None else run.marks.align(chunk))
-        await _close_chunk(run, chunk)
-        bars += len(chunk)
-        if journal is not None:
-            journal.flush()
-        if progress is not None:
-            progress(len(chunk))
+    try:
+        first = next(stream, None)
+        if first is None:
+            raise ValueError("backtest: the data holds no bars")
+        run = _open_run(first, instruments, rules, balance, seed, journal, companions, keep_prices)
+        await _snapshot_equity(run.engine)  # the first day's starting equity, for the daily loss limit too
+        bars, chunk = await _replay_all(run, chain([first], stream), strategy, skip_refused, journal, progress)
+    finally:  # a reader stopped half way (a refused hole, an error) closes its files now, not at exit
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
     seconds = time.perf_counter() - started
     curve = run.collector.curve()
     report = _report(run.collector.trades, curve, balance, bars, chunk.interval_ms)
@@ -140,6 +139,45 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
                           open_positions=len(run.engine.trades.open), equity_curve=curve, prices=run.tape,
                           opened=run.collector.opened,
                           ticks={s: instruments[s].tick_size for s in run.replayer.symbols})
+
+
+async def _replay_all(run: _Run, chunks: Iterable[BarChunk], strategy: Strategy, skip_refused: bool,
+                      journal: JournalLike | None, progress: Progress | None) -> tuple[int, BarChunk]:
+    """Every chunk through the engine; (bars replayed, the last chunk)."""
+    bars, previous_open, chunk = 0, None, None
+    for chunk in chunks:
+        _refuse_a_hole(previous_open, chunk)
+        previous_open = int(chunk.open_time[-1])
+        await _run_chunk(run.engine, run.clock, run.exchange, run.replayer, strategy, chunk, skip_refused,
+                         None if run.marks is None else run.marks.align(chunk))
+        await _close_chunk(run, chunk)
+        bars += len(chunk)
+        if journal is not None:
+            journal.flush()
+        if progress is not None:
+            progress(len(chunk))
+    assert chunk is not None  # the caller passes the first chunk it read
+    return bars, chunk
+
+
+def _refuse_a_hole(previous_open: int | None, chunk: BarChunk) -> None:
+    """ValueError where no symbol has a bar for longer than `MAX_GAP_MS` (two months of files three years
+    apart held a position across the gap and charged 1,423 USDT of funding for it); the fix is to run each
+    period on its own."""
+    times = chunk.open_time if previous_open is None else np.concatenate([[previous_open], chunk.open_time])
+    steps = np.diff(times)
+    limit = max(MAX_GAP_MS, 2 * chunk.interval_ms)
+    holes = np.flatnonzero(steps > limit)
+    if holes.size:
+        before, after = int(times[holes[0]]), int(times[holes[0] + 1])
+        raise ValueError(
+            f"backtest: the data has no bar for any symbol between {_utc(before)} and {_utc(after)} "
+            f"({(after - before) / DAY_MS:,.1f} days); a backtest would carry open positions and pay funding "
+            "across that hole: run each period on its own (--start/--end, or one period's files)")
+
+
+def _utc(time_ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(time_ms / 1000))
 
 
 @dataclass
