@@ -100,9 +100,7 @@ class _Collector:
         self.trades.append(event)
 
     def on_equity(self, event: EquitySnapshot) -> None:
-        day = (event.time_ms - 1) // DAY_MS
-        if day not in self.daily or event.time_ms >= self.daily[day][0]:  # the start stays the day before's
-            self.daily[day] = (event.time_ms, event.equity)
+        self.daily[(event.time_ms - 1) // DAY_MS] = (event.time_ms, event.equity)  # readings come in time order
 
     def curve(self) -> list[tuple[int, Decimal]]:
         """Each UTC day's closing equity, in time order, stamped with the time it was read (the next

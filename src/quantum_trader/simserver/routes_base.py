@@ -70,7 +70,7 @@ class ServerState:
     weights: WeightCounter
     orders: OrderCounter
     lock: threading.Lock = field(default_factory=threading.Lock)
-    #: (sim time ms, last price) per symbol, one row per market step that moved it: what klines are
+    #: `PriceStep`s per symbol, one per market step that moved it: what klines and markPriceKlines are
     #: built from. Bounded, so a long-running server's memory stays flat.
     price_history: dict[str, deque[PriceStep]] = field(default_factory=dict)
     #: The bound of each symbol's `price_history` (`price_history_rows`; create_app sets it).
