@@ -89,3 +89,13 @@ def test_backoff_is_exponential_capped_and_honours_retry_after() -> None:
     plain = RetryableExchangeError(-1001, "disconnected")
     assert [policy.delay(n, plain) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     assert policy.delay(0, TransientExchangeError(-1003, "slow", 429, retry_after=2.0)) == 2.0
+
+
+def test_a_trailing_newline_is_not_a_valid_id() -> None:
+    """`$` also matches before a final newline: "T1\\n" passed as a safe trade id and made a client id
+    Binance refuses (hypothesis found it); the patterns end at `\\Z` now."""
+    assert "\n" not in client_id_for("T1\n", "sl")
+    assert client_id_for("T1\n", "sl") != client_id_for("T1", "sl")
+    assert CLIENT_ID_PATTERN.match("qt-T1-sl-0\n") is None
+    with pytest.raises(ValueError, match="client_id"):
+        OrderIntent(client_id="qt-T1-sl-0\n", symbol="BNBUSDT", side=Side.BUY, type=OrderType.MARKET)

@@ -17,7 +17,7 @@ from .apiclient import ApiError, post_json
 from .main import app
 from .positions_cmd import ApiOption, Source, fail
 
-SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
+SYMBOL = re.compile(r"^[A-Z0-9]{2,30}\Z")
 
 
 class EntrySide(StrEnum):

@@ -15,7 +15,7 @@ from enum import StrEnum
 from .enums import MarginType, OrderType, Side, TimeInForce, WorkingType
 
 #: Binance's charset and length for newClientOrderId / clientAlgoId.
-CLIENT_ID_PATTERN = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+CLIENT_ID_PATTERN = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}\Z")
 
 
 class SnapshotStatus(StrEnum):

@@ -16,8 +16,8 @@ from ..domain.exchange_types import check_client_id
 PREFIX = "qt"
 MAX_LEN = 36
 MAX_ATTEMPT = 9999
-_TRADE_OK = re.compile(r"^[A-Za-z0-9_.:/]+$")
-_PURPOSE_OK = re.compile(r"^[A-Za-z0-9_]{1,8}$")
+_TRADE_OK = re.compile(r"^[A-Za-z0-9_.:/]+\Z")
+_PURPOSE_OK = re.compile(r"^[A-Za-z0-9_]{1,8}\Z")
 
 
 def client_id_for(trade_id: str, purpose: str, attempt: int = 0) -> str:

@@ -28,8 +28,8 @@ import re
 from collections.abc import Callable, Iterable
 
 #: Characters a trade id may use inside a Binance client id (no "-": it separates the id's parts).
-_ID_OK = re.compile(r"^[A-Za-z0-9_.:/]+$")
-_KIND_OK = re.compile(r"^[a-z]?$")
+_ID_OK = re.compile(r"^[A-Za-z0-9_.:/]+\Z")
+_KIND_OK = re.compile(r"^[a-z]?\Z")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 #: Room a trade id has in `qt-<trade>-entry-0` before exchange/ids.py replaces it by a hash.
 TRADE_ROOM = 25

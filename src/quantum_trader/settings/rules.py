@@ -14,7 +14,7 @@ from ..domain.kline_source import kline_paths
 
 MASK = "**********"
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}$")
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}\Z")
 INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
 #: The most of equity one trade may lose at its stop. 100 would stake the whole account on one stop fill
 #: (and a gap through the stop loses more); 10 already means ten losses in a row leave ~35 % of equity.
