@@ -86,3 +86,26 @@ def test_the_daily_loss_limit_measures_each_day_from_its_midnight_equity(monkeyp
     assert sorted(starts) == [MIDNIGHT // DAY + i for i in range(5)]
     assert all(starts[day] == closes[day - 1] for day in starts)
     assert starts[MIDNIGHT // DAY] == BALANCE
+
+
+def _kill_switch_run(chunk_bars: int) -> list[tuple[str, str, str, int]]:
+    universe = load_universe()
+    symbols = universe.top(3)
+    instruments = {s: universe.instrument(s) for s in symbols}
+    chunks = synthetic_bars(symbols, [float(instruments[s].typical_price) for s in symbols], 20_000, seed=3,
+                            chunk_bars=chunk_bars, vol=0.0007, jump_prob=0.0005, start_ms=MIDNIGHT)
+    rules = TradingRules(max_positions=2, daily_loss_limit_pct=Decimal(1))
+    result = asyncio.run(run_backtest(chunks, instruments, SmaCross(), rules, balance=Decimal(100_000)))
+    return [(t.trade_id, t.exit_reason.value, str(t.exit_price), t.time_ms) for t in result.trades]
+
+
+def test_the_daily_loss_limit_acts_at_the_first_close_that_breaks_it_whatever_the_chunk_size() -> None:
+    """A live session reads its equity every minute; a backtest read it only at chunk ends (and midnights),
+    so the limit acted up to a chunk later, at a price that depended on how the data was cut. Now the
+    replay suspends at the first close whose equity may break the limit: the same kills, at the same bars
+    and prices, for chunks of 300 or 2,000 bars, and most of them between chunk ends."""
+    short, long = _kill_switch_run(300), _kill_switch_run(2_000)
+    assert short == long
+    kills = [time_ms for _, reason, _, time_ms in short if reason == "kill_switch"]
+    assert len(kills) >= 5, "the scenario must trip the limit"
+    assert sum((time_ms - MIDNIGHT) % (300 * 60_000) != 0 for time_ms in kills) > len(kills) // 2

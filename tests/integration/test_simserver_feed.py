@@ -283,3 +283,23 @@ def test_a_stopped_feed_resumes_after_the_last_bar_it_played(tmp_path: Path) -> 
     assert feed.bars_played == 3 and server.sim.now_ms == T0 + 2 * 60_000
     assert [(row[0], row[1], row[4], row[5]) for row in klines] == [
         (T0, "600", "600", "1"), (T0 + 60_000, "600", "596", "2"), (T0 + 120_000, "596", "575", "3")]
+
+
+def test_a_replay_stops_at_a_hole_in_its_data(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Two months three years apart in one folder: the server plays the first and stops there, saying where
+    and why, instead of jumping its clock three years (and charging funding for all of them)."""
+    later = T0 + 3 * 365 * 86_400_000
+    _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS)
+    rows = [f"{later + i * 60_000},575,576,574,575,10,{later + i * 60_000 + 59_999},5750,5,5,2875,0" for i in range(3)]
+    (tmp_path / "BNBUSDT-1m-2029-01.csv").write_text("\n".join(rows) + "\n")
+    feed, _ = replay_feed(tmp_path, SYMBOLS, speed=None)
+    sim = _sim_at(T0)
+    with caplog.at_level(logging.ERROR), running_server(sim, feed=feed):
+        feed.start()
+        try:
+            assert feed.wait_done(10)
+        finally:
+            feed.stop()
+    assert feed.bars_played == len(DROP_BARS)
+    assert sim.now_ms < later
+    assert f"stops after {len(DROP_BARS)} bars" in caplog.text and "1,095.0 days" in caplog.text

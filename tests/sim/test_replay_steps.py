@@ -286,3 +286,71 @@ def test_checkpoints_suspend_before_each_new_day_with_the_account_as_at_its_clos
     assert seen == reference and len(seen) == 2
     assert held > 0  # positions were open at a midnight: their prices (and so equity) had to be brought up
     assert sim.event_log() == plain.event_log()
+
+
+def _wide_sim() -> ExchangeSimulator:
+    """Stops and targets far enough (30 % / 40 %) that every position stays open through the data."""
+    sim = _simulator()
+    for i, symbol in enumerate(SYMBOLS):
+        _protect(sim, symbol, long=i % 2 == 0, stop="-0.3", take="0.4")
+    return sim
+
+
+def test_an_equity_floor_suspends_at_the_first_close_at_or_below_it() -> None:
+    """A live session reads equity every minute, so the daily loss limit acts at the first close that breaks
+    it; the replay skips quiet bars, but must suspend there. A position grows half way through the first
+    chunk (the watch's sum must follow), and the floor is a close's equity lower than every close before
+    it: the first checkpoint is that bar, with the account exactly as a bar-by-bar run shows it there."""
+    chunks = _chunks(2_100, 700)
+    grow_at = 50
+    equity: list[tuple[int, int, Decimal]] = []
+
+    def grow(sim: ExchangeSimulator, k: int, t: int) -> None:
+        if (k, t) == (0, grow_at):
+            sim.new_order({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.2"})
+
+    def record(sim: ExchangeSimulator, k: int, t: int) -> None:
+        grow(sim, k, t)
+        equity.append((k, t, sim.equity))
+
+    _bar_by_bar(_wide_sim(), chunks, record)
+    lowest, candidates = equity[0][2], []
+    for k, t, value in equity[1:]:
+        if value < lowest and t + 1 < len(chunks[k]) and (k, t) > (0, grow_at):
+            candidates.append((k, t, value))
+        lowest = min(lowest, value)
+    assert candidates, "the data must reach a new low after the position grew"
+    k_low, t_low, floor = next((c for c in candidates if c[0] == 0), candidates[0])
+
+    plain = _wide_sim()
+    plain_replayer = BarReplayer(plain, SYMBOLS)
+    watched = _wide_sim()
+    replayer = BarReplayer(watched, SYMBOLS)
+    replayer.equity.floor = floor
+    checkpoints: list[tuple[int, int, Decimal]] = []
+    for k, chunk in enumerate(chunks):
+        stops = np.zeros((len(chunk), len(SYMBOLS)), np.bool_)
+        if k == 0:
+            stops[grow_at, 0] = True
+        for sim, stepper in ((plain, plain_replayer), (watched, replayer)):
+            for step in stepper.steps(chunk, stops):
+                if step.stopped:
+                    grow(sim, k, step.t)
+                if step.checkpoint:
+                    assert stepper is replayer
+                    checkpoints.append((k, step.t, watched.equity))
+                    replayer.equity.floor = None  # as the backtest does once the limit has acted
+    assert checkpoints == [(k_low, t_low, floor)]
+    assert watched.event_log() == plain.event_log()  # suspending there changed nothing by itself
+
+
+def test_an_equity_floor_above_the_wallet_without_positions_suspends_at_the_next_close() -> None:
+    chunk = _chunks(300)[0]
+    sim = _simulator()
+    replayer = BarReplayer(sim, SYMBOLS)
+    replayer.equity.floor = sim.wallet_balance  # at the floor already: the first close reads it
+    steps = replayer.steps(chunk)
+    first = next(steps)
+    assert first.checkpoint and first.t == 0
+    replayer.equity.floor = sim.wallet_balance - 1
+    assert not any(step.checkpoint for step in steps)

@@ -35,6 +35,7 @@ from ..domain.instrument import Instrument
 from ..exchange.inprocess import InProcessExchange
 from ..marketdata.bars import BarChunk
 from ..marketdata.companions import Companions, MarkAligner
+from ..marketdata.holes import DataHole, check_gap
 from ..risk.rules import ALL, NONE, Blocked, RiskPipeline
 from ..runtime.pump import publish_all
 from ..runtime.wiring import Engine, JournalLike, TradingRules, protect_engine, wire_engine
@@ -50,9 +51,6 @@ from ..trading.performance import performance_report
 from .price_tape import PriceTape
 
 DAY_MS = 86_400_000
-#: A step between consecutive bars longer than this (and than two bars) is a hole in the data, not a quiet
-#: market: a backtest across it would carry open positions, and pay funding, for all of it.
-MAX_GAP_MS = DAY_MS
 Progress = Callable[[int], None]
 Bools = npt.NDArray[np.bool_]
 
@@ -82,7 +80,8 @@ class _Collector:
     """Closed trades and a daily equity curve, as the report needs them.
 
     The curve holds each UTC day's closing equity (a snapshot at 00:00 is the close of the day before:
-    the backtest takes one at every midnight the data crosses, and at every chunk's end) and, as the
+    the backtest takes one at every midnight the data crosses, at every chunk's end, and at closes where
+    the daily loss limit may act, which a later reading of the same day replaces) and, as the
     close of the day before the first bar, the starting balance, so the first day's return counts in
     the Sharpe ratio like every other day's (it was left out: a run that lost 8 % on its first day and
     drifted back a little showed a positive Sharpe)."""
@@ -159,23 +158,13 @@ async def _replay_all(run: _Run, chunks: Iterable[BarChunk], strategy: Strategy,
 
 
 def _refuse_a_hole(previous_open: int | None, chunk: BarChunk) -> None:
-    """ValueError where no symbol has a bar for longer than `MAX_GAP_MS` (two months of files three years
-    apart held a position across the gap and charged 1,423 USDT of funding for it); the fix is to run each
-    period on its own."""
-    times = chunk.open_time if previous_open is None else np.concatenate([[previous_open], chunk.open_time])
-    steps = np.diff(times)
-    limit = max(MAX_GAP_MS, 2 * chunk.interval_ms)
-    holes = np.flatnonzero(steps > limit)
-    if holes.size:
-        before, after = int(times[holes[0]]), int(times[holes[0] + 1])
-        raise ValueError(
-            f"backtest: the data has no bar for any symbol between {_utc(before)} and {_utc(after)} "
-            f"({(after - before) / DAY_MS:,.1f} days); a backtest would carry open positions and pay funding "
-            "across that hole: run each period on its own (--start/--end, or one period's files)")
-
-
-def _utc(time_ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(time_ms / 1000))
+    """ValueError at a hole in the data (marketdata/holes.py); the fix is to run each period on its own."""
+    try:
+        check_gap(previous_open, chunk)
+    except DataHole as hole:
+        raise ValueError(f"backtest: the data has {hole}; a backtest would carry open positions and pay funding "
+                         "across that hole: run each period on its own (--start/--end, or one period's files)"
+                         ) from None
 
 
 @dataclass
@@ -292,20 +281,28 @@ async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessE
     skips = _Skips(engine.risk.rules, clock, tuple(chunk.symbols), skip_refused)
     wanted = skips.wanted(batch, strategy.name)
     replayer.mute(skips.muted())
+    replayer.equity.floor = _daily_floor(engine)
     for step in replayer.steps(chunk, wanted, marks, checkpoints=_midnights(chunk)):
         clock.advance_to(step.open_time_ms + chunk.interval_ms)  # signals are decided at the bar's close
         await publish_all(engine.bus, engine.clock, exchange.drain())
-        if step.checkpoint:  # the day's closing equity; the daily loss limit may act on it, as live
+        if step.checkpoint:  # a day's close, or a close where the daily loss limit may act: it reads it, as live
             await _snapshot_equity(engine)
             await publish_all(engine.bus, engine.clock, exchange.drain())
-            replayer.mute(skips.muted())
-            continue
-        if step.stopped or (wanted[step.t].any() and skips.any_open()):
-            replayer.settle_now(engine.trades.open)  # equity for sizing: every open position at this close
-        for symbol in step.stopped:
-            await _signal(engine, exchange, strategy, batch, chunk, step.t, index[symbol])
-        await _late_signals(engine, exchange, replayer, strategy, batch, chunk, wanted, step, skips)
+        else:
+            if step.stopped or (wanted[step.t].any() and skips.any_open()):
+                replayer.settle_now(engine.trades.open)  # equity for sizing: every open position at this close
+            for symbol in step.stopped:
+                await _signal(engine, exchange, strategy, batch, chunk, step.t, index[symbol])
+            await _late_signals(engine, exchange, replayer, strategy, batch, chunk, wanted, step, skips)
         replayer.mute(skips.muted())
+        replayer.equity.floor = _daily_floor(engine)
+
+
+def _daily_floor(engine: Engine) -> Decimal | None:
+    """The equity at which the daily loss limit acts today, if it can still act: a live session reads its
+    equity every minute, so the replay suspends at the first close that may reach it."""
+    guard = engine.risk.daily_loss
+    return None if guard is None else guard.floor()
 
 
 def _midnights(chunk: BarChunk) -> list[int]:

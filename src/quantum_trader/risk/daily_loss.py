@@ -2,9 +2,10 @@
 
 Why equity snapshots and not closed trades: realised P&L misses what open positions are losing right
 now, and a kill switch that waits for the stops to fill is too late. Every session publishes an
-`EquitySnapshot` at least once a minute of session time (a backtest at each chunk end and at every UTC
-midnight, so its day starts from the midnight equity), so the guard sees the account as the exchange
-values it, open losses included.
+`EquitySnapshot` at least once a minute of session time (a backtest at every UTC midnight, so its day
+starts from the midnight equity, at each chunk end, and at the first bar close that may reach `floor()`,
+which its replay finds in arrays), so the guard sees the account as the exchange values it, open losses
+included.
 
 The reference is the equity at the first snapshot of each UTC day (day = time_ms // 86_400_000, as
 Binance's daily figures are UTC too). When equity falls to or below start x (1 - limit/100), the guard
@@ -70,6 +71,14 @@ class DailyLossGuard:
         kill = self.check(snapshot)
         if kill is not None:
             await self.bus.publish(kill)
+
+    def floor(self) -> Decimal | None:
+        """The equity at or below which a snapshot of the current day trips the limit; None once it has
+        tripped that day, or before the first snapshot (a backtest's replay suspends where equity may reach it)."""
+        start = self.start_equity
+        if start is None or start <= 0 or self.tripped_day == self.day:
+            return None
+        return loss_floor(start, self.limit_pct)
 
     def check(self, snapshot: EquitySnapshot) -> KillSwitch | None:
         """Record the day's starting equity; return the kill switch when this snapshot breaks the limit."""

@@ -95,6 +95,8 @@ class SessionService:
             "feed_bars": self.feed.bars, "feed_done": self.feed.done,
             "tasks": self.supervisor.as_json() if self.supervisor is not None else {},
         }
+        if self.feed.stopped:  # a replay that ended before its data (a hole in it)
+            body["feed_stopped"] = self.feed.stopped
         if self.strategy_status:
             body["strategy_status"] = self.strategy_status
         if scanner is not None:

@@ -17,12 +17,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import structlog
 
 from ..core.clock import Clock, SimulatedClock
 from ..marketdata.bars import BarChunk
+from ..marketdata.holes import DataHole, refuse_holes
 from ..sim.engine import ExchangeSimulator
 from ..sim.feed_bar import play_bar
 from ..sim.replay_mark import MarkBars, recorded_mark
+
+log = structlog.get_logger(__name__)
 
 OnBar = Callable[[BarChunk], Awaitable[None]]
 #: Wall seconds between clock ticks while a paced feed waits for its next bar.
@@ -73,6 +77,8 @@ class FeedStatus:
     bars: int = 0
     last_bar_monotonic: float | None = None
     done: bool = False
+    #: Why a replay ended before its data did (a hole in it), for /health; None otherwise.
+    stopped: str | None = None
     #: A stream feed's repair counters (None for synthetic and replay feeds: nothing to repair).
     repairs: FeedCounters | None = None
 
@@ -104,7 +110,13 @@ class BarFeed:
         if self._cursor is None:
             self._cursor = self._bars()
         while not stop.is_set():
-            item = next(self._cursor, None)
+            try:
+                item = next(self._cursor, None)
+            except DataHole as hole:  # not a failure to retry: the data ends here
+                self.status.stopped = f"the data has {hole}: replay each period on its own"
+                log.error("feed stopped at a hole in the data", feed=self.status.name, bars=self.status.bars,
+                          hole=str(hole))
+                item = None
             if item is None:
                 self.status.done = True
                 return
@@ -116,7 +128,7 @@ class BarFeed:
             await self._pause_ticking(stop, delay, int(chunk.open_time[t]) + chunk.interval_ms, chunk.interval_ms)
 
     def _bars(self) -> Iterator[tuple[BarChunk, int]]:
-        for chunk in self._chunks():
+        for chunk in refuse_holes(self._chunks()):
             for t in range(len(chunk)):
                 yield chunk, t
 

@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 from .engine import ExchangeSimulator
 from .events import Event
+from .replay_equity import EquityWatch
 from .replay_grid import BarChunk, GridBars, on_tick_grid, whole_ticks
 from .replay_mark import MarkBars, apply_marked_bar, recorded_mark, recorded_price
 from .replay_requests import StopPlan, StopRequests
@@ -58,8 +59,9 @@ class ReplayStep:
     open_time_ms: int
     symbols: tuple[str, ...]  # replayed (apply_bar) at this bar, in chunk column order
     stopped: tuple[str, ...]  # the subset requested by `stops` at this bar (may be empty)
-    #: A checkpoint the caller asked for (`steps(..., checkpoints=)`): nothing was replayed, and every open
-    #: position stands at bar t's close, so the account reads as it did at that moment.
+    #: A checkpoint the caller asked for (`steps(..., checkpoints=)`, or a close that may put equity at or
+    #: below `equity.floor`): nothing was replayed, and every open position stands at bar t's close, so the
+    #: account reads as it did at that moment.
     checkpoint: bool = False
 
 
@@ -97,12 +99,18 @@ class BarReplayer:
         self._tick_floats = {s: float(sim.instrument(s).tick_size) for s in self.symbols}  # plain floats: fast round
         self.volatility = BarVolatility(sim.state.volatility, self.symbols,
                                         np.array([_known_price(sim, s) for s in self.symbols], np.float64))
+        #: Set `equity.floor` and the replay also suspends at the first close that may put equity at or below it.
+        self.equity = EquityWatch(sim.state, self.index)
         previous = sim.state.event_sink
 
         def mark_dirty(event: Event) -> None:
             symbol = _event_symbol(event)
             if symbol is not None:
-                (self._liq_dirty if _is_funding(event) else self._dirty).add(symbol)
+                funding = _is_funding(event)
+                (self._liq_dirty if funding else self._dirty).add(symbol)
+                if not funding:
+                    for changed in _position_symbols(event):
+                        self.equity.position_changed(changed)
             if previous is not None:
                 previous(event)
 
@@ -181,7 +189,10 @@ class BarReplayer:
         recorded mark-price bars, if any (see the module doc). `checkpoints`: bars c (0 < c < len(chunk))
         before which the replay also suspends, once everything up to bar c - 1 has happened and before
         anything of bar c (its funding included), with every open position at bar c - 1's close: a
-        `checkpoint` step at t = c - 1 (the backtest's end-of-day equity).
+        `checkpoint` step at t = c - 1 (the backtest's end-of-day equity). With `equity.floor` set (read
+        afresh after every suspension), a checkpoint step also comes after the first close, but the chunk's
+        last, whose equity may be at or below it (the backtest's daily loss limit, read at every close as a
+        live session reads it every minute; the caller's exact reading decides).
         """
         if tuple(chunk.symbols) != self.symbols:
             raise ValueError("chunk symbols must match the replayer's symbols, in order")
@@ -189,16 +200,20 @@ class BarReplayer:
         n_bars = len(grid)
         requested = self._requests.plan(stops, n_bars)
         self.volatility.start_chunk(grid.open, grid.high, grid.low, grid.close)
+        self.equity.start_chunk(grid)
         pending = iter(sorted({int(c) for c in checkpoints if 0 < c < n_bars}))
-        checkpoint = next(pending, n_bars)
+        checkpoint, breach = next(pending, n_bars), n_bars
         t = 0
         while t < n_bars:
-            if t == checkpoint:  # every bar before it was searched: nothing can fire there (t never passes it)
+            if t in (checkpoint, breach):  # every bar before it was searched: nothing can fire there
                 yield from self._checkpoint(grid, t - 1)
-                checkpoint = next(pending, n_bars)
+                if t == checkpoint:
+                    checkpoint = next(pending, n_bars)
             funding_bar = self._pay_funding_due(grid, t)
             refresh = t + self.cross_refresh_bars if self.levels.cross else n_bars
             horizon = min(n_bars, refresh, funding_bar, checkpoint)
+            breach = self._breach_checkpoint(t, horizon, n_bars)
+            horizon = min(horizon, breach)
             stop_bar = self._requests.next_stop(requested, t)
             if stop_bar < horizon:
                 hit = self._next_hit(grid, t, stop_bar + 1)
@@ -228,10 +243,20 @@ class BarReplayer:
         self._finish_chunk(grid, n_bars)
         self.revision += 1
 
+    def _breach_checkpoint(self, t: int, horizon: int, n_bars: int) -> int:
+        """The bar before which to suspend for the equity floor: just after the first close in [t, horizon)
+        that may be at or below it; else `n_bars` (the chunk's last close is read at its end by the caller)."""
+        bar = self.equity.first_breach(t, horizon)
+        return n_bars if bar is None else bar + 1
+
     def _checkpoint(self, grid: GridBars, t: int) -> Iterator[ReplayStep]:
         """Suspend after bar t with every open position at its close (as funding at the next bar would put
-        them), nothing replayed: the account reads as it did at that close."""
-        self._settle_symbols(grid, t, self._funding_symbols())
+        them), nothing replayed: the account reads as it did at that close. A fill there (the daily loss
+        limit's kill switch) sees the data's volatility up to that close, as at a chunk's end."""
+        symbols = self._funding_symbols()
+        self._settle_symbols(grid, t, symbols)
+        for symbol in symbols:
+            self.volatility.set_tracker(symbol, t + 1, self.index[symbol], self.sim.state.market(symbol).last)
         self._suspended = (grid, t, set())
         self.revision += 1
         yield ReplayStep(t, int(grid.open_time[t]), (), (), checkpoint=True)
@@ -387,6 +412,15 @@ def _known_price(sim: ExchangeSimulator, symbol: str) -> float:
     """The symbol's last price if the simulator has one yet, else NaN (the first bar then has no gap move)."""
     market = sim.state.markets.get(symbol)
     return float(market.last) if market is not None and market.last > 0 else math.nan
+
+
+def _position_symbols(event: Event) -> list[str]:
+    """The symbols whose position an event changed: every fill (a liquidation's too) emits an ACCOUNT_UPDATE
+    with its position's row, as Binance's stream does; order updates alone change no position."""
+    account = event.get("a")
+    if event.get("e") != "ACCOUNT_UPDATE" or not isinstance(account, dict):
+        return []
+    return [str(row["s"]) for row in account.get("P") or ()]
 
 
 def _event_symbol(event: Event) -> str | None:

@@ -21,6 +21,7 @@ from ..domain.kline_source import kline_paths
 from ..domain.money import Rounding, from_float, round_to_grid
 from ..marketdata.bars import BarChunk, iter_binance_klines, synthetic_bars
 from ..marketdata.companions import companions_beside
+from ..marketdata.holes import DataHole, refuse_holes
 from ..sim.feed_bar import play_bar
 from ..sim.recorded_funding import RecordedFunding, use_recorded_funding
 from ..sim.replay_mark import MarkBars, recorded_mark
@@ -135,7 +136,13 @@ class BarFeed:
             if self._cursor is None:
                 self._cursor = self._steps(server)
             while not self._stop.is_set():
-                step = next(self._cursor, None)
+                try:
+                    step = next(self._cursor, None)
+                except DataHole as hole:
+                    log.error("simserver feed %s stops after %d bars: the data has %s; playing on would jump the "
+                              "clock across it and charge funding for all of it: replay each period on its own",
+                              self.name, self.bars_played, hole)
+                    return
                 if step is None:
                     self._log_end()
                     return
@@ -158,7 +165,7 @@ class BarFeed:
     def _steps(self, server: ServerState) -> Iterator[_Step]:
         """Every bar of every chunk, with what playing it needs (the chunk's recorded marks aligned once)."""
         align = None if self.marks is None else self.marks()
-        for chunk in self.bars():
+        for chunk in refuse_holes(self.bars()):
             columns = [(s, i) for i, s in enumerate(chunk.symbols) if s in server.sim.state.instruments]
             marks = None if align is None else align(chunk)
             delay = None if self.speed is None else chunk.interval_ms / 1000.0 / self.speed

@@ -1,0 +1,63 @@
+"""A replay stops at a hole in its data (no bar for any symbol for over a day): `run`'s feed and the
+simulator server's feed, as the backtest does. Two months three years apart in one folder played on
+as one stream jumped the clock three years and charged funding for all of it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from quantum_trader.core.clock import SimulatedClock
+from quantum_trader.marketdata.bars import BarChunk
+from quantum_trader.marketdata.holes import DataHole, check_gap, first_hole, refuse_holes
+from quantum_trader.runtime.market_feed import BarFeed
+from quantum_trader.sim.engine import ExchangeSimulator
+from quantum_trader.sim.state import SimConfig
+from quantum_trader.sim.universe import load_universe
+
+START = 1_675_209_600_000  # 2023-02-01T00:00:00Z
+LATER = 1_769_904_000_000  # 2026-02-01T00:00:00Z
+SYMBOL = "BNBUSDT"
+
+
+def _chunk(start_ms: int, bars: int, step_ms: int = 60_000) -> BarChunk:
+    prices = np.full((bars, 1), 600.0)
+    return BarChunk((SYMBOL,), start_ms + step_ms * np.arange(bars, dtype=np.int64), prices, prices + 1, prices - 1,
+                    prices, np.ones_like(prices), 60_000)
+
+
+def test_a_day_without_any_bar_is_a_hole_and_says_where() -> None:
+    check_gap(None, _chunk(START, 5))
+    check_gap(START, _chunk(START + 86_400_000, 5))  # exactly a day: a quiet market, not a hole
+    with pytest.raises(DataHole, match=r"between 2023-02-01 00:04 UTC and 2026-02-01 00:00 UTC \(1,096\.0 days\)"):
+        list(refuse_holes([_chunk(START, 5), _chunk(LATER, 5)]))
+    inside = _chunk(START, 4)
+    inside.open_time[2:] += LATER - START  # inside one chunk too
+    with pytest.raises(DataHole, match="2026-02-01 00:02 UTC"):
+        check_gap(None, inside)
+    found = first_hole(None, inside)
+    assert found is not None and found[0] == 2  # two bars before it
+    parts = refuse_holes([inside])
+    assert list(next(parts).open_time) == list(inside.open_time[:2])  # what comes before the hole is played
+    with pytest.raises(DataHole):
+        next(parts)
+
+
+def test_runs_feed_stops_at_the_hole_and_says_why_in_its_status() -> None:
+    universe = load_universe()
+    sim = ExchangeSimulator({SYMBOL: universe.instrument(SYMBOL)}, SimConfig(start_time_ms=START))
+    clock = SimulatedClock(START)
+    feed = BarFeed("replay:test", lambda: iter([_chunk(START, 4), _chunk(LATER, 4)]), speed=None, clock=clock,
+                   sim=sim)
+    played: list[int] = []
+
+    async def on_bar(bar: BarChunk) -> None:
+        played.append(int(bar.open_time[0]))
+
+    asyncio.run(feed.run(on_bar, asyncio.Event()))
+    assert played == [START + i * 60_000 for i in range(4)]
+    assert feed.status.done and feed.status.stopped is not None
+    assert "1,096.0 days" in feed.status.stopped and "each period on its own" in feed.status.stopped
+    assert sim.now_ms < LATER and clock.now_ms() < LATER  # the clock never jumped across
