@@ -61,3 +61,17 @@ def test_runs_feed_stops_at_the_hole_and_says_why_in_its_status() -> None:
     assert feed.status.done and feed.status.stopped is not None
     assert "1,096.0 days" in feed.status.stopped and "each period on its own" in feed.status.stopped
     assert sim.now_ms < LATER and clock.now_ms() < LATER  # the clock never jumped across
+
+
+def test_a_resumed_session_does_not_jump_to_data_a_hole_away_from_its_clock() -> None:
+    """A paper account kept at 2023-02's end and restarted on the same folder: the next bar is in 2026."""
+    universe = load_universe()
+    sim = ExchangeSimulator({SYMBOL: universe.instrument(SYMBOL)}, SimConfig(start_time_ms=START))
+    feed = BarFeed("replay:test", lambda: iter([_chunk(LATER, 4)]), speed=None, clock=SimulatedClock(START), sim=sim)
+    played: list[int] = []
+
+    async def on_bar(bar: BarChunk) -> None:
+        played.append(int(bar.open_time[0]))
+
+    asyncio.run(feed.run(on_bar, asyncio.Event()))
+    assert played == [] and feed.status.stopped is not None and sim.now_ms < LATER

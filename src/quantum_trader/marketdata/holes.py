@@ -47,9 +47,10 @@ def check_gap(previous_open: int | None, chunk: BarChunk) -> None:
         raise found[1]
 
 
-def refuse_holes(chunks: Iterable[BarChunk]) -> Iterator[BarChunk]:
-    """The chunks as they come up to a hole, the bars before it included; then `DataHole`."""
-    previous_open: int | None = None
+def refuse_holes(chunks: Iterable[BarChunk], after_ms: int | None = None) -> Iterator[BarChunk]:
+    """The chunks as they come up to a hole, the bars before it included; then `DataHole`. `after_ms`: where
+    the consumer's clock stands (a resumed paper account), which the first bar must not be a hole away from."""
+    previous_open = after_ms
     for chunk in chunks:
         found = first_hole(previous_open, chunk)
         if found is not None:

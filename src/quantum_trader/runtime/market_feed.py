@@ -128,7 +128,8 @@ class BarFeed:
             await self._pause_ticking(stop, delay, int(chunk.open_time[t]) + chunk.interval_ms, chunk.interval_ms)
 
     def _bars(self) -> Iterator[tuple[BarChunk, int]]:
-        for chunk in refuse_holes(self._chunks()):
+        # From the session's clock: a paper account resumed after a hole must not jump it either.
+        for chunk in refuse_holes(self._chunks(), after_ms=self._clock.now_ms()):
             for t in range(len(chunk)):
                 yield chunk, t
 
