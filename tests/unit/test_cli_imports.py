@@ -30,6 +30,13 @@ def test_building_the_command_line_imports_no_heavy_library() -> None:
     assert not {name for name in NOT_FOR_A_BACKTEST if name in loaded}
 
 
+def test_building_the_command_line_leaves_the_engine_for_the_commands_that_run_it() -> None:
+    """The backtest command imported the engine (simulator, risk, execution, journal types) at the top: 0.3 s
+    of every `quantum-trader` command, `--help` and `positions` included; it is imported when a backtest runs."""
+    loaded = _modules_after("from quantum_trader.cli.main import app")
+    assert not {"quantum_trader.research.backtest", "quantum_trader.research.backtest_job"} & loaded
+
+
 def test_a_backtest_job_imports_no_heavy_library() -> None:
     loaded = _modules_after("from quantum_trader.cli.main import app\n"
                             "from quantum_trader.research.backtest_job import BacktestJob, prepare\n"

@@ -13,7 +13,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,13 +23,14 @@ from rich.table import Table
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..domain.kline_source import kline_paths
-from ..research.backtest_job import prepare
-from ..research.sweep import RayPool, SweepOutcome, sweep
 from ..research.sweep_plan import DEFAULT_OBJECTIVE, OBJECTIVES, GridAxis, combinations, parse_axis
 from ..signals.params import RISK_PARAMS
 from ..signals.registry import STRATEGIES, strategy_params
 from .backtest_cmd import job_from_options
 from .main import app
+
+if TYPE_CHECKING:  # the engine and the sweep are imported when a sweep runs, not to build the command line
+    from ..research.sweep import RayPool, SweepOutcome
 
 Opt = typer.Option
 SHOWN = 20  # rows of the ranked table on a terminal (--json has them all)
@@ -60,6 +61,8 @@ def sweep_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     total = trials or len(combinations(axes)) * (walk_forward or 1) + (walk_forward or 0)
+    from ..research.sweep import RayPool
+
     try:
         pool = RayPool(address)
     except Exception as exc:  # Ray's own errors carry pages of traceback: one line naming the option is enough
@@ -100,6 +103,8 @@ def _checked(data: Path, strategy: str, grid: list[str], params: list[str], obje
     if fixed:
         raise ValueError(f"--param and --grid both set {', '.join(sorted(fixed))}; give it in one of them")
     if not trials:
+        from ..research.backtest_job import prepare
+
         combinations(axes)  # a name given twice is refused here
         prepare(base)  # the fixed parameters on their own
     return base, axes
@@ -107,6 +112,8 @@ def _checked(data: Path, strategy: str, grid: list[str], params: list[str], obje
 
 def _run(base: Any, axes: list[GridAxis], pool: RayPool, objective: str, trials: int | None,
          walk_forward: int | None, seed: int, total: int, *, show: bool) -> SweepOutcome:
+    from ..research.sweep import sweep
+
     if not show:
         return sweep(base, axes, pool, objective=objective, trials=trials, walk_forward=walk_forward, seed=seed)
     columns = (TextColumn("[bold]sweep[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from ..settings.model import Settings
 from .ai_scanner import AiScanner, ScannerConfig
 from .manual import ManualOnly
 from .params import ParamError, ParamSpec, ParamValue
 from .scanner_model import bot_labels
 from .sma_cross import SmaCross
 from .strategy import Strategy
+
+if TYPE_CHECKING:  # only read here: importing the settings model (pydantic-settings) costs every command 0.1 s
+    from ..settings.model import Settings
 
 STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "ai-scanner": AiScanner,
