@@ -17,7 +17,7 @@ from decimal import Decimal
 import pytest
 
 from quantum_trader.domain.events import EquitySnapshot, KillSwitch
-from quantum_trader.marketdata.bars import synthetic_bars
+from quantum_trader.marketdata.bars import BarChunk, synthetic_bars
 from quantum_trader.research.backtest import BacktestResult, run_backtest
 from quantum_trader.risk.daily_loss import DailyLossGuard
 from quantum_trader.runtime.wiring import TradingRules
@@ -61,9 +61,20 @@ def test_sharpe_counts_every_days_return_from_the_balance() -> None:
     assert abs(expected - without_first_day) > 0.01  # the first day's return changes the figure: it is counted
 
 
-def test_the_daily_loss_limit_measures_each_day_from_its_midnight_equity(monkeypatch: pytest.MonkeyPatch) -> None:
+def _without_the_hour_around_midnight(chunk: BarChunk) -> BarChunk:
+    minute = chunk.open_time % DAY  # the first bar stays: the run starts at the first midnight
+    keep = (chunk.open_time < MIDNIGHT + DAY - 1_800_000) | ((minute < DAY - 1_800_000) & (minute >= 1_800_000))
+    return BarChunk(chunk.symbols, chunk.open_time[keep], chunk.open[keep], chunk.high[keep], chunk.low[keep],
+                    chunk.close[keep], chunk.volume[keep], chunk.interval_ms)
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_the_daily_loss_limit_measures_each_day_from_its_midnight_equity(monkeypatch: pytest.MonkeyPatch,
+                                                                         gap: bool) -> None:
     """The guard's reference is the equity at the day's start: the balance on the first day, then each
-    midnight's reading, which is the curve's close of the day before (it was the day's first chunk end)."""
+    midnight's reading, which is the curve's close of the day before (it was the day's first chunk end).
+    With no bars from 23:30 to 00:30 the day's last close is at 23:30: it is still read as the day's start
+    (it was read at 23:30, so the day turned at the next reading, hours later, from another equity)."""
     starts: dict[int, Decimal] = {}
     check = DailyLossGuard.check
 
@@ -79,6 +90,8 @@ def test_the_daily_loss_limit_measures_each_day_from_its_midnight_equity(monkeyp
     prices = [float(instruments[s].typical_price) for s in SYMBOLS]
     chunks = synthetic_bars(SYMBOLS, prices, BARS, seed=4, chunk_bars=1000, vol=0.001, jump_prob=0.0005,
                             start_ms=MIDNIGHT)
+    if gap:
+        chunks = (_without_the_hour_around_midnight(chunk) for chunk in chunks)
     result = asyncio.run(run_backtest(chunks, instruments, SmaCross(20, 60),
                                       TradingRules(max_positions=2, daily_loss_limit_pct=Decimal(50)),
                                       balance=BALANCE))

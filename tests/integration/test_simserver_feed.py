@@ -294,12 +294,16 @@ def test_a_replay_stops_at_a_hole_in_its_data(tmp_path: Path, caplog: pytest.Log
     (tmp_path / "BNBUSDT-1m-2029-01.csv").write_text("\n".join(rows) + "\n")
     feed, _ = replay_feed(tmp_path, SYMBOLS, speed=None)
     sim = _sim_at(T0)
-    with caplog.at_level(logging.ERROR), running_server(sim, feed=feed):
+    with caplog.at_level(logging.ERROR), running_server(sim, feed=feed) as server:
         feed.start()
         try:
             assert feed.wait_done(10)
         finally:
             feed.stop()
+        info = httpx.get(f"{server.url}/sim/v1/info", headers=KEY).json()
+        feed.start()  # started again (the control endpoint can): it stays where it stopped
+        assert feed.wait_done(10)
     assert feed.bars_played == len(DROP_BARS)
     assert sim.now_ms < later
     assert f"stops after {len(DROP_BARS)} bars" in caplog.text and "1,095.0 days" in caplog.text
+    assert "1,095.0 days" in info["feed"]["stopped"] and "stays stopped" in caplog.text

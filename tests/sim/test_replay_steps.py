@@ -354,3 +354,82 @@ def test_an_equity_floor_above_the_wallet_without_positions_suspends_at_the_next
     assert first.checkpoint and first.t == 0
     replayer.equity.floor = sim.wallet_balance - 1
     assert not any(step.checkpoint for step in steps)
+
+
+def _reenter(sim: ExchangeSimulator, _k: int, t: int) -> None:
+    symbol = SYMBOLS[t % 3]
+    if not sim.account.has_position(symbol):
+        _protect(sim, symbol, long=t % 2 == 0)
+
+
+@pytest.mark.parametrize("margin", ["ISOLATED", "CROSSED"])
+def test_every_close_at_or_below_the_floor_is_a_checkpoint_even_where_a_step_put_it_there(margin: str) -> None:
+    """The reference reads the exact equity at every close (a checkpoint at every bar); with the floor kept
+    set, the replay must suspend at exactly the closes at or below it. A stop that fills below the floor,
+    or an entry's fee, puts the equity there at the very bar of the step: that close must be read too
+    (it was missed, and the limit acted a bar late or not at all). Nothing that happens changes."""
+    chunks = _chunks(2_100, 700)
+    rng = np.random.default_rng(5)
+    masks = [rng.random((len(c), len(SYMBOLS))) < 0.003 for c in chunks]
+
+    def protected() -> ExchangeSimulator:
+        sim = _simulator()  # isolated
+        for i, symbol in enumerate(SYMBOLS):
+            if margin == "CROSSED":
+                sim.set_margin_type(symbol, margin)
+            _protect(sim, symbol, long=i % 2 == 0)
+        return sim
+
+    def run(floor: Decimal | None) -> tuple[dict[tuple[int, int], Decimal], str]:
+        sim = protected()
+        replayer = BarReplayer(sim, SYMBOLS)
+        read: dict[tuple[int, int], Decimal] = {}
+        for k, chunk in enumerate(chunks):
+            replayer.equity.floor = floor
+            every = range(1, len(chunk)) if floor is None else ()
+            for step in replayer.steps(chunk, masks[k], checkpoints=every):
+                if step.checkpoint:
+                    assert (k, step.t) not in read  # one reading per close
+                    read[(k, step.t)] = sim.equity
+                elif step.stopped:
+                    _reenter(sim, k, step.t)
+        return read, sim.event_log()
+
+    every_close, log = run(None)
+    values = sorted(every_close.values())
+    for quantile in (0.05, 0.3):
+        floor = values[int(quantile * len(values))]
+        read, floored_log = run(floor)
+        assert sorted(read) == sorted(bar for bar, equity in every_close.items() if equity <= floor)
+        assert floored_log == log
+
+
+def test_a_held_symbol_without_data_is_read_at_its_last_close() -> None:
+    """ETH falls 3 % at bar 100 and its data ends there; BTC dips at bar 150, taking equity below the floor.
+    The watch carries ETH's last close forward, so the checkpoint's exact reading must too: it kept ETH at
+    its price before the fall, read above the floor at every later bar, and the replay suspended at each."""
+    sim = _simulator()
+    for symbol in SYMBOLS:
+        _protect(sim, symbol, long=True, stop="-0.5", take="0.9")
+    start = np.array([float(sim.last_price(s)) for s in SYMBOLS])
+    close = np.tile(start, (300, 1))
+    close[100:, 1] = start[1] * 0.97
+    close[101:, 1] = np.nan
+    close[150:, 0] = start[0] * 0.99
+    chunk = BarChunk(SYMBOLS, 1_767_225_660_000 + 60_000 * np.arange(300, dtype=np.int64), close, close, close,
+                     close, np.ones_like(close), 60_000)
+
+    def equity_with(btc: float, eth: float) -> Decimal:
+        prices = {"BTCUSDT": btc, "ETHUSDT": eth, "BNBUSDT": start[2]}
+        return sim.wallet_balance + sum((p.amount * (_grid(sim, p.symbol, prices[p.symbol]) - p.entry_price)
+                                         for p in sim.account.open_positions()), Decimal(0))
+
+    floor = (equity_with(start[0] * 0.99, start[1] * 0.97) + equity_with(start[0], start[1] * 0.97)) / 2
+    replayer = BarReplayer(sim, SYMBOLS)
+    replayer.equity.floor = floor
+    readings = []
+    for step in replayer.steps(chunk):
+        if step.checkpoint:
+            readings.append((step.t, sim.equity <= floor))
+            replayer.equity.floor = None if sim.equity <= floor else floor  # as the guard: once it trips
+    assert readings == [(150, True)]

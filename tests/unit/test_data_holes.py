@@ -5,14 +5,18 @@ as one stream jumped the clock three years and charged funding for all of it."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from quantum_trader.core.clock import SimulatedClock
+from quantum_trader.domain.errors import ConfigError
 from quantum_trader.marketdata.bars import BarChunk
 from quantum_trader.marketdata.holes import DataHole, check_gap, first_hole, refuse_holes
 from quantum_trader.runtime.market_feed import BarFeed
+from quantum_trader.runtime.paper_account import open_paper_account
+from quantum_trader.settings.model import load_settings
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
@@ -75,3 +79,36 @@ def test_a_resumed_session_does_not_jump_to_data_a_hole_away_from_its_clock() ->
 
     asyncio.run(feed.run(on_bar, asyncio.Event()))
     assert played == [] and feed.status.stopped is not None and sim.now_ms < LATER
+
+
+def test_a_paper_account_is_not_resumed_on_replay_data_a_hole_after_it(tmp_path: Path) -> None:
+    """An account saved holding 10 BNB in 2023-02, restarted on a folder whose data starts in 2026: resuming
+    moved its clock three years and charged 2,110 USDT of funding without a word (found in review)."""
+    (tmp_path / "BNBUSDT-1m-2026-02.csv").write_text(f"{LATER},600,601,599,600,10,{LATER + 59_999},6000,5,5,3000,0\n")
+    env = {"QT_DB_URL": f"sqlite:///{tmp_path / 'journal.db'}", "QT_SYMBOLS": SYMBOL,
+           "QT_FEED": f"replay:{tmp_path}", "QT_PAPER_STATE": str(tmp_path / "paper")}
+    settings = load_settings(env=env)
+    instruments = {SYMBOL: load_universe().instrument(SYMBOL)}
+    first = open_paper_account(settings, instruments, START)
+    first.sim.new_order({"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "10"})
+    wallet = first.sim.wallet_balance
+    first.sim.detach_listener()
+    with pytest.raises(ConfigError, match=r"stopped at the start of a hole in the data: .*paper-reset"):
+        open_paper_account(settings, instruments, LATER)
+    again = open_paper_account(settings, instruments, START + 60_000)  # data that continues from it: resumed
+    assert again.resumed and again.sim.wallet_balance == wallet
+    again.sim.detach_listener()
+
+
+def test_a_clock_at_a_bars_close_measures_the_hole_from_that_bars_open() -> None:
+    """Daily bars: the clock stands at the last bar's close (its open + 1 day); a next bar three days after
+    that open misses two days, more than two bars: a hole, as it is between two bars of one file."""
+    day = 86_400_000
+    prices = np.full((1, 1), 600.0)
+
+    def daily(open_ms: int) -> BarChunk:
+        return BarChunk((SYMBOL,), np.array([open_ms], np.int64), prices, prices, prices, prices, prices, day)
+
+    with pytest.raises(DataHole):
+        list(refuse_holes([daily(START + 3 * day)], after_ms=START + day))
+    assert len(list(refuse_holes([daily(START + 2 * day)], after_ms=START + day))) == 1  # one missing day: no

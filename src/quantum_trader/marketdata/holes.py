@@ -49,9 +49,12 @@ def check_gap(previous_open: int | None, chunk: BarChunk) -> None:
 
 def refuse_holes(chunks: Iterable[BarChunk], after_ms: int | None = None) -> Iterator[BarChunk]:
     """The chunks as they come up to a hole, the bars before it included; then `DataHole`. `after_ms`: where
-    the consumer's clock stands (a resumed paper account), which the first bar must not be a hole away from."""
-    previous_open = after_ms
+    the consumer's clock stands (the close of the last bar it played), which the first bar must not be a
+    hole away from."""
+    previous_open: int | None = None
     for chunk in chunks:
+        if previous_open is None and after_ms is not None:
+            previous_open = after_ms - chunk.interval_ms  # the open of the bar that closed there
         found = first_hole(previous_open, chunk)
         if found is not None:
             before, hole = found

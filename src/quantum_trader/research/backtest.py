@@ -283,7 +283,7 @@ async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessE
     replayer.mute(skips.muted())
     replayer.equity.floor = _daily_floor(engine)
     for step in replayer.steps(chunk, wanted, marks, checkpoints=_midnights(chunk)):
-        clock.advance_to(step.open_time_ms + chunk.interval_ms)  # signals are decided at the bar's close
+        clock.advance_to(_read_at(chunk, step))
         await publish_all(engine.bus, engine.clock, exchange.drain())
         if step.checkpoint:  # a day's close, or a close where the daily loss limit may act: it reads it, as live
             await _snapshot_equity(engine)
@@ -296,6 +296,16 @@ async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessE
             await _late_signals(engine, exchange, replayer, strategy, batch, chunk, wanted, step, skips)
         replayer.mute(skips.muted())
         replayer.equity.floor = _daily_floor(engine)
+
+
+def _read_at(chunk: BarChunk, step: ReplayStep) -> int:
+    """When the engine acts on a step: the bar's close (signals are decided there). A checkpoint before a new
+    UTC day is read at that day's start even where bars are missing before it, so the daily loss limit's day
+    (and the curve's close of the day before) turns there, not at the next reading, hours into the day."""
+    close = step.open_time_ms + chunk.interval_ms
+    if not step.checkpoint:
+        return close
+    return max(close, int(chunk.open_time[step.t + 1]) // DAY_MS * DAY_MS)
 
 
 def _daily_floor(engine: Engine) -> Decimal | None:

@@ -19,6 +19,7 @@ import structlog
 from ..domain.errors import ConfigError
 from ..domain.instrument import Instrument
 from ..domain.money import fmt
+from ..marketdata.holes import MAX_GAP_MS, DataHole
 from ..settings.model import Settings
 from ..sim.engine import ExchangeSimulator
 from ..sim.paper_store import PaperAccountInUse, PaperAccountStore
@@ -65,6 +66,12 @@ def open_paper_account(settings: Settings, instruments: Mapping[str, Instrument]
         resumed = store.open(sim)
     except (PaperAccountInUse, OSError) as exc:
         raise ConfigError(f"QT_PAPER_STATE={folder}: {exc}") from None
+    if resumed and settings.feed.startswith("replay:") and wall_ms - sim.now_ms > MAX_GAP_MS:
+        store.close()  # the clock would jump across the hole and the account pay funding for all of it
+        raise ConfigError(f"QT_FEED={settings.feed}: the paper account in QT_PAPER_STATE={folder} stopped at the "
+                          f"start of a hole in the data: {DataHole(sim.now_ms, wall_ms)}; resuming would jump its "
+                          "clock across it and pay funding for all of it: replay data that continues from the "
+                          "account, or start afresh with `quantum-trader paper-reset`")
     if journal_id is not None:
         try:
             bind_paper_account(folder, journal_id, resumed=resumed, db_url=settings.db_url)

@@ -224,6 +224,7 @@ class BarReplayer:
                     self.revision += 1
                     yield step
                     self._suspended = None
+                    breach = self._breach_checkpoint(step.t, step.t + 1, n_bars)  # what the step did, at its close
                     t = stop_bar + 1
                     continue
             else:
@@ -239,6 +240,7 @@ class BarReplayer:
             self.revision += 1
             yield ReplayStep(t_hit, int(grid.open_time[t_hit]), replayed, ())
             self._suspended = None
+            breach = self._breach_checkpoint(t_hit, t_hit + 1, n_bars)  # a fill there may reach the floor itself
             t = t_hit + 1
         self._finish_chunk(grid, n_bars)
         self.revision += 1
@@ -256,7 +258,12 @@ class BarReplayer:
         symbols = self._funding_symbols()
         self._settle_symbols(grid, t, symbols)
         for symbol in symbols:
-            self.volatility.set_tracker(symbol, t + 1, self.index[symbol], self.sim.state.market(symbol).last)
+            s = self.index[symbol]
+            if np.isnan(grid.close[t, s]):  # no bar at t: its last close before it (what the equity watch reads)
+                held = np.flatnonzero(~np.isnan(grid.close[:t, s]))
+                if held.size:
+                    self._place_market(symbol, float(grid.close[held[-1], s]), grid.mark_close(int(held[-1]), s))
+            self.volatility.set_tracker(symbol, t + 1, s, self.sim.state.market(symbol).last)
         self._suspended = (grid, t, set())
         self.revision += 1
         yield ReplayStep(t, int(grid.open_time[t]), (), (), checkpoint=True)

@@ -88,6 +88,8 @@ class BarFeed:
     #: that many closed klines exist before the replay's pace applies: a client warming up from REST klines
     #: starts at once, as against Binance, which has the past.
     history_bars: int = 0
+    #: Why the replay stopped before its data ended (a hole in it), also in /sim/v1/info's `feed`; else None.
+    stopped: str | None = None
     _server: ServerState | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -133,15 +135,20 @@ class BarFeed:
         server = self._server
         assert server is not None
         try:
+            if self.stopped is not None:  # at a hole: a later start does not play past it either
+                log.error("simserver feed %s stays stopped: %s", self.name, self.stopped)
+                return
             if self._cursor is None:
                 self._cursor = self._steps(server)
             while not self._stop.is_set():
                 try:
                     step = next(self._cursor, None)
                 except DataHole as hole:
-                    log.error("simserver feed %s stops after %d bars: the data has %s; playing on would jump the "
-                              "clock across it and charge funding for all of it: replay each period on its own",
-                              self.name, self.bars_played, hole)
+                    self.stopped = (f"the data has {hole}; playing on would jump the clock across it and charge "
+                                    "funding for all of it: replay each period on its own")
+                    with server.lock:
+                        server.feed_progress.update(stopped=self.stopped)
+                    log.error("simserver feed %s stops after %d bars: %s", self.name, self.bars_played, self.stopped)
                     return
                 if step is None:
                     self._log_end()
