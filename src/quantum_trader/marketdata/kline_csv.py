@@ -10,10 +10,10 @@ is a `ValueError` naming it.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -21,6 +21,8 @@ from typing import IO, Any, cast
 
 import numpy as np
 import numpy.typing as npt
+
+from .zip_member import zip_member_as_gzip
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -49,13 +51,17 @@ def open_binary(path: Path) -> IO[bytes]:
 
 def _layout(path: Path) -> tuple[int, int] | None:
     """(columns, raw lines before the first data row) from the first non-blank line, which is a header
-    when it does not start with a digit; None for a file without any row."""
-    with open_binary(path) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8")
-        for number, line in enumerate(text):
-            if line.strip():
-                header = not line.lstrip()[:1].isdigit()
-                return line.count(",") + 1, number + header
+    when it does not start with a digit; None for a file without any row. A damaged archive is a
+    ValueError naming the file (zlib's and zipfile's own errors are neither ValueError nor OSError)."""
+    try:
+        with open_binary(path) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8")
+            for number, line in enumerate(text):
+                if line.strip():
+                    header = not line.lstrip()[:1].isdigit()
+                    return line.count(",") + 1, number + header
+    except (zlib.error, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot be read ({exc})") from None
     return None
 
 
@@ -78,35 +84,48 @@ def read_kline_batches(path: Path, rows: int) -> Iterator[tuple[I64, F64]]:
     convert = pa_csv.ConvertOptions(include_columns=names[:_USED],
                                     column_types={"c0": pa.int64(), **{n: pa.float64() for n in names[1:_USED]}})
     with ExitStack() as stack:
-        raw = stack.enter_context(_stream_for_pyarrow(path, pa))
+        native: Path | None = path
+        compression = "gzip" if path.name.endswith(".gz") else None
+        if path.name.endswith(".zip"):
+            native = stack.enter_context(zip_member_as_gzip(path))
+            compression = "gzip"
         try:
-            reader = stack.enter_context(pa_csv.open_csv(raw, read_options=read, convert_options=convert))
-            if path.name.endswith(".zip"):  # read from Python: nothing may be left for pyarrow's thread to read
-                stack.callback(_drain, reader)
+            if native is None:  # a member only Python can inflate
+                yield from _python_pieces(path, pa, pa_csv, names, skip, block, convert)
+                return
+            stream = stack.enter_context(pa.input_stream(str(native), compression=compression))
+            reader = stack.enter_context(pa_csv.open_csv(stream, read_options=read, convert_options=convert))
             for batch in reader:
                 if batch.num_rows:
                     yield _arrays(batch, path)
         except pa.ArrowInvalid as exc:
-            raise ValueError(f"{path}: not a Binance kline CSV ({exc})") from exc
+            raise ValueError(f"{path}: not a Binance kline CSV ({exc})") from None
 
 
-def _drain(reader: Any) -> None:
-    """Read a reader fed from a Python file to its end before it closes (when its consumer stopped half way):
-    pyarrow's read-ahead thread must not be waiting on that file, and so on the GIL, when the interpreter
-    exits, or the process aborts or hangs. At most the rest of one file is read; a parse error there is moot."""
-    with contextlib.suppress(Exception):
-        for _ in reader:
-            pass
+def _python_pieces(path: Path, pa: Any, pa_csv: Any, names: list[str], skip: int, block: int,
+                   convert: Any) -> Iterator[tuple[I64, F64]]:
+    """The member read by Python in pieces of whole lines, each parsed by pyarrow from memory (slower: the
+    inflating and the parsing take turns)."""
+    first = pa_csv.ReadOptions(column_names=names, skip_rows=skip, use_threads=False)
+    rest = pa_csv.ReadOptions(column_names=names, use_threads=False)
+    for number, piece in enumerate(_zip_pieces(path, block)):
+        table = pa_csv.read_csv(pa.py_buffer(piece), read_options=rest if number else first, convert_options=convert)
+        yield from (_arrays(batch, path) for batch in table.to_batches() if batch.num_rows)
 
 
-def _stream_for_pyarrow(path: Path, pa: Any) -> Any:
-    """The file's bytes as pyarrow reads them best: natively for .csv and .csv.gz, so pyarrow's read-ahead
-    thread never calls back into Python (a backtest that stopped on an error half way through a gzip file
-    could abort or hang at interpreter exit while that thread waited for the GIL); a zip member through
-    `zipfile`, which pyarrow cannot open itself."""
-    if path.name.endswith(".zip"):
-        return open_binary(path)
-    return pa.input_stream(str(path), compression="gzip" if path.name.endswith(".gz") else None)
+def _zip_pieces(path: Path, size: int) -> Iterator[bytes]:
+    """A zip member's bytes in pieces of whole lines (about `size` bytes each), read here, in Python, so no
+    pyarrow thread ever calls into Python; memory stays at about one piece per open file."""
+    with open_binary(path) as raw:
+        rest = b""
+        while data := raw.read(size):
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                yield data[:cut]
+        if rest:
+            yield rest
 
 
 def _arrays(batch: Any, path: Path) -> tuple[I64, F64]:
