@@ -128,5 +128,5 @@ def test_a_damaged_zip_is_a_clear_error(tmp_path: Path, at: float) -> None:
     start = 100 + int(at * (len(data) - 400))
     data[start:start + 40] = bytes(40)
     path.write_bytes(bytes(data))
-    with pytest.raises((ValueError, OSError), match="ABCUSDT|gzip|deflate|CRC|data"):
+    with pytest.raises((ValueError, OSError), match=r"ABCUSDT|gzip|deflate|CRC|data"):
         list(read_kline_batches(path, 100))

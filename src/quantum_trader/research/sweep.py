@@ -14,7 +14,8 @@ import logging
 import os
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -62,6 +63,23 @@ def _configure_worker_logging(level: str) -> None:
         _worker_log_level[:] = [level]
 
 
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """These environment variables while Ray starts its local node, whose workers inherit them: a runtime
+    environment does the same through Ray's agent, which cost each worker about 0.4 s more to start
+    (warm-up 1.1-1.35 s against 0.4-0.5 s for two workers). The driver's own environment is restored."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class RayPool:
     """A Ray connection: local with this machine's cores (or `cpus`), or the cluster at `address`."""
 
@@ -72,12 +90,12 @@ class RayPool:
         self._started = not ray.is_initialized()
         if self._started:
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                       "logging_level": logging.ERROR,
-                                       "runtime_env": {"env_vars": ONE_THREAD_PER_WORKER}}
-            if address:
-                connect(ray, address, options)
+                                       "logging_level": logging.ERROR}
+            if address:  # a cluster's workers get the setting through Ray's runtime environment
+                connect(ray, address, {**options, "runtime_env": {"env_vars": ONE_THREAD_PER_WORKER}})
             else:
-                ray.init(num_cpus=cpus or os.cpu_count() or 1, **options)
+                with _environment(ONE_THREAD_PER_WORKER):
+                    ray.init(num_cpus=cpus or os.cpu_count() or 1, **options)
         self.address = address or "local"
         self._task = ray.remote(execute)
         self._data: Any = None
