@@ -200,3 +200,12 @@ def test_a_daily_halt_never_makes_the_backtest_skip_a_bar_and_lifts_at_midnight(
     assert s.risk.blocked_symbols(("BTCUSDT",)) == frozenset()
     s.clock.advance_to(DAY0 + DAY_MS)
     assert s.risk.state == "ACTIVE"
+
+
+def test_the_reason_gives_equity_to_the_cent() -> None:
+    guard = DailyLossGuard(EventBus(), Decimal(5))
+    guard.check(EquitySnapshot(wallet=Decimal(1_000_000), equity=Decimal(1_000_000), available=Decimal(0),
+                               open_positions=0, time_ms=0))
+    kill = guard.check(EquitySnapshot(wallet=Decimal(1_000_000), equity=Decimal("949901.3559142900000000000002"),
+                                      available=Decimal(0), open_positions=3, time_ms=60_000))
+    assert kill is not None and "equity 949901.36 fell 5.01% from 1000000 " in kill.reason

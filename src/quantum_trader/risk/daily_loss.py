@@ -24,6 +24,7 @@ from ..domain.money import fmt
 
 DAY_MS = 86_400_000
 HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
 #: Every daily-loss kill switch's reason starts with this, so people and logs can tell it from a manual one.
 REASON_PREFIX = "daily loss limit"
 
@@ -45,6 +46,12 @@ def loss_floor(start_equity: Decimal, limit_pct: Decimal) -> Decimal:
 
 def _pct(value: Decimal) -> str:
     return f"{value:.2f}"
+
+
+def _usdt(value: Decimal) -> str:
+    """To the cent: equity sums P&L at averaged entry prices, which carry many more digits than anyone reads
+    ("equity 949901.3559142900000000000002" in an alert)."""
+    return fmt(value.quantize(CENT))
 
 
 class DailyLossGuard:
@@ -92,7 +99,7 @@ class DailyLossGuard:
             return None
         self.tripped_day = day
         drop = (start - snapshot.equity) / start * HUNDRED
-        kill = KillSwitch(reason=f"{REASON_PREFIX}: equity {fmt(snapshot.equity)} fell {_pct(drop)}% from "
-                                 f"{fmt(start)} at the UTC day's start", time_ms=snapshot.time_ms)
+        kill = KillSwitch(reason=f"{REASON_PREFIX}: equity {_usdt(snapshot.equity)} fell {_pct(drop)}% from "
+                                 f"{_usdt(start)} at the UTC day's start", time_ms=snapshot.time_ms)
         self.published.append(kill)
         return kill
