@@ -36,6 +36,7 @@ import numpy.typing as npt
 from .engine import ExchangeSimulator
 from .events import Event
 from .replay_equity import EquityWatch
+from .replay_events import event_symbol, is_funding, position_symbols
 from .replay_grid import BarChunk, GridBars, on_tick_grid, whole_ticks
 from .replay_mark import MarkBars, apply_marked_bar, recorded_mark, recorded_price
 from .replay_requests import StopPlan, StopRequests
@@ -104,12 +105,12 @@ class BarReplayer:
         previous = sim.state.event_sink
 
         def mark_dirty(event: Event) -> None:
-            symbol = _event_symbol(event)
+            symbol = event_symbol(event)
             if symbol is not None:
-                funding = _is_funding(event)
+                funding = is_funding(event)
                 (self._liq_dirty if funding else self._dirty).add(symbol)
                 if not funding:
-                    for changed in _position_symbols(event):
+                    for changed in position_symbols(event):
                         self.equity.position_changed(changed)
             if previous is not None:
                 previous(event)
@@ -215,33 +216,25 @@ class BarReplayer:
             breach = self._breach_checkpoint(t, horizon, n_bars)
             horizon = min(horizon, breach)
             stop_bar = self._requests.next_stop(requested, t)
+            step: ReplayStep | None = None
             if stop_bar < horizon:
                 hit = self._next_hit(grid, t, stop_bar + 1)
                 if hit is None or hit[0] == stop_bar:
                     assert requested is not None  # stop_bar < horizon only when something was requested
                     step = self._stop_step(grid, stop_bar, requested, [] if hit is None else hit[1])
-                    self._suspended = (grid, step.t, set(step.symbols))
-                    self.revision += 1
-                    yield step
-                    self._suspended = None
-                    breach = self._breach_checkpoint(step.t, step.t + 1, n_bars)  # what the step did, at its close
-                    t = stop_bar + 1
-                    continue
             else:
                 hit = self._next_hit(grid, t, horizon)
-            if hit is None:
+            if step is None and hit is None:
                 if horizon == refresh and horizon < n_bars:
                     self._settle_symbols(grid, horizon - 1, self.levels.cross)
                 t = horizon
                 continue
-            t_hit, symbols = hit
-            replayed = self._replay_bar(grid, t_hit, symbols)
-            self._suspended = (grid, t_hit, set(replayed))
-            self.revision += 1
-            yield ReplayStep(t_hit, int(grid.open_time[t_hit]), replayed, ())
-            self._suspended = None
-            breach = self._breach_checkpoint(t_hit, t_hit + 1, n_bars)  # a fill there may reach the floor itself
-            t = t_hit + 1
+            if step is None:
+                assert hit is not None
+                step = ReplayStep(hit[0], int(grid.open_time[hit[0]]), self._replay_bar(grid, *hit), ())
+            yield from self._suspend(grid, step)
+            breach = self._breach_checkpoint(step.t, step.t + 1, n_bars)  # a fill at the step may reach the floor
+            t = step.t + 1
         self._finish_chunk(grid, n_bars)
         self.revision += 1
 
@@ -250,6 +243,13 @@ class BarReplayer:
         that may be at or below it; else `n_bars` (the chunk's last close is read at its end by the caller)."""
         bar = self.equity.first_breach(t, horizon)
         return n_bars if bar is None else bar + 1
+
+    def _suspend(self, grid: GridBars, step: ReplayStep) -> Iterator[ReplayStep]:
+        """Yield `step` with the replay suspended at its bar (where `replay_now` and `settle_now` work)."""
+        self._suspended = (grid, step.t, set(step.symbols))
+        self.revision += 1
+        yield step
+        self._suspended = None
 
     def _checkpoint(self, grid: GridBars, t: int) -> Iterator[ReplayStep]:
         """Suspend after bar t with every open position at its close (as funding at the next bar would put
@@ -264,10 +264,7 @@ class BarReplayer:
                 if held.size:
                     self._place_market(symbol, float(grid.close[held[-1], s]), grid.mark_close(int(held[-1]), s))
             self.volatility.set_tracker(symbol, t + 1, s, self.sim.state.market(symbol).last)
-        self._suspended = (grid, t, set())
-        self.revision += 1
-        yield ReplayStep(t, int(grid.open_time[t]), (), (), checkpoint=True)
-        self._suspended = None
+        yield from self._suspend(grid, ReplayStep(t, int(grid.open_time[t]), (), (), checkpoint=True))
 
     def _stop_step(self, grid: GridBars, t: int, plan: StopPlan, hit: list[str]) -> ReplayStep:
         """Replay a requested bar: the requested symbols and those a trigger may hit, in column order."""
@@ -409,34 +406,7 @@ class BarReplayer:
         self._liq_dirty.clear()
 
 
-def _is_funding(event: Event) -> bool:
-    """A funding payment moves an isolated margin (so a liquidation price), never an order."""
-    account = event.get("a")
-    return event.get("e") == "ACCOUNT_UPDATE" and isinstance(account, dict) and account.get("m") == "FUNDING_FEE"
-
-
 def _known_price(sim: ExchangeSimulator, symbol: str) -> float:
     """The symbol's last price if the simulator has one yet, else NaN (the first bar then has no gap move)."""
     market = sim.state.markets.get(symbol)
     return float(market.last) if market is not None and market.last > 0 else math.nan
-
-
-def _position_symbols(event: Event) -> list[str]:
-    """The symbols whose position an event changed: every fill (a liquidation's too) emits an ACCOUNT_UPDATE
-    with its position's row, as Binance's stream does; order updates alone change no position."""
-    account = event.get("a")
-    if event.get("e") != "ACCOUNT_UPDATE" or not isinstance(account, dict):
-        return []
-    return [str(row["s"]) for row in account.get("P") or ()]
-
-
-def _event_symbol(event: Event) -> str | None:
-    body = event.get("o")
-    if isinstance(body, dict) and "s" in body:
-        return str(body["s"])
-    account = event.get("a")
-    if isinstance(account, dict):
-        positions = account.get("P") or []
-        return str(positions[0]["s"]) if positions else None
-    symbol = event.get("symbol")
-    return str(symbol) if symbol is not None else None
