@@ -40,10 +40,14 @@ class EquityWatch:
         self._terms: dict[str, tuple[float, float]] = {}  # symbol: (Σ amount, Σ amount × entry) in the path
         self._marks: dict[str, F64] = {}  # the chunk's mark closes per symbol, once needed
         self._dirty: set[str] = set()
+        #: The last search: (from bar, need, first bar at or after it at or below need, or None to the chunk's
+        #: end). The replay asks again after every step; while neither the sum nor need changed, it is the answer.
+        self._found: tuple[int, float, int | None] | None = None
+        self._need: tuple[Decimal, Decimal, float] | None = None  # (floor, wallet, need) of the last reading
 
     def start_chunk(self, grid: GridBars) -> None:
         """A new chunk: the sum is rebuilt from the open positions when it is next needed."""
-        self._grid, self._path = grid, None
+        self._grid, self._path, self._found = grid, None, None
         self._terms.clear()
         self._marks.clear()
         self._dirty.clear()
@@ -58,17 +62,30 @@ class EquityWatch:
         if floor is None or grid is None or start >= horizon:
             return None
         path = self._current_path(grid, start)
-        need = float(floor - self.state.account.wallet_balance) + _MARGIN * max(1.0, abs(float(floor)))
+        need = self._need_below(floor)
         if not self._terms:  # no open position: the equity is the wallet at every close
             return start if need >= 0 else None
-        below = np.flatnonzero(path[start:horizon] <= need)
-        return start + int(below[0]) if below.size else None
+        found = self._found
+        if found is None or found[1] != need or found[0] > start or (found[2] is not None and found[2] < start):
+            below = np.flatnonzero(path[start:] <= need)
+            found = self._found = (start, need, start + int(below[0]) if below.size else None)
+        return found[2] if found[2] is not None and found[2] < horizon else None
+
+    def _need_below(self, floor: Decimal) -> float:
+        """The unrealised P&L at or below which equity is at the floor (with the search's margin): read again
+        only when the floor or the wallet (a fill, funding) changed."""
+        wallet, memo = self.state.account.wallet_balance, self._need
+        if memo is None or memo[0] is not floor or memo[1] is not wallet:
+            need = float(floor - wallet) + _MARGIN * max(1.0, abs(float(floor)))
+            memo = self._need = (floor, wallet, need)
+        return memo[2]
 
     def _current_path(self, grid: GridBars, start: int) -> F64:
         """The sum for the open positions, kept right from bar `start` on (the search never looks back)."""
         path = self._path
         if path is None:
             path = self._path = np.zeros(len(grid), np.float64)
+            self._found = None
             self._dirty = {p.symbol for p in self.state.account.open_positions()}
         for symbol in self._dirty:
             if symbol not in self.index:
@@ -81,6 +98,7 @@ class EquityWatch:
             if marks is None:
                 marks = self._marks[symbol] = self._mark_closes(grid, symbol)
             path[start:] += (term[0] - old[0]) * marks[start:] - (term[1] - old[1])
+            self._found = None
             if term == (0.0, 0.0):
                 self._terms.pop(symbol, None)
             else:
