@@ -8,9 +8,10 @@ can print it to stderr and exit 1 without a traceback. The token is never part o
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # imported when a command calls the API: building the command line does not pay for it
+    import httpx
 
 JSON = dict[str, Any]
 TIMEOUT_S = 10.0
@@ -37,6 +38,8 @@ def _headers() -> dict[str, str]:
 
 
 def _send(method: str, base_url: str, path: str, body: JSON | None = None) -> httpx.Response:
+    import httpx
+
     url = base_url.rstrip("/") + path
     try:
         return httpx.request(method, url, json=body, headers=_headers(), timeout=TIMEOUT_S)

@@ -16,17 +16,19 @@ import json
 import logging
 import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..chaos.scenario import ChaosConfig
 from ..core.logging import configure_logging
 from .chaos_live_cmd import run_live
 from .main import app
+
+if TYPE_CHECKING:
+    from ..chaos.scenario import ChaosConfig
 
 Opt = typer.Option
 TARGETS = (("longest_unprotected_s", "<= two monitor intervals"), ("duplicate_orders", "0"),
@@ -68,6 +70,8 @@ def chaos(
                  bot_setting=bot_setting)
     configure_logging(json=False, level="CRITICAL")  # killed bots log by design; the report is the output
     logging.getLogger("quantum_trader").setLevel(logging.CRITICAL)
+    from ..chaos.scenario import ChaosConfig  # the simulator's stack, only when a campaign runs
+
     base = ChaosConfig.calm() if profile is Profile.CALM else ChaosConfig()
     config = dataclasses.replace(base, steps=steps, monitor_enabled=not no_monitor)
     show = not json_output and sys.stderr.isatty()

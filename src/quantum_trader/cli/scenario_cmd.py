@@ -18,7 +18,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ..domain.errors import ConfigError
-from ..sim.scenario import run_scenario
 from .main import app
 
 LEVEL_STYLE = {"ok": "bold green", "warn": "bold yellow", "danger": "bold red"}
@@ -32,6 +31,8 @@ def scenario(
 ) -> None:
     """Run a scenario file in the simulator and print what happened."""
     try:
+        from ..sim.scenario import run_scenario  # the simulator and YAML, when a scenario runs
+
         report = run_scenario(file).to_dict()
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
