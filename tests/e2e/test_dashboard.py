@@ -72,11 +72,16 @@ def test_paper_position_with_chart_stop_and_take_profit_then_the_kill_button_clo
 
             # On a phone the table scrolls sideways; the symbol and its protection badge stay on screen.
             page.set_viewport_size({"width": 390, "height": 800})
-            row = page.locator('#positions tbody tr[data-symbol="ETHUSDT"]')
-            badge = row.locator("td:last-child .badge").bounding_box()
-            name = row.locator("td:first-child").bounding_box()
-            assert badge is not None and name is not None
-            assert badge["x"] >= 0 and badge["x"] + badge["width"] <= 390 and 0 <= name["x"] < 100
+            # Waited for, not read once: the table re-renders from the stream, and a row caught between two
+            # renders has no box (CI saw None once).
+            page.wait_for_function("""() => {
+                const row = document.querySelector('#positions tbody tr[data-symbol="ETHUSDT"]');
+                const badge = row && row.querySelector('td:last-child .badge');
+                const name = row && row.querySelector('td:first-child');
+                if (!badge || !name) return false;
+                const b = badge.getBoundingClientRect(), n = name.getBoundingClientRect();
+                return b.width > 0 && b.x >= 0 && b.x + b.width <= 390 && n.x >= 0 && n.x < 100;
+            }""", timeout=10_000)
             screenshot(page, "dashboard-phone")
             page.set_viewport_size({"width": 1400, "height": 1000})
 
