@@ -30,7 +30,7 @@ from ..signals.params import parse_params, split_entry
 from ..signals.registry import STRATEGIES, strategy_params
 from .main import app
 
-if TYPE_CHECKING:  # the engine is imported when a backtest runs, not to build the command line (0.3 s)
+if TYPE_CHECKING:  # the engine is imported when a backtest runs, not to build the command line
     from ..research.backtest import BacktestResult
     from ..research.backtest_job import BacktestJob
     from ..runtime.wiring import JournalLike
