@@ -22,7 +22,7 @@ from typing import IO, Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from .zip_member import zip_member_as_gzip
+from .zip_member import zip_member_file
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -84,15 +84,10 @@ def read_kline_batches(path: Path, rows: int) -> Iterator[tuple[I64, F64]]:
     convert = pa_csv.ConvertOptions(include_columns=names[:_USED],
                                     column_types={"c0": pa.int64(), **{n: pa.float64() for n in names[1:_USED]}})
     with ExitStack() as stack:
-        native: Path | None = path
-        compression = "gzip" if path.name.endswith(".gz") else None
-        if path.name.endswith(".zip"):
-            native = stack.enter_context(zip_member_as_gzip(path))
-            compression = "gzip"
+        native, compression = path, "gzip" if path.name.endswith(".gz") else None
+        if path.name.endswith(".zip"):  # pyarrow cannot open a zip: a file it can, for the read (zip_member.py)
+            native, compression = stack.enter_context(zip_member_file(path))
         try:
-            if native is None:  # a member only Python can inflate
-                yield from _python_pieces(path, pa, pa_csv, names, skip, block, convert)
-                return
             stream = stack.enter_context(pa.input_stream(str(native), compression=compression))
             reader = stack.enter_context(pa_csv.open_csv(stream, read_options=read, convert_options=convert))
             for batch in reader:
@@ -100,32 +95,6 @@ def read_kline_batches(path: Path, rows: int) -> Iterator[tuple[I64, F64]]:
                     yield _arrays(batch, path)
         except pa.ArrowInvalid as exc:
             raise ValueError(f"{path}: not a Binance kline CSV ({exc})") from None
-
-
-def _python_pieces(path: Path, pa: Any, pa_csv: Any, names: list[str], skip: int, block: int,
-                   convert: Any) -> Iterator[tuple[I64, F64]]:
-    """The member read by Python in pieces of whole lines, each parsed by pyarrow from memory (slower: the
-    inflating and the parsing take turns)."""
-    first = pa_csv.ReadOptions(column_names=names, skip_rows=skip, use_threads=False)
-    rest = pa_csv.ReadOptions(column_names=names, use_threads=False)
-    for number, piece in enumerate(_zip_pieces(path, block)):
-        table = pa_csv.read_csv(pa.py_buffer(piece), read_options=rest if number else first, convert_options=convert)
-        yield from (_arrays(batch, path) for batch in table.to_batches() if batch.num_rows)
-
-
-def _zip_pieces(path: Path, size: int) -> Iterator[bytes]:
-    """A zip member's bytes in pieces of whole lines (about `size` bytes each), read here, in Python, so no
-    pyarrow thread ever calls into Python; memory stays at about one piece per open file."""
-    with open_binary(path) as raw:
-        rest = b""
-        while data := raw.read(size):
-            data = rest + data
-            cut = data.rfind(b"\n") + 1
-            rest = data[cut:]
-            if cut:
-                yield data[:cut]
-        if rest:
-            yield rest
 
 
 def _arrays(batch: Any, path: Path) -> tuple[I64, F64]:
