@@ -215,9 +215,16 @@ def order_from_stream(o: Json) -> OrderSnapshot:
     )
 
 
+#: Execution types that carry a fill: a trade, and a liquidation's (`CALCULATED`, on an `autoclose-` order).
+FILL_EXECUTIONS = frozenset({"TRADE", "CALCULATED"})
+
+
 def fill_from_stream(o: Json, event_time: int) -> FillUpdate | None:
-    """The trade in an ORDER_TRADE_UPDATE with `x: TRADE` (None for any other execution type)."""
-    if o.get("x") != "TRADE":
+    """The fill in an ORDER_TRADE_UPDATE with `x: TRADE`, or `x: CALCULATED` with a quantity (the exchange's
+    liquidation of the position: without it the trade would close "manual", at the mark, without the
+    liquidation fee); None for any other execution type."""
+    execution = o.get("x")
+    if execution not in FILL_EXECUTIONS or (execution == "CALCULATED" and _number(o.get("l"), "l") == 0):
         return None
     return FillUpdate(fill_id=f"{o['s']}:{o['t']}", symbol=str(o["s"]), client_id=str(o["c"]), side=_side(o["S"]),
                       quantity=_dec(o, "l"), price=_dec(o, "L"),
