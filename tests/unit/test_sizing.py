@@ -10,7 +10,13 @@ from instrument_fixtures import bnb_like, btc_like
 
 from quantum_trader.domain.events import Direction
 from quantum_trader.domain.stops import protection_prices
-from quantum_trader.risk.sizing import SizingRefused, SizingRules, loss_per_unit, size_entry
+from quantum_trader.risk.sizing import (
+    SizingRefused,
+    SizingRules,
+    entry_liquidation_price,
+    loss_per_unit,
+    size_entry,
+)
 from quantum_trader.sim.universe import load_universe
 
 D = Decimal
@@ -54,7 +60,8 @@ def test_capped_by_available_margin_times_leverage() -> None:
 
 def test_leverage_above_the_instrument_maximum_is_capped() -> None:
     inst = btc_like()  # max leverage 125
-    rules = SizingRules(stop_loss_pct=D("2"), take_profit_pct=D("4"), risk_per_trade_pct=D("100"), leverage=500)
+    # A 0.3 % stop: at 125x the position is liquidated about 0.4 % away (a 2 % stop is refused for that).
+    rules = SizingRules(stop_loss_pct=D("0.3"), take_profit_pct=D("4"), risk_per_trade_pct=D("100"), leverage=500)
     sized = size_entry(inst, Direction.LONG, D("10000"), D("100000"), D("100"), rules)
     # 100 × 0.95 × 125 / 10000 = 1.1875 → 1.187 (not 500x → 4.75)
     assert sized.quantity == D("1.187")
@@ -116,3 +123,37 @@ def test_protection_prices_are_on_the_tick_and_toward_the_entry(direction: Direc
         assert stop % tick == 0 and take % tick == 0
         assert 0 <= abs(raw_stop - entry) - abs(stop - entry) < tick  # stop never further than configured
         assert 0 <= abs(raw_take - entry) - abs(take - entry) < tick
+
+
+@pytest.mark.parametrize("direction", [Direction.LONG, Direction.SHORT])
+def test_a_stop_beyond_the_liquidation_price_is_refused(direction: Direction) -> None:
+    """At 50x an isolated position is liquidated about 1.6 % away: a 2 % stop would never fire."""
+    inst = load_universe().instrument("BTCUSDT")
+    rules = SizingRules(stop_loss_pct=D("2"), take_profit_pct=D("4"), risk_per_trade_pct=D("1"), leverage=50)
+    with pytest.raises(SizingRefused, match=r"^BTCUSDT: at 50x the position would be liquidated at about [\d.]+, "
+                                            r"before its 2% stop-loss at [\d.]+ could fire: lower QT_LEVERAGE "
+                                            r"or QT_STOP_LOSS_PCT$"):
+        size_entry(inst, direction, D("100000"), D("10000"), D("10000"), rules)
+    tighter = SizingRules(stop_loss_pct=D("1"), take_profit_pct=D("4"), risk_per_trade_pct=D("1"), leverage=50)
+    assert size_entry(inst, direction, D("100000"), D("10000"), D("10000"), tighter).quantity > 0
+
+
+@pytest.mark.parametrize(("side", "direction"), [("BUY", Direction.LONG), ("SELL", Direction.SHORT)])
+def test_the_liquidation_price_is_the_one_the_exchange_computes(side: str, direction: Direction) -> None:
+    """The isolated position sizing reasons about, opened on the simulator: the same liquidation price, to the
+    tick it is rounded to (the simulator shows the nearest tick; sizing takes the conservative one)."""
+    from quantum_trader.domain.enums import MarginType
+    from quantum_trader.sim.engine import ExchangeSimulator
+    from quantum_trader.sim.state import SimConfig
+
+    inst = load_universe().instrument("BTCUSDT")
+    sim = ExchangeSimulator({"BTCUSDT": inst}, SimConfig(balance=D("100000")))
+    sim.set_prices({"BTCUSDT": "100000"})
+    sim.set_leverage("BTCUSDT", 40)
+    sim.set_margin_type("BTCUSDT", MarginType.ISOLATED)
+    sim.new_order({"symbol": "BTCUSDT", "side": side, "type": "MARKET", "quantity": "0.400"})
+    shown = sim.liquidation_price("BTCUSDT")
+    ours = entry_liquidation_price(inst, direction, sim.position("BTCUSDT").entry_price, D("0.400"), D(40),
+                                   RULES.taker_fee)
+    assert shown is not None and ours is not None
+    assert abs(ours - shown) <= inst.tick_size

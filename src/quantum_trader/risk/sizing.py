@@ -12,6 +12,11 @@ planned loss; at or above it, the full planned loss, never more (issue 11: "size
 expected edge, capped by the planned-loss sizing"). So the scaling can only take risk away. A signal
 without an expected value (sma-cross, a forced entry) is sized as before; one with no positive edge is
 refused when the scaling is on, since it would size to nothing.
+
+An entry whose stop lies at or beyond its own liquidation price is refused: the position is isolated
+(execution sets it so), its margin is notional / leverage, and at high leverage the exchange would
+liquidate it (at a worse price, with the liquidation fee) before the stop could fire: a position without
+a working stop, which is what this bot exists to prevent.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ..domain.events import Direction
 from ..domain.instrument import Instrument
 from ..domain.money import ZERO, Rounding, fmt
 from ..domain.stops import protection_prices
+from ..sim.margin import liquidation_price
 
 HUNDRED = Decimal(100)
 #: A stop closer than this many ticks to the price is refused: on a coarse grid (a 0.00085 price with
@@ -106,7 +112,32 @@ def size_entry(inst: Instrument, direction: Direction, price: Decimal, equity: D
                                 f"more than the {_usdt(budget)} USDT planned")
         raise SizingRefused(f"{inst.symbol}: not enough margin for the minimum order {fmt(minimum)} "
                             f"(available {fmt(available)} USDT at {leverage}x)")
+    _check_stop_before_liquidation(inst, direction, price, qty, stop, leverage, rules)
     return Sizing(quantity=qty, stop=stop, take_profit=take, planned_loss=qty * per_unit, notional=qty * price)
+
+
+def entry_liquidation_price(inst: Instrument, direction: Direction, price: Decimal, qty: Decimal,
+                            leverage: Decimal, taker_fee: Decimal) -> Decimal | None:
+    """The liquidation price of an isolated position just opened at `price` (its margin: notional / leverage,
+    less the opening fee, as the exchange books it), on its conservative tick (up for a long, down for a
+    short); None where no positive price liquidates it."""
+    long = direction is Direction.LONG
+    notional = qty * price
+    return liquidation_price(1 if long else -1, qty, price, notional / leverage - notional * taker_fee, inst,
+                             rounding=Rounding.UP if long else Rounding.DOWN)
+
+
+def _check_stop_before_liquidation(inst: Instrument, direction: Direction, price: Decimal, qty: Decimal,
+                                   stop: Decimal, leverage: Decimal, rules: SizingRules) -> None:
+    """SizingRefused when the isolated position's liquidation price (on its conservative tick) is reached
+    before the stop: a long's at or above the stop, a short's at or below it."""
+    long = direction is Direction.LONG
+    liquidation = entry_liquidation_price(inst, direction, price, qty, leverage, rules.taker_fee)
+    if liquidation is None or (liquidation < stop if long else liquidation > stop):
+        return
+    raise SizingRefused(f"{inst.symbol}: at {leverage}x the position would be liquidated at about {fmt(liquidation)}, "
+                        f"before its {fmt(rules.stop_loss_pct)}% stop-loss at {fmt(stop)} could fire: lower "
+                        "QT_LEVERAGE or QT_STOP_LOSS_PCT")
 
 
 def _bracket_cap(inst: Instrument, leverage: Decimal) -> Decimal:
