@@ -163,3 +163,94 @@ def test_a_request_still_in_flight_is_waited_for_not_duplicated(wire: tuple[Runn
     assert getattr(placed, "status", None) is SnapshotStatus.FILLED
     assert orders_with(server, intent.client_id) == 1 and proxy.count("POST", ORDER) == 1
     assert server.sim.position(SYMBOL).amount == 1
+
+
+def place_with_window(proxy: FaultProxy, body: Callable[[RetryingExchange], Awaitable[T]], delays: list[float]) -> T:
+    """`run`, with a 30 s in-flight window: an entry not found after a failure would wait that long."""
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        await asyncio.sleep(min(seconds, 0.05))
+
+    async def main() -> T:
+        inner = CcxtExchange(proxy.url, api_key=API_KEY, api_secret=API_SECRET, timeout_s=1.0)
+        policy = RetryPolicy(attempts=5, base_delay=0.05, max_delay=0.2, in_flight_window=30.0)
+        exchange = RetryingExchange(inner, policy, sleep=sleep)
+        try:
+            return await body(exchange)
+        finally:
+            await exchange.close()
+
+    return asyncio.run(main())
+
+
+def test_a_stop_refused_with_5xx_is_sent_again_at_once(wire: tuple[RunningServer, FaultProxy]) -> None:
+    """A closePosition stop cannot be duplicated (the exchange refuses a twin with -4130), so after a 503 it is
+    sent again after the backoff, not after the in-flight window: the position waits for its stop, not 30 s."""
+    server, proxy = wire
+    delays: list[float] = []
+
+    async def body(ex: RetryingExchange) -> object:
+        await ex.place(entry("W1"))
+        for _ in range(3):
+            proxy.inject("POST", ALGO, "503")
+        return await ex.place(stop("W1"))
+
+    placed = place_with_window(proxy, body, delays)
+    assert getattr(placed, "status", None) is SnapshotStatus.OPEN
+    assert algos_with(server, stop("W1").client_id) == 1 and proxy.count("POST", ALGO) == 4
+    assert max(delays) < 1.0  # backoff only
+
+
+def test_a_late_stop_and_its_resend_are_one_order(wire: tuple[RunningServer, FaultProxy]) -> None:
+    """The first POST is held 1.5 s (client timeout 1 s) and still reaches the exchange; the re-send, sent at
+    once, gets there first. Whichever arrives second is refused as a twin: one stop, found under its id."""
+    server, proxy = wire
+
+    async def body(ex: RetryingExchange) -> object:
+        await ex.place(entry("W2"))
+        proxy.inject("POST", ALGO, "delay", seconds=1.5)
+        placed = await ex.place(stop("W2"))
+        await asyncio.sleep(1.0)  # the held request arrives meanwhile
+        return placed
+
+    placed = place_with_window(proxy, body, [])
+    assert getattr(placed, "status", None) is SnapshotStatus.OPEN
+    assert algos_with(server, stop("W2").client_id) == 1 and proxy.count("POST", ALGO) == 2
+    assert len(server.sim.open_algo_orders(SYMBOL)) == 1
+
+
+def test_a_resend_refused_because_the_first_attempt_got_through_returns_it() -> None:
+    """Unit level: the first attempt times out after reaching the exchange; the re-send is refused with -4130
+    (its twin is there): the lookup finds the first attempt's order and returns it."""
+    from quantum_trader.domain.errors import OrderRejected as Rejected
+    from quantum_trader.domain.exchange_types import OrderSnapshot
+    from quantum_trader.exchange.retry import place_once
+
+    intent = stop("W3")
+    resting = OrderSnapshot(client_id=intent.client_id, venue_id="1", symbol=SYMBOL, side=Side.SELL,
+                            type=OrderType.STOP_MARKET, status=SnapshotStatus.OPEN, conditional=True,
+                            quantity=Decimal(0), filled=Decimal(0), avg_price=Decimal(0),
+                            trigger_price=Decimal(570), price=None, reduce_only=False, close_position=True,
+                            working_type=WorkingType.MARK_PRICE, update_time=0)
+
+    class Twin:
+        def __init__(self) -> None:
+            self.placed, self.queried = 0, 0
+
+        async def place(self, _: OrderIntent) -> OrderSnapshot:
+            self.placed += 1
+            if self.placed == 1:
+                raise TransientExchangeError(-1007, "Timeout waiting for response from backend server.", 408)
+            raise Rejected(-4130, "An open stop or take profit order with GTE and closePosition in the direction "
+                                  "is existing.")
+
+        async def query(self, symbol: str, client_id: str) -> OrderSnapshot | None:
+            self.queried += 1
+            return None if self.queried == 1 else resting  # not visible yet at the first look
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    twin = Twin()
+    found = asyncio.run(place_once(twin, intent, RetryPolicy(in_flight_window=30.0), no_sleep))  # type: ignore[arg-type]
+    assert found is resting and twin.placed == 2

@@ -354,3 +354,26 @@ def test_kill_switch_pauses_repairs_then_a_surviving_position_is_protected_again
         assert {a.order_type for a in rig.algos()} == {OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET}
 
     run(body)
+
+
+def test_a_stop_already_in_place_is_adopted_not_emergency_exited() -> None:
+    """Execution's stop refused with -4130 because a working closePosition stop is already there (the monitor
+    placed it while execution's own attempt retried 5xx answers): the position is protected. It is read back
+    and published as verified; it used to be closed at market as "the stop-loss could not be placed"."""
+    async def body() -> None:
+        rig = Rig(attach=False)
+        await rig.open_long()
+        stop, _ = rig.levels()
+        await rig.place("hand-sl", Side.SELL, OrderType.STOP_MARKET, str(stop), close_position=True,
+                        working_type=WorkingType.MARK_PRICE)
+        entry = rig.sim.position(SYMBOL).entry_price
+        protected = await rig.engine.execution.protect("T_1", SYMBOL, Direction.LONG, entry)
+        await rig.pump()
+        assert protected
+        assert rig.amount == QTY  # not emergency-exited
+        assert not rig.actions("emergency_exit")
+        adopted = [a for a in rig.actions("verified") if a.client_id == "hand-sl"]
+        assert len(adopted) == 1 and "-4130" in adopted[0].reason and adopted[0].trade_id == "T_1"
+        assert {a.order_type for a in rig.algos()} == {"STOP_MARKET", "TAKE_PROFIT_MARKET"}
+
+    run(body)

@@ -5,7 +5,11 @@ the exchange's decision and sending it again changes nothing. Backoff is exponen
 no jitter (runs must be reproducible); a server's Retry-After is honoured as a minimum wait.
 
 A timed-out POST may have reached the matching engine. So before placing again, `RetryingExchange`
-asks the exchange for the intent's client id and returns what it finds: one client id, one order.
+asks the exchange for the intent's client id and returns what it finds: one client id, one order. Not
+found, an order is sent again only once the lost request can no longer arrive (`in_flight_window`),
+except a closePosition stop or take-profit: the exchange holds one of a type per direction and refuses a
+twin (-4130), so it cannot be duplicated, and waiting would leave the position without its stop for the
+whole window after every 5xx. Its re-send refused with -4130 (or -4116) is looked up like a duplicate.
 
 Start-up is patient (`patient()`): a restarted bot that gives up after five attempts (~4 s) exits and
 leaves its positions unwatched until something restarts it, so inside that scope every read keeps
@@ -48,6 +52,8 @@ T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 #: -4116 "ClientOrderId is duplicated": our own earlier attempt is resting under that id.
 DUPLICATE_CLIENT_ID = -4116
+#: -4130: a closePosition order of this type and direction exists: perhaps our own earlier attempt.
+CLOSE_POSITION_EXISTS = -4130
 UNKNOWN_ORDER_CODES = frozenset({-2011, -2013})
 
 
@@ -188,16 +194,28 @@ async def place_once(exchange: Exchange, intent: OrderIntent, policy: RetryPolic
                 raise
             await sleep(wait)
         except OrderRejected as exc:
-            if attempt == 0 or exc.code != DUPLICATE_CLIENT_ID:
+            if attempt == 0 or exc.code not in _twin_codes(intent):
                 raise
+            if exc.code == CLOSE_POSITION_EXISTS:
+                found = await lookup()
+                if found is None:
+                    raise  # not ours: another closePosition order holds the place (the caller reads it)
+                return found
         found = await lookup()
         late = sent_at + policy.in_flight_window - time.monotonic()
-        if found is None and late > 0:  # the lost request may still arrive: wait it out, then look again
+        if found is None and late > 0 and not intent.close_position:  # may still arrive: wait, look again
             await sleep(late)
             found = await lookup()
         if found is not None:
             return found
     raise AssertionError("unreachable: attempts must be >= 1")
+
+
+def _twin_codes(intent: OrderIntent) -> frozenset[int]:
+    """Refusals of a re-send that may mean our own earlier attempt got through."""
+    if intent.close_position:
+        return frozenset({DUPLICATE_CLIENT_ID, CLOSE_POSITION_EXISTS})
+    return frozenset({DUPLICATE_CLIENT_ID})
 
 
 async def cancel_once(exchange: Exchange, symbol: str, client_id: str, policy: RetryPolicy,

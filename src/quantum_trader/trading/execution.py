@@ -49,8 +49,10 @@ from ..domain.instrument import Instrument
 from ..domain.money import fmt
 from ..domain.stops import protection_prices
 from ..exchange.port import ExchangeReader, OrderGateway
+from ..exchange.retry import CLOSE_POSITION_EXISTS
 from .client_ids import AttemptAllocator
 from .entry_fills import EntryFills
+from .monitor_rules import plan_side
 from .sending import SendResult, Sent
 
 log = structlog.get_logger(__name__)
@@ -162,9 +164,27 @@ class Execution:
             result = await self.send(intent, trade_id, purpose)
             if result.accepted and await self.verify(trade_id, intent):
                 return True
+            if result.code == CLOSE_POSITION_EXISTS and await self._held_by_another(trade_id, intent, purpose):
+                return True
             if result.refused_for_good or result.not_sent:
                 return False  # -2021 crossed, -4006, ...: retrying the same parameters cannot help
         return False
+
+    async def _held_by_another(self, trade_id: str, intent: OrderIntent, purpose: str) -> bool:
+        """-4130: a closePosition order of this type and direction is already there. When it works for the
+        position (the monitor placed it while this placement was retrying 5xx answers, or it survived from
+        before), the position is protected: read back and published as `verified`, not emergency-exited."""
+        position = next(iter(await self.reader.positions(intent.symbol)), None)
+        if position is None or position.amount == 0:
+            return False
+        keep = plan_side(await self.reader.open_orders(intent.symbol), position, purpose).keep
+        if keep is None:
+            return False
+        await self.bus.publish(ProtectionAction(
+            symbol=intent.symbol, action="verified", time_ms=self.clock.now_ms(), trade_id=trade_id,
+            reason=f"-4130: {keep.type.value} {keep.client_id} already protects the position (read back)",
+            client_id=keep.client_id, order_type=keep.type.value, price=keep.trigger_price))
+        return True
 
     async def verify(self, trade_id: str, intent: OrderIntent) -> bool:
         """Read the order back: it counts only if the exchange shows it working (or already fired).

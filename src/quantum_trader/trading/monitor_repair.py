@@ -26,13 +26,13 @@ from ..domain.enums import OrderType, WorkingType
 from ..domain.events import ProtectionAction
 from ..domain.exchange_types import OrderIntent, OrderSnapshot, PositionSnapshot
 from ..domain.money import fmt
+from ..exchange.retry import CLOSE_POSITION_EXISTS
 from .execution import PROTECTION_ATTEMPTS, Execution
 from .monitor_rules import SL, Levels, close_position_taken
 from .protection_state import ProtectionBook
 
 log = structlog.get_logger(__name__)
 WOULD_IMMEDIATELY_TRIGGER = -2021
-CLOSE_POSITION_EXISTS = -4130
 #: Client ids the monitor remembers having cancelled itself (their CANCELED echo is not news).
 OWN_CANCELS_KEPT = 1000
 
