@@ -173,3 +173,15 @@ def test_a_position_whose_protection_the_exchange_refuses_shows_unprotected_with
                                    "return r && !r.innerText.includes('UNPROTECTED'); }", timeout=30_000)
             screenshot(page, "dashboard-repaired")
             watch.assert_clean()
+
+
+def test_the_api_docs_render_without_a_network(tmp_path: Path) -> None:
+    """/docs (Swagger UI) used to load its script and style from a CDN: blank without a network. Served by the
+    bot now, it renders the API with every request kept on loopback (the page guard aborts any other)."""
+    with running_bot(bot_env(tmp_path)) as (_proc, url), browser_page() as (page, watch):
+        page.goto(url + "/docs")
+        page.wait_for_selector(".swagger-ui .info .title")
+        assert "Quantum Trader" in page.locator(".swagger-ui .info .title").inner_text()
+        page.get_by_text("/api/v1/force-entry", exact=True).first.wait_for()
+        screenshot(page, "api-docs-offline")
+        watch.assert_clean()

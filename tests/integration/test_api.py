@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -330,5 +331,10 @@ def test_dashboard_and_docs(open_api: str) -> None:
         assert httpx.get(open_api + missing).status_code == 404, missing
     docs = httpx.get(open_api + "/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    # Swagger UI's own script and style come from the bot, not a CDN: /docs works without a network.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert httpx.get(open_api + asset).status_code == 200, asset
     schema = httpx.get(open_api + "/openapi.json").json()
     assert {"/api/v1/force-entry", "/api/v1/kill-switch", "/health", "/metrics"} <= set(schema["paths"])

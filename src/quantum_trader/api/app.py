@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import structlog
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.metrics import CONTENT_TYPE, Metrics
@@ -43,8 +44,10 @@ def create_app(service: AppService, metrics: Metrics, *, api_token: str | None,
     With `api_token`, every path but /health and /login needs the token (auth.py), unless
     `public_reads` serves everything but the mutations openly (QT_API_PUBLIC_READS).
     """
-    app = FastAPI(title="Quantum Trader", version="0.1.0",
-                  description="Protected Binance USDⓈ-M futures trading: health, positions, orders, control.")
+    # /docs and /redoc with their scripts served from the package (fastapi-offline), not a CDN: the bot needs
+    # no network (CONTRACT §1), and an API page that loads code from the internet is not one to trust.
+    app = FastAPIOffline(title="Quantum Trader", version="0.1.0",
+                         description="Protected Binance USDⓈ-M futures trading: health, positions, orders, control.")
     access = ApiAccess(api_token, public_reads=public_reads)
     guard = MutationGuard(access)
 
