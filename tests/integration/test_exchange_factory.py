@@ -75,8 +75,11 @@ def test_paper_mode_refuses_a_server_that_is_not_a_simulator(status: int, body: 
     assert SECRET not in text
 
 
-def test_paper_mode_refuses_a_url_nobody_answers() -> None:
-    assert "is not a simulator" in str(refused(closed_port_url()))
+def test_paper_mode_refuses_a_url_nobody_answers_saying_so() -> None:
+    url = closed_port_url()
+    text = str(refused(url))
+    assert text.startswith(f"QT_EXCHANGE={url}: nothing answers there (connection refused)") and "\n" not in text
+    assert "start `quantum-trader sim-server`" in text and "QT_EXCHANGE=sim" in text and SECRET not in text
 
 
 def test_paper_mode_accepts_the_simulator_server() -> None:

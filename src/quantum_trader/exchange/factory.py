@@ -46,8 +46,14 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def _nobody_answers(url: str, why: str) -> ConfigError:
+    return ConfigError(f"QT_EXCHANGE={url}: nothing answers there ({why}); start `quantum-trader sim-server` at "
+                       "that address, or set QT_EXCHANGE=sim for the in-process simulator")
+
+
 async def is_simulator(url: str, api_key: Secret, *, timeout_s: float = 5.0) -> bool:
-    """True only for an answer 200 whose JSON body has `"simulator": true`."""
+    """True only for an answer 200 whose JSON body has `"simulator": true`; a URL where nothing answers is a
+    ConfigError saying so (it is not "not a simulator": a sim-server that is not started yet, a wrong port)."""
     import aiohttp  # only a URL exchange needs HTTP here (importing it costs every command 0.1 s)
 
     headers = {"X-MBX-APIKEY": api_key.reveal()} if api_key else {}
@@ -59,7 +65,10 @@ async def is_simulator(url: str, api_key: Secret, *, timeout_s: float = 5.0) -> 
             if response.status != 200:
                 return False
             body = json.loads(await response.text())
-    except (aiohttp.ClientError, TimeoutError, ValueError):
+    except (aiohttp.ClientConnectorError, TimeoutError) as exc:
+        raise _nobody_answers(url, "connection refused" if isinstance(exc, aiohttp.ClientConnectorError)
+                              else f"no answer within {timeout_s:g} s") from None
+    except (aiohttp.ClientError, ValueError):
         return False
     return isinstance(body, dict) and body.get("simulator") is True
 
