@@ -40,8 +40,9 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-async def _open_short(url: str, *, protect: bool, wrong_side_stop: bool = False) -> None:
-    """Short 1 BNB at 600, then (optionally) a closePosition stop at 620 and take-profit at 570 on MARK_PRICE."""
+async def _open_short(url: str, *, protect: bool, wrong_side_stop: bool = False, stop_limit: bool = False) -> None:
+    """Short 1 BNB at 600, then (optionally) a closePosition stop at 620 and take-profit at 570 on MARK_PRICE,
+    or (`stop_limit`) a reduceOnly stop-limit STOP at 620 (limit 625) with the same take-profit."""
     exchange = await connect(url, paper=True, api_key=API_KEY, api_secret=API_SECRET)
     try:
         await exchange.place(OrderIntent(client_id="entry-1", symbol="BNBUSDT", side=Side.SELL,
@@ -52,6 +53,13 @@ async def _open_short(url: str, *, protect: bool, wrong_side_stop: bool = False)
                 await exchange.place(OrderIntent(client_id=cid, symbol="BNBUSDT", side=Side.BUY, type=kind,
                                                  trigger_price=D(trigger), close_position=True,
                                                  working_type=WorkingType.MARK_PRICE))
+        if stop_limit:
+            await exchange.place(OrderIntent(client_id="stop-limit-1", symbol="BNBUSDT", side=Side.BUY,
+                                             type=OrderType.STOP, trigger_price=D("620"), price=D("625"),
+                                             quantity=D("1"), reduce_only=True))
+            await exchange.place(OrderIntent(client_id="tp-1", symbol="BNBUSDT", side=Side.BUY,
+                                             type=OrderType.TAKE_PROFIT_MARKET, trigger_price=D("570"),
+                                             close_position=True, working_type=WorkingType.MARK_PRICE))
         if wrong_side_stop:  # a SELL stop below the mark on a short: entry side, protects nothing
             await exchange.place(OrderIntent(client_id="bad-1", symbol="BNBUSDT", side=Side.SELL,
                                              type=OrderType.STOP_MARKET, trigger_price=D("590"),
@@ -66,8 +74,8 @@ def server() -> Iterator[RunningServer]:
         yield running
 
 
-def _short(server: RunningServer, *, protect: bool, wrong_side_stop: bool = False) -> None:
-    asyncio.run(_open_short(server.url, protect=protect, wrong_side_stop=wrong_side_stop))
+def _short(server: RunningServer, *, protect: bool, wrong_side_stop: bool = False, stop_limit: bool = False) -> None:
+    asyncio.run(_open_short(server.url, protect=protect, wrong_side_stop=wrong_side_stop, stop_limit=stop_limit))
     server.control("/sim/v1/prices", {"prices": {"BNBUSDT": "606"}})  # 1% against the short
 
 
@@ -112,6 +120,28 @@ def test_orders_show_algo_orders_grouped_and_wrong_side(server: RunningServer) -
     assert order["conditional"] is True and order["flags"] == ["wrong_side"]
     table = cli("orders", "--exchange", server.url)
     assert "wrong_side" in table.stdout and "UNPROTECTED" in table.stdout
+
+
+def test_a_stop_limit_is_not_a_working_stop_loss(server: RunningServer) -> None:
+    """The tester's case: a reduceOnly STOP (stop-limit) read as `SL STOP @ 620`, exit 0, while the monitor
+    replaces it. Both commands now say the position has no working stop-loss, why, and exit 4."""
+    _short(server, protect=False, stop_limit=True)
+    positions = cli("positions", "--exchange", server.url)
+    assert positions.exit_code == 4, positions.output
+    assert "UNPROTECTED" in positions.stdout and "SL STOP @" not in positions.stdout
+    assert "none (STOP @ 620: stop_limit)" in positions.stdout
+    assert "STOP is a stop-limit: its limit order may rest unfilled after a gap" in positions.stdout
+    (pos,) = json.loads(cli("positions", "--exchange", server.url, "--json").stdout)["positions"]
+    assert pos["stop_loss"] is None and pos["status"] == "UNPROTECTED"
+    assert [(i["type"], i["flags"]) for i in pos["protection_issues"]] == [("STOP", ["stop_limit"])]
+    orders = cli("orders", "--exchange", server.url, "--json")
+    assert orders.exit_code == 4
+    (group,) = json.loads(orders.stdout)["groups"]
+    assert group["status"] == "UNPROTECTED" and {"no_stop_loss", "stop_limit"} <= set(group["flags"])
+    (stop,) = [o for o in group["orders"] if o["type"] == "STOP"]
+    assert stop["role"] == "ineffective" and stop["flags"] == ["stop_limit"] and "stop-limit" in stop["reason"]
+    table = cli("orders", "--exchange", server.url)
+    assert table.exit_code == 4 and "stop_limit" in table.stdout and "UNPROTECTED" in table.stdout
 
 
 def test_protected_orders_exit_0(server: RunningServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal as D
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from quantum_trader.domain.enums import MarginType, OrderType, Side, WorkingType
 from quantum_trader.domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnapshot, SnapshotStatus
+from quantum_trader.trading.monitor_rules import has_working_stop, wrong_reason
 from quantum_trader.trading.protection_view import Flag, Role, Status, build_view, classify
 
 ACCOUNT = AccountSnapshot(wallet=D("1000"), equity=D("1000"), available=D("800"))
@@ -23,11 +25,11 @@ def position(amount: str, entry: str = "100", mark: str = "100", leverage: int =
 
 
 def order(side: str, type_: str, trigger: str | None = None, *, reduce: bool = False, close: bool = True,
-          symbol: str = "BNBUSDT", status: SnapshotStatus = SnapshotStatus.OPEN) -> OrderSnapshot:
+          symbol: str = "BNBUSDT", status: SnapshotStatus = SnapshotStatus.OPEN, qty: str = "1") -> OrderSnapshot:
     kind = OrderType(type_)
     n = next(_ids)
     return OrderSnapshot(client_id=f"c{n}", venue_id=str(n), symbol=symbol, side=Side(side), type=kind,
-                         status=status, conditional=kind.is_conditional, quantity=D("0") if close else D("1"),
+                         status=status, conditional=kind.is_conditional, quantity=D("0") if close else D(qty),
                          filled=D("0"), avg_price=D("0"), trigger_price=D(trigger) if trigger else None,
                          price=None, reduce_only=reduce, close_position=close, working_type=WorkingType.MARK_PRICE,
                          update_time=0)
@@ -51,15 +53,24 @@ CASES: list[tuple[str, str, list[tuple[str, str, str]], Status, set[Flag]]] = [
      {Flag.NO_STOP_LOSS, Flag.WRONG_SIDE}),
     ("long duplicate stop", LONG, [SL_LONG, ("SELL", "STOP_MARKET", "97"), TP_LONG], Status.PROTECTED,
      {Flag.DUPLICATE_STOP_LOSS}),
-    ("short duplicate stop", SHORT, [SL_SHORT, ("BUY", "STOP", "103"), TP_SHORT], Status.PROTECTED,
+    ("short duplicate stop", SHORT, [SL_SHORT, ("BUY", "STOP_MARKET", "103"), TP_SHORT], Status.PROTECTED,
      {Flag.DUPLICATE_STOP_LOSS}),
-    ("long duplicate TP", LONG, [SL_LONG, TP_LONG, ("SELL", "TAKE_PROFIT", "105")], Status.PROTECTED,
+    ("long duplicate TP", LONG, [SL_LONG, TP_LONG, ("SELL", "TAKE_PROFIT_MARKET", "105")], Status.PROTECTED,
      {Flag.DUPLICATE_TAKE_PROFIT}),
+    # A stop-limit triggers into a resting limit order a gap leaves unfilled: the monitor replaces it.
+    ("long stop-limit is no stop", LONG, [("SELL", "STOP", "98"), TP_LONG], Status.UNPROTECTED,
+     {Flag.NO_STOP_LOSS, Flag.STOP_LIMIT}),
+    ("short stop-limit is no stop", SHORT, [("BUY", "STOP", "102"), TP_SHORT], Status.UNPROTECTED,
+     {Flag.NO_STOP_LOSS, Flag.STOP_LIMIT}),
+    ("stop-limit beside a stop", SHORT, [SL_SHORT, ("BUY", "STOP", "101"), TP_SHORT], Status.PROTECTED,
+     {Flag.STOP_LIMIT}),
+    ("long take-profit limit is no take-profit", LONG, [SL_LONG, ("SELL", "TAKE_PROFIT", "104")],
+     Status.NO_TAKE_PROFIT, {Flag.NO_TAKE_PROFIT, Flag.STOP_LIMIT}),
     ("long trailing stop counts", LONG, [("SELL", "TRAILING_STOP_MARKET", "99"), TP_LONG], Status.PROTECTED, set()),
     ("long stop above mark protects nothing", LONG, [("SELL", "STOP_MARKET", "101"), TP_LONG], Status.UNPROTECTED,
-     {Flag.NO_STOP_LOSS}),
+     {Flag.NO_STOP_LOSS, Flag.TRIGGER_CROSSED}),
     ("short stop below mark protects nothing", SHORT, [("BUY", "STOP_MARKET", "99"), TP_SHORT],
-     Status.UNPROTECTED, {Flag.NO_STOP_LOSS}),
+     Status.UNPROTECTED, {Flag.NO_STOP_LOSS, Flag.TRIGGER_CROSSED}),
     ("short TP on entry side", SHORT, [SL_SHORT, ("SELL", "TAKE_PROFIT_MARKET", "104")], Status.NO_TAKE_PROFIT,
      {Flag.NO_TAKE_PROFIT, Flag.WRONG_SIDE}),
 ]
@@ -136,3 +147,61 @@ def test_json_documents_are_plain() -> None:
     doc: dict[str, Any] = build_view([position(SHORT)], [order(*SL_SHORT)], ACCOUNT).to_json()
     assert doc["count"] == 1 and doc["unprotected"] == 0 and doc["equity"] == "1000"
     assert all(isinstance(v, str) for v in (doc["positions"][0]["entry"], doc["positions"][0]["liquidation_price"]))
+
+
+def test_stop_limit_is_flagged_with_the_monitors_reason() -> None:
+    """The incident: a reduceOnly STOP (stop-limit) was shown as `SL STOP @ ...` and exit 0, while the
+    monitor replaces it. The view now says why it does not count, in the monitor's words."""
+    stop = order("SELL", "STOP", "98", reduce=True, close=False)
+    view = build_view([position(LONG)], [stop, order(*TP_LONG)], ACCOUNT)
+    (pos,) = view.positions
+    assert pos.status is Status.UNPROTECTED and pos.stop_loss is None and view.unprotected == 1
+    (issue,) = pos.to_json()["protection_issues"]
+    assert issue["type"] == "STOP" and issue["flags"] == ["stop_limit"]
+    assert issue["reason"] == wrong_reason(stop, position(LONG))
+    assert "stop-limit" in issue["reason"] and "unfilled after a gap" in issue["reason"]
+    (as_order,) = [o for o in view.orders_json()["groups"][0]["orders"] if o["type"] == "STOP"]
+    assert as_order["role"] == "ineffective" and as_order["reason"] == issue["reason"]
+
+
+def test_reduce_only_stop_for_less_than_the_position_does_not_count() -> None:
+    partial = order("SELL", "STOP_MARKET", "98", reduce=True, close=False, qty="0.4")
+    pos = build_view([position("1")], [partial, order(*TP_LONG)], ACCOUNT).positions[0]
+    assert pos.status is Status.UNPROTECTED and Flag.PARTIAL_QUANTITY in pos.flags
+    whole = order("SELL", "STOP_MARKET", "98", reduce=True, close=False, qty="1")
+    assert build_view([position("1")], [whole, order(*TP_LONG)], ACCOUNT).positions[0].status is Status.PROTECTED
+
+
+def test_the_counted_stop_is_the_one_the_monitor_keeps() -> None:
+    """Of two working stops the monitor keeps the tightest (and cancels the other); the view shows that one."""
+    loose, tight = order("SELL", "STOP_MARKET", "95"), order("SELL", "STOP_MARKET", "98")
+    pos = build_view([position(LONG)], [loose, tight, order(*TP_LONG)], ACCOUNT).positions[0]
+    assert pos.stop_loss is not None and pos.stop_loss.client_id == tight.client_id
+
+
+def _every_protection_order() -> list[OrderSnapshot]:
+    """Stops and take-profits in every combination the monitor's rules tell apart, for a long of 1."""
+    combos = itertools.product(("BUY", "SELL"), ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+                                                 "TRAILING_STOP_MARKET"),
+                               ("90", "98", "101", "110"), ((False, True, "0"), (True, False, "1"),
+                                                          (True, False, "0.5"), (False, False, "1")))
+    return [order(side, kind, trigger, reduce=reduce, close=close, qty=qty)
+            for side, kind, trigger, (reduce, close, qty) in combos]
+
+
+@pytest.mark.parametrize("amount", ["1", "-1"])
+def test_verdicts_are_the_monitors_for_every_protection_order(amount: str) -> None:
+    """One rule: alone or beside a good stop, each order is counted, flagged and explained exactly as the
+    monitor judges it (`has_working_stop`, `wrong_reason`), and the CLI's exit code follows that verdict."""
+    pos = position(amount)
+    good = order("SELL" if amount == "1" else "BUY", "STOP_MARKET", "98" if amount == "1" else "102")
+    for candidate in _every_protection_order():
+        for orders in ([candidate], [candidate, good]):
+            view = build_view([pos], orders, ACCOUNT)
+            assert (view.unprotected == 1) is (not has_working_stop(pos, orders)), candidate
+            seen = classify(candidate, pos)
+            why = wrong_reason(candidate, pos)
+            if why is not None:
+                assert seen.role is Role.INEFFECTIVE and seen.reason == why, candidate
+            elif seen.role is Role.INEFFECTIVE:
+                assert seen.flags == (Flag.TRIGGER_CROSSED,), candidate

@@ -88,6 +88,9 @@ def render_orders(document: dict[str, Any], console: Console) -> None:
             console.print(_group_title(group))
             for o in rows:
                 console.print(_order_line(o))
+        for o in rows:  # why a flagged order does not count, in the monitor's words (it will replace it)
+            if o.get("reason"):
+                console.print(f"  [red]{o['type']} {o.get('client_id')} does not count: {o['reason']}[/]")
     orphans = document.get("orphans") or []
     if orphans:
         console.print(f"[bold yellow]{len(orphans)} orphan protection order(s): reduceOnly/closePosition orders "

@@ -104,10 +104,22 @@ def positions(api: ApiOption = None, exchange: ExchangeOption = None, json_outpu
     raise typer.Exit(exit_code(document))
 
 
-def _protection_text(protection: dict[str, Any] | None) -> str:
-    if not protection:
-        return "[red]none[/]"
-    return f"{protection.get('type')} @ {protection.get('trigger_price') or '-'}"
+def _protection_text(position: dict[str, Any], kind: str) -> str:
+    """`STOP_MARKET @ 620`, or `none` followed by what looks like protection but does not count, flagged
+    (`none (STOP @ 0.1696: stop_limit)`): a stop-limit must not read as a stop."""
+    protection = position.get(kind)
+    if protection:
+        return f"{protection.get('type')} @ {protection.get('trigger_price') or '-'}"
+    shown = [f"{i.get('type')} @ {i.get('trigger_price') or '-'}: {', '.join(i.get('flags') or [])}"
+             for i in position.get("protection_issues") or [] if i.get("kind") == kind]
+    return "[red]none[/]" + (f" [red]({'; '.join(shown)})[/]" if shown else "")
+
+
+def issue_lines(position: dict[str, Any]) -> list[str]:
+    """One line per order that looks like protection and does not count, with the monitor's reason."""
+    return [f"[red]{position['symbol']}: {i.get('type')} {i.get('client_id')} @ {i.get('trigger_price') or '-'} "
+            f"does not count: {i.get('reason') or ', '.join(i.get('flags') or [])}[/]"
+            for i in position.get("protection_issues") or []]
 
 
 def fits(console: Console, table: Table) -> bool:
@@ -123,8 +135,8 @@ def _positions_table(title: str, rows: list[dict[str, Any]]) -> Table:
     for p in rows:
         table.add_row(p["symbol"], p["side"], p["size"], p["entry"], p["mark"], f"{p['leverage']}x",
                       p["unrealized_pnl"], p["pnl_pct_notional"], p["roe_pct"], p["pnl_pct_equity"],
-                      p.get("liquidation_price") or "-", _protection_text(p.get("stop_loss")),
-                      _protection_text(p.get("take_profit")), _status_text(p))
+                      p.get("liquidation_price") or "-", _protection_text(p, "stop_loss"),
+                      _protection_text(p, "take_profit"), _status_text(p))
     return table
 
 
@@ -139,7 +151,7 @@ def _position_lines(p: dict[str, Any]) -> tuple[str, str, str]:
             f"{_status_text(p)}",
             f"  uPnL {p['unrealized_pnl']} USDT  {p['pnl_pct_notional']} % notional  ROE {p['roe_pct']} %  "
             f"{p['pnl_pct_equity']} % equity",
-            f"  SL {_protection_text(p.get('stop_loss'))}  TP {_protection_text(p.get('take_profit'))}  "
+            f"  SL {_protection_text(p, 'stop_loss')}  TP {_protection_text(p, 'take_profit')}  "
             f"liq {p.get('liquidation_price') or '-'}")
 
 
@@ -158,6 +170,9 @@ def render_positions(document: dict[str, Any], console: Console) -> None:
         console.print(title)
         for p in rows:
             console.print(*_position_lines(p), sep="\n")
+    for p in rows:
+        for line in issue_lines(p):
+            console.print(line)
     unprotected = int(document.get("unprotected") or 0)
     if unprotected:
         console.print(f"[bold red]{unprotected} position(s) UNPROTECTED: no working stop-loss on the exchange[/]")

@@ -52,12 +52,12 @@ from .execution import Execution
 from .monitor_guard import GuardConfig, SymbolGuard
 from .monitor_levels import PlannedLevels
 from .monitor_repair import Repairer
-from .monitor_rules import external_trade_id, orphans, settled
+from .monitor_rules import STOP_TYPES, TAKE_PROFIT_TYPES, external_trade_id, orphans, settled
 from .monitor_state import MonitorState as MonitorState  # re-exported: the session and /health read it
 from .monitor_state import NakedTimer
 from .monitor_view import StreamView
 from .protection_state import Cause, Phase, ProtectionBook
-from .protection_view import STOP_TYPES, TAKE_PROFIT_TYPES, ProtectionView, build_view
+from .protection_view import ProtectionView, build_view
 
 log = structlog.get_logger(__name__)
 EQUITY_EVERY_MS = 60_000

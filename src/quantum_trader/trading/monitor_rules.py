@@ -2,9 +2,11 @@
 which are wrong, where a missing one goes and when a stop may trail.
 
 Kept apart from the I/O (trading/monitor_repair.py) so each rule can be read and tested on its own
-and the monitor only orchestrates. The rules are stricter than `protection_view.classify` in one
-place on purpose: a stop whose trigger the mark has already crossed is still *the* stop here (the
-software stop watches it), because replacing it would only be refused with -2021.
+and the monitor only orchestrates. They are also the one definition of a working stop: the
+protection view (`positions`, `orders`, the API, /health) judges orders with `defect` and positions
+with `has_working_stop`, so the command line can never call protected what the monitor replaces. For
+repairs, a stop whose trigger the mark has already crossed is still *the* stop (the software stop
+watches it), because replacing it would only be refused with -2021; for the verdict it is not working.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 from ..domain.enums import OrderType, Side
 from ..domain.events import Direction
@@ -19,12 +22,23 @@ from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
 from ..domain.instrument import Instrument
 from ..domain.money import Rounding
 from ..domain.stops import protection_prices
-from .protection_view import STOP_TYPES, TAKE_PROFIT_TYPES
 
 HUNDRED = Decimal(100)
 #: A trailing move smaller than this share of the price is not worth a replace (two orders, two requests).
 MIN_TRAIL_STEP = Decimal("0.001")
 SL, TP = "sl", "tp"
+STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_MARKET, OrderType.TRAILING_STOP_MARKET})
+TAKE_PROFIT_TYPES = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
+
+
+class Defect(StrEnum):
+    """Why a stop or take-profit order would not close its position at its level. The protection view
+    shows these names as flags, so a person reads the monitor's own reason for replacing an order."""
+
+    WRONG_SIDE = "wrong_side"
+    NOT_REDUCE_ONLY = "not_reduce_only"
+    STOP_LIMIT = "stop_limit"
+    PARTIAL_QUANTITY = "partial_quantity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,18 +81,25 @@ def is_role(order: OrderSnapshot, role: str) -> bool:
     return order.type in (STOP_TYPES if role == SL else TAKE_PROFIT_TYPES)
 
 
-def wrong_reason(order: OrderSnapshot, position: PositionSnapshot) -> str | None:
+def defect(order: OrderSnapshot, position: PositionSnapshot) -> tuple[Defect, str] | None:
     """Why a stop or take-profit order would not close this position at its level (None: it would)."""
     exit_side = Side.SELL if position.amount > 0 else Side.BUY
     if order.side is not exit_side:
-        return f"wrong side: {order.side.value} for a {direction_of(position).value} position"
+        return Defect.WRONG_SIDE, f"wrong side: {order.side.value} for a {direction_of(position).value} position"
     if not (order.reduce_only or order.close_position):
-        return "neither reduceOnly nor closePosition: it could open a reverse position"
+        return Defect.NOT_REDUCE_ONLY, "neither reduceOnly nor closePosition: it could open a reverse position"
     if order.type.becomes_limit:
-        return f"{order.type.value} is a stop-limit: its limit order may rest unfilled after a gap"
+        return (Defect.STOP_LIMIT,
+                f"{order.type.value} is a stop-limit: its limit order may rest unfilled after a gap")
     if not order.close_position and order.quantity < abs(position.amount):
-        return f"quantity {order.quantity} does not cover the position {abs(position.amount)}"
+        return (Defect.PARTIAL_QUANTITY,
+                f"quantity {order.quantity} does not cover the position {abs(position.amount)}")
     return None
+
+
+def wrong_reason(order: OrderSnapshot, position: PositionSnapshot) -> str | None:
+    found = defect(order, position)
+    return None if found is None else found[1]
 
 
 def tighter(a: Decimal, b: Decimal, direction: Direction) -> bool:
@@ -114,6 +135,15 @@ def settled(orders: Sequence[OrderSnapshot], position: PositionSnapshot) -> bool
         return False
     trigger = sl.keep.trigger_price
     return trigger is None or not stop_crossed(trigger, position.mark, direction_of(position))
+
+
+def has_working_stop(position: PositionSnapshot, orders: Sequence[OrderSnapshot]) -> bool:
+    """A stop that would close this position and that the mark has not already crossed: the verdict of
+    the monitor's naked-time count and of the protection view alike."""
+    keep = plan_side(orders, position, SL).keep
+    if keep is None:
+        return False
+    return keep.trigger_price is None or not stop_crossed(keep.trigger_price, position.mark, direction_of(position))
 
 
 def orphans(orders: Iterable[OrderSnapshot]) -> list[OrderSnapshot]:

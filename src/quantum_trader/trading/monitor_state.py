@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..core.clock import Clock
 from ..core.metrics import Metrics
 from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
-from .monitor_rules import SL, direction_of, plan_side, stop_crossed
+from .monitor_rules import has_working_stop
 from .protection_view import ProtectionView
 
 
@@ -63,10 +63,3 @@ class NakedTimer:
             since.setdefault(symbol, now)
         self.metrics.set_unprotected_seconds({s: (now - t) / 1000 for s, t in since.items()})
 
-
-def has_working_stop(position: PositionSnapshot, orders: Sequence[OrderSnapshot]) -> bool:
-    """A stop that would close this position and that the mark has not already crossed."""
-    keep = plan_side(orders, position, SL).keep
-    if keep is None:
-        return False
-    return keep.trigger_price is None or not stop_crossed(keep.trigger_price, position.mark, direction_of(position))

@@ -2,9 +2,12 @@
 
 Pure (no I/O) so the application service, the `positions`/`orders` commands and the tests all read
 the exchange's snapshots through the same rules, and the API can never disagree with the CLI. The
-rules are deliberately strict: an order counts as protection only if it would actually close the
-position at a loss limit. A stop on the entry side, a stop without reduceOnly/closePosition or a stop
-whose trigger the mark has already crossed protects nothing, so it is flagged rather than counted.
+rules are the monitor's own (trading/monitor_rules.py): an order counts as protection only if the
+monitor would keep it, so a stop on the entry side, a stop without reduceOnly/closePosition, a
+stop-limit (`STOP`, `TAKE_PROFIT`: triggered, it rests as a limit order that a gap leaves unfilled), a
+reduceOnly stop for less than the position, or a stop whose trigger the mark has already crossed is
+flagged with the monitor's reason rather than counted. A position is UNPROTECTED exactly when the
+monitor counts it naked (`has_working_stop`).
 """
 
 from __future__ import annotations
@@ -20,12 +23,21 @@ from ..domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnap
 from ..domain.instrument import Instrument
 from ..domain.money import ZERO, fmt
 from ..domain.position import LossReport
+from .monitor_rules import (
+    SL,
+    STOP_TYPES,
+    TAKE_PROFIT_TYPES,
+    TP,
+    Defect,
+    defect,
+    direction_of,
+    has_working_stop,
+    plan_side,
+    stop_crossed,
+)
 
 JSON = dict[str, Any]
 PCT_PLACES = Decimal("0.01")
-
-STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_MARKET, OrderType.TRAILING_STOP_MARKET})
-TAKE_PROFIT_TYPES = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
 
 
 class Status(StrEnum):
@@ -46,10 +58,12 @@ class Role(StrEnum):
 class Flag(StrEnum):
     NO_STOP_LOSS = "no_stop_loss"
     NO_TAKE_PROFIT = "no_take_profit"
-    WRONG_SIDE = "wrong_side"
+    WRONG_SIDE = Defect.WRONG_SIDE.value
     DUPLICATE_STOP_LOSS = "duplicate_stop_loss"
     DUPLICATE_TAKE_PROFIT = "duplicate_take_profit"
-    NOT_REDUCE_ONLY = "not_reduce_only"
+    NOT_REDUCE_ONLY = Defect.NOT_REDUCE_ONLY.value
+    STOP_LIMIT = Defect.STOP_LIMIT.value  # STOP / TAKE_PROFIT: rests as a limit order once triggered
+    PARTIAL_QUANTITY = Defect.PARTIAL_QUANTITY.value  # reduceOnly for less than the position
     TRIGGER_CROSSED = "trigger_crossed"
     ORPHAN = "orphan"
     UNKNOWN_SYMBOL = "unknown_symbol"
@@ -70,6 +84,8 @@ class OrderView:
     order: OrderSnapshot
     role: Role
     flags: tuple[Flag, ...] = ()
+    #: In words, why it does not protect (the monitor's reason when it would replace it).
+    reason: str | None = None
 
     def to_json(self) -> JSON:
         o = self.order
@@ -78,12 +94,20 @@ class OrderView:
                 "quantity": fmt(o.quantity), "price": _opt(o.price), "trigger_price": _opt(o.trigger_price),
                 "reduce_only": o.reduce_only, "close_position": o.close_position,
                 "working_type": o.working_type.value, "role": self.role.value,
-                "flags": [flag.value for flag in self.flags]}
+                "flags": [flag.value for flag in self.flags], "reason": self.reason}
+
+    def issue_json(self) -> JSON:
+        """The short form a position lists among its protection issues (`kind`: what it was meant to be)."""
+        o = self.order
+        kind = Role.STOP_LOSS if o.type in STOP_TYPES else Role.TAKE_PROFIT
+        return {"kind": kind.value, "client_id": o.client_id, "type": o.type.value,
+                "trigger_price": _opt(o.trigger_price),
+                "flags": [flag.value for flag in self.flags], "reason": self.reason}
 
 
 @dataclass(frozen=True, slots=True)
 class Protection:
-    """The stop-loss or take-profit that counts (the first one found when there are duplicates)."""
+    """The stop-loss or take-profit that counts: of duplicates, the one the monitor keeps (monitor_rules.py)."""
 
     type: str
     trigger_price: Decimal | None
@@ -110,6 +134,8 @@ class PositionView:
     take_profit: Protection | None
     status: Status
     flags: tuple[Flag, ...]
+    #: Stop-loss and take-profit orders of this position that do not count, each with why.
+    issues: tuple[OrderView, ...] = ()
 
     def to_json(self) -> JSON:
         return {"symbol": self.symbol, "side": self.side, "size": fmt(self.size), "entry": fmt(self.entry),
@@ -119,7 +145,8 @@ class PositionView:
                 "pnl_pct_equity": _pct(self.pnl.pct_equity), "liquidation_price": _opt(self.liquidation_price),
                 "stop_loss": self.stop_loss.to_json() if self.stop_loss else None,
                 "take_profit": self.take_profit.to_json() if self.take_profit else None,
-                "status": self.status.value, "flags": [flag.value for flag in self.flags]}
+                "status": self.status.value, "flags": [flag.value for flag in self.flags],
+                "protection_issues": [issue.issue_json() for issue in self.issues]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,63 +199,70 @@ def classify(order: OrderSnapshot, position: PositionSnapshot) -> OrderView:
     closes = order.reduce_only or order.close_position
     if order.type in STOP_TYPES or order.type in TAKE_PROFIT_TYPES:
         role = Role.STOP_LOSS if order.type in STOP_TYPES else Role.TAKE_PROFIT
-        if order.side is not exit_side:
-            return OrderView(order, Role.INEFFECTIVE, (Flag.WRONG_SIDE,))
-        if not closes:
-            return OrderView(order, Role.INEFFECTIVE, (Flag.NOT_REDUCE_ONLY,))
+        found = defect(order, position)
+        if found is not None:
+            return OrderView(order, Role.INEFFECTIVE, (Flag(found[0].value),), found[1])
         if _crossed(order, role, position):
-            return OrderView(order, Role.INEFFECTIVE, (Flag.TRIGGER_CROSSED,))
+            return OrderView(order, Role.INEFFECTIVE, (Flag.TRIGGER_CROSSED,),
+                             f"the mark {fmt(position.mark)} is already at or beyond its trigger "
+                             f"{_opt(order.trigger_price)}")
         return OrderView(order, role)
     if closes:
-        return OrderView(order, Role.EXIT if order.side is exit_side else Role.INEFFECTIVE,
-                         () if order.side is exit_side else (Flag.WRONG_SIDE,))
+        if order.side is exit_side:
+            return OrderView(order, Role.EXIT)
+        return OrderView(order, Role.INEFFECTIVE, (Flag.WRONG_SIDE,),
+                         f"wrong side: {order.side.value} for a {direction_of(position).value} position")
     return OrderView(order, Role.ENTRY)
 
 
 def _crossed(order: OrderSnapshot, role: Role, position: PositionSnapshot) -> bool:
-    """A stop must sit on the losing side of the mark, a take-profit on the winning side.
-
-    A trailing stop's trigger is an activation price (often absent), so it is never "crossed".
-    """
+    """A stop must sit on the losing side of the mark, by the monitor's own test (`stop_crossed`, which
+    `has_working_stop` applies to any stop with a trigger); a take-profit on the winning side."""
     trigger = order.trigger_price
-    if trigger is None or order.type is OrderType.TRAILING_STOP_MARKET:
+    if trigger is None:
         return False
-    below_mark = trigger < position.mark
-    long = position.amount > 0
-    wants_below = long if role is Role.STOP_LOSS else not long
-    return below_mark is not wants_below
+    if role is Role.STOP_LOSS:
+        return stop_crossed(trigger, position.mark, direction_of(position))
+    return (trigger < position.mark) is (position.amount > 0)
 
 
-def _position_view(pos: PositionSnapshot, orders: Sequence[OrderView], equity: Decimal) -> PositionView:
-    stops = [o for o in orders if o.role is Role.STOP_LOSS]
-    takes = [o for o in orders if o.role is Role.TAKE_PROFIT]
-    flags: list[Flag] = []
-    if not stops:
-        flags.append(Flag.NO_STOP_LOSS)
-    if not takes:
-        flags.append(Flag.NO_TAKE_PROFIT)
-    if len(stops) > 1:
-        flags.append(Flag.DUPLICATE_STOP_LOSS)
-    if len(takes) > 1:
-        flags.append(Flag.DUPLICATE_TAKE_PROFIT)
-    if any(Flag.WRONG_SIDE in o.flags for o in orders):
-        flags.append(Flag.WRONG_SIDE)
-    status = Status.UNPROTECTED if not stops else Status.NO_TAKE_PROFIT if not takes else Status.PROTECTED
+def _position_flags(views: Sequence[OrderView], working_stop: bool) -> tuple[Flag, ...]:
+    """The position's flags: what is missing or doubled, then every flag of an order that does not count."""
+    stops = sum(1 for o in views if o.role is Role.STOP_LOSS)
+    takes = sum(1 for o in views if o.role is Role.TAKE_PROFIT)
+    wanted = ((Flag.NO_STOP_LOSS, not working_stop), (Flag.NO_TAKE_PROFIT, not takes),
+              (Flag.DUPLICATE_STOP_LOSS, stops > 1), (Flag.DUPLICATE_TAKE_PROFIT, takes > 1))
+    flags = [flag for flag, on in wanted if on]
+    for view in views:
+        if view.role is Role.INEFFECTIVE:
+            flags.extend(flag for flag in view.flags if flag not in flags)
+    return tuple(flags)
+
+
+def _position_view(pos: PositionSnapshot, views: Sequence[OrderView], equity: Decimal) -> PositionView:
+    orders = [v.order for v in views]
+    working_stop = has_working_stop(pos, orders)
+    stop_loss = _protection(pos, views, SL, Role.STOP_LOSS) if working_stop else None
+    take_profit = _protection(pos, views, TP, Role.TAKE_PROFIT)
+    status = Status.UNPROTECTED if not working_stop else Status.NO_TAKE_PROFIT if take_profit is None else (
+        Status.PROTECTED)
     size = abs(pos.amount)
     margin = size * pos.entry / Decimal(pos.leverage) if pos.leverage else ZERO
     pnl = LossReport.of(pos.unrealized, size * pos.entry, margin, equity)
+    issues = tuple(v for v in views if v.role is Role.INEFFECTIVE and v.order.type in STOP_TYPES | TAKE_PROFIT_TYPES)
     return PositionView(
         symbol=pos.symbol, side="long" if pos.amount > 0 else "short", size=size, entry=pos.entry, mark=pos.mark,
         leverage=pos.leverage, margin_type=pos.margin_type.value, notional=size * pos.mark, margin=margin, pnl=pnl,
-        liquidation_price=pos.liquidation_price, stop_loss=_protection(stops), take_profit=_protection(takes),
-        status=status, flags=tuple(flags))
+        liquidation_price=pos.liquidation_price, stop_loss=stop_loss, take_profit=take_profit,
+        status=status, flags=_position_flags(views, working_stop), issues=issues)
 
 
-def _protection(views: Sequence[OrderView]) -> Protection | None:
-    if not views:
-        return None
-    order = views[0].order
-    return Protection(order.type.value, order.trigger_price, order.client_id)
+def _protection(pos: PositionSnapshot, views: Sequence[OrderView], side: str, role: Role) -> Protection | None:
+    """The order that counts, as the monitor ranks them (tightest stop, nearest take-profit)."""
+    plan = plan_side((v.order for v in views), pos, side)
+    counted = {id(v.order) for v in views if v.role is role}
+    order = next((o for o in (plan.keep, *plan.duplicates) if o is not None and id(o) in counted), None)
+    return None if order is None else Protection(order.type.value, order.trigger_price, order.client_id)
 
 
 def _no_position_view(order: OrderSnapshot) -> OrderView:
