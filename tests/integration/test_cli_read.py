@@ -94,6 +94,8 @@ def test_protected_short_via_exchange(server: RunningServer) -> None:
     assert D(pos["mark"]) == D("606") and D(pos["unrealized_pnl"]) == entry - D("606")
     move_pct = (entry - D("606")) / entry * 100
     assert D(pos["pnl_pct_notional"]) == move_pct.quantize(D("0.01"))
+    assert D(pos["entry_notional"]) == entry and D(pos["notional"]) == D("606")  # the % is of the entry notional
+    assert "entry notional" in result.stdout and "% notional = uPnL / entry notional" in result.stdout
     assert D(pos["roe_pct"]) == (move_pct * lev).quantize(D("0.01"))  # a 1% move at N x is N% of margin
     assert doc["unprotected"] == 0
 
@@ -162,6 +164,7 @@ def test_an_80_column_terminal_shows_every_value_whole(server: RunningServer) ->
     for output in (positions.stdout, orders.stdout):
         assert "…" not in output and max(len(line) for line in output.splitlines()) <= 80
     assert "BNBUSDT short 1 @" in positions.stdout and "PROTECTED" in positions.stdout
+    assert "% of entry notional" in positions.stdout and "% of margin" in positions.stdout
     assert "SL STOP_MARKET @ 620  TP TAKE_PROFIT_MARKET @ 570" in positions.stdout
     assert "BUY STOP_MARKET (algo) trigger 620 closePosition stop_loss" in orders.stdout
     assert "BUY TAKE_PROFIT_MARKET (algo) trigger 570 closePosition take_profit" in orders.stdout

@@ -114,9 +114,29 @@ def test_roe_at_10x_two_percent_move_is_twenty_percent_of_margin() -> None:
     assert pos["pnl_pct_notional"] == "-2"
     assert pos["roe_pct"] == "-20"
     assert pos["pnl_pct_equity"] == "-0.4"
-    assert pos["margin"] == "20" and pos["notional"] == "196"
+    assert pos["margin"] == "20" and pos["entry_notional"] == "200" and pos["notional"] == "196"
     short = build_view([position("-2", entry="100", mark="98", leverage=10)], [], ACCOUNT).positions[0]
     assert short.pnl.pct_margin == D("20") and short.side == "short"
+
+
+def test_percentages_are_all_on_the_entry_notional_and_say_so() -> None:
+    """The tester's mix: `notional` was size × mark (90 here) while % notional was on size × entry (100).
+    The document now names the basis (`entry_notional`), and % notional × leverage is ROE exactly."""
+    pos = build_view([position("1", entry="100", mark="90", leverage=5)], [], ACCOUNT).positions_json()["positions"][0]
+    assert (pos["entry_notional"], pos["notional"], pos["margin"]) == ("100", "90", "20")
+    assert D(pos["unrealized_pnl"]) / D(pos["entry_notional"]) * 100 == D(pos["pnl_pct_notional"]) == D("-10")
+    assert D(pos["roe_pct"]) == D(pos["pnl_pct_notional"]) * pos["leverage"] == D("-50")
+
+
+@pytest.mark.parametrize(("mark", "pct_notional", "pct_equity"), [
+    ("99.996", "-0.004", "-0.0004"),  # printed "0 %" of both before
+    ("99.9", "-0.1", "-0.01"),
+    ("98.6364", "-1.36", "-0.14"),  # two decimals from 0.1 % on
+    ("99.99999", "-0.00001", "-0.000001"),
+])
+def test_a_small_loss_is_not_zero_percent(mark: str, pct_notional: str, pct_equity: str) -> None:
+    pos = build_view([position("1", entry="100", mark=mark)], [], ACCOUNT).positions_json()["positions"][0]
+    assert (pos["pnl_pct_notional"], pos["pnl_pct_equity"]) == (pct_notional, pct_equity)
 
 
 def test_orphan_protection_orders_and_grouping() -> None:

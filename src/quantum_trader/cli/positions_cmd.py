@@ -127,15 +127,21 @@ def fits(console: Console, table: Table) -> bool:
     return Measurement.get(console, console.options.update_width(10_000), table).maximum <= console.width
 
 
+#: What the percentages are of, printed under the table: the entry notional (size × entry), as the audit
+#: measures a realised loss; ROE on the initial margin at entry (entry notional / leverage), as Binance's UI.
+PCT_BASIS = ("% notional = uPnL / entry notional (size × entry); ROE = uPnL / initial margin "
+             "(entry notional / leverage); % equity = uPnL / equity")
+
+
 def _positions_table(title: str, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("symbol", "side", "size", "entry", "mark", "lev", "uPnL USDT", "%notional", "ROE %", "%equity",
-                   "liq", "SL", "TP", "status"):
+    table = Table(title=title, title_justify="left", caption=PCT_BASIS, caption_justify="left")
+    for column in ("symbol", "side", "size", "entry", "mark", "lev", "entry notional", "uPnL USDT", "% notional",
+                   "ROE %", "% equity", "liq", "SL", "TP", "status"):
         table.add_column(column, justify="left" if column in ("symbol", "side", "SL", "TP", "status") else "right")
     for p in rows:
         table.add_row(p["symbol"], p["side"], p["size"], p["entry"], p["mark"], f"{p['leverage']}x",
-                      p["unrealized_pnl"], p["pnl_pct_notional"], p["roe_pct"], p["pnl_pct_equity"],
-                      p.get("liquidation_price") or "-", _protection_text(p, "stop_loss"),
+                      p.get("entry_notional") or "-", p["unrealized_pnl"], p["pnl_pct_notional"], p["roe_pct"],
+                      p["pnl_pct_equity"], p.get("liquidation_price") or "-", _protection_text(p, "stop_loss"),
                       _protection_text(p, "take_profit"), _status_text(p))
     return table
 
@@ -145,19 +151,22 @@ def _status_text(position: dict[str, Any]) -> str:
     return f"[{STATUS_STYLE.get(status, '')}]{status}[/]"
 
 
-def _position_lines(p: dict[str, Any]) -> tuple[str, str, str]:
-    """A position in three short lines: what it is, what it earns (the four ways), what protects it."""
+def _position_lines(p: dict[str, Any]) -> tuple[str, ...]:
+    """A position in four short lines: what it is, its P&L on its entry notional and margin (as the table's
+    caption defines them), its P&L on equity, what protects it."""
+    margin = f" of margin {p['margin']}" if p.get("margin") else ""
     return (f"[bold]{p['symbol']}[/] {p['side']} {p['size']} @ {p['entry']}  mark {p['mark']}  {p['leverage']}x  "
             f"{_status_text(p)}",
-            f"  uPnL {p['unrealized_pnl']} USDT  {p['pnl_pct_notional']} % notional  ROE {p['roe_pct']} %  "
-            f"{p['pnl_pct_equity']} % equity",
+            f"  uPnL {p['unrealized_pnl']} USDT = {p['pnl_pct_notional']} % of entry notional "
+            f"{p.get('entry_notional') or '-'}",
+            f"  ROE {p['roe_pct']} %{margin}  {p['pnl_pct_equity']} % of equity",
             f"  SL {_protection_text(p, 'stop_loss')}  TP {_protection_text(p, 'take_profit')}  "
             f"liq {p.get('liquidation_price') or '-'}")
 
 
 def render_positions(document: dict[str, Any], console: Console) -> None:
     """One table, or, where it would not fit (an 80-column terminal cut every cell to "BT…"), one block of
-    three lines per position, so symbols, prices and the protection are never truncated."""
+    four lines per position, so symbols, prices and the protection are never truncated."""
     rows = document.get("positions") or []
     if not rows:
         console.print(f"No open positions.  equity {document.get('equity', '-')} USDT")

@@ -37,7 +37,9 @@ from .monitor_rules import (
 )
 
 JSON = dict[str, Any]
-PCT_PLACES = Decimal("0.01")
+#: Percentages keep two decimals, or two significant digits when smaller, up to this many places: a
+#: 0.004 % loss must not print as "0 %".
+PCT_MIN_PLACES, PCT_MAX_PLACES = 2, 8
 
 
 class Status(StrEnum):
@@ -70,7 +72,11 @@ class Flag(StrEnum):
 
 
 def _pct(value: Decimal) -> str:
-    return fmt(value.quantize(PCT_PLACES))
+    """`-1.36`, `-0.0058`: two decimals, more for a figure under 0.1 so that it keeps two significant digits."""
+    if value == 0:
+        return "0"
+    places = min(max(PCT_MIN_PLACES, 1 - value.adjusted()), PCT_MAX_PLACES)
+    return fmt(value.quantize(Decimal(1).scaleb(-places)))
 
 
 def _opt(value: Decimal | None) -> str | None:
@@ -126,6 +132,10 @@ class PositionView:
     mark: Decimal
     leverage: int
     margin_type: str
+    #: size × entry: what % notional and the margin (so ROE) are measured on, as the audit measures a
+    #: realised loss and Binance's ROE is on the initial margin at entry.
+    entry_notional: Decimal
+    #: size × mark: the exposure now (Binance's positionRisk `notional`).
     notional: Decimal
     margin: Decimal
     pnl: LossReport
@@ -140,7 +150,8 @@ class PositionView:
     def to_json(self) -> JSON:
         return {"symbol": self.symbol, "side": self.side, "size": fmt(self.size), "entry": fmt(self.entry),
                 "mark": fmt(self.mark), "leverage": self.leverage, "margin_type": self.margin_type,
-                "notional": fmt(self.notional), "margin": fmt(self.margin), "unrealized_pnl": fmt(self.pnl.usdt),
+                "notional": fmt(self.notional), "entry_notional": fmt(self.entry_notional),
+                "margin": fmt(self.margin), "unrealized_pnl": fmt(self.pnl.usdt),
                 "pnl_pct_notional": _pct(self.pnl.pct_notional), "roe_pct": _pct(self.pnl.pct_margin),
                 "pnl_pct_equity": _pct(self.pnl.pct_equity), "liquidation_price": _opt(self.liquidation_price),
                 "stop_loss": self.stop_loss.to_json() if self.stop_loss else None,
@@ -247,12 +258,14 @@ def _position_view(pos: PositionSnapshot, views: Sequence[OrderView], equity: De
     status = Status.UNPROTECTED if not working_stop else Status.NO_TAKE_PROFIT if take_profit is None else (
         Status.PROTECTED)
     size = abs(pos.amount)
-    margin = size * pos.entry / Decimal(pos.leverage) if pos.leverage else ZERO
-    pnl = LossReport.of(pos.unrealized, size * pos.entry, margin, equity)
+    entry_notional = size * pos.entry
+    margin = entry_notional / Decimal(pos.leverage) if pos.leverage else ZERO
+    pnl = LossReport.of(pos.unrealized, entry_notional, margin, equity)
     issues = tuple(v for v in views if v.role is Role.INEFFECTIVE and v.order.type in STOP_TYPES | TAKE_PROFIT_TYPES)
     return PositionView(
         symbol=pos.symbol, side="long" if pos.amount > 0 else "short", size=size, entry=pos.entry, mark=pos.mark,
-        leverage=pos.leverage, margin_type=pos.margin_type.value, notional=size * pos.mark, margin=margin, pnl=pnl,
+        leverage=pos.leverage, margin_type=pos.margin_type.value, entry_notional=entry_notional,
+        notional=size * pos.mark, margin=margin, pnl=pnl,
         liquidation_price=pos.liquidation_price, stop_loss=stop_loss, take_profit=take_profit,
         status=status, flags=_position_flags(views, working_stop), issues=issues)
 
