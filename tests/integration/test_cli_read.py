@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_api import TOKEN, FakeService, serve_api
@@ -224,6 +225,28 @@ def test_force_entry_and_kill_switch_via_api() -> None:
     assert killed.exit_code == 0 and "closed 1 position(s)" in killed.stdout
     assert fake.calls.count(("force_entry", ("BNBUSDT", "short"))) == 1
     assert ("kill_switch", ()) in fake.calls
+
+
+class StagingService(FakeService):
+    """The answer of a bot in STAGING_MODE: nothing sent, the summary says what would have been."""
+
+    async def kill_switch(self) -> dict[str, Any]:
+        return {"cancelled_orders": 0, "closed_positions": 0, "would_cancel": ["sl1", "tp1"],
+                "would_close": ["BNBUSDT 1.15", "DOGEUSDT 1000"], "refused": 0, "entries_halted": True,
+                "summary": "sent nothing (dry run): would cancel 2 orders (sl1, tp1) and close 2 positions "
+                           "(BNBUSDT 1.15, DOGEUSDT 1000)"}
+
+
+def test_kill_switch_prints_the_bots_summary() -> None:
+    """Staging printed "cancelled 0 order(s), closed 0 position(s)" over an answer that said what it would
+    do; the CLI now prints the bot's summary (and the counts only from a bot that gives none)."""
+    with serve_api(StagingService()) as url:
+        staging = cli("kill-switch", "--api", url)
+    assert staging.exit_code == 0
+    assert staging.stdout.splitlines()[-1] == (  # above it: the served API's own log line, in this process
+        "kill switch: sent nothing (dry run): would cancel 2 orders (sl1, tp1) and close 2 positions "
+        "(BNBUSDT 1.15, DOGEUSDT 1000); new entries halted")
+    assert "cancelled 0" not in staging.stdout
 
 
 def test_token_from_environment() -> None:

@@ -67,6 +67,11 @@ def test_staging_leaves_a_hand_made_account_untouched_and_journals_what_it_would
             assert killed["cancelled_orders"] == 0 and killed["closed_positions"] == 0, killed
             assert hand_stop_id in killed["would_cancel"], killed
             assert sorted(item.split()[0] for item in killed["would_close"]) == ["BNBUSDT", "ETHUSDT"]
+            assert killed["summary"].startswith("sent nothing (dry run): would cancel"), killed
+            exit_rows = ("select symbol, action from protection_actions where action like '%emergency_exit' "
+                         "order by symbol")
+            exits = wait_for(lambda: _rows(db, exit_rows) if len(_rows(db, exit_rows)) >= 2 else None)
+            assert exits == [("BNBUSDT", "would_emergency_exit"), ("ETHUSDT", "would_emergency_exit")]
             assert _account(server) == before
 
             httpx.post(f"{url}/api/v1/resume", timeout=30)

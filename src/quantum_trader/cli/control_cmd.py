@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -58,9 +58,19 @@ def kill_switch(api: ApiOption = None) -> None:
         _, body = post_json(url, "/api/v1/kill-switch")
     except ApiError as exc:
         raise fail(str(exc)) from None
+    typer.echo(f"kill switch: {kill_switch_summary(body)}")
+
+
+def kill_switch_summary(body: dict[str, Any]) -> str:
+    """The bot's own summary of what it did, or in staging what it would have done ("sent nothing (dry
+    run): would cancel 2 orders ... and close 2 positions"); counts only from a bot that gives none."""
     halted = "new entries halted" if body.get("entries_halted") else "new entries NOT halted"
-    typer.echo(f"kill switch: cancelled {body.get('cancelled_orders', 0)} order(s), "
-               f"closed {body.get('closed_positions', 0)} position(s), {halted}")
+    summary = body.get("summary")
+    if summary:
+        return f"{summary}; {halted}"
+    refused = int(body.get("refused") or 0)
+    return (f"cancelled {body.get('cancelled_orders', 0)} order(s), closed {body.get('closed_positions', 0)} "
+            f"position(s){f', {refused} refused' if refused else ''}, {halted}")
 
 
 @app.command("resume")

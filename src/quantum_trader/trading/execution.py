@@ -44,7 +44,7 @@ from ..domain.events import (
     TradeOpened,
 )
 from ..domain.events import OrderNotSent as OrderNotSentEvent
-from ..domain.exchange_types import OrderIntent, OrderSnapshot, SnapshotStatus
+from ..domain.exchange_types import OrderIntent, OrderSnapshot, PositionSnapshot, SnapshotStatus
 from ..domain.instrument import Instrument
 from ..domain.money import fmt
 from ..domain.stops import protection_prices
@@ -86,6 +86,8 @@ class Execution:
         self.bus, self.clock, self.gateway, self.reader = bus, clock, gateway, reader
         self.instruments, self.config = instruments, config
         self.intents = intents or NoIntentLog()
+        #: The gateway declines everything (staging): announcements made before sending say "would".
+        self.sends_nothing = bool(getattr(gateway, "sends_nothing", False))
         self.ids = AttemptAllocator()
         self._configured: dict[str, int] = {}  # symbol → leverage already set (with the margin type)
         self.orders_sent = 0
@@ -225,9 +227,7 @@ class Execution:
         if position is None or position.amount == 0:
             return None
         side = Side.SELL if position.amount > 0 else Side.BUY
-        log.warning("emergency exit", symbol=symbol, amount=str(position.amount), reason=why, purpose=purpose)
-        await self.bus.publish(ProtectionAction(symbol=symbol, action=action, reason=why,
-                                                time_ms=self.clock.now_ms(), trade_id=trade_id))
+        await self._announce_exit(trade_id, position, why, purpose, action)
         result = SendResult(Sent.NOT_SENT)
         for _ in range(PROTECTION_ATTEMPTS):
             intent = OrderIntent(client_id=self.ids.next_id(trade_id, purpose), symbol=symbol, side=side,
@@ -236,6 +236,22 @@ class Execution:
             if result.accepted or result.not_sent:
                 break
         return result
+
+    async def _announce_exit(self, trade_id: str, position: PositionSnapshot, why: str, purpose: str,
+                             action: str) -> None:
+        """Log and journal the exit before it is sent, so a slow exchange cannot hold the warning back; a
+        gateway that sends nothing gets `would_<action>` and "not sent", like `would_place` and DRY_RUN."""
+        amount, symbol = str(position.amount), position.symbol
+        if self.sends_nothing:
+            log.warning("emergency exit not sent (dry run)", symbol=symbol, amount=amount, reason=why,
+                        purpose=purpose)
+            await self.bus.publish(ProtectionAction(
+                symbol=symbol, action=f"would_{action}", time_ms=self.clock.now_ms(), trade_id=trade_id,
+                reason=f"would close {amount} at market: {why}"))
+            return
+        log.warning("emergency exit", symbol=symbol, amount=amount, reason=why, purpose=purpose)
+        await self.bus.publish(ProtectionAction(symbol=symbol, action=action, reason=why,
+                                                time_ms=self.clock.now_ms(), trade_id=trade_id))
 
     # --- sending ----------------------------------------------------------------------------------
     async def send(self, intent: OrderIntent, trade_id: str, purpose: str, reason: str | None = None) -> SendResult:
