@@ -24,6 +24,7 @@ from quantum_trader.runtime.wiring import TradingRules, protect_engine, wire_eng
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
+from quantum_trader.trading.execution import DRY_RUN_WORDING, SENT_WORDING
 from quantum_trader.trading.kill_switch import KillSwitchHandler
 from quantum_trader.trading.monitor import MonitorConfig
 
@@ -42,7 +43,8 @@ async def _kill(*, staging: bool) -> tuple[list[object], list[dict[str, object]]
                                      working_type=WorkingType.MARK_PRICE))
     clock = SimulatedClock(1_800_000_000_000)
     engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(),
-                         gateway=DryRunGateway() if staging else None)
+                         gateway=DryRunGateway() if staging else None,
+                         exit_wording=DRY_RUN_WORDING if staging else SENT_WORDING)
     _, kill = protect_engine(engine, Metrics(), MonitorConfig(), with_monitor=False)
     events: list[object] = []
     engine.bus.subscribe(object, events.append)
@@ -89,7 +91,8 @@ def test_staging_software_stop_is_journaled_as_would() -> None:
         sim.new_order({"symbol": SYMBOL, "side": "SELL", "type": "MARKET", "quantity": "0.010"})
         exchange = InProcessExchange(sim)
         clock = SimulatedClock(1_800_000_000_000)
-        engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(), gateway=DryRunGateway())
+        engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(), gateway=DryRunGateway(),
+                             exit_wording=DRY_RUN_WORDING)
         events: list[object] = []
         engine.bus.subscribe(object, events.append)
         result = await engine.execution.emergency_exit("t1", SYMBOL, "mark beyond stop", purpose="soft",

@@ -6,15 +6,13 @@ and records the refusal as "would have sent" with the reason. Nothing else in th
 exchange's write side (the monitor, the kill switch and reconciliation hold an `ExchangeReader`), so
 a dry run is a fact of the wiring, not a flag checked in trading code.
 
-The gateway also says that it sends nothing (`sends_nothing`), for one purpose only: what execution
-announces *before* an order leaves (an emergency exit is journaled and logged first, so a slow exchange
-cannot hold the warning back) can then say "would" in staging instead of claiming an exit that is never
-sent. Whether anything is sent never depends on it: every call below is declined whatever it says.
+What execution announces *before* an order leaves (an emergency exit is journaled and logged first, so a
+slow exchange cannot hold the warning back) is worded by the wiring too: staging wires this gateway with
+`DRY_RUN_WORDING` (trading/execution.py), so the announcement says "would" instead of claiming an exit
+that is never sent.
 """
 
 from __future__ import annotations
-
-from typing import ClassVar
 
 from ..domain.enums import MarginType
 from ..domain.errors import OrderNotSent
@@ -25,8 +23,6 @@ STAGING = "staging: a dry run sends nothing"
 
 class DryRunGateway:
     """An `OrderGateway` that sends nothing; leverage and margin type are left as the account has them."""
-
-    sends_nothing: ClassVar[bool] = True
 
     async def place(self, intent: OrderIntent) -> OrderSnapshot:
         raise OrderNotSent(STAGING)

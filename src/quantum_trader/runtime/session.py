@@ -47,6 +47,7 @@ from ..readmodels.evidence import session_path
 from ..settings.model import Settings
 from ..signals.registry import build_strategy
 from ..signals.strategy import Strategy
+from ..trading.execution import DRY_RUN_WORDING, SENT_WORDING
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from .app_service import SessionService
 from .bar_publisher import signal_publisher
@@ -123,6 +124,7 @@ class Session:
                 live_since = first_live_ms(s.db_url) if s.mode == "live" else None
                 engine = wire_engine(parts.clock, parts.exchange, instruments, rules_from(s, live_since_ms=live_since),
                                      journal=journal, gateway=DryRunGateway() if s.mode == "staging" else None,
+                                     exit_wording=DRY_RUN_WORDING if s.mode == "staging" else SENT_WORDING,
                                      observers=(alerts_for(self.notifier).attach,) if self.notifier else ())
                 monitor, kill = protect_engine(engine, self.metrics, MonitorConfig(
                     interval_s=s.monitor_interval, trailing_stop_pct=s.trailing_stop_pct))

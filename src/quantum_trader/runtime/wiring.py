@@ -30,7 +30,7 @@ from ..risk.sizing import SizingRules
 from ..risk.trade_ids import TradeIds
 from ..settings.model import Settings
 from ..trading.audit import audit_row
-from ..trading.execution import Execution, ExecutionConfig, IntentLog
+from ..trading.execution import SENT_WORDING, Execution, ExecutionConfig, ExitWording, IntentLog
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from ..trading.trades import TradeTracker
@@ -115,8 +115,10 @@ async def announce_positions(engine: Engine) -> int:
 
 def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Instrument], rules: TradingRules, *,
                 journal: JournalLike | None = None, gateway: OrderGateway | None = None,
-                trade_ids: TradeIds | None = None, observers: Sequence[Callable[[EventBus], None]] = ()) -> Engine:
-    """`gateway` None: the adapter's own (paper, live); staging passes one that sends nothing.
+                exit_wording: ExitWording = SENT_WORDING, trade_ids: TradeIds | None = None,
+                observers: Sequence[Callable[[EventBus], None]] = ()) -> Engine:
+    """`gateway` None: the adapter's own (paper, live); staging passes one that sends nothing, with
+    `exit_wording=DRY_RUN_WORDING` (what execution announces before sending says "would").
     `trade_ids` None: `trade_ids_for` (the journal's session, else the clock). `observers` subscribe
     before everything else (alerts: they see events in publication order; they only read, never publish)."""
     bus = EventBus(clock.now_ms)
@@ -137,7 +139,7 @@ def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Inst
     risk.attach()
     execution = Execution(bus, clock, gateway if gateway is not None else exchange, exchange, instruments,
                           ExecutionConfig(stop_loss_pct=rules.stop_loss_pct, take_profit_pct=rules.take_profit_pct),
-                          intents=journal)
+                          intents=journal, exit_wording=exit_wording)
     execution.attach()
     return Engine(bus=bus, clock=clock, exchange=exchange, risk=risk, execution=execution, trades=trades)
 

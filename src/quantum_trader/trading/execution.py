@@ -79,15 +79,30 @@ class ExecutionConfig:
     margin_type: MarginType = MarginType.ISOLATED
 
 
+@dataclass(frozen=True, slots=True)
+class ExitWording:
+    """How execution announces an exit it is about to send. It announces first (a slow exchange must not hold
+    the warning back), so it cannot learn from the gateway's answer that nothing will be sent: the wiring that
+    chooses a gateway that sends nothing (staging) chooses `DRY_RUN_WORDING` with it."""
+
+    log_event: str = "emergency exit"
+    action_prefix: str = ""
+    reason: str = "{why}"
+
+
+SENT_WORDING = ExitWording()
+DRY_RUN_WORDING = ExitWording(log_event="emergency exit not sent (dry run)", action_prefix="would_",
+                              reason="would close {amount} at market: {why}")
+
+
 class Execution:
     def __init__(self, bus: EventBus, clock: Clock, gateway: OrderGateway, reader: ExchangeReader,
                  instruments: Mapping[str, Instrument], config: ExecutionConfig, *,
-                 intents: IntentLog | None = None) -> None:
+                 intents: IntentLog | None = None, exit_wording: ExitWording = SENT_WORDING) -> None:
         self.bus, self.clock, self.gateway, self.reader = bus, clock, gateway, reader
         self.instruments, self.config = instruments, config
         self.intents = intents or NoIntentLog()
-        #: The gateway declines everything (staging): announcements made before sending say "would".
-        self.sends_nothing = bool(getattr(gateway, "sends_nothing", False))
+        self.exit_wording = exit_wording
         self.ids = AttemptAllocator()
         self._configured: dict[str, int] = {}  # symbol → leverage already set (with the margin type)
         self.orders_sent = 0
@@ -239,19 +254,13 @@ class Execution:
 
     async def _announce_exit(self, trade_id: str, position: PositionSnapshot, why: str, purpose: str,
                              action: str) -> None:
-        """Log and journal the exit before it is sent, so a slow exchange cannot hold the warning back; a
-        gateway that sends nothing gets `would_<action>` and "not sent", like `would_place` and DRY_RUN."""
-        amount, symbol = str(position.amount), position.symbol
-        if self.sends_nothing:
-            log.warning("emergency exit not sent (dry run)", symbol=symbol, amount=amount, reason=why,
-                        purpose=purpose)
-            await self.bus.publish(ProtectionAction(
-                symbol=symbol, action=f"would_{action}", time_ms=self.clock.now_ms(), trade_id=trade_id,
-                reason=f"would close {amount} at market: {why}"))
-            return
-        log.warning("emergency exit", symbol=symbol, amount=amount, reason=why, purpose=purpose)
-        await self.bus.publish(ProtectionAction(symbol=symbol, action=action, reason=why,
-                                                time_ms=self.clock.now_ms(), trade_id=trade_id))
+        """Log and journal the exit before it is sent, so a slow exchange cannot hold the warning back, in the
+        words of the wiring (`ExitWording`: staging says `would_<action>` and "not sent")."""
+        amount, symbol, words = str(position.amount), position.symbol, self.exit_wording
+        log.warning(words.log_event, symbol=symbol, amount=amount, reason=why, purpose=purpose)
+        await self.bus.publish(ProtectionAction(
+            symbol=symbol, action=words.action_prefix + action, time_ms=self.clock.now_ms(), trade_id=trade_id,
+            reason=words.reason.format(amount=amount, why=why)))
 
     # --- sending ----------------------------------------------------------------------------------
     async def send(self, intent: OrderIntent, trade_id: str, purpose: str, reason: str | None = None) -> SendResult:
