@@ -29,13 +29,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..domain.enums import OrderType, Side
+from ..domain.enums import Side
 from ..domain.events import TradeClosed
 from ..domain.orders import AlgoOrder
 from ..sim.engine import ExchangeSimulator
 from ..trading.audit import audit_rows
+from ..trading.monitor_rules import STOP_TYPES
 
-WORKING_STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_MARKET, OrderType.TRAILING_STOP_MARKET})
+#: The monitor's stop types less the stop-limits (a triggered STOP rests as a limit order and may never
+#: fill: trading/monitor_rules.py's `stop_limit` defect), so the campaign judges protection as the bot does.
+WORKING_STOP_TYPES = frozenset(t for t in STOP_TYPES if not t.becomes_limit)
 
 
 def is_working_stop(algo: AlgoOrder, amount: Decimal) -> bool:
