@@ -51,6 +51,25 @@ def test_risk_per_trade_above_the_cap_is_refused(tmp_path: Path) -> None:
     assert line.startswith("QT_RISK_PER_TRADE_PCT=100: must be at most 10 ")
 
 
+@pytest.mark.parametrize(("name", "value", "start"), [
+    ("QT_TAKE_PROFIT_PCT", "150", "must be less than 100"),  # started; every short then refused at run time
+    ("QT_TAKE_PROFIT_PCT", "1e400", "must be less than 100"),  # started; every signal a decimal traceback
+    ("QT_EV_FULL_SIZE_PCT", "1e400", "must be at most 100"),
+    ("QT_SIM_BALANCE", "1e400", "must be at most 1000000000000"),
+    ("QT_MONITOR_INTERVAL", "1e300", "must be at most 3600"),
+    ("QT_COOLDOWN_S", "1e300", "must be at most 604800"),
+    ("QT_SEED", "-1", "must be at least 0"),  # started, then a numpy traceback
+    ("QT_STOP_LOSS_PCT", "1e400", "must be less than 100"),
+    ("QT_TRAILING_STOP_PCT", "1e400", "must be less than 100"),
+    ("QT_DAILY_LOSS_LIMIT_PCT", "1e400", "must be at most 100"),
+    ("QT_RISK_PER_TRADE_PCT", "1e400", "must be at most 10"),
+])
+def test_a_number_beyond_what_can_exist_is_refused_at_start_up(tmp_path: Path, name: str, value: str,
+                                                               start: str) -> None:
+    line = assert_one_line(cli(tmp_path, "run", "--duration", "5", **{name: value}))
+    assert line.startswith(f"{name}={value}: {start} ("), line
+
+
 def test_unreachable_postgresql_is_one_line_naming_qt_db_url(tmp_path: Path) -> None:
     """The installed console script, as a user runs it: formerly a 590-line traceback."""
     env = bot_env(tmp_path, QT_DB_URL=UNREACHABLE_PG)

@@ -123,6 +123,25 @@ BAD = [
     ("QT_COOLDOWN_S", "-1", "at least 0"),
     ("QT_INTERVAL", "7m", "1m"),
     ("QT_READINESS_MIN_TRADES", "0", "at least 1"),
+    # Finite, and below what cannot exist: every value here used to start and then fail per signal or crash.
+    ("QT_TAKE_PROFIT_PCT", "150", "must be less than 100 (a percentage of price, e.g. 4.0; below 100"),
+    ("QT_TAKE_PROFIT_PCT", "100", "less than 100"),
+    ("QT_TAKE_PROFIT_PCT", "1e400", "less than 100"),
+    ("QT_TAKE_PROFIT_PCT", "inf", "finite"),
+    ("QT_STOP_LOSS_PCT", "1e400", "less than 100"),
+    ("QT_TRAILING_STOP_PCT", "1e400", "less than 100"),
+    ("QT_RISK_PER_TRADE_PCT", "1e400", "at most 10"),
+    ("QT_DAILY_LOSS_LIMIT_PCT", "1e400", "at most 100"),
+    ("QT_EV_FULL_SIZE_PCT", "1e400", "must be at most 100 (a percentage of notional"),
+    ("QT_EV_FULL_SIZE_PCT", "nan", "finite"),
+    ("QT_SIM_BALANCE", "1e400", "must be at most 1000000000000"),
+    ("QT_SIM_BALANCE", "0.000000001", "must have at most 8 decimals ("),
+    ("QT_SIM_BALANCE", "-5", "greater than 0"),
+    ("QT_SIM_BALANCE", "Infinity", "finite"),
+    ("QT_MONITOR_INTERVAL", "1e300", "must be at most 3600"),
+    ("QT_MONITOR_INTERVAL", "1e400", "finite"),
+    ("QT_COOLDOWN_S", "1e300", "must be at most 604800"),
+    ("QT_SEED", "-1", "must be at least 0 (a whole number, 0 or more)"),
 ]
 
 

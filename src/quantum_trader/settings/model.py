@@ -28,7 +28,10 @@ from .rules import (
     HINTS,
     INTERVALS,
     MASK,
+    MAX_COOLDOWN_S,
+    MAX_MONITOR_INTERVAL_S,
     MAX_RISK_PER_TRADE_PCT,
+    MAX_SIM_BALANCE,
     check_api_exposure,
     check_db_url,
     check_exchange,
@@ -97,7 +100,7 @@ class Settings(BaseSettings):
     max_positions: int = Field(4, ge=1, description="Open positions at most.")
     live_max_positions: int = Field(2, ge=1, description="Cap on open positions during the first live day.")
     stop_loss_pct: Decimal = Field(Decimal("2.0"), gt=0, lt=100, description="SL distance, % of entry.")
-    take_profit_pct: Decimal = Field(Decimal("4.0"), gt=0, description="TP distance, % of entry.")
+    take_profit_pct: Decimal = Field(Decimal("4.0"), gt=0, lt=100, description="TP distance, % of entry.")
     risk_per_trade_pct: Decimal = Field(Decimal("1.0"), gt=0, le=MAX_RISK_PER_TRADE_PCT,
                                         description="Equity lost if the stop fills at its price; sizes the trade.")
     leverage: int = Field(5, ge=1, le=125, description="Set on each symbol before entry (Binance allows 1..125).")
@@ -108,10 +111,11 @@ class Settings(BaseSettings):
     model_max_age_days: float | None = Field(None, gt=0, allow_inf_nan=False,
                                              description="The scanner refuses a model older than this (days); "
                                                          "unset: any age.")
-    ev_full_size_pct: Decimal | None = Field(None, gt=0, description="Expected value per trade (% of notional, "
-                                             "after fees) that earns a scanner signal the full planned-loss size; "
-                                             "smaller edges risk proportionally less. Unset: no scaling.")
-    monitor_interval: float = Field(1.0, gt=0, allow_inf_nan=False,
+    ev_full_size_pct: Decimal | None = Field(None, gt=0, le=100,
+                                             description="Expected value per trade (% of notional, after fees) "
+                                                         "that earns a scanner signal the full planned-loss size; "
+                                                         "smaller edges risk proportionally less. Unset: no scaling.")
+    monitor_interval: float = Field(1.0, gt=0, le=MAX_MONITOR_INTERVAL_S, allow_inf_nan=False,
                                     description="Seconds between monitor sweeps; fills trigger it at once too.")
     reconcile_interval: float = Field(3.0, ge=0, le=300, allow_inf_nan=False,
                                       description="Seconds between the monitor's full REST readings on a URL "
@@ -135,13 +139,14 @@ class Settings(BaseSettings):
                                    description="Stop cleanly after this many wall seconds; unset runs forever.")
     log_json: bool = Field(False, description="JSON log lines for log shippers; human lines otherwise.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
-    sim_balance: Decimal = Field(Decimal("10000"), gt=0, description="USDT wallet of the in-process simulator.")
+    sim_balance: Decimal = Field(Decimal("10000"), gt=0, le=MAX_SIM_BALANCE, decimal_places=8,
+                                 description="USDT wallet of the in-process simulator.")
     paper_state: str | None = Field(None, description="Folder of the in-process paper account (QT_EXCHANGE=sim); "
                                                       "unset: paper_account beside the SQLite journal.")
-    seed: int = Field(7, description="Seed of the synthetic market and simulator: same seed, same session.")
+    seed: int = Field(7, ge=0, description="Seed of the synthetic market and simulator: same seed, same session.")
     trailing_stop_pct: Decimal | None = Field(None, gt=0, lt=100,
                                               description="Trail the stop this % behind the best price; unset: off.")
-    cooldown_s: float = Field(300.0, ge=0, allow_inf_nan=False,
+    cooldown_s: float = Field(300.0, ge=0, le=MAX_COOLDOWN_S, allow_inf_nan=False,
                               description="Pause before re-entering a symbol after a stop-out; avoids revenge trades.")
     interval: str = Field("1m", description="Bar interval of the synthetic feed.")
     readiness_min_trades: int = Field(5, ge=1, description="Closed paper trades the readiness checklist wants.")
@@ -358,6 +363,8 @@ def _reason(error: ErrorDetails) -> str:
         return f"must be {words} {int(bound) if isinstance(bound, float) and bound.is_integer() else bound}"
     if kind in _KINDS:
         return f"must be {_KINDS[kind]}"
+    if kind == "decimal_max_places":
+        return f"must have at most {ctx['decimal_places']} decimals"
     if kind == "literal_error":
         return f"must be one of {ctx['expected']}"
     if kind == "value_error":

@@ -19,6 +19,16 @@ INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h",
 #: The most of equity one trade may lose at its stop. 100 would stake the whole account on one stop fill
 #: (and a gap through the stop loses more); 10 already means ten losses in a row leave ~35 % of equity.
 MAX_RISK_PER_TRADE_PCT = 10
+#: The largest simulated wallet (QT_SIM_BALANCE; the CLI's `--balance` has the same cap): far above any real
+#: account, and small enough that a balance times leverage 125, to 8 decimals, stays within Decimal's 28 digits
+#: (a wallet of 1e400 was accepted, and no quantity or P&L derived from it can be rounded to its step).
+MAX_SIM_BALANCE = 10**12
+#: QT_MONITOR_INTERVAL's upper bound: the software stop waits two intervals, so an hour already leaves a
+#: position without its last line of defence for two hours (larger values only ever mean "no monitor").
+MAX_MONITOR_INTERVAL_S = 3600
+#: QT_COOLDOWN_S's upper bound: a week; longer is no pause but a symbol struck from the list, which is what
+#: QT_SYMBOLS is for.
+MAX_COOLDOWN_S = 7 * 86_400
 
 #: What is allowed, appended to each error line in parentheses.
 HINTS: dict[str, str] = {
@@ -37,12 +47,13 @@ HINTS: dict[str, str] = {
     "max_positions": "a whole number of positions, at least 1",
     "live_max_positions": "a whole number of positions, at least 1; readiness wants at most 2",
     "stop_loss_pct": "a percentage of price, e.g. 2.0",
-    "take_profit_pct": "a percentage of price, e.g. 4.0",
+    "take_profit_pct": "a percentage of price, e.g. 4.0; below 100, since a short's take-profit 100 % below the "
+                       "entry would be at a price of 0",
     "risk_per_trade_pct": f"a percentage of equity, e.g. 1.0; capped at {MAX_RISK_PER_TRADE_PCT} so one stop-out "
                           "cannot cost more than a tenth of the account",
     "leverage": "a whole number from 1 to 125",
     "min_confidence": "a probability from 0 to 1, e.g. 0.65",
-    "monitor_interval": "seconds between monitor sweeps, e.g. 1.0",
+    "monitor_interval": f"seconds between monitor sweeps, above 0 and at most {MAX_MONITOR_INTERVAL_S}, e.g. 1.0",
     "reconcile_interval": "seconds from 0 to 300 between full REST readings while the user-data stream is up, "
                           "e.g. 3",
     "startup_patience_s": "seconds from 1 to 86400 start-up waits for an exchange that is down, e.g. 300",
@@ -60,10 +71,12 @@ HINTS: dict[str, str] = {
     "duration": "seconds of wall time before a clean stop, e.g. 3600",
     "log_json": "true for one JSON object per log line",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
-    "sim_balance": "USDT in the in-process simulator's wallet, e.g. 10000",
-    "seed": "a whole number",
-    "trailing_stop_pct": "a percentage of price, e.g. 1.5; unset for no trailing stop",
-    "cooldown_s": "seconds, 0 or more, e.g. 300",
+    "sim_balance": f"USDT in the in-process simulator's wallet, above 0 and at most {MAX_SIM_BALANCE:,}, with at "
+                   "most 8 decimals, e.g. 10000",
+    "seed": "a whole number, 0 or more",
+    "trailing_stop_pct": "a percentage of price below 100, e.g. 1.5; unset for no trailing stop",
+    "cooldown_s": f"seconds from 0 to {MAX_COOLDOWN_S}, a week; e.g. 300",
+    "ev_full_size_pct": "a percentage of notional above 0 and at most 100, e.g. 0.5; unset for no scaling",
     "interval": "one of " + ", ".join(INTERVALS),
     "readiness_min_trades": "a whole number of closed paper trades, at least 1",
     "notify_urls": "comma-separated apprise URLs such as tgram://BOT_TOKEN/CHAT_ID, ntfy://ntfy.sh/TOPIC or "
