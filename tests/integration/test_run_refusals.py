@@ -92,6 +92,20 @@ def test_audit_and_readiness_on_an_unreachable_journal(tmp_path: Path, command: 
     assert line.startswith("error: QT_DB_URL=postgresql://u:***@127.0.0.1:1/x: cannot open the journal: ")
 
 
+@pytest.mark.parametrize("feed", ["synthetic", "exchange"])
+def test_a_wrong_secret_against_a_simulator_server_is_one_line_that_never_shows_it(tmp_path: Path, feed: str) -> None:
+    """The line naming QT_API_KEY / QT_API_SECRET was followed by aiohttp's "Unclosed connector" and ccxt's
+    "requires to release all resources": the adapter was left open when its first signed call was refused."""
+    wrong = "supersecret123"
+    with running_server() as server:
+        env = bot_env(tmp_path, QT_EXCHANGE=server.url, QT_API_KEY=API_KEY, QT_API_SECRET=wrong, QT_FEED=feed)
+        done = subprocess.run([str(BIN), "run", "--duration", "5"], env=env, capture_output=True, text=True,
+                              timeout=90)
+    line = assert_one_line(done)
+    assert line.startswith(f"QT_API_KEY / QT_API_SECRET: the exchange at QT_EXCHANGE={server.url} refused them "), line
+    assert wrong not in done.stderr + done.stdout and API_SECRET not in done.stderr + done.stdout
+
+
 def test_live_refused_by_readiness_hides_the_journal_password(tmp_path: Path,
                                                               pg_cluster: PgCluster) -> None:  # noqa: F811
     """The cluster trusts local connections, so a URL with a password connects and the password is ignored."""

@@ -26,10 +26,11 @@ from ..settings.model import Settings
 from ..sim.engine import ExchangeSimulator
 from ..sim.recorded_funding import use_recorded_funding
 from ..sim.replay_mark import MarkBars
-from ..sim.universe import load_universe
+from ..sim.universe import Universe, load_universe
 from .live_feed import WsKlineFeed, feed_from_settings
 from .market_feed import BarFeed
 from .paper_account import open_paper_account
+from .startup import closing_on_error
 from .warmup import SyntheticHistory, synthetic_history
 
 MINUTE_MS = 60_000
@@ -78,6 +79,15 @@ async def build_parts(settings: Settings, *, journal_id: str | None = None) -> P
                              api_key=settings.api_key.get_secret_value() if settings.api_key else None,
                              api_secret=settings.api_secret.get_secret_value() if settings.api_secret else None,
                              budget=budget, reading_interval_s=settings.reconcile_interval, ws_url=settings.ws_url)
+    # The first signed call (instruments: leverage brackets) is where a wrong key or secret fails: the adapter's
+    # HTTP client must be closed then too, or the one line naming QT_API_KEY is followed by aiohttp's and ccxt's
+    # complaints about a client left open.
+    async with closing_on_error(exchange):
+        return await _url_parts(settings, universe, exchange, budget)
+
+
+async def _url_parts(settings: Settings, universe: Universe, exchange: Exchange, budget: WeightBudget) -> Parts:
+    """The symbols, clock and feed of a URL exchange (a simulator server, the testnet or production)."""
     instruments = await exchange.instruments()
     symbols = settings.symbol_list or tuple(s for s in universe.top(settings.symbol_count or 222) if s in instruments)
     if settings.feed == "exchange":
