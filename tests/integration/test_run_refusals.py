@@ -7,6 +7,7 @@ a live start refused by readiness, whose message names the journal without its p
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -68,6 +69,24 @@ def test_a_number_beyond_what_can_exist_is_refused_at_start_up(tmp_path: Path, n
                                                                start: str) -> None:
     line = assert_one_line(cli(tmp_path, "run", "--duration", "5", **{name: value}))
     assert line.startswith(f"{name}={value}: {start} ("), line
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_a_busy_api_port_is_one_line_before_anything_starts(tmp_path: Path, how: str) -> None:
+    """It was exit 3 (readiness's code) after the start-up sweep, with uvicorn's `[Errno 98]` in the log."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = bot_env(tmp_path, QT_API_PORT=str(port), QT_PAPER_STATE=str(tmp_path / "paper"))
+        flag = ["--port", str(port)] if how == "flag" else []
+        done = subprocess.run([str(BIN), "run", "--duration", "5", *flag], env=env, capture_output=True, text=True,
+                              timeout=60)
+    line = assert_one_line(done)
+    assert line == (f"--port / QT_API_PORT {port}: 127.0.0.1:{port} is already in use (another bot, sim-server or "
+                    f"program listens there); stop it, or choose a free port with --port / QT_API_PORT "
+                    "(0 picks one)\n"), line
+    assert not (tmp_path / "journal.db").exists() and not (tmp_path / "paper").exists()  # nothing was started
 
 
 def test_unreachable_postgresql_is_one_line_naming_qt_db_url(tmp_path: Path) -> None:

@@ -7,20 +7,27 @@ and `replay:PATH` (Binance public-data kline files), paced by `--speed` (1 = rea
 
 from __future__ import annotations
 
+import socket
 import time
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..domain.errors import ExchangeError
+from ..core.listen import ListenOptions, bind_listeners
+from ..domain.errors import ConfigError, ExchangeError
 from ..sim.engine import ExchangeSimulator
 from ..sim.state import SimConfig
 from ..sim.universe import Universe, load_universe
 from ..simserver.feed import BarFeed, FeedError, parse_feed, parse_speed, replay_feed, synthetic_feed
 from .main import app
 
+if TYPE_CHECKING:  # the server's stack is imported when it starts, not to build the command line
+    from fastapi import FastAPI
+
 SUPPORTED_FEEDS = ("manual", "synthetic", "replay:PATH")
+#: How a user sets the server's address, for the line a busy or foreign address is refused with.
+ADDRESS = ListenOptions(port="--port", host="--host")
 
 
 def _simulator_and_feed(kind: str, replay_path: str | None, universe: Universe, balance: Decimal,
@@ -100,24 +107,56 @@ def sim_server(
     except InvalidOperation:
         typer.echo(f"error: --balance {balance!r} is not a number", err=True)
         raise typer.Exit(2) from None
+    listeners = _listen(host, port)  # before the simulator is built and its URL announced
     try:
         universe = select_universe(symbols)
         sim, bar_feed = _simulator_and_feed(feed_kind, replay_path, universe, start_balance, pace, seed,
                                             history_bars)
     except (typer.BadParameter, FeedError) as exc:
+        _close(listeners)
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
-    import uvicorn
-
     from ..simserver.app import create_app
-    from ..simserver.routes_stream import uvicorn_ws_options
 
     server_app = create_app(sim, api_key=api_key, api_secret=api_secret, weight_limit=weight_limit,
                             universe=universe, order_limits=(order_limit_10s, order_limit_1m), feed=bar_feed,
                             ban_base_ms=ban_seconds * 1000, ban_after=ban_after)
     history = f" (first {history_bars} bars as history, unpaced)" if history_bars else ""
+    bound = listeners[0].getsockname()[1]  # --port 0: the port picked, which clients need
     typer.echo(f"simulator: {len(universe)} symbols, {start_balance} USDT, feed {feed} at speed {speed}{history}, "
-               f"http://{host}:{port}/fapi", err=True)
+               f"http://{host}:{bound}/fapi", err=True)
+    _serve(server_app, listeners)
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """The server's sockets, bound and listening; a busy or foreign address is one line and exit 2 (uvicorn
+    found it only after the banner, and exited 3)."""
+    try:
+        return bind_listeners(host, port, ADDRESS)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _serve(server_app: FastAPI, listeners: list[socket.socket]) -> None:
+    """Serve on `listeners` until SIGINT or SIGTERM (exit 0); a server that could not start is exit 1."""
+    import uvicorn
+
+    from ..simserver.routes_stream import uvicorn_ws_options
+
     # Binance pings every 3 minutes and drops a connection silent for 10 (StreamSettings); uvicorn sends them.
-    uvicorn.run(server_app, host=host, port=port, log_level="warning", **uvicorn_ws_options(server_app))
+    server = uvicorn.Server(uvicorn.Config(server_app, log_level="warning", **uvicorn_ws_options(server_app)))
+    try:
+        server.run(sockets=listeners)
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping
+        pass
+    finally:
+        _close(listeners)
+    if not server.started:
+        raise typer.Exit(1)
+
+
+def _close(listeners: list[socket.socket]) -> None:
+    for sock in listeners:
+        sock.close()

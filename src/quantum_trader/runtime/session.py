@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import replace
 from importlib.metadata import version
@@ -26,6 +27,7 @@ import uvicorn
 
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..core.listen import ListenOptions, bind_listeners
 from ..core.metrics import Metrics
 from ..core.supervisor import RestartPolicy, Supervisor, bus_reporter
 from ..core.watchdog import notify, watchdog_interval_s
@@ -78,6 +80,8 @@ HALT_ON_GIVE_UP = frozenset({"monitor", "exchange-events"})
 MINUTE_MS = 60_000
 #: Wall seconds the stop waits for queued alerts (the last exit) before giving up on them.
 NOTIFY_DRAIN_S = 5.0
+#: How a user sets the API's address, for the line a busy or foreign address stops start-up with.
+API_ADDRESS = ListenOptions(port="--port / QT_API_PORT", host="--host / QT_API_HOST")
 
 
 #: Builds the ASGI app for the session (the API layer sits above runtime, so it is passed in).
@@ -100,8 +104,20 @@ class Session:
         self.port: int | None = None
         #: QT_NOTIFY_URLS's alerts (None when unset): subscribed first on the bus, sent by a supervised worker.
         self.notifier: Notifier | None = notifier_from_urls(settings.notify_url_list) if settings.notify_urls else None
+        #: The API's sockets, bound first thing in `run` (core/listen.py) and served by uvicorn.
+        self._listeners: list[socket.socket] = []
 
     async def run(self) -> int:
+        """The API's address is taken before anything else (the journal, the exchange, the start-up sweep), so a
+        busy port is one `ConfigError` line (exit 2), not a failure after start-up has already touched the exchange."""
+        self._listeners = bind_listeners(self.settings.api_host, self.settings.api_port, API_ADDRESS)
+        try:
+            return await self._run()
+        finally:
+            for sock in self._listeners:
+                sock.close()
+
+    async def _run(self) -> int:
         s = self.settings
         logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not session news
         if s.mode == "live":
@@ -171,7 +187,8 @@ class Session:
         server = uvicorn.Server(uvicorn.Config(app, host=s.api_host, port=s.api_port, log_config=None,
                                                lifespan="off", access_log=False,
                                                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
-        api = asyncio.create_task(server.serve(), name="api")  # not supervised: if it dies, the session ends
+        # Not supervised: if it dies, the session ends. It serves the sockets `run` bound before anything started.
+        api = asyncio.create_task(server.serve(sockets=self._listeners), name="api")
         supervisor = self._start_tasks(engine, parts, strategy, monitor)
         self.service.supervisor = supervisor
         try:
