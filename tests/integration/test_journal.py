@@ -388,3 +388,25 @@ def test_a_failed_write_reaches_the_bus_as_an_error(journal: Journal, sqlite_url
     reader.close()
     assert "DecimalText takes Decimal" in error["message"]
     assert journal.write_failures == 1
+
+
+def test_the_kill_switches_since_the_last_resume_of_sessions_that_trade(db_url: str) -> None:
+    """What a restart keeps halted (runtime/startup.py `restore_halt`), on both databases: kill switches before
+    the last resume are over, and a backtest's (journaled into the same database) never trade an account."""
+    migrate(db_url)
+    kill = ev.KillSwitch
+    for mode, events in [("paper", [kill("manual kill switch", 1)]),
+                         ("paper", [ev.ProtectionAction(symbol="*", action="resume", reason="by request", time_ms=2)]),
+                         ("backtest", [kill("daily loss limit: old", 3)]),
+                         ("live", [kill("manual kill switch", 4),
+                                   ev.ProtectionAction(symbol="*", action="kill_switch", time_ms=5,
+                                                       reason="manual kill switch: cancelled 0 orders")])]:
+        with Journal(db_url) as journal:
+            journal.start_session(mode, "{}", "test")
+            publish(journal, *events)
+    reader = JournalReader(db_url)
+    try:
+        assert reader.kills_since_resume() == [("manual kill switch", 4),
+                                               ("manual kill switch: cancelled 0 orders", 5)]
+    finally:
+        reader.close()

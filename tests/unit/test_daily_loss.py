@@ -209,3 +209,40 @@ def test_the_reason_gives_equity_to_the_cent() -> None:
     kill = guard.check(EquitySnapshot(wallet=Decimal(1_000_000), equity=Decimal("949901.3559142900000000000002"),
                                       available=Decimal(0), open_positions=3, time_ms=60_000))
     assert kill is not None and "equity 949901.36 fell 5.01% from 1000000 " in kill.reason
+
+
+# --- after a restart: the journal's kill switches replayed (risk/manager.py `restore_halt`) -----------------
+DAILY = "daily loss limit: equity 9000 fell 10.00% from 10000 at the UTC day's start"
+
+
+def restored(now_ms: int, *kills: tuple[str, int]) -> tuple[str | None, int | None, Session]:
+    s = Session()
+    s.at(now_ms)
+    reason = s.risk.restore_halt(kills)
+    return reason, s.risk.halted_until_ms, s
+
+
+def test_a_daily_halt_lifts_at_the_midnight_after_its_kill_switch_not_after_the_summary() -> None:
+    """The kill-switch handler's summary row (reason + ": " + what it did) may be written after midnight."""
+    kill = (DAILY, DAY0 + DAY_MS - 100)
+    summary = (DAILY + ": cancelled 2 orders, closed 1 position", DAY0 + DAY_MS + 50)
+    assert restored(DAY0 + DAY_MS - 10, kill, summary)[:2] == (DAILY, DAY0 + DAY_MS)
+    assert restored(DAY0 + DAY_MS + 1000, kill, summary)[:2] == (None, None)
+
+
+def test_restored_halts_follow_the_live_rules() -> None:
+    manual = ("manual kill switch", DAY0 + HOUR)
+    assert restored(DAY0 + 5 * DAY_MS, manual)[:2] == ("manual kill switch", None)
+    assert restored(DAY0 + 5 * DAY_MS, manual, (DAILY, DAY0 + 2 * HOUR))[:2] == ("manual kill switch", None)
+    assert restored(DAY0 + 5 * DAY_MS, (DAILY, DAY0 + HOUR), ("manual kill switch", DAY0 + 2 * HOUR))[:2] == (
+        "manual kill switch", None)
+    two_days = restored(DAY0 + DAY_MS + HOUR, (DAILY, DAY0 + HOUR), (DAILY, DAY0 + DAY_MS))
+    assert two_days[:2] == (DAILY, DAY0 + 2 * DAY_MS)
+    assert restored(DAY0 + 5 * DAY_MS)[:2] == (None, None)
+
+
+def test_a_restored_daily_halt_does_not_fire_the_days_kill_switch_again() -> None:
+    reason, _, s = restored(DAY0 + 3 * HOUR, (DAILY, DAY0 + 2 * HOUR))
+    assert reason == DAILY
+    s.at(DAY0 + 4 * HOUR, snap("9000", DAY0 + 4 * HOUR), snap("5000", DAY0 + 5 * HOUR))
+    assert s.kills() == [] and s.risk.state == "HALTED"

@@ -40,6 +40,10 @@ DRY_RUN = "DRY_RUN"
 WOULD_CANCEL = "WOULD_CANCEL"
 REJECTED = "REJECTED"
 
+#: Protection actions (symbol `*`) that start and end a halt of entries: a kill switch (its command, then the
+#: handler's summary of what it did) and a manual resume; a restart replays them (reader.py `kills_since_resume`).
+KILL_SWITCH, RESUME = "kill_switch", "resume"
+
 ORDER_UPSERT = "order_upsert"
 ORDER_EVENT = "order_events"
 
@@ -169,7 +173,7 @@ def protection_rows(event: ProtectionAction, session_id: int | None) -> Rows:
 
 def kill_switch_rows(event: KillSwitch, session_id: int | None) -> Rows:
     """Recorded among protection actions (symbol `*`): it is the last line of protection."""
-    return [("protection_actions", {"session_id": session_id, "symbol": "*", "action": "kill_switch",
+    return [("protection_actions", {"session_id": session_id, "symbol": "*", "action": KILL_SWITCH,
                                     "reason": event.reason, "trade_id": None, "client_id": None,
                                     "order_type": None, "price": None, "time_ms": event.time_ms})]
 

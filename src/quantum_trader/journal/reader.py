@@ -10,9 +10,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Engine, Select, Table, inspect, select
+from sqlalchemy import Column, Engine, Select, Table, func, inspect, select
 
-from .codec import INTENT
+from .codec import INTENT, KILL_SWITCH, RESUME
 from .db import create_engine_for
 from .models import (
     EquitySnapshotRow,
@@ -156,6 +156,18 @@ class JournalReader:
     def protection_actions(self, limit: int = 100) -> list[JsonRow]:
         p = _table(ProtectionActionRow)
         return self._rows(select(p).order_by(p.c.time_ms.desc(), p.c.id.desc()).limit(limit))
+
+    def kills_since_resume(self) -> list[tuple[str, int]]:
+        """The kill switches (reason, time_ms) recorded after the last manual resume, in the order written: the
+        halt a restarting session must keep (risk/manager.py `restore_halt`). A backtest's are left out: it
+        trades no account, and its daily-loss kill switches carry historical times."""
+        p, s = _table(ProtectionActionRow), _table(SessionRow)
+        last_resume = select(func.max(p.c.id)).where(p.c.symbol == "*", p.c.action == RESUME).scalar_subquery()
+        query = (select(p.c.reason, p.c.time_ms).select_from(p.outerjoin(s, p.c.session_id == s.c.id))
+                 .where(p.c.symbol == "*", p.c.action == KILL_SWITCH, p.c.id > func.coalesce(last_resume, 0),
+                        s.c.mode.is_distinct_from("backtest"))  # a row without a session counts
+                 .order_by(p.c.id))
+        return [(str(row["reason"]), int(row["time_ms"])) for row in self._rows(query)]
 
     def errors(self, limit: int = 100) -> list[JsonRow]:
         e = _table(ErrorRow)

@@ -10,7 +10,8 @@ flight, so two signals in one bar cannot both take the last slot.
 Two halts, two lifetimes. A manual kill switch (or any `KillSwitch` not raised by the daily loss guard)
 halts until `resume()`: a person pulled it, a person releases it. The daily loss limit halts until the
 next UTC midnight (`halted_until_ms`), when the halt lifts by itself at the first signal, equity snapshot
-or `blocked_symbols` query at or after it; a manual `resume()` lifts it earlier.
+or `blocked_symbols` query at or after it; a manual `resume()` lifts it earlier. A restart is neither: the
+session replays the journal's kill switches since the last resume into `restore_halt` before it trades.
 
 The first live day: with `live_since_ms` set, the position cap is min(QT_MAX_POSITIONS,
 QT_LIVE_MAX_POSITIONS) until 24 h after `live_since_ms` (a rolling 24 h rather than "until UTC
@@ -20,7 +21,7 @@ midnight", so going live at 23:50 still gets a full day of reduced exposure).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Protocol
 
@@ -40,7 +41,7 @@ from ..domain.events import (
 )
 from ..domain.exchange_types import AccountSnapshot
 from ..domain.instrument import Instrument
-from .daily_loss import DailyLossGuard, next_midnight_ms
+from .daily_loss import REASON_PREFIX, DailyLossGuard, next_midnight_ms, utc_day
 from .rules import ALL, RiskBook, RiskLimits, RiskPipeline, default_rules
 from .sizing import SizingRefused, SizingRules, edge_scale, size_entry
 from .trade_ids import TradeIds
@@ -131,6 +132,25 @@ class RiskManager:
     def resume(self) -> None:
         """Manual reset after a kill switch (manual or daily loss)."""
         self.halted_reason, self.halted_until_ms = None, None
+
+    def restore_halt(self, kills: Iterable[tuple[str, int]]) -> str | None:
+        """At start-up, before any signal: the halt that the journal's kill switches since the last resume leave
+        in force now, as `_on_kill` left it before the restart (a restart is no manual reset). `kills` are their
+        (reason, time_ms) in journal order; a daily one is told by its reason (`REASON_PREFIX`), and the kill
+        switch handler's summary row that follows each (its reason, then ": " and what it did) is skipped, so a
+        daily halt lifts at the midnight after the kill switch itself. Returns the reason in force, or None."""
+        for reason, time_ms in kills:
+            current = self.halted_reason
+            if current is not None and reason.startswith(current + ": "):
+                continue
+            daily = reason.startswith(REASON_PREFIX)
+            if daily and current is not None and self.halted_until_ms is None:
+                continue  # a manual halt stays until a manual resume, as in `_on_kill`
+            self.halted_reason, self.halted_until_ms = reason, next_midnight_ms(time_ms) if daily else None
+        in_force = self._halted(self.clock.now_ms())
+        if in_force is not None and self.halted_until_ms is not None and self.daily_loss is not None:
+            self.daily_loss.tripped_day = utc_day(self.halted_until_ms - 1)  # that day's kill switch has fired
+        return in_force
 
     async def on_signal(self, signal: Signal) -> None:
         async with self._deciding:

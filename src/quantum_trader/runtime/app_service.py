@@ -22,6 +22,7 @@ from ..trading.monitor import PositionMonitor
 from ..trading.protection_view import ProtectionView, build_view
 from .market_feed import FeedStatus
 from .service import JSON
+from .startup import resume_entries
 from .wiring import Engine
 
 #: /health turns degraded when the feed or the monitor has been silent this many intervals.
@@ -91,7 +92,7 @@ class SessionService:
                         "errors": mon.errors, "sweeps": mon.sweeps,
                         "last_rest_reading_age_s": None if rest_age is None else round(rest_age, 3),
                         "rest_readings_skipped": mon.rest_skipped, "stream_sweeps": mon.stream_sweeps},
-            "strategy": self.settings.strategy, "trading": self.engine.risk.state,
+            "strategy": self.settings.strategy, "trading": self.engine.risk.state, "halt": self._halt(),
             "feed_bars": self.feed.bars, "feed_done": self.feed.done,
             "tasks": self.supervisor.as_json() if self.supervisor is not None else {},
         }
@@ -108,6 +109,14 @@ class SessionService:
         if self.notifier is not None:  # alerts configured: destinations redacted, errors scrubbed
             body["notify"] = self.notifier.status()
         return body
+
+    def _halt(self) -> JSON | None:
+        """Why entries are halted and until when (`until_ms`: the daily loss limit's UTC midnight; null: until
+        a resume), or None while they are active."""
+        risk = self.engine.risk
+        if risk.state != "HALTED":
+            return None
+        return {"reason": risk.halted_reason, "until_ms": risk.halted_until_ms}
 
     @property
     def strategy_status(self) -> str:
@@ -199,7 +208,8 @@ class SessionService:
         return {"accepted": decision.approved, "reason": decision.reason, "trade_id": decision.trade_id}
 
     async def resume(self) -> JSON:
-        self.engine.risk.resume()
+        """The manual reset, journaled (runtime/startup.py): a restart keeps a halt only until it."""
+        await resume_entries(self.engine)
         return {"trading": self.engine.risk.state}
 
     async def kill_switch(self) -> JSON:

@@ -66,6 +66,7 @@ from .startup import (
     reconcile_journal,
     reconciling_sweep,
     record_instruments,
+    restore_halt,
     startup_errors,
 )
 from .warmup import prepare_warm_up
@@ -146,6 +147,7 @@ class Session:
                     interval_s=s.monitor_interval, trailing_stop_pct=s.trailing_stop_pct))
                 assert monitor is not None
                 reader = JournalReader(s.db_url)
+                restore_halt(engine, reader)  # a kill switch before the restart still holds: no manual reset yet
                 # A restart: the journal knows the trades, the exchange the truth (trades closed while away close now).
                 await reconcile_journal(engine, monitor, parts.exchange, reader)
                 self._count_events(engine)

@@ -9,8 +9,9 @@ and logged, instead of the process exiting and leaving the position unwatched un
 restarts it (exchange/retry.py `patient`). The wait has a limit, QT_STARTUP_PATIENCE_S, so an exchange
 that stays away ends the process with one line naming the setting (a supervisor such as systemd then
 restarts it and alerts). A refusal that waiting cannot fix (a bad key, -2015) fails at once, exit 2,
-naming QT_API_KEY and QT_API_SECRET. Also here: live mode's readiness gate (exit 3) and what the journal
-records of the session's instruments.
+naming QT_API_KEY and QT_API_SECRET. Also here: live mode's readiness gate (exit 3), what the journal
+records of the session's instruments, and the halt of entries a restart keeps (a kill switch holds until a
+person resumes, the daily loss limit until the UTC day ends: a restart is neither).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..domain.instrument import Instrument
 from ..domain.money import fmt
 from ..exchange.budget import urgent
 from ..exchange.port import Exchange
+from ..journal.codec import RESUME
 from ..journal.reader import JournalReader
 from ..journal.writer import Journal
 from ..readmodels.journal import opened_from_entry, opened_from_row, readiness_from_journal
@@ -137,6 +139,25 @@ async def open_unrecorded_trades(engine: Engine, exchange: Exchange, reader: Jou
             reason="entry filled before a crash; trade opened from the journal's entry order and risk decision"))
         await engine.bus.publish(opened)
     return len(entries)
+
+
+def restore_halt(engine: Engine, reader: JournalReader) -> str | None:
+    """Entries stay halted across a restart: the journal's kill switches since the last resume are replayed into
+    risk before anything can signal. Returns the halt in force (None: entries are active)."""
+    reason = engine.risk.restore_halt(reader.kills_since_resume())
+    if reason is not None:
+        until = engine.risk.halted_until_ms
+        log.warning("entries stay halted from before the restart; `quantum-trader resume` (POST /api/v1/resume) "
+                    "allows them again" + ("" if until is None else ", or the UTC day's end"),
+                    reason=reason, until_ms=until)
+    return reason
+
+
+async def resume_entries(engine: Engine, reason: str = "entries resumed by request") -> None:
+    """The manual reset: risk allows entries again, and the journal records it (action `resume`, symbol `*`), so
+    the next start no longer restores the halts before it."""
+    engine.risk.resume()
+    await engine.bus.publish(ProtectionAction(symbol="*", action=RESUME, reason=reason, time_ms=engine.clock.now_ms()))
 
 
 async def protect_at_start(engine: Engine, monitor: PositionMonitor) -> None:

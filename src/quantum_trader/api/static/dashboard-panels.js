@@ -39,7 +39,8 @@ function renderBanner(snap) {
     }
   }
   const h = snap.health || {};
-  if (h.trading === "HALTED") items.push(["warn", "New entries are halted (kill switch or a lost component). " +
+  if (h.trading === "HALTED") items.push(["warn", "New entries are halted (" +
+    (h.halt && h.halt.reason ? h.halt.reason : "kill switch or a lost component") + "). " +
     "Open positions keep their stops. Resume when you have looked."]);
   if (h.status === "unhealthy") items.push(["bad", "The bot reports itself UNHEALTHY: see /health."]);
   if (snap.error) items.push(["warn", "The live snapshot failed (" + snap.error + "); retrying."]);
