@@ -3,15 +3,19 @@
 The driver skips bars where risk must refuse a signal whatever the price (the symbol already holds a
 position, every slot is taken). A run that visits every signal bar must give the very same trades:
 same ids, exit reasons and exit prices to the last digit. That includes blocks that lift by themselves
-(a daily-loss halt at midnight, a cooldown): a skipped bar is never revisited.
+(a daily-loss halt at midnight, a cooldown): a skipped bar is never revisited. Nor is the size of the
+chunks the bars come in a different backtest.
 """
 
 from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from pathlib import Path
 
-from quantum_trader.marketdata.bars import synthetic_bars
+import pytest
+
+from quantum_trader.marketdata.bars import iter_binance_klines, synthetic_bars
 from quantum_trader.research.backtest import run_backtest
 from quantum_trader.runtime.wiring import TradingRules
 from quantum_trader.signals.sma_cross import SmaCross
@@ -54,3 +58,23 @@ def test_skipping_changes_nothing_through_daily_loss_halts_and_cooldowns() -> No
     fast = run(True)
     assert sum(reason == "kill_switch" for _, reason, _, _ in fast) >= 5, "the scenario must trip the limit"
     assert fast == run(False)
+
+
+LINK = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda" / "LINKUSDT-1m-2026-02.csv.gz"
+
+
+@pytest.mark.skipif(not LINK.exists(), reason="shared Binance data not available")
+def test_the_chunk_size_the_reader_uses_changes_nothing() -> None:
+    """LINKUSDT 2026-02 read in chunks of 1,000 and of 5,000 bars made 60 and 61 trades: sma-cross's running
+    sum rounded an exact tie of its averages apart differently in each (signals/sma_cross.py)."""
+    universe = load_universe()
+    instruments = {"LINKUSDT": universe.instrument("LINKUSDT")}
+
+    def trades(chunk_bars: int) -> list[tuple[str, str, str, str]]:
+        result = asyncio.run(run_backtest(iter_binance_klines(LINK, chunk_bars=chunk_bars), instruments, SmaCross(),
+                                          TradingRules(), balance=Decimal(10_000)))
+        return [(t.trade_id, t.exit_reason.value, str(t.exit_price), str(t.quantity)) for t in result.trades]
+
+    thousand = trades(1_000)
+    assert len(thousand) > 30
+    assert trades(5_000) == thousand

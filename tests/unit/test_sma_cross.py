@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quantum_trader.marketdata.bars import BarChunk, synthetic_bars
+from quantum_trader.marketdata.bars import BarChunk, read_binance_klines, synthetic_bars
 from quantum_trader.signals.sma_cross import SmaCross
 from quantum_trader.signals.strategy import SignalBatch, Strategy
+
+LINK = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda" / "LINKUSDT-1m-2026-02.csv.gz"
+#: Chunk sizes a live session (1), an odd cut (7), a backtest (1,000) and one whole chunk give.
+CHUNKINGS = (1, 7, 1_000)
 
 
 def chunk_of(closes: np.ndarray, symbols: tuple[str, ...] | None = None, t0: int = 0) -> BarChunk:
@@ -150,3 +155,39 @@ def test_empty_chunk_keeps_history() -> None:
     rest = strategy.on_chunk(chunk.slice(100, 200))
     assert empty.direction.shape == (0, 1)
     assert np.array_equal(np.concatenate([first.direction, rest.direction]), whole.direction)
+
+
+def in_chunks_of(strategy: SmaCross, chunk: BarChunk, size: int) -> SignalBatch:
+    return run_chunks(strategy, chunk, [size] * -(-len(chunk) // size))
+
+
+@pytest.mark.skipif(not LINK.exists(), reason="shared Binance data not available")
+def test_real_data_gives_the_same_signals_in_any_chunking() -> None:
+    """LINKUSDT 2026-02 has bars where the fast and slow averages are equal in exact arithmetic (bar 8,226):
+    a running sum rounded them apart by ±1e-15 depending on where the chunk began (34 of ~1,600 signals
+    differed between chunks of 1 and of 2,000 bars; a backtest made 60 or 61 trades)."""
+    chunk = read_binance_klines(LINK)
+    whole = SmaCross(10, 30).on_chunk(chunk)
+    assert whole.mask.sum() > 1_000
+    for size in CHUNKINGS:
+        parts = in_chunks_of(SmaCross(10, 30), chunk, size)
+        assert np.array_equal(parts.direction, whole.direction), size
+        assert np.array_equal(parts.confidence, whole.confidence), size
+
+
+def test_an_exact_tie_is_a_tie_in_any_chunking() -> None:
+    """Closes in runs of a, b, b, a: at each run's last bar the fast (2) and slow (4) averages are both
+    (a + b) / 2, exactly; a tie never signals, in any chunking, and the signals around it agree too."""
+    rng = np.random.default_rng(1)
+    closes: list[float] = []
+    for _ in range(750):
+        a = round(10 + int(rng.integers(0, 50)) / 100, 2)
+        b = round(a + 0.1, 2)
+        closes += [a, b, b, a]
+    chunk = chunk_of(np.array(closes))
+    whole = SmaCross(2, 4).on_chunk(chunk)
+    assert whole.mask.sum() > 500  # the runs do cross: the comparison is not vacuous
+    for size in (*CHUNKINGS, len(chunk)):
+        parts = in_chunks_of(SmaCross(2, 4), chunk, size)
+        assert not parts.mask[3::4].any(), size
+        assert np.array_equal(parts.direction, whole.direction), size
