@@ -87,6 +87,20 @@ def test_start_end_and_symbols_pick_a_week_of_one_symbol_out_of_a_folder(tmp_pat
     assert without_timing(default) != without_timing(week)  # the parameters reached the strategy
 
 
+def test_a_day_file_beside_the_month_gives_the_months_backtest(tmp_path: Path) -> None:
+    """`LINKUSDT-1m-2026-02-06.csv` sorts before `LINKUSDT-1m-2026-02.csv.gz`: read in name order, Feb 1-5
+    of the month were dropped without a word (33,120 bars)."""
+    shutil.copy(LINK, tmp_path / LINK.name)
+    day = 1_770_336_000_000  # 2026-02-06T00:00:00Z
+    with gzip.open(LINK, "rt") as handle:
+        header, *rows = handle.read().splitlines()
+    (tmp_path / "LINKUSDT-1m-2026-02-06.csv").write_text(
+        "\n".join([header, *(r for r in rows if day <= int(r.split(",")[0]) < day + 86_400_000)]) + "\n")
+    both = backtest_json("--data", str(tmp_path))
+    assert both["bars"] == kline_rows(LINK) == 40_320
+    assert without_timing(both) == without_timing(backtest_json("--data", str(LINK)))
+
+
 def test_manual_strategy_never_trades() -> None:
     document = backtest_json("--data", str(LINK), "--strategy", "manual")
     assert document["performance"]["trades"] == 0

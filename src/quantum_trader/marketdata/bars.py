@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..domain.kline_source import kline_paths
-from .kline_csv import open_binary, read_kline_batches
+from .kline_csv import open_binary
+from .kline_merge import FIELDS, SymbolStream
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -33,7 +34,7 @@ _INTERVALS_MS = {
     "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
 }  # fmt: skip
 _FILE_NAME = re.compile(r"^(?P<symbol>[A-Za-z0-9_]+)-(?P<interval>\d+[smhdwM])-")
-_FIELDS = 5  # open, high, low, close, volume
+_FIELDS = FIELDS
 #: 2,000 bars × 222 symbols is ~3.5 MB per field: small enough that a chunk and its temporaries stay in
 #: tens of MB, large enough that per-chunk Python overhead is negligible.
 DEFAULT_CHUNK_BARS = 2_000
@@ -94,48 +95,6 @@ def _open_text(path: Path) -> TextIO:
     return io.TextIOWrapper(open_binary(path), encoding="utf-8")
 
 
-def _read_file_batches(path: Path, batch: int) -> Iterator[tuple[I64, F64]]:
-    """One kline file in batches of about `batch` rows; a first line that is not a number is the header
-    (parsed by pyarrow: marketdata/kline_csv.py)."""
-    return read_kline_batches(path, batch)
-
-
-class _SymbolStream:
-    """One symbol's files in order, buffered; rows whose open time does not advance are dropped."""
-
-    def __init__(self, paths: Sequence[Path], batch: int) -> None:
-        self._batches = (b for path in paths for b in _read_file_batches(path, batch))
-        self.times: I64 = np.zeros(0, np.int64)
-        self.values: F64 = np.zeros((0, _FIELDS))
-        self.exhausted = False
-        self._last = np.iinfo(np.int64).min
-
-    def fill(self, rows: int) -> None:
-        parts_t, parts_v = [self.times], [self.values]
-        have = len(self.times)
-        while have < rows and not self.exhausted:
-            batch = next(self._batches, None)
-            if batch is None:
-                self.exhausted = True
-                break
-            times, values = batch
-            keep = times > np.maximum.accumulate(np.concatenate([[self._last], times]))[:-1]
-            if keep.any():
-                parts_t.append(times[keep])
-                parts_v.append(values[keep])
-                self._last = int(times[keep][-1])
-                have += int(keep.sum())
-        if len(parts_t) > 1:
-            self.times, self.values = np.concatenate(parts_t), np.concatenate(parts_v)
-
-    def take(self, upto: int) -> tuple[I64, F64]:
-        """Remove and return the buffered rows with open time ≤ upto."""
-        k = int(np.searchsorted(self.times, upto, side="right"))
-        taken = (self.times[:k], self.values[:k])
-        self.times, self.values = self.times[k:], self.values[k:]
-        return taken
-
-
 def _kline_paths(paths_or_folder: str | Path | Iterable[str | Path]) -> list[Path]:
     if isinstance(paths_or_folder, str | Path):
         return kline_paths(paths_or_folder)  # a file, a folder or a glob
@@ -143,7 +102,7 @@ def _kline_paths(paths_or_folder: str | Path | Iterable[str | Path]) -> list[Pat
 
 
 def _group_by_symbol(paths: list[Path]) -> tuple[dict[str, list[Path]], int | None]:
-    """Files per symbol (in name order, so monthly files follow each other) and their common interval."""
+    """Files per symbol (in name order; the reader merges them by time) and their common interval."""
     groups: dict[str, list[Path]] = {}
     intervals: set[int | None] = set()
     for path in paths:
@@ -170,8 +129,9 @@ def iter_binance_klines(
     """Stream several symbols' kline files aligned on open time (outer join, NaN where a symbol has no bar).
 
     Every chunk but the last holds exactly `chunk_bars` distinct open times; memory is bounded by about
-    two chunks per symbol however many files there are. Files of one symbol are read in name order and
-    overlapping rows (e.g. a daily file inside a monthly one) are dropped.
+    two chunks per symbol (and a block per file open at once) however many files there are. A symbol's
+    files are merged in time order whatever their names, a bar in two of them (a daily file beside the
+    monthly one) kept once; a file whose rows go back in time is refused (marketdata/kline_merge.py).
     """
     if chunk_bars < 1:
         raise ValueError(f"chunk_bars must be >= 1, got {chunk_bars}")
@@ -179,7 +139,7 @@ def iter_binance_klines(
     if not groups:
         raise ValueError(f"no kline files in {paths_or_folder}")
     symbols = tuple(groups)
-    streams = [_SymbolStream(paths, batch=max(chunk_bars, 1024)) for paths in groups.values()]
+    streams = [SymbolStream(paths, batch=max(chunk_bars, 1024)) for paths in groups.values()]
     while True:
         for stream in streams:
             stream.fill(chunk_bars)
@@ -193,14 +153,14 @@ def iter_binance_klines(
 
 
 def _union(parts: list[I64]) -> I64:
-    """The sorted distinct open times of all parts; one symbol's are already so (a stream keeps only rows
+    """The sorted distinct open times of all parts; one symbol's are already so (a stream hands out rows
     whose time advances), and skipping `np.unique` there saves a fifth of reading a one-symbol file."""
     if len(parts) == 1:
         return parts[0]
     return np.unique(np.concatenate(parts))
 
 
-def _assemble(symbols: tuple[str, ...], times: I64, streams: list[_SymbolStream], interval: int) -> BarChunk:
+def _assemble(symbols: tuple[str, ...], times: I64, streams: list[SymbolStream], interval: int) -> BarChunk:
     fields = np.full((_FIELDS, len(times), len(symbols)), np.nan)
     for s, stream in enumerate(streams):
         got_t, got_v = stream.take(int(times[-1]))
@@ -212,7 +172,7 @@ def read_binance_klines(path: str | Path) -> BarChunk:
     """A whole kline file (.csv, .csv.gz or single-CSV .zip, with or without header) as one chunk."""
     path = Path(path)
     symbol, interval = _symbol_and_interval(path)
-    stream = _SymbolStream([path], batch=1 << 16)
+    stream = SymbolStream([path], batch=1 << 16)
     stream.fill(np.iinfo(np.int64).max)
     times, values = stream.times, stream.values
     if interval is None:

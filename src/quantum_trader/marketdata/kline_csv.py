@@ -14,10 +14,10 @@ import gzip
 import io
 import zipfile
 import zlib
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, TextIO, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -49,19 +49,52 @@ def open_binary(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
-def _layout(path: Path) -> tuple[int, int] | None:
-    """(columns, raw lines before the first data row) from the first non-blank line, which is a header
-    when it does not start with a digit; None for a file without any row. A damaged archive is a
-    ValueError naming the file (zlib's and zipfile's own errors are neither ValueError nor OSError)."""
+@contextmanager
+def _text_of(path: Path) -> Iterator[TextIO]:
+    """The file as text; a damaged archive is a ValueError naming the file (zlib's and zipfile's own errors
+    are neither ValueError nor OSError)."""
     try:
         with open_binary(path) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8")
-            for number, line in enumerate(text):
-                if line.strip():
-                    header = not line.lstrip()[:1].isdigit()
-                    return line.count(",") + 1, number + header
+            yield io.TextIOWrapper(raw, encoding="utf-8")
     except (zlib.error, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot be read ({exc})") from None
+
+
+def _layout(path: Path) -> tuple[int, int] | None:
+    """(columns, raw lines before the first data row) from the first non-blank line, which is a header
+    when it does not start with a digit; None for a file without any row."""
+    with _text_of(path) as text:
+        for number, line in enumerate(text):
+            if line.strip():
+                header = not line.lstrip()[:1].isdigit()
+                return line.count(",") + 1, number + header
+    return None
+
+
+def _data_lines(text: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """(line number from 1, line) of each row: blank lines and a header (a first line that does not start
+    with a digit) left out, as pyarrow leaves them out."""
+    first = True
+    for number, line in enumerate(text, start=1):
+        stripped = line.strip()
+        if stripped:
+            if first and not stripped[:1].isdigit():
+                first = False
+                continue
+            first = False
+            yield number, stripped
+
+
+def first_open_time(path: Path) -> int | None:
+    """The open time (ms) of the file's first row, None for a file without rows: a symbol's files are
+    merged in the order of their data, whatever their names say (kline_merge.py)."""
+    with _text_of(path) as text:
+        for number, line in _data_lines(text):
+            field = line.split(",", 1)[0]
+            if not field.isdigit():
+                raise ValueError(f"{path}: not a Binance kline CSV (line {number} starts with {field!r}, "
+                                 "not an open time in ms)")
+            return int(field) // 1000 if int(field) >= MICROSECONDS_FROM else int(field)
     return None
 
 

@@ -1,0 +1,180 @@
+"""One symbol's kline files as one stream of rows in open-time order, whatever the files are called.
+
+A folder may hold a symbol's monthly file beside daily files of the same days (the README says monthly
+files can be dropped in beside downloaded days). Read one after the other in name order, `-06.csv` came
+before `.csv.gz` and every row not later than the last one read was dropped: Feb 1-5 of the month were lost
+without a word. So the files are merged by time: ordered by their first open time (read from each file
+when a symbol has several), opened when the merge reaches that time, and their rows interleaved; the same
+open time in two files (or twice in one) is one bar, kept once. Were the two bars to differ, one of the
+files is wrong and the read stops, naming both: which one to believe is not the reader's to guess.
+
+Inside one file, a row whose open time goes back is dropped, as before.
+
+Memory: each open file holds about one block of rows; files are opened only when the merge reaches them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from .kline_csv import first_open_time, read_kline_batches
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+FIELDS = 5  # open, high, low, close, volume
+_NEVER = np.iinfo(np.int64).max
+
+
+class _FileRows:
+    """One file's rows, a block at a time; a row whose open time goes back is dropped."""
+
+    def __init__(self, path: Path, batch: int) -> None:
+        self.path = path
+        self._blocks = read_kline_batches(path, batch)
+        self.times: I64 = np.zeros(0, np.int64)
+        self.values: F64 = np.zeros((0, FIELDS))
+        self.exhausted = False
+        self._last: int | None = None
+
+    def pull(self) -> None:
+        """Buffer the file's next block, or mark the file exhausted."""
+        block = next(self._blocks, None)
+        if block is None:
+            self.exhausted = True
+            return
+        times, values = block
+        start = np.iinfo(np.int64).min if self._last is None else self._last
+        keep = times >= np.maximum.accumulate(np.concatenate([[start], times]))[:-1]
+        times, values = times[keep], values[keep]
+        if not len(times):
+            return
+        self._last = int(times[-1])
+        self.times, self.values = np.concatenate([self.times, times]), np.concatenate([self.values, values])
+
+    def take(self, upto: int) -> tuple[I64, F64]:
+        """Remove and return the buffered rows with open time <= upto."""
+        k = int(np.searchsorted(self.times, upto, side="right"))
+        taken = (self.times[:k], self.values[:k])
+        self.times, self.values = self.times[k:], self.values[k:]
+        return taken
+
+
+class SymbolStream:
+    """One symbol's files merged in open-time order and buffered (`fill`, then `take` what is due).
+
+    The rows handed out have strictly increasing open times; see the module doc for overlaps and order.
+    """
+
+    def __init__(self, paths: Sequence[Path], batch: int) -> None:
+        self._batch = batch
+        self._pending = deque(_by_first_row(paths))
+        self._open: list[_FileRows] = []
+        self.times: I64 = np.zeros(0, np.int64)
+        self.values: F64 = np.zeros((0, FIELDS))
+        self.exhausted = False
+        self._last = np.iinfo(np.int64).min
+        self._last_row: tuple[F64, Path] | None = None  # the last row handed out and its file
+
+    def fill(self, rows: int) -> None:
+        """Buffer at least `rows` rows, or everything that is left."""
+        parts_t, parts_v = [self.times], [self.values]
+        have = len(self.times)
+        while have < rows and not self.exhausted:
+            merged = self._merge_step()
+            if merged is None:
+                self.exhausted = True
+                break
+            parts_t.append(merged[0])
+            parts_v.append(merged[1])
+            have += len(merged[0])
+        if len(parts_t) > 1:
+            self.times, self.values = np.concatenate(parts_t), np.concatenate(parts_v)
+
+    def take(self, upto: int) -> tuple[I64, F64]:
+        """Remove and return the buffered rows with open time <= upto."""
+        k = int(np.searchsorted(self.times, upto, side="right"))
+        taken = (self.times[:k], self.values[:k])
+        self.times, self.values = self.times[k:], self.values[k:]
+        return taken
+
+    def _merge_step(self) -> tuple[I64, F64] | None:
+        """The next rows in time order, duplicates dropped (maybe none this step); None when all is read."""
+        self._open_due()
+        if not self._open:
+            return None
+        # Rows up to the earliest end of an open file's block (its next block starts no earlier), and before
+        # the first row of the next file not yet open.
+        limit = min((int(f.times[-1]) for f in self._open if not f.exhausted), default=_NEVER)
+        if self._pending:
+            limit = min(limit, self._pending[0][0] - 1)
+        parts = [(f.take(limit), f.path) for f in self._open]
+        return self._distinct(parts)
+
+    def _open_due(self) -> None:
+        """Every open file with a buffered row (exhausted ones closed), and every file open whose first row
+        is not after the earliest row buffered."""
+        while True:
+            for rows in self._open:
+                while not len(rows.times) and not rows.exhausted:
+                    rows.pull()
+            self._open = [rows for rows in self._open if len(rows.times)]
+            earliest = min((int(rows.times[0]) for rows in self._open), default=_NEVER)
+            if not self._pending or self._pending[0][0] > earliest:
+                return
+            self._open.append(_FileRows(self._pending.popleft()[1], self._batch))
+
+    def _distinct(self, parts: list[tuple[tuple[I64, F64], Path]]) -> tuple[I64, F64]:
+        """The parts' rows in time order, each open time once (the file opened first wins a tie); a second
+        row for an open time must be the same bar."""
+        times = np.concatenate([t for (t, _), _ in parts])
+        values = np.concatenate([v for (_, v), _ in parts])
+        source = np.repeat(np.arange(len(parts)), [len(t) for (t, _), _ in parts])
+        if len(parts) > 1:
+            order = np.argsort(times, kind="stable")
+            times, values, source = times[order], values[order], source[order]
+        repeat = times == np.concatenate([[self._last], times[:-1]])
+        if repeat.any():
+            self._check_repeats(times, values, source, repeat, [path for _, path in parts])
+        keep = ~repeat
+        times, values, source = times[keep], values[keep], source[keep]
+        if len(times):
+            self._last = int(times[-1])
+            self._last_row = (values[-1], parts[int(source[-1])][1])
+        return times, values
+
+    def _check_repeats(self, times: I64, values: F64, source: npt.NDArray[np.intp], repeat: npt.NDArray[np.bool_],
+                       paths: list[Path]) -> None:
+        """ValueError at the first repeated open time whose bar differs from the one kept."""
+        for i in np.flatnonzero(repeat):
+            if i:
+                kept, kept_path = values[i - 1], paths[int(source[i - 1])]
+            else:
+                assert self._last_row is not None  # a repeat of the previous step's last row
+                kept, kept_path = self._last_row
+            if not np.array_equal(kept, values[i]):
+                raise ValueError(_conflict(paths[int(source[i])], kept_path, int(times[i]), kept, values[i]))
+
+
+def _by_first_row(paths: Sequence[Path]) -> list[tuple[int, Path]]:
+    """(first open time, path) of the files with rows, in time order (the name breaks a tie). One file
+    needs no look inside: it is the only one."""
+    if len(paths) == 1:
+        return [(np.iinfo(np.int64).min, paths[0])]
+    firsts = ((first_open_time(path), path) for path in paths)
+    return sorted(((t, path) for t, path in firsts if t is not None), key=lambda item: (item[0], item[1].name))
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _conflict(path: Path, kept_path: Path, time_ms: int, kept: F64, other: F64) -> str:
+    where = "an earlier row of the same file" if path == kept_path else str(kept_path)
+    return (f"{path}: the bar opening at {_iso(time_ms)} (open, high, low, close, volume {other.tolist()}) "
+            f"differs from the one in {where} ({kept.tolist()}): one of them is wrong; remove or fix it")
