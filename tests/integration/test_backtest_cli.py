@@ -101,6 +101,23 @@ def test_a_day_file_beside_the_month_gives_the_months_backtest(tmp_path: Path) -
     assert without_timing(both) == without_timing(backtest_json("--data", str(LINK)))
 
 
+@pytest.mark.parametrize(("order", "line"), [
+    (lambda rows: rows[::-1], 3),  # all reversed: 1 bar was read, exit 0
+    (lambda rows: rows[1_499:] + rows[:1_499], 1_502),  # halves swapped: 1,499 of 2,999 bars lost
+    (lambda rows: [*rows[:99], rows[100], rows[99], *rows[101:]], 102),  # two rows swapped: one bar lost
+], ids=["reversed", "halves-swapped", "two-rows-swapped"])
+def test_rows_out_of_time_order_exit_2_naming_the_file_the_line_and_the_fix(
+        tmp_path: Path, order: Any, line: int) -> None:
+    with gzip.open(LINK, "rt") as handle:
+        header, *rows = handle.read().splitlines()[:3_000]
+    path = tmp_path / "LINKUSDT-1m-2026-02.csv"
+    path.write_text("\n".join([header, *order(rows)]) + "\n")
+    done = backtest("--data", str(path), "--json")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"error: {path}: line {line} (open time ")
+    assert "sort it by open time" in done.stderr and done.stderr.count("\n") == 1
+
+
 def test_manual_strategy_never_trades() -> None:
     document = backtest_json("--data", str(LINK), "--strategy", "manual")
     assert document["performance"]["trades"] == 0

@@ -1,4 +1,4 @@
-"""A symbol's kline files merged by time whatever their names, each bar once."""
+"""A symbol's kline files merged by time whatever their names; rows out of time order refused, never dropped."""
 
 from __future__ import annotations
 
@@ -125,3 +125,31 @@ def test_two_different_bars_for_one_minute_are_refused_naming_both(tmp_path: Pat
     assert "remove or fix it" in message and "\n" not in message
     assert ("same file" in message) if same_file else ("AAAUSDT-1m-2026-02-01.csv" in message
                                                        and "AAAUSDT-1m-2026-02.csv" in message)
+
+
+# --- rows out of time order -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("order", "line", "minute"), [
+    (list(range(2_999))[::-1], 3, 2_997),  # reversed: 1 bar was read (the first), silently
+    ([*range(1_499, 2_999), *range(1_499)], 1_502, 0),  # halves swapped: 1,499 bars lost
+    ([*range(99), 100, 99, *range(101, 2_999)], 102, 99),  # two rows swapped: one bar lost
+])
+@pytest.mark.parametrize("packing", [".csv", ".csv.gz"])
+def test_rows_out_of_time_order_are_refused(tmp_path: Path, order: list[int], line: int, minute: int,
+                                            packing: str) -> None:
+    """The message names the file, the line (the header is line 1) and the row's open time, and says to sort."""
+    path = write(tmp_path / f"AAAUSDT-1m-2026-02{packing}", [row(m) for m in order])
+    for spec in (path, tmp_path):
+        with pytest.raises(ValueError, match=f"^{path}: line {line} \\(open time ") as refused:
+            list(iter_binance_klines(spec, chunk_bars=500))
+        message = str(refused.value)
+        assert str(FEB_2026_MS + minute * MINUTE) in message
+        assert "sort it by open time" in message and "\n" not in message
+
+
+def test_a_row_out_of_order_in_one_of_several_files_is_refused(tmp_path: Path) -> None:
+    write(tmp_path / "AAAUSDT-1m-2026-02-01.csv", [row(m) for m in range(10)])
+    bad = write(tmp_path / "AAAUSDT-1m-2026-02-02.csv", [row(m) for m in (10, 11, 13, 12, 14)], header=False)
+    with pytest.raises(ValueError, match=f"^{bad}: line 4 "):
+        list(iter_binance_klines(tmp_path, chunk_bars=3))

@@ -98,6 +98,16 @@ def first_open_time(path: Path) -> int | None:
     return None
 
 
+def line_of_row(path: Path, row: int) -> int | None:
+    """The line number of the file's row `row` (from 0), for an error message: rows are counted as the
+    reader counts them, so blank lines and a header do not shift it."""
+    with _text_of(path) as text:
+        for index, (number, _) in enumerate(_data_lines(text)):
+            if index == row:
+                return number
+    return None
+
+
 def read_kline_batches(path: Path, rows: int) -> Iterator[tuple[I64, F64]]:
     """The file's (open times in ms, [n, 5] OHLCV) in blocks of roughly `rows` rows (header skipped)."""
     # Imported here, not with the module: a process that never reads a CSV (a paper session, a synthetic

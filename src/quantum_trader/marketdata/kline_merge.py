@@ -8,7 +8,9 @@ when a symbol has several), opened when the merge reaches that time, and their r
 open time in two files (or twice in one) is one bar, kept once. Were the two bars to differ, one of the
 files is wrong and the read stops, naming both: which one to believe is not the reader's to guess.
 
-Inside one file, a row whose open time goes back is dropped, as before.
+Inside one file, rows must be in time order, as Binance writes them: a row earlier than the one before
+it means a damaged or hand-edited file, which is refused (naming the file, the line, the open time and the
+fix), never skipped.
 
 Memory: each open file holds about one block of rows; files are opened only when the merge reaches them.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from .kline_csv import first_open_time, read_kline_batches
+from .kline_csv import first_open_time, line_of_row, read_kline_batches
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -32,7 +34,7 @@ _NEVER = np.iinfo(np.int64).max
 
 
 class _FileRows:
-    """One file's rows, a block at a time; a row whose open time goes back is dropped."""
+    """One file's rows, a block at a time, checked to be in time order."""
 
     def __init__(self, path: Path, batch: int) -> None:
         self.path = path
@@ -40,6 +42,7 @@ class _FileRows:
         self.times: I64 = np.zeros(0, np.int64)
         self.values: F64 = np.zeros((0, FIELDS))
         self.exhausted = False
+        self._read = 0  # rows read from the file so far
         self._last: int | None = None
 
     def pull(self) -> None:
@@ -49,11 +52,12 @@ class _FileRows:
             self.exhausted = True
             return
         times, values = block
-        start = np.iinfo(np.int64).min if self._last is None else self._last
-        keep = times >= np.maximum.accumulate(np.concatenate([[start], times]))[:-1]
-        times, values = times[keep], values[keep]
-        if not len(times):
-            return
+        before = np.concatenate([[times[0] if self._last is None else self._last], times[:-1]])
+        back = np.flatnonzero(times < before)
+        if back.size:
+            row = int(back[0])
+            raise ValueError(_out_of_order(self.path, self._read + row, int(times[row]), int(before[row])))
+        self._read += len(times)
         self._last = int(times[-1])
         self.times, self.values = np.concatenate([self.times, times]), np.concatenate([self.values, values])
 
@@ -172,6 +176,14 @@ def _by_first_row(paths: Sequence[Path]) -> list[tuple[int, Path]]:
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _out_of_order(path: Path, row: int, time_ms: int, before_ms: int) -> str:
+    line = line_of_row(path, row)
+    where = f"line {line}" if line is not None else f"row {row + 1}"
+    return (f"{path}: {where} (open time {_iso(time_ms)}, {time_ms}) is earlier than the row before it (open time "
+            f"{_iso(before_ms)}): Binance writes kline files in time order, so this one was damaged or edited; "
+            "sort it by open time (the first column) or download it again")
 
 
 def _conflict(path: Path, kept_path: Path, time_ms: int, kept: F64, other: F64) -> str:
