@@ -43,9 +43,9 @@ CALM = (600.0, 601.0, 599.0, 600.0)
 DIP_BAR = 300  # the mark reaches 585 here (the 2 % stop of a long from 600 is 588); the last never does
 
 
-def _write(path: Path, bars: list[tuple[float, float, float, float]]) -> None:
+def _write(path: Path, bars: list[tuple[float, float, float, float]], step: int = 60_000) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [HEADER] + [f"{T0 + i * 60_000},{o},{h},{lo},{c},1,{T0 + i * 60_000 + 59_999},0,1,0,0,0"
+    rows = [HEADER] + [f"{T0 + i * step},{o},{h},{lo},{c},1,{T0 + (i + 1) * step - 1},0,1,0,0,0"
                        for i, (o, h, lo, c) in enumerate(bars)]
     path.write_text("\n".join(rows) + "\n")
 
@@ -79,10 +79,17 @@ class LongAtFirstBar:
         return batch
 
 
-def _backtest(folder: Path) -> BacktestResult:
+def _backtest(data: Path) -> BacktestResult:
     instruments = {SYMBOL: load_universe().instrument(SYMBOL)}
-    return asyncio.run(run_backtest(iter_binance_klines(folder, chunk_bars=128), instruments, LongAtFirstBar(),
-                                    TradingRules(), companions=companions_of(folder)))
+    return asyncio.run(run_backtest(iter_binance_klines(data, chunk_bars=128), instruments, LongAtFirstBar(),
+                                    TradingRules(), companions=companions_of(data)))
+
+
+def _other_intervals(folder: Path) -> None:
+    """5m and 1d days of klines and of mark klines beside the 1m ones, as `download --interval` leaves them."""
+    for interval, step in (("5m", 300_000), ("1d", 86_400_000)):
+        for sub in (".", "markPriceKlines"):
+            _write(folder / sub / f"{SYMBOL}-{interval}-2026-01-05.csv", [CALM] * (N_BARS * 60_000 // step or 1), step)
 
 
 def test_backtest_stops_out_on_the_recorded_mark(tmp_path: Path) -> None:
@@ -134,6 +141,38 @@ def test_backtest_cli_reads_the_companions(tmp_path: Path) -> None:
     (folder / "fundingRate" / f"{SYMBOL}-fundingRate-2026-02.csv").write_text("time,rate\n1,2\n")
     broken = CliRunner().invoke(app, ["backtest", "--data", str(folder), "--json"])
     assert broken.exit_code == 2 and "not a funding file" in broken.output
+
+
+def test_mark_files_of_other_intervals_beside_are_left_out(tmp_path: Path) -> None:
+    """`download --interval 5m` into a folder of 1m and 1d days put three intervals in markPriceKlines/, and
+    every backtest there failed ('kline files mix intervals'): the 1m klines take the 1m marks only."""
+    folder = _folder(tmp_path, marks=True)
+    _other_intervals(folder)
+    result = _backtest(folder / f"{SYMBOL}-1m-2026-01-05.csv")
+    assert [t.exit_reason.value for t in result.trades] == ["stop_loss"]  # on the 1m file's mark dip
+    done = CliRunner().invoke(app, ["backtest", "--data", str(folder / f"{SYMBOL}-5m-2026-01-05.csv"), "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["bars"] == N_BARS // 5
+    unnamed = folder / f"{SYMBOL}.csv"  # a name without the interval: the backtest takes the bars' own
+    unnamed.write_text((folder / f"{SYMBOL}-1m-2026-01-05.csv").read_text())
+    assert [t.exit_reason.value for t in _backtest(unnamed).trades] == ["stop_loss"]
+
+
+@pytest.mark.parametrize(("mark_file", "says"), [
+    (f"{SYMBOL}-2026-01-05.csv", "are 300 s apart, the klines' 60 s"),  # 5m bars, no interval in the name
+    (f"{SYMBOL}-1m-2026-01-05.csv", "not a Binance kline CSV"),  # three columns
+])
+def test_an_error_in_the_mark_files_names_their_folder(tmp_path: Path, mark_file: str, says: str) -> None:
+    folder = _folder(tmp_path, marks=False)
+    mark = folder / "markPriceKlines" / mark_file
+    _write(mark, [CALM] * 10, step=300_000)
+    if "1m" in mark_file:
+        mark.write_text("1,2,3\n")
+    with pytest.raises(ValueError, match=f"^mark-price klines in {folder / 'markPriceKlines'}: ") as refused:
+        _backtest(folder)
+    assert says in str(refused.value)
+    done = CliRunner().invoke(app, ["backtest", "--data", str(folder), "--json"])
+    assert done.exit_code == 2 and "markPriceKlines: " in done.output and says in done.output
 
 
 def test_run_with_replay_uses_the_companions(tmp_path: Path) -> None:

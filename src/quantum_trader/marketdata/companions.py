@@ -10,7 +10,11 @@ is the folder itself, or each folder the files are in):
   `fundingTime,fundingRate`.
 
 They live in subfolders because data.binance.vision names a day of mark klines exactly as that day of
-klines, and the klines reader takes every file of its folder. Only the klines' symbols are read.
+klines, and the klines reader takes every file of its folder. Only the klines' symbols are read, and only
+mark files of the klines' interval (by name: `LINKUSDT-5m-...` for 5m klines): `download --interval 5m`
+into a folder that already held 1m and 1d days put all three intervals in `markPriceKlines/`, and reading
+them together refused every backtest of that folder ("kline files mix intervals"). An error reading the
+companions names their folder, and mark bars of another interval than the klines' are refused.
 
 Mark klines stream (`MarkAligner`: the same reader as klines, aligned chunk by chunk, about two chunks in
 memory); funding rows are few (three a day per symbol) and are read whole.
@@ -56,18 +60,23 @@ class FundingData:
 
 @dataclass(frozen=True)
 class Companions:
-    """The mark-price kline files and funding files beside some klines (empty lists: none there)."""
+    """The mark-price kline files and funding files beside some klines (empty lists: none there), and the
+    klines' interval as their names give it (None: the names do not say, or disagree)."""
 
     mark_paths: tuple[Path, ...] = ()
     funding_paths: tuple[Path, ...] = ()
+    interval_ms: int | None = None
 
     def __bool__(self) -> bool:
         return bool(self.mark_paths or self.funding_paths)
 
-    def marks(self, symbols: Sequence[str]) -> MarkAligner | None:
-        """A streaming aligner over the mark files of `symbols`, or None when none of them has one."""
-        wanted = set(symbols)
-        paths = [p for p in self.mark_paths if _symbol_and_interval(p)[0] in wanted]
+    def marks(self, symbols: Sequence[str], interval_ms: int | None = None) -> MarkAligner | None:
+        """A streaming aligner over the mark files of `symbols` at the klines' interval (`interval_ms`, the
+        bars' own when the caller has read them, else the kline files' names'; a file whose name gives no
+        interval is taken, and checked when read), or None when there is none."""
+        wanted, interval = set(symbols), interval_ms or self.interval_ms
+        paths = [p for p in self.mark_paths if _symbol_and_interval(p)[0] in wanted
+                 and _symbol_and_interval(p)[1] in (None, interval)]
         return MarkAligner(paths) if paths else None
 
     def funding(self, symbols: Sequence[str]) -> FundingData:
@@ -86,7 +95,9 @@ def companions_of(path: str | Path) -> Companions:
 def companions_beside(files: Sequence[Path]) -> Companions:
     """The companions in the folders `files` are in (kline files already resolved)."""
     folders = sorted({p.parent for p in files})
-    return Companions(_files(folders, MARK_FOLDER), _files(folders, FUNDING_FOLDER))
+    intervals = {_symbol_and_interval(p)[1] for p in files}
+    interval = intervals.pop() if len(intervals) == 1 else None
+    return Companions(_files(folders, MARK_FOLDER), _files(folders, FUNDING_FOLDER), interval)
 
 
 def _files(folders: Sequence[Path], name: str) -> tuple[Path, ...]:
@@ -98,11 +109,15 @@ class MarkAligner:
     """Mark klines streamed alongside kline chunks: `align(chunk)` gives the chunk's mark bars.
 
     Chunks must come in time order (as every kline stream gives them); mark rows older than a chunk are
-    dropped, so memory holds at most the current mark chunk and what is left of the previous one.
+    dropped, so memory holds at most the current mark chunk and what is left of the previous one. A mark
+    file that cannot be read, or mark bars of another interval than the chunks', is a ValueError naming
+    the companion folder.
     """
 
     def __init__(self, paths: Sequence[Path], chunk_bars: int = 2_000) -> None:
         self._stream: Iterator[BarChunk] = iter_binance_klines(paths, chunk_bars=chunk_bars)
+        self._where = ", ".join(sorted({str(p.parent) for p in paths}))
+        self._interval: int | None = None  # the klines'
         self._symbols: tuple[str, ...] = ()
         self._times: I64 = np.zeros(0, np.int64)
         self._values: F64 = np.zeros((4, 0, 0))
@@ -113,6 +128,7 @@ class MarkAligner:
         if not len(times):
             return MarkBars(*np.full((4, 0, len(chunk.symbols)), np.nan))
         first, last = int(times[0]), int(times[-1])
+        self._interval = chunk.interval_ms
         while True:
             keep = self._times >= first  # older rows can never be asked for again
             self._times, self._values = self._times[keep], self._values[:, keep]
@@ -130,10 +146,18 @@ class MarkAligner:
         return MarkBars(out[0], out[1], out[2], out[3])
 
     def _pull(self) -> None:
-        chunk = next(self._stream, None)
+        try:
+            chunk = next(self._stream, None)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"mark-price klines in {self._where}: {exc}") from None
         if chunk is None:
             self._exhausted = True
             return
+        if chunk.interval_ms != self._interval:
+            raise ValueError(f"mark-price klines in {self._where}: the mark bars of {', '.join(chunk.symbols)} are "
+                             f"{chunk.interval_ms // 1000} s apart, the klines' {(self._interval or 0) // 1000} s: "
+                             "keep only mark files of the klines' interval there, each named after its symbol and "
+                             "interval (SYMBOL-1m-2026-02.csv)")
         self._symbols = chunk.symbols
         values = np.stack([chunk.open, chunk.high, chunk.low, chunk.close])
         if self._values.shape[2] != values.shape[2]:

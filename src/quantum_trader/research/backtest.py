@@ -194,7 +194,7 @@ def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: Tra
     marks: MarkAligner | None = None
     if companions:
         use_recorded_funding(sim, companions.funding(symbols))
-        marks = companions.marks(symbols)
+        marks = companions.marks(symbols, first.interval_ms)
     exchange = InProcessExchange(sim)
     exchange.drain()
     clock = SimulatedClock(start_ms)

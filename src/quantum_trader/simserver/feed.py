@@ -267,7 +267,7 @@ def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float
         raise FeedError(f"replay {source}: {exc}") from None
 
     def marks() -> Callable[[BarChunk], MarkBars] | None:
-        aligner = companions.marks(served)
+        aligner = companions.marks(served, first_chunk.interval_ms)
         return None if aligner is None else aligner.align
 
     feed = BarFeed(f"replay:{source}", bars, speed, marks=marks if companions.mark_paths else None, funding=funding,
