@@ -135,6 +135,59 @@ def test_bad_input_exits_2_and_says_why(args: tuple[str, ...], message: str) -> 
     assert done.stdout == ""
 
 
+def _bad_data(folder: Path, kind: str) -> Path:
+    """A kline file or folder as a user might give it by mistake."""
+    folder.mkdir()
+    if kind == "truncated":
+        path = folder / LINK.name
+        path.write_bytes(LINK.read_bytes()[:500_000])
+    elif kind == "plain named .gz":
+        path = folder / LINK.name
+        with gzip.open(LINK, "rt") as handle:
+            path.write_text(handle.read(200_000))
+    elif kind in ("empty", "header only"):
+        path = folder / "LINKUSDT-1m-2026-02.csv"
+        with gzip.open(LINK, "rt") as handle:
+            path.write_text("" if kind == "empty" else handle.readline())
+    else:  # a name without its symbol
+        path = folder / "data.csv"
+        with gzip.open(LINK, "rt") as handle:
+            path.write_text("".join(handle.readline() for _ in range(3_000)))
+    return path
+
+
+@pytest.mark.parametrize(("kind", "says"), [
+    ("truncated", "the compressed data is cut short or damaged (Truncated compressed stream), as an interrupted "
+                  "download or copy leaves it: download or copy the file again"),
+    ("plain named .gz", "not gzip data, though its name ends in .gz (Not a gzipped file (b'op')): if it is a plain "
+                        "CSV, rename it to end in .csv"),
+    ("empty", "the file is empty or holds only a header; give a kline file with rows"),
+    ("header only", "the file is empty or holds only a header; give a kline file with rows"),
+    ("no symbol", "no instrument 'data' in the universe: a kline file's symbol is the first part of its name, as "
+                  "in BTCUSDT-1m-2024-01.csv; name the file after its symbol"),
+], ids=["truncated", "plain-named-gz", "empty", "header-only", "no-symbol"])
+@pytest.mark.parametrize("give", ["file", "folder"])
+def test_bad_data_exits_2_naming_the_file_what_is_wrong_and_the_fix(tmp_path: Path, kind: str, says: str,
+                                                                    give: str) -> None:
+    """They said 'Truncated compressed stream', 'Not a gzipped file (b'op')', 'the data holds no bars' and
+    'no instrument for data (not in the universe)': no file, no fix."""
+    path = _bad_data(tmp_path / "data", kind)
+    done = backtest("--data", str(path if give == "file" else path.parent), "--json")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and str(path) in done.stderr and says in done.stderr, done.stderr
+
+
+def test_a_period_outside_the_data_says_where_the_data_is() -> None:
+    done = backtest("--data", str(LINK), "--start", "2025-01-01", "--end", "2025-02-01", "--json")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"error: no bars in {LINK} from --start 2025-01-01 00:00 UTC --end 2025-02-01 00:00 UTC: "
+                           "the data's bars open from 2026-02-01 00:00 UTC to 2026-02-28 23:59 UTC; choose "
+                           "--start/--end where the data has bars\n")
+    later = backtest("--data", str(DATA), "--symbols", "LINKUSDT", "--start", "2024-01-01", "--end", "2024-02-01")
+    assert later.returncode == 2
+    assert "the data's bars open from 2023-02-01 00:00 UTC to 2026-02-28 23:59 UTC, with a hole there" in later.stderr
+
+
 def test_db_journals_the_run(tmp_path: Path) -> None:
     db = tmp_path / "x.db"
     document = backtest_json("--data", str(LINK), "--db", f"sqlite:///{db}")

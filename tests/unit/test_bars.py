@@ -156,11 +156,12 @@ def test_consecutive_files_of_one_symbol_join_and_overlaps_are_dropped(tmp_path:
     assert times.tolist() == [FEB_2026_MS + m * MINUTE for m in range(9)]
 
 
-def test_mixed_intervals_are_refused(tmp_path: Path) -> None:
+def test_mixed_intervals_are_refused_with_a_file_of_each_and_the_fix(tmp_path: Path) -> None:
     write_csv(tmp_path / "AAAUSDT-1m-2026-02.csv", kline_rows([0]))
     write_csv(tmp_path / "BBBUSDT-5m-2026-02.csv", kline_rows([0]))
-    with pytest.raises(ValueError, match="mix intervals"):
+    with pytest.raises(ValueError, match=r"mix intervals: 1m \(AAAUSDT-1m-2026-02.csv\), 5m \(BBBUSDT-5m") as refused:
         next(iter_binance_klines(tmp_path))
+    assert f"give one interval's files, e.g. the quoted glob '{tmp_path}/*-1m-*'" in str(refused.value)
 
 
 # --- BarChunk --------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -130,3 +131,20 @@ def test_a_damaged_zip_is_a_clear_error(tmp_path: Path, at: float) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises((ValueError, OSError), match=r"ABCUSDT|gzip|deflate|CRC|data"):
         list(read_kline_batches(path, 100))
+
+
+@pytest.mark.parametrize(("damage", "says"), [
+    ("truncated", "the compressed data is cut short or damaged (Truncated compressed stream), as an interrupted "
+                  "download or copy leaves it: download or copy the file again"),
+    ("plain", "not gzip data, though its name ends in .gz (Not a gzipped file (b'op')): if it is a plain CSV, "
+              "rename it to end in .csv; otherwise download it again"),
+], ids=["truncated", "plain"])
+def test_a_damaged_or_mislabelled_gzip_names_the_file_and_the_fix(tmp_path: Path, damage: str, says: str) -> None:
+    """pyarrow's and gzip's own errors named neither the file nor what to do ('Truncated compressed stream')."""
+    text = "\n".join([HEADER, *rows(20_000)]) + "\n"
+    data = gzip.compress(text.encode())[:100_000] if damage == "truncated" else text.encode()
+    path = tmp_path / "ABCUSDT-1m-2026-02.csv.gz"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}: ")) as refused:
+        list(read_kline_batches(path, 1_000))
+    assert says in str(refused.value)

@@ -82,6 +82,11 @@ class BarChunk:
 # --- Binance public-data kline files -------------------------------------------------------------
 
 
+def kline_symbol(path: Path) -> str:
+    """The symbol a kline file holds: the first part of its name (`BTCUSDT-1m-2024-01.csv` holds BTCUSDT)."""
+    return _symbol_and_interval(path)[0]
+
+
 def _symbol_and_interval(path: Path) -> tuple[str, int | None]:
     """`LINKUSDT-1m-2026-02.csv.gz` → ("LINKUSDT", 60000); the interval is None if the name lacks it."""
     match = _FILE_NAME.match(path.name)
@@ -111,15 +116,30 @@ def _group_by_symbol(paths: list[Path]) -> tuple[dict[str, list[Path]], int | No
         intervals.add(interval)
     known = intervals - {None}
     if len(known) > 1:
-        raise ValueError(f"kline files mix intervals {sorted(i for i in known if i)} ms; align one interval")
+        raise ValueError(_mixed_intervals(paths))
     return {s: sorted(ps, key=lambda p: p.name) for s, ps in groups.items()}, known.pop() if known else None
 
 
-def _infer_interval(times: I64) -> int:
+def _mixed_intervals(paths: list[Path]) -> str:
+    """The intervals the names give, a file of each, and how to read one interval."""
+    names = {ms: name for name, ms in _INTERVALS_MS.items()}
+    example: dict[str, Path] = {}
+    for path in paths:
+        interval = _symbol_and_interval(path)[1]
+        if interval is not None:
+            example.setdefault(names[interval], path)
+    first = next(iter(example))
+    return (f"kline files mix intervals: {', '.join(f'{n} ({p.name})' for n, p in example.items())}; a run reads "
+            f"one interval: give one interval's files, e.g. the quoted glob '{example[first].parent}/*-{first}-*'")
+
+
+def _infer_interval(times: I64, groups: dict[str, list[Path]]) -> int:
     steps = np.diff(times)
     steps = steps[steps > 0]
     if steps.size == 0:
-        raise ValueError("cannot infer the bar interval from one bar; name the file SYMBOL-1m-....csv")
+        files = ", ".join(str(p) for paths in groups.values() for p in paths)
+        raise ValueError(f"{files}: one bar, and the name does not give its interval: name the file after its "
+                         "symbol and interval, as in BTCUSDT-1m-2024-01.csv")
     return int(steps.min())
 
 
@@ -148,7 +168,7 @@ def iter_binance_klines(
         horizon = min((int(s.times[-1]) for s in streams if not s.exhausted), default=np.iinfo(np.int64).max)
         times = _union([s.times[s.times <= horizon] for s in streams])[:chunk_bars]
         if interval is None:
-            interval = _infer_interval(times)
+            interval = _infer_interval(times, groups)
         yield _assemble(symbols, times, streams, interval)
 
 
@@ -176,7 +196,7 @@ def read_binance_klines(path: str | Path) -> BarChunk:
     stream.fill(np.iinfo(np.int64).max)
     times, values = stream.times, stream.values
     if interval is None:
-        interval = _infer_interval(times)
+        interval = _infer_interval(times, {symbol: [path]})
     o, h, lo, c, v = (np.ascontiguousarray(values[:, i : i + 1]) for i in range(_FIELDS))
     return BarChunk((symbol,), times, o, h, lo, c, v, interval)
 

@@ -49,15 +49,34 @@ def open_binary(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
+#: Words of pyarrow's and zlib's errors for compressed data that is cut short or damaged.
+_DAMAGED = ("truncated", "inflate", "crc", "corrupt")
+
+
+def _unreadable(path: Path, exc: BaseException) -> ValueError:
+    """A file that cannot be decoded, as one line: the file, what is wrong with it and what to do."""
+    if isinstance(exc, gzip.BadGzipFile):
+        return ValueError(f"{path}: not gzip data, though its name ends in .gz ({exc}): if it is a plain CSV, "
+                          "rename it to end in .csv; otherwise download it again")
+    if isinstance(exc, zipfile.BadZipFile):
+        return ValueError(f"{path}: not a readable zip ({exc}): download it again")
+    if isinstance(exc, UnicodeDecodeError):
+        return ValueError(f"{path}: not a text CSV ({exc}): give Binance kline files (.csv, .csv.gz or .zip)")
+    if isinstance(exc, EOFError | zlib.error) or any(word in str(exc).lower() for word in _DAMAGED):
+        return ValueError(f"{path}: the compressed data is cut short or damaged ({exc}), as an interrupted "
+                          "download or copy leaves it: download or copy the file again")
+    return ValueError(f"{path}: cannot be read ({exc})")
+
+
 @contextmanager
 def _text_of(path: Path) -> Iterator[TextIO]:
-    """The file as text; a damaged archive is a ValueError naming the file (zlib's and zipfile's own errors
-    are neither ValueError nor OSError)."""
+    """The file as text; a damaged or mislabelled archive is a ValueError naming it (zlib's, gzip's and
+    zipfile's own errors are not ValueError, and some not even OSError)."""
     try:
         with open_binary(path) as raw:
             yield io.TextIOWrapper(raw, encoding="utf-8")
-    except (zlib.error, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot be read ({exc})") from None
+    except (zlib.error, EOFError, zipfile.BadZipFile, UnicodeDecodeError, gzip.BadGzipFile) as exc:
+        raise _unreadable(path, exc) from None
 
 
 def _layout(path: Path) -> tuple[int, int] | None:
@@ -138,6 +157,8 @@ def read_kline_batches(path: Path, rows: int) -> Iterator[tuple[I64, F64]]:
                     yield _arrays(batch, path)
         except pa.ArrowInvalid as exc:
             raise ValueError(f"{path}: not a Binance kline CSV ({exc})") from None
+        except OSError as exc:  # pyarrow's I/O errors (a truncated gzip stream, say) do not name the file
+            raise _unreadable(path, exc) from None
 
 
 def _arrays(batch: Any, path: Path) -> tuple[I64, F64]:

@@ -18,6 +18,8 @@ import numpy as np
 from ..domain.kline_source import kline_paths
 from .bars import F64, BarChunk, iter_binance_klines
 
+_NEVER = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -72,8 +74,56 @@ def kline_files(data: Path, symbols: Sequence[str] | None) -> list[Path] | Path:
 
 
 def read_selection(data: Path, selection: Selection) -> Iterator[BarChunk]:
-    """The kline files of `data`, streamed, cut to `selection`."""
-    return select(iter_binance_klines(kline_files(data, selection.symbols)), selection)
+    """The kline files of `data`, streamed, cut to `selection`; a ValueError saying why when nothing is left
+    (the files hold no rows, or none in the period: then the data's first and last bar)."""
+    files = kline_files(data, selection.symbols)
+    return _selected(data, files, selection)
+
+
+@dataclass
+class _Seen:
+    """The first and last open time the files gave, before the selection cut them."""
+
+    first_ms: int | None = None
+    last_ms: int | None = None
+
+    def watch(self, chunks: Iterator[BarChunk]) -> Iterator[BarChunk]:
+        for chunk in chunks:
+            if len(chunk):
+                self.first_ms = int(chunk.open_time[0]) if self.first_ms is None else self.first_ms
+                self.last_ms = int(chunk.open_time[-1])
+            yield chunk
+
+
+def _selected(data: Path, files: list[Path] | Path, selection: Selection) -> Iterator[BarChunk]:
+    chunks, seen, any_bar = iter_binance_klines(files), _Seen(), False
+    for chunk in select(seen.watch(chunks), selection):
+        any_bar = True
+        yield chunk
+    if not any_bar:
+        for _ in seen.watch(chunks):  # the rest of the data (selection stops at --end), for its last bar
+            pass
+        raise ValueError(_nothing_selected(data, files, selection, seen))
+
+
+def _nothing_selected(data: Path, files: list[Path] | Path, selection: Selection, seen: _Seen) -> str:
+    """Why no bar is left: the files hold no rows, or none in the period (the data's own span, and the fix)."""
+    paths = kline_paths(files) if isinstance(files, Path) else files
+    if seen.first_ms is None or seen.last_ms is None:
+        if len(paths) == 1:
+            return f"no bars in {paths[0]}: the file is empty or holds only a header; give a kline file with rows"
+        names = ", ".join(p.name for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        return (f"no bars in {data}: none of its {len(paths)} kline files ({names}) holds a row (each is empty or "
+                "holds only a header); give kline files with rows")
+    period = " ".join(f"{option} {_utc(ms)}" for option, ms in (("--start", selection.start_ms),
+                                                                ("--end", selection.end_ms)) if ms is not None)
+    symbols = f" for {','.join(selection.symbols)}" if selection.symbols else ""
+    start = seen.first_ms if selection.start_ms is None else selection.start_ms
+    end = _NEVER if selection.end_ms is None else selection.end_ms
+    inside = start <= seen.last_ms and end > seen.first_ms  # the period meets the data's span: a hole
+    return (f"no bars in {data}{symbols} from {period or 'the period asked'}: the data's bars open from "
+            f"{_utc(seen.first_ms)} to {_utc(seen.last_ms)}{', with a hole there' if inside else ''}; "
+            "choose --start/--end where the data has bars")
 
 
 def select(chunks: Iterable[BarChunk], selection: Selection) -> Iterator[BarChunk]:
@@ -120,6 +170,10 @@ def _columns(have: tuple[str, ...], want: tuple[str, ...] | None) -> list[int]:
     if missing:
         raise ValueError(f"--symbols: {', '.join(missing)} not in the data (it has {', '.join(have)})")
     return sorted(have.index(s) for s in want)  # the data's order, as reading only their files gives
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _iso(ms: int) -> str:

@@ -186,7 +186,8 @@ def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: Tra
     symbols = [s for s in first.symbols if s in instruments]
     if len(symbols) != len(first.symbols):
         missing = sorted(set(first.symbols) - set(instruments))
-        raise ValueError(f"backtest: no instrument for {', '.join(missing)} (not in the universe)")
+        raise ValueError(f"backtest: no instrument for {', '.join(missing)} in the universe: a kline file's symbol is "
+                         "the first part of its name, as in BTCUSDT-1m-2024-01.csv; name each file after its symbol")
     start_ms = int(first.open_time[0])
     sim = ExchangeSimulator({s: instruments[s] for s in symbols},
                             SimConfig(balance=balance, default_leverage=rules.leverage, seed=seed,

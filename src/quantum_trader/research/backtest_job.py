@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ..domain.errors import ConfigError
-from ..marketdata.bars import BarChunk
+from ..domain.instrument import Instrument
+from ..domain.kline_source import kline_paths
+from ..marketdata.bars import BarChunk, kline_symbol
 from ..marketdata.companions import companions_of
 from ..marketdata.selection import Selection, read_selection, select
 from ..runtime.wiring import JournalLike, TradingRules, rules_from
@@ -71,12 +73,26 @@ def run_job(job: BacktestJob, bars: Iterable[BarChunk] | None = None, *, journal
             progress: Progress | None = None, keep_prices: bool = False) -> BacktestResult:
     """The backtest `job` describes; `bars`: already read (a sweep's shared copy), cut to the job's selection."""
     ready = prepare(job)
-    chunks = read_selection(job.data, job.selection) if bars is None else select(bars, job.selection)
     universe = load_universe()
     instruments = {s: universe.instrument(s) for s in universe.symbols}
+    if bars is None:
+        refuse_files_of_no_symbol(job, instruments)
+    chunks = read_selection(job.data, job.selection) if bars is None else select(bars, job.selection)
     return asyncio.run(run_backtest(chunks, instruments, ready.strategy, ready.rules, balance=job.balance,
                                     journal=journal, progress=progress, companions=companions_of(job.data),
                                     keep_prices=keep_prices))
+
+
+def refuse_files_of_no_symbol(job: BacktestJob, instruments: Mapping[str, Instrument]) -> None:
+    """ValueError naming a file of the run whose symbol the universe lacks, before anything is read: the
+    symbol is the first part of a kline file's name, and `data.csv` holds a symbol 'data'."""
+    wanted = job.selection.symbols
+    for path in kline_paths(job.data):
+        symbol = kline_symbol(path)
+        if symbol not in instruments and (wanted is None or symbol in wanted):
+            raise ValueError(f"{path}: no instrument {symbol!r} in the universe: a kline file's symbol is the first "
+                             "part of its name, as in BTCUSDT-1m-2024-01.csv; name the file after its symbol, or "
+                             "leave it out of --data")
 
 
 def comparable(document: Mapping[str, Any]) -> dict[str, Any]:
