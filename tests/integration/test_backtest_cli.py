@@ -118,6 +118,20 @@ def test_rows_out_of_time_order_exit_2_naming_the_file_the_line_and_the_fix(
     assert "sort it by open time" in done.stderr and done.stderr.count("\n") == 1
 
 
+def test_symbol_bars_count_only_the_symbols_bars_in_the_period(tmp_path: Path) -> None:
+    """A folder of 2023-02 and 2026-02 files run to --end 2023-03-01: DOT has no file of 2023, and its empty
+    column counted (282,240 symbol-bars for the shared folder's 201,600, and bars/s with them)."""
+    old = DATA / "LINKUSDT-1m-2023-02.csv.gz"
+    dot = DATA / "DOTUSDT-1m-2026-02.csv.gz"
+    if not (old.is_file() and dot.is_file()):
+        pytest.skip(f"{old} or {dot} not found")
+    for source in (old, LINK, dot):
+        shutil.copy(source, tmp_path / source.name)
+    folder = backtest_json("--data", str(tmp_path), "--end", "2023-03-01")
+    assert folder["symbol_bars"] == folder["bars"] == kline_rows(old)
+    assert without_timing(folder) == without_timing(backtest_json("--data", str(old)))
+
+
 def test_manual_strategy_never_trades() -> None:
     document = backtest_json("--data", str(LINK), "--strategy", "manual")
     assert document["performance"]["trades"] == 0
