@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,6 +27,7 @@ from ..domain.kline_source import kline_paths
 from ..marketdata.selection import Selection, parse_symbols, parse_time_ms
 from ..signals.params import parse_params, split_entry
 from ..signals.registry import STRATEGIES, strategy_params
+from .checks import parse_balance
 from .main import app
 
 if TYPE_CHECKING:  # the engine is imported when a backtest runs, not to build the command line
@@ -106,10 +106,7 @@ def job_from_options(data: Path, strategy: str, params: list[str], start: str | 
     selection = Selection(parse_time_ms(start, "--start") if start else None,
                           parse_time_ms(end, "--end") if end else None,
                           parse_symbols(symbols) if symbols else None)
-    try:
-        wallet = Decimal(balance)
-    except ArithmeticError:
-        raise ValueError(f"--balance {balance}: not a number of USDT") from None
+    wallet = parse_balance(balance)
     from ..research.backtest_job import BacktestJob
 
     return BacktestJob(data, strategy, dict(split_entry(entry) for entry in params), selection, wallet)

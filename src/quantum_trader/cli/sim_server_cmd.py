@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,6 +20,7 @@ from ..sim.engine import ExchangeSimulator
 from ..sim.state import SimConfig
 from ..sim.universe import Universe, load_universe
 from ..simserver.feed import BarFeed, FeedError, parse_feed, parse_speed, replay_feed, synthetic_feed
+from .checks import OptionError, parse_balance
 from .main import app
 
 if TYPE_CHECKING:  # the server's stack is imported when it starts, not to build the command line
@@ -103,9 +104,9 @@ def sim_server(
                    "--speed (at max every bar plays at once anyway)", err=True)
         raise typer.Exit(2)
     try:
-        start_balance = Decimal(balance)
-    except InvalidOperation:
-        typer.echo(f"error: --balance {balance!r} is not a number", err=True)
+        start_balance = parse_balance(balance)
+    except OptionError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     listeners = _listen(host, port)  # before the simulator is built and its URL announced
     try:

@@ -51,12 +51,14 @@ def sweep_command(
     end: Annotated[str | None, Opt("--end", help="end (exclusive), UTC")] = None,
     symbols: Annotated[str | None, Opt("--symbols", help="only these symbols of the data")] = None,
     seed: Annotated[int, Opt("--seed", help="the search's seed (--trials)")] = 7,
+    balance: Annotated[str, Opt("--balance", help="starting USDT wallet of every run")] = "10000",
     json_output: Annotated[bool, Opt("--json", help="one JSON document on stdout, nothing else")] = False,
 ) -> None:
     """Run a backtest for every combination of the grid (or N trials of a search) as Ray tasks, ranked."""
     configure_logging(json=False, level="WARNING")
     try:
-        base, axes = _checked(data, strategy, grid, param or [], objective, trials, walk_forward, start, end, symbols)
+        base, axes = _checked(data, strategy, grid, param or [], objective, trials, walk_forward,
+                              (start, end, symbols, balance))
     except (ConfigError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -85,9 +87,10 @@ def sweep_command(
 
 
 def _checked(data: Path, strategy: str, grid: list[str], params: list[str], objective: str, trials: int | None,
-             walk_forward: int | None, start: str | None, end: str | None, symbols: str | None,
+             walk_forward: int | None, shared: tuple[str | None, str | None, str | None, str],
              ) -> tuple[Any, list[GridAxis]]:
-    """Every option checked before Ray starts: a typo costs a line, not a cluster's start-up."""
+    """Every option checked before Ray starts: a typo costs a line, not a cluster's start-up. `shared`: the
+    options `backtest` takes too (--start, --end, --symbols, --balance)."""
     try:
         kline_paths(data)
     except ValueError as exc:
@@ -96,7 +99,7 @@ def _checked(data: Path, strategy: str, grid: list[str], params: list[str], obje
         raise ValueError(f"--objective {objective}: choose one of {', '.join(OBJECTIVES)}")
     if trials and walk_forward:
         raise ValueError("--walk-forward runs the grid in each fold; give --grid values without --trials")
-    base = job_from_options(data, strategy, params, start, end, symbols)
+    base = job_from_options(data, strategy, params, *shared)
     specs = {spec.name: spec for spec in (*strategy_params(strategy), *RISK_PARAMS)}
     axes = [parse_axis(entry, specs, ranges_allowed=bool(trials)) for entry in grid]
     fixed = set(base.params) & {axis.name for axis in axes}
