@@ -50,3 +50,48 @@ def test_a_good_balance_is_the_runs_starting_equity() -> None:
     done = cli("backtest", "--data", str(LINK), *SHORT, "--balance", "2500.5", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
     assert '"start_equity": "2500.5"' in done.stdout
+
+
+def test_a_backtest_report_aimed_at_a_folder_is_refused_before_the_run_and_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "rep").mkdir()
+    done = cli("backtest", "--data", str(LINK), *SHORT, "--report", str(tmp_path / "rep"), "--json")
+    refused(done, f"--report {tmp_path / 'rep'}: names a folder, not a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]  # no .rep.tmp beside it
+
+
+@pytest.mark.parametrize(("option", "value", "named"), [
+    ("--report", "", "--report .: names a folder, not a file"),
+    ("--png", str(LINK), f"--png {LINK}: is a file, not a folder"),
+    ("--report", "/proc/qt/report.html", "--report /proc/qt/report.html: cannot write in /proc"),
+])
+def test_backtest_output_paths_that_cannot_be_written_are_exit_2(option: str, value: str, named: str) -> None:
+    refused(cli("backtest", "--data", str(LINK), *SHORT, option, value, "--json"), named)
+
+
+def test_a_backtest_report_is_written_and_the_result_printed(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "backtest.html"
+    done = cli("backtest", "--data", str(LINK), *SHORT, "--report", str(target), "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("{") and target.read_text().startswith("<!")
+    assert [p.name for p in target.parent.iterdir()] == ["backtest.html"]
+
+
+def test_train_refuses_an_out_that_is_a_folder_before_training(tmp_path: Path) -> None:
+    """`--out /tmp` trained for minutes, then left /tmp.tmp (113 KB) in / and lost the model."""
+    done = cli("train", "--data", str(LINK), "--end", "2026-02-14", "--out", str(tmp_path), "--json", timeout=600)
+    refused(done, f"--out {tmp_path}: names a folder, not a file; give a file path, e.g. {tmp_path}/model.json")
+    assert not tmp_path.with_name(tmp_path.name + ".tmp").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_and_audit_refuse_report_paths_that_are_folders(tmp_path: Path) -> None:
+    done = cli("evaluate", "--model", "default", "--data", str(LINK), "--report", str(tmp_path), "--json")
+    refused(done, f"--report {tmp_path}: names a folder")
+    done = cli("audit", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--report", str(tmp_path), "--json")
+    refused(done, f"--report {tmp_path}: names a folder")
+
+
+def test_download_refuses_an_out_folder_it_cannot_create_before_asking_the_exchange() -> None:
+    """It went to the network first and failed at the first file with `[Errno 2] ...`, exit 1."""
+    done = cli("download", "--symbols", "LINKUSDT", "--start", "2026-02-01", "--end", "2026-02-01",
+               "--out", "/proc/foo", "--exchange", "http://127.0.0.1:9", timeout=60)
+    refused(done, "--out /proc/foo: cannot write in /proc")

@@ -28,6 +28,7 @@ from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..settings.model import Settings, load_settings
 from ..settings.rules import hide_db_password
+from .checks import bad_input_exits_2, check_output_file, check_output_folder
 from .main import app
 from .positions_cmd import fits
 
@@ -68,6 +69,11 @@ def audit(db: DbOption = None, json_output: JsonOption = False, report: ReportOp
     from .journal_open import evaluate
 
     configure_logging(json=False, level="WARNING")  # stderr only: stdout carries the report
+    with bad_input_exits_2():
+        if report is not None:
+            check_output_file("--report", report, "audit.html")
+        if png is not None:
+            check_output_folder("--png", png)
     settings = _settings(db)
     document = evaluate(settings.db_url, lambda reader: audit_from_journal(reader)[1])
     _write_audit_files(document, report, png, source=hide_db_password(settings.db_url))

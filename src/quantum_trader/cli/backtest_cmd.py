@@ -27,7 +27,7 @@ from ..domain.kline_source import kline_paths
 from ..marketdata.selection import Selection, parse_symbols, parse_time_ms
 from ..signals.params import parse_params, split_entry
 from ..signals.registry import STRATEGIES, strategy_params
-from .checks import parse_balance
+from .checks import check_output_file, check_output_folder, parse_balance
 from .main import app
 
 if TYPE_CHECKING:  # the engine is imported when a backtest runs, not to build the command line
@@ -68,6 +68,7 @@ def backtest(
 
     try:
         job = job_from_options(data, strategy, param or [], start, end, symbols, balance)
+        _check_outputs(report, png)
         settings = prepare(job).settings  # every parameter checked before anything is read or written
     except (ConfigError, ValueError, ArithmeticError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -90,11 +91,13 @@ def backtest(
         if journal is not None:
             journal.close()
     document = result.to_json()
-    _write_reports(result, report, png, data=data, strategy=strategy)
     if json_output:
         sys.stdout.write(json.dumps(document, default=str) + "\n")
-        return
-    _print_report(document)
+        sys.stdout.flush()
+    else:
+        _print_report(document)
+    # After the result is out: a write that fails even though the paths were checked loses no run.
+    _write_reports(result, report, png, data=data, strategy=strategy)
 
 
 def job_from_options(data: Path, strategy: str, params: list[str], start: str | None, end: str | None,
@@ -110,6 +113,14 @@ def job_from_options(data: Path, strategy: str, params: list[str], start: str | 
     from ..research.backtest_job import BacktestJob
 
     return BacktestJob(data, strategy, dict(split_entry(entry) for entry in params), selection, wallet)
+
+
+def _check_outputs(report: Path | None, png: Path | None) -> None:
+    """The report's file and the PNGs' folder can be written: checked before the run, not after it."""
+    if report is not None:
+        check_output_file("--report", report, "backtest.html")
+    if png is not None:
+        check_output_folder("--png", png)
 
 
 def _write_reports(result: BacktestResult, report: Path | None, png: Path | None, *, data: Path,

@@ -1,14 +1,25 @@
 """Checks of options several commands share, made before any work starts: a bad value costs one line
 and exit 2, not a traceback after a long run.
 
+Output paths (`--report`, `--png`, `--out`) are checked the same way before the run: a report or
+model written only after minutes of work to a folder, an empty name or a read-only place lost that work
+(and left a temporary file beside the target).
+
 Each check raises `OptionError` (a ValueError) whose message starts with the option as typed and says
-what to give instead; the command prints it after `error: ` and exits 2. Only the standard library
-here: every command imports this module to build the command line.
+what to give instead; the command prints it after `error: ` and exits 2 (`bad_input_exits_2`). Only the
+standard library and typer here: every command imports this module to build the command line.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import typer
 
 #: The largest starting wallet a backtest or the simulator takes: beyond it Decimal arithmetic at the
 #: simulator's precision overflowed (1e20 raised InvalidOperation half way through a run).
@@ -21,6 +32,16 @@ class OptionError(ValueError):
     """An option's value that cannot be used; the message names the option and the fix."""
 
 
+@contextmanager
+def bad_input_exits_2() -> Iterator[None]:
+    """An OptionError raised inside becomes its one line on stderr and exit 2."""
+    try:
+        yield
+    except OptionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def parse_balance(text: str, option: str = "--balance") -> Decimal:
     """`text` as a starting wallet in USDT: a finite number above 0, at most MAX_BALANCE, to 8 decimals."""
     try:
@@ -31,3 +52,36 @@ def parse_balance(text: str, option: str = "--balance") -> Decimal:
         raise OptionError(f"{option} {text}: must be a positive number of USDT, at most {MAX_BALANCE:,} "
                           "with at most 8 decimals, e.g. 10000")
     return value
+
+
+def check_output_file(option: str, path: Path, example: str) -> None:
+    """`path` can be written as a file (by a temporary file beside it and a rename): not a folder, not an
+    empty name, and its folder exists and takes a new file, or can be created. `example`: a file name."""
+    if not path.name or path.is_dir():
+        raise OptionError(f"{option} {path}: names a folder, not a file; give a file path, e.g. "
+                          f"{path / example if path.name else example}")
+    _check_folder_writable(option, path, path.parent)
+
+
+def check_output_folder(option: str, path: Path) -> None:
+    """`path` is a folder that takes new files, or one that can be created."""
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"{option} {path}: is a file, not a folder; give a folder (it is created if missing)")
+    _check_folder_writable(option, path, path)
+
+
+def _check_folder_writable(option: str, target: Path, folder: Path) -> None:
+    """The nearest existing folder of `folder` takes a new file: tried for real, because permission bits
+    say nothing for root, and /proc or a read-only mount refuse what os.access allows."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OptionError(f"{option} {target}: {existing} is a file, not a folder; give a path in a folder")
+    try:
+        handle, probe = tempfile.mkstemp(dir=existing, prefix=".qt-write-check-")
+    except OSError as exc:
+        raise OptionError(f"{option} {target}: cannot write in {existing} ({exc.strerror or exc}); "
+                          "give a path in a folder you can write to") from None
+    os.close(handle)
+    os.unlink(probe)

@@ -33,6 +33,7 @@ from ..runtime.download import (
     months,
     parse_day,
 )
+from .checks import OptionError, check_output_folder
 from .main import app
 
 Opt = typer.Option
@@ -58,7 +59,8 @@ def download(
         first = parse_day(start, "--start")
         last = parse_day(end, "--end") if end else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         days(first, last)
-    except ConfigError as exc:
+        check_output_folder("--out", out)  # before the exchange is asked anything
+    except (ConfigError, OptionError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     show = not json_output and sys.stderr.isatty()

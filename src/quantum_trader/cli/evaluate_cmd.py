@@ -18,6 +18,7 @@ import typer
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..settings.model import load_settings
+from .checks import bad_input_exits_2, check_output_file
 from .main import app
 
 Opt = typer.Option
@@ -43,6 +44,7 @@ def evaluate(
     from .ml_common import StageProgress, fail, load_checked, parse_dates, resolve_model_path
 
     configure_logging(json=False, level="WARNING")
+    _check_outputs(png, html)
     start_ms, end_ms = parse_dates(start, end)
     try:
         min_confidence = load_settings({}).min_confidence
@@ -77,6 +79,15 @@ def evaluate(
         sys.stdout.write(json.dumps(report) + "\n")
         return
     _print_report(report)
+
+
+def _check_outputs(png: Path | None, html: Path | None) -> None:
+    """The diagram's and the report's files can be written: checked before the data is read and scored."""
+    with bad_input_exits_2():
+        if png is not None:
+            check_output_file("--png", png, "reliability.png")
+        if html is not None:
+            check_output_file("--report", html, "evaluation.html")
 
 
 def _print_report(doc: dict[str, Any]) -> None:

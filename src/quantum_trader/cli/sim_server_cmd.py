@@ -20,7 +20,7 @@ from ..sim.engine import ExchangeSimulator
 from ..sim.state import SimConfig
 from ..sim.universe import Universe, load_universe
 from ..simserver.feed import BarFeed, FeedError, parse_feed, parse_speed, replay_feed, synthetic_feed
-from .checks import OptionError, parse_balance
+from .checks import bad_input_exits_2, parse_balance
 from .main import app
 
 if TYPE_CHECKING:  # the server's stack is imported when it starts, not to build the command line
@@ -103,11 +103,8 @@ def sim_server(
         typer.echo("error: --history-bars needs --feed replay:PATH (other feeds have no past to play) and a "
                    "--speed (at max every bar plays at once anyway)", err=True)
         raise typer.Exit(2)
-    try:
+    with bad_input_exits_2():
         start_balance = parse_balance(balance)
-    except OptionError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
     listeners = _listen(host, port)  # before the simulator is built and its URL announced
     try:
         universe = select_universe(symbols)

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from ..core.logging import configure_logging
+from .checks import bad_input_exits_2, check_output_file
 from .main import app
 
 Opt = typer.Option
@@ -44,6 +45,8 @@ def train(
     from .ml_common import StageProgress, fail, label_params_from_settings, load_checked, parse_dates
 
     configure_logging(json=False, level="WARNING")
+    with bad_input_exits_2():  # before minutes of training, not after them
+        check_output_file("--out", out, "model.json")
     config = TrainConfig(num_threads=threads) if folds is None else TrainConfig(n_folds=folds, num_threads=threads)
     start_ms, end_ms = parse_dates(start, end)
     labels = label_params_from_settings()

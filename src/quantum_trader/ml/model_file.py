@@ -168,8 +168,12 @@ class ScannerModel:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(self.to_json_text(), encoding="utf-8")
-        tmp.replace(target)
+        try:
+            tmp.write_text(self.to_json_text(), encoding="utf-8")
+            tmp.replace(target)
+        except OSError:  # a full disk, a folder named like the target: no stray copy left beside it
+            tmp.unlink(missing_ok=True)
+            raise
         return self.model_version
 
 

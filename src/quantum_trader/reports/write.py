@@ -1,7 +1,8 @@
 """Writing reports to disk: what the CLI calls (`--report FILE.html`, `--png DIR`).
 
 The HTML is written to a temporary file beside the target and renamed over it, so a reader (a browser
-left open on yesterday's report, a CI artifact upload) never sees half a page.
+left open on yesterday's report, a CI artifact upload) never sees half a page; a write that fails removes
+the temporary file.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ def write_html(path: Path, html: str) -> Path:
     """Write `html` to `path` atomically (parent folders created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(html, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(html, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:  # a full disk, a folder in the way: no half page left beside the target
+        temporary.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -139,12 +139,16 @@ def write_atomically(path: Path, lines: Iterable[str]) -> None:
     """Write `path` through a hidden `.part` file and a rename: a reader sees the whole file or none."""
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f".{path.name}.part")
-    with part.open("w", encoding="utf-8", newline="") as handle:
-        for line in lines:
-            handle.write(line + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(part, path)
+    try:
+        with part.open("w", encoding="utf-8", newline="") as handle:
+            for line in lines:
+                handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(part, path)
+    except OSError:  # a full disk: the next run fetches the file again, with no stray part beside it
+        part.unlink(missing_ok=True)
+        raise
 
 
 class Downloader:
