@@ -95,3 +95,27 @@ def test_download_refuses_an_out_folder_it_cannot_create_before_asking_the_excha
     done = cli("download", "--symbols", "LINKUSDT", "--start", "2026-02-01", "--end", "2026-02-01",
                "--out", "/proc/foo", "--exchange", "http://127.0.0.1:9", timeout=60)
     refused(done, "--out /proc/foo: cannot write in /proc")
+
+
+UNREACHABLE_PG = "postgresql://u:pw@127.0.0.1:1/db"
+
+
+@pytest.mark.parametrize(("url", "named"), [
+    ("foo://bar", "--db foo://bar: backend 'foo' is not supported (sqlite or postgresql); give an SQLAlchemy URL"),
+    ("{tmp}/plain.db", "--db {tmp}/plain.db: is not an SQLAlchemy URL; give an SQLAlchemy URL: sqlite:///"),
+    (UNREACHABLE_PG, "--db postgresql://u:***@127.0.0.1:1/db: cannot open the journal: connection failed"),
+])
+def test_a_backtest_db_that_cannot_be_used_is_named_as_the_flag_given(tmp_path: Path, url: str, named: str) -> None:
+    """These were rich tracebacks, exit 1, blaming QT_DB_URL, which the user had not set."""
+    done = cli("backtest", "--data", str(LINK), *SHORT, "--db", url.format(tmp=tmp_path), "--json")
+    refused(done, named.format(tmp=tmp_path))
+    assert "QT_DB_URL" not in done.stderr and ":pw@" not in done.stderr
+    if "plain" in url:
+        assert f"(for a file: sqlite:///{tmp_path}/plain.db)" in done.stderr and not (tmp_path / "plain.db").exists()
+
+
+@pytest.mark.parametrize("command", ["audit", "readiness"])
+def test_audit_and_readiness_name_the_db_flag_when_it_was_given(command: str) -> None:
+    refused(cli(command, "--db", UNREACHABLE_PG, "--json", timeout=60),
+            "--db postgresql://u:***@127.0.0.1:1/db: cannot open the journal: ")
+    refused(cli(command, "--db", "foo://bar", "--json", timeout=60), "--db foo://bar: backend 'foo' is not supported")

@@ -28,7 +28,7 @@ from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..settings.model import Settings, load_settings
 from ..settings.rules import hide_db_password
-from .checks import bad_input_exits_2, check_output_file, check_output_folder
+from .checks import bad_input_exits_2, check_db_option, check_output_file, check_output_folder
 from .main import app
 from .positions_cmd import fits
 
@@ -49,12 +49,20 @@ PngOption = Annotated[Path | None, typer.Option("--png", help="Also write slippa
 
 
 def _settings(db: str | None) -> Settings:
-    """Settings with `--db` on top of the environment; exit 2 with the variable named on a bad value."""
+    """Settings with `--db` on top of the environment; exit 2 with the option or variable named on a bad value."""
+    if db is not None:
+        with bad_input_exits_2():
+            check_db_option(db)
     try:
         return load_settings({"db_url": db})
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_BAD_CONFIG) from None
+
+
+def _db_name(db: str | None) -> str:
+    """What a journal refusal names: the flag when the URL came from it, else the variable."""
+    return "QT_DB_URL" if db is None else "--db"
 
 
 def _emit_json(document: dict[str, Any]) -> None:
@@ -75,7 +83,7 @@ def audit(db: DbOption = None, json_output: JsonOption = False, report: ReportOp
         if png is not None:
             check_output_folder("--png", png)
     settings = _settings(db)
-    document = evaluate(settings.db_url, lambda reader: audit_from_journal(reader)[1])
+    document = evaluate(settings.db_url, lambda reader: audit_from_journal(reader)[1], _db_name(db))
     _write_audit_files(document, report, png, source=hide_db_password(settings.db_url))
     if json_output:
         _emit_json(document)
@@ -112,7 +120,7 @@ def readiness(db: DbOption = None, json_output: JsonOption = False) -> None:
     s = _settings(db)
     document = evaluate(s.db_url, lambda reader: readiness_from_journal(
         reader, min_trades=s.readiness_min_trades, min_confidence=s.min_confidence,
-        live_max_positions=s.live_max_positions))
+        live_max_positions=s.live_max_positions), _db_name(db))
     if json_output:
         _emit_json(document)
     else:

@@ -27,13 +27,15 @@ from ..domain.kline_source import kline_paths
 from ..marketdata.selection import Selection, parse_symbols, parse_time_ms
 from ..signals.params import parse_params, split_entry
 from ..signals.registry import STRATEGIES, strategy_params
-from .checks import check_output_file, check_output_folder, parse_balance
+from .checks import check_db_option, check_output_file, check_output_folder, parse_balance
 from .main import app
 
 if TYPE_CHECKING:  # the engine is imported when a backtest runs, not to build the command line
+    from ..journal.writer import Journal
     from ..research.backtest import BacktestResult
     from ..research.backtest_job import BacktestJob
     from ..runtime.wiring import JournalLike
+    from ..settings.model import Settings
 
 Opt = typer.Option
 #: Journal rows written per batch in a backtest (durability is not needed: the run can be repeated).
@@ -69,18 +71,13 @@ def backtest(
     try:
         job = job_from_options(data, strategy, param or [], start, end, symbols, balance)
         _check_outputs(report, png)
+        if db is not None:
+            check_db_option(db)
         settings = prepare(job).settings  # every parameter checked before anything is read or written
     except (ConfigError, ValueError, ArithmeticError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    journal = None
-    if db is not None:
-        from ..journal.db import migrate  # SQLAlchemy and Alembic, only when the run is journaled
-        from ..journal.writer import Journal
-
-        migrate(db)
-        journal = Journal(db, batch_size=JOURNAL_BATCH)
-        journal.start_session("backtest", json.dumps(settings.public_dict(), sort_keys=True), "backtest")
+    journal = None if db is None else _open_journal(db, settings)
     show = not json_output and sys.stderr.isatty()
     try:
         result = _run_with_progress(job, journal, show, keep_prices=report is not None)
@@ -113,6 +110,22 @@ def job_from_options(data: Path, strategy: str, params: list[str], start: str | 
     from ..research.backtest_job import BacktestJob
 
     return BacktestJob(data, strategy, dict(split_entry(entry) for entry in params), selection, wallet)
+
+
+def _open_journal(db: str, settings: Settings) -> Journal:
+    """The journal `--db` names, migrated, with the backtest's session started; a database that cannot be
+    opened is exit 2 naming --db (the password hidden), not a traceback naming QT_DB_URL."""
+    from ..journal.db import migrate  # SQLAlchemy and Alembic, only when the run is journaled
+    from ..journal.writer import Journal
+
+    try:
+        migrate(db, name="--db")
+    except ConfigError as exc:
+        typer.echo(f"error: {exc} (give a database that can be opened, or leave --db out)", err=True)
+        raise typer.Exit(2) from None
+    journal = Journal(db, batch_size=JOURNAL_BATCH)
+    journal.start_session("backtest", json.dumps(settings.public_dict(), sort_keys=True), "backtest")
+    return journal
 
 
 def _check_outputs(report: Path | None, png: Path | None) -> None:

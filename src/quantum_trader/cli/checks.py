@@ -54,6 +54,18 @@ def parse_balance(text: str, option: str = "--balance") -> Decimal:
     return value
 
 
+def check_db_option(url: str, option: str = "--db") -> str:
+    """A journal URL given on the command line, checked as QT_DB_URL is but named as the option it came in
+    (a refusal that says QT_DB_URL to a user who typed --db sends them to the wrong place); password hidden."""
+    from ..settings.rules import HINTS, check_db_url, hide_db_password  # light: no SQLAlchemy for a file URL
+
+    try:
+        return check_db_url(url)
+    except ValueError as exc:
+        path_hint = f" (for a file: sqlite:///{url})" if "://" not in url and url.strip() else ""
+        raise OptionError(f"{option} {hide_db_password(url)}: {exc}; give {HINTS['db_url']}{path_hint}") from None
+
+
 def check_output_file(option: str, path: Path, example: str) -> None:
     """`path` can be written as a file (by a temporary file beside it and a rename): not a folder, not an
     empty name, and its folder exists and takes a new file, or can be created. `example`: a file name."""

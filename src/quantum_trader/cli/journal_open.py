@@ -71,12 +71,13 @@ def open_journal(url: str) -> Iterator[JournalReader]:
         reader.close()
 
 
-def evaluate(url: str, compute: Any) -> dict[str, Any]:
-    """Run `compute(reader)` on the journal; one line naming QT_DB_URL and exit 2 if it cannot be read."""
+def evaluate(url: str, compute: Any, name: str = "QT_DB_URL") -> dict[str, Any]:
+    """Run `compute(reader)` on the journal; one line naming `name` (QT_DB_URL, or `--db` when the URL came
+    from it) and exit 2 if it cannot be read."""
     try:
         with open_journal(url) as reader:
             document: dict[str, Any] = compute(reader)
             return document
     except (SQLAlchemyError, OSError, ImportError) as exc:
-        typer.echo(f"error: {unavailable(url, exc)}", err=True)
+        typer.echo(f"error: {unavailable(url, exc, name)}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from None

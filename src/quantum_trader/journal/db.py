@@ -32,8 +32,9 @@ class JournalUnavailable(ConfigError):
     """The journal's database cannot be opened or migrated; the message names QT_DB_URL without its password."""
 
 
-def unavailable(url: str | URL, exc: BaseException) -> JournalUnavailable:
-    """One line: the URL (password hidden), then the driver's first line of reason (password scrubbed)."""
+def unavailable(url: str | URL, exc: BaseException, name: str = "QT_DB_URL") -> JournalUnavailable:
+    """One line: the URL (password hidden) after `name`, the setting or option it came from (`QT_DB_URL=URL`,
+    `--db URL`), then the driver's first line of reason (password scrubbed)."""
     try:
         parsed = make_url(url)
         shown, password = parsed.render_as_string(hide_password=True), parsed.password
@@ -45,7 +46,8 @@ def unavailable(url: str | URL, exc: BaseException) -> JournalUnavailable:
         reason = f"its driver is not installed ({reason}); pip install 'quantum-trader[postgres]'"
     if password:
         reason = reason.replace(str(password), "***")
-    return JournalUnavailable(f"QT_DB_URL={shown}: cannot open the journal: {reason}")
+    given = f"{name} {shown}" if name.startswith("-") else f"{name}={shown}"
+    return JournalUnavailable(f"{given}: cannot open the journal: {reason}")
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -100,8 +102,9 @@ def alembic_config(engine: Engine) -> Any:
     return config
 
 
-def migrate(url: str | URL | Engine = DEFAULT_URL) -> None:
-    """Bring the schema to the newest version: creates it on first start, upgrades it later."""
+def migrate(url: str | URL | Engine = DEFAULT_URL, *, name: str = "QT_DB_URL") -> None:
+    """Bring the schema to the newest version: creates it on first start, upgrades it later. `name`: where
+    the URL came from, as a refusal names it (`--db` for a command's flag)."""
     from alembic import command
     from alembic.util.exc import CommandError
 
@@ -109,13 +112,13 @@ def migrate(url: str | URL | Engine = DEFAULT_URL) -> None:
     try:
         engine = url if isinstance(url, Engine) else create_engine_for(url)
     except (SQLAlchemyError, OSError, ImportError) as exc:
-        raise unavailable(shown, exc) from None
+        raise unavailable(shown, exc, name) from None
     try:
         with engine.connect():
             pass  # unreachable server, bad credentials, unreadable file: say so before Alembic's traceback
         command.upgrade(alembic_config(engine), "head")
     except (SQLAlchemyError, OSError, CommandError) as exc:
-        raise unavailable(shown, exc) from None
+        raise unavailable(shown, exc, name) from None
     finally:
         if engine is not url:
             engine.dispose()
