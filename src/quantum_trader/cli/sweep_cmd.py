@@ -56,24 +56,19 @@ def sweep_command(
 ) -> None:
     """Run a backtest for every combination of the grid (or N trials of a search) as Ray tasks, ranked."""
     configure_logging(json=False, level="WARNING")
+    from ..research.sweep import read_bars
+
     try:
         base, axes = _checked(data, strategy, grid, param or [], objective, trials, walk_forward,
                               (start, end, symbols, balance))
+        bars = read_bars(base)  # once, before Ray starts: data every run would refuse (a hole) is exit 2 here
     except (ConfigError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     total = trials or len(combinations(axes)) * (walk_forward or 1) + (walk_forward or 0)
-    from ..research.sweep import RayPool
-
+    pool = _start_ray(address)
     try:
-        pool = RayPool(address)
-    except Exception as exc:  # Ray's own errors carry pages of traceback: one line naming the option is enough
-        where = f"--address {address}" if address else "a local Ray"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        typer.echo(f"error: {where}: could not start or reach Ray ({type(exc).__name__}: {first})", err=True)
-        raise typer.Exit(2) from None
-    try:
-        outcome = _run(base, axes, pool, objective, trials, walk_forward, seed, total,
+        outcome = _run(base, axes, pool, (objective, trials, walk_forward, seed), bars, total,
                        show=not json_output and sys.stderr.isatty())
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -113,17 +108,33 @@ def _checked(data: Path, strategy: str, grid: list[str], params: list[str], obje
     return base, axes
 
 
-def _run(base: Any, axes: list[GridAxis], pool: RayPool, objective: str, trials: int | None,
-         walk_forward: int | None, seed: int, total: int, *, show: bool) -> SweepOutcome:
+def _start_ray(address: str | None) -> RayPool:
+    """A local Ray or the cluster at `address`; one line naming the option and exit 2 if it cannot be had."""
+    from ..research.sweep import RayPool
+
+    try:
+        return RayPool(address)
+    except Exception as exc:  # Ray's own errors carry pages of traceback: one line naming the option is enough
+        where = f"--address {address}" if address else "a local Ray"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        typer.echo(f"error: {where}: could not start or reach Ray ({type(exc).__name__}: {first})", err=True)
+        raise typer.Exit(2) from None
+
+
+def _run(base: Any, axes: list[GridAxis], pool: RayPool, how: tuple[str, int | None, int | None, int],
+         bars: list[Any], total: int, *, show: bool) -> SweepOutcome:
+    """The sweep; `how`: objective, trials, walk-forward folds and seed."""
     from ..research.sweep import sweep
 
+    objective, trials, walk_forward, seed = how
     if not show:
-        return sweep(base, axes, pool, objective=objective, trials=trials, walk_forward=walk_forward, seed=seed)
+        return sweep(base, axes, pool, objective=objective, trials=trials, walk_forward=walk_forward, seed=seed,
+                     bars=bars)
     columns = (TextColumn("[bold]sweep[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("runs", total=total)
         return sweep(base, axes, pool, objective=objective, trials=trials, walk_forward=walk_forward, seed=seed,
-                     on_done=lambda _run: progress.advance(task))
+                     on_done=lambda _run: progress.advance(task), bars=bars)
 
 
 def _print(outcome: SweepOutcome) -> None:

@@ -150,7 +150,7 @@ async def _replay_all(run: _Run, chunks: Iterable[BarChunk], strategy: Strategy,
     the run starts, and would still count a late listing's missing bars."""
     bars, symbol_bars, previous_open, chunk = 0, 0, None, None
     for chunk in chunks:
-        _refuse_a_hole(previous_open, chunk)
+        refuse_a_hole(previous_open, chunk)
         previous_open = int(chunk.open_time[-1])
         await _run_chunk(run.engine, run.clock, run.exchange, run.replayer, strategy, chunk, skip_refused,
                          None if run.marks is None else run.marks.align(chunk))
@@ -165,12 +165,13 @@ async def _replay_all(run: _Run, chunks: Iterable[BarChunk], strategy: Strategy,
     return bars, symbol_bars, chunk
 
 
-def _refuse_a_hole(previous_open: int | None, chunk: BarChunk) -> None:
-    """ValueError at a hole in the data (marketdata/holes.py); the fix is to run each period on its own."""
+def refuse_a_hole(previous_open: int | None, chunk: BarChunk, command: str = "backtest") -> None:
+    """ValueError at a hole in the data (marketdata/holes.py); the fix is to run each period on its own.
+    `command`: what refuses (a sweep checks its bars once, before any of its backtests)."""
     try:
         check_gap(previous_open, chunk)
     except DataHole as hole:
-        raise ValueError(f"backtest: the data has {hole}; a backtest would carry open positions and pay funding "
+        raise ValueError(f"{command}: the data has {hole}; a backtest would carry open positions and pay funding "
                          "across that hole: run each period on its own (--start/--end, or one period's files)"
                          ) from None
 

@@ -23,6 +23,7 @@ from ..core.logging import configure_logging
 from ..marketdata.bars import BarChunk
 from ..marketdata.selection import read_selection
 from ..sim.universe import load_universe
+from .backtest import refuse_a_hole
 from .backtest_job import BacktestJob, run_job
 from .ray_connect import connect
 from .sweep_plan import OBJECTIVES, GridAxis, Run, combinations, objective_value, ranked, walk_forward_windows
@@ -154,13 +155,25 @@ class SweepOutcome:
         return doc
 
 
-def sweep(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, *, objective: str,
-          trials: int | None = None, walk_forward: int | None = None, seed: int = 7,
-          on_done: OnDone | None = None) -> SweepOutcome:
-    """Read the bars once, share them, run the grid (or the search), optionally fold by fold."""
+def read_bars(base: BacktestJob) -> list[BarChunk]:
+    """The bars every run shares, read once and checked once: data without bars, or with a hole that every
+    backtest would refuse (research/backtest.py), is a ValueError before any run, not N failed runs."""
     bars = list(read_selection(base.data, base.selection))
     if not bars:
         raise ValueError("sweep: the data holds no bars in the chosen period and symbols")
+    previous_open: int | None = None
+    for chunk in bars:
+        refuse_a_hole(previous_open, chunk, "sweep")
+        previous_open = int(chunk.open_time[-1])
+    return bars
+
+
+def sweep(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, *, objective: str,
+          trials: int | None = None, walk_forward: int | None = None, seed: int = 7,
+          on_done: OnDone | None = None, bars: list[BarChunk] | None = None) -> SweepOutcome:
+    """Share the bars (`read_bars`, unless the caller read them already), run the grid (or the search),
+    optionally fold by fold."""
+    bars = read_bars(base) if bars is None else bars
     pool.share(bars)
     if walk_forward:
         first, last = int(bars[0].open_time[0]), int(bars[-1].open_time[-1]) + bars[-1].interval_ms
