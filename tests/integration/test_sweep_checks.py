@@ -50,3 +50,35 @@ def test_data_with_a_hole_is_exit_2_before_any_run(tmp_path: Path) -> None:
     done = cli("sweep", "--data", str(tmp_path), "--grid", "fast=5,10", "--json", timeout=120)
     refused(done, "sweep: the data has no bar for any symbol between 2023-02-28 23:59 UTC and 2026-02-01 00:00 UTC",
             "run each period on its own (--start/--end")
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (("--grid", "fast=10,20", "--param", "slow=8"),
+     "sweep: none of the 2 combinations of --grid with the fixed --param values can run; the first: --param slow=8 "
+     "fast=10: sma-cross: fast (10) must be at least 1 and below slow (8)"),
+    (("--grid", "fast=10,20", "--grid", "slow=5,8"), "sweep: none of the 4 combinations of --grid can run"),
+    (("--grid", "fast=10..20", "--param", "slow=8", "--trials", "3"),
+     "sweep: none of the 2 corners of the search space with the fixed --param values can run"),
+])
+def test_a_sweep_none_of_whose_runs_can_run_is_exit_2_before_ray(args: tuple[str, ...], named: str) -> None:
+    refused(cli("sweep", "--data", str(LINK), *SHORT, *args, "--json", timeout=120), named)
+
+
+def test_a_fixed_param_is_checked_with_each_grid_value_and_is_in_every_runs_params() -> None:
+    """`--grid fast=5 --param slow=8` was refused (slow=8 checked against the default fast, 10), and with
+    `--grid slow=8 --param fast=5` each run's `params` lacked the fixed fast=5. Now each combination is checked
+    whole: fast=5 runs, fast=10 fails as its backtest would (reported, no task), and every run's params are
+    the complete `backtest --param` set that reproduces it."""
+    doc = sweep_json("--grid", "fast=5,10", "--param", "slow=8")
+    assert doc["fixed_params"] == {"slow": "8"} and doc["failed"] == 1
+    ran, failed = doc["runs"]
+    assert ran["params"] == {"slow": "8", "fast": "5"} and ran["error"] is None
+    assert failed["params"] == {"slow": "8", "fast": "10"} and failed["result"] is None
+    assert failed["error"] == ("ParamError: --param slow=8 fast=10: sma-cross: fast (10) must be at least 1 and "
+                               "below slow (8)")
+    by_hand = cli("backtest", "--data", str(LINK), *SHORT, *(f"--param={k}={v}" for k, v in ran["params"].items()),
+                  "--json")
+    assert by_hand.returncode == 0, by_hand.stderr[-2000:]
+    alone = json.loads(by_hand.stdout)
+    assert {k: v for k, v in ran["result"].items() if k not in ("seconds", "bars_per_s")} == \
+        {k: v for k, v in alone.items() if k not in ("seconds", "bars_per_s")}

@@ -100,11 +100,12 @@ def _checked(data: Path, strategy: str, grid: list[str], params: list[str], obje
     fixed = set(base.params) & {axis.name for axis in axes}
     if fixed:
         raise ValueError(f"--param and --grid both set {', '.join(sorted(fixed))}; give it in one of them")
-    if not trials:
-        from ..research.backtest_job import prepare
+    combinations(axes)  # a name given twice is refused here
+    from ..research.sweep_check import none_can_run
 
-        combinations(axes)  # a name given twice is refused here
-        prepare(base)  # the fixed parameters on their own
+    refusal = none_can_run(base, axes, trials)  # each run's whole set: the fixed --params with its grid values
+    if refusal is not None:
+        raise ValueError(refusal)
     return base, axes
 
 
@@ -143,11 +144,14 @@ def _print(outcome: SweepOutcome) -> None:
     engine = doc["engine"]
     console.print(f"engine: ray {engine['version']} at {engine['address']} ({engine['cpus']} CPUs); "
                   f"objective {doc['objective']} ({'higher' if doc['higher_is_better'] else 'lower'} is better)")
+    if doc["fixed_params"]:
+        console.print("fixed in every run: " + " ".join(f"--param {k}={v}" for k, v in doc["fixed_params"].items()))
     training = [r for r in doc["runs"] if r.get("stage") != "test"]
     for fold in sorted({r.get("fold") for r in training}, key=lambda f: -1 if f is None else f):
         runs = [r for r in training if r.get("fold") == fold]
         title = f"{len(runs)} runs, {sum(1 for r in runs if r['error'])} failed"
-        console.print(_table(runs, doc["objective"], title if fold is None else f"fold {fold}, training: {title}"))
+        console.print(_table(runs, doc["objective"], title if fold is None else f"fold {fold}, training: {title}",
+                             doc["fixed_params"]))
     if "walk_forward" in doc:
         console.print(_folds(doc["walk_forward"]))
         oos = doc["out_of_sample"]
@@ -155,8 +159,8 @@ def _print(outcome: SweepOutcome) -> None:
                       f"total net P&L {oos['net_pnl_total']} USDT over {oos['folds']} test windows")
 
 
-def _table(runs: list[dict[str, Any]], objective: str, title: str) -> Table:
-    names = list(runs[0]["params"]) if runs else []
+def _table(runs: list[dict[str, Any]], objective: str, title: str, fixed: dict[str, str]) -> Table:
+    names = [name for name in runs[0]["params"] if name not in fixed] if runs else []  # what varies
     shown = runs[:SHOWN]
     table = Table(title=title + ("" if len(runs) <= SHOWN else f" (best {SHOWN} shown; --json has all)"))
     extra = [k for k in ("trades", "net_pnl", "max_drawdown_pct") if k != objective]
@@ -166,7 +170,7 @@ def _table(runs: list[dict[str, Any]], objective: str, title: str) -> Table:
         perf = (run["result"] or {}).get("performance") or {}
         value = run["error"] or ("–" if run["objective"] is None else f"{run['objective']:g}")
         table.add_row(str(rank), *(run["params"][n] for n in names), value, *(str(perf.get(k, "–")) for k in extra),
-                      str(run["seconds"]))
+                      "–" if run["seconds"] is None else str(run["seconds"]))
     return table
 
 

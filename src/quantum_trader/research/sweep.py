@@ -26,6 +26,7 @@ from ..sim.universe import load_universe
 from .backtest import refuse_a_hole
 from .backtest_job import BacktestJob, run_job
 from .ray_connect import connect
+from .sweep_check import refusal
 from .sweep_plan import OBJECTIVES, GridAxis, Run, combinations, objective_value, ranked, walk_forward_windows
 
 OnDone = Callable[[Run], None]
@@ -143,10 +144,12 @@ class SweepOutcome:
     objective: str
     runs: list[Run]
     folds: list[dict[str, Any]] = field(default_factory=list)
+    #: The `--param`s held fixed: in every run's `params` too, which are complete (`backtest --param` each).
+    fixed: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"engine": self.engine, "objective": self.objective,
-                               "higher_is_better": OBJECTIVES[self.objective],
+                               "higher_is_better": OBJECTIVES[self.objective], "fixed_params": self.fixed,
                                "runs": [run.to_json(self.objective) for run in ranked(self.runs, self.objective)],
                                "failed": sum(1 for run in self.runs if run.error is not None)}
         if self.folds:
@@ -175,16 +178,31 @@ def sweep(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, *, objecti
     optionally fold by fold."""
     bars = read_bars(base) if bars is None else bars
     pool.share(bars)
+    fixed = dict(base.params)
     if walk_forward:
         first, last = int(bars[0].open_time[0]), int(bars[-1].open_time[-1]) + bars[-1].interval_ms
         windows = walk_forward_windows(first, last, walk_forward, bars[0].interval_ms)
         runs, folds = _walk_forward(base, axes, pool, objective, windows, on_done)
-        return SweepOutcome(pool.engine(), objective, runs, folds)
+        return SweepOutcome(pool.engine(), objective, runs, folds, fixed)
     if trials:
-        return SweepOutcome(pool.engine(), objective, _search(base, axes, pool, objective, trials, seed, on_done))
-    runs = [Run(params) for params in combinations(axes)]
-    pool.run([(run, base.with_params(run.params)) for run in runs], on_done)
-    return SweepOutcome(pool.engine(), objective, runs)
+        return SweepOutcome(pool.engine(), objective, _search(base, axes, pool, objective, trials, seed, on_done),
+                            fixed=fixed)
+    runs = [Run({**base.params, **params}) for params in combinations(axes)]
+    _dispatch(pool, [(run, base.with_params(run.params)) for run in runs], on_done)
+    return SweepOutcome(pool.engine(), objective, runs, fixed=fixed)
+
+
+def _dispatch(pool: RayPool, jobs: Sequence[tuple[Run, BacktestJob]], on_done: OnDone | None) -> None:
+    """The jobs to Ray, but those a backtest would refuse (research/sweep_check.py) fail here with their
+    refusal, as the task would report it, without costing a task."""
+    sent = []
+    for run, job in jobs:
+        run.error = refusal(job)
+        if run.error is None:
+            sent.append((run, job))
+        elif on_done is not None:
+            on_done(run)
+    pool.run(sent, on_done)
 
 
 def _in_window(base: BacktestJob, run: Run) -> BacktestJob:
@@ -197,13 +215,13 @@ def _walk_forward(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, ob
                   ) -> tuple[list[Run], list[dict[str, Any]]]:
     """Every fold's grid on its training window (all at once), then each fold's winner on its test window."""
     grid = combinations(axes)
-    training = [[Run(dict(params), train, extra={"fold": i, "stage": "train"}) for params in grid]
+    training = [[Run({**base.params, **params}, train, extra={"fold": i, "stage": "train"}) for params in grid]
                 for i, (train, _) in enumerate(windows)]
-    pool.run([(run, _in_window(base, run)) for fold in training for run in fold], on_done)
+    _dispatch(pool, [(run, _in_window(base, run)) for fold in training for run in fold], on_done)
     chosen = [ranked(fold, objective)[0] for fold in training]
     tests = [Run(dict(best.params), test, extra={"fold": i, "stage": "test"})
              for i, (best, (_, test)) in enumerate(zip(chosen, windows, strict=True))]
-    pool.run([(run, _in_window(base, run)) for run in tests], on_done)
+    _dispatch(pool, [(run, _in_window(base, run)) for run in tests], on_done)
     folds = [{"fold": i, "train": list(train), "test": list(test), "chosen": best.params,
               "in_sample": objective_value(best.result, objective) if best.error is None else None,
               "out_of_sample": objective_value(run.result, objective), "error": run.error or best.error,
@@ -225,8 +243,9 @@ def _search(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, objectiv
     runs: list[Run] = []
     while len(runs) < trials:
         asked = [study.ask(space) for _ in range(min(pool.cpus, trials - len(runs)))]
-        batch = [Run({k: str(v) for k, v in trial.params.items()}, extra={"trial": trial.number}) for trial in asked]
-        pool.run([(run, base.with_params(run.params)) for run in batch], on_done)
+        batch = [Run({**base.params, **{k: str(v) for k, v in trial.params.items()}}, extra={"trial": trial.number})
+                 for trial in asked]
+        _dispatch(pool, [(run, base.with_params(run.params)) for run in batch], on_done)
         for trial, run in zip(asked, batch, strict=True):
             value = objective_value(run.result, objective)
             if run.error is None and value is not None:

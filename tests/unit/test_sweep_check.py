@@ -1,0 +1,94 @@
+"""A sweep's runs checked whole on the driver (research/sweep_check.py): the fixed `--param`s with each
+combination, never on their own; refused combinations fail without a task; every run's params are complete.
+The sweep runs here on an in-process pool (no Ray) over synthetic bars."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from quantum_trader.marketdata.bars import BarChunk, synthetic_bars
+from quantum_trader.research.backtest_job import BacktestJob
+from quantum_trader.research.sweep import execute, sweep
+from quantum_trader.research.sweep_check import candidates, none_can_run, refusal
+from quantum_trader.research.sweep_plan import GridAxis, Run
+from quantum_trader.sim.universe import load_universe
+
+
+class InProcessPool:
+    """RayPool's interface, each job run here in turn; remembers which runs were sent."""
+
+    cpus = 2
+
+    def __init__(self) -> None:
+        self.bars: list[BarChunk] = []
+        self.sent: list[dict[str, str]] = []
+
+    def share(self, bars: list[BarChunk]) -> None:
+        self.bars = bars
+
+    def engine(self) -> dict[str, Any]:
+        return {"name": "in-process"}
+
+    def run(self, jobs: Sequence[tuple[Run, BacktestJob]], on_done: Any = None) -> list[Run]:
+        for run, job in jobs:
+            self.sent.append(dict(run.params))
+            answer = execute(job, self.bars)
+            run.result, run.error = answer["result"], answer["error"]
+        return [run for run, _ in jobs]
+
+
+def bars() -> list[BarChunk]:
+    inst = load_universe().instrument("LINKUSDT")
+    return list(synthetic_bars(["LINKUSDT"], [float(inst.typical_price)], 600, seed=5, chunk_bars=300))
+
+
+JOB = BacktestJob(Path("LINKUSDT-1m-2026-02.csv"), "sma-cross", {"fast": "5"})
+
+
+def test_the_fixed_params_are_judged_with_each_combination_not_alone() -> None:
+    slow_8 = BacktestJob(JOB.data, "sma-cross", {"slow": "8"})
+    assert refusal(slow_8) is not None  # with the default fast (10): refused on its own
+    assert none_can_run(slow_8, [GridAxis("fast", ("5",))], None) is None  # fine with the grid's fast
+    assert none_can_run(slow_8, [GridAxis("fast", ("10", "20"))], None) == (
+        "sweep: none of the 2 combinations of --grid with the fixed --param values can run; the first: "
+        "--param slow=8 fast=10: sma-cross: fast (10) must be at least 1 and below slow (8)")
+
+
+def test_a_search_is_judged_on_the_corners_of_its_space() -> None:
+    axes = [GridAxis("fast", low="3", high="12"), GridAxis("slow", ("8", "40"))]
+    assert candidates(axes, 5) == [{"fast": "3", "slow": "8"}, {"fast": "3", "slow": "40"},
+                                   {"fast": "12", "slow": "8"}, {"fast": "12", "slow": "40"}]
+    assert none_can_run(BacktestJob(JOB.data), axes, 5) is None
+    assert none_can_run(BacktestJob(JOB.data), [GridAxis("fast", low="9", high="12"), GridAxis("slow", ("8",))], 5)
+
+
+def test_the_same_refusal_for_every_run_is_that_refusal_alone() -> None:
+    job = BacktestJob(JOB.data, "sma-cross", {"stop_loss_pct": "70"})
+    assert none_can_run(job, [GridAxis("fast", ("5", "6"))], None) == (
+        "--param stop_loss_pct=70: out of range (float from 0.05 to 50.0, default 2.0: stop-loss distance, % of "
+        "the entry price)")
+
+
+def test_runs_carry_the_fixed_params_and_refused_ones_fail_without_a_task() -> None:
+    pool = InProcessPool()
+    outcome = sweep(JOB, [GridAxis("slow", ("4", "8"))], pool, objective="net_pnl", bars=bars())  # type: ignore[arg-type]
+    doc = outcome.to_json()
+    assert doc["fixed_params"] == {"fast": "5"}
+    assert sorted((r["params"]["fast"], r["params"]["slow"], r["error"] is None) for r in doc["runs"]) == [
+        ("5", "4", False), ("5", "8", True)]
+    assert pool.sent == [{"fast": "5", "slow": "8"}]  # slow=4 (not above fast=5) never reached a worker
+    refused = next(r for r in doc["runs"] if r["error"])
+    assert refused["error"].startswith("ParamError: --param fast=5 slow=4: sma-cross: fast (5) must be")
+
+
+def test_search_and_walk_forward_runs_carry_the_fixed_params_too() -> None:
+    pool = InProcessPool()
+    search = sweep(JOB, [GridAxis("slow", low="6", high="30")], pool, objective="net_pnl", trials=2,  # type: ignore[arg-type]
+                   bars=bars()).to_json()
+    assert [r["params"]["fast"] for r in search["runs"]] == ["5", "5"]
+    folds = sweep(JOB, [GridAxis("slow", ("8", "20"))], pool, objective="net_pnl", walk_forward=1,  # type: ignore[arg-type]
+                  bars=bars()).to_json()
+    assert all(r["params"]["fast"] == "5" for r in folds["runs"])
+    assert folds["walk_forward"][0]["chosen"]["fast"] == "5"
