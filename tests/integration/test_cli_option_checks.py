@@ -3,6 +3,7 @@ traceback, nothing on stdout, and nothing left behind (the console script as a u
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,27 @@ def test_audit_and_readiness_name_the_db_flag_when_it_was_given(command: str) ->
     refused(cli(command, "--db", UNREACHABLE_PG, "--json", timeout=60),
             "--db postgresql://u:***@127.0.0.1:1/db: cannot open the journal: ")
     refused(cli(command, "--db", "foo://bar", "--json", timeout=60), "--db foo://bar: backend 'foo' is not supported")
+
+
+def test_a_leverage_above_the_symbols_largest_is_exit_2_naming_it_and_the_largest() -> None:
+    """LINKUSDT allows at most 75x; 76-125 passed the parameter check (1-125), every entry was then refused by
+    the exchange (-4028) with a traceback on stderr, and the backtest exited 0 with 0 trades."""
+    done = cli("backtest", "--data", str(LINK), *SHORT, "--param", "leverage=100", "--json")
+    refused(done, "--param leverage=100: above the largest leverage the data's symbols allow (LINKUSDT 75x); "
+                  "give 75 or less")
+    assert "OrderRejected" not in done.stderr
+    ok = cli("backtest", "--data", str(LINK), *SHORT, "--param", "leverage=75", "--json")
+    assert ok.returncode == 0 and ok.stderr == "", ok.stderr[-2000:]
+
+
+def test_a_leverage_from_the_environment_is_named_as_the_variable() -> None:
+    env = {**os.environ, "QT_LEVERAGE": "80"}
+    done = subprocess.run([str(BIN), "backtest", "--data", str(LINK), *SHORT, "--json"], capture_output=True,
+                          text=True, timeout=300, env=env)
+    refused(done, "QT_LEVERAGE=80: above the largest leverage the data's symbols allow (LINKUSDT 75x)")
+
+
+def test_sweep_refuses_a_leverage_grid_no_run_can_use_before_ray() -> None:
+    done = cli("sweep", "--data", str(LINK), *SHORT, "--grid", "leverage=100,120", "--json", timeout=120)
+    refused(done, "sweep: none of the 2 combinations of --grid can run; the first: --param leverage=100: above the "
+                  "largest leverage the data's symbols allow (LINKUSDT 75x); give 75 or less")

@@ -23,10 +23,11 @@ class InProcessPool:
 
     def __init__(self) -> None:
         self.bars: list[BarChunk] = []
+        self.symbols: tuple[str, ...] = ()
         self.sent: list[dict[str, str]] = []
 
     def share(self, bars: list[BarChunk]) -> None:
-        self.bars = bars
+        self.bars, self.symbols = bars, bars[0].symbols
 
     def engine(self) -> dict[str, Any]:
         return {"name": "in-process"}
@@ -45,13 +46,14 @@ def bars() -> list[BarChunk]:
 
 
 JOB = BacktestJob(Path("LINKUSDT-1m-2026-02.csv"), "sma-cross", {"fast": "5"})
+LINK = ("LINKUSDT",)
 
 
 def test_the_fixed_params_are_judged_with_each_combination_not_alone() -> None:
     slow_8 = BacktestJob(JOB.data, "sma-cross", {"slow": "8"})
-    assert refusal(slow_8) is not None  # with the default fast (10): refused on its own
-    assert none_can_run(slow_8, [GridAxis("fast", ("5",))], None) is None  # fine with the grid's fast
-    assert none_can_run(slow_8, [GridAxis("fast", ("10", "20"))], None) == (
+    assert refusal(slow_8, LINK) is not None  # with the default fast (10): refused on its own
+    assert none_can_run(slow_8, [GridAxis("fast", ("5",))], None, LINK) is None  # fine with the grid's fast
+    assert none_can_run(slow_8, [GridAxis("fast", ("10", "20"))], None, LINK) == (
         "sweep: none of the 2 combinations of --grid with the fixed --param values can run; the first: "
         "--param slow=8 fast=10: sma-cross: fast (10) must be at least 1 and below slow (8)")
 
@@ -60,13 +62,14 @@ def test_a_search_is_judged_on_the_corners_of_its_space() -> None:
     axes = [GridAxis("fast", low="3", high="12"), GridAxis("slow", ("8", "40"))]
     assert candidates(axes, 5) == [{"fast": "3", "slow": "8"}, {"fast": "3", "slow": "40"},
                                    {"fast": "12", "slow": "8"}, {"fast": "12", "slow": "40"}]
-    assert none_can_run(BacktestJob(JOB.data), axes, 5) is None
-    assert none_can_run(BacktestJob(JOB.data), [GridAxis("fast", low="9", high="12"), GridAxis("slow", ("8",))], 5)
+    assert none_can_run(BacktestJob(JOB.data), axes, 5, LINK) is None
+    assert none_can_run(BacktestJob(JOB.data), [GridAxis("fast", low="9", high="12"), GridAxis("slow", ("8",))], 5,
+                        LINK)
 
 
 def test_the_same_refusal_for_every_run_is_that_refusal_alone() -> None:
     job = BacktestJob(JOB.data, "sma-cross", {"stop_loss_pct": "70"})
-    assert none_can_run(job, [GridAxis("fast", ("5", "6"))], None) == (
+    assert none_can_run(job, [GridAxis("fast", ("5", "6"))], None, LINK) == (
         "--param stop_loss_pct=70: out of range (float from 0.05 to 50.0, default 2.0: stop-loss distance, % of "
         "the entry price)")
 
@@ -92,3 +95,15 @@ def test_search_and_walk_forward_runs_carry_the_fixed_params_too() -> None:
                   bars=bars()).to_json()
     assert all(r["params"]["fast"] == "5" for r in folds["runs"])
     assert folds["walk_forward"][0]["chosen"]["fast"] == "5"
+
+
+def test_a_leverage_above_what_the_datas_symbols_allow_is_refused_per_run() -> None:
+    most = load_universe().instrument("LINKUSDT").max_leverage
+    assert refusal(BacktestJob(JOB.data, params={"leverage": str(most)}), LINK) is None
+    assert refusal(BacktestJob(JOB.data, params={"leverage": str(most + 1)}), LINK) == (
+        f"ParamError: --param leverage={most + 1}: above the largest leverage the data's symbols allow "
+        f"(LINKUSDT {most}x); give {most} or less")
+    assert none_can_run(BacktestJob(JOB.data), [GridAxis("leverage", ("5", "100"))], None, LINK) is None
+    assert none_can_run(BacktestJob(JOB.data), [GridAxis("leverage", ("100",))], None, LINK) == (
+        f"--param leverage=100: above the largest leverage the data's symbols allow (LINKUSDT {most}x); "
+        f"give {most} or less")

@@ -31,9 +31,12 @@ from .checks import check_db_option, check_output_file, check_output_folder, par
 from .main import app
 
 if TYPE_CHECKING:  # the engine is imported when a backtest runs, not to build the command line
+    from collections.abc import Iterator
+
     from ..journal.writer import Journal
+    from ..marketdata.bars import BarChunk
     from ..research.backtest import BacktestResult
-    from ..research.backtest_job import BacktestJob
+    from ..research.backtest_job import BacktestJob, Prepared
     from ..runtime.wiring import JournalLike
     from ..settings.model import Settings
 
@@ -66,21 +69,19 @@ def backtest(
     except ValueError as exc:
         typer.echo(f"error: --data {exc}", err=True)
         raise typer.Exit(2) from None
-    from ..research.backtest_job import prepare
-
     try:
         job = job_from_options(data, strategy, param or [], start, end, symbols, balance)
         _check_outputs(report, png)
         if db is not None:
             check_db_option(db)
-        settings = prepare(job).settings  # every parameter checked before anything is read or written
-    except (ConfigError, ValueError, ArithmeticError) as exc:
+        ready, chunks = _opened(job)
+    except (ConfigError, ValueError, ArithmeticError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    journal = None if db is None else _open_journal(db, settings)
+    journal = None if db is None else _open_journal(db, ready.settings)
     show = not json_output and sys.stderr.isatty()
     try:
-        result = _run_with_progress(job, journal, show, keep_prices=report is not None)
+        result = _run_with_progress(job, (ready, chunks), journal, show, keep_prices=report is not None)
     except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -153,16 +154,27 @@ def _write_reports(result: BacktestResult, report: Path | None, png: Path | None
         raise typer.Exit(2) from None
 
 
-def _run_with_progress(job: BacktestJob, journal: JournalLike | None, show: bool, *,
-                       keep_prices: bool = False) -> BacktestResult:
+def _opened(job: BacktestJob) -> tuple[Prepared, Iterator[BarChunk]]:
+    """Every parameter checked, the strategy built (its model loaded once), and the data opened with its
+    symbols checked against the parameters (a leverage they do not allow): all before anything is written."""
+    from ..research.backtest_job import open_bars, prepare
+
+    ready = prepare(job)
+    return ready, open_bars(job, ready)
+
+
+def _run_with_progress(job: BacktestJob, opened: tuple[Prepared, Iterator[BarChunk]], journal: JournalLike | None,
+                       show: bool, *, keep_prices: bool = False) -> BacktestResult:
     from ..research.backtest_job import run_job
 
+    ready, chunks = opened
     if not show:
-        return run_job(job, journal=journal, keep_prices=keep_prices)
+        return run_job(job, chunks, ready=ready, journal=journal, keep_prices=keep_prices)
     with Progress(SpinnerColumn(), TextColumn("[bold]backtest[/] {task.completed:,.0f} bars"), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("bars", total=None)
-        return run_job(job, journal=journal, progress=lambda n: progress.advance(task, n), keep_prices=keep_prices)
+        return run_job(job, chunks, ready=ready, journal=journal, progress=lambda n: progress.advance(task, n),
+                       keep_prices=keep_prices)
 
 
 def _print_report(doc: dict[str, Any]) -> None:

@@ -56,12 +56,10 @@ def sweep_command(
 ) -> None:
     """Run a backtest for every combination of the grid (or N trials of a search) as Ray tasks, ranked."""
     configure_logging(json=False, level="WARNING")
-    from ..research.sweep import read_bars
-
     try:
         base, axes = _checked(data, strategy, grid, param or [], objective, trials, walk_forward,
                               (start, end, symbols, balance))
-        bars = read_bars(base)  # once, before Ray starts: data every run would refuse (a hole) is exit 2 here
+        bars = _read_and_check(base, axes, trials)
     except (ConfigError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -101,12 +99,21 @@ def _checked(data: Path, strategy: str, grid: list[str], params: list[str], obje
     if fixed:
         raise ValueError(f"--param and --grid both set {', '.join(sorted(fixed))}; give it in one of them")
     combinations(axes)  # a name given twice is refused here
+    return base, axes
+
+
+def _read_and_check(base: Any, axes: list[GridAxis], trials: int | None) -> list[Any]:
+    """The bars, read once before Ray starts (data every run would refuse, a hole, is exit 2 here), and the
+    runs checked on them: each run's whole set, the fixed --params with its grid values, on the data's
+    symbols; exit 2 when none can run."""
+    from ..research.sweep import read_bars
     from ..research.sweep_check import none_can_run
 
-    refusal = none_can_run(base, axes, trials)  # each run's whole set: the fixed --params with its grid values
+    bars = read_bars(base)
+    refusal = none_can_run(base, axes, trials, bars[0].symbols)
     if refusal is not None:
         raise ValueError(refusal)
-    return base, axes
+    return bars
 
 
 def _start_ray(address: str | None) -> RayPool:

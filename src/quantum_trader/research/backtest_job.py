@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -69,15 +69,64 @@ def prepare(job: BacktestJob) -> Prepared:
     return Prepared(settings, plugin, rules_from(settings), params)
 
 
-def run_job(job: BacktestJob, bars: Iterable[BarChunk] | None = None, *, journal: JournalLike | None = None,
-            progress: Progress | None = None, keep_prices: bool = False) -> BacktestResult:
-    """The backtest `job` describes; `bars`: already read (a sweep's shared copy), cut to the job's selection."""
-    ready = prepare(job)
+def check_symbols(job: BacktestJob, settings: Settings, symbols: Sequence[str]) -> None:
+    """ParamError when a symbol the job trades cannot take its settings: a leverage above the symbol's
+    largest (its first leverage bracket's, domain/instrument.py `max_leverage`) is refused by the exchange
+    (-4028) at every entry, which made a run of 0 trades, a traceback per signal, and exit 0."""
+    universe = load_universe()
+    limits = sorted((universe.instrument(s).max_leverage, s) for s in symbols if s in universe)
+    low = [(most, symbol) for most, symbol in limits if most < settings.leverage]
+    if not low:
+        return
+    given = (f"--param leverage={job.params['leverage']}" if "leverage" in job.params
+             else f"QT_LEVERAGE={settings.leverage}")
+    shown = ", ".join(f"{symbol} {most}x" for most, symbol in low[:5]) + (", ..." if len(low) > 5 else "")
+    raise ParamError(f"{given}: above the largest leverage the data's symbols allow ({shown}); "
+                     f"give {low[0][0]} or less")
+
+
+def open_bars(job: BacktestJob, ready: Prepared, bars: Iterable[BarChunk] | None = None) -> Iterator[BarChunk]:
+    """The job's bars (read, or cut from `bars`), the first chunk read now so that its symbols are checked
+    (`check_symbols`) before the caller opens a journal or starts the engine. The reader is closed if the
+    check refuses, and when the returned stream is closed."""
+    if bars is None:
+        universe = load_universe()
+        refuse_files_of_no_symbol(job, {s: universe.instrument(s) for s in universe.symbols})
+    chunks = read_selection(job.data, job.selection) if bars is None else select(bars, job.selection)
+    try:
+        first = next(chunks, None)
+        if first is not None:
+            check_symbols(job, ready.settings, first.symbols)
+    except BaseException:
+        _close(chunks)
+        raise
+    return _resumed(first, chunks)
+
+
+def _resumed(first: BarChunk | None, rest: Iterator[BarChunk]) -> Iterator[BarChunk]:
+    try:
+        if first is not None:
+            yield first
+            yield from rest
+    finally:  # a run stopped half way (a hole, an error) closes the files now, not at exit
+        _close(rest)
+
+
+def _close(chunks: Iterator[BarChunk]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+
+
+def run_job(job: BacktestJob, bars: Iterable[BarChunk] | None = None, *, ready: Prepared | None = None,
+            journal: JournalLike | None = None, progress: Progress | None = None,
+            keep_prices: bool = False) -> BacktestResult:
+    """The backtest `job` describes; `bars`: already read (a sweep's shared copy, or `open_bars`'s stream),
+    cut to the job's selection; `ready`: `prepare(job)` if the caller has it (a model is then loaded once)."""
+    ready = prepare(job) if ready is None else ready
     universe = load_universe()
     instruments = {s: universe.instrument(s) for s in universe.symbols}
-    if bars is None:
-        refuse_files_of_no_symbol(job, instruments)
-    chunks = read_selection(job.data, job.selection) if bars is None else select(bars, job.selection)
+    chunks = open_bars(job, ready, bars)
     return asyncio.run(run_backtest(chunks, instruments, ready.strategy, ready.rules, balance=job.balance,
                                     journal=journal, progress=progress, companions=companions_of(job.data),
                                     keep_prices=keep_prices))

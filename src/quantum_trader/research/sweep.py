@@ -101,6 +101,7 @@ class RayPool:
         self.address = address or "local"
         self._task = ray.remote(execute)
         self._data: Any = None
+        self.symbols: tuple[str, ...] = ()
         # Each worker imports the engine once (about 2 s here): at start-up, not in the first runs' time.
         ray.get([ray.remote(warm_worker).remote() for _ in range(self.cpus)])
 
@@ -112,8 +113,9 @@ class RayPool:
         return {"name": "ray", "version": self._ray.__version__, "address": self.address, "cpus": self.cpus}
 
     def share(self, bars: list[BarChunk]) -> None:
-        """The bars every task reads, put in the object store once."""
+        """The bars every task reads, put in the object store once; their symbols, which runs are checked on."""
         self._data = self._ray.put(bars)
+        self.symbols = bars[0].symbols if bars else ()
 
     def run(self, jobs: Sequence[tuple[Run, BacktestJob]], on_done: OnDone | None = None) -> list[Run]:
         """All jobs at once; each `Run` is filled in as its task finishes (`on_done` told), in any order."""
@@ -197,7 +199,7 @@ def _dispatch(pool: RayPool, jobs: Sequence[tuple[Run, BacktestJob]], on_done: O
     refusal, as the task would report it, without costing a task."""
     sent = []
     for run, job in jobs:
-        run.error = refusal(job)
+        run.error = refusal(job, pool.symbols)
         if run.error is None:
             sent.append((run, job))
         elif on_done is not None:

@@ -1,7 +1,8 @@
 """Which runs of a sweep can run at all, decided on the driver before any task is sent.
 
 Each run is the `backtest --param ...` with the fixed `--param`s and the run's grid values together, so
-each combination is checked as that backtest checks it (research/backtest_job.py `prepare`). The fixed
+each combination is checked as that backtest checks it (research/backtest_job.py `prepare`, then
+`check_symbols` against the data's symbols: a leverage one of them does not allow). The fixed
 parameters are never judged on their own: `--param slow=8` is right beside `--grid fast=5`, though wrong
 beside the default fast (10), which refused a valid grid. A combination that is refused is that run's
 failure, reported with its parameters, and costs no Ray task; a sweep none of whose runs can run is bad
@@ -14,19 +15,20 @@ import itertools
 from collections.abc import Sequence
 
 from ..domain.errors import ConfigError
-from .backtest_job import BacktestJob, prepare
+from .backtest_job import BacktestJob, check_symbols, prepare
 from .sweep_plan import GridAxis, combinations
 
 
-def refusal(job: BacktestJob) -> str | None:
-    """Why `job` cannot run, as a failed run reports it (`ParamError: --param ...`), or None."""
-    error = _refused(job)
+def refusal(job: BacktestJob, symbols: Sequence[str]) -> str | None:
+    """Why `job` cannot run on the data's `symbols`, as a failed run reports it (`ParamError: --param ...`),
+    or None."""
+    error = _refused(job, symbols)
     return None if error is None else f"{type(error).__name__}: {error}"
 
 
-def _refused(job: BacktestJob) -> Exception | None:
+def _refused(job: BacktestJob, symbols: Sequence[str]) -> Exception | None:
     try:
-        prepare(job)
+        check_symbols(job, prepare(job).settings, symbols)  # as the run will: parameters, then the data's symbols
     except (ConfigError, ValueError) as exc:
         return exc
     return None
@@ -43,13 +45,14 @@ def candidates(axes: Sequence[GridAxis], trials: int | None) -> list[dict[str, s
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*sides)]
 
 
-def none_can_run(base: BacktestJob, axes: Sequence[GridAxis], trials: int | None) -> str | None:
-    """The one line to exit 2 with when no run of the sweep can run, or None when some can (or none is
-    planned). The same refusal for every run is that refusal; different ones name the first."""
+def none_can_run(base: BacktestJob, axes: Sequence[GridAxis], trials: int | None,
+                 symbols: Sequence[str]) -> str | None:
+    """The one line to exit 2 with when no run of the sweep can run on the data's `symbols`, or None when some
+    can (or none is planned). The same refusal for every run is that refusal; different ones name the first."""
     combos = candidates(axes, trials)
     errors: list[Exception] = []
     for combo in combos:
-        error = _refused(base.with_params(combo))
+        error = _refused(base.with_params(combo), symbols)
         if error is None:
             return None
         errors.append(error)
