@@ -144,3 +144,27 @@ def test_sweep_refuses_a_leverage_grid_no_run_can_use_before_ray() -> None:
     done = cli("sweep", "--data", str(LINK), *SHORT, "--grid", "leverage=100,120", "--json", timeout=120)
     refused(done, "sweep: none of the 2 combinations of --grid can run; the first: --param leverage=100: above the "
                   "largest leverage the data's symbols allow (LINKUSDT 75x); give 75 or less")
+
+
+def cli_env(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+
+
+@pytest.mark.parametrize("command", ["backtest", "sweep"])
+def test_an_ai_scanner_run_without_a_model_is_exit_2_saying_why_and_the_fix(command: str) -> None:
+    """backtest ran 0 trades, exit 0, with the warning printed twice (the strategy was built twice); a sweep
+    would have run every combination as such an empty success."""
+    grid = ("--grid", "stop_loss_pct=1.5,2") if command == "sweep" else ()
+    done = cli_env(command, "--strategy", "ai-scanner", "--data", str(LINK), *SHORT, *grid, "--json",
+                   QT_MODEL="/nonexistent.json")
+    refused(done, "--strategy ai-scanner cannot trade: no model: QT_MODEL /nonexistent.json does not exist; "
+                  "set QT_MODEL to a model file")
+
+
+def test_an_ai_scanner_backtest_whose_model_is_refused_by_the_settings_is_exit_2() -> None:
+    done = cli("backtest", "--strategy", "ai-scanner", "--data", str(LINK), *SHORT, "--param", "stop_loss_pct=1.5",
+               "--json")
+    refused(done, "--strategy ai-scanner cannot trade: model refused: ",
+            "trained for other label parameters: sl_pct model=2.0 settings=1.5; train a model for these settings")
+    fine = cli("backtest", "--strategy", "ai-scanner", "--data", str(LINK), *SHORT, "--json")
+    assert fine.returncode == 0 and fine.stderr == "", fine.stderr[-2000:]  # the model loaded once, nothing to say

@@ -107,3 +107,13 @@ def test_a_leverage_above_what_the_datas_symbols_allow_is_refused_per_run() -> N
     assert none_can_run(BacktestJob(JOB.data), [GridAxis("leverage", ("100",))], None, LINK) == (
         f"--param leverage=100: above the largest leverage the data's symbols allow (LINKUSDT {most}x); "
         f"give {most} or less")
+
+
+def test_an_ai_scanner_model_refused_for_some_settings_fails_those_runs_only() -> None:
+    scanner = BacktestJob(JOB.data, "ai-scanner")
+    assert refusal(scanner, LINK) is None  # the shipped model, trained for the default SL/TP
+    refused = refusal(BacktestJob(JOB.data, "ai-scanner", {"stop_loss_pct": "1.5"}), LINK)
+    assert refused is not None and refused.startswith("StrategyUnusable: --strategy ai-scanner cannot trade: model "
+                                                      "refused: ") and "sl_pct model=2.0 settings=1.5" in refused
+    assert none_can_run(scanner, [GridAxis("stop_loss_pct", ("1.5", "2"))], None, LINK) is None
+    assert none_can_run(scanner, [GridAxis("stop_loss_pct", ("1.5", "2.5"))], None, LINK)

@@ -58,14 +58,16 @@ class Prepared:
 
 
 def prepare(job: BacktestJob) -> Prepared:
-    """Parameters checked and applied; ParamError (or ValueError) with one line naming what is wrong."""
+    """Parameters checked and applied; ParamError (or ValueError) with one line naming what is wrong, and
+    StrategyUnusable for a strategy that could not emit a signal (the AI scanner without a model it may run:
+    that backtest was 0 trades and exit 0)."""
     params = parse_params(job.strategy, strategy_params(job.strategy), job.params)
     overrides: dict[str, object] = {"strategy": job.strategy, **{k: str(v) for k, v in params.risk.items()}}
     try:
         settings = load_settings(overrides)
     except ConfigError as exc:  # a risk value the settings refuse: name it as it was given
         raise ParamError(_SETTING_NAME.sub(lambda m: f"--param {m[1].lower()}=", str(exc))) from None
-    plugin = build_strategy(job.strategy, settings, params.strategy)
+    plugin = build_strategy(job.strategy, settings, params.strategy, strict=True)  # a silent scanner is refused
     return Prepared(settings, plugin, rules_from(settings), params)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .ai_scanner import AiScanner, ScannerConfig
 from .manual import ManualOnly
 from .params import ParamError, ParamSpec, ParamValue
-from .scanner_model import bot_labels
+from .scanner_model import bot_labels, load_scanner_model
 from .sma_cross import SmaCross
 from .strategy import Strategy
 
@@ -22,15 +23,22 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
 }
 
 
+class StrategyUnusable(ValueError):
+    """A strategy that cannot emit a single signal with these settings: the AI scanner without a model it may
+    run. For a backtest or a sweep that is bad input (a run of 0 trades proves nothing); `run` keeps it as a
+    health state instead (the scanner stays silent and /health says why)."""
+
+
 def build_strategy(name: str, settings: Settings | None = None,
-                   params: Mapping[str, ParamValue] | None = None) -> Strategy:
+                   params: Mapping[str, ParamValue] | None = None, *, strict: bool = False) -> Strategy:
     """The strategy QT_STRATEGY names; with `settings`, the AI scanner runs QT_MODEL against the bot's own
     QT_MIN_CONFIDENCE and SL/TP (without, the embedded defaults). `params`: the strategy's own parameters
-    (`strategy_params`), already parsed; a combination the strategy refuses is a ParamError."""
+    (`strategy_params`), already parsed; a combination the strategy refuses is a ParamError. `strict`: a
+    scanner without a model it may run is StrategyUnusable (the reason and the fix) instead of silent."""
     if name not in STRATEGIES:
         raise ValueError(f"strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
     if name == "ai-scanner" and settings is not None:
-        return AiScanner(scanner_config(settings))
+        return _checked_scanner(scanner_config(settings)) if strict else AiScanner(scanner_config(settings))
     try:
         return STRATEGIES[name](**(params or {}))
     except (TypeError, ValueError) as exc:
@@ -44,6 +52,20 @@ def strategy_params(name: str) -> tuple[ParamSpec, ...]:
         raise ValueError(f"strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
     specs: tuple[ParamSpec, ...] = getattr(STRATEGIES[name], "PARAMS", ())
     return specs
+
+
+def _checked_scanner(config: ScannerConfig) -> AiScanner:
+    """The scanner with its model loaded and checked as AiScanner would (same function, same wall clock), or
+    StrategyUnusable naming the reason and what to do about it."""
+    loaded = load_scanner_model(config.model, config.labels or bot_labels(), max_age_days=config.max_age_days,
+                                now_ms=time.time_ns() // 1_000_000)
+    if loaded.model is None:
+        fix = ("set QT_MODEL to a model file (quantum-trader train --data ... --out MODEL) or to default"
+               if loaded.refused.startswith("no model") else
+               "train a model for these settings (quantum-trader train --data ... --out MODEL, then QT_MODEL=MODEL) "
+               "or run with the settings the model was trained for")
+        raise StrategyUnusable(f"--strategy ai-scanner cannot trade: {loaded.refused}; {fix}")
+    return AiScanner(config, model=loaded.model)
 
 
 def scanner_config(settings: Settings) -> ScannerConfig:
