@@ -5,6 +5,9 @@ script as a user runs it, on real data)."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
@@ -82,3 +85,40 @@ def test_a_fixed_param_is_checked_with_each_grid_value_and_is_in_every_runs_para
     alone = json.loads(by_hand.stdout)
     assert {k: v for k, v in ran["result"].items() if k not in ("seconds", "bars_per_s")} == \
         {k: v for k, v in alone.items() if k not in ("seconds", "bars_per_s")}
+
+
+def on_a_terminal(*args: str, timeout: float = 300) -> bytes:
+    """What the command writes to stdout when stdout is a terminal (a pseudo-terminal here; stderr discarded)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(BIN), *args], stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.DEVNULL)
+    os.close(slave)
+    out = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: every writer of the terminal has closed it
+                    break
+                if not data:
+                    break
+                out += data
+            elif proc.poll() is not None:
+                break
+        proc.wait(timeout=timeout)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return bytes(out).replace(b"\r\n", b"\n")
+
+
+@pytest.mark.parametrize("command", [("sweep", "--grid", "fast=5,10"), ("backtest",)])
+def test_json_on_a_terminal_is_one_json_document_and_nothing_else(command: tuple[str, ...]) -> None:
+    """On a terminal `sweep --json` wrote ESC[0m after the document (Ray's colorama reset at exit), so the
+    output was no longer one JSON document ("Extra data")."""
+    out = on_a_terminal(command[0], "--data", str(LINK), *SHORT, *command[1:], "--json")
+    assert b"\x1b" not in out, out[-200:]
+    assert out.endswith(b"}\n") and out.count(b"\n") == 1
+    assert isinstance(json.loads(out), dict)

@@ -5,10 +5,13 @@ Ray's native client writes one warning line per second to the process's stderr f
 raises "Failed to connect to Ray cluster at <its node address>", which does not say why. The native
 lines are caught while connecting (at the file-descriptor level: they do not go through Python) and
 the reason in them is put into the one error the user sees; on success they are dropped.
+
+Starting Ray also leaves something on stdout at exit unless it is undone (`no_colour_reset_at_exit`).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import socket
@@ -23,6 +26,18 @@ _REASON = re.compile(r"(?:RPC error|Status): *(?P<reason>[^\n]+)")
 CONNECT_TIMEOUT_S = 5.0
 AUTH_HINT = ("the cluster uses token authentication: export RAY_AUTH_MODE=token and its token as "
              "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH)")
+
+
+def no_colour_reset_at_exit() -> None:
+    """Starting or joining Ray imports ray/autoscaler/_private/cli_logger.py, which runs its vendored
+    `colorama.init()`: an exit handler that writes ESC[0m to stdout when stdout is a terminal, after `sweep
+    --json`'s document, which was then no longer one JSON document ("Extra data"). Nothing here colours stdout
+    through colorama, so there is nothing to reset: the handler is taken off (call this after `ray.init`;
+    colorama registers it once per process)."""
+    initialise = sys.modules.get("colorama.initialise")
+    reset = getattr(initialise, "reset_all", None)
+    if reset is not None:
+        atexit.unregister(reset)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from ..marketdata.selection import read_selection
 from ..sim.universe import load_universe
 from .backtest import refuse_a_hole
 from .backtest_job import BacktestJob, run_job
-from .ray_connect import connect
+from .ray_connect import connect, no_colour_reset_at_exit
 from .sweep_check import refusal
 from .sweep_plan import OBJECTIVES, GridAxis, Run, combinations, objective_value, ranked, walk_forward_windows
 
@@ -98,6 +98,7 @@ class RayPool:
             else:
                 with _environment(ONE_THREAD_PER_WORKER):
                     ray.init(num_cpus=cpus or os.cpu_count() or 1, **options)
+        no_colour_reset_at_exit()  # set up by ray.init: it would write ESC[0m after --json's document
         self.address = address or "local"
         self._task = ray.remote(execute)
         self._data: Any = None
