@@ -7,6 +7,7 @@ the codec, the statements, the schema and the queries together.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -408,5 +409,55 @@ def test_the_kill_switches_since_the_last_resume_of_sessions_that_trade(db_url: 
     try:
         assert reader.kills_since_resume() == [("manual kill switch", 4),
                                                ("manual kill switch: cancelled 0 orders", 5)]
+
+
+UNKNOWN_EXIT = ev.TradeClosed(
+    trade_id="t2", symbol="ETHUSDT", direction=Direction.SHORT, quantity=Decimal("2"), entry_price=Decimal("3000"),
+    exit_price=None, exit_reason=ExitReason.UNKNOWN, realized_pnl=None, fees=Decimal(0), funding=Decimal(0),
+    planned_stop=Decimal("3060"), planned_loss=Decimal("120"), leverage=3, equity_at_entry=Decimal("10000"),
+    opened_ms=3_000, time_ms=3_000)
+BLANKS = dict.fromkeys(("exit_price", "realized_pnl", "fees", "funding", "closed_ms"))
+
+
+def test_an_unknown_exit_is_journaled_closed_with_nothing_claimed(db_url: str) -> None:
+    """Closed while the bot was away, no exchange record: no exit price, P&L, fees or closing time in the row
+    (not the entry price, zeros and the time the bot found it), yet closed: never reconciled twice."""
+    other = ev.TradeOpened(trade_id="t2", symbol="ETHUSDT", direction=Direction.SHORT, quantity=Decimal("2"),
+                           entry_price=Decimal("3000"), planned_stop=Decimal("3060"), planned_take_profit=None,
+                           planned_loss=Decimal("120"), leverage=3, equity=Decimal("10000"), time_ms=3_000)
+    with Journal.open(db_url) as journal:
+        publish(journal, OPENED, other, UNKNOWN_EXIT, CLOSED)
+    reader = JournalReader(db_url)
+    try:
+        assert reader.open_trades() == []
+        [unknown] = [t for t in reader.trades(10) if t["trade_id"] == "t2"]
+        assert (unknown["status"], unknown["exit_reason"]) == ("closed", "unknown")
+        assert {k: unknown[k] for k in BLANKS} == BLANKS
+        assert [t["trade_id"] for t in reader.closed_positions()] == ["t1", "t2"]  # unknown: at its opening
+    finally:
+        reader.close()
+    with Journal.open(db_url) as journal:  # a second close of it is refused like any other
+        errors: list[ev.ErrorEvent] = []
+        bus = EventBus()
+        journal.attach(bus)
+        bus.subscribe(ev.ErrorEvent, errors.append)
+        asyncio.run(bus.publish(dataclasses.replace(UNKNOWN_EXIT, exit_price=Decimal(1), realized_pnl=Decimal(1))))
+    assert len(errors) == 1 and "already closed" in errors[0].message
+
+
+def test_an_unknown_exit_journaled_with_stand_ins_reads_as_unknown(sqlite_url: str) -> None:
+    """A journal written before: the entry price as exit price, zeros, the opening time as closing time. Those
+    are read as unknown; an unknown reason with real figures (fills of an unnamed order) keeps them."""
+    legacy = dataclasses.replace(UNKNOWN_EXIT, exit_price=Decimal("3000"), realized_pnl=Decimal(0))
+    found = dataclasses.replace(UNKNOWN_EXIT, trade_id="t3", exit_price=Decimal("3010"), realized_pnl=Decimal(-20),
+                                fees=Decimal("1.5"), time_ms=4_000)
+    with Journal.open(sqlite_url) as journal:
+        publish(journal, legacy, found)
+    reader = JournalReader(sqlite_url)
+    try:
+        rows = {t["trade_id"]: t for t in reader.closed_positions()}
+        assert {k: rows["t2"][k] for k in BLANKS} == BLANKS
+        assert (rows["t3"]["exit_price"], rows["t3"]["realized_pnl"], rows["t3"]["closed_ms"]) == ("3010", "-20", 4_000)
+        assert {k: reader.trades(10)[1][k] for k in BLANKS} == BLANKS
     finally:
         reader.close()

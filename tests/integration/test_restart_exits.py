@@ -109,16 +109,27 @@ def test_an_exchange_without_fills_still_gives_the_stop_order_and_says_fees_are_
 
 
 def test_no_record_on_the_exchange_is_an_unknown_exit_never_before_the_entry(tmp_path: Path) -> None:
-    """The paper account lost (a fresh simulator), and its clock a day behind the journal's: the issue's case."""
+    """The paper account lost (a fresh simulator), and its clock a day behind the journal's: the issue's case.
+    Nothing is claimed anywhere: no exit price, P&L, fees or closing time in the journal (not the entry price,
+    zeros and the opening time), none in the audit, and the trade is closed for good (not adopted again)."""
     url = f"sqlite:///{tmp_path / 'journal.db'}"
     asyncio.run(first_session(url, InProcessExchange(simulator())))
     asyncio.run(restart(url, InProcessExchange(simulator()), T0 - DAY_MS))
     row = closed_row(url)
-    assert row["exit_reason"] == "unknown"
-    assert row["closed_ms"] >= row["opened_ms"]  # type: ignore[operator]
-    assert (Decimal(str(row["exit_price"])), Decimal(str(row["realized_pnl"])), Decimal(str(row["fees"]))) == (
-        Decimal(str(row["entry"])), 0, 0)  # nothing claimed
+    assert (row["exit_reason"], row["status"]) == ("unknown", "closed")
+    assert {k: row[k] for k in ("exit_price", "realized_pnl", "fees", "funding", "closed_ms")} == dict.fromkeys(
+        ("exit_price", "realized_pnl", "fees", "funding", "closed_ms"))
     [action] = row["actions"]  # type: ignore[misc]
     assert action["action"] == "exit_unknown" and "no fill or order" in action["reason"]
+    assert action["price"] is None
     audit = row["audit"]
     assert (audit["breaches"], audit["summary"]["unknown_exits"]) == (0, 1)  # type: ignore[index]
+    [audited] = audit["positions"]  # type: ignore[index]
+    assert (audited["exit_price"], audited["realised"], audited["slippage_bps"]) == (None, None, None)
+    assert audit["summary"]["worst_realised_pct_equity"] is None  # type: ignore[index]
+    reader = JournalReader(url)
+    try:
+        assert reader.open_trades() == []  # a closed trade without a closing time is still closed
+        assert [r["trade_id"] for r in reader.closed_positions()] == [row["trade_id"]]
+    finally:
+        reader.close()

@@ -218,3 +218,19 @@ def test_an_unknown_exit_is_counted_apart_and_never_judged() -> None:
     assert (summary["breaches"], summary["unknown_exits"], summary["unknown_trade_ids"]) == (0, 1, ["u"])
     assert summary["by_exit_reason"]["unknown"] == 1
     assert summary["worst_realised_pct_equity"] == "-0.2"  # the stop-loss, not the unknown row
+
+
+def test_an_exit_nobody_knows_has_no_price_or_pnl_in_the_audit() -> None:
+    """No exchange record (trading/away_exits.py): exit price and realised are null, not the entry price and
+    zeros, and nothing of it enters the summary's figures; it is still counted, with its reason."""
+    nothing = replace(closed(exit_price="100", pnl="0", reason=ExitReason.UNKNOWN, trade_id="u"),
+                      exit_price=None, realized_pnl=None)
+    rows = audit_rows([nothing, closed(exit_price="98", pnl="-2", trade_id="s")])
+    doc = rows[0].to_dict()
+    assert (doc["exit_price"], doc["realised"], doc["slippage_bps"], doc["breach"]) == (None, None, None, False)
+    assert rows[0].realised_loss is None
+    json.dumps(doc)
+    summary = audit_summary(rows)
+    assert (summary["trades"], summary["unknown_exits"], summary["by_exit_reason"]["unknown"]) == (2, 1, 1)
+    assert (summary["stop_exits_with_slippage"], summary["worst_realised_pct_equity"]) == (1, "-0.2")
+    assert audit_summary(rows[:1])["worst_realised_pct_equity"] is None

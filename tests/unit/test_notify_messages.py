@@ -84,6 +84,19 @@ def test_a_loss_beyond_the_audits_limit_is_flagged_as_a_breach_with_the_audits_r
     assert f"BREACH: {row.breach_reason}" in message.body
 
 
+def test_an_exit_nobody_knows_claims_no_price_or_pnl() -> None:
+    """Closed while the bot was away, no exchange record: the alert says so instead of "closed at the entry
+    price, +0.00 USDT" (the stand-ins the journal used to hold)."""
+    trade = TradeClosed(trade_id="t1", symbol="BTCUSDT", direction=Direction.LONG, quantity=D("0.1"),
+                        entry_price=D("50000.0"), exit_price=None, exit_reason=ExitReason.UNKNOWN, realized_pnl=None,
+                        fees=D(0), funding=D(0), planned_stop=D("49000.0"), planned_loss=D("102"), leverage=5,
+                        equity_at_entry=D("10000"), opened_ms=T, time_ms=T)
+    message = exit_message(trade, audit_row(trade))
+    assert (message.kind, message.level) == ("exit_unknown", Level.WARNING)
+    assert "unknown" in message.title and "closed while the bot was away" in message.body
+    assert " USDT" not in message.body and "0.00" not in message.body
+
+
 def test_a_winning_exit_is_a_success() -> None:
     trade = closed("52000.0", "200", reason=ExitReason.TAKE_PROFIT)
     message = exit_message(trade, audit_row(trade))

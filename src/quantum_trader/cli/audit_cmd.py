@@ -133,14 +133,16 @@ AUDIT_COLUMNS = ("trade", "symbol", "side", "exit", "planned stop", "planned los
 
 
 def _audit_cells(row: dict[str, Any]) -> tuple[str, ...]:
-    realised = row.get("realised") or {}
-    if row["exit_reason"] == UNKNOWN_EXIT:  # no exchange record: no price or P&L is shown as if it were one
-        figures = ("?", "-", "?", "?", "?", "?")
-        breach = "[yellow]unknown[/]"
+    realised = row.get("realised")
+    if row.get("exit_price") is None or realised is None:  # no exchange record: `?`, never a stand-in figure
+        figures = ("?" if row.get("exit_price") is None else str(row["exit_price"]), "-", "?", "?", "?", "?")
     else:
         figures = (str(row["exit_price"]), str(row.get("slippage_bps") or "-"), str(realised.get("usdt", "-")),
                    str(realised.get("pct_notional", "-")), str(realised.get("pct_margin", "-")),
                    str(realised.get("pct_equity", "-")))
+    if row["exit_reason"] == UNKNOWN_EXIT:
+        breach = "[yellow]unknown[/]"
+    else:
         breach = "[bold red]BREACH[/]" if row.get("breach") else "[green]ok[/]"
     return (str(row["trade_id"]), str(row["symbol"]), str(row["direction"]), str(row["exit_reason"]),
             str(row.get("planned_stop") or "-"), str(row.get("planned_loss") or "-"), *figures, breach)

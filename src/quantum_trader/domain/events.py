@@ -188,16 +188,21 @@ class TradeOpened:
 
 @dataclass(frozen=True, slots=True)
 class TradeClosed:
-    """A position went flat; the figures the stop audit needs, in Decimal."""
+    """A position went flat; the figures the stop audit needs, in Decimal.
+
+    An `unknown` exit (closed while the bot was away, and the exchange kept no record of it:
+    trading/away_exits.py) has no exit price and no realised P&L: both are None rather than a stand-in
+    (the entry price, zero) that a sum or a chart would take for a fact. Its `time_ms` is then when the
+    bot found the trade closed (never before the entry), not when it closed, which nobody knows."""
 
     trade_id: str
     symbol: str
     direction: Direction
     quantity: Decimal
     entry_price: Decimal
-    exit_price: Decimal
+    exit_price: Decimal | None
     exit_reason: ExitReason
-    realized_pnl: Decimal
+    realized_pnl: Decimal | None
     fees: Decimal
     funding: Decimal
     planned_stop: Decimal | None
@@ -206,6 +211,11 @@ class TradeClosed:
     equity_at_entry: Decimal
     opened_ms: int
     time_ms: int
+
+    @property
+    def exit_known(self) -> bool:
+        """False for an exit of which nothing is known but that it happened (no price, no P&L)."""
+        return self.exit_price is not None and self.realized_pnl is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,12 +155,17 @@ def trade_opened_rows(event: TradeOpened, session_id: int | None) -> Rows:
 
 
 def trade_closed_rows(event: TradeClosed, session_id: int | None) -> Rows:
-    """Carries the opening figures too, so a close whose open was never journaled still makes a full row."""
+    """Carries the opening figures too, so a close whose open was never journaled still makes a full row.
+
+    A row is closed once it has an `exit_reason`. An exit nobody knows (`TradeClosed.exit_known` false: closed
+    while the bot was away, no exchange record) keeps exit price, P&L, fees, funding and `closed_ms` empty:
+    the event's time is only when the bot found the trade gone, and zeros would read as a trade closed flat."""
     row = _position(event.trade_id, event.symbol, str(event.direction), event.quantity, event.entry_price,
                     event.leverage, event.equity_at_entry, event.opened_ms, session_id)
-    row.update(planned_stop=event.planned_stop, planned_loss=event.planned_loss, exit_price=event.exit_price,
-               exit_reason=str(event.exit_reason), realized_pnl=event.realized_pnl, fees=event.fees,
-               funding=event.funding, closed_ms=event.time_ms)
+    row.update(planned_stop=event.planned_stop, planned_loss=event.planned_loss, exit_reason=str(event.exit_reason))
+    if event.exit_known:
+        row.update(exit_price=event.exit_price, realized_pnl=event.realized_pnl, fees=event.fees,
+                   funding=event.funding, closed_ms=event.time_ms)
     return [("position_close", row)]
 
 

@@ -46,7 +46,7 @@ class Identities:
     def _load(self) -> tuple[dict[str, bool], set[str]]:
         if self._trades is None or self._entries is None:
             with self.engine.connect() as conn:  # a database error propagates: the caller says what it was doing
-                rows = conn.execute(select(PositionRow.trade_id, PositionRow.closed_ms)).all()
+                rows = conn.execute(select(PositionRow.trade_id, PositionRow.exit_reason)).all()
                 self._entries = set(conn.execute(select(OrderRow.client_id).where(OrderRow.purpose == ENTRY)).scalars())
             self._trades = {str(trade_id): closed is not None for trade_id, closed in rows}
         return self._trades, self._entries

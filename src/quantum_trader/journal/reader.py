@@ -45,6 +45,22 @@ def _table(model: Any) -> Table:
     return table
 
 
+#: What an exit nobody knows leaves empty (journal/codec.py `trade_closed_rows`).
+UNKNOWN_EXIT_BLANKS = ("exit_price", "realized_pnl", "fees", "funding", "closed_ms")
+
+
+def _unknown_exit_blank(row: JsonRow) -> JsonRow:
+    """An exit found with no exchange record, journaled before such exits were left empty, carries stand-ins
+    (exit price = entry price, zero P&L and fees, a closing time of the restart's or the opening's): read
+    them as unknown. Told apart by exactly those stand-ins, since an `unknown` reason alone also marks exits
+    found in fills of an order the exchange did not name, whose figures are real."""
+    if (row.get("exit_reason") == "unknown" and row.get("exit_price") is not None
+            and Decimal(str(row["exit_price"])) == Decimal(str(row["entry"]))
+            and Decimal(str(row.get("realized_pnl") or 0)) == 0 and Decimal(str(row.get("fees") or 0)) == 0):
+        row.update(dict.fromkeys(UNKNOWN_EXIT_BLANKS))
+    return row
+
+
 class JournalReader:
     """Queries over a journal database; safe to use while a writer is running (WAL on SQLite)."""
 
@@ -66,13 +82,13 @@ class JournalReader:
         t = _table(PositionRow)
         rows = self._rows(select(t).order_by(t.c.opened_ms.desc(), t.c.trade_id.desc()).limit(limit))
         for row in rows:
-            row["status"] = "open" if row["closed_ms"] is None else "closed"
-        return rows
+            row["status"] = "open" if row["exit_reason"] is None else "closed"
+        return [_unknown_exit_blank(row) for row in rows]
 
     def open_trades(self) -> list[JsonRow]:
         """Positions the journal believes open (no close recorded), oldest first: what a restart reconciles."""
         t = _table(PositionRow)
-        return self._rows(select(t).where(t.c.closed_ms.is_(None)).order_by(t.c.opened_ms, t.c.trade_id))
+        return self._rows(select(t).where(t.c.exit_reason.is_(None)).order_by(t.c.opened_ms, t.c.trade_id))
 
     def entries_without_trade(self) -> list[JsonRow]:
         """Entry orders the exchange filled whose trade the journal never opened (a crash between the fill and
@@ -98,9 +114,12 @@ class JournalReader:
         return None if value is None else Decimal(str(value))
 
     def closed_positions(self) -> list[JsonRow]:
-        """Every closed position with all its columns, in closing order: the stop audit's input."""
+        """Every closed position with all its columns, in closing order: the stop audit's input. An unknown
+        exit has no closing time: it is placed at its opening time (it closed some time after it)."""
         t = _table(PositionRow)
-        return self._rows(select(t).where(t.c.closed_ms.is_not(None)).order_by(t.c.closed_ms, t.c.trade_id))
+        order = func.coalesce(t.c.closed_ms, t.c.opened_ms)
+        rows = self._rows(select(t).where(t.c.exit_reason.is_not(None)).order_by(order, t.c.trade_id))
+        return [_unknown_exit_blank(row) for row in rows]
 
     def signals(self, limit: int = 100) -> list[JsonRow]:
         """Signals newest first, each with `decision` (risk's answer) or None if risk never answered."""

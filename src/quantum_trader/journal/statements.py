@@ -70,8 +70,9 @@ def _position_close(dialect: Dialect) -> Insert:
     set_ = {name: stmt.excluded[name] for name in POSITION_CLOSING}
     # Only an open row takes a close: a closed trade's exit and P&L are never overwritten (identity.py
     # refuses a second close before it gets here; this holds even for a second writer on the database).
+    # Closed means an exit reason: an unknown exit has no `closed_ms` (codec.py `trade_closed_rows`).
     result: Insert = stmt.on_conflict_do_update(index_elements=[table.c.trade_id], set_=set_,
-                                                where=table.c.closed_ms.is_(None))
+                                                where=table.c.exit_reason.is_(None))
     return result
 
 

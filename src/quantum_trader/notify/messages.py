@@ -46,7 +46,7 @@ class AuditedExit(Protocol):
     """The stop audit's verdict on one closed trade (trading/audit.py `AuditRow` has these fields)."""
 
     @property
-    def realised(self) -> LossReport: ...
+    def realised(self) -> LossReport | None: ...
 
     @property
     def planned_loss(self) -> Decimal | None: ...
@@ -101,6 +101,8 @@ def entry_message(trade: TradeOpened) -> Message:
 def exit_message(trade: TradeClosed, audited: AuditedExit) -> Message:
     """A position went flat: the realised result in the audit's four units, against the plan."""
     r = audited.realised
+    if r is None or trade.exit_price is None:
+        return unknown_exit_message(trade)
     side, reason = trade.direction.value, trade.exit_reason.value
     lines = [f"{trade.symbol} {side} {fmt(trade.quantity)} closed by {reason} at {fmt(trade.exit_price)} "
              f"(entry {fmt(trade.entry_price)})",
@@ -118,6 +120,16 @@ def exit_message(trade: TradeClosed, audited: AuditedExit) -> Message:
     level = Level.FAILURE if audited.breach else (Level.SUCCESS if r.usdt > 0 else Level.WARNING)
     return Message("exit_breach" if audited.breach else "exit", ("BREACH " if audited.breach else "") + title,
                    "\n".join(lines), level)
+
+
+def unknown_exit_message(trade: TradeClosed) -> Message:
+    """A trade found closed after a restart of which the exchange kept no record: said so, with no price or
+    P&L made up (trading/away_exits.py); the journal's `exit_unknown` action says what was looked for."""
+    side = trade.direction.value
+    body = (f"{trade.symbol} {side} {fmt(trade.quantity)} (entry {fmt(trade.entry_price)}) was closed while the bot "
+            f"was away, and the exchange kept no record of how: exit price and P&L unknown, not judged by the "
+            f"stop audit.\nTrade: {trade.trade_id}")
+    return Message("exit_unknown", f"Exit {trade.symbol} {side} unknown (closed while away)", body, Level.WARNING)
 
 
 def kill_message(event: KillSwitch, *, daily_loss_prefix: str) -> Message:

@@ -37,16 +37,19 @@ def _req(row: JsonRow, key: str) -> Decimal:
 
 
 def trade_from_row(row: JsonRow) -> TradeClosed:
-    """A closed `positions` row back into the event the audit reads."""
+    """A closed `positions` row back into the event the audit reads. An exit the journal left without a
+    price (unknown: closed while away, no exchange record) comes back without price or P&L, dated at its
+    opening, so nothing downstream can mistake it for a trade closed flat."""
+    known = row.get("exit_price") is not None
     return TradeClosed(
         trade_id=row["trade_id"], symbol=row["symbol"], direction=Direction(row["direction"]),
         quantity=_req(row, "quantity"), entry_price=_req(row, "entry"),
-        exit_price=_req(row, "exit_price"), exit_reason=ExitReason(row["exit_reason"]),
-        realized_pnl=_dec(row, "realized_pnl") or Decimal(0), fees=_dec(row, "fees") or Decimal(0),
-        funding=_dec(row, "funding") or Decimal(0), planned_stop=_dec(row, "planned_stop"),
-        planned_loss=_dec(row, "planned_loss"), leverage=int(row["leverage"]),
+        exit_price=_req(row, "exit_price") if known else None, exit_reason=ExitReason(row["exit_reason"]),
+        realized_pnl=(_dec(row, "realized_pnl") or Decimal(0)) if known else None,
+        fees=_dec(row, "fees") or Decimal(0), funding=_dec(row, "funding") or Decimal(0),
+        planned_stop=_dec(row, "planned_stop"), planned_loss=_dec(row, "planned_loss"), leverage=int(row["leverage"]),
         equity_at_entry=_req(row, "equity_at_entry"), opened_ms=int(row["opened_ms"]),
-        time_ms=int(row["closed_ms"]))
+        time_ms=int(row["closed_ms"] if row.get("closed_ms") is not None else row["opened_ms"]))
 
 
 def opened_from_row(row: JsonRow) -> TradeOpened:

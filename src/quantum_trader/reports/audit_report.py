@@ -44,7 +44,7 @@ def loss_points(rows: Sequence[Mapping[str, Any]]) -> list[svg.Point]:
     points = []
     for row in rows:
         planned = number(row.get("planned_loss"))
-        if planned is None or row.get("exit_reason") == UNKNOWN:
+        if planned is None or row.get("exit_reason") == UNKNOWN or row.get("realised") is None:
             continue
         loss = realised_loss(row)
         label = (f"{row['trade_id']} {row['symbol']} {row['exit_reason']}: planned {row['planned_loss']} USDT, "
@@ -80,13 +80,13 @@ def summary_table(summary: Mapping[str, Any], title: str = "Stop audit") -> str:
 
 
 def _cells(row: Mapping[str, Any]) -> tuple[object, ...]:
-    realised = row.get("realised") or {}
-    unknown = row.get("exit_reason") == UNKNOWN
-    verdict = UNKNOWN if unknown else "BREACH" if row.get("breach") else "ok"
+    realised = row.get("realised")
+    price = row.get("exit_price")
+    verdict = UNKNOWN if row.get("exit_reason") == UNKNOWN else "BREACH" if row.get("breach") else "ok"
     return (row["trade_id"], row["symbol"], row["direction"], row["exit_reason"], row.get("planned_stop"),
-            row.get("planned_loss"), row.get("entry_price"), "?" if unknown else row.get("exit_price"),
-            row.get("slippage_bps"), "?" if unknown else realised.get("usdt"),
-            "?" if unknown else realised.get("pct_equity"), row.get("loss_limit"), verdict)
+            row.get("planned_loss"), row.get("entry_price"), "?" if price is None else price,
+            row.get("slippage_bps"), "?" if realised is None else realised.get("usdt"),
+            "?" if realised is None else realised.get("pct_equity"), row.get("loss_limit"), verdict)
 
 
 def positions_table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -92,10 +92,12 @@ def _markers(spans: Sequence[TradeSpan], seconds: Ints) -> list[dict[str, Any]]:
     for span in spans:
         t = span.trade
         long = t.direction.value == "long"
-        net = t.realized_pnl - t.fees + t.funding
         markers.append({"time": int(seconds[span.entry_index]), "position": "atPriceMiddle",
                         "price": float(t.entry_price), "shape": "arrowUp" if long else "arrowDown",
                         "color": "#88c0d0", "text": f"{'L' if long else 'S'}{t.trade_id.rsplit('_', 1)[-1]}"})
+        if t.exit_price is None or t.realized_pnl is None:
+            continue  # an unknown exit has no price to mark
+        net = t.realized_pnl - t.fees + t.funding
         markers.append({"time": int(seconds[span.exit_index]), "position": "atPriceMiddle",
                         "price": float(t.exit_price), "shape": "circle",
                         "color": "#a3be8c" if net >= 0 else "#bf616a",

@@ -9,8 +9,9 @@ planned stop only for exits that *are* the stop (stop, emergency, liquidation): 
 filling away from the stop is not slippage.
 
 An `unknown` exit (closed while the bot was away, and the exchange kept no record of how: see
-trading/away_exits.py) has no real exit price, so it is never judged: it is counted apart
-(`unknown_exits`) and never a breach, and its figures stay out of the worst-trade headline.
+trading/away_exits.py) has no exit price and no realised P&L, and the audit says so (`exit_price` and
+`realised` are null) instead of showing stand-ins: it is never judged, counted apart
+(`unknown_exits`, with its reason) and never a breach, and it stays out of every figure of the summary.
 
 Everything here is a pure function of `TradeClosed` events, so the CLI, the API and readiness all
 audit the same rows from the journal without touching the exchange.
@@ -51,14 +52,15 @@ class AuditRow:
     #: USDT the plan accepted to lose at the stop (positive = a loss), as risk computed it.
     planned_loss: Decimal | None
     entry_price: Decimal
-    exit_price: Decimal
+    #: None for an unknown exit (no exchange record: no price is claimed).
+    exit_price: Decimal | None
     quantity: Decimal
     notional: Decimal
     leverage: int
     #: Positive = filled worse than the stop; None when not a stop exit or no stop was planned.
     slippage_bps: Decimal | None
-    #: Net of fees and funding; negative numbers are losses.
-    realised: LossReport
+    #: Net of fees and funding; negative numbers are losses. None for an unknown exit.
+    realised: LossReport | None
     #: The loss that would have been a breach had it been exceeded (planned loss + tolerance).
     loss_limit: Decimal | None
     breach: bool
@@ -67,9 +69,9 @@ class AuditRow:
     gap_explained: bool | None
 
     @property
-    def realised_loss(self) -> Decimal:
-        """The realised loss as a positive number (zero for a winning trade)."""
-        return max(-self.realised.usdt, ZERO)
+    def realised_loss(self) -> Decimal | None:
+        """The realised loss as a positive number (zero for a winning trade; None when the exit is unknown)."""
+        return None if self.realised is None else max(-self.realised.usdt, ZERO)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: Decimals as Binance-style strings, rounded to a sensible precision."""
@@ -81,12 +83,12 @@ class AuditRow:
             "planned_stop": _opt(self.planned_stop, None),
             "planned_loss": _opt(self.planned_loss, _USDT_PLACES),
             "entry_price": fmt(self.entry_price),
-            "exit_price": fmt(self.exit_price),
+            "exit_price": _opt(self.exit_price, None),
             "quantity": fmt(self.quantity),
             "notional": _round(self.notional, _USDT_PLACES),
             "leverage": self.leverage,
             "slippage_bps": _opt(self.slippage_bps, _BPS_PLACES),
-            "realised": loss_report_dict(self.realised),
+            "realised": None if self.realised is None else loss_report_dict(self.realised),
             "loss_limit": _opt(self.loss_limit, _USDT_PLACES),
             "breach": self.breach,
             "breach_reason": self.breach_reason,
@@ -103,11 +105,12 @@ def audit_row(trade: TradeClosed, *, tolerance_pct_notional: Decimal = DEFAULT_T
     notional = abs(trade.quantity) * trade.entry_price
     margin = notional / Decimal(trade.leverage) if trade.leverage > 0 else notional
     net = net_pnl(trade)
-    realised = LossReport.of(net, notional, margin, trade.equity_at_entry)
+    realised = None if net is None else LossReport.of(net, notional, margin, trade.equity_at_entry)
     limit = None if trade.planned_loss is None else trade.planned_loss + notional * tolerance_pct_notional / 100
-    breach, reason = _judge(net, trade.planned_loss, limit)
-    if trade.exit_reason is ExitReason.UNKNOWN:
+    if net is None or trade.exit_reason is ExitReason.UNKNOWN:
         breach, reason = False, UNKNOWN_NOT_JUDGED
+    else:
+        breach, reason = _judge(net, trade.planned_loss, limit)
     return AuditRow(
         trade_id=trade.trade_id, symbol=trade.symbol, direction=trade.direction, exit_reason=trade.exit_reason,
         planned_stop=trade.planned_stop, planned_loss=trade.planned_loss, entry_price=trade.entry_price,
@@ -117,15 +120,17 @@ def audit_row(trade: TradeClosed, *, tolerance_pct_notional: Decimal = DEFAULT_T
     )
 
 
-def net_pnl(trade: TradeClosed) -> Decimal:
-    """What the trade did to the wallet: price P&L, minus fees paid, plus funding received."""
+def net_pnl(trade: TradeClosed) -> Decimal | None:
+    """What the trade did to the wallet: price P&L, minus fees paid, plus funding received (None: unknown)."""
+    if trade.realized_pnl is None:
+        return None
     return trade.realized_pnl - trade.fees + trade.funding
 
 
 def stop_slippage_bps(trade: TradeClosed) -> Decimal | None:
     """Exit price against the planned stop in bps, positive when worse for the position's side."""
     stop = trade.planned_stop
-    if trade.exit_reason not in STOP_EXITS or stop is None or stop <= 0:
+    if trade.exit_reason not in STOP_EXITS or stop is None or stop <= 0 or trade.exit_price is None:
         return None
     return (stop - trade.exit_price) * trade.direction.sign / stop * BPS
 
@@ -150,7 +155,7 @@ def audit_summary(rows: Iterable[AuditRow]) -> dict[str, Any]:
     for row in items:
         by_reason[row.exit_reason.value] += 1
     known = [r for r in items if r.exit_reason is not ExitReason.UNKNOWN]
-    worst_equity = min((r.realised.pct_equity for r in known), default=None)
+    worst_equity = min((r.realised.pct_equity for r in known if r.realised is not None), default=None)
     mean_slip = sum(slippages, ZERO) / len(slippages) if slippages else None
     return {
         "trades": len(items),

@@ -16,10 +16,13 @@ exchange's own record, in this order:
 2. Where the venue keeps no fills, the trade's own exit orders, asked for by their deterministic
    client ids: a filled one gives reason, average price and time; its fees are not known and the
    note says so.
-3. Nothing: `unknown`, with why. No price is claimed (the exit price is the entry's, realised P&L
-   zero, and the mark at the restart goes into the note only), and the audit counts it apart.
+3. Nothing: `unknown`, with why. No price is claimed: exit price, realised P&L and fees are None
+   (not the entry price and zeros, which the journal, the API and every sum would have read as a
+   trade closed flat at its entry in the second it opened), the mark at the restart goes into the
+   note only, and the audit counts it apart.
 
-An exit is never dated before the trade's entry.
+An exit is never dated before the trade's entry; an unknown one is not dated at all (its `time_ms`
+is when the bot found the trade gone, and the journal leaves its `closed_ms` empty).
 """
 
 from __future__ import annotations
@@ -47,10 +50,11 @@ ENTRY_SLACK_MS = 60_000
 @dataclass(frozen=True, slots=True)
 class FoundExit:
     reason: ExitReason
-    price: Decimal
+    #: None (with `realized_pnl`): no record of the exit at all, so nothing is claimed.
+    price: Decimal | None
     time_ms: int
     fees: Decimal
-    realized_pnl: Decimal
+    realized_pnl: Decimal | None
     #: How the exit was found (or why it could not be): journaled with the close.
     note: str
 
@@ -65,7 +69,7 @@ async def find_exit(exchange: ExchangeReader, trade: TradeOpened, now_ms: int) -
     if found is not None:
         return found
     mark = (await exchange.mark_prices([trade.symbol])).get(trade.symbol)
-    return FoundExit(ExitReason.UNKNOWN, trade.entry_price, max(now_ms, trade.time_ms), ZERO, ZERO,
+    return FoundExit(ExitReason.UNKNOWN, None, max(now_ms, trade.time_ms), ZERO, None,
                      f"closed while the bot was away; the exchange has no fill or order of this trade's exit "
                      f"(mark at restart {fmt(mark) if mark is not None else 'unknown'}): no exit price is claimed")
 

@@ -8,7 +8,8 @@ equity curve, because it is a property of the curve, not of the trades. Rounding
 
 Conventions, so the figures can be checked by hand:
 - a trade's net P&L is price P&L - fees + funding (funding signed as received); a win is net > 0,
-  a loss net < 0, and an exact zero is neither;
+  a loss net < 0, and an exact zero is neither; a trade whose exit is unknown (closed while the bot
+  was away, no exchange record: no P&L) counts in `trades` and `by_exit_reason` but in no sum or ratio;
 - return % is net P&L over `start_equity` (closed trades only, so it does not move with marks);
 - drawdown is measured from the running peak of the equity curve, which starts at `start_equity`
   (money was there before the first point), in USDT and in % of the peak it fell from;
@@ -98,7 +99,8 @@ def performance_report(trades: Sequence[TradeClosed], equity_curve: Sequence[tup
                        start_equity: Decimal, bars: int, bars_in_position: int,
                        periods_per_year: float) -> PerformanceReport:
     """Summarise a run from its closed trades and its (time_ms, equity) curve, oldest point first."""
-    nets = [t.realized_pnl - t.fees + t.funding for t in trades]
+    counted = [(t, t.realized_pnl) for t in trades if t.realized_pnl is not None]
+    nets = [pnl - t.fees + t.funding for t, pnl in counted]
     net = sum(nets, ZERO)
     wins = sum(1 for n in nets if n > 0)
     losses = sum(1 for n in nets if n < 0)
@@ -107,10 +109,10 @@ def performance_report(trades: Sequence[TradeClosed], equity_curve: Sequence[tup
         by_reason[trade.exit_reason.value] += 1
     equities = [equity for _, equity in equity_curve]
     return PerformanceReport(
-        trades=len(nets), wins=wins, losses=losses,
+        trades=len(trades), wins=wins, losses=losses,
         win_rate_pct=wins / len(nets) * 100 if nets else 0.0,
-        net_pnl=net, gross_pnl=sum((t.realized_pnl for t in trades), ZERO),
-        fees=sum((t.fees for t in trades), ZERO), funding=sum((t.funding for t in trades), ZERO),
+        net_pnl=net, gross_pnl=sum((pnl for _, pnl in counted), ZERO),
+        fees=sum((t.fees for t, _ in counted), ZERO), funding=sum((t.funding for t, _ in counted), ZERO),
         start_equity=start_equity, return_pct=pct(net, start_equity),
         max_drawdown=max_drawdown(equities, start_equity=start_equity),
         sharpe=sharpe_ratio(equities, periods_per_year=periods_per_year),
