@@ -58,12 +58,12 @@ ROWS = [
     Row("take-profit: no slippage against the stop, a gain",
         closed(LONG, exit_price="104", pnl="4", reason=ExitReason.TAKE_PROFIT), None,
         LossReport(D(4), D(4), D(40), D("0.4")), False),
-    Row("liquidation counts as a stop exit and breaches",
-        closed(LONG, exit_price="90.5", pnl="-9.5", reason=ExitReason.LIQUIDATION), D("7.5") / D(98) * 10_000,
+    Row("liquidation: no stop fill, so no slippage, but the loss still breaches",
+        closed(LONG, exit_price="90.5", pnl="-9.5", reason=ExitReason.LIQUIDATION), None,
         LossReport(D("-9.5"), D("-9.5"), D(-95), D("-0.95")), True),
-    Row("emergency market exit measured against the stop",
+    Row("emergency market exit: the stop never fired, so no slippage",
         closed(SHORT, exit_price="102.204", pnl="-2.204", stop="102", reason=ExitReason.EMERGENCY),
-        D("0.204") / D(102) * 10_000, LossReport(D("-2.204"), D("-2.204"), D("-22.04"), D("-0.2204")), False),
+        None, LossReport(D("-2.204"), D("-2.204"), D("-22.04"), D("-0.2204")), False),
     Row("manual exit beyond the stop: no slippage figure, but the loss still breaches",
         closed(LONG, exit_price="97", pnl="-3", reason=ExitReason.MANUAL), None,
         LossReport(D(-3), D(-3), D(-30), D("-0.3")), True),
@@ -158,7 +158,7 @@ def test_summary_counts_worsts_and_means() -> None:
         closed(LONG, exit_price="98", pnl="-2", trade_id="a"),                                     # 0 bps
         closed(LONG, exit_price="95", pnl="-5", trade_id="b"),                                     # 306.12 bps
         closed(LONG, exit_price="104", pnl="4", reason=ExitReason.TAKE_PROFIT, trade_id="c"),
-        closed(SHORT, exit_price="102", pnl="-2", stop="102", reason=ExitReason.EMERGENCY, trade_id="d"),  # 0
+        closed(SHORT, exit_price="102", pnl="-2", stop="102", reason=ExitReason.EMERGENCY, trade_id="d"),  # none
     ], gaps=frozenset({"b"}))
     assert [r.gap_explained for r in rows] == [None, True, None, None]
     summary = audit_summary(rows)
@@ -167,9 +167,10 @@ def test_summary_counts_worsts_and_means() -> None:
                                          "manual": 0, "kill_switch": 0, "unknown": 0}
     assert summary["breaches"] == 1
     assert summary["breach_trade_ids"] == ["b"]
-    assert summary["stop_exits_with_slippage"] == 3
+    assert summary["stop_exits_with_slippage"] == 2
+    assert summary["exits_without_slippage"] == {"take_profit": 1, "emergency": 1}
     assert summary["worst_slippage_bps"] == "306.12"
-    assert summary["mean_slippage_bps"] == "102.04"  # 306.1224.../3
+    assert summary["mean_slippage_bps"] == "153.06"  # 306.1224.../2
     assert summary["worst_realised_pct_equity"] == "-0.5"
     json.dumps(summary)
 
@@ -234,3 +235,26 @@ def test_an_exit_nobody_knows_has_no_price_or_pnl_in_the_audit() -> None:
     assert (summary["trades"], summary["unknown_exits"], summary["by_exit_reason"]["unknown"]) == (2, 1, 1)
     assert (summary["stop_exits_with_slippage"], summary["worst_realised_pct_equity"]) == (1, "-0.2")
     assert audit_summary(rows[:1])["worst_realised_pct_equity"] is None
+
+
+def test_emergency_exits_are_no_stop_slippage_and_stay_out_of_the_mean() -> None:
+    """The tester's audit: two emergency exits 202.99 and 202.79 bps on the good side of a stop that never
+    fired made the mean -107.73 bps and hid the one real stop fill, 82.6 bps worse than its trigger."""
+    rows = audit_rows([
+        closed(LONG, exit_price="102.0299", pnl="2.0299", reason=ExitReason.EMERGENCY, trade_id="e1"),
+        closed(LONG, exit_price="99.174", pnl="-0.826", stop="100", trade_id="s"),
+        closed(LONG, exit_price="102.0279", pnl="2.0279", reason=ExitReason.EMERGENCY, trade_id="e2"),
+    ])
+    assert [r.to_dict()["slippage_bps"] for r in rows] == [None, "82.6", None]
+    summary = audit_summary(rows)
+    assert (summary["mean_slippage_bps"], summary["worst_slippage_bps"]) == ("82.6", "82.6")
+    assert (summary["stop_exits_with_slippage"], summary["exits_without_slippage"]) == (1, {"emergency": 2})
+
+
+def test_a_stop_fill_slips_from_its_trigger_not_from_its_plan() -> None:
+    """A trailed stop (planned 98, trailed to 101) filled at 100.9: 9.9 bps of slippage, not -296 bps."""
+    trade = closed(LONG, exit_price="100.9", pnl="0.9")
+    assert audit_row(trade, trigger=D("101")).to_dict()["slippage_bps"] == "9.9"
+    assert audit_row(trade).to_dict()["slippage_bps"] == "-295.92"  # no trigger known: the planned stop
+    [row] = audit_rows([trade], triggers={"t1": D("101")})
+    assert row.to_dict()["slippage_bps"] == "9.9"

@@ -237,7 +237,8 @@ def test_audit_page_highlights_breaches_and_draws_every_judged_position(result: 
 def test_an_empty_audit_still_renders() -> None:
     rows = audit_rows([])
     html = audit_html({"positions": [], "summary": audit_summary(rows), "breaches": 0}, source="sqlite:///new.db")
-    assert "No closed positions" in html and "no stop exits" in html
+    assert "No closed positions" in html and "no stop-loss exits" in html
+    assert "stop-loss fills against their stop&#x27;s trigger only" in html  # what a slippage figure is of
 
 
 def test_histogram_counts_every_value() -> None:

@@ -172,6 +172,7 @@ def render_audit(document: dict[str, Any], console: Console) -> None:
     console.print(f"worst slippage {summary.get('worst_slippage_bps') or '-'} bps, mean "
                   f"{summary.get('mean_slippage_bps') or '-'} bps; worst trade "
                   f"{summary.get('worst_realised_pct_equity') or '-'} % of equity")
+    console.print(slippage_note(summary))
     for row in rows:
         if row.get("breach"):
             console.print(f"[bold red]breach[/] {row['trade_id']}: {row.get('breach_reason')}")
@@ -179,6 +180,15 @@ def render_audit(document: dict[str, Any], console: Console) -> None:
     if unknown:
         console.print(f"[yellow]{unknown} exits unknown[/] (closed while the bot was away; the exchange kept no "
                       f"record, so they are not judged): {', '.join(summary.get('unknown_trade_ids') or [])}")
+
+
+def slippage_note(summary: dict[str, Any]) -> str:
+    """What the slippage figures are of: a stop-loss fill against its stop's trigger, nothing else (an
+    emergency market exit after a stop that never fired has no stop fill to slip from)."""
+    others = summary.get("exits_without_slippage") or {}
+    left_out = ", ".join(f"{reason} {n}" for reason, n in others.items())
+    return (f"slip bps: stop-loss fills against their trigger only ({summary.get('stop_exits_with_slippage') or 0} "
+            f"exits); other exits show none and are not in worst or mean" + (f" ({left_out})" if left_out else ""))
 
 
 def render_readiness(document: dict[str, Any], console: Console) -> None:

@@ -149,6 +149,14 @@ class JournalReader:
         e = _table(OrderEventRow)
         return self._rows(select(e).where(e.c.client_id == client_id).order_by(e.c.time_ms, e.c.id))
 
+    def filled_protection(self, purpose: str) -> list[JsonRow]:
+        """The trades' own protection orders of one purpose (`sl`, `tp`) that filled, oldest change first: the
+        stop audit measures a stop-loss fill against the trigger of the order that filled, not its plan."""
+        o = _table(OrderRow)
+        query = (select(o).where(o.c.purpose == purpose, o.c.trade_id.is_not(None), o.c.avg_price.is_not(None))
+                 .order_by(o.c.updated_ms, o.c.client_id))
+        return [row for row in self._rows(query) if Decimal(str(row["filled"] or 0)) > 0]
+
     def client_ids_of_trade(self, trade_id: str) -> list[str]:
         """Every client id journaled for one trade: after a restart, new attempts start above them."""
         o = _table(OrderRow)

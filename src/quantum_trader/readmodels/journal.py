@@ -74,8 +74,20 @@ def opened_from_entry(row: JsonRow, equity: Decimal) -> TradeOpened:
         equity=equity, time_ms=int(row["created_ms"]), confidence=row.get("decision_confidence"))
 
 
+def stop_triggers(reader: JournalReader) -> dict[str, Decimal]:
+    """The trigger price of each trade's stop-loss order that filled, by trade id: what its fill slipped from
+    (a trailed stop is no longer at its planned price). The last such order of a trade wins."""
+    return {str(row["trade_id"]): _req(row, "trigger_price") for row in reader.filled_protection("sl")
+            if row.get("trigger_price") is not None}
+
+
+def journal_audit_rows(reader: JournalReader, closed: list[JsonRow]) -> list[AuditRow]:
+    """The stop audit of journaled closed positions, with what else the journal knows of their stops."""
+    return audit_rows([trade_from_row(r) for r in closed], triggers=stop_triggers(reader))
+
+
 def audit_from_journal(reader: JournalReader) -> tuple[list[AuditRow], JsonRow]:
-    rows = audit_rows([trade_from_row(r) for r in reader.closed_positions()])
+    rows = journal_audit_rows(reader, reader.closed_positions())
     return rows, {"positions": [r.to_dict() for r in rows], "summary": audit_summary(rows),
                   "breaches": sum(1 for r in rows if r.breach)}
 
@@ -91,7 +103,7 @@ def readiness_from_journal(reader: JournalReader, *, min_trades: int, min_confid
     paths = SessionEvidence.of(reader.sessions())
     all_closed = reader.closed_positions()
     closed = paths.only_counted(all_closed)
-    audit = audit_rows([trade_from_row(r) for r in closed])
+    audit = journal_audit_rows(reader, closed)
     actions = reader.protection_actions(limit=1_000_000)
     items = [
         _item("closed_trades", len(closed) >= min_trades,

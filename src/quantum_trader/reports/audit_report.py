@@ -21,6 +21,9 @@ AUDIT_COLUMNS = ("trade", "symbol", "side", "exit", "planned stop", "planned los
                  "slip bps", "P&L USDT", "% equity", "loss limit", "breach")
 SUMMARY_KEYS = ("trades", "breaches", "unknown_exits", "stop_exits_with_slippage", "worst_slippage_bps",
                 "mean_slippage_bps", "worst_realised_pct_equity")
+#: Under the summary: what the slippage figures are of (trading/audit.py).
+SLIPPAGE_NOTE = ("stop-loss fills against their stop's trigger only; other exits (emergency, liquidation, "
+                 "manual, kill switch, take-profit) show none and are not in the worst or mean")
 
 
 def number(value: object) -> float | None:
@@ -62,8 +65,8 @@ def audit_charts(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) 
     scatter = svg.scatter("loss-chart", "Realised vs planned loss per position (USDT)", loss_points(rows),
                           "planned loss (USDT)", "realised loss (USDT)")
     slips = slippages(rows)
-    histogram = (svg.histogram("slippage-chart", "Stop slippage (bps, + = worse than the stop)", slips, "bps")
-                 if slips else svg.empty("slippage-chart", "Stop slippage (bps)", "no stop exits"))
+    histogram = (svg.histogram("slippage-chart", "Stop-loss slippage vs trigger (bps, + = worse)", slips, "bps")
+                 if slips else svg.empty("slippage-chart", "Stop-loss slippage (bps)", "no stop-loss exits"))
     reasons = [(k, float(v)) for k, v in (summary.get("by_exit_reason") or {}).items() if v]
     counts = svg.bars("reasons-chart", "Exits by reason", reasons, "positions")
     return f'<div class="grid"><div class="panel">{scatter}</div><div class="panel">{histogram}</div>' \
@@ -76,6 +79,7 @@ def summary_table(summary: Mapping[str, Any], title: str = "Stop audit") -> str:
                                               if v) or "-"))
     if summary.get("breach_trade_ids"):
         rows.append(("breach_trade_ids", ", ".join(summary["breach_trade_ids"])))
+    rows.append(("slippage", SLIPPAGE_NOTE))
     return kv_table(rows, title=title)
 
 

@@ -4,9 +4,14 @@ A stop "working" is not a feeling: the risk layer sized the trade so that a fill
 loses `planned_loss` USDT, so the audit compares the realised loss (net of fees and funding, because
 that is what left the wallet) against that plan. A realised loss larger than the plan plus a small
 tolerance (a share of notional, covering ordinary slippage) is a `breach`: the CLI exits 5 on one
-and the readiness checklist refuses to go live while one exists. Slippage is measured against the
-planned stop only for exits that *are* the stop (stop, emergency, liquidation): a take-profit
-filling away from the stop is not slippage.
+and the readiness checklist refuses to go live while one exists. Every exit is judged for a breach.
+
+Slippage is a stop's fill against its trigger, so it is measured only for `stop_loss` exits (the
+exchange's stop fired and filled): against the trigger of the stop order that filled where the journal
+has it (a trailed stop is not its plan), else the planned stop. An emergency exit (a market close after
+the stop did not fire), a liquidation, a manual or kill-switch close and a take-profit have no stop fill
+to measure: they show none and stay out of the summary's worst and mean, which would otherwise report a
+market exit's distance from a stop that never fired as the stop's slippage.
 
 An `unknown` exit (closed while the bot was away, and the exchange kept no record of how: see
 trading/away_exits.py) has no exit price and no realised P&L, and the audit says so (`exit_price` and
@@ -20,7 +25,7 @@ audit the same rows from the journal without touching the exchange.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -29,8 +34,8 @@ from ..domain.events import Direction, ExitReason, TradeClosed
 from ..domain.money import ZERO, fmt
 from ..domain.position import LossReport
 
-#: Exits that mean "the stop fired" (directly, as a market exit after a failed stop, or by the exchange).
-STOP_EXITS = frozenset({ExitReason.STOP_LOSS, ExitReason.EMERGENCY, ExitReason.LIQUIDATION})
+#: The only exits with a slippage: the exchange's stop fired and filled (a fill against its trigger).
+SLIPPAGE_EXITS = frozenset({ExitReason.STOP_LOSS})
 #: Default tolerance above the planned loss, in % of notional (0.5 % covers a few ticks of slippage and fees).
 DEFAULT_TOLERANCE_PCT = Decimal("0.5")
 BPS = Decimal(10_000)
@@ -57,7 +62,7 @@ class AuditRow:
     quantity: Decimal
     notional: Decimal
     leverage: int
-    #: Positive = filled worse than the stop; None when not a stop exit or no stop was planned.
+    #: The stop-loss fill against its trigger, positive = worse; None for every other exit, or without a stop.
     slippage_bps: Decimal | None
     #: Net of fees and funding; negative numbers are losses. None for an unknown exit.
     realised: LossReport | None
@@ -100,8 +105,9 @@ class AuditRow:
 
 
 def audit_row(trade: TradeClosed, *, tolerance_pct_notional: Decimal = DEFAULT_TOLERANCE_PCT,
-              gap: bool = False) -> AuditRow:
-    """Audit one closed trade; `gap` is the engine's word that the bar opened beyond the stop."""
+              gap: bool = False, trigger: Decimal | None = None) -> AuditRow:
+    """Audit one closed trade; `gap` is the word of whoever saw the prices that the stop was jumped through,
+    `trigger` the trigger price of the stop order that closed it (None: its planned stop)."""
     notional = abs(trade.quantity) * trade.entry_price
     margin = notional / Decimal(trade.leverage) if trade.leverage > 0 else notional
     net = net_pnl(trade)
@@ -115,7 +121,7 @@ def audit_row(trade: TradeClosed, *, tolerance_pct_notional: Decimal = DEFAULT_T
         trade_id=trade.trade_id, symbol=trade.symbol, direction=trade.direction, exit_reason=trade.exit_reason,
         planned_stop=trade.planned_stop, planned_loss=trade.planned_loss, entry_price=trade.entry_price,
         exit_price=trade.exit_price, quantity=trade.quantity, notional=notional, leverage=trade.leverage,
-        slippage_bps=stop_slippage_bps(trade), realised=realised, loss_limit=limit,
+        slippage_bps=stop_slippage_bps(trade, trigger), realised=realised, loss_limit=limit,
         breach=breach, breach_reason=reason, gap_explained=gap if breach else None,
     )
 
@@ -127,10 +133,11 @@ def net_pnl(trade: TradeClosed) -> Decimal | None:
     return trade.realized_pnl - trade.fees + trade.funding
 
 
-def stop_slippage_bps(trade: TradeClosed) -> Decimal | None:
-    """Exit price against the planned stop in bps, positive when worse for the position's side."""
-    stop = trade.planned_stop
-    if trade.exit_reason not in STOP_EXITS or stop is None or stop <= 0 or trade.exit_price is None:
+def stop_slippage_bps(trade: TradeClosed, trigger: Decimal | None = None) -> Decimal | None:
+    """A stop-loss exit's price against its stop's trigger (default: the planned stop) in bps, positive when
+    worse for the position's side; None for any other exit (see the module's docstring)."""
+    stop = trigger if trigger is not None else trade.planned_stop
+    if trade.exit_reason not in SLIPPAGE_EXITS or stop is None or stop <= 0 or trade.exit_price is None:
         return None
     return (stop - trade.exit_price) * trade.direction.sign / stop * BPS
 
@@ -165,6 +172,9 @@ def audit_summary(rows: Iterable[AuditRow]) -> dict[str, Any]:
         "unknown_exits": len(items) - len(known),
         "unknown_trade_ids": [r.trade_id for r in items if r.exit_reason is ExitReason.UNKNOWN],
         "stop_exits_with_slippage": len(slippages),
+        #: Exits no slippage is measured for (not a stop-loss fill), by reason: outside worst and mean.
+        "exits_without_slippage": {reason: n for reason, n in by_reason.items()
+                                   if n and ExitReason(reason) not in SLIPPAGE_EXITS},
         "worst_slippage_bps": _opt(max(slippages, default=None), _BPS_PLACES),
         "mean_slippage_bps": _opt(mean_slip, _BPS_PLACES),
         "worst_realised_pct_equity": _opt(worst_equity, _PCT_PLACES),
@@ -172,9 +182,12 @@ def audit_summary(rows: Iterable[AuditRow]) -> dict[str, Any]:
 
 
 def audit_rows(trades: Sequence[TradeClosed], *, tolerance_pct_notional: Decimal = DEFAULT_TOLERANCE_PCT,
-               gaps: frozenset[str] = frozenset()) -> list[AuditRow]:
-    """Audit many trades; `gaps` holds the trade ids whose stop was gapped through."""
-    return [audit_row(t, tolerance_pct_notional=tolerance_pct_notional, gap=t.trade_id in gaps) for t in trades]
+               gaps: frozenset[str] = frozenset(), triggers: Mapping[str, Decimal] | None = None) -> list[AuditRow]:
+    """Audit many trades; `gaps` holds the trade ids whose stop was gapped through, `triggers` the trigger
+    price of the stop order that closed a trade, by trade id (where known)."""
+    known = triggers or {}
+    return [audit_row(t, tolerance_pct_notional=tolerance_pct_notional, gap=t.trade_id in gaps,
+                      trigger=known.get(t.trade_id)) for t in trades]
 
 
 def loss_report_dict(report: LossReport) -> dict[str, str]:

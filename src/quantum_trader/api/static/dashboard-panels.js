@@ -95,8 +95,8 @@ function renderOrder(row, o) {
 // --- journal-backed panels --------------------------------------------------------------------------
 function renderAudit(doc) {
   const s = doc.summary || {};
-  $("audit-summary").textContent = text(s.trades) + " closed · " + text(s.breaches) + " breaches · worst slippage " +
-    text(s.worst_slippage_bps) + " bps";
+  $("audit-summary").textContent = text(s.trades) + " closed · " + text(s.breaches) + " breaches · worst stop-loss " +
+    "slippage " + text(s.worst_slippage_bps) + " bps (stop-loss fills vs trigger only; other exits have none)";
   const rows = (doc.positions || []).slice().reverse().slice(0, 50);
   fill("audit", rows, (row, a) => {
     if (a.breach) row.className = "breach";
