@@ -1,8 +1,9 @@
-"""The stop audit of journaled stop fills, as `quantum-trader audit` reads them: what a slippage is measured
-against, and which exits have one.
+"""The stop audit of journaled stop fills, as `quantum-trader audit` and readiness read them: what a slippage
+is measured against, which exits have one, and which breaches a gap explains.
 
 Each journal is written in-process through the real writer and bus (the intent through execution's
-write-ahead call, as a session does), then read by the console script in another process.
+write-ahead call, as a session does), or by the engine itself trading on the in-process simulator, then
+read by the console script in another process.
 """
 
 from __future__ import annotations
@@ -14,19 +15,31 @@ from pathlib import Path
 from typing import Any
 
 from test_audit_readiness_cli import cli, document
+from test_live_gate import LIVE_PATH
 
 from quantum_trader.core.bus import EventBus
+from quantum_trader.core.clock import SimulatedClock
+from quantum_trader.core.metrics import Metrics
 from quantum_trader.domain.enums import OrderType, Side, WorkingType
 from quantum_trader.domain.events import (
     Direction,
     ExitReason,
     OrderChanged,
     OrderIntentRecorded,
+    Signal,
     TradeClosed,
     TradeOpened,
 )
 from quantum_trader.domain.exchange_types import OrderIntent, OrderSnapshot, SnapshotStatus
-from quantum_trader.journal import Journal
+from quantum_trader.exchange.inprocess import InProcessExchange
+from quantum_trader.journal import Journal, JournalReader
+from quantum_trader.readmodels.journal import readiness_from_journal
+from quantum_trader.runtime.pump import publish_all
+from quantum_trader.runtime.wiring import TradingRules, protect_engine, wire_engine
+from quantum_trader.sim.engine import ExchangeSimulator
+from quantum_trader.sim.state import SimConfig
+from quantum_trader.sim.universe import load_universe
+from quantum_trader.trading.monitor import MonitorConfig
 
 T0 = 1_800_000_000_000
 MINUTE = 60_000
@@ -111,3 +124,67 @@ def test_only_stop_loss_fills_have_slippage_and_only_they_make_the_mean(tmp_path
     text = " ".join(table.stdout.split())
     assert "mean 10.05 bps" in text
     assert "stop-loss fills against their trigger only (1 exits)" in text and "(emergency 2)" in text
+
+
+# --- a gap, as the engine journals it and the audit reads it back ---------------------------------------
+async def long_then(url: str, path: list[str]) -> None:
+    """A session on the in-process simulator: a long BNB at 658 (stop 2 % below, as risk plans it), then the
+    market steps along `path`, each step's events heard by the engine as a session hears them."""
+    sim = ExchangeSimulator({"BNBUSDT": load_universe().instrument("BNBUSDT")}, SimConfig(start_time_ms=T0))
+    sim.set_prices({"BNBUSDT": "658"})
+    exchange = InProcessExchange(sim)
+    exchange.drain()
+    clock = SimulatedClock(T0)
+    with Journal.open(url, now_ms=clock.now_ms) as journal:
+        journal.start_session("paper", "{}", "test", **LIVE_PATH)  # recorded as readiness counts it
+        engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(), journal=journal)
+        protect_engine(engine, Metrics(), MonitorConfig(), with_monitor=False)
+        await engine.bus.publish(Signal(symbol="BNBUSDT", direction=Direction.LONG, confidence=1.0, source="force",
+                                        time_ms=T0))
+        await publish_all(engine.bus, clock, exchange.drain())
+        for price in path:
+            clock.advance(1.0)
+            sim.set_prices({"BNBUSDT": price})
+            await publish_all(engine.bus, clock, exchange.drain())
+
+
+def test_a_stop_jumped_through_in_one_step_is_a_breach_explained_by_the_gap(tmp_path: Path) -> None:
+    """The tester's case: BNB from 658 to 640 in one step through a stop near 645. The breach stands (exit 5;
+    readiness still refuses), and the audit now says the gap explains it, in the CLI, its JSON and readiness."""
+    url = f"sqlite:///{tmp_path / 'gap.db'}"
+    asyncio.run(long_then(url, ["657", "640"]))
+    done = cli("audit", "--db", url, "--json")
+    assert done.returncode == 5, done.stderr
+    [row] = document(done)["positions"]
+    assert (row["exit_reason"], row["breach"], row["gap_explained"]) == ("stop_loss", True, True)
+    assert (row["price_after_trigger"], row["stop_trigger"]) == ("640", row["planned_stop"])
+    assert D(row["exit_price"]) <= D(640) < D(row["planned_stop"])
+    table = " ".join(cli("audit", "--db", url).stdout.split())
+    assert "BREACH (gap)" in table and f"jumped through the stop {row['planned_stop']} to 640" in table
+    reader = JournalReader(url)
+    try:
+        held = next(i for i in readiness_from_journal(reader, min_trades=1, min_confidence=0.5,
+                                                      live_max_positions=2)["items"] if i["name"] == "stops_held")
+    finally:
+        reader.close()
+    assert held["passed"] is False  # CONTRACT 7.4: no breach at all
+    assert (held["evidence"]["breaches_gap_explained"], held["evidence"]["breaches_unexplained"]) == (
+        [row["trade_id"]], [])
+
+
+def test_a_stop_crossed_step_by_step_fills_near_its_trigger_and_holds(tmp_path: Path) -> None:
+    """The same stop met by a market that walks through it: it fills near its trigger, within the plan."""
+    url = f"sqlite:///{tmp_path / 'walk.db'}"
+    asyncio.run(long_then(url, ["650", "647", "646", "645.5", "645.2", "645", "644.8", "644.5"]))
+    done = cli("audit", "--db", url, "--json")
+    assert done.returncode == 0, done.stderr
+    [row] = document(done)["positions"]
+    assert (row["exit_reason"], row["breach"], row["gap_explained"]) == ("stop_loss", False, None)
+    assert D(row["slippage_bps"]) < 10
+
+
+def test_a_breach_without_a_witnessed_gap_is_not_explained(tmp_path: Path) -> None:
+    """A journal without the witness (written before it, or the stop fired while the bot was away): as before."""
+    url = exit_journal(tmp_path / "old.db", Exit(1, ExitReason.STOP_LOSS, "540", trigger="594"))
+    [row] = document(cli("audit", "--db", url, "--json"))["positions"]
+    assert (row["breach"], row["gap_explained"], row["price_after_trigger"]) == (True, False, None)

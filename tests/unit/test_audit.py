@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from quantum_trader.domain.events import Direction, ExitReason, TradeClosed
 from quantum_trader.domain.position import LossReport
-from quantum_trader.trading.audit import AuditRow, audit_row, audit_rows, audit_summary, net_pnl
+from quantum_trader.trading.audit import AuditRow, audit_row, audit_rows, audit_summary, gap_explains, net_pnl
 
 D = Decimal
 LONG, SHORT = Direction.LONG, Direction.SHORT
@@ -258,3 +258,35 @@ def test_a_stop_fill_slips_from_its_trigger_not_from_its_plan() -> None:
     assert audit_row(trade).to_dict()["slippage_bps"] == "-295.92"  # no trigger known: the planned stop
     [row] = audit_rows([trade], triggers={"t1": D("101")})
     assert row.to_dict()["slippage_bps"] == "9.9"
+
+
+# --- a gap, told from the journal's witness of the first price after the trigger ---------------------------
+GAP = closed(LONG, exit_price="95", pnl="-5")  # stop 98, planned loss 2, limit 2.5: a breach
+
+
+@pytest.mark.parametrize(("trade", "after", "explained"), [
+    (GAP, "95.02", True),  # jumped 98 -> 95.02, filled at 95: the gap's 2.98 accounts for the loss
+    (closed(SHORT, exit_price="105", pnl="-5", stop="102"), "104.97", True),
+    (GAP, "97.9", False),  # the price crossed just past the stop; the fill 2.9 below it is not the jump's
+    (GAP, "98.5", False),  # the first price seen was still on the safe side: no jump through the stop
+    (replace(GAP, fees=D(1)), "95.02", False),  # 1 USDT more than the jump explains: something else failed
+    (closed(LONG, exit_price="97.95", pnl="-2.05", fees="0.6"), "95", False),  # filled at the stop; price read late
+    (replace(GAP, exit_reason=ExitReason.EMERGENCY), "95.02", False),  # a market exit is no stop fill
+], ids=["long-gap", "short-gap", "continuous", "safe-side", "more-than-the-gap", "late-read", "emergency"])
+def test_a_stop_filled_at_the_first_price_after_a_jump_through_it_is_a_gap(
+        trade: TradeClosed, after: str, explained: bool) -> None:
+    assert gap_explains(trade, D(after)) is explained
+    row = audit_row(trade, after_trigger=D(after))
+    assert row.breach is True
+    assert row.gap_explained is explained
+    assert ("explained by a gap" in row.breach_reason) is explained
+    assert row.to_dict()["price_after_trigger"] == after
+
+
+def test_the_gap_is_measured_from_the_trigger_of_the_stop_that_filled() -> None:
+    """A stop trailed to 99 and jumped through to 95.02: 3.98 of gap, measured from where the stop really was."""
+    trade = closed(LONG, exit_price="95", pnl="-5")
+    row = audit_row(trade, trigger=D(99), after_trigger=D("95.02"))
+    assert (row.gap_explained, row.to_dict()["stop_trigger"]) == (True, "99")
+    assert "jumped through the stop 99 to 95.02" in row.breach_reason
+    assert audit_row(trade).gap_explained is False  # no witness: not explained, as before

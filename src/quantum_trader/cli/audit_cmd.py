@@ -143,7 +143,8 @@ def _audit_cells(row: dict[str, Any]) -> tuple[str, ...]:
     if row["exit_reason"] == UNKNOWN_EXIT:
         breach = "[yellow]unknown[/]"
     else:
-        breach = "[bold red]BREACH[/]" if row.get("breach") else "[green]ok[/]"
+        breach = ("[bold red]BREACH[/]" + (" [yellow](gap)[/]" if row.get("gap_explained") else "")
+                  if row.get("breach") else "[green]ok[/]")
     return (str(row["trade_id"]), str(row["symbol"]), str(row["direction"]), str(row["exit_reason"]),
             str(row.get("planned_stop") or "-"), str(row.get("planned_loss") or "-"), *figures, breach)
 
@@ -175,7 +176,8 @@ def render_audit(document: dict[str, Any], console: Console) -> None:
     console.print(slippage_note(summary))
     for row in rows:
         if row.get("breach"):
-            console.print(f"[bold red]breach[/] {row['trade_id']}: {row.get('breach_reason')}")
+            console.print(f"[bold red]breach[/] {row['trade_id']}: {row.get('breach_reason')}"
+                          + ("" if row.get("gap_explained") else " (not explained by a gap)"))
     unknown = summary.get("unknown_exits") or 0
     if unknown:
         console.print(f"[yellow]{unknown} exits unknown[/] (closed while the bot was away; the exchange kept no "

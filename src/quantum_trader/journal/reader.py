@@ -196,6 +196,11 @@ class JournalReader:
                  .order_by(p.c.id))
         return [(str(row["reason"]), int(row["time_ms"])) for row in self._rows(query)]
 
+    def protection_actions_named(self, action: str) -> list[JsonRow]:
+        """Every protection action of one kind, oldest first (the audit reads `stop_triggered` ones)."""
+        p = _table(ProtectionActionRow)
+        return self._rows(select(p).where(p.c.action == action).order_by(p.c.time_ms, p.c.id))
+
     def errors(self, limit: int = 100) -> list[JsonRow]:
         e = _table(ErrorRow)
         return self._rows(select(e).order_by(e.c.time_ms.desc(), e.c.id.desc()).limit(limit))

@@ -19,6 +19,7 @@ from ..domain.money import to_decimal
 from ..journal.codec import NO_SIGNAL
 from ..journal.reader import JournalReader
 from ..trading.audit import AuditRow, audit_rows, audit_summary
+from ..trading.stop_witness import ACTION as STOP_WITNESSED
 from .evidence import LISTED, SessionEvidence, longest_clean_ms, spans
 
 JsonRow = dict[str, Any]
@@ -74,16 +75,26 @@ def opened_from_entry(row: JsonRow, equity: Decimal) -> TradeOpened:
         equity=equity, time_ms=int(row["created_ms"]), confidence=row.get("decision_confidence"))
 
 
-def stop_triggers(reader: JournalReader) -> dict[str, Decimal]:
-    """The trigger price of each trade's stop-loss order that filled, by trade id: what its fill slipped from
-    (a trailed stop is no longer at its planned price). The last such order of a trade wins."""
-    return {str(row["trade_id"]): _req(row, "trigger_price") for row in reader.filled_protection("sl")
-            if row.get("trigger_price") is not None}
+def stop_evidence(reader: JournalReader) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """What the journal knows of each trade's stop-loss that fired, by trade id: the trigger price of the order
+    that filled (what its fill slipped from: a trailed stop is no longer at its plan; the last such order of a
+    trade wins) and the mark the bot read when it fired (trading/stop_witness.py: the first price after the
+    trigger, which tells a gap from a failure). A witness is matched to its trade through the order's client
+    id, or its own trade id when the order's fill was not journaled."""
+    filled = reader.filled_protection("sl")
+    triggers = {str(r["trade_id"]): _req(r, "trigger_price") for r in filled if r.get("trigger_price") is not None}
+    seen = {str(a["client_id"]): a for a in reader.protection_actions_named(STOP_WITNESSED)
+            if a.get("price") is not None and a.get("client_id")}
+    after = {str(a["trade_id"]): _req(a, "price") for a in seen.values() if a.get("trade_id")}
+    after.update({str(r["trade_id"]): _req(seen[str(r["client_id"])], "price") for r in filled
+                  if str(r["client_id"]) in seen})
+    return triggers, after
 
 
 def journal_audit_rows(reader: JournalReader, closed: list[JsonRow]) -> list[AuditRow]:
     """The stop audit of journaled closed positions, with what else the journal knows of their stops."""
-    return audit_rows([trade_from_row(r) for r in closed], triggers=stop_triggers(reader))
+    triggers, after = stop_evidence(reader)
+    return audit_rows([trade_from_row(r) for r in closed], triggers=triggers, after_trigger=after)
 
 
 def audit_from_journal(reader: JournalReader) -> tuple[list[AuditRow], JsonRow]:
@@ -147,11 +158,15 @@ def _no_rejected_protection(orders: list[JsonRow], actions: list[JsonRow], paths
 
 
 def _stops_held(audit: Iterable[AuditRow], sessions: JsonRow) -> JsonRow:
+    """CONTRACT 7.4: no breach at all. The evidence tells the breaches a gap explains (the stop was jumped
+    through and filled at the first price after it) from the others, which are failures to chase."""
     rows = list(audit)
     stops = sum(1 for r in rows if r.exit_reason is ExitReason.STOP_LOSS)
     breaches = [r.trade_id for r in rows if r.breach]
+    gapped = [r.trade_id for r in rows if r.breach and r.gap_explained]
     return _item("stops_held", stops >= 1 and not breaches,
-                 {"stop_loss_exits": stops, "breaches": breaches[:20], **sessions})
+                 {"stop_loss_exits": stops, "breaches": breaches[:20], "breaches_gap_explained": gapped[:20],
+                  "breaches_unexplained": [t for t in breaches if t not in gapped][:20], **sessions})
 
 
 def _no_signal(error: JsonRow) -> bool:

@@ -86,7 +86,8 @@ def summary_table(summary: Mapping[str, Any], title: str = "Stop audit") -> str:
 def _cells(row: Mapping[str, Any]) -> tuple[object, ...]:
     realised = row.get("realised")
     price = row.get("exit_price")
-    verdict = UNKNOWN if row.get("exit_reason") == UNKNOWN else "BREACH" if row.get("breach") else "ok"
+    breach = "BREACH (gap)" if row.get("gap_explained") else "BREACH"
+    verdict = UNKNOWN if row.get("exit_reason") == UNKNOWN else breach if row.get("breach") else "ok"
     return (row["trade_id"], row["symbol"], row["direction"], row["exit_reason"], row.get("planned_stop"),
             row.get("planned_loss"), row.get("entry_price"), "?" if price is None else price,
             row.get("slippage_bps"), "?" if realised is None else realised.get("usdt"),

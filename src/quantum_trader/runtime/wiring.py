@@ -33,6 +33,7 @@ from ..trading.audit import audit_row
 from ..trading.execution import SENT_WORDING, Execution, ExecutionConfig, ExitWording, IntentLog
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import MonitorConfig, PositionMonitor
+from ..trading.stop_witness import StopWitness
 from ..trading.trades import TradeTracker
 
 
@@ -146,7 +147,8 @@ def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Inst
 
 def protect_engine(engine: Engine, metrics: Metrics, config: MonitorConfig, *,
                    with_monitor: bool = True) -> tuple[PositionMonitor | None, KillSwitchHandler]:
-    """The protection monitor and the kill switch, as every mode wires them.
+    """The protection monitor, the kill switch and the stop witness (the mark each stop-loss met when it fired,
+    for the audit: trading/stop_witness.py), as every mode wires them.
 
     The monitor subscribes first (it pauses repairs while the kill switch flattens). A position the bot
     did not open gets its trade id from the engine's allocator (`x`: found by the monitor, `k`: closed by
@@ -161,6 +163,7 @@ def protect_engine(engine: Engine, metrics: Metrics, config: MonitorConfig, *,
     kill = KillSwitchHandler(engine.bus, engine.clock, engine.exchange, engine.execution, trades=engine.trades,
                              new_trade_id=ids.next_kill)
     kill.attach()
+    StopWitness(engine.bus, engine.clock, engine.exchange).attach()  # last: it reads the mark after the others
     return monitor, kill
 
 

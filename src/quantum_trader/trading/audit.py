@@ -13,6 +13,12 @@ the stop did not fire), a liquidation, a manual or kill-switch close and a take-
 to measure: they show none and stay out of the summary's worst and mean, which would otherwise report a
 market exit's distance from a stop that never fired as the stop's slippage.
 
+A breach is `gap_explained` when the stop was jumped through: the market's first price after the stop's
+trigger lay beyond it, the stop filled at that price (within the tolerance's share of it), and the loss is
+within the plan once the jump's cost (quantity × trigger-to-first-price) is added to it. The first price
+comes from whoever saw the prices: the chaos campaign's observer (`gaps`), or the mark the bot journaled
+when the stop fired (trading/stop_witness.py, `after_trigger`). Without either, a breach is not explained.
+
 An `unknown` exit (closed while the bot was away, and the exchange kept no record of how: see
 trading/away_exits.py) has no exit price and no realised P&L, and the audit says so (`exit_price` and
 `realised` are null) instead of showing stand-ins: it is never judged, counted apart
@@ -70,8 +76,12 @@ class AuditRow:
     loss_limit: Decimal | None
     breach: bool
     breach_reason: str
-    #: Only set on a breach: True when the engine saw the bar jump past the stop (a gap, not a failure).
+    #: Only set on a breach: True when the stop was jumped through and filled at the first price after it.
     gap_explained: bool | None
+    #: The trigger of the stop order that filled, where known (else the plan was measured against).
+    stop_trigger: Decimal | None = None
+    #: The first price the bot saw after its stop fired (journaled by trading/stop_witness.py), where known.
+    price_after_trigger: Decimal | None = None
 
     @property
     def realised_loss(self) -> Decimal | None:
@@ -98,6 +108,8 @@ class AuditRow:
             "breach": self.breach,
             "breach_reason": self.breach_reason,
             "gap_explained": self.gap_explained,
+            "stop_trigger": _opt(self.stop_trigger, None),
+            "price_after_trigger": _opt(self.price_after_trigger, None),
         }
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -105,9 +117,10 @@ class AuditRow:
 
 
 def audit_row(trade: TradeClosed, *, tolerance_pct_notional: Decimal = DEFAULT_TOLERANCE_PCT,
-              gap: bool = False, trigger: Decimal | None = None) -> AuditRow:
+              gap: bool = False, trigger: Decimal | None = None, after_trigger: Decimal | None = None) -> AuditRow:
     """Audit one closed trade; `gap` is the word of whoever saw the prices that the stop was jumped through,
-    `trigger` the trigger price of the stop order that closed it (None: its planned stop)."""
+    `trigger` the trigger price of the stop order that closed it (None: its planned stop), `after_trigger`
+    the first price seen after that stop fired (the audit then judges the gap itself: `gap_explains`)."""
     notional = abs(trade.quantity) * trade.entry_price
     margin = notional / Decimal(trade.leverage) if trade.leverage > 0 else notional
     net = net_pnl(trade)
@@ -117,13 +130,39 @@ def audit_row(trade: TradeClosed, *, tolerance_pct_notional: Decimal = DEFAULT_T
         breach, reason = False, UNKNOWN_NOT_JUDGED
     else:
         breach, reason = _judge(net, trade.planned_loss, limit)
+    if breach and not gap and after_trigger is not None:
+        gap = gap_explains(trade, after_trigger, trigger=trigger, tolerance_pct_notional=tolerance_pct_notional)
+        if gap:
+            stop = trigger if trigger is not None else trade.planned_stop
+            reason += (f"; explained by a gap: the price jumped through the stop {_opt(stop, None)} to "
+                       f"{fmt(after_trigger)}, where it filled")
     return AuditRow(
         trade_id=trade.trade_id, symbol=trade.symbol, direction=trade.direction, exit_reason=trade.exit_reason,
         planned_stop=trade.planned_stop, planned_loss=trade.planned_loss, entry_price=trade.entry_price,
         exit_price=trade.exit_price, quantity=trade.quantity, notional=notional, leverage=trade.leverage,
         slippage_bps=stop_slippage_bps(trade, trigger), realised=realised, loss_limit=limit,
-        breach=breach, breach_reason=reason, gap_explained=gap if breach else None,
+        breach=breach, breach_reason=reason, gap_explained=gap if breach else None, stop_trigger=trigger,
+        price_after_trigger=after_trigger,
     )
+
+
+def gap_explains(trade: TradeClosed, after_trigger: Decimal, *, trigger: Decimal | None = None,
+                 tolerance_pct_notional: Decimal = DEFAULT_TOLERANCE_PCT) -> bool:
+    """True when a stop-loss was jumped through and filled at the first price after the jump, and that jump
+    accounts for the loss beyond the plan: `after_trigger` (the first price after the stop fired) lies beyond
+    the stop, the fill is within the tolerance's share of it (farther, and it was not the fill of that price:
+    thin book, or a price read too late), and the realised loss is within the limit plus quantity × jump."""
+    stop = trigger if trigger is not None else trade.planned_stop
+    net = net_pnl(trade)
+    if (trade.exit_reason is not ExitReason.STOP_LOSS or stop is None or trade.exit_price is None or net is None
+            or trade.planned_loss is None or after_trigger <= 0):
+        return False
+    jump = (stop - after_trigger) * trade.direction.sign
+    if jump <= 0 or abs(trade.exit_price - after_trigger) > after_trigger * tolerance_pct_notional / 100:
+        return False
+    notional = abs(trade.quantity) * trade.entry_price
+    limit = trade.planned_loss + notional * tolerance_pct_notional / 100 + abs(trade.quantity) * jump
+    return max(-net, ZERO) <= limit
 
 
 def net_pnl(trade: TradeClosed) -> Decimal | None:
@@ -182,12 +221,14 @@ def audit_summary(rows: Iterable[AuditRow]) -> dict[str, Any]:
 
 
 def audit_rows(trades: Sequence[TradeClosed], *, tolerance_pct_notional: Decimal = DEFAULT_TOLERANCE_PCT,
-               gaps: frozenset[str] = frozenset(), triggers: Mapping[str, Decimal] | None = None) -> list[AuditRow]:
+               gaps: frozenset[str] = frozenset(), triggers: Mapping[str, Decimal] | None = None,
+               after_trigger: Mapping[str, Decimal] | None = None) -> list[AuditRow]:
     """Audit many trades; `gaps` holds the trade ids whose stop was gapped through, `triggers` the trigger
-    price of the stop order that closed a trade, by trade id (where known)."""
-    known = triggers or {}
+    price of the stop order that closed a trade and `after_trigger` the first price seen after it fired, by
+    trade id (where known)."""
+    known, after = triggers or {}, after_trigger or {}
     return [audit_row(t, tolerance_pct_notional=tolerance_pct_notional, gap=t.trade_id in gaps,
-                      trigger=known.get(t.trade_id)) for t in trades]
+                      trigger=known.get(t.trade_id), after_trigger=after.get(t.trade_id)) for t in trades]
 
 
 def loss_report_dict(report: LossReport) -> dict[str, str]:

@@ -108,7 +108,8 @@ function renderAudit(doc) {
     cell(row, a.planned_loss);
     cell(row, a.realised && a.realised.usdt, signClass(a.realised && a.realised.usdt));
     cell(row, a.realised && a.realised.pct_equity, signClass(a.realised && a.realised.pct_equity));
-    cell(row, a.breach ? "BREACH" : "no", a.breach ? "bad" : "muted").title = a.breach_reason || "";
+    cell(row, a.breach ? (a.gap_explained ? "BREACH (gap)" : "BREACH") : "no", a.breach ? "bad" : "muted").title =
+      a.breach_reason || "";
   }, "no closed positions yet");
 }
 function evidenceText(evidence) {
