@@ -409,6 +409,8 @@ def test_the_kill_switches_since_the_last_resume_of_sessions_that_trade(db_url: 
     try:
         assert reader.kills_since_resume() == [("manual kill switch", 4),
                                                ("manual kill switch: cancelled 0 orders", 5)]
+    finally:
+        reader.close()
 
 
 UNKNOWN_EXIT = ev.TradeClosed(
