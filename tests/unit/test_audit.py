@@ -290,3 +290,13 @@ def test_the_gap_is_measured_from_the_trigger_of_the_stop_that_filled() -> None:
     assert (row.gap_explained, row.to_dict()["stop_trigger"]) == (True, "99")
     assert "jumped through the stop 99 to 95.02" in row.breach_reason
     assert audit_row(trade).gap_explained is False  # no witness: not explained, as before
+
+
+def test_each_row_says_when_the_trade_opened_and_closed() -> None:
+    """The backtest's and the audit's trade lists had no times (only the HTML report showed them); an unknown
+    exit has an opening but no closing time."""
+    known = audit_row(closed(exit_price="98", pnl="-2")).to_dict()
+    assert (known["opened_ms"], known["closed_ms"]) == (1_000, 2_000)
+    unknown = audit_row(replace(closed(exit_price="100", pnl="0", reason=ExitReason.UNKNOWN),
+                                exit_price=None, realized_pnl=None)).to_dict()
+    assert (unknown["opened_ms"], unknown["closed_ms"]) == (1_000, None)

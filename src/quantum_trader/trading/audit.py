@@ -82,6 +82,9 @@ class AuditRow:
     stop_trigger: Decimal | None = None
     #: The first price the bot saw after its stop fired (journaled by trading/stop_witness.py), where known.
     price_after_trigger: Decimal | None = None
+    #: When the trade opened and closed (ms since the epoch, UTC); no closing time for an unknown exit.
+    opened_ms: int = 0
+    closed_ms: int | None = None
 
     @property
     def realised_loss(self) -> Decimal | None:
@@ -110,6 +113,8 @@ class AuditRow:
             "gap_explained": self.gap_explained,
             "stop_trigger": _opt(self.stop_trigger, None),
             "price_after_trigger": _opt(self.price_after_trigger, None),
+            "opened_ms": self.opened_ms,
+            "closed_ms": self.closed_ms,
         }
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -142,7 +147,8 @@ def audit_row(trade: TradeClosed, *, tolerance_pct_notional: Decimal = DEFAULT_T
         exit_price=trade.exit_price, quantity=trade.quantity, notional=notional, leverage=trade.leverage,
         slippage_bps=stop_slippage_bps(trade, trigger), realised=realised, loss_limit=limit,
         breach=breach, breach_reason=reason, gap_explained=gap if breach else None, stop_trigger=trigger,
-        price_after_trigger=after_trigger,
+        price_after_trigger=after_trigger, opened_ms=trade.opened_ms,
+        closed_ms=None if trade.exit_reason is ExitReason.UNKNOWN else trade.time_ms,
     )
 
 
