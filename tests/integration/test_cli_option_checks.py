@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_cli_refusal_support import BIN, LINK, cli, refused
 
-BIN = Path(sys.executable).parent / "quantum-trader"
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda"
-LINK = DATA / "LINKUSDT-1m-2026-02.csv.gz"
 SHORT = ("--end", "2026-02-02")  # one day: a run that is wrongly let through ends quickly
 
 pytestmark = pytest.mark.skipif(not LINK.is_file(), reason=f"real Binance kline file not found at {LINK}")
 
 
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=timeout)
-
-
-def refused(done: subprocess.CompletedProcess[str], *named: str) -> None:
-    """Exit 2, nothing on stdout, one line on stderr holding every `named` text."""
-    assert done.returncode == 2, (done.returncode, done.stdout[-500:], done.stderr[-2000:])
-    assert done.stdout == ""
-    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr[-2000:]
-    assert all(text in done.stderr for text in named), done.stderr
 
 
 @pytest.mark.parametrize("balance", ["NaN", "Infinity", "1e400", "1e20", "0", "-5", "1e-9", "ten"])

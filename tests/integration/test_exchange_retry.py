@@ -36,14 +36,15 @@ def wire() -> Iterator[tuple[RunningServer, FaultProxy]]:
         yield server, proxy
 
 
-def run(proxy: FaultProxy, body: Callable[[RetryingExchange], Awaitable[T]], delays: list[float]) -> T:
+def run(proxy: FaultProxy, body: Callable[[RetryingExchange], Awaitable[T]], delays: list[float],
+        policy: RetryPolicy = POLICY) -> T:
     async def sleep(seconds: float) -> None:
         delays.append(seconds)
         await asyncio.sleep(min(seconds, 0.05))
 
     async def main() -> T:
         inner = CcxtExchange(proxy.url, api_key=API_KEY, api_secret=API_SECRET, timeout_s=1.0)
-        exchange = RetryingExchange(inner, POLICY, sleep=sleep)
+        exchange = RetryingExchange(inner, policy, sleep=sleep)
         try:
             return await body(exchange)
         finally:
@@ -165,22 +166,8 @@ def test_a_request_still_in_flight_is_waited_for_not_duplicated(wire: tuple[Runn
     assert server.sim.position(SYMBOL).amount == 1
 
 
-def place_with_window(proxy: FaultProxy, body: Callable[[RetryingExchange], Awaitable[T]], delays: list[float]) -> T:
-    """`run`, with a 30 s in-flight window: an entry not found after a failure would wait that long."""
-    async def sleep(seconds: float) -> None:
-        delays.append(seconds)
-        await asyncio.sleep(min(seconds, 0.05))
-
-    async def main() -> T:
-        inner = CcxtExchange(proxy.url, api_key=API_KEY, api_secret=API_SECRET, timeout_s=1.0)
-        policy = RetryPolicy(attempts=5, base_delay=0.05, max_delay=0.2, in_flight_window=30.0)
-        exchange = RetryingExchange(inner, policy, sleep=sleep)
-        try:
-            return await body(exchange)
-        finally:
-            await exchange.close()
-
-    return asyncio.run(main())
+#: An entry not found after a failure would wait this window (30 s) before it is sent again.
+WINDOWED = RetryPolicy(attempts=5, base_delay=0.05, max_delay=0.2, in_flight_window=30.0)
 
 
 def test_a_stop_refused_with_5xx_is_sent_again_at_once(wire: tuple[RunningServer, FaultProxy]) -> None:
@@ -195,7 +182,7 @@ def test_a_stop_refused_with_5xx_is_sent_again_at_once(wire: tuple[RunningServer
             proxy.inject("POST", ALGO, "503")
         return await ex.place(stop("W1"))
 
-    placed = place_with_window(proxy, body, delays)
+    placed = run(proxy, body, delays, WINDOWED)
     assert getattr(placed, "status", None) is SnapshotStatus.OPEN
     assert algos_with(server, stop("W1").client_id) == 1 and proxy.count("POST", ALGO) == 4
     assert max(delays) < 1.0  # backoff only
@@ -213,7 +200,7 @@ def test_a_late_stop_and_its_resend_are_one_order(wire: tuple[RunningServer, Fau
         await asyncio.sleep(1.0)  # the held request arrives meanwhile
         return placed
 
-    placed = place_with_window(proxy, body, [])
+    placed = run(proxy, body, [], WINDOWED)
     assert getattr(placed, "status", None) is SnapshotStatus.OPEN
     assert algos_with(server, stop("W2").client_id) == 1 and proxy.count("POST", ALGO) == 2
     assert len(server.sim.open_algo_orders(SYMBOL)) == 1

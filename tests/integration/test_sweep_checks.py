@@ -10,31 +10,18 @@ import pty
 import select
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cli_refusal_support import BIN, DATA, LINK, cli, refused
 
-BIN = Path(sys.executable).parent / "quantum-trader"
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda"
-LINK = DATA / "LINKUSDT-1m-2026-02.csv.gz"
 OLD_LINK = DATA / "LINKUSDT-1m-2023-02.csv.gz"
 SHORT = ("--end", "2026-02-03")
 
 pytestmark = pytest.mark.skipif(not LINK.is_file(), reason=f"real Binance kline file not found at {LINK}")
 
 
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=timeout)
-
-
-def refused(done: subprocess.CompletedProcess[str], *named: str) -> None:
-    """Exit 2, nothing on stdout, one line on stderr (no Ray start-up, no traceback) holding every `named`."""
-    assert done.returncode == 2, (done.returncode, done.stdout[-500:], done.stderr[-2000:])
-    assert done.stdout == ""
-    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr[-2000:]
-    assert all(text in done.stderr for text in named), done.stderr
 
 
 def sweep_json(*args: str) -> dict[str, Any]:
