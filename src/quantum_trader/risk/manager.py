@@ -43,7 +43,7 @@ from ..domain.exchange_types import AccountSnapshot
 from ..domain.instrument import Instrument
 from .daily_loss import REASON_PREFIX, DailyLossGuard, next_midnight_ms, utc_day
 from .rules import ALL, RiskBook, RiskLimits, RiskPipeline, default_rules
-from .sizing import SizingRefused, SizingRules, edge_scale, size_entry
+from .sizing import SizingRefused, SizingRules, edge_scale, effective_leverage, size_entry
 from .trade_ids import TradeIds
 
 __all__ = ["AccountView", "RiskLimits", "RiskManager"]  # RiskLimits lives in rules.py; importable from here too
@@ -187,7 +187,7 @@ class RiskManager:
         return RiskDecision(signal=signal, approved=True, reason=reason, time_ms=now,
                             trade_id=trade_id, quantity=sized.quantity, planned_stop=sized.stop,
                             planned_take_profit=sized.take_profit, planned_loss=sized.planned_loss,
-                            leverage=self.sizing.leverage, equity=account.equity)
+                            leverage=effective_leverage(inst, self.sizing), equity=account.equity)
 
     def _on_opened(self, event: TradeOpened) -> None:
         self.open_symbols.add(event.symbol)

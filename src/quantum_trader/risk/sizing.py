@@ -100,7 +100,7 @@ def size_entry(inst: Instrument, direction: Direction, price: Decimal, equity: D
                             f"{fmt(inst.tick_size)} from {fmt(price)}; at least {MIN_STOP_TICKS} are needed to protect")
     budget = equity * rules.risk_per_trade_pct / HUNDRED * edge_scale(expected_value, rules)
     per_unit = loss_per_unit(price, stop, rules)
-    leverage = Decimal(min(rules.leverage, inst.max_leverage))
+    leverage = Decimal(effective_leverage(inst, rules))
     cap_notional = min(max(available, ZERO) * rules.margin_buffer * leverage, _bracket_cap(inst, leverage))
     qty = min(budget / per_unit, cap_notional / price, inst.market_lot_size.max_qty)
     qty = inst.round_qty(qty, Rounding.DOWN, market=True)
@@ -138,6 +138,12 @@ def _check_stop_before_liquidation(inst: Instrument, direction: Direction, price
     raise SizingRefused(f"{inst.symbol}: at {leverage}x the position would be liquidated at about {fmt(liquidation)}, "
                         f"before its {fmt(rules.stop_loss_pct)}% stop-loss at {fmt(stop)} could fire: lower "
                         "QT_LEVERAGE or QT_STOP_LOSS_PCT")
+
+
+def effective_leverage(inst: Instrument, rules: SizingRules) -> int:
+    """QT_LEVERAGE, capped at the symbol's largest (its first bracket's): what the entry is sized with and what
+    execution must set, since the exchange refuses more with -4028 (a 125 setting on a 75x symbol)."""
+    return min(rules.leverage, inst.max_leverage)
 
 
 def _bracket_cap(inst: Instrument, leverage: Decimal) -> Decimal:
