@@ -463,3 +463,24 @@ def test_an_unknown_exit_journaled_with_stand_ins_reads_as_unknown(sqlite_url: s
         assert {k: reader.trades(10)[1][k] for k in BLANKS} == BLANKS
     finally:
         reader.close()
+
+
+def test_a_stop_that_filled_stays_filled(db_url: str) -> None:
+    """The algo stop's own last update (FINISHED, reported TRIGGERED) arrives after its spawned order's fill,
+    which carries the stop's client id: the row said TRIGGERED for every stop-loss that filled."""
+    migrate(db_url)
+    stop = dataclasses.replace(snapshot("t1-sl-0", SnapshotStatus.FILLED, TINY, HUGE), type=OrderType.STOP_MARKET,
+                               conditional=True)
+    with Journal(db_url) as journal:
+        journal.start_session("paper", "{}", "test")
+        publish(journal, ev.OrderChanged(snapshot=dataclasses.replace(stop, status=SnapshotStatus.TRIGGERED),
+                                         reason="TRIGGERED", time_ms=1),
+                ev.OrderChanged(snapshot=stop, reason="TRADE", time_ms=2),
+                ev.OrderChanged(snapshot=dataclasses.replace(stop, status=SnapshotStatus.TRIGGERED),
+                                reason="FINISHED", time_ms=3))
+    reader = JournalReader(db_url)
+    try:
+        [order] = reader.orders(10)
+        assert (order["status"], Decimal(order["filled"]), order["updated_ms"]) == ("FILLED", TINY, 3)
+    finally:
+        reader.close()

@@ -13,9 +13,11 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Insert, Table, func, or_
+from sqlalchemy import Connection, Dialect, Insert, Table, and_, case, func, literal_column, or_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import ColumnClause
 
+from ..domain.exchange_types import SnapshotStatus
 from .models import (
     DecimalText,
     EquitySnapshotRow,
@@ -33,6 +35,7 @@ from .models import (
     money_to_text,
 )
 
+FILLED, TRIGGERED = str(SnapshotStatus.FILLED), str(SnapshotStatus.TRIGGERED)
 ORDER_REPORTED = ("status", "venue_id", "filled", "avg_price", "reject_code", "reject_msg")
 POSITION_CLOSING = ("exit_price", "exit_reason", "realized_pnl", "fees", "funding", "closed_ms")
 
@@ -57,7 +60,14 @@ def _order_upsert(dialect: Dialect) -> Insert:
     new = stmt.excluded
     kept = {c.name: func.coalesce(c, new[c.name]) for c in table.columns
             if c.name not in (*ORDER_REPORTED, "client_id", "updated_ms", "dry_run")}
-    reported = {name: func.coalesce(new[name], table.c[name]) for name in ORDER_REPORTED}
+    reported: dict[str, Any] = {name: func.coalesce(new[name], table.c[name]) for name in ORDER_REPORTED}
+    # A stop's own last update (the algo order FINISHED, reported TRIGGERED) comes after the fill of the order
+    # it spawned, which carries its client id: a stop that filled stays FILLED, not "triggered". (Constants as
+    # SQL literals: the statement is executed with the rows' parameters only.)
+    filled: ColumnClause[str] = literal_column(f"'{FILLED}'")
+    triggered: ColumnClause[str] = literal_column(f"'{TRIGGERED}'")
+    reported["status"] = case((and_(table.c.status == filled, new.status == triggered), table.c.status),
+                              else_=reported["status"])
     set_: dict[str, Any] = {**kept, **reported, "updated_ms": new.updated_ms,
                             "dry_run": or_(table.c.dry_run, new.dry_run)}
     result: Insert = stmt.on_conflict_do_update(index_elements=[table.c.client_id], set_=set_)
