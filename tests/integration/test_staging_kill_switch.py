@@ -60,7 +60,7 @@ def _actions(events: list[object]) -> list[ProtectionAction]:
 def test_staging_kill_switch_says_would_in_its_log_and_journal_and_sends_nothing() -> None:
     events, logs, kill, sim = asyncio.run(_kill(staging=True))
     assert sim.position(SYMBOL).amount == Decimal("0.010") and len(sim.open_algo_orders(SYMBOL)) == 1
-    assert kill.last.summary() == ("sent nothing (dry run): would cancel 1 orders (hand-sl) and close 1 positions "
+    assert kill.last.summary() == ("sent nothing (dry run): would cancel 1 order (hand-sl) and close 1 position "
                                    f"({SYMBOL} 0.01)")
     per_position = [a for a in _actions(events) if a.symbol == SYMBOL]
     assert [a.action for a in per_position] == ["would_emergency_exit"]

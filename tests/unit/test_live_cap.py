@@ -80,7 +80,7 @@ def test_a_live_cap_above_max_positions_leaves_max_positions_in_charge() -> None
     live = Live(max_positions=1, live_max=2)
     first, second = live.signals_at(LIVE_SINCE, "BTCUSDT", "BNBUSDT")
     assert first.approved and not second.approved
-    assert second.reason == "1 positions open: QT_MAX_POSITIONS is 1"
+    assert second.reason == "1 position open: QT_MAX_POSITIONS is 1"
 
 
 def test_default_limits_keep_the_old_behaviour() -> None:

@@ -123,7 +123,7 @@ def test_max_positions() -> None:
     assert h.send(signal("BTCUSDT")).approved
     decision = h.send(signal("BNBUSDT"))
     assert not decision.approved
-    assert "1 positions open: QT_MAX_POSITIONS is 1" in decision.reason
+    assert "1 position open: QT_MAX_POSITIONS is 1" in decision.reason
 
 
 def test_cooldown_after_a_stop_loss() -> None:

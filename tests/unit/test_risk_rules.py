@@ -91,14 +91,14 @@ CASES = {
     "symbol already open": Case(OnePerSymbolRule, holding("BTCUSDT", "ETHUSDT"), signal(),
                                 "BTCUSDT: a position is already open (one per symbol)", frozenset({"BTCUSDT"})),
     "a slot free": Case(PositionCapRule, holding("BNBUSDT"), signal(), None, NONE, lambda: book(max_positions=2)),
-    "every slot taken": Case(PositionCapRule, holding("BNBUSDT"), signal(), "1 positions open: QT_MAX_POSITIONS is 1",
+    "every slot taken": Case(PositionCapRule, holding("BNBUSDT"), signal(), "1 position open: QT_MAX_POSITIONS is 1",
                              ALL, lambda: book(max_positions=1)),
     "first live day: the cap rises by itself, so blocks nothing": Case(
         PositionCapRule, holding("BNBUSDT", "ETHUSDT"), signal(),
         "2 positions open: QT_LIVE_MAX_POSITIONS is 2 during the first live day", NONE,
         lambda: book(live_since_ms=DAY0)),
     "first live day, QT_MAX_POSITIONS reached too": Case(
-        PositionCapRule, holding("BNBUSDT"), signal(), "1 positions open: QT_MAX_POSITIONS is 1", ALL,
+        PositionCapRule, holding("BNBUSDT"), signal(), "1 position open: QT_MAX_POSITIONS is 1", ALL,
         lambda: book(max_positions=1, live_since_ms=DAY0)),
     "no cooldown": Case(CooldownRule, cooling("BNBUSDT", NOW + 1), signal(), None, NONE),
     "cooling down: ends by itself, so blocks nothing": Case(
@@ -150,7 +150,7 @@ def test_the_first_refusal_wins_in_the_documented_order() -> None:
     assert pipeline.refusal(signal(), NOW) == "BTCUSDT: a position is already open (one per symbol)"
     b.open_symbols.clear()
     holding("BNBUSDT")(b)
-    assert pipeline.refusal(signal(), NOW) == "1 positions open: QT_MAX_POSITIONS is 1"
+    assert pipeline.refusal(signal(), NOW) == "1 position open: QT_MAX_POSITIONS is 1"
     b.open_symbols.clear()
     assert pipeline.refusal(signal(), NOW) == "BTCUSDT: cooling down after a stop-out for 1 s more"
     b.cooldown_until.clear()

@@ -187,7 +187,7 @@ class PositionCapRule:
         if count < cap:
             return None
         first_day = " during the first live day" if setting == "QT_LIVE_MAX_POSITIONS" else ""
-        return f"{count} positions open: {setting} is {cap}{first_day}"
+        return f"{count} position{'' if count == 1 else 's'} open: {setting} is {cap}{first_day}"
 
     def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
         # The first-day cap rises by itself after 24 h; QT_MAX_POSITIONS only lifts when a position closes.

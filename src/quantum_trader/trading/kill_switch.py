@@ -33,12 +33,16 @@ class KillSwitchResult:
     failed: int = 0
 
     def summary(self) -> str:
-        done = f"cancelled {self.cancelled_orders} orders, closed {self.closed_positions} positions"
+        done = f"cancelled {_count(self.cancelled_orders, 'order')}, closed {_count(self.closed_positions, 'position')}"
         if self.would_cancel or self.would_close:
-            done = (f"sent nothing (dry run): would cancel {len(self.would_cancel)} orders "
-                    f"({', '.join(self.would_cancel)}) and close {len(self.would_close)} positions "
+            done = (f"sent nothing (dry run): would cancel {_count(len(self.would_cancel), 'order')} "
+                    f"({', '.join(self.would_cancel)}) and close {_count(len(self.would_close), 'position')} "
                     f"({', '.join(self.would_close)})")
         return done + (f"; {self.failed} refused" if self.failed else "")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 class KillSwitchHandler:
