@@ -153,3 +153,23 @@ def test_a_row_out_of_order_in_one_of_several_files_is_refused(tmp_path: Path) -
     bad = write(tmp_path / "AAAUSDT-1m-2026-02-02.csv", [row(m) for m in (10, 11, 13, 12, 14)], header=False)
     with pytest.raises(ValueError, match=f"^{bad}: line 4 "):
         list(iter_binance_klines(tmp_path, chunk_bars=3))
+
+
+# --- bars no market can print ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fields", "why"), [
+    ((-10.0, 10.01, 9.98, 10.005, 100), "a price that is not above 0"),
+    ((10.0, 9.99, 9.98, 10.005, 100), "a high below the open, close or low"),
+    ((10.0, 10.01, 10.002, 10.001, 100), "a low above the open or close"),
+    ((10.0, 10.01, 9.98, 10.005, -1), "a volume below 0"),
+])
+def test_an_impossible_bar_is_refused_naming_the_line(tmp_path: Path, fields: tuple[float, ...], why: str) -> None:
+    """Such a row was read as it stood: replayed, a high below the open fills stops at prices never traded."""
+    o, h, lo, c, v = fields
+    bad = (f"{FEB_2026_MS + 5 * MINUTE},{o},{h},{lo},{c},{v},{FEB_2026_MS + 6 * MINUTE - 1},1000.0,10,50,500.0,0")
+    path = write(tmp_path / "AAAUSDT-1m-2026-02.csv", [*(row(m) for m in range(5)), bad, row(6)])
+    with pytest.raises(ValueError, match=f"^{path}: line 7 \\(open time 2026-02-01T00:05:00Z\\) is no possible "
+                                         f"bar: {why} ") as refused:
+        list(iter_binance_klines(path, chunk_bars=500))
+    assert "download or copy it again" in str(refused.value)

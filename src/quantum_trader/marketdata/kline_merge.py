@@ -10,7 +10,8 @@ files is wrong and the read stops, naming both: which one to believe is not the 
 
 Inside one file, rows must be in time order, as Binance writes them: a row earlier than the one before
 it means a damaged or hand-edited file, which is refused (naming the file, the line, the open time and the
-fix), never skipped.
+fix), never skipped. So is a bar no market can print (a price not above 0, a high below the low, open or
+close, a low above the open or close, a negative volume): replayed, it would fill stops at impossible prices.
 
 Memory: each open file holds about one block of rows; files are opened only when the merge reaches them.
 """
@@ -57,6 +58,10 @@ class _FileRows:
         if back.size:
             row = int(back[0])
             raise ValueError(_out_of_order(self.path, self._read + row, int(times[row]), int(before[row])))
+        bad = _impossible_bar(values)
+        if bad is not None:
+            row, why = bad
+            raise ValueError(_impossible(self.path, self._read + row, int(times[row]), values[row], why))
         self._read += len(times)
         self._last = int(times[-1])
         self.times, self.values = np.concatenate([self.times, times]), np.concatenate([self.values, values])
@@ -184,6 +189,27 @@ def _out_of_order(path: Path, row: int, time_ms: int, before_ms: int) -> str:
     return (f"{path}: {where} (open time {_iso(time_ms)}, {time_ms}) is earlier than the row before it (open time "
             f"{_iso(before_ms)}): Binance writes kline files in time order, so this one was damaged or edited; "
             "sort it by open time (the first column) or download it again")
+
+
+def _impossible_bar(values: F64) -> tuple[int, str] | None:
+    """The first row that no market can print, and why: a price not above 0 (or not a number), a high below
+    the open, close or low, a low above the open or close, a negative volume. A file with one is damaged."""
+    o, h, lo, c, v = (values[:, i] for i in range(FIELDS))
+    checks = (
+        (~(np.isfinite(values[:, :4]).all(axis=1) & (values[:, :4] > 0).all(axis=1)), "a price that is not above 0"),
+        (h < np.maximum(np.maximum(o, c), lo), "a high below the open, close or low"),
+        (lo > np.minimum(o, c), "a low above the open or close"),
+        (~(v >= 0), "a volume below 0"),
+    )
+    found = [(int(np.argmax(broken)), why) for broken, why in checks if broken.any()]
+    return min(found, key=lambda f: f[0]) if found else None  # the first row; at it, the first reason
+
+
+def _impossible(path: Path, row: int, time_ms: int, bar: F64, why: str) -> str:
+    line = line_of_row(path, row)
+    where = f"line {line}" if line is not None else f"row {row + 1}"
+    return (f"{path}: {where} (open time {_iso(time_ms)}) is no possible bar: {why} (open, high, low, close, "
+            f"volume {bar.tolist()}); the file is damaged: download or copy it again")
 
 
 def _conflict(path: Path, kept_path: Path, time_ms: int, kept: F64, other: F64) -> str:
