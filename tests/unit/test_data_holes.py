@@ -35,6 +35,8 @@ def _chunk(start_ms: int, bars: int, step_ms: int = 60_000) -> BarChunk:
 def test_a_day_without_any_bar_is_a_hole_and_says_where() -> None:
     check_gap(None, _chunk(START, 5))
     check_gap(START, _chunk(START + 86_400_000, 5))  # exactly a day: a quiet market, not a hole
+    with pytest.raises(DataHole, match=r"\(25\.0 hours\)$"):  # said "(1.0 days)"
+        check_gap(START, _chunk(START + 25 * 3_600_000, 5))
     with pytest.raises(DataHole, match=r"between 2023-02-01 00:04 UTC and 2026-02-01 00:00 UTC \(1,096\.0 days\)"):
         list(refuse_holes([_chunk(START, 5), _chunk(LATER, 5)]))
     inside = _chunk(START, 4)

@@ -26,7 +26,12 @@ class DataHole(ValueError):
     def __init__(self, before_ms: int, after_ms: int) -> None:
         self.before_ms, self.after_ms = before_ms, after_ms
         super().__init__(f"no bar for any symbol between {_utc(before_ms)} and {_utc(after_ms)} "
-                         f"({(after_ms - before_ms) / DAY_MS:,.1f} days)")
+                         f"({_span(after_ms - before_ms)})")
+
+
+def _span(ms: int) -> str:
+    """Hours below two days (a 25 hour hole read "1.0 days"), days above."""
+    return f"{ms / 3_600_000:,.1f} hours" if ms < 2 * DAY_MS else f"{ms / DAY_MS:,.1f} days"
 
 
 def first_hole(previous_open: int | None, chunk: BarChunk) -> tuple[int, DataHole] | None:
