@@ -79,9 +79,32 @@ def test_synthetic_feed_moves_prices_and_time() -> None:
         assert not feed.running
     assert feed.bars_played >= 20
     assert after != before
-    assert info["simTime"] >= start + 19 * 60_000
+    assert info["simTime"] >= start // 60_000 * 60_000 + 19 * 60_000  # the first bar: the minute start is in
     for symbol, price in after.items():  # every price stays on its tick
         assert price % sim.instrument(symbol).tick_size == 0
+
+
+def test_a_paced_synthetic_feed_never_runs_ahead_of_the_wall_clock() -> None:
+    """Its first bar used to open at the next minute boundary and be played at once: the simulator's clock
+    ran up to 60 s ahead of /fapi/v1/time (orders answered with an updateTime in the future, a kline that had
+    not opened yet). Now the first bar is the minute the server started in."""
+    start = time.time_ns() // 1_000_000
+    sim = _sim_at(start)
+    feed = synthetic_feed({s: sim.last_price(s) for s in SYMBOLS}, start_ms=start, seed=7, speed=1.0)
+    with running_server(sim, feed=feed) as server:
+        feed.start()
+        try:
+            deadline = time.monotonic() + 10
+            while feed.bars_played < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            info = httpx.get(f"{server.url}/sim/v1/info", headers=KEY).json()
+            server_time = httpx.get(f"{server.url}/fapi/v1/time").json()["serverTime"]
+            klines = httpx.get(f"{server.url}/fapi/v1/klines", params={"symbol": SYMBOLS[0], "interval": "1m"}).json()
+        finally:
+            feed.stop()
+    assert feed.bars_played >= 1
+    assert info["simTime"] <= server_time
+    assert klines and max(int(k[0]) for k in klines) <= server_time  # no kline opens in the future
 
 
 def test_replay_drop_stops_out_protected_position(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -218,11 +218,16 @@ class BarFeed:
 def synthetic_feed(start_prices: dict[str, Decimal], *, start_ms: int, seed: int = 0,
                    speed: float | None = 1.0) -> BarFeed:
     """Seeded 1m random walk from `start_prices` (the simulator's current prices: the universe's
-    typical prices at start-up), first bar at the minute boundary at or after `start_ms`."""
+    typical prices at start-up), its first bar the minute `start_ms` falls in.
+
+    Played one bar per minute from `start_ms` on, each bar opens at or before the wall-clock moment it is
+    played, and closes by the time the next one is. Starting at the next minute boundary instead (as it did)
+    put the simulator's clock up to 60 s ahead of `/fapi/v1/time`: orders answered with an `updateTime` in
+    the future, klines listed a bar that had not opened yet, and a client measured a negative feed lag."""
     if not start_prices:
         raise FeedError("synthetic feed needs at least one symbol")
     symbols = sorted(start_prices)
-    first = -(-start_ms // ONE_MINUTE_MS) * ONE_MINUTE_MS
+    first = start_ms // ONE_MINUTE_MS * ONE_MINUTE_MS
 
     def bars() -> Iterator[BarChunk]:
         return synthetic_bars(symbols, [float(start_prices[s]) for s in symbols], SYNTHETIC_BARS,
