@@ -169,11 +169,11 @@ def _run_with_progress(job: BacktestJob, opened: tuple[Prepared, Iterator[BarChu
 
     ready, chunks = opened
     if not show:
-        return run_job(job, chunks, ready=ready, journal=journal, keep_prices=keep_prices)
+        return run_job(job, ready=ready, opened=chunks, journal=journal, keep_prices=keep_prices)
     with Progress(SpinnerColumn(), TextColumn("[bold]backtest[/] {task.completed:,.0f} bars"), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("bars", total=None)
-        return run_job(job, chunks, ready=ready, journal=journal, progress=lambda n: progress.advance(task, n),
+        return run_job(job, ready=ready, opened=chunks, journal=journal, progress=lambda n: progress.advance(task, n),
                        keep_prices=keep_prices)
 
 

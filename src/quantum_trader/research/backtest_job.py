@@ -121,14 +121,15 @@ def _close(chunks: Iterator[BarChunk]) -> None:
 
 
 def run_job(job: BacktestJob, bars: Iterable[BarChunk] | None = None, *, ready: Prepared | None = None,
-            journal: JournalLike | None = None, progress: Progress | None = None,
-            keep_prices: bool = False) -> BacktestResult:
-    """The backtest `job` describes; `bars`: already read (a sweep's shared copy, or `open_bars`'s stream),
-    cut to the job's selection; `ready`: `prepare(job)` if the caller has it (a model is then loaded once)."""
+            opened: Iterator[BarChunk] | None = None, journal: JournalLike | None = None,
+            progress: Progress | None = None, keep_prices: bool = False) -> BacktestResult:
+    """The backtest `job` describes. `bars`: already read (a sweep's shared copy), cut here to the job's
+    selection; `opened`: `open_bars`'s stream, already cut and checked (the command opens the data before its
+    journal); neither: read here. `ready`: `prepare(job)` if the caller has it (a model is then loaded once)."""
     ready = prepare(job) if ready is None else ready
     universe = load_universe()
     instruments = {s: universe.instrument(s) for s in universe.symbols}
-    chunks = open_bars(job, ready, bars)
+    chunks = open_bars(job, ready, bars) if opened is None else opened
     return asyncio.run(run_backtest(chunks, instruments, ready.strategy, ready.rules, balance=job.balance,
                                     journal=journal, progress=progress, companions=companions_of(job.data),
                                     keep_prices=keep_prices))
