@@ -144,7 +144,8 @@ def test_a_stop_limit_is_not_a_working_stop_loss(server: RunningServer) -> None:
     (stop,) = [o for o in group["orders"] if o["type"] == "STOP"]
     assert stop["role"] == "ineffective" and stop["flags"] == ["stop_limit"] and "stop-limit" in stop["reason"]
     table = cli("orders", "--exchange", server.url)
-    assert table.exit_code == 4 and "stop_limit" in table.stdout and "UNPROTECTED" in table.stdout
+    assert table.exit_code == 4, (table.output, table.exception)
+    assert "stop_limit" in table.stdout and "UNPROTECTED" in table.stdout
 
 
 def test_protected_orders_exit_0(server: RunningServer) -> None:
@@ -260,3 +261,4 @@ def test_token_from_environment() -> None:
     assert wrong.exit_code == 1 and "nope" not in wrong.stderr
     assert with_token.exit_code == 0
     assert fake.calls == [("kill_switch", ())]
+

@@ -57,17 +57,24 @@ def fail(message: str) -> typer.Exit:
 
 
 async def read_exchange_view(url: str) -> ProtectionView:
-    """Positions, classic + algo open orders and the account, straight from the exchange."""
-    paper = os.environ.get("QT_PAPER_TRADING", "true").strip().lower() in TRUE_WORDS
-    from ..exchange.factory import connect  # ccxt, only when the exchange is read directly
+    """Positions, classic + algo open orders and the account, straight from the exchange.
 
-    exchange = await connect(url, paper=paper, api_key=os.environ.get("QT_API_KEY") or None,
-                             api_secret=os.environ.get("QT_API_SECRET") or None)
-    try:
-        positions, orders, account = await asyncio.gather(exchange.positions(), exchange.open_orders(),
-                                                          exchange.account())
-    finally:
-        await exchange.close()
+    Read at protection priority (`urgent`): the request budget paces a running bot's routine reads over the
+    minute, which refused a user's third or fourth `orders --exchange` early in a minute (-1003 "request
+    budget", about 90 weight each); a one-shot read the user waits for is not reconciliation, and still
+    stops short of Binance's limit."""
+    paper = os.environ.get("QT_PAPER_TRADING", "true").strip().lower() in TRUE_WORDS
+    from ..exchange.budget import urgent  # with the adapter, only when the exchange is read directly
+    from ..exchange.factory import connect
+
+    with urgent():
+        exchange = await connect(url, paper=paper, api_key=os.environ.get("QT_API_KEY") or None,
+                                 api_secret=os.environ.get("QT_API_SECRET") or None)
+        try:
+            positions, orders, account = await asyncio.gather(exchange.positions(), exchange.open_orders(),
+                                                              exchange.account())
+        finally:
+            await exchange.close()
     return build_view(positions, orders, account)
 
 
