@@ -133,7 +133,7 @@ def test_migrate_twice_is_idempotent(db_url: str) -> None:
     try:
         with engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-            assert versions == ["0004_journal_identity"]
+            assert versions == ["0005_session_account"]
         assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
@@ -158,7 +158,7 @@ def test_every_event_round_trips(db_url: str) -> None:
     try:
         assert reader.sessions() == [{"id": session, "started_ms": 999, "mode": "paper",
                                       "settings": '{"symbols": 3}', "version": "0.1.0", "adapter": None,
-                                      "exchange_url": None, "clock": None, "speed": None}]
+                                      "exchange_url": None, "clock": None, "speed": None, "account": None}]
         [signal] = reader.signals(10)
         assert signal["reference_price"] == "123456789.12345678" and signal["confidence"] == 0.8125
         assert signal["session_id"] == session and signal["direction"] == "long"

@@ -222,7 +222,7 @@ def test_paper_reset_asks_first_keeps_the_journal_and_refuses_while_a_bot_holds_
 
     from quantum_trader.cli.main import app
     from quantum_trader.sim.engine import ExchangeSimulator
-    from quantum_trader.sim.paper_store import FILES, PaperAccountStore
+    from quantum_trader.sim.paper_store import ACCOUNT_ID, FILES, PaperAccountStore
     from quantum_trader.sim.universe import load_universe
 
     env = paper_env(tmp_path)
@@ -231,6 +231,8 @@ def test_paper_reset_asks_first_keeps_the_journal_and_refuses_while_a_bot_holds_
     store = PaperAccountStore(tmp_path / "paper")
     store.open(sim)
     sim.new_order({"symbol": "BNBUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"})
+    old_id = store.account_id
+    assert len(old_id) == 32 and (tmp_path / "paper" / ACCOUNT_ID).read_text().strip() == old_id
     runner = CliRunner()
     busy = runner.invoke(app, ["paper-reset", "--yes"], env=env)
     assert busy.exit_code == 2 and "in use" in busy.output
@@ -238,12 +240,20 @@ def test_paper_reset_asks_first_keeps_the_journal_and_refuses_while_a_bot_holds_
 
     declined = runner.invoke(app, ["paper-reset"], env=env, input="n\n")
     assert declined.exit_code == 1 and read_latest(tmp_path / "paper") is not None
+    kept = PaperAccountStore(tmp_path / "paper")
+    assert kept.open(ExchangeSimulator({"BNBUSDT": load_universe().instrument("BNBUSDT")})) is True
+    assert kept.account_id == old_id  # a resumed account keeps its id: its sessions are one account's
+    kept.close()
     confirmed = runner.invoke(app, ["paper-reset"], env=env, input="y\n")
     assert confirmed.exit_code == 0, confirmed.output
-    assert read_latest(tmp_path / "paper") is None and not any((tmp_path / "paper" / n).exists() for n in FILES)
+    assert read_latest(tmp_path / "paper") is None
+    assert not any((tmp_path / "paper" / n).exists() for n in (*FILES, ACCOUNT_ID))
     assert (tmp_path / "journal.db").read_bytes() == b"journal"
     again = runner.invoke(app, ["paper-reset", "--yes"], env=env)
     assert again.exit_code == 0 and "no paper account" in again.output
 
     fresh = ExchangeSimulator({"BNBUSDT": load_universe().instrument("BNBUSDT")})
-    assert PaperAccountStore(tmp_path / "paper").open(fresh) is False and fresh.position("BNBUSDT").amount == 0
+    new_store = PaperAccountStore(tmp_path / "paper")
+    assert new_store.open(fresh) is False and fresh.position("BNBUSDT").amount == 0
+    assert new_store.account_id not in ("", old_id)  # a new account: the journal tells its days from the old one's
+    new_store.close()

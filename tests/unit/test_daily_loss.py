@@ -246,3 +246,32 @@ def test_a_restored_daily_halt_does_not_fire_the_days_kill_switch_again() -> Non
     assert reason == DAILY
     s.at(DAY0 + 4 * HOUR, snap("9000", DAY0 + 4 * HOUR), snap("5000", DAY0 + 5 * HOUR))
     assert s.kills() == [] and s.risk.state == "HALTED"
+
+
+# --- a restart within the day (runtime/startup.py restore_day_start) -----------------------------------------
+def test_a_restored_day_start_is_the_reference_not_the_first_snapshot_after_the_restart() -> None:
+    guard = DailyLossGuard(EventBus(), D("5"))
+    guard.restore_day(utc_day(DAY0 + HOUR), D("10000"), DAY0 + HOUR)
+    assert guard.check(snap("9600", DAY0 + 5 * HOUR)) is None  # the restart's equity: 4 % down on the day
+    kill = guard.check(snap("9500", DAY0 + 6 * HOUR))
+    assert kill is not None and "from 10000 at the UTC day's start" in kill.reason
+    assert guard.status() == {"limit_pct": "5", "day_start_equity": "10000", "day_start_ms": DAY0 + HOUR,
+                              "floor": None}  # tripped: no floor until the next day
+
+
+def test_without_the_restore_a_restart_gave_the_day_a_fresh_allowance() -> None:
+    guard = DailyLossGuard(EventBus(), D("5"))
+    assert guard.check(snap("9600", DAY0 + 5 * HOUR)) is None
+    assert guard.check(snap("9500", DAY0 + 6 * HOUR)) is None  # 1 % below the restart: what restore_day prevents
+    assert guard.status()["floor"] == "9120"
+
+
+def test_risk_restores_a_day_start_only_within_that_utc_day() -> None:
+    session = Session()
+    session.clock.advance_to(DAY0 + 5 * HOUR)
+    risk = session.risk
+    assert risk.restore_day_start(D("10000"), DAY0 - HOUR) is False  # yesterday's start is not today's
+    assert risk.daily_loss is not None and risk.daily_loss.start_equity is None
+    assert risk.restore_day_start(D("10000"), DAY0 + HOUR) is True
+    assert (risk.daily_loss.day, risk.daily_loss.start_equity) == (utc_day(DAY0), D("10000"))
+    assert Session(limit=None).risk.restore_day_start(D("10000"), DAY0 + HOUR) is False

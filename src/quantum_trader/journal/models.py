@@ -71,6 +71,9 @@ class SessionRow(Base):
     `speed` say which path the session ran on: readiness counts only paper on the path live money takes
     (the Binance adapter against a simulator server, on the wall clock). NULL in sessions journaled before
     they were recorded (migration 0002), which readiness therefore does not count.
+
+    `account` names the account the session traded, without secrets (runtime/account_name.py), so a restart
+    finds the day's first equity of the same account (the daily loss limit's reference, migration 0005).
     """
 
     __tablename__ = "sessions"
@@ -83,6 +86,7 @@ class SessionRow(Base):
     exchange_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     clock: Mapped[str | None] = mapped_column(String(16), nullable=True)
     speed: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    account: Mapped[str | None] = mapped_column(String(96), nullable=True)
 
 
 class InstrumentRow(Base):

@@ -113,6 +113,18 @@ class JournalReader:
                                  .order_by(e.c.time_ms.desc(), e.c.id.desc()).limit(1)).scalar()
         return None if value is None else Decimal(str(value))
 
+    def day_start_equity(self, account: str, start_ms: int, end_ms: int) -> tuple[Decimal, int] | None:
+        """The first equity snapshot (equity, time_ms) in [start_ms, end_ms) of a session that traded `account`
+        (`sessions.account`): the daily loss limit's reference for a restart mid-day. None: that account has
+        none in the window (sessions from before migration 0005 and backtests name no account)."""
+        e, s = _table(EquitySnapshotRow), _table(SessionRow)
+        query = (select(e.c.equity, e.c.time_ms).select_from(e.join(s, e.c.session_id == s.c.id))
+                 .where(s.c.account == account, e.c.time_ms >= start_ms, e.c.time_ms < end_ms)
+                 .order_by(e.c.time_ms, e.c.id).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (Decimal(str(row[0])), int(row[1]))
+
     def closed_positions(self) -> list[JsonRow]:
         """Every closed position with all its columns, in closing order: the stop audit's input. An unknown
         exit has no closing time: it is placed at its opening time (it closed some time after it)."""

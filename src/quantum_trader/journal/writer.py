@@ -180,16 +180,18 @@ class Journal:
 
     def start_session(self, mode: str, settings_json: str, version: str, *, started_ms: int | None = None,
                       adapter: str | None = None, exchange_url: str | None = None, clock: str | None = None,
-                      speed: str | None = None) -> int:
+                      speed: str | None = None, account: str | None = None) -> int:
         """One row per start; later rows carry its id. Written at once whatever the batch size.
 
         `adapter`, `exchange_url` (without credentials), `clock` and `speed` record the path the session ran
         on (readmodels/evidence.py `session_path`); readiness counts a paper session only when they show the
-        live path, so a caller that leaves them out journals a session readiness does not count."""
+        live path, so a caller that leaves them out journals a session readiness does not count. `account` names the
+        account traded (runtime/account_name.py): a restart keeps the daily loss limit's day start of that account
+        only."""
         self.flush()
         row = {"started_ms": self._now_ms() if started_ms is None else started_ms, "mode": mode,
                "settings": settings_json, "version": version, "adapter": adapter, "exchange_url": exchange_url,
-               "clock": clock, "speed": speed}
+               "clock": clock, "speed": speed, "account": account}
         with self.engine.begin() as conn:
             result = conn.execute(self._bulk.statements["sessions"][1], row)
             key = result.inserted_primary_key

@@ -8,10 +8,11 @@ which its replay finds in arrays), so the guard sees the account as the exchange
 included.
 
 The reference is the equity at the first snapshot of each UTC day (day = time_ms // 86_400_000, as
-Binance's daily figures are UTC too). When equity falls to or below start x (1 - limit/100), the guard
-publishes one `KillSwitch` for that day and nothing else: the kill-switch handler cancels and
-flattens, and the risk manager halts entries until the next UTC midnight (or a manual `resume()`).
-All arithmetic is Decimal, so "exactly at the limit" means exactly.
+Binance's daily figures are UTC too); a session restarted within the day takes that first snapshot back
+from the journal (`restore_day`, runtime/startup.py `restore_day_start`). When equity falls to or below
+start x (1 - limit/100), the guard publishes one `KillSwitch` for that day and nothing else: the
+kill-switch handler cancels and flattens, and the risk manager halts entries until the next UTC
+midnight (or a manual `resume()`). All arithmetic is Decimal, so "exactly at the limit" means exactly.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class DailyLossGuard:
         self.bus, self.limit_pct = bus, limit_pct
         self.day: int | None = None
         self.start_equity: Decimal | None = None
+        #: When `start_equity` was measured (session time of the day's first snapshot).
+        self.start_ms: int | None = None
         self.tripped_day: int | None = None
         #: The kill switches this guard published (the risk manager lets these, and only these, expire).
         self.published: list[KillSwitch] = []
@@ -79,6 +82,11 @@ class DailyLossGuard:
         if kill is not None:
             await self.bus.publish(kill)
 
+    def restore_day(self, day: int, start_equity: Decimal, start_ms: int) -> None:
+        """A restart within `day`: the day started at `start_equity` (its first snapshot, from the journal), not
+        at the equity of the restart, so a crash loop cannot give a losing day a fresh allowance."""
+        self.day, self.start_equity, self.start_ms = day, start_equity, start_ms
+
     def floor(self) -> Decimal | None:
         """The equity at or below which a snapshot of the current day trips the limit; None once it has
         tripped that day, or before the first snapshot (a backtest's replay suspends where equity may reach it)."""
@@ -87,11 +95,19 @@ class DailyLossGuard:
             return None
         return loss_floor(start, self.limit_pct)
 
+    def status(self) -> dict[str, str | int | None]:
+        """For /health: the limit, the day's reference equity and when it was measured, and the floor in force
+        (None once the day's kill switch has fired, or before the first snapshot)."""
+        floor = self.floor()
+        return {"limit_pct": fmt(self.limit_pct),
+                "day_start_equity": None if self.start_equity is None else _usdt(self.start_equity),
+                "day_start_ms": self.start_ms, "floor": None if floor is None else _usdt(floor)}
+
     def check(self, snapshot: EquitySnapshot) -> KillSwitch | None:
         """Record the day's starting equity; return the kill switch when this snapshot breaks the limit."""
         day = utc_day(snapshot.time_ms)
         if self.day is None or day > self.day:  # a snapshot from an earlier day (out of order) never resets
-            self.day, self.start_equity = day, snapshot.equity
+            self.day, self.start_equity, self.start_ms = day, snapshot.equity, snapshot.time_ms
         start = self.start_equity
         if self.tripped_day == day or start is None or start <= 0 or day != self.day:
             return None

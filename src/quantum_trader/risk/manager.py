@@ -152,6 +152,15 @@ class RiskManager:
             self.daily_loss.tripped_day = utc_day(self.halted_until_ms - 1)  # that day's kill switch has fired
         return in_force
 
+    def restore_day_start(self, equity: Decimal, time_ms: int) -> bool:
+        """At start-up: the daily loss limit's day began with `equity` at `time_ms` (the journal's first snapshot
+        of the account that day). Applied only within that UTC day and with a daily limit set; True if applied."""
+        day = utc_day(time_ms)
+        if self.daily_loss is None or utc_day(self.clock.now_ms()) != day:
+            return False
+        self.daily_loss.restore_day(day, equity, time_ms)
+        return True
+
     async def on_signal(self, signal: Signal) -> None:
         async with self._deciding:
             decision = await self._decide(signal)

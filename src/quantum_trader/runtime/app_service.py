@@ -93,6 +93,7 @@ class SessionService:
                         "last_rest_reading_age_s": None if rest_age is None else round(rest_age, 3),
                         "rest_readings_skipped": mon.rest_skipped, "stream_sweeps": mon.stream_sweeps},
             "strategy": self.settings.strategy, "trading": self.engine.risk.state, "halt": self._halt(),
+            "daily_loss": None if self.engine.risk.daily_loss is None else self.engine.risk.daily_loss.status(),
             "feed_bars": self.feed.bars, "feed_done": self.feed.done,
             "tasks": self.supervisor.as_json() if self.supervisor is not None else {},
         }

@@ -27,6 +27,7 @@ from ..sim.engine import ExchangeSimulator
 from ..sim.recorded_funding import use_recorded_funding
 from ..sim.replay_mark import MarkBars
 from ..sim.universe import Universe, load_universe
+from .account_name import exchange_account_name, paper_account_name
 from .live_feed import WsKlineFeed, feed_from_settings
 from .market_feed import BarFeed
 from .paper_account import open_paper_account
@@ -47,6 +48,8 @@ class Parts:
     budget: WeightBudget | None = None
     #: Task M (issue 11): the synthetic market's bars before the start, a warming strategy's history (warmup.py).
     history: SyntheticHistory | None = None
+    #: The account traded, named without secrets (account_name.py); None: no account of its own to name.
+    account: str | None = None
 
 
 async def build_parts(settings: Settings, *, journal_id: str | None = None) -> Parts:
@@ -72,7 +75,8 @@ async def build_parts(settings: Settings, *, journal_id: str | None = None) -> P
         exchange: Exchange = await connect("sim", paper=True, sim=sim)
         clock: Clock = SimulatedClock(start_ms)
         return Parts(exchange, sim, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
-                                                            clock=clock, sim=sim, marks=marks), history=history)
+                                                            clock=clock, sim=sim, marks=marks), history=history,
+                     account=paper_account_name(account.store.account_id))
     budget = WeightBudget(share_pct=settings.weight_budget_pct,
                           orders=OrderRate(entry_share_pct=settings.order_entry_pct))
     exchange = await connect(settings.exchange, paper=settings.paper_trading,
@@ -83,7 +87,10 @@ async def build_parts(settings: Settings, *, journal_id: str | None = None) -> P
     # HTTP client must be closed then too, or the one line naming QT_API_KEY is followed by aiohttp's and ccxt's
     # complaints about a client left open.
     async with closing_on_error(exchange):
-        return await _url_parts(settings, universe, exchange, budget)
+        parts = await _url_parts(settings, universe, exchange, budget)
+    parts.account = exchange_account_name(settings.exchange,
+                                          settings.api_key.get_secret_value() if settings.api_key else None)
+    return parts
 
 
 async def _url_parts(settings: Settings, universe: Universe, exchange: Exchange, budget: WeightBudget) -> Parts:

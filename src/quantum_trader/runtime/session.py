@@ -66,6 +66,7 @@ from .startup import (
     reconcile_journal,
     reconciling_sweep,
     record_instruments,
+    restore_day_start,
     restore_halt,
     startup_errors,
 )
@@ -134,7 +135,8 @@ class Session:
             async with closing_on_error(parts.exchange):  # a start-up that fails leaves no session open
                 journal = Journal(s.db_url, batch_size=1, now_ms=parts.clock.now_ms)
                 journal.start_session(s.mode, json.dumps(s.public_dict(), sort_keys=True), version("quantum-trader"),
-                                      **session_path(s, parts.clock))  # readiness counts only the live path's sessions
+                                      **session_path(s, parts.clock),  # readiness counts only the live path's sessions
+                                      account=parts.account)
                 instruments = await parts.exchange.instruments()
                 record_instruments(journal, {s: instruments[s] for s in parts.symbols if s in instruments},
                                    parts.clock.now_ms())
@@ -148,6 +150,7 @@ class Session:
                 assert monitor is not None
                 reader = JournalReader(s.db_url)
                 restore_halt(engine, reader)  # a kill switch before the restart still holds: no manual reset yet
+                restore_day_start(engine, reader, parts.account)  # and a restart mid-day is no fresh day
                 # A restart: the journal knows the trades, the exchange the truth (trades closed while away close now).
                 await reconcile_journal(engine, monitor, parts.exchange, reader)
                 self._count_events(engine)

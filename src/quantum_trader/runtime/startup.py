@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from decimal import Decimal
 
 import structlog
 
@@ -32,6 +33,7 @@ from ..journal.codec import RESUME
 from ..journal.reader import JournalReader
 from ..journal.writer import Journal
 from ..readmodels.journal import opened_from_entry, opened_from_row, readiness_from_journal
+from ..risk.daily_loss import DAY_MS, utc_day
 from ..settings.model import Settings
 from ..trading.monitor import PositionMonitor
 from ..trading.reconcile import close_trades_gone_while_away, settle_pending_intents
@@ -151,6 +153,22 @@ def restore_halt(engine: Engine, reader: JournalReader) -> str | None:
                     "allows them again" + ("" if until is None else ", or the UTC day's end"),
                     reason=reason, until_ms=until)
     return reason
+
+
+def restore_day_start(engine: Engine, reader: JournalReader, account: str | None) -> Decimal | None:
+    """A restart within a UTC day keeps the daily loss limit's reference: the day's first equity snapshot of the
+    same account (runtime/account_name.py), journaled before the restart. Returns that equity, or None: no daily
+    limit, no named account, or nothing journaled for the account today (the day starts at the next snapshot)."""
+    if account is None or engine.risk.daily_loss is None:
+        return None
+    start = utc_day(engine.clock.now_ms()) * DAY_MS
+    found = reader.day_start_equity(account, start, start + DAY_MS)
+    if found is None or not engine.risk.restore_day_start(*found):
+        return None
+    equity, time_ms = found
+    log.info("daily loss limit: today's reference is its first equity, journaled before the restart",
+             equity=fmt(equity), time_ms=time_ms)
+    return equity
 
 
 async def resume_entries(engine: Engine, reason: str = "entries resumed by request") -> None:

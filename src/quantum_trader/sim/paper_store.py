@@ -29,6 +29,7 @@ import fcntl
 import json
 import logging
 import os
+import uuid
 import zlib
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +48,9 @@ PRICES = "state-prices.json"
 FILES = (*SLOTS, PRICES)
 TEMP = ".tmp"
 LOCK = "lock"
+#: The account's random id, made with the account and erased with it: the journal tells one account's
+#: sessions from the next one's by it (a restart keeps the daily loss limit's day start of the same account).
+ACCOUNT_ID = "account-id"
 
 
 class PaperAccountInUse(QuantumTraderError):
@@ -134,12 +138,27 @@ def erase(folder: Path) -> list[Path]:
         return []
     with _locked(folder):
         removed = []
-        for name in (*FILES, *(name + TEMP for name in FILES)):
+        for name in (*FILES, *(name + TEMP for name in FILES), ACCOUNT_ID, ACCOUNT_ID + TEMP):
             path = folder / name
             if path.exists():
                 path.unlink()
                 removed.append(path)
         return removed
+
+
+def account_id_of(folder: Path, *, fresh: bool) -> str:
+    """The saved account's id: a new one for a `fresh` account, or for a saved one from before ids existed."""
+    path = folder / ACCOUNT_ID
+    if not fresh:
+        with contextlib.suppress(OSError):
+            known = path.read_text(encoding="utf-8").strip()
+            if known:
+                return known
+    made = uuid.uuid4().hex
+    staged = folder / (ACCOUNT_ID + TEMP)
+    staged.write_text(made + "\n", encoding="utf-8")
+    os.replace(staged, path)
+    return made
 
 
 @contextlib.contextmanager
@@ -174,6 +193,8 @@ class PaperAccountStore:
         self._heard = self._heard_at_save = 0
         self._pending = False
         self._cache: dict[tuple[str, int], str] = {}
+        #: This account's random id (`ACCOUNT_ID`), known once `open` has run.
+        self.account_id = ""
 
     def open(self, sim: ExchangeSimulator) -> bool:
         """Lock the folder, load the saved account into `sim` (True) or save `sim` as the new one (False),
@@ -194,6 +215,11 @@ class PaperAccountStore:
         self._attach(sim)
         if latest is None:
             self.save(durable=True)
+        try:
+            self.account_id = account_id_of(self.folder, fresh=latest is None)
+        except BaseException:
+            self.close()
+            raise
         return latest is not None
 
     def _attach(self, sim: ExchangeSimulator) -> None:
