@@ -57,6 +57,9 @@ def test_paper_position_with_chart_stop_and_take_profit_then_the_kill_button_clo
             page.wait_for_function("() => { const c = window.qtDashboard.chart();"
                                    " return c.symbol === 'ETHUSDT' && c.candles > 100 && c.lines.length >= 3; }")
             assert "PROTECTED" in row_text(page, "ETHUSDT")
+            daily = httpx.get(f"{url}/health").json()["daily_loss"]  # the default limit: 5 % of the day's start
+            page.wait_for_function("document.getElementById('health-detail').textContent.includes("
+                                   f"'daily loss limit 5 %: flattens and halts at {daily['floor']} USDT')")
             chart = page.evaluate("window.qtDashboard.chart()")
             lines = {line["title"]: Decimal(line["price"]) for line in chart["lines"]}
             assert lines["Entry"] == Decimal(position["entry"])

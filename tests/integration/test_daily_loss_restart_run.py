@@ -3,7 +3,8 @@
 The report: the daily loss limit measured the day from the equity at the restart, so a crash loop (or a
 restart on purpose) gave a losing day a fresh allowance each time. Now a restart takes the day's first
 equity of the same account back from the journal (/health `daily_loss`), and a fresh paper account after
-`paper-reset` starts a day of its own (it must not be flattened for the old account's loss).
+`paper-reset` starts a day of its own (it must not be flattened for the old account's loss). The dashboard's
+"today" measures from the same day start (it used to count the old account's last equity after a reset).
 
 Real sessions one after another (in-process simulator, SQLite journal, the API on 127.0.0.1, port 0); the
 first pays a taker fee on a forced entry, so the equity at the restart is below the day's start. A run
@@ -28,6 +29,7 @@ def test_a_restart_keeps_the_days_start_and_a_paper_reset_starts_a_new_one(tmp_p
     policy = RestartPolicy(base_delay_s=0.05, max_delay_s=0.05, max_restarts=5, window_s=60.0)
     extra = {"QT_PAPER_STATE": str(tmp_path / "paper"), "QT_SPEED": "1", "QT_DAILY_LOSS_LIMIT_PCT": "5"}
     seen: list[dict[str, Any]] = []
+    today: list[dict[str, Any]] = []  # the dashboard's "today": measured from the same day start
 
     async def session(force_entry: bool, balance: str = "10000") -> None:
         async with running(new_session(tmp_path, policy, **extra, QT_SIM_BALANCE=balance)) as (client, url):
@@ -36,6 +38,7 @@ def test_a_restart_keeps_the_days_start_and_a_paper_reset_starts_a_new_one(tmp_p
                 accepted = (await client.post(url + "/api/v1/force-entry", json=entry, timeout=30)).json()
                 assert accepted["accepted"] is True, accepted
             seen.append((await client.get(url + "/health")).json()["daily_loss"])
+            today.append((await client.get(url + "/api/v1/live")).json()["pnl_today"])
 
     asyncio.run(session(force_entry=True))
     asyncio.run(session(force_entry=False))
@@ -58,3 +61,4 @@ def test_a_restart_keeps_the_days_start_and_a_paper_reset_starts_a_new_one(tmp_p
     assert seen[1]["floor"] == "9500"
     assert seen[2]["day_start_equity"] == "20000" and seen[2]["floor"] == "19000"
     assert seen[2]["day_start_ms"] == heartbeats[fresh["id"]]["time_ms"]
+    assert [t["since_equity"] for t in today] == ["10000", "10000", "20000"]

@@ -43,17 +43,21 @@ def test_a_bar_already_on_the_tape_is_not_recorded_twice_and_missing_bars_are_le
     assert [c["time"] for c in tape.candles("ETHUSDT")] == [0, 60, 120]
 
 
-def test_today_starts_from_the_journal_before_midnight_or_the_first_equity_seen() -> None:
+def test_today_starts_from_the_accounts_first_journaled_equity_of_the_day_or_the_equity_now() -> None:
     asked: list[int] = []
+    journaled: dict[int, Decimal] = {DAY_MS: Decimal("1000")}
 
-    def before(ms: int) -> Decimal | None:
+    def first_of_day(ms: int) -> Decimal | None:
         asked.append(ms)
-        return Decimal("1000") if ms == DAY_MS else None
+        return journaled.get(ms)
 
-    start = DayStart(before)
+    start = DayStart(first_of_day)
     assert start.equity(DAY_MS + 5, Decimal("990")) == Decimal("1000")
     assert start.equity(DAY_MS + 9, Decimal("980")) == Decimal("1000") and asked == [DAY_MS]  # cached for the day
-    assert start.equity(2 * DAY_MS + 1, Decimal("970")) == Decimal("970")  # no snapshot before: the first seen
+    assert start.equity(2 * DAY_MS + 1, Decimal("970")) == Decimal("970")  # nothing journaled yet: the equity now
+    journaled[2 * DAY_MS] = Decimal("975")  # the day's first snapshot reaches the journal
+    assert start.equity(2 * DAY_MS + 60_000, Decimal("960")) == Decimal("975")
+    assert asked == [DAY_MS, 2 * DAY_MS, 2 * DAY_MS]
     assert pnl_today(Decimal("1000"), Decimal("990")) == {"usdt": "-10", "pct": "-1", "since_equity": "1000"}
     assert pnl_today(Decimal("0"), Decimal("5"))["pct"] is None
 

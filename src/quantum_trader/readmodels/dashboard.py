@@ -54,22 +54,26 @@ class Revision:
 class DayStart:
     """Equity at the start of the current UTC day (of the engine's clock), for "today's P&L".
 
-    The journal's last equity snapshot before midnight when there is one; otherwise the first equity
-    this session saw today (a bot started today has no earlier snapshot). Cached per day: the stream
-    asks twice a second, the answer changes once a day.
+    The day's first equity snapshot of the account traded, from the journal: what the daily loss limit
+    measures from (risk/daily_loss.py), so the two figures agree, a restart keeps the day, and a fresh
+    paper account after `paper-reset` starts a day of its own instead of counting the old account's
+    equity as its loss or gain. Until that snapshot is journaled (the first seconds of a day, or of a
+    session), the equity now. Cached once found: the stream asks twice a second, the answer changes
+    once a day.
     """
 
-    equity_before: Callable[[int], Decimal | None]
+    #: The account's first equity snapshot in the UTC day starting at the given time (None: none yet).
+    first_of_day: Callable[[int], Decimal | None]
     _day: int | None = None
     _equity: Decimal | None = None
 
     def equity(self, now_ms: int, current: Decimal) -> Decimal:
         day = now_ms // DAY_MS
         if day != self._day:
-            self._day, self._equity = day, self.equity_before(day * DAY_MS)
+            self._day, self._equity = day, None
         if self._equity is None:
-            self._equity = current
-        return self._equity
+            self._equity = self.first_of_day(day * DAY_MS)
+        return current if self._equity is None else self._equity
 
 
 def pnl_today(start: Decimal, equity: Decimal) -> JSON:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
+from functools import partial
 
 from ..core.metrics import Metrics
 from ..core.supervisor import Supervisor
@@ -13,7 +15,7 @@ from ..exchange.budget import WeightBudget
 from ..journal.reader import JournalReader
 from ..notify.sender import Notifier
 from ..readmodels.bar_tape import BarTape
-from ..readmodels.dashboard import DayStart, Revision, mark_unprotected, pnl_today, unprotected_seconds
+from ..readmodels.dashboard import DAY_MS, DayStart, Revision, mark_unprotected, pnl_today, unprotected_seconds
 from ..readmodels.journal import audit_from_journal, no_signal_json, readiness_from_journal, signal_json
 from ..settings.model import Settings
 from ..signals.scanner_health import ScannerStats
@@ -43,9 +45,11 @@ class SessionService:
 
     def __init__(self, settings: Settings, engine: Engine, monitor: PositionMonitor, kill: KillSwitchHandler,
                  reader: JournalReader, metrics: Metrics, feed: FeedStatus, *, strategy_status: str = "",
-                 strategy: object | None = None) -> None:
+                 strategy: object | None = None, account: str | None = None) -> None:
         """`strategy`: the running strategy, whose `status` (and the AI scanner's `stats`) /health reads on
-        every call, since they change as it runs; `strategy_status` is a fixed text for strategies without."""
+        every call, since they change as it runs; `strategy_status` is a fixed text for strategies without.
+        `account`: the account traded as the journal names it (runtime/account_name.py), whose day "today's
+        P&L" measures."""
         self.settings, self.engine, self.monitor, self.kill = settings, engine, monitor, kill
         self.reader, self.metrics, self.feed = reader, metrics, feed
         self._strategy_status = strategy_status
@@ -56,7 +60,7 @@ class SessionService:
         #: The dashboard's price history (the session records every bar in it) and its change counter.
         self.tape = BarTape(())  # the session replaces it with one over its symbols
         self.revision = Revision(engine.bus)
-        self._day_start = DayStart(reader.equity_before)
+        self._day_start = DayStart(partial(_first_equity_of_day, reader, account))
 
     def _remember(self, decision: RiskDecision) -> None:
         self._decisions[decision.signal.symbol] = decision
@@ -219,3 +223,11 @@ class SessionService:
         return {"cancelled_orders": result.cancelled_orders, "closed_positions": result.closed_positions,
                 "would_cancel": result.would_cancel, "would_close": result.would_close, "refused": result.failed,
                 "summary": result.summary(), "entries_halted": self.engine.risk.state == "HALTED"}
+
+
+def _first_equity_of_day(reader: JournalReader, account: str | None, day_start_ms: int) -> Decimal | None:
+    """The account's first journaled equity of the UTC day starting at `day_start_ms` (None: no account named)."""
+    if account is None:
+        return None
+    found = reader.day_start_equity(account, day_start_ms, day_start_ms + DAY_MS)
+    return None if found is None else found[0]

@@ -161,7 +161,7 @@ class Session:
                        ticks={name: inst.tick_size for name, inst in instruments.items()})
         await prepare_warm_up(strategy, parts.feed, parts.history, parts.exchange.klines, tape)
         self.service = SessionService(s, engine, monitor, kill, reader, self.metrics, parts.feed.status,
-                                      strategy=strategy)
+                                      strategy=strategy, account=parts.account)
         self.service.tape = tape
         self.service.budget = parts.budget
         self.service.notifier = self.notifier

@@ -26,7 +26,17 @@ function renderHeader(snap) {
   $("health-detail").textContent = "exchange " + text(h.exchange) + " · feed " + text(h.feed) +
     " · strategy " + text(h.strategy) + (h.strategy_status ? " (" + h.strategy_status + ")" : "") +
     " · last sweep " + text(monitor.last_sweep_age_s) + " s ago · monitor errors " + text(monitor.errors) +
-    " · uptime " + Math.round(h.uptime_s || 0) + " s";
+    " · uptime " + Math.round(h.uptime_s || 0) + " s" + dailyLossText(h.daily_loss);
+}
+
+// The daily loss limit: how far equity may fall today before it cancels, flattens and halts entries.
+function dailyLossText(d) {
+  if (!d) return "";
+  if (d.floor === null || d.floor === undefined) {
+    return d.day_start_equity ? " · daily loss limit " + d.limit_pct + " %: reached today" : "";
+  }
+  return " · daily loss limit " + d.limit_pct + " %: flattens and halts at " + d.floor + " USDT (day start " +
+    d.day_start_equity + ")";
 }
 
 function renderBanner(snap) {
