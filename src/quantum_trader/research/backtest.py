@@ -210,7 +210,8 @@ def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: Tra
     clock = SimulatedClock(start_ms)
     engine = wire_engine(clock, exchange, sim.state.instruments, rules, journal=journal)
     # Reactive repairs (a stop expired, cancelled or rejected) run in backtests too; the daily loss limit flattens.
-    monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(interval_s=60.0), with_stop_witness=False)
+    monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(interval_s=60.0), with_stop_witness=False,
+                                with_exit_lookup=False)
     assert monitor is not None
     collector = _Collector(start_ms, balance)
     engine.bus.subscribe(TradeClosed, collector.on_closed)

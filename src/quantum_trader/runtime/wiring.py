@@ -31,6 +31,7 @@ from ..risk.trade_ids import TradeIds
 from ..settings.model import Settings
 from ..trading.audit import audit_row
 from ..trading.execution import SENT_WORDING, Execution, ExecutionConfig, ExitWording, IntentLog
+from ..trading.exit_lookup import ExitLookup
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from ..trading.stop_witness import StopWitness
@@ -146,11 +147,13 @@ def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Inst
 
 
 def protect_engine(engine: Engine, metrics: Metrics, config: MonitorConfig, *, with_monitor: bool = True,
-                   with_stop_witness: bool = True) -> tuple[PositionMonitor | None, KillSwitchHandler]:
+                   with_stop_witness: bool = True, with_exit_lookup: bool = True,
+                   ) -> tuple[PositionMonitor | None, KillSwitchHandler]:
     """The protection monitor, the kill switch and the stop witness (the mark each stop-loss met when it fired,
     for the audit: trading/stop_witness.py), as every mode wires them. A backtest leaves the witness out: on
     whole bars it could only read the bar's close, its own audit does not read the journal, and the read
-    per stop-out cost about 3 % of the peers' run.
+    per stop-out cost about 3 % of the peers' run. It leaves the exit lookup out too (trading/exit_lookup.py:
+    exits whose fills never reached the bot): the in-process simulator always delivers them.
 
     The monitor subscribes first (it pauses repairs while the kill switch flattens). A position the bot
     did not open gets its trade id from the engine's allocator (`x`: found by the monitor, `k`: closed by
@@ -165,6 +168,8 @@ def protect_engine(engine: Engine, metrics: Metrics, config: MonitorConfig, *, w
     kill = KillSwitchHandler(engine.bus, engine.clock, engine.exchange, engine.execution, trades=engine.trades,
                              new_trade_id=ids.next_kill)
     kill.attach()
+    if with_exit_lookup:
+        ExitLookup(engine.bus, engine.clock, engine.exchange, engine.trades).attach()
     if with_stop_witness:
         StopWitness(engine.bus, engine.clock, engine.exchange).attach()  # last: it reads the mark after the others
     return monitor, kill

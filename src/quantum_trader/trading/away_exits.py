@@ -59,7 +59,12 @@ class FoundExit:
     note: str
 
 
-async def find_exit(exchange: ExchangeReader, trade: TradeOpened, now_ms: int) -> FoundExit:
+#: How `find_exit`'s note begins when nothing is found: why the bot itself did not see the exit.
+AWAY = "closed while the bot was away"
+
+
+async def find_exit(exchange: ExchangeReader, trade: TradeOpened, now_ms: int, *, why_unseen: str = AWAY
+                    ) -> FoundExit:
     """The exit of a trade that is no longer on the exchange (see the module's docstring)."""
     fills = await exchange.account_trades(trade.symbol, max(trade.time_ms - ENTRY_SLACK_MS, 0))
     found = from_fills(trade, fills)
@@ -70,8 +75,8 @@ async def find_exit(exchange: ExchangeReader, trade: TradeOpened, now_ms: int) -
         return found
     mark = (await exchange.mark_prices([trade.symbol])).get(trade.symbol)
     return FoundExit(ExitReason.UNKNOWN, None, max(now_ms, trade.time_ms), ZERO, None,
-                     f"closed while the bot was away; the exchange has no fill or order of this trade's exit "
-                     f"(mark at restart {fmt(mark) if mark is not None else 'unknown'}): no exit price is claimed")
+                     f"{why_unseen}; the exchange has no fill or order of this trade's exit "
+                     f"(mark now {fmt(mark) if mark is not None else 'unknown'}): no exit price is claimed")
 
 
 def from_fills(trade: TradeOpened, fills: Sequence[FillUpdate]) -> FoundExit | None:

@@ -1,14 +1,16 @@
 """Trades: from an entry fill to flat, with the figures the stop audit and the backtest report need.
 
-A trade opens when execution says so (`TradeOpened`, with its planned stop and loss) and closes when
-the exchange reports the position flat and the fills that flattened it have arrived (Binance sends
-the ACCOUNT_UPDATE before the ORDER_TRADE_UPDATE of the same fill, so "flat" alone is not enough);
-a trade reported flat whose fills never come (REST polling missed them) is closed at the mark as soon
-as anything new happens on its symbol. Its exit price is the average of the fills that reduced it,
-its fees are the sum over all its fills (estimated at the taker rate where the venue reports none),
-and its exit reason comes from the closing order's client id: `qt-<trade>-sl-0` closed by the stop,
-`-tp-` by the take-profit, `-em-` emergency, `-kill-` kill switch, Binance's `autoclose-` a
-liquidation, anything else (a hand-placed order) manual.
+A trade opens when execution says so (`TradeOpened`, with its planned stop and loss) and closes when the
+exchange reports the position flat and the fills that flattened it have arrived (Binance sends the
+ACCOUNT_UPDATE before the ORDER_TRADE_UPDATE of the same fill, so "flat" alone is not enough); a trade
+reported flat whose fills never come (a stream that dropped them, polling that missed them, an order the bot
+does not watch) is handed to `ExitLookup` (exit_lookup.py) once something new happens on its symbol or its
+fills are `grace_ms` late, and closed with the exit the exchange recorded, never at a made-up price (the
+tracker alone, without a lookup wired, still closes it at the mark as `manual`). Its exit price is the
+average of the fills that reduced it, its fees are the sum over all its fills (estimated at the taker rate
+where the venue reports none), and its exit reason comes from the closing order's client id:
+`qt-<trade>-sl-0` closed by the stop, `-tp-` by the take-profit, `-em-` emergency, `-kill-` kill switch,
+Binance's `autoclose-` a liquidation, anything else (a hand-placed order) manual.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class OpenTrade:
     seen_fills: set[str] = field(default_factory=set)
     #: The exchange reported the position flat; waiting for the closing fills.
     flat: PositionChanged | None = None
+    #: Session time when `flat` arrived (the closing fills' grace runs from it).
+    flat_ms: int = 0
 
     @property
     def fully_exited(self) -> bool:
@@ -77,6 +81,9 @@ class TradeTracker:
         self._early: dict[str, list[FillEvent]] = {}  # fills that arrived before their TradeOpened
         self.closed = 0
         self.funding_total = ZERO
+        #: Set by `ExitLookup.attach`: a flat trade whose fills are missing waits in `unresolved` for the lookup.
+        self.lookup_missing = False
+        self.unresolved: list[OpenTrade] = []
 
     def attach(self) -> None:
         self.bus.subscribe(TradeOpened, self._on_opened)
@@ -137,7 +144,7 @@ class TradeTracker:
             if trade.flat is not None:
                 await self._close_stale(event.snapshot.symbol)
             return
-        trade.flat = event
+        trade.flat, trade.flat_ms = event, event.time_ms
         if trade.fully_exited:
             await self._close(trade, event)
 
@@ -149,8 +156,22 @@ class TradeTracker:
     async def _close(self, trade: OpenTrade, flat: PositionChanged) -> None:
         del self.open[trade.opened.symbol]
         self._early.pop(trade.opened.symbol, None)
+        if self.lookup_missing and not trade.fully_exited:
+            self.unresolved.append(trade)  # its exit is looked up on the exchange, not made up here
+            return
         self.closed += 1
         await self.bus.publish(_closed(trade, flat))
+
+    def take_unresolved(self, now_ms: int, grace_ms: int) -> list[OpenTrade]:
+        """The trades whose exit must be looked up: those handed over already, and those flat for `grace_ms`
+        whose closing fills have not come (removed from the open trades, oldest first)."""
+        late = [t for t in self.open.values() if t.flat is not None and not t.fully_exited
+                and now_ms - t.flat_ms >= grace_ms]
+        for trade in late:
+            del self.open[trade.opened.symbol]
+            self._early.pop(trade.opened.symbol, None)
+        taken, self.unresolved = [*self.unresolved, *late], []
+        return taken
 
 
 def _closed(trade: OpenTrade, event: PositionChanged) -> TradeClosed:

@@ -1,0 +1,79 @@
+"""Exits whose fills never reached the bot, looked up on the exchange instead of made up.
+
+The exchange reports a position flat (ACCOUNT_UPDATE, or a REST reading) and, a few milliseconds later,
+the fills that flattened it. Sometimes those never come: the user stream dropped them while it was
+reconnecting and the catch-up reading sees only the orders this adapter placed (a stop that fired spawns
+an order of its own; a liquidation is the exchange's `autoclose-` order), or a hand-placed order closed
+it. The trade tracker used to close such a trade at the mark as `manual`, so the stop audit misread a
+stop-loss or a liquidation as a manual exit at a price nobody traded. Now the tracker hands it over
+(`TradeTracker.take_unresolved`: at once when something new happens on the symbol, otherwise once the
+fills are `grace_ms` late), and this asks the exchange for the account's fills on the symbol, then the
+trade's own exit orders (trading/away_exits.py `find_exit`, as a restart does for exits while away), and
+publishes what it found, or `unknown` with no price claimed.
+
+It runs on the monitor's heartbeat (`EquitySnapshot`, every minute of session time), so a missing fill is
+resolved within about a minute and a look-up never holds the bus for a fill that is merely late. A lookup
+the exchange fails (an outage) is retried at the next heartbeat. Backtests leave it out: the in-process
+simulator always delivers its fills with the flat position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import structlog
+
+from ..core.bus import EventBus
+from ..core.clock import Clock
+from ..domain.enums import ExitReason
+from ..domain.errors import ExchangeError
+from ..domain.events import EquitySnapshot, ProtectionAction
+from ..exchange.port import ExchangeReader
+from .away_exits import find_exit
+from .reconcile import closed_as_found
+from .trades import OpenTrade, TradeTracker
+
+log = structlog.get_logger(__name__)
+#: How long the closing fills may trail the flat position before the exchange is asked for them.
+GRACE_MS = 15_000
+UNSEEN = "closed on the exchange, but its fills never reached the bot"
+
+
+class ExitLookup:
+    def __init__(self, bus: EventBus, clock: Clock, exchange: ExchangeReader, tracker: TradeTracker, *,
+                 grace_ms: int = GRACE_MS) -> None:
+        self.bus, self.clock, self.exchange, self.tracker, self.grace_ms = bus, clock, exchange, tracker, grace_ms
+
+    def attach(self) -> None:
+        self.tracker.lookup_missing = True
+        self.bus.subscribe(EquitySnapshot, self._on_heartbeat)
+
+    async def _on_heartbeat(self, _snapshot: EquitySnapshot) -> None:
+        await self.resolve()
+
+    async def resolve(self) -> int:
+        """Look up and close every trade the tracker hands over; returns how many were closed."""
+        closed = 0
+        for trade in self.tracker.take_unresolved(self.clock.now_ms(), self.grace_ms):
+            if await self._close(trade):
+                closed += 1
+            else:
+                self.tracker.unresolved.append(trade)  # the exchange did not answer: the next heartbeat asks again
+        return closed
+
+    async def _close(self, trade: OpenTrade) -> bool:
+        opened, now = trade.opened, self.clock.now_ms()
+        try:
+            found = await find_exit(self.exchange, opened, now, why_unseen=UNSEEN)
+        except ExchangeError as exc:
+            log.warning("looking up a closed trade's exit failed; retrying at the next heartbeat",
+                        trade_id=opened.trade_id, symbol=opened.symbol, error=str(exc))
+            return False
+        unknown = found.reason is ExitReason.UNKNOWN
+        await self.bus.publish(ProtectionAction(
+            symbol=opened.symbol, action="exit_unknown" if unknown else "exit_found", reason=found.note,
+            time_ms=now, trade_id=opened.trade_id, price=None if unknown else found.price))
+        self.tracker.closed += 1
+        # Funding is the stream's to tell (the tracker summed it); the exchange's fills carry none of it.
+        await self.bus.publish(dataclasses.replace(closed_as_found(opened, found), funding=trade.funding))
+        return True
