@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,9 @@ from ..domain.errors import ConfigError
 from ..settings.model import load_settings
 from .checks import bad_input_exits_2, check_output_file
 from .main import app
+
+if TYPE_CHECKING:  # LightGBM and scikit-learn are imported when a model is scored, not to build the command line
+    from ..ml.model_file import ScannerModel
 
 Opt = typer.Option
 SIDES = ("long", "short")
@@ -38,23 +41,13 @@ def evaluate(
     """Score a model on labelled history: AUC, Brier, ECE, reliability, confident signals, EV, baselines."""
     # LightGBM, scikit-learn and matplotlib load here, not when the CLI starts: other commands stay quick.
     from ..ml.evaluate import evaluate as evaluate_model
-    from ..ml.evaluate import reliability_png
-    from ..ml.features import FEATURE_NAMES
-    from ..ml.model_file import ModelRefused, load
-    from .ml_common import StageProgress, fail, load_checked, parse_dates, resolve_model_path
+    from .ml_common import StageProgress, fail, load_checked, parse_dates
 
     configure_logging(json=False, level="WARNING")
     _check_outputs(png, html)
     start_ms, end_ms = parse_dates(start, end)
-    try:
-        min_confidence = load_settings({}).min_confidence
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        scanner = load(resolve_model_path(model), expect_features=FEATURE_NAMES)
-    except ModelRefused as exc:
-        fail("--model", exc.reason)
+    min_confidence = _min_confidence()
+    scanner = _load_model(model)
     with StageProgress(show=not json_output and sys.stderr.isatty(), label="evaluate") as progress:
         rows = load_checked(data, scanner.labels, start_ms, end_ms, 1, progress)
         progress.stage(f"scoring {len(rows.dataset.time_ms):,} rows")
@@ -63,6 +56,42 @@ def evaluate(
         except ValueError as exc:
             fail("--data", str(exc))
     report["data"]["files"] = [p.name for p in rows.paths]
+    _write_outputs(report, png, html)
+    if json_output:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    _print_report(report)
+
+
+def _min_confidence() -> float:
+    """The signal threshold the bot trades at (QT_MIN_CONFIDENCE), never one fitted to the evaluation data; a bad
+    setting is exit 2 with the variable named, before the data is read."""
+    try:
+        return load_settings({}).min_confidence
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _load_model(model: str) -> ScannerModel:
+    """The model to score (`default`: the one shipped with the package), refused with exit 2 naming `--model`
+    when it is not a model for today's features (missing, unreadable, another feature set)."""
+    from ..ml.features import FEATURE_NAMES
+    from ..ml.model_file import ModelRefused, load
+    from .ml_common import fail, resolve_model_path
+
+    try:
+        return load(resolve_model_path(model), expect_features=FEATURE_NAMES)
+    except ModelRefused as exc:
+        fail("--model", exc.reason)
+
+
+def _write_outputs(report: dict[str, Any], png: Path | None, html: Path | None) -> None:
+    """The reliability diagram and the HTML report, when asked for. `_check_outputs` caught what it could before
+    the scoring; a write that still fails is exit 2 naming its option, one line, not a traceback."""
+    from ..ml.evaluate import reliability_png
+    from .ml_common import fail
+
     if png is not None:
         try:
             reliability_png(report, png)
@@ -75,10 +104,6 @@ def evaluate(
             write_evaluation_report(report, html)
         except OSError as exc:
             fail("--report", f"{html}: {exc}")
-    if json_output:
-        sys.stdout.write(json.dumps(report) + "\n")
-        return
-    _print_report(report)
 
 
 def _check_outputs(png: Path | None, html: Path | None) -> None:

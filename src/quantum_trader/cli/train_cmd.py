@@ -13,13 +13,19 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..core.logging import configure_logging
 from .checks import bad_input_exits_2, check_output_file
 from .main import app
+
+if TYPE_CHECKING:  # LightGBM and scikit-learn are imported when a model is trained, not to build the command line
+    from ..ml.data_source import LoadedRows
+    from ..ml.model_file import LabelParams, ScannerModel
+    from ..ml.train import TrainConfig
+    from .ml_common import StageProgress
 
 Opt = typer.Option
 #: Training keeps every 5th bar: neighbouring rows' labels share almost their whole horizon, so the
@@ -40,9 +46,8 @@ def train(
 ) -> None:
     """Train the AI scanner's model (both sides, calibrated) on historical klines."""
     # LightGBM and scikit-learn load here, not when the CLI starts: other commands stay quick.
-    from ..ml.dataset import fingerprint
-    from ..ml.train import TrainConfig, train_model
-    from .ml_common import StageProgress, fail, label_params_from_settings, load_checked, parse_dates
+    from ..ml.train import TrainConfig
+    from .ml_common import StageProgress, label_params_from_settings, load_checked, parse_dates
 
     configure_logging(json=False, level="WARNING")
     with bad_input_exits_2():  # before minutes of training, not after them
@@ -53,30 +58,70 @@ def train(
     began = time.monotonic()
     with StageProgress(show=not json_output and sys.stderr.isatty(), label="train") as progress:
         rows = load_checked(data, labels, start_ms, end_ms, stride, progress)
-        try:
-            model = train_model(
-                rows.dataset,
-                labels,
-                interval_ms=rows.interval_ms,
-                config=config,
-                fingerprint=fingerprint(rows.paths),
-                created_ms=_created_ms(),
-                extra_metadata={
-                    "data_files": [p.name for p in rows.paths],
-                    "stride": stride,
-                    "segments": rows.segments,
-                    "start": start,
-                    "end": end,
-                },
-                progress=progress.stage,
-            )
-        except ValueError as exc:
-            fail("--data", str(exc))
+        model = _fit(rows, labels, config, stride=stride, start=start, end=end, progress=progress)
+    version = _save(model, out)
+    document = _document(out, version, began, rows, model, labels)
+    if json_output:
+        sys.stdout.write(json.dumps(document) + "\n")
+        return
+    _print_summary(document)
+
+
+def _fit(
+    rows: LoadedRows,
+    labels: LabelParams,
+    config: TrainConfig,
+    *,
+    stride: int,
+    start: str | None,
+    end: str | None,
+    progress: StageProgress,
+) -> ScannerModel:
+    """The walk-forward training itself. The options that chose the rows go into the model's metadata with the
+    files' names and fingerprint, so a model file says what it was trained on; rows too few to train on are bad
+    `--data` (exit 2), not a crash."""
+    from ..ml.dataset import fingerprint
+    from ..ml.train import train_model
+    from .ml_common import fail
+
     try:
-        version = model.save(out)
+        return train_model(
+            rows.dataset,
+            labels,
+            interval_ms=rows.interval_ms,
+            config=config,
+            fingerprint=fingerprint(rows.paths),
+            created_ms=_created_ms(),
+            extra_metadata={
+                "data_files": [p.name for p in rows.paths],
+                "stride": stride,
+                "segments": rows.segments,
+                "start": start,
+                "end": end,
+            },
+            progress=progress.stage,
+        )
+    except ValueError as exc:
+        fail("--data", str(exc))
+
+
+def _save(model: ScannerModel, out: Path) -> str:
+    """Write the model file and return its version; a write that fails after the training (disk full, the
+    folder gone meanwhile) is exit 2 naming `--out`, one line, not a traceback."""
+    from .ml_common import fail
+
+    try:
+        return model.save(out)
     except OSError as exc:
         fail("--out", f"{out}: {exc}")
-    document = {
+
+
+def _document(
+    out: Path, version: str, began: float, rows: LoadedRows, model: ScannerModel, labels: LabelParams
+) -> dict[str, Any]:
+    """What `--json` prints and the summary table shows: where the model went, how long the run took (from
+    before the data was read to the file written), and the training window and out-of-fold scores."""
+    return {
         "model": str(out),
         "model_version": version,
         "seconds": round(time.monotonic() - began, 1),
@@ -85,10 +130,6 @@ def train(
         "oof": model.metadata["oof"],
         "labels": labels.to_json(),
     }
-    if json_output:
-        sys.stdout.write(json.dumps(document) + "\n")
-        return
-    _print_summary(document)
 
 
 def _created_ms() -> int:
