@@ -28,7 +28,7 @@ import sys
 
 import typer
 
-from quantum_trader.cli.main import PipeAwareGroup
+from quantum_trader.cli.pipe import PipeAwareGroup
 
 app = typer.Typer(cls=PipeAwareGroup)
 
