@@ -29,6 +29,7 @@ from quantum_trader.domain.enums import MarginType
 from quantum_trader.sim import events as ev
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.paper_store import (
+    ACCOUNT_ID,
     FILES,
     PRICES,
     SLOTS,
@@ -250,7 +251,8 @@ def test_one_account_one_process(tmp_path: Path) -> None:
     with pytest.raises(PaperAccountInUse):
         erase(tmp_path)
     store.close()
-    assert sorted(p.name for p in erase(tmp_path)) == [SLOTS[0]]  # one save so far, the fresh account
+    # one save so far, the fresh account, and its id (the journal tells its sessions from the next account's by it)
+    assert sorted(p.name for p in erase(tmp_path)) == sorted([ACCOUNT_ID, SLOTS[0]])
     assert read_latest(tmp_path) is None
 
 
@@ -313,7 +315,7 @@ def test_no_readable_slot_is_a_clear_error_never_a_silent_fresh_account(tmp_path
         (tmp_path / name).write_bytes(b'{"format": "quantum-trader paper account", "schema": 1, "seq": 3')
     with pytest.raises(PaperStateError, match=r"cannot be read.*paper-reset"):
         PaperAccountStore(tmp_path).open(make_sim())
-    assert len(erase(tmp_path)) == 3  # the failed open released the lock
+    assert len(erase(tmp_path)) == 4  # the failed open released the lock (3 saves and the account's id)
 
 
 def test_a_half_written_temporary_file_is_ignored(tmp_path: Path) -> None:
