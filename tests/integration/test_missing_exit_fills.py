@@ -121,3 +121,32 @@ def test_a_new_entry_on_the_symbol_hands_the_old_trade_over_at_once(tmp_path: Pa
     [closed] = closed_trades(url)
     assert closed["direction"] == "short" and closed["exit_reason"] == "stop_loss"
     assert Decimal(str(closed["exit_price"])) == sim.state.fills[1].price
+
+
+def test_a_position_gone_from_the_monitors_reading_without_a_word_is_looked_up(tmp_path: Path) -> None:
+    """A kill switch at start-up flattens before the stream listens: nothing ever reports that position flat.
+    Here every event of the stop's firing is lost, and the monitor's next reading no longer holds the position."""
+    url, sim = f"sqlite:///{tmp_path / 'journal.db'}", simulator()
+    exchange = InProcessExchange(sim)
+    exchange.drain()
+
+    async def run() -> None:
+        clock = SimulatedClock(T0)
+        with Journal.open(url, now_ms=clock.now_ms) as journal:
+            journal.start_session("paper", "{}", "test")
+            engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(), journal=journal)
+            monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(), with_stop_witness=False)
+            assert monitor is not None
+            await engine.bus.publish(Signal(symbol=SYMBOL, direction=Direction.SHORT, confidence=1.0,
+                                            source="force", time_ms=T0))
+            await publish_all(engine.bus, clock, exchange.drain())
+            sim.advance(90)
+            sim.set_prices({SYMBOL: "925"})  # through the stop
+            exchange.drain()  # nobody hears any of it
+            clock.advance_to(T0 + 90_000)
+            await monitor.sweep()  # the reading holds no position: the trade is looked up
+            assert engine.trades.open == {}
+
+    asyncio.run(run())
+    row = closed_row(url)
+    assert row["exit_reason"] == "stop_loss" and Decimal(str(row["exit_price"])) == sim.state.fills[1].price

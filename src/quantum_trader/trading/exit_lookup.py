@@ -7,9 +7,11 @@ an order of its own; a liquidation is the exchange's `autoclose-` order), or a h
 it. The trade tracker used to close such a trade at the mark as `manual`, so the stop audit misread a
 stop-loss or a liquidation as a manual exit at a price nobody traded. Now the tracker hands it over
 (`TradeTracker.take_unresolved`: at once when something new happens on the symbol, otherwise once the
-fills are `grace_ms` late), and this asks the exchange for the account's fills on the symbol, then the
-trade's own exit orders (trading/away_exits.py `find_exit`, as a restart does for exits while away), and
-publishes what it found, or `unknown` with no price claimed.
+fills are `grace_ms` late, or once the monitor's reading no longer holds the position: a kill switch at
+start-up flattens before the stream listens, and nothing ever reports that position flat), and this asks
+the exchange for the account's fills on the symbol, then the trade's own exit orders
+(trading/away_exits.py `find_exit`, as a restart does for exits while away), and publishes what it found,
+or `unknown` with no price claimed.
 
 It runs on the monitor's heartbeat (`EquitySnapshot`, every minute of session time), so a missing fill is
 resolved within about a minute and a look-up never holds the bus for a fill that is merely late. A lookup
@@ -20,6 +22,7 @@ simulator always delivers its fills with the flat position.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Collection
 
 import structlog
 
@@ -41,8 +44,11 @@ UNSEEN = "closed on the exchange, but its fills never reached the bot"
 
 class ExitLookup:
     def __init__(self, bus: EventBus, clock: Clock, exchange: ExchangeReader, tracker: TradeTracker, *,
-                 grace_ms: int = GRACE_MS) -> None:
+                 grace_ms: int = GRACE_MS, held: Callable[[], Collection[str] | None] | None = None) -> None:
+        """`held`: the symbols the exchange's latest reading (the monitor's view) holds a position in, or None
+        before its first reading: a trade whose position is gone from it is looked up too."""
         self.bus, self.clock, self.exchange, self.tracker, self.grace_ms = bus, clock, exchange, tracker, grace_ms
+        self.held = held
 
     def attach(self) -> None:
         self.tracker.lookup_missing = True
@@ -54,7 +60,8 @@ class ExitLookup:
     async def resolve(self) -> int:
         """Look up and close every trade the tracker hands over; returns how many were closed."""
         closed = 0
-        for trade in self.tracker.take_unresolved(self.clock.now_ms(), self.grace_ms):
+        held = None if self.held is None else self.held()
+        for trade in self.tracker.take_unresolved(self.clock.now_ms(), self.grace_ms, held):
             if await self._close(trade):
                 closed += 1
             else:

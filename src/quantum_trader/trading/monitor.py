@@ -96,6 +96,7 @@ class PositionMonitor:
         self.state = MonitorState()
         self.timer = NakedTimer(self.state, clock, metrics)
         self._last_equity_ms: int | None = None
+        self._last_equity_positions: int | None = None
         #: Positions and open orders as the last reading and the events since describe them.
         self.stream = StreamView()
         self._account_read_at: float | None = None
@@ -387,11 +388,14 @@ class PositionMonitor:
                                           time_ms=self.clock.now_ms()))
 
     async def _maybe_equity(self, account: AccountSnapshot, open_positions: int) -> None:
-        """An equity point every minute of session time: the curve, and the monitor's heartbeat in the journal."""
+        """An equity point every minute of session time (the curve, and the monitor's heartbeat in the journal),
+        and at once when the number of open positions changed: a stop-out realises its loss in that moment, and
+        the daily loss limit (which reads these points) must not learn of it up to a minute later."""
         now = self.clock.now_ms()
-        if self._last_equity_ms is not None and now - self._last_equity_ms < EQUITY_EVERY_MS:
+        moved = open_positions != self._last_equity_positions
+        if not moved and self._last_equity_ms is not None and now - self._last_equity_ms < EQUITY_EVERY_MS:
             return
-        self._last_equity_ms = now
+        self._last_equity_ms, self._last_equity_positions = now, open_positions
         await self.bus.publish(EquitySnapshot(wallet=account.wallet, equity=account.equity,
                                               available=account.available, open_positions=open_positions, time_ms=now))
 

@@ -15,6 +15,7 @@ Binance's `autoclose-` a liquidation, anything else (a hand-placed order) manual
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -162,11 +163,15 @@ class TradeTracker:
         self.closed += 1
         await self.bus.publish(_closed(trade, flat))
 
-    def take_unresolved(self, now_ms: int, grace_ms: int) -> list[OpenTrade]:
-        """The trades whose exit must be looked up: those handed over already, and those flat for `grace_ms`
-        whose closing fills have not come (removed from the open trades, oldest first)."""
-        late = [t for t in self.open.values() if t.flat is not None and not t.fully_exited
-                and now_ms - t.flat_ms >= grace_ms]
+    def take_unresolved(self, now_ms: int, grace_ms: int, held: Collection[str] | None = None) -> list[OpenTrade]:
+        """The trades whose exit must be looked up: those handed over already, those flat for `grace_ms` whose
+        closing fills have not come, and, given `held` (the symbols the exchange's latest reading holds a
+        position in), those open for `grace_ms` whose symbol it does not hold: a position closed while no
+        stream listened (a kill switch at start-up, before the stream) never reports itself flat. Removed from
+        the open trades, oldest first."""
+        late = [t for t in self.open.values() if not t.fully_exited and (
+            (t.flat is not None and now_ms - t.flat_ms >= grace_ms)
+            or (held is not None and t.opened.symbol not in held and now_ms - t.opened.time_ms >= grace_ms))]
         for trade in late:
             del self.open[trade.opened.symbol]
             self._early.pop(trade.opened.symbol, None)
