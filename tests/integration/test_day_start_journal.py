@@ -46,3 +46,52 @@ def test_the_first_snapshot_of_the_day_of_the_same_account_only(db_url: str) -> 
         assert reader.day_start_equity("paper account a", DAY + DAY_MS, DAY + 2 * DAY_MS) is None
     finally:
         reader.close()
+
+
+def kill(reason: str, time_ms: int) -> ev.ProtectionAction:
+    return ev.ProtectionAction(symbol="*", action="kill_switch", reason=reason, time_ms=time_ms)
+
+
+def resume(time_ms: int) -> ev.ProtectionAction:
+    return ev.ProtectionAction(symbol="*", action="resume", reason="by request", time_ms=time_ms)
+
+
+def test_a_daily_halt_belongs_to_its_account(db_url: str) -> None:  # noqa: F811
+    with Journal.open(db_url) as journal:
+        journal.start_session("paper", "{}", "t", started_ms=DAY, account="paper account a")
+        publish(journal, kill("daily loss limit: equity 9400 fell 6.00%", DAY + HOUR), resume(DAY + 2 * HOUR),
+                kill("manual kill switch", DAY + 3 * HOUR), resume(DAY + 4 * HOUR))
+        journal.start_session("paper", "{}", "t", started_ms=DAY + 5 * HOUR, account="paper account b")
+        publish(journal, kill("daily loss limit: equity 10 fell 50.00%", DAY + 5 * HOUR),
+                kill("manual kill switch", DAY + 6 * HOUR))
+    reader = JournalReader(db_url)
+    prefix = "daily loss limit"
+    try:
+        everyone = [("daily loss limit: equity 10 fell 50.00%", DAY + 5 * HOUR), ("manual kill switch", DAY + 6 * HOUR)]
+        assert reader.kills_since_resume() == everyone
+        assert reader.kills_since_resume("paper account b", prefix) == everyone
+        assert reader.kills_since_resume("paper account c", prefix) == [("manual kill switch", DAY + 6 * HOUR)]
+    finally:
+        reader.close()
+
+
+def reference(price: str | None, time_ms: int) -> ev.ProtectionAction:
+    return ev.ProtectionAction(symbol="*", action=ev.DAILY_REFERENCE, reason="r", time_ms=time_ms,
+                               price=None if price is None else Decimal(price))
+
+
+def test_the_last_daily_reference_of_the_account_in_the_window(db_url: str) -> None:  # noqa: F811
+    with Journal.open(db_url) as journal:
+        journal.start_session("paper", "{}", "t", started_ms=DAY, account="paper account a")
+        publish(journal, reference("10000", DAY + HOUR), reference(None, DAY + 2 * HOUR),
+                reference("9300", DAY + 2 * HOUR))  # a resume's new allowance, then its first point, same ms
+        journal.start_session("paper", "{}", "t", started_ms=DAY, account="paper account b")
+        publish(journal, reference("20000", DAY + 3 * HOUR), reference(None, DAY + 4 * HOUR))
+    reader = JournalReader(db_url)
+    try:
+        assert reader.daily_reference("paper account a", DAY, DAY + DAY_MS) == (Decimal("9300"), DAY + 2 * HOUR)
+        assert reader.daily_reference("paper account b", DAY, DAY + DAY_MS) == (None, DAY + 4 * HOUR)
+        assert reader.daily_reference("paper account a", DAY + DAY_MS, DAY + 2 * DAY_MS) is None
+        assert reader.daily_reference("paper account c", DAY, DAY + DAY_MS) is None
+    finally:
+        reader.close()

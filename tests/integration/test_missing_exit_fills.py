@@ -26,10 +26,10 @@ from quantum_trader.domain.exchange_types import FillUpdate
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.journal import Journal, JournalReader
 from quantum_trader.runtime.pump import publish_all
-from quantum_trader.runtime.wiring import Engine, TradingRules, protect_engine, wire_engine
+from quantum_trader.runtime.wiring import Engine, TradingRules, held_by, protect_engine, wire_engine
 from quantum_trader.sim.engine import ExchangeSimulator
-from quantum_trader.trading.exit_lookup import GRACE_MS
-from quantum_trader.trading.monitor import MonitorConfig
+from quantum_trader.trading.exit_lookup import GRACE_S, ExitLookup
+from quantum_trader.trading.monitor import MonitorConfig, PositionMonitor
 
 ZERO = Decimal(0)
 
@@ -59,6 +59,12 @@ async def stop_fires_and_its_fills_are_lost(engine: Engine, sim: ExchangeSimulat
     await publish_all(engine.bus, clock, [e for e in heard if not isinstance(e, FillUpdate)])
 
 
+def on_the_session_clock(engine: Engine, clock: SimulatedClock, monitor: PositionMonitor | None = None) -> ExitLookup:
+    """The exit lookup as protect_engine wires it, its grace on the session's clock instead of the wall's."""
+    return ExitLookup(engine.bus, clock, engine.exchange, engine.trades, wall=lambda: clock.now_ms() / 1000,
+                      held=None if monitor is None else held_by(monitor))
+
+
 def engine_exchange(engine: Engine) -> InProcessExchange:
     assert isinstance(engine.exchange, InProcessExchange)
     return engine.exchange
@@ -77,7 +83,9 @@ def session_with_a_lost_stop_fill(url: str, sim: ExchangeSimulator,
             journal.start_session("paper", "{}", "test")
             engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(cooldown_s=0.0),
                                  journal=journal)
-            protect_engine(engine, Metrics(), MonitorConfig(), with_monitor=False, with_stop_witness=False)
+            protect_engine(engine, Metrics(), MonitorConfig(), with_monitor=False, with_stop_witness=False,
+                           with_exit_lookup=False)
+            on_the_session_clock(engine, clock).attach()
             await stop_fires_and_its_fills_are_lost(engine, sim, exchange, clock)
             await then(engine, clock)
 
@@ -88,9 +96,11 @@ def test_a_stop_fill_the_stream_dropped_is_a_stop_loss_at_its_fill_after_the_gra
     url, sim = f"sqlite:///{tmp_path / 'journal.db'}", simulator()
 
     async def run(engine: Engine, clock: SimulatedClock) -> None:
-        await engine.bus.publish(heartbeat(T0 + 90_000 + GRACE_MS - 1))  # the fills may still come
+        await engine.bus.publish(heartbeat(clock.now_ms()))  # the first sighting: the fills may still come
+        clock.advance(GRACE_S - 0.001)
+        await engine.bus.publish(heartbeat(clock.now_ms()))
         assert len(engine.trades.open) == 1 and closed_trades(url) == []
-        clock.advance_to(T0 + 90_000 + GRACE_MS)
+        clock.advance(0.001)
         await engine.bus.publish(heartbeat(clock.now_ms()))
         assert engine.trades.open == {} and engine.trades.closed == 1
 
@@ -135,8 +145,10 @@ def test_a_position_gone_from_the_monitors_reading_without_a_word_is_looked_up(t
         with Journal.open(url, now_ms=clock.now_ms) as journal:
             journal.start_session("paper", "{}", "test")
             engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(), journal=journal)
-            monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(), with_stop_witness=False)
+            monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(), with_stop_witness=False,
+                                        with_exit_lookup=False)
             assert monitor is not None
+            on_the_session_clock(engine, clock, monitor).attach()
             await engine.bus.publish(Signal(symbol=SYMBOL, direction=Direction.SHORT, confidence=1.0,
                                             source="force", time_ms=T0))
             await publish_all(engine.bus, clock, exchange.drain())
@@ -144,7 +156,10 @@ def test_a_position_gone_from_the_monitors_reading_without_a_word_is_looked_up(t
             sim.set_prices({SYMBOL: "925"})  # through the stop
             exchange.drain()  # nobody hears any of it
             clock.advance_to(T0 + 90_000)
-            await monitor.sweep()  # the reading holds no position: the trade is looked up
+            await monitor.sweep()  # the reading holds no position: first sighting (a reading may lead the stream)
+            assert len(engine.trades.open) == 1
+            clock.advance(60.0)
+            await monitor.sweep()  # the next heartbeat (a minute on), still gone after the grace: looked up
             assert engine.trades.open == {}
 
     asyncio.run(run())

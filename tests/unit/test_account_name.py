@@ -17,5 +17,15 @@ def test_a_url_account_is_the_url_without_credentials_and_a_key_fingerprint() ->
     assert exchange_account_name("http://127.0.0.1:8001/", None) == "http://127.0.0.1:8001"
 
 
+def test_one_exchange_spelled_two_ways_is_one_account() -> None:
+    """A tester restarted with `localhost` instead of `127.0.0.1` and the losing day got a fresh allowance."""
+    spellings = ("http://localhost:18110", "HTTP://127.0.0.1:18110/", "http://[::1]:18110")
+    assert len({exchange_account_name(url, KEY_A) for url in spellings}) == 1
+    binance = ("https://fapi.binance.com:443", "https://FAPI.binance.com")
+    assert len({exchange_account_name(url, KEY_A) for url in binance}) == 1
+    ports = ("http://127.0.0.1:18110", "http://127.0.0.1:18111")
+    assert len({exchange_account_name(url, KEY_A) for url in ports}) == 2
+
+
 def test_a_paper_account_is_named_by_its_id() -> None:
     assert paper_account_name("0123abcd") == "paper account 0123abcd"

@@ -16,7 +16,15 @@ from test_risk_manager import RULES, FakeAccount
 
 from quantum_trader.core.bus import EventBus
 from quantum_trader.core.clock import SimulatedClock
-from quantum_trader.domain.events import Direction, EquitySnapshot, KillSwitch, RiskDecision, Signal
+from quantum_trader.domain.events import (
+    DAILY_REFERENCE,
+    Direction,
+    EquitySnapshot,
+    KillSwitch,
+    ProtectionAction,
+    RiskDecision,
+    Signal,
+)
 from quantum_trader.risk.daily_loss import DAY_MS, DailyLossGuard, loss_floor, next_midnight_ms, utc_day
 from quantum_trader.risk.manager import RiskLimits, RiskManager
 
@@ -123,8 +131,12 @@ def test_the_limit_publishes_only_a_kill_switch_and_halts_until_the_next_utc_mid
     s = Session()
     s.at(DAY0 + HOUR, snap("10000", DAY0 + HOUR))
     s.at(DAY0 + 5 * HOUR, snap("9500", DAY0 + 5 * HOUR))
-    # depth-first delivery: the kill switch is handled inside the snapshot's delivery, nothing else appears
-    assert [type(e) for e in s.events] == [EquitySnapshot, KillSwitch, EquitySnapshot]
+    # depth-first delivery: the kill switch is handled inside the snapshot's delivery; besides it, only the day's
+    # reference, journaled when the first snapshot set it (a restart within the day reads it back)
+    assert [type(e) for e in s.events] == [ProtectionAction, EquitySnapshot, KillSwitch, EquitySnapshot]
+    reference = s.events[0]
+    assert isinstance(reference, ProtectionAction) and (reference.action, reference.price, reference.time_ms) == (
+        DAILY_REFERENCE, D("10000"), DAY0 + HOUR)
     assert s.risk.state == "HALTED" and s.risk.halted_until_ms == DAY0 + DAY_MS
     refused = s.signal(DAY0 + DAY_MS - 1)
     assert not refused.approved
@@ -275,3 +287,27 @@ def test_risk_restores_a_day_start_only_within_that_utc_day() -> None:
     assert risk.restore_day_start(D("10000"), DAY0 + HOUR) is True
     assert (risk.daily_loss.day, risk.daily_loss.start_equity) == (utc_day(DAY0), D("10000"))
     assert Session(limit=None).risk.restore_day_start(D("10000"), DAY0 + HOUR) is False
+
+
+def test_a_resume_after_todays_trip_gives_the_rest_of_the_day_a_new_allowance() -> None:
+    session = Session()
+    guard = session.risk.daily_loss
+    assert guard is not None
+    assert guard.check(snap("10000", DAY0 + HOUR)) is None
+    assert guard.check(snap("9400", DAY0 + 2 * HOUR)) is not None  # tripped
+    session.clock.advance_to(DAY0 + 3 * HOUR)
+    session.risk.resume()
+    assert guard.floor() is None and guard.start_equity is None  # the next point starts the rest of the day
+    assert guard.check(snap("9300", DAY0 + 4 * HOUR)) is None
+    assert guard.status()["floor"] == "8835"  # 5 % below 9300, not 9500 (which would trip at once)
+    assert guard.check(snap("8835", DAY0 + 5 * HOUR)) is not None  # and the limit acts again
+
+
+def test_a_resume_after_a_manual_kill_keeps_the_days_reference() -> None:
+    session = Session()
+    guard = session.risk.daily_loss
+    assert guard is not None
+    guard.check(snap("10000", DAY0 + HOUR))
+    session.clock.advance_to(DAY0 + 2 * HOUR)
+    session.risk.resume()  # nothing daily tripped: kill switch and resume are no way to reset the day
+    assert guard.status()["day_start_equity"] == "10000" and guard.floor() == D("9500")

@@ -232,6 +232,12 @@ class ProtectionAction:
     price: Decimal | None = None
 
 
+#: The daily loss limit's reference (a `ProtectionAction` on symbol `*`): `price` the equity the day is measured
+#: from, or None after a manual resume that gave the rest of the day a new allowance (risk/daily_loss.py). The
+#: journal keeps them, and a restart within the day reads the last one back (runtime/startup.py).
+DAILY_REFERENCE = "daily_reference"
+
+
 @dataclass(frozen=True, slots=True)
 class EquitySnapshot:
     wallet: Decimal

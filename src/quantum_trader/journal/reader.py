@@ -10,8 +10,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Engine, Select, Table, func, inspect, select
+from sqlalchemy import Column, ColumnElement, Engine, Select, Table, func, inspect, select
 
+from ..domain.events import DAILY_REFERENCE
 from .codec import INTENT, KILL_SWITCH, RESUME
 from .db import create_engine_for
 from .models import (
@@ -196,17 +197,37 @@ class JournalReader:
         p = _table(ProtectionActionRow)
         return self._rows(select(p).order_by(p.c.time_ms.desc(), p.c.id.desc()).limit(limit))
 
-    def kills_since_resume(self) -> list[tuple[str, int]]:
+    def kills_since_resume(self, account: str | None = None, daily_prefix: str | None = None,
+                           ) -> list[tuple[str, int]]:
         """The kill switches (reason, time_ms) recorded after the last manual resume, in the order written: the
         halt a restarting session must keep (risk/manager.py `restore_halt`). A backtest's are left out: it
-        trades no account, and its daily-loss kill switches carry historical times."""
+        trades no account, and its daily-loss kill switches carry historical times. Given `account` and
+        `daily_prefix` (how a daily-loss kill switch's reason begins), a daily one of another named account is
+        left out too: a fresh paper account after `paper-reset` did not lose that day's money."""
         p, s = _table(ProtectionActionRow), _table(SessionRow)
         last_resume = select(func.max(p.c.id)).where(p.c.symbol == "*", p.c.action == RESUME).scalar_subquery()
         query = (select(p.c.reason, p.c.time_ms).select_from(p.outerjoin(s, p.c.session_id == s.c.id))
                  .where(p.c.symbol == "*", p.c.action == KILL_SWITCH, p.c.id > func.coalesce(last_resume, 0),
                         s.c.mode.is_distinct_from("backtest"))  # a row without a session counts
                  .order_by(p.c.id))
+        if account is not None and daily_prefix is not None:
+            query = query.where(~(p.c.reason.startswith(daily_prefix, autoescape=True) & _another(s, account)))
         return [(str(row["reason"]), int(row["time_ms"])) for row in self._rows(query)]
+
+    def daily_reference(self, account: str, start_ms: int, end_ms: int) -> tuple[Decimal | None, int] | None:
+        """The daily loss limit's last journaled reference of `account` in [start_ms, end_ms) (action
+        `daily_reference`): (equity, time_ms), equity None when a manual resume began a new allowance that no
+        equity point had measured yet; None when the account has none in the window."""
+        p, s = _table(ProtectionActionRow), _table(SessionRow)
+        query = (select(p.c.price, p.c.time_ms).select_from(p.join(s, p.c.session_id == s.c.id))
+                 .where(p.c.symbol == "*", p.c.action == DAILY_REFERENCE, s.c.account == account,
+                        p.c.time_ms >= start_ms, p.c.time_ms < end_ms)
+                 .order_by(p.c.id.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return (None if row[0] is None else Decimal(str(row[0])), int(row[1]))
 
     def protection_actions_named(self, action: str) -> list[JsonRow]:
         """Every protection action of one kind, oldest first (the audit reads `stop_triggered` ones)."""
@@ -266,3 +287,9 @@ class JournalReader:
     def _present(self, table: Table, query: Select[Any], names: tuple[str, ...] | None = None) -> list[JsonRow]:
         keys = names or tuple(c.name for c in table.c)
         return [{k: row.get(k) for k in keys} for row in self._rows(query)]
+
+
+def _another(sessions: Table, account: str) -> ColumnElement[bool]:
+    """A row journaled by a session of another named account (one without a name, from before migration 0005,
+    is not known to be another's)."""
+    return sessions.c.account.is_not(None) & (sessions.c.account != account)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..core.bus import EventBus
-from ..domain.events import EquitySnapshot, KillSwitch
+from ..domain.events import DAILY_REFERENCE, EquitySnapshot, KillSwitch, ProtectionAction
 from ..domain.money import fmt
 
 DAY_MS = 86_400_000
@@ -78,14 +78,30 @@ class DailyLossGuard:
         return any(event is mine for mine in self.published)
 
     async def on_equity(self, snapshot: EquitySnapshot) -> None:
+        measured = self.start_ms
         kill = self.check(snapshot)
+        if self.start_ms != measured and self.start_equity is not None and self.start_ms is not None:
+            await self.bus.publish(self.reference_action(self.start_equity, self.start_ms))
         if kill is not None:
             await self.bus.publish(kill)
+
+    @staticmethod
+    def reference_action(equity: Decimal | None, time_ms: int) -> ProtectionAction:
+        """The journal's record of a new reference (None: a resume began a new allowance, measured from the next
+        equity point): a restart within the day reads the last one back instead of starting the day again."""
+        reason = (f"{REASON_PREFIX}: the day is measured from equity {_usdt(equity)}" if equity is not None else
+                  f"{REASON_PREFIX}: resumed after today's kill switch; the rest of the day is measured from the "
+                  "next equity point")
+        return ProtectionAction(symbol="*", action=DAILY_REFERENCE, reason=reason, time_ms=time_ms, price=equity)
 
     def restore_day(self, day: int, start_equity: Decimal, start_ms: int) -> None:
         """A restart within `day`: the day started at `start_equity` (its first snapshot, from the journal), not
         at the equity of the restart, so a crash loop cannot give a losing day a fresh allowance."""
         self.day, self.start_equity, self.start_ms = day, start_equity, start_ms
+
+    def rebase(self) -> None:
+        """A manual resume after today's kill switch: the next snapshot starts the rest of the day afresh."""
+        self.day = self.start_equity = self.start_ms = self.tripped_day = None
 
     def floor(self) -> Decimal | None:
         """The equity at or below which a snapshot of the current day trips the limit; None once it has

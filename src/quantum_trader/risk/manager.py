@@ -129,9 +129,17 @@ class RiskManager:
         blocked = self.rules.blocked(frozenset(symbols), self.clock.now_ms())
         return symbols if blocked is ALL else blocked
 
-    def resume(self) -> None:
-        """Manual reset after a kill switch (manual or daily loss)."""
+    def resume(self) -> bool:
+        """Manual reset after a kill switch (manual or daily loss). After the daily limit tripped today, the rest
+        of the day gets a new allowance from the next equity point: the old floor would trip again at once (or,
+        as it did, never again that day while a restart re-armed it and flattened what was opened since). True when
+        it did so (the caller journals it: runtime/startup.py `resume_entries`)."""
         self.halted_reason, self.halted_until_ms = None, None
+        guard = self.daily_loss
+        if guard is None or guard.tripped_day != utc_day(self.clock.now_ms()):
+            return False
+        guard.rebase()
+        return True
 
     def restore_halt(self, kills: Iterable[tuple[str, int]]) -> str | None:
         """At start-up, before any signal: the halt that the journal's kill switches since the last resume leave

@@ -149,7 +149,7 @@ class Session:
                     interval_s=s.monitor_interval, trailing_stop_pct=s.trailing_stop_pct))
                 assert monitor is not None
                 reader = JournalReader(s.db_url)
-                restore_halt(engine, reader)  # a kill switch before the restart still holds: no manual reset yet
+                restore_halt(engine, reader, parts.account)  # a kill switch before the restart still holds
                 restore_day_start(engine, reader, parts.account)  # and a restart mid-day is no fresh day
                 # A restart: the journal knows the trades, the exchange the truth (trades closed while away close now).
                 await reconcile_journal(engine, monitor, parts.exchange, reader)

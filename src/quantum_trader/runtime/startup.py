@@ -33,7 +33,7 @@ from ..journal.codec import RESUME
 from ..journal.reader import JournalReader
 from ..journal.writer import Journal
 from ..readmodels.journal import opened_from_entry, opened_from_row, readiness_from_journal
-from ..risk.daily_loss import DAY_MS, utc_day
+from ..risk.daily_loss import DAY_MS, REASON_PREFIX, DailyLossGuard, utc_day
 from ..settings.model import Settings
 from ..trading.monitor import PositionMonitor
 from ..trading.reconcile import close_trades_gone_while_away, settle_pending_intents
@@ -143,10 +143,12 @@ async def open_unrecorded_trades(engine: Engine, exchange: Exchange, reader: Jou
     return len(entries)
 
 
-def restore_halt(engine: Engine, reader: JournalReader) -> str | None:
+def restore_halt(engine: Engine, reader: JournalReader, account: str | None = None) -> str | None:
     """Entries stay halted across a restart: the journal's kill switches since the last resume are replayed into
-    risk before anything can signal. Returns the halt in force (None: entries are active)."""
-    reason = engine.risk.restore_halt(reader.kills_since_resume())
+    risk before anything can signal, but not a daily-loss one of another account (`account`: this session's,
+    runtime/account_name.py; a fresh paper account after `paper-reset` did not lose that money). Returns the
+    halt in force (None: entries are active)."""
+    reason = engine.risk.restore_halt(reader.kills_since_resume(account, REASON_PREFIX))
     if reason is not None:
         until = engine.risk.halted_until_ms
         log.warning("entries stay halted from before the restart; `quantum-trader resume` (POST /api/v1/resume) "
@@ -156,16 +158,20 @@ def restore_halt(engine: Engine, reader: JournalReader) -> str | None:
 
 
 def restore_day_start(engine: Engine, reader: JournalReader, account: str | None) -> Decimal | None:
-    """A restart within a UTC day keeps the daily loss limit's reference: the day's first equity snapshot of the
-    same account (runtime/account_name.py), journaled before the restart. Returns that equity, or None: no daily
-    limit, no named account, or nothing journaled for the account today (the day starts at the next snapshot)."""
+    """A restart within a UTC day keeps the daily loss limit's reference: the last one the guard journaled today for
+    the same account (runtime/account_name.py; `daily_reference`: the day's first equity point, or the first after
+    a manual resume that followed today's daily kill switch). Returns that equity, or None: no daily limit, no
+    named account, nothing journaled today, or a resume whose new allowance no point measured yet (the next
+    point is the reference)."""
     if account is None or engine.risk.daily_loss is None:
         return None
-    start = utc_day(engine.clock.now_ms()) * DAY_MS
-    found = reader.day_start_equity(account, start, start + DAY_MS)
-    if found is None or not engine.risk.restore_day_start(*found):
+    midnight = utc_day(engine.clock.now_ms()) * DAY_MS
+    found = reader.daily_reference(account, midnight, midnight + DAY_MS)
+    equity, time_ms = found if found is not None else (None, 0)
+    if equity is None:  # none today, or a resume began a new allowance: the next point is the reference
         return None
-    equity, time_ms = found
+    if not engine.risk.restore_day_start(equity, time_ms):
+        return None
     log.info("daily loss limit: today's reference is its first equity, journaled before the restart",
              equity=fmt(equity), time_ms=time_ms)
     return equity
@@ -174,8 +180,10 @@ def restore_day_start(engine: Engine, reader: JournalReader, account: str | None
 async def resume_entries(engine: Engine, reason: str = "entries resumed by request") -> None:
     """The manual reset: risk allows entries again, and the journal records it (action `resume`, symbol `*`), so
     the next start no longer restores the halts before it."""
-    engine.risk.resume()
+    rebased = engine.risk.resume()
     await engine.bus.publish(ProtectionAction(symbol="*", action=RESUME, reason=reason, time_ms=engine.clock.now_ms()))
+    if rebased:  # after today's daily kill switch: a restart must not re-arm the old floor
+        await engine.bus.publish(DailyLossGuard.reference_action(None, engine.clock.now_ms()))
 
 
 async def protect_at_start(engine: Engine, monitor: PositionMonitor) -> None:

@@ -170,13 +170,13 @@ def protect_engine(engine: Engine, metrics: Metrics, config: MonitorConfig, *, w
     kill.attach()
     if with_exit_lookup:
         ExitLookup(engine.bus, engine.clock, engine.exchange, engine.trades,
-                   held=None if monitor is None else _held_by(monitor)).attach()
+                   held=None if monitor is None else held_by(monitor)).attach()
     if with_stop_witness:
         StopWitness(engine.bus, engine.clock, engine.exchange).attach()  # last: it reads the mark after the others
     return monitor, kill
 
 
-def _held_by(monitor: PositionMonitor) -> Callable[[], frozenset[str] | None]:
+def held_by(monitor: PositionMonitor) -> Callable[[], frozenset[str] | None]:
     """The symbols the monitor's latest reading holds a position in (None before its first reading)."""
     def held() -> frozenset[str] | None:
         view = monitor.state.view

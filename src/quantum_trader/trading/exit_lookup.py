@@ -7,7 +7,7 @@ an order of its own; a liquidation is the exchange's `autoclose-` order), or a h
 it. The trade tracker used to close such a trade at the mark as `manual`, so the stop audit misread a
 stop-loss or a liquidation as a manual exit at a price nobody traded. Now the tracker hands it over
 (`TradeTracker.take_unresolved`: at once when something new happens on the symbol, otherwise once the
-fills are `grace_ms` late, or once the monitor's reading no longer holds the position: a kill switch at
+fills are `GRACE_S` late, or once the monitor's reading no longer holds the position: a kill switch at
 start-up flattens before the stream listens, and nothing ever reports that position flat), and this asks
 the exchange for the account's fills on the symbol, then the trade's own exit orders
 (trading/away_exits.py `find_exit`, as a restart does for exits while away), and publishes what it found,
@@ -22,6 +22,7 @@ simulator always delivers its fills with the flat position.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Collection
 
 import structlog
@@ -37,18 +38,23 @@ from .reconcile import closed_as_found
 from .trades import OpenTrade, TradeTracker
 
 log = structlog.get_logger(__name__)
-#: How long the closing fills may trail the flat position before the exchange is asked for them.
-GRACE_MS = 15_000
+#: How long (wall-clock seconds, from the first heartbeat that saw it) a trade may look closed before its fills
+#: arrive, before the exchange is asked: fills are late in network time, whatever the session's speed.
+GRACE_S = 15.0
 UNSEEN = "closed on the exchange, but its fills never reached the bot"
 
 
 class ExitLookup:
     def __init__(self, bus: EventBus, clock: Clock, exchange: ExchangeReader, tracker: TradeTracker, *,
-                 grace_ms: int = GRACE_MS, held: Callable[[], Collection[str] | None] | None = None) -> None:
+                 grace_s: float = GRACE_S, held: Callable[[], Collection[str] | None] | None = None,
+                 wall: Callable[[], float] = time.monotonic) -> None:
         """`held`: the symbols the exchange's latest reading (the monitor's view) holds a position in, or None
-        before its first reading: a trade whose position is gone from it is looked up too."""
-        self.bus, self.clock, self.exchange, self.tracker, self.grace_ms = bus, clock, exchange, tracker, grace_ms
-        self.held = held
+        before its first reading: a trade whose position is gone from it is looked up too. `wall`: the clock
+        the grace runs on (monotonic seconds)."""
+        self.bus, self.clock, self.exchange, self.tracker = bus, clock, exchange, tracker
+        self.grace_s, self.held, self.wall = grace_s, held, wall
+        #: Trade id → when a heartbeat first saw it as a candidate (`TradeTracker.exit_candidates`).
+        self._since: dict[str, float] = {}
 
     def attach(self) -> None:
         self.tracker.lookup_missing = True
@@ -57,11 +63,20 @@ class ExitLookup:
     async def _on_heartbeat(self, _snapshot: EquitySnapshot) -> None:
         await self.resolve()
 
+    def _due(self) -> list[OpenTrade]:
+        """The candidates seen for the whole grace: a REST reading runs ahead of the stream, and at --speed max
+        a session's 15 s pass in milliseconds, so the grace is wall time from the first sighting."""
+        now = self.wall()
+        candidates = self.tracker.exit_candidates(None if self.held is None else self.held())
+        since = {t.opened.trade_id: self._since.get(t.opened.trade_id, now) for t in candidates}
+        self._since = since
+        return [t for t in candidates if now - since[t.opened.trade_id] >= self.grace_s]
+
     async def resolve(self) -> int:
-        """Look up and close every trade the tracker hands over; returns how many were closed."""
+        """Look up and close every trade the tracker handed over or that is due; returns how many were closed."""
         closed = 0
-        held = None if self.held is None else self.held()
-        for trade in self.tracker.take_unresolved(self.clock.now_ms(), self.grace_ms, held):
+        for trade in self.tracker.take(self._due()):
+            self._since.pop(trade.opened.trade_id, None)
             if await self._close(trade):
                 closed += 1
             else:

@@ -5,7 +5,7 @@ exchange reports the position flat and the fills that flattened it have arrived 
 ACCOUNT_UPDATE before the ORDER_TRADE_UPDATE of the same fill, so "flat" alone is not enough); a trade
 reported flat whose fills never come (a stream that dropped them, polling that missed them, an order the bot
 does not watch) is handed to `ExitLookup` (exit_lookup.py) once something new happens on its symbol or its
-fills are `grace_ms` late, and closed with the exit the exchange recorded, never at a made-up price (the
+fills are late, and closed with the exit the exchange recorded, never at a made-up price (the
 tracker alone, without a lookup wired, still closes it at the mark as `manual`). Its exit price is the
 average of the fills that reduced it, its fees are the sum over all its fills (estimated at the taker rate
 where the venue reports none), and its exit reason comes from the closing order's client id:
@@ -65,8 +65,6 @@ class OpenTrade:
     seen_fills: set[str] = field(default_factory=set)
     #: The exchange reported the position flat; waiting for the closing fills.
     flat: PositionChanged | None = None
-    #: Session time when `flat` arrived (the closing fills' grace runs from it).
-    flat_ms: int = 0
 
     @property
     def fully_exited(self) -> bool:
@@ -145,7 +143,7 @@ class TradeTracker:
             if trade.flat is not None:
                 await self._close_stale(event.snapshot.symbol)
             return
-        trade.flat, trade.flat_ms = event, event.time_ms
+        trade.flat = event
         if trade.fully_exited:
             await self._close(trade, event)
 
@@ -163,21 +161,23 @@ class TradeTracker:
         self.closed += 1
         await self.bus.publish(_closed(trade, flat))
 
-    def take_unresolved(self, now_ms: int, grace_ms: int, held: Collection[str] | None = None) -> list[OpenTrade]:
-        """The trades whose exit must be looked up: those handed over already, those flat for `grace_ms` whose
-        closing fills have not come, and, given `held` (the symbols the exchange's latest reading holds a
-        position in), those open for `grace_ms` whose symbol it does not hold: a position closed while no
-        stream listened (a kill switch at start-up, before the stream) never reports itself flat. Removed from
-        the open trades, oldest first."""
-        late = [t for t in self.open.values() if not t.fully_exited and (
-            (t.flat is not None and now_ms - t.flat_ms >= grace_ms)
-            or (held is not None and t.opened.symbol not in held and now_ms - t.opened.time_ms >= grace_ms))]
-        for trade in late:
-            del self.open[trade.opened.symbol]
-            self._early.pop(trade.opened.symbol, None)
-        taken, self.unresolved = [*self.unresolved, *late], []
-        return taken
+    def exit_candidates(self, held: Collection[str] | None = None) -> list[OpenTrade]:
+        """Open trades whose exit may never reach the bot: reported flat without all their closing fills, and,
+        given `held` (the symbols the exchange's latest reading holds a position in), those whose symbol it
+        does not hold: a position closed while no stream listened (a kill switch at start-up, before the
+        stream) never reports itself flat. A REST reading may run ahead of the stream, so the caller waits
+        before it takes one (`take`)."""
+        return [t for t in self.open.values() if not t.fully_exited and (
+            t.flat is not None or (held is not None and t.opened.symbol not in held))]
 
+    def take(self, trades: Collection[OpenTrade]) -> list[OpenTrade]:
+        """Remove these trades (still open) and those already handed over, for their exits to be looked up."""
+        for trade in trades:
+            if self.open.get(trade.opened.symbol) is trade:
+                del self.open[trade.opened.symbol]
+                self._early.pop(trade.opened.symbol, None)
+        taken, self.unresolved = [*self.unresolved, *trades], []
+        return taken
 
 def _closed(trade: OpenTrade, event: PositionChanged) -> TradeClosed:
     opened = trade.opened
