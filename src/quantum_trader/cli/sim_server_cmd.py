@@ -1,8 +1,9 @@
 """`quantum-trader sim-server`: the simulator as a Binance USDⓈ-M compatible API (CONTRACT §3, §5).
 
 Point ccxt or python-binance at it (binance_futures.md §9.5-9.6). Feeds: `manual` (prices move only
-through `POST /sim/v1/prices`), `synthetic` (a seeded 1m random walk from the universe's typical prices)
-and `replay:PATH` (Binance public-data kline files), paced by `--speed` (1 = real time, `max`).
+through `POST /sim/v1/prices`, the clock with the wall clock), `synthetic` (a seeded 1m random walk from the
+universe's typical prices) and `replay:PATH` (Binance public-data kline files), paced by `--speed` (1 = real
+time, `max`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ ADDRESS = ListenOptions(port="--port", host="--host")
 def _simulator_and_feed(kind: str, replay_path: str | None, universe: Universe, balance: Decimal,
                         pace: float | None, seed: int, history_bars: int) -> tuple[ExchangeSimulator, BarFeed | None]:
     """The simulator and its feed. Simulated time starts at the wall clock so timestamps look live (a
-    replay starts at its first bar); it then moves with the feed's bars or /sim/v1/advance."""
+    replay starts at its first bar); it then moves with the feed's bars, or without one (manual) with the
+    wall clock (`create_app(follow_clock=True)`), and with /sim/v1/advance."""
     start_ms = time.time_ns() // 1_000_000
     bar_feed: BarFeed | None = None
     if replay_path is not None:
@@ -119,7 +121,7 @@ def sim_server(
 
     server_app = create_app(sim, api_key=api_key, api_secret=api_secret, weight_limit=weight_limit,
                             universe=universe, order_limits=(order_limit_10s, order_limit_1m), feed=bar_feed,
-                            ban_base_ms=ban_seconds * 1000, ban_after=ban_after)
+                            ban_base_ms=ban_seconds * 1000, ban_after=ban_after, follow_clock=bar_feed is None)
     history = f" (first {history_bars} bars as history, unpaced)" if history_bars else ""
     bound = listeners[0].getsockname()[1]  # --port 0: the port picked, which clients need
     typer.echo(f"simulator: {len(universe)} symbols, {start_balance} USDT, feed {feed} at speed {speed}{history}, "

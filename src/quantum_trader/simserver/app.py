@@ -4,7 +4,8 @@ Every route goes through one wrapper that does what Binance does before an endpo
 request's weight per IP (429/-1003 past the limit, 418 for an IP that keeps going), check the API key,
 the timestamp window and the HMAC signature over the raw bytes, check the spelling of every numeric
 parameter (-1100), let an armed network fault strike (`routes_faults`: 5xx, 429, a late answer), then
-run the handler under one lock so the simulator sees requests one at a time. Bodies above 1 MiB are
+run the handler under one lock so the simulator sees requests one at a time (on a server without a feed,
+its clock first moved up to the server's: `ServerState.catch_up`). Bodies above 1 MiB are
 refused before they are read (`body_limit`). Errors leave as Binance's `{"code", "msg"}` with the HTTP
 status the error carries.
 """
@@ -74,7 +75,8 @@ def create_app(sim: ExchangeSimulator, *, api_key: str, api_secret: str,
                clock: Callable[[], int] = wall_clock_ms, weight_limit: int = DEFAULT_WEIGHT_LIMIT,
                universe: Universe | None = None, order_limits: tuple[int, int] = (300, 1200),
                feed: BarFeed | None = None, ban_base_ms: int = BAN_BASE_MS, ban_after: int = DEFAULT_BAN_AFTER,
-               max_body_bytes: int = MAX_BODY_BYTES, streams: StreamSettings | None = None) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, streams: StreamSettings | None = None,
+               follow_clock: bool = False) -> FastAPI:
     """A FastAPI app serving `sim`; `clock` (ms) is the server time requests are signed against.
 
     `universe` supplies exchangeInfo and leverage brackets; by default the packaged one, which must
@@ -83,11 +85,14 @@ def create_app(sim: ExchangeSimulator, *, api_key: str, api_secret: str,
     under the server's lock; it runs for the app's lifespan (a server run with lifespan off, as the
     test harness does, starts and stops it itself). `ban_base_ms` is the first 418 ban's length and
     `ban_after` the 429s tolerated per IP and minute before one; `max_body_bytes` caps request bodies.
+    `follow_clock`: before each request and stream round the simulator's clock moves up to `clock`, as on
+    Binance, where event and trade times are server time; for a server without a feed (`--feed manual`),
+    whose clock nothing else moves. Off, it moves only with `/sim/v1/advance` (tests that step it by hand).
     """
     server = ServerState(sim=sim, universe=universe or load_universe(), api_key=api_key, api_secret=api_secret,
                          clock=clock, weights=WeightCounter(clock, weight_limit, ban_base_ms, ban_after),
                          orders=OrderCounter(clock, _order_windows(order_limits)),
-                         history_rows=price_history_rows(len(sim.state.instruments)))
+                         history_rows=price_history_rows(len(sim.state.instruments)), follows_clock=follow_clock)
     if feed is not None:
         feed.attach(server)
 
@@ -153,6 +158,7 @@ def _endpoint(server: ServerState, route: Route) -> Callable[[Request], Awaitabl
                 order_headers = server.orders.charge()
             payload = _json_body(body) if route.path.startswith("/sim/") else None
             with server.lock:
+                server.catch_up()
                 result = route.handler(server, Call(route.method, params, payload, ip))
         except ExchangeError as error:
             response = _error_response(server, error, ip)

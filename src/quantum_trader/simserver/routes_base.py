@@ -88,6 +88,18 @@ class ServerState:
     streams: StreamHub | None = None
     #: Network faults armed by `POST /sim/v1/faults` (`routes_faults`); consulted outside `lock`.
     faults: FaultBook = field(default_factory=FaultBook)
+    #: The simulator's clock follows `clock` (`catch_up`): set where no feed's bars move it (`--feed manual`).
+    follows_clock: bool = False
+
+    def catch_up(self) -> None:
+        """Move the simulator's clock up to the server's (caller holds `lock`), where it follows it.
+
+        Without a feed nothing else moves it, and every fill, order update and user trade was stamped with the
+        server's start while `/fapi/v1/time` went on: a client looking for its fills from a minute before its
+        order (trading/away_exits.py) found none. The clock never goes back (a `/sim/v1/advance` ahead of the
+        server's clock holds until the server's catches up), and funding due on the way is paid as on any move."""
+        if self.follows_clock:
+            self.sim.set_time(self.clock())
 
     def record_prices(self, symbols: Iterable[str]) -> None:
         """Note the stepped symbols' last and mark prices at the current simulated time (after a market step)."""

@@ -114,6 +114,8 @@ def set_prices(server: ServerState, call: Call) -> Any:
 
 @table.route("POST", "/sim/v1/advance", CONTROL)
 def advance(server: ServerState, call: Call) -> Any:
+    """Move the simulated clock `seconds` on (funding applies). Where it follows the server's clock (`--feed
+    manual`) it is then ahead of it and holds until the server's clock passes it: time never goes back."""
     body = call.json if isinstance(call.json, dict) else {}
     if "seconds" not in body:
         raise be.mandatory_param("seconds")

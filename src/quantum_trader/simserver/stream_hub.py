@@ -152,6 +152,7 @@ class StreamHub:
         """Add streams to `conn` and queue each one's current state, in order (caller checked limits)."""
         fresh = [s for s in specs if s.name not in conn.streams]
         with self.server.lock:
+            self.server.catch_up()
             snapshots = [(s.name, self.market.snapshot(s, self._now())) for s in fresh]
         for spec in fresh:
             conn.streams[spec.name] = spec
@@ -237,6 +238,7 @@ class StreamHub:
         for conn in markets:
             specs.update(conn.streams)
         with self.server.lock:
+            self.server.catch_up()  # a bar the clock left closes, funding due is paid, as time passes on Binance
             fresh, base, valid = self._user_round(users)
             due = self.market.tick(specs.values(), now) if specs else []
         self._deliver_user(users, fresh, base, valid)
