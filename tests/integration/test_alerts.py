@@ -28,25 +28,27 @@ from test_simserver_support import API_KEY, API_SECRET, refuse_orders_and_cancel
 
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.core.metrics import Metrics
-from quantum_trader.domain.events import Direction, ExitReason, KillSwitch, Signal, TradeClosed
+from quantum_trader.domain.events import Direction, ExitReason, KillSwitch, ProtectionAction, Signal, TradeClosed
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.notify.messages import pct, usdt
-from quantum_trader.notify.sender import RetryPolicy, notifier_from_urls
+from quantum_trader.notify.sender import Notifier, RetryPolicy, notifier_from_urls
 from quantum_trader.runtime.pump import publish_all
-from quantum_trader.runtime.wiring import TradingRules, alerts_for, protect_engine, wire_engine
+from quantum_trader.runtime.wiring import Engine, TradingRules, alerts_for, protect_engine, wire_engine
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
 from quantum_trader.trading.audit import audit_row
 from quantum_trader.trading.monitor import MonitorConfig
+from quantum_trader.trading.stop_witness import ACTION as STOP_WITNESSED
 
 SYMBOL = "BNBUSDT"
 T0 = 1_800_000_000_000
 FAST = RetryPolicy(attempts=3, base_delay_s=0.05, max_delay_s=0.1)
 
 
-async def stop_out_then_kill(receiver: Receiver | None) -> tuple[list[TradeClosed], list[str]]:
-    """A long stopped out, then a short closed by the kill switch; returns the closes and every bus event."""
+def wired(receiver: Receiver | None) -> tuple[ExchangeSimulator, InProcessExchange, SimulatedClock, Engine,
+                                                Notifier | None]:
+    """The engine as a session wires it (alerts first when there is a receiver), on the in-process simulator."""
     sim = ExchangeSimulator({SYMBOL: load_universe().instrument(SYMBOL)}, SimConfig(start_time_ms=T0))
     sim.set_prices({SYMBOL: "896.80"})
     exchange, clock = InProcessExchange(sim), SimulatedClock(T0)
@@ -54,19 +56,31 @@ async def stop_out_then_kill(receiver: Receiver | None) -> tuple[list[TradeClose
     engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(),
                          observers=(alerts_for(notifier).attach,) if notifier else ())
     protect_engine(engine, Metrics(), MonitorConfig(), with_monitor=False)
-    closed: list[TradeClosed] = []
-    seen: list[str] = []
-    engine.bus.subscribe(TradeClosed, closed.append)
-    engine.bus.subscribe(object, lambda event: seen.append(repr(event)))
-    worker = asyncio.create_task(notifier.run()) if notifier else None
+    return sim, exchange, clock, engine, notifier
+
+
+async def long_stopped_at(price: str, sim: ExchangeSimulator, exchange: InProcessExchange, clock: SimulatedClock,
+                          engine: Engine) -> None:
+    """A long opened at 896.80 (its stop at 878.9, 2 % below), then the market steps to `price` 90 s later."""
     exchange.drain()
     await engine.bus.publish(Signal(symbol=SYMBOL, direction=Direction.LONG, confidence=1.0, source="force",
                                     time_ms=clock.now_ms()))
     await publish_all(engine.bus, clock, exchange.drain())
     sim.advance(90)
     clock.advance(90)
-    sim.set_prices({SYMBOL: "878.8"})  # just through the long's stop (878.9, 2 % below the entry)
+    sim.set_prices({SYMBOL: price})
     await publish_all(engine.bus, clock, exchange.drain())
+
+
+async def stop_out_then_kill(receiver: Receiver | None) -> tuple[list[TradeClosed], list[str]]:
+    """A long stopped out, then a short closed by the kill switch; returns the closes and every bus event."""
+    sim, exchange, clock, engine, notifier = wired(receiver)
+    closed: list[TradeClosed] = []
+    seen: list[str] = []
+    engine.bus.subscribe(TradeClosed, closed.append)
+    engine.bus.subscribe(object, lambda event: seen.append(repr(event)))
+    worker = asyncio.create_task(notifier.run()) if notifier else None
+    await long_stopped_at("878.8", sim, exchange, clock, engine)  # just through the long's stop
     await engine.bus.publish(Signal(symbol=SYMBOL, direction=Direction.SHORT, confidence=1.0, source="force",
                                     time_ms=clock.now_ms()))
     await publish_all(engine.bus, clock, exchange.drain())
@@ -105,6 +119,40 @@ def test_a_stop_out_arrives_at_a_json_receiver_with_the_realised_and_planned_los
     assert "BREACH" not in body and not row.breach
     assert "manual kill switch" in got[3]["message"] and got[3]["type"] == "failure"
     assert "(kill_switch)" in titles[5] and "closed 1" in got[4]["message"]
+
+
+async def gapped_stop_out(receiver: Receiver) -> tuple[TradeClosed, ProtectionAction, Decimal]:
+    """A long whose stop (878.9) the market jumps through to 860: the trade, the stop witness's action and the
+    stop's trigger (what the journal holds of the stop order that filled)."""
+    sim, exchange, clock, engine, notifier = wired(receiver)
+    assert notifier is not None
+    closed: list[TradeClosed] = []
+    witnessed: list[ProtectionAction] = []
+    engine.bus.subscribe(TradeClosed, closed.append)
+    engine.bus.subscribe(ProtectionAction, lambda a: witnessed.append(a) if a.action == STOP_WITNESSED else None)
+    worker = asyncio.create_task(notifier.run())
+    await long_stopped_at("860", sim, exchange, clock, engine)
+    assert await notifier.wait_idle(30.0)
+    worker.cancel()
+    [stop], [witness] = closed, witnessed
+    [trigger] = [a.trigger_price for a in sim.all_algo_orders(SYMBOL) if a.client_algo_id == witness.client_id]
+    return stop, witness, trigger
+
+
+def test_a_stop_jumped_through_is_announced_as_the_audit_judges_it() -> None:
+    """The exit alert said "BREACH" while the audit said "BREACH (gap)" and why: the alert now judges on the mark
+    the stop witness read (published before the trade closes), as the audit reads it back from the journal."""
+    with receiving() as receiver:
+        stop, witness, trigger = asyncio.run(gapped_stop_out(receiver))
+        got = receiver.wait_for(2)
+    assert stop.exit_reason is ExitReason.STOP_LOSS and witness.price == Decimal("860")
+    row = audit_row(stop, trigger=trigger, after_trigger=witness.price)  # the audit, with the journal's evidence
+    assert row.breach and row.gap_explained and row.realised is not None
+    exit_ = got[1]
+    assert exit_["title"] == (f"BREACH (gap) Exit {SYMBOL} long (stop_loss): {usdt(row.realised.usdt)} USDT "
+                              f"({pct(row.realised.pct_equity)} of equity)")
+    assert f"BREACH (gap): {row.breach_reason}" in exit_["message"]
+    assert f"explained by a gap: the price jumped through the stop {trigger} to 860" in exit_["message"]
 
 
 def test_alerts_do_not_change_the_event_log() -> None:

@@ -8,19 +8,23 @@ from decimal import Decimal
 
 from quantum_trader.core.bus import EventBus
 from quantum_trader.core.supervisor import TaskFailure, bus_reporter
+from quantum_trader.domain.enums import OrderType, Side, WorkingType
 from quantum_trader.domain.events import (
     Direction,
     EquitySnapshot,
     ExitReason,
     KillSwitch,
+    OrderChanged,
     ProtectionAction,
     TradeClosed,
     TradeOpened,
 )
+from quantum_trader.domain.exchange_types import OrderSnapshot, SnapshotStatus
 from quantum_trader.notify.alerts import Alerts
 from quantum_trader.notify.messages import Level, Message, entry_message, exit_message, kill_message, pct, usdt
 from quantum_trader.risk.daily_loss import REASON_PREFIX, DailyLossGuard
-from quantum_trader.trading.audit import audit_row
+from quantum_trader.trading.audit import audit_row, audit_rows
+from quantum_trader.trading.stop_witness import ACTION as STOP_WITNESSED
 
 D = Decimal
 T = 1_800_000_000_000
@@ -46,6 +50,11 @@ def closed(exit_price: str, pnl: str, *, fees: str = "2", reason: ExitReason = E
                        entry_price=D("50000.0"), exit_price=D(exit_price), exit_reason=reason, realized_pnl=D(pnl),
                        fees=D(fees), funding=D("0"), planned_stop=D("49000.0"), planned_loss=D("102"), leverage=5,
                        equity_at_entry=D("10000"), opened_ms=T, time_ms=T + 60_000)
+
+
+def alerts(submit: Callable[[Message], None]) -> Alerts:
+    """As the runtime wires them (runtime/wiring.py `alerts_for`)."""
+    return Alerts(submit, judge=audit_row, daily_loss_prefix=REASON_PREFIX, stop_witnessed=STOP_WITNESSED)
 
 
 def test_money_is_rounded_half_up_from_decimal() -> None:
@@ -117,7 +126,7 @@ def test_the_daily_loss_limit_is_told_apart_from_a_manual_kill_switch() -> None:
 async def test_alerts_turn_bus_events_into_messages_in_publication_order() -> None:
     got: list[Message] = []
     bus = EventBus(lambda: T)
-    Alerts(got.append, judge=audit_row, daily_loss_prefix=REASON_PREFIX).attach(bus)
+    alerts(got.append).attach(bus)
     await bus.publish(opened())
     await bus.publish(ProtectionAction(symbol="BTCUSDT", action="placed", reason="stop-loss missing", time_ms=T,
                                        trade_id="t1", order_type="STOP_MARKET", price=D("49000.0")))
@@ -139,6 +148,77 @@ async def test_an_alert_that_cannot_be_built_never_reaches_the_bus() -> None:
     def broken(_trade: TradeClosed) -> object:
         raise RuntimeError("audit bug")
 
-    Alerts(lambda m: None, judge=broken, daily_loss_prefix=REASON_PREFIX).attach(bus)  # type: ignore[arg-type]
+    Alerts(lambda m: None, judge=broken, daily_loss_prefix=REASON_PREFIX,  # type: ignore[arg-type]
+           stop_witnessed=STOP_WITNESSED).attach(bus)
     await bus.publish(closed("48950.0", "-105"))
     assert bus.handler_errors == 0
+
+
+# --- a stop-loss the market jumped through: the alert says what the audit says ----------------------------
+#: The trial's trade: a short whose stop at 670.99 the market jumped through to 675, where it filled.
+STOP_CLIENT = "qt-t9-sl-0"
+
+
+def gapped_short() -> TradeClosed:
+    """Entry 658, planned stop 670.9 (the order's trigger 670.99), filled at 675: net -132.50 USDT beyond the limit
+    100 + 0.5 % of 4935 notional = 124.675, within it plus the jump's 7.5 x 4.01 = 30.075."""
+    return TradeClosed(trade_id="t9", symbol="BNBUSDT", direction=Direction.SHORT, quantity=D("7.5"),
+                       entry_price=D("658"), exit_price=D("675"), exit_reason=ExitReason.STOP_LOSS,
+                       realized_pnl=D("-127.5"), fees=D("5"), funding=D("0"), planned_stop=D("670.9"),
+                       planned_loss=D("100"), leverage=5, equity_at_entry=D("10000"), opened_ms=T, time_ms=T + 60_000)
+
+
+def stop_fired(client_id: str = STOP_CLIENT) -> OrderChanged:
+    snap = OrderSnapshot(client_id=client_id, venue_id="1", symbol="BNBUSDT", side=Side.BUY,
+                         type=OrderType.STOP_MARKET, status=SnapshotStatus.TRIGGERED, conditional=True,
+                         quantity=D("0"), filled=D("0"), avg_price=D("0"), trigger_price=D("670.99"), price=None,
+                         reduce_only=True, close_position=True, working_type=WorkingType.MARK_PRICE,
+                         update_time=T + 59_000)
+    return OrderChanged(snapshot=snap, reason="TRIGGERED", time_ms=T + 59_000)
+
+
+def witnessed(client_id: str = STOP_CLIENT, trade_id: str | None = "t9") -> ProtectionAction:
+    """What trading/stop_witness.py publishes when the stop fires: the mark it read, 675."""
+    return ProtectionAction(symbol="BNBUSDT", action=STOP_WITNESSED, time_ms=T + 59_000, trade_id=trade_id,
+                            client_id=client_id, order_type="STOP_MARKET", price=D("675"),
+                            reason=f"stop-loss {client_id} (trigger 670.99) triggered; mark when the bot heard of "
+                                   "it: 675")
+
+
+async def exit_alert(*events: object) -> Message:
+    got: list[Message] = []
+    bus = EventBus(lambda: T)
+    alerts(got.append).attach(bus)
+    for event in (*events, gapped_short()):
+        await bus.publish(event)
+    assert [m.kind for m in got] == ["exit_breach"] and bus.handler_errors == 0
+    return got[0]
+
+
+@run
+async def test_a_gapped_stop_alert_says_what_the_audit_says() -> None:
+    """It said "BREACH" and only that the loss exceeded the plan, while `quantum-trader audit` said
+    "BREACH (gap)" and that the price jumped through the stop: the alert now judges on the witness's mark."""
+    message = await exit_alert(stop_fired(), witnessed())
+    # the audit of the same trade, with what the journal holds of its stop (readmodels/journal.py stop_evidence)
+    [row] = audit_rows([gapped_short()], triggers={"t9": D("670.99")}, after_trigger={"t9": D("675")})
+    assert row.breach and row.gap_explained
+    assert "explained by a gap: the price jumped through the stop 670.99 to 675, where it filled" in row.breach_reason
+    assert message.title == "BREACH (gap) Exit BNBUSDT short (stop_loss): -132.50 USDT (-1.33% of equity)"
+    assert f"BREACH (gap): {row.breach_reason}" in message.body
+    assert message.level is Level.FAILURE  # a breach all the same: the audit exits 5, readiness refuses it
+
+
+@run
+async def test_a_stop_placed_before_a_restart_is_matched_by_its_client_id() -> None:
+    """The witness names no trade for a stop it did not see placed; the audit matches it by the order's client id."""
+    message = await exit_alert(stop_fired("qt-t9-sl-3"), witnessed("qt-t9-sl-3", trade_id=None))
+    assert message.title.startswith("BREACH (gap) Exit BNBUSDT short")
+
+
+@run
+async def test_another_trades_witness_explains_nothing() -> None:
+    message = await exit_alert(stop_fired("qt-t8-sl-0"), witnessed("qt-t8-sl-0", trade_id="t8"))
+    row = audit_row(gapped_short())
+    assert message.title.startswith("BREACH Exit BNBUSDT short") and not row.gap_explained
+    assert f"BREACH: {row.breach_reason}" in message.body and "gap" not in message.body

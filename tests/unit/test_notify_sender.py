@@ -21,6 +21,7 @@ from quantum_trader.notify.sender import Notifier, RetryPolicy, notifier_from_ur
 from quantum_trader.notify.watch import Watcher
 from quantum_trader.risk.daily_loss import REASON_PREFIX
 from quantum_trader.trading.audit import audit_row
+from quantum_trader.trading.stop_witness import ACTION as STOP_WITNESSED
 
 FAST = RetryPolicy(attempts=3, base_delay_s=0.05, max_delay_s=0.1)
 T = 1_800_000_000_000
@@ -80,7 +81,8 @@ def test_bus_publish_is_not_delayed_by_a_destination_that_takes_two_seconds() ->
     async def scenario(receiver: Receiver) -> float:
         notifier = notifier_from_urls([receiver.url()], retry=FAST)
         bus = EventBus(lambda: T)
-        Alerts(notifier.submit, judge=audit_row, daily_loss_prefix=REASON_PREFIX).attach(bus)
+        Alerts(notifier.submit, judge=audit_row, daily_loss_prefix=REASON_PREFIX,
+               stop_witnessed=STOP_WITNESSED).attach(bus)
         worker = asyncio.create_task(notifier.run())
         await asyncio.sleep(0)
         started = time.monotonic()

@@ -32,3 +32,15 @@ def client_id_for(trade_id: str, purpose: str, attempt: int = 0) -> str:
     if not _TRADE_OK.match(trade_id) or len(trade_id) > room:
         trade = "h" + hashlib.sha256(trade_id.encode()).hexdigest()[: room - 1]
     return check_client_id(f"{PREFIX}-{trade}{tail}")
+
+
+def belongs_to(client_id: str, trade_id: str) -> bool:
+    """True when `client_id` is one of the trade's own deterministic ids (`qt-<trade>-<purpose>-<n>`): the inverse
+    of `client_id_for`, so whoever sees only an order's id (the trade tracker, the alerts) can tell its trade."""
+    parts = client_id.split("-")
+    if len(parts) < 4 or parts[0] != PREFIX or not parts[-1].isdigit():
+        return False
+    try:
+        return client_id_for(trade_id, parts[-2], int(parts[-1])) == client_id
+    except ValueError:
+        return False

@@ -9,7 +9,7 @@ places for a phone screen; prices are printed as the exchange gave them (on the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -60,9 +60,19 @@ class AuditedExit(Protocol):
     @property
     def breach_reason(self) -> str: ...
 
+    @property
+    def gap_explained(self) -> bool | None: ...
 
-#: The audit of one closed trade (trading/audit.py `audit_row`), injected so notify never imports trading.
-Judge = Callable[[TradeClosed], AuditedExit]
+
+class Judge(Protocol):
+    """The audit of one closed trade (trading/audit.py `audit_row`), injected so notify never imports trading.
+
+    `trigger` is the trigger of the stop order that fired and `after_trigger` the mark the stop witness read
+    when it fired (trading/stop_witness.py): the evidence the audit reads back from the journal to tell a stop
+    jumped through by the market from a stop that failed. Without them a gap's breach reads as a failure."""
+
+    def __call__(self, trade: TradeClosed, *, trigger: Decimal | None = None,
+                 after_trigger: Decimal | None = None) -> AuditedExit: ...
 
 
 def usdt(value: Decimal) -> str:
@@ -113,13 +123,24 @@ def exit_message(trade: TradeClosed, audited: AuditedExit) -> Message:
         lines.append(f"Planned loss: {usdt(audited.planned_loss)} USDT{limit}")
     else:
         lines.append("Planned loss: none (no planned stop)")
-    if audited.breach:
-        lines.append(f"BREACH: {audited.breach_reason}")
+    verdict = breach_verdict(audited)
+    if verdict:
+        lines.append(f"{verdict}: {audited.breach_reason}")
     lines.append(f"Trade: {trade.trade_id}")
     title = f"Exit {trade.symbol} {side} ({reason}): {signed(r.usdt)} USDT ({pct(r.pct_equity)} of equity)"
+    # Every breach is a failure, as the audit counts it (exit 5, readiness's `stops_held` refuses one a gap
+    # explains too); the "(gap)" says it is not one to chase, as the audit's table says it.
     level = Level.FAILURE if audited.breach else (Level.SUCCESS if r.usdt > 0 else Level.WARNING)
-    return Message("exit_breach" if audited.breach else "exit", ("BREACH " if audited.breach else "") + title,
+    return Message("exit_breach" if audited.breach else "exit", (f"{verdict} " if verdict else "") + title,
                    "\n".join(lines), level)
+
+
+def breach_verdict(audited: AuditedExit) -> str:
+    """The audit's word for the exit as `quantum-trader audit` prints it: `BREACH (gap)` for a breach a gap
+    explains (the stop was jumped through and filled at the first price after it), `BREACH`, or "" for none."""
+    if not audited.breach:
+        return ""
+    return "BREACH (gap)" if audited.gap_explained else "BREACH"
 
 
 def unknown_exit_message(trade: TradeClosed) -> Message:

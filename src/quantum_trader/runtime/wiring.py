@@ -34,6 +34,7 @@ from ..trading.execution import SENT_WORDING, Execution, ExecutionConfig, ExitWo
 from ..trading.exit_lookup import ExitLookup
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import MonitorConfig, PositionMonitor
+from ..trading.stop_witness import ACTION as STOP_WITNESSED
 from ..trading.stop_witness import StopWitness
 from ..trading.trades import TradeTracker
 
@@ -186,8 +187,9 @@ def held_by(monitor: PositionMonitor) -> Callable[[], frozenset[str] | None]:
 
 def alerts_for(notifier: Notifier) -> Alerts:
     """The alerts of a session with QT_NOTIFY_URLS: exits judged by the stop audit's own figures and tolerance,
-    a kill switch told apart as the daily loss limit's by its reason (notify may not import trading or risk)."""
-    return Alerts(notifier.submit, judge=audit_row, daily_loss_prefix=REASON_PREFIX)
+    on the audit's evidence (the stop witness's mark), a kill switch told apart as the daily loss limit's by its
+    reason (notify may not import trading or risk)."""
+    return Alerts(notifier.submit, judge=audit_row, daily_loss_prefix=REASON_PREFIX, stop_witnessed=STOP_WITNESSED)
 
 
 def rules_from(settings: Settings, *, live_since_ms: int | None = None) -> TradingRules:

@@ -35,9 +35,9 @@ from ..domain.enums import ExitReason
 from ..domain.events import TradeOpened
 from ..domain.exchange_types import FillUpdate, SnapshotStatus
 from ..domain.money import ZERO, fmt
-from ..exchange.ids import client_id_for
+from ..exchange.ids import belongs_to, client_id_for
 from ..exchange.port import ExchangeReader
-from .trades import belongs_to, exit_reason_for
+from .trades import exit_reason_for
 
 #: The trade's own exit orders, by purpose (a kill switch closing under an id of its own is found by fills).
 PURPOSES = (("sl", ExitReason.STOP_LOSS), ("tp", ExitReason.TAKE_PROFIT), ("em", ExitReason.EMERGENCY),

@@ -24,21 +24,10 @@ from ..domain.enums import ExitReason
 from ..domain.events import FillEvent, PositionChanged, TradeClosed, TradeOpened
 from ..domain.exchange_types import BalanceUpdate
 from ..domain.money import ZERO, average_price, decimals_of
-from ..exchange.ids import client_id_for
+from ..exchange.ids import belongs_to
 
 PURPOSE_REASONS = {"sl": ExitReason.STOP_LOSS, "tp": ExitReason.TAKE_PROFIT, "em": ExitReason.EMERGENCY,
                    "soft": ExitReason.EMERGENCY, "kill": ExitReason.KILL_SWITCH}
-
-
-def belongs_to(client_id: str, trade_id: str) -> bool:
-    """True when `client_id` is one of the trade's own deterministic ids (`qt-<trade>-<purpose>-<n>`)."""
-    parts = client_id.split("-")
-    if len(parts) < 4 or parts[0] != "qt" or not parts[-1].isdigit():
-        return False
-    try:
-        return client_id_for(trade_id, parts[-2], int(parts[-1])) == client_id
-    except ValueError:
-        return False
 
 
 def exit_reason_for(client_id: str | None) -> ExitReason:
