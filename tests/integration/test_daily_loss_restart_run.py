@@ -32,6 +32,7 @@ def test_a_restart_keeps_the_days_start_and_a_paper_reset_starts_a_new_one(tmp_p
     extra = {"QT_PAPER_STATE": str(tmp_path / "paper"), "QT_SPEED": "1", "QT_DAILY_LOSS_LIMIT_PCT": "5"}
     seen: list[dict[str, Any]] = []
     today: list[dict[str, Any]] = []  # the dashboard's "today": measured from the same day start
+    curves: list[list[dict[str, Any]]] = []  # the dashboard's equity curve
 
     async def session(force_entry: bool, balance: str = "10000") -> None:
         async with running(new_session(tmp_path, policy, **extra, QT_SIM_BALANCE=balance)) as (client, url):
@@ -41,6 +42,7 @@ def test_a_restart_keeps_the_days_start_and_a_paper_reset_starts_a_new_one(tmp_p
                 assert accepted["accepted"] is True, accepted
             seen.append((await client.get(url + "/health")).json()["daily_loss"])
             today.append((await client.get(url + "/api/v1/live")).json()["pnl_today"])
+            curves.append((await client.get(url + "/api/v1/equity")).json()["equity"])
 
     asyncio.run(session(force_entry=True))
     asyncio.run(session(force_entry=False))
@@ -64,6 +66,8 @@ def test_a_restart_keeps_the_days_start_and_a_paper_reset_starts_a_new_one(tmp_p
     assert seen[2]["day_start_equity"] == "20000" and seen[2]["floor"] == "19000"
     assert seen[2]["day_start_ms"] == heartbeats[fresh["id"]]["time_ms"]
     assert [t["since_equity"] for t in today] == ["10000", "10000", "20000"]
+    assert {p["session_id"] for p in curves[1]} == {first["id"], restart["id"]}  # one account's curve
+    assert {p["session_id"] for p in curves[2]} == {fresh["id"]}  # was: the old account's points too
 
 
 def test_a_resume_after_the_daily_limit_survives_a_restart_and_a_reset_account_is_not_halted(tmp_path: Path) -> None:

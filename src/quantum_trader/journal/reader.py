@@ -187,10 +187,13 @@ class JournalReader:
         query = select(f) if symbol is None else select(f).where(f.c.symbol == symbol)
         return self._rows(query.order_by(f.c.time_ms.desc(), f.c.id.desc()).limit(limit))
 
-    def equity(self, limit: int = 1000) -> list[JsonRow]:
-        """The latest `limit` snapshots in time order (oldest first), ready to draw as a curve."""
-        e = _table(EquitySnapshotRow)
+    def equity(self, limit: int = 1000, account: str | None = None) -> list[JsonRow]:
+        """The latest `limit` snapshots in time order (oldest first), ready to draw as a curve; given `account`,
+        only its sessions' (after `paper-reset` the curve and its drawdown are the fresh account's alone)."""
+        e, s = _table(EquitySnapshotRow), _table(SessionRow)
         latest = select(e).order_by(e.c.time_ms.desc(), e.c.id.desc()).limit(limit)
+        if account is not None:
+            latest = latest.where(e.c.session_id.in_(select(s.c.id).where(s.c.account == account)))
         return list(reversed(self._rows(latest)))
 
     def protection_actions(self, limit: int = 100) -> list[JsonRow]:

@@ -60,6 +60,7 @@ class SessionService:
         #: The dashboard's price history (the session records every bar in it) and its change counter.
         self.tape = BarTape(())  # the session replaces it with one over its symbols
         self.revision = Revision(engine.bus)
+        self.account = account
         self._day_start = DayStart(partial(_first_equity_of_day, reader, account))
 
     def _remember(self, decision: RiskDecision) -> None:
@@ -170,7 +171,7 @@ class SessionService:
                                        min_confidence=s.min_confidence, live_max_positions=s.live_max_positions)
 
     async def equity(self, limit: int = 1000) -> JSON:
-        return {"equity": await asyncio.to_thread(self.reader.equity, limit)}
+        return {"equity": await asyncio.to_thread(self.reader.equity, limit, self.account)}
 
     async def live(self) -> JSON:
         """The dashboard's live document (readmodels/dashboard.py): from memory, never the exchange once
