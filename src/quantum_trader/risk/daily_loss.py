@@ -21,11 +21,15 @@ from decimal import Decimal
 
 from ..core.bus import EventBus
 from ..domain.events import DAILY_REFERENCE, EquitySnapshot, KillSwitch, ProtectionAction
+from ..domain.exchange_types import BalanceUpdate
 from ..domain.money import fmt
 
 DAY_MS = 86_400_000
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
+#: ACCOUNT_UPDATE reasons that move money in or out of the futures wallet (Binance's `m`): not trading results.
+TRANSFERS = frozenset({"DEPOSIT", "WITHDRAW", "WITHDRAW_REJECT", "ADMIN_DEPOSIT", "ADMIN_WITHDRAW", "ASSET_TRANSFER",
+                       "COIN_SWAP_DEPOSIT", "COIN_SWAP_WITHDRAW"})
 #: Every daily-loss kill switch's reason starts with this, so people and logs can tell it from a manual one.
 REASON_PREFIX = "daily loss limit"
 
@@ -72,6 +76,15 @@ class DailyLossGuard:
 
     def attach(self) -> None:
         self.bus.subscribe(EquitySnapshot, self.on_equity)
+        self.bus.subscribe(BalanceUpdate, self.on_balance)
+
+    async def on_balance(self, event: BalanceUpdate) -> None:
+        """Money moved in or out of the futures wallet moves the day's reference with it: a withdrawal is no
+        trading loss (it used to flatten every position at the next point), a deposit no allowance to lose."""
+        if event.reason not in TRANSFERS or self.start_equity is None or self.start_ms is None:
+            return  # before the day's first point, which then measures from after it
+        self.start_equity += event.change
+        await self.bus.publish(self.reference_action(self.start_equity, self.start_ms))
 
     def is_own(self, event: KillSwitch) -> bool:
         """True for a kill switch this guard published (a daily one), False for a manual or other one."""

@@ -166,6 +166,20 @@ class ExchangeSimulator:
     def set_position_mode(self, dual_side: bool) -> None:
         change_position_mode(self.state, dual_side)
 
+    @_changes(market_only=False)
+    def transfer(self, amount: Decimal) -> list[ev.Event]:
+        """Money moved into (`amount` > 0, DEPOSIT) or out of (< 0, WITHDRAW) the futures wallet, as a transfer
+        from or to the spot wallet does; a withdrawal beyond the available balance is refused (-2019: Binance
+        lets no more leave than the margin in use leaves free). An ACCOUNT_UPDATE tells the user stream."""
+        if amount == 0:
+            return []
+        if amount < 0 and -amount > self.available_balance():
+            raise be.margin_insufficient()
+        account = self.state.account
+        account.wallet_balance += amount
+        return [self.state.emit(ev.account_update("DEPOSIT" if amount > 0 else "WITHDRAW", self.state.now_ms,
+                                                  account.wallet_balance, account.cross_wallet, amount, []))]
+
     # --- the market -------------------------------------------------------------------------------
     @_changes(market_only=True)
     def set_prices(self, updates: Mapping[str, PriceLike]) -> list[ev.Event]:

@@ -112,6 +112,21 @@ def set_prices(server: ServerState, call: Call) -> Any:
     return {"events": events}
 
 
+@table.route("POST", "/sim/v1/transfer", CONTROL)
+def transfer(server: ServerState, call: Call) -> Any:
+    """Money into (`amount` > 0) or out of (< 0) the futures wallet, as a transfer from or to the spot wallet:
+    the user stream hears an ACCOUNT_UPDATE with reason DEPOSIT or WITHDRAW (how a bot must tell a transfer
+    from a trading loss)."""
+    body = call.json if isinstance(call.json, dict) else {}
+    if "amount" not in body:
+        raise be.mandatory_param("amount")
+    raw = body["amount"]
+    out = isinstance(raw, str) and raw.startswith("-")  # Binance's decimal text has no sign; a transfer out has
+    amount = _number(raw[1:] if out else raw, "amount")
+    events = server.sim.transfer(-amount if out else amount)
+    return {"events": events, "wallet": fmt(server.sim.wallet_balance)}
+
+
 @table.route("POST", "/sim/v1/advance", CONTROL)
 def advance(server: ServerState, call: Call) -> Any:
     """Move the simulated clock `seconds` on (funding applies). Where it follows the server's clock (`--feed
