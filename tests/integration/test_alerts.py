@@ -12,6 +12,7 @@ request-weight ban (418).
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 from decimal import Decimal
@@ -23,7 +24,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_notify_receiver import Receiver, receiving
-from test_run_session import BIN, bot_env, running_bot, wait_for
+from test_run_session import BIN, bot_env, free_port, running_bot, wait_for
 from test_simserver_support import API_KEY, API_SECRET, refuse_orders_and_cancel_stop, running_server
 
 from quantum_trader.core.clock import SimulatedClock
@@ -178,13 +179,41 @@ def test_the_bot_sends_entry_kill_switch_and_exit_and_shows_its_redacted_status(
     assert 'qt_notifications{result="failed"} 0.0' in metrics and "s3cr3t-pw" not in metrics
     kinds = [m["title"].split(" ")[0] for m in got]
     assert kinds.index("Entry") < kinds.index("Kill") < kinds.index("Exit"), kinds
-    assert health["destinations"] == [f"json://**********@127.0.0.1:{receiver.port}/bot"]
+    assert health["destinations"] == [f"json://**********@127.0.0.1:{receiver.port}/**********"]
     assert health["failed"] == 0 and health["last_error"] is None and "s3cr3t-pw" not in str(health)
 
 
 def _notify_done(api: str) -> dict[str, Any] | None:
     status = httpx.get(f"{api}/health").json().get("notify")
     return status if status and status["queued"] == 0 and status["sent"] >= 3 else None
+
+
+#: The user trial's QT_NOTIFY_URLS: the webhook key and the ntfy topic are in the path, not the user part.
+PATH_SECRETS = ("XyZsecretWebhookToken123", "my-secret-topic", "/hooks/T0AAA", "T0AAA/")
+
+
+def test_health_shows_no_secret_of_a_path_even_after_a_failed_send(tmp_path: Path) -> None:
+    """/health is open without the token (a load balancer's probe), so it must hold nothing secret."""
+    closed = free_port()  # nothing listens there: every send is refused
+    urls = (f"json://127.0.0.1:{closed}/hooks/T0AAA/XyZsecretWebhookToken123,"
+            f"ntfy://127.0.0.1:{closed}/my-secret-topic")
+    env = bot_env(tmp_path, QT_SPEED="1", QT_NOTIFY_URLS=urls, QT_API_TOKEN="the-test-token")
+    with running_bot(env) as (proc, api):
+        before = httpx.get(f"{api}/health").text
+        answer = httpx.post(f"{api}/api/v1/force-entry", json={"symbol": "BTCUSDT", "side": "long"},
+                            headers={"Authorization": "Bearer the-test-token"}, timeout=30).json()
+        assert answer["accepted"] is True, answer
+        wait_for(lambda: httpx.get(f"{api}/health").json()["notify"]["failed"] >= 2, timeout=60)
+        after = httpx.get(f"{api}/health")
+        proc.send_signal(signal.SIGTERM)
+        _, logs = proc.communicate(timeout=60)
+    notify = after.json()["notify"]
+    assert notify["destinations"] == [f"json://127.0.0.1:{closed}/**********", f"ntfy://127.0.0.1:{closed}/**********"]
+    assert notify["last_error"].startswith(f"json://127.0.0.1:{closed}/**********: ") or \
+        notify["last_error"].startswith(f"ntfy://127.0.0.1:{closed}/**********: "), notify
+    for text in (before, after.text, logs):
+        assert not [s for s in PATH_SECRETS if s in text], text[-3000:]
+    assert "notification failed" in logs  # the failure was logged, scrubbed
 
 
 def test_a_bad_notification_url_stops_the_bot_with_exit_2_naming_the_entry(tmp_path: Path) -> None:

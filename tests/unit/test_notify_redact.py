@@ -15,7 +15,7 @@ from test_notify_receiver import receiving
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.notify.messages import Message
 from quantum_trader.notify.redact import Scrubber, guard_apprise_logs, redact_url
-from quantum_trader.notify.sender import RetryPolicy, notifier_from_urls
+from quantum_trader.notify.sender import NotifierError, RetryPolicy, notifier_from_urls
 from quantum_trader.settings.model import load_settings
 
 TG_TOKEN = "123456789:AAHsecretTOKENxyz0123456789"
@@ -31,14 +31,49 @@ def clean(text: str) -> bool:
     return not any(secret in text for secret in SECRETS)
 
 
+#: Found in a user trial: secrets in the path of webhook and ntfy URLs were shown unchanged.
+WEBHOOK_KEY, TOPIC, SLACK_KEY, FORM_KEY = ("XyZsecretWebhookToken123", "my-secret-topic", "XXXXsecretXXXX",
+                                           "abcdef0123456789secret")
+PATH_SECRETS = (WEBHOOK_KEY, TOPIC, SLACK_KEY, FORM_KEY, "/hooks/T0AAA", "T000/B000")
+
+
 def test_redacted_urls_keep_the_service_and_lose_the_secrets() -> None:
     shown = [redact_url(url) for url in (TELEGRAM, MAIL, NTFY)]
     assert all(clean(text) for text in shown), shown
-    assert shown[0].startswith("tgram://") and shown[0].rstrip("/").endswith("/987654321")
-    assert shown[1] == "mailto://**********@mail.example.com/ops%40example.com"
-    assert shown[2] == "ntfys://**********@ntfy.example.com/trades"
-    assert redact_url("json://127.0.0.1:8080/hook") == "json://127.0.0.1:8080/hook"
+    assert shown == ["tgram://**********",  # the "host" is the bot token, the path the chat
+                     "mailto://**********@mail.example.com/**********",
+                     "ntfys://**********@ntfy.example.com/**********"]
+    assert redact_url("json://127.0.0.1:8080/hook") == "json://127.0.0.1:8080/**********"
+    assert redact_url("json://127.0.0.1:8080") == "json://127.0.0.1:8080"
     assert redact_url("nonsense://user:pw@host") == "nonsense://**********"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    (f"json://127.0.0.1:18101/hooks/T0AAA/{WEBHOOK_KEY}", "json://127.0.0.1:18101/**********"),
+    (f"ntfy://127.0.0.1:18101/{TOPIC}", "ntfy://127.0.0.1:18101/**********"),
+    (f"ntfys://ntfy.sh/{TOPIC}", "ntfys://ntfy.sh/**********"),  # the README's own example
+    (f"ntfys://{TOPIC}", "ntfys://**********"),  # apprise reads a lone ntfy "host" as a topic on ntfy.sh
+    (f"jsons://hooks.slack.com/services/T000/B000/{SLACK_KEY}", "jsons://hooks.slack.com/**********"),
+    (f"form://host/hook/{FORM_KEY}", "form://host/**********"),
+    (f"xml://user:{MAIL_PASSWORD}@[::1]:9000/in?token={NTFY_TOKEN}#{TOPIC}", "xml://**********@[::1]:9000/**********"),
+    (f"https://discord.com/api/webhooks/123456/{WEBHOOK_KEY}", "https://**********"),  # native URL: host != plugin's
+    (f"discord://123456/{WEBHOOK_KEY}", "discord://**********"),
+])
+def test_nothing_after_the_host_is_shown_whatever_the_scheme(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_error_text_is_scrubbed_of_the_raw_url_its_path_and_its_pieces() -> None:
+    urls = [f"json://127.0.0.1:18101/hooks/T0AAA/{WEBHOOK_KEY}", f"ntfy://127.0.0.1:18101/{TOPIC}"]
+    scrub = Scrubber(urls).text
+    texts = [f"ConnectionError: HTTPConnectionPool(host='127.0.0.1', port=18101): Max retries exceeded with url: "
+             f"/hooks/T0AAA/{WEBHOOK_KEY} (Caused by NewConnectionError)",
+             f"Failed to send ntfy notification to topic '{TOPIC}': error=111.",
+             f"A Connection error occurred sending ntfy:{urls[1]} notification.", f"bad URL {urls[0]}?x=1"]
+    for text in texts:
+        clean_text = scrub(text)
+        assert not any(secret in clean_text for secret in PATH_SECRETS), clean_text
+        assert clean_text.startswith(text[:8]) and "**********" in clean_text  # the rest of the text stays
 
 
 def test_apprise_log_lines_are_scrubbed_of_the_configured_secrets(caplog: pytest.LogCaptureFixture) -> None:
@@ -62,10 +97,26 @@ def test_status_and_failure_reports_never_hold_the_password(caplog: pytest.LogCa
             asyncio.run(notifier.drain(10.0))
         assert receiver.requests == 2
     status = notifier.status()
-    assert status["failed"] == 1 and status["destinations"] == [f"json://**********@127.0.0.1:{receiver.port}/hook"]
+    assert status["failed"] == 1 and status["destinations"] == [f"json://**********@127.0.0.1:{receiver.port}/**********"]
     logged = caplog.text + capsys.readouterr().out  # stdlib (apprise, urllib3) and structlog lines
     assert clean(str(status)) and clean(logged), (status, logged)
     assert "notification failed" in logged and "Failed to send JSON POST notification" in logged
+
+
+def test_a_worker_crash_reaches_the_supervisor_without_the_url() -> None:
+    """The supervisor shows a dead task's text in /health, the journal and an alert: it must be scrubbed."""
+    url = f"ntfy://127.0.0.1:9/{TOPIC}"
+
+    async def broken_sleep(_s: float) -> None:
+        raise OSError(f"while sending to {url}: broken")
+
+    notifier = notifier_from_urls([url], retry=RetryPolicy(attempts=2, base_delay_s=0.01))
+    notifier._sleep = broken_sleep  # a bug outside the per-send guard
+    notifier.submit(Message("t", "x", "y"))
+    with pytest.raises(NotifierError) as error:
+        asyncio.run(asyncio.wait_for(notifier.run(), 30))
+    assert TOPIC not in str(error.value) and str(error.value) == "OSError: while sending to **********: broken"
+    assert error.value.__cause__ is None and error.value.__suppress_context__
 
 
 def test_a_bad_url_stops_start_up_naming_the_setting_and_the_entry_redacted() -> None:

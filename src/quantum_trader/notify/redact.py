@@ -1,11 +1,21 @@
-"""Notification URLs carry secrets (a Telegram bot token, a mail password, a webhook key): show them redacted.
+"""Notification URLs carry secrets (a Telegram bot token, a mail password, a webhook key, an ntfy topic):
+show them redacted.
 
-Why apprise's own rendering first: each plugin knows which of its URL parts is secret
-(`url(privacy=True)` turns `tgram://123:AAH.../chat` into `tgram://1...z/chat`). On top of that the
-query string is dropped (it is only options, and some plugins accept tokens there) and any user part
-left readable is masked (apprise shows an ntfy access token given as the user in clear). Apprise logs
-through the stdlib logger `apprise`; `SecretFilter` scrubs every secret piece of the configured URLs
-from its records, so even a plugin's debug line cannot leak one.
+The rule, the same for every scheme: a destination is shown as `scheme://host[:port]/**********`. Nothing
+after the host (path, query, fragment) and no user part is ever shown, because for most services that is
+exactly where the secret lives (a Slack or generic webhook's key in the path, an ntfy topic, which anyone
+who knows it can read and post to). The host is shown only where it provably is a host: the generic
+webhook and mail schemes (`json`, `form`, `xml`, `mailto`, with their `s` twins), and ntfy when the host
+holds a dot or is an IPv6 literal (an ntfy topic cannot: apprise reads `ntfy://topic` as a topic on
+ntfy.sh), and only when apprise parsed the same host (two parsers agreeing, so an odd URL whose user part
+could be read as a host is masked). For the other schemes the "host" is often the token itself
+(`tgram://TOKEN/CHAT`, `discord://ID/KEY`, Discord's and Slack's `https://` webhook URLs), so everything
+after the scheme is masked. A user part is replaced by the mask, so a reader still sees that credentials
+are configured. An URL apprise cannot read shows its scheme only.
+
+Error text (an exception from a plugin, a log line from apprise or urllib3) can embed the raw URL, its
+path or one of its pieces; `Scrubber` replaces every piece `secret_parts` finds, and `SecretFilter`
+applies it to apprise's stdlib loggers, so even a plugin's debug line cannot leak one.
 """
 
 from __future__ import annotations
@@ -17,45 +27,84 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..settings.rules import MASK
 from ..settings.rules import redact_unparsed_url as redact_unparsed
 
-#: Path segments at least this long are treated as secrets when scrubbing text (tokens, webhook keys).
+#: Path segments at least this long are treated as secrets when scrubbing text (tokens, webhook keys,
+#: topics); shorter ones would mask common words all over the logs and are hardly secrets on their own.
 _SECRET_SEGMENT = 6
-#: Schemes whose host part is a real host (shown); for the others it is often the token itself.
-_HOST_SCHEMES = frozenset({"json", "jsons", "ntfy", "ntfys", "form", "forms", "xml", "xmls", "mailto", "mailtos"})
+#: Schemes whose host part is always a real host (shown); for the others it is often the token itself.
+_HOST_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls", "mailto", "mailtos"})
+#: Schemes whose host may be a topic (`ntfy://topic`); a topic is `[A-Za-z0-9_-]{1,64}`, a host with a dot
+#: or an IPv6 literal cannot be one.
+_NTFY_SCHEMES = frozenset({"ntfy", "ntfys"})
 _GUARDED_LOGGERS = ("apprise", "urllib3.connectionpool", "requests")
 
 
+def _parts(url: str) -> tuple[str, str | None, str, str] | None:
+    """(scheme, user part or None, host[:port], everything after it) as written, or None if no `://`."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or not scheme:
+        return None
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:end], rest[end:]
+    userinfo, at, hostport = netloc.rpartition("@")
+    return scheme.lower(), userinfo if at else None, hostport, tail
+
+
+def _host(hostport: str) -> str:
+    """`host[:port]` without the port; an IPv6 literal keeps its brackets."""
+    if hostport.startswith("["):
+        return hostport.partition("]")[0] + "]"
+    return hostport.partition(":")[0]
+
+
+def host_is_shown(scheme: str, hostport: str) -> bool:
+    """True where the URL's host is provably a host name or address, not a token or a topic."""
+    host = _host(hostport)
+    if not host:
+        return False
+    if scheme in _HOST_SCHEMES:
+        return True
+    if scheme in _NTFY_SCHEMES:
+        return "." in host or host.startswith("[")
+    return False
+
+
 def redact_url(url: str) -> str:
-    """The URL as a person may see it in logs, the API and error lines: no secret, still recognisable."""
+    """The URL as a person may see it in logs, the API and error lines: `scheme://host[:port]/**********`
+    (see the module's docstring for which hosts are shown); an unreadable URL shows its scheme only."""
     import apprise  # imported here: loading apprise's plugins costs time, only sessions with alerts pay it
 
+    parts = _parts(url)
     plugin = apprise.Apprise.instantiate(url.strip())
-    if plugin is None:
+    if parts is None or plugin is None:
         return redact_unparsed(url)
-    shown = str(plugin.url(privacy=True)).split("?", 1)[0]  # type: ignore[no-untyped-call]
-    scheme, sep, rest = shown.partition("://")
-    if not sep:
-        return redact_unparsed(url)
-    if "@" in rest:
-        _user, _, rest = rest.rpartition("@")
-        rest = f"{MASK}@{rest}"
-    return f"{scheme}://{rest}"
+    scheme, userinfo, hostport, tail = parts
+    parsed_host = str(getattr(plugin, "host", None) or "")
+    if not host_is_shown(scheme, hostport) or _host(hostport).lower() != parsed_host.lower():
+        return f"{scheme}://{MASK}"
+    user = f"{MASK}@" if userinfo is not None else ""
+    rest = f"/{MASK}" if tail.strip("/") else ""
+    return f"{scheme}://{user}{hostport}{rest}"
 
 
 def secret_parts(url: str) -> list[str]:
-    """Every piece of `url` that may be secret: the whole URL, user, password, query values, long path parts."""
+    """Every piece of `url` that may be secret, to scrub from free text: the whole URL (with and without its
+    query), the user part, password, query values, the path, its long segments and the fragment, and the
+    host where it is not provably one (a token, a topic). Raw and percent-decoded forms alike."""
     text = url.strip()
-    parts = [text]
+    parts = [text, text.partition("?")[0], text.partition("#")[0]]
     try:
         split = urlsplit(text)
     except ValueError:
         return parts
-    userinfo, _, host = split.netloc.rpartition("@")
-    parts.extend(unquote(piece) for piece in (userinfo, *userinfo.split(":")))
-    parts.extend(unquote(v) for _, v in parse_qsl(split.query, keep_blank_values=False))
-    if split.scheme not in _HOST_SCHEMES:  # the "host" is a token: tgram://TOKEN/CHAT, discord://ID/KEY
-        pieces = [host, *host.split(":"), *split.path.split("/")]
-        parts.extend(unquote(p) for p in pieces if len(p) >= _SECRET_SEGMENT)
-    return sorted({p for p in parts if len(p) >= 3}, key=len, reverse=True)
+    userinfo, _, hostport = split.netloc.rpartition("@")
+    parts.extend((userinfo, *userinfo.split(":"), split.path, split.query, split.fragment))
+    parts.extend(v for _, v in parse_qsl(split.query, keep_blank_values=False))
+    pieces = [p for p in split.path.split("/") if len(p) >= _SECRET_SEGMENT]
+    if not host_is_shown(split.scheme.lower(), hostport):  # the "host" is a token: tgram://TOKEN/CHAT
+        pieces.extend(p for p in (hostport, *hostport.split(":")) if len(p) >= _SECRET_SEGMENT)
+    parts.extend(pieces)
+    found = {form for p in parts for form in (p, unquote(p))}
+    return sorted({p for p in found if len(p) >= 3 and p.strip("/")}, key=len, reverse=True)
 
 
 class Scrubber:

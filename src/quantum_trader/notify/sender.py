@@ -32,6 +32,10 @@ log = structlog.get_logger(__name__)
 QUEUE_MAX = 1000
 
 
+class NotifierError(RuntimeError):
+    """The worker failed; its message is already scrubbed of the notification URLs' secrets."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """`attempts` tries per destination and message, waiting base x 2^n (capped) between them."""
@@ -113,7 +117,15 @@ class Notifier:
 
     # --- the worker -------------------------------------------------------------------------------
     async def run(self) -> None:
-        """Send queued messages in order, forever (until cancelled)."""
+        """Send queued messages in order, forever (until cancelled). A bug that escapes the worker reaches the
+        supervisor, which shows its text in /health's `tasks`, the journal and an alert: it is re-raised with
+        the URLs' secrets scrubbed (and without its cause, whose text would carry them again)."""
+        try:
+            await self._send_forever()
+        except Exception as exc:
+            raise NotifierError(self.scrubber.text(f"{type(exc).__name__}: {exc}")) from None
+
+    async def _send_forever(self) -> None:
         while True:
             if not self._queue and self._inflight is None:
                 self._idle.set()
