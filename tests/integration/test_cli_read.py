@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal as D
 from pathlib import Path
@@ -22,6 +23,7 @@ from test_api import TOKEN, FakeService, serve_api
 from test_simserver_support import API_KEY, API_SECRET, RunningServer, running_server
 from typer.testing import CliRunner, Result
 
+from quantum_trader.cli import apiclient
 from quantum_trader.cli.main import app
 from quantum_trader.domain.enums import OrderType, Side, WorkingType
 from quantum_trader.domain.exchange_types import OrderIntent
@@ -249,6 +251,61 @@ def test_kill_switch_prints_the_bots_summary() -> None:
         "kill switch: sent nothing (dry run): would cancel 2 orders (sl1, tp1) and close 2 positions "
         "(BNBUSDT 1.15, DOGEUSDT 1000); new entries halted")
     assert "cancelled 0" not in staging.stdout
+
+
+class SlowService(FakeService):
+    """A bot whose kill switch (and positions read) takes `seconds`: a flatten against an exchange answering
+    503s took 24 s in a user trial. `finished` is set when the kill switch is done, answered or not."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.finished = threading.Event()
+
+    async def kill_switch(self) -> dict[str, Any]:
+        await asyncio.sleep(self.seconds)
+        self.finished.set()
+        return await super().kill_switch()
+
+    async def positions(self) -> dict[str, Any]:
+        await asyncio.sleep(self.seconds)
+        return await super().positions()
+
+
+def test_a_kill_switch_slower_than_the_default_timeout_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's 10 s request timeout made a 24 s flatten read as "is it running?" (exit 1): the kill switch
+    now waits longer than any other request (90 s by default)."""
+    monkeypatch.setattr(apiclient, "TIMEOUT_S", 0.5)  # every other request gives up after 0.5 s
+    with serve_api(SlowService(1.5)) as url:
+        killed = cli("kill-switch", "--api", url)
+    assert killed.exit_code == 0, killed.stderr
+    assert "closed 1 position(s)" in killed.stdout
+
+
+def test_a_kill_switch_past_its_timeout_is_still_flattening_exit_6_and_a_closed_port_is_not_running() -> None:
+    slow = SlowService(3.0)
+    with serve_api(slow) as url:
+        waited = cli("kill-switch", "--api", url, "--timeout", "0.5")
+        by_env = cli("kill-switch", "--api", url, QT_KILL_SWITCH_TIMEOUT_S="0.5")
+        assert slow.finished.wait(15)  # the bot carried on with the kill switch after the CLI stopped waiting
+    for result in (waited, by_env):
+        assert result.exit_code == 6, (result.exit_code, result.stderr)
+        assert result.stderr == ("kill switch: the bot accepted the kill switch but has not finished within 0.5 s; it "
+                                 "is still flattening: check `quantum-trader positions` or /health (do not stop the "
+                                 "bot meanwhile)\n")
+        assert "kill switch: " not in result.stdout  # no summary (the served API's own log lines are there)
+    refused = cli("kill-switch", "--api", closed_port_url(), "--timeout", "0.5")
+    assert refused.exit_code == 1 and refused.stderr.startswith("error: cannot reach the bot's API at ")
+    assert "is `quantum-trader run` running?" in refused.stderr and "flattening" not in refused.stderr
+
+
+def test_a_busy_bot_is_not_called_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(apiclient, "TIMEOUT_S", 0.5)
+    with serve_api(SlowService(2.0)) as url:
+        busy = cli("positions", "--api", url)
+    assert busy.exit_code == 1 and "cannot reach" not in busy.stderr and "running?" not in busy.stderr
+    assert busy.stderr == (f"error: GET /api/v1/positions: the bot's API at {url} accepted the request but did not "
+                           "answer within 0.5 s; it is running but busy\n")
 
 
 def test_token_from_environment() -> None:

@@ -3,6 +3,11 @@
 One place decides the default URL (QT_API_HOST / QT_API_PORT), adds the bearer token from
 QT_API_TOKEN, and turns every transport or HTTP failure into one `ApiError` line, so each command
 can print it to stderr and exit 1 without a traceback. The token is never part of an error message.
+
+A bot that took the request and did not answer in time is not a bot that cannot be reached: the first
+is running (busy: a kill switch flattening against a slow exchange), the second may not be. Telling a
+user "is it running?" about the first invites them to kill the bot mid-flatten, so a read timeout is its
+own error, `ApiTimeout`, and a caller may give a long request its own `timeout_s`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,15 @@ class ApiError(Exception):
     """A failure talking to the bot's API, phrased for one line on stderr."""
 
 
+class ApiTimeout(ApiError):
+    """The bot accepted the connection and the request but did not answer within `timeout_s` seconds."""
+
+    def __init__(self, method: str, base_url: str, path: str, timeout_s: float) -> None:
+        self.method, self.path, self.timeout_s = method, path, timeout_s
+        super().__init__(f"{method} {path}: the bot's API at {base_url} accepted the request but did not answer "
+                         f"within {timeout_s:g} s; it is running but busy")
+
+
 def default_api_url() -> str:
     host = os.environ.get("QT_API_HOST", "127.0.0.1").strip() or "127.0.0.1"
     port = os.environ.get("QT_API_PORT", "8000").strip() or "8000"
@@ -37,12 +51,16 @@ def _headers() -> dict[str, str]:
     return headers
 
 
-def _send(method: str, base_url: str, path: str, body: JSON | None = None) -> httpx.Response:
+def _send(method: str, base_url: str, path: str, body: JSON | None = None, *,
+          timeout_s: float | None = None) -> httpx.Response:
     import httpx
 
     url = base_url.rstrip("/") + path
+    timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
     try:
-        return httpx.request(method, url, json=body, headers=_headers(), timeout=TIMEOUT_S)
+        return httpx.request(method, url, json=body, headers=_headers(), timeout=timeout_s)
+    except httpx.ReadTimeout:  # connected and sent: the bot has the request, it has not answered yet
+        raise ApiTimeout(method, base_url, path, timeout_s) from None
     except httpx.TransportError as exc:
         raise ApiError(f"cannot reach the bot's API at {base_url} ({type(exc).__name__}: {exc}); "
                        "is `quantum-trader run` running? set --api or QT_API_HOST/QT_API_PORT") from None
@@ -66,9 +84,11 @@ def get_json(base_url: str, path: str) -> JSON:
     return _decode(response)
 
 
-def post_json(base_url: str, path: str, body: JSON | None = None, *, ok: tuple[int, ...] = (200,)) -> tuple[int, JSON]:
-    """POST to a mutating endpoint; statuses in `ok` return their body, others raise with the reason."""
-    response = _send("POST", base_url, path, body)
+def post_json(base_url: str, path: str, body: JSON | None = None, *, ok: tuple[int, ...] = (200,),
+              timeout_s: float | None = None) -> tuple[int, JSON]:
+    """POST to a mutating endpoint; statuses in `ok` return their body, others raise with the reason.
+    `ApiTimeout` if the bot took the request but did not answer within `timeout_s` (default `TIMEOUT_S`)."""
+    response = _send("POST", base_url, path, body, timeout_s=timeout_s)
     if response.status_code not in ok:
         raise ApiError(f"POST {path}: HTTP {response.status_code} {_detail(response)}{_hint(response)}".rstrip())
     return response.status_code, _decode(response)

@@ -3,6 +3,13 @@
 Both only POST to the bot's API: a forced entry must go through the same risk, execution and
 protection path as any signal, and the kill switch must be the bot's own (it also halts new entries),
 so neither talks to the exchange from the CLI. The bearer token comes from QT_API_TOKEN.
+
+The bot answers the kill switch only once it has cancelled and closed everything, which against an
+exchange answering 503s takes tens of seconds (24 s in a user trial, where the 10 s default timeout made
+the CLI say "is it running?" about a bot that was flattening). So the kill switch waits `--timeout`
+(90 s by default), and a bot that took the request but has not answered by then is reported as still
+flattening, with exit code 6, never as unreachable: the bot carries on with the kill switch whether or
+not the CLI is still waiting.
 """
 
 from __future__ import annotations
@@ -13,11 +20,15 @@ from typing import Annotated, Any
 
 import typer
 
-from .apiclient import ApiError, post_json
+from .apiclient import ApiError, ApiTimeout, post_json
 from .main import app
 from .positions_cmd import ApiOption, Source, fail
 
 SYMBOL = re.compile(r"^[A-Z0-9]{2,30}\Z")
+#: Seconds `kill-switch` waits for the bot's answer: a flatten against a slow exchange (retries, 503s) included.
+KILL_SWITCH_TIMEOUT_S = 90.0
+#: `kill-switch`: the bot took the request but had not finished within the timeout (it is still flattening).
+EXIT_STILL_FLATTENING = 6
 
 
 class EntrySide(StrEnum):
@@ -51,14 +62,32 @@ def force_entry(
 
 
 @app.command("kill-switch")
-def kill_switch(api: ApiOption = None) -> None:
-    """Cancel all orders, close all positions and stop new entries in the running bot."""
+def kill_switch(
+    api: ApiOption = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, envvar="QT_KILL_SWITCH_TIMEOUT_S",
+                                           help="Seconds to wait for the bot to finish flattening; past it, "
+                                                "exit 6 (it is still flattening).")] = KILL_SWITCH_TIMEOUT_S,
+) -> None:
+    """Cancel all orders, close all positions and stop new entries in the running bot.
+
+    Exit 0 done; 1 the bot cannot be reached or refused; 6 the bot took it but has not finished in time."""
     url = Source.of(api, None).api or ""
     try:
-        _, body = post_json(url, "/api/v1/kill-switch")
+        _, body = post_json(url, "/api/v1/kill-switch", timeout_s=timeout)
+    except ApiTimeout as exc:
+        raise still_flattening(exc.timeout_s) from None
     except ApiError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"kill switch: {kill_switch_summary(body)}")
+
+
+def still_flattening(timeout_s: float) -> typer.Exit:
+    """The truthful line for a kill switch the bot took and is still carrying out (it does not stop when
+    the CLI stops waiting), and exit code 6; stopping the bot now would leave the flatten half done."""
+    typer.echo(f"kill switch: the bot accepted the kill switch but has not finished within {timeout_s:g} s; it is "
+               "still flattening: check `quantum-trader positions` or /health (do not stop the bot meanwhile)",
+               err=True)
+    return typer.Exit(EXIT_STILL_FLATTENING)
 
 
 def kill_switch_summary(body: dict[str, Any]) -> str:
