@@ -9,6 +9,7 @@ errors and for requests leaving loopback; screenshots go to build/test-artifacts
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from decimal import Decimal
@@ -38,6 +39,11 @@ def api_position(url: str, symbol: str, **headers: str) -> dict[str, Any]:
     positions = httpx.get(f"{url}/api/v1/positions", headers=headers, timeout=10).json()["positions"]
     [position] = [p for p in positions if p["symbol"] == symbol]
     return position
+
+
+def at_mark(position: dict[str, Any], mark: Decimal) -> dict[str, Any] | None:
+    """The position once the bot has seen the exchange's new mark, else None (for `wait_for`)."""
+    return position if Decimal(position["mark"]) == mark else None
 
 
 def row_text(page: Any, symbol: str) -> str:
@@ -175,6 +181,29 @@ def test_a_position_whose_protection_the_exchange_refuses_shows_unprotected_with
                                    "'#positions tbody tr[data-symbol=\"BNBUSDT\"]'); "
                                    "return r && !r.innerText.includes('UNPROTECTED'); }", timeout=30_000)
             screenshot(page, "dashboard-repaired")
+            watch.assert_clean()
+
+
+def test_the_percentage_columns_show_two_decimals_as_the_api_and_the_cli_do(tmp_path: Path) -> None:
+    """A user trial: % notional read `0.1` and `-0.2` for 0.1033 and -0.2016, beside `-1.36` in the same column.
+    The API's strings (which the CLI prints too) now keep two decimals, and the page shows them as given."""
+    with running_server() as server:
+        env = bot_env(tmp_path, QT_EXCHANGE=server.url, QT_API_KEY=API_KEY, QT_API_SECRET=API_SECRET,
+                      QT_SYMBOLS="BNBUSDT,BTCUSDT,ETHUSDT", QT_SPEED="1")
+        with running_bot(env) as (_proc, url), browser_page() as (page, watch):
+            force(url, "BNBUSDT", "long")
+            entry = Decimal(wait_for(lambda: httpx.get(f"{url}/api/v1/positions").json()["positions"])[0]["entry"])
+            mark = (entry * Decimal("1.002")).quantize(Decimal("0.01"))  # about 0.2 % up: `0.2` before the fix
+            server.control("/sim/v1/prices", {"prices": {"BNBUSDT": str(mark)}})
+            position = wait_for(lambda: at_mark(api_position(url, "BNBUSDT"), mark))
+            shown = [position[key] for key in ("pnl_pct_notional", "roe_pct", "pnl_pct_equity")]
+            assert position["pnl_pct_notional"] == f"{(mark - entry) / entry * 100:.2f}", position
+            page.goto(url + "/")
+            cells = '#positions tbody tr[data-symbol="BNBUSDT"] td'
+            page.wait_for_function(f"() => {{ const c = document.querySelectorAll('{cells}');"
+                                   f" return c.length > 9 && c[4].textContent === '{position['mark']}'; }}")
+            on_page = [page.locator(cells).nth(i).inner_text() for i in (7, 8, 9)]
+            assert on_page == shown and all(re.fullmatch(r"-?\d+\.\d{2,}", text) for text in on_page), on_page
             watch.assert_clean()
 
 

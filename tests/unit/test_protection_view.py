@@ -111,9 +111,9 @@ def test_roe_at_10x_two_percent_move_is_twenty_percent_of_margin() -> None:
     long = build_view([position("2", entry="100", mark="98", leverage=10)], [], ACCOUNT).positions_json()
     pos = long["positions"][0]
     assert pos["unrealized_pnl"] == "-4"
-    assert pos["pnl_pct_notional"] == "-2"
-    assert pos["roe_pct"] == "-20"
-    assert pos["pnl_pct_equity"] == "-0.4"
+    assert pos["pnl_pct_notional"] == "-2.00"
+    assert pos["roe_pct"] == "-20.00"
+    assert pos["pnl_pct_equity"] == "-0.40"
     assert pos["margin"] == "20" and pos["entry_notional"] == "200" and pos["notional"] == "196"
     short = build_view([position("-2", entry="100", mark="98", leverage=10)], [], ACCOUNT).positions[0]
     assert short.pnl.pct_margin == D("20") and short.side == "short"
@@ -129,10 +129,13 @@ def test_percentages_are_all_on_the_entry_notional_and_say_so() -> None:
 
 
 @pytest.mark.parametrize(("mark", "pct_notional", "pct_equity"), [
-    ("99.996", "-0.004", "-0.0004"),  # printed "0 %" of both before
-    ("99.9", "-0.1", "-0.01"),
+    ("99.996", "-0.0040", "-0.00040"),  # printed "0 %" of both before; two significant digits below 0.1
+    ("99.9", "-0.10", "-0.010"),  # printed "-0.1" before, beside "-1.36" in the same column
     ("98.6364", "-1.36", "-0.14"),  # two decimals from 0.1 % on
-    ("99.99999", "-0.00001", "-0.000001"),
+    ("99.99999", "-0.000010", "-0.0000010"),
+    ("100.1033", "0.10", "0.010"),  # a user trial: the dashboard showed 0.1 for 0.1033
+    ("99.7984", "-0.20", "-0.020"),  # and -0.2 for -0.2016
+    ("100", "0.00", "0.00"),
 ])
 def test_a_small_loss_is_not_zero_percent(mark: str, pct_notional: str, pct_equity: str) -> None:
     pos = build_view([position("1", entry="100", mark=mark)], [], ACCOUNT).positions_json()["positions"][0]

@@ -72,11 +72,12 @@ class Flag(StrEnum):
 
 
 def _pct(value: Decimal) -> str:
-    """`-1.36`, `-0.0058`: two decimals, more for a figure under 0.1 so that it keeps two significant digits."""
-    if value == 0:
-        return "0"
-    places = min(max(PCT_MIN_PLACES, 1 - value.adjusted()), PCT_MAX_PLACES)
-    return fmt(value.quantize(Decimal(1).scaleb(-places)))
+    """`-1.36`, `0.10`, `-0.0058`: two decimals, more for a figure under 0.1 so that it keeps two significant
+    digits. Trailing zeros are kept: `fmt` dropped them, so 0.1033 % read `0.1` beside `-1.36` in the same
+    column (the API, the CLI and the dashboard all show this string, and the README promises two decimals)."""
+    places = PCT_MIN_PLACES if value == 0 else min(max(PCT_MIN_PLACES, 1 - value.adjusted()), PCT_MAX_PLACES)
+    rounded = value.quantize(Decimal(1).scaleb(-places))
+    return "0.00" if rounded == 0 else format(rounded, "f")  # not "-0.00000000" for a loss too small to show
 
 
 def _opt(value: Decimal | None) -> str | None:
