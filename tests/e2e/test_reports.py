@@ -103,6 +103,8 @@ def test_audit_report_opens_offline_with_its_charts(backtest: tuple[Path, dict[s
         assert page.locator("#loss-chart circle").count() == judged > 0
         assert page.locator("#audit-table tbody tr").count() == len(audit["positions"])
         assert page.locator("#audit-table tr.breach").count() == audit["breaches"]
+        footer = page.locator("footer").inner_text()  # true to the file: SVG, no library inlined
+        assert "inline SVG" in footer and "Lightweight" not in footer and "TradingView" not in report.read_text()
         screenshot(page, "report-audit")
         watch.assert_clean()
 

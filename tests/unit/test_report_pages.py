@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 from decimal import Decimal
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from quantum_trader.reports import prices, svg
 from quantum_trader.reports.audit_report import audit_html
 from quantum_trader.reports.backtest_report import backtest_html, chart_data
 from quantum_trader.reports.evaluation_report import evaluation_html
-from quantum_trader.reports.page import LICENCE_NOTICE, inline_json
+from quantum_trader.reports.page import LICENCE_NOTICE, SVG_NOTICE, inline_json
 from quantum_trader.reports.write import write_audit_png, write_backtest_png
 from quantum_trader.research.backtest import BacktestResult, run_backtest
 from quantum_trader.research.price_tape import PriceTape
@@ -94,6 +95,13 @@ def report_data(html: str) -> Any:
     return json.loads(texts[0])
 
 
+def footer(html: str) -> str:
+    """The page's footer text, unescaped."""
+    found = re.search(r"<footer>(.*?)</footer>", html, re.DOTALL)
+    assert found, "no footer"
+    return unescape(found.group(1))
+
+
 def outside_library(html: str) -> str:
     """The page without the inlined library (whose own licence header names its URLs)."""
     return html.replace(chart_library(), "")
@@ -115,6 +123,7 @@ def test_backtest_page_is_self_contained(page: str) -> None:
     assert not EXTERNAL.findall(rest), EXTERNAL.findall(rest)
     assert "http://" not in rest and "https://" not in rest
     assert LICENCE_NOTICE in rest and "Apache-2.0" in rest and "TradingView, Inc." in rest
+    assert footer(page) == LICENCE_NOTICE  # the library is inlined: its notice is the footer
 
 
 def test_backtest_page_shows_the_result(result: BacktestResult, page: str) -> None:
@@ -224,6 +233,8 @@ def test_audit_page_highlights_breaches_and_draws_every_judged_position(result: 
     html = audit_html(document, source="sqlite:///x.db")
     assert not EXTERNAL.findall(html) and "https://" not in html
     assert chart_library() not in html  # no time series: no library needed
+    assert footer(html) == SVG_NOTICE  # it said "TradingView Lightweight Charts ... inlined in this file"
+    assert "Lightweight" not in html and "TradingView" not in html
     breaches = document["breaches"]
     assert breaches > 0 and f"{breaches} breach(es)" in html
     assert html.count('<tr class="breach">') == breaches
@@ -276,6 +287,7 @@ def test_evaluation_page_draws_each_bin_with_its_count() -> None:
     for r in rows:
         assert f"{r['lo']:.1f}-{r['hi']:.1f}: {r['count']:,} rows" in html
     assert report_data(html)["evaluation"]["sides"]["long"]["auc"] == pytest.approx(doc["sides"]["long"]["auc"])
+    assert footer(html) == SVG_NOTICE and chart_library() not in html and "TradingView" not in html
 
 
 def test_png_files_are_written(result: BacktestResult, tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 A report is mailed, archived and opened years later on a machine with no network, so everything it
 needs is inside it: the CSS inline, the charting library inlined (only when a page draws a time
-series), the data as inline JSON, the other charts as inline SVG. Every text that comes from data is
+series, and only then does the footer carry its licence notice), the data as inline JSON, the other
+charts as inline SVG. Every text that comes from data is
 HTML-escaped here; JSON inside a `<script>` has every `<` escaped (`\\u003c`), so no `</script>` or `<!--`
 in a string can end the element early (a symbol or reason string can hold anything).
 """
@@ -17,9 +18,13 @@ from typing import Any
 
 from ..webassets import chart_library
 
-#: The licence notice the inlined library requires (its NOTICE), shown in the footer of every report.
+#: The licence notice the inlined library requires (its NOTICE): the footer of a report that inlines it.
 LICENCE_NOTICE = ("Charts: TradingView Lightweight Charts™, Apache-2.0, Copyright (c) 2026 TradingView, Inc. "
                   "(inlined in this file: nothing is fetched).")
+#: The footer of a report without the library (stop audit, scanner evaluation). It used to carry the library's
+#: notice too, which told the reader of a 16 KB page of SVG that a charting library was inlined in it.
+SVG_NOTICE = ("Self-contained: everything is in this file, nothing is fetched. Charts: inline SVG drawn by "
+              "Quantum Trader (no charting library).")
 COLORS = {"bg": "#0f1419", "panel": "#151b23", "line": "#2e3440", "text": "#d8dee9", "muted": "#7b8494",
           "accent": "#88c0d0", "ok": "#a3be8c", "warn": "#ebcb8b", "bad": "#bf616a"}
 LEFT = ' class="k"'
@@ -102,17 +107,19 @@ def section(title: str, *parts: str) -> str:
 
 def document(title: str, subtitle: str, body: Sequence[str], *, data: Mapping[str, Any] | None = None,
              script: str = "", with_charts: bool = False) -> str:
-    """The whole page. `with_charts` inlines the charting library; `script` runs after it and the body."""
+    """The whole page. `with_charts` inlines the charting library (and its licence notice is the footer);
+    `script` runs after it and the body."""
     library = f"<script>\n{chart_library()}\n</script>" if with_charts else ""
+    notice = LICENCE_NOTICE if with_charts else SVG_NOTICE
     payload = data_script("report-data", data) if data is not None else ""
     run = f"<script>\n{script}\n</script>" if script else ""
     return (
         "<!DOCTYPE html>\n"
-        f"<!-- {esc(LICENCE_NOTICE)} -->\n"
+        f"<!-- {esc(notice)} -->\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
         f"<h1>{esc(title)}</h1><div class=\"sub\">{esc(subtitle)}</div>"
         + "".join(body)
-        + f"<footer>{esc(LICENCE_NOTICE)}</footer>{payload}{library}{run}</body></html>\n"
+        + f"<footer>{esc(notice)}</footer>{payload}{library}{run}</body></html>\n"
     )
