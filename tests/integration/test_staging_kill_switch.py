@@ -15,8 +15,8 @@ from structlog.testing import capture_logs
 
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.core.metrics import Metrics
-from quantum_trader.domain.enums import OrderType, Side, WorkingType
-from quantum_trader.domain.events import KillSwitch, OrderIntentRecorded, ProtectionAction
+from quantum_trader.domain.enums import OrderType, Side, TimeInForce, WorkingType
+from quantum_trader.domain.events import CancelNotSent, KillSwitch, OrderIntentRecorded, ProtectionAction
 from quantum_trader.domain.exchange_types import OrderIntent
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.exchange.staging_gateway import DryRunGateway
@@ -31,8 +31,10 @@ from quantum_trader.trading.monitor import MonitorConfig
 SYMBOL = "BTCUSDT"
 
 
-async def _kill(*, staging: bool) -> tuple[list[object], list[dict[str, object]], KillSwitchHandler, ExchangeSimulator]:
-    """A long of 0.01 BTC with a hand-placed stop, then the manual kill switch; the events and logs it gave."""
+async def _kill(*, staging: bool, entry: bool = False,
+                ) -> tuple[list[object], list[dict[str, object]], KillSwitchHandler, ExchangeSimulator]:
+    """A long of 0.01 BTC with a hand-placed stop (and, with `entry`, a resting entry order), then the manual
+    kill switch; the events and logs it gave."""
     universe = load_universe()
     sim = ExchangeSimulator({SYMBOL: universe.instrument(SYMBOL)}, SimConfig())
     sim.set_prices({SYMBOL: "100000"})
@@ -41,6 +43,10 @@ async def _kill(*, staging: bool) -> tuple[list[object], list[dict[str, object]]
     await exchange.place(OrderIntent(client_id="hand-sl", symbol=SYMBOL, side=Side.SELL, type=OrderType.STOP_MARKET,
                                      trigger_price=Decimal("98000"), close_position=True,
                                      working_type=WorkingType.MARK_PRICE))
+    if entry:
+        await exchange.place(OrderIntent(client_id="hand-entry", symbol=SYMBOL, side=Side.BUY, type=OrderType.LIMIT,
+                                         quantity=Decimal("0.010"), price=Decimal("90000"),
+                                         time_in_force=TimeInForce.GTC))
     clock = SimulatedClock(1_800_000_000_000)
     engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(),
                          gateway=DryRunGateway() if staging else None,
@@ -69,6 +75,20 @@ def test_staging_kill_switch_says_would_in_its_log_and_journal_and_sends_nothing
     assert [(e["event"], e["log_level"]) for e in exits] == [("emergency exit not sent (dry run)", "warning")]
     intents = [e for e in events if isinstance(e, OrderIntentRecorded)]
     assert [i.purpose for i in intents] == ["kill"]  # still journaled as the order it would send (DRY_RUN)
+
+
+def test_staging_kill_switch_lists_each_order_once_in_the_order_it_would_send() -> None:
+    """What could add exposure first (the entry), then the exit, then what would be left once the position is
+    closed (its stop): a dry run follows the same order as a real kill switch, each order said once."""
+    events, _, kill, sim = asyncio.run(_kill(staging=True, entry=True))
+    assert len(sim.open_orders(SYMBOL)) == 1 and len(sim.open_algo_orders(SYMBOL)) == 1  # nothing was sent
+    assert kill.last.summary() == ("sent nothing (dry run): would cancel 2 orders (hand-entry, hand-sl) and close "
+                                   f"1 position ({SYMBOL} 0.01)")
+    said = [(e.client_id, e.reason) if isinstance(e, CancelNotSent) else ("exit", e.action) for e in events
+            if isinstance(e, CancelNotSent) or (isinstance(e, ProtectionAction) and e.symbol == SYMBOL)]
+    assert [what for what, _ in said] == ["hand-entry", "exit", "hand-sl"]
+    assert said[0][1].startswith("would cancel: kill switch: manual kill switch") and said[1][1] == (
+        "would_emergency_exit")
 
 
 def test_paper_kill_switch_announces_the_exit_before_sending_it() -> None:

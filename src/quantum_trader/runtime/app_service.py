@@ -223,7 +223,8 @@ class SessionService:
         result = self.kill.last
         return {"cancelled_orders": result.cancelled_orders, "closed_positions": result.closed_positions,
                 "would_cancel": result.would_cancel, "would_close": result.would_close, "refused": result.failed,
-                "summary": result.summary(), "entries_halted": self.engine.risk.state == "HALTED"}
+                "still_open": result.still_open, "summary": result.summary(),
+                "entries_halted": self.engine.risk.state == "HALTED"}
 
 
 def _first_equity_of_day(reader: JournalReader, account: str | None, day_start_ms: int) -> Decimal | None:

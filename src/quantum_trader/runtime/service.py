@@ -64,7 +64,8 @@ class AppService(Protocol):
         ...
 
     async def kill_switch(self) -> JSON:
-        """`{"cancelled_orders": N, "closed_positions": N, "entries_halted": true}`."""
+        """`{"cancelled_orders": N, "closed_positions": N, "still_open": [...], "summary": str, "entries_halted":
+        true}`; `still_open` names each position the kill switch could not close and what still protects it."""
         ...
 
     async def resume(self) -> JSON:

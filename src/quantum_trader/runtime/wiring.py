@@ -156,7 +156,8 @@ def protect_engine(engine: Engine, metrics: Metrics, config: MonitorConfig, *, w
     per stop-out cost about 3 % of the peers' run. It leaves the exit lookup out too (trading/exit_lookup.py:
     exits whose fills never reached the bot): the in-process simulator always delivers them.
 
-    The monitor subscribes first (it pauses repairs while the kill switch flattens). A position the bot
+    The monitor does not pause while the kill switch flattens: the kill switch keeps every stop-loss until its
+    position is read back flat, so a position it could not close is repaired as any other. A position the bot
     did not open gets its trade id from the engine's allocator (`x`: found by the monitor, `k`: closed by
     the kill switch), so those ids never collide either; a known trade is killed under its own id.
     """

@@ -226,7 +226,7 @@ class Execution:
         except OrderNotSent as exc:
             await self.bus.publish(CancelNotSent(symbol=symbol, client_id=client_id, trade_id=trade_id,
                                                  reason=f"would cancel: {reason} ({exc})", time_ms=self.clock.now_ms()))
-            return SendResult(Sent.NOT_SENT, message=str(exc))
+            return SendResult(Sent.NOT_SENT, message=str(exc), dry_run=True)
         except ExchangeError as exc:
             log.warning("cancel refused", symbol=symbol, client_id=client_id, code=exc.code, reason=reason)
             return SendResult(Sent.REJECTED, code=exc.code, message=exc.msg, retryable=exc.retryable)
@@ -286,7 +286,7 @@ class Execution:
             await self.bus.publish(OrderNotSentEvent(intent=intent, trade_id=trade_id, purpose=purpose,
                                                      reason=f"{reason or purpose} ({exc})",
                                                      time_ms=self.clock.now_ms()))
-            return SendResult(Sent.NOT_SENT, message=str(exc))
+            return SendResult(Sent.NOT_SENT, message=str(exc), dry_run=True)
         except ExchangeError as exc:
             await self.bus.publish(OrderRejectedEvent(intent=intent, trade_id=trade_id, purpose=purpose,
                                                       code=exc.code, message=exc.msg, time_ms=self.clock.now_ms()))

@@ -14,6 +14,10 @@ and each position's planned levels in monitor_levels.py; this module schedules t
 re-entrancy (its own placements echo back as events) and measures how long each position has been
 without a working stop.
 
+It does not pause for the kill switch: that leaves each position's stop-loss in place until the position is
+read back flat (trading/kill_switch.py), so there is no cancelled stop for a repair to race, and a position
+the kill switch could not close (its exit refused) is kept protected like any other, at once.
+
 Without an `Execution` it only measures, as a read-only view needs. It reads through an
 `ExchangeReader` and changes orders only through execution, so in staging (a gateway that sends
 nothing) it reports what it would place or cancel, for every position including ones opened by hand.
@@ -35,7 +39,6 @@ from ..core.metrics import Metrics
 from ..domain.events import (
     EquitySnapshot,
     ErrorEvent,
-    KillSwitch,
     OrderChanged,
     OrderIntentRecorded,
     OrderNotSent,
@@ -107,7 +110,6 @@ class PositionMonitor:
         self.book = ProtectionBook()
         self._busy: set[str] = set()
         self._dirty: set[str] = set()
-        self._halted_until_ms: int | None = None
         self.repair = Repairer(bus, clock, execution, self.book) if execution is not None else None
         self.guard = None if execution is None or self.repair is None else SymbolGuard(
             clock, exchange, execution, self.repair, self.book,
@@ -123,7 +125,6 @@ class PositionMonitor:
         self.bus.subscribe(OrderIntentRecorded, self._on_intent)
         self.bus.subscribe(OrderRejectedEvent, self._on_rejected)
         self.bus.subscribe(OrderNotSent, self._on_rejected)
-        self.bus.subscribe(KillSwitch, self._on_kill)
         self.bus.subscribe(ProtectionAction, self._on_protection)
 
     @property
@@ -175,12 +176,6 @@ class PositionMonitor:
     def _on_intent(self, event: OrderIntentRecorded) -> None:
         if event.purpose == "entry":
             self.book.apply(event.intent.symbol, Cause.ENTRY_SENT, self.clock.now_ms())
-
-    def _on_kill(self, event: KillSwitch) -> None:
-        """The kill switch cancels every order and then flattens: re-placing the stops it just cancelled
-        would race it. Repairs pause for `entry_grace_s`; a position still open after that is protected again.
-        Subscribe the monitor before the kill-switch handler so the pause starts first."""
-        self._halted_until_ms = self.clock.now_ms() + round(self.config.entry_grace_s * 1000)
 
     def _on_rejected(self, event: OrderRejectedEvent | OrderNotSent) -> None:
         symbol = event.intent.symbol
@@ -361,8 +356,6 @@ class PositionMonitor:
                 self.book.flat(symbol)  # (an entry in flight has no position yet: its phase stays)
             return await self.guard.flat(symbol, orders)
         self.timer.measure(symbol, position, orders)
-        if self._halted_until_ms is not None and now < self._halted_until_ms:
-            return False  # the kill switch is flattening
         if self.book.leaves_to_execution(symbol, now, self._entry_grace_ms):
             return False  # execution is placing this position's protection right now
         self.book.apply(symbol, Cause.ENTRY_ENDED, now)  # a grace that ran out ends execution's turn

@@ -28,6 +28,10 @@ class SendResult:
     message: str = ""
     #: For a refusal: True when sending the same thing again may succeed (timeouts, 5xx, 429).
     retryable: bool = False
+    #: For NOT_SENT: True when the gateway sends nothing by design (staging), False when the journal refused
+    #: the intent. The kill switch treats a position as closed in a dry run only: in paper or live an exit
+    #: that could not be journaled leaves the position open, and its stop-loss must stay.
+    dry_run: bool = False
 
     @property
     def accepted(self) -> bool:
