@@ -20,8 +20,10 @@ from test_run_session import BIN
 from quantum_trader.cli.audit_cmd import render_audit
 
 
-def cli(*args: str, db_env: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, db_env: str | None = None, **qt_env: str) -> subprocess.CompletedProcess[str]:
+    """The console script with no QT_ variable but `db_env` and `qt_env`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QT_") and k != "STAGING_MODE"}
+    env.update(qt_env)
     if db_env is not None:
         env["QT_DB_URL"] = db_env
     return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=60)

@@ -29,6 +29,7 @@ from test_simserver_support import API_KEY, API_SECRET, running_server
 from quantum_trader.core.bus import EventBus
 from quantum_trader.domain.enums import OrderType, Side
 from quantum_trader.domain.events import (
+    FORCED,
     Direction,
     EquitySnapshot,
     ErrorEvent,
@@ -82,6 +83,8 @@ class Recipe:
     mode: str = "paper"
     #: When the session starts (session time; on the wall clock too when `wall_factor` is 1).
     start_ms: int = T0
+    #: How many of the trades (the first ones) are forced entries (`force-entry`: source `force`, confidence 1).
+    forced: int = 0
 
 
 def _trade_events(n: int, recipe: Recipe) -> list[Any]:
@@ -89,8 +92,10 @@ def _trade_events(n: int, recipe: Recipe) -> list[Any]:
     opened = recipe.start_ms + (n + 1) * 10 * MINUTE
     trade_id = f"BNBUSDT_{opened}"
     stop = n < recipe.stop_losses
-    signal = Signal("BNBUSDT", Direction.LONG, recipe.traded_confidence, "sma-cross", opened - 1_000,
-                    reference_price=Decimal("600"))
+    forced = n < recipe.forced
+    confidence = 1.0 if forced else recipe.traded_confidence
+    signal = Signal("BNBUSDT", Direction.LONG, confidence, FORCED if forced else "sma-cross", opened - 1_000,
+                    reference_price=Decimal("600"), reason="force-entry" if forced else "")
     qty, entry = Decimal("1"), Decimal("600")
     exit_price = Decimal("594") if stop else Decimal("612")
     if stop and recipe.breach:
@@ -104,7 +109,7 @@ def _trade_events(n: int, recipe: Recipe) -> list[Any]:
                      planned_stop=Decimal("594"), planned_take_profit=Decimal("612"), planned_loss=Decimal("6.5"),
                      leverage=5),
         TradeOpened(**common, planned_take_profit=Decimal("612"), equity=Decimal("10000"), time_ms=opened,
-                    confidence=recipe.traded_confidence),
+                    confidence=confidence),
         ProtectionAction("BNBUSDT", "verified", "read back", opened + recipe.ack_delay_ms, trade_id=trade_id,
                          client_id=f"sl-{n}", order_type="STOP_MARKET", price=Decimal("594")),
         ProtectionAction("BNBUSDT", "verified", "read back", opened + recipe.ack_delay_ms, trade_id=trade_id,

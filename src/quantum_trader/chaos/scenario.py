@@ -23,7 +23,7 @@ from decimal import Decimal
 from ..core.clock import SimulatedClock
 from ..core.metrics import Metrics
 from ..domain.errors import ExchangeError
-from ..domain.events import Direction, ErrorEvent, Signal, TradeClosed
+from ..domain.events import FORCED, Direction, ErrorEvent, Signal, TradeClosed
 from ..domain.instrument import Instrument
 from ..domain.money import from_float
 from ..exchange.inprocess import InProcessExchange
@@ -212,7 +212,7 @@ class Scenario:
             symbol, direction = rng.choice(self.symbols), rng.choice((Direction.LONG, Direction.SHORT))
             self._note(f"force {direction.value} {symbol}")
             await self.bot.engine.bus.publish(Signal(
-                symbol=symbol, direction=direction, confidence=1.0, source="force", time_ms=self.clock.now_ms(),
+                symbol=symbol, direction=direction, confidence=1.0, source=FORCED, time_ms=self.clock.now_ms(),
                 reference_price=self.sim.mark_price(symbol), reason="chaos"))
         if rng.random() < c.manual_cancel_prob:
             self._manual_cancel(rng)

@@ -38,6 +38,11 @@ class Direction(StrEnum):
         return 1 if self is Direction.LONG else -1
 
 
+#: `Signal.source` of a forced entry (`force-entry`, POST /api/v1/force-entry): a person's order, not a strategy's
+#: signal. Its confidence (1.0) is made up, so readiness counts it as proof of the protection path only.
+FORCED = "force"
+
+
 # --- market ---------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class BarClosed:
@@ -55,7 +60,7 @@ class BarClosed:
 
 @dataclass(frozen=True, slots=True)
 class Signal:
-    """A strategy wants a position; `source` is the strategy's name, or `force` for a forced entry."""
+    """A strategy wants a position; `source` is the strategy's name, or `FORCED` (`force`) for a forced entry."""
 
     symbol: str
     direction: Direction

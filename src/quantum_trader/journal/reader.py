@@ -148,6 +148,16 @@ class JournalReader:
             result.append({**columns, "decision": decision if row.pop("decision_id") is not None else None})
         return result
 
+    def trade_sources(self) -> dict[str, str]:
+        """The `source` of the signal that opened each trade, by trade id (through risk's approving decision):
+        a strategy's name, or `force` for a forced entry. A trade without one (a position opened outside the
+        bot and adopted, or a decision journaled without its signal) is absent: readiness tells trades the
+        strategy opened from the others with it."""
+        s, d = _table(SignalRow), _table(RiskDecisionRow)
+        query = (select(d.c.trade_id, s.c.source).select_from(d.join(s, s.c.id == d.c.signal_id))
+                 .where(d.c.approved, d.c.trade_id.is_not(None)))
+        return {str(row["trade_id"]): str(row["source"]) for row in self._rows(query)}
+
     def risk_decisions(self, limit: int = 100) -> list[JsonRow]:
         d = _table(RiskDecisionRow)
         return self._rows(select(d).order_by(d.c.time_ms.desc(), d.c.id.desc()).limit(limit))

@@ -14,13 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain.enums import ExitReason
-from ..domain.events import Direction, TradeClosed, TradeOpened
+from ..domain.events import FORCED, Direction, TradeClosed, TradeOpened
 from ..domain.money import to_decimal
 from ..journal.codec import NO_SIGNAL
 from ..journal.reader import JournalReader
 from ..trading.audit import AuditRow, audit_rows, audit_summary
 from ..trading.stop_witness import ACTION as STOP_WITNESSED
 from .evidence import LISTED, SessionEvidence, longest_clean_ms, spans
+from .origin import TradeOrigins
 
 JsonRow = dict[str, Any]
 #: CONTRACT 7.2: SL and TP acknowledged and read back within this long after the entry fill.
@@ -110,19 +111,20 @@ def _item(name: str, passed: bool, evidence: Any) -> JsonRow:
 def readiness_from_journal(reader: JournalReader, *, min_trades: int, min_confidence: float,
                            live_max_positions: int) -> JsonRow:
     """CONTRACT 7 over the live-path sessions only (readmodels/evidence.py says which and why); every item's
-    evidence names the sessions it came from (`sessions`) and those it left out (`not_counted`, with why)."""
+    evidence names the sessions it came from (`sessions`) and those it left out (`not_counted`, with why).
+    Forced entries prove the protection path, not the strategy (readmodels/origin.py): they count for the
+    protection and stop items, never toward the minimum of trades or for confidence."""
     paths = SessionEvidence.of(reader.sessions())
+    origins = TradeOrigins(reader.trade_sources())
     all_closed = reader.closed_positions()
     closed = paths.only_counted(all_closed)
     audit = journal_audit_rows(reader, closed)
     actions = reader.protection_actions(limit=1_000_000)
     items = [
-        _item("closed_trades", len(closed) >= min_trades,
-              {"closed": len(closed), "required": min_trades, "trades": [r["trade_id"] for r in closed[-20:]],
-               **paths.of_rows(all_closed)}),
-        _protection_acknowledged(reader.trades(limit=1_000_000), actions, paths),
+        _closed_trades(closed, origins, min_trades, paths.of_rows(all_closed)),
+        _protection_acknowledged(reader.trades(limit=1_000_000), actions, paths, origins),
         _no_rejected_protection(reader.orders(limit=1_000_000), actions, paths),
-        _stops_held(audit, paths.of_rows(all_closed)),
+        _stops_held(audit, paths.of_rows(all_closed), origins),
         _monitor_clean(reader, paths),
         _confidence(reader.signals(limit=1_000_000), min_confidence, paths),
         _item("live_position_cap", live_max_positions <= 2,
@@ -132,7 +134,26 @@ def readiness_from_journal(reader: JournalReader, *, min_trades: int, min_confid
     return {"ready": all(i["passed"] for i in items), "items": items}
 
 
-def _protection_acknowledged(all_trades: list[JsonRow], actions: list[JsonRow], paths: SessionEvidence) -> JsonRow:
+def _closed_trades(closed: list[JsonRow], origins: TradeOrigins, minimum: int, sessions: JsonRow) -> JsonRow:
+    """CONTRACT 7.1, counting only the trades the strategy opened on its own: the go-live question is whether
+    the bot trades well unattended, and a forced entry (or a position adopted from outside) says nothing of
+    that. They are counted apart (`forced`, `without_signal`) so the user sees why a busy journal falls short."""
+    own, forced = origins.strategy(closed), origins.forced(closed)
+    others = len(closed) - len(own) - len(forced)
+    detail = (f"{len(own)} of the {minimum} closed trades wanted were opened by the strategy"
+              + (f"; {len(forced)} forced entries are not counted: they prove the protection path, not the strategy"
+                 if forced else "")
+              + (f"; {others} trades without a signal (opened outside the bot) are not counted" if others else ""))
+    return _item("closed_trades", len(own) >= minimum,
+                 {"closed": len(own), "required": minimum, "forced": len(forced), "without_signal": others,
+                  "closed_all": len(closed), "detail": detail, "trades": [r["trade_id"] for r in own[-20:]],
+                  "forced_trades": [r["trade_id"] for r in forced[-20:]], **sessions})
+
+
+def _protection_acknowledged(all_trades: list[JsonRow], actions: list[JsonRow], paths: SessionEvidence,
+                             origins: TradeOrigins) -> JsonRow:
+    """CONTRACT 7.2 over every counted position, forced entries included: they go through the same risk,
+    execution and protection path as the strategy's, so their SL and TP acknowledgements are the same proof."""
     trades = paths.only_counted(all_trades)
     verified: dict[tuple[str, str], int] = {}
     for a in actions:
@@ -143,7 +164,8 @@ def _protection_acknowledged(all_trades: list[JsonRow], actions: list[JsonRow], 
     late = [t["trade_id"] for t in trades
             if any(verified.get((t["trade_id"], p), never) - int(t["opened_ms"]) > ACK_WINDOW_MS for p in ("sl", "tp"))]
     return _item("protection_acknowledged", bool(trades) and not late,
-                 {"positions": len(trades), "not_acknowledged_within_5s": late[:20], **paths.of_rows(all_trades)})
+                 {"positions": len(trades), "forced": len(origins.forced(trades)),
+                  "not_acknowledged_within_5s": late[:20], **paths.of_rows(all_trades)})
 
 
 def _no_rejected_protection(orders: list[JsonRow], actions: list[JsonRow], paths: SessionEvidence) -> JsonRow:
@@ -157,15 +179,18 @@ def _no_rejected_protection(orders: list[JsonRow], actions: list[JsonRow], paths
                   "sessions": sorted(paths.counted.values(), key=lambda d: -int(d["id"]))[:LISTED]})
 
 
-def _stops_held(audit: Iterable[AuditRow], sessions: JsonRow) -> JsonRow:
+def _stops_held(audit: Iterable[AuditRow], sessions: JsonRow, origins: TradeOrigins) -> JsonRow:
     """CONTRACT 7.4: no breach at all. The evidence tells the breaches a gap explains (the stop was jumped
-    through and filled at the first price after it) from the others, which are failures to chase."""
+    through and filled at the first price after it) from the others, which are failures to chase. A forced
+    entry's stop is placed and held as any other's, so its stop-loss exit counts (`stop_loss_exits_forced`
+    says how many did) and its breach fails the item."""
     rows = list(audit)
-    stops = sum(1 for r in rows if r.exit_reason is ExitReason.STOP_LOSS)
+    stops = [r.trade_id for r in rows if r.exit_reason is ExitReason.STOP_LOSS]
     breaches = [r.trade_id for r in rows if r.breach]
     gapped = [r.trade_id for r in rows if r.breach and r.gap_explained]
-    return _item("stops_held", stops >= 1 and not breaches,
-                 {"stop_loss_exits": stops, "breaches": breaches[:20], "breaches_gap_explained": gapped[:20],
+    return _item("stops_held", bool(stops) and not breaches,
+                 {"stop_loss_exits": len(stops), "stop_loss_exits_forced": len(origins.forced_ids(stops)),
+                  "breaches": breaches[:20], "breaches_gap_explained": gapped[:20],
                   "breaches_unexplained": [t for t in breaches if t not in gapped][:20], **sessions})
 
 
@@ -206,11 +231,23 @@ def _monitor_clean(reader: JournalReader, paths: SessionEvidence) -> JsonRow:
 
 
 def _confidence(signals: list[JsonRow], minimum: float, paths: SessionEvidence) -> JsonRow:
+    """CONTRACT 7.6 over the strategy's traded signals only. A forced entry is journaled as a signal of
+    confidence 1.00 that nobody computed: counting it would pass the item on a journal without a single
+    strategy signal, so it is left out (`forced_entries_not_counted`) and the item wants at least one."""
     all_traded = [s for s in signals if (s.get("decision") or {}).get("approved")]
-    traded = paths.only_counted(all_traded)
-    low = [s["symbol"] for s in traded if float(s["confidence"]) < minimum]
-    return _item("confidence", bool(traded) and not low, {"traded_signals": len(traded), "below_minimum": low[:20],
-                                         "QT_MIN_CONFIDENCE": minimum, **paths.of_rows(all_traded)})
+    counted = paths.only_counted(all_traded)
+    traded = [s for s in counted if s.get("source") != FORCED]
+    low = [s["symbol"] for s in traded if not float(s["confidence"]) >= minimum]  # NaN is below
+    if not traded:
+        detail = "no strategy signal traded yet: forced entries do not show the strategy's confidence"
+    elif low:
+        detail = f"{len(low)} of {len(traded)} traded strategy signals below {minimum:g}"
+    else:
+        detail = f"all {len(traded)} traded strategy signals at or above {minimum:g}"
+    return _item("confidence", bool(traded) and not low,
+                 {"traded_signals": len(traded), "below_minimum": low[:20], "QT_MIN_CONFIDENCE": minimum,
+                  "forced_entries_not_counted": len(counted) - len(traded),
+                  "detail": detail, **paths.of_rows(all_traded)})
 
 
 def signal_json(row: JsonRow) -> JsonRow:

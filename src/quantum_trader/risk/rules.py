@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final, Literal, Protocol
 
-from ..domain.events import Signal
+from ..domain.events import FORCED, Signal
 from ..domain.instrument import Instrument
 from .daily_loss import DAY_MS
 
@@ -139,7 +139,7 @@ class TradableRule:
 
 
 class ConfidenceRule:
-    """A strategy's signal below QT_MIN_CONFIDENCE; a forced entry (`source == "force"`) is exempt."""
+    """A strategy's signal below QT_MIN_CONFIDENCE; a forced entry (`source == FORCED`) is exempt."""
 
     signal_only = True
 
@@ -148,7 +148,7 @@ class ConfidenceRule:
 
     def refusal(self, signal: Signal, now_ms: int) -> str | None:
         floor = self.book.limits.min_confidence
-        if signal.source != "force" and not signal.confidence >= floor:  # NaN is below, not above
+        if signal.source != FORCED and not signal.confidence >= floor:  # NaN is below, not above
             return f"confidence {signal.confidence:.2f} below QT_MIN_CONFIDENCE {floor:.2f}"
         return None
 

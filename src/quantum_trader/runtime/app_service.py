@@ -9,7 +9,7 @@ from functools import partial
 
 from ..core.metrics import Metrics
 from ..core.supervisor import Supervisor
-from ..domain.events import Direction, KillSwitch, RiskDecision, Signal
+from ..domain.events import FORCED, Direction, KillSwitch, RiskDecision, Signal
 from ..domain.money import fmt
 from ..exchange.budget import WeightBudget
 from ..journal.reader import JournalReader
@@ -206,7 +206,7 @@ class SessionService:
     async def force_entry(self, symbol: str, side: str) -> JSON:
         clock = self.engine.clock
         self._decisions.pop(symbol, None)
-        await self.engine.bus.publish(Signal(symbol=symbol, direction=Direction(side), confidence=1.0, source="force",
+        await self.engine.bus.publish(Signal(symbol=symbol, direction=Direction(side), confidence=1.0, source=FORCED,
                                              time_ms=clock.now_ms(), reason="force-entry"))
         decision = self._decisions.get(symbol)
         if decision is None:
