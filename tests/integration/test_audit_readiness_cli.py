@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from test_live_gate import HOUR, INPROCESS_MAX, Recipe, build_journal
+from test_live_gate import HOUR, INPROCESS_MAX, PAPER_ENV, Recipe, build_journal
 from test_run_session import BIN
 
 from quantum_trader.cli.audit_cmd import render_audit
 
 
 def cli(*args: str, db_env: str | None = None, **qt_env: str) -> subprocess.CompletedProcess[str]:
-    """The console script with no QT_ variable but `db_env` and `qt_env`."""
+    """The console script with no QT_ variable but the Recipe's setup (PAPER_ENV), `db_env` and `qt_env`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QT_") and k != "STAGING_MODE"}
-    env.update(qt_env)
+    env.update({**PAPER_ENV, **qt_env})
     if db_env is not None:
         env["QT_DB_URL"] = db_env
     return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=60)
@@ -95,7 +95,8 @@ def test_readiness_of_a_full_paper_journal_exits_0(tmp_path: Path) -> None:
     doc = document(done)
     assert doc["ready"] is True
     assert [i["name"] for i in doc["items"]] == ["closed_trades", "protection_acknowledged", "no_rejected_protection",
-                                                 "stops_held", "monitor_clean", "confidence", "live_position_cap"]
+                                                 "stops_held", "monitor_clean", "confidence", "live_position_cap",
+                                                 "same_setup"]
     table = cli("readiness", "--db", url)
     assert table.returncode == 0 and "READY" in table.stdout and "NOT READY" not in table.stdout
     # A line per item under the table: which sessions (adapter, clock) its evidence came from.
@@ -136,7 +137,8 @@ def test_readiness_uses_the_settings_from_the_environment(tmp_path: Path) -> Non
     url = build_journal(tmp_path / "paper.db")
     env_done = subprocess.run([str(BIN), "readiness", "--db", url, "--json"], capture_output=True, text=True,
                               timeout=60, env={**{k: v for k, v in os.environ.items() if not k.startswith("QT_")},
-                                               "QT_LIVE_MAX_POSITIONS": "3", "QT_READINESS_MIN_TRADES": "6"})
+                                               "QT_LIVE_MAX_POSITIONS": "3", "QT_READINESS_MIN_TRADES": "6",
+                                               **PAPER_ENV})
     assert env_done.returncode == 1, env_done.stderr
     failed = {i["name"] for i in document(env_done)["items"] if not i["passed"]}
     assert failed == {"closed_trades", "live_position_cap"}

@@ -9,13 +9,14 @@ read by the console script in another process.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from test_audit_readiness_cli import cli, document
-from test_live_gate import LIVE_PATH
+from test_live_gate import LIVE_PATH, start_settings
 
 from quantum_trader.core.bus import EventBus
 from quantum_trader.core.clock import SimulatedClock
@@ -42,6 +43,8 @@ from quantum_trader.sim.universe import load_universe
 from quantum_trader.trading.monitor import MonitorConfig
 
 T0 = 1_800_000_000_000
+#: The settings the gap session is journaled with, and readiness asked for.
+START = start_settings()
 MINUTE = 60_000
 D = Decimal
 
@@ -136,7 +139,7 @@ async def long_then(url: str, path: list[str]) -> None:
     exchange.drain()
     clock = SimulatedClock(T0)
     with Journal.open(url, now_ms=clock.now_ms) as journal:
-        journal.start_session("paper", "{}", "test", **LIVE_PATH)  # recorded as readiness counts it
+        journal.start_session("paper", json.dumps(START.public_dict()), "test", **LIVE_PATH)  # as readiness counts it
         engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(), journal=journal)
         protect_engine(engine, Metrics(), MonitorConfig(), with_monitor=False)
         await engine.bus.publish(Signal(symbol="BNBUSDT", direction=Direction.LONG, confidence=1.0, source="force",
@@ -163,8 +166,7 @@ def test_a_stop_jumped_through_in_one_step_is_a_breach_explained_by_the_gap(tmp_
     assert "BREACH (gap)" in table and f"jumped through the stop {row['planned_stop']} to 640" in table
     reader = JournalReader(url)
     try:
-        held = next(i for i in readiness_from_journal(reader, min_trades=1, min_confidence=0.5,
-                                                      live_max_positions=2)["items"] if i["name"] == "stops_held")
+        held = next(i for i in readiness_from_journal(reader, START)["items"] if i["name"] == "stops_held")
     finally:
         reader.close()
     assert held["passed"] is False  # CONTRACT 7.4: no breach at all

@@ -4,7 +4,9 @@ The journal is built in-process through the real writer and bus (the same path a
 writes through), then read by `readiness_from_journal`; each checklist item is broken on its own to
 prove the item can fail. By default the Recipe journals one paper session on the live path (the ccxt
 adapter against a simulator server URL, on the wall clock, whose wall time is the events' time);
-`path` and `wall_factor` journal other paths (test_readiness_live_path.py). Then the real console
+`path` and `wall_factor` journal other paths (test_readiness_live_path.py). Each session journals its settings
+as `quantum-trader run` does (PAPER_SETUP plus the Recipe's `settings`), and readiness is asked for a start with
+that setup unless a test says otherwise (test_readiness_honest.py). Then the real console
 script is started in live mode against a real simulator server: with the passing journal it runs
 (exit 0, /health says `live`); with a fresh one it exits 3 naming the failed items. Staging against the
 same server journals dry-run orders and leaves the simulator flat.
@@ -13,6 +15,7 @@ same server journals dry-run orders and leaves the simulator flat.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import subprocess
 import time
@@ -46,6 +49,7 @@ from quantum_trader.journal.db import migrate
 from quantum_trader.journal.reader import JournalReader
 from quantum_trader.journal.writer import Journal
 from quantum_trader.readmodels.journal import readiness_from_journal
+from quantum_trader.settings.model import Settings, load_settings
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC: the paper session's start
 MINUTE = 60_000
@@ -57,6 +61,15 @@ LIVE_PATH: dict[str, str | None] = {"adapter": "ccxt", "exchange_url": "http://1
 #: ... and one on the in-process simulator at `--speed max`.
 INPROCESS_MAX: dict[str, str | None] = {"adapter": "inprocess", "exchange_url": None, "clock": "simulated",
                                         "speed": "max"}
+#: The setup the Recipe's paper sessions trade (the defaults but the strategy, whose name its signals carry); a
+#: start with it has the same setup (readmodels/setup.py). The console script reads it from the environment.
+PAPER_SETUP: dict[str, Any] = {"strategy": "sma-cross", "monitor_interval": 1.0}
+PAPER_ENV = {"QT_STRATEGY": "sma-cross"}
+
+
+def start_settings(**overrides: Any) -> Settings:
+    """The settings of a start readiness is asked for: the Recipe's setup unless `overrides` say otherwise."""
+    return load_settings({**PAPER_SETUP, **overrides}, env={})
 
 
 @dataclass
@@ -85,6 +98,8 @@ class Recipe:
     start_ms: int = T0
     #: How many of the trades (the first ones) are forced entries (`force-entry`: source `force`, confidence 1).
     forced: int = 0
+    #: The session's settings beyond PAPER_SETUP, journaled as `quantum-trader run` journals them.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def _trade_events(n: int, recipe: Recipe) -> list[Any]:
@@ -156,8 +171,9 @@ async def _publish(url: str, recipe: Recipe) -> None:
     wall = EventWall(start_ms)
     journal = Journal(url, batch_size=1, wall_ms=wall)
     journal.attach(bus)
-    journal.start_session(recipe.mode, '{"monitor_interval": "1.0"}', "test", started_ms=start_ms,
-                          **(recipe.path or {}))
+    settings = load_settings({**PAPER_SETUP, **recipe.settings}, env={})
+    journal.start_session(recipe.mode, json.dumps(settings.public_dict(), sort_keys=True), "test",
+                          started_ms=start_ms, **(recipe.path or {}))
     try:
         for event in _events(recipe):
             wall.now = start_ms + round((event.time_ms - start_ms) * recipe.wall_factor)
@@ -176,10 +192,12 @@ def build_journal(path: Path, *recipes: Recipe) -> str:
     return url
 
 
-def readiness(url: str, live_max_positions: int = 2) -> dict[str, Any]:
+def readiness(url: str, live_max_positions: int = 2, **start: Any) -> dict[str, Any]:
+    """The checklist for a start with the Recipe's setup (QT_READINESS_MIN_TRADES 5, QT_MIN_CONFIDENCE 0.65) but
+    for `start`'s settings."""
     reader = JournalReader(url)
     try:
-        return readiness_from_journal(reader, min_trades=5, min_confidence=0.65, live_max_positions=live_max_positions)
+        return readiness_from_journal(reader, start_settings(live_max_positions=live_max_positions, **start))
     finally:
         reader.close()
 
@@ -193,7 +211,7 @@ def test_a_full_paper_journal_passes_every_item(tmp_path: Path) -> None:
     result = readiness(build_journal(tmp_path / "paper.db"))
     assert failed_items(result) == set(), result
     assert result["ready"] is True
-    assert len(result["items"]) == 7
+    assert len(result["items"]) == 8
 
 
 @pytest.mark.parametrize(("recipe", "item"), [
@@ -226,7 +244,7 @@ def test_more_than_two_live_positions_fails_the_cap(tmp_path: Path) -> None:
 # --- the real process against a real simulator server --------------------------------------------------------
 def live_env(tmp_path: Path, server_url: str, db: Path, **extra: str) -> dict[str, str]:
     return bot_env(tmp_path, QT_PAPER_TRADING="false", QT_API_KEY=API_KEY, QT_API_SECRET=API_SECRET,
-                   QT_EXCHANGE=server_url, QT_FEED="exchange", QT_STRATEGY="manual", QT_SYMBOLS="BNBUSDT,BTCUSDT",
+                   QT_EXCHANGE=server_url, QT_FEED="exchange", QT_SYMBOLS="BNBUSDT,BTCUSDT", **PAPER_ENV,
                    QT_DB_URL=f"sqlite:///{db}", QT_API_PORT=str(free_port()), **extra)
 
 
@@ -261,7 +279,7 @@ def test_live_starts_with_a_passing_journal(tmp_path: Path) -> None:
                 proc.wait()
         assert proc.returncode == 0, err
         assert modes == {"live"}, (modes, err)
-        assert server.sim.position("BNBUSDT").amount == 0  # manual strategy: live started, traded nothing
+        assert server.sim.position("BNBUSDT").amount == 0  # a flat market: live started, sma-cross saw no cross
     with sqlite3.connect(db) as conn:
         assert [r[0] for r in conn.execute("select mode from sessions order by id")] == ["paper", "live"]
 
@@ -289,6 +307,26 @@ def test_live_refused_when_the_live_cap_is_above_two(tmp_path: Path) -> None:
                               timeout=60)
     assert done.returncode == 3, done.stderr
     assert "live_position_cap" in done.stderr
+
+
+def test_live_refused_when_its_setup_is_not_the_one_paper_traded(tmp_path: Path) -> None:
+    """A passing 5x sma-cross journal, a live start at 10x that lowers the bars: refused, naming the setup's
+    differences and the fix, the bar of trades at the floor of 5 whatever QT_READINESS_MIN_TRADES says."""
+    db = tmp_path / "paper.db"
+    build_journal(db)
+    with running_server() as server:
+        env = live_env(tmp_path, server.url, db, QT_LEVERAGE="10", QT_READINESS_MIN_TRADES="1",
+                       QT_MIN_CONFIDENCE="0.1")
+        done = subprocess.run([str(BIN), "run", "--duration", "4"], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert server.sim.position("BNBUSDT").amount == 0
+    assert done.returncode == 3, done.stderr
+    assert "FAILED same_setup" in done.stderr
+    for difference in ("QT_LEVERAGE 10 here, 5 in paper (above paper)",
+                       "QT_MIN_CONFIDENCE 0.1 here, 0.65 in paper (below paper)",
+                       "paper-trade with these settings, or start live with the paper settings"):
+        assert difference in done.stderr
+    assert "'required': 5" in done.stderr  # closed_trades: the floor, not this start's 1
 
 
 def test_staging_against_the_sim_server_sends_nothing(tmp_path: Path) -> None:

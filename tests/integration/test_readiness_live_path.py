@@ -27,9 +27,13 @@ from quantum_trader.readmodels.evidence import longest_clean_ms, public_url, ses
 from quantum_trader.settings.model import load_settings
 
 ITEMS = ("closed_trades", "protection_acknowledged", "no_rejected_protection", "stops_held", "monitor_clean",
-         "confidence", "live_position_cap")
-#: What an empty or uncounted journal fails (nothing rejected and the cap at 2 pass without evidence).
-EVIDENCE_ITEMS = {"closed_trades", "protection_acknowledged", "stops_held", "monitor_clean", "confidence"}
+         "confidence", "live_position_cap", "same_setup")
+#: Items whose evidence is the start's settings, not sessions.
+SETTINGS_ITEMS = ("live_position_cap",)
+#: What an empty or uncounted journal fails (nothing rejected and the cap at 2 pass without evidence; there is no
+#: paper session on the live path to compare the setup with).
+EVIDENCE_ITEMS = {"closed_trades", "protection_acknowledged", "stops_held", "monitor_clean", "confidence",
+                  "same_setup"}
 
 
 def item(result: dict[str, Any], name: str) -> dict[str, Any]:
@@ -66,10 +70,10 @@ def test_any_other_path_is_not_counted_even_with_hours_of_wall_time(tmp_path: Pa
                                                                    why: str) -> None:
     result = readiness(build_journal(tmp_path / "other.db", Recipe(path=path, wall_factor=1.0)))
     assert failed_items(result) == EVIDENCE_ITEMS
-    for name in ITEMS[:-1]:
+    for name in (n for n in ITEMS if n not in SETTINGS_ITEMS):
         evidence = item(result, name)["evidence"]
         assert evidence["sessions"] == []
-        if name != "no_rejected_protection":  # it has no protection order to look at
+        if name not in ("no_rejected_protection", "same_setup"):  # nothing to look at: no protection order; no setup
             assert [s["id"] for s in evidence["not_counted"]] == [1] and why in evidence["not_counted"][0]["why"]
 
 
@@ -86,10 +90,10 @@ def test_an_hour_on_the_live_path_passes_and_every_item_names_its_sessions(tmp_p
     assert [i["name"] for i in result["items"]] == list(ITEMS)
     assert all(set(i) == {"name", "passed", "evidence"} for i in result["items"])
     live = {"id": 2, "mode": "paper", **LIVE_PATH}
-    for name in ITEMS[:-1]:
+    for name in (n for n in ITEMS if n not in SETTINGS_ITEMS):
         evidence = item(result, name)["evidence"]
         assert [{k: s[k] for k in live} for s in evidence["sessions"]] == [live], (name, evidence)
-        if name != "no_rejected_protection":  # the Recipe journals no protection order: nothing of session 1 to list
+        if name not in ("no_rejected_protection", "same_setup"):  # no protection order; session 1 is off the path
             assert [s["id"] for s in evidence["not_counted"]] == [1], (name, evidence)
     monitor = item(result, "monitor_clean")["evidence"]
     assert monitor["longest_clean_s"] == 3600 and monitor["measured_on"] == "wall clock"
@@ -181,7 +185,7 @@ def test_the_bot_journals_the_path_it_ran_on(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         beats = conn.execute("select session_id, time_ms, wall_ms from equity_snapshots order by id").fetchall()
     assert {s for s, _, _ in beats} == {1, 2} and all(wall is not None for _, _, wall in beats)
-    result = readiness(f"sqlite:///{db}")
+    result = readiness(f"sqlite:///{db}", strategy="manual")  # bot_env's setup: what both sessions journaled
     monitor = item(result, "monitor_clean")["evidence"]
     assert [s["id"] for s in monitor["sessions"]] == [2] and monitor["longest_clean_s"] < 10
     [dev] = monitor["not_counted"]

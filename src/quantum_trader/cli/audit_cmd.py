@@ -118,9 +118,7 @@ def readiness(db: DbOption = None, json_output: JsonOption = False) -> None:
 
     configure_logging(json=False, level="WARNING")
     s = _settings(db)
-    document = evaluate(s.db_url, lambda reader: readiness_from_journal(
-        reader, min_trades=s.readiness_min_trades, min_confidence=s.min_confidence,
-        live_max_positions=s.live_max_positions), _db_name(db))
+    document = evaluate(s.db_url, lambda reader: readiness_from_journal(reader, s), _db_name(db))
     if json_output:
         _emit_json(document)
     else:

@@ -6,7 +6,9 @@ a simulator server (`quantum-trader sim-server`) and the exchange feed, whose cl
 The in-process simulator (QT_EXCHANGE=sim) skips REST, request weights, latency and streams, and a
 simulated clock passes an hour in seconds (`--speed max`): such sessions are for development, and
 readiness lists them as not counted, saying why. A session journaled before the path was recorded
-(migration 0002) is not counted either: nothing shows which path it ran on.
+(migration 0002) is not counted either: nothing shows which path it ran on. Given the settings of the
+start readiness is asked for, a live-path session whose setup differs from that start's (readmodels/setup.py)
+is not counted either: it proved something other than what the start will trade.
 
 "Continuous" monitoring: the monitor journals a heartbeat (an equity snapshot) after a successful
 sweep, at most one per `EQUITY_EVERY_MS` (a minute) of session time. A stretch is continuous while
@@ -30,6 +32,7 @@ from ..core.clock import Clock, WallClock
 from ..exchange.factory import SIM
 from ..settings.model import Settings
 from ..trading.monitor import EQUITY_EVERY_MS
+from .setup import recorded_settings, setup_differences
 
 JsonRow = dict[str, Any]
 INPROCESS, CCXT = "inprocess", "ccxt"
@@ -92,27 +95,49 @@ def describe(row: JsonRow) -> JsonRow:
             "exchange_url": row.get("exchange_url"), "clock": row.get("clock"), "speed": row.get("speed")}
 
 
+def _excluded(row: JsonRow, why: str | None, differences: list[str]) -> JsonRow | None:
+    """A session left out, described with why (and its setup's differences), or None when it counts."""
+    if why is not None:
+        return {**describe(row), "why": why}
+    if differences:
+        return {**describe(row), "why": "its setup differs from this start's: " + "; ".join(differences),
+                "setup_differences": differences}
+    return None
+
+
 @dataclass(frozen=True)
 class SessionEvidence:
-    """The journal's sessions split into the counted (live path) and the rest, each described."""
+    """The journal's sessions split into the counted (live path, and this start's setup when one is given) and
+    the rest, each described. A session with another setup (readmodels/setup.py) is listed with its
+    `setup_differences`: it proved something other than what this start will trade."""
 
     counted: dict[int, JsonRow]
     excluded: dict[int, JsonRow]
     settings: dict[int, str]
 
     @classmethod
-    def of(cls, rows: Iterable[JsonRow]) -> SessionEvidence:
+    def of(cls, rows: Iterable[JsonRow], start: Settings | None = None) -> SessionEvidence:
         counted: dict[int, JsonRow] = {}
         excluded: dict[int, JsonRow] = {}
         settings: dict[int, str] = {}
         for row in rows:
             why = not_counted_because(row)
-            if why is None:
+            differences = setup_differences(start, row.get("settings")) if why is None and start else []
+            left_out = _excluded(row, why, differences)
+            if left_out is None:
                 counted[int(row["id"])] = describe(row)
             else:
-                excluded[int(row["id"])] = {**describe(row), "why": why}
+                excluded[int(row["id"])] = left_out
             settings[int(row["id"])] = str(row.get("settings") or "{}")
         return cls(counted, excluded, settings)
+
+    def counted_settings(self) -> list[JsonRow]:
+        """The journaled settings of every counted session."""
+        return [recorded_settings(self.settings.get(i)) for i in self.counted]
+
+    def other_setups(self) -> list[JsonRow]:
+        """Live-path paper sessions left out only because their setup differs from this start's, newest first."""
+        return sorted((d for d in self.excluded.values() if "setup_differences" in d), key=lambda d: -int(d["id"]))
 
     def counts(self, session_id: int | None) -> bool:
         return session_id is not None and int(session_id) in self.counted

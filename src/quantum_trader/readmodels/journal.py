@@ -18,10 +18,12 @@ from ..domain.events import FORCED, Direction, TradeClosed, TradeOpened
 from ..domain.money import to_decimal
 from ..journal.codec import NO_SIGNAL
 from ..journal.reader import JournalReader
+from ..settings.model import Settings
 from ..trading.audit import AuditRow, audit_rows, audit_summary
 from ..trading.stop_witness import ACTION as STOP_WITNESSED
 from .evidence import LISTED, SessionEvidence, longest_clean_ms, spans
 from .origin import TradeOrigins
+from .setup import FIX, required_confidence, required_trades, this_setup
 
 JsonRow = dict[str, Any]
 #: CONTRACT 7.2: SL and TP acknowledged and read back within this long after the entry fill.
@@ -108,36 +110,39 @@ def _item(name: str, passed: bool, evidence: Any) -> JsonRow:
     return {"name": name, "passed": passed, "evidence": evidence}
 
 
-def readiness_from_journal(reader: JournalReader, *, min_trades: int, min_confidence: float,
-                           live_max_positions: int) -> JsonRow:
-    """CONTRACT 7 over the live-path sessions only (readmodels/evidence.py says which and why); every item's
-    evidence names the sessions it came from (`sessions`) and those it left out (`not_counted`, with why).
-    Forced entries prove the protection path, not the strategy (readmodels/origin.py): they count for the
-    protection and stop items, never toward the minimum of trades or for confidence."""
-    paths = SessionEvidence.of(reader.sessions())
+def readiness_from_journal(reader: JournalReader, start: Settings) -> JsonRow:
+    """CONTRACT 7 for `start` (the settings of the start it is asked for: a live start, or the CLI's environment)
+    over the live-path paper sessions with that start's setup only (readmodels/evidence.py and setup.py say
+    which and why); every item's evidence names the sessions it came from (`sessions`) and those it left out
+    (`not_counted`, with why). Forced entries prove the protection path, not the strategy (readmodels/origin.py):
+    they count for the protection and stop items, never toward the minimum of trades or for confidence."""
+    paths = SessionEvidence.of(reader.sessions(), start)
     origins = TradeOrigins(reader.trade_sources())
     all_closed = reader.closed_positions()
     closed = paths.only_counted(all_closed)
     audit = journal_audit_rows(reader, closed)
     actions = reader.protection_actions(limit=1_000_000)
     items = [
-        _closed_trades(closed, origins, min_trades, paths.of_rows(all_closed)),
+        _closed_trades(closed, origins, required_trades(start, paths.counted_settings()), paths.of_rows(all_closed)),
         _protection_acknowledged(reader.trades(limit=1_000_000), actions, paths, origins),
         _no_rejected_protection(reader.orders(limit=1_000_000), actions, paths),
         _stops_held(audit, paths.of_rows(all_closed), origins),
         _monitor_clean(reader, paths),
-        _confidence(reader.signals(limit=1_000_000), min_confidence, paths),
-        _item("live_position_cap", live_max_positions <= 2,
-              {"QT_LIVE_MAX_POSITIONS": live_max_positions, "allowed_at_most": 2, "sessions": [],
+        _confidence(reader.signals(limit=1_000_000), required_confidence(start, paths.counted_settings()), paths),
+        _item("live_position_cap", start.live_max_positions <= 2,
+              {"QT_LIVE_MAX_POSITIONS": start.live_max_positions, "allowed_at_most": 2, "sessions": [],
                "not_counted": [], "source": "the settings of this start, not paper-trading evidence"}),
+        _same_setup(start, paths),
     ]
     return {"ready": all(i["passed"] for i in items), "items": items}
 
 
-def _closed_trades(closed: list[JsonRow], origins: TradeOrigins, minimum: int, sessions: JsonRow) -> JsonRow:
+def _closed_trades(closed: list[JsonRow], origins: TradeOrigins, required: tuple[int, JsonRow],
+                   sessions: JsonRow) -> JsonRow:
     """CONTRACT 7.1, counting only the trades the strategy opened on its own: the go-live question is whether
     the bot trades well unattended, and a forced entry (or a position adopted from outside) says nothing of
     that. They are counted apart (`forced`, `without_signal`) so the user sees why a busy journal falls short."""
+    minimum, bar = required
     own, forced = origins.strategy(closed), origins.forced(closed)
     others = len(closed) - len(own) - len(forced)
     detail = (f"{len(own)} of the {minimum} closed trades wanted were opened by the strategy"
@@ -146,8 +151,34 @@ def _closed_trades(closed: list[JsonRow], origins: TradeOrigins, minimum: int, s
               + (f"; {others} trades without a signal (opened outside the bot) are not counted" if others else ""))
     return _item("closed_trades", len(own) >= minimum,
                  {"closed": len(own), "required": minimum, "forced": len(forced), "without_signal": others,
-                  "closed_all": len(closed), "detail": detail, "trades": [r["trade_id"] for r in own[-20:]],
+                  "closed_all": len(closed), "QT_READINESS_MIN_TRADES": bar, "detail": detail,
+                  "trades": [r["trade_id"] for r in own[-20:]],
                   "forced_trades": [r["trade_id"] for r in forced[-20:]], **sessions})
+
+
+def _same_setup(start: Settings, paths: SessionEvidence) -> JsonRow:
+    """The live-path paper sessions against this start's setup (readmodels/setup.py): passes when at least one
+    has it (the others are left out of every item, named with their differences); fails naming each difference
+    and the fix when none has, or when no paper session on the live path exists to compare with."""
+    others = paths.other_setups()
+    differences = [f"session #{d['id']}: {diff}" for d in others for diff in d["setup_differences"]]
+    passed = bool(paths.counted)
+    if passed:
+        detail = (f"{_sessions(len(paths.counted))} on the live path with this start's setup"
+                  + (f"; {_sessions(len(others))} with another setup not counted" if others else ""))
+    elif others:
+        detail = f"no paper session on the live path has this start's setup: {FIX}"
+    else:
+        detail = "no paper session on the live path to compare this start's setup with"
+    return _item("same_setup", passed,
+                 {"this_start": this_setup(start), "differences": differences[:LISTED],
+                  "fix": None if passed else FIX, "detail": detail,
+                  "sessions": sorted(paths.counted.values(), key=lambda d: -int(d["id"]))[:LISTED],
+                  "not_counted": others[:LISTED]})
+
+
+def _sessions(n: int) -> str:
+    return f"{n} paper session" + ("" if n == 1 else "s")
 
 
 def _protection_acknowledged(all_trades: list[JsonRow], actions: list[JsonRow], paths: SessionEvidence,
@@ -230,10 +261,11 @@ def _monitor_clean(reader: JournalReader, paths: SessionEvidence) -> JsonRow:
                   "not_counted": sorted(not_counted, key=lambda d: -int(d["id"] or 0))[:LISTED]})
 
 
-def _confidence(signals: list[JsonRow], minimum: float, paths: SessionEvidence) -> JsonRow:
+def _confidence(signals: list[JsonRow], required: tuple[float, JsonRow], paths: SessionEvidence) -> JsonRow:
     """CONTRACT 7.6 over the strategy's traded signals only. A forced entry is journaled as a signal of
     confidence 1.00 that nobody computed: counting it would pass the item on a journal without a single
     strategy signal, so it is left out (`forced_entries_not_counted`) and the item wants at least one."""
+    minimum, bar = required
     all_traded = [s for s in signals if (s.get("decision") or {}).get("approved")]
     counted = paths.only_counted(all_traded)
     traded = [s for s in counted if s.get("source") != FORCED]
@@ -246,7 +278,7 @@ def _confidence(signals: list[JsonRow], minimum: float, paths: SessionEvidence) 
         detail = f"all {len(traded)} traded strategy signals at or above {minimum:g}"
     return _item("confidence", bool(traded) and not low,
                  {"traded_signals": len(traded), "below_minimum": low[:20], "QT_MIN_CONFIDENCE": minimum,
-                  "forced_entries_not_counted": len(counted) - len(traded),
+                  "QT_MIN_CONFIDENCE_from": bar, "forced_entries_not_counted": len(counted) - len(traded),
                   "detail": detail, **paths.of_rows(all_traded)})
 
 

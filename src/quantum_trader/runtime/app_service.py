@@ -166,9 +166,7 @@ class SessionService:
         return body
 
     async def readiness(self) -> JSON:
-        s = self.settings
-        return await asyncio.to_thread(readiness_from_journal, self.reader, min_trades=s.readiness_min_trades,
-                                       min_confidence=s.min_confidence, live_max_positions=s.live_max_positions)
+        return await asyncio.to_thread(readiness_from_journal, self.reader, self.settings)
 
     async def equity(self, limit: int = 1000) -> JSON:
         return {"equity": await asyncio.to_thread(self.reader.equity, limit, self.account)}

@@ -69,9 +69,7 @@ def first_live_ms(db_url: str) -> int | None:
 def check_readiness(settings: Settings) -> None:
     reader = JournalReader(settings.db_url)
     try:
-        result = readiness_from_journal(reader, min_trades=settings.readiness_min_trades,
-                                        min_confidence=settings.min_confidence,
-                                        live_max_positions=settings.live_max_positions)
+        result = readiness_from_journal(reader, settings)
     finally:
         reader.close()
     failed = [i for i in result["items"] if not i["passed"]]
