@@ -109,16 +109,18 @@ async def forced_stop_outs(url: str, n: int) -> None:
             clock.advance(600.0)
 
 
-def test_the_engines_forced_stop_outs_prove_the_stops_but_not_the_strategy(tmp_path: Path) -> None:
+def test_the_engines_forced_stop_outs_prove_the_stops_but_not_a_strategy(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'manual.db'}"
     asyncio.run(forced_stop_outs(url, 5))
-    code, doc = readiness_json(url, QT_STRATEGY="manual")
-    assert code == 1
+    code, doc = readiness_json(url, QT_STRATEGY="sma-cross")  # a strategy's start: manual paper proves no strategy
+    assert code == 1 and {"closed_trades", "confidence", "same_setup"} <= failed(doc)
+    code, doc = readiness_json(url, QT_STRATEGY="manual")  # trading by hand: forced entries are its trades
     closed = item(doc, "closed_trades")
-    assert closed["passed"] is False and (closed["evidence"]["closed"], closed["evidence"]["forced"]) == (0, 5)
+    assert closed["passed"] is True and (closed["evidence"]["closed"], closed["evidence"]["forced"]) == (5, 0)
+    assert "QT_STRATEGY=manual" in closed["evidence"]["detail"]
     confidence = item(doc, "confidence")
-    assert confidence["passed"] is False and confidence["evidence"]["traded_signals"] == 0
-    assert confidence["evidence"]["forced_entries_not_counted"] == 5
+    assert confidence["passed"] is True and confidence["evidence"]["traded_signals"] == 0
+    assert confidence["evidence"]["detail"].startswith("QT_STRATEGY=manual: a person picks every entry")
     stops = item(doc, "stops_held")
     assert stops["passed"] is True and stops["evidence"]["stop_loss_exits"] == 5, stops
     assert stops["evidence"]["stop_loss_exits_forced"] == 5

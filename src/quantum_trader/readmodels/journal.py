@@ -31,6 +31,10 @@ ACK_WINDOW_MS = 5_000
 MONITOR_CLEAN_MS = 3_600_000
 
 
+#: QT_STRATEGY's name for trading by hand (settings/model.py): every entry is a forced one.
+MANUAL = "manual"
+
+
 def _dec(row: JsonRow, key: str) -> Decimal | None:
     value = row.get(key)
     return None if value is None else to_decimal(value, key)
@@ -122,13 +126,16 @@ def readiness_from_journal(reader: JournalReader, start: Settings) -> JsonRow:
     closed = paths.only_counted(all_closed)
     audit = journal_audit_rows(reader, closed)
     actions = reader.protection_actions(limit=1_000_000)
+    manual = start.strategy == MANUAL  # a person's entries are the strategy: forced trades are its evidence
     items = [
-        _closed_trades(closed, origins, required_trades(start, paths.counted_settings()), paths.of_rows(all_closed)),
+        _closed_trades(closed, origins, required_trades(start, paths.counted_settings()), paths.of_rows(all_closed),
+                       manual=manual),
         _protection_acknowledged(reader.trades(limit=1_000_000), actions, paths, origins),
         _no_rejected_protection(reader.orders(limit=1_000_000), actions, paths),
         _stops_held(audit, paths.of_rows(all_closed), origins),
         _monitor_clean(reader, paths),
-        _confidence(reader.signals(limit=1_000_000), required_confidence(start, paths.counted_settings()), paths),
+        _confidence(reader.signals(limit=1_000_000), required_confidence(start, paths.counted_settings()), paths,
+                    manual=manual),
         _item("live_position_cap", start.live_max_positions <= 2,
               {"QT_LIVE_MAX_POSITIONS": start.live_max_positions, "allowed_at_most": 2, "sessions": [],
                "not_counted": [], "source": "the settings of this start, not paper-trading evidence"}),
@@ -138,14 +145,18 @@ def readiness_from_journal(reader: JournalReader, start: Settings) -> JsonRow:
 
 
 def _closed_trades(closed: list[JsonRow], origins: TradeOrigins, required: tuple[int, JsonRow],
-                   sessions: JsonRow) -> JsonRow:
+                   sessions: JsonRow, *, manual: bool = False) -> JsonRow:
     """CONTRACT 7.1, counting only the trades the strategy opened on its own: the go-live question is whether
     the bot trades well unattended, and a forced entry (or a position adopted from outside) says nothing of
-    that. They are counted apart (`forced`, `without_signal`) so the user sees why a busy journal falls short."""
+    that. They are counted apart (`forced`, `without_signal`) so the user sees why a busy journal falls short.
+    With QT_STRATEGY=manual a person picks every entry, so forced entries are the strategy's trades (`manual`)."""
     minimum, bar = required
     own, forced = origins.strategy(closed), origins.forced(closed)
     others = len(closed) - len(own) - len(forced)
+    if manual:
+        own, forced = own + forced, []
     detail = (f"{len(own)} of the {minimum} closed trades wanted were opened by the strategy"
+              + (" (QT_STRATEGY=manual: forced entries are its trades)" if manual else "")
               + (f"; {len(forced)} forced entries are not counted: they prove the protection path, not the strategy"
                  if forced else "")
               + (f"; {others} trades without a signal (opened outside the bot) are not counted" if others else ""))
@@ -261,15 +272,23 @@ def _monitor_clean(reader: JournalReader, paths: SessionEvidence) -> JsonRow:
                   "not_counted": sorted(not_counted, key=lambda d: -int(d["id"] or 0))[:LISTED]})
 
 
-def _confidence(signals: list[JsonRow], required: tuple[float, JsonRow], paths: SessionEvidence) -> JsonRow:
+def _confidence(signals: list[JsonRow], required: tuple[float, JsonRow], paths: SessionEvidence, *,
+                manual: bool = False) -> JsonRow:
     """CONTRACT 7.6 over the strategy's traded signals only. A forced entry is journaled as a signal of
     confidence 1.00 that nobody computed: counting it would pass the item on a journal without a single
-    strategy signal, so it is left out (`forced_entries_not_counted`) and the item wants at least one."""
+    strategy signal, so it is left out (`forced_entries_not_counted`) and the item wants at least one. With
+    QT_STRATEGY=manual (`manual`) there is no strategy confidence to check: a person picks every entry."""
     minimum, bar = required
     all_traded = [s for s in signals if (s.get("decision") or {}).get("approved")]
     counted = paths.only_counted(all_traded)
     traded = [s for s in counted if s.get("source") != FORCED]
     low = [s["symbol"] for s in traded if not float(s["confidence"]) >= minimum]  # NaN is below
+    if manual and not low:
+        return _item("confidence", True,
+                     {"traded_signals": len(traded), "below_minimum": [], "QT_MIN_CONFIDENCE": minimum,
+                      "QT_MIN_CONFIDENCE_from": bar, "forced_entries_not_counted": 0,
+                      "detail": "QT_STRATEGY=manual: a person picks every entry; no strategy confidence to check",
+                      **paths.of_rows(all_traded)})
     if not traded:
         detail = "no strategy signal traded yet: forced entries do not show the strategy's confidence"
     elif low:
