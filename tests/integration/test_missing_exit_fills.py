@@ -13,7 +13,8 @@ taken away is what the stream would have dropped: the fill events of the stop's 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -70,22 +71,30 @@ def engine_exchange(engine: Engine) -> InProcessExchange:
     return engine.exchange
 
 
+@asynccontextmanager
+async def wired(url: str, exchange: InProcessExchange, *, with_monitor: bool = False,
+                ) -> AsyncIterator[tuple[Engine, SimulatedClock, PositionMonitor | None]]:
+    """The engine as a session wires it, on a real journal, its exit lookup on the session's clock (the monitor
+    left out unless asked for: then the test sends the heartbeats)."""
+    clock = SimulatedClock(T0)
+    with Journal.open(url, now_ms=clock.now_ms) as journal:
+        journal.start_session("paper", "{}", "test")
+        engine = wire_engine(clock, exchange, dict(exchange.sim.state.instruments), TradingRules(cooldown_s=0.0),
+                             journal=journal)
+        monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(), with_monitor=with_monitor,
+                                    with_stop_witness=False, with_exit_lookup=False)
+        on_the_session_clock(engine, clock, monitor).attach()
+        yield engine, clock, monitor
+
+
 def session_with_a_lost_stop_fill(url: str, sim: ExchangeSimulator,
                                   then: Callable[[Engine, SimulatedClock], Awaitable[None]]) -> None:
-    """The engine as a session wires it (the exit lookup included, the monitor left out: the test sends the
-    heartbeats) opens a protected short, its stop fires and the stream loses the fills; then `then`."""
+    """A protected short whose stop fires while the stream loses the fills; then `then`."""
     exchange = InProcessExchange(sim)
     exchange.drain()
 
     async def run() -> None:
-        clock = SimulatedClock(T0)
-        with Journal.open(url, now_ms=clock.now_ms) as journal:
-            journal.start_session("paper", "{}", "test")
-            engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(cooldown_s=0.0),
-                                 journal=journal)
-            protect_engine(engine, Metrics(), MonitorConfig(), with_monitor=False, with_stop_witness=False,
-                           with_exit_lookup=False)
-            on_the_session_clock(engine, clock).attach()
+        async with wired(url, exchange) as (engine, clock, _):
             await stop_fires_and_its_fills_are_lost(engine, sim, exchange, clock)
             await then(engine, clock)
 
@@ -141,14 +150,8 @@ def test_a_position_gone_from_the_monitors_reading_without_a_word_is_looked_up(t
     exchange.drain()
 
     async def run() -> None:
-        clock = SimulatedClock(T0)
-        with Journal.open(url, now_ms=clock.now_ms) as journal:
-            journal.start_session("paper", "{}", "test")
-            engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(), journal=journal)
-            monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(), with_stop_witness=False,
-                                        with_exit_lookup=False)
+        async with wired(url, exchange, with_monitor=True) as (engine, clock, monitor):
             assert monitor is not None
-            on_the_session_clock(engine, clock, monitor).attach()
             await engine.bus.publish(Signal(symbol=SYMBOL, direction=Direction.SHORT, confidence=1.0,
                                             source="force", time_ms=T0))
             await publish_all(engine.bus, clock, exchange.drain())
