@@ -54,12 +54,12 @@ class Revision:
 class DayStart:
     """Equity at the start of the current UTC day (of the engine's clock), for "today's P&L".
 
-    The day's first equity snapshot of the account traded, from the journal: what the daily loss limit
-    measures from (risk/daily_loss.py), so the two figures agree, a restart keeps the day, and a fresh
-    paper account after `paper-reset` starts a day of its own instead of counting the old account's
-    equity as its loss or gain. Until that snapshot is journaled (the first seconds of a day, or of a
-    session), the equity now. Cached once found: the stream asks twice a second, the answer changes
-    once a day.
+    The day's first equity snapshot of the account traded, from the journal: the daily loss limit's
+    reference too (risk/daily_loss.py) until a transfer or a resume after its kill switch moves that one,
+    so a restart keeps the day and a fresh paper account after `paper-reset` starts a day of its own
+    instead of counting the old account's equity as its loss or gain (a transfer still counts here). Until
+    that snapshot is journaled (the first seconds of a day, or of a session), the equity now. Cached once
+    found: the stream asks twice a second, the answer changes once a day.
     """
 
     #: The account's first equity snapshot in the UTC day starting at the given time (None: none yet).

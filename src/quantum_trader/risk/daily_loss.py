@@ -8,11 +8,13 @@ which its replay finds in arrays), so the guard sees the account as the exchange
 included.
 
 The reference is the equity at the first snapshot of each UTC day (day = time_ms // 86_400_000, as
-Binance's daily figures are UTC too); a session restarted within the day takes that first snapshot back
-from the journal (`restore_day`, runtime/startup.py `restore_day_start`). When equity falls to or below
-start x (1 - limit/100), the guard publishes one `KillSwitch` for that day and nothing else: the
-kill-switch handler cancels and flattens, and the risk manager halts entries until the next UTC
-midnight (or a manual `resume()`). All arithmetic is Decimal, so "exactly at the limit" means exactly.
+Binance's daily figures are UTC too), moved by transfers in or out of the wallet and renewed by a manual
+resume after the day's kill switch; each reference is journaled (`daily_reference`), and a session
+restarted within the day takes the last one back (`restore_day`, runtime/startup.py `restore_day_start`).
+When equity falls to or below start x (1 - limit/100), the guard publishes one `KillSwitch` for that day
+and nothing else: the kill-switch handler cancels and flattens, and the risk manager halts entries until
+the next UTC midnight (or a manual `resume()`). All arithmetic is Decimal, so "exactly at the limit" means
+exactly.
 """
 
 from __future__ import annotations
@@ -108,8 +110,8 @@ class DailyLossGuard:
         return ProtectionAction(symbol="*", action=DAILY_REFERENCE, reason=reason, time_ms=time_ms, price=equity)
 
     def restore_day(self, day: int, start_equity: Decimal, start_ms: int) -> None:
-        """A restart within `day`: the day started at `start_equity` (its first snapshot, from the journal), not
-        at the equity of the restart, so a crash loop cannot give a losing day a fresh allowance."""
+        """A restart within `day`: the day is measured from `start_equity` (its last journaled reference), not
+        from the equity of the restart, so a crash loop cannot give a losing day a fresh allowance."""
         self.day, self.start_equity, self.start_ms = day, start_equity, start_ms
 
     def rebase(self) -> None:

@@ -161,8 +161,8 @@ class RiskManager:
         return in_force
 
     def restore_day_start(self, equity: Decimal, time_ms: int) -> bool:
-        """At start-up: the daily loss limit's day began with `equity` at `time_ms` (the journal's first snapshot
-        of the account that day). Applied only within that UTC day and with a daily limit set; True if applied."""
+        """At start-up: the daily loss limit's reference is `equity`, measured at `time_ms` (the account's last
+        journaled reference that day). Applied only within that UTC day and with a daily limit set; True if so."""
         day = utc_day(time_ms)
         if self.daily_loss is None or utc_day(self.clock.now_ms()) != day:
             return False

@@ -170,7 +170,7 @@ def restore_day_start(engine: Engine, reader: JournalReader, account: str | None
         return None
     if not engine.risk.restore_day_start(equity, time_ms):
         return None
-    log.info("daily loss limit: today's reference is its first equity, journaled before the restart",
+    log.info("daily loss limit: today's reference, journaled before the restart, still holds",
              equity=fmt(equity), time_ms=time_ms)
     return equity
 
