@@ -1,7 +1,7 @@
 """Venues for the exchange conformance suite (the `venue` fixture in conftest.py parametrises over them).
 
-A venue opens an adapter inside the test's own event loop (`run`) and moves the market the way that
-venue allows (`move`): directly on the simulator in process, through `POST /sim/v1/prices` on the
+A venue opens an adapter inside the test's own event loop (`run`) and moves the market (`move`) and money
+(`transfer`) the way that venue allows: directly on the simulator in process, through `POST /sim/v1/prices` on the
 simulator server for the ccxt adapter. The server harness is shared with the simulator-server tests.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +44,9 @@ class InProcessVenue:
     def move(self, prices: dict[str, Any]) -> None:
         self.sim.set_prices(prices)
 
+    def transfer(self, amount: str) -> None:
+        self.sim.transfer(Decimal(amount))
+
 
 class CcxtVenue:
     """ccxt over HTTP to the simulator server; `retrying` wraps it as production does (factory.connect)."""
@@ -72,6 +76,9 @@ class CcxtVenue:
 
     def move(self, prices: dict[str, Any]) -> None:
         self.server.control("/sim/v1/prices", {"prices": prices})
+
+    def transfer(self, amount: str) -> None:
+        self.server.control("/sim/v1/transfer", {"amount": amount})
 
 
 __all__ = ["CcxtVenue", "InProcessVenue", "RunningServer", "make_sim", "running_server"]

@@ -16,6 +16,7 @@ from exchange_venues import CcxtVenue, InProcessVenue
 from quantum_trader.domain.enums import MarginType, OrderType, Side, TimeInForce, WorkingType
 from quantum_trader.domain.errors import OrderRejected
 from quantum_trader.domain.exchange_types import (
+    BalanceUpdate,
     ExchangeEvent,
     FillUpdate,
     OrderIntent,
@@ -213,6 +214,23 @@ def test_account_trades_name_the_orders_that_opened_and_closed_a_position(venue:
     assert stop_fill.time_ms >= entry_fill.time_ms and stop_fill.price <= Decimal(570)
     assert stop_fill.fee is not None and stop_fill.fee > 0 and stop_fill.realized_pnl < 0
     assert all(isinstance(f.price, Decimal) for f in fills)
+
+
+def test_transfers_list_money_moved_in_and_out_of_the_wallet_from_a_time_on(venue: Venue) -> None:
+    """What a restart reads so a transfer made while the bot was stopped is no loss for the daily loss limit
+    (runtime/startup.py `count_transfers_while_away`): Binance's income history, its transfer kinds only."""
+    async def body(ex: Exchange) -> tuple[list[BalanceUpdate], ...]:
+        before = await ex.transfers(0)
+        await asyncio.to_thread(venue.transfer, "-250.5")
+        await asyncio.to_thread(venue.transfer, "100")
+        moves = await ex.transfers(0)
+        return before, moves, await ex.transfers(moves[-1].time_ms + 1)
+
+    before, moves, later = venue.run(body)
+    assert before == [] and later == []
+    assert [(m.change, m.reason, m.symbol) for m in moves] == [(Decimal("-250.5"), "TRANSFER", None),
+                                                               (Decimal(100), "TRANSFER", None)]
+    assert moves[0].time_ms <= moves[1].time_ms
 
 
 def _order(event: ExchangeEvent, client_id: str, status: SnapshotStatus) -> bool:

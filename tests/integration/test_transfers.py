@@ -3,17 +3,21 @@
 A tester's report: a wallet 1,000 USDT lighter at a restart fired the daily kill switch ("equity 9000 fell
 10.00% from 10000"), and on Binance a transfer out mid-day would flatten every position. The simulator now
 moves money as a transfer does (`ExchangeSimulator.transfer`, `POST /sim/v1/transfer`: an ACCOUNT_UPDATE
-with reason DEPOSIT or WITHDRAW), and the guard moves the day's reference with it. Transfers while the bot
-is away are not seen (README).
+with reason DEPOSIT or WITHDRAW), and the guard moves the day's reference with it. A transfer made while the
+bot was stopped reaches no stream: a restart reads the income history after the restored reference
+(`GET /fapi/v1/income`, `count_transfers_while_away`).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import httpx
 from test_protection_monitor import Rig, run
-from test_simserver_support import API_KEY, ccxt_client, running_server
+from test_run_session import bot_env, running_bot, wait_for
+from test_simserver_support import API_KEY, API_SECRET, ccxt_client, running_server
 
 from quantum_trader.domain.events import DAILY_REFERENCE, KillSwitch, ProtectionAction
 from quantum_trader.risk.daily_loss import DailyLossGuard
@@ -54,3 +58,48 @@ def test_the_simulator_server_moves_money_like_a_transfer_and_refuses_more_than_
         missing = httpx.post(f"{server.url}/sim/v1/transfer", json={}, headers={"X-MBX-APIKEY": API_KEY})
         assert missing.status_code == 400 and "amount" in missing.json()["msg"]
         assert server.sim.wallet_balance == D("9749.5")
+
+
+def test_the_income_history_lists_transfers_as_binance_does_and_weighs_30() -> None:
+    with running_server(follow_clock=True) as server:
+        server.control("/sim/v1/transfer", {"amount": "-250.5"})
+        server.control("/sim/v1/transfer", {"amount": "40"})
+        ex = ccxt_client(server.url)
+        rows = ex.fapiPrivateGetIncome({})  # neither startTime nor endTime: the last 7 days
+        assert [(r["incomeType"], r["income"], r["asset"], r["symbol"]) for r in rows] == [
+            ("TRANSFER", "-250.5", "USDT", ""), ("TRANSFER", "40", "USDT", "")]
+        assert int(rows[0]["tranId"]) < int(rows[1]["tranId"]) and int(rows[0]["time"]) <= int(rows[1]["time"])
+        assert [r["income"] for r in ex.fapiPrivateGetIncome({"incomeType": "TRANSFER", "limit": "1"})] == ["-250.5"]
+        weight = int(ex.last_response_headers["X-MBX-USED-WEIGHT-1M"])
+        ex.fapiPrivateGetIncome({"incomeType": "TRANSFER"})
+        assert int(ex.last_response_headers["X-MBX-USED-WEIGHT-1M"]) in (weight + 30, 30)  # 30: a new minute
+        assert ex.fapiPrivateGetIncome({"incomeType": "FUNDING_FEE"}) == []  # kinds it does not record
+        later = int(rows[1]["time"]) + 1
+        assert ex.fapiPrivateGetIncome({"startTime": str(later)}) == []
+
+
+def test_a_transfer_made_while_the_bot_was_stopped_is_no_loss_at_the_restart(tmp_path: Path) -> None:
+    """Noticed at the last stop: 1,500 USDT moved to spot while the bot was stopped, and the restart measured the
+    day from the old 10,000 (restored from the journal), so equity 15 % below it fired the daily kill switch and
+    flattened the position. The real bot on ccxt against the simulator server (its clock following the wall
+    clock, as `sim-server --feed manual` does and Binance's is), one SQLite journal."""
+    with running_server(follow_clock=True) as server:
+        env = bot_env(tmp_path, QT_EXCHANGE=server.url, QT_API_KEY=API_KEY, QT_API_SECRET=API_SECRET,
+                      QT_SYMBOLS="BNBUSDT", QT_SPEED="1", QT_DAILY_LOSS_LIMIT_PCT="5")
+        with running_bot(env) as (_proc, url):
+            opened = httpx.post(f"{url}/api/v1/force-entry", json={"symbol": "BNBUSDT", "side": "long"}, timeout=30)
+            assert opened.status_code == 200, opened.text
+            before = wait_for(lambda: _daily_loss(url, lambda d: d["day_start_equity"] is not None))
+        assert before["day_start_equity"] == "10000"
+        server.control("/sim/v1/transfer", {"amount": "-1500"})  # to the spot wallet, while the bot is stopped
+        with running_bot(env) as (_proc, url):
+            after = wait_for(lambda: _daily_loss(url, lambda d: d["day_start_equity"] != "10000"), timeout=15)
+            health = httpx.get(f"{url}/health").json()
+        assert after["day_start_equity"] == "8500" and after["floor"] == "8075", after  # was: 10000 and 9500
+        assert health["positions"] == 1 and health["halt"] is None, health  # was: flattened, entries halted
+        assert server.sim.position("BNBUSDT").amount != 0
+
+
+def _daily_loss(url: str, ready: Any) -> dict[str, Any] | None:
+    found: dict[str, Any] = httpx.get(f"{url}/health").json()["daily_loss"]
+    return found if ready(found) else None

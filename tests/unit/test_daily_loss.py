@@ -16,6 +16,7 @@ from test_risk_manager import RULES, FakeAccount
 
 from quantum_trader.core.bus import EventBus
 from quantum_trader.core.clock import SimulatedClock
+from quantum_trader.domain.errors import RetryableExchangeError
 from quantum_trader.domain.events import (
     DAILY_REFERENCE,
     Direction,
@@ -25,8 +26,10 @@ from quantum_trader.domain.events import (
     RiskDecision,
     Signal,
 )
+from quantum_trader.domain.exchange_types import BalanceUpdate
 from quantum_trader.risk.daily_loss import DAY_MS, DailyLossGuard, loss_floor, next_midnight_ms, utc_day
 from quantum_trader.risk.manager import RiskLimits, RiskManager
+from quantum_trader.runtime.startup import count_transfers_while_away
 
 D = Decimal
 DAY0 = 20_454 * DAY_MS  # 2026-01-01 00:00 UTC
@@ -311,3 +314,62 @@ def test_a_resume_after_a_manual_kill_keeps_the_days_reference() -> None:
     session.clock.advance_to(DAY0 + 2 * HOUR)
     session.risk.resume()  # nothing daily tripped: kill switch and resume are no way to reset the day
     assert guard.status()["day_start_equity"] == "10000" and guard.floor() == D("9500")
+
+
+# --- transfers --------------------------------------------------------------------------------------------
+def _transfer(change: str, time_ms: int, reason: str = "TRANSFER") -> BalanceUpdate:
+    return BalanceUpdate(change=D(change), reason=reason, symbol=None, time_ms=time_ms)
+
+
+def test_a_transfer_moves_the_reference_and_stamps_it_with_the_later_time() -> None:
+    """A restart reads the income history after the journaled reference's time, so that time must be at least
+    the last counted transfer's, or the restart would count it again."""
+    bus = EventBus()
+    journaled: list[ProtectionAction] = []
+    bus.subscribe(ProtectionAction, journaled.append)
+    guard = DailyLossGuard(bus, D("5"))
+
+    async def body() -> None:
+        assert not await guard.move(_transfer("-100", DAY0 + HOUR))  # before the day's first point: nothing
+        guard.check(snap("10000", DAY0 + 2 * HOUR))
+        assert await guard.move(_transfer("-1000", DAY0 + 3 * HOUR))
+        assert await guard.move(_transfer("50", DAY0 + HOUR))  # an exchange clock behind: counted, time kept
+
+    asyncio.run(body())
+    assert guard.start_equity == D("9050") and guard.start_ms == DAY0 + 3 * HOUR
+    assert [(a.price, a.time_ms) for a in journaled] == [(D("9000"), DAY0 + 3 * HOUR), (D("9050"), DAY0 + 3 * HOUR)]
+
+
+class _Income:
+    """An exchange reader's `transfers` only (what `count_transfers_while_away` asks)."""
+
+    def __init__(self, found: list[BalanceUpdate] | Exception) -> None:
+        self.found = found
+        self.asked: list[int] = []
+
+    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
+        self.asked.append(start_ms)
+        if isinstance(self.found, Exception):
+            raise self.found
+        return self.found
+
+
+def test_a_restart_counts_the_transfers_listed_after_the_restored_reference() -> None:
+    guard = DailyLossGuard(EventBus(), D("5"))
+    guard.restore_day(utc_day(DAY0), D("10000"), DAY0 + HOUR)
+    income = _Income([_transfer("-1500", DAY0 + 2 * HOUR), _transfer("200", DAY0 + 3 * HOUR, "COIN_SWAP_DEPOSIT")])
+    assert asyncio.run(count_transfers_while_away(guard, income)) == D("-1300")
+    assert income.asked == [DAY0 + HOUR + 1]  # after the reference: what it counted is not counted again
+    assert guard.start_equity == D("8700") and guard.floor() == D("8265") and guard.start_ms == DAY0 + 3 * HOUR
+
+
+def test_a_restart_without_a_reference_or_an_income_history_moves_nothing() -> None:
+    fresh = DailyLossGuard(EventBus(), D("5"))
+    unasked = _Income([_transfer("-1500", DAY0)])
+    assert asyncio.run(count_transfers_while_away(fresh, unasked)) == 0 and unasked.asked == []
+    assert asyncio.run(count_transfers_while_away(None, unasked)) == 0
+    restored = DailyLossGuard(EventBus(), D("5"))
+    restored.restore_day(utc_day(DAY0), D("10000"), DAY0)
+    failing = _Income(RetryableExchangeError(-1001, "Internal error; unable to process your request."))
+    assert asyncio.run(count_transfers_while_away(restored, failing)) == 0  # a warning, not a refused start
+    assert restored.start_equity == D("10000")

@@ -34,6 +34,7 @@ from ..domain.enums import MarginType
 from ..domain.errors import OrderRejected, RetryableExchangeError
 from ..domain.exchange_types import (
     AccountSnapshot,
+    BalanceUpdate,
     ExchangeEvent,
     FillUpdate,
     OrderIntent,
@@ -194,6 +195,9 @@ class FaultyExchange:
 
     async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
         return await self._call("account_trades", lambda: self.inner.account_trades(symbol, start_ms))
+
+    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
+        return await self._call("transfers", lambda: self.inner.transfers(start_ms))
 
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
         return await self._call("klines", lambda: self.inner.klines(symbol, start_ms, end_ms))

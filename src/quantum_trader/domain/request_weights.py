@@ -21,6 +21,7 @@ WEIGHTS: dict[tuple[str, str], int] = {
     ("GET", "/fapi/v1/positionSide/dual"): 30,
     ("GET", "/fapi/v1/commissionRate"): 20,
     ("GET", "/fapi/v1/allOrders"): 5,
+    ("GET", "/fapi/v1/income"): 30,
     ("GET", "/fapi/v1/ticker/24hr"): 1,
     # Binance also caps fundingRate (shared with fundingInfo) at 500 requests per 5 minutes per IP; that
     # separate limit is not modelled: a download asks once per 1,000 funding rows, far below it.

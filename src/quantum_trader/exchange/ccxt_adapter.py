@@ -35,6 +35,7 @@ from ..domain.enums import MarginType
 from ..domain.errors import ExchangeError
 from ..domain.exchange_types import (
     AccountSnapshot,
+    BalanceUpdate,
     ExchangeEvent,
     FillUpdate,
     OrderIntent,
@@ -50,6 +51,7 @@ from . import wire
 from .budget import Priority, WeightBudget, effective, is_urgent, priority_of
 from .ccxt_errors import translate
 from .ccxt_poll import CcxtPoller
+from .income_reading import read_transfers
 from .order_rate import TOO_MANY_ORDERS, order_kind
 from .secrets import Secret
 from .user_stream import StreamOptions, UserStream
@@ -352,6 +354,10 @@ class CcxtExchange:
         orders: list[dict[str, Any]] = await self.call("fapiPrivateGetAllOrders", window)
         ids = {str(o.get("orderId")): str(o.get("clientOrderId") or "") for o in orders}
         return [wire.fill_from_user_trade(t, ids.get(str(t.get("orderId")), "")) for t in trades]
+
+    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
+        """Binance's income history from `start_ms`, kept to the transfer kinds (exchange/income_reading.py)."""
+        return await read_transfers(self.call, start_ms)
 
     async def _maybe(self, method: str, params: Mapping[str, str]) -> dict[str, Any] | None:
         try:

@@ -25,6 +25,7 @@ from ..domain.enums import MarginType
 from ..domain.errors import ExchangeError
 from ..domain.exchange_types import (
     AccountSnapshot,
+    BalanceUpdate,
     ExchangeEvent,
     FillUpdate,
     OrderIntent,
@@ -37,6 +38,7 @@ from ..domain.money import to_decimal
 from ..domain.orders import AlgoOrder
 from ..sim import shapes
 from ..sim.engine import ExchangeSimulator
+from ..sim.income import income_json
 from . import wire
 from .inprocess_snapshots import algo_snapshot, order_snapshot
 
@@ -173,6 +175,12 @@ class InProcessExchange:
         ids = {o.order_id: o.client_order_id for o in self.sim.all_orders(symbol)}
         return [wire.fill_from_user_trade(shapes.user_trade_json(f), ids.get(f.order_id, ""))
                 for f in self.sim.state.fills if f.symbol == symbol and f.time >= start_ms]
+
+    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
+        """The simulator's transfers (sim/income.py), read as the ccxt adapter reads Binance's income history."""
+        found = (wire.transfer_from_income(income_json(row)) for row in self.sim.state.income
+                 if row.time_ms >= start_ms)
+        return [update for update in found if update is not None]
 
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
         """[]: the in-process simulator keeps no kline history (its bars come from the session's own feed)."""

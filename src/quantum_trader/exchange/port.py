@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 from ..domain.enums import MarginType
 from ..domain.exchange_types import (
     AccountSnapshot,
+    BalanceUpdate,
     ExchangeEvent,
     FillUpdate,
     OrderIntent,
@@ -65,6 +66,13 @@ class ExchangeReader(Protocol):
         order where the venue still knows it ("" otherwise): Binance's userTrades, with allOrders for the
         ids. What a restart reads to learn how a trade closed while the bot was away; [] where the venue
         keeps no record."""
+        ...
+
+    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
+        """Money moved into (+) or out of (-) the futures wallet's USDT from `start_ms` on, oldest first, reason
+        the venue's income type: Binance's income history, kept to its transfer kinds. What a restart reads so a
+        transfer made while the bot was away moves the daily loss limit's reference instead of counting as
+        a loss; [] where the venue keeps no record."""
         ...
 
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:

@@ -35,6 +35,7 @@ from ..domain.enums import MarginType
 from ..domain.errors import OrderRejected, RetryableExchangeError
 from ..domain.exchange_types import (
     AccountSnapshot,
+    BalanceUpdate,
     ExchangeEvent,
     FillUpdate,
     OrderIntent,
@@ -289,6 +290,9 @@ class RetryingExchange:
 
     async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
         return await self._retry(lambda: self.inner.account_trades(symbol, start_ms), "account trades")
+
+    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
+        return await self._retry(lambda: self.inner.transfers(start_ms), "transfers")
 
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
         return await self._retry(lambda: self.inner.klines(symbol, start_ms, end_ms), "klines")

@@ -241,6 +241,24 @@ def fill_from_user_trade(raw: Json, client_id: str) -> FillUpdate:
                       realized_pnl=_dec(raw, "realizedPnl"), maker=bool(raw.get("maker")), time_ms=int(raw["time"]))
 
 
+#: Binance's income kinds (GET /fapi/v1/income `incomeType`) that move money between the futures wallet and
+#: another wallet or account: no trading result, which the daily loss limit must not count as one.
+TRANSFER_INCOME = frozenset({"TRANSFER", "INTERNAL_TRANSFER", "CROSS_COLLATERAL_TRANSFER", "COIN_SWAP_DEPOSIT",
+                             "COIN_SWAP_WITHDRAW", "STRATEGY_UMFUTURES_TRANSFER"})
+
+
+def transfer_from_income(raw: Json) -> BalanceUpdate | None:
+    """One income history row as a wallet change when it is a transfer of USDT (the reason is its income type);
+    None for the other kinds (fees, funding, realised P&L) and other assets."""
+    if raw.get("incomeType") not in TRANSFER_INCOME or raw.get("asset", "USDT") != "USDT":
+        return None
+    change = _dec(raw, "income")
+    if change == 0:
+        return None
+    return BalanceUpdate(change=change, reason=str(raw["incomeType"]), symbol=str(raw.get("symbol") or "") or None,
+                         time_ms=int(raw["time"]))
+
+
 def balance_from_account_update(a: Json, event_time: int) -> BalanceUpdate | None:
     """Wallet changes not caused by a fill (funding, ...) from an ACCOUNT_UPDATE's `B` rows."""
     reason = str(a.get("m", ""))

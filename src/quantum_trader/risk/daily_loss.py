@@ -10,7 +10,9 @@ included.
 The reference is the equity at the first snapshot of each UTC day (day = time_ms // 86_400_000, as
 Binance's daily figures are UTC too), moved by transfers in or out of the wallet and renewed by a manual
 resume after the day's kill switch; each reference is journaled (`daily_reference`), and a session
-restarted within the day takes the last one back (`restore_day`, runtime/startup.py `restore_day_start`).
+restarted within the day takes the last one back (`restore_day`, runtime/startup.py `restore_day_start`),
+then moves it by the transfers the exchange's income history lists after it (made while the bot was away:
+`count_transfers_while_away`).
 When equity falls to or below start x (1 - limit/100), the guard publishes one `KillSwitch` for that day
 and nothing else: the kill-switch handler cancels and flattens, and the risk manager halts entries until
 the next UTC midnight (or a manual `resume()`). All arithmetic is Decimal, so "exactly at the limit" means
@@ -70,7 +72,7 @@ class DailyLossGuard:
         self.bus, self.limit_pct = bus, limit_pct
         self.day: int | None = None
         self.start_equity: Decimal | None = None
-        #: When `start_equity` was measured (session time of the day's first snapshot).
+        #: When `start_equity` was set: the day's first snapshot (session time), or the transfer that last moved it.
         self.start_ms: int | None = None
         self.tripped_day: int | None = None
         #: The kill switches this guard published (the risk manager lets these, and only these, expire).
@@ -83,10 +85,21 @@ class DailyLossGuard:
     async def on_balance(self, event: BalanceUpdate) -> None:
         """Money moved in or out of the futures wallet moves the day's reference with it: a withdrawal is no
         trading loss (it used to flatten every position at the next point), a deposit no allowance to lose."""
-        if event.reason not in TRANSFERS or self.start_equity is None or self.start_ms is None:
-            return  # before the day's first point, which then measures from after it
-        self.start_equity += event.change
+        if event.reason in TRANSFERS:
+            await self.move(event)
+
+    async def move(self, transfer: BalanceUpdate) -> bool:
+        """Move the reference by one transfer (from the stream, or the income history at a restart) and journal
+        it, stamped with the later of the reference's time and the transfer's (the exchange's clock, the
+        session's on the live path): a restart then reads the income history only after it, so a transfer is
+        counted once. Nothing before the day's first point, which then measures from after it. True when it
+        moved."""
+        if self.start_equity is None or self.start_ms is None:
+            return False
+        self.start_equity += transfer.change
+        self.start_ms = max(self.start_ms, transfer.time_ms)
         await self.bus.publish(self.reference_action(self.start_equity, self.start_ms))
+        return True
 
     def is_own(self, event: KillSwitch) -> bool:
         """True for a kill switch this guard published (a daily one), False for a manual or other one."""
@@ -127,7 +140,8 @@ class DailyLossGuard:
         return loss_floor(start, self.limit_pct)
 
     def status(self) -> dict[str, str | int | None]:
-        """For /health: the limit, the day's reference equity and when it was measured, and the floor in force
+        """For /health: the limit, the day's reference equity and when it was set (the day's first point, or the
+        transfer that last moved it), and the floor in force
         (None once the day's kill switch has fired, or before the first snapshot)."""
         floor = self.floor()
         return {"limit_pct": fmt(self.limit_pct),

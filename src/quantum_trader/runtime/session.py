@@ -61,6 +61,7 @@ from .service import AppService
 from .startup import (
     check_readiness,
     closing_on_error,
+    count_transfers_while_away,
     first_live_ms,
     protect_at_start,
     reconcile_journal,
@@ -151,6 +152,7 @@ class Session:
                 reader = JournalReader(s.db_url)
                 restore_halt(engine, reader, parts.account)  # a kill switch before the restart still holds
                 restore_day_start(engine, reader, parts.account)  # and a restart mid-day is no fresh day
+                await count_transfers_while_away(engine.risk.daily_loss, parts.exchange)  # nor a transfer while away
                 # A restart: the journal knows the trades, the exchange the truth (trades closed while away close now).
                 await reconcile_journal(engine, monitor, parts.exchange, reader)
                 self._count_events(engine)

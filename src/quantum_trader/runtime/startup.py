@@ -28,7 +28,7 @@ from ..domain.events import ProtectionAction
 from ..domain.instrument import Instrument
 from ..domain.money import fmt
 from ..exchange.budget import urgent
-from ..exchange.port import Exchange
+from ..exchange.port import Exchange, ExchangeReader
 from ..journal.codec import RESUME
 from ..journal.reader import JournalReader
 from ..journal.writer import Journal
@@ -173,6 +173,27 @@ def restore_day_start(engine: Engine, reader: JournalReader, account: str | None
     log.info("daily loss limit: today's reference, journaled before the restart, still holds",
              equity=fmt(equity), time_ms=time_ms)
     return equity
+
+
+async def count_transfers_while_away(guard: DailyLossGuard | None, exchange: ExchangeReader) -> Decimal:
+    """After `restore_day_start`: the transfers the exchange lists after the restored reference (made while the
+    bot was stopped, which no stream told it of) move the reference, journaled, as a running session's would.
+    A withdrawal to spot while the bot was down used to count as a loss at the restart, and past the limit
+    flattened every position. Returns the net amount moved (0 with no reference restored). An income history
+    that cannot be read is a warning, not a refused start: the limit then errs on the side of stopping."""
+    if guard is None or guard.start_equity is None or guard.start_ms is None:
+        return Decimal(0)
+    try:
+        found = await exchange.transfers(guard.start_ms + 1)
+    except ExchangeError as exc:
+        log.warning("daily loss limit: the income history could not be read, so a transfer made while the bot "
+                    "was stopped would count as a trading loss", error=str(exc))
+        return Decimal(0)
+    moved = [transfer.change for transfer in found if await guard.move(transfer)]
+    if moved:
+        log.info("daily loss limit: transfers made while the bot was stopped move today's reference",
+                 transfers=len(moved), net=fmt(sum(moved, Decimal(0))), equity=fmt(guard.start_equity))
+    return sum(moved, Decimal(0))
 
 
 async def resume_entries(engine: Engine, reason: str = "entries resumed by request") -> None:

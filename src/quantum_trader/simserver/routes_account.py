@@ -13,6 +13,7 @@ from ..domain import binance_errors as be
 from ..domain.fills import Fill
 from ..domain.money import fmt
 from ..sim import shapes
+from ..sim.income import income_json, select_income
 from ..sim.margin import max_notional_for_leverage
 from .routes_base import Call, RouteTable, Security, ServerState
 
@@ -120,6 +121,16 @@ def user_trades(server: ServerState, call: Call) -> Any:
     rows = [f for f in server.sim.state.fills if wanted(f)]
     rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
     return [shapes.user_trade_json(f) for f in rows]
+
+
+@table.route("GET", "/fapi/v1/income")
+def income(server: ServerState, call: Call) -> Any:
+    """The income history (sim/income.py: the simulator records transfers only), filtered as Binance does."""
+    symbol = _symbol_or_none(server, call)
+    rows = select_income(server.sim.state.income, now_ms=server.sim.now_ms, income_type=call.opt("incomeType"),
+                         symbol=symbol, start_ms=call.opt_int("startTime"), end_ms=call.opt_int("endTime"),
+                         limit=min(call.opt_int("limit") or 100, 1000))
+    return [income_json(row) for row in rows]
 
 
 @table.route("GET", "/fapi/v1/commissionRate")
