@@ -10,8 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
-from test_run_session import bot_env, running_bot, wait_for
+from test_run_session import bot_env, long_with_resting_stop, running_bot, wait_for
 from test_simserver_support import API_KEY, API_SECRET, running_server
 
 
@@ -26,13 +25,9 @@ def test_a_stop_out_on_the_exchange_is_journaled_within_3_s(tmp_path: Path) -> N
                       QT_SYMBOLS="BNBUSDT", QT_SPEED="1", QT_MONITOR_INTERVAL="30")
         db = tmp_path / "journal.db"
         with running_bot(env) as (_proc, url):
-            opened = httpx.post(f"{url}/api/v1/force-entry", json={"symbol": "BNBUSDT", "side": "long"}, timeout=30)
-            assert opened.status_code == 200, opened.text
-            [(stop,)] = wait_for(lambda: _rows(db, "select planned_stop from positions where symbol = 'BNBUSDT'")
-                                 or None, timeout=30)
-            wait_for(lambda: server.sim.open_algo_orders("BNBUSDT") or None)  # the stop rests on the exchange
+            stop = long_with_resting_stop(url, tmp_path, server)
             time.sleep(1.0)
-            below = (Decimal(stop) * Decimal("0.99")).quantize(Decimal("0.01"))
+            below = (stop * Decimal("0.99")).quantize(Decimal("0.01"))
             stepped = time.monotonic()
             server.control("/sim/v1/prices", {"prices": {"BNBUSDT": {"last": str(below), "mark": str(below)}}})
             closed = wait_for(lambda: _rows(db, "select exit_reason from positions where symbol = 'BNBUSDT' "

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,16 @@ def _wait_healthy(proc: subprocess.Popen[str], url: str, timeout: float = 60.0) 
 def journal_rows(tmp_path: Path, query: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(tmp_path / "journal.db") as conn:
         return conn.execute(query).fetchall()
+
+
+def long_with_resting_stop(url: str, tmp_path: Path, server: Any, symbol: str = "BNBUSDT") -> Decimal:
+    """A forced long through the running bot, once its stop-loss rests on the simulator server: the planned stop."""
+    opened = httpx.post(f"{url}/api/v1/force-entry", json={"symbol": symbol, "side": "long"}, timeout=30)
+    assert opened.status_code == 200, opened.text
+    [(stop,)] = wait_for(lambda: journal_rows(tmp_path, f"select planned_stop from positions where symbol = "
+                                                        f"'{symbol}'") or None, timeout=30)
+    wait_for(lambda: server.sim.open_algo_orders(symbol) or None)  # the stop rests on the exchange
+    return Decimal(stop)
 
 
 def wait_for(predicate: Any, timeout: float = 20.0) -> Any:

@@ -81,23 +81,37 @@ def test_the_income_history_lists_transfers_as_binance_does_and_weighs_30() -> N
 def test_a_transfer_made_while_the_bot_was_stopped_is_no_loss_at_the_restart(tmp_path: Path) -> None:
     """Noticed at the last stop: 1,500 USDT moved to spot while the bot was stopped, and the restart measured the
     day from the old 10,000 (restored from the journal), so equity 15 % below it fired the daily kill switch and
-    flattened the position. The real bot on ccxt against the simulator server (its clock following the wall
-    clock, as `sim-server --feed manual` does and Binance's is), one SQLite journal."""
+    flattened the position; the dashboard's "today" counted every transfer as profit or loss. The real bot on
+    ccxt against the simulator server (its clock following the wall clock, as `sim-server --feed manual` does
+    and Binance's is), one SQLite journal."""
     with running_server(follow_clock=True) as server:
         env = bot_env(tmp_path, QT_EXCHANGE=server.url, QT_API_KEY=API_KEY, QT_API_SECRET=API_SECRET,
                       QT_SYMBOLS="BNBUSDT", QT_SPEED="1", QT_DAILY_LOSS_LIMIT_PCT="5")
         with running_bot(env) as (_proc, url):
             opened = httpx.post(f"{url}/api/v1/force-entry", json={"symbol": "BNBUSDT", "side": "long"}, timeout=30)
             assert opened.status_code == 200, opened.text
-            before = wait_for(lambda: _daily_loss(url, lambda d: d["day_start_equity"] is not None))
-        assert before["day_start_equity"] == "10000"
-        server.control("/sim/v1/transfer", {"amount": "-1500"})  # to the spot wallet, while the bot is stopped
+            first = wait_for(lambda: _daily_loss(url, lambda d: d["day_start_equity"] is not None))
+            server.control("/sim/v1/transfer", {"amount": "500"})  # a deposit while it runs: the stream tells it
+            wait_for(lambda: _daily_loss(url, lambda d: d["day_start_equity"] == "10500"))
+            today = wait_for(lambda: _today(url, "10500"))
+        assert first["day_start_equity"] == "10000"
+        assert Decimal(today["usdt"]) < 10  # the entry's fee and spread, not +500
+        server.control("/sim/v1/transfer", {"amount": "-2000"})  # to the spot wallet, while the bot is stopped
         with running_bot(env) as (_proc, url):
-            after = wait_for(lambda: _daily_loss(url, lambda d: d["day_start_equity"] != "10000"), timeout=15)
+            after = wait_for(lambda: _daily_loss(url, lambda d: d["day_start_equity"] != "10500"), timeout=15)
             health = httpx.get(f"{url}/health").json()
-        assert after["day_start_equity"] == "8500" and after["floor"] == "8075", after  # was: 10000 and 9500
+            today = wait_for(lambda: _today(url, "8500"))
+        assert after["day_start_equity"] == "8500" and after["floor"] == "8075", after  # was: 10500 and 9975
         assert health["positions"] == 1 and health["halt"] is None, health  # was: flattened, entries halted
         assert server.sim.position("BNBUSDT").amount != 0
+        assert Decimal(today["usdt"]) < 10  # was: -2,000 and more
+
+
+def _today(url: str, since: str) -> dict[str, Any] | None:
+    """Today's P&L once measured from `since` and from an equity reading that holds the transfer (the view's
+    equity is the monitor's last reading, a sweep behind the stream)."""
+    found: dict[str, Any] = httpx.get(f"{url}/api/v1/live").json()["pnl_today"]
+    return found if found["since_equity"] == since and Decimal(found["usdt"]) > -10 else None
 
 
 def _daily_loss(url: str, ready: Any) -> dict[str, Any] | None:

@@ -356,9 +356,10 @@ class _Income:
 
 def test_a_restart_counts_the_transfers_listed_after_the_restored_reference() -> None:
     guard = DailyLossGuard(EventBus(), D("5"))
+    guard.attach()
     guard.restore_day(utc_day(DAY0), D("10000"), DAY0 + HOUR)
     income = _Income([_transfer("-1500", DAY0 + 2 * HOUR), _transfer("200", DAY0 + 3 * HOUR, "COIN_SWAP_DEPOSIT")])
-    assert asyncio.run(count_transfers_while_away(guard, income)) == D("-1300")
+    assert asyncio.run(count_transfers_while_away(guard.bus, guard, income)) == D("-1300")
     assert income.asked == [DAY0 + HOUR + 1]  # after the reference: what it counted is not counted again
     assert guard.start_equity == D("8700") and guard.floor() == D("8265") and guard.start_ms == DAY0 + 3 * HOUR
 
@@ -366,10 +367,11 @@ def test_a_restart_counts_the_transfers_listed_after_the_restored_reference() ->
 def test_a_restart_without_a_reference_or_an_income_history_moves_nothing() -> None:
     fresh = DailyLossGuard(EventBus(), D("5"))
     unasked = _Income([_transfer("-1500", DAY0)])
-    assert asyncio.run(count_transfers_while_away(fresh, unasked)) == 0 and unasked.asked == []
-    assert asyncio.run(count_transfers_while_away(None, unasked)) == 0
+    assert asyncio.run(count_transfers_while_away(fresh.bus, fresh, unasked)) == 0 and unasked.asked == []
+    assert asyncio.run(count_transfers_while_away(fresh.bus, None, unasked)) == 0
     restored = DailyLossGuard(EventBus(), D("5"))
+    restored.attach()
     restored.restore_day(utc_day(DAY0), D("10000"), DAY0)
     failing = _Income(RetryableExchangeError(-1001, "Internal error; unable to process your request."))
-    assert asyncio.run(count_transfers_while_away(restored, failing)) == 0  # a warning, not a refused start
+    assert asyncio.run(count_transfers_while_away(restored.bus, restored, failing)) == 0  # a warning, not a refusal
     assert restored.start_equity == D("10000")

@@ -45,21 +45,40 @@ def test_a_bar_already_on_the_tape_is_not_recorded_twice_and_missing_bars_are_le
 
 def test_today_starts_from_the_accounts_first_journaled_equity_of_the_day_or_the_equity_now() -> None:
     asked: list[int] = []
-    journaled: dict[int, Decimal] = {DAY_MS: Decimal("1000")}
+    journaled: dict[int, tuple[Decimal, int]] = {DAY_MS: (Decimal("1000"), DAY_MS + 1)}
 
-    def first_of_day(ms: int) -> Decimal | None:
+    def first_of_day(ms: int) -> tuple[Decimal, int] | None:
         asked.append(ms)
         return journaled.get(ms)
 
-    start = DayStart(first_of_day)
+    start = DayStart(first_of_day, lambda _start, _end: Decimal(0))
     assert start.equity(DAY_MS + 5, Decimal("990")) == Decimal("1000")
     assert start.equity(DAY_MS + 9, Decimal("980")) == Decimal("1000") and asked == [DAY_MS]  # cached for the day
     assert start.equity(2 * DAY_MS + 1, Decimal("970")) == Decimal("970")  # nothing journaled yet: the equity now
-    journaled[2 * DAY_MS] = Decimal("975")  # the day's first snapshot reaches the journal
+    journaled[2 * DAY_MS] = (Decimal("975"), 2 * DAY_MS + 1)  # the day's first snapshot reaches the journal
     assert start.equity(2 * DAY_MS + 60_000, Decimal("960")) == Decimal("975")
     assert asked == [DAY_MS, 2 * DAY_MS, 2 * DAY_MS]
     assert pnl_today(Decimal("1000"), Decimal("990")) == {"usdt": "-10", "pct": "-1", "since_equity": "1000"}
     assert pnl_today(Decimal("0"), Decimal("5"))["pct"] is None
+
+
+def test_today_leaves_out_the_days_transfers_read_again_only_when_one_is_seen() -> None:
+    """A withdrawal to spot is no loss of the day (it used to show as one on the dashboard)."""
+    moves: list[tuple[int, int]] = []
+    journaled = [Decimal(0)]
+
+    def moved_between(start_ms: int, end_ms: int) -> Decimal:
+        moves.append((start_ms, end_ms))
+        return journaled[0]
+
+    start = DayStart(lambda _ms: (Decimal("10000"), DAY_MS + 60_000), moved_between)
+    assert start.equity(DAY_MS + 120_000, Decimal("9990")) == Decimal("10000")
+    journaled[0] = Decimal("-1500")
+    assert start.equity(DAY_MS + 130_000, Decimal("8490")) == Decimal("10000")  # cached until a transfer is seen
+    start.transfer_seen()
+    assert start.equity(DAY_MS + 140_000, Decimal("8490")) == Decimal("8500")
+    assert moves == [(DAY_MS + 60_000, 2 * DAY_MS)] * 2  # from the day's first snapshot to its end
+    assert pnl_today(Decimal("8500"), Decimal("8490"))["usdt"] == "-10"
 
 
 def test_a_position_the_naked_timer_has_seen_is_unprotected_even_if_the_last_view_said_protected() -> None:

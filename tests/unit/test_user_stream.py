@@ -7,11 +7,19 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-from quantum_trader.domain.exchange_types import FillUpdate, OrderUpdate, PositionUpdate
+from quantum_trader.domain.exchange_types import (
+    AccountSnapshot,
+    BalanceUpdate,
+    FillUpdate,
+    OrderUpdate,
+    PositionUpdate,
+    WalletUpdate,
+)
 from quantum_trader.exchange import wire
 from quantum_trader.exchange.ccxt_adapter import CcxtExchange
 from quantum_trader.exchange.ccxt_poll import CcxtPoller
 from quantum_trader.exchange.user_stream import ws_base
+from quantum_trader.trading.monitor_view import StreamView
 
 TRADE: dict[str, Any] = {"e": "ORDER_TRADE_UPDATE", "E": 1000, "o": {
     "s": "BNBUSDT", "c": "T1-entry", "S": "BUY", "o": "MARKET", "ot": "MARKET", "X": "FILLED", "x": "TRADE",
@@ -75,3 +83,30 @@ def test_a_stream_position_row_gets_its_mark_from_its_own_unrealised_pnl() -> No
     assert (snap.amount, snap.entry, snap.mark, snap.leverage) == (Decimal(2), Decimal(600), Decimal(605), 7)
     assert snap.liquidation_price is None
     assert poller._positions_changed([snap]) == []  # a sweep reading the same position emits nothing
+
+
+def test_an_account_update_gives_the_wallet_after_it_before_its_positions_whatever_its_reason() -> None:
+    """The monitor's equity between its paced account readings (trading/monitor_view.py `apply_wallet`)."""
+    poller = _poller()
+    fill = {**ACCOUNT, "a": {**ACCOUNT["a"], "B": [{"a": "USDT", "wb": "9856.46", "cw": "9856.46", "bc": "0"}]}}
+    events = wire.user_events(fill, poller.position_at)
+    assert [type(e) for e in events] == [WalletUpdate, PositionUpdate]
+    assert events[0] == WalletUpdate(wallet=Decimal("9856.46"), time_ms=1001)
+    funding = {"e": "ACCOUNT_UPDATE", "E": 1002, "a": {"m": "FUNDING_FEE", "B": [
+        {"a": "USDT", "wb": "9856.36", "cw": "9856.36", "bc": "-0.1"}], "P": []}}
+    assert wire.user_events(funding, poller.position_at) == [
+        BalanceUpdate(change=Decimal("-0.1"), reason="FUNDING_FEE", symbol=None, time_ms=1002),
+        WalletUpdate(wallet=Decimal("9856.36"), time_ms=1002)]
+    assert [type(e) for e in wire.user_events(ACCOUNT, poller.position_at)] == [PositionUpdate]  # no B row
+
+
+def test_the_views_wallet_follows_the_stream_and_a_wallet_a_reading_holds_changes_nothing() -> None:
+    view = StreamView()
+    view.apply_wallet(Decimal("5"))  # nothing read yet: nothing to move
+    assert view.account is None
+    view.reset([], [], AccountSnapshot(wallet=Decimal("10000"), equity=Decimal("10000"), available=Decimal("9000")))
+    view.apply_wallet(Decimal("9856.46"))  # a stop-out's realised loss and fee
+    assert view.estimated_account() == AccountSnapshot(wallet=Decimal("9856.46"), equity=Decimal("9856.46"),
+                                                       available=Decimal("8856.46"))
+    view.apply_wallet(Decimal("9856.46"))  # told again (a reading, then the stream): absolute, not added twice
+    assert view.account is not None and view.account.wallet == Decimal("9856.46")

@@ -241,6 +241,9 @@ class ProtectionAction:
 #: from, or None after a manual resume that gave the rest of the day a new allowance (risk/daily_loss.py). The
 #: journal keeps them, and a restart within the day reads the last one back (runtime/startup.py).
 DAILY_REFERENCE = "daily_reference"
+#: Money moved in or out of the futures wallet (a `ProtectionAction` on symbol `*`, `price` the signed amount,
+#: `reason` the exchange's name for it): journaled so "today's P&L" can leave transfers out (readmodels).
+TRANSFER = "transfer"
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,6 +154,16 @@ class FillUpdate:
     time_ms: int
 
 
+#: Binance's income kinds (GET /fapi/v1/income `incomeType`) that move money between the futures wallet and
+#: another wallet or account.
+TRANSFER_INCOME = frozenset({"TRANSFER", "INTERNAL_TRANSFER", "CROSS_COLLATERAL_TRANSFER", "COIN_SWAP_DEPOSIT",
+                             "COIN_SWAP_WITHDRAW", "STRATEGY_UMFUTURES_TRANSFER"})
+#: A `BalanceUpdate.reason` that is money moved in or out, not a trading result: the stream's ACCOUNT_UPDATE
+#: reasons (`m`) for it, and the income kinds above (what a restart reads for transfers made while it was away).
+TRANSFER_REASONS = TRANSFER_INCOME | frozenset({"DEPOSIT", "WITHDRAW", "WITHDRAW_REJECT", "ADMIN_DEPOSIT",
+                                                "ADMIN_WITHDRAW", "ASSET_TRANSFER"})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BalanceUpdate:
     """The USDT wallet moved for a reason other than a fill (FUNDING_FEE, ...); `symbol` when known."""
@@ -163,5 +173,20 @@ class BalanceUpdate:
     symbol: str | None
     time_ms: int
 
+    @property
+    def is_transfer(self) -> bool:
+        """Money moved in or out of the wallet (a deposit, a withdrawal to spot, ...), not a trading result."""
+        return self.reason in TRANSFER_REASONS
 
-ExchangeEvent = OrderUpdate | PositionUpdate | FillUpdate | BalanceUpdate
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WalletUpdate:
+    """The USDT wallet balance after an account change the stream reported (a fill's realised P&L and fee,
+    funding, a transfer): what keeps the monitor's equity current between its paced account readings, so an
+    equity point right after a stop-out holds the loss it realised."""
+
+    wallet: Decimal
+    time_ms: int
+
+
+ExchangeEvent = OrderUpdate | PositionUpdate | FillUpdate | BalanceUpdate | WalletUpdate

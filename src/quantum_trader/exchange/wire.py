@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 from ..domain.enums import MarginType, OrderType, Side, WorkingType
 from ..domain.exchange_types import (
+    TRANSFER_INCOME,
     AccountSnapshot,
     BalanceUpdate,
     ExchangeEvent,
@@ -25,6 +26,7 @@ from ..domain.exchange_types import (
     PositionSnapshot,
     PositionUpdate,
     SnapshotStatus,
+    WalletUpdate,
 )
 from ..domain.money import ZERO, fmt, to_decimal
 
@@ -241,12 +243,6 @@ def fill_from_user_trade(raw: Json, client_id: str) -> FillUpdate:
                       realized_pnl=_dec(raw, "realizedPnl"), maker=bool(raw.get("maker")), time_ms=int(raw["time"]))
 
 
-#: Binance's income kinds (GET /fapi/v1/income `incomeType`) that move money between the futures wallet and
-#: another wallet or account: no trading result, which the daily loss limit must not count as one.
-TRANSFER_INCOME = frozenset({"TRANSFER", "INTERNAL_TRANSFER", "CROSS_COLLATERAL_TRANSFER", "COIN_SWAP_DEPOSIT",
-                             "COIN_SWAP_WITHDRAW", "STRATEGY_UMFUTURES_TRANSFER"})
-
-
 def transfer_from_income(raw: Json) -> BalanceUpdate | None:
     """One income history row as a wallet change when it is a transfer of USDT (the reason is its income type);
     None for the other kinds (fees, funding, realised P&L) and other assets."""
@@ -269,6 +265,12 @@ def balance_from_account_update(a: Json, event_time: int) -> BalanceUpdate | Non
         return None
     symbol = a.get("S") or (a["P"][0]["s"] if len(a.get("P", [])) == 1 else None)
     return BalanceUpdate(change=change, reason=reason, symbol=str(symbol) if symbol else None, time_ms=event_time)
+
+
+def wallet_from_account_update(a: Json, event_time: int) -> WalletUpdate | None:
+    """The USDT wallet after an ACCOUNT_UPDATE (its `B` row's `wb`), whatever the reason; None without one."""
+    row = next((row for row in a.get("B", []) if row.get("a", "USDT") == "USDT" and "wb" in row), None)
+    return None if row is None else WalletUpdate(wallet=_dec(row, "wb"), time_ms=event_time)
 
 
 def algo_from_stream(o: Json, event_time: int) -> OrderSnapshot:
@@ -315,7 +317,8 @@ FUNDING_FEE = "FUNDING_FEE"
 
 
 def user_events(event: Json, position_at: Callable[[Json], PositionSnapshot]) -> list[ExchangeEvent]:
-    """One user-data stream event as the port's events (fill before its order update; [] for other kinds).
+    """One user-data stream event as the port's events (fill before its order update; an ACCOUNT_UPDATE's balance
+    change and wallet before its positions; [] for other kinds).
 
     `position_at` completes an ACCOUNT_UPDATE position row with what the stream omits (mark, leverage,
     liquidation price) from what the adapter knows. A FUNDING_FEE update moves margin, not the position
@@ -329,10 +332,10 @@ def user_events(event: Json, position_at: Callable[[Json], PositionSnapshot]) ->
     if kind == "ALGO_UPDATE":
         return [OrderUpdate(algo_from_stream(event["o"], int(event["E"])), str(event["o"]["X"]))]
     if kind == "ACCOUNT_UPDATE":
-        reason = str(event["a"]["m"])
-        balance = balance_from_account_update(event["a"], int(event["E"]))
+        reason, at = str(event["a"]["m"]), int(event["E"])
+        account: list[ExchangeEvent] = [e for e in (balance_from_account_update(event["a"], at),
+                                                    wallet_from_account_update(event["a"], at)) if e is not None]
         if reason == FUNDING_FEE:
-            return [] if balance is None else [balance]
-        positions: list[ExchangeEvent] = [PositionUpdate(position_at(row), reason) for row in event["a"].get("P", [])]
-        return positions if balance is None else [balance, *positions]
+            return account
+        return [*account, *(PositionUpdate(position_at(row), reason) for row in event["a"].get("P", []))]
     return []

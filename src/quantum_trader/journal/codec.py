@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from ..domain.events import (
+    TRANSFER,
     CancelNotSent,
     EquitySnapshot,
     ErrorEvent,
@@ -28,7 +29,7 @@ from ..domain.events import (
     TradeClosed,
     TradeOpened,
 )
-from ..domain.exchange_types import OrderIntent
+from ..domain.exchange_types import BalanceUpdate, OrderIntent
 
 Row = dict[str, Any]
 Rows = list[tuple[str, Row]]
@@ -174,6 +175,17 @@ def protection_rows(event: ProtectionAction, session_id: int | None) -> Rows:
                                     "reason": event.reason, "trade_id": event.trade_id,
                                     "client_id": event.client_id, "order_type": event.order_type,
                                     "price": event.price, "time_ms": event.time_ms})]
+
+
+def transfer_rows(event: BalanceUpdate, session_id: int | None) -> Rows:
+    """A transfer in or out of the wallet, among protection actions (symbol `*`, action `transfer`, `price` the
+    signed amount), as the daily loss limit's references are: "today's P&L" leaves it out. Other balance
+    changes (funding) are the trades' own and are not recorded here."""
+    if not event.is_transfer:
+        return []
+    return [("protection_actions", {"session_id": session_id, "symbol": "*", "action": TRANSFER,
+                                    "reason": event.reason, "trade_id": None, "client_id": None,
+                                    "order_type": None, "price": event.change, "time_ms": event.time_ms})]
 
 
 def kill_switch_rows(event: KillSwitch, session_id: int | None) -> Rows:

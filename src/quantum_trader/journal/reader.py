@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Engine, Select, Table, func, inspect, select
 
-from ..domain.events import DAILY_REFERENCE
+from ..domain.events import DAILY_REFERENCE, TRANSFER
 from .codec import INTENT, KILL_SWITCH, RESUME
 from .db import create_engine_for
 from .models import (
@@ -241,6 +241,16 @@ class JournalReader:
         if row is None:
             return None
         return (None if row[0] is None else Decimal(str(row[0])), int(row[1]))
+
+    def transfers_between(self, account: str, start_ms: int, end_ms: int) -> Decimal:
+        """The net amount moved in (+) or out (-) of `account`'s wallet in [start_ms, end_ms) (action `transfer`,
+        journal/codec.py `transfer_rows`): what "today's P&L" leaves out."""
+        p, s = _table(ProtectionActionRow), _table(SessionRow)
+        query = (select(p.c.price).select_from(p.join(s, p.c.session_id == s.c.id))
+                 .where(p.c.symbol == "*", p.c.action == TRANSFER, s.c.account == account,
+                        p.c.time_ms >= start_ms, p.c.time_ms < end_ms))
+        with self.engine.connect() as conn:
+            return sum((Decimal(str(row[0])) for row in conn.execute(query) if row[0] is not None), Decimal(0))
 
     def protection_actions_named(self, action: str) -> list[JsonRow]:
         """Every protection action of one kind, oldest first (the audit reads `stop_triggered` ones)."""

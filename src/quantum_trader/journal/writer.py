@@ -22,6 +22,7 @@ from sqlalchemy import Engine, func, select
 from ..core.bus import EventBus
 from ..domain import events as ev
 from ..domain.errors import JournalWriteError
+from ..domain.exchange_types import BalanceUpdate
 from . import codec
 from .db import create_engine_for, migrate
 from .identity import Identities, JournalConflict
@@ -108,6 +109,7 @@ class Journal:
             (ev.EquitySnapshot, self.on_equity), (ev.KillSwitch, self._via(codec.kill_switch_rows)),
             (ev.ErrorEvent, self._via(codec.error_rows)),
             (ev.ScannerSilent, self._via(codec.silent_rows)),
+            (BalanceUpdate, self._via(codec.transfer_rows)),
         ]
         for event_type, handler in handlers:
             bus.subscribe(event_type, handler)

@@ -52,28 +52,42 @@ class Revision:
 
 @dataclass
 class DayStart:
-    """Equity at the start of the current UTC day (of the engine's clock), for "today's P&L".
+    """Equity at the start of the current UTC day (of the engine's clock), moved by the day's transfers, for
+    "today's P&L".
 
-    The day's first equity snapshot of the account traded, from the journal: the daily loss limit's
-    reference too (risk/daily_loss.py) until a transfer or a resume after its kill switch moves that one,
-    so a restart keeps the day and a fresh paper account after `paper-reset` starts a day of its own
-    instead of counting the old account's equity as its loss or gain (a transfer still counts here). Until
-    that snapshot is journaled (the first seconds of a day, or of a session), the equity now. Cached once
-    found: the stream asks twice a second, the answer changes once a day.
+    The day's first equity snapshot of the account traded, from the journal, plus the transfers journaled since
+    (protection action `transfer`): a withdrawal to spot is no loss of the day, a deposit no gain. The daily
+    loss limit's reference (risk/daily_loss.py) is the same until a resume after its kill switch renews that
+    one. A restart keeps the day, and a fresh paper account after `paper-reset` starts a day of its own instead
+    of counting the old account's equity as its loss or gain. Until that snapshot is journaled (the first
+    seconds of a day, or of a session), the equity now. Cached: the stream asks twice a second, the first
+    snapshot changes once a day and the transfers when `transfer_seen` says so.
     """
 
-    #: The account's first equity snapshot in the UTC day starting at the given time (None: none yet).
-    first_of_day: Callable[[int], Decimal | None]
+    #: The account's first equity snapshot (equity, time_ms) in the UTC day starting at the given time.
+    first_of_day: Callable[[int], tuple[Decimal, int] | None]
+    #: The account's net transfers journaled in [start_ms, end_ms).
+    moved_between: Callable[[int, int], Decimal]
     _day: int | None = None
-    _equity: Decimal | None = None
+    _first: tuple[Decimal, int] | None = None
+    _moved: Decimal | None = None
 
     def equity(self, now_ms: int, current: Decimal) -> Decimal:
         day = now_ms // DAY_MS
         if day != self._day:
-            self._day, self._equity = day, None
-        if self._equity is None:
-            self._equity = self.first_of_day(day * DAY_MS)
-        return current if self._equity is None else self._equity
+            self._day, self._first, self._moved = day, None, None
+        if self._first is None:
+            self._first = self.first_of_day(day * DAY_MS)
+        if self._first is None:
+            return current
+        equity, since_ms = self._first
+        if self._moved is None:
+            self._moved = self.moved_between(since_ms, (day + 1) * DAY_MS)
+        return equity + self._moved
+
+    def transfer_seen(self, _event: object = None) -> None:
+        """A transfer reached the journal: the next answer reads the day's transfers again."""
+        self._moved = None
 
 
 def pnl_today(start: Decimal, equity: Decimal) -> JSON:

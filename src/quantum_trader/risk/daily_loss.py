@@ -31,9 +31,6 @@ from ..domain.money import fmt
 DAY_MS = 86_400_000
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
-#: ACCOUNT_UPDATE reasons that move money in or out of the futures wallet (Binance's `m`): not trading results.
-TRANSFERS = frozenset({"DEPOSIT", "WITHDRAW", "WITHDRAW_REJECT", "ADMIN_DEPOSIT", "ADMIN_WITHDRAW", "ASSET_TRANSFER",
-                       "COIN_SWAP_DEPOSIT", "COIN_SWAP_WITHDRAW"})
 #: Every daily-loss kill switch's reason starts with this, so people and logs can tell it from a manual one.
 REASON_PREFIX = "daily loss limit"
 
@@ -85,7 +82,7 @@ class DailyLossGuard:
     async def on_balance(self, event: BalanceUpdate) -> None:
         """Money moved in or out of the futures wallet moves the day's reference with it: a withdrawal is no
         trading loss (it used to flatten every position at the next point), a deposit no allowance to lose."""
-        if event.reason in TRANSFERS:
+        if event.is_transfer:
             await self.move(event)
 
     async def move(self, transfer: BalanceUpdate) -> bool:

@@ -10,6 +10,7 @@ from functools import partial
 from ..core.metrics import Metrics
 from ..core.supervisor import Supervisor
 from ..domain.events import FORCED, Direction, KillSwitch, RiskDecision, Signal
+from ..domain.exchange_types import BalanceUpdate
 from ..domain.money import fmt
 from ..exchange.budget import WeightBudget
 from ..journal.reader import JournalReader
@@ -61,7 +62,9 @@ class SessionService:
         self.tape = BarTape(())  # the session replaces it with one over its symbols
         self.revision = Revision(engine.bus)
         self.account = account
-        self._day_start = DayStart(partial(_first_equity_of_day, reader, account))
+        self._day_start = DayStart(partial(_first_equity_of_day, reader, account),
+                                   partial(_transfers_between, reader, account))
+        engine.bus.subscribe(BalanceUpdate, self._day_start.transfer_seen)  # after the journal: it is written
 
     def _remember(self, decision: RiskDecision) -> None:
         self._decisions[decision.signal.symbol] = decision
@@ -225,9 +228,14 @@ class SessionService:
                 "entries_halted": self.engine.risk.state == "HALTED"}
 
 
-def _first_equity_of_day(reader: JournalReader, account: str | None, day_start_ms: int) -> Decimal | None:
-    """The account's first journaled equity of the UTC day starting at `day_start_ms` (None: no account named)."""
+def _first_equity_of_day(reader: JournalReader, account: str | None, day_start_ms: int) -> tuple[Decimal, int] | None:
+    """The account's first journaled equity (equity, time_ms) of the UTC day starting at `day_start_ms` (None: no
+    account named, or none yet)."""
     if account is None:
         return None
-    found = reader.day_start_equity(account, day_start_ms, day_start_ms + DAY_MS)
-    return None if found is None else found[0]
+    return reader.day_start_equity(account, day_start_ms, day_start_ms + DAY_MS)
+
+
+def _transfers_between(reader: JournalReader, account: str | None, start_ms: int, end_ms: int) -> Decimal:
+    """The account's net transfers journaled in [start_ms, end_ms) (0: no account named)."""
+    return Decimal(0) if account is None else reader.transfers_between(account, start_ms, end_ms)

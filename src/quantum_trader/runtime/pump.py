@@ -15,7 +15,14 @@ import structlog
 from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..domain.events import FillEvent, OrderChanged, PositionChanged
-from ..domain.exchange_types import BalanceUpdate, ExchangeEvent, FillUpdate, OrderUpdate, PositionUpdate
+from ..domain.exchange_types import (
+    BalanceUpdate,
+    ExchangeEvent,
+    FillUpdate,
+    OrderUpdate,
+    PositionUpdate,
+    WalletUpdate,
+)
 from ..exchange.port import ExchangeReader
 
 log = structlog.get_logger(__name__)
@@ -33,7 +40,7 @@ def to_bus_event(event: ExchangeEvent, now_ms: int) -> object:
         return FillEvent(fill_id=event.fill_id, symbol=event.symbol, client_id=event.client_id, side=event.side,
                          quantity=event.quantity, price=event.price, fee=fee, realized_pnl=event.realized_pnl,
                          time_ms=event.time_ms or now_ms, maker=event.maker)
-    assert isinstance(event, BalanceUpdate)
+    assert isinstance(event, BalanceUpdate | WalletUpdate)
     return event
 
 

@@ -151,8 +151,8 @@ class Session:
                 assert monitor is not None
                 reader = JournalReader(s.db_url)
                 restore_halt(engine, reader, parts.account)  # a kill switch before the restart still holds
-                restore_day_start(engine, reader, parts.account)  # and a restart mid-day is no fresh day
-                await count_transfers_while_away(engine.risk.daily_loss, parts.exchange)  # nor a transfer while away
+                restore_day_start(engine, reader, parts.account)  # and a restart mid-day is no fresh day,
+                await count_transfers_while_away(engine.bus, engine.risk.daily_loss, parts.exchange)  # nor a transfer
                 # A restart: the journal knows the trades, the exchange the truth (trades closed while away close now).
                 await reconcile_journal(engine, monitor, parts.exchange, reader)
                 self._count_events(engine)

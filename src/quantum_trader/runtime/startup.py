@@ -23,6 +23,7 @@ from decimal import Decimal
 
 import structlog
 
+from ..core.bus import EventBus
 from ..domain.errors import ConfigError, ExchangeError, RetryableExchangeError
 from ..domain.events import ProtectionAction
 from ..domain.instrument import Instrument
@@ -175,12 +176,13 @@ def restore_day_start(engine: Engine, reader: JournalReader, account: str | None
     return equity
 
 
-async def count_transfers_while_away(guard: DailyLossGuard | None, exchange: ExchangeReader) -> Decimal:
+async def count_transfers_while_away(bus: EventBus, guard: DailyLossGuard | None, exchange: ExchangeReader) -> Decimal:
     """After `restore_day_start`: the transfers the exchange lists after the restored reference (made while the
-    bot was stopped, which no stream told it of) move the reference, journaled, as a running session's would.
-    A withdrawal to spot while the bot was down used to count as a loss at the restart, and past the limit
-    flattened every position. Returns the net amount moved (0 with no reference restored). An income history
-    that cannot be read is a warning, not a refused start: the limit then errs on the side of stopping."""
+    bot was stopped, which no stream told it of) are published as the stream's would be, so the guard moves the
+    reference and the journal records them. A withdrawal to spot while the bot was down used to count as a loss
+    at the restart, and past the limit flattened every position. Returns the net amount (0 with no reference
+    restored). An income history that cannot be read is a warning, not a refused start: the limit then errs
+    on the side of stopping."""
     if guard is None or guard.start_equity is None or guard.start_ms is None:
         return Decimal(0)
     try:
@@ -189,11 +191,13 @@ async def count_transfers_while_away(guard: DailyLossGuard | None, exchange: Exc
         log.warning("daily loss limit: the income history could not be read, so a transfer made while the bot "
                     "was stopped would count as a trading loss", error=str(exc))
         return Decimal(0)
-    moved = [transfer.change for transfer in found if await guard.move(transfer)]
-    if moved:
+    for transfer in found:
+        await bus.publish(transfer)
+    net = sum((transfer.change for transfer in found), Decimal(0))
+    if found:
         log.info("daily loss limit: transfers made while the bot was stopped move today's reference",
-                 transfers=len(moved), net=fmt(sum(moved, Decimal(0))), equity=fmt(guard.start_equity))
-    return sum(moved, Decimal(0))
+                 transfers=len(found), net=fmt(net), equity=fmt(guard.start_equity))
+    return net
 
 
 async def resume_entries(engine: Engine, reason: str = "entries resumed by request") -> None:

@@ -48,7 +48,7 @@ from ..domain.events import (
     TradeClosed,
     TradeOpened,
 )
-from ..domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnapshot, SnapshotStatus
+from ..domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnapshot, SnapshotStatus, WalletUpdate
 from ..exchange.budget import reading_affordable, reading_pace_s
 from ..exchange.port import ExchangeReader
 from .execution import Execution
@@ -103,6 +103,7 @@ class PositionMonitor:
         #: Positions and open orders as the last reading and the events since describe them.
         self.stream = StreamView()
         self._account_read_at: float | None = None
+        self._account_positions = 0  # open positions at that reading
         #: Each position's planned levels and trade (monitor_levels.py).
         self.levels = PlannedLevels(execution, new_trade_id or (
             lambda symbol: external_trade_id(symbol, self.clock.now_ms())))
@@ -126,6 +127,10 @@ class PositionMonitor:
         self.bus.subscribe(OrderRejectedEvent, self._on_rejected)
         self.bus.subscribe(OrderNotSent, self._on_rejected)
         self.bus.subscribe(ProtectionAction, self._on_protection)
+        self.bus.subscribe(WalletUpdate, self._on_wallet)
+
+    def _on_wallet(self, event: WalletUpdate) -> None:
+        self.stream.apply_wallet(event.wallet)
 
     @property
     def adopted(self) -> frozenset[str]:
@@ -203,9 +208,12 @@ class PositionMonitor:
         age = self.state.rest_age_s()
         return age is None or age >= reading_pace_s(self.exchange) - PACE_TOLERANCE_S
 
-    def _account_due(self) -> bool:
+    def _account_due(self, open_positions: int) -> bool:
+        """Every reading in process; on the live path every `ACCOUNT_EVERY_S`, and at the first reading after the
+        number of open positions changed: a close realises P&L that the stream's wallet may not have told (REST
+        polling has no wallet updates), and the equity point of that moment must hold it."""
         read_at = self._account_read_at
-        return (read_at is None or reading_pace_s(self.exchange) <= 0
+        return (read_at is None or reading_pace_s(self.exchange) <= 0 or open_positions != self._account_positions
                 or time.monotonic() - read_at >= ACCOUNT_EVERY_S)
 
     async def _read_and_judge(self) -> ProtectionView | None:
@@ -218,12 +226,13 @@ class PositionMonitor:
             if acted or (placing and self._placing() != placing):  # repaired, or execution finished meanwhile
                 positions = await self.exchange.positions()
                 orders = await self.exchange.open_orders()
-            account = await self.exchange.account() if self._account_due() else None
+            open_positions = sum(1 for p in positions if p.amount != 0)
+            account = await self.exchange.account() if self._account_due(open_positions) else None
         except Exception as exc:  # the monitor must keep running whatever the exchange does
             await self._error(exc)
             return None
         if account is not None:
-            self._account_read_at = time.monotonic()
+            self._account_read_at, self._account_positions = time.monotonic(), open_positions
         self.stream.reset(positions, orders, account)
         account = account or self.stream.estimated_account()
         assert account is not None  # the first reading always reads the account

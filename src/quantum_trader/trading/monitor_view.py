@@ -54,6 +54,18 @@ class StreamView:
             self.positions[position.symbol] = position
         self.changed.add(position.symbol)
 
+    def apply_wallet(self, wallet: Decimal) -> None:
+        """The stream's wallet after a fill, funding or a transfer: the account read over REST is paced (30 s on
+        the live path), and an equity point right after a stop-out must hold the loss it realised (it read the
+        pre-loss wallet, and the daily loss limit learned of the loss a minute late). Absolute, so an update
+        a reading already holds changes nothing; the available balance moves with it."""
+        account = self.account
+        if account is None:
+            return
+        moved = wallet - account.wallet
+        self.account = AccountSnapshot(wallet=wallet, equity=account.equity + moved,
+                                       available=account.available + moved)
+
     # --- REST readings (the truth) ----------------------------------------------------------------
     def reset(self, positions: Iterable[PositionSnapshot], orders: Iterable[OrderSnapshot],
               account: AccountSnapshot | None = None) -> None:
