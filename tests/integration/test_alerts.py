@@ -208,6 +208,7 @@ def test_health_shows_no_secret_of_a_path_even_after_a_failed_send(tmp_path: Pat
         proc.send_signal(signal.SIGTERM)
         _, logs = proc.communicate(timeout=60)
     notify = after.json()["notify"]
+    assert after.json()["status"] == "degraded" and notify["failing"], notify  # alerts cannot reach the user
     assert notify["destinations"] == [f"json://127.0.0.1:{closed}/**********", f"ntfy://127.0.0.1:{closed}/**********"]
     assert notify["last_error"].startswith(f"json://127.0.0.1:{closed}/**********: ") or \
         notify["last_error"].startswith(f"ntfy://127.0.0.1:{closed}/**********: "), notify

@@ -55,7 +55,7 @@ class Metrics:
         self._feed_gauges(r)
         self._scanner_gauges(r)
         self.notifications = Gauge("qt_notifications", "Alerts (QT_NOTIFY_URLS) since start, by result: sent, "
-                                   "failed (every retry spent), dropped (queue full), queued (waiting now)",
+                                   "failed (given up after its tries), dropped (queue full), queued (waiting now)",
                                    ["result"], registry=r)
 
     def _budget_gauges(self, r: CollectorRegistry) -> None:

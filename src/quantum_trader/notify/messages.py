@@ -41,6 +41,16 @@ class Message:
     body: str
     level: Level = Level.INFO
 
+    @property
+    def urgent(self) -> bool:
+        """A message the user must act on now: it goes ahead of routine news to a destination that is failing
+        (notify/lane.py). Urgent is the `failure` level, because exactly those messages are: a position
+        UNPROTECTED, an emergency exit at market, the kill switch (manual or the daily loss limit), entries
+        halted, a request-weight ban, a background task that died, and a stop-loss breach. The rest (entries,
+        ordinary exits, repairs, the kill switch's summary, an exit found while away) is news that may wait.
+        A level, not a list of kinds, so a new alert is urgent when it is written as a failure."""
+        return self.level is Level.FAILURE
+
 
 class AuditedExit(Protocol):
     """The stop audit's verdict on one closed trade (trading/audit.py `AuditRow` has these fields)."""

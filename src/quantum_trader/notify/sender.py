@@ -1,64 +1,40 @@
-"""The notifier: a FIFO queue the bus handlers only append to, and one worker that sends it in order.
+"""The notifier: bus handlers only append to it, and one worker per destination sends, never blocking the engine.
 
-Why a queue and one worker: a bus handler that waited for Telegram would stall the engine (the bus
-awaits every handler before the next event), and two workers could deliver an exit before its entry.
-Apprise's `notify` is synchronous (requests under the hood), so each send runs in a thread
-(`asyncio.to_thread`) while the loop goes on. A destination that fails is retried with a bounded
-backoff, then reported (a structlog warning and the `failed` counter in /health) and the queue goes
-on: one dead webhook never holds back the others, nor later messages. A failure is never published
-on the bus (an `ErrorEvent` would become an alert about the alert, and so on).
+Why queues and workers: a bus handler that waited for Telegram would stall the engine (the bus awaits every
+handler before the next event). Apprise's `notify` is synchronous (requests under the hood), so each send runs
+in a thread (`asyncio.to_thread`) while the loop goes on. Each destination has its own queue and one worker
+(notify/lane.py says why, and in which order it sends): one worker keeps a destination's order, and a dead
+webhook holds back only itself, never the other destinations. A delivery that fails is retried with a bounded
+backoff, then reported (a structlog warning, the `failed` counter and the destination's `failing` in /health,
+which turns degraded) and that destination's queue goes on. A failure is never published on the bus (an
+`ErrorEvent` would become an alert about the alert, and so on).
 
-The queue is bounded: if every destination is down for hours, the newest messages are dropped and
-counted rather than growing memory without end. At shutdown `drain` sends what is left (the final
-exit) within a short timeout, including the rest of a message the worker was cancelled in.
+Each queue is bounded: if a destination is down for hours, its newest messages are dropped and counted
+rather than growing memory without end. At shutdown `drain` sends what is left (the final exit) to every
+destination at once within a short timeout, including the message a worker was cancelled in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
+from .lane import Destination, Lane, RetryPolicy
 from .messages import Message
 from .redact import Scrubber, guard_apprise_logs, redact_url
 
 log = structlog.get_logger(__name__)
-#: Messages waiting at most; beyond it new ones are dropped (and counted), older ones keep their order.
+#: Messages waiting at most, per destination; beyond it new ones are dropped (and counted), older ones keep
+#: their order (an urgent one pushes out the newest routine one: notify/lane.py).
 QUEUE_MAX = 1000
 
 
 class NotifierError(RuntimeError):
     """The worker failed; its message is already scrubbed of the notification URLs' secrets."""
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """`attempts` tries per destination and message, waiting base x 2^n (capped) between them."""
-
-    attempts: int = 3
-    base_delay_s: float = 0.5
-    max_delay_s: float = 4.0
-
-    def delay_s(self, failures: int) -> float:
-        return float(min(self.base_delay_s * 2 ** (failures - 1), self.max_delay_s))
-
-
-SendFn = Callable[[Message], bool]
-
-
-@dataclass
-class Destination:
-    """One notification URL: `name` is its redacted form (the only one ever shown), `send` is blocking."""
-
-    name: str
-    send: SendFn
-    sent: int = 0
-    failed: int = 0
 
 
 def apprise_destination(url: str) -> Destination:
@@ -76,129 +52,148 @@ def apprise_destination(url: str) -> Destination:
     return Destination(name, send)
 
 
-@dataclass
-class _InFlight:
-    message: Message
-    done: set[int] = field(default_factory=set)
-
-
 class Notifier:
-    """Queue + worker + counters. `submit` is what bus handlers call; `run` is the (supervised) worker."""
+    """Queues + workers + counters. `submit` is what bus handlers call; `run` is the (supervised) worker."""
 
     def __init__(self, destinations: Sequence[Destination], *, retry: RetryPolicy | None = None,
                  scrubber: Scrubber | None = None, queue_max: int = QUEUE_MAX,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
-        self.destinations = list(destinations)
         self.retry = retry or RetryPolicy()
         self.scrubber = scrubber or Scrubber(())
         self.queue_max = queue_max
         self._sleep = sleep
-        self._queue: deque[Message] = deque()
-        self._wake = asyncio.Event()
-        self._inflight: _InFlight | None = None
-        self.sent = self.failed = self.dropped = 0
+        self.lanes = [Lane(destination, queue_max, self.retry) for destination in destinations]
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.submitted: list[str] = []  # kinds, in order (bounded below): what tests and /health may check
-        self._idle = asyncio.Event()
-        self._idle.set()
+
+    @property
+    def destinations(self) -> list[Destination]:
+        return [lane.destination for lane in self.lanes]
 
     # --- the engine's side: never blocks, never raises ---------------------------------------------
     def submit(self, message: Message) -> None:
-        if len(self._queue) >= self.queue_max:
-            self.dropped += 1
-            log.warning("notification dropped: queue full", kind=message.kind, queued=len(self._queue))
-            return
-        self._queue.append(message)
         self.submitted.append(message.kind)
         del self.submitted[:-100]
-        self._idle.clear()
-        self._wake.set()
+        for lane in self.lanes:
+            dropped = lane.put(message)
+            if dropped is not None:
+                log.warning("notification dropped: queue full", destination=lane.destination.name,
+                            kind=dropped.kind, queued=len(lane.queue))
 
-    # --- the worker -------------------------------------------------------------------------------
+    # --- the workers ------------------------------------------------------------------------------
     async def run(self) -> None:
-        """Send queued messages in order, forever (until cancelled). A bug that escapes the worker reaches the
-        supervisor, which shows its text in /health's `tasks`, the journal and an alert: it is re-raised with
-        the URLs' secrets scrubbed (and without its cause, whose text would carry them again)."""
+        """Send every destination's queue, forever (until cancelled). A bug that escapes a worker stops them all
+        and reaches the supervisor, which shows its text in /health's `tasks`, the journal and an alert, and
+        restarts them: it is re-raised with the URLs' secrets scrubbed (and without its cause, whose text would
+        carry them again)."""
         try:
-            await self._send_forever()
-        except Exception as exc:
-            raise NotifierError(self.scrubber.text(f"{type(exc).__name__}: {exc}")) from None
+            async with asyncio.TaskGroup() as workers:
+                for lane in self.lanes:
+                    workers.create_task(self._serve(lane))
+            await asyncio.Event().wait()  # no destination: nothing to send, ever
+        except ExceptionGroup as crashed:
+            bug = crashed.exceptions[0]
+            raise NotifierError(self.scrubber.text(f"{type(bug).__name__}: {bug}")) from None
 
-    async def _send_forever(self) -> None:
+    async def _serve(self, lane: Lane) -> None:
         while True:
-            if not self._queue and self._inflight is None:
-                self._idle.set()
-                self._wake.clear()
-                await self._wake.wait()
-            await self._next()
+            if lane.empty:
+                lane.idle.set()
+                lane.wake.clear()
+                await lane.wake.wait()
+            await self._step(lane)
 
-    async def _next(self) -> None:
-        if self._inflight is None:
-            if not self._queue:
+    async def _step(self, lane: Lane) -> None:
+        """One message to the lane's destination: the one a cancelled worker held, else the next in line once
+        a failing destination's backoff has passed (a message urgent by then is the one taken)."""
+        message = lane.inflight
+        if message is None:
+            wait = lane.wait_s(time.monotonic())
+            if wait > 0:
+                await self._sleep(wait)
+            if not lane.queue:
                 return
-            self._inflight = _InFlight(self._queue.popleft())
-        inflight = self._inflight
-        for index, destination in enumerate(self.destinations):
-            if index not in inflight.done:
-                await self._deliver(destination, inflight.message)
-                inflight.done.add(index)
-        self._inflight = None
-        if not self._queue:
-            self._idle.set()
+            message = lane.take()
+        await self._deliver(lane, message)
+        lane.done()
 
-    async def _deliver(self, destination: Destination, message: Message) -> None:
-        """Up to `retry.attempts` tries with backoff; then count, warn and move on."""
-        error = "refused"
-        for attempt in range(1, self.retry.attempts + 1):
-            try:
-                if await asyncio.to_thread(destination.send, message):
-                    destination.sent += 1
-                    self.sent += 1
-                    return
-                error = "the destination refused or did not answer"
-            except Exception as exc:  # a plugin bug must not kill the worker
-                error = self.scrubber.text(f"{type(exc).__name__}: {exc}")
-            if attempt < self.retry.attempts:
+    async def _deliver(self, lane: Lane, message: Message) -> None:
+        """Up to `lane.attempts(message)` tries with backoff; then count, warn and move on."""
+        attempts, error = lane.attempts(message), "refused"
+        for attempt in range(1, attempts + 1):
+            error = await self._try(lane.destination, message)
+            if not error:
+                if lane.succeeded():
+                    log.info("notification destination recovered", destination=lane.destination.name)
+                return
+            if attempt < attempts:
                 await self._sleep(self.retry.delay_s(attempt))
-        destination.failed += 1
-        self.failed += 1
-        self.last_error = f"{destination.name}: {message.kind} not sent after {self.retry.attempts} attempts ({error})"
+        name, tries = lane.destination.name, f"{attempts} attempt{'s' if attempts > 1 else ''}"
+        self.last_error = f"{name}: {message.kind} not sent after {tries} ({error})"
         self.last_error_at = time.time()
-        log.warning("notification failed", destination=destination.name, kind=message.kind,
-                    attempts=self.retry.attempts, error=error, failed_total=self.failed)
+        began = lane.gave_up(self.last_error, time.monotonic())
+        log.warning("notification failed", destination=name, kind=message.kind, attempts=attempts, error=error,
+                    failed_total=self.failed, began_failing=began)
+
+    async def _try(self, destination: Destination, message: Message) -> str:
+        """One send: "" if it went through, else why not (scrubbed)."""
+        try:
+            if await asyncio.to_thread(destination.send, message):
+                return ""
+            return "the destination refused or did not answer"
+        except Exception as exc:  # a plugin bug must not kill the worker
+            return self.scrubber.text(f"{type(exc).__name__}: {exc}")
 
     async def wait_idle(self, timeout_s: float) -> bool:
-        """True once everything submitted so far was handled (sent or given up) by the running worker."""
+        """True once everything submitted so far was handled (sent or given up) for every destination."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            await asyncio.wait_for(asyncio.gather(*(lane.idle.wait() for lane in self.lanes)), timeout_s)
         except TimeoutError:
             return False
         return True
 
     async def drain(self, timeout_s: float = 5.0) -> int:
-        """At shutdown, with the worker stopped: send what is left, in order, for at most `timeout_s`.
-        Returns how many messages were left unsent."""
+        """At shutdown, with the workers stopped: send what is left, every destination at once, each in its
+        order, for at most `timeout_s`. Returns how many deliveries were left unsent."""
         try:
-            await asyncio.wait_for(self._drain_all(), timeout_s)
+            await asyncio.wait_for(asyncio.gather(*(self._drain(lane) for lane in self.lanes)), timeout_s)
         except TimeoutError:
             log.warning("notifications left unsent at shutdown", left=self.queued, timeout_s=timeout_s)
         return self.queued
 
-    async def _drain_all(self) -> None:
-        while self._queue or self._inflight is not None:
-            await self._next()
+    async def _drain(self, lane: Lane) -> None:
+        while not lane.empty:
+            await self._step(lane)
 
     @property
     def queued(self) -> int:
-        return len(self._queue) + (1 if self._inflight is not None else 0)
+        """Deliveries waiting (a message waiting for two destinations counts twice)."""
+        return sum(lane.queued for lane in self.lanes)
+
+    @property
+    def sent(self) -> int:
+        return sum(lane.destination.sent for lane in self.lanes)
+
+    @property
+    def failed(self) -> int:
+        return sum(lane.destination.failed for lane in self.lanes)
+
+    @property
+    def dropped(self) -> int:
+        return sum(lane.dropped for lane in self.lanes)
+
+    @property
+    def degraded(self) -> bool:
+        """A destination is failing or dropping messages: the user may not hear the next alert (/health)."""
+        return any(lane.failing or lane.full for lane in self.lanes)
 
     def status(self) -> dict[str, Any]:
         """The `notify` object of /health: only redacted names and scrubbed errors."""
         return {"destinations": [d.name for d in self.destinations], "sent": self.sent, "failed": self.failed,
                 "queued": self.queued, "dropped": self.dropped, "last_error": self.last_error,
-                "per_destination": [{"destination": d.name, "sent": d.sent, "failed": d.failed}
-                                    for d in self.destinations]}
+                "failing": [lane.destination.name for lane in self.lanes if lane.failing],
+                "per_destination": [lane.status() for lane in self.lanes]}
 
 
 def notifier_from_urls(urls: Sequence[str], *, retry: RetryPolicy | None = None) -> Notifier:

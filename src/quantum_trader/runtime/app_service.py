@@ -87,8 +87,8 @@ class SessionService:
         if budget is not None and budget["status"] != "healthy" and status != "unhealthy":
             status = str(budget["status"])
         scanner = self._scanner()
-        if scanner is not None and scanner["behind"] and status == "healthy":
-            status = "degraded"  # signals describe a market that has moved on (stops are not affected)
+        if status == "healthy" and self._lesser_trouble(scanner):
+            status = "degraded"
         self.metrics.set_sweep_age(sweep_age or 0.0)
         rest_age = mon.rest_age_s()
         body: JSON = {
@@ -118,6 +118,14 @@ class SessionService:
         if self.notifier is not None:  # alerts configured: destinations redacted, errors scrubbed
             body["notify"] = self.notifier.status()
         return body
+
+    def _lesser_trouble(self, scanner: JSON | None) -> bool:
+        """Troubles that make a healthy bot degraded, never unhealthy: trading and the stops are not affected.
+        The scanner is behind (its signals describe a market that has moved on), or an alert destination is
+        failing or dropping messages (the user may not hear the next alert; a user trial saw every alert fail
+        while /health said healthy)."""
+        behind = scanner is not None and bool(scanner["behind"])
+        return behind or (self.notifier is not None and self.notifier.degraded)
 
     def _halt(self) -> JSON | None:
         """Why entries are halted and until when (`until_ms`: the daily loss limit's UTC midnight; null: until
