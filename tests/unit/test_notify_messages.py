@@ -218,7 +218,16 @@ async def test_a_stop_placed_before_a_restart_is_matched_by_its_client_id() -> N
 
 @run
 async def test_another_trades_witness_explains_nothing() -> None:
-    message = await exit_alert(stop_fired("qt-t8-sl-0"), witnessed("qt-t8-sl-0", trade_id="t8"))
+    """Nor does it end the wait for the trade's own (notify/alerts.py `HOLD_S`): the exit goes once that is over."""
+    got: list[Message] = []
+    bus = EventBus(lambda: T)
+    Alerts(got.append, judge=audit_row, daily_loss_prefix=REASON_PREFIX, stop_witnessed=STOP_WITNESSED,
+           hold_s=0.01).attach(bus)
+    for event in (stop_fired("qt-t8-sl-0"), witnessed("qt-t8-sl-0", trade_id="t8"), gapped_short()):
+        await bus.publish(event)
+    assert got == []
+    await asyncio.sleep(0.05)
+    [message] = got
     row = audit_row(gapped_short())
     assert message.title.startswith("BREACH Exit BNBUSDT short") and not row.gap_explained
     assert f"BREACH: {row.breach_reason}" in message.body and "gap" not in message.body

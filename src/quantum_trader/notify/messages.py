@@ -118,8 +118,10 @@ def entry_message(trade: TradeOpened) -> Message:
     return Message("entry", f"Entry {trade.symbol} {side} @ {fmt(trade.entry_price)}", "\n".join(lines))
 
 
-def exit_message(trade: TradeClosed, audited: AuditedExit) -> Message:
-    """A position went flat: the realised result in the audit's four units, against the plan."""
+def exit_message(trade: TradeClosed, audited: AuditedExit, *, unheard_s: float | None = None) -> Message:
+    """A position went flat: the realised result in the audit's four units, against the plan. `unheard_s`: the
+    alert waited that long for the stop's trigger report in vain (notify/alerts.py), so it says the verdict was
+    reached without it and who judges again."""
     r = audited.realised
     if r is None or trade.exit_price is None:
         return unknown_exit_message(trade)
@@ -136,6 +138,9 @@ def exit_message(trade: TradeClosed, audited: AuditedExit) -> Message:
     verdict = breach_verdict(audited)
     if verdict:
         lines.append(f"{verdict}: {audited.breach_reason}")
+    if unheard_s is not None:
+        lines.append(f"Judged without the stop's trigger report (not heard within {unheard_s:g} s of the close); "
+                     "`quantum-trader audit` judges it again from the journal.")
     lines.append(f"Trade: {trade.trade_id}")
     title = f"Exit {trade.symbol} {side} ({reason}): {signed(r.usdt)} USDT ({pct(r.pct_equity)} of equity)"
     # Every breach is a failure, as the audit counts it (exit 5, readiness's `stops_held` refuses one a gap

@@ -42,6 +42,7 @@ from ..exchange.staging_gateway import DryRunGateway
 from ..journal.db import migrate
 from ..journal.reader import JournalReader
 from ..journal.writer import Journal
+from ..notify.alerts import Alerts
 from ..notify.sender import Notifier, notifier_from_urls
 from ..notify.watch import Watcher
 from ..readmodels.bar_tape import BarTape
@@ -107,6 +108,8 @@ class Session:
         self.port: int | None = None
         #: QT_NOTIFY_URLS's alerts (None when unset): subscribed first on the bus, sent by a supervised worker.
         self.notifier: Notifier | None = notifier_from_urls(settings.notify_url_list) if settings.notify_urls else None
+        #: What turns the bus's events into the notifier's messages; at the stop it sends the exits it holds.
+        self.alerts: Alerts | None = alerts_for(self.notifier) if self.notifier else None
         #: The API's sockets, bound first thing in `run` (core/listen.py) and served by uvicorn.
         self._listeners: list[socket.socket] = []
 
@@ -145,7 +148,7 @@ class Session:
                 engine = wire_engine(parts.clock, parts.exchange, instruments, rules_from(s, live_since_ms=live_since),
                                      journal=journal, gateway=DryRunGateway() if s.mode == "staging" else None,
                                      exit_wording=DRY_RUN_WORDING if s.mode == "staging" else SENT_WORDING,
-                                     observers=(alerts_for(self.notifier).attach,) if self.notifier else ())
+                                     observers=(self.alerts.attach,) if self.alerts else ())
                 monitor, kill = protect_engine(engine, self.metrics, MonitorConfig(
                     interval_s=s.monitor_interval, trailing_stop_pct=s.trailing_stop_pct))
                 assert monitor is not None
@@ -210,6 +213,8 @@ class Session:
             self.stop.set()
             server.should_exit = True
             await supervisor.stop()
+            if self.alerts is not None:  # exits held for their stop's witness go now, saying it was not heard
+                self.alerts.flush()
             if self.notifier is not None:  # the worker is stopped: send what is left (the last exit) here
                 await self.notifier.drain(NOTIFY_DRAIN_S)
             await asyncio.gather(api, return_exceptions=True)

@@ -10,7 +10,8 @@ This component journals that price: the first time the exchange reports one of t
 stop-loss orders triggered or filled, it reads the symbol's mark (the price a MARK_PRICE stop
 triggers on) and publishes a protection action `stop_triggered` with the mark as its `price`, the
 stop's client id and trigger. The audit (trading/audit.py `gap_explains`) reads it back from the
-journal; the exit alert (notify/alerts.py) hears it on the bus before the trade closes and judges the same.
+journal; the exit alert (notify/alerts.py) hears it on the bus, usually before the trade closes (on the REST
+path sometimes just after: the alert waits for it, see there), and judges the same.
 
 How close the mark is to "the first price after the trigger" depends on the path: on a simulator
 server stepped by hand (`POST /sim/v1/prices`) it is exactly the step's price; on Binance it is the
