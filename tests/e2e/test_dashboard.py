@@ -9,6 +9,7 @@ errors and for requests leaving loopback; screenshots go to build/test-artifacts
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 import time
@@ -18,9 +19,13 @@ from typing import Any
 
 import httpx
 
+from quantum_trader.trading.audit import VERDICT_GAP
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from browser import browser_page, requires_browser, screenshot
+from test_audit_readiness_cli import cli, document
+from test_audit_stops import long_then
 from test_run_session import bot_env, running_bot, wait_for
 from test_simserver_support import API_KEY, API_SECRET, refuse_orders_and_cancel_stop, running_server
 
@@ -205,6 +210,24 @@ def test_the_percentage_columns_show_two_decimals_as_the_api_and_the_cli_do(tmp_
             on_page = [page.locator(cells).nth(i).inner_text() for i in (7, 8, 9)]
             assert on_page == shown and all(re.fullmatch(r"-?\d+\.\d{2,}", text) for text in on_page), on_page
             watch.assert_clean()
+
+
+def test_the_stop_audit_shows_the_verdict_the_api_sends_which_is_the_clis(tmp_path: Path) -> None:
+    """The page composed `BREACH (gap)` itself from `breach` and `gap_explained` (and said `no` where the CLI says
+    `ok`); it now shows the `verdict` the API sends, worded once in trading/audit.py, for a stop jumped through."""
+    asyncio.run(long_then(f"sqlite:///{tmp_path / 'journal.db'}", ["657", "640"]))  # bot_env's journal
+    env = bot_env(tmp_path)
+    with running_bot(env) as (_proc, url), browser_page() as (page, watch):
+        [api] = httpx.get(f"{url}/api/v1/audit", timeout=10).json()["positions"]
+        page.goto(url + "/")
+        verdict = page.locator("#audit tbody tr td.bad:last-child")  # the breach column
+        verdict.wait_for()
+        shown = verdict.inner_text()
+        assert verdict.get_attribute("title") == api["breach_reason"]
+        screenshot(page, "dashboard-audit-gap")
+        watch.assert_clean()
+    [journaled] = document(cli("audit", "--db", env["QT_DB_URL"], "--json"))["positions"]
+    assert shown == api["verdict"] == journaled["verdict"] == VERDICT_GAP
 
 
 def test_the_api_docs_render_without_a_network(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -34,13 +35,18 @@ from quantum_trader.domain.events import (
 from quantum_trader.domain.exchange_types import OrderIntent, OrderSnapshot, SnapshotStatus
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.journal import Journal, JournalReader
+from quantum_trader.notify.alerts import Alerts
+from quantum_trader.notify.messages import Message
 from quantum_trader.readmodels.journal import readiness_from_journal
+from quantum_trader.risk.daily_loss import REASON_PREFIX
 from quantum_trader.runtime.pump import publish_all
 from quantum_trader.runtime.wiring import TradingRules, protect_engine, wire_engine
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
+from quantum_trader.trading.audit import VERDICT_GAP, audit_row
 from quantum_trader.trading.monitor import MonitorConfig
+from quantum_trader.trading.stop_witness import ACTION as STOP_WITNESSED
 
 T0 = 1_800_000_000_000
 #: The settings the gap session is journaled with, and readiness asked for.
@@ -130,9 +136,10 @@ def test_only_stop_loss_fills_have_slippage_and_only_they_make_the_mean(tmp_path
 
 
 # --- a gap, as the engine journals it and the audit reads it back ---------------------------------------
-async def long_then(url: str, path: list[str]) -> None:
+async def long_then(url: str, path: list[str], observers: tuple[Callable[[EventBus], None], ...] = ()) -> None:
     """A session on the in-process simulator: a long BNB at 658 (stop 2 % below, as risk plans it), then the
-    market steps along `path`, each step's events heard by the engine as a session hears them."""
+    market steps along `path`, each step's events heard by the engine as a session hears them (and by
+    `observers`, subscribed first, as a session's alerts are)."""
     sim = ExchangeSimulator({"BNBUSDT": load_universe().instrument("BNBUSDT")}, SimConfig(start_time_ms=T0))
     sim.set_prices({"BNBUSDT": "658"})
     exchange = InProcessExchange(sim)
@@ -140,7 +147,8 @@ async def long_then(url: str, path: list[str]) -> None:
     clock = SimulatedClock(T0)
     with Journal.open(url, now_ms=clock.now_ms) as journal:
         journal.start_session("paper", json.dumps(START.public_dict()), "test", **LIVE_PATH)  # as readiness counts it
-        engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(), journal=journal)
+        engine = wire_engine(clock, exchange, dict(sim.state.instruments), TradingRules(), journal=journal,
+                             observers=observers)
         protect_engine(engine, Metrics(), MonitorConfig(), with_monitor=False)
         await engine.bus.publish(Signal(symbol="BNBUSDT", direction=Direction.LONG, confidence=1.0, source="force",
                                         time_ms=T0))
@@ -190,3 +198,22 @@ def test_a_breach_without_a_witnessed_gap_is_not_explained(tmp_path: Path) -> No
     url = exit_journal(tmp_path / "old.db", Exit(1, ExitReason.STOP_LOSS, "540", trigger="594"))
     [row] = document(cli("audit", "--db", url, "--json"))["positions"]
     assert (row["breach"], row["gap_explained"], row["price_after_trigger"]) == (True, False, None)
+
+
+def test_the_cli_its_report_and_the_alert_say_the_audits_word_for_the_same_trade(tmp_path: Path) -> None:
+    """`BREACH (gap)` was composed in four places (the CLI's table, the HTML report, the dashboard's script, the
+    alert), free to drift apart; now trading/audit.py words it and each shows the row's `verdict` (the API sends
+    it: the same document as `--json`; the dashboard's cell is checked in tests/e2e/test_dashboard.py)."""
+    url = f"sqlite:///{tmp_path / 'gap.db'}"
+    got: list[Message] = []
+    alerts = Alerts(got.append, judge=audit_row, daily_loss_prefix=REASON_PREFIX, stop_witnessed=STOP_WITNESSED)
+    asyncio.run(long_then(url, ["657", "640"], observers=(alerts.attach,)))
+    report = tmp_path / "audit.html"
+    [row] = document(cli("audit", "--db", url, "--json", "--report", str(report)))["positions"]
+    assert row["verdict"] == VERDICT_GAP
+    table = cli("audit", "--db", url).stdout.splitlines()
+    [line] = [line for line in table if line.startswith("│") and row["trade_id"] in line]
+    assert line.split("│")[-2].strip() == row["verdict"], line  # the table's last column: breach
+    assert f"<td>{row['verdict']}</td>" in report.read_text()
+    [alert] = [m for m in got if m.kind == "exit_breach"]
+    assert alert.title.startswith(f"{row['verdict']} Exit BNBUSDT long") and f"{row['verdict']}: " in alert.body

@@ -12,7 +12,18 @@ from hypothesis import strategies as st
 
 from quantum_trader.domain.events import Direction, ExitReason, TradeClosed
 from quantum_trader.domain.position import LossReport
-from quantum_trader.trading.audit import AuditRow, audit_row, audit_rows, audit_summary, gap_explains, net_pnl
+from quantum_trader.trading.audit import (
+    VERDICT_BREACH,
+    VERDICT_GAP,
+    VERDICT_OK,
+    VERDICT_UNKNOWN,
+    AuditRow,
+    audit_row,
+    audit_rows,
+    audit_summary,
+    gap_explains,
+    net_pnl,
+)
 
 D = Decimal
 LONG, SHORT = Direction.LONG, Direction.SHORT
@@ -92,6 +103,15 @@ def test_gap_example_of_the_brief_in_full() -> None:
     assert "exceeds planned loss 2" in row.breach_reason
     assert row.gap_explained is True
     assert row.to_dict()["slippage_bps"] == "306.12"
+
+
+def test_each_row_carries_the_audits_word_for_its_exit() -> None:
+    """One wording for every reader (the CLI, the reports, the API and so the dashboard, the alerts)."""
+    unknown = replace(closed(exit_price="100", pnl="0", reason=ExitReason.UNKNOWN), exit_price=None, realized_pnl=None)
+    rows = [audit_row(closed(exit_price="98", pnl="-2")), audit_row(closed(exit_price="95", pnl="-5")),
+            audit_row(closed(exit_price="95", pnl="-5"), gap=True), audit_row(unknown)]
+    assert [r.verdict for r in rows] == [VERDICT_OK, VERDICT_BREACH, VERDICT_GAP, VERDICT_UNKNOWN]
+    assert [r.to_dict()["verdict"] for r in rows] == ["ok", "BREACH", "BREACH (gap)", "unknown"]
 
 
 def test_gap_flag_is_only_reported_on_a_breach() -> None:

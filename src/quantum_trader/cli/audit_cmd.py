@@ -22,18 +22,21 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..settings.model import Settings, load_settings
 from ..settings.rules import hide_db_password
+from ..trading.audit import NOT_GAP_EXPLAINED, VERDICT_OK, VERDICT_UNKNOWN
 from .checks import bad_input_exits_2, check_db_option, check_output_file, check_output_folder
 from .main import app
 from .positions_cmd import fits
 
 EXIT_BREACH = 5
-UNKNOWN_EXIT = "unknown"
+#: How the table colours the audit's verdicts; any breach (with or without a gap) is bold red.
+VERDICT_STYLES = {VERDICT_OK: "green", VERDICT_UNKNOWN: "yellow"}
 EXIT_NOT_READY = 1
 EXIT_BAD_CONFIG = 2
 #: Thirteen columns do not fit rich's default 80 when piped (to a file, `less`, a mail): give them room.
@@ -138,11 +141,8 @@ def _audit_cells(row: dict[str, Any]) -> tuple[str, ...]:
         figures = (str(row["exit_price"]), str(row.get("slippage_bps") or "-"), str(realised.get("usdt", "-")),
                    str(realised.get("pct_notional", "-")), str(realised.get("pct_margin", "-")),
                    str(realised.get("pct_equity", "-")))
-    if row["exit_reason"] == UNKNOWN_EXIT:
-        breach = "[yellow]unknown[/]"
-    else:
-        breach = ("[bold red]BREACH[/]" + (" [yellow](gap)[/]" if row.get("gap_explained") else "")
-                  if row.get("breach") else "[green]ok[/]")
+    verdict = str(row["verdict"])  # the audit's own word (trading/audit.py `verdict_of`), as the API sends it
+    breach = f"[{VERDICT_STYLES.get(verdict, 'bold red')}]{escape(verdict)}[/]"
     return (str(row["trade_id"]), str(row["symbol"]), str(row["direction"]), str(row["exit_reason"]),
             str(row.get("planned_stop") or "-"), str(row.get("planned_loss") or "-"), *figures, breach)
 
@@ -175,7 +175,7 @@ def render_audit(document: dict[str, Any], console: Console) -> None:
     for row in rows:
         if row.get("breach"):
             console.print(f"[bold red]breach[/] {row['trade_id']}: {row.get('breach_reason')}"
-                          + ("" if row.get("gap_explained") else " (not explained by a gap)"))
+                          + ("" if row.get("gap_explained") else f" ({NOT_GAP_EXPLAINED})"))
     unknown = summary.get("unknown_exits") or 0
     if unknown:
         console.print(f"[yellow]{unknown} exits unknown[/] (closed while the bot was away; the exchange kept no "

@@ -71,7 +71,9 @@ class AuditedExit(Protocol):
     def breach_reason(self) -> str: ...
 
     @property
-    def gap_explained(self) -> bool | None: ...
+    def verdict(self) -> str:
+        """The audit's word for the exit (trading/audit.py `verdict_of`): notify shows it, never words its own."""
+        ...
 
 
 class Judge(Protocol):
@@ -151,11 +153,9 @@ def exit_message(trade: TradeClosed, audited: AuditedExit, *, unheard_s: float |
 
 
 def breach_verdict(audited: AuditedExit) -> str:
-    """The audit's word for the exit as `quantum-trader audit` prints it: `BREACH (gap)` for a breach a gap
-    explains (the stop was jumped through and filled at the first price after it), `BREACH`, or "" for none."""
-    if not audited.breach:
-        return ""
-    return "BREACH (gap)" if audited.gap_explained else "BREACH"
+    """The audit's word for a breach, exactly as `quantum-trader audit` and the dashboard show it (`BREACH (gap)`
+    when a gap explains it, else `BREACH`), or "" for none: an exit within its plan needs no word in an alert."""
+    return audited.verdict if audited.breach else ""
 
 
 def unknown_exit_message(trade: TradeClosed) -> Message:

@@ -1,8 +1,9 @@
 """`audit --report FILE.html`: the stop audit as a page, and the audit sections the backtest report reuses.
 
 The input is the very document `audit --json` prints (`positions` rows and `summary`, from
-trading/audit.py), so the page shows exactly what the command judged: realised against planned loss per
-closed position (breaches in red), the distribution of stop slippage, the exit reasons, the table.
+trading/audit.py), so the page shows exactly what the command judged, in its words (each row's `verdict`):
+realised against planned loss per closed position (breaches in red), the distribution of stop slippage, the
+exit reasons, the table.
 An `unknown` exit has no real price: it stays out of the charts (as the audit keeps it out of its
 headline) and is listed in the table, marked unknown.
 """
@@ -51,7 +52,7 @@ def loss_points(rows: Sequence[Mapping[str, Any]]) -> list[svg.Point]:
             continue
         loss = realised_loss(row)
         label = (f"{row['trade_id']} {row['symbol']} {row['exit_reason']}: planned {row['planned_loss']} USDT, "
-                 f"realised loss {loss} USDT" + (" (BREACH)" if row.get("breach") else ""))
+                 f"realised loss {loss} USDT" + (f" ({row['verdict']})" if row.get("breach") else ""))
         points.append(svg.Point(planned, float(loss), label, bool(row.get("breach"))))
     return points
 
@@ -86,12 +87,10 @@ def summary_table(summary: Mapping[str, Any], title: str = "Stop audit") -> str:
 def _cells(row: Mapping[str, Any]) -> tuple[object, ...]:
     realised = row.get("realised")
     price = row.get("exit_price")
-    breach = "BREACH (gap)" if row.get("gap_explained") else "BREACH"
-    verdict = UNKNOWN if row.get("exit_reason") == UNKNOWN else breach if row.get("breach") else "ok"
     return (row["trade_id"], row["symbol"], row["direction"], row["exit_reason"], row.get("planned_stop"),
             row.get("planned_loss"), row.get("entry_price"), "?" if price is None else price,
             row.get("slippage_bps"), "?" if realised is None else realised.get("usdt"),
-            "?" if realised is None else realised.get("pct_equity"), row.get("loss_limit"), verdict)
+            "?" if realised is None else realised.get("pct_equity"), row.get("loss_limit"), row["verdict"])
 
 
 def positions_table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -69,7 +69,7 @@ def _trade_cells(trade: TradeClosed, row: Mapping[str, Any], take_profit: str | 
     return (trade.trade_id, trade.symbol, trade.direction.value, utc(trade.opened_ms), utc(trade.time_ms),
             row.get("entry_price"), row.get("exit_price"), row.get("exit_reason"), row.get("planned_stop"),
             take_profit, row.get("quantity"), realised.get("usdt"), realised.get("pct_equity"),
-            row.get("slippage_bps"), "BREACH" if row.get("breach") else "ok")
+            row.get("slippage_bps"), row["verdict"])
 
 
 def trades_table(result: BacktestResult, rows: Sequence[Mapping[str, Any]]) -> str:

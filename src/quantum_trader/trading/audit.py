@@ -26,6 +26,11 @@ trading/away_exits.py) has no exit price and no realised P&L, and the audit says
 
 Everything here is a pure function of `TradeClosed` events, so the CLI, the API and readiness all
 audit the same rows from the journal without touching the exchange.
+
+Each row's `verdict` is the audit's word for the exit, worded here and nowhere else (`verdict_of`): `ok`,
+`BREACH`, `BREACH (gap)` or `unknown`. The CLI's table, the HTML reports and the dashboard show the word the
+row carries (the API sends it), and the exit alert takes it from the row its judge returns, so a reader of
+one never sees another word than a reader of the other for the same trade.
 """
 
 from __future__ import annotations
@@ -46,6 +51,13 @@ SLIPPAGE_EXITS = frozenset({ExitReason.STOP_LOSS})
 DEFAULT_TOLERANCE_PCT = Decimal("0.5")
 BPS = Decimal(10_000)
 UNKNOWN_NOT_JUDGED = "exit unknown (closed while away, no exchange record): not judged"
+#: The audit's words for an exit (see the module docstring): every reader shows these, none composes its own.
+VERDICT_OK = "ok"
+VERDICT_BREACH = "BREACH"
+VERDICT_GAP = "BREACH (gap)"
+VERDICT_UNKNOWN = "unknown"
+#: What a breach no gap explains is said to be, beside its reason (the CLI's list of breaches).
+NOT_GAP_EXPLAINED = "not explained by a gap"
 _BPS_PLACES = Decimal("0.01")
 _PCT_PLACES = Decimal("0.0001")
 _USDT_PLACES = Decimal("0.00000001")
@@ -87,6 +99,10 @@ class AuditRow:
     closed_ms: int | None = None
 
     @property
+    def verdict(self) -> str:
+        return verdict_of(self.exit_reason, breach=self.breach, gap_explained=self.gap_explained)
+
+    @property
     def realised_loss(self) -> Decimal | None:
         """The realised loss as a positive number (zero for a winning trade; None when the exit is unknown)."""
         return None if self.realised is None else max(-self.realised.usdt, ZERO)
@@ -111,6 +127,7 @@ class AuditRow:
             "breach": self.breach,
             "breach_reason": self.breach_reason,
             "gap_explained": self.gap_explained,
+            "verdict": self.verdict,
             "stop_trigger": _opt(self.stop_trigger, None),
             "price_after_trigger": _opt(self.price_after_trigger, None),
             "opened_ms": self.opened_ms,
@@ -150,6 +167,16 @@ def audit_row(trade: TradeClosed, *, tolerance_pct_notional: Decimal = DEFAULT_T
         price_after_trigger=after_trigger, opened_ms=trade.opened_ms,
         closed_ms=None if trade.exit_reason is ExitReason.UNKNOWN else trade.time_ms,
     )
+
+
+def verdict_of(exit_reason: ExitReason, *, breach: bool, gap_explained: bool | None) -> str:
+    """The audit's word for an exit: `unknown` when it is not judged (no exchange record), `BREACH (gap)` for
+    a breach the stop's being jumped through explains, `BREACH` for any other, `ok` within the plan."""
+    if exit_reason is ExitReason.UNKNOWN:
+        return VERDICT_UNKNOWN
+    if not breach:
+        return VERDICT_OK
+    return VERDICT_GAP if gap_explained else VERDICT_BREACH
 
 
 def gap_explains(trade: TradeClosed, after_trigger: Decimal, *, trigger: Decimal | None = None,

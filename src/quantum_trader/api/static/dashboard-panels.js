@@ -118,8 +118,9 @@ function renderAudit(doc) {
     cell(row, a.planned_loss);
     cell(row, a.realised && a.realised.usdt, signClass(a.realised && a.realised.usdt));
     cell(row, a.realised && a.realised.pct_equity, signClass(a.realised && a.realised.pct_equity));
-    cell(row, a.breach ? (a.gap_explained ? "BREACH (gap)" : "BREACH") : "no", a.breach ? "bad" : "muted").title =
-      a.breach_reason || "";
+    // The audit's own word (ok, BREACH, BREACH (gap), unknown) as the API sends it: the CLI and the alerts say
+    // the same, since all three take it from trading/audit.py.
+    cell(row, a.verdict, a.breach ? "bad" : "muted").title = a.breach_reason || "";
   }, "no closed positions yet");
 }
 function evidenceText(evidence) {
