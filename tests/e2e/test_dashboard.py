@@ -79,6 +79,9 @@ def test_paper_position_with_chart_stop_and_take_profit_then_the_kill_button_clo
             assert lines["Liq"] == Decimal(position["liquidation_price"])
             assert lines["SL"] < lines["Entry"] < lines["TP"]
             assert chart["markers"] >= 1  # the entry fill, on the price chart
+            # ...on the latest bar, its label whole: it ran under the price scale ("BUY 1.804 (") before the
+            # chart left room right of the latest bar.
+            assert chart["labelOverflow"] is not None and chart["labelOverflow"] <= 0, chart
             assert page.locator("#price-chart canvas").count() > 0 and page.locator("#equity-chart canvas").count() > 0
             legend = page.locator("#chart-legend").inner_text()
             assert f"SL {position['stop_loss']['trigger_price']}" in legend

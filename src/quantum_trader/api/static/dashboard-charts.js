@@ -3,17 +3,21 @@
 "use strict";
 
 // --- the price chart --------------------------------------------------------------------------------
-function chartOptions() {
+// Room right of the latest bar, in pixels whatever the zoom: a fill's label ("SELL 0.013 @ 104523.4") is centred
+// on its bar, and a position just opened or closed has its fills on the latest bar, so half the label ran under the
+// price scale and was cut off. 110 px holds half of a 30-character label (12 px font).
+const LABEL_ROOM_PX = 110;
+function chartOptions(timeScale = {}) {
   return { autoSize: true, layout: { background: { color: COLORS.panel }, textColor: COLORS.text, attributionLogo: true },
            grid: { vertLines: { color: COLORS.line }, horzLines: { color: COLORS.line } },
-           timeScale: { timeVisible: true, secondsVisible: false, borderColor: COLORS.line },
+           timeScale: { timeVisible: true, secondsVisible: false, borderColor: COLORS.line, ...timeScale },
            rightPriceScale: { borderColor: COLORS.line } };
 }
 const price = { chart: null, series: null, markers: null };
 const equity = { chart: null, line: null, drawdown: null };
 function makeCharts() {
   if (!LWC) { $("chart-title").textContent = "charting library missing"; return; }
-  price.chart = LWC.createChart($("price-chart"), chartOptions());
+  price.chart = LWC.createChart($("price-chart"), chartOptions({ rightOffsetPixels: LABEL_ROOM_PX }));
   price.series = price.chart.addSeries(LWC.CandlestickSeries, { upColor: COLORS.ok, downColor: COLORS.bad,
     borderVisible: false, wickUpColor: COLORS.ok, wickDownColor: COLORS.bad, autoscaleInfoProvider: withLines });
   price.markers = LWC.createSeriesMarkers(price.series, []);
@@ -81,6 +85,16 @@ function fillMarkers(fills) {
                shape: buy ? "arrowUp" : "arrowDown", text: f.side + " " + f.quantity + " @ " + f.price });
   }
   return out.sort((a, b) => a.time - b.time);
+}
+function lastLabelOverflow() {
+  // How far (px) the latest fill's label reaches past the plot's right edge; <= 0: all of it shows (browser tests).
+  const last = state.markers[state.markers.length - 1];
+  const x = last && price.chart ? price.chart.timeScale().timeToCoordinate(last.time) : null;
+  if (x === null) return null;
+  const layout = price.chart.options().layout;
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = layout.fontSize + "px " + layout.fontFamily;
+  return x + context.measureText(last.text).width / 2 - price.chart.timeScale().width();
 }
 function drawLines() {
   if (!price.series) return;

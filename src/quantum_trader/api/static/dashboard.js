@@ -94,7 +94,8 @@ window.qtDashboard = {  // read by the browser tests and handy in a console
   state,
   chart: () => ({ symbol: state.selected, candles: state.candleTimes.length, markers: state.markers.length,
                   lines: state.lines.map((l) => ({ title: l.title, price: l.price })),
-                  priceFormat: price.series ? price.series.options().priceFormat : null }),
+                  priceFormat: price.series ? price.series.options().priceFormat : null,
+                  labelOverflow: lastLabelOverflow() }),
 };
 document.addEventListener("DOMContentLoaded", () => {
   makeCharts();
