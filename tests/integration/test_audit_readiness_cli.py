@@ -129,8 +129,12 @@ def test_readiness_of_a_short_journal_exits_1_with_the_failed_item(tmp_path: Pat
     doc = document(done)
     failed = {i["name"] for i in doc["items"] if not i["passed"]}
     assert doc["ready"] is False and failed == {"closed_trades"}
-    table = cli("readiness", "--db", url)
+    table = cli("readiness", "--db", url, COLUMNS="250")
     assert table.returncode == 1 and "NOT READY" in table.stdout and "closed_trades" in table.stdout
+    # The evidence in words and the fix, the words `run` refuses a live start with (not the JSON documents).
+    assert "3 of the 5 closed trades wanted were opened by the strategy" in table.stdout
+    assert "fix: 2 more closed paper trades opened by the strategy" in table.stdout
+    assert '{"' not in table.stdout and "{'" not in table.stdout
 
 
 def test_readiness_uses_the_settings_from_the_environment(tmp_path: Path) -> None:

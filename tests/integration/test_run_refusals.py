@@ -2,7 +2,8 @@
 
 An API open to the network without a token, a risk per trade above the cap, a journal that cannot be
 opened (unreachable PostgreSQL, a file that is not a database) for `run`, `audit` and `readiness`; and
-a live start refused by readiness, whose message names the journal without its password.
+a live start refused by readiness, whose message names the journal without its password and says, per failed
+item, what the journal lacks and what to do.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from journal_pg import PgCluster, pg_cluster  # noqa: F401  (fixture)
+from test_live_gate import PAPER_ENV, Recipe, build_journal
 from test_run_session import BIN, bot_env, free_port
 from test_simserver_support import API_KEY, API_SECRET, running_server
 from typer.testing import CliRunner, Result
@@ -138,3 +140,30 @@ def test_live_refused_by_readiness_hides_the_journal_password(tmp_path: Path,
     assert done.returncode == 3, done.stderr
     assert "live trading refused" in done.stderr and f"{pg_cluster.user}:***@127.0.0.1" in done.stderr
     assert SECRET not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(("extra", "failed", "words", "fix"), [
+    ({}, "closed_trades", "3 of the 5 closed trades wanted were opened by the strategy",
+     "2 more closed paper trades opened by the strategy"),
+    ({"QT_LEVERAGE": "10"}, "same_setup", "session #1: QT_LEVERAGE 10 here, 5 in paper (above paper)",
+     "paper-trade with these settings, or start live with the paper settings"),
+], ids=["two-trades-short", "more-leverage-than-paper"])
+def test_a_live_refusal_says_what_each_failed_item_lacks_and_what_to_do(tmp_path: Path, extra: dict[str, str],
+                                                                        failed: str, words: str, fix: str) -> None:
+    """It printed each failed item's evidence as a Python dict (`FAILED closed_trades: {'closed': 3, ...}`) and
+    no word of what to do; now the readiness command's words for it, its fix, and where the whole checklist is.
+    Live with made-up keys against nothing: readiness refuses before the exchange is touched. The console script,
+    as a user runs it (in this process, `run` would leave its log handler on CliRunner's closed stream)."""
+    url = build_journal(tmp_path / "paper.db", Recipe(trades=3))
+    env = bot_env(tmp_path, QT_PAPER_TRADING="false", QT_API_KEY="fake-key", QT_API_SECRET="fake-secret",
+                  QT_EXCHANGE="http://127.0.0.1:1", QT_DB_URL=url, **PAPER_ENV, **extra)
+    result = subprocess.run([str(BIN), "run"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"live trading refused: the readiness checklist does not pass on the journal ({url}):"
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"  FAILED {failed}: "))
+    assert words in lines[at] and lines[at + 1].startswith("    fix: ") and fix in lines[at + 1], lines
+    assert "{'" not in result.stderr and "{\"" not in result.stderr, result.stderr
+    assert lines[-1].endswith("run `quantum-trader readiness` with the same settings and journal for the whole "
+                              "checklist, with the sessions each item counted and why others were not")
+    assert "fake-secret" not in result.stderr + result.stdout

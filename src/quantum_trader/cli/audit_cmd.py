@@ -33,6 +33,7 @@ from ..trading.audit import NOT_GAP_EXPLAINED, VERDICT_OK, VERDICT_UNKNOWN
 from .checks import bad_input_exits_2, check_db_option, check_output_file, check_output_folder
 from .main import app
 from .positions_cmd import fits
+from .readiness_text import render_readiness
 
 EXIT_BREACH = 5
 #: How the table colours the audit's verdicts; any breach (with or without a gap) is bold red.
@@ -189,46 +190,3 @@ def slippage_note(summary: dict[str, Any]) -> str:
     left_out = ", ".join(f"{reason} {n}" for reason, n in others.items())
     return (f"slip bps: stop-loss fills against their trigger only ({summary.get('stop_exits_with_slippage') or 0} "
             f"exits); other exits show none and are not in worst or mean" + (f" ({left_out})" if left_out else ""))
-
-
-def render_readiness(document: dict[str, Any], console: Console) -> None:
-    verdict = "[bold green]READY[/]" if document.get("ready") else "[bold red]NOT READY[/]"
-    table = Table(title="Go-live readiness", title_justify="left")
-    for column in ("name", "passed", "evidence"):
-        table.add_column(column, overflow="fold")
-    items = document.get("items") or []
-    for item in items:
-        passed = "[green]yes[/]" if item.get("passed") else "[red]no[/]"
-        evidence = {k: v for k, v in (item.get("evidence") or {}).items() if k not in SESSION_KEYS}
-        table.add_row(str(item.get("name")), passed, json.dumps(evidence, default=str))
-    console.print(table)
-    for item in items:
-        console.print(f"{item.get('name')}: {_sessions_line(item.get('evidence') or {})}", soft_wrap=True)
-    console.print(verdict)
-
-
-#: Evidence keys shown as the line per item under the table rather than in its JSON column.
-SESSION_KEYS = ("sessions", "not_counted", "source")
-
-
-def _session_label(session: dict[str, Any]) -> str:
-    where = f" at {session['exchange_url']}" if session.get("exchange_url") else ""
-    clock = "wall clock" if session.get("clock") == "wall" else f"{session.get('clock')} clock ×{session.get('speed')}"
-    label = f"#{session.get('id')} {session.get('mode')}, {session.get('adapter')}{where}, {clock}"
-    return label + (f", clean {session['clean_s']} s" if "clean_s" in session else "")
-
-
-def _left_out_label(session: dict[str, Any]) -> str:
-    spans = (f"; {session['session_time_s']} s of session time in {session.get('wall_s')} s of wall time"
-             if "session_time_s" in session else "")
-    return f"#{session.get('id')} ({session.get('why')}{spans})"
-
-
-def _sessions_line(evidence: dict[str, Any]) -> str:
-    """Which sessions an item's evidence came from, and which were left out and why (readmodels/evidence.py)."""
-    if evidence.get("source"):
-        return f"from {evidence['source']}"
-    counted = "; ".join(_session_label(s) for s in evidence.get("sessions") or []) or "none"
-    line = f"counted sessions: {counted}"
-    left_out = [_left_out_label(s) for s in evidence.get("not_counted") or []]
-    return line + (f"; not counted: {'; '.join(left_out)}" if left_out else "")

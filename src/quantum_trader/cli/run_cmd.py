@@ -2,7 +2,8 @@
 
 Exit codes: 0 clean stop (also after SIGTERM / SIGINT or `--duration`), 2 bad configuration (one line
 per bad value, including a journal that cannot be opened: `QT_DB_URL=...` with the password hidden),
-3 live mode refused because the readiness checklist does not pass. The database URL is never printed
+3 live mode refused because the readiness checklist does not pass (each failed item with its evidence in
+words and what to do, as `quantum-trader readiness` says it). The database URL is never printed
 with its password: these lines end up in the system log.
 """
 
@@ -19,6 +20,7 @@ from ..notify.redact import secret_parts
 from ..settings.model import Settings, load_settings
 from ..settings.rules import hide_db_password
 from .main import app
+from .readiness_text import refusal_lines
 
 #: The process's exit codes (runtime/session.py has the same; kept here so `--help` imports no server).
 EXIT_CONFIG, EXIT_NOT_READY = 2, 3
@@ -71,8 +73,8 @@ async def _run(settings: Settings) -> int:
     except NotReady as refused:
         typer.echo("live trading refused: the readiness checklist does not pass on the journal "
                    f"({hide_db_password(settings.db_url)}):", err=True)
-        for item in refused.failed:
-            typer.echo(f"  FAILED {item['name']}: {item['evidence']}", err=True)
+        for line in refusal_lines(refused.failed):  # the readiness command's words for each item, and its fix
+            typer.echo(line, err=True)
         return EXIT_NOT_READY
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
