@@ -253,6 +253,45 @@ def test_kill_switch_prints_the_bots_summary() -> None:
     assert "cancelled 0" not in staging.stdout
 
 
+class NotFlatService(FakeService):
+    """A bot whose kill switch ended without a flat account: a position whose exit was refused (`still_open`), or
+    an account it could not read (`positions_unknown`), as trading/kill_switch.py reports them."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__()
+        self.answer = answer
+
+    async def kill_switch(self) -> dict[str, Any]:
+        return {"cancelled_orders": 0, "closed_positions": 0, "refused": 0, "entries_halted": True, "still_open": [],
+                "positions_unknown": None, **self.answer}
+
+
+UNREAD = ("could not read the account (-1001 Internal error): nothing closed, no stop-loss or take-profit "
+          "cancelled; every position may still be open: press the kill switch again once the exchange answers")
+STILL_OPEN = "BTCUSDT 0.01 still open, protected by its stop-loss qt-sl-1 at 98000 (kept)"
+
+
+@pytest.mark.parametrize(("answer", "line"), [
+    ({"positions_unknown": UNREAD, "summary": f"cancelled 0 orders, closed 0 positions; {UNREAD}"},
+     "kill switch NOT done: the bot could not read the account, so it cannot tell which positions are closed: "
+     "every one may still be open; "),
+    ({"still_open": [STILL_OPEN], "refused": 1, "summary": f"cancelled 0 orders, closed 0 positions; 1 refused; "
+                                                         f"{STILL_OPEN}"},
+     "kill switch NOT done: 1 position still open; "),
+], ids=["account-unread", "position-still-open"])
+def test_a_kill_switch_that_left_the_account_not_flat_exits_7_saying_so(answer: dict[str, Any], line: str) -> None:
+    """Both exited 0 ("done") with the bot's summary alone: a script took a position still open, or an account
+    nobody could read, for a flat one."""
+    with serve_api(NotFlatService(answer)) as url:
+        killed = cli("kill-switch", "--api", url)
+    assert killed.exit_code == 7, (killed.exit_code, killed.stderr)
+    assert f"kill switch: {answer['summary']}; new entries halted" in killed.stdout
+    # The last line: an earlier test's in-process `run` or `audit` can leave logging on a closed stream, whose
+    # "--- Logging error ---" the served API's log line then prints above it.
+    assert killed.stderr.splitlines()[-1] == (f"{line}check `quantum-trader positions` and run `quantum-trader "
+                                              "kill-switch` again once the exchange answers")
+
+
 class SlowService(FakeService):
     """A bot whose kill switch (and positions read) takes `seconds`: a flatten against an exchange answering
     503s took 24 s in a user trial. `finished` is set when the kill switch is done, answered or not."""

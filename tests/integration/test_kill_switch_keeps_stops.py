@@ -31,7 +31,7 @@ from quantum_trader.domain.events import (
     OrderRejectedEvent,
     ProtectionAction,
 )
-from quantum_trader.domain.exchange_types import OrderIntent, OrderSnapshot
+from quantum_trader.domain.exchange_types import OrderIntent, OrderSnapshot, PositionSnapshot
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.runtime.pump import publish_all
 from quantum_trader.runtime.wiring import TradingRules, protect_engine, wire_engine
@@ -50,7 +50,9 @@ T0 = 1_800_000_000_000
 class ExitsRefused(InProcessExchange):
     """The in-process adapter, answering 503 to the next `refuse` exits (reduce-only MARKET orders: POST
     /fapi/v1/order down, the algo endpoint up). With `stream` set it delivers the simulator's events after the
-    calls named in `stream_after` ("place", "cancel"), as the user stream does while the kill switch works."""
+    calls named in `stream_after` ("place", "cancel"), as the user stream does while the kill switch works.
+    The reads named in `unreadable` ("open_orders", "positions") answer 503 as the adapter does once its
+    retries are spent (the chaos campaign's `server_error`)."""
 
     def __init__(self, sim: ExchangeSimulator) -> None:
         super().__init__(sim)
@@ -61,12 +63,23 @@ class ExitsRefused(InProcessExchange):
         self.exits: list[tuple[str, bool]] = []
         self.stream: tuple[EventBus, SimulatedClock] | None = None
         self.stream_after: tuple[str, ...] = ("place", "cancel")
+        self.unreadable: set[str] = set()
 
     def watch(self) -> Observer:
         """From now on, the observer looks before and after every order and cancellation (its clock: the calls)."""
         self.observer = Observer(self.sim, SYMBOLS, self.calls)
         self.observer.observe(self.calls)
         return self.observer
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderSnapshot]:
+        if "open_orders" in self.unreadable:
+            raise server_error()
+        return await super().open_orders(symbol)
+
+    async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
+        if "positions" in self.unreadable:
+            raise server_error()
+        return await super().positions(symbol)
 
     def look(self) -> None:
         self.calls += 1

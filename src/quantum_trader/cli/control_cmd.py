@@ -9,7 +9,10 @@ exchange answering 503s takes tens of seconds (24 s in a user trial, where the 1
 the CLI say "is it running?" about a bot that was flattening). So the kill switch waits `--timeout`
 (90 s by default), and a bot that took the request but has not answered by then is reported as still
 flattening, with exit code 6, never as unreachable: the bot carries on with the kill switch whether or
-not the CLI is still waiting.
+not the CLI is still waiting. A kill switch that finished without a flat account it could confirm, a position
+it could not close (`still_open`) or an account it could not read (`positions_unknown`: every position may still
+be open), is exit 7 with a line saying which, never 0 ("done"): the bot does not try again by itself (its
+monitor keeps each position's stop-loss), so a person or a script has to check and press it again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ SYMBOL = re.compile(r"^[A-Z0-9]{2,30}\Z")
 KILL_SWITCH_TIMEOUT_S = 90.0
 #: `kill-switch`: the bot took the request but had not finished within the timeout (it is still flattening).
 EXIT_STILL_FLATTENING = 6
+#: `kill-switch`: finished, but a position is still open or the account could not be read (the state unknown).
+EXIT_NOT_FLAT = 7
 
 
 class EntrySide(StrEnum):
@@ -70,7 +75,8 @@ def kill_switch(
 ) -> None:
     """Cancel all orders, close all positions and stop new entries in the running bot.
 
-    Exit 0 done; 1 the bot cannot be reached or refused; 6 the bot took it but has not finished in time."""
+    Exit 0 done; 1 the bot cannot be reached or refused; 6 the bot took it but has not finished in time; 7 it
+    finished with a position still open or the account unread (positions unknown)."""
     url = Source.of(api, None).api or ""
     try:
         _, body = post_json(url, "/api/v1/kill-switch", timeout_s=timeout)
@@ -79,6 +85,22 @@ def kill_switch(
     except ApiError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"kill switch: {kill_switch_summary(body)}")
+    not_flat = not_flat_line(body)
+    if not_flat is not None:
+        typer.echo(not_flat, err=True)
+        raise typer.Exit(EXIT_NOT_FLAT)
+
+
+def not_flat_line(body: dict[str, Any]) -> str | None:
+    """The line (and exit 7) for a kill switch that ended without a flat account it could confirm, else None."""
+    advice = "check `quantum-trader positions` and run `quantum-trader kill-switch` again once the exchange answers"
+    if body.get("positions_unknown"):  # what the bot could not read is in its summary, on the line above
+        return ("kill switch NOT done: the bot could not read the account, so it cannot tell which positions are "
+                f"closed: every one may still be open; {advice}")
+    still_open = len(body.get("still_open") or [])
+    if still_open:
+        return f"kill switch NOT done: {still_open} position{'' if still_open == 1 else 's'} still open; {advice}"
+    return None
 
 
 def still_flattening(timeout_s: float) -> typer.Exit:

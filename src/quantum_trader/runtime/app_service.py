@@ -20,7 +20,7 @@ from ..readmodels.dashboard import DAY_MS, DayStart, Revision, mark_unprotected,
 from ..readmodels.journal import audit_from_journal, no_signal_json, readiness_from_journal, signal_json
 from ..settings.model import Settings
 from ..signals.scanner_health import ScannerStats
-from ..trading.kill_switch import KillSwitchHandler
+from ..trading.kill_switch import KillSwitchHandler, KillSwitchResult
 from ..trading.monitor import PositionMonitor
 from ..trading.protection_view import ProtectionView, build_view
 from .market_feed import FeedStatus
@@ -228,11 +228,17 @@ class SessionService:
         return {"trading": self.engine.risk.state}
 
     async def kill_switch(self) -> JSON:
+        """This kill switch's result, never an earlier one's: a handler that raised (the bus journals the error)
+        leaves `last` as it was, and the answer then says the account's state is unknown."""
+        previous = self.kill.last
         await self.engine.bus.publish(KillSwitch(reason="manual kill switch", time_ms=self.engine.clock.now_ms()))
         result = self.kill.last
+        if result is previous:
+            result = KillSwitchResult(unread="the kill switch failed before it finished (see the errors): every "
+                                             "position may still be open")
         return {"cancelled_orders": result.cancelled_orders, "closed_positions": result.closed_positions,
                 "would_cancel": result.would_cancel, "would_close": result.would_close, "refused": result.failed,
-                "still_open": result.still_open, "summary": result.summary(),
+                "still_open": result.still_open, "positions_unknown": result.unknown, "summary": result.summary(),
                 "entries_halted": self.engine.risk.state == "HALTED"}
 
 

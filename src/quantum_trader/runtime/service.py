@@ -64,8 +64,10 @@ class AppService(Protocol):
         ...
 
     async def kill_switch(self) -> JSON:
-        """`{"cancelled_orders": N, "closed_positions": N, "still_open": [...], "summary": str, "entries_halted":
-        true}`; `still_open` names each position the kill switch could not close and what still protects it."""
+        """`{"cancelled_orders": N, "closed_positions": N, "still_open": [...], "positions_unknown": str | null,
+        "summary": str, "entries_halted": true}`; `still_open` names each position the kill switch could not close
+        and what still protects it; `positions_unknown` says why the positions' state is unknown (the account could
+        not be read before or after closing: every position may still be open), null when they were read back."""
         ...
 
     async def resume(self) -> JSON:

@@ -14,6 +14,13 @@ The order of operations is the protection promise (a position keeps its working 
 Cancelling the stops first (as this module once did) left a position whose exit failed naked until the monitor
 noticed, for as long as the exchange refused orders.
 
+Every kill switch ends with its summary: published (the `kill_switch` protection action, journaled) and kept
+as `last`, which the API answers. When a first reading of the
+account (open orders, then positions) fails after the adapter's retries, nothing is closed and no stop-loss or
+take-profit is cancelled, and the summary says the account could not be read: the positions' state is unknown,
+every one may still be open. That kill switch raised into the bus, published nothing, and the API answered the
+previous kill switch's result as if it were this one's.
+
 Risk halts on the same `KillSwitch` event (no new entries until a manual reset); this module does the
 exchange side, through execution like every other order: it reads the account through the reader
 and cancels and closes through `Execution`, so a staging session (whose gateway sends nothing)
@@ -61,6 +68,13 @@ class KillSwitchResult:
     still_open: list[str] = field(default_factory=list)
     #: Why the account could not be read back after closing (every protective order was then kept).
     unconfirmed: str | None = None
+    #: Why the account could not be read before closing: nothing was closed, no protective order cancelled.
+    unread: str | None = None
+
+    @property
+    def unknown(self) -> str | None:
+        """Why the positions' state is unknown (the account not read before or after closing), else None."""
+        return self.unread or self.unconfirmed
 
     def summary(self) -> str:
         done = f"cancelled {_count(self.cancelled_orders, 'order')}, closed {_count(self.closed_positions, 'position')}"
@@ -70,7 +84,7 @@ class KillSwitchResult:
                     f"({', '.join(self.would_close)})")
         done += f"; {self.failed} refused" if self.failed else ""
         done += f"; {'; '.join(self.still_open)}" if self.still_open else ""
-        return done + (f"; {self.unconfirmed}" if self.unconfirmed else "")
+        return done + (f"; {self.unknown}" if self.unknown else "")
 
 
 def _count(n: int, noun: str) -> str:
@@ -101,19 +115,34 @@ class KillSwitchHandler:
 
     async def on_kill(self, event: KillSwitch) -> None:
         result, why = KillSwitchResult(), f"kill switch: {event.reason}"
-        with urgent():  # a request budget must not hold these reads back (exchange/budget.py)
-            before = await self.reader.open_orders()
-        for order in before:
-            if not protective(order):
-                await self._cancel(result, order, why)
-        with urgent():
-            positions = await self.reader.positions()
-        declined = {p.symbol for p in positions if await self._close(result, p, why, event.time_ms)}
-        await self._clear_flat(result, before, declined, why)
+        read = await self._cancel_entries_and_read(result, why)
+        if read is not None:
+            before, positions = read
+            declined = {p.symbol for p in positions if await self._close(result, p, why, event.time_ms)}
+            await self._clear_flat(result, before, declined, why)
+        self.last = result  # before publishing: whatever a subscriber does, the API answers this kill switch
         await self.bus.publish(ProtectionAction(symbol="*", action="kill_switch",
                                                 reason=f"{event.reason}: {result.summary()}",
                                                 time_ms=self.clock.now_ms()))
-        self.last = result
+
+    async def _cancel_entries_and_read(self, result: KillSwitchResult, why: str,
+                                       ) -> tuple[Sequence[OrderSnapshot], Sequence[PositionSnapshot]] | None:
+        """Step 1, then the positions to close; None when the account could not be read (after the adapter's
+        retries; `result.unread` says why), and then nothing is closed and no stop-loss is cancelled."""
+        try:
+            with urgent():  # a request budget must not hold these reads back (exchange/budget.py)
+                before = await self.reader.open_orders()
+            for order in before:
+                if not protective(order):
+                    await self._cancel(result, order, why)
+            with urgent():
+                return before, await self.reader.positions()
+        except ExchangeError as exc:
+            result.unread = (f"could not read the account ({exc.code} {exc.msg}): nothing closed, no stop-loss or "
+                             "take-profit cancelled; every position may still be open: press the kill switch again "
+                             "once the exchange answers")
+            await self._error(result.unread)
+            return None
 
     async def _close(self, result: KillSwitchResult, position: PositionSnapshot, why: str, time_ms: int) -> bool:
         """One position's exit, counted; True when a gateway that sends nothing declined it (staging)."""

@@ -69,9 +69,10 @@ async function killSwitch() {
   state.killMessage = ["warn", "Kill switch: closing everything…"];
   try {
     const { response, body } = await postControl("/api/v1/kill-switch");
-    if (response.ok) {
-      state.killMessage = [body.refused ? "bad" : "ok", "Kill switch: " + text(body.summary) +
-        (body.refused ? " (" + body.refused + " refused)" : "") + ". New entries are halted."];
+    if (response.ok) {  // a position still open, or an account it could not read, is no "done"
+      const notFlat = (body.still_open || []).length > 0 || Boolean(body.positions_unknown);
+      state.killMessage = [body.refused || notFlat ? "bad" : "ok", (notFlat ? "Kill switch NOT done: " : "Kill switch: ") +
+        text(body.summary) + (body.refused ? " (" + body.refused + " refused)" : "") + ". New entries are halted."];
     } else {
       state.killMessage = ["bad", refusal(response, body)];
     }
