@@ -265,6 +265,25 @@ class KillSwitch:
 
 
 @dataclass(frozen=True, slots=True)
+class KillSwitchDone:
+    """What a kill switch did, once it is over (trading/kill_switch.py): its `summary` (also journaled as the
+    `kill_switch` protection action's reason), the positions it could not close (`still_open`, each with what
+    protects it) and, when it could not read the account, why (`unknown`: every position may still be open).
+    Typed so that what reports it (the alert) tells a flat account from one that is not, without parsing text."""
+
+    reason: str
+    summary: str
+    time_ms: int
+    still_open: tuple[str, ...] = ()
+    unknown: str | None = None
+
+    @property
+    def flat(self) -> bool:
+        """Every position was read back closed (in staging: every exit would have been sent)."""
+        return not self.still_open and self.unknown is None
+
+
+@dataclass(frozen=True, slots=True)
 class HaltEntries:
     """Command: stop new entries until a manual resume, and nothing else: open positions and their stops
     stay as they are (unlike `KillSwitch`). Raised when something entries rely on is gone for good, such
@@ -302,5 +321,5 @@ class ScannerSilent:
 
 Event = (BarClosed | Signal | RiskDecision | OrderIntentRecorded | OrderNotSent | CancelNotSent | OrderRejectedEvent
          | OrderChanged | FillEvent | PositionChanged | TradeOpened | TradeClosed | ProtectionAction
-         | EquitySnapshot | KillSwitch | HaltEntries | ErrorEvent
+         | EquitySnapshot | KillSwitch | KillSwitchDone | HaltEntries | ErrorEvent
          | ScannerSilent)

@@ -43,6 +43,7 @@ from ..domain.events import (
     ErrorEvent,
     HaltEntries,
     KillSwitch,
+    KillSwitchDone,
     OrderChanged,
     ProtectionAction,
     TradeClosed,
@@ -119,6 +120,7 @@ class Alerts:
         bus.subscribe(OrderChanged, self.on_order)
         bus.subscribe(TradeClosed, self.on_closed)
         bus.subscribe(KillSwitch, self.on_kill)
+        bus.subscribe(KillSwitchDone, self.on_kill_done)
         bus.subscribe(HaltEntries, self.on_halt)
         bus.subscribe(ProtectionAction, self.on_protection)
         bus.subscribe(ErrorEvent, self.on_error)
@@ -189,6 +191,9 @@ class Alerts:
     def on_kill(self, event: KillSwitch) -> None:
         self._send(lambda: kill_message(event, daily_loss_prefix=self._daily))
 
+    def on_kill_done(self, event: KillSwitchDone) -> None:
+        self._send(lambda: kill_done_message(event))
+
     def on_halt(self, event: HaltEntries) -> None:
         self._send(lambda: halt_message(event))
 
@@ -199,8 +204,6 @@ class Alerts:
             self._send(lambda: repaired_message(event))
         elif event.action == "emergency_exit" and not event.reason.startswith(KILL_REASON_PREFIX):
             self._send(lambda: emergency_message(event))  # the kill switch's own exits: its messages say so
-        elif event.action == "kill_switch":
-            self._send(lambda: kill_done_message(event))
 
     def _on_witness(self, event: ProtectionAction) -> None:
         """Remember the mark a stop-loss met when it fired (None if not read: heard, but no evidence, as in the

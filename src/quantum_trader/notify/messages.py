@@ -15,7 +15,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from ..domain.events import ErrorEvent, HaltEntries, KillSwitch, ProtectionAction, TradeClosed, TradeOpened
+from ..domain.events import (
+    ErrorEvent,
+    HaltEntries,
+    KillSwitch,
+    KillSwitchDone,
+    ProtectionAction,
+    TradeClosed,
+    TradeOpened,
+)
 from ..domain.money import ZERO, fmt
 from ..domain.position import LossReport
 
@@ -177,9 +185,19 @@ def kill_message(event: KillSwitch, *, daily_loss_prefix: str) -> Message:
                    f"Kill switch (manual or requested): {event.reason}", Level.FAILURE)
 
 
-def kill_done_message(action: ProtectionAction) -> Message:
-    """What the kill switch did (trading/kill_switch.py publishes its summary as a `kill_switch` action)."""
-    return Message("kill_switch_done", "Kill switch done", action.reason, Level.WARNING)
+def kill_done_message(done: KillSwitchDone) -> Message:
+    """What the kill switch did (trading/kill_switch.py). Only a flat account is "done", at warning level; a
+    position it could not close, or an account it could not read (every position may still be open), is a
+    failure whose title says so: "Kill switch done" over a position still open at market risk read as the end
+    of the matter."""
+    body = f"{done.reason}: {done.summary}"
+    if done.flat:
+        return Message("kill_switch_done", "Kill switch done", body, Level.WARNING)
+    n = len(done.still_open)
+    title = ("Kill switch NOT done: account not read, positions may still be open" if done.unknown is not None
+             else f"Kill switch NOT done: {n} position{'' if n == 1 else 's'} still open")
+    return Message("kill_switch_not_flat", title, f"{body}\nCheck the positions and press the kill switch again once "
+                   "the exchange answers; a position keeps its stop-loss until it is read back flat.", Level.FAILURE)
 
 
 def halt_message(event: HaltEntries) -> Message:

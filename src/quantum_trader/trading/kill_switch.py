@@ -14,8 +14,8 @@ The order of operations is the protection promise (a position keeps its working 
 Cancelling the stops first (as this module once did) left a position whose exit failed naked until the monitor
 noticed, for as long as the exchange refused orders.
 
-Every kill switch ends with its summary: published (the `kill_switch` protection action, journaled) and kept
-as `last`, which the API answers. When a first reading of the
+Every kill switch ends with its summary: published (the `kill_switch` protection action, journaled, and
+`KillSwitchDone`, which the alert reads) and kept as `last`, which the API answers. When a first reading of the
 account (open orders, then positions) fails after the adapter's retries, nothing is closed and no stop-loss or
 take-profit is cancelled, and the summary says the account could not be read: the positions' state is unknown,
 every one may still be open. That kill switch raised into the bus, published nothing, and the API answered the
@@ -39,7 +39,7 @@ import structlog
 from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..domain.errors import ExchangeError
-from ..domain.events import ErrorEvent, KillSwitch, ProtectionAction
+from ..domain.events import ErrorEvent, KillSwitch, KillSwitchDone, ProtectionAction
 from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
 from ..domain.money import fmt
 from ..exchange.budget import urgent
@@ -121,9 +121,11 @@ class KillSwitchHandler:
             declined = {p.symbol for p in positions if await self._close(result, p, why, event.time_ms)}
             await self._clear_flat(result, before, declined, why)
         self.last = result  # before publishing: whatever a subscriber does, the API answers this kill switch
-        await self.bus.publish(ProtectionAction(symbol="*", action="kill_switch",
-                                                reason=f"{event.reason}: {result.summary()}",
-                                                time_ms=self.clock.now_ms()))
+        summary, now = result.summary(), self.clock.now_ms()
+        await self.bus.publish(ProtectionAction(symbol="*", action="kill_switch", reason=f"{event.reason}: {summary}",
+                                                time_ms=now))
+        await self.bus.publish(KillSwitchDone(reason=event.reason, summary=summary, time_ms=now,
+                                              still_open=tuple(result.still_open), unknown=result.unknown))
 
     async def _cancel_entries_and_read(self, result: KillSwitchResult, why: str,
                                        ) -> tuple[Sequence[OrderSnapshot], Sequence[PositionSnapshot]] | None:
