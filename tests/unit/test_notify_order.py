@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from quantum_trader.domain.events import ErrorEvent, HaltEntries, KillSwitch, ProtectionAction
+from quantum_trader.domain.events import ErrorEvent, HaltEntries, KillSwitch, KillSwitchDone, ProtectionAction
 from quantum_trader.notify.messages import (
     Level,
     Message,
@@ -93,9 +93,12 @@ def test_the_urgent_messages_are_the_ones_to_act_on_now() -> None:
               banned_message({"banned_until_ms": T}), halt_message(HaltEntries(reason="monitor gone", time_ms=T)),
               task_died_message(ErrorEvent(component="task:monitor", message="boom", time_ms=T))]
     assert [m.kind for m in urgent if not m.urgent] == []
-    news = [routine("entry"), repaired_message(action), kill_done_message(action), Message("exit", "x", "y",
-                                                                                            Level.WARNING)]
+    flat = KillSwitchDone(reason="manual", summary="cancelled 2 orders, closed 1 position", time_ms=T)
+    news = [routine("entry"), repaired_message(action), kill_done_message(flat), Message("exit", "x", "y",
+                                                                                          Level.WARNING)]
     assert [m.kind for m in news if m.urgent] == []
+    not_flat = kill_done_message(KillSwitchDone(reason="manual", summary="closed 0", time_ms=T, still_open=("BNB",)))
+    assert not_flat.urgent  # a position still open after the kill switch is to act on now
 
 
 def test_a_dead_destination_does_not_delay_a_healthy_one() -> None:
