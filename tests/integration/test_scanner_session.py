@@ -76,4 +76,4 @@ def test_without_its_model_the_scanner_is_silent_and_health_says_why(tmp_path: P
     assert silent["reason"] == f"no signals: no model: QT_MODEL {missing} does not exist"
     assert health["strategy_status"] == f"no signals: no model: QT_MODEL {missing} does not exist"
     assert health["scanner"]["bars_scored"] == 0 and health["scanner"]["model_version"] is None
-    assert health["status"] == "healthy"  # no model is no signal, not a broken bot
+    assert health["status"] == "degraded"  # a bot that can never trade is not healthy (it was), nor unhealthy

@@ -20,6 +20,7 @@ from ..readmodels.dashboard import DAY_MS, DayStart, Revision, mark_unprotected,
 from ..readmodels.journal import audit_from_journal, no_signal_json, readiness_from_journal, signal_json
 from ..settings.model import Settings
 from ..signals.scanner_health import ScannerStats
+from ..signals.strategy import NO_MODEL, Silence
 from ..trading.kill_switch import KillSwitchHandler, KillSwitchResult
 from ..trading.monitor import PositionMonitor
 from ..trading.protection_view import ProtectionView, build_view
@@ -120,12 +121,15 @@ class SessionService:
         return body
 
     def _lesser_trouble(self, scanner: JSON | None) -> bool:
-        """Troubles that make a healthy bot degraded, never unhealthy: trading and the stops are not affected.
-        The scanner is behind (its signals describe a market that has moved on), or an alert destination is
-        failing or dropping messages (the user may not hear the next alert; a user trial saw every alert fail
-        while /health said healthy)."""
+        """Troubles that make a healthy bot degraded, never unhealthy: the stops are not affected. The scanner is
+        behind (its signals describe a market that has moved on) or has no model it may use (it can never trade:
+        a user trial read "healthy" over a bot that would not open a position all day), or an alert destination
+        is failing or dropping messages (the user may not hear the next alert; a trial saw every alert fail while
+        /health said healthy)."""
         behind = scanner is not None and bool(scanner["behind"])
-        return behind or (self.notifier is not None and self.notifier.degraded)
+        silence = getattr(self.strategy, "silence", None)
+        cannot_trade = isinstance(silence, Silence) and silence.kind == NO_MODEL
+        return behind or cannot_trade or (self.notifier is not None and self.notifier.degraded)
 
     def _halt(self) -> JSON | None:
         """Why entries are halted and until when (`until_ms`: the daily loss limit's UTC midnight; null: until

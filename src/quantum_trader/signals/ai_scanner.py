@@ -37,7 +37,7 @@ from .scanner_features import F32, I64, ScanWindow, complete
 from .scanner_health import ScannerStats
 from .scanner_model import DEFAULT_MODEL, bot_labels, load_scanner_model
 from .scanner_select import REASONS, TOP_PER_BAR, Bools, details, pick
-from .strategy import F64, SignalBatch, Silence
+from .strategy import F64, NO_MODEL, SignalBatch, Silence
 
 log = structlog.get_logger(__name__)
 
@@ -102,7 +102,7 @@ class AiScanner:
     def silence(self) -> Silence | None:
         """Why the scanner emits nothing now, if it is for a reason other than "nothing qualifies"."""
         if self.model is None:
-            return Silence("no_model", f"no signals: {self.refused}")
+            return Silence(NO_MODEL, f"no signals: {self.refused}")
         if self.stats.failed_last_bar:
             return Silence("scan_error", f"no signals on the last bar: {self.stats.last_error}")
         if self._missing:

@@ -90,6 +90,10 @@ def signal_event(batch: SignalBatch, chunk: BarChunk, t: int, s: int, *, source:
                   expected_value=detail.expected_value, model_version=detail.model_version, reasons=detail.reasons)
 
 
+#: The `Silence` kind of a strategy that can never trade as it stands (the AI scanner without a model it may use).
+NO_MODEL = "no_model"
+
+
 @dataclass(frozen=True, slots=True)
 class Silence:
     """Why a strategy emits no signal now (issue 11: a model error or missing data is a "no signal" event
