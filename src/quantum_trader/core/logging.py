@@ -85,6 +85,23 @@ def line_buffered(*streams: object) -> None:
             continue
 
 
+class _StderrNow(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to whatever `sys.stderr` is when a line is logged, not to the one it was when logging was
+    configured: a command run in process by a test (typer's CliRunner swaps stderr for a buffer it then closes)
+    would otherwise leave every later log line failing with "I/O operation on closed file"."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        """`StreamHandler` sets it; the stream is always the current stderr."""
+
+
 def configure_logging(json: bool, level: str = "INFO", secrets: Iterable[str] = (), *,
                       stream: TextIO | None = None) -> Redactor:
     """Route structlog and stdlib logging through one chain ending in JSON lines or a console renderer.
@@ -101,7 +118,7 @@ def configure_logging(json: bool, level: str = "INFO", secrets: Iterable[str] = 
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, redactor, renderer])
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = _StderrNow() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
