@@ -16,7 +16,8 @@ from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.domain.events import Direction, Signal
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.journal import Journal, JournalReader
-from quantum_trader.readmodels.journal import audit_from_journal, opened_from_row
+from quantum_trader.readmodels.adopted import adopted_trades
+from quantum_trader.readmodels.journal import audit_from_journal
 from quantum_trader.runtime.pump import publish_all
 from quantum_trader.runtime.wiring import TradingRules, wire_engine
 from quantum_trader.sim.engine import ExchangeSimulator
@@ -36,8 +37,9 @@ def simulator(*, retain_history: bool = True) -> ExchangeSimulator:
     return sim
 
 
-async def first_session(url: str, exchange: InProcessExchange) -> None:
-    """Open a protected short, then go away (the journal keeps the trade open)."""
+async def first_session(url: str, exchange: InProcessExchange, *, hold_s: int = 0) -> None:
+    """Open a protected short, hold it `hold_s` seconds (funding applies at each funding time passed, and the
+    session hears it), then go away (the journal keeps the trade open)."""
     exchange.drain()
     clock = SimulatedClock(T0)
     with Journal.open(url, now_ms=clock.now_ms) as journal:
@@ -46,6 +48,9 @@ async def first_session(url: str, exchange: InProcessExchange) -> None:
         await engine.bus.publish(Signal(symbol=SYMBOL, direction=Direction.SHORT, confidence=1.0, source="force",
                                         time_ms=T0))
         await publish_all(engine.bus, clock, exchange.drain())
+        if hold_s:
+            exchange.sim.advance(hold_s)
+            await publish_all(engine.bus, clock, exchange.drain())
 
 
 async def restart(url: str, exchange: InProcessExchange, now_ms: int) -> None:
@@ -55,7 +60,7 @@ async def restart(url: str, exchange: InProcessExchange, now_ms: int) -> None:
         journal.start_session("paper", "{}", "test")
         engine = wire_engine(clock, exchange, dict(exchange.sim.state.instruments), TradingRules(), journal=journal)
         reader = JournalReader(url)
-        trades = [opened_from_row(row) for row in reader.open_trades()]
+        trades = adopted_trades(reader)
         reader.close()
         assert len(trades) == 1
         assert await close_trades_gone_while_away(engine.bus, clock, exchange, trades) == []
@@ -106,6 +111,33 @@ def test_an_exchange_without_fills_still_gives_the_stop_order_and_says_fees_are_
     assert Decimal(str(row["exit_price"])) > Decimal("914.7")
     [action] = row["actions"]  # type: ignore[misc]
     assert "fees not reported" in action["reason"]
+    [(entry_fee,)] = journal_fees(url)
+    assert Decimal(str(row["fees"])) == entry_fee > 0  # the fee the bot heard for the entry; was: 0
+
+
+def test_funding_heard_before_the_restart_stays_with_a_trade_closed_while_away(tmp_path: Path) -> None:
+    """Eight hours held (one funding time passed, heard and journaled), then the stop fires with the bot away."""
+    url, sim = f"sqlite:///{tmp_path / 'journal.db'}", simulator()
+    exchange = InProcessExchange(sim)
+    asyncio.run(first_session(url, exchange, hold_s=8 * 3600))
+    funding = sim.state.account.total_funding
+    assert funding != 0
+    the_stop_fires_while_away(sim, exchange)
+    asyncio.run(restart(url, exchange, T0 + 9 * 3600_000))
+    row = closed_row(url)
+    entry_fill, exit_fill = sim.state.fills
+    assert row["exit_reason"] == "stop_loss"
+    assert Decimal(str(row["funding"])) == funding  # was: 0, funding lived only in the first session's memory
+    assert Decimal(str(row["fees"])) == entry_fill.commission + exit_fill.commission  # each fill once
+    assert Decimal(str(row["realized_pnl"])) == exit_fill.realized_pnl
+
+
+def journal_fees(url: str) -> list[tuple[Decimal]]:
+    reader = JournalReader(url)
+    try:
+        return [(Decimal(str(f["fee"])),) for f in reader.fills(10)]
+    finally:
+        reader.close()
 
 
 def test_no_record_on_the_exchange_is_an_unknown_exit_never_before_the_entry(tmp_path: Path) -> None:

@@ -244,6 +244,9 @@ DAILY_REFERENCE = "daily_reference"
 #: Money moved in or out of the futures wallet (a `ProtectionAction` on symbol `*`, `price` the signed amount,
 #: `reason` the exchange's name for it): journaled so "today's P&L" can leave transfers out (readmodels).
 TRANSFER = "transfer"
+#: A funding payment of a trade (a `ProtectionAction` on its symbol with its trade id, `price` the signed amount:
+#: + received, - paid): journaled so a trade open across a restart keeps the funding it was paid before it.
+FUNDING = "funding"
 
 
 @dataclass(frozen=True, slots=True)

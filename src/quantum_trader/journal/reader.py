@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Engine, Select, Table, func, inspect, select
 
-from ..domain.events import DAILY_REFERENCE, TRANSFER
+from ..domain.events import DAILY_REFERENCE, FUNDING, TRANSFER
 from .codec import INTENT, KILL_SWITCH, RESUME
 from .db import create_engine_for
 from .models import (
@@ -196,6 +196,19 @@ class JournalReader:
         f = _table(FillRow)
         query = select(f) if symbol is None else select(f).where(f.c.symbol == symbol)
         return self._rows(query.order_by(f.c.time_ms.desc(), f.c.id.desc()).limit(limit))
+
+    def fills_since(self, symbol: str, since_ms: int) -> list[JsonRow]:
+        """The symbol's fills at or after `since_ms`, in the order they were journaled (heard): what a restart
+        picks an open trade's fills from (trading/trades.py `own_fills`)."""
+        f = _table(FillRow)
+        return self._rows(select(f).where(f.c.symbol == symbol, f.c.time_ms >= since_ms).order_by(f.c.id))
+
+    def trade_funding(self, trade_id: str) -> Decimal:
+        """The funding journaled under one trade (action `funding`, signed: + received, - paid)."""
+        p = _table(ProtectionActionRow)
+        query = select(p.c.price).where(p.c.action == FUNDING, p.c.trade_id == trade_id)
+        with self.engine.connect() as conn:
+            return sum((Decimal(str(row[0])) for row in conn.execute(query) if row[0] is not None), Decimal(0))
 
     def equity(self, limit: int = 1000, account: str | None = None) -> list[JsonRow]:
         """The latest `limit` snapshots in time order (oldest first), ready to draw as a curve; given `account`,

@@ -33,7 +33,8 @@ from ..exchange.port import Exchange, ExchangeReader
 from ..journal.codec import RESUME
 from ..journal.reader import JournalReader
 from ..journal.writer import Journal
-from ..readmodels.journal import opened_from_entry, opened_from_row, readiness_from_journal
+from ..readmodels.adopted import adopted_trades
+from ..readmodels.journal import opened_from_entry, readiness_from_journal
 from ..risk.daily_loss import DAY_MS, REASON_PREFIX, DailyLossGuard, utc_day
 from ..settings.model import Settings
 from ..trading.monitor import PositionMonitor
@@ -112,14 +113,14 @@ async def reconcile_journal(engine: Engine, monitor: PositionMonitor, exchange: 
                             reader: JournalReader) -> None:
     """The journal against the exchange: intents never answered are settled, trades closed while the bot was
     away are closed with the exit the exchange recorded, and the rest are adopted by the tracker, the monitor
-    and the client-id allocator."""
+    and the client-id allocator. Either way a trade keeps the fees and funding the journal says it paid
+    before the restart (readmodels/adopted.py)."""
     await settle_pending_intents(engine.bus, engine.clock, exchange, reader.pending_intents())
     await open_unrecorded_trades(engine, exchange, reader)
-    for opened in await close_trades_gone_while_away(engine.bus, engine.clock, exchange,
-                                                     [opened_from_row(row) for row in reader.open_trades()]):
-        engine.trades.adopt(opened)
-        monitor.adopt(opened)
-        engine.execution.ids.learn(opened.trade_id, reader.client_ids_of_trade(opened.trade_id))
+    for trade in await close_trades_gone_while_away(engine.bus, engine.clock, exchange, adopted_trades(reader)):
+        engine.trades.adopt(trade)
+        monitor.adopt(trade.opened)
+        engine.execution.ids.learn(trade.opened.trade_id, reader.client_ids_of_trade(trade.opened.trade_id))
 
 
 async def open_unrecorded_trades(engine: Engine, exchange: Exchange, reader: JournalReader) -> int:

@@ -9,13 +9,14 @@ exchange's own record, in this order:
 1. The account's fills on the symbol (`account_trades`): the fills on the trade's exit side that
    come after its own entry fill (so a trade opened in the second another was closed does not take
    that one's exit) and make up its quantity. Price is their average, time the last one's, fees the
-   sum of the exchange's commissions for the entry and exit fills, realised P&L the exchange's
+   sum of the exchange's commissions for the entry and exit fills (and of the fills the bot itself heard
+   and journaled that the exchange's list lacks: trading/reconcile.py `fees_of`), realised P&L the exchange's
    `realizedPnl`; the reason comes from the closing order's client id (`-sl-` stop-loss, `-tp-`
    take-profit, `-em-`/`-soft-` emergency, `-kill-` kill switch, `autoclose-` liquidation, another
    id manual, no id known: unknown).
 2. Where the venue keeps no fills, the trade's own exit orders, asked for by their deterministic
-   client ids: a filled one gives reason, average price and time; its fees are not known and the
-   note says so.
+   client ids: a filled one gives reason, average price and time; the exchange reports no fees, so
+   only the fills the bot heard (its entry's, journaled) are counted, and the note says so.
 3. Nothing: `unknown`, with why. No price is claimed: exit price, realised P&L and fees are None
    (not the entry price and zeros, which the journal, the API and every sum would have read as a
    trade closed flat at its entry in the second it opened), the mark at the restart goes into the
@@ -57,6 +58,8 @@ class FoundExit:
     realized_pnl: Decimal | None
     #: How the exit was found (or why it could not be): journaled with the close.
     note: str
+    #: The exchange's fills the figures came from (the trade's entry fills and its exit's); none without fills.
+    fills: tuple[FillUpdate, ...] = ()
 
 
 #: How `find_exit`'s note begins when nothing is found: why the bot itself did not see the exit.
@@ -94,7 +97,8 @@ def from_fills(trade: TradeOpened, fills: Sequence[FillUpdate]) -> FoundExit | N
     who = closing.client_id or "an order the exchange did not name"
     return FoundExit(reason, price, max(closing.time_ms, trade.time_ms),
                      sum((f.fee for f in paid if f.fee is not None), ZERO), sum((f.realized_pnl for f in exits), ZERO),
-                     f"fills on the exchange: closed by {who} ({len(exits)} fills){part}{unreported}")
+                     f"fills on the exchange: closed by {who} ({len(exits)} fills){part}{unreported}",
+                     tuple(paid))
 
 
 def _split(trade: TradeOpened, fills: Sequence[FillUpdate]) -> tuple[list[FillUpdate], list[FillUpdate]]:
@@ -121,5 +125,6 @@ async def _from_own_orders(exchange: ExchangeReader, trade: TradeOpened) -> Foun
                 sign = Decimal(trade.direction.sign)
                 return FoundExit(reason, order.avg_price, max(order.update_time, trade.time_ms), ZERO,
                                  sign * (order.avg_price - trade.entry_price) * trade.quantity,
-                                 f"order {client_id} filled on the exchange; it keeps no fills: fees not reported")
+                                 f"order {client_id} filled on the exchange; it keeps no fills: fees not reported "
+                                 "by the exchange (those of the fills the bot heard are counted)")
     return None

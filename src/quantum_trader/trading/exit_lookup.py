@@ -6,7 +6,7 @@ reconnecting and the catch-up reading sees only the orders this adapter placed (
 an order of its own; a liquidation is the exchange's `autoclose-` order), or a hand-placed order closed
 it. The trade tracker used to close such a trade at the mark as `manual`, so the stop audit misread a
 stop-loss or a liquidation as a manual exit at a price nobody traded. Now the tracker hands it over
-(`TradeTracker.take_unresolved`: at once when something new happens on the symbol, otherwise once the
+(`TradeTracker.take`: at once when something new happens on the symbol, otherwise once the
 fills are `GRACE_S` late, or once the monitor's reading no longer holds the position: a kill switch at
 start-up flattens before the stream listens, and nothing ever reports that position flat), and this asks
 the exchange for the account's fills on the symbol, then the trade's own exit orders
@@ -21,7 +21,6 @@ simulator always delivers its fills with the flat position.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Collection
 
@@ -96,6 +95,5 @@ class ExitLookup:
             symbol=opened.symbol, action="exit_unknown" if unknown else "exit_found", reason=found.note,
             time_ms=now, trade_id=opened.trade_id, price=None if unknown else found.price))
         self.tracker.closed += 1
-        # Funding is the stream's to tell (the tracker summed it); the exchange's fills carry none of it.
-        await self.bus.publish(dataclasses.replace(closed_as_found(opened, found), funding=trade.funding))
+        await self.bus.publish(closed_as_found(trade, found))  # with the fees and funding the tracker counted
         return True

@@ -3,7 +3,8 @@
 After a crash or a stop, a trade the journal shows open may have been closed on the exchange while
 the bot was away (its stop fired, someone closed it by hand). The exchange is the source of truth:
 such a trade is closed now with the exit the exchange recorded (away_exits.py: its fills, else the
-trade's own filled exit order), or as `unknown` with why, never with an invented price or time.
+trade's own filled exit order), or as `unknown` with why, never with an invented price or time. Its fees
+and funding keep what the journal says it paid before (its entry's fee, funding received while it was open).
 How each exit was found is journaled as a protection action (`exit_found` / `exit_unknown`).
 """
 
@@ -14,38 +15,60 @@ from decimal import Decimal
 from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..domain.enums import ExitReason, OrderType, Side, WorkingType
-from ..domain.events import OrderChanged, OrderRejectedEvent, ProtectionAction, TradeClosed, TradeOpened
+from ..domain.events import OrderChanged, OrderRejectedEvent, ProtectionAction, TradeClosed
 from ..domain.exchange_types import OrderIntent
 from ..domain.money import to_decimal
 from ..exchange.port import ExchangeReader
 from .away_exits import FoundExit, find_exit
+from .trades import OpenTrade
 
 
 async def close_trades_gone_while_away(bus: EventBus, clock: Clock, exchange: ExchangeReader,
-                                       trades: list[TradeOpened]) -> list[TradeOpened]:
-    """Publish `TradeClosed` for trades without a position on the exchange; return those still open."""
+                                       trades: list[OpenTrade]) -> list[OpenTrade]:
+    """Publish `TradeClosed` for trades without a position on the exchange; return those still open. `trades`
+    carry what they paid before the restart (`OpenTrade.restored`), which their close keeps."""
     open_symbols = {p.symbol for p in await exchange.positions()}
     still_open = []
     for trade in trades:
-        if trade.symbol in open_symbols:
+        opened = trade.opened
+        if opened.symbol in open_symbols:
             still_open.append(trade)
             continue
-        found = await find_exit(exchange, trade, clock.now_ms())
+        found = await find_exit(exchange, opened, clock.now_ms())
         unknown = found.reason is ExitReason.UNKNOWN
         await bus.publish(ProtectionAction(
-            symbol=trade.symbol, action="exit_unknown" if unknown else "exit_found", reason=found.note,
-            time_ms=clock.now_ms(), trade_id=trade.trade_id, price=None if unknown else found.price))
+            symbol=opened.symbol, action="exit_unknown" if unknown else "exit_found", reason=found.note,
+            time_ms=clock.now_ms(), trade_id=opened.trade_id, price=None if unknown else found.price))
         await bus.publish(closed_as_found(trade, found))
     return still_open
 
 
-def closed_as_found(trade: TradeOpened, found: FoundExit) -> TradeClosed:
+def closed_as_found(trade: OpenTrade, found: FoundExit) -> TradeClosed:
+    """The close of a trade whose exit was looked up on the exchange: the exchange's exit, with the fees and
+    funding the trade paid as the bot knows them as well (`fees_of`; funding is the stream's alone to tell)."""
+    opened = trade.opened
     return TradeClosed(
-        trade_id=trade.trade_id, symbol=trade.symbol, direction=trade.direction, quantity=trade.quantity,
-        entry_price=trade.entry_price, exit_price=found.price, exit_reason=found.reason,
-        realized_pnl=found.realized_pnl, fees=found.fees, funding=Decimal(0), planned_stop=trade.planned_stop,
-        planned_loss=trade.planned_loss, leverage=trade.leverage, equity_at_entry=trade.equity,
-        opened_ms=trade.time_ms, time_ms=max(found.time_ms, trade.time_ms))
+        trade_id=opened.trade_id, symbol=opened.symbol, direction=opened.direction, quantity=opened.quantity,
+        entry_price=opened.entry_price, exit_price=found.price, exit_reason=found.reason,
+        realized_pnl=found.realized_pnl, fees=fees_of(trade, found), funding=trade.funding,
+        planned_stop=opened.planned_stop, planned_loss=opened.planned_loss, leverage=opened.leverage,
+        equity_at_entry=opened.equity, opened_ms=opened.time_ms, time_ms=max(found.time_ms, opened.time_ms))
+
+
+def fees_of(trade: OpenTrade, found: FoundExit) -> Decimal:
+    """The exchange's fills the exit was found in, each once, with the fee the exchange reports (else the one the
+    bot heard for it), and the fills the bot heard that the exchange's list lacks: its entry fill when the venue
+    keeps no fills or lists them from too late, say. An order the list names is its to tell (fills the bot made up
+    from polling carry ids of their own, so an order's fills are never counted twice)."""
+    listed = {f.fill_id: f.fee if f.fee is not None else _heard_fee(trade, f.fill_id) for f in found.fills}
+    orders = {f.client_id for f in found.fills if f.client_id}
+    heard = [f.fee for f in trade.fills.values() if f.fill_id not in listed and f.client_id not in orders]
+    return sum(listed.values(), Decimal(0)) + sum(heard, Decimal(0))
+
+
+def _heard_fee(trade: OpenTrade, fill_id: str) -> Decimal:
+    fill = trade.fills.get(fill_id)
+    return Decimal(0) if fill is None else fill.fee
 
 
 async def settle_pending_intents(bus: EventBus, clock: Clock, exchange: ExchangeReader,

@@ -11,20 +11,26 @@ average of the fills that reduced it, its fees are the sum over all its fills (e
 where the venue reports none), and its exit reason comes from the closing order's client id:
 `qt-<trade>-sl-0` closed by the stop, `-tp-` by the take-profit, `-em-` emergency, `-kill-` kill switch,
 Binance's `autoclose-` a liquidation, anything else (a hand-placed order) manual.
+
+A trade outlives the process that opened it: each funding payment it receives is published as a `funding`
+`ProtectionAction` with its trade id (the journal keeps it), and a restart adopts the open trade with the fills
+and funding the journal holds for it (`OpenTrade.restored`), so its fees keep the entry's commission and its
+funding what was paid before the restart. It used to start again from zero: a trade closed in the session
+after its entry was journaled with the exit fee alone, and the audit's P&L drifted from the wallet's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..core.bus import EventBus
 from ..domain.enums import ExitReason
-from ..domain.events import FillEvent, PositionChanged, TradeClosed, TradeOpened
+from ..domain.events import FUNDING, FillEvent, PositionChanged, ProtectionAction, TradeClosed, TradeOpened
 from ..domain.exchange_types import BalanceUpdate
 from ..domain.money import ZERO, average_price, decimals_of
-from ..exchange.ids import belongs_to
+from ..exchange.ids import PREFIX, belongs_to
 
 PURPOSE_REASONS = {"sl": ExitReason.STOP_LOSS, "tp": ExitReason.TAKE_PROFIT, "em": ExitReason.EMERGENCY,
                    "soft": ExitReason.EMERGENCY, "kill": ExitReason.KILL_SWITCH}
@@ -51,13 +57,48 @@ class OpenTrade:
     last_exit_client: str | None = None
     #: Most decimals among the exit fills' prices: the exit average is reported to 3 more, as avgPrice is.
     exit_decimals: int = 0
-    seen_fills: set[str] = field(default_factory=set)
+    #: The fills counted, by fill id: one heard twice (the stream and a catch-up, the journal and the stream
+    #: after a restart) counts once.
+    fills: dict[str, FillEvent] = field(default_factory=dict)
     #: The exchange reported the position flat; waiting for the closing fills.
     flat: PositionChanged | None = None
 
     @property
     def fully_exited(self) -> bool:
         return self.exit_qty >= self.opened.quantity
+
+    @classmethod
+    def restored(cls, opened: TradeOpened, fills: Iterable[FillEvent], funding: Decimal = ZERO) -> OpenTrade:
+        """The trade as the tracker held it before a restart, from what the journal kept: `fills` (the symbol's
+        journaled fills from about the trade's opening on, in journal order; `own_fills` picks the trade's) and
+        the funding journaled under its trade id."""
+        trade = cls(opened, funding=funding)
+        for fill in own_fills(opened, fills):
+            trade.apply(fill)
+        return trade
+
+    def apply(self, fill: FillEvent) -> None:
+        """Count a fill on the trade's symbol: its fee, and its quantity and price when it reduces the trade."""
+        if fill.fill_id in self.fills:
+            return
+        self.fills[fill.fill_id] = fill
+        self.fees += fill.fee
+        if fill.side is self.opened.direction.exit_side:
+            self.exit_qty += fill.quantity
+            self.exit_value += fill.quantity * fill.price
+            self.exit_decimals = max(self.exit_decimals, decimals_of(fill.price))
+            self.last_exit_client = fill.client_id
+
+
+def own_fills(opened: TradeOpened, fills: Iterable[FillEvent]) -> list[FillEvent]:
+    """The fills the tracker counted for a trade, among the symbol's in the order they were heard: its own orders'
+    (`qt-<trade>-...`), and, from the first of those on, every other fill on the symbol but another trade's (a
+    stop's or a liquidation's fill carries no id of the trade; one position per symbol, so it is this one's). A
+    trade whose own fills are missing takes the fills from its opening time on."""
+    listed = list(fills)
+    first = next((i for i, f in enumerate(listed) if belongs_to(f.client_id, opened.trade_id)), None)
+    after = listed[first:] if first is not None else [f for f in listed if f.time_ms >= opened.time_ms]
+    return [f for f in after if belongs_to(f.client_id, opened.trade_id) or not f.client_id.startswith(f"{PREFIX}-")]
 
 
 class TradeTracker:
@@ -79,9 +120,9 @@ class TradeTracker:
         self.bus.subscribe(PositionChanged, self._on_position)
         self.bus.subscribe(BalanceUpdate, self._on_balance)
 
-    def adopt(self, opened: TradeOpened) -> None:
-        """Start tracking a trade known from the journal (after a restart)."""
-        self.open[opened.symbol] = OpenTrade(opened)
+    def adopt(self, trade: OpenTrade) -> None:
+        """Track a trade known from the journal (after a restart), with what it paid before (`OpenTrade.restored`)."""
+        self.open[trade.opened.symbol] = trade
 
     async def _on_opened(self, event: TradeOpened) -> None:
         await self._close_stale(event.symbol)
@@ -89,7 +130,7 @@ class TradeTracker:
         self.open[event.symbol] = trade
         for fill in self._early.pop(event.symbol, []):
             if belongs_to(fill.client_id, event.trade_id):  # never another trade's fill (after a restart)
-                self._apply(trade, fill)
+                trade.apply(fill)
 
     async def _on_fill(self, fill: FillEvent) -> None:
         trade = self.open.get(fill.symbol)
@@ -101,28 +142,22 @@ class TradeTracker:
             if len(self._early[fill.symbol]) > 50:  # fills of positions the bot does not trade
                 del self._early[fill.symbol][0]
             return
-        self._apply(trade, fill)
+        trade.apply(fill)
         if trade.flat is not None and trade.fully_exited:
             await self._close(trade, trade.flat)
 
-    def _apply(self, trade: OpenTrade, fill: FillEvent) -> None:
-        if fill.fill_id in trade.seen_fills:
-            return
-        trade.seen_fills.add(fill.fill_id)
-        trade.fees += fill.fee
-        if fill.side is trade.opened.direction.exit_side:
-            trade.exit_qty += fill.quantity
-            trade.exit_value += fill.quantity * fill.price
-            trade.exit_decimals = max(trade.exit_decimals, decimals_of(fill.price))
-            trade.last_exit_client = fill.client_id
-
-    def _on_balance(self, event: BalanceUpdate) -> None:
+    async def _on_balance(self, event: BalanceUpdate) -> None:
+        """Funding paid or received: the trade's, and journaled as such (a restart reads it back)."""
         if event.reason != "FUNDING_FEE":
             return
         self.funding_total += event.change
         trade = self.open.get(event.symbol) if event.symbol else None
-        if trade is not None:
-            trade.funding += event.change
+        if trade is None:
+            return
+        trade.funding += event.change
+        await self.bus.publish(ProtectionAction(
+            symbol=trade.opened.symbol, action=FUNDING, reason="funding fee (signed: + received, - paid)",
+            time_ms=event.time_ms, trade_id=trade.opened.trade_id, price=event.change))
 
     async def _on_position(self, event: PositionChanged) -> None:
         trade = self.open.get(event.snapshot.symbol)
