@@ -27,6 +27,7 @@ from browser import browser_page, requires_browser, screenshot
 from test_audit_readiness_cli import cli, document
 from test_audit_stops import long_then
 from test_run_session import bot_env, running_bot, wait_for
+from test_signal_outcome import KILLED_TRADE, approved_then_killed
 from test_simserver_support import API_KEY, API_SECRET, refuse_orders_and_cancel_stop, running_server
 
 pytestmark = requires_browser
@@ -231,6 +232,24 @@ def test_the_stop_audit_shows_the_verdict_the_api_sends_which_is_the_clis(tmp_pa
         watch.assert_clean()
     [journaled] = document(cli("audit", "--db", env["QT_DB_URL"], "--json"))["positions"]
     assert shown == api["verdict"] == journaled["verdict"] == VERDICT_GAP
+
+
+def test_the_signals_panel_says_traded_only_for_an_entry_that_filled(tmp_path: Path) -> None:
+    """A user trial: "traded" for an approved entry the bot was killed before sending (no order, no position). The
+    killed bot's journal rows, then a forced entry that fills: the panel says what became of each."""
+    approved_then_killed(f"sqlite:///{tmp_path / 'journal.db'}", "ETHUSDT", KILLED_TRADE)  # bot_env's journal
+    with running_bot(bot_env(tmp_path, QT_SPEED="1")) as (_proc, url), browser_page() as (page, watch):
+        force(url, "BTCUSDT", "long")
+        page.goto(url + "/")
+        page.wait_for_function("document.querySelectorAll('#signals tbody tr td:nth-child(6)').length >= 2")
+        rows = page.locator("#signals tbody tr")
+        shown = {rows.nth(i).locator("td").nth(1).inner_text(): rows.nth(i).locator("td").nth(5)
+                 for i in range(rows.count())}
+        assert {symbol: cell.inner_text() for symbol, cell in shown.items()} == {
+            "BTCUSDT": "traded", "ETHUSDT": "approved, not sent"}  # was: traded, traded
+        assert "no entry order was journaled" in (shown["ETHUSDT"].get_attribute("title") or "")
+        screenshot(page, "dashboard-signal-outcomes")
+        watch.assert_clean()
 
 
 def test_the_api_docs_render_without_a_network(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ Lists are newest first unless a method says otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
@@ -157,6 +158,23 @@ class JournalReader:
         query = (select(d.c.trade_id, s.c.source).select_from(d.join(s, s.c.id == d.c.signal_id))
                  .where(d.c.approved, d.c.trade_id.is_not(None)))
         return {str(row["trade_id"]): str(row["source"]) for row in self._rows(query)}
+
+    def entry_orders(self, trade_ids: Collection[str]) -> list[JsonRow]:
+        """The entry orders (every attempt) of these trades, oldest first: what became of an approved signal."""
+        o = _table(OrderRow)
+        if not trade_ids:
+            return []
+        return self._rows(select(o).where(o.c.purpose == "entry", o.c.trade_id.in_(list(trade_ids)))
+                          .order_by(o.c.created_ms, o.c.client_id))
+
+    def recorded_trades(self, trade_ids: Collection[str]) -> set[str]:
+        """Which of these trades the journal holds a `positions` row of (opened, whatever became of it since)."""
+        t = _table(PositionRow)
+        if not trade_ids:
+            return set()
+        with self.engine.connect() as conn:
+            return {str(i) for i in conn.execute(select(t.c.trade_id).where(t.c.trade_id.in_(list(trade_ids))))
+                    .scalars()}
 
     def risk_decisions(self, limit: int = 100) -> list[JsonRow]:
         d = _table(RiskDecisionRow)

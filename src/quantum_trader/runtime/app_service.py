@@ -17,7 +17,8 @@ from ..journal.reader import JournalReader
 from ..notify.sender import Notifier
 from ..readmodels.bar_tape import BarTape
 from ..readmodels.dashboard import DAY_MS, DayStart, Revision, mark_unprotected, pnl_today, unprotected_seconds
-from ..readmodels.journal import audit_from_journal, no_signal_json, readiness_from_journal, signal_json
+from ..readmodels.journal import audit_from_journal, no_signal_json, readiness_from_journal
+from ..readmodels.signal_outcome import signals_json
 from ..settings.model import Settings
 from ..signals.scanner_health import ScannerStats
 from ..signals.strategy import NO_MODEL, Silence
@@ -173,8 +174,9 @@ class SessionService:
         """The signals, and why the strategy was silent when it was (`no_signal`: the latest ScannerSilent
         events, newest first: a refused model, a scan error, symbols with a missing input)."""
         rows = await asyncio.to_thread(self.reader.signals, limit)
+        signals = await asyncio.to_thread(signals_json, self.reader, rows)  # with what became of each (`outcome`)
         silent = await asyncio.to_thread(self.reader.no_signals, NO_SIGNAL_SHOWN)
-        return {"signals": [signal_json(row) for row in rows], "no_signal": [no_signal_json(row) for row in silent]}
+        return {"signals": signals, "no_signal": [no_signal_json(row) for row in silent]}
 
     async def audit(self) -> JSON:
         _, body = await asyncio.to_thread(audit_from_journal, self.reader)

@@ -150,6 +150,12 @@ function renderReadiness(doc) {
     list.appendChild(li);
   }
 }
+// What became of a signal (the API's `outcome`): "traded" only when its entry reached the exchange and filled.
+const OUTCOME_WORDS = {
+  traded: ["traded", "ok"], dry_run: ["dry run", "muted"], not_sent: ["approved, not sent", "warn"],
+  rejected: ["approved, rejected", "bad"], not_filled: ["approved, not filled", "warn"],
+  sending: ["approved, sending", "muted"], refused: ["refused", "muted"],
+};
 function renderSignals(doc) {
   const signals = (doc.signals || []).slice(0, 25);
   $("signals-summary").textContent = signals.length ? "latest " + signals.length : "";
@@ -164,9 +170,8 @@ function renderSignals(doc) {
     conf.append(bar, Number(s.confidence || 0).toFixed(3));
     cell(row, s.expected_value === null || s.expected_value === undefined ? null
       : (Number(s.expected_value) * 100).toFixed(2) + " %");
-    const decision = s.decision || {};
-    cell(row, decision.approved ? "traded" : decision.reason ? "refused" : "–", decision.approved ? "ok" : "muted")
-      .title = decision.reason || "";
+    const [word, style] = OUTCOME_WORDS[s.outcome] || ["–", "muted"];
+    cell(row, word, style).title = s.outcome_detail || (s.decision || {}).reason || "";
     const reasons = (s.reasons || []).map((r) => r.feature + " " + (r.contribution > 0 ? "+" : "") +
       Number(r.contribution).toFixed(3)).join(", ");
     cell(row, reasons || s.reason, "wrap small");
