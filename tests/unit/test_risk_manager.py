@@ -9,9 +9,17 @@ from instrument_fixtures import bnb_like, btc_like
 
 from quantum_trader.core.bus import EventBus
 from quantum_trader.core.clock import SimulatedClock
-from quantum_trader.domain.enums import ExitReason
-from quantum_trader.domain.events import Direction, KillSwitch, RiskDecision, Signal, TradeClosed
-from quantum_trader.domain.exchange_types import AccountSnapshot
+from quantum_trader.domain.enums import ExitReason, MarginType
+from quantum_trader.domain.events import (
+    Direction,
+    EntryNotOpened,
+    KillSwitch,
+    PositionChanged,
+    RiskDecision,
+    Signal,
+    TradeClosed,
+)
+from quantum_trader.domain.exchange_types import AccountSnapshot, PositionSnapshot
 from quantum_trader.risk.manager import RiskLimits, RiskManager
 from quantum_trader.risk.sizing import SizingRules
 
@@ -147,3 +155,32 @@ def test_sizing_refusal_is_passed_through() -> None:
     assert not decision.approved
     assert "would risk" in decision.reason
     assert h.risk.open_symbols == set()
+
+
+def not_opened(decision: RiskDecision) -> EntryNotOpened:
+    assert decision.trade_id is not None
+    return EntryNotOpened(trade_id=decision.trade_id, symbol=decision.signal.symbol, sent=False, dry_run=True,
+                          reason="sent nothing (dry run): would buy", time_ms=1)
+
+
+def test_an_entry_that_opened_nothing_frees_its_slot() -> None:
+    """A dry run's entry (staging) is an order that was not placed: the next signal on it, or on another symbol
+    with QT_MAX_POSITIONS=1, is approved again, not refused for a position that never opened."""
+    h = Harness(max_positions=1)
+    first = h.send(signal("BTCUSDT"))
+    assert h.send(not_opened(first), signal("BTCUSDT")).approved
+    assert h.send(not_opened(h.decisions[-1]), signal("BNBUSDT")).approved
+    h.send(not_opened(h.decisions[-1]))
+    assert h.risk.open_symbols == set()
+
+
+def test_a_position_the_exchange_reports_keeps_its_slot_when_the_entry_says_it_opened_nothing() -> None:
+    """A timed-out entry that filled after all: the exchange's report counts, whatever execution concluded."""
+    h = Harness(max_positions=1)
+    entry = h.send(signal("BTCUSDT"))
+    snapshot = PositionSnapshot(symbol="BTCUSDT", amount=D("0.093"), entry=D("50000"), mark=D("50000"),
+                                unrealized=D(0), leverage=5, margin_type=MarginType.ISOLATED, liquidation_price=None)
+    decision = h.send(PositionChanged(snapshot=snapshot, reason="ORDER", time_ms=2), not_opened(entry),
+                      signal("BNBUSDT"))
+    assert h.risk.open_symbols == {"BTCUSDT"}
+    assert decision.reason == "1 position open: QT_MAX_POSITIONS is 1"

@@ -143,6 +143,26 @@ class OrderRejectedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryNotOpened:
+    """An approved entry that opened no position: its order was not sent (a gateway that sends nothing, or a
+    journal that could not record the intent), the exchange refused it, or it filled nothing.
+
+    Risk holds a slot for an entry from its approval; this is what frees it (a dry run's entry opens nothing,
+    so staging counts only the positions the exchange reports). A position that opened after all is reported
+    by the exchange (`PositionChanged`) and counted from there. `reason` says what became of the order, in
+    the words the force-entry answer shows."""
+
+    trade_id: str
+    symbol: str
+    #: False when nothing left the process (a dry run, or a journal refusal): the exchange never saw it.
+    sent: bool
+    #: True when the gateway sends nothing by design (staging): the order is journaled as what would be sent.
+    dry_run: bool
+    reason: str
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class OrderChanged:
     """An order's state as the exchange reports it (placement answer, read-back, or stream update)."""
 

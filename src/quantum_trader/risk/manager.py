@@ -5,7 +5,9 @@ reason a user reads is the most basic one (halted before confidence before capac
 The backtest asks the same rule objects which bars it may skip (`rules.blocked`), so a new rule
 changes live refusals and backtests together. Positions are counted from what
 the exchange reports (`PositionChanged`), including ones opened outside the bot, plus entries in
-flight, so two signals in one bar cannot both take the last slot.
+flight, so two signals in one bar cannot both take the last slot. An entry holds its slot from approval
+until it opens a position or execution says it opened none (`EntryNotOpened`: not sent, refused, unfilled),
+so a dry run (staging), whose entries are never sent, counts only the exchange's real positions.
 
 Two halts, two lifetimes. A manual kill switch (or any `KillSwitch` not raised by the daily loss guard)
 halts until `resume()`: a person pulled it, a person releases it. The daily loss limit halts until the
@@ -28,11 +30,11 @@ from typing import Protocol
 from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..domain.events import (
+    EntryNotOpened,
     EquitySnapshot,
     ExitReason,
     HaltEntries,
     KillSwitch,
-    OrderRejectedEvent,
     PositionChanged,
     RiskDecision,
     Signal,
@@ -71,6 +73,9 @@ class RiskManager:
         self.daily_loss = (DailyLossGuard(bus, limits.daily_loss_limit_pct)
                            if limits.daily_loss_limit_pct is not None else None)
         self.decisions = 0
+        #: Symbols with a position the exchange reported (or a trade opened): an entry that opened nothing there
+        #: must not free the slot (`_on_not_opened`).
+        self._held: set[str] = set()
         self._deciding = asyncio.Lock()  # a forced entry and a feed signal must not both take the last slot
 
     def attach(self) -> None:
@@ -78,7 +83,7 @@ class RiskManager:
         self.bus.subscribe(TradeOpened, self._on_opened)
         self.bus.subscribe(TradeClosed, self._on_closed)
         self.bus.subscribe(PositionChanged, self._on_position)
-        self.bus.subscribe(OrderRejectedEvent, self._on_rejected)
+        self.bus.subscribe(EntryNotOpened, self._on_not_opened)
         self.bus.subscribe(KillSwitch, self._on_kill)
         self.bus.subscribe(HaltEntries, self._on_halt_entries)
         self.bus.subscribe(EquitySnapshot, self._on_equity)  # before the guard: a new day lifts, then resets
@@ -208,21 +213,27 @@ class RiskManager:
 
     def _on_opened(self, event: TradeOpened) -> None:
         self.open_symbols.add(event.symbol)
+        self._held.add(event.symbol)
 
     def _on_closed(self, event: TradeClosed) -> None:
         self.open_symbols.discard(event.symbol)
+        self._held.discard(event.symbol)
         if event.exit_reason in (ExitReason.STOP_LOSS, ExitReason.EMERGENCY, ExitReason.LIQUIDATION):
             self.cooldown_until[event.symbol] = event.time_ms + round(self.limits.cooldown_s * 1000)
 
     def _on_position(self, event: PositionChanged) -> None:
         if event.snapshot.amount != 0:
             self.open_symbols.add(event.snapshot.symbol)
+            self._held.add(event.snapshot.symbol)
         else:
             self.open_symbols.discard(event.snapshot.symbol)
+            self._held.discard(event.snapshot.symbol)
 
-    def _on_rejected(self, event: OrderRejectedEvent) -> None:
-        if event.purpose == "entry":
-            self.open_symbols.discard(event.intent.symbol)
+    def _on_not_opened(self, event: EntryNotOpened) -> None:
+        """The slot held since approval is free again: the entry was not sent (a dry run sends nothing), refused,
+        or filled by none. A position the exchange reports on the symbol keeps it counted (`PositionChanged`)."""
+        if event.symbol not in self._held:
+            self.open_symbols.discard(event.symbol)
 
     def _on_kill(self, event: KillSwitch) -> None:
         daily = self.daily_loss is not None and self.daily_loss.is_own(event)

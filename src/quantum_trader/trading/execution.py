@@ -8,6 +8,8 @@ attempt numbers allocated here alone (client_ids.py). Every send returns a `Send
 
 Execution holds the only `OrderGateway`. Staging wires a gateway that sends nothing
 (exchange/staging_gateway.py): each order is then journaled as what the bot would have sent, with why.
+An approved entry that opens nothing (not sent, refused, filled by none) is published as `EntryNotOpened`,
+so risk frees the slot it held for it: a dry run's entry is an order that was not placed, not a position.
 
 Protection follows the entry fill at once: STOP_MARKET with closePosition on MARK_PRICE with
 priceProtect (through the Algo Order API: the adapter routes conditional types there), then
@@ -36,6 +38,7 @@ from ..domain.errors import ExchangeError, OrderNotSent
 from ..domain.events import (
     CancelNotSent,
     Direction,
+    EntryNotOpened,
     OrderChanged,
     OrderIntentRecorded,
     OrderRejectedEvent,
@@ -131,6 +134,7 @@ class Execution:
             await self._opened(decision, trade_id, early.snapshot, early.time_ms)
             return
         if entry.snapshot is None or entry.snapshot.filled <= 0:
+            await self._entry_ended(trade_id, intent, entry)
             return
         filled_ms = self.clock.now_ms()  # the trade's time is its entry fill: readiness measures protection from it
         await self.protect(trade_id, signal.symbol, signal.direction, entry.snapshot.avg_price)
@@ -148,6 +152,15 @@ class Execution:
             entry_price=filled.avg_price, planned_stop=stop, planned_take_profit=take,
             planned_loss=_planned_loss(decision, filled), leverage=decision.leverage or 1, equity=equity,
             time_ms=filled_ms, confidence=signal.confidence))
+
+    async def _entry_ended(self, trade_id: str, intent: OrderIntent, entry: SendResult) -> None:
+        """An entry that opened nothing says so (`EntryNotOpened`): risk holds a slot for it from its approval, and
+        a dry run's entry, never sent, must not hold it as if a position were open. An entry the exchange took
+        and holds open without a fill yet says nothing: it may still fill."""
+        reason = not_opened_reason(intent, entry)
+        if reason is not None:
+            await self.bus.publish(EntryNotOpened(trade_id=trade_id, symbol=intent.symbol, sent=not entry.not_sent,
+                                                  dry_run=entry.dry_run, reason=reason, time_ms=self.clock.now_ms()))
 
     async def _prepare_symbol(self, symbol: str, leverage: int) -> None:
         """Margin type and leverage once per symbol; a gateway that sends nothing leaves the account as it is."""
@@ -322,6 +335,23 @@ class Execution:
             symbol=intent.symbol, action="placed", reason=reason or f"{purpose} after entry fill",
             time_ms=self.clock.now_ms(), trade_id=trade_id, client_id=intent.client_id,
             order_type=intent.type.value, price=intent.trigger_price))
+
+
+def not_opened_reason(intent: OrderIntent, entry: SendResult) -> str | None:
+    """What became of an entry that opened no position, in words (None: it filled, or the exchange holds it open).
+    A dry run says it sent nothing and what it would have sent, as the kill switch's answer does."""
+    order = f"{intent.side.value.lower()} {_fmt(intent.quantity)} {intent.symbol} at market"
+    if entry.dry_run:
+        return f"sent nothing (dry run): would {order}"
+    if entry.not_sent:
+        return f"{entry.message} ({order})"
+    if not entry.accepted:
+        verb = "did not confirm" if entry.retryable else "refused"
+        code = "" if entry.code is None else f"{entry.code} "
+        return f"the exchange {verb} the entry ({order}): {code}{entry.message}"
+    if entry.snapshot is not None and not entry.snapshot.status.is_open:
+        return f"the exchange filled none of the entry ({order}): {entry.snapshot.status.value}"
+    return None
 
 
 def _fmt(value: Decimal | None) -> str | None:
