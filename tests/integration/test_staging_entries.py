@@ -15,8 +15,11 @@ import asyncio
 import subprocess
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from test_run_session import BIN, bot_env, journal_rows
+import httpx
+from test_run_session import BIN, bot_env, journal_rows, running_bot
+from test_simserver_support import API_KEY, API_SECRET, ccxt_client, running_server
 
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.core.metrics import Metrics
@@ -86,6 +89,44 @@ def test_staging_journals_every_entry_it_would_send_and_counts_only_the_exchange
     assert sim.position("BNBUSDT").amount == Decimal(1)
     assert all(sim.position(s).amount == 0 for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT"))
     assert not any(isinstance(e, PositionChanged) and e.snapshot.symbol != "BNBUSDT" for e in events)
+
+
+def _force(url: str, symbol: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.post(f"{url}/api/v1/force-entry", json={"symbol": symbol, "side": "long"},
+                                        timeout=30).json()
+    return answer
+
+
+def test_staging_bot_against_sim_server_answers_dry_run_entries_and_never_counts_them(tmp_path: Path) -> None:
+    """The real bot process in staging against the simulator server, with a position a person opened by hand and
+    QT_MAX_POSITIONS=2: forced entries on the other symbols are accepted again and again, each answered as a dry
+    run (API and CLI), also after a kill switch and a resume; the hand-made position is the only one counted."""
+    with running_server() as server:
+        hand = ccxt_client(server.url)
+        hand.load_markets()
+        hand.create_order("BNB/USDT:USDT", "market", "buy", 1)
+        env = bot_env(tmp_path, STAGING_MODE="true", QT_EXCHANGE=server.url, QT_API_KEY=API_KEY,
+                      QT_API_SECRET=API_SECRET, QT_MAX_POSITIONS="2", QT_MONITOR_INTERVAL="30")
+        with running_bot(env) as (_proc, url):
+            answers = [_force(url, symbol) for symbol in ("ETHUSDT", "ETHUSDT", "BTCUSDT", "BTCUSDT")]
+            for answer in answers:
+                assert answer["accepted"] is True and answer["sent"] is False and answer["dry_run"] is True, answer
+                assert "; sent nothing (dry run): would buy " in answer["reason"], answer
+            refused = _force(url, "BNBUSDT")
+            assert refused["accepted"] is False and refused["reason"] == (
+                "BNBUSDT: a position is already open (one per symbol)")
+            assert httpx.post(f"{url}/api/v1/kill-switch", timeout=30).json()["summary"].startswith(
+                "sent nothing (dry run)")
+            httpx.post(f"{url}/api/v1/resume", timeout=30)
+            cli = subprocess.run([str(BIN), "force-entry", "ETHUSDT", "--side", "long", "--api", url], env=env,
+                                 capture_output=True, text=True, timeout=60)
+            assert cli.returncode == 0, cli.stderr
+            assert cli.stdout.startswith("accepted: long ETHUSDT (trade ") and (
+                "sized by planned loss; sent nothing (dry run): would buy " in cli.stdout), cli.stdout
+            assert httpx.get(f"{url}/health").json()["positions"] == 1
+        assert server.sim.position("ETHUSDT").amount == 0 and server.sim.position("BTCUSDT").amount == 0
+    entries = journal_rows(tmp_path, "select symbol, status, dry_run from orders where purpose = 'entry'")
+    assert sorted(entries) == [("BTCUSDT", "DRY_RUN", 1)] * 2 + [("ETHUSDT", "DRY_RUN", 1)] * 3
 
 
 def test_staging_strategy_signals_are_each_journaled_not_refused_for_positions_it_never_opened(

@@ -9,7 +9,7 @@ from functools import partial
 
 from ..core.metrics import Metrics
 from ..core.supervisor import Supervisor
-from ..domain.events import FORCED, Direction, KillSwitch, RiskDecision, Signal
+from ..domain.events import FORCED, Direction, EntryNotOpened, KillSwitch, RiskDecision, Signal
 from ..domain.exchange_types import BalanceUpdate
 from ..domain.money import fmt
 from ..exchange.budget import WeightBudget
@@ -60,6 +60,9 @@ class SessionService:
         self.started = time.monotonic()
         self._decisions: dict[str, RiskDecision] = {}
         engine.bus.subscribe(RiskDecision, self._remember)
+        #: Each symbol's latest approved entry that opened nothing (a dry run, a refusal), for the force-entry answer.
+        self._not_opened: dict[str, EntryNotOpened] = {}
+        engine.bus.subscribe(EntryNotOpened, self._remember_not_opened)
         #: The dashboard's price history (the session records every bar in it) and its change counter.
         self.tape = BarTape(())  # the session replaces it with one over its symbols
         self.revision = Revision(engine.bus)
@@ -70,6 +73,9 @@ class SessionService:
 
     def _remember(self, decision: RiskDecision) -> None:
         self._decisions[decision.signal.symbol] = decision
+
+    def _remember_not_opened(self, event: EntryNotOpened) -> None:
+        self._not_opened[event.symbol] = event
 
     async def health(self) -> JSON:
         mon = self.monitor.state
@@ -219,14 +225,24 @@ class SessionService:
         return {"protection_actions": actions, "errors": errors}
 
     async def force_entry(self, symbol: str, side: str) -> JSON:
+        """Risk's answer, and what became of the entry: publishing the signal returns once execution has sent it
+        (or not), so an entry that opened nothing says why in `reason`. A dry run (staging) is accepted with
+        `sent: false, dry_run: true` and "sent nothing (dry run): would buy ...", never as if it had been sent."""
         clock = self.engine.clock
         self._decisions.pop(symbol, None)
+        self._not_opened.pop(symbol, None)
         await self.engine.bus.publish(Signal(symbol=symbol, direction=Direction(side), confidence=1.0, source=FORCED,
                                              time_ms=clock.now_ms(), reason="force-entry"))
         decision = self._decisions.get(symbol)
         if decision is None:
-            return {"accepted": False, "reason": "risk gave no answer", "trade_id": None}
-        return {"accepted": decision.approved, "reason": decision.reason, "trade_id": decision.trade_id}
+            return {"accepted": False, "reason": "risk gave no answer", "trade_id": None, "sent": False,
+                    "dry_run": False}
+        ended = self._not_opened.get(symbol)
+        if ended is None or ended.trade_id != decision.trade_id:
+            return {"accepted": decision.approved, "reason": decision.reason, "trade_id": decision.trade_id,
+                    "sent": decision.approved, "dry_run": False}
+        return {"accepted": decision.approved, "reason": f"{decision.reason}; {ended.reason}",
+                "trade_id": decision.trade_id, "sent": ended.sent, "dry_run": ended.dry_run}
 
     async def resume(self) -> JSON:
         """The manual reset, journaled (runtime/startup.py): a restart keeps a halt only until it."""

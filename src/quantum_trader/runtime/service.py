@@ -60,7 +60,9 @@ class AppService(Protocol):
         ...
 
     async def force_entry(self, symbol: str, side: str) -> JSON:
-        """`{"accepted": bool, "reason": str, "trade_id": str | None}`; side is `long` or `short`."""
+        """`{"accepted": bool, "reason": str, "trade_id": str | None, "sent": bool, "dry_run": bool}`; side is `long`
+        or `short`. `sent`: the entry order left the process; `dry_run`: a gateway that sends nothing (staging)
+        took it, and `reason` ends with what it would have sent ("sent nothing (dry run): would buy ...")."""
         ...
 
     async def kill_switch(self) -> JSON:
