@@ -28,10 +28,11 @@ from test_audit_readiness_cli import cli, document
 from test_audit_stops import long_then
 from test_run_session import bot_env, running_bot, wait_for
 from test_signal_outcome import KILLED_TRADE, approved_then_killed
-from test_simserver_support import API_KEY, API_SECRET, refuse_orders_and_cancel_stop, running_server
+from test_simserver_support import API_KEY, API_SECRET, ccxt_client, refuse_orders_and_cancel_stop, running_server
 
 pytestmark = requires_browser
 TOKEN = "dashboard-test-token"
+STAGING_REPAIR = "staging: the repair is journaled, not sent"
 
 
 def force(url: str, symbol: str, side: str, **headers: str) -> dict[str, Any]:
@@ -181,6 +182,7 @@ def test_a_position_whose_protection_the_exchange_refuses_shows_unprotected_with
             print(f"\nUNPROTECTED shown {shown_after:.2f} s after the stop was cancelled (interval {interval} s)")
             assert shown_after <= 2 * interval, shown_after
             assert "UNPROTECTED" in page.locator("#banner").inner_text()
+            assert "the monitor is repairing it." in page.locator("#banner").inner_text()
             page.wait_for_timeout(1500)  # the seconds count up
             screenshot(page, "dashboard-unprotected")
             assert "NO STOP-LOSS" in page.locator("#chart-legend").inner_text()
@@ -191,6 +193,28 @@ def test_a_position_whose_protection_the_exchange_refuses_shows_unprotected_with
                                    "return r && !r.innerText.includes('UNPROTECTED'); }", timeout=30_000)
             screenshot(page, "dashboard-repaired")
             watch.assert_clean()
+
+
+def test_staging_banner_says_the_repair_of_an_unprotected_position_is_journaled_not_sent(tmp_path: Path) -> None:
+    """A user trial: in staging the banner of a naked position said "the monitor is repairing it", while staging
+    only journals `would_place`. The banner now says what the wiring does (the live document's `repair`)."""
+    with running_server() as server:
+        hand = ccxt_client(server.url)
+        hand.load_markets()
+        hand.create_order("ETH/USDT:USDT", "market", "sell", 1)  # a person's short, no stop-loss
+        env = bot_env(tmp_path, STAGING_MODE="true", QT_EXCHANGE=server.url, QT_API_KEY=API_KEY,
+                      QT_API_SECRET=API_SECRET, QT_SYMBOLS="BNBUSDT,BTCUSDT,ETHUSDT", QT_SPEED="1")
+        with running_bot(env) as (_proc, url), browser_page() as (page, watch):
+            page.goto(url + "/")
+            page.wait_for_function("document.getElementById('banner').textContent.includes('ETHUSDT short is "
+                                   "UNPROTECTED')", timeout=15_000)
+            banner = page.locator("#banner").inner_text()
+            assert f"no working stop-loss on the exchange; {STAGING_REPAIR}." in banner, banner
+            assert "repairing" not in banner
+            assert httpx.get(f"{url}/api/v1/live", timeout=10).json()["repair"] == STAGING_REPAIR
+            screenshot(page, "dashboard-staging-unprotected")
+            watch.assert_clean()
+        assert server.sim.open_algo_orders("ETHUSDT") == []  # journaled, not sent
 
 
 def test_the_percentage_columns_show_two_decimals_as_the_api_and_the_cli_do(tmp_path: Path) -> None:

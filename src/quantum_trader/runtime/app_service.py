@@ -203,7 +203,7 @@ class SessionService:
         positions = mark_unprotected(view.positions_json(), naked)
         start = await asyncio.to_thread(self._day_start.equity, now_ms, view.account.equity)
         return {"health": await self.health(), "positions": positions, "orders": view.orders_json(),
-                "unprotected_s": naked,
+                "unprotected_s": naked, "repair": self.engine.execution.exit_wording.repair,
                 "pnl_today": pnl_today(start, view.account.equity), "revision": self.revision.value,
                 "bar_open_time_ms": self.tape.last_open_time_ms, "time_ms": now_ms}
 

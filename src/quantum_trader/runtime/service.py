@@ -44,7 +44,8 @@ class AppService(Protocol):
 
     async def live(self) -> JSON:
         """The dashboard's live document: `{"health", "positions", "orders", "unprotected_s": {symbol: s},
-        "pnl_today": {"usdt", "pct", "since_equity"}, "revision": N, "bar_open_time_ms", "time_ms"}`."""
+        "repair": str, "pnl_today": {"usdt", "pct", "since_equity"}, "revision": N, "bar_open_time_ms", "time_ms"}`;
+        `repair` is what becomes of an unprotected position (staging: journaled, not sent), for the banner."""
         ...
 
     async def candles(self, symbol: str, limit: int = 720) -> JSON:

@@ -86,16 +86,22 @@ class ExecutionConfig:
 class ExitWording:
     """How execution announces an exit it is about to send. It announces first (a slow exchange must not hold
     the warning back), so it cannot learn from the gateway's answer that nothing will be sent: the wiring that
-    chooses a gateway that sends nothing (staging) chooses `DRY_RUN_WORDING` with it."""
+    chooses a gateway that sends nothing (staging) chooses `DRY_RUN_WORDING` with it.
+
+    `repair` is what becomes of an unprotected position, as the dashboard's banner says it (the live document's
+    `repair`): it is shown the moment a sweep finds the position naked, before any repair has answered, so it
+    too is the wiring's word, not something learnt from the gateway."""
 
     log_event: str = "emergency exit"
     action_prefix: str = ""
     reason: str = "{why}"
+    repair: str = "the monitor is repairing it"
 
 
 SENT_WORDING = ExitWording()
 DRY_RUN_WORDING = ExitWording(log_event="emergency exit not sent (dry run)", action_prefix="would_",
-                              reason="would close {amount} at market: {why}")
+                              reason="would close {amount} at market: {why}",
+                              repair="staging: the repair is journaled, not sent")
 
 
 class Execution:

@@ -45,7 +45,8 @@ function renderBanner(snap) {
     if (p.status === "UNPROTECTED") {
       const seconds = (snap.unprotected_s || {})[p.symbol];
       items.push(["bad", p.symbol + " " + p.side + " is UNPROTECTED" + (seconds !== undefined ? " for " + seconds +
-        " s" : "") + ": no working stop-loss on the exchange; the monitor is repairing it."]);
+        " s" : "") + ": no working stop-loss on the exchange; " + (snap.repair || "the monitor is repairing it") +
+        "."]);
     }
   }
   const h = snap.health || {};
