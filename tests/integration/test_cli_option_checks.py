@@ -129,12 +129,31 @@ def test_a_leverage_from_the_environment_is_named_as_the_variable() -> None:
 
 def test_sweep_refuses_a_leverage_grid_no_run_can_use_before_ray() -> None:
     done = cli("sweep", "--data", str(LINK), *SHORT, "--grid", "leverage=100,120", "--json", timeout=120)
-    refused(done, "sweep: none of the 2 combinations of --grid can run; the first: --param leverage=100: above the "
+    refused(done, "sweep: none of the 2 combinations of --grid can run; the first: --grid leverage=100: above the "
                   "largest leverage the data's symbols allow (LINKUSDT 75x); give 75 or less")
 
 
 def cli_env(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+
+
+@pytest.mark.parametrize(("args", "env", "named", "not_named"), [
+    (("backtest",), {"QT_STOP_LOSS_PCT": "abc"}, "error: QT_STOP_LOSS_PCT=abc: must be a number", "--param"),
+    (("backtest", "--param", "stop_loss_pct=1.5"), {"QT_TAKE_PROFIT_PCT": "-1"},
+     "error: QT_TAKE_PROFIT_PCT=-1: must be greater than 0", "--param"),
+    (("backtest", "--param", "stop_loss_pct=-1"), {}, "error: --param stop_loss_pct=-1: out of range", "QT_"),
+    (("sweep", "--grid", "fast=abc"), {}, "error: --grid fast=abc: not an integer", "--param"),
+    (("sweep", "--grid", "fast=5", "--param", "slow=x"), {}, "error: --param slow=x: not an integer", "--grid"),
+    (("sweep", "--grid", "fast=5", "--grid", "stop_loss_pct=-1"), {}, "error: --grid stop_loss_pct=-1: out of range",
+     "--param"),
+])
+def test_a_bad_value_is_named_by_where_it_came_from(args: tuple[str, ...], env: dict[str, str], named: str,
+                                                    not_named: str) -> None:
+    """`QT_STOP_LOSS_PCT=abc quantum-trader backtest` said `--param stop_loss_pct=abc` (every QT_ name in the
+    settings' line was rewritten to --param), and `sweep --grid fast=abc` said `--param fast=abc`."""
+    done = cli_env(args[0], "--data", str(LINK), *SHORT, *args[1:], "--json", **env)
+    refused(done, named)
+    assert not_named not in done.stderr
 
 
 @pytest.mark.parametrize("command", ["backtest", "sweep"])

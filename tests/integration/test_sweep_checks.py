@@ -45,7 +45,7 @@ def test_data_with_a_hole_is_exit_2_before_any_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "named"), [
     (("--grid", "fast=10,20", "--param", "slow=8"),
      "sweep: none of the 2 combinations of --grid with the fixed --param values can run; the first: --param slow=8 "
-     "fast=10: sma-cross: fast (10) must be at least 1 and below slow (8)"),
+     "--grid fast=10: sma-cross: fast (10) must be at least 1 and below slow (8)"),
     (("--grid", "fast=10,20", "--grid", "slow=5,8"), "sweep: none of the 4 combinations of --grid can run"),
     (("--grid", "fast=10..20", "--param", "slow=8", "--trials", "3"),
      "sweep: none of the 2 corners of the search space with the fixed --param values can run"),
@@ -64,7 +64,7 @@ def test_a_fixed_param_is_checked_with_each_grid_value_and_is_in_every_runs_para
     ran, failed = doc["runs"]
     assert ran["params"] == {"slow": "8", "fast": "5"} and ran["error"] is None
     assert failed["params"] == {"slow": "8", "fast": "10"} and failed["result"] is None
-    assert failed["error"] == ("ParamError: --param slow=8 fast=10: sma-cross: fast (10) must be at least 1 and "
+    assert failed["error"] == ("ParamError: --param slow=8 --grid fast=10: sma-cross: fast (10) must be at least 1 and "
                                "below slow (8)")
     by_hand = cli("backtest", "--data", str(LINK), *SHORT, *(f"--param={k}={v}" for k, v in ran["params"].items()),
                   "--json")

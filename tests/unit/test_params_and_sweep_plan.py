@@ -49,7 +49,7 @@ def test_a_bad_parameter_is_one_line_naming_it(entries: list[str], message: str)
 
 
 def test_a_combination_the_strategy_refuses_is_a_param_error_naming_both() -> None:
-    with pytest.raises(ParamError, match=r"--param fast=30 slow=20: sma-cross: fast \(30\) must be"):
+    with pytest.raises(ParamError, match=r"--param fast=30 --param slow=20: sma-cross: fast \(30\) must be"):
         build_strategy("sma-cross", None, {"fast": 30, "slow": 20})
 
 
@@ -88,12 +88,32 @@ def test_a_grid_is_every_combination_first_axis_slowest_and_checked_value_by_val
     assert combinations(axes) == [{"fast": "5", "slow": "20"}, {"fast": "5", "slow": "30"},
                                   {"fast": "10", "slow": "20"}, {"fast": "10", "slow": "30"}]
     assert parse_axis("fast=3..12", SPECS, ranges_allowed=True) == GridAxis("fast", low="3", high="12")
-    for entry, message in (("fast=5,x", "--param fast=x: not an integer"), ("fast", "--grid fast: write NAME="),
+    for entry, message in (("fast=5,x", "--grid fast=x: not an integer"), ("fast", "--grid fast: write NAME="),
                            ("fast=5..9", "a range needs --trials"), ("nope=1", "unknown parameter 'nope'")):
         with pytest.raises(ParamError, match=message):
             parse_axis(entry, SPECS, ranges_allowed=False)
     with pytest.raises(ParamError, match="fast given twice"):
         combinations([GridAxis("fast", ("5",)), GridAxis("fast", ("6",))])
+
+
+@pytest.mark.parametrize(("entry", "trials", "message"), [
+    ("fast=abc", False, "--grid fast=abc: not an integer"),
+    ("stop_loss_pct=1,abc", False, "--grid stop_loss_pct=abc: not a number"),
+    ("leverage=0,5", False, "--grid leverage=0: out of range"),
+    ("fast=abc..9", True, "--grid fast=abc: not an integer"),
+])
+def test_a_bad_grid_value_names_the_grid_option_it_was_given_with(entry: str, trials: bool, message: str) -> None:
+    """`sweep --grid fast=abc` said `--param fast=abc`, an option the user had not typed."""
+    with pytest.raises(ParamError) as caught:
+        parse_axis(entry, SPECS, ranges_allowed=trials)
+    assert str(caught.value).startswith(message) and "--param" not in str(caught.value)
+
+
+def test_a_combination_names_each_value_with_the_option_it_came_from() -> None:
+    with pytest.raises(ParamError, match=r"^--param slow=20 --grid fast=30: sma-cross: fast \(30\) must be"):
+        build_strategy("sma-cross", None, {"slow": 20, "fast": 30}, origins={"fast": "--grid"})
+    with pytest.raises(ParamError, match=r"^--grid fast=x: not an integer"):
+        parse_params("sma-cross", SMA, {"fast": "x"}, {"fast": "--grid"})
 
 
 def run(value: str | None, error: str | None = None) -> Run:

@@ -178,6 +178,16 @@ def test_bad_override_is_reported_under_its_env_name() -> None:
     assert error_of({}, {"api_port": 70000}).startswith("QT_API_PORT=70000: must be at most 65535")
 
 
+def test_an_override_is_named_as_given_and_a_value_from_the_environment_as_its_variable() -> None:
+    """A backtest's `--param stop_loss_pct=abc` is named so; `QT_STOP_LOSS_PCT=abc` beside it is the variable."""
+    names = {"stop_loss_pct": "--param stop_loss_pct", "take_profit_pct": "--param take_profit_pct"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"stop_loss_pct": "abc"}, env={"QT_TAKE_PROFIT_PCT": "-1"}, names=names)
+    first, second = str(caught.value).splitlines()
+    assert first == "--param stop_loss_pct=abc: must be a number (a percentage of price, e.g. 2.0)"
+    assert second.startswith("QT_TAKE_PROFIT_PCT=-1: must be greater than 0 (")
+
+
 def test_unknown_override_key_is_an_error() -> None:
     assert "levrage: not a setting" in error_of({}, {"levrage": 3})
 

@@ -55,7 +55,7 @@ def test_the_fixed_params_are_judged_with_each_combination_not_alone() -> None:
     assert none_can_run(slow_8, [GridAxis("fast", ("5",))], None, LINK) is None  # fine with the grid's fast
     assert none_can_run(slow_8, [GridAxis("fast", ("10", "20"))], None, LINK) == (
         "sweep: none of the 2 combinations of --grid with the fixed --param values can run; the first: "
-        "--param slow=8 fast=10: sma-cross: fast (10) must be at least 1 and below slow (8)")
+        "--param slow=8 --grid fast=10: sma-cross: fast (10) must be at least 1 and below slow (8)")
 
 
 def test_a_search_is_judged_on_the_corners_of_its_space() -> None:
@@ -83,7 +83,7 @@ def test_runs_carry_the_fixed_params_and_refused_ones_fail_without_a_task() -> N
         ("5", "4", False), ("5", "8", True)]
     assert pool.sent == [{"fast": "5", "slow": "8"}]  # slow=4 (not above fast=5) never reached a worker
     refused = next(r for r in doc["runs"] if r["error"])
-    assert refused["error"].startswith("ParamError: --param fast=5 slow=4: sma-cross: fast (5) must be")
+    assert refused["error"].startswith("ParamError: --param fast=5 --grid slow=4: sma-cross: fast (5) must be")
 
 
 def test_search_and_walk_forward_runs_carry_the_fixed_params_too() -> None:
@@ -105,7 +105,7 @@ def test_a_leverage_above_what_the_datas_symbols_allow_is_refused_per_run() -> N
         f"(LINKUSDT {most}x); give {most} or less")
     assert none_can_run(BacktestJob(JOB.data), [GridAxis("leverage", ("5", "100"))], None, LINK) is None
     assert none_can_run(BacktestJob(JOB.data), [GridAxis("leverage", ("100",))], None, LINK) == (
-        f"--param leverage=100: above the largest leverage the data's symbols allow (LINKUSDT {most}x); "
+        f"--grid leverage=100: above the largest leverage the data's symbols allow (LINKUSDT {most}x); "
         f"give {most} or less")
 
 

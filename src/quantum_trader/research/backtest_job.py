@@ -9,7 +9,6 @@ same refusals) and `run_job` (the engine over the chosen bars). A sweep passes t
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -24,7 +23,7 @@ from ..marketdata.companions import companions_of
 from ..marketdata.selection import Selection, read_selection, select
 from ..runtime.wiring import JournalLike, TradingRules, rules_from
 from ..settings.model import Settings, load_settings
-from ..signals.params import ParamError, Params, parse_params
+from ..signals.params import GRID, PARAM, ParamError, Params, parse_params
 from ..signals.registry import build_strategy, strategy_params
 from ..signals.strategy import Strategy
 from ..sim.universe import load_universe
@@ -32,21 +31,35 @@ from .backtest import BacktestResult, Progress, run_backtest
 
 #: Result fields that measure the machine, not the strategy: left out when runs are compared.
 TIMING_FIELDS = frozenset({"seconds", "bars_per_s"})
-_SETTING_NAME = re.compile(r"QT_([A-Z_]+)=")
 
 
 @dataclass(frozen=True)
 class BacktestJob:
-    """A backtest: the data, the strategy and its `NAME=VALUE` parameters (as typed), the bars chosen."""
+    """A backtest: the data, the strategy and its `NAME=VALUE` parameters (as typed), the bars chosen.
+
+    `origins`: the option a parameter was given with where it was not `--param` (a sweep's `--grid` values),
+    so every line about a value names what the user typed to set it."""
 
     data: Path
     strategy: str = "sma-cross"
     params: Mapping[str, str] = field(default_factory=dict)
     selection: Selection = field(default_factory=Selection)
     balance: Decimal = Decimal(10_000)
+    origins: Mapping[str, str] = field(default_factory=dict)
 
-    def with_params(self, params: Mapping[str, object]) -> BacktestJob:
-        return replace(self, params={**self.params, **{k: str(v) for k, v in params.items()}})
+    def with_params(self, params: Mapping[str, object], origin: str = PARAM) -> BacktestJob:
+        """These parameters on top; those the job did not hold yet were given with `origin`."""
+        added = {k: origin for k in params if k not in self.params}
+        return replace(self, params={**self.params, **{k: str(v) for k, v in params.items()}},
+                       origins={**self.origins, **added})
+
+    def with_grid(self, params: Mapping[str, object]) -> BacktestJob:
+        """A sweep's run: the fixed `--param`s and these values of its `--grid` axes."""
+        return self.with_params(params, GRID)
+
+    def option_of(self, name: str) -> str:
+        """`--param` or `--grid`: how parameter `name` was given."""
+        return self.origins.get(name, PARAM)
 
 
 @dataclass(frozen=True)
@@ -61,13 +74,15 @@ def prepare(job: BacktestJob) -> Prepared:
     """Parameters checked and applied; ParamError (or ValueError) with one line naming what is wrong, and
     StrategyUnusable for a strategy that could not emit a signal (the AI scanner without a model it may run:
     that backtest was 0 trades and exit 0)."""
-    params = parse_params(job.strategy, strategy_params(job.strategy), job.params)
+    params = parse_params(job.strategy, strategy_params(job.strategy), job.params, job.origins)
     overrides: dict[str, object] = {"strategy": job.strategy, **{k: str(v) for k, v in params.risk.items()}}
+    names = {k: f"{job.option_of(k)} {k}" for k in params.risk}  # a value from QT_* is named as its variable
     try:
-        settings = load_settings(overrides)
-    except ConfigError as exc:  # a risk value the settings refuse: name it as it was given
-        raise ParamError(_SETTING_NAME.sub(lambda m: f"--param {m[1].lower()}=", str(exc))) from None
-    plugin = build_strategy(job.strategy, settings, params.strategy, strict=True)  # a silent scanner is refused
+        settings = load_settings(overrides, names=names)
+    except ConfigError as exc:  # a value the settings refuse, named as it was given
+        raise ParamError(str(exc)) from None
+    plugin = build_strategy(job.strategy, settings, params.strategy, strict=True,  # a silent scanner is refused
+                            origins=job.origins)
     return Prepared(settings, plugin, rules_from(settings), params)
 
 
@@ -80,7 +95,7 @@ def check_symbols(job: BacktestJob, settings: Settings, symbols: Sequence[str]) 
     low = [(most, symbol) for most, symbol in limits if most < settings.leverage]
     if not low:
         return
-    given = (f"--param leverage={job.params['leverage']}" if "leverage" in job.params
+    given = (f"{job.option_of('leverage')} leverage={job.params['leverage']}" if "leverage" in job.params
              else f"QT_LEVERAGE={settings.leverage}")
     shown = ", ".join(f"{symbol} {most}x" for most, symbol in low[:5]) + (", ..." if len(low) > 5 else "")
     raise ParamError(f"{given}: above the largest leverage the data's symbols allow ({shown}); "

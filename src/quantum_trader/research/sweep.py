@@ -191,7 +191,7 @@ def sweep(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, *, objecti
         return SweepOutcome(pool.engine(), objective, _search(base, axes, pool, objective, trials, seed, on_done),
                             fixed=fixed)
     runs = [Run({**base.params, **params}) for params in combinations(axes)]
-    _dispatch(pool, [(run, base.with_params(run.params)) for run in runs], on_done)
+    _dispatch(pool, [(run, base.with_grid(run.params)) for run in runs], on_done)
     return SweepOutcome(pool.engine(), objective, runs, fixed=fixed)
 
 
@@ -210,7 +210,7 @@ def _dispatch(pool: RayPool, jobs: Sequence[tuple[Run, BacktestJob]], on_done: O
 
 def _in_window(base: BacktestJob, run: Run) -> BacktestJob:
     start, end = run.window
-    return replace(base.with_params(run.params), selection=base.selection.narrowed(start, end))
+    return replace(base.with_grid(run.params), selection=base.selection.narrowed(start, end))
 
 
 def _walk_forward(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, objective: str,
@@ -248,7 +248,7 @@ def _search(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, objectiv
         asked = [study.ask(space) for _ in range(min(pool.cpus, trials - len(runs)))]
         batch = [Run({**base.params, **{k: str(v) for k, v in trial.params.items()}}, extra={"trial": trial.number})
                  for trial in asked]
-        _dispatch(pool, [(run, base.with_params(run.params)) for run in batch], on_done)
+        _dispatch(pool, [(run, base.with_grid(run.params)) for run in batch], on_done)
         for trial, run in zip(asked, batch, strict=True):
             value = objective_value(run.result, objective)
             if run.error is None and value is not None:
@@ -262,13 +262,13 @@ def _search(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, objectiv
 def _distribution(axis: GridAxis, base: BacktestJob) -> Any:
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    from ..signals.params import RISK_PARAMS
+    from ..signals.params import GRID, RISK_PARAMS
     from ..signals.registry import strategy_params
 
     if not axis.is_range:
         return CategoricalDistribution(list(axis.values))
     spec = {s.name: s for s in (*strategy_params(base.strategy), *RISK_PARAMS)}[axis.name]
-    low, high = spec.parse(axis.low or ""), spec.parse(axis.high or "")
+    low, high = spec.parse(axis.low or "", GRID), spec.parse(axis.high or "", GRID)
     if spec.kind == "int":
         return IntDistribution(int(low), int(high))
     return FloatDistribution(float(low), float(high))

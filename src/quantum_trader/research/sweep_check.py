@@ -52,7 +52,7 @@ def none_can_run(base: BacktestJob, axes: Sequence[GridAxis], trials: int | None
     combos = candidates(axes, trials)
     errors: list[Exception] = []
     for combo in combos:
-        error = _refused(base.with_params(combo), symbols)
+        error = _refused(base.with_grid(combo), symbols)
         if error is None:
             return None
         errors.append(error)

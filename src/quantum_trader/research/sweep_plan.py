@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..signals.params import ParamError, ParamSpec
+from ..signals.params import GRID, ParamError, ParamSpec
 
 #: Objectives a sweep may optimise: the backtest's performance figures, and which way is better.
 OBJECTIVES: dict[str, bool] = {  # name → higher is better
@@ -38,7 +38,8 @@ class GridAxis:
 
 
 def parse_axis(entry: str, specs: Mapping[str, ParamSpec], *, ranges_allowed: bool) -> GridAxis:
-    """`fast=5,10,20` or (with `--trials`) `fast=5..40`; every value checked against the parameter's spec."""
+    """`fast=5,10,20` or (with `--trials`) `fast=5..40`; every value checked against the parameter's spec, a
+    refusal naming `--grid` (the option the value was given with)."""
     name, sep, rest = (part.strip() for part in entry.partition("="))
     if not sep or not name or not rest:
         raise ParamError(f"--grid {entry}: write NAME=V1,V2,... e.g. --grid fast=5,10,20")
@@ -49,12 +50,12 @@ def parse_axis(entry: str, specs: Mapping[str, ParamSpec], *, ranges_allowed: bo
         if not ranges_allowed:
             raise ParamError(f"--grid {entry}: a range needs --trials (a search); a grid lists its values")
         low, _, high = (p.strip() for p in rest.partition(".."))
-        if spec.parse(low) >= spec.parse(high):
+        if spec.parse(low, GRID) >= spec.parse(high, GRID):
             raise ParamError(f"--grid {entry}: the range's low end must be below its high end")
         return GridAxis(name, low=low, high=high)
     values = tuple(dict.fromkeys(v.strip() for v in rest.split(",") if v.strip()))
     for value in values:
-        spec.parse(value)
+        spec.parse(value, GRID)
     return GridAxis(name, values)
 
 

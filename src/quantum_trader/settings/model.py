@@ -282,10 +282,13 @@ def _display(field: str, value: object) -> str:
 ENV_TO_FIELD: dict[str, str] = {env_name(f): f for f in Settings.model_fields} | {"QT_STAGING_MODE": "staging_mode"}
 
 
-def load_settings(overrides: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(overrides: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None, *,
+                  names: Mapping[str, str] | None = None) -> Settings:
     """Settings from `env` (default os.environ) with `overrides` (CLI flags; None = not given) on top.
 
     Raises ConfigError with one line per bad value: `QT_STOP_LOSS_PCT=-1: must be greater than 0 (...)`.
+    `names`: how an override was given, by field (`--param stop_loss_pct`), so its line names the option the
+    user typed; a value from the environment is always named as its variable (the user set that one).
     """
     data, given, problems = _from_env(os.environ if env is None else env)
     for field, value in (overrides or {}).items():
@@ -294,7 +297,8 @@ def load_settings(overrides: Mapping[str, object] | None = None, env: Mapping[st
         if field not in Settings.model_fields:
             problems.append(f"{field}: not a setting (a programming error in the caller)")
             continue
-        data[field], given[field] = value, (env_name(field), _display(field, value))
+        name = (names or {}).get(field, env_name(field))
+        data[field], given[field] = value, (name, _display(field, value))
     token = _EXPLICIT_ONLY.set(True)
     try:
         settings = Settings(**data)

@@ -14,6 +14,9 @@ from typing import Literal
 
 ParamValue = int | float
 Kind = Literal["int", "float"]
+#: The option a parameter is given with, unless the caller says otherwise (a sweep's axes are `--grid`).
+PARAM = "--param"
+GRID = "--grid"
 
 
 class ParamError(ValueError):
@@ -31,16 +34,17 @@ class ParamSpec:
     default: ParamValue
     help: str
 
-    def parse(self, text: str) -> ParamValue:
-        """`text` as this parameter's value, or ParamError naming it, the value and the allowed range."""
+    def parse(self, text: str, option: str = PARAM) -> ParamValue:
+        """`text` as this parameter's value, or ParamError naming it as it was given (`option`: `--param`, or
+        `--grid` for a sweep's axis), the value and the allowed range."""
         raw = text.strip()
         try:
             value: ParamValue = int(raw) if self.kind == "int" else float(raw)
         except ValueError:
-            raise ParamError(f"--param {self.name}={text}: not {'an integer' if self.kind == 'int' else 'a number'}"
+            raise ParamError(f"{option} {self.name}={text}: not {'an integer' if self.kind == 'int' else 'a number'}"
                              f" ({self.describe()})") from None
         if not self.low <= value <= self.high or value != value:
-            raise ParamError(f"--param {self.name}={text}: out of range ({self.describe()})")
+            raise ParamError(f"{option} {self.name}={text}: out of range ({self.describe()})")
         return value
 
     def describe(self) -> str:
@@ -68,10 +72,12 @@ class Params:
         return {**self.strategy, **self.risk}
 
 
-def parse_params(strategy: str, own: Iterable[ParamSpec], entries: Iterable[str] | Mapping[str, str]) -> Params:
+def parse_params(strategy: str, own: Iterable[ParamSpec], entries: Iterable[str] | Mapping[str, str],
+                 origins: Mapping[str, str] | None = None) -> Params:
     """`NAME=VALUE` entries (or a name → text mapping) for `strategy`, whose parameters are `own`.
 
-    An unknown name, a missing `=`, a repeated name or a bad value raises ParamError with one line.
+    An unknown name, a missing `=`, a repeated name or a bad value raises ParamError with one line, naming
+    the option the value came from (`origins`: name → `--grid` for a sweep's axes; `--param` otherwise).
     """
     specs = {spec.name: spec for spec in (*own, *RISK_PARAMS)}
     pairs = list(entries.items()) if isinstance(entries, Mapping) else [split_entry(entry) for entry in entries]
@@ -79,14 +85,14 @@ def parse_params(strategy: str, own: Iterable[ParamSpec], entries: Iterable[str]
     risk_values: dict[str, ParamValue] = {}
     own_names = {spec.name for spec in own}
     for name, text in pairs:
-        spec = specs.get(name)
+        option, spec = (origins or {}).get(name, PARAM), specs.get(name)
         if spec is None:
-            raise ParamError(f"--param {name}={text}: unknown parameter {name!r} for {strategy}; "
+            raise ParamError(f"{option} {name}={text}: unknown parameter {name!r} for {strategy}; "
                              f"choose from {', '.join(specs)}")
         target = strategy_values if name in own_names else risk_values
         if name in target:
-            raise ParamError(f"--param {name}: given twice; give each parameter once")
-        target[name] = spec.parse(text)
+            raise ParamError(f"{option} {name}: given twice; give each parameter once")
+        target[name] = spec.parse(text, option)
     return Params(strategy_values, risk_values)
 
 

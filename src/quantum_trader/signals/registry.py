@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from .ai_scanner import AiScanner, ScannerConfig
 from .manual import ManualOnly
-from .params import ParamError, ParamSpec, ParamValue
+from .params import PARAM, ParamError, ParamSpec, ParamValue
 from .scanner_model import bot_labels, load_scanner_model
 from .sma_cross import SmaCross
 from .strategy import Strategy
@@ -30,10 +30,12 @@ class StrategyUnusable(ValueError):
 
 
 def build_strategy(name: str, settings: Settings | None = None,
-                   params: Mapping[str, ParamValue] | None = None, *, strict: bool = False) -> Strategy:
+                   params: Mapping[str, ParamValue] | None = None, *, strict: bool = False,
+                   origins: Mapping[str, str] | None = None) -> Strategy:
     """The strategy QT_STRATEGY names; with `settings`, the AI scanner runs QT_MODEL against the bot's own
     QT_MIN_CONFIDENCE and SL/TP (without, the embedded defaults). `params`: the strategy's own parameters
-    (`strategy_params`), already parsed; a combination the strategy refuses is a ParamError. `strict`: a
+    (`strategy_params`), already parsed; a combination the strategy refuses is a ParamError naming each value
+    with the option it came from (`origins`: name → `--grid` in a sweep; `--param` otherwise). `strict`: a
     scanner without a model it may run is StrategyUnusable (the reason and the fix) instead of silent."""
     if name not in STRATEGIES:
         raise ValueError(f"strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
@@ -42,8 +44,8 @@ def build_strategy(name: str, settings: Settings | None = None,
     try:
         return STRATEGIES[name](**(params or {}))
     except (TypeError, ValueError) as exc:
-        given = " ".join(f"{k}={v}" for k, v in (params or {}).items())
-        raise ParamError(f"--param {given}: {exc}") from None
+        given = " ".join(f"{(origins or {}).get(k, PARAM)} {k}={v}" for k, v in (params or {}).items())
+        raise ParamError(f"{given}: {exc}") from None
 
 
 def strategy_params(name: str) -> tuple[ParamSpec, ...]:
