@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -130,6 +131,46 @@ def test_symbol_bars_count_only_the_symbols_bars_in_the_period(tmp_path: Path) -
     folder = backtest_json("--data", str(tmp_path), "--end", "2023-03-01")
     assert folder["symbol_bars"] == folder["bars"] == kline_rows(old)
     assert without_timing(folder) == without_timing(backtest_json("--data", str(old)))
+
+
+WEEK = ("--end", "2026-02-08")
+
+
+def test_a_leverage_at_which_every_position_would_be_liquidated_says_why_there_is_no_trade() -> None:
+    """`--param leverage=40` (up to 75 passes the check on LINKUSDT) made 0 trades, exit 0, and nothing said why:
+    each entry would be liquidated before its 2 % stop could fire, which only a --db journal showed."""
+    done = backtest("--data", str(LINK), *WEEK, "--param", "leverage=40", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(done.stdout)
+    refusals = doc["refusals"]
+    assert doc["performance"]["trades"] == 0 and refusals["approved"] == 0
+    assert refusals["refused"] == refusals["signals"] > 100
+    (kind, seen), = refusals["by_kind"].items()
+    assert kind == "stop_beyond_liquidation" and seen["count"] == refusals["refused"]
+    assert seen["example"].startswith("LINKUSDT: at 40x the position would be liquidated at about ")
+    assert seen["example"].endswith("could fire: lower --param leverage or QT_STOP_LOSS_PCT")
+    assert done.stderr.splitlines() == [
+        f"warning: risk refused all {refusals['refused']:,} signals, every one for the same reason "
+        f"(stop_beyond_liquidation), so no position was opened: {seen['example']}"]
+    text = backtest("--data", str(LINK), *WEEK, "--param", "leverage=40")
+    assert "stop_beyond_liquidation" in text.stdout and "0 approved" in text.stdout
+    assert text.stderr == done.stderr
+
+
+def test_a_leverage_from_the_environment_is_named_as_the_variable_in_the_refusals() -> None:
+    done = subprocess.run([str(BIN), "backtest", "--data", str(LINK), *WEEK, "--json"], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "QT_LEVERAGE": "40"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.startswith("warning: risk refused all ")
+    assert done.stderr.rstrip().endswith("could fire: lower QT_LEVERAGE or QT_STOP_LOSS_PCT")
+
+
+def test_a_run_that_trades_lists_its_refusals_and_warns_of_nothing() -> None:
+    done = backtest("--data", str(LINK), *WEEK, "--json")
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
+    refusals = json.loads(done.stdout)["refusals"]
+    assert refusals["approved"] > 0 and refusals["signals"] == refusals["approved"] + refusals["refused"]
+    assert sum(kind["count"] for kind in refusals["by_kind"].values()) == refusals["refused"]
 
 
 def test_manual_strategy_never_trades() -> None:

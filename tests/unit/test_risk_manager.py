@@ -154,6 +154,7 @@ def test_sizing_refusal_is_passed_through() -> None:
     decision = h.send(signal())
     assert not decision.approved
     assert "would risk" in decision.reason
+    assert decision.refusal_kind == "minimum_order_too_risky"
     assert h.risk.open_symbols == set()
 
 
@@ -184,3 +185,14 @@ def test_a_position_the_exchange_reports_keeps_its_slot_when_the_entry_says_it_o
                       signal("BNBUSDT"))
     assert h.risk.open_symbols == {"BTCUSDT"}
     assert decision.reason == "1 position open: QT_MAX_POSITIONS is 1"
+
+
+def test_a_refused_decision_names_its_kind_and_an_approved_one_none() -> None:
+    """The kind is what a backtest counts its refusals by (the reason's words carry prices and times)."""
+    h = Harness(max_positions=1, cooldown_s=600)
+    approved = h.send(signal("BTCUSDT", time_ms=0))
+    assert approved.approved and approved.refusal_kind is None
+    assert h.send(signal("BTCUSDT", time_ms=1)).refusal_kind == "position_open"
+    assert h.send(signal("BNBUSDT", time_ms=2)).refusal_kind == "position_cap"
+    cooling = h.send(closed("BTCUSDT", ExitReason.STOP_LOSS, time_ms=1_000), signal("BTCUSDT", time_ms=2_000))
+    assert cooling.refusal_kind == "cooldown"

@@ -138,6 +138,20 @@ def test_a_stop_beyond_the_liquidation_price_is_refused(direction: Direction) ->
     assert size_entry(inst, direction, D("100000"), D("10000"), D("10000"), tighter).quantity > 0
 
 
+def test_a_refusal_has_a_kind_and_names_each_setting_as_it_was_given() -> None:
+    """A backtest's `--param leverage=50` was told to "lower QT_LEVERAGE", a variable it had not set."""
+    inst = load_universe().instrument("BTCUSDT")
+    rules = SizingRules(stop_loss_pct=D("2"), take_profit_pct=D("4"), risk_per_trade_pct=D("1"), leverage=50,
+                        setting_names={"leverage": "--param leverage"})
+    with pytest.raises(SizingRefused, match=r"could fire: lower --param leverage or QT_STOP_LOSS_PCT$") as caught:
+        size_entry(inst, Direction.LONG, D("100000"), D("10000"), D("10000"), rules)
+    assert caught.value.kind == "stop_beyond_liquidation"
+    with pytest.raises(SizingRefused, match=r"more than the 1 USDT planned: raise QT_RISK_PER_TRADE_PCT or the "
+                                            r"balance$") as caught:
+        size_entry(inst, Direction.LONG, D("100000"), D("100"), D("100"), RULES)
+    assert caught.value.kind == "minimum_order_too_risky"
+
+
 @pytest.mark.parametrize(("side", "direction"), [("BUY", Direction.LONG), ("SELL", Direction.SHORT)])
 def test_the_liquidation_price_is_the_one_the_exchange_computes(side: str, direction: Direction) -> None:
     """The isolated position sizing reasons about, opened on the simulator: the same liquidation price, to the

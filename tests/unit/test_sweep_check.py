@@ -109,6 +109,20 @@ def test_a_leverage_above_what_the_datas_symbols_allow_is_refused_per_run() -> N
         f"give {most} or less")
 
 
+def test_each_runs_result_says_why_risk_refused_its_signals_naming_the_grid() -> None:
+    """`sweep --grid leverage=50,75` reported 0 trades for each run and 0 failed, and nothing said why: at
+    those leverages every position would be liquidated before its 2 % stop, so risk refused every signal."""
+    outcome = sweep(JOB, [GridAxis("leverage", ("5", "50"))], InProcessPool(), objective="net_pnl",  # type: ignore[arg-type]
+                    bars=bars()).to_json()
+    by_leverage = {r["params"]["leverage"]: r["result"] for r in outcome["runs"]}
+    high = by_leverage["50"]["refusals"]
+    assert high["signals"] == high["refused"] > 0 and high["approved"] == 0
+    (kind, seen), = high["by_kind"].items()
+    assert kind == "stop_beyond_liquidation" and seen["count"] == high["refused"]
+    assert seen["example"].endswith("could fire: lower --grid leverage or QT_STOP_LOSS_PCT")
+    assert by_leverage["5"]["refusals"]["approved"] > 0
+
+
 def test_an_ai_scanner_model_refused_for_some_settings_fails_those_runs_only() -> None:
     scanner = BacktestJob(JOB.data, "ai-scanner")
     assert refusal(scanner, LINK) is None  # the shipped model, trained for the default SL/TP

@@ -94,6 +94,7 @@ def backtest(
         sys.stdout.flush()
     else:
         _print_report(document)
+    _warn_if_all_refused(document)
     # After the result is out: a write that fails even though the paths were checked loses no run.
     _write_reports(result, report, png, data=data, strategy=strategy)
 
@@ -177,6 +178,28 @@ def _run_with_progress(job: BacktestJob, opened: tuple[Prepared, Iterator[BarChu
                        keep_prices=keep_prices)
 
 
+def _warn_if_all_refused(doc: dict[str, Any]) -> None:
+    """One line on stderr when risk refused every signal (a leverage at which each position would be liquidated
+    before its stop): that run's 0 trades and exit 0 said nothing about why."""
+    from ..research.refusals import all_refused
+
+    warning = all_refused(doc.get("refusals"))
+    if warning is not None:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _refusals_table(doc: dict[str, Any]) -> Table:
+    """Risk's decisions and its refusals by kind, each with its first refusal in full."""
+    refusals = doc.get("refusals") or {}
+    table = Table(title=f"Risk: {refusals.get('signals', 0):,} signals decided, {refusals.get('approved', 0):,} "
+                        f"approved, {refusals.get('refused', 0):,} refused")
+    for column in ("refused because", "count", "the first"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    for kind, seen in (refusals.get("by_kind") or {}).items():
+        table.add_row(kind, f"{seen['count']:,}", seen["example"])
+    return table
+
+
 def _print_report(doc: dict[str, Any]) -> None:
     console = Console()
     perf, audit = doc["performance"], doc["stop_audit"]
@@ -186,6 +209,7 @@ def _print_report(doc: dict[str, Any]) -> None:
         table.add_row(key, str(perf.get(key)))
     table.add_row("bars", f"{doc['symbol_bars']:,} symbol-bars in {doc['seconds']} s ({doc['bars_per_s']:,}/s)")
     console.print(table)
+    console.print(_refusals_table(doc))
     stops = Table(title="Stop audit", show_header=False)
     for key in ("by_exit_reason", "breaches", "worst_slippage_bps", "mean_slippage_bps", "worst_realised_pct_equity"):
         stops.add_row(key, str(audit.get(key)))

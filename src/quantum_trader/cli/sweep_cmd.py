@@ -159,6 +159,8 @@ def _print(outcome: SweepOutcome) -> None:
         title = f"{len(runs)} runs, {sum(1 for r in runs if r['error'])} failed"
         console.print(_table(runs, doc["objective"], title if fold is None else f"fold {fold}, training: {title}",
                              doc["fixed_params"]))
+        for line in _all_refused(runs[:SHOWN], doc["fixed_params"]):
+            console.print(line, markup=False, highlight=False)
     if "walk_forward" in doc:
         console.print(_folds(doc["walk_forward"]))
         oos = doc["out_of_sample"]
@@ -179,6 +181,20 @@ def _table(runs: list[dict[str, Any]], objective: str, title: str, fixed: dict[s
         table.add_row(str(rank), *(run["params"][n] for n in names), value, *(str(perf.get(k, "–")) for k in extra),
                       "–" if run["seconds"] is None else str(run["seconds"]))
     return table
+
+
+def _all_refused(runs: list[dict[str, Any]], fixed: dict[str, str]) -> list[str]:
+    """A line per run in which risk refused every signal, saying why: such a run ranks as "0 trades", not as
+    failed (`sweep --grid leverage=50,75` on LINKUSDT: every position would be liquidated before its stop)."""
+    from ..research.refusals import all_refused
+
+    lines = []
+    for run in runs:
+        warning = all_refused((run["result"] or {}).get("refusals"))
+        if warning is not None:
+            given = " ".join(f"{k}={v}" for k, v in run["params"].items() if k not in fixed)
+            lines.append(f"{given}: {warning}")
+    return lines
 
 
 def _folds(folds: list[dict[str, Any]]) -> Table:

@@ -95,6 +95,9 @@ class RiskDecision:
     #: The account's equity the size was computed from: the trade's equity at entry, so its planned loss
     #: is exactly the risk setting's share of it, and recording an opened trade needs no further read.
     equity: Decimal | None = None
+    #: A refusal's reason in one word (`cooldown`, `stop_beyond_liquidation`, ...): what a backtest counts
+    #: refusals by, since the words of `reason` carry prices and times. None when approved.
+    refusal_kind: str | None = None
 
 
 # --- orders ---------------------------------------------------------------------------------------

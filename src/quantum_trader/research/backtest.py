@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from ..core.clock import SimulatedClock
 from ..core.metrics import Metrics
-from ..domain.events import Direction, EquitySnapshot, Signal, TradeClosed, TradeOpened
+from ..domain.events import Direction, EquitySnapshot, RiskDecision, Signal, TradeClosed, TradeOpened
 from ..domain.instrument import Instrument
 from ..exchange.inprocess import InProcessExchange
 from ..marketdata.bars import BarChunk
@@ -49,6 +49,7 @@ from ..trading.audit import audit_rows, audit_summary
 from ..trading.monitor import MonitorConfig
 from ..trading.performance import performance_report
 from .price_tape import PriceTape
+from .refusals import RefusalTally
 
 DAY_MS = 86_400_000
 Progress = Callable[[int], None]
@@ -69,11 +70,13 @@ class BacktestResult:
     opened: list[TradeOpened] = field(default_factory=list)
     #: Each symbol's tick, so a report shows prices to it.
     ticks: dict[str, Decimal] = field(default_factory=dict)
+    #: Risk's decisions and its refusals by kind (research/refusals.py `RefusalTally.to_json`).
+    refusals: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.report, "bars": self.bars, "symbol_bars": self.symbol_bars, "seconds": round(self.seconds, 3),
                 "bars_per_s": round(self.symbol_bars / self.seconds) if self.seconds else None,
-                "open_positions_at_end": self.open_positions}
+                "open_positions_at_end": self.open_positions, "refusals": self.refusals}
 
 
 class _Collector:
@@ -136,7 +139,8 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
                           symbol_bars=symbol_bars, seconds=seconds,
                           open_positions=len(run.engine.trades.open), equity_curve=curve, prices=run.tape,
                           opened=run.collector.opened,
-                          ticks={s: instruments[s].tick_size for s in run.replayer.symbols})
+                          ticks={s: instruments[s].tick_size for s in run.replayer.symbols},
+                          refusals=run.refusals.to_json())
 
 
 async def _replay_all(run: _Run, chunks: Iterable[BarChunk], strategy: Strategy, skip_refused: bool,
@@ -187,6 +191,7 @@ class _Run:
     collector: _Collector
     tape: PriceTape | None
     marks: MarkAligner | None
+    refusals: RefusalTally
 
 
 def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: TradingRules, balance: Decimal,
@@ -213,9 +218,10 @@ def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: Tra
     monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(interval_s=60.0), with_stop_witness=False,
                                 with_exit_lookup=False)
     assert monitor is not None
-    collector = _Collector(start_ms, balance)
+    collector, refusals = _Collector(start_ms, balance), RefusalTally()
     engine.bus.subscribe(TradeClosed, collector.on_closed)
     engine.bus.subscribe(EquitySnapshot, collector.on_equity)
+    engine.bus.subscribe(RiskDecision, refusals.on_decision)
     tape = PriceTape() if keep_prices else None
     if tape is not None:
         engine.bus.subscribe(TradeOpened, collector.on_opened)
@@ -224,7 +230,7 @@ def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: Tra
     replayer = BarReplayer(sim, symbols)
     # Only the replayer and the adapter touch the simulator here: risk's account reads between them reuse one sum.
     exchange.memoize_account(lambda: replayer.revision)
-    return _Run(engine, clock, exchange, replayer, collector, tape, marks)
+    return _Run(engine, clock, exchange, replayer, collector, tape, marks, refusals)
 
 
 async def _close_chunk(run: _Run, chunk: BarChunk) -> None:

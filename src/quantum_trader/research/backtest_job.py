@@ -83,7 +83,7 @@ def prepare(job: BacktestJob) -> Prepared:
         raise ParamError(str(exc)) from None
     plugin = build_strategy(job.strategy, settings, params.strategy, strict=True,  # a silent scanner is refused
                             origins=job.origins)
-    return Prepared(settings, plugin, rules_from(settings), params)
+    return Prepared(settings, plugin, replace(rules_from(settings), setting_names=names), params)
 
 
 def check_symbols(job: BacktestJob, settings: Settings, symbols: Sequence[str]) -> None:

@@ -181,17 +181,15 @@ class RiskManager:
 
     async def _decide(self, signal: Signal) -> RiskDecision:
         self.decisions += 1
-        refusal = self._refusal(signal)
+        refusal = self.rules.first_refusal(signal, self.clock.now_ms())
         if refusal is None:
             decision = await self._sized(signal)
         else:
-            decision = RiskDecision(signal=signal, approved=False, reason=refusal, time_ms=self.clock.now_ms())
+            decision = RiskDecision(signal=signal, approved=False, reason=refusal.reason, time_ms=self.clock.now_ms(),
+                                    refusal_kind=refusal.kind)
         if decision.approved:
             self.open_symbols.add(signal.symbol)
         return decision
-
-    def _refusal(self, signal: Signal) -> str | None:
-        return self.rules.refusal(signal, self.clock.now_ms())
 
     async def _sized(self, signal: Signal) -> RiskDecision:
         now = self.clock.now_ms()
@@ -202,7 +200,8 @@ class RiskManager:
             sized = size_entry(inst, signal.direction, price, account.equity, account.available, self.sizing,
                                expected_value=signal.expected_value)
         except SizingRefused as refused:
-            return RiskDecision(signal=signal, approved=False, reason=str(refused), time_ms=now)
+            return RiskDecision(signal=signal, approved=False, reason=str(refused), time_ms=now,
+                                refusal_kind=refused.kind)
         trade_id = self.trade_ids.next(signal.symbol)  # never reused, even within a second or after a restart
         scale = edge_scale(signal.expected_value, self.sizing)
         reason = "sized by planned loss" if scale == 1 else f"sized by planned loss x {scale:.2f} (expected edge)"

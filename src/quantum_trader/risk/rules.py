@@ -13,7 +13,9 @@ switch, a resume). A block that lifts with time alone (a cooldown, a daily-loss 
 midnight, the first-day cap after 24 h) is left out; those signals still reach risk and are refused
 there, exactly as live.
 
-Every rule shares one `RiskBook`, owned and updated by `RiskManager` from the bus.
+Every rule shares one `RiskBook`, owned and updated by `RiskManager` from the bus. A rule may name its
+reason in one word (`kind`, e.g. `cooldown`), which a refused decision carries so a backtest can count its
+refusals by reason; a rule without one is known by its class name.
 """
 
 from __future__ import annotations
@@ -96,10 +98,19 @@ class RiskRule(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a rule refused a signal: the reason in one word (`kind`) and in the words a user reads."""
+
+    kind: str
+    reason: str
+
+
 class HaltRule:
     """Halted (kill switch, daily loss limit, a supervisor): refuse everything."""
 
     signal_only = False
+    kind = "halted"
 
     def __init__(self, book: RiskBook) -> None:
         self.book = book
@@ -123,6 +134,7 @@ class TradableRule:
     """A symbol the exchange does not list cannot be traded."""
 
     signal_only = True
+    kind = "not_tradable"
 
     def __init__(self, book: RiskBook) -> None:
         self.book = book
@@ -142,6 +154,7 @@ class ConfidenceRule:
     """A strategy's signal below QT_MIN_CONFIDENCE; a forced entry (`source == FORCED`) is exempt."""
 
     signal_only = True
+    kind = "low_confidence"
 
     def __init__(self, book: RiskBook) -> None:
         self.book = book
@@ -160,6 +173,7 @@ class OnePerSymbolRule:
     """At most one position per symbol."""
 
     signal_only = False
+    kind = "position_open"
 
     def __init__(self, book: RiskBook) -> None:
         self.book = book
@@ -177,6 +191,7 @@ class PositionCapRule:
     """QT_MAX_POSITIONS, or QT_LIVE_MAX_POSITIONS during the first live day."""
 
     signal_only = False
+    kind = "position_cap"
 
     def __init__(self, book: RiskBook) -> None:
         self.book = book
@@ -198,6 +213,7 @@ class CooldownRule:
     """No new entry on a symbol for QT_COOLDOWN_S after a stop-out there (stop-loss, emergency, liquidation)."""
 
     signal_only = False
+    kind = "cooldown"
 
     def __init__(self, book: RiskBook) -> None:
         self.book = book
@@ -228,10 +244,15 @@ class RiskPipeline:
 
     def refusal(self, signal: Signal, now_ms: int) -> str | None:
         """The first rule's refusal, or None when every rule lets the signal through (sizing comes next)."""
+        refused = self.first_refusal(signal, now_ms)
+        return None if refused is None else refused.reason
+
+    def first_refusal(self, signal: Signal, now_ms: int) -> Refusal | None:
+        """`refusal` with the refusing rule's `kind` (its class name where it declares none)."""
         for rule in self.rules:
             reason = rule.refusal(signal, now_ms)
             if reason is not None:
-                return reason
+                return Refusal(str(getattr(rule, "kind", type(rule).__name__)), reason)
         return None
 
     def signal_refusal(self, signal: Signal) -> str | None:

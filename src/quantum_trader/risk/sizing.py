@@ -17,11 +17,16 @@ An entry whose stop lies at or beyond its own liquidation price is refused: the 
 (execution sets it so), its margin is notional / leverage, and at high leverage the exchange would
 liquidate it (at a worse price, with the liquidation fee) before the stop could fire: a position without
 a working stop, which is what this bot exists to prevent.
+
+Every refusal carries a `kind` (one word per reason, e.g. `stop_beyond_liquidation`), so a backtest can count
+its refusals by reason, and names the setting to change as the user gave it (`SizingRules.setting_names`:
+`--param leverage` in a backtest that set it so, `QT_LEVERAGE` otherwise).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..domain.errors import OrderRejected
@@ -52,6 +57,13 @@ class SizingRules:
     #: QT_EV_FULL_SIZE_PCT: the expected value per trade (% of notional, after fees) that earns the full planned
     #: loss; smaller edges risk proportionally less. None: no scaling.
     ev_full_size_pct: Decimal | None = None
+    #: How a refusal names a setting (by Settings field) that was not given as its variable: a backtest's
+    #: `--param leverage`. A setting not listed is named as its variable (`QT_LEVERAGE`).
+    setting_names: Mapping[str, str] = field(default_factory=dict)
+
+    def named(self, setting: str) -> str:
+        """The setting as the user gave it: its option where one is listed, else its variable."""
+        return self.setting_names.get(setting, "QT_" + setting.upper())
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +76,12 @@ class Sizing:
 
 
 class SizingRefused(ValueError):
-    """The trade cannot be sized within the rules; the message is the reason shown to the user."""
+    """The trade cannot be sized within the rules; the message is the reason shown to the user, `kind` the
+    reason in one word (what a backtest counts its refusals by)."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def loss_per_unit(entry: Decimal, stop: Decimal, rules: SizingRules) -> Decimal:
@@ -79,25 +96,26 @@ def edge_scale(expected_value: float | None, rules: SizingRules) -> Decimal:
     edge_pct = Decimal(repr(float(expected_value))) * HUNDRED
     if not edge_pct > 0:
         raise SizingRefused(f"expected value {edge_pct:.3f}% per trade after fees: no edge to size "
-                            f"(QT_EV_FULL_SIZE_PCT={fmt(rules.ev_full_size_pct)})")
+                            f"({rules.named('ev_full_size_pct')}={fmt(rules.ev_full_size_pct)})", "no_edge")
     return min(Decimal(1), edge_pct / rules.ev_full_size_pct)
 
 
 def size_entry(inst: Instrument, direction: Direction, price: Decimal, equity: Decimal, available: Decimal,
                rules: SizingRules, *, expected_value: float | None = None) -> Sizing:
     if price <= 0 or equity <= 0:
-        raise SizingRefused(f"no price or no equity (price {fmt(price)}, equity {fmt(equity)})")
+        raise SizingRefused(f"no price or no equity (price {fmt(price)}, equity {fmt(equity)})", "no_price_or_equity")
     stop, take = protection_prices(inst, direction, price, rules.stop_loss_pct, rules.take_profit_pct)
     for name, level in (("stop-loss", stop), ("take-profit", take)):
         try:
             inst.check_stop_price(level)
         except OrderRejected as refused:  # the exchange would refuse the protection: never enter
             raise SizingRefused(f"{inst.symbol}: the {name} at {fmt(level)} would be refused "
-                                f"({refused.code} {refused.msg})") from None
+                                f"({refused.code} {refused.msg})", "protection_refused") from None
     ticks = abs(price - stop) / inst.tick_size
     if ticks < MIN_STOP_TICKS:
         raise SizingRefused(f"{inst.symbol}: a {fmt(rules.stop_loss_pct)}% stop is only {ticks:.0f} tick(s) of "
-                            f"{fmt(inst.tick_size)} from {fmt(price)}; at least {MIN_STOP_TICKS} are needed to protect")
+                            f"{fmt(inst.tick_size)} from {fmt(price)}; at least {MIN_STOP_TICKS} are needed to "
+                            f"protect: raise {rules.named('stop_loss_pct')}", "stop_too_close")
     budget = equity * rules.risk_per_trade_pct / HUNDRED * edge_scale(expected_value, rules)
     per_unit = loss_per_unit(price, stop, rules)
     leverage = Decimal(effective_leverage(inst, rules))
@@ -109,9 +127,10 @@ def size_entry(inst: Instrument, direction: Direction, price: Decimal, equity: D
         at_min = minimum * per_unit
         if at_min > budget:
             raise SizingRefused(f"{inst.symbol}: the minimum order {fmt(minimum)} would risk {_usdt(at_min)} USDT, "
-                                f"more than the {_usdt(budget)} USDT planned")
+                                f"more than the {_usdt(budget)} USDT planned: raise {rules.named('risk_per_trade_pct')}"
+                                " or the balance", "minimum_order_too_risky")
         raise SizingRefused(f"{inst.symbol}: not enough margin for the minimum order {fmt(minimum)} "
-                            f"(available {fmt(available)} USDT at {leverage}x)")
+                            f"(available {fmt(available)} USDT at {leverage}x)", "no_margin")
     _check_stop_before_liquidation(inst, direction, price, qty, stop, leverage, rules)
     return Sizing(quantity=qty, stop=stop, take_profit=take, planned_loss=qty * per_unit, notional=qty * price)
 
@@ -137,7 +156,7 @@ def _check_stop_before_liquidation(inst: Instrument, direction: Direction, price
         return
     raise SizingRefused(f"{inst.symbol}: at {leverage}x the position would be liquidated at about {fmt(liquidation)}, "
                         f"before its {fmt(rules.stop_loss_pct)}% stop-loss at {fmt(stop)} could fire: lower "
-                        "QT_LEVERAGE or QT_STOP_LOSS_PCT")
+                        f"{rules.named('leverage')} or {rules.named('stop_loss_pct')}", "stop_beyond_liquidation")
 
 
 def effective_leverage(inst: Instrument, rules: SizingRules) -> int:

@@ -10,7 +10,7 @@ staging is the same engine with a gateway that sends nothing (exchange/staging_g
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
@@ -76,6 +76,9 @@ class TradingRules:
     live_max_positions: int = 2
     #: QT_EV_FULL_SIZE_PCT (None: size by planned loss alone; risk/sizing.py `edge_scale`).
     ev_full_size_pct: Decimal | None = None
+    #: How risk's refusals name a setting given otherwise than as its variable (a backtest's `--param leverage`),
+    #: by Settings field: the fix they print is then the option the user typed (risk/sizing.py `named`).
+    setting_names: Mapping[str, str] = field(default_factory=dict)
 
 
 class ExchangeAccountView:
@@ -134,7 +137,7 @@ def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Inst
     risk = RiskManager(bus, clock, instruments, ExchangeAccountView(exchange),
                        SizingRules(stop_loss_pct=rules.stop_loss_pct, take_profit_pct=rules.take_profit_pct,
                                    risk_per_trade_pct=rules.risk_per_trade_pct, leverage=rules.leverage,
-                                   ev_full_size_pct=rules.ev_full_size_pct),
+                                   ev_full_size_pct=rules.ev_full_size_pct, setting_names=rules.setting_names),
                        RiskLimits(max_positions=rules.max_positions, min_confidence=rules.min_confidence,
                                   cooldown_s=rules.cooldown_s, daily_loss_limit_pct=rules.daily_loss_limit_pct,
                                   live_since_ms=rules.live_since_ms, live_max_positions=rules.live_max_positions),
