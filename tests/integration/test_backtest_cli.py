@@ -173,6 +173,26 @@ def test_a_run_that_trades_lists_its_refusals_and_warns_of_nothing() -> None:
     assert sum(kind["count"] for kind in refusals["by_kind"].values()) == refusals["refused"]
 
 
+def test_a_position_still_open_at_the_end_is_shown_with_how_the_final_equity_follows_from_net_pnl() -> None:
+    """The default LINKUSDT run ends with a short open: net_pnl -1698.71 (-16.99 %) counts closed trades, while
+    the report's final equity read 8268.94 (-17.31 %); the short's unrealised -30.41 and its entry fee were in
+    no field. net_pnl is unchanged; the difference is shown and explained."""
+    doc = backtest_json("--data", str(LINK))
+    perf = doc["performance"]
+    assert (perf["net_pnl"], perf["return_pct"], doc["open_positions_at_end"]) == ("-1698.71020987", "-16.9871", 1)
+    assert (doc["final_equity"], doc["final_return_pct"]) == ("8268.94366329", "-17.3106")
+    assert (doc["unrealised_at_end"], doc["open_pnl_at_end"]) == ("-30.41313", "-32.34612684")
+    (short,) = doc["positions_at_end"]
+    assert {k: short[k] for k in ("symbol", "side", "quantity", "entry_price", "mark_price", "unrealised_pnl", "fees",
+                                  "funding")} == {
+        "symbol": "LINKUSDT", "side": "short", "quantity": "440.77", "entry_price": "8.771", "mark_price": "8.84",
+        "unrealised_pnl": "-30.41313", "fees": "1.93299684", "funding": "0"}
+    assert Decimal(doc["final_equity"]) == Decimal(10_000) + Decimal(perf["net_pnl"]) + Decimal(doc["open_pnl_at_end"])
+    text = backtest("--data", str(LINK)).stdout
+    assert "8268.94366329 (-17.3106 %) = start_equity 10000 +" in text and "-32.34612684" in text
+    assert "Open at the end" in text and "-30.41313" in text and "1.93299684" in text
+
+
 def test_manual_strategy_never_trades() -> None:
     document = backtest_json("--data", str(LINK), "--strategy", "manual")
     assert document["performance"]["trades"] == 0

@@ -140,6 +140,28 @@ def test_backtest_page_shows_the_result(result: BacktestResult, page: str) -> No
     assert "synthetic &lt;bars&gt;" in rest and "<bars>" not in rest
 
 
+def test_the_positions_open_at_the_end_are_shown_and_make_up_the_final_equity(result: BacktestResult,
+                                                                              page: str) -> None:
+    """net_pnl counts closed trades; the equity curve also holds what is open at its mark, which no field showed:
+    the final equity read -17.31 % beside a return_pct of -16.99 % with nothing to say why."""
+    doc = result.to_json()
+    perf, positions = doc["performance"], doc["positions_at_end"]
+    assert len(positions) == doc["open_positions_at_end"] > 0
+    final = Decimal(doc["final_equity"])
+    assert final == result.equity_curve[-1][1]  # the curve's (and the report's) last point
+    assert final == Decimal(perf["start_equity"]) + Decimal(perf["net_pnl"]) + Decimal(doc["open_pnl_at_end"])
+    assert Decimal(doc["unrealised_at_end"]) == sum(Decimal(p["unrealised_pnl"]) for p in positions)
+    for position in positions:
+        assert Decimal(position["open_pnl"]) == (Decimal(position["unrealised_pnl"]) - Decimal(position["fees"])
+                                                 + Decimal(position["funding"]))
+        assert Decimal(position["fees"]) > 0 and position["side"] in ("long", "short")
+        assert position["trade_id"] not in {t.trade_id for t in result.trades}  # in no trade list
+    assert float(doc["final_return_pct"]) == pytest.approx(float((final / 10_000 - 1) * 100), abs=1e-4)
+    rest = outside_library(page)
+    assert f"Open at the end ({len(positions)})" in rest and f"final equity {doc['final_equity']} USDT" in rest
+    assert all(f"<td>{p['unrealised_pnl']}</td>" in rest for p in positions)
+
+
 def test_drawdown_is_measured_from_the_running_peak(result: BacktestResult) -> None:
     data = chart_data(result)
     values = [v for _, v in data["equity"]]

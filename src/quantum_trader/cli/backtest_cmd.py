@@ -200,6 +200,32 @@ def _refusals_table(doc: dict[str, Any]) -> Table:
     return table
 
 
+def _end_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """How the final equity follows from net_pnl (closed trades only) and what is still open: the equity curve
+    and its drawdown include open positions at their mark, net_pnl and return_pct do not."""
+    perf, count = doc["performance"], len(doc.get("positions_at_end") or [])
+    final = (f"{doc['final_equity']} ({doc['final_return_pct']} %) = start_equity {perf['start_equity']} + net_pnl "
+             f"{perf['net_pnl']} (closed trades) + open_pnl_at_end {doc['open_pnl_at_end']}")
+    if not count:
+        return [("final_equity", final), ("unrealised_at_end", f"{doc['unrealised_at_end']} (nothing open at the end)")]
+    still = f"{count} position{'' if count == 1 else 's'} still open, at the last mark"
+    return [("final_equity", final),
+            ("unrealised_at_end", f"{doc['unrealised_at_end']} ({still}; open_pnl_at_end = unrealised - fees so far "
+                                  "+ funding so far)")]
+
+
+def _open_table(positions: list[dict[str, Any]]) -> Table:
+    """The positions still open when the data ended, at the last close's mark (not in net_pnl or the trades)."""
+    columns = {"symbol": "symbol", "side": "side", "quantity": "qty", "entry_price": "entry", "mark_price": "mark",
+               "unrealised_pnl": "unrealised", "fees": "fees", "funding": "funding"}
+    table = Table(title="Open at the end (not in net_pnl or the trades)")
+    for header in columns.values():
+        table.add_column(header, overflow="fold")  # a narrow terminal wraps a figure, never cuts it
+    for position in positions:
+        table.add_row(*(str(position[c]) for c in columns))
+    return table
+
+
 def _print_report(doc: dict[str, Any]) -> None:
     console = Console()
     perf, audit = doc["performance"], doc["stop_audit"]
@@ -207,8 +233,12 @@ def _print_report(doc: dict[str, Any]) -> None:
     for key in ("trades", "win_rate_pct", "net_pnl", "gross_pnl", "fees", "funding", "return_pct",
                 "max_drawdown_usdt", "max_drawdown_pct", "sharpe", "exposure_pct", "profit_factor"):
         table.add_row(key, str(perf.get(key)))
+    for key, value in _end_rows(doc):
+        table.add_row(key, value)
     table.add_row("bars", f"{doc['symbol_bars']:,} symbol-bars in {doc['seconds']} s ({doc['bars_per_s']:,}/s)")
     console.print(table)
+    if doc.get("positions_at_end"):
+        console.print(_open_table(doc["positions_at_end"]))
     console.print(_refusals_table(doc))
     stops = Table(title="Stop audit", show_header=False)
     for key in ("by_exit_reason", "breaches", "worst_slippage_bps", "mean_slippage_bps", "worst_realised_pct_equity"):

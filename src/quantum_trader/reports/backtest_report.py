@@ -16,7 +16,7 @@ from ..domain.events import TradeClosed
 from ..domain.money import fmt
 from ..research.backtest import BacktestResult
 from .audit_report import audit_charts, summary_table
-from .page import document, kv_table, section, table
+from .page import document, esc, kv_table, section, table
 from .prices import symbol_chart, take_profits
 from .scripts import BACKTEST_JS
 
@@ -81,11 +81,31 @@ def trades_table(result: BacktestResult, rows: Sequence[Mapping[str, Any]]) -> s
     return f'<div class="panel scroll">{body}</div>'
 
 
+OPEN_COLUMNS = {"symbol": "symbol", "side": "side", "quantity": "quantity", "entry_price": "entry",
+                "mark_price": "mark at the end", "unrealised_pnl": "unrealised P&L USDT", "fees": "fees so far",
+                "funding": "funding so far"}
+
+
+def open_at_end(doc: Mapping[str, Any]) -> str:
+    """The positions still open when the data ended: in the equity curve (at their mark), not in net P&L."""
+    positions = doc.get("positions_at_end") or []
+    if not positions:
+        return '<p class="sub">Nothing was open at the end: the final equity is the start plus the net P&amp;L.</p>'
+    note = (f'<p class="sub">Final equity {esc(doc.get("final_equity"))} USDT = start '
+            f'{esc(doc["performance"].get("start_equity"))} + net P&amp;L {esc(doc["performance"].get("net_pnl"))} '
+            f'(closed trades) + {esc(doc.get("open_pnl_at_end"))} on these positions (unrealised, less their fees '
+            "so far, plus their funding).</p>")
+    rows = [tuple(p.get(key) for key in OPEN_COLUMNS) for p in positions]
+    return note + f'<div class="panel scroll">{table(tuple(OPEN_COLUMNS.values()), rows, left=2)}</div>'
+
+
 def _summary(doc: Mapping[str, Any], data_name: str) -> str:
     perf = doc["performance"]
     run = [("data", data_name), ("bars", doc["bars"]), ("symbol-bars", doc["symbol_bars"]),
            ("seconds", doc["seconds"]), ("bars per second", doc.get("bars_per_s")),
-           ("open positions at end", doc.get("open_positions_at_end"))]
+           ("open positions at end", doc.get("open_positions_at_end")), ("final equity", doc.get("final_equity")),
+           ("final return %", doc.get("final_return_pct")), ("unrealised at end", doc.get("unrealised_at_end")),
+           ("open P&L at end", doc.get("open_pnl_at_end"))]
     reasons = ", ".join(f"{k} {v}" for k, v in (perf.get("by_exit_reason") or {}).items() if v) or "-"
     performance = [(k, perf.get(k)) for k in PERFORMANCE_KEYS] + [("by_exit_reason", reasons)]
     return '<div class="grid">' + kv_table(performance, title="Performance (USDT, %)") + \
@@ -100,6 +120,7 @@ def backtest_html(result: BacktestResult, *, data_name: str, strategy: str) -> s
     span = f"{utc(result.equity_curve[0][0])[:10]} to {utc(result.equity_curve[-1][0])[:10]}" \
         if result.equity_curve else "no equity snapshot"
     subtitle = (f"strategy {strategy} on {data_name}, {span}: {perf['trades']} trades, net P&L {perf['net_pnl']} USDT, "
+                f"final equity {doc.get('final_equity')} USDT ({doc.get('open_positions_at_end')} open at the end), "
                 f"max drawdown {perf['max_drawdown_pct']} %")
     body = [
         section("Summary", _summary(doc, data_name)),
@@ -110,6 +131,7 @@ def backtest_html(result: BacktestResult, *, data_name: str, strategy: str) -> s
                 "to zoom on it.</div>", '<div class="panel chart" id="price-chart" style="height:440px"></div>'),
         section("Stops", audit_charts(rows, doc["stop_audit"])),
         section(f"Trades ({len(rows)})", trades_table(result, rows) if rows else '<p class="sub">No trades.</p>'),
+        section(f"Open at the end ({len(doc.get('positions_at_end') or [])})", open_at_end(doc)),
     ]
     data = {**chart_data(result), "result": doc}  # the `backtest --json` document too, for whoever reads the file
     return document(f"Backtest: {strategy}", subtitle, body, data=data, script=BACKTEST_JS, with_charts=True)

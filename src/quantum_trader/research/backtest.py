@@ -48,6 +48,7 @@ from ..sim.state import SimConfig
 from ..trading.audit import audit_rows, audit_summary
 from ..trading.monitor import MonitorConfig
 from ..trading.performance import performance_report
+from .at_end import EndOfRun, read_end
 from .price_tape import PriceTape
 from .refusals import RefusalTally
 
@@ -72,11 +73,14 @@ class BacktestResult:
     ticks: dict[str, Decimal] = field(default_factory=dict)
     #: Risk's decisions and its refusals by kind (research/refusals.py `RefusalTally.to_json`).
     refusals: dict[str, Any] = field(default_factory=dict)
+    #: The final equity and the positions still open, which net_pnl (closed trades) leaves out (at_end.py).
+    end: EndOfRun | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {**self.report, "bars": self.bars, "symbol_bars": self.symbol_bars, "seconds": round(self.seconds, 3),
                 "bars_per_s": round(self.symbol_bars / self.seconds) if self.seconds else None,
-                "open_positions_at_end": self.open_positions, "refusals": self.refusals}
+                "open_positions_at_end": self.open_positions, **({} if self.end is None else self.end.to_json()),
+                "refusals": self.refusals}
 
 
 class _Collector:
@@ -128,6 +132,7 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
         await _snapshot_equity(run.engine)  # the first day's starting equity, for the daily loss limit too
         bars, symbol_bars, chunk = await _replay_all(run, chain([first], stream), strategy, skip_refused, journal,
                                                      progress)
+        end = await read_end(run.engine, balance)
     finally:  # a reader stopped half way (a refused hole, an error) closes its files now, not at exit
         close = getattr(stream, "close", None)
         if close is not None:
@@ -140,7 +145,7 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
                           open_positions=len(run.engine.trades.open), equity_curve=curve, prices=run.tape,
                           opened=run.collector.opened,
                           ticks={s: instruments[s].tick_size for s in run.replayer.symbols},
-                          refusals=run.refusals.to_json())
+                          refusals=run.refusals.to_json(), end=end)
 
 
 async def _replay_all(run: _Run, chunks: Iterable[BarChunk], strategy: Strategy, skip_refused: bool,

@@ -74,20 +74,20 @@ class PerformanceReport:
             "wins": self.wins,
             "losses": self.losses,
             "win_rate_pct": round(self.win_rate_pct, 2),
-            "net_pnl": _usdt(self.net_pnl),
-            "gross_pnl": _usdt(self.gross_pnl),
-            "fees": _usdt(self.fees),
-            "funding": _usdt(self.funding),
-            "start_equity": _usdt(self.start_equity),
-            "return_pct": _pct(self.return_pct),
-            "max_drawdown_usdt": _usdt(self.max_drawdown.usdt),
-            "max_drawdown_pct": _pct(self.max_drawdown.pct),
+            "net_pnl": usdt_text(self.net_pnl),
+            "gross_pnl": usdt_text(self.gross_pnl),
+            "fees": usdt_text(self.fees),
+            "funding": usdt_text(self.funding),
+            "start_equity": usdt_text(self.start_equity),
+            "return_pct": pct_text(self.return_pct),
+            "max_drawdown_usdt": usdt_text(self.max_drawdown.usdt),
+            "max_drawdown_pct": pct_text(self.max_drawdown.pct),
             "sharpe": round(self.sharpe, _RATIO_DIGITS),
             "exposure_pct": round(self.exposure_pct, 2),
-            "average_trade": None if self.average_trade is None else _usdt(self.average_trade),
-            "worst_trade": None if self.worst_trade is None else _usdt(self.worst_trade),
-            "best_trade": None if self.best_trade is None else _usdt(self.best_trade),
-            "profit_factor": None if self.profit_factor is None else _pct(self.profit_factor),
+            "average_trade": None if self.average_trade is None else usdt_text(self.average_trade),
+            "worst_trade": None if self.worst_trade is None else usdt_text(self.worst_trade),
+            "best_trade": None if self.best_trade is None else usdt_text(self.best_trade),
+            "profit_factor": None if self.profit_factor is None else pct_text(self.profit_factor),
             "by_exit_reason": dict(self.by_exit_reason),
         }
 
@@ -164,9 +164,11 @@ def profit_factor(nets: Sequence[Decimal]) -> Decimal | None:
     return sum((n for n in nets if n > 0), ZERO) / gross_loss
 
 
-def _usdt(value: Decimal) -> str:
+def usdt_text(value: Decimal) -> str:
+    """USDT as the report writes it (8 decimals at most, half up): also what other parts of a result use."""
     return fmt(value.quantize(_USDT_PLACES, rounding=ROUND_HALF_UP))
 
 
-def _pct(value: Decimal) -> str:
+def pct_text(value: Decimal) -> str:
+    """A percentage as the report writes it (4 decimals at most, half up)."""
     return fmt(value.quantize(_PCT_PLACES, rounding=ROUND_HALF_UP))
