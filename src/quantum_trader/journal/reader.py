@@ -215,11 +215,17 @@ class JournalReader:
         query = select(f) if symbol is None else select(f).where(f.c.symbol == symbol)
         return self._rows(query.order_by(f.c.time_ms.desc(), f.c.id.desc()).limit(limit))
 
-    def fills_since(self, symbol: str, since_ms: int) -> list[JsonRow]:
-        """The symbol's fills at or after `since_ms`, in the order they were journaled (heard): what a restart
-        picks an open trade's fills from (trading/trades.py `own_fills`)."""
+    def fills_since(self, symbol: str, since_ms: int, own_prefix: str | None = None) -> list[JsonRow]:
+        """The symbol's fills at or after `since_ms`, and those whose client id starts with `own_prefix` whenever
+        they were stamped, in the order they were journaled (heard): what a restart picks an open trade's fills
+        from (trading/trades.py `own_fills`). A paper fill carries the simulator's time, which can lag the
+        session's by more than a bar (the bar is played at its open, the trade opened on the session's clock
+        at its close): a time window alone lost the entry fee of such a trade under load."""
         f = _table(FillRow)
-        return self._rows(select(f).where(f.c.symbol == symbol, f.c.time_ms >= since_ms).order_by(f.c.id))
+        when = f.c.time_ms >= since_ms
+        if own_prefix is not None:
+            when = when | f.c.client_id.startswith(own_prefix, autoescape=True)
+        return self._rows(select(f).where(f.c.symbol == symbol, when).order_by(f.c.id))
 
     def trade_funding(self, trade_id: str) -> Decimal:
         """The funding journaled under one trade (action `funding`, signed: + received, - paid)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..domain.enums import Side
 from ..domain.events import FillEvent
 from ..domain.money import to_decimal
+from ..exchange.ids import PREFIX
 from ..journal.reader import JournalReader
 from ..trading.away_exits import ENTRY_SLACK_MS
 from ..trading.trades import OpenTrade
@@ -24,7 +25,8 @@ def adopted_trades(reader: JournalReader) -> list[OpenTrade]:
     trades = []
     for row in reader.open_trades():
         opened = opened_from_row(row)
-        fills = [fill_from_row(f) for f in reader.fills_since(opened.symbol, opened.time_ms - ENTRY_SLACK_MS)]
+        journaled = reader.fills_since(opened.symbol, opened.time_ms - ENTRY_SLACK_MS, f"{PREFIX}-{opened.trade_id}-")
+        fills = [fill_from_row(f) for f in journaled]
         trades.append(OpenTrade.restored(opened, fills, reader.trade_funding(opened.trade_id)))
     return trades
 
