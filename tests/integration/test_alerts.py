@@ -226,7 +226,9 @@ def test_a_bad_notification_url_stops_the_bot_with_exit_2_naming_the_entry(tmp_p
 
 
 def test_against_sim_server_an_unprotected_position_its_repair_and_a_ban_are_announced(tmp_path: Path) -> None:
-    with running_server(weight_limit=800, ban_base_ms=5_000) as server, receiving() as receiver:
+    # The ban outlasts a minute: a bot request that met the ban's 429s first holds every call until the minute's
+    # end (its Retry-After), and with a 5 s ban it never met the 418 at all (CI, under load: no ban alert).
+    with running_server(weight_limit=800, ban_base_ms=90_000) as server, receiving() as receiver:
         env = bot_env(tmp_path, QT_EXCHANGE=server.url, QT_API_KEY=API_KEY, QT_API_SECRET=API_SECRET,
                       QT_SYMBOLS="BNBUSDT,BTCUSDT,ETHUSDT", QT_SPEED="1", QT_MONITOR_INTERVAL="1.0",
                       QT_RECONCILE_INTERVAL="0", QT_NOTIFY_URLS=receiver.url("ops"))
@@ -248,7 +250,7 @@ def test_against_sim_server_an_unprotected_position_its_repair_and_a_ban_are_ann
             assert "stop-loss missing" in repaired["message"] and repaired["type"] == "success"
             _ban_this_ip(server.url)
             ban = receiver.wait_for_kind(lambda m: m["title"].startswith("Exchange request budget: IP banned"),
-                                         timeout=30)
+                                         timeout=80)
             assert "banned_until_ms=" in ban["message"]
         titles = [m["title"] for m in receiver.received]
     assert titles.index(naked["title"]) < titles.index(repaired["title"]) < titles.index(ban["title"])
