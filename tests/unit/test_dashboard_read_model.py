@@ -58,7 +58,8 @@ def test_today_starts_from_the_accounts_first_journaled_equity_of_the_day_or_the
     journaled[2 * DAY_MS] = (Decimal("975"), 2 * DAY_MS + 1)  # the day's first snapshot reaches the journal
     assert start.equity(2 * DAY_MS + 60_000, Decimal("960")) == Decimal("975")
     assert asked == [DAY_MS, 2 * DAY_MS, 2 * DAY_MS]
-    assert pnl_today(Decimal("1000"), Decimal("990")) == {"usdt": "-10", "pct": "-1", "since_equity": "1000"}
+    assert pnl_today(Decimal("1000"), Decimal("990")) == {"usdt": "-10", "pct": "-1.00", "since_equity": "1000"}
+    assert pnl_today(Decimal("10000"), Decimal("9999.80"))["pct"] == "-0.0020"  # a small loss never reads 0 %
     assert pnl_today(Decimal("0"), Decimal("5"))["pct"] is None
 
 

@@ -132,6 +132,20 @@ def fmt(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+#: Percentages keep two decimals, or two significant digits when smaller, up to this many places: a
+#: 0.004 % loss must not print as "0 %".
+PCT_MIN_PLACES, PCT_MAX_PLACES = 2, 8
+
+
+def pct_text(value: Decimal) -> str:
+    """A percentage as the API, the CLI and the dashboard show it: `-1.36`, `0.10`, `-0.0058`: two decimals, more
+    for a figure under 0.1 so that it keeps two significant digits. Trailing zeros are kept: `fmt` dropped them,
+    so 0.1033 % read `0.1` beside `-1.36` in the same column, and a small loss of the day read `0 %`."""
+    places = PCT_MIN_PLACES if value == 0 else min(max(PCT_MIN_PLACES, 1 - value.adjusted()), PCT_MAX_PLACES)
+    rounded = value.quantize(Decimal(1).scaleb(-places))
+    return "0.00" if rounded == 0 else format(rounded, "f")  # not "-0.00000000" for a loss too small to show
+
+
 def pct(part: Decimal, whole: Decimal) -> Decimal:
     """part / whole in percent; zero when the whole is zero (nothing to compare against)."""
     return ZERO if whole == 0 else part / whole * HUNDRED

@@ -21,7 +21,7 @@ from typing import Any
 from ..domain.enums import SPOT_ONLY_ORDER_TYPES, OrderType, Side
 from ..domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnapshot
 from ..domain.instrument import Instrument
-from ..domain.money import ZERO, fmt
+from ..domain.money import ZERO, fmt, pct_text
 from ..domain.position import LossReport
 from .monitor_rules import (
     SL,
@@ -37,9 +37,6 @@ from .monitor_rules import (
 )
 
 JSON = dict[str, Any]
-#: Percentages keep two decimals, or two significant digits when smaller, up to this many places: a
-#: 0.004 % loss must not print as "0 %".
-PCT_MIN_PLACES, PCT_MAX_PLACES = 2, 8
 
 
 class Status(StrEnum):
@@ -69,15 +66,6 @@ class Flag(StrEnum):
     TRIGGER_CROSSED = "trigger_crossed"
     ORPHAN = "orphan"
     UNKNOWN_SYMBOL = "unknown_symbol"
-
-
-def _pct(value: Decimal) -> str:
-    """`-1.36`, `0.10`, `-0.0058`: two decimals, more for a figure under 0.1 so that it keeps two significant
-    digits. Trailing zeros are kept: `fmt` dropped them, so 0.1033 % read `0.1` beside `-1.36` in the same
-    column (the API, the CLI and the dashboard all show this string, and the README promises two decimals)."""
-    places = PCT_MIN_PLACES if value == 0 else min(max(PCT_MIN_PLACES, 1 - value.adjusted()), PCT_MAX_PLACES)
-    rounded = value.quantize(Decimal(1).scaleb(-places))
-    return "0.00" if rounded == 0 else format(rounded, "f")  # not "-0.00000000" for a loss too small to show
 
 
 def _opt(value: Decimal | None) -> str | None:
@@ -153,8 +141,8 @@ class PositionView:
                 "mark": fmt(self.mark), "leverage": self.leverage, "margin_type": self.margin_type,
                 "notional": fmt(self.notional), "entry_notional": fmt(self.entry_notional),
                 "margin": fmt(self.margin), "unrealized_pnl": fmt(self.pnl.usdt),
-                "pnl_pct_notional": _pct(self.pnl.pct_notional), "roe_pct": _pct(self.pnl.pct_margin),
-                "pnl_pct_equity": _pct(self.pnl.pct_equity), "liquidation_price": _opt(self.liquidation_price),
+                "pnl_pct_notional": pct_text(self.pnl.pct_notional), "roe_pct": pct_text(self.pnl.pct_margin),
+                "pnl_pct_equity": pct_text(self.pnl.pct_equity), "liquidation_price": _opt(self.liquidation_price),
                 "stop_loss": self.stop_loss.to_json() if self.stop_loss else None,
                 "take_profit": self.take_profit.to_json() if self.take_profit else None,
                 "status": self.status.value, "flags": [flag.value for flag in self.flags],
