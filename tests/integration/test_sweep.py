@@ -91,6 +91,8 @@ def test_walk_forward_chooses_on_each_window_and_judges_on_the_next(pool: RayPoo
                                     Selection(fold["test"][0], fold["test"][1]))).to_json()
         assert fold["out_of_sample"] == pytest.approx(float(alone["performance"]["net_pnl"]))
     assert folds[0]["test"] == [folds[1]["train"][0], folds[1]["train"][1]]
+    mean = doc["out_of_sample"]["mean"]
+    assert mean == round(sum(f["out_of_sample"] for f in folds) / 2, 8) and len(repr(mean)) <= 20  # no float tail
 
 
 def test_a_search_with_trials_runs_that_many_seeded_runs_in_the_ranges(pool: RayPool) -> None:

@@ -279,5 +279,6 @@ def _out_of_sample(folds: Sequence[dict[str, Any]], objective: str) -> dict[str,
     values = [f["out_of_sample"] for f in folds if f["out_of_sample"] is not None]
     pnl = [float(f["test_result"]["performance"]["net_pnl"]) for f in folds
            if f["test_result"] and f["test_result"]["performance"].get("net_pnl") is not None]
-    return {"folds": len(folds), "objective": objective, "mean": sum(values) / len(values) if values else None,
+    mean = round(sum(values) / len(values), 8) if values else None  # 10.55908909, not its binary tail
+    return {"folds": len(folds), "objective": objective, "mean": mean,
             "net_pnl_total": round(sum(pnl), 8) if pnl else None}
