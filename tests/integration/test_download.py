@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from test_run_session import free_port
 from test_simserver_support import API_KEY, SYMBOLS, RunningServer, running_server
 from typer.testing import CliRunner
 
@@ -151,6 +152,15 @@ def test_top_n_symbols_and_bad_arguments(served: RunningServer, tmp_path: Path) 
                 ["--symbols", "BNBUSDT", "--end", "2026-01-01"]):
         args = ["download", "--start", "2026-01-05", "--out", str(tmp_path), "--exchange", served.url, *bad]
         assert CliRunner().invoke(app, args).exit_code == 2
+
+
+def test_nothing_listening_at_the_url_says_what_to_check(tmp_path: Path) -> None:
+    """A user trial got only `-1000: network: ExchangeNotAvailable: ... exchangeInfo`, unlike every other command."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(app, ["download", "--symbols", "BNBUSDT", "--start", "2026-01-05", "--end",
+                                      "2026-01-05", "--out", str(tmp_path), "--exchange", closed])
+    assert result.exit_code == 1
+    assert f"nothing answered at --exchange {closed}: is `quantum-trader sim-server`" in result.stderr
 
 
 class FakeWall:

@@ -70,7 +70,7 @@ def download(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except (DownloadStopped, ExchangeError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {exc}{_unreachable_hint(exc, url)}", err=True)
         raise typer.Exit(1) from None
     document = report.to_json(budget)
     if json_output:
@@ -109,3 +109,11 @@ def _advance(progress: Progress, task: Any) -> Any:
         progress.update(task, advance=1, description=name)
 
     return tick
+
+
+def _unreachable_hint(exc: Exception, url: str) -> str:
+    """What to check when nothing answered at all (a user trial got only ccxt's `ExchangeNotAvailable`)."""
+    if isinstance(exc, ExchangeError) and exc.msg.startswith("network: "):
+        return (f"; nothing answered at --exchange {url}: is `quantum-trader sim-server` (or the exchange) running "
+                "there, and is the URL right?")
+    return ""
