@@ -35,6 +35,18 @@ TOKEN = "dashboard-test-token"
 STAGING_REPAIR = "staging: the repair is journaled, not sent"
 
 
+#: A position's symbol and protection badge both on screen at a viewport width: waited for, not read once, as the
+#: table re-renders from the stream and a row caught between two renders has no box (CI saw None once).
+PROTECTION_IN_VIEW = """([symbol, width]) => {
+    const row = document.querySelector(`#positions tbody tr[data-symbol="${symbol}"]`);
+    const badge = row && row.querySelector('td:last-child .badge');
+    const name = row && row.querySelector('td:first-child');
+    if (!badge || !name) return false;
+    const b = badge.getBoundingClientRect(), n = name.getBoundingClientRect();
+    return b.width > 0 && b.x >= 0 && b.x + b.width <= width && n.x >= 0 && n.x < 100;
+}"""
+
+
 def force(url: str, symbol: str, side: str, **headers: str) -> dict[str, Any]:
     answer: dict[str, Any] = httpx.post(f"{url}/api/v1/force-entry", json={"symbol": symbol, "side": side},
                                         headers=headers, timeout=30).json()
@@ -93,19 +105,14 @@ def test_paper_position_with_chart_stop_and_take_profit_then_the_kill_button_clo
             page.set_viewport_size({"width": 390, "height": 800})
             # Waited for, not read once: the table re-renders from the stream, and a row caught between two
             # renders has no box (CI saw None once).
-            page.wait_for_function("""() => {
-                const row = document.querySelector('#positions tbody tr[data-symbol="ETHUSDT"]');
-                const badge = row && row.querySelector('td:last-child .badge');
-                const name = row && row.querySelector('td:first-child');
-                if (!badge || !name) return false;
-                const b = badge.getBoundingClientRect(), n = name.getBoundingClientRect();
-                return b.width > 0 && b.x >= 0 && b.x + b.width <= 390 && n.x >= 0 && n.x < 100;
-            }""", timeout=10_000)
+            page.wait_for_function(PROTECTION_IN_VIEW, arg=["ETHUSDT", 390], timeout=10_000)
             screenshot(page, "dashboard-phone")
-            page.set_viewport_size({"width": 1400, "height": 1000})
+            page.set_viewport_size({"width": 1300, "height": 1000})
 
             force(url, "BTCUSDT", "short")  # live update: the page learns it from the stream, no reload
             page.wait_for_selector('#positions tbody tr[data-symbol="BTCUSDT"]', timeout=10_000)
+            # A laptop's 1300 px: the protection column was past the panel's right edge (a sideways scroll away).
+            page.wait_for_function(PROTECTION_IN_VIEW, arg=["BTCUSDT", 1300], timeout=10_000)
             assert chart["priceFormat"]["precision"] == 2 and chart["priceFormat"]["minMove"] == 0.01  # ETH: 0.01
             page.click('#positions tbody tr[data-symbol="BTCUSDT"]')
             # The axis follows BTCUSDT's tick (0.1), not the library's 0.01 (a 0.02934 stop read 0.03).
@@ -272,6 +279,13 @@ def test_the_signals_panel_says_traded_only_for_an_entry_that_filled(tmp_path: P
         assert {symbol: cell.inner_text() for symbol, cell in shown.items()} == {
             "BTCUSDT": "traded", "ETHUSDT": "approved, not sent"}  # was: traded, traded
         assert "no entry order was journaled" in (shown["ETHUSDT"].get_attribute("title") or "")
+        # ...and in the reasons column, where a refusal used to read "-" with its reason only in a hover.
+        reasons = {rows.nth(i).locator("td").nth(1).inner_text(): rows.nth(i).locator("td").nth(6).inner_text()
+                   for i in range(rows.count())}
+        assert "no entry order was journaled" in reasons["ETHUSDT"] and "journaled" not in reasons["BTCUSDT"]
+        page.set_viewport_size({"width": 1300, "height": 1000})  # the long reason is cut, not the panel widened
+        assert page.evaluate("(() => { const p = document.getElementById('signals-panel');"
+                             " return p.scrollWidth <= p.clientWidth; })()")
         screenshot(page, "dashboard-signal-outcomes")
         watch.assert_clean()
 

@@ -175,7 +175,12 @@ function renderSignals(doc) {
     cell(row, word, style).title = s.outcome_detail || (s.decision || {}).reason || "";
     const reasons = (s.reasons || []).map((r) => r.feature + " " + (r.contribution > 0 ? "+" : "") +
       Number(r.contribution).toFixed(3)).join(", ");
-    cell(row, reasons || s.reason, "wrap small");
+    // A signal the strategy gave no reasons for (sma-cross) still says why it did not trade: "refused -" told
+    // a user nothing, the refusal lived only in the hover.
+    const detail = s.outcome !== "traded" ? (s.outcome_detail || (s.decision || {}).reason || "") : "";
+    const fate = detail.startsWith(s.symbol + ": ") ? detail.slice(s.symbol.length + 2) : detail;  // the row says it
+    const why = [reasons || s.reason, fate].filter(Boolean).join(" · ");
+    cell(row, why, reasons ? "wrap small" : "rest small").title = why;
   }, "no signals yet");
   const silent = $("no-signal");
   silent.replaceChildren();
