@@ -99,6 +99,10 @@ def test_paper_position_with_chart_stop_and_take_profit_then_the_kill_button_clo
             assert page.locator("#price-chart canvas").count() > 0 and page.locator("#equity-chart canvas").count() > 0
             legend = page.locator("#chart-legend").inner_text()
             assert f"SL {position['stop_loss']['trigger_price']}" in legend
+            # Its stop closes the whole position: Binance's quantity 0 for it read like a stop for nothing.
+            page.wait_for_function("[...document.querySelectorAll('#orders tbody tr')].some(r => r.cells.length > 6"
+                                   " && r.cells[2].textContent === 'STOP_MARKET'"
+                                   " && r.cells[5].textContent === 'whole position')", timeout=10_000)
             screenshot(page, "dashboard-paper-position")
 
             # On a phone the table scrolls sideways; the symbol and its protection badge stay on screen.

@@ -96,7 +96,9 @@ function renderPosition(row, p, snap) {
   status.appendChild(badge);
 }
 function renderOrder(row, o) {
-  for (const key of ["symbol", "side", "type", "trigger_price", "price", "quantity"]) cell(row, o[key]);
+  for (const key of ["symbol", "side", "type", "trigger_price", "price"]) cell(row, o[key]);
+  // Binance reports a closePosition order's quantity as 0: "0" read like a stop that closes nothing.
+  cell(row, o.close_position && Number(o.quantity) === 0 ? "whole position" : o.quantity, o.close_position ? "muted" : "");
   cell(row, o.close_position ? "closePosition" : o.reduce_only ? "reduceOnly" : "");
   cell(row, o.working_type);
   cell(row, o.role);
