@@ -263,6 +263,11 @@ def test_the_stop_audit_shows_the_verdict_the_api_sends_which_is_the_clis(tmp_pa
         verdict.wait_for()
         shown = verdict.inner_text()
         assert verdict.get_attribute("title") == api["breach_reason"]
+        # USDT to the cent, the exact figure on hover: 8 decimals (100.46726224) read as noise in a trial.
+        loss, realised = (page.locator("#audit tbody tr").first.locator("td").nth(i) for i in (5, 6))
+        assert loss.inner_text() == f"{Decimal(api['planned_loss']):.2f}"
+        assert loss.get_attribute("title") == api["planned_loss"]
+        assert realised.inner_text() == f"{Decimal(api['realised']['usdt']):.2f}"
         screenshot(page, "dashboard-audit-gap")
         watch.assert_clean()
     [journaled] = document(cli("audit", "--db", env["QT_DB_URL"], "--json"))["positions"]

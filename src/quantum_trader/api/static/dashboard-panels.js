@@ -106,6 +106,8 @@ function renderOrder(row, o) {
 }
 
 // --- journal-backed panels --------------------------------------------------------------------------
+// USDT amounts are shown to the cent like the positions' P&L; the journal's exact figure is the cell's hover.
+function exact(td, value) { if (value !== null && value !== undefined) td.title = String(value); return td; }
 function renderAudit(doc) {
   const s = doc.summary || {};
   $("audit-summary").textContent = text(s.trades) + " closed · " + text(s.breaches) + " breaches · worst stop-loss " +
@@ -118,8 +120,9 @@ function renderAudit(doc) {
     cell(row, a.planned_stop);
     cell(row, a.exit_price);
     cell(row, a.slippage_bps, Number(a.slippage_bps) > 0 ? "warn" : "");
-    cell(row, a.planned_loss);
-    cell(row, a.realised && a.realised.usdt, signClass(a.realised && a.realised.usdt));
+    exact(cell(row, usd(a.planned_loss)), a.planned_loss);
+    exact(cell(row, usd(a.realised && a.realised.usdt), signClass(a.realised && a.realised.usdt)),
+      a.realised && a.realised.usdt);
     cell(row, a.realised && a.realised.pct_equity, signClass(a.realised && a.realised.pct_equity));
     // The audit's own word (ok, BREACH, BREACH (gap), unknown) as the API sends it: the CLI and the alerts say
     // the same, since all three take it from trading/audit.py.
@@ -215,8 +218,8 @@ function renderTrades(doc) {
     cell(row, utc(t.opened_ms));
     for (const key of ["symbol", "direction", "quantity", "entry", "planned_stop", "planned_take_profit", "status",
                        "exit_price", "exit_reason"]) cell(row, t[key]);
-    cell(row, t.realized_pnl, signClass(t.realized_pnl));
-    cell(row, t.fees);
+    exact(cell(row, usd(t.realized_pnl), signClass(t.realized_pnl)), t.realized_pnl);
+    exact(cell(row, usd(t.fees)), t.fees);
   }, "no trades yet");
 }
 async function refreshHeavy() {
