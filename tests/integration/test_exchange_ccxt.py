@@ -12,7 +12,8 @@ from test_simserver_support import API_KEY, API_SECRET, running_server
 from quantum_trader.domain.enums import OrderType, Side
 from quantum_trader.domain.errors import OrderRejected
 from quantum_trader.domain.exchange_types import OrderIntent
-from quantum_trader.exchange.ccxt_adapter import PRODUCTION_URL, CcxtExchange, make_client
+from quantum_trader.exchange.ccxt_adapter import CcxtExchange
+from quantum_trader.exchange.ccxt_client import PRODUCTION_URL, make_client
 from quantum_trader.exchange.ids import client_id_for
 from quantum_trader.exchange.secrets import Secret
 

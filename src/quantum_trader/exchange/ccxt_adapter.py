@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import ccxt  # type: ignore[import-untyped]
-import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 
 from ..domain import binance_errors as be
 from ..domain.enums import MarginType
@@ -49,16 +48,15 @@ from ..domain.money import to_decimal
 from ..domain.request_weights import weight_of
 from . import wire
 from .budget import Priority, WeightBudget, effective, is_urgent, priority_of
+from .ccxt_client import make_client
 from .ccxt_errors import translate
 from .ccxt_poll import CcxtPoller
+from .clock_sync import TIMESTAMP_REFUSED, ClockReading, ExchangeClock
 from .income_reading import read_transfers
 from .order_rate import TOO_MANY_ORDERS, order_kind
 from .secrets import Secret
 from .user_stream import StreamOptions, UserStream
 
-PRODUCTION_URL = "https://fapi.binance.com"
-#: Binance drops a signed request that arrives later than this after its timestamp (-1021).
-RECV_WINDOW_MS = 5000
 NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
 UNKNOWN_ORDER_CODES = frozenset({-2011, -2013})
 KLINE_MS = 60_000
@@ -69,30 +67,7 @@ FULL_LISTING_EVERY_S = 60.0
 #: QT_RECONCILE_INTERVAL's default: 4 positions read every 3 s cost about 13 % of Binance's weight limit.
 DEFAULT_READING_INTERVAL_S = 3.0
 R = TypeVar("R")
-
-
-def make_client(base_url: str, api_key: Secret, api_secret: Secret, *, timeout_s: float,
-                throttle: bool = True) -> Any:
-    """A `binanceusdm` whose fapi URLs point at `base_url` (binance_futures.md §9.5).
-
-    `throttle=False` turns off ccxt's client-side pacing (it spends 50 ms per request weight, so one
-    40-weight `openOrders` waits 2 s): right for a simulator server, which enforces Binance's weights
-    itself and answers 429, never for Binance.
-    """
-    client = ccxt_async.binanceusdm({
-        "apiKey": api_key.reveal(), "secret": api_secret.reveal(), "timeout": int(timeout_s * 1000),
-        "enableRateLimit": throttle,
-        "options": {"fetchCurrencies": False, "adjustForTimeDifference": False,
-                    "disableFuturesSandboxWarning": True, "recvWindow": RECV_WINDOW_MS},
-    })
-    base = base_url.rstrip("/")
-    if base != PRODUCTION_URL:
-        for name, url in list(client.urls["api"].items()):
-            if isinstance(url, str) and url.startswith(PRODUCTION_URL):
-                client.urls["api"][name] = base + url[len(PRODUCTION_URL):]
-    # Against a non-Binance hostname ccxt would skip its linear error map (-2021 → plain ExchangeError).
-    client.exceptions["exact"].update(client.exceptions["linear"]["exact"])
-    return client
+_SERVER_TIME = "fapiPublicGetTime"
 
 
 class CcxtExchange:
@@ -102,7 +77,8 @@ class CcxtExchange:
                  timeout_s: float = 10.0, poll_interval: float = 5.0, throttle: bool = True,
                  budget: WeightBudget | None = None, events_via: str = "stream",
                  stream: StreamOptions | None = None, ws_url: str | None = None,
-                 reading_interval_s: float = DEFAULT_READING_INTERVAL_S) -> None:
+                 reading_interval_s: float = DEFAULT_READING_INTERVAL_S,
+                 clock_reading: ClockReading | None = None) -> None:
         """`events_via`: "stream" (the user-data websocket at `ws_url`, by default derived from `base_url`)
         or "poll"; `stream` tunes the websocket's timings (tests shorten them); `reading_interval_s`: the
         monitor's full REST readings are this far apart while the stream is up (`reading_pace_s`)."""
@@ -130,6 +106,8 @@ class CcxtExchange:
         #: The stream's reconciliation state lives as long as the adapter: a reconnect emits only what changed.
         self._reconciler = CcxtPoller(self, poll_interval)
         self.user_stream = UserStream(self, self._reconciler, options)
+        #: Signed requests carry the exchange's time once Binance has refused the machine's (-1021).
+        self.clock = ExchangeClock(self._client, lambda: self.call(_SERVER_TIME), clock_reading)
         if events_via == "stream":
             self._pollers.append(self._reconciler)  # watches what `place` sends, subscribed or not
 
@@ -142,8 +120,18 @@ class CcxtExchange:
         from the endpoint, unless `priority` says otherwise), errors translated to the domain."""
         sent = dict(params or {})
         http, path = self.endpoint(method)
-        await self.budget.acquire(weight_of(http, path, sent), effective(priority if priority is not None else
-                                  priority_of(http, path, sent)), f"{http} {path}", order_kind(http, path, sent))
+        admitted = (weight_of(http, path, sent), effective(priority if priority is not None else
+                    priority_of(http, path, sent)), f"{http} {path}", order_kind(http, path, sent))
+        await self.budget.acquire(*admitted)
+        try:
+            return await self._guard(getattr(self._client, method), sent)
+        except ExchangeError as exc:
+            if exc.code != TIMESTAMP_REFUSED or method == _SERVER_TIME:
+                raise
+        # The machine's clock is off Binance's (clock_sync.py): sign with the exchange's time and send it again,
+        # once. Binance refused it before processing it, so an order cannot go twice.
+        await self.clock.follow()
+        await self.budget.acquire(*admitted)
         return await self._guard(getattr(self._client, method), sent)
 
     def endpoint(self, method: str) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from ..domain.errors import ConfigError
 from ..sim.engine import ExchangeSimulator
 from .budget import WeightBudget
+from .clock_sync import ClockReading
 from .inprocess import InProcessExchange
 from .port import Exchange
 from .retry import RetryingExchange, RetryPolicy
@@ -77,11 +78,12 @@ async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = 
                   api_secret: str | Secret | None = None, sim: ExchangeSimulator | None = None,
                   policy: RetryPolicy | None = None, timeout_s: float = 10.0,
                   budget: WeightBudget | None = None, reading_interval_s: float | None = None,
-                  ws_url: str | None = None) -> Exchange:
+                  ws_url: str | None = None, clock_reading: ClockReading | None = None) -> Exchange:
     """The adapter for QT_EXCHANGE: `sim` in process, or Binance-compatible REST at a base URL, whose every
     call passes `budget` (exchange/budget.py; a default one at 50 % of the limit when not given), and
     whose monitor reads the whole account every `reading_interval_s` while its user-data stream is up
-    (at `ws_url`, QT_WS_URL; None derives it from the URL)."""
+    (at `ws_url`, QT_WS_URL; None derives it from the URL); `clock_reading` receives the measured offset
+    between this machine's clock and the exchange's (clock_sync.py)."""
     if exchange.strip().lower() == SIM:
         return InProcessExchange(sim if sim is not None else ExchangeSimulator())
     url = check_url(exchange.strip())
@@ -95,11 +97,12 @@ async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = 
         raise ConfigError("QT_API_KEY and QT_API_SECRET are required with QT_PAPER_TRADING=false "
                           f"(QT_EXCHANGE={url}); set both, or set QT_PAPER_TRADING=true")
     # ccxt takes ~1 s to import: only a URL needs it
-    from .ccxt_adapter import DEFAULT_READING_INTERVAL_S, RECV_WINDOW_MS, CcxtExchange
+    from .ccxt_adapter import DEFAULT_READING_INTERVAL_S, CcxtExchange
+    from .ccxt_client import RECV_WINDOW_MS
 
     policy = policy or RetryPolicy(in_flight_window=RECV_WINDOW_MS / 1000 + 1.0)
     # A proven simulator enforces Binance's weights itself; ccxt's own pacing would only slow paper runs.
     adapter = CcxtExchange(url, api_key=key, api_secret=secret, timeout_s=timeout_s, throttle=not paper,
                            budget=budget, reading_interval_s=DEFAULT_READING_INTERVAL_S if reading_interval_s is None
-                           else reading_interval_s, ws_url=ws_url)
+                           else reading_interval_s, ws_url=ws_url, clock_reading=clock_reading)
     return RetryingExchange(adapter, policy)

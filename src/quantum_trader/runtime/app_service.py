@@ -13,6 +13,7 @@ from ..domain.events import FORCED, Direction, EntryNotOpened, KillSwitch, RiskD
 from ..domain.exchange_types import BalanceUpdate
 from ..domain.money import fmt
 from ..exchange.budget import WeightBudget
+from ..exchange.clock_sync import ClockReading
 from ..journal.reader import JournalReader
 from ..notify.sender import Notifier
 from ..readmodels.bar_tape import BarTape
@@ -43,6 +44,8 @@ class SessionService:
     supervisor: Supervisor | None = None
     #: The URL adapter's request budget (None in process): a ban is unhealthy, repeated 429s degraded.
     budget: WeightBudget | None = None
+    #: A URL adapter's measured offset between this machine's clock and the exchange's (exchange/clock_sync.py).
+    exchange_clock: ClockReading | None = None
     #: QT_NOTIFY_URLS's sender (None when unset): /health shows its redacted destinations and counters.
     notifier: Notifier | None = None
 
@@ -121,6 +124,8 @@ class SessionService:
             body["scanner"] = scanner
         if budget is not None:
             body["request_budget"] = budget
+        if self.exchange_clock is not None:
+            body["exchange_clock"] = self.exchange_clock.as_health()
         if self.feed.repairs is not None:  # the exchange feed: its repairs and lag (`feed` stays its name)
             body["feed_stream"] = self.feed.repairs.snapshot()
         if self.notifier is not None:  # alerts configured: destinations redacted, errors scrubbed

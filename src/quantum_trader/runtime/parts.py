@@ -16,6 +16,7 @@ from pathlib import Path
 from ..core.clock import Clock, SimulatedClock, WallClock
 from ..domain.errors import ConfigError
 from ..exchange.budget import WeightBudget
+from ..exchange.clock_sync import ClockReading
 from ..exchange.factory import connect
 from ..exchange.order_rate import OrderRate
 from ..exchange.port import Exchange
@@ -46,6 +47,8 @@ class Parts:
     feed: BarFeed | WsKlineFeed
     #: The request budget every REST call of a URL adapter passes (None in process: nothing to count).
     budget: WeightBudget | None = None
+    #: The measured offset between this machine's clock and the exchange's (None in process: one clock).
+    exchange_clock: ClockReading | None = None
     #: Task M (issue 11): the synthetic market's bars before the start, a warming strategy's history (warmup.py).
     history: SyntheticHistory | None = None
     #: The account traded, named without secrets (account_name.py); None: no account of its own to name.
@@ -79,15 +82,18 @@ async def build_parts(settings: Settings, *, journal_id: str | None = None) -> P
                      account=paper_account_name(account.store.account_id))
     budget = WeightBudget(share_pct=settings.weight_budget_pct,
                           orders=OrderRate(entry_share_pct=settings.order_entry_pct))
+    exchange_clock = ClockReading()
     exchange = await connect(settings.exchange, paper=settings.paper_trading,
                              api_key=settings.api_key.get_secret_value() if settings.api_key else None,
                              api_secret=settings.api_secret.get_secret_value() if settings.api_secret else None,
-                             budget=budget, reading_interval_s=settings.reconcile_interval, ws_url=settings.ws_url)
+                             budget=budget, reading_interval_s=settings.reconcile_interval, ws_url=settings.ws_url,
+                             clock_reading=exchange_clock)
     # The first signed call (instruments: leverage brackets) is where a wrong key or secret fails: the adapter's
     # HTTP client must be closed then too, or the one line naming QT_API_KEY is followed by aiohttp's and ccxt's
     # complaints about a client left open.
     async with closing_on_error(exchange):
         parts = await _url_parts(settings, universe, exchange, budget)
+    parts.exchange_clock = exchange_clock
     parts.account = exchange_account_name(settings.exchange,
                                           settings.api_key.get_secret_value() if settings.api_key else None)
     return parts

@@ -169,6 +169,7 @@ class Session:
                                       strategy=strategy, account=parts.account)
         self.service.tape = tape
         self.service.budget = parts.budget
+        self.service.exchange_clock = parts.exchange_clock
         self.service.notifier = self.notifier
         try:
             await self._serve(engine, parts, strategy, monitor, journal)
