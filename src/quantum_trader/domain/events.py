@@ -147,8 +147,9 @@ class OrderRejectedEvent:
 
 @dataclass(frozen=True, slots=True)
 class EntryNotOpened:
-    """An approved entry that opened no position: its order was not sent (a gateway that sends nothing, or a
-    journal that could not record the intent), the exchange refused it, or it filled nothing.
+    """An approved entry that opened no position: its order was not sent (a gateway that sends nothing, a journal
+    that could not record the intent, or the exchange refused the symbol's leverage or margin type first), the
+    exchange refused it, or it filled nothing.
 
     Risk holds a slot for an entry from its approval; this is what frees it (a dry run's entry opens nothing,
     so staging counts only the positions the exchange reports). A position that opened after all is reported
@@ -157,7 +158,8 @@ class EntryNotOpened:
 
     trade_id: str
     symbol: str
-    #: False when nothing left the process (a dry run, or a journal refusal): the exchange never saw it.
+    #: False when the entry never left the process (a dry run, a journal refusal, its symbol's leverage or margin
+    #: type refused): the exchange never saw the order.
     sent: bool
     #: True when the gateway sends nothing by design (staging): the order is journaled as what would be sent.
     dry_run: bool

@@ -8,8 +8,9 @@ attempt numbers allocated here alone (client_ids.py). Every send returns a `Send
 
 Execution holds the only `OrderGateway`. Staging wires a gateway that sends nothing
 (exchange/staging_gateway.py): each order is then journaled as what the bot would have sent, with why.
-An approved entry that opens nothing (not sent, refused, filled by none) is published as `EntryNotOpened`,
-so risk frees the slot it held for it: a dry run's entry is an order that was not placed, not a position.
+An approved entry that opens nothing (not sent, refused, filled by none, or never sent because the exchange refused
+its symbol's leverage or margin type) is published as `EntryNotOpened`, so risk frees the slot it held for it: a
+dry run's entry is an order that was not placed, not a position.
 
 Protection follows the entry fill at once: STOP_MARKET with closePosition on MARK_PRICE with
 priceProtect (through the Algo Order API: the adapter routes conditional types there), then
@@ -126,9 +127,12 @@ class Execution:
         if not decision.approved or decision.quantity is None or decision.trade_id is None or decision.equity is None:
             return  # an approved decision carries its size, its trade id and the equity it was sized from
         signal, trade_id = decision.signal, decision.trade_id
-        await self._prepare_symbol(signal.symbol, decision.leverage or 1)
         intent = OrderIntent(client_id=self.ids.next_id(trade_id, "entry"), symbol=signal.symbol,
                              side=signal.direction.entry_side, type=OrderType.MARKET, quantity=decision.quantity)
+        refused = await self._prepare_symbol(signal.symbol, decision.leverage or 1)
+        if refused is not None:
+            await self._entry_ended(trade_id, intent, await self._not_sent(intent, trade_id, "entry", refused))
+            return
         self.entry_fills.expect(intent.client_id, lambda snap: self.protect(trade_id, signal.symbol,
                                                                              signal.direction, snap.avg_price))
         try:
@@ -168,16 +172,33 @@ class Execution:
             await self.bus.publish(EntryNotOpened(trade_id=trade_id, symbol=intent.symbol, sent=not entry.not_sent,
                                                   dry_run=entry.dry_run, reason=reason, time_ms=self.clock.now_ms()))
 
-    async def _prepare_symbol(self, symbol: str, leverage: int) -> None:
-        """Margin type and leverage once per symbol; a gateway that sends nothing leaves the account as it is."""
+    async def _prepare_symbol(self, symbol: str, leverage: int) -> str | None:
+        """Margin type and leverage once per symbol; a gateway that sends nothing leaves the account as it is.
+        Returns None when the symbol is ready, else why the entry is not sent, in words: the exchange refused
+        (or did not confirm) one of them (-4028 a leverage it no longer allows, a budget refusal, a 5xx), and an
+        entry at a leverage it was not sized for must not go out. The symbol is asked again at its next entry."""
         if self._configured.get(symbol) == leverage:
-            return
+            return None
+        step = f"margin type {self.config.margin_type.value}"
         try:
             await self.gateway.set_margin_type(symbol, self.config.margin_type)
+            step = f"leverage {leverage}"
             await self.gateway.set_leverage(symbol, leverage)
         except OrderNotSent:
             pass
+        except ExchangeError as exc:
+            verb = "did not confirm" if exc.retryable else "refused"
+            log.warning("entry not sent: symbol setup failed", symbol=symbol, step=step, code=exc.code, error=exc.msg)
+            return f"not sent: the exchange {verb} {step} for {symbol}: {exc.code} {exc.msg}"
         self._configured[symbol] = leverage
+        return None
+
+    async def _not_sent(self, intent: OrderIntent, trade_id: str, purpose: str, message: str) -> SendResult:
+        """An order execution declines to send (its symbol's setup failed, or the journal refused its intent),
+        journaled as the order it would have been, with why: the Signals panel reads an entry's as rejected."""
+        await self.bus.publish(OrderRejectedEvent(intent=intent, trade_id=trade_id, purpose=purpose, code=None,
+                                                  message=message, time_ms=self.clock.now_ms()))
+        return SendResult(Sent.NOT_SENT, message=message)
 
     # --- protection -------------------------------------------------------------------------------
     async def protect(self, trade_id: str, symbol: str, direction: Direction, fill_price: Decimal) -> bool:
@@ -295,9 +316,7 @@ class Execution:
         except Exception as exc:  # whatever the database raised: write-ahead says do not send
             message = f"not sent: the journal could not record the intent (write-ahead): {type(exc).__name__}"
             log.error("intent not journaled; order not sent", client_id=intent.client_id, error=str(exc))
-            await self.bus.publish(OrderRejectedEvent(intent=intent, trade_id=trade_id, purpose=purpose, code=None,
-                                                      message=message, time_ms=now))
-            return SendResult(Sent.NOT_SENT, message=message)
+            return await self._not_sent(intent, trade_id, purpose, message)
         await self.bus.publish(recorded)
         try:
             snapshot = await self._place(intent)
