@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
 from structlog.testing import capture_logs
 
 from quantum_trader.core.clock import SimulatedClock
@@ -31,18 +32,19 @@ from quantum_trader.trading.monitor import MonitorConfig
 SYMBOL = "BTCUSDT"
 
 
-async def _kill(*, staging: bool, entry: bool = False,
+async def _kill(*, staging: bool, entry: bool = False, position: bool = True,
                 ) -> tuple[list[object], list[dict[str, object]], KillSwitchHandler, ExchangeSimulator]:
-    """A long of 0.01 BTC with a hand-placed stop (and, with `entry`, a resting entry order), then the manual
-    kill switch; the events and logs it gave."""
+    """A long of 0.01 BTC with a hand-placed stop (without `position`: neither), with `entry` a resting entry
+    order, then the manual kill switch; the events and logs it gave."""
     universe = load_universe()
     sim = ExchangeSimulator({SYMBOL: universe.instrument(SYMBOL)}, SimConfig())
     sim.set_prices({SYMBOL: "100000"})
-    sim.new_order({"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "0.010"})
     exchange = InProcessExchange(sim)
-    await exchange.place(OrderIntent(client_id="hand-sl", symbol=SYMBOL, side=Side.SELL, type=OrderType.STOP_MARKET,
-                                     trigger_price=Decimal("98000"), close_position=True,
-                                     working_type=WorkingType.MARK_PRICE))
+    if position:
+        sim.new_order({"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "0.010"})
+        await exchange.place(OrderIntent(client_id="hand-sl", symbol=SYMBOL, side=Side.SELL,
+                                         type=OrderType.STOP_MARKET, trigger_price=Decimal("98000"),
+                                         close_position=True, working_type=WorkingType.MARK_PRICE))
     if entry:
         await exchange.place(OrderIntent(client_id="hand-entry", symbol=SYMBOL, side=Side.BUY, type=OrderType.LIMIT,
                                          quantity=Decimal("0.010"), price=Decimal("90000"),
@@ -89,6 +91,21 @@ def test_staging_kill_switch_lists_each_order_once_in_the_order_it_would_send() 
     assert [what for what, _ in said] == ["hand-entry", "exit", "hand-sl"]
     assert said[0][1].startswith("would cancel: kill switch: manual kill switch") and said[1][1] == (
         "would_emergency_exit")
+
+
+@pytest.mark.parametrize(("entry", "staging", "summary"), [
+    (False, True, "sent nothing (dry run): would cancel 0 orders and close 0 positions"),
+    (True, True, "sent nothing (dry run): would cancel 1 order (hand-entry) and close 0 positions"),
+    (False, False, "cancelled 0 orders, closed 0 positions"),
+])
+def test_a_kill_switch_without_positions_says_whether_it_sent_anything(entry: bool, staging: bool,
+                                                                       summary: str) -> None:
+    """Staging with nothing to close said "cancelled 0 orders, closed 0 positions", as a paper or live kill switch
+    that flattened nothing says: it now says it sent nothing (dry run), as staging's other answers do (and a dry
+    run with orders only no longer lists "close 0 positions ()")."""
+    _, _, kill, sim = asyncio.run(_kill(staging=staging, entry=entry, position=False))
+    assert kill.last.summary() == summary
+    assert len(sim.open_orders(SYMBOL)) == (1 if entry and staging else 0)
 
 
 def test_paper_kill_switch_announces_the_exit_before_sending_it() -> None:

@@ -262,7 +262,7 @@ class SessionService:
         result = self.kill.last
         if result is previous:
             result = KillSwitchResult(unread="the kill switch failed before it finished (see the errors): every "
-                                             "position may still be open")
+                                             "position may still be open", wording=previous.wording)
         return {"cancelled_orders": result.cancelled_orders, "closed_positions": result.closed_positions,
                 "would_cancel": result.would_cancel, "would_close": result.would_close, "refused": result.failed,
                 "still_open": result.still_open, "positions_unknown": result.unknown, "summary": result.summary(),

@@ -91,18 +91,24 @@ class ExitWording:
 
     `repair` is what becomes of an unprotected position, as the dashboard's banner says it (the live document's
     `repair`): it is shown the moment a sweep finds the position naked, before any repair has answered, so it
-    too is the wiring's word, not something learnt from the gateway."""
+    too is the wiring's word, not something learnt from the gateway.
+
+    `kill_switch` is how the kill switch's summary begins (trading/kill_switch.py): a kill switch with nothing to
+    cancel or close asks the gateway nothing, so only the wiring can say that a dry run would have sent nothing
+    either; staging's "cancelled 0 orders, closed 0 positions" read as if it had flattened the account."""
 
     log_event: str = "emergency exit"
     action_prefix: str = ""
     reason: str = "{why}"
     repair: str = "the monitor is repairing it"
+    kill_switch: str = "cancelled {cancelled}, closed {closed}"
 
 
 SENT_WORDING = ExitWording()
 DRY_RUN_WORDING = ExitWording(log_event="emergency exit not sent (dry run)", action_prefix="would_",
                               reason="would close {amount} at market: {why}",
-                              repair="staging: the repair is journaled, not sent")
+                              repair="staging: the repair is journaled, not sent",
+                              kill_switch="sent nothing (dry run): would cancel {would_cancel} and close {would_close}")
 
 
 class Execution:

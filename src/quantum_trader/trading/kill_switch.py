@@ -25,7 +25,9 @@ Risk halts on the same `KillSwitch` event (no new entries until a manual reset);
 exchange side, through execution like every other order: it reads the account through the reader
 and cancels and closes through `Execution`, so a staging session (whose gateway sends nothing)
 reports what it *would* cancel and close and touches nothing: there a position counts as closed (its exit
-would have been sent), so its protective orders are listed as what would be cancelled after it. Positions are
+would have been sent), so its protective orders are listed as what would be cancelled after it. The summary
+begins in the wiring's words (execution's `ExitWording.kill_switch`), so a dry run with nothing to cancel or
+close says it sent nothing too, rather than "cancelled 0 orders, closed 0 positions". Positions are
 closed with reduceOnly market orders whose client ids say `kill`, so the audit records `kill_switch` exits.
 """
 
@@ -44,7 +46,7 @@ from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
 from ..domain.money import fmt
 from ..exchange.budget import urgent
 from ..exchange.port import ExchangeReader
-from .execution import Execution
+from .execution import SENT_WORDING, Execution, ExitWording
 from .monitor_rules import SL, has_working_stop, plan_side
 from .sending import SendResult, Sent
 from .trades import TradeTracker
@@ -70,6 +72,8 @@ class KillSwitchResult:
     unconfirmed: str | None = None
     #: Why the account could not be read before closing: nothing was closed, no protective order cancelled.
     unread: str | None = None
+    #: The wiring's words (execution's): a dry run's summary says it sent nothing even when there was nothing to send.
+    wording: ExitWording = SENT_WORDING
 
     @property
     def unknown(self) -> str | None:
@@ -77,11 +81,9 @@ class KillSwitchResult:
         return self.unread or self.unconfirmed
 
     def summary(self) -> str:
-        done = f"cancelled {_count(self.cancelled_orders, 'order')}, closed {_count(self.closed_positions, 'position')}"
-        if self.would_cancel or self.would_close:
-            done = (f"sent nothing (dry run): would cancel {_count(len(self.would_cancel), 'order')} "
-                    f"({', '.join(self.would_cancel)}) and close {_count(len(self.would_close), 'position')} "
-                    f"({', '.join(self.would_close)})")
+        done = self.wording.kill_switch.format(
+            cancelled=_count(self.cancelled_orders, "order"), closed=_count(self.closed_positions, "position"),
+            would_cancel=_listed(self.would_cancel, "order"), would_close=_listed(self.would_close, "position"))
         done += f"; {self.failed} refused" if self.failed else ""
         done += f"; {'; '.join(self.still_open)}" if self.still_open else ""
         return done + (f"; {self.unknown}" if self.unknown else "")
@@ -89,6 +91,11 @@ class KillSwitchResult:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _listed(items: Sequence[str], noun: str) -> str:
+    """"2 orders (a, b)"; "0 orders" when there are none."""
+    return f"{_count(len(items), noun)} ({', '.join(items)})" if items else _count(0, noun)
 
 
 def protective(order: OrderSnapshot) -> bool:
@@ -108,13 +115,13 @@ class KillSwitchHandler:
         trade's); `new_trade_id(symbol)` names the close of a position it knows no trade for."""
         self.bus, self.clock, self.reader, self.execution = bus, clock, reader, execution
         self.trades, self._new_trade_id = trades, new_trade_id
-        self.last = KillSwitchResult()
+        self.last = KillSwitchResult(wording=execution.exit_wording)
 
     def attach(self) -> None:
         self.bus.subscribe(KillSwitch, self.on_kill)
 
     async def on_kill(self, event: KillSwitch) -> None:
-        result, why = KillSwitchResult(), f"kill switch: {event.reason}"
+        result, why = KillSwitchResult(wording=self.execution.exit_wording), f"kill switch: {event.reason}"
         read = await self._cancel_entries_and_read(result, why)
         if read is not None:
             before, positions = read
