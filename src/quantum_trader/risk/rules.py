@@ -53,6 +53,19 @@ class RiskLimits:
     live_since_ms: int | None = None
     #: QT_LIVE_MAX_POSITIONS: the cap during the 24 h after `live_since_ms`.
     live_max_positions: int = 2
+    #: How a refusal names a limit (by Settings field) given otherwise than as its variable: a backtest's
+    #: `--param max_positions`, a sweep's `--grid max_positions` (`setting_name`).
+    setting_names: Mapping[str, str] = field(default_factory=dict)
+
+    def named(self, setting: str) -> str:
+        return setting_name(self.setting_names, setting)
+
+
+def setting_name(names: Mapping[str, str], setting: str) -> str:
+    """A setting (a Settings field) as the user gave it, for a refusal's words: its option where `names` lists one
+    (`--param max_positions`, `--grid max_positions`), else its variable (`QT_MAX_POSITIONS`): a backtest run with
+    `--param max_positions=1` must not tell its user to change a variable they never set."""
+    return names.get(setting, "QT_" + setting.upper())
 
 
 @dataclass(eq=False, slots=True)
@@ -76,12 +89,17 @@ class RiskBook:
         return self.halted_reason
 
     def position_cap(self, now_ms: int) -> tuple[int, str]:
-        """The open-position cap in force and the setting that sets it (for the refusal's wording)."""
+        """The open-position cap in force and the setting that sets it, as the user gave it (the refusal's words)."""
+        limits = self.limits
+        if self.first_day_cap(now_ms):
+            return limits.live_max_positions, limits.named("live_max_positions")
+        return limits.max_positions, limits.named("max_positions")
+
+    def first_day_cap(self, now_ms: int) -> bool:
+        """Whether the first live day's cap (QT_LIVE_MAX_POSITIONS) is the one in force."""
         limits = self.limits
         first_day = limits.live_since_ms is not None and now_ms < limits.live_since_ms + DAY_MS
-        if first_day and limits.live_max_positions <= limits.max_positions:
-            return limits.live_max_positions, "QT_LIVE_MAX_POSITIONS"
-        return limits.max_positions, "QT_MAX_POSITIONS"
+        return first_day and limits.live_max_positions <= limits.max_positions
 
 
 class RiskRule(Protocol):
@@ -162,7 +180,7 @@ class ConfidenceRule:
     def refusal(self, signal: Signal, now_ms: int) -> str | None:
         floor = self.book.limits.min_confidence
         if signal.source != FORCED and not signal.confidence >= floor:  # NaN is below, not above
-            return f"confidence {signal.confidence:.2f} below QT_MIN_CONFIDENCE {floor:.2f}"
+            return f"confidence {signal.confidence:.2f} below {self.book.limits.named('min_confidence')} {floor:.2f}"
         return None
 
     def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
@@ -201,7 +219,7 @@ class PositionCapRule:
         count = len(self.book.open_symbols)
         if count < cap:
             return None
-        first_day = " during the first live day" if setting == "QT_LIVE_MAX_POSITIONS" else ""
+        first_day = " during the first live day" if self.book.first_day_cap(now_ms) else ""
         return f"{count} position{'' if count == 1 else 's'} open: {setting} is {cap}{first_day}"
 
     def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:

@@ -35,6 +35,7 @@ from ..domain.instrument import Instrument
 from ..domain.money import ZERO, Rounding, fmt
 from ..domain.stops import protection_prices
 from ..sim.margin import liquidation_price
+from .rules import setting_name
 
 HUNDRED = Decimal(100)
 #: A stop closer than this many ticks to the price is refused: on a coarse grid (a 0.00085 price with
@@ -63,7 +64,7 @@ class SizingRules:
 
     def named(self, setting: str) -> str:
         """The setting as the user gave it: its option where one is listed, else its variable."""
-        return self.setting_names.get(setting, "QT_" + setting.upper())
+        return setting_name(self.setting_names, setting)
 
 
 @dataclass(frozen=True, slots=True)

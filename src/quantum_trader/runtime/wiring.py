@@ -76,8 +76,9 @@ class TradingRules:
     live_max_positions: int = 2
     #: QT_EV_FULL_SIZE_PCT (None: size by planned loss alone; risk/sizing.py `edge_scale`).
     ev_full_size_pct: Decimal | None = None
-    #: How risk's refusals name a setting given otherwise than as its variable (a backtest's `--param leverage`),
-    #: by Settings field: the fix they print is then the option the user typed (risk/sizing.py `named`).
+    #: How risk's refusals name a setting given otherwise than as its variable (a backtest's `--param leverage`,
+    #: `--param max_positions`), by Settings field: the fix they print is then the option the user typed
+    #: (risk/rules.py `setting_name`).
     setting_names: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -140,7 +141,8 @@ def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Inst
                                    ev_full_size_pct=rules.ev_full_size_pct, setting_names=rules.setting_names),
                        RiskLimits(max_positions=rules.max_positions, min_confidence=rules.min_confidence,
                                   cooldown_s=rules.cooldown_s, daily_loss_limit_pct=rules.daily_loss_limit_pct,
-                                  live_since_ms=rules.live_since_ms, live_max_positions=rules.live_max_positions),
+                                  live_since_ms=rules.live_since_ms, live_max_positions=rules.live_max_positions,
+                                  setting_names=rules.setting_names),
                        trade_ids=trade_ids or trade_ids_for(clock, journal))
     risk.attach()
     execution = Execution(bus, clock, gateway if gateway is not None else exchange, exchange, instruments,
