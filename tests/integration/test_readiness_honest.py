@@ -18,15 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from test_audit_readiness_cli import cli, document
-from test_live_gate import HOUR, LIVE_PATH, Recipe, build_journal, start_settings
+from test_live_gate import HOUR, LIVE_PATH, Recipe, build_journal, readiness, start_settings
 
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.core.metrics import Metrics
-from quantum_trader.domain.events import FORCED, Direction, Signal
+from quantum_trader.domain.enums import OrderType, Side
+from quantum_trader.domain.events import (
+    FORCED,
+    Direction,
+    OrderNotSent,
+    OrderRejectedEvent,
+    RiskDecision,
+    Signal,
+)
+from quantum_trader.domain.exchange_types import OrderIntent
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.journal import Journal
 from quantum_trader.runtime.pump import publish_all
@@ -82,6 +92,42 @@ def test_forced_trades_are_named_but_do_not_count_toward_the_minimum(tmp_path: P
     assert set(closed["forced_trades"]).isdisjoint(closed["trades"])
     confidence = item(doc, "confidence")["evidence"]
     assert (confidence["traded_signals"], confidence["forced_entries_not_counted"]) == (4, 2)
+
+
+def approved_untraded(n: int, end: str) -> list[object]:
+    """A strategy signal risk approved (confidence 0.8) whose entry opened nothing, `n` minutes into the session:
+    `rejected` by the exchange, a `dry_run` staging journaled, or `killed` before its order was journaled."""
+    at = T0 + n * 60_000
+    trade_id = f"ETHUSDT_{at}"
+    signal = Signal("ETHUSDT", Direction.LONG, 0.8, "sma-cross", at, reference_price=Decimal("2500"))
+    events: list[object] = [signal, RiskDecision(signal, True, "sized by planned loss", at + 1, trade_id=trade_id,
+                                                 quantity=Decimal("0.5"), leverage=5)]
+    intent = OrderIntent(client_id=f"qt-{trade_id}-entry-0", symbol="ETHUSDT", side=Side.BUY, type=OrderType.MARKET,
+                         quantity=Decimal("0.5"))
+    if end == "rejected":
+        events.append(OrderRejectedEvent(intent, trade_id, "entry", -2019, "Margin is insufficient.", at + 2))
+    elif end == "dry_run":
+        events.append(OrderNotSent(intent, trade_id, "entry", "sma-cross signal (staging)", at + 2))
+    return events
+
+
+def test_confidence_counts_only_entries_sent_and_filled(tmp_path: Path) -> None:
+    """The confidence item counted every approved signal as traded: an entry the exchange refused, a dry run's and
+    one the bot never sent made 8 traded signals of 5 trades (the Signals panel's outcome tells them apart)."""
+    extra = [*approved_untraded(3, "rejected"), *approved_untraded(4, "dry_run"), *approved_untraded(5, "killed")]
+    result = readiness(build_journal(tmp_path / "paper.db", Recipe(extra=extra)))
+    confidence = next(i for i in result["items"] if i["name"] == "confidence")
+    assert confidence["passed"] is True and confidence["evidence"]["traded_signals"] == 5  # was 8
+    assert confidence["evidence"]["approved_not_traded"] == 3
+
+
+def test_an_approved_strategy_entry_the_exchange_refused_does_not_pass_confidence(tmp_path: Path) -> None:
+    """Forced trades and one strategy signal whose entry was refused: no strategy signal traded (it passed)."""
+    result = readiness(build_journal(tmp_path / "paper.db", Recipe(forced=5, extra=approved_untraded(3, "rejected"))))
+    confidence = next(i for i in result["items"] if i["name"] == "confidence")
+    assert confidence["passed"] is False, confidence
+    assert (confidence["evidence"]["traded_signals"], confidence["evidence"]["approved_not_traded"]) == (0, 1)
+    assert confidence["evidence"]["detail"].startswith("no strategy signal traded yet")
 
 
 async def forced_stop_outs(url: str, n: int) -> None:

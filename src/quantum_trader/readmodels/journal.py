@@ -24,6 +24,7 @@ from ..trading.stop_witness import ACTION as STOP_WITNESSED
 from .evidence import LISTED, SessionEvidence, longest_clean_ms, spans
 from .origin import TradeOrigins
 from .setup import FIX, required_confidence, required_trades, this_setup
+from .signal_outcome import TRADED, signals_json
 
 JsonRow = dict[str, Any]
 #: CONTRACT 7.2: SL and TP acknowledged and read back within this long after the entry fill.
@@ -134,8 +135,8 @@ def readiness_from_journal(reader: JournalReader, start: Settings) -> JsonRow:
         _no_rejected_protection(reader.orders(limit=1_000_000), actions, paths),
         _stops_held(audit, paths.of_rows(all_closed), origins),
         _monitor_clean(reader, paths),
-        _confidence(reader.signals(limit=1_000_000), required_confidence(start, paths.counted_settings()), paths,
-                    manual=manual),
+        _confidence(signals_json(reader, reader.signals(limit=1_000_000)),
+                    required_confidence(start, paths.counted_settings()), paths, manual=manual),
         _item("live_position_cap", start.live_max_positions <= 2,
               {"QT_LIVE_MAX_POSITIONS": start.live_max_positions, "allowed_at_most": 2, "sessions": [],
                "not_counted": [], "source": "the settings of this start, not paper-trading evidence"}),
@@ -274,19 +275,26 @@ def _monitor_clean(reader: JournalReader, paths: SessionEvidence) -> JsonRow:
 
 def _confidence(signals: list[JsonRow], required: tuple[float, JsonRow], paths: SessionEvidence, *,
                 manual: bool = False) -> JsonRow:
-    """CONTRACT 7.6 over the strategy's traded signals only. A forced entry is journaled as a signal of
-    confidence 1.00 that nobody computed: counting it would pass the item on a journal without a single
-    strategy signal, so it is left out (`forced_entries_not_counted`) and the item wants at least one. With
-    QT_STRATEGY=manual (`manual`) there is no strategy confidence to check: a person picks every entry."""
+    """CONTRACT 7.6 over the strategy's traded signals only: those whose entry was sent and filled (the Signals
+    panel's `outcome`, readmodels/signal_outcome.py). Risk's approval is not a trade: an entry a dry run only
+    journaled, the exchange refused or never filled, or the bot never sent, proves nothing of what trades, and
+    counting it passed the item on a journal of forced trades and one refused entry; those are counted apart
+    (`approved_not_traded`). A forced entry is journaled as a signal of confidence 1.00 that nobody computed:
+    counting it would pass the item on a journal without a single strategy signal, so it is left out
+    (`forced_entries_not_counted`) and the item wants at least one. With QT_STRATEGY=manual (`manual`) there is
+    no strategy confidence to check: a person picks every entry."""
     minimum, bar = required
-    all_traded = [s for s in signals if (s.get("decision") or {}).get("approved")]
+    all_traded = [s for s in signals if s.get("outcome") == TRADED]
     counted = paths.only_counted(all_traded)
+    not_traded = sum(1 for s in paths.only_counted(signals)
+                     if (s.get("decision") or {}).get("approved") and s.get("outcome") != TRADED)
     traded = [s for s in counted if s.get("source") != FORCED]
     low = [s["symbol"] for s in traded if not float(s["confidence"]) >= minimum]  # NaN is below
     if manual and not low:
         return _item("confidence", True,
                      {"traded_signals": len(traded), "below_minimum": [], "QT_MIN_CONFIDENCE": minimum,
                       "QT_MIN_CONFIDENCE_from": bar, "forced_entries_not_counted": 0,
+                      "approved_not_traded": not_traded,
                       "detail": "QT_STRATEGY=manual: a person picks every entry; no strategy confidence to check",
                       **paths.of_rows(all_traded)})
     if not traded:
@@ -298,15 +306,7 @@ def _confidence(signals: list[JsonRow], required: tuple[float, JsonRow], paths: 
     return _item("confidence", bool(traded) and not low,
                  {"traded_signals": len(traded), "below_minimum": low[:20], "QT_MIN_CONFIDENCE": minimum,
                   "QT_MIN_CONFIDENCE_from": bar, "forced_entries_not_counted": len(counted) - len(traded),
-                  "detail": detail, **paths.of_rows(all_traded)})
-
-
-def signal_json(row: JsonRow) -> JsonRow:
-    """A journaled signal as /api/v1/signals serves it (CONTRACT §4): the row's columns, with the scanner's
-    reasons decoded into `[{"feature", "contribution"}]` (the journal keeps them as JSON text; [] when none)."""
-    text = row.get("reasons")
-    pairs = json.loads(text) if isinstance(text, str) and text else []
-    return {**row, "reasons": [{"feature": str(name), "contribution": float(value)} for name, value in pairs]}
+                  "approved_not_traded": not_traded, "detail": detail, **paths.of_rows(all_traded)})
 
 
 def no_signal_json(row: JsonRow) -> JsonRow:

@@ -15,16 +15,18 @@ now carries `outcome`, read from the journal's trade and entry orders under the 
 - `not_sent`: risk approved it and no entry order was journaled (the bot stopped first, or execution declined)
 - `refused`: risk refused it (the detail is why)
 - null: risk has not answered
+
+Readiness's `confidence` item counts the `traded` ones (readmodels/journal.py).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 
 from ..journal.codec import DRY_RUN, INTENT, REJECTED
-from ..journal.reader import JournalReader
-from .journal import JsonRow, signal_json
+from ..journal.reader import JournalReader, JsonRow
 
 TRADED, DRY_RUN_OUTCOME, NOT_SENT, NOT_FILLED, SENDING = "traded", "dry_run", "not_sent", "not_filled", "sending"
 NOT_SENT_DETAIL = "risk approved it; no entry order was journaled: nothing reached the exchange"
@@ -45,6 +47,14 @@ def signals_json(reader: JournalReader, rows: Sequence[JsonRow]) -> list[JsonRow
         outcome, detail = outcome_of(decision, entries.get(trade_id, []), trade_id in recorded)
         result.append({**signal_json(row), "outcome": outcome, "outcome_detail": detail})
     return result
+
+
+def signal_json(row: JsonRow) -> JsonRow:
+    """A journaled signal as /api/v1/signals serves it (CONTRACT §4): the row's columns, with the scanner's
+    reasons decoded into `[{"feature", "contribution"}]` (the journal keeps them as JSON text; [] when none)."""
+    text = row.get("reasons")
+    pairs = json.loads(text) if isinstance(text, str) and text else []
+    return {**row, "reasons": [{"feature": str(name), "contribution": float(value)} for name, value in pairs]}
 
 
 def outcome_of(decision: JsonRow | None, entries: Sequence[JsonRow], recorded: bool) -> tuple[str | None, str | None]:
