@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from quantum_trader.domain.errors import ConfigError
-from quantum_trader.settings.model import MASK, Settings, load_settings
+from quantum_trader.settings.model import ENV_TO_FIELD, MASK, Settings, load_settings
 
 CANARY = "canary-7f3b9e-secret"
 LIVE = {"QT_PAPER_TRADING": "false", "QT_API_KEY": CANARY, "QT_API_SECRET": CANARY + "-s",
@@ -269,6 +270,17 @@ def test_unknown_variable_is_reported_with_bad_values() -> None:
 
 def test_test_suite_variables_and_foreign_names_are_ignored() -> None:
     assert load_settings(env={"QT_SIM_EXAMPLES": "5", "PATH": "/bin", "STAGING": "x"}).leverage == 5
+
+
+def test_every_qt_variable_the_test_suite_reads_is_accepted_by_the_bot() -> None:
+    """QT_TEST_ARTIFACTS (the browser tests' screenshots) set for a test run was refused as an unknown setting by
+    a bot started from the same environment; every `QT_*` name the tests read must be a setting or ignored."""
+    read = re.compile(r"""(?:environ\.get\(|environ\[|getenv\()["'](QT_[A-Z0-9_]+)["']""")
+    names = {name for path in Path(__file__).resolve().parents[1].rglob("*.py")
+             for name in read.findall(path.read_text(encoding="utf-8"))}
+    assert "QT_TEST_ARTIFACTS" in names
+    not_settings = {name: "1" for name in names if name not in ENV_TO_FIELD}
+    assert load_settings(env=not_settings).leverage == 5  # was: QT_TEST_ARTIFACTS=1: unknown setting
 
 
 def test_settings_are_frozen() -> None:

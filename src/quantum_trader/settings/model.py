@@ -47,10 +47,13 @@ from .rules import (
 
 SECRET_FIELDS = frozenset({"api_key", "api_secret", "api_token", "notify_urls"})
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-#: `QT_*` names the test suite reads for itself; they are not settings, and not typos either.
 #: An unknown name with one of these in it (or close to a secret setting) may hold a secret: hide its value.
 _SECRET_WORDS = ("KEY", "SECRET", "TOK", "PASS", "PWD", "AUTH", "CRED")
-IGNORED_ENV = frozenset({"QT_SIM_EXAMPLES", "QT_SIM_RANDOM"})
+#: `QT_*` names the test suite reads for itself; they are not settings, and not typos either, so a bot started
+#: from the same environment (CI, a developer's shell) must not refuse them. QT_SIM_EXAMPLES and QT_SIM_RANDOM:
+#: the simulator's property tests (tests/sim/test_properties.py); QT_TEST_ARTIFACTS: where the browser tests
+#: write their screenshots (tests/e2e/browser.py). A new one belongs here (tests/unit/test_settings.py checks).
+IGNORED_ENV = frozenset({"QT_SIM_EXAMPLES", "QT_SIM_RANDOM", "QT_TEST_ARTIFACTS"})
 #: True while `load_settings` validates: the model then sees only the data it was given, never os.environ.
 _EXPLICIT_ONLY: ContextVar[bool] = ContextVar("qt_settings_explicit_only", default=False)
 
