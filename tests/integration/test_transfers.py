@@ -73,7 +73,7 @@ def test_the_income_history_lists_transfers_as_binance_does_and_weighs_30() -> N
         weight = int(ex.last_response_headers["X-MBX-USED-WEIGHT-1M"])
         ex.fapiPrivateGetIncome({"incomeType": "TRANSFER"})
         assert int(ex.last_response_headers["X-MBX-USED-WEIGHT-1M"]) in (weight + 30, 30)  # 30: a new minute
-        assert ex.fapiPrivateGetIncome({"incomeType": "FUNDING_FEE"}) == []  # kinds it does not record
+        assert ex.fapiPrivateGetIncome({"incomeType": "FUNDING_FEE"}) == []  # no position held: no funding
         later = int(rows[1]["time"]) + 1
         assert ex.fapiPrivateGetIncome({"startTime": str(later)}) == []
 

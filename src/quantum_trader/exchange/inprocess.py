@@ -178,7 +178,7 @@ class InProcessExchange:
 
     async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
         """The simulator's transfers (sim/income.py), read as the ccxt adapter reads Binance's income history."""
-        found = (wire.transfer_from_income(income_json(row)) for row in self.sim.state.income
+        found = (wire.transfer_from_income(income_json(row)) for row in self.sim.state.income.records
                  if row.time_ms >= start_ms)
         return [update for update in found if update is not None]
 

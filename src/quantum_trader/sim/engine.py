@@ -24,7 +24,7 @@ from .account import Account
 from .barpath import intrabar_path
 from .fees import FeeModel
 from .funding import FundingRates, FundingSchedule
-from .income import FIRST_TRAN_ID, TRANSFER, IncomeRecord
+from .income import TRANSFER
 from .liquidation import position_liquidation_price
 from .liquidity import LiquidityModel, VolatilityTracker
 from .margin import check_leverage
@@ -178,8 +178,7 @@ class ExchangeSimulator:
             raise be.margin_insufficient()
         account = self.state.account
         account.wallet_balance += amount
-        income = self.state.income
-        income.append(IncomeRecord(self.state.now_ms, TRANSFER, amount, FIRST_TRAN_ID + len(income)))
+        self.state.income.add(self.state.now_ms, TRANSFER, amount)
         return [self.state.emit(ev.account_update("DEPOSIT" if amount > 0 else "WITHDRAW", self.state.now_ms,
                                                   account.wallet_balance, account.cross_wallet, amount, []))]
 

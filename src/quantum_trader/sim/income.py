@@ -1,28 +1,51 @@
-"""The simulator's income history: what `GET /fapi/v1/income` answers, for the kinds the simulator records.
+"""The simulator's income history: what `GET /fapi/v1/income` answers, shaped and filtered as Binance does.
 
-Why it exists: a bot restarted after a transfer made while it was stopped must tell that money from a
-trading loss (the daily loss limit measures the day from a reference that transfers move). The user
-stream only tells a running bot; Binance's income history tells a restart. The simulator records the
-transfers it makes (`ExchangeSimulator.transfer`) as incomeType `TRANSFER`, Binance's name for money moved
-between the spot and the futures wallet. Fills, fees and funding are not recorded here (their history is in
-userTrades and the stream), so a query for those kinds answers [] where Binance would list them. Records are
-history, not state: a paper account's snapshot does not keep them, as it keeps no fill log either.
+Why it exists: the user stream tells only a running bot. A bot restarted after a transfer or a funding payment
+made while it was stopped reads Binance's income history: a transfer must not count as a trading loss for the
+daily loss limit, and funding belongs to the open trade that paid or received it (runtime/startup.py). The
+simulator keeps the rows Binance would list:
+
+- `TRANSFER`: the transfers it makes (`ExchangeSimulator.transfer`), Binance's name for money moved between
+  the spot (or funding) wallet and the futures wallet; symbol "".
+- `FUNDING_FEE`: each funding payment (sim/settings.py `apply_funding_until`), signed as the wallet moved,
+  with the symbol; `tradeId` "".
+- `REALIZED_PNL` and `COMMISSION`: read off the fill log when asked (`fill_income`), one row per fill whose
+  realised P&L or fee is not zero, `tradeId` the fill's trade id; nothing is stored for them, so a simulator
+  that keeps no fill log (`retain_history` off: a paper session, a backtest) lists none, as its userTrades
+  lists none.
+
+Other kinds (INSURANCE_CLEAR, rebates, ...) are not modelled. Binance keeps three months of history
+(`RETENTION_MS`): older rows are neither listed nor kept. Records are history, not state: a paper account's
+snapshot does not keep them (it keeps no fill log either), so a resumed paper account lists only what its
+process recorded, the funding its resume paid included.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ..domain.fills import Fill
 from ..domain.money import fmt
 
 #: Binance's incomeType for money moved between the spot (or funding) wallet and the futures wallet.
 TRANSFER = "TRANSFER"
+#: Binance's incomeType for a funding payment (signed: + received, - paid).
+FUNDING_FEE = "FUNDING_FEE"
+#: A fill's realised P&L, and its fee (negative: paid), each a row of the fill's trade.
+REALIZED_PNL = "REALIZED_PNL"
+COMMISSION = "COMMISSION"
 #: The first `tranId` the simulator gives (Binance's are large integers, unique per income type).
 FIRST_TRAN_ID = 9_100_000_001
 #: Binance answers the last 7 days when a query names neither startTime nor endTime.
 DEFAULT_WINDOW_MS = 7 * 86_400_000
+#: Binance keeps the last three months of income history.
+RETENTION_MS = 90 * 86_400_000
+#: Records older than the retention are dropped once this many more days have passed (not at every record).
+_PRUNE_SLACK_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,22 +57,57 @@ class IncomeRecord:
     amount: Decimal
     tran_id: int
     symbol: str = ""
+    trade_id: str = ""
+
+
+@dataclass(slots=True)
+class IncomeHistory:
+    """The rows the simulator stores (transfers, funding), oldest first, with the next `tranId`."""
+
+    records: list[IncomeRecord] = field(default_factory=list)
+    next_tran_id: int = FIRST_TRAN_ID
+
+    def add(self, time_ms: int, income_type: str, amount: Decimal, symbol: str = "") -> IncomeRecord:
+        """Record one row now (the simulator's clock only moves forward, so the list stays in time order)."""
+        record = IncomeRecord(time_ms, income_type, amount, self.next_tran_id, symbol)
+        self.next_tran_id += 1
+        self.records.append(record)
+        if self.records[0].time_ms < time_ms - RETENTION_MS - _PRUNE_SLACK_MS:
+            self.records = [r for r in self.records if r.time_ms >= time_ms - RETENTION_MS]
+        return record
+
+
+def fill_income(fills: Iterable[Fill]) -> Iterator[IncomeRecord]:
+    """The REALIZED_PNL and COMMISSION rows of fills, in their order: a row per non-zero amount, its `tranId` the
+    fill's trade id (unique per income type, as Binance's are)."""
+    for fill in fills:
+        if fill.realized_pnl != 0:
+            yield IncomeRecord(fill.time, REALIZED_PNL, fill.realized_pnl, fill.trade_id, fill.symbol,
+                               str(fill.trade_id))
+        if fill.commission != 0:
+            yield IncomeRecord(fill.time, COMMISSION, -fill.commission, fill.trade_id, fill.symbol,
+                               str(fill.trade_id))
 
 
 def income_json(record: IncomeRecord) -> dict[str, Any]:
-    """The row as Binance writes it: `income` is signed decimal text; `symbol` and `tradeId` empty for transfers."""
+    """The row as Binance writes it: `income` is signed decimal text, `info` repeats the kind; `symbol` is empty
+    for transfers and `tradeId` for everything but a fill's rows."""
     return {"symbol": record.symbol, "incomeType": record.income_type, "income": fmt(record.amount),
             "asset": "USDT", "info": record.income_type, "time": record.time_ms, "tranId": record.tran_id,
-            "tradeId": ""}
+            "tradeId": record.trade_id}
 
 
-def select_income(records: list[IncomeRecord], *, now_ms: int, income_type: str | None, symbol: str | None,
-                  start_ms: int | None, end_ms: int | None, limit: int) -> list[IncomeRecord]:
-    """Binance's filter: by kind and symbol, in [start, end] (the last 7 days when neither is given), oldest
-    first, at most `limit` from the start of the window (from its end when only endTime is given)."""
+def select_income(history: IncomeHistory, fills: Iterable[Fill], *, now_ms: int, income_type: str | None,
+                  symbol: str | None, start_ms: int | None, end_ms: int | None, limit: int) -> list[IncomeRecord]:
+    """Binance's filter: by kind and symbol, in [start, end] (the last 7 days when neither is given; never more
+    than the three months kept), oldest first, at most `limit` from the start of the window (from its end when
+    only endTime is given). The stored rows and the fill log's are merged by time."""
     if start_ms is None and end_ms is None:
         start_ms = now_ms - DEFAULT_WINDOW_MS
-    rows = [r for r in records
+    oldest = max(start_ms if start_ms is not None else 0, now_ms - RETENTION_MS)
+    stored: Iterable[IncomeRecord] = history.records
+    traded: Iterable[IncomeRecord] = () if income_type in (TRANSFER, FUNDING_FEE) else fill_income(fills)
+    rows = [r for r in heapq.merge(stored, traded, key=lambda r: r.time_ms)
             if (income_type is None or r.income_type == income_type) and (symbol is None or r.symbol == symbol)
-            and (start_ms is None or r.time_ms >= start_ms) and (end_ms is None or r.time_ms <= end_ms)]
+            and r.time_ms >= oldest and (end_ms is None or r.time_ms <= end_ms)]
     return rows[-limit:] if start_ms is None else rows[:limit]

@@ -6,6 +6,7 @@ from ..domain import binance_errors as be
 from ..domain.enums import MarginType
 from . import events as ev
 from .funding import funding_payment
+from .income import FUNDING_FEE
 from .state import SimState
 from .stepping import settle
 
@@ -55,6 +56,8 @@ def apply_funding_until(state: SimState, target_ms: int) -> None:
         mark = state.mark_of(symbol)
         payment = funding_payment(pos.amount, mark, state.funding_rates.rate(symbol, t))
         state.account.apply_funding(pos, payment)
+        if payment != 0:  # the income history's row, what a bot restarted after it reads (sim/income.py)
+            state.income.add(t, FUNDING_FEE, payment, symbol)
         # §7.3: a cross funding fee sends the balance only; an isolated one also that one position.
         changed = [] if pos.margin_type is MarginType.CROSSED else [
             (pos, pos.unrealized_pnl(mark), pos.break_even_price(state.fees.taker))]

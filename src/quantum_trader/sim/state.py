@@ -23,7 +23,7 @@ from .account import Account
 from .events import Event
 from .fees import FeeModel
 from .funding import FundingRates, FundingSchedule
-from .income import IncomeRecord
+from .income import IncomeHistory
 from .liquidity import LiquidityModel, VolatilityTracker
 from .market import MarketState
 
@@ -88,9 +88,9 @@ class SimState:
     algos: dict[int, AlgoOrder] = field(default_factory=dict)
     fills: list[Fill] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
-    #: Transfers in and out of the wallet (sim/income.py): kept whatever `retain_history` says, as they are
-    #: rare and a restart's daily loss limit reads them back.
-    income: list[IncomeRecord] = field(default_factory=list)
+    #: Transfers and funding payments (sim/income.py): kept whatever `retain_history` says (for Binance's three
+    #: months), as they are few and a restart reads them back (the daily loss limit, an open trade's funding).
+    income: IncomeHistory = field(default_factory=IncomeHistory)
     next_order_id: int = 4_000_000_001
     next_algo_id: int = 1_000_000_000_000_001
     next_trade_id: int = 700_000_001

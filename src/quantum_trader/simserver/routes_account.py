@@ -125,9 +125,11 @@ def user_trades(server: ServerState, call: Call) -> Any:
 
 @table.route("GET", "/fapi/v1/income")
 def income(server: ServerState, call: Call) -> Any:
-    """The income history (sim/income.py: the simulator records transfers only), filtered as Binance does."""
+    """The income history (sim/income.py: transfers, funding, and the fill log's realised P&L and fees), filtered
+    as Binance does."""
     symbol = _symbol_or_none(server, call)
-    rows = select_income(server.sim.state.income, now_ms=server.sim.now_ms, income_type=call.opt("incomeType"),
+    state = server.sim.state
+    rows = select_income(state.income, state.fills, now_ms=state.now_ms, income_type=call.opt("incomeType"),
                          symbol=symbol, start_ms=call.opt_int("startTime"), end_ms=call.opt_int("endTime"),
                          limit=min(call.opt_int("limit") or 100, 1000))
     return [income_json(row) for row in rows]
