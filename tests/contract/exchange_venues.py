@@ -1,8 +1,9 @@
 """Venues for the exchange conformance suite (the `venue` fixture in conftest.py parametrises over them).
 
-A venue opens an adapter inside the test's own event loop (`run`) and moves the market (`move`) and money
-(`transfer`) the way that venue allows: directly on the simulator in process, through `POST /sim/v1/prices` on the
-simulator server for the ccxt adapter. The server harness is shared with the simulator-server tests.
+A venue opens an adapter inside the test's own event loop (`run`) and moves the market (`move`), money
+(`transfer`) and the clock (`advance`: funding applies) the way that venue allows: directly on the simulator in
+process, through `POST /sim/v1/prices` (and the other control routes) on the simulator server for the ccxt
+adapter. The server harness is shared with the simulator-server tests.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class InProcessVenue:
     def transfer(self, amount: str) -> None:
         self.sim.transfer(Decimal(amount))
 
+    def advance(self, seconds: int) -> None:
+        self.sim.advance(seconds)
+
 
 class CcxtVenue:
     """ccxt over HTTP to the simulator server; `retrying` wraps it as production does (factory.connect)."""
@@ -79,6 +83,9 @@ class CcxtVenue:
 
     def transfer(self, amount: str) -> None:
         self.server.control("/sim/v1/transfer", {"amount": amount})
+
+    def advance(self, seconds: int) -> None:
+        self.server.control("/sim/v1/advance", {"seconds": seconds})
 
 
 __all__ = ["CcxtVenue", "InProcessVenue", "RunningServer", "make_sim", "running_server"]

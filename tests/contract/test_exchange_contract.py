@@ -218,19 +218,41 @@ def test_account_trades_name_the_orders_that_opened_and_closed_a_position(venue:
 
 def test_transfers_list_money_moved_in_and_out_of_the_wallet_from_a_time_on(venue: Venue) -> None:
     """What a restart reads so a transfer made while the bot was stopped is no loss for the daily loss limit
-    (runtime/startup.py `count_transfers_while_away`): Binance's income history, its transfer kinds only."""
+    (runtime/startup.py `count_transfers_while_away`): Binance's income history, its transfer kinds."""
     async def body(ex: Exchange) -> tuple[list[BalanceUpdate], ...]:
-        before = await ex.transfers(0)
+        before = await ex.income(0)
         await asyncio.to_thread(venue.transfer, "-250.5")
         await asyncio.to_thread(venue.transfer, "100")
-        moves = await ex.transfers(0)
-        return before, moves, await ex.transfers(moves[-1].time_ms + 1)
+        moves = await ex.income(0)
+        return before, moves, await ex.income(moves[-1].time_ms + 1), await ex.income(0, "FUNDING_FEE")
 
-    before, moves, later = venue.run(body)
-    assert before == [] and later == []
+    before, moves, later, funding = venue.run(body)
+    assert before == [] and later == [] and funding == []
     assert [(m.change, m.reason, m.symbol) for m in moves] == [(Decimal("-250.5"), "TRANSFER", None),
                                                                (Decimal(100), "TRANSFER", None)]
     assert moves[0].time_ms <= moves[1].time_ms
+
+
+def test_funding_paid_is_listed_under_its_symbol_with_the_transfers(venue: Venue) -> None:
+    """What a restart reads so an open trade keeps the funding it paid while the bot was stopped (trading/
+    away_funding.py): Binance's income history lists each payment as FUNDING_FEE, signed, with its symbol, at the
+    funding time; the fills' own rows (realised P&L, fees) are not wallet changes the stream tells apart."""
+    async def body(ex: Exchange) -> tuple[list[BalanceUpdate], ...]:
+        await ex.place(market("T11"))  # long 1 BNB at 600: pays 0.01 % of 600 at each funding
+        await asyncio.to_thread(venue.transfer, "-10")
+        await asyncio.to_thread(venue.advance, 16 * 3600)  # two funding times at least
+        everything = await ex.income(0)
+        funding = await ex.income(0, "FUNDING_FEE")
+        return everything, funding, await ex.income(funding[-1].time_ms + 1, "FUNDING_FEE")
+
+    everything, funding, later = venue.run(body)
+    assert later == [] and len(funding) == 2
+    assert [(f.change, f.reason, f.symbol) for f in funding] == [(Decimal("-0.06"), "FUNDING_FEE", SYMBOL)] * 2
+    assert all(f.time_ms % (8 * 3_600_000) == 0 for f in funding)  # at 00:00, 08:00, 16:00 UTC
+    assert funding[1].time_ms - funding[0].time_ms == 8 * 3_600_000
+    assert [u for u in everything if u.reason == "FUNDING_FEE"] == funding
+    assert [(u.change, u.reason) for u in everything if u.is_transfer] == [(Decimal(-10), "TRANSFER")]
+    assert len(everything) == 3
 
 
 def _order(event: ExchangeEvent, client_id: str, status: SnapshotStatus) -> bool:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,8 +25,8 @@ from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.journal import Journal, JournalReader
 from quantum_trader.runtime.pump import publish_all
 from quantum_trader.runtime.startup import reconcile_journal
-from quantum_trader.runtime.wiring import TradingRules, protect_engine, wire_engine
-from quantum_trader.trading.monitor import MonitorConfig
+from quantum_trader.runtime.wiring import Engine, TradingRules, protect_engine, wire_engine
+from quantum_trader.trading.monitor import MonitorConfig, PositionMonitor
 
 
 async def entry_then_crash(url: str, exchange: InProcessExchange) -> None:
@@ -41,7 +43,10 @@ async def entry_then_crash(url: str, exchange: InProcessExchange) -> None:
         assert conn.execute("delete from positions").rowcount == 1
 
 
-async def restart(url: str, exchange: InProcessExchange, now_ms: int) -> None:
+@asynccontextmanager
+async def restarted(url: str, exchange: InProcessExchange, now_ms: int,
+                    ) -> AsyncIterator[tuple[Engine, PositionMonitor, SimulatedClock]]:
+    """A session started on the journal: the session's own reconciliation has run; the journal stays open."""
     clock = SimulatedClock(now_ms)
     with Journal.open(url, now_ms=clock.now_ms) as journal:
         journal.start_session("paper", "{}", "test")
@@ -53,6 +58,11 @@ async def restart(url: str, exchange: InProcessExchange, now_ms: int) -> None:
             await reconcile_journal(engine, monitor, exchange, reader)
         finally:
             reader.close()
+        yield engine, monitor, clock
+
+
+async def restart(url: str, exchange: InProcessExchange, now_ms: int) -> None:
+    async with restarted(url, exchange, now_ms) as (_, monitor, _):
         assert SYMBOL in monitor.adopted or exchange.sim.position(SYMBOL).amount == 0
 
 

@@ -25,11 +25,13 @@ from quantum_trader.domain.events import (
     ProtectionAction,
     RiskDecision,
     Signal,
+    TradeOpened,
 )
 from quantum_trader.domain.exchange_types import BalanceUpdate
 from quantum_trader.risk.daily_loss import DAY_MS, DailyLossGuard, loss_floor, next_midnight_ms, utc_day
 from quantum_trader.risk.manager import RiskLimits, RiskManager
-from quantum_trader.runtime.startup import count_transfers_while_away
+from quantum_trader.runtime.startup import count_transfers_while_away, read_income_while_away
+from quantum_trader.trading.trades import OpenTrade
 
 D = Decimal
 DAY0 = 20_454 * DAY_MS  # 2026-01-01 00:00 UTC
@@ -341,17 +343,23 @@ def test_a_transfer_moves_the_reference_and_stamps_it_with_the_later_time() -> N
 
 
 class _Income:
-    """An exchange reader's `transfers` only (what `count_transfers_while_away` asks)."""
+    """An exchange reader's `income` only (what `read_income_while_away` asks)."""
 
     def __init__(self, found: list[BalanceUpdate] | Exception) -> None:
         self.found = found
-        self.asked: list[int] = []
+        self.asked: list[tuple[int, str | None]] = []
 
-    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
-        self.asked.append(start_ms)
+    async def income(self, start_ms: int, income_type: str | None = None) -> list[BalanceUpdate]:
+        self.asked.append((start_ms, income_type))
         if isinstance(self.found, Exception):
             raise self.found
-        return self.found
+        return [u for u in self.found if u.time_ms >= start_ms and income_type in (None, u.reason)]
+
+
+async def _restart(guard: DailyLossGuard | None, income: _Income, trades: list[OpenTrade] | None = None) -> Decimal:
+    """What a restart does with the income history: one reading, then the transfers in it."""
+    found = await read_income_while_away(income, guard, trades or [])
+    return await count_transfers_while_away(guard.bus if guard else EventBus(), guard, found)
 
 
 def test_a_restart_counts_the_transfers_listed_after_the_restored_reference() -> None:
@@ -359,19 +367,40 @@ def test_a_restart_counts_the_transfers_listed_after_the_restored_reference() ->
     guard.attach()
     guard.restore_day(utc_day(DAY0), D("10000"), DAY0 + HOUR)
     income = _Income([_transfer("-1500", DAY0 + 2 * HOUR), _transfer("200", DAY0 + 3 * HOUR, "COIN_SWAP_DEPOSIT")])
-    assert asyncio.run(count_transfers_while_away(guard.bus, guard, income)) == D("-1300")
-    assert income.asked == [DAY0 + HOUR + 1]  # after the reference: what it counted is not counted again
+    assert asyncio.run(_restart(guard, income)) == D("-1300")
+    assert income.asked == [(DAY0 + HOUR + 1, None)]  # after the reference: what it counted is not counted again
     assert guard.start_equity == D("8700") and guard.floor() == D("8265") and guard.start_ms == DAY0 + 3 * HOUR
+
+
+def test_one_reading_serves_the_transfers_and_the_open_trades_funding() -> None:
+    """A trade open since yesterday wants funding from its entry on, the limit transfers from today's reference:
+    one request from the earlier time, every kind; the transfers before the reference are not counted again,
+    and funding is no transfer."""
+    guard = DailyLossGuard(EventBus(), D("5"))
+    guard.attach()
+    guard.restore_day(utc_day(DAY0), D("10000"), DAY0 + HOUR)
+    trade = OpenTrade(TradeOpened(trade_id="BNBUSDT_1", symbol="BNBUSDT", direction=Direction.LONG,
+                                  quantity=D("1"), entry_price=D("600"), planned_stop=D("590"),
+                                  planned_take_profit=None, planned_loss=D("10"), leverage=5, equity=D("10000"),
+                                  time_ms=DAY0 - 10 * HOUR))
+    funding = BalanceUpdate(change=D("-1.5"), reason="FUNDING_FEE", symbol="BNBUSDT", time_ms=DAY0 - 8 * HOUR)
+    income = _Income([_transfer("-700", DAY0 - 9 * HOUR), funding, _transfer("-100", DAY0 + 2 * HOUR)])
+    assert asyncio.run(_restart(guard, income, [trade])) == D("-100")
+    assert income.asked == [(DAY0 - 10 * HOUR, None)]
+    alone = _Income([funding])
+    assert asyncio.run(read_income_while_away(alone, None, [trade])) == [funding]
+    assert alone.asked == [(DAY0 - 10 * HOUR, "FUNDING_FEE")]  # no reference to move: funding rows alone
 
 
 def test_a_restart_without_a_reference_or_an_income_history_moves_nothing() -> None:
     fresh = DailyLossGuard(EventBus(), D("5"))
     unasked = _Income([_transfer("-1500", DAY0)])
-    assert asyncio.run(count_transfers_while_away(fresh.bus, fresh, unasked)) == 0 and unasked.asked == []
-    assert asyncio.run(count_transfers_while_away(fresh.bus, None, unasked)) == 0
+    assert asyncio.run(_restart(fresh, unasked)) == 0 and unasked.asked == []
+    assert asyncio.run(_restart(None, unasked)) == 0 and unasked.asked == []
     restored = DailyLossGuard(EventBus(), D("5"))
     restored.attach()
     restored.restore_day(utc_day(DAY0), D("10000"), DAY0)
     failing = _Income(RetryableExchangeError(-1001, "Internal error; unable to process your request."))
-    assert asyncio.run(count_transfers_while_away(restored.bus, restored, failing)) == 0  # a warning, not a refusal
+    assert asyncio.run(read_income_while_away(failing, restored, [])) is None  # a warning, not a refusal
+    assert asyncio.run(_restart(restored, failing)) == 0
     assert restored.start_equity == D("10000")

@@ -33,7 +33,7 @@ def journaled() -> list[FillEvent]:
 
 def test_the_trades_own_fills_and_the_untagged_ones_after_its_entry_are_restored() -> None:
     assert [f.fill_id for f in own_fills(opened(), journaled())] == ["e1", "h1"]
-    trade = OpenTrade.restored(opened(), journaled(), funding=D("-0.3"))
+    trade = OpenTrade.restored(opened(), journaled(), funding=[(1, D("-0.3"))])
     assert (trade.fees, trade.funding, trade.exit_qty, trade.last_exit_client) == (
         D("0.33"), D("-0.3"), D("0.004"), "android_abc")
 
@@ -46,7 +46,7 @@ def test_without_its_own_fills_a_trade_takes_the_fills_from_its_opening_on() -> 
 
 def test_an_adopted_trade_closes_with_its_fees_and_funding_from_before_the_restart_each_fill_once() -> None:
     h = Harness()
-    h.tracker.adopt(OpenTrade.restored(opened(), journaled(), funding=D("-0.3")))
+    h.tracker.adopt(OpenTrade.restored(opened(), journaled(), funding=[(1, D("-0.3"))]))
     h.send(entry_fill(),  # heard again after the restart (a catch-up): counted once
            fill("x1", "qt-BTCUSDT_100-kill-0", Side.SELL, "0.006", "50000", fee="0.15"), position("0"))
     [closed] = h.closed

@@ -196,8 +196,8 @@ class FaultyExchange:
     async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
         return await self._call("account_trades", lambda: self.inner.account_trades(symbol, start_ms))
 
-    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
-        return await self._call("transfers", lambda: self.inner.transfers(start_ms))
+    async def income(self, start_ms: int, income_type: str | None = None) -> list[BalanceUpdate]:
+        return await self._call("income", lambda: self.inner.income(start_ms, income_type))
 
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
         return await self._call("klines", lambda: self.inner.klines(symbol, start_ms, end_ms))

@@ -158,6 +158,8 @@ class FillUpdate:
 #: another wallet or account.
 TRANSFER_INCOME = frozenset({"TRANSFER", "INTERNAL_TRANSFER", "CROSS_COLLATERAL_TRANSFER", "COIN_SWAP_DEPOSIT",
                              "COIN_SWAP_WITHDRAW", "STRATEGY_UMFUTURES_TRANSFER"})
+#: A funding payment's reason: the stream's ACCOUNT_UPDATE `m` and the income history's `incomeType` alike.
+FUNDING_FEE = "FUNDING_FEE"
 #: A `BalanceUpdate.reason` that is money moved in or out, not a trading result: the stream's ACCOUNT_UPDATE
 #: reasons (`m`) for it, and the income kinds above (what a restart reads for transfers made while it was away).
 TRANSFER_REASONS = TRANSFER_INCOME | frozenset({"DEPOSIT", "WITHDRAW", "WITHDRAW_REJECT", "ADMIN_DEPOSIT",

@@ -52,7 +52,7 @@ from .ccxt_client import make_client
 from .ccxt_errors import translate
 from .ccxt_poll import CcxtPoller
 from .clock_sync import TIMESTAMP_REFUSED, ClockReading, ExchangeClock
-from .income_reading import read_transfers
+from .income_reading import read_income
 from .order_rate import TOO_MANY_ORDERS, order_kind
 from .secrets import Secret
 from .user_stream import StreamOptions, UserStream
@@ -343,9 +343,9 @@ class CcxtExchange:
         ids = {str(o.get("orderId")): str(o.get("clientOrderId") or "") for o in orders}
         return [wire.fill_from_user_trade(t, ids.get(str(t.get("orderId")), "")) for t in trades]
 
-    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
-        """Binance's income history from `start_ms`, kept to the transfer kinds (exchange/income_reading.py)."""
-        return await read_transfers(self.call, start_ms)
+    async def income(self, start_ms: int, income_type: str | None = None) -> list[BalanceUpdate]:
+        """Binance's income history from `start_ms`, kept to transfers and funding (exchange/income_reading.py)."""
+        return await read_income(self.call, start_ms, income_type)
 
     async def _maybe(self, method: str, params: Mapping[str, str]) -> dict[str, Any] | None:
         try:

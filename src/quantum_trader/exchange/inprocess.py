@@ -176,10 +176,11 @@ class InProcessExchange:
         return [wire.fill_from_user_trade(shapes.user_trade_json(f), ids.get(f.order_id, ""))
                 for f in self.sim.state.fills if f.symbol == symbol and f.time >= start_ms]
 
-    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
-        """The simulator's transfers (sim/income.py), read as the ccxt adapter reads Binance's income history."""
-        found = (wire.transfer_from_income(income_json(row)) for row in self.sim.state.income.records
-                 if row.time_ms >= start_ms)
+    async def income(self, start_ms: int, income_type: str | None = None) -> list[BalanceUpdate]:
+        """The simulator's transfers and funding (sim/income.py), read as the ccxt adapter reads Binance's income
+        history (its fills' rows, which the adapter leaves out anyway, are not made)."""
+        found = (wire.balance_from_income(income_json(row)) for row in self.sim.state.income.records
+                 if row.time_ms >= start_ms and income_type in (None, row.income_type))
         return [update for update in found if update is not None]
 
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:

@@ -68,11 +68,13 @@ class ExchangeReader(Protocol):
         keeps no record."""
         ...
 
-    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
-        """Money moved into (+) or out of (-) the futures wallet's USDT from `start_ms` on, oldest first, reason
-        the venue's income type: Binance's income history, kept to its transfer kinds. What a restart reads so a
-        transfer made while the bot was away moves the daily loss limit's reference instead of counting as
-        a loss; [] where the venue keeps no record."""
+    async def income(self, start_ms: int, income_type: str | None = None) -> list[BalanceUpdate]:
+        """The USDT wallet changes no fill made from `start_ms` on, oldest first, as the user stream tells them:
+        money moved into (+) or out of (-) the futures wallet (reason the venue's income type, `is_transfer`) and
+        funding payments (reason FUNDING_FEE, with the symbol). Binance's income history, kept to those kinds;
+        `income_type`: that kind only (Binance's `incomeType`). What a restart reads so a transfer made while the
+        bot was away moves the daily loss limit's reference instead of counting as a loss, and an open trade
+        keeps the funding it paid meanwhile; [] where the venue keeps no record."""
         ...
 
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:

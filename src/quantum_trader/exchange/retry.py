@@ -291,8 +291,8 @@ class RetryingExchange:
     async def account_trades(self, symbol: str, start_ms: int) -> list[FillUpdate]:
         return await self._retry(lambda: self.inner.account_trades(symbol, start_ms), "account trades")
 
-    async def transfers(self, start_ms: int) -> list[BalanceUpdate]:
-        return await self._retry(lambda: self.inner.transfers(start_ms), "transfers")
+    async def income(self, start_ms: int, income_type: str | None = None) -> list[BalanceUpdate]:
+        return await self._retry(lambda: self.inner.income(start_ms, income_type), "income history")
 
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
         return await self._retry(lambda: self.inner.klines(symbol, start_ms, end_ms), "klines")

@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 from ..domain.enums import MarginType, OrderType, Side, WorkingType
 from ..domain.exchange_types import (
+    FUNDING_FEE,
     TRANSFER_INCOME,
     AccountSnapshot,
     BalanceUpdate,
@@ -243,10 +244,12 @@ def fill_from_user_trade(raw: Json, client_id: str) -> FillUpdate:
                       realized_pnl=_dec(raw, "realizedPnl"), maker=bool(raw.get("maker")), time_ms=int(raw["time"]))
 
 
-def transfer_from_income(raw: Json) -> BalanceUpdate | None:
-    """One income history row as a wallet change when it is a transfer of USDT (the reason is its income type);
-    None for the other kinds (fees, funding, realised P&L) and other assets."""
-    if raw.get("incomeType") not in TRANSFER_INCOME or raw.get("asset", "USDT") != "USDT":
+def balance_from_income(raw: Json) -> BalanceUpdate | None:
+    """One income history row as the wallet change the user stream would have told: a transfer of USDT (the reason
+    is its income type) or a funding payment (FUNDING_FEE, with its symbol); None for the other kinds (a fill's
+    realised P&L and fee, which userTrades tells) and other assets."""
+    kind = raw.get("incomeType")
+    if (kind != FUNDING_FEE and kind not in TRANSFER_INCOME) or raw.get("asset", "USDT") != "USDT":
         return None
     change = _dec(raw, "income")
     if change == 0:
@@ -311,9 +314,6 @@ def position_from_stream(row: Json, *, mark: Decimal, leverage: int, liquidation
         margin_type=MarginType.ISOLATED if margin == "isolated" else MarginType.CROSSED,
         liquidation_price=liq if liq > 0 else None,
     )
-
-
-FUNDING_FEE = "FUNDING_FEE"
 
 
 def user_events(event: Json, position_at: Callable[[Json], PositionSnapshot]) -> list[ExchangeEvent]:

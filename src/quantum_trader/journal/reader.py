@@ -227,12 +227,14 @@ class JournalReader:
             when = when | f.c.client_id.startswith(own_prefix, autoescape=True)
         return self._rows(select(f).where(f.c.symbol == symbol, when).order_by(f.c.id))
 
-    def trade_funding(self, trade_id: str) -> Decimal:
-        """The funding journaled under one trade (action `funding`, signed: + received, - paid)."""
+    def trade_funding(self, trade_id: str) -> list[tuple[int, Decimal]]:
+        """The funding payments journaled under one trade, (time_ms, amount) in the order written (action
+        `funding`, signed: + received, - paid; the time is the exchange's, which tells a payment a restart finds
+        in the income history from one already counted)."""
         p = _table(ProtectionActionRow)
-        query = select(p.c.price).where(p.c.action == FUNDING, p.c.trade_id == trade_id)
+        query = select(p.c.time_ms, p.c.price).where(p.c.action == FUNDING, p.c.trade_id == trade_id).order_by(p.c.id)
         with self.engine.connect() as conn:
-            return sum((Decimal(str(row[0])) for row in conn.execute(query) if row[0] is not None), Decimal(0))
+            return [(int(row[0]), Decimal(str(row[1]))) for row in conn.execute(query) if row[1] is not None]
 
     def equity(self, limit: int = 1000, account: str | None = None) -> list[JsonRow]:
         """The latest `limit` snapshots in time order (oldest first), ready to draw as a curve; given `account`,

@@ -62,7 +62,6 @@ from .service import AppService
 from .startup import (
     check_readiness,
     closing_on_error,
-    count_transfers_while_away,
     first_live_ms,
     protect_at_start,
     reconcile_journal,
@@ -154,9 +153,9 @@ class Session:
                 assert monitor is not None
                 reader = JournalReader(s.db_url)
                 restore_halt(engine, reader, parts.account)  # a kill switch before the restart still holds
-                restore_day_start(engine, reader, parts.account)  # and a restart mid-day is no fresh day,
-                await count_transfers_while_away(engine.bus, engine.risk.daily_loss, parts.exchange)  # nor a transfer
-                # A restart: the journal knows the trades, the exchange the truth (trades closed while away close now).
+                restore_day_start(engine, reader, parts.account)  # and a restart mid-day is no fresh day
+                # A restart: the journal knows the trades, the exchange the truth (trades closed while away close now;
+                # the income history tells the transfers and funding made while the bot was stopped).
                 await reconcile_journal(engine, monitor, parts.exchange, reader)
                 self._count_events(engine)
                 await protect_at_start(engine, monitor)  # risk and the monitor learn what is open; the first sweep

@@ -17,7 +17,7 @@ person resumes, the daily loss limit until the UTC day ends: a restart is neithe
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal
 
@@ -26,6 +26,7 @@ import structlog
 from ..core.bus import EventBus
 from ..domain.errors import ConfigError, ExchangeError, RetryableExchangeError
 from ..domain.events import ProtectionAction
+from ..domain.exchange_types import FUNDING_FEE, BalanceUpdate
 from ..domain.instrument import Instrument
 from ..domain.money import fmt
 from ..exchange.budget import urgent
@@ -37,8 +38,10 @@ from ..readmodels.adopted import adopted_trades
 from ..readmodels.journal import opened_from_entry, readiness_from_journal
 from ..risk.daily_loss import DAY_MS, REASON_PREFIX, DailyLossGuard, utc_day
 from ..settings.model import Settings
+from ..trading.away_funding import funding_from_ms
 from ..trading.monitor import PositionMonitor
 from ..trading.reconcile import close_trades_gone_while_away, settle_pending_intents
+from ..trading.trades import OpenTrade
 from .wiring import Engine, announce_positions
 
 log = structlog.get_logger(__name__)
@@ -111,13 +114,17 @@ async def closing_on_error(exchange: Exchange) -> AsyncIterator[None]:
 
 async def reconcile_journal(engine: Engine, monitor: PositionMonitor, exchange: Exchange,
                             reader: JournalReader) -> None:
-    """The journal against the exchange: intents never answered are settled, trades closed while the bot was
-    away are closed with the exit the exchange recorded, and the rest are adopted by the tracker, the monitor
+    """The journal against the exchange: intents never answered are settled, what the income history lists
+    since the bot stopped is counted (transfers, funding: `read_income_while_away`), trades closed while the bot
+    was away are closed with the exit the exchange recorded, and the rest are adopted by the tracker, the monitor
     and the client-id allocator. Either way a trade keeps the fees and funding the journal says it paid
-    before the restart (readmodels/adopted.py)."""
+    before the restart (readmodels/adopted.py), and the funding paid while the bot was stopped."""
     await settle_pending_intents(engine.bus, engine.clock, exchange, reader.pending_intents())
     await open_unrecorded_trades(engine, exchange, reader)
-    for trade in await close_trades_gone_while_away(engine.bus, engine.clock, exchange, adopted_trades(reader)):
+    trades = adopted_trades(reader)
+    income = await read_income_while_away(exchange, engine.risk.daily_loss, trades)
+    await count_transfers_while_away(engine.bus, engine.risk.daily_loss, income)
+    for trade in await close_trades_gone_while_away(engine.bus, engine.clock, exchange, trades, income or ()):
         engine.trades.adopt(trade)
         monitor.adopt(trade.opened)
         engine.execution.ids.learn(trade.opened.trade_id, reader.client_ids_of_trade(trade.opened.trade_id))
@@ -177,21 +184,43 @@ def restore_day_start(engine: Engine, reader: JournalReader, account: str | None
     return equity
 
 
-async def count_transfers_while_away(bus: EventBus, guard: DailyLossGuard | None, exchange: ExchangeReader) -> Decimal:
-    """After `restore_day_start`: the transfers the exchange lists after the restored reference (made while the
-    bot was stopped, which no stream told it of) are published as the stream's would be, so the guard moves the
-    reference and the journal records them. A withdrawal to spot while the bot was down used to count as a loss
-    at the restart, and past the limit flattened every position. Returns the net amount (0 with no reference
-    restored). An income history that cannot be read is a warning, not a refused start: the limit then errs
-    on the side of stopping."""
-    if guard is None or guard.start_equity is None or guard.start_ms is None:
-        return Decimal(0)
+def _reference_ms(guard: DailyLossGuard | None) -> int | None:
+    """When the daily loss limit's restored reference was set (None: no limit, or no reference restored)."""
+    return None if guard is None or guard.start_equity is None else guard.start_ms
+
+
+async def read_income_while_away(exchange: ExchangeReader, guard: DailyLossGuard | None,
+                                 trades: Iterable[OpenTrade]) -> list[BalanceUpdate] | None:
+    """After `restore_day_start`: one reading of the exchange's income history (paged, weight 30 a page) for what
+    no stream told the stopped bot: the transfers after the daily loss limit's restored reference
+    (`count_transfers_while_away`) and the funding of the trades the journal holds open, after the last payment it
+    holds for each (trading/away_funding.py). From the earliest of those times, every kind when transfers are
+    wanted (one request covers their six kinds and funding), else FUNDING_FEE alone; one request covers every
+    symbol. Returns [] with nothing to read. An income history that cannot be read is a warning, not a refused
+    start (None): the limit then errs on the side of stopping, and the trades miss that funding."""
+    reference = _reference_ms(guard)
+    starts = [*([] if reference is None else [reference + 1]), *(funding_from_ms(trade) for trade in trades)]
+    if not starts:
+        return []
     try:
-        found = await exchange.transfers(guard.start_ms + 1)
+        return await exchange.income(min(starts), None if reference is not None else FUNDING_FEE)
     except ExchangeError as exc:
-        log.warning("daily loss limit: the income history could not be read, so a transfer made while the bot "
-                    "was stopped would count as a trading loss", error=str(exc))
+        log.warning("the income history could not be read: a transfer made while the bot was stopped would count "
+                    "as a trading loss for the daily loss limit, and its trades miss the funding paid meanwhile",
+                    error=str(exc))
+        return None
+
+
+async def count_transfers_while_away(bus: EventBus, guard: DailyLossGuard | None,
+                                     income: Iterable[BalanceUpdate] | None) -> Decimal:
+    """The transfers the income history lists after the restored reference (made while the bot was stopped, which
+    no stream told it of) are published as the stream's would be, so the guard moves the reference and the
+    journal records them. A withdrawal to spot while the bot was down used to count as a loss at the restart, and
+    past the limit flattened every position. Returns the net amount (0 with no reference restored)."""
+    if guard is None or guard.start_equity is None or guard.start_ms is None or income is None:
         return Decimal(0)
+    reference = guard.start_ms  # capture: each transfer published moves it
+    found = [update for update in income if update.is_transfer and update.time_ms > reference]
     for transfer in found:
         await bus.publish(transfer)
     net = sum((transfer.change for transfer in found), Decimal(0))

@@ -4,37 +4,45 @@ After a crash or a stop, a trade the journal shows open may have been closed on 
 the bot was away (its stop fired, someone closed it by hand). The exchange is the source of truth:
 such a trade is closed now with the exit the exchange recorded (away_exits.py: its fills, else the
 trade's own filled exit order), or as `unknown` with why, never with an invented price or time. Its fees
-and funding keep what the journal says it paid before (its entry's fee, funding received while it was open).
+and funding keep what the journal says it paid before (its entry's fee, funding received while it was open),
+and every trade, closed now or still open, counts the funding the income history lists as paid while the bot
+was stopped (away_funding.py).
 How each exit was found is journaled as a protection action (`exit_found` / `exit_unknown`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..domain.enums import ExitReason, OrderType, Side, WorkingType
 from ..domain.events import OrderChanged, OrderRejectedEvent, ProtectionAction, TradeClosed
-from ..domain.exchange_types import OrderIntent
+from ..domain.exchange_types import BalanceUpdate, OrderIntent
 from ..domain.money import to_decimal
 from ..exchange.port import ExchangeReader
 from .away_exits import FoundExit, find_exit
+from .away_funding import count_funding_while_away
 from .trades import OpenTrade
 
 
-async def close_trades_gone_while_away(bus: EventBus, clock: Clock, exchange: ExchangeReader,
-                                       trades: list[OpenTrade]) -> list[OpenTrade]:
+async def close_trades_gone_while_away(bus: EventBus, clock: Clock, exchange: ExchangeReader, trades: list[OpenTrade],
+                                       income: Sequence[BalanceUpdate] = ()) -> list[OpenTrade]:
     """Publish `TradeClosed` for trades without a position on the exchange; return those still open. `trades`
-    carry what they paid before the restart (`OpenTrade.restored`), which their close keeps."""
+    carry what they paid before the restart (`OpenTrade.restored`), which their close keeps, and each counts the
+    funding among `income` (the income history read at the restart) paid while the bot was stopped, up to its
+    exit for a trade closed."""
     open_symbols = {p.symbol for p in await exchange.positions()}
     still_open = []
     for trade in trades:
         opened = trade.opened
         if opened.symbol in open_symbols:
+            await count_funding_while_away(bus, trade, income)
             still_open.append(trade)
             continue
         found = await find_exit(exchange, opened, clock.now_ms())
+        await count_funding_while_away(bus, trade, income, until_ms=found.time_ms)
         unknown = found.reason is ExitReason.UNKNOWN
         await bus.publish(ProtectionAction(
             symbol=opened.symbol, action="exit_unknown" if unknown else "exit_found", reason=found.note,

@@ -13,10 +13,12 @@ where the venue reports none), and its exit reason comes from the closing order'
 Binance's `autoclose-` a liquidation, anything else (a hand-placed order) manual.
 
 A trade outlives the process that opened it: each funding payment it receives is published as a `funding`
-`ProtectionAction` with its trade id (the journal keeps it), and a restart adopts the open trade with the fills
-and funding the journal holds for it (`OpenTrade.restored`), so its fees keep the entry's commission and its
-funding what was paid before the restart. It used to start again from zero: a trade closed in the session
-after its entry was journaled with the exit fee alone, and the audit's P&L drifted from the wallet's.
+`ProtectionAction` with its trade id and the payment's exchange time (the journal keeps it), and a restart adopts
+the open trade with the fills and funding the journal holds for it (`OpenTrade.restored`), so its fees keep the
+entry's commission and its funding what was paid before the restart. It used to start again from zero: a trade
+closed in the session after its entry was journaled with the exit fee alone, and the audit's P&L drifted from
+the wallet's. Funding paid while the bot was stopped is added at the restart from the exchange's income
+history (away_funding.py), each payment once by its time.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from decimal import Decimal
 from ..core.bus import EventBus
 from ..domain.enums import ExitReason
 from ..domain.events import FUNDING, FillEvent, PositionChanged, ProtectionAction, TradeClosed, TradeOpened
-from ..domain.exchange_types import BalanceUpdate
+from ..domain.exchange_types import FUNDING_FEE, BalanceUpdate
 from ..domain.money import ZERO, average_price, decimals_of
 from ..exchange.ids import PREFIX, belongs_to
 
@@ -62,20 +64,31 @@ class OpenTrade:
     fills: dict[str, FillEvent] = field(default_factory=dict)
     #: The exchange reported the position flat; waiting for the closing fills.
     flat: PositionChanged | None = None
+    #: The exchange's time of each funding payment counted in `funding`: what tells a payment the income history
+    #: lists at a restart from one already counted (away_funding.py).
+    funding_ms: list[int] = field(default_factory=list)
 
     @property
     def fully_exited(self) -> bool:
         return self.exit_qty >= self.opened.quantity
 
     @classmethod
-    def restored(cls, opened: TradeOpened, fills: Iterable[FillEvent], funding: Decimal = ZERO) -> OpenTrade:
+    def restored(cls, opened: TradeOpened, fills: Iterable[FillEvent],
+                 funding: Iterable[tuple[int, Decimal]] = ()) -> OpenTrade:
         """The trade as the tracker held it before a restart, from what the journal kept: `fills` (the symbol's
         journaled fills from about the trade's opening on, in journal order; `own_fills` picks the trade's) and
-        the funding journaled under its trade id."""
-        trade = cls(opened, funding=funding)
+        the funding payments journaled under its trade id, (time_ms, amount)."""
+        trade = cls(opened)
         for fill in own_fills(opened, fills):
             trade.apply(fill)
+        for time_ms, amount in funding:
+            trade.count_funding(amount, time_ms)
         return trade
+
+    def count_funding(self, change: Decimal, time_ms: int) -> None:
+        """One funding payment (signed: + received, - paid), paid at `time_ms` on the exchange's clock."""
+        self.funding += change
+        self.funding_ms.append(time_ms)
 
     def apply(self, fill: FillEvent) -> None:
         """Count a fill on the trade's symbol: its fee, and its quantity and price when it reduces the trade."""
@@ -88,6 +101,13 @@ class OpenTrade:
             self.exit_value += fill.quantity * fill.price
             self.exit_decimals = max(self.exit_decimals, decimals_of(fill.price))
             self.last_exit_client = fill.client_id
+
+
+def funding_action(trade: OpenTrade, payment: BalanceUpdate, reason: str) -> ProtectionAction:
+    """The journal's record of one funding payment of the trade (action `funding`, `price` the signed amount),
+    stamped with the payment's exchange time: a restart reads both back (`OpenTrade.restored`)."""
+    return ProtectionAction(symbol=trade.opened.symbol, action=FUNDING, reason=reason, time_ms=payment.time_ms,
+                            trade_id=trade.opened.trade_id, price=payment.change)
 
 
 def own_fills(opened: TradeOpened, fills: Iterable[FillEvent]) -> list[FillEvent]:
@@ -148,16 +168,14 @@ class TradeTracker:
 
     async def _on_balance(self, event: BalanceUpdate) -> None:
         """Funding paid or received: the trade's, and journaled as such (a restart reads it back)."""
-        if event.reason != "FUNDING_FEE":
+        if event.reason != FUNDING_FEE:
             return
         self.funding_total += event.change
         trade = self.open.get(event.symbol) if event.symbol else None
         if trade is None:
             return
-        trade.funding += event.change
-        await self.bus.publish(ProtectionAction(
-            symbol=trade.opened.symbol, action=FUNDING, reason="funding fee (signed: + received, - paid)",
-            time_ms=event.time_ms, trade_id=trade.opened.trade_id, price=event.change))
+        trade.count_funding(event.change, event.time_ms)
+        await self.bus.publish(funding_action(trade, event, "funding fee (signed: + received, - paid)"))
 
     async def _on_position(self, event: PositionChanged) -> None:
         trade = self.open.get(event.snapshot.symbol)
