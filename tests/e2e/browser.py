@@ -32,8 +32,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 try:
     from playwright.sync_api import Page, Route, sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 except ImportError:  # pragma: no cover - the dev extra installs it
     sync_playwright = None
+    PlaywrightTimeout = TimeoutError
 
 requires_browser = pytest.mark.skipif(
     CHROMIUM is None or sync_playwright is None,

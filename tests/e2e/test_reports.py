@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser import browser_page, requires_browser, screenshot
+from browser import PlaywrightTimeout, browser_page, requires_browser, screenshot
 
 BIN = Path(sys.executable).parent / "quantum-trader"
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda"
@@ -120,4 +120,63 @@ def test_evaluation_report_opens_offline_with_the_reliability_diagrams(tmp_path:
             assert page.locator(f"#reliability-{side} circle").count() == len(bins) > 0
         assert doc["model_version"] in page.locator("body").inner_text()
         screenshot(page, "report-evaluation")
+        watch.assert_clean()
+
+
+#: How far a table reaches and where its verdict column ends, at the page's width (read in the page).
+TABLE_FIT_JS = """(id) => { const table = document.getElementById(id); const panel = table.parentElement;
+  const verdict = table.querySelector('thead th:last-child').getBoundingClientRect();
+  return { table: table.scrollWidth, panel: panel.clientWidth, panelContent: panel.scrollWidth,
+           verdictRight: verdict.right, page: document.documentElement.scrollWidth, viewport: window.innerWidth }; }"""
+#: Lit pixels on a chart's time axis: in its two leftmost columns (a date label cut off by the chart's edge)
+#: and in its first 80 (the first label, drawn whole).
+TIME_AXIS_JS = """(id) => { const canvases = [...document.querySelectorAll('#' + id + ' canvas')];
+  const box = (c) => c.getBoundingClientRect();
+  const bottom = Math.max(...canvases.map((c) => box(c).bottom));
+  const axis = canvases.filter((c) => box(c).bottom === bottom);
+  const left = Math.min(...axis.map((c) => box(c).left));
+  const lit = (width) => axis.filter((c) => box(c).left === left).reduce((n, canvas) => {
+    const px = canvas.getContext('2d').getImageData(0, 0, width, canvas.height).data;
+    for (let i = 0; i < px.length; i += 4) n += px[i] + px[i + 1] + px[i + 2] > 300 ? 1 : 0;
+    return n; }, 0);
+  return { edge: lit(2), first: lit(80), axes: axis.length }; }"""
+
+
+def assert_table_fits(page: Any, table_id: str) -> None:
+    """The table fits its panel (no sideways scroll inside it, none on the page) and its last column, the
+    verdict, is on screen."""
+    fit = page.evaluate(TABLE_FIT_JS, table_id)
+    assert fit["table"] <= fit["panel"] and fit["panelContent"] <= fit["panel"], fit
+    assert fit["verdictRight"] <= fit["viewport"], fit
+    assert fit["page"] <= fit["viewport"], fit
+
+
+def first_date_shows(page: Any, chart: str) -> bool:
+    """The chart's first date label drawn whole: nothing lit at the axis' left edge, something lit near it.
+    Waited for: the library sizes (and redraws) the chart after the page's script has run."""
+    try:
+        page.wait_for_function(f"(() => {{ const a = ({TIME_AXIS_JS})('{chart}'); "
+                               "return a.axes > 0 && a.edge === 0 && a.first > 0; })()", timeout=5_000)
+    except PlaywrightTimeout:
+        return False
+    return True
+
+
+def test_report_tables_fit_and_the_first_date_shows_in_a_1300_px_window(
+        backtest: tuple[Path, dict[str, Any], Path]) -> None:
+    """A user trial at 1300 px: the audit's breach column needed a sideways scroll and the equity chart's first
+    date label ("Feb") was cut in half by the chart's left edge."""
+    report, _, db = backtest
+    audit = db.parent / "audit-1300.html"
+    cli("audit", "--db", f"sqlite:///{db}", "--report", str(audit), codes=(0, 5))
+    with browser_page(width=1300, height=900) as (page, watch):
+        page.goto(report.as_uri())
+        page.wait_for_selector("#price-chart[data-markers]")
+        assert_table_fits(page, "trades-table")
+        for chart in ("equity-chart", "price-chart"):
+            assert first_date_shows(page, chart), (chart, page.evaluate(TIME_AXIS_JS, chart))
+        screenshot(page, "report-backtest-1300")
+        page.goto(audit.as_uri())
+        assert_table_fits(page, "audit-table")
+        screenshot(page, "report-audit-1300")
         watch.assert_clean()

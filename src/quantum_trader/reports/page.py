@@ -35,13 +35,17 @@ h1 { font-size: 22px; margin: 0 0 4px; color: #88c0d0; }
 h2 { font-size: 16px; margin: 26px 0 8px; color: #88c0d0; border-bottom: 1px solid #2e3440; padding-bottom: 4px; }
 .sub { color: #7b8494; margin-bottom: 14px; }
 .grid { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
-.panel { background: #151b23; border: 1px solid #2e3440; border-radius: 6px; padding: 10px 12px; }
+.panel { background: #151b23; border: 1px solid #2e3440; border-radius: 6px; padding: 10px 12px; max-width: 100%;
+         box-sizing: border-box; }
 .chart { height: 360px; min-width: 300px; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th, td { padding: 3px 10px; border-bottom: 1px solid #2e3440; text-align: right; white-space: nowrap; }
-th { color: #7b8494; font-weight: 600; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 13px; }
+th, td { padding: 3px 6px; border-bottom: 1px solid #2e3440; text-align: right; white-space: nowrap; }
+.s, .kv td { white-space: normal; } .s .w { white-space: nowrap; }
+th { color: #7b8494; font-weight: 600; vertical-align: bottom; }
 td.k, th.k { text-align: left; }
-tr.breach td { background: rgba(191,97,106,0.18); }
+tr.breach td { background: #34282f; }
+#trades-table tr > :last-child, #audit-table tr > :last-child { position: sticky; right: 0; background: #151b23; }
+#trades-table tr.breach > :last-child, #audit-table tr.breach > :last-child { background: #34282f; }
 .ok { color: #a3be8c; } .warn { color: #ebcb8b; } .bad { color: #bf616a; font-weight: 600; }
 .scroll { max-height: 480px; overflow: auto; }
 select { background: #151b23; color: #d8dee9; border: 1px solid #2e3440; padding: 3px 6px; }
@@ -79,18 +83,29 @@ def data_script(element_id: str, data: Any) -> str:
     return f'<script type="application/json" id="{esc(element_id)}">{inline_json(data)}</script>'
 
 
+def cell_text(value: object) -> str:
+    """A table cell's escaped text that may wrap between its words and nowhere else: each word is kept whole
+    (a browser would also break after the hyphens of `2026-02-01`), so a long cell (a time, a header) takes
+    two lines where a table must fit a narrow window rather than widen its panel. (A key/value table's
+    values are prose, like the slippage note, and wrap as prose does.)"""
+    text = esc(value)
+    if " " not in text:
+        return text
+    return '<span class="s">' + " ".join(f'<span class="w">{word}</span>' for word in text.split(" ")) + "</span>"
+
+
 def kv_table(rows: Iterable[tuple[str, object]], *, title: str = "") -> str:
     """A two-column key/value table."""
     head = f"<h3>{esc(title)}</h3>" if title else ""
     body = "".join(f'<tr><td class="k">{esc(k)}</td><td>{esc(v)}</td></tr>' for k, v in rows)
-    return f'<div class="panel">{head}<table>{body}</table></div>'
+    return f'<div class="panel">{head}<table class="kv">{body}</table></div>'
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, classes: Sequence[str] | None = None,
           left: int = 1, table_id: str = "") -> str:
     """A table; the first `left` columns align left; `classes` gives each row's class (e.g. "breach")."""
     def cells(row: Sequence[object], tag: str) -> str:
-        return "".join(f"<{tag}{LEFT if i < left else ''}>{esc(v)}</{tag}>" for i, v in enumerate(row))
+        return "".join(f"<{tag}{LEFT if i < left else ''}>{cell_text(v)}</{tag}>" for i, v in enumerate(row))
 
     head = f"<thead><tr>{cells(columns, 'th')}</tr></thead>"
     lines = []

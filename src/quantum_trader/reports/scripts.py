@@ -21,6 +21,23 @@ BACKTEST_JS = r"""
              timeScale: { timeVisible: true, secondsVisible: false, borderColor: C.line },
              rightPriceScale: { borderColor: C.line } };
   }
+  // Fitting the content put the first point on the chart's left edge, where its date label ("Feb") was cut in
+  // half: show all `count` points with LABEL_ROOM pixels of empty time before the first. The library sizes a
+  // chart after this script (autoSize), which would undo the room, so a chart showing all its points is
+  // fitted again at each change of size (not one zoomed on a trade: `focus` forgets the fit).
+  const LABEL_ROOM = 32;
+  const fitted = new Map(), watched = new Set();
+  function refit(chart) {
+    const scale = chart.timeScale(), last = Math.max(1, fitted.get(chart) - 1);
+    const width = Math.max(2 * LABEL_ROOM, scale.width());
+    scale.setVisibleLogicalRange({ from: -LABEL_ROOM * last / (width - LABEL_ROOM), to: last });
+  }
+  function fit(chart, count) {
+    if (!watched.has(chart)) chart.timeScale().subscribeSizeChange(() => { if (fitted.has(chart)) refit(chart); });
+    watched.add(chart);
+    fitted.set(chart, count);
+    refit(chart);
+  }
   const points = (rows) => rows.map(([time, value]) => ({ time, value }));
   // A segment takes the colour of its first point: one starting at a trade's exit is hidden (no line between trades).
   const segments = (rows) => rows.map(([time, value, gap]) => (gap ? { time, value, color: "rgba(0,0,0,0)" }
@@ -33,7 +50,7 @@ BACKTEST_JS = r"""
   const drawdown = equity.addSeries(LWC.AreaSeries, { lineColor: C.bad, topColor: "rgba(191,97,106,0.05)",
     bottomColor: "rgba(191,97,106,0.45)", lineWidth: 1, title: "drawdown %", invertFilledArea: true }, 1);
   drawdown.setData(points(D.drawdown));
-  equity.timeScale().fitContent();
+  fit(equity, D.equity.length);
   $("equity-chart").dataset.points = String(D.equity.length);
 
   // Trades on price: one symbol at a time.
@@ -63,7 +80,7 @@ BACKTEST_JS = r"""
     markers.setMarkers(s.markers);
     lines.forEach((l) => close.removePriceLine(l));
     lines = [];
-    price.timeScale().fitContent();
+    fit(price, s.prices.length);
     holder.dataset.symbol = symbol;
     holder.dataset.points = String(s.prices.length);
     holder.dataset.markers = String(markers.markers().length);
@@ -71,6 +88,7 @@ BACKTEST_JS = r"""
   }
   function focus(trade) {
     show(trade.symbol);
+    fitted.delete(price);
     const pad = Math.max(3600, (trade.exit_time - trade.entry_time) * 0.5);
     price.timeScale().setVisibleRange({ from: trade.entry_time - pad, to: trade.exit_time + pad });
     const add = (value, color, title) => value === null ? null : close.createPriceLine(
