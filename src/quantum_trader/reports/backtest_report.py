@@ -16,7 +16,7 @@ from ..domain.events import TradeClosed
 from ..domain.money import fmt
 from ..research.backtest import BacktestResult
 from .audit_report import audit_charts, summary_table
-from .page import document, esc, kv_table, section, table
+from .page import Wrap, document, esc, kv_table, section, table
 from .prices import symbol_chart, take_profits
 from .scripts import BACKTEST_JS
 
@@ -66,7 +66,7 @@ def _trade(trade: TradeClosed, take_profit: str | None) -> dict[str, Any]:
 
 def _trade_cells(trade: TradeClosed, row: Mapping[str, Any], take_profit: str | None) -> tuple[object, ...]:
     realised = row.get("realised") or {}
-    return (trade.trade_id, trade.symbol, trade.direction.value, utc(trade.opened_ms), utc(trade.time_ms),
+    return (trade.trade_id, trade.symbol, trade.direction.value, Wrap(utc(trade.opened_ms)), Wrap(utc(trade.time_ms)),
             row.get("entry_price"), row.get("exit_price"), row.get("exit_reason"), row.get("planned_stop"),
             take_profit, row.get("quantity"), realised.get("usdt"), realised.get("pct_equity"),
             row.get("slippage_bps"), row["verdict"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -83,11 +84,18 @@ def data_script(element_id: str, data: Any) -> str:
     return f'<script type="application/json" id="{esc(element_id)}">{inline_json(data)}</script>'
 
 
+@dataclass(frozen=True)
+class Wrap:
+    """A table cell that may take two lines, between its words only: a time (`2026-02-01` over `00:33`)."""
+
+    text: str
+
+
 def cell_text(value: object) -> str:
-    """A table cell's escaped text that may wrap between its words and nowhere else: each word is kept whole
-    (a browser would also break after the hyphens of `2026-02-01`), so a long cell (a time, a header) takes
-    two lines where a table must fit a narrow window rather than widen its panel. (A key/value table's
-    values are prose, like the slippage note, and wrap as prose does.)"""
+    """A cell's escaped text that may wrap between its words and nowhere else: each word is kept whole (a
+    browser would also break after the hyphens of `2026-02-01`), so a long cell (a time, a header) takes two
+    lines where a table must fit a narrow window rather than widen its panel. (A key/value table's values
+    are prose, like the slippage note, and wrap as prose does.)"""
     text = esc(value)
     if " " not in text:
         return text
@@ -105,7 +113,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, classes: 
           left: int = 1, table_id: str = "") -> str:
     """A table; the first `left` columns align left; `classes` gives each row's class (e.g. "breach")."""
     def cells(row: Sequence[object], tag: str) -> str:
-        return "".join(f"<{tag}{LEFT if i < left else ''}>{cell_text(v)}</{tag}>" for i, v in enumerate(row))
+        return "".join(f"<{tag}{LEFT if i < left else ''}>{_cell(v, tag)}</{tag}>" for i, v in enumerate(row))
 
     head = f"<thead><tr>{cells(columns, 'th')}</tr></thead>"
     lines = []
@@ -114,6 +122,13 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, classes: 
         lines.append(f"<tr{cls}>{cells(row, 'td')}</tr>")
     ident = f' id="{esc(table_id)}"' if table_id else ""
     return f'<table{ident}>{head}<tbody>{"".join(lines)}</tbody></table>'
+
+
+def _cell(value: object, tag: str) -> str:
+    """A header wraps between its words; a data cell only when it is a `Wrap`, else it stays on one line."""
+    if isinstance(value, Wrap):
+        return cell_text(value.text)
+    return cell_text(value) if tag == "th" else esc(value)
 
 
 def section(title: str, *parts: str) -> str:
