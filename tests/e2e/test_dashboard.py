@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from quantum_trader.readmodels.readiness_words import evidence_text, fix_text
 from quantum_trader.trading.audit import VERDICT_GAP
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -308,4 +309,23 @@ def test_the_api_docs_render_without_a_network(tmp_path: Path) -> None:
         assert "Quantum Trader" in page.locator(".swagger-ui .info .title").inner_text()
         page.get_by_text("/api/v1/force-entry", exact=True).first.wait_for()
         screenshot(page, "api-docs-offline")
+        watch.assert_clean()
+
+
+def test_the_readiness_panel_says_the_evidence_in_the_clis_words(tmp_path: Path) -> None:
+    """A user trial: each readiness item's evidence showed as raw JSON (`{"closed":0,"required":5,...}`). The API
+    now adds each item's evidence in words (`text`, and `fix` for a failed item), the very sentences
+    `quantum-trader readiness` prints (readmodels/readiness_words.py), and the panel shows those."""
+    with running_bot(bot_env(tmp_path)) as (_proc, url), browser_page() as (page, watch):
+        items = httpx.get(f"{url}/api/v1/readiness", timeout=30).json()["items"]
+        assert [item["text"] for item in items] == [evidence_text(item) for item in items]
+        assert [item["fix"] for item in items] == [fix_text(item) for item in items]
+        page.goto(url + "/")
+        page.wait_for_function(f"document.querySelectorAll('#readiness li').length === {len(items)}")
+        for item, li in zip(items, page.locator("#readiness li").all(), strict=True):
+            shown = li.locator(".evidence").all_inner_texts()
+            assert shown[0] == item["text"] and "{" not in "".join(shown), shown
+            assert shown[1:] == ([f"fix: {item['fix']}"] if item["fix"] else []), shown
+        assert "0 of the 5 closed trades wanted were opened by the strategy" in page.locator("#readiness").inner_text()
+        screenshot(page, "dashboard-readiness-words")
         watch.assert_clean()

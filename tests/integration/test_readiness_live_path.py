@@ -88,7 +88,9 @@ def test_an_hour_on_the_live_path_passes_and_every_item_names_its_sessions(tmp_p
     result = readiness(build_journal(tmp_path / "paper.db", speed_max(2 * HOUR), Recipe(equity_span_ms=HOUR)))
     assert result["ready"] is True, result
     assert [i["name"] for i in result["items"]] == list(ITEMS)
-    assert all(set(i) == {"name", "passed", "evidence"} for i in result["items"])
+    # CONTRACT 7's three keys, and the evidence in words beside them (an extension: the dashboard shows those).
+    assert all(set(i) == {"name", "passed", "evidence", "text", "fix", "sessions_text"} for i in result["items"])
+    assert all(i["fix"] is None and i["text"] for i in result["items"])
     live = {"id": 2, "mode": "paper", **LIVE_PATH}
     for name in (n for n in ITEMS if n not in SETTINGS_ITEMS):
         evidence = item(result, name)["evidence"]

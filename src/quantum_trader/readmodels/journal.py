@@ -23,6 +23,7 @@ from ..trading.audit import AuditRow, audit_rows, audit_summary
 from ..trading.stop_witness import ACTION as STOP_WITNESSED
 from .evidence import LISTED, SessionEvidence, longest_clean_ms, spans
 from .origin import TradeOrigins
+from .readiness_words import in_words
 from .setup import FIX, required_confidence, required_trades, this_setup
 from .signal_outcome import TRADED, signals_json
 
@@ -120,7 +121,8 @@ def readiness_from_journal(reader: JournalReader, start: Settings) -> JsonRow:
     over the live-path paper sessions with that start's setup only (readmodels/evidence.py and setup.py say
     which and why); every item's evidence names the sessions it came from (`sessions`) and those it left out
     (`not_counted`, with why). Forced entries prove the protection path, not the strategy (readmodels/origin.py):
-    they count for the protection and stop items, never toward the minimum of trades or for confidence."""
+    they count for the protection and stop items, never toward the minimum of trades or for confidence.
+    Each item carries its evidence in words too (`text`, `fix`, `sessions_text`: readmodels/readiness_words.py)."""
     paths = SessionEvidence.of(reader.sessions(), start)
     origins = TradeOrigins(reader.trade_sources())
     all_closed = reader.closed_positions()
@@ -142,7 +144,7 @@ def readiness_from_journal(reader: JournalReader, start: Settings) -> JsonRow:
                "not_counted": [], "source": "the settings of this start, not paper-trading evidence"}),
         _same_setup(start, paths),
     ]
-    return {"ready": all(i["passed"] for i in items), "items": items}
+    return {"ready": all(i["passed"] for i in items), "items": [in_words(i) for i in items]}
 
 
 def _closed_trades(closed: list[JsonRow], origins: TradeOrigins, required: tuple[int, JsonRow],

@@ -129,14 +129,6 @@ function renderAudit(doc) {
     cell(row, a.verdict, a.breach ? "bad" : "muted").title = a.breach_reason || "";
   }, "no closed positions yet");
 }
-function evidenceText(evidence) {
-  const shown = {};
-  for (const [key, value] of Object.entries(evidence || {})) {
-    if (key === "sessions" || key === "not_counted") continue;
-    shown[key] = Array.isArray(value) && value.length > 5 ? value.slice(0, 5).concat(["…"]) : value;
-  }
-  return JSON.stringify(shown);
-}
 function renderReadiness(doc) {
   const items = doc.items || [];
   $("readiness-summary").textContent = doc.ready ? "READY for live" : items.filter((i) => i.passed).length + " of " +
@@ -149,10 +141,19 @@ function renderReadiness(doc) {
     mark.className = "mark " + (item.passed ? "ok" : "bad");
     mark.textContent = item.passed ? "✓" : "✗";
     li.append(mark, item.name);
+    // The evidence in the CLI's words (the API's `text`, `fix` and `sessions_text`, worded once in
+    // readmodels/readiness_words.py); the documents themselves stay in the API's `evidence`.
     const ev = document.createElement("div");
     ev.className = "evidence";
-    ev.textContent = evidenceText(item.evidence);
+    ev.textContent = item.text;
+    ev.title = item.sessions_text || "";
     li.appendChild(ev);
+    if (item.fix) {
+      const fix = document.createElement("div");
+      fix.className = "evidence fix";
+      fix.textContent = "fix: " + item.fix;
+      li.appendChild(fix);
+    }
     list.appendChild(li);
   }
 }
