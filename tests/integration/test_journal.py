@@ -484,3 +484,24 @@ def test_a_stop_that_filled_stays_filled(db_url: str) -> None:
         assert (order["status"], Decimal(order["filled"]), order["updated_ms"]) == ("FILLED", TINY, 3)
     finally:
         reader.close()
+
+
+def test_prices_on_a_tick_with_a_trailing_zero_read_back_without_it(sqlite_url: str) -> None:
+    """A user trial: BNBUSDT's tick is `0.010`, so a stop rounded onto it is Decimal('672.150'), and the journal
+    gave it back as `672.150` (the dashboard's trades, the activity panel, `audit`) beside `672.15` where the same
+    stop came from the exchange. The reader now writes every Decimal as the rest do (`fmt`): the same number."""
+    stop, take = Decimal("672.150"), Decimal("700.000")
+    opened = dataclasses.replace(OPENED, symbol="BNBUSDT", entry_price=Decimal("685.870"), planned_stop=stop,
+                                 planned_take_profit=take, equity=Decimal("10000.00"))
+    action = ev.ProtectionAction(symbol="BNBUSDT", action="placed", reason="sl after entry fill", time_ms=1_011,
+                                 trade_id="t1", client_id="t1-sl-0", order_type="STOP_MARKET", price=stop)
+    with Journal.open(sqlite_url) as journal:
+        publish(journal, opened, action)
+    reader = JournalReader(sqlite_url)
+    try:
+        [trade] = reader.trades(10)
+        assert (trade["entry"], trade["planned_stop"], trade["planned_take_profit"]) == ("685.87", "672.15", "700")
+        assert [a["price"] for a in reader.protection_actions(10)] == ["672.15"]
+        assert Decimal(trade["planned_stop"]) == stop  # the same number: only the zeros a reader trips on are gone
+    finally:
+        reader.close()

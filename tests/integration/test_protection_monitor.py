@@ -27,6 +27,7 @@ from quantum_trader.domain.events import (
     TradeOpened,
 )
 from quantum_trader.domain.exchange_types import OrderIntent, OrderSnapshot
+from quantum_trader.domain.money import fmt
 from quantum_trader.domain.orders import AlgoOrder
 from quantum_trader.domain.stops import protection_prices
 from quantum_trader.exchange.inprocess import InProcessExchange
@@ -291,6 +292,10 @@ def test_trailing_stop_moves_up_in_steps_and_never_down() -> None:
             seen.append(stop.trigger_price)
         assert seen == [Decimal("100940.0"), Decimal("100940.0"), Decimal("101430.0"), Decimal("101430.0")]
         assert len(rig.actions("trailed")) == 2
+        # prices as every price is shown (BTCUSDT's tick is 0.10: the reason said `100940.00` beside `103000`)
+        assert [a.reason for a in rig.actions("trailed")] == [
+            f"trailing stop {fmt(rig.levels()[0])} -> 100940 (mark 103000)",
+            "trailing stop 100940 -> 101430 (mark 103500)"]
         # each replacement lived next to the stop it replaced: quantity next to closePosition, never -4130
         assert not any(isinstance(e, OrderRejectedEvent) for e in rig.events)
 

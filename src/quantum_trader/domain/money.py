@@ -132,6 +132,12 @@ def fmt(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+def price_text(value: Decimal | None) -> str:
+    """A price as users read it (alerts, reasons in the journal): `fmt`, or `none` when there is none. A price
+    rounded onto a tick such as BNBUSDT's `0.010` is Decimal('672.150'); it reads `672.15` like the rest."""
+    return "none" if value is None else fmt(value)
+
+
 #: Percentages keep two decimals, or two significant digits when smaller, up to this many places: a
 #: 0.004 % loss must not print as "0 %".
 PCT_MIN_PLACES, PCT_MAX_PLACES = 2, 8

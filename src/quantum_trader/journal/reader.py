@@ -1,7 +1,9 @@
 """Read side of the journal: queries that return JSON-ready dicts for the API, CLI, audit and restart.
 
-Decimals come back as strings in plain notation ("0.00000001"), exactly as stored, so an answer can
-go to `json.dumps` unchanged and a caller that needs arithmetic parses them with `Decimal(...)`.
+Decimals come back as strings as the rest of the bot writes them (`fmt`: plain notation, "0.00000001", no
+trailing zeros), the very number stored, so an answer can go to `json.dumps` unchanged and a caller that needs
+arithmetic parses them with `Decimal(...)`. The stored text kept a tick's zeros (BNBUSDT's tick is `0.010`, so a
+stop read `672.150`), which users saw beside `672.15` for the same stop read from the exchange.
 Lists are newest first unless a method says otherwise.
 """
 
@@ -14,6 +16,7 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, Engine, Select, Table, func, inspect, select
 
 from ..domain.events import DAILY_REFERENCE, FUNDING, TRANSFER
+from ..domain.money import fmt
 from .codec import INTENT, KILL_SWITCH, RESUME
 from .db import create_engine_for
 from .models import (
@@ -30,7 +33,6 @@ from .models import (
     RiskDecisionRow,
     SessionRow,
     SignalRow,
-    decimal_to_text,
 )
 
 JsonRow = dict[str, Any]
@@ -39,7 +41,7 @@ DECISION_COLUMNS = ("approved", "reason", "trade_id", "quantity", "planned_stop"
 
 
 def _jsonable(value: Any) -> Any:
-    return decimal_to_text(value) if isinstance(value, Decimal) else value
+    return fmt(value) if isinstance(value, Decimal) else value
 
 
 def _table(model: Any) -> Table:

@@ -24,7 +24,7 @@ from ..domain.events import (
     TradeClosed,
     TradeOpened,
 )
-from ..domain.money import ZERO, fmt
+from ..domain.money import ZERO, fmt, price_text
 from ..domain.position import LossReport
 
 HUNDRED = Decimal(100)
@@ -115,7 +115,7 @@ def entry_message(trade: TradeOpened) -> Message:
     """A new position: what was bought or sold, where its stop is and what the stop would cost."""
     side = trade.direction.value
     lines = [f"{trade.symbol} {side} {fmt(trade.quantity)} @ {fmt(trade.entry_price)} (leverage {trade.leverage}x)",
-             f"Planned stop: {_price(trade.planned_stop)}, take-profit: {_price(trade.planned_take_profit)}"]
+             f"Planned stop: {price_text(trade.planned_stop)}, take-profit: {price_text(trade.planned_take_profit)}"]
     if trade.planned_loss is not None:
         share = trade.planned_loss / trade.equity * HUNDRED if trade.equity > 0 else ZERO
         lines.append(f"Planned loss at the stop: {usdt(trade.planned_loss)} USDT ({pct(share)} of equity "
@@ -215,8 +215,8 @@ def is_repair(action: ProtectionAction) -> bool:
 
 def repaired_message(action: ProtectionAction) -> Message:
     what = (action.order_type or "protection").replace("_", " ").lower()
-    return Message("protection_repaired", f"{action.symbol}: protection repaired ({what} {_price(action.price)})",
-                   f"{action.symbol}: {action.reason}; placed {action.order_type or ''} at {_price(action.price)}"
+    return Message("protection_repaired", f"{action.symbol}: protection repaired ({what} {price_text(action.price)})",
+                   f"{action.symbol}: {action.reason}; placed {action.order_type or ''} at {price_text(action.price)}"
                    f" (trade {action.trade_id or 'unknown'})", Level.SUCCESS)
 
 
@@ -248,7 +248,3 @@ def task_died_message(event: ErrorEvent) -> Message:
             else f"restarting in {event.details.get('retry_in_s', '?')} s")
     return Message("task_died", f"Background task {name} died", f"{name}: {event.message}; {then}.",
                    Level.FAILURE)
-
-
-def _price(value: Decimal | None) -> str:
-    return "none" if value is None else fmt(value)

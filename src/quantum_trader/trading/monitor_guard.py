@@ -19,6 +19,7 @@ from ..core.clock import Clock
 from ..domain.enums import OrderType
 from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
 from ..domain.instrument import Instrument
+from ..domain.money import fmt, price_text
 from ..exchange.port import ExchangeReader
 from .execution import Execution
 from .monitor_repair import Outcome, Repairer
@@ -148,7 +149,7 @@ class SymbolGuard:
         since = record.since_ms  # when the crossing was first seen (the phase began)
         if now - since < self.config.grace_ms or record.software_stop_declined:
             return False
-        why = (f"mark {position.mark} beyond stop {stop.trigger_price} ({stop.client_id}) for "
+        why = (f"mark {fmt(position.mark)} beyond stop {price_text(stop.trigger_price)} ({stop.client_id}) for "
                f"{(now - since) / 1000:g}s and the exchange stop did not fire")
         result = await self.execution.emergency_exit(levels.trade_id, position.symbol, why, purpose="soft",
                                                      action="software_stop")
@@ -169,7 +170,7 @@ class SymbolGuard:
         target = trail_target(inst, levels.direction, position.mark, stop.trigger_price, pct)
         if target is None:
             return False
-        reason = f"trailing stop {stop.trigger_price} -> {target} (mark {position.mark})"
+        reason = f"trailing stop {fmt(stop.trigger_price)} -> {fmt(target)} (mark {fmt(position.mark)})"
         placement = await self.repair.place(levels, position, SL, target, orders, reason)
         if placement.outcome is Outcome.NOT_SENT:
             return False
@@ -188,3 +189,4 @@ class SymbolGuard:
         record.noted = pair
         await self.repair.action(symbol, "verified", f"stop-loss {stop.client_id} and take-profit "
                                  f"{take.client_id} working on the exchange", levels.trade_id, stop)
+
