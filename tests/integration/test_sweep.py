@@ -36,7 +36,7 @@ def test_a_grid_on_ray_gives_each_backtest_exactly_and_reports_the_runs_that_fai
     assert doc["engine"]["name"] == "ray" and doc["engine"]["version"] and doc["engine"]["address"] == "local"
     assert len(doc["runs"]) == 6 and doc["failed"] == 2
     failed = [r for r in doc["runs"] if r["error"]]
-    assert sorted(r["params"]["fast"] for r in failed) == ["40", "40"]  # fast must be below slow
+    assert sorted(r["params"]["fast"] for r in failed) == [40, 40]  # fast must be below slow
     assert all("fast (40) must be at least 1 and below slow" in r["error"] for r in failed)
     assert doc["runs"][-2:] == failed  # failures rank last
     ran = [r for r in doc["runs"] if not r["error"]]
@@ -101,7 +101,7 @@ def test_a_search_with_trials_runs_that_many_seeded_runs_in_the_ranges(pool: Ray
     first = sweep(base, axes, pool, objective="sharpe", trials=4, seed=3).to_json()
     again = sweep(base, axes, pool, objective="sharpe", trials=4, seed=3).to_json()
     assert len(first["runs"]) == 4 and first["failed"] == 0
-    assert all(3 <= int(r["params"]["fast"]) <= 12 and r["params"]["slow"] in ("20", "40") for r in first["runs"])
+    assert all(3 <= int(r["params"]["fast"]) <= 12 and r["params"]["slow"] in (20, 40) for r in first["runs"])
     assert sorted(r["trial"] for r in first["runs"]) == [0, 1, 2, 3]
     assert [r["params"] for r in first["runs"]] == [r["params"] for r in again["runs"]]  # the seed decides
 

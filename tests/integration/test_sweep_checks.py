@@ -60,10 +60,10 @@ def test_a_fixed_param_is_checked_with_each_grid_value_and_is_in_every_runs_para
     whole: fast=5 runs, fast=10 fails as its backtest would (reported, no task), and every run's params are
     the complete `backtest --param` set that reproduces it."""
     doc = sweep_json("--grid", "fast=5,10", "--param", "slow=8")
-    assert doc["fixed_params"] == {"slow": "8"} and doc["failed"] == 1
+    assert doc["fixed_params"] == {"slow": 8} and doc["failed"] == 1
     ran, failed = doc["runs"]
-    assert ran["params"] == {"slow": "8", "fast": "5"} and ran["error"] is None
-    assert failed["params"] == {"slow": "8", "fast": "10"} and failed["result"] is None
+    assert ran["params"] == {"slow": 8, "fast": 5} and ran["error"] is None
+    assert failed["params"] == {"slow": 8, "fast": 10} and failed["result"] is None
     assert failed["error"] == ("ParamError: --param slow=8 --grid fast=10: sma-cross: fast (10) must be at least 1 and "
                                "below slow (8)")
     by_hand = cli("backtest", "--data", str(LINK), *SHORT, *(f"--param={k}={v}" for k, v in ran["params"].items()),

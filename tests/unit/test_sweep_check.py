@@ -4,6 +4,7 @@ The sweep runs here on an in-process pool (no Ray) over synthetic bars."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,9 @@ def test_runs_carry_the_fixed_params_and_refused_ones_fail_without_a_task() -> N
     pool = InProcessPool()
     outcome = sweep(JOB, [GridAxis("slow", ("4", "8"))], pool, objective="net_pnl", bars=bars())  # type: ignore[arg-type]
     doc = outcome.to_json()
-    assert doc["fixed_params"] == {"fast": "5"}
+    assert doc["fixed_params"] == {"fast": 5}
     assert sorted((r["params"]["fast"], r["params"]["slow"], r["error"] is None) for r in doc["runs"]) == [
-        ("5", "4", False), ("5", "8", True)]
+        (5, 4, False), (5, 8, True)]
     assert pool.sent == [{"fast": "5", "slow": "8"}]  # slow=4 (not above fast=5) never reached a worker
     refused = next(r for r in doc["runs"] if r["error"])
     assert refused["error"].startswith("ParamError: --param fast=5 --grid slow=4: sma-cross: fast (5) must be")
@@ -90,11 +91,11 @@ def test_search_and_walk_forward_runs_carry_the_fixed_params_too() -> None:
     pool = InProcessPool()
     search = sweep(JOB, [GridAxis("slow", low="6", high="30")], pool, objective="net_pnl", trials=2,  # type: ignore[arg-type]
                    bars=bars()).to_json()
-    assert [r["params"]["fast"] for r in search["runs"]] == ["5", "5"]
+    assert [r["params"]["fast"] for r in search["runs"]] == [5, 5]
     folds = sweep(JOB, [GridAxis("slow", ("8", "20"))], pool, objective="net_pnl", walk_forward=1,  # type: ignore[arg-type]
                   bars=bars()).to_json()
-    assert all(r["params"]["fast"] == "5" for r in folds["runs"])
-    assert folds["walk_forward"][0]["chosen"]["fast"] == "5"
+    assert all(r["params"]["fast"] == 5 for r in folds["runs"])
+    assert folds["walk_forward"][0]["chosen"]["fast"] == 5
 
 
 def test_a_leverage_above_what_the_datas_symbols_allow_is_refused_per_run() -> None:
@@ -115,12 +116,12 @@ def test_each_runs_result_says_why_risk_refused_its_signals_naming_the_grid() ->
     outcome = sweep(JOB, [GridAxis("leverage", ("5", "50"))], InProcessPool(), objective="net_pnl",  # type: ignore[arg-type]
                     bars=bars()).to_json()
     by_leverage = {r["params"]["leverage"]: r["result"] for r in outcome["runs"]}
-    high = by_leverage["50"]["refusals"]
+    high = by_leverage[50]["refusals"]
     assert high["signals"] == high["refused"] > 0 and high["approved"] == 0
     (kind, seen), = high["by_kind"].items()
     assert kind == "stop_beyond_liquidation" and seen["count"] == high["refused"]
     assert seen["example"].endswith("could fire: lower --grid leverage or QT_STOP_LOSS_PCT")
-    assert by_leverage["5"]["refusals"]["approved"] > 0
+    assert by_leverage[5]["refusals"]["approved"] > 0
 
 
 def test_an_ai_scanner_model_refused_for_some_settings_fails_those_runs_only() -> None:
@@ -131,3 +132,27 @@ def test_an_ai_scanner_model_refused_for_some_settings_fails_those_runs_only() -
                                                       "refused: ") and "sl_pct model=2.0 settings=1.5" in refused
     assert none_can_run(scanner, [GridAxis("stop_loss_pct", ("1.5", "2"))], None, LINK) is None
     assert none_can_run(scanner, [GridAxis("stop_loss_pct", ("1.5", "2.5"))], None, LINK)
+
+
+def test_params_are_written_in_their_declared_types_and_as_given() -> None:
+    """A user trial: `sweep --json` gave `"fast": "10"`. Each parameter is now its declared type (sma-cross's
+    fast and slow are ints, stop_loss_pct a float: JSON numbers), with the text as given beside it (the form a
+    consumer of the old document read); both go back into a backtest as they are."""
+    pool = InProcessPool()
+    grid = [GridAxis("slow", ("8", "20")), GridAxis("stop_loss_pct", ("1.5",))]
+    doc = json.loads(json.dumps(sweep(JOB, grid, pool, objective="net_pnl", bars=bars()).to_json()))  # type: ignore[arg-type]
+    assert doc["fixed_params"] == {"fast": 5} and doc["fixed_params_text"] == {"fast": "5"}
+    assert sorted((r["params"]["slow"], r["params_text"]["slow"]) for r in doc["runs"]) == [(8, "8"), (20, "20")]
+    for run in doc["runs"]:
+        assert run["params"] == {"fast": 5, "slow": run["params"]["slow"], "stop_loss_pct": 1.5}, run["params"]
+        assert type(run["params"]["fast"]) is int and type(run["params"]["stop_loss_pct"]) is float
+        assert run["params_text"] == {k: str(v) for k, v in run["params"].items()}
+    best = doc["runs"][0]
+    again = [execute(BacktestJob(JOB.data, "sma-cross", params), pool.bars)["result"]
+             for params in (best["params"], best["params_text"])]
+    timing = ("seconds", "bars_per_s")
+    assert [{k: v for k, v in r.items() if k not in timing} for r in again] == [
+        {k: v for k, v in best["result"].items() if k not in timing}] * 2
+    folds = sweep(JOB, [GridAxis("slow", ("8", "20"))], pool, objective="net_pnl", walk_forward=1,  # type: ignore[arg-type]
+                  bars=bars()).to_json()
+    assert folds["walk_forward"][0]["chosen"]["fast"] == 5 and folds["walk_forward"][0]["chosen_text"]["fast"] == "5"

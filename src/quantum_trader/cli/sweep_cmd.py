@@ -24,7 +24,7 @@ from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..domain.kline_source import kline_paths
 from ..research.sweep_plan import DEFAULT_OBJECTIVE, OBJECTIVES, GridAxis, combinations, parse_axis
-from ..signals.params import RISK_PARAMS
+from ..signals.params import specs_by_name
 from ..signals.registry import STRATEGIES, strategy_params
 from .backtest_cmd import job_from_options
 from .main import app
@@ -93,7 +93,7 @@ def _checked(data: Path, strategy: str, grid: list[str], params: list[str], obje
     if trials and walk_forward:
         raise ValueError("--walk-forward runs the grid in each fold; give --grid values without --trials")
     base = job_from_options(data, strategy, params, *shared)
-    specs = {spec.name: spec for spec in (*strategy_params(strategy), *RISK_PARAMS)}
+    specs = specs_by_name(strategy_params(strategy))
     axes = [parse_axis(entry, specs, ranges_allowed=bool(trials)) for entry in grid]
     fixed = set(base.params) & {axis.name for axis in axes}
     if fixed:
@@ -151,15 +151,16 @@ def _print(outcome: SweepOutcome) -> None:
     engine = doc["engine"]
     console.print(f"engine: ray {engine['version']} at {engine['address']} ({engine['cpus']} CPUs); "
                   f"objective {doc['objective']} ({'higher' if doc['higher_is_better'] else 'lower'} is better)")
-    if doc["fixed_params"]:
-        console.print("fixed in every run: " + " ".join(f"--param {k}={v}" for k, v in doc["fixed_params"].items()))
+    fixed = doc["fixed_params_text"]  # as given, like the table's values
+    if fixed:
+        console.print("fixed in every run: " + " ".join(f"--param {k}={v}" for k, v in fixed.items()))
     training = [r for r in doc["runs"] if r.get("stage") != "test"]
     for fold in sorted({r.get("fold") for r in training}, key=lambda f: -1 if f is None else f):
         runs = [r for r in training if r.get("fold") == fold]
         title = f"{len(runs)} runs, {sum(1 for r in runs if r['error'])} failed"
         console.print(_table(runs, doc["objective"], title if fold is None else f"fold {fold}, training: {title}",
-                             doc["fixed_params"]))
-        for line in _all_refused(runs[:SHOWN], doc["fixed_params"]):
+                             fixed))
+        for line in _all_refused(runs[:SHOWN], fixed):
             console.print(line, markup=False, highlight=False)
     if "walk_forward" in doc:
         console.print(_folds(doc["walk_forward"]))
@@ -169,7 +170,7 @@ def _print(outcome: SweepOutcome) -> None:
 
 
 def _table(runs: list[dict[str, Any]], objective: str, title: str, fixed: dict[str, str]) -> Table:
-    names = [name for name in runs[0]["params"] if name not in fixed] if runs else []  # what varies
+    names = [name for name in runs[0]["params_text"] if name not in fixed] if runs else []  # what varies
     shown = runs[:SHOWN]
     table = Table(title=title + ("" if len(runs) <= SHOWN else f" (best {SHOWN} shown; --json has all)"))
     extra = [k for k in ("trades", "net_pnl", "max_drawdown_pct") if k != objective]
@@ -178,7 +179,8 @@ def _table(runs: list[dict[str, Any]], objective: str, title: str, fixed: dict[s
     for rank, run in enumerate(shown, 1):
         perf = (run["result"] or {}).get("performance") or {}
         value = run["error"] or ("–" if run["objective"] is None else f"{run['objective']:g}")
-        table.add_row(str(rank), *(run["params"][n] for n in names), value, *(str(perf.get(k, "–")) for k in extra),
+        given = (run["params_text"][n] for n in names)
+        table.add_row(str(rank), *given, value, *(str(perf.get(k, "–")) for k in extra),
                       "–" if run["seconds"] is None else str(run["seconds"]))
     return table
 
@@ -192,7 +194,7 @@ def _all_refused(runs: list[dict[str, Any]], fixed: dict[str, str]) -> list[str]
     for run in runs:
         warning = all_refused((run["result"] or {}).get("refusals"))
         if warning is not None:
-            given = " ".join(f"{k}={v}" for k, v in run["params"].items() if k not in fixed)
+            given = " ".join(f"{k}={v}" for k, v in run["params_text"].items() if k not in fixed)
             lines.append(f"{given}: {warning}")
     return lines
 
@@ -203,7 +205,7 @@ def _folds(folds: list[dict[str, Any]]) -> Table:
         table.add_column(column, justify="right")
     for f in folds:
         table.add_row(str(f["fold"]), _span(f["train"]), _span(f["test"]),
-                      " ".join(f"{k}={v}" for k, v in f["chosen"].items()), str(f["in_sample"]),
+                      " ".join(f"{k}={v}" for k, v in f["chosen_text"].items()), str(f["in_sample"]),
                       f["error"] or str(f["out_of_sample"]))
     return table
 

@@ -22,12 +22,23 @@ from typing import Any
 from ..core.logging import configure_logging
 from ..marketdata.bars import BarChunk
 from ..marketdata.selection import read_selection
+from ..signals.params import GRID, ParamSpec, specs_by_name
+from ..signals.registry import strategy_params
 from ..sim.universe import load_universe
 from .backtest import refuse_a_hole
 from .backtest_job import BacktestJob, run_job
 from .ray_connect import connect, no_colour_reset_at_exit
 from .sweep_check import refusal
-from .sweep_plan import OBJECTIVES, GridAxis, Run, combinations, objective_value, ranked, walk_forward_windows
+from .sweep_plan import (
+    OBJECTIVES,
+    GridAxis,
+    Run,
+    combinations,
+    objective_value,
+    ranked,
+    typed_params,
+    walk_forward_windows,
+)
 
 OnDone = Callable[[Run], None]
 #: A worker is one task on one CPU: numpy's BLAS must not start a thread per core in each of them (measured
@@ -149,14 +160,20 @@ class SweepOutcome:
     folds: list[dict[str, Any]] = field(default_factory=list)
     #: The `--param`s held fixed: in every run's `params` too, which are complete (`backtest --param` each).
     fixed: dict[str, str] = field(default_factory=dict)
+    #: The parameters' declarations (signals/params.py): `params` are written in their types.
+    specs: dict[str, ParamSpec] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The document of `sweep --json`. Parameters are in their declared types (`"fast": 10`); each also as
+        the text it was given (`params_text`, `fixed_params_text`, `chosen_text`), the form they had before."""
+        runs = [run.to_json(self.objective, self.specs) for run in ranked(self.runs, self.objective)]
         doc: dict[str, Any] = {"engine": self.engine, "objective": self.objective,
-                               "higher_is_better": OBJECTIVES[self.objective], "fixed_params": self.fixed,
-                               "runs": [run.to_json(self.objective) for run in ranked(self.runs, self.objective)],
-                               "failed": sum(1 for run in self.runs if run.error is not None)}
+                               "higher_is_better": OBJECTIVES[self.objective],
+                               "fixed_params": typed_params(self.fixed, self.specs), "fixed_params_text": self.fixed,
+                               "runs": runs, "failed": sum(1 for run in self.runs if run.error is not None)}
         if self.folds:
-            doc["walk_forward"] = self.folds
+            doc["walk_forward"] = [{**fold, "chosen": typed_params(fold["chosen"], self.specs),
+                                    "chosen_text": fold["chosen"]} for fold in self.folds]
             doc["out_of_sample"] = _out_of_sample(self.folds, self.objective)
         return doc
 
@@ -181,18 +198,18 @@ def sweep(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, *, objecti
     optionally fold by fold."""
     bars = read_bars(base) if bars is None else bars
     pool.share(bars)
-    fixed = dict(base.params)
+    fixed, specs = dict(base.params), specs_by_name(strategy_params(base.strategy))
     if walk_forward:
         first, last = int(bars[0].open_time[0]), int(bars[-1].open_time[-1]) + bars[-1].interval_ms
         windows = walk_forward_windows(first, last, walk_forward, bars[0].interval_ms)
         runs, folds = _walk_forward(base, axes, pool, objective, windows, on_done)
-        return SweepOutcome(pool.engine(), objective, runs, folds, fixed)
+        return SweepOutcome(pool.engine(), objective, runs, folds, fixed, specs)
     if trials:
         return SweepOutcome(pool.engine(), objective, _search(base, axes, pool, objective, trials, seed, on_done),
-                            fixed=fixed)
+                            fixed=fixed, specs=specs)
     runs = [Run({**base.params, **params}) for params in combinations(axes)]
     _dispatch(pool, [(run, base.with_grid(run.params)) for run in runs], on_done)
-    return SweepOutcome(pool.engine(), objective, runs, fixed=fixed)
+    return SweepOutcome(pool.engine(), objective, runs, fixed=fixed, specs=specs)
 
 
 def _dispatch(pool: RayPool, jobs: Sequence[tuple[Run, BacktestJob]], on_done: OnDone | None) -> None:
@@ -262,12 +279,9 @@ def _search(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, objectiv
 def _distribution(axis: GridAxis, base: BacktestJob) -> Any:
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    from ..signals.params import GRID, RISK_PARAMS
-    from ..signals.registry import strategy_params
-
     if not axis.is_range:
         return CategoricalDistribution(list(axis.values))
-    spec = {s.name: s for s in (*strategy_params(base.strategy), *RISK_PARAMS)}[axis.name]
+    spec = specs_by_name(strategy_params(base.strategy))[axis.name]
     low, high = spec.parse(axis.low or "", GRID), spec.parse(axis.high or "", GRID)
     if spec.kind == "int":
         return IntDistribution(int(low), int(high))

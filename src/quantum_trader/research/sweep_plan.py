@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..signals.params import GRID, ParamError, ParamSpec
+from ..signals.params import GRID, ParamError, ParamSpec, ParamValue
 
 #: Objectives a sweep may optimise: the backtest's performance figures, and which way is better.
 OBJECTIVES: dict[str, bool] = {  # name → higher is better
@@ -91,9 +91,17 @@ class Run:
     peak_rss_mb: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self, objective: str) -> dict[str, Any]:
-        return {"params": self.params, "objective": objective_value(self.result, objective), "error": self.error,
+    def to_json(self, objective: str, specs: Mapping[str, ParamSpec]) -> dict[str, Any]:
+        """`params` in their declared types (`specs`), `params_text` as given (`backtest --param` takes either)."""
+        return {"params": typed_params(self.params, specs), "params_text": self.params,
+                "objective": objective_value(self.result, objective), "error": self.error,
                 "seconds": self.seconds, "peak_rss_mb": self.peak_rss_mb, "result": self.result, **self.extra}
+
+
+def typed_params(params: Mapping[str, str], specs: Mapping[str, ParamSpec]) -> dict[str, ParamValue | str]:
+    """Parameters as their declared types for `sweep --json` (`"fast": 10`, `"stop_loss_pct": 1.5`): the text
+    a sweep carries them as went out as `"fast": "10"`. A name without a spec keeps its text."""
+    return {name: specs[name].typed(text) if name in specs else text for name, text in params.items()}
 
 
 def ranked(runs: Sequence[Run], objective: str) -> list[Run]:

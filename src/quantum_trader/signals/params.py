@@ -34,10 +34,11 @@ class ParamSpec:
     default: ParamValue
     help: str
 
-    def parse(self, text: str, option: str = PARAM) -> ParamValue:
+    def parse(self, text: str | ParamValue, option: str = PARAM) -> ParamValue:
         """`text` as this parameter's value, or ParamError naming it as it was given (`option`: `--param`, or
-        `--grid` for a sweep's axis), the value and the allowed range."""
-        raw = text.strip()
+        `--grid` for a sweep's axis), the value and the allowed range. A number is taken as its text, so the
+        typed `params` of `sweep --json` can be given back as they are."""
+        raw = str(text).strip()
         try:
             value: ParamValue = int(raw) if self.kind == "int" else float(raw)
         except ValueError:
@@ -46,6 +47,14 @@ class ParamSpec:
         if not self.low <= value <= self.high or value != value:
             raise ParamError(f"{option} {self.name}={text}: out of range ({self.describe()})")
         return value
+
+    def typed(self, text: str) -> ParamValue | str:
+        """`text` as this parameter's declared type for a JSON document (`fast`: 10, not "10"; a float a
+        number too); text that is not one stays as it is (a failed run reports what it was given)."""
+        try:
+            return int(text) if self.kind == "int" else float(text)
+        except ValueError:
+            return text
 
     def describe(self) -> str:
         return f"{self.kind} from {self.low} to {self.high}, default {self.default}: {self.help}"
@@ -72,14 +81,19 @@ class Params:
         return {**self.strategy, **self.risk}
 
 
-def parse_params(strategy: str, own: Iterable[ParamSpec], entries: Iterable[str] | Mapping[str, str],
+def specs_by_name(own: Iterable[ParamSpec]) -> dict[str, ParamSpec]:
+    """A strategy's own parameters (`own`) and the risk settings, by name: every name `--param` takes."""
+    return {spec.name: spec for spec in (*own, *RISK_PARAMS)}
+
+
+def parse_params(strategy: str, own: Iterable[ParamSpec], entries: Iterable[str] | Mapping[str, str | ParamValue],
                  origins: Mapping[str, str] | None = None) -> Params:
     """`NAME=VALUE` entries (or a name → text mapping) for `strategy`, whose parameters are `own`.
 
     An unknown name, a missing `=`, a repeated name or a bad value raises ParamError with one line, naming
     the option the value came from (`origins`: name → `--grid` for a sweep's axes; `--param` otherwise).
     """
-    specs = {spec.name: spec for spec in (*own, *RISK_PARAMS)}
+    specs = specs_by_name(own)
     pairs = list(entries.items()) if isinstance(entries, Mapping) else [split_entry(entry) for entry in entries]
     strategy_values: dict[str, ParamValue] = {}
     risk_values: dict[str, ParamValue] = {}
