@@ -10,6 +10,7 @@ errors and for requests leaving loopback; screenshots go to build/test-artifacts
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sys
 import time
@@ -328,4 +329,34 @@ def test_the_readiness_panel_says_the_evidence_in_the_clis_words(tmp_path: Path)
             assert shown[1:] == ([f"fix: {item['fix']}"] if item["fix"] else []), shown
         assert "0 of the 5 closed trades wanted were opened by the strategy" in page.locator("#readiness").inner_text()
         screenshot(page, "dashboard-readiness-words")
+        watch.assert_clean()
+
+
+#: The characters of `text` the page draws as the missing-glyph box in `font`: each drawn on a canvas and
+#: compared with a code point no font has (U+10FFFD).
+MISSING_GLYPHS_JS = """([text, font]) => { const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 64;
+  const g = canvas.getContext('2d');
+  const draw = (ch) => { g.clearRect(0, 0, 64, 64); g.font = font; g.fillText(ch, 8, 44);
+                         return g.getImageData(0, 0, 64, 64).data.join(','); };
+  const box = draw(String.fromCodePoint(0x10FFFD));
+  return [...new Set(text)].filter((ch) => ch.trim() && draw(ch) === box); }"""
+
+
+def test_the_api_docs_have_a_glyph_for_every_character_they_show(tmp_path: Path) -> None:
+    """A user trial: /docs read "Protected Binance USD□-M futures" in Debian's Chromium: no font here has Ⓢ.
+    The OpenAPI titles and descriptions (the bot's and sim-server's) now say USDS-M, drawn in the page's font."""
+    with running_server() as server:
+        sim_api = httpx.get(f"{server.url}/sim/openapi.json", timeout=10).json()
+    with running_bot(bot_env(tmp_path)) as (_proc, url), browser_page() as (page, watch):
+        api = httpx.get(f"{url}/openapi.json", timeout=10).json()
+        page.goto(url + "/docs")
+        shown = page.locator(".swagger-ui .info")
+        shown.wait_for()
+        font = page.evaluate("getComputedStyle(document.querySelector('.swagger-ui .info .description')).font")
+        assert api["info"]["description"] in shown.inner_text()
+        everything = json.dumps([api, sim_api], ensure_ascii=False)  # every title, summary and description
+        assert page.evaluate(MISSING_GLYPHS_JS, [everything, font]) == []
+        assert "USDS-M" in api["info"]["description"] and "USDS-M" in sim_api["info"]["title"]
+        screenshot(page, "api-docs-glyphs")
         watch.assert_clean()

@@ -46,8 +46,9 @@ def create_app(service: AppService, metrics: Metrics, *, api_token: str | None,
     """
     # /docs and /redoc with their scripts served from the package (fastapi-offline), not a CDN: the bot needs
     # no network (CONTRACT §1), and an API page that loads code from the internet is not one to trust.
+    # "USDS-M", not Binance's "USDⓈ-M": no font a Debian browser has draws Ⓢ, and /docs read "USD□-M".
     app = FastAPIOffline(title="Quantum Trader", version="0.1.0",
-                         description="Protected Binance USDⓈ-M futures trading: health, positions, orders, control.")
+                         description="Protected Binance USDS-M futures trading: health, positions, orders, control.")
     access = ApiAccess(api_token, public_reads=public_reads)
     guard = MutationGuard(access)
 

@@ -106,7 +106,8 @@ def create_app(sim: ExchangeSimulator, *, api_key: str, api_secret: str,
             if feed is not None:
                 feed.stop()
 
-    app = FastAPI(title="Quantum Trader simulator (Binance USDⓈ-M compatible)", docs_url="/sim/docs",
+    # "USDS-M" in what a browser shows (/sim/docs): no font a Debian browser has draws Binance's Ⓢ.
+    app = FastAPI(title="Quantum Trader simulator (Binance USDS-M compatible)", docs_url="/sim/docs",
                   openapi_url="/sim/openapi.json", redoc_url=None, lifespan=lifespan)
     app.state.server = server
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
