@@ -198,3 +198,30 @@ def test_every_request_waits_for_the_budget(served: RunningServer, tmp_path: Pat
     assert wall.t - 1_800_000_000.0 >= 2 * 60  # 48 weight of klines at 20 a minute: at least two minutes
     limits = httpx.get(f"{served.url}/sim/v1/limits", headers=KEY).json()
     assert all(ip["refused429Total"] == 0 for ip in limits["ips"])
+
+
+def test_days_without_data_are_named_with_why_and_the_history_the_server_has(served: RunningServer,
+                                                                             tmp_path: Path) -> None:
+    """A user trial asked a replaying sim-server for days outside its history and read only "16 without data".
+    The summary now names each symbol's empty days with the likely reason and the bars the server has (its
+    first and latest, read for that symbol only), and a day written with part of its bars says so."""
+    args = ["download", "--symbols", "BNBUSDT", "--start", "2026-01-03", "--end", "2026-01-08", "--exchange",
+            served.url]
+    text = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "text")])
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert "7 files written" in lines[0] and "6 without data" in lines[0]
+    assert lines[1] == ("BNBUSDT: no data for 2026-01-03..2026-01-04 (2 days, before the first bar the server has), "
+                        "2026-01-08 (after the last bar the server has); the server has BNBUSDT from "
+                        "2026-01-05 00:00 to 2026-01-07 00:00 UTC: ask for days in that range (a sim-server "
+                        "replaying files has only the days it has played)")
+    assert lines[2] == ("2 day files hold part of their day, all the server has of it: BNBUSDT-1m-2026-01-07.csv "
+                        "(1 of 1440 bars), markPriceKlines/BNBUSDT-1m-2026-01-07.csv (1 of 1440 bars)")
+    summary = json.loads(CliRunner().invoke(app, [*args, "--out", str(tmp_path / "json"), "--json"]).stdout)
+    [entry] = summary["no_data"]
+    assert entry["server_has"] == {"first": "2026-01-05 00:00", "last": "2026-01-07 00:00"}
+    assert [(s["first"], s["last"], s["days"]) for s in entry["spans"]] == [
+        ("2026-01-03", "2026-01-04", 2), ("2026-01-08", "2026-01-08", 1)]
+    assert summary["empty"] == [f"{folder}BNBUSDT-1m-2026-01-0{day}.csv" for day in (3, 4, 8)
+                                for folder in ("", "markPriceKlines/")]
+    assert summary["partial"][0] == {"file": "BNBUSDT-1m-2026-01-07.csv", "bars": 1, "of": 1440}

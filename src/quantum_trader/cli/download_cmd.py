@@ -33,6 +33,7 @@ from ..runtime.download import (
     months,
     parse_day,
 )
+from ..runtime.download_gaps import no_data_line
 from .checks import OptionError, check_output_folder
 from .main import app
 
@@ -76,9 +77,26 @@ def download(
     if json_output:
         sys.stdout.write(json.dumps(document) + "\n")
         return
-    typer.echo(f"{len(report.symbols)} symbols, {report.start}..{report.end}: {document['files_written']} files "
-               f"written ({report.rows:,} rows), {report.kept} already there, {len(report.empty)} without data; "
-               f"{budget.sent} requests, peak weight {budget.peak_used}/{budget.limit} → {out}")
+    for line in summary_lines(report, document, budget, out):
+        typer.echo(line)
+
+
+def summary_lines(report: DownloadReport, document: dict[str, Any], budget: WeightBudget, out: Path) -> list[str]:
+    """The text summary: the counts, then which days had no data and why (the counts alone, "16 without data",
+    left a user guessing), the days written with part of their bars, and the days not over yet."""
+    lines = [f"{len(report.symbols)} symbols, {report.start}..{report.end}: {document['files_written']} files "
+             f"written ({report.rows:,} rows), {report.kept} already there, {len(report.empty)} without data; "
+             f"{budget.sent} requests, peak weight {budget.peak_used}/{budget.limit} → {out}"]
+    lines += [no_data_line(entry) for entry in report.no_data]
+    if report.partial:
+        named = ", ".join(f"{p['file']} ({p['bars']} of {p['of']} bars)" for p in report.partial[:4])
+        lines.append(f"{len(report.partial)} day files hold part of their day, all the server has of it: {named}"
+                     + (", ..." if len(report.partial) > 4 else ""))
+    if report.not_over:
+        named = ", ".join(report.not_over[:4]) + (", ..." if len(report.not_over) > 4 else "")
+        lines.append(f"{len(report.not_over)} day files not written: the day is not over on the server's clock; "
+                     f"the next run fetches them ({named})")
+    return lines
 
 
 async def _download(url: str, spec: str, first: dt.date, last: dt.date, interval: str, out: Path,

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from ..domain.errors import ConfigError, ExchangeError
 from ..domain.kline_source import FUNDING_FOLDER, MARK_FOLDER
 from ..exchange.budget import BudgetRefused, WeightBudget
+from .download_gaps import History, no_data
 
 KLINE_HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
                 "taker_buy_quote_volume,ignore")
@@ -88,12 +89,19 @@ class DownloadReport:
     kept: int = 0
     rows: int = 0
     empty: list[str] = field(default_factory=list)
+    #: Per symbol with an empty day: those days with their likely reason and the history the server has.
+    no_data: list[dict[str, Any]] = field(default_factory=list)
+    #: Day files with bars but not written: the day is not over on the server's clock (the next run fetches).
+    not_over: list[str] = field(default_factory=list)
+    #: Day files written with fewer bars than a day has (`file`, `bars`, `of`): all the server had of that day.
+    partial: list[dict[str, Any]] = field(default_factory=list)
     waited_s: float = 0.0
 
     def to_json(self, budget: WeightBudget) -> dict[str, Any]:
         return {"symbols": self.symbols, "start": self.start, "end": self.end, "interval": self.interval,
                 "out": self.out, "files_written": len(self.written), "files_kept": self.kept, "rows": self.rows,
-                "written": self.written, "empty": self.empty, "requests": budget.sent,
+                "written": self.written, "empty": self.empty, "no_data": self.no_data, "not_over": self.not_over,
+                "partial": self.partial, "requests": budget.sent,
                 "peak_used_weight": budget.peak_used, "weight_limit": budget.limit,
                 "refused_by_budget": sum(budget.refused.values()), "rate_limited_429": budget.rate_limited_429,
                 "rate_limited_418": budget.rate_limited_418, "waited_s": round(self.waited_s, 1)}
@@ -164,11 +172,14 @@ class Downloader:
         self._sleep = sleep
         self.server_ms = 0
         self.waited_s = 0.0
+        self.listed: dict[str, int] = {}  # exchangeInfo's onboardDate per symbol, where it gives one
+        self._empty_days: dict[str, set[dt.date]] = {}
 
     async def resolve_symbols(self, spec: str) -> list[str]:
         """`--symbols`: a comma list (checked against exchangeInfo) or N, the N USDT perpetuals trading with the
         largest 24 h quote volume (one weight-40 ticker call for all; ties by name)."""
         info = await self.request("fapiPublicGetExchangeInfo")
+        self.listed = {s["symbol"]: int(s["onboardDate"]) for s in info.get("symbols", ()) if s.get("onboardDate")}
         trading = {s["symbol"] for s in info.get("symbols", ())
                    if s.get("status") == "TRADING" and s.get("contractType", "PERPETUAL") == "PERPETUAL"
                    and s.get("quoteAsset", "USDT") == "USDT"}
@@ -197,8 +208,23 @@ class Downloader:
                     await self._day(report, method, folder / f"{symbol}-{self.interval}-{day}.csv", symbol, day)
             for year, month in months(start, end):
                 await self._month(report, symbol, year, month)
+        for symbol, empty in self._empty_days.items():
+            report.no_data.append(no_data(symbol, empty, await self.history(symbol), self.server_ms))
         report.waited_s = self.waited_s
         return report
+
+    async def history(self, symbol: str) -> History:
+        """The first and latest bars the server has of `symbol` (weight 1 each), to say why days were empty;
+        a failed read leaves them unknown rather than failing a download that has run."""
+        ends: list[int | None] = []
+        for params in ({"startTime": "0", "limit": 1}, {"limit": 1}):
+            try:
+                rows = await self.request("fapiPublicGetKlines", {"symbol": symbol, "interval": self.interval,
+                                                                  **params})
+            except ExchangeError:
+                rows = []
+            ends.append(int(rows[0][0]) if rows else None)
+        return History(ends[0], ends[1], self.listed.get(symbol))
 
     async def _day(self, report: DownloadReport, method: str, path: Path, symbol: str, day: dt.date) -> None:
         if path.exists():
@@ -215,8 +241,13 @@ class Downloader:
             write_atomically(path, [KLINE_HEADER, *(",".join(str(x) for x in row) for row in rows)])
             report.written.append(str(path.relative_to(self.out)))
             report.rows += len(rows)
+            if len(rows) < DAY_MS // self.interval_ms:
+                report.partial.append({"file": report.written[-1], "bars": len(rows), "of": DAY_MS // self.interval_ms})
         elif not rows:
             report.empty.append(str(path.relative_to(self.out)))
+            self._empty_days.setdefault(symbol, set()).add(day)
+        else:
+            report.not_over.append(str(path.relative_to(self.out)))
         self._tick(path)
 
     async def _month(self, report: DownloadReport, symbol: str, year: int, month: int) -> None:
