@@ -39,6 +39,7 @@ from . import (
 )
 from .auth import authenticate_signed, check_api_key, merge_params
 from .body_limit import MAX_BODY_BYTES, BodyLimit
+from .clock_shift import ShiftedClock
 from .feed import BarFeed
 from .routes_base import Call, Route, Security, ServerState, price_history_rows
 from .routes_stream import register_stream
@@ -89,8 +90,10 @@ def create_app(sim: ExchangeSimulator, *, api_key: str, api_secret: str,
     Binance, where event and trade times are server time; for a server without a feed (`--feed manual`),
     whose clock nothing else moves. Off, it moves only with `/sim/v1/advance` (tests that step it by hand).
     """
+    shifted = ShiftedClock(clock)  # POST /sim/v1/clock moves it (the chaos of a machine clock off the exchange's)
     server = ServerState(sim=sim, universe=universe or load_universe(), api_key=api_key, api_secret=api_secret,
-                         clock=clock, weights=WeightCounter(clock, weight_limit, ban_base_ms, ban_after),
+                         clock=shifted, clock_shift=shifted,
+                         weights=WeightCounter(clock, weight_limit, ban_base_ms, ban_after),
                          orders=OrderCounter(clock, _order_windows(order_limits)),
                          history_rows=price_history_rows(len(sim.state.instruments)), follows_clock=follow_clock)
     if feed is not None:

@@ -19,6 +19,7 @@ from ..domain import binance_errors as be
 from ..sim.engine import ExchangeSimulator
 from ..sim.params import param_int, required, text
 from ..sim.universe import Universe
+from .clock_shift import ShiftedClock
 from .faults import FaultBook
 from .weights import OrderCounter, WeightCounter
 
@@ -88,6 +89,8 @@ class ServerState:
     streams: StreamHub | None = None
     #: Network faults armed by `POST /sim/v1/faults` (`routes_faults`); consulted outside `lock`.
     faults: FaultBook = field(default_factory=FaultBook)
+    #: What `POST /sim/v1/clock` shifts (`clock` is it in an app; None where a test builds the state by hand).
+    clock_shift: ShiftedClock | None = None
     #: The simulator's clock follows `clock` (`catch_up`): set where no feed's bars move it (`--feed manual`).
     follows_clock: bool = False
 

@@ -18,6 +18,7 @@ from ..domain.errors import ExchangeError, OrderRejected
 from ..domain.money import fmt, to_decimal
 from ..sim.market import PriceUpdate
 from ..sim.params import decimal_text
+from .clock_shift import MAX_OFFSET_MS
 from .routes_base import Call, RouteTable, Security, ServerState
 
 table = RouteTable()
@@ -139,3 +140,26 @@ def advance(server: ServerState, call: Call) -> Any:
         raise be.invalid_data_because("seconds", f"{seconds} is outside 0..{MAX_ADVANCE_SECONDS}")
     events = server.sim.advance(seconds)
     return {"events": events, "simTime": server.sim.now_ms}
+
+
+@table.route("POST", "/sim/v1/clock", CONTROL)
+def shift_clock(server: ServerState, call: Call) -> Any:
+    """The server's clock `offset_ms` from the one it was built with (clock_shift.py): a client whose clock is
+    off by as much meets Binance's -1021. `{"offset_ms": 0}` puts it back. Answers the offset and serverTime."""
+    shift = server.clock_shift
+    if shift is None:
+        raise be.invalid_data_because("offset_ms", "this server's clock cannot be shifted")
+    body = call.json if isinstance(call.json, dict) else {}
+    if "offset_ms" not in body:
+        raise be.mandatory_param("offset_ms")
+    raw = body["offset_ms"]
+    if isinstance(raw, bool) or not isinstance(raw, int) or abs(raw) > MAX_OFFSET_MS:
+        raise be.invalid_data_because("offset_ms", f"{raw!r} is not a whole number of ms within ±{MAX_OFFSET_MS}")
+    shift.offset_ms = raw
+    return clock_now(server, call)
+
+
+@table.route("GET", "/sim/v1/clock", CONTROL)
+def clock_now(server: ServerState, call: Call) -> Any:
+    return {"offset_ms": server.clock_shift.offset_ms if server.clock_shift is not None else 0,
+            "serverTime": server.clock()}

@@ -9,8 +9,9 @@ Kinds are drawn from a shuffled deck (every kind once before any repeats), so ev
 sees most of them. They act where live faults happen: at the network, through the simulator server's
 control routes (`/sim/v1/streams` for websockets and the listen key, `/sim/v1/faults` for REST 5xx,
 429 with Retry-After and slow answers), at the exchange (a protection order cancelled by hand, as a
-person would at the Binance UI), and at the process (`kill -9`, a restart on the same journal a few
-seconds later, sometimes while an entry is in flight).
+person would at the Binance UI), at the clock (the exchange's time stepped seconds away from the machine's,
+as an NTP step or a machine without NTP does it: `/sim/v1/clock`), and at the process (`kill -9`, a restart
+on the same journal a few seconds later, sometimes while an entry is in flight).
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ RATE_LIMIT = "rate_limit"
 SLOW = "slow"
 MANUAL_CANCEL = "manual_cancel"
 KILL = "kill"
-KINDS = (STREAM_DROP, STREAM_STALL, LISTEN_KEY_EXPIRY, SERVER_ERROR, RATE_LIMIT, SLOW, MANUAL_CANCEL, KILL)
+CLOCK_STEP = "clock_step"
+KINDS = (STREAM_DROP, STREAM_STALL, LISTEN_KEY_EXPIRY, SERVER_ERROR, RATE_LIMIT, SLOW, MANUAL_CANCEL, KILL, CLOCK_STEP)
+#: Where the exchange's clock steps to from the bot's (ms): the bot 3 s or 1.5 s fast (Binance refuses a
+#: timestamp 1 s ahead) or 7 s slow (past the 5 s receive window); the campaign's end puts it back in step.
+CLOCK_OFFSETS_MS = (-3_000, -1_500, 7_000)
 #: Kinds that need the server's `/sim/v1/faults` route.
 REST_KINDS = frozenset({SERVER_ERROR, RATE_LIMIT, SLOW})
 #: Order paths: a slow answer there is the duplicate-order trap (accepted, but the client timed out).
@@ -95,6 +100,8 @@ def _params(kind: str, rng: random.Random) -> dict[str, Any]:
                 "paths": ORDER_PATHS}
     if kind == MANUAL_CANCEL:
         return {"pick": round(rng.random(), 6)}
+    if kind == CLOCK_STEP:
+        return {"offset_ms": rng.choice(CLOCK_OFFSETS_MS)}
     assert kind == KILL
     return {"down_s": round(rng.uniform(2.0, 5.0), 3), "during_entry": rng.random() < 0.5,
             "after_ms": rng.randint(0, 300)}

@@ -23,7 +23,7 @@ import httpx
 
 from ..report import is_working_stop
 from .bot import BotProcess
-from .faults import KILL, MANUAL_CANCEL, REST_KINDS, Fault
+from .faults import CLOCK_STEP, KILL, MANUAL_CANCEL, REST_KINDS, Fault
 from .observer import LiveObserver
 from .server import SimServer
 
@@ -77,6 +77,11 @@ class Injector:
             return f"armed {len(answer.get('faults', []))} fault(s)"
         if fault.kind == MANUAL_CANCEL:
             return self._cancel_by_hand(float(fault.params["pick"]))
+        if fault.kind == CLOCK_STEP:
+            if not await self.server.serves("/sim/v1/clock"):
+                return "skipped: this server has no /sim/v1/clock"
+            answer = await self.server.control("/sim/v1/clock", fault.params)
+            return f"exchange clock {int(answer.get('offset_ms', 0)):+d} ms from the bot's"
         if fault.kind == KILL:
             if self.restarting or not self.bot.alive:
                 return "skipped: the bot is already down"
@@ -153,9 +158,11 @@ class Injector:
         return flat[0] if flat else None
 
     async def clear(self) -> None:
-        """No REST fault outlives the campaign's active part (the quiet end and the final grading)."""
+        """No REST fault or clock step outlives the campaign's active part (the quiet end and the final grading)."""
         if await self.server.serves("/sim/v1/faults"):
             await self.server.control("/sim/v1/faults", {"kind": "clear"})
+        if await self.server.serves("/sim/v1/clock"):
+            await self.server.control("/sim/v1/clock", {"offset_ms": 0})
 
     async def server_counts(self) -> dict[str, Any]:
         """What the server says it injected (`GET /sim/v1/faults`), when it has the route."""
