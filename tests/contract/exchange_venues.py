@@ -1,9 +1,10 @@
 """Venues for the exchange conformance suite (the `venue` fixture in conftest.py parametrises over them).
 
 A venue opens an adapter inside the test's own event loop (`run`) and moves the market (`move`), money
-(`transfer`) and the clock (`advance`: funding applies) the way that venue allows: directly on the simulator in
-process, through `POST /sim/v1/prices` (and the other control routes) on the simulator server for the ccxt
-adapter. The server harness is shared with the simulator-server tests.
+(`transfer`), the clock (`advance`: funding applies) and the account's position mode (`position_mode`) the way
+that venue allows: directly on the simulator in process, through the simulator server (`POST /sim/v1/prices`
+and the other control routes, Binance's own signed `POST /fapi/v1/positionSide/dual`) for the ccxt adapter.
+The server harness is shared with the simulator-server tests.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class InProcessVenue:
     def advance(self, seconds: int) -> None:
         self.sim.advance(seconds)
 
+    def position_mode(self, hedge: bool) -> None:
+        self.sim.set_position_mode(hedge)
+
 
 class CcxtVenue:
     """ccxt over HTTP to the simulator server; `retrying` wraps it as production does (factory.connect)."""
@@ -86,6 +90,10 @@ class CcxtVenue:
 
     def advance(self, seconds: int) -> None:
         self.server.control("/sim/v1/advance", {"seconds": seconds})
+
+    def position_mode(self, hedge: bool) -> None:
+        """As a user switches it: Binance's own signed POST /fapi/v1/positionSide/dual."""
+        self.server.call("POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": str(hedge).lower()})
 
 
 __all__ = ["CcxtVenue", "InProcessVenue", "RunningServer", "make_sim", "running_server"]

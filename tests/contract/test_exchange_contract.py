@@ -255,6 +255,19 @@ def test_funding_paid_is_listed_under_its_symbol_with_the_transfers(venue: Venue
     assert len(everything) == 3
 
 
+def test_hedge_mode_tells_the_accounts_position_mode(venue: Venue) -> None:
+    """What start-up reads to refuse an account in Hedge Mode (runtime/startup.py `refuse_hedge_mode`): the bot's
+    orders are One-way Mode's, which Binance refuses there."""
+    async def body(ex: Exchange) -> tuple[bool, bool, bool]:
+        one_way = await ex.hedge_mode()
+        await asyncio.to_thread(venue.position_mode, True)
+        hedge = await ex.hedge_mode()
+        await asyncio.to_thread(venue.position_mode, False)
+        return one_way, hedge, await ex.hedge_mode()
+
+    assert venue.run(body) == (False, True, False)
+
+
 def _order(event: ExchangeEvent, client_id: str, status: SnapshotStatus) -> bool:
     return isinstance(event, OrderUpdate) and event.snapshot.client_id == client_id and event.snapshot.status is status
 

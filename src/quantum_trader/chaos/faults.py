@@ -199,6 +199,9 @@ class FaultyExchange:
     async def income(self, start_ms: int, income_type: str | None = None) -> list[BalanceUpdate]:
         return await self._call("income", lambda: self.inner.income(start_ms, income_type))
 
+    async def hedge_mode(self) -> bool:
+        return await self._call("hedge_mode", self.inner.hedge_mode)
+
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
         return await self._call("klines", lambda: self.inner.klines(symbol, start_ms, end_ms))
 

@@ -347,6 +347,11 @@ class CcxtExchange:
         """Binance's income history from `start_ms`, kept to transfers and funding (exchange/income_reading.py)."""
         return await read_income(self.call, start_ms, income_type)
 
+    async def hedge_mode(self) -> bool:
+        """GET /fapi/v1/positionSide/dual (weight 30, through the budget): `{"dualSidePosition": bool}`."""
+        answer: dict[str, Any] = await self.call("fapiPrivateGetPositionSideDual")
+        return wire.dual_side_position(answer)
+
     async def _maybe(self, method: str, params: Mapping[str, str]) -> dict[str, Any] | None:
         try:
             answer: dict[str, Any] = await self.call(method, params)

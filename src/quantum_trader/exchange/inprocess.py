@@ -183,6 +183,10 @@ class InProcessExchange:
                  if row.time_ms >= start_ms and income_type in (None, row.income_type))
         return [update for update in found if update is not None]
 
+    async def hedge_mode(self) -> bool:
+        """The simulated account's position mode (sim/settings.py `change_position_mode`)."""
+        return self.sim.account.dual_side
+
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
         """[]: the in-process simulator keeps no kline history (its bars come from the session's own feed)."""
         self.sim.instrument(symbol)

@@ -77,6 +77,14 @@ class ExchangeReader(Protocol):
         keeps the funding it paid meanwhile; [] where the venue keeps no record."""
         ...
 
+    async def hedge_mode(self) -> bool:
+        """Whether the account is in Hedge Mode (Binance's `dualSidePosition`, GET /fapi/v1/positionSide/dual,
+        weight 30). The bot trades One-way Mode only (positionSide BOTH, reduceOnly and closePosition orders):
+        in Hedge Mode Binance refuses every order it sends (-4061, -1106), so a session refuses to start
+        (runtime/startup.py `refuse_hedge_mode`). Read, never changed: switching is the user's decision, and
+        Binance refuses it with a position or an order open."""
+        ...
+
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
         """One-minute klines of `symbol` opened in [start_ms, end_ms], oldest first: the live bar feed's REST
         backfill. The last one may still be open when `end_ms` reaches the current minute; [] where the

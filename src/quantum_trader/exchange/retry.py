@@ -294,6 +294,9 @@ class RetryingExchange:
     async def income(self, start_ms: int, income_type: str | None = None) -> list[BalanceUpdate]:
         return await self._retry(lambda: self.inner.income(start_ms, income_type), "income history")
 
+    async def hedge_mode(self) -> bool:
+        return await self._retry(self.inner.hedge_mode, "position mode")
+
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
         return await self._retry(lambda: self.inner.klines(symbol, start_ms, end_ms), "klines")
 

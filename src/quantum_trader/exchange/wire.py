@@ -193,6 +193,18 @@ def position_from_risk(raw: Json) -> PositionSnapshot:
     )
 
 
+def dual_side_position(raw: Json) -> bool:
+    """GET /fapi/v1/positionSide/dual's answer: True in Hedge Mode. Binance sends a JSON boolean; its text
+    spelling is read too. Anything else is a ValueError: guessing One-way Mode would let the bot start on an
+    account that refuses its every order."""
+    value = raw.get("dualSidePosition")
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"
+    raise ValueError(f"dualSidePosition={value!r}: not a boolean")
+
+
 def account_from_json(raw: Json) -> AccountSnapshot:
     """/fapi/v2/account (or v3) totals, which are USDT for a USDT-margined account."""
     return AccountSnapshot(wallet=_dec(raw, "totalWalletBalance"), equity=_dec(raw, "totalMarginBalance"),
