@@ -3,7 +3,9 @@
 Two sources, one document: `--api` asks a running bot (`GET /api/v1/positions`), `--exchange` reads
 the exchange directly and builds the same `trading.protection_view` locally, which is what to use
 when the bot is down and you need to know whether anything is naked. Exit code 4 when any position
-has no working stop-loss, so scripts and cron jobs can alert on it without parsing.
+has no working stop-loss, so scripts and cron jobs can alert on it without parsing. `--exchange` also
+reads the account's position mode: in Hedge Mode, which the bot does not trade, a warning goes to stderr
+before the reading (the exit code is the reading's).
 """
 
 from __future__ import annotations
@@ -71,11 +73,24 @@ async def read_exchange_view(url: str) -> ProtectionView:
         exchange = await connect(url, paper=paper, api_key=os.environ.get("QT_API_KEY") or None,
                                  api_secret=os.environ.get("QT_API_SECRET") or None)
         try:
-            positions, orders, account = await asyncio.gather(exchange.positions(), exchange.open_orders(),
-                                                              exchange.account())
+            positions, orders, account, hedge = await asyncio.gather(
+                exchange.positions(), exchange.open_orders(), exchange.account(), exchange.hedge_mode())
         finally:
             await exchange.close()
+    if hedge:
+        typer.echo(hedge_mode_warning(url), err=True)
     return build_view(positions, orders, account)
+
+
+def hedge_mode_warning(url: str) -> str:
+    """Printed on stderr (so `--json` stays one document) before a reading of an account in Hedge Mode: the
+    reading is One-way Mode's (one position per symbol, stops of no position side), and the bot refuses to start
+    there (runtime/startup.py `refuse_hedge_mode`), so nothing it would place protects these positions."""
+    return (f"warning: the account at {url} is in Hedge Mode (dualSidePosition=true): Quantum Trader trades One-way "
+            "Mode only and reads this account as One-way (a symbol held both LONG and SHORT shows only one of the "
+            "two); the bot refuses to start on it and can neither place stops nor close positions there. "
+            "Switch it to One-way (Binance: Preferences > Position Mode; or POST /fapi/v1/positionSide/dual "
+            "dualSidePosition=false) once no position or order is open")
 
 
 def load_document(source: Source, api_path: str, kind: str) -> dict[str, Any]:

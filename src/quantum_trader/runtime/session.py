@@ -67,6 +67,7 @@ from .startup import (
     reconcile_journal,
     reconciling_sweep,
     record_instruments,
+    refuse_hedge_mode,
     restore_day_start,
     restore_halt,
     startup_errors,
@@ -136,6 +137,7 @@ class Session:
             owner = await asyncio.to_thread(journal_identity, s.db_url) if s.exchange == "sim" else None
             parts = await build_parts(s, journal_id=owner)
             async with closing_on_error(parts.exchange):  # a start-up that fails leaves no session open
+                await refuse_hedge_mode(parts.exchange, s)  # One-way Mode only: exit 2 before anything is recorded
                 journal = Journal(s.db_url, batch_size=1, now_ms=parts.clock.now_ms)
                 journal.start_session(s.mode, json.dumps(s.public_dict(), sort_keys=True), version("quantum-trader"),
                                       **session_path(s, parts.clock),  # readiness counts only the live path's sessions

@@ -9,9 +9,10 @@ and logged, instead of the process exiting and leaving the position unwatched un
 restarts it (exchange/retry.py `patient`). The wait has a limit, QT_STARTUP_PATIENCE_S, so an exchange
 that stays away ends the process with one line naming the setting (a supervisor such as systemd then
 restarts it and alerts). A refusal that waiting cannot fix (a bad key, -2015) fails at once, exit 2,
-naming QT_API_KEY and QT_API_SECRET. Also here: live mode's readiness gate (exit 3), what the journal
-records of the session's instruments, and the halt of entries a restart keeps (a kill switch holds until a
-person resumes, the daily loss limit until the UTC day ends: a restart is neither).
+naming QT_API_KEY and QT_API_SECRET, and so does an account in Hedge Mode, naming the fix (the bot trades
+One-way Mode only). Also here: live mode's readiness gate (exit 3), what the journal records of the
+session's instruments, and the halt of entries a restart keeps (a kill switch holds until a person
+resumes, the daily loss limit until the UTC day ends: a restart is neither).
 """
 
 from __future__ import annotations
@@ -99,6 +100,26 @@ def startup_errors(settings: Settings) -> Iterator[None]:
             f"QT_API_KEY / QT_API_SECRET: the exchange at QT_EXCHANGE={settings.exchange} refused them "
             f"(code {exc.code}: {exc.msg}); check the key and secret, the key's IP whitelist and its futures "
             "permission") from exc
+
+
+def hedge_mode_refusal(exchange: str) -> str:
+    """The one line a session in Hedge Mode stops with: the problem and the fix (in process: a fresh paper
+    account, since only a test switches the simulated one)."""
+    fix = ("`quantum-trader paper-reset` starts a fresh paper account in One-way Mode" if exchange == "sim" else
+           "switch it in Binance (Preferences > Position Mode > One-way) or POST /fapi/v1/positionSide/dual "
+           "dualSidePosition=false, with no open positions or orders")
+    return (f"the account at QT_EXCHANGE={exchange} is in Hedge Mode (dualSidePosition=true); Quantum Trader trades "
+            f"One-way Mode only and the exchange would refuse its every order, stops included: {fix}")
+
+
+async def refuse_hedge_mode(exchange: ExchangeReader, settings: Settings) -> None:
+    """Start-up's position-mode read (GET /fapi/v1/positionSide/dual, weight 30, patient like every start-up read):
+    an account in Hedge Mode is a ConfigError (exit 2). The bot's orders (positionSide BOTH, reduceOnly,
+    closePosition) are One-way Mode's; in Hedge Mode Binance refuses them (-4061, -1106), so a position opened
+    by hand could never get its stop or be closed by the kill switch. The mode is not switched here: that
+    changes the user's account, and Binance refuses it while a position or an order is open."""
+    if await exchange.hedge_mode():
+        raise ConfigError(hedge_mode_refusal(settings.exchange))
 
 
 @asynccontextmanager
