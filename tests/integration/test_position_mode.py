@@ -49,7 +49,6 @@ def assert_refused(done: subprocess.CompletedProcess[str], exchange: str, fix: s
     assert "Traceback" not in done.stderr and "Unclosed client session" not in done.stderr
 
 
-@pytest.mark.parametrize("staging", [False, True], ids=["paper", "staging"])
 class RecordingBudget(WeightBudget):
     """The request budget, noting what it admits."""
 
@@ -77,6 +76,7 @@ def test_the_position_mode_read_passes_the_request_budget_at_its_weight() -> Non
     assert budget.admitted == [(30, "GET /fapi/v1/positionSide/dual")]
 
 
+@pytest.mark.parametrize("staging", [False, True], ids=["paper", "staging"])
 def test_the_bot_refuses_an_account_in_hedge_mode(tmp_path: Path, staging: bool) -> None:
     with running_server() as server:
         switch_to_hedge_mode(server)
