@@ -16,10 +16,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+import ccxt
 import httpx
 import pytest
 from test_run_session import bot_env, journal_rows, long_with_resting_stop, running_bot, wait_for
-from test_simserver_support import API_KEY, API_SECRET, running_server
+from test_simserver_support import API_KEY, API_SECRET, ccxt_client, running_server
 
 from quantum_trader.domain.enums import OrderType, Side
 from quantum_trader.domain.errors import ExchangeError
@@ -114,3 +115,20 @@ def test_the_bot_on_a_machine_3_s_fast_starts_protects_a_position_and_shows_the_
     assert 2_800 <= offset <= 3_300 and health["exchange_clock"]["measurements"] >= 1, health["exchange_clock"]
     assert health["unprotected_positions"] == 0 and health["positions"] == 1
     assert refused == [(0,)]  # the refused request was sent again: nothing failed on the way
+
+
+def test_the_server_clock_is_shifted_by_its_control_route_and_a_bad_offset_changes_nothing() -> None:
+    """`POST /sim/v1/clock` (the live chaos campaign's clock step): the signed check follows the shifted clock."""
+    with running_server() as server:
+        key = {"X-MBX-APIKEY": API_KEY}
+        before = httpx.get(f"{server.url}/fapi/v1/time").json()["serverTime"]
+        answer = httpx.post(f"{server.url}/sim/v1/clock", json={"offset_ms": -3_000}, headers=key).json()
+        assert answer["offset_ms"] == -3_000 and answer["serverTime"] < before
+        with pytest.raises(ccxt.InvalidNonce, match="-1021"):  # unmodified ccxt signs with the machine's clock
+            ccxt_client(server.url).fapiPrivateV2GetAccount()
+        for bad in ("3000", 1.5, True, 86_400_001):
+            wrong = httpx.post(f"{server.url}/sim/v1/clock", json={"offset_ms": bad}, headers=key)
+            assert wrong.status_code == 400 and "offset_ms" in wrong.json()["msg"], (bad, wrong.text)
+        assert httpx.get(f"{server.url}/sim/v1/clock", headers=key).json()["offset_ms"] == -3_000
+        httpx.post(f"{server.url}/sim/v1/clock", json={"offset_ms": 0}, headers=key)
+        assert run(server.url, lambda ex: ex.account()).wallet > 0  # back in step
