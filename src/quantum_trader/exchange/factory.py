@@ -9,6 +9,7 @@ non-JSON page) stops start-up with one `ConfigError` line, which the CLI maps to
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ..domain.errors import ConfigError
@@ -78,14 +79,16 @@ async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = 
                   api_secret: str | Secret | None = None, sim: ExchangeSimulator | None = None,
                   policy: RetryPolicy | None = None, timeout_s: float = 10.0,
                   budget: WeightBudget | None = None, reading_interval_s: float | None = None,
-                  ws_url: str | None = None, clock_reading: ClockReading | None = None) -> Exchange:
+                  ws_url: str | None = None, clock_reading: ClockReading | None = None,
+                  now_ms: Callable[[], int] | None = None) -> Exchange:
     """The adapter for QT_EXCHANGE: `sim` in process, or Binance-compatible REST at a base URL, whose every
     call passes `budget` (exchange/budget.py; a default one at 50 % of the limit when not given), and
     whose monitor reads the whole account every `reading_interval_s` while its user-data stream is up
     (at `ws_url`, QT_WS_URL; None derives it from the URL); `clock_reading` receives the measured offset
-    between this machine's clock and the exchange's (clock_sync.py)."""
+    between this machine's clock and the exchange's (clock_sync.py). `now_ms`: the session's clock, which the
+    in-process simulator's time follows at every order (exchange/inprocess.py)."""
     if exchange.strip().lower() == SIM:
-        return InProcessExchange(sim if sim is not None else ExchangeSimulator())
+        return InProcessExchange(sim if sim is not None else ExchangeSimulator(), now_ms=now_ms)
     url = check_url(exchange.strip())
     key, secret = Secret.of(api_key), Secret.of(api_secret)
     if paper:

@@ -48,10 +48,17 @@ UNKNOWN_ORDER_CODES = frozenset({-2011, -2013})
 
 
 class InProcessExchange:
-    """Drives an `ExchangeSimulator` directly; the caller moves the market on the simulator itself."""
+    """Drives an `ExchangeSimulator` directly; the caller moves the market on the simulator itself.
 
-    def __init__(self, sim: ExchangeSimulator, *, poll_interval: float = 0.01) -> None:
+    `now_ms`: a paper session's clock, which runs between the bars its feed plays. Before each order or
+    cancel the simulator's time moves up to it (never back), so what the simulator stamps then (a market
+    order's fill, a cancel) carries the session's time, never the time of a bar played before the order was
+    sent. A backtest leaves it None: its replay sets the simulator's time itself."""
+
+    def __init__(self, sim: ExchangeSimulator, *, poll_interval: float = 0.01,
+                 now_ms: Callable[[], int] | None = None) -> None:
         self.sim = sim
+        self._now_ms = now_ms
         self._poll_interval = poll_interval
         self._closed = asyncio.Event()
         self._queues: list[deque[Mapping[str, Any]]] = []
@@ -97,6 +104,7 @@ class InProcessExchange:
 
     async def place(self, intent: OrderIntent) -> OrderSnapshot:
         self._changes += 1
+        self._follow_clock()
         params = wire.intent_params(intent)
         if intent.conditional:
             return self._algo(self.sim.new_algo_order(params))
@@ -104,6 +112,7 @@ class InProcessExchange:
 
     async def cancel(self, symbol: str, client_id: str) -> OrderSnapshot:
         self._changes += 1
+        self._follow_clock()
         found = await self.query(symbol, client_id)
         if found is None:
             raise be.unknown_order_sent()
@@ -224,6 +233,10 @@ class InProcessExchange:
         """Ends the event streams; a paper account kept on disk gets its last save (sim/paper_store.py)."""
         self._closed.set()
         self.sim.detach_listener()
+
+    def _follow_clock(self) -> None:
+        if self._now_ms is not None:
+            self.sim.set_time(self._now_ms())
 
     def _algo(self, algo: AlgoOrder) -> OrderSnapshot:
         return algo_snapshot(algo, shapes.spawned_order(algo, self.sim))

@@ -2,9 +2,13 @@
 
 Synthetic and replay feeds walk bar chunks (marketdata/bars.py) and drive a simulated clock; with the
 in-process simulator they also move its market first, so resting stops trigger exactly as in a
-backtest. The `exchange` feed (closed klines from Binance's websockets, REST-backfilled) is in
-runtime/live_feed.py; it reports through the same `FeedStatus`, so /health reads every feed alike, plus
-its `FeedCounters` (`FeedStatus.repairs`): what it had to repair and how far behind the stream runs.
+backtest. Each bar is played when the clock reaches its close, as a live feed hears a closed kline:
+the clock starts where the session starts (the wall's time, or the saved account's) and runs at
+`--speed` from there, so at `--speed 1` it is the wall clock, never a bar ahead of it.
+
+The `exchange` feed (closed klines from Binance's websockets, REST-backfilled) is in runtime/live_feed.py;
+it reports through the same `FeedStatus`, so /health reads every feed alike, plus its `FeedCounters`
+(`FeedStatus.repairs`): what it had to repair and how far behind the stream runs.
 """
 
 from __future__ import annotations
@@ -87,9 +91,10 @@ class FeedStatus:
 
 
 class BarFeed:
-    """Bars from chunks, paced at `speed` (None: as fast as possible), applied to `sim` when given; `marks`
-    gives a chunk's recorded mark-price bars (a replay with markPriceKlines/ beside its klines), asked once
-    per chunk in time order: a bar with one moves last and mark on their own paths (sim/replay_mark.py)."""
+    """Bars from chunks, each at its close on a clock paced at `speed` from the clock's start (None: as fast
+    as possible), applied to `sim` when given; `marks` gives a chunk's recorded mark-price bars (a replay with
+    markPriceKlines/ beside its klines), asked once per chunk in time order: a bar with one moves last and
+    mark on their own paths (sim/replay_mark.py)."""
 
     def __init__(self, name: str, chunks: Callable[[], Iterator[BarChunk]], *, speed: float | None,
                  clock: Clock, sim: ExchangeSimulator | None = None,
@@ -97,6 +102,9 @@ class BarFeed:
         self.status = FeedStatus(name)
         self._chunks, self._speed, self._clock, self._sim = chunks, speed, clock, sim
         self._cursor: Iterator[tuple[BarChunk, int]] | None = None  # survives a restart of run()
+        self._waiting: tuple[BarChunk, int] | None = None  # the next bar, taken from the cursor, not yet played
+        #: The clock's start and the wall's monotonic time then: the pace is measured from here (`paced_ms`).
+        self._anchor = (clock.now_ms(), time.monotonic())
         self._marks = marks
         self._marked: tuple[BarChunk, MarkBars] | None = None
 
@@ -106,56 +114,83 @@ class BarFeed:
 
     async def run(self, on_bar: OnBar, stop: asyncio.Event) -> None:
         """Play bars until the source ends or `stop`. Called again after a failure (the supervisor's restart),
-        it continues after the last bar played: a bar already applied to the market is never applied twice."""
+        it continues after the last bar played: a bar already applied to the market is never applied twice,
+        and one still waiting for its close is not lost."""
         if self._cursor is None:
             self._cursor = self._bars()
         while not stop.is_set():
-            try:
-                item = next(self._cursor, None)
-            except DataHole as hole:  # not a failure to retry: the data ends here
-                self.status.stopped = f"the data has {hole}: replay each period on its own"
-                log.error("feed stopped at a hole in the data", feed=self.status.name, bars=self.status.bars,
-                          hole=str(hole))
-                item = None
+            item = self._waiting or self._next_bar()
             if item is None:
                 self.status.done = True
                 return
+            self._waiting = item
             chunk, t = item
-            delay = None if self._speed is None else chunk.interval_ms / 1000.0 / self._speed
+            if not await self._until_close(stop, int(chunk.open_time[t]) + chunk.interval_ms):
+                return
+            self._waiting = None
             await on_bar(self._play(chunk, t))
             self.status.bars += 1
             self.status.last_bar_monotonic = time.monotonic()
-            await self._pause_ticking(stop, delay, int(chunk.open_time[t]) + chunk.interval_ms, chunk.interval_ms)
+
+    def _next_bar(self) -> tuple[BarChunk, int] | None:
+        assert self._cursor is not None
+        try:
+            return next(self._cursor, None)
+        except DataHole as hole:  # not a failure to retry: the data ends here
+            self.status.stopped = f"the data has {hole}: replay each period on its own"
+            log.error("feed stopped at a hole in the data", feed=self.status.name, bars=self.status.bars,
+                      hole=str(hole))
+            return None
 
     def _bars(self) -> Iterator[tuple[BarChunk, int]]:
+        """The bars that close after the clock's start: those closing at or before it are the past (played
+        by the session before a restart, or during its downtime)."""
+        start = self._clock.now_ms()
         # From the session's clock: a paper account resumed after a hole must not jump it either.
-        for chunk in refuse_holes(self._chunks(), after_ms=self._clock.now_ms()):
-            for t in range(len(chunk)):
+        for chunk in refuse_holes(self._chunks(), after_ms=start):
+            first = int(np.searchsorted(chunk.open_time, start - chunk.interval_ms, side="right"))
+            for t in range(first, len(chunk)):
                 yield chunk, t
 
-    async def _pause_ticking(self, stop: asyncio.Event, delay: float | None, close_ms: int, interval_ms: int) -> None:
-        """Wait for the next bar while simulated time flows with the wall at `speed`, so whatever sleeps on
-        the clock (the position monitor) runs on time between bars, not only when a bar arrives."""
-        if delay is None or not isinstance(self._clock, SimulatedClock):
-            await _pause(stop, delay)
-            return
-        started = time.monotonic()
+    def paced_ms(self) -> int | None:
+        """Where the clock would stand now had it run at `speed` since the feed was made, on the wall's
+        monotonic time (None at `--speed max`). At speed 1 a clock started at the wall's time is the wall."""
+        if self._speed is None:
+            return None
+        start_ms, start_s = self._anchor
+        return start_ms + int((time.monotonic() - start_s) * 1000.0 * self._speed)
+
+    async def _until_close(self, stop: asyncio.Event, close_ms: int) -> bool:
+        """Wait until the paced clock reaches the bar's close (at once at `--speed max`, or when the session
+        is behind the pace); False if `stop` came first. Meanwhile simulated time flows with the wall, short
+        of the close, so whatever sleeps on the clock (the position monitor) runs on time between bars, and
+        the clock never shows a time whose bar has not been played."""
         while not stop.is_set():
-            elapsed = time.monotonic() - started
-            if elapsed >= delay:
-                return
-            self._clock.advance_to(close_ms + min(interval_ms - 1, int(elapsed / delay * interval_ms)))
-            await _pause(stop, min(TICK_S, delay - elapsed))
+            paced = self.paced_ms()
+            if paced is None or paced >= close_ms:
+                await asyncio.sleep(0)  # the loop's other tasks run between bars, however far behind the pace
+                return not stop.is_set()
+            if isinstance(self._clock, SimulatedClock):
+                self._clock.advance_to(min(paced, close_ms - 1))
+            assert self._speed is not None
+            await _pause(stop, min(TICK_S, (close_ms - paced) / 1000.0 / self._speed))
+        return False
 
     def _play(self, chunk: BarChunk, t: int) -> BarChunk:
-        """Bar t into the simulator (if any); returns it as the strategy must see it: with a simulator, each
-        symbol's prices as the simulator traded them (on its tick, the range widened to the open and
-        close), so a signal's reference price, the journal and the charts show prices the market had."""
+        """Bar t into the simulator (if any), at its close; returns it as the strategy must see it: with a
+        simulator, each symbol's prices as the simulator traded them (on its tick, the range widened to the
+        open and close), so a signal's reference price, the journal and the charts show prices the market had.
+
+        The simulator trades the bar at its last millisecond (Binance's kline `closeTime`), so a fill in it is
+        never stamped before an order sent while the clock ran towards the close; then its time is the close,
+        which a restart resumes from (funding due then is paid after the bar, on its closing mark)."""
         close_ms = int(chunk.open_time[t]) + chunk.interval_ms
+        if isinstance(self._clock, SimulatedClock):
+            self._clock.advance_to(close_ms)
         played = chunk.slice(t, t + 1)
         sim = self._sim
         if sim is not None:
-            sim.set_time(int(chunk.open_time[t]))
+            sim.set_time(close_ms - 1)
             traded = np.stack([played.open[0], played.high[0], played.low[0], played.close[0]])
             for s, symbol in enumerate(chunk.symbols):
                 if symbol not in sim.state.instruments:
@@ -164,8 +199,7 @@ class BarFeed:
                 if prices is not None:
                     traded[:, s] = [float(price) for price in prices]
             played = replace(played, open=traded[0:1], high=traded[1:2], low=traded[2:3], close=traded[3:4])
-        if isinstance(self._clock, SimulatedClock):
-            self._clock.advance_to(close_ms)
+            sim.set_time(close_ms)
         return played
 
     def _mark_bars(self, chunk: BarChunk) -> MarkBars | None:

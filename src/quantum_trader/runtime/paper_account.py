@@ -3,10 +3,11 @@
 A paper account is only worth its readiness hour if a restart does not wipe it, so `run` with
 `QT_EXCHANGE=sim` reopens the simulator saved in `QT_PAPER_STATE` (sim/paper_store.py) and the
 synthetic market continues from it: from the saved prices, at the saved simulated time (or the wall
-clock's minute, if that is later: a paced session does not fall behind the wall by its downtime), on
-a new random path. The path's seed is (QT_SEED, start time): deterministic for a given seed and saved
-account, yet never the path of a previous run, so a restart does not replay bars (and trade ids).
-"""
+clock's, if that is later: a paced session does not fall behind the wall by its downtime), on a new
+random path. The session's clock starts there and the first bar played is the one closing after it
+(runtime/market_feed.py), so a quick restart moves the clock on by the wall time it took, never by a bar.
+The path's seed is (QT_SEED, start time): deterministic for a given seed and saved account; a session
+that played a bar saved a later time, so the next one never replays its path."""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from ..sim.state import SimConfig
 from .paper_owner import bind_paper_account
 
 log = structlog.get_logger(__name__)
-MINUTE_MS = 60_000
 FOLDER_NAME = "paper_account"
 
 
@@ -47,7 +47,7 @@ def paper_state_dir(settings: Settings) -> Path:
 class PaperAccount:
     sim: ExchangeSimulator
     store: PaperAccountStore
-    #: Open time of the first bar this session plays, and the seed of its synthetic path.
+    #: Where this session's clock starts (its first bar is the one closing after it), and its path's seed.
     start_ms: int
     seed: int | tuple[int, int]
     resumed: bool
@@ -56,7 +56,8 @@ class PaperAccount:
 def open_paper_account(settings: Settings, instruments: Mapping[str, Instrument], wall_ms: int, *,
                        journal_id: str | None = None) -> PaperAccount:
     """The simulator of this session: the saved account when there is one, else a fresh one saved at once.
-    `journal_id`: the session's journal, which must own a resumed account (runtime/paper_owner.py)."""
+    `wall_ms`: where a fresh session starts (the wall's time now, or a replay's first bar). `journal_id`: the
+    session's journal, which must own a resumed account (runtime/paper_owner.py)."""
     sim = ExchangeSimulator(dict(instruments), SimConfig(balance=settings.sim_balance,
                                                          default_leverage=settings.leverage, seed=settings.seed,
                                                          start_time_ms=wall_ms, retain_history=False))
@@ -80,9 +81,9 @@ def open_paper_account(settings: Settings, instruments: Mapping[str, Instrument]
             raise
     if not resumed:
         return PaperAccount(sim, store, wall_ms, settings.seed, resumed=False)
-    start = max(sim.now_ms + MINUTE_MS, wall_ms)
+    start = max(sim.now_ms, wall_ms)
     log.info("paper account resumed", folder=str(folder), wallet=fmt(sim.wallet_balance), sim_time_ms=sim.now_ms,
              positions={p.symbol: f"{fmt(p.amount)}@{fmt(p.entry_price)}" for p in sim.account.open_positions()},
-             open_orders=len(sim.open_orders()) + len(sim.open_algo_orders()), next_bar_ms=start)
-    sim.set_time(start)  # saved with the account: a restart before the first bar still moves the path on
+             open_orders=len(sim.open_orders()) + len(sim.open_algo_orders()), clock_start_ms=start)
+    sim.set_time(start)  # funding falls due over the downtime, as on the exchange
     return PaperAccount(sim, store, start, (settings.seed, start), resumed=True)

@@ -65,18 +65,19 @@ async def build_parts(settings: Settings, *, journal_id: str | None = None) -> P
             raise ConfigError(f"QT_SYMBOLS={','.join(unknown)}: not in the simulator's universe of "
                               f"{len(universe.symbols)} perpetuals")
         # The paper account survives restarts (QT_PAPER_STATE); the market continues from its prices and time.
-        account = open_paper_account(settings, {s: universe.instrument(s) for s in symbols}, _first_bar_ms(settings),
+        account = open_paper_account(settings, {s: universe.instrument(s) for s in symbols}, _start_ms(settings),
                                      journal_id=journal_id)
         sim = account.sim
         prices = {s: float(sim.last_price(s)) for s in symbols}
-        start_ms, chunks = _bar_source(settings, symbols, prices, start_ms=account.start_ms, seed=account.seed)
+        first_ms, chunks = _bar_source(settings, symbols, prices, start_ms=account.start_ms, seed=account.seed)
         history = synthetic_history(settings.feed, symbols, [prices[s] for s in symbols], seed=account.seed,
-                                    start_ms=start_ms)  # task M: the synthetic market's past (runtime/warmup.py)
+                                    start_ms=first_ms)  # task M: the synthetic market's past (runtime/warmup.py)
         marks = _recorded_marks_and_funding(settings, sim, symbols)
         if settings.feed == "synthetic":
             chunks, marks = _synthetic_marks_and_funding(chunks, sim)
-        exchange: Exchange = await connect("sim", paper=True, sim=sim)
-        clock: Clock = SimulatedClock(start_ms)
+        clock: Clock = SimulatedClock(account.start_ms)
+        # The simulator's time follows the session's clock at every order, so a fill is never stamped before it.
+        exchange: Exchange = await connect("sim", paper=True, sim=sim, now_ms=clock.now_ms)
         return Parts(exchange, sim, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
                                                             clock=clock, sim=sim, marks=marks), history=history,
                      account=paper_account_name(account.store.account_id))
@@ -108,12 +109,13 @@ async def _url_parts(settings: Settings, universe: Universe, exchange: Exchange,
         feed = feed_from_settings(settings, symbols, exchange.klines)
         return Parts(exchange, None, symbols, WallClock(), feed, budget)
     marks_now = await exchange.mark_prices(symbols)
-    start_ms, chunks = _bar_source(settings, symbols, {s: float(p) for s, p in marks_now.items()})
+    start_ms = _start_ms(settings)
+    first_ms, chunks = _bar_source(settings, symbols, {s: float(p) for s, p in marks_now.items()}, start_ms=start_ms)
     clock = SimulatedClock(start_ms)
     return Parts(exchange, None, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
                                                          clock=clock), budget,
                  history=synthetic_history(settings.feed, symbols, [float(marks_now[s]) for s in symbols],
-                                           seed=settings.seed, start_ms=start_ms))  # task M
+                                           seed=settings.seed, start_ms=first_ms))  # task M
 
 
 def _recorded_marks_and_funding(settings: Settings, sim: ExchangeSimulator, symbols: tuple[str, ...],
@@ -130,27 +132,29 @@ def _recorded_marks_and_funding(settings: Settings, sim: ExchangeSimulator, symb
     return None if aligner is None else aligner.align
 
 
-def _first_bar_ms(settings: Settings) -> int:
-    """A replay's first bar, else the wall clock's minute: where a fresh session's market starts."""
+def _start_ms(settings: Settings) -> int:
+    """Where a fresh session's clock starts: a replay's first bar's open, else the wall's time now (not its
+    minute: the clock of a session at `--speed 1` is the wall's, and the bar in progress plays at its close)."""
     if settings.feed.startswith("replay:"):
         first = next(iter_binance_klines(Path(settings.feed.removeprefix("replay:")), chunk_bars=1))
         return int(first.open_time[0])
-    return (time.time_ns() // 1_000_000) // MINUTE_MS * MINUTE_MS
+    return time.time_ns() // 1_000_000
 
 
 def _bar_source(settings: Settings, symbols: tuple[str, ...], prices: dict[str, float], *,
-                start_ms: int | None = None, seed: int | tuple[int, int] | None = None,
+                start_ms: int, seed: int | tuple[int, int] | None = None,
                 ) -> tuple[int, Callable[[], Iterator[BarChunk]]]:
-    """Bars from `start_ms` (default: `_first_bar_ms`): a resumed paper account gives its own start and seed."""
-    start = _first_bar_ms(settings) if start_ms is None else start_ms
+    """The open of the first bar and the bars from there: the one in progress at `start_ms` (the clock's
+    start), which closes after it, then the next; a resumed paper account gives its own start and seed."""
+    first = start_ms - start_ms % MINUTE_MS
     if settings.feed.startswith("replay:"):
         path = Path(settings.feed.removeprefix("replay:"))
-        return start, lambda: bars_from(iter_binance_klines(path, chunk_bars=256), start)
+        return first, lambda: bars_from(iter_binance_klines(path, chunk_bars=256), first)
     names = list(symbols)
     path_seed = settings.seed if seed is None else seed
     # The crypto-like market (heavy tails, clustering, market factor, gaps, mark basis, funding).
-    return start, lambda: synthetic_market(names, [prices[s] for s in names], 10**9, MINUTE_MS, seed=path_seed,
-                                           chunk_bars=64, start_ms=start)
+    return first, lambda: synthetic_market(names, [prices[s] for s in names], 10**9, MINUTE_MS, seed=path_seed,
+                                           chunk_bars=64, start_ms=first)
 
 
 def _synthetic_marks_and_funding(chunks: Callable[[], Iterator[BarChunk]], sim: ExchangeSimulator,

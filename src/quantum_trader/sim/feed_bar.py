@@ -26,7 +26,8 @@ def on_tick(price: float, tick: Decimal) -> Decimal:
 def play_bar(sim: ExchangeSimulator, symbol: str, bar: tuple[float, float, float, float],
              mark: OHLC | None = None) -> OHLC | None:
     """Play one (open, high, low, close) bar of `symbol`; the prices as the simulator traded them, or None
-    for a bar with a NaN (no data: nothing is played). The clock is the caller's to set (the bar's open)."""
+    for a bar with a NaN (no data: nothing is played). The clock is the caller's to set (sim-server's feed:
+    the bar's open; a paper session's: its close, runtime/market_feed.py)."""
     if any(math.isnan(x) for x in bar):
         return None
     tick = sim.instrument(symbol).tick_size
