@@ -6,8 +6,8 @@ times at seeded random moments. After each kill the saved account is read indepe
 persistence module, straight from `QT_PAPER_STATE`), and the next start must say it restored exactly
 that (positions, wallet, simulated time: its "paper account resumed" log line); while it trades, its
 API must show the positions the file holds whenever they hold still around a request; no order is ever
-duplicated. A last, paced start (`--speed 1`: one bar, then a minute's wait, so the account holds still)
-compares the API and the journal's open trades with the file, and the journal must hold no exit a
+duplicated. A last, paced start (`--speed 1`: at most one bar, when the minute it started in closes, so the
+account holds still) compares the API and the journal's open trades with the file, and the journal must hold no exit a
 restart invented (`manual` or `unknown`).
 """
 
@@ -189,8 +189,8 @@ def test_ten_kill_9_of_a_busy_session_lose_nothing_and_invent_nothing(tmp_path: 
         saved = saved_account(tmp_path)  # the independent reading of what the next start must restore
         no_duplicate_orders(saved)
     # Paced and with a strategy that never trades: sma-cross starts warm (the synthetic market's history) and
-    # would trade on the first bar, which is played at once. That bar may still hit a tight stop or target, so
-    # the journal is compared with the account once the bot has stopped, when neither can move.
+    # would trade on the first bar, which closes within the minute. That bar may still hit a tight stop or
+    # target, so the journal is compared with the account once the bot has stopped, when neither can move.
     proc, url = start_bot({**env, "QT_SPEED": "1", "QT_STRATEGY": "manual"}, tmp_path / "bot.log")
     try:
         positions, wallet = account_from_api(url)
