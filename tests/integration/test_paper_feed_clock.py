@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from test_replay_companions import SYMBOL, T0, _write
 
@@ -39,7 +40,7 @@ def replay_parts(tmp_path: Path, speed: str) -> Parts:
 
 
 def play(parts: Parts, on_bar: Callable[[BarChunk], Awaitable[None]], bars: int,
-         beside: Callable[[], Awaitable[None]] | None = None) -> None:
+         beside: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
     """Run the session's feed until it has played `bars` bars, with `beside` running alongside."""
     async def main() -> None:
         stop = asyncio.Event()
@@ -56,6 +57,17 @@ def play(parts: Parts, on_bar: Callable[[BarChunk], Awaitable[None]], bars: int,
         await parts.exchange.close()
 
     asyncio.run(main())
+
+
+async def buy_now_and_below(exchange: InProcessExchange, now_ms: Callable[[], int]) -> dict[str, int]:
+    """A market buy ("now") and a limit buy at 595 ("resting", filled by the dip); when each was sent."""
+    sent = {}
+    for client_id, kind, price in (("now", OrderType.MARKET, None), ("resting", OrderType.LIMIT, Decimal(595))):
+        sent[client_id] = now_ms()
+        await exchange.place(OrderIntent(client_id=client_id, symbol=SYMBOL, side=Side.BUY, type=kind,
+                                         quantity=Decimal(1), price=price,
+                                         time_in_force=TimeInForce.GTC if price else None))
+    return sent
 
 
 def test_each_bar_plays_at_its_close_and_the_clock_never_runs_ahead_of_the_pace(tmp_path: Path) -> None:
@@ -99,11 +111,7 @@ def test_a_fill_carries_a_time_no_earlier_than_its_order(tmp_path: Path) -> None
     async def trader() -> None:  # as the API's force-entry: a task of its own, between bars
         await first_bar.wait()
         await parts.clock.sleep(20)  # the clock runs on after the first close; the orders go out 20 s later
-        for client_id, kind, price in (("now", OrderType.MARKET, None), ("resting", OrderType.LIMIT, "595")):
-            sent[client_id] = parts.clock.now_ms()
-            await exchange.place(OrderIntent(
-                client_id=client_id, symbol=SYMBOL, side=Side.BUY, type=kind, quantity=Decimal(1),
-                price=None if price is None else Decimal(price), time_in_force=TimeInForce.GTC if price else None))
+        sent.update(await buy_now_and_below(exchange, parts.clock.now_ms))
 
     play(parts, on_bar, 4, trader)
     fills = {e.client_id: e.time_ms for e in exchange.drain() if isinstance(e, FillUpdate)}
@@ -112,3 +120,23 @@ def test_a_fill_carries_a_time_no_earlier_than_its_order(tmp_path: Path) -> None
     for client_id, filled_ms in fills.items():
         assert filled_ms >= sent[client_id], (client_id, filled_ms, sent[client_id])
     assert fills["resting"] < T0 + 3 * MINUTE  # in the bar of the dip, not after it
+
+
+def test_the_same_replay_and_orders_give_the_same_event_log(tmp_path: Path) -> None:
+    """Determinism at `--speed max`: the clock starts at the replay's first bar and moves only with the bars,
+    so two sessions on the same data, sending the same orders at the same bar, log the same events."""
+    def session(folder: Path) -> list[str]:
+        parts = replay_parts(folder, "max")
+        exchange = parts.exchange
+        assert isinstance(exchange, InProcessExchange)
+        exchange.drain()
+
+        async def on_bar(chunk: BarChunk) -> None:
+            if int(chunk.open_time[0]) == T0 + MINUTE:
+                await buy_now_and_below(exchange, parts.clock.now_ms)
+
+        play(parts, on_bar, 8)
+        return [repr(event) for event in exchange.drain()]
+
+    first, second = session(tmp_path / "a"), session(tmp_path / "b")
+    assert first == second and sum("FillUpdate" in e for e in first) == 2
