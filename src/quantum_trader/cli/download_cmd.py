@@ -83,7 +83,8 @@ def download(
 
 def summary_lines(report: DownloadReport, document: dict[str, Any], budget: WeightBudget, out: Path) -> list[str]:
     """The text summary: the counts, then which days had no data and why (the counts alone, "16 without data",
-    left a user guessing), the days written with part of their bars, and the days not over yet."""
+    left a user guessing), the days written with part of their bars, and the days not over yet (on the server's
+    market clock: its latest bar, not its serverTime)."""
     lines = [f"{len(report.symbols)} symbols, {report.start}..{report.end}: {document['files_written']} files "
              f"written ({report.rows:,} rows), {report.kept} already there, {len(report.empty)} without data; "
              f"{budget.sent} requests, peak weight {budget.peak_used}/{budget.limit} → {out}"]
@@ -94,8 +95,12 @@ def summary_lines(report: DownloadReport, document: dict[str, Any], budget: Weig
                      + (", ..." if len(report.partial) > 4 else ""))
     if report.not_over:
         named = ", ".join(report.not_over[:4]) + (", ..." if len(report.not_over) > 4 else "")
-        lines.append(f"{len(report.not_over)} day files not written: the day is not over on the server's clock; "
-                     f"the next run fetches them ({named})")
+        lines.append(f"{len(report.not_over)} day files not written: the day is not over on the server's clock "
+                     f"(it has no bar after it yet); the next run fetches them ({named})")
+    if report.partial_kept:
+        named = ", ".join(report.partial_kept[:4]) + (", ..." if len(report.partial_kept) > 4 else "")
+        lines.append(f"{len(report.partial_kept)} day files from an earlier run hold part of a day that is not over "
+                     f"on the server's clock; kept, the next run completes them ({named})")
     return lines
 
 

@@ -11,10 +11,12 @@ Layout under `--out` (data.binance.vision's names, so downloaded and hand-fetche
 The mark and funding folders sit beside the klines, where `replay:` and `backtest --data` look for them
 (marketdata/companions.py), and out of the klines reader's way (it reads a folder's own files only).
 
-Resuming is by file: a day is written once it is complete (all its bars, or over before the exchange's
-clock), a month of funding once it has ended (a month still running is fetched again each run); a file
-that exists is never fetched again. Every file goes to a hidden `.part` name first and is renamed, so an
-interrupted run leaves no half-written file and never a duplicated row.
+Resuming is by file: a day is written once it is over on the market's clock (a bar after it on the server;
+or all its bars, with `serverTime` past it), never on `serverTime` alone, which a sim-server replaying old
+data answers with now; a month of funding is kept once it has ended on both clocks (a month still running
+is fetched again each run). A day file that exists is not fetched again unless it stops before the day's
+last bar and the server now has more of that day (`Downloader._keep`). Every file goes to a hidden `.part`
+name first and is renamed, so an interrupted run leaves no half-written file and never a duplicated row.
 
 Every request goes through the adapter's `call` (exchange/ccxt_adapter.py), so the request budget
 (exchange/budget.py) admits it by its weight: a refusal, a 429's Retry-After or a 418 ban is waited out
@@ -25,8 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -35,13 +36,10 @@ from typing import Any, Protocol
 from ..domain.errors import ConfigError, ExchangeError
 from ..domain.kline_source import FUNDING_FOLDER, MARK_FOLDER
 from ..exchange.budget import BudgetRefused, WeightBudget
+from .download_files import FUNDING_HEADER, HOUR_MS, KLINE_HEADER, funding_lines, last_open_time, write_atomically
 from .download_gaps import History, no_data
 
-KLINE_HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
-                "taker_buy_quote_volume,ignore")
-FUNDING_HEADER = "calc_time,funding_interval_hours,last_funding_rate"
 DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
 #: Intervals that divide a UTC day, so a day file holds whole bars (fetched in `pages`).
 INTERVALS_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": HOUR_MS,
                 "2h": 2 * HOUR_MS, "4h": 4 * HOUR_MS, "6h": 6 * HOUR_MS, "8h": 8 * HOUR_MS, "12h": 12 * HOUR_MS,
@@ -91,17 +89,21 @@ class DownloadReport:
     empty: list[str] = field(default_factory=list)
     #: Per symbol with an empty day: those days with their likely reason and the history the server has.
     no_data: list[dict[str, Any]] = field(default_factory=list)
-    #: Day files with bars but not written: the day is not over on the server's clock (the next run fetches).
+    #: Day files with bars but not written: the day is not over on the market's clock, the latest bar the
+    #: server has (the next run fetches).
     not_over: list[str] = field(default_factory=list)
-    #: Day files written with fewer bars than a day has (`file`, `bars`, `of`): all the server had of that day.
+    #: Day files written with fewer bars than a day has (`file`, `bars`, `of`): the day is over on the market's
+    #: clock, so that is all the server will have of it (a gap, a listing day).
     partial: list[dict[str, Any]] = field(default_factory=list)
+    #: Day files an earlier run wrote with part of a day that is still not over: kept; the next run completes.
+    partial_kept: list[str] = field(default_factory=list)
     waited_s: float = 0.0
 
     def to_json(self, budget: WeightBudget) -> dict[str, Any]:
         return {"symbols": self.symbols, "start": self.start, "end": self.end, "interval": self.interval,
                 "out": self.out, "files_written": len(self.written), "files_kept": self.kept, "rows": self.rows,
                 "written": self.written, "empty": self.empty, "no_data": self.no_data, "not_over": self.not_over,
-                "partial": self.partial, "requests": budget.sent,
+                "partial": self.partial, "partial_kept": self.partial_kept, "requests": budget.sent,
                 "peak_used_weight": budget.peak_used, "weight_limit": budget.limit,
                 "refused_by_budget": sum(budget.refused.values()), "rate_limited_429": budget.rate_limited_429,
                 "rate_limited_418": budget.rate_limited_418, "waited_s": round(self.waited_s, 1)}
@@ -143,22 +145,6 @@ def pages(first_ms: int, bars: int, interval_ms: int) -> list[tuple[int, int]]:
     return [(first_ms + i * size * interval_ms, min(size, bars - i * size)) for i in range(count)]
 
 
-def write_atomically(path: Path, lines: Iterable[str]) -> None:
-    """Write `path` through a hidden `.part` file and a rename: a reader sees the whole file or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.part")
-    try:
-        with part.open("w", encoding="utf-8", newline="") as handle:
-            for line in lines:
-                handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(part, path)
-    except OSError:  # a full disk: the next run fetches the file again, with no stray part beside it
-        part.unlink(missing_ok=True)
-        raise
-
-
 class Downloader:
     """Fetches klines, mark-price klines and funding for symbols and days into `out` (see the module doc)."""
 
@@ -174,6 +160,7 @@ class Downloader:
         self.waited_s = 0.0
         self.listed: dict[str, int] = {}  # exchangeInfo's onboardDate per symbol, where it gives one
         self._empty_days: dict[str, set[dt.date]] = {}
+        self._latest: dict[tuple[str, str], int] = {}
 
     async def resolve_symbols(self, spec: str) -> list[str]:
         """`--symbols`: a comma list (checked against exchangeInfo) or N, the N USDT perpetuals trading with the
@@ -227,35 +214,89 @@ class Downloader:
         return History(ends[0], ends[1], self.listed.get(symbol))
 
     async def _day(self, report: DownloadReport, method: str, path: Path, symbol: str, day: dt.date) -> None:
-        if path.exists():
-            report.kept += 1
+        first, name = day_ms(day), str(path.relative_to(self.out))
+        if path.exists() and await self._keep(report, method, path, symbol, first):
             self._tick(path)
             return
-        first = day_ms(day)
-        answer: list[list[Any]] = []
-        for start, limit in pages(first, DAY_MS // self.interval_ms, self.interval_ms):
-            answer += await self.request(method, {"symbol": symbol, "interval": self.interval, "startTime": str(start),
-                                                  "endTime": str(start + limit * self.interval_ms - 1), "limit": limit})
-        rows = _unique_rows(answer, first, first + DAY_MS)
-        if rows and first + DAY_MS <= self.server_ms:  # a day still running is fetched again next time
+        rows, after = await self._fetch_day(method, symbol, first)
+        if rows and await self._over(method, symbol, first, len(rows), after):
             write_atomically(path, [KLINE_HEADER, *(",".join(str(x) for x in row) for row in rows)])
-            report.written.append(str(path.relative_to(self.out)))
+            report.written.append(name)
             report.rows += len(rows)
             if len(rows) < DAY_MS // self.interval_ms:
-                report.partial.append({"file": report.written[-1], "bars": len(rows), "of": DAY_MS // self.interval_ms})
+                report.partial.append({"file": name, "bars": len(rows), "of": DAY_MS // self.interval_ms})
         elif not rows:
-            report.empty.append(str(path.relative_to(self.out)))
+            report.empty.append(name)
             self._empty_days.setdefault(symbol, set()).add(day)
-        else:
-            report.not_over.append(str(path.relative_to(self.out)))
+        else:  # a day still running on the market's clock is fetched again next time
+            report.not_over.append(name)
         self._tick(path)
+
+    async def _fetch_day(self, method: str, symbol: str, first: int) -> tuple[list[list[Any]], bool]:
+        """The day's rows, and whether the server has a bar after the day. The pages ask for one bar more
+        than the day holds (1,441 rows are still three pages of weight 2), so the usual proof that the day
+        is over on the market's clock, the next day's first bar, costs nothing."""
+        answer: list[list[Any]] = []
+        for start, limit in pages(first, DAY_MS // self.interval_ms + 1, self.interval_ms):
+            answer += await self.request(method, {"symbol": symbol, "interval": self.interval, "startTime": str(start),
+                                                  "endTime": str(start + limit * self.interval_ms - 1), "limit": limit})
+        end = first + DAY_MS
+        return _unique_rows(answer, first, end), any(int(row[0]) >= end for row in answer)
+
+    async def _over(self, method: str, symbol: str, first: int, bars: int, after: bool) -> bool:
+        """Whether the day is over on the market's clock, so its file can be written for good.
+
+        `serverTime` alone cannot say: a sim-server replaying old data answers now while its bars are in the
+        replay's past, and a day it had played one bar of was written as over and never fetched again. A
+        bar after the day proves it; so does a whole day once `serverTime` is past it (on Binance the two
+        clocks agree, and the check keeps a day whose last bar is still open from being written); else the
+        latest bar the server has (one weight-1 read per symbol and run) decides: a day missing bars that
+        the market has left behind (a maintenance gap) is over, as complete as it will be."""
+        end = first + DAY_MS
+        if after or (bars == DAY_MS // self.interval_ms and end <= self.server_ms):
+            return True
+        return await self.latest_open(method, symbol) >= end
+
+    async def latest_open(self, method: str, symbol: str) -> int:
+        """Open time of the latest bar the server has of `symbol` (klines without startTime, limit 1: weight
+        1), read once per run; -1 when it has none."""
+        key = (method, symbol)
+        if key not in self._latest:
+            rows = await self.request(method, {"symbol": symbol, "interval": self.interval, "limit": 1})
+            self._latest[key] = int(rows[-1][0]) if rows else -1
+        return self._latest[key]
+
+    async def _keep(self, report: DownloadReport, method: str, path: Path, symbol: str, first: int) -> bool:
+        """Whether an existing day file stays as it is (True), or is fetched again (False).
+
+        Earlier versions wrote a day a replaying server had only partly played, and a re-run kept it for
+        good. The file itself tells, with no marker beside it: one whose last bar is the day's last is kept
+        unread (a listing day that starts late included); one that stops earlier costs one weight-1 read of
+        the bar after its last. The server's next bar inside the day: fetched again. Its next bar in a later
+        day: the day is over with a gap at its end, kept. No bar after it: the day is not over on the
+        market's clock; kept, named in `partial_kept`, and looked at again by the next run."""
+        last = last_open_time(path)
+        end = first + DAY_MS
+        if last is None or last >= end - self.interval_ms:
+            report.kept += 1
+            return True
+        following = await self.request(method, {"symbol": symbol, "interval": self.interval,
+                                                 "startTime": str(last + self.interval_ms), "limit": 1})
+        if following and int(following[0][0]) < end:
+            return False
+        if following:
+            report.kept += 1
+        else:
+            report.partial_kept.append(str(path.relative_to(self.out)))
+        return True
 
     async def _month(self, report: DownloadReport, symbol: str, year: int, month: int) -> None:
         path = self.out / FUNDING_FOLDER / f"{symbol}-fundingRate-{year:04d}-{month:02d}.csv"
         first = day_ms(dt.date(year, month, 1))
         following = day_ms(dt.date(year + month // 12, month % 12 + 1, 1))
-        ended = following <= self.server_ms
-        if path.exists() and ended:
+        # Ended on the market's clock too: a replaying server's serverTime is past months it is still playing.
+        if path.exists() and following <= self.server_ms \
+                and following <= await self.latest_open("fapiPublicGetKlines", symbol):
             report.kept += 1
             self._tick(path)
             return
@@ -265,7 +306,7 @@ class Downloader:
         rows = sorted({int(r["fundingTime"]): str(r["fundingRate"]) for r in answer
                        if first <= int(r["fundingTime"]) < following}.items())
         if rows:
-            write_atomically(path, [FUNDING_HEADER, *_funding_lines(rows)])
+            write_atomically(path, [FUNDING_HEADER, *funding_lines(rows)])
             report.written.append(str(path.relative_to(self.out)))
             report.rows += len(rows)
         else:
@@ -310,17 +351,3 @@ def _unique_rows(answer: list[list[Any]], first: int, end: int) -> list[list[Any
         if first <= opened < end:
             by_open[opened] = row
     return [by_open[t] for t in sorted(by_open)]
-
-
-def _funding_lines(rows: list[tuple[int, str]]) -> list[str]:
-    """Binance's monthly fundingRate layout; each row's interval is the gap to its neighbour, in hours."""
-    lines = []
-    for i, (time_ms, rate) in enumerate(rows):
-        if len(rows) < 2:
-            hours = 8
-        else:
-            other = rows[i + 1][0] if i + 1 < len(rows) else rows[i - 1][0]
-            hours = max(1, round(abs(other - time_ms) / HOUR_MS))
-        lines.append(f"{time_ms},{hours},{rate}")
-    return lines
-
