@@ -50,3 +50,32 @@ def test_funding_is_paid_at_the_synthetic_rate_on_the_synthetic_mark() -> None:
     fees = [e for e in sim.events if "FUNDING_FEE" in repr(e)]
     assert len(fees) == 1
     assert sim.wallet_balance - wallet == (-Decimal("0.01") * mark_before[0] * rate).quantize(Decimal("1E-8"))
+
+
+def test_a_paced_feed_says_when_its_first_bar_comes() -> None:
+    """At --speed 1 the first bar plays when the current minute closes, up to a minute after the start: the log
+    says so, so an idle dashboard is not mistaken for a stuck bot. At --speed max it comes at once: nothing said."""
+    from structlog.testing import capture_logs
+
+    start = START + 30_000  # half a minute into the bar
+    prices = [float(load_universe().instrument(s).typical_price) for s in SYMBOLS]
+
+    def heard(speed: float | None) -> list[dict[str, object]]:
+        chunks = list(synthetic_market(list(SYMBOLS), prices, 3, seed=4, chunk_bars=64, start_ms=START))
+        feed = BarFeed("synthetic", lambda: iter(chunks), speed=speed, clock=SimulatedClock(start))
+        stop = asyncio.Event()
+
+        async def main() -> None:
+            async def on_bar(_: BarChunk) -> None:
+                stop.set()
+
+            asyncio.get_running_loop().call_later(0.3, stop.set)
+            await feed.run(on_bar, stop)
+
+        with capture_logs() as logs:
+            asyncio.run(main())
+        return [entry for entry in logs if "first bar" in str(entry["event"])]
+
+    [said] = heard(1.0)
+    assert 29.0 <= float(str(said["in_s"])) <= 30.0 and str(said["closes_at"]).endswith(":00 UTC"), said
+    assert heard(None) == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,8 @@ log = structlog.get_logger(__name__)
 OnBar = Callable[[BarChunk], Awaitable[None]]
 #: Wall seconds between clock ticks while a paced feed waits for its next bar.
 TICK_S = 0.1
+#: A first bar further away than this (wall time) is announced in the log.
+FIRST_BAR_NOTICE_MS = 2_000
 
 
 @dataclass
@@ -125,12 +128,25 @@ class BarFeed:
                 return
             self._waiting = item
             chunk, t = item
+            if self.status.bars == 0:
+                self._announce_first(int(chunk.open_time[t]) + chunk.interval_ms)
             if not await self._until_close(stop, int(chunk.open_time[t]) + chunk.interval_ms):
                 return
             self._waiting = None
             await on_bar(self._play(chunk, t))
             self.status.bars += 1
             self.status.last_bar_monotonic = time.monotonic()
+
+    def _announce_first(self, close_ms: int) -> None:
+        """Say when the first bar comes if that is a while: at `--speed 1` it is when the current minute closes, up
+        to a minute after the start, and a new user looking at an idle dashboard should know it is waiting."""
+        paced = self.paced_ms()
+        if paced is None or self._speed is None or close_ms - paced < FIRST_BAR_NOTICE_MS * self._speed:
+            return
+        wait_s = (close_ms - paced) / 1000.0 / self._speed
+        closes_at = dt.datetime.fromtimestamp(close_ms / 1000, dt.UTC).strftime("%H:%M:%S UTC")
+        log.info("the first bar comes when its minute closes on the session's clock", feed=self.status.name,
+                 in_s=round(wait_s, 1), closes_at=closes_at)
 
     def _next_bar(self) -> tuple[BarChunk, int] | None:
         assert self._cursor is not None
