@@ -205,10 +205,12 @@ def test_health_shows_no_secret_of_a_path_even_after_a_failed_send(tmp_path: Pat
         assert answer["accepted"] is True, answer
         wait_for(lambda: httpx.get(f"{api}/health").json()["notify"]["failed"] >= 2, timeout=60)
         after = httpx.get(f"{api}/health")
+        metrics = httpx.get(f"{api}/metrics", headers={"Authorization": "Bearer the-test-token"}).text
         proc.send_signal(signal.SIGTERM)
         _, logs = proc.communicate(timeout=60)
     notify = after.json()["notify"]
     assert after.json()["status"] == "degraded" and notify["failing"], notify  # alerts cannot reach the user
+    assert f"qt_notify_destinations_failing {float(len(notify['failing']))}" in metrics  # a scraper can alert on it
     assert notify["destinations"] == [f"json://127.0.0.1:{closed}/**********", f"ntfy://127.0.0.1:{closed}/**********"]
     assert notify["last_error"].startswith(f"json://127.0.0.1:{closed}/**********: ") or \
         notify["last_error"].startswith(f"ntfy://127.0.0.1:{closed}/**********: "), notify

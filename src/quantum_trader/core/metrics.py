@@ -57,6 +57,8 @@ class Metrics:
         self.notifications = Gauge("qt_notifications", "Alerts (QT_NOTIFY_URLS) since start, by result: sent, "
                                    "failed (given up after its tries), dropped (queue full), queued (waiting now)",
                                    ["result"], registry=r)
+        self.notify_failing = Gauge("qt_notify_destinations_failing", "Alert destinations failing now (their last "
+                                    "send failed): alert on > 0, the user may not hear the next alert", registry=r)
 
     def _budget_gauges(self, r: CollectorRegistry) -> None:
         """The exchange request budget (exchange/budget.py). Totals since start are gauges set from the
@@ -201,6 +203,8 @@ class Metrics:
             for result in ("sent", "failed", "dropped", "queued"):
                 if isinstance(notify.get(result), int):
                     self.notifications.labels(result=result).set(notify[result])
+            if isinstance(notify.get("failing"), list):
+                self.notify_failing.set(len(notify["failing"]))
 
     def observe_budget(self, budget: Mapping[str, Any]) -> None:
         """The gauges of the request budget's /health snapshot (`WeightBudget.snapshot`)."""
