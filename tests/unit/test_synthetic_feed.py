@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from decimal import Decimal
+
+import structlog
 
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.marketdata.bars import BarChunk
@@ -72,8 +75,15 @@ def test_a_paced_feed_says_when_its_first_bar_comes() -> None:
             asyncio.get_running_loop().call_later(0.3, stop.set)
             await feed.run(on_bar, stop)
 
-        with capture_logs() as logs:
-            asyncio.run(main())
+        # An earlier test may have configured logging at WARNING, whose bound loggers drop info calls before
+        # any processor: this one is heard at INFO, and the configuration is put back.
+        before = structlog.get_config()
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+        try:
+            with capture_logs() as logs:
+                asyncio.run(main())
+        finally:
+            structlog.configure(**before)
         return [entry for entry in logs if "first bar" in str(entry["event"])]
 
     [said] = heard(1.0)
