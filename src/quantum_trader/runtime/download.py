@@ -40,6 +40,7 @@ from .download_files import FUNDING_HEADER, HOUR_MS, KLINE_HEADER, funding_lines
 from .download_gaps import History, no_data
 
 DAY_MS = 86_400_000
+KLINES = "fapiPublicGetKlines"
 #: Intervals that divide a UTC day, so a day file holds whole bars (fetched in `pages`).
 INTERVALS_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": HOUR_MS,
                 "2h": 2 * HOUR_MS, "4h": 4 * HOUR_MS, "6h": 6 * HOUR_MS, "8h": 8 * HOUR_MS, "12h": 12 * HOUR_MS,
@@ -190,7 +191,7 @@ class Downloader:
         self.server_ms = int((await self.request("fapiPublicGetTime"))["serverTime"])
         for symbol in symbols:
             for day in days(start, end):
-                for method, folder in (("fapiPublicGetKlines", self.out),
+                for method, folder in ((KLINES, self.out),
                                        ("fapiPublicGetMarkPriceKlines", self.out / MARK_FOLDER)):
                     await self._day(report, method, folder / f"{symbol}-{self.interval}-{day}.csv", symbol, day)
             for year, month in months(start, end):
@@ -201,17 +202,20 @@ class Downloader:
         return report
 
     async def history(self, symbol: str) -> History:
-        """The first and latest bars the server has of `symbol` (weight 1 each), to say why days were empty;
-        a failed read leaves them unknown rather than failing a download that has run."""
-        ends: list[int | None] = []
-        for params in ({"startTime": "0", "limit": 1}, {"limit": 1}):
-            try:
-                rows = await self.request("fapiPublicGetKlines", {"symbol": symbol, "interval": self.interval,
-                                                                  **params})
-            except ExchangeError:
-                rows = []
-            ends.append(int(rows[0][0]) if rows else None)
-        return History(ends[0], ends[1], self.listed.get(symbol))
+        """The first and latest bars the server has of `symbol` (weight 1 each; the latest is `latest_open`'s,
+        read once per run), to say why days were empty; a failed read leaves them unknown rather than failing
+        a download that has run."""
+        try:
+            rows = await self.request(KLINES, {"symbol": symbol, "interval": self.interval, "startTime": "0",
+                                               "limit": 1})
+        except ExchangeError:
+            rows = []
+        try:
+            latest: int | None = await self.latest_open(KLINES, symbol)
+        except ExchangeError:
+            latest = None
+        return History(int(rows[0][0]) if rows else None, None if latest is None or latest < 0 else latest,
+                       self.listed.get(symbol))
 
     async def _day(self, report: DownloadReport, method: str, path: Path, symbol: str, day: dt.date) -> None:
         first, name = day_ms(day), str(path.relative_to(self.out))
@@ -296,7 +300,7 @@ class Downloader:
         following = day_ms(dt.date(year + month // 12, month % 12 + 1, 1))
         # Ended on the market's clock too: a replaying server's serverTime is past months it is still playing.
         if path.exists() and following <= self.server_ms \
-                and following <= await self.latest_open("fapiPublicGetKlines", symbol):
+                and following <= await self.latest_open(KLINES, symbol):
             report.kept += 1
             self._tick(path)
             return
