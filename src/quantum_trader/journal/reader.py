@@ -44,6 +44,16 @@ def _jsonable(value: Any) -> Any:
     return fmt(value) if isinstance(value, Decimal) else value
 
 
+#: Trade ids per `IN (...)` query: readiness asks about every approved signal of the journal, and a long staging
+#: run approves thousands a day, past PostgreSQL's 65,535 bind parameters (and SQLite's limit) in one query.
+IN_PIECE = 10_000
+
+
+def _pieces(ids: Collection[str]) -> list[list[str]]:
+    listed = list(ids)
+    return [listed[i:i + IN_PIECE] for i in range(0, len(listed), IN_PIECE)]
+
+
 def _table(model: Any) -> Table:
     table: Table = model.__table__
     return table
@@ -164,19 +174,16 @@ class JournalReader:
     def entry_orders(self, trade_ids: Collection[str]) -> list[JsonRow]:
         """The entry orders (every attempt) of these trades, oldest first: what became of an approved signal."""
         o = _table(OrderRow)
-        if not trade_ids:
-            return []
-        return self._rows(select(o).where(o.c.purpose == "entry", o.c.trade_id.in_(list(trade_ids)))
-                          .order_by(o.c.created_ms, o.c.client_id))
+        rows = [row for ids in _pieces(trade_ids)
+                for row in self._rows(select(o).where(o.c.purpose == "entry", o.c.trade_id.in_(ids)))]
+        return sorted(rows, key=lambda row: (row["created_ms"], row["client_id"]))
 
     def recorded_trades(self, trade_ids: Collection[str]) -> set[str]:
         """Which of these trades the journal holds a `positions` row of (opened, whatever became of it since)."""
         t = _table(PositionRow)
-        if not trade_ids:
-            return set()
         with self.engine.connect() as conn:
-            return {str(i) for i in conn.execute(select(t.c.trade_id).where(t.c.trade_id.in_(list(trade_ids))))
-                    .scalars()}
+            return {str(i) for ids in _pieces(trade_ids)
+                    for i in conn.execute(select(t.c.trade_id).where(t.c.trade_id.in_(ids))).scalars()}
 
     def risk_decisions(self, limit: int = 100) -> list[JsonRow]:
         d = _table(RiskDecisionRow)
