@@ -215,9 +215,11 @@ def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: Tra
     if companions:
         use_recorded_funding(sim, companions.funding(symbols))
         marks = companions.marks(symbols, first.interval_ms)
-    exchange = InProcessExchange(sim)
-    exchange.drain()
     clock = SimulatedClock(start_ms)
+    # The simulator follows the engine's clock at every order: an entry fills at the close it was decided at (not
+    # the bar's open, 60 s before its order), after funding due then, which only positions held then pay.
+    exchange = InProcessExchange(sim, now_ms=clock.now_ms)
+    exchange.drain()
     engine = wire_engine(clock, exchange, sim.state.instruments, rules, journal=journal)
     # Reactive repairs (a stop expired, cancelled or rejected) run in backtests too; the daily loss limit flattens.
     monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(interval_s=60.0), with_stop_witness=False,
