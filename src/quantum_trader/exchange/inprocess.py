@@ -18,6 +18,7 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ..domain import binance_errors as be
@@ -82,7 +83,9 @@ class InProcessExchange:
         return f"InProcessExchange(symbols={len(self.sim.state.instruments)})"
 
     async def instruments(self) -> Mapping[str, Instrument]:
-        return dict(self.sim.state.instruments)
+        """A read-only view of the simulator's instruments, not a copy: a filter the replay changes (a minimum price
+        lowered to the data's, sim/traded_prices.py) is the one risk and execution then round and check by."""
+        return MappingProxyType(self.sim.state.instruments)
 
     async def mark_prices(self, symbols: Iterable[str] | None = None) -> dict[str, Decimal]:
         wanted = sorted(self.sim.state.instruments) if symbols is None else list(symbols)

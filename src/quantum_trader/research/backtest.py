@@ -45,6 +45,7 @@ from ..sim.recorded_funding import use_recorded_funding
 from ..sim.replay import BarReplayer, ReplayStep
 from ..sim.replay_mark import MarkBars
 from ..sim.state import SimConfig
+from ..sim.traded_prices import admit_traded_prices
 from ..trading.audit import audit_rows, audit_summary
 from ..trading.monitor import MonitorConfig
 from ..trading.performance import performance_report
@@ -299,6 +300,7 @@ class _Skips:
 
 async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessExchange, replayer: BarReplayer,
                      strategy: Strategy, chunk: BarChunk, skip_refused: bool, marks: MarkBars | None = None) -> None:
+    admit_traded_prices(exchange.sim, chunk)
     batch = strategy.on_chunk(chunk)
     index = {s: i for i, s in enumerate(chunk.symbols)}
     # Signals that risk must refuse whatever the price need no stop: the replay skips those bars.

@@ -30,6 +30,7 @@ from ..marketdata.holes import DataHole, refuse_holes
 from ..sim.engine import ExchangeSimulator
 from ..sim.feed_bar import play_bar
 from ..sim.replay_mark import MarkBars, recorded_mark
+from ..sim.traded_prices import admit_traded_prices
 
 log = structlog.get_logger(__name__)
 
@@ -164,6 +165,8 @@ class BarFeed:
         start = self._clock.now_ms()
         # From the session's clock: a paper account resumed after a hole must not jump it either.
         for chunk in refuse_holes(self._chunks(), after_ms=start):
+            if self._sim is not None:
+                admit_traded_prices(self._sim, chunk)
             first = int(np.searchsorted(chunk.open_time, start - chunk.interval_ms, side="right"))
             for t in range(first, len(chunk)):
                 yield chunk, t

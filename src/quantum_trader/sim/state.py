@@ -114,6 +114,14 @@ class SimState:
             raise be.invalid_symbol()
         return inst
 
+    def replace_instrument(self, instrument: Instrument) -> None:
+        """A symbol's instrument changed (its filters, as Binance changes them): the lookups and its market see it."""
+        self.instrument(instrument.symbol)
+        self.instruments[instrument.symbol] = instrument
+        market = self.markets.get(instrument.symbol)
+        if market is not None:
+            market.instrument = instrument
+
     def market(self, symbol: str) -> MarketState:
         market = self.markets.get(symbol)
         if market is None:

@@ -25,6 +25,7 @@ from ..marketdata.holes import DataHole, refuse_holes
 from ..sim.feed_bar import play_bar
 from ..sim.recorded_funding import RecordedFunding, use_recorded_funding
 from ..sim.replay_mark import MarkBars, recorded_mark
+from ..sim.traded_prices import admit_traded_prices
 from .routes_base import ServerState
 
 #: Quote volumes (USDT) are estimated to 8 decimals, the precision of Binance's USDT amounts.
@@ -173,6 +174,8 @@ class BarFeed:
         """Every bar of every chunk, with what playing it needs (the chunk's recorded marks aligned once)."""
         align = None if self.marks is None else self.marks()
         for chunk in refuse_holes(self.bars()):
+            with server.lock:  # requests read the filters (exchangeInfo, orders) from another thread
+                admit_traded_prices(server.sim, chunk)
             columns = [(s, i) for i, s in enumerate(chunk.symbols) if s in server.sim.state.instruments]
             marks = None if align is None else align(chunk)
             delay = None if self.speed is None else chunk.interval_ms / 1000.0 / self.speed

@@ -42,6 +42,11 @@ def exchange_info(server: ServerState, call: Call) -> Any:
     """The universe's own exchangeInfo, only the simulator's symbols, with the configured weight and order
     limits (an ORDERS row's window is named as in `X-MBX-ORDER-COUNT-<n><unit>`: 10 SECOND is "10S")."""
     info = server.universe.exchange_info(server.clock(), sorted(server.sim.state.instruments))
+    for row in info["symbols"]:  # a minimum price the replay lowered to its data's (sim/traded_prices.py)
+        floor = server.sim.state.instruments[row["symbol"]].price_filter.min_price
+        for found in row["filters"]:
+            if found.get("filterType") == "PRICE_FILTER" and Decimal(str(found.get("minPrice"))) != floor:
+                found["minPrice"] = fmt(floor)
     orders = {name: limit for name, _, limit in server.orders.windows}
     for limit in info["rateLimits"]:
         if limit.get("rateLimitType") == "REQUEST_WEIGHT":
