@@ -1,9 +1,9 @@
 """A real webhook receiver on 127.0.0.1 for the alert tests (apprise's `json://` posts to it).
 
 It records every JSON body apprise posts ({"version", "title", "message", "type", ...}) with its path and
-arrival time, can answer 500 to the first N requests (a failing destination) and can sleep before
-answering (a slow one). The tests of this module check the receiver itself, so a broken receiver
-cannot make the alert tests pass by accident.
+arrival time (and the arrival time of every request, answered 500 or not), can answer 500 to the first N
+requests (a failing destination) and can sleep before answering (a slow one). The tests of this module check
+the receiver itself, so a broken receiver cannot make the alert tests pass by accident.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Receiver:
         self.received: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.times: list[float] = []
+        self.arrivals: list[float] = []  # every request's, failed ones too (`times` holds only the received)
         self._cond = threading.Condition()
         self.port = 0
 
@@ -39,11 +40,13 @@ class Receiver:
         time.sleep(self.delay_s)
         with self._cond:
             self.requests += 1
+            now = time.monotonic()
+            self.arrivals.append(now)
             if self.always_fail or self.requests <= self.fail_first:
                 return 500
             self.received.append(body)
             self.paths.append(path)
-            self.times.append(time.monotonic())
+            self.times.append(now)
             self._cond.notify_all()
             return 200
 
@@ -107,3 +110,4 @@ def test_receiver_records_posts_and_fails_the_first_ones_on_request() -> None:
         assert httpx.post(url, json={"a": 1}).status_code == 500
         assert httpx.post(url, json={"a": 2}).status_code == 200
         assert receiver.wait_for(1) == [{"a": 2}] and receiver.paths == ["/x"] and receiver.requests == 2
+        assert len(receiver.arrivals) == 2 and receiver.arrivals[1] == receiver.times[0]

@@ -9,10 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_notify_order import until
 from test_notify_receiver import Receiver, receiving
 
 from quantum_trader.core.bus import EventBus
 from quantum_trader.core.clock import SimulatedClock
+from quantum_trader.core.metrics import Metrics
 from quantum_trader.domain.events import Direction, TradeOpened
 from quantum_trader.exchange.budget import WeightBudget
 from quantum_trader.notify.alerts import Alerts
@@ -150,3 +152,54 @@ def test_the_watcher_announces_a_request_budget_ban_once() -> None:
     watcher.check()
     watcher.check()
     assert [m.kind for m in got] == ["request_ban"] and "banned_until_ms=" in got[0].body
+
+
+def test_an_urgent_alert_skips_a_failing_destinations_backoff_and_never_waits_for_it_elsewhere() -> None:
+    """One webhook answers 500, one 200. The failing one backs off 3 s between tries; a kill switch alert
+    (urgent) submitted during that backoff was tried there only when it ended (3 s: up to 4 s with the
+    production policy). It is now tried at once on both, the failing destination's routine news still waits
+    for its backoff, and /metrics' `qt_notify_destinations_failing` says 1 until that destination answers."""
+    policy = RetryPolicy(attempts=1, base_delay_s=3.0, max_delay_s=3.0)
+    kill = Message("kill_switch", "Kill switch", "manual", Level.FAILURE)
+    unprotected = Message("unprotected", "BTCUSDT: UNPROTECTED", "no stop", Level.FAILURE)
+
+    def failing_gauge(notifier: Notifier) -> str:
+        metrics = Metrics()
+        metrics.observe_health({"notify": notifier.status()})
+        return next(line for line in metrics.render().decode().splitlines()
+                    if line.startswith("qt_notify_destinations_failing "))
+
+    async def arrived(receiver: Receiver, count: int, since: float) -> float:
+        deadline = time.monotonic() + 10.0
+        while len(receiver.arrivals) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        assert len(receiver.arrivals) >= count, f"{len(receiver.arrivals)} requests of {count}"
+        return receiver.arrivals[count - 1] - since
+
+    async def scenario(bad: Receiver, good: Receiver) -> dict[str, float]:
+        notifier = notifier_from_urls([bad.url(), good.url()], retry=policy)
+        worker = asyncio.create_task(notifier.run())
+        notifier.submit(message(0))
+        await until(lambda: notifier.failed == 1)  # the 500 one is failing: its next try only in 3 s
+        notifier.submit(message(1))  # its worker now waits out the backoff with this routine message
+        await asyncio.sleep(0.2)
+        took, event = {}, time.monotonic()
+        notifier.submit(kill)
+        took["kill, failing"], took["kill, healthy"] = await arrived(bad, 2, event), await arrived(good, 3, event)
+        await until(lambda: notifier.failed == 2)
+        assert failing_gauge(notifier) == "qt_notify_destinations_failing 1.0"
+        bad.always_fail, event = False, time.monotonic()  # back, while it still backs off after the kill alert
+        notifier.submit(unprotected)
+        took["unprotected, recovered"] = await arrived(bad, 3, event)
+        took["routine, recovered"] = await arrived(bad, 4, event)  # FIFO again at once: no backoff left
+        assert await notifier.wait_idle(10.0)
+        assert failing_gauge(notifier) == "qt_notify_destinations_failing 0.0"
+        worker.cancel()
+        return took
+
+    with receiving(always_fail=True) as bad, receiving() as good:
+        took = asyncio.run(scenario(bad, good))
+        assert [m["title"] for m in bad.received] == ["BTCUSDT: UNPROTECTED", "title 1"]
+        assert bad.requests == 4  # title 1 waited out the backoff: tried once, after the destination came back
+        assert [m["title"] for m in good.received] == ["title 0", "title 1", "Kill switch", "BTCUSDT: UNPROTECTED"]
+    assert max(took.values()) < 1.0, took

@@ -10,8 +10,11 @@ destination is *failing* from a delivery that gave up until its next success. On
 urgent message waiting for it (`Message.urgent`: a position UNPROTECTED, a kill switch, ...) go ahead of
 the routine ones, and a routine message gets one try instead of the whole retry budget, with a growing
 backoff between tries: a dead destination's queue moves at one try per backoff instead of 11 s a message,
-and no message is given up without having been tried. An urgent one keeps every attempt. The first success
-makes the destination FIFO again.
+and no message is given up without having been tried. An urgent one keeps every attempt, and skips the
+backoff: it is tried as soon as it is queued, even if the worker was waiting out the backoff with a routine
+message (`hurry` wakes it). The backoff spares a dead destination routine news; it held an UNPROTECTED or
+kill switch alert up to 4 s before its first try (and a destination that came back heard it that late). The
+first success makes the destination FIFO again.
 
 The queue is bounded: when it is full the newest message is dropped and counted, but an urgent message
 takes the place of the newest routine one instead, so a queue full of entries never costs an UNPROTECTED
@@ -74,6 +77,8 @@ class Lane:
         self.dropped = 0
         self.last_error: str | None = None
         self.wake = asyncio.Event()
+        #: Set when an urgent message is queued: cuts a failing destination's backoff short (`wait_s`).
+        self.hurry = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -105,6 +110,8 @@ class Lane:
         self.queue.append(message)
         self.idle.clear()
         self.wake.set()
+        if message.urgent:
+            self.hurry.set()
         return dropped
 
     def _newest_routine(self) -> int | None:
@@ -122,8 +129,11 @@ class Lane:
         return 1 if self.failing and not message.urgent else self.retry.attempts
 
     def wait_s(self, now: float) -> float:
-        """How long to wait before the next try: the backoff left while failing, else none."""
-        return max(self.retry_at - now, 0.0) if self.failing else 0.0
+        """How long to wait before the next try: the backoff left while failing, none if an urgent message waits
+        (it is the one `take` returns then) or the destination works."""
+        if not self.failing or any(m.urgent for m in self.queue):
+            return 0.0
+        return max(self.retry_at - now, 0.0)
 
     def succeeded(self) -> bool:
         """Count a delivery; True if it ended a failure (the destination is FIFO again)."""

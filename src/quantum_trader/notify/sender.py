@@ -17,6 +17,7 @@ destination at once within a short timeout, including the message a worker was c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -106,17 +107,24 @@ class Notifier:
 
     async def _step(self, lane: Lane) -> None:
         """One message to the lane's destination: the one a cancelled worker held, else the next in line once
-        a failing destination's backoff has passed (a message urgent by then is the one taken)."""
+        a failing destination's backoff has passed or an urgent message came (it is the one taken then)."""
         message = lane.inflight
         if message is None:
-            wait = lane.wait_s(time.monotonic())
-            if wait > 0:
-                await self._sleep(wait)
+            await self._back_off(lane)
             if not lane.queue:
                 return
             message = lane.take()
         await self._deliver(lane, message)
         lane.done()
+
+    @staticmethod
+    async def _back_off(lane: Lane) -> None:
+        """Wait out a failing destination's backoff, unless an urgent message is queued before it ends (lane.py)."""
+        wait = lane.wait_s(time.monotonic())
+        if wait > 0:
+            lane.hurry.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lane.hurry.wait(), wait)
 
     async def _deliver(self, lane: Lane, message: Message) -> None:
         """Up to `lane.attempts(message)` tries with backoff; then count, warn and move on."""
