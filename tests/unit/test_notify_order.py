@@ -146,7 +146,8 @@ def test_an_unprotected_alert_goes_first_to_a_failing_destination_when_it_comes_
 
 def test_a_dead_destination_tries_urgent_alerts_first_and_routine_ones_once_each() -> None:
     """Every message is still tried (none given up untried), an urgent one with every attempt, a routine one
-    once: the queue no longer costs the whole retry budget a message while the destination is known dead."""
+    once: the queue no longer costs the whole retry budget a message while the destination is known dead. The
+    urgent ones take turns: the unprotected alert's first try comes before the kill switch alert's retries."""
     dest = Fake("webhook", up=False)
     notifier = Notifier([dest.destination()], retry=FAST)
 
@@ -158,7 +159,7 @@ def test_a_dead_destination_tries_urgent_alerts_first_and_routine_ones_once_each
         worker.cancel()
 
     asyncio.run(scenario())
-    assert dest.tried == ["entry 0"] * 3 + [kill().title] * 3 + [unprotected().title] * 3 + ["entry 1", "entry 2"]
+    assert dest.tried == ["entry 0"] * 3 + [kill().title, unprotected().title] * 3 + ["entry 1", "entry 2"]
     status = notifier.status()
     assert (status["failed"], status["queued"], status["failing"]) == (5, 0, ["webhook"])
     assert status["last_error"] == "webhook: entry not sent after 1 attempt (the destination refused or did not answer)"

@@ -154,6 +154,15 @@ def test_the_watcher_announces_a_request_budget_ban_once() -> None:
     assert [m.kind for m in got] == ["request_ban"] and "banned_until_ms=" in got[0].body
 
 
+async def arrived(receiver: Receiver, count: int, since: float) -> float:
+    """Seconds from `since` to the receiver's `count`th request (answered 500 or not)."""
+    deadline = time.monotonic() + 10.0
+    while len(receiver.arrivals) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    assert len(receiver.arrivals) >= count, f"{len(receiver.arrivals)} requests of {count}"
+    return receiver.arrivals[count - 1] - since
+
+
 def test_an_urgent_alert_skips_a_failing_destinations_backoff_and_never_waits_for_it_elsewhere() -> None:
     """One webhook answers 500, one 200. The failing one backs off 3 s between tries; a kill switch alert
     (urgent) submitted during that backoff was tried there only when it ended (3 s: up to 4 s with the
@@ -168,13 +177,6 @@ def test_an_urgent_alert_skips_a_failing_destinations_backoff_and_never_waits_fo
         metrics.observe_health({"notify": notifier.status()})
         return next(line for line in metrics.render().decode().splitlines()
                     if line.startswith("qt_notify_destinations_failing "))
-
-    async def arrived(receiver: Receiver, count: int, since: float) -> float:
-        deadline = time.monotonic() + 10.0
-        while len(receiver.arrivals) < count and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-        assert len(receiver.arrivals) >= count, f"{len(receiver.arrivals)} requests of {count}"
-        return receiver.arrivals[count - 1] - since
 
     async def scenario(bad: Receiver, good: Receiver) -> dict[str, float]:
         notifier = notifier_from_urls([bad.url(), good.url()], retry=policy)
@@ -203,3 +205,30 @@ def test_an_urgent_alert_skips_a_failing_destinations_backoff_and_never_waits_fo
         assert bad.requests == 4  # title 1 waited out the backoff: tried once, after the destination came back
         assert [m["title"] for m in good.received] == ["title 0", "title 1", "Kill switch", "BTCUSDT: UNPROTECTED"]
     assert max(took.values()) < 1.0, took
+
+
+def test_a_second_urgent_alert_is_tried_on_a_failing_destination_before_the_first_ones_retries() -> None:
+    """Two positions UNPROTECTED at once, one webhook answering 500 (already failing), one 200. The second
+    alert's first try waited for the first alert's retries there (1 s here, 0.5 s + 1 s with the production
+    policy, for every urgent alert ahead of it); it is now tried at once, then both are retried in turn."""
+    policy = RetryPolicy(attempts=2, base_delay_s=1.0, max_delay_s=1.0)
+    btc, eth = (Message("unprotected", f"{s}: UNPROTECTED", "no stop", Level.FAILURE) for s in ("BTCUSDT", "ETHUSDT"))
+
+    async def scenario(bad: Receiver, good: Receiver) -> dict[str, float]:
+        notifier = notifier_from_urls([bad.url(), good.url()], retry=policy)
+        worker = asyncio.create_task(notifier.run())
+        notifier.submit(message(0))
+        await until(lambda: notifier.failed == 1)  # failing: 2 tries 1 s apart, given up
+        event = time.monotonic()
+        notifier.submit(btc)
+        notifier.submit(eth)
+        took = {"btc, failing": await arrived(bad, 3, event), "eth, failing": await arrived(bad, 4, event),
+                "both, healthy": await arrived(good, 3, event)}
+        assert await notifier.wait_idle(10.0)
+        worker.cancel()
+        return took
+
+    with receiving(always_fail=True) as bad, receiving() as good:
+        took = asyncio.run(scenario(bad, good))
+        assert bad.requests == 6 and [m["title"] for m in good.received] == ["title 0", btc.title, eth.title]
+    assert max(took.values()) < 0.5, took

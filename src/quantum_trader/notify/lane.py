@@ -13,8 +13,10 @@ backoff between tries: a dead destination's queue moves at one try per backoff i
 and no message is given up without having been tried. An urgent one keeps every attempt, and skips the
 backoff: it is tried as soon as it is queued, even if the worker was waiting out the backoff with a routine
 message (`hurry` wakes it). The backoff spares a dead destination routine news; it held an UNPROTECTED or
-kill switch alert up to 4 s before its first try (and a destination that came back heard it that late). The
-first success makes the destination FIFO again.
+kill switch alert up to 4 s before its first try (and a destination that came back heard it that late). For
+the same reason an urgent message's retries wait in the queue, not in its worker (`Pending.due`): an urgent
+message queued meanwhile gets its first try before them, where it waited 1.5 s for each urgent message ahead
+of it (two positions UNPROTECTED at once). The first success makes the destination FIFO again.
 
 The queue is bounded: when it is full the newest message is dropped and counted, but an urgent message
 takes the place of the newest routine one instead, so a queue full of entries never costs an UNPROTECTED
@@ -48,6 +50,19 @@ class RetryPolicy:
 SendFn = Callable[[Message], bool]
 
 
+@dataclass(eq=False, slots=True)
+class Pending:
+    """A queued message and its tries so far: while its destination is failing, an urgent message waits for its
+    next try here (`due`), so a message queued meanwhile can be tried first."""
+
+    message: Message
+    #: Its place in submission order: where a message put back for its next try goes again.
+    seq: int
+    tries: int = 0
+    #: Monotonic time of its next try (0: at once).
+    due: float = 0.0
+
+
 @dataclass
 class Destination:
     """One notification URL: `name` is its redacted form (the only one ever shown), `send` is blocking."""
@@ -61,14 +76,16 @@ class Destination:
 class Lane:
     """A destination's bounded queue, the message its worker holds (`inflight`) and its failure state.
 
-    The worker (or `drain` at shutdown) `take`s a message, delivers it with `attempts(message)` tries and
-    calls `succeeded` or `gave_up`, then `done`. A message taken stays `inflight` until `done`, so one whose
-    worker was cancelled mid-send is sent again by `drain`, not lost."""
+    The worker (or `drain` at shutdown) `take`s the message `next_due` names, delivers it with up to
+    `attempts(message)` tries and calls `succeeded` or `gave_up` (or, for an urgent message to a failing
+    destination, `later` after a failed try), then `done`. A message taken stays `inflight` until `done`, so one
+    whose worker was cancelled mid-send is sent again by `drain`, not lost."""
 
     def __init__(self, destination: Destination, limit: int, retry: RetryPolicy) -> None:
         self.destination, self.limit, self.retry = destination, limit, retry
-        self.queue: deque[Message] = deque()
-        self.inflight: Message | None = None
+        self.queue: deque[Pending] = deque()
+        self.inflight: Pending | None = None
+        self._seq = 0
         self.failing = False
         #: Deliveries given up in a row: the failing destination's backoff grows with them.
         self.failures = 0
@@ -77,7 +94,7 @@ class Lane:
         self.dropped = 0
         self.last_error: str | None = None
         self.wake = asyncio.Event()
-        #: Set when an urgent message is queued: cuts a failing destination's backoff short (`wait_s`).
+        #: Set when an urgent message is queued: cuts a failing destination's wait short (`next_due`).
         self.hurry = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
@@ -104,10 +121,11 @@ class Lane:
             if at is None:
                 self.dropped += 1
                 return message
-            dropped = self.queue[at]
+            dropped = self.queue[at].message
             del self.queue[at]
             self.dropped += 1
-        self.queue.append(message)
+        self._seq += 1
+        self.queue.append(Pending(message, self._seq))
         self.idle.clear()
         self.wake.set()
         if message.urgent:
@@ -115,25 +133,35 @@ class Lane:
         return dropped
 
     def _newest_routine(self) -> int | None:
-        return next((i for i in range(len(self.queue) - 1, -1, -1) if not self.queue[i].urgent), None)
+        return next((i for i in range(len(self.queue) - 1, -1, -1) if not self.queue[i].message.urgent), None)
 
-    def take(self) -> Message:
-        """The next message, held as `inflight`: the oldest, or while failing the oldest urgent one."""
-        at = next((i for i, m in enumerate(self.queue) if m.urgent), 0) if self.failing else 0
-        message = self.inflight = self.queue[at]
+    def next_due(self, now: float) -> tuple[int | None, float]:
+        """(index of the queued message to try now, 0) or (None, seconds until one is due); the queue is not empty.
+        Working: the oldest. Failing: the urgent message due first (one never tried is due at once, before any
+        retry; the oldest among equals), else, with no urgent one waiting, the oldest once the backoff has passed."""
+        if not self.failing:
+            return 0, 0.0
+        urgent = ((p.due, i) for i, p in enumerate(self.queue) if p.message.urgent)
+        due, at = min(urgent, default=(self.retry_at, 0))
+        return (at, 0.0) if due <= now else (None, due - now)
+
+    def take(self, at: int) -> Pending:
+        """The queued message at `at` (`next_due`'s), held as `inflight`."""
+        pending = self.inflight = self.queue[at]
         del self.queue[at]
-        return message
+        return pending
+
+    def later(self, pending: Pending, now: float) -> None:
+        """Put a message back for its next try, due after the backoff of its tries so far, in its submission place
+        (so once the destination works again, what is left goes first in, first out)."""
+        pending.due = now + self.retry.delay_s(pending.tries)
+        at = next((i for i, p in enumerate(self.queue) if p.seq > pending.seq), len(self.queue))
+        self.queue.insert(at, pending)
+        self.inflight = None
 
     def attempts(self, message: Message) -> int:
         """The whole retry budget, except for a routine message to a failing destination: one try."""
         return 1 if self.failing and not message.urgent else self.retry.attempts
-
-    def wait_s(self, now: float) -> float:
-        """How long to wait before the next try: the backoff left while failing, none if an urgent message waits
-        (it is the one `take` returns then) or the destination works."""
-        if not self.failing or any(m.urgent for m in self.queue):
-            return 0.0
-        return max(self.retry_at - now, 0.0)
 
     def succeeded(self) -> bool:
         """Count a delivery; True if it ended a failure (the destination is FIFO again)."""

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from .lane import Destination, Lane, RetryPolicy
+from .lane import Destination, Lane, Pending, RetryPolicy
 from .messages import Message
 from .redact import Scrubber, guard_apprise_logs, redact_url
 
@@ -106,37 +106,44 @@ class Notifier:
             await self._step(lane)
 
     async def _step(self, lane: Lane) -> None:
-        """One message to the lane's destination: the one a cancelled worker held, else the next in line once
-        a failing destination's backoff has passed or an urgent message came (it is the one taken then)."""
-        message = lane.inflight
-        if message is None:
-            await self._back_off(lane)
-            if not lane.queue:
-                return
-            message = lane.take()
-        await self._deliver(lane, message)
+        """One message to the lane's destination: the one a cancelled worker held, else the next one due."""
+        pending = lane.inflight if lane.inflight is not None else await self._next(lane)
+        if pending is None:
+            return
+        await self._deliver(lane, pending)
         lane.done()
 
     @staticmethod
-    async def _back_off(lane: Lane) -> None:
-        """Wait out a failing destination's backoff, unless an urgent message is queued before it ends (lane.py)."""
-        wait = lane.wait_s(time.monotonic())
-        if wait > 0:
+    async def _next(lane: Lane) -> Pending | None:
+        """The queued message to try now (lane.py `next_due`), once it is due: a failing destination's backoff
+        or an urgent message's next try; an urgent message queued meanwhile cuts the wait short."""
+        while lane.queue:
+            at, wait = lane.next_due(time.monotonic())
+            if at is not None:
+                return lane.take(at)
             lane.hurry.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lane.hurry.wait(), wait)
+        return None
 
-    async def _deliver(self, lane: Lane, message: Message) -> None:
-        """Up to `lane.attempts(message)` tries with backoff; then count, warn and move on."""
-        attempts, error = lane.attempts(message), "refused"
-        for attempt in range(1, attempts + 1):
+    async def _deliver(self, lane: Lane, pending: Pending) -> None:
+        """Up to `lane.attempts` tries with backoff; then count, warn and move on. While the destination works the
+        retries wait here (first in, first out); an urgent message to a failing one waits for its next try in the
+        queue instead (`lane.later`), so one queued meanwhile is tried first."""
+        message, error = pending.message, "refused"
+        while pending.tries < lane.attempts(message):
             error = await self._try(lane.destination, message)
+            pending.tries += 1
             if not error:
                 if lane.succeeded():
                     log.info("notification destination recovered", destination=lane.destination.name)
                 return
-            if attempt < attempts:
-                await self._sleep(self.retry.delay_s(attempt))
+            if pending.tries < lane.attempts(message):
+                if lane.failing:
+                    lane.later(pending, time.monotonic())
+                    return
+                await self._sleep(self.retry.delay_s(pending.tries))
+        attempts = pending.tries
         name, tries = lane.destination.name, f"{attempts} attempt{'s' if attempts > 1 else ''}"
         self.last_error = f"{name}: {message.kind} not sent after {tries} ({error})"
         self.last_error_at = time.time()
