@@ -56,11 +56,35 @@ def test_a_grid_on_ray_gives_each_backtest_exactly_and_reports_the_runs_that_fai
     (("sweep", "--grid", "fats=5,10"), "unknown parameter 'fats'"),
     (("sweep", "--grid", "fast=5", "--objective", "luck"), "--objective luck: choose one of"),
     (("sweep", "--grid", "fast=5..9"), "a range needs --trials"),
+    (("backtest", "--strategy", "ai-scanner", "--param", "min_confidence=1.5"), "--param min_confidence=1.5: out of "
+     "range (float from 0.0 to 1.0"),
+    (("sweep", "--strategy", "ai-scanner", "--grid", "min_confidence=0.5,x"), "--grid min_confidence=x: not a number"),
+    (("backtest", "--param", "min_confidence=0.7"), "--param min_confidence=0.7: has no effect with --strategy "
+     "sma-cross (a cross is a rule, not an estimate"),
+    (("sweep", "--grid", "min_confidence=0.5,0.7"), "--grid min_confidence=0.5,0.7: has no effect with --strategy "
+     "sma-cross"),
 ])
 def test_bad_parameters_are_one_line_and_exit_2_before_anything_runs(args: tuple[str, ...], named: str) -> None:
     done = cli(args[0], "--data", str(LINK), *args[1:])
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert named in done.stderr and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_a_min_confidence_grid_gives_each_ai_scanner_backtest_exactly() -> None:
+    """QT_MIN_CONFIDENCE was neither a `--param` nor a `--grid` name. A sweep over it on a week of LINKUSDT (the
+    shipped model's confidences lie about 0.2 there, so the threshold decides the trades) equals the backtest
+    with each `--param min_confidence`, field for field."""
+    week = ("--strategy", "ai-scanner", "--data", str(LINK), "--end", "2026-02-08")
+    done = cli("sweep", *week, "--grid", "min_confidence=0.2,0.21,0.22", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = {r["params"]["min_confidence"]: r for r in json.loads(done.stdout)["runs"]}
+    assert sorted(runs) == [0.2, 0.21, 0.22] and not [r["error"] for r in runs.values() if r["error"]]
+    trades = [runs[c]["result"]["performance"]["trades"] for c in sorted(runs)]
+    assert trades[0] > trades[1] > trades[2] > 0, trades
+    for confidence, run in runs.items():
+        single = cli("backtest", *week, "--param", f"min_confidence={confidence}", "--json")
+        assert single.returncode == 0, single.stderr[-2000:]
+        assert comparable(run["result"]) == comparable(json.loads(single.stdout)), confidence
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from quantum_trader.research.sweep_plan import (
     walk_forward_windows,
 )
 from quantum_trader.signals.params import RISK_PARAMS, ParamError, parse_params
-from quantum_trader.signals.registry import build_strategy, strategy_params
+from quantum_trader.signals.registry import build_strategy, params_help, refuse_no_effect, strategy_params
 
 SMA = strategy_params("sma-cross")
 SPECS = {s.name: s for s in (*SMA, *RISK_PARAMS)}
@@ -41,6 +41,10 @@ def test_parameters_split_into_the_strategys_and_the_risk_settings_with_their_ty
     (["leverage=126"], "--param leverage=126: out of range"),
     (["stop_loss_pct=nan"], "--param stop_loss_pct=nan: out of range"),
     (["fast=5", "fast=6"], "--param fast: given twice"),
+    (["min_confidence=1.5"], "--param min_confidence=1.5: out of range (float from 0.0 to 1.0, default 0.65"),
+    (["min_confidence=-0.1"], "--param min_confidence=-0.1: out of range"),
+    (["min_confidence=nan"], "--param min_confidence=nan: out of range"),
+    (["min_confidence=high"], "--param min_confidence=high: not a number"),
 ])
 def test_a_bad_parameter_is_one_line_naming_it(entries: list[str], message: str) -> None:
     with pytest.raises(ParamError) as caught:
@@ -51,6 +55,30 @@ def test_a_bad_parameter_is_one_line_naming_it(entries: list[str], message: str)
 def test_a_combination_the_strategy_refuses_is_a_param_error_naming_both() -> None:
     with pytest.raises(ParamError, match=r"--param fast=30 --param slow=20: sma-cross: fast \(30\) must be"):
         build_strategy("sma-cross", None, {"fast": 30, "slow": 20})
+
+
+def test_min_confidence_is_a_risk_parameter_of_every_strategy_it_applies_to() -> None:
+    """QT_MIN_CONFIDENCE could not be set by `--param` or `--grid` (unknown parameter), though the scanner's
+    results hang on it; it is now a risk setting, typed and ranged as the variable (0 to 1)."""
+    assert parse_params("ai-scanner", (), ["min_confidence=0.4"]).risk == {"min_confidence": 0.4}
+    assert parse_params("ai-scanner", (), {"min_confidence": 0.0}).risk == {"min_confidence": 0.0}
+    refuse_no_effect("ai-scanner", {"min_confidence": "0.4"})
+    refuse_no_effect("sma-cross", {"fast": "5", "stop_loss_pct": "1.5"})
+    assert params_help().endswith("max_positions, min_confidence; min_confidence with ai-scanner only)")
+
+
+@pytest.mark.parametrize(("strategy", "origin", "why"), [
+    ("sma-cross", "--param", "a cross is a rule, not an estimate: every signal has confidence 1.0, which no "
+                             "threshold from 0 to 1 refuses"),
+    ("manual", "--grid", "it emits no signals, and a forced entry needs no confidence"),
+])
+def test_min_confidence_is_refused_where_it_would_change_nothing(strategy: str, origin: str, why: str) -> None:
+    """A sweep of sma-cross over min_confidence ran identical runs (its signals are all 1.0): refused in one line,
+    saying why and what it is for."""
+    with pytest.raises(ParamError) as caught:
+        refuse_no_effect(strategy, {"fast": "5", "min_confidence": "0.70"}, {"min_confidence": origin})
+    assert str(caught.value) == (f"{origin} min_confidence=0.70: has no effect with --strategy {strategy} ({why}); "
+                                 "it is the threshold of the signals of --strategy ai-scanner: leave it out")
 
 
 def chunk(symbols: tuple[str, ...], closes: list[list[float]], first_ms: int = 0) -> BarChunk:

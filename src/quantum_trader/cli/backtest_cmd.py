@@ -26,7 +26,7 @@ from ..domain.errors import ConfigError
 from ..domain.kline_source import kline_paths
 from ..marketdata.selection import Selection, parse_symbols, parse_time_ms
 from ..signals.params import parse_params, split_entry
-from ..signals.registry import STRATEGIES, strategy_params
+from ..signals.registry import STRATEGIES, params_help, refuse_no_effect, strategy_params
 from .checks import check_db_option, check_output_file, check_output_folder, parse_balance
 from .main import app
 
@@ -50,9 +50,7 @@ def backtest(
     data: Annotated[Path, Opt("--data", help="Binance kline file (.csv/.csv.gz/.zip), a folder of them, "
                                                 "or a glob (quote it)")],
     strategy: Annotated[str, Opt("--strategy", help=f"one of {', '.join(STRATEGIES)}")] = "sma-cross",
-    param: Annotated[list[str] | None, Opt("--param", help="NAME=VALUE, repeatable: a strategy parameter (sma-cross:"
-                                           " fast, slow) or a risk setting (stop_loss_pct, take_profit_pct, "
-                                           "leverage, risk_per_trade_pct, max_positions)")] = None,
+    param: Annotated[list[str] | None, Opt("--param", help=f"NAME=VALUE, repeatable: {params_help()}")] = None,
     start: Annotated[str | None, Opt("--start", help="first bar, UTC: YYYY-MM-DD[THH:MM]")] = None,
     end: Annotated[str | None, Opt("--end", help="end (exclusive), UTC: YYYY-MM-DD[THH:MM]")] = None,
     symbols: Annotated[str | None, Opt("--symbols", help="only these symbols of the data: BTCUSDT,ETHUSDT")] = None,
@@ -105,13 +103,15 @@ def job_from_options(data: Path, strategy: str, params: list[str], start: str | 
     if strategy not in STRATEGIES:
         raise ValueError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
     parse_params(strategy, strategy_params(strategy), params)  # each name and value, one line per problem
+    given = dict(split_entry(entry) for entry in params)
+    refuse_no_effect(strategy, given)
     selection = Selection(parse_time_ms(start, "--start") if start else None,
                           parse_time_ms(end, "--end") if end else None,
                           parse_symbols(symbols) if symbols else None)
     wallet = parse_balance(balance)
     from ..research.backtest_job import BacktestJob
 
-    return BacktestJob(data, strategy, dict(split_entry(entry) for entry in params), selection, wallet)
+    return BacktestJob(data, strategy, given, selection, wallet)
 
 
 def _open_journal(db: str, settings: Settings) -> Journal:

@@ -24,8 +24,8 @@ from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..domain.kline_source import kline_paths
 from ..research.sweep_plan import DEFAULT_OBJECTIVE, OBJECTIVES, GridAxis, combinations, parse_axis
-from ..signals.params import specs_by_name
-from ..signals.registry import STRATEGIES, strategy_params
+from ..signals.params import GRID, specs_by_name
+from ..signals.registry import STRATEGIES, params_help, refuse_no_effect, strategy_params
 from .backtest_cmd import job_from_options
 from .main import app
 
@@ -39,7 +39,8 @@ SHOWN = 20  # rows of the ranked table on a terminal (--json has them all)
 @app.command("sweep")
 def sweep_command(
     data: Annotated[Path, Opt("--data", help="Binance kline file, a folder of them, or a glob (quote it)")],
-    grid: Annotated[list[str], Opt("--grid", help="NAME=V1,V2,... repeatable (with --trials also NAME=LOW..HIGH)")],
+    grid: Annotated[list[str], Opt("--grid", help="NAME=V1,V2,... repeatable (with --trials also NAME=LOW..HIGH): "
+                                   f"{params_help()}")],
     strategy: Annotated[str, Opt("--strategy", help=f"one of {', '.join(STRATEGIES)}")] = "sma-cross",
     param: Annotated[list[str] | None, Opt("--param", help="NAME=VALUE held fixed in every run")] = None,
     trials: Annotated[int | None, Opt("--trials", min=1, help="an Optuna search of N runs instead of the grid")] = None,
@@ -95,6 +96,8 @@ def _checked(data: Path, strategy: str, grid: list[str], params: list[str], obje
     base = job_from_options(data, strategy, params, *shared)
     specs = specs_by_name(strategy_params(strategy))
     axes = [parse_axis(entry, specs, ranges_allowed=bool(trials)) for entry in grid]
+    for entry, axis in zip(grid, axes, strict=True):  # before the data is read, as every run would refuse it
+        refuse_no_effect(strategy, {axis.name: entry.partition("=")[2].strip()}, {axis.name: GRID})
     fixed = set(base.params) & {axis.name for axis in axes}
     if fixed:
         raise ValueError(f"--param and --grid both set {', '.join(sorted(fixed))}; give it in one of them")

@@ -24,7 +24,7 @@ from ..marketdata.selection import Selection, read_selection, select
 from ..runtime.wiring import JournalLike, TradingRules, rules_from
 from ..settings.model import Settings, load_settings
 from ..signals.params import GRID, PARAM, ParamError, Params, parse_params
-from ..signals.registry import build_strategy, strategy_params
+from ..signals.registry import build_strategy, refuse_no_effect, strategy_params
 from ..signals.strategy import Strategy
 from ..sim.universe import load_universe
 from .backtest import BacktestResult, Progress, run_backtest
@@ -75,6 +75,7 @@ def prepare(job: BacktestJob) -> Prepared:
     StrategyUnusable for a strategy that could not emit a signal (the AI scanner without a model it may run:
     that backtest was 0 trades and exit 0)."""
     params = parse_params(job.strategy, strategy_params(job.strategy), job.params, job.origins)
+    refuse_no_effect(job.strategy, job.params, job.origins)
     overrides: dict[str, object] = {"strategy": job.strategy, **{k: str(v) for k, v in params.risk.items()}}
     names = {k: f"{job.option_of(k)} {k}" for k in params.risk}  # a value from QT_* is named as its variable
     try:

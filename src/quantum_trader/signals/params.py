@@ -1,8 +1,10 @@
 """Strategy and risk parameters that `backtest --param NAME=VALUE` and `sweep --grid` set.
 
 Each strategy declares its own (`PARAMS`: name, type, range, default, what it means); the risk settings a
-researcher sweeps (stop and take-profit distance, leverage, risk per trade, position cap) are the same for
-every strategy and go through the settings' own validation, so a sweep cannot run a value `run` refuses.
+researcher sweeps (stop and take-profit distance, leverage, risk per trade, position cap, the confidence a
+signal needs) are the same for every strategy and go through the settings' own validation, so a sweep cannot
+run a value `run` refuses. (A strategy whose signals carry no confidence refuses `min_confidence`, which
+would change nothing: signals/registry.py `refuse_no_effect`.)
 Every refusal is one line naming the parameter and what is allowed (`ParamError`, exit 2 in the CLI).
 """
 
@@ -67,6 +69,7 @@ RISK_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("leverage", "int", 1, 125, 5, "leverage of every position"),
     ParamSpec("risk_per_trade_pct", "float", 0.01, 10.0, 1.0, "planned loss per trade, % of equity"),
     ParamSpec("max_positions", "int", 1, 1000, 4, "open positions at most"),
+    ParamSpec("min_confidence", "float", 0.0, 1.0, 0.65, "confidence a signal needs to trade (ai-scanner)"),
 )
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from .ai_scanner import AiScanner, ScannerConfig
 from .manual import ManualOnly
-from .params import PARAM, ParamError, ParamSpec, ParamValue
+from .params import PARAM, RISK_PARAMS, ParamError, ParamSpec, ParamValue
 from .scanner_model import bot_labels, load_scanner_model
 from .sma_cross import SmaCross
 from .strategy import Strategy
@@ -54,6 +54,31 @@ def strategy_params(name: str) -> tuple[ParamSpec, ...]:
         raise ValueError(f"strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
     specs: tuple[ParamSpec, ...] = getattr(STRATEGIES[name], "PARAMS", ())
     return specs
+
+
+def params_help() -> str:
+    """The names `--param` and `--grid` take, for their help: each strategy's own and the risk settings, and
+    which strategies `min_confidence` applies to (`refuse_no_effect`)."""
+    own = "; ".join(f"{name}: {', '.join(s.name for s in strategy_params(name))}" for name in STRATEGIES
+                    if strategy_params(name))
+    risk = ", ".join(s.name for s in RISK_PARAMS)
+    return f"a strategy parameter ({own}) or a risk setting ({risk}; min_confidence with {_scored()} only)"
+
+
+def refuse_no_effect(name: str, params: Mapping[str, object], origins: Mapping[str, str] | None = None) -> None:
+    """ParamError for `min_confidence` given (in `params`, as typed) to a strategy it would change nothing for
+    (its `NO_CONFIDENCE` says why): a sweep over it ran identical runs, read as "the threshold does not
+    matter", and a backtest with it reported a threshold that never applied."""
+    why: str | None = getattr(STRATEGIES[name], "NO_CONFIDENCE", None)
+    if why is not None and "min_confidence" in params:
+        given = f"{(origins or {}).get('min_confidence', PARAM)} min_confidence={params['min_confidence']}"
+        raise ParamError(f"{given}: has no effect with --strategy {name} ({why}); it is the threshold of the "
+                         f"signals of --strategy {_scored()}: leave it out")
+
+
+def _scored() -> str:
+    """The strategies whose signals carry a confidence of their own: those `min_confidence` applies to."""
+    return ", ".join(name for name, plugin in STRATEGIES.items() if not hasattr(plugin, "NO_CONFIDENCE"))
 
 
 def _checked_scanner(config: ScannerConfig) -> AiScanner:

@@ -25,6 +25,9 @@ from .strategy import F64, SignalBatch
 
 class SmaCross:
     name = "sma-cross"
+    #: Why QT_MIN_CONFIDENCE changes none of its trades (a `--param min_confidence` is refused: registry.py).
+    NO_CONFIDENCE = "a cross is a rule, not an estimate: every signal has confidence 1.0, which no threshold " \
+                    "from 0 to 1 refuses"
     #: What `--param` and `sweep --grid` may set (the constructor's keywords).
     PARAMS = (ParamSpec("fast", "int", 1, 10_000, 10, "fast SMA window, bars (below slow)"),
               ParamSpec("slow", "int", 2, 10_000, 30, "slow SMA window, bars"))
