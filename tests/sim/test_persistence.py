@@ -39,7 +39,14 @@ from quantum_trader.sim.paper_store import (
     read_latest,
     read_slots,
 )
-from quantum_trader.sim.persistence import KEEP_FINISHED, PaperStateError, restore, snapshot, snapshot_text
+from quantum_trader.sim.persistence import (
+    KEEP_FINISHED,
+    PaperStateError,
+    SnapshotCache,
+    restore,
+    snapshot,
+    snapshot_text,
+)
 
 OTHER_PRICES = {"BNBUSDT": "500", "BTCUSDT": "90000", "ETHUSDT": "2000", LOT_TEST: "500"}
 
@@ -134,7 +141,7 @@ def test_a_fresh_state_differs_so_the_comparison_can_fail() -> None:
 
 def test_the_saved_text_is_the_snapshot_even_with_finished_orders_cached_across_saves() -> None:
     sim = busy_sim()
-    cache: dict[tuple[str, int], str] = {}
+    cache = SnapshotCache()
     for round_ in range(KEEP_FINISHED + 5):  # more finished orders than a snapshot keeps
         assert json.loads(snapshot_text(sim.state, cache)) == json.loads(json.dumps(snapshot(sim.state)))
         market(sim, "BUY" if round_ % 2 else "SELL", "0.01", "BTCUSDT")

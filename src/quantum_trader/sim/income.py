@@ -15,15 +15,19 @@ simulator keeps the rows Binance would list:
   lists none.
 
 Other kinds (INSURANCE_CLEAR, rebates, ...) are not modelled. Binance keeps three months of history
-(`RETENTION_MS`): older rows are neither listed nor kept. Records are history, not state: a paper account's
-snapshot does not keep them (it keeps no fill log either), so a resumed paper account lists only what its
-process recorded, the funding its resume paid included.
+(`RETENTION_MS`): older rows are neither listed nor kept. A paper account saves the stored rows of those three
+months and the next `tranId` with the account (`saved_rows`, `restored_history`; sim/persistence.py): a bot
+restarted after a resume still reads the funding and transfers made before it, and a new row never reuses an
+older row's `tranId` (the income reader counts a row once by its kind and `tranId`). An account saved before
+this was kept resumes with an empty history, its ids from `FIRST_TRAN_ID`: it listed no row a reader could
+have seen.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -75,6 +79,28 @@ class IncomeHistory:
         if self.records[0].time_ms < time_ms - RETENTION_MS - _PRUNE_SLACK_MS:
             self.records = [r for r in self.records if r.time_ms >= time_ms - RETENTION_MS]
         return record
+
+
+    def kept(self, now_ms: int) -> list[IncomeRecord]:
+        """The rows Binance still lists at `now_ms` (the last three months), oldest first: what a save keeps."""
+        return self.records[bisect.bisect_left(self.records, now_ms - RETENTION_MS, key=lambda r: r.time_ms):]
+
+
+def saved_row(record: IncomeRecord) -> list[Any]:
+    """A stored row as a paper account saves it: [time, kind, amount as exact text, tranId, symbol] (stored rows
+    carry no trade id: transfers and funding)."""
+    return [record.time_ms, record.income_type, str(record.amount), record.tran_id, record.symbol]
+
+
+def restored_history(data: Mapping[str, Any] | None) -> IncomeHistory:
+    """The history a saved account holds (`{"next_tran_id", "rows"}`); an account saved before income was kept
+    has none: an empty history whose ids start at `FIRST_TRAN_ID`."""
+    if data is None:
+        return IncomeHistory()
+    records = [IncomeRecord(int(t), str(kind), Decimal(amount), int(tran_id), str(symbol))
+               for t, kind, amount, tran_id, symbol in data["rows"]]
+    next_id = max(int(data["next_tran_id"]), records[-1].tran_id + 1 if records else FIRST_TRAN_ID)
+    return IncomeHistory(records, next_id)
 
 
 def fill_income(fills: Iterable[Fill]) -> Iterator[IncomeRecord]:

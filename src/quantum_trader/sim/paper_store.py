@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from ..domain.errors import QuantumTraderError
 from .engine import ExchangeSimulator
-from .persistence import SCHEMA, Json, PaperStateError, restore, snapshot_text
+from .persistence import SCHEMA, Json, PaperStateError, SnapshotCache, restore, snapshot_text
 
 log = logging.getLogger(__name__)
 FORMAT = "quantum-trader paper account"
@@ -192,7 +192,7 @@ class PaperAccountStore:
         self._lock: IO[bytes] | None = None
         self._heard = self._heard_at_save = 0
         self._pending = False
-        self._cache: dict[tuple[str, int], str] = {}
+        self._cache = SnapshotCache()
         #: This account's random id (`ACCOUNT_ID`), known once `open` has run.
         self.account_id = ""
 

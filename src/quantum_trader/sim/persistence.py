@@ -13,7 +13,10 @@ snapshot but outside today's symbol list is loaded from the packaged universe, s
 Flat positions are not kept either: reading a symbol creates one from the account's leverage and margin
 type, which is all a flat position holds. Event and fill logs are history, not state, and are not kept;
 finished orders are kept only for the most recent `KEEP_FINISHED` of each kind, enough for a restart to
-look up how its trades ended (Binance, too, forgets old closed orders).
+look up how its trades ended (Binance, too, forgets old closed orders). The income history (transfers and
+funding of the last three months, and the next `tranId`) is kept: a bot restarted after a resume reads it
+for what was paid or moved while it was stopped (sim/income.py). A save per bar must not re-encode its
+thousands of rows, so `SnapshotCache` holds their text, extended as rows come and rebuilt when one ages out.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import dataclasses
 import json
 import typing
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from types import UnionType
@@ -32,6 +36,7 @@ from ..domain.errors import ConfigError
 from ..domain.orders import AlgoOrder, Order
 from ..domain.position import Position
 from .account import Account
+from .income import IncomeHistory, restored_history, saved_row
 from .market import MarketState
 from .state import SimState
 
@@ -50,6 +55,15 @@ Json = dict[str, Any]
 
 class PaperStateError(ConfigError):
     """A saved paper account exists but cannot be read: the message names the file and the way out."""
+
+
+@dataclass(slots=True)
+class SnapshotCache:
+    """Text that cannot change between saves, owned by the saver (`snapshot_text`): each finished order's, by
+    (kind, id); the income rows' as (first tranId, last tranId, the rows' text joined)."""
+
+    orders: dict[tuple[str, int], str] = field(default_factory=dict)
+    income: tuple[int, int, str] | None = None
 
 
 # --- flat dataclasses (orders, positions) ---------------------------------------------------------
@@ -103,22 +117,48 @@ def _convert(hint: Any, value: Any) -> Any:
 
 def snapshot(state: SimState) -> Json:
     """The state as plain JSON data (what `snapshot_text` writes, as a dict)."""
-    return {**_base(state), "orders": [encode(o) for o in _kept(state.orders, state.open_orders())],
+    return {**_base(state), "income": _income(state.income, state.now_ms),
+            "orders": [encode(o) for o in _kept(state.orders, state.open_orders())],
             "algos": [encode(a) for a in _kept(state.algos, state.open_algos())]}
 
 
-def snapshot_text(state: SimState, cache: dict[tuple[str, int], str]) -> str:
-    """`snapshot` as compact JSON text, for a save after every change. Finished orders can never change
-    again, so their text is made once and kept in `cache` (owned by the caller, trimmed here): a busy
-    account's hundred closed orders cost a string join per save, not their encoding."""
+def snapshot_text(state: SimState, cache: SnapshotCache) -> str:
+    """`snapshot` as compact JSON text, for a save after every change. Finished orders and income rows can
+    never change again, so their text is made once and kept in `cache` (owned by the caller, trimmed here): a
+    busy account's hundred closed orders and thousands of funding rows cost a string join per save, not their
+    encoding."""
     base = json.dumps(_base(state), separators=_COMPACT)
-    orders = _orders_text(_kept(state.orders, state.open_orders()), "o", cache)
-    algos = _orders_text(_kept(state.algos, state.open_algos()), "a", cache)
-    if len(cache) > 4 * KEEP_FINISHED:
+    income = _income_text(state.income, state.now_ms, cache)
+    orders = _orders_text(_kept(state.orders, state.open_orders()), "o", cache.orders)
+    algos = _orders_text(_kept(state.algos, state.open_algos()), "a", cache.orders)
+    if len(cache.orders) > 4 * KEEP_FINISHED:
         keep = {("o", o.order_id) for o in state.orders.values()} | {("a", a.algo_id) for a in state.algos.values()}
-        for stale in [key for key in cache if key not in keep]:
-            del cache[stale]
-    return f'{base[:-1]},"orders":{orders},"algos":{algos}}}'
+        for stale in [key for key in cache.orders if key not in keep]:
+            del cache.orders[stale]
+    return f'{base[:-1]},"income":{income},"orders":{orders},"algos":{algos}}}'
+
+
+def _income(history: IncomeHistory, now_ms: int) -> Json:
+    return {"next_tran_id": history.next_tran_id, "rows": [saved_row(r) for r in history.kept(now_ms)]}
+
+
+def _income_text(history: IncomeHistory, now_ms: int, cache: SnapshotCache) -> str:
+    """The `_income` text: the cached rows' text when the kept rows are the same, extended by the rows added
+    since (tranIds only grow along the list), rebuilt when the oldest kept row changed (one aged out)."""
+    rows = history.kept(now_ms)
+    if not rows:
+        text = ""
+    elif cache.income is not None and cache.income[0] == rows[0].tran_id and cache.income[1] <= rows[-1].tran_id:
+        known = cache.income[1]
+        start = len(rows)
+        while start > 0 and rows[start - 1].tran_id > known:
+            start -= 1
+        added = ",".join(json.dumps(saved_row(r), separators=_COMPACT) for r in rows[start:])
+        text = cache.income[2] + ("," + added if added else "")
+    else:
+        text = ",".join(json.dumps(saved_row(r), separators=_COMPACT) for r in rows)
+    cache.income = (rows[0].tran_id, rows[-1].tran_id, text) if rows else None
+    return f'{{"next_tran_id":{history.next_tran_id},"rows":[{text}]}}'
 
 
 def _base(state: SimState) -> Json:
@@ -206,6 +246,7 @@ def _restore(state: SimState, data: Mapping[str, Any]) -> None:
     state.funding_due_ms = 0  # a cache: the next clock move recomputes it
     state.liquidation_cache.clear()
     state.account = _account(data["account"])
+    state.income = restored_history(data.get("income"))  # absent: an account saved before income was kept
     state.markets = {s: MarketState(state.instrument(s), Decimal(last), Decimal(mark), state.config.mark_basis_decay)
                      for s, (last, mark) in data["markets"].items() if s in state.instruments}
     for symbol, (ewma, last) in data["volatility"].items():
