@@ -124,10 +124,12 @@ def income_json(record: IncomeRecord) -> dict[str, Any]:
 
 
 def select_income(history: IncomeHistory, fills: Iterable[Fill], *, now_ms: int, income_type: str | None,
-                  symbol: str | None, start_ms: int | None, end_ms: int | None, limit: int) -> list[IncomeRecord]:
+                  symbol: str | None, start_ms: int | None, end_ms: int | None, limit: int,
+                  page: int = 1) -> list[IncomeRecord]:
     """Binance's filter: by kind and symbol, in [start, end] (the last 7 days when neither is given; never more
     than the three months kept), oldest first, at most `limit` from the start of the window (from its end when
-    only endTime is given). The stored rows and the fill log's are merged by time."""
+    only endTime is given). `page` (Binance's, from 1) is the page-th run of `limit` rows counted the same way:
+    a client reads a long history page after page. The stored rows and the fill log's are merged by time."""
     if start_ms is None and end_ms is None:
         start_ms = now_ms - DEFAULT_WINDOW_MS
     oldest = max(start_ms if start_ms is not None else 0, now_ms - RETENTION_MS)
@@ -136,4 +138,7 @@ def select_income(history: IncomeHistory, fills: Iterable[Fill], *, now_ms: int,
     rows = [r for r in heapq.merge(stored, traded, key=lambda r: r.time_ms)
             if (income_type is None or r.income_type == income_type) and (symbol is None or r.symbol == symbol)
             and r.time_ms >= oldest and (end_ms is None or r.time_ms <= end_ms)]
-    return rows[-limit:] if start_ms is None else rows[:limit]
+    skip = (max(page, 1) - 1) * limit
+    if start_ms is None:
+        return rows[max(len(rows) - skip - limit, 0):max(len(rows) - skip, 0)]
+    return rows[skip:skip + limit]

@@ -126,12 +126,13 @@ def user_trades(server: ServerState, call: Call) -> Any:
 @table.route("GET", "/fapi/v1/income")
 def income(server: ServerState, call: Call) -> Any:
     """The income history (sim/income.py: transfers, funding, and the fill log's realised P&L and fees), filtered
-    as Binance does."""
+    and paged as Binance does (`limit` default 100, at most 1000; `page` from 1, a page below 1 read as the first:
+    Binance documents no answer for it)."""
     symbol = _symbol_or_none(server, call)
     state = server.sim.state
     rows = select_income(state.income, state.fills, now_ms=state.now_ms, income_type=call.opt("incomeType"),
                          symbol=symbol, start_ms=call.opt_int("startTime"), end_ms=call.opt_int("endTime"),
-                         limit=min(call.opt_int("limit") or 100, 1000))
+                         limit=min(call.opt_int("limit") or 100, 1000), page=call.opt_int("page") or 1)
     return [income_json(row) for row in rows]
 
 
