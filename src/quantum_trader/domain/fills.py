@@ -22,6 +22,9 @@ class Fill:
     realized_pnl: Decimal
     maker: bool
     time: int
+    #: The exchange's close of a liquidated position (an `autoclose-` order): its fee is the liquidation fee, which
+    #: Binance's income history lists as INSURANCE_CLEAR rather than COMMISSION.
+    liquidation: bool = False
 
     @property
     def quote_qty(self) -> Decimal:

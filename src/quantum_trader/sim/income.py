@@ -13,14 +13,19 @@ simulator keeps the rows Binance would list:
   realised P&L or fee is not zero, `tradeId` the fill's trade id; nothing is stored for them, so a simulator
   that keeps no fill log (`retain_history` off: a paper session, a backtest) lists none, as its userTrades
   lists none.
+- `INSURANCE_CLEAR`: the fee of a liquidation's close, in place of its COMMISSION row (Binance's kind for the
+  liquidation clearance fee: its documentation glosses the kind as forced liquidation, and traders' guides and
+  tools list the fee under it, by symbol). The fill keeps the fee as its commission, as the stream tells it.
 
-Other kinds (INSURANCE_CLEAR, rebates, ...) are not modelled. Binance keeps three months of history
-(`RETENTION_MS`): older rows are neither listed nor kept. A paper account saves the stored rows of those three
-months and the next `tranId` with the account (`saved_rows`, `restored_history`; sim/persistence.py): a bot
-restarted after a resume still reads the funding and transfers made before it, and a new row never reuses an
-older row's `tranId` (the income reader counts a row once by its kind and `tranId`). An account saved before
-this was kept resumes with an empty history, its ids from `FIRST_TRAN_ID`: it listed no row a reader could
-have seen.
+Other kinds (rebates, ...) are not modelled, nor is the insurance fund's cover of a bankrupt isolated position
+(an ACCOUNT_UPDATE with reason INSURANCE_CLEAR, sim/liquidation.py), for want of evidence of its income row.
+
+Binance keeps three months of history (`RETENTION_MS`): older rows are neither listed nor kept. A paper account
+saves the stored rows of those three months and the next `tranId` with the account (`saved_row`,
+`restored_history`; sim/persistence.py): a bot restarted after a resume still reads the funding and transfers
+made before it, and a new row never reuses an older row's `tranId` (the income reader counts a row once by its
+kind and `tranId`). An account saved before this was kept resumes with an empty history, its ids from
+`FIRST_TRAN_ID`: it listed no row a reader could have seen.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ FUNDING_FEE = "FUNDING_FEE"
 #: A fill's realised P&L, and its fee (negative: paid), each a row of the fill's trade.
 REALIZED_PNL = "REALIZED_PNL"
 COMMISSION = "COMMISSION"
+#: A liquidation's fee (negative: paid), the row of the liquidated symbol's closing trade.
+INSURANCE_CLEAR = "INSURANCE_CLEAR"
 #: The first `tranId` the simulator gives (Binance's are large integers, unique per income type).
 FIRST_TRAN_ID = 9_100_000_001
 #: Binance answers the last 7 days when a query names neither startTime nor endTime.
@@ -104,15 +111,15 @@ def restored_history(data: Mapping[str, Any] | None) -> IncomeHistory:
 
 
 def fill_income(fills: Iterable[Fill]) -> Iterator[IncomeRecord]:
-    """The REALIZED_PNL and COMMISSION rows of fills, in their order: a row per non-zero amount, its `tranId` the
-    fill's trade id (unique per income type, as Binance's are)."""
+    """The REALIZED_PNL and COMMISSION (a liquidation's: INSURANCE_CLEAR) rows of fills, in their order: a row per
+    non-zero amount, its `tranId` the fill's trade id (unique per income type, as Binance's are)."""
     for fill in fills:
         if fill.realized_pnl != 0:
             yield IncomeRecord(fill.time, REALIZED_PNL, fill.realized_pnl, fill.trade_id, fill.symbol,
                                str(fill.trade_id))
         if fill.commission != 0:
-            yield IncomeRecord(fill.time, COMMISSION, -fill.commission, fill.trade_id, fill.symbol,
-                               str(fill.trade_id))
+            yield IncomeRecord(fill.time, INSURANCE_CLEAR if fill.liquidation else COMMISSION, -fill.commission,
+                               fill.trade_id, fill.symbol, str(fill.trade_id))
 
 
 def income_json(record: IncomeRecord) -> dict[str, Any]:

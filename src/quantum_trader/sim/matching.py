@@ -59,7 +59,8 @@ def record_fill(state: SimState, order: Order, qty: Decimal, price: Decimal, *, 
     outcome = account.apply_fill(order.symbol, order.position_side, order.side, qty, price, fee, state.now_ms)
     order.apply(OrderEvent.FILL, state.now_ms, qty, price)
     fill = Fill(state.new_trade_id(), order.order_id, order.symbol, order.side, order.position_side,
-                price, qty, fee, "USDT", outcome.realized_pnl, maker, state.now_ms)
+                price, qty, fee, "USDT", outcome.realized_pnl, maker, state.now_ms,
+                liquidation=execution is ExecutionType.CALCULATED)
     state.record_fill(fill)
     pos = account.position(order.symbol, order.position_side)
     mark = state.mark_of(order.symbol)
