@@ -76,15 +76,17 @@ async def read_income(call: Call, start_ms: int, income_type: str | None = None)
 
 
 async def _rest_of_millisecond(call: Call, kind: Mapping[str, str], at_ms: int, rows: Rows) -> int:
-    """The rows of millisecond `at_ms` after its first full page, page by page; returns the pages read."""
+    """The rows of millisecond `at_ms` after its first full page, page by page; returns the pages read (at most
+    `INCOME_PAGES`: a venue that answers every page full must not hold the start-up for ever)."""
     number = 1
-    while True:
+    while number < INCOME_PAGES:
         number += 1
         page = await _page(call, {**kind, "startTime": str(at_ms), "endTime": str(at_ms), "page": str(number),
                                   "limit": str(INCOME_LIMIT)})
         _keep(rows, page)
         if len(page) < INCOME_LIMIT:
-            return number - 1
+            break
+    return number - 1
 
 
 async def _page(call: Call, params: Mapping[str, str]) -> list[dict[str, Any]]:
