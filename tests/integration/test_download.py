@@ -136,7 +136,7 @@ def test_download_resumes_with_only_what_is_missing(served: RunningServer, tmp_p
     (out / ".ETHUSDT-1m-2026-01-06.csv.part").write_text("1767657600000,1,2")  # an interrupted write
     summary = _download(served, out)
     # January's funding is fetched again: the month has not ended on the market's clock (the server's latest
-    # bar is 2026-01-07 00:00), whatever its serverTime says.
+    # bar is 2026-01-07 00:01, in progress after the last one played), whatever its serverTime says.
     assert summary["written"] == ["fundingRate/BNBUSDT-fundingRate-2026-01.csv", "ETHUSDT-1m-2026-01-06.csv",
                                   "fundingRate/ETHUSDT-fundingRate-2026-01.csv"]
     # time, exchangeInfo, a day in 3 pages, each symbol's latest bar and its month of funding
@@ -217,16 +217,17 @@ def test_days_without_data_are_named_with_why_and_the_history_the_server_has(ser
     assert "5 files written" in lines[0] and "6 without data" in lines[0]
     assert lines[1] == ("BNBUSDT: no data for 2026-01-03..2026-01-04 (2 days, before the first bar the server has), "
                         "2026-01-08 (after the last bar the server has); the server has BNBUSDT from "
-                        "2026-01-05 00:00 to 2026-01-07 00:00 UTC: ask for days in that range (a sim-server "
+                        "2026-01-05 00:00 to 2026-01-07 00:01 UTC: ask for days in that range (a sim-server "
                         "replaying files has only the days it has played)")
-    # 2026-01-07 has one bar, the latest the server has: the day is not over on its market clock (the replay may
-    # play more of it), though its serverTime is long past it. It was written as a partial day and kept for good.
+    # 2026-01-07 has one bar played, and the next in progress (the latest the server has): the day is not over on
+    # its market clock (the replay may play more of it), though its serverTime is long past it. It was written as
+    # a partial day and kept for good.
     assert lines[2] == ("2 day files not written: the day is not over on the server's clock (it has no bar after "
                         "it yet); the next run fetches them (BNBUSDT-1m-2026-01-07.csv, "
                         "markPriceKlines/BNBUSDT-1m-2026-01-07.csv)")
     summary = json.loads(CliRunner().invoke(app, [*args, "--out", str(tmp_path / "json"), "--json"]).stdout)
     [entry] = summary["no_data"]
-    assert entry["server_has"] == {"first": "2026-01-05 00:00", "last": "2026-01-07 00:00"}
+    assert entry["server_has"] == {"first": "2026-01-05 00:00", "last": "2026-01-07 00:01"}
     assert [(s["first"], s["last"], s["days"]) for s in entry["spans"]] == [
         ("2026-01-03", "2026-01-04", 2), ("2026-01-08", "2026-01-08", 1)]
     assert summary["empty"] == [f"{folder}BNBUSDT-1m-2026-01-0{day}.csv" for day in (3, 4, 8)

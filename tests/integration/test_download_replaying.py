@@ -109,9 +109,10 @@ def test_a_day_the_replay_has_partly_played_is_fetched_whole_once_it_is_over(
     server, feed, gate = replaying
     fresh, earlier = tmp_path / "fresh", tmp_path / "earlier"
     jan_7 = "BNBUSDT-1m-2026-01-07.csv"
-    # What an earlier version wrote for Jan 7 while the replay had played 144 of its bars.
+    # What an earlier version wrote for Jan 7 while the replay had played 144 of its bars (and the 145th was in
+    # progress, flat at the 144th's close).
     played = _server_day(server, JAN_7)
-    assert len(played) == 144
+    assert len(played) == 145
     (earlier / jan_7).parent.mkdir(parents=True)
     (earlier / jan_7).write_text("\n".join(["open_time", *played]) + "\n")
 
@@ -125,12 +126,12 @@ def test_a_day_the_replay_has_partly_played_is_fetched_whole_once_it_is_over(
     assert len((fresh / "BNBUSDT-1m-2026-01-06.csv").read_text().splitlines()) == 1 + 1440
     kept = _download(server, earlier)
     assert kept["partial_kept"] == [jan_7] and kept["not_over"] == [f"markPriceKlines/{jan_7}"]
-    assert len((earlier / jan_7).read_text().splitlines()) == 1 + 144
+    assert len((earlier / jan_7).read_text().splitlines()) == 1 + 145
 
     gate.set()  # the replay plays the rest of Jan 7 and the first bar of Jan 8
     assert feed.wait_done(60) and feed.bars_played == BARS
     whole = _server_day(server, JAN_7)
-    assert len(whole) == 1440 and whole[:143] == played[:143]
+    assert len(whole) == 1440 and whole[:144] == played[:144]
     for out in (fresh, earlier):
         again = _download(server, out)
         assert again["not_over"] == [] and again["partial_kept"] == [] and again["partial"] == []

@@ -87,24 +87,26 @@ def test_synthetic_feed_moves_prices_and_time() -> None:
 def test_a_paced_synthetic_feed_never_runs_ahead_of_the_wall_clock() -> None:
     """Its first bar used to open at the next minute boundary and be played at once: the simulator's clock
     ran up to 60 s ahead of /fapi/v1/time (orders answered with an updateTime in the future, a kline that had
-    not opened yet). Now the first bar is the minute the server started in."""
+    not opened yet). The first bar is the minute the server started in, played when that minute closes;
+    meanwhile the simulator's clock follows the server's and the bar in progress shows nothing of its path."""
     start = time.time_ns() // 1_000_000
     sim = _sim_at(start)
-    feed = synthetic_feed({s: sim.last_price(s) for s in SYMBOLS}, start_ms=start, seed=7, speed=1.0)
+    feed = synthetic_feed({s: sim.last_price(s) for s in SYMBOLS}, start_ms=start, seed=7, speed=1.0, live=True)
     with running_server(sim, feed=feed) as server:
         feed.start()
         try:
-            deadline = time.monotonic() + 10
-            while feed.bars_played < 1 and time.monotonic() < deadline:
-                time.sleep(0.02)
+            time.sleep(0.5)
+            before = httpx.get(f"{server.url}/fapi/v1/time").json()["serverTime"]
             info = httpx.get(f"{server.url}/sim/v1/info", headers=KEY).json()
-            server_time = httpx.get(f"{server.url}/fapi/v1/time").json()["serverTime"]
             klines = httpx.get(f"{server.url}/fapi/v1/klines", params={"symbol": SYMBOLS[0], "interval": "1m"}).json()
+            server_time = httpx.get(f"{server.url}/fapi/v1/time").json()["serverTime"]
         finally:
             feed.stop()
-    assert feed.bars_played >= 1
-    assert info["simTime"] <= server_time
+    assert before <= info["simTime"] <= server_time  # it follows the server's clock, never ahead of it
     assert klines and max(int(k[0]) for k in klines) <= server_time  # no kline opens in the future
+    if feed.bars_played == 0:  # (unless the test started in the last half second of a minute)
+        row = klines[-1]
+        assert len({row[1], row[2], row[3], row[4]}) == 1 and row[5] == "0"  # the bar in progress: flat, no volume
 
 
 def test_replay_drop_stops_out_protected_position(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -130,22 +132,30 @@ def test_replay_drop_stops_out_protected_position(tmp_path: Path, caplog: pytest
         assert _get(server, "/fapi/v1/openAlgoOrders", {"symbol": "BNBUSDT"}) == []
         assert _price(server, "BNBUSDT") == Decimal("575")
     assert feed.bars_played == len(DROP_BARS)
-    assert sim.now_ms == T0 + 3 * 60_000
+    assert sim.now_ms == T0 + 4 * 60_000  # the last bar's end: it is closed
 
 
 def test_paced_feed_waits_between_bars(tmp_path: Path) -> None:
+    """Each bar waits for its close on the feed's clock (a 1m bar every 5 s here: wide margins on a busy
+    machine); meanwhile the simulator's time runs with that clock, short of the bar's end."""
     _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS)
-    feed, _ = replay_feed(tmp_path, SYMBOLS, speed=6.0)  # one 1m bar per 10 s: wide margins on a busy machine
-    with running_server(_sim_at(T0), feed=feed):
+    feed, _ = replay_feed(tmp_path, SYMBOLS, speed=12.0)
+    with running_server(_sim_at(T0), feed=feed) as server:
+        started = time.monotonic()
         feed.start()
         try:
-            deadline = time.monotonic() + 5
+            time.sleep(2.0)
+            waiting = feed.bars_played
+            sim_time = httpx.get(f"{server.url}/sim/v1/info", headers=KEY).json()["simTime"]
+            deadline = time.monotonic() + 10
             while feed.bars_played == 0 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            assert feed.bars_played == 1  # the first bar plays at once, the second waits its 10 s
+            first_after = time.monotonic() - started
         finally:
             feed.stop(timeout=5)
         assert not feed.running
+    assert waiting == 0 and T0 + 20_000 <= sim_time < T0 + 60_000  # 2 s at 12x: 24 s into the first bar
+    assert feed.bars_played == 1 and first_after >= 4.9  # its close, 60 s of market time at 12x
 
 
 def test_parsing_and_bad_values() -> None:
@@ -238,8 +248,7 @@ def test_replayed_volume_reaches_ccxt_klines_summed_per_interval(tmp_path: Path)
             assert feed.wait_done(10)
         finally:
             feed.stop()
-        server.control("/sim/v1/advance", {"seconds": 60})  # a quiet minute: no volume
-        ex = ccxt_client(server.url)
+        ex = ccxt_client(server.url)  # the minute after the last bar is in progress: no volume yet
         minutes = ex.fetch_ohlcv("BNB/USDT:USDT", "1m", since=T0, limit=5)
         threes = ex.fetch_ohlcv("BNB/USDT:USDT", "3m", since=T0, limit=2)
         marks = _get(server, "/fapi/v1/markPriceKlines", {"symbol": "BNBUSDT", "interval": "1m", "startTime": T0})
@@ -262,7 +271,8 @@ def test_unknown_market_stream_is_closed() -> None:
 
 def test_history_bars_play_at_once_then_the_replay_keeps_its_pace(tmp_path: Path) -> None:
     """`--history-bars 2`: two closed klines exist at once (a client warming up from REST starts at once,
-    as against Binance), then the third bar is the open one and the fourth waits its minute at speed 1."""
+    as against Binance); the third bar is then in progress (flat at the second's close, no volume yet) and is
+    played when it closes, a minute later at speed 1."""
     _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS, ["1", "2", "3", "4"])
     feed, _ = replay_feed(tmp_path, SYMBOLS, speed=1.0)
     feed.history_bars = 2
@@ -277,10 +287,10 @@ def test_history_bars_play_at_once_then_the_replay_keeps_its_pace(tmp_path: Path
             klines = _get(server, "/fapi/v1/klines", {"symbol": "BNBUSDT", "interval": "1m", "startTime": T0})
         finally:
             feed.stop(timeout=5)
-    assert info["feed"] == {"name": f"replay:{tmp_path}", "barsPlayed": 3, "historyBars": 2, "historyPlayed": True}
-    assert info["simTime"] == T0 + 2 * 60_000
-    assert [(row[0], row[4], row[5]) for row in klines] == [(T0, "600", "1"), (T0 + 60_000, "596", "2"),
-                                                             (T0 + 120_000, "575", "3")]
+    assert info["feed"] == {"name": f"replay:{tmp_path}", "barsPlayed": 2, "historyBars": 2, "historyPlayed": True}
+    assert T0 + 2 * 60_000 <= info["simTime"] < T0 + 2 * 60_000 + 10_000  # the third bar's first seconds
+    assert [(row[0], row[2], row[4], row[5]) for row in klines] == [
+        (T0, "601", "600", "1"), (T0 + 60_000, "600", "596", "2"), (T0 + 120_000, "596", "596", "0")]
 
 
 @pytest.mark.parametrize("feed", ["synthetic", "replay:/x --speed max"])
@@ -292,9 +302,9 @@ def test_history_bars_need_a_paced_replay(feed: str) -> None:
 
 def test_a_stopped_feed_resumes_after_the_last_bar_it_played(tmp_path: Path) -> None:
     """Stop, then start again: the next bar, not the first one again on top of the current time (which put
-    an old price and a second volume into the current kline)."""
+    an old price and a second volume into the current kline); the time it stood still is no market time."""
     _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS, ["1", "2", "3", "4"])
-    feed, _ = replay_feed(tmp_path, SYMBOLS, speed=0.01)  # a bar every 100 min: only the first plays at once
+    feed, _ = replay_feed(tmp_path, SYMBOLS, speed=60.0)  # a bar a second: stopped after each one
     with running_server(_sim_at(T0), feed=feed) as server:
         for played in (1, 2, 3):
             feed.start()
@@ -302,10 +312,12 @@ def test_a_stopped_feed_resumes_after_the_last_bar_it_played(tmp_path: Path) -> 
             while feed.bars_played < played and time.monotonic() < deadline:
                 time.sleep(0.01)
             feed.stop(timeout=5)
+            time.sleep(0.3 if played < 3 else 0)  # stopped: the market's clock stands still
         klines = _get(server, "/fapi/v1/klines", {"symbol": "BNBUSDT", "interval": "1m", "startTime": T0})
-    assert feed.bars_played == 3 and server.sim.now_ms == T0 + 2 * 60_000
+    assert feed.bars_played == 3 and server.sim.now_ms == T0 + 3 * 60_000
     assert [(row[0], row[1], row[4], row[5]) for row in klines] == [
-        (T0, "600", "600", "1"), (T0 + 60_000, "600", "596", "2"), (T0 + 120_000, "596", "575", "3")]
+        (T0, "600", "600", "1"), (T0 + 60_000, "600", "596", "2"), (T0 + 120_000, "596", "575", "3"),
+        (T0 + 180_000, "575", "575", "0")]
 
 
 def test_a_replay_stops_at_a_hole_in_its_data(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -35,8 +35,9 @@ ADDRESS = ListenOptions(port="--port", host="--host")
 def _simulator_and_feed(kind: str, replay_path: str | None, universe: Universe, balance: Decimal,
                         pace: float | None, seed: int, history_bars: int) -> tuple[ExchangeSimulator, BarFeed | None]:
     """The simulator and its feed. Simulated time starts at the wall clock so timestamps look live (a
-    replay starts at its first bar); it then moves with the feed's bars, or without one (manual) with the
-    wall clock (`create_app(follow_clock=True)`), and with /sim/v1/advance."""
+    replay starts at its first bar); it then moves with the feed's paced clock (each bar played when it
+    reaches the bar's close; a synthetic feed's clock is the server's, scaled by --speed, simserver/feed_pace.py),
+    or without a feed (manual) with the wall clock (`create_app(follow_clock=True)`), and with /sim/v1/advance."""
     start_ms = time.time_ns() // 1_000_000
     bar_feed: BarFeed | None = None
     if replay_path is not None:
@@ -45,7 +46,7 @@ def _simulator_and_feed(kind: str, replay_path: str | None, universe: Universe, 
                             SimConfig(balance=balance, start_time_ms=start_ms))
     if kind == "synthetic":
         prices = {s: sim.last_price(s) for s in universe.symbols}
-        bar_feed = synthetic_feed(prices, start_ms=start_ms, seed=seed, speed=pace)
+        bar_feed = synthetic_feed(prices, start_ms=start_ms, seed=seed, speed=pace, live=True)
     return sim, bar_feed
 
 

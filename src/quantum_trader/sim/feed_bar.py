@@ -26,8 +26,9 @@ def on_tick(price: float, tick: Decimal) -> Decimal:
 def play_bar(sim: ExchangeSimulator, symbol: str, bar: tuple[float, float, float, float],
              mark: OHLC | None = None) -> OHLC | None:
     """Play one (open, high, low, close) bar of `symbol`; the prices as the simulator traded them, or None
-    for a bar with a NaN (no data: nothing is played). The clock is the caller's to set (sim-server's feed:
-    the bar's open; a paper session's: its close, runtime/market_feed.py)."""
+    for a bar with a NaN (no data: nothing is played). The clock is the caller's to set: the bar's last
+    millisecond, where sim-server's feed (simserver/feed.py) and a paper session's (runtime/market_feed.py)
+    play it, once their clock has reached its close."""
     if any(math.isnan(x) for x in bar):
         return None
     tick = sim.instrument(symbol).tick_size

@@ -4,8 +4,8 @@ Every route goes through one wrapper that does what Binance does before an endpo
 request's weight per IP (429/-1003 past the limit, 418 for an IP that keeps going), check the API key,
 the timestamp window and the HMAC signature over the raw bytes, check the spelling of every numeric
 parameter (-1100), let an armed network fault strike (`routes_faults`: 5xx, 429, a late answer), then
-run the handler under one lock so the simulator sees requests one at a time (on a server without a feed,
-its clock first moved up to the server's: `ServerState.catch_up`). Bodies above 1 MiB are
+run the handler under one lock so the simulator sees requests one at a time (its clock first moved up to
+the server's on a server without a feed, or to a paced feed's clock: `ServerState.catch_up`). Bodies above 1 MiB are
 refused before they are read (`body_limit`). Errors leave as Binance's `{"code", "msg"}` with the HTTP
 status the error carries.
 """

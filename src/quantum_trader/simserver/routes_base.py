@@ -93,16 +93,26 @@ class ServerState:
     clock_shift: ShiftedClock | None = None
     #: The simulator's clock follows `clock` (`catch_up`): set where no feed's bars move it (`--feed manual`).
     follows_clock: bool = False
+    #: A paced feed's market clock (feed_pace.py): the time the simulator may stand at between its bars, or
+    #: None when it must stay (no bar waiting, the feed stopped or unpaced). The feed sets it on `attach`.
+    market_clock: Callable[[], int | None] | None = None
 
     def catch_up(self) -> None:
-        """Move the simulator's clock up to the server's (caller holds `lock`), where it follows it.
+        """Move the simulator's clock up to the server's (caller holds `lock`), where it follows it, or up to a
+        paced feed's market clock.
 
         Without a feed nothing else moves it, and every fill, order update and user trade was stamped with the
         server's start while `/fapi/v1/time` went on: a client looking for its fills from a minute before its
-        order (trading/away_exits.py) found none. The clock never goes back (a `/sim/v1/advance` ahead of the
-        server's clock holds until the server's catches up), and funding due on the way is paid as on any move."""
+        order (trading/away_exits.py) found none. With a paced feed it runs between the bars the same way, so an
+        order sent half a minute after a bar is stamped then, not at the bar. The clock never goes back (a
+        `/sim/v1/advance` ahead of the server's clock holds until the server's catches up), and funding due on
+        the way is paid as on any move."""
         if self.follows_clock:
             self.sim.set_time(self.clock())
+        elif self.market_clock is not None:
+            market_ms = self.market_clock()
+            if market_ms is not None:
+                self.sim.set_time(market_ms)
 
     def record_prices(self, symbols: Iterable[str]) -> None:
         """Note the stepped symbols' last and mark prices at the current simulated time (after a market step)."""
@@ -118,14 +128,15 @@ class ServerState:
             rows = self.price_history[symbol] = deque(maxlen=self.history_rows)
         return rows
 
-    def record_volume(self, symbol: str, volume: Decimal, quote: Decimal) -> None:
-        """Note a feed bar's volume (and its quote estimate: `VolumeStep`) at the current simulated time (the
-        bar's open). A feed bar records four prices and one volume, so a quarter of the price bound reaches
-        as far back (manual steps add prices only, so the volumes reach at least as far)."""
+    def record_volume(self, symbol: str, volume: Decimal, quote: Decimal, time_ms: int | None = None) -> None:
+        """Note a feed bar's volume (and its quote estimate: `VolumeStep`) at `time_ms` (inside the bar: the
+        feed plays a bar at its last millisecond), or at the current simulated time. A feed bar records four
+        prices and one volume, so a quarter of the price bound reaches as far back (manual steps add prices
+        only, so the volumes reach at least as far)."""
         rows = self.volume_history.get(symbol)
         if rows is None:
             rows = self.volume_history[symbol] = deque(maxlen=max(self.history_rows // 4, 1))
-        rows.append((self.sim.now_ms, volume, quote))
+        rows.append((self.sim.now_ms if time_ms is None else time_ms, volume, quote))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Public market data: ping, time, exchangeInfo, klines, markPriceKlines, fundingRate, tickers, premiumIndex
 (§6.5-6.8).
 
-Market timestamps (klines, tickers, premiumIndex `time`) are the simulator's clock, which moves with the
-feed's bars, with the server's clock where there is no feed (`--feed manual`), and with `/sim/v1/advance`;
+Market timestamps (klines, tickers, premiumIndex `time`) are the simulator's clock, which moves with a paced
+feed's clock (each bar played at its close, simserver/feed_pace.py), with the server's clock where there is no
+feed (`--feed manual`), and with `/sim/v1/advance`;
 `/fapi/v1/time` is the server's wall clock, because that is what clients sign their `timestamp` against.
 
 Klines are built from the prices the simulator has actually been at (`bar_source`: every step and feed
