@@ -108,14 +108,14 @@ def listen(server: RunningServer, clock: ServerClock) -> tuple[Listener, Listene
 
 
 def test_at_speed_1_a_bar_closes_at_its_close_and_nothing_is_stamped_ahead_of_the_servers_clock() -> None:
-    clock = clock_before_a_close(4.0)
+    clock = clock_before_a_close(6.0)
     with live_server(clock) as (server, feed, minute):
         market, user = listen(server, clock)
         feed.start()
         ex = ccxt_client(server.url)
         ex.options["adjustForTimeDifference"] = True
         ex.load_markets()
-        sent_after = ex.fetch_time()  # the bar is in progress: it closes in about 4 s
+        sent_after = ex.fetch_time()  # the bar is in progress: it closes in about 6 s
         order = ex.create_order(BNB, "market", "buy", 1)
         [fill] = ex.fetch_my_trades(BNB)
         in_progress = ex.fetch_ohlcv(BNB, "1m", limit=2)[-1]
