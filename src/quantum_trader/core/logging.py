@@ -8,10 +8,12 @@ rendered to text, because a secret most often leaks through an exception message
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 import structlog
@@ -24,6 +26,10 @@ SENSITIVE_KEY = re.compile(r"(api[_-]?key|api[_-]?secret|secret|token|password|p
 SENSITIVE_TEXT = re.compile(
     r"(?P<key>(?:api[_-]?key|apikey|api[_-]?secret|secret|token|password|signature)[\"']?\s*[=:]\s*[\"']?"
     r"|bearer\s+)(?P<value>[^\s&\"',}]+)", re.IGNORECASE)
+#: The simulated clock (epoch ms) of the run this context belongs to, if any: a backtest sets it, so its log lines
+#: also say when in the data they happened (`sim_time`); their own timestamp is the wall clock's, which put an
+#: "emergency exit" of February 2026 at the day the backtest ran.
+SIMULATED_NOW: ContextVar[Callable[[], int] | None] = ContextVar("qt_simulated_now", default=None)
 STDLIB_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi", "ccxt", "httpx", "aiohttp")
 
 
@@ -61,9 +67,18 @@ class Redactor:
         return SENSITIVE_TEXT.sub(lambda m: m.group("key") + REDACTED, text)
 
 
+def add_simulated_time(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """`sim_time`: the simulated clock's time, ISO 8601 UTC, in a context that has one (`SIMULATED_NOW`)."""
+    now = SIMULATED_NOW.get()
+    if now is not None:
+        event["sim_time"] = dt.datetime.fromtimestamp(now() / 1000, dt.UTC).isoformat(timespec="seconds")
+    return event
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
+        add_simulated_time,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         structlog.stdlib.PositionalArgumentsFormatter(),

@@ -26,17 +26,17 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from ..core.clock import SimulatedClock
+from ..core.logging import SIMULATED_NOW
 from ..core.metrics import Metrics
-from ..domain.events import Direction, EquitySnapshot, RiskDecision, Signal, TradeClosed, TradeOpened
+from ..domain.events import EquitySnapshot, RiskDecision, TradeClosed, TradeOpened
 from ..domain.instrument import Instrument
 from ..exchange.inprocess import InProcessExchange
 from ..marketdata.bars import BarChunk
 from ..marketdata.companions import Companions, MarkAligner
 from ..marketdata.holes import DataHole, check_gap
-from ..risk.rules import ALL, NONE, Blocked, RiskPipeline
+from ..risk.rules import ALL, Blocked
 from ..runtime.pump import publish_all
 from ..runtime.wiring import Engine, JournalLike, TradingRules, protect_engine, wire_engine
 from ..signals.strategy import SignalBatch, Strategy, signal_event
@@ -52,10 +52,10 @@ from ..trading.performance import performance_report
 from .at_end import EndOfRun, read_end
 from .price_tape import PriceTape
 from .refusals import RefusalTally
+from .replay_skips import Bools, ReplaySkips
 
 DAY_MS = 86_400_000
 Progress = Callable[[int], None]
-Bools = npt.NDArray[np.bool_]
 
 
 @dataclass
@@ -125,16 +125,19 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
     closes and trade openings a report draws (`BacktestResult.prices`, `.opened`); off, nothing is kept."""
     started = time.perf_counter()
     stream = iter(chunks)
+    simulated = SIMULATED_NOW.set(None)
     try:
         first = next(stream, None)
         if first is None:
             raise ValueError("backtest: the data holds no bars")
         run = _open_run(first, instruments, rules, balance, seed, journal, companions, keep_prices)
+        SIMULATED_NOW.set(run.clock.now_ms)  # log lines say when in the data they happened
         await _snapshot_equity(run.engine)  # the first day's starting equity, for the daily loss limit too
         bars, symbol_bars, chunk = await _replay_all(run, chain([first], stream), strategy, skip_refused, journal,
                                                      progress)
         end = await read_end(run.engine, balance)
     finally:  # a reader stopped half way (a refused hole, an error) closes its files now, not at exit
+        SIMULATED_NOW.reset(simulated)
         close = getattr(stream, "close", None)
         if close is not None:
             close()
@@ -252,59 +255,13 @@ async def _close_chunk(run: _Run, chunk: BarChunk) -> None:
         run.tape.add(chunk)
 
 
-class _Skips:
-    """What the risk rules say the replay may skip in one chunk; with `skip_refused=False`, nothing."""
-
-    def __init__(self, rules: RiskPipeline, clock: SimulatedClock, symbols: tuple[str, ...], on: bool) -> None:
-        self.rules, self.clock, self.symbols, self.on = rules, clock, symbols, on
-        self._set = frozenset(symbols)
-
-    def blocked(self) -> Blocked:
-        """What the rules block now, until risk's state changes."""
-        return self.rules.blocked(self._set, self.clock.now_ms())
-
-    def muted(self) -> tuple[str, ...] | frozenset[str]:
-        """The symbols to mute in the replay: those blocked (none with `skip_refused=False`)."""
-        blocked = self.blocked() if self.on else NONE
-        return self.symbols if blocked is ALL else blocked
-
-    def any_open(self) -> bool:
-        """Could a signal on some symbol pass now?"""
-        blocked = self.blocked()
-        return blocked is not ALL and not blocked >= self._set
-
-    def wanted(self, batch: SignalBatch, source: str) -> Bools:
-        """The signal bars to stop at: all of them, less the signals a rule refuses on their own (asked
-        once per kind of signal: symbol, direction, confidence, since such an answer reads nothing else)."""
-        wanted = batch.mask  # a fresh array
-        rows, cols = np.nonzero(wanted)
-        if not self.on or not len(rows):
-            return wanted
-        # Group the signals by kind in numpy: a Python object per signal would cost more than the skip saves.
-        sides, confidences = batch.direction[rows, cols], batch.confidence[rows, cols]
-        order = np.lexsort((confidences, sides, cols))
-        rows, cols, sides, confidences = rows[order], cols[order], sides[order], confidences[order]
-        first = np.ones(len(order), np.bool_)
-        first[1:] = (cols[1:] != cols[:-1]) | (sides[1:] != sides[:-1]) | (confidences[1:] != confidences[:-1])
-        starts = np.flatnonzero(first)
-        refused = np.array([self._refused(int(cols[i]), int(sides[i]), float(confidences[i]), source) for i in starts])
-        if refused.any():
-            drop = refused[np.cumsum(first) - 1]
-            wanted[rows[drop], cols[drop]] = False
-        return wanted
-
-    def _refused(self, s: int, side: int, confidence: float, source: str) -> bool:
-        direction = Direction.LONG if side > 0 else Direction.SHORT
-        return self.rules.signal_refusal(Signal(self.symbols[s], direction, confidence, source, 0)) is not None
-
-
 async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessExchange, replayer: BarReplayer,
                      strategy: Strategy, chunk: BarChunk, skip_refused: bool, marks: MarkBars | None = None) -> None:
     admit_traded_prices(exchange.sim, chunk)
     batch = strategy.on_chunk(chunk)
     index = {s: i for i, s in enumerate(chunk.symbols)}
     # Signals that risk must refuse whatever the price need no stop: the replay skips those bars.
-    skips = _Skips(engine.risk.rules, clock, tuple(chunk.symbols), skip_refused)
+    skips = ReplaySkips(engine.risk.rules, clock, tuple(chunk.symbols), skip_refused)
     wanted = skips.wanted(batch, strategy.name)
     replayer.mute(skips.muted())
     replayer.equity.floor = _daily_floor(engine)
@@ -348,7 +305,8 @@ def _midnights(chunk: BarChunk) -> list[int]:
 
 
 async def _late_signals(engine: Engine, exchange: InProcessExchange, replayer: BarReplayer, strategy: Strategy,
-                        batch: SignalBatch, chunk: BarChunk, wanted: Bools, step: ReplayStep, skips: _Skips) -> None:
+                        batch: SignalBatch, chunk: BarChunk, wanted: Bools, step: ReplayStep,
+                        skips: ReplaySkips) -> None:
     """Signals at this bar that were muted when the step began but are possible now (an exit at this bar
     freed the symbol or a slot): handled at this bar's close, as a live session would."""
     handled = set(step.stopped)
