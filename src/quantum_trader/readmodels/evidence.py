@@ -74,13 +74,12 @@ def session_path(settings: Settings, clock: Clock) -> SessionPath:
 
 def not_counted_because(row: JsonRow) -> str | None:
     """Why a journaled session is no evidence for live trading, or None when it is."""
+    if row.get("mode") != "paper":  # whatever its path: a backtest journals no adapter or clock, and needs none
+        return f"a {row.get('mode')} session, not paper trading"
     reasons = []
-    if row.get("mode") != "paper":
-        reasons.append(f"a {row.get('mode')} session, not paper trading")
     adapter, clock = row.get("adapter"), row.get("clock")
     if adapter is None or clock is None:
-        reasons.append("its adapter and clock were not journaled (a session from before readiness recorded them)")
-        return "; ".join(reasons)
+        return "its adapter and clock were not journaled (a session from before readiness recorded them)"
     if adapter == INPROCESS:
         reasons.append("the in-process simulator, not the adapter live trading uses")
     elif adapter != CCXT or not row.get("exchange_url"):
