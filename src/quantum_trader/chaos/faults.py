@@ -37,6 +37,7 @@ from ..domain.exchange_types import (
     BalanceUpdate,
     ExchangeEvent,
     FillUpdate,
+    HeldMark,
     OrderIntent,
     OrderSnapshot,
     PositionSnapshot,
@@ -168,6 +169,10 @@ class FaultyExchange:
     async def mark_prices(self, symbols: Iterable[str] | None = None) -> dict[str, Decimal]:
         wanted = None if symbols is None else list(symbols)
         return await self._call("mark_prices", lambda: self.inner.mark_prices(wanted))
+
+    def mark_since(self, symbol: str, since_ms: int) -> HeldMark | None:
+        """Not a call to the venue (a mark the bot already holds): no fault applies, and no draw is made."""
+        return self.inner.mark_since(symbol, since_ms)
 
     async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
         return await self._call("positions", lambda: self.inner.positions(symbol))

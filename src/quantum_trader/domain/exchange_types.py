@@ -191,4 +191,14 @@ class WalletUpdate:
     time_ms: int
 
 
+
+@dataclass(frozen=True, slots=True)
+class HeldMark:
+    """A mark price the bot already holds (no request made for it) and the exchange time it is of: what the
+    market stream last delivered, or the in-process simulator's mark now (exchange/port.py `mark_since`)."""
+
+    price: Decimal
+    time_ms: int
+
+
 ExchangeEvent = OrderUpdate | PositionUpdate | FillUpdate | BalanceUpdate | WalletUpdate

@@ -37,6 +37,7 @@ from ..domain.exchange_types import (
     BalanceUpdate,
     ExchangeEvent,
     FillUpdate,
+    HeldMark,
     OrderIntent,
     OrderSnapshot,
     PositionSnapshot,
@@ -53,6 +54,7 @@ from .ccxt_errors import translate
 from .ccxt_poll import CcxtPoller
 from .clock_sync import TIMESTAMP_REFUSED, ClockReading, ExchangeClock
 from .income_reading import read_income
+from .mark_board import MarkBoard
 from .order_rate import TOO_MANY_ORDERS, order_kind
 from .secrets import Secret
 from .user_stream import StreamOptions, UserStream
@@ -78,11 +80,13 @@ class CcxtExchange:
                  budget: WeightBudget | None = None, events_via: str = "stream",
                  stream: StreamOptions | None = None, ws_url: str | None = None,
                  reading_interval_s: float = DEFAULT_READING_INTERVAL_S,
-                 clock_reading: ClockReading | None = None) -> None:
+                 clock_reading: ClockReading | None = None, marks: MarkBoard | None = None) -> None:
         """`events_via`: "stream" (the user-data websocket at `ws_url`, by default derived from `base_url`)
         or "poll"; `stream` tunes the websocket's timings (tests shorten them); `reading_interval_s`: the
-        monitor's full REST readings are this far apart while the stream is up (`reading_pace_s`)."""
+        monitor's full REST readings are this far apart while the stream is up (`reading_pace_s`); `marks`: the
+        market stream's marks, where the session's feed streams them (`mark_since`; empty: none held)."""
         self.base_url = base_url.rstrip("/")
+        self.marks = marks if marks is not None else MarkBoard()
         if events_via not in ("stream", "poll"):
             raise ValueError(f"events_via={events_via!r}: 'stream' or 'poll'")
         self._events_via = events_via
@@ -202,6 +206,10 @@ class CcxtExchange:
         if any(s not in marks for s in wanted):
             raise be.invalid_symbol()
         return {s: marks[s] for s in wanted}
+
+    def mark_since(self, symbol: str, since_ms: int) -> HeldMark | None:
+        """The market stream's latest mark, if stamped after `since_ms` (port.py); never a request."""
+        return self.marks.since(symbol, since_ms)
 
     async def klines(self, symbol: str, start_ms: int, end_ms: int) -> list[Kline]:
         """GET /fapi/v1/klines in pages of at most 1,000 rows, each asking for no more rows than the window

@@ -17,6 +17,7 @@ from ..sim.engine import ExchangeSimulator
 from .budget import WeightBudget
 from .clock_sync import ClockReading
 from .inprocess import InProcessExchange
+from .mark_board import MarkBoard
 from .port import Exchange
 from .retry import RetryingExchange, RetryPolicy
 from .secrets import Secret
@@ -80,13 +81,14 @@ async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = 
                   policy: RetryPolicy | None = None, timeout_s: float = 10.0,
                   budget: WeightBudget | None = None, reading_interval_s: float | None = None,
                   ws_url: str | None = None, clock_reading: ClockReading | None = None,
-                  now_ms: Callable[[], int] | None = None) -> Exchange:
+                  now_ms: Callable[[], int] | None = None, marks: MarkBoard | None = None) -> Exchange:
     """The adapter for QT_EXCHANGE: `sim` in process, or Binance-compatible REST at a base URL, whose every
     call passes `budget` (exchange/budget.py; a default one at 50 % of the limit when not given), and
     whose monitor reads the whole account every `reading_interval_s` while its user-data stream is up
     (at `ws_url`, QT_WS_URL; None derives it from the URL); `clock_reading` receives the measured offset
     between this machine's clock and the exchange's (clock_sync.py). `now_ms`: the session's clock, which the
-    in-process simulator's time follows at every order (exchange/inprocess.py)."""
+    in-process simulator's time follows at every order (exchange/inprocess.py). `marks`: where the session's
+    market stream keeps the marks it hears, which a URL adapter answers `mark_since` from (mark_board.py)."""
     if exchange.strip().lower() == SIM:
         return InProcessExchange(sim if sim is not None else ExchangeSimulator(), now_ms=now_ms)
     url = check_url(exchange.strip())
@@ -107,5 +109,6 @@ async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = 
     # A proven simulator enforces Binance's weights itself; ccxt's own pacing would only slow paper runs.
     adapter = CcxtExchange(url, api_key=key, api_secret=secret, timeout_s=timeout_s, throttle=not paper,
                            budget=budget, reading_interval_s=DEFAULT_READING_INTERVAL_S if reading_interval_s is None
-                           else reading_interval_s, ws_url=ws_url, clock_reading=clock_reading)
+                           else reading_interval_s, ws_url=ws_url, clock_reading=clock_reading,
+                           marks=marks)
     return RetryingExchange(adapter, policy)

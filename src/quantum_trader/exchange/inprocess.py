@@ -29,6 +29,7 @@ from ..domain.exchange_types import (
     BalanceUpdate,
     ExchangeEvent,
     FillUpdate,
+    HeldMark,
     OrderIntent,
     OrderSnapshot,
     PositionSnapshot,
@@ -90,6 +91,11 @@ class InProcessExchange:
     async def mark_prices(self, symbols: Iterable[str] | None = None) -> dict[str, Decimal]:
         wanted = sorted(self.sim.state.instruments) if symbols is None else list(symbols)
         return {s: self.sim.mark_price(s) for s in wanted}
+
+    def mark_since(self, symbol: str, since_ms: int) -> HeldMark:
+        """The simulator's mark now, always: what `mark_prices` would answer, and after every event the simulator
+        has stamped (port.py). Answered without awaiting anything, so a caller stays deterministic."""
+        return HeldMark(self.sim.mark_price(symbol), self.sim.state.now_ms)
 
     async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
         # Only symbols holding a position: the answer is the same, without a row for every symbol. One

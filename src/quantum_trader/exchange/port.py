@@ -26,6 +26,7 @@ from ..domain.exchange_types import (
     BalanceUpdate,
     ExchangeEvent,
     FillUpdate,
+    HeldMark,
     OrderIntent,
     OrderSnapshot,
     PositionSnapshot,
@@ -44,6 +45,17 @@ class ExchangeReader(Protocol):
 
     async def mark_prices(self, symbols: Iterable[str] | None = None) -> dict[str, Decimal]:
         """Mark price per symbol (all symbols when `symbols` is None)."""
+        ...
+
+    def mark_since(self, symbol: str, since_ms: int) -> HeldMark | None:
+        """A mark of `symbol` the adapter already holds and knows to be from after the event the exchange stamped
+        `since_ms`, answered without a request (no wait, no request weight); None when it holds none such.
+
+        In process: the simulator's mark now (it is after every event the simulator has emitted: one clock, one
+        order of things). Over a URL: the latest mark the market stream delivered (runtime/live_feed.py feeds
+        `exchange/mark_board.py`), when stamped later than `since_ms` (an equal stamp does not tell which came
+        first); `since_ms` 0 asks whether the stream holds any mark of the symbol at all. The stop witness
+        (trading/stop_witness.py) prefers it to `mark_prices`."""
         ...
 
     async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:

@@ -38,6 +38,7 @@ from ..domain.exchange_types import (
     BalanceUpdate,
     ExchangeEvent,
     FillUpdate,
+    HeldMark,
     OrderIntent,
     OrderSnapshot,
     PositionSnapshot,
@@ -263,6 +264,9 @@ class RetryingExchange:
     async def mark_prices(self, symbols: Iterable[str] | None = None) -> dict[str, Decimal]:
         wanted = None if symbols is None else list(symbols)
         return await self._retry(lambda: self.inner.mark_prices(wanted), "mark prices")
+
+    def mark_since(self, symbol: str, since_ms: int) -> HeldMark | None:
+        return self.inner.mark_since(symbol, since_ms)  # no request: nothing to retry
 
     async def positions(self, symbol: str | None = None) -> list[PositionSnapshot]:
         return await self._retry(lambda: self.inner.positions(symbol), "positions")

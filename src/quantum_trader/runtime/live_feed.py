@@ -27,8 +27,9 @@ How bars are kept exact (marketdata/kline_rows.py holds the rows):
   row (BarChunk's mark of a missing bar, as the replay feed uses); its bar, should it come later, is
   dropped, so no minute is delivered twice. `forced_missing` counts such bars.
 Stalls: every connection carries a heartbeat stream (the first one `!markPrice@arr@1s`, which also keeps
-the latest mark per symbol in `marks`; the others one symbol's `@markPrice@1s`), so silence for `stall_s`
-means a half-open connection: it is closed and reopened, with exponential backoff between attempts.
+the latest mark per symbol and its time in `marks`, a board the exchange adapter answers `mark_since` from;
+the others one symbol's `@markPrice@1s`), so silence for `stall_s` means a half-open connection: it is
+closed and reopened, with exponential backoff between attempts.
 
 Cost per message (222 symbols close a bar in the same instant, and an open bar updates every 250 ms): no
 timer per receive (one watchdog task per connection reads the time of the last message instead), no
@@ -46,7 +47,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,6 +56,7 @@ import websockets
 from ..domain.errors import ExchangeError
 from ..domain.kline import Kline, kline_from_stream
 from ..domain.money import ZERO, to_decimal
+from ..exchange.mark_board import MarkBoard
 from ..marketdata.bars import BarChunk
 from ..marketdata.kline_rows import MinuteRows
 from ..settings.model import Settings
@@ -104,11 +105,14 @@ class WsFeedConfig:
     max_streams: int = MAX_STREAMS
 
 
-def feed_from_settings(settings: Settings, symbols: Sequence[str], backfill: Backfill) -> WsKlineFeed:
-    """The session's exchange feed: at QT_WS_URL (else the stream host of QT_EXCHANGE), QT_FEED_* options."""
+def feed_from_settings(settings: Settings, symbols: Sequence[str], backfill: Backfill, *,
+                       marks: MarkBoard | None = None) -> WsKlineFeed:
+    """The session's exchange feed: at QT_WS_URL (else the stream host of QT_EXCHANGE), QT_FEED_* options;
+    `marks`: where it keeps the marks it hears (the adapter's board, so the adapter holds them too)."""
     config = WsFeedConfig(stall_s=settings.feed_stall_s, grace_s=settings.feed_grace_s,
                           max_streams=settings.feed_max_streams)
-    return WsKlineFeed(settings.ws_url or market_ws_url(settings.exchange), symbols, backfill, config=config)
+    return WsKlineFeed(settings.ws_url or market_ws_url(settings.exchange), symbols, backfill, config=config,
+                       marks=marks)
 
 
 @dataclass
@@ -123,11 +127,11 @@ class WsKlineFeed:
     """Closed one-minute bars of `symbols` over websockets, backfilled over REST, as one-row chunks."""
 
     def __init__(self, ws_base: str, symbols: Sequence[str], backfill: Backfill, *,
-                 config: WsFeedConfig | None = None) -> None:
+                 config: WsFeedConfig | None = None, marks: MarkBoard | None = None) -> None:
         self.counters = FeedCounters()
         self.status = FeedStatus("exchange", repairs=self.counters)
-        self.marks: dict[str, Decimal] = {}
-        self.marks_time_ms = 0
+        #: The latest mark per symbol with its exchange time (`E`), as the mark streams deliver them.
+        self.marks = marks if marks is not None else MarkBoard()
         self.symbols = tuple(symbols)
         self._base, self._backfill, self.config = ws_base.rstrip("/"), backfill, config or WsFeedConfig()
         self._groups = stream_groups(self.symbols, self.config.max_streams)
@@ -330,10 +334,10 @@ class WsKlineFeed:
             self._marks([data])
 
     def _marks(self, rows: list[dict[str, Any]]) -> None:
-        """Keep each symbol's mark; the heartbeat's event time gives the stream's lag behind the exchange."""
+        """Keep each symbol's mark with its event time (what the stop witness takes instead of a REST read:
+        exchange/mark_board.py); the heartbeat's event time gives the stream's lag behind the exchange."""
         for row in rows:
-            self.marks[str(row["s"])] = to_decimal(row["p"], "p")
-            self.marks_time_ms = max(self.marks_time_ms, int(row.get("E", 0)))
+            self.marks.put(str(row["s"]), to_decimal(row["p"], "p"), int(row.get("E", 0)))
         if rows:
             self._heard_at(rows[-1].get("E"))
 

@@ -18,6 +18,7 @@ from ..domain.errors import ConfigError
 from ..exchange.budget import WeightBudget
 from ..exchange.clock_sync import ClockReading
 from ..exchange.factory import connect
+from ..exchange.mark_board import MarkBoard
 from ..exchange.order_rate import OrderRate
 from ..exchange.port import Exchange
 from ..marketdata.bars import BarChunk, bars_from, iter_binance_klines
@@ -84,29 +85,31 @@ async def build_parts(settings: Settings, *, journal_id: str | None = None) -> P
     budget = WeightBudget(share_pct=settings.weight_budget_pct,
                           orders=OrderRate(entry_share_pct=settings.order_entry_pct))
     exchange_clock = ClockReading()
+    streamed = MarkBoard()  # the exchange feed's marks (if that is the feed): the adapter's `mark_since`
     exchange = await connect(settings.exchange, paper=settings.paper_trading,
                              api_key=settings.api_key.get_secret_value() if settings.api_key else None,
                              api_secret=settings.api_secret.get_secret_value() if settings.api_secret else None,
                              budget=budget, reading_interval_s=settings.reconcile_interval, ws_url=settings.ws_url,
-                             clock_reading=exchange_clock)
+                             clock_reading=exchange_clock, marks=streamed)
     # The first signed call (instruments: leverage brackets) is where a wrong key or secret fails: the adapter's
     # HTTP client must be closed then too, or the one line naming QT_API_KEY is followed by aiohttp's and ccxt's
     # complaints about a client left open.
     async with closing_on_error(exchange):
-        parts = await _url_parts(settings, universe, exchange, budget)
+        parts = await _url_parts(settings, universe, exchange, budget, streamed)
     parts.exchange_clock = exchange_clock
     parts.account = exchange_account_name(settings.exchange,
                                           settings.api_key.get_secret_value() if settings.api_key else None)
     return parts
 
 
-async def _url_parts(settings: Settings, universe: Universe, exchange: Exchange, budget: WeightBudget) -> Parts:
+async def _url_parts(settings: Settings, universe: Universe, exchange: Exchange, budget: WeightBudget,
+                     marks: MarkBoard) -> Parts:
     """The symbols, clock and feed of a URL exchange (a simulator server, the testnet or production)."""
     instruments = await exchange.instruments()
     symbols = settings.symbol_list or tuple(s for s in universe.top(settings.symbol_count or 222) if s in instruments)
     if settings.feed == "exchange":
         # Closed klines over the market websockets, REST-backfilled through the adapter (runtime/live_feed.py).
-        feed = feed_from_settings(settings, symbols, exchange.klines)
+        feed = feed_from_settings(settings, symbols, exchange.klines, marks=marks)
         return Parts(exchange, None, symbols, WallClock(), feed, budget)
     marks_now = await exchange.mark_prices(symbols)
     start_ms = _start_ms(settings)
