@@ -25,7 +25,7 @@ from quantum_trader.core.bus import EventBus
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.domain.enums import OrderType, Side, WorkingType
 from quantum_trader.domain.events import Direction, OrderIntentRecorded, TradeOpened
-from quantum_trader.domain.exchange_types import OrderIntent, OrderSnapshot, SnapshotStatus
+from quantum_trader.domain.exchange_types import HeldMark, OrderIntent, OrderSnapshot, SnapshotStatus
 from quantum_trader.exchange.ccxt_poll import CcxtPoller
 from quantum_trader.journal import Journal, JournalReader
 from quantum_trader.notify.alerts import Alerts
@@ -82,6 +82,10 @@ class Venue:
         assert method == "fapiPrivateV2GetPositionRisk"
         return self.now[1]
 
+    def mark_since(self, symbol: str, since_ms: int) -> HeldMark | None:
+        """No market stream on this path: the witness reads the mark over REST."""
+        return None
+
     async def mark_prices(self, symbols: Iterable[str] | None = None) -> dict[str, Decimal]:
         """The stop witness's one read: the mark just after the jump."""
         return dict.fromkeys(symbols or (), JUMPED_TO)
@@ -103,7 +107,8 @@ async def polled(url: str, venue: Venue, sweeps: int) -> list[Message]:
         Alerts(got.append, judge=audit_row, daily_loss_prefix=REASON_PREFIX, stop_witnessed=STOP_WITNESSED).attach(bus)
         journal.attach(bus)
         TradeTracker(bus).attach()
-        StopWitness(bus, clock, venue).attach()  # type: ignore[arg-type]  # reads only mark_prices
+        witness = StopWitness(bus, clock, venue)  # type: ignore[arg-type]  # reads only the mark
+        witness.attach()
         intent = OrderIntentRecorded(OrderIntent(client_id=STOP, symbol=SYMBOL, side=Side.BUY,
                                                  type=OrderType.STOP_MARKET, trigger_price=TRIGGER,
                                                  close_position=True, working_type=WorkingType.MARK_PRICE),
@@ -116,7 +121,7 @@ async def polled(url: str, venue: Venue, sweeps: int) -> list[Message]:
             clock.advance(1.0)
             venue.next_sweep()
             await publish_all(bus, clock, await poller.reconcile())
-        await asyncio.sleep(0)
+        await witness.finish()  # as a session's stop does: the read it made off the bus is journaled
     return got
 
 

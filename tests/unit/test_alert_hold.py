@@ -18,7 +18,7 @@ from quantum_trader.notify.messages import Message
 from quantum_trader.risk.daily_loss import REASON_PREFIX
 from quantum_trader.trading.audit import audit_row
 from quantum_trader.trading.stop_witness import ACTION as STOP_WITNESSED
-from quantum_trader.trading.stop_witness import READ_TIMEOUT_S
+from quantum_trader.trading.stop_witness import READ_TIMEOUT_S, STREAM_WAIT_S
 
 SHORT_HOLD_S = 0.05
 
@@ -95,6 +95,7 @@ def test_outside_an_event_loop_nothing_is_held() -> None:
 
 
 def test_the_bound_outlasts_the_witness_read() -> None:
-    """The witness gives up on the mark after READ_TIMEOUT_S: the hold must leave it that and the close's handlers."""
-    assert HOLD_S >= READ_TIMEOUT_S + 2
+    """A witness whose mark is still to come waits up to STREAM_WAIT_S for the stream's, then gives a REST read
+    READ_TIMEOUT_S: the hold must leave it that and the close's handlers."""
+    assert HOLD_S >= STREAM_WAIT_S + READ_TIMEOUT_S + 2
 

@@ -7,24 +7,27 @@ trade). Subscribed first, the alerts see events in the order they were published
 publish and never await, so the event log and the engine's timing stay exactly as without them.
 
 An exit is judged on the evidence the audit reads back from the journal (readmodels/journal.py
-`stop_evidence`): the mark the stop witness read when the trade's stop-loss fired (its `stop_triggered`
+`stop_evidence`): the mark the stop witness took when the trade's stop-loss fired (its `stop_triggered`
 action) and that stop's trigger. Judged without it, a stop the market jumped through was announced as a
 plain BREACH while `quantum-trader audit` said `BREACH (gap)` and why.
 
-That evidence does not always come first. On the REST-polling path (exchange/ccxt_poll.py) a sweep reads
-the orders, then the positions: a stop that fires between the two reads leaves the position flat while the
-stop still looked open, and the next sweep reports the stop's fill (which closes the trade) before the
-stop's own FILLED report, the witness's cue. So a stop-loss exit whose audit is a breach and whose witness
-has not been heard is held, not sent: the witness's action (with or without a mark) sends it judged as the
-audit will judge it, at most `HOLD_S` seconds of wall time later. The wait is that short because the
-witness follows the close within one delivery: the stop's report is in the same sweep as the fill, and the
-witness's read of the mark gives up after 1 s (trading/stop_witness.py `READ_TIMEOUT_S`); five seconds
-leave room for the close's other handlers on a loaded machine. Held longer, the alert would stop being
+That evidence does not always come first. On the REST-polling path (exchange/ccxt_poll.py) a sweep reads the
+orders, then the positions: a stop that fires between the two reads leaves the position flat while the stop
+still looked open, and the next sweep reports the stop's fill (which closes the trade) before the stop's own
+FILLED report, the witness's cue. So a stop-loss exit whose audit is a breach and whose witness has not been
+heard is held, not sent: the witness's action (with or without a mark) sends it judged as the audit will
+judge it, at most `HOLD_S` seconds of wall time later. The wait is that short because the witness follows
+the stop's report within 2.5 s: the report is in the same sweep as the fill, and a witness whose mark the
+bot does not already hold publishes from a task once the market stream's next mark comes (waited for at most
+1.5 s) or a REST read answers (given up after 1 s; trading/stop_witness.py `STREAM_WAIT_S`,
+`READ_TIMEOUT_S`); five seconds leave room for the close's other handlers on a loaded machine. The same task
+is why a witness can come after the close on the streaming path too. Held longer, the alert would stop being
 news; not held, it would be wrong. Only such exits wait: any other exit, a stop-loss within its plan (the
 evidence changes no word of that message) or one whose witness came first is sent at once. If the bound
-passes (a stop whose report never reaches the bot, as when its exit had to be looked up), the alert goes
-out judged without the evidence and says so, pointing at `quantum-trader audit`, which judges again from
-the journal. A session that stops sends what is held (`flush`) before the notifier's last drain.
+passes (a stop whose report never reaches the bot, as when its exit had to be looked up), the alert goes out
+judged without the evidence and says so, pointing at `quantum-trader audit`, which judges again from the
+journal. A session that stops sends what is held (`flush`) before the notifier's last drain, once the
+witnesses still waiting for their mark have published (trading/stop_witness.py `finish`).
 """
 
 from __future__ import annotations

@@ -215,6 +215,8 @@ class Session:
             self.stop.set()
             server.should_exit = True
             await supervisor.stop()
+            if engine.witness is not None:  # a stop's mark still to come: journaled (and heard) before the close
+                await engine.witness.finish()
             if self.alerts is not None:  # exits held for their stop's witness go now, saying it was not heard
                 self.alerts.flush()
             if self.notifier is not None:  # the worker is stopped: send what is left (the last exit) here

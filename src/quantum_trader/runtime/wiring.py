@@ -109,6 +109,8 @@ class Engine:
     risk: RiskManager
     execution: Execution
     trades: TradeTracker
+    #: Set by `protect_engine` where it wires one: a session's stop lets it finish the witnesses still waiting.
+    witness: StopWitness | None = None
 
 
 async def announce_positions(engine: Engine) -> int:
@@ -179,7 +181,8 @@ def protect_engine(engine: Engine, metrics: Metrics, config: MonitorConfig, *, w
         ExitLookup(engine.bus, engine.clock, engine.exchange, engine.trades,
                    held=None if monitor is None else held_by(monitor)).attach()
     if with_stop_witness:
-        StopWitness(engine.bus, engine.clock, engine.exchange).attach()  # last: it reads the mark after the others
+        engine.witness = StopWitness(engine.bus, engine.clock, engine.exchange)
+        engine.witness.attach()  # last: it hears a stop fired after the others have reacted to it
     return monitor, kill
 
 
