@@ -75,8 +75,10 @@ def test_evaluate_reports_calibration_signals_and_baselines(
 ) -> None:
     path, doc = trained
     png = tmp_path / "rel.png"
-    report = as_json(cli("evaluate", "--model", str(path), *EVAL_ARGS, "--png", str(png), "--json"))
+    done = cli("evaluate", "--model", str(path), *EVAL_ARGS, "--png", str(png), "--json")
+    report = as_json(done)
     assert report["model_version"] == doc["model_version"]
+    assert report["overlaps_training"] is False and report["in_sample_rows"] == 0 and "warning" not in done.stderr
     assert report["data"]["first_time_ms"] >= 1770422400000  # 2026-02-07 00:00 UTC
     assert report["min_confidence"] == 0.65
     for side in ("long", "short"):
@@ -93,10 +95,16 @@ def test_evaluate_reports_calibration_signals_and_baselines(
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_shipped_model_evaluates(tmp_path: Path) -> None:
-    report = as_json(cli("evaluate", "--model", "default", *EVAL_ARGS, "--json"))
+def test_the_shipped_model_evaluates_and_says_these_days_were_its_training_data(tmp_path: Path) -> None:
+    done = cli("evaluate", "--model", "default", *EVAL_ARGS, "--json")
+    report = as_json(done)
     assert len(report["model_version"]) == 12
     assert report["labels"]["horizon"] == 720
+    # It was trained up to 2026-02-14: every one of these rows is a fit, not a prediction, and it says so.
+    assert report["overlaps_training"] is True and report["out_of_sample_rows"] == 0
+    assert report["in_sample_rows"] == report["data"]["rows"]
+    [warning] = done.stderr.splitlines()
+    assert warning.startswith("warning: every row (") and "--start 2026-02-15" in warning
 
 
 @pytest.mark.parametrize(("args", "option"), [

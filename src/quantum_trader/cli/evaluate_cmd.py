@@ -56,6 +56,8 @@ def evaluate(
         except ValueError as exc:
             fail("--data", str(exc))
     report["data"]["files"] = [p.name for p in rows.paths]
+    if warning := report["training_overlap"].get("warning"):  # on stderr: `--json` keeps stdout one document
+        typer.echo(f"warning: {warning}", err=True)
     _write_outputs(report, png, html)
     if json_output:
         sys.stdout.write(json.dumps(report) + "\n")
@@ -122,20 +124,19 @@ def _print_report(doc: dict[str, Any]) -> None:
     console = Console()
     threshold = doc["min_confidence"]
     data = doc["data"]
-    scores = Table(title=f"Model {doc['model_version']} on {data['rows']:,} rows ({', '.join(data['symbols'])})")
-    for col in ("side", "calibrator", "AUC", "Brier", "ECE", "win rate", "constant Brier", "constant ECE"):
-        scores.add_column(col)
+    seen = f", {doc['in_sample_rows']:,} of them trained on" if doc["overlaps_training"] else ""
+    console.print(_scores_table(doc, f"Model {doc['model_version']} on {data['rows']:,} rows "
+                                     f"({', '.join(data['symbols'])}){seen}"))  # fmt: skip
+    if oos := doc.get("out_of_sample"):
+        console.print(_scores_table(oos, f"Out of sample only: the {oos['rows']:,} rows the model never trained on"))
     trades = Table(title=f"Signals at or above {threshold:g} (EV: mean net return after fees, % of notional)")
     for col in ("side", "signals", "hit rate", "EV %/trade", "always trade: hit rate", "always trade: EV %"):
         trades.add_column(col)
     for side in SIDES:
         s = doc["sides"][side]
-        sig, always, const = s["signals"], s["baseline_always_trade"], s["baseline_constant"]
-        scores.add_row(side, s["calibrator"], _fmt(s["auc"]), _fmt(s["brier"]), _fmt(s["ece"]),
-                       _fmt(s["base_rate"]), _fmt(const["brier"]), _fmt(const["ece"]))  # fmt: skip
+        sig, always = s["signals"], s["baseline_always_trade"]
         trades.add_row(side, f"{sig['count']:,}", _fmt(sig["hit_rate"]), _fmt(sig["ev_per_trade_pct"]),
                        _fmt(always["hit_rate"]), _fmt(always["ev_per_trade_pct"]))  # fmt: skip
-    console.print(scores)
     console.print(_uncertainty_table(doc))
     console.print(trades)
     for side in SIDES:
@@ -151,6 +152,21 @@ def _print_report(doc: dict[str, Any]) -> None:
             )
         console.print(rel)
     console.print(f"ECE: {doc['ece_definition']}")
+
+
+def _scores_table(doc: dict[str, Any], title: str) -> Any:
+    """AUC, Brier, ECE and win rate per side against the constant baseline, for all rows or the unseen ones."""
+    from rich.table import Table
+
+    scores = Table(title=title)
+    for col in ("side", "calibrator", "AUC", "Brier", "ECE", "win rate", "constant Brier", "constant ECE"):
+        scores.add_column(col)
+    for side in SIDES:
+        s = doc["sides"][side]
+        const = s["baseline_constant"]
+        scores.add_row(side, s["calibrator"], _fmt(s["auc"]), _fmt(s["brier"]), _fmt(s["ece"]),
+                       _fmt(s["base_rate"]), _fmt(const["brier"]), _fmt(const["ece"]))  # fmt: skip
+    return scores
 
 
 def _uncertainty_table(doc: dict[str, Any]) -> Any:

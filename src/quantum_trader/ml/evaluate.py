@@ -10,12 +10,17 @@ One function, `evaluate`, returns a JSON-able report per side (long, short):
   useless for ranking), and "always trade" (every row is a signal);
 - how sure those numbers are: 95 % intervals for ECE, win rate and Brier from a block bootstrap over
   whole days, and the effective number of independent outcomes (ml/bootstrap.py). Rows overlap
-  (12-hour labels on 1-minute rows, correlated symbols), so the row count says little by itself.
+  (12-hour labels on 1-minute rows, correlated symbols), so the row count says little by itself;
+- which rows the model was trained on (ml/overlap.py): their count, period and the `--start` that leaves
+  them out, with a warning line. When the data mix trained-on and unseen rows, every score is also given
+  for the unseen rows alone (`out_of_sample`): those are the numbers a claim about the model rests on, and
+  the all-rows numbers stay as they were so a reader can see how much the trained-on rows flatter them.
 `reliability_png` draws both sides' reliability diagrams in one figure.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +30,7 @@ import numpy.typing as npt
 from . import metrics
 from .bootstrap import day_bootstrap
 from .model_file import SIDES, ScannerModel, Side
+from .overlap import overlap_report
 from .train import TrainingData
 
 F64 = npt.NDArray[np.float64]
@@ -50,19 +56,54 @@ def evaluate(model: ScannerModel, data: EvaluationData, *, min_confidence: float
     p_long, p_short = model.predict(data.X)
     probs = {"long": p_long, "short": p_short}
     sides = {side: _side_report(model, side, probs[side], data, min_confidence) for side in SIDES}
-    used = np.unique(data.symbol)
-    report: dict[str, Any] = metrics.json_safe({
+    trained = model.metadata.get("training", {})
+    horizon_ms = model.labels.horizon * int(trained.get("interval_ms") or 60_000)
+    seen, overlap = overlap_report(trained, data.time_ms, data.symbol, data.symbols, horizon_ms)
+    report: dict[str, Any] = {
         "model_version": model.model_version,
-        "model_trained": model.metadata.get("training", {}),
+        "model_trained": trained,
         "labels": model.labels.to_json(),
-        "data": {"rows": len(data.time_ms), "first_time_ms": int(data.time_ms.min()),
-                 "last_time_ms": int(data.time_ms.max()), "symbols": [data.symbols[i] for i in used]},
+        "data": _span(data),
         "min_confidence": min_confidence,
         "ece_definition": ECE_DEFINITION,
         "ece": max(sides["long"]["ece"], sides["short"]["ece"]),  # the worse side: the bar applies to both
         "sides": sides,
-    })  # fmt: skip
-    return report
+        "overlaps_training": overlap["overlaps_training"],
+        "in_sample_rows": overlap["in_sample_rows"],
+        "out_of_sample_rows": overlap["out_of_sample_rows"],
+        "training_overlap": overlap,
+    }  # fmt: skip
+    if seen.any() and not seen.all():  # mixed: the honest numbers are those of the unseen rows alone
+        unseen = _Subset.of(data, ~seen)
+        oos = {side: _side_report(model, side, probs[side][~seen], unseen, min_confidence) for side in SIDES}
+        report["out_of_sample"] = {**_span(unseen), "ece": max(oos["long"]["ece"], oos["short"]["ece"]), "sides": oos}
+    return dict(metrics.json_safe(report))
+
+
+def _span(data: TrainingData) -> dict[str, Any]:
+    used = np.unique(data.symbol)
+    return {"rows": len(data.time_ms), "first_time_ms": int(data.time_ms.min()),
+            "last_time_ms": int(data.time_ms.max()), "symbols": [data.symbols[i] for i in used]}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Subset:
+    """Some rows of an evaluation data set (the out-of-sample ones), with the same fields."""
+
+    X: npt.NDArray[np.float32]
+    y_long: npt.NDArray[np.int8]
+    y_short: npt.NDArray[np.int8]
+    ret_long: F64
+    ret_short: F64
+    time_ms: npt.NDArray[np.int64]
+    symbol: npt.NDArray[np.int32]
+    symbols: tuple[str, ...]
+    feature_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, data: EvaluationData, mask: npt.NDArray[np.bool_]) -> _Subset:
+        return cls(data.X[mask], data.y_long[mask], data.y_short[mask], data.ret_long[mask], data.ret_short[mask],
+                   data.time_ms[mask], data.symbol[mask], data.symbols, data.feature_names)  # fmt: skip
 
 
 def _side_report(model: ScannerModel, side: Side, p: F64, data: EvaluationData, threshold: float) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from . import metrics
 from .calibration import KINDS, Calibrator, CalibratorKind, ConstantCalibrator, fit_calibrator
 from .folds import Fold, walk_forward_folds
 from .model_file import SIDES, LabelParams, ScannerModel, Side
+from .overlap import training_spans
 
 F64 = npt.NDArray[np.float64]
 Progress = Callable[[str], None]
@@ -134,7 +135,7 @@ def train_model(
         say(f"{side}: final model on {len(y):,} rows")
         texts[side] = _fit(data.X, y, cfg, data.feature_names).model_to_string()
     metadata = {
-        "training": _window(data, folds, interval_ms),
+        "training": _window(data, folds, interval_ms, purge_ms),
         "oof": side_reports,
         "config": asdict(cfg),
         "data_fingerprint": fingerprint,
@@ -270,12 +271,15 @@ def _scores(p: F64, y: F64, fold_of: npt.NDArray[np.int64] | None = None) -> dic
     return out
 
 
-def _window(data: TrainingData, folds: list[Fold], interval_ms: int) -> dict[str, Any]:
+def _window(data: TrainingData, folds: list[Fold], interval_ms: int, horizon_ms: int) -> dict[str, Any]:
+    """What the model was trained on; `spans` (per symbol, the runs of training rows' times) lets `evaluate`
+    tell which evaluated rows the model has seen (ml/overlap.py)."""
     used = np.unique(data.symbol)
     return {
         "first_time_ms": int(data.time_ms.min()), "last_time_ms": int(data.time_ms.max()),
         "rows": len(data.time_ms), "interval_ms": interval_ms,
         "symbols": [data.symbols[i] for i in used],
+        "spans": training_spans(data.time_ms, data.symbol, data.symbols, horizon_ms),
         "folds": [{"index": f.index, "train_rows": len(f.train), "test_rows": len(f.test),
                    "test_start_ms": f.test_start_ms, "test_end_ms": f.test_end_ms} for f in folds],
     }  # fmt: skip

@@ -94,10 +94,16 @@ def evaluation_html(doc: Mapping[str, Any]) -> str:
     info = [("model", doc["model_version"]), ("ECE (worse side)", _f(doc.get("ece"))),
             ("min confidence", doc["min_confidence"]), ("labels", json.dumps(doc.get("labels"), sort_keys=True)),
             ("files", ", ".join(data.get("files") or []) or "-")]
-    body = [section("Model", kv_table(info)),
+    overlap = doc.get("training_overlap") or {}
+    warning = [f'<p class="bad">Warning: {esc(overlap["warning"])}</p>'] if overlap.get("warning") else []
+    oos = doc.get("out_of_sample")
+    unseen = [section(f"Out of sample only: the {oos['rows']:,} rows the model never trained on",
+                      f'<div class="panel">{scores_table(oos)}</div>')] if oos else []  # fmt: skip
+    body = [*warning, section("Model", kv_table(info)),
             section("Reliability (dashed: perfect calibration; bars: rows per bin; yellow: min confidence)",
                     diagrams(doc)),
             section("Scores against the constant baseline", f'<div class="panel">{scores_table(doc)}</div>'),
+            *unseen,
             section("How sure", f'<div class="panel">{uncertainty_table(doc)}</div>'),
             section(f"Signals at or above {doc['min_confidence']:g}", f'<div class="panel">{signals_table(doc)}</div>'),
             section("Reliability tables", reliability_tables(doc)),
