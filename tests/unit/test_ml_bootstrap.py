@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from quantum_trader.ml import metrics
-from quantum_trader.ml.bootstrap import DAY_MS, day_bootstrap
+from quantum_trader.ml.bootstrap import DAY_MS, day_bootstrap, paired_brier_gain
 
 ROWS_PER_DAY = 200
 
@@ -59,3 +59,19 @@ def test_bad_inputs_are_refused() -> None:
         day_bootstrap([0.2], [1.0, 0.0], [0, 1])
     with pytest.raises(ValueError, match="equal, non-empty"):
         day_bootstrap([], [], [])
+
+
+def test_paired_brier_gain_is_sure_only_of_a_real_gain() -> None:
+    rng = np.random.default_rng(4)
+    n_days = 30
+    times = np.repeat(np.arange(n_days, dtype=np.int64) * DAY_MS, ROWS_PER_DAY)
+    truth = rng.uniform(0.1, 0.5, n_days * ROWS_PER_DAY)
+    y = (rng.random(truth.size) < truth).astype(np.float64)
+    base = np.full(truth.size, y.mean())
+    sure = paired_brier_gain(truth, base, y, times)
+    assert sure["gain"] > 0 and sure["share_better"] == 1.0 and sure["blocks"] == n_days
+    same = paired_brier_gain(base, base, y, times)
+    assert same["gain"] == 0.0 and same["share_better"] == 0.0  # no gain is not a gain
+    noise = np.clip(base + rng.normal(0, 0.001, truth.size), 0, 1)
+    assert 0.0 < paired_brier_gain(noise, base, y, times)["share_better"] < 0.95
+    assert paired_brier_gain(truth, base, y, times) == sure  # seeded: the same rows, the same answer

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from quantum_trader.ml import metrics
 from quantum_trader.ml.evaluate import evaluate, reliability_png
 from quantum_trader.ml.model_file import LabelParams, ModelRefused, ScannerModel, load
-from quantum_trader.ml.train import TrainConfig, train_model
+from quantum_trader.ml.train import TrainConfig, _decide, train_model
 
 MINUTE = 60_000
 NAMES = ("f0", "f1", "f2", "f3", "f4")
@@ -194,3 +195,34 @@ def test_a_side_without_skill_ships_the_training_base_rate_and_says_so() -> None
     assert np.unique(p_long).size > 10
     for side in (short, long):
         assert len(side["scores"]["constant"]["ece_by_fold"]) == FAST.n_folds - 1  # judged one later fold at a time
+
+
+@pytest.mark.parametrize("seed", [8, 10])
+def test_a_noise_level_brier_gain_is_not_skill(seed: int) -> None:
+    """Short outcomes are coin flips; on these seeds the calibrated booster's forward Brier happens to beat
+    the constant by 0.00001 and 0.00003, which the old rule (any gain) called skill."""
+    short = train_model(_short_without_skill(seed), LABELS, interval_ms=MINUTE, config=FAST).metadata["oof"]["short"]
+    assert short["calibrator"] == "constant" and short["skill"] is False
+    test = short["skill_test"]
+    assert test["brier"] < test["constant_brier"]  # a gain, but no evidence: fewer than 95 % of resamples see it
+    assert test["share_better"] < 0.95 and test["blocks"] >= 10
+    assert "no skill" in short["why"] and "fewer than 95% of resamples" in short["why"]
+
+
+def _test(auc: float, share: float, blocks: int = 26) -> dict[str, Any]:
+    return {"map": "platt", "auc": auc, "brier": 0.13817, "constant_brier": 0.13834, "gain": 0.00017,
+            "gain_p05": -0.0008, "share_better": share, "blocks": blocks, "block_hours": 24.0, "resamples": 1000}
+
+
+@pytest.mark.parametrize(("auc", "share", "blocks", "skill"), [
+    (0.4730, 0.651, 26, False),  # the shipped model's long side: "skill" under the old rule
+    (0.4730, 0.990, 26, False),  # a sure Brier gain, but its highest confidences are not its best trades
+    (0.5500, 0.940, 26, False),  # ranks, but the gain is not sure
+    (0.5500, 0.990, 9, False),  # too few blocks to tell
+    (0.5500, 0.960, 26, True),
+])  # fmt: skip
+def test_skill_needs_ranking_and_a_brier_gain_beyond_noise(auc: float, share: float, blocks: int, skill: bool) -> None:
+    scores = {"isotonic": {"fold_ece": 0.0544}, "platt": {"fold_ece": 0.0469}}
+    chosen, why = _decide(scores, _test(auc, share, blocks))
+    assert (chosen == "platt") is skill and why.startswith("forward OOF per-fold ECE isotonic 0.0544 vs Platt 0.0469")
+    assert ("; skill: forward AUC" in why) is skill

@@ -143,19 +143,20 @@ def _print_summary(doc: dict[str, Any]) -> None:
 
     train_info = doc["training"]
     table = Table(title=f"Model {doc['model_version']} → {doc['model']} ({doc['seconds']} s)")
-    for col in ("side", "calibrator", "OOF rows", "base rate", "AUC", "Brier", "ECE per fold", "raw ECE per fold"):
+    for col in ("side", "skill", "ships", "OOF rows", "map tested", "AUC", "Brier", "constant", "better in"):
         table.add_column(col)
     for side, rep in doc["oof"].items():
-        chosen = rep["scores"][rep["calibrator"]]
+        test = rep.get("skill_test") or {}  # the forward skill test of the better map (ml/train.py `_decide`)
         table.add_row(
             side,
+            "yes" if rep["skill"] else "no",
             rep["calibrator"],
             f"{rep['rows']:,}",
-            f"{rep['base_rate']:.3f}",
-            _fmt(chosen["auc"]),
-            _fmt(chosen["brier"]),
-            _fmt(chosen.get("fold_ece")),
-            _fmt(rep["scores"].get("raw", {}).get("fold_ece")),
+            test.get("map", "-"),
+            _fmt(test.get("auc")),
+            _fmt(test.get("brier"), 5),
+            _fmt(test.get("constant_brier"), 5),
+            "n/a" if "share_better" not in test else f"{test['share_better']:.0%}",
         )
     console = Console()
     console.print(table)
@@ -164,5 +165,5 @@ def _print_summary(doc: dict[str, Any]) -> None:
     console.print(f"{train_info['rows']:,} rows, symbols {', '.join(train_info['symbols'])}")
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

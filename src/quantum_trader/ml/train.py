@@ -9,9 +9,9 @@ The steps, and why:
    fitted on the OOF folds before it, just as the shipped calibrator is fitted on the past and applied
    to the future, and the comparison is not won by the more flexible map merely memorising its own
    data. The map with the lower per-fold ECE wins (the project's acceptance bar, judged one period at
-   a time); within 0.001 the simpler Platt map is kept. If that map does not beat the constant on
-   Brier score, the side has no demonstrated skill and ships the constant (`_choose_calibrator`).
-   The reason is written to metadata.
+   a time); within 0.001 the simpler Platt map is kept. Unless that map passes the skill test (its
+   forward probabilities rank wins better than chance, and beat the constant on Brier score by more
+   than the luck of the period: `_decide`), the side ships the constant. The reason is in metadata.
 3. The final boosters are fitted on all rows with the same parameters; the final calibrators on all
    OOF predictions (the constant: the base rate of all training rows).
 
@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import metrics
+from .bootstrap import paired_brier_gain
 from .calibration import KINDS, Calibrator, CalibratorKind, ConstantCalibrator, fit_calibrator
 from .folds import Fold, walk_forward_folds
 from .model_file import SIDES, LabelParams, ScannerModel, Side
@@ -44,6 +45,10 @@ F64 = npt.NDArray[np.float64]
 Progress = Callable[[str], None]
 #: Below this ECE difference the two calibrators are considered equally good and Platt (2 numbers) wins.
 ECE_TIE = 0.001
+#: The skill test: the map's Brier must beat the constant's in at least this share of block resamples.
+SKILL_CONFIDENCE = 0.95
+#: ... over at least this many blocks: fewer make the bootstrap a coarse shuffle of a handful of values.
+MIN_SKILL_BLOCKS = 10
 
 
 class TrainingData(Protocol):
@@ -131,7 +136,7 @@ def train_model(
     for side in SIDES:
         y = _labels(data, side)
         oof = _oof_predictions(data.X, y, folds, cfg, data.feature_names, say, side)
-        calibrators[side], side_reports[side] = _choose_calibrator(oof, y, folds)
+        calibrators[side], side_reports[side] = _choose_calibrator(oof, y, folds, data.time_ms, 2 * purge_ms)
         say(f"{side}: final model on {len(y):,} rows")
         texts[side] = _fit(data.X, y, cfg, data.feature_names).model_to_string()
     metadata = {
@@ -194,7 +199,9 @@ def _forward(kind: CalibratorKind, raw: F64, y: F64, fold_of: npt.NDArray[np.int
     return out
 
 
-def _choose_calibrator(oof: F64, y: F64, folds: list[Fold]) -> tuple[Calibrator, dict[str, Any]]:
+def _choose_calibrator(
+    oof: F64, y: F64, folds: list[Fold], time_ms: npt.NDArray[np.int64], block_ms: int
+) -> tuple[Calibrator, dict[str, Any]]:
     """Judge isotonic, Platt and the constant base rate forward on the OOF folds; fit the one chosen.
 
     Two questions, in this order, both on forward OOF predictions (folds 2..K, each calibrated on the
@@ -203,9 +210,8 @@ def _choose_calibrator(oof: F64, y: F64, folds: list[Fold]) -> tuple[Calibrator,
        pooled: evaluation judges one later period at a time, and pooling folds lets one fold's
        over-prediction cancel another's under-prediction (the short side of the shipped model scored
        a pooled 0.024 but a per-fold 0.116 that way). Within ECE_TIE, Platt (2 numbers) is kept.
-    2. Is there skill? The chosen map must beat the constant training base rate on Brier score (a
-       proper score: it rewards ranking and calibration together). If not, the side ships the
-       constant: "no skill: confidence = training base rate", and the metadata says so.
+    2. Is there skill? `_decide` says; if not, the side ships the constant: "no skill: confidence =
+       training base rate", and the metadata says so with the test's numbers (`skill_test`).
     """
     fold_of = np.full(len(y), -1, dtype=np.int64)
     prior: dict[int, float] = {}
@@ -215,49 +221,87 @@ def _choose_calibrator(oof: F64, y: F64, folds: list[Fold]) -> tuple[Calibrator,
     seen = fold_of >= 0
     raw, yy, fo = oof[seen], y[seen], fold_of[seen]
     scores: dict[str, Any] = {"raw_all_oof": _scores(raw, yy)}
+    test: dict[str, Any] = {}
     if np.unique(fo).size < 2:
-        chosen: CalibratorKind = "platt"
-        why = "one OOF fold only: no forward comparison possible; Platt (2 numbers) is the safer map"
+        chosen: CalibratorKind = "constant"
+        why = "one OOF fold only: no forward comparison, so no skill can be shown; confidence = training base rate"
     else:
         later = fo > fo.min()
         scores["raw"] = _scores(raw[later], yy[later], fo[later])
+        forward = {kind: _forward(kind, raw, yy, fo, prior)[later] for kind in KINDS}
         for kind in KINDS:
-            scores[kind] = _scores(_forward(kind, raw, yy, fo, prior)[later], yy[later], fo[later])
-        chosen, why = _decide(scores)
-    by_fold = [{"fold": int(k), "rows": int((fo == k).sum()), "base_rate": float(yy[fo == k].mean()),
-                "train_base_rate": prior[int(k)], "mean_raw": float(raw[fo == k].mean()),
-                "raw_auc": metrics.auc(raw[fo == k], yy[fo == k])}
-               for k in np.unique(fo)]  # fmt: skip
+            scores[kind] = _scores(forward[kind], yy[later], fo[later])
+        best = _better_map(scores)
+        test = {"map": best, "auc": scores[best]["auc"], "brier": scores[best]["brier"],
+                "constant_brier": scores["constant"]["brier"],
+                **paired_brier_gain(forward[best], forward["constant"], yy[later], time_ms[seen][later],
+                                    block_ms=block_ms)}  # fmt: skip
+        chosen, why = _decide(scores, test)
     report = {
-        "rows": int(seen.sum()),
-        "base_rate": float(yy.mean()),
-        "train_base_rate": float(y.mean()),
-        "scores": scores,
-        "calibrator": chosen,
-        "skill": chosen != "constant",
-        "why": why,
-        "by_fold": by_fold,
-    }
+        "rows": int(seen.sum()), "base_rate": float(yy.mean()), "train_base_rate": float(y.mean()),
+        "scores": scores, "calibrator": chosen, "skill": chosen != "constant", "why": why, "skill_test": test,
+        "by_fold": _by_fold(raw, yy, fo, prior),
+    }  # fmt: skip
     final = ConstantCalibrator(float(y.mean())) if chosen == "constant" else fit_calibrator(chosen, raw, yy)
     return final, report
 
 
-def _decide(scores: dict[str, Any]) -> tuple[CalibratorKind, str]:
-    """The two questions of `_choose_calibrator`, answered from the forward scores, with the reason."""
+def _by_fold(raw: F64, y: F64, fold_of: npt.NDArray[np.int64], prior: dict[int, float]) -> list[dict[str, Any]]:
+    return [{"fold": int(k), "rows": int((fold_of == k).sum()), "base_rate": float(y[fold_of == k].mean()),
+             "train_base_rate": prior[int(k)], "mean_raw": float(raw[fold_of == k].mean()),
+             "raw_auc": metrics.auc(raw[fold_of == k], y[fold_of == k])}
+            for k in np.unique(fold_of)]  # fmt: skip
+
+
+def _better_map(scores: dict[str, Any]) -> CalibratorKind:
+    """Isotonic only when its forward per-fold ECE is lower than Platt's by more than ECE_TIE."""
+    return "isotonic" if scores["isotonic"]["fold_ece"] < scores["platt"]["fold_ece"] - ECE_TIE else "platt"
+
+
+def _decide(scores: dict[str, Any], test: dict[str, Any]) -> tuple[CalibratorKind, str]:
+    """Does the chosen map show skill, forward, on training data only? Both must hold:
+
+    - its forward probabilities rank wins better than chance: AUC > 0.5 over the forward folds pooled,
+      as the bot's fixed threshold sees them across periods (a map that ranks the rows of one period
+      but moves its level against the next period's win rate ranks worse than chance there, and
+      its highest confidences would then be its worst trades);
+    - its Brier score beats the constant training base rate by more than the luck of the period: in
+      at least SKILL_CONFIDENCE of paired block resamples (ml/bootstrap.py `paired_brier_gain`,
+      blocks of two label horizons: rows in blocks apart share none of their trades' future), over
+      at least MIN_SKILL_BLOCKS blocks. A bootstrap rather than a fixed margin because how large a
+      gain is noise depends on how many independent outcomes the folds hold, which a fixed number
+      cannot know: on the shipped model's training, 24 days of 12-hour trades.
+
+    The old rule (any Brier gain at all) gave the shipped long side "skill" on a gain of 0.00017
+    with a forward AUC of 0.473.
+    """
+    best = test["map"]
     iso, platt = scores["isotonic"]["fold_ece"], scores["platt"]["fold_ece"]
-    best: CalibratorKind = "isotonic" if iso < platt - ECE_TIE else "platt"
     why = (
         f"forward OOF per-fold ECE isotonic {iso:.4f} vs Platt {platt:.4f}: "
         + ("isotonic lower by more than the tie margin" if best == "isotonic"
            else f"Platt kept (lower, or within {ECE_TIE} and simpler)")
     )  # fmt: skip
-    mine, const = scores[best]["brier"], scores["constant"]["brier"]
-    if mine < const:
-        return best, f"{why}; skill: its forward Brier {mine:.5f} beats the constant base rate's {const:.5f}"
-    return "constant", (
-        f"{why}; no skill: its forward Brier {mine:.5f} does not beat the constant base rate's {const:.5f}, "
-        "so confidence = training base rate"
+    auc = test["auc"]
+    evidence = (
+        f"forward AUC {'n/a' if auc is None else f'{auc:.4f}'}, Brier {test['brier']:.5f} vs the constant base "
+        f"rate's {test['constant_brier']:.5f} (gain {test['gain']:+.5f}, better in {test['share_better']:.0%} of "
+        f"{test['resamples']} resamples of {test['blocks']} blocks of {_duration(test['block_hours'])})"
     )
+    failed = []
+    if auc is None or auc <= 0.5:
+        failed.append("its forward probabilities rank wins no better than chance")
+    if test["blocks"] < MIN_SKILL_BLOCKS:
+        failed.append(f"fewer than {MIN_SKILL_BLOCKS} blocks of outcomes to judge its Brier by")
+    elif test["share_better"] < SKILL_CONFIDENCE:
+        failed.append(f"its Brier beats the constant's in fewer than {SKILL_CONFIDENCE:.0%} of resamples")
+    if not failed:
+        return best, f"{why}; skill: {evidence}"
+    return "constant", f"{why}; no skill: {' and '.join(failed)} ({evidence}), so confidence = training base rate"
+
+
+def _duration(hours: float) -> str:
+    return f"{hours:g} h" if hours >= 1 else f"{hours * 60:g} min"
 
 
 def _scores(p: F64, y: F64, fold_of: npt.NDArray[np.int64] | None = None) -> dict[str, Any]:
