@@ -119,3 +119,12 @@ def test_constant_calibrator_fits_round_trips_and_ignores_the_booster() -> None:
         ConstantCalibrator(1.5)
     with pytest.raises(ValueError, match="malformed constant"):
         calibrator_from_json({"kind": "constant"})
+
+
+@pytest.mark.parametrize("kind", ["isotonic", "platt", "constant"])
+def test_fitted_numbers_keep_ten_significant_digits(kind: str) -> None:
+    """Their last digits depend on the CPU's summation order; ten digits are the same on every machine."""
+    _, y, raw = _known(5_000, seed=7)
+    numbers = [v for v in fit_calibrator(kind, raw, y).to_json().values() if not isinstance(v, str)]  # type: ignore[arg-type]
+    flat = [float(x) for v in numbers for x in (v if isinstance(v, list) else [v])]
+    assert flat and all(x == float(f"{x:.10g}") for x in flat)

@@ -17,6 +17,15 @@ must be safe to load from anywhere).
   side whose calibrated booster did not beat that constant out of sample (ml/train.py): a model with
   no demonstrated skill must not pretend to rank, and the honest probability is then how often the
   trade has won.
+
+Every fitted number is kept to STORED_DIGITS significant digits, so the same data give the same model
+file on any machine. Floating-point sums come out in their last digits differently where the order of
+the additions differs, and that order depends on the CPU: OpenBLAS picks its matrix kernels by CPU type,
+numpy its SIMD loops. The shipped model's Platt slope came out 0.33895113520757714 on an AVX2 machine
+and 0.33895113520757547 on an AVX-512 one, which changed its `model_version`. Ten digits are far beyond
+any precision a probability map has (1e-10) and far short of those differences (around 1e-15 relative);
+the Platt fit itself sums with numpy's own pairwise sums rather than BLAS products, so its result does not
+depend on OpenBLAS's kernels at all.
 """
 
 from __future__ import annotations
@@ -35,6 +44,13 @@ MAPS: tuple[CalibratorKind, ...] = ("isotonic", "platt")
 #: Raw probabilities are clipped this far from 0 and 1 before the logit (LightGBM never outputs 0 or 1
 #: exactly, but a constant or degenerate model can come close).
 _EPS = 1e-6
+#: Significant digits a calibrator's fitted numbers are kept to (see the module docstring).
+STORED_DIGITS = 10
+
+
+def stored(value: float) -> float:
+    """`value` to STORED_DIGITS significant digits: the number a model file keeps, the same on every machine."""
+    return float(f"{value:.{STORED_DIGITS}g}")
 
 
 class Calibrator(Protocol):
@@ -121,42 +137,48 @@ def fit_isotonic(raw: npt.ArrayLike, y: npt.ArrayLike) -> IsotonicCalibrator:
     model.fit(x_arr, y_arr)
     xs = np.asarray(model.X_thresholds_, dtype=np.float64)
     ys = np.asarray(model.y_thresholds_, dtype=np.float64)
-    return IsotonicCalibrator(tuple(float(v) for v in xs), tuple(float(v) for v in ys))
+    return IsotonicCalibrator(tuple(stored(v) for v in xs), tuple(stored(v) for v in ys))
 
 
 def fit_platt(raw: npt.ArrayLike, y: npt.ArrayLike, *, iterations: int = 50) -> PlattCalibrator:
     """Logistic regression of y on logit(raw) (two parameters, no penalty) by damped Newton steps.
 
     Newton on a 2-parameter convex log loss converges in a few steps; the step halving guards against
-    the rare overshoot when the data are nearly separable.
+    the rare overshoot when the data are nearly separable. Gradient and Hessian are plain sums and the
+    2 × 2 system is solved by hand: no BLAS or LAPACK call, whose summation order varies by CPU.
     """
     x_arr, y_arr = _checked(raw, y)
     z = _logit(x_arr)
-    design = np.column_stack([z, np.ones_like(z)])
-    theta = np.array([1.0, 0.0])
-    loss = _log_loss(design @ theta, y_arr)
+    a, b = 1.0, 0.0
+    loss = _log_loss(a * z + b, y_arr)
     for _ in range(iterations):
-        p = _sigmoid(design @ theta)
-        grad = design.T @ (p - y_arr)
-        hess = (design * (p * (1.0 - p))[:, None]).T @ design + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hess, grad)
+        p = _sigmoid(a * z + b)
+        step_a, step_b = _newton_step(z, p - y_arr, p * (1.0 - p))
         scale = 1.0
         while scale > 1e-4:
-            trial = theta - scale * step
-            trial_loss = _log_loss(design @ trial, y_arr)
+            trial_a, trial_b = a - scale * step_a, b - scale * step_b
+            trial_loss = _log_loss(trial_a * z + trial_b, y_arr)
             if trial_loss <= loss:
                 break
             scale *= 0.5
         else:
             break
         converged = abs(loss - trial_loss) < 1e-12 * max(1.0, abs(loss))
-        theta, loss = trial, trial_loss
+        a, b, loss = trial_a, trial_b, trial_loss
         if converged:
             break
-    if theta[0] < 0.0:  # never reverse the model's ranking: the best monotone map is then a constant
+    if a < 0.0:  # never reverse the model's ranking: the best monotone map is then a constant
         rate = float(np.clip(y_arr.mean(), _EPS, 1.0 - _EPS))
-        return PlattCalibrator(0.0, float(np.log(rate) - np.log1p(-rate)))
-    return PlattCalibrator(float(theta[0]), float(theta[1]))
+        return PlattCalibrator(0.0, stored(float(np.log(rate) - np.log1p(-rate))))
+    return PlattCalibrator(stored(a), stored(b))
+
+
+def _newton_step(z: F64, residual: F64, weight: F64) -> tuple[float, float]:
+    """Solve [[Σwz², Σwz], [Σwz, Σw]] · step = [Σzr, Σr] (a tiny ridge keeps it solvable)."""
+    g_a, g_b = float(np.sum(z * residual)), float(np.sum(residual))
+    h_aa, h_ab, h_bb = float(np.sum(weight * z * z)) + 1e-9, float(np.sum(weight * z)), float(np.sum(weight)) + 1e-9
+    det = h_aa * h_bb - h_ab * h_ab
+    return (h_bb * g_a - h_ab * g_b) / det, (h_aa * g_b - h_ab * g_a) / det
 
 
 def fit_calibrator(kind: CalibratorKind, raw: npt.ArrayLike, y: npt.ArrayLike) -> Calibrator:
@@ -166,7 +188,7 @@ def fit_calibrator(kind: CalibratorKind, raw: npt.ArrayLike, y: npt.ArrayLike) -
     if kind == "platt":
         return fit_platt(raw, y)
     if kind == "constant":
-        return ConstantCalibrator(float(_checked(raw, y)[1].mean()))
+        return ConstantCalibrator(stored(float(_checked(raw, y)[1].mean())))
     raise ValueError(f"unknown calibrator kind {kind!r}; expected one of {KINDS}")
 
 

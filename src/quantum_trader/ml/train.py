@@ -21,7 +21,9 @@ and the calibrator then only corrects over-confidence. Reweighting would shift e
 leave the calibrator to undo it.
 
 Determinism: `deterministic=True`, `force_row_wise=True`, a fixed seed and thread count give the same
-trees for the same rows; LightGBM's bagging uses its own seeded generator.
+trees for the same rows; LightGBM's bagging uses its own seeded generator. The calibrators' numbers and
+every float of the metadata are kept to 10 significant digits (calibration.py `stored`), so the CPU's
+summation order, which moves their last digits, does not move `model_version`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import numpy.typing as npt
 
 from . import metrics
 from .bootstrap import paired_brier_gain
-from .calibration import KINDS, Calibrator, CalibratorKind, ConstantCalibrator, fit_calibrator
+from .calibration import KINDS, Calibrator, CalibratorKind, ConstantCalibrator, fit_calibrator, stored
 from .folds import Fold, walk_forward_folds
 from .model_file import SIDES, LabelParams, ScannerModel, Side
 from .overlap import training_spans
@@ -147,7 +149,8 @@ def train_model(
         "libraries": _versions(),
         **(extra_metadata or {}),
     }
-    return ScannerModel(texts, calibrators, tuple(data.feature_names), labels, metrics.json_safe(metadata), created_ms)
+    metadata = _stored_floats(metrics.json_safe(metadata))
+    return ScannerModel(texts, calibrators, tuple(data.feature_names), labels, metadata, created_ms)
 
 
 def _labels(data: TrainingData, side: Side) -> npt.NDArray[np.float64]:
@@ -242,7 +245,7 @@ def _choose_calibrator(
         "scores": scores, "calibrator": chosen, "skill": chosen != "constant", "why": why, "skill_test": test,
         "by_fold": _by_fold(raw, yy, fo, prior),
     }  # fmt: skip
-    final = ConstantCalibrator(float(y.mean())) if chosen == "constant" else fit_calibrator(chosen, raw, yy)
+    final = ConstantCalibrator(stored(float(y.mean()))) if chosen == "constant" else fit_calibrator(chosen, raw, yy)
     return final, report
 
 
@@ -298,6 +301,16 @@ def _decide(scores: dict[str, Any], test: dict[str, Any]) -> tuple[CalibratorKin
     if not failed:
         return best, f"{why}; skill: {evidence}"
     return "constant", f"{why}; no skill: {' and '.join(failed)} ({evidence}), so confidence = training base rate"
+
+
+def _stored_floats(value: Any) -> Any:
+    """Every float of the metadata to the digits a calibrator keeps (calibration.py `stored`): the scores'
+    last digits depend on the CPU's summation order, and the metadata is part of what `model_version` hashes."""
+    if isinstance(value, dict):
+        return {k: _stored_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stored_floats(v) for v in value]
+    return stored(value) if isinstance(value, float) else value
 
 
 def _duration(hours: float) -> str:
