@@ -46,7 +46,7 @@ def test_a_backtest_below_the_packaged_minimum_trades() -> None:
     refused = result.refusals.get("by_kind", {})
     assert "protection_refused" not in refused, refused  # every one was refused with -4006 before
     assert len(result.trades) > 5
-    assert "FILUSDT: the data trades at" in said and "minPrice 1.381" in said
+    assert "FILUSDT: the bars trade down to" in said and "minPrice 1.381" in said
     assert "takes minPrice 0.001 (the tick)" in said
 
 
@@ -61,7 +61,7 @@ def test_only_a_symbol_traded_below_its_minimum_changes() -> None:
                      low, np.ones((n, 3)), 60_000)
     view = asyncio.run(InProcessExchange(sim).instruments())  # what a paper session's engine holds
     notes = admit_traded_prices(sim, chunk)
-    assert len(notes) == 1 and notes[0].startswith("FILUSDT: the data trades at 0.9, below the minPrice 1.381")
+    assert len(notes) == 1 and notes[0].startswith("FILUSDT: the bars trade down to 0.9, below the minPrice 1.381")
     assert sim.instrument("FILUSDT").price_filter.min_price == Decimal("0.001")
     assert sim.state.market("FILUSDT").instrument is sim.instrument("FILUSDT")
     assert view["FILUSDT"].price_filter.min_price == Decimal("0.001")  # risk and execution round by it

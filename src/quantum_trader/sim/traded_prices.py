@@ -7,7 +7,8 @@ February 2026 bars trade at 0.774-1.112, so every stop-loss there was refused (-
 month opened no position at all. Every trade Binance printed was inside the filter it had then, so a bar
 below the packaged minimum proves the minimum was lower; how much lower no file says, so it is taken as the
 tick (the grid's own floor, what Binance now lists for many symbols) and a warning names the symbol, both
-prices and the snapshot's date. Nothing is raised: a maximum no replayed data has reached stays as it is.
+prices and the snapshot's date. A synthetic market drifting below a minimum is treated alike: refusing every
+stop there would test nothing. Nothing is raised: a maximum no replayed data has reached stays as it is.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 import structlog
 
-from ..domain.money import fmt, from_float
+from ..domain.money import Rounding, fmt, from_float, round_to_grid
 from .engine import ExchangeSimulator
 from .replay_grid import BarChunk
 
@@ -40,9 +41,11 @@ def admit_traded_prices(sim: ExchangeSimulator, chunk: BarChunk) -> list[str]:
         traded = from_float(low, "low")
         if pf.min_price == 0 or traded >= pf.min_price or pf.min_price == pf.tick_size:
             continue
-        note = (f"{symbol}: the data trades at {fmt(traded)}, below the minPrice {fmt(pf.min_price)} of Binance's "
-                f"exchangeInfo of {SNAPSHOT_DAY} that the simulator packages; Binance's filter then must have "
-                f"allowed it, so this run takes minPrice {fmt(pf.tick_size)} (the tick)")
+        shown = max(round_to_grid(traded, pf.tick_size, Rounding.DOWN), pf.tick_size)  # as the market trades it
+        note = (f"{symbol}: the bars trade down to {fmt(shown)}, below the minPrice {fmt(pf.min_price)} of Binance's "
+                f"exchangeInfo of {SNAPSHOT_DAY} that the simulator packages; a market trading there has a lower "
+                f"minimum (Binance lowers it as prices fall), so this run takes minPrice {fmt(pf.tick_size)} "
+                "(the tick)")
         sim.state.replace_instrument(replace(instrument, price_filter=replace(pf, min_price=pf.tick_size)))
         log.warning(note)
         notes.append(note)
