@@ -18,6 +18,7 @@ from test_run_session import free_port
 from test_simserver_support import API_KEY, SYMBOLS, RunningServer, running_server
 from typer.testing import CliRunner
 
+from quantum_trader.cli.download_cmd import BINANCE_URL, source_line
 from quantum_trader.cli.main import app
 from quantum_trader.exchange.budget import WeightBudget
 from quantum_trader.exchange.ccxt_adapter import CcxtExchange
@@ -234,3 +235,18 @@ def test_days_without_data_are_named_with_why_and_the_history_the_server_has(ser
                                 for folder in ("", "markPriceKlines/")]
     assert summary["partial"] == [] and summary["partial_kept"] == []
     assert summary["not_over"] == ["BNBUSDT-1m-2026-01-07.csv", "markPriceKlines/BNBUSDT-1m-2026-01-07.csv"]
+
+
+def test_the_exchange_read_is_said_before_the_first_request(served: RunningServer, tmp_path: Path) -> None:
+    """A user left out `--exchange` in a sim-server walkthrough and reached Binance over the internet, told
+    nothing: the text run now says where it reads before it asks anything, `--json` names it in the document,
+    and the default's line says how to give a sim-server instead (the default itself is never sent to here)."""
+    args = ["download", "--symbols", "BNBUSDT", "--start", "2026-01-05", "--end", "2026-01-05", "--exchange",
+            served.url]
+    text = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "text")])
+    assert text.exit_code == 0, text.output
+    assert text.stderr.splitlines()[0] == f"download: from {served.url}"
+    document = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "json"), "--json"])
+    assert document.stderr == "" and json.loads(document.stdout)["exchange"] == served.url
+    assert source_line(BINANCE_URL) == ("download: from https://fapi.binance.com (Binance's public API, no key); "
+                                        "for a sim-server give --exchange http://127.0.0.1:PORT")

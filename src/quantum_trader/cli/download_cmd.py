@@ -65,6 +65,8 @@ def download(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     show = not json_output and sys.stderr.isatty()
+    if not json_output:  # `--json` names it in the document (`exchange`)
+        typer.echo(source_line(url), err=True)
     try:
         report, budget = asyncio.run(_download(url, symbols, first, last, interval, out, show))
     except ConfigError as exc:
@@ -73,12 +75,21 @@ def download(
     except (DownloadStopped, ExchangeError, OSError) as exc:
         typer.echo(f"error: {exc}{_unreachable_hint(exc, url)}", err=True)
         raise typer.Exit(1) from None
-    document = report.to_json(budget)
+    document = {**report.to_json(budget), "exchange": url}
     if json_output:
         sys.stdout.write(json.dumps(document) + "\n")
         return
     for line in summary_lines(report, document, budget, out):
         typer.echo(line)
+
+
+def source_line(url: str) -> str:
+    """Where the download reads, said before the first request: a user who left out `--exchange` in a
+    sim-server walkthrough reached Binance over the internet without a word about it."""
+    if url == BINANCE_URL:
+        return (f"download: from {url} (Binance's public API, no key); for a sim-server give "
+                "--exchange http://127.0.0.1:PORT")
+    return f"download: from {url}"
 
 
 def summary_lines(report: DownloadReport, document: dict[str, Any], budget: WeightBudget, out: Path) -> list[str]:
