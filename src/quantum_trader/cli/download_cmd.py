@@ -56,7 +56,7 @@ def download(
     """Download historical klines, mark-price klines and funding rates; a re-run fetches only what is missing."""
     configure_logging(json=False, level="WARNING")
     try:
-        url = check_url(exchange)
+        url = check_url(exchange, "--exchange")
         first = parse_day(start, "--start")
         last = parse_day(end, "--end") if end else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         days(first, last)

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from ..domain.errors import QuantumTraderError
+from ..domain.errors import ConfigError, QuantumTraderError
 from ..trading.protection_view import ProtectionView, build_view
 from .apiclient import ApiError, default_api_url, get_json
 from .main import app
@@ -30,6 +30,7 @@ from .main import app
 EXIT_UNPROTECTED = 4
 STATUS_STYLE = {"PROTECTED": "green", "NO_TAKE_PROFIT": "yellow", "UNPROTECTED": "bold red"}
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+EXCHANGE_OPTION = "--exchange"
 
 ApiOption = Annotated[str | None, typer.Option("--api", help="Base URL of a running bot's API "
                                                "(default http://$QT_API_HOST:$QT_API_PORT).", show_default=False)]
@@ -71,7 +72,7 @@ async def read_exchange_view(url: str) -> ProtectionView:
 
     with urgent():
         exchange = await connect(url, paper=paper, api_key=os.environ.get("QT_API_KEY") or None,
-                                 api_secret=os.environ.get("QT_API_SECRET") or None)
+                                 api_secret=os.environ.get("QT_API_SECRET") or None, setting=EXCHANGE_OPTION)
         try:
             positions, orders, account, hedge = await asyncio.gather(
                 exchange.positions(), exchange.open_orders(), exchange.account(), exchange.hedge_mode())
@@ -94,13 +95,27 @@ def hedge_mode_warning(url: str) -> str:
 
 
 def load_document(source: Source, api_path: str, kind: str) -> dict[str, Any]:
-    """The positions (kind="positions") or orders (kind="orders") document, or exit 1 with one line."""
+    """The positions (kind="positions") or orders (kind="orders") document, or exit 1 with one line (2 for an
+    `--exchange` that is no URL: nothing was asked)."""
+    from ..exchange.factory import check_url
+
     try:
         if source.api is not None:
             return get_json(source.api, api_path)
         assert source.exchange is not None
-        view = asyncio.run(read_exchange_view(source.exchange))
+        if source.exchange.strip().lower() == "sim":  # read a fresh, empty simulator: "No open positions"
+            raise ConfigError(f"{EXCHANGE_OPTION} sim: the in-process paper account lives inside `run`; ask the "
+                              "running bot with --api (default http://$QT_API_HOST:$QT_API_PORT), or give "
+                              f"{EXCHANGE_OPTION} a sim-server's URL")
+        check_url(source.exchange, EXCHANGE_OPTION)
     except ApiError as exc:
+        raise fail(str(exc)) from None
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        view = asyncio.run(read_exchange_view(source.exchange))
+    except ConfigError as exc:  # it names --exchange and the URL itself (nothing answers, not a simulator, ...)
         raise fail(str(exc)) from None
     except (QuantumTraderError, OSError) as exc:
         raise fail(f"cannot read the exchange at {source.exchange}: {exc}") from None

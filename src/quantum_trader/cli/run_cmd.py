@@ -26,6 +26,10 @@ from .readiness_text import refusal_lines
 EXIT_CONFIG, EXIT_NOT_READY = 2, 3
 
 Opt = typer.Option
+#: The option that sets each setting `run` takes on its command line.
+OPTIONS = {"exchange": "--exchange", "feed": "--feed", "symbols": "--symbols", "strategy": "--strategy",
+           "speed": "--speed", "duration": "--duration", "api_host": "--host", "api_port": "--port", "db_url": "--db",
+           "log_json": "--log-json", "paper_state": "--paper-state"}
 
 
 @app.command("run")
@@ -47,8 +51,10 @@ def run(
     overrides = {"exchange": exchange, "feed": feed, "symbols": symbols, "strategy": strategy, "speed": speed,
                  "duration": duration, "api_host": host, "api_port": port, "db_url": db, "log_json": log_json,
                  "paper_state": paper_state}
+    # A bad value is named as the user gave it: `--exchange=...` for an option, `QT_EXCHANGE=...` for a variable.
+    names = {field: OPTIONS[field] for field, value in overrides.items() if value is not None}
     try:
-        settings = load_settings(overrides)
+        settings = load_settings(overrides, names=names)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(EXIT_CONFIG) from None

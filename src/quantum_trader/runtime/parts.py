@@ -90,7 +90,7 @@ async def build_parts(settings: Settings, *, journal_id: str | None = None) -> P
                              api_key=settings.api_key.get_secret_value() if settings.api_key else None,
                              api_secret=settings.api_secret.get_secret_value() if settings.api_secret else None,
                              budget=budget, reading_interval_s=settings.reconcile_interval, ws_url=settings.ws_url,
-                             clock_reading=exchange_clock, marks=streamed)
+                             clock_reading=exchange_clock, marks=streamed, setting=settings.name_of("exchange"))
     # The first signed call (instruments: leverage brackets) is where a wrong key or secret fails: the adapter's
     # HTTP client must be closed then too, or the one line naming QT_API_KEY is followed by aiohttp's and ccxt's
     # complaints about a client left open.

@@ -31,6 +31,7 @@ from ..domain.exchange_types import FUNDING_FEE, BalanceUpdate
 from ..domain.instrument import Instrument
 from ..domain.money import fmt
 from ..exchange.budget import urgent
+from ..exchange.factory import given
 from ..exchange.port import Exchange, ExchangeReader
 from ..journal.codec import RESUME
 from ..journal.reader import JournalReader
@@ -90,14 +91,15 @@ def startup_errors(settings: Settings) -> Iterator[None]:
         yield
     except RetryableExchangeError as exc:
         raise ExchangeUnavailableError(  # an outage longer than the patience, or a ban ending after it
-            f"the exchange at QT_EXCHANGE={settings.exchange} was not back within start-up's "
+            f"the exchange at {given(settings.exchange, settings.name_of('exchange'))} was not back within start-up's "
             f"QT_STARTUP_PATIENCE_S={settings.startup_patience_s:g} s (last answer: HTTP {exc.http_status} code "
             f"{exc.code} {exc.msg}); raise QT_STARTUP_PATIENCE_S to wait longer") from exc
     except ExchangeError as exc:
         if exc.code not in CREDENTIAL_CODES:
             raise
         raise ConfigError(
-            f"QT_API_KEY / QT_API_SECRET: the exchange at QT_EXCHANGE={settings.exchange} refused them "
+            f"QT_API_KEY / QT_API_SECRET: the exchange at {given(settings.exchange, settings.name_of('exchange'))} "
+            "refused them "
             f"(code {exc.code}: {exc.msg}); check the key and secret, the key's IP whitelist and its futures "
             "permission") from exc
 

@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -71,6 +71,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QT_", frozen=True, extra="forbid", case_sensitive=False,
                                       populate_by_name=True)
+    #: How a value set on the command line was given (`exchange` → `--exchange`), from `load_settings(names=)`.
+    _given_as: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def name_of(self, field: str) -> str:
+        """The option or variable `field` was set with, for a line about its value found after start-up (a URL
+        where nothing answers): `--exchange` for `run --exchange URL`, else its variable (`QT_EXCHANGE`)."""
+        return self._given_as.get(field, env_name(field))
 
     paper_trading: bool = Field(True, description="true: orders go only to a simulator; false: live.")
     staging_mode: bool = Field(False, validation_alias=AliasChoices("staging_mode", "STAGING_MODE",
@@ -312,6 +319,7 @@ def load_settings(overrides: Mapping[str, object] | None = None, env: Mapping[st
         _EXPLICIT_ONLY.reset(token)
     if problems:
         raise ConfigError("\n".join(problems))
+    settings._given_as.update({field: name for field, name in (names or {}).items() if field in (overrides or {})})
     return settings
 
 
