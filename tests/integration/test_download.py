@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
+from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,14 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 from test_run_session import free_port
 from test_simserver_support import API_KEY, SYMBOLS, RunningServer, running_server
 from typer.testing import CliRunner
 
 from quantum_trader.cli.download_cmd import BINANCE_URL, source_line
 from quantum_trader.cli.main import app
+from quantum_trader.domain.errors import ExchangeError
 from quantum_trader.exchange.budget import WeightBudget
 from quantum_trader.exchange.ccxt_adapter import CcxtExchange
 from quantum_trader.marketdata.bars import iter_binance_klines
@@ -159,13 +163,50 @@ def test_top_n_symbols_and_bad_arguments(served: RunningServer, tmp_path: Path) 
         assert CliRunner().invoke(app, args).exit_code == 2
 
 
-def test_nothing_listening_at_the_url_says_what_to_check(tmp_path: Path) -> None:
-    """A user trial got only `-1000: network: ExchangeNotAvailable: ... exchangeInfo`, unlike every other command."""
+def test_nothing_listening_at_the_url_says_what_to_check_at_once(tmp_path: Path) -> None:
+    """A user trial got only `-1000: network: ExchangeNotAvailable: ... exchangeInfo`, unlike every other command,
+    and then 15.5 s after the start: the first request was retried three times, 2, 4 and 8 s apart, as an outage
+    is. A connection refused before the exchange ever answered is a wrong address: one line at once."""
     closed = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
     result = CliRunner().invoke(app, ["download", "--symbols", "BNBUSDT", "--start", "2026-01-05", "--end",
                                       "2026-01-05", "--out", str(tmp_path), "--exchange", closed])
+    assert time.monotonic() - started < 5.0
     assert result.exit_code == 1
-    assert f"nothing answered at --exchange {closed}: is `quantum-trader sim-server`" in result.stderr
+    assert result.stderr.splitlines() == [
+        f"download: from {closed}",
+        f"error: --exchange {closed}: nothing answers there (connection refused); start `quantum-trader sim-server` at "
+        "that address, or give --exchange the URL of a running one (http://127.0.0.1:8090 by default)"]
+
+
+def test_an_outage_after_the_first_answer_is_waited_out_saying_so(tmp_path: Path) -> None:
+    """The retries are there on purpose for an exchange that has answered and then stops (a restart, a
+    network blip): they stay, and each says what it waits for, where the run was silent for 14 s."""
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async def run(stack: ExitStack) -> list[dict[str, Any]]:
+        server = stack.enter_context(running_server())
+        adapter = CcxtExchange(server.url, api_key="", api_secret="", throttle=False, budget=WeightBudget(),
+                               events_via="poll")
+        try:
+            downloader = Downloader(adapter, tmp_path, sleep=sleep)
+            assert await downloader.resolve_symbols("BNBUSDT") == ["BNBUSDT"]
+            stack.close()  # the server stops: connections are refused from now on
+            with capture_logs() as logs, pytest.raises(ExchangeError):
+                await downloader.run(["BNBUSDT"], dt.date(2026, 1, 5), dt.date(2026, 1, 5))
+            return logs
+        finally:
+            await adapter.close()
+
+    with ExitStack() as stack:
+        logs = asyncio.run(run(stack))
+    assert sleeps == [2.0, 4.0, 8.0]
+    said = [entry["event"] for entry in logs if entry["log_level"] == "warning"]
+    assert len(said) == 3 and said[0].startswith("no answer from the exchange (") and said[2].endswith(
+        "an outage is waited out, trying again in 8 s (3 of 3); after that the run stops and a re-run resumes")
 
 
 class FakeWall:

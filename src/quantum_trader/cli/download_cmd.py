@@ -22,13 +22,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError, ExchangeError
 from ..exchange.budget import WeightBudget
-from ..exchange.factory import check_url
+from ..exchange.factory import check_url, nobody_answers
 from ..runtime.download import (
     DEFAULT_OUT,
     DOWNLOAD_SHARE_PCT,
     Downloader,
     DownloadReport,
     DownloadStopped,
+    NothingAnswers,
     days,
     months,
     parse_day,
@@ -39,6 +40,7 @@ from .main import app
 
 Opt = typer.Option
 BINANCE_URL = "https://fapi.binance.com"
+EXCHANGE_OPTION = "--exchange"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -56,7 +58,7 @@ def download(
     """Download historical klines, mark-price klines and funding rates; a re-run fetches only what is missing."""
     configure_logging(json=False, level="WARNING")
     try:
-        url = check_url(exchange, "--exchange")
+        url = check_url(exchange, EXCHANGE_OPTION)
         first = parse_day(start, "--start")
         last = parse_day(end, "--end") if end else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         days(first, last)
@@ -72,6 +74,9 @@ def download(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except NothingAnswers as exc:  # at the first request: a wrong address, not an outage to wait out
+        typer.echo(f"error: {nobody_answers(url, str(exc), EXCHANGE_OPTION)}", err=True)
+        raise typer.Exit(1) from None
     except (DownloadStopped, ExchangeError, OSError) as exc:
         typer.echo(f"error: {exc}{_unreachable_hint(exc, url)}", err=True)
         raise typer.Exit(1) from None

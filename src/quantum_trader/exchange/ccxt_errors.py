@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+import aiohttp
 import ccxt  # type: ignore[import-untyped]
 
 from ..domain.errors import ExchangeError, OrderRejected, RetryableExchangeError
@@ -24,11 +25,33 @@ UNKNOWN = -1000
 
 
 class TransientExchangeError(RetryableExchangeError):
-    """A retryable failure with the server's `Retry-After` (seconds), when it sent one."""
+    """A retryable failure with the server's `Retry-After` (seconds), when it sent one. `unreachable`: why no
+    connection was made at all ("connection refused", "no such host"), else None: nothing is listening there,
+    which a caller that never had an answer from the URL takes as a wrong address, not an outage to wait out."""
 
-    def __init__(self, code: int, msg: str, http_status: int, retry_after: float | None = None) -> None:
+    def __init__(self, code: int, msg: str, http_status: int, retry_after: float | None = None, *,
+                 unreachable: str | None = None) -> None:
         super().__init__(code, msg, http_status)
         self.retry_after = retry_after
+        self.unreachable = unreachable
+
+
+def _cannot_connect(exc: BaseException) -> str | None:
+    """Why ccxt's network error came from a connection that was never made (aiohttp's connector errors: refused,
+    no such host, no route), found along the exception's causes; None for anything else (a timeout, a 5xx)."""
+    seen: BaseException | None = exc.__cause__ or exc.__context__
+    for _ in range(5):  # ccxt raises from aiohttp's error, which wraps the OS's
+        if seen is None:
+            return None
+        if isinstance(seen, ConnectionRefusedError) or isinstance(getattr(seen, "os_error", None),
+                                                                  ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, aiohttp.ClientConnectorDNSError):
+            return "no such host"
+        if isinstance(seen, aiohttp.ClientConnectorError):
+            return f"cannot connect: {seen.strerror or seen.os_error}"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def body_of(message: str) -> tuple[int, str] | None:
@@ -67,7 +90,8 @@ def translate(exc: Exception, headers: Mapping[str, str] | None = None) -> Excha
         return TransientExchangeError(code, msg, 418 if banned else 429, retry_after_of(headers))
     if isinstance(exc, ccxt.NetworkError):  # timeouts, dropped connections, 5xx
         code, msg = parsed or (UNKNOWN, f"network: {type(exc).__name__}: {_short(exc)}")
-        return TransientExchangeError(code, msg, 503, retry_after_of(headers))
+        return TransientExchangeError(code, msg, 503, retry_after_of(headers),
+                                      unreachable=None if parsed else _cannot_connect(exc))
     if parsed is None:
         return ExchangeError(UNKNOWN, f"{type(exc).__name__}: {_short(exc)}", 400)
     code, msg = parsed

@@ -76,7 +76,7 @@ def check_url(url: str, setting: str = SETTING) -> str:
                       f"http://127.0.0.1:8090 for a sim-server or https://fapi.binance.com{hint}")
 
 
-def _nobody_answers(url: str, why: str, setting: str = SETTING) -> ConfigError:
+def nobody_answers(url: str, why: str, setting: str = SETTING) -> ConfigError:
     return ConfigError(f"{given(url, setting)}: nothing answers there ({why}); start `quantum-trader sim-server` "
                        f"at that address, or {_instead(setting)}")
 
@@ -96,7 +96,7 @@ async def is_simulator(url: str, api_key: Secret, *, timeout_s: float = 5.0, set
                 return False
             body = json.loads(await response.text())
     except (aiohttp.ClientConnectorError, TimeoutError) as exc:
-        raise _nobody_answers(url, "connection refused" if isinstance(exc, aiohttp.ClientConnectorError)
+        raise nobody_answers(url, "connection refused" if isinstance(exc, aiohttp.ClientConnectorError)
                               else f"no answer within {timeout_s:g} s", setting) from None
     except (aiohttp.ClientError, ValueError):
         return False

@@ -33,12 +33,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
+
 from ..domain.errors import ConfigError, ExchangeError
 from ..domain.kline_source import FUNDING_FOLDER, MARK_FOLDER
 from ..exchange.budget import BudgetRefused, WeightBudget
 from .download_files import FUNDING_HEADER, HOUR_MS, KLINE_HEADER, funding_lines, last_open_time, write_atomically
 from .download_gaps import History, no_data
 
+log = structlog.get_logger(__name__)
 DAY_MS = 86_400_000
 KLINES = "fapiPublicGetKlines"
 #: Intervals that divide a UTC day, so a day file holds whole bars (fetched in `pages`).
@@ -73,6 +76,11 @@ class Caller(Protocol):
 
 class DownloadStopped(Exception):
     """The exchange holds us back for longer than MAX_WAIT_S (a ban): stop; a re-run resumes."""
+
+
+class NothingAnswers(Exception):
+    """The first request found nothing listening at the URL (refused, no such host): a wrong address or a
+    server not started, said at once; the retries are for outages of an exchange that has answered."""
 
 
 @dataclass
@@ -159,6 +167,7 @@ class Downloader:
         self._sleep = sleep
         self.server_ms = 0
         self.waited_s = 0.0
+        self.answered = False  # until the exchange first answers, a refused connection is a wrong address
         self.listed: dict[str, int] = {}  # exchangeInfo's onboardDate per symbol, where it gives one
         self._empty_days: dict[str, set[dt.date]] = {}
         self._latest: dict[tuple[str, str], int] = {}
@@ -325,19 +334,29 @@ class Downloader:
         """One call through the budget. A refusal for this minute's share is retried within a second (the
         budget paces its share over the minute, so room comes back before the minute ends); a 429's
         Retry-After and a short ban are waited out, a longer one stops the run; a timeout or 5xx is retried
-        RETRIES times with a growing pause."""
+        RETRIES times with a growing pause, each said on stderr (an outage is waited out on purpose). Before the
+        exchange has answered once, a connection that cannot be made is NothingAnswers at once: it took 15.5 s
+        of silent retries to say that nothing listened at a mistyped port."""
         failures = 0
         while True:
             try:
-                return await self.caller.call(method, params)
+                answer = await self.caller.call(method, params)
+                self.answered = True
+                return answer
             except BudgetRefused as exc:
                 wait = exc.retry_after if exc.blocked else min(exc.retry_after, PACE_RETRY_S)
             except ExchangeError as exc:
+                why = getattr(exc, "unreachable", None)
+                if why and not self.answered:
+                    raise NothingAnswers(why) from None
                 if exc.http_status in (418, 429):
                     wait = max(0.0, self.caller.budget.blocked_until - self.caller.budget.clock())
                 elif exc.retryable and failures < RETRIES:
                     failures += 1
                     wait = float(2 ** failures)
+                    log.warning(f"no answer from the exchange ({exc.msg}): an outage is waited out, trying again "
+                                f"in {wait:g} s ({failures} of {RETRIES}); after that the run stops and a re-run "
+                                "resumes")
                 else:
                     raise
             if wait > MAX_WAIT_S:
