@@ -287,7 +287,8 @@ def test_history_bars_play_at_once_then_the_replay_keeps_its_pace(tmp_path: Path
             klines = _get(server, "/fapi/v1/klines", {"symbol": "BNBUSDT", "interval": "1m", "startTime": T0})
         finally:
             feed.stop(timeout=5)
-    assert info["feed"] == {"name": f"replay:{tmp_path}", "barsPlayed": 2, "historyBars": 2, "historyPlayed": True}
+    assert info["feed"] == {"name": f"replay:{tmp_path}", "barsPlayed": 2, "historyBars": 2, "historyPlayed": True,
+                            "symbols": 1}
     assert T0 + 2 * 60_000 <= info["simTime"] < T0 + 2 * 60_000 + 10_000  # the third bar's first seconds
     assert [(row[0], row[2], row[4], row[5]) for row in klines] == [
         (T0, "601", "600", "1"), (T0 + 60_000, "600", "596", "2"), (T0 + 120_000, "596", "596", "0")]

@@ -20,7 +20,15 @@ from ..domain.errors import ConfigError, ExchangeError
 from ..sim.engine import ExchangeSimulator
 from ..sim.state import SimConfig
 from ..sim.universe import Universe, load_universe
-from ..simserver.feed import BarFeed, FeedError, parse_feed, parse_speed, replay_feed, synthetic_feed
+from ..simserver.feed import (
+    BarFeed,
+    FeedError,
+    parse_feed,
+    parse_speed,
+    replay_feed,
+    replay_symbols,
+    synthetic_feed,
+)
 from .checks import bad_input_exits_2, parse_balance
 from .main import app
 
@@ -28,6 +36,8 @@ if TYPE_CHECKING:  # the server's stack is imported when it starts, not to build
     from fastapi import FastAPI
 
 SUPPORTED_FEEDS = ("manual", "synthetic", "replay:PATH")
+#: `--symbols` when it is left out and there is no replay to take them from: the whole universe.
+DEFAULT_SYMBOLS = "222"
 #: How a user sets the server's address, for the line a busy or foreign address is refused with.
 ADDRESS = ListenOptions(port="--port", host="--host")
 
@@ -69,6 +79,29 @@ def select_universe(spec: str) -> Universe:
         raise typer.BadParameter(f"unknown symbol(s): {', '.join(unknown)}") from None
 
 
+def replayed_universe(replay_path: str) -> Universe:
+    """`--symbols` left out with a replay: the symbols its files hold that the universe knows (222 served, 7
+    replayed, left 215 flat at their start prices in every client's view, and /sim/v1/info said 222)."""
+    universe = load_universe()
+    names = replay_symbols(replay_path)
+    known = [name for name in names if name in universe]
+    if not known:
+        raise FeedError(f"replay {replay_path}: none of its symbols ({', '.join(names)}) is in the simulator's "
+                        f"universe of {len(universe)} perpetuals")
+    return universe.subset(known)
+
+
+def served_text(served: int, feed: BarFeed | None, by_default: bool) -> str:
+    """How many symbols the server serves, and how many of them its feed moves when that is not all of them."""
+    if feed is None:
+        return f"{served} symbols"
+    moved = len(feed.symbols)
+    if moved == served:
+        return f"{served} symbols" + (" (those the replay holds; --symbols to serve others)"
+                                      if by_default and feed.name.startswith("replay:") else "")
+    return f"{served} symbols ({moved} replayed; the other {served - moved} stay at their start prices)"
+
+
 @app.command("sim-server")
 def sim_server(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -78,7 +111,9 @@ def sim_server(
     )] = "manual",
     speed: Annotated[str, typer.Option(help="Feed pace: factor of real time (1 = a 1m bar per minute) or max.")] = "1",
     seed: Annotated[int, typer.Option(help="Seed of the synthetic feed.")] = 0,
-    symbols: Annotated[str, typer.Option(help="Top N of the universe, or a comma list.")] = "222",
+    symbols: Annotated[str | None, typer.Option(
+        help="Top N of the universe, or a comma list. Default: 222; with --feed replay:PATH, the symbols the "
+             "replay holds (the others would stay flat).", show_default=False)] = None,
     balance: Annotated[str, typer.Option(help="Starting USDT wallet balance.")] = "10000",
     api_key: Annotated[str, typer.Option(help="The one API key accepted (X-MBX-APIKEY).")] = "sim-key",
     api_secret: Annotated[str, typer.Option(help="Its HMAC-SHA256 secret.")] = "sim-secret",
@@ -110,7 +145,8 @@ def sim_server(
         start_balance = parse_balance(balance)
     listeners = _listen(host, port)  # before the simulator is built and its URL announced
     try:
-        universe = select_universe(symbols)
+        universe = replayed_universe(replay_path) if symbols is None and replay_path is not None \
+            else select_universe(DEFAULT_SYMBOLS if symbols is None else symbols)
         sim, bar_feed = _simulator_and_feed(feed_kind, replay_path, universe, start_balance, pace, seed,
                                             history_bars)
     except (typer.BadParameter, FeedError) as exc:
@@ -125,8 +161,8 @@ def sim_server(
                             ban_base_ms=ban_seconds * 1000, ban_after=ban_after, follow_clock=bar_feed is None)
     history = f" (first {history_bars} bars as history, unpaced)" if history_bars else ""
     bound = listeners[0].getsockname()[1]  # --port 0: the port picked, which clients need
-    typer.echo(f"simulator: {len(universe)} symbols, {start_balance} USDT, feed {feed} at speed {speed}{history}, "
-               f"http://{host}:{bound}/fapi", err=True)
+    typer.echo(f"simulator: {served_text(len(universe), bar_feed, symbols is None)}, {start_balance} USDT, feed "
+               f"{feed} at speed {speed}{history}, http://{host}:{bound}/fapi", err=True)
     _serve(server_app, listeners)
 
 

@@ -87,6 +87,12 @@ def kline_symbol(path: Path) -> str:
     return _symbol_and_interval(path)[0]
 
 
+def replay_symbols(spec: str | Path) -> list[str]:
+    """The symbols the kline files `spec` names hold, by their file names (nothing is read), sorted; the
+    ValueError of `kline_paths` when it names none."""
+    return sorted({kline_symbol(p) for p in _kline_paths(spec)})
+
+
 def _symbol_and_interval(path: Path) -> tuple[str, int | None]:
     """`LINKUSDT-1m-2026-02.csv.gz` → ("LINKUSDT", 60000); the interval is None if the name lacks it."""
     match = _FILE_NAME.match(path.name)

@@ -9,19 +9,20 @@ backtest job, without starting a session.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.clock import Clock, SimulatedClock, WallClock
 from ..domain.errors import ConfigError
+from ..domain.kline_source import kline_paths
 from ..exchange.budget import WeightBudget
 from ..exchange.clock_sync import ClockReading
 from ..exchange.factory import connect
 from ..exchange.mark_board import MarkBoard
 from ..exchange.order_rate import OrderRate
 from ..exchange.port import Exchange
-from ..marketdata.bars import BarChunk, bars_from, iter_binance_klines
+from ..marketdata.bars import BarChunk, bars_from, iter_binance_klines, kline_symbol, replay_symbols
 from ..marketdata.companions import companions_of
 from ..marketdata.synthetic import funding_ahead, marks_of, synthetic_market
 from ..settings.model import Settings
@@ -60,14 +61,15 @@ async def build_parts(settings: Settings, *, journal_id: str | None = None) -> P
     """`journal_id`: the session's journal, which must own the in-process paper account it resumes."""
     universe = load_universe()
     if settings.exchange == "sim":
-        symbols = settings.symbol_list or universe.top(settings.symbol_count or 222)
+        symbols = requested(settings, universe.top(len(universe.symbols)))
         unknown = [s for s in symbols if s not in universe.symbols]
         if unknown:
             raise ConfigError(f"QT_SYMBOLS={','.join(unknown)}: not in the simulator's universe of "
                               f"{len(universe.symbols)} perpetuals")
+        symbols = replayed(settings, symbols)
         # The paper account survives restarts (QT_PAPER_STATE); the market continues from its prices and time.
-        account = open_paper_account(settings, {s: universe.instrument(s) for s in symbols}, _start_ms(settings),
-                                     journal_id=journal_id)
+        account = open_paper_account(settings, {s: universe.instrument(s) for s in symbols},
+                                     _start_ms(settings, symbols), journal_id=journal_id)
         sim = account.sim
         prices = {s: float(sim.last_price(s)) for s in symbols}
         first_ms, chunks = _bar_source(settings, symbols, prices, start_ms=account.start_ms, seed=account.seed)
@@ -106,13 +108,14 @@ async def _url_parts(settings: Settings, universe: Universe, exchange: Exchange,
                      marks: MarkBoard) -> Parts:
     """The symbols, clock and feed of a URL exchange (a simulator server, the testnet or production)."""
     instruments = await exchange.instruments()
-    symbols = settings.symbol_list or tuple(s for s in universe.top(settings.symbol_count or 222) if s in instruments)
+    symbols = replayed(settings, requested(settings, [s for s in universe.top(len(universe.symbols))
+                                                     if s in instruments]))
     if settings.feed == "exchange":
         # Closed klines over the market websockets, REST-backfilled through the adapter (runtime/live_feed.py).
         feed = feed_from_settings(settings, symbols, exchange.klines, marks=marks)
         return Parts(exchange, None, symbols, WallClock(), feed, budget)
     marks_now = await exchange.mark_prices(symbols)
-    start_ms = _start_ms(settings)
+    start_ms = _start_ms(settings, symbols)
     first_ms, chunks = _bar_source(settings, symbols, {s: float(p) for s, p in marks_now.items()}, start_ms=start_ms)
     clock = SimulatedClock(start_ms)
     return Parts(exchange, None, symbols, clock, BarFeed(settings.feed, chunks, speed=settings.speed_factor,
@@ -135,11 +138,41 @@ def _recorded_marks_and_funding(settings: Settings, sim: ExchangeSimulator, symb
     return None if aligner is None else aligner.align
 
 
-def _start_ms(settings: Settings) -> int:
+def requested(settings: Settings, ranked: Sequence[str]) -> tuple[str, ...]:
+    """QT_SYMBOLS: its list, or that many of `ranked` (the universe by liquidity); left unset with a replay
+    feed, every one of them, and the replay's files choose (`replayed`)."""
+    if settings.symbol_list:
+        return settings.symbol_list
+    if "symbols" not in settings.model_fields_set and settings.feed.startswith("replay:"):
+        return tuple(ranked)
+    return tuple(ranked[:settings.symbol_count or 222])
+
+
+def replayed(settings: Settings, symbols: Sequence[str]) -> tuple[str, ...]:
+    """The symbols a session trades: with a replay feed, those of `symbols` (QT_SYMBOLS) its files hold, in
+    their order. A 3-symbol replay under the default QT_SYMBOLS (222) logged `symbols=222`, and a QT_SYMBOLS
+    list left the replay's other symbols in the strategy's bars; none in common is a ConfigError."""
+    if not settings.feed.startswith("replay:"):
+        return tuple(symbols)
+    held = replay_symbols(settings.feed.removeprefix("replay:"))
+    traded = tuple(s for s in symbols if s in held)
+    if not traded:
+        raise ConfigError(f"{settings.name_of('symbols')}={settings.symbols}: the replay "
+                          f"{settings.name_of('feed')}={settings.feed} holds none of them (it holds "
+                          f"{', '.join(held)}); give some of those, or data of these symbols")
+    return traded
+
+
+def _replay_files(settings: Settings, symbols: Sequence[str]) -> list[Path]:
+    """The replay's kline files of the symbols traded (the others are never read)."""
+    return [p for p in kline_paths(settings.feed.removeprefix("replay:")) if kline_symbol(p) in symbols]
+
+
+def _start_ms(settings: Settings, symbols: Sequence[str]) -> int:
     """Where a fresh session's clock starts: a replay's first bar's open, else the wall's time now (not its
     minute: the clock of a session at `--speed 1` is the wall's, and the bar in progress plays at its close)."""
     if settings.feed.startswith("replay:"):
-        first = next(iter_binance_klines(Path(settings.feed.removeprefix("replay:")), chunk_bars=1))
+        first = next(iter_binance_klines(_replay_files(settings, symbols), chunk_bars=1))
         return int(first.open_time[0])
     return time.time_ns() // 1_000_000
 
@@ -151,8 +184,8 @@ def _bar_source(settings: Settings, symbols: tuple[str, ...], prices: dict[str, 
     start), which closes after it, then the next; a resumed paper account gives its own start and seed."""
     first = start_ms - start_ms % MINUTE_MS
     if settings.feed.startswith("replay:"):
-        path = Path(settings.feed.removeprefix("replay:"))
-        return first, lambda: bars_from(iter_binance_klines(path, chunk_bars=256), first)
+        files = _replay_files(settings, symbols)
+        return first, lambda: bars_from(iter_binance_klines(files, chunk_bars=256), first)
     names = list(symbols)
     path_seed = settings.seed if seed is None else seed
     # The crypto-like market (heavy tails, clustering, market factor, gaps, mark basis, funding).

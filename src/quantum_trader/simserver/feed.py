@@ -23,6 +23,7 @@ from pathlib import Path
 from ..domain.kline_source import kline_paths
 from ..domain.money import Rounding, from_float, round_to_grid
 from ..marketdata.bars import BarChunk, iter_binance_klines, synthetic_bars
+from ..marketdata.bars import replay_symbols as symbols_of
 from ..marketdata.companions import companions_beside
 from ..marketdata.holes import DataHole, refuse_holes
 from ..sim.feed_bar import play_bar
@@ -106,6 +107,8 @@ class BarFeed:
     #: The market's clock starts at the server's (`sim-server --feed synthetic`: the market is now), not at
     #: the simulator's time: at `--speed 1` it is then `/fapi/v1/time` itself (feed_pace.py).
     live: bool = False
+    #: The served symbols the feed moves (a replay: those its files hold); the others stay at their prices.
+    symbols: tuple[str, ...] = ()
     _pace: FeedPace | None = None
     _server: ServerState | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -117,7 +120,7 @@ class BarFeed:
     def attach(self, server: ServerState) -> None:
         self._server = server
         server.feed_progress.update(name=self.name, barsPlayed=self.bars_played, historyBars=self.history_bars,
-                                    historyPlayed=self.history_played)
+                                    historyPlayed=self.history_played, symbols=len(self.symbols))
         server.market_clock = self._market_ms
         if self.funding is not None:
             use_recorded_funding(server.sim, self.funding)
@@ -302,7 +305,16 @@ def synthetic_feed(start_prices: dict[str, Decimal], *, start_ms: int, seed: int
         return synthetic_bars(symbols, [float(start_prices[s]) for s in symbols], SYNTHETIC_BARS,
                               ONE_MINUTE_MS, seed=seed, chunk_bars=FEED_CHUNK_BARS, start_ms=first)
 
-    return BarFeed("synthetic", bars, speed, live=live)
+    return BarFeed("synthetic", bars, speed, live=live, symbols=tuple(symbols))
+
+
+def replay_symbols(path: str | Path) -> list[str]:
+    """The symbols a replay's kline files hold, by their names (no file is read), sorted; FeedError when the
+    path names no kline file."""
+    try:
+        return symbols_of(path)
+    except ValueError as exc:
+        raise FeedError(f"replay path {exc}") from None
 
 
 def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float | None = 1.0,
@@ -345,7 +357,7 @@ def replay_feed(path: str | Path, server_symbols: Iterable[str], *, speed: float
         return None if aligner is None else aligner.align
 
     feed = BarFeed(f"replay:{source}", bars, speed, marks=marks if companions.mark_paths else None, funding=funding,
-                   history_bars=history_bars)
+                   history_bars=history_bars, symbols=tuple(served))
     return feed, int(first_chunk.open_time[0])
 
 
