@@ -141,3 +141,17 @@ def test_order_count_limit_is_1015() -> None:
     with pytest.raises(ExchangeError) as caught:
         counter.charge()
     assert (caught.value.code, caught.value.http_status) == (-1015, 429)
+
+
+def test_control_without_the_key_says_which_header_binance_paths_keep_their_words(server: RunningServer) -> None:
+    """`curl /sim/v1/info` as the README listed it answered only `-2014 API-key format invalid.`: the control
+    endpoints take the trading key (CONTRACT §5), and their refusal now says which header and which key; a
+    Binance path's is Binance's, word for word."""
+    control = httpx.get(f"{server.url}/sim/v1/info")
+    assert control.status_code == 401 and control.json() == {
+        "code": -2014, "msg": "API-key format invalid. The simulator's control endpoints (/sim/v1/...) take the "
+        "trading API key: send the header X-MBX-APIKEY with the server's --api-key (sim-key unless it was started "
+        "with another)."}
+    assert API_KEY not in control.text
+    listen = httpx.post(f"{server.url}/fapi/v1/listenKey")
+    assert listen.json() == {"code": -2014, "msg": "API-key format invalid."}

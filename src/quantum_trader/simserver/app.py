@@ -194,7 +194,7 @@ def _admit(server: ServerState, route: Route, request: Request, query: bytes, bo
         params = authenticate_signed(request.headers, query, form, api_key=server.api_key,
                                      api_secret=server.api_secret, server_time_ms=server.clock())
     elif route.security is Security.API_KEY:
-        check_api_key(request.headers, server.api_key)
+        check_api_key(request.headers, server.api_key, control=control)
     check_numeric_params(params)
     return params
 

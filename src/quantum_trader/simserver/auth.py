@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from ..domain import binance_errors as be
+from ..domain.errors import ExchangeError
 from ..sim.params import integer_text
 
 API_KEY_HEADER = "X-MBX-APIKEY"
@@ -63,11 +64,21 @@ def merge_params(query: bytes, body: bytes) -> dict[str, str]:
     return params
 
 
-def check_api_key(headers: Mapping[str, str], api_key: str) -> None:
-    """-2014 when the header is missing or empty, -2015 when it names another key."""
+#: What -2014 adds on the simulator's own paths (Binance's paths answer its words alone): a user who ran
+#: `curl /sim/v1/info` as the README listed it got "API-key format invalid." and no hint of which key.
+CONTROL_KEY_HINT = (" The simulator's control endpoints (/sim/v1/...) take the trading API key: send the header "
+                    f"{API_KEY_HEADER} with the server's --api-key (sim-key unless it was started with another).")
+
+
+def check_api_key(headers: Mapping[str, str], api_key: str, *, control: bool = False) -> None:
+    """-2014 when the header is missing or empty (on a `control` path, saying which header and key), -2015
+    when it names another key."""
     sent = headers.get(API_KEY_HEADER) or headers.get(API_KEY_HEADER.lower())
     if not sent:
-        raise be.api_key_format_invalid()
+        missing = be.api_key_format_invalid()
+        if control:
+            raise ExchangeError(missing.code, missing.msg + CONTROL_KEY_HINT, missing.http_status)
+        raise missing
     if not hmac.compare_digest(sent.encode(), api_key.encode()):
         raise be.invalid_api_key()
 
