@@ -140,12 +140,12 @@ def test_download_resumes_with_only_what_is_missing(served: RunningServer, tmp_p
     last.unlink()
     (out / ".ETHUSDT-1m-2026-01-06.csv.part").write_text("1767657600000,1,2")  # an interrupted write
     summary = _download(served, out)
-    # January's funding is fetched again: the month has not ended on the market's clock (the server's latest
-    # bar is 2026-01-07 00:01, in progress after the last one played), whatever its serverTime says.
-    assert summary["written"] == ["fundingRate/BNBUSDT-fundingRate-2026-01.csv", "ETHUSDT-1m-2026-01-06.csv",
-                                  "fundingRate/ETHUSDT-fundingRate-2026-01.csv"]
-    # time, exchangeInfo, a day in 3 pages, each symbol's latest bar and its month of funding
-    assert summary["files_kept"] == 7 and summary["requests"] == 9
+    # January's funding is not asked again: its files end at 2026-01-07 00:00, and the next funding (08:00) is
+    # past the server's latest bar (00:01, in progress after the last one played), whatever its serverTime says.
+    # It was fetched whole again on every run until the month ended.
+    assert summary["written"] == ["ETHUSDT-1m-2026-01-06.csv"]
+    # time, exchangeInfo, a day in 3 pages, each symbol's latest bar
+    assert summary["files_kept"] == 9 and summary["requests"] == 7
     assert last.read_bytes() == before
     assert Decimal(1440) == sum(len(c) for c in iter_binance_klines(last))
 

@@ -13,8 +13,9 @@ The mark and funding folders sit beside the klines, where `replay:` and `backtes
 
 Resuming is by file: a day is written once it is over on the market's clock (a bar after it on the server;
 or all its bars, with `serverTime` past it), never on `serverTime` alone, which a sim-server replaying old
-data answers with now; a month of funding is kept once it has ended on both clocks (a month still running
-is fetched again each run). A day file that exists is not fetched again unless it stops before the day's
+data answers with now; a month of funding is kept once its file holds the month's last funding, and a file
+that stops earlier is extended from its last row once the market's clock has passed the next funding time
+(`Downloader._month`). A day file that exists is not fetched again unless it stops before the day's
 last bar and the server now has more of that day (`Downloader._keep`). Every file goes to a hidden `.part`
 name first and is renamed, so an interrupted run leaves no half-written file and never a duplicated row.
 
@@ -38,7 +39,16 @@ import structlog
 from ..domain.errors import ConfigError, ExchangeError
 from ..domain.kline_source import FUNDING_FOLDER, MARK_FOLDER
 from ..exchange.budget import BudgetRefused, WeightBudget
-from .download_files import FUNDING_HEADER, HOUR_MS, KLINE_HEADER, funding_lines, last_open_time, write_atomically
+from .download_files import (
+    FUNDING_HEADER,
+    HOUR_MS,
+    KLINE_HEADER,
+    funding_lines,
+    funding_rows,
+    last_open_time,
+    unique_rows,
+    write_atomically,
+)
 from .download_gaps import History, no_data
 
 log = structlog.get_logger(__name__)
@@ -254,7 +264,7 @@ class Downloader:
             answer += await self.request(method, {"symbol": symbol, "interval": self.interval, "startTime": str(start),
                                                   "endTime": str(start + limit * self.interval_ms - 1), "limit": limit})
         end = first + DAY_MS
-        return _unique_rows(answer, first, end), any(int(row[0]) >= end for row in answer)
+        return unique_rows(answer, first, end), any(int(row[0]) >= end for row in answer)
 
     async def _over(self, method: str, symbol: str, first: int, bars: int, after: bool) -> bool:
         """Whether the day is over on the market's clock, so its file can be written for good.
@@ -304,27 +314,43 @@ class Downloader:
         return True
 
     async def _month(self, report: DownloadReport, symbol: str, year: int, month: int) -> None:
+        """A month of funding: fetched whole when there is no file; a file that holds the month's last funding
+        (its last row plus its interval reaches the next month) is kept unread; one that stops earlier is
+        extended from its last row, and only once the market's clock has passed the next funding time (before
+        that no new row can exist: a re-run asked for the whole month again, every run, until it ended)."""
         path = self.out / FUNDING_FOLDER / f"{symbol}-fundingRate-{year:04d}-{month:02d}.csv"
         first = day_ms(dt.date(year, month, 1))
         following = day_ms(dt.date(year + month // 12, month % 12 + 1, 1))
-        # Ended on the market's clock too: a replaying server's serverTime is past months it is still playing.
-        if path.exists() and following <= self.server_ms \
-                and following <= await self.latest_open(KLINES, symbol):
-            report.kept += 1
-            self._tick(path)
-            return
-        answer = await self.request("fapiPublicGetFundingRate", {"symbol": symbol, "startTime": str(first),
+        held = funding_rows(path) if path.exists() else []
+        since = first
+        if held:
+            due = held[-1][0] + held[-1][1] * HOUR_MS  # the next funding time after the file's last
+            if due >= following or not await self._reached(symbol, due):
+                report.kept += 1
+                self._tick(path)
+                return
+            since = held[-1][0] + 1
+        answer = await self.request("fapiPublicGetFundingRate", {"symbol": symbol, "startTime": str(since),
                                                                  "endTime": str(following - 1),
                                                                  "limit": FUNDING_LIMIT})
-        rows = sorted({int(r["fundingTime"]): str(r["fundingRate"]) for r in answer
-                       if first <= int(r["fundingTime"]) < following}.items())
-        if rows:
+        new = {int(r["fundingTime"]): str(r["fundingRate"]) for r in answer
+               if since <= int(r["fundingTime"]) < following}
+        if new:
+            rows = sorted({**{t: rate for t, _, rate in held}, **new}.items())
             write_atomically(path, [FUNDING_HEADER, *funding_lines(rows)])
             report.written.append(str(path.relative_to(self.out)))
-            report.rows += len(rows)
+            report.rows += len(new)
+        elif held:  # nothing new yet (a delisted symbol's month, too: one weight-1 read a run)
+            report.kept += 1
         else:
             report.empty.append(str(path.relative_to(self.out)))
         self._tick(path)
+
+    async def _reached(self, symbol: str, time_ms: int) -> bool:
+        """Whether the market's clock may have passed `time_ms`: `serverTime` has (a replaying server's is
+        ahead of its market), and so has the bar in progress, the latest the server has (one weight-1 read
+        per symbol and run, shared with the day files')."""
+        return time_ms <= self.server_ms and time_ms < await self.latest_open(KLINES, symbol) + self.interval_ms
 
     def _tick(self, path: Path) -> None:
         if self.progress is not None:
@@ -364,13 +390,3 @@ class Downloader:
                                       "run the same command later: it resumes where it stopped")
             self.waited_s += max(wait, 0.05)
             await self._sleep(max(wait, 0.05))
-
-
-def _unique_rows(answer: list[list[Any]], first: int, end: int) -> list[list[Any]]:
-    """The rows opening inside [first, end), one per open time, in time order."""
-    by_open: dict[int, list[Any]] = {}
-    for row in answer:
-        opened = int(row[0])
-        if first <= opened < end:
-            by_open[opened] = row
-    return [by_open[t] for t in sorted(by_open)]

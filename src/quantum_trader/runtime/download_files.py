@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 HOUR_MS = 3_600_000
 KLINE_HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
@@ -23,6 +24,20 @@ def last_open_time(path: Path) -> int | None:
         return int(last.split(b",", 1)[0])
     except ValueError:
         return None
+
+
+def funding_rows(path: Path) -> list[tuple[int, int, str]]:
+    """A monthly funding file's rows, `(calc_time, funding_interval_hours, last_funding_rate)` in time order
+    (Binance's layout, the one `download` writes); a row that does not parse is skipped, so a damaged file is
+    fetched again from its last good row."""
+    rows: list[tuple[int, int, str]] = []
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        parts = line.strip().split(",")
+        try:
+            rows.append((int(parts[0]), max(1, int(parts[1])), parts[2]))
+        except (ValueError, IndexError):
+            continue
+    return sorted(rows)
 
 
 def write_atomically(path: Path, lines: Iterable[str]) -> None:
@@ -53,3 +68,13 @@ def funding_lines(rows: list[tuple[int, str]]) -> list[str]:
         lines.append(f"{time_ms},{hours},{rate}")
     return lines
 
+
+
+def unique_rows(answer: list[list[Any]], first: int, end: int) -> list[list[Any]]:
+    """The kline rows opening inside [first, end), one per open time, in time order."""
+    by_open: dict[int, list[Any]] = {}
+    for row in answer:
+        opened = int(row[0])
+        if first <= opened < end:
+            by_open[opened] = row
+    return [by_open[t] for t in sorted(by_open)]
