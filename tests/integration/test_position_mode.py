@@ -43,7 +43,7 @@ def run_until_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def assert_refused(done: subprocess.CompletedProcess[str], exchange: str, fix: str) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     line = done.stderr.strip().splitlines()[-1]
-    assert line == (f"the account at QT_EXCHANGE={exchange} is in Hedge Mode (dualSidePosition=true); Quantum "
+    assert line == (f"error: the account at QT_EXCHANGE={exchange} is in Hedge Mode (dualSidePosition=true); Quantum "
                     "Trader trades One-way Mode only and the exchange would refuse its every order, stops included: "
                     f"{fix}"), done.stderr
     assert "Traceback" not in done.stderr and "Unclosed client session" not in done.stderr

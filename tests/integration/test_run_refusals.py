@@ -40,7 +40,7 @@ def assert_one_line(result: Result | subprocess.CompletedProcess[str], code: int
 
 def test_api_on_all_interfaces_without_a_token_is_refused(tmp_path: Path) -> None:
     line = assert_one_line(cli(tmp_path, "run", "--host", "0.0.0.0", QT_API_TOKEN=""))
-    assert line.startswith("QT_API_HOST=0.0.0.0 ")
+    assert line.startswith("error: QT_API_HOST=0.0.0.0 ")
     assert "set QT_API_TOKEN" in line and "QT_API_PUBLIC_READS=true" in line
 
 
@@ -51,7 +51,7 @@ def test_any_non_loopback_host_without_a_token_is_refused(tmp_path: Path, host: 
 
 def test_risk_per_trade_above_the_cap_is_refused(tmp_path: Path) -> None:
     line = assert_one_line(cli(tmp_path, "run", QT_RISK_PER_TRADE_PCT="100"))
-    assert line.startswith("QT_RISK_PER_TRADE_PCT=100: must be at most 10 ")
+    assert line.startswith("error: QT_RISK_PER_TRADE_PCT=100: must be at most 10 ")
 
 
 @pytest.mark.parametrize(("name", "value", "start"), [
@@ -70,7 +70,18 @@ def test_risk_per_trade_above_the_cap_is_refused(tmp_path: Path) -> None:
 def test_a_number_beyond_what_can_exist_is_refused_at_start_up(tmp_path: Path, name: str, value: str,
                                                                start: str) -> None:
     line = assert_one_line(cli(tmp_path, "run", "--duration", "5", **{name: value}))
-    assert line.startswith(f"{name}={value}: {start} ("), line
+    assert line.startswith(f"error: {name}={value}: {start} ("), line
+
+
+def test_a_replay_path_that_does_not_exist_is_one_line_after_error(tmp_path: Path) -> None:
+    """`run` printed its refusals bare (`QT_FEED=replay:/nonexistent: ...`) where every other command starts
+    them with `error: `; one per bad value, each with the prefix."""
+    line = assert_one_line(cli(tmp_path, "run", QT_FEED="replay:/nonexistent"))
+    assert line == ("error: QT_FEED=replay:/nonexistent: replay path /nonexistent does not exist (give a kline file, a "
+                    "folder of them, or a quoted glob) ('synthetic', 'replay:PATH' to a kline CSV/ZIP file, a folder "
+                    "of them or a glob, or 'exchange')\n")
+    both = cli(tmp_path, "run", "--feed", "replay:/nonexistent", QT_SEED="-1")
+    assert both.exit_code == 2 and [line.split(":")[0] for line in both.stderr.splitlines()] == ["error", "error"]
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])
@@ -85,8 +96,8 @@ def test_a_busy_api_port_is_one_line_before_anything_starts(tmp_path: Path, how:
         done = subprocess.run([str(BIN), "run", "--duration", "5", *flag], env=env, capture_output=True, text=True,
                               timeout=60)
     line = assert_one_line(done)
-    assert line == (f"--port / QT_API_PORT {port}: 127.0.0.1:{port} is already in use (another bot, sim-server or "
-                    f"program listens there); stop it, or choose a free port with --port / QT_API_PORT "
+    assert line == (f"error: --port / QT_API_PORT {port}: 127.0.0.1:{port} is already in use (another bot, sim-server "
+                    f"or program listens there); stop it, or choose a free port with --port / QT_API_PORT "
                     "(0 picks one)\n"), line
     assert not (tmp_path / "journal.db").exists() and not (tmp_path / "paper").exists()  # nothing was started
 
@@ -97,14 +108,14 @@ def test_unreachable_postgresql_is_one_line_naming_qt_db_url(tmp_path: Path) -> 
     done = subprocess.run([str(BIN), "run", "--duration", "5"], env=env, capture_output=True, text=True,
                           timeout=60)
     line = assert_one_line(done)
-    assert line.startswith("QT_DB_URL=postgresql://u:***@127.0.0.1:1/x: cannot open the journal: "), line
+    assert line.startswith("error: QT_DB_URL=postgresql://u:***@127.0.0.1:1/x: cannot open the journal: "), line
 
 
 def test_a_file_that_is_not_a_journal_is_one_line(tmp_path: Path) -> None:
     junk = tmp_path / "notes.db"
     junk.write_text("these are my notes, not a database\n" * 100)
     line = assert_one_line(cli(tmp_path, "run", QT_DB_URL=f"sqlite:///{junk}"))
-    assert line.startswith(f"QT_DB_URL=sqlite:///{junk}: cannot open the journal: ") and "not a database" in line
+    assert line.startswith(f"error: QT_DB_URL=sqlite:///{junk}: cannot open the journal: ") and "not a database" in line
 
 
 @pytest.mark.parametrize("command", ["audit", "readiness"])
@@ -123,7 +134,8 @@ def test_a_wrong_secret_against_a_simulator_server_is_one_line_that_never_shows_
         done = subprocess.run([str(BIN), "run", "--duration", "5"], env=env, capture_output=True, text=True,
                               timeout=90)
     line = assert_one_line(done)
-    assert line.startswith(f"QT_API_KEY / QT_API_SECRET: the exchange at QT_EXCHANGE={server.url} refused them "), line
+    assert line.startswith(f"error: QT_API_KEY / QT_API_SECRET: the exchange at QT_EXCHANGE={server.url} refused "
+                           "them "), line
     assert wrong not in done.stderr + done.stdout and API_SECRET not in done.stderr + done.stdout
 
 

@@ -50,7 +50,7 @@ def test_an_outage_longer_than_the_patience_ends_start_up_naming_the_setting(tmp
     assert output.count("start-up waiting on the exchange") >= 3, output
     assert "positions: HTTP 503" in output
     last = output.strip().splitlines()[-1]
-    assert last.startswith("ExchangeUnavailableError: the exchange at QT_EXCHANGE="), output
+    assert last.startswith("error: the exchange at QT_EXCHANGE="), output
     assert "QT_STARTUP_PATIENCE_S=6 s" in last and "HTTP 503" in last
     assert "Unclosed client session" not in output  # start-up closed the adapter it had opened
     assert seconds < 30

@@ -56,7 +56,7 @@ def run(
     try:
         settings = load_settings(overrides, names=names)
     except ConfigError as exc:
-        typer.echo(str(exc), err=True)
+        say_error(exc)
         raise typer.Exit(EXIT_CONFIG) from None
     secrets = [v.get_secret_value() for v in (settings.api_key, settings.api_secret, settings.api_token) if v]
     for url in settings.notify_url_list:  # a notification URL holds its destination's token or password
@@ -83,8 +83,15 @@ async def _run(settings: Settings) -> int:
             typer.echo(line, err=True)
         return EXIT_NOT_READY
     except ConfigError as exc:
-        typer.echo(str(exc), err=True)
+        say_error(exc)
         return EXIT_CONFIG
     except ExchangeUnavailableError as exc:  # waited QT_STARTUP_PATIENCE_S (each wait is in the log): one line
-        typer.echo(f"{type(exc).__name__}: {exc}", err=True)
+        say_error(exc)
         return 1
+
+
+def say_error(exc: Exception) -> None:
+    """Each line of a refusal (one per bad value) after `error: `, as every other command prints its own: `run`
+    printed `QT_FEED=replay:/nonexistent: replay path ...` bare, and an outage as `ExchangeUnavailableError: ...`."""
+    for line in str(exc).splitlines():
+        typer.echo(f"error: {line}", err=True)
