@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,13 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from test_download_replaying import _gated
-from test_simserver_support import SYMBOLS, RunningServer, running_server
+from test_download_replaying import gated_replay
+from test_simserver_support import RunningServer
 
 from quantum_trader.exchange.budget import WeightBudget
 from quantum_trader.exchange.ccxt_adapter import CcxtExchange
 from quantum_trader.runtime.download import Downloader, DownloadReport
-from quantum_trader.sim.engine import ExchangeSimulator
-from quantum_trader.sim.state import SimConfig
-from quantum_trader.sim.universe import load_universe
-from quantum_trader.simserver.feed import FEED_CHUNK_BARS, BarFeed, replay_feed
+from quantum_trader.simserver.feed import FEED_CHUNK_BARS, BarFeed
 
 HOUR = 3_600_000
 #: 2026-01-31T06:00:00Z: the replay starts on the month's last day, with funding at 08:00 and 16:00 ahead.
@@ -61,24 +57,8 @@ def replaying(tmp_path: Path) -> Iterator[tuple[RunningServer, BarFeed, threadin
     lines = [f"{T0 + i * 60_000},{o:.2f},{max(o, c) * 1.0005:.2f},{min(o, c) * 0.9995:.2f},{c:.2f},10,"
              f"{T0 + i * 60_000 + 59_999},0,1,0,0,0" for i, (o, c) in enumerate(zip(opens, closes, strict=True))]
     (tmp_path / "BNBUSDT-1m-2026-01.csv").write_text("\n".join(lines) + "\n")
-    feed, first = replay_feed(tmp_path, SYMBOLS, speed=None)
-    assert first == T0
-    gate = threading.Event()
-    feed.bars = _gated(feed.bars, GATE_BARS, gate)
-    universe = load_universe()
-    sim = ExchangeSimulator({s: universe.instrument(s) for s in SYMBOLS}, SimConfig(start_time_ms=T0))
-    sim.set_prices({"BNBUSDT": "600", "BTCUSDT": "100000", "ETHUSDT": "2500"})
-    with running_server(sim, feed=feed) as server:
-        feed.start()
-        try:
-            deadline = time.monotonic() + 60
-            while feed.bars_played < GATE_BARS and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert feed.bars_played == GATE_BARS
-            yield server, feed, gate
-        finally:
-            gate.set()
-            feed.stop()
+    with gated_replay(tmp_path, T0, GATE_BARS) as served:
+        yield served
 
 
 def _download(server: RunningServer, out: Path) -> tuple[DownloadReport, list[dict[str, Any]]]:

@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,27 +64,36 @@ def _gated(bars: Callable[[], Iterable[BarChunk]], after: int,
     return chunks
 
 
-@pytest.fixture
-def replaying(tmp_path: Path) -> Iterator[tuple[RunningServer, BarFeed, threading.Event]]:
-    _write_source(tmp_path)
-    feed, first = replay_feed(tmp_path, SYMBOLS, speed=None)
-    assert first == T0
+@contextmanager
+def gated_replay(folder: Path, start_ms: int, gate_bars: int) -> Iterator[tuple[RunningServer, BarFeed,
+                                                                                   threading.Event]]:
+    """A sim-server replaying the kline files in `folder` (from `start_ms`) as fast as it can, held after
+    `gate_bars` bars until the test sets the gate it yields."""
+    feed, first = replay_feed(folder, SYMBOLS, speed=None)
+    assert first == start_ms
     gate = threading.Event()
-    feed.bars = _gated(feed.bars, GATE_BARS, gate)
+    feed.bars = _gated(feed.bars, gate_bars, gate)
     universe = load_universe()
-    sim = ExchangeSimulator({s: universe.instrument(s) for s in SYMBOLS}, SimConfig(start_time_ms=T0))
+    sim = ExchangeSimulator({s: universe.instrument(s) for s in SYMBOLS}, SimConfig(start_time_ms=start_ms))
     sim.set_prices({"BNBUSDT": "600", "BTCUSDT": "100000", "ETHUSDT": "2500"})
     with running_server(sim, feed=feed) as server:
         feed.start()
         try:
             deadline = time.monotonic() + 60
-            while feed.bars_played < GATE_BARS and time.monotonic() < deadline:
+            while feed.bars_played < gate_bars and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert feed.bars_played == GATE_BARS
+            assert feed.bars_played == gate_bars
             yield server, feed, gate
         finally:
             gate.set()
             feed.stop()
+
+
+@pytest.fixture
+def replaying(tmp_path: Path) -> Iterator[tuple[RunningServer, BarFeed, threading.Event]]:
+    _write_source(tmp_path)
+    with gated_replay(tmp_path, T0, GATE_BARS) as served:
+        yield served
 
 
 def _download(server: RunningServer, out: Path) -> dict[str, Any]:
