@@ -116,8 +116,8 @@ async def connect(exchange: str, *, paper: bool, api_key: str | Secret | None = 
     (at `ws_url`, QT_WS_URL; None derives it from the URL); `clock_reading` receives the measured offset
     between this machine's clock and the exchange's (clock_sync.py). `now_ms`: the session's clock, which the
     in-process simulator's time follows at every order (exchange/inprocess.py). `marks`: where the session's
-    market stream keeps the marks it hears, which a URL adapter answers `mark_since` from (mark_board.py). `setting`: how the user
-    gave `exchange`, for the lines that refuse it (`--exchange` of `positions`, `orders`).\"\"\"
+    market stream keeps the marks it hears, which a URL adapter answers `mark_since` from (mark_board.py).
+    `setting`: how the user gave `exchange`, for the lines that refuse it (`--exchange` of `positions`, `orders`)."""
     if exchange.strip().lower() == SIM:
         return InProcessExchange(sim if sim is not None else ExchangeSimulator(), now_ms=now_ms)
     url = check_url(exchange.strip(), setting)
