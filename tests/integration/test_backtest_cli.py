@@ -193,6 +193,35 @@ def test_a_position_still_open_at_the_end_is_shown_with_how_the_final_equity_fol
     assert "Open at the end" in text and "-30.41313" in text and "1.93299684" in text
 
 
+def _realised_drawdown(doc: dict[str, Any]) -> tuple[Decimal, Decimal]:
+    """The deepest fall of start_equity plus the closed trades' net P&L, in closing order (USDT, % of the peak):
+    what the equity fell by at the trades' closes, open positions aside."""
+    equity = peak = Decimal(doc["performance"]["start_equity"])
+    usdt = pct = Decimal(0)
+    for trade in sorted(doc["trades"], key=lambda t: t["closed_ms"]):
+        equity += Decimal(trade["realised"]["usdt"])
+        peak = max(peak, equity)
+        usdt, pct = max(usdt, peak - equity), max(pct, (peak - equity) / peak * 100)
+    return usdt, pct
+
+
+def test_the_max_drawdown_reads_every_close_and_a_two_day_sharpe_is_na() -> None:
+    """Read from the daily closes only, a month's drawdown was 18.6221 % while its closed trades alone fell 19.33 %,
+    and two days of a fast cross reported 0 USDT (their trades fell 200.98) and a Sharpe ratio of 737.9."""
+    two_days = ("--data", str(LINK), "--start", "2026-02-03", "--end", "2026-02-05", "--param", "fast=3",
+                "--param", "slow=5")
+    doc = backtest_json(*two_days)
+    perf = doc["performance"]
+    realised = _realised_drawdown(doc)
+    assert realised[0] > Decimal("200.98")
+    assert Decimal(perf["max_drawdown_usdt"]) >= realised[0] and Decimal(perf["max_drawdown_pct"]) >= realised[1]
+    assert (perf["sharpe"], perf["sharpe_returns"]) == (None, 2)
+    assert "sharpe            │ n/a (2 daily returns, fewer than the 14" in backtest(*two_days).stdout
+    month = backtest_json("--data", str(LINK))["performance"]
+    assert Decimal(month["max_drawdown_pct"]) > Decimal("19.33") > Decimal("18.6221")
+    assert (month["sharpe_returns"], month["sharpe_na"]) == (28, None) and month["sharpe"] < 0
+
+
 def test_manual_strategy_never_trades() -> None:
     document = backtest_json("--data", str(LINK), "--strategy", "manual")
     assert document["performance"]["trades"] == 0

@@ -1,5 +1,5 @@
 """A backtest's equity curve is one closing equity per UTC day, from the starting balance, and its Sharpe
-ratio is computed over all of those days.
+ratio is computed over all of those days (n/a below two weeks of them).
 
 Before, the curve held the equity at each chunk's end (every 2,000 bars, about 1.4 days), keyed by the day
 it fell in, so some days had no point and the returns spanned one or two days while the ratio was
@@ -23,7 +23,7 @@ from quantum_trader.risk.daily_loss import DailyLossGuard
 from quantum_trader.runtime.wiring import TradingRules
 from quantum_trader.signals.sma_cross import SmaCross
 from quantum_trader.sim.universe import load_universe
-from quantum_trader.trading.performance import sharpe_ratio
+from quantum_trader.trading.performance import max_drawdown, sharpe_ratio
 
 SYMBOLS = ["BNBUSDT", "ETHUSDT"]
 DAY = 86_400_000
@@ -53,12 +53,17 @@ def test_the_curve_is_each_days_close_whatever_the_chunk_size() -> None:
 
 
 def test_sharpe_counts_every_days_return_from_the_balance() -> None:
+    """Five days are too few for the ratio (n/a, with the count of returns, which includes the first day's);
+    the figure it would be is the one over every day, the first day's return from the balance included."""
     result = _backtest(1000)
     equities = [equity for _, equity in result.equity_curve]
-    expected = sharpe_ratio(equities, periods_per_year=365.0)
-    assert result.report["performance"]["sharpe"] == round(expected, 4)
-    without_first_day = sharpe_ratio(equities[1:], periods_per_year=365.0)
-    assert abs(expected - without_first_day) > 0.01  # the first day's return changes the figure: it is counted
+    performance = result.report["performance"]
+    assert (performance["sharpe"], performance["sharpe_returns"]) == (None, len(equities) - 1) == (None, 5)
+    assert performance["sharpe_na"].startswith("5 daily returns, fewer than the 14")
+    every_day = sharpe_ratio(equities, periods_per_year=365.0, min_returns=2)
+    without_first_day = sharpe_ratio(equities[1:], periods_per_year=365.0, min_returns=2)
+    assert every_day is not None and without_first_day is not None
+    assert abs(every_day - without_first_day) > 0.01  # the first day's return changes the figure: it is counted
 
 
 def _without_the_hour_around_midnight(chunk: BarChunk) -> BarChunk:
@@ -101,15 +106,31 @@ def test_the_daily_loss_limit_measures_each_day_from_its_midnight_equity(monkeyp
     assert starts[MIDNIGHT // DAY] == BALANCE
 
 
-def _kill_switch_run(chunk_bars: int) -> list[tuple[str, str, str, int]]:
+def _kill_switch_backtest(chunk_bars: int) -> BacktestResult:
     universe = load_universe()
     symbols = universe.top(3)
     instruments = {s: universe.instrument(s) for s in symbols}
     chunks = synthetic_bars(symbols, [float(instruments[s].typical_price) for s in symbols], 20_000, seed=3,
                             chunk_bars=chunk_bars, vol=0.0007, jump_prob=0.0005, start_ms=MIDNIGHT)
     rules = TradingRules(max_positions=2, daily_loss_limit_pct=Decimal(1))
-    result = asyncio.run(run_backtest(chunks, instruments, SmaCross(), rules, balance=Decimal(100_000)))
+    return asyncio.run(run_backtest(chunks, instruments, SmaCross(), rules, balance=Decimal(100_000)))
+
+
+def _kill_switch_run(chunk_bars: int) -> list[tuple[str, str, str, int]]:
+    result = _kill_switch_backtest(chunk_bars)
     return [(t.trade_id, t.exit_reason.value, str(t.exit_price), t.time_ms) for t in result.trades]
+
+
+def test_the_max_drawdown_is_of_every_close_whatever_the_chunk_size() -> None:
+    """The report's max drawdown reads the equity at every bar close (sim/replay_drawdown.py), not each day's
+    close: deeper than the daily curve's, and the same however the data is cut (chunk ends are stretches'
+    ends, kill switches re-read their close)."""
+    short, long = _kill_switch_backtest(300), _kill_switch_backtest(2_000)
+    keys = ("max_drawdown_usdt", "max_drawdown_pct")
+    figures = [{k: r.report["performance"][k] for k in keys} for r in (short, long)]
+    assert figures[0] == figures[1]
+    daily = max_drawdown([e for _, e in long.equity_curve], start_equity=Decimal(100_000))
+    assert Decimal(figures[0]["max_drawdown_usdt"]) > daily.usdt and Decimal(figures[0]["max_drawdown_pct"]) > daily.pct
 
 
 def test_the_daily_loss_limit_acts_at_the_first_close_that_breaks_it_whatever_the_chunk_size() -> None:

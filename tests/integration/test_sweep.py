@@ -119,6 +119,21 @@ def test_walk_forward_chooses_on_each_window_and_judges_on_the_next(pool: RayPoo
     assert mean == round(sum(f["out_of_sample"] for f in folds) / 2, 8) and len(repr(mean)) <= 20  # no float tail
 
 
+def test_walk_forward_windows_too_short_for_a_sharpe_ratio_choose_nothing(pool: RayPool) -> None:
+    """Five-day windows have 5 daily returns: every training run's Sharpe ratio is n/a (it was 0.0, or hundreds),
+    so a fold has nothing to choose by; it used to "choose" the grid's first run and judge it out of sample."""
+    base = BacktestJob(LINK, "sma-cross", selection=Selection(parse_time_ms("2026-02-01", "--start"),
+                                                              parse_time_ms("2026-02-16", "--end")))
+    doc = sweep(base, [GridAxis("fast", ("5", "10")), GridAxis("slow", ("30",))], pool, objective="sharpe",
+                walk_forward=2).to_json()
+    for fold in doc["walk_forward"]:
+        assert (fold["chosen"], fold["in_sample"], fold["out_of_sample"], fold["test_result"]) == ({}, None, None, None)
+        assert fold["error"].startswith("no run of the training window has a sharpe (5 daily returns, fewer than")
+    assert doc["out_of_sample"]["mean"] is None and doc["out_of_sample"]["net_pnl_total"] is None
+    training = [r for r in doc["runs"] if r["stage"] == "train"]
+    assert len(training) == 4 and all(r["error"] is None and r["objective"] is None for r in training)
+
+
 def test_a_search_with_trials_runs_that_many_seeded_runs_in_the_ranges(pool: RayPool) -> None:
     base = BacktestJob(LINK, "sma-cross", selection=Selection(None, parse_time_ms("2026-02-08", "--end")))
     axes = [GridAxis("fast", low="3", high="12"), GridAxis("slow", ("20", "40"))]

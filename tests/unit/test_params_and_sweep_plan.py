@@ -3,6 +3,8 @@ runs, in what order, how they are ranked, and the walk-forward windows."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from quantum_trader.research.sweep_plan import (
     GridAxis,
     Run,
     combinations,
+    no_choice,
     objective_value,
     parse_axis,
     ranked,
@@ -156,6 +159,34 @@ def test_ranking_puts_the_best_first_by_direction_and_failed_or_empty_runs_last(
     assert [r.params["v"] for r in ranked(runs, "max_drawdown_pct")] == ["-2", "5", "9", "None", "1"]
     assert objective_value({"performance": {"sharpe": None}}, "sharpe") is None
     assert objective_value({"performance": {"net_pnl": "12.5"}}, "net_pnl") == 12.5
+
+
+def test_a_sharpe_ratio_that_is_na_ranks_last_in_a_sweep_and_a_fold_of_them_chooses_nothing() -> None:
+    na = "5 daily returns, fewer than the 14 a Sharpe ratio needs to mean anything"
+
+    def sharpe_run(value: float | None, error: str | None = None) -> Run:
+        performance = {"sharpe": value, "sharpe_na": None if value is not None else na, "max_drawdown_pct": "3"}
+        return Run({"v": str(value)}, result=None if error else {"performance": performance}, error=error)
+
+    runs = [sharpe_run(None), sharpe_run(-1.5), sharpe_run(2.0), sharpe_run(None, error="boom")]
+    assert [r.params["v"] for r in ranked(runs, "sharpe")] == ["2.0", "-1.5", "None", "None"]
+    assert ranked(runs, "sharpe")[-1].error == "boom"
+    assert no_choice(runs, "sharpe") is None and no_choice(runs, "max_drawdown_pct") is None
+    unchosen = no_choice([runs[0], runs[3]], "sharpe")
+    assert unchosen == (f"no run of the training window has a sharpe ({na}): nothing to choose by; give longer "
+                        "windows (fewer --walk-forward folds) or another --objective")
+    assert no_choice([runs[3]], "sharpe") == "every run of the training window failed: nothing to choose by"
+
+
+def test_the_sweep_table_says_why_an_objective_is_na() -> None:
+    from quantum_trader.cli.sweep_cmd import _not_available
+
+    why = {"performance": {"sharpe_na": "2 daily returns, ..."}}
+    docs: list[dict[str, Any]] = [{"error": None, "objective": None, "result": why},
+            {"error": None, "objective": 1.5, "result": {"performance": {}}},
+            {"error": "boom", "objective": None, "result": None}]
+    assert _not_available(docs, "sharpe") == ["sharpe n/a in 1 run, ranked last: 2 daily returns, ..."]
+    assert _not_available(docs[1:], "sharpe") == []
 
 
 def test_walk_forward_windows_are_consecutive_equal_and_on_bar_boundaries() -> None:

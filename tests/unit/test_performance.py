@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import statistics
 from decimal import Decimal
 
 import pytest
 
 from quantum_trader.domain.events import Direction, ExitReason, TradeClosed
-from quantum_trader.trading.performance import Drawdown, max_drawdown, performance_report, sharpe_ratio
+from quantum_trader.trading.performance import (
+    MIN_RETURNS,
+    Drawdown,
+    max_drawdown,
+    performance_report,
+    sharpe,
+    sharpe_ratio,
+)
 
 D = Decimal
 
@@ -60,10 +68,30 @@ def test_three_trades_by_hand() -> None:
 def test_three_trade_sharpe_by_hand() -> None:
     returns = [1027 / 1000 - 1, 1006 / 1027 - 1, 1015 / 1006 - 1]  # 2.7 %, -2.04 %, +0.89 %
     expected = statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(365)
+    equities = [e for _, e in THREE_CURVE]
+    assert sharpe_ratio(equities, periods_per_year=365.0, min_returns=3) == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(4.1213, abs=1e-3)  # mean 0.005166, stdev 0.023949, x sqrt(365)
+
+
+def test_a_sharpe_ratio_of_too_few_returns_is_na_with_the_reason() -> None:
+    """Three daily returns gave 4.12 as if it were a figure; two days of a fast cross gave 737.9."""
     report = performance_report(THREE, THREE_CURVE, start_equity=D(1000), bars=100, bars_in_position=25,
                                 periods_per_year=365.0)
-    assert report.sharpe == pytest.approx(expected, rel=1e-12)
-    assert report.sharpe == pytest.approx(4.1213, abs=1e-3)  # mean 0.005166, stdev 0.023949, x sqrt(365)
+    assert report.sharpe.value is None and report.sharpe.returns == 3
+    assert report.sharpe.why_na == "3 daily returns, fewer than the 14 a Sharpe ratio needs to mean anything"
+    doc = report.to_dict()
+    assert (doc["sharpe"], doc["sharpe_returns"], doc["sharpe_na"]) == (None, 3, report.sharpe.why_na)
+
+
+def test_the_sharpe_ratio_needs_two_weeks_of_daily_returns() -> None:
+    rng = random.Random(3)
+    equities = [D(1000)]
+    for _ in range(MIN_RETURNS):
+        equities.append(equities[-1] * D(str(round(1 + rng.uniform(-0.02, 0.025), 4))))
+    assert MIN_RETURNS == 14
+    assert sharpe_ratio(equities[:-1], periods_per_year=365.0) is None  # 13 returns
+    full = sharpe(equities, periods_per_year=365.0)
+    assert full.value is not None and full.returns == 14 and full.why_na is None
 
 
 def test_to_json_rounds_and_keeps_money_as_strings() -> None:
@@ -80,7 +108,7 @@ def test_to_json_rounds_and_keeps_money_as_strings() -> None:
     assert doc["win_rate_pct"] == 66.67
     assert doc["exposure_pct"] == 25.0
     assert doc["worst_trade"] == "-21"
-    assert isinstance(doc["sharpe"], float)
+    assert doc["sharpe"] is None  # three returns: n/a
 
 
 def test_monotonic_curve_has_no_drawdown() -> None:
@@ -101,17 +129,21 @@ def test_drawdown_counts_a_fall_below_the_start_before_the_first_point() -> None
     assert max_drawdown([D(950), D(1000)], start_equity=D(1000)) == Drawdown(D(50), D(5))
 
 
-@pytest.mark.parametrize("equities", [[], ["1000"], ["1000", "1100"], ["1000", "1100", "1210"], ["5", "5", "5"]],
-                         ids=["empty", "one point", "one return", "constant growth", "flat"])
-def test_sharpe_is_zero_when_undefined(equities: list[str]) -> None:
-    assert sharpe_ratio([D(e) for e in equities], periods_per_year=365.0) == 0.0
+@pytest.mark.parametrize(("equities", "why"), [
+    ([], "0 daily returns"), (["1000"], "0 daily returns"), (["1000", "1100"], "1 daily return,"),
+    (["1000", "1100", "1210"], "never varied"), (["5", "5", "5"], "never varied"),
+], ids=["empty", "one point", "one return", "constant growth", "flat"])
+def test_sharpe_is_none_never_zero_when_undefined(equities: list[str], why: str) -> None:
+    """0.0 read as "measured: no edge" (a one-day run printed it, as a flat month did)."""
+    result = sharpe([D(e) for e in equities], periods_per_year=365.0, min_returns=2)
+    assert result.value is None and why in (result.why_na or "")
 
 
 def test_sharpe_sign_follows_the_drift() -> None:
     up = [D(e) for e in ("100", "102", "101", "104")]
     down = [D(e) for e in ("104", "101", "102", "100")]
-    assert sharpe_ratio(up, periods_per_year=252.0) > 0
-    assert sharpe_ratio(down, periods_per_year=252.0) < 0
+    assert (sharpe_ratio(up, periods_per_year=252.0, min_returns=3) or 0) > 0
+    assert (sharpe_ratio(down, periods_per_year=252.0, min_returns=3) or 0) < 0
 
 
 def test_no_losses_gives_no_profit_factor() -> None:
@@ -130,7 +162,7 @@ def test_empty_run() -> None:
     assert report.net_pnl == D(0)
     assert report.return_pct == D(0)
     assert report.max_drawdown == Drawdown(D(0), D(0))
-    assert report.sharpe == 0.0
+    assert report.sharpe.value is None
     assert report.exposure_pct == 0.0
     assert report.average_trade is None
     assert report.worst_trade is None

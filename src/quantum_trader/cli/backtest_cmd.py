@@ -227,12 +227,14 @@ def _open_table(positions: list[dict[str, Any]]) -> Table:
 
 
 def _print_report(doc: dict[str, Any]) -> None:
+    from ..trading.performance import sharpe_text
+
     console = Console()
     perf, audit = doc["performance"], doc["stop_audit"]
     table = Table(title="Backtest", show_header=False)
     for key in ("trades", "win_rate_pct", "net_pnl", "gross_pnl", "fees", "funding", "return_pct",
                 "max_drawdown_usdt", "max_drawdown_pct", "sharpe", "exposure_pct", "profit_factor"):
-        table.add_row(key, str(perf.get(key)))
+        table.add_row(key, sharpe_text(perf) if key == "sharpe" else str(perf.get(key)))
     for key, value in _end_rows(doc):
         table.add_row(key, value)
     table.add_row("bars", f"{doc['symbol_bars']:,} symbol-bars in {doc['seconds']} s ({doc['bars_per_s']:,}/s)")

@@ -163,7 +163,7 @@ def _print(outcome: SweepOutcome) -> None:
         title = f"{len(runs)} runs, {sum(1 for r in runs if r['error'])} failed"
         console.print(_table(runs, doc["objective"], title if fold is None else f"fold {fold}, training: {title}",
                              fixed))
-        for line in _all_refused(runs[:SHOWN], fixed):
+        for line in [*_all_refused(runs[:SHOWN], fixed), *_not_available(runs, doc["objective"])]:
             console.print(line, markup=False, highlight=False)
     if "walk_forward" in doc:
         console.print(_folds(doc["walk_forward"]))
@@ -200,6 +200,17 @@ def _all_refused(runs: list[dict[str, Any]], fixed: dict[str, str]) -> list[str]
             given = " ".join(f"{k}={v}" for k, v in run["params_text"].items() if k not in fixed)
             lines.append(f"{given}: {warning}")
     return lines
+
+
+def _not_available(runs: list[dict[str, Any]], objective: str) -> list[str]:
+    """One line when runs that ran have no value of the objective (ranked last, shown as "–"), with the first
+    one's reason where the result gives it (a Sharpe ratio on too few days: `sharpe_na`)."""
+    lacking = [r for r in runs if not r["error"] and r["objective"] is None]
+    if not lacking:
+        return []
+    why = ((lacking[0]["result"] or {}).get("performance") or {}).get(f"{objective}_na")
+    count = f"{len(lacking)} run{'' if len(lacking) == 1 else 's'}"
+    return [f"{objective} n/a in {count}, ranked last{f': {why}' if why else ''}"]
 
 
 def _folds(folds: list[dict[str, Any]]) -> Table:

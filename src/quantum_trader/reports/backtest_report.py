@@ -15,6 +15,7 @@ from typing import Any
 from ..domain.events import TradeClosed
 from ..domain.money import fmt
 from ..research.backtest import BacktestResult
+from ..trading.performance import sharpe_text
 from .audit_report import audit_charts, summary_table
 from .page import Wrap, document, esc, kv_table, section, table
 from .prices import symbol_chart, take_profits
@@ -107,7 +108,8 @@ def _summary(doc: Mapping[str, Any], data_name: str) -> str:
            ("final return %", doc.get("final_return_pct")), ("unrealised at end", doc.get("unrealised_at_end")),
            ("open P&L at end", doc.get("open_pnl_at_end"))]
     reasons = ", ".join(f"{k} {v}" for k, v in (perf.get("by_exit_reason") or {}).items() if v) or "-"
-    performance = [(k, perf.get(k)) for k in PERFORMANCE_KEYS] + [("by_exit_reason", reasons)]
+    performance = [(k, sharpe_text(perf) if k == "sharpe" else perf.get(k)) for k in PERFORMANCE_KEYS]
+    performance.append(("by_exit_reason", reasons))
     return '<div class="grid">' + kv_table(performance, title="Performance (USDT, %)") + \
         summary_table(doc["stop_audit"]) + kv_table(run, title="Run") + "</div>"
 

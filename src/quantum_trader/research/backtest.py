@@ -43,12 +43,13 @@ from ..signals.strategy import SignalBatch, Strategy, signal_event
 from ..sim.engine import ExchangeSimulator
 from ..sim.recorded_funding import use_recorded_funding
 from ..sim.replay import BarReplayer, ReplayStep
+from ..sim.replay_drawdown import DrawdownWatch
 from ..sim.replay_mark import MarkBars
 from ..sim.state import SimConfig
 from ..sim.traded_prices import admit_traded_prices
 from ..trading.audit import audit_rows, audit_summary
 from ..trading.monitor import MonitorConfig
-from ..trading.performance import performance_report
+from ..trading.performance import Drawdown, performance_report
 from .at_end import EndOfRun, read_end
 from .price_tape import PriceTape
 from .refusals import RefusalTally
@@ -85,7 +86,8 @@ class BacktestResult:
 
 
 class _Collector:
-    """Closed trades and a daily equity curve, as the report needs them.
+    """Closed trades and a daily equity curve, as the report needs them (the curve is the Sharpe ratio's and the
+    report's chart; the max drawdown reads every close: `_Run.drawdown`).
 
     The curve holds each UTC day's closing equity (a snapshot at 00:00 is the close of the day before:
     the backtest takes one at every midnight the data crosses, at every chunk's end, and at closes where
@@ -136,6 +138,7 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
         bars, symbol_bars, chunk = await _replay_all(run, chain([first], stream), strategy, skip_refused, journal,
                                                      progress)
         end = await read_end(run.engine, balance)
+        run.drawdown.add(end.final_equity)
     finally:  # a reader stopped half way (a refused hole, an error) closes its files now, not at exit
         SIMULATED_NOW.reset(simulated)
         close = getattr(stream, "close", None)
@@ -143,7 +146,8 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
             close()
     seconds = time.perf_counter() - started
     curve = run.collector.curve()
-    report = _report(run.collector.trades, curve, balance, bars, chunk.interval_ms)
+    report = _report(run.collector.trades, curve, balance, bars, chunk.interval_ms,
+                     Drawdown(run.drawdown.usdt, run.drawdown.pct))
     return BacktestResult(trades=run.collector.trades, report=report, bars=bars,
                           symbol_bars=symbol_bars, seconds=seconds,
                           open_positions=len(run.engine.trades.open), equity_curve=curve, prices=run.tape,
@@ -201,6 +205,8 @@ class _Run:
     tape: PriceTape | None
     marks: MarkAligner | None
     refusals: RefusalTally
+    #: The equity at every bar close the replay passes, and every snapshot: the report's max drawdown.
+    drawdown: DrawdownWatch
 
 
 def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: TradingRules, balance: Decimal,
@@ -239,9 +245,11 @@ def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: Tra
         engine.bus.subscribe(TradeOpened, tape.on_trade)
         engine.bus.subscribe(TradeClosed, tape.on_trade)
     replayer = BarReplayer(sim, symbols)
+    drawdown = replayer.equity.drawdown = DrawdownWatch(balance)
+    engine.bus.subscribe(EquitySnapshot, lambda event: drawdown.add(event.equity))
     # Only the replayer and the adapter touch the simulator here: risk's account reads between them reuse one sum.
     exchange.memoize_account(lambda: replayer.revision)
-    return _Run(engine, clock, exchange, replayer, collector, tape, marks, refusals)
+    return _Run(engine, clock, exchange, replayer, collector, tape, marks, refusals, drawdown)
 
 
 async def _close_chunk(run: _Run, chunk: BarChunk) -> None:
@@ -341,10 +349,11 @@ async def _snapshot_equity(engine: Engine) -> None:
 
 
 def _report(trades: list[TradeClosed], curve: list[tuple[int, Decimal]], balance: Decimal, bars: int,
-            interval_ms: int) -> dict[str, Any]:
+            interval_ms: int, drawdown: Drawdown) -> dict[str, Any]:
     in_position = _bars_in_position(trades, interval_ms)
     performance = performance_report(trades, curve, start_equity=balance, bars=bars,
-                                     bars_in_position=min(in_position, bars), periods_per_year=365.0)
+                                     bars_in_position=min(in_position, bars), periods_per_year=365.0,
+                                     drawdown=drawdown)
     rows = audit_rows(trades)
     return {"performance": performance.to_dict(), "stop_audit": audit_summary(rows),
             "trades": [row.to_dict() for row in rows]}

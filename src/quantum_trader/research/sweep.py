@@ -34,6 +34,7 @@ from .sweep_plan import (
     GridAxis,
     Run,
     combinations,
+    no_choice,
     objective_value,
     ranked,
     typed_params,
@@ -239,14 +240,15 @@ def _walk_forward(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, ob
                 for i, (train, _) in enumerate(windows)]
     _dispatch(pool, [(run, _in_window(base, run)) for fold in training for run in fold], on_done)
     chosen = [ranked(fold, objective)[0] for fold in training]
-    tests = [Run(dict(best.params), test, extra={"fold": i, "stage": "test"})
-             for i, (best, (_, test)) in enumerate(zip(chosen, windows, strict=True))]
-    _dispatch(pool, [(run, _in_window(base, run)) for run in tests], on_done)
-    folds = [{"fold": i, "train": list(train), "test": list(test), "chosen": best.params,
+    unchosen = [no_choice(fold, objective) for fold in training]  # a fold none of whose runs has the objective
+    tests = [Run(dict(base.params if why else best.params), test, extra={"fold": i, "stage": "test"}, error=why)
+             for i, (best, why, (_, test)) in enumerate(zip(chosen, unchosen, windows, strict=True))]
+    _dispatch(pool, [(run, _in_window(base, run)) for run in tests if run.error is None], on_done)
+    folds = [{"fold": i, "train": list(train), "test": list(test), "chosen": {} if why else best.params,
               "in_sample": objective_value(best.result, objective) if best.error is None else None,
               "out_of_sample": objective_value(run.result, objective), "error": run.error or best.error,
               "test_result": run.result}
-             for i, ((train, test), best, run) in enumerate(zip(windows, chosen, tests, strict=True))]
+             for i, ((train, test), best, run, why) in enumerate(zip(windows, chosen, tests, unchosen, strict=True))]
     return [run for fold in training for run in fold] + tests, folds
 
 

@@ -118,6 +118,20 @@ def ranked(runs: Sequence[Run], objective: str) -> list[Run]:
     return [run for _, run in sorted(enumerate(runs), key=key)]
 
 
+def no_choice(runs: Sequence[Run], objective: str) -> str | None:
+    """Why a walk-forward fold cannot choose on `runs` (its training window), or None when one of them has the
+    objective: ranked first for want of a better, the grid's first run would be "chosen" and judged as if it
+    had won (a Sharpe ratio is n/a on a window under two weeks: trading/performance.py)."""
+    if any(run.error is None and objective_value(run.result, objective) is not None for run in runs):
+        return None
+    ran = next((run for run in runs if run.error is None and run.result is not None), None)
+    if ran is None:
+        return "every run of the training window failed: nothing to choose by"
+    why = ((ran.result or {}).get("performance") or {}).get(f"{objective}_na")  # the Sharpe ratio says why
+    return (f"no run of the training window has a {objective}{f' ({why})' if why else ''}: nothing to choose by; "
+            "give longer windows (fewer --walk-forward folds) or another --objective")
+
+
 def walk_forward_windows(first_ms: int, end_ms: int, folds: int, interval_ms: int
                          ) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """`folds` (train, test) pairs over [first_ms, end_ms): K + 1 equal windows on bar boundaries, each fold

@@ -100,7 +100,8 @@ class BarReplayer:
         self._tick_floats = {s: float(sim.instrument(s).tick_size) for s in self.symbols}  # plain floats: fast round
         self.volatility = BarVolatility(sim.state.volatility, self.symbols,
                                         np.array([_known_price(sim, s) for s in self.symbols], np.float64))
-        #: Set `equity.floor` and the replay also suspends at the first close that may put equity at or below it.
+        #: Set `equity.floor` and the replay also suspends at the first close that may put equity at or below it;
+        #: set `equity.drawdown` and it is told the equity at every close (`EquityWatch.record`).
         self.equity = EquityWatch(sim.state, self.index)
         previous = sim.state.event_sink
 
@@ -207,7 +208,9 @@ class BarReplayer:
         t = 0
         while t < n_bars:
             if t in (checkpoint, breach):  # every bar before it was searched: nothing can fire there
+                self.equity.flush()  # the caller may act there
                 yield from self._checkpoint(grid, t - 1)
+                self.equity.record(t - 1, t)  # that close again, as the caller left it (a kill switch's exits)
                 if t == checkpoint:
                     checkpoint = next(pending, n_bars)
             funding_bar = self._pay_funding_due(grid, t)
@@ -221,20 +224,25 @@ class BarReplayer:
                 hit = self._next_hit(grid, t, stop_bar + 1)
                 if hit is None or hit[0] == stop_bar:
                     assert requested is not None  # stop_bar < horizon only when something was requested
+                    self.equity.record(t, stop_bar)  # the quiet closes before it, positions standing
                     step = self._stop_step(grid, stop_bar, requested, [] if hit is None else hit[1])
             else:
                 hit = self._next_hit(grid, t, horizon)
             if step is None and hit is None:
+                self.equity.record(t, horizon)
                 if horizon == refresh and horizon < n_bars:
                     self._settle_symbols(grid, horizon - 1, self.levels.cross)
                 t = horizon
                 continue
             if step is None:
                 assert hit is not None
+                self.equity.record(t, hit[0])
                 step = ReplayStep(hit[0], int(grid.open_time[hit[0]]), self._replay_bar(grid, *hit), ())
             yield from self._suspend(grid, step)
             breach = self._breach_checkpoint(step.t, step.t + 1, n_bars)  # a fill at the step may reach the floor
+            self.equity.record(step.t, step.t + 1, later=True)  # its close, as the step and the caller left it
             t = step.t + 1
+        self.equity.flush()
         self._finish_chunk(grid, n_bars)
         self.revision += 1
 

@@ -14,14 +14,22 @@ Conventions, so the figures can be checked by hand:
 - drawdown is measured from the running peak of the equity curve, which starts at `start_equity`
   (money was there before the first point), in USDT and in % of the peak it fell from;
 - Sharpe uses simple returns between consecutive curve points, sample standard deviation, and
-  sqrt(periods_per_year); it is 0 with fewer than two returns or no variance.
+  sqrt(periods_per_year); it is None (n/a, never 0, which would read as "no edge") with fewer than
+  `MIN_RETURNS` returns or when the equity never moved, and `sharpe_na` says which.
+
+Why at least 14 returns (two weeks of daily closes): the ratio's standard error is about
+sqrt(periods_per_year / n) (Lo, "The Statistics of Sharpe Ratios", 2002), so with daily returns it is 7.2
+after a week and 5.1 after two, on figures whose useful range is -3 to 3; below that the sample deviation
+of a handful of days is mostly luck, and two days of a fast cross reported 737.9 (a one-day run 0.0, the
+same figure as a flat month). Two weeks keep a month of data (28 to 31 returns) and a sweep over it usable,
+and still refuse the figure for a day or a week, where it says nothing.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -36,6 +44,17 @@ _PCT_PLACES = Decimal("0.0001")
 _RATIO_DIGITS = 4
 #: Below this standard deviation of per-period returns the curve is flat: float noise, not risk.
 _MIN_STD = 1e-12
+#: Fewer returns than this and the Sharpe ratio is n/a (see the module doc for why 14).
+MIN_RETURNS = 14
+
+
+@dataclass(frozen=True, slots=True)
+class Sharpe:
+    """The annualised Sharpe ratio of a curve's returns, or None with the reason (`why_na`)."""
+
+    value: float | None
+    returns: int
+    why_na: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +78,7 @@ class PerformanceReport:
     start_equity: Decimal
     return_pct: Decimal
     max_drawdown: Drawdown
-    sharpe: float
+    sharpe: Sharpe
     exposure_pct: float
     average_trade: Decimal | None
     worst_trade: Decimal | None
@@ -82,7 +101,9 @@ class PerformanceReport:
             "return_pct": pct_text(self.return_pct),
             "max_drawdown_usdt": usdt_text(self.max_drawdown.usdt),
             "max_drawdown_pct": pct_text(self.max_drawdown.pct),
-            "sharpe": round(self.sharpe, _RATIO_DIGITS),
+            "sharpe": None if self.sharpe.value is None else round(self.sharpe.value, _RATIO_DIGITS),
+            "sharpe_returns": self.sharpe.returns,
+            "sharpe_na": self.sharpe.why_na,
             "exposure_pct": round(self.exposure_pct, 2),
             "average_trade": None if self.average_trade is None else usdt_text(self.average_trade),
             "worst_trade": None if self.worst_trade is None else usdt_text(self.worst_trade),
@@ -97,8 +118,10 @@ class PerformanceReport:
 
 def performance_report(trades: Sequence[TradeClosed], equity_curve: Sequence[tuple[int, Decimal]], *,
                        start_equity: Decimal, bars: int, bars_in_position: int,
-                       periods_per_year: float) -> PerformanceReport:
-    """Summarise a run from its closed trades and its (time_ms, equity) curve, oldest point first."""
+                       periods_per_year: float, drawdown: Drawdown | None = None) -> PerformanceReport:
+    """Summarise a run from its closed trades and its (time_ms, equity) curve, oldest point first. `drawdown`:
+    the deepest fall measured on more points than the curve holds (a backtest reads every bar close:
+    sim/replay_drawdown.py); None takes it from the curve."""
     counted = [(t, t.realized_pnl) for t in trades if t.realized_pnl is not None]
     nets = [pnl - t.fees + t.funding for t, pnl in counted]
     net = sum(nets, ZERO)
@@ -114,8 +137,8 @@ def performance_report(trades: Sequence[TradeClosed], equity_curve: Sequence[tup
         net_pnl=net, gross_pnl=sum((pnl for _, pnl in counted), ZERO),
         fees=sum((t.fees for t, _ in counted), ZERO), funding=sum((t.funding for t, _ in counted), ZERO),
         start_equity=start_equity, return_pct=pct(net, start_equity),
-        max_drawdown=max_drawdown(equities, start_equity=start_equity),
-        sharpe=sharpe_ratio(equities, periods_per_year=periods_per_year),
+        max_drawdown=max_drawdown(equities, start_equity=start_equity) if drawdown is None else drawdown,
+        sharpe=sharpe(equities, periods_per_year=periods_per_year),
         exposure_pct=bars_in_position / bars * 100 if bars > 0 else 0.0,
         average_trade=net / len(nets) if nets else None,
         worst_trade=min(nets, default=None), best_trade=max(nets, default=None),
@@ -141,20 +164,36 @@ def max_drawdown(equities: Sequence[Decimal], *, start_equity: Decimal | None = 
     return Drawdown(worst_usdt, worst_pct)
 
 
-def sharpe_ratio(equities: Sequence[Decimal], *, periods_per_year: float) -> float:
-    """Annualised Sharpe of per-period simple returns (risk-free rate 0); 0 when it is undefined."""
-    if len(equities) < 3:
-        return 0.0
+def sharpe(equities: Sequence[Decimal], *, periods_per_year: float, min_returns: int = MIN_RETURNS) -> Sharpe:
+    """Annualised Sharpe of per-period simple returns (risk-free rate 0), or None and why: fewer than
+    `min_returns` returns (the module doc says why), or returns that never varied (a flat curve: no deviation
+    to scale the mean by; 0 would read as a measured "no edge")."""
     curve = np.array([float(e) for e in equities], dtype=np.float64)
     prev, nxt = curve[:-1], curve[1:]
     valid = prev > 0
     returns = nxt[valid] / prev[valid] - 1.0
-    if returns.size < 2:
-        return 0.0
+    n = int(returns.size)
+    if n < max(min_returns, 2):
+        return Sharpe(None, n, f"{n} daily return{'' if n == 1 else 's'}, fewer than the {max(min_returns, 2)} "
+                               "a Sharpe ratio needs to mean anything")
     std = float(np.std(returns, ddof=1))
     if not math.isfinite(std) or std < _MIN_STD:
-        return 0.0
-    return float(np.mean(returns)) / std * math.sqrt(periods_per_year)
+        return Sharpe(None, n, "the daily returns never varied (no deviation to scale the mean by)")
+    return Sharpe(float(np.mean(returns)) / std * math.sqrt(periods_per_year), n)
+
+
+def sharpe_ratio(equities: Sequence[Decimal], *, periods_per_year: float,
+                 min_returns: int = MIN_RETURNS) -> float | None:
+    """`sharpe`'s figure alone: None where it is n/a."""
+    return sharpe(equities, periods_per_year=periods_per_year, min_returns=min_returns).value
+
+
+def sharpe_text(performance: Mapping[str, Any]) -> str:
+    """The Sharpe ratio of a performance document (`to_dict`) as a report shows it: the figure, or n/a and why."""
+    value = performance.get("sharpe")
+    if value is not None:
+        return str(value)
+    return f"n/a ({performance.get('sharpe_na') or 'not computed'})"
 
 
 def profit_factor(nets: Sequence[Decimal]) -> Decimal | None:
