@@ -52,7 +52,8 @@ def kline_rows(path: Path) -> int:
 
 
 def without_timing(document: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in document.items() if k not in TIMING_KEYS}
+    """The document but its timing and its `run` (which names the data and period as they were given)."""
+    return {k: v for k, v in document.items() if k not in (*TIMING_KEYS, "run")}
 
 
 def test_same_file_twice_gives_the_same_document(tmp_path: Path) -> None:
@@ -220,6 +221,28 @@ def test_the_max_drawdown_reads_every_close_and_a_two_day_sharpe_is_na() -> None
     month = backtest_json("--data", str(LINK))["performance"]
     assert Decimal(month["max_drawdown_pct"]) > Decimal("19.33") > Decimal("18.6221")
     assert (month["sharpe_returns"], month["sharpe_na"]) == (28, None) and month["sharpe"] < 0
+
+
+def test_the_result_says_which_strategy_parameters_settings_data_and_period_ran() -> None:
+    """Neither the table nor --json said which strategy ran with which values (backtest defaults to sma-cross
+    10/30, `run` to the AI scanner): every parameter and setting in effect is in `run`, defaults filled in, a
+    value from the environment too, and one line of the table says it."""
+    args = ("--data", str(LINK), "--start", "2026-02-03", "--end", "2026-02-05", "--param", "fast=3")
+    env = {**os.environ, "QT_STOP_LOSS_PCT": "1.5"}
+    done = subprocess.run([str(BIN), "backtest", *args, "--json"], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)["run"]
+    assert run == {
+        "strategy": "sma-cross", "params": {"fast": 3, "slow": 30, "stop_loss_pct": 1.5, "take_profit_pct": 4.0,
+                                            "leverage": 5, "risk_per_trade_pct": 1.0, "max_positions": 4},
+        "params_text": {"fast": "3"},
+        "settings": {"daily_loss_limit_pct": 5.0, "cooldown_s": 300.0, "ev_full_size_pct": None},
+        "data": str(LINK), "symbols": ["LINKUSDT"], "balance": "10000",
+        "period": {"start": "2026-02-03T00:00Z", "end": "2026-02-05T00:00Z", "asked_start": "2026-02-03T00:00Z",
+                   "asked_end": "2026-02-05T00:00Z"}}  # no min_confidence: no threshold acts on a cross
+    text = backtest(*args, "--param", "leverage=3").stdout
+    assert text.startswith("run: sma-cross fast=3 slow=30 stop_loss_pct=2.0 take_profit_pct=4.0 leverage=3 ")
 
 
 def test_manual_strategy_never_trades() -> None:

@@ -227,10 +227,13 @@ def _open_table(positions: list[dict[str, Any]]) -> Table:
 
 
 def _print_report(doc: dict[str, Any]) -> None:
+    from ..research.run_spec import run_line
     from ..trading.performance import sharpe_text
 
     console = Console()
     perf, audit = doc["performance"], doc["stop_audit"]
+    if doc.get("run"):
+        console.print("run: " + run_line(doc["run"]), markup=False, highlight=False, soft_wrap=True)
     table = Table(title="Backtest", show_header=False)
     for key in ("trades", "win_rate_pct", "net_pnl", "gross_pnl", "fees", "funding", "return_pct",
                 "max_drawdown_usdt", "max_drawdown_pct", "sharpe", "exposure_pct", "profit_factor"):

@@ -77,9 +77,12 @@ class BacktestResult:
     refusals: dict[str, Any] = field(default_factory=dict)
     #: The final equity and the positions still open, which net_pnl (closed trades) leaves out (at_end.py).
     end: EndOfRun | None = None
+    #: What ran: strategy, parameters and settings in effect, data, period, symbols (research/run_spec.py).
+    run: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.report, "bars": self.bars, "symbol_bars": self.symbol_bars, "seconds": round(self.seconds, 3),
+        return {**({} if self.run is None else {"run": self.run}), **self.report, "bars": self.bars,
+                "symbol_bars": self.symbol_bars, "seconds": round(self.seconds, 3),
                 "bars_per_s": round(self.symbol_bars / self.seconds) if self.seconds else None,
                 "open_positions_at_end": self.open_positions, **({} if self.end is None else self.end.to_json()),
                 "refusals": self.refusals}

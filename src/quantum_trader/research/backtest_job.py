@@ -28,6 +28,7 @@ from ..signals.registry import build_strategy, refuse_no_effect, strategy_params
 from ..signals.strategy import Strategy
 from ..sim.universe import load_universe
 from .backtest import BacktestResult, Progress, run_backtest
+from .run_spec import describe_run
 
 #: Result fields that measure the machine, not the strategy: left out when runs are compared.
 TIMING_FIELDS = frozenset({"seconds", "bars_per_s"})
@@ -147,9 +148,12 @@ def run_job(job: BacktestJob, bars: Iterable[BarChunk] | None = None, *, ready: 
     universe = load_universe()
     instruments = {s: universe.instrument(s) for s in universe.symbols}
     chunks = open_bars(job, ready, bars) if opened is None else opened
-    return asyncio.run(run_backtest(chunks, instruments, ready.strategy, ready.rules, balance=job.balance,
-                                    journal=journal, progress=progress, companions=companions_of(job.data),
-                                    keep_prices=keep_prices))
+    result = asyncio.run(run_backtest(chunks, instruments, ready.strategy, ready.rules, balance=job.balance,
+                                      journal=journal, progress=progress, companions=companions_of(job.data),
+                                      keep_prices=keep_prices))
+    curve = result.equity_curve
+    result.run = describe_run(job, ready, list(result.ticks), (curve[0][0], curve[-1][0]) if curve else None)
+    return result
 
 
 def refuse_files_of_no_symbol(job: BacktestJob, instruments: Mapping[str, Instrument]) -> None:

@@ -65,6 +65,14 @@ def params_help() -> str:
     return f"a strategy parameter ({own}) or a risk setting ({risk}; min_confidence with {_scored()} only)"
 
 
+def risk_params(name: str) -> tuple[ParamSpec, ...]:
+    """The risk settings that act on a run of strategy `name`: every one but `min_confidence` for a strategy
+    whose signals carry no confidence of their own (`NO_CONFIDENCE`), which no threshold refuses."""
+    if not hasattr(STRATEGIES[name], "NO_CONFIDENCE"):
+        return RISK_PARAMS
+    return tuple(spec for spec in RISK_PARAMS if spec.name != "min_confidence")
+
+
 def refuse_no_effect(name: str, params: Mapping[str, object], origins: Mapping[str, str] | None = None) -> None:
     """ParamError for `min_confidence` given (in `params`, as typed) to a strategy it would change nothing for
     (its `NO_CONFIDENCE` says why): a sweep over it ran identical runs, read as "the threshold does not
