@@ -245,6 +245,26 @@ def test_the_result_says_which_strategy_parameters_settings_data_and_period_ran(
     assert text.startswith("run: sma-cross fast=3 slow=30 stop_loss_pct=2.0 take_profit_pct=4.0 leverage=3 ")
 
 
+def test_an_ai_scanner_run_without_a_trade_says_why() -> None:
+    """At the default threshold (0.65) a week of LINKUSDT printed trades 0 and `Risk: 0 signals decided` and
+    nothing else: no score reached the threshold, and the replay skips such signals before risk."""
+    args = ("--data", str(LINK), "--strategy", "ai-scanner", "--start", "2026-02-15", "--end", "2026-02-22")
+    done = backtest(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["performance"]["trades"] == 0 and doc["refusals"]["signals"] == 0
+    tally = doc["signal_tally"]
+    assert (tally["bars_scored"], tally["symbol_bars_scored"], tally["min_confidence"]) == (9_840, 9_840, 0.65)
+    assert tally["at_or_above_min_confidence"] == 0 and max(tally["best_long"], tally["best_short"]) < 0.65
+    why = (f"ai-scanner scored 9,840 symbol-bars and no confidence reached min_confidence 0.65 (the highest: long "
+           f"{tally['best_long']}, short {tally['best_short']}), so no signal could trade: lower min_confidence "
+           "(--param min_confidence) to trade the most confident ones")
+    assert doc["why_no_trade"] == why and done.stderr == f"warning: {why}\n"
+    assert (doc["run"]["params"]["min_confidence"], doc["run"]["settings"]["model"]) == (0.65, "default")
+    assert f"warning: {why}" in backtest(*args).stderr
+    assert "why_no_trade" not in backtest_json("--data", str(LINK), *WEEK)  # a strategy without a tally
+
+
 def test_manual_strategy_never_trades() -> None:
     document = backtest_json("--data", str(LINK), "--strategy", "manual")
     assert document["performance"]["trades"] == 0

@@ -75,12 +75,15 @@ def test_a_min_confidence_grid_gives_each_ai_scanner_backtest_exactly() -> None:
     shipped model answers its base rates there, 0.169 long and 0.209 short, so the threshold decides the trades)
     equals the backtest with each `--param min_confidence`, field for field."""
     week = ("--strategy", "ai-scanner", "--data", str(LINK), "--end", "2026-02-08")
-    done = cli("sweep", *week, "--grid", "min_confidence=0.16,0.2,0.21", "--json")
+    done = cli("sweep", *week, "--grid", "min_confidence=0.16,0.2,0.21,0.65", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     runs = {r["params"]["min_confidence"]: r for r in json.loads(done.stdout)["runs"]}
-    assert sorted(runs) == [0.16, 0.2, 0.21] and not [r["error"] for r in runs.values() if r["error"]]
+    assert sorted(runs) == [0.16, 0.2, 0.21, 0.65] and not [r["error"] for r in runs.values() if r["error"]]
     trades = [runs[c]["result"]["performance"]["trades"] for c in sorted(runs)]
-    assert trades[0] >= trades[1] > trades[2] == 0, trades  # the short's 0.209 is the best signal from 0.16 on
+    assert trades[0] >= trades[1] > trades[2] == trades[3] == 0, trades  # the short's 0.209 is the best signal
+    assert [runs[c]["result"]["why_no_trade"] is None for c in sorted(runs)] == [True, True, False, False]
+    assert runs[0.65]["result"]["why_no_trade"].startswith("ai-scanner scored 9,840 symbol-bars and no confidence "
+                                                           "reached min_confidence 0.65 (the highest: long 0.")
     for confidence, run in runs.items():
         single = cli("backtest", *week, "--param", f"min_confidence={confidence}", "--json")
         assert single.returncode == 0, single.stderr[-2000:]

@@ -180,12 +180,13 @@ def _run_with_progress(job: BacktestJob, opened: tuple[Prepared, Iterator[BarChu
 
 def _warn_if_all_refused(doc: dict[str, Any]) -> None:
     """One line on stderr when risk refused every signal (a leverage at which each position would be liquidated
-    before its stop): that run's 0 trades and exit 0 said nothing about why."""
+    before its stop), or when no signal could reach risk (the AI scanner's confidences all below min_confidence:
+    `why_no_trade`): such a run's 0 trades and exit 0 said nothing about why."""
     from ..research.refusals import all_refused
 
-    warning = all_refused(doc.get("refusals"))
-    if warning is not None:
-        typer.echo(f"warning: {warning}", err=True)
+    for warning in (all_refused(doc.get("refusals")), doc.get("why_no_trade")):
+        if warning is not None:
+            typer.echo(f"warning: {warning}", err=True)
 
 
 def _refusals_table(doc: dict[str, Any]) -> Table:

@@ -189,16 +189,18 @@ def _table(runs: list[dict[str, Any]], objective: str, title: str, fixed: dict[s
 
 
 def _all_refused(runs: list[dict[str, Any]], fixed: dict[str, str]) -> list[str]:
-    """A line per run in which risk refused every signal, saying why: such a run ranks as "0 trades", not as
-    failed (`sweep --grid leverage=50,75` on LINKUSDT: every position would be liquidated before its stop)."""
+    """A line per run in which risk refused every signal, or no signal could reach risk (`why_no_trade`: the AI
+    scanner's confidences all below min_confidence), saying why: such a run ranks as "0 trades", not as failed
+    (`sweep --grid leverage=50,75` on LINKUSDT: every position would be liquidated before its stop)."""
     from ..research.refusals import all_refused
 
     lines = []
     for run in runs:
-        warning = all_refused((run["result"] or {}).get("refusals"))
-        if warning is not None:
-            given = " ".join(f"{k}={v}" for k, v in run["params_text"].items() if k not in fixed)
-            lines.append(f"{given}: {warning}")
+        result = run["result"] or {}
+        for warning in (all_refused(result.get("refusals")), result.get("why_no_trade")):
+            if warning is not None:
+                given = " ".join(f"{k}={v}" for k, v in run["params_text"].items() if k not in fixed)
+                lines.append(f"{given}: {warning}")
     return lines
 
 

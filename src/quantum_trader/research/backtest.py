@@ -52,7 +52,7 @@ from ..trading.monitor import MonitorConfig
 from ..trading.performance import Drawdown, performance_report
 from .at_end import EndOfRun, read_end
 from .price_tape import PriceTape
-from .refusals import RefusalTally
+from .refusals import RefusalTally, no_signal_traded
 from .replay_skips import Bools, ReplaySkips
 
 DAY_MS = 86_400_000
@@ -79,13 +79,17 @@ class BacktestResult:
     end: EndOfRun | None = None
     #: What ran: strategy, parameters and settings in effect, data, period, symbols (research/run_spec.py).
     run: dict[str, Any] | None = None
+    #: The strategy's tally, for one that keeps one (the AI scanner: research/refusals.py `tally_of`).
+    tally: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {**({} if self.run is None else {"run": self.run}), **self.report, "bars": self.bars,
                 "symbol_bars": self.symbol_bars, "seconds": round(self.seconds, 3),
                 "bars_per_s": round(self.symbol_bars / self.seconds) if self.seconds else None,
                 "open_positions_at_end": self.open_positions, **({} if self.end is None else self.end.to_json()),
-                "refusals": self.refusals}
+                "refusals": self.refusals,
+                **({} if self.tally is None else {"signal_tally": self.tally,
+                                                  "why_no_trade": no_signal_traded(self.tally)})}
 
 
 class _Collector:

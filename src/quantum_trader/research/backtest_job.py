@@ -28,6 +28,7 @@ from ..signals.registry import build_strategy, refuse_no_effect, strategy_params
 from ..signals.strategy import Strategy
 from ..sim.universe import load_universe
 from .backtest import BacktestResult, Progress, run_backtest
+from .refusals import tally_of
 from .run_spec import describe_run
 
 #: Result fields that measure the machine, not the strategy: left out when runs are compared.
@@ -153,6 +154,7 @@ def run_job(job: BacktestJob, bars: Iterable[BarChunk] | None = None, *, ready: 
                                       keep_prices=keep_prices))
     curve = result.equity_curve
     result.run = describe_run(job, ready, list(result.ticks), (curve[0][0], curve[-1][0]) if curve else None)
+    result.tally = tally_of(ready.strategy)
     return result
 
 

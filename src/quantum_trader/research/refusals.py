@@ -8,6 +8,12 @@ the journal sees them (on the bus), and `all_refused` is the warning to print wh
 Only signals that reached risk count. The replay skips those risk must refuse whatever the price (below
 QT_MIN_CONFIDENCE, the symbol already in a position, every slot taken: research/backtest.py), so these are
 the refusals that depend on the price, the account or the time (sizing, a cooldown, a daily-loss halt).
+
+A run can also make no trade before risk: the AI scanner at the default threshold (0.65) on a week of
+LINKUSDT printed `trades 0` and `Risk: 0 signals decided` and nothing else, because no score reached the
+threshold (the shipped model's confidences there lie about 0.2) and the replay skips such signals.
+`no_signal_traded` says so from the strategy's tally (signals/strategy.py `Tallies`): what it scored and
+the highest confidence each side reached against `min_confidence`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain.events import RiskDecision
+from ..signals.strategy import Tallies
 
 #: The kind of a refusal whose decision names none (a rule that declares no `kind` is named by its class).
 UNNAMED = "other"
@@ -69,3 +76,24 @@ def all_refused(refusals: Mapping[str, Any] | None) -> str | None:
         return f"{head}, every one for the same reason ({first}), so no position was opened: {seen['example']}"
     counts = ", ".join(f"{kind} {value['count']:,}" for kind, value in kinds.items())
     return f"{head} ({counts}), so no position was opened; the first {first}: {seen['example']}"
+
+
+def tally_of(strategy: object) -> dict[str, Any] | None:
+    """The strategy's tally (`Tallies`), or None for a strategy that keeps none."""
+    return strategy.tally() if isinstance(strategy, Tallies) else None
+
+
+def no_signal_traded(tally: Mapping[str, Any] | None) -> str | None:
+    """Why no signal of a scanning strategy could trade (None when some could, or for another strategy): it
+    scored nothing (every bar in its warm-up), or no score reached `min_confidence`, with the highest each
+    side reached."""
+    if not tally or "min_confidence" not in tally or tally.get("at_or_above_min_confidence"):
+        return None
+    name, threshold = tally["strategy"], tally["min_confidence"]
+    if not tally["symbol_bars_scored"]:
+        return (f"{name} scored no bar: it needs {tally['warm_up_bars']:,} bars of a symbol before it scores one, "
+                "and the run ended before that: give a longer period")
+    return (f"{name} scored {tally['symbol_bars_scored']:,} symbol-bars and no confidence reached min_confidence "
+            f"{threshold} (the highest: long {tally['best_long']}, short {tally['best_short']}), so no signal could "
+            "trade: lower min_confidence (--param min_confidence) to trade the most confident ones")
+

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import structlog
@@ -127,6 +128,17 @@ class AiScanner:
                     f"needed to score the next bar (model {self.model.model_version})")
         return f"scanning: model {self.model.model_version}, threshold {self.config.min_confidence:.2f}"
 
+    def tally(self) -> dict[str, Any]:
+        """What the scanner scored and the highest confidence each side reached, against the threshold below
+        which risk trades nothing: `backtest` says from it why a run made no trade (research/refusals.py)."""
+        stats = self.stats
+        best = {side: None if value is None else round(value, 4)
+                for side, value in (("long", stats.best_long), ("short", stats.best_short))}
+        return {"strategy": self.name, "model": None if self.model is None else self.model.model_version,
+                "warm_up_bars": WARMUP_BARS, "bars_scored": stats.bars_scored, "symbol_bars_scored": stats.scored_total,
+                "best_long": best["long"], "best_short": best["short"], "min_confidence": self.config.min_confidence,
+                "emitted": stats.signals_total, "at_or_above_min_confidence": stats.confident_total}
+
     def on_chunk(self, chunk: BarChunk) -> SignalBatch:
         started = time.perf_counter()
         batch = SignalBatch.empty(len(chunk), chunk.n_symbols)
@@ -172,6 +184,7 @@ class AiScanner:
             # confidence, and the raw score still orders them (the booster's view, before calibration).
             raw_long, raw_short = model.predict_raw(xs, "long"), model.predict_raw(xs, "short")
             p_long, p_short = model.calibrators["long"](raw_long), model.calibrators["short"](raw_short)
+            self.stats.note_scores(len(bar_i), float(p_long.max()), float(p_short.max()))
             long: Bools = p_long >= p_short
             confidence: F64 = np.where(long, p_long, p_short)
             keep = np.flatnonzero(pick(confidence, bar_i.astype(np.int64), sym_i.astype(np.int64),

@@ -47,6 +47,11 @@ class ScannerStats:
     symbols: int = 0
     warm_symbols: int = 0
     history_bars: int = 0
+    #: Symbol-bars scored since start and the highest confidence each side reached on them (None: none
+    #: scored): why a run whose signals never reach QT_MIN_CONFIDENCE traded nothing.
+    scored_total: int = 0
+    best_long: float | None = None
+    best_short: float | None = None
 
     def note_bars(self, open_times: npt.NDArray[np.int64], interval_ms: int) -> None:
         """Bars that reached the scanner, in order: holes in time since the last one are skipped bars
@@ -76,6 +81,12 @@ class ScannerStats:
         self.scored_last_bar, self.signals_last_bar, self.confident_last_bar = scored, emitted, confident_now
         self.signals_total += signals
         self.confident_total += confident
+
+    def note_scores(self, scored: int, best_long: float, best_short: float) -> None:
+        """`scored` symbol-bars scored, whose highest confidences were these."""
+        self.scored_total += scored
+        self.best_long = best_long if self.best_long is None else max(self.best_long, best_long)
+        self.best_short = best_short if self.best_short is None else max(self.best_short, best_short)
 
     def note_lag(self, bars: int) -> None:
         self.lag_bars = max(bars, 0)

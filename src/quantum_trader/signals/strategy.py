@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -112,6 +112,16 @@ class Strategy(Protocol):
 
     def on_chunk(self, chunk: BarChunk) -> SignalBatch:
         """Signals for every bar of the chunk, decided at each bar's close."""
+        ...
+
+
+@runtime_checkable
+class Tallies(Protocol):
+    """A strategy that can say what it looked at (optional): the AI scanner's symbol-bars scored and the
+    highest confidence each side reached, so a run that made no trade can say why (research/refusals.py)."""
+
+    def tally(self) -> dict[str, Any]:
+        """Counts and extremes since the strategy was built, as JSON values."""
         ...
 
 
