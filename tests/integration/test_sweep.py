@@ -63,6 +63,8 @@ def test_a_grid_on_ray_gives_each_backtest_exactly_and_reports_the_runs_that_fai
      "sma-cross (a cross is a rule, not an estimate"),
     (("sweep", "--grid", "min_confidence=0.5,0.7"), "--grid min_confidence=0.5,0.7: has no effect with --strategy "
      "sma-cross"),
+    (("sweep", "--grid", "fast=5", "--trials", "0"), "error: --trials 0: give 1 or more runs"),  # typer's box
+    (("sweep", "--grid", "fast=5", "--walk-forward", "0"), "error: --walk-forward 0: give 1 or more folds"),
 ])
 def test_bad_parameters_are_one_line_and_exit_2_before_anything_runs(args: tuple[str, ...], named: str) -> None:
     done = cli(args[0], "--data", str(LINK), *args[1:])

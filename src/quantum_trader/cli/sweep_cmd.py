@@ -43,10 +43,10 @@ def sweep_command(
                                    f"{params_help()}")],
     strategy: Annotated[str, Opt("--strategy", help=f"one of {', '.join(STRATEGIES)}")] = "sma-cross",
     param: Annotated[list[str] | None, Opt("--param", help="NAME=VALUE held fixed in every run")] = None,
-    trials: Annotated[int | None, Opt("--trials", min=1, help="an Optuna search of N runs instead of the grid")] = None,
+    trials: Annotated[int | None, Opt("--trials", help="an Optuna search of N runs instead of the grid")] = None,
     objective: Annotated[str, Opt("--objective", help=f"one of {', '.join(OBJECTIVES)}")] = DEFAULT_OBJECTIVE,
     address: Annotated[str | None, Opt("--address", help="a Ray cluster (ray://host:10001 or host:6379)")] = None,
-    walk_forward: Annotated[int | None, Opt("--walk-forward", min=1, help="K folds: choose on one window, "
+    walk_forward: Annotated[int | None, Opt("--walk-forward", help="K folds (1 or more): choose on one window, "
                                             "judge on the next")] = None,
     start: Annotated[str | None, Opt("--start", help="first bar, UTC: YYYY-MM-DD[THH:MM]")] = None,
     end: Annotated[str | None, Opt("--end", help="end (exclusive), UTC")] = None,
@@ -91,6 +91,9 @@ def _checked(data: Path, strategy: str, grid: list[str], params: list[str], obje
         raise ValueError(f"--data {exc}") from None
     if objective not in OBJECTIVES:
         raise ValueError(f"--objective {objective}: choose one of {', '.join(OBJECTIVES)}")
+    for option, count, what in (("--trials", trials, "runs"), ("--walk-forward", walk_forward, "folds")):
+        if count is not None and count < 1:  # typer's own check printed a box, not one line
+            raise ValueError(f"{option} {count}: give 1 or more {what}")
     if trials and walk_forward:
         raise ValueError("--walk-forward runs the grid in each fold; give --grid values without --trials")
     base = job_from_options(data, strategy, params, *shared)
@@ -160,11 +163,17 @@ def _print(outcome: SweepOutcome) -> None:
     training = [r for r in doc["runs"] if r.get("stage") != "test"]
     for fold in sorted({r.get("fold") for r in training}, key=lambda f: -1 if f is None else f):
         runs = [r for r in training if r.get("fold") == fold]
-        title = f"{len(runs)} runs, {sum(1 for r in runs if r['error'])} failed"
+        title = f"{_count(len(runs), 'run')}, {sum(1 for r in runs if r['error'])} failed"
         console.print(_table(runs, doc["objective"], title if fold is None else f"fold {fold}, training: {title}",
                              fixed))
         for line in [*_all_refused(runs[:SHOWN], fixed), *_not_available(runs, doc["objective"])]:
             console.print(line, markup=False, highlight=False)
+    refused = doc.get("refused_proposals")
+    if refused and refused["count"]:
+        first = refused["first"]
+        given = " ".join(f"{k}={v}" for k, v in first["params"].items() if k not in fixed)
+        console.print(f"{_count(refused['count'], 'proposal')} of the search a backtest would refuse, not run and "
+                      f"not counted as trials; the first: {given}: {first['error']}", markup=False, highlight=False)
     if "walk_forward" in doc:
         console.print(_folds(doc["walk_forward"]))
         oos = doc["out_of_sample"]
@@ -204,6 +213,11 @@ def _all_refused(runs: list[dict[str, Any]], fixed: dict[str, str]) -> list[str]
     return lines
 
 
+def _count(n: int, noun: str) -> str:
+    """`1 run`, `2 runs`."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _not_available(runs: list[dict[str, Any]], objective: str) -> list[str]:
     """One line when runs that ran have no value of the objective (ranked last, shown as "–"), with the first
     one's reason where the result gives it (a Sharpe ratio on too few days: `sharpe_na`)."""
@@ -211,8 +225,7 @@ def _not_available(runs: list[dict[str, Any]], objective: str) -> list[str]:
     if not lacking:
         return []
     why = ((lacking[0]["result"] or {}).get("performance") or {}).get(f"{objective}_na")
-    count = f"{len(lacking)} run{'' if len(lacking) == 1 else 's'}"
-    return [f"{objective} n/a in {count}, ranked last{f': {why}' if why else ''}"]
+    return [f"{objective} n/a in {_count(len(lacking), 'run')}, ranked last{f': {why}' if why else ''}"]
 
 
 def _folds(folds: list[dict[str, Any]]) -> Table:

@@ -14,7 +14,7 @@ import logging
 import os
 import resource
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,13 +22,12 @@ from typing import Any
 from ..core.logging import configure_logging
 from ..marketdata.bars import BarChunk
 from ..marketdata.selection import read_selection
-from ..signals.params import GRID, ParamSpec, specs_by_name
+from ..signals.params import ParamSpec, specs_by_name
 from ..signals.registry import strategy_params
 from ..sim.universe import load_universe
 from .backtest import refuse_a_hole
 from .backtest_job import BacktestJob, run_job
 from .ray_connect import connect, no_colour_reset_at_exit
-from .sweep_check import refusal
 from .sweep_plan import (
     OBJECTIVES,
     GridAxis,
@@ -40,8 +39,8 @@ from .sweep_plan import (
     typed_params,
     walk_forward_windows,
 )
+from .sweep_search import OnDone, dispatch, search
 
-OnDone = Callable[[Run], None]
 #: A worker is one task on one CPU: numpy's BLAS must not start a thread per core in each of them (measured
 #: here: two workers with default threads ran each backtest 2.5 times slower than one alone; with one, 1.05).
 ONE_THREAD_PER_WORKER = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -163,6 +162,8 @@ class SweepOutcome:
     fixed: dict[str, str] = field(default_factory=dict)
     #: The parameters' declarations (signals/params.py): `params` are written in their types.
     specs: dict[str, ParamSpec] = field(default_factory=dict)
+    #: A search's proposals a backtest would refuse, which were not run nor counted as trials (sweep_search.py).
+    refused: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The document of `sweep --json`. Parameters are in their declared types (`"fast": 10`); each also as
@@ -172,6 +173,8 @@ class SweepOutcome:
                                "higher_is_better": OBJECTIVES[self.objective],
                                "fixed_params": typed_params(self.fixed, self.specs), "fixed_params_text": self.fixed,
                                "runs": runs, "failed": sum(1 for run in self.runs if run.error is not None)}
+        if self.refused is not None:
+            doc["refused_proposals"] = self.refused
         if self.folds:
             doc["walk_forward"] = [{**fold, "chosen": typed_params(fold["chosen"], self.specs),
                                     "chosen_text": fold["chosen"]} for fold in self.folds]
@@ -206,24 +209,11 @@ def sweep(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, *, objecti
         runs, folds = _walk_forward(base, axes, pool, objective, windows, on_done)
         return SweepOutcome(pool.engine(), objective, runs, folds, fixed, specs)
     if trials:
-        return SweepOutcome(pool.engine(), objective, _search(base, axes, pool, objective, trials, seed, on_done),
-                            fixed=fixed, specs=specs)
+        runs, refused = search(base, axes, pool, objective, trials, seed, on_done)
+        return SweepOutcome(pool.engine(), objective, runs, fixed=fixed, specs=specs, refused=refused.to_json())
     runs = [Run({**base.params, **params}) for params in combinations(axes)]
-    _dispatch(pool, [(run, base.with_grid(run.params)) for run in runs], on_done)
+    dispatch(pool, [(run, base.with_grid(run.params)) for run in runs], on_done)
     return SweepOutcome(pool.engine(), objective, runs, fixed=fixed, specs=specs)
-
-
-def _dispatch(pool: RayPool, jobs: Sequence[tuple[Run, BacktestJob]], on_done: OnDone | None) -> None:
-    """The jobs to Ray, but those a backtest would refuse (research/sweep_check.py) fail here with their
-    refusal, as the task would report it, without costing a task."""
-    sent = []
-    for run, job in jobs:
-        run.error = refusal(job, pool.symbols)
-        if run.error is None:
-            sent.append((run, job))
-        elif on_done is not None:
-            on_done(run)
-    pool.run(sent, on_done)
 
 
 def _in_window(base: BacktestJob, run: Run) -> BacktestJob:
@@ -238,56 +228,18 @@ def _walk_forward(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, ob
     grid = combinations(axes)
     training = [[Run({**base.params, **params}, train, extra={"fold": i, "stage": "train"}) for params in grid]
                 for i, (train, _) in enumerate(windows)]
-    _dispatch(pool, [(run, _in_window(base, run)) for fold in training for run in fold], on_done)
+    dispatch(pool, [(run, _in_window(base, run)) for fold in training for run in fold], on_done)
     chosen = [ranked(fold, objective)[0] for fold in training]
     unchosen = [no_choice(fold, objective) for fold in training]  # a fold none of whose runs has the objective
     tests = [Run(dict(base.params if why else best.params), test, extra={"fold": i, "stage": "test"}, error=why)
              for i, (best, why, (_, test)) in enumerate(zip(chosen, unchosen, windows, strict=True))]
-    _dispatch(pool, [(run, _in_window(base, run)) for run in tests if run.error is None], on_done)
+    dispatch(pool, [(run, _in_window(base, run)) for run in tests if run.error is None], on_done)
     folds = [{"fold": i, "train": list(train), "test": list(test), "chosen": {} if why else best.params,
               "in_sample": objective_value(best.result, objective) if best.error is None else None,
               "out_of_sample": objective_value(run.result, objective), "error": run.error or best.error,
               "test_result": run.result}
              for i, ((train, test), best, run, why) in enumerate(zip(windows, chosen, tests, unchosen, strict=True))]
     return [run for fold in training for run in fold] + tests, folds
-
-
-def _search(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, objective: str, trials: int, seed: int,
-            on_done: OnDone | None) -> list[Run]:
-    """Optuna's TPE over the axes (a list of values: categorical; LOW..HIGH: a range of the parameter's type),
-    asked in batches as wide as the cluster, told each result (a failed or empty run is a failed trial)."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if OBJECTIVES[objective] else "minimize",
-                                sampler=optuna.samplers.TPESampler(seed=seed))
-    space = {axis.name: _distribution(axis, base) for axis in axes}
-    runs: list[Run] = []
-    while len(runs) < trials:
-        asked = [study.ask(space) for _ in range(min(pool.cpus, trials - len(runs)))]
-        batch = [Run({**base.params, **{k: str(v) for k, v in trial.params.items()}}, extra={"trial": trial.number})
-                 for trial in asked]
-        _dispatch(pool, [(run, base.with_grid(run.params)) for run in batch], on_done)
-        for trial, run in zip(asked, batch, strict=True):
-            value = objective_value(run.result, objective)
-            if run.error is None and value is not None:
-                study.tell(trial, value)
-            else:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        runs += batch
-    return runs
-
-
-def _distribution(axis: GridAxis, base: BacktestJob) -> Any:
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    if not axis.is_range:
-        return CategoricalDistribution(list(axis.values))
-    spec = specs_by_name(strategy_params(base.strategy))[axis.name]
-    low, high = spec.parse(axis.low or "", GRID), spec.parse(axis.high or "", GRID)
-    if spec.kind == "int":
-        return IntDistribution(int(low), int(high))
-    return FloatDistribution(float(low), float(high))
 
 
 def _out_of_sample(folds: Sequence[dict[str, Any]], objective: str) -> dict[str, Any]:
