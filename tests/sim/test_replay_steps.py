@@ -19,7 +19,8 @@ from quantum_trader.marketdata.bars import BarChunk, synthetic_bars
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.events import Event
 from quantum_trader.sim.liquidity import LiquidityModel
-from quantum_trader.sim.replay import BarReplayer, ReplayStep
+from quantum_trader.sim.replay import BarReplayer
+from quantum_trader.sim.replay_step import ReplayStep
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe
 

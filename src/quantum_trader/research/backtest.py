@@ -42,9 +42,10 @@ from ..runtime.wiring import Engine, JournalLike, TradingRules, protect_engine, 
 from ..signals.strategy import SignalBatch, Strategy, signal_event
 from ..sim.engine import ExchangeSimulator
 from ..sim.recorded_funding import use_recorded_funding
-from ..sim.replay import BarReplayer, ReplayStep
+from ..sim.replay import BarReplayer
 from ..sim.replay_drawdown import DrawdownWatch
 from ..sim.replay_mark import MarkBars
+from ..sim.replay_step import ReplayStep
 from ..sim.state import SimConfig
 from ..sim.traded_prices import admit_traded_prices
 from ..trading.audit import audit_rows, audit_summary

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -40,38 +39,13 @@ from .replay_events import event_symbol, is_funding, position_symbols
 from .replay_grid import BarChunk, GridBars, on_tick_grid, whole_ticks
 from .replay_mark import MarkBars, apply_marked_bar, recorded_mark, recorded_price
 from .replay_requests import StopPlan, StopRequests
+from .replay_step import ReplayStats, ReplayStep
 from .replay_triggers import SymbolThresholds
 from .replay_volatility import BarVolatility
 
 BarHook = Callable[[ExchangeSimulator, str, int, list[Event]], None]
 F64 = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayStep:
-    """One suspension of `BarReplayer.steps`: bar t of the chunk was replayed for `symbols`.
-
-    `stopped` is the part of `symbols` the caller asked for with `stops` (empty when only triggers
-    brought the replay here); only the symbols listed are at this bar's close.
-    """
-
-    t: int  # bar index within the chunk
-    open_time_ms: int
-    symbols: tuple[str, ...]  # replayed (apply_bar) at this bar, in chunk column order
-    stopped: tuple[str, ...]  # the subset requested by `stops` at this bar (may be empty)
-    #: A checkpoint the caller asked for (`steps(..., checkpoints=)`, or a close that may put equity at or
-    #: below `equity.floor`): nothing was replayed, and every open position stands at bar t's close, so the
-    #: account reads as it did at that moment.
-    checkpoint: bool = False
-
-
-@dataclass(slots=True)
-class ReplayStats:
-    bars: int = 0
-    symbol_bars: int = 0
-    replayed_bars: int = 0
-    chunks: int = 0
 
 
 class BarReplayer:
