@@ -24,10 +24,10 @@ from typer.testing import CliRunner
 from quantum_trader.cli.download_cmd import BINANCE_URL, source_line
 from quantum_trader.cli.main import app
 from quantum_trader.domain.errors import ExchangeError
+from quantum_trader.download.downloader import Downloader
 from quantum_trader.exchange.budget import WeightBudget
 from quantum_trader.exchange.ccxt_adapter import CcxtExchange
 from quantum_trader.marketdata.bars import iter_binance_klines
-from quantum_trader.runtime.download import Downloader
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe

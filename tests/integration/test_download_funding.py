@@ -22,9 +22,9 @@ import pytest
 from test_download_replaying import gated_replay
 from test_simserver_support import RunningServer
 
+from quantum_trader.download.downloader import Downloader, DownloadReport
 from quantum_trader.exchange.budget import WeightBudget
 from quantum_trader.exchange.ccxt_adapter import CcxtExchange
-from quantum_trader.runtime.download import Downloader, DownloadReport
 from quantum_trader.simserver.feed import FEED_CHUNK_BARS, BarFeed
 
 HOUR = 3_600_000

@@ -1,10 +1,10 @@
-"""Why `download` found no data for a day (runtime/download_gaps.py): each reason, and days grouped into spans."""
+"""Why `download` found no data for a day (download/gaps.py): each reason, and days grouped into spans."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from quantum_trader.runtime.download_gaps import History, no_data, no_data_line, why_empty
+from quantum_trader.download.gaps import History, no_data, no_data_line, why_empty
 
 DAY = 86_400_000
 JAN_5 = 1_767_571_200_000  # 2026-01-05 00:00 UTC

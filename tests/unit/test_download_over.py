@@ -1,4 +1,4 @@
-"""When `download` writes a day (runtime/download.py): once it is over on the market's clock. These cases need
+"""When `download` writes a day (download/downloader.py): once it is over on the market's clock. These cases need
 bars missing on the exchange, which sim-server cannot show (its klines are contiguous, a quiet minute flat at
 the last close, as tests/integration/test_download_replaying.py relies on), so a small stand-in answers as
 Binance's klines do: bars from startTime through endTime up to limit, the latest `limit` without startTime."""
@@ -10,8 +10,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from quantum_trader.download.downloader import Downloader, DownloadReport
 from quantum_trader.exchange.budget import WeightBudget
-from quantum_trader.runtime.download import Downloader, DownloadReport
 
 DAY = 86_400_000
 MINUTE = 60_000

@@ -10,8 +10,8 @@ import pytest
 from scanner_fixtures import tiny_model
 
 from quantum_trader.cli.checks import OptionError, check_output_file, check_output_folder
+from quantum_trader.download.files import write_atomically
 from quantum_trader.reports.write import write_html
-from quantum_trader.runtime.download_files import write_atomically
 
 
 def test_a_file_target_that_is_a_folder_or_has_no_name_is_refused_naming_the_option(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 [--exchange URL] [--json]`: klines, mark-price klines and funding rates into files (CONTRACT §3).
 
 Public endpoints only (no key), through the ccxt adapter and its request budget; the layout and the
-resume rules are in runtime/download.py. A progress bar on a terminal only; `--json` prints one summary.
+resume rules are in download/downloader.py. A progress bar on a terminal only; `--json` prints one summary.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError, ExchangeError
-from ..exchange.budget import WeightBudget
-from ..exchange.factory import check_url, nobody_answers
-from ..runtime.download import (
+from ..download.downloader import (
     DEFAULT_OUT,
     DOWNLOAD_SHARE_PCT,
     Downloader,
@@ -34,7 +32,9 @@ from ..runtime.download import (
     months,
     parse_day,
 )
-from ..runtime.download_gaps import no_data_line
+from ..download.gaps import no_data_line
+from ..exchange.budget import WeightBudget
+from ..exchange.factory import check_url, nobody_answers
 from .checks import OptionError, check_output_folder
 from .main import app
 

@@ -39,7 +39,7 @@ import structlog
 from ..domain.errors import ConfigError, ExchangeError
 from ..domain.kline_source import FUNDING_FOLDER, MARK_FOLDER
 from ..exchange.budget import BudgetRefused, WeightBudget
-from .download_files import (
+from .files import (
     FUNDING_HEADER,
     HOUR_MS,
     KLINE_HEADER,
@@ -49,7 +49,7 @@ from .download_files import (
     unique_rows,
     write_atomically,
 )
-from .download_gaps import History, no_data
+from .gaps import History, no_data
 
 log = structlog.get_logger(__name__)
 DAY_MS = 86_400_000

@@ -1,4 +1,4 @@
-"""The files `download` writes (runtime/download.py): Binance's CSV layouts, written so that a reader sees a
+"""The files `download` writes (download/downloader.py): Binance's CSV layouts, written so that a reader sees a
 whole file or none, and the one thing read back from a file that exists: its last bar."""
 
 from __future__ import annotations
