@@ -5,7 +5,7 @@ Three figures, each against a fresh server with Binance's default limits (2,400 
      execution) opens N positions on rotating symbols; per entry, the time from the entry order's send
      (and from its fill answer) to the take-profit's `verified` ProtectionAction (read back from the
      server). The stop-loss is placed and verified before it, so this is "SL and TP verified".
-  b) bars: the websocket kline feed (runtime/live_feed.py WsKlineFeed) on 222 symbols; each bar is closed
+  b) bars: the websocket kline feed (feeds/live_feed.py WsKlineFeed) on 222 symbols; each bar is closed
      with POST /sim/v1/advance {"seconds": 60}; the time from that request to on_bar (the row a strategy
      sees, all 222 symbols). The server publishes on the request (not on its 20 ms poll), so the 222
      messages race the advance's own answer into this process: "after the answer" is only a lower bound.
@@ -45,8 +45,8 @@ from quantum_trader.domain.events import Direction, OrderChanged, OrderIntentRec
 from quantum_trader.domain.kline import Kline
 from quantum_trader.exchange.ccxt_adapter import CcxtExchange
 from quantum_trader.exchange.factory import connect
+from quantum_trader.feeds.live_feed import WsFeedConfig, WsKlineFeed, market_ws_url
 from quantum_trader.marketdata.bars import BarChunk
-from quantum_trader.runtime.live_feed import WsFeedConfig, WsKlineFeed, market_ws_url
 from quantum_trader.runtime.pump import pump_forever
 from quantum_trader.runtime.wiring import TradingRules, wire_engine
 

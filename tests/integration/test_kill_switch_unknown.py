@@ -16,13 +16,13 @@ import pytest
 from test_kill_switch_keeps_stops import BTC, ETH, Bot, run
 
 from quantum_trader.core.metrics import Metrics
+from quantum_trader.feeds.market_feed import FeedStatus
 from quantum_trader.journal.db import migrate
 from quantum_trader.journal.reader import JournalReader
 from quantum_trader.notify.alerts import Alerts
 from quantum_trader.notify.messages import Level, Message
 from quantum_trader.risk.daily_loss import REASON_PREFIX
 from quantum_trader.runtime.app_service import SessionService
-from quantum_trader.runtime.market_feed import FeedStatus
 from quantum_trader.settings.model import load_settings
 from quantum_trader.trading.audit import audit_row
 from quantum_trader.trading.stop_witness import ACTION as STOP_WITNESSED

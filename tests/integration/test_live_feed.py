@@ -23,8 +23,8 @@ from test_simserver_support import API_KEY, API_SECRET, START_PRICES, SYMBOLS, R
 from quantum_trader.domain.errors import RetryableExchangeError
 from quantum_trader.domain.kline import Kline
 from quantum_trader.exchange.ccxt_adapter import CcxtExchange
+from quantum_trader.feeds.live_feed import WsFeedConfig, WsKlineFeed, market_ws_url, stream_groups
 from quantum_trader.marketdata.bars import BarChunk
-from quantum_trader.runtime.live_feed import WsFeedConfig, WsKlineFeed, market_ws_url, stream_groups
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig
 from quantum_trader.sim.universe import load_universe

@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 from quantum_trader.core.metrics import Metrics
 from quantum_trader.domain.errors import ConfigError
 from quantum_trader.domain.kline import Kline
-from quantum_trader.runtime.live_feed import MAX_STREAMS, WsFeedConfig, feed_from_settings
+from quantum_trader.feeds.live_feed import MAX_STREAMS, WsFeedConfig, feed_from_settings
 from quantum_trader.settings.model import load_settings
 from quantum_trader.simserver.app import create_app
 from quantum_trader.simserver.routes_market_stream import encode, kline_payload, kline_text

@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 from quantum_trader.cli.main import app
 from quantum_trader.core.clock import SimulatedClock
+from quantum_trader.feeds.market_feed import BarFeed
 from quantum_trader.marketdata.bars import BarChunk, iter_binance_klines
 from quantum_trader.marketdata.companions import companions_of
 from quantum_trader.research.backtest import BacktestResult, run_backtest
-from quantum_trader.runtime.market_feed import BarFeed
 from quantum_trader.runtime.parts import build_parts
 from quantum_trader.runtime.wiring import TradingRules
 from quantum_trader.settings.model import load_settings

@@ -8,7 +8,7 @@ timeout), and the second position's stop report, its fill and whatever the monit
 waited behind it. Measured here from outside, by a handler before the witness and one after it: how long each fired
 stop's delivery took, and how far apart the two positions' reports reached the bus.
 
-With the market stream running (runtime/live_feed.py, feeding the adapter's mark board, as a session with
+With the market stream running (feeds/live_feed.py, feeding the adapter's mark board, as a session with
 QT_FEED=exchange does), the witness takes the first streamed mark stamped after the stop's report and asks the
 venue nothing.
 """
@@ -35,8 +35,8 @@ from quantum_trader.exchange.ccxt_adapter import CcxtExchange
 from quantum_trader.exchange.ids import client_id_for
 from quantum_trader.exchange.mark_board import MarkBoard
 from quantum_trader.exchange.retry import RetryingExchange
+from quantum_trader.feeds.live_feed import WsKlineFeed, market_ws_url
 from quantum_trader.marketdata.bars import BarChunk
-from quantum_trader.runtime.live_feed import WsKlineFeed, market_ws_url
 from quantum_trader.runtime.pump import pump_forever
 from quantum_trader.trading.stop_witness import ACTION, StopWitness, fired
 

@@ -12,9 +12,9 @@ import pytest
 
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.domain.errors import ConfigError
+from quantum_trader.feeds.market_feed import BarFeed
 from quantum_trader.marketdata.bars import BarChunk
 from quantum_trader.marketdata.holes import DataHole, check_gap, first_hole, refuse_holes
-from quantum_trader.runtime.market_feed import BarFeed
 from quantum_trader.runtime.paper_account import open_paper_account
 from quantum_trader.settings.model import load_settings
 from quantum_trader.sim.engine import ExchangeSimulator

@@ -14,8 +14,8 @@ from decimal import Decimal
 import numpy as np
 
 from quantum_trader.core.clock import SimulatedClock
+from quantum_trader.feeds.market_feed import BarFeed
 from quantum_trader.marketdata.bars import BarChunk
-from quantum_trader.runtime.market_feed import BarFeed
 from quantum_trader.signals.strategy import SignalBatch, signal_event
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig

@@ -19,10 +19,10 @@ from test_notify_order import FAST, Fake, routine, until
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.core.metrics import Metrics
 from quantum_trader.exchange.inprocess import InProcessExchange
+from quantum_trader.feeds.market_feed import FeedStatus
 from quantum_trader.journal.reader import JournalReader
 from quantum_trader.notify.sender import Notifier
 from quantum_trader.runtime.app_service import SessionService
-from quantum_trader.runtime.market_feed import FeedStatus
 from quantum_trader.runtime.wiring import TradingRules, protect_engine, wire_engine
 from quantum_trader.settings.model import load_settings
 from quantum_trader.sim.engine import ExchangeSimulator

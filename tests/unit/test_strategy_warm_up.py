@@ -15,9 +15,9 @@ from scanner_fixtures import SYMBOLS, market, tiny_model
 from quantum_trader.domain.errors import ExchangeError
 from quantum_trader.domain.kline import Kline
 from quantum_trader.exchange.budget import BudgetRefused, Priority
+from quantum_trader.feeds.warmup import SyntheticHistory, exchange_history, synthetic_history
 from quantum_trader.marketdata.bars import BarChunk
 from quantum_trader.ml.features import WARMUP_BARS
-from quantum_trader.runtime.warmup import SyntheticHistory, exchange_history, synthetic_history
 from quantum_trader.signals.ai_scanner import AiScanner, ScannerConfig
 from quantum_trader.signals.manual import ManualOnly
 from quantum_trader.signals.sma_cross import SmaCross

@@ -9,9 +9,9 @@ from decimal import Decimal
 import structlog
 
 from quantum_trader.core.clock import SimulatedClock
+from quantum_trader.feeds.market_feed import BarFeed
 from quantum_trader.marketdata.bars import BarChunk
 from quantum_trader.marketdata.synthetic import HOUR_MS, MarketModel, funding_rows, synthetic_market
-from quantum_trader.runtime.market_feed import BarFeed
 from quantum_trader.runtime.parts import _synthetic_marks_and_funding
 from quantum_trader.sim.engine import ExchangeSimulator
 from quantum_trader.sim.state import SimConfig

@@ -88,7 +88,7 @@ class Metrics:
                                        "account's order rate since start", registry=r)
 
     def _feed_gauges(self, r: CollectorRegistry) -> None:
-        """The exchange feed's repairs (runtime/market_feed.py FeedCounters): since-start totals kept by the
+        """The exchange feed's repairs (feeds/market_feed.py FeedCounters): since-start totals kept by the
         feed, so gauges set from its counts, as for the budget."""
         self.feed_repairs = Gauge("qt_feed_repairs", "Market-stream repairs since start, by kind: connects, "
                                   "reconnects, stalls, backfills (REST kline reads), late_symbols_filled, nan_rows",

@@ -1,6 +1,6 @@
 """The marks the market stream delivered, kept where a URL adapter answers `mark_since` from them.
 
-Why: the live bar feed (runtime/live_feed.py) hears every symbol's mark each second on its heartbeat stream
+Why: the live bar feed (feeds/live_feed.py) hears every symbol's mark each second on its heartbeat stream
 (`!markPrice@arr@1s`), each stamped with the exchange's event time `E`. A component that needs a recent mark
 (the stop witness: the first mark after a stop fired) can take it from here, at once and without spending
 request weight, instead of asking `GET /fapi/v1/premiumIndex`. The feed writes, the adapter reads (the session

@@ -52,7 +52,7 @@ class ExchangeReader(Protocol):
         `since_ms`, answered without a request (no wait, no request weight); None when it holds none such.
 
         In process: the simulator's mark now (it is after every event the simulator has emitted: one clock, one
-        order of things). Over a URL: the latest mark the market stream delivered (runtime/live_feed.py feeds
+        order of things). Over a URL: the latest mark the market stream delivered (feeds/live_feed.py feeds
         `exchange/mark_board.py`), when stamped later than `since_ms` (an equal stamp does not tell which came
         first); `since_ms` 0 asks whether the stream holds any mark of the symbol at all. The stop witness
         (trading/stop_witness.py) prefers it to `mark_prices`."""

@@ -1,6 +1,6 @@
 """Closed klines of many symbols, arriving one by one and out of step, assembled into minute rows.
 
-The live bar feed (runtime/live_feed.py) receives each symbol's closed kline on its own, from several
+The live bar feed (feeds/live_feed.py) receives each symbol's closed kline on its own, from several
 websocket connections and from REST backfills, possibly twice (a backfill overlapping the stream) and
 possibly late. A strategy must instead see what a backtest sees: one `BarChunk` row per minute with every
 symbol of the universe, in order, each minute once. `MinuteRows` does that bookkeeping and nothing else:

@@ -14,6 +14,7 @@ from ..domain.exchange_types import BalanceUpdate
 from ..domain.money import fmt
 from ..exchange.budget import WeightBudget
 from ..exchange.clock_sync import ClockReading
+from ..feeds.market_feed import FeedStatus
 from ..journal.reader import JournalReader
 from ..notify.sender import Notifier
 from ..readmodels.bar_tape import BarTape
@@ -26,7 +27,6 @@ from ..signals.strategy import NO_MODEL, Silence
 from ..trading.kill_switch import KillSwitchHandler, KillSwitchResult
 from ..trading.monitor import PositionMonitor
 from ..trading.protection_view import ProtectionView, build_view
-from .market_feed import FeedStatus
 from .service import JSON
 from .startup import resume_entries
 from .wiring import Engine

@@ -5,7 +5,7 @@ A paper account is only worth its readiness hour if a restart does not wipe it, 
 synthetic market continues from it: from the saved prices, at the saved simulated time (or the wall
 clock's, if that is later: a paced session does not fall behind the wall by its downtime), on a new
 random path. The session's clock starts there and the first bar played is the one closing after it
-(runtime/market_feed.py), so a quick restart moves the clock on by the wall time it took, never by a bar.
+(feeds/market_feed.py), so a quick restart moves the clock on by the wall time it took, never by a bar.
 The path's seed is (QT_SEED, start time): deterministic for a given seed and saved account; a session
 that played a bar saved a later time, so the next one never replays its path."""
 

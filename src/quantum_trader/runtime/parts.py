@@ -22,6 +22,9 @@ from ..exchange.factory import connect
 from ..exchange.mark_board import MarkBoard
 from ..exchange.order_rate import OrderRate
 from ..exchange.port import Exchange
+from ..feeds.live_feed import WsKlineFeed, feed_from_settings
+from ..feeds.market_feed import BarFeed
+from ..feeds.warmup import SyntheticHistory, synthetic_history
 from ..marketdata.bars import BarChunk, bars_from, iter_binance_klines, kline_symbol, replay_symbols
 from ..marketdata.companions import companions_of
 from ..marketdata.synthetic import funding_ahead, marks_of, synthetic_market
@@ -31,11 +34,8 @@ from ..sim.recorded_funding import use_recorded_funding
 from ..sim.replay_mark import MarkBars
 from ..sim.universe import Universe, load_universe
 from .account_name import exchange_account_name, paper_account_name
-from .live_feed import WsKlineFeed, feed_from_settings
-from .market_feed import BarFeed
 from .paper_account import open_paper_account
 from .startup import closing_on_error
-from .warmup import SyntheticHistory, synthetic_history
 
 MINUTE_MS = 60_000
 
@@ -74,7 +74,7 @@ async def build_parts(settings: Settings, *, journal_id: str | None = None) -> P
         prices = {s: float(sim.last_price(s)) for s in symbols}
         first_ms, chunks = _bar_source(settings, symbols, prices, start_ms=account.start_ms, seed=account.seed)
         history = synthetic_history(settings.feed, symbols, [prices[s] for s in symbols], seed=account.seed,
-                                    start_ms=first_ms)  # task M: the synthetic market's past (runtime/warmup.py)
+                                    start_ms=first_ms)  # task M: the synthetic market's past (feeds/warmup.py)
         marks = _recorded_marks_and_funding(settings, sim, symbols)
         if settings.feed == "synthetic":
             chunks, marks = _synthetic_marks_and_funding(chunks, sim)
@@ -111,7 +111,7 @@ async def _url_parts(settings: Settings, universe: Universe, exchange: Exchange,
     symbols = replayed(settings, requested(settings, [s for s in universe.top(len(universe.symbols))
                                                      if s in instruments]))
     if settings.feed == "exchange":
-        # Closed klines over the market websockets, REST-backfilled through the adapter (runtime/live_feed.py).
+        # Closed klines over the market websockets, REST-backfilled through the adapter (feeds/live_feed.py).
         feed = feed_from_settings(settings, symbols, exchange.klines, marks=marks)
         return Parts(exchange, None, symbols, WallClock(), feed, budget)
     marks_now = await exchange.mark_prices(symbols)

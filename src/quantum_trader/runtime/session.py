@@ -39,6 +39,8 @@ from ..domain.events import (
 )
 from ..exchange.retry import patient
 from ..exchange.staging_gateway import DryRunGateway
+from ..feeds.market_feed import FeedStatus
+from ..feeds.warmup import prepare_warm_up
 from ..journal.db import migrate
 from ..journal.reader import JournalReader
 from ..journal.writer import Journal
@@ -54,7 +56,6 @@ from ..trading.execution import DRY_RUN_WORDING, SENT_WORDING
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from .app_service import SessionService
 from .bar_publisher import signal_publisher
-from .market_feed import FeedStatus
 from .paper_owner import journal_identity
 from .parts import Parts, build_parts
 from .pump import pump_forever
@@ -72,7 +73,6 @@ from .startup import (
     restore_halt,
     startup_errors,
 )
-from .warmup import prepare_warm_up
 from .wiring import Engine, alerts_for, protect_engine, rules_from, wire_engine
 
 log = structlog.get_logger(__name__)

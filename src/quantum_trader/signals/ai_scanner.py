@@ -16,7 +16,7 @@ silent is also `silence` (a refused model, a scan that raised, symbols that lost
 session journals once per change as a `ScannerSilent` event. Risk keeps the one rule on confidence (below
 QT_MIN_CONFIDENCE nothing trades).
 
-History: `warm_up` takes the bars before the session's first live bar (runtime/warmup.py: the synthetic
+History: `warm_up` takes the bars before the session's first live bar (feeds/warmup.py: the synthetic
 market's own past, or the exchange's REST klines), so the first closed bar is scored at once instead of
 WARMUP_BARS minutes later. History is held, never scored: no signal, hence no order, can come from it.
 """

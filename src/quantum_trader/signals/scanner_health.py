@@ -43,7 +43,7 @@ class ScannerStats:
     last_error: str | None = None
     failed_last_bar: bool = False
     #: Symbols scanned, how many of them can be scored on the next closed bar (history held, none missing),
-    #: and the bars of history the session gave the scanner before its first live bar (runtime/warmup.py).
+    #: and the bars of history the session gave the scanner before its first live bar (feeds/warmup.py).
     symbols: int = 0
     warm_symbols: int = 0
     history_bars: int = 0

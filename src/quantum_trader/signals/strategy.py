@@ -130,7 +130,7 @@ class WarmsUp(Protocol):
     """A strategy that can take history before the session's first bar (optional: a strategy without it
     simply starts cold). Why: the AI scanner needs WARMUP_BARS closed bars per symbol before it can score,
     four hours of silence at `--speed 1` if it had to wait for them live. The session hands it the bars
-    before its start once (runtime/warmup.py); history is only remembered, never scored, so it can never
+    before its start once (feeds/warmup.py); history is only remembered, never scored, so it can never
     produce a signal, let alone an order."""
 
     #: Closed bars per symbol the strategy wants before the first live bar (0: none).

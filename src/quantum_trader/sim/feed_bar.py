@@ -1,5 +1,5 @@
 """One bar of a price feed into the simulator, the same way wherever bars are played live-like: the
-paper session's feed (runtime/market_feed.py) and `sim-server`'s feed thread (simserver/feed.py).
+paper session's feed (feeds/market_feed.py) and `sim-server`'s feed thread (simserver/feed.py).
 
 Recorded or drawn prices are floats; the simulator trades on the tick. A bar is snapped to its symbol's
 tick, its range widened to hold the snapped open and close (a snapped high must not sit below the close),
@@ -27,7 +27,7 @@ def play_bar(sim: ExchangeSimulator, symbol: str, bar: tuple[float, float, float
              mark: OHLC | None = None) -> OHLC | None:
     """Play one (open, high, low, close) bar of `symbol`; the prices as the simulator traded them, or None
     for a bar with a NaN (no data: nothing is played). The clock is the caller's to set: the bar's last
-    millisecond, where sim-server's feed (simserver/feed.py) and a paper session's (runtime/market_feed.py)
+    millisecond, where sim-server's feed (simserver/feed.py) and a paper session's (feeds/market_feed.py)
     play it, once their clock has reached its close."""
     if any(math.isnan(x) for x in bar):
         return None

@@ -6,7 +6,7 @@ backtest. Each bar is played when the clock reaches its close, as a live feed he
 the clock starts where the session starts (the wall's time, or the saved account's) and runs at
 `--speed` from there, so at `--speed 1` it is the wall clock, never a bar ahead of it.
 
-The `exchange` feed (closed klines from Binance's websockets, REST-backfilled) is in runtime/live_feed.py;
+The `exchange` feed (closed klines from Binance's websockets, REST-backfilled) is in feeds/live_feed.py;
 it reports through the same `FeedStatus`, so /health reads every feed alike, plus its `FeedCounters`
 (`FeedStatus.repairs`): what it had to repair and how far behind the stream runs.
 """

@@ -10,7 +10,7 @@ them: history is never scored, never published as a signal, never traded (it is 
   market starts at. Deterministic: the same seed gives the same history and so the same signals.
 - exchange feed: REST `GET /fapi/v1/klines`, the last `history_bars` closed bars of every symbol before the
   feed's first minute (`exchange_history`). The feed calls it once, when the server has shown its first bar
-  and before it delivers any row (runtime/live_feed.py `before_first_row`), so the history ends exactly
+  and before it delivers any row (feeds/live_feed.py `before_first_row`), so the history ends exactly
   where the live rows begin. Each read weighs 2 (241 rows; request_weights.py), about 444 for 222 symbols:
   it goes through the adapter's request budget as a routine read, so when the routine share of the minute
   is used, a read waits for the budget instead of taking weight from protection reads.

@@ -144,7 +144,7 @@ class WsKlineFeed:
         self._opened: set[int] = set()
         self._closed_seen: tuple[int, float] | None = None  # (next_open, wall time its minute was seen closed)
         #: Awaited once with the first live minute, before any row exists: the strategy's history load
-        #: (runtime/warmup.py), so history ends exactly where the live rows begin.
+        #: (feeds/warmup.py), so history ends exactly where the live rows begin.
         self.before_first_row: Callable[[int], Awaitable[None]] | None = None
 
     @property
