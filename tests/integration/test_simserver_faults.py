@@ -96,7 +96,7 @@ def test_server_error_count_answers_5xx_and_places_nothing() -> None:
     assert "X-MBX-USED-WEIGHT-1M" in first.headers
     assert other_path.status_code == 200 and third.status_code == 200
     assert [o["clientOrderId"] for o in open_orders] == ["e-3"]  # the refused two were never processed
-    assert listed == {"faults": [], "injected": {"server_error": 2, "rate_limit": 0, "slow": 0}}
+    assert listed == {"faults": [], "injected": {"server_error": 2, "rate_limit": 0, "slow": 0, "ban": 0}}
 
 
 def test_server_error_for_seconds_hits_a_path_prefix_until_it_lapses(clocked: RunningServer, clock: Clock) -> None:
@@ -111,7 +111,7 @@ def test_server_error_for_seconds_hits_a_path_prefix_until_it_lapses(clocked: Ru
     assert httpx.get(f"{clocked.url}/sim/v1/info", headers=KEY).status_code == 200  # control routes never
     clock.now_ms = start + 30_000
     assert httpx.get(ticker, params={"symbol": "BNBUSDT"}).status_code == 200
-    assert _faults(clocked) == {"faults": [], "injected": {"server_error": 2, "rate_limit": 0, "slow": 0}}
+    assert _faults(clocked) == {"faults": [], "injected": {"server_error": 2, "rate_limit": 0, "slow": 0, "ban": 0}}
 
 
 def test_rate_limit_then_immediate_retries_get_the_ip_banned(clocked: RunningServer, clock: Clock) -> None:
@@ -161,7 +161,7 @@ def test_slow_response_times_ccxt_out_while_the_order_is_live() -> None:
         injected = _faults(server)["injected"]
     assert order["status"] == "NEW" and Decimal(order["price"]) == 500  # processed although its answer never came
     assert queried_after < 1.6  # the delayed answer holds no lock: the query was served meanwhile
-    assert injected == {"server_error": 0, "rate_limit": 0, "slow": 1}
+    assert injected == {"server_error": 0, "rate_limit": 0, "slow": 1, "ban": 0}
 
 
 def test_slow_answer_arrives_after_its_delay() -> None:
@@ -204,6 +204,8 @@ BAD = [
     ({"kind": "rate_limit", "methods": ["PATCH"]}, -1130, "methods"),
     ({"kind": "server_error", "delay_ms": 10}, -1106, "delay_ms"),
     ({"kind": "clear", "count": 1}, -1106, "count"),
+    ({"kind": "ban", "after": -1}, -1130, "after"),
+    ({"kind": "ban", "status": 503}, -1106, "status"),
 ]
 
 
@@ -251,3 +253,23 @@ def test_limits_report_peak_minute_weight_and_every_429(clocked: RunningServer, 
     row = _limits_row(clocked)
     assert (row["usedWeight"], row["peakWeight1m"], row["refused429"], row["refused429Total"], row["bans"]) == \
         (3, LIMIT + 1, 1, 2, 0)
+
+
+def test_ban_after_some_requests_answers_418_until_it_ends(clocked: RunningServer, clock: Clock) -> None:
+    """A polite client is never banned by the weight path: `ban` makes one meet a 418 on purpose, and `after`
+    lets the first requests through (a ban in the middle of a paged reading)."""
+    before = _limits_row(clocked)
+    armed = _arm(clocked, {"kind": "ban", "after": 2, "retry_after_s": 5, "paths": ["/fapi/v1/time"]}).json()
+    assert armed["faults"] == [{"kind": "ban", "remaining": 1, "until": None, "paths": ["/fapi/v1/time"],
+                                "methods": ["GET", "POST", "PUT", "DELETE"], "after": 2, "retry_after_s": 5}]
+    answers = [_time(clocked) for _ in range(4)]
+    until = clock.now_ms + 5_000
+    assert [a.status_code for a in answers] == [200, 200, 418, 418]
+    assert answers[2].json() == be.ip_banned(until).to_body() and answers[2].headers["Retry-After"] == "5"
+    clock.now_ms = until
+    assert _time(clocked).status_code == 200
+    row = _limits_row(clocked)
+    assert (row["bans"], row["bannedUntil"], row["refused429Total"]) == (1, None, 0)
+    # Every request counted, the banned one too; weight only for those not refused by the ban.
+    assert (row["requestsTotal"] - before["requestsTotal"], row["weightTotal"] - before["weightTotal"]) == (5, 4)
+    assert _faults(clocked) == {"faults": [], "injected": {"server_error": 0, "rate_limit": 0, "slow": 0, "ban": 1}}

@@ -53,7 +53,7 @@ from .ccxt_client import make_client
 from .ccxt_errors import translate
 from .ccxt_poll import CcxtPoller
 from .clock_sync import TIMESTAMP_REFUSED, ClockReading, ExchangeClock
-from .income_reading import read_income
+from .income_reading import IncomeReader
 from .mark_board import MarkBoard
 from .order_rate import TOO_MANY_ORDERS, order_kind
 from .secrets import Secret
@@ -112,6 +112,7 @@ class CcxtExchange:
         self.user_stream = UserStream(self, self._reconciler, options)
         #: Signed requests carry the exchange's time once Binance has refused the machine's (-1021).
         self.clock = ExchangeClock(self._client, lambda: self.call(_SERVER_TIME), clock_reading)
+        self._income = IncomeReader(self.call)  # keeps a reading a 429 or a ban interrupted, to resume it
         if events_via == "stream":
             self._pollers.append(self._reconciler)  # watches what `place` sends, subscribed or not
 
@@ -352,8 +353,9 @@ class CcxtExchange:
         return [wire.fill_from_user_trade(t, ids.get(str(t.get("orderId")), "")) for t in trades]
 
     async def income(self, start_ms: int, income_type: str | None = None) -> list[BalanceUpdate]:
-        """Binance's income history from `start_ms`, kept to transfers and funding (exchange/income_reading.py)."""
-        return await read_income(self.call, start_ms, income_type)
+        """Binance's income history from `start_ms`, kept to transfers and funding (exchange/income_reading.py);
+        a reading a 429 or a ban interrupted goes on from where it stopped when asked again."""
+        return await self._income.read(start_ms, income_type)
 
     async def hedge_mode(self) -> bool:
         """GET /fapi/v1/positionSide/dual (weight 30, through the budget): `{"dualSidePosition": bool}`."""

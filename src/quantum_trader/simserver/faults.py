@@ -17,7 +17,8 @@ from typing import Any
 SERVER_ERROR = "server_error"
 RATE_LIMIT = "rate_limit"
 SLOW = "slow"
-KINDS = (SERVER_ERROR, RATE_LIMIT, SLOW)
+BAN = "ban"
+KINDS = (SERVER_ERROR, RATE_LIMIT, SLOW, BAN)
 ALL_METHODS = ("GET", "POST", "PUT", "DELETE")
 ALL_REST = ("/fapi/*",)
 
@@ -37,7 +38,8 @@ class Scope:
 
 @dataclass
 class Fault:
-    """One armed fault: for the next `remaining` matching requests, or until `until_ms` (server clock)."""
+    """One armed fault: for the next `remaining` matching requests, or until `until_ms` (server clock), once
+    `after` matching requests have passed untouched (a fault in the middle of a paged reading)."""
 
     kind: str
     scope: Scope
@@ -46,6 +48,7 @@ class Fault:
     status: int = 503
     retry_after_s: int = 2
     delay_ms: int = 1500
+    after: int = 0
 
     def live(self, now_ms: int) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -56,9 +59,11 @@ class Fault:
         """The fault as `/sim/v1/faults` answers it: `remaining` for a count, `until` (epoch ms) for seconds."""
         row: dict[str, Any] = {"kind": self.kind, "remaining": self.remaining, "until": self.until_ms,
                                "paths": list(self.scope.paths), "methods": list(self.scope.methods)}
+        if self.after:
+            row["after"] = self.after
         if self.kind == SERVER_ERROR:
             row["status"] = self.status
-        elif self.kind == RATE_LIMIT:
+        elif self.kind in (RATE_LIMIT, BAN):
             row["retry_after_s"] = self.retry_after_s
         else:
             row["delay_ms"] = self.delay_ms
@@ -93,7 +98,8 @@ class FaultBook:
             return dict(self._injected)
 
     def strike(self, method: str, path: str, now_ms: int) -> Fault | None:
-        """The first live fault matching the request, with one of its uses taken; None when none matches.
+        """The first live fault matching the request, with one of its uses taken; None when none matches. A
+        fault still letting `after` requests pass lets this one pass (a later fault may strike it).
 
         Taking the use under the lock makes a count exact when requests race: N means N requests.
         """
@@ -101,6 +107,9 @@ class FaultBook:
             self._prune(now_ms)
             for fault in self._faults:
                 if fault.scope.matches(method, path):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        continue
                     if fault.remaining is not None:
                         fault.remaining -= 1
                     self._injected[fault.kind] += 1

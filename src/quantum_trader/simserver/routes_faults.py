@@ -1,18 +1,23 @@
-"""Chaos control of the REST side, not part of Binance: answer 5xx, 429 or slowly on demand.
+"""Chaos control of the REST side, not part of Binance: answer 5xx, 429, 418 or slowly on demand.
 
 A bot meets Binance's bad moments (an internal error, a 429 with `Retry-After`, a response that comes
 back after the client gave up while the order is live) only by accident; the live-path chaos campaign
 arms them here instead, so each is met on purpose and graded:
 
-- `POST /sim/v1/faults {"kind": "server_error"|"rate_limit"|"slow"|"clear", "count": N | "seconds": S,
-  "paths": [...], "methods": [...], "status": 503 | "retry_after_s": 2 | "delay_ms": 1500}` arms one fault
-  (or clears all) and answers `{"faults": [<armed>]}`; `GET /sim/v1/faults` adds `"injected"` per kind.
+- `POST /sim/v1/faults {"kind": "server_error"|"rate_limit"|"slow"|"ban"|"clear", "count": N | "seconds": S,
+  "paths": [...], "methods": [...], "status": 503 | "retry_after_s": 2 | "delay_ms": 1500, "after": 0}` arms
+  one fault (or clears all) and answers `{"faults": [<armed>]}`; `GET /sim/v1/faults` adds `"injected"` per kind.
 - `server_error`: the request is answered `status` with Binance's -1001 body and is NOT processed.
 - `rate_limit`: answered 429 (-1003, `Retry-After`), not processed, and the IP is rate limited until
   Retry-After passes (`WeightCounter.rate_limit`): a request inside that window is refused too and counts
   towards the 418 ban exactly as on the weight path, so only a client that ignores Retry-After is banned.
 - `slow`: the request IS processed at once, its response leaves `delay_ms` later (the app sleeps outside
   `server.lock`): a client with a shorter timeout sees a timeout while its order is live.
+- `ban`: answered 418 (-1003 "IP banned until ..."), not processed, and the IP is banned for `retry_after_s`
+  seconds (`WeightCounter.ban`), as Binance bans an IP that kept going after 429s: a polite client meets a
+  ban only this way, and must wait it out as it would a real one.
+- `"after": N` (any kind): the first N matching requests pass untouched, so a fault can strike the middle of
+  a paged reading (the fourth page of an income history) rather than its first request.
 
 Faults hit REST `/fapi/*` only, never `/sim/*` control routes nor websockets. Every field is checked
 before anything changes, so a refused request leaves the armed faults as they were.
@@ -25,7 +30,7 @@ from typing import Any
 from ..domain import binance_errors as be
 from ..domain.errors import RetryableExchangeError
 from ..domain.money import to_decimal
-from .faults import ALL_METHODS, ALL_REST, KINDS, RATE_LIMIT, SERVER_ERROR, SLOW, Fault, Scope
+from .faults import ALL_METHODS, ALL_REST, BAN, KINDS, RATE_LIMIT, SERVER_ERROR, SLOW, Fault, Scope
 from .routes_base import Call, RouteTable, Security, ServerState
 
 table = RouteTable()
@@ -36,9 +41,9 @@ STATUSES = (500, 502, 503, 504)
 MAX_SECONDS = 86_400
 MAX_COUNT = 1_000_000
 MAX_DELAY_MS = 600_000
-_COMMON = frozenset({"kind", "count", "seconds", "paths", "methods"})
+_COMMON = frozenset({"kind", "count", "seconds", "paths", "methods", "after"})
 _OWN = {SERVER_ERROR: frozenset({"status"}), RATE_LIMIT: frozenset({"retry_after_s"}),
-        SLOW: frozenset({"delay_ms"})}
+        SLOW: frozenset({"delay_ms"}), BAN: frozenset({"retry_after_s"})}
 
 
 def internal_error(status: int) -> RetryableExchangeError:
@@ -77,6 +82,8 @@ def strike(server: ServerState, method: str, path: str, ip: str) -> float:
         raise internal_error(fault.status)
     if fault.kind == RATE_LIMIT:
         raise server.weights.rate_limit(ip, fault.retry_after_s)
+    if fault.kind == BAN:
+        raise server.weights.ban(ip, fault.retry_after_s)
     return fault.delay_ms / 1000
 
 
@@ -103,6 +110,8 @@ def parse_fault(body: Any, now_ms: int) -> Fault | None:
         fault.retry_after_s = _integer(body["retry_after_s"], "retry_after_s", 1, MAX_SECONDS)
     if "delay_ms" in body:
         fault.delay_ms = _integer(body["delay_ms"], "delay_ms", 0, MAX_DELAY_MS)
+    if "after" in body:
+        fault.after = _integer(body["after"], "after", 0, MAX_COUNT)
     return fault
 
 

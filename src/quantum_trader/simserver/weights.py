@@ -40,7 +40,8 @@ def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
 class IpBudget:
     """One IP's minute: weight used, 429s answered, and its ban history (kept for the server's life).
 
-    `peak` and `refused_total` outlive the minute: a chaos campaign grades a whole run by them.
+    `peak`, `refused_total`, `requests_total` and `weight_total` outlive the minute: a chaos campaign grades a
+    whole run by them, and a test counts what a client sent over a reading longer than a minute.
     `limited_until_ms` is the end of a fault-injected 429's Retry-After (`rate_limit`).
     """
 
@@ -52,6 +53,9 @@ class IpBudget:
     peak: int = 0
     refused_total: int = 0
     limited_until_ms: int = 0
+    #: Every request the IP sent (a banned one too) and every weight it was charged, since the server started.
+    requests_total: int = 0
+    weight_total: int = 0
 
 
 @dataclass
@@ -75,9 +79,11 @@ class WeightCounter:
         with self._lock:
             now = self.clock()
             budget = self._budget(ip, now)
+            budget.requests_total += 1
             if budget.banned_until_ms > now:
                 raise be.ip_banned(budget.banned_until_ms)
             budget.used += weight
+            budget.weight_total += weight
             budget.peak = max(budget.peak, budget.used)
             if budget.used <= self.limit and budget.limited_until_ms <= now:
                 return budget.used
@@ -102,6 +108,16 @@ class WeightCounter:
             budget.refused_total += 1
             budget.limited_until_ms = max(budget.limited_until_ms, now + retry_after_s * 1000)
         return be.too_many_requests(self.limit)
+
+    def ban(self, ip: str, seconds: int) -> ExchangeError:
+        """A 418 answered to `ip` and a ban of `seconds` (an injected fault, as if it had kept going after its
+        429s): the error to answer. It counts as one of the IP's bans; `charge` refuses it until the ban ends."""
+        with self._lock:
+            now = self.clock()
+            budget = self._budget(ip, now)
+            budget.banned_until_ms = max(budget.banned_until_ms, now + seconds * 1000)
+            budget.bans += 1
+            return be.ip_banned(budget.banned_until_ms)
 
     def ban_length_ms(self, previous_bans: int) -> int:
         """2 minutes (the base) for a first ban, doubling for each earlier one, never above 3 days."""
@@ -149,7 +165,8 @@ class WeightCounter:
             budgets = [(ip, self._budget(ip, now)) for ip in sorted(self._ips)]
             ips = [{"ip": ip, "usedWeight": b.used, "refused429": b.refused,
                     "bannedUntil": b.banned_until_ms if b.banned_until_ms > now else None, "bans": b.bans,
-                    "peakWeight1m": b.peak, "refused429Total": b.refused_total}
+                    "peakWeight1m": b.peak, "refused429Total": b.refused_total,
+                    "requestsTotal": b.requests_total, "weightTotal": b.weight_total}
                    for ip, b in budgets]
         return {"weightLimit": self.limit, "intervalMs": MINUTE_MS, "banAfter429s": self.ban_after,
                 "banBaseMs": self.ban_base_ms, "banMaxMs": BAN_MAX_MS, "serverTime": now, "ips": ips}
