@@ -35,15 +35,17 @@ def switch_to_hedge_mode(server: RunningServer) -> None:
     server.call("POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "true"})
 
 
-def run_until_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN), "run", "--duration", DURATION_S], env=env, capture_output=True, text=True,
-                          timeout=90)
+def run_until_exit(env: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), "run", "--duration", DURATION_S, *options], env=env, capture_output=True,
+                          text=True, timeout=90)
 
 
 def assert_refused(done: subprocess.CompletedProcess[str], exchange: str, fix: str) -> None:
+    """`exchange` as the user gave it: `QT_EXCHANGE=URL` from the environment, `--exchange URL` from the option."""
     assert done.returncode == 2, done.stdout + done.stderr
     line = done.stderr.strip().splitlines()[-1]
-    assert line == (f"error: the account at QT_EXCHANGE={exchange} is in Hedge Mode (dualSidePosition=true); Quantum "
+    named = exchange if exchange.startswith("--exchange ") else f"QT_EXCHANGE={exchange}"
+    assert line == (f"error: the account at {named} is in Hedge Mode (dualSidePosition=true); Quantum "
                     "Trader trades One-way Mode only and the exchange would refuse its every order, stops included: "
                     f"{fix}"), done.stderr
     assert "Traceback" not in done.stderr and "Unclosed client session" not in done.stderr
@@ -86,6 +88,17 @@ def test_the_bot_refuses_an_account_in_hedge_mode(tmp_path: Path, staging: bool)
         assert server.sim.account.dual_side  # read, never switched
     assert_refused(done, server.url, FIX)
     assert journal_rows(tmp_path, "select count(*) from sessions") == [(0,)]  # refused before anything is recorded
+
+
+def test_run_exchange_names_the_option_the_user_typed(tmp_path: Path) -> None:
+    """`run --exchange URL` was refused naming QT_EXCHANGE=URL, a variable the user never set (every other line
+    about that URL names the option: tests/integration/test_exchange_option_named.py)."""
+    with running_server() as server:
+        switch_to_hedge_mode(server)
+        env = bot_env(tmp_path, QT_API_KEY=API_KEY, QT_API_SECRET=API_SECRET, QT_FEED="exchange", QT_SPEED="1")
+        done = run_until_exit(env, "--exchange", server.url)
+    assert_refused(done, f"--exchange {server.url}", FIX)
+    assert "QT_EXCHANGE" not in done.stderr
 
 
 def test_the_position_mode_read_outlasts_a_short_outage_like_every_start_up_read(tmp_path: Path) -> None:

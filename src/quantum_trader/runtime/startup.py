@@ -104,14 +104,15 @@ def startup_errors(settings: Settings) -> Iterator[None]:
             "permission") from exc
 
 
-def hedge_mode_refusal(exchange: str) -> str:
+def hedge_mode_refusal(exchange: str, setting: str) -> str:
     """The one line a session in Hedge Mode stops with: the problem and the fix (in process: a fresh paper
-    account, since only a test switches the simulated one)."""
+    account, since only a test switches the simulated one). `setting`: how the user gave `exchange`
+    (`Settings.name_of`): `run --exchange URL` is named `--exchange URL`, never a QT_EXCHANGE they did not set."""
     fix = ("`quantum-trader paper-reset` starts a fresh paper account in One-way Mode" if exchange == "sim" else
            "switch it in Binance (Preferences > Position Mode > One-way) or POST /fapi/v1/positionSide/dual "
            "dualSidePosition=false, with no open positions or orders")
-    return (f"the account at QT_EXCHANGE={exchange} is in Hedge Mode (dualSidePosition=true); Quantum Trader trades "
-            f"One-way Mode only and the exchange would refuse its every order, stops included: {fix}")
+    return (f"the account at {given(exchange, setting)} is in Hedge Mode (dualSidePosition=true); Quantum Trader "
+            f"trades One-way Mode only and the exchange would refuse its every order, stops included: {fix}")
 
 
 async def refuse_hedge_mode(exchange: ExchangeReader, settings: Settings) -> None:
@@ -121,7 +122,7 @@ async def refuse_hedge_mode(exchange: ExchangeReader, settings: Settings) -> Non
     by hand could never get its stop or be closed by the kill switch. The mode is not switched here: that
     changes the user's account, and Binance refuses it while a position or an order is open."""
     if await exchange.hedge_mode():
-        raise ConfigError(hedge_mode_refusal(settings.exchange))
+        raise ConfigError(hedge_mode_refusal(settings.exchange, settings.name_of("exchange")))
 
 
 @asynccontextmanager
