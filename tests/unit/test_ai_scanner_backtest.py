@@ -17,8 +17,8 @@ from quantum_trader.journal.db import migrate
 from quantum_trader.journal.writer import Journal
 from quantum_trader.marketdata.bars import synthetic_bars
 from quantum_trader.ml.features import FEATURE_NAMES
+from quantum_trader.readmodels.refusals import no_signal_traded, tally_of
 from quantum_trader.research.backtest import run_backtest
-from quantum_trader.research.refusals import no_signal_traded, tally_of
 from quantum_trader.runtime.wiring import TradingRules
 from quantum_trader.signals.ai_scanner import AiScanner, ScannerConfig
 from quantum_trader.signals.sma_cross import SmaCross

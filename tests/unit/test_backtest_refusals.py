@@ -1,10 +1,10 @@
-"""A backtest's refusals (research/refusals.py): risk's decisions counted by kind with the first of each, and
+"""A backtest's refusals (readmodels/refusals.py): risk's decisions counted by kind with the first of each, and
 the warning for a run in which risk refused every signal (0 trades, exit 0, and nothing said why)."""
 
 from __future__ import annotations
 
 from quantum_trader.domain.events import Direction, RiskDecision, Signal
-from quantum_trader.research.refusals import RefusalTally, all_refused
+from quantum_trader.readmodels.refusals import RefusalTally, all_refused
 
 SIGNAL = Signal("LINKUSDT", Direction.LONG, 1.0, "sma-cross", 0)
 LIQUIDATED = ("LINKUSDT: at 40x the position would be liquidated at about 10.196, before its 2% stop-loss at 10.202 "

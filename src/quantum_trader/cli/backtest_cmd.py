@@ -182,7 +182,7 @@ def _warn_if_all_refused(doc: dict[str, Any]) -> None:
     """One line on stderr when risk refused every signal (a leverage at which each position would be liquidated
     before its stop), or when no signal could reach risk (the AI scanner's confidences all below min_confidence:
     `why_no_trade`): such a run's 0 trades and exit 0 said nothing about why."""
-    from ..research.refusals import all_refused
+    from ..readmodels.refusals import all_refused
 
     for warning in (all_refused(doc.get("refusals")), doc.get("why_no_trade")):
         if warning is not None:

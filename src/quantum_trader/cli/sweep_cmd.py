@@ -201,7 +201,7 @@ def _all_refused(runs: list[dict[str, Any]], fixed: dict[str, str]) -> list[str]
     """A line per run in which risk refused every signal, or no signal could reach risk (`why_no_trade`: the AI
     scanner's confidences all below min_confidence), saying why: such a run ranks as "0 trades", not as failed
     (`sweep --grid leverage=50,75` on LINKUSDT: every position would be liquidated before its stop)."""
-    from ..research.refusals import all_refused
+    from ..readmodels.refusals import all_refused
 
     lines = []
     for run in runs:

@@ -36,6 +36,7 @@ from ..exchange.inprocess import InProcessExchange
 from ..marketdata.bars import BarChunk
 from ..marketdata.companions import Companions, MarkAligner
 from ..marketdata.holes import DataHole, check_gap
+from ..readmodels.refusals import RefusalTally, no_signal_traded
 from ..risk.rules import ALL, Blocked
 from ..runtime.pump import publish_all
 from ..runtime.wiring import Engine, JournalLike, TradingRules, protect_engine, wire_engine
@@ -53,7 +54,6 @@ from ..trading.monitor import MonitorConfig
 from ..trading.performance import Drawdown, performance_report
 from .at_end import EndOfRun, read_end
 from .price_tape import PriceTape
-from .refusals import RefusalTally, no_signal_traded
 from .replay_skips import Bools, ReplaySkips
 
 DAY_MS = 86_400_000
@@ -74,13 +74,13 @@ class BacktestResult:
     opened: list[TradeOpened] = field(default_factory=list)
     #: Each symbol's tick, so a report shows prices to it.
     ticks: dict[str, Decimal] = field(default_factory=dict)
-    #: Risk's decisions and its refusals by kind (research/refusals.py `RefusalTally.to_json`).
+    #: Risk's decisions and its refusals by kind (readmodels/refusals.py `RefusalTally.to_json`).
     refusals: dict[str, Any] = field(default_factory=dict)
     #: The final equity and the positions still open, which net_pnl (closed trades) leaves out (at_end.py).
     end: EndOfRun | None = None
     #: What ran: strategy, parameters and settings in effect, data, period, symbols (research/run_spec.py).
     run: dict[str, Any] | None = None
-    #: The strategy's tally, for one that keeps one (the AI scanner: research/refusals.py `tally_of`).
+    #: The strategy's tally, for one that keeps one (the AI scanner: readmodels/refusals.py `tally_of`).
     tally: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:

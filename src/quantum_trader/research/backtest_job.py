@@ -21,6 +21,7 @@ from ..domain.kline_source import kline_paths
 from ..marketdata.bars import BarChunk, kline_symbol
 from ..marketdata.companions import companions_of
 from ..marketdata.selection import Selection, read_selection, select
+from ..readmodels.refusals import tally_of
 from ..runtime.wiring import JournalLike, TradingRules, rules_from
 from ..settings.model import Settings, load_settings
 from ..signals.params import GRID, PARAM, ParamError, Params, parse_params
@@ -28,7 +29,6 @@ from ..signals.registry import build_strategy, refuse_no_effect, strategy_params
 from ..signals.strategy import Strategy
 from ..sim.universe import load_universe
 from .backtest import BacktestResult, Progress, run_backtest
-from .refusals import tally_of
 from .run_spec import describe_run
 
 #: Result fields that measure the machine, not the strategy: left out when runs are compared.

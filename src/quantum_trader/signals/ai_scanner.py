@@ -130,7 +130,7 @@ class AiScanner:
 
     def tally(self) -> dict[str, Any]:
         """What the scanner scored and the highest confidence each side reached, against the threshold below
-        which risk trades nothing: `backtest` says from it why a run made no trade (research/refusals.py)."""
+        which risk trades nothing: `backtest` says from it why a run made no trade (readmodels/refusals.py)."""
         stats = self.stats
         best = {side: None if value is None else round(value, 4)
                 for side, value in (("long", stats.best_long), ("short", stats.best_short))}

@@ -118,7 +118,7 @@ class Strategy(Protocol):
 @runtime_checkable
 class Tallies(Protocol):
     """A strategy that can say what it looked at (optional): the AI scanner's symbol-bars scored and the
-    highest confidence each side reached, so a run that made no trade can say why (research/refusals.py)."""
+    highest confidence each side reached, so a run that made no trade can say why (readmodels/refusals.py)."""
 
     def tally(self) -> dict[str, Any]:
         """Counts and extremes since the strategy was built, as JSON values."""

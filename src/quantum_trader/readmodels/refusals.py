@@ -14,6 +14,9 @@ LINKUSDT printed `trades 0` and `Risk: 0 signals decided` and nothing else, beca
 threshold (the shipped model's confidences there lie about 0.2) and the replay skips such signals.
 `no_signal_traded` says so from the strategy's tally (signals/strategy.py `Tallies`): what it scored and
 the highest confidence each side reached against `min_confidence`.
+
+A running session counts the same (runtime/app_service.py): `/health`'s `scanner` object shows what risk decided
+on the scanner's signals beside what the scanner scored, so a bot that trades nothing says why while it runs.
 """
 
 from __future__ import annotations
