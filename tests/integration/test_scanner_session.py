@@ -88,3 +88,40 @@ def test_without_its_model_the_scanner_is_silent_and_health_says_why(tmp_path: P
     assert health["strategy_status"] == f"no signals: no model: QT_MODEL {missing} does not exist"
     assert health["scanner"]["bars_scored"] == 0 and health["scanner"]["model_version"] is None
     assert health["status"] == "degraded"  # a bot that can never trade is not healthy (it was), nor unhealthy
+
+
+#: /health's `scanner` keys before its tally joined them: each must stay, with its meaning.
+SCANNER_KEYS = {"model_version", "last_bar_ms", "bars_scored", "lag_bars", "max_lag_bars", "behind", "skipped_bars",
+                "scan_ms_p50", "scan_ms_p99", "scored_last_bar", "signals_last_bar", "confident_last_bar",
+                "signals_total", "confident_total", "errors", "last_error", "symbols", "warm_symbols", "history_bars"}
+
+
+def test_health_shows_the_scanner_tally_and_what_risk_decided_on_its_signals(tmp_path: Path) -> None:
+    """/health told the last bar's counts, but not what the scanner had scored since start, the highest
+    confidence each side reached against the threshold, what risk refused of its signals and why, nor when it
+    last scanned: a bot that traded nothing all day did not say why (only a backtest's `why_no_trade` did)."""
+    env = bot_env(tmp_path, QT_SYMBOLS="20", QT_STRATEGY="ai-scanner")
+    began_ms = time.time_ns() // 1_000_000
+    with running_bot(env, "--speed", "max", "--duration", "120") as (_, url):
+        health = _poll(f"{url}/health", lambda body: body if body["scanner"]["risk"]["signals"] >= 5 else None)
+        later = httpx.get(f"{url}/health", timeout=5).json()["scanner"]
+    scanner = health["scanner"]
+    assert set(scanner) >= SCANNER_KEYS
+    assert scanner["symbol_bars_scored"] >= scanner["bars_scored"] >= 1 and scanner["scored_last_bar"] == 20
+    assert later["symbol_bars_scored"] >= scanner["symbol_bars_scored"]  # since start, never reset
+    assert all(0.0 <= scanner[side] <= 1.0 for side in ("best_long", "best_short"))
+    assert scanner["min_confidence"] == 0.65
+    assert began_ms <= scanner["last_scan_ms"] <= time.time_ns() // 1_000_000 and 0 <= scanner["last_scan_age_s"] < 30
+    risk = scanner["risk"]
+    assert risk["signals"] == risk["approved"] + risk["refused"] and risk["signals"] <= scanner["signals_total"]
+    assert sum(kind["count"] for kind in risk["by_kind"].values()) == risk["refused"]
+    if max(scanner["best_long"], scanner["best_short"]) < 0.65:  # the shipped model's usual scores: none trades
+        assert risk["approved"] == 0 and "QT_MIN_CONFIDENCE" in risk["by_kind"]["low_confidence"]["example"]
+    [(journaled,)] = journal_rows(tmp_path, "SELECT count(*) FROM risk_decisions")
+    assert journaled >= risk["signals"]
+
+
+def test_health_has_no_scanner_object_for_another_strategy(tmp_path: Path) -> None:
+    with running_bot(bot_env(tmp_path, QT_STRATEGY="sma-cross"), "--duration", "60") as (_, url):
+        health = httpx.get(f"{url}/health", timeout=5).json()
+    assert "scanner" not in health and health["strategy"] == "sma-cross"

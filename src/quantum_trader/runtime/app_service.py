@@ -20,6 +20,7 @@ from ..notify.sender import Notifier
 from ..readmodels.bar_tape import BarTape
 from ..readmodels.dashboard import DAY_MS, DayStart, Revision, mark_unprotected, pnl_today, unprotected_seconds
 from ..readmodels.journal import audit_from_journal, no_signal_json, readiness_from_journal
+from ..readmodels.refusals import RefusalTally, tally_of
 from ..readmodels.signal_outcome import signals_json
 from ..settings.model import Settings
 from ..signals.scanner_health import ScannerStats
@@ -62,6 +63,8 @@ class SessionService:
         self.strategy = strategy
         self.started = time.monotonic()
         self._decisions: dict[str, RiskDecision] = {}
+        #: Risk's decisions on the strategy's own signals (forced entries left out), for /health's `scanner`.
+        self._strategy_decisions = RefusalTally()
         engine.bus.subscribe(RiskDecision, self._remember)
         #: Each symbol's latest approved entry that opened nothing (a dry run, a refusal), for the force-entry answer.
         self._not_opened: dict[str, EntryNotOpened] = {}
@@ -76,6 +79,8 @@ class SessionService:
 
     def _remember(self, decision: RiskDecision) -> None:
         self._decisions[decision.signal.symbol] = decision
+        if decision.signal.source != FORCED:
+            self._strategy_decisions.on_decision(decision)
 
     def _remember_not_opened(self, event: EntryNotOpened) -> None:
         self._not_opened[event.symbol] = event
@@ -158,8 +163,16 @@ class SessionService:
         return status if isinstance(status, str) else self._strategy_status
 
     def _scanner(self) -> JSON | None:
+        """The AI scanner's counters (signals/scanner_health.py), its threshold, and `risk`: what risk decided on
+        its signals (readmodels/refusals.py: approved, refused by kind with the first of each), so a bot that
+        trades nothing says why while it runs (was: only a backtest's `why_no_trade` could). None for a
+        strategy without."""
         stats = getattr(self.strategy, "stats", None)
-        return stats.snapshot() if isinstance(stats, ScannerStats) else None
+        if not isinstance(stats, ScannerStats):
+            return None
+        tally = tally_of(self.strategy) or {}
+        return {**stats.snapshot(), "min_confidence": tally.get("min_confidence"),
+                "risk": self._strategy_decisions.to_json()}
 
     def _feed_stale(self, age: float | None) -> bool:
         if self.feed.done or self.settings.speed_factor is None:

@@ -131,9 +131,7 @@ class AiScanner:
     def tally(self) -> dict[str, Any]:
         """What the scanner scored and the highest confidence each side reached, against the threshold below
         which risk trades nothing: `backtest` says from it why a run made no trade (readmodels/refusals.py)."""
-        stats = self.stats
-        best = {side: None if value is None else round(value, 4)
-                for side, value in (("long", stats.best_long), ("short", stats.best_short))}
+        stats, best = self.stats, self.stats.best()
         return {"strategy": self.name, "model": None if self.model is None else self.model.model_version,
                 "warm_up_bars": WARMUP_BARS, "bars_scored": stats.bars_scored, "symbol_bars_scored": stats.scored_total,
                 "best_long": best["long"], "best_short": best["short"], "min_confidence": self.config.min_confidence,

@@ -9,6 +9,7 @@ Scan times are kept for the last `WINDOW` bars, so p99 describes now, not the st
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,9 @@ class ScannerStats:
     scored_total: int = 0
     best_long: float | None = None
     best_short: float | None = None
+    #: When the last scan that scored something finished, on the wall clock (epoch ms; None: none yet): a
+    #: scanner that stopped scoring shows it, whatever the market's clock says.
+    last_scan_ms: int | None = None
 
     def note_bars(self, open_times: npt.NDArray[np.int64], interval_ms: int) -> None:
         """Bars that reached the scanner, in order: holes in time since the last one are skipped bars
@@ -74,6 +78,7 @@ class ScannerStats:
         if bars > 0:
             self.bars_scored += bars
             self.scan_ms.append(scan_ms / bars)
+            self.last_scan_ms = time.time_ns() // 1_000_000
 
     def note_bar(self, scored: int, emitted: int, confident_now: int, *, signals: int, confident: int) -> None:
         """The latest bar's counts (symbols scored, signals emitted, of which at or above QT_MIN_CONFIDENCE),
@@ -88,6 +93,11 @@ class ScannerStats:
         self.best_long = best_long if self.best_long is None else max(self.best_long, best_long)
         self.best_short = best_short if self.best_short is None else max(self.best_short, best_short)
 
+    def best(self) -> dict[str, float | None]:
+        """The highest confidence each side reached (4 places), None for a side nothing was scored on."""
+        return {side: None if value is None else round(value, 4)
+                for side, value in (("long", self.best_long), ("short", self.best_short))}
+
     def note_lag(self, bars: int) -> None:
         self.lag_bars = max(bars, 0)
         self.max_lag_bars = max(self.max_lag_bars, self.lag_bars)
@@ -97,8 +107,11 @@ class ScannerStats:
         return self.lag_bars > 0
 
     def snapshot(self) -> dict[str, Any]:
+        """The counters as JSON values; `last_scan_age_s` is seconds since `last_scan_ms` (None before a scan)."""
         times = np.asarray(self.scan_ms, np.float64)
         p50, p99 = (float(np.percentile(times, q)) if len(times) else None for q in (50, 99))
+        age = None if self.last_scan_ms is None else max(time.time_ns() // 1_000_000 - self.last_scan_ms, 0) / 1000
+        best = self.best()
         return {"model_version": self.model_version, "last_bar_ms": self.last_bar_ms, "bars_scored": self.bars_scored,
                 "lag_bars": self.lag_bars, "max_lag_bars": self.max_lag_bars, "behind": self.behind,
                 "skipped_bars": self.skipped_bars,
@@ -107,4 +120,6 @@ class ScannerStats:
                 "scored_last_bar": self.scored_last_bar, "signals_last_bar": self.signals_last_bar,
                 "confident_last_bar": self.confident_last_bar, "signals_total": self.signals_total,
                 "confident_total": self.confident_total, "errors": self.errors, "last_error": self.last_error,
-                "symbols": self.symbols, "warm_symbols": self.warm_symbols, "history_bars": self.history_bars}
+                "symbols": self.symbols, "warm_symbols": self.warm_symbols, "history_bars": self.history_bars,
+                "symbol_bars_scored": self.scored_total, "best_long": best["long"], "best_short": best["short"],
+                "last_scan_ms": self.last_scan_ms, "last_scan_age_s": age}
