@@ -65,6 +65,12 @@ def test_a_grid_on_ray_gives_each_backtest_exactly_and_reports_the_runs_that_fai
      "sma-cross"),
     (("sweep", "--grid", "fast=5", "--trials", "0"), "error: --trials 0: give 1 or more runs"),  # typer's box
     (("sweep", "--grid", "fast=5", "--walk-forward", "0"), "error: --walk-forward 0: give 1 or more folds"),
+    # typed `int`, these were typer's boxed usage error; a negative seed failed in Optuna, after Ray started
+    (("sweep", "--grid", "fast=5..9", "--trials", "abc"), "error: --trials abc: give 1 or more runs, a whole number"),
+    (("sweep", "--grid", "fast=5", "--walk-forward", "1.5"), "error: --walk-forward 1.5: give 1 or more folds"),
+    (("sweep", "--grid", "fast=5..9", "--trials", "2", "--seed", "x"), "error: --seed x: give a whole number from 0 "
+     "to 4294967295"),
+    (("sweep", "--grid", "fast=5..9", "--trials", "2", "--seed", "-1"), "error: --seed -1: give a whole number"),
 ])
 def test_bad_parameters_are_one_line_and_exit_2_before_anything_runs(args: tuple[str, ...], named: str) -> None:
     done = cli(args[0], "--data", str(LINK), *args[1:])

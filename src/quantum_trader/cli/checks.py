@@ -54,6 +54,22 @@ def parse_balance(text: str, option: str = "--balance") -> Decimal:
     return value
 
 
+def parse_whole(text: str, option: str, *, example: int, low: int = 1, high: int | None = None,
+                unit: str = "") -> int:
+    """`text` as a whole number from `low` (to `high`, when given). Options typed `int` were checked by typer,
+    whose refusal of `--trials abc` was a boxed usage error without the fix: taken as text and parsed here,
+    a bad value is one line naming the option and what to give, as `--param` is."""
+    try:
+        value: int | None = int(text.strip())
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        allowed = (f"{low} or more {unit}".rstrip() + f", a whole number such as {example}" if high is None
+                   else f"a whole number from {low} to {high}, such as {example}")
+        raise OptionError(f"{option} {text}: give {allowed}")
+    return value
+
+
 def check_db_option(url: str, option: str = "--db") -> str:
     """A journal URL given on the command line, checked as QT_DB_URL is but named as the option it came in
     (a refusal that says QT_DB_URL to a user who typed --db sends them to the wrong place); password hidden."""

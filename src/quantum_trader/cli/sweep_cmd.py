@@ -27,6 +27,7 @@ from ..research.sweep_plan import DEFAULT_OBJECTIVE, OBJECTIVES, GridAxis, combi
 from ..signals.params import GRID, specs_by_name
 from ..signals.registry import STRATEGIES, params_help, refuse_no_effect, strategy_params
 from .backtest_cmd import job_from_options
+from .checks import parse_whole
 from .main import app
 
 if TYPE_CHECKING:  # the engine and the sweep are imported when a sweep runs, not to build the command line
@@ -34,6 +35,8 @@ if TYPE_CHECKING:  # the engine and the sweep are imported when a sweep runs, no
 
 Opt = typer.Option
 SHOWN = 20  # rows of the ranked table on a terminal (--json has them all)
+#: The largest seed Optuna's sampler takes (numpy's RandomState: 0 to 2**32 - 1).
+MAX_SEED = 2**32 - 1
 
 
 @app.command("sweep")
@@ -43,31 +46,34 @@ def sweep_command(
                                    f"{params_help()}")],
     strategy: Annotated[str, Opt("--strategy", help=f"one of {', '.join(STRATEGIES)}")] = "sma-cross",
     param: Annotated[list[str] | None, Opt("--param", help="NAME=VALUE held fixed in every run")] = None,
-    trials: Annotated[int | None, Opt("--trials", help="an Optuna search of N runs instead of the grid")] = None,
+    trials: Annotated[str | None, Opt("--trials", metavar="N", help="an Optuna search of N runs instead of the grid",
+                                      show_default=False)] = None,
     objective: Annotated[str, Opt("--objective", help=f"one of {', '.join(OBJECTIVES)}")] = DEFAULT_OBJECTIVE,
     address: Annotated[str | None, Opt("--address", help="a Ray cluster (ray://host:10001 or host:6379)")] = None,
-    walk_forward: Annotated[int | None, Opt("--walk-forward", help="K folds (1 or more): choose on one window, "
-                                            "judge on the next")] = None,
+    walk_forward: Annotated[str | None, Opt("--walk-forward", metavar="K", show_default=False,
+                                            help="K folds (1 or more): choose on one window, judge on the next")
+                            ] = None,
     start: Annotated[str | None, Opt("--start", help="first bar, UTC: YYYY-MM-DD[THH:MM]")] = None,
     end: Annotated[str | None, Opt("--end", help="end (exclusive), UTC")] = None,
     symbols: Annotated[str | None, Opt("--symbols", help="only these symbols of the data")] = None,
-    seed: Annotated[int, Opt("--seed", help="the search's seed (--trials)")] = 7,
+    seed: Annotated[str, Opt("--seed", metavar="N", help=f"the search's seed (--trials), 0 to {MAX_SEED}")] = "7",
     balance: Annotated[str, Opt("--balance", help="starting USDT wallet of every run")] = "10000",
     json_output: Annotated[bool, Opt("--json", help="one JSON document on stdout, nothing else")] = False,
 ) -> None:
     """Run a backtest for every combination of the grid (or N trials of a search) as Ray tasks, ranked."""
     configure_logging(json=False, level="WARNING")
     try:
-        base, axes = _checked(data, strategy, grid, param or [], objective, trials, walk_forward,
+        runs, folds, seed_value = _numbers(trials, walk_forward, seed)
+        base, axes = _checked(data, strategy, grid, param or [], objective, runs, folds,
                               (start, end, symbols, balance))
-        bars = _read_and_check(base, axes, trials)
+        bars = _read_and_check(base, axes, runs)
     except (ConfigError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    total = trials or len(combinations(axes)) * (walk_forward or 1) + (walk_forward or 0)
+    total = runs or len(combinations(axes)) * (folds or 1) + (folds or 0)
     pool = _start_ray(address)
     try:
-        outcome = _run(base, axes, pool, (objective, trials, walk_forward, seed), bars, total,
+        outcome = _run(base, axes, pool, (objective, runs, folds, seed_value), bars, total,
                        show=not json_output and sys.stderr.isatty())
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -78,6 +84,15 @@ def sweep_command(
         sys.stdout.write(json.dumps(outcome.to_json(), default=str) + "\n")
         return
     _print(outcome)
+
+
+def _numbers(trials: str | None, walk_forward: str | None, seed: str) -> tuple[int | None, int | None, int]:
+    """--trials, --walk-forward and --seed as numbers, each refusal one `error:` line naming the option (as
+    typer's `int` options they were a boxed usage error, and a negative seed failed in Optuna after Ray
+    started, without naming --seed)."""
+    runs = None if trials is None else parse_whole(trials, "--trials", unit="runs", example=40)
+    folds = None if walk_forward is None else parse_whole(walk_forward, "--walk-forward", unit="folds", example=3)
+    return runs, folds, parse_whole(seed, "--seed", low=0, high=MAX_SEED, example=7)
 
 
 def _checked(data: Path, strategy: str, grid: list[str], params: list[str], objective: str, trials: int | None,
@@ -91,9 +106,6 @@ def _checked(data: Path, strategy: str, grid: list[str], params: list[str], obje
         raise ValueError(f"--data {exc}") from None
     if objective not in OBJECTIVES:
         raise ValueError(f"--objective {objective}: choose one of {', '.join(OBJECTIVES)}")
-    for option, count, what in (("--trials", trials, "runs"), ("--walk-forward", walk_forward, "folds")):
-        if count is not None and count < 1:  # typer's own check printed a box, not one line
-            raise ValueError(f"{option} {count}: give 1 or more {what}")
     if trials and walk_forward:
         raise ValueError("--walk-forward runs the grid in each fold; give --grid values without --trials")
     base = job_from_options(data, strategy, params, *shared)
