@@ -71,6 +71,9 @@ def test_a_grid_on_ray_gives_each_backtest_exactly_and_reports_the_runs_that_fai
     (("sweep", "--grid", "fast=5..9", "--trials", "2", "--seed", "x"), "error: --seed x: give a whole number from 0 "
      "to 4294967295"),
     (("sweep", "--grid", "fast=5..9", "--trials", "2", "--seed", "-1"), "error: --seed -1: give a whole number"),
+    # declared up to 500 while the settings refuse 100 and above: a search spent its trials on refusals
+    (("sweep", "--grid", "take_profit_pct=50..300", "--trials", "2"), "error: --grid take_profit_pct=300: out of "
+     "range (float above 0 and below 100"),
 ])
 def test_bad_parameters_are_one_line_and_exit_2_before_anything_runs(args: tuple[str, ...], named: str) -> None:
     done = cli(args[0], "--data", str(LINK), *args[1:])

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from quantum_trader.domain.errors import ConfigError
 from quantum_trader.marketdata.bars import BarChunk
 from quantum_trader.marketdata.selection import Selection, parse_symbols, parse_time_ms, select
 from quantum_trader.research.sweep_plan import (
@@ -20,7 +21,8 @@ from quantum_trader.research.sweep_plan import (
     ranked,
     walk_forward_windows,
 )
-from quantum_trader.signals.params import RISK_PARAMS, ParamError, parse_params
+from quantum_trader.settings.model import load_settings
+from quantum_trader.signals.params import RISK_PARAMS, ParamError, ParamSpec, parse_params
 from quantum_trader.signals.registry import build_strategy, params_help, refuse_no_effect, strategy_params
 
 SMA = strategy_params("sma-cross")
@@ -58,6 +60,50 @@ def test_a_bad_parameter_is_one_line_naming_it(entries: list[str], message: str)
 def test_a_combination_the_strategy_refuses_is_a_param_error_naming_both() -> None:
     with pytest.raises(ParamError, match=r"--param fast=30 --param slow=20: sma-cross: fast \(30\) must be"):
         build_strategy("sma-cross", None, {"fast": 30, "slow": 20})
+
+
+def _settings_take(name: str, text: str) -> bool:
+    try:
+        load_settings({name: text}, env={}, names={name: f"--param {name}"})
+    except ConfigError:
+        return False
+    return True
+
+
+def _declared_takes(spec: ParamSpec, text: str) -> bool:
+    try:
+        spec.parse(text)
+    except ParamError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("spec", RISK_PARAMS, ids=lambda spec: spec.name)
+def test_a_risk_parameter_declares_no_value_its_setting_refuses(spec: ParamSpec) -> None:
+    """take_profit_pct was declared 0.05 to 500 while QT_TAKE_PROFIT_PCT refuses 100 and above (a short's
+    take-profit would be at a price of 0): `--grid take_profit_pct=50..300` searched a range half refused."""
+    for text in (str(spec.low), str(spec.high), str(spec.default)):
+        if _declared_takes(spec, text):
+            assert _settings_take(spec.name, text), text
+
+
+def test_take_profit_pct_has_one_range_in_the_declaration_and_the_settings() -> None:
+    spec = SPECS["take_profit_pct"]
+    for text in ("0", "0.01", "0.05", "4", "99.99", "100", "150", "500", "nan"):
+        assert _declared_takes(spec, text) == _settings_take("take_profit_pct", text), text
+    message = error_text(["take_profit_pct=100"])
+    assert message == ("--param take_profit_pct=100: out of range (float above 0 and below 100, default 4.0: "
+                       "take-profit distance, % of the entry price (a short's 100 % below its entry would be at a "
+                       "price of 0))")
+    with pytest.raises(ConfigError, match=r"QT_TAKE_PROFIT_PCT=100: must be less than 100 \(a percentage of price, "
+                                          r"e.g. 4.0; above 0 and below 100, since a short's take-profit"):
+        load_settings(env={"QT_TAKE_PROFIT_PCT": "100"})
+
+
+def error_text(entries: list[str]) -> str:
+    with pytest.raises(ParamError) as caught:
+        parse_params("sma-cross", SMA, entries)
+    return str(caught.value)
 
 
 def test_min_confidence_is_a_risk_parameter_of_every_strategy_it_applies_to() -> None:

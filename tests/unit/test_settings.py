@@ -125,7 +125,7 @@ BAD = [
     ("QT_INTERVAL", "7m", "1m"),
     ("QT_READINESS_MIN_TRADES", "0", "at least 1"),
     # Finite, and below what cannot exist: every value here used to start and then fail per signal or crash.
-    ("QT_TAKE_PROFIT_PCT", "150", "must be less than 100 (a percentage of price, e.g. 4.0; below 100"),
+    ("QT_TAKE_PROFIT_PCT", "150", "must be less than 100 (a percentage of price, e.g. 4.0; above 0 and below 100"),
     ("QT_TAKE_PROFIT_PCT", "100", "less than 100"),
     ("QT_TAKE_PROFIT_PCT", "1e400", "less than 100"),
     ("QT_TAKE_PROFIT_PCT", "inf", "finite"),

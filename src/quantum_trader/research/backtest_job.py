@@ -78,7 +78,7 @@ def prepare(job: BacktestJob) -> Prepared:
     that backtest was 0 trades and exit 0)."""
     params = parse_params(job.strategy, strategy_params(job.strategy), job.params, job.origins)
     refuse_no_effect(job.strategy, job.params, job.origins)
-    # The risk values as typed (`--param take_profit_pct=150`), not as parsed: a refusal echoed `150.0`.
+    # The risk values as typed (`--param ...=150`), not as parsed: a refusal by the settings echoed `150.0`.
     overrides: dict[str, object] = {"strategy": job.strategy, **{k: str(job.params[k]).strip() for k in params.risk}}
     names = {k: f"{job.option_of(k)} {k}" for k in params.risk}  # a value from QT_* is named as its variable
     try:

@@ -32,6 +32,7 @@ from .rules import (
     MAX_MONITOR_INTERVAL_S,
     MAX_RISK_PER_TRADE_PCT,
     MAX_SIM_BALANCE,
+    TAKE_PROFIT_PCT_BELOW,
     check_api_exposure,
     check_db_url,
     check_exchange,
@@ -110,7 +111,8 @@ class Settings(BaseSettings):
     max_positions: int = Field(4, ge=1, description="Open positions at most.")
     live_max_positions: int = Field(2, ge=1, description="Cap on open positions during the first live day.")
     stop_loss_pct: Decimal = Field(Decimal("2.0"), gt=0, lt=100, description="SL distance, % of entry.")
-    take_profit_pct: Decimal = Field(Decimal("4.0"), gt=0, lt=100, description="TP distance, % of entry.")
+    take_profit_pct: Decimal = Field(Decimal("4.0"), gt=0, lt=TAKE_PROFIT_PCT_BELOW,
+                                     description="TP distance, % of entry.")
     risk_per_trade_pct: Decimal = Field(Decimal("1.0"), gt=0, le=MAX_RISK_PER_TRADE_PCT,
                                         description="Equity lost if the stop fills at its price; sizes the trade.")
     leverage: int = Field(5, ge=1, le=125, description="Set on each symbol before entry (Binance allows 1..125).")

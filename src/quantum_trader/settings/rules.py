@@ -19,6 +19,11 @@ INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h",
 #: The most of equity one trade may lose at its stop. 100 would stake the whole account on one stop fill
 #: (and a gap through the stop loses more); 10 already means ten losses in a row leave ~35 % of equity.
 MAX_RISK_PER_TRADE_PCT = 10
+#: A take-profit's distance from the entry (QT_TAKE_PROFIT_PCT, and `--param`/`--grid take_profit_pct`, which
+#: read this one bound) is above 0 and below this, % of the entry price. One setting serves both sides: a long's
+#: take-profit could be 100 % above its entry or more, but a short's 100 % below it would be at a price of 0 (the
+#: engine places it at entry × (1 - pct / 100)), which no exchange takes.
+TAKE_PROFIT_PCT_BELOW = 100
 #: The largest simulated wallet (QT_SIM_BALANCE; the CLI's `--balance` has the same cap): far above any real
 #: account, and small enough that a balance times leverage 125, to 8 decimals, stays within Decimal's 28 digits
 #: (a wallet of 1e400 was accepted, and no quantity or P&L derived from it can be rounded to its step).
@@ -47,8 +52,8 @@ HINTS: dict[str, str] = {
     "max_positions": "a whole number of positions, at least 1",
     "live_max_positions": "a whole number of positions, at least 1; readiness wants at most 2",
     "stop_loss_pct": "a percentage of price, e.g. 2.0",
-    "take_profit_pct": "a percentage of price, e.g. 4.0; below 100, since a short's take-profit 100 % below the "
-                       "entry would be at a price of 0",
+    "take_profit_pct": f"a percentage of price, e.g. 4.0; above 0 and below {TAKE_PROFIT_PCT_BELOW}, since a "
+                       f"short's take-profit {TAKE_PROFIT_PCT_BELOW} % below the entry would be at a price of 0",
     "risk_per_trade_pct": f"a percentage of equity, e.g. 1.0; capped at {MAX_RISK_PER_TRADE_PCT} so one stop-out "
                           "cannot cost more than a tenth of the account",
     "leverage": "a whole number from 1 to 125",

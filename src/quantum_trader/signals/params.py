@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from ..settings.rules import MAX_RISK_PER_TRADE_PCT, TAKE_PROFIT_PCT_BELOW
+
 ParamValue = int | float
 Kind = Literal["int", "float"]
 #: The option a parameter is given with, unless the caller says otherwise (a sweep's axes are `--grid`).
@@ -27,7 +29,7 @@ class ParamError(ValueError):
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One tunable number: its name, type, inclusive range, default and meaning."""
+    """One tunable number: its name, type, range (inclusive, or `exclusive` of both ends), default and meaning."""
 
     name: str
     kind: Kind
@@ -35,6 +37,8 @@ class ParamSpec:
     high: ParamValue
     default: ParamValue
     help: str
+    #: The range excludes `low` and `high`, as a setting declared above one and below the other does.
+    exclusive: bool = False
 
     def parse(self, text: str | ParamValue, option: str = PARAM) -> ParamValue:
         """`text` as this parameter's value, or ParamError naming it as it was given (`option`: `--param`, or
@@ -46,7 +50,8 @@ class ParamSpec:
         except ValueError:
             raise ParamError(f"{option} {self.name}={text}: not {'an integer' if self.kind == 'int' else 'a number'}"
                              f" ({self.describe()})") from None
-        if not self.low <= value <= self.high or value != value:
+        inside = self.low < value < self.high if self.exclusive else self.low <= value <= self.high
+        if not inside:  # NaN is inside no range
             raise ParamError(f"{option} {self.name}={text}: out of range ({self.describe()})")
         return value
 
@@ -59,15 +64,21 @@ class ParamSpec:
             return text
 
     def describe(self) -> str:
-        return f"{self.kind} from {self.low} to {self.high}, default {self.default}: {self.help}"
+        span = (f"above {self.low} and below {self.high}" if self.exclusive else f"from {self.low} to {self.high}")
+        return f"{self.kind} {span}, default {self.default}: {self.help}"
 
 
-#: Risk settings any strategy may be run with (Settings field names; the settings validate them too).
+#: Risk settings any strategy may be run with (Settings field names; the settings validate them too). A range
+#: declared here never takes a value the settings refuse (a sweep would spend its runs on refusals): where they
+#: share a bound, it is the settings' own (settings/rules.py), read here.
 RISK_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("stop_loss_pct", "float", 0.05, 50.0, 2.0, "stop-loss distance, % of the entry price"),
-    ParamSpec("take_profit_pct", "float", 0.05, 500.0, 4.0, "take-profit distance, % of the entry price"),
+    ParamSpec("take_profit_pct", "float", 0, TAKE_PROFIT_PCT_BELOW, 4.0, "take-profit distance, % of the entry "
+              f"price (a short's {TAKE_PROFIT_PCT_BELOW} % below its entry would be at a price of 0)",
+              exclusive=True),
     ParamSpec("leverage", "int", 1, 125, 5, "leverage of every position"),
-    ParamSpec("risk_per_trade_pct", "float", 0.01, 10.0, 1.0, "planned loss per trade, % of equity"),
+    ParamSpec("risk_per_trade_pct", "float", 0.01, float(MAX_RISK_PER_TRADE_PCT), 1.0,
+              "planned loss per trade, % of equity"),
     ParamSpec("max_positions", "int", 1, 1000, 4, "open positions at most"),
     ParamSpec("min_confidence", "float", 0.0, 1.0, 0.65, "confidence a signal needs to trade (ai-scanner)"),
 )
