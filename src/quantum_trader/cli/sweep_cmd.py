@@ -178,7 +178,8 @@ def _print(outcome: SweepOutcome) -> None:
         title = f"{_count(len(runs), 'run')}, {sum(1 for r in runs if r['error'])} failed"
         console.print(_table(runs, doc["objective"], title if fold is None else f"fold {fold}, training: {title}",
                              fixed))
-        for line in [*_all_refused(runs[:SHOWN], fixed), *_not_available(runs, doc["objective"])]:
+        for line in [*_all_refused(runs[:SHOWN], fixed), *_not_available(runs, doc["objective"]),
+                     *_no_trades(runs)]:
             console.print(line, markup=False, highlight=False)
     refused = doc.get("refused_proposals")
     if refused and refused["count"]:
@@ -203,6 +204,8 @@ def _table(runs: list[dict[str, Any]], objective: str, title: str, fixed: dict[s
     for rank, run in enumerate(shown, 1):
         perf = (run["result"] or {}).get("performance") or {}
         value = run["error"] or ("–" if run["objective"] is None else f"{run['objective']:g}")
+        if run.get("no_trades"):
+            value += " (no trades)"
         given = (run["params_text"][n] for n in names)
         table.add_row(str(rank), *given, value, *(str(perf.get(k, "–")) for k in extra),
                       "–" if run["seconds"] is None else str(run["seconds"]))
@@ -231,13 +234,23 @@ def _count(n: int, noun: str) -> str:
 
 
 def _not_available(runs: list[dict[str, Any]], objective: str) -> list[str]:
-    """One line when runs that ran have no value of the objective (ranked last, shown as "–"), with the first
-    one's reason where the result gives it (a Sharpe ratio on too few days: `sharpe_na`)."""
-    lacking = [r for r in runs if not r["error"] and r["objective"] is None]
+    """One line when runs that traded have no value of the objective (ranked after those that have it, shown as
+    "–"), with the first one's reason where the result gives it (a Sharpe ratio on too few days: `sharpe_na`);
+    runs that made no trade have their own line (`_no_trades`)."""
+    lacking = [r for r in runs if not r["error"] and r["objective"] is None and not r.get("no_trades")]
     if not lacking:
         return []
     why = ((lacking[0]["result"] or {}).get("performance") or {}).get(f"{objective}_na")
     return [f"{objective} n/a in {_count(len(lacking), 'run')}, ranked last{f': {why}' if why else ''}"]
+
+
+def _no_trades(runs: list[dict[str, Any]]) -> list[str]:
+    """One line when runs made no trade: they rank after every run that traded, whatever their figure (a
+    drawdown of 0 ranked such a run first under max_drawdown_pct)."""
+    idle = sum(1 for r in runs if r.get("no_trades"))
+    if not idle:
+        return []
+    return [f"{_count(idle, 'run')} made no trade: ranked after every run that traded, whatever the objective"]
 
 
 def _folds(folds: list[dict[str, Any]]) -> Table:
@@ -245,9 +258,9 @@ def _folds(folds: list[dict[str, Any]]) -> Table:
     for column in ("fold", "train (UTC)", "test (UTC)", "chosen", "in sample", "out of sample"):
         table.add_column(column, justify="right")
     for f in folds:
+        judged = f["error"] or str(f["out_of_sample"]) + (" (no trades)" if f.get("out_of_sample_no_trades") else "")
         table.add_row(str(f["fold"]), _span(f["train"]), _span(f["test"]),
-                      " ".join(f"{k}={v}" for k, v in f["chosen_text"].items()), str(f["in_sample"]),
-                      f["error"] or str(f["out_of_sample"]))
+                      " ".join(f"{k}={v}" for k, v in f["chosen_text"].items()), str(f["in_sample"]), judged)
     return table
 
 

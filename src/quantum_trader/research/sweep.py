@@ -33,6 +33,7 @@ from .sweep_plan import (
     GridAxis,
     Run,
     combinations,
+    made_no_trade,
     no_choice,
     objective_value,
     ranked,
@@ -236,7 +237,8 @@ def _walk_forward(base: BacktestJob, axes: Sequence[GridAxis], pool: RayPool, ob
     dispatch(pool, [(run, _in_window(base, run)) for run in tests if run.error is None], on_done)
     folds = [{"fold": i, "train": list(train), "test": list(test), "chosen": {} if why else best.params,
               "in_sample": objective_value(best.result, objective) if best.error is None else None,
-              "out_of_sample": objective_value(run.result, objective), "error": run.error or best.error,
+              "out_of_sample": objective_value(run.result, objective),
+              "out_of_sample_no_trades": made_no_trade(run.result), "error": run.error or best.error,
               "test_result": run.result}
              for i, ((train, test), best, run, why) in enumerate(zip(windows, chosen, tests, unchosen, strict=True))]
     return [run for fold in training for run in fold] + tests, folds

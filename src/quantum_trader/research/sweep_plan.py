@@ -2,7 +2,8 @@
 
 Pure: no Ray and no engine here (research/sweep.py runs the plan), so the rules that decide which
 parameters "won" are tested on their own. A run that failed is never ranked above one that ran; a
-metric a run lacks (a Sharpe ratio of a run without trades) ranks it last, never first.
+metric a run lacks (a Sharpe ratio of a run without trades) ranks it last, never first; a run that made no
+trade ranks after every run that traded, whatever its figure (its drawdown of 0 is no strategy).
 """
 
 from __future__ import annotations
@@ -79,6 +80,14 @@ def objective_value(result: Mapping[str, Any] | None, objective: str) -> float |
     return value if value is not None and math.isfinite(value) else None
 
 
+def made_no_trade(result: Mapping[str, Any] | None) -> bool:
+    """Whether a run that ran made no trade: none closed and nothing open at the end. Its figures are real but
+    judge no strategy: a drawdown of 0 ranked first under `max_drawdown_pct`, a P&L of 0 above every loss."""
+    if result is None:
+        return False
+    return (result.get("performance") or {}).get("trades") == 0 and not result.get("open_positions_at_end")
+
+
 @dataclass
 class Run:
     """One backtest of a sweep: its parameters and window, and what came back."""
@@ -94,7 +103,8 @@ class Run:
     def to_json(self, objective: str, specs: Mapping[str, ParamSpec]) -> dict[str, Any]:
         """`params` in their declared types (`specs`), `params_text` as given (`backtest --param` takes either)."""
         return {"params": typed_params(self.params, specs), "params_text": self.params,
-                "objective": objective_value(self.result, objective), "error": self.error,
+                "objective": objective_value(self.result, objective), "no_trades": made_no_trade(self.result),
+                "error": self.error,
                 "seconds": self.seconds, "peak_rss_mb": self.peak_rss_mb, "result": self.result, **self.extra}
 
 
@@ -105,29 +115,39 @@ def typed_params(params: Mapping[str, str], specs: Mapping[str, ParamSpec]) -> d
 
 
 def ranked(runs: Sequence[Run], objective: str) -> list[Run]:
-    """Best first; failed runs and runs without the objective last, in their original order."""
+    """Best first among the runs that traded; then those that traded but lack the objective, in their original
+    order; then the runs that made no trade (best first among themselves); failed runs last, in their order."""
     higher = OBJECTIVES[objective]
 
     def key(item: tuple[int, Run]) -> tuple[int, float, int]:
         index, run = item
         value = objective_value(run.result, objective)
-        if run.error is not None or value is None:
-            return (1, 0.0, index)
-        return (0, -value if higher else value, index)
+        score = 0.0 if value is None else -value if higher else value
+        if run.error is not None:
+            return (3, 0.0, index)
+        if made_no_trade(run.result):
+            return (2, score, index)
+        return (0 if value is not None else 1, score, index)
 
     return [run for _, run in sorted(enumerate(runs), key=key)]
 
 
 def no_choice(runs: Sequence[Run], objective: str) -> str | None:
-    """Why a walk-forward fold cannot choose on `runs` (its training window), or None when one of them has the
-    objective: ranked first for want of a better, the grid's first run would be "chosen" and judged as if it
-    had won (a Sharpe ratio is n/a on a window under two weeks: trading/performance.py)."""
-    if any(run.error is None and objective_value(run.result, objective) is not None for run in runs):
+    """Why a walk-forward fold cannot choose on `runs` (its training window), or None when one of them traded
+    and has the objective: ranked first for want of a better, the grid's first run would be "chosen" and judged
+    as if it had won (a Sharpe ratio is n/a on a window under two weeks: trading/performance.py), and parameters
+    that never traded there would be chosen for a drawdown of 0."""
+    if any(run.error is None and not made_no_trade(run.result) and objective_value(run.result, objective) is not None
+           for run in runs):
         return None
-    ran = next((run for run in runs if run.error is None and run.result is not None), None)
-    if ran is None:
+    ran = [run for run in runs if run.error is None and run.result is not None]
+    if not ran:
         return "every run of the training window failed: nothing to choose by"
-    why = ((ran.result or {}).get("performance") or {}).get(f"{objective}_na")  # the Sharpe ratio says why
+    traded = [run for run in ran if not made_no_trade(run.result)]
+    if not traded:
+        return ("no run of the training window made a trade: nothing to choose by; give longer windows (fewer "
+                "--walk-forward folds) or grid values that trade")
+    why = ((traded[0].result or {}).get("performance") or {}).get(f"{objective}_na")  # the Sharpe ratio says why
     return (f"no run of the training window has a {objective}{f' ({why})' if why else ''}: nothing to choose by; "
             "give longer windows (fewer --walk-forward folds) or another --objective")
 

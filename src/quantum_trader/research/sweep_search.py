@@ -21,7 +21,7 @@ from ..signals.params import GRID, specs_by_name
 from ..signals.registry import strategy_params
 from .backtest_job import BacktestJob
 from .sweep_check import refusal
-from .sweep_plan import OBJECTIVES, GridAxis, Run, objective_value
+from .sweep_plan import OBJECTIVES, GridAxis, Run, made_no_trade, objective_value
 
 OnDone = Callable[[Run], None]
 #: Refused proposals per trial asked for after which a search stops asking (its space is almost all refused).
@@ -73,8 +73,9 @@ class Refused:
 def search(base: BacktestJob, axes: Sequence[GridAxis], pool: Pool, objective: str, trials: int, seed: int,
            on_done: OnDone | None) -> tuple[list[Run], Refused]:
     """Optuna's TPE over the axes (a list of values: categorical; LOW..HIGH: a range of the parameter's type),
-    asked in batches as wide as the cluster, told each result (a failed or empty run is a failed trial); a
-    proposal a backtest would refuse is told failed and not counted (see the module doc)."""
+    asked in batches as wide as the cluster, told each result (a failed run, one without the objective and one
+    that made no trade are failed trials: a drawdown of 0 must not draw the sampler to parameters that never
+    trade); a proposal a backtest would refuse is told failed and not counted (see the module doc)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -90,7 +91,7 @@ def search(base: BacktestJob, axes: Sequence[GridAxis], pool: Pool, objective: s
         dispatch(pool, [(run, base.with_grid(run.params)) for _, run in asked], on_done, checked=True)
         for trial, run in asked:
             value = objective_value(run.result, objective)
-            if run.error is None and value is not None:
+            if run.error is None and value is not None and not made_no_trade(run.result):
                 study.tell(trial, value)
             else:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
