@@ -27,6 +27,7 @@ from ..domain.kline_source import kline_paths
 from ..marketdata.selection import Selection, parse_symbols, parse_time_ms
 from ..signals.params import parse_params, split_entry
 from ..signals.registry import STRATEGIES, params_help, refuse_no_effect, strategy_params
+from .backtest_text import stop_audit_table, trades_table, words
 from .checks import check_db_option, check_output_file, check_output_folder, parse_balance
 from .main import app
 
@@ -223,7 +224,7 @@ def _open_table(positions: list[dict[str, Any]]) -> Table:
     for header in columns.values():
         table.add_column(header, overflow="fold")  # a narrow terminal wraps a figure, never cuts it
     for position in positions:
-        table.add_row(*(str(position[c]) for c in columns))
+        table.add_row(*(words(position[c]) for c in columns))
     return table
 
 
@@ -238,7 +239,7 @@ def _print_report(doc: dict[str, Any]) -> None:
     table = Table(title="Backtest", show_header=False)
     for key in ("trades", "win_rate_pct", "net_pnl", "gross_pnl", "fees", "funding", "return_pct",
                 "max_drawdown_usdt", "max_drawdown_pct", "sharpe", "exposure_pct", "profit_factor"):
-        table.add_row(key, sharpe_text(perf) if key == "sharpe" else str(perf.get(key)))
+        table.add_row(key, sharpe_text(perf) if key == "sharpe" else words(perf.get(key)))
     for key, value in _end_rows(doc):
         table.add_row(key, value)
     table.add_row("bars", f"{doc['symbol_bars']:,} symbol-bars in {doc['seconds']} s ({doc['bars_per_s']:,}/s)")
@@ -246,14 +247,5 @@ def _print_report(doc: dict[str, Any]) -> None:
     if doc.get("positions_at_end"):
         console.print(_open_table(doc["positions_at_end"]))
     console.print(_refusals_table(doc))
-    stops = Table(title="Stop audit", show_header=False)
-    for key in ("by_exit_reason", "breaches", "worst_slippage_bps", "mean_slippage_bps", "worst_realised_pct_equity"):
-        stops.add_row(key, str(audit.get(key)))
-    console.print(stops)
-    trades = Table(title="Last trades")
-    for col in ("trade_id", "direction", "exit_reason", "entry_price", "exit_price", "slippage_bps", "breach"):
-        trades.add_column(col)
-    for row in doc["trades"][-15:]:
-        trades.add_row(*(str(row.get(c)) for c in ("trade_id", "direction", "exit_reason", "entry_price",
-                                                    "exit_price", "slippage_bps", "breach")))
-    console.print(trades)
+    console.print(stop_audit_table(audit))
+    console.print(trades_table(doc["trades"]))
