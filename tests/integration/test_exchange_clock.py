@@ -118,17 +118,19 @@ def test_the_bot_on_a_machine_3_s_fast_starts_protects_a_position_and_shows_the_
 
 
 def test_the_server_clock_is_shifted_by_its_control_route_and_a_bad_offset_changes_nothing() -> None:
-    """`POST /sim/v1/clock` (the live chaos campaign's clock step): the signed check follows the shifted clock."""
+    """`POST /sim/v1/clock` (the live chaos campaign's clock step): the signed check follows the shifted clock.
+    Set back, it first holds where it stood (time never goes back), then runs at the offset."""
     with running_server() as server:
         key = {"X-MBX-APIKEY": API_KEY}
         before = httpx.get(f"{server.url}/fapi/v1/time").json()["serverTime"]
-        answer = httpx.post(f"{server.url}/sim/v1/clock", json={"offset_ms": -3_000}, headers=key).json()
-        assert answer["offset_ms"] == -3_000 and answer["serverTime"] < before
+        answer = httpx.post(f"{server.url}/sim/v1/clock", json={"offset_ms": -1_500}, headers=key).json()
+        assert answer["offset_ms"] == -1_500 and answer["serverTime"] >= before and answer["hold_ms"] > 0
+        time.sleep(answer["hold_ms"] / 1000 + 0.1)
         with pytest.raises(ccxt.InvalidNonce, match="-1021"):  # unmodified ccxt signs with the machine's clock
             ccxt_client(server.url).fapiPrivateV2GetAccount()
         for bad in ("3000", 1.5, True, 86_400_001):
             wrong = httpx.post(f"{server.url}/sim/v1/clock", json={"offset_ms": bad}, headers=key)
             assert wrong.status_code == 400 and "offset_ms" in wrong.json()["msg"], (bad, wrong.text)
-        assert httpx.get(f"{server.url}/sim/v1/clock", headers=key).json()["offset_ms"] == -3_000
+        assert httpx.get(f"{server.url}/sim/v1/clock", headers=key).json()["offset_ms"] == -1_500
         httpx.post(f"{server.url}/sim/v1/clock", json={"offset_ms": 0}, headers=key)
         assert run(server.url, lambda ex: ex.account()).wallet > 0  # back in step

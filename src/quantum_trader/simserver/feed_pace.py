@@ -8,7 +8,8 @@ before they happened, and every fill carried the bar's open, up to a minute befo
 `FeedPace` is the market's clock. It starts where the market stands when the pace applies (the simulator's
 time: a replay's first paced bar, after its history), or, for a `live` feed (`sim-server --feed synthetic`),
 at the server's clock, and runs `speed` times as fast as the server's clock from there; a `POST /sim/v1/clock`
-shift moves it by as much as it moves the server's clock. So at `--speed 1` a live feed's clock is the
+shift moves it by the shift (one back at once, while the server's clock holds until it passes, clock_shift.py;
+the simulator's time, which never goes back, stands meanwhile). So at `--speed 1` a live feed's clock is the
 server's (`/fapi/v1/time`). The feed plays a bar when the clock reaches the bar's end (its close time + 1 ms);
 until then the simulator's time follows the clock (`ServerState.catch_up`, at every request and stream round),
 short of that end, so what it stamps (an order, a fill, an event's `E`) is never in the clock's future, and

@@ -145,7 +145,8 @@ def advance(server: ServerState, call: Call) -> Any:
 @table.route("POST", "/sim/v1/clock", CONTROL)
 def shift_clock(server: ServerState, call: Call) -> Any:
     """The server's clock `offset_ms` from the one it was built with (clock_shift.py): a client whose clock is
-    off by as much meets Binance's -1021. `{"offset_ms": 0}` puts it back. Answers the offset and serverTime."""
+    off by as much meets Binance's -1021. `{"offset_ms": 0}` puts it back. Set back, the clock holds where it
+    stands for `hold_ms` (time never goes back: the simulator has stamped up to it). Answers as GET does."""
     shift = server.clock_shift
     if shift is None:
         raise be.invalid_data_because("offset_ms", "this server's clock cannot be shifted")
@@ -155,11 +156,17 @@ def shift_clock(server: ServerState, call: Call) -> Any:
     raw = body["offset_ms"]
     if isinstance(raw, bool) or not isinstance(raw, int) or abs(raw) > MAX_OFFSET_MS:
         raise be.invalid_data_because("offset_ms", f"{raw!r} is not a whole number of ms within ±{MAX_OFFSET_MS}")
-    shift.offset_ms = raw
+    shift.shift_to(raw)
     return clock_now(server, call)
 
 
 @table.route("GET", "/sim/v1/clock", CONTROL)
 def clock_now(server: ServerState, call: Call) -> Any:
-    return {"offset_ms": server.clock_shift.offset_ms if server.clock_shift is not None else 0,
-            "serverTime": server.clock()}
+    """The offset asked for, serverTime, and, after a shift back, how long serverTime still holds (`hold_ms`)
+    and how far it stands from the unshifted clock meanwhile (`effective_offset_ms`)."""
+    shift, now = server.clock_shift, server.clock()
+    if shift is None:
+        return {"offset_ms": 0, "serverTime": now, "effective_offset_ms": 0, "hold_ms": 0}
+    hold = shift.hold_ms()
+    return {"offset_ms": shift.offset_ms, "serverTime": now, "effective_offset_ms": shift.offset_ms + hold,
+            "hold_ms": hold}
