@@ -6,12 +6,19 @@ Measured before, on `quantum-trader sim-server` as a user runs it, with a client
   which never goes back, stayed: an order sent right after was stamped (`updateTime`) 29.8 s after the server
   time read after it, on `--feed manual` and on `--feed synthetic` alike. A shift back now holds the server's
   time where it stood (`hold_ms`) until the shifted clock passes it, then runs at the new offset.
+- `POST /sim/v1/advance {"seconds": 180}` during `--feed synthetic --speed 10` answered 200 and closed the bar in
+  progress and the next two flat at the previous close (2573.17, volume 0), on the kline stream (`"x": true`)
+  and in REST klines; the feed then played those three bars with their own prices (2573.17 / 2573.83 / 2572.36
+  / 2573.58, volume 871.481 for the first), so REST changed under the closed bars the stream had sent, and the
+  simulator stood three minutes ahead of its market until the feed caught up. Now refused (409) while a feed
+  has bars to play.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import subprocess
 import sys
@@ -24,7 +31,11 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from test_simserver_support import API_KEY, running_server
+from test_simserver_feed import DROP_BARS, T0, _sim_at, _write_klines
+from test_simserver_support import API_KEY, SYMBOLS, running_server
+from websockets.sync.client import connect
+
+from quantum_trader.simserver.feed import replay_feed
 
 BIN = Path(sys.executable).parent / "quantum-trader"
 KEY = {"X-MBX-APIKEY": "k"}
@@ -106,3 +117,52 @@ def test_after_its_hold_a_shift_back_runs_at_its_offset() -> None:
     assert sim_time <= clock["serverTime"] + 100
     assert 0 < shift["hold_ms"] <= 1_500
     assert clock["hold_ms"] == 0 and clock["effective_offset_ms"] == -1_500, clock
+
+
+def _closed_klines(ws_url: str, count: int, timeout_s: float) -> list[dict[str, Any]]:
+    closed: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    with connect(ws_url) as ws:
+        while len(closed) < count and time.monotonic() < deadline:
+            k = json.loads(ws.recv(timeout=timeout_s))["k"]
+            if k["x"]:
+                closed.append(k)
+    return closed
+
+
+def test_advance_is_refused_while_the_feed_plays_and_closed_bars_stay_as_rest_has_them() -> None:
+    with cli_server("--feed", "synthetic", "--speed", "60") as url:  # a bar a second
+        info = sim_info(url)
+        advance = httpx.post(f"{url}/sim/v1/advance", json={"seconds": 180}, headers=KEY)
+        moved = sim_info(url)["simTime"] - info["simTime"]
+        closed = _closed_klines(url.replace("http", "ws") + "/market/ws/ethusdt@kline_1m", 4, 20)
+        rest = httpx.get(f"{url}/fapi/v1/klines", params={"symbol": "ETHUSDT", "interval": "1m",
+                                                          "startTime": closed[0]["t"], "limit": 4}).json()
+    assert advance.status_code == 409, advance.text
+    body = advance.json()
+    assert body["code"] == -1130 and "'seconds'" in body["msg"] and "synthetic feed has bars to play" in body["msg"]
+    assert moved < 120_000, moved  # the feed's own pace, a bar a second: not the advance's 180 s
+    assert [k["t"] for k in closed] == [closed[0]["t"] + i * 60_000 for i in range(4)]
+    assert [(k["t"], k["o"], k["h"], k["l"], k["c"], k["v"]) for k in closed] == [tuple(r[:6]) for r in rest]
+    assert all(k["v"] != "0" and k["h"] != k["l"] for k in closed), closed  # played bars, none closed flat
+
+
+def test_advance_moves_the_clock_before_a_feed_starts_and_once_it_is_done_but_not_part_way(tmp_path: Path) -> None:
+    _write_klines(tmp_path / "BNBUSDT-1m-2026-01.csv", DROP_BARS)
+    feed, _ = replay_feed(tmp_path, SYMBOLS, speed=60.0)  # a bar a second
+    with running_server(_sim_at(T0 - 120_000), feed=feed) as server:
+        before_start = server.control("/sim/v1/advance", {"seconds": 60})  # a past before the replay's first bar
+        feed.start()
+        deadline = time.monotonic() + 10
+        while feed.bars_played < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # the second bar taken, waiting for its close
+        feed.stop(timeout=5)
+        part_way = httpx.post(f"{server.url}/sim/v1/advance", json={"seconds": 60}, headers={"X-MBX-APIKEY": API_KEY})
+        feed.start()
+        assert feed.wait_done(15)
+        feed.stop()
+        done = server.control("/sim/v1/advance", {"seconds": 60})
+    assert before_start["simTime"] == T0 - 60_000
+    assert part_way.status_code == 409 and f"the next closes at {T0 + 119_999}" in part_way.json()["msg"], part_way.text
+    assert done["simTime"] == T0 + (len(DROP_BARS) + 1) * 60_000

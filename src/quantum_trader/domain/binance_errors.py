@@ -61,6 +61,12 @@ def invalid_data_because(name: str, why: str) -> OrderRejected:
     return _rej(-1130, f"Data sent for parameter '{name}' is not valid: {why}.")
 
 
+def invalid_data_now(name: str, why: str) -> OrderRejected:
+    """-1130 with HTTP 409: a well-formed control request the simulator's present state cannot take (the same
+    request may pass later, or on a server set up otherwise); says why."""
+    return _rej(-1130, f"Data sent for parameter '{name}' is not valid now: {why}.", 409)
+
+
 def invalid_resp_type() -> OrderRejected:
     return _rej(-1136, "Invalid newOrderRespType.")
 

@@ -116,12 +116,15 @@ class BarFeed:
     _cursor: Iterator[_Step] | None = None
     #: The bar taken from the cursor and waiting for its close: a stop meanwhile keeps it for the next start.
     _waiting: _Step | None = None
+    #: The bars ran out or the replay stopped at a hole: the feed plays nothing more.
+    done: bool = False
 
     def attach(self, server: ServerState) -> None:
         self._server = server
         server.feed_progress.update(name=self.name, barsPlayed=self.bars_played, historyBars=self.history_bars,
                                     historyPlayed=self.history_played, symbols=len(self.symbols))
         server.market_clock = self._market_ms
+        server.feed_owns_clock = self._owns_clock
         if self.funding is not None:
             use_recorded_funding(server.sim, self.funding)
 
@@ -147,6 +150,15 @@ class BarFeed:
             return None
         return pace.market_ms(server)
 
+    def _owns_clock(self) -> str | None:
+        """`ServerState.feed_owns_clock`: while the feed has bars to play (running, or stopped part way), which
+        it is, and when its next bar closes; None before it starts and once it is done (the caller holds the lock)."""
+        if self.done or not (self.running or self._cursor is not None):
+            return None
+        step = self._waiting
+        due = "" if step is None else f" (the next closes at {step.end_ms - 1})"
+        return f"the {self.name} feed has bars to play{due}"
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -168,6 +180,7 @@ class BarFeed:
         assert server is not None
         try:
             if self.stopped is not None:  # at a hole: a later start does not play past it either
+                self.done = True
                 log.error("simserver feed %s stays stopped: %s", self.name, self.stopped)
                 return
             if self._cursor is None:
@@ -175,6 +188,7 @@ class BarFeed:
             while not self._stop.is_set():
                 step = self._waiting = self._waiting or self._next_step(server)
                 if step is None:
+                    self.done = True
                     return
                 paced = self._pace is not None and self.history_played
                 if paced and not self._until_end(server, step):

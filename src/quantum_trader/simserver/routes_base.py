@@ -96,6 +96,9 @@ class ServerState:
     #: A paced feed's market clock (feed_pace.py): the time the simulator may stand at between its bars, or
     #: None when it must stay (no bar waiting, the feed stopped or unpaced). The feed sets it on `attach`.
     market_clock: Callable[[], int | None] | None = None
+    #: Why only the feed may move the simulator's clock now (it has bars to play), or None: `/sim/v1/advance`
+    #: is refused meanwhile (routes_control.py). The feed sets it on `attach`.
+    feed_owns_clock: Callable[[], str | None] | None = None
 
     def catch_up(self) -> None:
         """Move the simulator's clock up to the server's (caller holds `lock`), where it follows it, or up to a

@@ -131,13 +131,24 @@ def transfer(server: ServerState, call: Call) -> Any:
 @table.route("POST", "/sim/v1/advance", CONTROL)
 def advance(server: ServerState, call: Call) -> Any:
     """Move the simulated clock `seconds` on (funding applies). Where it follows the server's clock (`--feed
-    manual`) it is then ahead of it and holds until the server's clock passes it: time never goes back."""
+    manual`) it is then ahead of it and holds until the server's clock passes it: time never goes back.
+
+    Refused (409) while a feed has bars to play: the market's clock is the feed's. Moved anyway, every bar on the
+    way closed flat at the last price (streamed `"x": true` so), and the feed then played those same bars with
+    their own prices: REST klines changed under the closed bars a client had, and what the bars triggered was
+    stamped at the moved clock, after them."""
     body = call.json if isinstance(call.json, dict) else {}
     if "seconds" not in body:
         raise be.mandatory_param("seconds")
     seconds = _number(body["seconds"], "seconds")
     if not 0 <= seconds <= MAX_ADVANCE_SECONDS:
         raise be.invalid_data_because("seconds", f"{seconds} is outside 0..{MAX_ADVANCE_SECONDS}")
+    owner = server.feed_owns_clock() if server.feed_owns_clock is not None and seconds > 0 else None
+    if owner is not None:
+        raise be.invalid_data_now("seconds", f"{owner}, and the market's clock is the feed's: moving it would close "
+                                  "the bars on the way flat at the last price, bars the feed plays later with their "
+                                  "own prices. Step the clock on a server without a feed (--feed manual), or play "
+                                  "the feed faster (--speed)")
     events = server.sim.advance(seconds)
     return {"events": events, "simTime": server.sim.now_ms}
 
