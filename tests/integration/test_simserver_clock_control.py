@@ -32,10 +32,10 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from test_simserver_feed import DROP_BARS, T0, _sim_at, _write_klines
-from test_simserver_support import API_KEY, SYMBOLS, running_server
+from test_simserver_support import API_KEY, SYMBOLS, make_sim, running_server
 from websockets.sync.client import connect
 
-from quantum_trader.simserver.feed import replay_feed
+from quantum_trader.simserver.feed import replay_feed, synthetic_feed
 
 BIN = Path(sys.executable).parent / "quantum-trader"
 KEY = {"X-MBX-APIKEY": "k"}
@@ -117,6 +117,27 @@ def test_after_its_hold_a_shift_back_runs_at_its_offset() -> None:
     assert sim_time <= clock["serverTime"] + 100
     assert 0 < shift["hold_ms"] <= 1_500
     assert clock["hold_ms"] == 0 and clock["effective_offset_ms"] == -1_500, clock
+
+
+def test_a_live_feed_started_while_server_time_holds_starts_at_the_shifted_clock_not_ahead_of_it() -> None:
+    """Its market clock began at `serverTime`, which a shift back holds, and ran on from there at the wall's pace:
+    the simulator then stood ahead of `/fapi/v1/time` during the hold, and 30 s ahead of it for good after."""
+    sim = make_sim()
+    feed = synthetic_feed({s: sim.last_price(s) for s in SYMBOLS}, start_ms=sim.now_ms, speed=1.0, live=True)
+    with running_server(sim, feed=feed) as server:
+        server.control("/sim/v1/clock", {"offset_ms": -30_000})
+        feed.start()
+        try:
+            deadline = time.monotonic() + 10
+            while (feed._pace is None or feed._pace._anchor is None) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3)
+            order = server.call("POST", "/fapi/v1/order", {"symbol": "BNBUSDT", "side": "BUY", "type": "MARKET",
+                                                           "quantity": "1", "timestamp": server_time(server.url)})
+            read_after = server_time(server.url)
+        finally:
+            feed.stop()
+    assert int(order["updateTime"]) <= read_after, (order["updateTime"], read_after)
 
 
 def _closed_klines(ws_url: str, count: int, timeout_s: float) -> list[dict[str, Any]]:

@@ -47,8 +47,10 @@ class FeedPace:
     def begin(self, server: ServerState) -> None:
         """Start the clock here, once (the first bar played at the pace); the caller holds the server's lock."""
         if self._anchor is None:
+            # A live market starts at the shifted clock, not at `server.clock()`: while a shift back holds that
+            # (clock_shift.py), starting there ran the market ahead of it by the hold for good.
             base, shift = _base_ms(server)
-            self._anchor = (server.clock() if self.live else server.sim.now_ms, base, shift)
+            self._anchor = (base + shift if self.live else server.sim.now_ms, base, shift)
 
     def now_ms(self, server: ServerState) -> int:
         """Where the market's clock stands (its start before `begin`)."""
