@@ -12,13 +12,17 @@ Measured before, on `quantum-trader sim-server` as a user runs it, with a client
   / 2573.58, volume 871.481 for the first), so REST changed under the closed bars the stream had sent, and the
   simulator stood three minutes ahead of its market until the feed caught up. Now refused (409) while a feed
   has bars to play.
+- the live chaos campaign's market moved the simulator to the wall while its clock fault had stepped the
+  server 7 s ahead: fills were stamped 7.0 s before `serverTime`. It now moves it to the server's clock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import random
 import re
 import subprocess
 import sys
@@ -35,6 +39,9 @@ from test_simserver_feed import DROP_BARS, T0, _sim_at, _write_klines
 from test_simserver_support import API_KEY, SYMBOLS, make_sim, running_server
 from websockets.sync.client import connect
 
+from quantum_trader.chaos.live.market import Market
+from quantum_trader.chaos.live.server import build_sim
+from quantum_trader.chaos.live.server import running_server as chaos_server
 from quantum_trader.simserver.feed import replay_feed, synthetic_feed
 
 BIN = Path(sys.executable).parent / "quantum-trader"
@@ -187,3 +194,18 @@ def test_advance_moves_the_clock_before_a_feed_starts_and_once_it_is_done_but_no
     assert before_start["simTime"] == T0 - 60_000
     assert part_way.status_code == 409 and f"the next closes at {T0 + 119_999}" in part_way.json()["msg"], part_way.text
     assert done["simTime"] == T0 + (len(DROP_BARS) + 1) * 60_000
+
+
+def test_the_chaos_campaigns_market_moves_the_simulator_to_the_servers_clock_not_the_wall() -> None:
+    """Its clock fault steps the server 7 s ahead of the wall: the market's steps moved the simulator to the wall
+    all the same, so every fill was stamped 7 s before the `serverTime` of its moment (3 s after it, at -3 s)."""
+    async def main() -> tuple[int, int]:
+        async with httpx.AsyncClient() as client:
+            with chaos_server(build_sim(2), client) as server:
+                await server.control("/sim/v1/clock", {"offset_ms": 7_000})
+                await Market(server, random.Random(1)).step()
+                answer = await client.get(f"{server.url}/fapi/v1/time")
+                return server.sim.now_ms, int(answer.json()["serverTime"])
+
+    sim_ms, server_ms = asyncio.run(main())
+    assert server_ms - 1_000 <= sim_ms <= server_ms, (sim_ms, server_ms)

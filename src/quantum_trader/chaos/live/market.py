@@ -1,8 +1,9 @@
 """The live campaign's market: seeded price steps through the server's own control path.
 
-Every 0.5–1 s of wall time the campaign moves the simulated clock up to the wall clock
-(`POST /sim/v1/advance`, so one-minute klines close every minute and stream to the bot as on Binance)
-and then every symbol one step (`POST /sim/v1/prices`): a small random move, and now and then a gap
+Every 0.5–1 s of wall time the campaign moves the simulated clock up to the server's clock, the wall's as its
+clock faults step it (`POST /sim/v1/advance`, so one-minute klines close every minute and stream to the bot as
+on Binance; moved to the wall itself, fills were stamped 3 s after `serverTime` or 7 s before it while the clock
+stood stepped), and then every symbol one step (`POST /sim/v1/prices`): a small random move, and now and then a gap
 straight through a position's working stop, so stop-outs happen while the bot is under fire. The walk
 and the gaps are seeded; which position a gap hits depends on what is open at that moment.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from dataclasses import dataclass, field
 
 from ...sim.feed_bar import on_tick
@@ -42,9 +42,9 @@ class Market:
         return self.rng.uniform(self.config.min_step_s, self.config.max_step_s)
 
     async def step(self) -> None:
-        """Move the simulated clock up to the wall clock, then one price step for every symbol."""
+        """Move the simulated clock up to the server's, then one price step for every symbol."""
         with self.server.lock:
-            behind_ms = max(0, time.time_ns() // 1_000_000 - self.server.sim.now_ms)
+            behind_ms = max(0, self.server.state.clock() - self.server.sim.now_ms)
         await self.server.control("/sim/v1/advance", {"seconds": f"{behind_ms / 1000:.3f}"})
         await self.server.control("/sim/v1/prices", {"prices": self._prices()})
         self.steps += 1
