@@ -103,13 +103,12 @@ def test_a_min_confidence_grid_gives_each_ai_scanner_backtest_exactly() -> None:
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[RayPool]:
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    """A local Ray as `sweep` starts it (on loopback only: tests/integration/test_sweep_loopback.py)."""
+    started = RayPool(cpus=2)
     try:
-        yield RayPool()  # joins the running Ray; does not shut it down
+        yield started
     finally:
-        ray.shutdown()
+        started.close()
 
 
 def test_walk_forward_chooses_on_each_window_and_judges_on_the_next(pool: RayPool) -> None:
@@ -171,3 +170,13 @@ def test_a_local_pools_workers_run_numpy_on_one_thread_and_the_driver_keeps_its_
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["1", "unset"]
+
+
+def test_the_in_process_pool_is_a_loopback_node_and_leaves_rays_mode_as_it_found_it(pool: RayPool) -> None:
+    """Ray was imported before the pool set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER, so it is its constant, held
+    false while the node started, that made the node 127.0.0.1; the constant and the environment are restored."""
+    import ray
+    from ray._private import ray_constants
+
+    assert ray.util.get_node_ip_address() == "127.0.0.1"
+    assert ray_constants.ENABLE_RAY_CLUSTER is True and "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" not in os.environ

@@ -14,8 +14,7 @@ import logging
 import os
 import resource
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +27,7 @@ from ..sim.universe import load_universe
 from .backtest import refuse_a_hole
 from .backtest_job import BacktestJob, run_job
 from .ray_connect import connect, no_colour_reset_at_exit
+from .ray_local import start_local
 from .sweep_plan import (
     OBJECTIVES,
     GridAxis,
@@ -77,23 +77,6 @@ def _configure_worker_logging(level: str) -> None:
         _worker_log_level[:] = [level]
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """These environment variables while Ray starts its local node, whose workers inherit them: a runtime
-    environment does the same through Ray's agent, which cost each worker about 0.4 s more to start
-    (warm-up 1.1-1.35 s against 0.4-0.5 s for two workers). The driver's own environment is restored."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 class RayPool:
     """A Ray connection: local with this machine's cores (or `cpus`), or the cluster at `address`."""
 
@@ -108,8 +91,7 @@ class RayPool:
             if address:  # a cluster's workers get the setting through Ray's runtime environment
                 connect(ray, address, {**options, "runtime_env": {"env_vars": ONE_THREAD_PER_WORKER}})
             else:
-                with _environment(ONE_THREAD_PER_WORKER):
-                    ray.init(num_cpus=cpus or os.cpu_count() or 1, **options)
+                start_local(ray, cpus or os.cpu_count() or 1, options, ONE_THREAD_PER_WORKER)
         no_colour_reset_at_exit()  # set up by ray.init: it would write ESC[0m after --json's document
         self.address = address or "local"
         self._task = ray.remote(execute)
