@@ -9,11 +9,14 @@ environment is still named QT_EXCHANGE. Only loopback addresses: a closed port, 
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from test_cli_read import closed_port_url
+from test_cli_refusal_support import BIN, refused
 from test_run_session import bot_env
+from test_simserver_support import API_KEY, API_SECRET
 from typer.testing import CliRunner, Result
 
 from quantum_trader.cli.main import app
@@ -68,3 +71,27 @@ def test_run_names_the_option_and_the_variable_each_where_it_came_from(tmp_path:
     from_env = invoke("run", env=bot_env(tmp_path, QT_EXCHANGE=url))
     assert from_env.exit_code == 2 and f"QT_EXCHANGE={url}: nothing answers there" in from_env.stderr
     assert "or set QT_EXCHANGE=sim for the in-process simulator" in from_env.stderr
+
+
+def _live(env: dict[str, str], *args: str) -> str:
+    """`quantum-trader run` with QT_PAPER_TRADING=false, as a user starts it (the console script): its one line."""
+    done = subprocess.run([str(BIN), "run", *args], env={**env, "QT_PAPER_TRADING": "false"}, capture_output=True,
+                          text=True, timeout=60)
+    refused(done, "QT_PAPER_TRADING=false: live trading needs QT_API_KEY, QT_API_SECRET and ")
+    return done.stderr.strip()
+
+
+def test_live_against_the_simulator_names_the_exchange_option_or_variable_the_user_set(tmp_path: Path) -> None:
+    """`QT_PAPER_TRADING=false quantum-trader run --exchange sim` said "missing: QT_EXCHANGE (is 'sim')": a variable
+    the user never set. It names `--exchange` when the option was typed, QT_EXCHANGE when the environment (or the
+    default) gave `sim`."""
+    keys = {"QT_API_KEY": API_KEY, "QT_API_SECRET": API_SECRET}
+    typed = _live(bot_env(tmp_path, **keys), "--exchange", "sim")
+    assert typed.endswith("and --exchange set to the exchange's base URL; missing: --exchange (is 'sim')"), typed
+    assert "QT_EXCHANGE" not in typed
+    unkeyed = _live(bot_env(tmp_path), "--exchange", "sim")
+    assert unkeyed.endswith("missing: QT_API_KEY, QT_API_SECRET, --exchange (is 'sim')"), unkeyed
+    for env in (bot_env(tmp_path, QT_EXCHANGE="sim", **keys), bot_env(tmp_path, **keys)):  # set, or the default
+        line = _live(env)
+        assert line.endswith("and QT_EXCHANGE set to the exchange's base URL; missing: QT_EXCHANGE (is 'sim')"), line
+        assert "--exchange" not in line

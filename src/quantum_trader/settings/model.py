@@ -57,6 +57,9 @@ _SECRET_WORDS = ("KEY", "SECRET", "TOK", "PASS", "PWD", "AUTH", "CRED")
 IGNORED_ENV = frozenset({"QT_SIM_EXAMPLES", "QT_SIM_RANDOM", "QT_TEST_ARTIFACTS"})
 #: True while `load_settings` validates: the model then sees only the data it was given, never os.environ.
 _EXPLICIT_ONLY: ContextVar[bool] = ContextVar("qt_settings_explicit_only", default=False)
+#: While `load_settings` validates, how each override was given (`exchange` → `--exchange`): a check across
+#: fields (`_live_needs_keys`) runs before the model has its `_given_as`, and must name what the user typed.
+_TYPED_AS: ContextVar[Mapping[str, str] | None] = ContextVar("qt_settings_typed_as", default=None)
 
 def env_name(field: str) -> str:
     """The variable a field is read from; STAGING_MODE keeps the seed's name without prefix."""
@@ -227,10 +230,11 @@ class Settings(BaseSettings):
             return self
         missing = [name for name, value in (("QT_API_KEY", self.api_key), ("QT_API_SECRET", self.api_secret))
                    if value is None or not value.get_secret_value()]
+        exchange = (_TYPED_AS.get() or {}).get("exchange", env_name("exchange"))  # `run --exchange`: not QT_EXCHANGE
         if self.exchange == "sim":
-            missing.append("QT_EXCHANGE (is 'sim')")
+            missing.append(f"{exchange} (is 'sim')")
         if missing:
-            raise ValueError("QT_PAPER_TRADING=false: live trading needs QT_API_KEY, QT_API_SECRET and QT_EXCHANGE "
+            raise ValueError(f"QT_PAPER_TRADING=false: live trading needs QT_API_KEY, QT_API_SECRET and {exchange} "
                              f"set to the exchange's base URL; missing: {', '.join(missing)}")
         return self
 
@@ -311,7 +315,8 @@ def load_settings(overrides: Mapping[str, object] | None = None, env: Mapping[st
             continue
         name = (names or {}).get(field, env_name(field))
         data[field], given[field] = value, (name, _display(field, value))
-    token = _EXPLICIT_ONLY.set(True)
+    typed = {field: name for field, name in (names or {}).items() if (overrides or {}).get(field) is not None}
+    token, typed_token = _EXPLICIT_ONLY.set(True), _TYPED_AS.set(typed)
     try:
         settings = Settings(**data)
     except ValidationError as exc:
@@ -319,9 +324,10 @@ def load_settings(overrides: Mapping[str, object] | None = None, env: Mapping[st
         raise ConfigError("\n".join(problems)) from None
     finally:
         _EXPLICIT_ONLY.reset(token)
+        _TYPED_AS.reset(typed_token)
     if problems:
         raise ConfigError("\n".join(problems))
-    settings._given_as.update({field: name for field, name in (names or {}).items() if field in (overrides or {})})
+    settings._given_as.update(typed)
     return settings
 
 
