@@ -23,7 +23,7 @@ from ..readmodels.journal import audit_from_journal, no_signal_json, readiness_f
 from ..readmodels.refusals import RefusalTally, tally_of
 from ..readmodels.signal_outcome import signals_json
 from ..settings.model import Settings
-from ..signals.scanner_health import ScannerStats
+from ..signals.scanner_health import ScannerStats, stale_after_s
 from ..signals.strategy import NO_MODEL, Silence
 from ..trading.kill_switch import KillSwitchHandler, KillSwitchResult
 from ..trading.monitor import PositionMonitor
@@ -165,14 +165,20 @@ class SessionService:
     def _scanner(self) -> JSON | None:
         """The AI scanner's counters (signals/scanner_health.py), its threshold, and `risk`: what risk decided on
         its signals (readmodels/refusals.py: approved, refused by kind with the first of each), so a bot that
-        trades nothing says why while it runs (was: only a backtest's `why_no_trade` could). None for a
-        strategy without."""
+        trades nothing says why while it runs (was: only a backtest's `why_no_trade` could). `stale`: no scan
+        for `stale_after_s` (since start when none yet) while the feed still plays. None for a strategy
+        without."""
         stats = getattr(self.strategy, "stats", None)
         if not isinstance(stats, ScannerStats):
             return None
         tally = tally_of(self.strategy) or {}
-        return {**stats.snapshot(), "min_confidence": tally.get("min_confidence"),
-                "risk": self._strategy_decisions.to_json()}
+        snapshot = stats.snapshot()
+        limit = stale_after_s(self.tape.interval_ms, 1.0 if self.settings.feed == "exchange" else
+                              self.settings.speed_factor)
+        since = snapshot["last_scan_age_s"]
+        since = time.monotonic() - self.started if since is None else since
+        return {**snapshot, "min_confidence": tally.get("min_confidence"), "stale_after_s": round(limit, 3),
+                "stale": not self.feed.done and since > limit, "risk": self._strategy_decisions.to_json()}
 
     def _feed_stale(self, age: float | None) -> bool:
         if self.feed.done or self.settings.speed_factor is None:

@@ -19,6 +19,19 @@ import numpy.typing as npt
 
 #: Scan times kept for the percentiles (about 4 hours of one-minute bars).
 WINDOW = 256
+#: The scanner is stale once it has not scored for this many bars of the session's clock, in wall time...
+STALE_BARS = 3
+#: ...and never sooner than this (the feed's floor too): at `--speed max` a bar takes no wall time.
+STALE_MIN_S = 30.0
+
+
+def stale_after_s(interval_ms: int, speed: float | None) -> float:
+    """Wall seconds without a scan after which the scanner is stale: `STALE_BARS` bars at the clock's speed
+    against the wall (1.0 for an exchange feed; None for `--speed max`), at least `STALE_MIN_S`. One bar late
+    is a slow scan (`lag_bars` says so); three bars with no scan at all is a scanner that stopped: one-minute
+    bars at `--speed 1` or live, 180 s; at `--speed 60` or `max`, 30 s."""
+    bar_s = 0.0 if speed is None else interval_ms / 1000 / speed
+    return max(STALE_BARS * bar_s, STALE_MIN_S)
 
 
 @dataclass

@@ -59,6 +59,99 @@ function renderBanner(snap) {
   banner(items);
 }
 
+// --- the AI scanner's tally (/health's `scanner`: absent with sma-cross and manual, and so is the panel) --------
+// Why a scanning bot trades nothing, at a glance: how far its best confidence is from the threshold, whether it
+// still scans, and what risk refused of its signals in risk's own words.
+function count(value) { return value === null || value === undefined ? "–" : Number(value).toLocaleString("en-US"); }
+function ago(seconds) {
+  const s = Number(seconds), whole = Math.floor(s);
+  if (s < 10) return s.toFixed(1) + " s";
+  if (s < 120) return whole + " s";
+  if (s >= 3600) return (s / 3600).toFixed(1) + " h";
+  return Math.floor(whole / 60) + " min" + (whole % 60 ? " " + (whole % 60) + " s" : "");
+}
+function share(part, whole) {
+  if (!whole) return null;
+  const pct = part / whole * 100;
+  return pct > 0 && pct < 0.1 ? "< 0.1 %" : pct.toFixed(1) + " %";
+}
+function figure(box, label, value, cls, note) {
+  const fig = document.createElement("div");
+  fig.className = "fig";
+  const name = document.createElement("div");
+  name.className = "label";
+  name.textContent = label;
+  const shown = document.createElement("div");
+  shown.className = "value " + (cls || "");
+  shown.append(value);
+  fig.append(name, shown);
+  if (note) {
+    const small = document.createElement("div");
+    small.className = "muted small";
+    small.textContent = note;
+    fig.appendChild(small);
+  }
+  box.appendChild(fig);
+  return fig;
+}
+// A side's best confidence on a 0 to 1 track, min_confidence a tick on it: how far from trading.
+function meter(best, threshold) {
+  const track = document.createElement("span");
+  track.className = "meter";
+  const bar = document.createElement("span");
+  bar.className = "fill" + (best !== null && threshold !== null && best >= threshold ? " reached" : "");
+  bar.style.width = Math.round(Math.min(Math.max(Number(best) || 0, 0), 1) * 100) + "%";
+  track.appendChild(bar);
+  if (threshold !== null && threshold !== undefined) {
+    const tick = document.createElement("span");
+    tick.className = "tick";
+    tick.style.left = Math.round(Number(threshold) * 100) + "%";
+    track.appendChild(tick);
+  }
+  return track;
+}
+function confidenceVerdict(sc) {
+  const min = sc.min_confidence;
+  const sides = [["long", sc.best_long], ["short", sc.best_short]].filter(([, best]) => best !== null);
+  if (!sides.length) return ["muted", "nothing scored yet"];
+  const reached = sides.filter(([, best]) => min !== null && best >= min);
+  if (!reached.length) return ["warn", "nothing reaches " + text(min) + ": best long " + text(sc.best_long) +
+    ", short " + text(sc.best_short)];
+  return ["ok", reached.map(([side, best]) => side + " reached " + text(min) + " (best " + best + ")").join(", ")];
+}
+function renderScanner(h) {
+  const sc = h.scanner;
+  $("scanner-panel").hidden = !sc;
+  if (!sc) return;
+  const [verdict, words] = confidenceVerdict(sc);
+  const summary = $("scanner-summary");
+  summary.textContent = words;
+  summary.className = verdict;
+  const box = $("scanner-figures");
+  box.replaceChildren();
+  figure(box, "scored", count(sc.symbol_bars_scored) + " symbol-bars", "", "last bar: " + text(sc.scored_last_bar) +
+    " of " + text(sc.symbols) + " symbols");
+  for (const [side, best] of [["long", sc.best_long], ["short", sc.best_short]]) {
+    const shown = document.createElement("span");
+    shown.append(meter(best, sc.min_confidence), text(best));
+    figure(box, "best " + side, shown, best !== null && best >= sc.min_confidence ? "ok" : "",
+           "min confidence " + text(sc.min_confidence));
+  }
+  const scanned = sc.last_scan_age_s === null ? "none yet" : ago(sc.last_scan_age_s) + " ago";
+  figure(box, "last scan", (sc.stale ? "STALE: " : "") + scanned, sc.stale ? "warn" : "",
+         "stale after " + ago(sc.stale_after_s) + " without a scan").title = "last scan " + utc(sc.last_scan_ms) + " UTC";
+  const risk = sc.risk || {};
+  figure(box, "risk decided", count(risk.signals) + " signals", risk.refused && !risk.approved ? "warn" : "",
+         count(risk.approved) + " approved · " + count(risk.refused) + " refused");
+  const kinds = Object.entries(risk.by_kind || {});
+  fill("refusals", kinds, (row, [kind, seen]) => {
+    cell(row, kind);
+    cell(row, count(seen.count));
+    cell(row, share(seen.count, risk.signals));
+    cell(row, seen.example, "wrap small");
+  }, risk.signals ? "risk refused none of its signals" : "no signal reached risk yet");
+}
+
 // --- positions and orders ---------------------------------------------------------------------------
 function distance(trigger, mark) {
   if (!trigger || !mark) return null;

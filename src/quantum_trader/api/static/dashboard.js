@@ -9,6 +9,7 @@ function onSnapshot(snap) {
   if (snap.error) { renderBanner(snap); return; }
   renderHeader(snap);
   renderBanner(snap);
+  renderScanner(snap.health || {});
   const positions = (snap.positions && snap.positions.positions) || [];
   if ((!state.selected || !positions.some((p) => p.symbol === state.selected)) && positions.length) {
     selectSymbol(positions[0].symbol);
