@@ -62,7 +62,7 @@ function renderBanner(snap) {
 // --- the AI scanner's tally (/health's `scanner`: absent with sma-cross and manual, and so is the panel) --------
 // Why a scanning bot trades nothing, at a glance: how far its best confidence is from the threshold, whether it
 // still scans, and what risk refused of its signals in risk's own words.
-function count(value) { return value === null || value === undefined ? "–" : Number(value).toLocaleString("en-US"); }
+function thousands(value) { return value === null || value === undefined ? "–" : Number(value).toLocaleString("en-US"); }
 function ago(seconds) {
   const s = Number(seconds), whole = Math.floor(s);
   if (s < 10) return s.toFixed(1) + " s";
@@ -129,7 +129,7 @@ function renderScanner(h) {
   summary.className = verdict;
   const box = $("scanner-figures");
   box.replaceChildren();
-  figure(box, "scored", count(sc.symbol_bars_scored) + " symbol-bars", "", "last bar: " + text(sc.scored_last_bar) +
+  figure(box, "scored", thousands(sc.symbol_bars_scored) + " symbol-bars", "", "last bar: " + text(sc.scored_last_bar) +
     " of " + text(sc.symbols) + " symbols");
   for (const [side, best] of [["long", sc.best_long], ["short", sc.best_short]]) {
     const shown = document.createElement("span");
@@ -141,12 +141,12 @@ function renderScanner(h) {
   figure(box, "last scan", (sc.stale ? "STALE: " : "") + scanned, sc.stale ? "warn" : "",
          "stale after " + ago(sc.stale_after_s) + " without a scan").title = "last scan " + utc(sc.last_scan_ms) + " UTC";
   const risk = sc.risk || {};
-  figure(box, "risk decided", count(risk.signals) + " signals", risk.refused && !risk.approved ? "warn" : "",
-         count(risk.approved) + " approved · " + count(risk.refused) + " refused");
+  figure(box, "risk decided", thousands(risk.signals) + " signals", risk.refused && !risk.approved ? "warn" : "",
+         thousands(risk.approved) + " approved · " + thousands(risk.refused) + " refused");
   const kinds = Object.entries(risk.by_kind || {});
   fill("refusals", kinds, (row, [kind, seen]) => {
     cell(row, kind);
-    cell(row, count(seen.count));
+    cell(row, thousands(seen.count));
     cell(row, share(seen.count, risk.signals));
     cell(row, seen.example, "wrap small");
   }, risk.signals ? "risk refused none of its signals" : "no signal reached risk yet");
