@@ -43,8 +43,8 @@ class Scanner:
         self.stats = ScannerStats()
 
 
-async def scanner_health(speed: str, *, scanned_s_ago: float | None, up_s: float, feed_done: bool = False,
-                         ) -> dict[str, Any]:
+async def health(speed: str, *, scanned_s_ago: float | None, up_s: float, feed_done: bool = False,
+                 ) -> dict[str, Any]:
     sim = ExchangeSimulator({SYMBOL: load_universe().instrument(SYMBOL)}, SimConfig(start_time_ms=T0))
     sim.set_prices({SYMBOL: "896.80"})
     engine = wire_engine(SimulatedClock(T0), InProcessExchange(sim), dict(sim.state.instruments), TradingRules())
@@ -58,7 +58,14 @@ async def scanner_health(speed: str, *, scanned_s_ago: float | None, up_s: float
     svc.started = time.monotonic() - up_s
     if scanned_s_ago is not None:
         strategy.stats.last_scan_ms = time.time_ns() // 1_000_000 - int(scanned_s_ago * 1000)
-    scanner: dict[str, Any] = (await svc.health())["scanner"]
+    body: dict[str, Any] = await svc.health()
+    return body
+
+
+async def scanner_health(speed: str, *, scanned_s_ago: float | None, up_s: float, feed_done: bool = False,
+                         ) -> dict[str, Any]:
+    scanner: dict[str, Any] = (await health(speed, scanned_s_ago=scanned_s_ago, up_s=up_s,
+                                            feed_done=feed_done))["scanner"]
     return scanner
 
 
@@ -85,3 +92,9 @@ def test_a_feed_that_ended_leaves_nothing_to_scan_so_nothing_is_stale() -> None:
 def test_the_rule_reads_the_bar_interval_and_the_clocks_speed() -> None:
     assert stale_after_s(60_000, 1.0) == 180.0 and stale_after_s(300_000, 1.0) == 900.0  # 5m bars live: 15 min
     assert stale_after_s(60_000, 2.0) == 90.0 and stale_after_s(60_000, None) == 30.0
+
+
+@pytest.mark.parametrize(("scanned_s_ago", "status"), [(10.0, "healthy"), (40.0, "degraded")])
+def test_a_stale_scanner_makes_a_healthy_bot_degraded(scanned_s_ago: float, status: str) -> None:
+    """Its stops are not affected (never unhealthy), but a scanner that stopped must not read as healthy."""
+    assert asyncio.run(health("max", scanned_s_ago=scanned_s_ago, up_s=600.0))["status"] == status

@@ -142,8 +142,9 @@ class SessionService:
         behind (its signals describe a market that has moved on) or has no model it may use (it can never trade:
         a user trial read "healthy" over a bot that would not open a position all day), or an alert destination
         is failing or dropping messages (the user may not hear the next alert; a trial saw every alert fail while
-        /health said healthy)."""
-        behind = scanner is not None and bool(scanner["behind"])
+        /health said healthy). A stale scanner (no scan for `stale_after_s` while the feed plays) degrades it
+        too: a bot whose scanner stopped looks, from its positions alone, like one that found nothing to trade."""
+        behind = scanner is not None and bool(scanner["behind"] or scanner["stale"])
         silence = getattr(self.strategy, "silence", None)
         cannot_trade = isinstance(silence, Silence) and silence.kind == NO_MODEL
         return behind or cannot_trade or (self.notifier is not None and self.notifier.degraded)
