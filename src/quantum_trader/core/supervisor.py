@@ -31,7 +31,7 @@ import structlog
 
 from ..domain.events import ErrorEvent, HaltEntries
 from .bus import EventBus
-from .logging import Redactor
+from .logging import scrub
 
 log = structlog.get_logger(__name__)
 
@@ -237,11 +237,10 @@ def _describe(error: BaseException) -> str:
 
 def bus_reporter(bus: EventBus, now_ms: Callable[[], int], *, halt_on_give_up: frozenset[str] = frozenset()
                  ) -> Callable[[TaskFailure], Awaitable[None]]:
-    """A failure callback for a session: an `ErrorEvent` per death (journal, metrics by component), and a
+    """A failure callback for a session: an `ErrorEvent` per death (journal, metrics by component, an alert; its
+    text scrubbed as a log line is, the process's secrets included), and a
     `HaltEntries` when a task named in `halt_on_give_up` will not be restarted (no new positions may open
     while nothing watches their stops; the open ones and their stops stay as they are)."""
-
-    scrub = Redactor().text  # the journal keeps what logs would redact (a URL's signature=, a bearer token)
 
     async def report(failure: TaskFailure) -> None:
         details = {"traceback": scrub(failure.traceback[-8000:]), "restarts": str(failure.restarts),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..core.logging import scrub
 from ..domain.events import (
     TRANSFER,
     CancelNotSent,
@@ -196,8 +197,11 @@ def kill_switch_rows(event: KillSwitch, session_id: int | None) -> Rows:
 
 
 def error_rows(event: ErrorEvent, session_id: int | None) -> Rows:
-    return [("errors", {"session_id": session_id, "component": event.component, "message": event.message,
-                        "fatal": event.fatal, "details": json.dumps(event.details, sort_keys=True),
+    """Scrubbed as a log line is (the API shows these rows): an exception's text may hold a URL's `signature=` or,
+    in a ccxt message, a request's headers."""
+    details = {key: scrub(value) for key, value in event.details.items()}
+    return [("errors", {"session_id": session_id, "component": event.component, "message": scrub(event.message),
+                        "fatal": event.fatal, "details": json.dumps(details, sort_keys=True),
                         "time_ms": event.time_ms})]
 
 

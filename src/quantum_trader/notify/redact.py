@@ -24,6 +24,7 @@ import logging
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ..core.logging import secret_pattern
 from ..settings.rules import MASK
 from ..settings.rules import redact_unparsed_url as redact_unparsed
 
@@ -36,6 +37,13 @@ _HOST_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls", "mai
 #: or an IPv6 literal cannot be one.
 _NTFY_SCHEMES = frozenset({"ntfy", "ntfys"})
 _GUARDED_LOGGERS = ("apprise", "urllib3.connectionpool", "requests")
+#: apprise's options that say how to send, never who may send (their values are no secret): `format=markdown`,
+#: `priority=high`, `tags=warning`, `method=POST`... A parameter not listed here keeps its value masked.
+_OPTIONS = frozenset({"format", "overflow", "method", "priority", "tags", "avatar", "image", "mode", "verify", "rto",
+                      "cto", "emojis", "batch", "footer", "thumbnail", "preview", "silent", "content", "name",
+                      "retry", "wait", "tz", "lang", "discovery", "sound", "click", "icon", "attach", "delay"})
+#: Values that are a switch, whatever the parameter: a secret is never one of these.
+_FLAGS = frozenset({"yes", "no", "true", "false", "on", "off", "y", "n", "1", "0"})
 
 
 def _parts(url: str) -> tuple[str, str | None, str, str] | None:
@@ -86,10 +94,19 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}{hostport}{rest}"
 
 
+def _secret_query_values(query: str) -> list[str]:
+    """The values of `query` that may be secret: all but an option's (`_OPTIONS`) and a yes/no."""
+    return [value for name, value in parse_qsl(query, keep_blank_values=False)
+            if name.lower() not in _OPTIONS and value.lower() not in _FLAGS]
+
+
 def secret_parts(url: str) -> list[str]:
     """Every piece of `url` that may be secret, to scrub from free text: the whole URL (with and without its
-    query), the user part, password, query values, the path, its long segments and the fragment, and the
-    host where it is not provably one (a token, a topic). Raw and percent-decoded forms alike."""
+    query), the user part, password, the query's values but an option's, the path, its long segments, the
+    fragment with its `#`, and the host where it is not provably one (a token, a topic). Raw and percent-decoded
+    forms alike. Not an option's value (`priority=high`, `tags=warning`, `method=POST`, `format=markdown`) nor a
+    bare channel name (`#trading`'s `trading`): those are no secret, and scrubbing them masked the words
+    `warning`, `POST` or `trading` in every log line."""
     text = url.strip()
     parts = [text, text.partition("?")[0], text.partition("#")[0]]
     try:
@@ -97,8 +114,12 @@ def secret_parts(url: str) -> list[str]:
     except ValueError:
         return parts
     userinfo, _, hostport = split.netloc.rpartition("@")
-    parts.extend((userinfo, *userinfo.split(":"), split.path, split.query, split.fragment))
-    parts.extend(v for _, v in parse_qsl(split.query, keep_blank_values=False))
+    secret_values = _secret_query_values(split.query)
+    parts.extend((userinfo, *userinfo.split(":"), split.path, *secret_values))
+    if secret_values:
+        parts.append(split.query)
+    if split.fragment:
+        parts.append(f"#{split.fragment}")
     pieces = [p for p in split.path.split("/") if len(p) >= _SECRET_SEGMENT]
     if not host_is_shown(split.scheme.lower(), hostport):  # the "host" is a token: tgram://TOKEN/CHAT
         pieces.extend(p for p in (hostport, *hostport.split(":")) if len(p) >= _SECRET_SEGMENT)
@@ -111,13 +132,11 @@ class Scrubber:
     """Replaces the secret pieces of the configured URLs in any text (an error line, a log record)."""
 
     def __init__(self, urls: Iterable[str]) -> None:
-        found = {piece for url in urls for piece in secret_parts(url)}
-        self.secrets = sorted(found, key=len, reverse=True)  # longest first: a secret inside another goes whole
+        self.secrets = sorted({piece for url in urls for piece in secret_parts(url)}, key=len, reverse=True)
+        self._pattern = secret_pattern(self.secrets)  # a piece of digits alone is not masked inside a longer number
 
     def text(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return text if self._pattern is None else self._pattern.sub(MASK, text)
 
 
 class SecretFilter(logging.Filter):
