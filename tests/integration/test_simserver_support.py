@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,11 +41,11 @@ class ManualClock:
         return self.now_ms
 
 
-def make_sim() -> ExchangeSimulator:
-    """Three real instruments, 10 000 USDT, simulated time starting now (as the CLI does)."""
+def make_sim(balance: Decimal = Decimal("10000")) -> ExchangeSimulator:
+    """Three real instruments, 10 000 USDT (or `balance`), simulated time starting now (as the CLI does)."""
     universe = load_universe()
     sim = ExchangeSimulator({s: universe.instrument(s) for s in SYMBOLS},
-                            SimConfig(start_time_ms=time.time_ns() // 1_000_000))
+                            SimConfig(balance=balance, start_time_ms=time.time_ns() // 1_000_000))
     sim.set_prices(START_PRICES)
     return sim
 
@@ -79,11 +80,12 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(sim: ExchangeSimulator | None = None, **app_options: Any) -> Iterator[RunningServer]:
+def running_server(sim: ExchangeSimulator | None = None, *, port: int = 0, api_key: str = API_KEY,
+                   api_secret: str = API_SECRET, **app_options: Any) -> Iterator[RunningServer]:
     sim = sim or make_sim()
     universe = load_universe().subset(sim.state.instruments)
-    app = create_app(sim, api_key=API_KEY, api_secret=API_SECRET, universe=universe, **app_options)
-    with serve_app(app, ready_path="/fapi/v1/ping", **uvicorn_ws_options(app)) as url:
+    app = create_app(sim, api_key=api_key, api_secret=api_secret, universe=universe, **app_options)
+    with serve_app(app, ready_path="/fapi/v1/ping", port=port, **uvicorn_ws_options(app)) as url:
         yield RunningServer(url, int(url.rsplit(":", 1)[1]), sim)
 
 

@@ -44,8 +44,12 @@ def same_place(url: str) -> str:
     return f"{scheme}://{netloc}"
 
 
+#: What separates the exchange from the key's fingerprint in an account's name.
+KEY_MARK = " key sha256:"
+
+
 def exchange_account_name(url: str, api_key: str | None) -> str:
     base = same_place(url)
     if not api_key:
         return base
-    return f"{base} key sha256:{hashlib.sha256(api_key.encode()).hexdigest()[:12]}"
+    return f"{base}{KEY_MARK}{hashlib.sha256(api_key.encode()).hexdigest()[:12]}"

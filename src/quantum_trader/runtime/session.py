@@ -54,6 +54,7 @@ from ..signals.registry import build_strategy
 from ..signals.strategy import Strategy
 from ..trading.execution import DRY_RUN_WORDING, SENT_WORDING
 from ..trading.monitor import MonitorConfig, PositionMonitor
+from .account_link import account_in_journal
 from .app_service import SessionService
 from .bar_publisher import signal_publisher
 from .paper_owner import journal_identity
@@ -138,6 +139,7 @@ class Session:
             parts = await build_parts(s, journal_id=owner)
             async with closing_on_error(parts.exchange):  # a start-up that fails leaves no session open
                 await refuse_hedge_mode(parts.exchange, s)  # One-way Mode only: exit 2 before anything is recorded
+                parts.account = await account_in_journal(parts.exchange, s.db_url, parts.account)  # a rotated key
                 journal = Journal(s.db_url, batch_size=1, now_ms=parts.clock.now_ms)
                 journal.start_session(s.mode, json.dumps(s.public_dict(), sort_keys=True), version("quantum-trader"),
                                       **session_path(s, parts.clock),  # readiness counts only the live path's sessions

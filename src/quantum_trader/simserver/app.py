@@ -33,6 +33,7 @@ from . import (
     routes_algo,
     routes_control,
     routes_faults,
+    routes_keys,
     routes_market,
     routes_orders,
     routes_stream_control,
@@ -58,7 +59,7 @@ from .weights import (
 log = logging.getLogger(__name__)
 ROUTES: tuple[Route, ...] = tuple(
     r for module in (routes_market, routes_orders, routes_algo, routes_account, routes_control,
-                     routes_stream_control, routes_faults)
+                     routes_stream_control, routes_faults, routes_keys)
     for r in module.table.routes
 )
 _UNKNOWN = ExchangeError(-1000, "An unknown error occured while processing the request.", 500)
@@ -191,10 +192,9 @@ def _admit(server: ServerState, route: Route, request: Request, query: bytes, bo
     if not control:
         server.weights.charge(weight_of(route.method, route.path, params), _client_ip(request))
     if route.security is Security.SIGNED:
-        params = authenticate_signed(request.headers, query, form, api_key=server.api_key,
-                                     api_secret=server.api_secret, server_time_ms=server.clock())
+        params = authenticate_signed(request.headers, query, form, api_key=server.keys, server_time_ms=server.clock())
     elif route.security is Security.API_KEY:
-        check_api_key(request.headers, server.api_key, control=control)
+        check_api_key(request.headers, server.keys, control=control)
     check_numeric_params(params)
     return params
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from urllib.parse import parse_qsl
 
 from ..domain import binance_errors as be
@@ -70,17 +70,20 @@ CONTROL_KEY_HINT = (" The simulator's control endpoints (/sim/v1/...) take the t
                     f"{API_KEY_HEADER} with the server's --api-key (sim-key unless it was started with another).")
 
 
-def check_api_key(headers: Mapping[str, str], api_key: str, *, control: bool = False) -> None:
-    """-2014 when the header is missing or empty (on a `control` path, saying which header and key), -2015
-    when it names another key."""
+def check_api_key(headers: Mapping[str, str], api_key: str | Collection[str], *, control: bool = False) -> str:
+    """The key sent, if it is `api_key` (or one of them: an account may have several, binance_futures.md §5.1);
+    -2014 when the header is missing or empty (on a `control` path, saying which header and key), -2015 when it
+    names another key."""
     sent = headers.get(API_KEY_HEADER) or headers.get(API_KEY_HEADER.lower())
     if not sent:
         missing = be.api_key_format_invalid()
         if control:
             raise ExchangeError(missing.code, missing.msg + CONTROL_KEY_HINT, missing.http_status)
         raise missing
-    if not hmac.compare_digest(sent.encode(), api_key.encode()):
+    accepted = (api_key,) if isinstance(api_key, str) else api_key
+    if not any(hmac.compare_digest(sent.encode(), key.encode()) for key in accepted):
         raise be.invalid_api_key()
+    return sent
 
 
 def _int_param(params: Mapping[str, str], name: str) -> int | None:
@@ -113,11 +116,13 @@ def check_signature(query: bytes, body: bytes, secret: str) -> None:
         raise be.bad_signature()
 
 
-def authenticate_signed(headers: Mapping[str, str], query: bytes, body: bytes, *, api_key: str,
-                        api_secret: str, server_time_ms: int) -> dict[str, str]:
-    """Every check a TRADE/USER_DATA request passes, in Binance's order; returns its merged params."""
-    check_api_key(headers, api_key)
+def authenticate_signed(headers: Mapping[str, str], query: bytes, body: bytes, *, api_key: str | Mapping[str, str],
+                        api_secret: str = "", server_time_ms: int) -> dict[str, str]:
+    """Every check a TRADE/USER_DATA request passes, in Binance's order; returns its merged params. `api_key`: the
+    one key (with `api_secret`), or every key of the account with its secret."""
+    keys = {api_key: api_secret} if isinstance(api_key, str) else api_key
+    sent = check_api_key(headers, keys)
     params = merge_params(query, body)
     check_timestamp(params, server_time_ms)
-    check_signature(query, body, api_secret)
+    check_signature(query, body, keys[sent])
     return params

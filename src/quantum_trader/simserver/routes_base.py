@@ -61,7 +61,8 @@ class Security(Enum):
 
 @dataclass
 class ServerState:
-    """One simulated account behind one API key; `lock` serialises every touch of the simulator."""
+    """One simulated account behind its API keys (`api_key`, the one it was started with, and any added since:
+    `keys`); `lock` serialises every touch of the simulator."""
 
     sim: ExchangeSimulator
     universe: Universe
@@ -99,6 +100,12 @@ class ServerState:
     #: Why only the feed may move the simulator's clock now (it has bars to play), or None: `/sim/v1/advance`
     #: is refused meanwhile (routes_control.py). The feed sets it on `attach`.
     feed_owns_clock: Callable[[], str | None] | None = None
+    #: Every API key of the account with its secret (`api_key` among them until deleted): a user rotating keys
+    #: makes a new one for the same account, switches to it and deletes the old (routes_keys.py).
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.keys.setdefault(self.api_key, self.api_secret)
 
     def catch_up(self) -> None:
         """Move the simulator's clock up to the server's (caller holds `lock`), where it follows it, or up to a

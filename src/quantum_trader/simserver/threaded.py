@@ -20,14 +20,16 @@ import uvicorn
 
 @contextmanager
 def serve_in_thread(app: Any, *, ready_path: str, host: str = "127.0.0.1", ready_timeout_s: float = 15.0,
-                    thread_name: str = "sim-server", **server_options: Any) -> Iterator[tuple[str, uvicorn.Server]]:
-    """Yield the base URL and the server once `ready_path` answers 200; stop the server on exit.
+                    thread_name: str = "sim-server", port: int = 0,
+                    **server_options: Any) -> Iterator[tuple[str, uvicorn.Server]]:
+    """Yield the base URL and the server once `ready_path` answers 200; stop the server on exit. `port` 0: a free
+    one; another: that one (a second server at the URL of one stopped, as another account behind the same URL).
 
     `server_options` go to `uvicorn.Config` (the simulator's websocket ping interval and pong timeout).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     url = f"http://{host}:{sock.getsockname()[1]}"
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **server_options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=thread_name)
