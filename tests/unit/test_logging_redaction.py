@@ -22,6 +22,7 @@ def _restore_logging() -> Iterator[None]:
     loggers = {name: logging.getLogger(name) for name in STDLIB_LOGGERS}
     libs = {name: (list(lib.handlers), lib.propagate) for name, lib in loggers.items()}
     yield
+    configure_logging(True, stream=io.StringIO())  # the process's redactor (`scrub`) loses the test's secrets
     root.handlers[:] = handlers
     root.setLevel(level)
     for name, (lib_handlers, propagate) in libs.items():

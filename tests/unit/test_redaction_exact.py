@@ -14,14 +14,14 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import structlog
+from test_logging_redaction import _restore_logging  # noqa: F401  (autouse: logging as it was)
 
 from quantum_trader.core.bus import EventBus
-from quantum_trader.core.logging import REDACTED, STDLIB_LOGGERS, Redactor, configure_logging
+from quantum_trader.core.logging import REDACTED, Redactor, configure_logging
 from quantum_trader.core.supervisor import TaskFailure, bus_reporter
 from quantum_trader.domain.events import ErrorEvent
 from quantum_trader.journal import Journal, JournalReader
@@ -63,23 +63,6 @@ def _secrets() -> list[str]:
     for url in NOTIFY_URLS:
         found += secret_parts(url)
     return found
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    libs = {name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate)
-            for name in STDLIB_LOGGERS}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, (lib_handlers, propagate) in libs.items():
-        logging.getLogger(name).handlers[:] = lib_handlers
-        logging.getLogger(name).propagate = propagate
-    configure_logging(True, stream=io.StringIO())  # the process redactor without this test's secrets
-    logging.getLogger().handlers[:] = handlers
-    structlog.reset_defaults()
 
 
 def _log_a_session() -> str:
