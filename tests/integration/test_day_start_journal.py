@@ -80,7 +80,7 @@ def reference(price: str | None, time_ms: int) -> ev.ProtectionAction:
                                price=None if price is None else Decimal(price))
 
 
-def test_the_last_daily_reference_of_the_account_in_the_window(db_url: str) -> None:  # noqa: F811
+def test_the_daily_references_of_the_account_in_the_window(db_url: str) -> None:  # noqa: F811
     with Journal.open(db_url) as journal:
         journal.start_session("paper", "{}", "t", started_ms=DAY, account="paper account a")
         publish(journal, reference("10000", DAY + HOUR), reference(None, DAY + 2 * HOUR),
@@ -89,9 +89,10 @@ def test_the_last_daily_reference_of_the_account_in_the_window(db_url: str) -> N
         publish(journal, reference("20000", DAY + 3 * HOUR), reference(None, DAY + 4 * HOUR))
     reader = JournalReader(db_url)
     try:
-        assert reader.daily_reference("paper account a", DAY, DAY + DAY_MS) == (Decimal("9300"), DAY + 2 * HOUR)
-        assert reader.daily_reference("paper account b", DAY, DAY + DAY_MS) == (None, DAY + 4 * HOUR)
-        assert reader.daily_reference("paper account a", DAY + DAY_MS, DAY + 2 * DAY_MS) is None
-        assert reader.daily_reference("paper account c", DAY, DAY + DAY_MS) is None
+        assert reader.day_references("paper account a", DAY, DAY + DAY_MS) == [
+            (Decimal("10000"), DAY + HOUR), (None, DAY + 2 * HOUR), (Decimal("9300"), DAY + 2 * HOUR)]
+        assert reader.day_references("paper account b", DAY, DAY + DAY_MS)[-1] == (None, DAY + 4 * HOUR)
+        assert reader.day_references("paper account a", DAY + DAY_MS, DAY + 2 * DAY_MS) == []
+        assert reader.day_references("paper account c", DAY, DAY + DAY_MS) == []
     finally:
         reader.close()

@@ -28,7 +28,14 @@ from quantum_trader.domain.events import (
     TradeOpened,
 )
 from quantum_trader.domain.exchange_types import BalanceUpdate
-from quantum_trader.risk.daily_loss import DAY_MS, DailyLossGuard, loss_floor, next_midnight_ms, utc_day
+from quantum_trader.risk.daily_loss import (
+    DAY_MS,
+    DailyLossGuard,
+    loss_floor,
+    next_midnight_ms,
+    undated_moves,
+    utc_day,
+)
 from quantum_trader.risk.manager import RiskLimits, RiskManager
 from quantum_trader.runtime.startup import count_transfers_while_away, read_income_while_away
 from quantum_trader.trading.trades import OpenTrade
@@ -404,3 +411,30 @@ def test_a_restart_without_a_reference_or_an_income_history_moves_nothing() -> N
     assert asyncio.run(read_income_while_away(failing, restored, [])) is None  # a warning, not a refusal
     assert asyncio.run(_restart(restored, failing)) == 0
     assert restored.start_equity == D("10000")
+
+
+@pytest.mark.parametrize(("references", "journaled", "undated"), [
+    # 59f2cc6: a deposit moved the reference, its stamp stayed the day's first point's, no transfer was journaled
+    ([("10000", 1), ("11000", 1)], [], ["1000"]),
+    ([("10000", 1), ("10500", 1), ("11000", 1)], ["500"], ["500"]),  # one of two is explained by a journaled one
+    ([("10000", 1), ("11000", 1)], ["1000"], []),  # today: a transfer dated before its reference, journaled
+    ([("10000", 1), ("11000", 5)], [], []),  # today: the move stamped with its transfer's time
+    ([("10000", 1), ("11000", 1), (None, 7), ("9000", 8)], [], []),  # a resume: a new allowance, measured afresh
+    ([("10000", 1), ("10000", 1)], [], []),  # the same reference twice: no move
+])
+def test_moves_journaled_without_their_transfers_time_are_told_apart(
+        references: list[tuple[str | None, int]], journaled: list[str], undated: list[str]) -> None:
+    rows = [(None if e is None else D(e), DAY0 + t) for e, t in references]
+    assert undated_moves(rows, [D(j) for j in journaled]) == [D(u) for u in undated]
+
+
+def test_a_transfer_the_restored_reference_holds_undated_is_counted_once() -> None:
+    """The reference of 11,000 an older version journaled after a 1,000 deposit, stamped with the day's first point
+    (1 h): the income history lists that deposit after it, and a second one made while the bot was stopped."""
+    guard = DailyLossGuard(EventBus(), D("5"))
+    guard.attach()
+    guard.restore_day(utc_day(DAY0), D("11000"), DAY0 + HOUR, undated=[D("1000")])
+    income = _Income([_transfer("1000", DAY0 + 2 * HOUR), _transfer("1000", DAY0 + 3 * HOUR)])
+    assert asyncio.run(_restart(guard, income)) == D("1000")  # the second one only
+    assert guard.start_equity == D("12000") and guard.start_ms == DAY0 + 3 * HOUR  # was 13000
+    assert guard.undated == []

@@ -275,30 +275,34 @@ class JournalReader:
             query = query.where(~(p.c.reason.startswith(daily_prefix, autoescape=True) & _another(s, account)))
         return [(str(row["reason"]), int(row["time_ms"])) for row in self._rows(query)]
 
-    def daily_reference(self, account: str, start_ms: int, end_ms: int) -> tuple[Decimal | None, int] | None:
-        """The daily loss limit's last journaled reference of `account` in [start_ms, end_ms) (action
-        `daily_reference`): (equity, time_ms), equity None when a manual resume began a new allowance that no
-        equity point had measured yet; None when the account has none in the window."""
+    def day_references(self, account: str, start_ms: int, end_ms: int) -> list[tuple[Decimal | None, int]]:
+        """The daily loss limit's references of `account` journaled in [start_ms, end_ms) (action `daily_reference`),
+        in the order written: (equity, time_ms), equity None when a manual resume began a new allowance that no
+        equity point had measured yet. The last is the one in force; the others tell which transfers moved it
+        (risk/daily_loss.py `undated_moves`)."""
         p, s = _table(ProtectionActionRow), _table(SessionRow)
         query = (select(p.c.price, p.c.time_ms).select_from(p.join(s, p.c.session_id == s.c.id))
                  .where(p.c.symbol == "*", p.c.action == DAILY_REFERENCE, s.c.account == account,
                         p.c.time_ms >= start_ms, p.c.time_ms < end_ms)
-                 .order_by(p.c.id.desc()).limit(1))
+                 .order_by(p.c.id))
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            return None
-        return (None if row[0] is None else Decimal(str(row[0])), int(row[1]))
+            return [(None if row[0] is None else Decimal(str(row[0])), int(row[1])) for row in conn.execute(query)]
 
-    def transfers_between(self, account: str, start_ms: int, end_ms: int) -> Decimal:
-        """The net amount moved in (+) or out (-) of `account`'s wallet in [start_ms, end_ms) (action `transfer`,
-        journal/codec.py `transfer_rows`): what "today's P&L" leaves out."""
+    def transfer_amounts(self, account: str, start_ms: int, end_ms: int) -> list[Decimal]:
+        """Each amount moved in (+) or out (-) of `account`'s wallet in [start_ms, end_ms) (action `transfer`,
+        journal/codec.py `transfer_rows`), in the order written."""
         p, s = _table(ProtectionActionRow), _table(SessionRow)
         query = (select(p.c.price).select_from(p.join(s, p.c.session_id == s.c.id))
-                 .where(p.c.symbol == "*", p.c.action == TRANSFER, s.c.account == account,
-                        p.c.time_ms >= start_ms, p.c.time_ms < end_ms))
+                 .where(p.c.symbol == "*", p.c.action == TRANSFER, s.c.account == account, p.c.price.is_not(None),
+                        p.c.time_ms >= start_ms, p.c.time_ms < end_ms)
+                 .order_by(p.c.id))
         with self.engine.connect() as conn:
-            return sum((Decimal(str(row[0])) for row in conn.execute(query) if row[0] is not None), Decimal(0))
+            return [Decimal(str(price)) for price in conn.execute(query).scalars()]
+
+    def transfers_between(self, account: str, start_ms: int, end_ms: int) -> Decimal:
+        """The net amount moved in (+) or out (-) of `account`'s wallet in [start_ms, end_ms): what "today's P&L"
+        leaves out."""
+        return sum(self.transfer_amounts(account, start_ms, end_ms), Decimal(0))
 
     def protection_actions_named(self, action: str) -> list[JsonRow]:
         """Every protection action of one kind, oldest first (the audit reads `stop_triggered` ones)."""

@@ -21,6 +21,8 @@ exactly.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from ..core.bus import EventBus
@@ -43,6 +45,27 @@ def utc_day(time_ms: int) -> int:
 def next_midnight_ms(time_ms: int) -> int:
     """The start of the UTC day after the one `time_ms` falls in."""
     return (utc_day(time_ms) + 1) * DAY_MS
+
+
+def undated_moves(references: Iterable[tuple[Decimal | None, int]], journaled: Iterable[Decimal]) -> list[Decimal]:
+    """The transfers the day's journaled references (equity, time_ms; in the order written) moved the reference by
+    without dating it: a reference moved and stamped with its predecessor's time, which no journaled transfer
+    explains. Versions before 09d9945 (2026-12-05) moved the reference by a transfer without moving its stamp and
+    journaled no transfer, so a restart onto a newer version read the income history after that stamp and counted
+    the transfer a second time (measured: a 1,000 USDT deposit made the reference 12,000 on an 11,000 account, and
+    the daily kill switch fired at "fell 8.33%"). Since then a move is stamped with its transfer's time, or keeps
+    its stamp only for a transfer dated before it (the income history's reading after the stamp leaves that one
+    out), and every transfer is journaled: that move is explained. A resume's new allowance starts afresh."""
+    moves: list[Decimal] = []
+    previous: tuple[Decimal, int] | None = None
+    for equity, time_ms in references:
+        if equity is None:
+            moves, previous = [], None
+            continue
+        if previous is not None and time_ms == previous[1] and equity != previous[0]:
+            moves.append(equity - previous[0])
+        previous = (equity, time_ms)
+    return list((Counter(moves) - Counter(journaled)).elements())
 
 
 def loss_floor(start_equity: Decimal, limit_pct: Decimal) -> Decimal:
@@ -74,6 +97,8 @@ class DailyLossGuard:
         self.tripped_day: int | None = None
         #: The kill switches this guard published (the risk manager lets these, and only these, expire).
         self.published: list[KillSwitch] = []
+        #: Transfers a restored reference holds whose time the journal lost (`undated_moves`): amounts.
+        self.undated: list[Decimal] = []
 
     def attach(self) -> None:
         self.bus.subscribe(EquitySnapshot, self.on_equity)
@@ -119,10 +144,25 @@ class DailyLossGuard:
                   "next equity point")
         return ProtectionAction(symbol="*", action=DAILY_REFERENCE, reason=reason, time_ms=time_ms, price=equity)
 
-    def restore_day(self, day: int, start_equity: Decimal, start_ms: int) -> None:
+    def restore_day(self, day: int, start_equity: Decimal, start_ms: int, undated: Iterable[Decimal] = ()) -> None:
         """A restart within `day`: the day is measured from `start_equity` (its last journaled reference), not
-        from the equity of the restart, so a crash loop cannot give a losing day a fresh allowance."""
+        from the equity of the restart, so a crash loop cannot give a losing day a fresh allowance. `undated`: the
+        transfers that reference holds whose time the journal lost (`undated_moves`), for `take_back`."""
         self.day, self.start_equity, self.start_ms = day, start_equity, start_ms
+        self.undated = list(undated)
+
+    def take_back(self, transfers: Sequence[BalanceUpdate]) -> list[BalanceUpdate]:
+        """Of `transfers` (the income history's after the restored reference, about to be counted), those the
+        reference holds already (`undated`: each amount claims the earliest transfer of that amount); the reference
+        is taken back by them, so counting them all moves it by each transfer once. Returns them."""
+        held: list[BalanceUpdate] = []
+        for amount in self.undated:
+            claim = next((t for t in transfers if t.change == amount and all(t is not h for h in held)), None)
+            if claim is not None and self.start_equity is not None:
+                held.append(claim)
+                self.start_equity -= amount
+        self.undated = []
+        return held
 
     def rebase(self) -> None:
         """A manual resume after today's kill switch: the next snapshot starts the rest of the day afresh."""

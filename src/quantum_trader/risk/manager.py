@@ -165,13 +165,14 @@ class RiskManager:
             self.daily_loss.tripped_day = utc_day(self.halted_until_ms - 1)  # that day's kill switch has fired
         return in_force
 
-    def restore_day_start(self, equity: Decimal, time_ms: int) -> bool:
+    def restore_day_start(self, equity: Decimal, time_ms: int, undated: Iterable[Decimal] = ()) -> bool:
         """At start-up: the daily loss limit's reference is `equity`, measured at `time_ms` (the account's last
-        journaled reference that day). Applied only within that UTC day and with a daily limit set; True if so."""
+        journaled reference that day; `undated`: transfers it holds without their time, risk/daily_loss.py
+        `undated_moves`). Applied only within that UTC day and with a daily limit set; True if so."""
         day = utc_day(time_ms)
         if self.daily_loss is None or utc_day(self.clock.now_ms()) != day:
             return False
-        self.daily_loss.restore_day(day, equity, time_ms)
+        self.daily_loss.restore_day(day, equity, time_ms, undated)
         return True
 
     async def on_signal(self, signal: Signal) -> None:

@@ -38,7 +38,7 @@ from ..journal.reader import JournalReader
 from ..journal.writer import Journal
 from ..readmodels.adopted import adopted_trades
 from ..readmodels.journal import opened_from_entry, readiness_from_journal
-from ..risk.daily_loss import DAY_MS, REASON_PREFIX, DailyLossGuard, utc_day
+from ..risk.daily_loss import DAY_MS, REASON_PREFIX, DailyLossGuard, undated_moves, utc_day
 from ..settings.model import Settings
 from ..trading.away_funding import funding_from_ms
 from ..trading.monitor import PositionMonitor
@@ -197,11 +197,12 @@ def restore_day_start(engine: Engine, reader: JournalReader, account: str | None
     if account is None or engine.risk.daily_loss is None:
         return None
     midnight = utc_day(engine.clock.now_ms()) * DAY_MS
-    found = reader.daily_reference(account, midnight, midnight + DAY_MS)
-    equity, time_ms = found if found is not None else (None, 0)
+    references = reader.day_references(account, midnight, midnight + DAY_MS)
+    equity, time_ms = references[-1] if references else (None, 0)
     if equity is None:  # none today, or a resume began a new allowance: the next point is the reference
         return None
-    if not engine.risk.restore_day_start(equity, time_ms):
+    undated = undated_moves(references, reader.transfer_amounts(account, midnight, midnight + DAY_MS))
+    if not engine.risk.restore_day_start(equity, time_ms, undated):
         return None
     log.info("daily loss limit: today's reference, journaled before the restart, still holds",
              equity=fmt(equity), time_ms=time_ms)
@@ -240,17 +241,24 @@ async def count_transfers_while_away(bus: EventBus, guard: DailyLossGuard | None
     """The transfers the income history lists after the restored reference (made while the bot was stopped, which
     no stream told it of) are published as the stream's would be, so the guard moves the reference and the
     journal records them. A withdrawal to spot while the bot was down used to count as a loss at the restart, and
-    past the limit flattened every position. Returns the net amount (0 with no reference restored)."""
+    past the limit flattened every position. One the restored reference holds already (moved by a version that did
+    not date it: risk/daily_loss.py `undated_moves`) is taken back out of it first, so it is journaled now (the
+    dashboard's "today" leaves it out) and counted once. Returns the net amount newly counted (0 with no reference
+    restored)."""
     if guard is None or guard.start_equity is None or guard.start_ms is None or income is None:
         return Decimal(0)
     reference = guard.start_ms  # capture: each transfer published moves it
     found = [update for update in income if update.is_transfer and update.time_ms > reference]
+    held = guard.take_back(found)
     for transfer in found:
         await bus.publish(transfer)
-    net = sum((transfer.change for transfer in found), Decimal(0))
-    if found:
+    net = sum((transfer.change for transfer in found), Decimal(0)) - sum((t.change for t in held), Decimal(0))
+    if held:
+        log.info("daily loss limit: the restored reference held transfers its version did not date; counted once",
+                 transfers=len(held), equity=fmt(guard.start_equity))
+    if len(found) > len(held):
         log.info("daily loss limit: transfers made while the bot was stopped move today's reference",
-                 transfers=len(found), net=fmt(net), equity=fmt(guard.start_equity))
+                 transfers=len(found) - len(held), net=fmt(net), equity=fmt(guard.start_equity))
     return net
 
 
