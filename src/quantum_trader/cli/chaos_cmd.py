@@ -25,6 +25,7 @@ from rich.table import Table
 
 from ..core.logging import configure_logging
 from .chaos_live_cmd import run_live
+from .checks import NUMBER, WHOLE, bad_input_exits_2, parse_number, parse_whole
 from .main import app
 
 if TYPE_CHECKING:
@@ -42,45 +43,56 @@ class Profile(StrEnum):
 
 @app.command("chaos")
 def chaos(
-    scenarios: Annotated[int, Opt("--scenarios", min=1, help="number of seeded scenarios")] = 20,
-    seed: Annotated[int, Opt("--seed", help="campaign seed: same N and seed, same report")] = 1,
+    scenarios: Annotated[str, Opt("--scenarios", metavar=WHOLE, help="number of seeded scenarios, 1 or more")] = "20",
+    seed: Annotated[str, Opt("--seed", metavar=WHOLE, help="campaign seed: same N and seed, same report")] = "1",
     json_output: Annotated[bool, Opt("--json", help="one JSON document on stdout, nothing else")] = False,
     profile: Annotated[Profile, Opt("--profile", help="chaos: faults, cancels, kills; calm: none of them")]
     = Profile.CHAOS,
-    steps: Annotated[int, Opt("--steps", min=10, help="monitor intervals per scenario")] = 200,
+    steps: Annotated[str, Opt("--steps", metavar=WHOLE, help="monitor intervals per scenario, 10 or more")] = "200",
     no_monitor: Annotated[bool, Opt("--no-monitor", hidden=True, help="test hook: a bot without its monitor")]
     = False,
     live: Annotated[bool, Opt("--live", help="the live-path campaign: the bot as a subprocess against sim-server, "
                                              "faults at the network")] = False,
-    duration: Annotated[float | None, Opt("--duration", min=30, help="--live: seconds of wall time (default 120)")]
-    = None,
+    duration: Annotated[str | None, Opt("--duration", metavar=NUMBER,
+                                        help="--live: seconds of wall time, 30 or more (default 120)")] = None,
     workdir: Annotated[str | None, Opt("--workdir", help="--live: keep the bot's journal and log here")] = None,
     bot_setting: Annotated[list[str] | None, Opt("--bot-setting", hidden=True,
                                                  help="--live test hook: QT_NAME=value for the bot")] = None,
 ) -> None:
     """Random entries, gapped prices and injected faults against the real bot; exit 1 if a target is missed."""
-    in_process = scenarios != 20 or profile is not Profile.CHAOS or steps != 200 or no_monitor
-    live_only = duration is not None or workdir is not None or bool(bot_setting)
+    with bad_input_exits_2():
+        count, campaign_seed, intervals, wall_s = _numbers(scenarios, seed, steps, duration)
+    in_process = count != 20 or profile is not Profile.CHAOS or intervals != 200 or no_monitor
+    live_only = wall_s is not None or workdir is not None or bool(bot_setting)
     if (live and in_process) or (not live and live_only):
         typer.echo("error: --scenarios/--profile/--steps belong to the in-process campaign, --duration/--workdir to "
                    "--live", err=True)
         raise typer.Exit(2)
     if live:
-        run_live(duration=duration or 120.0, seed=seed, json_output=json_output, workdir=workdir,
+        run_live(duration=wall_s or 120.0, seed=campaign_seed, json_output=json_output, workdir=workdir,
                  bot_setting=bot_setting)
     configure_logging(json=False, level="CRITICAL")  # killed bots log by design; the report is the output
     logging.getLogger("quantum_trader").setLevel(logging.CRITICAL)
     from ..chaos.scenario import ChaosConfig  # the simulator's stack, only when a campaign runs
 
     base = ChaosConfig.calm() if profile is Profile.CALM else ChaosConfig()
-    config = dataclasses.replace(base, steps=steps, monitor_enabled=not no_monitor)
+    config = dataclasses.replace(base, steps=intervals, monitor_enabled=not no_monitor)
     show = not json_output and sys.stderr.isatty()
-    report = _run(scenarios, seed, config, show)
+    report = _run(count, campaign_seed, config, show)
     if json_output:
         sys.stdout.write(json.dumps(report, default=str) + "\n")
     else:
         _print_report(report)
     raise typer.Exit(0 if report["passed"] else 1)
+
+
+def _numbers(scenarios: str, seed: str, steps: str, duration: str | None) -> tuple[int, int, int, float | None]:
+    """The campaign's numbers, each refusal one `error:` line naming the option and what to give (typed `int` and
+    `float`, typer refused them in a box); any whole seed, negative too, seeds the campaign's random streams."""
+    return (parse_whole(scenarios, "--scenarios", unit="scenarios", example=20),
+            parse_whole(seed, "--seed", low=None, example=1),
+            parse_whole(steps, "--steps", low=10, unit="intervals", example=200),
+            None if duration is None else parse_number(duration, "--duration", low=30.0, unit="seconds", example=120.0))
 
 
 def _run(scenarios: int, seed: int, config: ChaosConfig, show: bool) -> dict[str, Any]:

@@ -12,6 +12,7 @@ standard library and typer here: every command imports this module to build the 
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +27,9 @@ import typer
 MAX_BALANCE = Decimal(10) ** 12
 #: Wallet amounts are kept to 8 decimals, as Binance reports USDT: a finer balance rounded to another one.
 BALANCE_STEP = Decimal("0.00000001")
+#: The help's type of an option taken as text and parsed here, as typer showed it when the option was typed
+#: `int` or `float` (the text type would show `<str>`).
+WHOLE, NUMBER = "<int>", "<float>"
 
 
 class OptionError(ValueError):
@@ -54,20 +58,59 @@ def parse_balance(text: str, option: str = "--balance") -> Decimal:
     return value
 
 
-def parse_whole(text: str, option: str, *, example: int, low: int = 1, high: int | None = None,
+def parse_whole(text: str, option: str, *, example: int, low: int | None = 1, high: int | None = None,
                 unit: str = "") -> int:
-    """`text` as a whole number from `low` (to `high`, when given). Options typed `int` were checked by typer,
-    whose refusal of `--trials abc` was a boxed usage error without the fix: taken as text and parsed here,
-    a bad value is one line naming the option and what to give, as `--param` is."""
+    """`text` as a whole number from `low` (to `high`, when given; `low` None: any). Options typed `int` were
+    checked by typer, whose refusal of `--trials abc` was a boxed usage error without the fix: taken as text
+    and parsed here, a bad value is one line naming the option and what to give, as `--param` is."""
     try:
         value: int | None = int(text.strip())
     except ValueError:
         value = None
-    if value is None or value < low or (high is not None and value > high):
-        allowed = (f"{low} or more {unit}".rstrip() + f", a whole number such as {example}" if high is None
-                   else f"a whole number from {low} to {high}, such as {example}")
-        raise OptionError(f"{option} {text}: give {allowed}")
+    if value is None or not _within(value, low, high):
+        raise OptionError(f"{_given(option, text)}: give {_allowed('a whole number', low, high, unit, example)}")
     return value
+
+
+def parse_number(text: str, option: str, *, example: float, low: float, unit: str = "") -> float:
+    """`text` as a finite number, `low` or more (`nan`, `inf` and `1e400` are none), refused as parse_whole refuses."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not _within(value, low, None):
+        raise OptionError(f"{_given(option, text)}: give {_allowed('a number', low, None, unit, example)}")
+    return value
+
+
+def named_as(ctx: typer.Context, param: str, option: str, variable: str) -> str:
+    """How the user gave `param`: as `variable` when its value came from the environment, else as `option`."""
+    source = ctx.get_parameter_source(param)  # typer vendors click and exports no ParameterSource: its name says
+    return variable if source is not None and source.name == "ENVIRONMENT" else option
+
+
+def _within(value: float, low: float | None, high: float | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _given(option: str, text: str) -> str:
+    """How the value was given: `--timeout abc` on the command line, `QT_KILL_SWITCH_TIMEOUT_S=abc` from the
+    environment (a line naming the option sends a user who set the variable to the wrong place)."""
+    return f"{option}={text}" if option.startswith("QT_") else f"{option} {text}"
+
+
+def _allowed(kind: str, low: float | None, high: float | None, unit: str, example: float) -> str:
+    """What to give, e.g. `1 or more runs, a whole number such as 40` or `a whole number from 0 to 65535, ...`."""
+    if high is not None:
+        return f"{kind} from {_shown(low)} to {_shown(high)}, such as {_shown(example)}"
+    if low is None:
+        return f"{kind} such as {_shown(example)}"
+    return f"{_shown(low)} or more {unit}".rstrip() + f", {kind} such as {_shown(example)}"
+
+
+def _shown(number: float | None) -> str:
+    """A whole bound in full (4294967295; `:g` would write 4.29497e+09), a fractional one short (30.0 as 30)."""
+    return str(number) if isinstance(number, int) or number is None else f"{number:g}"
 
 
 def check_db_option(url: str, option: str = "--db") -> str:

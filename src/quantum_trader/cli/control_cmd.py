@@ -24,12 +24,15 @@ from typing import Annotated, Any
 import typer
 
 from .apiclient import ApiError, ApiTimeout, post_json
+from .checks import NUMBER, bad_input_exits_2, named_as, parse_number
 from .main import app
 from .positions_cmd import ApiOption, Source, fail
 
 SYMBOL = re.compile(r"^[A-Z0-9]{2,30}\Z")
 #: Seconds `kill-switch` waits for the bot's answer: a flatten against a slow exchange (retries, 503s) included.
 KILL_SWITCH_TIMEOUT_S = 90.0
+#: The variable that sets `kill-switch --timeout`; a bad value from it is named as the variable.
+TIMEOUT_ENV = "QT_KILL_SWITCH_TIMEOUT_S"
 #: `kill-switch`: the bot took the request but had not finished within the timeout (it is still flattening).
 EXIT_STILL_FLATTENING = 6
 #: `kill-switch`: finished, but a position is still open or the account could not be read (the state unknown).
@@ -68,18 +71,22 @@ def force_entry(
 
 @app.command("kill-switch")
 def kill_switch(
+    ctx: typer.Context,
     api: ApiOption = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, envvar="QT_KILL_SWITCH_TIMEOUT_S",
-                                           help="Seconds to wait for the bot to finish flattening; past it, "
-                                                "exit 6 (it is still flattening).")] = KILL_SWITCH_TIMEOUT_S,
+    timeout: Annotated[str, typer.Option("--timeout", metavar=NUMBER, envvar=TIMEOUT_ENV,
+                                         help="Seconds to wait for the bot to finish flattening, 0.1 or more; past "
+                                              "it, exit 6 (it is still flattening).")] = f"{KILL_SWITCH_TIMEOUT_S}",
 ) -> None:
     """Cancel all orders, close all positions and stop new entries in the running bot.
 
     Exit 0 done; 1 the bot cannot be reached or refused; 6 the bot took it but has not finished in time; 7 it
     finished with a position still open or the account unread (positions unknown)."""
+    with bad_input_exits_2():  # before the bot is asked
+        timeout_s = parse_number(timeout, named_as(ctx, "timeout", "--timeout", TIMEOUT_ENV), low=0.1,
+                                 unit="seconds", example=KILL_SWITCH_TIMEOUT_S)
     url = Source.of(api, None).api or ""
     try:
-        _, body = post_json(url, "/api/v1/kill-switch", timeout_s=timeout)
+        _, body = post_json(url, "/api/v1/kill-switch", timeout_s=timeout_s)
     except ApiTimeout as exc:
         raise still_flattening(exc.timeout_s) from None
     except ApiError as exc:

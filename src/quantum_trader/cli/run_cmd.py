@@ -19,6 +19,7 @@ from ..domain.errors import ConfigError
 from ..notify.redact import secret_parts
 from ..settings.model import Settings, load_settings
 from ..settings.rules import hide_db_password
+from .checks import NUMBER, WHOLE
 from .main import app
 from .readiness_text import refusal_lines
 
@@ -39,15 +40,19 @@ def run(
     symbols: Annotated[str | None, Opt("--symbols", help="a count (top N) or a comma list")] = None,
     strategy: Annotated[str | None, Opt("--strategy", help="ai-scanner | sma-cross | manual")] = None,
     speed: Annotated[str | None, Opt("--speed", help="simulated-time factor for synthetic/replay, or 'max'")] = None,
-    duration: Annotated[float | None, Opt("--duration", help="stop cleanly after S seconds of wall time")] = None,
+    duration: Annotated[str | None, Opt("--duration", metavar=NUMBER, help="stop cleanly after S seconds of wall time")
+                        ] = None,
     host: Annotated[str | None, Opt("--host", help="API host (QT_API_HOST)")] = None,
-    port: Annotated[int | None, Opt("--port", help="API port (QT_API_PORT); 0 picks a free one")] = None,
+    port: Annotated[str | None, Opt("--port", metavar=WHOLE, help="API port (QT_API_PORT); 0 picks a free one")
+                    ] = None,
     db: Annotated[str | None, Opt("--db", help="journal URL (QT_DB_URL)")] = None,
     log_json: Annotated[bool | None, Opt("--log-json/--log-text", help="JSON log lines")] = None,
     paper_state: Annotated[str | None, Opt("--paper-state", help="folder of the in-process paper account "
                                            "(QT_PAPER_STATE)")] = None,
 ) -> None:
     """Start the backend: feed, engine, position monitor, journal, API and dashboard."""
+    # --port and --duration go to the settings as text, as their variables do: typed `int`/`float`, `--port abc`
+    # was typer's boxed usage error; now it is the settings' line naming the option and what to give.
     overrides = {"exchange": exchange, "feed": feed, "symbols": symbols, "strategy": strategy, "speed": speed,
                  "duration": duration, "api_host": host, "api_port": port, "db_url": db, "log_json": log_json,
                  "paper_state": paper_state}

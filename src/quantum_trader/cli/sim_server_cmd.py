@@ -29,7 +29,7 @@ from ..simserver.feed import (
     replay_symbols,
     synthetic_feed,
 )
-from .checks import bad_input_exits_2, parse_balance
+from .checks import WHOLE, bad_input_exits_2, parse_balance, parse_whole
 from .main import app
 
 if TYPE_CHECKING:  # the server's stack is imported when it starts, not to build the command line
@@ -40,6 +40,13 @@ SUPPORTED_FEEDS = ("manual", "synthetic", "replay:PATH")
 DEFAULT_SYMBOLS = "222"
 #: How a user sets the server's address, for the line a busy or foreign address is refused with.
 ADDRESS = ListenOptions(port="--port", host="--host")
+#: Each whole-number option's lowest and highest value (None: no limit), unit and example, for `_numbers`.
+WHOLE_OPTIONS: dict[str, tuple[int, int | None, str, int]] = {
+    "--port": (0, 65535, "", 8090), "--seed": (0, None, "", 7), "--weight-limit": (1, None, "", 2400),
+    "--order-limit-10s": (1, None, "orders", 300), "--order-limit-1m": (1, None, "orders", 1200),
+    "--ban-seconds": (1, None, "seconds", 120), "--ban-after": (0, None, "", 3),
+    "--history-bars": (0, None, "bars", 300),
+}
 
 
 def _simulator_and_feed(kind: str, replay_path: str | None, universe: Universe, balance: Decimal,
@@ -105,50 +112,55 @@ def served_text(served: int, feed: BarFeed | None, by_default: bool) -> str:
 @app.command("sim-server")
 def sim_server(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8090,
+    port: Annotated[str, typer.Option(metavar=WHOLE, help="TCP port, 0 to 65535 (0: a free one).")] = "8090",
     feed: Annotated[str, typer.Option(
         help="Price feed: manual (POST /sim/v1/prices), synthetic, or replay:PATH (kline file, folder or glob)."
     )] = "manual",
     speed: Annotated[str, typer.Option(help="Feed pace: factor of real time (1 = a 1m bar per minute) or max.")] = "1",
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic feed.")] = 0,
+    seed: Annotated[str, typer.Option(metavar=WHOLE, help="Seed of the synthetic feed, 0 or more.")] = "0",
     symbols: Annotated[str | None, typer.Option(
         help="Top N of the universe, or a comma list. Default: 222; with --feed replay:PATH, the symbols the "
              "replay holds (the others would stay flat).", show_default=False)] = None,
     balance: Annotated[str, typer.Option(help="Starting USDT wallet balance.")] = "10000",
     api_key: Annotated[str, typer.Option(help="The one API key accepted (X-MBX-APIKEY).")] = "sim-key",
     api_secret: Annotated[str, typer.Option(help="Its HMAC-SHA256 secret.")] = "sim-secret",
-    weight_limit: Annotated[int, typer.Option(help="Request weight allowed per minute.")] = 2400,
-    order_limit_10s: Annotated[int, typer.Option(help="New orders allowed per 10 seconds.")] = 300,
-    order_limit_1m: Annotated[int, typer.Option(help="New orders allowed per minute.")] = 1200,
-    ban_seconds: Annotated[int, typer.Option(
-        help="First 418 ban's length (Binance: 2 minutes); each further ban of an IP doubles it, up to 3 days.",
-        min=1)] = 120,
-    ban_after: Annotated[int, typer.Option(
-        help="429s tolerated per IP and minute before its next over-limit request is banned (418).",
-        min=0)] = 3,
-    history_bars: Annotated[int, typer.Option(
-        help="replay: play this many first bars as history before the replay's pace applies, so clients that "
-             "warm up from klines (the AI scanner needs 241) start at once, as against Binance.", min=0)] = 0,
+    weight_limit: Annotated[str, typer.Option(metavar=WHOLE, help="Request weight allowed per minute, 1 or more.")
+                            ] = "2400",
+    order_limit_10s: Annotated[str, typer.Option(metavar=WHOLE, help="New orders allowed per 10 seconds, 1 or more.")
+                               ] = "300",
+    order_limit_1m: Annotated[str, typer.Option(metavar=WHOLE, help="New orders allowed per minute, 1 or more.")
+                              ] = "1200",
+    ban_seconds: Annotated[str, typer.Option(metavar=WHOLE, help=(
+        "First 418 ban's length, 1 or more (Binance: 2 minutes); each further ban of an IP doubles it, up to 3 days."
+    ))] = "120",
+    ban_after: Annotated[str, typer.Option(metavar=WHOLE, help=(
+        "429s tolerated per IP and minute, 0 or more, before its next over-limit request is banned (418)."))] = "3",
+    history_bars: Annotated[str, typer.Option(metavar=WHOLE, help=(
+        "replay: play this many first bars (0 or more) as history before the replay's pace applies, so clients that "
+        "warm up from klines (the AI scanner needs 241) start at once, as against Binance."))] = "0",
 ) -> None:
     """Serve the simulator as a Binance USDⓈ-M compatible API."""
+    with bad_input_exits_2():  # before the port is taken and anything is built
+        n = _numbers({"--port": port, "--seed": seed, "--weight-limit": weight_limit,
+                      "--order-limit-10s": order_limit_10s, "--order-limit-1m": order_limit_1m,
+                      "--ban-seconds": ban_seconds, "--ban-after": ban_after, "--history-bars": history_bars})
+        start_balance = parse_balance(balance)
     try:
         feed_kind, replay_path = parse_feed(feed)
         pace = parse_speed(speed)
     except FeedError as exc:
         typer.echo(f"error: {exc} (supported feeds: {', '.join(SUPPORTED_FEEDS)})", err=True)
         raise typer.Exit(2) from None
-    if history_bars and (replay_path is None or pace is None):
+    if n["--history-bars"] and (replay_path is None or pace is None):
         typer.echo("error: --history-bars needs --feed replay:PATH (other feeds have no past to play) and a "
                    "--speed (at max every bar plays at once anyway)", err=True)
         raise typer.Exit(2)
-    with bad_input_exits_2():
-        start_balance = parse_balance(balance)
-    listeners = _listen(host, port)  # before the simulator is built and its URL announced
+    listeners = _listen(host, n["--port"])  # before the simulator is built and its URL announced
     try:
         universe = replayed_universe(replay_path) if symbols is None and replay_path is not None \
             else select_universe(DEFAULT_SYMBOLS if symbols is None else symbols)
-        sim, bar_feed = _simulator_and_feed(feed_kind, replay_path, universe, start_balance, pace, seed,
-                                            history_bars)
+        sim, bar_feed = _simulator_and_feed(feed_kind, replay_path, universe, start_balance, pace, n["--seed"],
+                                            n["--history-bars"])
     except (typer.BadParameter, FeedError) as exc:
         _close(listeners)
         typer.echo(f"error: {exc}", err=True)
@@ -156,14 +168,25 @@ def sim_server(
 
     from ..simserver.app import create_app
 
-    server_app = create_app(sim, api_key=api_key, api_secret=api_secret, weight_limit=weight_limit,
-                            universe=universe, order_limits=(order_limit_10s, order_limit_1m), feed=bar_feed,
-                            ban_base_ms=ban_seconds * 1000, ban_after=ban_after, follow_clock=bar_feed is None)
-    history = f" (first {history_bars} bars as history, unpaced)" if history_bars else ""
+    server_app = create_app(sim, api_key=api_key, api_secret=api_secret, weight_limit=n["--weight-limit"],
+                            universe=universe, order_limits=(n["--order-limit-10s"], n["--order-limit-1m"]),
+                            feed=bar_feed, ban_base_ms=n["--ban-seconds"] * 1000, ban_after=n["--ban-after"],
+                            follow_clock=bar_feed is None)
+    history = f" (first {n['--history-bars']} bars as history, unpaced)" if n["--history-bars"] else ""
     bound = listeners[0].getsockname()[1]  # --port 0: the port picked, which clients need
     typer.echo(f"simulator: {served_text(len(universe), bar_feed, symbols is None)}, {start_balance} USDT, feed "
                f"{feed} at speed {speed}{history}, http://{host}:{bound}/fapi", err=True)
     _serve(server_app, listeners)
+
+
+def _numbers(given: dict[str, str]) -> dict[str, int]:
+    """The whole-number options by name, each refusal one `error:` line naming it and what to give. Typed `int`,
+    typer refused `abc` in a box and let the rest through: `--port 70000` served on port 4464 (70000 - 65536),
+    `--port -1` was refused as a --host that cannot be resolved, `--weight-limit 0` served an exchange that
+    answers every request with -1003, and `--seed -1` with `--feed synthetic` was a numpy traceback after the
+    banner."""
+    return {option: parse_whole(text, option, low=low, high=high, unit=unit, example=example)
+            for option, text in given.items() for low, high, unit, example in [WHOLE_OPTIONS[option]]}
 
 
 def _listen(host: str, port: int) -> list[socket.socket]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..core.logging import configure_logging
-from .checks import bad_input_exits_2, check_output_file
+from .checks import WHOLE, bad_input_exits_2, check_output_file, parse_whole
 from .main import app
 
 if TYPE_CHECKING:  # LightGBM and scikit-learn are imported when a model is trained, not to build the command line
@@ -39,26 +39,33 @@ def train(
     out: Annotated[Path, Opt("--out", help="where to write the model file (JSON)")],
     start: Annotated[str | None, Opt("--start", help="first day (YYYY-MM-DD, UTC), inclusive")] = None,
     end: Annotated[str | None, Opt("--end", help="last day (YYYY-MM-DD, UTC), inclusive")] = None,
-    stride: Annotated[int, Opt("--stride", help="train on every Nth bar", min=1)] = DEFAULT_STRIDE,
-    folds: Annotated[int | None, Opt("--folds", help="walk-forward folds (default 4)", min=1)] = None,
-    threads: Annotated[int, Opt("--threads", help="LightGBM threads (fixed: part of determinism)", min=1)] = 1,
+    stride: Annotated[str, Opt("--stride", metavar=WHOLE, help="train on every Nth bar, 1 or more")
+                      ] = str(DEFAULT_STRIDE),
+    folds: Annotated[str | None, Opt("--folds", metavar=WHOLE, help="walk-forward folds, 1 or more (default 4)")
+                     ] = None,
+    threads: Annotated[str, Opt("--threads", metavar=WHOLE,
+                                help="LightGBM threads, 1 or more (fixed: part of determinism)")] = "1",
     json_output: Annotated[bool, Opt("--json", help="one JSON document on stdout, nothing else")] = False,
 ) -> None:
     """Train the AI scanner's model (both sides, calibrated) on historical klines."""
-    # LightGBM and scikit-learn load here, not when the CLI starts: other commands stay quick.
+    configure_logging(json=False, level="WARNING")
+    with bad_input_exits_2():  # before minutes of training, not after them
+        every = parse_whole(stride, "--stride", example=DEFAULT_STRIDE)
+        n_folds = None if folds is None else parse_whole(folds, "--folds", unit="folds", example=4)
+        n_threads = parse_whole(threads, "--threads", unit="threads", example=1)
+        check_output_file("--out", out, "model.json")
+    # LightGBM and scikit-learn load here, not when the CLI starts (other commands stay quick) nor before a refusal.
     from ..ml.train import TrainConfig
     from .ml_common import StageProgress, label_params_from_settings, load_checked, parse_dates
 
-    configure_logging(json=False, level="WARNING")
-    with bad_input_exits_2():  # before minutes of training, not after them
-        check_output_file("--out", out, "model.json")
-    config = TrainConfig(num_threads=threads) if folds is None else TrainConfig(n_folds=folds, num_threads=threads)
+    config = TrainConfig(num_threads=n_threads) if n_folds is None else TrainConfig(n_folds=n_folds,
+                                                                                    num_threads=n_threads)
     start_ms, end_ms = parse_dates(start, end)
     labels = label_params_from_settings()
     began = time.monotonic()
     with StageProgress(show=not json_output and sys.stderr.isatty(), label="train") as progress:
-        rows = load_checked(data, labels, start_ms, end_ms, stride, progress)
-        model = _fit(rows, labels, config, stride=stride, start=start, end=end, progress=progress)
+        rows = load_checked(data, labels, start_ms, end_ms, every, progress)
+        model = _fit(rows, labels, config, stride=every, start=start, end=end, progress=progress)
     version = _save(model, out)
     document = _document(out, version, began, rows, model, labels)
     if json_output:
