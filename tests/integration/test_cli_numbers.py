@@ -4,8 +4,9 @@ option (or its variable), what it got and what to give; no usage box, no traceba
 Typed `int`/`float`, `train`, `chaos`, `sim-server`, `run` and `kill-switch` left these to typer, whose
 refusal of `--stride abc` was a boxed usage error without the fix, and which let `sim-server --port 70000`
 serve on port 4464 (70000 - 65536), `--weight-limit 0` serve an exchange answering every request with
--1003 and `--seed -1 --feed synthetic` fail with a numpy traceback after the banner. The table runs the
-app in this process (as the other CLI tests do); the last test runs the console script itself.
+-1003 and `--seed -1 --feed synthetic` fail with a numpy traceback after the banner; `download --symbols 0`
+asked the exchange before refusing the count. The table runs the app in this process (as the other CLI tests
+do); the last test runs the console script itself.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import re
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,8 @@ from quantum_trader.cli.main import app
 PORTS = range(21650, 21700)
 #: 65536 above the busy port: the old sim-server bound it as the busy port itself (the port number wrapped).
 WRAPS = "{wraps}"
+#: For `download`: nothing listens at its exchange, and no folder is made.
+DOWNLOAD = ("download", "--start", "2026-01-01", "--exchange", "http://127.0.0.1:{closed}", "--out", "{tmp}/klines")
 #: What `run`'s settings say to give for a port and for a duration.
 PORT, WALL = "(a TCP port, 1 to 65535, or 0 for any free port)", "(seconds of wall time before a clean stop, e.g. 3600)"
 #: For `train`: no data is read and no model written when a number is refused.
@@ -61,6 +64,10 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], str]] = [
     (("sim-server", "--ban-after", "-1"), {}, "--ban-after -1: give 0 or more, a whole number such as 3"),
     (("sim-server", "--history-bars", "1.5"), {},
      "--history-bars 1.5: give 0 or more bars, a whole number such as 300"),
+    (("sim-server", "--symbols", "0"), {}, "--symbols 0: give 1 or more symbols, a whole number such as 20"),
+    # a count of symbols: `download` asked the exchange before refusing it
+    ((*DOWNLOAD, "--symbols", "0"), {}, "--symbols 0: give 1 or more symbols, a whole number such as 20"),
+    ((*DOWNLOAD, "--symbols", "-5"), {}, "--symbols -5: give 1 or more symbols, a whole number such as 20"),
     # `run` hands them to its settings as text, as their variables: the settings' line, named as the option
     (("run", "--port", "abc"), {}, f"--port=abc: must be a whole number {PORT}"),
     (("run", "--port", "70000"), {}, f"--port=70000: must be at most 65535 {PORT}"),
@@ -77,18 +84,29 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], str]] = [
 
 
 @pytest.fixture(scope="module")
-def busy() -> Iterator[int]:
-    """A port of this file's range held listening: a sim-server that got past its checks fails on it at once."""
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:  # the other xdist worker's
-                continue
-            sock.listen()
-            yield port
-            return
-    pytest.fail(f"no free port in {PORTS}")
+def ports() -> Iterator[dict[str, int]]:
+    """Ports of this file's range: `busy` held listening (a sim-server that got past its checks fails on it at
+    once instead of serving), `wraps` 65536 above it, `closed` one nothing listens on (a download let through
+    is refused there at once)."""
+    with _bound(PORTS) as held:
+        held.listen()
+        busy = held.getsockname()[1]
+        with _bound(reversed(PORTS)) as free:
+            closed = free.getsockname()[1]
+        yield {"busy": busy, "wraps": busy + 65536, "closed": closed}
+
+
+def _bound(candidates: Iterable[int]) -> socket.socket:
+    """A socket bound to the first free port of `candidates` (the other xdist worker may hold one)."""
+    for port in candidates:
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        return sock
+    raise AssertionError(f"no free port in {PORTS}")
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str | None]:
@@ -96,19 +114,19 @@ def clean_env(extra: dict[str, str]) -> dict[str, str | None]:
     return {**{name: None for name in os.environ if name.startswith("QT_")}, **extra}
 
 
-def filled(text: str, busy: int, tmp_path: Path) -> str:
-    return text.format(wraps=busy + 65536, tmp=tmp_path)
+def filled(text: str, ports: dict[str, int], tmp_path: Path) -> str:
+    return text.format(**ports, tmp=tmp_path)
 
 
 @pytest.mark.parametrize(("args", "env", "line"), CASES, ids=[f"{a[0]} {line.split(':')[0]}" for a, _, line in CASES])
 def test_a_bad_number_is_one_line_naming_it_and_what_to_give(args: tuple[str, ...], env: dict[str, str], line: str,
-                                                             busy: int, tmp_path: Path) -> None:
-    argv = [filled(a, busy, tmp_path) for a in args]
+                                                             ports: dict[str, int], tmp_path: Path) -> None:
+    argv = [filled(a, ports, tmp_path) for a in args]
     if argv[0] == "sim-server" and "--port" not in argv:
-        argv += ["--port", str(busy)]
+        argv += ["--port", str(ports["busy"])]
     result = CliRunner().invoke(app, argv, env=clean_env(env))
     assert result.exit_code == 2, result.output
-    assert result.stdout == "" and result.stderr == f"error: {filled(line, busy, tmp_path)}\n", result.output
+    assert result.stdout == "" and result.stderr == f"error: {filled(line, ports, tmp_path)}\n", result.output
     assert list(tmp_path.iterdir()) == []  # train wrote no model (nor its .tmp)
 
 
@@ -136,9 +154,9 @@ def test_the_help_still_shows_each_numbers_type_and_default(command: str, option
     (("kill-switch",), {"QT_KILL_SWITCH_TIMEOUT_S": "0"}, "QT_KILL_SWITCH_TIMEOUT_S=0: give 0.1 or more seconds"),
 ])
 def test_the_console_script_prints_the_same_one_line(args: tuple[str, ...], env: dict[str, str], line: str,
-                                                     busy: int, tmp_path: Path) -> None:
+                                                     ports: dict[str, int], tmp_path: Path) -> None:
     base = {k: v for k, v in os.environ.items() if not k.startswith("QT_")}
-    done = subprocess.run([str(BIN), *(filled(a, busy, tmp_path) for a in args)], capture_output=True, text=True,
+    done = subprocess.run([str(BIN), *(filled(a, ports, tmp_path) for a in args)], capture_output=True, text=True,
                           timeout=60, env={**base, **env})
-    refused(done, filled(line, busy, tmp_path))
+    refused(done, filled(line, ports, tmp_path))
     assert "Usage:" not in done.stderr and "Traceback" not in done.stderr

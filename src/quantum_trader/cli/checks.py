@@ -83,6 +83,14 @@ def parse_number(text: str, option: str, *, example: float, low: float, unit: st
     return value
 
 
+def check_symbol_count(text: str, option: str = "--symbols") -> None:
+    """`--symbols` given as a count (`0`, `-5`) is 1 or more, checked before anything is asked or bound: `download
+    --symbols 0` asked the exchange (Binance by default) before refusing it, `sim-server --symbols 0` took its port
+    first and its line did not say what it got. A comma list is left to the command, which knows its symbols."""
+    if text.strip().lstrip("-").isdigit():
+        parse_whole(text, option, unit="symbols", example=20)
+
+
 def named_as(ctx: typer.Context, param: str, option: str, variable: str) -> str:
     """How the user gave `param`: as `variable` when its value came from the environment, else as `option`."""
     source = ctx.get_parameter_source(param)  # typer vendors click and exports no ParameterSource: its name says

@@ -35,7 +35,7 @@ from ..download.downloader import (
 from ..download.gaps import no_data_line
 from ..exchange.budget import WeightBudget
 from ..exchange.factory import check_url, nobody_answers
-from .checks import OptionError, check_output_folder
+from .checks import OptionError, check_output_folder, check_symbol_count
 from .main import app
 
 Opt = typer.Option
@@ -59,6 +59,7 @@ def download(
     configure_logging(json=False, level="WARNING")
     try:
         url = check_url(exchange, EXCHANGE_OPTION)
+        check_symbol_count(symbols)
         first = parse_day(start, "--start")
         last = parse_day(end, "--end") if end else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         days(first, last)

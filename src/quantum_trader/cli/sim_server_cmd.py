@@ -29,7 +29,7 @@ from ..simserver.feed import (
     replay_symbols,
     synthetic_feed,
 )
-from .checks import WHOLE, bad_input_exits_2, parse_balance, parse_whole
+from .checks import WHOLE, bad_input_exits_2, check_symbol_count, parse_balance, parse_whole
 from .main import app
 
 if TYPE_CHECKING:  # the server's stack is imported when it starts, not to build the command line
@@ -145,6 +145,8 @@ def sim_server(
                       "--order-limit-10s": order_limit_10s, "--order-limit-1m": order_limit_1m,
                       "--ban-seconds": ban_seconds, "--ban-after": ban_after, "--history-bars": history_bars})
         start_balance = parse_balance(balance)
+        if symbols is not None:
+            check_symbol_count(symbols)
     try:
         feed_kind, replay_path = parse_feed(feed)
         pace = parse_speed(speed)
