@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import aiohttp
 import ccxt  # type: ignore[import-untyped]
 
+from ..core.logging import scrub
 from ..domain.errors import ExchangeError, OrderRejected, RetryableExchangeError
 
 #: Codes that mean "the request may not have been processed": retry after checking, never give up.
@@ -103,5 +104,8 @@ def translate(exc: Exception, headers: Mapping[str, str] | None = None) -> Excha
 
 
 def _short(exc: Exception) -> str:
-    """ccxt messages hold URLs (never secrets: ccxt signs with a query parameter, not a key in the URL)."""
-    return str(exc)[:300]
+    """ccxt's message, scrubbed, then cut. It holds the request's URL, query string and all: a signed request's
+    `signature=` (and anything else `scrub` masks) would otherwise reach order rejections, kill-switch summaries
+    and alerts, which carry the error's text and are not log lines. Scrubbed before the cut, so a secret cut in
+    half is not left half-visible."""
+    return scrub(str(exc))[:300]
