@@ -115,7 +115,6 @@ BAD = [
     ("QT_DAILY_LOSS_LIMIT_PCT", "101", "at most 100"),
     ("QT_SPEED", "0", "greater than 0"),
     ("QT_SPEED", "fast", "'max' or a number"),
-    ("QT_SPEED", "inf", "greater than 0"),
     ("QT_DURATION", "-5", "greater than 0"),
     ("QT_LOG_LEVEL", "TRACE", "DEBUG, INFO, WARNING or ERROR"),
     ("QT_SIM_BALANCE", "0", "greater than 0"),
@@ -143,6 +142,9 @@ BAD = [
     ("QT_MONITOR_INTERVAL", "1e400", "finite"),
     ("QT_COOLDOWN_S", "1e300", "must be at most 604800"),
     ("QT_SEED", "-1", "must be at least 0 (a whole number, 0 or more)"),
+    ("QT_SPEED", "inf", "must be a finite number ('max' or a positive factor"),
+    ("QT_SPEED", "nan", "must be a finite number"),
+    ("QT_SPEED", "-1", "must be greater than 0 ('max'"),
 ]
 
 

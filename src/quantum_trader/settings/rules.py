@@ -7,6 +7,7 @@ from `HINTS` (what is allowed) and the messages these checks raise.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from urllib.parse import urlsplit
 
@@ -230,7 +231,9 @@ def check_speed(value: str) -> str:
         factor = float(text)
     except ValueError:
         raise ValueError("must be 'max' or a number") from None
-    if not 0 < factor < float("inf"):
+    if not math.isfinite(factor):  # `inf` and `nan` are above no bound: "greater than 0" misled for them
+        raise ValueError("must be a finite number")
+    if factor <= 0:
         raise ValueError("must be greater than 0")
     return text
 
