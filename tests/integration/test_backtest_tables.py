@@ -61,3 +61,17 @@ def test_a_breach_and_an_id_longer_than_the_terminal_allows_still_show_whole() -
     breach_column = [line.split("│")[-2].strip() for line in text.splitlines() if line.startswith("│ LINK")]
     assert set(breach_column) == {"no"} and "yes" in text
     assert json.dumps(doc["trades"][-1]["breach"]) == "false"  # the document itself is untouched
+
+
+def test_at_80_columns_a_position_open_at_the_end_shows_every_figure_whole() -> None:
+    """The open-at-the-end table was 82 wide for one LINKUSDT short and folded its figures mid-number at 80
+    columns (funding `1.2658083` over a line holding `6`, header `unrealise`/`d`); where it does not fit, each
+    position is now two lines with every figure whole."""
+    args = ("--data", str(LINK), "--start", "2026-02-01", "--end", "2026-02-08")
+    doc, text = backtest_json(*args), _text_at_80(*args)
+    (position,) = doc["positions_at_end"]
+    assert max(len(line) for line in text.splitlines() if not line.startswith("run: ")) <= WIDTH
+    section = text[text.index("Open at the end"):text.index("Risk:")]
+    for key in ("quantity", "entry_price", "mark_price", "unrealised_pnl", "fees", "funding"):
+        assert f" {position[key]} " in section.replace("\n", " \n"), (key, position[key], section)
+    assert "unrealised" in section and "…" not in section

@@ -27,7 +27,7 @@ from ..domain.kline_source import kline_paths
 from ..marketdata.selection import Selection, parse_symbols, parse_time_ms
 from ..signals.params import parse_params, split_entry
 from ..signals.registry import STRATEGIES, params_help, refuse_no_effect, strategy_params
-from .backtest_text import stop_audit_table, trades_table, words
+from .backtest_text import open_at_end, stop_audit_table, trades_table, words
 from .checks import check_db_option, check_output_file, check_output_folder, parse_balance
 from .main import app
 
@@ -216,18 +216,6 @@ def _end_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
                                   "+ funding so far)")]
 
 
-def _open_table(positions: list[dict[str, Any]]) -> Table:
-    """The positions still open when the data ended, at the last close's mark (not in net_pnl or the trades)."""
-    columns = {"symbol": "symbol", "side": "side", "quantity": "qty", "entry_price": "entry", "mark_price": "mark",
-               "unrealised_pnl": "unrealised", "fees": "fees", "funding": "funding"}
-    table = Table(title="Open at the end (not in net_pnl or the trades)")
-    for header in columns.values():
-        table.add_column(header, overflow="fold")  # a narrow terminal wraps a figure, never cuts it
-    for position in positions:
-        table.add_row(*(words(position[c]) for c in columns))
-    return table
-
-
 def _print_report(doc: dict[str, Any]) -> None:
     from ..research.run_spec import run_line
     from ..trading.performance import sharpe_text
@@ -245,7 +233,7 @@ def _print_report(doc: dict[str, Any]) -> None:
     table.add_row("bars", f"{doc['symbol_bars']:,} symbol-bars in {doc['seconds']} s ({doc['bars_per_s']:,}/s)")
     console.print(table)
     if doc.get("positions_at_end"):
-        console.print(_open_table(doc["positions_at_end"]))
+        console.print(open_at_end(doc["positions_at_end"], console))
     console.print(_refusals_table(doc))
     console.print(stop_audit_table(audit))
     console.print(trades_table(doc["trades"]))

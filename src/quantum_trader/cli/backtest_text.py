@@ -12,8 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 #: How many of the last trades the table shows (`--json` and `--report` have them all).
 LAST_TRADES = 15
@@ -24,6 +27,10 @@ EXIT_WORDS = {"stop_loss": "stop-loss", "take_profit": "take-profit", "kill_swit
 TRADE_COLUMNS = ("trade", "side", "exit", "entry", "exit price", "slip bps", "breach")
 #: Columns whose words never break (the figures fold instead, whole, on a terminal narrower still).
 WHOLE = ("trade", "side", "exit", "breach")
+#: The positions open at the end: the document's keys and their headers.
+OPEN_COLUMNS = {"symbol": "symbol", "side": "side", "quantity": "qty", "entry_price": "entry", "mark_price": "mark",
+                "unrealised_pnl": "unrealised", "fees": "fees", "funding": "funding"}
+OPEN_TITLE = "Open at the end (not in net_pnl or the trades)"
 #: Under the trades table: why most exits show no slippage.
 SLIP_NOTE = f"slip bps: a stop-loss fill against its trigger ({MISSING} for other exits)"
 
@@ -77,3 +84,23 @@ def trades_table(trades: list[dict[str, Any]]) -> Table:
             cells.append("[bold red]yes[/]" if row.get("breach") else words(row.get("breach")))
         table.add_row(*cells)
     return table
+
+
+def open_at_end(positions: list[dict[str, Any]], console: Console) -> RenderableType:
+    """The positions still open when the data ended, at the last close's mark (not in net_pnl or the trades): a
+    table where it fits, else two lines a position, as `positions` prints on a narrow terminal. At 80 columns the
+    table (82 wide for one LINKUSDT short) folded its figures mid-number: funding 1.2658083 over a line holding 6."""
+    table = Table(title=OPEN_TITLE)
+    for header in OPEN_COLUMNS.values():
+        table.add_column(header, no_wrap=True)
+    for position in positions:
+        table.add_row(*(words(position[c]) for c in OPEN_COLUMNS))
+    if Measurement.get(console, console.options.update_width(10_000), table).maximum <= console.width:
+        return table
+    lines = [Text(OPEN_TITLE, style="italic")]
+    for p in positions:
+        lines.append(Text(f"{p['symbol']} {p['side']} {words(p['quantity'])} @ {words(p['entry_price'])}  "
+                          f"mark {words(p['mark_price'])}"))
+        lines.append(Text(f"  unrealised {words(p['unrealised_pnl'])}  fees {words(p['fees'])}  "
+                          f"funding {words(p['funding'])}"))
+    return Group(*lines)
