@@ -48,6 +48,13 @@ STALE = """() => { const h = structuredClone(window.qtDashboard.state.snapshot.h
     .find((f) => f.textContent.startsWith('last scan'));
   return [fig.querySelector('.value').textContent, fig.querySelector('.value').className.trim()]; }"""
 
+#: The header under a /health that says why it is degraded: the line under the header and the status pill's title.
+REASONS = """() => { const h = structuredClone(window.qtDashboard.state.snapshot.health);
+  Object.assign(h, {status: 'degraded', reasons: ['the AI scanner has not scanned for 212.3 s (limit 30 s)']});
+  renderHeader({...window.qtDashboard.state.snapshot, health: h});
+  const why = document.getElementById('health-reasons');
+  return [why.hidden ? '' : why.textContent, document.getElementById('status').title]; }"""
+
 
 def scanner(url: str) -> dict[str, Any]:
     body: dict[str, Any] = httpx.get(f"{url}/health", timeout=10).json()["scanner"]
@@ -96,6 +103,8 @@ def test_the_scanner_panel_says_how_far_its_best_confidence_is_from_trading_and_
         page.wait_for_function(FITS)
         screenshot(page, "dashboard-scanner-1300")
         assert page.evaluate(STALE) == ["STALE: 3 min 32 s ago", "value warn"]
+        assert page.evaluate(REASONS) == ["degraded: the AI scanner has not scanned for 212.3 s (limit 30 s)",
+                                          "the AI scanner has not scanned for 212.3 s (limit 30 s)"]
         watch.assert_clean()
 
 

@@ -18,6 +18,7 @@ from test_notify_order import FAST, Fake, routine, until
 
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.core.metrics import Metrics
+from quantum_trader.core.supervisor import RestartPolicy, TaskStatus
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.feeds.market_feed import FeedStatus
 from quantum_trader.journal.reader import JournalReader
@@ -55,8 +56,12 @@ class DeadTask:
 
     healthy = False
 
+    def __init__(self) -> None:
+        self.tasks = {"monitor": TaskStatus("monitor", RestartPolicy(), state="failed",
+                                            last_error="RuntimeError: boom")}
+
     def as_json(self) -> dict[str, Any]:
-        return {"monitor": {"state": "failed"}}
+        return {name: task.as_json() for name, task in self.tasks.items()}
 
 
 def test_health_is_degraded_while_a_destination_fails_and_healthy_again_after_it_recovers() -> None:
@@ -85,6 +90,11 @@ def test_health_is_degraded_while_a_destination_fails_and_healthy_again_after_it
                                                                            "healthy"]
     assert failing["notify"]["failing"] == ["webhook"] and failing["notify"]["per_destination"][0]["failing"]
     assert after["notify"]["failing"] == [] and after["notify"]["sent"] == 1
+    # `reasons` says why, the worst first: a status and its reasons cannot disagree (runtime/health_reasons.py).
+    assert before["reasons"] == [] and after["reasons"] == []
+    assert failing["reasons"] == ["an alert destination is failing or dropping messages (see notify)"]
+    assert dead_task["reasons"] == ["task monitor is dead (failed): RuntimeError: boom",
+                                    "an alert destination is failing or dropping messages (see notify)"]
 
 
 def test_health_is_degraded_while_a_destination_drops_messages() -> None:

@@ -23,6 +23,7 @@ from test_notify_health import SYMBOL, T0
 
 from quantum_trader.core.clock import SimulatedClock
 from quantum_trader.core.metrics import Metrics
+from quantum_trader.exchange.budget import WeightBudget
 from quantum_trader.exchange.inprocess import InProcessExchange
 from quantum_trader.feeds.market_feed import FeedStatus
 from quantum_trader.journal.reader import JournalReader
@@ -44,7 +45,7 @@ class Scanner:
 
 
 async def health(speed: str, *, scanned_s_ago: float | None, up_s: float, feed_done: bool = False,
-                 ) -> dict[str, Any]:
+                 budget_418_s: float | None = None) -> dict[str, Any]:
     sim = ExchangeSimulator({SYMBOL: load_universe().instrument(SYMBOL)}, SimConfig(start_time_ms=T0))
     sim.set_prices({SYMBOL: "896.80"})
     engine = wire_engine(SimulatedClock(T0), InProcessExchange(sim), dict(sim.state.instruments), TradingRules())
@@ -56,6 +57,10 @@ async def health(speed: str, *, scanned_s_ago: float | None, up_s: float, feed_d
     svc = SessionService(load_settings(env={"QT_SPEED": speed}), engine, monitor, kill, JournalReader("sqlite://"),
                          metrics, FeedStatus("synthetic", done=feed_done), strategy=strategy)
     svc.started = time.monotonic() - up_s
+    if budget_418_s is not None:  # a budget banned by the exchange for that long, its clock standing still
+        now = time.time()
+        svc.budget = WeightBudget(limit=2400, clock=lambda: now)
+        svc.budget.rate_limited(418, budget_418_s)
     if scanned_s_ago is not None:
         strategy.stats.last_scan_ms = time.time_ns() // 1_000_000 - int(scanned_s_ago * 1000)
     body: dict[str, Any] = await svc.health()
@@ -97,4 +102,8 @@ def test_the_rule_reads_the_bar_interval_and_the_clocks_speed() -> None:
 @pytest.mark.parametrize(("scanned_s_ago", "status"), [(10.0, "healthy"), (40.0, "degraded")])
 def test_a_stale_scanner_makes_a_healthy_bot_degraded(scanned_s_ago: float, status: str) -> None:
     """Its stops are not affected (never unhealthy), but a scanner that stopped must not read as healthy."""
-    assert asyncio.run(health("max", scanned_s_ago=scanned_s_ago, up_s=600.0))["status"] == status
+    body = asyncio.run(health("max", scanned_s_ago=scanned_s_ago, up_s=600.0))
+    assert body["status"] == status
+    age = body["scanner"]["last_scan_age_s"]
+    assert body["reasons"] == ([] if status == "healthy" else
+                               [f"the AI scanner has not scanned for {age} s (limit 30.0 s)"])

@@ -28,6 +28,7 @@ from ..signals.strategy import NO_MODEL, Silence
 from ..trading.kill_switch import KillSwitchHandler, KillSwitchResult
 from ..trading.monitor import PositionMonitor
 from ..trading.protection_view import ProtectionView, build_view
+from .health_reasons import HealthReasons, budget_reason, seconds
 from .service import JSON
 from .startup import resume_entries
 from .wiring import Engine
@@ -91,24 +92,13 @@ class SessionService:
         feed_age = self.feed.age_s()
         unprotected = mon.view.unprotected if mon.view else 0
         stale_after = max(self.settings.monitor_interval * STALE_INTERVALS, 5.0)
-        tasks_ok = self.supervisor is None or self.supervisor.healthy  # a dead task is unhealthy at once
-        if not tasks_ok or (sweep_age is None and time.monotonic() - self.started > stale_after):
-            status = "unhealthy"
-        elif (unprotected or (sweep_age is not None and sweep_age > stale_after) or self._feed_stale(feed_age)
-              or (mon.rest_age_s() or 0.0) > max(stale_after, REST_STALE_S)):
-            status = "degraded"
-        else:
-            status = "healthy"
-        budget = self.budget.snapshot() if self.budget is not None else None
-        if budget is not None and budget["status"] != "healthy" and status != "unhealthy":
-            status = str(budget["status"])
-        scanner = self._scanner()
-        if status == "healthy" and self._lesser_trouble(scanner):
-            status = "degraded"
-        self.metrics.set_sweep_age(sweep_age or 0.0)
         rest_age = mon.rest_age_s()
+        scanner = self._scanner()
+        reasons = self._reasons(sweep_age, stale_after, unprotected, feed_age, rest_age, scanner)
+        budget = self.budget.snapshot() if self.budget is not None else None
+        self.metrics.set_sweep_age(sweep_age or 0.0)
         body: JSON = {
-            "status": status, "mode": self.settings.mode, "event_driven": True,
+            "status": reasons.status(), "reasons": reasons.lines(), "mode": self.settings.mode, "event_driven": True,
             "exchange": "sim (in-process)" if self.settings.exchange == "sim" else self.settings.exchange,
             "feed": self.feed.name, "uptime_s": round(time.monotonic() - self.started, 3),
             "positions": len(mon.view.positions) if mon.view else 0, "unprotected_positions": unprotected,
@@ -137,17 +127,57 @@ class SessionService:
             body["notify"] = self.notifier.status()
         return body
 
-    def _lesser_trouble(self, scanner: JSON | None) -> bool:
+    def _reasons(self, sweep_age: float | None, stale_after: float, unprotected: int, feed_age: float | None,
+                 rest_age: float | None, scanner: JSON | None) -> HealthReasons:
+        """Every trouble, each with the status it is worth (runtime/health_reasons.py). Unhealthy: a dead task,
+        or a monitor that never swept. Degraded: what leaves the stops unwatched or the bot blind (a position
+        without its protection, a silent monitor, feed or REST reading, the request budget's trouble) and the
+        lesser troubles (`_lesser_trouble`)."""
+        reasons = HealthReasons()
+        if self.supervisor is not None:  # a dead task is unhealthy at once
+            for name, task in self.supervisor.tasks.items():
+                if task.dead:
+                    reasons.add("unhealthy", f"task {name} is dead ({task.state}): {task.last_error}")
+        up = time.monotonic() - self.started
+        if sweep_age is None and up > stale_after:
+            reasons.add("unhealthy", f"the position monitor has not swept in {seconds(up)} since start")
+        if unprotected:
+            reasons.add("degraded", f"{unprotected} position(s) without working protection on the exchange")
+        if sweep_age is not None and sweep_age > stale_after:
+            reasons.add("degraded", f"the position monitor last swept {seconds(sweep_age)} ago (limit "
+                                    f"{seconds(stale_after)})")
+        if self._feed_stale(feed_age):
+            reasons.add("degraded", f"no bar from the {self.feed.name} feed for {seconds(feed_age or 0.0)}")
+        rest_limit = max(stale_after, REST_STALE_S)
+        if (rest_age or 0.0) > rest_limit:
+            reasons.add("degraded", f"the monitor's last REST reading of the exchange is {seconds(rest_age or 0.0)} "
+                                    f"old (limit {seconds(rest_limit)})")
+        trouble = None if self.budget is None else budget_reason(self.budget)
+        if trouble is not None:
+            reasons.add("unhealthy" if self.budget is not None and self.budget.banned() else "degraded", trouble)
+        for lesser in self._lesser_trouble(scanner):
+            reasons.add("degraded", lesser)
+        return reasons
+
+    def _lesser_trouble(self, scanner: JSON | None) -> list[str]:
         """Troubles that make a healthy bot degraded, never unhealthy: the stops are not affected. The scanner is
         behind (its signals describe a market that has moved on) or has no model it may use (it can never trade:
         a user trial read "healthy" over a bot that would not open a position all day), or an alert destination
         is failing or dropping messages (the user may not hear the next alert; a trial saw every alert fail while
         /health said healthy). A stale scanner (no scan for `stale_after_s` while the feed plays) degrades it
         too: a bot whose scanner stopped looks, from its positions alone, like one that found nothing to trade."""
-        behind = scanner is not None and bool(scanner["behind"] or scanner["stale"])
+        found = []
+        if scanner is not None and scanner["behind"]:
+            found.append("the AI scanner is behind the feed: its signals describe a market that has moved on")
+        if scanner is not None and scanner["stale"]:
+            found.append(f"the AI scanner has not scanned for {scanner['last_scan_age_s']} s (limit "
+                         f"{scanner['stale_after_s']} s)")
         silence = getattr(self.strategy, "silence", None)
-        cannot_trade = isinstance(silence, Silence) and silence.kind == NO_MODEL
-        return behind or cannot_trade or (self.notifier is not None and self.notifier.degraded)
+        if isinstance(silence, Silence) and silence.kind == NO_MODEL:
+            found.append(f"the AI scanner cannot trade: {self.strategy_status}")
+        if self.notifier is not None and self.notifier.degraded:
+            found.append("an alert destination is failing or dropping messages (see notify)")
+        return found
 
     def _halt(self) -> JSON | None:
         """Why entries are halted and until when (`until_ms`: the daily loss limit's UTC midnight; null: until

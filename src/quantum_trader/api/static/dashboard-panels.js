@@ -11,6 +11,11 @@ function renderHeader(snap) {
   const status = $("status");
   status.textContent = text(h.status);
   status.className = "pill " + (STATUS_CLASS[h.status] || "muted");
+  const reasons = Array.isArray(h.reasons) ? h.reasons : [];
+  status.title = reasons.length ? reasons.join("\n") : "/health";  // why it is not healthy, the worst first
+  const why = $("health-reasons");
+  why.textContent = reasons.length ? text(h.status) + ": " + reasons.join(" · ") : "";
+  why.hidden = reasons.length === 0;
   const trading = $("trading");
   trading.textContent = h.trading === "HALTED" ? "ENTRIES HALTED" : text(h.trading);
   trading.className = "pill " + (STATUS_CLASS[h.trading] || "muted");
