@@ -78,6 +78,8 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], str]] = [
     (("kill-switch", "--timeout", "abc"), {}, "--timeout abc: give 0.1 or more seconds, a number such as 90"),
     (("kill-switch", "--timeout", "0"), {}, "--timeout 0: give 0.1 or more seconds, a number such as 90"),
     (("kill-switch", "--timeout", "nan"), {}, "--timeout nan: give 0.1 or more seconds, a number such as 90"),
+    (("kill-switch", "--timeout", "1e400"), {},
+     "--timeout 1e400: give 0.1 or more seconds, a finite number such as 90"),  # was "a number": 1e400 is more
     (("kill-switch",), {"QT_KILL_SWITCH_TIMEOUT_S": "abc"},
      "QT_KILL_SWITCH_TIMEOUT_S=abc: give 0.1 or more seconds, a number such as 90"),
 ]

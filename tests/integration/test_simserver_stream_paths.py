@@ -220,6 +220,18 @@ def test_drop_closes_streams_and_refuses_reconnects_for_a_while() -> None:
     assert answer["connections"] == 1 and code == 1011
 
 
+def test_a_drop_of_0_seconds_ends_an_outage_at_once() -> None:
+    """The control's doc promises "0: reconnecting works at once"; a trial's 0 after a 260 s drop kept every new
+    handshake refused until the 260 s ran out (the later end time was kept)."""
+    with running_server() as server:
+        server.control("/sim/v1/streams", {"action": "drop", "seconds": 600, "kind": "market"})
+        with pytest.raises(InvalidStatus):
+            connect(ws_url(server, "/market/ws/bnbusdt@markPrice"), open_timeout=2).close()
+        server.control("/sim/v1/streams", {"action": "drop", "seconds": 0, "kind": "all"})
+        with connect(ws_url(server, "/market/ws/bnbusdt@markPrice")) as again:
+            assert recv(again)["s"] == "BNBUSDT"
+
+
 def test_stall_silences_a_connection_without_closing_it() -> None:
     with running_server() as server, connect(ws_url(server, "/market/ws/bnbusdt@markPrice@1s")) as ws:
         recv(ws)

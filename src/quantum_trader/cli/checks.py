@@ -79,7 +79,8 @@ def parse_number(text: str, option: str, *, example: float, low: float, unit: st
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or not _within(value, low, None):
-        raise OptionError(f"{_given(option, text)}: give {_allowed('a number', low, None, unit, example)}")
+        kind = "a finite number" if math.isinf(value) else "a number"  # infinity is "or more": say what it is not
+        raise OptionError(f"{_given(option, text)}: give {_allowed(kind, low, None, unit, example)}")
     return value
 
 

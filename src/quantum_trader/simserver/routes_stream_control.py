@@ -2,7 +2,8 @@
 
 `POST /sim/v1/streams {"action": "drop"|"stall", "seconds": N, "kind": "all"|"market"|"user"}`:
 - `drop` closes the chosen connections now (code 1011, after discarding what was queued) and refuses
-  new websocket handshakes for `seconds` (0: reconnecting works at once), like a network outage;
+  new websocket handshakes for `seconds` (0: reconnecting works at once, ending an earlier drop's outage; a
+  shorter drop inside a longer one leaves the longer), like a network outage;
 - `stall` keeps the chosen connections open but sends them nothing for `seconds` (what would have been
   sent is lost), like a half-open TCP connection: a client notices only by its own heartbeat timeout.
   Connections opened during the stall are not affected, so a client that reconnects recovers.

@@ -291,8 +291,8 @@ class StreamHub:
         now = time.monotonic()
         if action == "drop":
             for name in self.refuse_until:
-                if kind in ("all", name):
-                    self.refuse_until[name] = max(self.refuse_until[name], now + seconds)
+                if kind in ("all", name):  # 0 ends an outage; a shorter drop inside a longer one leaves it
+                    self.refuse_until[name] = 0.0 if seconds == 0 else max(self.refuse_until[name], now + seconds)
         loop = self._loop
         if loop is None or not chosen:
             return len(chosen)
