@@ -92,9 +92,9 @@ def test_health_is_degraded_while_a_destination_fails_and_healthy_again_after_it
     assert after["notify"]["failing"] == [] and after["notify"]["sent"] == 1
     # `reasons` says why, the worst first: a status and its reasons cannot disagree (runtime/health_reasons.py).
     assert before["reasons"] == [] and after["reasons"] == []
-    assert failing["reasons"] == ["an alert destination is failing or dropping messages (see notify)"]
+    assert failing["reasons"] == ["alert destination webhook is failing"]
     assert dead_task["reasons"] == ["task monitor is dead (failed): RuntimeError: boom",
-                                    "an alert destination is failing or dropping messages (see notify)"]
+                                    "alert destination webhook is failing"]
 
 
 def test_health_is_degraded_while_a_destination_drops_messages() -> None:
@@ -105,9 +105,10 @@ def test_health_is_degraded_while_a_destination_drops_messages() -> None:
         svc = await service(notifier)
         for n in range(3):  # no worker yet (as while one message takes minutes): the third is dropped
             notifier.submit(routine(f"entry {n}"))
-        dropping = (await svc.health())["status"]
+        dropping = await svc.health()
+        assert dropping["reasons"] == ["alert destination webhook is dropping new alerts (its queue is full)"]
         assert await notifier.drain(10.0) == 0
-        return dropping, (await svc.health())["status"]
+        return dropping["status"], (await svc.health())["status"]
 
     assert asyncio.run(scenario()) == ("degraded", "healthy")
     assert notifier.dropped == 1 and dest.got == ["entry 0", "entry 1"]

@@ -175,8 +175,11 @@ class SessionService:
         silence = getattr(self.strategy, "silence", None)
         if isinstance(silence, Silence) and silence.kind == NO_MODEL:
             found.append(f"the AI scanner cannot trade: {self.strategy_status}")
-        if self.notifier is not None and self.notifier.degraded:
-            found.append("an alert destination is failing or dropping messages (see notify)")
+        for lane in [] if self.notifier is None else self.notifier.lanes:  # named as `notify` names them: redacted
+            trouble = ["failing"] if lane.failing else []
+            trouble += ["dropping new alerts (its queue is full)"] if lane.full else []
+            if trouble:
+                found.append(f"alert destination {lane.destination.name} is {' and '.join(trouble)}")
         return found
 
     def _halt(self) -> JSON | None:
