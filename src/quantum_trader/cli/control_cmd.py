@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from .apiclient import ApiError, ApiTimeout, post_json
-from .checks import NUMBER, bad_input_exits_2, named_as, parse_number
+from .checks import NUMBER, OptionError, bad_input_exits_2, named_as, parse_number
 from .main import app
 from .positions_cmd import ApiOption, Source, fail
 
@@ -47,15 +47,18 @@ class EntrySide(StrEnum):
 @app.command("force-entry")
 def force_entry(
     symbol: Annotated[str, typer.Argument(help="Binance symbol, e.g. BNBUSDT.", show_default=False)],
-    side: Annotated[EntrySide, typer.Option("--side", help="long or short.", case_sensitive=False,
-                                            show_default=False)],
+    side_text: Annotated[str, typer.Option("--side", help="long or short.", metavar="[long|short]",
+                                           show_default=False)],
     api: ApiOption = None,
 ) -> None:
     """Ask the running bot to open a position through the normal risk and protection path. Exit 1 if refused."""
     name = symbol.strip().upper()
-    if not SYMBOL.match(name):
-        raise typer.BadParameter(f"{symbol!r} is not a symbol (uppercase letters and digits, e.g. BNBUSDT)",
-                                 param_hint="SYMBOL")
+    with bad_input_exits_2():  # one line naming what was wrong, as every other command's input (was typer's box)
+        if not SYMBOL.match(name):
+            raise OptionError(f"SYMBOL {symbol!r}: give a symbol of uppercase letters and digits, such as BNBUSDT")
+        if side_text.strip().lower() not in set(EntrySide):
+            raise OptionError(f"--side {side_text}: give long or short")
+    side = EntrySide(side_text.strip().lower())
     url = Source.of(api, None).api or ""
     try:
         _, body = post_json(url, "/api/v1/force-entry", {"symbol": name, "side": side.value}, ok=(200, 409))
