@@ -197,8 +197,12 @@ def test_connection_errors_exit_1_with_one_line() -> None:
         assert result.stdout == ""
 
 
-def test_api_and_exchange_together_is_a_usage_error() -> None:
-    assert cli("positions", "--api", "http://127.0.0.1:1", "--exchange", "http://127.0.0.1:1").exit_code == 2
+def test_api_and_exchange_together_is_one_line_and_exit_2() -> None:
+    for command in ("positions", "orders"):
+        result = cli(command, "--api", "http://127.0.0.1:1", "--exchange", "http://127.0.0.1:1")
+        assert result.exit_code == 2, command
+        assert result.stderr.startswith("error: --api and --exchange: give one, not both"), result.stderr
+        assert result.stderr.count("\n") == 1 and result.stdout == "", result.stderr
 
 
 def test_positions_and_orders_via_api() -> None:

@@ -48,8 +48,10 @@ class Source:
 
     @classmethod
     def of(cls, api: str | None, exchange: str | None) -> Source:
-        if api and exchange:
-            raise typer.BadParameter("give either --api or --exchange, not both", param_hint="--api/--exchange")
+        if api and exchange:  # one line and exit 2, as every other bad option (cli/checks.py)
+            typer.echo("error: --api and --exchange: give one, not both (--api asks a running bot, --exchange reads "
+                       "the exchange itself, for when the bot is down)", err=True)
+            raise typer.Exit(2)
         return cls(None, exchange) if exchange else cls(api or default_api_url(), None)
 
 
