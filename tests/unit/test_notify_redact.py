@@ -76,6 +76,14 @@ def test_error_text_is_scrubbed_of_the_raw_url_its_path_and_its_pieces() -> None
         assert clean_text.startswith(text[:8]) and "**********" in clean_text  # the rest of the text stays
 
 
+def test_a_login_name_that_is_a_plain_word_is_not_scrubbed_but_its_password_and_a_token_user_are() -> None:
+    scrub = Scrubber([MAIL, NTFY, "ntfys://shorttoken@ntfy.example.com/trades"]).text
+    line = f"quantum_trader.alerts: mail to alerts failed, password {MAIL_PASSWORD}, token {NTFY_TOKEN} shorttoken"
+    assert scrub(line) == ("quantum_trader.alerts: mail to alerts failed, password **********, token ********** "
+                           "**********")
+    assert scrub("alerts:hunter2-Pa55") == "**********"  # the whole user part still goes as one
+
+
 def test_apprise_log_lines_are_scrubbed_of_the_configured_secrets(caplog: pytest.LogCaptureFixture) -> None:
     guard_apprise_logs(Scrubber([TELEGRAM, MAIL]))
     with caplog.at_level(logging.DEBUG, logger="apprise"):

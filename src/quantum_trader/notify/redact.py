@@ -115,7 +115,7 @@ def secret_parts(url: str) -> list[str]:
         return parts
     userinfo, _, hostport = split.netloc.rpartition("@")
     secret_values = _secret_query_values(split.query)
-    parts.extend((userinfo, *userinfo.split(":"), split.path, *secret_values))
+    parts.extend((userinfo, *_secret_user_parts(userinfo), split.path, *secret_values))
     if secret_values:
         parts.append(split.query)
     if split.fragment:
@@ -126,6 +126,17 @@ def secret_parts(url: str) -> list[str]:
     parts.extend(pieces)
     found = {form for p in parts for form in (p, unquote(p))}
     return sorted({p for p in found if len(p) >= 3 and p.strip("/")}, key=len, reverse=True)
+
+
+def _secret_user_parts(userinfo: str) -> tuple[str, ...]:
+    """The pieces of a URL's user part to scrub on their own: the password, and the user name unless it is a
+    login name that is a plain word. A user with a password is a login (`mailto://alerts:PASSWORD@host`), and a
+    lower-case word of under 16 letters as its name (`alerts`, `bot`) is no secret: scrubbing it masked that word
+    wherever it appeared, `quantum_trader.alerts` in every log line of the alerts worker. A user part without a
+    password is the credential itself (`ntfys://TOKEN@host`, `pover://USER_KEY@TOKEN`): always scrubbed."""
+    user, has_password, password = userinfo.partition(":")
+    plain_login = bool(has_password) and user.isalpha() and user.islower() and len(user) < 16
+    return (password,) if plain_login else (user, password)
 
 
 class Scrubber:
