@@ -31,12 +31,13 @@ def test_the_request_budget_says_which_trouble_it_has() -> None:
     budget = WeightBudget(limit=2400, clock=lambda: now[0])
     assert budget_reason(budget) is None
     budget.order_rate_limited(10.0, "Too many new orders")
-    assert "-1015" in str(budget_reason(budget))
+    assert "-1015" in str(budget_reason(budget)) and budget_reason(budget)[0] == "degraded"
     budget.rate_limited(429, 1.0)
     budget.rate_limited(429, 1.0)
     assert "429 (too many requests) repeatedly: weight used" in str(budget_reason(budget))
+    assert budget_reason(budget)[0] == "degraded"
     budget.rate_limited(418, 120.0)
-    assert budget_reason(budget) == "the exchange banned this IP (418): no request may go for 120 s"
+    assert budget_reason(budget) == ("unhealthy", "the exchange banned this IP (418): no request may go for 120 s")
 
 
 def test_a_banned_budget_makes_the_session_unhealthy_and_says_why() -> None:

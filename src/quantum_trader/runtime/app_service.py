@@ -154,7 +154,7 @@ class SessionService:
                                     f"old (limit {seconds(rest_limit)})")
         trouble = None if self.budget is None else budget_reason(self.budget)
         if trouble is not None:
-            reasons.add("unhealthy" if self.budget is not None and self.budget.banned() else "degraded", trouble)
+            reasons.add(*trouble)
         for lesser in self._lesser_trouble(scanner):
             reasons.add("degraded", lesser)
         return reasons

@@ -38,14 +38,17 @@ def seconds(value: float) -> str:
     return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
 
 
-def budget_reason(budget: WeightBudget) -> str | None:
-    """The request budget's trouble in words (None when it has none), as its `status` weighs it."""
+def budget_reason(budget: WeightBudget) -> tuple[Weight, str] | None:
+    """The request budget's trouble as (weight, words), None when it has none: a ban makes the bot unhealthy (no
+    request, a stop's read-back included, may go), the rest degraded. One reading decides both, so a ban ending
+    between two questions cannot be worded as a ban and weighed as over."""
     if budget.banned():
-        return (f"the exchange banned this IP (418): no request may go for "
-                f"{seconds(max(0.0, budget.blocked_until - budget.clock()))}")
+        return "unhealthy", (f"the exchange banned this IP (418): no request may go for "
+                             f"{seconds(max(0.0, budget.blocked_until - budget.clock()))}")
     if budget.repeated_429s():
-        return (f"the exchange answered 429 (too many requests) repeatedly: weight used {budget.used()} of "
-                f"{budget.limit}")
+        return "degraded", (f"the exchange answered 429 (too many requests) repeatedly: weight used {budget.used()} "
+                            f"of {budget.limit}")
     if budget.orders.degraded(budget.clock()):
-        return "the exchange refused a new order lately (-1015, too many new orders): entries are held back"
+        return "degraded", ("the exchange refused a new order lately (-1015, too many new orders): entries are held "
+                            "back")
     return None
