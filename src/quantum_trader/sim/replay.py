@@ -26,7 +26,8 @@ a mark bar (NaN) are replayed exactly as without marks.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 
 import numpy as np
@@ -44,6 +45,7 @@ from .replay_triggers import SymbolThresholds
 from .replay_volatility import BarVolatility
 
 BarHook = Callable[[ExchangeSimulator, str, int, list[Event]], None]
+_NONE: frozenset[str] = frozenset()
 F64 = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 
@@ -133,13 +135,11 @@ class BarReplayer:
         if self._suspended is None:
             raise RuntimeError("settle_now is only possible while suspended at a step")
         grid, t, done = self._suspended
-        todo = [s for s in symbols if s not in done]
-        if todo:  # one array read per field for all of them: with hundreds of positions open, this is per signal
-            columns = [self.index[s] for s in todo]
-            closes = grid.close[t, columns]
-            marks = [math.nan] * len(todo) if grid.mark is None else grid.mark.close[t, columns].tolist()
-            units, valid = whole_ticks(closes, self._ticks[columns])
-            self._place_in_ticks(todo, units, valid, marks)
+        # One array pass over the bar's whole row (cheaper than picking the symbols' columns first): with
+        # hundreds of positions open, this runs for each of them at every signal step.
+        units, valid = whole_ticks(grid.close[t], self._ticks)
+        marks = None if grid.mark is None else grid.mark.close[t].tolist()
+        if self._place_row(symbols, done, units, valid, marks):
             self.revision += 1
         self._liq_dirty.update(self.levels.cross)  # cross liquidation prices move with every mark
 
@@ -318,24 +318,37 @@ class BarReplayer:
         """Set a symbol's price without settling: the prefilter proved nothing could happen there. The mark is
         the recorded one when given, else the last. A NaN price (no data at this bar) changes nothing."""
         if price == price:
-            self._place_in_ticks((symbol,), (round(price / self._tick_floats[symbol]),), (True,), (mark,))
+            unit = round(price / self._tick_floats[symbol])
+            self._place_row((symbol,), _NONE, (unit,), (True,), (mark,), {symbol: 0})
 
-    def _place_in_ticks(self, symbols: Sequence[str], units: Sequence[int], valid: Sequence[bool],
-                        marks: Sequence[float]) -> None:
-        """Each symbol's price as a whole number of its ticks (skipped where not `valid`): settle_now runs
-        this for every open position at every step, so the lookups are hoisted out of the loop and nothing
-        is called per symbol in the common case (Instrument.tick_size read without its property)."""
+    def _place_row(self, symbols: Iterable[str], skip: AbstractSet[str], units: Sequence[int],
+                   valid: Sequence[bool], marks: Sequence[float] | None,
+                   columns: Mapping[str, int] | None = None) -> bool:
+        """Each of `symbols` not in `skip` at its price in a row of whole ticks (by column, `columns` or the
+        replayer's own), unless not `valid` there; the recorded mark where `marks` has one. True if any
+        was given. settle_now runs this for every open position at every signal step, so the lookups are
+        hoisted out of the loop and nothing is called per symbol in the common case (Instrument.tick_size
+        read without its property)."""
         state = self.sim.state
         get_market = state.markets.get
-        for symbol, unit, ok, mark in zip(symbols, units, valid, marks, strict=True):
-            if not ok:
+        index = self.index if columns is None else columns
+        placed = False
+        for symbol in symbols:
+            if symbol in skip:
+                continue
+            placed = True
+            s = index[symbol]
+            if not valid[s]:
                 continue
             market = get_market(symbol)
             if market is None:
                 market = state.market(symbol)
-            market.last = market.mark = Decimal(unit) * market.instrument.price_filter.tick_size
-            if mark == mark:  # not NaN
-                market.mark = recorded_price(mark)
+            market.last = market.mark = Decimal(units[s]) * market.instrument.price_filter.tick_size
+            if marks is not None:
+                mark = marks[s]
+                if mark == mark:  # not NaN
+                    market.mark = recorded_price(mark)
+        return placed
 
     def _pay_funding_due(self, grid: GridBars, t: int) -> int:
         """Trigger levels re-synced and the funding due at bar t's open paid (if any); returns the next

@@ -36,13 +36,21 @@ class StopRequests:
     def __init__(self, index: Mapping[str, int]) -> None:
         self._index = index
         self._muted = np.zeros(len(index), np.bool_)
+        self._muted_set: frozenset[str] = frozenset()
         self._version = 0
 
     def mute(self, symbols: Iterable[str]) -> None:
-        """Ignore requests for exactly these symbols from now on (an empty set unmutes all)."""
+        """Ignore requests for exactly these symbols from now on (an empty set unmutes all).
+
+        The backtest calls this after every step, mostly with the set it gave last time (with hundreds
+        of positions open, hundreds of symbols): an unchanged set is told by one set comparison."""
+        given = symbols if isinstance(symbols, frozenset) else frozenset(symbols)
+        if given == self._muted_set:
+            return
         muted = np.zeros(len(self._index), np.bool_)
-        for symbol in symbols:
+        for symbol in given:
             muted[self._index[symbol]] = True
+        self._muted_set = given
         if not np.array_equal(muted, self._muted):
             self._muted = muted
             self._version += 1
