@@ -37,6 +37,8 @@ from .models import (
 
 FILLED, TRIGGERED = str(SnapshotStatus.FILLED), str(SnapshotStatus.TRIGGERED)
 ORDER_REPORTED = ("status", "venue_id", "filled", "avg_price", "reject_code", "reject_msg")
+#: Order columns the statement keeps once known (what the intent said): every column but these.
+ORDER_NOT_KEPT = frozenset({*ORDER_REPORTED, "client_id", "updated_ms", "dry_run"})
 POSITION_CLOSING = ("exit_price", "exit_reason", "realized_pnl", "fees", "funding", "closed_ms")
 
 
@@ -58,8 +60,7 @@ def _order_upsert(dialect: Dialect) -> Insert:
     table = _table(OrderRow)
     stmt = _insert(dialect, table)
     new = stmt.excluded
-    kept = {c.name: func.coalesce(c, new[c.name]) for c in table.columns
-            if c.name not in (*ORDER_REPORTED, "client_id", "updated_ms", "dry_run")}
+    kept = {c.name: func.coalesce(c, new[c.name]) for c in table.columns if c.name not in ORDER_NOT_KEPT}
     reported: dict[str, Any] = {name: func.coalesce(new[name], table.c[name]) for name in ORDER_REPORTED}
     # A stop's own last update (the algo order FINISHED, reported TRIGGERED) comes after the fill of the order
     # it spawned, which carries its client id: a stop that filled stays FILLED, not "triggered". (Constants as
@@ -144,6 +145,8 @@ class BulkExecutor:
     def execute(self, conn: Connection, key: str, rows: list[dict[str, Any]]) -> None:
         """Rows of one run share their columns (one codec function made them all); they are consumed."""
         columns = tuple(rows[0])
+        if key == "order_upsert":
+            rows = merged_order_upserts(rows, columns)
         sql, order = self._compile(key, columns)
         money = [name for name in columns if name in self._money[key]]
         for row in rows:
@@ -157,3 +160,38 @@ class BulkExecutor:
             pick = operator.itemgetter(*order)
             params = [pick(row) for row in rows] if len(order) > 1 else [(pick(row),) for row in rows]
         conn.exec_driver_sql(sql, params if len(params) > 1 else params[0])
+
+
+def merged_order_upserts(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The same final order rows from fewer upserts: a backtest's batch holds each order's intent and every
+    status change after it (four or five rows an order), and the upsert that finds its row is SQLite's
+    costliest statement by far. An order's later row is folded into its first row of the batch, column by
+    column as `_order_upsert` would update it (intent columns: the first known; reported ones: the last
+    known; `updated_ms` the last; `dry_run` any), so the first row then does what the run of upserts did,
+    whether it inserts or updates. The one step the fold cannot hold (a TRIGGERED after a status other than
+    FILLED, which keeps a stored FILLED only) starts a new row. First rows keep their places: orders are
+    inserted in the same order. The rows are consumed."""
+    kept = [name for name in columns if name not in ORDER_NOT_KEPT]
+    reported = [name for name in columns if name in ORDER_REPORTED and name != "status"]
+    merged: list[dict[str, Any]] = []
+    first: dict[str, dict[str, Any]] = {}  # client id: the row its later rows fold into
+    for row in rows:
+        client_id = row["client_id"]
+        into = first.get(client_id)
+        status = row["status"]
+        if into is None or (status == TRIGGERED and into["status"] not in (FILLED, TRIGGERED)):
+            first[client_id] = row
+            merged.append(row)
+            continue
+        for name in kept:
+            if into[name] is None:
+                into[name] = row[name]
+        for name in reported:
+            value = row[name]
+            if value is not None:
+                into[name] = value
+        if status is not None and not (status == TRIGGERED and into["status"] == FILLED):
+            into["status"] = status
+        into["updated_ms"] = row["updated_ms"]
+        into["dry_run"] = into["dry_run"] or row["dry_run"]
+    return merged
