@@ -119,6 +119,19 @@ def test_a_zip_read_half_way_leaves_no_temporary_file(tmp_path: Path, monkeypatc
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_a_backtest_stopping_half_way_through_a_zip_leaves_no_temporary_file(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the merge, whose next block is being read in the reader thread when the caller stops."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    path = tmp_path / "ABCUSDT-1m-2026-02.zip"
+    _write(path, "\n".join(rows(20_000)) + "\n")
+    chunks = iter_binance_klines(path, chunk_bars=1_024)
+    assert len(next(chunks)) == 1_024
+    chunks.close()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 @pytest.mark.parametrize("at", [0.01, 0.5])
 def test_a_damaged_zip_is_a_clear_error(tmp_path: Path, at: float) -> None:
     """Bytes zeroed inside the deflated member, near its start (Python reads the first line) or half way

@@ -155,9 +155,10 @@ def iter_binance_klines(
     """Stream several symbols' kline files aligned on open time (outer join, NaN where a symbol has no bar).
 
     Every chunk but the last holds exactly `chunk_bars` distinct open times; memory is bounded by about
-    two chunks per symbol (and a block per file open at once) however many files there are. A symbol's
-    files are merged in time order whatever their names, a bar in two of them (a daily file beside the
-    monthly one) kept once; a file whose rows go back in time is refused (marketdata/kline_merge.py).
+    two chunks per symbol (and two blocks per file open at once: one is read ahead) however many files
+    there are. A symbol's files are merged in time order whatever their names, a bar in two of them (a
+    daily file beside the monthly one) kept once; a file whose rows go back in time is refused
+    (marketdata/kline_merge.py).
     """
     if chunk_bars < 1:
         raise ValueError(f"chunk_bars must be >= 1, got {chunk_bars}")
@@ -166,16 +167,20 @@ def iter_binance_klines(
         raise ValueError(f"no kline files in {paths_or_folder}")
     symbols = tuple(groups)
     streams = [SymbolStream(paths, batch=max(chunk_bars, 1024)) for paths in groups.values()]
-    while True:
+    try:
+        while True:
+            for stream in streams:
+                stream.fill(chunk_bars)
+            if all(len(s.times) == 0 for s in streams):
+                return
+            horizon = min((int(s.times[-1]) for s in streams if not s.exhausted), default=np.iinfo(np.int64).max)
+            times = _union([s.times[s.times <= horizon] for s in streams])[:chunk_bars]
+            if interval is None:
+                interval = _infer_interval(times, groups)
+            yield _assemble(symbols, times, streams, interval)
+    finally:  # stopped half way (closed by the caller, an error): no file left open, no read left running
         for stream in streams:
-            stream.fill(chunk_bars)
-        if all(len(s.times) == 0 for s in streams):
-            return
-        horizon = min((int(s.times[-1]) for s in streams if not s.exhausted), default=np.iinfo(np.int64).max)
-        times = _union([s.times[s.times <= horizon] for s in streams])[:chunk_bars]
-        if interval is None:
-            interval = _infer_interval(times, groups)
-        yield _assemble(symbols, times, streams, interval)
+            stream.close()
 
 
 def _union(parts: list[I64]) -> I64:
@@ -199,7 +204,10 @@ def read_binance_klines(path: str | Path) -> BarChunk:
     path = Path(path)
     symbol, interval = _symbol_and_interval(path)
     stream = SymbolStream([path], batch=1 << 16)
-    stream.fill(np.iinfo(np.int64).max)
+    try:
+        stream.fill(np.iinfo(np.int64).max)
+    finally:
+        stream.close()
     times, values = stream.times, stream.values
     if interval is None:
         interval = _infer_interval(times, {symbol: [path]})

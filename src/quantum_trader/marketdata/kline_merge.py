@@ -13,7 +13,8 @@ it means a damaged or hand-edited file, which is refused (naming the file, the l
 fix), never skipped. So is a bar no market can print (a price not above 0, a high below the low, open or
 close, a low above the open or close, a negative volume): replayed, it would fill stops at impossible prices.
 
-Memory: each open file holds about one block of rows; files are opened only when the merge reaches them.
+Memory: each open file holds about two blocks of rows (the next one is parsed ahead in the reader thread,
+read_ahead.py); files are opened only when the merge reaches them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .kline_csv import first_open_time, line_of_row, read_kline_batches
+from .read_ahead import ReadAhead
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -39,7 +41,9 @@ class _FileRows:
 
     def __init__(self, path: Path, batch: int) -> None:
         self.path = path
-        self._blocks = read_kline_batches(path, batch)
+        # The next block is parsed in the reader thread while this one is used (read_ahead.py); the checks stay
+        # here: numpy's calls in the thread contend with the replay for the GIL, and the run was no faster.
+        self._blocks = ReadAhead(read_kline_batches(path, batch))
         self.times: I64 = np.zeros(0, np.int64)
         self.values: F64 = np.zeros((0, FIELDS))
         self.exhausted = False
@@ -48,7 +52,7 @@ class _FileRows:
 
     def pull(self) -> None:
         """Buffer the file's next block, or mark the file exhausted."""
-        block = next(self._blocks, None)
+        block = self._blocks.take()
         if block is None:
             self.exhausted = True
             return
@@ -72,6 +76,10 @@ class _FileRows:
         taken = (self.times[:k], self.values[:k])
         self.times, self.values = self.times[k:], self.values[k:]
         return taken
+
+    def close(self) -> None:
+        """Stop reading the file (its block read ahead, if any, is dropped) and close it."""
+        self._blocks.close()
 
 
 class SymbolStream:
@@ -112,6 +120,12 @@ class SymbolStream:
         self.times, self.values = self.times[k:], self.values[k:]
         return taken
 
+    def close(self) -> None:
+        """Close every file still open: a read stopped half way (a refused hole, an error) leaves none open."""
+        for rows in self._open:
+            rows.close()
+        self._open = []
+
     def _merge_step(self) -> tuple[I64, F64] | None:
         """The next rows in time order, duplicates dropped (maybe none this step); None when all is read."""
         self._open_due()
@@ -132,6 +146,9 @@ class SymbolStream:
             for rows in self._open:
                 while not len(rows.times) and not rows.exhausted:
                     rows.pull()
+            for rows in self._open:
+                if not len(rows.times):
+                    rows.close()  # exhausted
             self._open = [rows for rows in self._open if len(rows.times)]
             earliest = min((int(rows.times[0]) for rows in self._open), default=_NEVER)
             if not self._pending or self._pending[0][0] > earliest:

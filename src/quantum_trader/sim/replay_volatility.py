@@ -43,7 +43,8 @@ class BarVolatility:
         self._moves: F64 = np.zeros((0, len(self.symbols)))
 
     def start_chunk(self, open_: F64, high: F64, low: F64, close: F64) -> None:
-        previous = _forward_filled(np.vstack([self._prev_close[None, :], close]))[:-1]
+        filled = _forward_filled(np.vstack([self._prev_close[None, :], close]))
+        previous = filled[:-1]
         low_first = low_first_mask(open_, high, low, close)
         first = np.where(low_first, low, high)
         second = np.where(low_first, high, low)
@@ -51,7 +52,7 @@ class BarVolatility:
             steps = np.stack([open_ / previous, first / open_, second / first, close / second], axis=1)
             moves = np.abs(np.log(steps))
         self._moves = np.where(np.isfinite(moves), moves, 0.0).reshape(-1, len(self.symbols))
-        self._next_prev_close = _forward_filled(np.vstack([self._prev_close[None, :], close]))[-1]
+        self._next_prev_close = filled[-1]
 
     def value_at_bar(self, t: int, s: int) -> float:
         """The EWMA at the start of bar t (before its opening update) for column s."""
