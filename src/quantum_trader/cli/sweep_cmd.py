@@ -190,8 +190,10 @@ def _print(outcome: SweepOutcome) -> None:
     if "walk_forward" in doc:
         console.print(_folds(doc["walk_forward"]))
         oos = doc["out_of_sample"]
-        console.print(f"[bold]out of sample[/] (the figure to believe): mean {doc['objective']} {oos['mean']}, "
-                      f"total net P&L {oos['net_pnl_total']} USDT over {oos['folds']} test windows")
+        total = "–" if oos["net_pnl_total"] is None else f"{oos['net_pnl_total']:,.2f}"
+        console.print(f"[bold]out of sample[/] (the figure to believe): mean {doc['objective']} "
+                      f"{_figure(oos['mean'])}, total net P&L {total} USDT over {oos['folds']} test windows "
+                      "(--json: every digit)")
 
 
 def _table(runs: list[dict[str, Any]], objective: str, title: str, fixed: dict[str, str]) -> Table:
@@ -203,7 +205,7 @@ def _table(runs: list[dict[str, Any]], objective: str, title: str, fixed: dict[s
         table.add_column(column, justify="right")
     for rank, run in enumerate(shown, 1):
         perf = (run["result"] or {}).get("performance") or {}
-        value = run["error"] or ("–" if run["objective"] is None else f"{run['objective']:g}")
+        value = run["error"] or _figure(run["objective"])
         if run.get("no_trades"):
             value += " (no trades)"
         given = (run["params_text"][n] for n in names)
@@ -253,17 +255,35 @@ def _no_trades(runs: list[dict[str, Any]]) -> list[str]:
     return [f"{_count(idle, 'run')} made no trade: ranked after every run that traded, whatever the objective"]
 
 
+def _figure(value: float | None) -> str:
+    """An objective's value as the tables show it: six significant digits (`-630.633`, not `-630.63302415` cut
+    to `-630.633024…` by an 80-column terminal), "–" for none. --json keeps every digit."""
+    return "–" if value is None else f"{value:g}"
+
+
 def _folds(folds: list[dict[str, Any]]) -> Table:
-    table = Table(title="walk-forward: chosen on the training window, judged on the next")
-    for column in ("fold", "train (UTC)", "test (UTC)", "chosen", "in sample", "out of sample"):
+    """The folds' windows (the year in the title when all are in one, else in each date), choice and figures."""
+    years = {_utc(ms).year for f in folds for ms in (*f["train"], *f["test"])}
+    one_year = len(years) == 1
+    utc = f"UTC, {years.pop()}" if one_year else "UTC"
+    table = Table(title=f"walk-forward ({utc}): chosen on the training window, judged on the next")
+    for column in ("fold", "train", "test", "chosen", "in sample", "out of sample"):
         table.add_column(column, justify="right")
     for f in folds:
-        judged = f["error"] or str(f["out_of_sample"]) + (" (no trades)" if f.get("out_of_sample_no_trades") else "")
-        table.add_row(str(f["fold"]), _span(f["train"]), _span(f["test"]),
-                      " ".join(f"{k}={v}" for k, v in f["chosen_text"].items()), str(f["in_sample"]), judged)
+        judged = f["error"] or _figure(f["out_of_sample"]) + (" (no trades)" if f.get("out_of_sample_no_trades")
+                                                               else "")
+        table.add_row(str(f["fold"]), _span(f["train"], one_year), _span(f["test"], one_year),
+                      " ".join(f"{k}={v}" for k, v in f["chosen_text"].items()), _figure(f["in_sample"]), judged)
     return table
 
 
-def _span(window: list[int]) -> str:
-    start, end = (datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%m-%d %H:%M") for ms in window)
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _span(window: list[int], one_year: bool) -> str:
+    """`02-01 00:00 → 02-10 08:00`, with the year in each date when the folds span more than one
+    (`2023-12-28 00:00 → 2024-01-06 08:00`: without it a window read as running backwards)."""
+    shape = "%m-%d %H:%M" if one_year else "%Y-%m-%d %H:%M"
+    start, end = (_utc(ms).strftime(shape) for ms in window)
     return f"{start} → {end}"
