@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 
@@ -69,3 +73,65 @@ def test_an_error_of_a_block_read_ahead_and_never_taken_is_dropped_on_close() ->
     ahead = ReadAhead(blocks())
     assert ahead.take() == 1
     ahead.close()  # the caller stopped at block 1 (its own error, say): block 2's error is not raised
+
+
+def _run(script: str) -> subprocess.CompletedProcess[str]:
+    """In a process of its own: on failure the reader thread is stuck for good, and would hang this one's exit."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def test_a_stream_collected_in_the_reader_thread_while_it_reads_its_block_is_closed_not_waited_for() -> None:
+    """A stream abandoned in a reference cycle (a feed holding its own cursor) is closed by the cyclic GC in the
+    thread that runs it: the reader too, reading that stream's next block. Waiting for it there waited for itself."""
+    done = _run("""
+        import gc, os, threading
+        from quantum_trader.marketdata.read_ahead import ReadAhead
+
+        dropped, collected, closed = threading.Event(), threading.Event(), threading.Event()
+
+        def blocks():
+            try:
+                yield 1
+                dropped.wait(10)
+                gc.collect()  # the reader thread, reading block 2, allocates: the collector runs here
+                collected.set()
+                yield 2
+            finally:
+                closed.set()
+
+        def stream(ahead):
+            try:
+                while (item := ahead.take()) is not None:
+                    yield item
+            finally:
+                ahead.close()
+
+        gc.disable()
+        items = stream(ReadAhead(blocks()))
+        assert next(items) == 1  # block 2 is now being read
+        cycle = [items]
+        cycle.append(cycle)
+        del items, cycle
+        dropped.set()
+        print(collected.wait(10), closed.wait(10), flush=True)
+        os._exit(0)
+    """)
+    assert done.stdout.split() == ["True", "True"], done.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX")
+def test_a_forked_child_reads_with_a_reader_of_its_own() -> None:
+    """The child has none of the parent's threads: reads queued to the parent's reader were never served."""
+    done = _run("""
+        import os, signal
+        from quantum_trader.marketdata.read_ahead import ReadAhead
+
+        assert ReadAhead(iter([1])).take() == 1  # the parent's reader exists
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(10)
+            os._exit(0 if ReadAhead(iter([2])).take() == 2 else 1)
+        print(os.waitpid(pid, 0)[1], flush=True)
+    """)
+    assert done.stdout.strip() == "0", done.stderr

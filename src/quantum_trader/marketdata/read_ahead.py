@@ -7,10 +7,17 @@ of a 2.4 s run) comes out of the run's wall time. One thread serves every file o
 read, so a process that reads no CSV has none. The blocks come in the same order and hold the same arrays:
 the thread changes when a block is read, never what it holds. The reader's error (a damaged file, a row that
 is no number) is raised to the caller at the block where it happened, as without the thread.
+
+A forked child has none of its parent's threads: it starts a reader of its own at its first read (the
+parent's queue would never be served). A stream abandoned in a reference cycle is closed by the cyclic
+garbage collector in whichever thread runs it, the reader itself included, while it reads that stream's
+next block: that block cannot be waited for there (the thread would wait for itself), so the stream is
+closed by the reader when the block is done.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,14 +28,31 @@ T = TypeVar("T")
 
 _LOCK = threading.Lock()
 _READER: list[ThreadPoolExecutor] = []
+_IN_READER = threading.local()
+
+
+def _mark_reader() -> None:
+    _IN_READER.yes = True
 
 
 def _reader() -> ThreadPoolExecutor:
     """The process's reader thread (made at the first read)."""
     with _LOCK:
         if not _READER:
-            _READER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="kline-read-ahead"))
+            _READER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="kline-read-ahead",
+                                              initializer=_mark_reader))
         return _READER[0]
+
+
+def _forget_reader() -> None:
+    """In a forked child: the parent's reader thread is not there, so its executor would queue reads for ever."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _READER.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_reader)
 
 
 class ReadAhead(Generic[T]):
@@ -52,8 +76,14 @@ class ReadAhead(Generic[T]):
         dropped, its error too, and the generator closed now (its files, a zip member's temporary copy)."""
         pending, self._next = self._next, None
         if pending is not None and not pending.cancel():
+            if not pending.done() and getattr(_IN_READER, "yes", False):  # the block being read is this thread's
+                pending.add_done_callback(lambda _: self._close_items())
+                return
             with suppress(Exception):
                 pending.result()
+        self._close_items()
+
+    def _close_items(self) -> None:
         close = getattr(self._items, "close", None)
         if close is not None:
             close()
