@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from quantum_trader.cli.sweep_cmd import _folds
+from quantum_trader.cli.sweep_cmd import _figure, _folds
 
 
 def ms(text: str) -> int:
@@ -35,10 +35,15 @@ def test_figures_are_whole_at_80_columns_and_the_year_is_in_the_title() -> None:
                      fold(1, ("2023-02-10T08:00", "2023-02-19T16:00"), ("2023-02-19T16:00", "2023-03-01"),
                           -630.63302415, None)])
     assert "…" not in text, text
-    assert "-1236.89" in text and "-630.633" in text and "–" in text
+    assert "-1,236.89" in text and "-630.633" in text and "–" in text
     assert "walk-forward (UTC, 2023)" in text and "02-10 08:00" in text
 
 
 def test_folds_across_a_new_year_show_the_year_in_each_date() -> None:
     text = rendered([fold(0, ("2023-12-20", "2023-12-28"), ("2023-12-28", "2024-01-05"), 12.5, -3.25)])
     assert "2023-12-28" in text and "2024-01-05" in text and "walk-forward (UTC)" in text
+
+
+def test_a_figure_keeps_six_significant_digits_without_an_exponent() -> None:
+    assert [_figure(v) for v in (-630.63302415, 1_234_567.891, -2.2022, 0.00123456, 0.0, None)] == [
+        "-630.633", "1,234,568", "-2.2022", "0.00123456", "0", "–"]

@@ -10,6 +10,7 @@ line is the figure to believe, the ranked table is not a forecast.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -255,10 +256,21 @@ def _no_trades(runs: list[dict[str, Any]]) -> list[str]:
     return [f"{_count(idle, 'run')} made no trade: ranked after every run that traded, whatever the objective"]
 
 
+#: Significant digits of a figure in the tables; at most this many decimals for a tiny one.
+FIGURE_DIGITS, FIGURE_MAX_DECIMALS = 6, 10
+
+
 def _figure(value: float | None) -> str:
     """An objective's value as the tables show it: six significant digits (`-630.633`, not `-630.63302415` cut
-    to `-630.633024…` by an 80-column terminal), "–" for none. --json keeps every digit."""
-    return "–" if value is None else f"{value:g}"
+    to `-630.633024…` by an 80-column terminal), thousands grouped and never an exponent (a net P&L of
+    1,234,568 read `1.23457e+06`), "–" for none. --json keeps every digit."""
+    if value is None:
+        return "–"
+    decimals = max(0, FIGURE_DIGITS - 1 - math.floor(math.log10(abs(value)))) if value and math.isfinite(value) else 0
+    if value == 0 or not math.isfinite(value) or decimals > FIGURE_MAX_DECIMALS:
+        return f"{value:g}"
+    text = f"{value:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _folds(folds: list[dict[str, Any]]) -> Table:
