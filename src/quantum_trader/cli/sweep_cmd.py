@@ -202,7 +202,7 @@ def _table(runs: list[dict[str, Any]], objective: str, title: str, fixed: dict[s
     shown = runs[:SHOWN]
     table = Table(title=title + ("" if len(runs) <= SHOWN else f" (best {SHOWN} shown; --json has all)"))
     extra = [k for k in ("trades", "net_pnl", "max_drawdown_pct") if k != objective]
-    for column in ("rank", *names, objective, *extra, "seconds"):
+    for column in ("rank", *names, objective, *(EXTRA_LABELS[k] for k in extra), "seconds"):
         table.add_column(column, justify="right")
     for rank, run in enumerate(shown, 1):
         perf = (run["result"] or {}).get("performance") or {}
@@ -210,7 +210,7 @@ def _table(runs: list[dict[str, Any]], objective: str, title: str, fixed: dict[s
         if run.get("no_trades"):
             value += " (no trades)"
         given = (run["params_text"][n] for n in names)
-        table.add_row(str(rank), *given, value, *(str(perf.get(k, "–")) for k in extra),
+        table.add_row(str(rank), *given, value, *(_performance_cell(perf.get(k)) for k in extra),
                       "–" if run["seconds"] is None else str(run["seconds"]))
     return table
 
@@ -258,6 +258,21 @@ def _no_trades(runs: list[dict[str, Any]]) -> list[str]:
 
 #: Significant digits of a figure in the tables; at most this many decimals for a tiny one.
 FIGURE_DIGITS, FIGURE_MAX_DECIMALS = 6, 10
+
+
+#: The headers of the figures shown beside the objective: words a narrow terminal can wrap (`max_drawdown_pct`
+#: was cut to `max_drawdo…` at 80 columns). The objective's column keeps the name `--objective` takes.
+EXTRA_LABELS = {"trades": "trades", "net_pnl": "net P&L USDT", "max_drawdown_pct": "max drawdown %"}
+
+
+def _performance_cell(value: object) -> str:
+    """A run's trades, net P&L or drawdown (the result's exact text) as the table shows figures."""
+    if value is None:
+        return "–"
+    try:
+        return str(value) if isinstance(value, int) else _figure(float(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def _figure(value: float | None) -> str:

@@ -1,5 +1,6 @@
-"""The walk-forward table on an 80-column terminal: figures whole (six significant digits, as the ranked table
-shows them), never cut with an ellipsis, and a window's year said once, or in each date when the folds span two."""
+"""The sweep's tables on an 80-column terminal: figures whole (six significant digits, thousands grouped), never cut
+with an ellipsis, headers a narrow terminal can wrap, and a walk-forward window's year said once, or in each date
+when the folds span two."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from quantum_trader.cli.sweep_cmd import _figure, _folds
+from quantum_trader.cli.sweep_cmd import _figure, _folds, _table
 
 
 def ms(text: str) -> int:
@@ -24,8 +25,12 @@ def fold(number: int, train: tuple[str, str], test: tuple[str, str], in_sample: 
 
 
 def rendered(folds: list[dict[str, Any]]) -> str:
+    return shown(_folds(folds))
+
+
+def shown(table: Any) -> str:
     out = io.StringIO()
-    Console(file=out, width=80).print(_folds(folds))
+    Console(file=out, width=80).print(table)
     return out.getvalue()
 
 
@@ -47,3 +52,14 @@ def test_folds_across_a_new_year_show_the_year_in_each_date() -> None:
 def test_a_figure_keeps_six_significant_digits_without_an_exponent() -> None:
     assert [_figure(v) for v in (-630.63302415, 1_234_567.891, -2.2022, 0.00123456, 0.0, None)] == [
         "-630.633", "1,234,568", "-2.2022", "0.00123456", "0", "–"]
+
+
+def test_the_ranked_table_shows_each_runs_figures_whole_at_80_columns() -> None:
+    runs = [{"params_text": {"fast": fast, "slow": "30"}, "error": None, "objective": sharpe, "no_trades": False,
+             "seconds": 0.371, "result": {"performance": {"trades": trades, "net_pnl": pnl, "max_drawdown_pct": dd}}}
+            for fast, sharpe, trades, pnl, dd in (("10", -2.2022, 246, "-1732.75062613", "30.4078"),
+                                                  ("5", -4.3576, 260, "-2706.78124", "28.9725"))]
+    text = shown(_table(runs, "sharpe", "2 runs, 0 failed", {}))
+    assert "…" not in text, text
+    assert "-1,732.75" in text and "-2,706.78" in text and "30.4078" in text and "246" in text
+    assert "drawdown %" in text and "net P&L USDT" in text
