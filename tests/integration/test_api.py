@@ -69,8 +69,8 @@ class FakeService:
         self._record("signals", limit)
         return {"signals": []}
 
-    async def audit(self) -> JSON:
-        self._record("audit")
+    async def audit(self, limit: int | None = None) -> JSON:
+        self._record("audit", limit)
         return {"rows": [], "breaches": 0}
 
     async def readiness(self) -> JSON:
@@ -150,7 +150,7 @@ SERVICE_ROUTES: dict[str, tuple[str, str, dict[str, str] | None, tuple[Any, ...]
     "orders": ("GET", "/api/v1/orders", None, ()),
     "trades": ("GET", "/api/v1/trades?limit=7", None, (7,)),
     "signals": ("GET", "/api/v1/signals?limit=3", None, (3,)),
-    "audit": ("GET", "/api/v1/audit", None, ()),
+    "audit": ("GET", "/api/v1/audit?limit=50", None, (50,)),
     "readiness": ("GET", "/api/v1/readiness", None, ()),
     "equity": ("GET", "/api/v1/equity?limit=5", None, (5,)),
     "live": ("GET", "/api/v1/live", None, ()),
@@ -183,7 +183,7 @@ def test_every_service_method_is_served_and_the_fake_takes_the_protocols_paramet
     ("/api/v1/orders", "groups", ("orders", ())),
     ("/api/v1/trades?limit=7", "trades", ("trades", (7,))),
     ("/api/v1/signals", "signals", ("signals", (100,))),
-    ("/api/v1/audit", "breaches", ("audit", ())),
+    ("/api/v1/audit", "breaches", ("audit", (None,))),
     ("/api/v1/readiness", "items", ("readiness", ())),
     ("/api/v1/equity", "points", ("equity", (1000,))),
 ])
@@ -197,6 +197,7 @@ def test_read_endpoints_return_the_service_document(open_api: str, fake: FakeSer
 
 def test_limit_is_validated(open_api: str) -> None:
     assert httpx.get(open_api + "/api/v1/trades?limit=0").status_code == 422
+    assert httpx.get(open_api + "/api/v1/audit?limit=0").status_code == 422
     assert httpx.get(open_api + "/api/v1/candles?symbol=bnb/usdt").status_code == 422
     assert httpx.get(open_api + "/api/v1/candles").status_code == 422  # the symbol is required
 

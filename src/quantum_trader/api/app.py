@@ -114,8 +114,9 @@ def _add_reads(app: FastAPI, service: AppService) -> None:
         return await service.signals(limit)
 
     @app.get("/api/v1/audit", summary="Stop audit of closed positions")
-    async def audit() -> dict[str, Any]:
-        return await service.audit()
+    async def audit(limit: Annotated[int | None, Query(ge=1, le=10_000)] = None) -> dict[str, Any]:
+        """Every closed position, or the last `limit`; `summary`, `breaches` and `count` are of all of them."""
+        return await service.audit(limit)
 
     @app.get("/api/v1/readiness", summary="Go-live checklist")
     async def readiness() -> dict[str, Any]:

@@ -33,7 +33,7 @@ class AppService(Protocol):
     async def signals(self, limit: int = 100) -> JSON:
         ...
 
-    async def audit(self) -> JSON:
+    async def audit(self, limit: int | None = None) -> JSON:
         ...
 
     async def readiness(self) -> JSON:

@@ -206,11 +206,13 @@ function renderOrder(row, o) {
 // --- journal-backed panels --------------------------------------------------------------------------
 // USDT amounts are shown to the cent like the positions' P&L; the journal's exact figure is the cell's hover.
 function exact(td, value) { if (value !== null && value !== undefined) td.title = String(value); return td; }
+// The newest closed positions the audit table shows; the API sends only those (its summary counts them all).
+const AUDIT_ROWS = 50;
 function renderAudit(doc) {
   const s = doc.summary || {};
   $("audit-summary").textContent = text(s.trades) + " closed · " + text(s.breaches) + " breaches · worst stop-loss " +
     "slippage " + text(s.worst_slippage_bps) + " bps (stop-loss fills vs trigger only; other exits have none)";
-  const rows = (doc.positions || []).slice().reverse().slice(0, 50);
+  const rows = (doc.positions || []).slice().reverse().slice(0, AUDIT_ROWS);
   fill("audit", rows, (row, a) => {
     if (a.breach) row.className = "breach";
     cell(row, a.symbol);
@@ -327,7 +329,7 @@ async function refreshHeavy() {
   state.heavyAt = Date.now();
   try {
     const [audit, readiness, signals, activity, trades, equityDoc] = await Promise.all(
-      ["/api/v1/audit", "/api/v1/readiness", "/api/v1/signals?limit=25", "/api/v1/activity?limit=40",
+      ["/api/v1/audit?limit=" + AUDIT_ROWS, "/api/v1/readiness", "/api/v1/signals?limit=25", "/api/v1/activity?limit=40",
        "/api/v1/trades?limit=30", "/api/v1/equity?limit=2000"].map(getJson));
     renderAudit(audit);
     renderReadiness(readiness);
