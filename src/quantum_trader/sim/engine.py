@@ -29,6 +29,7 @@ from .liquidation import position_liquidation_price
 from .liquidity import LiquidityModel, VolatilityTracker
 from .margin import check_leverage
 from .market import PriceUpdate
+from .order_memory import forget_old_orders
 from .params import Params, parse_algo_order, parse_classic_order
 from .placement import place_algo, place_classic
 from .settings import apply_funding_until, change_margin_type, change_position_mode
@@ -208,6 +209,7 @@ class ExchangeSimulator:
         start = len(self.state.events)
         target = self.state.now_ms + int(to_decimal(seconds, "seconds") * 1000)
         apply_funding_until(self.state, target)
+        forget_old_orders(self.state, target)
         return self.state.events[start:]
 
     @_changes(market_only=True)
@@ -215,6 +217,7 @@ class ExchangeSimulator:
         start = len(self.state.events)
         if now_ms > self.state.now_ms:
             apply_funding_until(self.state, now_ms)
+            forget_old_orders(self.state, now_ms)
         return self.state.events[start:]
 
     def detach_listener(self) -> None:

@@ -103,6 +103,8 @@ class SimState:
     _algo_client_ids: dict[str, AlgoOrder] = field(default_factory=dict)
     #: No funding is due before this time (a cache: recomputed whenever the clock passes it).
     funding_due_ms: int = 0
+    #: When the simulator next drops the orders Binance no longer finds (sim/order_memory.py).
+    forget_due_ms: int = 0
     #: Isolated liquidation prices by position, with the (amount, entry, isolated wallet) objects they
     #: were computed from; owned by liquidation.position_liquidation_price.
     liquidation_cache: dict[int, tuple[object, ...]] = field(default_factory=dict)
@@ -203,6 +205,11 @@ class SimState:
     def record_fill(self, fill: Fill) -> None:
         if self.config.retain_history:
             self.fills.append(fill)
+
+    def forget_client_id(self, order: Order) -> None:
+        """`order` is forgotten: its client id no longer leads to it."""
+        if self._order_client_ids.get(order.client_order_id) is order:
+            del self._order_client_ids[order.client_order_id]
 
     def prune_finished(self) -> int:
         """Forget orders that can no longer change (Binance, too, forgets old closed orders)."""
