@@ -82,8 +82,9 @@ def kill_switch(
 ) -> None:
     """Cancel all orders, close all positions and stop new entries in the running bot.
 
-    Exit 0 done; 1 the bot cannot be reached or refused; 6 the bot took it but has not finished in time; 7 it
-    finished with a position still open or the account unread (positions unknown)."""
+    Exit 0 done; 1 the bot cannot be reached or refused;
+    6 the bot took it but has not finished within --timeout;
+    7 it finished, but a position is still open or the account could not be read."""
     with bad_input_exits_2():  # before the bot is asked
         timeout_s = parse_number(timeout, named_as(ctx, "timeout", "--timeout", TIMEOUT_ENV), low=0.1,
                                  unit="seconds", example=KILL_SWITCH_TIMEOUT_S)
