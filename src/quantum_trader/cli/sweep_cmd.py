@@ -281,9 +281,11 @@ def _figure(value: float | None) -> str:
     1,234,568 read `1.23457e+06`), "–" for none. --json keeps every digit."""
     if value is None:
         return "–"
-    decimals = max(0, FIGURE_DIGITS - 1 - math.floor(math.log10(abs(value)))) if value and math.isfinite(value) else 0
-    if value == 0 or not math.isfinite(value) or decimals > FIGURE_MAX_DECIMALS:
+    if value == 0 or not math.isfinite(value):
         return f"{value:g}"
+    decimals = max(0, FIGURE_DIGITS - 1 - math.floor(math.log10(abs(value))))
+    if decimals > FIGURE_MAX_DECIMALS:
+        return f"{value:g}"  # a tiny figure keeps its exponent rather than a row of zeros
     text = f"{value:,.{decimals}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import ColumnClause
 
 from ..domain.exchange_types import SnapshotStatus
+from .codec import ORDER_UPSERT
 from .models import (
     DecimalText,
     EquitySnapshotRow,
@@ -108,7 +109,7 @@ def build_statements(dialect: Dialect) -> dict[str, tuple[str, Insert]]:
         EquitySnapshotRow, SessionRow)}
     statements: dict[str, tuple[str, Insert]] = {
         name: (name, _table(model).insert()) for name, model in plain.items()}
-    statements["order_upsert"] = ("orders", _order_upsert(dialect))
+    statements[ORDER_UPSERT] = ("orders", _order_upsert(dialect))
     statements["fills"] = ("fills", _ignore_duplicate(dialect, FillRow, "fill_id"))
     statements["position_open"] = ("positions", _ignore_duplicate(dialect, PositionRow, "trade_id"))
     statements["position_close"] = ("positions", _position_close(dialect))
@@ -145,7 +146,7 @@ class BulkExecutor:
     def execute(self, conn: Connection, key: str, rows: list[dict[str, Any]]) -> None:
         """Rows of one run share their columns (one codec function made them all); they are consumed."""
         columns = tuple(rows[0])
-        if key == "order_upsert":
+        if key == ORDER_UPSERT:
             rows = merged_order_upserts(rows, columns)
         sql, order = self._compile(key, columns)
         money = [name for name in columns if name in self._money[key]]

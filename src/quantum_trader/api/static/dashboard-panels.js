@@ -329,8 +329,8 @@ async function refreshHeavy() {
   state.heavyAt = Date.now();
   try {
     const [audit, readiness, signals, activity, trades, equityDoc] = await Promise.all(
-      ["/api/v1/audit?limit=" + AUDIT_ROWS, "/api/v1/readiness", "/api/v1/signals?limit=25", "/api/v1/activity?limit=40",
-       "/api/v1/trades?limit=30", "/api/v1/equity?limit=2000"].map(getJson));
+      ["/api/v1/audit?limit=" + AUDIT_ROWS, "/api/v1/readiness", "/api/v1/signals?limit=25",
+       "/api/v1/activity?limit=40", "/api/v1/trades?limit=30", "/api/v1/equity?limit=2000"].map(getJson));
     renderAudit(audit);
     renderReadiness(readiness);
     renderSignals(signals);
