@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,26 @@ def test_a_run_that_trades_lists_its_refusals_and_warns_of_nothing() -> None:
     refusals = json.loads(done.stdout)["refusals"]
     assert refusals["approved"] > 0 and refusals["signals"] == refusals["approved"] + refusals["refused"]
     assert sum(kind["count"] for kind in refusals["by_kind"].values()) == refusals["refused"]
+
+
+def test_each_kill_switch_is_one_line_on_stderr_naming_when_why_how_many_and_which() -> None:
+    """The daily loss limit over the seven symbols of February 2026 closes four positions at a time: that printed
+    one `emergency exit` warning per position; each kill switch is now one line (research/kill_digest.py)."""
+    done = backtest("--data", str(DATA / "*-1m-2026-02.csv.gz"), *WEEK, "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    kills: dict[int, list[str]] = {}
+    for trade in json.loads(done.stdout)["trades"]:
+        if trade["exit_reason"] == "kill_switch":
+            kills.setdefault(trade["closed_ms"], []).append(trade["symbol"])
+    assert len(kills) >= 3 and max(len(closed) for closed in kills.values()) >= 4, "the limit must close several"
+    assert "emergency exit" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if "kill switch closed positions" in line]
+    assert len(lines) == len(kills)
+    for line, (closed_ms, closed) in zip(lines, sorted(kills.items()), strict=True):
+        when = datetime.fromtimestamp(closed_ms / 1000, UTC).isoformat(timespec="seconds")
+        assert "[warning  ]" in line and f"sim_time={when}" in line and f"closed={len(closed)} " in line
+        assert 'reason="kill switch: daily loss limit: equity ' in line
+        assert all(symbol in line for symbol in closed)  # at most five: each is named
 
 
 def test_a_position_still_open_at_the_end_is_shown_with_how_the_final_equity_follows_from_net_pnl() -> None:

@@ -53,6 +53,7 @@ from ..trading.audit import audit_rows, audit_summary
 from ..trading.monitor import MonitorConfig
 from ..trading.performance import Drawdown, performance_report
 from .at_end import EndOfRun, read_end
+from .kill_digest import KillSwitchDigest
 from .price_tape import PriceTape
 from .replay_skips import Bools, ReplaySkips
 
@@ -238,7 +239,10 @@ def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: Tra
     # the bar's open, 60 s before its order), after funding due then, which only positions held then pay.
     exchange = InProcessExchange(sim, now_ms=clock.now_ms)
     exchange.drain()
-    engine = wire_engine(clock, exchange, sim.state.instruments, rules, journal=journal)
+    # One warning per kill switch, not per position it closes (kill_digest.py); other modes log each exit.
+    digest = KillSwitchDigest()
+    engine = wire_engine(clock, exchange, sim.state.instruments, rules, journal=journal, exit_log=digest)
+    digest.attach(engine.bus)
     # Reactive repairs (a stop expired, cancelled or rejected) run in backtests too; the daily loss limit flattens.
     monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(interval_s=60.0), with_stop_witness=False,
                                 with_exit_lookup=False)

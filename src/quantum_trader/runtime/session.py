@@ -52,7 +52,7 @@ from ..readmodels.evidence import session_path
 from ..settings.model import Settings
 from ..signals.registry import build_strategy
 from ..signals.strategy import Strategy
-from ..trading.execution import DRY_RUN_WORDING, SENT_WORDING
+from ..trading.exit_words import DRY_RUN_WORDING, SENT_WORDING
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from .account_link import account_in_journal
 from .app_service import SessionService

@@ -30,8 +30,9 @@ from ..risk.sizing import SizingRules
 from ..risk.trade_ids import TradeIds
 from ..settings.model import Settings
 from ..trading.audit import audit_row
-from ..trading.execution import SENT_WORDING, Execution, ExecutionConfig, ExitWording, IntentLog
+from ..trading.execution import Execution, ExecutionConfig, IntentLog
 from ..trading.exit_lookup import ExitLookup
+from ..trading.exit_words import SENT_WORDING, ExitLog, ExitWording
 from ..trading.kill_switch import KillSwitchHandler
 from ..trading.monitor import MonitorConfig, PositionMonitor
 from ..trading.stop_witness import ACTION as STOP_WITNESSED
@@ -124,10 +125,11 @@ async def announce_positions(engine: Engine) -> int:
 
 def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Instrument], rules: TradingRules, *,
                 journal: JournalLike | None = None, gateway: OrderGateway | None = None,
-                exit_wording: ExitWording = SENT_WORDING, trade_ids: TradeIds | None = None,
-                observers: Sequence[Callable[[EventBus], None]] = ()) -> Engine:
+                exit_wording: ExitWording = SENT_WORDING, exit_log: ExitLog | None = None,
+                trade_ids: TradeIds | None = None, observers: Sequence[Callable[[EventBus], None]] = ()) -> Engine:
     """`gateway` None: the adapter's own (paper, live); staging passes one that sends nothing, with
-    `exit_wording=DRY_RUN_WORDING` (what execution announces before sending says "would").
+    `exit_wording=DRY_RUN_WORDING` (what execution announces before sending says "would"). `exit_log` None:
+    one warning per exit (every session); the research commands pass their own (research/kill_digest.py).
     `trade_ids` None: `trade_ids_for` (the journal's session, else the clock). `observers` subscribe
     before everything else (alerts: they see events in publication order; they only read, never publish)."""
     bus = EventBus(clock.now_ms)
@@ -149,7 +151,7 @@ def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Inst
     risk.attach()
     execution = Execution(bus, clock, gateway if gateway is not None else exchange, exchange, instruments,
                           ExecutionConfig(stop_loss_pct=rules.stop_loss_pct, take_profit_pct=rules.take_profit_pct),
-                          intents=journal, exit_wording=exit_wording)
+                          intents=journal, exit_wording=exit_wording, exit_log=exit_log)
     execution.attach()
     return Engine(bus=bus, clock=clock, exchange=exchange, risk=risk, execution=execution, trades=trades)
 

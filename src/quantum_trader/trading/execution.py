@@ -56,6 +56,10 @@ from ..exchange.port import ExchangeReader, OrderGateway
 from ..exchange.retry import CLOSE_POSITION_EXISTS
 from .client_ids import AttemptAllocator
 from .entry_fills import EntryFills
+from .exit_words import DRY_RUN_WORDING as DRY_RUN_WORDING  # re-exported: the wordings lived here
+from .exit_words import SENT_WORDING as SENT_WORDING
+from .exit_words import ExitLog, WarningExitLog
+from .exit_words import ExitWording as ExitWording
 from .monitor_rules import plan_side
 from .sending import SendResult, Sent
 
@@ -83,42 +87,18 @@ class ExecutionConfig:
     margin_type: MarginType = MarginType.ISOLATED
 
 
-@dataclass(frozen=True, slots=True)
-class ExitWording:
-    """How execution announces an exit it is about to send. It announces first (a slow exchange must not hold
-    the warning back), so it cannot learn from the gateway's answer that nothing will be sent: the wiring that
-    chooses a gateway that sends nothing (staging) chooses `DRY_RUN_WORDING` with it.
-
-    `repair` is what becomes of an unprotected position, as the dashboard's banner says it (the live document's
-    `repair`): it is shown the moment a sweep finds the position naked, before any repair has answered, so it
-    too is the wiring's word, not something learnt from the gateway.
-
-    `kill_switch` is how the kill switch's summary begins (trading/kill_switch.py): a kill switch with nothing to
-    cancel or close asks the gateway nothing, so only the wiring can say that a dry run would have sent nothing
-    either; staging's "cancelled 0 orders, closed 0 positions" read as if it had flattened the account."""
-
-    log_event: str = "emergency exit"
-    action_prefix: str = ""
-    reason: str = "{why}"
-    repair: str = "the monitor is repairing it"
-    kill_switch: str = "cancelled {cancelled}, closed {closed}"
-
-
-SENT_WORDING = ExitWording()
-DRY_RUN_WORDING = ExitWording(log_event="emergency exit not sent (dry run)", action_prefix="would_",
-                              reason="would close {amount} at market: {why}",
-                              repair="staging: the repair is journaled, not sent",
-                              kill_switch="sent nothing (dry run): would cancel {would_cancel} and close {would_close}")
-
-
 class Execution:
     def __init__(self, bus: EventBus, clock: Clock, gateway: OrderGateway, reader: ExchangeReader,
                  instruments: Mapping[str, Instrument], config: ExecutionConfig, *,
-                 intents: IntentLog | None = None, exit_wording: ExitWording = SENT_WORDING) -> None:
+                 intents: IntentLog | None = None, exit_wording: ExitWording = SENT_WORDING,
+                 exit_log: ExitLog | None = None) -> None:
+        """`exit_wording` and `exit_log`: how an exit is announced and where (trading/exit_words.py); by default
+        one warning per exit, as live, paper and staging log it."""
         self.bus, self.clock, self.gateway, self.reader = bus, clock, gateway, reader
         self.instruments, self.config = instruments, config
         self.intents = intents or NoIntentLog()
         self.exit_wording = exit_wording
+        self.exit_log: ExitLog = exit_log if exit_log is not None else WarningExitLog()
         self.ids = AttemptAllocator()
         self._configured: dict[str, int] = {}  # symbol → leverage already set (with the margin type)
         self.orders_sent = 0
@@ -296,14 +276,15 @@ class Execution:
             result = await self.send(intent, trade_id, purpose, reason=why)
             if result.accepted or result.not_sent:
                 break
+        self.exit_log.outcome(symbol, why, purpose, result)
         return result
 
     async def _announce_exit(self, trade_id: str, position: PositionSnapshot, why: str, purpose: str,
                              action: str) -> None:
         """Log and journal the exit before it is sent, so a slow exchange cannot hold the warning back, in the
-        words of the wiring (`ExitWording`: staging says `would_<action>` and "not sent")."""
+        words of the wiring (`ExitWording`: staging says `would_<action>` and "not sent") and to its log (`ExitLog`)."""
         amount, symbol, words = str(position.amount), position.symbol, self.exit_wording
-        log.warning(words.log_event, symbol=symbol, amount=amount, reason=why, purpose=purpose)
+        self.exit_log.announce(words.log_event, symbol=symbol, amount=amount, reason=why, purpose=purpose)
         await self.bus.publish(ProtectionAction(
             symbol=symbol, action=words.action_prefix + action, time_ms=self.clock.now_ms(), trade_id=trade_id,
             reason=words.reason.format(amount=amount, why=why)))

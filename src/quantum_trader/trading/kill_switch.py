@@ -46,7 +46,8 @@ from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
 from ..domain.money import fmt
 from ..exchange.budget import urgent
 from ..exchange.port import ExchangeReader
-from .execution import SENT_WORDING, Execution, ExitWording
+from .execution import Execution
+from .exit_words import SENT_WORDING, ExitWording
 from .monitor_rules import SL, has_working_stop, plan_side
 from .sending import SendResult, Sent
 from .trades import TradeTracker
@@ -54,6 +55,15 @@ from .trades import TradeTracker
 log = structlog.get_logger(__name__)
 #: The protection action of a position the kill switch could not close (its stop-loss kept, or none there).
 STILL_OPEN = "kill_switch_open"
+#: The purpose of a kill switch's exits (their client ids say `kill`: the audit's `kill_switch` exits).
+KILL_PURPOSE = "kill"
+#: The component of the `ErrorEvent`s the kill switch publishes.
+COMPONENT = "kill_switch"
+
+
+def exit_reason(reason: str) -> str:
+    """Why each exit of a kill switch raised for `reason` is sent (its journal row and its log line say it)."""
+    return f"kill switch: {reason}"
 
 
 @dataclass
@@ -121,7 +131,7 @@ class KillSwitchHandler:
         self.bus.subscribe(KillSwitch, self.on_kill)
 
     async def on_kill(self, event: KillSwitch) -> None:
-        result, why = KillSwitchResult(wording=self.execution.exit_wording), f"kill switch: {event.reason}"
+        result, why = KillSwitchResult(wording=self.execution.exit_wording), exit_reason(event.reason)
         read = await self._cancel_entries_and_read(result, why)
         if read is not None:
             before, positions = read
@@ -157,7 +167,7 @@ class KillSwitchHandler:
         """One position's exit, counted; True when a gateway that sends nothing declined it (staging)."""
         trade_id = self._trade_id_for(position.symbol, time_ms)
         try:
-            closed = await self.execution.emergency_exit(trade_id, position.symbol, why, purpose="kill")
+            closed = await self.execution.emergency_exit(trade_id, position.symbol, why, purpose=KILL_PURPOSE)
         except ExchangeError as exc:  # its position could not be read: the other positions still get their exit
             closed = SendResult(Sent.REJECTED, code=exc.code, message=exc.msg)
             await self._error(f"close {position.symbol}: {exc.code} {exc.msg}")
@@ -249,4 +259,4 @@ class KillSwitchHandler:
         return found is None or not found.status.is_open
 
     async def _error(self, message: str) -> None:
-        await self.bus.publish(ErrorEvent(component="kill_switch", message=message, time_ms=self.clock.now_ms()))
+        await self.bus.publish(ErrorEvent(component=COMPONENT, message=message, time_ms=self.clock.now_ms()))
