@@ -65,3 +65,33 @@ def test_a_mute_changed_mid_chunk_applies_from_that_bar_on() -> None:
 def test_a_request_mask_of_the_wrong_shape_is_refused() -> None:
     with pytest.raises(ValueError, match=r"stops must have the chunk's shape \(5, 3\)"):
         StopRequests(SYMBOLS).plan(np.zeros((5, 2), np.bool_), 5)
+
+
+def test_every_symbol_muted_stops_nothing_until_one_is_unmuted() -> None:
+    requests = StopRequests(SYMBOLS)
+    mask = requests_at(10, [(1, 0), (3, 1), (6, 2), (8, 0)])
+    plan = requests.plan(mask, 10)
+    requests.mute({"AAA", "BBB", "CCC"})
+    assert requests.next_stop(plan, 2) == NEVER
+    requests.mute({"AAA", "BBB"})
+    assert requests.next_stop(plan, 2) == 6
+    requests.mute(set())
+    assert requests.next_stop(plan, 7) == 8
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_next_stop_is_the_first_unmuted_request_whatever_the_mutes_before(seed: int) -> None:
+    """Against the definition, over random masks and random mutes (none, some, all) as a walk goes on."""
+    rng = np.random.default_rng(seed)
+    names = list(SYMBOLS)
+    mask = rng.random((60, len(SYMBOLS))) < 0.08
+    requests = StopRequests(SYMBOLS)
+    plan = requests.plan(mask, len(mask))
+    t = 0
+    while t < len(mask):
+        muted = {name for name in names if rng.random() < 0.5}
+        requests.mute(muted)
+        live = [SYMBOLS[name] for name in names if name not in muted]
+        expected = next((bar for bar in range(t, len(mask)) if mask[bar, live].any()), NEVER)
+        assert requests.next_stop(plan, t) == expected
+        t += int(rng.integers(1, 6))

@@ -283,6 +283,7 @@ async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessE
     # Signals that risk must refuse whatever the price need no stop: the replay skips those bars.
     skips = ReplaySkips(engine.risk.rules, clock, tuple(chunk.symbols), skip_refused)
     wanted = skips.wanted(batch, strategy.name)
+    wanted_bars: list[bool] = np.logical_or.reduce(wanted, axis=1).tolist()  # asked at every step: one lookup
     replayer.mute(skips.muted())
     replayer.equity.floor = _daily_floor(engine)
     for step in replayer.steps(chunk, wanted, marks, checkpoints=_midnights(chunk)):
@@ -292,11 +293,12 @@ async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessE
             await _snapshot_equity(engine)
             await publish_all(engine.bus, engine.clock, exchange.drain())
         else:
-            if step.stopped or (wanted[step.t].any() and skips.any_open()):
+            if step.stopped or (wanted_bars[step.t] and skips.any_open()):
                 replayer.settle_now(engine.trades.open)  # equity for sizing: every open position at this close
             for symbol in step.stopped:
                 await _signal(engine, exchange, strategy, batch, chunk, step.t, index[symbol])
-            await _late_signals(engine, exchange, replayer, strategy, batch, chunk, wanted, step, skips)
+            if wanted_bars[step.t]:
+                await _late_signals(engine, exchange, replayer, strategy, batch, chunk, wanted, step, skips)
         replayer.mute(skips.muted())
         replayer.equity.floor = _daily_floor(engine)
 
@@ -331,8 +333,8 @@ async def _late_signals(engine: Engine, exchange: InProcessExchange, replayer: B
     freed the symbol or a slot): handled at this bar's close, as a live session would."""
     handled = set(step.stopped)
     blocked: Blocked | None = None  # asked when needed, again after a signal: nothing else changes risk here
-    for s in np.flatnonzero(wanted[step.t]):
-        symbol = chunk.symbols[int(s)]
+    for s in wanted[step.t].nonzero()[0].tolist():
+        symbol = chunk.symbols[s]
         if symbol in handled:
             continue
         blocked = skips.blocked() if blocked is None else blocked
@@ -340,7 +342,7 @@ async def _late_signals(engine: Engine, exchange: InProcessExchange, replayer: B
             continue
         handled.add(symbol)
         if replayer.replay_now([symbol]):
-            await _signal(engine, exchange, strategy, batch, chunk, step.t, int(s))
+            await _signal(engine, exchange, strategy, batch, chunk, step.t, s)
             blocked = None
 
 

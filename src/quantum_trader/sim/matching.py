@@ -28,8 +28,12 @@ def reducible_qty(state: SimState, symbol: str, side: Side, position_side: Posit
     return abs(pos.amount) if closes_long or closes_short else ZERO
 
 
+#: Book slices a taker order takes: (price, quantity), best first.
+Levels = list[tuple[Decimal, Decimal]]
+
+
 def taker_levels(state: SimState, symbol: str, side: Side, qty: Decimal, reference: Decimal,
-                 limit: Decimal | None) -> list[tuple[Decimal, Decimal]]:
+                 limit: Decimal | None) -> Levels:
     """The book slices a taker order would take, cut at its limit price (if any)."""
     inst = state.instrument(symbol)
     vol = state.volatility.volatility(symbol)
@@ -39,14 +43,19 @@ def taker_levels(state: SimState, symbol: str, side: Side, qty: Decimal, referen
     return [(p, q) for p, q in levels if (p <= limit if side is Side.BUY else p >= limit)]
 
 
-def take_liquidity(state: SimState, order: Order, reference: Decimal, limit: Decimal | None = None) -> Decimal:
-    """Fill as much of `order` as the book allows at or better than `limit`; return the filled qty."""
+def take_liquidity(state: SimState, order: Order, reference: Decimal, limit: Decimal | None = None,
+                   checked: Levels | None = None) -> Decimal:
+    """Fill as much of `order` as the book allows at or better than `limit`; return the filled qty. `checked`:
+    the slices of the order's whole quantity at `reference`, already worked out (placement's price check), used
+    when that is what it takes (a reduce-only order may take less)."""
     qty = order.remaining_qty
     if order.reduce_only:
         qty = min(qty, reducible_qty(state, order.symbol, order.side, order.position_side))
     filled = ZERO
     if qty > 0:
-        for price, slice_qty in taker_levels(state, order.symbol, order.side, qty, reference, limit):
+        levels = checked if checked is not None and qty == order.orig_qty and limit is None else \
+            taker_levels(state, order.symbol, order.side, qty, reference, limit)
+        for price, slice_qty in levels:
             record_fill(state, order, slice_qty, price, maker=False)
             filled += slice_qty
     return filled

@@ -16,7 +16,7 @@ from ..domain.money import ZERO
 from ..domain.orders import AlgoOrder, Order
 from . import events as ev
 from .margin import assumed_market_price, check_leverage, initial_margin, open_loss
-from .matching import expire_order, reducible_qty, take_liquidity, taker_levels
+from .matching import Levels, expire_order, reducible_qty, take_liquidity, taker_levels
 from .params import OrderRequest
 from .state import SimState
 from .triggers import TriggerKind, stop_triggered
@@ -105,15 +105,16 @@ def place_classic(state: SimState, request: OrderRequest) -> Order:
         inst.check_min_notional(qty, request.price if request.price is not None else market.mark)
     check_reduce_only(state, request, pside)
     check_margin(state, inst, request, pside, qty, request.price)
+    taken: Levels | None = None
     if request.type is OrderType.LIMIT:
         _precheck_limit_tif(state, request, qty)
     else:
-        _check_market_percent_price(state, inst, request, qty)
+        taken = _check_market_percent_price(state, inst, request, qty)
     order = _new_order(state, request, pside, qty)
     state.add_order(order)
     state.account.touched.add(order.symbol)
     state.emit(ev.order_trade_update(order, ExecutionType.NEW, state.now_ms))
-    execute_new_order(state, order)
+    execute_new_order(state, order, taken)
     return order
 
 
@@ -143,28 +144,31 @@ def _precheck_limit_tif(state: SimState, request: OrderRequest, qty: Decimal) ->
         raise be.fok_rejected()
 
 
-def _check_market_percent_price(state: SimState, inst: Instrument, request: OrderRequest, qty: Decimal) -> None:
-    """-4131: a MARKET order whose best counterparty price lies beyond mark × [down, up] (§4.1)."""
+def _check_market_percent_price(state: SimState, inst: Instrument, request: OrderRequest, qty: Decimal) -> Levels:
+    """-4131: a MARKET order whose best counterparty price lies beyond mark × [down, up] (§4.1). Returns the
+    book slices it looked at, which the order then takes (nothing moves between the check and the fill)."""
     market = state.market(inst.symbol)
     levels = taker_levels(state, inst.symbol, request.side, qty, market.last, None)
     if not levels:
-        return
+        return levels
     best = levels[0][0]
     pp = inst.percent_price
     if request.side is Side.BUY and pp.multiplier_up and best > market.mark * pp.multiplier_up:
         raise be.market_percent_price()
     if request.side is Side.SELL and pp.multiplier_down and best < market.mark * pp.multiplier_down:
         raise be.market_percent_price()
+    return levels
 
 
 RESTING_TIFS = (TimeInForce.GTC, TimeInForce.GTX, TimeInForce.GTD)
 
 
-def execute_new_order(state: SimState, order: Order) -> None:
-    """Market orders take the book now; limits take what is marketable and rest (GTC) or expire (IOC)."""
+def execute_new_order(state: SimState, order: Order, checked: Levels | None = None) -> None:
+    """Market orders take the book now; limits take what is marketable and rest (GTC) or expire (IOC).
+    `checked`: the slices the price check worked out for the order's whole quantity, if it did."""
     reference = state.market(order.symbol).last
     limit = None if order.type is OrderType.MARKET else order.price
-    take_liquidity(state, order, reference, limit)
+    take_liquidity(state, order, reference, limit, checked)
     if not order.is_open:
         return
     rests = order.type is OrderType.LIMIT and order.time_in_force in RESTING_TIFS

@@ -69,6 +69,8 @@ class BarReplayer:
         #: Requested stops, less the symbols muted (see `mute`).
         self._requests = StopRequests(self.index)
         self._suspended: tuple[GridBars, int, set[str]] | None = None
+        #: The last funding-bar search: the chunk's open times (kept, compared by identity), the funding time, its bar.
+        self._funding_search: tuple[npt.NDArray[np.int64] | None, int, int] = (None, 0, 0)
         #: Changes whenever a call of this replayer may have moved a price or the account (it moves prices
         #: without events): readers that memoize account figures (exchange/inprocess.py) key on it.
         self.revision = 0
@@ -366,7 +368,11 @@ class BarReplayer:
         state = self.sim.state
         if state.funding_due_ms <= state.now_ms:
             self.sim.set_time(state.now_ms)  # refreshes the cached next funding time
-        index = int(np.searchsorted(chunk.open_time, state.funding_due_ms, side="left"))
+        times, due, index = self._funding_search  # most steps ask the same search again: remembered
+        if times is not chunk.open_time or due != state.funding_due_ms:
+            times, due = chunk.open_time, state.funding_due_ms
+            index = int(times.searchsorted(due, side="left"))
+            self._funding_search = (times, due, index)
         return max(index, start)
 
     def _funding_symbols(self) -> list[str]:

@@ -89,7 +89,7 @@ class EquityWatch:
         found = self._found
         if found is None or found[1] != need or found[0] > start or (found[2] is not None and found[2] < start) \
                 or (found[2] is None and found[3] < horizon):
-            below = np.flatnonzero(path[start:horizon] <= need)
+            below = (path[start:horizon] <= need).nonzero()[0]
             found = self._found = (start, need, start + int(below[0]) if below.size else None, horizon)
         return found[2] if found[2] is not None and found[2] < horizon else None
 

@@ -18,6 +18,7 @@ Bools = npt.NDArray[np.bool_]
 I64 = npt.NDArray[np.int64]
 #: Returned by `next_stop` when nothing is requested any more in the chunk.
 NEVER = 1 << 62
+_NO_BARS: I64 = np.zeros(0, np.int64)
 
 
 @dataclass(slots=True)
@@ -28,6 +29,8 @@ class StopPlan:
     bars: I64
     offset: int
     version: int
+    #: The rows with any request, muted or not: the plan's bars whenever nothing is muted.
+    every_bar: I64
 
 
 class StopRequests:
@@ -50,10 +53,9 @@ class StopRequests:
         muted = np.zeros(len(self._index), np.bool_)
         for symbol in given:
             muted[self._index[symbol]] = True
-        self._muted_set = given
-        if not np.array_equal(muted, self._muted):
-            self._muted = muted
-            self._version += 1
+        # Another set is other columns (one column per symbol): the plans are stale.
+        self._muted, self._muted_set = muted, given
+        self._version += 1
 
     def plan(self, stops: Bools | None, n_bars: int) -> StopPlan | None:
         """The request mask and its bars; None when nothing is requested."""
@@ -62,18 +64,32 @@ class StopRequests:
         mask = np.asarray(stops, np.bool_)
         if mask.shape != (n_bars, len(self._index)):
             raise ValueError(f"stops must have the chunk's shape {(n_bars, len(self._index))}, got {mask.shape}")
-        return StopPlan(mask, np.flatnonzero(mask.any(axis=1)), 0, self._version - 1)
+        every_bar = np.flatnonzero(mask.any(axis=1))
+        return StopPlan(mask, every_bar, 0, self._version - 1, every_bar)
 
     def next_stop(self, plan: StopPlan | None, t: int) -> int:
         """First requested (unmuted) bar at or after t; `NEVER` when there is none."""
         if plan is None:
             return NEVER
-        if plan.version != self._version:  # recompute the remaining bars without the muted columns
-            rest = plan.mask[t:][:, ~self._muted] if self._muted.any() else plan.mask[t:]
-            plan.bars, plan.offset, plan.version = np.flatnonzero(rest.any(axis=1)), t, self._version
-        i = int(np.searchsorted(plan.bars, t - plan.offset, side="left"))
+        if plan.version != self._version:  # the remaining bars without the muted columns
+            plan.bars, plan.offset, plan.version = self._unmuted_bars(plan, t), t, self._version
+            if plan.bars is plan.every_bar:
+                plan.offset = 0
+        i = int(plan.bars.searchsorted(t - plan.offset, side="left"))
         return int(plan.bars[i]) + plan.offset if i < len(plan.bars) else NEVER
+
+    def _unmuted_bars(self, plan: StopPlan, t: int) -> I64:
+        """The rows from t on with an unmuted request (offset by t), but without a pass over the rest of the
+        chunk when nothing or everything is muted: a backtest of one symbol mutes it at every entry and unmutes
+        it at every exit, and each pass cost the chunk's remaining rows."""
+        muted = len(self._muted_set)
+        if muted == 0:
+            return plan.every_bar
+        if muted == len(self._index):
+            return _NO_BARS
+        return np.flatnonzero(plan.mask[t:][:, ~self._muted].any(axis=1))
 
     def wanted_at(self, plan: StopPlan, t: int) -> I64:
         """The columns with an unmuted request at bar t."""
-        return np.flatnonzero(plan.mask[t] & ~self._muted)
+        columns: I64 = (plan.mask[t] & ~self._muted).nonzero()[0]
+        return columns

@@ -28,6 +28,7 @@ from .state import SimState
 from .trigger_search import EPS_REL
 
 F64 = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
 #: Search blocks start at about this many cells (bars × symbols), at least 64 bars, and double up to
 #: about 64 times that: few symbols get long blocks (numpy call overhead dominates), many get short ones.
 _FIRST_CELLS = 8_192
@@ -109,9 +110,9 @@ class SymbolThresholds:
             t1 = min(stop, t0 + block)
             hit = high[t0:t1] >= up
             hit |= low[t0:t1] <= dn
-            rows = hit.any(axis=1)
-            if rows.any():
-                row = int(rows.argmax())
-                return t0 + row, [self.symbols[int(c)] for c in np.flatnonzero(hit[row])]
+            rows: Bools = np.logical_or.reduce(hit, axis=1)
+            row = int(rows.argmax())  # the first hit row, if any (argmax: no reduction's set-up, as any() has)
+            if rows[row]:
+                return t0 + row, [self.symbols[int(c)] for c in hit[row].nonzero()[0]]
             t0, block = t1, min(2 * block, limit)
         return None
