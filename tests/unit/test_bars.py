@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantum_trader.marketdata.bars import BarChunk, iter_binance_klines, read_binance_klines, synthetic_bars
+from quantum_trader.marketdata.bars import (
+    DEFAULT_CHUNK_BARS,
+    BarChunk,
+    default_chunk_bars,
+    iter_binance_klines,
+    read_binance_klines,
+    synthetic_bars,
+)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda"
 LINK = DATA / "LINKUSDT-1m-2026-02.csv.gz"
@@ -73,6 +80,20 @@ def test_real_files_stream_in_chunks_aligned_on_time() -> None:
     assert np.array_equal(np.concatenate([c.close[:, :1] for c in chunks]), whole.close)
     for chunk in chunks:
         assert_ohlc_consistent(chunk)
+
+
+@pytest.mark.parametrize(("symbols", "bars"), [(1, 40_000), (7, 5_714), (20, 2_000), (21, 2_000), (222, 2_000)])
+def test_without_a_chunk_size_fewer_symbols_come_in_longer_chunks(symbols: int, bars: int) -> None:
+    """40,000 symbol-bars, never fewer than 2,000 bars: a one-symbol backtest in 2,000-bar chunks paid each
+    chunk's fixed work 500 times per million bars."""
+    assert default_chunk_bars(symbols) == bars
+    assert default_chunk_bars(222) == DEFAULT_CHUNK_BARS
+
+
+@needs_data
+def test_one_symbols_month_comes_in_chunks_of_40000_bars_by_default() -> None:
+    chunks = list(iter_binance_klines(LINK))
+    assert [len(c) for c in chunks] == [40_000, 28 * 1440 - 40_000]
 
 
 # --- file formats -------------------------------------------------------------------------------------

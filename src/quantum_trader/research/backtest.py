@@ -267,6 +267,8 @@ def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: Tra
 async def _close_chunk(run: _Run, chunk: BarChunk) -> None:
     """The chunk's end: the clock at its last close, an equity point, and the prices a report draws."""
     run.clock.advance_to(int(chunk.open_time[-1]) + chunk.interval_ms)
+    # What the replay's end of chunk did (funding due at its last bar) is told first, in time order, as at a step.
+    await publish_all(run.engine.bus, run.engine.clock, run.exchange.drain())
     await _snapshot_equity(run.engine)
     # The snapshot may trip the daily loss limit, whose kill switch closes positions now: publish
     # that, or risk would count them open (and mute their symbols) until some later step.
