@@ -46,7 +46,7 @@ def test_audit_of_a_clean_journal_lists_every_closed_position_and_exits_0(tmp_pa
     assert stop["planned_stop"] == "594" and stop["planned_loss"] == "6.5" and stop["exit_price"] == "594"
     assert stop["slippage_bps"] == "0" and stop["breach"] is False
     assert stop["realised"] == {"usdt": "-6.5", "pct_notional": "-1.0833", "pct_margin": "-5.4167",
-                                "pct_equity": "-0.065"}
+                                "pct_equity": "-0.0650"}
     assert sorted(p["exit_reason"] for p in doc["positions"]) == ["stop_loss"] + ["take_profit"] * 4
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from test_supervised_session import new_session, running
 
 from quantum_trader.core.supervisor import RestartPolicy
+from quantum_trader.risk.rules import UNTIL_RESUMED
 
 
 def test_run_kill_switch_restart_is_still_halted_then_resume_restart_is_active(tmp_path: Path) -> None:
@@ -32,7 +33,8 @@ def test_run_kill_switch_restart_is_still_halted_then_resume_restart_is_active(t
             assert health["trading"] == "HALTED", health
             assert health["halt"] == {"reason": "manual kill switch", "until_ms": None}
             refused = await client.post(url + "/api/v1/force-entry", json=entry)
-            assert refused.status_code == 409 and refused.json()["reason"] == "trading halted: manual kill switch"
+            assert refused.status_code == 409
+            assert refused.json()["reason"] == f"trading halted: manual kill switch ({UNTIL_RESUMED})"
             assert (await client.post(url + "/api/v1/resume")).json() == {"trading": "ACTIVE"}
 
     async def third() -> None:

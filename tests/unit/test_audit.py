@@ -166,7 +166,9 @@ def test_to_json_has_decimals_as_strings() -> None:
     assert doc["planned_stop"] == "102"
     assert doc["planned_loss"] == "2"
     assert doc["slippage_bps"] == "294.12"
-    assert doc["realised"] == {"usdt": "-5", "pct_notional": "-5", "pct_margin": "-50", "pct_equity": "-0.5"}
+    # Four decimals, trailing zeros kept: a column of the audit reads alike.
+    assert doc["realised"] == {"usdt": "-5", "pct_notional": "-5.0000", "pct_margin": "-50.0000",
+                               "pct_equity": "-0.5000"}
     assert doc["breach"] is True
     assert doc["gap_explained"] is True
     none_doc = audit_row(closed(LONG, exit_price="104", pnl="4", reason=ExitReason.TAKE_PROFIT)).to_dict()
@@ -191,7 +193,7 @@ def test_summary_counts_worsts_and_means() -> None:
     assert summary["exits_without_slippage"] == {"take_profit": 1, "emergency": 1}
     assert summary["worst_slippage_bps"] == "306.12"
     assert summary["mean_slippage_bps"] == "153.06"  # 306.1224.../2
-    assert summary["worst_realised_pct_equity"] == "-0.5"
+    assert summary["worst_realised_pct_equity"] == "-0.5000"
     json.dumps(summary)
 
 
@@ -238,7 +240,7 @@ def test_an_unknown_exit_is_counted_apart_and_never_judged() -> None:
     summary = audit_summary(rows)
     assert (summary["breaches"], summary["unknown_exits"], summary["unknown_trade_ids"]) == (0, 1, ["u"])
     assert summary["by_exit_reason"]["unknown"] == 1
-    assert summary["worst_realised_pct_equity"] == "-0.2"  # the stop-loss, not the unknown row
+    assert summary["worst_realised_pct_equity"] == "-0.2000"  # the stop-loss, not the unknown row
 
 
 def test_an_exit_nobody_knows_has_no_price_or_pnl_in_the_audit() -> None:
@@ -253,7 +255,7 @@ def test_an_exit_nobody_knows_has_no_price_or_pnl_in_the_audit() -> None:
     json.dumps(doc)
     summary = audit_summary(rows)
     assert (summary["trades"], summary["unknown_exits"], summary["by_exit_reason"]["unknown"]) == (2, 1, 1)
-    assert (summary["stop_exits_with_slippage"], summary["worst_realised_pct_equity"]) == (1, "-0.2")
+    assert (summary["stop_exits_with_slippage"], summary["worst_realised_pct_equity"]) == (1, "-0.2000")
     assert audit_summary(rows[:1])["worst_realised_pct_equity"] is None
 
 

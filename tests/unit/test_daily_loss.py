@@ -37,6 +37,7 @@ from quantum_trader.risk.daily_loss import (
     utc_day,
 )
 from quantum_trader.risk.manager import RiskLimits, RiskManager
+from quantum_trader.risk.rules import UNTIL_RESUMED
 from quantum_trader.runtime.startup import count_transfers_while_away, read_income_while_away
 from quantum_trader.trading.trades import OpenTrade
 
@@ -186,7 +187,7 @@ def test_a_manual_kill_switch_does_not_expire() -> None:
     later = DAY0 + 3 * DAY_MS
     s.at(later, snap("10000", later))
     decision = s.signal(later + 1)
-    assert not decision.approved and decision.reason == "trading halted: manual kill switch"
+    assert not decision.approved and decision.reason == f"trading halted: manual kill switch ({UNTIL_RESUMED})"
     assert s.risk.blocked_symbols(("BTCUSDT",)) == ("BTCUSDT",)
     s.risk.resume()
     assert s.signal(later + 2).approved

@@ -11,7 +11,8 @@ from structlog.testing import capture_logs
 
 from quantum_trader.core.bus import EventBus
 from quantum_trader.domain.events import ErrorEvent, KillSwitchDone
-from quantum_trader.research.kill_digest import KillSwitchDigest, listed
+from quantum_trader.domain.words import listed
+from quantum_trader.research.kill_digest import KillSwitchDigest
 from quantum_trader.trading.sending import SendResult, Sent
 
 SUMMARY = "kill switch closed positions"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
 from instrument_fixtures import bnb_like, btc_like
 
 from quantum_trader.core.bus import EventBus
@@ -21,6 +22,7 @@ from quantum_trader.domain.events import (
 )
 from quantum_trader.domain.exchange_types import AccountSnapshot, PositionSnapshot
 from quantum_trader.risk.manager import RiskLimits, RiskManager
+from quantum_trader.risk.rules import UNTIL_RESUMED
 from quantum_trader.risk.sizing import SizingRules
 
 D = Decimal
@@ -89,7 +91,7 @@ def test_halted_after_kill_switch_is_the_first_refusal() -> None:
     h = Harness()
     decision = h.send(KillSwitch(reason="daily loss limit", time_ms=1), signal("NOPEUSDT", confidence=0.1))
     assert not decision.approved
-    assert decision.reason == "trading halted: daily loss limit"
+    assert decision.reason == f"trading halted: daily loss limit ({UNTIL_RESUMED})"  # not the guard's: manual
     assert h.risk.state == "HALTED"
     h.risk.resume()
     assert h.send(signal()).approved
@@ -141,6 +143,17 @@ def test_cooldown_after_a_stop_loss() -> None:
     assert not decision.approved
     assert "cooling down" in decision.reason and "300 s more" in decision.reason
     assert h.send(signal(time_ms=1_600_000)).approved
+
+
+@pytest.mark.parametrize(("reason", "words"), [(ExitReason.STOP_LOSS, "a stop-loss"),
+                                               (ExitReason.EMERGENCY, "an emergency exit"),
+                                               (ExitReason.LIQUIDATION, "a liquidation")])
+def test_a_cooldown_names_the_exit_that_started_it(reason: ExitReason, words: str) -> None:
+    """A trial's force-entry was refused "after a stop-out" where the trade had ended in an emergency exit."""
+    h = Harness(cooldown_s=600)
+    h.send(signal("BTCUSDT", time_ms=0))
+    decision = h.send(closed("BTCUSDT", reason, time_ms=1_000_000), signal(time_ms=1_300_000))
+    assert decision.reason == f"BTCUSDT: cooling down after {words} for 300 s more (QT_COOLDOWN_S)"
 
 
 def test_take_profit_does_not_start_a_cooldown() -> None:

@@ -17,6 +17,7 @@ from quantum_trader.risk.daily_loss import DAY_MS
 from quantum_trader.risk.rules import (
     ALL,
     NONE,
+    UNTIL_RESUMED,
     Blocked,
     ConfidenceRule,
     CooldownRule,
@@ -58,6 +59,10 @@ def daily_halt(b: RiskBook) -> None:
 def holding(*symbols: str) -> Callable[[RiskBook], None]:
     return lambda b: b.open_symbols.update(symbols)
 
+#: The refusals' words: a manual halt says how it ends; an unknown symbol, which symbols the session trades.
+MANUAL_HALT = f"trading halted: manual kill switch ({UNTIL_RESUMED})"
+NOT_TRADABLE = "NOPEUSDT: not a tradable symbol of this session (BNBUSDT, BTCUSDT)"
+
 
 def cooling(symbol: str, until_ms: int) -> Callable[[RiskBook], None]:
     return lambda b: b.cooldown_until.__setitem__(symbol, until_ms)
@@ -75,11 +80,11 @@ class Case:
 
 CASES = {
     "active: no halt": Case(HaltRule, lambda b: None, signal(), None, NONE),
-    "manual halt": Case(HaltRule, manual_halt, signal(), "trading halted: manual kill switch", ALL),
+    "manual halt": Case(HaltRule, manual_halt, signal(), MANUAL_HALT, ALL),
     "daily halt: lifts by itself, so blocks nothing": Case(
         HaltRule, daily_halt, signal(), "trading halted: daily loss limit (until 2026-01-02 00:00 UTC)", NONE),
     "tradable symbol": Case(TradableRule, lambda b: None, signal(), None, NONE),
-    "unknown symbol": Case(TradableRule, lambda b: None, signal("NOPEUSDT"), "NOPEUSDT: not a tradable symbol", NONE),
+    "unknown symbol": Case(TradableRule, lambda b: None, signal("NOPEUSDT"), NOT_TRADABLE, NONE),
     "confidence at the floor": Case(ConfidenceRule, lambda b: None, signal(confidence=0.65), None, NONE),
     "confidence below the floor: per signal, blocks nothing": Case(
         ConfidenceRule, lambda b: None, signal(confidence=0.5), "confidence 0.50 below QT_MIN_CONFIDENCE 0.65", NONE),
@@ -103,7 +108,7 @@ CASES = {
     "no cooldown": Case(CooldownRule, cooling("BNBUSDT", NOW + 1), signal(), None, NONE),
     "cooling down: ends by itself, so blocks nothing": Case(
         CooldownRule, cooling("BTCUSDT", NOW + 300_000), signal(),
-        "BTCUSDT: cooling down after a stop-out for 300 s more", NONE),
+        "BTCUSDT: cooling down after a stop-out for 300 s more (QT_COOLDOWN_S)", NONE),
     "cooldown over at its last millisecond": Case(CooldownRule, cooling("BTCUSDT", NOW), signal(), None, NONE),
 }
 
@@ -143,16 +148,16 @@ def test_the_first_refusal_wins_in_the_documented_order() -> None:
     holding("BTCUSDT")(b)
     cooling("BTCUSDT", NOW + 1_000)(b)
     pipeline = RiskPipeline(default_rules(b))
-    assert pipeline.refusal(signal("NOPEUSDT", confidence=0.1), NOW) == "trading halted: manual kill switch"
+    assert pipeline.refusal(signal("NOPEUSDT", confidence=0.1), NOW) == MANUAL_HALT
     b.halted_reason = None
-    assert pipeline.refusal(signal("NOPEUSDT", confidence=0.1), NOW) == "NOPEUSDT: not a tradable symbol"
+    assert pipeline.refusal(signal("NOPEUSDT", confidence=0.1), NOW) == NOT_TRADABLE
     assert pipeline.refusal(signal(confidence=0.1), NOW) == "confidence 0.10 below QT_MIN_CONFIDENCE 0.65"
     assert pipeline.refusal(signal(), NOW) == "BTCUSDT: a position is already open (one per symbol)"
     b.open_symbols.clear()
     holding("BNBUSDT")(b)
     assert pipeline.refusal(signal(), NOW) == "1 position open: QT_MAX_POSITIONS is 1"
     b.open_symbols.clear()
-    assert pipeline.refusal(signal(), NOW) == "BTCUSDT: cooling down after a stop-out for 1 s more"
+    assert pipeline.refusal(signal(), NOW) == "BTCUSDT: cooling down after a stop-out for 1 s more (QT_COOLDOWN_S)"
     b.cooldown_until.clear()
     assert pipeline.refusal(signal(), NOW) is None
 
@@ -164,7 +169,7 @@ def test_the_signal_only_refusal_ignores_state_and_time() -> None:
     pipeline = RiskPipeline(default_rules(b))
     assert pipeline.signal_refusal(signal()) is None  # halted and open, but that can change
     assert pipeline.signal_refusal(signal(confidence=0.5)) == "confidence 0.50 below QT_MIN_CONFIDENCE 0.65"
-    assert pipeline.signal_refusal(signal("NOPEUSDT", confidence=0.5)) == "NOPEUSDT: not a tradable symbol"
+    assert pipeline.signal_refusal(signal("NOPEUSDT", confidence=0.5)) == NOT_TRADABLE
 
 
 def test_blocked_is_the_union_and_all_wins() -> None:

@@ -18,6 +18,7 @@ from test_risk_manager import Harness, signal
 from quantum_trader.core.bus import EventBus
 from quantum_trader.core.supervisor import RestartPolicy, Supervisor, TaskFailure, TaskReturned, bus_reporter
 from quantum_trader.domain.events import ErrorEvent, HaltEntries, KillSwitch
+from quantum_trader.risk.rules import UNTIL_RESUMED
 
 
 class Rig:
@@ -251,7 +252,8 @@ def test_the_bus_reporter_journals_every_death_and_halts_entries_when_the_monito
 def test_risk_refuses_entries_after_halt_entries_until_resumed() -> None:
     h = Harness()
     refused = h.send(HaltEntries(reason="monitor could not be restarted", time_ms=1), signal())
-    assert not refused.approved and refused.reason == "trading halted: monitor could not be restarted"
+    assert not refused.approved
+    assert refused.reason == f"trading halted: monitor could not be restarted ({UNTIL_RESUMED})"
     assert h.risk.state == "HALTED"
     h.risk.resume()
     assert h.send(signal()).approved

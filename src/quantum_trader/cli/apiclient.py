@@ -55,6 +55,8 @@ def _send(method: str, base_url: str, path: str, body: JSON | None = None, *,
           timeout_s: float | None = None) -> httpx.Response:
     import httpx
 
+    if "://" not in base_url:  # httpx's "UnsupportedProtocol" said nothing of the fix
+        raise ApiError(f"--api {base_url}: not a URL; did you mean http://{base_url}?")
     url = base_url.rstrip("/") + path
     timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
     try:
@@ -80,7 +82,8 @@ def get_json(base_url: str, path: str) -> JSON:
     """GET a read endpoint; any non-2xx status is an error (a bot with QT_API_TOKEN wants it on reads too)."""
     response = _send("GET", base_url, path)
     if response.status_code >= 400:
-        raise ApiError(f"GET {path}: HTTP {response.status_code} {_detail(response)}{_hint(response)}".rstrip())
+        raise ApiError(f"GET {path}: HTTP {response.status_code} {_detail(response)}{_hint(response, base_url)}"
+                       .rstrip())
     return _decode(response)
 
 
@@ -90,12 +93,34 @@ def post_json(base_url: str, path: str, body: JSON | None = None, *, ok: tuple[i
     `ApiTimeout` if the bot took the request but did not answer within `timeout_s` (default `TIMEOUT_S`)."""
     response = _send("POST", base_url, path, body, timeout_s=timeout_s)
     if response.status_code not in ok:
-        raise ApiError(f"POST {path}: HTTP {response.status_code} {_detail(response)}{_hint(response)}".rstrip())
+        raise ApiError(f"POST {path}: HTTP {response.status_code} {_detail(response)}{_hint(response, base_url)}"
+                       .rstrip())
     return response.status_code, _decode(response)
 
 
-def _hint(response: httpx.Response) -> str:
-    return " (set QT_API_TOKEN)" if response.status_code in (401, 403) else ""
+def _hint(response: httpx.Response, base_url: str) -> str:
+    """The fix for the statuses a user causes: a token that is missing or not the bot's; a URL that is not the
+    bot's API (every path the commands ask exists there: FastAPI's "Not Found" means another server)."""
+    if response.status_code in (401, 403):
+        if os.environ.get("QT_API_TOKEN", "").strip():
+            return " (QT_API_TOKEN is set, but not to the token the bot was started with)"
+        return " (set QT_API_TOKEN to the bot's token)"
+    if response.status_code == 404 and _detail(response) in ("", "Not Found"):
+        return (f" ({base_url} is not a Quantum Trader bot's API: give --api the URL `quantum-trader run` serves, "
+                "http://$QT_API_HOST:$QT_API_PORT, 127.0.0.1:8000 by default)")
+    return ""
+
+
+def is_bot_api(base_url: str, timeout_s: float = 2.0) -> bool:
+    """Whether a bot's API answers at `base_url` (its /health names `event_driven`): to tell a user who gave it
+    where an exchange was wanted."""
+    import httpx
+
+    try:
+        body = httpx.get(base_url.rstrip("/") + "/health", timeout=timeout_s).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return isinstance(body, dict) and "event_driven" in body
 
 
 def _detail(response: httpx.Response) -> str:

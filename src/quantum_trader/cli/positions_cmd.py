@@ -24,7 +24,7 @@ from rich.table import Table
 
 from ..domain.errors import ConfigError, QuantumTraderError
 from ..trading.protection_view import ProtectionView, build_view
-from .apiclient import ApiError, default_api_url, get_json
+from .apiclient import ApiError, default_api_url, get_json, is_bot_api
 from .main import app
 
 EXIT_UNPROTECTED = 4
@@ -118,7 +118,9 @@ def load_document(source: Source, api_path: str, kind: str) -> dict[str, Any]:
     try:
         view = asyncio.run(read_exchange_view(source.exchange))
     except ConfigError as exc:  # it names --exchange and the URL itself (nothing answers, not a simulator, ...)
-        raise fail(str(exc)) from None
+        bot = is_bot_api(source.exchange)
+        raise fail(f"{exc} ({source.exchange} is a running bot's API: read it with --api)" if bot else str(exc)) \
+            from None
     except (QuantumTraderError, OSError) as exc:
         raise fail(f"cannot read the exchange at {source.exchange}: {exc}") from None
     return view.positions_json() if kind == "positions" else view.orders_json()

@@ -17,20 +17,18 @@ alerts read the bus, which this does not touch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
 from ..core.bus import EventBus
 from ..domain.events import ErrorEvent, KillSwitchDone
+from ..domain.words import SHOWN, listed
 from ..trading.exit_words import WarningExitLog
 from ..trading.kill_switch import COMPONENT, KILL_PURPOSE, exit_reason
 from ..trading.sending import SendResult
 
 log = structlog.get_logger(__name__)
-#: Symbols named in the summary before `+N more`.
-SHOWN = 5
 
 
 @dataclass
@@ -85,8 +83,3 @@ class KillSwitchDigest:
         if event.component == COMPONENT:
             log.error("kill switch error", message=event.message)
 
-
-def listed(symbols: Sequence[str], shown: int = SHOWN) -> str:
-    """"A, B, C +2 more": the first `shown` symbols, then how many are left out."""
-    more = len(symbols) - shown
-    return ", ".join(symbols[:shown]) + (f" +{more} more" if more > 0 else "")

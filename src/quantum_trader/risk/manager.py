@@ -59,6 +59,11 @@ class AccountView(Protocol):
     async def price(self, symbol: str) -> Decimal: ...
 
 
+#: The exits after which a symbol cools down (QT_COOLDOWN_S), in the words its refusals use.
+COOLDOWN_AFTER = {ExitReason.STOP_LOSS: "a stop-loss", ExitReason.EMERGENCY: "an emergency exit",
+                  ExitReason.LIQUIDATION: "a liquidation"}
+
+
 class RiskManager:
     def __init__(self, bus: EventBus, clock: Clock, instruments: Mapping[str, Instrument], account: AccountView,
                  sizing: SizingRules, limits: RiskLimits, *, trade_ids: TradeIds | None = None) -> None:
@@ -218,8 +223,9 @@ class RiskManager:
     def _on_closed(self, event: TradeClosed) -> None:
         self.open_symbols.discard(event.symbol)
         self._held.discard(event.symbol)
-        if event.exit_reason in (ExitReason.STOP_LOSS, ExitReason.EMERGENCY, ExitReason.LIQUIDATION):
+        if event.exit_reason in COOLDOWN_AFTER:
             self.cooldown_until[event.symbol] = event.time_ms + round(self.limits.cooldown_s * 1000)
+            self.book.cooldown_after[event.symbol] = COOLDOWN_AFTER[event.exit_reason]
 
     def _on_position(self, event: PositionChanged) -> None:
         if event.snapshot.amount != 0:

@@ -29,6 +29,7 @@ from typing import Final, Literal, Protocol
 
 from ..domain.events import FORCED, Signal
 from ..domain.instrument import Instrument
+from ..domain.words import listed
 from .daily_loss import DAY_MS
 
 
@@ -78,6 +79,8 @@ class RiskBook:
     open_symbols: set[str] = field(default_factory=set)
     #: symbol -> signal time (ms) before which a new entry is refused (after a stop-out).
     cooldown_until: dict[str, int] = field(default_factory=dict)
+    #: symbol -> the exit that started its cooldown, in a user's words ("a stop-loss", "an emergency exit").
+    cooldown_after: dict[str, str] = field(default_factory=dict)
     halted_reason: str | None = None
     #: Set for a daily-loss halt only: the halt lifts at this time (the next UTC midnight).
     halted_until_ms: int | None = None
@@ -116,6 +119,10 @@ class RiskRule(Protocol):
         ...
 
 
+#: How a manual halt ends (a daily-loss halt lifts at the next UTC midnight by itself).
+UNTIL_RESUMED = "until resumed: `quantum-trader resume`, POST /api/v1/resume or the dashboard"
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """Why a rule refused a signal: the reason in one word (`kind`) and in the words a user reads."""
@@ -144,7 +151,7 @@ class HaltRule:
     def _until_text(self) -> str:
         until = self.book.halted_until_ms
         if until is None:
-            return ""  # a manual halt: the reason says it all, and it lasts until resume()
+            return f" ({UNTIL_RESUMED})"  # a manual halt lasts until someone resumes entries: say how
         return f" (until {datetime.fromtimestamp(until / 1000, UTC):%Y-%m-%d %H:%M} UTC)"
 
 
@@ -160,7 +167,9 @@ class TradableRule:
         self._answer: frozenset[str] = NONE
 
     def refusal(self, signal: Signal, now_ms: int) -> str | None:
-        return None if signal.symbol in self.book.instruments else f"{signal.symbol}: not a tradable symbol"
+        if signal.symbol in self.book.instruments:
+            return None
+        return f"{signal.symbol}: not a tradable symbol of this session ({listed(sorted(self.book.instruments))})"
 
     def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
         if symbols is not self._asked:  # the backtest asks about the same set at every step
@@ -239,7 +248,9 @@ class CooldownRule:
     def refusal(self, signal: Signal, now_ms: int) -> str | None:
         until = self.book.cooldown_until.get(signal.symbol, 0)
         if until > signal.time_ms:
-            return f"{signal.symbol}: cooling down after a stop-out for {(until - signal.time_ms) / 1000:.0f} s more"
+            after = self.book.cooldown_after.get(signal.symbol, "a stop-out")
+            return (f"{signal.symbol}: cooling down after {after} for {(until - signal.time_ms) / 1000:.0f} s more "
+                    "(QT_COOLDOWN_S)")
         return None
 
     def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:

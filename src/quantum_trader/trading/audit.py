@@ -249,7 +249,7 @@ def audit_summary(rows: Iterable[AuditRow]) -> dict[str, Any]:
                                    if n and ExitReason(reason) not in SLIPPAGE_EXITS},
         "worst_slippage_bps": _opt(max(slippages, default=None), _BPS_PLACES),
         "mean_slippage_bps": _opt(mean_slip, _BPS_PLACES),
-        "worst_realised_pct_equity": _opt(worst_equity, _PCT_PLACES),
+        "worst_realised_pct_equity": None if worst_equity is None else _pct(worst_equity),
     }
 
 
@@ -267,10 +267,18 @@ def audit_rows(trades: Sequence[TradeClosed], *, tolerance_pct_notional: Decimal
 def loss_report_dict(report: LossReport) -> dict[str, str]:
     return {
         "usdt": _round(report.usdt, _USDT_PLACES),
-        "pct_notional": _round(report.pct_notional, _PCT_PLACES),
-        "pct_margin": _round(report.pct_margin, _PCT_PLACES),
-        "pct_equity": _round(report.pct_equity, _PCT_PLACES),
+        "pct_notional": _pct(report.pct_notional),
+        "pct_margin": _pct(report.pct_margin),
+        "pct_equity": _pct(report.pct_equity),
     }
+
+
+def _pct(value: Decimal) -> str:
+    """A percentage of the audit: four decimals (half up), trailing zeros kept, so that a column reads alike
+    (`-0.1000` beside `-1.9949`; it read `-0.1`, `-0.5`, `-0.399`, `-1.9949`) and a stop's slippage past its plan
+    (`-2.0039`) still shows; no `-0.0000` for a loss too small to show."""
+    rounded = _q(value, _PCT_PLACES)
+    return "0.0000" if rounded == 0 else format(rounded, "f")
 
 
 def _q(value: Decimal, places: Decimal) -> Decimal:
