@@ -37,6 +37,7 @@ from ..domain.events import (
     OrderNotSent,
     OrderRejectedEvent,
 )
+from ..exchange.budget import urgent
 from ..exchange.retry import patient
 from ..exchange.staging_gateway import DryRunGateway
 from ..feeds.market_feed import FeedStatus
@@ -131,9 +132,10 @@ class Session:
             await asyncio.to_thread(migrate, s.db_url)
             await asyncio.to_thread(check_readiness, s)
         await asyncio.to_thread(migrate, s.db_url)
-        # Every exchange read up to the first sweep waits out a short outage (runtime/startup.py); the strategy
-        # (the AI scanner's model, its history) comes after that sweep, not before it.
-        with patient(s.startup_patience_s), startup_errors(s):
+        # Every exchange read up to the first sweep waits out a short outage (runtime/startup.py) and reads at
+        # protection priority (`urgent`): routine pacing must not hold back the sweep that stops a naked position;
+        # the strategy (the AI scanner's model, its klines) comes after that sweep, at routine priority.
+        with patient(s.startup_patience_s), urgent(), startup_errors(s):
             # The in-process paper account must be this journal's (runtime/paper_owner.py).
             owner = await asyncio.to_thread(journal_identity, s.db_url) if s.exchange == "sim" else None
             parts = await build_parts(s, journal_id=owner)

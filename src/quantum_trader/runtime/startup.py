@@ -8,7 +8,10 @@ outage (5xx, timeouts, 429, a 418 ban shorter than the patience) is waited out w
 and logged, instead of the process exiting and leaving the position unwatched until something
 restarts it (exchange/retry.py `patient`). The wait has a limit, QT_STARTUP_PATIENCE_S, so an exchange
 that stays away ends the process with one line naming the setting (a supervisor such as systemd then
-restarts it and alerts). A refusal that waiting cannot fix (a bad key, -2015) fails at once, exit 2,
+restarts it and alerts). Every read up to that sweep is made at protection priority (exchange/budget.py
+`urgent`): a user's own calls early in the minute used to leave start-up waiting up to a minute on the routine
+pacing of the bot's request budget, with a position perhaps without a stop; the exchange's limit still holds
+(`PROTECTION_SHARE`, 429s and bans). A refusal that waiting cannot fix (a bad key, -2015) fails at once, exit 2,
 naming QT_API_KEY and QT_API_SECRET, and so does an account in Hedge Mode, naming the fix (the bot trades
 One-way Mode only). Also here: live mode's readiness gate (exit 3), what the journal records of the
 session's instruments, and the halt of entries a restart keeps (a kill switch holds until a person
