@@ -182,3 +182,36 @@ def test_reading_affordable_asks_the_reader_or_says_yes() -> None:
 
     assert b.reading_affordable(WithBudget()) is False
     assert b.reading_affordable(object()) is True
+
+
+def test_a_refusal_names_the_bots_own_ceiling_not_the_exchanges_limit() -> None:
+    """Trial 2026-12-06, item 4: "would take this minute past 297 of 2400" read as if the exchange's limit were
+    near; the refusal says which of the bot's ceilings it met and that the exchange's limit is another figure."""
+    budget, clock = budget_at(5.0, limit=2400)
+    budget.observe({"X-MBX-USED-WEIGHT-1M": "455"})
+    with pytest.raises(BudgetRefused) as paced:
+        budget.admit(1, Priority.ROUTINE, "GET /fapi/v1/openOrders")
+    assert str(paced.value.msg) == (
+        "request budget: GET /fapi/v1/openOrders (weight 1) not sent: the minute's weight is 455; routine reads may "
+        "reach 300 by second 5 (an even spread of their share, 1200 of the exchange's 2400 a minute)")
+    clock.now = MINUTE + 55.0
+    budget.observe({"X-MBX-USED-WEIGHT-1M": "1200"})
+    with pytest.raises(BudgetRefused) as shared:
+        budget.admit(5, Priority.ROUTINE, "GET /fapi/v2/account")
+    assert ("the minute's weight is 1200; routine reads stop at their share, 1200 of the exchange's 2400"
+            in shared.value.msg)
+    budget.observe({"X-MBX-USED-WEIGHT-1M": "2160"})
+    with pytest.raises(BudgetRefused) as protection:
+        budget.admit(1, Priority.PROTECTION, "GET /fapi/v1/openOrders")
+    assert "protection reads stop at 2160 (90% of the exchange's 2400 a minute)" in protection.value.msg
+
+
+def test_only_a_routine_read_held_back_is_a_skip() -> None:
+    """The monitor skips a routine reading the budget refused (counted, no error); a refused protection read, a
+    refused order and any other failure stay errors."""
+    def refused(priority: Priority, *, blocked: bool = False, entry: bool = False) -> BudgetRefused:
+        return BudgetRefused("request budget", 1.0, priority=priority, blocked=blocked, entry=entry)
+
+    assert b.held_back(refused(Priority.ROUTINE)) and b.held_back(refused(Priority.ROUTINE, blocked=True))
+    assert not b.held_back(refused(Priority.PROTECTION)) and not b.held_back(refused(Priority.ORDER, entry=True))
+    assert not b.held_back(RuntimeError("request budget"))

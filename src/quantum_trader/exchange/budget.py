@@ -139,6 +139,12 @@ class BudgetRefused(RetryableExchangeError):
         return self.priority is not Priority.ROUTINE and not self.entry
 
 
+def held_back(exc: BaseException) -> bool:
+    """A routine read the budget did not send (its share of the minute used, or a 429's Retry-After): the
+    caller skips it by design and counts the skip, it is not an error. A refused order or protection read is."""
+    return isinstance(exc, BudgetRefused) and exc.priority is Priority.ROUTINE
+
+
 @dataclass
 class WeightBudget:
     """The minute's weight for one IP as this client sees it; `clock` is wall time in seconds (the
@@ -217,14 +223,26 @@ class WeightBudget:
         if priority is not Priority.ORDER and used + weight > self.cap(priority, now):
             self.refused[priority.name.lower()] += 1
             wait = (now // MINUTE_S + 1) * MINUTE_S - now
-            raise BudgetRefused(f"request budget: {what} (weight {weight}) would take this minute past "
-                                f"{self.cap(priority, now)} of {self.limit}", wait, priority=priority, blocked=False)
+            raise BudgetRefused(f"request budget: {what} (weight {weight}) not sent: {self._over(priority, used, now)}",
+                                wait, priority=priority, blocked=False)
         if order is not None:
             self._admit_order(order, now, what)
             self.orders.charge(now)
         self._own += weight
         self.sent += 1
         self.peak_used = max(self.peak_used, self._own, self._server)
+
+    def _over(self, priority: Priority, used: int, now: float) -> str:
+        """Which ceiling a refused read met, in words: the figure refused at is the bot's own, not the
+        exchange's limit (a bare "past 297 of 2400" read as if the exchange had been reached)."""
+        cap, limit = self.cap(priority, now), f"of the exchange's {self.limit} a minute"
+        if priority is Priority.PROTECTION:
+            return f"the minute's weight is {used}; protection reads stop at {cap} ({PROTECTION_SHARE:.0%} {limit})"
+        share = int(self.limit * self.share)
+        if cap >= share:
+            return f"the minute's weight is {used}; routine reads stop at their share, {share} {limit}"
+        return (f"the minute's weight is {used}; routine reads may reach {cap} by second {int(now % MINUTE_S)} "
+                f"(an even spread of their share, {share} {limit})")
 
     def _admit_order(self, order: OrderKind, now: float, what: str) -> None:
         """The order-rate rule (order_rate.py): during a -1015's Retry-After no new order; past the entry

@@ -49,7 +49,7 @@ from ..domain.events import (
     TradeOpened,
 )
 from ..domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnapshot, SnapshotStatus, WalletUpdate
-from ..exchange.budget import reading_affordable, reading_pace_s
+from ..exchange.budget import held_back, reading_affordable, reading_pace_s
 from ..exchange.port import ExchangeReader
 from .execution import Execution
 from .monitor_guard import GuardConfig, SymbolGuard
@@ -195,13 +195,13 @@ class PositionMonitor:
 
         On a REST reading when one is due (or `reading` forces it: start-up, reconnect) and the adapter's
         request budget affords it; otherwise on the stream-fed view (counted in `stream_sweeps`, and in
-        `rest_skipped` when a due reading was refused for the budget), so the rules still run every
-        interval and the next affordable reading reconciles everything."""
+        `rest_skipped` when a due reading was refused for the budget, before it began or part-way), so the rules
+        still run every interval and the next affordable reading reconciles everything. A routine read refused
+        for the budget is no monitor error; a refused protection read or order is."""
         if reading or self._reading_due():
             if reading_affordable(self.exchange):
                 return await self._read_and_judge()
-            self.state.rest_skipped += 1
-            log.debug("monitor sweep without REST reading: request budget", skipped=self.state.rest_skipped)
+            self.state.skip_rest()
         return await self._judge_stream_view()
 
     def _reading_due(self) -> bool:
@@ -229,8 +229,11 @@ class PositionMonitor:
             open_positions = sum(1 for p in positions if p.amount != 0)
             account = await self.exchange.account() if self._account_due(open_positions) else None
         except Exception as exc:  # the monitor must keep running whatever the exchange does
-            await self._error(exc)
-            return None
+            if not held_back(exc):  # a routine read the budget refused part-way: skipped, as designed
+                await self._error(exc)
+                return None
+            self.state.skip_rest(str(exc))
+            return await self._judge_stream_view()
         if account is not None:
             self._account_read_at, self._account_positions = time.monotonic(), open_positions
         self.stream.reset(positions, orders, account)

@@ -9,11 +9,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import structlog
+
 from ..core.clock import Clock
 from ..core.metrics import Metrics
 from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
 from .monitor_rules import has_working_stop
 from .protection_view import ProtectionView
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -32,6 +36,18 @@ class MonitorState:
     rest_skipped: int = 0
     #: Sweeps that judged the stream-fed view (no reading due, or the budget refused it).
     stream_sweeps: int = 0
+
+    def skip_rest(self, refusal: str | None = None) -> None:
+        """A due REST reading skipped for the request budget: found unaffordable before it began (a debug line),
+        or a routine read of it refused part-way (`refusal`: another client on this IP used the weight
+        meanwhile; an info line). Counted (/health, /metrics), never a monitor error: skipping is the design,
+        and an error would reset readiness's clean run of the monitor."""
+        self.rest_skipped += 1
+        if refusal is None:
+            log.debug("monitor sweep without REST reading: request budget", skipped=self.rest_skipped)
+        else:
+            log.info("monitor REST reading skipped part-way: request budget", skipped=self.rest_skipped,
+                     refusal=refusal)
 
     def age_s(self) -> float | None:
         return None if self.last_sweep_monotonic is None else time.monotonic() - self.last_sweep_monotonic
