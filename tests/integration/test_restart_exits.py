@@ -37,16 +37,17 @@ def simulator(*, retain_history: bool = True) -> ExchangeSimulator:
     return sim
 
 
-async def first_session(url: str, exchange: InProcessExchange, *, hold_s: int = 0) -> None:
+async def first_session(url: str, exchange: InProcessExchange, *, hold_s: int = 0, bot_ms: int = T0) -> None:
     """Open a protected short, hold it `hold_s` seconds (funding applies at each funding time passed, and the
-    session hears it), then go away (the journal keeps the trade open)."""
+    session hears it), then go away (the journal keeps the trade open). `bot_ms`: the bot's clock (the
+    simulator's stays at T0)."""
     exchange.drain()
-    clock = SimulatedClock(T0)
+    clock = SimulatedClock(bot_ms)
     with Journal.open(url, now_ms=clock.now_ms) as journal:
         journal.start_session("paper", "{}", "test")
         engine = wire_engine(clock, exchange, dict(exchange.sim.state.instruments), TradingRules(), journal=journal)
         await engine.bus.publish(Signal(symbol=SYMBOL, direction=Direction.SHORT, confidence=1.0, source="force",
-                                        time_ms=T0))
+                                        time_ms=bot_ms))
         await publish_all(engine.bus, clock, exchange.drain())
         if hold_s:
             exchange.sim.advance(hold_s)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal as D
 
 from quantum_trader.domain.enums import ExitReason, Side
 from quantum_trader.domain.events import Direction, TradeOpened
 from quantum_trader.domain.exchange_types import FillUpdate
-from quantum_trader.trading.away_exits import from_fills
+from quantum_trader.trading.away_exits import from_fills, on_bot_clock
+from quantum_trader.trading.trades import OpenTrade
 
 T = 1_800_000_000_000
 
@@ -52,3 +54,17 @@ def test_no_exit_fill_after_the_entry_is_no_exit() -> None:
     assert from_fills(opened("BNBUSDT_1_1", T + 10), fills[1:]) is None  # before the trade: someone else's
     found = from_fills(opened("BNBUSDT_1_1", T), fills)
     assert found is not None and found.reason is ExitReason.MANUAL  # after it, by a hand-placed order
+
+
+def test_an_exit_time_off_the_bots_clock_keeps_its_distance_from_the_entry() -> None:
+    """The exchange's clock may be its own (a replay of a past month): an exit stamped outside the trade's life on
+    the bot's clock is placed at its distance from the entry fill, between the opening and now."""
+    entry, stop = fill(1, "qt-BNBUSDT_1_1-entry-0", Side.SELL, "2", "900"), fill(90, "x", Side.BUY, "2", "918")
+    ahead = 300 * 86_400_000
+    trade = OpenTrade.restored(opened("BNBUSDT_1_1", T + ahead), [])
+    found = from_fills(trade.opened, [entry, stop], T)
+    assert found is not None and found.time_ms == T + 90  # the exchange's own time
+    assert on_bot_clock(trade, found, T + ahead + 600_000) == T + ahead + 89  # 89 ms after the entry, on the bot's
+    assert on_bot_clock(trade, found, T + ahead + 50) == T + ahead + 50  # never after now
+    same = OpenTrade.restored(opened("BNBUSDT_1_1", T + 60), [])  # one clock: a fill stamped before the opening
+    assert on_bot_clock(same, dataclasses.replace(found, time_ms=T + 70), T + 600) == T + 70  # taken as it is

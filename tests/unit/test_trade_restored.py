@@ -82,5 +82,5 @@ def test_an_exit_found_on_the_exchange_keeps_the_entry_fee_its_list_lacks() -> N
     assert fees_of(trade, _found(listed_entry, stop)) == D("0.45")  # the fee the bot heard for it, once
     polled = _venue("BTCUSDT:1", "qt-BTCUSDT_100-entry-0", Side.BUY, "0.24")  # the same order under the venue's id
     assert fees_of(trade, _found(polled, stop)) == D("0.44")  # the venue's own figure, not both
-    closed = closed_as_found(trade, _found(stop))
+    closed = closed_as_found(trade, _found(stop), 300_000)
     assert (closed.fees, closed.funding, closed.exit_price) == (D("0.45"), D(0), D("49000"))

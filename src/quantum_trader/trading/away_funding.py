@@ -37,7 +37,7 @@ def funding_from_ms(trade: OpenTrade) -> int:
     (the exchange's time of the earliest fill it holds, else its own opening time)."""
     if trade.funding_ms:
         return max(trade.funding_ms) + 1
-    return min((fill.time_ms for fill in trade.fills.values()), default=trade.opened.time_ms)
+    return trade.exchange_start_ms
 
 
 async def count_funding_while_away(bus: EventBus, trade: OpenTrade, found: Iterable[BalanceUpdate],

@@ -85,7 +85,7 @@ class ExitLookup:
     async def _close(self, trade: OpenTrade) -> bool:
         opened, now = trade.opened, self.clock.now_ms()
         try:
-            found = await find_exit(self.exchange, opened, now, why_unseen=UNSEEN)
+            found = await find_exit(self.exchange, trade, now, why_unseen=UNSEEN)
         except ExchangeError as exc:
             log.warning("looking up a closed trade's exit failed; retrying at the next heartbeat",
                         trade_id=opened.trade_id, symbol=opened.symbol, error=str(exc))
@@ -95,5 +95,5 @@ class ExitLookup:
             symbol=opened.symbol, action="exit_unknown" if unknown else "exit_found", reason=found.note,
             time_ms=now, trade_id=opened.trade_id, price=None if unknown else found.price))
         self.tracker.closed += 1
-        await self.bus.publish(closed_as_found(trade, found))  # with the fees and funding the tracker counted
+        await self.bus.publish(closed_as_found(trade, found, now))  # with the fees and funding the tracker counted
         return True

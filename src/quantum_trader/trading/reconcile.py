@@ -22,7 +22,7 @@ from ..domain.events import OrderChanged, OrderRejectedEvent, ProtectionAction, 
 from ..domain.exchange_types import BalanceUpdate, OrderIntent
 from ..domain.money import to_decimal
 from ..exchange.port import ExchangeReader
-from .away_exits import FoundExit, find_exit
+from .away_exits import FoundExit, find_exit, on_bot_clock
 from .away_funding import count_funding_while_away
 from .trades import OpenTrade
 
@@ -41,26 +41,27 @@ async def close_trades_gone_while_away(bus: EventBus, clock: Clock, exchange: Ex
             await count_funding_while_away(bus, trade, income)
             still_open.append(trade)
             continue
-        found = await find_exit(exchange, opened, clock.now_ms())
+        found = await find_exit(exchange, trade, clock.now_ms())
         await count_funding_while_away(bus, trade, income, until_ms=found.time_ms)
         unknown = found.reason is ExitReason.UNKNOWN
         await bus.publish(ProtectionAction(
             symbol=opened.symbol, action="exit_unknown" if unknown else "exit_found", reason=found.note,
             time_ms=clock.now_ms(), trade_id=opened.trade_id, price=None if unknown else found.price))
-        await bus.publish(closed_as_found(trade, found))
+        await bus.publish(closed_as_found(trade, found, clock.now_ms()))
     return still_open
 
 
-def closed_as_found(trade: OpenTrade, found: FoundExit) -> TradeClosed:
+def closed_as_found(trade: OpenTrade, found: FoundExit, now_ms: int) -> TradeClosed:
     """The close of a trade whose exit was looked up on the exchange: the exchange's exit, with the fees and
-    funding the trade paid as the bot knows them as well (`fees_of`; funding is the stream's alone to tell)."""
+    funding the trade paid as the bot knows them as well (`fees_of`; funding is the stream's alone to tell),
+    dated on the bot's clock (`on_bot_clock`: the exchange's may be another)."""
     opened = trade.opened
     return TradeClosed(
         trade_id=opened.trade_id, symbol=opened.symbol, direction=opened.direction, quantity=opened.quantity,
         entry_price=opened.entry_price, exit_price=found.price, exit_reason=found.reason,
         realized_pnl=found.realized_pnl, fees=fees_of(trade, found), funding=trade.funding,
         planned_stop=opened.planned_stop, planned_loss=opened.planned_loss, leverage=opened.leverage,
-        equity_at_entry=opened.equity, opened_ms=opened.time_ms, time_ms=max(found.time_ms, opened.time_ms))
+        equity_at_entry=opened.equity, opened_ms=opened.time_ms, time_ms=on_bot_clock(trade, found, now_ms))
 
 
 def fees_of(trade: OpenTrade, found: FoundExit) -> Decimal:

@@ -72,6 +72,14 @@ class OpenTrade:
     def fully_exited(self) -> bool:
         return self.exit_qty >= self.opened.quantity
 
+    @property
+    def exchange_start_ms(self) -> int:
+        """When the trade began on the exchange's clock: the time of its earliest fill heard (fills carry the
+        exchange's stamp), else its own opening time. The two clocks differ: a simulator replaying a past month
+        stamps fills in that month while the bot journals on the machine's clock, so a look-up of the exchange's
+        records (fills, funding) from the trade's opening time finds none of them."""
+        return min((fill.time_ms for fill in self.fills.values()), default=self.opened.time_ms)
+
     @classmethod
     def restored(cls, opened: TradeOpened, fills: Iterable[FillEvent],
                  funding: Iterable[tuple[int, Decimal]] = ()) -> OpenTrade:
