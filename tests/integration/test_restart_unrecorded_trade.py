@@ -88,7 +88,8 @@ def test_a_filled_entry_without_its_trade_record_is_opened_at_restart(tmp_path: 
     position = sim.position(SYMBOL)
     assert trade["status"] == "open" and trade["trade_id"] == entry["trade_id"] == decision["trade_id"]
     assert (Decimal(str(trade["quantity"])), Decimal(str(trade["entry"]))) == (position.amount, position.entry_price)
-    assert trade["planned_stop"] == decision["planned_stop"] and trade["planned_loss"] == decision["planned_loss"]
+    assert trade["planned_loss"] == decision["planned_loss"]
+    assert planned(trade) == placed_levels(url)  # as placed for the fill (not the decision's, planned before it)
     assert trade["opened_ms"] == entry["created_ms"] and trade["confidence"] == 0.9
     assert Decimal(str(trade["equity_at_entry"])) > 0
     assert "trade_recovered" in actions
@@ -107,3 +108,55 @@ def test_a_recovered_trade_whose_stop_fired_while_away_closes_as_a_stop_loss(tmp
     [trade], actions = journal_state(url)
     assert trade["status"] == "closed" and trade["exit_reason"] == "stop_loss"
     assert actions.count("trade_recovered") == 1 and "exit_found" in actions
+
+
+def placed_levels(url: str) -> tuple[Decimal, Decimal]:
+    """The trigger prices of the stop-loss and take-profit the first session placed."""
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        rows = dict(conn.execute("select purpose, trigger_price from orders where purpose in ('sl', 'tp')"))
+    return Decimal(str(rows["sl"])), Decimal(str(rows["tp"]))
+
+
+def planned(row: dict[str, object]) -> tuple[Decimal, Decimal]:
+    return Decimal(str(row["planned_stop"])), Decimal(str(row["planned_take_profit"]))
+
+
+def test_a_recovered_trade_keeps_the_stop_and_take_profit_placed_for_its_fill(tmp_path: Path) -> None:
+    """The trial's ALGOUSDT short: risk planned from the last price (stop 0.1069), the entry filled elsewhere and
+    execution placed the stop for the fill (0.1068); the recovered trade took the decision's plan and the
+    monitor re-placed a stop cancelled meanwhile one tick looser. Here the long fills at 896.83 against a
+    reference of 896.80: the decision plans 878.87 / 932.67, execution placed 878.9 / 932.7."""
+    url, sim = f"sqlite:///{tmp_path / 'journal.db'}", simulator()
+    exchange = InProcessExchange(sim)
+    asyncio.run(entry_then_crash(url, exchange))
+    reader = JournalReader(url)
+    [decision] = [d for d in reader.risk_decisions(10) if d["approved"]]
+    reader.close()
+    stop, take = placed_levels(url)
+    assert planned(decision) != (stop, take)  # the case in point
+    [sl] = [a for a in sim.open_algo_orders(SYMBOL) if a.client_algo_id.endswith("-sl-0")]
+    sim.cancel_algo_order(sl.algo_id)  # cancelled by hand while the bot is down: the restart re-places it
+    exchange.drain()
+
+    async def restart_and_sweep() -> None:
+        async with restarted(url, exchange, T0 + 60_000) as (_, monitor, _):
+            await monitor.sweep(reading=True)
+
+    asyncio.run(restart_and_sweep())
+    [trade], _ = journal_state(url)
+    assert planned(trade) == (stop, take)  # was the decision's
+    [placed] = [a for a in sim.open_algo_orders(SYMBOL) if "-sl-" in a.client_algo_id]
+    assert placed.trigger_price == stop  # re-placed at the plan, not a tick looser
+
+
+def test_a_recovered_trade_without_journaled_protection_plans_for_its_fill_rounded_toward_the_entry(
+        tmp_path: Path) -> None:
+    url, sim = f"sqlite:///{tmp_path / 'journal.db'}", simulator()
+    exchange = InProcessExchange(sim)
+    asyncio.run(entry_then_crash(url, exchange))
+    stop, take = placed_levels(url)
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:  # killed before the stop's intent was written
+        assert conn.execute("delete from orders where purpose in ('sl', 'tp')").rowcount == 2
+    asyncio.run(restart(url, exchange, T0 + 60_000))
+    [trade], _ = journal_state(url)
+    assert planned(trade) == (stop, take)  # 878.9: 896.83 less 2 %, rounded up

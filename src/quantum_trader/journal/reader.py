@@ -207,6 +207,15 @@ class JournalReader:
                  .order_by(o.c.updated_ms, o.c.client_id))
         return [row for row in self._rows(query) if Decimal(str(row["filled"] or 0)) > 0]
 
+    def first_protection(self, trade_id: str) -> dict[str, Decimal]:
+        """The trigger price of the first stop-loss (`sl`) and take-profit (`tp`) journaled for a trade, by
+        purpose: the levels execution placed for its entry fill, which the trade was opened with."""
+        o = _table(OrderRow)
+        query = (select(o.c.purpose, o.c.trigger_price)
+                 .where(o.c.trade_id == trade_id, o.c.purpose.in_(("sl", "tp")), o.c.trigger_price.is_not(None))
+                 .order_by(o.c.created_ms.desc(), o.c.client_id.desc()))
+        return {str(row["purpose"]): Decimal(str(row["trigger_price"])) for row in self._rows(query)}  # first wins
+
     def client_ids_of_trade(self, trade_id: str) -> list[str]:
         """Every client id journaled for one trade: after a restart, new attempts start above them."""
         o = _table(OrderRow)

@@ -21,18 +21,20 @@ resumes, the daily loss limit until the UTC day ends: a restart is neither).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from decimal import Decimal
 
 import structlog
 
 from ..core.bus import EventBus
 from ..domain.errors import ConfigError, ExchangeError, RetryableExchangeError
-from ..domain.events import ProtectionAction
+from ..domain.events import ProtectionAction, TradeOpened
 from ..domain.exchange_types import FUNDING_FEE, BalanceUpdate
 from ..domain.instrument import Instrument
 from ..domain.money import fmt
+from ..domain.stops import protection_prices
 from ..exchange.budget import urgent
 from ..exchange.factory import given
 from ..exchange.port import Exchange, ExchangeReader
@@ -44,6 +46,7 @@ from ..readmodels.journal import opened_from_entry, readiness_from_journal
 from ..risk.daily_loss import DAY_MS, REASON_PREFIX, DailyLossGuard, undated_moves, utc_day
 from ..settings.model import Settings
 from ..trading.away_funding import funding_from_ms
+from ..trading.execution import Execution
 from ..trading.monitor import PositionMonitor
 from ..trading.reconcile import close_trades_gone_while_away, settle_pending_intents
 from ..trading.trades import OpenTrade
@@ -167,7 +170,8 @@ async def open_unrecorded_trades(engine: Engine, exchange: Exchange, reader: Jou
     now_equity = (await exchange.account()).equity
     for row in entries:
         equity = reader.equity_before(int(row["created_ms"])) or now_equity
-        opened = opened_from_entry(row, equity)
+        opened = as_placed(opened_from_entry(row, equity), reader.first_protection(str(row["trade_id"])),
+                           engine.execution)
         log.warning("a filled entry's trade was never recorded; opening it from the journal",
                     trade_id=opened.trade_id, symbol=opened.symbol, quantity=str(opened.quantity))
         await engine.bus.publish(ProtectionAction(
@@ -175,6 +179,21 @@ async def open_unrecorded_trades(engine: Engine, exchange: Exchange, reader: Jou
             reason="entry filled before a crash; trade opened from the journal's entry order and risk decision"))
         await engine.bus.publish(opened)
     return len(entries)
+
+
+def as_placed(opened: TradeOpened, placed: Mapping[str, Decimal], execution: Execution) -> TradeOpened:
+    """A recovered trade's stop and take-profit as its first session planned them for its fill: the levels it
+    placed (`placed`, the journal's first `sl` and `tp` orders), else those execution places for the fill price
+    (rounded toward the entry). Not the risk decision's: risk sized the trade before the fill, from the last
+    price, and a short filled at 0.1048 was recovered with the decision's stop 0.1069, one tick looser than the
+    0.1068 placed, and its stop re-placed there. The decision's plan stays only for a symbol this session does
+    not trade (no instrument to round with)."""
+    inst = execution.instruments.get(opened.symbol)
+    if inst is None:
+        return opened
+    cfg = execution.config
+    stop, take = protection_prices(inst, opened.direction, opened.entry_price, cfg.stop_loss_pct, cfg.take_profit_pct)
+    return replace(opened, planned_stop=placed.get("sl", stop), planned_take_profit=placed.get("tp", take))
 
 
 def restore_halt(engine: Engine, reader: JournalReader, account: str | None = None) -> str | None:
