@@ -55,7 +55,7 @@ from .execution import Execution
 from .monitor_guard import GuardConfig, SymbolGuard
 from .monitor_levels import PlannedLevels
 from .monitor_repair import Repairer
-from .monitor_rules import STOP_TYPES, TAKE_PROFIT_TYPES, external_trade_id, orphans, settled
+from .monitor_rules import STOP_TYPES, TAKE_PROFIT_TYPES, Levels, external_trade_id, orphans, settled
 from .monitor_state import MonitorState as MonitorState  # re-exported: the session and /health read it
 from .monitor_state import NakedTimer
 from .monitor_view import StreamView
@@ -110,6 +110,8 @@ class PositionMonitor:
         #: Each position's protection phase and what it needs to remember (protection_state.py).
         self.book = ProtectionBook()
         self._busy: set[str] = set()
+        #: Trade ids of the positions found without a trade that this monitor recorded (`PlannedLevels.record`).
+        self._recorded: set[str] = set()
         self._dirty: set[str] = set()
         self.repair = Repairer(bus, clock, execution, self.book) if execution is not None else None
         self.guard = None if execution is None or self.repair is None else SymbolGuard(
@@ -161,6 +163,8 @@ class PositionMonitor:
             await self.sweep_symbol(symbol, f"position {event.reason}: {event.snapshot.amount}")
 
     async def _on_trade_opened(self, event: TradeOpened) -> None:
+        if event.trade_id in self._recorded:
+            return  # a position found without a trade, recorded by this monitor inside its own run
         self.adopt(event)
         now = self.clock.now_ms()
         if {"STOP_MARKET", "TAKE_PROFIT_MARKET"} <= self.book[event.symbol].read_back:
@@ -366,12 +370,17 @@ class PositionMonitor:
                 return False  # the entry is in flight: what this reading calls orphans may be its new protection
             if not self.book.leaves_to_execution(symbol, now, self._entry_grace_ms):
                 self.book.flat(symbol)  # (an entry in flight has no position yet: its phase stays)
+                self.levels.flat(symbol)
             return await self.guard.flat(symbol, orders)
         self.timer.measure(symbol, position, orders)
         if self.book.leaves_to_execution(symbol, now, self._entry_grace_ms):
             return False  # execution is placing this position's protection right now
+        in_flight = self.book.phase(symbol) is Phase.PLACING  # the bot's entry, its grace run out
         self.book.apply(symbol, Cause.ENTRY_ENDED, now)  # a grace that ran out ends execution's turn
-        acted = await self.guard.guard(self.levels.for_position(position), position, orders)
+        levels = self.levels.for_position(position)
+        if not levels.known:
+            await self._record(levels, position, in_flight)
+        acted = await self.guard.guard(levels, position, orders)
         if acted:  # read back what the repairs left: an emergency exit may have closed the position
             self.state.actions += 1
             orders = await self.exchange.open_orders(symbol)
@@ -385,6 +394,18 @@ class PositionMonitor:
         return round(self.config.entry_grace_s * 1000)
 
     # --- helpers ----------------------------------------------------------------------------------
+    async def _record(self, levels: Levels, position: PositionSnapshot, entry_in_flight: bool) -> None:
+        """A position found without a trade becomes one (monitor_levels.py `PlannedLevels.record`)."""
+        account = self.stream.estimated_account() or await self.exchange.account()
+        opened = self.levels.record(levels, position, account.equity, self.clock.now_ms(),
+                                    entry_in_flight=entry_in_flight)
+        if opened is None:
+            return
+        self._recorded.add(opened.trade_id)
+        log.warning("a position the bot did not open is adopted as a trade", trade_id=opened.trade_id,
+                    symbol=opened.symbol, quantity=str(opened.quantity), entry=str(opened.entry_price))
+        await self.bus.publish(opened)
+
     async def _error(self, exc: Exception) -> None:
         self.state.errors += 1
         self.metrics.error("monitor")
