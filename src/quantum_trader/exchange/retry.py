@@ -16,6 +16,11 @@ leaves its positions unwatched until something restarts it, so inside that scope
 retrying retryable errors (5xx, timeouts, 429 and 418 until their Retry-After) with capped backoff,
 logging each wait, until the scope's deadline. Normal running keeps the short policy: there a failed
 read is simply read again by the next sweep.
+
+A placement retried here is invisible to its caller until it succeeds or the attempts are spent (~3.75 s of
+backoff with the default policy), yet a stop-loss that is not placed is a position without a stop: whoever
+must know (execution's `ProtectionOutage`) hears each retried try through `RetryingExchange.on_place_retry`
+(`observe_place_retries`), with the exchange's answer and the wait before the next try.
 """
 
 from __future__ import annotations
@@ -72,9 +77,18 @@ class RetryPolicy:
 
     def delay(self, attempt: int, exc: RetryableExchangeError) -> float:
         """Wait before retry number `attempt` (0-based): backoff, or the server's Retry-After if longer."""
-        backoff = min(self.max_delay, self.base_delay * 2.0**attempt)
+        backoff = self.backoff(attempt)
         retry_after: float | None = getattr(exc, "retry_after", None)
         return max(backoff, retry_after) if retry_after is not None else backoff
+
+    def backoff(self, attempt: int) -> float:
+        return min(self.max_delay, self.base_delay * 2.0**attempt)
+
+    def waits_s(self, after: int = 0) -> float:
+        """The backoff still to come after try number `after` (0-based) fails, if every later try fails too
+        (Retry-After and the requests' own time not counted): 0.25 + 0.5 + 1 + 2 = 3.75 s for a whole call
+        with the default policy, the least time a call that keeps failing takes to give up."""
+        return sum(self.backoff(attempt) for attempt in range(after, self.attempts - 1))
 
 
 @dataclass
@@ -179,9 +193,27 @@ def late_entry(intent: OrderIntent, exc: RetryableExchangeError) -> bool:
     return exc.code == TOO_MANY_ORDERS and not (intent.reduce_only or intent.close_position)
 
 
+@dataclass(frozen=True, slots=True)
+class PlaceRetry:
+    """One try of a placement that failed and will be tried again: what the exchange answered and when."""
+
+    intent: OrderIntent
+    error: RetryableExchangeError
+    #: The try that failed (0-based) and the policy's tries in all.
+    attempt: int
+    attempts: int
+    #: The wait before the next try, and the backoff after it if that one fails too (`RetryPolicy.waits_s`).
+    wait_s: float
+    waits_left_s: float
+
+
+PlaceRetryObserver = Callable[[PlaceRetry], Awaitable[None]]
+
+
 async def place_once(exchange: Exchange, intent: OrderIntent, policy: RetryPolicy,
-                     sleep: Sleep = asyncio.sleep) -> OrderSnapshot:
-    """Place `intent`; after any transient failure, look the client id up before sending again."""
+                     sleep: Sleep = asyncio.sleep, on_retry: PlaceRetryObserver | None = None) -> OrderSnapshot:
+    """Place `intent`; after any transient failure, look the client id up before sending again.
+    `on_retry` hears each failed try that is tried again, before the wait."""
     def lookup() -> Awaitable[OrderSnapshot | None]:
         return with_retries(lambda: exchange.query(intent.symbol, intent.client_id), policy, sleep)
 
@@ -194,6 +226,8 @@ async def place_once(exchange: Exchange, intent: OrderIntent, policy: RetryPolic
             if (attempt == policy.attempts - 1 or wait > policy.max_retry_after or not worth_waiting(exc)
                     or late_entry(intent, exc)):
                 raise
+            if on_retry is not None:
+                await on_retry(PlaceRetry(intent, exc, attempt, policy.attempts, wait, policy.waits_s(attempt + 1)))
             await sleep(wait)
         except OrderRejected as exc:
             if attempt == 0 or exc.code not in _twin_codes(intent):
@@ -251,6 +285,8 @@ class RetryingExchange:
         self.inner = inner
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
+        #: Hears each retried try of a placement (`observe_place_retries`).
+        self.on_place_retry: PlaceRetryObserver | None = None
 
     def __repr__(self) -> str:
         return f"RetryingExchange({self.inner!r})"
@@ -275,7 +311,7 @@ class RetryingExchange:
         return await self._retry(lambda: self.inner.open_orders(symbol), "open orders")
 
     async def place(self, intent: OrderIntent) -> OrderSnapshot:
-        return await place_once(self.inner, intent, self.policy, self._sleep)
+        return await place_once(self.inner, intent, self.policy, self._sleep, self.on_place_retry)
 
     async def cancel(self, symbol: str, client_id: str) -> OrderSnapshot:
         return await cancel_once(self.inner, symbol, client_id, self.policy, self._sleep)
@@ -317,3 +353,12 @@ class RetryingExchange:
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+def observe_place_retries(exchange: object, observer: PlaceRetryObserver) -> RetryPolicy | None:
+    """Have `observer` hear every retried try of the placements `exchange` makes, if it retries them (a
+    `RetryingExchange`); its policy, or None where placements are not retried (in process, staging)."""
+    if not isinstance(exchange, RetryingExchange):
+        return None
+    exchange.on_place_retry = observer
+    return exchange.policy

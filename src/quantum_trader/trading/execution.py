@@ -16,7 +16,9 @@ Protection follows the entry fill at once: STOP_MARKET with closePosition on MAR
 priceProtect (through the Algo Order API: the adapter routes conditional types there), then
 TAKE_PROFIT_MARKET, each read back from the exchange before it counts. A stop the exchange refuses
 because its price is already crossed (-2021) or that cannot be placed after bounded attempts is
-replaced by an emergency market exit with reduceOnly: no position is left without a stop.
+replaced by an emergency market exit with reduceOnly: no position is left without a stop. How long "bounded"
+is: `PROTECTION_ATTEMPTS` and `give_up_after_s` (trading/protection_outage.py, where each failed try is logged
+and journaled as it happens, so an outage is never silent while the bot rides it out).
 "At once" means from the first report of the fill: when the user stream reports it before the entry's
 REST answer, protection starts from the stream's report (trading/entry_fills.py).
 The continuous monitor that repairs protection later (missing, cancelled by hand, wrong type) is
@@ -53,7 +55,7 @@ from ..domain.instrument import Instrument
 from ..domain.money import fmt
 from ..domain.stops import protection_prices
 from ..exchange.port import ExchangeReader, OrderGateway
-from ..exchange.retry import CLOSE_POSITION_EXISTS
+from ..exchange.retry import CLOSE_POSITION_EXISTS, observe_place_retries
 from .client_ids import AttemptAllocator
 from .entry_fills import EntryFills
 from .exit_words import DRY_RUN_WORDING as DRY_RUN_WORDING  # re-exported: the wordings lived here
@@ -61,10 +63,11 @@ from .exit_words import SENT_WORDING as SENT_WORDING
 from .exit_words import ExitLog, WarningExitLog
 from .exit_words import ExitWording as ExitWording
 from .monitor_rules import plan_side
+from .protection_outage import PROTECTION_ATTEMPTS, Fallback, Plan, ProtectionOutage
+from .protection_outage import give_up_after_s as give_up_after_s  # re-exported: the rule's name
 from .sending import SendResult, Sent
 
 log = structlog.get_logger(__name__)
-PROTECTION_ATTEMPTS = 3
 
 
 class IntentLog(Protocol):
@@ -104,6 +107,9 @@ class Execution:
         self.orders_sent = 0
         #: Entries in flight whose fill the user stream may report before their REST answer.
         self.entry_fills = EntryFills()
+        #: Failed placements of protection, logged and journaled (it hears the adapter's retries too).
+        self.outage = ProtectionOutage(bus, clock)
+        self.outage.policy = observe_place_retries(gateway, self.outage.retrying)
 
     def attach(self) -> None:
         self.bus.subscribe(RiskDecision, self.on_decision)
@@ -200,16 +206,20 @@ class Execution:
 
     async def _place_protection(self, trade_id: str, symbol: str, direction: Direction, purpose: str,
                                 kind: OrderType, trigger: Decimal) -> bool:
-        for _ in range(PROTECTION_ATTEMPTS):
+        fallback = Fallback.EXIT if purpose == "sl" else Fallback.NEXT_SWEEP
+        for send in range(PROTECTION_ATTEMPTS):
             intent = OrderIntent(client_id=self.ids.next_id(trade_id, purpose), symbol=symbol,
                                  side=direction.exit_side, type=kind, trigger_price=trigger, close_position=True,
                                  working_type=WorkingType.MARK_PRICE, price_protect=True)
+            self.outage.sending(intent, Plan(trade_id, purpose, send, PROTECTION_ATTEMPTS, fallback))
             result = await self.send(intent, trade_id, purpose)
             if result.accepted and await self.verify(trade_id, intent):
                 return True
             if result.code == CLOSE_POSITION_EXISTS and await self._held_by_another(trade_id, intent, purpose):
                 return True
-            if result.refused_for_good or result.not_sent:
+            final = result.refused_for_good or result.not_sent or send == PROTECTION_ATTEMPTS - 1
+            await self.outage.failed(intent, result, final=final)
+            if final:
                 return False  # -2021 crossed, -4006, ...: retrying the same parameters cannot help
         return False
 
@@ -223,6 +233,7 @@ class Execution:
         keep = plan_side(await self.reader.open_orders(intent.symbol), position, purpose).keep
         if keep is None:
             return False
+        self.outage.covered(intent.symbol, purpose)
         await self.bus.publish(ProtectionAction(
             symbol=intent.symbol, action="verified", time_ms=self.clock.now_ms(), trade_id=trade_id,
             reason=f"-4130: {keep.type.value} {keep.client_id} already protects the position (read back)",
@@ -315,7 +326,8 @@ class Execution:
         except ExchangeError as exc:
             await self.bus.publish(OrderRejectedEvent(intent=intent, trade_id=trade_id, purpose=purpose,
                                                       code=exc.code, message=exc.msg, time_ms=self.clock.now_ms()))
-            return SendResult(Sent.REJECTED, code=exc.code, message=exc.msg, retryable=exc.retryable)
+            return SendResult(Sent.REJECTED, code=exc.code, message=exc.msg, retryable=exc.retryable,
+                              http_status=exc.http_status)
         self.orders_sent += 1
         await self.bus.publish(OrderChanged(snapshot=snapshot, reason="PLACED", time_ms=self.clock.now_ms()))
         if intent.type.is_conditional:
@@ -339,12 +351,19 @@ class Execution:
             self.entry_fills.answered(intent.client_id)
 
     async def _protection_placed(self, intent: OrderIntent, trade_id: str, purpose: str, reason: str | None) -> None:
+        """Logged and journaled as `placed`; after an outage (failed tries of this symbol's `purpose`) both say
+        how many tries failed and for how long, so the end of the outage is as visible as its start."""
+        outage = self.outage.placed(intent)
+        after = {} if outage is None else {"failed_tries_before": outage[0], "failing_for_s": round(outage[1], 1)}
         log.info("protection placed", symbol=intent.symbol, type=intent.type.value, side=intent.side.value,
                  trigger_price=_fmt(intent.trigger_price), quantity=_fmt(intent.quantity),
-                 working_type=intent.working_type.value,
-                 close_position=intent.close_position, purpose=purpose, client_id=intent.client_id)
+                 working_type=intent.working_type.value, close_position=intent.close_position, purpose=purpose,
+                 client_id=intent.client_id, **after)
+        why = reason or f"{purpose} after entry fill"
+        if outage is not None:
+            why += f" (after {outage[0]} failed tries over {outage[1]:.1f} s)"
         await self.bus.publish(ProtectionAction(
-            symbol=intent.symbol, action="placed", reason=reason or f"{purpose} after entry fill",
+            symbol=intent.symbol, action="placed", reason=why,
             time_ms=self.clock.now_ms(), trade_id=trade_id, client_id=intent.client_id,
             order_type=intent.type.value, price=intent.trigger_price))
 

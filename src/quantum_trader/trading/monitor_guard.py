@@ -35,6 +35,7 @@ from .monitor_rules import (
     trail_target,
     wanted_stop,
 )
+from .protection_outage import Fallback
 from .protection_state import Cause, ProtectionBook
 
 
@@ -171,7 +172,7 @@ class SymbolGuard:
         if target is None:
             return False
         reason = f"trailing stop {fmt(stop.trigger_price)} -> {fmt(target)} (mark {fmt(position.mark)})"
-        placement = await self.repair.place(levels, position, SL, target, orders, reason)
+        placement = await self.repair.place(levels, position, SL, target, orders, reason, Fallback.KEEP_STOP)
         if placement.outcome is Outcome.NOT_SENT:
             return False
         if placement.outcome is not Outcome.PLACED:

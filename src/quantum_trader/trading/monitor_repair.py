@@ -27,9 +27,11 @@ from ..domain.events import ProtectionAction
 from ..domain.exchange_types import OrderIntent, OrderSnapshot, PositionSnapshot
 from ..domain.money import fmt
 from ..exchange.retry import CLOSE_POSITION_EXISTS
-from .execution import PROTECTION_ATTEMPTS, Execution
+from .execution import Execution
 from .monitor_rules import SL, Levels, close_position_taken
+from .protection_outage import PROTECTION_ATTEMPTS, Fallback, Plan
 from .protection_state import ProtectionBook
+from .sending import SendResult
 
 log = structlog.get_logger(__name__)
 WOULD_IMMEDIATELY_TRIGGER = -2021
@@ -58,8 +60,10 @@ class Repairer:
         self.own_cancels: dict[str, None] = {}  # insertion-ordered set, bounded
 
     async def place(self, levels: Levels, position: PositionSnapshot, role: str, price: Decimal,
-                    orders: Sequence[OrderSnapshot], reason: str) -> Placement:
-        """Place and read back one STOP_MARKET / TAKE_PROFIT_MARKET, at most PROTECTION_ATTEMPTS times."""
+                    orders: Sequence[OrderSnapshot], reason: str, fallback: Fallback | None = None) -> Placement:
+        """Place and read back one STOP_MARKET / TAKE_PROFIT_MARKET, at most PROTECTION_ATTEMPTS times. `fallback`:
+        what the caller does if it fails for good, for the failures' log lines (by default: a stop-loss's
+        emergency exit, a take-profit's next sweep)."""
         kind = OrderType.STOP_MARKET if role == SL else OrderType.TAKE_PROFIT_MARKET
         side = levels.direction.exit_side
         use_close = not close_position_taken(orders, side, kind)
@@ -67,13 +71,15 @@ class Repairer:
         if plan in self.book[position.symbol].would:
             return Placement(Outcome.NOT_SENT)
         taken = {o.client_id for o in orders if o.status.is_open}
-        for _ in range(PROTECTION_ATTEMPTS):
+        fallback = fallback or (Fallback.EXIT if role == SL else Fallback.NEXT_SWEEP)
+        for send in range(PROTECTION_ATTEMPTS):
             intent = OrderIntent(
                 client_id=self.execution.ids.next_id(levels.trade_id, role, taken=taken), symbol=position.symbol,
                 side=side, type=kind, trigger_price=price, close_position=use_close, reduce_only=not use_close,
                 quantity=None if use_close else abs(position.amount), working_type=WorkingType.MARK_PRICE,
                 price_protect=True)
             taken.add(intent.client_id)
+            self.execution.outage.sending(intent, Plan(levels.trade_id, role, send, PROTECTION_ATTEMPTS, fallback))
             result = await self.execution.send(intent, levels.trade_id, role, reason=reason)
             if result.accepted and await self.execution.verify(levels.trade_id, intent):
                 return Placement(Outcome.PLACED, intent)
@@ -81,13 +87,12 @@ class Repairer:
                 await self._would_do(position.symbol, plan, "would_place", f"would place {_describe(intent)}: "
                                      f"{reason}", levels.trade_id, price)
                 return Placement(Outcome.NOT_SENT, intent)
-            if result.code == WOULD_IMMEDIATELY_TRIGGER:
-                return Placement(Outcome.CROSSED, intent)
+            outcome = _given_up(result, last=send == PROTECTION_ATTEMPTS - 1)
+            await self.execution.outage.failed(intent, result, final=outcome is not None)
+            if outcome is not None:
+                return Placement(outcome, intent)
             if result.code == CLOSE_POSITION_EXISTS:
                 use_close = False  # a twin the open-order list did not show yet: cover by quantity instead
-                continue
-            if result.refused_for_good:
-                return Placement(Outcome.FAILED, intent)
         return Placement(Outcome.FAILED)
 
     async def _would_do(self, symbol: str, plan: tuple[object, ...], action: str, reason: str,
@@ -122,6 +127,16 @@ class Repairer:
             symbol=symbol, action=action, reason=reason, time_ms=self.clock.now_ms(), trade_id=trade_id,
             client_id=order.client_id if order else None, order_type=order.type.value if order else None,
             price=price if price is not None else (order.trigger_price if order else None)))
+
+
+def _given_up(result: SendResult, *, last: bool) -> Outcome | None:
+    """What a failed send ends in (None: send again). -2021: the stop is already crossed; -4130: a twin the
+    open-order list did not show yet, so the next send covers by quantity instead."""
+    if result.code == WOULD_IMMEDIATELY_TRIGGER:
+        return Outcome.CROSSED
+    if (result.code != CLOSE_POSITION_EXISTS and result.refused_for_good) or last:
+        return Outcome.FAILED
+    return None
 
 
 def _describe(intent: OrderIntent) -> str:

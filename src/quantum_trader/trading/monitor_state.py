@@ -1,6 +1,9 @@
 """What the monitor knows about itself: sweep counts and errors for `/health`, and how long each
 position has gone without a working stop, measured on the injected clock (so a backtest measures
-simulated seconds) and exported to `/metrics`, where an alert should fire on it.
+simulated seconds) and exported to `/metrics`, where an alert should fire on it. A stretch without a stop
+that lasted `NOTICE_S` or more is logged when it ends, with its length: the last line of an outage (the
+failures were logged as they happened: trading/protection_outage.py), so an operator reads how long the
+position was exposed without adding up timestamps.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from .monitor_rules import has_working_stop
 from .protection_view import ProtectionView
 
 log = structlog.get_logger(__name__)
+#: A stretch without a working stop this long (seconds) or longer is logged when it ends; shorter ones (an entry
+#: read between its fill and its stop, milliseconds) are only counted.
+NOTICE_S = 1.0
 
 
 @dataclass
@@ -75,6 +81,10 @@ class NakedTimer:
                 seconds = (now - since.pop(symbol)) / 1000
                 self.state.unprotected_seconds_total += seconds
                 self.metrics.add_unprotected_seconds(seconds)
+                if seconds >= NOTICE_S:
+                    log.info("position protected again" if position is not None and position.amount != 0
+                             else "position without a working stop is closed", symbol=symbol,
+                             without_stop_s=round(seconds, 2))
         else:
             since.setdefault(symbol, now)
         self.metrics.set_unprotected_seconds({s: (now - t) / 1000 for s, t in since.items()})

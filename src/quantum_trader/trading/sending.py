@@ -28,6 +28,8 @@ class SendResult:
     message: str = ""
     #: For a refusal: True when sending the same thing again may succeed (timeouts, 5xx, 429).
     retryable: bool = False
+    #: For a refusal: the HTTP status of the exchange's answer (a 503 says more than its code -1001).
+    http_status: int | None = None
     #: For NOT_SENT: True when the gateway sends nothing by design (staging), False when the journal refused
     #: the intent. The kill switch treats a position as closed in a dry run only: in paper or live an exit
     #: that could not be journaled leaves the position open, and its stop-loss must stay.
