@@ -7,6 +7,8 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from quantum_trader.domain.exchange_types import (
     AccountSnapshot,
     BalanceUpdate,
@@ -15,10 +17,11 @@ from quantum_trader.domain.exchange_types import (
     PositionUpdate,
     WalletUpdate,
 )
-from quantum_trader.exchange import wire
+from quantum_trader.exchange import user_stream, wire
 from quantum_trader.exchange.ccxt_adapter import CcxtExchange
 from quantum_trader.exchange.ccxt_poll import CcxtPoller
-from quantum_trader.exchange.user_stream import ws_base
+from quantum_trader.exchange.retry import RetryingExchange
+from quantum_trader.exchange.user_stream import user_stream_of, ws_base
 from quantum_trader.trading.monitor_view import StreamView
 
 TRADE: dict[str, Any] = {"e": "ORDER_TRADE_UPDATE", "E": 1000, "o": {
@@ -110,3 +113,48 @@ def test_the_views_wallet_follows_the_stream_and_a_wallet_a_reading_holds_change
                                                        available=Decimal("8856.46"))
     view.apply_wallet(Decimal("9856.46"))  # told again (a reading, then the stream): absolute, not added twice
     assert view.account is not None and view.account.wallet == Decimal("9856.46")
+
+
+class _Log:
+    """The module's logger, recorded (whatever level an earlier test configured structlog at)."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+
+    def info(self, event: str, **fields: Any) -> None:
+        self.lines.append({"event": event, "log_level": "info", **fields})
+
+
+def test_the_stream_says_when_it_is_back_and_health_shows_the_outage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """User trial item 11: three `broke; reconnecting` warnings and no word that it came back. One outage (a break
+    and a failed connect) ends in one info line when a connection is reconciled, and `status()` tells it."""
+    recorded = _Log()
+    monkeypatch.setattr(user_stream, "log", recorded)
+
+    async def outage() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        exchange = _exchange()
+        stream = exchange.user_stream
+        assert user_stream_of(RetryingExchange(exchange)) is stream and user_stream_of(object()) is None
+        statuses = [stream.status()]
+        stream.live = True
+        statuses.append(stream.status())
+        stream.live, stream.last_break = False, "ConnectionClosedError: dropped"
+        stream._broke()
+        stream.last_break = "InvalidStatus: HTTP 403"
+        stream._broke()  # the first reconnect fails too
+        statuses.append(stream.status())
+        stream.live = True
+        stream._back(2)
+        stream._back(0)  # a reconciliation that follows no outage says nothing
+        statuses.append(stream.status())
+        await exchange.close()
+        return statuses, recorded.lines
+
+    statuses, logs = asyncio.run(outage())
+    assert [s["state"] for s in statuses] == ["connecting", "live", "down", "live"]
+    assert statuses[2]["down_s"] is not None and statuses[2]["breaks"] == 2 and statuses[2]["reconnects"] == 0
+    assert statuses[3]["down_s"] is None and statuses[3]["reconnects"] == 1 and statuses[3]["last_down_s"] >= 0
+    assert statuses[3]["last_break"] == "InvalidStatus: HTTP 403"
+    (back,) = [line for line in logs if line["event"] == "exchange event stream reconnected"]
+    assert back["log_level"] == "info" and back["failed_connects"] == 1
+    assert back["cause"] == "ConnectionClosedError: dropped" and "2 change(s) missed" in back["reconciled"]

@@ -90,6 +90,8 @@ class CcxtExchange:
         if events_via not in ("stream", "poll"):
             raise ValueError(f"events_via={events_via!r}: 'stream' or 'poll'")
         self._events_via = events_via
+        #: Events come from the user-data stream (`user_stream`), not from polling.
+        self.streams_events = events_via == "stream"
         self.reading_interval_s = reading_interval_s
         #: Every REST call is admitted by it first (exchange/budget.py); its limit follows exchangeInfo.
         self.budget = budget if budget is not None else WeightBudget()

@@ -18,6 +18,11 @@ One `events()` subscription is one connection:
    connection that never closes). Then the subscription raises `StreamBroken`; the session's pump
    (runtime/pump.py) runs the monitor's full sweep and subscribes again, which reconnects. Repeated
    failures back off exponentially here (the pump's own pause is fixed).
+
+The pump warns at every break; the stream itself says when it is back (`exchange event stream reconnected`:
+how long it was down, how many connects failed, what broke it, what the reconciliation read back), because a
+user trial dropped it for 3 s and read three warnings and no word that it ever came back. `/health` shows
+it under `user_stream` (`status()`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import structlog
@@ -132,6 +137,15 @@ class UserStream:
         self._echo_what = ""
         #: Connections replaced because an order we sent was never echoed (a stalled stream).
         self.echo_timeouts = 0
+        #: Connections (or attempts) that ended in an error, and recoveries from such a run of them.
+        self.breaks = 0
+        self.reconnects = 0
+        #: While down: since when (monotonic), what broke it first, and the connects that failed since.
+        self._down_since: float | None = None
+        self._down_cause = ""
+        self._failed_connects = 0
+        #: How long the last outage lasted (seconds), once it is over.
+        self.last_down_s: float | None = None
 
     async def run(self) -> AsyncIterator[ExchangeEvent]:
         """One connection's events (reconciliation first); raises `StreamBroken` when it ends, returns on close."""
@@ -148,6 +162,7 @@ class UserStream:
             self.last_break = f"{type(exc).__name__}: {exc}"
             if self._closed.is_set():
                 return
+            self._broke()
             if isinstance(exc, StreamBroken):
                 raise
             raise StreamBroken(self.last_break) from exc
@@ -166,14 +181,52 @@ class UserStream:
             self._reconcile_at = time.monotonic()
             while not self._closed.is_set():
                 if self._reconcile_at is not None and time.monotonic() >= self._reconcile_at:
-                    for event in await self._reconcile():  # the stream buffers meanwhile
+                    events = await self._reconcile()  # the stream buffers meanwhile
+                    for event in events:
                         yield event
                     self.live = self._reconcile_at is None  # None: the reading succeeded
+                    if self.live:
+                        self._back(len(events))
                     ws.last_heard = max(ws.last_heard, time.monotonic())  # a slow reading is no stall
                 text = await self._next(ws)
                 if text is not None:
                     for event in self._parse(text):
                         yield event
+
+    def _broke(self) -> None:
+        self.breaks += 1
+        if self._down_since is None:
+            self._down_since, self._down_cause, self._failed_connects = time.monotonic(), self.last_break, 0
+        else:
+            self._failed_connects += 1
+
+    def _back(self, read_back: int) -> None:
+        """Connected and reconciled after a break: said once, with how long the stream was down."""
+        if self._down_since is None:
+            return
+        self.last_down_s = time.monotonic() - self._down_since
+        self._down_since = None
+        self.reconnects += 1
+        log.info("exchange event stream reconnected", stream="user-data", down_s=round(self.last_down_s, 1),
+                 failed_connects=self._failed_connects, cause=self._down_cause[:200],
+                 reconciled=f"positions and open orders read back over REST: {read_back} change(s) missed")
+
+    @property
+    def state(self) -> Literal["live", "down", "connecting"]:
+        """`live`: connected and reconciled; `down`: broken and reconnecting; `connecting`: not live yet."""
+        if self.live:
+            return "live"
+        return "down" if self._down_since is not None else "connecting"
+
+    def status(self) -> dict[str, Any]:
+        """/health's `user_stream` object: its state, how long it has been down, and counts since start."""
+        down = None if self._down_since is None else round(time.monotonic() - self._down_since, 1)
+        return {"state": self.state, "down_s": down,
+                "last_down_s": None if self.last_down_s is None else round(self.last_down_s, 1),
+                "connects": self.connects, "breaks": self.breaks, "reconnects": self.reconnects,
+                "reconciliations": self.reconciliations, "echo_timeouts": self.echo_timeouts,
+                "listen_keys_created": self.keys_created, "keepalives": self.keepalives,
+                "last_break": self.last_break[:200] or None}
 
     def _parse(self, text: str | bytes) -> list[ExchangeEvent]:
         """One message's events; one that cannot be parsed is logged and skipped (the next reconciliation
@@ -283,3 +336,11 @@ class UserStream:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._keepalive
 
+
+
+def user_stream_of(exchange: object) -> UserStream | None:
+    """The user-data stream an adapter's events come from (through a `RetryingExchange`); None where events are
+    polled or the exchange is in process."""
+    inner = getattr(exchange, "inner", exchange)
+    stream = getattr(inner, "user_stream", None)
+    return stream if isinstance(stream, UserStream) and getattr(inner, "streams_events", False) else None

@@ -14,6 +14,7 @@ from ..domain.exchange_types import BalanceUpdate
 from ..domain.money import fmt
 from ..exchange.budget import WeightBudget
 from ..exchange.clock_sync import ClockReading
+from ..exchange.user_stream import UserStream
 from ..feeds.market_feed import FeedStatus
 from ..journal.reader import JournalReader
 from ..notify.sender import Notifier
@@ -51,6 +52,8 @@ class SessionService:
     exchange_clock: ClockReading | None = None
     #: QT_NOTIFY_URLS's sender (None when unset): /health shows its redacted destinations and counters.
     notifier: Notifier | None = None
+    #: The URL adapter's user-data stream (None in process or polling): /health's `user_stream`.
+    user_stream: UserStream | None = None
 
     def __init__(self, settings: Settings, engine: Engine, monitor: PositionMonitor, kill: KillSwitchHandler,
                  reader: JournalReader, metrics: Metrics, feed: FeedStatus, *, strategy_status: str = "",
@@ -127,6 +130,8 @@ class SessionService:
             body["exchange_clock"] = self.exchange_clock.as_health()
         if self.feed.repairs is not None:  # the exchange feed: its repairs and lag (`feed` stays its name)
             body["feed_stream"] = self.feed.repairs.snapshot()
+        if self.user_stream is not None:  # orders, fills and positions: up or reconnecting, and how often it broke
+            body["user_stream"] = self.user_stream.status()
         if self.notifier is not None:  # alerts configured: destinations redacted, errors scrubbed
             body["notify"] = self.notifier.status()
         return body

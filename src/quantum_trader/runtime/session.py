@@ -40,6 +40,7 @@ from ..domain.events import (
 from ..exchange.budget import urgent
 from ..exchange.retry import patient
 from ..exchange.staging_gateway import DryRunGateway
+from ..exchange.user_stream import user_stream_of
 from ..feeds.market_feed import FeedStatus
 from ..feeds.warmup import prepare_warm_up
 from ..journal.db import migrate
@@ -175,6 +176,7 @@ class Session:
         self.service.tape = tape
         self.service.budget = parts.budget
         self.service.exchange_clock = parts.exchange_clock
+        self.service.user_stream = user_stream_of(parts.exchange)
         self.service.notifier = self.notifier
         try:
             await self._serve(engine, parts, strategy, monitor, journal)
