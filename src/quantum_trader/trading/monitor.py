@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 
@@ -52,6 +51,9 @@ from ..domain.exchange_types import AccountSnapshot, OrderSnapshot, PositionSnap
 from ..exchange.budget import held_back, reading_affordable, reading_pace_s
 from ..exchange.port import ExchangeReader
 from .execution import Execution
+from .monitor_config import EQUITY_EVERY_MS as EQUITY_EVERY_MS  # re-exported: readiness reads it
+from .monitor_config import EquityBeat
+from .monitor_config import MonitorConfig as MonitorConfig  # re-exported: the wiring builds it
 from .monitor_guard import GuardConfig, SymbolGuard
 from .monitor_levels import PlannedLevels
 from .monitor_repair import Repairer
@@ -63,29 +65,12 @@ from .protection_state import Cause, Phase, ProtectionBook
 from .protection_view import ProtectionView, build_view
 
 log = structlog.get_logger(__name__)
-EQUITY_EVERY_MS = 60_000
 ENDED = frozenset({SnapshotStatus.CANCELED, SnapshotStatus.EXPIRED, SnapshotStatus.REJECTED})
 #: When readings are paced, the account (5 weight) is read at most this often; equity in between is
 #: the last wallet plus the positions' unrealised P&L.
 ACCOUNT_EVERY_S = 30.0
 #: A sweep this close to the pace counts as due (the interval's sleep is never exact).
 PACE_TOLERANCE_S = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class MonitorConfig:
-    """`software_stop_grace_s` None → 2 × interval; `trailing_stop_pct` in percent (like QT_STOP_LOSS_PCT)."""
-
-    interval_s: float = 1.0
-    software_stop_grace_s: float | None = None
-    trailing_stop_pct: Decimal | None = None
-    #: How long a position whose entry is in flight is left to execution (it places SL and TP itself).
-    entry_grace_s: float = 5.0
-
-    @property
-    def grace_ms(self) -> int:
-        grace = self.software_stop_grace_s if self.software_stop_grace_s is not None else 2 * self.interval_s
-        return round(grace * 1000)
 
 
 class PositionMonitor:
@@ -98,8 +83,7 @@ class PositionMonitor:
         self.execution, self.config = execution, config or MonitorConfig()
         self.state = MonitorState()
         self.timer = NakedTimer(self.state, clock, metrics)
-        self._last_equity_ms: int | None = None
-        self._last_equity_positions: int | None = None
+        self._equity_beat = EquityBeat()
         #: Positions and open orders as the last reading and the events since describe them.
         self.stream = StreamView()
         self._account_read_at: float | None = None
@@ -418,10 +402,8 @@ class PositionMonitor:
         and at once when the number of open positions changed: a stop-out realises its loss in that moment, and
         the daily loss limit (which reads these points) must not learn of it up to a minute later."""
         now = self.clock.now_ms()
-        moved = open_positions != self._last_equity_positions
-        if not moved and self._last_equity_ms is not None and now - self._last_equity_ms < EQUITY_EVERY_MS:
+        if not self._equity_beat.due(now, open_positions):
             return
-        self._last_equity_ms, self._last_equity_positions = now, open_positions
         await self.bus.publish(EquitySnapshot(wallet=account.wallet, equity=account.equity,
                                               available=account.available, open_positions=open_positions, time_ms=now))
 
