@@ -44,6 +44,10 @@ DEFAULT_CHUNK_BARS = 2_000
 #: the chunk (a chunk's end decides nothing). Not more: the scanner's features take memory in proportion to a
 #: chunk's symbol-bars (all of 2,000 × 222 would have added about 150 MB to a 7-symbol ai-scanner run).
 DEFAULT_CHUNK_CELLS = 40_000
+#: Rows of a file parsed at a time, whatever the chunk (a file's next block is read ahead on another thread:
+#: read_ahead.py). Blocks the size of a 40,000-bar chunk (4 MB of CSV) made no backtest faster and took the
+#: peers' one-symbol run from 149 to 265-277 MB of peak RSS (8,000 rows: 185 MB).
+READ_BLOCK_ROWS = 2_000
 
 
 def default_chunk_bars(n_symbols: int) -> int:
@@ -179,7 +183,7 @@ def iter_binance_klines(
     if chunk_bars is None:
         chunk_bars = default_chunk_bars(len(groups))
     symbols = tuple(groups)
-    streams = [SymbolStream(paths, batch=max(chunk_bars, 1024)) for paths in groups.values()]
+    streams = [SymbolStream(paths, batch=READ_BLOCK_ROWS) for paths in groups.values()]
     try:
         while True:
             for stream in streams:
