@@ -10,6 +10,7 @@ nothing was logged or journaled until the stop was placed (or the position close
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -55,14 +56,15 @@ class Outage:
 
 
 class Rig:
-    def __init__(self) -> None:
+    def __init__(self, adapter: Callable[[InProcessExchange], Outage] = Outage) -> None:
+        """`adapter`: what stands between the retries and the simulator (by default the 503 outage)."""
         universe = load_universe()
         self.sim = ExchangeSimulator({SYMBOL: universe.instrument(SYMBOL)}, SimConfig())
         self.sim.set_prices({SYMBOL: "100000"})
         self.sim.set_leverage(SYMBOL, 5)
         self.inner = InProcessExchange(self.sim)
         self.inner.drain()
-        self.outage = Outage(self.inner)
+        self.outage = adapter(self.inner)
         self.clock = SimulatedClock(1_800_000_000_000)
 
         async def sleep(seconds: float) -> None:  # the backoff, on the session's clock

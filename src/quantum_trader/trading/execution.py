@@ -17,7 +17,8 @@ priceProtect (through the Algo Order API: the adapter routes conditional types t
 TAKE_PROFIT_MARKET, each read back from the exchange before it counts. A stop the exchange refuses
 because its price is already crossed (-2021) or that cannot be placed after bounded attempts is
 replaced by an emergency market exit with reduceOnly: no position is left without a stop. How long "bounded"
-is: `PROTECTION_ATTEMPTS` and `give_up_after_s` (trading/protection_outage.py, where each failed try is logged
+is: `PROTECTION_ATTEMPTS` and `give_up_after_s` for an exchange that answers with errors, `STOP_DEADLINE_S` of
+wall-clock time for one that does not answer (trading/protection_outage.py, where each failed try is logged
 and journaled as it happens, so an outage is never silent while the bot rides it out).
 "At once" means from the first report of the fill: when the user stream reports it before the entry's
 REST answer, protection starts from the stream's report (trading/entry_fills.py).
@@ -63,9 +64,18 @@ from .exit_words import SENT_WORDING as SENT_WORDING
 from .exit_words import ExitLog, WarningExitLog
 from .exit_words import ExitWording as ExitWording
 from .monitor_rules import plan_side
-from .protection_outage import PROTECTION_ATTEMPTS, Fallback, Plan, ProtectionOutage
+from .protection_outage import (
+    PROTECTION_ATTEMPTS,
+    STOP_DEADLINE_S,
+    Fallback,
+    Plan,
+    ProtectionOutage,
+    StopDeadline,
+    StopDeadlinePassed,
+)
 from .protection_outage import give_up_after_s as give_up_after_s  # re-exported: the rule's name
 from .sending import SendResult, Sent
+from .sending import not_opened_reason as not_opened_reason  # re-exported: it lived here
 
 log = structlog.get_logger(__name__)
 
@@ -94,15 +104,17 @@ class Execution:
     def __init__(self, bus: EventBus, clock: Clock, gateway: OrderGateway, reader: ExchangeReader,
                  instruments: Mapping[str, Instrument], config: ExecutionConfig, *,
                  intents: IntentLog | None = None, exit_wording: ExitWording = SENT_WORDING,
-                 exit_log: ExitLog | None = None) -> None:
+                 exit_log: ExitLog | None = None, stop_deadline_s: float = STOP_DEADLINE_S) -> None:
         """`exit_wording` and `exit_log`: how an exit is announced and where (trading/exit_words.py); by default
-        one warning per exit, as live, paper and staging log it."""
+        one warning per exit, as live, paper and staging log it. `stop_deadline_s`: how long a position without a
+        stop waits for one before the emergency exit (`STOP_DEADLINE_S`; tests shorten it); the monitor's too."""
         self.bus, self.clock, self.gateway, self.reader = bus, clock, gateway, reader
         self.instruments, self.config = instruments, config
         self.intents = intents or NoIntentLog()
         self.exit_wording = exit_wording
         self.exit_log: ExitLog = exit_log if exit_log is not None else WarningExitLog()
         self.ids = AttemptAllocator()
+        self.stop_deadline_s = stop_deadline_s
         self._configured: dict[str, int] = {}  # symbol → leverage already set (with the margin type)
         self.orders_sent = 0
         #: Entries in flight whose fill the user stream may report before their REST answer.
@@ -207,17 +219,19 @@ class Execution:
     async def _place_protection(self, trade_id: str, symbol: str, direction: Direction, purpose: str,
                                 kind: OrderType, trigger: Decimal) -> bool:
         fallback = Fallback.EXIT if purpose == "sl" else Fallback.NEXT_SWEEP
+        deadline = StopDeadline.start(self.stop_deadline_s) if fallback is Fallback.EXIT else None
         for send in range(PROTECTION_ATTEMPTS):
             intent = OrderIntent(client_id=self.ids.next_id(trade_id, purpose), symbol=symbol,
                                  side=direction.exit_side, type=kind, trigger_price=trigger, close_position=True,
                                  working_type=WorkingType.MARK_PRICE, price_protect=True)
             self.outage.sending(intent, Plan(trade_id, purpose, send, PROTECTION_ATTEMPTS, fallback))
-            result = await self.send(intent, trade_id, purpose)
-            if result.accepted and await self.verify(trade_id, intent):
+            result = await self.send(intent, trade_id, purpose, deadline=deadline)
+            if result.accepted and await self.verify(trade_id, intent, deadline):
                 return True
             if result.code == CLOSE_POSITION_EXISTS and await self._held_by_another(trade_id, intent, purpose):
                 return True
-            final = result.refused_for_good or result.not_sent or send == PROTECTION_ATTEMPTS - 1
+            final = (result.refused_for_good or result.not_sent or send == PROTECTION_ATTEMPTS - 1
+                     or (deadline is not None and deadline.passed))
             await self.outage.failed(intent, result, final=final)
             if final:
                 return False  # -2021 crossed, -4006, ...: retrying the same parameters cannot help
@@ -240,16 +254,22 @@ class Execution:
             client_id=keep.client_id, order_type=keep.type.value, price=keep.trigger_price))
         return True
 
-    async def verify(self, trade_id: str, intent: OrderIntent) -> bool:
+    async def verify(self, trade_id: str, intent: OrderIntent, deadline: StopDeadline | None = None) -> bool:
         """Read the order back: it counts only if the exchange shows it working (or already fired).
-        Published as `verified` / `verify_failed`; the monitor's repairs use the same rule."""
-        found = await self.reader.query(intent.symbol, intent.client_id)
+        Published as `verified` / `verify_failed`; the monitor's repairs use the same rule. A stop-loss's
+        `deadline` bounds the read too: not read back by then, it does not count."""
+        query = self.reader.query(intent.symbol, intent.client_id)
+        try:
+            found = await (query if deadline is None else deadline.bound(query))
+            seen = f"read back {found.status.value if found else 'nothing'}"
+        except StopDeadlinePassed as exc:
+            found, seen = None, f"not read back: {exc}"
         ok = found is not None and found.status in (SnapshotStatus.OPEN, SnapshotStatus.TRIGGERED,
                                                     SnapshotStatus.FILLED)
         await self.bus.publish(ProtectionAction(
-            symbol=intent.symbol, action="verified" if ok else "verify_failed",
-            reason=f"read back {found.status.value if found else 'nothing'}", time_ms=self.clock.now_ms(),
-            trade_id=trade_id, client_id=intent.client_id, order_type=intent.type.value, price=intent.trigger_price))
+            symbol=intent.symbol, action="verified" if ok else "verify_failed", reason=seen,
+            time_ms=self.clock.now_ms(), trade_id=trade_id, client_id=intent.client_id, order_type=intent.type.value,
+            price=intent.trigger_price))
         return ok
 
     async def cancel(self, symbol: str, client_id: str, trade_id: str | None, reason: str) -> SendResult:
@@ -301,11 +321,13 @@ class Execution:
             reason=words.reason.format(amount=amount, why=why)))
 
     # --- sending ----------------------------------------------------------------------------------
-    async def send(self, intent: OrderIntent, trade_id: str, purpose: str, reason: str | None = None) -> SendResult:
+    async def send(self, intent: OrderIntent, trade_id: str, purpose: str, reason: str | None = None,
+                   deadline: StopDeadline | None = None) -> SendResult:
         """Journal the intent (or refuse to send), send it through the gateway, publish the answer.
 
         `reason` is why the bot sends it: the `placed` protection action says it, and so does the
-        journal's record of an order a dry-run gateway did not send.
+        journal's record of an order a dry-run gateway did not send. A stop-loss's `deadline` cancels a send
+        still waiting on the exchange at it: a refusal that may be retried (its outcome is unknown).
         """
         now = self.clock.now_ms()
         recorded = OrderIntentRecorded(intent=intent, trade_id=trade_id, purpose=purpose, time_ms=now)
@@ -317,7 +339,11 @@ class Execution:
             return await self._not_sent(intent, trade_id, purpose, message)
         await self.bus.publish(recorded)
         try:
-            snapshot = await self._place(intent)
+            snapshot = await self._place(intent, deadline)
+        except StopDeadlinePassed as exc:
+            await self.bus.publish(OrderRejectedEvent(intent=intent, trade_id=trade_id, purpose=purpose, code=None,
+                                                      message=str(exc), time_ms=self.clock.now_ms()))
+            return SendResult(Sent.REJECTED, message=str(exc), retryable=True)
         except OrderNotSent as exc:
             await self.bus.publish(OrderNotSentEvent(intent=intent, trade_id=trade_id, purpose=purpose,
                                                      reason=f"{reason or purpose} ({exc})",
@@ -334,12 +360,13 @@ class Execution:
             await self._protection_placed(intent, trade_id, purpose, reason)
         return SendResult(Sent.ACCEPTED, snapshot=snapshot)
 
-    async def _place(self, intent: OrderIntent) -> OrderSnapshot:
+    async def _place(self, intent: OrderIntent, deadline: StopDeadline | None) -> OrderSnapshot:
         """The gateway's answer. An entry whose fill the stream already reported is on the exchange whatever
         the answer says (a timeout, -1007 unknown outcome, a 5xx after the fill): it counts as placed, with
         the stream's report as its answer, so the journal and the monitor treat it as the open position it is."""
         try:
-            return await self.gateway.place(intent)
+            call = self.gateway.place(intent)
+            return await (call if deadline is None else deadline.bound(call))
         except ExchangeError as exc:
             early = self.entry_fills.answered(intent.client_id)
             if early is None:
@@ -366,23 +393,6 @@ class Execution:
             symbol=intent.symbol, action="placed", reason=why,
             time_ms=self.clock.now_ms(), trade_id=trade_id, client_id=intent.client_id,
             order_type=intent.type.value, price=intent.trigger_price))
-
-
-def not_opened_reason(intent: OrderIntent, entry: SendResult) -> str | None:
-    """What became of an entry that opened no position, in words (None: it filled, or the exchange holds it open).
-    A dry run says it sent nothing and what it would have sent, as the kill switch's answer does."""
-    order = f"{intent.side.value.lower()} {_fmt(intent.quantity)} {intent.symbol} at market"
-    if entry.dry_run:
-        return f"sent nothing (dry run): would {order}"
-    if entry.not_sent:
-        return f"{entry.message} ({order})"
-    if not entry.accepted:
-        verb = "did not confirm" if entry.retryable else "refused"
-        code = "" if entry.code is None else f"{entry.code} "
-        return f"the exchange {verb} the entry ({order}): {code}{entry.message}"
-    if entry.snapshot is not None and not entry.snapshot.status.is_open:
-        return f"the exchange filled none of the entry ({order}): {entry.snapshot.status.value}"
-    return None
 
 
 def _fmt(value: Decimal | None) -> str | None:

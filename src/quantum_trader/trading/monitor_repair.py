@@ -29,7 +29,7 @@ from ..domain.money import fmt
 from ..exchange.retry import CLOSE_POSITION_EXISTS
 from .execution import Execution
 from .monitor_rules import SL, Levels, close_position_taken
-from .protection_outage import PROTECTION_ATTEMPTS, Fallback, Plan
+from .protection_outage import PROTECTION_ATTEMPTS, Fallback, Plan, StopDeadline
 from .protection_state import ProtectionBook
 from .sending import SendResult
 
@@ -72,6 +72,8 @@ class Repairer:
             return Placement(Outcome.NOT_SENT)
         taken = {o.client_id for o in orders if o.status.is_open}
         fallback = fallback or (Fallback.EXIT if role == SL else Fallback.NEXT_SWEEP)
+        # A stop whose failure means the emergency exit gets there by the deadline (protection_outage.py).
+        deadline = StopDeadline.start(self.execution.stop_deadline_s) if fallback is Fallback.EXIT else None
         for send in range(PROTECTION_ATTEMPTS):
             intent = OrderIntent(
                 client_id=self.execution.ids.next_id(levels.trade_id, role, taken=taken), symbol=position.symbol,
@@ -80,14 +82,15 @@ class Repairer:
                 price_protect=True)
             taken.add(intent.client_id)
             self.execution.outage.sending(intent, Plan(levels.trade_id, role, send, PROTECTION_ATTEMPTS, fallback))
-            result = await self.execution.send(intent, levels.trade_id, role, reason=reason)
-            if result.accepted and await self.execution.verify(levels.trade_id, intent):
+            result = await self.execution.send(intent, levels.trade_id, role, reason=reason, deadline=deadline)
+            if result.accepted and await self.execution.verify(levels.trade_id, intent, deadline):
                 return Placement(Outcome.PLACED, intent)
             if result.not_sent:
                 await self._would_do(position.symbol, plan, "would_place", f"would place {_describe(intent)}: "
                                      f"{reason}", levels.trade_id, price)
                 return Placement(Outcome.NOT_SENT, intent)
-            outcome = _given_up(result, last=send == PROTECTION_ATTEMPTS - 1)
+            late = deadline is not None and deadline.passed
+            outcome = _given_up(result, last=send == PROTECTION_ATTEMPTS - 1 or late)
             await self.execution.outage.failed(intent, result, final=outcome is not None)
             if outcome is not None:
                 return Placement(outcome, intent)

@@ -20,8 +20,11 @@ the orders' statuses, and an exchange outage is no error of the monitor's: `moni
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 import structlog
 
@@ -34,6 +37,7 @@ from ..exchange.retry import PlaceRetry, RetryPolicy
 from .sending import SendResult
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 #: After an episode's first line, the next waits until its age has doubled, and at least this long (seconds).
 MIN_REPEAT_S = 2.0
 #: An episode without a failure for this long is over (its position closed, or it was placed unseen).
@@ -53,15 +57,61 @@ PURPOSES = {"sl": "stop-loss", "tp": "take-profit"}
 #: a 1 % move of a 5x position within 11 s is rare and would cost what the stop was there to bound (a longer
 #: wait risks more than the spread and fees of a close and a new entry). A refusal for good (-2021 crossed, a
 #: filter) exits at once. A reduce-only stop (the monitor's replacement next to a wrong closePosition one) waits
-#: out each try's in-flight window (~6 s) before it is sent again, so it is given up on later.
+#: out each try's in-flight window (~6 s) before it is sent again, so it is given up on later (by `STOP_DEADLINE_S`).
 PROTECTION_ATTEMPTS = 3
+#: The most time (seconds) a position without a stop-loss waits for one, from the first send of it to the emergency
+#: exit, whatever the exchange does. `PROTECTION_ATTEMPTS` counts tries, not time: an endpoint that does not answer
+#: at all (Binance's Algo Order service hanging while the classic order endpoint, where the exit goes, works) costs
+#: each try the HTTP timeout (10 s), and a placement whose outcome is unknown also its in-flight window and a
+#: look-up, so 15 tries would leave the position naked for minutes (~160 s). At this deadline the send still
+#: waiting is cancelled (on the event loop's clock) and the position is closed at market. 15 s is a little over
+#: `give_up_after_s` (11.25 s), so a stop endpoint answering 5xx is given up on by its tries as before; the
+#: deadline only cuts short an exchange that does not answer. A send cancelled at the deadline may still reach
+#: the exchange: the exit is reduce-only, and the monitor cancels the protection orders of a flat position
+#: (monitor_rules.py `orphans`). A take-profit has no deadline: the stop protects the position meanwhile.
+STOP_DEADLINE_S = 15.0
 
 
 def give_up_after_s(policy: RetryPolicy) -> float:
     """The least time a protective placement that keeps failing is tried before it is given up on (a stop-loss:
     the emergency exit): `PROTECTION_ATTEMPTS` sends, each the adapter's backoff. The requests' own time comes on
-    top (a 503 answers in milliseconds; a request that times out takes the HTTP timeout, 10 s, per try)."""
+    top (a 503 answers in milliseconds; a request that times out takes the HTTP timeout, 10 s, per try), up to
+    `STOP_DEADLINE_S` for a stop-loss."""
     return PROTECTION_ATTEMPTS * policy.waits_s()
+
+
+class StopDeadlinePassed(Exception):
+    """A stop-loss's deadline passed while its send (or read-back) was still waiting on the exchange."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopDeadline:
+    """One stop-loss's deadline (`STOP_DEADLINE_S` by default) on the event loop's clock, from its first send.
+    The in-process adapter of a backtest never waits, so there it never fires: results stay identical."""
+
+    seconds: float
+    at: float  # the loop's time
+
+    @classmethod
+    def start(cls, seconds: float) -> StopDeadline:
+        return cls(seconds, asyncio.get_running_loop().time() + seconds)
+
+    @property
+    def passed(self) -> bool:
+        return asyncio.get_running_loop().time() >= self.at
+
+    async def bound(self, call: Awaitable[T]) -> T:
+        """`call`'s result, unless the deadline comes first: then the call is cancelled and StopDeadlinePassed
+        raised (an order cancelled on its way may still have reached the exchange: its outcome is unknown)."""
+        scope = asyncio.timeout_at(self.at)
+        try:
+            async with scope:
+                return await call
+        except TimeoutError:
+            if not scope.expired():
+                raise  # the call's own timeout, not the deadline
+            raise StopDeadlinePassed(f"no answer within the stop-loss deadline ({self.seconds:g} s since its "
+                                     "first send); outcome unknown") from None
 
 
 class Fallback(StrEnum):
@@ -196,7 +246,8 @@ def _result_answer(result: SendResult) -> str:
     if result.accepted:
         return "accepted but not read back as working"
     status = "" if result.http_status is None else f"HTTP {result.http_status} "
-    return f"{status}code {result.code}: {result.message}"
+    code = "" if result.code is None else f"code {result.code}: "
+    return f"{status}{code}{result.message}"
 
 
 def _purpose(intent: OrderIntent, plans: dict[str, tuple[OrderIntent, Plan]]) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..domain.exchange_types import OrderSnapshot
+from ..domain.exchange_types import OrderIntent, OrderSnapshot
+from ..domain.money import fmt
 
 
 class Sent(StrEnum):
@@ -47,3 +48,21 @@ class SendResult:
     @property
     def not_sent(self) -> bool:
         return self.outcome is Sent.NOT_SENT
+
+
+def not_opened_reason(intent: OrderIntent, entry: SendResult) -> str | None:
+    """What became of an entry that opened no position, in words (None: it filled, or the exchange holds it open).
+    A dry run says it sent nothing and what it would have sent, as the kill switch's answer does."""
+    quantity = None if intent.quantity is None else fmt(intent.quantity)
+    order = f"{intent.side.value.lower()} {quantity} {intent.symbol} at market"
+    if entry.dry_run:
+        return f"sent nothing (dry run): would {order}"
+    if entry.not_sent:
+        return f"{entry.message} ({order})"
+    if not entry.accepted:
+        verb = "did not confirm" if entry.retryable else "refused"
+        code = "" if entry.code is None else f"{entry.code} "
+        return f"the exchange {verb} the entry ({order}): {code}{entry.message}"
+    if entry.snapshot is not None and not entry.snapshot.status.is_open:
+        return f"the exchange filled none of the entry ({order}): {entry.snapshot.status.value}"
+    return None
