@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from quantum_trader.domain.errors import ExchangeError
 from quantum_trader.domain.exchange_types import (
     AccountSnapshot,
     BalanceUpdate,
@@ -18,6 +19,7 @@ from quantum_trader.domain.exchange_types import (
     WalletUpdate,
 )
 from quantum_trader.exchange import user_stream, wire
+from quantum_trader.exchange.budget import BudgetRefused, Priority
 from quantum_trader.exchange.ccxt_adapter import CcxtExchange
 from quantum_trader.exchange.ccxt_poll import CcxtPoller
 from quantum_trader.exchange.retry import RetryingExchange
@@ -124,6 +126,9 @@ class _Log:
     def info(self, event: str, **fields: Any) -> None:
         self.lines.append({"event": event, "log_level": "info", **fields})
 
+    def warning(self, event: str, **fields: Any) -> None:
+        self.lines.append({"event": event, "log_level": "warning", **fields})
+
 
 def test_the_stream_says_when_it_is_back_and_health_shows_the_outage(monkeypatch: pytest.MonkeyPatch) -> None:
     """User trial item 11: three `broke; reconnecting` warnings and no word that it came back. One outage (a break
@@ -158,3 +163,33 @@ def test_the_stream_says_when_it_is_back_and_health_shows_the_outage(monkeypatch
     (back,) = [line for line in logs if line["event"] == "exchange event stream reconnected"]
     assert back["log_level"] == "info" and back["failed_connects"] == 1
     assert back["cause"] == "ConnectionClosedError: dropped" and "2 change(s) missed" in back["reconciled"]
+
+
+@pytest.mark.parametrize(("refusal", "level"), [
+    (BudgetRefused("request budget: GET /fapi/v2/positionRisk (weight 5) not sent", 30.0, priority=Priority.ROUTINE,
+                   blocked=False), "info"),
+    (ExchangeError(-1001, "Internal error", 503), "warning"),
+])
+def test_a_reconciliation_the_budget_paces_is_no_warning(monkeypatch: pytest.MonkeyPatch, refusal: ExchangeError,
+                                                         level: str) -> None:
+    """Trial: right after a restart the reading after the stream's connect met the budget's routine pacing and
+    logged a warning, though it is the design (tried again shortly); an exchange's own failure stays a warning."""
+    recorded = _Log()
+    monkeypatch.setattr(user_stream, "log", recorded)
+
+    class Refusing:
+        async def reconcile(self) -> list[Any]:
+            raise refusal
+
+    async def attempt() -> list[Any]:
+        exchange = _exchange()
+        stream = exchange.user_stream
+        monkeypatch.setattr(stream, "_reconciler", Refusing())
+        try:
+            return await stream._reconcile()
+        finally:
+            await exchange.close()
+
+    assert asyncio.run(attempt()) == []
+    assert [(line["event"], line["log_level"]) for line in recorded.lines] == [
+        ("user-stream reconciliation failed; retrying", level)]

@@ -45,6 +45,7 @@ from websockets.frames import Frame, Opcode
 from ..domain.errors import ExchangeError, RetryableExchangeError
 from ..domain.exchange_types import ExchangeEvent
 from . import wire
+from .budget import held_back
 from .ccxt_poll import CcxtPoller
 
 if TYPE_CHECKING:
@@ -244,7 +245,9 @@ class UserStream:
         try:
             events = await self._reconciler.reconcile()
         except ExchangeError as exc:
-            log.warning("user-stream reconciliation failed; retrying", error=str(exc))
+            # The request budget pacing a routine read is the design (the reading comes shortly): no warning.
+            say = log.info if held_back(exc) else log.warning
+            say("user-stream reconciliation failed; retrying", error=str(exc))
             self._reconcile_at = time.monotonic() + self.options.reconcile_retry_s
             return []
         self._reconcile_at = None
