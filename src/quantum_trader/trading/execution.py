@@ -224,7 +224,7 @@ class Execution:
             intent = OrderIntent(client_id=self.ids.next_id(trade_id, purpose), symbol=symbol,
                                  side=direction.exit_side, type=kind, trigger_price=trigger, close_position=True,
                                  working_type=WorkingType.MARK_PRICE, price_protect=True)
-            self.outage.sending(intent, Plan(trade_id, purpose, send, PROTECTION_ATTEMPTS, fallback))
+            self.outage.sending(intent, Plan(trade_id, purpose, send, PROTECTION_ATTEMPTS, fallback, deadline))
             result = await self.send(intent, trade_id, purpose, deadline=deadline)
             if result.accepted and await self.verify(trade_id, intent, deadline):
                 return True

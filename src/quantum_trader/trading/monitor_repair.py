@@ -81,7 +81,8 @@ class Repairer:
                 quantity=None if use_close else abs(position.amount), working_type=WorkingType.MARK_PRICE,
                 price_protect=True)
             taken.add(intent.client_id)
-            self.execution.outage.sending(intent, Plan(levels.trade_id, role, send, PROTECTION_ATTEMPTS, fallback))
+            self.execution.outage.sending(intent, Plan(levels.trade_id, role, send, PROTECTION_ATTEMPTS, fallback,
+                                                       deadline))
             result = await self.execution.send(intent, levels.trade_id, role, reason=reason, deadline=deadline)
             if result.accepted and await self.execution.verify(levels.trade_id, intent, deadline):
                 return Placement(Outcome.PLACED, intent)

@@ -98,7 +98,11 @@ class StopDeadline:
 
     @property
     def passed(self) -> bool:
-        return asyncio.get_running_loop().time() >= self.at
+        return self.remaining_s <= 0
+
+    @property
+    def remaining_s(self) -> float:
+        return self.at - asyncio.get_running_loop().time()
 
     async def bound(self, call: Awaitable[T]) -> T:
         """`call`'s result, unless the deadline comes first: then the call is cancelled and StopDeadlinePassed
@@ -131,6 +135,8 @@ class Plan:
     send: int  # 0-based, of `sends`
     sends: int
     fallback: Fallback
+    #: A stop-loss's deadline (`STOP_DEADLINE_S`): the emergency exit comes by then even if tries are left.
+    deadline: StopDeadline | None = None
 
 
 @dataclass
@@ -226,6 +232,8 @@ class ProtectionOutage:
 
     @staticmethod
     def _then(plan: Plan, left_s: float) -> str:
+        if plan.deadline is not None:  # an exchange that stops answering meets the deadline before the tries end
+            left_s = max(0.0, min(left_s, plan.deadline.remaining_s))
         if plan.fallback is Fallback.EXIT:
             return f"; emergency exit if still not placed in ~{left_s:.1f} s"
         return f"; if still not placed in ~{left_s:.1f} s: {plan.fallback.value}"
@@ -239,15 +247,19 @@ def _tries(count: int) -> str:
 
 
 def _answer(error: ExchangeError) -> str:
-    return f"HTTP {error.http_status} code {error.code}: {error.msg}"
+    return _words(error.http_status, error.code, error.msg)
 
 
 def _result_answer(result: SendResult) -> str:
     if result.accepted:
         return "accepted but not read back as working"
-    status = "" if result.http_status is None else f"HTTP {result.http_status} "
-    code = "" if result.code is None else f"code {result.code}: "
-    return f"{status}{code}{result.message}"
+    return _words(result.http_status, result.code, result.message)
+
+
+def _words(http_status: int | None, code: int | None, message: str) -> str:
+    """The exchange's answer as a line says it: "HTTP 503 code -1001: Internal error", leaving out what it lacks."""
+    status = "" if http_status is None else f"HTTP {http_status} "
+    return f"{status}{'' if code is None else f'code {code}: '}{message}"
 
 
 def _purpose(intent: OrderIntent, plans: dict[str, tuple[OrderIntent, Plan]]) -> str:
