@@ -4,12 +4,14 @@ client id, and never an open order."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from conftest import make_sim
 
 from quantum_trader.domain.errors import ExchangeError
 from quantum_trader.sim.engine import ExchangeSimulator
-from quantum_trader.sim.order_memory import ANY_KEPT_MS, FORGET_EVERY_MS, UNFILLED_KEPT_MS
+from quantum_trader.sim.order_memory import ANY_KEPT_MS, FORGET_EVERY_MS, UNFILLED_KEPT_MS, forgotten
 
 HOUR_S = FORGET_EVERY_MS / 1000
 
@@ -67,3 +69,25 @@ def test_forgetting_follows_every_way_the_clock_moves(by_set_time: bool) -> None
     else:
         sim.advance((later - sim.now_ms) / 1000)
     assert cancelled not in sim.state.orders
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_an_hourly_look_keeps_no_order_binance_would_not_find_whatever_became_of_it(seed: int) -> None:
+    """A look remembers when the next order could be forgotten and skips the looks before: an order resting at a
+    look and cancelled later is still forgotten 3 days after it was made, a filled one after 90."""
+    rng = random.Random(seed)
+    sim = make_sim()
+    made: list[int] = []
+    for hour in range(24 * 100):
+        roll = rng.random()
+        if roll < 0.04:
+            made.append(limit(sim, f"rest-{hour}", "580"))
+        elif roll < 0.06:
+            made.append(sim.new_order({"symbol": "BNBUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.1",
+                                       "newClientOrderId": f"take-{hour}"}).order_id)
+        elif roll < 0.10 and sim.open_orders("BNBUSDT"):
+            sim.cancel_order("BNBUSDT", order_id=rng.choice(sim.open_orders("BNBUSDT")).order_id)
+        sim.advance(HOUR_S)  # an hour: every step is a look
+        kept = sim.state.orders.values()
+        assert not [o.client_order_id for o in kept if forgotten(o, sim.now_ms)], hour
+    assert len(sim.state.orders) < len(made)  # some were forgotten: the check above compared something

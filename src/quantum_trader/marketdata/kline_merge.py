@@ -13,8 +13,8 @@ it means a damaged or hand-edited file, which is refused (naming the file, the l
 fix), never skipped. So is a bar no market can print (a price not above 0, a high below the low, open or
 close, a low above the open or close, a negative volume): replayed, it would fill stops at impossible prices.
 
-Memory: each open file holds about two blocks of rows (the next one is parsed ahead in the reader thread,
-read_ahead.py); files are opened only when the merge reaches them.
+Memory: each open file holds its block and the blocks read ahead in the reader thread (read_ahead.py: one, or as
+many as a chunk holds); files are opened only when the merge reaches them.
 """
 
 from __future__ import annotations
@@ -39,11 +39,12 @@ _NEVER = np.iinfo(np.int64).max
 class _FileRows:
     """One file's rows, a block at a time, checked to be in time order."""
 
-    def __init__(self, path: Path, batch: int) -> None:
+    def __init__(self, path: Path, batch: int, ahead: int = 1) -> None:
         self.path = path
-        # The next block is parsed in the reader thread while this one is used (read_ahead.py); the checks stay
-        # here: numpy's calls in the thread contend with the replay for the GIL, and the run was no faster.
-        self._blocks = ReadAhead(read_kline_batches(path, batch))
+        # The next `ahead` blocks are parsed in the reader thread while this one is used (read_ahead.py); the
+        # checks stay here: numpy's calls in the thread contend with the replay for the GIL, and the run was no
+        # faster.
+        self._blocks = ReadAhead(read_kline_batches(path, batch), ahead)
         self.times: I64 = np.zeros(0, np.int64)
         self.values: F64 = np.zeros((0, FIELDS))
         self.exhausted = False
@@ -88,8 +89,9 @@ class SymbolStream:
     The rows handed out have strictly increasing open times; see the module doc for overlaps and order.
     """
 
-    def __init__(self, paths: Sequence[Path], batch: int) -> None:
+    def __init__(self, paths: Sequence[Path], batch: int, ahead: int = 1) -> None:
         self._batch = batch
+        self._ahead = ahead  # blocks read ahead per open file
         self._pending = deque(_by_first_row(paths))
         self._open: list[_FileRows] = []
         self.times: I64 = np.zeros(0, np.int64)
@@ -153,7 +155,7 @@ class SymbolStream:
             earliest = min((int(rows.times[0]) for rows in self._open), default=_NEVER)
             if not self._pending or self._pending[0][0] > earliest:
                 return
-            self._open.append(_FileRows(self._pending.popleft()[1], self._batch))
+            self._open.append(_FileRows(self._pending.popleft()[1], self._batch, self._ahead))
 
     def _distinct(self, parts: list[tuple[tuple[I64, F64], Path]]) -> tuple[I64, F64]:
         """The parts' rows in time order, each open time once (the file opened first wins a tie); a second

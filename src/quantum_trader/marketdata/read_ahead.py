@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -57,31 +58,47 @@ if hasattr(os, "register_at_fork"):  # POSIX
 
 class ReadAhead(Generic[T]):
     """`items` (a generator: it is closed with this), each read in the reader thread while the caller holds
-    the one before it."""
+    the ones before it: up to `depth` items are read ahead (one file's blocks of a whole chunk, so that the
+    next chunk's parse overlaps this chunk's replay instead of being waited for at its start)."""
 
-    def __init__(self, items: Iterator[T]) -> None:
+    def __init__(self, items: Iterator[T], depth: int = 1) -> None:
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
         self._items = items
-        self._next: Future[T | None] | None = _reader().submit(next, items, None)
+        reader = _reader()
+        self._ahead: deque[Future[T | None]] = deque(reader.submit(next, items, None) for _ in range(depth))
 
     def take(self) -> T | None:
         """The next item (None once there is none); the reader's exception if reading it raised one."""
-        if self._next is None:
+        if not self._ahead:
             return None
-        item = self._next.result()
-        self._next = None if item is None else _reader().submit(next, self._items, None)
+        item = self._ahead.popleft().result()
+        if item is None:
+            self._drop_ahead()
+        else:
+            self._ahead.append(_reader().submit(next, self._items, None))
         return item
 
     def close(self) -> None:
         """Stop reading: the block being read is waited for (a generator cannot be closed while it runs) and
         dropped, its error too, and the generator closed now (its files, a zip member's temporary copy)."""
-        pending, self._next = self._next, None
-        if pending is not None and not pending.cancel():
-            if not pending.done() and getattr(_IN_READER, "yes", False):  # the block being read is this thread's
-                pending.add_done_callback(lambda _: self._close_items())
+        running = self._drop_ahead()
+        if running is not None:
+            if getattr(_IN_READER, "yes", False):  # the block being read is this thread's
+                running.add_done_callback(lambda _: self._close_items())
                 return
             with suppress(Exception):
-                pending.result()
+                running.result()
         self._close_items()
+
+    def _drop_ahead(self) -> Future[T | None] | None:
+        """Cancel the reads not started; the one being read (at most one: one reader thread), if any."""
+        pending, self._ahead = self._ahead, deque()
+        running = None
+        for future in pending:
+            if not future.cancel() and not future.done():
+                running = future
+        return running
 
     def _close_items(self) -> None:
         close = getattr(self._items, "close", None)

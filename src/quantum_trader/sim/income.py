@@ -83,8 +83,8 @@ class IncomeHistory:
         record = IncomeRecord(time_ms, income_type, amount, self.next_tran_id, symbol)
         self.next_tran_id += 1
         self.records.append(record)
-        if self.records[0].time_ms < time_ms - RETENTION_MS - _PRUNE_SLACK_MS:
-            self.records = [r for r in self.records if r.time_ms >= time_ms - RETENTION_MS]
+        if self.records[0].time_ms < time_ms - RETENTION_MS - _PRUNE_SLACK_MS:  # in time order: cut the head
+            del self.records[:bisect.bisect_left(self.records, time_ms - RETENTION_MS, key=lambda r: r.time_ms)]
         return record
 
 

@@ -37,12 +37,34 @@ def forgotten(order: Order, now_ms: int) -> bool:
 
 def forget_old_orders(state: SimState, now_ms: int) -> int:
     """Drop the classic orders Binance would no longer find (at most once per `FORGET_EVERY_MS` of simulated
-    time: the caller may ask at every step); how many were dropped."""
+    time: the caller may ask at every step); how many were dropped.
+
+    A look that cannot find one is skipped: a pass remembers the earliest moment any order it kept (or one
+    made after it) could be forgotten, so the hourly looks between are free and drop what they always did
+    (a session keeps 90 days of filled orders, and the pass over them hourly was 3 % of a one-symbol backtest).
+    """
     if now_ms < state.forget_due_ms:
         return 0
     state.forget_due_ms = now_ms + FORGET_EVERY_MS
-    old = [order_id for order_id, order in state.orders.items() if forgotten(order, now_ms)]
+    if now_ms <= state.forget_none_until_ms:
+        return 0
+    old: list[int] = []
+    earliest = now_ms + UNFILLED_KEPT_MS  # an order made from now on is kept at least this long
+    for order_id, order in state.orders.items():
+        if forgotten(order, now_ms):
+            old.append(order_id)
+        else:
+            earliest = min(earliest, order.time + _kept_at_least(order))
     for order_id in old:
         order = state.orders.pop(order_id)
         state.forget_client_id(order)
+    state.forget_none_until_ms = earliest
     return len(old)
+
+
+def _kept_at_least(order: Order) -> int:
+    """How long after it was made `order` is found at least, whatever happens to it from now on (an open order
+    may still end cancelled without a fill)."""
+    if order.status.is_open or (order.status in _UNFILLED_ENDS and order.executed_qty == 0):
+        return UNFILLED_KEPT_MS
+    return ANY_KEPT_MS

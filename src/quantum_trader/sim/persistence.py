@@ -298,6 +298,7 @@ def _account(data: Mapping[str, Any]) -> Account:
 def _rebuild_orders(state: SimState, orders: list[Order], algos: list[AlgoOrder]) -> None:
     """Orders by id (a later order wins a client id, as it does while running), open ones indexed."""
     state.orders, state.algos = {}, {}
+    state.forget_none_until_ms = 0  # other orders: order_memory.py looks afresh
     state._open_orders, state._open_algos, state._order_client_ids, state._algo_client_ids = {}, {}, {}, {}
     for order in sorted(orders, key=lambda o: o.order_id):
         state.orders[order.order_id] = order

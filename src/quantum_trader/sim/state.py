@@ -105,6 +105,8 @@ class SimState:
     funding_due_ms: int = 0
     #: When the simulator next drops the orders Binance no longer finds (sim/order_memory.py).
     forget_due_ms: int = 0
+    #: No order kept can be forgotten at or before this time (a cache of order_memory.py's last pass; 0: look).
+    forget_none_until_ms: int = 0
     #: Isolated liquidation prices by position, with the (amount, entry, isolated wallet) objects they
     #: were computed from; owned by liquidation.position_liquidation_price.
     liquidation_cache: dict[int, tuple[object, ...]] = field(default_factory=dict)
