@@ -75,6 +75,43 @@ def test_an_error_of_a_block_read_ahead_and_never_taken_is_dropped_on_close() ->
     ahead.close()  # the caller stopped at block 1 (its own error, say): block 2's error is not raised
 
 
+def test_a_chunks_worth_is_read_ahead_in_order_and_closing_stops_the_reads_not_started() -> None:
+    """`depth` blocks are read before the caller asks (a chunk's, so the next chunk is parsed during this one's
+    replay); they come in order, and closing drops those not started: the file is read no further."""
+    read: list[int] = []
+    third_read, release, closed = threading.Event(), threading.Event(), threading.Event()
+
+    def blocks() -> Iterator[int]:
+        try:
+            for n in range(10):
+                read.append(n)
+                if n == 2:
+                    third_read.set()
+                    release.wait(10)
+                yield n
+        finally:
+            closed.set()
+
+    ahead = ReadAhead(blocks(), depth=4)
+    assert third_read.wait(10)  # blocks 0-2 read before the first take
+    assert ahead.take() == 0
+    threading.Timer(0.05, release.set).start()
+    ahead.close()  # block 2's read is waited for; the reads queued behind it never start
+    assert closed.is_set() and read == [0, 1, 2]
+    assert ahead.take() is None
+    with pytest.raises(ValueError, match="depth"):
+        ReadAhead(iter([1]), depth=0)
+
+
+def test_the_items_read_ahead_are_the_items_in_their_order_whatever_the_depth() -> None:
+    for depth in (1, 2, 7, 50):
+        ahead = ReadAhead(iter(range(20)), depth=depth)
+        got = []
+        while (item := ahead.take()) is not None:
+            got.append(item)
+        assert got == list(range(20)), depth
+
+
 def _run(script: str) -> subprocess.CompletedProcess[str]:
     """In a process of its own: on failure the reader thread is stuck for good, and would hang this one's exit."""
     return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120,
