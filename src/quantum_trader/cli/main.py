@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
+
 import typer
 
 from .pipe import PipeAwareGroup
+
+# At exit the interpreter's collector passes over every object still alive (a backtest of 1M bars holds
+# hundreds of thousands) before the modules are torn down: 0.15 s of the peers' 2.5 s `backtest` process, for
+# nothing a finished command needs (its journal, files and streams are closed by then; logging flushes in its
+# own exit handler, registered before this one and so run after it). Frozen, they are left to reference
+# counting. Registered at import, before any command's own exit handler: it runs after them.
+atexit.register(gc.freeze)
 
 app = typer.Typer(cls=PipeAwareGroup, no_args_is_help=True, add_completion=False,
                   help="Quantum Trader: protected futures trading.")
