@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..domain.errors import ConfigError
-from ..domain.instrument import Instrument
 from ..domain.kline_source import kline_paths
 from ..marketdata.bars import BarChunk, kline_symbol
 from ..marketdata.companions import companions_of
@@ -112,7 +112,7 @@ def open_bars(job: BacktestJob, ready: Prepared, bars: Iterable[BarChunk] | None
     check refuses, and when the returned stream is closed."""
     if bars is None:
         universe = load_universe()
-        refuse_files_of_no_symbol(job, {s: universe.instrument(s) for s in universe.symbols})
+        refuse_files_of_no_symbol(job, frozenset(universe.symbols))  # names only: no instrument is built
     chunks = read_selection(job.data, job.selection) if bars is None else select(bars, job.selection)
     try:
         first = next(chunks, None)
@@ -158,13 +158,13 @@ def run_job(job: BacktestJob, bars: Iterable[BarChunk] | None = None, *, ready: 
     return result
 
 
-def refuse_files_of_no_symbol(job: BacktestJob, instruments: Mapping[str, Instrument]) -> None:
+def refuse_files_of_no_symbol(job: BacktestJob, known: AbstractSet[str]) -> None:
     """ValueError naming a file of the run whose symbol the universe lacks, before anything is read: the
     symbol is the first part of a kline file's name, and `data.csv` holds a symbol 'data'."""
     wanted = job.selection.symbols
     for path in kline_paths(job.data):
         symbol = kline_symbol(path)
-        if symbol not in instruments and (wanted is None or symbol in wanted):
+        if symbol not in known and (wanted is None or symbol in wanted):
             raise ValueError(f"{path}: no instrument {symbol!r} in the universe: a kline file's symbol is the first "
                              "part of its name, as in BTCUSDT-1m-2024-01.csv; name the file after its symbol, or "
                              "leave it out of --data")
