@@ -89,6 +89,15 @@ class Account:
     def has_position(self, symbol: str) -> bool:
         return any(p.amount != 0 for p in self.positions_of(symbol))
 
+    def holds(self, symbol: str) -> bool:
+        """`has_position` from the open-position index, without reading a position (asked at every price step)."""
+        cross, isolated = self._open_cross, self._open_isolated
+        for side in _SIDES:
+            key = (symbol, side)
+            if key in cross or key in isolated:
+                return True
+        return False
+
     # --- balances ---------------------------------------------------------------------------------
     @property
     def isolated_total(self) -> Decimal:

@@ -34,6 +34,12 @@ def jump(state: SimState, symbol: str, update: PriceUpdate) -> None:
 
 def move_continuous(state: SimState, symbol: str, target: Decimal) -> None:
     """Walk from the current last price to `target`, stopping at every level crossed on the way."""
+    if rests_nothing(state, symbol):  # no level to stop at, nothing to settle: where most bars are replayed
+        market = state.market(symbol)
+        if market.last != target:
+            market.apply(PriceUpdate(target, target))
+            state.volatility.update(symbol, market.last)
+        return
     for _ in range(10_000):
         current = state.market(symbol).last
         nxt = next_crossing(state, symbol, current, target)
@@ -46,6 +52,8 @@ def move_continuous(state: SimState, symbol: str, target: Decimal) -> None:
 
 def settle(state: SimState, symbol: str) -> None:
     """Run liquidation, triggers and resting fills at the current price until nothing more happens."""
+    if rests_nothing(state, symbol):
+        return
     for _ in range(MAX_SETTLE_ROUNDS):
         progressed = liquidate_if_crossed(state, symbol)
         for algo in sorted(state.open_algos(symbol), key=lambda a: a.algo_id):
@@ -54,6 +62,13 @@ def settle(state: SimState, symbol: str) -> None:
         progressed = fill_resting_limits(state, symbol) or progressed
         if not progressed:
             return
+
+
+def rests_nothing(state: SimState, symbol: str) -> bool:
+    """No position, open order or open algo order on `symbol`: a move of its price can set nothing off there
+    (no liquidation, trigger or fill; a cross position elsewhere is settled on its own symbol). A signal's bar
+    is replayed on a symbol without any, so moving it is landing on each price of its path, and no more."""
+    return not (state.account.holds(symbol) or state.open_algos(symbol) or state.open_orders(symbol))
 
 
 def condition_met(state: SimState, algo: AlgoOrder) -> bool:
