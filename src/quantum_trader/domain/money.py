@@ -107,10 +107,21 @@ def round_to_grid(value: Decimal, step: Decimal, rounding: Rounding, origin: Dec
     """Snap `value` onto origin + k*step in the given direction; a zero step leaves it unchanged."""
     if step == 0:
         return value
-    units = ((value - origin) / step).to_integral_value(rounding=_DECIMAL_MODES[rounding])
-    snapped = origin + units * step
-    exponent = step.as_tuple().exponent
-    return snapped.quantize(step) if isinstance(exponent, int) and exponent < 0 else snapped
+    quantize = _FRACTIONAL_STEPS.get(step)
+    if quantize is None:  # a step seen first (the instruments' ticks and steps: a handful)
+        exponent = step.as_tuple().exponent
+        quantize = isinstance(exponent, int) and exponent < 0
+        if len(_FRACTIONAL_STEPS) < _STEPS_KEPT:
+            _FRACTIONAL_STEPS[step] = quantize
+    units = ((value - origin) if origin else value) / step
+    snapped = origin + units.to_integral_value(rounding=_DECIMAL_MODES[rounding]) * step  # + 0 turns -0 into 0
+    return snapped.quantize(step) if quantize else snapped
+
+
+#: Whether a step has decimals (its grid's values are quantized to it), by step: every price and quantity is
+#: rounded here, and reading a step's exponent cost a third of the call.
+_FRACTIONAL_STEPS: dict[Decimal, bool] = {}
+_STEPS_KEPT = 4096
 
 
 def on_grid(value: Decimal, step: Decimal, origin: Decimal = ZERO) -> bool:
