@@ -1,5 +1,5 @@
-"""`round_to_grid` against its definition (origin + k * step, quantized to a fractional step): the same value and
-the same text, -0 and exponents included, whatever steps it has seen before."""
+"""The money helpers that remember (`round_to_grid` its steps, `fmt` its texts) against their definitions: the same
+value and the same text, -0 and exponents included, whatever they have seen before."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from quantum_trader.domain.money import _DECIMAL_MODES, ZERO, Rounding, round_to_grid
+from quantum_trader.domain.money import _DECIMAL_MODES, ZERO, Rounding, fmt, round_to_grid
 
 STEPS = [Decimal(s) for s in ("0.010", "0.1", "1", "10", "0.00001", "5", "1E+1", "0.50", "0.001")]
 
@@ -36,3 +36,16 @@ def test_round_to_grid_is_its_definition_to_the_last_digit(seed: int) -> None:
 
 def test_a_zero_step_leaves_the_value() -> None:
     assert str(round_to_grid(Decimal("1.23456"), Decimal(0), Rounding.DOWN)) == "1.23456"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fmt_is_binances_plain_text_of_the_value_whatever_was_written_before(seed: int) -> None:
+    rng = random.Random(seed)
+    values = [Decimal(v) for v in ("0", "-0", "0E-8", "1.50", "1.5", "1E+1", "10", "-0.00010", "1E-10")]
+    values += [Decimal(rng.randint(-10**12, 10**12)).scaleb(-rng.randint(-3, 12)) for _ in range(5000)]
+    values += [Decimal(str(v)) for v in values[:2000]]  # equal values spelled again (other exponents)
+    rng.shuffle(values)
+    for value in values * 2:  # the second time from memory
+        want = "0" if value == 0 else format(value.normalize(), "f")
+        assert fmt(value) == want, value
+        assert "E" not in want and (want == "0" or not want.endswith("0") or "." not in want)
