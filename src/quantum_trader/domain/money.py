@@ -138,20 +138,9 @@ def decimals_of(value: Decimal) -> int:
 
 def fmt(value: Decimal) -> str:
     """Binance-style decimal string: plain notation, no exponent, no trailing zeros ("0" for zero)."""
-    text = _TEXTS.get(value)  # equal Decimals (1.50 and 1.5) have one text
-    if text is None:
-        text = "0" if value == 0 else format(value.normalize(), "f")
-        if len(_TEXTS) >= _TEXTS_KEPT:
-            _TEXTS.clear()
-        _TEXTS[value] = text
-    return text
-
-
-#: The texts of values written before: a simulated order's or event's prices and quantities repeat (a trade's
-#: stop price is written in its order, its updates and its fills), and a dict lookup costs a tenth of the
-#: normalize-and-format (about 150,000 values a 1M-bar backtest).
-_TEXTS: dict[Decimal, str] = {}
-_TEXTS_KEPT = 1 << 16
+    if value == 0:
+        return "0"
+    return format(value.normalize(), "f")
 
 
 def price_text(value: Decimal | None) -> str:

@@ -1,5 +1,5 @@
-"""The money helpers that remember (`round_to_grid` its steps, `fmt` its texts) against their definitions: the same
-value and the same text, -0 and exponents included, whatever they have seen before."""
+"""`round_to_grid` (which remembers its steps) and `fmt` against their definitions: the same value and the same
+text, -0 and exponents included, whatever they have seen before."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_a_zero_step_leaves_the_value() -> None:
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_fmt_is_binances_plain_text_of_the_value_whatever_was_written_before(seed: int) -> None:
+def test_fmt_is_binances_plain_text_of_the_value(seed: int) -> None:
     rng = random.Random(seed)
     values = [Decimal(v) for v in ("0", "-0", "0E-8", "1.50", "1.5", "1E+1", "10", "-0.00010", "1E-10")]
     values += [Decimal(rng.randint(-10**12, 10**12)).scaleb(-rng.randint(-3, 12)) for _ in range(5000)]
