@@ -1,14 +1,14 @@
-"""`round_to_grid` (which remembers its steps) and `fmt` against their definitions: the same value and the same
-text, -0 and exponents included, whatever they have seen before."""
+"""`round_to_grid` (which remembers its steps), `average_price` (one wide context for every call) and `fmt` against
+their definitions: the same value and the same text, -0 and exponents included, whatever they have seen before."""
 
 from __future__ import annotations
 
 import random
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
 
-from quantum_trader.domain.money import _DECIMAL_MODES, ZERO, Rounding, fmt, round_to_grid
+from quantum_trader.domain.money import _DECIMAL_MODES, ZERO, Rounding, average_price, fmt, round_to_grid
 
 STEPS = [Decimal(s) for s in ("0.010", "0.1", "1", "10", "0.00001", "5", "1E+1", "0.50", "0.001")]
 
@@ -49,3 +49,18 @@ def test_fmt_is_binances_plain_text_of_the_value(seed: int) -> None:
         want = "0" if value == 0 else format(value.normalize(), "f")
         assert fmt(value) == want, value
         assert "E" not in want and (want == "0" or not want.endswith("0") or "." not in want)
+
+
+def test_average_price_is_the_wide_division_rounded_half_up_to_three_more_decimals() -> None:
+    rng = random.Random(5)
+    for _ in range(20000):
+        quote = Decimal(rng.randint(1, 10**12)).scaleb(-rng.randint(0, 10))
+        qty = Decimal(rng.randint(1, 10**9)).scaleb(-rng.randint(0, 6))
+        precision = rng.choice([None, 0, 1, 2, 4, 7])
+        with localcontext() as ctx:
+            ctx.prec = 60
+            want = (quote / qty).quantize(Decimal(1).scaleb(-(8 if precision is None else precision + 3)),
+                                          rounding=ROUND_HALF_UP)
+        got = average_price(quote, qty, precision)
+        assert (got, str(got)) == (want, str(want)), (quote, qty, precision)
+    assert average_price(Decimal(5), ZERO, 2) == ZERO

@@ -12,7 +12,7 @@ unbounded division such as 2.942889225415646346178631267.
 from __future__ import annotations
 
 import math
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import SupportsFloat
 
@@ -98,9 +98,16 @@ def average_price(total_quote: Decimal, total_qty: Decimal, price_precision: int
     if total_qty == 0:
         return ZERO
     decimals = DEFAULT_AVG_PRICE_DECIMALS if price_precision is None else price_precision + AVG_PRICE_EXTRA_DECIMALS
-    with localcontext() as ctx:
-        ctx.prec = 60
-        return (total_quote / total_qty).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    quantum = _QUANTA.get(decimals)
+    if quantum is None:
+        quantum = _QUANTA[decimals] = Decimal(1).scaleb(-decimals)
+    return _WIDE.divide(total_quote, total_qty).quantize(quantum, rounding=ROUND_HALF_UP, context=_WIDE)
+
+
+#: The wide context of `average_price`, made once (a `localcontext` per call was half its cost; an order's average
+#: is read for every event and answer about it): the default context's rounding and traps at 60 digits.
+_WIDE = Context(prec=60)
+_QUANTA: dict[int, Decimal] = {}
 
 
 def round_to_grid(value: Decimal, step: Decimal, rounding: Rounding, origin: Decimal = ZERO) -> Decimal:
