@@ -28,10 +28,10 @@ trading/monitor.py's job.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import structlog
 
@@ -78,6 +78,7 @@ from .sending import SendResult, Sent
 from .sending import not_opened_reason as not_opened_reason  # re-exported: it lived here
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 class IntentLog(Protocol):
@@ -228,7 +229,8 @@ class Execution:
             result = await self.send(intent, trade_id, purpose, deadline=deadline)
             if result.accepted and await self.verify(trade_id, intent, deadline):
                 return True
-            if result.code == CLOSE_POSITION_EXISTS and await self._held_by_another(trade_id, intent, purpose):
+            if result.code == CLOSE_POSITION_EXISTS and await self._held_by_another(trade_id, intent, purpose,
+                                                                                     deadline):
                 return True
             final = (result.refused_for_good or result.not_sent or send == PROTECTION_ATTEMPTS - 1
                      or (deadline is not None and deadline.passed))
@@ -237,14 +239,25 @@ class Execution:
                 return False  # -2021 crossed, -4006, ...: retrying the same parameters cannot help
         return False
 
-    async def _held_by_another(self, trade_id: str, intent: OrderIntent, purpose: str) -> bool:
+    async def _held_by_another(self, trade_id: str, intent: OrderIntent, purpose: str,
+                               deadline: StopDeadline | None) -> bool:
         """-4130: a closePosition order of this type and direction is already there. When it works for the
         position (the monitor placed it while this placement was retrying 5xx answers, or it survived from
-        before), the position is protected: read back and published as `verified`, not emergency-exited."""
-        position = next(iter(await self.reader.positions(intent.symbol)), None)
-        if position is None or position.amount == 0:
+        before), the position is protected: read back and published as `verified`, not emergency-exited.
+
+        The reads are the stop-loss's like its send: bound by its deadline, and a read that fails or is cut off
+        leaves the twin unconfirmed (False), so the placement goes on to its next try or, given up, the
+        emergency exit; a read that never answered held it past the deadline, and a failed one escaped it."""
+        try:
+            position = next(iter(await _within(self.reader.positions(intent.symbol), deadline)), None)
+            if position is None or position.amount == 0:
+                return False
+            orders = await _within(self.reader.open_orders(intent.symbol), deadline)
+        except (ExchangeError, StopDeadlinePassed) as exc:
+            log.warning("closePosition twin not checked", symbol=intent.symbol, client_id=intent.client_id,
+                        purpose=purpose, error=str(exc))
             return False
-        keep = plan_side(await self.reader.open_orders(intent.symbol), position, purpose).keep
+        keep = plan_side(orders, position, purpose).keep
         if keep is None:
             return False
         self.outage.covered(intent.symbol, purpose)
@@ -393,6 +406,11 @@ class Execution:
             symbol=intent.symbol, action="placed", reason=why,
             time_ms=self.clock.now_ms(), trade_id=trade_id, client_id=intent.client_id,
             order_type=intent.type.value, price=intent.trigger_price))
+
+
+async def _within(call: Awaitable[T], deadline: StopDeadline | None) -> T:
+    """`call`'s answer, by the stop-loss's `deadline` if it has one (StopDeadlinePassed otherwise)."""
+    return await (call if deadline is None else deadline.bound(call))
 
 
 def _fmt(value: Decimal | None) -> str | None:
