@@ -41,7 +41,8 @@ def forget_old_orders(state: SimState, now_ms: int) -> int:
 
     A look that cannot find one is skipped: a pass remembers the earliest moment any order it kept (or one
     made after it) could be forgotten, so the hourly looks between are free and drop what they always did
-    (a session keeps 90 days of filled orders, and the pass over them hourly was 3 % of a one-symbol backtest).
+    (a paper session keeps 90 days of filled orders, a backtest a chunk's; the hourly pass over them was 3 % of
+    the peers' one-symbol backtest).
     """
     if now_ms < state.forget_due_ms:
         return 0
