@@ -5,9 +5,9 @@ parse of its file's next blocks run on two cores at once: the parse of the peers
 of a 2.4 s run) comes out of the run's wall time. How many blocks are read ahead is the caller's (`depth`: a
 chunk's worth, bars.blocks_ahead: one block ahead, a long chunk's start waited for the rest of its blocks). One
 thread serves every file of the process (a folder of 222 symbols has 222 files open at once, each with a block
-read ahead: 2,000-bar chunks are one block), started at the first
-read, so a process that reads no CSV has none. The blocks come in the same order and hold the same arrays:
-the thread changes when a block is read, never what it holds. The reader's error (a damaged file, a row that
+read ahead: 2,000-bar chunks are one block), started at the first read, so a process that reads no CSV has
+none. The blocks come in the same order and hold the same arrays: the thread changes when a block is read,
+never what it holds. The reader's error (a damaged file, a row that
 is no number) is raised to the caller at the block where it happened, as without the thread.
 
 A forked child has none of its parent's threads: it starts a reader of its own at its first read (the
