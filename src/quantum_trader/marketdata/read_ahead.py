@@ -7,8 +7,8 @@ chunk's worth, bars.blocks_ahead: one block ahead, a long chunk's start waited f
 thread serves every file of the process (a folder of 222 symbols has 222 files open at once, each with a block
 read ahead: 2,000-bar chunks are one block), started at the first read, so a process that reads no CSV has
 none. The blocks come in the same order and hold the same arrays: the thread changes when a block is read,
-never what it holds. The reader's error (a damaged file, a row that
-is no number) is raised to the caller at the block where it happened, as without the thread.
+never what it holds. The reader's error (a damaged file, a row that is no number) is raised to the caller at
+the block where it happened, as without the thread.
 
 A forked child has none of its parent's threads: it starts a reader of its own at its first read (the
 parent's queue would never be served). A stream abandoned in a reference cycle is closed by the cyclic
