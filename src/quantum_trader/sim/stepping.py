@@ -34,7 +34,7 @@ def jump(state: SimState, symbol: str, update: PriceUpdate) -> None:
 
 def move_continuous(state: SimState, symbol: str, target: Decimal) -> None:
     """Walk from the current last price to `target`, stopping at every level crossed on the way."""
-    if rests_nothing(state, symbol):  # no level to stop at, nothing to settle: where most bars are replayed
+    if rests_nothing(state, symbol):  # no level to stop at, nothing to settle (a signal's bar on a flat symbol)
         market = state.market(symbol)
         if market.last != target:
             market.apply(PriceUpdate(target, target))

@@ -28,10 +28,10 @@ trading/monitor.py's job.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import structlog
 
@@ -72,13 +72,13 @@ from .protection_outage import (
     ProtectionOutage,
     StopDeadline,
     StopDeadlinePassed,
+    within,
 )
 from .protection_outage import give_up_after_s as give_up_after_s  # re-exported: the rule's name
 from .sending import SendResult, Sent
 from .sending import not_opened_reason as not_opened_reason  # re-exported: it lived here
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 
 class IntentLog(Protocol):
@@ -249,10 +249,10 @@ class Execution:
         leaves the twin unconfirmed (False), so the placement goes on to its next try or, given up, the
         emergency exit; a read that never answered held it past the deadline, and a failed one escaped it."""
         try:
-            position = next(iter(await _within(self.reader.positions(intent.symbol), deadline)), None)
+            position = next(iter(await within(self.reader.positions(intent.symbol), deadline)), None)
             if position is None or position.amount == 0:
                 return False
-            orders = await _within(self.reader.open_orders(intent.symbol), deadline)
+            orders = await within(self.reader.open_orders(intent.symbol), deadline)
         except (ExchangeError, StopDeadlinePassed) as exc:
             log.warning("closePosition twin not checked", symbol=intent.symbol, client_id=intent.client_id,
                         purpose=purpose, error=str(exc))
@@ -271,9 +271,8 @@ class Execution:
         """Read the order back: it counts only if the exchange shows it working (or already fired).
         Published as `verified` / `verify_failed`; the monitor's repairs use the same rule. A stop-loss's
         `deadline` bounds the read too: not read back by then, it does not count."""
-        query = self.reader.query(intent.symbol, intent.client_id)
         try:
-            found = await (query if deadline is None else deadline.bound(query))
+            found = await within(self.reader.query(intent.symbol, intent.client_id), deadline)
             seen = f"read back {found.status.value if found else 'nothing'}"
         except StopDeadlinePassed as exc:
             found, seen = None, f"not read back: {exc}"
@@ -378,8 +377,7 @@ class Execution:
         the answer says (a timeout, -1007 unknown outcome, a 5xx after the fill): it counts as placed, with
         the stream's report as its answer, so the journal and the monitor treat it as the open position it is."""
         try:
-            call = self.gateway.place(intent)
-            return await (call if deadline is None else deadline.bound(call))
+            return await within(self.gateway.place(intent), deadline)
         except ExchangeError as exc:
             early = self.entry_fills.answered(intent.client_id)
             if early is None:
@@ -406,11 +404,6 @@ class Execution:
             symbol=intent.symbol, action="placed", reason=why,
             time_ms=self.clock.now_ms(), trade_id=trade_id, client_id=intent.client_id,
             order_type=intent.type.value, price=intent.trigger_price))
-
-
-async def _within(call: Awaitable[T], deadline: StopDeadline | None) -> T:
-    """`call`'s answer, by the stop-loss's `deadline` if it has one (StopDeadlinePassed otherwise)."""
-    return await (call if deadline is None else deadline.bound(call))
 
 
 def _fmt(value: Decimal | None) -> str | None:

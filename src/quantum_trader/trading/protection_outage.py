@@ -118,6 +118,11 @@ class StopDeadline:
                                      "first send); outcome unknown") from None
 
 
+async def within(call: Awaitable[T], deadline: StopDeadline | None) -> T:
+    """`call`'s answer, by a stop-loss's `deadline` if it has one (StopDeadlinePassed otherwise)."""
+    return await (call if deadline is None else deadline.bound(call))
+
+
 class Fallback(StrEnum):
     """What becomes of the position if the placement fails for good (the caller's rule, in words)."""
 
