@@ -12,19 +12,19 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-import structlog
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..core.loggers import get_logger
 from ..core.metrics import CONTENT_TYPE, Metrics
 from ..runtime.service import AppService
 from .auth import ApiAccess, MutationGuard
 from .dashboard_routes import add_dashboard
 from .login import add_login, login_page
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}$")
 Limit = Annotated[int, Query(ge=1, le=10_000)]
 

@@ -27,13 +27,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import structlog
-
 from ..domain.events import ErrorEvent, HaltEntries
 from .bus import EventBus
+from .loggers import get_logger
 from .logging import scrub
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 TaskFactory = Callable[[], Awaitable[None]]
 State = Literal["running", "restarting", "failed", "finished", "stopped"]

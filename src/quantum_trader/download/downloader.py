@@ -34,8 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-import structlog
-
+from ..core.loggers import get_logger
 from ..domain.errors import ConfigError, ExchangeError
 from ..domain.kline_source import FUNDING_FOLDER, MARK_FOLDER
 from ..exchange.budget import BudgetRefused, WeightBudget
@@ -51,7 +50,7 @@ from .files import (
 )
 from .gaps import History, no_data
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 DAY_MS = 86_400_000
 KLINES = "fapiPublicGetKlines"
 #: Intervals that divide a UTC day, so a day file holds whole bars (fetched in `pages`).

@@ -34,13 +34,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-import structlog
-
+from ..core.loggers import get_logger
 from ..domain.errors import RetryableExchangeError
 from ..domain.request_weights import WITHOUT_SYMBOL
 from .order_rate import TOO_MANY_ORDERS, OrderKind, OrderRate
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_WEIGHT_LIMIT = 2400
 DEFAULT_SHARE_PCT = 50.0

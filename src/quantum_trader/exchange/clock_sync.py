@@ -23,14 +23,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
+from ..core.loggers import get_logger
 
 #: Binance's code for a timestamp outside the window (ahead by 1 s or more, or older than recvWindow).
 TIMESTAMP_REFUSED = -1021
 #: An offset at least this large is worth a warning: requests then work only thanks to the correction.
 LOUD_OFFSET_MS = 500
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass

@@ -34,13 +34,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
+from ..core.loggers import get_logger
 from ..domain.exchange_types import BalanceUpdate
 from . import wire
 from .budget import BudgetRefused
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: Rows per income page: Binance's largest `limit`.
 INCOME_LIMIT = 1000
 #: Pages read at most: a million rows (weight 30,000, about 25 minutes of the routine share of Binance's 2,400 a

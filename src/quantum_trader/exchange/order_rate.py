@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-import structlog
+from ..core.loggers import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: New orders (the paths the ORDERS limits count); cancels, queries and leverage changes are not.
 NEW_ORDER_PATHS = frozenset({"/fapi/v1/order", "/fapi/v1/algoOrder"})

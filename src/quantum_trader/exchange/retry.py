@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
 
-import structlog
-
+from ..core.loggers import get_logger
 from ..domain.enums import MarginType
 from ..domain.errors import OrderRejected, RetryableExchangeError
 from ..domain.exchange_types import (
@@ -54,7 +53,7 @@ from .budget import BudgetRefused, reading_affordable, reading_pace_s
 from .order_rate import TOO_MANY_ORDERS
 from .port import Exchange
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 #: -4116 "ClientOrderId is duplicated": our own earlier attempt is resting under that id.

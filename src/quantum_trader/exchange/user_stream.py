@@ -37,11 +37,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 from websockets.frames import Frame, Opcode
 
+from ..core.loggers import get_logger
 from ..domain.errors import ExchangeError, RetryableExchangeError
 from ..domain.exchange_types import ExchangeEvent
 from . import wire
@@ -51,7 +51,7 @@ from .ccxt_poll import CcxtPoller
 if TYPE_CHECKING:
     from .ccxt_adapter import CcxtExchange
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: Binance's answer to a keep-alive of a listen key it no longer knows.
 LISTEN_KEY_MISSING = -1125
 DISCONNECTED = -1001

@@ -50,9 +50,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import structlog
 import websockets
 
+from ..core.loggers import get_logger
 from ..domain.errors import ExchangeError
 from ..domain.kline import Kline, kline_from_stream
 from ..domain.money import ZERO, to_decimal
@@ -62,7 +62,7 @@ from ..marketdata.kline_rows import MinuteRows
 from ..settings.model import Settings
 from .market_feed import FeedCounters, FeedStatus, OnBar
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Backfill = Callable[[str, int, int], Awaitable[list[Kline]]]
 #: Binance: at most 200 streams per market-stream connection.

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import structlog
 
 from ..core.clock import Clock, SimulatedClock
+from ..core.loggers import get_logger
 from ..marketdata.bars import BarChunk
 from ..marketdata.holes import DataHole, refuse_holes
 from ..sim.engine import ExchangeSimulator
@@ -32,7 +32,7 @@ from ..sim.feed_bar import play_bar
 from ..sim.replay_mark import MarkBars, recorded_mark
 from ..sim.traded_prices import admit_traded_prices
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 OnBar = Callable[[BarChunk], Awaitable[None]]
 #: Wall seconds between clock ticks while a paced feed waits for its next bar.

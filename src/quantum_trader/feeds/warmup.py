@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import structlog
 
+from ..core.loggers import get_logger
 from ..domain.errors import ExchangeError, RetryableExchangeError
 from ..domain.kline import Kline
 from ..exchange.budget import BudgetRefused
@@ -37,7 +37,7 @@ from ..signals.strategy import history_bars, warm_up
 from .live_feed import WsKlineFeed
 from .market_feed import BarFeed
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Klines = Callable[[str, int, int], Awaitable[list[Kline]]]
 MINUTE_MS = 60_000

@@ -38,9 +38,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-import structlog
-
 from ..core.bus import EventBus
+from ..core.loggers import get_logger
 from ..domain.enums import ExitReason
 from ..domain.events import (
     ErrorEvent,
@@ -67,7 +66,7 @@ from .messages import (
     task_died_message,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: The supervisor names its failure reports `task:NAME` (core/supervisor.py `bus_reporter`).
 TASK_COMPONENT_PREFIX = "task:"
 #: The kill switch's emergency exits carry this reason (trading/kill_switch.py); they are not news of their own.

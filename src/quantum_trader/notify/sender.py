@@ -22,13 +22,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import structlog
-
+from ..core.loggers import get_logger
 from .lane import Destination, Lane, Pending, RetryPolicy
 from .messages import Message
 from .redact import Scrubber, guard_apprise_logs, redact_url
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: Messages waiting at most, per destination; beyond it new ones are dropped (and counted), older ones keep
 #: their order (an urgent one pushes out the newest routine one: notify/lane.py).
 QUEUE_MAX = 1000

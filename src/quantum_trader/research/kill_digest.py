@@ -19,16 +19,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import structlog
-
 from ..core.bus import EventBus
+from ..core.loggers import get_logger
 from ..domain.events import ErrorEvent, KillSwitchDone
 from ..domain.words import SHOWN, listed
 from ..trading.exit_words import WarningExitLog
 from ..trading.kill_switch import COMPONENT, KILL_PURPOSE, exit_reason
 from ..trading.sending import SendResult
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass

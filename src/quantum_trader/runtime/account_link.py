@@ -18,15 +18,14 @@ request, the key is a new account, as before, and the log says so.
 
 from __future__ import annotations
 
-import structlog
-
+from ..core.loggers import get_logger
 from ..domain.errors import ExchangeError
 from ..exchange.port import ExchangeReader
 from ..journal.account_orders import KnownOrder, accounts_named, last_traded_order
 from ..journal.reader import JournalReader
 from .account_name import KEY_MARK
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: Other keys' accounts asked about, the last traded first: a start costs at most this many requests.
 MAX_PROBES = 3
 

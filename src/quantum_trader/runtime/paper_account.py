@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
+from ..core.loggers import get_logger
 from ..domain.errors import ConfigError
 from ..domain.instrument import Instrument
 from ..domain.money import fmt
@@ -27,7 +26,7 @@ from ..sim.paper_store import PaperAccountInUse, PaperAccountStore
 from ..sim.state import SimConfig
 from .paper_owner import bind_paper_account
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 FOLDER_NAME = "paper_account"
 
 

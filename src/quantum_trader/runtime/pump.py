@@ -10,10 +10,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 
-import structlog
-
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..core.loggers import get_logger
 from ..domain.events import FillEvent, OrderChanged, PositionChanged
 from ..domain.exchange_types import (
     BalanceUpdate,
@@ -25,7 +24,7 @@ from ..domain.exchange_types import (
 )
 from ..exchange.port import ExchangeReader
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: Fee assumed for a fill reported without one (REST polling): Binance's VIP 0 taker rate.
 ESTIMATED_FEE_RATE = Decimal("0.0005")
 

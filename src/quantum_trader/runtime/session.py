@@ -22,12 +22,12 @@ from dataclasses import replace
 from importlib.metadata import version
 from typing import Any
 
-import structlog
 import uvicorn
 
 from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..core.listen import ListenOptions, bind_listeners
+from ..core.loggers import get_logger
 from ..core.metrics import Metrics
 from ..core.supervisor import RestartPolicy, Supervisor, bus_reporter
 from ..core.watchdog import notify, watchdog_interval_s
@@ -78,7 +78,7 @@ from .startup import (
 )
 from .wiring import Engine, alerts_for, protect_engine, rules_from, wire_engine
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: Seconds the API waits at shutdown for open requests (a dashboard's event stream never ends by itself).
 GRACEFUL_SHUTDOWN_S = 3
 EXIT_OK, EXIT_CONFIG, EXIT_NOT_READY = 0, 2, 3

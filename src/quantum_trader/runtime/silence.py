@@ -14,13 +14,12 @@ this module is the session's side of it:
 
 from __future__ import annotations
 
-import structlog
-
+from ..core.loggers import get_logger
 from ..domain.events import ScannerSilent
 from ..marketdata.bars import BarChunk
 from ..signals.strategy import SignalBatch, Silence, Strategy
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def scan_safely(strategy: Strategy, chunk: BarChunk) -> tuple[SignalBatch, Silence | None]:

@@ -26,9 +26,8 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from decimal import Decimal
 
-import structlog
-
 from ..core.bus import EventBus
+from ..core.loggers import get_logger
 from ..domain.errors import ConfigError, ExchangeError, RetryableExchangeError
 from ..domain.events import ProtectionAction, TradeOpened
 from ..domain.exchange_types import FUNDING_FEE, BalanceUpdate
@@ -52,7 +51,7 @@ from ..trading.reconcile import close_trades_gone_while_away, settle_pending_int
 from ..trading.trades import OpenTrade
 from .wiring import Engine, announce_positions
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: Binance codes about the key itself (-2014 format, -2015 key/IP/permission, -1022 signature, -1002 unauthorised).
 CREDENTIAL_CODES = frozenset({-1002, -1022, -2014, -2015})

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import structlog
 
+from ..core.loggers import get_logger
 from ..marketdata.bars import BarChunk
 from ..ml.features import WARMUP_BARS
 from ..ml.model_file import LabelParams, ScannerModel
@@ -40,7 +40,7 @@ from .scanner_model import DEFAULT_MODEL, bot_labels, load_scanner_model
 from .scanner_select import REASONS, TOP_PER_BAR, Bools, details, pick
 from .strategy import F64, NO_MODEL, SignalBatch, Silence
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ import math
 from dataclasses import replace
 
 import numpy as np
-import structlog
 
+from ..core.loggers import get_logger
 from ..domain.money import Rounding, fmt, from_float, round_to_grid
 from .engine import ExchangeSimulator
 from .replay_grid import BarChunk
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: The day of the packaged exchangeInfo (sim/data/universe.json.gz), for the warning.
 SNAPSHOT_DAY = "2024-10-02"
 

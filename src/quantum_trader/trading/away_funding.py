@@ -19,14 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-import structlog
-
 from ..core.bus import EventBus
+from ..core.loggers import get_logger
 from ..domain.exchange_types import FUNDING_FEE, BalanceUpdate
 from ..domain.money import ZERO, fmt
 from .trades import OpenTrade, funding_action
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: Two stamps of one funding payment are at most this far apart (Binance allows about a minute of slack).
 SAME_PAYMENT_MS = 60_000
 REASON = "funding fee paid while the bot was stopped, from the income history (signed: + received, - paid)"

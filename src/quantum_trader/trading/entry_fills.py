@@ -30,12 +30,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
+from ..core.loggers import get_logger
 from ..domain.events import OrderChanged
 from ..domain.exchange_types import OrderSnapshot, SnapshotStatus
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: Final statuses a MARKET entry can end in with something filled.
 FINAL_WITH_FILL = frozenset({SnapshotStatus.FILLED, SnapshotStatus.EXPIRED, SnapshotStatus.CANCELED})
 OnFill = Callable[[OrderSnapshot], Coroutine[Any, Any, bool]]

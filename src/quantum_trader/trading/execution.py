@@ -33,10 +33,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-import structlog
-
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..core.loggers import get_logger
 from ..domain.enums import MarginType, OrderType, Side, WorkingType
 from ..domain.errors import ExchangeError, OrderNotSent
 from ..domain.events import (
@@ -78,7 +77,7 @@ from .protection_outage import give_up_after_s as give_up_after_s  # re-exported
 from .sending import SendResult, Sent
 from .sending import not_opened_reason as not_opened_reason  # re-exported: it lived here
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class IntentLog(Protocol):

@@ -24,10 +24,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 
-import structlog
-
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..core.loggers import get_logger
 from ..domain.enums import ExitReason
 from ..domain.errors import ExchangeError
 from ..domain.events import EquitySnapshot, ProtectionAction
@@ -36,7 +35,7 @@ from .away_exits import find_exit
 from .reconcile import closed_as_found
 from .trades import OpenTrade, TradeTracker
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: How long (wall-clock seconds, from the first heartbeat that saw it) a trade may look closed before its fills
 #: arrive, before the exchange is asked: fills are late in network time, whatever the session's speed.
 GRACE_S = 15.0

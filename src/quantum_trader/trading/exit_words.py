@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-import structlog
-
+from ..core.loggers import get_logger
 from .sending import SendResult
 
 #: Execution's logger: the announcement is execution's line, named as it always was, wherever it is written from.
-log = structlog.get_logger("quantum_trader.trading.execution")
+log = get_logger("quantum_trader.trading.execution")
 
 
 @dataclass(frozen=True, slots=True)

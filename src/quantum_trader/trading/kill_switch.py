@@ -36,10 +36,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import structlog
-
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..core.loggers import get_logger
 from ..domain.errors import ExchangeError
 from ..domain.events import ErrorEvent, KillSwitch, KillSwitchDone, ProtectionAction
 from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
@@ -52,7 +51,7 @@ from .monitor_rules import SL, has_working_stop, plan_side
 from .sending import SendResult, Sent
 from .trades import TradeTracker
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: The protection action of a position the kill switch could not close (its stop-loss kept, or none there).
 STILL_OPEN = "kill_switch_open"
 #: The purpose of a kill switch's exits (their client ids say `kill`: the audit's `kill_switch` exits).

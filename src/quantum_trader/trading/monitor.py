@@ -30,10 +30,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from functools import partial
 
-import structlog
-
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..core.loggers import get_logger
 from ..core.metrics import Metrics
 from ..domain.events import (
     EquitySnapshot,
@@ -64,7 +63,7 @@ from .monitor_view import StreamView
 from .protection_state import Cause, Phase, ProtectionBook
 from .protection_view import ProtectionView, build_view
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 ENDED = frozenset({SnapshotStatus.CANCELED, SnapshotStatus.EXPIRED, SnapshotStatus.REJECTED})
 #: When readings are paced, the account (5 weight) is read at most this often; equity in between is
 #: the last wallet plus the positions' unrealised P&L.

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-import structlog
-
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..core.loggers import get_logger
 from ..domain.enums import OrderType, WorkingType
 from ..domain.events import ProtectionAction
 from ..domain.exchange_types import OrderIntent, OrderSnapshot, PositionSnapshot
@@ -33,7 +32,7 @@ from .protection_outage import PROTECTION_ATTEMPTS, Fallback, Plan, StopDeadline
 from .protection_state import ProtectionBook
 from .sending import SendResult
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 WOULD_IMMEDIATELY_TRIGGER = -2021
 #: Client ids the monitor remembers having cancelled itself (their CANCELED echo is not news).
 OWN_CANCELS_KEPT = 1000

@@ -12,15 +12,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import structlog
-
 from ..core.clock import Clock
+from ..core.loggers import get_logger
 from ..core.metrics import Metrics
 from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
 from .monitor_rules import has_working_stop
 from .protection_view import ProtectionView
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 #: A stretch without a working stop this long (seconds) or longer is logged when it ends; shorter ones (an entry
 #: read between its fill and its stop, milliseconds) are only counted.
 NOTICE_S = 1.0

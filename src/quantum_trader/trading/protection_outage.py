@@ -26,17 +26,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-import structlog
-
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..core.loggers import get_logger
 from ..domain.errors import ExchangeError
 from ..domain.events import ProtectionAction
 from ..domain.exchange_types import OrderIntent
 from ..exchange.retry import PlaceRetry, RetryPolicy
 from .sending import SendResult
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 T = TypeVar("T")
 #: After an episode's first line, the next waits until its age has doubled, and at least this long (seconds).
 MIN_REPEAT_S = 2.0

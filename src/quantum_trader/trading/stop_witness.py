@@ -44,10 +44,9 @@ import time
 from decimal import Decimal
 from typing import TypeVar
 
-import structlog
-
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..core.loggers import get_logger
 from ..domain.enums import ExitReason
 from ..domain.events import OrderChanged, OrderIntentRecorded, ProtectionAction
 from ..domain.exchange_types import HeldMark, OrderSnapshot, SnapshotStatus
@@ -55,7 +54,7 @@ from ..domain.money import fmt
 from ..exchange.port import ExchangeReader
 from .trades import exit_reason_for
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 ACTION = "stop_triggered"
 #: A REST read of the mark gives up after this long (wall seconds): the stop is then witnessed without a mark.
 READ_TIMEOUT_S = 1.0
