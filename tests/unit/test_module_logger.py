@@ -9,8 +9,8 @@ from typing import Any
 import structlog
 from structlog.testing import capture_logs
 
-from quantum_trader.core.logging import configure_logging
 from quantum_trader.core.loggers import get_logger
+from quantum_trader.core.logging import configure_logging
 
 
 class CountingFactory:

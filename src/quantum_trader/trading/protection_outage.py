@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..core.deadline import DeadlineReached, await_by
 from ..core.loggers import get_logger
 from ..domain.errors import ExchangeError
 from ..domain.events import ProtectionAction
@@ -106,13 +107,9 @@ class StopDeadline:
     async def bound(self, call: Awaitable[T]) -> T:
         """`call`'s result, unless the deadline comes first: then the call is cancelled and StopDeadlinePassed
         raised (an order cancelled on its way may still have reached the exchange: its outcome is unknown)."""
-        scope = asyncio.timeout_at(self.at)
         try:
-            async with scope:
-                return await call
-        except TimeoutError:
-            if not scope.expired():
-                raise  # the call's own timeout, not the deadline
+            return await await_by(call, self.at)
+        except DeadlineReached:
             raise StopDeadlinePassed(f"no answer within the stop-loss deadline ({self.seconds:g} s since its "
                                      "first send); outcome unknown") from None
 
