@@ -146,8 +146,7 @@ def run_job(job: BacktestJob, bars: Iterable[BarChunk] | None = None, *, ready: 
     selection; `opened`: `open_bars`'s stream, already cut and checked (the command opens the data before its
     journal); neither: read here. `ready`: `prepare(job)` if the caller has it (a model is then loaded once)."""
     ready = prepare(job) if ready is None else ready
-    universe = load_universe()
-    instruments = {s: universe.instrument(s) for s in universe.symbols}
+    instruments = load_universe().instruments()
     chunks = open_bars(job, ready, bars) if opened is None else opened
     result = asyncio.run(run_backtest(chunks, instruments, ready.strategy, ready.rules, balance=job.balance,
                                       journal=journal, progress=progress, companions=companions_of(job.data),

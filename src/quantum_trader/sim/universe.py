@@ -123,6 +123,11 @@ class Universe:
             self._require(symbol)
         return Universe(self._table, (s for s in self._symbols if s in wanted), self._cache)
 
+    def instruments(self) -> Mapping[str, Instrument]:
+        """Every member's instrument by symbol, each built when first read: a backtest is handed the whole
+        universe but trades the data's few symbols (building all 297 took 16 ms of its start)."""
+        return _LazyInstruments(self)
+
     # --- per symbol -------------------------------------------------------------------------------
     def instrument(self, symbol: str) -> Instrument:
         cached = self._cache.get(symbol)
@@ -211,3 +216,24 @@ class Universe:
         for name in names:
             self._require(name)
         return tuple(dict.fromkeys(names))
+
+
+class _LazyInstruments(Mapping[str, Instrument]):
+    """`Universe.instruments()`: a read-only mapping over the members; a symbol outside them is a KeyError."""
+
+    def __init__(self, universe: Universe) -> None:
+        self._universe = universe
+
+    def __contains__(self, symbol: object) -> bool:  # Mapping's own would build the instrument to answer
+        return symbol in self._universe
+
+    def __getitem__(self, symbol: str) -> Instrument:
+        if symbol not in self._universe:
+            raise KeyError(symbol)
+        return self._universe.instrument(symbol)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._universe)
+
+    def __len__(self) -> int:
+        return len(self._universe)
