@@ -29,7 +29,7 @@ import numpy as np
 
 from ..core.clock import SimulatedClock
 from ..core.logging import SIMULATED_NOW
-from ..core.metrics import Metrics
+from ..core.monitor_metrics import NoMetrics
 from ..domain.events import EquitySnapshot, RiskDecision, TradeClosed, TradeOpened
 from ..domain.instrument import Instrument
 from ..exchange.inprocess import InProcessExchange
@@ -244,7 +244,7 @@ def _open_run(first: BarChunk, instruments: Mapping[str, Instrument], rules: Tra
     engine = wire_engine(clock, exchange, sim.state.instruments, rules, journal=journal, exit_log=digest)
     digest.attach(engine.bus)
     # Reactive repairs (a stop expired, cancelled or rejected) run in backtests too; the daily loss limit flattens.
-    monitor, _ = protect_engine(engine, Metrics(), MonitorConfig(interval_s=60.0), with_stop_witness=False,
+    monitor, _ = protect_engine(engine, NoMetrics(), MonitorConfig(interval_s=60.0), with_stop_witness=False,
                                 with_exit_lookup=False)
     assert monitor is not None
     collector, refusals = _Collector(start_ms, balance), RefusalTally()

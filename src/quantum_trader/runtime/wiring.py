@@ -16,7 +16,7 @@ from typing import Protocol
 
 from ..core.bus import EventBus
 from ..core.clock import Clock
-from ..core.metrics import Metrics
+from ..core.monitor_metrics import MonitorMetrics
 from ..domain.events import PositionChanged
 from ..domain.exchange_types import AccountSnapshot
 from ..domain.instrument import Instrument
@@ -156,7 +156,7 @@ def wire_engine(clock: Clock, exchange: Exchange, instruments: Mapping[str, Inst
     return Engine(bus=bus, clock=clock, exchange=exchange, risk=risk, execution=execution, trades=trades)
 
 
-def protect_engine(engine: Engine, metrics: Metrics, config: MonitorConfig, *, with_monitor: bool = True,
+def protect_engine(engine: Engine, metrics: MonitorMetrics, config: MonitorConfig, *, with_monitor: bool = True,
                    with_stop_witness: bool = True, with_exit_lookup: bool = True,
                    ) -> tuple[PositionMonitor | None, KillSwitchHandler]:
     """The protection monitor, the kill switch and the stop witness (the mark each stop-loss met when it fired,

@@ -33,7 +33,7 @@ from functools import partial
 from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..core.loggers import get_logger
-from ..core.metrics import Metrics
+from ..core.monitor_metrics import MonitorMetrics
 from ..domain.events import (
     EquitySnapshot,
     ErrorEvent,
@@ -73,7 +73,7 @@ PACE_TOLERANCE_S = 0.05
 
 
 class PositionMonitor:
-    def __init__(self, bus: EventBus, clock: Clock, exchange: ExchangeReader, metrics: Metrics,
+    def __init__(self, bus: EventBus, clock: Clock, exchange: ExchangeReader, metrics: MonitorMetrics,
                  execution: Execution | None = None, config: MonitorConfig | None = None, *,
                  new_trade_id: Callable[[str], str] | None = None) -> None:
         """`new_trade_id(symbol)` names a position found without a trade (opened by hand), under which its

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..core.clock import Clock
 from ..core.loggers import get_logger
-from ..core.metrics import Metrics
+from ..core.monitor_metrics import MonitorMetrics
 from ..domain.exchange_types import OrderSnapshot, PositionSnapshot
 from .monitor_rules import has_working_stop
 from .protection_view import ProtectionView
@@ -64,7 +64,7 @@ class MonitorState:
 class NakedTimer:
     """Starts a position's count when it is first seen without a working stop and adds it up when that ends."""
 
-    def __init__(self, state: MonitorState, clock: Clock, metrics: Metrics) -> None:
+    def __init__(self, state: MonitorState, clock: Clock, metrics: MonitorMetrics) -> None:
         self.state, self.clock, self.metrics = state, clock, metrics
 
     def measure_all(self, positions: Sequence[PositionSnapshot], orders: Sequence[OrderSnapshot]) -> None:
