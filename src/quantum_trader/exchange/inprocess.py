@@ -3,8 +3,9 @@
 Requests are rendered as the Binance parameters a client would send, and the simulator parses them
 as it parses the server's; answers are the snapshots the shared `wire` parser would make of the
 simulator server's JSON shapes, read straight off the simulator's orders (inprocess_snapshots.py,
-proven identical by test), and events go through `wire.user_events` as the ccxt adapter's stream
-does, so this adapter and the ccxt one disagree only where the network does. Rejections
+proven identical by test), and events are what `wire.user_events` makes of the simulator's stream
+events, as the ccxt adapter's stream does, read straight off them too (inprocess_events.py, proven
+identical by test), so this adapter and the ccxt one disagree only where the network does. Rejections
 (`OrderRejected` with Binance's code) pass through unchanged. Events come from the simulator's event
 sink: each `events()` subscriber gets its own queue from the moment it starts, and `drain()` hands a
 synchronous driver (the backtest loop) everything since its previous call, so a replay needs no
@@ -19,7 +20,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
 
 from ..domain import binance_errors as be
 from ..domain.enums import MarginType
@@ -36,12 +36,13 @@ from ..domain.exchange_types import (
 )
 from ..domain.instrument import Instrument
 from ..domain.kline import Kline
-from ..domain.money import to_decimal
 from ..domain.orders import AlgoOrder
 from ..sim import shapes
 from ..sim.engine import ExchangeSimulator
+from ..sim.events import PositionRow, SimEvent
 from ..sim.income import income_json
 from . import wire
+from .inprocess_events import port_events, position_from_row
 from .inprocess_snapshots import algo_snapshot, order_snapshot
 
 #: Binance's "-4046 No need to change margin type.": the type is already what we asked for.
@@ -63,15 +64,15 @@ class InProcessExchange:
         self._now_ms = now_ms
         self._poll_interval = poll_interval
         self._closed = asyncio.Event()
-        self._queues: list[deque[Mapping[str, Any]]] = []
-        self._drained: deque[Mapping[str, Any]] | None = None
+        self._queues: list[deque[SimEvent]] = []
+        self._drained: deque[SimEvent] | None = None
         #: Opt-in memo of `account()` (see `memoize_account`): what may have changed the account since.
         self._changes = 0
         self._market_revision: Callable[[], int] | None = None
         self._account_memo: tuple[tuple[int, int, int], AccountSnapshot] | None = None
         previous = sim.state.event_sink
 
-        def fan_out(event: dict[str, Any]) -> None:
+        def fan_out(event: SimEvent) -> None:
             self._changes += 1
             for queue in self._queues:
                 queue.append(event)
@@ -212,7 +213,7 @@ class InProcessExchange:
 
     async def events(self) -> AsyncIterator[ExchangeEvent]:
         """Everything the simulator logs from now on, translated; ends when the adapter closes."""
-        queue: deque[Mapping[str, Any]] = deque()
+        queue: deque[SimEvent] = deque()
         self._queues.append(queue)
         try:
             while not self._closed.is_set():
@@ -250,14 +251,13 @@ class InProcessExchange:
     def _algo(self, algo: AlgoOrder) -> OrderSnapshot:
         return algo_snapshot(algo, shapes.spawned_order(algo, self.sim))
 
-    def _translate(self, event: Mapping[str, Any]) -> list[ExchangeEvent]:
-        """The same translation as the ccxt adapter's user-data stream (wire.user_events)."""
-        return wire.user_events(event, self._position_at)
+    def _translate(self, event: SimEvent) -> list[ExchangeEvent]:
+        """What the ccxt adapter's user-data stream makes of the event's wire form (wire.user_events), read
+        straight off the event (inprocess_events.py)."""
+        return port_events(event, self._position_at)
 
-    def _position_at(self, row: Mapping[str, Any]) -> PositionSnapshot:
-        symbol = str(row["s"])
-        current = self.sim.position(symbol)
-        same = current.amount == to_decimal(row["pa"], "pa")  # the liquidation price now fits this row
-        return wire.position_from_stream(row, mark=self.sim.mark_price(symbol),
-                                         leverage=self.sim.account.leverage_of(symbol),
-                                         liquidation=self.sim.liquidation_price(symbol) if same else None)
+    def _position_at(self, row: PositionRow) -> PositionSnapshot:
+        symbol = row.symbol
+        same = self.sim.position(symbol).amount == row.amount  # the liquidation price now fits this row
+        return position_from_row(row, mark=self.sim.mark_price(symbol), leverage=self.sim.account.leverage_of(symbol),
+                                 liquidation=self.sim.liquidation_price(symbol) if same else None)

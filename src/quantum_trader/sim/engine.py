@@ -181,7 +181,7 @@ class ExchangeSimulator:
         account.wallet_balance += amount
         self.state.income.add(self.state.now_ms, TRANSFER, amount)
         return [self.state.emit(ev.account_update("DEPOSIT" if amount > 0 else "WITHDRAW", self.state.now_ms,
-                                                  account.wallet_balance, account.cross_wallet, amount, []))]
+                                                  account.wallet_balance, account.cross_wallet, amount, [])).wire()]
 
     # --- the market -------------------------------------------------------------------------------
     @_changes(market_only=True)

@@ -34,9 +34,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .engine import ExchangeSimulator
-from .events import Event
+from .events import Event, SimEvent
 from .replay_equity import EquityWatch
-from .replay_events import event_symbol, is_funding, position_symbols
 from .replay_grid import BarChunk, GridBars, on_tick_grid, whole_ticks
 from .replay_mark import MarkBars, apply_marked_bar, recorded_mark, recorded_price
 from .replay_requests import StopPlan, StopRequests
@@ -83,13 +82,15 @@ class BarReplayer:
         self.equity = EquityWatch(sim.state, self.index)
         previous = sim.state.event_sink
 
-        def mark_dirty(event: Event) -> None:
-            symbol = event_symbol(event)
+        def mark_dirty(event: SimEvent) -> None:
+            # The symbol the event is about; a funding payment moves an isolated margin (so a liquidation
+            # price), never an order; a fill's position rows are what the equity watch must read again.
+            symbol = event.symbol
             if symbol is not None:
-                funding = is_funding(event)
+                funding = event.funding
                 (self._liq_dirty if funding else self._dirty).add(symbol)
                 if not funding:
-                    for changed in position_symbols(event):
+                    for changed in event.position_symbols:
                         self.equity.position_changed(changed)
             if previous is not None:
                 previous(event)

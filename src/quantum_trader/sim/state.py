@@ -20,7 +20,7 @@ from ..domain.instrument import Instrument
 from ..domain.money import ZERO
 from ..domain.orders import AlgoOrder, Order
 from .account import Account
-from .events import Event
+from .events import Event, SimEvent
 from .fees import FeeModel
 from .funding import FundingRates, FundingSchedule
 from .income import IncomeHistory
@@ -96,7 +96,7 @@ class SimState:
     next_trade_id: int = 700_000_001
     last_funding_ms: int = 0
     rng: random.Random = field(default_factory=random.Random)
-    event_sink: Callable[[Event], None] | None = None
+    event_sink: Callable[[SimEvent], None] | None = None
     _open_orders: dict[str, dict[int, Order]] = field(default_factory=dict)
     _open_algos: dict[str, dict[int, AlgoOrder]] = field(default_factory=dict)
     _order_client_ids: dict[str, Order] = field(default_factory=dict)
@@ -197,9 +197,10 @@ class SimState:
             pairs.append(_ID_PAIRS[pair])
         return "".join(pairs)
 
-    def emit(self, event: Event) -> Event:
+    def emit(self, event: SimEvent) -> SimEvent:
+        """The event to the log (its wire form, with `retain_history`) and to the listeners (the event itself)."""
         if self.config.retain_history:
-            self.events.append(event)
+            self.events.append(event.wire())
         if self.event_sink is not None:
             self.event_sink(event)
         return event
