@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from quantum_trader.marketdata.bars import BarChunk, iter_binance_klines, read_binance_klines
+from quantum_trader.marketdata.kline_merge import _impossible_bar
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance_um_1m_isda"
 LINK = DATA / "LINKUSDT-1m-2026-02.csv.gz"
@@ -173,3 +174,39 @@ def test_an_impossible_bar_is_refused_naming_the_line(tmp_path: Path, fields: tu
                                          f"bar: {why} ") as refused:
         list(iter_binance_klines(path, chunk_bars=500))
     assert "download or copy it again" in str(refused.value)
+
+
+def first_impossible_row(values: np.ndarray[tuple[int, int], np.dtype[np.float64]]) -> tuple[int, str] | None:
+    """The definition, row by row: the first row no market can print, and at it the first reason."""
+    for row, (o, h, lo, c, v) in enumerate(values.tolist()):
+        if not all(0 < p < float("inf") for p in (o, h, lo, c)):
+            return row, "a price that is not above 0"
+        if h < max(o, c, lo):
+            return row, "a high below the open, close or low"
+        if lo > min(o, c):
+            return row, "a low above the open or close"
+        if not v >= 0:
+            return row, "a volume below 0"
+    return None
+
+
+ODD = [float("nan"), float("inf"), -float("inf"), 0.0, -0.0, -1.0, 1e-12, 1e12]
+CHANGES = st.one_of(st.sampled_from(ODD).map(lambda value: ("set", value)),
+                    st.floats(0.5, 2.0).map(lambda factor: ("scale", factor)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 29), st.integers(0, 4), CHANGES), max_size=4))
+@example([(7, 0, ("set", float("inf")))]).via("an infinite open")
+@example([(7, 1, ("set", float("inf")))]).via("an infinite high")
+@example([(7, 2, ("set", float("inf")))]).via("an infinite low")
+@example([(7, 3, ("set", float("inf")))]).via("an infinite close")
+def test_the_impossible_bar_check_is_its_definition(corruptions: list[tuple[int, int, tuple[str, float]]]) -> None:
+    """Prices set to odd values or scaled (a high below the close, a low above the open) in a clean file."""
+    close = 600 + np.cumsum(np.sin(np.arange(30)))
+    open_ = np.r_[close[0], close[:-1]]
+    values = np.column_stack([open_, np.maximum(open_, close) + 1, np.minimum(open_, close) - 1, close,
+                              np.arange(30) * 1.5])
+    for row, field, (how, number) in corruptions:
+        values[row, field] = number if how == "set" else values[row, field] * number
+    assert _impossible_bar(values) == first_impossible_row(values)

