@@ -167,10 +167,10 @@ class SymbolStream:
             order = np.argsort(times, kind="stable")
             times, values, source = times[order], values[order], source[order]
         repeat = times == np.concatenate([[self._last], times[:-1]])
-        if repeat.any():
+        if repeat.any():  # nearly never (a daily file beside its monthly one): the copies only then
             self._check_repeats(times, values, source, repeat, [path for _, path in parts])
-        keep = ~repeat
-        times, values, source = times[keep], values[keep], source[keep]
+            keep = ~repeat
+            times, values, source = times[keep], values[keep], source[keep]
         if len(times):
             self._last = int(times[-1])
             self._last_row = (values[-1], parts[int(source[-1])][1])
