@@ -108,11 +108,17 @@ class SymbolThresholds:
         t0 = start
         while t0 < stop:
             t1 = min(stop, t0 + block)
-            hit = high[t0:t1] >= up
-            hit |= low[t0:t1] <= dn
-            rows: Bools = np.logical_or.reduce(hit, axis=1)
+            if len(self.symbols) == 1:  # one column compared as a vector: no reduction across columns (a third)
+                rows: Bools = high[t0:t1, 0] >= up[0]
+                rows |= low[t0:t1, 0] <= dn[0]
+                hit = None
+            else:
+                hit = high[t0:t1] >= up
+                hit |= low[t0:t1] <= dn
+                rows = np.logical_or.reduce(hit, axis=1)
             row = int(rows.argmax())  # the first hit row, if any (argmax: no reduction's set-up, as any() has)
             if rows[row]:
-                return t0 + row, [self.symbols[int(c)] for c in hit[row].nonzero()[0]]
+                return t0 + row, (list(self.symbols) if hit is None else
+                                  [self.symbols[int(c)] for c in hit[row].nonzero()[0]])
             t0, block = t1, min(2 * block, limit)
         return None
