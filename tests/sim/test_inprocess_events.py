@@ -16,8 +16,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from conftest import algo, limit, long, make_sim, market, px, short
-from test_inprocess_snapshots import THIN_BNB, exact
+from conftest import limit, long, make_sim, market, px, short
+from test_inprocess_snapshots import THIN_BNB, bnb_steps, exact
 
 from quantum_trader.domain.exchange_types import ExchangeEvent, PositionSnapshot
 from quantum_trader.domain.money import to_decimal
@@ -90,26 +90,7 @@ def bnb_tour(seen: set[str]) -> None:
     sim = make_sim()
     tour = Tour(sim, seen)
     tour.run(
-        lambda: long(sim, "BNBUSDT", "10", "600"),  # integral quantity: 1E+1 once normalised
-        lambda: limit(sim, "BUY", "1", "590.10"),  # trailing zero in the price
-        lambda: limit(sim, "BUY", "0.5", "580", newClientOrderId="to-cancel"),
-        lambda: sim.cancel_order("BNBUSDT", client_order_id="to-cancel"),
-        lambda: limit(sim, "BUY", "1", "599", timeInForce="IOC"),  # expires unfilled
-        lambda: algo(sim, side="SELL", triggerPrice="570", closePosition=True, workingType="MARK_PRICE",
-                     priceProtect=True),
-        lambda: algo(sim, type="TAKE_PROFIT_MARKET", side="SELL", triggerPrice="640", quantity="2",
-                     reduceOnly=True),
-        lambda: algo(sim, type="STOP", side="SELL", triggerPrice="590", price="589", quantity="1"),
-        lambda: algo(sim, type="TRAILING_STOP_MARKET", side="SELL", quantity="1", callbackRate="1",
-                     activatePrice="600.01"),
-        lambda: algo(sim, side="SELL", triggerPrice="500", quantity="1", clientAlgoId="algo-cancel"),
-        lambda: sim.cancel_algo_order(client_algo_id="algo-cancel"),
-        lambda: px(sim, "BNBUSDT", "605"),
-        lambda: px(sim, "BNBUSDT", "585"),  # the stop-limit triggers; its child rests beyond its limit
-        lambda: px(sim, "BNBUSDT", "588.5"),
-        lambda: px(sim, "BNBUSDT", "589.5"),  # the child fills at its limit: the algo finishes
-        lambda: px(sim, "BNBUSDT", "641", "641"),  # take-profit fires and fills
-        lambda: market(sim, "SELL", "7", reduceOnly=True),  # the rest closes: close-position stops expire
+        *bnb_steps(sim),
         lambda: sim.transfer(D("250.50")),
         lambda: sim.transfer(D("-100")),
     )

@@ -75,10 +75,9 @@ class Tour:
             self.check(sim)
 
 
-def _bnb_tour(tour: Tour) -> None:
-    sim = make_sim()
-    tour.run(
-        sim,
+def bnb_steps(sim: ExchangeSimulator) -> list[Callable[[], Any]]:
+    """Every order state on BNBUSDT, one step at a time (tests/sim/test_inprocess_events.py takes them too)."""
+    return [
         lambda: long(sim, "BNBUSDT", "10", "600"),  # integral quantity: 1E+1 once normalised
         lambda: limit(sim, "BUY", "1", "590.10"),  # trailing zero in the price
         lambda: limit(sim, "BUY", "0.5", "580", newClientOrderId="to-cancel"),
@@ -99,7 +98,12 @@ def _bnb_tour(tour: Tour) -> None:
         lambda: px(sim, "BNBUSDT", "589.5"),  # the child fills at its limit: the algo finishes
         lambda: px(sim, "BNBUSDT", "641", "641"),  # take-profit fires and fills
         lambda: market(sim, "SELL", "7", reduceOnly=True),  # the rest closes: close-position stops expire
-    )
+    ]
+
+
+def _bnb_tour(tour: Tour) -> None:
+    sim = make_sim()
+    tour.run(sim, *bnb_steps(sim))
 
 
 def _other_symbols_tour(tour: Tour) -> None:

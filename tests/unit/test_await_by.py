@@ -33,6 +33,17 @@ def counting_timers(loop: asyncio.AbstractEventLoop) -> list[float]:
     return armed
 
 
+def waiting_for_ever(seen: list[str]) -> Callable[[], Awaitable[None]]:
+    """A call that waits until cancelled, and notes in `seen` that it was."""
+    async def hangs() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+    return hangs
+
+
 async def at_once(value: int) -> int:
     return value * 2
 
@@ -51,12 +62,7 @@ async def test_a_call_that_waits_is_bounded_and_cancelled_at_the_deadline() -> N
     armed = counting_timers(loop)
     seen: list[str] = []
 
-    async def hangs() -> None:
-        try:
-            await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
+    hangs = waiting_for_ever(seen)
 
     started = loop.time()
     with pytest.raises(DeadlineReached):
@@ -123,12 +129,7 @@ async def test_cancelling_the_caller_reaches_the_call() -> None:
     loop = asyncio.get_running_loop()
     seen: list[str] = []
 
-    async def hangs() -> None:
-        try:
-            await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
+    hangs = waiting_for_ever(seen)
 
     task = asyncio.create_task(await_by(hangs(), loop.time() + 5))
     await asyncio.sleep(0.01)
