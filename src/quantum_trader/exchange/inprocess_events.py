@@ -26,7 +26,7 @@ from ..domain.exchange_types import (
 )
 from ..domain.money import ZERO
 from ..sim.events import AccountUpdate, AlgoUpdate, OrderTradeUpdate, PositionRow, SimEvent
-from .inprocess_snapshots import wire_decimal
+from .inprocess_snapshots import wire_decimal, wire_price
 from .wire import ALGO_STATUS, CLASSIC_STATUS, FILL_EXECUTIONS
 
 #: What the adapter knows of a position beyond an ACCOUNT_UPDATE row (mark, leverage, liquidation price).
@@ -47,19 +47,14 @@ def port_events(event: SimEvent, position_at: PositionAt) -> list[ExchangeEvent]
     return []
 
 
-def _optional(value: Decimal, field: str) -> Decimal | None:
-    parsed = wire_decimal(value, field)
-    return parsed if parsed != 0 else None
-
-
 def _order(event: OrderTradeUpdate) -> OrderSnapshot:
     """wire.order_from_stream of the event's `o` body."""
     return OrderSnapshot(
         client_id=event.client_id, venue_id=str(event.order_id), symbol=event.symbol, side=event.side,
         type=event.orig_type, status=CLASSIC_STATUS[event.status], conditional=False,
         quantity=wire_decimal(event.quantity, "origQty"), filled=wire_decimal(event.executed, "executedQty"),
-        avg_price=wire_decimal(event.avg_price, "avgPrice"), trigger_price=_optional(event.stop_price, "stopPrice"),
-        price=_optional(event.price, "price"), reduce_only=event.reduce_only, close_position=event.close_position,
+        avg_price=wire_decimal(event.avg_price, "avgPrice"), trigger_price=wire_price(event.stop_price, "stopPrice"),
+        price=wire_price(event.price, "price"), reduce_only=event.reduce_only, close_position=event.close_position,
         working_type=event.working_type, update_time=event.now,
     )
 
@@ -90,7 +85,7 @@ def _algo(event: AlgoUpdate) -> OrderSnapshot:
         quantity=wire_decimal(event.quantity, "quantity"),
         filled=wire_decimal(event.executed, "aq") if event.executed is not None else ZERO,
         avg_price=wire_decimal(event.avg_price, "actualPrice") if event.avg_price is not None else ZERO,
-        trigger_price=_optional(event.trigger_price, "triggerPrice"), price=_optional(event.price, "price"),
+        trigger_price=wire_price(event.trigger_price, "triggerPrice"), price=wire_price(event.price, "price"),
         reduce_only=event.reduce_only, close_position=event.close_position, working_type=event.working_type,
         update_time=event.now, triggered_order_id=str(actual) if actual is not None else None,
     )

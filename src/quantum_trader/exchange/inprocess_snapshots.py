@@ -37,7 +37,7 @@ def wire_decimal(value: Decimal, field: str) -> Decimal:
     return normal  # a fraction: fmt writes the normalised digits exactly, and they parse back unchanged
 
 
-def _optional(value: Decimal, field: str) -> Decimal | None:
+def wire_price(value: Decimal, field: str) -> Decimal | None:
     """wire's `_optional_price`: Binance writes an unset price as "0"."""
     parsed = wire_decimal(value, field)
     return parsed if parsed != 0 else None
@@ -50,7 +50,7 @@ def order_snapshot(order: Order) -> OrderSnapshot:
         side=order.side, type=order.orig_type, status=CLASSIC_STATUS[order.status], conditional=False,
         quantity=wire_decimal(order.orig_qty, "origQty"), filled=wire_decimal(order.executed_qty, "executedQty"),
         avg_price=wire_decimal(order.avg_price, "avgPrice"),
-        trigger_price=_optional(order.stop_price, "stopPrice"), price=_optional(order.price, "price"),
+        trigger_price=wire_price(order.stop_price, "stopPrice"), price=wire_price(order.price, "price"),
         reduce_only=order.reduce_only, close_position=order.close_position, working_type=order.working_type,
         update_time=int(order.update_time or order.time or 0),
     )
@@ -72,7 +72,7 @@ def algo_snapshot(algo: AlgoOrder, child: Order | None) -> OrderSnapshot:
         client_id=str(algo.client_algo_id), venue_id=str(algo.algo_id), symbol=str(algo.symbol),
         side=algo.side, type=algo.order_type, status=status, conditional=True,
         quantity=wire_decimal(algo.quantity, "quantity"), filled=filled, avg_price=avg,
-        trigger_price=_optional(algo.trigger_price, "triggerPrice"), price=_optional(algo.price, "price"),
+        trigger_price=wire_price(algo.trigger_price, "triggerPrice"), price=wire_price(algo.price, "price"),
         reduce_only=algo.reduce_only, close_position=algo.close_position, working_type=algo.working_type,
         update_time=int(algo.update_time or algo.create_time or 0),
         triggered_order_id=str(actual) if actual is not None else None,
