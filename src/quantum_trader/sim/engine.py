@@ -263,10 +263,10 @@ class ExchangeSimulator:
     @property
     def equity(self) -> Decimal:
         """Margin balance: wallet plus unrealised P&L at mark."""
-        return self.state.account.margin_balance(self.state.mark_of)
+        return self.state.account.margin_balance(self.state)
 
     def available_balance(self) -> Decimal:
-        return self.state.account.available_balance(self.state.mark_of, self.state.open_order_margin())
+        return self.state.account.available_balance(self.state, self.state.open_order_margin())
 
     def unrealized_report(self, symbol: str, side: PositionSide = PositionSide.BOTH) -> LossReport:
         """Open P&L in USDT, % of notional, % of margin (ROE) and % of equity."""

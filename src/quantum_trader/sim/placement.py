@@ -74,7 +74,7 @@ def check_margin(state: SimState, inst: Instrument, request: OrderRequest, pside
     order_price = price if price is not None else assumed_market_price(sign, market.last, market.mark)
     leverage = state.account.leverage_of(inst.symbol)
     cost = initial_margin(adding * order_price, leverage) + open_loss(sign, adding, market.mark, order_price)
-    available = state.account.available_balance(state.mark_of, state.open_order_margin())
+    available = state.account.available_balance(state, state.open_order_margin())
     if cost > available:
         raise be.margin_insufficient()
     position = state.account.position(inst.symbol, pside)

@@ -288,11 +288,11 @@ def _totals(sim: ExchangeSimulator) -> Json:
     """The `total*` block of /fapi/v2/account and v3 (single-asset mode: USDT only, §6.4)."""
     account, state = sim.account, sim.state
     mark_of = state.mark_of
-    position_im = account.position_initial_margin(mark_of)
+    position_im = account.position_initial_margin(state)
     order_im = state.open_order_margin()
     maint = sum((maintenance_margin(sim.instrument(p.symbol), abs(p.notional(mark_of(p.symbol))))
                  for p in account.open_positions()), ZERO)
-    upnl = account.unrealized(mark_of)
+    upnl = account.unrealized(state)
     available = sim.available_balance()
     return {
         "totalInitialMargin": fmt(position_im + order_im),
@@ -303,7 +303,7 @@ def _totals(sim: ExchangeSimulator) -> Json:
         "totalPositionInitialMargin": fmt(position_im),
         "totalOpenOrderInitialMargin": fmt(order_im),
         "totalCrossWalletBalance": fmt(account.cross_wallet),
-        "totalCrossUnPnl": fmt(account.unrealized(mark_of, cross_only=True)),
+        "totalCrossUnPnl": fmt(account.unrealized(state, cross_only=True)),
         "availableBalance": fmt(available),
         "maxWithdrawAmount": fmt(_max_withdraw(sim)),
     }

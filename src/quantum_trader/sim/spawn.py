@@ -81,7 +81,7 @@ def _margin_ok(state: SimState, algo: AlgoOrder, qty: Decimal) -> bool:
     price = algo.price if algo.order_type.becomes_limit else assumed_market_price(
         algo.side.sign, market.last, market.mark)
     cost = initial_margin(adding * price, state.account.leverage_of(algo.symbol))
-    return cost <= state.account.available_balance(state.mark_of, state.open_order_margin())
+    return cost <= state.account.available_balance(state, state.open_order_margin())
 
 
 def _spawn_order(state: SimState, algo: AlgoOrder, qty: Decimal) -> Order:
