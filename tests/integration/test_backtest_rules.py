@@ -25,6 +25,7 @@ from quantum_trader.journal.writer import Journal
 from quantum_trader.marketdata.bars import synthetic_bars
 from quantum_trader.research.backtest import run_backtest
 from quantum_trader.risk import rules
+from quantum_trader.risk.sizing import SizingRules
 from quantum_trader.runtime.wiring import TradingRules, wire_engine
 from quantum_trader.signals.sma_cross import SmaCross
 from quantum_trader.sim.engine import ExchangeSimulator
@@ -72,8 +73,8 @@ def toy_rules(monkeypatch: pytest.MonkeyPatch) -> str:
     """Adds both toy rules at the end of the default pipeline, as a developer would; returns the banned symbol."""
     banned = symbols()[1]
 
-    def with_toys(book: rules.RiskBook) -> list[rules.RiskRule]:
-        return [*rules.default_rules(book), BanSymbol(banned), NoShorts()]
+    def with_toys(book: rules.RiskBook, sizing: SizingRules | None = None) -> list[rules.RiskRule]:
+        return [*rules.default_rules(book, sizing), BanSymbol(banned), NoShorts()]
 
     monkeypatch.setattr(risk_manager, "default_rules", with_toys)
     return banned

@@ -20,9 +20,9 @@ from quantum_trader.domain.events import (
     Signal,
     TradeClosed,
 )
-from quantum_trader.domain.exchange_types import AccountSnapshot, PositionSnapshot
+from quantum_trader.domain.exchange_types import AccountSnapshot, PositionSnapshot, WalletUpdate
 from quantum_trader.risk.manager import RiskLimits, RiskManager
-from quantum_trader.risk.rules import UNTIL_RESUMED
+from quantum_trader.risk.rules import ALL, UNTIL_RESUMED
 from quantum_trader.risk.sizing import SizingRules
 
 D = Decimal
@@ -209,3 +209,37 @@ def test_a_refused_decision_names_its_kind_and_an_approved_one_none() -> None:
     assert h.send(signal("BNBUSDT", time_ms=2)).refusal_kind == "position_cap"
     cooling = h.send(closed("BTCUSDT", ExitReason.STOP_LOSS, time_ms=1_000), signal("BTCUSDT", time_ms=2_000))
     assert cooling.refusal_kind == "cooldown"
+
+
+def position(symbol: str, amount: str, margin_type: MarginType) -> PositionChanged:
+    return PositionChanged(snapshot=PositionSnapshot(symbol=symbol, amount=D(amount), entry=D("900"), mark=D("900"),
+                                                     unrealized=D(0), leverage=5, margin_type=margin_type,
+                                                     liquidation_price=None), reason="ORDER", time_ms=1_000_000)
+
+
+def test_no_margin_left_refuses_before_sizing_and_tells_the_backtest_to_skip() -> None:
+    """The smallest order of these symbols is 5 USDT (MIN_NOTIONAL): at 5x within a 0.95 buffer it takes 1.06 USDT."""
+    h = Harness()
+    decision = h.send(position("BNBUSDT", "1", MarginType.ISOLATED),
+                      WalletUpdate(wallet=D("500"), time_ms=1, cross_wallet=D("1.05")), signal("BTCUSDT"))
+    assert not decision.approved and decision.refusal_kind == "no_margin"
+    assert decision.reason.startswith("no margin left for any entry: the cross wallet holds 1.05 USDT")
+    assert "needs 1.06 USDT at 5x (QT_LEVERAGE)" in decision.reason
+    assert h.risk.rules.blocked(frozenset({"BTCUSDT", "BNBUSDT"}), h.clock.now_ms()) is ALL
+
+
+def test_a_wallet_that_holds_the_smallest_order_goes_on_to_sizing() -> None:
+    h = Harness()
+    decision = h.send(WalletUpdate(wallet=D("500"), time_ms=1, cross_wallet=D("1.06")), signal("BNBUSDT"))
+    assert decision.refusal_kind != "no_margin"
+    assert h.risk.rules.blocked(frozenset({"BTCUSDT"}), h.clock.now_ms()) == frozenset()
+
+
+def test_a_cross_position_or_an_unknown_cross_wallet_leaves_margin_to_sizing() -> None:
+    """A cross position's profit adds to what is available, and a report without `cw` says nothing of it."""
+    h = Harness()
+    held = h.send(position("BNBUSDT", "1", MarginType.CROSSED),
+                  WalletUpdate(wallet=D("1"), time_ms=1, cross_wallet=D("0")), signal("BTCUSDT"))
+    assert held.refusal_kind != "no_margin"
+    assert h.send(position("BNBUSDT", "0", MarginType.CROSSED), signal("BNBUSDT")).refusal_kind == "no_margin"
+    assert h.send(WalletUpdate(wallet=D("1"), time_ms=2), signal("BNBUSDT")).refusal_kind != "no_margin"

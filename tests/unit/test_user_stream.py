@@ -93,15 +93,16 @@ def test_a_stream_position_row_gets_its_mark_from_its_own_unrealised_pnl() -> No
 def test_an_account_update_gives_the_wallet_after_it_before_its_positions_whatever_its_reason() -> None:
     """The monitor's equity between its paced account readings (trading/monitor_view.py `apply_wallet`)."""
     poller = _poller()
-    fill = {**ACCOUNT, "a": {**ACCOUNT["a"], "B": [{"a": "USDT", "wb": "9856.46", "cw": "9856.46", "bc": "0"}]}}
+    fill = {**ACCOUNT, "a": {**ACCOUNT["a"], "B": [{"a": "USDT", "wb": "9856.46", "cw": "9256.46", "bc": "0"}]}}
     events = wire.user_events(fill, poller.position_at)
     assert [type(e) for e in events] == [WalletUpdate, PositionUpdate]
-    assert events[0] == WalletUpdate(wallet=Decimal("9856.46"), time_ms=1001)
+    # `cw`: the wallet less isolated margin, what the margin rule reads (risk/rules.py MarginLeftRule)
+    assert events[0] == WalletUpdate(wallet=Decimal("9856.46"), time_ms=1001, cross_wallet=Decimal("9256.46"))
     funding = {"e": "ACCOUNT_UPDATE", "E": 1002, "a": {"m": "FUNDING_FEE", "B": [
-        {"a": "USDT", "wb": "9856.36", "cw": "9856.36", "bc": "-0.1"}], "P": []}}
+        {"a": "USDT", "wb": "9856.36", "bc": "-0.1"}], "P": []}}
     assert wire.user_events(funding, poller.position_at) == [
         BalanceUpdate(change=Decimal("-0.1"), reason="FUNDING_FEE", symbol=None, time_ms=1002),
-        WalletUpdate(wallet=Decimal("9856.36"), time_ms=1002)]
+        WalletUpdate(wallet=Decimal("9856.36"), time_ms=1002)]  # no `cw`: not known
     assert [type(e) for e in wire.user_events(ACCOUNT, poller.position_at)] == [PositionUpdate]  # no B row
 
 

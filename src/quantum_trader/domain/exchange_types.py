@@ -185,10 +185,13 @@ class BalanceUpdate:
 class WalletUpdate:
     """The USDT wallet balance after an account change the stream reported (a fill's realised P&L and fee,
     funding, a transfer): what keeps the monitor's equity current between its paced account readings, so an
-    equity point right after a stop-out holds the loss it realised."""
+    equity point right after a stop-out holds the loss it realised. `cross_wallet`: the wallet less every
+    isolated position's margin (the `cw` Binance sends beside `wb`), what new cross margin is drawn from;
+    None where the report did not carry it."""
 
     wallet: Decimal
     time_ms: int
+    cross_wallet: Decimal | None = None
 
 
 

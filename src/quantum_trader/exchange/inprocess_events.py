@@ -102,7 +102,8 @@ def _account(event: AccountUpdate, position_at: PositionAt) -> list[ExchangeEven
             rows = event.rows
             symbol = event.account_symbol or (rows[0].symbol if len(rows) == 1 else None)
             found.append(BalanceUpdate(change=change, reason=reason, symbol=symbol or None, time_ms=at))
-    found.append(WalletUpdate(wallet=wire_decimal(event.wallet, "wb"), time_ms=at))
+    found.append(WalletUpdate(wallet=wire_decimal(event.wallet, "wb"), time_ms=at,
+                              cross_wallet=wire_decimal(event.cross_wallet, "cw")))
     if reason == FUNDING_FEE:
         return found
     found.extend(PositionUpdate(position_at(row), reason) for row in event.rows)

@@ -283,9 +283,13 @@ def balance_from_account_update(a: Json, event_time: int) -> BalanceUpdate | Non
 
 
 def wallet_from_account_update(a: Json, event_time: int) -> WalletUpdate | None:
-    """The USDT wallet after an ACCOUNT_UPDATE (its `B` row's `wb`), whatever the reason; None without one."""
+    """The USDT wallet after an ACCOUNT_UPDATE (its `B` row's `wb`, and `cw` when sent), whatever the reason;
+    None without one."""
     row = next((row for row in a.get("B", []) if row.get("a", "USDT") == "USDT" and "wb" in row), None)
-    return None if row is None else WalletUpdate(wallet=_dec(row, "wb"), time_ms=event_time)
+    if row is None:
+        return None
+    return WalletUpdate(wallet=_dec(row, "wb"), time_ms=event_time,
+                        cross_wallet=_dec(row, "cw") if "cw" in row else None)
 
 
 def algo_from_stream(o: Json, event_time: int) -> OrderSnapshot:

@@ -283,7 +283,6 @@ async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessE
                      strategy: Strategy, chunk: BarChunk, skip_refused: bool, marks: MarkBars | None = None) -> None:
     admit_traded_prices(exchange.sim, chunk)
     batch = strategy.on_chunk(chunk)
-    index = {s: i for i, s in enumerate(chunk.symbols)}
     # Signals that risk must refuse whatever the price need no stop: the replay skips those bars.
     skips = ReplaySkips(engine.risk.rules, clock, tuple(chunk.symbols), skip_refused)
     wanted = skips.wanted(batch, strategy.name)
@@ -299,10 +298,8 @@ async def _run_chunk(engine: Engine, clock: SimulatedClock, exchange: InProcessE
         else:
             if step.stopped or (wanted_bars[step.t] and skips.any_open()):
                 replayer.settle_now(engine.trades.open)  # equity for sizing: every open position at this close
-            for symbol in step.stopped:
-                await _signal(engine, exchange, strategy, batch, chunk, step.t, index[symbol])
             if wanted_bars[step.t]:
-                await _late_signals(engine, exchange, replayer, strategy, batch, chunk, wanted, step, skips)
+                await _step_signals(engine, exchange, replayer, strategy, batch, chunk, wanted, step, skips)
         replayer.mute(skips.muted())
         replayer.equity.floor = _daily_floor(engine)
 
@@ -330,24 +327,27 @@ def _midnights(chunk: BarChunk) -> list[int]:
     return (np.flatnonzero(days[1:] != days[:-1]) + 1).tolist()
 
 
-async def _late_signals(engine: Engine, exchange: InProcessExchange, replayer: BarReplayer, strategy: Strategy,
+async def _step_signals(engine: Engine, exchange: InProcessExchange, replayer: BarReplayer, strategy: Strategy,
                         batch: SignalBatch, chunk: BarChunk, wanted: Bools, step: ReplayStep,
                         skips: ReplaySkips) -> None:
-    """Signals at this bar that were muted when the step began but are possible now (an exit at this bar
-    freed the symbol or a slot): handled at this bar's close, as a live session would."""
-    handled = set(step.stopped)
+    """Every signal at this bar, in the chunk's column order, as a session without skipping handles them: those
+    the replay stopped for, and those muted when the step began that are possible now (an exit at this bar freed
+    the symbol, a slot or margin), brought to this bar's close first.
+
+    The order matters where signals compete for margin or a slot. The late ones used to come after all the
+    others, so the margin an exit freed went to whichever signal came first, not to the symbol first in line: in
+    the 222-symbol stress run a skipping backtest made 1,317 trades where one sending every signal to risk made
+    1,310."""
+    stopped = frozenset(step.stopped)
     blocked: Blocked | None = None  # asked when needed, again after a signal: nothing else changes risk here
     for s in wanted[step.t].nonzero()[0].tolist():
         symbol = chunk.symbols[s]
-        if symbol in handled:
-            continue
-        blocked = skips.blocked() if blocked is None else blocked
-        if blocked is ALL or symbol in blocked:
-            continue
-        handled.add(symbol)
-        if replayer.replay_now([symbol]):
-            await _signal(engine, exchange, strategy, batch, chunk, step.t, s)
-            blocked = None
+        if symbol not in stopped:
+            blocked = skips.blocked() if blocked is None else blocked
+            if blocked is ALL or symbol in blocked or not replayer.replay_now([symbol]):
+                continue
+        await _signal(engine, exchange, strategy, batch, chunk, step.t, s)
+        blocked = None
 
 
 async def _signal(engine: Engine, exchange: InProcessExchange, strategy: Strategy, batch: SignalBatch,

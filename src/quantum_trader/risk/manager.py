@@ -29,6 +29,7 @@ from typing import Protocol
 
 from ..core.bus import EventBus
 from ..core.clock import Clock
+from ..domain.enums import MarginType
 from ..domain.events import (
     EntryNotOpened,
     EquitySnapshot,
@@ -41,7 +42,7 @@ from ..domain.events import (
     TradeClosed,
     TradeOpened,
 )
-from ..domain.exchange_types import AccountSnapshot
+from ..domain.exchange_types import AccountSnapshot, WalletUpdate
 from ..domain.instrument import Instrument
 from .daily_loss import REASON_PREFIX, DailyLossGuard, next_midnight_ms, utc_day
 from .rules import ALL, RiskBook, RiskLimits, RiskPipeline, default_rules
@@ -74,7 +75,7 @@ class RiskManager:
         #: What the rules read (positions, halt, cooldowns); only this manager's handlers write it.
         self.book = RiskBook(limits, instruments)
         #: The ordered rules, asked by `on_signal` and by the backtest (what it may skip).
-        self.rules = RiskPipeline(default_rules(self.book))
+        self.rules = RiskPipeline(default_rules(self.book, sizing))
         self.daily_loss = (DailyLossGuard(bus, limits.daily_loss_limit_pct)
                            if limits.daily_loss_limit_pct is not None else None)
         self.decisions = 0
@@ -88,6 +89,7 @@ class RiskManager:
         self.bus.subscribe(TradeOpened, self._on_opened)
         self.bus.subscribe(TradeClosed, self._on_closed)
         self.bus.subscribe(PositionChanged, self._on_position)
+        self.bus.subscribe(WalletUpdate, self._on_wallet)
         self.bus.subscribe(EntryNotOpened, self._on_not_opened)
         self.bus.subscribe(KillSwitch, self._on_kill)
         self.bus.subscribe(HaltEntries, self._on_halt_entries)
@@ -228,12 +230,21 @@ class RiskManager:
             self.book.cooldown_after[event.symbol] = COOLDOWN_AFTER[event.exit_reason]
 
     def _on_position(self, event: PositionChanged) -> None:
-        if event.snapshot.amount != 0:
-            self.open_symbols.add(event.snapshot.symbol)
-            self._held.add(event.snapshot.symbol)
+        snapshot = event.snapshot
+        if snapshot.amount != 0:
+            self.open_symbols.add(snapshot.symbol)
+            self._held.add(snapshot.symbol)
         else:
-            self.open_symbols.discard(event.snapshot.symbol)
-            self._held.discard(event.snapshot.symbol)
+            self.open_symbols.discard(snapshot.symbol)
+            self._held.discard(snapshot.symbol)
+        if snapshot.amount != 0 and snapshot.margin_type is MarginType.CROSSED:
+            self.book.cross_symbols.add(snapshot.symbol)
+        else:
+            self.book.cross_symbols.discard(snapshot.symbol)
+
+    def _on_wallet(self, event: WalletUpdate) -> None:
+        """The cross wallet the margin rule reads; a report without one makes it unknown (no block)."""
+        self.book.cross_wallet = event.cross_wallet
 
     def _on_not_opened(self, event: EntryNotOpened) -> None:
         """The slot held since approval is free again: the entry was not sent (a dry run sends nothing), refused,

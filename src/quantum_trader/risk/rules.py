@@ -24,13 +24,17 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Final, Literal, Protocol
+from decimal import ROUND_UP, Decimal
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from ..domain.events import FORCED, Signal
 from ..domain.instrument import Instrument
+from ..domain.money import ZERO, fmt
 from ..domain.words import listed
 from .daily_loss import DAY_MS
+
+if TYPE_CHECKING:  # sizing.py imports this module (setting_name)
+    from .sizing import SizingRules
 
 
 class _All(enum.Enum):
@@ -41,6 +45,7 @@ class _All(enum.Enum):
 ALL: Final = _All.ALL
 Blocked = frozenset[str] | Literal[_All.ALL]
 NONE: Final[frozenset[str]] = frozenset()
+_CENT, _SATOSHI = Decimal("0.01"), Decimal("0.00000001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,10 @@ class RiskBook:
     halted_reason: str | None = None
     #: Set for a daily-loss halt only: the halt lifts at this time (the next UTC midnight).
     halted_until_ms: int | None = None
+    #: The cross wallet the exchange last reported (None before its first report) and the symbols holding a
+    #: cross-margined position: what `MarginLeftRule` reads.
+    cross_wallet: Decimal | None = None
+    cross_symbols: set[str] = field(default_factory=set)
 
     def halt_in_force(self, now_ms: int) -> str | None:
         """The halt reason in force at `now_ms`, lifting a daily-loss halt whose day has ended."""
@@ -257,11 +266,58 @@ class CooldownRule:
         return NONE  # a cooldown ends by itself: never a reason to skip a bar
 
 
-def default_rules(book: RiskBook) -> list[RiskRule]:
+class MarginLeftRule:
+    """No entry can be sized: no cross position is open, and the cross wallet the exchange last reported is too
+    small for the smallest order of any symbol (its MIN_NOTIONAL, at QT_LEVERAGE, within the margin buffer).
+
+    The available balance sizing reads is then at most that wallet (no cross P&L adds to it, open orders only
+    take from it), so sizing would refuse every signal for margin: refused here, the signal costs no account
+    read, and the block lets a backtest skip such signals. With no cross position the cross wallet grows only
+    through an event: a position closing (its isolated margin comes back), a transfer. Funding does not move it:
+    an isolated position's is paid from and into its own margin, as Binance does."""
+
+    signal_only = False
+    kind = "no_margin"
+
+    def __init__(self, book: RiskBook, sizing: SizingRules) -> None:
+        self.book, self.sizing = book, sizing
+        #: The lowest MIN_NOTIONAL of the session's symbols (read once: a session's instruments are read when it
+        #: is wired and never changed); 0 when one has none, so that nothing is ever too small.
+        self.smallest_order = min((inst.min_notional for inst in book.instruments.values()), default=ZERO)
+
+    def refusal(self, signal: Signal, now_ms: int) -> str | None:
+        wallet = self._short_wallet()
+        if wallet is None:
+            return None
+        floor, sizing = self.smallest_order, self.sizing
+        need = (floor / (sizing.leverage * sizing.margin_buffer)).quantize(_CENT, ROUND_UP)
+        return (f"no margin left for any entry: the cross wallet holds {fmt(wallet.quantize(_SATOSHI))} USDT, and the "
+                f"smallest order ({fmt(floor)} USDT) needs {fmt(need)} USDT at {sizing.leverage}x "
+                f"({sizing.named('leverage')}): a position must close first")
+
+    def blocked(self, symbols: frozenset[str], now_ms: int) -> Blocked:
+        return ALL if self._short_wallet() is not None else NONE
+
+    def _short_wallet(self) -> Decimal | None:
+        """The cross wallet, when it cannot hold the margin of any order (else None)."""
+        book, sizing = self.book, self.sizing
+        wallet = book.cross_wallet
+        if wallet is None or book.cross_symbols:
+            return None
+        if max(wallet, ZERO) * sizing.margin_buffer * sizing.leverage < self.smallest_order:
+            return wallet
+        return None
+
+
+def default_rules(book: RiskBook, sizing: SizingRules | None = None) -> list[RiskRule]:
     """The rules in the order they are asked; the first refusal wins, so the reason a user reads is the
-    most basic one (halted before symbol before confidence before capacity before cooldown)."""
-    return [HaltRule(book), TradableRule(book), ConfidenceRule(book), OnePerSymbolRule(book),
-            PositionCapRule(book), CooldownRule(book)]
+    most basic one (halted before symbol before confidence before capacity before cooldown before margin).
+    `sizing`: the rules entries are sized by; without, no margin rule (sizing still refuses)."""
+    rules: list[RiskRule] = [HaltRule(book), TradableRule(book), ConfidenceRule(book), OnePerSymbolRule(book),
+                             PositionCapRule(book), CooldownRule(book)]
+    if sizing is not None:
+        rules.append(MarginLeftRule(book, sizing))
+    return rules
 
 
 class RiskPipeline:
