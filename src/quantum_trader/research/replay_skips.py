@@ -34,11 +34,6 @@ class ReplaySkips:
         blocked = self.blocked() if self.on else NONE
         return self.symbols if blocked is ALL else blocked
 
-    def any_open(self) -> bool:
-        """Could a signal on some symbol pass now?"""
-        blocked = self.blocked()
-        return blocked is not ALL and not blocked >= self._set
-
     def wanted(self, batch: SignalBatch, source: str) -> Bools:
         """The signal bars to stop at: all of them, less the signals a rule refuses on their own (asked
         once per kind of signal: symbol, direction, confidence, since such an answer reads nothing else)."""

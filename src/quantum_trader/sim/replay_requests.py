@@ -48,11 +48,16 @@ class StopRequests:
         The backtest calls this after every step, mostly with the set it gave last time (with hundreds
         of positions open, hundreds of symbols): an unchanged set is told by one set comparison."""
         given = symbols if isinstance(symbols, frozenset) else frozenset(symbols)
-        if given == self._muted_set:
+        before = self._muted_set
+        if given == before:
             return
-        muted = np.zeros(len(self._index), np.bool_)
-        for symbol in given:
-            muted[self._index[symbol]] = True
+        # A step mostly adds or drops a symbol or two (a position opened or closed): only those columns change.
+        muted = self._muted.copy()
+        index = self._index
+        for symbol in before - given:
+            muted[index[symbol]] = False
+        for symbol in given - before:
+            muted[index[symbol]] = True
         # Another set is other columns (one column per symbol): the plans are stale.
         self._muted, self._muted_set = muted, given
         self._version += 1
