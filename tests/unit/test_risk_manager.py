@@ -211,10 +211,10 @@ def test_a_refused_decision_names_its_kind_and_an_approved_one_none() -> None:
     assert cooling.refusal_kind == "cooldown"
 
 
-def position(symbol: str, amount: str, margin_type: MarginType) -> PositionChanged:
+def position(symbol: str, amount: str, margin_type: MarginType, reason: str = "ORDER") -> PositionChanged:
     return PositionChanged(snapshot=PositionSnapshot(symbol=symbol, amount=D(amount), entry=D("900"), mark=D("900"),
                                                      unrealized=D(0), leverage=5, margin_type=margin_type,
-                                                     liquidation_price=None), reason="ORDER", time_ms=1_000_000)
+                                                     liquidation_price=None), reason=reason, time_ms=1_000_000)
 
 
 def test_no_margin_left_refuses_before_sizing_and_tells_the_backtest_to_skip() -> None:
@@ -243,3 +243,15 @@ def test_a_cross_position_or_an_unknown_cross_wallet_leaves_margin_to_sizing() -
     assert held.refusal_kind != "no_margin"
     assert h.send(position("BNBUSDT", "0", MarginType.CROSSED), signal("BNBUSDT")).refusal_kind == "no_margin"
     assert h.send(WalletUpdate(wallet=D("1"), time_ms=2), signal("BNBUSDT")).refusal_kind != "no_margin"
+
+
+@pytest.mark.parametrize("reason", ["POLL", "STARTUP"])
+def test_a_position_read_from_the_exchange_makes_the_cross_wallet_unknown(reason: str) -> None:
+    """With the stream down, a sweep reads that a position closed: its margin went back to a cross wallet no
+    report has given since, so the stale one must not keep refusing (no ACCOUNT_UPDATE may come for hours)."""
+    h = Harness()
+    short = WalletUpdate(wallet=D("500"), time_ms=1, cross_wallet=D("0.5"))
+    assert h.send(position("BNBUSDT", "1", MarginType.ISOLATED), short, signal("BTCUSDT")).refusal_kind == "no_margin"
+    read = h.send(position("BNBUSDT", "0", MarginType.ISOLATED, reason=reason), signal("BTCUSDT"))
+    assert read.refusal_kind != "no_margin"
+    assert h.risk.book.cross_wallet is None

@@ -160,6 +160,10 @@ TRANSFER_INCOME = frozenset({"TRANSFER", "INTERNAL_TRANSFER", "CROSS_COLLATERAL_
                              "COIN_SWAP_WITHDRAW", "STRATEGY_UMFUTURES_TRANSFER"})
 #: A funding payment's reason: the stream's ACCOUNT_UPDATE `m` and the income history's `incomeType` alike.
 FUNDING_FEE = "FUNDING_FEE"
+#: The reasons of position reports read from the exchange (a REST sweep, start-up) rather than sent in an
+#: ACCOUNT_UPDATE: no wallet report comes with them, so what the stream last said of the wallet may be stale.
+POLLED, AT_STARTUP = "POLL", "STARTUP"
+READ_REASONS = frozenset({POLLED, AT_STARTUP})
 #: A `BalanceUpdate.reason` that is money moved in or out, not a trading result: the stream's ACCOUNT_UPDATE
 #: reasons (`m`) for it, and the income kinds above (what a restart reads for transfers made while it was away).
 TRANSFER_REASONS = TRANSFER_INCOME | frozenset({"DEPOSIT", "WITHDRAW", "WITHDRAW_REJECT", "ADMIN_DEPOSIT",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from ..domain.errors import RetryableExchangeError
 from ..domain.exchange_types import (
+    POLLED,
     ExchangeEvent,
     FillUpdate,
     OrderSnapshot,
@@ -38,7 +39,7 @@ from . import wire
 if TYPE_CHECKING:
     from .ccxt_adapter import CcxtExchange
 
-REASON = "POLL"
+REASON = POLLED
 
 
 class CcxtPoller:

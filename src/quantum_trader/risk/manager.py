@@ -42,7 +42,7 @@ from ..domain.events import (
     TradeClosed,
     TradeOpened,
 )
-from ..domain.exchange_types import AccountSnapshot, WalletUpdate
+from ..domain.exchange_types import READ_REASONS, AccountSnapshot, WalletUpdate
 from ..domain.instrument import Instrument
 from .daily_loss import REASON_PREFIX, DailyLossGuard, next_midnight_ms, utc_day
 from .rules import ALL, RiskBook, RiskLimits, RiskPipeline, default_rules
@@ -241,6 +241,10 @@ class RiskManager:
             self.book.cross_symbols.add(snapshot.symbol)
         else:
             self.book.cross_symbols.discard(snapshot.symbol)
+        if event.reason in READ_REASONS:
+            # A position read from the exchange (the stream was down, or start-up) comes without a wallet report: a
+            # closed one has given its margin back to a cross wallet the book no longer knows, until the next report.
+            self.book.cross_wallet = None
 
     def _on_wallet(self, event: WalletUpdate) -> None:
         """The cross wallet the margin rule reads; a report without one makes it unknown (no block)."""

@@ -18,7 +18,7 @@ from ..core.bus import EventBus
 from ..core.clock import Clock
 from ..core.monitor_metrics import MonitorMetrics
 from ..domain.events import PositionChanged
-from ..domain.exchange_types import AccountSnapshot
+from ..domain.exchange_types import AT_STARTUP, AccountSnapshot
 from ..domain.instrument import Instrument
 from ..exchange.budget import urgent
 from ..exchange.port import Exchange, ExchangeReader, OrderGateway
@@ -119,7 +119,7 @@ async def announce_positions(engine: Engine) -> int:
     trade tracker and the monitor see it), as if each had just changed. Returns how many."""
     positions = await engine.exchange.positions()
     for position in positions:
-        await engine.bus.publish(PositionChanged(snapshot=position, reason="STARTUP", time_ms=engine.clock.now_ms()))
+        await engine.bus.publish(PositionChanged(snapshot=position, reason=AT_STARTUP, time_ms=engine.clock.now_ms()))
     return len(positions)
 
 
