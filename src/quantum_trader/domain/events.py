@@ -17,6 +17,7 @@ from enum import StrEnum
 from .enums import ExitReason as ExitReason  # re-exported: events and the audit speak the same words
 from .enums import Side
 from .exchange_types import OrderIntent, OrderSnapshot, PositionSnapshot
+from .fast_init import fast_init
 
 
 class Direction(StrEnum):
@@ -58,6 +59,7 @@ class BarClosed:
     time_ms: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Signal:
     """A strategy wants a position; `source` is the strategy's name, or `FORCED` (`force`) for a forced entry."""
@@ -77,6 +79,7 @@ class Signal:
     reasons: tuple[tuple[str, float], ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RiskDecision:
     """Risk's answer to a signal: approved with a size and planned stop, or refused with a reason."""
@@ -101,6 +104,7 @@ class RiskDecision:
 
 
 # --- orders ---------------------------------------------------------------------------------------
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderIntentRecorded:
     """Write-ahead: published (and journaled) *before* the order leaves the process."""
@@ -167,6 +171,7 @@ class EntryNotOpened:
     time_ms: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderChanged:
     """An order's state as the exchange reports it (placement answer, read-back, or stream update)."""
@@ -176,6 +181,7 @@ class OrderChanged:
     time_ms: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FillEvent:
     """Part or all of an order traded; `fill_id` makes journaling idempotent."""
@@ -192,6 +198,7 @@ class FillEvent:
     maker: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PositionChanged:
     snapshot: PositionSnapshot
@@ -248,6 +255,7 @@ class TradeClosed:
         return self.exit_price is not None and self.realized_pnl is not None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ProtectionAction:
     """Something done to keep a position protected (placed, verified, replaced, emergency exit ...)."""

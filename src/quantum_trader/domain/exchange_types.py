@@ -13,6 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from .enums import MarginType, OrderType, Side, TimeInForce, WorkingType
+from .fast_init import fast_init
 
 #: Binance's charset and length for newClientOrderId / clientAlgoId.
 CLIENT_ID_PATTERN = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}\Z")
@@ -71,6 +72,7 @@ class OrderIntent:
         return self.type.is_conditional
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderSnapshot:
     """An order as the exchange reports it; `conditional` is True for Algo Order API orders."""
@@ -95,6 +97,7 @@ class OrderSnapshot:
     triggered_order_id: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionSnapshot:
     """One-way-mode position: `amount` > 0 long, < 0 short."""
@@ -109,6 +112,7 @@ class PositionSnapshot:
     liquidation_price: Decimal | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountSnapshot:
     """USDT figures: wallet (realised), equity (wallet + unrealised at mark), available for new margin."""
@@ -118,6 +122,7 @@ class AccountSnapshot:
     available: Decimal
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderUpdate:
     """An order changed state; `reason` is the venue's execution type (NEW, TRADE, CANCELED, ...)."""
@@ -126,6 +131,7 @@ class OrderUpdate:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PositionUpdate:
     """A position changed; `reason` is the venue's reason (ORDER, FUNDING_FEE, ...) or "POLL"."""
@@ -134,6 +140,7 @@ class PositionUpdate:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FillUpdate:
     """One trade of one order, as the user-data stream reports it (`x: TRADE`).
@@ -170,6 +177,7 @@ TRANSFER_REASONS = TRANSFER_INCOME | frozenset({"DEPOSIT", "WITHDRAW", "WITHDRAW
                                                 "ADMIN_WITHDRAW", "ASSET_TRANSFER"})
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BalanceUpdate:
     """The USDT wallet moved for a reason other than a fill (FUNDING_FEE, ...); `symbol` when known."""
@@ -185,6 +193,7 @@ class BalanceUpdate:
         return self.reason in TRANSFER_REASONS
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WalletUpdate:
     """The USDT wallet balance after an account change the stream reported (a fill's realised P&L and fee,

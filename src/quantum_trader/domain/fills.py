@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .enums import PositionSide, Side
+from .fast_init import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     trade_id: int

@@ -10,10 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
+from ..domain.fast_init import fast_init
+
 #: Binance reports `commission` (userTrades) and `n` (ORDER_TRADE_UPDATE) with 8 decimal places.
 COMMISSION_QUANTUM = Decimal("1E-8")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FeeRates:
     """A maker/taker pair, as `GET /fapi/v1/commissionRate` returns it for one symbol."""

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ..domain.fast_init import fast_init
 from ..domain.fills import Fill
 from ..domain.money import fmt
 
@@ -59,6 +60,7 @@ RETENTION_MS = 90 * 86_400_000
 _PRUNE_SLACK_MS = 86_400_000
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IncomeRecord:
     """One row of the income history, in the margin asset (USDT)."""

@@ -12,10 +12,12 @@ from decimal import Decimal, InvalidOperation
 
 from ..domain import binance_errors as be
 from ..domain.enums import WorkingType
+from ..domain.fast_init import fast_init
 from ..domain.instrument import Instrument
 from ..domain.money import ZERO, Rounding, fmt, on_grid
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PriceUpdate:
     """One market step for one symbol; `mark=None` derives the mark from last and the decayed basis."""

@@ -21,6 +21,7 @@ from typing import TypeVar
 from ..domain import binance_errors as be
 from ..domain.enums import NewOrderRespType, OrderType, PositionSide, Side, TimeInForce, WorkingType
 from ..domain.errors import OrderRejected
+from ..domain.fast_init import fast_init
 from ..domain.money import ZERO
 
 Params = Mapping[str, str]
@@ -41,6 +42,7 @@ INTEGER_PARAMS = frozenset({"timestamp", "recvWindow", "orderId", "algoId", "fro
 _NUMERIC_PARAMS = DECIMAL_PARAMS | INTEGER_PARAMS
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """One order as the client asked for it, before any check against market or account state."""

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..domain.fast_init import fast_init
 
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ReplayStep:
     """One suspension of `BarReplayer.steps`: bar t of the chunk was replayed for `symbols`.

@@ -33,6 +33,7 @@ from ..core.loggers import get_logger
 from ..domain.errors import ExchangeError
 from ..domain.events import ProtectionAction
 from ..domain.exchange_types import OrderIntent
+from ..domain.fast_init import fast_init
 from ..exchange.retry import PlaceRetry, RetryPolicy
 from .sending import SendResult
 
@@ -127,6 +128,7 @@ class Fallback(StrEnum):
     KEEP_STOP = "the current stop-loss stays; the trail is tried again at the next sweep"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Plan:
     """One send of a protective order: its trade and purpose, which send it is, and the fallback."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..domain.exchange_types import OrderIntent, OrderSnapshot
+from ..domain.fast_init import fast_init
 from ..domain.money import fmt
 
 
@@ -21,6 +22,7 @@ class Sent(StrEnum):
     NOT_SENT = "not_sent"  # nothing left the process: the journal refused the intent, or a dry-run gateway
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SendResult:
     outcome: Sent
