@@ -8,7 +8,7 @@ there. Between stops, nothing can happen, so nothing runs.
 Which signal bars may be skipped is asked of the risk rules live uses (risk/rules.py), never of risk's
 internals: signals a rule refuses on their own (`signal_refusal`: below QT_MIN_CONFIDENCE, say) are
 dropped before the replay, and symbols the rules block until something changes (`blocked`: already in a
-position, every slot taken, a manual halt) are muted. A new rule thus changes both, and skipping stays
+position, every slot taken, a manual halt, no margin left) are muted. A new rule thus changes both, and skipping stays
 an optimisation: `skip_refused=False` sends every signal to risk and must give the same trades.
 
 With `companions` (mark-price klines and funding files beside the klines: marketdata/companions.py) the

@@ -2,7 +2,7 @@
 
 Live trading asks `refusal(signal, now_ms)` for every signal. The backtest asks the very same rule
 objects which bars it may skip: `blocked(symbols, now_ms)` for symbols no signal can pass on (a
-position already open, every slot taken, a manual halt) and, for rules whose answer depends on the
+position already open, every slot taken, a manual halt, no margin left) and, for rules whose answer depends on the
 signal alone (`signal_only`: an unknown symbol, a confidence below QT_MIN_CONFIDENCE), `refusal` once
 per kind of signal before the replay starts. So a rule added to `default_rules` changes live refusals
 and backtest skipping together; the backtest never reads risk's internals.
