@@ -50,7 +50,7 @@ def fast_init(cls: type[T]) -> type[T]:
             namespace[f"_make_{field.name}"] = field.default_factory
             lines.append(f"    _set_{field.name}(self, _make_{field.name}())")
     source = f"def __init__(self{arguments}) -> None:\n" + ("\n".join(lines) or "    pass") + "\n"
-    exec(source, namespace)
+    exec(source, namespace)  # the source is built from the class's own fields, as dataclasses builds its own
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
