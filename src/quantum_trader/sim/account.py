@@ -20,7 +20,6 @@ from ..domain.position import Position
 _SIDES = tuple(PositionSide)
 
 
-
 class Marked(Protocol):
     """A market as the account reads it: its mark price."""
 
