@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..core.heap import no_full_collections
 from ..core.logging import configure_logging
 from ..domain.errors import ConfigError
 from ..domain.kline_source import kline_paths
@@ -62,40 +63,43 @@ def backtest(
     png: Annotated[Path | None, Opt("--png", help="also write equity.png and slippage.png into this folder")] = None,
 ) -> None:
     """Run a strategy over historical bars with the same engine as live trading."""
-    configure_logging(json=False, level="WARNING")  # stderr only: stdout carries the report
-    try:
-        kline_paths(data)
-    except ValueError as exc:
-        typer.echo(f"error: --data {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        job = job_from_options(data, strategy, param or [], start, end, symbols, balance)
-        _check_outputs(report, png)
-        if db is not None:
-            check_db_option(db)
-        ready, chunks = _opened(job)
-    except (ConfigError, ValueError, ArithmeticError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    journal = None if db is None else _open_journal(db, ready.settings)
-    show = not json_output and sys.stderr.isatty()
-    try:
-        result = _run_with_progress(job, (ready, chunks), journal, show, keep_prices=report is not None)
-    except (ValueError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    finally:
-        if journal is not None:
-            journal.close()
-    document = result.to_json()
-    if json_output:
-        sys.stdout.write(json.dumps(document, default=str) + "\n")
-        sys.stdout.flush()
-    else:
-        _print_report(document)
-    _warn_if_all_refused(document)
-    # After the result is out: a write that fails even though the paths were checked loses no run.
-    _write_reports(result, report, png, data=data, strategy=strategy)
+    # One run, then exit: no full collection walks the world for it, during the run (as everywhere) nor after
+    # it, while its report is written; the system takes the memory back (core/heap.py).
+    with no_full_collections():
+        configure_logging(json=False, level="WARNING")  # stderr only: stdout carries the report
+        try:
+            kline_paths(data)
+        except ValueError as exc:
+            typer.echo(f"error: --data {exc}", err=True)
+            raise typer.Exit(2) from None
+        try:
+            job = job_from_options(data, strategy, param or [], start, end, symbols, balance)
+            _check_outputs(report, png)
+            if db is not None:
+                check_db_option(db)
+            ready, chunks = _opened(job)
+        except (ConfigError, ValueError, ArithmeticError, OSError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        journal = None if db is None else _open_journal(db, ready.settings)
+        show = not json_output and sys.stderr.isatty()
+        try:
+            result = _run_with_progress(job, (ready, chunks), journal, show, keep_prices=report is not None)
+        except (ValueError, OSError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            if journal is not None:
+                journal.close()
+        document = result.to_json()
+        if json_output:
+            sys.stdout.write(json.dumps(document, default=str) + "\n")
+            sys.stdout.flush()
+        else:
+            _print_report(document)
+        _warn_if_all_refused(document)
+        # After the result is out: a write that fails even though the paths were checked loses no run.
+        _write_reports(result, report, png, data=data, strategy=strategy)
 
 
 def job_from_options(data: Path, strategy: str, params: list[str], start: str | None, end: str | None,

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..core.clock import SimulatedClock
-from ..core.heap import frozen_heap
+from ..core.heap import no_full_collections
 from ..core.logging import SIMULATED_NOW
 from ..core.monitor_metrics import NoMetrics
 from ..domain.events import EquitySnapshot, RiskDecision, TradeClosed, TradeOpened
@@ -145,7 +145,7 @@ async def run_backtest(chunks: Iterable[BarChunk], instruments: Mapping[str, Ins
         run = _open_run(first, instruments, rules, balance, seed, journal, companions, keep_prices)
         SIMULATED_NOW.set(run.clock.now_ms)  # log lines say when in the data they happened
         await _snapshot_equity(run.engine)  # the first day's starting equity, for the daily loss limit too
-        with frozen_heap():  # the collector walks only what the run makes (core/heap.py)
+        with no_full_collections():  # the replay's allocations set off none (core/heap.py)
             bars, symbol_bars, chunk = await _replay_all(run, chain([first], stream), strategy, skip_refused,
                                                          journal, progress)
         end = await read_end(run.engine, balance)
