@@ -125,6 +125,16 @@ def test_paper_position_with_chart_stop_and_take_profit_then_the_kill_button_clo
             page.wait_for_function("() => { const c = window.qtDashboard.chart(); return c.symbol === 'BTCUSDT'"
                                    " && c.priceFormat.precision === 1 && c.priceFormat.minMove === 0.1; }",
                                    timeout=10_000)
+            # A press and release that straddle a snapshot (one every half second re-renders the rows) still
+            # choose the row: a row's own click listener never heard such a click (CI's click lost one).
+            box = page.locator('#positions tbody tr[data-symbol="ETHUSDT"]').bounding_box()
+            assert box is not None
+            seen = page.evaluate("() => window.qtDashboard.state.snapshots")
+            page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2)
+            page.mouse.down()
+            page.wait_for_function("(n) => window.qtDashboard.state.snapshots > n", arg=seen, timeout=10_000)
+            page.mouse.up()
+            page.wait_for_function("() => window.qtDashboard.chart().symbol === 'ETHUSDT'", timeout=10_000)
 
             page.click("#kill")
             assert page.locator("#kill-dialog").is_visible()

@@ -175,8 +175,7 @@ function protectionCell(row, p, mark, missingClass) {
 }
 function renderPosition(row, p, snap) {
   row.className = "selectable" + (p.symbol === state.selected ? " selected" : "");
-  row.dataset.symbol = p.symbol;
-  row.addEventListener("click", () => selectSymbol(p.symbol));
+  row.dataset.symbol = p.symbol;  // selected on press by the table body's listener (dashboard.js)
   for (const key of ["symbol", "side", "size", "entry", "mark"]) cell(row, p[key]);
   cell(row, p.leverage + "x");
   cell(row, usd(p.unrealized_pnl), signClass(p.unrealized_pnl));

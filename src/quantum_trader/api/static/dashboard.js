@@ -102,6 +102,12 @@ window.qtDashboard = {  // read by the browser tests and handy in a console
 document.addEventListener("DOMContentLoaded", () => {
   makeCharts();
   $("kill").addEventListener("click", askKill);
+  // A position is chosen when the button goes down, on the body that outlives its rows: every snapshot
+  // re-renders the rows, and a click whose press and release straddled one reached neither row (lost).
+  $("positions").tBodies[0].addEventListener("pointerdown", (event) => {
+    const row = event.button === 0 && event.target.closest("tr[data-symbol]");
+    if (row) selectSymbol(row.dataset.symbol);
+  });
   $("resume").addEventListener("click", () => resume().catch(() => {}));
   $("kill-dialog").addEventListener("close", () => {
     if ($("kill-dialog").returnValue === "confirm") killSwitch();
