@@ -12,7 +12,7 @@ its memory back.
 
 It replaced `gc.freeze` around the replay, which was as fast for one run but, in a process that runs one
 backtest after another (a sweep's worker, a test session), kept every run's garbage: a freeze moves whatever is
-young into a generation the collector skips and resets the counters that start the young collections, and
+young into a generation the collector skips and resets the counters that start the middle collections, and
 the unfreeze at the end put it all in the oldest generation uncounted, where no full collection came for it:
 7.5 MB more every 16-run sweep in each worker, measured.
 """
